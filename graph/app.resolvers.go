@@ -1,0 +1,82 @@
+package graph
+
+import (
+	"context"
+	"time"
+
+	"github.com/crumbs-dev/crumbs/graph/generated"
+	"github.com/crumbs-dev/crumbs/graph/model"
+	"github.com/crumbs-dev/crumbs/models"
+)
+
+// AllowedOrigins is the resolver for the allowedOrigins field.
+func (r *appResolver) AllowedOrigins(ctx context.Context, obj *models.App) ([]string, error) {
+	return obj.AllowedOrigins, nil
+}
+
+// SecretKeyRotatedAt is the resolver for the secretKeyRotatedAt field.
+func (r *appResolver) SecretKeyRotatedAt(ctx context.Context, obj *models.App) (*time.Time, error) {
+	return &obj.SecretRotatedAt, nil
+}
+
+// EventDefinitions is the resolver for the eventDefinitions field.
+func (r *appResolver) EventDefinitions(ctx context.Context, obj *models.App, enabled *bool) ([]*models.EventDefinition, error) {
+	return models.EventDefinitions(ctx, r.DB, obj.ID, enabled)
+}
+
+// UnknownCodes is the resolver for the unknownCodes field.
+func (r *appResolver) UnknownCodes(ctx context.Context, obj *models.App, first *int) ([]*models.UnknownCode, error) {
+	return models.UnknownCodes(ctx, r.DB, obj.ID, deref(first, 50))
+}
+
+// CreateApp is the resolver for the createApp field.
+func (r *mutationResolver) CreateApp(ctx context.Context, input model.CreateAppInput) (*model.AppWithSecret, error) {
+	app, secret, err := models.CreateApp(ctx, r.DB, models.AppInput{
+		Name: &input.Name, AllowedOrigins: input.AllowedOrigins, Timezone: input.Timezone,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &model.AppWithSecret{App: app, SecretKey: secret}, nil
+}
+
+// UpdateApp is the resolver for the updateApp field.
+func (r *mutationResolver) UpdateApp(ctx context.Context, id string, input model.UpdateAppInput) (*models.App, error) {
+	return models.UpdateApp(ctx, r.DB, id, models.AppInput{
+		Name: input.Name, AllowedOrigins: input.AllowedOrigins, Timezone: input.Timezone,
+	})
+}
+
+// RotateAppSecret is the resolver for the rotateAppSecret field.
+func (r *mutationResolver) RotateAppSecret(ctx context.Context, id string) (*model.AppWithSecret, error) {
+	app, secret, err := models.RotateAppSecret(ctx, r.DB, id)
+	if err != nil {
+		return nil, err
+	}
+	return &model.AppWithSecret{App: app, SecretKey: secret}, nil
+}
+
+// Apps is the resolver for the apps field.
+func (r *queryResolver) Apps(ctx context.Context) ([]*models.App, error) {
+	return models.Apps(ctx, r.DB)
+}
+
+// App is the resolver for the app field.
+func (r *queryResolver) App(ctx context.Context, id string) (*models.App, error) {
+	return nullIfNotFound(models.AppByPublicID(ctx, r.DB, id))
+}
+
+// CheckAppKey is the resolver for the checkAppKey field.
+func (r *queryResolver) CheckAppKey(ctx context.Context, appID string) (*model.AppKeyCheck, error) {
+	app, err := models.AppByPublicID(ctx, r.DB, appID)
+	if err != nil {
+		return nil, err
+	}
+	bearer := RequestInfoFrom(ctx).Bearer
+	return &model.AppKeyCheck{AppID: app.PublicID, AppName: app.Name, KeyValid: bearer != "" && app.SecretMatches(bearer)}, nil
+}
+
+// App returns generated.AppResolver implementation.
+func (r *Resolver) App() generated.AppResolver { return &appResolver{r} }
+
+type appResolver struct{ *Resolver }

@@ -1,0 +1,42 @@
+package graph
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/crumbs-dev/crumbs/graph/generated"
+	"github.com/vektah/gqlparser/v2/ast"
+)
+
+// HandlerOptions configure the GraphQL endpoint.
+type HandlerOptions struct {
+	// Development enables introspection (and, in the server, GraphiQL).
+	Development bool
+	Log         *slog.Logger
+}
+
+// NewHandler returns the GraphQL endpoint: POST and GET (queries only) with
+// application/json and application/graphql-response+json, a parsed-query cache
+// and automatic persisted queries for the hot path, and the error presenter.
+func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
+	log := opts.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: r}))
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	if opts.Development {
+		srv.Use(extension.Introspection{})
+	}
+	srv.SetErrorPresenter(presentError(log))
+	srv.SetRecoverFunc(recoverPanic(log))
+	return LoaderMiddleware(r.DB, srv)
+}

@@ -1,0 +1,164 @@
+package graph
+
+import (
+	"context"
+	"time"
+
+	"github.com/crumbs-dev/crumbs/graph/generated"
+	"github.com/crumbs-dev/crumbs/graph/model"
+	"github.com/crumbs-dev/crumbs/models"
+)
+
+// AppID is the resolver for the appId field.
+func (r *deviceResolver) AppID(ctx context.Context, obj *models.Device) (string, error) {
+	return appPublicID(ctx, obj.AppID)
+}
+
+// Lead is the resolver for the lead field.
+func (r *deviceResolver) Lead(ctx context.Context, obj *models.Device) (*models.Lead, error) {
+	if obj.LeadID == nil {
+		return nil, nil
+	}
+	return load(ctx, loadersFrom(ctx).leads, *obj.LeadID)
+}
+
+// Timeline is the resolver for the timeline field.
+func (r *deviceResolver) Timeline(ctx context.Context, obj *models.Device, first *int, after *string) (*model.EventConnection, error) {
+	page, err := models.DeviceTimeline(ctx, r.DB, obj, deref(first, 50), deref(after, ""))
+	if err != nil {
+		return nil, err
+	}
+	return eventConnection(page), nil
+}
+
+// FromLead is the resolver for the fromLead field.
+func (r *deviceMoveResolver) FromLead(ctx context.Context, obj *models.DeviceMove) (*models.Lead, error) {
+	if obj.FromLeadID == nil {
+		return nil, nil
+	}
+	return load(ctx, loadersFrom(ctx).leads, *obj.FromLeadID)
+}
+
+// ToLead is the resolver for the toLead field.
+func (r *deviceMoveResolver) ToLead(ctx context.Context, obj *models.DeviceMove) (*models.Lead, error) {
+	return loadersFrom(ctx).leads.Load(ctx, obj.ToLeadID)
+}
+
+// AppID is the resolver for the appId field.
+func (r *leadResolver) AppID(ctx context.Context, obj *models.Lead) (string, error) {
+	return appPublicID(ctx, obj.AppID)
+}
+
+// Fields is the resolver for the fields field.
+func (r *leadResolver) Fields(ctx context.Context, obj *models.Lead) (map[string]any, error) {
+	return obj.Fields, nil
+}
+
+// Devices is the resolver for the devices field.
+func (r *leadResolver) Devices(ctx context.Context, obj *models.Lead) ([]*models.Device, error) {
+	return load(ctx, loadersFrom(ctx).leadDevices, obj.ID)
+}
+
+// FirstSeenAt is the resolver for the firstSeenAt field.
+func (r *leadResolver) FirstSeenAt(ctx context.Context, obj *models.Lead) (*time.Time, error) {
+	stats, err := load(ctx, loadersFrom(ctx).leadStats, obj.ID)
+	if err != nil || stats == nil || stats.FirstSeenAt == nil {
+		return &obj.CreatedAt, err
+	}
+	return stats.FirstSeenAt, nil
+}
+
+// LastSeenAt is the resolver for the lastSeenAt field.
+func (r *leadResolver) LastSeenAt(ctx context.Context, obj *models.Lead) (*time.Time, error) {
+	stats, err := load(ctx, loadersFrom(ctx).leadStats, obj.ID)
+	if err != nil || stats == nil || stats.LastSeenAt == nil {
+		return &obj.UpdatedAt, err
+	}
+	return stats.LastSeenAt, nil
+}
+
+// EventCount is the resolver for the eventCount field.
+func (r *leadResolver) EventCount(ctx context.Context, obj *models.Lead) (int, error) {
+	stats, err := load(ctx, loadersFrom(ctx).leadStats, obj.ID)
+	if err != nil || stats == nil {
+		return 0, err
+	}
+	return int(stats.EventCount), nil
+}
+
+// DeviceMoves is the resolver for the deviceMoves field.
+func (r *leadResolver) DeviceMoves(ctx context.Context, obj *models.Lead) ([]*models.DeviceMove, error) {
+	return load(ctx, loadersFrom(ctx).leadMoves, obj.ID)
+}
+
+// Timeline is the resolver for the timeline field.
+func (r *leadResolver) Timeline(ctx context.Context, obj *models.Lead, first *int, after *string) (*model.EventConnection, error) {
+	page, err := models.LeadTimeline(ctx, r.DB, obj, deref(first, 50), deref(after, ""))
+	if err != nil {
+		return nil, err
+	}
+	return eventConnection(page), nil
+}
+
+// Identify is the resolver for the identify field.
+func (r *mutationResolver) Identify(ctx context.Context, input model.IdentifyInput) (*model.IdentifyPayload, error) {
+	res, err := models.Identify(ctx, r.DB, r.Catalog, models.IdentifyInput{
+		AppPublicID: input.AppID, DeviceID: input.DeviceID, Email: input.Email,
+		Name: input.Name, Fields: input.Fields, UserAgent: RequestInfoFrom(ctx).UserAgent,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &model.IdentifyPayload{Lead: res.Lead, Device: res.Device, Moved: res.Moved}, nil
+}
+
+// EraseLead is the resolver for the eraseLead field.
+func (r *mutationResolver) EraseLead(ctx context.Context, appID string, email string) (*models.EraseResult, error) {
+	return models.EraseLead(ctx, r.DB, appID, email)
+}
+
+// Lead is the resolver for the lead field.
+func (r *queryResolver) Lead(ctx context.Context, id string) (*models.Lead, error) {
+	return nullIfNotFound(models.LeadByID(ctx, r.DB, id))
+}
+
+// Device is the resolver for the device field.
+func (r *queryResolver) Device(ctx context.Context, appID string, deviceID string) (*models.Device, error) {
+	return nullIfNotFound(models.DeviceByID(ctx, r.DB, appID, deviceID))
+}
+
+// Leads is the resolver for the leads field.
+func (r *queryResolver) Leads(ctx context.Context, appID string, search *string, first *int, after *string) (*model.LeadConnection, error) {
+	page, err := models.Leads(ctx, r.DB, appID, deref(search, ""), deref(first, 50), deref(after, ""))
+	if err != nil {
+		return nil, err
+	}
+	conn := &model.LeadConnection{Edges: make([]*model.LeadEdge, len(page.Leads)), PageInfo: &model.PageInfo{HasNextPage: page.HasNextPage}}
+	for i, l := range page.Leads {
+		conn.Edges[i] = &model.LeadEdge{Cursor: models.FormatID(l.ID), Node: l}
+	}
+	if n := len(conn.Edges); n > 0 {
+		conn.PageInfo.EndCursor = &conn.Edges[n-1].Cursor
+	}
+	return conn, nil
+}
+
+// LeadByEmail is the resolver for the leadByEmail field.
+func (r *queryResolver) LeadByEmail(ctx context.Context, appID string, email string) (*models.Lead, error) {
+	return nullIfNotFound(models.LeadByEmail(ctx, r.DB, appID, email))
+}
+
+// Device returns generated.DeviceResolver implementation.
+func (r *Resolver) Device() generated.DeviceResolver { return &deviceResolver{r} }
+
+// DeviceMove returns generated.DeviceMoveResolver implementation.
+func (r *Resolver) DeviceMove() generated.DeviceMoveResolver { return &deviceMoveResolver{r} }
+
+// Lead returns generated.LeadResolver implementation.
+func (r *Resolver) Lead() generated.LeadResolver { return &leadResolver{r} }
+
+type (
+	deviceResolver     struct{ *Resolver }
+	deviceMoveResolver struct{ *Resolver }
+	leadResolver       struct{ *Resolver }
+)

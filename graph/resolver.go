@@ -1,0 +1,17 @@
+package graph
+
+import (
+	"log/slog"
+
+	"github.com/crumbs-dev/crumbs/models"
+	"gorm.io/gorm"
+)
+
+// Resolver holds what the resolvers share: the store, the definition cache and
+// the group-commit writer.
+type Resolver struct {
+	DB      *gorm.DB
+	Catalog *models.Catalog
+	Writer  *models.Writer
+	Log     *slog.Logger
+}

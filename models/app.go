@@ -1,0 +1,216 @@
+package models
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base32"
+	"encoding/hex"
+	"errors"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"gorm.io/gorm"
+)
+
+// App is one tracked site or workspace.
+type App struct {
+	ID              uint64     `gorm:"primaryKey"`
+	PublicID        string     `gorm:"size:32;not null;uniqueIndex"`
+	Name            string     `gorm:"size:200;not null"`
+	AllowedOrigins  StringList `gorm:"type:text;not null"`
+	Timezone        string     `gorm:"size:64;not null"`
+	SecretHash      string     `gorm:"size:64;not null"`
+	SecretHint      string     `gorm:"size:16;not null"`
+	SecretRotatedAt time.Time  `gorm:"not null"`
+	CreatedAt       time.Time  `gorm:"not null"`
+	UpdatedAt       time.Time  `gorm:"not null"`
+}
+
+// AppInput holds the editable fields of an app; nil means unchanged.
+type AppInput struct {
+	Name           *string
+	AllowedOrigins []string
+	Timezone       *string
+}
+
+const maxOrigins = 50
+
+// apply validates in and copies it onto a.
+func (a *App) apply(in AppInput) error {
+	if in.Name != nil {
+		name := strings.TrimSpace(*in.Name)
+		if name == "" || utf8.RuneCountInString(name) > 200 {
+			return Invalid("name", "must be 1 to 200 characters")
+		}
+		a.Name = name
+	}
+	if in.AllowedOrigins != nil {
+		if len(in.AllowedOrigins) > maxOrigins {
+			return Invalid("allowedOrigins", "at most %d origins", maxOrigins)
+		}
+		origins := StringList{}
+		for _, o := range in.AllowedOrigins {
+			norm, err := normalizeOrigin(o)
+			if err != nil {
+				return err
+			}
+			origins = append(origins, norm)
+		}
+		a.AllowedOrigins = origins
+	}
+	if in.Timezone != nil {
+		tz := strings.TrimSpace(*in.Timezone)
+		if _, err := time.LoadLocation(tz); err != nil || tz == "" || tz == "Local" {
+			return Invalid("timezone", "unknown IANA timezone %q", tz)
+		}
+		a.Timezone = tz
+	}
+	return nil
+}
+
+func normalizeOrigin(raw string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil || len(raw) > 255 {
+		return "", Invalid("allowedOrigins", "%q is not an origin such as https://example.com", raw)
+	}
+	return u.Scheme + "://" + strings.ToLower(u.Host), nil
+}
+
+// CreateApp creates an app with a fresh secret key and the built-in
+// definitions. The plain secret is returned once and never stored.
+func CreateApp(ctx context.Context, db *gorm.DB, in AppInput) (*App, string, error) {
+	if in.Name == nil {
+		return nil, "", Invalid("name", "is required")
+	}
+	if in.Timezone == nil {
+		utc := "UTC"
+		in.Timezone = &utc
+	}
+	app := &App{AllowedOrigins: StringList{}}
+	if err := app.apply(in); err != nil {
+		return nil, "", err
+	}
+	app.PublicID = "app_" + randomToken(10)
+	secret := app.setSecret()
+	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(app).Error; err != nil {
+			return err
+		}
+		defs := builtInDefinitions(app.ID)
+		return tx.Create(&defs).Error
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return app, secret, nil
+}
+
+// UpdateApp changes the given fields of the app with this public id.
+func UpdateApp(ctx context.Context, db *gorm.DB, publicID string, in AppInput) (*App, error) {
+	app, err := AppByPublicID(ctx, db, publicID)
+	if err != nil {
+		return nil, err
+	}
+	if err := app.apply(in); err != nil {
+		return nil, err
+	}
+	if err := db.WithContext(ctx).Select("Name", "AllowedOrigins", "Timezone", "UpdatedAt").Save(app).Error; err != nil {
+		return nil, err
+	}
+	return app, nil
+}
+
+// RotateAppSecret replaces the app's secret key and returns the new one.
+func RotateAppSecret(ctx context.Context, db *gorm.DB, publicID string) (*App, string, error) {
+	app, err := AppByPublicID(ctx, db, publicID)
+	if err != nil {
+		return nil, "", err
+	}
+	secret := app.setSecret()
+	err = db.WithContext(ctx).Select("SecretHash", "SecretHint", "SecretRotatedAt", "UpdatedAt").Save(app).Error
+	if err != nil {
+		return nil, "", err
+	}
+	return app, secret, nil
+}
+
+func (a *App) setSecret() string {
+	secret := "sk_" + randomToken(32)
+	a.SecretHash = hashSecret(secret)
+	a.SecretHint = secret[:9]
+	a.SecretRotatedAt = Now()
+	return secret
+}
+
+// SecretMatches reports in constant time whether secret is the app's current key.
+func (a *App) SecretMatches(secret string) bool {
+	return subtle.ConstantTimeCompare([]byte(hashSecret(secret)), []byte(a.SecretHash)) == 1
+}
+
+// OriginAllowed reports whether a browser at origin may trigger this app's
+// events. Requests without an Origin header come from servers or tools, not
+// browsers; an app with no allowed origins accepts any.
+func (a *App) OriginAllowed(origin string) bool {
+	if origin == "" || len(a.AllowedOrigins) == 0 {
+		return true
+	}
+	return slices.Contains(a.AllowedOrigins, strings.ToLower(origin))
+}
+
+// Secrets carry 160 bits of entropy, so a fast hash is enough: it is not a password.
+func hashSecret(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+var tokenEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// randomToken returns n crypto-random characters of [a-z2-7].
+func randomToken(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return tokenEncoding.EncodeToString(b)[:n]
+}
+
+// AppByPublicID returns the app with this public appId.
+func AppByPublicID(ctx context.Context, db *gorm.DB, publicID string) (*App, error) {
+	var app App
+	err := db.WithContext(ctx).Where("public_id = ?", publicID).Take(&app).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, newError(ErrNotFound, "app %q not found", truncate(publicID, 64))
+	}
+	return &app, err
+}
+
+// Apps lists all apps, oldest first.
+func Apps(ctx context.Context, db *gorm.DB) ([]*App, error) {
+	var apps []*App
+	err := db.WithContext(ctx).Order("id").Find(&apps).Error
+	return apps, err
+}
+
+// AppsByID loads apps by internal id, for dataloaders.
+func AppsByID(ctx context.Context, db *gorm.DB, ids []uint64) (map[uint64]*App, error) {
+	var apps []*App
+	if err := db.WithContext(ctx).Where("id IN ?", ids).Find(&apps).Error; err != nil {
+		return nil, err
+	}
+	byID := make(map[uint64]*App, len(apps))
+	for _, a := range apps {
+		byID[a.ID] = a
+	}
+	return byID, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

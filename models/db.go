@@ -1,0 +1,173 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	gomysql "github.com/go-sql-driver/mysql"
+	"github.com/ncruces/go-sqlite3/gormlite"
+	"gorm.io/driver/mysql"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// DBOptions tune the connection pool.
+type DBOptions struct {
+	MaxOpenConns int
+}
+
+// sqliteTimeLayout is fixed-width UTC, so stored times sort correctly as text.
+const sqliteTimeLayout = "2006-01-02 15:04:05.000"
+
+// Open connects to the database named by rawURL and returns a gorm handle:
+//
+//	mysql://user:pass@host:3306/dbname?param=value   MySQL, MariaDB, TiDB, Vitess
+//	user:pass@tcp(host:3306)/dbname                  the same, in go-sql-driver form
+//	sqlite:path/to/crumbs.db                         embedded SQLite (pure Go)
+//
+// An empty URL means sqlite:crumbs.db.
+func Open(ctx context.Context, rawURL string, opts DBOptions) (*gorm.DB, error) {
+	dialector, err := dialectorFor(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	db, err := gorm.Open(dialector, &gorm.Config{
+		TranslateError:         true,
+		SkipDefaultTransaction: true,
+		PrepareStmt:            false,
+		Logger:                 logger.Discard,
+		NowFunc:                func() time.Time { return Now() },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, err
+	}
+	if db.Dialector.Name() == "sqlite" {
+		// One writer at a time is SQLite's model; a single connection also keeps
+		// transactions from failing with SQLITE_BUSY under load.
+		sqlDB.SetMaxOpenConns(1)
+	} else {
+		n := opts.MaxOpenConns
+		if n <= 0 {
+			n = 16
+		}
+		sqlDB.SetMaxOpenConns(n)
+		sqlDB.SetMaxIdleConns(n)
+		sqlDB.SetConnMaxLifetime(30 * time.Minute)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := sqlDB.PingContext(pingCtx); err != nil {
+		sqlDB.Close()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	return db, nil
+}
+
+func dialectorFor(rawURL string) (gorm.Dialector, error) {
+	switch {
+	case rawURL == "":
+		return sqliteDialector("crumbs.db"), nil
+	case strings.HasPrefix(rawURL, "sqlite:"):
+		path := strings.TrimPrefix(strings.TrimPrefix(rawURL, "sqlite:"), "//")
+		if path == "" {
+			return nil, errors.New("database url: sqlite: needs a file path, e.g. sqlite:crumbs.db")
+		}
+		return sqliteDialector(path), nil
+	case strings.HasPrefix(rawURL, "mysql://"):
+		dsn, err := mysqlDSNFromURL(rawURL)
+		if err != nil {
+			return nil, err
+		}
+		return mysql.Open(dsn), nil
+	case strings.Contains(rawURL, "@tcp(") || strings.Contains(rawURL, "@unix("):
+		cfg, err := gomysql.ParseDSN(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("database url: %w", err)
+		}
+		return mysql.Open(mysqlDefaults(cfg).FormatDSN()), nil
+	}
+	return nil, fmt.Errorf("database url: unsupported form %q (use mysql://... or sqlite:path)", redactURL(rawURL))
+}
+
+func sqliteDialector(path string) gorm.Dialector {
+	// WAL with synchronous=FULL: an acknowledged commit survives power loss.
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("_txlock", "immediate")
+	q.Set("_timefmt", sqliteTimeLayout)
+	return gormlite.Open("file:" + path + "?" + q.Encode())
+}
+
+func mysqlDSNFromURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("database url: %w", err)
+	}
+	cfg := gomysql.NewConfig()
+	if u.User != nil {
+		cfg.User = u.User.Username()
+		cfg.Passwd, _ = u.User.Password()
+	}
+	cfg.Net = "tcp"
+	cfg.Addr = u.Host
+	if u.Port() == "" {
+		cfg.Addr = u.Host + ":3306"
+	}
+	cfg.DBName = strings.TrimPrefix(u.Path, "/")
+	if cfg.DBName == "" {
+		return "", errors.New("database url: mysql:// needs a database name, e.g. mysql://root@127.0.0.1:3306/crumbs")
+	}
+	cfg.Params = map[string]string{}
+	for k, v := range u.Query() {
+		cfg.Params[k] = v[0]
+	}
+	return mysqlDefaults(cfg).FormatDSN(), nil
+}
+
+func mysqlDefaults(cfg *gomysql.Config) *gomysql.Config {
+	cfg.ParseTime = true
+	cfg.Loc = time.UTC
+	if cfg.Params == nil {
+		cfg.Params = map[string]string{}
+	}
+	cfg.Params["charset"] = "utf8mb4"
+	cfg.Collation = "utf8mb4_bin"
+	cfg.InterpolateParams = true
+	return cfg
+}
+
+func redactURL(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.User != nil {
+		u.User = url.User(u.User.Username())
+		return u.String()
+	}
+	return raw
+}
+
+// Ping reports whether the database answers.
+func Ping(ctx context.Context, db *gorm.DB) error {
+	sqlDB, err := db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.PingContext(ctx)
+}
+
+func isMySQL(db *gorm.DB) bool { return db.Dialector.Name() == "mysql" }
+
+// Now is the current time as the store keeps it: UTC, millisecond precision.
+func Now() time.Time { return StoreTime(time.Now()) }
+
+// StoreTime converts t to the precision and zone the store keeps.
+func StoreTime(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }

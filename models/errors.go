@@ -1,0 +1,91 @@
+package models
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error kinds. Every refusal a caller can see wraps exactly one of these, so the
+// GraphQL presenter and the JSON endpoints map them to the same public codes.
+var (
+	ErrNotFound              = errors.New("not found")
+	ErrConflict              = errors.New("conflict")
+	ErrForbidden             = errors.New("forbidden")
+	ErrUnauthenticated       = errors.New("unauthenticated")
+	ErrUnknownEventCode      = errors.New("unknown event code")
+	ErrEventDisabled         = errors.New("event disabled")
+	ErrEventAlreadyTriggered = errors.New("event already triggered")
+	ErrRateLimited           = errors.New("rate limited")
+	ErrPayloadTooLarge       = errors.New("payload too large")
+)
+
+// InvalidError reports bad input in one field.
+type InvalidError struct {
+	Field   string
+	Message string
+}
+
+func (e *InvalidError) Error() string { return e.Field + ": " + e.Message }
+
+// Invalid returns an *InvalidError for field with a formatted message.
+func Invalid(field, format string, args ...any) error {
+	return &InvalidError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// kindError gives a kind a message meant for the caller.
+type kindError struct {
+	kind error
+	msg  string
+}
+
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.kind }
+
+func newError(kind error, format string, args ...any) error {
+	return &kindError{kind: kind, msg: fmt.Sprintf(format, args...)}
+}
+
+// Public error codes, as listed in PRODUCT.md.
+const (
+	CodeBadUserInput          = "BAD_USER_INPUT"
+	CodeUnauthenticated       = "UNAUTHENTICATED"
+	CodeForbidden             = "FORBIDDEN"
+	CodeNotFound              = "NOT_FOUND"
+	CodeConflict              = "CONFLICT"
+	CodeUnknownEventCode      = "UNKNOWN_EVENT_CODE"
+	CodeEventDisabled         = "EVENT_DISABLED"
+	CodeEventAlreadyTriggered = "EVENT_ALREADY_TRIGGERED"
+	CodeRateLimited           = "RATE_LIMITED"
+	CodePayloadTooLarge       = "PAYLOAD_TOO_LARGE"
+	CodeInternal              = "INTERNAL_SERVER_ERROR"
+)
+
+var kindCodes = []struct {
+	kind error
+	code string
+}{
+	{ErrNotFound, CodeNotFound},
+	{ErrConflict, CodeConflict},
+	{ErrForbidden, CodeForbidden},
+	{ErrUnauthenticated, CodeUnauthenticated},
+	{ErrUnknownEventCode, CodeUnknownEventCode},
+	{ErrEventDisabled, CodeEventDisabled},
+	{ErrEventAlreadyTriggered, CodeEventAlreadyTriggered},
+	{ErrRateLimited, CodeRateLimited},
+	{ErrPayloadTooLarge, CodePayloadTooLarge},
+}
+
+// Code returns the public error code of err and the offending field, if any.
+// Errors of no known kind return CodeInternal: their text must not be shown.
+func Code(err error) (code, field string) {
+	var invalid *InvalidError
+	if errors.As(err, &invalid) {
+		return CodeBadUserInput, invalid.Field
+	}
+	for _, k := range kindCodes {
+		if errors.Is(err, k.kind) {
+			return k.code, ""
+		}
+	}
+	return CodeInternal, ""
+}

@@ -1,0 +1,224 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"gorm.io/gorm"
+)
+
+// EventDefinition is a per-app event code with its presentation.
+type EventDefinition struct {
+	ID               uint64 `gorm:"primaryKey"`
+	AppID            uint64 `gorm:"not null;uniqueIndex:idx_event_definitions_app_code,priority:1"`
+	Code             string `gorm:"size:64;not null;uniqueIndex:idx_event_definitions_app_code,priority:2"`
+	Name             string `gorm:"size:200;not null"`
+	Color            string `gorm:"size:7;not null"`
+	Description      string `gorm:"size:2000;not null"`
+	Enabled          bool   `gorm:"not null"`
+	BuiltIn          bool   `gorm:"not null"`
+	TriggerCount     int64  `gorm:"not null;default:0"`
+	FirstTriggeredAt *time.Time
+	LastTriggeredAt  *time.Time
+	CreatedAt        time.Time `gorm:"not null"`
+	UpdatedAt        time.Time `gorm:"not null"`
+}
+
+// EventDefinitionInput holds the editable fields of a definition; nil means unchanged.
+type EventDefinitionInput struct {
+	Code        *string
+	Name        *string
+	Color       *string
+	Description *string
+	Enabled     *bool
+}
+
+const defaultColor = "#6B7280"
+
+var (
+	codePattern  = regexp.MustCompile(`^[a-z0-9_.\-]{1,64}$`)
+	colorPattern = regexp.MustCompile(`^#[0-9A-Fa-f]{6}$`)
+)
+
+// ValidateCode checks the code format shared by definitions and triggers.
+func ValidateCode(code string) error {
+	if !codePattern.MatchString(code) {
+		return Invalid("code", "must be 1 to 64 lowercase letters, digits, '_', '-' or '.'")
+	}
+	return nil
+}
+
+func (d *EventDefinition) apply(in EventDefinitionInput) error {
+	if in.Code != nil {
+		if err := ValidateCode(*in.Code); err != nil {
+			return err
+		}
+		d.Code = *in.Code
+	}
+	if in.Name != nil {
+		name := strings.TrimSpace(*in.Name)
+		if name == "" || utf8.RuneCountInString(name) > 200 {
+			return Invalid("name", "must be 1 to 200 characters")
+		}
+		d.Name = name
+	}
+	if in.Color != nil {
+		if !colorPattern.MatchString(*in.Color) {
+			return Invalid("color", "must be a #RRGGBB color")
+		}
+		d.Color = strings.ToUpper(*in.Color)
+	}
+	if in.Description != nil {
+		desc := strings.TrimSpace(*in.Description)
+		if utf8.RuneCountInString(desc) > 2000 {
+			return Invalid("description", "must be at most 2000 characters")
+		}
+		d.Description = desc
+	}
+	if in.Enabled != nil {
+		d.Enabled = *in.Enabled
+	}
+	return nil
+}
+
+func builtInDefinitions(appID uint64) []EventDefinition {
+	def := func(code, name, color, desc string) EventDefinition {
+		return EventDefinition{AppID: appID, Code: code, Name: name, Color: color, Description: desc, Enabled: true, BuiltIn: true}
+	}
+	return []EventDefinition{
+		def("view", "Page view", "#3B82F6", "Viewed a page"),
+		def("click", "Click", "#10B981", "Clicked a link or button"),
+		def("submit", "Form submit", "#F59E0B", "Submitted a form"),
+	}
+}
+
+// CreateEventDefinition adds a definition to the app with this public id.
+func CreateEventDefinition(ctx context.Context, db *gorm.DB, appPublicID string, in EventDefinitionInput) (*EventDefinition, error) {
+	app, err := AppByPublicID(ctx, db, appPublicID)
+	if err != nil {
+		return nil, err
+	}
+	if in.Code == nil {
+		return nil, Invalid("code", "is required")
+	}
+	if in.Name == nil {
+		return nil, Invalid("name", "is required")
+	}
+	def := &EventDefinition{AppID: app.ID, Color: defaultColor, Enabled: true}
+	if err := def.apply(in); err != nil {
+		return nil, err
+	}
+	err = db.WithContext(ctx).Create(def).Error
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return nil, newError(ErrConflict, "code %q is already defined in this app", def.Code)
+	}
+	return def, err
+}
+
+// UpdateEventDefinition changes a definition. The code may change only while
+// the definition has never been triggered; the check and the write are one
+// statement, so a trigger racing the rename cannot slip in between.
+func UpdateEventDefinition(ctx context.Context, db *gorm.DB, id string, in EventDefinitionInput) (*EventDefinition, error) {
+	def, err := EventDefinitionByID(ctx, db, id)
+	if err != nil {
+		return nil, err
+	}
+	codeChange := in.Code != nil && *in.Code != def.Code
+	if err := def.apply(in); err != nil {
+		return nil, err
+	}
+	def.UpdatedAt = Now()
+	q := db.WithContext(ctx).Model(&EventDefinition{}).Where("id = ?", def.ID)
+	if codeChange {
+		q = q.Where("trigger_count = 0")
+	}
+	res := q.Updates(map[string]any{
+		"code": def.Code, "name": def.Name, "color": def.Color,
+		"description": def.Description, "enabled": def.Enabled, "updated_at": def.UpdatedAt,
+	})
+	switch {
+	case errors.Is(res.Error, gorm.ErrDuplicatedKey):
+		return nil, newError(ErrConflict, "code %q is already defined in this app", def.Code)
+	case res.Error != nil:
+		return nil, res.Error
+	case res.RowsAffected == 0 && codeChange:
+		return nil, newError(ErrEventAlreadyTriggered, "the code of a definition that has been triggered cannot change")
+	}
+	return EventDefinitionByID(ctx, db, id)
+}
+
+// DeleteEventDefinition deletes a definition that has never been triggered.
+// The writer bumps trigger_count under the row lock in the same transaction
+// as the events it stores, so "trigger_count = 0" here is race-proof.
+func DeleteEventDefinition(ctx context.Context, db *gorm.DB, id string) (*EventDefinition, error) {
+	def, err := EventDefinitionByID(ctx, db, id)
+	if err != nil {
+		return nil, err
+	}
+	res := db.WithContext(ctx).Where("id = ? AND trigger_count = 0", def.ID).Delete(&EventDefinition{})
+	if res.Error != nil {
+		return nil, res.Error
+	}
+	if res.RowsAffected == 0 {
+		if _, err := EventDefinitionByID(ctx, db, id); err != nil {
+			return nil, err
+		}
+		return nil, newError(ErrEventAlreadyTriggered, "definition %q has been triggered; disable it instead", def.Code)
+	}
+	return def, nil
+}
+
+// EventDefinitionByID returns one definition by its id.
+func EventDefinitionByID(ctx context.Context, db *gorm.DB, id string) (*EventDefinition, error) {
+	n, err := ParseID("id", id)
+	if err != nil {
+		return nil, err
+	}
+	var def EventDefinition
+	err = db.WithContext(ctx).Take(&def, n).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, newError(ErrNotFound, "event definition %s not found", id)
+	}
+	return &def, err
+}
+
+// EventDefinitions lists an app's definitions by code, optionally by enabled flag.
+func EventDefinitions(ctx context.Context, db *gorm.DB, appID uint64, enabled *bool) ([]*EventDefinition, error) {
+	q := db.WithContext(ctx).Where("app_id = ?", appID)
+	if enabled != nil {
+		q = q.Where("enabled = ?", *enabled)
+	}
+	var defs []*EventDefinition
+	err := q.Order("code").Find(&defs).Error
+	return defs, err
+}
+
+// EventDefinitionsByID loads definitions by id, for dataloaders.
+func EventDefinitionsByID(ctx context.Context, db *gorm.DB, ids []uint64) (map[uint64]*EventDefinition, error) {
+	var defs []*EventDefinition
+	if err := db.WithContext(ctx).Where("id IN ?", ids).Find(&defs).Error; err != nil {
+		return nil, err
+	}
+	byID := make(map[uint64]*EventDefinition, len(defs))
+	for _, d := range defs {
+		byID[d.ID] = d
+	}
+	return byID, nil
+}
+
+// ParseID parses a numeric id from the API, reporting field on failure.
+func ParseID(field, s string) (uint64, error) {
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || n == 0 {
+		return 0, Invalid(field, "is not a valid id")
+	}
+	return n, nil
+}
+
+// FormatID writes a numeric id the way the API shows it.
+func FormatID(id uint64) string { return strconv.FormatUint(id, 10) }

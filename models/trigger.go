@@ -1,0 +1,196 @@
+package models
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// TriggerInput is one trigger as received from a snippet, a block or a server.
+type TriggerInput struct {
+	AppPublicID string
+	DeviceID    string
+	Code        string
+	URL         string
+	Referrer    string
+	Title       string
+	Properties  map[string]any
+	OccurredAt  *time.Time
+	MessageID   *string
+	Source      string
+	UserAgent   string
+	// Secret is the bearer token the request presented, if any. When set it
+	// must be the app's current secret key.
+	Secret string
+	// Origin is the browser's Origin header. Requests without a secret key
+	// must come from one of the app's allowed origins, if it lists any.
+	Origin string
+}
+
+// TriggerResult is the outcome of one trigger.
+type TriggerResult struct {
+	Accepted  bool
+	Duplicate bool
+	EventID   uint64
+	Err       error
+}
+
+// Limits on one trigger.
+const (
+	MaxBatch           = 500
+	maxURLBytes        = 2048
+	maxTitleBytes      = 512
+	maxPropertiesBytes = 8 << 10
+	maxMessageIDBytes  = 128
+	maxUserAgentBytes  = 512
+	maxFutureSkew      = 5 * time.Minute
+)
+
+var oldestOccurredAt = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+var validSources = map[string]bool{
+	SourceShortcode: true, SourceBlock: true, SourceJS: true,
+	SourceAPI: true, SourceWebhook: true, SourceWordPress: true,
+}
+
+// pending is a trigger on its way through the writer.
+type pending struct {
+	event   Event
+	code    string
+	unknown bool // counted as an unknown code, never stored
+	ua      string
+	result  TriggerResult
+}
+
+// prepare validates in and resolves its app and definition through the catalog.
+// It returns a refusal as the error, or a pending trigger for the writer.
+func prepare(ctx context.Context, catalog *Catalog, in TriggerInput, now time.Time) (*pending, error) {
+	if in.AppPublicID == "" || len(in.AppPublicID) > 64 {
+		return nil, Invalid("appId", "is required")
+	}
+	code := strings.TrimSpace(in.Code)
+	if err := ValidateCode(code); err != nil {
+		return nil, err
+	}
+	if err := ValidateDeviceID(in.DeviceID); err != nil {
+		return nil, err
+	}
+	if len(in.URL) > maxURLBytes {
+		return nil, Invalid("url", "must be at most %d bytes", maxURLBytes)
+	}
+	if len(in.Referrer) > maxURLBytes {
+		return nil, Invalid("referrer", "must be at most %d bytes", maxURLBytes)
+	}
+	if len(in.Title) > maxTitleBytes {
+		return nil, Invalid("title", "must be at most %d bytes", maxTitleBytes)
+	}
+	props := in.Properties
+	if props == nil {
+		props = map[string]any{}
+	}
+	if b, err := json.Marshal(props); err != nil || len(b) > maxPropertiesBytes {
+		return nil, Invalid("properties", "must be a JSON object of at most %d bytes", maxPropertiesBytes)
+	}
+	occurred := now
+	if in.OccurredAt != nil {
+		occurred = StoreTime(*in.OccurredAt)
+		if occurred.After(now.Add(maxFutureSkew)) || occurred.Before(oldestOccurredAt) {
+			return nil, Invalid("occurredAt", "must be after 2000-01-01 and at most 5 minutes in the future")
+		}
+	}
+	if in.MessageID != nil {
+		if id := *in.MessageID; id == "" || len(id) > maxMessageIDBytes || strings.IndexFunc(id, notPrint) >= 0 {
+			return nil, Invalid("messageId", "must be 1 to %d printable characters", maxMessageIDBytes)
+		}
+	}
+	source := in.Source
+	if source == "" {
+		source = SourceAPI
+	}
+	if !validSources[source] {
+		return nil, Invalid("source", "must be one of shortcode, block, js, api, webhook, wordpress")
+	}
+	app, def, err := catalog.Definition(ctx, in.AppPublicID, code)
+	if err != nil {
+		return nil, err
+	}
+	if in.Secret != "" && !app.SecretMatches(in.Secret) {
+		return nil, newError(ErrUnauthenticated, "the secret key is not this app's current key")
+	}
+	if in.Secret == "" && !app.OriginAllowed(in.Origin) {
+		return nil, newError(ErrForbidden, "origin %q may not send triggers to this app", truncate(in.Origin, 100))
+	}
+	p := &pending{code: code, ua: clampUTF8(in.UserAgent, maxUserAgentBytes), event: Event{
+		AppID: app.ID, DeviceID: in.DeviceID, MessageID: in.MessageID,
+		URL: strings.ToValidUTF8(in.URL, "\uFFFD"), Referrer: strings.ToValidUTF8(in.Referrer, "\uFFFD"),
+		Title: strings.ToValidUTF8(in.Title, "\uFFFD"), Properties: props,
+		Source: source, OccurredAt: occurred, ReceivedAt: now,
+	}}
+	switch {
+	case def == nil:
+		// Still goes through the writer: the refusal is counted per (app, code).
+		p.unknown = true
+	case !def.Enabled:
+		return nil, newError(ErrEventDisabled, "event %q is disabled", code)
+	default:
+		p.event.DefinitionID = def.ID
+	}
+	return p, nil
+}
+
+func notPrint(r rune) bool { return !unicode.IsPrint(r) }
+
+// clampUTF8 cuts s to at most n bytes without splitting a character.
+func clampUTF8(s string, n int) string {
+	s = strings.ToValidUTF8(s, "")
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// Trigger records the inputs and answers once they are durably stored. Results
+// come in input order; a refused input does not affect the others.
+func (w *Writer) Trigger(ctx context.Context, inputs []TriggerInput) []TriggerResult {
+	results := make([]TriggerResult, len(inputs))
+	if len(inputs) > MaxBatch {
+		for i := range results {
+			results[i].Err = Invalid("inputs", "at most %d triggers per batch", MaxBatch)
+		}
+		return results
+	}
+	now := Now()
+	var items []*pending
+	var index []int
+	for i, in := range inputs {
+		p, err := prepare(ctx, w.catalog, in, now)
+		if err != nil {
+			results[i].Err = err
+			continue
+		}
+		items = append(items, p)
+		index = append(index, i)
+	}
+	if len(items) > 0 {
+		if err := w.submit(ctx, items); err != nil {
+			for _, i := range index {
+				results[i].Err = err
+			}
+			return results
+		}
+	}
+	for k, p := range items {
+		results[index[k]] = p.result
+	}
+	return results
+}
+
+// ErrShuttingDown refuses triggers that arrive after the writer was closed.
+var ErrShuttingDown = errors.New("the server is shutting down")

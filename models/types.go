@@ -1,0 +1,94 @@
+package models
+
+import (
+	"database/sql/driver"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// StringList is a list of strings stored as a JSON array.
+type StringList []string
+
+// Value implements driver.Valuer.
+func (l StringList) Value() (driver.Value, error) {
+	if l == nil {
+		return "[]", nil
+	}
+	b, err := json.Marshal([]string(l))
+	return string(b), err
+}
+
+// Scan implements sql.Scanner.
+func (l *StringList) Scan(src any) error {
+	return scanJSON(src, (*[]string)(l))
+}
+
+// JSONObject is a JSON object stored as text.
+type JSONObject map[string]any
+
+// Value implements driver.Valuer.
+func (o JSONObject) Value() (driver.Value, error) {
+	if o == nil {
+		return "{}", nil
+	}
+	b, err := json.Marshal(map[string]any(o))
+	return string(b), err
+}
+
+// Scan implements sql.Scanner.
+func (o *JSONObject) Scan(src any) error {
+	return scanJSON(src, (*map[string]any)(o))
+}
+
+func scanJSON(src any, dst any) error {
+	switch v := src.(type) {
+	case nil:
+		return nil
+	case string:
+		return json.Unmarshal([]byte(v), dst)
+	case []byte:
+		return json.Unmarshal(v, dst)
+	}
+	return fmt.Errorf("cannot scan %T as JSON", src)
+}
+
+// dbTime scans a time from aggregates (MIN, MAX), which SQLite returns as text.
+type dbTime struct {
+	time.Time
+	Valid bool
+}
+
+func (t *dbTime) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		t.Valid = false
+		return nil
+	case time.Time:
+		t.Time, t.Valid = v.UTC(), true
+		return nil
+	case []byte:
+		return t.parse(string(v))
+	case string:
+		return t.parse(v)
+	}
+	return fmt.Errorf("cannot scan %T as time", src)
+}
+
+func (t *dbTime) parse(s string) error {
+	for _, layout := range []string{sqliteTimeLayout, "2006-01-02 15:04:05", time.RFC3339Nano} {
+		if parsed, err := time.ParseInLocation(layout, s, time.UTC); err == nil {
+			t.Time, t.Valid = parsed, true
+			return nil
+		}
+	}
+	return errors.New("cannot parse time " + s)
+}
+
+func (t dbTime) ptr() *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	return &t.Time
+}

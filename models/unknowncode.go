@@ -1,0 +1,70 @@
+package models
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// UnknownCode counts triggers refused because their code is not defined, so
+// owners can spot typos in their snippets.
+type UnknownCode struct {
+	AppID       uint64    `gorm:"primaryKey;autoIncrement:false"`
+	Code        string    `gorm:"primaryKey;size:64"`
+	Count       int64     `gorm:"not null"`
+	FirstSeenAt time.Time `gorm:"not null"`
+	LastSeenAt  time.Time `gorm:"not null;index"`
+}
+
+// UnknownCodes lists an app's unknown codes, most recently seen first.
+func UnknownCodes(ctx context.Context, db *gorm.DB, appID uint64, first int) ([]*UnknownCode, error) {
+	if err := checkFirst(first); err != nil {
+		return nil, err
+	}
+	var codes []*UnknownCode
+	err := db.WithContext(ctx).Where("app_id = ?", appID).Order("last_seen_at DESC, code").Limit(first).Find(&codes).Error
+	return codes, err
+}
+
+// countUnknownCodes adds the refused triggers to their (app, code) counters and
+// marks them refused.
+func countUnknownCodes(tx *gorm.DB, refused []*pending) error {
+	type key struct {
+		appID uint64
+		code  string
+	}
+	counts := map[key]*UnknownCode{}
+	var rows []*UnknownCode
+	for _, p := range refused {
+		p.result = TriggerResult{Err: newError(ErrUnknownEventCode, "event code %q is not defined in this app", p.code)}
+		k := key{p.event.AppID, p.code}
+		c := counts[k]
+		if c == nil {
+			c = &UnknownCode{AppID: k.appID, Code: k.code, FirstSeenAt: p.event.ReceivedAt, LastSeenAt: p.event.ReceivedAt}
+			counts[k] = c
+			rows = append(rows, c)
+		}
+		c.Count++
+	}
+	slices.SortFunc(rows, func(a, b *UnknownCode) int {
+		return cmp.Or(cmp.Compare(a.AppID, b.AppID), strings.Compare(a.Code, b.Code))
+	})
+	var conflict string
+	if isMySQL(tx) {
+		conflict = ` ON DUPLICATE KEY UPDATE count = count + VALUES(count), last_seen_at = GREATEST(last_seen_at, VALUES(last_seen_at))`
+	} else {
+		conflict = ` ON CONFLICT (app_id, code) DO UPDATE SET count = count + excluded.count, last_seen_at = max(last_seen_at, excluded.last_seen_at)`
+	}
+	for _, c := range rows {
+		err := tx.Exec(`INSERT INTO unknown_codes (app_id, code, count, first_seen_at, last_seen_at) VALUES (?,?,?,?,?)`+conflict,
+			c.AppID, c.Code, c.Count, c.FirstSeenAt, c.LastSeenAt).Error
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,178 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Writer stores triggers with group commit: requests wait while one goroutine
+// turns everything that arrived meanwhile into one transaction of multi-row
+// statements, then every waiting request is answered after the commit. Nothing
+// is acknowledged before it is durable, and throughput grows with load
+// because each commit (and its fsync) is shared by the whole batch.
+type Writer struct {
+	db       *gorm.DB
+	catalog  *Catalog
+	ids      *idGenerator
+	maxBatch int
+	delay    time.Duration
+	log      *slog.Logger
+
+	mu      sync.RWMutex
+	closed  bool
+	queue   chan *job
+	stopped chan struct{}
+}
+
+type job struct {
+	items []*pending
+	done  chan struct{}
+}
+
+// WriterOptions tune group commit.
+type WriterOptions struct {
+	// MaxBatch caps the events in one transaction (default 2000).
+	MaxBatch int
+	// Delay is how long the writer waits for more requests after the first
+	// one of a batch. Zero means: take what has queued up while the previous
+	// commit ran, which already batches well under load.
+	Delay time.Duration
+	Log   *slog.Logger
+}
+
+// NewWriter starts a writer; Close stops it after storing what was submitted.
+func NewWriter(db *gorm.DB, catalog *Catalog, opts WriterOptions) *Writer {
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 2000
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	w := &Writer{
+		db: db, catalog: catalog, ids: newIDGenerator(),
+		maxBatch: opts.MaxBatch, delay: opts.Delay, log: opts.Log,
+		queue: make(chan *job, 4096), stopped: make(chan struct{}),
+	}
+	go w.run()
+	return w
+}
+
+// Catalog returns the definition cache the writer resolves codes with.
+func (w *Writer) Catalog() *Catalog { return w.catalog }
+
+// Close stores everything already submitted, then stops the writer.
+func (w *Writer) Close() {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.queue)
+	}
+	w.mu.Unlock()
+	<-w.stopped
+}
+
+func (w *Writer) submit(ctx context.Context, items []*pending) error {
+	j := &job{items: items, done: make(chan struct{})}
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return ErrShuttingDown
+	}
+	select {
+	case w.queue <- j:
+	case <-ctx.Done():
+		w.mu.RUnlock()
+		return ctx.Err()
+	}
+	w.mu.RUnlock()
+	// Once queued, the job is written even if the caller goes away; waiting
+	// for it keeps the answer truthful.
+	<-j.done
+	return nil
+}
+
+func (w *Writer) run() {
+	defer close(w.stopped)
+	for first := range w.queue {
+		batch, n := []*job{first}, len(first.items)
+		var timeout <-chan time.Time
+		if w.delay > 0 {
+			timeout = time.After(w.delay)
+		}
+	collect:
+		for n < w.maxBatch {
+			select {
+			case j, ok := <-w.queue:
+				if !ok {
+					break collect
+				}
+				batch, n = append(batch, j), n+len(j.items)
+			default:
+				if timeout == nil {
+					break collect
+				}
+				select {
+				case j, ok := <-w.queue:
+					if !ok {
+						break collect
+					}
+					batch, n = append(batch, j), n+len(j.items)
+				case <-timeout:
+					break collect
+				}
+			}
+		}
+		w.commit(batch)
+		for _, j := range batch {
+			close(j.done)
+		}
+	}
+}
+
+// commit writes a batch. If it fails for a reason retrying cannot cure, each
+// request is written on its own, so one bad request cannot sink the others.
+func (w *Writer) commit(batch []*job) {
+	var all []*pending
+	for _, j := range batch {
+		all = append(all, j.items...)
+	}
+	err := w.write(all)
+	if err == nil {
+		return
+	}
+	if len(batch) == 1 {
+		w.fail(all, err)
+		return
+	}
+	for _, j := range batch {
+		if err := w.write(j.items); err != nil {
+			w.fail(j.items, err)
+		}
+	}
+}
+
+func (w *Writer) fail(items []*pending, err error) {
+	w.log.Error("storing triggers failed", "events", len(items), "err", err)
+	for _, p := range items {
+		p.result = TriggerResult{Err: err}
+	}
+}
+
+func (w *Writer) write(items []*pending) error {
+	return withRetry(context.Background(), func() error {
+		err := w.db.Transaction(func(tx *gorm.DB) error {
+			return w.writeTx(tx, items)
+		})
+		if errors.Is(err, gorm.ErrDuplicatedKey) {
+			// A messageId stored by another replica meanwhile, or an id
+			// collision: the retry re-reads duplicates and draws new ids.
+			w.ids.reseed()
+		}
+		return err
+	})
+}

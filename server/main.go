@@ -1,0 +1,21 @@
+// Command server runs Crumbs: the GraphQL API, the browser library at
+// /crumbs.js, and health endpoints. See the README for its settings.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	_ "time/tzdata" // app timezones must resolve on machines without zoneinfo
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "crumbs:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/crumbs-dev/crumbs/graph"
+	"github.com/crumbs-dev/crumbs/models"
+	"github.com/rs/cors"
+)
+
+// routes lists every endpoint of the server.
+func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver) http.Handler {
+	mux := http.NewServeMux()
+
+	api := graph.NewHandler(resolver, graph.HandlerOptions{Development: cfg.Development, Log: log})
+	api = graph.RequestInfoMiddleware(requestID, api)
+	api = acceptTextPlain(api)
+	api = limitBody(cfg.MaxBodyBytes, api)
+	// Browser triggers come from the apps' own sites, which only the app knows:
+	// CORS admits any origin and the trigger path checks the app's allowed origins.
+	api = cors.New(cors.Options{
+		AllowOriginFunc: func(string) bool { return true },
+		AllowedMethods:  []string{http.MethodGet, http.MethodPost},
+		AllowedHeaders:  []string{"Content-Type", "Authorization", "X-Request-Id"},
+		MaxAge:          600,
+	}).Handler(api)
+	mux.Handle("/graphql", api)
+
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := models.Ping(ctx, resolver.DB); err != nil {
+			log.Warn("not ready", "err", err)
+			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	if cfg.Development {
+		mux.Handle("GET /graphiql", playground.Handler("Crumbs", "/graphql"))
+	}
+	return withRequestID(recoverPanics(log, mux))
+}

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/crumbs-dev/crumbs/graph"
+	"github.com/crumbs-dev/crumbs/models"
+)
+
+// run starts the server and blocks until ctx ends, then shuts down gracefully:
+// in-flight requests finish, the writer stores what it was given, and the
+// database closes.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := cfg.logger(stderr)
+
+	db, err := models.Open(ctx, cfg.DatabaseURL, models.DBOptions{MaxOpenConns: cfg.DBMaxConns})
+	if err != nil {
+		return err
+	}
+	sqlDB, _ := db.DB()
+	defer sqlDB.Close()
+	if err := models.Migrate(ctx, db); err != nil {
+		return err
+	}
+	catalog := models.NewCatalog(db, cfg.CacheTTL)
+	writer := models.NewWriter(db, catalog, models.WriterOptions{MaxBatch: cfg.WriteBatch, Delay: cfg.WriteDelay, Log: log})
+	defer writer.Close()
+
+	resolver := &graph.Resolver{DB: db, Catalog: catalog, Writer: writer, Log: log}
+	srv := &http.Server{
+		Handler:           routes(cfg, log, resolver),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          nil,
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "crumbs listening on http://%s\n", displayAddr(ln.Addr()))
+	log.Info("listening", "addr", ln.Addr().String(), "database", db.Dialector.Name(), "development", cfg.Development)
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// displayAddr turns a wildcard listen address into one a browser can open.
+func displayAddr(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return addr.String()
+	}
+	return fmt.Sprintf("localhost:%d", tcp.Port)
+}
