@@ -1,8 +1,8 @@
 package graph
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"net/http"
 	"time"
 

@@ -23,7 +23,7 @@ func Migrate(ctx context.Context, db *gorm.DB) error {
 		IDColumnName:              "id",
 		IDColumnSize:              64,
 		UseTransaction:            !isMySQL(db), // MySQL DDL commits implicitly
-		ValidateUnknownMigrations: false, // older replicas keep running during a rolling upgrade
+		ValidateUnknownMigrations: false,        // older replicas keep running during a rolling upgrade
 	}, migrations)
 	if err := m.Migrate(); err != nil {
 		return fmt.Errorf("migrate database: %w", err)

@@ -2,6 +2,7 @@ package models
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -134,9 +135,14 @@ func (w *Writer) countDefinitions(tx *gorm.DB, store []*pending) (kept, unknown 
 		}
 		refused[id] = true
 		w.catalog.Invalidate()
+		// A locking read sees the latest commit; a plain one would read the
+		// transaction's snapshot, which may predate a concurrent delete.
 		var enabled []bool
-		if err := tx.Model(&EventDefinition{}).Where("id = ?", id).Pluck("enabled", &enabled).Error; err != nil {
+		if err := forUpdate(tx.Model(&EventDefinition{})).Where("id = ?", id).Pluck("enabled", &enabled).Error; err != nil {
 			return nil, nil, err
+		}
+		if len(enabled) > 0 && enabled[0] {
+			return nil, nil, fmt.Errorf("definition %d is enabled but was not updated", id)
 		}
 		for _, p := range group {
 			if len(enabled) == 0 {

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	gomysql "github.com/go-sql-driver/mysql"
 	"github.com/crumbs-dev/crumbs/models"
+	gomysql "github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
 )
 

@@ -1,0 +1,124 @@
+package models_test
+
+import (
+	"testing"
+
+	"github.com/crumbs-dev/crumbs/models"
+	"github.com/crumbs-dev/crumbs/models/modelstest"
+	"gorm.io/gorm"
+)
+
+func TestIdentifyAttachesDevicesAndRecordsMoves(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		catalog := e.writer.Catalog()
+		// Anonymous history on two devices first.
+		e.mustTrigger(models.TriggerInput{Code: "view", DeviceID: "laptop"})
+		e.mustTrigger(models.TriggerInput{Code: "click", DeviceID: "laptop"})
+		e.mustTrigger(models.TriggerInput{Code: "view", DeviceID: "phone"})
+
+		identify := func(device, email string) *models.IdentifyResult {
+			t.Helper()
+			res, err := models.Identify(e.ctx, db, catalog, models.IdentifyInput{
+				AppPublicID: e.app.PublicID, DeviceID: device, Email: email,
+				Name: ptr("Ann"), Fields: map[string]any{"plan": "pro"},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res
+		}
+		ann := identify("laptop", "Ann@Example.com")
+		if ann.Moved || ann.Lead.Email != "Ann@Example.com" || *ann.Lead.Name != "Ann" || ann.Lead.Fields["plan"] != "pro" {
+			t.Fatalf("first identify %+v", ann.Lead)
+		}
+		again := identify("phone", "ann@example.COM")
+		if again.Lead.ID != ann.Lead.ID || again.Moved {
+			t.Fatalf("email not matched case-insensitively: %d vs %d", again.Lead.ID, ann.Lead.ID)
+		}
+		page, err := models.LeadTimeline(e.ctx, db, ann.Lead, 50, "")
+		if err != nil || len(page.Events) != 3 {
+			t.Fatalf("lead timeline has %d events (%v), want the 3 anonymous ones", len(page.Events), err)
+		}
+		stats, _ := models.LeadStatsByID(e.ctx, db, []uint64{ann.Lead.ID})
+		if stats[ann.Lead.ID] == nil || stats[ann.Lead.ID].EventCount != 3 || stats[ann.Lead.ID].FirstSeenAt == nil {
+			t.Fatalf("lead stats %+v", stats[ann.Lead.ID])
+		}
+		devices, _ := models.DevicesByLead(e.ctx, db, []uint64{ann.Lead.ID})
+		if len(devices[ann.Lead.ID]) != 2 {
+			t.Fatalf("lead owns %d devices, want 2", len(devices[ann.Lead.ID]))
+		}
+
+		// Re-identifying the phone as Bob moves it, with its history, and records the move.
+		bob := identify("phone", "bob@example.com")
+		if !bob.Moved || bob.Lead.ID == ann.Lead.ID {
+			t.Fatalf("move not reported: %+v", bob)
+		}
+		annPage, _ := models.LeadTimeline(e.ctx, db, ann.Lead, 50, "")
+		bobPage, _ := models.LeadTimeline(e.ctx, db, bob.Lead, 50, "")
+		if len(annPage.Events) != 2 || len(bobPage.Events) != 1 {
+			t.Fatalf("after move: ann %d events, bob %d; want 2 and 1", len(annPage.Events), len(bobPage.Events))
+		}
+		moves, _ := models.DeviceMovesByLead(e.ctx, db, []uint64{ann.Lead.ID, bob.Lead.ID})
+		for _, id := range []uint64{ann.Lead.ID, bob.Lead.ID} {
+			if len(moves[id]) != 1 || moves[id][0].DeviceID != "phone" || *moves[id][0].FromLeadID != ann.Lead.ID || moves[id][0].ToLeadID != bob.Lead.ID {
+				t.Fatalf("moves of lead %d: %+v", id, moves[id])
+			}
+		}
+
+		// A device identified before it ever triggered is created.
+		fresh := identify("tablet", "carol@example.com")
+		if fresh.Device.DeviceID != "tablet" {
+			t.Fatalf("device %+v", fresh.Device)
+		}
+
+		list, err := models.Leads(e.ctx, db, e.app.PublicID, "EXAMPLE.com", 2, "")
+		if err != nil || len(list.Leads) != 2 || !list.HasNextPage || list.Leads[0].Email != "carol@example.com" {
+			t.Fatalf("leads page 1: %v %+v", err, list)
+		}
+		rest, _ := models.Leads(e.ctx, db, e.app.PublicID, "example.com", 2, models.FormatID(list.Leads[1].ID))
+		if len(rest.Leads) != 1 || rest.HasNextPage || rest.Leads[0].Email != "Ann@Example.com" {
+			t.Fatalf("leads page 2: %+v", rest)
+		}
+		none, _ := models.Leads(e.ctx, db, e.app.PublicID, "100%_", 10, "")
+		if len(none.Leads) != 0 {
+			t.Fatalf("LIKE wildcards not escaped: %d leads", len(none.Leads))
+		}
+
+		_, err = models.Identify(e.ctx, db, catalog, models.IdentifyInput{AppPublicID: e.app.PublicID, DeviceID: "x", Email: "not an email"})
+		wantField(t, err, "email")
+		_, err = models.Identify(e.ctx, db, catalog, models.IdentifyInput{AppPublicID: e.app.PublicID, DeviceID: "", Email: "a@b.c"})
+		wantField(t, err, "deviceId")
+	})
+}
+
+func TestEraseLead(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		e.mustTrigger(models.TriggerInput{Code: "view", DeviceID: "d1"})
+		e.mustTrigger(models.TriggerInput{Code: "view", DeviceID: "d1"})
+		e.mustTrigger(models.TriggerInput{Code: "view", DeviceID: "other"})
+		if _, err := models.Identify(e.ctx, db, e.writer.Catalog(), models.IdentifyInput{AppPublicID: e.app.PublicID, DeviceID: "d1", Email: "gone@example.com"}); err != nil {
+			t.Fatal(err)
+		}
+		res, err := models.EraseLead(e.ctx, db, e.app.PublicID, "GONE@example.com")
+		if err != nil || !res.Erased || res.DeletedEvents != 2 || res.DeletedDevices != 1 {
+			t.Fatalf("erase: %v %+v", err, res)
+		}
+		_, err = models.LeadByEmail(e.ctx, db, e.app.PublicID, "gone@example.com")
+		wantCode(t, err, models.CodeNotFound)
+		if n := e.countEvents("1 = 1"); n != 1 {
+			t.Fatalf("%d events left, want the other device's 1", n)
+		}
+		defs, _ := models.EventDefinitions(e.ctx, db, e.app.ID, nil)
+		for _, d := range defs {
+			if d.Code == "view" && d.TriggerCount != 1 {
+				t.Fatalf("view trigger count after erase = %d, want 1", d.TriggerCount)
+			}
+		}
+		again, err := models.EraseLead(e.ctx, db, e.app.PublicID, "gone@example.com")
+		if err != nil || again.Erased {
+			t.Fatalf("second erase: %v %+v", err, again)
+		}
+	})
+}
