@@ -1,0 +1,294 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/99designs/gqlgen/client"
+	"github.com/crumbs-dev/crumbs/models/modelstest"
+	"gorm.io/gorm"
+)
+
+const triggerMutation = `mutation($in: TriggerInput!) { trigger(input: $in) { accepted duplicate eventId } }`
+
+type triggerOut struct {
+	Trigger struct {
+		Accepted, Duplicate bool
+		EventID             string
+	}
+}
+
+func TestGraphQLAppsAndDefinitions(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		a := newAPI(t, db)
+		appID, secret := a.createApp("Shop")
+		if !strings.HasPrefix(appID, "app_") || !strings.HasPrefix(secret, "sk_") {
+			t.Fatalf("app %q secret %q", appID, secret)
+		}
+		var app struct {
+			App struct {
+				ID, Name, Timezone, SecretKeyHint string
+				EventDefinitions                  []struct{ Code string }
+			}
+		}
+		a.ok(`query($id: ID!) { app(id: $id) { id name timezone secretKeyHint eventDefinitions { code } } }`, &app, client.Var("id", appID))
+		if app.App.Name != "Shop" || app.App.Timezone != "UTC" || !strings.HasPrefix(secret, app.App.SecretKeyHint) || len(app.App.EventDefinitions) != 3 {
+			t.Fatalf("app %+v", app.App)
+		}
+		var missing struct{ App *struct{ ID string } }
+		a.ok(`{ app(id: "app_missing") { id } }`, &missing)
+		if missing.App != nil {
+			t.Fatal("unknown app is not null")
+		}
+
+		a.refused("BAD_USER_INPUT", "name", `mutation { createApp(input: {name: ""}) { secretKey } }`)
+		a.refused("BAD_USER_INPUT", "timezone", `mutation { createApp(input: {name: "x", timezone: "Nowhere/City"}) { secretKey } }`)
+		a.refused("BAD_USER_INPUT", "allowedOrigins", `mutation { createApp(input: {name: "x", allowedOrigins: ["ftp://x"]}) { secretKey } }`)
+		a.refused("NOT_FOUND", "", `mutation { updateApp(id: "app_missing", input: {name: "x"}) { id } }`)
+
+		var def struct {
+			CreateEventDefinition struct{ ID, Code, Color string }
+		}
+		a.ok(`mutation($a: ID!) { createEventDefinition(input: {appId: $a, code: "trial_click", name: "Trial", color: "#00ff00", description: "Clicked trial"}) { id code color } }`, &def, client.Var("a", appID))
+		if def.CreateEventDefinition.Color != "#00FF00" {
+			t.Fatalf("definition %+v", def)
+		}
+		defID := def.CreateEventDefinition.ID
+		a.refused("CONFLICT", "", `mutation($a: ID!) { createEventDefinition(input: {appId: $a, code: "trial_click", name: "Again"}) { id } }`, client.Var("a", appID))
+		a.refused("BAD_USER_INPUT", "code", `mutation($a: ID!) { createEventDefinition(input: {appId: $a, code: "Trial Click", name: "x"}) { id } }`, client.Var("a", appID))
+		a.refused("BAD_USER_INPUT", "color", `mutation($a: ID!) { createEventDefinition(input: {appId: $a, code: "c2", name: "x", color: "green"}) { id } }`, client.Var("a", appID))
+		a.refused("BAD_USER_INPUT", "id", `mutation { updateEventDefinition(id: "x1", input: {name: "n"}) { id } }`)
+		a.refused("NOT_FOUND", "", `mutation { deleteEventDefinition(id: "999999") { id } }`)
+
+		var trig triggerOut
+		a.ok(triggerMutation, &trig, client.Var("in", map[string]any{"appId": appID, "deviceId": "dev-1", "code": "trial_click"}))
+		a.refused("EVENT_ALREADY_TRIGGERED", "", `mutation($id: ID!) { deleteEventDefinition(id: $id) { id } }`, client.Var("id", defID))
+		a.refused("EVENT_ALREADY_TRIGGERED", "", `mutation($id: ID!) { updateEventDefinition(id: $id, input: {code: "renamed"}) { id } }`, client.Var("id", defID))
+
+		var upd struct {
+			UpdateEventDefinition struct {
+				Enabled          bool
+				TriggerCount     int
+				FirstTriggeredAt *string
+			}
+		}
+		a.ok(`mutation($id: ID!) { updateEventDefinition(id: $id, input: {enabled: false}) { enabled triggerCount firstTriggeredAt } }`, &upd, client.Var("id", defID))
+		if upd.UpdateEventDefinition.Enabled || upd.UpdateEventDefinition.TriggerCount != 1 || upd.UpdateEventDefinition.FirstTriggeredAt == nil {
+			t.Fatalf("after disable %+v", upd)
+		}
+		a.refused("EVENT_DISABLED", "", triggerMutation, client.Var("in", map[string]any{"appId": appID, "deviceId": "dev-1", "code": "trial_click"}))
+		var list struct {
+			App struct{ EventDefinitions []struct{ Code string } }
+		}
+		a.ok(`query($id: ID!) { app(id: $id) { eventDefinitions(enabled: false) { code } } }`, &list, client.Var("id", appID))
+		if len(list.App.EventDefinitions) != 1 || list.App.EventDefinitions[0].Code != "trial_click" {
+			t.Fatalf("disabled list %+v", list)
+		}
+
+		var fresh struct{ CreateEventDefinition struct{ ID string } }
+		a.ok(`mutation($a: ID!) { createEventDefinition(input: {appId: $a, code: "unused", name: "Unused"}) { id } }`, &fresh, client.Var("a", appID))
+		var del struct{ DeleteEventDefinition struct{ ID string } }
+		a.ok(`mutation($id: ID!) { deleteEventDefinition(id: $id) { id } }`, &del, client.Var("id", fresh.CreateEventDefinition.ID))
+
+		var rot struct {
+			RotateAppSecret struct{ SecretKey string }
+		}
+		a.ok(`mutation($id: ID!) { rotateAppSecret(id: $id) { secretKey } }`, &rot, client.Var("id", appID))
+		var check struct{ CheckAppKey struct{ KeyValid bool } }
+		a.ok(`query($id: ID!) { checkAppKey(appId: $id) { keyValid } }`, &check, client.Var("id", appID), client.AddHeader("Authorization", "Bearer "+secret))
+		if check.CheckAppKey.KeyValid {
+			t.Fatal("rotated-out secret still valid")
+		}
+		a.ok(`query($id: ID!) { checkAppKey(appId: $id) { keyValid } }`, &check, client.Var("id", appID), client.AddHeader("Authorization", "Bearer "+rot.RotateAppSecret.SecretKey))
+		if !check.CheckAppKey.KeyValid {
+			t.Fatal("new secret not valid")
+		}
+	})
+}
+
+func TestGraphQLTriggerAndTimelines(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		a := newAPI(t, db)
+		appID, secret := a.createApp("Blog")
+		in := func(code string, extra map[string]any) client.Option {
+			m := map[string]any{"appId": appID, "deviceId": "browser-1", "code": code}
+			for k, v := range extra {
+				m[k] = v
+			}
+			return client.Var("in", m)
+		}
+		var first, dup triggerOut
+		a.ok(triggerMutation, &first, in("view", map[string]any{
+			"url": "https://blog.example/post", "referrer": "https://news.example/", "title": "Post",
+			"properties": map[string]any{"section": "news"}, "messageId": "m-1", "source": "block",
+			"occurredAt": "2026-11-01T10:00:00.250Z",
+		}))
+		a.ok(triggerMutation, &dup, in("view", map[string]any{"messageId": "m-1"}))
+		if !first.Trigger.Accepted || first.Trigger.Duplicate || !dup.Trigger.Duplicate || dup.Trigger.EventID != first.Trigger.EventID {
+			t.Fatalf("first %+v dup %+v", first, dup)
+		}
+		if len(first.Trigger.EventID) < 16 {
+			t.Fatalf("event id %q is not a 64-bit id string", first.Trigger.EventID)
+		}
+
+		a.refused("UNKNOWN_EVENT_CODE", "", triggerMutation, in("trail_click", nil))
+		a.refused("BAD_USER_INPUT", "code", triggerMutation, in("Bad Code", nil))
+		a.refused("BAD_USER_INPUT", "properties", triggerMutation, in("view", map[string]any{"properties": map[string]any{"big": strings.Repeat("x", 9000)}}))
+		a.refused("BAD_USER_INPUT", "occurredAt", triggerMutation, in("view", map[string]any{"occurredAt": "2999-01-01T00:00:00Z"}))
+		a.refused("NOT_FOUND", "", triggerMutation, client.Var("in", map[string]any{"appId": "app_nope", "deviceId": "d", "code": "view"}))
+		a.refused("UNAUTHENTICATED", "", triggerMutation, in("view", nil), client.AddHeader("Authorization", "Bearer sk_wrong"))
+		var withSecret triggerOut
+		a.ok(triggerMutation, &withSecret, in("click", nil), client.AddHeader("Authorization", "Bearer "+secret))
+
+		a.ok(`mutation($id: ID!) { updateApp(id: $id, input: {allowedOrigins: ["https://blog.example"]}) { id } }`, &map[string]any{}, client.Var("id", appID))
+		a.refused("FORBIDDEN", "", triggerMutation, in("view", nil), client.AddHeader("Origin", "https://evil.example"))
+		a.ok(triggerMutation, &withSecret, in("view", nil), client.AddHeader("Origin", "https://blog.example"))
+
+		var batch struct {
+			TriggerBatch []struct {
+				Accepted, Duplicate bool
+				EventID             *string
+				Error               *struct{ Code, Message, Field string }
+			}
+		}
+		a.ok(`mutation($in: [TriggerInput!]!) { triggerBatch(inputs: $in) { accepted duplicate eventId error { code message field } } }`, &batch,
+			client.Var("in", []map[string]any{
+				{"appId": appID, "deviceId": "browser-2", "code": "submit"},
+				{"appId": appID, "deviceId": "browser-2", "code": "nope"},
+				{"appId": appID, "deviceId": "browser-2", "code": "view", "url": strings.Repeat("u", 3000)},
+				{"appId": appID, "deviceId": "browser-2", "code": "view", "messageId": "m-1"},
+			}))
+		b := batch.TriggerBatch
+		if len(b) != 4 || !b[0].Accepted || b[1].Error == nil || b[1].Error.Code != "UNKNOWN_EVENT_CODE" ||
+			b[2].Error == nil || b[2].Error.Code != "BAD_USER_INPUT" || b[2].Error.Field != "url" || !b[3].Duplicate {
+			t.Fatalf("batch %+v", b)
+		}
+		items := make([]map[string]any, 501)
+		for i := range items {
+			items[i] = map[string]any{"appId": appID, "deviceId": "d", "code": "view"}
+		}
+		a.refused("BAD_USER_INPUT", "inputs", `mutation($in: [TriggerInput!]!) { triggerBatch(inputs: $in) { accepted } }`, client.Var("in", items))
+
+		var ident struct {
+			Identify struct {
+				Moved bool
+				Lead  struct{ ID, Email string }
+			}
+		}
+		a.ok(`mutation($a: ID!) { identify(input: {appId: $a, deviceId: "browser-1", email: "Reader@Example.com", name: "Reader", fields: {company: "Acme"}}) { moved lead { id email } } }`, &ident, client.Var("a", appID))
+		a.refused("BAD_USER_INPUT", "email", `mutation($a: ID!) { identify(input: {appId: $a, deviceId: "browser-1", email: "nope"}) { moved } }`, client.Var("a", appID))
+
+		var lead struct {
+			Lead struct {
+				Email      string
+				Fields     map[string]any
+				EventCount int
+				Devices    []struct{ ID string }
+				Timeline   struct {
+					Edges []struct {
+						Cursor string
+						Node   struct {
+							Code, URL, Source string
+							Definition        struct{ Name, Color, Description string }
+							Properties        map[string]any
+							OccurredAt        string
+							Lead              *struct{ Email string }
+						}
+					}
+					PageInfo struct {
+						HasNextPage bool
+						EndCursor   string
+					}
+				}
+			}
+		}
+		a.ok(`query($id: ID!) { lead(id: $id) { email fields eventCount devices { id }
+			timeline(first: 2) { edges { cursor node { code url source definition { name color description } properties occurredAt lead { email } } } pageInfo { hasNextPage endCursor } } } }`,
+			&lead, client.Var("id", ident.Identify.Lead.ID))
+		l := lead.Lead
+		if l.Email != "Reader@Example.com" || l.Fields["company"] != "Acme" || l.EventCount != 3 || len(l.Devices) != 1 {
+			t.Fatalf("lead %+v", l)
+		}
+		if len(l.Timeline.Edges) != 2 || !l.Timeline.PageInfo.HasNextPage || l.Timeline.Edges[0].Node.Lead == nil {
+			t.Fatalf("timeline page %+v", l.Timeline)
+		}
+		var rest struct {
+			Lead struct {
+				Timeline struct {
+					Edges []struct {
+						Node struct {
+							Code, URL, Source string
+							Definition        struct{ Color string }
+							Properties        map[string]any
+							OccurredAt        string
+						}
+					}
+					PageInfo struct{ HasNextPage bool }
+				}
+			}
+		}
+		a.ok(`query($id: ID!, $after: String) { lead(id: $id) { timeline(first: 10, after: $after) { edges { node { code url source definition { color } properties occurredAt } } pageInfo { hasNextPage } } } }`,
+			&rest, client.Var("id", ident.Identify.Lead.ID), client.Var("after", l.Timeline.PageInfo.EndCursor))
+		edges := rest.Lead.Timeline.Edges
+		if len(edges) != 1 || rest.Lead.Timeline.PageInfo.HasNextPage {
+			t.Fatalf("second page %+v", rest)
+		}
+		oldest := edges[len(edges)-1].Node
+		if oldest.Code != "view" || oldest.URL != "https://blog.example/post" || oldest.Source != "block" ||
+			oldest.Properties["section"] != "news" || oldest.OccurredAt != "2026-11-01T10:00:00.25Z" || oldest.Definition.Color != "#3B82F6" {
+			t.Fatalf("oldest event %+v", oldest)
+		}
+		a.refused("BAD_USER_INPUT", "after", `query($id: ID!) { lead(id: $id) { timeline(after: "nope") { edges { cursor } } } }`, client.Var("id", ident.Identify.Lead.ID))
+
+		var leads struct {
+			Leads struct {
+				Edges []struct {
+					Node struct {
+						Email       string
+						EventCount  int
+						FirstSeenAt string
+					}
+				}
+			}
+		}
+		a.ok(`query($a: ID!) { leads(appId: $a, search: "reader") { edges { node { email eventCount firstSeenAt } } } }`, &leads, client.Var("a", appID))
+		if len(leads.Leads.Edges) != 1 || leads.Leads.Edges[0].Node.EventCount != 3 || leads.Leads.Edges[0].Node.FirstSeenAt != "2026-11-01T10:00:00.25Z" {
+			t.Fatalf("leads %+v", leads)
+		}
+		var dev struct {
+			Device struct {
+				ID       string
+				Timeline struct {
+					Edges []struct{ Node struct{ Code string } }
+				}
+			}
+		}
+		a.ok(`query($a: ID!) { device(appId: $a, deviceId: "browser-2") { id timeline { edges { node { code } } } } }`, &dev, client.Var("a", appID))
+		if len(dev.Device.Timeline.Edges) != 1 || dev.Device.Timeline.Edges[0].Node.Code != "submit" {
+			t.Fatalf("device %+v", dev)
+		}
+		var unknown struct {
+			App struct {
+				UnknownCodes []struct {
+					Code  string
+					Count int
+				}
+			}
+		}
+		a.ok(`query($a: ID!) { app(id: $a) { unknownCodes { code count } } }`, &unknown, client.Var("a", appID))
+		if len(unknown.App.UnknownCodes) != 2 {
+			t.Fatalf("unknown codes %+v", unknown)
+		}
+
+		var erased struct {
+			EraseLead struct {
+				Erased        bool
+				DeletedEvents int
+			}
+		}
+		a.ok(`mutation($a: ID!) { eraseLead(appId: $a, email: "reader@example.com") { erased deletedEvents } }`, &erased, client.Var("a", appID))
+		if !erased.EraseLead.Erased || erased.EraseLead.DeletedEvents != 3 {
+			t.Fatalf("erase %+v", erased)
+		}
+	})
+}
