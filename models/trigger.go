@@ -59,11 +59,13 @@ var validSources = map[string]bool{
 
 // pending is a trigger on its way through the writer.
 type pending struct {
-	event   Event
-	code    string
-	unknown bool // counted as an unknown code, never stored
-	ua      string
-	result  TriggerResult
+	event     Event
+	code      string
+	unknown   bool // counted as an unknown code, never stored
+	refused   bool // refused by an earlier attempt of the same batch
+	propsJSON string
+	ua        string
+	result    TriggerResult
 }
 
 // prepare validates in and resolves its app and definition through the catalog.
@@ -92,7 +94,8 @@ func prepare(ctx context.Context, catalog *Catalog, in TriggerInput, now time.Ti
 	if props == nil {
 		props = map[string]any{}
 	}
-	if b, err := json.Marshal(props); err != nil || len(b) > maxPropertiesBytes {
+	propsJSON, err := json.Marshal(props)
+	if err != nil || len(propsJSON) > maxPropertiesBytes {
 		return nil, Invalid("properties", "must be a JSON object of at most %d bytes", maxPropertiesBytes)
 	}
 	occurred := now
@@ -124,7 +127,7 @@ func prepare(ctx context.Context, catalog *Catalog, in TriggerInput, now time.Ti
 	if in.Secret == "" && !app.OriginAllowed(in.Origin) {
 		return nil, newError(ErrForbidden, "origin %q may not send triggers to this app", truncate(in.Origin, 100))
 	}
-	p := &pending{code: code, ua: clampUTF8(in.UserAgent, maxUserAgentBytes), event: Event{
+	p := &pending{code: code, propsJSON: string(propsJSON), ua: clampUTF8(in.UserAgent, maxUserAgentBytes), event: Event{
 		AppID: app.ID, DeviceID: in.DeviceID, MessageID: in.MessageID,
 		URL: strings.ToValidUTF8(in.URL, "\uFFFD"), Referrer: strings.ToValidUTF8(in.Referrer, "\uFFFD"),
 		Title: strings.ToValidUTF8(in.Title, "\uFFFD"), Properties: props,

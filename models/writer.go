@@ -26,7 +26,7 @@ type Writer struct {
 	mu      sync.RWMutex
 	closed  bool
 	queue   chan *job
-	stopped chan struct{}
+	running sync.WaitGroup
 }
 
 type job struct {
@@ -38,6 +38,10 @@ type job struct {
 type WriterOptions struct {
 	// MaxBatch caps the events in one transaction (default 2000).
 	MaxBatch int
+	// Writers is how many transactions may be in flight at once (default 4
+	// on MySQL; SQLite has one writer by design). While one commits, the next
+	// batch is already being written.
+	Writers int
 	// Delay is how long the writer waits for more requests after the first
 	// one of a batch. Zero means: take what has queued up while the previous
 	// commit ran, which already batches well under load.
@@ -53,12 +57,17 @@ func NewWriter(db *gorm.DB, catalog *Catalog, opts WriterOptions) *Writer {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
+	if opts.Writers <= 0 || !isMySQL(db) {
+		opts.Writers = map[bool]int{true: 4, false: 1}[isMySQL(db)]
+	}
 	w := &Writer{
 		db: db, catalog: catalog, ids: newIDGenerator(),
 		maxBatch: opts.MaxBatch, delay: opts.Delay, log: opts.Log,
-		queue: make(chan *job, 4096), stopped: make(chan struct{}),
+		queue: make(chan *job, 4096),
 	}
-	go w.run()
+	for range opts.Writers {
+		w.running.Go(w.run)
+	}
 	return w
 }
 
@@ -73,7 +82,7 @@ func (w *Writer) Close() {
 		close(w.queue)
 	}
 	w.mu.Unlock()
-	<-w.stopped
+	w.running.Wait()
 }
 
 func (w *Writer) submit(ctx context.Context, items []*pending) error {
@@ -97,7 +106,6 @@ func (w *Writer) submit(ctx context.Context, items []*pending) error {
 }
 
 func (w *Writer) run() {
-	defer close(w.stopped)
 	for first := range w.queue {
 		batch, n := []*job{first}, len(first.items)
 		var timeout <-chan time.Time
@@ -127,7 +135,9 @@ func (w *Writer) run() {
 				}
 			}
 		}
+		start := time.Now()
 		w.commit(batch)
+		w.log.Debug("group commit", "requests", len(batch), "events", n, "took", time.Since(start))
 		for _, j := range batch {
 			close(j.done)
 		}
@@ -164,15 +174,21 @@ func (w *Writer) fail(items []*pending, err error) {
 }
 
 func (w *Writer) write(items []*pending) error {
-	return withRetry(context.Background(), func() error {
-		err := w.db.Transaction(func(tx *gorm.DB) error {
-			return w.writeTx(tx, items)
+	for {
+		err := withRetry(context.Background(), func() error {
+			err := w.db.Transaction(func(tx *gorm.DB) error {
+				return w.writeTx(tx, items)
+			})
+			if errors.Is(err, gorm.ErrDuplicatedKey) {
+				// A messageId stored by another replica meanwhile, or an id
+				// collision: the retry re-reads duplicates and draws new ids.
+				w.ids.reseed()
+			}
+			return err
 		})
-		if errors.Is(err, gorm.ErrDuplicatedKey) {
-			// A messageId stored by another replica meanwhile, or an id
-			// collision: the retry re-reads duplicates and draws new ids.
-			w.ids.reseed()
+		// Each round refuses at least one definition's triggers, so this ends.
+		if !errors.Is(err, errRefusals) {
+			return err
 		}
-		return err
-	})
+	}
 }

@@ -2,7 +2,8 @@ package models
 
 import (
 	"cmp"
-	"fmt"
+	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -15,13 +16,22 @@ type messageKey struct {
 	id    string
 }
 
-// writeTx stores one batch inside tx. Every result is set from scratch, so a
-// retried transaction answers from what the final attempt saw.
+// errRefusals rolls back a batch in which some definitions turned out to be
+// deleted or disabled; their triggers are marked refused and the rest is
+// written again.
+var errRefusals = errors.New("definitions changed during the write")
+
+// writeTx stores one batch inside tx. Results are set from scratch on every
+// attempt, except refusals found by an earlier one, so a retried transaction
+// answers from what the final attempt saw.
 func (w *Writer) writeTx(tx *gorm.DB, items []*pending) error {
 	var unknown, store []*pending
 	firstByMessage := map[messageKey]*pending{}
 	dupOf := map[*pending]*pending{}
 	for _, p := range items {
+		if p.refused {
+			continue
+		}
 		p.result = TriggerResult{}
 		if p.unknown {
 			unknown = append(unknown, p)
@@ -42,32 +52,49 @@ func (w *Writer) writeTx(tx *gorm.DB, items []*pending) error {
 	if err != nil {
 		return err
 	}
-	store, refusedUnknown, err := w.countDefinitions(tx, store)
-	if err != nil {
-		return err
-	}
-	unknown = append(unknown, refusedUnknown...)
 	if err := upsertDevices(tx, store); err != nil {
 		return err
 	}
-	events := make([]*Event, len(store))
-	for i, p := range store {
-		p.event.ID = w.ids.next()
-		p.result = TriggerResult{Accepted: true, EventID: p.event.ID}
-		events[i] = &p.event
-	}
-	if len(events) > 0 {
-		if err := tx.CreateInBatches(events, 500).Error; err != nil {
-			return err
-		}
+	if err := w.insertEvents(tx, store); err != nil {
+		return err
 	}
 	if err := countUnknownCodes(tx, unknown); err != nil {
+		return err
+	}
+	// Last, so the definitions' row locks are held only until the commit.
+	if err := w.countDefinitions(tx, store); err != nil {
 		return err
 	}
 	for p, first := range dupOf {
 		p.result = first.result
 		if first.result.Accepted {
 			p.result.Duplicate = true
+		}
+	}
+	return nil
+}
+
+const insertEventsSQL = "INSERT INTO events (id, app_id, definition_id, device_id, message_id, url, referrer, title, properties, source, occurred_at, received_at) VALUES "
+
+// insertEvents stores the batch as multi-row INSERTs with ids made here.
+func (w *Writer) insertEvents(tx *gorm.DB, store []*pending) error {
+	for chunk := range slices.Chunk(store, 500) {
+		var sb strings.Builder
+		sb.Grow(len(insertEventsSQL) + len(chunk)*26)
+		sb.WriteString(insertEventsSQL)
+		args := make([]any, 0, len(chunk)*12)
+		for i, p := range chunk {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			sb.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?)")
+			e := &p.event
+			e.ID = w.ids.next()
+			p.result = TriggerResult{Accepted: true, EventID: e.ID}
+			args = append(args, e.ID, e.AppID, e.DefinitionID, e.DeviceID, e.MessageID, e.URL, e.Referrer, e.Title, p.propsJSON, e.Source, e.OccurredAt, e.ReceivedAt)
+		}
+		if err := tx.Exec(sb.String(), args...).Error; err != nil {
+			return err
 		}
 	}
 	return nil
@@ -102,59 +129,78 @@ func (w *Writer) dropStoredMessages(tx *gorm.DB, store []*pending, byMessage map
 }
 
 // countDefinitions bumps each definition's trigger count and times, only while
-// it exists and is enabled. The UPDATE takes the row lock that a delete or a
-// disable also needs, so neither can interleave with storing these events:
-// a definition with events is never deleted, and no event outlives its
-// definition. Triggers of definitions found disabled or deleted are refused.
-func (w *Writer) countDefinitions(tx *gorm.DB, store []*pending) (kept, unknown []*pending, err error) {
+// it exists and is enabled, in one statement. The UPDATE takes the row locks
+// that a delete or a disable also needs, so neither can interleave with
+// storing these events: a definition with events is never deleted, and no
+// event outlives its definition. If a definition was deleted or disabled, its
+// triggers are marked refused and errRefusals rolls the batch back.
+func (w *Writer) countDefinitions(tx *gorm.DB, store []*pending) error {
 	byDef := map[uint64][]*pending{}
 	for _, p := range store {
 		byDef[p.event.DefinitionID] = append(byDef[p.event.DefinitionID], p)
 	}
-	defIDs := make([]uint64, 0, len(byDef))
-	for id := range byDef {
-		defIDs = append(defIDs, id)
+	if len(byDef) == 0 {
+		return nil
 	}
-	slices.Sort(defIDs) // a fixed lock order keeps concurrent writers from deadlocking
-	refused := map[uint64]bool{}
+	defIDs := slices.Sorted(maps.Keys(byDef)) // a fixed lock order keeps writers from deadlocking
+	var count, first, last strings.Builder
+	var countArgs, firstArgs, lastArgs []any
 	for _, id := range defIDs {
 		group := byDef[id]
-		first, last := group[0].event.OccurredAt, group[0].event.OccurredAt
+		lo, hi := group[0].event.OccurredAt, group[0].event.OccurredAt
 		for _, p := range group[1:] {
-			first, last = minTime(first, p.event.OccurredAt), maxTime(last, p.event.OccurredAt)
+			lo, hi = minTime(lo, p.event.OccurredAt), maxTime(hi, p.event.OccurredAt)
 		}
-		res := tx.Exec(`UPDATE event_definitions SET trigger_count = trigger_count + ?,
-			first_triggered_at = CASE WHEN first_triggered_at IS NULL OR first_triggered_at > ? THEN ? ELSE first_triggered_at END,
-			last_triggered_at = CASE WHEN last_triggered_at IS NULL OR last_triggered_at < ? THEN ? ELSE last_triggered_at END
-			WHERE id = ? AND enabled = ?`, len(group), first, first, last, last, id, true)
-		if res.Error != nil {
-			return nil, nil, res.Error
-		}
-		if res.RowsAffected > 0 {
+		count.WriteString(" WHEN ? THEN ?")
+		first.WriteString(" WHEN ? THEN ?")
+		last.WriteString(" WHEN ? THEN ?")
+		countArgs = append(countArgs, id, len(group))
+		firstArgs = append(firstArgs, id, lo)
+		lastArgs = append(lastArgs, id, hi)
+	}
+	firstCase, lastCase := "CASE id"+first.String()+" END", "CASE id"+last.String()+" END"
+	query := `UPDATE event_definitions SET trigger_count = trigger_count + CASE id` + count.String() + ` END,
+		first_triggered_at = CASE WHEN first_triggered_at IS NULL OR first_triggered_at > ` + firstCase + ` THEN ` + firstCase + ` ELSE first_triggered_at END,
+		last_triggered_at = CASE WHEN last_triggered_at IS NULL OR last_triggered_at < ` + lastCase + ` THEN ` + lastCase + ` ELSE last_triggered_at END
+		WHERE id IN ? AND enabled = ?`
+	args := slices.Concat(countArgs, firstArgs, firstArgs, lastArgs, lastArgs, []any{defIDs, true})
+	res := tx.Exec(query, args...)
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == int64(len(defIDs)) {
+		return nil
+	}
+
+	// A locking read sees the latest commit; a plain one would read the
+	// transaction's snapshot, which may predate a concurrent delete.
+	w.catalog.Invalidate()
+	var rows []struct {
+		ID      uint64
+		Enabled bool
+	}
+	if err := forUpdate(tx.Model(&EventDefinition{})).Select("id, enabled").Where("id IN ?", defIDs).Scan(&rows).Error; err != nil {
+		return err
+	}
+	enabled := map[uint64]bool{}
+	for _, r := range rows {
+		enabled[r.ID] = r.Enabled
+	}
+	for _, id := range defIDs {
+		on, exists := enabled[id]
+		if on {
 			continue
 		}
-		refused[id] = true
-		w.catalog.Invalidate()
-		// A locking read sees the latest commit; a plain one would read the
-		// transaction's snapshot, which may predate a concurrent delete.
-		var enabled []bool
-		if err := forUpdate(tx.Model(&EventDefinition{})).Where("id = ?", id).Pluck("enabled", &enabled).Error; err != nil {
-			return nil, nil, err
-		}
-		if len(enabled) > 0 && enabled[0] {
-			return nil, nil, fmt.Errorf("definition %d is enabled but was not updated", id)
-		}
-		for _, p := range group {
-			if len(enabled) == 0 {
-				p.unknown = true
-				unknown = append(unknown, p)
+		for _, p := range byDef[id] {
+			if exists {
+				p.refused = true
+				p.result = TriggerResult{Err: newError(ErrEventDisabled, "event %q is disabled", p.code)}
 			} else {
-				p.result.Err = newError(ErrEventDisabled, "event %q is disabled", p.code)
+				p.unknown = true // counted as unknown when the batch is written again
 			}
 		}
 	}
-	kept = slices.DeleteFunc(store, func(p *pending) bool { return refused[p.event.DefinitionID] })
-	return kept, unknown, nil
+	return errRefusals
 }
 
 type deviceSeen struct {

@@ -19,11 +19,13 @@ type config struct {
 	MaxBodyBytes    int64
 	DBMaxConns      int
 	WriteBatch      int
+	Writers         int
 	WriteDelay      time.Duration
 	CacheTTL        time.Duration
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
 	LogFormat       string
+	PprofAddr       string
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
@@ -36,7 +38,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		return fallback
 	}
 	var cfg config
-	var maxBody, dbConns, batch, logLevel string
+	var maxBody, dbConns, batch, writers, logLevel string
 	var writeDelay, cacheTTL, shutdown, dev string
 	fs.StringVar(&cfg.Addr, "addr", env("CRUMBS_ADDR", ":8080"), "listen address (CRUMBS_ADDR)")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", env("CRUMBS_DATABASE_URL", "sqlite:crumbs.db"), "mysql://user:pass@host:3306/db or sqlite:path (CRUMBS_DATABASE_URL)")
@@ -44,11 +46,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&maxBody, "max-body-bytes", env("CRUMBS_MAX_BODY_BYTES", "2097152"), "largest accepted request body (CRUMBS_MAX_BODY_BYTES)")
 	fs.StringVar(&dbConns, "db-max-conns", env("CRUMBS_DB_MAX_CONNS", "16"), "MySQL connection pool size (CRUMBS_DB_MAX_CONNS)")
 	fs.StringVar(&batch, "write-batch", env("CRUMBS_WRITE_BATCH", "2000"), "most events in one group commit (CRUMBS_WRITE_BATCH)")
+	fs.StringVar(&writers, "writers", env("CRUMBS_WRITERS", "2"), "group commits in flight at once on MySQL; SQLite always uses 1 (CRUMBS_WRITERS)")
 	fs.StringVar(&writeDelay, "write-delay", env("CRUMBS_WRITE_DELAY", "0s"), "extra wait to grow a group commit (CRUMBS_WRITE_DELAY)")
 	fs.StringVar(&cacheTTL, "cache-ttl", env("CRUMBS_CACHE_TTL", "2s"), "how long another replica's definition changes may go unseen (CRUMBS_CACHE_TTL)")
 	fs.StringVar(&shutdown, "shutdown-timeout", env("CRUMBS_SHUTDOWN_TIMEOUT", "15s"), "grace period for in-flight requests on SIGTERM (CRUMBS_SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&logLevel, "log-level", env("CRUMBS_LOG_LEVEL", "info"), "debug, info, warn or error (CRUMBS_LOG_LEVEL)")
 	fs.StringVar(&cfg.LogFormat, "log-format", env("CRUMBS_LOG_FORMAT", "json"), "json or text (CRUMBS_LOG_FORMAT)")
+	fs.StringVar(&cfg.PprofAddr, "pprof-addr", env("CRUMBS_PPROF_ADDR", ""), "serve net/http/pprof on this address, e.g. 127.0.0.1:6060; off when empty (CRUMBS_PPROF_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -70,6 +74,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	check("db-max-conns", err)
 	cfg.WriteBatch, err = positiveInt[int](batch)
 	check("write-batch", err)
+	cfg.Writers, err = positiveInt[int](writers)
+	check("writers", err)
 	cfg.WriteDelay, err = time.ParseDuration(writeDelay)
 	check("write-delay", err)
 	cfg.CacheTTL, err = time.ParseDuration(cacheTTL)

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/crumbs-dev/crumbs/graph"
@@ -33,7 +35,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	catalog := models.NewCatalog(db, cfg.CacheTTL)
-	writer := models.NewWriter(db, catalog, models.WriterOptions{MaxBatch: cfg.WriteBatch, Delay: cfg.WriteDelay, Log: log})
+	writer := models.NewWriter(db, catalog, models.WriterOptions{MaxBatch: cfg.WriteBatch, Writers: cfg.Writers, Delay: cfg.WriteDelay, Log: log})
 	defer writer.Close()
 
 	resolver := &graph.Resolver{DB: db, Catalog: catalog, Writer: writer, Log: log}
@@ -53,6 +55,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fmt.Fprintf(stdout, "crumbs listening on http://%s\n", displayAddr(ln.Addr()))
 	log.Info("listening", "addr", ln.Addr().String(), "database", db.Dialector.Name(), "development", cfg.Development)
 
+	if cfg.PprofAddr != "" {
+		go servePprof(cfg.PprofAddr, log)
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	select {
@@ -76,4 +81,16 @@ func displayAddr(addr net.Addr) string {
 		return addr.String()
 	}
 	return fmt.Sprintf("localhost:%d", tcp.Port)
+}
+
+// servePprof serves the profiler on its own listener, never on the public one.
+func servePprof(addr string, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	log.Info("pprof listening", "addr", addr)
+	if err := http.ListenAndServe(addr, mux); err != nil {
+		log.Error("pprof", "err", err)
+	}
 }

@@ -1,0 +1,273 @@
+// Command loadgen drives a running Crumbs server with concurrent trigger or
+// triggerBatch mutations and prints events/s and latency percentiles.
+//
+//	go run ./server/cmd/loadgen -c 64 -d 10s                 # trigger
+//	go run ./server/cmd/loadgen -c 8 -d 10s -batch 500       # triggerBatch
+//
+// It only targets loopback addresses: it is a benchmark, not a weapon.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	target      string
+	concurrency int
+	duration    time.Duration
+	batch       int
+	devices     int
+	codes       int
+}
+
+func run(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	var o options
+	fs.StringVar(&o.target, "url", "http://127.0.0.1:8080/graphql", "GraphQL endpoint (loopback only)")
+	fs.IntVar(&o.concurrency, "c", 64, "concurrent connections")
+	fs.DurationVar(&o.duration, "d", 10*time.Second, "how long to run")
+	fs.IntVar(&o.batch, "batch", 0, "events per triggerBatch request (0: one trigger per request)")
+	fs.IntVar(&o.devices, "devices", 100000, "distinct device ids")
+	fs.IntVar(&o.codes, "codes", 10, "distinct event codes")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := checkLoopback(o.target); err != nil {
+		return err
+	}
+	if o.batch > 500 || o.concurrency < 1 || o.codes < 1 || o.devices < 1 {
+		return errors.New("need -batch <= 500, -c >= 1, -codes >= 1, -devices >= 1")
+	}
+	client := &http.Client{Transport: &http.Transport{
+		MaxIdleConns: o.concurrency, MaxIdleConnsPerHost: o.concurrency, IdleConnTimeout: time.Minute,
+	}, Timeout: 30 * time.Second}
+	appID, err := setup(client, o)
+	if err != nil {
+		return fmt.Errorf("setup: %w", err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), o.duration)
+	defer cancel()
+	var mu sync.Mutex
+	var latencies []time.Duration
+	var events, failures int
+	var firstErr error
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range o.concurrency {
+		wg.Go(func() {
+			var mine []time.Duration
+			n, failed := 0, 0
+			var werr error
+			for seq := 0; ctx.Err() == nil; seq++ {
+				body := requestBody(o, appID, w, seq)
+				t0 := time.Now()
+				accepted, err := post(client, o.target, body)
+				if ctx.Err() != nil && err != nil {
+					break
+				}
+				mine = append(mine, time.Since(t0))
+				n += accepted
+				if err != nil {
+					failed++
+					if werr == nil {
+						werr = err
+					}
+				}
+			}
+			mu.Lock()
+			latencies = append(latencies, mine...)
+			events += n
+			failures += failed
+			if firstErr == nil {
+				firstErr = werr
+			}
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	slices.Sort(latencies)
+	pct := func(p float64) time.Duration {
+		if len(latencies) == 0 {
+			return 0
+		}
+		return latencies[min(len(latencies)-1, int(float64(len(latencies))*p))]
+	}
+	mode := "trigger"
+	if o.batch > 0 {
+		mode = fmt.Sprintf("triggerBatch(%d)", o.batch)
+	}
+	fmt.Fprintf(out, "%s  c=%d  %s: %d requests, %d events stored, %d failed\n", mode, o.concurrency, elapsed.Round(time.Millisecond), len(latencies), events, failures)
+	fmt.Fprintf(out, "  %.0f events/s  %.0f requests/s  p50 %s  p99 %s  max %s\n",
+		float64(events)/elapsed.Seconds(), float64(len(latencies))/elapsed.Seconds(),
+		pct(0.50).Round(10*time.Microsecond), pct(0.99).Round(10*time.Microsecond), pct(1).Round(10*time.Microsecond))
+	if firstErr != nil {
+		return fmt.Errorf("%d requests failed, first: %w", failures, firstErr)
+	}
+	return nil
+}
+
+func checkLoopback(target string) error {
+	u, err := url.Parse(target)
+	if err != nil {
+		return err
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("%s is not a loopback address", host)
+}
+
+// setup creates an app with the codes the load uses.
+func setup(client *http.Client, o options) (string, error) {
+	var created struct {
+		Data struct {
+			CreateApp struct{ App struct{ ID string } }
+		}
+	}
+	err := graphql(client, o.target, `mutation { createApp(input: {name: "loadgen"}) { app { id } } }`, nil, &created)
+	if err != nil {
+		return "", err
+	}
+	appID := created.Data.CreateApp.App.ID
+	for i := range o.codes {
+		err := graphql(client, o.target, `mutation($a: ID!, $c: String!) { createEventDefinition(input: {appId: $a, code: $c, name: $c}) { id } }`,
+			map[string]any{"a": appID, "c": code(i)}, nil)
+		if err != nil {
+			return "", err
+		}
+	}
+	return appID, nil
+}
+
+func code(i int) string { return "load_" + strconv.Itoa(i) }
+
+const (
+	triggerQuery = `mutation($in: TriggerInput!) { trigger(input: $in) { accepted duplicate } }`
+	batchQuery   = `mutation($in: [TriggerInput!]!) { triggerBatch(inputs: $in) { accepted duplicate } }`
+)
+
+var runID = func() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}()
+
+func requestBody(o options, appID string, worker, seq int) []byte {
+	item := func(i int) map[string]any {
+		n := seq*max(o.batch, 1) + i
+		return map[string]any{
+			"appId": appID, "deviceId": fmt.Sprintf("dev-%d", (worker*7919+n)%o.devices),
+			"code": code(n % o.codes), "url": "https://example.com/page/" + strconv.Itoa(n%50),
+			"messageId": fmt.Sprintf("%s-%d-%d", runID, worker, n), "source": "api",
+			"properties": map[string]any{"n": n},
+		}
+	}
+	var req map[string]any
+	if o.batch == 0 {
+		req = map[string]any{"query": triggerQuery, "variables": map[string]any{"in": item(0)}}
+	} else {
+		items := make([]map[string]any, o.batch)
+		for i := range items {
+			items[i] = item(i)
+		}
+		req = map[string]any{"query": batchQuery, "variables": map[string]any{"in": items}}
+	}
+	b, _ := json.Marshal(req)
+	return b
+}
+
+type result struct {
+	Accepted  bool
+	Duplicate bool
+}
+
+// post sends one request and returns how many events it stored.
+func post(client *http.Client, target string, body []byte) (int, error) {
+	var resp struct {
+		Data struct {
+			Trigger      *result
+			TriggerBatch []result
+		}
+		Errors []struct{ Message string }
+	}
+	if err := do(client, target, body, &resp); err != nil {
+		return 0, err
+	}
+	if len(resp.Errors) > 0 {
+		return 0, errors.New(resp.Errors[0].Message)
+	}
+	results := resp.Data.TriggerBatch
+	if resp.Data.Trigger != nil {
+		results = append(results, *resp.Data.Trigger)
+	}
+	n := 0
+	for _, r := range results {
+		if r.Accepted && !r.Duplicate {
+			n++
+		}
+	}
+	if n != len(results) {
+		return n, fmt.Errorf("%d of %d events not stored", len(results)-n, len(results))
+	}
+	return n, nil
+}
+
+func graphql(client *http.Client, target, query string, vars map[string]any, out any) error {
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	var resp struct {
+		Data   json.RawMessage
+		Errors []struct{ Message string }
+	}
+	if err := do(client, target, body, &resp); err != nil {
+		return err
+	}
+	if len(resp.Errors) > 0 {
+		return errors.New(resp.Errors[0].Message)
+	}
+	if out != nil {
+		return json.Unmarshal(fmt.Appendf(nil, `{"data":%s}`, resp.Data), out)
+	}
+	return nil
+}
+
+func do(client *http.Client, target string, body []byte, out any) error {
+	resp, err := client.Post(target, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, b)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
