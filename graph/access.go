@@ -10,5 +10,8 @@ import (
 // app-scoped query and mutation resolves its app through here, so the rule of
 // who may see which app lives in one place.
 func (r *Resolver) appFor(ctx context.Context, publicID string) (*models.App, error) {
-	return models.AppByPublicID(ctx, r.DB, publicID)
+	return viewer(ctx).App(ctx, r.DB, publicID, models.RoleViewer)
 }
+
+// viewer is who is asking, as the request middleware found out.
+func viewer(ctx context.Context) models.Viewer { return models.ViewerFrom(ctx) }

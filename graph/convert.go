@@ -49,12 +49,21 @@ func triggerInput(ctx context.Context, in *model.TriggerInput) models.TriggerInp
 		AppPublicID: in.AppID, DeviceID: in.DeviceID, Code: in.Code,
 		URL: deref(in.URL, ""), Referrer: deref(in.Referrer, ""), Title: deref(in.Title, ""),
 		Properties: in.Properties, OccurredAt: in.OccurredAt, MessageID: in.MessageID,
-		UserAgent: info.UserAgent, Secret: info.Bearer, Origin: info.Origin,
+		UserAgent: info.UserAgent, Secret: viewer(ctx).Secret, Origin: info.Origin, ClientIP: info.ClientIP,
 	}
 	if in.Source != nil {
 		out.Source = string(*in.Source)
 	}
 	return out
+}
+
+// noteRateLimit turns the response into a 429 with Retry-After when err is a
+// rate limit.
+func noteRateLimit(ctx context.Context, err error) {
+	var limited *models.RateLimitError
+	if errors.As(err, &limited) {
+		setRateLimited(ctx, limited.RetryAfter)
+	}
 }
 
 // triggerResult maps an outcome; with log set, a refusal becomes the item's error.

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"errors"
 
 	"github.com/crumbs-dev/crumbs/graph/generated"
 	"github.com/crumbs-dev/crumbs/graph/model"
@@ -53,21 +54,21 @@ func (r *eventDefinitionResolver) AppID(ctx context.Context, obj *models.EventDe
 
 // CreateEventDefinition is the resolver for the createEventDefinition field.
 func (r *mutationResolver) CreateEventDefinition(ctx context.Context, input model.CreateEventDefinitionInput) (*models.EventDefinition, error) {
-	return models.CreateEventDefinition(ctx, r.DB, input.AppID, models.EventDefinitionInput{
+	return models.CreateEventDefinition(ctx, r.DB, viewer(ctx), input.AppID, models.EventDefinitionInput{
 		Code: &input.Code, Name: &input.Name, Color: input.Color, Description: input.Description, Enabled: input.Enabled,
 	})
 }
 
 // UpdateEventDefinition is the resolver for the updateEventDefinition field.
 func (r *mutationResolver) UpdateEventDefinition(ctx context.Context, id string, input model.UpdateEventDefinitionInput) (*models.EventDefinition, error) {
-	return models.UpdateEventDefinition(ctx, r.DB, id, models.EventDefinitionInput{
+	return models.UpdateEventDefinition(ctx, r.DB, viewer(ctx), id, models.EventDefinitionInput{
 		Code: input.Code, Name: input.Name, Color: input.Color, Description: input.Description, Enabled: input.Enabled,
 	})
 }
 
 // DeleteEventDefinition is the resolver for the deleteEventDefinition field.
 func (r *mutationResolver) DeleteEventDefinition(ctx context.Context, id string) (*model.DeletePayload, error) {
-	def, err := models.DeleteEventDefinition(ctx, r.DB, id)
+	def, err := models.DeleteEventDefinition(ctx, r.DB, viewer(ctx), id)
 	if err != nil {
 		return nil, err
 	}
@@ -78,6 +79,7 @@ func (r *mutationResolver) DeleteEventDefinition(ctx context.Context, id string)
 func (r *mutationResolver) Trigger(ctx context.Context, input model.TriggerInput) (*model.TriggerResult, error) {
 	res := r.Writer.Trigger(ctx, []models.TriggerInput{triggerInput(ctx, &input)})[0]
 	if res.Err != nil {
+		noteRateLimit(ctx, res.Err)
 		return nil, res.Err
 	}
 	return triggerResult(ctx, nil, res), nil
@@ -94,15 +96,20 @@ func (r *mutationResolver) TriggerBatch(ctx context.Context, inputs []*model.Tri
 	}
 	results := r.Writer.Trigger(ctx, in)
 	out := make([]*model.TriggerResult, len(results))
+	allLimited := len(results) > 0
 	for i, res := range results {
 		out[i] = triggerResult(ctx, r.Log, res)
+		allLimited = allLimited && errors.Is(res.Err, models.ErrRateLimited)
+	}
+	if allLimited {
+		noteRateLimit(ctx, results[0].Err)
 	}
 	return out, nil
 }
 
 // EventDefinition is the resolver for the eventDefinition field.
 func (r *queryResolver) EventDefinition(ctx context.Context, id string) (*models.EventDefinition, error) {
-	return nullIfNotFound(models.EventDefinitionByID(ctx, r.DB, id))
+	return models.EventDefinitionByID(ctx, r.DB, viewer(ctx), id, models.RoleViewer)
 }
 
 // Event returns generated.EventResolver implementation.

@@ -14,9 +14,13 @@ import (
 
 // HandlerOptions configure the GraphQL endpoint.
 type HandlerOptions struct {
-	// Development enables introspection (and, in the server, GraphiQL).
+	// Development enables introspection and "did you mean" suggestions (and,
+	// in the server, GraphiQL).
 	Development bool
-	Log         *slog.Logger
+	// MaxDepth and MaxComplexity bound what one operation may ask for.
+	MaxDepth      int
+	MaxComplexity int
+	Log           *slog.Logger
 }
 
 // NewHandler returns the GraphQL endpoint: POST and GET (queries only) with
@@ -27,7 +31,9 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	if log == nil {
 		log = slog.Default()
 	}
-	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: r}))
+	cfg := generated.Config{Resolvers: r}
+	complexity(&cfg.Complexity)
+	srv := handler.New(generated.NewExecutableSchema(cfg))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
@@ -35,6 +41,14 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	if opts.Development {
 		srv.Use(extension.Introspection{})
+	} else {
+		srv.SetDisableSuggestion(true)
+	}
+	if opts.MaxDepth > 0 {
+		srv.Use(DepthLimit{Max: opts.MaxDepth})
+	}
+	if opts.MaxComplexity > 0 {
+		srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
 	}
 	srv.SetErrorPresenter(presentError(log))
 	srv.SetRecoverFunc(recoverPanic(log))

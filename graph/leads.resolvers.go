@@ -105,6 +105,7 @@ func (r *mutationResolver) Identify(ctx context.Context, input model.IdentifyInp
 	res, err := models.Identify(ctx, r.DB, r.Catalog, models.IdentifyInput{
 		AppPublicID: input.AppID, DeviceID: input.DeviceID, Email: input.Email,
 		Name: input.Name, Fields: input.Fields, UserAgent: RequestInfoFrom(ctx).UserAgent,
+		Secret: viewer(ctx).Secret, Origin: RequestInfoFrom(ctx).Origin,
 	})
 	if err != nil {
 		return nil, err
@@ -114,22 +115,22 @@ func (r *mutationResolver) Identify(ctx context.Context, input model.IdentifyInp
 
 // EraseLead is the resolver for the eraseLead field.
 func (r *mutationResolver) EraseLead(ctx context.Context, appID string, email string) (*models.EraseResult, error) {
-	return models.EraseLead(ctx, r.DB, appID, email)
+	return models.EraseLead(ctx, r.DB, viewer(ctx), appID, email)
 }
 
 // Lead is the resolver for the lead field.
 func (r *queryResolver) Lead(ctx context.Context, id string) (*models.Lead, error) {
-	return nullIfNotFound(models.LeadByID(ctx, r.DB, id))
+	return models.LeadByID(ctx, r.DB, viewer(ctx), id)
 }
 
 // Device is the resolver for the device field.
 func (r *queryResolver) Device(ctx context.Context, appID string, deviceID string) (*models.Device, error) {
-	return nullIfNotFound(models.DeviceByID(ctx, r.DB, appID, deviceID))
+	return models.DeviceByID(ctx, r.DB, viewer(ctx), appID, deviceID)
 }
 
 // Leads is the resolver for the leads field.
 func (r *queryResolver) Leads(ctx context.Context, appID string, search *string, first *int, after *string) (*model.LeadConnection, error) {
-	page, err := models.Leads(ctx, r.DB, appID, deref(search, ""), deref(first, 50), deref(after, ""))
+	page, err := models.Leads(ctx, r.DB, viewer(ctx), appID, deref(search, ""), deref(first, 50), deref(after, ""))
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +146,7 @@ func (r *queryResolver) Leads(ctx context.Context, appID string, search *string,
 
 // LeadByEmail is the resolver for the leadByEmail field.
 func (r *queryResolver) LeadByEmail(ctx context.Context, appID string, email string) (*models.Lead, error) {
-	return nullIfNotFound(models.LeadByEmail(ctx, r.DB, appID, email))
+	return models.LeadByEmail(ctx, r.DB, viewer(ctx), appID, email)
 }
 
 // Device returns generated.DeviceResolver implementation.

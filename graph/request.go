@@ -2,26 +2,30 @@ package graph
 
 import (
 	"context"
+	"net"
 	"net/http"
+	"net/netip"
+	"strconv"
 	"strings"
+	"time"
+
+	"github.com/crumbs-dev/crumbs/models"
 )
 
 // RequestInfo is what resolvers need to know about the HTTP request.
 type RequestInfo struct {
 	ID        string
 	UserAgent string
-	// Bearer is the token of an `Authorization: Bearer` header, if any.
-	Bearer string
 	// Origin is the browser's Origin header, if any.
 	Origin string
+	// ClientIP is the caller's address: the peer, or the X-Forwarded-For
+	// entry added by the nearest trusted proxy.
+	ClientIP string
+	// status lets a resolver change the HTTP status (429 for rate limits).
+	status *statusOverride
 }
 
 type requestInfoKey struct{}
-
-// WithRequestInfo stores info in ctx.
-func WithRequestInfo(ctx context.Context, info RequestInfo) context.Context {
-	return context.WithValue(ctx, requestInfoKey{}, info)
-}
 
 // RequestInfoFrom returns the request info stored in ctx.
 func RequestInfoFrom(ctx context.Context) RequestInfo {
@@ -29,14 +33,123 @@ func RequestInfoFrom(ctx context.Context) RequestInfo {
 	return info
 }
 
-// RequestInfoMiddleware reads the request's user agent and bearer token into
-// the context. requestID reads the id the server assigned.
-func RequestInfoMiddleware(requestID func(*http.Request) string, next http.Handler) http.Handler {
+// RequestOptions configure RequestMiddleware.
+type RequestOptions struct {
+	// RequestID reads the id the server assigned to the request.
+	RequestID func(*http.Request) string
+	// Tokens verifies access tokens; nil accepts none.
+	Tokens *models.Tokens
+	// TrustedProxies may set X-Forwarded-For.
+	TrustedProxies []netip.Prefix
+}
+
+// RequestMiddleware works out who is asking and from where: the bearer
+// credential (an app secret key `sk_…`, or a dashboard access token), the
+// client IP, origin and user agent.
+func RequestMiddleware(opts RequestOptions, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		info := RequestInfo{ID: requestID(r), UserAgent: r.UserAgent(), Origin: r.Header.Get("Origin")}
-		if auth := r.Header.Get("Authorization"); len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
-			info.Bearer = strings.TrimSpace(auth[7:])
+		info := RequestInfo{
+			ID: opts.RequestID(r), UserAgent: r.UserAgent(), Origin: r.Header.Get("Origin"),
+			ClientIP: clientIP(r, opts.TrustedProxies), status: &statusOverride{},
 		}
-		next.ServeHTTP(w, r.WithContext(WithRequestInfo(r.Context(), info)))
+		var v models.Viewer
+		if auth := r.Header.Get("Authorization"); auth != "" {
+			token, ok := strings.CutPrefix(auth, "Bearer ")
+			token = strings.TrimSpace(token)
+			switch {
+			case !ok || token == "":
+				v.Err = models.Unauthenticated("use Authorization: Bearer <token>")
+			case strings.HasPrefix(token, "sk_"):
+				v.Secret = token
+			case opts.Tokens == nil:
+				v.Err = models.Unauthenticated("access tokens are not accepted here")
+			default:
+				v.UserID, v.Err = opts.Tokens.VerifyAccessToken(token)
+			}
+		}
+		ctx := context.WithValue(r.Context(), requestInfoKey{}, info)
+		ctx = models.WithViewer(ctx, v)
+		next.ServeHTTP(&statusWriter{ResponseWriter: w, override: info.status}, r.WithContext(ctx))
 	})
 }
+
+// clientIP trusts X-Forwarded-For only as far as trusted proxies added it:
+// walking from the right, the first address that is not a trusted proxy is
+// the client.
+func clientIP(r *http.Request, trusted []netip.Prefix) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	isTrusted := func(a netip.Addr) bool {
+		for _, p := range trusted {
+			if p.Contains(a.Unmap()) {
+				return true
+			}
+		}
+		return false
+	}
+	if !isTrusted(peer) {
+		return peer.Unmap().String()
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		if !isTrusted(a) {
+			return a.Unmap().String()
+		}
+		peer = a
+	}
+	return peer.Unmap().String()
+}
+
+// statusOverride carries a status that a resolver wants instead of 200.
+type statusOverride struct {
+	code       int
+	retryAfter time.Duration
+}
+
+// setRateLimited makes the response a 429 with Retry-After.
+func setRateLimited(ctx context.Context, retryAfter time.Duration) {
+	if s := RequestInfoFrom(ctx).status; s != nil {
+		s.code = http.StatusTooManyRequests
+		s.retryAfter = max(s.retryAfter, retryAfter)
+	}
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	override    *statusOverride
+	wroteHeader bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.wroteHeader {
+		return
+	}
+	w.wroteHeader = true
+	if code == http.StatusOK && w.override.code != 0 {
+		code = w.override.code
+		if w.override.retryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int((w.override.retryAfter+time.Second-1)/time.Second)))
+		}
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -13,5 +13,6 @@ type Resolver struct {
 	DB      *gorm.DB
 	Catalog *models.Catalog
 	Writer  *models.Writer
+	Tokens  *models.Tokens
 	Log     *slog.Logger
 }

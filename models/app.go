@@ -83,8 +83,13 @@ func normalizeOrigin(raw string) (string, error) {
 }
 
 // CreateApp creates an app with a fresh secret key and the built-in
-// definitions. The plain secret is returned once and never stored.
-func CreateApp(ctx context.Context, db *gorm.DB, in AppInput) (*App, string, error) {
+// definitions, owned by the signed-in user. The plain secret is returned once
+// and never stored.
+func CreateApp(ctx context.Context, db *gorm.DB, v Viewer, in AppInput) (*App, string, error) {
+	userID, err := v.RequireUser()
+	if err != nil {
+		return nil, "", err
+	}
 	if in.Name == nil {
 		return nil, "", Invalid("name", "is required")
 	}
@@ -98,8 +103,11 @@ func CreateApp(ctx context.Context, db *gorm.DB, in AppInput) (*App, string, err
 	}
 	app.PublicID = "app_" + randomToken(10)
 	secret := app.setSecret()
-	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Create(app).Error; err != nil {
+			return err
+		}
+		if err := tx.Create(&Membership{AppID: app.ID, UserID: userID, Role: RoleOwner}).Error; err != nil {
 			return err
 		}
 		defs := builtInDefinitions(app.ID)
@@ -111,9 +119,9 @@ func CreateApp(ctx context.Context, db *gorm.DB, in AppInput) (*App, string, err
 	return app, secret, nil
 }
 
-// UpdateApp changes the given fields of the app with this public id.
-func UpdateApp(ctx context.Context, db *gorm.DB, publicID string, in AppInput) (*App, error) {
-	app, err := AppByPublicID(ctx, db, publicID)
+// UpdateApp changes the given fields of the app with this public id. Owners only.
+func UpdateApp(ctx context.Context, db *gorm.DB, v Viewer, publicID string, in AppInput) (*App, error) {
+	app, err := v.App(ctx, db, publicID, RoleOwner)
 	if err != nil {
 		return nil, err
 	}
@@ -126,9 +134,13 @@ func UpdateApp(ctx context.Context, db *gorm.DB, publicID string, in AppInput) (
 	return app, nil
 }
 
-// RotateAppSecret replaces the app's secret key and returns the new one.
-func RotateAppSecret(ctx context.Context, db *gorm.DB, publicID string) (*App, string, error) {
-	app, err := AppByPublicID(ctx, db, publicID)
+// RotateAppSecret replaces the app's secret key and returns the new one; the
+// old key stops working at once. Owners only (a key cannot rotate itself).
+func RotateAppSecret(ctx context.Context, db *gorm.DB, v Viewer, publicID string) (*App, string, error) {
+	if _, err := v.RequireUser(); err != nil {
+		return nil, "", err
+	}
+	app, err := v.App(ctx, db, publicID, RoleOwner)
 	if err != nil {
 		return nil, "", err
 	}
@@ -183,16 +195,30 @@ func AppByPublicID(ctx context.Context, db *gorm.DB, publicID string) (*App, err
 	var app App
 	err := db.WithContext(ctx).Where("public_id = ?", publicID).Take(&app).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, newError(ErrNotFound, "app %q not found", truncate(publicID, 64))
+		return nil, newError(ErrNotFound, "app not found")
 	}
 	return &app, err
 }
 
-// Apps lists all apps, oldest first.
-func Apps(ctx context.Context, db *gorm.DB) ([]*App, error) {
+// Apps lists the apps the signed-in user is a member of, oldest first.
+func Apps(ctx context.Context, db *gorm.DB, v Viewer) ([]*App, error) {
+	userID, err := v.RequireUser()
+	if err != nil {
+		return nil, err
+	}
 	var apps []*App
-	err := db.WithContext(ctx).Order("id").Find(&apps).Error
+	err = db.WithContext(ctx).Where("id IN (?)", db.Model(&Membership{}).Select("app_id").Where("user_id = ?", userID)).
+		Order("id").Find(&apps).Error
 	return apps, err
+}
+
+// CheckAppKey returns the app if the request presented its current secret
+// key, so a server can test its configuration.
+func CheckAppKey(ctx context.Context, db *gorm.DB, v Viewer, publicID string) (*App, error) {
+	if v.Secret == "" {
+		return nil, newError(ErrUnauthenticated, "send the secret key as Authorization: Bearer <key>")
+	}
+	return Viewer{Secret: v.Secret}.App(ctx, db, publicID, RoleViewer)
 }
 
 // AppsByID loads apps by internal id, for dataloaders.

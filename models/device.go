@@ -39,8 +39,8 @@ func ValidateDeviceID(id string) error {
 }
 
 // DeviceByID returns one device of the app with this public id.
-func DeviceByID(ctx context.Context, db *gorm.DB, appPublicID, deviceID string) (*Device, error) {
-	app, err := AppByPublicID(ctx, db, appPublicID)
+func DeviceByID(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, deviceID string) (*Device, error) {
+	app, err := v.App(ctx, db, appPublicID, RoleViewer)
 	if err != nil {
 		return nil, err
 	}

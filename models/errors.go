@@ -89,3 +89,8 @@ func Code(err error) (code, field string) {
 	}
 	return CodeInternal, ""
 }
+
+// Unauthenticated returns an UNAUTHENTICATED error with a message for the caller.
+func Unauthenticated(format string, args ...any) error {
+	return newError(ErrUnauthenticated, format, args...)
+}

@@ -97,9 +97,9 @@ func builtInDefinitions(appID uint64) []EventDefinition {
 	}
 }
 
-// CreateEventDefinition adds a definition to the app with this public id.
-func CreateEventDefinition(ctx context.Context, db *gorm.DB, appPublicID string, in EventDefinitionInput) (*EventDefinition, error) {
-	app, err := AppByPublicID(ctx, db, appPublicID)
+// CreateEventDefinition adds a definition to the app with this public id. Editors and owners.
+func CreateEventDefinition(ctx context.Context, db *gorm.DB, v Viewer, appPublicID string, in EventDefinitionInput) (*EventDefinition, error) {
+	app, err := v.App(ctx, db, appPublicID, RoleEditor)
 	if err != nil {
 		return nil, err
 	}
@@ -123,8 +123,8 @@ func CreateEventDefinition(ctx context.Context, db *gorm.DB, appPublicID string,
 // UpdateEventDefinition changes a definition. The code may change only while
 // the definition has never been triggered; the check and the write are one
 // statement, so a trigger racing the rename cannot slip in between.
-func UpdateEventDefinition(ctx context.Context, db *gorm.DB, id string, in EventDefinitionInput) (*EventDefinition, error) {
-	def, err := EventDefinitionByID(ctx, db, id)
+func UpdateEventDefinition(ctx context.Context, db *gorm.DB, v Viewer, id string, in EventDefinitionInput) (*EventDefinition, error) {
+	def, err := EventDefinitionByID(ctx, db, v, id, RoleEditor)
 	if err != nil {
 		return nil, err
 	}
@@ -149,14 +149,14 @@ func UpdateEventDefinition(ctx context.Context, db *gorm.DB, id string, in Event
 	case res.RowsAffected == 0 && codeChange:
 		return nil, newError(ErrEventAlreadyTriggered, "the code of a definition that has been triggered cannot change")
 	}
-	return EventDefinitionByID(ctx, db, id)
+	return EventDefinitionByID(ctx, db, v, id, RoleEditor)
 }
 
 // DeleteEventDefinition deletes a definition that has never been triggered.
 // The writer bumps trigger_count under the row lock in the same transaction
 // as the events it stores, so "trigger_count = 0" here is race-proof.
-func DeleteEventDefinition(ctx context.Context, db *gorm.DB, id string) (*EventDefinition, error) {
-	def, err := EventDefinitionByID(ctx, db, id)
+func DeleteEventDefinition(ctx context.Context, db *gorm.DB, v Viewer, id string) (*EventDefinition, error) {
+	def, err := EventDefinitionByID(ctx, db, v, id, RoleEditor)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +165,7 @@ func DeleteEventDefinition(ctx context.Context, db *gorm.DB, id string) (*EventD
 		return nil, res.Error
 	}
 	if res.RowsAffected == 0 {
-		if _, err := EventDefinitionByID(ctx, db, id); err != nil {
+		if _, err := EventDefinitionByID(ctx, db, v, id, RoleEditor); err != nil {
 			return nil, err
 		}
 		return nil, newError(ErrEventAlreadyTriggered, "definition %q has been triggered; disable it instead", def.Code)
@@ -173,18 +173,32 @@ func DeleteEventDefinition(ctx context.Context, db *gorm.DB, id string) (*EventD
 	return def, nil
 }
 
-// EventDefinitionByID returns one definition by its id.
-func EventDefinitionByID(ctx context.Context, db *gorm.DB, id string) (*EventDefinition, error) {
+// EventDefinitionByID returns one definition by its id, if the viewer has at
+// least role need in its app.
+func EventDefinitionByID(ctx context.Context, db *gorm.DB, v Viewer, id string, need Role) (*EventDefinition, error) {
 	n, err := ParseID("id", id)
 	if err != nil {
 		return nil, err
 	}
+	if v.UserID == 0 && v.Secret == "" {
+		return nil, v.unauthenticated()
+	}
+	notFound := newError(ErrNotFound, "event definition %s not found", id)
 	var def EventDefinition
 	err = db.WithContext(ctx).Take(&def, n).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, newError(ErrNotFound, "event definition %s not found", id)
+		return nil, notFound
 	}
-	return &def, err
+	if err != nil {
+		return nil, err
+	}
+	if _, err := v.AppByID(ctx, db, def.AppID, need); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, notFound
+		}
+		return nil, err
+	}
+	return &def, nil
 }
 
 // EventDefinitions lists an app's definitions by code, optionally by enabled flag.

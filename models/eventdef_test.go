@@ -67,11 +67,11 @@ func TestEventDefinitionRules(t *testing.T) {
 			{"short color", models.EventDefinitionInput{Code: ptr("ok"), Name: ptr("x"), Color: ptr("#FFF")}, "color"},
 			{"long description", models.EventDefinitionInput{Code: ptr("ok"), Name: ptr("x"), Description: ptr(strings.Repeat("d", 2001))}, "description"},
 		} {
-			_, err := models.CreateEventDefinition(e.ctx, db, e.app.PublicID, tc.in)
+			_, err := models.CreateEventDefinition(e.ctx, db, e.owner, e.app.PublicID, tc.in)
 			wantField(t, err, tc.field)
 		}
 
-		def, err := models.CreateEventDefinition(e.ctx, db, e.app.PublicID, models.EventDefinitionInput{
+		def, err := models.CreateEventDefinition(e.ctx, db, e.owner, e.app.PublicID, models.EventDefinitionInput{
 			Code: ptr("trial_click"), Name: ptr("Trial click"), Color: ptr("#ff0000"), Description: ptr("Clicked the trial button"),
 		})
 		if err != nil {
@@ -80,40 +80,40 @@ func TestEventDefinitionRules(t *testing.T) {
 		if def.Color != "#FF0000" || !def.Enabled || def.BuiltIn {
 			t.Fatalf("created %+v", def)
 		}
-		_, err = models.CreateEventDefinition(e.ctx, db, e.app.PublicID, models.EventDefinitionInput{Code: ptr("trial_click"), Name: ptr("Again")})
+		_, err = models.CreateEventDefinition(e.ctx, db, e.owner, e.app.PublicID, models.EventDefinitionInput{Code: ptr("trial_click"), Name: ptr("Again")})
 		wantCode(t, err, models.CodeConflict)
-		_, err = models.UpdateEventDefinition(e.ctx, db, idOf(def), models.EventDefinitionInput{Code: ptr("view")})
+		_, err = models.UpdateEventDefinition(e.ctx, db, e.owner, idOf(def), models.EventDefinitionInput{Code: ptr("view")})
 		wantCode(t, err, models.CodeConflict)
 
 		// The code may change while never triggered...
-		def, err = models.UpdateEventDefinition(e.ctx, db, idOf(def), models.EventDefinitionInput{Code: ptr("trial_start")})
+		def, err = models.UpdateEventDefinition(e.ctx, db, e.owner, idOf(def), models.EventDefinitionInput{Code: ptr("trial_start")})
 		if err != nil || def.Code != "trial_start" {
 			t.Fatalf("rename before trigger: %v %+v", err, def)
 		}
 		e.mustTrigger(models.TriggerInput{Code: "trial_start"})
 		// ...but not after, while other fields still may.
-		_, err = models.UpdateEventDefinition(e.ctx, db, idOf(def), models.EventDefinitionInput{Code: ptr("trial_again")})
+		_, err = models.UpdateEventDefinition(e.ctx, db, e.owner, idOf(def), models.EventDefinitionInput{Code: ptr("trial_again")})
 		wantCode(t, err, models.CodeEventAlreadyTriggered)
-		def, err = models.UpdateEventDefinition(e.ctx, db, idOf(def), models.EventDefinitionInput{Name: ptr("Trial started"), Description: ptr("Started a trial")})
+		def, err = models.UpdateEventDefinition(e.ctx, db, e.owner, idOf(def), models.EventDefinitionInput{Name: ptr("Trial started"), Description: ptr("Started a trial")})
 		if err != nil || def.Name != "Trial started" || def.TriggerCount != 1 || def.FirstTriggeredAt == nil || def.LastTriggeredAt == nil {
 			t.Fatalf("update after trigger: %v %+v", err, def)
 		}
 
-		_, err = models.DeleteEventDefinition(e.ctx, db, idOf(def))
+		_, err = models.DeleteEventDefinition(e.ctx, db, e.owner, idOf(def))
 		wantCode(t, err, models.CodeEventAlreadyTriggered)
-		if _, err := models.EventDefinitionByID(e.ctx, db, idOf(def)); err != nil {
+		if _, err := models.EventDefinitionByID(e.ctx, db, e.owner, idOf(def), models.RoleViewer); err != nil {
 			t.Fatalf("triggered definition is gone: %v", err)
 		}
 
 		unused := e.define("never_used")
-		if _, err := models.DeleteEventDefinition(e.ctx, db, idOf(unused)); err != nil {
+		if _, err := models.DeleteEventDefinition(e.ctx, db, e.owner, idOf(unused)); err != nil {
 			t.Fatal(err)
 		}
-		_, err = models.EventDefinitionByID(e.ctx, db, idOf(unused))
+		_, err = models.EventDefinitionByID(e.ctx, db, e.owner, idOf(unused), models.RoleViewer)
 		wantCode(t, err, models.CodeNotFound)
-		_, err = models.DeleteEventDefinition(e.ctx, db, idOf(unused))
+		_, err = models.DeleteEventDefinition(e.ctx, db, e.owner, idOf(unused))
 		wantCode(t, err, models.CodeNotFound)
-		_, err = models.DeleteEventDefinition(e.ctx, db, "abc")
+		_, err = models.DeleteEventDefinition(e.ctx, db, e.owner, "abc")
 		wantField(t, err, "id")
 	})
 }
@@ -124,7 +124,7 @@ func TestDisableKeepsHistoryAndRefuses(t *testing.T) {
 		def := e.define("pdf_download")
 		e.mustTrigger(models.TriggerInput{Code: "pdf_download"})
 
-		if _, err := models.UpdateEventDefinition(e.ctx, db, idOf(def), models.EventDefinitionInput{Enabled: ptr(false)}); err != nil {
+		if _, err := models.UpdateEventDefinition(e.ctx, db, e.owner, idOf(def), models.EventDefinitionInput{Enabled: ptr(false)}); err != nil {
 			t.Fatal(err)
 		}
 		res := e.trigger(models.TriggerInput{Code: "pdf_download"})
@@ -141,7 +141,7 @@ func TestDisableKeepsHistoryAndRefuses(t *testing.T) {
 			t.Fatalf("disabled filter = %+v", list)
 		}
 
-		if _, err := models.UpdateEventDefinition(e.ctx, db, idOf(def), models.EventDefinitionInput{Enabled: ptr(true)}); err != nil {
+		if _, err := models.UpdateEventDefinition(e.ctx, db, e.owner, idOf(def), models.EventDefinitionInput{Enabled: ptr(true)}); err != nil {
 			t.Fatal(err)
 		}
 		e.mustTrigger(models.TriggerInput{Code: "pdf_download"})

@@ -33,6 +33,10 @@ type IdentifyInput struct {
 	Name        *string
 	Fields      map[string]any
 	UserAgent   string
+	// Secret and Origin: identifying by email needs the app's secret key,
+	// or a browser (an Origin header) on one of the app's allowed origins.
+	Secret string
+	Origin string
 }
 
 // IdentifyResult is what Identify did.
@@ -60,6 +64,14 @@ func Identify(ctx context.Context, db *gorm.DB, catalog *Catalog, in IdentifyInp
 	app, err := catalog.App(ctx, in.AppPublicID)
 	if err != nil {
 		return nil, err
+	}
+	switch {
+	case in.Secret != "" && !app.SecretMatches(in.Secret):
+		return nil, newError(ErrUnauthenticated, "the secret key is not this app's current key")
+	case in.Secret == "" && in.Origin == "":
+		return nil, newError(ErrUnauthenticated, "identify from a server needs the app's secret key")
+	case in.Secret == "" && !app.OriginAllowed(in.Origin):
+		return nil, newError(ErrForbidden, "origin %q may not identify visitors of this app", truncate(in.Origin, 100))
 	}
 	if err := ValidateDeviceID(in.DeviceID); err != nil {
 		return nil, err
@@ -158,23 +170,37 @@ func forUpdate(tx *gorm.DB) *gorm.DB {
 	return tx
 }
 
-// LeadByID returns one lead.
-func LeadByID(ctx context.Context, db *gorm.DB, id string) (*Lead, error) {
+// LeadByID returns one lead, if the viewer may see its app.
+func LeadByID(ctx context.Context, db *gorm.DB, v Viewer, id string) (*Lead, error) {
 	n, err := ParseID("id", id)
 	if err != nil {
 		return nil, err
 	}
+	if v.UserID == 0 && v.Secret == "" {
+		return nil, v.unauthenticated()
+	}
+	notFound := newError(ErrNotFound, "lead %s not found", id)
 	var lead Lead
 	err = db.WithContext(ctx).Take(&lead, n).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, newError(ErrNotFound, "lead %s not found", id)
+		return nil, notFound
 	}
-	return &lead, err
+	if err != nil {
+		return nil, err
+	}
+	if _, err := v.AppByID(ctx, db, lead.AppID, RoleViewer); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, notFound
+		}
+		return nil, err
+	}
+	return &lead, nil
 }
 
-// LeadByEmail returns the lead of the app with this email, case-insensitively.
-func LeadByEmail(ctx context.Context, db *gorm.DB, appPublicID, email string) (*Lead, error) {
-	app, err := AppByPublicID(ctx, db, appPublicID)
+// LeadByEmail returns the lead of the app with this email, case-insensitively,
+// or nil when there is none.
+func LeadByEmail(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, email string) (*Lead, error) {
+	app, err := v.App(ctx, db, appPublicID, RoleViewer)
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +211,7 @@ func LeadByEmail(ctx context.Context, db *gorm.DB, appPublicID, email string) (*
 	var lead Lead
 	err = db.WithContext(ctx).Where("app_id = ? AND email_key = ?", app.ID, key).Take(&lead).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, newError(ErrNotFound, "no lead with this email")
+		return nil, nil
 	}
 	return &lead, err
 }
@@ -210,8 +236,8 @@ type LeadPage struct {
 }
 
 // Leads lists an app's leads, newest first; search matches email or name.
-func Leads(ctx context.Context, db *gorm.DB, appPublicID, search string, first int, after string) (*LeadPage, error) {
-	app, err := AppByPublicID(ctx, db, appPublicID)
+func Leads(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, search string, first int, after string) (*LeadPage, error) {
+	app, err := v.App(ctx, db, appPublicID, RoleViewer)
 	if err != nil {
 		return nil, err
 	}

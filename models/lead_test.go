@@ -20,7 +20,7 @@ func TestIdentifyAttachesDevicesAndRecordsMoves(t *testing.T) {
 		identify := func(device, email string) *models.IdentifyResult {
 			t.Helper()
 			res, err := models.Identify(e.ctx, db, catalog, models.IdentifyInput{
-				AppPublicID: e.app.PublicID, DeviceID: device, Email: email,
+				AppPublicID: e.app.PublicID, DeviceID: device, Email: email, Secret: e.secret,
 				Name: ptr("Ann"), Fields: map[string]any{"plan": "pro"},
 			})
 			if err != nil {
@@ -72,22 +72,22 @@ func TestIdentifyAttachesDevicesAndRecordsMoves(t *testing.T) {
 			t.Fatalf("device %+v", fresh.Device)
 		}
 
-		list, err := models.Leads(e.ctx, db, e.app.PublicID, "EXAMPLE.com", 2, "")
+		list, err := models.Leads(e.ctx, db, e.owner, e.app.PublicID, "EXAMPLE.com", 2, "")
 		if err != nil || len(list.Leads) != 2 || !list.HasNextPage || list.Leads[0].Email != "carol@example.com" {
 			t.Fatalf("leads page 1: %v %+v", err, list)
 		}
-		rest, _ := models.Leads(e.ctx, db, e.app.PublicID, "example.com", 2, models.FormatID(list.Leads[1].ID))
+		rest, _ := models.Leads(e.ctx, db, e.owner, e.app.PublicID, "example.com", 2, models.FormatID(list.Leads[1].ID))
 		if len(rest.Leads) != 1 || rest.HasNextPage || rest.Leads[0].Email != "Ann@Example.com" {
 			t.Fatalf("leads page 2: %+v", rest)
 		}
-		none, _ := models.Leads(e.ctx, db, e.app.PublicID, "100%_", 10, "")
+		none, _ := models.Leads(e.ctx, db, e.owner, e.app.PublicID, "100%_", 10, "")
 		if len(none.Leads) != 0 {
 			t.Fatalf("LIKE wildcards not escaped: %d leads", len(none.Leads))
 		}
 
-		_, err = models.Identify(e.ctx, db, catalog, models.IdentifyInput{AppPublicID: e.app.PublicID, DeviceID: "x", Email: "not an email"})
+		_, err = models.Identify(e.ctx, db, catalog, models.IdentifyInput{AppPublicID: e.app.PublicID, DeviceID: "x", Email: "not an email", Secret: e.secret})
 		wantField(t, err, "email")
-		_, err = models.Identify(e.ctx, db, catalog, models.IdentifyInput{AppPublicID: e.app.PublicID, DeviceID: "", Email: "a@b.c"})
+		_, err = models.Identify(e.ctx, db, catalog, models.IdentifyInput{AppPublicID: e.app.PublicID, DeviceID: "", Email: "a@b.c", Secret: e.secret})
 		wantField(t, err, "deviceId")
 	})
 }
@@ -98,15 +98,16 @@ func TestEraseLead(t *testing.T) {
 		e.mustTrigger(models.TriggerInput{Code: "view", DeviceID: "d1"})
 		e.mustTrigger(models.TriggerInput{Code: "view", DeviceID: "d1"})
 		e.mustTrigger(models.TriggerInput{Code: "view", DeviceID: "other"})
-		if _, err := models.Identify(e.ctx, db, e.writer.Catalog(), models.IdentifyInput{AppPublicID: e.app.PublicID, DeviceID: "d1", Email: "gone@example.com"}); err != nil {
+		if _, err := models.Identify(e.ctx, db, e.writer.Catalog(), models.IdentifyInput{AppPublicID: e.app.PublicID, DeviceID: "d1", Email: "gone@example.com", Secret: e.secret}); err != nil {
 			t.Fatal(err)
 		}
-		res, err := models.EraseLead(e.ctx, db, e.app.PublicID, "GONE@example.com")
+		res, err := models.EraseLead(e.ctx, db, e.owner, e.app.PublicID, "GONE@example.com")
 		if err != nil || !res.Erased || res.DeletedEvents != 2 || res.DeletedDevices != 1 {
 			t.Fatalf("erase: %v %+v", err, res)
 		}
-		_, err = models.LeadByEmail(e.ctx, db, e.app.PublicID, "gone@example.com")
-		wantCode(t, err, models.CodeNotFound)
+		if lead, err := models.LeadByEmail(e.ctx, db, e.owner, e.app.PublicID, "gone@example.com"); lead != nil || err != nil {
+			t.Fatalf("erased lead still found: %+v %v", lead, err)
+		}
 		if n := e.countEvents("1 = 1"); n != 1 {
 			t.Fatalf("%d events left, want the other device's 1", n)
 		}
@@ -116,7 +117,7 @@ func TestEraseLead(t *testing.T) {
 				t.Fatalf("view trigger count after erase = %d, want 1", d.TriggerCount)
 			}
 		}
-		again, err := models.EraseLead(e.ctx, db, e.app.PublicID, "gone@example.com")
+		again, err := models.EraseLead(e.ctx, db, e.owner, e.app.PublicID, "gone@example.com")
 		if err != nil || again.Erased {
 			t.Fatalf("second erase: %v %+v", err, again)
 		}

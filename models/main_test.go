@@ -3,7 +3,9 @@ package models_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +23,7 @@ type env struct {
 	db     *gorm.DB
 	app    *models.App
 	secret string
+	owner  models.Viewer
 	writer *models.Writer
 }
 
@@ -28,13 +31,27 @@ func newEnv(t *testing.T, db *gorm.DB) *env {
 	t.Helper()
 	ctx := context.Background()
 	name := "Test " + t.Name()
-	app, secret, err := models.CreateApp(ctx, db, models.AppInput{Name: &name})
+	owner := newUser(t, db)
+	app, secret, err := models.CreateApp(ctx, db, owner, models.AppInput{Name: &name})
 	if err != nil {
 		t.Fatal(err)
 	}
 	w := models.NewWriter(db, models.NewCatalog(db, time.Minute), models.WriterOptions{})
 	t.Cleanup(w.Close)
-	return &env{t: t, ctx: ctx, db: db, app: app, secret: secret, writer: w}
+	return &env{t: t, ctx: ctx, db: db, app: app, secret: secret, owner: owner, writer: w}
+}
+
+var userSeq atomic.Int64
+
+// newUser creates a dashboard user and returns it as a viewer.
+func newUser(t testing.TB, db *gorm.DB) models.Viewer {
+	t.Helper()
+	email := fmt.Sprintf("user%d-%d@example.com", time.Now().UnixNano(), userSeq.Add(1))
+	u, err := models.CreateUser(context.Background(), db, email, "Test User", "correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return models.Viewer{UserID: u.ID}
 }
 
 // trigger sends one trigger and returns its result.
@@ -61,7 +78,7 @@ func (e *env) mustTrigger(in models.TriggerInput) models.TriggerResult {
 func (e *env) define(code string) *models.EventDefinition {
 	e.t.Helper()
 	name := "Def " + code
-	def, err := models.CreateEventDefinition(e.ctx, e.db, e.app.PublicID, models.EventDefinitionInput{Code: &code, Name: &name})
+	def, err := models.CreateEventDefinition(e.ctx, e.db, e.owner, e.app.PublicID, models.EventDefinitionInput{Code: &code, Name: &name})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/go-gormigrate/gormigrate/v2"
 	"gorm.io/gorm"
@@ -42,6 +43,48 @@ var migrations = []*gormigrate.Migration{
 		},
 		Rollback: func(tx *gorm.DB) error {
 			return tx.Migrator().DropTable("unknown_codes", "events", "leads", "device_moves", "devices", "event_definitions", "apps")
+		},
+	},
+	{
+		ID: "2026112302_users",
+		Migrate: func(tx *gorm.DB) error {
+			type User struct {
+				ID           uint64    `gorm:"primaryKey"`
+				Email        string    `gorm:"size:254;not null"`
+				EmailKey     string    `gorm:"size:254;not null;uniqueIndex"`
+				Name         string    `gorm:"size:200;not null"`
+				PasswordHash string    `gorm:"size:100;not null"`
+				CreatedAt    time.Time `gorm:"not null"`
+				UpdatedAt    time.Time `gorm:"not null"`
+			}
+			type Membership struct {
+				AppID     uint64    `gorm:"primaryKey;autoIncrement:false"`
+				UserID    uint64    `gorm:"primaryKey;autoIncrement:false;index"`
+				Role      string    `gorm:"size:16;not null"`
+				CreatedAt time.Time `gorm:"not null"`
+			}
+			type Invitation struct {
+				ID        uint64    `gorm:"primaryKey"`
+				AppID     uint64    `gorm:"not null;index"`
+				Email     string    `gorm:"size:254;not null"`
+				Role      string    `gorm:"size:16;not null"`
+				TokenHash string    `gorm:"size:64;not null;uniqueIndex"`
+				ExpiresAt time.Time `gorm:"not null"`
+				CreatedAt time.Time `gorm:"not null"`
+			}
+			type RefreshToken struct {
+				ID        uint64     `gorm:"primaryKey"`
+				UserID    uint64     `gorm:"not null;index"`
+				FamilyID  string     `gorm:"size:32;not null;index"`
+				TokenHash string     `gorm:"size:64;not null;uniqueIndex"`
+				ExpiresAt time.Time  `gorm:"not null"`
+				RevokedAt *time.Time `gorm:"index"`
+				CreatedAt time.Time  `gorm:"not null"`
+			}
+			return tx.Migrator().CreateTable(&User{}, &Membership{}, &Invitation{}, &RefreshToken{})
+		},
+		Rollback: func(tx *gorm.DB) error {
+			return tx.Migrator().DropTable("refresh_tokens", "invitations", "memberships", "users")
 		},
 	},
 }

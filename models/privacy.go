@@ -2,7 +2,6 @@ package models
 
 import (
 	"context"
-	"errors"
 
 	"gorm.io/gorm"
 )
@@ -16,14 +15,15 @@ type EraseResult struct {
 
 // EraseLead removes the lead with this email, its devices and all their events
 // (right to erasure). The definitions' counts and times are corrected in the
-// same transaction, so they keep matching the stored events.
-func EraseLead(ctx context.Context, db *gorm.DB, appPublicID, email string) (*EraseResult, error) {
-	lead, err := LeadByEmail(ctx, db, appPublicID, email)
-	if errors.Is(err, ErrNotFound) {
-		return &EraseResult{}, nil
-	}
-	if err != nil {
+// same transaction, so they keep matching the stored events. Editors, owners
+// and the app's secret key.
+func EraseLead(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, email string) (*EraseResult, error) {
+	if _, err := v.App(ctx, db, appPublicID, RoleEditor); err != nil {
 		return nil, err
+	}
+	lead, err := LeadByEmail(ctx, db, v, appPublicID, email)
+	if err != nil || lead == nil {
+		return &EraseResult{}, err
 	}
 	res := &EraseResult{}
 	err = withRetry(ctx, func() error {

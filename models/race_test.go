@@ -55,7 +55,7 @@ func TestDeleteRacingTriggers(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for _, i := range rand.Perm(defsN) {
-					_, err := models.DeleteEventDefinition(e.ctx, db, idOf(defs[i]))
+					_, err := models.DeleteEventDefinition(e.ctx, db, e.owner, idOf(defs[i]))
 					switch {
 					case err == nil:
 						deleted.Store(defs[i].ID, true)

@@ -29,6 +29,8 @@ type TriggerInput struct {
 	// Origin is the browser's Origin header. Requests without a secret key
 	// must come from one of the app's allowed origins, if it lists any.
 	Origin string
+	// ClientIP is the sender's address, for per-IP rate limits.
+	ClientIP string
 }
 
 // TriggerResult is the outcome of one trigger.
@@ -42,6 +44,8 @@ type TriggerResult struct {
 // Limits on one trigger.
 const (
 	MaxBatch           = 500
+	maxBrowserBatch    = 20 // larger batches come from servers, with the secret key
+	maxBrowserPastSkew = 15 * time.Minute
 	maxURLBytes        = 2048
 	maxTitleBytes      = 512
 	maxPropertiesBytes = 8 << 10
@@ -70,7 +74,7 @@ type pending struct {
 
 // prepare validates in and resolves its app and definition through the catalog.
 // It returns a refusal as the error, or a pending trigger for the writer.
-func prepare(ctx context.Context, catalog *Catalog, in TriggerInput, now time.Time) (*pending, error) {
+func prepare(ctx context.Context, catalog *Catalog, limits *RateLimits, in TriggerInput, now time.Time) (*pending, error) {
 	if in.AppPublicID == "" || len(in.AppPublicID) > 64 {
 		return nil, Invalid("appId", "is required")
 	}
@@ -124,8 +128,19 @@ func prepare(ctx context.Context, catalog *Catalog, in TriggerInput, now time.Ti
 	if in.Secret != "" && !app.SecretMatches(in.Secret) {
 		return nil, newError(ErrUnauthenticated, "the secret key is not this app's current key")
 	}
-	if in.Secret == "" && !app.OriginAllowed(in.Origin) {
-		return nil, newError(ErrForbidden, "origin %q may not send triggers to this app", truncate(in.Origin, 100))
+	if in.Secret == "" {
+		if !app.OriginAllowed(in.Origin) {
+			return nil, newError(ErrForbidden, "origin %q may not send triggers to this app", truncate(in.Origin, 100))
+		}
+		if occurred.Before(now.Add(-maxBrowserPastSkew)) {
+			return nil, Invalid("occurredAt", "only server-side triggers (with the secret key) may be older than %s", maxBrowserPastSkew)
+		}
+		if err := limits.allowIP(in.ClientIP, now); err != nil {
+			return nil, err
+		}
+	}
+	if err := limits.allowDevice(in.AppPublicID+"\x00"+in.DeviceID, now); err != nil {
+		return nil, err
 	}
 	p := &pending{code: code, propsJSON: string(propsJSON), ua: clampUTF8(in.UserAgent, maxUserAgentBytes), event: Event{
 		AppID: app.ID, DeviceID: in.DeviceID, MessageID: in.MessageID,
@@ -169,11 +184,17 @@ func (w *Writer) Trigger(ctx context.Context, inputs []TriggerInput) []TriggerRe
 		}
 		return results
 	}
+	if len(inputs) > maxBrowserBatch && inputs[0].Secret == "" {
+		for i := range results {
+			results[i].Err = newError(ErrUnauthenticated, "batches of more than %d triggers need the secret key", maxBrowserBatch)
+		}
+		return results
+	}
 	now := Now()
 	var items []*pending
 	var index []int
 	for i, in := range inputs {
-		p, err := prepare(ctx, w.catalog, in, now)
+		p, err := prepare(ctx, w.catalog, w.limits, in, now)
 		if err != nil {
 			results[i].Err = err
 			continue

@@ -16,6 +16,7 @@ func TestTriggerValidation(t *testing.T) {
 	e := newEnv(t, db)
 	future := time.Now().Add(time.Hour)
 	ancient := time.Date(1999, 1, 1, 0, 0, 0, 0, time.UTC)
+	hourAgo := time.Now().Add(-time.Hour)
 	for _, tc := range []struct {
 		name  string
 		in    models.TriggerInput
@@ -29,7 +30,8 @@ func TestTriggerValidation(t *testing.T) {
 		{"title too long", models.TriggerInput{Code: "view", Title: strings.Repeat("t", 513)}, "title"},
 		{"properties too large", models.TriggerInput{Code: "view", Properties: map[string]any{"x": strings.Repeat("p", 9000)}}, "properties"},
 		{"future", models.TriggerInput{Code: "view", OccurredAt: &future}, "occurredAt"},
-		{"ancient", models.TriggerInput{Code: "view", OccurredAt: &ancient}, "occurredAt"},
+		{"ancient", models.TriggerInput{Code: "view", OccurredAt: &ancient, Secret: e.secret}, "occurredAt"},
+		{"browser backdating", models.TriggerInput{Code: "view", OccurredAt: &hourAgo}, "occurredAt"},
 		{"empty messageId", models.TriggerInput{Code: "view", MessageID: ptr("")}, "messageId"},
 		{"long messageId", models.TriggerInput{Code: "view", MessageID: ptr(strings.Repeat("m", 129))}, "messageId"},
 		{"bad source", models.TriggerInput{Code: "view", Source: "email"}, "source"},
@@ -56,7 +58,7 @@ func TestTriggerStoresAndCounts(t *testing.T) {
 		res := e.mustTrigger(models.TriggerInput{
 			Code: "view", DeviceID: "dev-a", URL: "https://example.com/pricing?x=1", Referrer: "https://google.com/",
 			Title: "Pricing", Properties: map[string]any{"plan": "pro", "n": 3.0}, OccurredAt: &at,
-			Source: models.SourceShortcode, UserAgent: "Mozilla/5.0 Test",
+			Source: models.SourceShortcode, UserAgent: "Mozilla/5.0 Test", Secret: e.secret,
 		})
 		if res.Duplicate || res.EventID == 0 {
 			t.Fatalf("result %+v", res)
@@ -69,13 +71,13 @@ func TestTriggerStoresAndCounts(t *testing.T) {
 			!ev.OccurredAt.Equal(at) || ev.Properties["plan"] != "pro" || ev.ReceivedAt.IsZero() {
 			t.Fatalf("stored %+v", ev)
 		}
-		dev, err := models.DeviceByID(e.ctx, db, e.app.PublicID, "dev-a")
+		dev, err := models.DeviceByID(e.ctx, db, e.owner, e.app.PublicID, "dev-a")
 		if err != nil || dev.UserAgent != "Mozilla/5.0 Test" || !dev.FirstSeenAt.Equal(at) || !dev.LastSeenAt.Equal(at) {
 			t.Fatalf("device %+v %v", dev, err)
 		}
 		later := at.Add(time.Hour)
-		e.mustTrigger(models.TriggerInput{Code: "click", DeviceID: "dev-a", OccurredAt: &later})
-		dev, _ = models.DeviceByID(e.ctx, db, e.app.PublicID, "dev-a")
+		e.mustTrigger(models.TriggerInput{Code: "click", DeviceID: "dev-a", OccurredAt: &later, Secret: e.secret})
+		dev, _ = models.DeviceByID(e.ctx, db, e.owner, e.app.PublicID, "dev-a")
 		if !dev.FirstSeenAt.Equal(at) || !dev.LastSeenAt.Equal(later) || dev.UserAgent != "Mozilla/5.0 Test" {
 			t.Fatalf("device after second event %+v", dev)
 		}
@@ -156,7 +158,7 @@ func TestBatchAnswersPerItem(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
 		e := newEnv(t, db)
 		def := e.define("off")
-		models.UpdateEventDefinition(e.ctx, db, idOf(def), models.EventDefinitionInput{Enabled: ptr(false)})
+		models.UpdateEventDefinition(e.ctx, db, e.owner, idOf(def), models.EventDefinitionInput{Enabled: ptr(false)})
 		in := []models.TriggerInput{
 			{Code: "view"}, {Code: "nope"}, {Code: "off"}, {Code: "BAD"}, {Code: "click", URL: strings.Repeat("u", 3000)}, {Code: "submit"},
 		}
@@ -187,14 +189,14 @@ func TestSecretAndOrigins(t *testing.T) {
 		e.mustTrigger(models.TriggerInput{Code: "view", Secret: e.secret})
 		wantCode(t, e.trigger(models.TriggerInput{Code: "view", Secret: "sk_wrong"}).Err, models.CodeUnauthenticated)
 
-		_, newSecret, err := models.RotateAppSecret(e.ctx, db, e.app.PublicID)
+		_, newSecret, err := models.RotateAppSecret(e.ctx, db, e.owner, e.app.PublicID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		wantCode(t, e.trigger(models.TriggerInput{Code: "view", Secret: e.secret}).Err, models.CodeUnauthenticated)
 		e.mustTrigger(models.TriggerInput{Code: "view", Secret: newSecret})
 
-		_, err = models.UpdateApp(e.ctx, db, e.app.PublicID, models.AppInput{AllowedOrigins: []string{"https://Shop.example.com"}})
+		_, err = models.UpdateApp(e.ctx, db, e.owner, e.app.PublicID, models.AppInput{AllowedOrigins: []string{"https://Shop.example.com"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -202,11 +204,11 @@ func TestSecretAndOrigins(t *testing.T) {
 		wantCode(t, e.trigger(models.TriggerInput{Code: "view", Origin: "https://evil.example"}).Err, models.CodeForbidden)
 		e.mustTrigger(models.TriggerInput{Code: "view", Origin: "https://evil.example", Secret: newSecret})
 
-		_, err = models.UpdateApp(e.ctx, db, e.app.PublicID, models.AppInput{AllowedOrigins: []string{"javascript:alert(1)"}})
+		_, err = models.UpdateApp(e.ctx, db, e.owner, e.app.PublicID, models.AppInput{AllowedOrigins: []string{"javascript:alert(1)"}})
 		wantField(t, err, "allowedOrigins")
-		_, err = models.UpdateApp(e.ctx, db, e.app.PublicID, models.AppInput{Timezone: ptr("Mars/Olympus")})
+		_, err = models.UpdateApp(e.ctx, db, e.owner, e.app.PublicID, models.AppInput{Timezone: ptr("Mars/Olympus")})
 		wantField(t, err, "timezone")
-		app, err := models.UpdateApp(e.ctx, db, e.app.PublicID, models.AppInput{Timezone: ptr("Europe/Amsterdam"), Name: ptr("Renamed")})
+		app, err := models.UpdateApp(e.ctx, db, e.owner, e.app.PublicID, models.AppInput{Timezone: ptr("Europe/Amsterdam"), Name: ptr("Renamed")})
 		if err != nil || app.Timezone != "Europe/Amsterdam" || app.Name != "Renamed" || len(app.AllowedOrigins) != 1 {
 			t.Fatalf("update app: %v %+v", err, app)
 		}
@@ -220,14 +222,14 @@ func TestTimelinePaging(t *testing.T) {
 		var in []models.TriggerInput
 		for i := range 25 {
 			at := base.Add(time.Duration(i/2) * time.Minute) // pairs share a timestamp
-			in = append(in, models.TriggerInput{AppPublicID: e.app.PublicID, DeviceID: "dev-p", Code: "view", OccurredAt: &at, URL: fmt.Sprint(i)})
+			in = append(in, models.TriggerInput{AppPublicID: e.app.PublicID, DeviceID: "dev-p", Code: "view", OccurredAt: &at, URL: fmt.Sprint(i), Secret: e.secret})
 		}
 		for _, r := range e.writer.Trigger(e.ctx, in) {
 			if r.Err != nil {
 				t.Fatal(r.Err)
 			}
 		}
-		dev, err := models.DeviceByID(e.ctx, db, e.app.PublicID, "dev-p")
+		dev, err := models.DeviceByID(e.ctx, db, e.owner, e.app.PublicID, "dev-p")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,6 +18,7 @@ import (
 type Writer struct {
 	db       *gorm.DB
 	catalog  *Catalog
+	limits   *RateLimits
 	ids      *idGenerator
 	maxBatch int
 	delay    time.Duration
@@ -47,6 +48,8 @@ type WriterOptions struct {
 	// commit ran, which already batches well under load.
 	Delay time.Duration
 	Log   *slog.Logger
+	// Limits rate-limits triggers per client IP and per device; nil means none.
+	Limits *RateLimits
 }
 
 // NewWriter starts a writer; Close stops it after storing what was submitted.
@@ -61,7 +64,7 @@ func NewWriter(db *gorm.DB, catalog *Catalog, opts WriterOptions) *Writer {
 		opts.Writers = map[bool]int{true: 4, false: 1}[isMySQL(db)]
 	}
 	w := &Writer{
-		db: db, catalog: catalog, ids: newIDGenerator(),
+		db: db, catalog: catalog, limits: opts.Limits, ids: newIDGenerator(),
 		maxBatch: opts.MaxBatch, delay: opts.Delay, log: opts.Log,
 		queue: make(chan *job, 4096),
 	}

@@ -24,7 +24,7 @@ func BenchmarkTrigger(b *testing.B) {
 func benchTrigger(b *testing.B, db *gorm.DB, batch int) {
 	ctx := b.Context()
 	name := "bench"
-	app, _, err := models.CreateApp(ctx, db, models.AppInput{Name: &name})
+	app, _, err := models.CreateApp(ctx, db, newUser(b, db), models.AppInput{Name: &name})
 	if err != nil {
 		b.Fatal(err)
 	}

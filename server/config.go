@@ -1,8 +1,12 @@
 package main
 
 import (
+	"crypto/rand"
 	"flag"
+	"net/netip"
+
 	"fmt"
+	"github.com/crumbs-dev/crumbs/models"
 	"io"
 	"log/slog"
 	"strconv"
@@ -16,6 +20,12 @@ type config struct {
 	Addr            string
 	DatabaseURL     string
 	Development     bool
+	JWTSecrets      [][]byte
+	TrustedProxies  []netip.Prefix
+	RatePerIP       models.Rate
+	RatePerDevice   models.Rate
+	MaxDepth        int
+	MaxComplexity   int
 	MaxBodyBytes    int64
 	DBMaxConns      int
 	WriteBatch      int
@@ -39,10 +49,18 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	var cfg config
 	var maxBody, dbConns, batch, writers, logLevel string
-	var writeDelay, cacheTTL, shutdown, dev string
+	var writeDelay, cacheTTL, shutdown, env_ string
+	var jwtSecret, jwtPrevious, proxies, rateIP, rateDevice, maxDepth, maxComplexity string
 	fs.StringVar(&cfg.Addr, "addr", env("CRUMBS_ADDR", ":8080"), "listen address (CRUMBS_ADDR)")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", env("CRUMBS_DATABASE_URL", "sqlite:crumbs.db"), "mysql://user:pass@host:3306/db or sqlite:path (CRUMBS_DATABASE_URL)")
-	fs.StringVar(&dev, "dev", env("CRUMBS_DEV", "false"), "development mode: GraphiQL and introspection (CRUMBS_DEV)")
+	fs.StringVar(&env_, "env", env("CRUMBS_ENV", "development"), "development (GraphiQL, introspection, a throwaway token key) or production (CRUMBS_ENV)")
+	fs.StringVar(&jwtSecret, "jwt-secret", env("CRUMBS_JWT_SECRET", ""), "secret that signs access tokens, at least 32 bytes; required in production (CRUMBS_JWT_SECRET)")
+	fs.StringVar(&jwtPrevious, "jwt-previous-secrets", env("CRUMBS_JWT_PREVIOUS_SECRETS", ""), "comma-separated retired signing secrets that still verify (CRUMBS_JWT_PREVIOUS_SECRETS)")
+	fs.StringVar(&proxies, "trusted-proxies", env("CRUMBS_TRUSTED_PROXIES", ""), "comma-separated IPs/CIDRs allowed to set X-Forwarded-For (CRUMBS_TRUSTED_PROXIES)")
+	fs.StringVar(&rateIP, "rate-ip", env("CRUMBS_RATE_IP", "50/100"), "browser triggers per second per client IP, /burst; 0 disables (CRUMBS_RATE_IP)")
+	fs.StringVar(&rateDevice, "rate-device", env("CRUMBS_RATE_DEVICE", "10/40"), "triggers per second per device, /burst; 0 disables (CRUMBS_RATE_DEVICE)")
+	fs.StringVar(&maxDepth, "max-depth", env("CRUMBS_MAX_DEPTH", "12"), "deepest GraphQL selection accepted (CRUMBS_MAX_DEPTH)")
+	fs.StringVar(&maxComplexity, "max-complexity", env("CRUMBS_MAX_COMPLEXITY", "5000"), "highest GraphQL complexity accepted; lists count page size x fields (CRUMBS_MAX_COMPLEXITY)")
 	fs.StringVar(&maxBody, "max-body-bytes", env("CRUMBS_MAX_BODY_BYTES", "2097152"), "largest accepted request body (CRUMBS_MAX_BODY_BYTES)")
 	fs.StringVar(&dbConns, "db-max-conns", env("CRUMBS_DB_MAX_CONNS", "16"), "MySQL connection pool size (CRUMBS_DB_MAX_CONNS)")
 	fs.StringVar(&batch, "write-batch", env("CRUMBS_WRITE_BATCH", "2000"), "most events in one group commit (CRUMBS_WRITE_BATCH)")
@@ -66,8 +84,25 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		}
 	}
 	var err error
-	cfg.Development, err = strconv.ParseBool(dev)
-	check("dev", err)
+	switch env_ {
+	case "development":
+		cfg.Development = true
+	case "production":
+	default:
+		errs = append(errs, "env: must be development or production")
+	}
+	cfg.JWTSecrets, err = signingSecrets(jwtSecret, jwtPrevious, cfg.Development)
+	check("jwt-secret", err)
+	cfg.TrustedProxies, err = parseProxies(proxies)
+	check("trusted-proxies", err)
+	cfg.RatePerIP, err = parseRate(rateIP)
+	check("rate-ip", err)
+	cfg.RatePerDevice, err = parseRate(rateDevice)
+	check("rate-device", err)
+	cfg.MaxDepth, err = positiveInt[int](maxDepth)
+	check("max-depth", err)
+	cfg.MaxComplexity, err = positiveInt[int](maxComplexity)
+	check("max-complexity", err)
 	cfg.MaxBodyBytes, err = positiveInt[int64](maxBody)
 	check("max-body-bytes", err)
 	cfg.DBMaxConns, err = positiveInt[int](dbConns)
@@ -90,6 +125,73 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		return nil, fmt.Errorf("invalid settings: %s", strings.Join(errs, "; "))
 	}
 	return &cfg, nil
+}
+
+// signingSecrets returns the token signing secrets, current first. Without
+// one, development mode makes a throwaway key and production refuses to start.
+func signingSecrets(current, previous string, development bool) ([][]byte, error) {
+	if current == "" {
+		if !development {
+			return nil, fmt.Errorf("production mode needs CRUMBS_JWT_SECRET of at least %d bytes (e.g. openssl rand -hex 32)", models.MinSigningKeyBytes)
+		}
+		key := make([]byte, 32)
+		rand.Read(key)
+		return [][]byte{key}, nil
+	}
+	secrets := [][]byte{[]byte(current)}
+	for p := range strings.SplitSeq(previous, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			secrets = append(secrets, []byte(p))
+		}
+	}
+	for i, s := range secrets {
+		if len(s) < models.MinSigningKeyBytes {
+			return nil, fmt.Errorf("signing secret %d has %d bits; at least 256 are needed", i+1, len(s)*8)
+		}
+	}
+	return secrets, nil
+}
+
+func parseProxies(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for p := range strings.SplitSeq(s, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if !strings.Contains(p, "/") {
+			addr, err := netip.ParseAddr(p)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, netip.PrefixFrom(addr, addr.BitLen()))
+			continue
+		}
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, prefix.Masked())
+	}
+	return out, nil
+}
+
+// parseRate reads "rate/burst" ("10/40"), or "0" for no limit.
+func parseRate(s string) (models.Rate, error) {
+	perSecond, burst, _ := strings.Cut(s, "/")
+	r, err := strconv.ParseFloat(perSecond, 64)
+	if err != nil || r < 0 {
+		return models.Rate{}, fmt.Errorf("%q is not rate/burst, e.g. 10/40", s)
+	}
+	if r == 0 {
+		return models.Rate{}, nil
+	}
+	b := int(2 * r)
+	if burst != "" {
+		if b, err = strconv.Atoi(burst); err != nil || b < 1 {
+			return models.Rate{}, fmt.Errorf("%q is not rate/burst, e.g. 10/40", s)
+		}
+	}
+	return models.Rate{PerSecond: r, Burst: max(b, 1)}, nil
 }
 
 func positiveInt[T int | int64](s string) (T, error) {

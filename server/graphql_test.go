@@ -35,11 +35,7 @@ func TestGraphQLAppsAndDefinitions(t *testing.T) {
 		if app.App.Name != "Shop" || app.App.Timezone != "UTC" || !strings.HasPrefix(secret, app.App.SecretKeyHint) || len(app.App.EventDefinitions) != 3 {
 			t.Fatalf("app %+v", app.App)
 		}
-		var missing struct{ App *struct{ ID string } }
-		a.ok(`{ app(id: "app_missing") { id } }`, &missing)
-		if missing.App != nil {
-			t.Fatal("unknown app is not null")
-		}
+		a.refused("NOT_FOUND", "", `{ app(id: "app_missing") { id } }`)
 
 		a.refused("BAD_USER_INPUT", "name", `mutation { createApp(input: {name: ""}) { secretKey } }`)
 		a.refused("BAD_USER_INPUT", "timezone", `mutation { createApp(input: {name: "x", timezone: "Nowhere/City"}) { secretKey } }`)
@@ -95,10 +91,7 @@ func TestGraphQLAppsAndDefinitions(t *testing.T) {
 		}
 		a.ok(`mutation($id: ID!) { rotateAppSecret(id: $id) { secretKey } }`, &rot, client.Var("id", appID))
 		var check struct{ CheckAppKey struct{ KeyValid bool } }
-		a.ok(`query($id: ID!) { checkAppKey(appId: $id) { keyValid } }`, &check, client.Var("id", appID), client.AddHeader("Authorization", "Bearer "+secret))
-		if check.CheckAppKey.KeyValid {
-			t.Fatal("rotated-out secret still valid")
-		}
+		a.refused("UNAUTHENTICATED", "", `query($id: ID!) { checkAppKey(appId: $id) { keyValid } }`, client.Var("id", appID), client.AddHeader("Authorization", "Bearer "+secret))
 		a.ok(`query($id: ID!) { checkAppKey(appId: $id) { keyValid } }`, &check, client.Var("id", appID), client.AddHeader("Authorization", "Bearer "+rot.RotateAppSecret.SecretKey))
 		if !check.CheckAppKey.KeyValid {
 			t.Fatal("new secret not valid")
@@ -117,12 +110,13 @@ func TestGraphQLTriggerAndTimelines(t *testing.T) {
 			}
 			return client.Var("in", m)
 		}
+		server := client.AddHeader("Authorization", "Bearer "+secret)
 		var first, dup triggerOut
 		a.ok(triggerMutation, &first, in("view", map[string]any{
 			"url": "https://blog.example/post", "referrer": "https://news.example/", "title": "Post",
 			"properties": map[string]any{"section": "news"}, "messageId": "m-1", "source": "block",
 			"occurredAt": "2026-11-01T10:00:00.250Z",
-		}))
+		}), server)
 		a.ok(triggerMutation, &dup, in("view", map[string]any{"messageId": "m-1"}))
 		if !first.Trigger.Accepted || first.Trigger.Duplicate || !dup.Trigger.Duplicate || dup.Trigger.EventID != first.Trigger.EventID {
 			t.Fatalf("first %+v dup %+v", first, dup)
@@ -175,8 +169,10 @@ func TestGraphQLTriggerAndTimelines(t *testing.T) {
 				Lead  struct{ ID, Email string }
 			}
 		}
-		a.ok(`mutation($a: ID!) { identify(input: {appId: $a, deviceId: "browser-1", email: "Reader@Example.com", name: "Reader", fields: {company: "Acme"}}) { moved lead { id email } } }`, &ident, client.Var("a", appID))
-		a.refused("BAD_USER_INPUT", "email", `mutation($a: ID!) { identify(input: {appId: $a, deviceId: "browser-1", email: "nope"}) { moved } }`, client.Var("a", appID))
+		a.ok(`mutation($a: ID!) { identify(input: {appId: $a, deviceId: "browser-1", email: "Reader@Example.com", name: "Reader", fields: {company: "Acme"}}) { moved lead { id email } } }`, &ident, client.Var("a", appID), server)
+		a.refused("BAD_USER_INPUT", "email", `mutation($a: ID!) { identify(input: {appId: $a, deviceId: "browser-1", email: "nope"}) { moved } }`, client.Var("a", appID), server)
+		a.refused("UNAUTHENTICATED", "", `mutation($a: ID!) { identify(input: {appId: $a, deviceId: "browser-1", email: "x@example.com"}) { moved } }`, client.Var("a", appID), anonymous())
+		a.refused("FORBIDDEN", "", `mutation($a: ID!) { identify(input: {appId: $a, deviceId: "browser-1", email: "x@example.com"}) { moved } }`, client.Var("a", appID), anonymous(), client.AddHeader("Origin", "https://evil.example"))
 
 		var lead struct {
 			Lead struct {

@@ -81,7 +81,9 @@ func TestHTTPTransportsAndLimits(t *testing.T) {
 
 	get := func(path string) (*http.Response, string) {
 		t.Helper()
-		resp, err := http.Get(srv.URL + path)
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+a.ownerToken)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,6 +129,7 @@ func TestHTTPTransportsAndLimits(t *testing.T) {
 
 func TestDevelopmentMode(t *testing.T) {
 	a := newAPI(t, modelstest.SQLite(t), func(c *config) { c.Development = true })
+	a.ownerToken = ""
 	srv := httptest.NewServer(a.handler)
 	defer srv.Close()
 	resp, err := http.Get(srv.URL + "/graphiql")
@@ -178,7 +181,7 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	stdoutR, stdoutW := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, nil, func(k string) string { return env[k] }, stdoutW, io.Discard)
+		done <- run(ctx, nil, func(k string) string { return env[k] }, strings.NewReader(""), stdoutW, io.Discard)
 		stdoutW.Close()
 	}()
 	line, err := bufio.NewReader(stdoutR).ReadString('\n')
@@ -203,7 +206,7 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	}
 
 	bad := func(k string) string { return map[string]string{"CRUMBS_WRITE_DELAY": "soon"}[k] }
-	if err := run(context.Background(), nil, bad, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "write-delay") {
+	if err := run(context.Background(), nil, bad, strings.NewReader(""), io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "write-delay") {
 		t.Fatalf("bad setting: %v", err)
 	}
 }

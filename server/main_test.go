@@ -1,16 +1,18 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/99designs/gqlgen/client"
-	"github.com/crumbs-dev/crumbs/graph"
 	"github.com/crumbs-dev/crumbs/models"
 	"github.com/crumbs-dev/crumbs/models/modelstest"
 	"gorm.io/gorm"
@@ -20,15 +22,17 @@ func TestMain(m *testing.M) { os.Exit(modelstest.Main(m)) }
 
 // api is the real handler stack (routes and middleware) over one store.
 type api struct {
-	t       *testing.T
-	db      *gorm.DB
-	handler http.Handler
-	gql     *client.Client
+	t          *testing.T
+	db         *gorm.DB
+	handler    http.Handler
+	gql        *client.Client
+	ownerToken string
 }
 
 func newAPI(t *testing.T, db *gorm.DB, mutate ...func(*config)) *api {
 	t.Helper()
-	cfg, err := parseConfig(nil, func(string) string { return "" }, io.Discard)
+	env := map[string]string{"CRUMBS_ENV": "production", "CRUMBS_JWT_SECRET": testJWTSecret}
+	cfg, err := parseConfig(nil, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,11 +40,54 @@ func newAPI(t *testing.T, db *gorm.DB, mutate ...func(*config)) *api {
 		m(cfg)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	catalog := models.NewCatalog(db, time.Minute)
-	writer := models.NewWriter(db, catalog, models.WriterOptions{Log: log})
-	t.Cleanup(writer.Close)
-	h := routes(cfg, log, &graph.Resolver{DB: db, Catalog: catalog, Writer: writer, Log: log})
-	return &api{t: t, db: db, handler: h, gql: client.New(h, client.Path("/graphql"))}
+	resolver, closeResolver, err := newResolver(cfg, db, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(closeResolver)
+	h := routes(cfg, log, resolver)
+	a := &api{t: t, db: db, handler: h, gql: client.New(h, client.Path("/graphql"))}
+	a.ownerToken = a.signUp()
+	return a
+}
+
+const testJWTSecret = "test-signing-secret-of-at-least-32-bytes!"
+
+var userSeq atomic.Int64
+
+// signUp creates a dashboard user and returns a fresh access token.
+func (a *api) signUp() string {
+	a.t.Helper()
+	email := fmt.Sprintf("user%d-%d@example.com", time.Now().UnixNano(), userSeq.Add(1))
+	if _, err := models.CreateUser(context.Background(), a.db, email, "Tester", "correct horse battery"); err != nil {
+		a.t.Fatal(err)
+	}
+	var out struct{ Login struct{ AccessToken string } }
+	a.ok(`mutation($e: String!) { login(email: $e, password: "correct horse battery") { accessToken } }`, &out, client.Var("e", email), anonymous())
+	return out.Login.AccessToken
+}
+
+// as sends the request with this access token; asOwner is the default.
+func as(token string) client.Option { return client.AddHeader("Authorization", "Bearer "+token) }
+
+// anonymous marks a request to send no credentials.
+func anonymous() client.Option {
+	return func(bd *client.Request) { bd.HTTP.Header.Set("X-Test-Anonymous", "1") }
+}
+
+// withCredentials adds the owner's token unless the request brings its own
+// credentials or asks to be anonymous. It runs after the request's options.
+func (a *api) withCredentials(opts []client.Option) []client.Option {
+	return append(opts[:len(opts):len(opts)], func(bd *client.Request) {
+		if bd.HTTP.Header.Get("X-Test-Anonymous") != "" {
+			bd.HTTP.Header.Del("X-Test-Anonymous")
+			bd.HTTP.Header.Del("Authorization")
+			return
+		}
+		if bd.HTTP.Header.Get("Authorization") == "" && a.ownerToken != "" {
+			bd.HTTP.Header.Set("Authorization", "Bearer "+a.ownerToken)
+		}
+	})
 }
 
 // gqlError is one entry of a response's errors.
@@ -56,7 +103,7 @@ type gqlError struct {
 // do posts a query and returns its data and errors.
 func (a *api) do(query string, opts ...client.Option) (map[string]any, []gqlError) {
 	a.t.Helper()
-	resp, err := a.gql.RawPost(query, opts...)
+	resp, err := a.gql.RawPost(query, a.withCredentials(opts)...)
 	if err != nil {
 		a.t.Fatalf("post: %v", err)
 	}
@@ -73,7 +120,7 @@ func (a *api) do(query string, opts ...client.Option) (map[string]any, []gqlErro
 // ok posts a query that must succeed and decodes its data into out.
 func (a *api) ok(query string, out any, opts ...client.Option) {
 	a.t.Helper()
-	if err := a.gql.Post(query, out, opts...); err != nil {
+	if err := a.gql.Post(query, out, a.withCredentials(opts)...); err != nil {
 		a.t.Fatalf("%s\n%v", query, err)
 	}
 }

@@ -16,8 +16,12 @@ import (
 func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver) http.Handler {
 	mux := http.NewServeMux()
 
-	api := graph.NewHandler(resolver, graph.HandlerOptions{Development: cfg.Development, Log: log})
-	api = graph.RequestInfoMiddleware(requestID, api)
+	api := graph.NewHandler(resolver, graph.HandlerOptions{
+		Development: cfg.Development, MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity, Log: log,
+	})
+	api = graph.RequestMiddleware(graph.RequestOptions{
+		RequestID: requestID, Tokens: resolver.Tokens, TrustedProxies: cfg.TrustedProxies,
+	}, api)
 	api = acceptTextPlain(api)
 	api = limitBody(cfg.MaxBodyBytes, api)
 	// Browser triggers come from the apps' own sites, which only the app knows:

@@ -13,12 +13,16 @@ import (
 
 	"github.com/crumbs-dev/crumbs/graph"
 	"github.com/crumbs-dev/crumbs/models"
+	"gorm.io/gorm"
 )
 
 // run starts the server and blocks until ctx ends, then shuts down gracefully:
 // in-flight requests finish, the writer stores what it was given, and the
 // database closes.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "admin" {
+		return runAdmin(ctx, args[1:], getenv, stdin, stdout, stderr)
+	}
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {
 		return err
@@ -34,11 +38,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := models.Migrate(ctx, db); err != nil {
 		return err
 	}
-	catalog := models.NewCatalog(db, cfg.CacheTTL)
-	writer := models.NewWriter(db, catalog, models.WriterOptions{MaxBatch: cfg.WriteBatch, Writers: cfg.Writers, Delay: cfg.WriteDelay, Log: log})
-	defer writer.Close()
-
-	resolver := &graph.Resolver{DB: db, Catalog: catalog, Writer: writer, Log: log}
+	resolver, closeResolver, err := newResolver(cfg, db, log)
+	if err != nil {
+		return err
+	}
+	defer closeResolver()
 	srv := &http.Server{
 		Handler:           routes(cfg, log, resolver),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -54,6 +58,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	fmt.Fprintf(stdout, "crumbs listening on http://%s\n", displayAddr(ln.Addr()))
 	log.Info("listening", "addr", ln.Addr().String(), "database", db.Dialector.Name(), "development", cfg.Development)
+	if cfg.Development {
+		log.Warn("development mode: GraphiQL and introspection are on and sign-ins end at restart; set CRUMBS_ENV=production and CRUMBS_JWT_SECRET for deployments")
+	}
 
 	if cfg.PprofAddr != "" {
 		go servePprof(cfg.PprofAddr, log)
@@ -72,6 +79,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// newResolver wires the store, the definition cache, the writer and tokens.
+func newResolver(cfg *config, db *gorm.DB, log *slog.Logger) (*graph.Resolver, func(), error) {
+	tokens, err := models.NewTokens(cfg.JWTSecrets, "crumbs", "crumbs-dashboard")
+	if err != nil {
+		return nil, nil, err
+	}
+	catalog := models.NewCatalog(db, cfg.CacheTTL)
+	writer := models.NewWriter(db, catalog, models.WriterOptions{
+		MaxBatch: cfg.WriteBatch, Writers: cfg.Writers, Delay: cfg.WriteDelay, Log: log,
+		Limits: models.NewRateLimits(cfg.RatePerIP, cfg.RatePerDevice),
+	})
+	return &graph.Resolver{DB: db, Catalog: catalog, Writer: writer, Tokens: tokens, Log: log}, writer.Close, nil
 }
 
 // displayAddr turns a wildcard listen address into one a browser can open.

@@ -12,11 +12,18 @@ import (
 	"github.com/crumbs-dev/crumbs/models"
 )
 
+// The result of addMember: a membership, or an invitation token for an email that has no account yet.
+type AddMemberPayload struct {
+	Member *models.Membership `json:"member,omitempty"`
+	// Shown once; the invitee passes it to acceptInvitation.
+	InvitationToken *string `json:"invitationToken,omitempty"`
+}
+
 // The answer to checkAppKey.
 type AppKeyCheck struct {
 	AppID   string `json:"appId"`
 	AppName string `json:"appName"`
-	// True when the request's `Authorization: Bearer <secret>` header holds the app's current secret key.
+	// Always true: a missing or wrong key is refused with UNAUTHENTICATED.
 	KeyValid bool `json:"keyValid"`
 }
 
@@ -209,6 +216,64 @@ func (e *EventSource) UnmarshalJSON(b []byte) error {
 }
 
 func (e EventSource) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// What a member may do: owner (everything, incl. members and the secret key), editor (definitions and rules), viewer (read only).
+type Role string
+
+const (
+	RoleOwner  Role = "owner"
+	RoleEditor Role = "editor"
+	RoleViewer Role = "viewer"
+)
+
+var AllRole = []Role{
+	RoleOwner,
+	RoleEditor,
+	RoleViewer,
+}
+
+func (e Role) IsValid() bool {
+	switch e {
+	case RoleOwner, RoleEditor, RoleViewer:
+		return true
+	}
+	return false
+}
+
+func (e Role) String() string {
+	return string(e)
+}
+
+func (e *Role) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = Role(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid Role", str)
+	}
+	return nil
+}
+
+func (e Role) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *Role) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e Role) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -16,6 +16,7 @@ import (
 
 	"github.com/crumbs-dev/crumbs/models"
 	gomysql "github.com/go-sql-driver/mysql"
+	"golang.org/x/crypto/bcrypt"
 	"gorm.io/gorm"
 )
 
@@ -134,6 +135,7 @@ func MySQLDSN(t testing.TB) string {
 // Main runs the tests of a package and drops the MySQL database they used.
 // Call it from TestMain: os.Exit(modelstest.Main(m)).
 func Main(m *testing.M) int {
+	models.PasswordCost = bcrypt.MinCost // hashing strength is not under test
 	code := m.Run()
 	if s := &mysqlShared; s.admin != nil && s.dbName != "" {
 		if sqlDB, err := s.db.DB(); err == nil {

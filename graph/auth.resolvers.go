@@ -1,0 +1,85 @@
+package graph
+
+// This file will be automatically regenerated based on the schema, any resolver
+// implementations will be copied through when generating and any unknown code
+// will be moved to the end of the file.
+
+import (
+	"context"
+
+	"github.com/crumbs-dev/crumbs/graph/generated"
+	"github.com/crumbs-dev/crumbs/graph/model"
+	"github.com/crumbs-dev/crumbs/models"
+)
+
+// User is the resolver for the user field.
+func (r *memberResolver) User(ctx context.Context, obj *models.Membership) (*models.User, error) {
+	return loadersFrom(ctx).users.Load(ctx, obj.UserID)
+}
+
+// Role is the resolver for the role field.
+func (r *memberResolver) Role(ctx context.Context, obj *models.Membership) (model.Role, error) {
+	return model.Role(obj.Role), nil
+}
+
+// Login is the resolver for the login field.
+func (r *mutationResolver) Login(ctx context.Context, email string, password string) (*models.Session, error) {
+	return r.Tokens.Login(ctx, r.DB, email, password)
+}
+
+// RefreshToken is the resolver for the refreshToken field.
+func (r *mutationResolver) RefreshToken(ctx context.Context, refreshToken string) (*models.Session, error) {
+	return r.Tokens.Refresh(ctx, r.DB, refreshToken)
+}
+
+// Logout is the resolver for the logout field.
+func (r *mutationResolver) Logout(ctx context.Context, refreshToken string) (bool, error) {
+	return true, models.Logout(ctx, r.DB, refreshToken)
+}
+
+// AcceptInvitation is the resolver for the acceptInvitation field.
+func (r *mutationResolver) AcceptInvitation(ctx context.Context, token string, name *string, password string) (*models.Session, error) {
+	user, err := models.AcceptInvitation(ctx, r.DB, token, deref(name, ""), password)
+	if err != nil {
+		return nil, err
+	}
+	return r.Tokens.StartSession(ctx, r.DB, user, "")
+}
+
+// AddMember is the resolver for the addMember field.
+func (r *mutationResolver) AddMember(ctx context.Context, appID string, email string, role model.Role) (*model.AddMemberPayload, error) {
+	res, err := models.AddMember(ctx, r.DB, viewer(ctx), appID, email, models.Role(role))
+	if err != nil {
+		return nil, err
+	}
+	out := &model.AddMemberPayload{Member: res.Member}
+	if res.InviteToken != "" {
+		out.InvitationToken = &res.InviteToken
+	}
+	return out, nil
+}
+
+// SetMemberRole is the resolver for the setMemberRole field.
+func (r *mutationResolver) SetMemberRole(ctx context.Context, appID string, userID string, role model.Role) (*models.Membership, error) {
+	return models.SetMemberRole(ctx, r.DB, viewer(ctx), appID, userID, models.Role(role))
+}
+
+// RemoveMember is the resolver for the removeMember field.
+func (r *mutationResolver) RemoveMember(ctx context.Context, appID string, userID string) (bool, error) {
+	return true, models.RemoveMember(ctx, r.DB, viewer(ctx), appID, userID)
+}
+
+// Me is the resolver for the me field.
+func (r *queryResolver) Me(ctx context.Context) (*models.User, error) {
+	return models.Me(ctx, r.DB, viewer(ctx))
+}
+
+// Members is the resolver for the members field.
+func (r *queryResolver) Members(ctx context.Context, appID string) ([]*models.Membership, error) {
+	return models.Members(ctx, r.DB, viewer(ctx), appID)
+}
+
+// Member returns generated.MemberResolver implementation.
+func (r *Resolver) Member() generated.MemberResolver { return &memberResolver{r} }
+
+type memberResolver struct{ *Resolver }

@@ -1,0 +1,185 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Membership gives a user a role in an app.
+type Membership struct {
+	AppID     uint64    `gorm:"primaryKey;autoIncrement:false"`
+	UserID    uint64    `gorm:"primaryKey;autoIncrement:false;index"`
+	Role      Role      `gorm:"size:16;not null"`
+	CreatedAt time.Time `gorm:"not null"`
+}
+
+// Invitation lets someone without an account join an app: the owner shares
+// the token, the invitee accepts it with a password of their own.
+type Invitation struct {
+	ID        uint64    `gorm:"primaryKey"`
+	AppID     uint64    `gorm:"not null;index"`
+	Email     string    `gorm:"size:254;not null"`
+	Role      Role      `gorm:"size:16;not null"`
+	TokenHash string    `gorm:"size:64;not null;uniqueIndex"`
+	ExpiresAt time.Time `gorm:"not null"`
+	CreatedAt time.Time `gorm:"not null"`
+}
+
+const invitationTTL = 7 * 24 * time.Hour
+
+func memberRole(ctx context.Context, db *gorm.DB, appID, userID uint64) (Role, error) {
+	var roles []Role
+	err := db.WithContext(ctx).Model(&Membership{}).Where("app_id = ? AND user_id = ?", appID, userID).Pluck("role", &roles).Error
+	if err != nil || len(roles) == 0 {
+		return "", err
+	}
+	return roles[0], nil
+}
+
+// Members lists an app's members, oldest first. Owners only.
+func Members(ctx context.Context, db *gorm.DB, v Viewer, appPublicID string) ([]*Membership, error) {
+	app, err := v.App(ctx, db, appPublicID, RoleOwner)
+	if err != nil {
+		return nil, err
+	}
+	var members []*Membership
+	err = db.WithContext(ctx).Where("app_id = ?", app.ID).Order("created_at, user_id").Find(&members).Error
+	return members, err
+}
+
+// AddMemberResult is a new membership, or an invitation when no user has the
+// email yet; InviteToken is shown once.
+type AddMemberResult struct {
+	Member      *Membership
+	InviteToken string
+}
+
+// AddMember gives the user with this email a role in the app, or invites the
+// email when no such user exists. Owners only.
+func AddMember(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, email string, role Role) (*AddMemberResult, error) {
+	app, err := v.App(ctx, db, appPublicID, RoleOwner)
+	if err != nil {
+		return nil, err
+	}
+	if !role.Valid() {
+		return nil, Invalid("role", "must be owner, editor or viewer")
+	}
+	email, key, err := NormalizeEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	var user User
+	err = db.WithContext(ctx).Where("email_key = ?", key).Take(&user).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		token := "inv_" + randomToken(32)
+		inv := &Invitation{AppID: app.ID, Email: email, Role: role, TokenHash: hashSecret(token), ExpiresAt: Now().Add(invitationTTL)}
+		if err := db.WithContext(ctx).Create(inv).Error; err != nil {
+			return nil, err
+		}
+		return &AddMemberResult{InviteToken: token}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	m := &Membership{AppID: app.ID, UserID: user.ID, Role: role}
+	err = db.WithContext(ctx).Create(m).Error
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return nil, newError(ErrConflict, "%s is already a member; change the role instead", email)
+	}
+	return &AddMemberResult{Member: m}, err
+}
+
+// AcceptInvitation creates the invitee's account (or uses the existing one,
+// if the password matches) and the membership. The token works once.
+func AcceptInvitation(ctx context.Context, db *gorm.DB, token, name, password string) (*User, error) {
+	invalid := newError(ErrUnauthenticated, "the invitation is invalid or has expired")
+	var user *User
+	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var inv Invitation
+		err := forUpdate(tx).Where("token_hash = ?", hashSecret(token)).Take(&inv).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) || err == nil && inv.ExpiresAt.Before(Now()) {
+			return invalid
+		}
+		if err != nil {
+			return err
+		}
+		if user, err = Authenticate(ctx, tx, inv.Email, password); errors.Is(err, ErrUnauthenticated) {
+			user, err = CreateUser(ctx, tx, inv.Email, name, password)
+		}
+		if err != nil {
+			return err
+		}
+		m := &Membership{AppID: inv.AppID, UserID: user.ID, Role: inv.Role}
+		if err := tx.Create(m).Error; err != nil && !errors.Is(err, gorm.ErrDuplicatedKey) {
+			return err
+		}
+		return tx.Delete(&inv).Error
+	})
+	return user, err
+}
+
+// SetMemberRole changes a member's role. Owners only; the last owner stays.
+func SetMemberRole(ctx context.Context, db *gorm.DB, v Viewer, appPublicID string, userID string, role Role) (*Membership, error) {
+	if !role.Valid() {
+		return nil, Invalid("role", "must be owner, editor or viewer")
+	}
+	var m *Membership
+	err := changeMember(ctx, db, v, appPublicID, userID, func(tx *gorm.DB, member *Membership) error {
+		member.Role = role
+		m = member
+		return tx.Model(member).Where("app_id = ? AND user_id = ?", member.AppID, member.UserID).Update("role", role).Error
+	})
+	return m, err
+}
+
+// RemoveMember ends a membership. Owners only; the last owner cannot go.
+func RemoveMember(ctx context.Context, db *gorm.DB, v Viewer, appPublicID string, userID string) error {
+	return changeMember(ctx, db, v, appPublicID, userID, func(tx *gorm.DB, member *Membership) error {
+		return tx.Where("app_id = ? AND user_id = ?", member.AppID, member.UserID).Delete(&Membership{}).Error
+	})
+}
+
+// changeMember applies change to a membership, then checks under lock that the
+// app still has an owner, so two owners demoting each other at once cannot
+// leave it with none.
+func changeMember(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, userID string, change func(*gorm.DB, *Membership) error) error {
+	app, err := v.App(ctx, db, appPublicID, RoleOwner)
+	if err != nil {
+		return err
+	}
+	uid, err := ParseID("userId", userID)
+	if err != nil {
+		return err
+	}
+	return withRetry(ctx, func() error {
+		return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			var members []*Membership
+			if err := forUpdate(tx).Where("app_id = ?", app.ID).Find(&members).Error; err != nil {
+				return err
+			}
+			var target *Membership
+			for _, m := range members {
+				if m.UserID == uid {
+					target = m
+				}
+			}
+			if target == nil {
+				return newError(ErrNotFound, "no such member")
+			}
+			if err := change(tx, target); err != nil {
+				return err
+			}
+			var owners int64
+			if err := tx.Model(&Membership{}).Where("app_id = ? AND role = ?", app.ID, RoleOwner).Count(&owners).Error; err != nil {
+				return err
+			}
+			if owners == 0 {
+				return newError(ErrConflict, "an app needs at least one owner")
+			}
+			return nil
+		})
+	})
+}

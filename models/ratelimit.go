@@ -1,0 +1,103 @@
+package models
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// RateLimitError refuses a trigger over a rate limit; RetryAfter says when
+// the next one will be accepted.
+type RateLimitError struct {
+	Scope      string
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("too many triggers from this %s; retry after %s", e.Scope, e.RetryAfter.Round(time.Second))
+}
+
+// Unwrap makes the error match ErrRateLimited.
+func (e *RateLimitError) Unwrap() error { return ErrRateLimited }
+
+// RateLimits are token buckets per client IP and per device, kept in this
+// process (each replica limits what reaches it).
+type RateLimits struct {
+	PerIP     Rate
+	PerDevice Rate
+	ips       keyedLimiter
+	devices   keyedLimiter
+}
+
+// Rate is a sustained rate with a burst; a zero Rate means no limit.
+type Rate struct {
+	PerSecond float64
+	Burst     int
+}
+
+// NewRateLimits returns limits with the given rates.
+func NewRateLimits(perIP, perDevice Rate) *RateLimits {
+	return &RateLimits{PerIP: perIP, PerDevice: perDevice}
+}
+
+func (l *RateLimits) allowIP(ip string, now time.Time) error {
+	if l == nil || ip == "" {
+		return nil
+	}
+	return l.ips.allow("IP address", ip, l.PerIP, now)
+}
+
+func (l *RateLimits) allowDevice(key string, now time.Time) error {
+	if l == nil {
+		return nil
+	}
+	return l.devices.allow("device", key, l.PerDevice, now)
+}
+
+// keyedLimiter holds one token bucket per key, forgetting idle ones so that
+// memory stays bounded under a flood of distinct keys.
+type keyedLimiter struct {
+	mu        sync.Mutex
+	buckets   map[string]*bucket
+	lastSweep time.Time
+}
+
+type bucket struct {
+	limiter *rate.Limiter
+	seen    time.Time
+}
+
+const idleBucket = 5 * time.Minute
+
+func (k *keyedLimiter) allow(scope, key string, r Rate, now time.Time) error {
+	if r.PerSecond <= 0 {
+		return nil
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.buckets == nil {
+		k.buckets = map[string]*bucket{}
+	}
+	if now.Sub(k.lastSweep) > time.Minute {
+		for key, b := range k.buckets {
+			if now.Sub(b.seen) > idleBucket {
+				delete(k.buckets, key)
+			}
+		}
+		k.lastSweep = now
+	}
+	b := k.buckets[key]
+	if b == nil {
+		b = &bucket{limiter: rate.NewLimiter(rate.Limit(r.PerSecond), max(r.Burst, 1))}
+		k.buckets[key] = b
+	}
+	b.seen = now
+	res := b.limiter.ReserveN(now, 1)
+	if delay := res.DelayFrom(now); delay > 0 {
+		res.CancelAt(now)
+		return &RateLimitError{Scope: scope, RetryAfter: max(delay, time.Second)}
+	}
+	return nil
+}

@@ -1,0 +1,124 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/bcrypt"
+	"gorm.io/gorm"
+)
+
+// User is a dashboard user. Users sign in with email and password; what they
+// may see is decided by their memberships.
+type User struct {
+	ID           uint64    `gorm:"primaryKey"`
+	Email        string    `gorm:"size:254;not null"`
+	EmailKey     string    `gorm:"size:254;not null;uniqueIndex"`
+	Name         string    `gorm:"size:200;not null"`
+	PasswordHash string    `gorm:"size:100;not null"`
+	CreatedAt    time.Time `gorm:"not null"`
+	UpdatedAt    time.Time `gorm:"not null"`
+}
+
+const (
+	minPasswordLen = 10
+	maxPasswordLen = 72 // bcrypt ignores bytes past 72
+)
+
+// PasswordCost is the bcrypt cost of new password hashes. Tests lower it;
+// nothing else should.
+var PasswordCost = 12
+
+// dummyHashOnce keeps a sign-in for an unknown email as slow as one for a known
+// email (bcrypt's cost is read from the hash, so it matches PasswordCost).
+var dummyHashOnce = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("crumbs-timing-equalizer"), PasswordCost)
+	return h
+})
+
+func validatePassword(password string) error {
+	if utf8.RuneCountInString(password) < minPasswordLen || len(password) > maxPasswordLen {
+		return Invalid("password", "must be %d to %d bytes long", minPasswordLen, maxPasswordLen)
+	}
+	return nil
+}
+
+// CreateUser adds a dashboard user; the email must not be taken.
+func CreateUser(ctx context.Context, db *gorm.DB, email, name, password string) (*User, error) {
+	email, key, err := NormalizeEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	name = strings.TrimSpace(name)
+	if utf8.RuneCountInString(name) > 200 {
+		return nil, Invalid("name", "must be at most 200 characters")
+	}
+	if err := validatePassword(password); err != nil {
+		return nil, err
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), PasswordCost)
+	if err != nil {
+		return nil, err
+	}
+	user := &User{Email: email, EmailKey: key, Name: name, PasswordHash: string(hash)}
+	err = db.WithContext(ctx).Create(user).Error
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return nil, newError(ErrConflict, "a user with this email exists")
+	}
+	return user, err
+}
+
+// Authenticate returns the user with this email and password. Every failure
+// is the same UNAUTHENTICATED, so sign-in does not reveal which emails exist.
+func Authenticate(ctx context.Context, db *gorm.DB, email, password string) (*User, error) {
+	failed := newError(ErrUnauthenticated, "wrong email or password")
+	var user User
+	err := db.WithContext(ctx).Where("email_key = ?", strings.ToLower(strings.TrimSpace(email))).Take(&user).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		bcrypt.CompareHashAndPassword(dummyHashOnce(), []byte(password))
+		return nil, failed
+	}
+	if err != nil {
+		return nil, err
+	}
+	if bcrypt.CompareHashAndPassword([]byte(user.PasswordHash), []byte(password)) != nil {
+		return nil, failed
+	}
+	return &user, nil
+}
+
+// UserByID returns one user.
+func UserByID(ctx context.Context, db *gorm.DB, id uint64) (*User, error) {
+	var user User
+	err := db.WithContext(ctx).Take(&user, id).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, newError(ErrUnauthenticated, "the user no longer exists")
+	}
+	return &user, err
+}
+
+// UsersByID loads users by id, for dataloaders.
+func UsersByID(ctx context.Context, db *gorm.DB, ids []uint64) (map[uint64]*User, error) {
+	var users []*User
+	if err := db.WithContext(ctx).Where("id IN ?", ids).Find(&users).Error; err != nil {
+		return nil, err
+	}
+	out := make(map[uint64]*User, len(users))
+	for _, u := range users {
+		out[u.ID] = u
+	}
+	return out, nil
+}
+
+// Me returns the signed-in user.
+func Me(ctx context.Context, db *gorm.DB, v Viewer) (*User, error) {
+	id, err := v.RequireUser()
+	if err != nil {
+		return nil, err
+	}
+	return UserByID(ctx, db, id)
+}
