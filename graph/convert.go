@@ -16,14 +16,6 @@ func deref[T any](p *T, fallback T) T {
 	return *p
 }
 
-// nullIfNotFound turns NOT_FOUND into a null answer for nullable root fields.
-func nullIfNotFound[T any](v *T, err error) (*T, error) {
-	if errors.Is(err, models.ErrNotFound) {
-		return nil, nil
-	}
-	return v, err
-}
-
 func eventConnection(page *models.EventPage) *model.EventConnection {
 	conn := &model.EventConnection{Edges: make([]*model.EventEdge, len(page.Events)), PageInfo: &model.PageInfo{HasNextPage: page.HasNextPage}}
 	for i, e := range page.Events {

@@ -15,6 +15,9 @@ import (
 // codeComplexity is the error code of queries over the depth or complexity limits.
 const codeComplexity = "COMPLEXITY_LIMIT_EXCEEDED"
 
+// Refusals for size are protocol errors: HTTP 422, not 200.
+func init() { errcode.RegisterErrorType(codeComplexity, errcode.KindProtocol) }
+
 // complexity prices paginated lists by the page size asked for, so that a
 // query's complexity bounds the rows it can make the server read.
 func complexity(c *generated.ComplexityRoot) {

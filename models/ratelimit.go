@@ -2,6 +2,7 @@ package models
 
 import (
 	"fmt"
+	"hash/fnv"
 	"sync"
 	"time"
 
@@ -57,8 +58,14 @@ func (l *RateLimits) allowDevice(key string, now time.Time) error {
 }
 
 // keyedLimiter holds one token bucket per key, forgetting idle ones so that
-// memory stays bounded under a flood of distinct keys.
+// memory stays bounded under a flood of distinct keys. Keys are spread over
+// shards so concurrent triggers rarely wait on one another's lock, and each
+// shard sweeps only its own buckets.
 type keyedLimiter struct {
+	shards [64]limiterShard
+}
+
+type limiterShard struct {
 	mu        sync.Mutex
 	buckets   map[string]*bucket
 	lastSweep time.Time
@@ -75,23 +82,26 @@ func (k *keyedLimiter) allow(scope, key string, r Rate, now time.Time) error {
 	if r.PerSecond <= 0 {
 		return nil
 	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.buckets == nil {
-		k.buckets = map[string]*bucket{}
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	sh := &k.shards[h.Sum32()%uint32(len(k.shards))]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.buckets == nil {
+		sh.buckets = map[string]*bucket{}
 	}
-	if now.Sub(k.lastSweep) > time.Minute {
-		for key, b := range k.buckets {
+	if now.Sub(sh.lastSweep) > time.Minute {
+		for key, b := range sh.buckets {
 			if now.Sub(b.seen) > idleBucket {
-				delete(k.buckets, key)
+				delete(sh.buckets, key)
 			}
 		}
-		k.lastSweep = now
+		sh.lastSweep = now
 	}
-	b := k.buckets[key]
+	b := sh.buckets[key]
 	if b == nil {
 		b = &bucket{limiter: rate.NewLimiter(rate.Limit(r.PerSecond), max(r.Burst, 1))}
-		k.buckets[key] = b
+		sh.buckets[key] = b
 	}
 	b.seen = now
 	res := b.limiter.ReserveN(now, 1)

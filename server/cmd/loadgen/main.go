@@ -1,8 +1,12 @@
 // Command loadgen drives a running Crumbs server with concurrent trigger or
 // triggerBatch mutations and prints events/s and latency percentiles.
 //
-//	go run ./server/cmd/loadgen -c 64 -d 10s                 # trigger
-//	go run ./server/cmd/loadgen -c 8 -d 10s -batch 500       # triggerBatch
+//	go run ./server admin create -email load@example.com     # once, password on stdin
+//	CRUMBS_PASSWORD=... go run ./server/cmd/loadgen -email load@example.com -c 64 -d 10s
+//	CRUMBS_PASSWORD=... go run ./server/cmd/loadgen -email load@example.com -c 8 -d 10s -batch 500
+//
+// It signs in, creates an app with the codes it uses, and sends the triggers
+// as a backend server would: with the app's secret key.
 //
 // It only targets loopback addresses: it is a benchmark, not a weapon.
 package main
@@ -36,6 +40,8 @@ func main() {
 
 type options struct {
 	target      string
+	email       string
+	password    string
 	concurrency int
 	duration    time.Duration
 	batch       int
@@ -52,11 +58,16 @@ func run(args []string, out io.Writer) error {
 	fs.IntVar(&o.batch, "batch", 0, "events per triggerBatch request (0: one trigger per request)")
 	fs.IntVar(&o.devices, "devices", 100000, "distinct device ids")
 	fs.IntVar(&o.codes, "codes", 10, "distinct event codes")
+	fs.StringVar(&o.email, "email", os.Getenv("CRUMBS_EMAIL"), "dashboard user to sign in as (CRUMBS_EMAIL)")
+	o.password = os.Getenv("CRUMBS_PASSWORD")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if err := checkLoopback(o.target); err != nil {
 		return err
+	}
+	if o.email == "" || o.password == "" {
+		return errors.New("set -email (or CRUMBS_EMAIL) and CRUMBS_PASSWORD for a user made with `server admin create`")
 	}
 	if o.batch > 500 || o.concurrency < 1 || o.codes < 1 || o.devices < 1 {
 		return errors.New("need -batch <= 500, -c >= 1, -codes >= 1, -devices >= 1")
@@ -64,7 +75,7 @@ func run(args []string, out io.Writer) error {
 	client := &http.Client{Transport: &http.Transport{
 		MaxIdleConns: o.concurrency, MaxIdleConnsPerHost: o.concurrency, IdleConnTimeout: time.Minute,
 	}, Timeout: 30 * time.Second}
-	appID, err := setup(client, o)
+	appID, secret, err := setup(client, o)
 	if err != nil {
 		return fmt.Errorf("setup: %w", err)
 	}
@@ -85,7 +96,7 @@ func run(args []string, out io.Writer) error {
 			for seq := 0; ctx.Err() == nil; seq++ {
 				body := requestBody(o, appID, w, seq)
 				t0 := time.Now()
-				accepted, err := post(client, o.target, body)
+				accepted, err := post(client, o.target, secret, body)
 				if ctx.Err() != nil && err != nil {
 					break
 				}
@@ -146,26 +157,38 @@ func checkLoopback(target string) error {
 	return fmt.Errorf("%s is not a loopback address", host)
 }
 
-// setup creates an app with the codes the load uses.
-func setup(client *http.Client, o options) (string, error) {
+// setup signs in and creates an app with the codes the load uses.
+func setup(client *http.Client, o options) (appID, secret string, err error) {
+	var login struct {
+		Data struct{ Login struct{ AccessToken string } }
+	}
+	err = graphql(client, o.target, "", `mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }`,
+		map[string]any{"e": o.email, "p": o.password}, &login)
+	if err != nil {
+		return "", "", err
+	}
+	token := login.Data.Login.AccessToken
 	var created struct {
 		Data struct {
-			CreateApp struct{ App struct{ ID string } }
+			CreateApp struct {
+				App       struct{ ID string }
+				SecretKey string
+			}
 		}
 	}
-	err := graphql(client, o.target, `mutation { createApp(input: {name: "loadgen"}) { app { id } } }`, nil, &created)
+	err = graphql(client, o.target, token, `mutation { createApp(input: {name: "loadgen"}) { app { id } secretKey } }`, nil, &created)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	appID := created.Data.CreateApp.App.ID
+	appID = created.Data.CreateApp.App.ID
 	for i := range o.codes {
-		err := graphql(client, o.target, `mutation($a: ID!, $c: String!) { createEventDefinition(input: {appId: $a, code: $c, name: $c}) { id } }`,
+		err := graphql(client, o.target, token, `mutation($a: ID!, $c: String!) { createEventDefinition(input: {appId: $a, code: $c, name: $c}) { id } }`,
 			map[string]any{"a": appID, "c": code(i)}, nil)
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
 	}
-	return appID, nil
+	return appID, created.Data.CreateApp.SecretKey, nil
 }
 
 func code(i int) string { return "load_" + strconv.Itoa(i) }
@@ -211,7 +234,7 @@ type result struct {
 }
 
 // post sends one request and returns how many events it stored.
-func post(client *http.Client, target string, body []byte) (int, error) {
+func post(client *http.Client, target, bearer string, body []byte) (int, error) {
 	var resp struct {
 		Data struct {
 			Trigger      *result
@@ -219,7 +242,7 @@ func post(client *http.Client, target string, body []byte) (int, error) {
 		}
 		Errors []struct{ Message string }
 	}
-	if err := do(client, target, body, &resp); err != nil {
+	if err := do(client, target, bearer, body, &resp); err != nil {
 		return 0, err
 	}
 	if len(resp.Errors) > 0 {
@@ -241,13 +264,13 @@ func post(client *http.Client, target string, body []byte) (int, error) {
 	return n, nil
 }
 
-func graphql(client *http.Client, target, query string, vars map[string]any, out any) error {
+func graphql(client *http.Client, target, bearer, query string, vars map[string]any, out any) error {
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
 	var resp struct {
 		Data   json.RawMessage
 		Errors []struct{ Message string }
 	}
-	if err := do(client, target, body, &resp); err != nil {
+	if err := do(client, target, bearer, body, &resp); err != nil {
 		return err
 	}
 	if len(resp.Errors) > 0 {
@@ -259,8 +282,16 @@ func graphql(client *http.Client, target, query string, vars map[string]any, out
 	return nil
 }
 
-func do(client *http.Client, target string, body []byte, out any) error {
-	resp, err := client.Post(target, "application/json", bytes.NewReader(body))
+func do(client *http.Client, target, bearer string, body []byte, out any) error {
+	req, err := http.NewRequest(http.MethodPost, target, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}
