@@ -1,9 +1,5 @@
 package graph
 
-// This file will be automatically regenerated based on the schema, any resolver
-// implementations will be copied through when generating and any unknown code
-// will be moved to the end of the file.
-
 import (
 	"context"
 
