@@ -223,15 +223,7 @@ func CheckAppKey(ctx context.Context, db *gorm.DB, v Viewer, publicID string) (*
 
 // AppsByID loads apps by internal id, for dataloaders.
 func AppsByID(ctx context.Context, db *gorm.DB, ids []uint64) (map[uint64]*App, error) {
-	var apps []*App
-	if err := db.WithContext(ctx).Where("id IN ?", ids).Find(&apps).Error; err != nil {
-		return nil, err
-	}
-	byID := make(map[uint64]*App, len(apps))
-	for _, a := range apps {
-		byID[a.ID] = a
-	}
-	return byID, nil
+	return loadByID(ctx, db, ids, func(a *App) uint64 { return a.ID })
 }
 
 func truncate(s string, n int) string {

@@ -176,29 +176,7 @@ func DeleteEventDefinition(ctx context.Context, db *gorm.DB, v Viewer, id string
 // EventDefinitionByID returns one definition by its id, if the viewer has at
 // least role need in its app.
 func EventDefinitionByID(ctx context.Context, db *gorm.DB, v Viewer, id string, need Role) (*EventDefinition, error) {
-	n, err := ParseID("id", id)
-	if err != nil {
-		return nil, err
-	}
-	if v.UserID == 0 && v.Secret == "" {
-		return nil, v.unauthenticated()
-	}
-	notFound := newError(ErrNotFound, "event definition %s not found", id)
-	var def EventDefinition
-	err = db.WithContext(ctx).Take(&def, n).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, notFound
-	}
-	if err != nil {
-		return nil, err
-	}
-	if _, err := v.AppByID(ctx, db, def.AppID, need); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return nil, notFound
-		}
-		return nil, err
-	}
-	return &def, nil
+	return viewByID(ctx, db, v, id, need, "event definition", func(d *EventDefinition) uint64 { return d.AppID })
 }
 
 // EventDefinitions lists an app's definitions by code, optionally by enabled flag.
@@ -214,15 +192,7 @@ func EventDefinitions(ctx context.Context, db *gorm.DB, appID uint64, enabled *b
 
 // EventDefinitionsByID loads definitions by id, for dataloaders.
 func EventDefinitionsByID(ctx context.Context, db *gorm.DB, ids []uint64) (map[uint64]*EventDefinition, error) {
-	var defs []*EventDefinition
-	if err := db.WithContext(ctx).Where("id IN ?", ids).Find(&defs).Error; err != nil {
-		return nil, err
-	}
-	byID := make(map[uint64]*EventDefinition, len(defs))
-	for _, d := range defs {
-		byID[d.ID] = d
-	}
-	return byID, nil
+	return loadByID(ctx, db, ids, func(d *EventDefinition) uint64 { return d.ID })
 }
 
 // ParseID parses a numeric id from the API, reporting field on failure.

@@ -172,29 +172,7 @@ func forUpdate(tx *gorm.DB) *gorm.DB {
 
 // LeadByID returns one lead, if the viewer may see its app.
 func LeadByID(ctx context.Context, db *gorm.DB, v Viewer, id string) (*Lead, error) {
-	n, err := ParseID("id", id)
-	if err != nil {
-		return nil, err
-	}
-	if v.UserID == 0 && v.Secret == "" {
-		return nil, v.unauthenticated()
-	}
-	notFound := newError(ErrNotFound, "lead %s not found", id)
-	var lead Lead
-	err = db.WithContext(ctx).Take(&lead, n).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, notFound
-	}
-	if err != nil {
-		return nil, err
-	}
-	if _, err := v.AppByID(ctx, db, lead.AppID, RoleViewer); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return nil, notFound
-		}
-		return nil, err
-	}
-	return &lead, nil
+	return viewByID(ctx, db, v, id, RoleViewer, "lead", func(l *Lead) uint64 { return l.AppID })
 }
 
 // LeadByEmail returns the lead of the app with this email, case-insensitively,
@@ -218,15 +196,7 @@ func LeadByEmail(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, email 
 
 // LeadsByID loads leads by id, for dataloaders.
 func LeadsByID(ctx context.Context, db *gorm.DB, ids []uint64) (map[uint64]*Lead, error) {
-	var leads []*Lead
-	if err := db.WithContext(ctx).Where("id IN ?", ids).Find(&leads).Error; err != nil {
-		return nil, err
-	}
-	out := make(map[uint64]*Lead, len(leads))
-	for _, l := range leads {
-		out[l.ID] = l
-	}
-	return out, nil
+	return loadByID(ctx, db, ids, func(l *Lead) uint64 { return l.ID })
 }
 
 // LeadPage is one page of leads, newest first.

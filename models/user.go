@@ -103,15 +103,7 @@ func UserByID(ctx context.Context, db *gorm.DB, id uint64) (*User, error) {
 
 // UsersByID loads users by id, for dataloaders.
 func UsersByID(ctx context.Context, db *gorm.DB, ids []uint64) (map[uint64]*User, error) {
-	var users []*User
-	if err := db.WithContext(ctx).Where("id IN ?", ids).Find(&users).Error; err != nil {
-		return nil, err
-	}
-	out := make(map[uint64]*User, len(users))
-	for _, u := range users {
-		out[u.ID] = u
-	}
-	return out, nil
+	return loadByID(ctx, db, ids, func(u *User) uint64 { return u.ID })
 }
 
 // Me returns the signed-in user.
