@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -14,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/99designs/gqlgen/client"
+	"github.com/crumbs-dev/crumbs/graph"
 	"github.com/crumbs-dev/crumbs/models/modelstest"
 )
 
@@ -208,5 +211,26 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	bad := func(k string) string { return map[string]string{"CRUMBS_WRITE_DELAY": "soon"}[k] }
 	if err := run(context.Background(), nil, bad, strings.NewReader(""), io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "write-delay") {
 		t.Fatalf("bad setting: %v", err)
+	}
+}
+
+func TestPanicsBecomeInternalErrors(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	rec := httptest.NewRecorder()
+	recoverPanics(log, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") })).
+		ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if rec.Code != 500 || !strings.Contains(rec.Body.String(), "INTERNAL_SERVER_ERROR") || strings.Contains(rec.Body.String(), "boom") {
+		t.Fatalf("HTTP panic: %d %s", rec.Code, rec.Body)
+	}
+
+	// A resolver that panics (here: no writer) answers a generic error.
+	h := graph.NewHandler(&graph.Resolver{DB: modelstest.SQLite(t), Log: log}, graph.HandlerOptions{Log: log})
+	c := client.New(h)
+	resp, err := c.RawPost(`mutation { trigger(input: {appId: "a", deviceId: "d", code: "view"}) { accepted } }`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := string(resp.Errors); !strings.Contains(s, "INTERNAL_SERVER_ERROR") || !strings.Contains(s, "internal server error") || strings.Contains(s, "nil pointer") {
+		t.Fatalf("resolver panic: %s", s)
 	}
 }
