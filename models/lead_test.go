@@ -117,6 +117,11 @@ func TestEraseLead(t *testing.T) {
 				t.Fatalf("view trigger count after erase = %d, want 1", d.TriggerCount)
 			}
 		}
+		// The device comes back, as a stranger, when it triggers again.
+		e.mustTrigger(models.TriggerInput{Code: "view", DeviceID: "d1"})
+		if d, err := models.DeviceByID(e.ctx, db, e.owner, e.app.PublicID, "d1"); err != nil || d.LeadID != nil {
+			t.Fatalf("device after erase and a new trigger: %+v %v", d, err)
+		}
 		again, err := models.EraseLead(e.ctx, db, e.owner, e.app.PublicID, "gone@example.com")
 		if err != nil || again.Erased {
 			t.Fatalf("second erase: %v %+v", err, again)

@@ -19,6 +19,7 @@ type Writer struct {
 	db       *gorm.DB
 	catalog  *Catalog
 	limits   *RateLimits
+	devices  *recentDevices
 	ids      *idGenerator
 	maxBatch int
 	delay    time.Duration
@@ -64,7 +65,7 @@ func NewWriter(db *gorm.DB, catalog *Catalog, opts WriterOptions) *Writer {
 		opts.Writers = map[bool]int{true: 4, false: 1}[isMySQL(db)]
 	}
 	w := &Writer{
-		db: db, catalog: catalog, limits: opts.Limits, ids: newIDGenerator(),
+		db: db, catalog: catalog, limits: opts.Limits, devices: newRecentDevices(db), ids: newIDGenerator(),
 		maxBatch: opts.MaxBatch, delay: opts.Delay, log: opts.Log,
 		queue: make(chan *job, 4096),
 	}
@@ -178,9 +179,11 @@ func (w *Writer) fail(items []*pending, err error) {
 
 func (w *Writer) write(items []*pending) error {
 	for {
+		var upserted []*deviceSeen
 		err := withRetry(context.Background(), func() error {
-			err := w.db.Transaction(func(tx *gorm.DB) error {
-				return w.writeTx(tx, items)
+			err := w.db.Transaction(func(tx *gorm.DB) (err error) {
+				upserted, err = w.writeTx(tx, items)
+				return err
 			})
 			if errors.Is(err, gorm.ErrDuplicatedKey) {
 				// A messageId stored by another replica meanwhile, or an id
@@ -189,6 +192,9 @@ func (w *Writer) write(items []*pending) error {
 			}
 			return err
 		})
+		if err == nil {
+			w.devices.remember(upserted, time.Now())
+		}
 		// Each round refuses at least one definition's triggers, so this ends.
 		if !errors.Is(err, errRefusals) {
 			return err

@@ -24,7 +24,7 @@ var errRefusals = errors.New("definitions changed during the write")
 // writeTx stores one batch inside tx. Results are set from scratch on every
 // attempt, except refusals found by an earlier one, so a retried transaction
 // answers from what the final attempt saw.
-func (w *Writer) writeTx(tx *gorm.DB, items []*pending) error {
+func (w *Writer) writeTx(tx *gorm.DB, items []*pending) (upserted []*deviceSeen, err error) {
 	var unknown, store []*pending
 	firstByMessage := map[messageKey]*pending{}
 	dupOf := map[*pending]*pending{}
@@ -48,22 +48,22 @@ func (w *Writer) writeTx(tx *gorm.DB, items []*pending) error {
 		store = append(store, p)
 	}
 
-	store, err := w.dropStoredMessages(tx, store, firstByMessage)
+	store, err = w.dropStoredMessages(tx, store, firstByMessage)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := upsertDevices(tx, store); err != nil {
-		return err
+	if upserted, err = w.upsertDevices(tx, store); err != nil {
+		return nil, err
 	}
 	if err := w.insertEvents(tx, store); err != nil {
-		return err
+		return nil, err
 	}
 	if err := countUnknownCodes(tx, unknown); err != nil {
-		return err
+		return nil, err
 	}
 	// Last, so the definitions' row locks are held only until the commit.
 	if err := w.countDefinitions(tx, store); err != nil {
-		return err
+		return nil, err
 	}
 	for p, first := range dupOf {
 		p.result = first.result
@@ -71,7 +71,7 @@ func (w *Writer) writeTx(tx *gorm.DB, items []*pending) error {
 			p.result.Duplicate = true
 		}
 	}
-	return nil
+	return upserted, nil
 }
 
 const insertEventsSQL = "INSERT INTO events (id, app_id, definition_id, device_id, message_id, url, referrer, title, properties, source, occurred_at, received_at) VALUES "
@@ -210,12 +210,18 @@ type deviceSeen struct {
 	first, last time.Time
 }
 
-// upsertDevices creates devices on first sight and widens their seen times.
-func upsertDevices(tx *gorm.DB, store []*pending) error {
+// upsertDevices creates devices on first sight and widens their seen times,
+// except for devices stored moments ago (see recentDevices). It returns the
+// devices it wrote.
+func (w *Writer) upsertDevices(tx *gorm.DB, store []*pending) ([]*deviceSeen, error) {
 	byKey := map[DeviceKey]*deviceSeen{}
 	var seen []*deviceSeen
+	now := time.Now()
 	for _, p := range store {
 		k := DeviceKey{p.event.AppID, p.event.DeviceID}
+		if w.devices.covers(k, p.event.OccurredAt, now) {
+			continue
+		}
 		d := byKey[k]
 		if d == nil {
 			d = &deviceSeen{appID: k.AppID, deviceID: k.DeviceID, first: p.event.OccurredAt, last: p.event.OccurredAt}
@@ -255,10 +261,10 @@ func upsertDevices(tx *gorm.DB, store []*pending) error {
 		}
 		sb.WriteString(conflict)
 		if err := tx.Exec(sb.String(), args...).Error; err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return seen, nil
 }
 
 func minTime(a, b time.Time) time.Time {

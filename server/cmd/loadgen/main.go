@@ -204,28 +204,47 @@ var runID = func() string {
 	return hex.EncodeToString(b)
 }()
 
+// requestBody builds a request by appending to a byte slice: the generator
+// shares the machine with the server, so it must spend little CPU itself.
 func requestBody(o options, appID string, worker, seq int) []byte {
-	item := func(i int) map[string]any {
-		n := seq*max(o.batch, 1) + i
-		return map[string]any{
-			"appId": appID, "deviceId": fmt.Sprintf("dev-%d", (worker*7919+n)%o.devices),
-			"code": code(n % o.codes), "url": "https://example.com/page/" + strconv.Itoa(n%50),
-			"messageId": fmt.Sprintf("%s-%d-%d", runID, worker, n), "source": "api",
-			"properties": map[string]any{"n": n},
-		}
-	}
-	var req map[string]any
+	b := make([]byte, 0, 256+max(o.batch, 1)*256)
+	b = append(b, `{"query":`...)
 	if o.batch == 0 {
-		req = map[string]any{"query": triggerQuery, "variables": map[string]any{"in": item(0)}}
+		b = strconv.AppendQuote(b, triggerQuery)
+		b = append(b, `,"variables":{"in":`...)
+		b = appendItem(b, o, appID, worker, seq)
 	} else {
-		items := make([]map[string]any, o.batch)
-		for i := range items {
-			items[i] = item(i)
+		b = strconv.AppendQuote(b, batchQuery)
+		b = append(b, `,"variables":{"in":[`...)
+		for i := range o.batch {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendItem(b, o, appID, worker, seq*o.batch+i)
 		}
-		req = map[string]any{"query": batchQuery, "variables": map[string]any{"in": items}}
+		b = append(b, ']')
 	}
-	b, _ := json.Marshal(req)
-	return b
+	return append(b, "}}"...)
+}
+
+func appendItem(b []byte, o options, appID string, worker, n int) []byte {
+	b = append(b, `{"appId":"`...)
+	b = append(b, appID...)
+	b = append(b, `","deviceId":"dev-`...)
+	b = strconv.AppendInt(b, int64((worker*7919+n)%o.devices), 10)
+	b = append(b, `","code":"`...)
+	b = append(b, code(n%o.codes)...)
+	b = append(b, `","url":"https://example.com/page/`...)
+	b = strconv.AppendInt(b, int64(n%50), 10)
+	b = append(b, `","messageId":"`...)
+	b = append(b, runID...)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, int64(worker), 10)
+	b = append(b, '-')
+	b = strconv.AppendInt(b, int64(n), 10)
+	b = append(b, `","source":"api","properties":{"n":`...)
+	b = strconv.AppendInt(b, int64(n), 10)
+	return append(b, "}}"...)
 }
 
 type result struct {
