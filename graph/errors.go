@@ -7,8 +7,12 @@ import (
 	"log/slog"
 	"runtime/debug"
 
+	"strings"
+
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/crumbs-dev/crumbs/models"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
@@ -20,8 +24,13 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
 		var already *gqlerror.Error
 		if errors.As(err, &already) && already.Err == nil {
-			// Parse and validation errors from gqlgen itself keep their own codes.
-			return gqlErr
+			return presentProtocolError(gqlErr)
+		}
+		var invalid *models.InvalidError
+		if errors.As(err, &invalid) && invalid.Field == "" {
+			// A scalar refused its input; the path says which field it was.
+			invalid.Field = lastKey(gqlErr.Path)
+			gqlErr.Message = invalid.Error()
 		}
 		code, field := models.Code(err)
 		if gqlErr.Extensions == nil {
@@ -59,4 +68,37 @@ func triggerError(ctx context.Context, log *slog.Logger, err error) (code, messa
 		field = &f
 	}
 	return code, message, field
+}
+
+// presentProtocolError reports gqlgen's refusals of the document or its
+// variables (parse and validation errors, HTTP 422) as BAD_USER_INPUT, with
+// the variable's path as the field when there is one. Size limits keep their
+// own code.
+func presentProtocolError(gqlErr *gqlerror.Error) *gqlerror.Error {
+	if gqlErr.Extensions == nil {
+		gqlErr.Extensions = map[string]any{}
+	}
+	switch gqlErr.Extensions["code"] {
+	case codeComplexity:
+		return gqlErr
+	case errcode.ValidationFailed, errcode.ParseFailed, nil:
+		gqlErr.Extensions["code"] = models.CodeBadUserInput
+	}
+	if len(gqlErr.Path) > 1 && gqlErr.Path[0] == ast.PathName("variable") {
+		var parts []string
+		for _, p := range gqlErr.Path[1:] {
+			parts = append(parts, fmt.Sprint(p))
+		}
+		gqlErr.Extensions["field"] = strings.Join(parts, ".")
+	}
+	return gqlErr
+}
+
+func lastKey(path ast.Path) string {
+	for i := len(path) - 1; i >= 0; i-- {
+		if name, ok := path[i].(ast.PathName); ok {
+			return string(name)
+		}
+	}
+	return ""
 }

@@ -18,11 +18,12 @@ type TriggerInput struct {
 	URL         string
 	Referrer    string
 	Title       string
-	Properties  map[string]any
-	OccurredAt  *time.Time
-	MessageID   *string
-	Source      string
-	UserAgent   string
+	// Properties must be a JSON object (map[string]any) or nil.
+	Properties any
+	OccurredAt *time.Time
+	MessageID  *string
+	Source     string
+	UserAgent  string
 	// Secret is the bearer token the request presented, if any. When set it
 	// must be the app's current secret key.
 	Secret string
@@ -94,9 +95,12 @@ func prepare(ctx context.Context, catalog *Catalog, limits *RateLimits, in Trigg
 	if len(in.Title) > maxTitleBytes {
 		return nil, Invalid("title", "must be at most %d bytes", maxTitleBytes)
 	}
-	props := in.Properties
-	if props == nil {
+	props, isObject := in.Properties.(map[string]any)
+	switch {
+	case in.Properties == nil:
 		props = map[string]any{}
+	case !isObject:
+		return nil, Invalid("properties", "must be a JSON object")
 	}
 	propsJSON, err := json.Marshal(props)
 	if err != nil || len(propsJSON) > maxPropertiesBytes {

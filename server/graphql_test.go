@@ -288,3 +288,48 @@ func TestGraphQLTriggerAndTimelines(t *testing.T) {
 		}
 	})
 }
+
+// TestBadInputIsNeverInternal sends ill-typed input every way a client can
+// and expects BAD_USER_INPUT naming the field, never a 500.
+func TestBadInputIsNeverInternal(t *testing.T) {
+	a := newAPI(t, modelstest.SQLite(t))
+	appID, _ := a.createApp("Typed")
+	item := func(extra map[string]any) map[string]any {
+		m := map[string]any{"appId": appID, "deviceId": "d", "code": "view"}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		name, field string
+		in          map[string]any
+	}{
+		{"properties array", "properties", item(map[string]any{"properties": []any{}})},
+		{"properties string", "properties", item(map[string]any{"properties": "x"})},
+		{"occurredAt garbage", "occurredAt", item(map[string]any{"occurredAt": "yesterday"})},
+		{"occurredAt number", "occurredAt", item(map[string]any{"occurredAt": 12})},
+		{"unknown source", "in.source", item(map[string]any{"source": "email"})},
+		{"deviceId null", "in.deviceId", item(map[string]any{"deviceId": nil})},
+		{"missing code", "in.code", map[string]any{"appId": appID, "deviceId": "d"}},
+	} {
+		t.Log(tc.name)
+		a.refused("BAD_USER_INPUT", tc.field, triggerMutation, client.Var("in", tc.in))
+	}
+	// In a batch, a trigger whose properties are not an object is refused alone.
+	var batch struct {
+		TriggerBatch []struct {
+			Accepted bool
+			Error    *struct{ Code, Field string }
+		}
+	}
+	a.ok(`mutation($in: [TriggerInput!]!) { triggerBatch(inputs: $in) { accepted error { code field } } }`, &batch,
+		client.Var("in", []map[string]any{item(map[string]any{"properties": []any{1}}), item(nil)}))
+	b := batch.TriggerBatch
+	if b[0].Accepted || b[0].Error == nil || b[0].Error.Code != "BAD_USER_INPUT" || b[0].Error.Field != "properties" || !b[1].Accepted {
+		t.Fatalf("batch %+v", b)
+	}
+	a.refused("BAD_USER_INPUT", "", `{ apps { id `)
+	a.refused("BAD_USER_INPUT", "", `{ nosuchfield }`)
+	a.refused("BAD_USER_INPUT", "f", `query($f: Int) { leads(appId: "x", first: $f) { edges { cursor } } }`, client.Var("f", "many"))
+}

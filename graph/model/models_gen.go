@@ -121,8 +121,8 @@ type TriggerInput struct {
 	URL      *string `json:"url,omitempty"`
 	Referrer *string `json:"referrer,omitempty"`
 	Title    *string `json:"title,omitempty"`
-	// A JSON object of at most 8 KiB when encoded.
-	Properties map[string]any `json:"properties,omitempty"`
+	// A JSON object of at most 8 KiB when encoded (anything else is refused for this trigger alone).
+	Properties any `json:"properties,omitempty"`
 	// When it happened; defaults to now. At most 5 minutes in the future.
 	OccurredAt *time.Time `json:"occurredAt,omitempty"`
 	// Idempotency key, at most 128 characters. A repeated messageId in the same app is answered duplicate: true and stored once.
