@@ -8,6 +8,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/crumbs-dev/crumbs/graph"
+	"github.com/crumbs-dev/crumbs/jsclient"
 	"github.com/crumbs-dev/crumbs/models"
 	"github.com/rs/cors"
 )
@@ -33,6 +34,9 @@ func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver) http.Handle
 		MaxAge:          600,
 	}).Handler(api)
 	mux.Handle("/graphql", api)
+
+	// The browser library, so that sites need nothing but a script tag.
+	jsclient.Register(mux)
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))

@@ -1,0 +1,111 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Crumbs\WordPress;
+
+/**
+ * REST routes for the editor and the settings page. They call Crumbs from the WordPress server,
+ * so the secret key never reaches the browser.
+ */
+final class Rest
+{
+    public const NAMESPACE = 'crumbs/v1';
+
+    public function hook(): void
+    {
+        add_action('rest_api_init', [$this, 'register']);
+    }
+
+    public function register(): void
+    {
+        register_rest_route(self::NAMESPACE, '/definitions', [
+            'methods' => \WP_REST_Server::READABLE,
+            'callback' => [$this, 'definitions'],
+            'permission_callback' => static fn (): bool => current_user_can('edit_posts'),
+        ]);
+        register_rest_route(self::NAMESPACE, '/test-connection', [
+            'methods' => \WP_REST_Server::CREATABLE,
+            'callback' => [$this, 'testConnection'],
+            'permission_callback' => static fn (): bool => current_user_can('manage_options'),
+            'args' => [
+                'server_url' => ['type' => 'string', 'required' => false],
+                'app_id' => ['type' => 'string', 'required' => false],
+                'secret_key' => ['type' => 'string', 'required' => false],
+            ],
+        ]);
+    }
+
+    /**
+     * The app's enabled event definitions, for the block sidebar.
+     *
+     * @return \WP_REST_Response|\WP_Error
+     */
+    public function definitions(\WP_REST_Request $request)
+    {
+        try {
+            return rest_ensure_response(['definitions' => Client::fromOptions()->enabledDefinitions()]);
+        } catch (ClientError $e) {
+            return new \WP_Error('crumbs_' . strtolower($e->errorCode), $e->getMessage(), ['status' => 502]);
+        }
+    }
+
+    /**
+     * Checks the server, the app id and the secret key. Values typed into the settings form are
+     * tested as they are; an empty secret field means the saved key.
+     */
+    public function testConnection(\WP_REST_Request $request): \WP_REST_Response
+    {
+        $url = (string) $request->get_param('server_url');
+        $url = $url === '' ? Options::serverUrl() : Options::sanitizeServerUrl($url);
+        $appId = trim((string) $request->get_param('app_id'));
+        $appId = $appId === '' ? Options::appId() : $appId;
+        $secret = trim((string) $request->get_param('secret_key'));
+        $secret = $secret === '' ? Options::secret() : $secret;
+
+        return rest_ensure_response(self::check(new Client($url, $appId, $secret, 10.0)));
+    }
+
+    /**
+     * @return array{ok: bool, appName: string, keyValid: bool, message: string}
+     */
+    public static function check(Client $client): array
+    {
+        try {
+            $result = $client->checkAppKey();
+        } catch (ClientError $e) {
+            $message = match ($e->errorCode) {
+                'NOT_FOUND' => __('The Crumbs server is reachable but does not know this app id.', 'crumbs'),
+                'UNAUTHENTICATED', 'FORBIDDEN' => sprintf(
+                    /* translators: %s: the server's explanation */
+                    __('The Crumbs server is reachable but did not accept this app id and secret key: %s', 'crumbs'),
+                    $e->getMessage()
+                ),
+                default => $e->getMessage(),
+            };
+            return ['ok' => false, 'appName' => '', 'keyValid' => false, 'message' => $message];
+        }
+        if (!$result['keyValid']) {
+            return [
+                'ok' => false,
+                'appName' => $result['appName'],
+                'keyValid' => false,
+                'message' => sprintf(
+                    /* translators: %s: app name */
+                    __('Connected to app "%s", but the secret key is wrong: server-side events would be refused.', 'crumbs'),
+                    $result['appName']
+                ),
+            ];
+        }
+        return [
+            'ok' => true,
+            'appName' => $result['appName'],
+            'keyValid' => true,
+            'message' => sprintf(
+                /* translators: %s: app name */
+                __('Connected to app "%s". The secret key is valid.', 'crumbs'),
+                $result['appName']
+            ),
+        ];
+    }
+}

@@ -1,0 +1,35 @@
+<?php
+
+/**
+ * Removes everything the plugin stored: its options, the delivery queue table and its cron event.
+ * Events already in Crumbs stay there; erase them from Crumbs if needed.
+ *
+ * @package Crumbs
+ */
+
+if (!defined('WP_UNINSTALL_PLUGIN')) {
+    exit;
+}
+
+/**
+ * Cleans one site.
+ */
+function crumbs_uninstall_site(): void
+{
+    global $wpdb;
+    foreach (['crumbs_settings', 'crumbs_secret_key', 'crumbs_site_id', 'crumbs_db_version'] as $option) {
+        delete_option($option);
+    }
+    wp_clear_scheduled_hook('crumbs_flush_queue');
+    $wpdb->query('DROP TABLE IF EXISTS `' . esc_sql($wpdb->prefix . 'crumbs_queue') . '`');
+}
+
+if (is_multisite()) {
+    foreach (get_sites(['fields' => 'ids', 'number' => 0]) as $crumbs_site_id) {
+        switch_to_blog((int) $crumbs_site_id);
+        crumbs_uninstall_site();
+        restore_current_blog();
+    }
+} else {
+    crumbs_uninstall_site();
+}
