@@ -49,11 +49,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	var cfg config
 	var maxBody, dbConns, batch, writers, logLevel string
-	var writeDelay, cacheTTL, shutdown, env_ string
+	var writeDelay, cacheTTL, shutdown, mode string
 	var jwtSecret, jwtPrevious, proxies, rateIP, rateDevice, maxDepth, maxComplexity string
 	fs.StringVar(&cfg.Addr, "addr", env("CRUMBS_ADDR", ":8080"), "listen address (CRUMBS_ADDR)")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", env("CRUMBS_DATABASE_URL", "sqlite:crumbs.db"), "mysql://user:pass@host:3306/db or sqlite:path (CRUMBS_DATABASE_URL)")
-	fs.StringVar(&env_, "env", env("CRUMBS_ENV", "development"), "development (GraphiQL, introspection, a throwaway token key) or production (CRUMBS_ENV)")
+	fs.StringVar(&mode, "env", env("CRUMBS_ENV", "development"), "development (GraphiQL, introspection, a throwaway token key) or production (CRUMBS_ENV)")
 	fs.StringVar(&jwtSecret, "jwt-secret", env("CRUMBS_JWT_SECRET", ""), "secret that signs access tokens, at least 32 bytes; required in production (CRUMBS_JWT_SECRET)")
 	fs.StringVar(&jwtPrevious, "jwt-previous-secrets", env("CRUMBS_JWT_PREVIOUS_SECRETS", ""), "comma-separated retired signing secrets that still verify (CRUMBS_JWT_PREVIOUS_SECRETS)")
 	fs.StringVar(&proxies, "trusted-proxies", env("CRUMBS_TRUSTED_PROXIES", ""), "comma-separated IPs/CIDRs allowed to set X-Forwarded-For (CRUMBS_TRUSTED_PROXIES)")
@@ -84,7 +84,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		}
 	}
 	var err error
-	switch env_ {
+	switch mode {
 	case "development":
 		cfg.Development = true
 	case "production":
