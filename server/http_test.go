@@ -128,6 +128,18 @@ func TestHTTPTransportsAndLimits(t *testing.T) {
 	if presp.Header.Get("Access-Control-Allow-Origin") != "https://site.example" {
 		t.Fatalf("preflight: %d %v", presp.StatusCode, presp.Header)
 	}
+	// The library reads Retry-After of a 429 from another origin.
+	req, _ = http.NewRequest(http.MethodPost, srv.URL+"/graphql", strings.NewReader(trigger))
+	req.Header.Set("Content-Type", "text/plain")
+	req.Header.Set("Origin", "https://site.example")
+	cresp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cresp.Body.Close()
+	if !strings.Contains(cresp.Header.Get("Access-Control-Expose-Headers"), "Retry-After") {
+		t.Fatalf("Retry-After not exposed to browsers: %v", cresp.Header)
+	}
 }
 
 func TestDevelopmentMode(t *testing.T) {

@@ -31,6 +31,7 @@ func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver) http.Handle
 		AllowOriginFunc: func(string) bool { return true },
 		AllowedMethods:  []string{http.MethodGet, http.MethodPost},
 		AllowedHeaders:  []string{"Content-Type", "Authorization", "X-Request-Id"},
+		ExposedHeaders:  []string{"Retry-After", "X-Request-Id"},
 		MaxAge:          600,
 	}).Handler(api)
 	mux.Handle("/graphql", api)

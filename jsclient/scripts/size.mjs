@@ -1,0 +1,13 @@
+// Prints the gzipped size of dist/crumbs.js and fails over the 2.5 KB budget.
+import { readFileSync } from 'node:fs'
+import { gzipSync } from 'node:zlib'
+
+const BUDGET = 2560
+const file = new URL('../dist/crumbs.js', import.meta.url)
+const src = readFileSync(file)
+const size = gzipSync(src, { level: 9 }).length
+console.log(`dist/crumbs.js: ${src.length} bytes, ${size} bytes gzipped (budget ${BUDGET})`)
+if (size > BUDGET) {
+  console.error(`over budget by ${size - BUDGET} bytes`)
+  process.exit(1)
+}

@@ -1,0 +1,43 @@
+import { opts } from './config.js'
+
+// Everything stored is prefixed so the site's own keys are never touched.
+const P = 'crumbs_'
+
+/** Reads (no value) or writes a localStorage entry ('' forgets it); quiet when storage is unavailable. */
+export function ls(k, v) {
+  try {
+    return v == null ? localStorage.getItem(P + k) : localStorage.setItem(P + k, v)
+  } catch {}
+}
+
+// With cookieDomain (e.g. .example.com) the id also lives in a cookie there,
+// so all subdomains share one device id. An empty value deletes it.
+const setCookie = (v) =>
+  opts.cookieDomain && (document.cookie = `${P}id=${v};path=/;domain=${opts.cookieDomain};max-age=${v ? 4e7 : 0}`)
+
+/** A crypto-random id (128 bits in base 36), for device ids and message ids. */
+export const uid = () => Array.from(crypto.getRandomValues(new Uint32Array(4)), (n) => n.toString(36)).join('')
+
+/** Whether anything may be sent: consent is not required, or given. */
+export const ready = () => !opts.requireConsent || opts.consented
+
+/** Whether anything may be stored: not in cookieless mode, and not before consent. */
+export const keep = () => !opts.cookieless && ready()
+
+/**
+ * The device id, generated once. While `keep` is false it lives in memory only;
+ * once it may be stored, an id already in storage wins over the one in memory.
+ */
+export function deviceId() {
+  const k = keep()
+  opts.id = (k && ((opts.cookieDomain && document.cookie.match(/crumbs_id=(\w+)/)?.[1]) || ls('id'))) || opts.id || uid()
+  if (k) ls('id', opts.id), setCookie(opts.id)
+  return opts.id
+}
+
+/** Removes the device id, the queue and the consent flag (consent withdrawn). */
+export function forget() {
+  for (const k of ['id', 'q', 'consent']) ls(k, '')
+  setCookie('')
+  opts.id = 0
+}

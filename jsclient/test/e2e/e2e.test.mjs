@@ -1,0 +1,251 @@
+// End-to-end: the built library in Debian's headless Chromium against the
+// real Crumbs server (CRUMBS_BIN, or built from the repository).
+import assert from 'node:assert/strict'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, test } from 'node:test'
+import { CrumbsServer, counts, dist, freePort, launchBrowser, serverBinary, sleep, startSite, until } from './harness.mjs'
+
+let dir, server, browser
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'crumbs-e2e-'))
+  server = new CrumbsServer(serverBinary(dir), await freePort(), join(dir, 'crumbs.db'))
+  server.createAdmin()
+  await server.start()
+  browser = await launchBrowser()
+})
+
+after(async () => {
+  await browser?.close()
+  await server?.stop()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+// A fresh site (its own origin, so its own storage), app and page.
+async function setup(t, { defs = [], disabled = [] } = {}) {
+  const site = await startSite()
+  t.after(() => site.close())
+  const appId = await server.createApp()
+  for (const code of defs) await server.defineEvent(appId, code)
+  for (const code of disabled) await server.defineEvent(appId, code, false)
+  const page = await browser.context.newPage()
+  const consoleLines = []
+  const requests = []
+  page.on('console', (m) => consoleLines.push(m.text()))
+  page.on('request', (r) => r.url().endsWith('/graphql') && requests.push(r.postData() || ''))
+  t.after(() => page.close())
+  const attrs = (extra = {}) => ({
+    'app-id': appId,
+    endpoint: `${server.url}/graphql`,
+    'allow-automation': true,
+    debug: true,
+    ...extra,
+  })
+  const deviceId = () => page.evaluate(() => crumbs('deviceId'))
+  const events = async () => (await server.device(appId, await deviceId())).events
+  return { site, appId, page, attrs, deviceId, events, consoleLines, requests }
+}
+
+// Waits until the device's timeline has exactly these counts, then a little
+// longer to be sure that nothing arrives twice.
+async function expectCounts(events, want, what) {
+  await until(async () => {
+    const c = counts(await events())
+    return Object.entries(want).every(([k, n]) => (c[k] || 0) >= n) && c
+  }, 20000, what)
+  await sleep(1500)
+  const got = counts(await events())
+  for (const [k, n] of Object.entries(want)) assert.equal(got[k] || 0, n, `${what}: ${k} in ${JSON.stringify(got)}`)
+  return got
+}
+
+test('page views, including single-page-app navigations', async (t) => {
+  const { site, page, attrs, events } = await setup(t)
+  const url = site.add('/spa', { title: 'Home', attrs: attrs() })
+  await page.goto(url)
+  await page.evaluate(() => crumbs('deviceId'))
+  await page.evaluate(() => history.pushState({}, '', '/spa/pricing'))
+  await page.evaluate(() => history.replaceState({}, '', '/spa/pricing')) // same URL: no view
+  await page.evaluate(() => history.pushState({}, '', '/spa/pricing#faq')) // fragment only: no view
+  await page.evaluate(() => history.replaceState({}, '', '/spa/signup?plan=pro'))
+  await page.evaluate(() => history.back()) // popstate
+  await page.waitForURL(/\/spa\/pricing$/)
+  await expectCounts(events, { view: 4 }, 'views')
+  const views = await events()
+  assert.deepEqual(
+    views.map((e) => new URL(e.url).pathname + new URL(e.url).search),
+    ['/spa', '/spa/pricing', '/spa/signup?plan=pro', '/spa/pricing'],
+  )
+  assert.equal(views[1].referrer, url, 'an SPA view refers to the previous page')
+  assert.equal(views[0].title, 'Home')
+  assert.ok(views.every((e) => e.source == 'js'))
+})
+
+test('clicks on links, buttons and data-crumbs-event elements, including ones added later', async (t) => {
+  const { site, page, attrs, events } = await setup(t, { defs: ['trial_click'] })
+  const next = site.add('/next', { attrs: attrs() })
+  site.add('/clicks', {
+    attrs: attrs(),
+    body: `<button id="buy">Buy now</button>
+      <div data-crumbs-event="trial_click" data-crumbs-prop-plan="pro" data-crumbs-source="shortcode">
+        <button id="trial">Start trial</button></div>
+      <a id="out" href="/next" target="_self">Pricing page</a>
+      <script>setTimeout(() => document.body.insertAdjacentHTML('beforeend',
+        '<span id="late" data-crumbs-event="trial_click" data-crumbs-prop-plan="late" data-crumbs-source="block">Late</span>'), 100)</script>`,
+  })
+  await page.goto(`${site.url}/clicks`)
+  await page.click('#buy')
+  await page.click('#trial')
+  await page.click('#late')
+  // Navigates away at once: the click goes out by beacon and again from storage on the next page.
+  await page.click('#out')
+  await page.waitForURL(next)
+  await expectCounts(events, { view: 2, click: 2, trial_click: 2 }, 'clicks')
+  const evs = await events()
+  const clicks = evs.filter((e) => e.code == 'click')
+  assert.deepEqual(clicks.map((e) => e.properties.text), ['Buy now', 'Pricing page'])
+  assert.equal(clicks[1].properties.url, next)
+  assert.equal(clicks[1].properties.target, '_self')
+  const trials = evs.filter((e) => e.code == 'trial_click')
+  assert.deepEqual(trials.map((e) => [e.properties.plan, e.source]), [['pro', 'shortcode'], ['late', 'block']])
+})
+
+test('view and visible triggers fire once per page view, also for elements added later', async (t) => {
+  const { site, page, attrs, events } = await setup(t, { defs: ['promo_view', 'pdf_seen', 'late_seen'] })
+  site.add('/visible', {
+    attrs: attrs(),
+    body: `<div data-crumbs-event="promo_view" data-crumbs-on="view">promo</div>
+      <div style="height:3000px"></div>
+      <div id="pdf" data-crumbs-event="pdf_seen" data-crumbs-on="visible" data-crumbs-prop-file="guide.pdf">PDF</div>
+      <div style="height:3000px"></div>
+      <script>setTimeout(() => document.body.insertAdjacentHTML('beforeend',
+        '<div id="late" data-crumbs-event="late_seen" data-crumbs-on="visible">late</div>'), 100)</script>`,
+  })
+  await page.goto(`${site.url}/visible`)
+  await expectCounts(events, { view: 1, promo_view: 1, pdf_seen: 0 }, 'before scrolling')
+  await page.locator('#pdf').scrollIntoViewIfNeeded()
+  await page.evaluate(() => scrollTo(0, 0))
+  await page.locator('#pdf').scrollIntoViewIfNeeded()
+  await page.locator('#late').scrollIntoViewIfNeeded()
+  const got = await expectCounts(events, { pdf_seen: 1, late_seen: 1 }, 'after scrolling')
+  assert.equal(got.promo_view, 1)
+  assert.equal((await events()).find((e) => e.code == 'pdf_seen').properties.file, 'guide.pdf')
+  // A new (SPA) page view fires them again.
+  await page.evaluate(() => scrollTo(0, 0))
+  await page.evaluate(() => history.pushState({}, '', '/visible/2'))
+  await expectCounts(events, { view: 2, promo_view: 2, pdf_seen: 1 }, 'after navigation')
+})
+
+test('form submit identifies from the email field only; the lead timeline includes earlier events', async (t) => {
+  const { site, page, attrs, events, requests, deviceId, appId } = await setup(t)
+  site.add('/thanks', { attrs: attrs() })
+  site.add('/signup', {
+    attrs: attrs({ 'identify-forms': true }),
+    body: `<form id="f" action="/thanks" method="post">
+      <input type="email" name="email"><input type="password" name="pw"><input name="company">
+      <button type="submit">Sign up</button></form>`,
+  })
+  await page.goto(`${site.url}/signup`)
+  await until(async () => counts(await events()).view, 10000, 'first view')
+  await page.fill('[name=email]', 'Ada@Example.com')
+  await page.fill('[name=pw]', 'hunter2-secret')
+  await page.fill('[name=company]', 'Secret Corp')
+  await page.click('button[type=submit]')
+  await page.waitForURL(`${site.url}/thanks`)
+  const id = await deviceId()
+  const lead = await until(async () => (await server.device(appId, id)).lead, 15000, 'identify')
+  assert.equal(lead.email.toLowerCase(), 'ada@example.com')
+  await expectCounts(events, { view: 2, click: 1, submit: 1 }, 'submit')
+  const submit = (await events()).find((e) => e.code == 'submit')
+  assert.equal(submit.properties.action, '/thanks')
+  assert.equal(submit.properties.id, 'f')
+  for (const body of requests) assert.ok(!/hunter2|Secret Corp/.test(body), `a request carried another field: ${body}`)
+  const timeline = await server.leadTimeline(lead.id)
+  assert.deepEqual(counts(timeline.events), { view: 2, click: 1, submit: 1 })
+  assert.equal(new URL(timeline.events[0].url).pathname, '/signup', 'the anonymous first view is on the lead timeline')
+})
+
+test('events survive a reload while the server is down and arrive exactly once', async (t) => {
+  const { site, page, attrs, events, deviceId } = await setup(t, { defs: ['trial_click'] })
+  const url = site.add('/down', { attrs: attrs() })
+  await page.goto(url)
+  await expectCounts(events, { view: 1 }, 'first view')
+  const id = await deviceId()
+  await server.stop()
+  t.after(() => server.proc || server.start())
+  await page.evaluate(() => [1, 2, 3].forEach((n) => crumbs('track', 'trial_click', { n })))
+  await sleep(1500) // the first attempt fails and a retry is scheduled
+  await page.reload() // the beacon fails too; the queue is in storage
+  await sleep(1000)
+  assert.equal(await deviceId(), id, 'same device after reload')
+  assert.equal(JSON.parse(await page.evaluate(() => localStorage.crumbs_q)).length, 4, 'three events and the new view wait')
+  await server.start()
+  await expectCounts(events, { view: 2, trial_click: 3 }, 'after the server is back')
+  const ns = (await events()).filter((e) => e.code == 'trial_click').map((e) => e.properties.n)
+  assert.deepEqual(ns.sort(), [1, 2, 3])
+  await page.reload()
+  await expectCounts(events, { view: 3, trial_click: 3 }, 'after another reload')
+})
+
+test('a disabled or unknown code is refused once, reported in debug mode and not retried', async (t) => {
+  const { site, page, attrs, events, requests, consoleLines } = await setup(t, { disabled: ['promo'] })
+  site.add('/disabled', { attrs: attrs() })
+  await page.goto(`${site.url}/disabled`)
+  await expectCounts(events, { view: 1 }, 'view')
+  await page.evaluate(() => {
+    crumbs('track', 'promo')
+    crumbs('track', 'no_such_code')
+  })
+  await sleep(5000)
+  assert.equal(requests.filter((b) => b.includes('"promo"')).length, 1, requests.join('\n'))
+  assert.equal(requests.filter((b) => b.includes('"no_such_code"')).length, 1)
+  assert.ok(consoleLines.some((l) => l.includes('refused EVENT_DISABLED')), consoleLines.join('\n'))
+  assert.ok(consoleLines.some((l) => l.includes('refused UNKNOWN_EVENT_CODE')), consoleLines.join('\n'))
+  assert.equal(await page.evaluate(() => localStorage.crumbs_q), '[]')
+  assert.deepEqual(counts(await events()), { view: 1 })
+})
+
+test('automation is skipped unless allowed, and debug mode says why', async (t) => {
+  const { site, page, attrs, requests, consoleLines } = await setup(t)
+  const a = attrs()
+  delete a['allow-automation']
+  site.add('/bot', { attrs: a })
+  await page.goto(`${site.url}/bot`)
+  await sleep(1500)
+  assert.equal(requests.length, 0)
+  assert.ok(consoleLines.some((l) => l.includes('not sent: automation')), consoleLines.join('\n'))
+})
+
+test('with requireConsent nothing is stored or sent until consent, then the queued events go', async (t) => {
+  const { site, page, attrs, requests, events } = await setup(t)
+  site.add('/consent', { attrs: attrs({ 'require-consent': true }) })
+  await page.goto(`${site.url}/consent`)
+  await page.evaluate(() => crumbs('track', 'click', { early: true }))
+  await sleep(1500)
+  assert.equal(requests.length, 0)
+  assert.equal(await page.evaluate(() => localStorage.length + document.cookie.length), 0)
+  await page.evaluate(() => crumbs('consent', true))
+  await expectCounts(events, { view: 1, click: 1 }, 'after consent')
+  assert.ok(await page.evaluate(() => localStorage.crumbs_id))
+})
+
+test('cookieless mode sends but stores nothing', async (t) => {
+  const { site, page, attrs, events } = await setup(t)
+  site.add('/cookieless', { attrs: attrs({ cookieless: true }) })
+  await page.goto(`${site.url}/cookieless`)
+  await expectCounts(events, { view: 1 }, 'view')
+  await page.evaluate(() => dispatchEvent(new Event('pagehide')))
+  assert.equal(await page.evaluate(() => localStorage.length + document.cookie.length), 0)
+})
+
+test('the server serves /crumbs.js, whose default endpoint is that server', async (t) => {
+  const res = await fetch(`${server.url}/crumbs.js`)
+  assert.equal(res.status, 200, 'GET /crumbs.js (jsclient.Register wired into the server routes?)')
+  assert.ok(await res.text() == readFileSync(dist, 'utf8'), 'the served library differs from dist/crumbs.js (server built before the last npm run build?)')
+  const { site, page, appId, events } = await setup(t)
+  site.add('/served', { src: `${server.url}/crumbs.js`, attrs: { 'app-id': appId, 'allow-automation': true } })
+  await page.goto(`${site.url}/served`)
+  await expectCounts(events, { view: 1 }, 'view through the default endpoint')
+})
