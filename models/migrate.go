@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/go-gormigrate/gormigrate/v2"
 	"gorm.io/gorm"
@@ -44,4 +45,48 @@ var migrations = []*gormigrate.Migration{
 			return tx.Migrator().DropTable("unknown_codes", "events", "leads", "device_moves", "devices", "event_definitions", "apps")
 		},
 	},
+	{
+		ID: "2026112302_rollups",
+		Migrate: func(tx *gorm.DB) error {
+			// A snapshot of Rollup at this migration.
+			type rollup struct {
+				AppID        uint64    `gorm:"primaryKey;autoIncrement:false"`
+				Kind         string    `gorm:"primaryKey;size:8"`
+				Grain        int8      `gorm:"primaryKey;autoIncrement:false"`
+				DefinitionID uint64    `gorm:"primaryKey;autoIncrement:false"`
+				Bucket       time.Time `gorm:"primaryKey"`
+				Dim          int64     `gorm:"primaryKey;autoIncrement:false"`
+				Value        string    `gorm:"size:512;not null"`
+				Count        int64     `gorm:"not null"`
+				Sketch       []byte    `gorm:"type:blob"`
+			}
+			if err := tx.Table("rollups").Migrator().CreateTable(&rollup{}); err != nil {
+				return err
+			}
+			return backfillRollups(tx)
+		},
+		Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropTable("rollups") },
+	},
+}
+
+// backfillRollups builds the rollups of events stored before they existed,
+// one UTC day at a time.
+func backfillRollups(tx *gorm.DB) error {
+	var spans []struct {
+		AppID       uint64
+		FirstAt, LastAt dbTime
+	}
+	if err := tx.Raw("SELECT app_id, MIN(occurred_at) AS first_at, MAX(occurred_at) AS last_at FROM events GROUP BY app_id").Scan(&spans).Error; err != nil {
+		return err
+	}
+	for _, s := range spans {
+		var days []time.Time
+		for d := utcDay(s.FirstAt.Time); !d.After(s.LastAt.Time); d = d.AddDate(0, 0, 1) {
+			days = append(days, d)
+		}
+		if err := rebuildRollupDays(tx, s.AppID, days); err != nil {
+			return err
+		}
+	}
+	return nil
 }
