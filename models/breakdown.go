@@ -12,7 +12,8 @@ type DimStat struct {
 	Value         string
 	Count         int64
 	UniqueDevices int64
-	// Engagement lists the definitions triggered on a page, most first.
+	// Engagement lists the definitions triggered on a page path, most first
+	// (pages grouped without query string only).
 	Engagement []*DefinitionCount
 }
 
@@ -80,7 +81,7 @@ func AppBreakdown(ctx context.Context, db *gorm.DB, app *App, in RangeInput, by 
 	for k, n := range est {
 		byDim[k.dim].UniqueDevices = n
 	}
-	if kind == kindPath || kind == kindURL {
+	if kind == kindPath {
 		var eng []struct {
 			Dim          int64
 			DefinitionID uint64

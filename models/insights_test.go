@@ -265,7 +265,7 @@ func checkBreakdowns(t *testing.T, e *insightsEnv) {
 			if i > 0 && got[i-1].Count < g.Count {
 				t.Fatalf("%s: not sorted by count", by)
 			}
-			if by == models.BreakdownPages || by == models.BreakdownPagesWithQuery {
+			if by == models.BreakdownPages {
 				var sum int64
 				for _, d := range g.Engagement {
 					if d.Count != eng[g.Value][d.DefinitionID] {

@@ -17,7 +17,7 @@ import (
 //
 //	kind "def"    per definition (and definition 0 = all events of the app)
 //	kind "path"   per page path without query string (all events, and per definition)
-//	kind "url"    per page path with query string (all events, and per definition)
+//	kind "url"    per page path with query string (all events)
 //	kind "source" per trigger source (all events)
 //	kind "ref"    per referrer host (all events)
 //
@@ -109,7 +109,6 @@ func (b *rollupBatch) add(e *Event) {
 		put(kindPath, 0, path)
 		put(kindPath, e.DefinitionID, path)
 		put(kindURL, 0, full)
-		put(kindURL, e.DefinitionID, full)
 		put(kindSource, 0, e.Source)
 		put(kindRef, 0, referrerHost(e.Referrer))
 	}

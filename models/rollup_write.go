@@ -72,39 +72,52 @@ func upsertRollupCounts(tx *gorm.DB, chunk []*rollupDelta) error {
 	return tx.Exec(sb.String(), args...).Error
 }
 
+// readSketches reads the stored sketches of the keys, one query per bucket
+// and kind: definitions and dimensions become IN lists on the primary key
+// (in practice one of them has a single value, so nothing extra is read).
 func readSketches(tx *gorm.DB, chunk []*rollupDelta) (map[rollupKey][]byte, error) {
-	var sb strings.Builder
-	args := make([]any, 0, len(chunk)*6)
-	sb.WriteString("SELECT " + rollupCols + ", sketch FROM rollups WHERE ")
-	for i, d := range chunk {
-		if i > 0 {
-			sb.WriteString(" OR ")
+	type group struct {
+		appID  uint64
+		kind   string
+		grain  int8
+		bucket time.Time
+	}
+	defs, dims := map[group][]uint64{}, map[group][]int64{}
+	var order []group
+	for _, d := range chunk {
+		g := group{d.key.appID, d.key.kind, d.key.grain, d.key.bucket}
+		if _, ok := defs[g]; !ok {
+			order = append(order, g)
 		}
-		// One equality per key column: both engines turn this into point lookups.
-		sb.WriteString("(app_id = ? AND kind = ? AND grain = ? AND definition_id = ? AND bucket = ? AND dim = ?)")
-		k := d.key
-		args = append(args, k.appID, k.kind, k.grain, k.defID, k.bucket, k.dim)
+		defs[g] = append(defs[g], d.key.defID)
+		dims[g] = append(dims[g], d.key.dim)
 	}
-	if isMySQL(tx) {
-		sb.WriteString(" FOR UPDATE")
-	}
-	rows, err := tx.Raw(sb.String(), args...).Rows()
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	out := make(map[rollupKey][]byte, len(chunk))
-	for rows.Next() {
-		var k rollupKey
-		var bucket dbTime
-		var sketch []byte
-		if err := rows.Scan(&k.appID, &k.kind, &k.grain, &k.defID, &bucket, &k.dim, &sketch); err != nil {
+	for _, g := range order {
+		q := tx.Table("rollups").Select(rollupCols+", sketch").
+			Where("app_id = ? AND kind = ? AND grain = ? AND definition_id IN ? AND bucket = ? AND dim IN ?",
+				g.appID, g.kind, g.grain, slices.Compact(defs[g]), g.bucket, slices.Compact(dims[g]))
+		rows, err := forUpdate(q).Rows()
+		if err != nil {
 			return nil, err
 		}
-		k.bucket = bucket.Time
-		out[k] = sketch
+		for rows.Next() {
+			var k rollupKey
+			var bucket dbTime
+			var sketch []byte
+			if err := rows.Scan(&k.appID, &k.kind, &k.grain, &k.defID, &bucket, &k.dim, &sketch); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			k.bucket = bucket.Time
+			out[k] = sketch
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func writeSketches(tx *gorm.DB, chunk []*rollupDelta, sketches [][]byte) error {
