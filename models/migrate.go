@@ -67,6 +67,36 @@ var migrations = []*gormigrate.Migration{
 		},
 		Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropTable("rollups") },
 	},
+	{
+		ID: "2026112303_matchers_goals",
+		Migrate: func(tx *gorm.DB) error {
+			// Snapshots of EventMatcher and Goal at this migration.
+			type eventMatcher struct {
+				ID        uint64    `gorm:"primaryKey"`
+				AppID     uint64    `gorm:"not null;uniqueIndex:idx_event_matchers_app_name,priority:1"`
+				Name      string    `gorm:"size:200;not null;uniqueIndex:idx_event_matchers_app_name,priority:2"`
+				Code      string    `gorm:"size:64;not null"`
+				Rules     string    `gorm:"type:text;not null"`
+				CreatedAt time.Time `gorm:"not null"`
+				UpdatedAt time.Time `gorm:"not null"`
+			}
+			type goal struct {
+				ID                  uint64    `gorm:"primaryKey"`
+				AppID               uint64    `gorm:"not null;uniqueIndex:idx_goals_app_name,priority:1"`
+				Name                string    `gorm:"size:200;not null;uniqueIndex:idx_goals_app_name,priority:2"`
+				StartMatcherID      uint64    `gorm:"not null;index:idx_goals_start_matcher_id"`
+				CompletionMatcherID uint64    `gorm:"not null;index:idx_goals_completion_matcher_id"`
+				WindowSeconds       int64     `gorm:"not null"`
+				CreatedAt           time.Time `gorm:"not null"`
+				UpdatedAt           time.Time `gorm:"not null"`
+			}
+			if err := tx.Table("event_matchers").Migrator().CreateTable(&eventMatcher{}); err != nil {
+				return err
+			}
+			return tx.Table("goals").Migrator().CreateTable(&goal{})
+		},
+		Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropTable("goals", "event_matchers") },
+	},
 }
 
 // backfillRollups builds the rollups of events stored before they existed,
