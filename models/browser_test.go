@@ -34,7 +34,9 @@ func TestBrowseEventsMatchesBruteForce(t *testing.T) {
 			want  func(models.Event) bool
 		}{
 			{[]models.Rule{{Field: "code", Operator: "equals", Value: "a"}, {Field: "url", Operator: "contains", Value: "pricing"}}, false,
-				func(ev models.Event) bool { return codeOf[ev.DefinitionID] == "a" && strings.Contains(strings.ToLower(ev.URL), "pricing") }},
+				func(ev models.Event) bool {
+					return codeOf[ev.DefinitionID] == "a" && strings.Contains(strings.ToLower(ev.URL), "pricing")
+				}},
 			{[]models.Rule{{Field: "properties.price", Operator: "greater_than", Value: "90"}, {Field: "code", Operator: "starts_with", Value: "VI"}}, true,
 				func(ev models.Event) bool { return price(ev) > 90 || codeOf[ev.DefinitionID] == "view" }},
 			{[]models.Rule{{Field: "properties.plan", Operator: "not_equals", Value: "pro"}, {Field: "properties.missing", Operator: "exists"}}, true,
@@ -42,7 +44,9 @@ func TestBrowseEventsMatchesBruteForce(t *testing.T) {
 			{[]models.Rule{{Field: "lead.email", Operator: "equals", Value: "P3@example.com"}}, false,
 				func(ev models.Event) bool { return emailOf[ev.DeviceID] == "p3@example.com" }},
 			{[]models.Rule{{Field: "lead.email", Operator: "not_equals", Value: "p3@example.com"}, {Field: "url", Operator: "ends_with", Value: "/"}}, false,
-				func(ev models.Event) bool { return emailOf[ev.DeviceID] != "p3@example.com" && strings.HasSuffix(ev.URL, "/") }},
+				func(ev models.Event) bool {
+					return emailOf[ev.DeviceID] != "p3@example.com" && strings.HasSuffix(ev.URL, "/")
+				}},
 			{nil, false, func(models.Event) bool { return true }},
 		}
 		for i, c := range cases {

@@ -35,7 +35,7 @@ func newFunnelEnv(t *testing.T, db *gorm.DB) *env {
 			}
 			batch = append(batch, models.TriggerInput{
 				AppPublicID: e.app.PublicID, DeviceID: fmt.Sprintf("dev-%d", d), Code: []string{"a", "b", "c", "view"}[rng.IntN(4)],
-				URL: []string{"https://x.example/pricing", "https://x.example/", "https://x.example/Pricing?x=1"}[rng.IntN(3)],
+				URL:        []string{"https://x.example/pricing", "https://x.example/", "https://x.example/Pricing?x=1"}[rng.IntN(3)],
 				Properties: map[string]any{"plan": []string{"pro", "free"}[rng.IntN(2)], "price": rng.IntN(100)}, OccurredAt: &ts,
 			})
 		}
@@ -88,7 +88,9 @@ func bruteFunnel(t *testing.T, e *env, steps []bruteStep, from, to time.Time, wi
 		}
 		visitors[k] = append(visitors[k], ev)
 	}
-	matches := func(ev models.Event, i int) bool { return codeOf[ev.DefinitionID] == steps[i].code && steps[i].match(ev) }
+	matches := func(ev models.Event, i int) bool {
+		return codeOf[ev.DefinitionID] == steps[i].code && steps[i].match(ev)
+	}
 	anyStep := func(ev models.Event) bool {
 		for i := range steps {
 			if matches(ev, i) {
@@ -100,7 +102,9 @@ func bruteFunnel(t *testing.T, e *env, steps []bruteStep, from, to time.Time, wi
 	entered = make([]int64, len(steps))
 	gaps := make([][]time.Duration, len(steps))
 	for _, evs := range visitors {
-		slices.SortFunc(evs, func(a, b models.Event) int { return cmp.Or(a.OccurredAt.Compare(b.OccurredAt), cmp.Compare(a.ID, b.ID)) })
+		slices.SortFunc(evs, func(a, b models.Event) int {
+			return cmp.Or(a.OccurredAt.Compare(b.OccurredAt), cmp.Compare(a.ID, b.ID))
+		})
 		var best []int
 		var search func(path []int)
 		search = func(path []int) {

@@ -179,7 +179,7 @@ func TestOverviewMatchesRawEvents(t *testing.T) {
 			check("Europe/Amsterdam", iv, from, to)
 		}
 		check("Europe/Amsterdam", models.IntervalDay, time.Date(2026, 10, 24, 13, 30, 0, 0, time.UTC), time.Date(2026, 10, 26, 1, 0, 0, 0, time.UTC))
-		check("Asia/Kolkata", models.IntervalDay, from, to)   // +05:30: answered from raw events
+		check("Asia/Kolkata", models.IntervalDay, from, to) // +05:30: answered from raw events
 		check("America/New_York", models.IntervalHour, from, to)
 
 		// The DST day has 25 hourly buckets in Amsterdam.

@@ -103,7 +103,7 @@ var migrations = []*gormigrate.Migration{
 // one UTC day at a time.
 func backfillRollups(tx *gorm.DB) error {
 	var spans []struct {
-		AppID       uint64
+		AppID           uint64
 		FirstAt, LastAt dbTime
 	}
 	if err := tx.Raw("SELECT app_id, MIN(occurred_at) AS first_at, MAX(occurred_at) AS last_at FROM events GROUP BY app_id").Scan(&spans).Error; err != nil {
