@@ -3,6 +3,7 @@ package graph
 import (
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
@@ -19,7 +20,7 @@ type HandlerOptions struct {
 	Log         *slog.Logger
 }
 
-// NewHandler returns the GraphQL endpoint: POST and GET (queries only) with
+// NewHandler returns the GraphQL endpoint: websocket subscriptions, POST and GET (queries only) with
 // application/json and application/graphql-response+json, a parsed-query cache
 // and automatic persisted queries for the hot path, and the error presenter.
 func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
@@ -28,6 +29,10 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 		log = slog.Default()
 	}
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: r}))
+	// Subscriptions (the live event stream) over graphql-transport-ws and the
+	// older graphql-ws protocol. Browsers may connect from the server's own
+	// origin only (coder/websocket's default check).
+	srv.AddTransport(transport.Websocket{KeepAlivePingInterval: 15 * time.Second})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})

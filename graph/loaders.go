@@ -20,6 +20,7 @@ type loaders struct {
 	leadDevices *dataloadgen.Loader[uint64, []*models.Device]
 	leadMoves   *dataloadgen.Loader[uint64, []*models.DeviceMove]
 	devices     *dataloadgen.Loader[models.DeviceKey, *models.Device]
+	matchers    *dataloadgen.Loader[uint64, *models.EventMatcher]
 }
 
 func newLoaders(db *gorm.DB) *loaders {
@@ -32,6 +33,7 @@ func newLoaders(db *gorm.DB) *loaders {
 		leadDevices: dataloadgen.NewMappedLoader(bind(db, models.DevicesByLead), wait),
 		leadMoves:   dataloadgen.NewMappedLoader(bind(db, models.DeviceMovesByLead), wait),
 		devices:     dataloadgen.NewMappedLoader(bind(db, models.DevicesByKey), wait),
+		matchers:    dataloadgen.NewMappedLoader(bind(db, models.EventMatchersByID), wait),
 	}
 }
 
