@@ -99,7 +99,7 @@ func Funnel(ctx context.Context, db *gorm.DB, app *App, in FunnelInput) (*Funnel
 		masks := make([]uint16, len(evs))
 		for j, e := range evs {
 			for i, st := range in.Steps {
-				if e.DefinitionID == stepDefs[i] && matchesRules(st.Rules, codes[e.DefinitionID], &e.Event) {
+				if e.DefinitionID == stepDefs[i] && (len(st.Rules) == 0 || matchesRules(st.Rules, codes[e.DefinitionID], e.fields)) {
 					masks[j] |= 1 << i
 				}
 			}
@@ -154,33 +154,67 @@ func bestPath(evs []funnelEvent, masks []uint16, steps int, from, to time.Time, 
 	return best
 }
 
+// funnelEvent is the part of an event a funnel needs; fields is set only
+// when a step has rules.
 type funnelEvent struct {
-	Event
-	LeadID *uint64
+	ID           uint64
+	DefinitionID uint64
+	OccurredAt   time.Time
+	fields       *Event
 }
 
 // funnelEvents reads the events of defs in [from, to) grouped by visitor,
-// each visitor's in time order.
+// each visitor's in time order. Without rules the read is covered by the
+// (definition, time, device) index; devices are mapped to leads with one
+// read of the app's identified devices rather than a join per event.
 func funnelEvents(ctx context.Context, db *gorm.DB, appID uint64, defs []uint64, from, to time.Time, withFields bool) (map[string][]funnelEvent, error) {
-	cols := "e.id, e.device_id, e.definition_id, e.occurred_at, d.lead_id"
-	if withFields {
-		cols += ", e.url, e.referrer, e.source, e.title, e.properties"
+	db = db.WithContext(ctx)
+	var owners []struct {
+		DeviceID string
+		LeadID   uint64
 	}
-	var rows []funnelEvent
-	err := db.WithContext(ctx).Table("events AS e").Select(cols).
-		Joins("LEFT JOIN devices d ON d.app_id = e.app_id AND d.device_id = e.device_id").
-		Where("e.definition_id IN ? AND e.occurred_at >= ? AND e.occurred_at < ? AND e.app_id = ?", defs, from, to, appID).
-		Scan(&rows).Error
+	if err := db.Model(&Device{}).Select("device_id, lead_id").Where("app_id = ? AND lead_id IS NOT NULL", appID).Scan(&owners).Error; err != nil {
+		return nil, err
+	}
+	leadOf := make(map[string]string, len(owners))
+	for _, o := range owners {
+		// A NUL cannot occur in a device id, so lead keys never meet device ids.
+		leadOf[o.DeviceID] = "\x00" + strconv.FormatUint(o.LeadID, 10)
+	}
+	cols := "id, device_id, definition_id, occurred_at"
+	if withFields {
+		cols += ", url, referrer, source, title, properties"
+	}
+	// The definitions are the app's, so no app_id condition: it would cost a
+	// row lookup per index entry.
+	rows, err := db.Model(&Event{}).Select(cols).
+		Where("definition_id IN ? AND occurred_at >= ? AND occurred_at < ?", defs, from, to).Rows()
 	if err != nil {
 		return nil, err
 	}
+	defer rows.Close()
 	out := map[string][]funnelEvent{}
-	for _, r := range rows {
-		k := "d:" + r.DeviceID
-		if r.LeadID != nil {
-			k = "l:" + strconv.FormatUint(*r.LeadID, 10)
+	for rows.Next() {
+		var e funnelEvent
+		var at dbTime
+		var device string
+		dest := []any{&e.ID, &device, &e.DefinitionID, &at}
+		if withFields {
+			e.fields = &Event{}
+			dest = append(dest, &e.fields.URL, &e.fields.Referrer, &e.fields.Source, &e.fields.Title, &e.fields.Properties)
 		}
-		out[k] = append(out[k], r)
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		e.OccurredAt = at.Time
+		k, ok := leadOf[device]
+		if !ok {
+			k = device
+		}
+		out[k] = append(out[k], e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
 	}
 	for _, evs := range out {
 		slices.SortFunc(evs, func(a, b funnelEvent) int {

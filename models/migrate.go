@@ -97,6 +97,30 @@ var migrations = []*gormigrate.Migration{
 		},
 		Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropTable("goals", "event_matchers") },
 	},
+	{
+		// Funnels read (device, time) of a few definitions' events; with the
+		// device in the index they never touch the rows. Replacing the index
+		// keeps the writer at the same number of index entries per event.
+		ID: "2026112304_events_definition_covering",
+		Migrate: func(tx *gorm.DB) error {
+			if isMySQL(tx) {
+				return tx.Exec("ALTER TABLE events DROP INDEX idx_events_definition_time, ADD INDEX idx_events_definition_time (definition_id, occurred_at, device_id)").Error
+			}
+			if err := tx.Exec("DROP INDEX idx_events_definition_time").Error; err != nil {
+				return err
+			}
+			return tx.Exec("CREATE INDEX idx_events_definition_time ON events (definition_id, occurred_at, device_id)").Error
+		},
+		Rollback: func(tx *gorm.DB) error {
+			if isMySQL(tx) {
+				return tx.Exec("ALTER TABLE events DROP INDEX idx_events_definition_time, ADD INDEX idx_events_definition_time (definition_id, occurred_at)").Error
+			}
+			if err := tx.Exec("DROP INDEX idx_events_definition_time").Error; err != nil {
+				return err
+			}
+			return tx.Exec("CREATE INDEX idx_events_definition_time ON events (definition_id, occurred_at)").Error
+		},
+	},
 }
 
 // backfillRollups builds the rollups of events stored before they existed,

@@ -199,8 +199,9 @@ func (a *sketchAcc) add(raw []byte) error {
 		return err
 	}
 	if a.sk == nil {
-		a.sk = sk
-		return nil
+		// A dense union takes each sketch's registers directly; unions of
+		// sparse sketches re-sort their lists on every merge.
+		a.sk = hyperloglog.NewNoSparse()
 	}
 	return a.sk.Merge(sk)
 }
