@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"gorm.io/gorm"
 )
 
@@ -60,21 +61,33 @@ func AppOverview(ctx context.Context, db *gorm.DB, app *App, in RangeInput, exac
 		ids = append(ids, d.ID)
 		o.Definitions = append(o.Definitions, st)
 	}
+	// The parts read different rows and fill different fields: run them
+	// side by side (MySQL answers them on separate connections).
+	var g errgroup.Group
 	if s.aligned {
-		err = overviewFromRollups(db, app.ID, s, ids, byDef, exact)
+		g.Go(func() error { return countsFromRollups(db, app.ID, s, ids, byDef) })
+		g.Go(func() error {
+			if exact {
+				return exactUniques(db, app.ID, s.from(), s.end, byDef)
+			}
+			return uniquesFromSketches(db, app.ID, s, ids, byDef)
+		})
 	} else {
-		err = overviewFromEvents(db, app.ID, s, byDef)
+		g.Go(func() error { return overviewFromEvents(db, app.ID, s, byDef) })
 	}
-	if err != nil {
+	g.Go(func() (err error) {
+		o.IdentifiedLeads, err = identifiedLeads(db, app.ID, s.from(), s.end)
+		return err
+	})
+	g.Go(func() error {
+		return db.Model(&Lead{}).Where("app_id = ? AND created_at >= ? AND created_at < ?", app.ID, s.from(), s.end).Count(&o.NewLeads).Error
+	})
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	total := byDef[0]
 	o.TotalEvents, o.UniqueDevices, o.Series = total.Count, total.UniqueDevices, total.Series
-	if o.IdentifiedLeads, err = identifiedLeads(db, app.ID, s.from(), s.end); err != nil {
-		return nil, err
-	}
-	err = db.Model(&Lead{}).Where("app_id = ? AND created_at >= ? AND created_at < ?", app.ID, s.from(), s.end).Count(&o.NewLeads).Error
-	return o, err
+	return o, nil
 }
 
 func emptySeries(s *span) []Bucket {
@@ -85,7 +98,7 @@ func emptySeries(s *span) []Bucket {
 	return out
 }
 
-func overviewFromRollups(db *gorm.DB, appID uint64, s *span, ids []uint64, byDef map[uint64]*DefinitionStats, exact bool) error {
+func countsFromRollups(db *gorm.DB, appID uint64, s *span, ids []uint64, byDef map[uint64]*DefinitionStats) error {
 	rows, err := db.Table("rollups").Select("definition_id, bucket, count").
 		Where("app_id = ? AND kind = ? AND grain = ? AND definition_id IN ? AND bucket >= ? AND bucket < ?",
 			appID, kindDef, grainHour, ids, s.from(), s.end).Rows()
@@ -106,12 +119,10 @@ func overviewFromRollups(db *gorm.DB, appID uint64, s *span, ids []uint64, byDef
 			st.Count += n
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	if exact {
-		return exactUniques(db, appID, s.from(), s.end, byDef)
-	}
+	return rows.Err()
+}
+
+func uniquesFromSketches(db *gorm.DB, appID uint64, s *span, ids []uint64, byDef map[uint64]*DefinitionStats) error {
 	est, err := sketchUnion(db, appID, kindDef, ids, nil, s.from(), s.end)
 	if err != nil {
 		return err

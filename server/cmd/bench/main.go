@@ -14,6 +14,7 @@ import (
 	"log"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/crumbs-dev/crumbs/models"
@@ -24,8 +25,9 @@ func main() {
 	databaseURL := flag.String("database-url", "sqlite:crumbs-seed.db", "the seeded database")
 	n := flag.Int("n", 30, "runs per query (after 3 warm-up runs)")
 	appID := flag.String("app", "", "public id of the app to query (default: the first)")
+	only := flag.String("only", "", "run only the queries whose name contains this")
 	flag.Parse()
-	if err := run(context.Background(), *databaseURL, *appID, *n); err != nil {
+	if err := run(context.Background(), *databaseURL, *appID, *only, *n); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -35,7 +37,7 @@ type query struct {
 	fn   func(ctx context.Context) (string, error)
 }
 
-func run(ctx context.Context, databaseURL, appID string, n int) error {
+func run(ctx context.Context, databaseURL, appID, only string, n int) error {
 	db, err := models.Open(ctx, databaseURL, models.DBOptions{})
 	if err != nil {
 		return err
@@ -129,6 +131,9 @@ func run(ctx context.Context, databaseURL, appID string, n int) error {
 	fmt.Println("| query | p50 | p95 | last answer |")
 	fmt.Println("|---|---|---|---|")
 	for _, q := range queries {
+		if !strings.Contains(q.name, only) {
+			continue
+		}
 		var times []time.Duration
 		var answer string
 		for i := range n + 3 {
