@@ -73,6 +73,7 @@ type rollupDelta struct {
 	value   string
 	count   int64
 	devices []string
+	sketch  []byte // merged with the stored one, when the key carries one
 }
 
 // rollupBatch accumulates the rollup changes of a set of events.
@@ -174,7 +175,7 @@ func referrerHost(raw string) string {
 	return raw
 }
 
-func newSketch() *hyperloglog.Sketch { return hyperloglog.New14() }
+func newSketch() *hyperloglog.Sketch { s, _ := hyperloglog.NewSketch(sketchPrecision, true); return s }
 
 // mergeSketch returns the stored sketch with the devices added.
 func mergeSketch(stored []byte, devices []string) ([]byte, error) {
@@ -201,7 +202,7 @@ func (a *sketchAcc) add(raw []byte) error {
 	if a.sk == nil {
 		// A dense union takes each sketch's registers directly; unions of
 		// sparse sketches re-sort their lists on every merge.
-		a.sk = hyperloglog.NewNoSparse()
+		a.sk, _ = hyperloglog.NewSketch(sketchPrecision, false)
 	}
 	return a.sk.Merge(sk)
 }
@@ -212,3 +213,9 @@ func (a *sketchAcc) estimate() int64 {
 	}
 	return int64(a.sk.Estimate())
 }
+
+// sketchPrecision 12 gives 4096 registers: about 1.6% standard error and
+// at most ~2 KiB per stored sketch. Every group commit rewrites the sketches
+// of the buckets it touches, so their size is write-path cost: precision 14
+// (0.8%, 8 KiB) cut single-trigger throughput on MariaDB by a third more.
+const sketchPrecision = 12

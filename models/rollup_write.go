@@ -8,42 +8,35 @@ import (
 	"gorm.io/gorm"
 )
 
-// writeRollups applies a batch of rollup changes inside tx in three kinds of
-// multi-row statements, always in primary-key order:
-//  1. add the counts (creating rows as needed), which locks every row;
-//  2. read the sketches of the locked rows that carry one;
-//  3. write the merged sketches back.
+// writeRollups applies a batch of rollup changes inside tx with two kinds
+// of multi-row statements, keys always in primary-key order:
+//  1. a locking read of every key's row (and sketch), so the read-modify-
+//     write of sketches is safe with several writers (a locking read sees
+//     the latest commit) and every writer takes the row locks in one order;
+//  2. one upsert that adds the counts and stores the merged sketches.
 //
-// Reading after the rows are locked makes the read-modify-write of sketches
-// safe with several writers (a locking read sees the latest commit).
+// Two writers creating the same new row may still deadlock on the gap;
+// the writer's retry settles that, and it happens once per key and bucket.
 func writeRollups(tx *gorm.DB, b *rollupBatch) error {
 	deltas := b.sorted()
 	if len(deltas) == 0 {
 		return nil
 	}
 	for chunk := range slices.Chunk(deltas, 500) {
-		if err := upsertRollupCounts(tx, chunk); err != nil {
-			return err
-		}
-	}
-	var sketched []*rollupDelta
-	for _, d := range deltas {
-		if d.key.sketched() {
-			sketched = append(sketched, d)
-		}
-	}
-	for chunk := range slices.Chunk(sketched, 200) {
 		stored, err := readSketches(tx, chunk)
 		if err != nil {
 			return err
 		}
-		merged := make([][]byte, len(chunk))
-		for i, d := range chunk {
-			if merged[i], err = mergeSketch(stored[d.key], d.devices); err != nil {
-				return err
+		for _, d := range chunk {
+			if d.key.sketched() {
+				if d.sketch, err = mergeSketch(stored[d.key], d.devices); err != nil {
+					return err
+				}
 			}
 		}
-		if err := writeSketches(tx, chunk, merged); err != nil {
+	}
+	for chunk := range slices.Chunk(deltas, 500) {
+		if err := upsertRollups(tx, chunk); err != nil {
 			return err
 		}
 	}
@@ -52,29 +45,30 @@ func writeRollups(tx *gorm.DB, b *rollupBatch) error {
 
 const rollupCols = "app_id, kind, grain, definition_id, bucket, dim"
 
-func upsertRollupCounts(tx *gorm.DB, chunk []*rollupDelta) error {
+func upsertRollups(tx *gorm.DB, chunk []*rollupDelta) error {
 	var sb strings.Builder
-	sb.WriteString("INSERT INTO rollups (" + rollupCols + ", value, count) VALUES ")
-	args := make([]any, 0, len(chunk)*8)
+	sb.WriteString("INSERT INTO rollups (" + rollupCols + ", value, count, sketch) VALUES ")
+	args := make([]any, 0, len(chunk)*9)
 	for i, d := range chunk {
 		if i > 0 {
 			sb.WriteByte(',')
 		}
-		sb.WriteString("(?,?,?,?,?,?,?,?)")
+		sb.WriteString("(?,?,?,?,?,?,?,?,?)")
 		k := d.key
-		args = append(args, k.appID, k.kind, k.grain, k.defID, k.bucket, k.dim, d.value, d.count)
+		args = append(args, k.appID, k.kind, k.grain, k.defID, k.bucket, k.dim, d.value, d.count, d.sketch)
 	}
 	if isMySQL(tx) {
-		sb.WriteString(" ON DUPLICATE KEY UPDATE count = count + VALUES(count)")
+		sb.WriteString(" ON DUPLICATE KEY UPDATE count = count + VALUES(count), sketch = COALESCE(VALUES(sketch), sketch)")
 	} else {
-		sb.WriteString(" ON CONFLICT (" + rollupCols + ") DO UPDATE SET count = count + excluded.count")
+		sb.WriteString(" ON CONFLICT (" + rollupCols + ") DO UPDATE SET count = count + excluded.count, sketch = COALESCE(excluded.sketch, sketch)")
 	}
 	return tx.Exec(sb.String(), args...).Error
 }
 
-// readSketches reads the stored sketches of the keys, one query per bucket
-// and kind: definitions and dimensions become IN lists on the primary key
-// (in practice one of them has a single value, so nothing extra is read).
+// readSketches reads (and on MySQL locks) the stored rows of the keys in
+// one statement: keys are grouped by bucket and kind, and each group's
+// definitions and dimensions become IN lists on the primary key (in
+// practice one of them has a single value, so nothing extra is read).
 func readSketches(tx *gorm.DB, chunk []*rollupDelta) (map[rollupKey][]byte, error) {
 	type group struct {
 		appID  uint64
@@ -92,52 +86,38 @@ func readSketches(tx *gorm.DB, chunk []*rollupDelta) (map[rollupKey][]byte, erro
 		defs[g] = append(defs[g], d.key.defID)
 		dims[g] = append(dims[g], d.key.dim)
 	}
-	out := make(map[rollupKey][]byte, len(chunk))
-	for _, g := range order {
-		q := tx.Table("rollups").Select(rollupCols+", sketch").
-			Where("app_id = ? AND kind = ? AND grain = ? AND definition_id IN ? AND bucket = ? AND dim IN ?",
-				g.appID, g.kind, g.grain, slices.Compact(defs[g]), g.bucket, slices.Compact(dims[g]))
-		rows, err := forUpdate(q).Rows()
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var k rollupKey
-			var bucket dbTime
-			var sketch []byte
-			if err := rows.Scan(&k.appID, &k.kind, &k.grain, &k.defID, &bucket, &k.dim, &sketch); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			k.bucket = bucket.Time
-			out[k] = sketch
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-func writeSketches(tx *gorm.DB, chunk []*rollupDelta, sketches [][]byte) error {
 	var sb strings.Builder
-	sb.WriteString("INSERT INTO rollups (" + rollupCols + ", value, count, sketch) VALUES ")
-	args := make([]any, 0, len(chunk)*9)
-	for i, d := range chunk {
+	var args []any
+	sb.WriteString("SELECT " + rollupCols + ", sketch FROM rollups WHERE ")
+	for i, g := range order {
 		if i > 0 {
-			sb.WriteByte(',')
+			sb.WriteString(" OR ")
 		}
-		sb.WriteString("(?,?,?,?,?,?,?,0,?)")
-		k := d.key
-		args = append(args, k.appID, k.kind, k.grain, k.defID, k.bucket, k.dim, d.value, sketches[i])
+		sb.WriteString("(app_id = ? AND kind = ? AND grain = ? AND bucket = ? AND definition_id IN ? AND dim IN ?)")
+		ds, ms := slices.Sorted(slices.Values(defs[g])), slices.Sorted(slices.Values(dims[g]))
+		args = append(args, g.appID, g.kind, g.grain, g.bucket, slices.Compact(ds), slices.Compact(ms))
 	}
+	sb.WriteString(" ORDER BY " + rollupCols)
 	if isMySQL(tx) {
-		sb.WriteString(" ON DUPLICATE KEY UPDATE sketch = VALUES(sketch)")
-	} else {
-		sb.WriteString(" ON CONFLICT (" + rollupCols + ") DO UPDATE SET sketch = excluded.sketch")
+		sb.WriteString(" FOR UPDATE")
 	}
-	return tx.Exec(sb.String(), args...).Error
+	rows, err := tx.Raw(sb.String(), args...).Rows()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make(map[rollupKey][]byte, len(chunk))
+	for rows.Next() {
+		var k rollupKey
+		var bucket dbTime
+		var sketch []byte
+		if err := rows.Scan(&k.appID, &k.kind, &k.grain, &k.defID, &bucket, &k.dim, &sketch); err != nil {
+			return nil, err
+		}
+		k.bucket = bucket.Time
+		out[k] = sketch
+	}
+	return out, rows.Err()
 }
 
 // rebuildRollupDays recomputes every rollup of the app in the given UTC days
