@@ -3,6 +3,7 @@ package graph
 import (
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
@@ -23,7 +24,7 @@ type HandlerOptions struct {
 	Log           *slog.Logger
 }
 
-// NewHandler returns the GraphQL endpoint: POST and GET (queries only) with
+// NewHandler returns the GraphQL endpoint: websocket subscriptions, POST and GET (queries only) with
 // application/json and application/graphql-response+json, a parsed-query cache
 // and automatic persisted queries for the hot path, and the error presenter.
 func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
@@ -34,6 +35,11 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	cfg := generated.Config{Resolvers: r}
 	complexity(&cfg.Complexity)
 	srv := handler.New(generated.NewExecutableSchema(cfg))
+	// Subscriptions (the live event stream) over graphql-transport-ws and the
+	// older graphql-ws protocol. Browsers may connect from the server's own
+	// origin only (coder/websocket's default check); they cannot send headers,
+	// so the access token may come in the connection_init payload instead.
+	srv.AddTransport(transport.Websocket{KeepAlivePingInterval: 15 * time.Second, InitFunc: websocketInit(r.Tokens)})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})

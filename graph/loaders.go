@@ -21,6 +21,7 @@ type loaders struct {
 	leadMoves   *dataloadgen.Loader[uint64, []*models.DeviceMove]
 	devices     *dataloadgen.Loader[models.DeviceKey, *models.Device]
 	users       *dataloadgen.Loader[uint64, *models.User]
+	matchers    *dataloadgen.Loader[uint64, *models.EventMatcher]
 }
 
 func newLoaders(db *gorm.DB) *loaders {
@@ -34,6 +35,7 @@ func newLoaders(db *gorm.DB) *loaders {
 		leadMoves:   dataloadgen.NewMappedLoader(bind(db, models.DeviceMovesByLead), wait),
 		devices:     dataloadgen.NewMappedLoader(bind(db, models.DevicesByKey), wait),
 		users:       dataloadgen.NewMappedLoader(bind(db, models.UsersByID), wait),
+		matchers:    dataloadgen.NewMappedLoader(bind(db, models.EventMatchersByID), wait),
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/crumbs-dev/crumbs/models"
 )
 
@@ -52,25 +53,44 @@ func RequestMiddleware(opts RequestOptions, next http.Handler) http.Handler {
 			ID: opts.RequestID(r), UserAgent: r.UserAgent(), Origin: r.Header.Get("Origin"),
 			ClientIP: clientIP(r, opts.TrustedProxies), status: &statusOverride{},
 		}
-		var v models.Viewer
-		if auth := r.Header.Get("Authorization"); auth != "" {
-			token, ok := strings.CutPrefix(auth, "Bearer ")
-			token = strings.TrimSpace(token)
-			switch {
-			case !ok || token == "":
-				v.Err = models.Unauthenticated("use Authorization: Bearer <token>")
-			case strings.HasPrefix(token, "sk_"):
-				v.Secret = token
-			case opts.Tokens == nil:
-				v.Err = models.Unauthenticated("access tokens are not accepted here")
-			default:
-				v.UserID, v.Err = opts.Tokens.VerifyAccessToken(token)
-			}
-		}
+		v := viewerFor(r.Header.Get("Authorization"), opts.Tokens)
 		ctx := context.WithValue(r.Context(), requestInfoKey{}, info)
 		ctx = models.WithViewer(ctx, v)
 		next.ServeHTTP(&statusWriter{ResponseWriter: w, override: info.status}, r.WithContext(ctx))
 	})
+}
+
+// viewerFor reads an Authorization value: an app secret key `sk_…` or a
+// dashboard access token, after "Bearer ".
+func viewerFor(auth string, tokens *models.Tokens) models.Viewer {
+	var v models.Viewer
+	if auth == "" {
+		return v
+	}
+	token, ok := strings.CutPrefix(auth, "Bearer ")
+	token = strings.TrimSpace(token)
+	switch {
+	case !ok || token == "":
+		v.Err = models.Unauthenticated("use Authorization: Bearer <token>")
+	case strings.HasPrefix(token, "sk_"):
+		v.Secret = token
+	case tokens == nil:
+		v.Err = models.Unauthenticated("access tokens are not accepted here")
+	default:
+		v.UserID, v.Err = tokens.VerifyAccessToken(token)
+	}
+	return v
+}
+
+// websocketInit lets subscription clients, which cannot set headers from a
+// browser, send {"Authorization": "Bearer <token>"} in connection_init.
+func websocketInit(tokens *models.Tokens) transport.WebsocketInitFunc {
+	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+		if auth := payload.Authorization(); auth != "" {
+			ctx = models.WithViewer(ctx, viewerFor(auth, tokens))
+		}
+		return ctx, &payload, nil
+	}
 }
 
 // clientIP trusts X-Forwarded-For only as far as trusted proxies added it:

@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"time"
 
 	"gorm.io/gorm"
 )
@@ -14,9 +15,9 @@ type EraseResult struct {
 }
 
 // EraseLead removes the lead with this email, its devices and all their events
-// (right to erasure). The definitions' counts and times are corrected in the
-// same transaction, so they keep matching the stored events. Editors, owners
-// and the app's secret key.
+// (right to erasure). The definitions' counts and times and the rollups of
+// the days those events fell on are corrected in the same transaction, so
+// they keep matching the stored events. Editors, owners and the app's secret key.
 func EraseLead(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, email string) (*EraseResult, error) {
 	if _, err := v.App(ctx, db, appPublicID, RoleEditor); err != nil {
 		return nil, err
@@ -35,6 +36,14 @@ func EraseLead(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, email st
 				return err
 			}
 			if len(deviceIDs) > 0 {
+				// Held until the commit: a writer storing events of this app
+				// needs these rows, so the rollups rebuilt below cannot miss
+				// or double-count a concurrent batch.
+				var defIDs []uint64
+				err := forUpdate(tx.Model(&EventDefinition{})).Where("app_id = ?", lead.AppID).Order("id").Pluck("id", &defIDs).Error
+				if err != nil {
+					return err
+				}
 				if err := eraseDeviceEvents(tx, lead.AppID, deviceIDs, res); err != nil {
 					return err
 				}
@@ -63,7 +72,16 @@ func eraseDeviceEvents(tx *gorm.DB, appID uint64, deviceIDs []string, res *Erase
 		DefinitionID uint64
 		N            int64
 	}
-	err := tx.Model(&Event{}).Select("definition_id, COUNT(*) AS n").
+	var times []dbTime
+	err := tx.Model(&Event{}).Distinct("occurred_at").Where("app_id = ? AND device_id IN ?", appID, deviceIDs).Pluck("occurred_at", &times).Error
+	if err != nil {
+		return err
+	}
+	var days []time.Time
+	for _, t := range times {
+		days = append(days, utcDay(t.Time))
+	}
+	err = tx.Model(&Event{}).Select("definition_id, COUNT(*) AS n").
 		Where("app_id = ? AND device_id IN ?", appID, deviceIDs).Group("definition_id").Order("definition_id").Scan(&perDef).Error
 	if err != nil {
 		return err
@@ -79,6 +97,9 @@ func eraseDeviceEvents(tx *gorm.DB, appID uint64, deviceIDs []string, res *Erase
 		return del.Error
 	}
 	res.DeletedEvents = del.RowsAffected
+	if err := rebuildRollupDays(tx, appID, days); err != nil {
+		return err
+	}
 	for _, d := range perDef {
 		err := tx.Exec(`UPDATE event_definitions SET
 			first_triggered_at = (SELECT MIN(occurred_at) FROM events WHERE definition_id = ?),

@@ -92,3 +92,8 @@ func (t dbTime) ptr() *time.Time {
 	}
 	return &t.Time
 }
+
+func jsonValue(v any) (driver.Value, error) {
+	b, err := json.Marshal(v)
+	return string(b), err
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agnivade/levenshtein"
 	"gorm.io/gorm"
 )
 
@@ -18,6 +19,8 @@ type UnknownCode struct {
 	Count       int64     `gorm:"not null"`
 	FirstSeenAt time.Time `gorm:"not null"`
 	LastSeenAt  time.Time `gorm:"not null;index"`
+	// Suggestion is the closest defined code, when near enough to be a typo.
+	Suggestion *string `gorm:"-"`
 }
 
 // UnknownCodes lists an app's unknown codes, most recently seen first.
@@ -27,7 +30,32 @@ func UnknownCodes(ctx context.Context, db *gorm.DB, appID uint64, first int) ([]
 	}
 	var codes []*UnknownCode
 	err := db.WithContext(ctx).Where("app_id = ?", appID).Order("last_seen_at DESC, code").Limit(first).Find(&codes).Error
-	return codes, err
+	if err != nil || len(codes) == 0 {
+		return codes, err
+	}
+	var defined []string
+	if err := db.WithContext(ctx).Model(&EventDefinition{}).Where("app_id = ?", appID).Order("code").Pluck("code", &defined).Error; err != nil {
+		return nil, err
+	}
+	for _, c := range codes {
+		c.Suggestion = closestCode(c.Code, defined)
+	}
+	return codes, nil
+}
+
+// closestCode returns the defined code nearest to code by edit distance,
+// if it is close enough to be a typo: at most a third of the code's length
+// (at least 1, at most 3) edits. Ties go to the first code alphabetically.
+func closestCode(code string, defined []string) *string {
+	limit := min(max(len(code)/3, 1), 3)
+	var best *string
+	bestDist := limit + 1
+	for i, d := range defined {
+		if dist := levenshtein.ComputeDistance(code, d); dist < bestDist {
+			best, bestDist = &defined[i], dist
+		}
+	}
+	return best
 }
 
 // countUnknownCodes adds the refused triggers to their (app, code) counters and

@@ -40,9 +40,11 @@ type job struct {
 type WriterOptions struct {
 	// MaxBatch caps the events in one transaction (default 2000).
 	MaxBatch int
-	// Writers is how many transactions may be in flight at once (default 4
-	// on MySQL; SQLite has one writer by design). While one commits, the next
-	// batch is already being written.
+	// Writers is how many transactions may be in flight at once on MySQL
+	// (default 1; SQLite has one writer by design). Every group commit locks
+	// the rollup rows of the current hour and day until it commits, so a
+	// second writer mostly waits for the first and adds deadlock retries;
+	// more writers help only when apps' traffic is spread over many apps.
 	Writers int
 	// Delay is how long the writer waits for more requests after the first
 	// one of a batch. Zero means: take what has queued up while the previous
@@ -62,7 +64,7 @@ func NewWriter(db *gorm.DB, catalog *Catalog, opts WriterOptions) *Writer {
 		opts.Log = slog.Default()
 	}
 	if opts.Writers <= 0 || !isMySQL(db) {
-		opts.Writers = map[bool]int{true: 4, false: 1}[isMySQL(db)]
+		opts.Writers = 1
 	}
 	w := &Writer{
 		db: db, catalog: catalog, limits: opts.Limits, devices: newRecentDevices(db), ids: newIDGenerator(),

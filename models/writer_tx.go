@@ -58,6 +58,9 @@ func (w *Writer) writeTx(tx *gorm.DB, items []*pending) (upserted []*deviceSeen,
 	if err := w.insertEvents(tx, store); err != nil {
 		return nil, err
 	}
+	if err := writeRollups(tx, rollupsOf(store)); err != nil {
+		return nil, err
+	}
 	if err := countUnknownCodes(tx, unknown); err != nil {
 		return nil, err
 	}
@@ -98,6 +101,14 @@ func (w *Writer) insertEvents(tx *gorm.DB, store []*pending) error {
 		}
 	}
 	return nil
+}
+
+func rollupsOf(store []*pending) *rollupBatch {
+	b := newRollupBatch()
+	for _, p := range store {
+		b.add(&p.event)
+	}
+	return b
 }
 
 // dropStoredMessages answers triggers whose messageId is already stored as

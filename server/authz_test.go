@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/99designs/gqlgen/client"
 	"github.com/crumbs-dev/crumbs/graph"
@@ -222,12 +223,101 @@ var operations = map[string]operation{
 	"Mutation.setMemberRole": {ownApp, func(f *fixture) (string, []client.Option) {
 		return `mutation($a: ID!, $u: ID!) { setMemberRole(appId: $a, userId: $u, role: editor) { role } }`, vars("a", f.appA, "u", f.freshMember())
 	}},
+	"Query.overview": {readApp, func(f *fixture) (string, []client.Option) {
+		return `query($a: ID!, $r: RangeInput!) { overview(appId: $a, range: $r) { totalEvents definitions { definition { code name } count } } }`, vars("a", f.appA, "r", lastWeek())
+	}},
+	"Query.breakdown": {readApp, func(f *fixture) (string, []client.Option) {
+		return `query($a: ID!, $r: RangeInput!) { breakdown(appId: $a, range: $r, by: pages) { value } }`, vars("a", f.appA, "r", lastWeek())
+	}},
+	"Query.funnel": {readApp, func(f *fixture) (string, []client.Option) {
+		return `query($a: ID!, $r: RangeInput!) { funnel(input: {appId: $a, range: $r, windowSeconds: 3600, steps: [{code: "view"}, {code: "alpha_code"}]}) { steps { entered } } }`, vars("a", f.appA, "r", lastWeek())
+	}},
+	"Query.events": {readApp, func(f *fixture) (string, []client.Option) {
+		return `query($a: ID!) { events(appId: $a, rules: [{field: "code", operator: equals, value: "view"}]) { edges { node { code lead { email } } } } }`, vars("a", f.appA)
+	}},
+	"Query.eventMatchers": {readApp, func(f *fixture) (string, []client.Option) {
+		return `query($a: ID!) { eventMatchers(appId: $a) { name code } }`, vars("a", f.appA)
+	}},
+	"Query.goals": {readApp, func(f *fixture) (string, []client.Option) {
+		return `query($a: ID!) { goals(appId: $a) { name } }`, vars("a", f.appA)
+	}},
+	"Query.goalReport": {readApp, func(f *fixture) (string, []client.Option) {
+		return `query($a: ID!, $g: ID!, $r: RangeInput!) { goalReport(appId: $a, goalId: $g, range: $r) { started completed } }`, vars("a", f.appA, "g", f.freshGoal(), "r", lastWeek())
+	}},
+	"Mutation.createEventMatcher": {editApp, func(f *fixture) (string, []client.Option) {
+		return `mutation($a: ID!, $n: String!) { createEventMatcher(appId: $a, input: {name: $n, code: "view"}) { id } }`, vars("a", f.appA, "n", unique("matcher "))
+	}},
+	"Mutation.updateEventMatcher": {editApp, func(f *fixture) (string, []client.Option) {
+		return `mutation($a: ID!, $id: ID!) { updateEventMatcher(appId: $a, id: $id, input: {code: "click"}) { code } }`, vars("a", f.appA, "id", f.freshMatcher())
+	}},
+	"Mutation.deleteEventMatcher": {editApp, func(f *fixture) (string, []client.Option) {
+		return `mutation($a: ID!, $id: ID!) { deleteEventMatcher(appId: $a, id: $id) { id } }`, vars("a", f.appA, "id", f.freshMatcher())
+	}},
+	"Mutation.createGoal": {editApp, func(f *fixture) (string, []client.Option) {
+		start, done := f.freshMatcherName(), f.freshMatcherName()
+		return `mutation($a: ID!, $n: String!, $s: String!, $c: String!) { createGoal(appId: $a, input: {name: $n, startMatcher: $s, completionMatcher: $c}) { id } }`,
+			vars("a", f.appA, "n", unique("goal "), "s", start, "c", done)
+	}},
+	"Mutation.updateGoal": {editApp, func(f *fixture) (string, []client.Option) {
+		return `mutation($a: ID!, $id: ID!) { updateGoal(appId: $a, id: $id, input: {windowSeconds: 7200}) { id } }`, vars("a", f.appA, "id", f.freshGoal())
+	}},
+	"Mutation.deleteGoal": {editApp, func(f *fixture) (string, []client.Option) {
+		return `mutation($a: ID!, $id: ID!) { deleteGoal(appId: $a, id: $id) { id } }`, vars("a", f.appA, "id", f.freshGoal())
+	}},
+	"Subscription.eventStored": {readApp, func(f *fixture) (string, []client.Option) {
+		return `subscription($a: ID!) { eventStored(appId: $a) { code url } }`, vars("a", f.appA)
+	}},
 	"Mutation.removeMember": {ownApp, func(f *fixture) (string, []client.Option) {
 		return `mutation($a: ID!, $u: ID!) { removeMember(appId: $a, userId: $u) }`, vars("a", f.appA, "u", f.freshMember())
 	}},
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+func lastWeek() map[string]any {
+	now := time.Now().UTC()
+	return map[string]any{"from": now.Add(-7 * 24 * time.Hour).Format(time.RFC3339), "to": now.Add(time.Hour).Format(time.RFC3339), "interval": "day"}
+}
+
+func (f *fixture) appAModel() *models.App {
+	app, err := models.AppByPublicID(context.Background(), f.a.db, f.appA)
+	if err != nil {
+		f.a.t.Fatal(err)
+	}
+	return app
+}
+
+func (f *fixture) freshMatcherName() string {
+	name := unique("matcher ")
+	if _, err := models.CreateEventMatcher(context.Background(), f.a.db, f.appAModel(), models.EventMatcherInput{Name: &name, Code: ptrTo("view")}); err != nil {
+		f.a.t.Fatal(err)
+	}
+	return name
+}
+
+func (f *fixture) freshMatcher() string {
+	name := f.freshMatcherName()
+	matchers, err := models.EventMatchers(context.Background(), f.a.db, f.appAModel().ID)
+	if err != nil {
+		f.a.t.Fatal(err)
+	}
+	for _, m := range matchers {
+		if m.Name == name {
+			return models.FormatID(m.ID)
+		}
+	}
+	f.a.t.Fatalf("matcher %q not stored", name)
+	return ""
+}
+
+func (f *fixture) freshGoal() string {
+	start, done, name := f.freshMatcherName(), f.freshMatcherName(), unique("goal ")
+	g, err := models.CreateGoal(context.Background(), f.a.db, f.appAModel(), models.GoalInput{Name: &name, StartMatcher: &start, CompletionMatcher: &done})
+	if err != nil {
+		f.a.t.Fatal(err)
+	}
+	return models.FormatID(g.ID)
+}
 
 func (f *fixture) freshRefreshToken() string {
 	email := unique("session") + "@example.com"
@@ -286,10 +376,11 @@ func TestAccessMatrix(t *testing.T) {
 		slices.Sort(names)
 		for _, name := range names {
 			op := operations[name]
-			if strings.HasPrefix(name, "Subscription.") {
-				continue // subscriptions are tried over websockets in their own test
-			}
 			for _, role := range roles {
+				if strings.HasPrefix(name, "Subscription.") {
+					f.trySubscription(t, name, role, op)
+					continue
+				}
 				query, opts := op.query(f)
 				if role == anon {
 					opts = append(opts, anonymous())
@@ -322,4 +413,35 @@ func TestAccessMatrix(t *testing.T) {
 			}
 		}
 	})
+}
+
+// trySubscription subscribes over a websocket as role (the token in the
+// connection_init payload, as browsers send it) and, where success is
+// expected, proves it by receiving an event triggered meanwhile.
+func (f *fixture) trySubscription(t *testing.T, name, role string, op operation) {
+	query, opts := op.query(f)
+	var payload map[string]any
+	if role != anon {
+		payload = map[string]any{"Authorization": "Bearer " + f.tokens[role]}
+	}
+	sub := f.a.gql.WebsocketWithPayload(query, payload, opts...)
+	defer sub.Close()
+	want := op.want[role]
+	if want == "" {
+		go func() {
+			time.Sleep(200 * time.Millisecond)
+			f.a.do(`mutation($a: ID!) { trigger(input: {appId: $a, deviceId: "d-live", code: "view", url: "https://a.example/live"}) { accepted } }`, client.Var("a", f.appA))
+		}()
+	}
+	var msg map[string]any
+	err := sub.Next(&msg)
+	switch {
+	case want == "" && err != nil:
+		t.Errorf("%s as %s: want an event, got %v", name, role, err)
+	case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+		t.Errorf("%s as %s: want %s, got %v %v", name, role, want, err, msg)
+	}
+	if raw, _ := json.Marshal(msg); role == other && strings.Contains(string(raw), "a.example") {
+		t.Errorf("%s as %s: received app A's event: %s", name, role, raw)
+	}
 }

@@ -10,6 +10,8 @@ import (
 	"mime"
 	"net/http"
 	"runtime/debug"
+	"strings"
+	"time"
 
 	"github.com/crumbs-dev/crumbs/models"
 	"github.com/google/uuid"
@@ -109,5 +111,18 @@ func writeError(w http.ResponseWriter, status int, code, message string) {
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(map[string]any{
 		"errors": []any{map[string]any{"message": message, "extensions": map[string]any{"code": code}}},
+	})
+}
+
+// longLivedWebsockets lifts the server's read and write timeouts from
+// websocket upgrades: a subscription stays open far longer than a request.
+func longLivedWebsockets(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			rc := http.NewResponseController(w)
+			rc.SetReadDeadline(time.Time{})
+			rc.SetWriteDeadline(time.Time{})
+		}
+		next.ServeHTTP(w, r)
 	})
 }

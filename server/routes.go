@@ -25,6 +25,7 @@ func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver) http.Handle
 	}, api)
 	api = acceptTextPlain(api)
 	api = limitBody(cfg.MaxBodyBytes, api)
+	api = longLivedWebsockets(api)
 	// Browser triggers come from the apps' own sites, which only the app knows:
 	// CORS admits any origin and the trigger path checks the app's allowed origins.
 	api = cors.New(cors.Options{

@@ -32,14 +32,20 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
 	App() AppResolver
+	DefinitionCount() DefinitionCountResolver
 	Device() DeviceResolver
 	DeviceMove() DeviceMoveResolver
 	Event() EventResolver
 	EventDefinition() EventDefinitionResolver
+	EventMatcher() EventMatcherResolver
+	Goal() GoalResolver
 	Lead() LeadResolver
 	Member() MemberResolver
 	Mutation() MutationResolver
+	Overview() OverviewResolver
 	Query() QueryResolver
+	Rule() RuleResolver
+	Subscription() SubscriptionResolver
 }
 
 type DirectiveRoot struct {
@@ -73,6 +79,25 @@ type ComplexityRoot struct {
 	AppWithSecret struct {
 		App       func(childComplexity int) int
 		SecretKey func(childComplexity int) int
+	}
+
+	BreakdownRow struct {
+		Count         func(childComplexity int) int
+		Engagement    func(childComplexity int) int
+		UniqueDevices func(childComplexity int) int
+		Value         func(childComplexity int) int
+	}
+
+	DefinitionCount struct {
+		Count      func(childComplexity int) int
+		Definition func(childComplexity int) int
+	}
+
+	DefinitionInsight struct {
+		Count         func(childComplexity int) int
+		Definition    func(childComplexity int) int
+		Series        func(childComplexity int) int
+		UniqueDevices func(childComplexity int) int
 	}
 
 	DeletePayload struct {
@@ -143,6 +168,50 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	EventMatcher struct {
+		Code      func(childComplexity int) int
+		CreatedAt func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Name      func(childComplexity int) int
+		Rules     func(childComplexity int) int
+		UpdatedAt func(childComplexity int) int
+	}
+
+	FunnelReport struct {
+		From  func(childComplexity int) int
+		Steps func(childComplexity int) int
+		To    func(childComplexity int) int
+	}
+
+	FunnelStep struct {
+		Code                      func(childComplexity int) int
+		ConversionRate            func(childComplexity int) int
+		Converted                 func(childComplexity int) int
+		Entered                   func(childComplexity int) int
+		MedianSecondsFromPrevious func(childComplexity int) int
+		OverallRate               func(childComplexity int) int
+		Rules                     func(childComplexity int) int
+	}
+
+	Goal struct {
+		CompletionMatcher func(childComplexity int) int
+		CreatedAt         func(childComplexity int) int
+		ID                func(childComplexity int) int
+		Name              func(childComplexity int) int
+		StartMatcher      func(childComplexity int) int
+		UpdatedAt         func(childComplexity int) int
+		WindowSeconds     func(childComplexity int) int
+	}
+
+	GoalReport struct {
+		Completed               func(childComplexity int) int
+		ConversionRate          func(childComplexity int) int
+		From                    func(childComplexity int) int
+		MedianSecondsToComplete func(childComplexity int) int
+		Started                 func(childComplexity int) int
+		To                      func(childComplexity int) int
+	}
+
 	IdentifyPayload struct {
 		Device func(childComplexity int) int
 		Lead   func(childComplexity int) int
@@ -185,7 +254,11 @@ type ComplexityRoot struct {
 		AddMember             func(childComplexity int, appID string, email string, role model.Role) int
 		CreateApp             func(childComplexity int, input model.CreateAppInput) int
 		CreateEventDefinition func(childComplexity int, input model.CreateEventDefinitionInput) int
+		CreateEventMatcher    func(childComplexity int, appID string, input model.EventMatcherInput) int
+		CreateGoal            func(childComplexity int, appID string, input model.GoalInput) int
 		DeleteEventDefinition func(childComplexity int, id string) int
+		DeleteEventMatcher    func(childComplexity int, appID string, id string) int
+		DeleteGoal            func(childComplexity int, appID string, id string) int
 		EraseLead             func(childComplexity int, appID string, email string) int
 		Identify              func(childComplexity int, input model.IdentifyInput) int
 		Login                 func(childComplexity int, email string, password string) int
@@ -198,6 +271,22 @@ type ComplexityRoot struct {
 		TriggerBatch          func(childComplexity int, inputs []*model.TriggerInput) int
 		UpdateApp             func(childComplexity int, id string, input model.UpdateAppInput) int
 		UpdateEventDefinition func(childComplexity int, id string, input model.UpdateEventDefinitionInput) int
+		UpdateEventMatcher    func(childComplexity int, appID string, id string, input model.UpdateEventMatcherInput) int
+		UpdateGoal            func(childComplexity int, appID string, id string, input model.UpdateGoalInput) int
+	}
+
+	Overview struct {
+		Definitions     func(childComplexity int) int
+		Exact           func(childComplexity int) int
+		From            func(childComplexity int) int
+		IdentifiedLeads func(childComplexity int) int
+		Interval        func(childComplexity int) int
+		NewLeads        func(childComplexity int) int
+		Series          func(childComplexity int) int
+		Timezone        func(childComplexity int) int
+		To              func(childComplexity int) int
+		TotalEvents     func(childComplexity int) int
+		UniqueDevices   func(childComplexity int) int
 	}
 
 	PageInfo struct {
@@ -208,14 +297,32 @@ type ComplexityRoot struct {
 	Query struct {
 		App             func(childComplexity int, id string) int
 		Apps            func(childComplexity int) int
+		Breakdown       func(childComplexity int, appID string, rangeArg model.RangeInput, by model.BreakdownBy, first *int) int
 		CheckAppKey     func(childComplexity int, appID string) int
 		Device          func(childComplexity int, appID string, deviceID string) int
 		EventDefinition func(childComplexity int, id string) int
+		EventMatchers   func(childComplexity int, appID string) int
+		Events          func(childComplexity int, appID string, rules []*model.RuleInput, match *model.RuleCombination, first *int, after *string) int
+		Funnel          func(childComplexity int, input model.FunnelInput) int
+		GoalReport      func(childComplexity int, appID string, goalID string, rangeArg model.RangeInput) int
+		Goals           func(childComplexity int, appID string) int
 		Lead            func(childComplexity int, id string) int
 		LeadByEmail     func(childComplexity int, appID string, email string) int
 		Leads           func(childComplexity int, appID string, search *string, first *int, after *string) int
 		Me              func(childComplexity int) int
 		Members         func(childComplexity int, appID string) int
+		Overview        func(childComplexity int, appID string, rangeArg model.RangeInput, exactUniques *bool) int
+	}
+
+	Rule struct {
+		Field    func(childComplexity int) int
+		Operator func(childComplexity int) int
+		Value    func(childComplexity int) int
+	}
+
+	SeriesPoint struct {
+		Count func(childComplexity int) int
+		Start func(childComplexity int) int
 	}
 
 	Session struct {
@@ -224,6 +331,10 @@ type ComplexityRoot struct {
 		RefreshExpiresAt func(childComplexity int) int
 		RefreshToken     func(childComplexity int) int
 		User             func(childComplexity int) int
+	}
+
+	Subscription struct {
+		EventStored func(childComplexity int, appID string) int
 	}
 
 	TriggerError struct {
@@ -244,6 +355,7 @@ type ComplexityRoot struct {
 		Count       func(childComplexity int) int
 		FirstSeenAt func(childComplexity int) int
 		LastSeenAt  func(childComplexity int) int
+		Suggestion  func(childComplexity int) int
 	}
 
 	User struct {
@@ -266,6 +378,9 @@ type AppResolver interface {
 	EventDefinitions(ctx context.Context, obj *models.App, enabled *bool) ([]*models.EventDefinition, error)
 	UnknownCodes(ctx context.Context, obj *models.App, first *int) ([]*models.UnknownCode, error)
 }
+type DefinitionCountResolver interface {
+	Definition(ctx context.Context, obj *models.DefinitionCount) (*models.EventDefinition, error)
+}
 type DeviceResolver interface {
 	AppID(ctx context.Context, obj *models.Device) (string, error)
 
@@ -287,6 +402,13 @@ type EventResolver interface {
 }
 type EventDefinitionResolver interface {
 	AppID(ctx context.Context, obj *models.EventDefinition) (string, error)
+}
+type EventMatcherResolver interface {
+	Rules(ctx context.Context, obj *models.EventMatcher) ([]*models.Rule, error)
+}
+type GoalResolver interface {
+	StartMatcher(ctx context.Context, obj *models.Goal) (*models.EventMatcher, error)
+	CompletionMatcher(ctx context.Context, obj *models.Goal) (*models.EventMatcher, error)
 }
 type LeadResolver interface {
 	AppID(ctx context.Context, obj *models.Lead) (string, error)
@@ -320,8 +442,17 @@ type MutationResolver interface {
 	DeleteEventDefinition(ctx context.Context, id string) (*model.DeletePayload, error)
 	Trigger(ctx context.Context, input model.TriggerInput) (*model.TriggerResult, error)
 	TriggerBatch(ctx context.Context, inputs []*model.TriggerInput) ([]*model.TriggerResult, error)
+	CreateEventMatcher(ctx context.Context, appID string, input model.EventMatcherInput) (*models.EventMatcher, error)
+	UpdateEventMatcher(ctx context.Context, appID string, id string, input model.UpdateEventMatcherInput) (*models.EventMatcher, error)
+	DeleteEventMatcher(ctx context.Context, appID string, id string) (*model.DeletePayload, error)
+	CreateGoal(ctx context.Context, appID string, input model.GoalInput) (*models.Goal, error)
+	UpdateGoal(ctx context.Context, appID string, id string, input model.UpdateGoalInput) (*models.Goal, error)
+	DeleteGoal(ctx context.Context, appID string, id string) (*model.DeletePayload, error)
 	Identify(ctx context.Context, input model.IdentifyInput) (*model.IdentifyPayload, error)
 	EraseLead(ctx context.Context, appID string, email string) (*models.EraseResult, error)
+}
+type OverviewResolver interface {
+	Interval(ctx context.Context, obj *models.Overview) (model.Interval, error)
 }
 type QueryResolver interface {
 	Apps(ctx context.Context) ([]*models.App, error)
@@ -330,10 +461,23 @@ type QueryResolver interface {
 	Me(ctx context.Context) (*models.User, error)
 	Members(ctx context.Context, appID string) ([]*models.Membership, error)
 	EventDefinition(ctx context.Context, id string) (*models.EventDefinition, error)
+	Overview(ctx context.Context, appID string, rangeArg model.RangeInput, exactUniques *bool) (*models.Overview, error)
+	Breakdown(ctx context.Context, appID string, rangeArg model.RangeInput, by model.BreakdownBy, first *int) ([]*models.DimStat, error)
+	Funnel(ctx context.Context, input model.FunnelInput) (*model.FunnelReport, error)
+	Events(ctx context.Context, appID string, rules []*model.RuleInput, match *model.RuleCombination, first *int, after *string) (*model.EventConnection, error)
+	EventMatchers(ctx context.Context, appID string) ([]*models.EventMatcher, error)
+	Goals(ctx context.Context, appID string) ([]*models.Goal, error)
+	GoalReport(ctx context.Context, appID string, goalID string, rangeArg model.RangeInput) (*model.GoalReport, error)
 	Lead(ctx context.Context, id string) (*models.Lead, error)
 	Device(ctx context.Context, appID string, deviceID string) (*models.Device, error)
 	Leads(ctx context.Context, appID string, search *string, first *int, after *string) (*model.LeadConnection, error)
 	LeadByEmail(ctx context.Context, appID string, email string) (*models.Lead, error)
+}
+type RuleResolver interface {
+	Operator(ctx context.Context, obj *models.Rule) (model.RuleOperator, error)
+}
+type SubscriptionResolver interface {
+	EventStored(ctx context.Context, appID string) (<-chan *models.Event, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -469,6 +613,69 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AppWithSecret.SecretKey(childComplexity), true
+
+	case "BreakdownRow.count":
+		if e.ComplexityRoot.BreakdownRow.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BreakdownRow.Count(childComplexity), true
+	case "BreakdownRow.engagement":
+		if e.ComplexityRoot.BreakdownRow.Engagement == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BreakdownRow.Engagement(childComplexity), true
+	case "BreakdownRow.uniqueDevices":
+		if e.ComplexityRoot.BreakdownRow.UniqueDevices == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BreakdownRow.UniqueDevices(childComplexity), true
+	case "BreakdownRow.value":
+		if e.ComplexityRoot.BreakdownRow.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BreakdownRow.Value(childComplexity), true
+
+	case "DefinitionCount.count":
+		if e.ComplexityRoot.DefinitionCount.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DefinitionCount.Count(childComplexity), true
+	case "DefinitionCount.definition":
+		if e.ComplexityRoot.DefinitionCount.Definition == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DefinitionCount.Definition(childComplexity), true
+
+	case "DefinitionInsight.count":
+		if e.ComplexityRoot.DefinitionInsight.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DefinitionInsight.Count(childComplexity), true
+	case "DefinitionInsight.definition":
+		if e.ComplexityRoot.DefinitionInsight.Definition == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DefinitionInsight.Definition(childComplexity), true
+	case "DefinitionInsight.series":
+		if e.ComplexityRoot.DefinitionInsight.Series == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DefinitionInsight.Series(childComplexity), true
+	case "DefinitionInsight.uniqueDevices":
+		if e.ComplexityRoot.DefinitionInsight.UniqueDevices == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DefinitionInsight.UniqueDevices(childComplexity), true
 
 	case "DeletePayload.id":
 		if e.ComplexityRoot.DeletePayload.ID == nil {
@@ -747,6 +954,185 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.EventEdge.Node(childComplexity), true
 
+	case "EventMatcher.code":
+		if e.ComplexityRoot.EventMatcher.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventMatcher.Code(childComplexity), true
+	case "EventMatcher.createdAt":
+		if e.ComplexityRoot.EventMatcher.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventMatcher.CreatedAt(childComplexity), true
+	case "EventMatcher.id":
+		if e.ComplexityRoot.EventMatcher.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventMatcher.ID(childComplexity), true
+	case "EventMatcher.name":
+		if e.ComplexityRoot.EventMatcher.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventMatcher.Name(childComplexity), true
+	case "EventMatcher.rules":
+		if e.ComplexityRoot.EventMatcher.Rules == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventMatcher.Rules(childComplexity), true
+	case "EventMatcher.updatedAt":
+		if e.ComplexityRoot.EventMatcher.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventMatcher.UpdatedAt(childComplexity), true
+
+	case "FunnelReport.from":
+		if e.ComplexityRoot.FunnelReport.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FunnelReport.From(childComplexity), true
+	case "FunnelReport.steps":
+		if e.ComplexityRoot.FunnelReport.Steps == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FunnelReport.Steps(childComplexity), true
+	case "FunnelReport.to":
+		if e.ComplexityRoot.FunnelReport.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FunnelReport.To(childComplexity), true
+
+	case "FunnelStep.code":
+		if e.ComplexityRoot.FunnelStep.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FunnelStep.Code(childComplexity), true
+	case "FunnelStep.conversionRate":
+		if e.ComplexityRoot.FunnelStep.ConversionRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FunnelStep.ConversionRate(childComplexity), true
+	case "FunnelStep.converted":
+		if e.ComplexityRoot.FunnelStep.Converted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FunnelStep.Converted(childComplexity), true
+	case "FunnelStep.entered":
+		if e.ComplexityRoot.FunnelStep.Entered == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FunnelStep.Entered(childComplexity), true
+	case "FunnelStep.medianSecondsFromPrevious":
+		if e.ComplexityRoot.FunnelStep.MedianSecondsFromPrevious == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FunnelStep.MedianSecondsFromPrevious(childComplexity), true
+	case "FunnelStep.overallRate":
+		if e.ComplexityRoot.FunnelStep.OverallRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FunnelStep.OverallRate(childComplexity), true
+	case "FunnelStep.rules":
+		if e.ComplexityRoot.FunnelStep.Rules == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FunnelStep.Rules(childComplexity), true
+
+	case "Goal.completionMatcher":
+		if e.ComplexityRoot.Goal.CompletionMatcher == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Goal.CompletionMatcher(childComplexity), true
+	case "Goal.createdAt":
+		if e.ComplexityRoot.Goal.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Goal.CreatedAt(childComplexity), true
+	case "Goal.id":
+		if e.ComplexityRoot.Goal.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Goal.ID(childComplexity), true
+	case "Goal.name":
+		if e.ComplexityRoot.Goal.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Goal.Name(childComplexity), true
+	case "Goal.startMatcher":
+		if e.ComplexityRoot.Goal.StartMatcher == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Goal.StartMatcher(childComplexity), true
+	case "Goal.updatedAt":
+		if e.ComplexityRoot.Goal.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Goal.UpdatedAt(childComplexity), true
+	case "Goal.windowSeconds":
+		if e.ComplexityRoot.Goal.WindowSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Goal.WindowSeconds(childComplexity), true
+
+	case "GoalReport.completed":
+		if e.ComplexityRoot.GoalReport.Completed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GoalReport.Completed(childComplexity), true
+	case "GoalReport.conversionRate":
+		if e.ComplexityRoot.GoalReport.ConversionRate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GoalReport.ConversionRate(childComplexity), true
+	case "GoalReport.from":
+		if e.ComplexityRoot.GoalReport.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GoalReport.From(childComplexity), true
+	case "GoalReport.medianSecondsToComplete":
+		if e.ComplexityRoot.GoalReport.MedianSecondsToComplete == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GoalReport.MedianSecondsToComplete(childComplexity), true
+	case "GoalReport.started":
+		if e.ComplexityRoot.GoalReport.Started == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GoalReport.Started(childComplexity), true
+	case "GoalReport.to":
+		if e.ComplexityRoot.GoalReport.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GoalReport.To(childComplexity), true
+
 	case "IdentifyPayload.device":
 		if e.ComplexityRoot.IdentifyPayload.Device == nil {
 			break
@@ -933,6 +1319,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateEventDefinition(childComplexity, args["input"].(model.CreateEventDefinitionInput)), true
+	case "Mutation.createEventMatcher":
+		if e.ComplexityRoot.Mutation.CreateEventMatcher == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createEventMatcher_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateEventMatcher(childComplexity, args["appId"].(string), args["input"].(model.EventMatcherInput)), true
+	case "Mutation.createGoal":
+		if e.ComplexityRoot.Mutation.CreateGoal == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createGoal_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateGoal(childComplexity, args["appId"].(string), args["input"].(model.GoalInput)), true
 	case "Mutation.deleteEventDefinition":
 		if e.ComplexityRoot.Mutation.DeleteEventDefinition == nil {
 			break
@@ -944,6 +1352,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteEventDefinition(childComplexity, args["id"].(string)), true
+	case "Mutation.deleteEventMatcher":
+		if e.ComplexityRoot.Mutation.DeleteEventMatcher == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteEventMatcher_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteEventMatcher(childComplexity, args["appId"].(string), args["id"].(string)), true
+	case "Mutation.deleteGoal":
+		if e.ComplexityRoot.Mutation.DeleteGoal == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteGoal_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteGoal(childComplexity, args["appId"].(string), args["id"].(string)), true
 	case "Mutation.eraseLead":
 		if e.ComplexityRoot.Mutation.EraseLead == nil {
 			break
@@ -1076,6 +1506,95 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateEventDefinition(childComplexity, args["id"].(string), args["input"].(model.UpdateEventDefinitionInput)), true
+	case "Mutation.updateEventMatcher":
+		if e.ComplexityRoot.Mutation.UpdateEventMatcher == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateEventMatcher_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateEventMatcher(childComplexity, args["appId"].(string), args["id"].(string), args["input"].(model.UpdateEventMatcherInput)), true
+	case "Mutation.updateGoal":
+		if e.ComplexityRoot.Mutation.UpdateGoal == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateGoal_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateGoal(childComplexity, args["appId"].(string), args["id"].(string), args["input"].(model.UpdateGoalInput)), true
+
+	case "Overview.definitions":
+		if e.ComplexityRoot.Overview.Definitions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Overview.Definitions(childComplexity), true
+	case "Overview.uniqueDevicesExact":
+		if e.ComplexityRoot.Overview.Exact == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Overview.Exact(childComplexity), true
+	case "Overview.from":
+		if e.ComplexityRoot.Overview.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Overview.From(childComplexity), true
+	case "Overview.identifiedLeads":
+		if e.ComplexityRoot.Overview.IdentifiedLeads == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Overview.IdentifiedLeads(childComplexity), true
+	case "Overview.interval":
+		if e.ComplexityRoot.Overview.Interval == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Overview.Interval(childComplexity), true
+	case "Overview.newLeads":
+		if e.ComplexityRoot.Overview.NewLeads == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Overview.NewLeads(childComplexity), true
+	case "Overview.series":
+		if e.ComplexityRoot.Overview.Series == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Overview.Series(childComplexity), true
+	case "Overview.timezone":
+		if e.ComplexityRoot.Overview.Timezone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Overview.Timezone(childComplexity), true
+	case "Overview.to":
+		if e.ComplexityRoot.Overview.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Overview.To(childComplexity), true
+	case "Overview.totalEvents":
+		if e.ComplexityRoot.Overview.TotalEvents == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Overview.TotalEvents(childComplexity), true
+	case "Overview.uniqueDevices":
+		if e.ComplexityRoot.Overview.UniqueDevices == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Overview.UniqueDevices(childComplexity), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -1107,6 +1626,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Apps(childComplexity), true
+	case "Query.breakdown":
+		if e.ComplexityRoot.Query.Breakdown == nil {
+			break
+		}
+
+		args, err := ec.field_Query_breakdown_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Breakdown(childComplexity, args["appId"].(string), args["range"].(model.RangeInput), args["by"].(model.BreakdownBy), args["first"].(*int)), true
 	case "Query.checkAppKey":
 		if e.ComplexityRoot.Query.CheckAppKey == nil {
 			break
@@ -1140,6 +1670,61 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.EventDefinition(childComplexity, args["id"].(string)), true
+	case "Query.eventMatchers":
+		if e.ComplexityRoot.Query.EventMatchers == nil {
+			break
+		}
+
+		args, err := ec.field_Query_eventMatchers_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.EventMatchers(childComplexity, args["appId"].(string)), true
+	case "Query.events":
+		if e.ComplexityRoot.Query.Events == nil {
+			break
+		}
+
+		args, err := ec.field_Query_events_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Events(childComplexity, args["appId"].(string), args["rules"].([]*model.RuleInput), args["match"].(*model.RuleCombination), args["first"].(*int), args["after"].(*string)), true
+	case "Query.funnel":
+		if e.ComplexityRoot.Query.Funnel == nil {
+			break
+		}
+
+		args, err := ec.field_Query_funnel_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Funnel(childComplexity, args["input"].(model.FunnelInput)), true
+	case "Query.goalReport":
+		if e.ComplexityRoot.Query.GoalReport == nil {
+			break
+		}
+
+		args, err := ec.field_Query_goalReport_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.GoalReport(childComplexity, args["appId"].(string), args["goalId"].(string), args["range"].(model.RangeInput)), true
+	case "Query.goals":
+		if e.ComplexityRoot.Query.Goals == nil {
+			break
+		}
+
+		args, err := ec.field_Query_goals_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Goals(childComplexity, args["appId"].(string)), true
 
 	case "Query.lead":
 		if e.ComplexityRoot.Query.Lead == nil {
@@ -1191,6 +1776,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Members(childComplexity, args["appId"].(string)), true
+	case "Query.overview":
+		if e.ComplexityRoot.Query.Overview == nil {
+			break
+		}
+
+		args, err := ec.field_Query_overview_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Overview(childComplexity, args["appId"].(string), args["range"].(model.RangeInput), args["exactUniques"].(*bool)), true
+
+	case "Rule.field":
+		if e.ComplexityRoot.Rule.Field == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Rule.Field(childComplexity), true
+	case "Rule.operator":
+		if e.ComplexityRoot.Rule.Operator == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Rule.Operator(childComplexity), true
+	case "Rule.value":
+		if e.ComplexityRoot.Rule.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Rule.Value(childComplexity), true
+
+	case "SeriesPoint.count":
+		if e.ComplexityRoot.SeriesPoint.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SeriesPoint.Count(childComplexity), true
+	case "SeriesPoint.start":
+		if e.ComplexityRoot.SeriesPoint.Start == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SeriesPoint.Start(childComplexity), true
 
 	case "Session.accessTokenExpiresAt":
 		if e.ComplexityRoot.Session.AccessExpiresAt == nil {
@@ -1222,6 +1850,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Session.User(childComplexity), true
+
+	case "Subscription.eventStored":
+		if e.ComplexityRoot.Subscription.EventStored == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_eventStored_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.EventStored(childComplexity, args["appId"].(string)), true
 
 	case "TriggerError.code":
 		if e.ComplexityRoot.TriggerError.Code == nil {
@@ -1291,6 +1931,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.UnknownCode.LastSeenAt(childComplexity), true
+	case "UnknownCode.suggestion":
+		if e.ComplexityRoot.UnknownCode.Suggestion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UnknownCode.Suggestion(childComplexity), true
 
 	case "User.createdAt":
 		if e.ComplexityRoot.User.CreatedAt == nil {
@@ -1327,10 +1973,18 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	inputUnmarshalMap := graphql.BuildUnmarshalerMap(
 		ec.unmarshalInputCreateAppInput,
 		ec.unmarshalInputCreateEventDefinitionInput,
+		ec.unmarshalInputEventMatcherInput,
+		ec.unmarshalInputFunnelInput,
+		ec.unmarshalInputGoalInput,
 		ec.unmarshalInputIdentifyInput,
+		ec.unmarshalInputMatcherInput,
+		ec.unmarshalInputRangeInput,
+		ec.unmarshalInputRuleInput,
 		ec.unmarshalInputTriggerInput,
 		ec.unmarshalInputUpdateAppInput,
 		ec.unmarshalInputUpdateEventDefinitionInput,
+		ec.unmarshalInputUpdateEventMatcherInput,
+		ec.unmarshalInputUpdateGoalInput,
 	)
 	first := true
 
@@ -1374,6 +2028,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			ctx = graphql.WithUnmarshalerMap(ctx, inputUnmarshalMap)
 			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
 			var buf bytes.Buffer
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
 			data.MarshalGQL(&buf)
 
 			return &graphql.Response{
@@ -1436,6 +2107,8 @@ type UnknownCode {
   count: Int!
   firstSeenAt: Time!
   lastSeenAt: Time!
+  "The closest defined code, when one is near enough to be a likely typo."
+  suggestion: String
 }
 
 input CreateAppInput {
@@ -1693,6 +2366,263 @@ extend type Mutation {
   triggerBatch(inputs: [TriggerInput!]!): [TriggerResult!]!
 }
 `, BuiltIn: false},
+	{Name: "../schema/insights.graphqls", Input: `"Bucket size of a time series. Days, weeks (from Monday) and months follow the timezone's calendar."
+enum Interval {
+  hour
+  day
+  week
+  month
+}
+
+"""
+A time range, widened to whole buckets of the interval in the timezone
+(default: the app's). Counts are exact. In timezones whose offset is not a
+whole hour, overviews are computed from the raw events (slower) and
+breakdowns round the range to whole UTC hours.
+"""
+input RangeInput {
+  from: Time!
+  to: Time!
+  interval: Interval = day
+  "IANA timezone; defaults to the app's."
+  timezone: String
+}
+
+"One bucket of a time series; every bucket of the range is present, empty ones with 0."
+type SeriesPoint {
+  start: Time!
+  count: Int!
+}
+
+"One definition's numbers in a range."
+type DefinitionInsight {
+  definition: EventDefinition!
+  count: Int!
+  "Distinct devices; an estimate (about 1%) unless exactUniques was asked for."
+  uniqueDevices: Int!
+  series: [SeriesPoint!]!
+}
+
+"An app's activity in a range, answered from rollups."
+type Overview {
+  "Start of the first bucket."
+  from: Time!
+  "End of the last bucket."
+  to: Time!
+  interval: Interval!
+  timezone: String!
+  totalEvents: Int!
+  "Distinct devices; an estimate (about 1%) unless uniqueDevicesExact is true."
+  uniqueDevices: Int!
+  uniqueDevicesExact: Boolean!
+  "Leads owning a device that has an event in the range."
+  identifiedLeads: Int!
+  "Leads created in the range."
+  newLeads: Int!
+  series: [SeriesPoint!]!
+  "Every definition of the app, by code, including those without events."
+  definitions: [DefinitionInsight!]!
+}
+
+"What a breakdown groups events by."
+enum BreakdownBy {
+  "Page path without query string."
+  pages
+  "Page path with query string."
+  pagesWithQuery
+  "The trigger source (js, api, ...)."
+  sources
+  "The referrer's host, without www. An empty value means direct."
+  referrers
+}
+
+"One value of a breakdown, e.g. a page."
+type BreakdownRow {
+  value: String!
+  "Events with this value."
+  count: Int!
+  "Distinct devices (estimate, about 1%)."
+  uniqueDevices: Int!
+  "Pages (without query string) only: how often each definition fired on the page, most first."
+  engagement: [DefinitionCount!]!
+}
+
+type DefinitionCount {
+  definition: EventDefinition!
+  count: Int!
+}
+
+"How a rule compares. contains, starts_with and ends_with ignore case; greater_than and less_than compare numbers."
+enum RuleOperator {
+  equals
+  not_equals
+  contains
+  starts_with
+  ends_with
+  greater_than
+  less_than
+  exists
+}
+
+"""
+A condition on events. field is one of code, url, referrer, source, title,
+lead.email (event browser only) or properties.<key> (nested keys with dots,
+e.g. properties.plan). A missing value matches only not_equals.
+"""
+input RuleInput {
+  field: String!
+  operator: RuleOperator!
+  "Not needed for exists."
+  value: String
+}
+
+type Rule {
+  field: String!
+  operator: RuleOperator!
+  value: String
+}
+
+enum RuleCombination {
+  "Every rule must hold."
+  all
+  "At least one rule must hold."
+  any
+}
+
+"Picks events: a code, optionally narrowed by rules that must all hold."
+input MatcherInput {
+  code: String!
+  rules: [RuleInput!]
+}
+
+input FunnelInput {
+  appId: ID!
+  range: RangeInput!
+  "2 to 8 steps, in order."
+  steps: [MatcherInput!]!
+  "How long after the first step a visitor may complete the funnel (at most 90 days)."
+  windowSeconds: Int!
+  "When true, no event matching any step may come between two consecutive steps."
+  strict: Boolean = false
+}
+
+"One step of a funnel. Visitors are leads where the device is identified, else devices."
+type FunnelStep {
+  code: String!
+  rules: [Rule!]!
+  "Visitors who reached this step."
+  entered: Int!
+  "Visitors who went on to the next step (last step: those who reached it)."
+  converted: Int!
+  "converted / entered, 0 to 1."
+  conversionRate: Float!
+  "entered / entered of the first step, 0 to 1."
+  overallRate: Float!
+  "Median seconds from the previous step; null for the first step or when nobody got here."
+  medianSecondsFromPrevious: Float
+}
+
+type FunnelReport {
+  from: Time!
+  to: Time!
+  steps: [FunnelStep!]!
+}
+
+"A stored, named matcher, reusable by goals."
+type EventMatcher {
+  id: ID!
+  name: String!
+  code: String!
+  rules: [Rule!]!
+  createdAt: Time!
+  updatedAt: Time!
+}
+
+input EventMatcherInput {
+  name: String!
+  code: String!
+  rules: [RuleInput!]
+}
+
+input UpdateEventMatcherInput {
+  name: String
+  code: String
+  "Replaces all rules."
+  rules: [RuleInput!]
+}
+
+"A conversion goal: visitors who did the start matcher's event, then the completion matcher's within the window."
+type Goal {
+  id: ID!
+  name: String!
+  startMatcher: EventMatcher!
+  completionMatcher: EventMatcher!
+  windowSeconds: Int!
+  createdAt: Time!
+  updatedAt: Time!
+}
+
+input GoalInput {
+  name: String!
+  "Name of a stored matcher."
+  startMatcher: String!
+  "Name of a stored matcher."
+  completionMatcher: String!
+  "Defaults to 30 days; at most 90 days."
+  windowSeconds: Int
+}
+
+input UpdateGoalInput {
+  name: String
+  startMatcher: String
+  completionMatcher: String
+  windowSeconds: Int
+}
+
+type GoalReport {
+  from: Time!
+  to: Time!
+  "Visitors with a start event in the range."
+  started: Int!
+  "Of those, visitors who completed within the window."
+  completed: Int!
+  "completed / started, 0 to 1."
+  conversionRate: Float!
+  medianSecondsToComplete: Float
+}
+
+extend type Query {
+  "Totals, unique devices, leads and per-definition series in a range."
+  overview(appId: ID!, range: RangeInput!, exactUniques: Boolean = false): Overview!
+  "Top pages, sources or referrers in a range, by event count."
+  breakdown(appId: ID!, range: RangeInput!, by: BreakdownBy!, first: Int = 20): [BreakdownRow!]!
+  funnel(input: FunnelInput!): FunnelReport!
+  "The event browser: events matching the rules, newest first. Unknown fields or operators are BAD_USER_INPUT."
+  events(appId: ID!, rules: [RuleInput!], match: RuleCombination = all, first: Int = 50, after: String): EventConnection!
+  eventMatchers(appId: ID!): [EventMatcher!]!
+  goals(appId: ID!): [Goal!]!
+  goalReport(appId: ID!, goalId: ID!, range: RangeInput!): GoalReport!
+}
+
+extend type Mutation {
+  createEventMatcher(appId: ID!, input: EventMatcherInput!): EventMatcher!
+  updateEventMatcher(appId: ID!, id: ID!, input: UpdateEventMatcherInput!): EventMatcher!
+  "Deletes a matcher that no goal uses; otherwise CONFLICT."
+  deleteEventMatcher(appId: ID!, id: ID!): DeletePayload!
+  createGoal(appId: ID!, input: GoalInput!): Goal!
+  updateGoal(appId: ID!, id: ID!, input: UpdateGoalInput!): Goal!
+  deleteGoal(appId: ID!, id: ID!): DeletePayload!
+}
+
+type Subscription {
+  """
+  Streams the app's events as they are stored, from every replica (over the
+  graphql-transport-ws websocket protocol). Events arrive within about a
+  second of their commit.
+  """
+  eventStored(appId: ID!): Event!
+}
+`, BuiltIn: false},
 	{Name: "../schema/leads.graphqls", Input: `"One browser or install, identified by a client-generated deviceId within an app."
 type Device {
   "The client-generated deviceId."
@@ -1867,6 +2797,44 @@ func (ec *executionContext) childFields_AppWithSecret(ctx context.Context, field
 	return nil, fmt.Errorf("no field named %q was found under type AppWithSecret", field.Name)
 }
 
+func (ec *executionContext) childFields_BreakdownRow(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "value":
+		return ec.fieldContext_BreakdownRow_value(ctx, field)
+	case "count":
+		return ec.fieldContext_BreakdownRow_count(ctx, field)
+	case "uniqueDevices":
+		return ec.fieldContext_BreakdownRow_uniqueDevices(ctx, field)
+	case "engagement":
+		return ec.fieldContext_BreakdownRow_engagement(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BreakdownRow", field.Name)
+}
+
+func (ec *executionContext) childFields_DefinitionCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "definition":
+		return ec.fieldContext_DefinitionCount_definition(ctx, field)
+	case "count":
+		return ec.fieldContext_DefinitionCount_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DefinitionCount", field.Name)
+}
+
+func (ec *executionContext) childFields_DefinitionInsight(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "definition":
+		return ec.fieldContext_DefinitionInsight_definition(ctx, field)
+	case "count":
+		return ec.fieldContext_DefinitionInsight_count(ctx, field)
+	case "uniqueDevices":
+		return ec.fieldContext_DefinitionInsight_uniqueDevices(ctx, field)
+	case "series":
+		return ec.fieldContext_DefinitionInsight_series(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DefinitionInsight", field.Name)
+}
+
 func (ec *executionContext) childFields_DeletePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -2003,6 +2971,94 @@ func (ec *executionContext) childFields_EventEdge(ctx context.Context, field gra
 	return nil, fmt.Errorf("no field named %q was found under type EventEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_EventMatcher(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_EventMatcher_id(ctx, field)
+	case "name":
+		return ec.fieldContext_EventMatcher_name(ctx, field)
+	case "code":
+		return ec.fieldContext_EventMatcher_code(ctx, field)
+	case "rules":
+		return ec.fieldContext_EventMatcher_rules(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_EventMatcher_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_EventMatcher_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EventMatcher", field.Name)
+}
+
+func (ec *executionContext) childFields_FunnelReport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "from":
+		return ec.fieldContext_FunnelReport_from(ctx, field)
+	case "to":
+		return ec.fieldContext_FunnelReport_to(ctx, field)
+	case "steps":
+		return ec.fieldContext_FunnelReport_steps(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FunnelReport", field.Name)
+}
+
+func (ec *executionContext) childFields_FunnelStep(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "code":
+		return ec.fieldContext_FunnelStep_code(ctx, field)
+	case "rules":
+		return ec.fieldContext_FunnelStep_rules(ctx, field)
+	case "entered":
+		return ec.fieldContext_FunnelStep_entered(ctx, field)
+	case "converted":
+		return ec.fieldContext_FunnelStep_converted(ctx, field)
+	case "conversionRate":
+		return ec.fieldContext_FunnelStep_conversionRate(ctx, field)
+	case "overallRate":
+		return ec.fieldContext_FunnelStep_overallRate(ctx, field)
+	case "medianSecondsFromPrevious":
+		return ec.fieldContext_FunnelStep_medianSecondsFromPrevious(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FunnelStep", field.Name)
+}
+
+func (ec *executionContext) childFields_Goal(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Goal_id(ctx, field)
+	case "name":
+		return ec.fieldContext_Goal_name(ctx, field)
+	case "startMatcher":
+		return ec.fieldContext_Goal_startMatcher(ctx, field)
+	case "completionMatcher":
+		return ec.fieldContext_Goal_completionMatcher(ctx, field)
+	case "windowSeconds":
+		return ec.fieldContext_Goal_windowSeconds(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Goal_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Goal_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Goal", field.Name)
+}
+
+func (ec *executionContext) childFields_GoalReport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "from":
+		return ec.fieldContext_GoalReport_from(ctx, field)
+	case "to":
+		return ec.fieldContext_GoalReport_to(ctx, field)
+	case "started":
+		return ec.fieldContext_GoalReport_started(ctx, field)
+	case "completed":
+		return ec.fieldContext_GoalReport_completed(ctx, field)
+	case "conversionRate":
+		return ec.fieldContext_GoalReport_conversionRate(ctx, field)
+	case "medianSecondsToComplete":
+		return ec.fieldContext_GoalReport_medianSecondsToComplete(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type GoalReport", field.Name)
+}
+
 func (ec *executionContext) childFields_IdentifyPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "lead":
@@ -2077,6 +3133,34 @@ func (ec *executionContext) childFields_Member(ctx context.Context, field graphq
 	return nil, fmt.Errorf("no field named %q was found under type Member", field.Name)
 }
 
+func (ec *executionContext) childFields_Overview(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "from":
+		return ec.fieldContext_Overview_from(ctx, field)
+	case "to":
+		return ec.fieldContext_Overview_to(ctx, field)
+	case "interval":
+		return ec.fieldContext_Overview_interval(ctx, field)
+	case "timezone":
+		return ec.fieldContext_Overview_timezone(ctx, field)
+	case "totalEvents":
+		return ec.fieldContext_Overview_totalEvents(ctx, field)
+	case "uniqueDevices":
+		return ec.fieldContext_Overview_uniqueDevices(ctx, field)
+	case "uniqueDevicesExact":
+		return ec.fieldContext_Overview_uniqueDevicesExact(ctx, field)
+	case "identifiedLeads":
+		return ec.fieldContext_Overview_identifiedLeads(ctx, field)
+	case "newLeads":
+		return ec.fieldContext_Overview_newLeads(ctx, field)
+	case "series":
+		return ec.fieldContext_Overview_series(ctx, field)
+	case "definitions":
+		return ec.fieldContext_Overview_definitions(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Overview", field.Name)
+}
+
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "hasNextPage":
@@ -2085,6 +3169,28 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 		return ec.fieldContext_PageInfo_endCursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_Rule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "field":
+		return ec.fieldContext_Rule_field(ctx, field)
+	case "operator":
+		return ec.fieldContext_Rule_operator(ctx, field)
+	case "value":
+		return ec.fieldContext_Rule_value(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Rule", field.Name)
+}
+
+func (ec *executionContext) childFields_SeriesPoint(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "start":
+		return ec.fieldContext_SeriesPoint_start(ctx, field)
+	case "count":
+		return ec.fieldContext_SeriesPoint_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SeriesPoint", field.Name)
 }
 
 func (ec *executionContext) childFields_Session(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2139,6 +3245,8 @@ func (ec *executionContext) childFields_UnknownCode(ctx context.Context, field g
 		return ec.fieldContext_UnknownCode_firstSeenAt(ctx, field)
 	case "lastSeenAt":
 		return ec.fieldContext_UnknownCode_lastSeenAt(ctx, field)
+	case "suggestion":
+		return ec.fieldContext_UnknownCode_suggestion(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type UnknownCode", field.Name)
 }
@@ -2433,6 +3541,50 @@ func (ec *executionContext) field_Mutation_createEventDefinition_args(ctx contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createEventMatcher_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "appId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["appId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.EventMatcherInput, error) {
+			return ec.unmarshalNEventMatcherInput2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐEventMatcherInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createGoal_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "appId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["appId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.GoalInput, error) {
+			return ec.unmarshalNGoalInput2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐGoalInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_deleteEventDefinition_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2444,6 +3596,50 @@ func (ec *executionContext) field_Mutation_deleteEventDefinition_args(ctx contex
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteEventMatcher_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "appId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["appId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteGoal_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "appId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["appId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg1
 	return args, nil
 }
 
@@ -2671,6 +3867,66 @@ func (ec *executionContext) field_Mutation_updateEventDefinition_args(ctx contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_updateEventMatcher_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "appId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["appId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateEventMatcherInput, error) {
+			return ec.unmarshalNUpdateEventMatcherInput2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐUpdateEventMatcherInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateGoal_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "appId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["appId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateGoalInput, error) {
+			return ec.unmarshalNUpdateGoalInput2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐUpdateGoalInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2696,6 +3952,44 @@ func (ec *executionContext) field_Query_app_args(ctx context.Context, rawArgs ma
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_breakdown_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "appId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["appId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "range",
+		func(ctx context.Context, v any) (model.RangeInput, error) {
+			return ec.unmarshalNRangeInput2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐRangeInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["range"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "by",
+		func(ctx context.Context, v any) (model.BreakdownBy, error) {
+			return ec.unmarshalNBreakdownBy2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐBreakdownBy(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["by"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg3
 	return args, nil
 }
 
@@ -2746,6 +4040,124 @@ func (ec *executionContext) field_Query_eventDefinition_args(ctx context.Context
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_eventMatchers_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "appId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["appId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_events_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "appId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["appId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "rules",
+		func(ctx context.Context, v any) ([]*model.RuleInput, error) {
+			return ec.unmarshalORuleInput2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐRuleInputᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["rules"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "match",
+		func(ctx context.Context, v any) (*model.RuleCombination, error) {
+			return ec.unmarshalORuleCombination2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐRuleCombination(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["match"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg4
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_funnel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.FunnelInput, error) {
+			return ec.unmarshalNFunnelInput2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐFunnelInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_goalReport_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "appId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["appId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "goalId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["goalId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "range",
+		func(ctx context.Context, v any) (model.RangeInput, error) {
+			return ec.unmarshalNRangeInput2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐRangeInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["range"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_goals_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "appId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["appId"] = arg0
 	return args, nil
 }
 
@@ -2824,6 +4236,50 @@ func (ec *executionContext) field_Query_leads_args(ctx context.Context, rawArgs 
 }
 
 func (ec *executionContext) field_Query_members_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "appId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["appId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_overview_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "appId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["appId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "range",
+		func(ctx context.Context, v any) (model.RangeInput, error) {
+			return ec.unmarshalNRangeInput2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐRangeInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["range"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "exactUniques",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["exactUniques"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_eventStored_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "appId",
@@ -3346,6 +4802,272 @@ func (ec *executionContext) _AppWithSecret_secretKey(ctx context.Context, field 
 }
 func (ec *executionContext) fieldContext_AppWithSecret_secretKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AppWithSecret", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _BreakdownRow_value(ctx context.Context, field graphql.CollectedField, obj *models.DimStat) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BreakdownRow_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BreakdownRow_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BreakdownRow", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _BreakdownRow_count(ctx context.Context, field graphql.CollectedField, obj *models.DimStat) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BreakdownRow_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BreakdownRow_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BreakdownRow", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _BreakdownRow_uniqueDevices(ctx context.Context, field graphql.CollectedField, obj *models.DimStat) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BreakdownRow_uniqueDevices(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UniqueDevices, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BreakdownRow_uniqueDevices(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("BreakdownRow", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _BreakdownRow_engagement(ctx context.Context, field graphql.CollectedField, obj *models.DimStat) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_BreakdownRow_engagement(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Engagement, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.DefinitionCount) graphql.Marshaler {
+			return ec.marshalNDefinitionCount2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐDefinitionCountᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_BreakdownRow_engagement(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BreakdownRow",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DefinitionCount(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DefinitionCount_definition(ctx context.Context, field graphql.CollectedField, obj *models.DefinitionCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DefinitionCount_definition(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.DefinitionCount().Definition(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.EventDefinition) graphql.Marshaler {
+			return ec.marshalNEventDefinition2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐEventDefinition(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DefinitionCount_definition(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DefinitionCount",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EventDefinition(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DefinitionCount_count(ctx context.Context, field graphql.CollectedField, obj *models.DefinitionCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DefinitionCount_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DefinitionCount_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DefinitionCount", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _DefinitionInsight_definition(ctx context.Context, field graphql.CollectedField, obj *models.DefinitionStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DefinitionInsight_definition(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Definition, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.EventDefinition) graphql.Marshaler {
+			return ec.marshalNEventDefinition2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐEventDefinition(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DefinitionInsight_definition(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DefinitionInsight",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EventDefinition(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DefinitionInsight_count(ctx context.Context, field graphql.CollectedField, obj *models.DefinitionStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DefinitionInsight_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DefinitionInsight_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DefinitionInsight", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _DefinitionInsight_uniqueDevices(ctx context.Context, field graphql.CollectedField, obj *models.DefinitionStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DefinitionInsight_uniqueDevices(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UniqueDevices, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DefinitionInsight_uniqueDevices(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DefinitionInsight", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _DefinitionInsight_series(ctx context.Context, field graphql.CollectedField, obj *models.DefinitionStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DefinitionInsight_series(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Series, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []models.Bucket) graphql.Marshaler {
+			return ec.marshalNSeriesPoint2ᚕgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐBucketᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DefinitionInsight_series(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DefinitionInsight",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SeriesPoint(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _DeletePayload_id(ctx context.Context, field graphql.CollectedField, obj *model.DeletePayload) (ret graphql.Marshaler) {
@@ -4460,6 +6182,718 @@ func (ec *executionContext) fieldContext_EventEdge_node(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _EventMatcher_id(ctx context.Context, field graphql.CollectedField, obj *models.EventMatcher) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventMatcher_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uint64) graphql.Marshaler {
+			return ec.marshalNID2uint64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EventMatcher_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EventMatcher", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _EventMatcher_name(ctx context.Context, field graphql.CollectedField, obj *models.EventMatcher) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventMatcher_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EventMatcher_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EventMatcher", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _EventMatcher_code(ctx context.Context, field graphql.CollectedField, obj *models.EventMatcher) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventMatcher_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EventMatcher_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EventMatcher", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _EventMatcher_rules(ctx context.Context, field graphql.CollectedField, obj *models.EventMatcher) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventMatcher_rules(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.EventMatcher().Rules(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.Rule) graphql.Marshaler {
+			return ec.marshalNRule2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐRuleᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EventMatcher_rules(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EventMatcher",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Rule(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EventMatcher_createdAt(ctx context.Context, field graphql.CollectedField, obj *models.EventMatcher) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventMatcher_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EventMatcher_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EventMatcher", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _EventMatcher_updatedAt(ctx context.Context, field graphql.CollectedField, obj *models.EventMatcher) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventMatcher_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EventMatcher_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EventMatcher", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _FunnelReport_from(ctx context.Context, field graphql.CollectedField, obj *model.FunnelReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FunnelReport_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FunnelReport_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FunnelReport", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _FunnelReport_to(ctx context.Context, field graphql.CollectedField, obj *model.FunnelReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FunnelReport_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FunnelReport_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FunnelReport", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _FunnelReport_steps(ctx context.Context, field graphql.CollectedField, obj *model.FunnelReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FunnelReport_steps(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Steps, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.FunnelStep) graphql.Marshaler {
+			return ec.marshalNFunnelStep2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐFunnelStepᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FunnelReport_steps(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FunnelReport",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FunnelStep(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FunnelStep_code(ctx context.Context, field graphql.CollectedField, obj *model.FunnelStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FunnelStep_code(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Code, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FunnelStep_code(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FunnelStep", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _FunnelStep_rules(ctx context.Context, field graphql.CollectedField, obj *model.FunnelStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FunnelStep_rules(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rules, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.Rule) graphql.Marshaler {
+			return ec.marshalNRule2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐRuleᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FunnelStep_rules(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "FunnelStep",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Rule(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _FunnelStep_entered(ctx context.Context, field graphql.CollectedField, obj *model.FunnelStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FunnelStep_entered(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Entered, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FunnelStep_entered(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FunnelStep", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _FunnelStep_converted(ctx context.Context, field graphql.CollectedField, obj *model.FunnelStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FunnelStep_converted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Converted, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FunnelStep_converted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FunnelStep", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _FunnelStep_conversionRate(ctx context.Context, field graphql.CollectedField, obj *model.FunnelStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FunnelStep_conversionRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConversionRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FunnelStep_conversionRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FunnelStep", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _FunnelStep_overallRate(ctx context.Context, field graphql.CollectedField, obj *model.FunnelStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FunnelStep_overallRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OverallRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FunnelStep_overallRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FunnelStep", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _FunnelStep_medianSecondsFromPrevious(ctx context.Context, field graphql.CollectedField, obj *model.FunnelStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FunnelStep_medianSecondsFromPrevious(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MedianSecondsFromPrevious, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FunnelStep_medianSecondsFromPrevious(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FunnelStep", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _Goal_id(ctx context.Context, field graphql.CollectedField, obj *models.Goal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Goal_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uint64) graphql.Marshaler {
+			return ec.marshalNID2uint64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Goal_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Goal", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _Goal_name(ctx context.Context, field graphql.CollectedField, obj *models.Goal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Goal_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Goal_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Goal", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Goal_startMatcher(ctx context.Context, field graphql.CollectedField, obj *models.Goal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Goal_startMatcher(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Goal().StartMatcher(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.EventMatcher) graphql.Marshaler {
+			return ec.marshalNEventMatcher2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐEventMatcher(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Goal_startMatcher(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Goal",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EventMatcher(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Goal_completionMatcher(ctx context.Context, field graphql.CollectedField, obj *models.Goal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Goal_completionMatcher(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Goal().CompletionMatcher(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.EventMatcher) graphql.Marshaler {
+			return ec.marshalNEventMatcher2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐEventMatcher(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Goal_completionMatcher(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Goal",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EventMatcher(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Goal_windowSeconds(ctx context.Context, field graphql.CollectedField, obj *models.Goal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Goal_windowSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WindowSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Goal_windowSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Goal", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _Goal_createdAt(ctx context.Context, field graphql.CollectedField, obj *models.Goal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Goal_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Goal_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Goal", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _Goal_updatedAt(ctx context.Context, field graphql.CollectedField, obj *models.Goal) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Goal_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Goal_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Goal", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _GoalReport_from(ctx context.Context, field graphql.CollectedField, obj *model.GoalReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GoalReport_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GoalReport_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GoalReport", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _GoalReport_to(ctx context.Context, field graphql.CollectedField, obj *model.GoalReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GoalReport_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GoalReport_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GoalReport", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _GoalReport_started(ctx context.Context, field graphql.CollectedField, obj *model.GoalReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GoalReport_started(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Started, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GoalReport_started(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GoalReport", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _GoalReport_completed(ctx context.Context, field graphql.CollectedField, obj *model.GoalReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GoalReport_completed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Completed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GoalReport_completed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GoalReport", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _GoalReport_conversionRate(ctx context.Context, field graphql.CollectedField, obj *model.GoalReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GoalReport_conversionRate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConversionRate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GoalReport_conversionRate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GoalReport", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _GoalReport_medianSecondsToComplete(ctx context.Context, field graphql.CollectedField, obj *model.GoalReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GoalReport_medianSecondsToComplete(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MedianSecondsToComplete, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_GoalReport_medianSecondsToComplete(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GoalReport", field, false, false, errors.New("field of type Float does not have child fields"))
 }
 
 func (ec *executionContext) _IdentifyPayload_lead(ctx context.Context, field graphql.CollectedField, obj *model.IdentifyPayload) (ret graphql.Marshaler) {
@@ -5721,6 +8155,270 @@ func (ec *executionContext) fieldContext_Mutation_triggerBatch(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createEventMatcher(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createEventMatcher(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateEventMatcher(ctx, fc.Args["appId"].(string), fc.Args["input"].(model.EventMatcherInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.EventMatcher) graphql.Marshaler {
+			return ec.marshalNEventMatcher2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐEventMatcher(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createEventMatcher(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EventMatcher(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createEventMatcher_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateEventMatcher(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateEventMatcher(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateEventMatcher(ctx, fc.Args["appId"].(string), fc.Args["id"].(string), fc.Args["input"].(model.UpdateEventMatcherInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.EventMatcher) graphql.Marshaler {
+			return ec.marshalNEventMatcher2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐEventMatcher(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateEventMatcher(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EventMatcher(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateEventMatcher_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteEventMatcher(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteEventMatcher(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteEventMatcher(ctx, fc.Args["appId"].(string), fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DeletePayload) graphql.Marshaler {
+			return ec.marshalNDeletePayload2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐDeletePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteEventMatcher(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeletePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteEventMatcher_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createGoal(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createGoal(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateGoal(ctx, fc.Args["appId"].(string), fc.Args["input"].(model.GoalInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Goal) graphql.Marshaler {
+			return ec.marshalNGoal2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐGoal(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createGoal(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Goal(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createGoal_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateGoal(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateGoal(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateGoal(ctx, fc.Args["appId"].(string), fc.Args["id"].(string), fc.Args["input"].(model.UpdateGoalInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Goal) graphql.Marshaler {
+			return ec.marshalNGoal2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐGoal(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateGoal(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Goal(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateGoal_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteGoal(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteGoal(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteGoal(ctx, fc.Args["appId"].(string), fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DeletePayload) graphql.Marshaler {
+			return ec.marshalNDeletePayload2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐDeletePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteGoal(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeletePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteGoal_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_identify(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5805,6 +8503,277 @@ func (ec *executionContext) fieldContext_Mutation_eraseLead(ctx context.Context,
 	if fc.Args, err = ec.field_Mutation_eraseLead_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Overview_from(ctx context.Context, field graphql.CollectedField, obj *models.Overview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Overview_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Overview_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Overview", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _Overview_to(ctx context.Context, field graphql.CollectedField, obj *models.Overview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Overview_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Overview_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Overview", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _Overview_interval(ctx context.Context, field graphql.CollectedField, obj *models.Overview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Overview_interval(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Overview().Interval(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.Interval) graphql.Marshaler {
+			return ec.marshalNInterval2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐInterval(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Overview_interval(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Overview", field, true, true, errors.New("field of type Interval does not have child fields"))
+}
+
+func (ec *executionContext) _Overview_timezone(ctx context.Context, field graphql.CollectedField, obj *models.Overview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Overview_timezone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Timezone, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Overview_timezone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Overview", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Overview_totalEvents(ctx context.Context, field graphql.CollectedField, obj *models.Overview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Overview_totalEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalEvents, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Overview_totalEvents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Overview", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _Overview_uniqueDevices(ctx context.Context, field graphql.CollectedField, obj *models.Overview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Overview_uniqueDevices(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UniqueDevices, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Overview_uniqueDevices(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Overview", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _Overview_uniqueDevicesExact(ctx context.Context, field graphql.CollectedField, obj *models.Overview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Overview_uniqueDevicesExact(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Exact, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Overview_uniqueDevicesExact(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Overview", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _Overview_identifiedLeads(ctx context.Context, field graphql.CollectedField, obj *models.Overview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Overview_identifiedLeads(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IdentifiedLeads, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Overview_identifiedLeads(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Overview", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _Overview_newLeads(ctx context.Context, field graphql.CollectedField, obj *models.Overview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Overview_newLeads(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NewLeads, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Overview_newLeads(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Overview", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _Overview_series(ctx context.Context, field graphql.CollectedField, obj *models.Overview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Overview_series(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Series, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []models.Bucket) graphql.Marshaler {
+			return ec.marshalNSeriesPoint2ᚕgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐBucketᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Overview_series(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Overview",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SeriesPoint(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Overview_definitions(ctx context.Context, field graphql.CollectedField, obj *models.Overview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Overview_definitions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Definitions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.DefinitionStats) graphql.Marshaler {
+			return ec.marshalNDefinitionInsight2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐDefinitionStatsᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Overview_definitions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Overview",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DefinitionInsight(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -6095,6 +9064,314 @@ func (ec *executionContext) fieldContext_Query_eventDefinition(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_overview(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_overview(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Overview(ctx, fc.Args["appId"].(string), fc.Args["range"].(model.RangeInput), fc.Args["exactUniques"].(*bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Overview) graphql.Marshaler {
+			return ec.marshalNOverview2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐOverview(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_overview(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Overview(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_overview_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_breakdown(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_breakdown(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Breakdown(ctx, fc.Args["appId"].(string), fc.Args["range"].(model.RangeInput), fc.Args["by"].(model.BreakdownBy), fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.DimStat) graphql.Marshaler {
+			return ec.marshalNBreakdownRow2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐDimStatᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_breakdown(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_BreakdownRow(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_breakdown_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_funnel(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_funnel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Funnel(ctx, fc.Args["input"].(model.FunnelInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.FunnelReport) graphql.Marshaler {
+			return ec.marshalNFunnelReport2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐFunnelReport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_funnel(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FunnelReport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_funnel_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_events(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_events(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Events(ctx, fc.Args["appId"].(string), fc.Args["rules"].([]*model.RuleInput), fc.Args["match"].(*model.RuleCombination), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.EventConnection) graphql.Marshaler {
+			return ec.marshalNEventConnection2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐEventConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_events(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EventConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_events_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_eventMatchers(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_eventMatchers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().EventMatchers(ctx, fc.Args["appId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.EventMatcher) graphql.Marshaler {
+			return ec.marshalNEventMatcher2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐEventMatcherᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_eventMatchers(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EventMatcher(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_eventMatchers_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_goals(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_goals(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Goals(ctx, fc.Args["appId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.Goal) graphql.Marshaler {
+			return ec.marshalNGoal2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐGoalᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_goals(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Goal(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_goals_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_goalReport(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_goalReport(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().GoalReport(ctx, fc.Args["appId"].(string), fc.Args["goalId"].(string), fc.Args["range"].(model.RangeInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.GoalReport) graphql.Marshaler {
+			return ec.marshalNGoalReport2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐGoalReport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_goalReport(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_GoalReport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_goalReport_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_lead(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6347,6 +9624,121 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _Rule_field(ctx context.Context, field graphql.CollectedField, obj *models.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Rule_field(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Field, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Rule_field(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Rule", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Rule_operator(ctx context.Context, field graphql.CollectedField, obj *models.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Rule_operator(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Rule().Operator(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.RuleOperator) graphql.Marshaler {
+			return ec.marshalNRuleOperator2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐRuleOperator(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Rule_operator(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Rule", field, true, true, errors.New("field of type RuleOperator does not have child fields"))
+}
+
+func (ec *executionContext) _Rule_value(ctx context.Context, field graphql.CollectedField, obj *models.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Rule_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Rule_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Rule", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _SeriesPoint_start(ctx context.Context, field graphql.CollectedField, obj *models.Bucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SeriesPoint_start(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Start, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SeriesPoint_start(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SeriesPoint", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _SeriesPoint_count(ctx context.Context, field graphql.CollectedField, obj *models.Bucket) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SeriesPoint_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SeriesPoint_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SeriesPoint", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
 func (ec *executionContext) _Session_user(ctx context.Context, field graphql.CollectedField, obj *models.Session) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6469,6 +9861,50 @@ func (ec *executionContext) _Session_refreshTokenExpiresAt(ctx context.Context, 
 }
 func (ec *executionContext) fieldContext_Session_refreshTokenExpiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Session", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _Subscription_eventStored(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_eventStored(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().EventStored(ctx, fc.Args["appId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Event) graphql.Marshaler {
+			return ec.marshalNEvent2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_eventStored(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Event(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_eventStored_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _TriggerError_code(ctx context.Context, field graphql.CollectedField, obj *model.TriggerError) (ret graphql.Marshaler) {
@@ -6731,6 +10167,29 @@ func (ec *executionContext) _UnknownCode_lastSeenAt(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_UnknownCode_lastSeenAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("UnknownCode", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _UnknownCode_suggestion(ctx context.Context, field graphql.CollectedField, obj *models.UnknownCode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UnknownCode_suggestion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Suggestion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UnknownCode_suggestion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UnknownCode", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *models.User) (ret graphql.Marshaler) {
@@ -7993,6 +11452,163 @@ func (ec *executionContext) unmarshalInputCreateEventDefinitionInput(ctx context
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputEventMatcherInput(ctx context.Context, obj any) (model.EventMatcherInput, error) {
+	var it model.EventMatcherInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "code", "rules"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "code":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("code"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Code = data
+		case "rules":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rules"))
+			data, err := ec.unmarshalORuleInput2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐRuleInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Rules = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputFunnelInput(ctx context.Context, obj any) (model.FunnelInput, error) {
+	var it model.FunnelInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["strict"]; !present {
+		asMap["strict"] = false
+	}
+
+	fieldsInOrder := [...]string{"appId", "range", "steps", "windowSeconds", "strict"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "appId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("appId"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AppID = data
+		case "range":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("range"))
+			data, err := ec.unmarshalNRangeInput2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐRangeInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Range = data
+		case "steps":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("steps"))
+			data, err := ec.unmarshalNMatcherInput2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐMatcherInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Steps = data
+		case "windowSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("windowSeconds"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WindowSeconds = data
+		case "strict":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("strict"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Strict = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputGoalInput(ctx context.Context, obj any) (model.GoalInput, error) {
+	var it model.GoalInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "startMatcher", "completionMatcher", "windowSeconds"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "startMatcher":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startMatcher"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartMatcher = data
+		case "completionMatcher":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("completionMatcher"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CompletionMatcher = data
+		case "windowSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("windowSeconds"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WindowSeconds = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputIdentifyInput(ctx context.Context, obj any) (model.IdentifyInput, error) {
 	var it model.IdentifyInput
 	if obj == nil {
@@ -8046,6 +11662,142 @@ func (ec *executionContext) unmarshalInputIdentifyInput(ctx context.Context, obj
 				return it, err
 			}
 			it.Fields = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputMatcherInput(ctx context.Context, obj any) (model.MatcherInput, error) {
+	var it model.MatcherInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"code", "rules"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "code":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("code"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Code = data
+		case "rules":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rules"))
+			data, err := ec.unmarshalORuleInput2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐRuleInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Rules = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputRangeInput(ctx context.Context, obj any) (model.RangeInput, error) {
+	var it model.RangeInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["interval"]; !present {
+		asMap["interval"] = "day"
+	}
+
+	fieldsInOrder := [...]string{"from", "to", "interval", "timezone"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "from":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("from"))
+			data, err := ec.unmarshalNTime2timeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.From = data
+		case "to":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("to"))
+			data, err := ec.unmarshalNTime2timeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.To = data
+		case "interval":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("interval"))
+			data, err := ec.unmarshalOInterval2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐInterval(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Interval = data
+		case "timezone":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("timezone"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Timezone = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputRuleInput(ctx context.Context, obj any) (model.RuleInput, error) {
+	var it model.RuleInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"field", "operator", "value"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		case "operator":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("operator"))
+			data, err := ec.unmarshalNRuleOperator2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐRuleOperator(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Operator = data
+		case "value":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("value"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Value = data
 		}
 	}
 	return it, nil
@@ -8241,6 +11993,101 @@ func (ec *executionContext) unmarshalInputUpdateEventDefinitionInput(ctx context
 				return it, err
 			}
 			it.Enabled = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputUpdateEventMatcherInput(ctx context.Context, obj any) (model.UpdateEventMatcherInput, error) {
+	var it model.UpdateEventMatcherInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "code", "rules"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "code":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("code"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Code = data
+		case "rules":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rules"))
+			data, err := ec.unmarshalORuleInput2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐRuleInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Rules = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputUpdateGoalInput(ctx context.Context, obj any) (model.UpdateGoalInput, error) {
+	var it model.UpdateGoalInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "startMatcher", "completionMatcher", "windowSeconds"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "startMatcher":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startMatcher"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartMatcher = data
+		case "completionMatcher":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("completionMatcher"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CompletionMatcher = data
+		case "windowSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("windowSeconds"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WindowSeconds = data
 		}
 	}
 	return it, nil
@@ -8579,6 +12426,188 @@ func (ec *executionContext) _AppWithSecret(ctx context.Context, sel ast.Selectio
 			}
 		case "secretKey":
 			out.Values[i] = ec._AppWithSecret_secretKey(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var breakdownRowImplementors = []string{"BreakdownRow"}
+
+func (ec *executionContext) _BreakdownRow(ctx context.Context, sel ast.SelectionSet, obj *models.DimStat) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, breakdownRowImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("BreakdownRow")
+		case "value":
+			out.Values[i] = ec._BreakdownRow_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._BreakdownRow_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "uniqueDevices":
+			out.Values[i] = ec._BreakdownRow_uniqueDevices(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "engagement":
+			out.Values[i] = ec._BreakdownRow_engagement(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var definitionCountImplementors = []string{"DefinitionCount"}
+
+func (ec *executionContext) _DefinitionCount(ctx context.Context, sel ast.SelectionSet, obj *models.DefinitionCount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, definitionCountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DefinitionCount")
+		case "definition":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._DefinitionCount_definition(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "count":
+			out.Values[i] = ec._DefinitionCount_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var definitionInsightImplementors = []string{"DefinitionInsight"}
+
+func (ec *executionContext) _DefinitionInsight(ctx context.Context, sel ast.SelectionSet, obj *models.DefinitionStats) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, definitionInsightImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DefinitionInsight")
+		case "definition":
+			out.Values[i] = ec._DefinitionInsight_definition(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._DefinitionInsight_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "uniqueDevices":
+			out.Values[i] = ec._DefinitionInsight_uniqueDevices(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "series":
+			out.Values[i] = ec._DefinitionInsight_series(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -9483,6 +13512,415 @@ func (ec *executionContext) _EventEdge(ctx context.Context, sel ast.SelectionSet
 	return out
 }
 
+var eventMatcherImplementors = []string{"EventMatcher"}
+
+func (ec *executionContext) _EventMatcher(ctx context.Context, sel ast.SelectionSet, obj *models.EventMatcher) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, eventMatcherImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EventMatcher")
+		case "id":
+			out.Values[i] = ec._EventMatcher_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._EventMatcher_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "code":
+			out.Values[i] = ec._EventMatcher_code(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "rules":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._EventMatcher_rules(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "createdAt":
+			out.Values[i] = ec._EventMatcher_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._EventMatcher_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var funnelReportImplementors = []string{"FunnelReport"}
+
+func (ec *executionContext) _FunnelReport(ctx context.Context, sel ast.SelectionSet, obj *model.FunnelReport) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, funnelReportImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FunnelReport")
+		case "from":
+			out.Values[i] = ec._FunnelReport_from(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "to":
+			out.Values[i] = ec._FunnelReport_to(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "steps":
+			out.Values[i] = ec._FunnelReport_steps(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var funnelStepImplementors = []string{"FunnelStep"}
+
+func (ec *executionContext) _FunnelStep(ctx context.Context, sel ast.SelectionSet, obj *model.FunnelStep) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, funnelStepImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FunnelStep")
+		case "code":
+			out.Values[i] = ec._FunnelStep_code(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rules":
+			out.Values[i] = ec._FunnelStep_rules(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "entered":
+			out.Values[i] = ec._FunnelStep_entered(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "converted":
+			out.Values[i] = ec._FunnelStep_converted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "conversionRate":
+			out.Values[i] = ec._FunnelStep_conversionRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "overallRate":
+			out.Values[i] = ec._FunnelStep_overallRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "medianSecondsFromPrevious":
+			out.Values[i] = ec._FunnelStep_medianSecondsFromPrevious(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var goalImplementors = []string{"Goal"}
+
+func (ec *executionContext) _Goal(ctx context.Context, sel ast.SelectionSet, obj *models.Goal) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, goalImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Goal")
+		case "id":
+			out.Values[i] = ec._Goal_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._Goal_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "startMatcher":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Goal_startMatcher(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "completionMatcher":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Goal_completionMatcher(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "windowSeconds":
+			out.Values[i] = ec._Goal_windowSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._Goal_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._Goal_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var goalReportImplementors = []string{"GoalReport"}
+
+func (ec *executionContext) _GoalReport(ctx context.Context, sel ast.SelectionSet, obj *model.GoalReport) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, goalReportImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("GoalReport")
+		case "from":
+			out.Values[i] = ec._GoalReport_from(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "to":
+			out.Values[i] = ec._GoalReport_to(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "started":
+			out.Values[i] = ec._GoalReport_started(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "completed":
+			out.Values[i] = ec._GoalReport_completed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "conversionRate":
+			out.Values[i] = ec._GoalReport_conversionRate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "medianSecondsToComplete":
+			out.Values[i] = ec._GoalReport_medianSecondsToComplete(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var identifyPayloadImplementors = []string{"IdentifyPayload"}
 
 func (ec *executionContext) _IdentifyPayload(ctx context.Context, sel ast.SelectionSet, obj *model.IdentifyPayload) graphql.Marshaler {
@@ -10213,6 +14651,48 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createEventMatcher":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createEventMatcher(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateEventMatcher":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateEventMatcher(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteEventMatcher":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteEventMatcher(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createGoal":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createGoal(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateGoal":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateGoal(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteGoal":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteGoal(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "identify":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_identify(ctx, field)
@@ -10226,6 +14706,127 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var overviewImplementors = []string{"Overview"}
+
+func (ec *executionContext) _Overview(ctx context.Context, sel ast.SelectionSet, obj *models.Overview) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, overviewImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Overview")
+		case "from":
+			out.Values[i] = ec._Overview_from(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "to":
+			out.Values[i] = ec._Overview_to(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "interval":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Overview_interval(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "timezone":
+			out.Values[i] = ec._Overview_timezone(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "totalEvents":
+			out.Values[i] = ec._Overview_totalEvents(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "uniqueDevices":
+			out.Values[i] = ec._Overview_uniqueDevices(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "uniqueDevicesExact":
+			out.Values[i] = ec._Overview_uniqueDevicesExact(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "identifiedLeads":
+			out.Values[i] = ec._Overview_identifiedLeads(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "newLeads":
+			out.Values[i] = ec._Overview_newLeads(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "series":
+			out.Values[i] = ec._Overview_series(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "definitions":
+			out.Values[i] = ec._Overview_definitions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -10443,6 +15044,160 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "overview":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_overview(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "breakdown":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_breakdown(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "funnel":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_funnel(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "events":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_events(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "eventMatchers":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_eventMatchers(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "goals":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_goals(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "goalReport":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_goalReport(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "lead":
 			field := field
 
@@ -10566,6 +15321,130 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 	return out
 }
 
+var ruleImplementors = []string{"Rule"}
+
+func (ec *executionContext) _Rule(ctx context.Context, sel ast.SelectionSet, obj *models.Rule) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, ruleImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Rule")
+		case "field":
+			out.Values[i] = ec._Rule_field(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "operator":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Rule_operator(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "value":
+			out.Values[i] = ec._Rule_value(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var seriesPointImplementors = []string{"SeriesPoint"}
+
+func (ec *executionContext) _SeriesPoint(ctx context.Context, sel ast.SelectionSet, obj *models.Bucket) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, seriesPointImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SeriesPoint")
+		case "start":
+			out.Values[i] = ec._SeriesPoint_start(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._SeriesPoint_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var sessionImplementors = []string{"Session"}
 
 func (ec *executionContext) _Session(ctx context.Context, sel ast.SelectionSet, obj *models.Session) graphql.Marshaler {
@@ -10622,6 +15501,26 @@ func (ec *executionContext) _Session(ctx context.Context, sel ast.SelectionSet, 
 	})
 
 	return out
+}
+
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "eventStored":
+		return ec._Subscription_eventStored(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
 }
 
 var triggerErrorImplementors = []string{"TriggerError"}
@@ -10755,6 +15654,11 @@ func (ec *executionContext) _UnknownCode(ctx context.Context, sel ast.SelectionS
 		case "lastSeenAt":
 			out.Values[i] = ec._UnknownCode_lastSeenAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "suggestion":
+			out.Values[i] = ec._UnknownCode_suggestion(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -11295,6 +16199,42 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) unmarshalNBreakdownBy2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐBreakdownBy(ctx context.Context, v any) (model.BreakdownBy, error) {
+	var res model.BreakdownBy
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNBreakdownBy2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐBreakdownBy(ctx context.Context, sel ast.SelectionSet, v model.BreakdownBy) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNBreakdownRow2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐDimStatᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.DimStat) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNBreakdownRow2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐDimStat(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNBreakdownRow2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐDimStat(ctx context.Context, sel ast.SelectionSet, v *models.DimStat) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._BreakdownRow(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNCreateAppInput2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐCreateAppInput(ctx context.Context, v any) (model.CreateAppInput, error) {
 	res, err := ec.unmarshalInputCreateAppInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -11303,6 +16243,58 @@ func (ec *executionContext) unmarshalNCreateAppInput2githubᚗcomᚋcrumbsᚑdev
 func (ec *executionContext) unmarshalNCreateEventDefinitionInput2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐCreateEventDefinitionInput(ctx context.Context, v any) (model.CreateEventDefinitionInput, error) {
 	res, err := ec.unmarshalInputCreateEventDefinitionInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDefinitionCount2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐDefinitionCountᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.DefinitionCount) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDefinitionCount2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐDefinitionCount(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDefinitionCount2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐDefinitionCount(ctx context.Context, sel ast.SelectionSet, v *models.DefinitionCount) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._DefinitionCount(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDefinitionInsight2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐDefinitionStatsᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.DefinitionStats) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDefinitionInsight2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐDefinitionStats(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDefinitionInsight2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐDefinitionStats(ctx context.Context, sel ast.SelectionSet, v *models.DefinitionStats) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._DefinitionInsight(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNDeletePayload2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐDeletePayload(ctx context.Context, sel ast.SelectionSet, v *model.DeletePayload) graphql.Marshaler {
@@ -11449,6 +16441,37 @@ func (ec *executionContext) marshalNEventEdge2ᚖgithubᚗcomᚋcrumbsᚑdevᚋc
 	return ec._EventEdge(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNEventMatcher2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐEventMatcherᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.EventMatcher) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNEventMatcher2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐEventMatcher(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNEventMatcher2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐEventMatcher(ctx context.Context, sel ast.SelectionSet, v *models.EventMatcher) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._EventMatcher(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNEventMatcherInput2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐEventMatcherInput(ctx context.Context, v any) (model.EventMatcherInput, error) {
+	res, err := ec.unmarshalInputEventMatcherInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNEventSource2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐEventSource(ctx context.Context, v any) (model.EventSource, error) {
 	var res model.EventSource
 	err := res.UnmarshalGQL(v)
@@ -11457,6 +16480,104 @@ func (ec *executionContext) unmarshalNEventSource2githubᚗcomᚋcrumbsᚑdevᚋ
 
 func (ec *executionContext) marshalNEventSource2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐEventSource(ctx context.Context, sel ast.SelectionSet, v model.EventSource) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
+	res, err := graphql.UnmarshalFloatContext(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.SelectionSet, v float64) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalFloatContext(v)
+	if res == graphql.Null {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+	}
+	return graphql.WrapContextMarshaler(ctx, res)
+}
+
+func (ec *executionContext) unmarshalNFunnelInput2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐFunnelInput(ctx context.Context, v any) (model.FunnelInput, error) {
+	res, err := ec.unmarshalInputFunnelInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFunnelReport2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐFunnelReport(ctx context.Context, sel ast.SelectionSet, v *model.FunnelReport) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._FunnelReport(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNFunnelStep2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐFunnelStepᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.FunnelStep) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFunnelStep2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐFunnelStep(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNFunnelStep2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐFunnelStep(ctx context.Context, sel ast.SelectionSet, v *model.FunnelStep) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._FunnelStep(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNGoal2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐGoalᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.Goal) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNGoal2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐGoal(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNGoal2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐGoal(ctx context.Context, sel ast.SelectionSet, v *models.Goal) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._Goal(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNGoalInput2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐGoalInput(ctx context.Context, v any) (model.GoalInput, error) {
+	res, err := ec.unmarshalInputGoalInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNGoalReport2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐGoalReport(ctx context.Context, sel ast.SelectionSet, v *model.GoalReport) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._GoalReport(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
@@ -11538,6 +16659,16 @@ func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.Selec
 	return res
 }
 
+func (ec *executionContext) unmarshalNInterval2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐInterval(ctx context.Context, v any) (model.Interval, error) {
+	var res model.Interval
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNInterval2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐInterval(ctx context.Context, sel ast.SelectionSet, v model.Interval) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNLead2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐLead(ctx context.Context, sel ast.SelectionSet, v *models.Lead) graphql.Marshaler {
 	if v == nil {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
@@ -11606,6 +16737,25 @@ func (ec *executionContext) marshalNMap2map(ctx context.Context, sel ast.Selecti
 	return res
 }
 
+func (ec *executionContext) unmarshalNMatcherInput2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐMatcherInputᚄ(ctx context.Context, v any) ([]*model.MatcherInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.MatcherInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNMatcherInput2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐMatcherInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNMatcherInput2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐMatcherInput(ctx context.Context, v any) (*model.MatcherInput, error) {
+	res, err := ec.unmarshalInputMatcherInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNMember2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐMembershipᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.Membership) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -11632,6 +16782,16 @@ func (ec *executionContext) marshalNMember2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrum
 	return ec._Member(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNOverview2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐOverview(ctx context.Context, sel ast.SelectionSet, v *models.Overview) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._Overview(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
 	if v == nil {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
@@ -11642,6 +16802,16 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcr
 	return ec._PageInfo(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNRangeInput2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐRangeInput(ctx context.Context, v any) (model.RangeInput, error) {
+	res, err := ec.unmarshalInputRangeInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNRangeInput2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐRangeInput(ctx context.Context, v any) (*model.RangeInput, error) {
+	res, err := ec.unmarshalInputRangeInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNRole2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐRole(ctx context.Context, v any) (model.Role, error) {
 	var res model.Role
 	err := res.UnmarshalGQL(v)
@@ -11650,6 +16820,67 @@ func (ec *executionContext) unmarshalNRole2githubᚗcomᚋcrumbsᚑdevᚋcrumbs�
 
 func (ec *executionContext) marshalNRole2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐRole(ctx context.Context, sel ast.SelectionSet, v model.Role) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNRule2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐRuleᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.Rule) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRule2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐRule(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRule2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐRule(ctx context.Context, sel ast.SelectionSet, v *models.Rule) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._Rule(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNRuleInput2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐRuleInput(ctx context.Context, v any) (*model.RuleInput, error) {
+	res, err := ec.unmarshalInputRuleInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNRuleOperator2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐRuleOperator(ctx context.Context, v any) (model.RuleOperator, error) {
+	var res model.RuleOperator
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRuleOperator2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐRuleOperator(ctx context.Context, sel ast.SelectionSet, v model.RuleOperator) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNSeriesPoint2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐBucket(ctx context.Context, sel ast.SelectionSet, v models.Bucket) graphql.Marshaler {
+	return ec._SeriesPoint(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNSeriesPoint2ᚕgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐBucketᚄ(ctx context.Context, sel ast.SelectionSet, v []models.Bucket) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSeriesPoint2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐBucket(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNSession2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐSession(ctx context.Context, sel ast.SelectionSet, v *models.Session) graphql.Marshaler {
@@ -11828,6 +17059,16 @@ func (ec *executionContext) unmarshalNUpdateAppInput2githubᚗcomᚋcrumbsᚑdev
 
 func (ec *executionContext) unmarshalNUpdateEventDefinitionInput2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐUpdateEventDefinitionInput(ctx context.Context, v any) (model.UpdateEventDefinitionInput, error) {
 	res, err := ec.unmarshalInputUpdateEventDefinitionInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateEventMatcherInput2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐUpdateEventMatcherInput(ctx context.Context, v any) (model.UpdateEventMatcherInput, error) {
+	res, err := ec.unmarshalInputUpdateEventMatcherInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateGoalInput2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐUpdateGoalInput(ctx context.Context, v any) (model.UpdateGoalInput, error) {
+	res, err := ec.unmarshalInputUpdateGoalInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -12027,6 +17268,23 @@ func (ec *executionContext) marshalOEventSource2ᚖgithubᚗcomᚋcrumbsᚑdev�
 	return v
 }
 
+func (ec *executionContext) unmarshalOFloat2ᚖfloat64(ctx context.Context, v any) (*float64, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalFloatContext(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOFloat2ᚖfloat64(ctx context.Context, sel ast.SelectionSet, v *float64) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	res := graphql.MarshalFloatContext(*v)
+	return graphql.WrapContextMarshaler(ctx, res)
+}
+
 func (ec *executionContext) unmarshalOID2ᚖstring(ctx context.Context, v any) (*string, error) {
 	if v == nil {
 		return nil, nil
@@ -12061,6 +17319,22 @@ func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.Sele
 	_ = ctx
 	res := graphql.MarshalInt(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOInterval2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐInterval(ctx context.Context, v any) (*model.Interval, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.Interval)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOInterval2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐInterval(ctx context.Context, sel ast.SelectionSet, v *model.Interval) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOJSON2interface(ctx context.Context, v any) (any, error) {
@@ -12111,6 +17385,39 @@ func (ec *executionContext) marshalOMember2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrum
 		return graphql.Null
 	}
 	return ec._Member(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalORuleCombination2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐRuleCombination(ctx context.Context, v any) (*model.RuleCombination, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.RuleCombination)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalORuleCombination2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐRuleCombination(ctx context.Context, sel ast.SelectionSet, v *model.RuleCombination) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalORuleInput2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐRuleInputᚄ(ctx context.Context, v any) ([]*model.RuleInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.RuleInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNRuleInput2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐRuleInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 func (ec *executionContext) unmarshalOString2string(ctx context.Context, v any) (string, error) {

@@ -66,6 +66,67 @@ type EventEdge struct {
 	Node   *models.Event `json:"node"`
 }
 
+type EventMatcherInput struct {
+	Name  string       `json:"name"`
+	Code  string       `json:"code"`
+	Rules []*RuleInput `json:"rules,omitempty"`
+}
+
+type FunnelInput struct {
+	AppID string      `json:"appId"`
+	Range *RangeInput `json:"range"`
+	// 2 to 8 steps, in order.
+	Steps []*MatcherInput `json:"steps"`
+	// How long after the first step a visitor may complete the funnel (at most 90 days).
+	WindowSeconds int `json:"windowSeconds"`
+	// When true, no event matching any step may come between two consecutive steps.
+	Strict *bool `json:"strict,omitempty"`
+}
+
+type FunnelReport struct {
+	From  time.Time     `json:"from"`
+	To    time.Time     `json:"to"`
+	Steps []*FunnelStep `json:"steps"`
+}
+
+// One step of a funnel. Visitors are leads where the device is identified, else devices.
+type FunnelStep struct {
+	Code  string         `json:"code"`
+	Rules []*models.Rule `json:"rules"`
+	// Visitors who reached this step.
+	Entered int `json:"entered"`
+	// Visitors who went on to the next step (last step: those who reached it).
+	Converted int `json:"converted"`
+	// converted / entered, 0 to 1.
+	ConversionRate float64 `json:"conversionRate"`
+	// entered / entered of the first step, 0 to 1.
+	OverallRate float64 `json:"overallRate"`
+	// Median seconds from the previous step; null for the first step or when nobody got here.
+	MedianSecondsFromPrevious *float64 `json:"medianSecondsFromPrevious,omitempty"`
+}
+
+type GoalInput struct {
+	Name string `json:"name"`
+	// Name of a stored matcher.
+	StartMatcher string `json:"startMatcher"`
+	// Name of a stored matcher.
+	CompletionMatcher string `json:"completionMatcher"`
+	// Defaults to 30 days; at most 90 days.
+	WindowSeconds *int `json:"windowSeconds,omitempty"`
+}
+
+type GoalReport struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+	// Visitors with a start event in the range.
+	Started int `json:"started"`
+	// Of those, visitors who completed within the window.
+	Completed int `json:"completed"`
+	// completed / started, 0 to 1.
+	ConversionRate          float64  `json:"conversionRate"`
+	MedianSecondsToComplete *float64 `json:"medianSecondsToComplete,omitempty"`
+}
+
 type IdentifyInput struct {
 	AppID    string `json:"appId"`
 	DeviceID string `json:"deviceId"`
@@ -93,6 +154,12 @@ type LeadEdge struct {
 	Node   *models.Lead `json:"node"`
 }
 
+// Picks events: a code, optionally narrowed by rules that must all hold.
+type MatcherInput struct {
+	Code  string       `json:"code"`
+	Rules []*RuleInput `json:"rules,omitempty"`
+}
+
 type Mutation struct {
 }
 
@@ -103,6 +170,31 @@ type PageInfo struct {
 }
 
 type Query struct {
+}
+
+// A time range, widened to whole buckets of the interval in the timezone
+// (default: the app's). Counts are exact. In timezones whose offset is not a
+// whole hour, overviews are computed from the raw events (slower) and
+// breakdowns round the range to whole UTC hours.
+type RangeInput struct {
+	From     time.Time `json:"from"`
+	To       time.Time `json:"to"`
+	Interval *Interval `json:"interval,omitempty"`
+	// IANA timezone; defaults to the app's.
+	Timezone *string `json:"timezone,omitempty"`
+}
+
+// A condition on events. field is one of code, url, referrer, source, title,
+// lead.email (event browser only) or properties.<key> (nested keys with dots,
+// e.g. properties.plan). A missing value matches only not_equals.
+type RuleInput struct {
+	Field    string       `json:"field"`
+	Operator RuleOperator `json:"operator"`
+	// Not needed for exists.
+	Value *string `json:"value,omitempty"`
+}
+
+type Subscription struct {
 }
 
 // Why one item of a batch was refused; the codes are the same as extensions.code.
@@ -155,6 +247,84 @@ type UpdateEventDefinitionInput struct {
 	Color       *string `json:"color,omitempty"`
 	Description *string `json:"description,omitempty"`
 	Enabled     *bool   `json:"enabled,omitempty"`
+}
+
+type UpdateEventMatcherInput struct {
+	Name *string `json:"name,omitempty"`
+	Code *string `json:"code,omitempty"`
+	// Replaces all rules.
+	Rules []*RuleInput `json:"rules,omitempty"`
+}
+
+type UpdateGoalInput struct {
+	Name              *string `json:"name,omitempty"`
+	StartMatcher      *string `json:"startMatcher,omitempty"`
+	CompletionMatcher *string `json:"completionMatcher,omitempty"`
+	WindowSeconds     *int    `json:"windowSeconds,omitempty"`
+}
+
+// What a breakdown groups events by.
+type BreakdownBy string
+
+const (
+	// Page path without query string.
+	BreakdownByPages BreakdownBy = "pages"
+	// Page path with query string.
+	BreakdownByPagesWithQuery BreakdownBy = "pagesWithQuery"
+	// The trigger source (js, api, ...).
+	BreakdownBySources BreakdownBy = "sources"
+	// The referrer's host, without www. An empty value means direct.
+	BreakdownByReferrers BreakdownBy = "referrers"
+)
+
+var AllBreakdownBy = []BreakdownBy{
+	BreakdownByPages,
+	BreakdownByPagesWithQuery,
+	BreakdownBySources,
+	BreakdownByReferrers,
+}
+
+func (e BreakdownBy) IsValid() bool {
+	switch e {
+	case BreakdownByPages, BreakdownByPagesWithQuery, BreakdownBySources, BreakdownByReferrers:
+		return true
+	}
+	return false
+}
+
+func (e BreakdownBy) String() string {
+	return string(e)
+}
+
+func (e *BreakdownBy) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = BreakdownBy(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid BreakdownBy", str)
+	}
+	return nil
+}
+
+func (e BreakdownBy) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *BreakdownBy) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e BreakdownBy) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 // Where a trigger came from.
@@ -221,6 +391,66 @@ func (e EventSource) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// Bucket size of a time series. Days, weeks (from Monday) and months follow the timezone's calendar.
+type Interval string
+
+const (
+	IntervalHour  Interval = "hour"
+	IntervalDay   Interval = "day"
+	IntervalWeek  Interval = "week"
+	IntervalMonth Interval = "month"
+)
+
+var AllInterval = []Interval{
+	IntervalHour,
+	IntervalDay,
+	IntervalWeek,
+	IntervalMonth,
+}
+
+func (e Interval) IsValid() bool {
+	switch e {
+	case IntervalHour, IntervalDay, IntervalWeek, IntervalMonth:
+		return true
+	}
+	return false
+}
+
+func (e Interval) String() string {
+	return string(e)
+}
+
+func (e *Interval) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = Interval(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid Interval", str)
+	}
+	return nil
+}
+
+func (e Interval) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *Interval) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e Interval) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
 // What a member may do: owner (everything, incl. members and the secret key), editor (definitions and rules), viewer (read only).
 type Role string
 
@@ -274,6 +504,131 @@ func (e *Role) UnmarshalJSON(b []byte) error {
 }
 
 func (e Role) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type RuleCombination string
+
+const (
+	// Every rule must hold.
+	RuleCombinationAll RuleCombination = "all"
+	// At least one rule must hold.
+	RuleCombinationAny RuleCombination = "any"
+)
+
+var AllRuleCombination = []RuleCombination{
+	RuleCombinationAll,
+	RuleCombinationAny,
+}
+
+func (e RuleCombination) IsValid() bool {
+	switch e {
+	case RuleCombinationAll, RuleCombinationAny:
+		return true
+	}
+	return false
+}
+
+func (e RuleCombination) String() string {
+	return string(e)
+}
+
+func (e *RuleCombination) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = RuleCombination(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid RuleCombination", str)
+	}
+	return nil
+}
+
+func (e RuleCombination) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *RuleCombination) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e RuleCombination) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// How a rule compares. contains, starts_with and ends_with ignore case; greater_than and less_than compare numbers.
+type RuleOperator string
+
+const (
+	RuleOperatorEquals      RuleOperator = "equals"
+	RuleOperatorNotEquals   RuleOperator = "not_equals"
+	RuleOperatorContains    RuleOperator = "contains"
+	RuleOperatorStartsWith  RuleOperator = "starts_with"
+	RuleOperatorEndsWith    RuleOperator = "ends_with"
+	RuleOperatorGreaterThan RuleOperator = "greater_than"
+	RuleOperatorLessThan    RuleOperator = "less_than"
+	RuleOperatorExists      RuleOperator = "exists"
+)
+
+var AllRuleOperator = []RuleOperator{
+	RuleOperatorEquals,
+	RuleOperatorNotEquals,
+	RuleOperatorContains,
+	RuleOperatorStartsWith,
+	RuleOperatorEndsWith,
+	RuleOperatorGreaterThan,
+	RuleOperatorLessThan,
+	RuleOperatorExists,
+}
+
+func (e RuleOperator) IsValid() bool {
+	switch e {
+	case RuleOperatorEquals, RuleOperatorNotEquals, RuleOperatorContains, RuleOperatorStartsWith, RuleOperatorEndsWith, RuleOperatorGreaterThan, RuleOperatorLessThan, RuleOperatorExists:
+		return true
+	}
+	return false
+}
+
+func (e RuleOperator) String() string {
+	return string(e)
+}
+
+func (e *RuleOperator) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = RuleOperator(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid RuleOperator", str)
+	}
+	return nil
+}
+
+func (e RuleOperator) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *RuleOperator) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e RuleOperator) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -1,0 +1,90 @@
+package models_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/crumbs-dev/crumbs/models"
+	"github.com/crumbs-dev/crumbs/models/modelstest"
+	"gorm.io/gorm"
+)
+
+func TestBrowseEventsMatchesBruteForce(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newFunnelEnv(t, db)
+		var events []models.Event
+		db.Where("app_id = ?", e.app.ID).Order("occurred_at DESC, id DESC").Find(&events)
+		defs, _ := models.EventDefinitions(e.ctx, db, e.app.ID, nil)
+		codeOf := map[uint64]string{}
+		for _, d := range defs {
+			codeOf[d.ID] = d.Code
+		}
+		var devices []models.Device
+		db.Where("app_id = ? AND lead_id IS NOT NULL", e.app.ID).Find(&devices)
+		emailOf := map[string]string{}
+		for _, d := range devices {
+			var l models.Lead
+			db.First(&l, *d.LeadID)
+			emailOf[d.DeviceID] = l.EmailKey
+		}
+		price := func(ev models.Event) float64 { return ev.Properties["price"].(float64) }
+		cases := []struct {
+			rules []models.Rule
+			any   bool
+			want  func(models.Event) bool
+		}{
+			{[]models.Rule{{Field: "code", Operator: "equals", Value: "a"}, {Field: "url", Operator: "contains", Value: "pricing"}}, false,
+				func(ev models.Event) bool {
+					return codeOf[ev.DefinitionID] == "a" && strings.Contains(strings.ToLower(ev.URL), "pricing")
+				}},
+			{[]models.Rule{{Field: "properties.price", Operator: "greater_than", Value: "90"}, {Field: "code", Operator: "starts_with", Value: "VI"}}, true,
+				func(ev models.Event) bool { return price(ev) > 90 || codeOf[ev.DefinitionID] == "view" }},
+			{[]models.Rule{{Field: "properties.plan", Operator: "not_equals", Value: "pro"}, {Field: "properties.missing", Operator: "exists"}}, true,
+				func(ev models.Event) bool { return ev.Properties["plan"] != "pro" }},
+			{[]models.Rule{{Field: "lead.email", Operator: "equals", Value: "P3@example.com"}}, false,
+				func(ev models.Event) bool { return emailOf[ev.DeviceID] == "p3@example.com" }},
+			{[]models.Rule{{Field: "lead.email", Operator: "not_equals", Value: "p3@example.com"}, {Field: "url", Operator: "ends_with", Value: "/"}}, false,
+				func(ev models.Event) bool {
+					return emailOf[ev.DeviceID] != "p3@example.com" && strings.HasSuffix(ev.URL, "/")
+				}},
+			{nil, false, func(models.Event) bool { return true }},
+		}
+		for i, c := range cases {
+			var want []uint64
+			for _, ev := range events {
+				if c.want(ev) {
+					want = append(want, ev.ID)
+				}
+			}
+			var got []uint64
+			after := ""
+			for {
+				page, err := models.BrowseEvents(e.ctx, db, e.app, models.BrowseInput{Rules: c.rules, Any: c.any, First: 37, After: after})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, ev := range page.Events {
+					got = append(got, ev.ID)
+				}
+				if !page.HasNextPage {
+					break
+				}
+				after = page.Events[len(page.Events)-1].Cursor()
+			}
+			if len(want) == 0 || len(got) != len(want) {
+				t.Fatalf("case %d: %d events, brute force %d", i, len(got), len(want))
+			}
+			for j := range got {
+				if got[j] != want[j] {
+					t.Fatalf("case %d: event %d is %d, brute force %d", i, j, got[j], want[j])
+				}
+			}
+		}
+		_, err := models.BrowseEvents(e.ctx, db, e.app, models.BrowseInput{First: 10, Rules: []models.Rule{{Field: "properties.a'b", Operator: "equals"}}})
+		wantField(t, err, "rules.0.field")
+		_, err = models.BrowseEvents(e.ctx, db, e.app, models.BrowseInput{First: 10, Rules: []models.Rule{{Field: "url", Operator: "regex"}}})
+		wantField(t, err, "rules.0.operator")
+		_, err = models.BrowseEvents(e.ctx, db, e.app, models.BrowseInput{First: 10, Rules: []models.Rule{{Field: "properties.price", Operator: "greater_than", Value: "x"}}})
+		wantField(t, err, "rules.0.value")
+	})
+}

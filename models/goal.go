@@ -1,0 +1,163 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"gorm.io/gorm"
+)
+
+// Goal is a stored conversion: visitors who did the start matcher's event
+// and then, within the window, the completion matcher's.
+type Goal struct {
+	ID                  uint64    `gorm:"primaryKey"`
+	AppID               uint64    `gorm:"not null;uniqueIndex:idx_goals_app_name,priority:1"`
+	Name                string    `gorm:"size:200;not null;uniqueIndex:idx_goals_app_name,priority:2"`
+	StartMatcherID      uint64    `gorm:"not null;index"`
+	CompletionMatcherID uint64    `gorm:"not null;index"`
+	WindowSeconds       int64     `gorm:"not null"`
+	CreatedAt           time.Time `gorm:"not null"`
+	UpdatedAt           time.Time `gorm:"not null"`
+}
+
+// GoalInput holds the editable fields of a goal; matchers are named. Nil
+// means unchanged.
+type GoalInput struct {
+	Name              *string
+	StartMatcher      *string
+	CompletionMatcher *string
+	Window            *time.Duration
+}
+
+const defaultGoalWindow = 30 * 24 * time.Hour
+
+func (g *Goal) apply(ctx context.Context, db *gorm.DB, in GoalInput) error {
+	if in.Name != nil {
+		name := strings.TrimSpace(*in.Name)
+		if name == "" || utf8.RuneCountInString(name) > 200 {
+			return Invalid("name", "must be 1 to 200 characters")
+		}
+		g.Name = name
+	}
+	if in.Window != nil {
+		if *in.Window < time.Second || *in.Window > maxFunnelWindow {
+			return Invalid("window", "must be between 1 second and 90 days")
+		}
+		g.WindowSeconds = int64(*in.Window / time.Second)
+	}
+	if in.StartMatcher != nil {
+		m, err := eventMatcherByName(ctx, db, g.AppID, "startMatcher", *in.StartMatcher)
+		if err != nil {
+			return err
+		}
+		g.StartMatcherID = m.ID
+	}
+	if in.CompletionMatcher != nil {
+		m, err := eventMatcherByName(ctx, db, g.AppID, "completionMatcher", *in.CompletionMatcher)
+		if err != nil {
+			return err
+		}
+		g.CompletionMatcherID = m.ID
+	}
+	return nil
+}
+
+// CreateGoal stores a goal in the app.
+func CreateGoal(ctx context.Context, db *gorm.DB, app *App, in GoalInput) (*Goal, error) {
+	switch {
+	case in.Name == nil:
+		return nil, Invalid("name", "is required")
+	case in.StartMatcher == nil:
+		return nil, Invalid("startMatcher", "is required")
+	case in.CompletionMatcher == nil:
+		return nil, Invalid("completionMatcher", "is required")
+	}
+	g := &Goal{AppID: app.ID, WindowSeconds: int64(defaultGoalWindow / time.Second)}
+	if err := g.apply(ctx, db, in); err != nil {
+		return nil, err
+	}
+	return g, conflictOnDuplicate(db.WithContext(ctx).Create(g).Error, "a goal named %q exists in this app", g.Name)
+}
+
+// UpdateGoal changes a goal of the app.
+func UpdateGoal(ctx context.Context, db *gorm.DB, app *App, id string, in GoalInput) (*Goal, error) {
+	g, err := GoalByID(ctx, db, app, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.apply(ctx, db, in); err != nil {
+		return nil, err
+	}
+	err = db.WithContext(ctx).Select("Name", "StartMatcherID", "CompletionMatcherID", "WindowSeconds", "UpdatedAt").Save(g).Error
+	return g, conflictOnDuplicate(err, "a goal named %q exists in this app", g.Name)
+}
+
+// DeleteGoal deletes a goal of the app.
+func DeleteGoal(ctx context.Context, db *gorm.DB, app *App, id string) (*Goal, error) {
+	g, err := GoalByID(ctx, db, app, id)
+	if err != nil {
+		return nil, err
+	}
+	return g, db.WithContext(ctx).Delete(g).Error
+}
+
+// GoalByID returns one goal of the app.
+func GoalByID(ctx context.Context, db *gorm.DB, app *App, id string) (*Goal, error) {
+	n, err := ParseID("id", id)
+	if err != nil {
+		return nil, err
+	}
+	var g Goal
+	err = db.WithContext(ctx).Where("app_id = ? AND id = ?", app.ID, n).Take(&g).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, newError(ErrNotFound, "goal %s not found", id)
+	}
+	return &g, err
+}
+
+// Goals lists the app's goals by name.
+func Goals(ctx context.Context, db *gorm.DB, appID uint64) ([]*Goal, error) {
+	var out []*Goal
+	err := db.WithContext(ctx).Where("app_id = ?", appID).Order("name").Find(&out).Error
+	return out, err
+}
+
+// GoalReport is a goal's outcome in a range.
+type GoalReport struct {
+	From, To  time.Time
+	Started   int64
+	Completed int64
+	// MedianToComplete is nil when nobody completed.
+	MedianToComplete *time.Duration
+}
+
+// ConversionRate is completed / started, 0 when nobody started.
+func (r *GoalReport) ConversionRate() float64 {
+	if r.Started == 0 {
+		return 0
+	}
+	return float64(r.Completed) / float64(r.Started)
+}
+
+// ReportGoal counts the visitors who started the goal in the range and
+// those who completed it within the goal's window: a two-step funnel.
+func ReportGoal(ctx context.Context, db *gorm.DB, app *App, g *Goal, in RangeInput) (*GoalReport, error) {
+	ms, err := EventMatchersByID(ctx, db, []uint64{g.StartMatcherID, g.CompletionMatcherID})
+	if err != nil {
+		return nil, err
+	}
+	start, done := ms[g.StartMatcherID], ms[g.CompletionMatcherID]
+	if start == nil || done == nil {
+		return nil, newError(ErrNotFound, "a matcher of goal %q is gone", g.Name)
+	}
+	f, err := Funnel(ctx, db, app, FunnelInput{
+		Range: in, Steps: []Matcher{start.Matcher(), done.Matcher()}, Window: time.Duration(g.WindowSeconds) * time.Second,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &GoalReport{From: f.From, To: f.To, Started: f.Steps[0].Entered, Completed: f.Steps[1].Entered, MedianToComplete: f.Steps[1].MedianFromPrevious}, nil
+}

@@ -1,0 +1,149 @@
+package models
+
+import (
+	"sort"
+	"strings"
+	"time"
+)
+
+// Interval is the bucket size of an insights time series.
+type Interval string
+
+// Intervals of a time series; days, weeks (from Monday) and months follow
+// the timezone's calendar, across daylight-saving changes.
+const (
+	IntervalHour  Interval = "hour"
+	IntervalDay   Interval = "day"
+	IntervalWeek  Interval = "week"
+	IntervalMonth Interval = "month"
+)
+
+// RangeInput is the time range of an insights query.
+type RangeInput struct {
+	From, To time.Time
+	Interval Interval
+	// Timezone is an IANA name; empty means the app's timezone.
+	Timezone string
+}
+
+const maxBuckets = 2000
+
+// span is a resolved range: whole buckets of the interval in the timezone.
+type span struct {
+	loc      *time.Location
+	interval Interval
+	starts   []time.Time // bucket starts, UTC
+	end      time.Time   // end of the last bucket, UTC
+	// aligned is true when every bucket edge is a whole UTC hour, so hourly
+	// rollups answer exactly (all zones with whole-hour offsets).
+	aligned bool
+}
+
+func (s *span) from() time.Time { return s.starts[0] }
+
+// bucketOf returns the index of the bucket holding t, or -1.
+func (s *span) bucketOf(t time.Time) int {
+	if t.Before(s.starts[0]) || !t.Before(s.end) {
+		return -1
+	}
+	return sort.Search(len(s.starts), func(i int) bool { return s.starts[i].After(t) }) - 1
+}
+
+// resolveRange widens [From, To) to whole buckets in the timezone.
+func resolveRange(app *App, in RangeInput) (*span, error) {
+	tz := strings.TrimSpace(in.Timezone)
+	if tz == "" {
+		tz = app.Timezone
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil || tz == "Local" {
+		return nil, Invalid("timezone", "unknown IANA timezone %q", tz)
+	}
+	if in.Interval == "" {
+		in.Interval = IntervalDay
+	}
+	switch in.Interval {
+	case IntervalHour, IntervalDay, IntervalWeek, IntervalMonth:
+	default:
+		return nil, Invalid("interval", "must be hour, day, week or month")
+	}
+	if in.From.IsZero() || in.To.IsZero() || !in.From.Before(in.To) {
+		return nil, Invalid("to", "must be after from")
+	}
+	if in.To.Sub(in.From) > 3*366*24*time.Hour {
+		return nil, Invalid("to", "the range may span at most 3 years")
+	}
+	s := &span{loc: loc, interval: in.Interval, aligned: true}
+	for start := floorBucket(in.From.In(loc), in.Interval); start.Before(in.To); {
+		if len(s.starts) == maxBuckets {
+			return nil, Invalid("interval", "the range holds more than %d buckets; use a larger interval", maxBuckets)
+		}
+		next := nextBucket(start, in.Interval)
+		s.starts = append(s.starts, start.UTC())
+		s.aligned = s.aligned && start.Unix()%3600 == 0
+		start = next
+		s.end = next.UTC()
+	}
+	s.aligned = s.aligned && s.end.Unix()%3600 == 0
+	return s, nil
+}
+
+func floorBucket(t time.Time, iv Interval) time.Time {
+	y, m, d := t.Date()
+	loc := t.Location()
+	switch iv {
+	case IntervalHour:
+		return time.Date(y, m, d, t.Hour(), 0, 0, 0, loc)
+	case IntervalWeek:
+		day := time.Date(y, m, d, 0, 0, 0, 0, loc)
+		return day.AddDate(0, 0, -((int(day.Weekday()) + 6) % 7))
+	case IntervalMonth:
+		return time.Date(y, m, 1, 0, 0, 0, 0, loc)
+	}
+	return time.Date(y, m, d, 0, 0, 0, 0, loc)
+}
+
+func nextBucket(t time.Time, iv Interval) time.Time {
+	switch iv {
+	case IntervalHour:
+		// Absolute hours: the repeated hour of a DST change is its own bucket.
+		return t.Add(time.Hour)
+	case IntervalWeek:
+		return t.AddDate(0, 0, 7)
+	case IntervalMonth:
+		return t.AddDate(0, 1, 0)
+	}
+	return t.AddDate(0, 0, 1)
+}
+
+// rangeParts splits [from, to), both whole UTC hours, into whole UTC days
+// (answered by daily rollups) and the hours before and after them.
+type rangeParts struct {
+	days       [2]time.Time // [start, end); empty when start == end
+	hoursLeft  [2]time.Time
+	hoursRight [2]time.Time
+}
+
+func splitRange(from, to time.Time) rangeParts {
+	d0 := utcDay(from)
+	if d0.Before(from) {
+		d0 = d0.AddDate(0, 0, 1)
+	}
+	d1 := utcDay(to)
+	if !d0.Before(d1) {
+		return rangeParts{days: [2]time.Time{d0, d0}, hoursLeft: [2]time.Time{from, to}, hoursRight: [2]time.Time{to, to}}
+	}
+	return rangeParts{days: [2]time.Time{d0, d1}, hoursLeft: [2]time.Time{from, d0}, hoursRight: [2]time.Time{d1, to}}
+}
+
+// where returns a condition selecting the rollup rows of the parts.
+func (p rangeParts) where() (string, []any) {
+	return "((grain = ? AND bucket >= ? AND bucket < ?) OR (grain = ? AND bucket >= ? AND bucket < ?) OR (grain = ? AND bucket >= ? AND bucket < ?))",
+		[]any{grainDay, p.days[0], p.days[1], grainHour, p.hoursLeft[0], p.hoursLeft[1], grainHour, p.hoursRight[0], p.hoursRight[1]}
+}
+
+// hourEdges rounds a span's edges down to whole UTC hours, for breakdowns
+// read from rollups in zones whose offset is not a whole hour.
+func (s *span) hourEdges() (time.Time, time.Time) {
+	return s.from().Truncate(time.Hour), s.end.Truncate(time.Hour)
+}

@@ -1,0 +1,169 @@
+package models
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"gorm.io/gorm"
+)
+
+// EventMatcher is a stored, named Matcher, reusable by goals.
+type EventMatcher struct {
+	ID        uint64    `gorm:"primaryKey"`
+	AppID     uint64    `gorm:"not null;uniqueIndex:idx_event_matchers_app_name,priority:1"`
+	Name      string    `gorm:"size:200;not null;uniqueIndex:idx_event_matchers_app_name,priority:2"`
+	Code      string    `gorm:"size:64;not null"`
+	Rules     RuleList  `gorm:"type:text;not null"`
+	CreatedAt time.Time `gorm:"not null"`
+	UpdatedAt time.Time `gorm:"not null"`
+}
+
+// Matcher returns the matcher's code and rules.
+func (m *EventMatcher) Matcher() Matcher { return Matcher{Code: m.Code, Rules: m.Rules} }
+
+// RuleList is a list of rules stored as JSON.
+type RuleList []Rule
+
+// Value implements driver.Valuer.
+func (l RuleList) Value() (driver.Value, error) {
+	if l == nil {
+		return "[]", nil
+	}
+	return jsonValue([]Rule(l))
+}
+
+// Scan implements sql.Scanner.
+func (l *RuleList) Scan(src any) error { return scanJSON(src, (*[]Rule)(l)) }
+
+// EventMatcherInput holds the editable fields of a matcher; nil means unchanged.
+type EventMatcherInput struct {
+	Name  *string
+	Code  *string
+	Rules []Rule
+}
+
+func (m *EventMatcher) apply(in EventMatcherInput) error {
+	if in.Name != nil {
+		name := strings.TrimSpace(*in.Name)
+		if name == "" || utf8.RuneCountInString(name) > 200 {
+			return Invalid("name", "must be 1 to 200 characters")
+		}
+		m.Name = name
+	}
+	if in.Code != nil {
+		if err := ValidateCode(*in.Code); err != nil {
+			return err
+		}
+		m.Code = *in.Code
+	}
+	if in.Rules != nil {
+		if err := validateRules("rules", in.Rules, true); err != nil {
+			return err
+		}
+		m.Rules = in.Rules
+	}
+	return nil
+}
+
+// CreateEventMatcher stores a named matcher in the app.
+func CreateEventMatcher(ctx context.Context, db *gorm.DB, app *App, in EventMatcherInput) (*EventMatcher, error) {
+	if in.Name == nil {
+		return nil, Invalid("name", "is required")
+	}
+	if in.Code == nil {
+		return nil, Invalid("code", "is required")
+	}
+	m := &EventMatcher{AppID: app.ID, Rules: RuleList{}}
+	if err := m.apply(in); err != nil {
+		return nil, err
+	}
+	return m, conflictOnDuplicate(db.WithContext(ctx).Create(m).Error, "a matcher named %q exists in this app", m.Name)
+}
+
+// UpdateEventMatcher changes a matcher of the app.
+func UpdateEventMatcher(ctx context.Context, db *gorm.DB, app *App, id string, in EventMatcherInput) (*EventMatcher, error) {
+	m, err := EventMatcherByID(ctx, db, app, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.apply(in); err != nil {
+		return nil, err
+	}
+	err = db.WithContext(ctx).Select("Name", "Code", "Rules", "UpdatedAt").Save(m).Error
+	return m, conflictOnDuplicate(err, "a matcher named %q exists in this app", m.Name)
+}
+
+// DeleteEventMatcher deletes a matcher no goal uses (else CONFLICT).
+func DeleteEventMatcher(ctx context.Context, db *gorm.DB, app *App, id string) (*EventMatcher, error) {
+	m, err := EventMatcherByID(ctx, db, app, id)
+	if err != nil {
+		return nil, err
+	}
+	err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var used int64
+		err := forUpdate(tx.Model(&Goal{})).Where("start_matcher_id = ? OR completion_matcher_id = ?", m.ID, m.ID).Count(&used).Error
+		if err != nil {
+			return err
+		}
+		if used > 0 {
+			return newError(ErrConflict, "matcher %q is used by %d goals", m.Name, used)
+		}
+		return tx.Delete(m).Error
+	})
+	return m, err
+}
+
+// EventMatcherByID returns one matcher of the app.
+func EventMatcherByID(ctx context.Context, db *gorm.DB, app *App, id string) (*EventMatcher, error) {
+	n, err := ParseID("id", id)
+	if err != nil {
+		return nil, err
+	}
+	var m EventMatcher
+	err = db.WithContext(ctx).Where("app_id = ? AND id = ?", app.ID, n).Take(&m).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, newError(ErrNotFound, "matcher %s not found", id)
+	}
+	return &m, err
+}
+
+// eventMatcherByName returns one matcher of the app by name.
+func eventMatcherByName(ctx context.Context, db *gorm.DB, appID uint64, field, name string) (*EventMatcher, error) {
+	var m EventMatcher
+	err := db.WithContext(ctx).Where("app_id = ? AND name = ?", appID, strings.TrimSpace(name)).Take(&m).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, Invalid(field, "no matcher named %q in this app", truncate(name, 80))
+	}
+	return &m, err
+}
+
+// EventMatchers lists the app's matchers by name.
+func EventMatchers(ctx context.Context, db *gorm.DB, appID uint64) ([]*EventMatcher, error) {
+	var out []*EventMatcher
+	err := db.WithContext(ctx).Where("app_id = ?", appID).Order("name").Find(&out).Error
+	return out, err
+}
+
+// EventMatchersByID loads matchers by id, for dataloaders.
+func EventMatchersByID(ctx context.Context, db *gorm.DB, ids []uint64) (map[uint64]*EventMatcher, error) {
+	var ms []*EventMatcher
+	if err := db.WithContext(ctx).Where("id IN ?", ids).Find(&ms).Error; err != nil {
+		return nil, err
+	}
+	out := make(map[uint64]*EventMatcher, len(ms))
+	for _, m := range ms {
+		out[m.ID] = m
+	}
+	return out, nil
+}
+
+func conflictOnDuplicate(err error, format string, args ...any) error {
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return newError(ErrConflict, format, args...)
+	}
+	return err
+}

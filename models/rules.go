@@ -1,0 +1,239 @@
+package models
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Rule is one condition on events: a field, an operator and a value.
+//
+// Fields: code, url, referrer, source, title, lead.email, and
+// properties.<key>[.<key>...] for a (nested) property. Operators: equals,
+// not_equals (exact), contains, starts_with, ends_with (case-insensitive),
+// greater_than, less_than (numeric), exists. A missing value (no property,
+// anonymous device) matches only not_equals.
+type Rule struct {
+	Field    string `json:"field"`
+	Operator string `json:"operator"`
+	Value    string `json:"value,omitempty"`
+}
+
+// Rule operators.
+const (
+	OpEquals      = "equals"
+	OpNotEquals   = "not_equals"
+	OpContains    = "contains"
+	OpStartsWith  = "starts_with"
+	OpEndsWith    = "ends_with"
+	OpGreaterThan = "greater_than"
+	OpLessThan    = "less_than"
+	OpExists      = "exists"
+)
+
+var (
+	ruleOps       = map[string]bool{OpEquals: true, OpNotEquals: true, OpContains: true, OpStartsWith: true, OpEndsWith: true, OpGreaterThan: true, OpLessThan: true, OpExists: true}
+	ruleFields    = map[string]string{"code": "", "url": "url", "referrer": "referrer", "source": "source", "title": "title", "lead.email": ""}
+	propertyField = regexp.MustCompile(`^properties((\.[A-Za-z0-9_]{1,64}){1,5})$`)
+)
+
+const maxRules = 20
+
+// validateRules checks rules; field names the input field in errors.
+// eventOnly refuses fields that are not stored on the event itself.
+func validateRules(field string, rules []Rule, eventOnly bool) error {
+	if len(rules) > maxRules {
+		return Invalid(field, "at most %d rules", maxRules)
+	}
+	for i, r := range rules {
+		f := fmt.Sprintf("%s.%d", field, i)
+		_, known := ruleFields[r.Field]
+		if !known && !propertyField.MatchString(r.Field) {
+			return Invalid(f+".field", "unknown field %q; use code, url, referrer, source, title, lead.email or properties.<key>", truncate(r.Field, 80))
+		}
+		if eventOnly && r.Field == "lead.email" {
+			return Invalid(f+".field", "lead.email cannot be used here")
+		}
+		if !ruleOps[r.Operator] {
+			return Invalid(f+".operator", "unknown operator %q", truncate(r.Operator, 40))
+		}
+		if len(r.Value) > 2048 {
+			return Invalid(f+".value", "must be at most 2048 bytes")
+		}
+		if r.Operator == OpGreaterThan || r.Operator == OpLessThan {
+			if _, err := strconv.ParseFloat(r.Value, 64); err != nil {
+				return Invalid(f+".value", "must be a number for %s", r.Operator)
+			}
+		}
+	}
+	return nil
+}
+
+// jsonPath turns properties.a.b into the JSON path $.a.b; keys are limited
+// to letters, digits and '_' so the path needs no quoting.
+func jsonPath(field string) string { return "$" + strings.TrimPrefix(field, "properties") }
+
+// ruleSQL compiles one rule into a condition on the events table (alias e)
+// with placeholders; only fixed column names and expressions are written.
+func ruleSQL(mysql bool, appID uint64, r Rule) (string, []any) {
+	var expr string
+	var args []any
+	switch {
+	case r.Field == "code":
+		cond, cargs := compareSQL("d2.code", r, nil)
+		return "e.definition_id IN (SELECT d2.id FROM event_definitions d2 WHERE d2.app_id = ? AND " + cond + ")", append([]any{appID}, cargs...)
+	case r.Field == "lead.email":
+		r.Value = strings.ToLower(r.Value)
+		in := "IN"
+		if r.Operator == OpNotEquals {
+			// Anonymous devices have no email, so they are not that email.
+			r.Operator, in = OpEquals, "NOT IN"
+		}
+		cond, cargs := compareSQL("l2.email_key", r, nil)
+		return "e.device_id " + in + " (SELECT d3.device_id FROM devices d3 JOIN leads l2 ON l2.id = d3.lead_id WHERE d3.app_id = ? AND " + cond + ")",
+			append([]any{appID}, cargs...)
+	case strings.HasPrefix(r.Field, "properties."):
+		path := jsonPath(r.Field)
+		if mysql {
+			expr, args = "JSON_UNQUOTE(JSON_EXTRACT(e.properties, ?))", []any{path}
+		} else {
+			// Booleans read as true/false, as MySQL shows them.
+			expr = "(CASE json_type(e.properties, ?) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' WHEN 'null' THEN NULL ELSE CAST(json_extract(e.properties, ?) AS TEXT) END)"
+			args = []any{path, path}
+		}
+		if mysql && r.Operator == OpExists {
+			return "COALESCE(JSON_TYPE(JSON_EXTRACT(e.properties, ?)), 'NULL') <> 'NULL'", args
+		}
+	default:
+		expr = "e." + ruleFields[r.Field]
+	}
+	return compareSQL(expr, r, args)
+}
+
+// compareSQL applies the rule's operator to expr.
+func compareSQL(expr string, r Rule, args []any) (string, []any) {
+	lower := strings.ToLower(r.Value)
+	num := func(op string) (string, []any) {
+		f, _ := strconv.ParseFloat(r.Value, 64)
+		return "CAST(" + expr + " AS DECIMAL(38,10)) " + op + " ?", append(args, f)
+	}
+	switch r.Operator {
+	case OpEquals:
+		return expr + " = ?", append(args, r.Value)
+	case OpNotEquals:
+		return "NOT COALESCE(" + expr + " = ?, 0)", append(args, r.Value)
+	case OpContains:
+		return "LOWER(" + expr + ") LIKE ? ESCAPE '!'", append(args, "%"+escapeLike(lower)+"%")
+	case OpStartsWith:
+		return "LOWER(" + expr + ") LIKE ? ESCAPE '!'", append(args, escapeLike(lower)+"%")
+	case OpEndsWith:
+		return "LOWER(" + expr + ") LIKE ? ESCAPE '!'", append(args, "%"+escapeLike(lower))
+	case OpGreaterThan:
+		return num(">")
+	case OpLessThan:
+		return num("<")
+	}
+	return expr + " IS NOT NULL", args
+}
+
+// rulesSQL combines rules with AND (all) or OR (any).
+func rulesSQL(mysql bool, appID uint64, rules []Rule, anyOf bool) (string, []any) {
+	if len(rules) == 0 {
+		return "1 = 1", nil
+	}
+	join := " AND "
+	if anyOf {
+		join = " OR "
+	}
+	var parts []string
+	var args []any
+	for _, r := range rules {
+		cond, a := ruleSQL(mysql, appID, r)
+		parts = append(parts, "("+cond+")")
+		args = append(args, a...)
+	}
+	return "(" + strings.Join(parts, join) + ")", args
+}
+
+// matches evaluates rules (all must hold) on an event in memory, with the
+// same meaning as ruleSQL, for funnels and goals.
+func matchesRules(rules []Rule, code string, e *Event) bool {
+	for _, r := range rules {
+		if !matchRule(r, code, e) {
+			return false
+		}
+	}
+	return true
+}
+
+func matchRule(r Rule, code string, e *Event) bool {
+	var v string
+	ok := true
+	switch r.Field {
+	case "code":
+		v = code
+	case "url":
+		v = e.URL
+	case "referrer":
+		v = e.Referrer
+	case "source":
+		v = e.Source
+	case "title":
+		v = e.Title
+	default:
+		v, ok = propertyText(e.Properties, strings.Split(strings.TrimPrefix(r.Field, "properties."), "."))
+	}
+	if !ok {
+		return r.Operator == OpNotEquals
+	}
+	lv, lr := strings.ToLower(v), strings.ToLower(r.Value)
+	switch r.Operator {
+	case OpEquals:
+		return v == r.Value
+	case OpNotEquals:
+		return v != r.Value
+	case OpContains:
+		return strings.Contains(lv, lr)
+	case OpStartsWith:
+		return strings.HasPrefix(lv, lr)
+	case OpEndsWith:
+		return strings.HasSuffix(lv, lr)
+	case OpGreaterThan, OpLessThan:
+		x, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		y, _ := strconv.ParseFloat(r.Value, 64)
+		if r.Operator == OpGreaterThan {
+			return x > y
+		}
+		return x < y
+	}
+	return true // exists
+}
+
+// propertyText reads a nested property as text, as JSON_UNQUOTE shows it.
+func propertyText(props map[string]any, path []string) (string, bool) {
+	var cur any = map[string]any(props)
+	for _, k := range path {
+		m, isMap := cur.(map[string]any)
+		if !isMap {
+			return "", false
+		}
+		if cur, isMap = m[k]; !isMap {
+			return "", false
+		}
+	}
+	switch v := cur.(type) {
+	case nil:
+		return "", false
+	case string:
+		return v, true
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64), true
+	case bool:
+		return strconv.FormatBool(v), true
+	default:
+		b, _ := json.Marshal(v)
+		return string(b), true
+	}
+}

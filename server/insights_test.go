@@ -1,0 +1,236 @@
+package main
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/99designs/gqlgen/client"
+	"github.com/crumbs-dev/crumbs/models/modelstest"
+	"gorm.io/gorm"
+)
+
+func TestGraphQLInsights(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		a := newAPI(t, db)
+		appID, secret := a.createApp("Insights")
+		a.ok(`mutation($a: ID!) { updateApp(id: $a, input: {timezone: "Europe/Amsterdam"}) { id } }`, &map[string]any{}, client.Var("a", appID))
+		for _, c := range []string{"trial_click", "signup"} {
+			a.ok(`mutation($a: ID!, $c: String!) { createEventDefinition(input: {appId: $a, code: $c, name: $c}) { id } }`, &map[string]any{}, client.Var("a", appID), client.Var("c", c))
+		}
+		// Two visitors: d1 views pricing, clicks trial and signs up an hour later; d2 only views.
+		base := time.Date(2026, 10, 24, 22, 30, 0, 0, time.UTC) // 00:30 in Amsterdam on the 25th, the DST day
+		send := func(device, code, url string, after time.Duration, props map[string]any) {
+			var out triggerOut
+			a.ok(triggerMutation, &out, client.Var("in", map[string]any{"appId": appID, "deviceId": device, "code": code, "url": url,
+				"referrer": "https://www.google.com/x", "properties": props, "occurredAt": base.Add(after).Format(time.RFC3339)}),
+				as(secret)) // backdated events come from servers
+		}
+		send("d1", "view", "https://s.example/pricing?utm=a", 0, map[string]any{"plan": "pro"})
+		send("d1", "trial_click", "https://s.example/pricing", time.Minute, map[string]any{"plan": "pro"})
+		send("d1", "signup", "https://s.example/signup", time.Hour+time.Minute, nil)
+		send("d2", "view", "https://s.example/pricing", 2*time.Hour, nil)
+		send("d2", "trial_click", "https://s.example/", 50*time.Hour, nil) // the next local day but one
+
+		rng := map[string]any{"from": "2026-10-25T00:00:00+02:00", "to": "2026-10-26T00:00:00+01:00", "interval": "hour"}
+		var ov struct {
+			Overview struct {
+				From, To, Timezone string
+				TotalEvents        int
+				UniqueDevices      int
+				UniqueDevicesExact bool
+				Series             []struct {
+					Start string
+					Count int
+				}
+				Definitions []struct {
+					Definition           struct{ Code string }
+					Count, UniqueDevices int
+					Series               []struct{ Count int }
+				}
+			}
+		}
+		a.ok(`query($a: ID!, $r: RangeInput!) { overview(appId: $a, range: $r) { from to timezone totalEvents uniqueDevices uniqueDevicesExact
+			series { start count } definitions { definition { code } count uniqueDevices series { count } } } }`, &ov, client.Var("a", appID), client.Var("r", rng))
+		o := ov.Overview
+		if o.Timezone != "Europe/Amsterdam" || len(o.Series) != 25 || o.TotalEvents != 4 || o.UniqueDevices != 2 || o.UniqueDevicesExact ||
+			o.From != "2026-10-24T22:00:00Z" || o.To != "2026-10-25T23:00:00Z" || o.Series[0].Count != 2 {
+			t.Fatalf("overview %+v", o)
+		}
+		for _, d := range o.Definitions {
+			if d.Definition.Code == "trial_click" && (d.Count != 1 || d.UniqueDevices != 1 || len(d.Series) != 25) {
+				t.Fatalf("trial_click %+v", d)
+			}
+		}
+
+		var bd struct {
+			Breakdown []struct {
+				Value      string
+				Count      int
+				Engagement []struct {
+					Definition struct{ Code string }
+					Count      int
+				}
+			}
+		}
+		a.ok(`query($a: ID!, $r: RangeInput!) { breakdown(appId: $a, range: $r, by: pages) { value count engagement { definition { code } count } } }`, &bd, client.Var("a", appID), client.Var("r", rng))
+		if len(bd.Breakdown) != 2 || bd.Breakdown[0].Value != "/pricing" || bd.Breakdown[0].Count != 3 || len(bd.Breakdown[0].Engagement) != 2 ||
+			bd.Breakdown[0].Engagement[0].Definition.Code != "view" || bd.Breakdown[0].Engagement[0].Count != 2 {
+			t.Fatalf("pages %+v", bd)
+		}
+		a.ok(`query($a: ID!, $r: RangeInput!) { breakdown(appId: $a, range: $r, by: referrers) { value count engagement { count } } }`, &bd, client.Var("a", appID), client.Var("r", rng))
+		if len(bd.Breakdown) != 1 || bd.Breakdown[0].Value != "google.com" || bd.Breakdown[0].Count != 4 {
+			t.Fatalf("referrers %+v", bd)
+		}
+
+		var fn struct {
+			Funnel struct {
+				Steps []struct {
+					Code                      string
+					Entered, Converted        int
+					ConversionRate            float64
+					MedianSecondsFromPrevious *float64
+				}
+			}
+		}
+		funnel := map[string]any{"appId": appID, "range": rng, "windowSeconds": 7200, "steps": []map[string]any{
+			{"code": "view", "rules": []map[string]any{{"field": "url", "operator": "contains", "value": "pricing"}}},
+			{"code": "trial_click", "rules": []map[string]any{{"field": "properties.plan", "operator": "equals", "value": "pro"}}},
+			{"code": "signup"},
+		}}
+		a.ok(`query($in: FunnelInput!) { funnel(input: $in) { steps { code entered converted conversionRate medianSecondsFromPrevious } } }`, &fn, client.Var("in", funnel))
+		s := fn.Funnel.Steps
+		if len(s) != 3 || s[0].Entered != 2 || s[0].Converted != 1 || s[0].ConversionRate != 0.5 || s[2].Entered != 1 || *s[2].MedianSecondsFromPrevious != 3600 {
+			t.Fatalf("funnel %+v", s)
+		}
+		funnel["steps"] = []map[string]any{{"code": "view"}}
+		a.refused("BAD_USER_INPUT", "steps", `query($in: FunnelInput!) { funnel(input: $in) { from } }`, client.Var("in", funnel))
+
+		var m struct{ CreateEventMatcher struct{ ID, Name string } }
+		a.ok(`mutation($a: ID!) { createEventMatcher(appId: $a, input: {name: "Pricing view", code: "view", rules: [{field: "url", operator: ends_with, value: "/pricing"}]}) { id name } }`, &m, client.Var("a", appID))
+		a.ok(`mutation($a: ID!) { createEventMatcher(appId: $a, input: {name: "Signup", code: "signup"}) { id name } }`, &map[string]any{}, client.Var("a", appID))
+		a.refused("BAD_USER_INPUT", "rules.0.field", `mutation($a: ID!) { createEventMatcher(appId: $a, input: {name: "X", code: "view", rules: [{field: "nope", operator: equals}]}) { id } }`, client.Var("a", appID))
+		var g struct {
+			CreateGoal struct {
+				ID           string
+				StartMatcher struct {
+					Name  string
+					Rules []struct{ Field, Operator, Value string }
+				}
+			}
+		}
+		a.ok(`mutation($a: ID!) { createGoal(appId: $a, input: {name: "Trial", startMatcher: "Pricing view", completionMatcher: "Signup", windowSeconds: 86400}) {
+			id startMatcher { name rules { field operator value } } } }`, &g, client.Var("a", appID))
+		if g.CreateGoal.StartMatcher.Name != "Pricing view" || g.CreateGoal.StartMatcher.Rules[0].Operator != "ends_with" {
+			t.Fatalf("goal %+v", g)
+		}
+		var gr struct {
+			GoalReport struct {
+				Started, Completed      int
+				ConversionRate          float64
+				MedianSecondsToComplete *float64
+			}
+		}
+		a.ok(`query($a: ID!, $g: ID!, $r: RangeInput!) { goalReport(appId: $a, goalId: $g, range: $r) { started completed conversionRate medianSecondsToComplete } }`,
+			&gr, client.Var("a", appID), client.Var("g", g.CreateGoal.ID), client.Var("r", rng))
+		// d1's view is on /pricing?utm=a, which does not end with /pricing: only d2 started.
+		if gr.GoalReport.Started != 1 || gr.GoalReport.Completed != 0 || gr.GoalReport.MedianSecondsToComplete != nil {
+			t.Fatalf("goal report %+v", gr)
+		}
+		a.refused("CONFLICT", "", `mutation($a: ID!, $id: ID!) { deleteEventMatcher(appId: $a, id: $id) { id } }`, client.Var("a", appID), client.Var("id", m.CreateEventMatcher.ID))
+		a.ok(`mutation($a: ID!, $id: ID!) { deleteGoal(appId: $a, id: $id) { id } }`, &map[string]any{}, client.Var("a", appID), client.Var("id", g.CreateGoal.ID))
+		a.ok(`mutation($a: ID!, $id: ID!) { deleteEventMatcher(appId: $a, id: $id) { id } }`, &map[string]any{}, client.Var("a", appID), client.Var("id", m.CreateEventMatcher.ID))
+
+		var ev struct {
+			Events struct {
+				Edges []struct {
+					Node struct {
+						Code   string
+						Device struct{ ID string }
+						Lead   *struct{ Email string }
+					}
+				}
+				PageInfo struct{ HasNextPage bool }
+			}
+		}
+		a.ok(`mutation($a: ID!) { identify(input: {appId: $a, deviceId: "d1", email: "ann@example.com"}) { moved } }`, &map[string]any{}, client.Var("a", appID), as(secret))
+		a.ok(`query($a: ID!) { events(appId: $a, first: 2, match: any, rules: [{field: "lead.email", operator: equals, value: "ann@example.com"}, {field: "code", operator: equals, value: "signup"}]) {
+			edges { node { code device { id } lead { email } } } pageInfo { hasNextPage } } }`, &ev, client.Var("a", appID))
+		if len(ev.Events.Edges) != 2 || ev.Events.Edges[0].Node.Code != "signup" || ev.Events.Edges[0].Node.Lead.Email != "ann@example.com" || !ev.Events.PageInfo.HasNextPage {
+			t.Fatalf("events %+v", ev)
+		}
+		a.refused("BAD_USER_INPUT", "rules.0.field", `query($a: ID!) { events(appId: $a, rules: [{field: "e.id; DROP TABLE events", operator: equals, value: "x"}]) { pageInfo { hasNextPage } } }`, client.Var("a", appID))
+		a.refused("NOT_FOUND", "", `query { overview(appId: "app_missing", range: {from: "2026-01-01T00:00:00Z", to: "2026-01-02T00:00:00Z"}) { totalEvents } }`)
+		a.refused("BAD_USER_INPUT", "interval", `query($a: ID!) { overview(appId: $a, range: {from: "2025-01-01T00:00:00Z", to: "2026-01-02T00:00:00Z", interval: hour}) { totalEvents } }`, client.Var("a", appID))
+
+		// The unknown-code inbox suggests the closest defined code.
+		a.refused("UNKNOWN_EVENT_CODE", "", triggerMutation, client.Var("in", map[string]any{"appId": appID, "deviceId": "d1", "code": "trail_click"}))
+		a.refused("UNKNOWN_EVENT_CODE", "", triggerMutation, client.Var("in", map[string]any{"appId": appID, "deviceId": "d1", "code": "zzzzzz"}))
+		var uc struct {
+			App struct {
+				UnknownCodes []struct {
+					Code       string
+					Suggestion *string
+				}
+			}
+		}
+		a.ok(`query($a: ID!) { app(id: $a) { unknownCodes { code suggestion } } }`, &uc, client.Var("a", appID))
+		got := map[string]string{}
+		for _, c := range uc.App.UnknownCodes {
+			got[c.Code] = fmt.Sprint(deref(c.Suggestion))
+		}
+		if got["trail_click"] != "trial_click" || got["zzzzzz"] != "<nil>" {
+			t.Fatalf("unknown codes %v", got)
+		}
+	})
+}
+
+func deref[T any](p *T) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func TestGraphQLLiveEvents(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		a := newAPI(t, db)
+		appID, _ := a.createApp("Live")
+		// Browsers cannot set headers on websockets: the token rides in connection_init.
+		sub := a.gql.WebsocketWithPayload(`subscription($a: ID!) { eventStored(appId: $a) { code url device { id } } }`,
+			map[string]any{"Authorization": "Bearer " + a.ownerToken}, client.Var("a", appID))
+		defer sub.Close()
+		go func() {
+			time.Sleep(300 * time.Millisecond)
+			var out triggerOut
+			a.ok(triggerMutation, &out, client.Var("in", map[string]any{"appId": appID, "deviceId": "live-1", "code": "click", "url": "https://s.example/live"}))
+		}()
+		var msg struct {
+			EventStored struct {
+				Code, URL string
+				Device    struct{ ID string }
+			}
+		}
+		if err := sub.Next(&msg); err != nil {
+			t.Fatal(err)
+		}
+		if msg.EventStored.Code != "click" || msg.EventStored.URL != "https://s.example/live" || msg.EventStored.Device.ID != "live-1" {
+			t.Fatalf("live event %+v", msg)
+		}
+		bad := a.gql.WebsocketWithPayload(`subscription { eventStored(appId: "app_missing") { code } }`, map[string]any{"Authorization": "Bearer " + a.ownerToken})
+		defer bad.Close()
+		if err := bad.Next(&msg); err == nil {
+			t.Fatal("subscribing to an unknown app succeeded")
+		}
+		for name, payload := range map[string]map[string]any{
+			"anonymous":               nil,
+			"a member of another app": {"Authorization": "Bearer " + a.signUp()},
+		} {
+			s := a.gql.WebsocketWithPayload(`subscription($a: ID!) { eventStored(appId: $a) { code } }`, payload, client.Var("a", appID))
+			if err := s.Next(&msg); err == nil {
+				t.Fatalf("%s subscribed to the app's live events", name)
+			}
+			s.Close()
+		}
+	})
+}
