@@ -3,7 +3,6 @@ package models
 import (
 	"context"
 	"errors"
-	"time"
 
 	"gorm.io/gorm"
 )
@@ -73,14 +72,11 @@ func eraseDeviceEvents(tx *gorm.DB, appID uint64, deviceIDs []string, res *Erase
 		DefinitionID uint64
 		N            int64
 	}
-	var times []dbTime
-	err := tx.Model(&Event{}).Distinct("occurred_at").Where("app_id = ? AND device_id IN ?", appID, deviceIDs).Pluck("occurred_at", &times).Error
+	var erased []*Event
+	err := tx.Select("app_id, definition_id, device_id, url, referrer, source, occurred_at").
+		Where("app_id = ? AND device_id IN ?", appID, deviceIDs).Find(&erased).Error
 	if err != nil {
 		return err
-	}
-	var days []time.Time
-	for _, t := range times {
-		days = append(days, utcDay(t.Time))
 	}
 	err = tx.Model(&Event{}).Select("definition_id, COUNT(*) AS n").
 		Where("app_id = ? AND device_id IN ?", appID, deviceIDs).Group("definition_id").Order("definition_id").Scan(&perDef).Error
@@ -98,7 +94,7 @@ func eraseDeviceEvents(tx *gorm.DB, appID uint64, deviceIDs []string, res *Erase
 		return del.Error
 	}
 	res.DeletedEvents = del.RowsAffected
-	if err := rebuildRollupDays(tx, appID, days); err != nil {
+	if err := eraseFromRollups(tx, appID, erased); err != nil {
 		return err
 	}
 	for _, d := range perDef {
