@@ -197,10 +197,12 @@ func TestGraphQLLiveEvents(t *testing.T) {
 		appID, _ := a.createApp("Live")
 		sub := a.gql.Websocket(`subscription($a: ID!) { eventStored(appId: $a) { code url device { id } } }`, client.Var("a", appID))
 		defer sub.Close()
+		// The event is stored by another replica: its own handler, catalog and writer.
+		other := newAPI(t, db)
 		go func() {
 			time.Sleep(300 * time.Millisecond)
 			var out triggerOut
-			a.ok(triggerMutation, &out, client.Var("in", map[string]any{"appId": appID, "deviceId": "live-1", "code": "click", "url": "https://s.example/live"}))
+			other.ok(triggerMutation, &out, client.Var("in", map[string]any{"appId": appID, "deviceId": "live-1", "code": "click", "url": "https://s.example/live"}))
 		}()
 		var msg struct {
 			EventStored struct {
