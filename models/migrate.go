@@ -126,19 +126,33 @@ var migrations = []*gormigrate.Migration{
 // backfillRollups builds the rollups of events stored before they existed,
 // one UTC day at a time.
 func backfillRollups(tx *gorm.DB) error {
-	var spans []struct {
-		AppID           uint64
-		FirstAt, LastAt dbTime
+	type span struct {
+		appID         uint64
+		firstAt, last dbTime
 	}
-	if err := tx.Raw("SELECT app_id, MIN(occurred_at) AS first_at, MAX(occurred_at) AS last_at FROM events GROUP BY app_id").Scan(&spans).Error; err != nil {
+	rows, err := tx.Raw("SELECT app_id, MIN(occurred_at), MAX(occurred_at) FROM events GROUP BY app_id").Rows()
+	if err != nil {
+		return err
+	}
+	var spans []span
+	for rows.Next() {
+		var s span
+		if err := rows.Scan(&s.appID, &s.firstAt, &s.last); err != nil {
+			rows.Close()
+			return err
+		}
+		spans = append(spans, s)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
 		return err
 	}
 	for _, s := range spans {
 		var days []time.Time
-		for d := utcDay(s.FirstAt.Time); !d.After(s.LastAt.Time); d = d.AddDate(0, 0, 1) {
+		for d := utcDay(s.firstAt.Time); !d.After(s.last.Time); d = d.AddDate(0, 0, 1) {
 			days = append(days, d)
 		}
-		if err := rebuildRollupDays(tx, s.AppID, days); err != nil {
+		if err := rebuildRollupDays(tx, s.appID, days); err != nil {
 			return err
 		}
 	}
