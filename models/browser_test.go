@@ -47,6 +47,8 @@ func TestBrowseEventsMatchesBruteForce(t *testing.T) {
 				func(ev models.Event) bool {
 					return emailOf[ev.DeviceID] != "p3@example.com" && strings.HasSuffix(ev.URL, "/")
 				}},
+			{[]models.Rule{{Field: "properties.2fa", Operator: "exists"}, {Field: "properties.price", Operator: "less_than", Value: "3.5"}}, true,
+				func(ev models.Event) bool { return price(ev) < 3.5 }},
 			{nil, false, func(models.Event) bool { return true }},
 		}
 		for i, c := range cases {

@@ -103,19 +103,14 @@ var migrations = []*gormigrate.Migration{
 		// keeps the writer at the same number of index entries per event.
 		ID: "2026112304_events_definition_covering",
 		Migrate: func(tx *gorm.DB) error {
-			if isMySQL(tx) {
-				return tx.Exec("ALTER TABLE events DROP INDEX idx_events_definition_time, ADD INDEX idx_events_definition_time (definition_id, occurred_at, device_id)").Error
-			}
-			if err := tx.Exec("DROP INDEX idx_events_definition_time").Error; err != nil {
+			// Two statements: older TiDB versions take one schema change per ALTER.
+			if err := tx.Migrator().DropIndex("events", "idx_events_definition_time"); err != nil {
 				return err
 			}
 			return tx.Exec("CREATE INDEX idx_events_definition_time ON events (definition_id, occurred_at, device_id)").Error
 		},
 		Rollback: func(tx *gorm.DB) error {
-			if isMySQL(tx) {
-				return tx.Exec("ALTER TABLE events DROP INDEX idx_events_definition_time, ADD INDEX idx_events_definition_time (definition_id, occurred_at)").Error
-			}
-			if err := tx.Exec("DROP INDEX idx_events_definition_time").Error; err != nil {
+			if err := tx.Migrator().DropIndex("events", "idx_events_definition_time"); err != nil {
 				return err
 			}
 			return tx.Exec("CREATE INDEX idx_events_definition_time ON events (definition_id, occurred_at)").Error

@@ -71,9 +71,13 @@ func validateRules(field string, rules []Rule, eventOnly bool) error {
 	return nil
 }
 
-// jsonPath turns properties.a.b into the JSON path $.a.b; keys are limited
-// to letters, digits and '_' so the path needs no quoting.
-func jsonPath(field string) string { return "$" + strings.TrimPrefix(field, "properties") }
+// jsonPath turns properties.a.b into the JSON path $."a"."b". Keys are
+// limited to letters, digits and '_', and quoted so that keys such as "2fa"
+// (not identifiers) are valid paths on every engine.
+func jsonPath(field string) string {
+	keys := strings.Split(strings.TrimPrefix(field, "properties."), ".")
+	return `$."` + strings.Join(keys, `"."`) + `"`
+}
 
 // ruleSQL compiles one rule into a condition on the events table (alias e)
 // with placeholders; only fixed column names and expressions are written.
