@@ -3,6 +3,8 @@ package models
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 
 	"gorm.io/gorm"
 )
@@ -15,9 +17,8 @@ type EraseResult struct {
 }
 
 // EraseLead removes the lead with this email, its devices and all their events
-// (right to erasure). The definitions' counts and times and the rollups of
-// the days those events fell on are corrected in the same transaction, so
-// they keep matching the stored events.
+// (right to erasure). The definitions' counts and times and the rollups are
+// corrected in the same transaction, so they keep matching the stored events.
 func EraseLead(ctx context.Context, db *gorm.DB, appPublicID, email string) (*EraseResult, error) {
 	lead, err := LeadByEmail(ctx, db, appPublicID, email)
 	if errors.Is(err, ErrNotFound) {
@@ -36,14 +37,6 @@ func EraseLead(ctx context.Context, db *gorm.DB, appPublicID, email string) (*Er
 				return err
 			}
 			if len(deviceIDs) > 0 {
-				// Held until the commit: a writer storing events of this app
-				// needs these rows, so the rollups rebuilt below cannot miss
-				// or double-count a concurrent batch.
-				var defIDs []uint64
-				err := forUpdate(tx.Model(&EventDefinition{})).Where("app_id = ?", lead.AppID).Order("id").Pluck("id", &defIDs).Error
-				if err != nil {
-					return err
-				}
 				if err := eraseDeviceEvents(tx, lead.AppID, deviceIDs, res); err != nil {
 					return err
 				}
@@ -67,27 +60,21 @@ func EraseLead(ctx context.Context, db *gorm.DB, appPublicID, email string) (*Er
 	return res, err
 }
 
+// eraseDeviceEvents deletes the devices' events and takes them out of the
+// rollups and the definitions' counters. It takes its locks in the writer's
+// order (devices, events, rollup rows in key order, definitions last), so
+// an erase and a group commit of the same app rarely deadlock, and retry
+// when they do.
 func eraseDeviceEvents(tx *gorm.DB, appID uint64, deviceIDs []string, res *EraseResult) error {
-	var perDef []struct {
-		DefinitionID uint64
-		N            int64
-	}
 	var erased []*Event
-	err := tx.Select("app_id, definition_id, device_id, url, referrer, source, occurred_at").
+	err := forUpdate(tx.Select("id, app_id, definition_id, device_id, url, referrer, source, occurred_at")).
 		Where("app_id = ? AND device_id IN ?", appID, deviceIDs).Find(&erased).Error
 	if err != nil {
 		return err
 	}
-	err = tx.Model(&Event{}).Select("definition_id, COUNT(*) AS n").
-		Where("app_id = ? AND device_id IN ?", appID, deviceIDs).Group("definition_id").Order("definition_id").Scan(&perDef).Error
-	if err != nil {
-		return err
-	}
-	for _, d := range perDef {
-		err := tx.Exec(`UPDATE event_definitions SET trigger_count = trigger_count - ? WHERE id = ?`, d.N, d.DefinitionID).Error
-		if err != nil {
-			return err
-		}
+	perDef := map[uint64]int64{}
+	for _, e := range erased {
+		perDef[e.DefinitionID]++
 	}
 	del := tx.Where("app_id = ? AND device_id IN ?", appID, deviceIDs).Delete(&Event{})
 	if del.Error != nil {
@@ -97,11 +84,11 @@ func eraseDeviceEvents(tx *gorm.DB, appID uint64, deviceIDs []string, res *Erase
 	if err := eraseFromRollups(tx, appID, erased); err != nil {
 		return err
 	}
-	for _, d := range perDef {
-		err := tx.Exec(`UPDATE event_definitions SET
+	for _, id := range slices.Sorted(maps.Keys(perDef)) {
+		err := tx.Exec(`UPDATE event_definitions SET trigger_count = trigger_count - ?,
 			first_triggered_at = (SELECT MIN(occurred_at) FROM events WHERE definition_id = ?),
 			last_triggered_at = (SELECT MAX(occurred_at) FROM events WHERE definition_id = ?)
-			WHERE id = ?`, d.DefinitionID, d.DefinitionID, d.DefinitionID).Error
+			WHERE id = ?`, perDef[id], id, id, id).Error
 		if err != nil {
 			return err
 		}

@@ -39,8 +39,12 @@ func eraseFromRollups(tx *gorm.DB, appID uint64, erased []*Event) error {
 			return err
 		}
 	}
+	affected := map[rollupKey]bool{}
+	for _, d := range deltas {
+		affected[d.key] = true
+	}
 	for _, hour := range slices.SortedFunc(mapKeys(hours), time.Time.Compare) {
-		if err := rebuildHourSketches(tx, appID, hour); err != nil {
+		if err := rebuildHourSketches(tx, appID, hour, affected); err != nil {
 			return err
 		}
 	}
@@ -64,11 +68,14 @@ func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
 	}
 }
 
-// rebuildHourSketches recomputes every hourly sketch of the app's hour from
-// its events.
-func rebuildHourSketches(tx *gorm.DB, appID uint64, hour time.Time) error {
+// rebuildHourSketches recomputes the affected hourly sketches of the app's
+// hour from its events. Only keys the erased events counted in can hold
+// their devices, and those rows are already locked. The events are read
+// with a locking read, which sees the latest commit rather than the
+// transaction's snapshot.
+func rebuildHourSketches(tx *gorm.DB, appID uint64, hour time.Time, affected map[rollupKey]bool) error {
 	b := newRollupBatch()
-	rows, err := tx.Model(&Event{}).Select("definition_id, device_id, url, referrer, source, occurred_at").
+	rows, err := forUpdate(tx.Model(&Event{}).Select("definition_id, device_id, url, referrer, source, occurred_at")).
 		Where("app_id = ? AND occurred_at >= ? AND occurred_at < ?", appID, hour, hour.Add(time.Hour)).Rows()
 	if err != nil {
 		return err
@@ -89,7 +96,7 @@ func rebuildHourSketches(tx *gorm.DB, appID uint64, hour time.Time) error {
 	}
 	var fresh []*rollupDelta
 	for _, d := range b.sorted() {
-		if d.key.grain != grainHour || !d.key.sketched() {
+		if d.key.grain != grainHour || !d.key.sketched() || !affected[d.key] {
 			continue
 		}
 		if d.sketch, err = mergeSketch(nil, d.devices); err != nil {
@@ -106,7 +113,9 @@ func rebuildHourSketches(tx *gorm.DB, appID uint64, hour time.Time) error {
 	return nil
 }
 
-// rebuildDaySketch sets a daily sketch to the union of its hourly ones.
+// rebuildDaySketch sets a daily sketch to the union of its hourly ones. A
+// plain read is enough: a writer changing another hour of this key must
+// also change the daily row, which this transaction holds.
 func rebuildDaySketch(tx *gorm.DB, k rollupKey) error {
 	var stored [][]byte
 	err := tx.Table("rollups").Where("app_id = ? AND kind = ? AND grain = ? AND definition_id = ? AND bucket >= ? AND bucket < ? AND dim = ?",
