@@ -134,13 +134,14 @@ func (r *queryResolver) Funnel(ctx context.Context, input model.FunnelInput) (*m
 }
 
 // Events is the resolver for the events field.
-func (r *queryResolver) Events(ctx context.Context, appID string, rules []*model.RuleInput, match *model.RuleCombination, first *int, after *string) (*model.EventConnection, error) {
+func (r *queryResolver) Events(ctx context.Context, appID string, rules []*model.RuleInput, match *model.RuleCombination, from *time.Time, to *time.Time, first *int, after *string) (*model.EventConnection, error) {
 	app, err := r.appFor(ctx, appID, models.RoleViewer)
 	if err != nil {
 		return nil, err
 	}
 	page, err := models.BrowseEvents(ctx, r.DB, app, models.BrowseInput{
-		Rules: rulesIn(rules), Any: deref(match, model.RuleCombinationAll) == model.RuleCombinationAny, First: deref(first, 50), After: deref(after, ""),
+		Rules: rulesIn(rules), Any: deref(match, model.RuleCombinationAll) == model.RuleCombinationAny,
+		From: from, To: to, First: deref(first, 50), After: deref(after, ""),
 	})
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package models_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/crumbs-dev/crumbs/models"
 	"github.com/crumbs-dev/crumbs/models/modelstest"
@@ -47,6 +48,8 @@ func TestBrowseEventsMatchesBruteForce(t *testing.T) {
 				func(ev models.Event) bool {
 					return emailOf[ev.DeviceID] != "p3@example.com" && strings.HasSuffix(ev.URL, "/")
 				}},
+			{[]models.Rule{{Field: "properties.2fa", Operator: "exists"}, {Field: "properties.price", Operator: "less_than", Value: "3.5"}}, true,
+				func(ev models.Event) bool { return price(ev) < 3.5 }},
 			{nil, false, func(models.Event) bool { return true }},
 		}
 		for i, c := range cases {
@@ -80,7 +83,22 @@ func TestBrowseEventsMatchesBruteForce(t *testing.T) {
 				}
 			}
 		}
-		_, err := models.BrowseEvents(e.ctx, db, e.app, models.BrowseInput{First: 10, Rules: []models.Rule{{Field: "properties.a'b", Operator: "equals"}}})
+		// A time bound: only the events of the funnel day.
+		from, to := funnelDay, funnelDay.Add(24*time.Hour)
+		page, err := models.BrowseEvents(e.ctx, db, e.app, models.BrowseInput{First: 500, From: &from, To: &to})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var inDay int
+		for _, ev := range events {
+			if !ev.OccurredAt.Before(from) && ev.OccurredAt.Before(to) {
+				inDay++
+			}
+		}
+		if len(page.Events) != inDay || inDay == 0 {
+			t.Fatalf("bounded browse: %d events, brute force %d", len(page.Events), inDay)
+		}
+		_, err = models.BrowseEvents(e.ctx, db, e.app, models.BrowseInput{First: 10, Rules: []models.Rule{{Field: "properties.a'b", Operator: "equals"}}})
 		wantField(t, err, "rules.0.field")
 		_, err = models.BrowseEvents(e.ctx, db, e.app, models.BrowseInput{First: 10, Rules: []models.Rule{{Field: "url", Operator: "regex"}}})
 		wantField(t, err, "rules.0.operator")

@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -22,8 +23,10 @@ const (
 )
 
 // StreamEvents sends the app's events as they are stored until ctx ends.
-// Events stored before the call are not sent. If the subscriber cannot
-// keep up (more than liveMaxPoll events per poll), the excess is skipped.
+// Events stored before the call are not sent. Each poll reads at most the
+// newest liveMaxPoll events of the lookback, so on an app storing more than
+// that per poll some events are skipped: the stream is for watching, the
+// event browser for reading everything.
 func StreamEvents(ctx context.Context, db *gorm.DB, appID uint64, log *slog.Logger) <-chan *Event {
 	out := make(chan *Event, 64)
 	go func() {
@@ -71,11 +74,12 @@ func StreamEvents(ctx context.Context, db *gorm.DB, appID uint64, log *slog.Logg
 	return out
 }
 
-// eventsMadeSince returns the app's events whose ids were made at or after
-// since, in id order.
+// eventsMadeSince returns the newest liveMaxPoll of the app's events whose
+// ids were made at or after since, in id order.
 func eventsMadeSince(ctx context.Context, db *gorm.DB, appID uint64, since time.Time) ([]*Event, error) {
 	minID := uint64(max(since.Sub(idEpoch).Milliseconds(), 0)) << 22
 	var events []*Event
-	err := db.WithContext(ctx).Where("id >= ? AND app_id = ?", minID, appID).Order("id").Limit(liveMaxPoll).Find(&events).Error
+	err := db.WithContext(ctx).Where("id >= ? AND app_id = ?", minID, appID).Order("id DESC").Limit(liveMaxPoll).Find(&events).Error
+	slices.Reverse(events)
 	return events, err
 }

@@ -146,19 +146,14 @@ var migrations = []*gormigrate.Migration{
 		// keeps the writer at the same number of index entries per event.
 		ID: "2026112304_events_definition_covering",
 		Migrate: func(tx *gorm.DB) error {
-			if isMySQL(tx) {
-				return tx.Exec("ALTER TABLE events DROP INDEX idx_events_definition_time, ADD INDEX idx_events_definition_time (definition_id, occurred_at, device_id)").Error
-			}
-			if err := tx.Exec("DROP INDEX idx_events_definition_time").Error; err != nil {
+			// Two statements: older TiDB versions take one schema change per ALTER.
+			if err := tx.Migrator().DropIndex("events", "idx_events_definition_time"); err != nil {
 				return err
 			}
 			return tx.Exec("CREATE INDEX idx_events_definition_time ON events (definition_id, occurred_at, device_id)").Error
 		},
 		Rollback: func(tx *gorm.DB) error {
-			if isMySQL(tx) {
-				return tx.Exec("ALTER TABLE events DROP INDEX idx_events_definition_time, ADD INDEX idx_events_definition_time (definition_id, occurred_at)").Error
-			}
-			if err := tx.Exec("DROP INDEX idx_events_definition_time").Error; err != nil {
+			if err := tx.Migrator().DropIndex("events", "idx_events_definition_time"); err != nil {
 				return err
 			}
 			return tx.Exec("CREATE INDEX idx_events_definition_time ON events (definition_id, occurred_at)").Error
@@ -169,19 +164,33 @@ var migrations = []*gormigrate.Migration{
 // backfillRollups builds the rollups of events stored before they existed,
 // one UTC day at a time.
 func backfillRollups(tx *gorm.DB) error {
-	var spans []struct {
-		AppID           uint64
-		FirstAt, LastAt dbTime
+	type span struct {
+		appID         uint64
+		firstAt, last dbTime
 	}
-	if err := tx.Raw("SELECT app_id, MIN(occurred_at) AS first_at, MAX(occurred_at) AS last_at FROM events GROUP BY app_id").Scan(&spans).Error; err != nil {
+	rows, err := tx.Raw("SELECT app_id, MIN(occurred_at), MAX(occurred_at) FROM events GROUP BY app_id").Rows()
+	if err != nil {
+		return err
+	}
+	var spans []span
+	for rows.Next() {
+		var s span
+		if err := rows.Scan(&s.appID, &s.firstAt, &s.last); err != nil {
+			rows.Close()
+			return err
+		}
+		spans = append(spans, s)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
 		return err
 	}
 	for _, s := range spans {
 		var days []time.Time
-		for d := utcDay(s.FirstAt.Time); !d.After(s.LastAt.Time); d = d.AddDate(0, 0, 1) {
+		for d := utcDay(s.firstAt.Time); !d.After(s.last.Time); d = d.AddDate(0, 0, 1) {
 			days = append(days, d)
 		}
-		if err := rebuildRollupDays(tx, s.AppID, days); err != nil {
+		if err := rebuildRollupDays(tx, s.appID, days); err != nil {
 			return err
 		}
 	}

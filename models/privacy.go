@@ -2,7 +2,8 @@ package models
 
 import (
 	"context"
-	"time"
+	"maps"
+	"slices"
 
 	"gorm.io/gorm"
 )
@@ -36,14 +37,6 @@ func EraseLead(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, email st
 				return err
 			}
 			if len(deviceIDs) > 0 {
-				// Held until the commit: a writer storing events of this app
-				// needs these rows, so the rollups rebuilt below cannot miss
-				// or double-count a concurrent batch.
-				var defIDs []uint64
-				err := forUpdate(tx.Model(&EventDefinition{})).Where("app_id = ?", lead.AppID).Order("id").Pluck("id", &defIDs).Error
-				if err != nil {
-					return err
-				}
 				if err := eraseDeviceEvents(tx, lead.AppID, deviceIDs, res); err != nil {
 					return err
 				}
@@ -67,44 +60,35 @@ func EraseLead(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, email st
 	return res, err
 }
 
+// eraseDeviceEvents deletes the devices' events and takes them out of the
+// rollups and the definitions' counters. It takes its locks in the writer's
+// order (devices, events, rollup rows in key order, definitions last), so
+// an erase and a group commit of the same app rarely deadlock, and retry
+// when they do.
 func eraseDeviceEvents(tx *gorm.DB, appID uint64, deviceIDs []string, res *EraseResult) error {
-	var perDef []struct {
-		DefinitionID uint64
-		N            int64
-	}
-	var times []dbTime
-	err := tx.Model(&Event{}).Distinct("occurred_at").Where("app_id = ? AND device_id IN ?", appID, deviceIDs).Pluck("occurred_at", &times).Error
+	var erased []*Event
+	err := forUpdate(tx.Select("id, app_id, definition_id, device_id, url, referrer, source, occurred_at")).
+		Where("app_id = ? AND device_id IN ?", appID, deviceIDs).Find(&erased).Error
 	if err != nil {
 		return err
 	}
-	var days []time.Time
-	for _, t := range times {
-		days = append(days, utcDay(t.Time))
-	}
-	err = tx.Model(&Event{}).Select("definition_id, COUNT(*) AS n").
-		Where("app_id = ? AND device_id IN ?", appID, deviceIDs).Group("definition_id").Order("definition_id").Scan(&perDef).Error
-	if err != nil {
-		return err
-	}
-	for _, d := range perDef {
-		err := tx.Exec(`UPDATE event_definitions SET trigger_count = trigger_count - ? WHERE id = ?`, d.N, d.DefinitionID).Error
-		if err != nil {
-			return err
-		}
+	perDef := map[uint64]int64{}
+	for _, e := range erased {
+		perDef[e.DefinitionID]++
 	}
 	del := tx.Where("app_id = ? AND device_id IN ?", appID, deviceIDs).Delete(&Event{})
 	if del.Error != nil {
 		return del.Error
 	}
 	res.DeletedEvents = del.RowsAffected
-	if err := rebuildRollupDays(tx, appID, days); err != nil {
+	if err := eraseFromRollups(tx, appID, erased); err != nil {
 		return err
 	}
-	for _, d := range perDef {
-		err := tx.Exec(`UPDATE event_definitions SET
+	for _, id := range slices.Sorted(maps.Keys(perDef)) {
+		err := tx.Exec(`UPDATE event_definitions SET trigger_count = trigger_count - ?,
 			first_triggered_at = (SELECT MIN(occurred_at) FROM events WHERE definition_id = ?),
 			last_triggered_at = (SELECT MAX(occurred_at) FROM events WHERE definition_id = ?)
-			WHERE id = ?`, d.DefinitionID, d.DefinitionID, d.DefinitionID).Error
+			WHERE id = ?`, perDef[id], id, id, id).Error
 		if err != nil {
 			return err
 		}

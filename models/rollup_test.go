@@ -56,3 +56,65 @@ func TestRollupsUnderConcurrentWriters(t *testing.T) {
 		}
 	})
 }
+
+// Erasing leads while writers store events of the same app and hours
+// leaves rollups equal to the raw events.
+func TestRollupsWhileErasing(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		w := models.NewWriter(db, e.writer.Catalog(), models.WriterOptions{Writers: 2, MaxBatch: 20})
+		defer w.Close()
+		at := time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
+		trigger := func(device string, i int) {
+			ts := at.Add(time.Duration(i%90) * time.Minute)
+			res := w.Trigger(e.ctx, []models.TriggerInput{{Secret: e.secret, AppPublicID: e.app.PublicID, DeviceID: device, Code: []string{"view", "click"}[i%2],
+				URL: fmt.Sprintf("https://x.example/p%d", i%3), OccurredAt: &ts}})
+			if res[0].Err != nil {
+				t.Error(res[0].Err)
+			}
+		}
+		for i := range 10 {
+			trigger(fmt.Sprintf("lead-dev-%d", i), i)
+			if _, err := models.Identify(e.ctx, db, w.Catalog(), models.IdentifyInput{Secret: e.secret, AppPublicID: e.app.PublicID, DeviceID: fmt.Sprintf("lead-dev-%d", i), Email: fmt.Sprintf("l%d@example.com", i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var wg sync.WaitGroup
+		for g := range 4 {
+			wg.Go(func() {
+				for i := range 40 {
+					trigger(fmt.Sprintf("anon-%d", (g*40+i)%25), g*40+i)
+					if g == 0 && i < 10 {
+						trigger(fmt.Sprintf("lead-dev-%d", i), i) // events of devices about to be erased
+					}
+				}
+			})
+		}
+		wg.Go(func() {
+			for i := range 10 {
+				if _, err := models.EraseLead(e.ctx, db, e.owner, e.app.PublicID, fmt.Sprintf("l%d@example.com", i)); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+		wg.Wait()
+		rng := models.RangeInput{From: at, To: at.Add(3 * time.Hour), Interval: models.IntervalHour}
+		o, err := models.AppOverview(e.ctx, db, e.app, rng, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exact, err := models.AppOverview(e.ctx, db, e.app, rng, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := e.countEvents("1 = 1")
+		if o.TotalEvents != raw || o.UniqueDevices < exact.UniqueDevices-1 || o.UniqueDevices > exact.UniqueDevices+1 {
+			t.Fatalf("rollups: %d events ~%d devices; raw %d events %d devices", o.TotalEvents, o.UniqueDevices, raw, exact.UniqueDevices)
+		}
+		for i, s := range o.Series {
+			if s.Count != exact.Series[i].Count {
+				t.Fatalf("bucket %v: %d, raw %d", s.Start, s.Count, exact.Series[i].Count)
+			}
+		}
+	})
+}

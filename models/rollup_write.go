@@ -66,42 +66,14 @@ func upsertRollups(tx *gorm.DB, chunk []*rollupDelta) error {
 }
 
 // readSketches reads (and on MySQL locks) the stored rows of the keys in
-// one statement: keys are grouped by bucket and kind, and each group's
-// definitions and dimensions become IN lists on the primary key (in
-// practice one of them has a single value, so nothing extra is read).
+// one statement, in key order.
 func readSketches(tx *gorm.DB, chunk []*rollupDelta) (map[rollupKey][]byte, error) {
-	type group struct {
-		appID  uint64
-		kind   string
-		grain  int8
-		bucket time.Time
-	}
-	defs, dims := map[group][]uint64{}, map[group][]int64{}
-	var order []group
-	for _, d := range chunk {
-		g := group{d.key.appID, d.key.kind, d.key.grain, d.key.bucket}
-		if _, ok := defs[g]; !ok {
-			order = append(order, g)
-		}
-		defs[g] = append(defs[g], d.key.defID)
-		dims[g] = append(dims[g], d.key.dim)
-	}
-	var sb strings.Builder
-	var args []any
-	sb.WriteString("SELECT " + rollupCols + ", sketch FROM rollups WHERE ")
-	for i, g := range order {
-		if i > 0 {
-			sb.WriteString(" OR ")
-		}
-		sb.WriteString("(app_id = ? AND kind = ? AND grain = ? AND bucket = ? AND definition_id IN ? AND dim IN ?)")
-		ds, ms := slices.Sorted(slices.Values(defs[g])), slices.Sorted(slices.Values(dims[g]))
-		args = append(args, g.appID, g.kind, g.grain, g.bucket, slices.Compact(ds), slices.Compact(ms))
-	}
-	sb.WriteString(" ORDER BY " + rollupCols)
+	cond, args := keysCondition(chunk)
+	query := "SELECT " + rollupCols + ", sketch FROM rollups WHERE " + cond + " ORDER BY " + rollupCols
 	if isMySQL(tx) {
-		sb.WriteString(" FOR UPDATE")
+		query += " FOR UPDATE"
 	}
-	rows, err := tx.Raw(sb.String(), args...).Rows()
+	rows, err := tx.Raw(query, args...).Rows()
 	if err != nil {
 		return nil, err
 	}
@@ -120,10 +92,43 @@ func readSketches(tx *gorm.DB, chunk []*rollupDelta) (map[rollupKey][]byte, erro
 	return out, rows.Err()
 }
 
+// keysCondition selects the rows of the keys: grouped by bucket and kind,
+// each group's definitions and dimensions become IN lists on the primary
+// key (in practice one of them has a single value, so nothing extra matches).
+func keysCondition(chunk []*rollupDelta) (string, []any) {
+	type group struct {
+		appID  uint64
+		kind   string
+		grain  int8
+		bucket time.Time
+	}
+	defs, dims := map[group][]uint64{}, map[group][]int64{}
+	var order []group
+	for _, d := range chunk {
+		g := group{d.key.appID, d.key.kind, d.key.grain, d.key.bucket}
+		if _, ok := defs[g]; !ok {
+			order = append(order, g)
+		}
+		defs[g] = append(defs[g], d.key.defID)
+		dims[g] = append(dims[g], d.key.dim)
+	}
+	var sb strings.Builder
+	var args []any
+	for i, g := range order {
+		if i > 0 {
+			sb.WriteString(" OR ")
+		}
+		sb.WriteString("(app_id = ? AND kind = ? AND grain = ? AND bucket = ? AND definition_id IN ? AND dim IN ?)")
+		ds, ms := slices.Sorted(slices.Values(defs[g])), slices.Sorted(slices.Values(dims[g]))
+		args = append(args, g.appID, g.kind, g.grain, g.bucket, slices.Compact(ds), slices.Compact(ms))
+	}
+	return sb.String(), args
+}
+
 // rebuildRollupDays recomputes every rollup of the app in the given UTC days
-// from the raw events, e.g. after events were erased: sketches cannot forget
-// a device, so the affected buckets are rebuilt. The caller holds the locks
-// that keep the writer from storing events of this app meanwhile.
+// from the raw events (the backfill of the rollups migration). The caller
+// holds the locks that keep the writer from storing events of this app
+// meanwhile.
 func rebuildRollupDays(tx *gorm.DB, appID uint64, days []time.Time) error {
 	slices.SortFunc(days, time.Time.Compare)
 	days = slices.Compact(days)

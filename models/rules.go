@@ -71,9 +71,13 @@ func validateRules(field string, rules []Rule, eventOnly bool) error {
 	return nil
 }
 
-// jsonPath turns properties.a.b into the JSON path $.a.b; keys are limited
-// to letters, digits and '_' so the path needs no quoting.
-func jsonPath(field string) string { return "$" + strings.TrimPrefix(field, "properties") }
+// jsonPath turns properties.a.b into the JSON path $."a"."b". Keys are
+// limited to letters, digits and '_', and quoted so that keys such as "2fa"
+// (not identifiers) are valid paths on every engine.
+func jsonPath(field string) string {
+	keys := strings.Split(strings.TrimPrefix(field, "properties."), ".")
+	return `$."` + strings.Join(keys, `"."`) + `"`
+}
 
 // ruleSQL compiles one rule into a condition on the events table (alias e)
 // with placeholders; only fixed column names and expressions are written.
@@ -139,7 +143,8 @@ func compareSQL(expr string, r Rule, args []any) (string, []any) {
 }
 
 // rulesSQL combines rules with AND (all) or OR (any).
-func rulesSQL(mysql bool, appID uint64, rules []Rule, anyOf bool) (string, []any) {
+// resolved, when set for a rule's index, replaces its compiled condition.
+func rulesSQL(mysql bool, appID uint64, rules []Rule, anyOf bool, resolved map[int]sqlCond) (string, []any) {
 	if len(rules) == 0 {
 		return "1 = 1", nil
 	}
@@ -149,12 +154,20 @@ func rulesSQL(mysql bool, appID uint64, rules []Rule, anyOf bool) (string, []any
 	}
 	var parts []string
 	var args []any
-	for _, r := range rules {
-		cond, a := ruleSQL(mysql, appID, r)
-		parts = append(parts, "("+cond+")")
-		args = append(args, a...)
+	for i, r := range rules {
+		c, ok := resolved[i]
+		if !ok {
+			c.cond, c.args = ruleSQL(mysql, appID, r)
+		}
+		parts = append(parts, "("+c.cond+")")
+		args = append(args, c.args...)
 	}
 	return "(" + strings.Join(parts, join) + ")", args
+}
+
+type sqlCond struct {
+	cond string
+	args []any
 }
 
 // matches evaluates rules (all must hold) on an event in memory, with the

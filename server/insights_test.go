@@ -200,10 +200,12 @@ func TestGraphQLLiveEvents(t *testing.T) {
 		sub := a.gql.WebsocketWithPayload(`subscription($a: ID!) { eventStored(appId: $a) { code url device { id } } }`,
 			map[string]any{"Authorization": "Bearer " + a.ownerToken}, client.Var("a", appID))
 		defer sub.Close()
+		// The event is stored by another replica: its own handler, catalog and writer.
+		other := newAPI(t, db)
 		go func() {
 			time.Sleep(300 * time.Millisecond)
 			var out triggerOut
-			a.ok(triggerMutation, &out, client.Var("in", map[string]any{"appId": appID, "deviceId": "live-1", "code": "click", "url": "https://s.example/live"}))
+			other.ok(triggerMutation, &out, client.Var("in", map[string]any{"appId": appID, "deviceId": "live-1", "code": "click", "url": "https://s.example/live"}))
 		}()
 		var msg struct {
 			EventStored struct {

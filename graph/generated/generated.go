@@ -302,7 +302,7 @@ type ComplexityRoot struct {
 		Device          func(childComplexity int, appID string, deviceID string) int
 		EventDefinition func(childComplexity int, id string) int
 		EventMatchers   func(childComplexity int, appID string) int
-		Events          func(childComplexity int, appID string, rules []*model.RuleInput, match *model.RuleCombination, first *int, after *string) int
+		Events          func(childComplexity int, appID string, rules []*model.RuleInput, match *model.RuleCombination, from *time.Time, to *time.Time, first *int, after *string) int
 		Funnel          func(childComplexity int, input model.FunnelInput) int
 		GoalReport      func(childComplexity int, appID string, goalID string, rangeArg model.RangeInput) int
 		Goals           func(childComplexity int, appID string) int
@@ -464,7 +464,7 @@ type QueryResolver interface {
 	Overview(ctx context.Context, appID string, rangeArg model.RangeInput, exactUniques *bool) (*models.Overview, error)
 	Breakdown(ctx context.Context, appID string, rangeArg model.RangeInput, by model.BreakdownBy, first *int) ([]*models.DimStat, error)
 	Funnel(ctx context.Context, input model.FunnelInput) (*model.FunnelReport, error)
-	Events(ctx context.Context, appID string, rules []*model.RuleInput, match *model.RuleCombination, first *int, after *string) (*model.EventConnection, error)
+	Events(ctx context.Context, appID string, rules []*model.RuleInput, match *model.RuleCombination, from *time.Time, to *time.Time, first *int, after *string) (*model.EventConnection, error)
 	EventMatchers(ctx context.Context, appID string) ([]*models.EventMatcher, error)
 	Goals(ctx context.Context, appID string) ([]*models.Goal, error)
 	GoalReport(ctx context.Context, appID string, goalID string, rangeArg model.RangeInput) (*model.GoalReport, error)
@@ -1691,7 +1691,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Events(childComplexity, args["appId"].(string), args["rules"].([]*model.RuleInput), args["match"].(*model.RuleCombination), args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.Query.Events(childComplexity, args["appId"].(string), args["rules"].([]*model.RuleInput), args["match"].(*model.RuleCombination), args["from"].(*time.Time), args["to"].(*time.Time), args["first"].(*int), args["after"].(*string)), true
 	case "Query.funnel":
 		if e.ComplexityRoot.Query.Funnel == nil {
 			break
@@ -2597,8 +2597,13 @@ extend type Query {
   "Top pages, sources or referrers in a range, by event count."
   breakdown(appId: ID!, range: RangeInput!, by: BreakdownBy!, first: Int = 20): [BreakdownRow!]!
   funnel(input: FunnelInput!): FunnelReport!
-  "The event browser: events matching the rules, newest first. Unknown fields or operators are BAD_USER_INPUT."
-  events(appId: ID!, rules: [RuleInput!], match: RuleCombination = all, first: Int = 50, after: String): EventConnection!
+  """
+  The event browser: events matching the rules, newest first. Unknown fields or
+  operators are BAD_USER_INPUT. Rules "code equals" and "lead.email equals" are
+  fast at any size; text rules (contains, ...) on rare values scan events newest
+  first, so give from/to to bound them.
+  """
+  events(appId: ID!, rules: [RuleInput!], match: RuleCombination = all, from: Time, to: Time, first: Int = 50, after: String): EventConnection!
   eventMatchers(appId: ID!): [EventMatcher!]!
   goals(appId: ID!): [Goal!]!
   goalReport(appId: ID!, goalId: ID!, range: RangeInput!): GoalReport!
@@ -4084,22 +4089,38 @@ func (ec *executionContext) field_Query_events_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["match"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "from",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "to",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "first",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["first"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+	args["first"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "after",
 		func(ctx context.Context, v any) (*string, error) {
 			return ec.unmarshalOString2ᚖstring(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["after"] = arg4
+	args["after"] = arg6
 	return args, nil
 }
 
@@ -9206,7 +9227,7 @@ func (ec *executionContext) _Query_events(ctx context.Context, field graphql.Col
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Events(ctx, fc.Args["appId"].(string), fc.Args["rules"].([]*model.RuleInput), fc.Args["match"].(*model.RuleCombination), fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.Query().Events(ctx, fc.Args["appId"].(string), fc.Args["rules"].([]*model.RuleInput), fc.Args["match"].(*model.RuleCombination), fc.Args["from"].(*time.Time), fc.Args["to"].(*time.Time), fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.EventConnection) graphql.Marshaler {

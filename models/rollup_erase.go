@@ -1,0 +1,145 @@
+package models
+
+import (
+	"slices"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// eraseFromRollups takes erased events (already deleted) out of the rollups
+// inside the erase's transaction. Counts are decremented exactly. Sketches
+// cannot forget a device, so each hourly sketch the events touched is
+// rebuilt from the remaining events of its hour, and each daily one from
+// the rebuilt hourly sketches of its day. That reads the app's events of
+// the affected hours only, not of whole days.
+func eraseFromRollups(tx *gorm.DB, appID uint64, erased []*Event) error {
+	if len(erased) == 0 {
+		return nil
+	}
+	neg := newRollupBatch()
+	hours := map[time.Time]bool{}
+	for _, e := range erased {
+		neg.add(e)
+		hours[e.OccurredAt.UTC().Truncate(time.Hour)] = true
+	}
+	deltas := neg.sorted()
+	for _, d := range deltas {
+		d.count, d.devices = -d.count, nil
+	}
+	for chunk := range slices.Chunk(deltas, 500) {
+		if _, err := readSketches(tx, chunk); err != nil { // locks the rows in key order
+			return err
+		}
+		if err := upsertRollups(tx, chunk); err != nil {
+			return err
+		}
+		cond, args := keysCondition(chunk)
+		if err := tx.Exec("DELETE FROM rollups WHERE ("+cond+") AND count <= 0", args...).Error; err != nil {
+			return err
+		}
+	}
+	affected := map[rollupKey]bool{}
+	for _, d := range deltas {
+		affected[d.key] = true
+	}
+	for _, hour := range slices.SortedFunc(mapKeys(hours), time.Time.Compare) {
+		if err := rebuildHourSketches(tx, appID, hour, affected); err != nil {
+			return err
+		}
+	}
+	for _, d := range deltas {
+		if d.key.grain == grainDay && d.key.sketched() {
+			if err := rebuildDaySketch(tx, d.key); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
+	return func(yield func(K) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// rebuildHourSketches recomputes the affected hourly sketches of the app's
+// hour from its events. Only keys the erased events counted in can hold
+// their devices, and those rows are already locked. The events are read
+// with a locking read, which sees the latest commit rather than the
+// transaction's snapshot.
+func rebuildHourSketches(tx *gorm.DB, appID uint64, hour time.Time, affected map[rollupKey]bool) error {
+	b := newRollupBatch()
+	rows, err := forUpdate(tx.Model(&Event{}).Select("definition_id, device_id, url, referrer, source, occurred_at")).
+		Where("app_id = ? AND occurred_at >= ? AND occurred_at < ?", appID, hour, hour.Add(time.Hour)).Rows()
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		e := Event{AppID: appID}
+		var at dbTime
+		if err := rows.Scan(&e.DefinitionID, &e.DeviceID, &e.URL, &e.Referrer, &e.Source, &at); err != nil {
+			rows.Close()
+			return err
+		}
+		e.OccurredAt = at.Time
+		b.add(&e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	var fresh []*rollupDelta
+	for _, d := range b.sorted() {
+		if d.key.grain != grainHour || !d.key.sketched() || !affected[d.key] {
+			continue
+		}
+		if d.sketch, err = mergeSketch(nil, d.devices); err != nil {
+			return err
+		}
+		d.count = 0 // the counts are already right
+		fresh = append(fresh, d)
+	}
+	for chunk := range slices.Chunk(fresh, 500) {
+		if err := upsertRollups(tx, chunk); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rebuildDaySketch sets a daily sketch to the union of its hourly ones. A
+// plain read is enough: a writer changing another hour of this key must
+// also change the daily row, which this transaction holds.
+func rebuildDaySketch(tx *gorm.DB, k rollupKey) error {
+	var stored [][]byte
+	err := tx.Table("rollups").Where("app_id = ? AND kind = ? AND grain = ? AND definition_id = ? AND bucket >= ? AND bucket < ? AND dim = ?",
+		k.appID, k.kind, grainHour, k.defID, k.bucket, k.bucket.AddDate(0, 0, 1), k.dim).Pluck("sketch", &stored).Error
+	if err != nil {
+		return err
+	}
+	sk := newSketch()
+	for _, raw := range stored {
+		if len(raw) == 0 {
+			continue
+		}
+		part := newSketch()
+		if err := part.UnmarshalBinary(raw); err != nil {
+			return err
+		}
+		if err := sk.Merge(part); err != nil {
+			return err
+		}
+	}
+	out, err := sk.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	return tx.Exec("UPDATE rollups SET sketch = ? WHERE app_id = ? AND kind = ? AND grain = ? AND definition_id = ? AND bucket = ? AND dim = ?",
+		out, k.appID, k.kind, k.grain, k.defID, k.bucket, k.dim).Error
+}
