@@ -195,7 +195,7 @@ func TestGraphQLLiveEvents(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
 		a := newAPI(t, db)
 		appID, _ := a.createApp("Live")
-		sub := a.gql.Websocket(`subscription($a: ID!) { eventStored(appId: $a) { code url device { id } } }`, client.Var("a", appID))
+		sub := a.gql.Websocket(`subscription($a: ID!) { eventStored(appId: $a) { code url device { id } lead { email } } }`, client.Var("a", appID))
 		defer sub.Close()
 		// The event is stored by another replica: its own handler, catalog and writer.
 		other := newAPI(t, db)
@@ -208,13 +208,27 @@ func TestGraphQLLiveEvents(t *testing.T) {
 			EventStored struct {
 				Code, URL string
 				Device    struct{ ID string }
+				Lead      *struct{ Email string }
 			}
 		}
 		if err := sub.Next(&msg); err != nil {
 			t.Fatal(err)
 		}
-		if msg.EventStored.Code != "click" || msg.EventStored.URL != "https://s.example/live" || msg.EventStored.Device.ID != "live-1" {
+		if msg.EventStored.Code != "click" || msg.EventStored.URL != "https://s.example/live" || msg.EventStored.Device.ID != "live-1" || msg.EventStored.Lead != nil {
 			t.Fatalf("live event %+v", msg)
+		}
+		// Identified after its first event: the next event shows the lead,
+		// so nested fields are not served from a cache as old as the stream.
+		other.ok(`mutation($a: ID!) { identify(input: {appId: $a, deviceId: "live-1", email: "live@example.com"}) { moved } }`, &map[string]any{}, client.Var("a", appID))
+		go func() {
+			var out triggerOut
+			other.ok(triggerMutation, &out, client.Var("in", map[string]any{"appId": appID, "deviceId": "live-1", "code": "view", "url": "https://s.example/2"}))
+		}()
+		if err := sub.Next(&msg); err != nil {
+			t.Fatal(err)
+		}
+		if msg.EventStored.Code != "view" || msg.EventStored.Lead == nil || msg.EventStored.Lead.Email != "live@example.com" {
+			t.Fatalf("second live event %+v", msg)
 		}
 		bad := a.gql.Websocket(`subscription { eventStored(appId: "app_missing") { code } }`)
 		defer bad.Close()
