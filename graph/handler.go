@@ -1,16 +1,19 @@
 package graph
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/crumbs-dev/crumbs/graph/generated"
 	"github.com/vektah/gqlparser/v2/ast"
+	"gorm.io/gorm"
 )
 
 // HandlerOptions configure the GraphQL endpoint.
@@ -56,7 +59,22 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	if opts.MaxComplexity > 0 {
 		srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
 	}
+	srv.AroundResponses(freshLoadersPerEvent(r.DB))
 	srv.SetErrorPresenter(presentError(log))
 	srv.SetRecoverFunc(recoverPanic(log))
 	return LoaderMiddleware(r.DB, srv)
+}
+
+// freshLoadersPerEvent gives every event of a subscription its own
+// dataloaders. A subscription lives as long as its websocket, and the
+// loaders of the upgrade request would cache devices, leads and definitions
+// for all that time: a device identified meanwhile would stay anonymous,
+// and the cache would only grow.
+func freshLoadersPerEvent(db *gorm.DB) graphql.ResponseMiddleware {
+	return func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+		if oc := graphql.GetOperationContext(ctx); oc != nil && oc.Operation != nil && oc.Operation.Operation == ast.Subscription {
+			ctx = context.WithValue(ctx, loadersKey{}, newLoaders(db))
+		}
+		return next(ctx)
+	}
 }

@@ -195,9 +195,9 @@ func deref[T any](p *T) any {
 func TestGraphQLLiveEvents(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
 		a := newAPI(t, db)
-		appID, _ := a.createApp("Live")
+		appID, secret := a.createApp("Live")
 		// Browsers cannot set headers on websockets: the token rides in connection_init.
-		sub := a.gql.WebsocketWithPayload(`subscription($a: ID!) { eventStored(appId: $a) { code url device { id } } }`,
+		sub := a.gql.WebsocketWithPayload(`subscription($a: ID!) { eventStored(appId: $a) { code url device { id } lead { email } } }`,
 			map[string]any{"Authorization": "Bearer " + a.ownerToken}, client.Var("a", appID))
 		defer sub.Close()
 		// The event is stored by another replica: its own handler, catalog and writer.
@@ -211,15 +211,30 @@ func TestGraphQLLiveEvents(t *testing.T) {
 			EventStored struct {
 				Code, URL string
 				Device    struct{ ID string }
+				Lead      *struct{ Email string }
 			}
 		}
 		if err := sub.Next(&msg); err != nil {
 			t.Fatal(err)
 		}
-		if msg.EventStored.Code != "click" || msg.EventStored.URL != "https://s.example/live" || msg.EventStored.Device.ID != "live-1" {
+		if msg.EventStored.Code != "click" || msg.EventStored.URL != "https://s.example/live" || msg.EventStored.Device.ID != "live-1" || msg.EventStored.Lead != nil {
 			t.Fatalf("live event %+v", msg)
 		}
+		// Identified after its first event: the next event shows the lead,
+		// so nested fields are not served from a cache as old as the stream.
+		other.ok(`mutation($a: ID!) { identify(input: {appId: $a, deviceId: "live-1", email: "live@example.com"}) { moved } }`, &map[string]any{}, client.Var("a", appID), as(secret))
+		go func() {
+			var out triggerOut
+			other.ok(triggerMutation, &out, client.Var("in", map[string]any{"appId": appID, "deviceId": "live-1", "code": "view", "url": "https://s.example/2"}))
+		}()
+		if err := sub.Next(&msg); err != nil {
+			t.Fatal(err)
+		}
+		if msg.EventStored.Code != "view" || msg.EventStored.Lead == nil || msg.EventStored.Lead.Email != "live@example.com" {
+			t.Fatalf("second live event %+v", msg)
+		}
 		bad := a.gql.WebsocketWithPayload(`subscription { eventStored(appId: "app_missing") { code } }`, map[string]any{"Authorization": "Bearer " + a.ownerToken})
+
 		defer bad.Close()
 		if err := bad.Next(&msg); err == nil {
 			t.Fatal("subscribing to an unknown app succeeded")
