@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/axiomhq/hyperloglog"
+	"gorm.io/gorm"
 )
 
 // Rollups keep the dashboards off the raw events. For every event the writer
@@ -113,6 +114,28 @@ func (b *rollupBatch) add(e *Event) {
 		put(kindSource, 0, e.Source)
 		put(kindRef, 0, referrerHost(e.Referrer))
 	}
+}
+
+// addStored counts the app's stored events in [from, to) into b. q is the
+// transaction, or a locking read of it where the caller needs the latest
+// commit rather than the transaction's snapshot.
+func (b *rollupBatch) addStored(q *gorm.DB, appID uint64, from, to time.Time) error {
+	rows, err := q.Model(&Event{}).Select("definition_id, device_id, url, referrer, source, occurred_at").
+		Where("app_id = ? AND occurred_at >= ? AND occurred_at < ?", appID, from, to).Rows()
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e := Event{AppID: appID}
+		var at dbTime
+		if err := rows.Scan(&e.DefinitionID, &e.DeviceID, &e.URL, &e.Referrer, &e.Source, &at); err != nil {
+			return err
+		}
+		e.OccurredAt = at.Time
+		b.add(&e)
+	}
+	return rows.Err()
 }
 
 // sorted returns the changes in primary-key order, the order every writer

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"maps"
 	"slices"
 	"time"
 
@@ -43,7 +44,7 @@ func eraseFromRollups(tx *gorm.DB, appID uint64, erased []*Event) error {
 	for _, d := range deltas {
 		affected[d.key] = true
 	}
-	for _, hour := range slices.SortedFunc(mapKeys(hours), time.Time.Compare) {
+	for _, hour := range slices.SortedFunc(maps.Keys(hours), time.Time.Compare) {
 		if err := rebuildHourSketches(tx, appID, hour, affected); err != nil {
 			return err
 		}
@@ -58,16 +59,6 @@ func eraseFromRollups(tx *gorm.DB, appID uint64, erased []*Event) error {
 	return nil
 }
 
-func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
-
 // rebuildHourSketches recomputes the affected hourly sketches of the app's
 // hour from its events. Only keys the erased events counted in can hold
 // their devices, and those rows are already locked. The events are read
@@ -75,23 +66,7 @@ func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
 // transaction's snapshot.
 func rebuildHourSketches(tx *gorm.DB, appID uint64, hour time.Time, affected map[rollupKey]bool) error {
 	b := newRollupBatch()
-	rows, err := forUpdate(tx.Model(&Event{}).Select("definition_id, device_id, url, referrer, source, occurred_at")).
-		Where("app_id = ? AND occurred_at >= ? AND occurred_at < ?", appID, hour, hour.Add(time.Hour)).Rows()
-	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		e := Event{AppID: appID}
-		var at dbTime
-		if err := rows.Scan(&e.DefinitionID, &e.DeviceID, &e.URL, &e.Referrer, &e.Source, &at); err != nil {
-			rows.Close()
-			return err
-		}
-		e.OccurredAt = at.Time
-		b.add(&e)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	if err := b.addStored(forUpdate(tx), appID, hour, hour.Add(time.Hour)); err != nil {
 		return err
 	}
 	var fresh []*rollupDelta
@@ -99,10 +74,11 @@ func rebuildHourSketches(tx *gorm.DB, appID uint64, hour time.Time, affected map
 		if d.key.grain != grainHour || !d.key.sketched() || !affected[d.key] {
 			continue
 		}
-		if d.sketch, err = mergeSketch(nil, d.devices); err != nil {
+		sketch, err := mergeSketch(nil, d.devices)
+		if err != nil {
 			return err
 		}
-		d.count = 0 // the counts are already right
+		d.sketch, d.count = sketch, 0 // the counts are already right
 		fresh = append(fresh, d)
 	}
 	for chunk := range slices.Chunk(fresh, 500) {

@@ -146,23 +146,7 @@ func rebuildRollupDays(tx *gorm.DB, appID uint64, days []time.Time) error {
 			return err
 		}
 		b := newRollupBatch()
-		rows, err := tx.Model(&Event{}).Select("app_id, definition_id, device_id, url, referrer, source, occurred_at").
-			Where("app_id = ? AND occurred_at >= ? AND occurred_at < ?", appID, day, end).Rows()
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var e Event
-			var at dbTime
-			if err := rows.Scan(&e.AppID, &e.DefinitionID, &e.DeviceID, &e.URL, &e.Referrer, &e.Source, &at); err != nil {
-				rows.Close()
-				return err
-			}
-			e.OccurredAt = at.Time
-			b.add(&e)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		if err := b.addStored(tx, appID, day, end); err != nil {
 			return err
 		}
 		if err := writeRollups(tx, b); err != nil {

@@ -77,30 +77,16 @@ func (w *Writer) writeTx(tx *gorm.DB, items []*pending) (upserted []*deviceSeen,
 	return upserted, nil
 }
 
-const insertEventsSQL = "INSERT INTO events (id, app_id, definition_id, device_id, message_id, url, referrer, title, properties, source, occurred_at, received_at) VALUES "
-
-// insertEvents stores the batch as multi-row INSERTs with ids made here.
+// insertEvents stores the batch with ids made here.
 func (w *Writer) insertEvents(tx *gorm.DB, store []*pending) error {
-	for chunk := range slices.Chunk(store, 500) {
-		var sb strings.Builder
-		sb.Grow(len(insertEventsSQL) + len(chunk)*26)
-		sb.WriteString(insertEventsSQL)
-		args := make([]any, 0, len(chunk)*12)
-		for i, p := range chunk {
-			if i > 0 {
-				sb.WriteByte(',')
-			}
-			sb.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?)")
-			e := &p.event
-			e.ID = w.ids.next()
-			p.result = TriggerResult{Accepted: true, EventID: e.ID}
-			args = append(args, e.ID, e.AppID, e.DefinitionID, e.DeviceID, e.MessageID, e.URL, e.Referrer, e.Title, p.propsJSON, e.Source, e.OccurredAt, e.ReceivedAt)
-		}
-		if err := tx.Exec(sb.String(), args...).Error; err != nil {
-			return err
-		}
+	events := make([]*Event, len(store))
+	props := make([]string, len(store))
+	for i, p := range store {
+		p.event.ID = w.ids.next()
+		p.result = TriggerResult{Accepted: true, EventID: p.event.ID}
+		events[i], props[i] = &p.event, p.propsJSON
 	}
-	return nil
+	return insertEvents(tx, events, props, 500)
 }
 
 func rollupsOf(store []*pending) *rollupBatch {
