@@ -54,7 +54,7 @@ type WriterOptions struct {
 	// commit ran, which already batches well under load.
 	Delay time.Duration
 	// CommitTimeout bounds one group commit, retries included (default
-	// 10s). Past it the transaction is rolled back and its triggers are
+	// 30s). Past it the transaction is rolled back and its triggers are
 	// answered with the error; none of them was acknowledged.
 	CommitTimeout time.Duration
 	Log           *slog.Logger
@@ -71,7 +71,7 @@ func NewWriter(db *gorm.DB, catalog *Catalog, opts WriterOptions) *Writer {
 		opts.Log = slog.Default()
 	}
 	if opts.CommitTimeout <= 0 {
-		opts.CommitTimeout = 10 * time.Second
+		opts.CommitTimeout = 30 * time.Second
 	}
 	if opts.Writers <= 0 || !isMySQL(db) {
 		opts.Writers = 1

@@ -1,8 +1,11 @@
 package models_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -78,7 +81,10 @@ func TestWriterSurvivesPanic(t *testing.T) {
 		e := newEnv(t, db)
 		// A writer that waits for more triggers, so the three below usually
 		// share one group commit (the outcome must be the same when not).
-		w := models.NewWriter(db, models.NewCatalog(db, time.Minute), models.WriterOptions{Delay: 50 * time.Millisecond})
+		var logged syncBuffer
+		w := models.NewWriter(db, models.NewCatalog(db, time.Minute), models.WriterOptions{
+			Delay: 50 * time.Millisecond, Log: slog.New(slog.NewTextHandler(&logged, nil)),
+		})
 		t.Cleanup(w.Close)
 		msgs := []string{"good-1", "poison", "good-2"}
 		results := make([]models.TriggerResult, len(msgs))
@@ -106,7 +112,28 @@ func TestWriterSurvivesPanic(t *testing.T) {
 		if n := e.countEvents("1 = 1"); n != 3 {
 			t.Fatalf("%d events stored, want 3", n)
 		}
+		if log := logged.String(); !strings.Contains(log, "level=ERROR msg=\"group commit panicked\"") || !strings.Contains(log, "injected fault") {
+			t.Fatalf("log %q: want the panic logged as an error", log)
+		}
 	})
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // reopen returns a second gorm handle on the database of db.
