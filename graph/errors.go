@@ -40,12 +40,33 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		if field != "" {
 			gqlErr.Extensions["field"] = field
 		}
-		if code == models.CodeInternal {
+		switch code {
+		case models.CodeInternal:
 			log.ErrorContext(ctx, "request failed", "request_id", RequestInfoFrom(ctx).ID, "path", gqlErr.Path.String(), "err", err)
 			gqlErr.Message = "internal server error"
+		case models.CodeUnavailable:
+			gqlErr.Message = storeUnavailable(ctx, log, err, "path", gqlErr.Path.String())
 		}
 		return gqlErr
 	}
+}
+
+const unavailableMessage = "the store is unavailable; retry later"
+
+// storeUnavailable makes the response a 503 with Retry-After, logs the fault
+// under models.MsgStoreUnavailable (the server's log handler throttles
+// those) and returns the message for the caller. Refusals models words
+// itself (the server is shutting down) keep their message and are no store
+// fault; nor is a request whose caller went away or that shutdown ended.
+func storeUnavailable(ctx context.Context, log *slog.Logger, err error, args ...any) string {
+	setUnavailable(ctx)
+	if errors.Is(err, models.ErrUnavailable) {
+		return err.Error()
+	}
+	if ctx.Err() == nil || !errors.Is(err, context.Canceled) {
+		log.ErrorContext(ctx, models.MsgStoreUnavailable, append([]any{"request_id", RequestInfoFrom(ctx).ID, "err", err}, args...)...)
+	}
+	return unavailableMessage
 }
 
 // recoverPanic turns a panic in a resolver into INTERNAL_SERVER_ERROR.
@@ -60,9 +81,12 @@ func recoverPanic(log *slog.Logger) graphql.RecoverFunc {
 func triggerError(ctx context.Context, log *slog.Logger, err error) (code, message string, field *string) {
 	code, f := models.Code(err)
 	message = err.Error()
-	if code == models.CodeInternal {
+	switch code {
+	case models.CodeInternal:
 		log.ErrorContext(ctx, "trigger failed", "request_id", RequestInfoFrom(ctx).ID, "err", err)
 		message = "internal server error"
+	case models.CodeUnavailable:
+		message = storeUnavailable(ctx, log, err)
 	}
 	if f != "" {
 		field = &f

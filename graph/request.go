@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
@@ -131,7 +132,9 @@ func clientIP(r *http.Request, trusted []netip.Prefix) string {
 }
 
 // statusOverride carries a status that a resolver wants instead of 200.
+// Resolvers of one request run concurrently, hence the lock.
 type statusOverride struct {
+	mu         sync.Mutex
 	code       int
 	retryAfter time.Duration
 }
@@ -139,8 +142,27 @@ type statusOverride struct {
 // setRateLimited makes the response a 429 with Retry-After.
 func setRateLimited(ctx context.Context, retryAfter time.Duration) {
 	if s := RequestInfoFrom(ctx).status; s != nil {
-		s.code = http.StatusTooManyRequests
-		s.retryAfter = max(s.retryAfter, retryAfter)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.code != http.StatusServiceUnavailable {
+			s.code = http.StatusTooManyRequests
+			s.retryAfter = max(s.retryAfter, retryAfter)
+		}
+	}
+}
+
+// retryAfterUnavailable is what a client is told to wait when the store is
+// unavailable.
+const retryAfterUnavailable = 5 * time.Second
+
+// setUnavailable makes the response a 503 with Retry-After; it wins over a
+// rate limit, since retrying sooner cannot help.
+func setUnavailable(ctx context.Context) {
+	if s := RequestInfoFrom(ctx).status; s != nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.code = http.StatusServiceUnavailable
+		s.retryAfter = retryAfterUnavailable
 	}
 }
 
@@ -155,10 +177,13 @@ func (w *statusWriter) WriteHeader(code int) {
 		return
 	}
 	w.wroteHeader = true
-	if code == http.StatusOK && w.override.code != 0 {
-		code = w.override.code
-		if w.override.retryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int((w.override.retryAfter+time.Second-1)/time.Second)))
+	w.override.mu.Lock()
+	override, retryAfter := w.override.code, w.override.retryAfter
+	w.override.mu.Unlock()
+	if code == http.StatusOK && override != 0 {
+		code = override
+		if retryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int((retryAfter+time.Second-1)/time.Second)))
 		}
 	}
 	w.ResponseWriter.WriteHeader(code)

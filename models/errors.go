@@ -17,6 +17,9 @@ var (
 	ErrEventAlreadyTriggered = errors.New("event already triggered")
 	ErrRateLimited           = errors.New("rate limited")
 	ErrPayloadTooLarge       = errors.New("payload too large")
+	// ErrUnavailable: the store could not be reached or did not answer in
+	// time (see storeFault for the driver errors that mean the same).
+	ErrUnavailable = errors.New("store unavailable")
 )
 
 // InvalidError reports bad input in one field.
@@ -57,6 +60,7 @@ const (
 	CodeEventAlreadyTriggered = "EVENT_ALREADY_TRIGGERED"
 	CodeRateLimited           = "RATE_LIMITED"
 	CodePayloadTooLarge       = "PAYLOAD_TOO_LARGE"
+	CodeUnavailable           = "UNAVAILABLE"
 	CodeInternal              = "INTERNAL_SERVER_ERROR"
 )
 
@@ -73,6 +77,7 @@ var kindCodes = []struct {
 	{ErrEventAlreadyTriggered, CodeEventAlreadyTriggered},
 	{ErrRateLimited, CodeRateLimited},
 	{ErrPayloadTooLarge, CodePayloadTooLarge},
+	{ErrUnavailable, CodeUnavailable},
 }
 
 // Code returns the public error code of err and the offending field, if any.
@@ -86,6 +91,9 @@ func Code(err error) (code, field string) {
 		if errors.Is(err, k.kind) {
 			return k.code, ""
 		}
+	}
+	if storeFault(err) {
+		return CodeUnavailable, ""
 	}
 	return CodeInternal, ""
 }

@@ -17,6 +17,13 @@ import (
 // Migrations after the first must not use the live model structs: they
 // describe the schema at their own point in time.
 func Migrate(ctx context.Context, db *gorm.DB) error {
+	// Schema changes and backfills may take minutes on a large database.
+	db, closeDB, err := unbounded(ctx, db)
+	if err != nil {
+		return fmt.Errorf("migrate database: %w", err)
+	}
+	defer closeDB()
+	ctx = WithoutDeadline(ctx)
 	db = db.WithContext(ctx)
 	collation := ""
 	if isMySQL(db) {

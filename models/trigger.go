@@ -3,7 +3,6 @@ package models
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strings"
 	"time"
 	"unicode"
@@ -220,5 +219,7 @@ func (w *Writer) Trigger(ctx context.Context, inputs []TriggerInput) []TriggerRe
 	return results
 }
 
-// ErrShuttingDown refuses triggers that arrive after the writer was closed.
-var ErrShuttingDown = errors.New("the server is shutting down")
+// ErrShuttingDown refuses triggers that arrive after the writer was closed,
+// and answers those it had not stored when it was aborted: UNAVAILABLE, so
+// clients retry against another replica.
+var ErrShuttingDown error = &kindError{kind: ErrUnavailable, msg: "the server is shutting down"}

@@ -32,11 +32,34 @@ type Writer struct {
 	closed  bool
 	queue   chan *job
 	running sync.WaitGroup
+
+	// ctx ends every commit when the writer is aborted.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// inflight is the batch each writer goroutine is committing, for Abort.
+	flightMu sync.Mutex
+	inflight [][]*job
 }
 
 type job struct {
 	items []*pending
-	done  chan struct{}
+	// deadline is when the job's caller must have its answer: the writer's
+	// timeout after it was submitted, time in the queue included.
+	deadline time.Time
+	done     chan struct{}
+	once     sync.Once
+	// err, when set, answers every item: the job was given up (see Abort)
+	// and its items' results are not to be read.
+	err error
+}
+
+// finish answers the job's caller, once: a job given up by Abort may still
+// be finished by its writer later.
+func (j *job) finish(err error) {
+	j.once.Do(func() {
+		j.err = err
+		close(j.done)
+	})
 }
 
 // WriterOptions tune group commit.
@@ -53,9 +76,10 @@ type WriterOptions struct {
 	// one of a batch. Zero means: take what has queued up while the previous
 	// commit ran, which already batches well under load.
 	Delay time.Duration
-	// CommitTimeout bounds one group commit, retries included (default
-	// 30s). Past it the transaction is rolled back and its triggers are
-	// answered with the error; none of them was acknowledged.
+	// CommitTimeout bounds how long a trigger waits for its group commit,
+	// time queued behind other commits and retries included (default 30s).
+	// Past it the transaction is rolled back and its triggers are answered
+	// UNAVAILABLE; none of them was acknowledged.
 	CommitTimeout time.Duration
 	Log           *slog.Logger
 	// Limits rate-limits triggers per client IP and per device; nil means none.
@@ -79,10 +103,11 @@ func NewWriter(db *gorm.DB, catalog *Catalog, opts WriterOptions) *Writer {
 	w := &Writer{
 		db: db, catalog: catalog, limits: opts.Limits, devices: newRecentDevices(db), ids: newIDGenerator(),
 		maxBatch: opts.MaxBatch, delay: opts.Delay, timeout: opts.CommitTimeout, log: opts.Log,
-		queue: make(chan *job, 4096),
+		queue: make(chan *job, 4096), inflight: make([][]*job, opts.Writers),
 	}
-	for range opts.Writers {
-		w.running.Go(w.run)
+	w.ctx, w.cancel = context.WithCancel(context.Background())
+	for i := range opts.Writers {
+		w.running.Go(func() { w.run(i) })
 	}
 	return w
 }
@@ -92,17 +117,60 @@ func (w *Writer) Catalog() *Catalog { return w.catalog }
 
 // Close stores everything already submitted, then stops the writer.
 func (w *Writer) Close() {
+	w.closeQueue()
+	w.running.Wait()
+	w.cancel()
+}
+
+// Shutdown is Close within ctx: if ctx ends first, the writer is aborted.
+func (w *Writer) Shutdown(ctx context.Context) error {
+	w.closeQueue()
+	stopped := make(chan struct{})
+	go func() {
+		w.running.Wait()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+		w.cancel()
+		return nil
+	case <-ctx.Done():
+		w.Abort()
+		return ctx.Err()
+	}
+}
+
+// Abort stops the writer without waiting: commits in flight are cancelled,
+// and every trigger not answered yet is answered ErrShuttingDown
+// (UNAVAILABLE) at once, even one whose commit is stuck on a frozen store.
+// None of them was acknowledged; a commit that lands anyway is found as a
+// duplicate when the client retries with the same messageId.
+func (w *Writer) Abort() {
+	w.closeQueue()
+	w.cancel()
+	w.flightMu.Lock()
+	for _, batch := range w.inflight {
+		for _, j := range batch {
+			j.finish(ErrShuttingDown)
+		}
+	}
+	w.flightMu.Unlock()
+	for j := range w.queue { // closed: this drains it
+		j.finish(ErrShuttingDown)
+	}
+}
+
+func (w *Writer) closeQueue() {
 	w.mu.Lock()
 	if !w.closed {
 		w.closed = true
 		close(w.queue)
 	}
 	w.mu.Unlock()
-	w.running.Wait()
 }
 
 func (w *Writer) submit(ctx context.Context, items []*pending) error {
-	j := &job{items: items, done: make(chan struct{})}
+	j := &job{items: items, deadline: time.Now().Add(w.timeout), done: make(chan struct{})}
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
@@ -110,18 +178,28 @@ func (w *Writer) submit(ctx context.Context, items []*pending) error {
 	}
 	select {
 	case w.queue <- j:
-	case <-ctx.Done():
-		w.mu.RUnlock()
-		return ctx.Err()
+	default:
+		// The queue is full: the store is slow or stalled.
+		full := time.NewTimer(w.timeout)
+		defer full.Stop()
+		select {
+		case w.queue <- j:
+		case <-ctx.Done():
+			w.mu.RUnlock()
+			return ctx.Err()
+		case <-full.C:
+			w.mu.RUnlock()
+			return errWaitedTooLong
+		}
 	}
 	w.mu.RUnlock()
 	// Once queued, the job is written even if the caller goes away; waiting
 	// for it keeps the answer truthful.
 	<-j.done
-	return nil
+	return j.err
 }
 
-func (w *Writer) run() {
+func (w *Writer) run(slot int) {
 	for first := range w.queue {
 		batch, n := []*job{first}, len(first.items)
 		var timeout <-chan time.Time
@@ -151,13 +229,43 @@ func (w *Writer) run() {
 				}
 			}
 		}
+		w.flightMu.Lock()
+		w.inflight[slot] = batch
+		w.flightMu.Unlock()
 		start := time.Now()
-		w.commitSafely(batch)
+		w.commitSafely(w.dropExpired(batch))
 		w.log.Debug("group commit", "requests", len(batch), "events", n, "took", time.Since(start))
+		w.flightMu.Lock()
+		w.inflight[slot] = nil
+		w.flightMu.Unlock()
 		for _, j := range batch {
-			close(j.done)
+			j.finish(nil)
 		}
 	}
+}
+
+// errWaitedTooLong answers triggers that waited the writer's whole timeout
+// for a group commit to take them, behind commits stalled on the store.
+var errWaitedTooLong = fmt.Errorf("models.Writer: waited too long for the store: %w", context.DeadlineExceeded)
+
+// dropExpired fails the jobs whose deadline has passed and returns the
+// others: a commit stalled on the store must not make the triggers queued
+// behind it wait for a whole timeout of their own.
+func (w *Writer) dropExpired(batch []*job) []*job {
+	now := time.Now()
+	live := batch[:0:0]
+	var expired []*pending
+	for _, j := range batch {
+		if now.Before(j.deadline) {
+			live = append(live, j)
+		} else {
+			expired = append(expired, j.items...)
+		}
+	}
+	if len(expired) > 0 {
+		w.fail(expired, errWaitedTooLong)
+	}
+	return live
 }
 
 // commitSafely commits a batch and keeps the writer alive whatever happens:
@@ -186,11 +294,18 @@ func (w *Writer) commitSafely(batch []*job) {
 // not when the store failed (a timeout, a lost connection), which would only
 // fail again once per request.
 func (w *Writer) commit(batch []*job) {
+	if len(batch) == 0 {
+		return
+	}
 	var all []*pending
+	deadline := batch[0].deadline
 	for _, j := range batch {
 		all = append(all, j.items...)
+		if j.deadline.Before(deadline) {
+			deadline = j.deadline
+		}
 	}
-	err := w.write(all)
+	err := w.write(all, deadline)
 	if err == nil {
 		return
 	}
@@ -199,21 +314,27 @@ func (w *Writer) commit(batch []*job) {
 		return
 	}
 	for _, j := range batch {
-		if err := w.write(j.items); err != nil {
+		if err := w.write(j.items, j.deadline); err != nil {
 			w.fail(j.items, err)
 		}
 	}
 }
 
 func (w *Writer) fail(items []*pending, err error) {
-	w.log.Error("storing triggers failed", "events", len(items), "err", err)
+	if storeFault(err) {
+		w.log.Error(MsgStoreUnavailable, "in", "models.Writer", "events", len(items), "err", err)
+	} else {
+		w.log.Error("storing triggers failed", "events", len(items), "err", err)
+	}
 	for _, p := range items {
 		p.result = TriggerResult{Err: err}
 	}
 }
 
-func (w *Writer) write(items []*pending) error {
-	ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
+// write stores items in one transaction, retried on transient errors until
+// deadline.
+func (w *Writer) write(items []*pending, deadline time.Time) error {
+	ctx, cancel := context.WithDeadline(w.ctx, deadline)
 	defer cancel()
 	db := w.db.WithContext(ctx)
 	for {
@@ -258,9 +379,3 @@ type panicError struct {
 func newPanicError(v any) *panicError { return &panicError{value: v, stack: debug.Stack()} }
 
 func (e *panicError) Error() string { return fmt.Sprintf("models.Writer: panic: %v", e.value) }
-
-// storeFault reports whether err says the store could not be reached or did
-// not answer in time, rather than refusing this batch's content.
-func storeFault(err error) bool {
-	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
-}

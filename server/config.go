@@ -28,6 +28,7 @@ type config struct {
 	MaxComplexity   int
 	MaxBodyBytes    int64
 	DBMaxConns      int
+	DBTimeout       time.Duration
 	WriteBatch      int
 	Writers         int
 	WriteDelay      time.Duration
@@ -48,7 +49,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		return fallback
 	}
 	var cfg config
-	var maxBody, dbConns, batch, writers, logLevel string
+	var maxBody, dbConns, dbTimeout, batch, writers, logLevel string
 	var writeDelay, cacheTTL, shutdown, mode string
 	var jwtSecret, jwtPrevious, proxies, rateIP, rateDevice, maxDepth, maxComplexity string
 	fs.StringVar(&cfg.Addr, "addr", env("CRUMBS_ADDR", ":8080"), "listen address (CRUMBS_ADDR)")
@@ -63,6 +64,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&maxComplexity, "max-complexity", env("CRUMBS_MAX_COMPLEXITY", "5000"), "highest GraphQL complexity accepted; lists count page size x fields (CRUMBS_MAX_COMPLEXITY)")
 	fs.StringVar(&maxBody, "max-body-bytes", env("CRUMBS_MAX_BODY_BYTES", "2097152"), "largest accepted request body (CRUMBS_MAX_BODY_BYTES)")
 	fs.StringVar(&dbConns, "db-max-conns", env("CRUMBS_DB_MAX_CONNS", "16"), "MySQL connection pool size (CRUMBS_DB_MAX_CONNS)")
+	fs.StringVar(&dbTimeout, "db-timeout", env("CRUMBS_DB_TIMEOUT", "10s"), "longest a database call or group commit may take before the request is answered UNAVAILABLE (CRUMBS_DB_TIMEOUT)")
 	fs.StringVar(&batch, "write-batch", env("CRUMBS_WRITE_BATCH", "2000"), "most events in one group commit (CRUMBS_WRITE_BATCH)")
 	fs.StringVar(&writers, "writers", env("CRUMBS_WRITERS", "1"), "group commits in flight at once on MySQL; SQLite always uses 1 (CRUMBS_WRITERS)")
 	fs.StringVar(&writeDelay, "write-delay", env("CRUMBS_WRITE_DELAY", "0s"), "extra wait to grow a group commit (CRUMBS_WRITE_DELAY)")
@@ -107,6 +109,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	check("max-body-bytes", err)
 	cfg.DBMaxConns, err = positiveInt[int](dbConns)
 	check("db-max-conns", err)
+	cfg.DBTimeout, err = positiveDuration(dbTimeout)
+	check("db-timeout", err)
 	cfg.WriteBatch, err = positiveInt[int](batch)
 	check("write-batch", err)
 	cfg.Writers, err = positiveInt[int](writers)
@@ -200,6 +204,14 @@ func positiveInt[T int | int64](s string) (T, error) {
 		return 0, fmt.Errorf("%q is not a positive integer", s)
 	}
 	return T(n), nil
+}
+
+func positiveDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not a positive duration, e.g. 10s", s)
+	}
+	return d, nil
 }
 
 func (c *config) logger(w io.Writer) *slog.Logger {

@@ -29,7 +29,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	log := cfg.logger(stderr)
 
-	db, err := models.Open(ctx, cfg.DatabaseURL, models.DBOptions{MaxOpenConns: cfg.DBMaxConns})
+	db, err := models.Open(ctx, cfg.DatabaseURL, models.DBOptions{MaxOpenConns: cfg.DBMaxConns, Timeout: cfg.DBTimeout})
 	if err != nil {
 		return err
 	}
@@ -89,7 +89,7 @@ func newResolver(cfg *config, db *gorm.DB, log *slog.Logger) (*graph.Resolver, f
 	}
 	catalog := models.NewCatalog(db, cfg.CacheTTL)
 	writer := models.NewWriter(db, catalog, models.WriterOptions{
-		MaxBatch: cfg.WriteBatch, Writers: cfg.Writers, Delay: cfg.WriteDelay, Log: log,
+		MaxBatch: cfg.WriteBatch, Writers: cfg.Writers, Delay: cfg.WriteDelay, CommitTimeout: cfg.DBTimeout, Log: log,
 		Limits: models.NewRateLimits(cfg.RatePerIP, cfg.RatePerDevice),
 	})
 	return &graph.Resolver{DB: db, Catalog: catalog, Writer: writer, Tokens: tokens, Log: log}, writer.Close, nil
