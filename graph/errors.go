@@ -45,7 +45,9 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 			log.ErrorContext(ctx, "request failed", "request_id", RequestInfoFrom(ctx).ID, "path", gqlErr.Path.String(), "err", err)
 			gqlErr.Message = "internal server error"
 		case models.CodeUnavailable:
-			gqlErr.Message = storeUnavailable(ctx, log, err, "path", gqlErr.Path.String())
+			if storeUnavailable(ctx, log, err, "path", gqlErr.Path.String()) {
+				gqlErr.Message = unavailableMessage
+			}
 		}
 		return gqlErr
 	}
@@ -53,20 +55,21 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 
 const unavailableMessage = "the store is unavailable; retry later"
 
-// storeUnavailable makes the response a 503 with Retry-After, logs the fault
-// under models.MsgStoreUnavailable (the server's log handler throttles
-// those) and returns the message for the caller. Refusals models words
-// itself (the server is shutting down) keep their message and are no store
-// fault; nor is a request whose caller went away or that shutdown ended.
-func storeUnavailable(ctx context.Context, log *slog.Logger, err error, args ...any) string {
+// storeUnavailable makes the response a 503 with Retry-After and logs the
+// fault under models.MsgStoreUnavailable (the server's log handler throttles
+// those). It reports whether the caller is to see the generic message:
+// refusals that models words itself (the server is shutting down) keep
+// theirs and are no store fault, nor is a request whose caller went away or
+// that shutdown ended.
+func storeUnavailable(ctx context.Context, log *slog.Logger, err error, args ...any) (generic bool) {
 	setUnavailable(ctx)
 	if errors.Is(err, models.ErrUnavailable) {
-		return err.Error()
+		return false
 	}
 	if ctx.Err() == nil || !errors.Is(err, context.Canceled) {
 		log.ErrorContext(ctx, models.MsgStoreUnavailable, append([]any{"request_id", RequestInfoFrom(ctx).ID, "err", err}, args...)...)
 	}
-	return unavailableMessage
+	return true
 }
 
 // recoverPanic turns a panic in a resolver into INTERNAL_SERVER_ERROR.
@@ -86,7 +89,9 @@ func triggerError(ctx context.Context, log *slog.Logger, err error) (code, messa
 		log.ErrorContext(ctx, "trigger failed", "request_id", RequestInfoFrom(ctx).ID, "err", err)
 		message = "internal server error"
 	case models.CodeUnavailable:
-		message = storeUnavailable(ctx, log, err)
+		if storeUnavailable(ctx, log, err) {
+			message = unavailableMessage
+		}
 	}
 	if f != "" {
 		field = &f

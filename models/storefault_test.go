@@ -195,7 +195,7 @@ func TestWriterAbort(t *testing.T) {
 	proxy.Freeze()
 	stuck := messageIDs("abort-stuck", 3)
 	answers := triggerAll(e, w, stuck)
-	proxy.WaitHeld(hangGuard) // the group commit has reached the store
+	proxy.WaitHeld(1, hangGuard) // the group commit has reached the store
 	w.Abort()
 	for _, a := range collect(t, answers, len(stuck), proxy.Thaw) {
 		wantCode(t, a.err, models.CodeUnavailable)

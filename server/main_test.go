@@ -19,7 +19,13 @@ import (
 	"gorm.io/gorm"
 )
 
-func TestMain(m *testing.M) { os.Exit(modelstest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := modelstest.Main(m)
+	if serverBinary.dir != "" {
+		os.RemoveAll(serverBinary.dir)
+	}
+	os.Exit(code)
+}
 
 // api is the real handler stack (routes and middleware) over one store.
 type api struct {

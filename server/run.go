@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -34,16 +35,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return err
 	}
 	sqlDB, _ := db.DB()
-	defer sqlDB.Close()
 	if err := models.Migrate(ctx, db); err != nil {
+		sqlDB.Close()
 		return err
 	}
-	resolver, closeResolver, err := newResolver(cfg, db, log)
+	resolver, _, err := newResolver(cfg, db, log)
 	if err != nil {
+		sqlDB.Close()
 		return err
 	}
-	defer closeResolver()
+	// Every request's context derives from this one, so that shutdown can
+	// end those still waiting on the store.
+	requests, endRequests := context.WithCancel(context.Background())
+	defer endRequests()
 	srv := &http.Server{
+		BaseContext:       func(net.Listener) context.Context { return requests },
 		Handler:           routes(cfg, log, resolver),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -54,6 +60,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
+		resolver.Writer.Close()
+		sqlDB.Close()
 		return err
 	}
 	fmt.Fprintf(stdout, "crumbs listening on http://%s\n", displayAddr(ln.Addr()))
@@ -68,17 +76,53 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	select {
-	case err := <-serveErr:
-		return err
+	case err = <-serveErr:
 	case <-ctx.Done():
 	}
-	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("shutdown: %w", err)
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	shutdown(log, cfg.ShutdownTimeout, srv, endRequests, resolver.Writer, sqlDB)
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
 	}
 	return nil
+}
+
+// shutdown stops the server within timeout, whatever the store does. In-flight
+// requests get most of it to finish; those still running then (waiting on a
+// stalled store) have their contexts ended and the writer aborted, so they
+// are answered UNAVAILABLE in the time left. Nothing unanswered was
+// acknowledged, so nothing acknowledged is lost.
+func shutdown(log *slog.Logger, timeout time.Duration, srv *http.Server, endRequests func(), writer *models.Writer, sqlDB *sql.DB) {
+	deadline := time.Now().Add(timeout)
+	soft, cancel := context.WithDeadline(context.Background(), deadline.Add(-min(timeout/4, 3*time.Second)))
+	defer cancel()
+	if err := srv.Shutdown(soft); err != nil {
+		log.Warn("shutdown: answering the requests still in flight UNAVAILABLE")
+		endRequests()
+		writer.Abort()
+		hard, cancel := context.WithDeadline(context.Background(), deadline)
+		defer cancel()
+		if err := srv.Shutdown(hard); err != nil {
+			srv.Close()
+		}
+	}
+	endRequests() // websockets are not waited for by Shutdown
+	// The writer has nothing left unless a request was cut off above.
+	left, cancelLeft := context.WithDeadline(context.Background(), deadline)
+	defer cancelLeft()
+	writer.Shutdown(left)
+	// Closing waits for statements still running on the server; a frozen
+	// store must not hold the process past its deadline.
+	closed := make(chan struct{})
+	go func() {
+		sqlDB.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-left.Done():
+		log.Warn("shutdown: the database did not close in time")
+	}
 }
 
 // newResolver wires the store, the definition cache, the writer and tokens.

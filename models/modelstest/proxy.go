@@ -113,13 +113,16 @@ func (p *Proxy) Held() int {
 	return p.held
 }
 
-// WaitHeld waits until a client is stuck on the frozen store (see Held).
-func (p *Proxy) WaitHeld(timeout time.Duration) {
+// WaitHeld waits until at least n chunks or connections are held (see
+// Held). A connection holds at most one chunk from its client, so when the
+// store was idle as it froze, n calls on connections of their own have all
+// reached it once n are held.
+func (p *Proxy) WaitHeld(n int, timeout time.Duration) {
 	p.t.Helper()
-	for end := time.Now().Add(timeout); p.Held() == 0; time.Sleep(5 * time.Millisecond) {
+	for end := time.Now().Add(timeout); p.Held() < n; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(end) {
 			p.Thaw()
-			p.t.Fatalf("proxy: no client reached the frozen store within %s", timeout)
+			p.t.Fatalf("proxy: %d of %d calls reached the frozen store within %s", p.Held(), n, timeout)
 		}
 	}
 }
