@@ -29,6 +29,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return err
 	}
 	log := cfg.logger(stderr)
+	defer flushLog(log)
 
 	db, err := models.Open(ctx, cfg.DatabaseURL, models.DBOptions{MaxOpenConns: cfg.DBMaxConns, Timeout: cfg.DBTimeout})
 	if err != nil {
