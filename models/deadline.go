@@ -82,11 +82,3 @@ func (p *deadlines) end(cancel bool) func(*gorm.DB) {
 		}
 	}
 }
-
-// dbTimeout returns the per-call timeout db was opened with.
-func dbTimeout(db *gorm.DB) time.Duration {
-	if p, ok := db.Config.Plugins[deadlinesName].(*deadlines); ok {
-		return p.timeout
-	}
-	return DefaultDBTimeout
-}

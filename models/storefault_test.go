@@ -210,3 +210,75 @@ func TestWriterAbort(t *testing.T) {
 	w.Close() // returns once the aborted commit has ended
 	wantStoredOnce(e, faultWriter(t, db, time.Minute), append(acked, append(stuck, "abort-late")...))
 }
+
+// TestEveryStatementHasADeadline watches the context each statement runs
+// under: one whose caller brought no deadline gets the store's timeout, one
+// with a deadline keeps it, migrations' contexts get none, and a query
+// chain reused for a second statement starts from the caller's context
+// again (not from the first statement's, which has ended).
+func TestEveryStatementHasADeadline(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, shared *gorm.DB) {
+		db := reopen(t, shared)
+		var seen []time.Duration // time left at each statement; -1: no deadline
+		watch := func(tx *gorm.DB) {
+			left := time.Duration(-1)
+			if d, ok := tx.Statement.Context.Deadline(); ok {
+				left = time.Until(d)
+			}
+			seen = append(seen, left)
+		}
+		cb := db.Callback()
+		for _, err := range []error{
+			cb.Query().Before("gorm:query").Register("test:watch", watch),
+			cb.Row().Before("gorm:row").Register("test:watch", watch),
+			cb.Raw().Before("gorm:raw").Register("test:watch", watch),
+			cb.Create().Before("gorm:create").Register("test:watch", watch),
+		} {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		expect := func(what string, lo, hi time.Duration, run func() error) {
+			t.Helper()
+			seen = nil
+			if err := run(); err != nil {
+				t.Fatalf("%s: %v", what, err)
+			}
+			if len(seen) == 0 {
+				t.Fatalf("%s: no statement seen", what)
+			}
+			for _, left := range seen {
+				if left < lo || left > hi {
+					t.Fatalf("%s: a statement ran with %v left, want between %v and %v", what, left, lo, hi)
+				}
+			}
+		}
+		bg := context.Background()
+		var apps []*models.App
+		var n int64
+		expect("find", time.Millisecond, models.DefaultDBTimeout, func() error {
+			return db.WithContext(bg).Limit(1).Find(&apps).Error
+		})
+		expect("raw scan", time.Millisecond, models.DefaultDBTimeout, func() error {
+			return db.WithContext(bg).Raw("SELECT COUNT(*) FROM apps").Scan(&n).Error
+		})
+		expect("exec", time.Millisecond, models.DefaultDBTimeout, func() error {
+			return db.WithContext(bg).Exec("UPDATE apps SET name = name WHERE id = 0").Error
+		})
+		expect("count then find on one chain", time.Millisecond, models.DefaultDBTimeout, func() error {
+			q := db.WithContext(bg).Model(&models.App{}).Limit(1)
+			if err := q.Count(&n).Error; err != nil {
+				return err
+			}
+			return q.Find(&apps).Error
+		})
+		long, cancel := context.WithTimeout(bg, time.Hour)
+		defer cancel()
+		expect("caller's deadline", models.DefaultDBTimeout+time.Minute, time.Hour, func() error {
+			return db.WithContext(long).Limit(1).Find(&apps).Error
+		})
+		expect("without deadline", -1, -1, func() error {
+			return db.WithContext(models.WithoutDeadline(bg)).Limit(1).Find(&apps).Error
+		})
+	})
+}
