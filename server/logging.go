@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -58,7 +59,7 @@ func (h *throttleHandler) Handle(ctx context.Context, r slog.Record) error {
 		return h.next.Handle(ctx, r)
 	}
 	s.held++
-	s.rec, s.next = r.Clone(), h.next
+	s.rec, s.next = snapshot(r), h.next
 	if s.timer == nil {
 		s.timer = time.AfterFunc(s.last.Add(s.every).Sub(now), h.Flush)
 	}
@@ -91,4 +92,35 @@ func flushLog(log *slog.Logger) {
 	if h, ok := log.Handler().(*throttleHandler); ok {
 		h.Flush()
 	}
+}
+
+// snapshot copies a record with its values turned into text now: a held
+// record is written later, when the values it points to (an error a
+// resolver goes on to change, say) may have changed or be in use.
+func snapshot(r slog.Record) slog.Record {
+	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(frozenAttr(a))
+		return true
+	})
+	return out
+}
+
+func frozenAttr(a slog.Attr) slog.Attr {
+	v := a.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindAny:
+		if err, ok := v.Any().(error); ok {
+			return slog.String(a.Key, err.Error())
+		}
+		return slog.String(a.Key, fmt.Sprint(v.Any()))
+	case slog.KindGroup:
+		group := v.Group()
+		frozen := make([]slog.Attr, len(group))
+		for i, g := range group {
+			frozen[i] = frozenAttr(g)
+		}
+		return slog.Attr{Key: a.Key, Value: slog.GroupValue(frozen...)}
+	}
+	return slog.Attr{Key: a.Key, Value: v}
 }

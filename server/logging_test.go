@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -166,4 +167,36 @@ func TestStoppedStoreLogsOncePerSecond(t *testing.T) {
 		t.Fatalf("the %d fault lines stand for %d faults, want at least one per request (%d)", n, sum, burst)
 	}
 	proxy.Start()
+}
+
+// mutableError is an error its owner goes on to change, as the GraphQL
+// error presenter does with the error it has just logged.
+type mutableError struct{ msg string }
+
+func (e *mutableError) Error() string { return e.msg }
+
+// TestHeldStoreFaultKeepsItsValues: a held fault is written as it was when
+// logged, not as its values read by the time the line is written (reading
+// them then was a data race with the request that owns them).
+func TestHeldStoreFaultKeepsItsValues(t *testing.T) {
+	var buf lockedBuffer
+	h := throttleStoreFaults(slog.NewJSONHandler(&buf, nil), time.Hour)
+	log := slog.New(h)
+	log.Error(models.MsgStoreUnavailable, "err", errors.New("first"))
+	err := &mutableError{msg: "connection refused"}
+	log.Error(models.MsgStoreUnavailable, "err", err, slog.Group("req", "err", err))
+	err.msg = "the store is unavailable; retry later"
+	h.Flush()
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	var last struct {
+		Err   string
+		Req   struct{ Err string }
+		Count int
+	}
+	if len(lines) != 2 || json.Unmarshal([]byte(lines[1]), &last) != nil {
+		t.Fatalf("log %q: want two lines", buf.String())
+	}
+	if last.Err != "connection refused" || last.Req.Err != "connection refused" || last.Count != 1 {
+		t.Fatalf("held line %s: want the error as logged", lines[1])
+	}
 }
