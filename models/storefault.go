@@ -51,9 +51,11 @@ func storeFault(err error) bool {
 			return true
 		}
 	}
-	var lite *sqlite3.Error
+	// The driver returns *sqlite3.Error or, for an interrupted statement
+	// (its context ended), a bare sqlite3.ErrorCode; As finds either.
+	var lite sqlite3.ErrorCode
 	if errors.As(err, &lite) {
-		switch lite.Code() {
+		switch lite {
 		case sqlite3.BUSY, sqlite3.LOCKED, sqlite3.INTERRUPT:
 			return true
 		}

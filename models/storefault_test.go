@@ -2,13 +2,19 @@ package models_test
 
 import (
 	"context"
+	"database/sql/driver"
+	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/crumbs-dev/crumbs/models"
 	"github.com/crumbs-dev/crumbs/models/modelstest"
+	gomysql "github.com/go-sql-driver/mysql"
+	"github.com/ncruces/go-sqlite3"
 	"gorm.io/gorm"
 )
 
@@ -281,4 +287,31 @@ func TestEveryStatementHasADeadline(t *testing.T) {
 			return db.WithContext(models.WithoutDeadline(bg)).Limit(1).Find(&apps).Error
 		})
 	})
+}
+
+// TestStoreFaultCodes: the driver errors that mean an unreachable, stalled
+// or locked store are UNAVAILABLE, however wrapped; other errors are not.
+func TestStoreFaultCodes(t *testing.T) {
+	wrap := func(err error) error { return fmt.Errorf("models.Something: %w", err) }
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{wrap(context.DeadlineExceeded), models.CodeUnavailable},
+		{wrap(&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}), models.CodeUnavailable},
+		{wrap(gomysql.ErrInvalidConn), models.CodeUnavailable},
+		{wrap(driver.ErrBadConn), models.CodeUnavailable},
+		{wrap(&gomysql.MySQLError{Number: 1053, Message: "Server shutdown in progress"}), models.CodeUnavailable},
+		{wrap(&gomysql.MySQLError{Number: 1205, Message: "Lock wait timeout exceeded"}), models.CodeUnavailable},
+		{wrap(sqlite3.BUSY), models.CodeUnavailable},
+		{wrap(sqlite3.INTERRUPT), models.CodeUnavailable}, // what an ended context gives, bare
+		{wrap(models.ErrShuttingDown), models.CodeUnavailable},
+		{wrap(&gomysql.MySQLError{Number: 1146, Message: "Table doesn't exist"}), models.CodeInternal},
+		{wrap(sqlite3.CONSTRAINT), models.CodeInternal},
+		{errors.New("something else"), models.CodeInternal},
+	} {
+		if got, _ := models.Code(tc.err); got != tc.want {
+			t.Errorf("Code(%v) = %s, want %s", tc.err, got, tc.want)
+		}
+	}
 }

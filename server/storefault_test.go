@@ -108,7 +108,7 @@ func wantAccepted(t *testing.T, a httpAnswer) {
 func wantUnavailable(t *testing.T, a httpAnswer, message string) {
 	t.Helper()
 	if a.err != nil || a.status != http.StatusServiceUnavailable || a.retryAfter != "5" {
-		t.Fatalf("%s: HTTP %d, Retry-After %q, err %v; want 503 with Retry-After 5", a.what, a.status, a.retryAfter, a.err)
+		t.Fatalf("%s: HTTP %d, Retry-After %q, err %v, data %s, errors %+v; want 503 with Retry-After 5", a.what, a.status, a.retryAfter, a.err, a.data, a.errors)
 	}
 	var codes, messages []string
 	for _, e := range a.errors {
