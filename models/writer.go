@@ -321,9 +321,13 @@ func (w *Writer) commit(batch []*job) {
 }
 
 func (w *Writer) fail(items []*pending, err error) {
-	if storeFault(err) {
+	switch {
+	case w.ctx.Err() != nil:
+		// Aborted: the commit was cut off by the shutdown, not by the store.
+		err = ErrShuttingDown
+	case storeFault(err):
 		w.log.Error(MsgStoreUnavailable, "in", "models.Writer", "events", len(items), "err", err)
-	} else {
+	default:
 		w.log.Error("storing triggers failed", "events", len(items), "err", err)
 	}
 	for _, p := range items {

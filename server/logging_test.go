@@ -117,7 +117,7 @@ func TestStoreFaultLogFlushesItself(t *testing.T) {
 // the lines account for every request.
 func TestStoppedStoreLogsOncePerSecond(t *testing.T) {
 	proxy, dsn := modelstest.ProxiedMySQL(t)
-	db, err := models.Open(context.Background(), dsn, models.DBOptions{Timeout: time.Second})
+	db, err := models.Open(context.Background(), dsn, models.DBOptions{Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestStoppedStoreLogsOncePerSecond(t *testing.T) {
 	t.Cleanup(httpSrv.Close)
 	srv := httpSrv.URL
 	appID, _ := a.createApp("Log burst")
-	wantAccepted(t, triggerOver(srv, appID, "burst-acked"))
+	ack(t, func() httpAnswer { return triggerOver(srv, appID, "burst-acked") })
 
 	proxy.Stop()
 	const burst = 200
