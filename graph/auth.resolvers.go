@@ -2,15 +2,30 @@ package graph
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/crumbs-dev/crumbs/graph/generated"
 	"github.com/crumbs-dev/crumbs/graph/model"
 	"github.com/crumbs-dev/crumbs/models"
 )
 
+// AppID is the resolver for the appId field.
+func (r *invitationResolver) AppID(ctx context.Context, obj *models.Invitation) (string, error) {
+	return appPublicID(ctx, obj.AppID)
+}
+
+// Role is the resolver for the role field.
+func (r *invitationResolver) Role(ctx context.Context, obj *models.Invitation) (model.Role, error) {
+	return model.Role(obj.Role), nil
+}
+
 // User is the resolver for the user field.
 func (r *memberResolver) User(ctx context.Context, obj *models.Membership) (*models.User, error) {
-	return loadersFrom(ctx).users.Load(ctx, obj.UserID)
+	user, err := load(ctx, loadersFrom(ctx).users, obj.UserID)
+	if err == nil && user == nil {
+		err = fmt.Errorf("user %d is gone: %w", obj.UserID, models.ErrNotFound)
+	}
+	return user, err
 }
 
 // Role is the resolver for the role field.
@@ -48,11 +63,16 @@ func (r *mutationResolver) AddMember(ctx context.Context, appID string, email st
 	if err != nil {
 		return nil, err
 	}
-	out := &model.AddMemberPayload{Member: res.Member}
-	if res.InviteToken != "" {
-		out.InvitationToken = &res.InviteToken
+	return &model.AddMemberPayload{Invitation: res.Invitation, InvitationToken: res.Token}, nil
+}
+
+// RevokeInvitation is the resolver for the revokeInvitation field.
+func (r *mutationResolver) RevokeInvitation(ctx context.Context, appID string, id string) (*model.DeletePayload, error) {
+	inv, err := models.RevokeInvitation(ctx, r.DB, viewer(ctx), appID, id)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	return &model.DeletePayload{ID: models.FormatID(inv.ID)}, nil
 }
 
 // SetMemberRole is the resolver for the setMemberRole field.
@@ -75,7 +95,18 @@ func (r *queryResolver) Members(ctx context.Context, appID string) ([]*models.Me
 	return models.Members(ctx, r.DB, viewer(ctx), appID)
 }
 
+// Invitations is the resolver for the invitations field.
+func (r *queryResolver) Invitations(ctx context.Context, appID string) ([]*models.Invitation, error) {
+	return models.Invitations(ctx, r.DB, viewer(ctx), appID)
+}
+
+// Invitation returns generated.InvitationResolver implementation.
+func (r *Resolver) Invitation() generated.InvitationResolver { return &invitationResolver{r} }
+
 // Member returns generated.MemberResolver implementation.
 func (r *Resolver) Member() generated.MemberResolver { return &memberResolver{r} }
 
-type memberResolver struct{ *Resolver }
+type (
+	invitationResolver struct{ *Resolver }
+	memberResolver     struct{ *Resolver }
+)

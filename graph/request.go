@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/crumbs-dev/crumbs/models"
 )
 
@@ -80,17 +79,6 @@ func viewerFor(auth string, tokens *models.Tokens) models.Viewer {
 		v.UserID, v.Err = tokens.VerifyAccessToken(token)
 	}
 	return v
-}
-
-// websocketInit lets subscription clients, which cannot set headers from a
-// browser, send {"Authorization": "Bearer <token>"} in connection_init.
-func websocketInit(tokens *models.Tokens) transport.WebsocketInitFunc {
-	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-		if auth := payload.Authorization(); auth != "" {
-			ctx = models.WithViewer(ctx, viewerFor(auth, tokens))
-		}
-		return ctx, &payload, nil
-	}
 }
 
 // clientIP trusts X-Forwarded-For only as far as trusted proxies added it:

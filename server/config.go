@@ -9,6 +9,7 @@ import (
 	"github.com/crumbs-dev/crumbs/models"
 	"io"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +37,9 @@ type config struct {
 	LogLevel        slog.Level
 	LogFormat       string
 	PprofAddr       string
+	// DashboardOrigins may open the subscription websocket from a browser,
+	// besides the server's own origin.
+	DashboardOrigins []string
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
@@ -50,6 +54,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	var cfg config
 	var maxBody, dbConns, batch, writers, logLevel string
 	var writeDelay, cacheTTL, shutdown, mode string
+	var dashboardOrigins string
 	var jwtSecret, jwtPrevious, proxies, rateIP, rateDevice, maxDepth, maxComplexity string
 	fs.StringVar(&cfg.Addr, "addr", env("CRUMBS_ADDR", ":8080"), "listen address (CRUMBS_ADDR)")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", env("CRUMBS_DATABASE_URL", "sqlite:crumbs.db"), "mysql://user:pass@host:3306/db or sqlite:path (CRUMBS_DATABASE_URL)")
@@ -71,6 +76,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&logLevel, "log-level", env("CRUMBS_LOG_LEVEL", "info"), "debug, info, warn or error (CRUMBS_LOG_LEVEL)")
 	fs.StringVar(&cfg.LogFormat, "log-format", env("CRUMBS_LOG_FORMAT", "json"), "json or text (CRUMBS_LOG_FORMAT)")
 	fs.StringVar(&cfg.PprofAddr, "pprof-addr", env("CRUMBS_PPROF_ADDR", ""), "serve net/http/pprof on this address, e.g. 127.0.0.1:6060; off when empty (CRUMBS_PPROF_ADDR)")
+	fs.StringVar(&dashboardOrigins, "dashboard-origins", env("CRUMBS_DASHBOARD_ORIGINS", ""), "comma-separated origins of dashboards hosted elsewhere whose browsers may open the subscription websocket, e.g. https://dash.example.com (CRUMBS_DASHBOARD_ORIGINS)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -95,6 +101,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	check("jwt-secret", err)
 	cfg.TrustedProxies, err = parseProxies(proxies)
 	check("trusted-proxies", err)
+	cfg.DashboardOrigins, err = parseOrigins(dashboardOrigins)
+	check("dashboard-origins", err)
 	cfg.RatePerIP, err = parseRate(rateIP)
 	check("rate-ip", err)
 	cfg.RatePerDevice, err = parseRate(rateDevice)
@@ -171,6 +179,24 @@ func parseProxies(s string) ([]netip.Prefix, error) {
 			return nil, err
 		}
 		out = append(out, prefix.Masked())
+	}
+	return out, nil
+}
+
+// parseOrigins reads comma-separated origins (scheme://host[:port]) and
+// returns them lowercased, as browsers send them in the Origin header.
+func parseOrigins(s string) ([]string, error) {
+	var out []string
+	for o := range strings.SplitSeq(s, ",") {
+		if o = strings.TrimSpace(o); o == "" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+			return nil, fmt.Errorf("%q is not an origin such as https://dash.example.com", o)
+		}
+		out = append(out, strings.ToLower(u.Scheme+"://"+u.Host))
 	}
 	return out, nil
 }

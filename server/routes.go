@@ -18,7 +18,8 @@ func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver) http.Handle
 	mux := http.NewServeMux()
 
 	api := graph.NewHandler(resolver, graph.HandlerOptions{
-		Development: cfg.Development, MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity, Log: log,
+		Development: cfg.Development, MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity,
+		WebsocketOrigins: cfg.DashboardOrigins, Log: log,
 	})
 	api = graph.RequestMiddleware(graph.RequestOptions{
 		RequestID: requestID, Tokens: resolver.Tokens, TrustedProxies: cfg.TrustedProxies,
