@@ -34,14 +34,13 @@ const (
 	closeTooManyInitRequest = 4429
 )
 
-const (
-	// liveRecheck is how long a websocket trusts its credential and the
-	// access decisions made with it: every second the credential is verified
-	// again (expiry, a rotated secret key) and roles are read afresh.
-	liveRecheck = time.Second
-	// initTimeout is how long a client may take to send connection_init.
-	initTimeout = 10 * time.Second
-)
+// liveRecheck is how long a websocket trusts its credential and the access
+// decisions made with it: every second the credential is verified again
+// (expiry, a rotated secret key) and roles are read afresh.
+const liveRecheck = time.Second
+
+// initTimeout is how long a client may take to send connection_init.
+var initTimeout = 10 * time.Second
 
 // wsSession is one websocket connection: the credential it presented, and
 // the connection, to close it with a protocol code when access ends.
@@ -134,7 +133,10 @@ func guardStream(ctx context.Context, db *gorm.DB, in <-chan *models.Event, fiel
 			}
 			if err := models.Authorize(ctx, db, v, ev, fields); err != nil {
 				if s != nil {
+					// The stream stays open until the connection is gone, so
+					// no "complete" races ahead of the close frame.
 					s.refuse(ctx, err)
+					<-ctx.Done()
 				}
 				return
 			}

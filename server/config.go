@@ -192,13 +192,21 @@ func parseOrigins(s string) ([]string, error) {
 			continue
 		}
 		u, err := url.Parse(o)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || !validHost(u.Hostname()) || u.User != nil ||
 			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
 			return nil, fmt.Errorf("%q is not an origin such as https://dash.example.com", o)
 		}
 		out = append(out, strings.ToLower(u.Scheme+"://"+u.Host))
 	}
 	return out, nil
+}
+
+// validHost accepts a DNS name or an IP address.
+func validHost(h string) bool {
+	if _, err := netip.ParseAddr(h); err == nil {
+		return true
+	}
+	return h != "" && strings.Trim(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") == ""
 }
 
 // parseRate reads "rate/burst" ("10/40"), or "0" for no limit.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/client"
+	"github.com/crumbs-dev/crumbs/graph"
 	"github.com/crumbs-dev/crumbs/models"
 	"github.com/crumbs-dev/crumbs/models/modelstest"
 	"gorm.io/gorm"
@@ -27,6 +28,7 @@ type api struct {
 	db         *gorm.DB
 	handler    http.Handler
 	gql        *client.Client
+	resolver   *graph.Resolver
 	ownerToken string
 }
 
@@ -47,7 +49,7 @@ func newAPI(t *testing.T, db *gorm.DB, mutate ...func(*config)) *api {
 	}
 	t.Cleanup(closeResolver)
 	h := routes(cfg, log, resolver)
-	a := &api{t: t, db: db, handler: h, gql: client.New(h, client.Path("/graphql"))}
+	a := &api{t: t, db: db, handler: h, gql: client.New(h, client.Path("/graphql")), resolver: resolver}
 	a.ownerToken = a.signUp()
 	return a
 }
