@@ -29,8 +29,9 @@ import (
 type accessCache struct {
 	mu sync.Mutex
 	// roles holds the viewer's role per app id; "" with a nil error means
-	// no access (not a member, or a key of another app).
-	roles map[uint64]roleAnswer
+	// no access (not a member, or a key of another app). Concurrent fields
+	// asking about the same app wait for one lookup.
+	roles map[uint64]*roleAnswer
 	// users holds whether the viewer may read each user.
 	users map[uint64]error
 	// sessions are the users whose fresh session this request was handed
@@ -39,13 +40,14 @@ type accessCache struct {
 }
 
 type roleAnswer struct {
-	role Role
-	err  error
+	ready chan struct{}
+	role  Role
+	err   error
 }
 
 // Fresh returns v with an empty cache of access decisions.
 func (v Viewer) Fresh() Viewer {
-	v.access = &accessCache{roles: map[uint64]roleAnswer{}, users: map[uint64]error{}, sessions: map[uint64]bool{}}
+	v.access = &accessCache{roles: map[uint64]*roleAnswer{}, users: map[uint64]error{}, sessions: map[uint64]bool{}}
 	return v
 }
 
@@ -56,21 +58,33 @@ func (v Viewer) role(ctx context.Context, db *gorm.DB, appID uint64, app *App) (
 		return "", v.unauthenticated()
 	}
 	c := v.access
-	if c != nil {
-		c.mu.Lock()
-		a, ok := c.roles[appID]
-		c.mu.Unlock()
-		if ok {
+	if c == nil {
+		return v.lookupRole(ctx, db, appID, app)
+	}
+	c.mu.Lock()
+	a, ok := c.roles[appID]
+	if !ok {
+		a = &roleAnswer{ready: make(chan struct{})}
+		c.roles[appID] = a
+	}
+	c.mu.Unlock()
+	if ok {
+		select {
+		case <-a.ready:
 			return a.role, a.err
+		case <-ctx.Done():
+			return "", ctx.Err()
 		}
 	}
-	role, err := v.lookupRole(ctx, db, appID, app)
-	if c != nil && (err == nil || isAccessError(err)) {
+	a.role, a.err = v.lookupRole(ctx, db, appID, app)
+	if a.err != nil && !isAccessError(a.err) {
+		// A store error is not an answer: the next question asks again.
 		c.mu.Lock()
-		c.roles[appID] = roleAnswer{role, err}
+		delete(c.roles, appID)
 		c.mu.Unlock()
 	}
-	return role, err
+	close(a.ready)
+	return a.role, a.err
 }
 
 func (v Viewer) lookupRole(ctx context.Context, db *gorm.DB, appID uint64, app *App) (Role, error) {

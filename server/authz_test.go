@@ -941,3 +941,44 @@ func (m *matrixRun) subscribe(query string, vars map[string]any) (map[string]any
 	}
 	return out.Data, out.Errors, msg.Payload
 }
+
+// Checking every object a field returns costs no query per object: a page of
+// events with their definitions, devices and leads asks about the app and
+// the caller's membership as often for 50 events as for 2. (Other queries
+// depend on how the dataloaders' batches fall, so they are not counted.)
+func TestAuthorizationCostsNoQueryPerObject(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		a := newAPI(t, db)
+		appID, secret := a.createApp("Counted")
+		counting := db.Session(&gorm.Session{NewDB: true})
+		var queries atomic.Int64
+		name := unique("count-queries-")
+		counting.Callback().Query().Before("gorm:query").Register(name, func(tx *gorm.DB) {
+			if tx.Statement.Context.Value(countQueriesKey{}) != nil && (tx.Statement.Table == "memberships" || tx.Statement.Table == "apps") {
+				queries.Add(1)
+			}
+		})
+		page := func(n int) int64 {
+			before := queries.Load()
+			a.do(`query($a: ID!, $n: Int) { events(appId: $a, first: $n) { edges { node { code definition { name } device { id userAgent lead { email devices { id } } } lead { name } } } } }`,
+				client.Var("a", appID), client.Var("n", n), func(r *client.Request) {
+					r.HTTP = r.HTTP.WithContext(context.WithValue(r.HTTP.Context(), countQueriesKey{}, true))
+				})
+			return queries.Load() - before
+		}
+		for i := range 50 {
+			d := fmt.Sprintf("device-%d", i%25)
+			f := &fixture{a: a}
+			if i < 25 {
+				f.identify(appID, secret, d, d+"@example.com", nil)
+			}
+			f.trigger(secret, appID, d, "view", "https://s.example/")
+		}
+		small, large := page(2), page(50)
+		if small == 0 || large != small {
+			t.Fatalf("a page of 2 events asked %d times about the app and membership, a page of 50 %d times", small, large)
+		}
+	})
+}
+
+type countQueriesKey struct{}
