@@ -212,7 +212,8 @@ func currentViewerPerOperation(ctx context.Context, next graphql.OperationHandle
 // connection its wsSession.
 func websocketUpgrades(tokens *models.Tokens, log *slog.Logger, origins []string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		// The same test as gqlgen's websocket transport: any Upgrade header.
+		if r.Header.Get("Upgrade") == "" {
 			next.ServeHTTP(w, r)
 			return
 		}

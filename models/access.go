@@ -32,8 +32,10 @@ type accessCache struct {
 	// no access (not a member, or a key of another app). Concurrent fields
 	// asking about the same app wait for one lookup.
 	roles map[uint64]*roleAnswer
-	// users holds whether the viewer may read each user.
-	users map[uint64]error
+	// team is the users of the apps the viewer owns, read once.
+	teamOnce sync.Once
+	team     map[uint64]bool
+	teamErr  error
 	// sessions are the users whose fresh session this request was handed
 	// (login, refreshToken, acceptInvitation): the holder reads that user.
 	sessions map[uint64]bool
@@ -47,7 +49,7 @@ type roleAnswer struct {
 
 // Fresh returns v with an empty cache of access decisions.
 func (v Viewer) Fresh() Viewer {
-	v.access = &accessCache{roles: map[uint64]*roleAnswer{}, users: map[uint64]error{}, sessions: map[uint64]bool{}}
+	v.access = &accessCache{roles: map[uint64]*roleAnswer{}, sessions: map[uint64]bool{}}
 	return v
 }
 
@@ -240,32 +242,44 @@ func (v Viewer) mayReadUser(ctx context.Context, db *gorm.DB, u *User) error {
 	if c != nil {
 		c.mu.Lock()
 		held := c.sessions[u.ID]
-		err, known := c.users[u.ID]
 		c.mu.Unlock()
 		if held {
 			return nil
-		}
-		if known {
-			return err
 		}
 	}
 	if v.UserID == 0 {
 		return v.unauthenticated()
 	}
-	var shared int64
-	err := db.WithContext(ctx).Table("memberships AS m").
-		Joins("JOIN memberships AS o ON o.app_id = m.app_id AND o.user_id = ? AND o.role = ?", v.UserID, RoleOwner).
-		Where("m.user_id = ?", u.ID).Limit(1).Count(&shared).Error
+	var team map[uint64]bool
+	var err error
+	if c == nil {
+		team, err = v.lookupTeam(ctx, db)
+	} else {
+		c.teamOnce.Do(func() { c.team, c.teamErr = v.lookupTeam(ctx, db) })
+		team, err = c.team, c.teamErr
+	}
 	if err != nil {
-		return fmt.Errorf("models.Viewer.mayReadUser: %w", err)
+		return err
 	}
-	if shared == 0 {
-		err = newError(ErrNotFound, "user not found")
+	if !team[u.ID] {
+		return newError(ErrNotFound, "user not found")
 	}
-	if c != nil {
-		c.mu.Lock()
-		c.users[u.ID] = err
-		c.mu.Unlock()
+	return nil
+}
+
+// lookupTeam returns the users of the apps v owns, in one query however
+// many members a page shows.
+func (v Viewer) lookupTeam(ctx context.Context, db *gorm.DB) (map[uint64]bool, error) {
+	var ids []uint64
+	err := db.WithContext(ctx).Table("memberships AS m").Distinct("m.user_id").
+		Joins("JOIN memberships AS o ON o.app_id = m.app_id AND o.user_id = ? AND o.role = ?", v.UserID, RoleOwner).
+		Pluck("m.user_id", &ids).Error
+	if err != nil {
+		return nil, fmt.Errorf("models.Viewer.lookupTeam: %w", err)
 	}
-	return err
+	team := make(map[uint64]bool, len(ids))
+	for _, id := range ids {
+		team[id] = true
+	}
+	return team, nil
 }
