@@ -255,7 +255,9 @@ func (wsImplementation) Accept(w http.ResponseWriter, r *http.Request, opts tran
 	}
 	c := &wsConn{WebsocketConn: inner, transportWS: inner.Subprotocol() == "graphql-transport-ws", active: map[string]bool{}}
 	if c.transportWS {
+		c.mu.Lock()
 		c.initTimer = time.AfterFunc(initTimeout, func() { c.closeWith(closeInitTimeout, "Connection initialisation timeout") })
+		c.mu.Unlock()
 	}
 	if s := wsSessionFrom(r.Context()); s != nil {
 		s.mu.Lock()
@@ -273,12 +275,12 @@ func (wsImplementation) Accept(w http.ResponseWriter, r *http.Request, opts tran
 type wsConn struct {
 	transport.WebsocketConn
 	transportWS bool
-	initTimer   *time.Timer
 
-	mu     sync.Mutex
-	inited bool
-	closed bool
-	active map[string]bool
+	mu        sync.Mutex
+	initTimer *time.Timer
+	inited    bool
+	closed    bool
+	active    map[string]bool
 }
 
 type wsMessage struct {
