@@ -24,7 +24,10 @@ type HandlerOptions struct {
 	// MaxDepth and MaxComplexity bound what one operation may ask for.
 	MaxDepth      int
 	MaxComplexity int
-	Log           *slog.Logger
+	// Documents bound the work of a document before it is sized; the zero
+	// value means DefaultDocumentLimits.
+	Documents DocumentLimits
+	Log       *slog.Logger
 }
 
 // NewHandler returns the GraphQL endpoint: websocket subscriptions, POST and GET (queries only) with
@@ -46,13 +49,23 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	queries := lru.New[*ast.QueryDocument](1000)
+	srv.SetQueryCache(queries)
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	// After APQ, which fills in the query of a persisted hash.
+	docs := opts.Documents
+	if docs == (DocumentLimits{}) {
+		docs = DefaultDocumentLimits
+	}
+	docs.Accepted = queries
+	srv.Use(docs)
+	srv.SetParserTokenLimit(docs.Tokens)
 	if opts.Development {
 		srv.Use(extension.Introspection{})
 	} else {
 		srv.SetDisableSuggestion(true)
 	}
+	srv.Use(OperationRules{Introspection: opts.Development})
 	if opts.MaxDepth > 0 {
 		srv.Use(DepthLimit{Max: opts.MaxDepth})
 	}
@@ -60,7 +73,7 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 		srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
 	}
 	srv.AroundResponses(freshLoadersPerEvent(r.DB))
-	srv.SetErrorPresenter(presentError(log))
+	srv.SetErrorPresenter(presentError(log, opts.Development))
 	srv.SetRecoverFunc(recoverPanic(log))
 	return LoaderMiddleware(r.DB, srv)
 }
@@ -72,7 +85,11 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 // and the cache would only grow.
 func freshLoadersPerEvent(db *gorm.DB) graphql.ResponseMiddleware {
 	return func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-		if oc := graphql.GetOperationContext(ctx); oc != nil && oc.Operation != nil && oc.Operation.Operation == ast.Subscription {
+		// Errors found before an operation exists come without one.
+		if !graphql.HasOperationContext(ctx) {
+			return next(ctx)
+		}
+		if oc := graphql.GetOperationContext(ctx); oc.Operation != nil && oc.Operation.Operation == ast.Subscription {
 			ctx = context.WithValue(ctx, loadersKey{}, newLoaders(db))
 		}
 		return next(ctx)

@@ -23,7 +23,7 @@ func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver) http.Handle
 	api = graph.RequestMiddleware(graph.RequestOptions{
 		RequestID: requestID, Tokens: resolver.Tokens, TrustedProxies: cfg.TrustedProxies,
 	}, api)
-	api = acceptTextPlain(api)
+	api = graphqlRequests(api)
 	api = limitBody(cfg.MaxBodyBytes, api)
 	api = longLivedWebsockets(api)
 	// Browser triggers come from the apps' own sites, which only the app knows:
