@@ -45,7 +45,7 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	// older graphql-ws protocol. Browsers may connect from the server's own
 	// origin only (coder/websocket's default check); they cannot send headers,
 	// so the access token may come in the connection_init payload instead.
-	srv.AddTransport(transport.Websocket{KeepAlivePingInterval: 15 * time.Second, InitFunc: websocketInit(r.Tokens)})
+	srv.AddTransport(transport.Websocket{KeepAlivePingInterval: 15 * time.Second, InitFunc: websocketInit(r.Tokens, r.DB)})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})

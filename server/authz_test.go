@@ -130,6 +130,21 @@ func vars(kv ...any) []client.Option {
 	return opts
 }
 
+// afterOperation repairs what an operation ended for the ones after it.
+var afterOperation = map[string]func(f *fixture){
+	"Mutation.logoutEverywhere": (*fixture).signInAgain,
+}
+
+// signInAgain gives every role a new access token.
+func (f *fixture) signInAgain() {
+	for _, r := range roles[1:] {
+		var out struct{ Login struct{ AccessToken string } }
+		f.a.ok(`mutation($e: String!) { login(email: $e, password: "correct horse battery") { accessToken } }`, &out,
+			client.Var("e", f.a.emailOf(f.userIDs[r])), anonymous())
+		f.tokens[r] = out.Login.AccessToken
+	}
+}
+
 // operations lists every root field of the schema. TestEveryOperationIsInTheMatrix
 // fails when the schema gains one that is not here.
 var operations = map[string]operation{
@@ -210,6 +225,15 @@ var operations = map[string]operation{
 	"Mutation.logout": {public, func(f *fixture) (string, []client.Option) {
 		return `mutation($r: String!) { logout(refreshToken: $r) }`, vars("r", f.freshRefreshToken())
 	}},
+	"Mutation.logoutEverywhere": {signedIn, func(f *fixture) (string, []client.Option) {
+		return `mutation { logoutEverywhere }`, nil
+	}},
+	// A wrong current password: the access check comes first, and no
+	// sign-in of the fixture ends.
+	"Mutation.changePassword": {expect{anon: "UNAUTHENTICATED", other: "BAD_USER_INPUT", viewer: "BAD_USER_INPUT", editor: "BAD_USER_INPUT", owner: "BAD_USER_INPUT"},
+		func(f *fixture) (string, []client.Option) {
+			return `mutation { changePassword(currentPassword: "not the password", newPassword: "another good password") }`, nil
+		}},
 	"Mutation.acceptInvitation": {public, func(f *fixture) (string, []client.Option) {
 		res, err := models.AddMember(context.Background(), f.a.db, models.Viewer{UserID: f.userIDs[owner]}, f.appA, unique("invitee")+"@example.com", models.RoleViewer)
 		if err != nil {
@@ -390,6 +414,9 @@ func TestAccessMatrix(t *testing.T) {
 				resp, err := f.a.gql.RawPost(query, f.a.withCredentials(opts)...)
 				if err != nil {
 					t.Fatalf("%s as %s: %v", name, role, err)
+				}
+				if after := afterOperation[name]; after != nil {
+					after(f)
 				}
 				raw, _ := json.Marshal(resp)
 				var errs []gqlError

@@ -21,7 +21,7 @@ func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver) http.Handle
 		Development: cfg.Development, MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity, Log: log,
 	})
 	api = graph.RequestMiddleware(graph.RequestOptions{
-		RequestID: requestID, Tokens: resolver.Tokens, TrustedProxies: cfg.TrustedProxies,
+		RequestID: requestID, Tokens: resolver.Tokens, DB: resolver.DB, TrustedProxies: cfg.TrustedProxies,
 	}, api)
 	api = graphqlRequests(api)
 	api = limitBody(cfg.MaxBodyBytes, api)
