@@ -35,12 +35,20 @@ const (
 // nothing else should.
 var PasswordCost = 12
 
-// dummyHashOnce keeps a sign-in for an unknown email as slow as one for a known
-// email (bcrypt's cost is read from the hash, so it matches PasswordCost).
-var dummyHashOnce = sync.OnceValue(func() []byte {
-	h, _ := bcrypt.GenerateFromPassword([]byte("crumbs-timing-equalizer"), PasswordCost)
+// dummyHashes keep a sign-in for an unknown email as slow as one for a known
+// email: it is compared against a hash of PasswordCost (bcrypt reads the
+// cost from the hash), made once per cost.
+var dummyHashes sync.Map
+
+func dummyHash() []byte {
+	cost := PasswordCost
+	if h, ok := dummyHashes.Load(cost); ok {
+		return h.([]byte)
+	}
+	h, _ := bcrypt.GenerateFromPassword([]byte("crumbs-timing-equalizer"), cost)
+	dummyHashes.Store(cost, h)
 	return h
-})
+}
 
 // validatePassword applies the password rules: 10 to 72 bytes of UTF-8
 // without control characters, at least 10 characters besides leading and
@@ -103,7 +111,7 @@ func Authenticate(ctx context.Context, db *gorm.DB, email, password string) (*Us
 	var user User
 	err := db.WithContext(ctx).Where("email_key = ?", strings.ToLower(strings.TrimSpace(email))).Take(&user).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		bcrypt.CompareHashAndPassword(dummyHashOnce(), []byte(password))
+		bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
 		return nil, failed
 	}
 	if err != nil {
