@@ -273,3 +273,35 @@ func TestProductionGivesNoHints(t *testing.T) {
 		t.Fatalf("enum variable: %+v", errs)
 	}
 }
+
+// Production answers whether a type exists (validation errors tell as
+// much; graphql-http's conformance audit relies on it) and nothing more of
+// the schema.
+func TestIntrospectionInProduction(t *testing.T) {
+	db := modelstest.SQLite(t)
+	prod := newAPI(t, db)
+	var existence struct {
+		Type struct{ Name, Kind string } `json:"__type"`
+	}
+	prod.ok(`{ __type(name: "App") { name kind } }`, &existence)
+	prod.ok(`{ __typename __type(name: "App") { __typename } }`, &map[string]any{})
+	if existence.Type.Name != "App" || existence.Type.Kind != "OBJECT" {
+		t.Fatalf("type existence: %+v", existence)
+	}
+	for _, query := range []string{
+		`{ __schema { queryType { name } } }`,
+		`{ __type(name: "App") { name fields { name } } }`,
+		`{ __type(name: "App") { ... on __Type { description } } }`,
+		`{ a: __type(name: "App") { name } b: __schema { types { name } } }`,
+	} {
+		prod.refused("INTROSPECTION_DISABLED", "", query)
+	}
+	dev := newAPI(t, db, func(c *config) { c.Development = true })
+	var schema struct {
+		Type struct{ Fields []struct{ Name string } } `json:"__type"`
+	}
+	dev.ok(`{ __type(name: "App") { fields { name } } }`, &schema)
+	if len(schema.Type.Fields) < 5 {
+		t.Fatalf("development introspection: %+v", schema)
+	}
+}
