@@ -166,6 +166,24 @@ func (t *Tokens) VerifyAccessToken(ctx context.Context, db *gorm.DB, token strin
 	return AccessGrant{UserID: id, SignInID: claims.SignIn}, nil
 }
 
+// CheckSignIn answers UNAUTHENTICATED once the sign-in of a signed-in
+// viewer has ended, through the same cache as VerifyAccessToken. A
+// connection that outlives its request (a subscription) calls it again
+// before it delivers. Viewers that are not a signed-in user pass.
+func (t *Tokens) CheckSignIn(ctx context.Context, db *gorm.DB, v Viewer) error {
+	if v.UserID == 0 {
+		return nil
+	}
+	live, err := t.sessions.live(ctx, db, v.SignInID, v.UserID)
+	if err != nil {
+		return fmt.Errorf("models.CheckSignIn: %w", err)
+	}
+	if !live {
+		return newError(ErrUnauthenticated, "this sign-in has ended; sign in again")
+	}
+	return nil
+}
+
 // Login checks email and password and starts a sign-in. client is the
 // caller's IP address, for throttling: past a few failures, the client and
 // the email must wait (RATE_LIMITED), whether or not the email has an
