@@ -166,6 +166,9 @@ var hostileRequests = []hostileRequest{
 	{name: "PUT", method: http.MethodPut, body: func(trigger string) string { return jsonBody("mutation { " + trigger + " }") }, status: 405, code: "BAD_REQUEST"},
 	{name: "GET with variables that are not JSON", method: http.MethodGet, query: "query=" + url.QueryEscape("{ me { id } }") + "&variables=%7Bnope", status: 400, code: "BAD_REQUEST"},
 	{name: "GET with deep variables", method: http.MethodGet, query: "query=" + url.QueryEscape("{ me { id } }") + "&variables=" + strings.Repeat("%7B%22a%22%3A", 100) + "1" + strings.Repeat("%7D", 100), status: 400, code: "BAD_REQUEST"},
+	{name: "100,001 JSON values", body: func(string) string {
+		return `{"query": "{ __typename }", "variables": {"x": [` + strings.Repeat("1,", 100_000) + `1]}}`
+	}, status: 413, code: "PAYLOAD_TOO_LARGE"},
 	{name: "a body over the limit", body: func(trigger string) string {
 		return `{"query": "mutation { ` + strings.ReplaceAll(trigger, `"`, `\"`) + ` }", "variables": {"pad": "` + strings.Repeat("x", 2<<20) + `"}}`
 	}, status: 413, code: "PAYLOAD_TOO_LARGE"},
