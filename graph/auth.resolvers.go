@@ -35,26 +35,40 @@ func (r *memberResolver) Role(ctx context.Context, obj *models.Membership) (mode
 
 // Login is the resolver for the login field.
 func (r *mutationResolver) Login(ctx context.Context, email string, password string) (*models.Session, error) {
-	return r.Tokens.Login(ctx, r.DB, email, password)
+	s, err := r.Tokens.Login(ctx, r.DB, RequestInfoFrom(ctx).ClientIP, email, password)
+	noteRateLimit(ctx, err)
+	return s, err
 }
 
 // RefreshToken is the resolver for the refreshToken field.
 func (r *mutationResolver) RefreshToken(ctx context.Context, refreshToken string) (*models.Session, error) {
-	return r.Tokens.Refresh(ctx, r.DB, refreshToken)
+	s, err := r.Tokens.Refresh(ctx, r.DB, RequestInfoFrom(ctx).ClientIP, refreshToken)
+	noteRateLimit(ctx, err)
+	return s, err
 }
 
 // Logout is the resolver for the logout field.
 func (r *mutationResolver) Logout(ctx context.Context, refreshToken string) (bool, error) {
-	return true, models.Logout(ctx, r.DB, refreshToken)
+	return true, r.Tokens.Logout(ctx, r.DB, refreshToken)
+}
+
+// LogoutEverywhere is the resolver for the logoutEverywhere field.
+func (r *mutationResolver) LogoutEverywhere(ctx context.Context) (bool, error) {
+	return true, r.Tokens.LogoutEverywhere(ctx, r.DB, viewer(ctx))
+}
+
+// ChangePassword is the resolver for the changePassword field.
+func (r *mutationResolver) ChangePassword(ctx context.Context, currentPassword string, newPassword string) (bool, error) {
+	err := r.Tokens.ChangePassword(ctx, r.DB, viewer(ctx), RequestInfoFrom(ctx).ClientIP, currentPassword, newPassword)
+	noteRateLimit(ctx, err)
+	return true, err
 }
 
 // AcceptInvitation is the resolver for the acceptInvitation field.
 func (r *mutationResolver) AcceptInvitation(ctx context.Context, token string, name *string, password string) (*models.Session, error) {
-	user, err := models.AcceptInvitation(ctx, r.DB, token, deref(name, ""), password)
-	if err != nil {
-		return nil, err
-	}
-	return r.Tokens.StartSession(ctx, r.DB, user, "")
+	s, err := r.Tokens.AcceptInvitation(ctx, r.DB, RequestInfoFrom(ctx).ClientIP, token, deref(name, ""), password)
+	noteRateLimit(ctx, err)
+	return s, err
 }
 
 // AddMember is the resolver for the addMember field.

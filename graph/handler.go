@@ -24,7 +24,10 @@ type HandlerOptions struct {
 	// WebsocketOrigins are origins (https://dash.example.com) besides the
 	// server's own whose browsers may open the subscription websocket.
 	WebsocketOrigins []string
-	Log              *slog.Logger
+	// Documents bound the work of a document before it is sized; the zero
+	// value means DefaultDocumentLimits.
+	Documents DocumentLimits
+	Log       *slog.Logger
 }
 
 // NewHandler returns the GraphQL endpoint: websocket subscriptions, POST and GET (queries only) with
@@ -43,18 +46,28 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	// server's own origin and from opts.WebsocketOrigins; they cannot send
 	// headers, so the access token may come in the connection_init payload.
 	srv.AddTransport(transport.Websocket{
-		Implementation: wsImplementation{}, KeepAlivePingInterval: 15 * time.Second, InitFunc: websocketInit(r.Tokens),
+		Implementation: wsImplementation{}, KeepAlivePingInterval: 15 * time.Second, InitFunc: websocketInit(r.Tokens, r.DB),
 	})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	queries := lru.New[*ast.QueryDocument](1000)
+	srv.SetQueryCache(queries)
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	// After APQ, which fills in the query of a persisted hash.
+	docs := opts.Documents
+	if docs == (DocumentLimits{}) {
+		docs = DefaultDocumentLimits
+	}
+	docs.Accepted = queries
+	srv.Use(docs)
+	srv.SetParserTokenLimit(docs.Tokens)
 	if opts.Development {
 		srv.Use(extension.Introspection{})
 	} else {
 		srv.SetDisableSuggestion(true)
 	}
+	srv.Use(OperationRules{Introspection: opts.Development})
 	if opts.MaxDepth > 0 {
 		srv.Use(DepthLimit{Max: opts.MaxDepth})
 	}
@@ -64,7 +77,7 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	srv.AroundOperations(currentViewerPerOperation)
 	srv.AroundResponses(freshPerEvent(r.DB))
 	srv.AroundFields(authorizeFields(r.DB))
-	srv.SetErrorPresenter(presentError(log))
+	srv.SetErrorPresenter(presentError(log, opts.Development))
 	srv.SetRecoverFunc(recoverPanic(log))
-	return websocketUpgrades(r.Tokens, log, opts.WebsocketOrigins, LoaderMiddleware(r.DB, srv))
+	return websocketUpgrades(r.Tokens, r.DB, log, opts.WebsocketOrigins, LoaderMiddleware(r.DB, srv))
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/crumbs-dev/crumbs/models"
+	"gorm.io/gorm"
 )
 
 // RequestInfo is what resolvers need to know about the HTTP request.
@@ -39,6 +40,8 @@ type RequestOptions struct {
 	RequestID func(*http.Request) string
 	// Tokens verifies access tokens; nil accepts none.
 	Tokens *models.Tokens
+	// DB is where Tokens looks up whether a sign-in has ended.
+	DB *gorm.DB
 	// TrustedProxies may set X-Forwarded-For.
 	TrustedProxies []netip.Prefix
 }
@@ -52,8 +55,8 @@ func RequestMiddleware(opts RequestOptions, next http.Handler) http.Handler {
 			ID: opts.RequestID(r), UserAgent: r.UserAgent(), Origin: r.Header.Get("Origin"),
 			ClientIP: clientIP(r, opts.TrustedProxies), status: &statusOverride{},
 		}
-		v := viewerFor(r.Header.Get("Authorization"), opts.Tokens)
 		ctx := context.WithValue(r.Context(), requestInfoKey{}, info)
+		v := viewerFor(ctx, opts.DB, r.Header.Get("Authorization"), opts.Tokens)
 		ctx = models.WithViewer(ctx, v)
 		next.ServeHTTP(&statusWriter{ResponseWriter: w, override: info.status}, r.WithContext(ctx))
 	})
@@ -61,7 +64,7 @@ func RequestMiddleware(opts RequestOptions, next http.Handler) http.Handler {
 
 // viewerFor reads an Authorization value: an app secret key `sk_…` or a
 // dashboard access token, after "Bearer ".
-func viewerFor(auth string, tokens *models.Tokens) models.Viewer {
+func viewerFor(ctx context.Context, db *gorm.DB, auth string, tokens *models.Tokens) models.Viewer {
 	var v models.Viewer
 	if auth == "" {
 		return v
@@ -76,7 +79,8 @@ func viewerFor(auth string, tokens *models.Tokens) models.Viewer {
 	case tokens == nil:
 		v.Err = models.Unauthenticated("access tokens are not accepted here")
 	default:
-		v.UserID, v.Err = tokens.VerifyAccessToken(token)
+		grant, err := tokens.VerifyAccessToken(ctx, db, token)
+		v.UserID, v.SignInID, v.Err = grant.UserID, grant.SignInID, err
 	}
 	return v
 }

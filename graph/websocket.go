@@ -30,6 +30,7 @@ var initTimeout = 10 * time.Second
 // the connection, to close it with a protocol code when access ends.
 type wsSession struct {
 	tokens *models.Tokens
+	db     *gorm.DB
 	log    *slog.Logger
 
 	mu        sync.Mutex
@@ -54,7 +55,7 @@ func (s *wsSession) start(auth string) models.Viewer {
 	if auth != "" {
 		s.auth = auth
 	}
-	s.viewer, s.checkedAt = viewerFor(s.auth, s.tokens).Fresh(), time.Now()
+	s.viewer, s.checkedAt = viewerFor(context.Background(), s.db, s.auth, s.tokens).Fresh(), time.Now()
 	return s.viewer
 }
 
@@ -65,7 +66,7 @@ func (s *wsSession) current() models.Viewer {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if time.Since(s.checkedAt) >= liveRecheck {
-		s.viewer, s.checkedAt = viewerFor(s.auth, s.tokens).Fresh(), time.Now()
+		s.viewer, s.checkedAt = viewerFor(context.Background(), s.db, s.auth, s.tokens).Fresh(), time.Now()
 	}
 	return s.viewer
 }
@@ -140,13 +141,13 @@ func guardStream(ctx context.Context, db *gorm.DB, in <-chan *models.Event, fiel
 // the payload. A credential that does not hold closes the connection with
 // 4401. The acknowledgement carries no payload: the init payload holds the
 // access token and is never echoed.
-func websocketInit(tokens *models.Tokens) transport.WebsocketInitFunc {
+func websocketInit(tokens *models.Tokens, db *gorm.DB) transport.WebsocketInitFunc {
 	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 		var v models.Viewer
 		if s := wsSessionFrom(ctx); s != nil {
 			v = s.start(payload.Authorization())
 		} else {
-			v = viewerFor(payload.Authorization(), tokens)
+			v = viewerFor(ctx, db, payload.Authorization(), tokens)
 		}
 		if v.Err != nil {
 			ctx = transport.WithWebsocketCloseCode(ctx, closeUnauthorized)
@@ -165,7 +166,11 @@ func websocketInit(tokens *models.Tokens) transport.WebsocketInitFunc {
 // member's role or an expired token.
 func freshPerEvent(db *gorm.DB) graphql.ResponseMiddleware {
 	return func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-		if oc := graphql.GetOperationContext(ctx); oc != nil && oc.Operation != nil && oc.Operation.Operation == ast.Subscription {
+		// Errors found before an operation exists come without one.
+		if !graphql.HasOperationContext(ctx) {
+			return next(ctx)
+		}
+		if oc := graphql.GetOperationContext(ctx); oc.Operation != nil && oc.Operation.Operation == ast.Subscription {
 			ctx = context.WithValue(ctx, loadersKey{}, newLoaders(db))
 			if s := wsSessionFrom(ctx); s != nil {
 				ctx = models.WithViewer(ctx, s.current())
@@ -195,7 +200,7 @@ func currentViewerPerOperation(ctx context.Context, next graphql.OperationHandle
 // from the configured dashboard origins, and from clients that send no
 // Origin (servers, tools); browsers on other sites get 403. It gives the
 // connection its wsSession.
-func websocketUpgrades(tokens *models.Tokens, log *slog.Logger, origins []string, next http.Handler) http.Handler {
+func websocketUpgrades(tokens *models.Tokens, db *gorm.DB, log *slog.Logger, origins []string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The same test as gqlgen's websocket transport: any Upgrade header.
 		if r.Header.Get("Upgrade") == "" {
@@ -208,7 +213,7 @@ func websocketUpgrades(tokens *models.Tokens, log *slog.Logger, origins []string
 			w.Write([]byte(`{"errors":[{"message":"websocket connections from this origin are not allowed; see CRUMBS_DASHBOARD_ORIGINS","extensions":{"code":"FORBIDDEN"}}]}` + "\n"))
 			return
 		}
-		s := &wsSession{tokens: tokens, log: log, auth: r.Header.Get("Authorization")}
+		s := &wsSession{tokens: tokens, db: db, log: log, auth: r.Header.Get("Authorization")}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), wsSessionKey{}, s)))
 	})
 }

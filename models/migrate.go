@@ -192,6 +192,26 @@ var migrations = []*gormigrate.Migration{
 		Migrate:  func(tx *gorm.DB) error { return convertCollation(tx) },
 		Rollback: func(tx *gorm.DB) error { return nil },
 	},
+	{
+		// Sign-ins: access tokens name theirs (claim sid), so ending one
+		// stops its access tokens too. Chains still live get their row.
+		ID: "2026120301_sign_ins",
+		Migrate: func(tx *gorm.DB) error {
+			type signIn struct {
+				ID        string    `gorm:"primaryKey;size:32"`
+				UserID    uint64    `gorm:"not null;index:idx_sign_ins_user_id"`
+				CreatedAt time.Time `gorm:"not null"`
+				RevokedAt *time.Time
+			}
+			if err := tx.Table("sign_ins").Migrator().CreateTable(&signIn{}); err != nil {
+				return err
+			}
+			return tx.Exec(`INSERT INTO sign_ins (id, user_id, created_at)
+				SELECT family_id, MIN(user_id), MIN(created_at) FROM refresh_tokens
+				WHERE revoked_at IS NULL AND expires_at > ? GROUP BY family_id`, Now()).Error
+		},
+		Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropTable("sign_ins") },
+	},
 }
 
 // convertCollation moves every table of the database whose text columns are

@@ -27,6 +27,8 @@ func (r Role) Valid() bool { return roleRank[r] > 0 }
 type Viewer struct {
 	// UserID is the signed-in dashboard user, 0 when none.
 	UserID uint64
+	// SignInID is the sign-in the user's access token belongs to.
+	SignInID string
 	// Secret is the bearer secret key a server presented, if any.
 	Secret string
 	// Err says why presented credentials were rejected (a bad or expired

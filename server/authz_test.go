@@ -221,6 +221,17 @@ func newFixture(t *testing.T, db *gorm.DB) *fixture {
 	return f
 }
 
+// signInAgain gives every role a new access token, after an operation
+// ended their sign-ins.
+func (f *fixture) signInAgain() {
+	for _, r := range []string{other, viewer, editor, owner} {
+		var out struct{ Login struct{ AccessToken string } }
+		f.a.ok(`mutation($e: String!) { login(email: $e, password: "correct horse battery") { accessToken } }`, &out,
+			client.Var("e", f.a.emailOf(f.userIDs[r])), anonymous())
+		f.tokens[r] = out.Login.AccessToken
+	}
+}
+
 // join invites the user into app and accepts with the user's password.
 func (f *fixture) join(appID, ownerToken string, userID uint64, role string) {
 	var inv struct {
@@ -420,6 +431,14 @@ var operations = map[string]operation{
 	"Mutation.logout": {want: publicAuth, doc: func(f *fixture) (string, map[string]any) {
 		return `mutation($r: String!) { logout(refreshToken: $r) %s }`, map[string]any{"r": f.freshRefreshToken()}
 	}},
+	// Ends every sign-in of the caller; after signs the fixture in again.
+	"Mutation.logoutEverywhere": {want: signedIn, doc: fixed(`mutation { logoutEverywhere %s }`),
+		after: func(f *fixture, _ map[string]any) { f.signInAgain() }},
+	// A wrong current password: the access check comes first, and no
+	// sign-in of the fixture ends.
+	"Mutation.changePassword": {want: expect{anon: unauth, server: unauth, otherServer: unauth,
+		other: "BAD_USER_INPUT", viewer: "BAD_USER_INPUT", editor: "BAD_USER_INPUT", owner: "BAD_USER_INPUT"},
+		doc: fixed(`mutation { changePassword(currentPassword: "not the password", newPassword: "another good password") %s }`)},
 	"Mutation.acceptInvitation": {want: publicAuth, doc: func(f *fixture) (string, map[string]any) {
 		res, err := models.AddMember(context.Background(), f.a.db, models.Viewer{UserID: f.userIDs[owner]}, f.appA, unique("invitee")+"@example.com", models.RoleViewer)
 		if err != nil {

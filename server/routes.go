@@ -22,9 +22,9 @@ func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver) http.Handle
 		WebsocketOrigins: cfg.DashboardOrigins, Log: log,
 	})
 	api = graph.RequestMiddleware(graph.RequestOptions{
-		RequestID: requestID, Tokens: resolver.Tokens, TrustedProxies: cfg.TrustedProxies,
+		RequestID: requestID, Tokens: resolver.Tokens, DB: resolver.DB, TrustedProxies: cfg.TrustedProxies,
 	}, api)
-	api = acceptTextPlain(api)
+	api = graphqlRequests(api)
 	api = limitBody(cfg.MaxBodyBytes, api)
 	api = longLivedWebsockets(api)
 	// Browser triggers come from the apps' own sites, which only the app knows:

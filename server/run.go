@@ -83,7 +83,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 
 // newResolver wires the store, the definition cache, the writer and tokens.
 func newResolver(cfg *config, db *gorm.DB, log *slog.Logger) (*graph.Resolver, func(), error) {
-	tokens, err := models.NewTokens(cfg.JWTSecrets, "crumbs", "crumbs-dashboard")
+	tokens, err := models.NewTokens(cfg.JWTSecrets, "crumbs", "crumbs-dashboard", cfg.CacheTTL)
 	if err != nil {
 		return nil, nil, err
 	}

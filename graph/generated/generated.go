@@ -262,6 +262,7 @@ type ComplexityRoot struct {
 	Mutation struct {
 		AcceptInvitation      func(childComplexity int, token string, name *string, password string) int
 		AddMember             func(childComplexity int, appID string, email string, role model.Role) int
+		ChangePassword        func(childComplexity int, currentPassword string, newPassword string) int
 		CreateApp             func(childComplexity int, input model.CreateAppInput) int
 		CreateEventDefinition func(childComplexity int, input model.CreateEventDefinitionInput) int
 		CreateEventMatcher    func(childComplexity int, appID string, input model.EventMatcherInput) int
@@ -273,6 +274,7 @@ type ComplexityRoot struct {
 		Identify              func(childComplexity int, input model.IdentifyInput) int
 		Login                 func(childComplexity int, email string, password string) int
 		Logout                func(childComplexity int, refreshToken string) int
+		LogoutEverywhere      func(childComplexity int) int
 		RefreshToken          func(childComplexity int, refreshToken string) int
 		RemoveMember          func(childComplexity int, appID string, userID string) int
 		RevokeInvitation      func(childComplexity int, appID string, id string) int
@@ -450,6 +452,8 @@ type MutationResolver interface {
 	Login(ctx context.Context, email string, password string) (*models.Session, error)
 	RefreshToken(ctx context.Context, refreshToken string) (*models.Session, error)
 	Logout(ctx context.Context, refreshToken string) (bool, error)
+	LogoutEverywhere(ctx context.Context) (bool, error)
+	ChangePassword(ctx context.Context, currentPassword string, newPassword string) (bool, error)
 	AcceptInvitation(ctx context.Context, token string, name *string, password string) (*models.Session, error)
 	AddMember(ctx context.Context, appID string, email string, role model.Role) (*model.AddMemberPayload, error)
 	RevokeInvitation(ctx context.Context, appID string, id string) (*model.DeletePayload, error)
@@ -1353,6 +1357,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AddMember(childComplexity, args["appId"].(string), args["email"].(string), args["role"].(model.Role)), true
+	case "Mutation.changePassword":
+		if e.ComplexityRoot.Mutation.ChangePassword == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_changePassword_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ChangePassword(childComplexity, args["currentPassword"].(string), args["newPassword"].(string)), true
 	case "Mutation.createApp":
 		if e.ComplexityRoot.Mutation.CreateApp == nil {
 			break
@@ -1474,6 +1489,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Logout(childComplexity, args["refreshToken"].(string)), true
+	case "Mutation.logoutEverywhere":
+		if e.ComplexityRoot.Mutation.LogoutEverywhere == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.LogoutEverywhere(childComplexity), true
 	case "Mutation.refreshToken":
 		if e.ComplexityRoot.Mutation.RefreshToken == nil {
 			break
@@ -2247,6 +2268,8 @@ type User {
 """
 A signed-in session. Send the access token as ` + "`" + `Authorization: Bearer <accessToken>` + "`" + `;
 before it expires, trade the refresh token for a new session with ` + "`" + `refreshToken` + "`" + `.
+Both stop working at once when the sign-in ends: ` + "`" + `logout` + "`" + `, ` + "`" + `logoutEverywhere` + "`" + `,
+` + "`" + `changePassword` + "`" + ` (for the user's other sign-ins), or a refresh token used twice.
 """
 type Session {
   user: User!
@@ -2307,13 +2330,28 @@ extend type Query {
 }
 
 extend type Mutation {
-  "Signs in with email and password."
+  """
+  Signs in with email and password. A wrong password and an unknown email get the same
+  ` + "`" + `UNAUTHENTICATED` + "`" + `. After 5 failures for one email, or 20 from one client IP, each further
+  attempt must wait (` + "`" + `RATE_LIMITED` + "`" + `, HTTP 429 with ` + "`" + `Retry-After` + "`" + `): 1 second, doubling with
+  every failure up to 15 minutes; failures are forgotten after an hour without one. One
+  request may hold at most one ` + "`" + `login` + "`" + `, ` + "`" + `refreshToken` + "`" + `, ` + "`" + `acceptInvitation` + "`" + ` or ` + "`" + `changePassword` + "`" + `.
+  """
   login(email: String!, password: String!): Session!
-  "Trades a refresh token for a new session. A refresh token used twice revokes its whole sign-in."
+  "Trades a refresh token for a new session. A refresh token used twice ends its whole sign-in. Failures are throttled per client IP like ` + "`" + `login` + "`" + `."
   refreshToken(refreshToken: String!): Session!
-  "Ends the sign-in the refresh token belongs to."
+  "Ends the sign-in the refresh token belongs to: its refresh token and its access tokens stop working."
   logout(refreshToken: String!): Boolean!
-  "Joins an app with an invitation token, creating the account (or signing in to an existing one with this password)."
+  "Ends every sign-in of the signed-in user, this one included, on every device."
+  logoutEverywhere: Boolean!
+  """
+  Changes the signed-in user's password and ends their other sign-ins; this one stays.
+  A wrong ` + "`" + `currentPassword` + "`" + ` is ` + "`" + `BAD_USER_INPUT` + "`" + ` on that field and counts as a failed sign-in
+  (see ` + "`" + `login` + "`" + `). The new password needs at least 10 characters besides leading and trailing
+  spaces, at most 72 bytes, no control characters, not one character repeated, not the email.
+  """
+  changePassword(currentPassword: String!, newPassword: String!): Boolean!
+  "Joins an app with an invitation token, creating the account (or signing in to an existing one with this password). Failures are throttled per client IP like ` + "`" + `login` + "`" + `."
   acceptInvitation(token: String!, name: String, password: String!): Session!
   """
   Invites the email to the app with this role (owners only). Inviting an
@@ -3638,6 +3676,28 @@ func (ec *executionContext) field_Mutation_addMember_args(ctx context.Context, r
 		return nil, err
 	}
 	args["role"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_changePassword_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "currentPassword",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["currentPassword"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "newPassword",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["newPassword"] = arg1
 	return args, nil
 }
 
@@ -8071,6 +8131,73 @@ func (ec *executionContext) fieldContext_Mutation_logout(ctx context.Context, fi
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_logout_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_logoutEverywhere(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_logoutEverywhere(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().LogoutEverywhere(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_logoutEverywhere(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mutation", field, true, true, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _Mutation_changePassword(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_changePassword(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ChangePassword(ctx, fc.Args["currentPassword"].(string), fc.Args["newPassword"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_changePassword(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_changePassword_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -15119,6 +15246,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "logout":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_logout(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "logoutEverywhere":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_logoutEverywhere(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "changePassword":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_changePassword(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
