@@ -16,7 +16,19 @@ import (
 // snapshot structs or SQL of its own, never the live model structs: a
 // database upgraded step by step must equal a fresh one
 // (TestUpgradeEqualsFresh).
+//
+// Replicas starting together are safe: one migrates while the others wait
+// for its lock (migrate_lock.go), then find nothing left to do.
 func Migrate(ctx context.Context, db *gorm.DB) error {
+	return migrate(ctx, db, lockAuto)
+}
+
+func migrate(ctx context.Context, db *gorm.DB, kind lockKind) error {
+	unlock, err := lockMigrations(ctx, db, kind)
+	if err != nil {
+		return fmt.Errorf("migrate database: %w", err)
+	}
+	defer unlock()
 	if err := newMigrator(db.WithContext(ctx), migrations).Migrate(); err != nil {
 		return fmt.Errorf("migrate database: %w", err)
 	}

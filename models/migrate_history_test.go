@@ -7,6 +7,7 @@ import (
 	"go/parser"
 	"go/token"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -197,4 +198,67 @@ func isMigrationLit(lit *ast.CompositeLit) bool {
 		}
 	}
 	return false
+}
+
+// Three replicas starting together on an empty database: every one starts,
+// each migration runs once, and the schema is the fresh one.
+func TestReplicasMigrateTogether(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		kind lockKind
+	}{{"lock", lockAuto}, {"lockrow", lockRow}} {
+		t.Run(tc.name, func(t *testing.T) {
+			eachEmptyStore(t, func(t *testing.T, newURL func() string) {
+				ctx := context.Background()
+				fresh := openTestDB(t, newURL())
+				if err := Migrate(ctx, fresh); err != nil {
+					t.Fatal(err)
+				}
+				url := newURL()
+				var replicas []*gorm.DB
+				for range 3 {
+					replicas = append(replicas, openTestDB(t, url)) // a pool each, like separate processes
+				}
+				errs := make(chan error, len(replicas))
+				start := make(chan struct{})
+				for _, db := range replicas {
+					go func() {
+						<-start
+						errs <- migrate(ctx, db, tc.kind)
+					}()
+				}
+				close(start)
+				for range replicas {
+					if err := <-errs; err != nil {
+						t.Errorf("a replica failed to start: %v", err)
+					}
+				}
+				if t.Failed() {
+					return
+				}
+				var applied []string
+				if err := replicas[0].Table("migrations").Order("id").Pluck("id", &applied).Error; err != nil {
+					t.Fatal(err)
+				}
+				if len(applied) != len(migrations) {
+					t.Fatalf("migrations table lists %v, want each of the %d migrations once", applied, len(migrations))
+				}
+				want, err := dumpSchema(ctx, fresh)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := dumpSchema(ctx, replicas[0])
+				if err != nil {
+					t.Fatal(err)
+				}
+				// The lock row's table is the lock, not the schema.
+				got = strings.Join(slices.DeleteFunc(strings.Split(got, "\n"), func(l string) bool {
+					return strings.Contains(l, "| migration_lock |") || strings.HasSuffix(l, "| migration_lock")
+				}), "\n")
+				if got != want {
+					t.Fatalf("schema after a concurrent start (+) differs from a fresh one (-):\n%s", diffLines(want, got))
+				}
+			})
+		})
+	}
 }
