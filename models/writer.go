@@ -24,6 +24,7 @@ type Writer struct {
 	maxBatch int
 	delay    time.Duration
 	log      *slog.Logger
+	observer WriterObserver
 
 	mu      sync.RWMutex
 	closed  bool
@@ -53,6 +54,8 @@ type WriterOptions struct {
 	Log   *slog.Logger
 	// Limits rate-limits triggers per client IP and per device; nil means none.
 	Limits *RateLimits
+	// Observer is told about triggers and group commits (metrics); nil means none.
+	Observer WriterObserver
 }
 
 // NewWriter starts a writer; Close stops it after storing what was submitted.
@@ -66,9 +69,12 @@ func NewWriter(db *gorm.DB, catalog *Catalog, opts WriterOptions) *Writer {
 	if opts.Writers <= 0 || !isMySQL(db) {
 		opts.Writers = 1
 	}
+	if opts.Observer == nil {
+		opts.Observer = noObserver{}
+	}
 	w := &Writer{
 		db: db, catalog: catalog, limits: opts.Limits, devices: newRecentDevices(db), ids: newIDGenerator(),
-		maxBatch: opts.MaxBatch, delay: opts.Delay, log: opts.Log,
+		maxBatch: opts.MaxBatch, delay: opts.Delay, log: opts.Log, observer: opts.Observer,
 		queue: make(chan *job, 4096),
 	}
 	for range opts.Writers {
@@ -142,8 +148,10 @@ func (w *Writer) run() {
 			}
 		}
 		start := time.Now()
-		w.commit(batch)
-		w.log.Debug("group commit", "requests", len(batch), "events", n, "took", time.Since(start))
+		err := w.commit(batch)
+		took := time.Since(start)
+		w.observer.Committed(len(batch), n, took, err)
+		w.log.Debug("group commit", "requests", len(batch), "events", n, "took", took)
 		for _, j := range batch {
 			close(j.done)
 		}
@@ -152,24 +160,26 @@ func (w *Writer) run() {
 
 // commit writes a batch. If it fails for a reason retrying cannot cure, each
 // request is written on its own, so one bad request cannot sink the others.
-func (w *Writer) commit(batch []*job) {
+// It returns the error of the batch as a whole.
+func (w *Writer) commit(batch []*job) error {
 	var all []*pending
 	for _, j := range batch {
 		all = append(all, j.items...)
 	}
 	err := w.write(all)
 	if err == nil {
-		return
+		return nil
 	}
 	if len(batch) == 1 {
 		w.fail(all, err)
-		return
+		return err
 	}
 	for _, j := range batch {
 		if err := w.write(j.items); err != nil {
 			w.fail(j.items, err)
 		}
 	}
+	return err
 }
 
 func (w *Writer) fail(items []*pending, err error) {

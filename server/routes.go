@@ -10,11 +10,12 @@ import (
 	"github.com/crumbs-dev/crumbs/graph"
 	"github.com/crumbs-dev/crumbs/jsclient"
 	"github.com/crumbs-dev/crumbs/models"
+	"github.com/crumbs-dev/crumbs/server/metrics"
 	"github.com/rs/cors"
 )
 
 // routes lists every endpoint of the server.
-func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver) http.Handler {
+func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver, m *metrics.Metrics) http.Handler {
 	mux := http.NewServeMux()
 
 	api := graph.NewHandler(resolver, graph.HandlerOptions{
@@ -53,6 +54,9 @@ func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver) http.Handle
 		}
 		w.Write([]byte("ready\n"))
 	})
+	if h := metricsOnMain(cfg, m); h != nil {
+		mux.Handle("GET /metrics", h)
+	}
 	if cfg.Development {
 		mux.Handle("GET /graphiql", playground.Handler("Crumbs", "/graphql"))
 	}
