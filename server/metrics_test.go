@@ -128,7 +128,9 @@ func TestMetricsFollowTraffic(t *testing.T) {
 			return fmt.Sprintf("status %d", resp.StatusCode)
 		}
 		a.ok(`mutation { createEventDefinition(input: {appId: "`+appID+`", code: "signup", name: "Signup"}) { id } }`, &map[string]any{})
-		var app struct{ App struct{ EventDefinitions []struct{ ID, Code string } } }
+		var app struct {
+			App struct{ EventDefinitions []struct{ ID, Code string } }
+		}
 		a.ok(`{ app(id: "`+appID+`") { eventDefinitions { id code } } }`, &app)
 		for _, d := range app.App.EventDefinitions {
 			if d.Code == "click" {

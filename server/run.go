@@ -21,8 +21,13 @@ import (
 // in-flight requests finish, the writer stores what it was given, and the
 // database closes.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "admin" {
-		return runAdmin(ctx, args[1:], getenv, stdin, stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "admin":
+			return runAdmin(ctx, args[1:], getenv, stdin, stdout, stderr)
+		case "version", "-version", "--version":
+			return printVersion(stdout)
+		}
 	}
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {
