@@ -6,10 +6,10 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/crumbs-dev/crumbs/graph"
 	"github.com/crumbs-dev/crumbs/jsclient"
 	"github.com/crumbs-dev/crumbs/models"
+	"github.com/crumbs-dev/crumbs/server/graphiql"
 	"github.com/crumbs-dev/crumbs/server/metrics"
 	"github.com/rs/cors"
 )
@@ -58,7 +58,8 @@ func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver, m *metrics.
 		mux.Handle("GET /metrics", h)
 	}
 	if cfg.Development {
-		mux.Handle("GET /graphiql", playground.Handler("Crumbs", "/graphql"))
+		// Served from the binary: it works offline.
+		graphiql.Register(mux, "/graphiql", "/graphql")
 	}
 	return withRequestID(recoverPanics(log, mux))
 }
