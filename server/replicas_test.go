@@ -328,7 +328,9 @@ func TestReplicas(t *testing.T) {
 	})
 
 	t.Run("disable", func(t *testing.T) {
-		var app struct{ App struct{ EventDefinitions []struct{ ID, Code string } } }
+		var app struct {
+			App struct{ EventDefinitions []struct{ ID, Code string } }
+		}
 		c.gql(0, c.token, `query($a: ID!) { app(id: $a) { eventDefinitions { id code } } }`, map[string]any{"a": appID}, &app)
 		var clickID string
 		for _, d := range app.App.EventDefinitions {
@@ -387,7 +389,11 @@ func TestReplicas(t *testing.T) {
 				LeadByEmail struct {
 					EventCount int
 					Devices    []struct{ ID string }
-					Timeline   struct{ Edges []struct{ Node struct{ Device struct{ ID string } } } }
+					Timeline   struct {
+						Edges []struct {
+							Node struct{ Device struct{ ID string } }
+						}
+					}
 				}
 			}
 			if code := c.gql(n, c.token, `query($a: ID!) { leadByEmail(appId: $a, email: "ann@example.com") { eventCount devices { id } timeline(first: 50) { edges { node { device { id } } } } } }`,
