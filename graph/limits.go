@@ -49,7 +49,7 @@ func (d DepthLimit) MutateOperationContext(_ context.Context, oc *graphql.Operat
 	if oc.Operation == nil {
 		return nil
 	}
-	if depth := selectionDepth(oc.Operation.SelectionSet, 0, d.Max); depth > d.Max {
+	if depth := selectionDepth(oc.Operation.SelectionSet, 0, d.Max, false); depth > d.Max {
 		err := gqlerror.Errorf("operation is nested deeper than the limit of %d", d.Max)
 		errcode.Set(err, codeComplexity)
 		return err
@@ -58,8 +58,10 @@ func (d DepthLimit) MutateOperationContext(_ context.Context, oc *graphql.Operat
 }
 
 // selectionDepth returns the depth of set, stopping once it passes limit (so
-// that a crafted document cannot make it work hard).
-func selectionDepth(set ast.SelectionSet, depth, limit int) int {
+// that a crafted document cannot make it work hard). Inside introspection,
+// ofType does not count: its chains end where the schema's wrappers do (three
+// at most here), and GraphiQL's introspection query nests it eight deep.
+func selectionDepth(set ast.SelectionSet, depth, limit int, introspection bool) int {
 	if depth > limit {
 		return depth
 	}
@@ -68,12 +70,17 @@ func selectionDepth(set ast.SelectionSet, depth, limit int) int {
 		var d int
 		switch s := sel.(type) {
 		case *ast.Field:
-			d = selectionDepth(s.SelectionSet, depth+1, limit)
+			inside := introspection || s.Name == "__schema" || s.Name == "__type"
+			next := depth + 1
+			if introspection && s.Name == "ofType" {
+				next = depth
+			}
+			d = selectionDepth(s.SelectionSet, next, limit, inside)
 		case *ast.InlineFragment:
-			d = selectionDepth(s.SelectionSet, depth, limit)
+			d = selectionDepth(s.SelectionSet, depth, limit, introspection)
 		case *ast.FragmentSpread:
 			if s.Definition != nil {
-				d = selectionDepth(s.Definition.SelectionSet, depth, limit)
+				d = selectionDepth(s.Definition.SelectionSet, depth, limit, introspection)
 			}
 		default:
 			panic(fmt.Sprintf("unexpected selection %T", sel))

@@ -40,6 +40,8 @@ type config struct {
 	// DashboardOrigins may open the subscription websocket from a browser,
 	// besides the server's own origin.
 	DashboardOrigins []string
+	MetricsAddr      string
+	MetricsToken     string
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
@@ -75,6 +77,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&shutdown, "shutdown-timeout", env("CRUMBS_SHUTDOWN_TIMEOUT", "15s"), "grace period for in-flight requests on SIGTERM (CRUMBS_SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&logLevel, "log-level", env("CRUMBS_LOG_LEVEL", "info"), "debug, info, warn or error (CRUMBS_LOG_LEVEL)")
 	fs.StringVar(&cfg.LogFormat, "log-format", env("CRUMBS_LOG_FORMAT", "json"), "json or text (CRUMBS_LOG_FORMAT)")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", env("CRUMBS_METRICS_ADDR", ""), "serve /metrics on this address only, e.g. 127.0.0.1:9090, instead of on the main listener (CRUMBS_METRICS_ADDR)")
+	fs.StringVar(&cfg.MetricsToken, "metrics-token", env("CRUMBS_METRICS_TOKEN", ""), "bearer token that /metrics on the main listener requires; without one it is served there only in development (CRUMBS_METRICS_TOKEN)")
 	fs.StringVar(&cfg.PprofAddr, "pprof-addr", env("CRUMBS_PPROF_ADDR", ""), "serve net/http/pprof on this address, e.g. 127.0.0.1:6060; off when empty (CRUMBS_PPROF_ADDR)")
 	fs.StringVar(&dashboardOrigins, "dashboard-origins", env("CRUMBS_DASHBOARD_ORIGINS", ""), "comma-separated origins of dashboards hosted elsewhere whose browsers may open the subscription websocket, e.g. https://dash.example.com (CRUMBS_DASHBOARD_ORIGINS)")
 	if err := fs.Parse(args); err != nil {
@@ -126,6 +130,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	cfg.ShutdownTimeout, err = time.ParseDuration(shutdown)
 	check("shutdown-timeout", err)
 	check("log-level", cfg.LogLevel.UnmarshalText([]byte(logLevel)))
+	if cfg.MetricsToken != "" && len(cfg.MetricsToken) < 16 {
+		errs = append(errs, "metrics-token: must be at least 16 characters")
+	}
 	if cfg.LogFormat != "json" && cfg.LogFormat != "text" {
 		errs = append(errs, "log-format: must be json or text")
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/99designs/gqlgen/client"
 	"github.com/crumbs-dev/crumbs/models/modelstest"
+	"github.com/crumbs-dev/crumbs/server/metrics"
 	"gorm.io/gorm"
 )
 
@@ -49,12 +50,13 @@ func newLoggedAPI(t *testing.T, db *gorm.DB, mutate ...func(*config)) (*api, *lo
 	}
 	logs := &logBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	resolver, closeResolver, err := newResolver(cfg, db, log)
+	m := metrics.New()
+	resolver, closeResolver, err := newResolver(cfg, db, log, m)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(closeResolver)
-	h := routes(cfg, log, resolver)
+	h := routes(cfg, log, resolver, m)
 	a := &api{t: t, db: db, handler: h, gql: client.New(h, client.Path("/graphql"))}
 	a.ownerToken = a.signUp()
 	return a, logs

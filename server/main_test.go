@@ -17,6 +17,7 @@ import (
 	"github.com/crumbs-dev/crumbs/graph"
 	"github.com/crumbs-dev/crumbs/models"
 	"github.com/crumbs-dev/crumbs/models/modelstest"
+	"github.com/crumbs-dev/crumbs/server/metrics"
 	"gorm.io/gorm"
 )
 
@@ -43,12 +44,13 @@ func newAPI(t *testing.T, db *gorm.DB, mutate ...func(*config)) *api {
 		m(cfg)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	resolver, closeResolver, err := newResolver(cfg, db, log)
+	m := metrics.New()
+	resolver, closeResolver, err := newResolver(cfg, db, log, m)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(closeResolver)
-	h := routes(cfg, log, resolver)
+	h := routes(cfg, log, resolver, m)
 	a := &api{t: t, db: db, handler: h, gql: client.New(h, client.Path("/graphql")), resolver: resolver}
 	a.ownerToken = a.signUp()
 	return a
