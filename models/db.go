@@ -201,7 +201,7 @@ func unbounded(ctx context.Context, db *gorm.DB) (*gorm.DB, func(), error) {
 	}
 	cfg := d.DSNConfig.Clone()
 	cfg.ReadTimeout, cfg.WriteTimeout = 0, 0
-	long, err := open(ctx, mysql.Open(cfg.FormatDSN()), DBOptions{MaxOpenConns: 2, Timeout: -1})
+	long, err := open(ctx, mysql.Open(cfg.FormatDSN()), DBOptions{MaxOpenConns: 4, Timeout: -1})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -20,6 +20,10 @@ var (
 	// ErrUnavailable: the store could not be reached or did not answer in
 	// time (see storeFault for the driver errors that mean the same).
 	ErrUnavailable = errors.New("store unavailable")
+	// ErrBadRequest is a body that is not a GraphQL request at all: not JSON,
+	// empty, a batch, nested too deep, or of a content type the server does
+	// not read.
+	ErrBadRequest = errors.New("bad request")
 )
 
 // InvalidError reports bad input in one field.
@@ -61,6 +65,7 @@ const (
 	CodeRateLimited           = "RATE_LIMITED"
 	CodePayloadTooLarge       = "PAYLOAD_TOO_LARGE"
 	CodeUnavailable           = "UNAVAILABLE"
+	CodeBadRequest            = "BAD_REQUEST"
 	CodeInternal              = "INTERNAL_SERVER_ERROR"
 )
 
@@ -78,6 +83,7 @@ var kindCodes = []struct {
 	{ErrRateLimited, CodeRateLimited},
 	{ErrPayloadTooLarge, CodePayloadTooLarge},
 	{ErrUnavailable, CodeUnavailable},
+	{ErrBadRequest, CodeBadRequest},
 }
 
 // Code returns the public error code of err and the offending field, if any.
@@ -96,6 +102,11 @@ func Code(err error) (code, field string) {
 		return CodeUnavailable, ""
 	}
 	return CodeInternal, ""
+}
+
+// BadRequest returns a BAD_REQUEST error with a message for the caller.
+func BadRequest(format string, args ...any) error {
+	return newError(ErrBadRequest, format, args...)
 }
 
 // Unauthenticated returns an UNAUTHENTICATED error with a message for the caller.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/crumbs-dev/crumbs/models"
 	"github.com/crumbs-dev/crumbs/models/modelstest"
+	"github.com/crumbs-dev/crumbs/server/metrics"
 )
 
 // logLine is one JSON log record, as far as these tests read it.
@@ -135,12 +136,13 @@ func TestStoppedStoreLogsOncePerSecond(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := cfg.logger(&logged)
-	resolver, closeResolver, err := newResolver(cfg, db, log)
+	m := metrics.New()
+	resolver, closeResolver, err := newResolver(cfg, db, log, m)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(closeResolver)
-	httpSrv := httptest.NewServer(routes(cfg, log, resolver))
+	httpSrv := httptest.NewServer(routes(cfg, log, resolver, m))
 	t.Cleanup(httpSrv.Close)
 	srv := httpSrv.URL
 	appID, _ := a.createApp("Log burst")
