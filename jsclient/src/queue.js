@@ -8,8 +8,10 @@ const QUERY = [
   'mutation($i:[TriggerInput!]!){r:triggerBatch(inputs:$i){error{code message}}}',
   'mutation($i:IdentifyInput!){r:identify(input:$i){moved}}',
 ]
-// Answers that may succeed later (codes, or HTTP statuses); every other refusal is final.
-const RETRY = /RATE_LIMITED|INTERNAL|NETWORK|429|^5/
+// Answers that may succeed later, every other refusal is final: RATE_LIMITED,
+// INTERNAL_SERVER_ERROR, UNAVAILABLE, NETWORK, HTTP 429 and 5xx. Matched by
+// prefix, which no other code shares, to keep the bundle small.
+const RETRY = /^(R|INTE|UNAV|NE|429|5)/
 /** Items kept in the queue (and in storage) at most; the oldest go first. */
 export const MAX = 100
 /** Events per request at most (the server takes 500). */
