@@ -57,6 +57,7 @@ const (
 	CodeEventAlreadyTriggered = "EVENT_ALREADY_TRIGGERED"
 	CodeRateLimited           = "RATE_LIMITED"
 	CodePayloadTooLarge       = "PAYLOAD_TOO_LARGE"
+	CodeBadRequest            = "BAD_REQUEST"
 	CodeInternal              = "INTERNAL_SERVER_ERROR"
 )
 
