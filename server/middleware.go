@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/crumbs-dev/crumbs/models"
 	"github.com/google/uuid"
@@ -88,6 +89,40 @@ func limitBody(max int64, next http.Handler) http.Handler {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// refuseInvalidUTF8 answers 400 BAD_REQUEST to a body or query string that
+// is not UTF-8. Such a body is not JSON (RFC 8259), and Go's JSON decoder
+// would quietly turn the bytes into U+FFFD: a device id or message id that
+// is not what the client sent. It runs after limitBody, on a body already
+// read into memory.
+func refuseInvalidUTF8(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		bad := func() {
+			writeError(w, http.StatusBadRequest, models.CodeBadRequest, "the request is not valid UTF-8")
+		}
+		for _, values := range r.URL.Query() {
+			for _, v := range values {
+				if !utf8.ValidString(v) {
+					bad()
+					return
+				}
+			}
+		}
+		if r.Body != nil && r.Method == http.MethodPost {
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				writeError(w, http.StatusBadRequest, models.CodeBadRequest, "the request body could not be read")
+				return
+			}
+			if !utf8.Valid(body) {
+				bad()
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
 		next.ServeHTTP(w, r)
 	})
 }

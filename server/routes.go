@@ -24,6 +24,7 @@ func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver) http.Handle
 		RequestID: requestID, Tokens: resolver.Tokens, TrustedProxies: cfg.TrustedProxies,
 	}, api)
 	api = acceptTextPlain(api)
+	api = refuseInvalidUTF8(api)
 	api = limitBody(cfg.MaxBodyBytes, api)
 	api = longLivedWebsockets(api)
 	// Browser triggers come from the apps' own sites, which only the app knows:
