@@ -23,14 +23,14 @@ func TestMain(m *testing.M) { os.Exit(modelstest.Main(m)) }
 
 // api is the real handler stack (routes and middleware) over one store.
 type api struct {
-	t          *testing.T
+	t          testing.TB
 	db         *gorm.DB
 	handler    http.Handler
 	gql        *client.Client
 	ownerToken string
 }
 
-func newAPI(t *testing.T, db *gorm.DB, mutate ...func(*config)) *api {
+func newAPI(t testing.TB, db *gorm.DB, mutate ...func(*config)) *api {
 	t.Helper()
 	env := map[string]string{"CRUMBS_ENV": "production", "CRUMBS_JWT_SECRET": testJWTSecret}
 	cfg, err := parseConfig(nil, func(k string) string { return env[k] }, io.Discard)
