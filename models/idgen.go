@@ -28,10 +28,14 @@ func newIDGenerator() *idGenerator {
 	return g
 }
 
+// reseed draws a new node; writers running in parallel call it while others
+// draw ids, hence the lock.
 func (g *idGenerator) reseed() {
 	var b [2]byte
 	rand.Read(b[:])
+	g.mu.Lock()
 	g.node = uint64(binary.BigEndian.Uint16(b[:])) & 0x3ff
+	g.mu.Unlock()
 }
 
 // next returns a new id, waiting for the next millisecond if 4096 were used in this one.

@@ -3,7 +3,9 @@ package models
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -23,6 +25,7 @@ type Writer struct {
 	ids      *idGenerator
 	maxBatch int
 	delay    time.Duration
+	timeout  time.Duration
 	log      *slog.Logger
 
 	mu      sync.RWMutex
@@ -50,7 +53,11 @@ type WriterOptions struct {
 	// one of a batch. Zero means: take what has queued up while the previous
 	// commit ran, which already batches well under load.
 	Delay time.Duration
-	Log   *slog.Logger
+	// CommitTimeout bounds one group commit, retries included (default
+	// 30s). Past it the transaction is rolled back and its triggers are
+	// answered with the error; none of them was acknowledged.
+	CommitTimeout time.Duration
+	Log           *slog.Logger
 	// Limits rate-limits triggers per client IP and per device; nil means none.
 	Limits *RateLimits
 }
@@ -63,12 +70,15 @@ func NewWriter(db *gorm.DB, catalog *Catalog, opts WriterOptions) *Writer {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
+	if opts.CommitTimeout <= 0 {
+		opts.CommitTimeout = 30 * time.Second
+	}
 	if opts.Writers <= 0 || !isMySQL(db) {
 		opts.Writers = 1
 	}
 	w := &Writer{
 		db: db, catalog: catalog, limits: opts.Limits, devices: newRecentDevices(db), ids: newIDGenerator(),
-		maxBatch: opts.MaxBatch, delay: opts.Delay, log: opts.Log,
+		maxBatch: opts.MaxBatch, delay: opts.Delay, timeout: opts.CommitTimeout, log: opts.Log,
 		queue: make(chan *job, 4096),
 	}
 	for range opts.Writers {
@@ -146,7 +156,7 @@ func (w *Writer) run() {
 			}
 		}
 		start := time.Now()
-		w.commit(batch)
+		w.commitSafely(batch)
 		w.log.Debug("group commit", "requests", len(batch), "events", n, "took", time.Since(start))
 		for _, j := range batch {
 			close(j.done)
@@ -154,8 +164,31 @@ func (w *Writer) run() {
 	}
 }
 
+// commitSafely commits a batch and keeps the writer alive whatever happens:
+// a panic outside the transaction (one inside is already an error of its
+// batch, see write) fails the triggers not answered yet, and the writer
+// goes on with the next batch.
+func (w *Writer) commitSafely(batch []*job) {
+	defer func() {
+		if r := recover(); r != nil {
+			err := newPanicError(r)
+			w.log.Error("group commit panicked", "err", err, "stack", string(err.stack))
+			for _, j := range batch {
+				for _, p := range j.items {
+					if !p.result.Accepted && p.result.Err == nil {
+						p.result = TriggerResult{Err: err}
+					}
+				}
+			}
+		}
+	}()
+	w.commit(batch)
+}
+
 // commit writes a batch. If it fails for a reason retrying cannot cure, each
-// request is written on its own, so one bad request cannot sink the others.
+// request is written on its own, so one bad request cannot sink the others;
+// not when the store failed (a timeout, a lost connection), which would only
+// fail again once per request.
 func (w *Writer) commit(batch []*job) {
 	var all []*pending
 	for _, j := range batch {
@@ -165,7 +198,7 @@ func (w *Writer) commit(batch []*job) {
 	if err == nil {
 		return
 	}
-	if len(batch) == 1 {
+	if len(batch) == 1 || storeFault(err) {
 		w.fail(all, err)
 		return
 	}
@@ -184,10 +217,21 @@ func (w *Writer) fail(items []*pending, err error) {
 }
 
 func (w *Writer) write(items []*pending) error {
+	ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
+	defer cancel()
+	db := w.db.WithContext(ctx)
 	for {
 		var upserted []*deviceSeen
-		err := withRetry(context.Background(), func() error {
-			err := w.db.Transaction(func(tx *gorm.DB) (err error) {
+		err := withRetry(ctx, func() error {
+			err := db.Transaction(func(tx *gorm.DB) (err error) {
+				// A panic becomes this batch's error; gorm rolls back.
+				defer func() {
+					if r := recover(); r != nil {
+						perr := newPanicError(r)
+						w.log.Error("group commit panicked", "err", perr, "stack", string(perr.stack))
+						err = perr
+					}
+				}()
 				upserted, err = w.writeTx(tx, items)
 				return err
 			})
@@ -206,4 +250,21 @@ func (w *Writer) write(items []*pending) error {
 			return err
 		}
 	}
+}
+
+// panicError is a panic recovered in the writer. Its text is for the log;
+// callers see INTERNAL_SERVER_ERROR.
+type panicError struct {
+	value any
+	stack []byte
+}
+
+func newPanicError(v any) *panicError { return &panicError{value: v, stack: debug.Stack()} }
+
+func (e *panicError) Error() string { return fmt.Sprintf("models.Writer: panic: %v", e.value) }
+
+// storeFault reports whether err says the store could not be reached or did
+// not answer in time, rather than refusing this batch's content.
+func storeFault(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }

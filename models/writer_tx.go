@@ -119,6 +119,11 @@ func (w *Writer) dropStoredMessages(tx *gorm.DB, store []*pending, byMessage map
 		}
 		for _, f := range found {
 			p := byMessage[messageKey{appID, f.MessageID}]
+			if p == nil {
+				// Not an exact match: only a collation that pads with spaces
+				// returns one (see noPadCollations).
+				continue
+			}
 			p.result = TriggerResult{Accepted: true, Duplicate: true, EventID: f.ID}
 		}
 	}
