@@ -199,11 +199,16 @@ func FuzzTriggerInput(f *testing.F) {
 			if err := s.db.Take(&ev, res.EventID).Error; err != nil {
 				t.Fatalf("%s: the accepted event %d does not read back: %v", s.name, res.EventID, err)
 			}
-			device, err := models.DevicesByKey(context.Background(), s.db, []models.DeviceKey{{AppID: s.app.ID, DeviceID: deviceID}})
-			if err != nil || device[models.DeviceKey{AppID: s.app.ID, DeviceID: deviceID}] == nil {
-				t.Fatalf("%s: device %q of an accepted event: %v", s.name, deviceID, err)
+			// A duplicate answers with the event stored first, maybe of another device.
+			key := models.DeviceKey{AppID: s.app.ID, DeviceID: ev.DeviceID}
+			if !res.Duplicate && ev.DeviceID != deviceID {
+				t.Fatalf("%s: stored device %q, sent %q", s.name, ev.DeviceID, deviceID)
 			}
-			if _, err := models.DeviceTimeline(context.Background(), s.db, device[models.DeviceKey{AppID: s.app.ID, DeviceID: deviceID}], 1, ev.Cursor()); err != nil {
+			device, err := models.DevicesByKey(context.Background(), s.db, []models.DeviceKey{key})
+			if err != nil || device[key] == nil {
+				t.Fatalf("%s: device %q of an accepted event: %v", s.name, ev.DeviceID, err)
+			}
+			if _, err := models.DeviceTimeline(context.Background(), s.db, device[key], 1, ev.Cursor()); err != nil {
 				t.Fatalf("%s: paging after the accepted event: %v", s.name, err)
 			}
 			_, err = models.BrowseEvents(context.Background(), s.db, s.app, models.BrowseInput{First: 1, Rules: []models.Rule{

@@ -213,6 +213,8 @@ func hostileCorpus(appID string) []hostileCase {
 		{name: "SQL in a rule value", as: "owner", body: gql(hEvents, rule("url", "equals", "' OR 1=1 --")), status: http.StatusOK},
 		{name: "SQL in a contains value", as: "owner", body: gql(hEvents, rule("properties.plan", "contains", `%' OR '1'='1`)), status: http.StatusOK},
 		{name: "SQL in a search", as: "owner", body: gql(`query($a: ID!, $s: String) { leads(appId: $a, search: $s) { edges { cursor } } }`, map[string]any{"a": appID, "s": "x%' OR 1=1; DROP TABLE leads; --"}), status: http.StatusOK},
+		bad("rule operator in capitals", "owner", gql(hEvents, rule("url", "EQUALS", "x")), "rules.0.operator"),
+		bad("source in capitals", "browser", gql(hTrigger, map[string]any{"in": map[string]any{"appId": appID, "deviceId": "d", "code": "view", "source": "JS"}}), "input.source"),
 		bad("SQL in a rule field", "owner", gql(hEvents, rule("properties.a') OR 1=1 --", "equals", "x")), "rules.0.field"),
 		{name: "SQL in a rule operator", as: "owner", body: gql(hEvents, rule("url", "equals' OR 1=1 --", "x")),
 			status: http.StatusUnprocessableEntity, code: models.CodeBadUserInput, field: "rules.0.operator"},
