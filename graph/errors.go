@@ -18,13 +18,22 @@ import (
 
 // presentError maps a resolver error to a GraphQL error with extensions.code
 // (and field, for bad input). Errors of no known kind are logged with the
-// request id and shown with a generic message.
-func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
+// request id and shown with a generic message. Without hints (production),
+// validation messages lose their "Did you mean …?" suggestions, which would
+// spell out the schema.
+func presentError(log *slog.Logger, hints bool) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
 		var already *gqlerror.Error
 		if errors.As(err, &already) && already.Err == nil {
-			return presentProtocolError(gqlErr)
+			gqlErr = presentProtocolError(gqlErr)
+			if !hints {
+				gqlErr.Message = withoutHint(gqlErr.Message)
+			}
+			if gqlErr.Extensions["code"] == codeIntrospection {
+				log.DebugContext(ctx, "introspection refused", "request_id", RequestInfoFrom(ctx).ID)
+			}
+			return gqlErr
 		}
 		var invalid *models.InvalidError
 		if errors.As(err, &invalid) && invalid.Field == "" {
@@ -82,7 +91,7 @@ func presentProtocolError(gqlErr *gqlerror.Error) *gqlerror.Error {
 		gqlErr.Extensions = map[string]any{}
 	}
 	switch gqlErr.Extensions["code"] {
-	case codeComplexity:
+	case codeComplexity, codeIntrospection:
 		return gqlErr
 	case errcode.ValidationFailed, errcode.ParseFailed, nil:
 		gqlErr.Extensions["code"] = models.CodeBadUserInput
@@ -116,6 +125,15 @@ func argumentPath(ctx context.Context, path ast.Path) (string, bool) {
 		parts = append(parts, fmt.Sprint(p))
 	}
 	return strings.Join(parts, "."), true
+}
+
+// withoutHint cuts a validation message's suggestions ("Cannot query field
+// "nam" on type "App". Did you mean "name"?"), which gqlparser appends last.
+func withoutHint(msg string) string {
+	if i := strings.Index(msg, " Did you mean "); i >= 0 {
+		return msg[:i]
+	}
+	return msg
 }
 
 func lastKey(path ast.Path) string {

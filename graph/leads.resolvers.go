@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/crumbs-dev/crumbs/graph/generated"
@@ -41,7 +42,11 @@ func (r *deviceMoveResolver) FromLead(ctx context.Context, obj *models.DeviceMov
 
 // ToLead is the resolver for the toLead field.
 func (r *deviceMoveResolver) ToLead(ctx context.Context, obj *models.DeviceMove) (*models.Lead, error) {
-	return loadersFrom(ctx).leads.Load(ctx, obj.ToLeadID)
+	lead, err := load(ctx, loadersFrom(ctx).leads, obj.ToLeadID)
+	if err == nil && lead == nil {
+		err = fmt.Errorf("lead %d was erased: %w", obj.ToLeadID, models.ErrNotFound)
+	}
+	return lead, err
 }
 
 // AppID is the resolver for the appId field.

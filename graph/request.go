@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/crumbs-dev/crumbs/models"
+	"gorm.io/gorm"
 )
 
 // RequestInfo is what resolvers need to know about the HTTP request.
@@ -40,6 +40,8 @@ type RequestOptions struct {
 	RequestID func(*http.Request) string
 	// Tokens verifies access tokens; nil accepts none.
 	Tokens *models.Tokens
+	// DB is where Tokens looks up whether a sign-in has ended.
+	DB *gorm.DB
 	// TrustedProxies may set X-Forwarded-For.
 	TrustedProxies []netip.Prefix
 }
@@ -53,8 +55,8 @@ func RequestMiddleware(opts RequestOptions, next http.Handler) http.Handler {
 			ID: opts.RequestID(r), UserAgent: r.UserAgent(), Origin: r.Header.Get("Origin"),
 			ClientIP: clientIP(r, opts.TrustedProxies), status: &statusOverride{},
 		}
-		v := viewerFor(r.Header.Get("Authorization"), opts.Tokens)
 		ctx := context.WithValue(r.Context(), requestInfoKey{}, info)
+		v := viewerFor(ctx, opts.DB, r.Header.Get("Authorization"), opts.Tokens)
 		ctx = models.WithViewer(ctx, v)
 		next.ServeHTTP(&statusWriter{ResponseWriter: w, override: info.status}, r.WithContext(ctx))
 	})
@@ -62,7 +64,7 @@ func RequestMiddleware(opts RequestOptions, next http.Handler) http.Handler {
 
 // viewerFor reads an Authorization value: an app secret key `sk_…` or a
 // dashboard access token, after "Bearer ".
-func viewerFor(auth string, tokens *models.Tokens) models.Viewer {
+func viewerFor(ctx context.Context, db *gorm.DB, auth string, tokens *models.Tokens) models.Viewer {
 	var v models.Viewer
 	if auth == "" {
 		return v
@@ -77,20 +79,10 @@ func viewerFor(auth string, tokens *models.Tokens) models.Viewer {
 	case tokens == nil:
 		v.Err = models.Unauthenticated("access tokens are not accepted here")
 	default:
-		v.UserID, v.Err = tokens.VerifyAccessToken(token)
+		grant, err := tokens.VerifyAccessToken(ctx, db, token)
+		v.UserID, v.SignInID, v.Err = grant.UserID, grant.SignInID, err
 	}
 	return v
-}
-
-// websocketInit lets subscription clients, which cannot set headers from a
-// browser, send {"Authorization": "Bearer <token>"} in connection_init.
-func websocketInit(tokens *models.Tokens) transport.WebsocketInitFunc {
-	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-		if auth := payload.Authorization(); auth != "" {
-			ctx = models.WithViewer(ctx, viewerFor(auth, tokens))
-		}
-		return ctx, &payload, nil
-	}
 }
 
 // clientIP trusts X-Forwarded-For only as far as trusted proxies added it:

@@ -17,6 +17,10 @@ var (
 	ErrEventAlreadyTriggered = errors.New("event already triggered")
 	ErrRateLimited           = errors.New("rate limited")
 	ErrPayloadTooLarge       = errors.New("payload too large")
+	// ErrBadRequest is a body that is not a GraphQL request at all: not JSON,
+	// empty, a batch, nested too deep, or of a content type the server does
+	// not read.
+	ErrBadRequest = errors.New("bad request")
 )
 
 // InvalidError reports bad input in one field.
@@ -74,6 +78,7 @@ var kindCodes = []struct {
 	{ErrEventAlreadyTriggered, CodeEventAlreadyTriggered},
 	{ErrRateLimited, CodeRateLimited},
 	{ErrPayloadTooLarge, CodePayloadTooLarge},
+	{ErrBadRequest, CodeBadRequest},
 }
 
 // Code returns the public error code of err and the offending field, if any.
@@ -89,6 +94,11 @@ func Code(err error) (code, field string) {
 		}
 	}
 	return CodeInternal, ""
+}
+
+// BadRequest returns a BAD_REQUEST error with a message for the caller.
+func BadRequest(format string, args ...any) error {
+	return newError(ErrBadRequest, format, args...)
 }
 
 // Unauthenticated returns an UNAUTHENTICATED error with a message for the caller.

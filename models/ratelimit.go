@@ -10,15 +10,22 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// RateLimitError refuses a trigger or identify over a rate limit; RetryAfter says when
+// RateLimitError refuses a request over a rate limit; RetryAfter says when
 // the next one will be accepted.
 type RateLimitError struct {
-	Scope      string
+	Scope string
+	// Action is what was limited; "triggers" when empty.
+	Action     string
 	RetryAfter time.Duration
 }
 
 func (e *RateLimitError) Error() string {
-	return fmt.Sprintf("too many requests from this %s; retry after %s", e.Scope, e.RetryAfter.Round(time.Second))
+	action := e.Action
+	if action == "" {
+		action = "triggers"
+	}
+	wait := max(e.RetryAfter.Round(time.Second), time.Second)
+	return fmt.Sprintf("too many %s from this %s; retry after %s", action, e.Scope, wait)
 }
 
 // Unwrap makes the error match ErrRateLimited.

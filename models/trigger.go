@@ -209,6 +209,7 @@ func clampUTF8(s string, n int) string {
 // come in input order; a refused input does not affect the others.
 func (w *Writer) Trigger(ctx context.Context, inputs []TriggerInput) []TriggerResult {
 	results := make([]TriggerResult, len(inputs))
+	defer func() { w.observer.Triggered(inputs, results) }()
 	if len(inputs) > MaxBatch {
 		for i := range results {
 			results[i].Err = Invalid("inputs", "at most %d triggers per batch", MaxBatch)

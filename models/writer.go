@@ -27,6 +27,7 @@ type Writer struct {
 	delay    time.Duration
 	timeout  time.Duration
 	log      *slog.Logger
+	observer WriterObserver
 
 	mu      sync.RWMutex
 	closed  bool
@@ -60,6 +61,8 @@ type WriterOptions struct {
 	Log           *slog.Logger
 	// Limits rate-limits triggers per client IP and per device; nil means none.
 	Limits *RateLimits
+	// Observer is told about triggers and group commits (metrics); nil means none.
+	Observer WriterObserver
 }
 
 // NewWriter starts a writer; Close stops it after storing what was submitted.
@@ -76,9 +79,12 @@ func NewWriter(db *gorm.DB, catalog *Catalog, opts WriterOptions) *Writer {
 	if opts.Writers <= 0 || !isMySQL(db) {
 		opts.Writers = 1
 	}
+	if opts.Observer == nil {
+		opts.Observer = noObserver{}
+	}
 	w := &Writer{
 		db: db, catalog: catalog, limits: opts.Limits, devices: newRecentDevices(db), ids: newIDGenerator(),
-		maxBatch: opts.MaxBatch, delay: opts.Delay, timeout: opts.CommitTimeout, log: opts.Log,
+		maxBatch: opts.MaxBatch, delay: opts.Delay, timeout: opts.CommitTimeout, log: opts.Log, observer: opts.Observer,
 		queue: make(chan *job, 4096),
 	}
 	for range opts.Writers {
@@ -156,8 +162,10 @@ func (w *Writer) run() {
 			}
 		}
 		start := time.Now()
-		w.commitSafely(batch)
-		w.log.Debug("group commit", "requests", len(batch), "events", n, "took", time.Since(start))
+		err := w.commitSafely(batch)
+		took := time.Since(start)
+		w.observer.Committed(len(batch), n, took, err)
+		w.log.Debug("group commit", "requests", len(batch), "events", n, "took", took)
 		for _, j := range batch {
 			close(j.done)
 		}
@@ -168,10 +176,11 @@ func (w *Writer) run() {
 // a panic outside the transaction (one inside is already an error of its
 // batch, see write) fails the triggers not answered yet, and the writer
 // goes on with the next batch.
-func (w *Writer) commitSafely(batch []*job) {
+func (w *Writer) commitSafely(batch []*job) (failed error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err := newPanicError(r)
+			failed = err
 			w.log.Error("group commit panicked", "err", err, "stack", string(err.stack))
 			for _, j := range batch {
 				for _, p := range j.items {
@@ -182,31 +191,32 @@ func (w *Writer) commitSafely(batch []*job) {
 			}
 		}
 	}()
-	w.commit(batch)
+	return w.commit(batch)
 }
 
 // commit writes a batch. If it fails for a reason retrying cannot cure, each
 // request is written on its own, so one bad request cannot sink the others;
 // not when the store failed (a timeout, a lost connection), which would only
-// fail again once per request.
-func (w *Writer) commit(batch []*job) {
+// fail again once per request. It returns the error of the batch as a whole.
+func (w *Writer) commit(batch []*job) error {
 	var all []*pending
 	for _, j := range batch {
 		all = append(all, j.items...)
 	}
 	err := w.write(all)
 	if err == nil {
-		return
+		return nil
 	}
 	if len(batch) == 1 || storeFault(err) {
 		w.fail(all, err)
-		return
+		return err
 	}
 	for _, j := range batch {
 		if err := w.write(j.items); err != nil {
 			w.fail(j.items, err)
 		}
 	}
+	return err
 }
 
 func (w *Writer) fail(items []*pending, err error) {

@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/client"
+	"github.com/crumbs-dev/crumbs/graph"
 	"github.com/crumbs-dev/crumbs/models"
 	"github.com/crumbs-dev/crumbs/models/modelstest"
+	"github.com/crumbs-dev/crumbs/server/metrics"
 	"gorm.io/gorm"
 )
 
@@ -27,6 +29,7 @@ type api struct {
 	db         *gorm.DB
 	handler    http.Handler
 	gql        *client.Client
+	resolver   *graph.Resolver
 	ownerToken string
 }
 
@@ -41,13 +44,14 @@ func newAPI(t testing.TB, db *gorm.DB, mutate ...func(*config)) *api {
 		m(cfg)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	resolver, closeResolver, err := newResolver(cfg, db, log)
+	m := metrics.New()
+	resolver, closeResolver, err := newResolver(cfg, db, log, m)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(closeResolver)
-	h := routes(cfg, log, resolver)
-	a := &api{t: t, db: db, handler: h, gql: client.New(h, client.Path("/graphql"))}
+	h := routes(cfg, log, resolver, m)
+	a := &api{t: t, db: db, handler: h, gql: client.New(h, client.Path("/graphql")), resolver: resolver}
 	a.ownerToken = a.signUp()
 	return a
 }

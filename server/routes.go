@@ -6,25 +6,26 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/crumbs-dev/crumbs/graph"
 	"github.com/crumbs-dev/crumbs/jsclient"
 	"github.com/crumbs-dev/crumbs/models"
+	"github.com/crumbs-dev/crumbs/server/graphiql"
+	"github.com/crumbs-dev/crumbs/server/metrics"
 	"github.com/rs/cors"
 )
 
 // routes lists every endpoint of the server.
-func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver) http.Handler {
+func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver, m *metrics.Metrics) http.Handler {
 	mux := http.NewServeMux()
 
 	api := graph.NewHandler(resolver, graph.HandlerOptions{
-		Development: cfg.Development, MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity, Log: log,
+		Development: cfg.Development, MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity,
+		WebsocketOrigins: cfg.DashboardOrigins, Log: log,
 	})
 	api = graph.RequestMiddleware(graph.RequestOptions{
-		RequestID: requestID, Tokens: resolver.Tokens, TrustedProxies: cfg.TrustedProxies,
+		RequestID: requestID, Tokens: resolver.Tokens, DB: resolver.DB, TrustedProxies: cfg.TrustedProxies,
 	}, api)
-	api = acceptTextPlain(api)
-	api = refuseInvalidUTF8(api)
+	api = graphqlRequests(api)
 	api = limitBody(cfg.MaxBodyBytes, api)
 	api = longLivedWebsockets(api)
 	// Browser triggers come from the apps' own sites, which only the app knows:
@@ -54,8 +55,12 @@ func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver) http.Handle
 		}
 		w.Write([]byte("ready\n"))
 	})
+	if h := metricsOnMain(cfg, m); h != nil {
+		mux.Handle("GET /metrics", h)
+	}
 	if cfg.Development {
-		mux.Handle("GET /graphiql", playground.Handler("Crumbs", "/graphql"))
+		// Served from the binary: it works offline.
+		graphiql.Register(mux, "/graphiql", "/graphql")
 	}
 	return withRequestID(recoverPanics(log, mux))
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/crumbs-dev/crumbs/graph"
 	"github.com/crumbs-dev/crumbs/models"
+	"github.com/crumbs-dev/crumbs/server/metrics"
 	"gorm.io/gorm"
 )
 
@@ -20,8 +21,13 @@ import (
 // in-flight requests finish, the writer stores what it was given, and the
 // database closes.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "admin" {
-		return runAdmin(ctx, args[1:], getenv, stdin, stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "admin":
+			return runAdmin(ctx, args[1:], getenv, stdin, stdout, stderr)
+		case "version", "-version", "--version":
+			return printVersion(stdout)
+		}
 	}
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {
@@ -38,13 +44,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err := models.Migrate(ctx, db); err != nil {
 		return err
 	}
-	resolver, closeResolver, err := newResolver(cfg, db, log)
+	m := metrics.New()
+	resolver, closeResolver, err := newResolver(cfg, db, log, m)
 	if err != nil {
 		return err
 	}
 	defer closeResolver()
 	srv := &http.Server{
-		Handler:           routes(cfg, log, resolver),
+		Handler:           routes(cfg, log, resolver, m),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -65,6 +72,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if cfg.PprofAddr != "" {
 		go servePprof(cfg.PprofAddr, log)
 	}
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		go serveMetrics(ctx, mln, m, log)
+	} else if metricsOnMain(cfg, m) == nil {
+		log.Info("metrics are off: set CRUMBS_METRICS_ADDR for a listener of their own, or CRUMBS_METRICS_TOKEN to serve /metrics here with a bearer token")
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	select {
@@ -81,17 +97,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	return nil
 }
 
-// newResolver wires the store, the definition cache, the writer and tokens.
-func newResolver(cfg *config, db *gorm.DB, log *slog.Logger) (*graph.Resolver, func(), error) {
-	tokens, err := models.NewTokens(cfg.JWTSecrets, "crumbs", "crumbs-dashboard")
+// newResolver wires the store, the definition cache, the writer and tokens,
+// and reports them to m.
+func newResolver(cfg *config, db *gorm.DB, log *slog.Logger, m *metrics.Metrics) (*graph.Resolver, func(), error) {
+	tokens, err := models.NewTokens(cfg.JWTSecrets, "crumbs", "crumbs-dashboard", cfg.CacheTTL)
 	if err != nil {
 		return nil, nil, err
 	}
 	catalog := models.NewCatalog(db, cfg.CacheTTL)
 	writer := models.NewWriter(db, catalog, models.WriterOptions{
 		MaxBatch: cfg.WriteBatch, Writers: cfg.Writers, Delay: cfg.WriteDelay, Log: log,
-		Limits: models.NewRateLimits(cfg.RatePerIP, cfg.RatePerDevice),
+		Limits:   models.NewRateLimits(cfg.RatePerIP, cfg.RatePerDevice),
+		Observer: m,
 	})
+	m.WatchWriter(writer)
+	if err := m.WatchDB("main", db); err != nil {
+		writer.Close()
+		return nil, nil, err
+	}
 	return &graph.Resolver{DB: db, Catalog: catalog, Writer: writer, Tokens: tokens, Log: log}, writer.Close, nil
 }
 
