@@ -42,6 +42,9 @@ func presentError(log *slog.Logger, hints bool) graphql.ErrorPresenterFunc {
 			gqlErr.Message = invalid.Error()
 		}
 		code, field := models.Code(err)
+		if arg, ok := argumentPath(ctx, gqlErr.Path); ok && code == models.CodeInternal {
+			code, field = models.CodeBadUserInput, arg
+		}
 		if gqlErr.Extensions == nil {
 			gqlErr.Extensions = map[string]any{}
 		}
@@ -130,6 +133,27 @@ func presentProtocolError(gqlErr *gqlerror.Error) *gqlerror.Error {
 		gqlErr.Extensions["field"] = strings.Join(parts, ".")
 	}
 	return gqlErr
+}
+
+// argumentPath reports whether an error arose while gqlgen read the field's
+// arguments (its path goes on past the field's, into the argument), and
+// names the argument as a field (rules.0.operator). Such an error is the
+// caller's: gqlparser's validation takes enum values in variables in any
+// case ("EQUALS"), the generated code only in the schema's.
+func argumentPath(ctx context.Context, path ast.Path) (string, bool) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return "", false
+	}
+	fieldPath := fc.Path()
+	if len(path) <= len(fieldPath) || path[:len(fieldPath)].String() != fieldPath.String() {
+		return "", false
+	}
+	var parts []string
+	for _, p := range path[len(fieldPath):] {
+		parts = append(parts, fmt.Sprint(p))
+	}
+	return strings.Join(parts, "."), true
 }
 
 // withoutHint cuts a validation message's suggestions ("Cannot query field

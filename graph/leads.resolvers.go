@@ -111,7 +111,9 @@ func (r *mutationResolver) Identify(ctx context.Context, input model.IdentifyInp
 		AppPublicID: input.AppID, DeviceID: input.DeviceID, Email: input.Email,
 		Name: input.Name, Fields: input.Fields, UserAgent: RequestInfoFrom(ctx).UserAgent,
 		Secret: viewer(ctx).Secret, Origin: RequestInfoFrom(ctx).Origin,
+		ClientIP: RequestInfoFrom(ctx).ClientIP, Limits: r.Writer.Limits(),
 	})
+	noteRateLimit(ctx, err)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -25,6 +26,12 @@ func complexity(c *generated.ComplexityRoot) {
 	c.Device.Timeline = func(child int, first *int, _ *string) int { return page(child, first) }
 	c.Lead.Timeline = func(child int, first *int, _ *string) int { return page(child, first) }
 	c.Query.Leads = func(child int, _ string, _ *string, first *int, _ *string) int { return page(child, first) }
+	c.Query.Events = func(child int, _ string, _ []*model.RuleInput, _ *model.RuleCombination, _, _ *time.Time, first *int, _ *string) int {
+		return page(child, first)
+	}
+	c.Query.Breakdown = func(child int, _ string, _ model.RangeInput, _ model.BreakdownBy, first *int) int {
+		return 1 + child*deref(first, 20)
+	}
 	c.App.UnknownCodes = func(child int, first *int) int { return page(child, first) }
 	c.Mutation.TriggerBatch = func(child int, inputs []*model.TriggerInput) int { return 1 + child*len(inputs) }
 }

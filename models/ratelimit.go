@@ -1,6 +1,7 @@
 package models
 
 import (
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"sync"
@@ -37,6 +38,8 @@ type RateLimits struct {
 	PerDevice Rate
 	ips       keyedLimiter
 	devices   keyedLimiter
+	// failures are unknown apps and wrong keys from servers, per IP.
+	failures keyedLimiter
 }
 
 // Rate is a sustained rate with a burst; a zero Rate means no limit.
@@ -54,14 +57,38 @@ func (l *RateLimits) allowIP(ip string, now time.Time) error {
 	if l == nil || ip == "" {
 		return nil
 	}
-	return l.ips.allow("IP address", ip, l.PerIP, now)
+	return l.ips.allow("IP address", ip, l.PerIP, now, true)
+}
+
+// beforeLookup runs before an anonymous write (trigger, identify) reads its
+// app, so a flood is refused before it costs the store anything. A browser
+// (no secret) takes a token from its IP's bucket. A server presenting a
+// secret is exempt, but only while its key works: lookupFailed counts its
+// unknown apps and wrong keys per IP, at the same rate, and once those are
+// over the limit its requests are refused here, before the lookup.
+func (l *RateLimits) beforeLookup(ip string, withSecret bool, now time.Time) error {
+	if l == nil || ip == "" {
+		return nil
+	}
+	if withSecret {
+		return l.failures.allow("IP address", ip, l.PerIP, now, false)
+	}
+	return l.ips.allow("IP address", ip, l.PerIP, now, true)
+}
+
+// lookupFailed counts a server's failed lookup (see beforeLookup).
+func (l *RateLimits) lookupFailed(ip string, withSecret bool, err error, now time.Time) {
+	if l == nil || ip == "" || !withSecret || !(errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnauthenticated)) {
+		return
+	}
+	l.failures.allow("IP address", ip, l.PerIP, now, true)
 }
 
 func (l *RateLimits) allowDevice(key string, now time.Time) error {
 	if l == nil {
 		return nil
 	}
-	return l.devices.allow("device", key, l.PerDevice, now)
+	return l.devices.allow("device", key, l.PerDevice, now, true)
 }
 
 // keyedLimiter holds one token bucket per key, forgetting idle ones so that
@@ -85,7 +112,9 @@ type bucket struct {
 
 const idleBucket = 5 * time.Minute
 
-func (k *keyedLimiter) allow(scope, key string, r Rate, now time.Time) error {
+// allow takes a token for key, or with take false only checks that one is
+// there.
+func (k *keyedLimiter) allow(scope, key string, r Rate, now time.Time, take bool) error {
 	if r.PerSecond <= 0 {
 		return nil
 	}
@@ -111,6 +140,15 @@ func (k *keyedLimiter) allow(scope, key string, r Rate, now time.Time) error {
 		sh.buckets[key] = b
 	}
 	b.seen = now
+	if !take {
+		if b.limiter.TokensAt(now) >= 1 {
+			return nil
+		}
+		res := b.limiter.ReserveN(now, 1)
+		delay := res.DelayFrom(now)
+		res.CancelAt(now)
+		return &RateLimitError{Scope: scope, RetryAfter: max(delay, time.Second)}
+	}
 	res := b.limiter.ReserveN(now, 1)
 	if delay := res.DelayFrom(now); delay > 0 {
 		res.CancelAt(now)

@@ -52,6 +52,7 @@ const (
 	maxMessageIDBytes  = 128
 	maxUserAgentBytes  = 512
 	maxFutureSkew      = 5 * time.Minute
+	maxAppIDBytes      = 64
 )
 
 var oldestOccurredAt = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -74,9 +75,11 @@ type pending struct {
 
 // prepare validates in and resolves its app and definition through the catalog.
 // It returns a refusal as the error, or a pending trigger for the writer.
+// Everything that needs no store comes first, then the per-IP limit, so a
+// flood of anonymous requests is refused before it costs a database read.
 func prepare(ctx context.Context, catalog *Catalog, limits *RateLimits, in TriggerInput, now time.Time) (*pending, error) {
-	if in.AppPublicID == "" || len(in.AppPublicID) > 64 {
-		return nil, Invalid("appId", "is required")
+	if err := checkAppID(in.AppPublicID); err != nil {
+		return nil, err
 	}
 	code := strings.TrimSpace(in.Code)
 	if err := ValidateCode(code); err != nil {
@@ -85,21 +88,25 @@ func prepare(ctx context.Context, catalog *Catalog, limits *RateLimits, in Trigg
 	if err := ValidateDeviceID(in.DeviceID); err != nil {
 		return nil, err
 	}
-	if len(in.URL) > maxURLBytes {
-		return nil, Invalid("url", "must be at most %d bytes", maxURLBytes)
+	if err := checkText("url", in.URL, maxURLBytes, false); err != nil {
+		return nil, err
 	}
-	if len(in.Referrer) > maxURLBytes {
-		return nil, Invalid("referrer", "must be at most %d bytes", maxURLBytes)
+	if err := checkText("referrer", in.Referrer, maxURLBytes, false); err != nil {
+		return nil, err
 	}
-	if len(in.Title) > maxTitleBytes {
-		return nil, Invalid("title", "must be at most %d bytes", maxTitleBytes)
+	if err := checkText("title", in.Title, maxTitleBytes, true); err != nil {
+		return nil, err
 	}
-	props, isObject := in.Properties.(map[string]any)
-	switch {
+	props := map[string]any{}
+	switch obj, isObject := in.Properties.(map[string]any); {
 	case in.Properties == nil:
-		props = map[string]any{}
 	case !isObject:
 		return nil, Invalid("properties", "must be a JSON object")
+	default:
+		var err error
+		if props, err = cleanJSONObject("properties", obj); err != nil {
+			return nil, err
+		}
 	}
 	propsJSON, err := json.Marshal(props)
 	if err != nil || len(propsJSON) > maxPropertiesBytes {
@@ -111,9 +118,12 @@ func prepare(ctx context.Context, catalog *Catalog, limits *RateLimits, in Trigg
 		if occurred.After(now.Add(maxFutureSkew)) || occurred.Before(oldestOccurredAt) {
 			return nil, Invalid("occurredAt", "must be after 2000-01-01 and at most 5 minutes in the future")
 		}
+		if in.Secret == "" && occurred.Before(now.Add(-maxBrowserPastSkew)) {
+			return nil, Invalid("occurredAt", "may be at most %s in the past without the secret key", maxBrowserPastSkew)
+		}
 	}
 	if in.MessageID != nil {
-		if id := *in.MessageID; id == "" || len(id) > maxMessageIDBytes || strings.IndexFunc(id, notPrint) >= 0 {
+		if id := *in.MessageID; id == "" || len(id) > maxMessageIDBytes || !printable(id) {
 			return nil, Invalid("messageId", "must be 1 to %d printable characters", maxMessageIDBytes)
 		}
 	}
@@ -124,23 +134,20 @@ func prepare(ctx context.Context, catalog *Catalog, limits *RateLimits, in Trigg
 	if !validSources[source] {
 		return nil, Invalid("source", "must be one of shortcode, block, js, api, webhook, wordpress")
 	}
+	if err := limits.beforeLookup(in.ClientIP, in.Secret != "", now); err != nil {
+		return nil, err
+	}
 	app, def, err := catalog.Definition(ctx, in.AppPublicID, code)
 	if err != nil {
+		limits.lookupFailed(in.ClientIP, in.Secret != "", err, now)
 		return nil, err
 	}
 	if in.Secret != "" && !app.SecretMatches(in.Secret) {
+		limits.lookupFailed(in.ClientIP, true, ErrUnauthenticated, now)
 		return nil, newError(ErrUnauthenticated, "the secret key is not this app's current key")
 	}
-	if in.Secret == "" {
-		if !app.OriginAllowed(in.Origin) {
-			return nil, newError(ErrForbidden, "origin %q may not send triggers to this app", truncate(in.Origin, 100))
-		}
-		if occurred.Before(now.Add(-maxBrowserPastSkew)) {
-			return nil, Invalid("occurredAt", "only server-side triggers (with the secret key) may be older than %s", maxBrowserPastSkew)
-		}
-		if err := limits.allowIP(in.ClientIP, now); err != nil {
-			return nil, err
-		}
+	if in.Secret == "" && !app.OriginAllowed(in.Origin) {
+		return nil, newError(ErrForbidden, "origin %q may not send triggers to this app", truncate(in.Origin, 100))
 	}
 	if err := limits.allowDevice(in.AppPublicID+"\x00"+in.DeviceID, now); err != nil {
 		return nil, err
@@ -163,7 +170,27 @@ func prepare(ctx context.Context, catalog *Catalog, limits *RateLimits, in Trigg
 	return p, nil
 }
 
-func notPrint(r rune) bool { return !unicode.IsPrint(r) }
+// checkText refuses text over max bytes or with control characters (a
+// title may hold tabs and line breaks). Invalid UTF-8 is stored as U+FFFD.
+func checkText(field, s string, max int, lineBreaks bool) error {
+	if len(s) > max {
+		return Invalid(field, "must be at most %d bytes", max)
+	}
+	if strings.IndexFunc(s, func(r rune) bool {
+		return unicode.IsControl(r) && !(lineBreaks && (r == '\t' || r == '\n' || r == '\r'))
+	}) >= 0 {
+		return Invalid(field, "must not contain control characters")
+	}
+	return nil
+}
+
+// checkAppID refuses what cannot be an app's public id before it is looked up.
+func checkAppID(id string) error {
+	if id == "" || len(id) > maxAppIDBytes || !printable(id) {
+		return Invalid("appId", "must be an app id such as app_k3x…")
+	}
+	return nil
+}
 
 // clampUTF8 cuts s to at most n bytes without splitting a character.
 func clampUTF8(s string, n int) string {
@@ -190,7 +217,7 @@ func (w *Writer) Trigger(ctx context.Context, inputs []TriggerInput) []TriggerRe
 	}
 	if len(inputs) > maxBrowserBatch && inputs[0].Secret == "" {
 		for i := range results {
-			results[i].Err = newError(ErrUnauthenticated, "batches of more than %d triggers need the secret key", maxBrowserBatch)
+			results[i].Err = Invalid("inputs", "at most %d triggers per batch without the secret key", maxBrowserBatch)
 		}
 		return results
 	}

@@ -58,8 +58,13 @@ func closestCode(code string, defined []string) *string {
 	return best
 }
 
+// maxUnknownCodes is how many distinct unknown codes an app keeps: the least
+// recently seen go first, so junk sent by anyone who knows the appId cannot
+// grow the table or bury real typos.
+const maxUnknownCodes = 1000
+
 // countUnknownCodes adds the refused triggers to their (app, code) counters and
-// marks them refused.
+// marks them refused, then trims each app touched to maxUnknownCodes.
 func countUnknownCodes(tx *gorm.DB, refused []*pending) error {
 	type key struct {
 		appID uint64
@@ -94,5 +99,32 @@ func countUnknownCodes(tx *gorm.DB, refused []*pending) error {
 			return err
 		}
 	}
+	for i, c := range rows {
+		if i == 0 || c.AppID != rows[i-1].AppID {
+			if err := trimUnknownCodes(tx, c.AppID); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
+}
+
+// trimUnknownCodes drops an app's least recently seen unknown codes beyond
+// maxUnknownCodes (ties: the code sorting last goes first, the reverse of
+// the inbox's order).
+func trimUnknownCodes(tx *gorm.DB, appID uint64) error {
+	var n int64
+	if err := tx.Model(&UnknownCode{}).Where("app_id = ?", appID).Count(&n).Error; err != nil {
+		return err
+	}
+	if n <= maxUnknownCodes {
+		return nil
+	}
+	var evict []string
+	err := tx.Model(&UnknownCode{}).Where("app_id = ?", appID).Order("last_seen_at, code DESC").
+		Limit(int(n-maxUnknownCodes)).Pluck("code", &evict).Error
+	if err != nil {
+		return err
+	}
+	return tx.Where("app_id = ? AND code IN ?", appID, evict).Delete(&UnknownCode{}).Error
 }

@@ -118,6 +118,10 @@ func NewWriter(db *gorm.DB, catalog *Catalog, opts WriterOptions) *Writer {
 	return w
 }
 
+// Limits returns the per-IP and per-device limits of anonymous writes, which
+// identify shares with triggers.
+func (w *Writer) Limits() *RateLimits { return w.limits }
+
 // Catalog returns the definition cache the writer resolves codes with.
 func (w *Writer) Catalog() *Catalog { return w.catalog }
 

@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 
 // api is the real handler stack (routes and middleware) over one store.
 type api struct {
-	t          *testing.T
+	t          testing.TB
 	db         *gorm.DB
 	handler    http.Handler
 	gql        *client.Client
@@ -39,7 +39,7 @@ type api struct {
 	ownerToken string
 }
 
-func newAPI(t *testing.T, db *gorm.DB, mutate ...func(*config)) *api {
+func newAPI(t testing.TB, db *gorm.DB, mutate ...func(*config)) *api {
 	t.Helper()
 	env := map[string]string{"CRUMBS_ENV": "production", "CRUMBS_JWT_SECRET": testJWTSecret}
 	cfg, err := parseConfig(nil, func(k string) string { return env[k] }, io.Discard)

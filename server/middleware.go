@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/crumbs-dev/crumbs/models"
 	"github.com/google/uuid"
@@ -120,6 +122,7 @@ func graphqlRequests(next http.Handler) http.Handler {
 		case strings.EqualFold(r.Header.Get("Upgrade"), "websocket"), r.Method == http.MethodOptions, r.Method == http.MethodHead:
 		case r.Method == http.MethodGet:
 			q := r.URL.Query()
+			err = utf8Query(q)
 			for _, name := range []string{"variables", "extensions"} {
 				if v := q.Get(name); v != "" && err == nil {
 					err = jsonObject(name, []byte(v))
@@ -142,7 +145,9 @@ func graphqlRequests(next http.Handler) http.Handler {
 					break
 				}
 				r.Body = io.NopCloser(bytes.NewReader(body))
-				err = graphqlBody(body)
+				if err = utf8Query(r.URL.Query()); err == nil {
+					err = graphqlBody(body)
+				}
 			}
 		default:
 			w.Header().Set("Allow", "GET, POST, OPTIONS")
@@ -161,6 +166,20 @@ func graphqlRequests(next http.Handler) http.Handler {
 	})
 }
 
+// utf8Query refuses a query string that is not UTF-8 (graphqlBody refuses
+// such bodies): Go's decoders would quietly turn the bytes into U+FFFD, so a
+// device id or message id would be stored as something the client never sent.
+func utf8Query(q url.Values) error {
+	for _, values := range q {
+		for _, v := range values {
+			if !utf8.ValidString(v) {
+				return models.BadRequest("the query string is not valid UTF-8")
+			}
+		}
+	}
+	return nil
+}
+
 // graphqlBody checks that body is one GraphQL request: a JSON object with an
 // optional string query and operationName and optional object variables
 // and extensions (a persisted query may come without its text).
@@ -173,6 +192,9 @@ func graphqlBody(body []byte) error {
 		return models.BadRequest("batched requests are not supported; send one JSON object per request")
 	case body[0] != '{':
 		return models.BadRequest(`the request body is not a JSON object; send one such as {"query": "{ me { id } }"}`)
+	case !utf8.Valid(body):
+		// Not JSON (RFC 8259), and Go's decoder would turn the bytes into U+FFFD.
+		return models.BadRequest("the request body is not valid UTF-8")
 	}
 	switch depth, values := jsonShape(body, maxRequestNesting, maxRequestValues); {
 	case depth > maxRequestNesting:
