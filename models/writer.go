@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -29,6 +30,10 @@ type Writer struct {
 	closed  bool
 	queue   chan *job
 	running sync.WaitGroup
+
+	// events derives rollups (and whatever else is registered) from the
+	// events this and every other replica store; nil when disabled.
+	events *EventLog
 }
 
 type job struct {
@@ -53,6 +58,12 @@ type WriterOptions struct {
 	Log   *slog.Logger
 	// Limits rate-limits triggers per client IP and per device; nil means none.
 	Limits *RateLimits
+	// NoDerive leaves deriving rollups from the stored events to other
+	// replicas (or another EventLog); by default the writer runs the
+	// rollups consumer of the event log, as every replica should.
+	NoDerive bool
+	// EventLog tunes the event log consumers the writer runs.
+	EventLog EventLogOptions
 }
 
 // NewWriter starts a writer; Close stops it after storing what was submitted.
@@ -71,24 +82,47 @@ func NewWriter(db *gorm.DB, catalog *Catalog, opts WriterOptions) *Writer {
 		maxBatch: opts.MaxBatch, delay: opts.Delay, log: opts.Log,
 		queue: make(chan *job, 4096),
 	}
-	for range opts.Writers {
-		w.running.Go(w.run)
+	base := rand.IntN(eventLogSlots)
+	for i := range opts.Writers {
+		slot := (base + i) % eventLogSlots
+		w.running.Go(func() { w.run(slot) })
+	}
+	if !opts.NoDerive {
+		if opts.EventLog.Log == nil {
+			opts.EventLog.Log = opts.Log
+		}
+		w.events = NewEventLog(db, opts.EventLog)
+		w.events.Start(RollupsConsumer())
 	}
 	return w
 }
 
+// EventLog returns the event log consumers the writer runs (nil with
+// NoDerive), e.g. to add more or read their stats.
+func (w *Writer) EventLog() *EventLog { return w.events }
+
 // Catalog returns the definition cache the writer resolves codes with.
 func (w *Writer) Catalog() *Catalog { return w.catalog }
 
-// Close stores everything already submitted, then stops the writer.
+// Close stores everything already submitted, derives what it can of it
+// (within a few seconds), then stops the writer and its consumers.
 func (w *Writer) Close() {
 	w.mu.Lock()
-	if !w.closed {
+	closing := !w.closed
+	if closing {
 		w.closed = true
 		close(w.queue)
 	}
 	w.mu.Unlock()
 	w.running.Wait()
+	if w.events != nil && closing {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := w.events.Drain(ctx); err != nil {
+			w.log.Warn("deriving the last events before closing", "err", err)
+		}
+		cancel()
+		w.events.Close()
+	}
 }
 
 func (w *Writer) submit(ctx context.Context, items []*pending) error {
@@ -111,7 +145,7 @@ func (w *Writer) submit(ctx context.Context, items []*pending) error {
 	return nil
 }
 
-func (w *Writer) run() {
+func (w *Writer) run(slot int) {
 	for first := range w.queue {
 		batch, n := []*job{first}, len(first.items)
 		var timeout <-chan time.Time
@@ -142,7 +176,7 @@ func (w *Writer) run() {
 			}
 		}
 		start := time.Now()
-		w.commit(batch)
+		w.commit(slot, batch)
 		w.log.Debug("group commit", "requests", len(batch), "events", n, "took", time.Since(start))
 		for _, j := range batch {
 			close(j.done)
@@ -152,12 +186,12 @@ func (w *Writer) run() {
 
 // commit writes a batch. If it fails for a reason retrying cannot cure, each
 // request is written on its own, so one bad request cannot sink the others.
-func (w *Writer) commit(batch []*job) {
+func (w *Writer) commit(slot int, batch []*job) {
 	var all []*pending
 	for _, j := range batch {
 		all = append(all, j.items...)
 	}
-	err := w.write(all)
+	err := w.write(slot, all)
 	if err == nil {
 		return
 	}
@@ -166,7 +200,7 @@ func (w *Writer) commit(batch []*job) {
 		return
 	}
 	for _, j := range batch {
-		if err := w.write(j.items); err != nil {
+		if err := w.write(slot, j.items); err != nil {
 			w.fail(j.items, err)
 		}
 	}
@@ -179,12 +213,12 @@ func (w *Writer) fail(items []*pending, err error) {
 	}
 }
 
-func (w *Writer) write(items []*pending) error {
+func (w *Writer) write(slot int, items []*pending) error {
 	for {
 		var upserted []*deviceSeen
 		err := withRetry(context.Background(), func() error {
 			err := w.db.Transaction(func(tx *gorm.DB) (err error) {
-				upserted, err = w.writeTx(tx, items)
+				upserted, err = w.writeTx(tx, slot, items)
 				return err
 			})
 			if errors.Is(err, gorm.ErrDuplicatedKey) {
@@ -196,6 +230,13 @@ func (w *Writer) write(items []*pending) error {
 		})
 		if err == nil {
 			w.devices.remember(upserted, time.Now())
+		}
+		if errors.Is(err, errSealedOver) {
+			// The event log was sealed past these ids: take ids above the seal.
+			if err := raiseFloorToSeal(context.Background(), w.db); err != nil {
+				return err
+			}
+			continue
 		}
 		// Each round refuses at least one definition's triggers, so this ends.
 		if !errors.Is(err, errRefusals) {

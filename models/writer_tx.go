@@ -24,7 +24,7 @@ var errRefusals = errors.New("definitions changed during the write")
 // writeTx stores one batch inside tx. Results are set from scratch on every
 // attempt, except refusals found by an earlier one, so a retried transaction
 // answers from what the final attempt saw.
-func (w *Writer) writeTx(tx *gorm.DB, items []*pending) (upserted []*deviceSeen, err error) {
+func (w *Writer) writeTx(tx *gorm.DB, slot int, items []*pending) (upserted []*deviceSeen, err error) {
 	var unknown, store []*pending
 	firstByMessage := map[messageKey]*pending{}
 	dupOf := map[*pending]*pending{}
@@ -48,6 +48,22 @@ func (w *Writer) writeTx(tx *gorm.DB, items []*pending) (upserted []*deviceSeen,
 		store = append(store, p)
 	}
 
+	// Ids first: the event log slot is claimed for the lowest of them.
+	ids := make([]uint64, len(store))
+	w.ids.nextN(ids)
+	if len(ids) > 0 {
+		query, args := claimLogSlotSQL(slot, ids[0])
+		res := tx.Exec(query, args...)
+		if res.Error != nil {
+			return nil, res.Error
+		}
+		if res.RowsAffected != 1 {
+			return nil, errSealedOver
+		}
+	}
+	for i, p := range store {
+		p.event.ID = ids[i]
+	}
 	store, err = w.dropStoredMessages(tx, store, firstByMessage)
 	if err != nil {
 		return nil, err
@@ -56,9 +72,6 @@ func (w *Writer) writeTx(tx *gorm.DB, items []*pending) (upserted []*deviceSeen,
 		return nil, err
 	}
 	if err := w.insertEvents(tx, store); err != nil {
-		return nil, err
-	}
-	if err := writeRollups(tx, rollupsOf(store)); err != nil {
 		return nil, err
 	}
 	if err := countUnknownCodes(tx, unknown); err != nil {
@@ -77,24 +90,15 @@ func (w *Writer) writeTx(tx *gorm.DB, items []*pending) (upserted []*deviceSeen,
 	return upserted, nil
 }
 
-// insertEvents stores the batch with ids made here.
+// insertEvents stores the batch with the ids made for it.
 func (w *Writer) insertEvents(tx *gorm.DB, store []*pending) error {
 	events := make([]*Event, len(store))
 	props := make([]string, len(store))
 	for i, p := range store {
-		p.event.ID = w.ids.next()
 		p.result = TriggerResult{Accepted: true, EventID: p.event.ID}
 		events[i], props[i] = &p.event, p.propsJSON
 	}
 	return insertEvents(tx, events, props, 500)
-}
-
-func rollupsOf(store []*pending) *rollupBatch {
-	b := newRollupBatch()
-	for _, p := range store {
-		b.add(&p.event)
-	}
-	return b
 }
 
 // dropStoredMessages answers triggers whose messageId is already stored as

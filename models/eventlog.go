@@ -1,0 +1,528 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// The events table is an append-only log: the writer acknowledges a trigger
+// once its row is committed, and everything derivable from the rows (the
+// insights rollups; later automations and retention) is derived afterwards
+// by named consumers, each reading the events past its own watermark.
+//
+// Exactly once. A consumer's watermark (event_log_consumers.position) and
+// what it derives from the events up to it are written in one transaction,
+// fenced on the watermark it started from, so a flush that was overtaken,
+// crashed or lost its lease changes nothing.
+//
+// Nothing committed late is skipped. Event ids begin with the millisecond
+// they were made in, but a group commit may land after events with higher
+// ids. So the log is sealed before it is read: sealing up to id H updates
+// every row of event_log_slots and thereby waits for the group commits in
+// flight (each holds one slot row, claimed in its own transaction with
+// "sealed_id < my lowest id"); a group commit that claims its slot after
+// the seal finds its ids sealed over and is retried with ids above the seal
+// (see idFloor). Once a seal commits, every event with an id up to H is
+// either visible or never will be. This needs no clock agreement between
+// replicas and no settle window, so the derived data trails the events by
+// the consumer's interval, not by a commit deadline.
+//
+// One consumer at a time. Each consumer name has a lease (owner and expiry
+// in its row) that replicas renew while they hold it and take over when it
+// expires; the fence above keeps a stale holder harmless. Only row locks
+// and single-row conditional updates are used, which TiDB and Vitess have.
+
+// LogConsumer derives data from the event log.
+type LogConsumer struct {
+	// Name keys the consumer's watermark and lease. Keep it stable.
+	Name string
+	// Columns are the event columns Derive needs, as a SELECT list;
+	// empty means every column.
+	Columns string
+	// Batch caps the events of one flush (default 20,000).
+	Batch int
+	// StartAtEnd makes a consumer new to a database with events start after
+	// the newest of them rather than at the first.
+	StartAtEnd bool
+	// Derive is given the next events in id order. It reads what it needs
+	// outside any transaction and returns the writes that record what it
+	// derived; they run in the transaction that moves the watermark past
+	// these events, so each event is derived exactly once. Whatever it read
+	// may change only under the consumer's row lock (as erasure does, see
+	// lockConsumer), which the transaction's fence detects.
+	Derive func(ctx context.Context, db *gorm.DB, events []*Event) (commit func(tx *gorm.DB) error, err error)
+}
+
+// EventLogOptions tune the consumers of an EventLog.
+type EventLogOptions struct {
+	// Interval is how often a consumer looks for new events (default 200ms).
+	Interval time.Duration
+	// LeaseTTL is how long a replica holds a consumer without renewing it
+	// before another may take over (default 10s).
+	LeaseTTL time.Duration
+	// SealMargin keeps seals this far behind the clock (default 500ms), so
+	// group commits of ids made just now rarely find them sealed over.
+	SealMargin time.Duration
+	Log        *slog.Logger
+}
+
+// EventLog runs the consumers of one replica.
+type EventLog struct {
+	db     *gorm.DB
+	owner  string
+	opts   EventLogOptions
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu        sync.Mutex
+	consumers []*consumerRun
+	sealed    atomic.Uint64 // the highest seal this process made or saw
+}
+
+// eventLogSlots is how many group commits may be in flight at once across
+// all replicas without sharing a slot row (sharing only serializes them).
+const eventLogSlots = 32
+
+// dbCallTimeout bounds each of the event log's own database calls.
+const dbCallTimeout = 30 * time.Second
+
+// NewEventLog returns a runner for consumers over db; add them with Start.
+func NewEventLog(db *gorm.DB, opts EventLogOptions) *EventLog {
+	if opts.Interval <= 0 {
+		opts.Interval = 200 * time.Millisecond
+	}
+	if opts.LeaseTTL <= 0 {
+		opts.LeaseTTL = 10 * time.Second
+	}
+	if opts.SealMargin <= 0 {
+		opts.SealMargin = 500 * time.Millisecond
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	host, _ := os.Hostname()
+	owner := fmt.Sprintf("%.30s:%d:%s", host, os.Getpid(), randomToken(6))
+	ctx, cancel := context.WithCancel(context.Background())
+	return &EventLog{db: db, owner: owner, opts: opts, ctx: ctx, cancel: cancel}
+}
+
+// Start registers c and runs it until Close.
+func (l *EventLog) Start(c LogConsumer) {
+	run := newConsumerRun(l, c)
+	l.mu.Lock()
+	l.consumers = append(l.consumers, run)
+	l.mu.Unlock()
+	l.wg.Go(func() { run.loop(l.ctx) })
+}
+
+// Drain derives every event committed before the call, for each consumer
+// whose lease this replica holds or can take, then returns. Consumers held
+// by another replica are left to it.
+func (l *EventLog) Drain(ctx context.Context) error {
+	l.mu.Lock()
+	consumers := slicesClone(l.consumers)
+	l.mu.Unlock()
+	var errs []error
+	for _, c := range consumers {
+		errs = append(errs, c.drain(ctx, lastIDAt(time.Now())))
+	}
+	return errors.Join(errs...)
+}
+
+// Close stops the consumers and gives up their leases, so that another
+// replica takes over at once.
+func (l *EventLog) Close() {
+	l.cancel()
+	l.wg.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.consumers {
+		c.release()
+	}
+}
+
+// ConsumerStats describe one consumer as this replica sees it.
+type ConsumerStats struct {
+	Name string
+	// Holding is true when this replica holds the consumer's lease; the
+	// other fields are then current, else they are as of the last time it did.
+	Holding bool
+	// Position is the watermark: every event with an id up to it is derived.
+	Position uint64
+	// Lag is how long the oldest event not yet derived has waited (0 when
+	// there is none).
+	Lag time.Duration
+	// Flushes and Events count the flushes and events derived by this replica.
+	Flushes, Events uint64
+	// LastFlushEvents and LastFlushDuration describe the latest flush.
+	LastFlushEvents   int
+	LastFlushDuration time.Duration
+	// Errors counts failed steps (each is logged and retried).
+	Errors uint64
+}
+
+// Stats reports each consumer's state.
+func (l *EventLog) Stats() []ConsumerStats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]ConsumerStats, len(l.consumers))
+	for i, c := range l.consumers {
+		c.statsMu.Lock()
+		out[i] = c.stats
+		c.statsMu.Unlock()
+	}
+	return out
+}
+
+func newConsumerRun(l *EventLog, c LogConsumer) *consumerRun {
+	if c.Batch <= 0 {
+		c.Batch = 20_000
+	}
+	if c.Columns == "" {
+		c.Columns = "*"
+	}
+	return &consumerRun{l: l, spec: c, stats: ConsumerStats{Name: c.Name}}
+}
+
+// consumerRun is one consumer in this replica.
+type consumerRun struct {
+	l    *EventLog
+	spec LogConsumer
+
+	mu         sync.Mutex // one step at a time: the loop, Drain and Close
+	holding    bool
+	leaseUntil time.Time
+	position   uint64
+	generation uint64
+	registered bool
+
+	statsMu sync.Mutex
+	stats   ConsumerStats
+}
+
+func (c *consumerRun) loop(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	failures := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		more, err := c.step(ctx)
+		wait := c.l.opts.Interval
+		switch {
+		case err != nil && ctx.Err() == nil:
+			failures++
+			c.note(func(s *ConsumerStats) { s.Errors++ })
+			c.l.opts.Log.Warn("event log consumer", "consumer", c.spec.Name, "err", err)
+			wait = min(c.l.opts.Interval<<min(failures, 6), c.l.opts.LeaseTTL)
+		case more:
+			failures, wait = 0, 0
+		default:
+			failures = 0
+			if !c.isHolding() {
+				// Look for an expired lease now and then only.
+				wait = max(wait, c.l.opts.LeaseTTL/10)
+			}
+		}
+		timer.Reset(wait)
+	}
+}
+
+func (c *consumerRun) isHolding() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.holding
+}
+
+func (c *consumerRun) note(f func(*ConsumerStats)) {
+	c.statsMu.Lock()
+	f(&c.stats)
+	c.stats.Name, c.stats.Holding, c.stats.Position = c.spec.Name, c.holding, c.position
+	c.statsMu.Unlock()
+}
+
+// step takes or renews the lease and derives the next events, if any are
+// old enough to seal. more reports that events remain beyond the batch.
+func (c *consumerRun) step(ctx context.Context) (more bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	if !c.holding || now.After(c.leaseUntil.Add(-c.l.opts.LeaseTTL/2)) {
+		if err := c.acquire(ctx, now); err != nil || !c.holding {
+			c.note(func(*ConsumerStats) {})
+			return false, err
+		}
+	}
+	return c.flush(ctx, lastIDAt(now.Add(-c.l.opts.SealMargin)))
+}
+
+// drain derives everything up to want, if this replica holds the lease or
+// can take it.
+func (c *consumerRun) drain(ctx context.Context, want uint64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.acquire(ctx, time.Now()); err != nil || !c.holding {
+		return err
+	}
+	for {
+		more, err := c.flush(ctx, want)
+		if err != nil || !more {
+			return err
+		}
+	}
+}
+
+// register creates the consumer's row on first use.
+func (c *consumerRun) register(ctx context.Context) error {
+	if c.registered {
+		return nil
+	}
+	db := c.l.db.WithContext(ctx)
+	var start uint64
+	if c.spec.StartAtEnd {
+		if err := db.Raw("SELECT COALESCE(MAX(id), 0) FROM events").Scan(&start).Error; err != nil {
+			return err
+		}
+	}
+	conflict := " ON CONFLICT (name) DO NOTHING"
+	if isMySQL(db) {
+		conflict = " ON DUPLICATE KEY UPDATE name = name"
+	}
+	err := db.Exec("INSERT INTO event_log_consumers (name, position, generation, lease_owner, lease_until) VALUES (?, ?, 0, '', 0)"+conflict,
+		c.spec.Name, start).Error
+	c.registered = err == nil
+	return err
+}
+
+// acquire takes or renews the lease and, when newly taken, loads the
+// consumer's watermark.
+func (c *consumerRun) acquire(ctx context.Context, now time.Time) error {
+	ctx, cancel := context.WithTimeout(ctx, dbCallTimeout)
+	defer cancel()
+	if err := c.register(ctx); err != nil {
+		return err
+	}
+	db := c.l.db.WithContext(ctx)
+	until := now.Add(c.l.opts.LeaseTTL)
+	res := db.Exec("UPDATE event_log_consumers SET lease_owner = ?, lease_until = ? WHERE name = ? AND (lease_owner = ? OR lease_until < ?)",
+		c.l.owner, until.UnixMilli(), c.spec.Name, c.l.owner, now.UnixMilli())
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		c.holding = false
+		return nil
+	}
+	if !c.holding {
+		if err := c.load(ctx); err != nil {
+			return err
+		}
+	}
+	c.holding, c.leaseUntil = true, until
+	c.note(func(*ConsumerStats) {})
+	return nil
+}
+
+// load reads the consumer's watermark and generation, and whether this
+// replica still holds its lease.
+func (c *consumerRun) load(ctx context.Context) error {
+	var row struct {
+		Position, Generation uint64
+		LeaseOwner           string
+		LeaseUntil           int64
+	}
+	err := c.l.db.WithContext(ctx).Raw("SELECT position, generation, lease_owner, lease_until FROM event_log_consumers WHERE name = ?", c.spec.Name).Scan(&row).Error
+	if err != nil {
+		return err
+	}
+	c.position, c.generation = row.Position, row.Generation
+	c.holding = row.LeaseOwner == c.l.owner && row.LeaseUntil > time.Now().UnixMilli()
+	c.leaseUntil = time.UnixMilli(row.LeaseUntil)
+	return nil
+}
+
+// release gives the lease up.
+func (c *consumerRun) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.holding {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c.l.db.WithContext(ctx).Exec("UPDATE event_log_consumers SET lease_until = 0 WHERE name = ? AND lease_owner = ?", c.spec.Name, c.l.owner)
+	c.holding = false
+}
+
+// errFenced means another flush or an erasure moved the consumer on first.
+var errFenced = errors.New("event log: consumer moved by another transaction")
+
+// flush derives the next batch of events up to want, sealing the log first
+// where needed. more reports that events up to want remain.
+func (c *consumerRun) flush(ctx context.Context, want uint64) (more bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, dbCallTimeout)
+	defer cancel()
+	start := time.Now()
+	db := c.l.db.WithContext(ctx)
+	var next uint64
+	if err := db.Raw("SELECT id FROM events WHERE id > ? ORDER BY id LIMIT 1", c.position).Scan(&next).Error; err != nil {
+		return false, err
+	}
+	if next == 0 || next > want {
+		c.note(func(s *ConsumerStats) {
+			s.Lag = 0
+			if next != 0 {
+				s.Lag = max(time.Since(idTime(next)), 0)
+			}
+		})
+		return false, nil
+	}
+	sealed := c.l.sealed.Load()
+	if next > sealed {
+		if sealed, err = c.l.seal(ctx, want); err != nil {
+			return false, err
+		}
+	}
+	var events []*Event
+	err = db.Select(c.spec.Columns).Where("id > ? AND id <= ?", c.position, sealed).Order("id").Limit(c.spec.Batch).Find(&events).Error
+	if err != nil {
+		return false, err
+	}
+	to := sealed
+	if len(events) == c.spec.Batch {
+		to = events[len(events)-1].ID
+	}
+	write, err := c.spec.Derive(ctx, db, events)
+	if err != nil {
+		return false, fmt.Errorf("derive %s: %w", c.spec.Name, err)
+	}
+	leaseUntil := time.Now().Add(c.l.opts.LeaseTTL)
+	err = db.Transaction(func(tx *gorm.DB) error {
+		res := tx.Exec(`UPDATE event_log_consumers SET position = ?, generation = generation + 1, lease_until = ?
+			WHERE name = ? AND position = ? AND generation = ? AND lease_owner = ?`,
+			to, leaseUntil.UnixMilli(), c.spec.Name, c.position, c.generation, c.l.owner)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return errFenced
+		}
+		if hook := testHookBeforeDerivedCommit.Load(); hook != nil {
+			if err := (*hook)(tx, c.spec.Name); err != nil {
+				return err
+			}
+		}
+		return write(tx)
+	})
+	if errors.Is(err, errFenced) {
+		// An erasure or another replica came first: reload and try again,
+		// if the lease is still ours.
+		if err := c.load(ctx); err != nil {
+			return false, err
+		}
+		return c.holding, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	c.position, c.leaseUntil = to, leaseUntil
+	c.generation++
+	took := time.Since(start)
+	more = to < want && (len(events) == c.spec.Batch || sealed < want)
+	c.note(func(s *ConsumerStats) {
+		s.Flushes++
+		s.Events += uint64(len(events))
+		s.LastFlushEvents, s.LastFlushDuration = len(events), took
+		s.Lag = 0
+		if more && len(events) > 0 {
+			s.Lag = max(time.Since(idTime(events[len(events)-1].ID)), 0)
+		}
+	})
+	return more, nil
+}
+
+// testHookBeforeDerivedCommit, when set by a test, runs inside a flush's
+// transaction after the fence and before the derived writes.
+var testHookBeforeDerivedCommit atomic.Pointer[func(tx *gorm.DB, consumer string) error]
+
+// seal makes every event with an id up to want final (see the package
+// notes above) and returns the seal, which may be higher than want.
+func (l *EventLog) seal(ctx context.Context, want uint64) (uint64, error) {
+	db := l.db.WithContext(ctx)
+	err := db.Connection(func(conn *gorm.DB) error {
+		if isMySQL(conn) {
+			// Waiting for a stuck group commit holds the slots sealed so far,
+			// and so the group commits that need them: give up soon instead.
+			if err := conn.Exec("SET SESSION innodb_lock_wait_timeout = 2").Error; err != nil {
+				return err
+			}
+			defer conn.WithContext(context.Background()).Exec("SET SESSION innodb_lock_wait_timeout = DEFAULT")
+		}
+		return conn.Exec("UPDATE event_log_slots SET sealed_id = ? WHERE sealed_id < ?", want, want).Error
+	})
+	if err != nil {
+		return 0, fmt.Errorf("seal event log: %w", err)
+	}
+	l.noteSealed(want)
+	return want, nil
+}
+
+func (l *EventLog) noteSealed(id uint64) {
+	raiseIDFloor(id)
+	for {
+		cur := l.sealed.Load()
+		if cur >= id || l.sealed.CompareAndSwap(cur, id) {
+			return
+		}
+	}
+}
+
+// claimLogSlot is the first statement of every transaction that appends
+// events whose lowest id is minID: it holds the slot row until the commit,
+// so a seal waits for it, and it fails (errSealedOver) if a seal already
+// covers minID.
+func claimLogSlotSQL(slot int, minID uint64) (string, []any) {
+	return "UPDATE event_log_slots SET writes = writes + 1 WHERE slot = ? AND sealed_id < ?", []any{slot, minID}
+}
+
+// errSealedOver means a group commit's ids were sealed over before it
+// claimed its slot; it is retried with ids above the seal.
+var errSealedOver = errors.New("event log sealed over the batch's ids")
+
+// raiseFloorToSeal reads the highest seal so that the next ids exceed it.
+func raiseFloorToSeal(ctx context.Context, db *gorm.DB) error {
+	var sealed uint64
+	if err := db.WithContext(ctx).Raw("SELECT COALESCE(MAX(sealed_id), 0) FROM event_log_slots").Scan(&sealed).Error; err != nil {
+		return err
+	}
+	raiseIDFloor(sealed)
+	return nil
+}
+
+// lockConsumer locks the named consumer's row inside tx until it commits,
+// and returns its watermark: the events with ids up to it are derived,
+// the others not yet. Whoever changes events or derived data behind a
+// consumer's back (erasure) holds this lock, which also makes the
+// consumer's next flush start over.
+func lockConsumer(tx *gorm.DB, name string) (uint64, error) {
+	if err := tx.Exec("UPDATE event_log_consumers SET generation = generation + 1 WHERE name = ?", name).Error; err != nil {
+		return 0, err
+	}
+	var position uint64
+	err := forUpdate(tx.Table("event_log_consumers")).Select("position").Where("name = ?", name).Scan(&position).Error
+	return position, err
+}
+
+func slicesClone[T any](s []T) []T { return append([]T(nil), s...) }
