@@ -51,7 +51,7 @@ func RequestMiddleware(opts RequestOptions, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := RequestInfo{
 			ID: opts.RequestID(r), UserAgent: r.UserAgent(), Origin: r.Header.Get("Origin"),
-			ClientIP: clientIP(r, opts.TrustedProxies), status: &statusOverride{},
+			ClientIP: ClientIP(r, opts.TrustedProxies), status: &statusOverride{},
 		}
 		v := viewerFor(r.Header.Get("Authorization"), opts.Tokens)
 		ctx := context.WithValue(r.Context(), requestInfoKey{}, info)
@@ -93,10 +93,10 @@ func websocketInit(tokens *models.Tokens) transport.WebsocketInitFunc {
 	}
 }
 
-// clientIP trusts X-Forwarded-For only as far as trusted proxies added it:
+// ClientIP trusts X-Forwarded-For only as far as trusted proxies added it:
 // walking from the right, the first address that is not a trusted proxy is
 // the client.
-func clientIP(r *http.Request, trusted []netip.Prefix) string {
+func ClientIP(r *http.Request, trusted []netip.Prefix) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr

@@ -129,13 +129,10 @@ func prepare(ctx context.Context, catalog *Catalog, limits *RateLimits, in Trigg
 	if err != nil {
 		return nil, err
 	}
-	if in.Secret != "" && !app.SecretMatches(in.Secret) {
-		return nil, newError(ErrUnauthenticated, "the secret key is not this app's current key")
+	if err := checkSender(app, in.Secret, in.Origin); err != nil {
+		return nil, err
 	}
 	if in.Secret == "" {
-		if !app.OriginAllowed(in.Origin) {
-			return nil, newError(ErrForbidden, "origin %q may not send triggers to this app", truncate(in.Origin, 100))
-		}
 		if occurred.Before(now.Add(-maxBrowserPastSkew)) {
 			return nil, Invalid("occurredAt", "only server-side triggers (with the secret key) may be older than %s", maxBrowserPastSkew)
 		}
@@ -162,6 +159,34 @@ func prepare(ctx context.Context, catalog *Catalog, limits *RateLimits, in Trigg
 		p.event.DefinitionID = def.ID
 	}
 	return p, nil
+}
+
+// checkSender refuses a secret key that is not the app's current one, and
+// a browser (no key) whose origin the app does not allow.
+func checkSender(app *App, secret, origin string) error {
+	if secret != "" && !app.SecretMatches(secret) {
+		return newError(ErrUnauthenticated, "the secret key is not this app's current key")
+	}
+	if secret == "" && !app.OriginAllowed(origin) {
+		return newError(ErrForbidden, "origin %q may not send triggers to this app", truncate(origin, 100))
+	}
+	return nil
+}
+
+// CheckTriggerAccess tells whether a request may send triggers to the app
+// at all: the app exists, a secret key it presents is the app's current
+// one, and without a key its origin is allowed. Trigger checks the same
+// for every input; endpoints that name the app once per request call this
+// first to refuse the whole request.
+func CheckTriggerAccess(ctx context.Context, catalog *Catalog, appPublicID, secret, origin string) error {
+	if appPublicID == "" || len(appPublicID) > 64 {
+		return newError(ErrNotFound, "app not found")
+	}
+	app, err := catalog.App(ctx, appPublicID)
+	if err != nil {
+		return err
+	}
+	return checkSender(app, secret, origin)
 }
 
 func notPrint(r rune) bool { return !unicode.IsPrint(r) }
