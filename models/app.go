@@ -116,6 +116,7 @@ func CreateApp(ctx context.Context, db *gorm.DB, v Viewer, in AppInput) (*App, s
 	if err != nil {
 		return nil, "", err
 	}
+	clearCatalogs(db)
 	return app, secret, nil
 }
 
@@ -131,6 +132,7 @@ func UpdateApp(ctx context.Context, db *gorm.DB, v Viewer, publicID string, in A
 	if err := db.WithContext(ctx).Select("Name", "AllowedOrigins", "Timezone", "UpdatedAt").Save(app).Error; err != nil {
 		return nil, err
 	}
+	clearCatalogs(db)
 	return app, nil
 }
 
@@ -149,6 +151,7 @@ func RotateAppSecret(ctx context.Context, db *gorm.DB, v Viewer, publicID string
 	if err != nil {
 		return nil, "", err
 	}
+	clearCatalogs(db)
 	return app, secret, nil
 }
 

@@ -11,11 +11,15 @@ import (
 // minute, so a device's next events skip the device upsert: most visitors
 // send several events within seconds. A device's first/last seen times are
 // therefore exact to the minute. Entries are added only after their commit;
-// any delete of devices (erasing a lead) forgets them all, and other replicas
-// forget theirs within the minute, after which the device row is recreated.
+// deleting devices (erasing a lead) forgets them (forgetRecentDevices), and
+// other replicas forget theirs within the minute, after which the device
+// row is recreated.
 type recentDevices struct {
 	mu sync.Mutex
 	m  map[DeviceKey]recentDevice
+	// forgets counts forget calls: a commit that began before one does not
+	// remember its devices, which may be the ones just deleted.
+	forgets uint64
 }
 
 type recentDevice struct {
@@ -30,12 +34,7 @@ const (
 
 func newRecentDevices(db *gorm.DB) *recentDevices {
 	r := &recentDevices{m: map[DeviceKey]recentDevice{}}
-	name := "crumbs:devices:" + randomToken(8)
-	db.Callback().Delete().After("gorm:delete").Register(name, func(tx *gorm.DB) {
-		if tx.Statement.Schema != nil && tx.Statement.Schema.Table == "devices" {
-			r.forget()
-		}
-	})
+	registerRecentDevices(db, r)
 	return r
 }
 
@@ -48,9 +47,20 @@ func (r *recentDevices) covers(k DeviceKey, at, now time.Time) bool {
 	return ok && now.Sub(d.stored) < recentDeviceTTL && !at.Before(d.first) && at.Sub(d.last) < recentDeviceTTL
 }
 
-func (r *recentDevices) remember(devices []*deviceSeen, now time.Time) {
+// epoch is to be read before a transaction that upserts devices, and given
+// to remember after its commit.
+func (r *recentDevices) epoch() uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.forgets
+}
+
+func (r *recentDevices) remember(devices []*deviceSeen, epoch uint64, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if epoch != r.forgets {
+		return
+	}
 	if len(r.m)+len(devices) > maxRecentDevices {
 		clear(r.m)
 	}
@@ -64,8 +74,11 @@ func (r *recentDevices) remember(devices []*deviceSeen, now time.Time) {
 	}
 }
 
-func (r *recentDevices) forget() {
+func (r *recentDevices) forget(appID uint64, deviceIDs []string) {
 	r.mu.Lock()
-	clear(r.m)
-	r.mu.Unlock()
+	defer r.mu.Unlock()
+	r.forgets++
+	for _, id := range deviceIDs {
+		delete(r.m, DeviceKey{appID, id})
+	}
 }

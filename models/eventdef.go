@@ -117,7 +117,11 @@ func CreateEventDefinition(ctx context.Context, db *gorm.DB, v Viewer, appPublic
 	if errors.Is(err, gorm.ErrDuplicatedKey) {
 		return nil, newError(ErrConflict, "code %q is already defined in this app", def.Code)
 	}
-	return def, err
+	if err != nil {
+		return nil, err
+	}
+	clearCatalogs(db)
+	return def, nil
 }
 
 // UpdateEventDefinition changes a definition. The code may change only while
@@ -149,6 +153,7 @@ func UpdateEventDefinition(ctx context.Context, db *gorm.DB, v Viewer, id string
 	case res.RowsAffected == 0 && codeChange:
 		return nil, newError(ErrEventAlreadyTriggered, "the code of a definition that has been triggered cannot change")
 	}
+	clearCatalogs(db)
 	return EventDefinitionByID(ctx, db, v, id, RoleEditor)
 }
 
@@ -164,6 +169,7 @@ func DeleteEventDefinition(ctx context.Context, db *gorm.DB, v Viewer, id string
 	if res.Error != nil {
 		return nil, res.Error
 	}
+	clearCatalogs(db)
 	if res.RowsAffected == 0 {
 		if _, err := EventDefinitionByID(ctx, db, v, id, RoleEditor); err != nil {
 			return nil, err

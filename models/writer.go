@@ -216,6 +216,7 @@ func (w *Writer) fail(items []*pending, err error) {
 func (w *Writer) write(slot int, items []*pending) error {
 	for {
 		var upserted []*deviceSeen
+		epoch := w.devices.epoch()
 		err := withRetry(context.Background(), func() error {
 			err := w.db.Transaction(func(tx *gorm.DB) (err error) {
 				upserted, err = w.writeTx(tx, slot, items)
@@ -229,7 +230,7 @@ func (w *Writer) write(slot int, items []*pending) error {
 			return err
 		})
 		if err == nil {
-			w.devices.remember(upserted, time.Now())
+			w.devices.remember(upserted, epoch, time.Now())
 		}
 		if errors.Is(err, errSealedOver) {
 			// The event log was sealed past these ids: take ids above the seal.
