@@ -426,3 +426,127 @@ func TestConsumerChild(t *testing.T) {
 	time.Sleep(time.Minute)
 	t.Fatal(errors.New("not killed"))
 }
+
+// A group commit that is slow between its statements and its COMMIT holds
+// up the consumer's seal instead of being passed over: a later event
+// commits meanwhile (on MySQL, through another replica's writer), and the
+// consumer derives both once the slow one commits.
+func TestLateCommitIsWaitedFor(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newQuietEnv(t, db)
+		other := models.NewWriter(db, models.NewCatalog(db, time.Minute), models.WriterOptions{NoDerive: true})
+		defer other.Close()
+		generate(e, 1, 30)
+		log := models.NewEventLog(db, models.EventLogOptions{})
+		log.Add(models.RollupsConsumer())
+		defer log.Close()
+		if err := log.Drain(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+
+		inCommit, release := make(chan struct{}), make(chan struct{})
+		var releaseOnce sync.Once
+		defer releaseOnce.Do(func() { close(release) })
+		var first atomic.Bool
+		restore := models.SetWriterHooks(nil, func() {
+			if first.CompareAndSwap(false, true) { // the first commit only
+				close(inCommit)
+				<-release
+			}
+		})
+		defer restore()
+		slow := make(chan models.TriggerResult)
+		go func() {
+			slow <- e.trigger(models.TriggerInput{Secret: e.secret, Code: "click", DeviceID: "late", URL: "https://x.example/late"})
+		}()
+		<-inCommit
+		later := make(chan models.TriggerResult, 1)
+		go func() {
+			later <- other.Trigger(e.ctx, []models.TriggerInput{{Secret: e.secret, AppPublicID: e.app.PublicID, Code: "view", DeviceID: "later"}})[0]
+		}()
+		if db.Dialector.Name() == "mysql" {
+			// SQLite's one connection is the slow commit's until it commits.
+			if res := <-later; !res.Accepted {
+				t.Fatalf("later trigger: %+v", res)
+			}
+		}
+		drained := make(chan error)
+		go func() { drained <- log.Drain(e.ctx) }()
+		time.Sleep(300 * time.Millisecond) // the seal waits for the slow commit
+		releaseOnce.Do(func() { close(release) })
+		res := <-slow
+		if err := <-drained; err != nil {
+			t.Fatal(err)
+		}
+		if !res.Accepted {
+			t.Fatalf("slow trigger: %+v", res)
+		}
+		if err := log.Drain(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if pos := models.RollupsWatermark(db); pos < res.EventID {
+			t.Fatalf("watermark %d did not pass the slow event %d", pos, res.EventID)
+		}
+		if err := models.RollupsMatchEvents(e.ctx, db, e.app.ID); err != nil {
+			t.Fatal(err)
+		}
+		if n := e.countEvents("device_id IN ('late', 'later')"); n != 2 {
+			t.Fatalf("%d of the 2 events stored", n)
+		}
+	})
+}
+
+// A group commit whose ids were sealed over before it claimed its slot (a
+// later event from another replica's writer was derived meanwhile) is
+// written again with ids above the seal, and derived like any other.
+func TestSealedOverCommitIsRetried(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newQuietEnv(t, db)
+		other := models.NewWriter(db, models.NewCatalog(db, time.Minute), models.WriterOptions{NoDerive: true})
+		defer other.Close()
+		log := models.NewEventLog(db, models.EventLogOptions{})
+		log.Add(models.RollupsConsumer())
+		defer log.Close()
+
+		planned, release := make(chan struct{}), make(chan struct{})
+		var releaseOnce sync.Once
+		defer releaseOnce.Do(func() { close(release) })
+		var first atomic.Bool
+		restore := models.SetWriterHooks(func() {
+			if first.CompareAndSwap(false, true) { // the first group commit only
+				close(planned)
+				<-release
+			}
+		}, nil)
+		defer restore()
+		done := make(chan models.TriggerResult)
+		go func() {
+			done <- e.trigger(models.TriggerInput{Secret: e.secret, Code: "view", DeviceID: "sealed", URL: "https://x.example/s"})
+		}()
+		<-planned // the batch has its ids
+		if res := other.Trigger(e.ctx, []models.TriggerInput{{Secret: e.secret, AppPublicID: e.app.PublicID, Code: "click", DeviceID: "later"}})[0]; !res.Accepted {
+			t.Fatalf("later trigger: %+v", res)
+		}
+		if err := log.Drain(e.ctx); err != nil { // seals up to now, past the held batch's ids
+			t.Fatal(err)
+		}
+		sealed := models.RollupsWatermark(db)
+		releaseOnce.Do(func() { close(release) })
+		res := <-done
+		if !res.Accepted || res.EventID <= sealed {
+			t.Fatalf("trigger sealed over: %+v, seal %d", res, sealed)
+		}
+		if s := e.writer.Stats(); s.Retries == 0 || s.Events != 1 {
+			t.Fatalf("writer stats %+v", s)
+		}
+		if err := log.Drain(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if pos := models.RollupsWatermark(db); pos < res.EventID {
+			t.Fatalf("watermark %d did not pass the event %d", pos, res.EventID)
+		}
+		if err := models.RollupsMatchEvents(e.ctx, db, e.app.ID); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

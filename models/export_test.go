@@ -104,3 +104,22 @@ func RollupsMatchEvents(ctx context.Context, db *gorm.DB, appID uint64) error {
 	}
 	return nil
 }
+
+// SetWriterHooks makes every writer call beforeStatements before a group
+// commit sends its statements and beforeCommit between its statements and
+// its COMMIT (nil: nothing), until restore is called.
+func SetWriterHooks(beforeStatements, beforeCommit func()) (restore func()) {
+	if beforeStatements != nil {
+		testHookBeforeStatements.Store(&beforeStatements)
+	}
+	if beforeCommit != nil {
+		testHookBeforeCommit.Store(&beforeCommit)
+	}
+	return func() {
+		testHookBeforeStatements.Store(nil)
+		testHookBeforeCommit.Store(nil)
+	}
+}
+
+// LastIDAt is the greatest event id that can be made at or before t.
+func LastIDAt(t time.Time) uint64 { return lastIDAt(t) }

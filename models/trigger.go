@@ -66,11 +66,21 @@ var validSources = map[string]bool{
 type pending struct {
 	event     Event
 	code      string
-	unknown   bool // counted as an unknown code, never stored
-	refused   bool // refused by an earlier attempt of the same batch
+	unknown   bool   // counted as an unknown code, never stored
+	refused   bool   // refused by an earlier attempt of the same batch
+	storedAs  uint64 // found stored already (its messageId) by an earlier attempt
 	propsJSON string
 	ua        string
 	result    TriggerResult
+}
+
+// size estimates the bytes a trigger holds until it is stored.
+func (p *pending) size() int {
+	n := 256 + len(p.event.DeviceID) + len(p.event.URL) + len(p.event.Referrer) + len(p.event.Title) + len(p.propsJSON) + len(p.ua)
+	if p.event.MessageID != nil {
+		n += len(*p.event.MessageID)
+	}
+	return n
 }
 
 // prepare validates in and resolves its app and definition through the catalog.
@@ -143,10 +153,11 @@ func prepare(ctx context.Context, catalog *Catalog, limits *RateLimits, in Trigg
 	if err := limits.allowDevice(in.AppPublicID+"\x00"+in.DeviceID, now); err != nil {
 		return nil, err
 	}
+	// The properties travel as JSON only: the map is not kept.
 	p := &pending{code: code, propsJSON: string(propsJSON), ua: clampUTF8(in.UserAgent, maxUserAgentBytes), event: Event{
 		AppID: app.ID, DeviceID: in.DeviceID, MessageID: in.MessageID,
 		URL: strings.ToValidUTF8(in.URL, "\uFFFD"), Referrer: strings.ToValidUTF8(in.Referrer, "\uFFFD"),
-		Title: strings.ToValidUTF8(in.Title, "\uFFFD"), Properties: props,
+		Title:  strings.ToValidUTF8(in.Title, "\uFFFD"),
 		Source: source, OccurredAt: occurred, ReceivedAt: now,
 	}}
 	switch {
