@@ -34,7 +34,7 @@ func (r *eventResolver) Lead(ctx context.Context, obj *models.Event) (*models.Le
 	if err != nil || device.LeadID == nil {
 		return nil, err
 	}
-	return load(ctx, loadersFrom(ctx).leads, *device.LeadID)
+	return load(ctx, &loadersFrom(ctx).leads, *device.LeadID)
 }
 
 // Properties is the resolver for the properties field.

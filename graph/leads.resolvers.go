@@ -19,7 +19,7 @@ func (r *deviceResolver) Lead(ctx context.Context, obj *models.Device) (*models.
 	if obj.LeadID == nil {
 		return nil, nil
 	}
-	return load(ctx, loadersFrom(ctx).leads, *obj.LeadID)
+	return load(ctx, &loadersFrom(ctx).leads, *obj.LeadID)
 }
 
 // Timeline is the resolver for the timeline field.
@@ -36,7 +36,7 @@ func (r *deviceMoveResolver) FromLead(ctx context.Context, obj *models.DeviceMov
 	if obj.FromLeadID == nil {
 		return nil, nil
 	}
-	return load(ctx, loadersFrom(ctx).leads, *obj.FromLeadID)
+	return load(ctx, &loadersFrom(ctx).leads, *obj.FromLeadID)
 }
 
 // ToLead is the resolver for the toLead field.
@@ -56,12 +56,12 @@ func (r *leadResolver) Fields(ctx context.Context, obj *models.Lead) (map[string
 
 // Devices is the resolver for the devices field.
 func (r *leadResolver) Devices(ctx context.Context, obj *models.Lead) ([]*models.Device, error) {
-	return load(ctx, loadersFrom(ctx).leadDevices, obj.ID)
+	return load(ctx, &loadersFrom(ctx).leadDevices, obj.ID)
 }
 
 // FirstSeenAt is the resolver for the firstSeenAt field.
 func (r *leadResolver) FirstSeenAt(ctx context.Context, obj *models.Lead) (*time.Time, error) {
-	stats, err := load(ctx, loadersFrom(ctx).leadStats, obj.ID)
+	stats, err := load(ctx, &loadersFrom(ctx).leadStats, obj.ID)
 	if err != nil || stats == nil || stats.FirstSeenAt == nil {
 		return &obj.CreatedAt, err
 	}
@@ -70,7 +70,7 @@ func (r *leadResolver) FirstSeenAt(ctx context.Context, obj *models.Lead) (*time
 
 // LastSeenAt is the resolver for the lastSeenAt field.
 func (r *leadResolver) LastSeenAt(ctx context.Context, obj *models.Lead) (*time.Time, error) {
-	stats, err := load(ctx, loadersFrom(ctx).leadStats, obj.ID)
+	stats, err := load(ctx, &loadersFrom(ctx).leadStats, obj.ID)
 	if err != nil || stats == nil || stats.LastSeenAt == nil {
 		return &obj.UpdatedAt, err
 	}
@@ -79,7 +79,7 @@ func (r *leadResolver) LastSeenAt(ctx context.Context, obj *models.Lead) (*time.
 
 // EventCount is the resolver for the eventCount field.
 func (r *leadResolver) EventCount(ctx context.Context, obj *models.Lead) (int, error) {
-	stats, err := load(ctx, loadersFrom(ctx).leadStats, obj.ID)
+	stats, err := load(ctx, &loadersFrom(ctx).leadStats, obj.ID)
 	if err != nil || stats == nil {
 		return 0, err
 	}
@@ -88,7 +88,7 @@ func (r *leadResolver) EventCount(ctx context.Context, obj *models.Lead) (int, e
 
 // DeviceMoves is the resolver for the deviceMoves field.
 func (r *leadResolver) DeviceMoves(ctx context.Context, obj *models.Lead) ([]*models.DeviceMove, error) {
-	return load(ctx, loadersFrom(ctx).leadMoves, obj.ID)
+	return load(ctx, &loadersFrom(ctx).leadMoves, obj.ID)
 }
 
 // Timeline is the resolver for the timeline field.

@@ -22,9 +22,10 @@ type recentDevices struct {
 	forgets uint64
 }
 
+// recentDevice holds unix milliseconds, a third of three time.Time.
 type recentDevice struct {
-	first, last time.Time // the stored seen times
-	stored      time.Time // when this process stored them
+	first, last int64 // the stored seen times
+	stored      int64 // when this process stored them
 }
 
 const (
@@ -44,7 +45,8 @@ func (r *recentDevices) covers(k DeviceKey, at, now time.Time) bool {
 	r.mu.Lock()
 	d, ok := r.m[k]
 	r.mu.Unlock()
-	return ok && now.Sub(d.stored) < recentDeviceTTL && !at.Before(d.first) && at.Sub(d.last) < recentDeviceTTL
+	ttl, t := recentDeviceTTL.Milliseconds(), at.UnixMilli()
+	return ok && now.UnixMilli()-d.stored < ttl && t >= d.first && t-d.last < ttl
 }
 
 // epoch is to be read before a transaction that upserts devices, and given
@@ -64,13 +66,14 @@ func (r *recentDevices) remember(devices []*deviceSeen, epoch uint64, now time.T
 	if len(r.m)+len(devices) > maxRecentDevices {
 		clear(r.m)
 	}
+	ms := now.UnixMilli()
 	for _, d := range devices {
 		k := DeviceKey{d.appID, d.deviceID}
-		prev, ok := r.m[k]
-		if ok && now.Sub(prev.stored) < recentDeviceTTL {
-			d.first, d.last = minTime(d.first, prev.first), maxTime(d.last, prev.last)
+		first, last := d.first.UnixMilli(), d.last.UnixMilli()
+		if prev, ok := r.m[k]; ok && ms-prev.stored < recentDeviceTTL.Milliseconds() {
+			first, last = min(first, prev.first), max(last, prev.last)
 		}
-		r.m[k] = recentDevice{first: d.first, last: d.last, stored: now}
+		r.m[k] = recentDevice{first: first, last: last, stored: ms}
 	}
 }
 

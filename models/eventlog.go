@@ -63,15 +63,19 @@ type LogConsumer struct {
 
 // EventLogOptions tune the consumers of an EventLog.
 type EventLogOptions struct {
-	// Interval is how often a consumer looks for new events (default 200ms).
+	// Interval is how often a consumer looks for new events (default 100ms).
 	Interval time.Duration
 	// LeaseTTL is how long a replica holds a consumer without renewing it
 	// before another may take over (default 10s).
 	LeaseTTL time.Duration
-	// SealMargin keeps seals this far behind the clock (default 500ms), so
+	// SealMargin keeps seals this far behind the clock (default 250ms), so
 	// group commits of ids made just now rarely find them sealed over.
 	SealMargin time.Duration
-	Log        *slog.Logger
+	// MinAge is how old the oldest event not yet derived must be before a
+	// flush (default 500ms): a flush costs per rollup row it touches, so it
+	// waits to take many events at once. Lag is about MinAge + Interval.
+	MinAge time.Duration
+	Log    *slog.Logger
 }
 
 // EventLog runs the consumers of one replica.
@@ -98,14 +102,18 @@ const dbCallTimeout = 30 * time.Second
 // NewEventLog returns a runner for consumers over db; add them with Start.
 func NewEventLog(db *gorm.DB, opts EventLogOptions) *EventLog {
 	if opts.Interval <= 0 {
-		opts.Interval = 200 * time.Millisecond
+		opts.Interval = 100 * time.Millisecond
 	}
 	if opts.LeaseTTL <= 0 {
 		opts.LeaseTTL = 10 * time.Second
 	}
 	if opts.SealMargin <= 0 {
-		opts.SealMargin = 500 * time.Millisecond
+		opts.SealMargin = 250 * time.Millisecond
 	}
+	if opts.MinAge <= 0 {
+		opts.MinAge = 500 * time.Millisecond
+	}
+	opts.MinAge = max(opts.MinAge, opts.SealMargin)
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
@@ -265,7 +273,7 @@ func (c *consumerRun) step(ctx context.Context) (more bool, err error) {
 			return false, err
 		}
 	}
-	return c.flush(ctx, lastIDAt(now.Add(-c.l.opts.SealMargin)))
+	return c.flush(ctx, lastIDAt(now.Add(-c.l.opts.MinAge)), lastIDAt(now.Add(-c.l.opts.SealMargin)))
 }
 
 // drain derives everything up to want, if this replica holds the lease or
@@ -277,7 +285,7 @@ func (c *consumerRun) drain(ctx context.Context, want uint64) error {
 		return err
 	}
 	for {
-		more, err := c.flush(ctx, want)
+		more, err := c.flush(ctx, want, want)
 		if err != nil || !more {
 			return err
 		}
@@ -370,8 +378,9 @@ func (c *consumerRun) release() {
 var errFenced = errors.New("event log: consumer moved by another transaction")
 
 // flush derives the next batch of events up to want, sealing the log first
-// where needed. more reports that events up to want remain.
-func (c *consumerRun) flush(ctx context.Context, want uint64) (more bool, err error) {
+// where needed, if the oldest event not derived yet has an id up to ready.
+// more reports that events up to want remain.
+func (c *consumerRun) flush(ctx context.Context, ready, want uint64) (more bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, dbCallTimeout)
 	defer cancel()
 	start := time.Now()
@@ -380,7 +389,7 @@ func (c *consumerRun) flush(ctx context.Context, want uint64) (more bool, err er
 	if err := db.Raw("SELECT id FROM events WHERE id > ? ORDER BY id LIMIT 1", c.position).Scan(&next).Error; err != nil {
 		return false, err
 	}
-	if next == 0 || next > want {
+	if next == 0 || next > ready {
 		c.note(func(s *ConsumerStats) {
 			s.Lag = 0
 			if next != 0 {

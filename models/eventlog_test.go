@@ -203,7 +203,7 @@ func TestInsightsExactAtEveryWatermark(t *testing.T) {
 func TestInsightsExactWhileDeriving(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
 		e := newQuietEnv(t, db)
-		log := models.NewEventLog(db, models.EventLogOptions{Interval: time.Millisecond, SealMargin: time.Millisecond})
+		log := models.NewEventLog(db, models.EventLogOptions{Interval: time.Millisecond, SealMargin: time.Millisecond, MinAge: time.Millisecond})
 		log.Start(smallBatches(23))
 		defer log.Close()
 		for round := range 4 {
@@ -236,7 +236,7 @@ func TestReplicasRaceForTheLease(t *testing.T) {
 			}
 			return c
 		}
-		opts := models.EventLogOptions{Interval: 5 * time.Millisecond, LeaseTTL: 100 * time.Millisecond, SealMargin: 5 * time.Millisecond}
+		opts := models.EventLogOptions{Interval: 5 * time.Millisecond, LeaseTTL: 100 * time.Millisecond, SealMargin: 5 * time.Millisecond, MinAge: 5 * time.Millisecond}
 		var mu sync.Mutex
 		var logs []*models.EventLog
 		start := func() {
@@ -421,7 +421,7 @@ func TestConsumerChild(t *testing.T) {
 			select {} // until killed
 		}, err
 	}
-	log := models.NewEventLog(db, models.EventLogOptions{LeaseTTL: time.Second, Interval: 10 * time.Millisecond, SealMargin: time.Millisecond})
+	log := models.NewEventLog(db, models.EventLogOptions{LeaseTTL: time.Second, Interval: 10 * time.Millisecond, SealMargin: time.Millisecond, MinAge: time.Millisecond})
 	log.Start(c)
 	time.Sleep(time.Minute)
 	t.Fatal(errors.New("not killed"))

@@ -33,7 +33,8 @@ func (l *EventLog) Step(ctx context.Context) (more bool, err error) {
 		c.mu.Lock()
 		if err = c.acquire(ctx, time.Now()); err == nil && c.holding {
 			var m bool
-			m, err = c.flush(ctx, lastIDAt(time.Now()))
+			want := lastIDAt(time.Now())
+			m, err = c.flush(ctx, want, want)
 			more = more || m
 		}
 		c.mu.Unlock()

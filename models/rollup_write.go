@@ -89,7 +89,9 @@ func upsertRollups(tx *gorm.DB, chunk []*rollupDelta) error {
 	} else {
 		sb.WriteString(" ON CONFLICT (" + rollupCols + ") DO UPDATE SET count = count + excluded.count, sketch = COALESCE(excluded.sketch, sketch)")
 	}
-	return tx.Exec(sb.String(), args...).Error
+	// Straight to the connection: gorm would copy the statement byte by byte.
+	_, err := tx.Statement.ConnPool.ExecContext(tx.Statement.Context, sb.String(), args...)
+	return err
 }
 
 // readSketches reads the stored sketches of the keys in one statement, in

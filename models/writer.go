@@ -339,7 +339,9 @@ func (w *Writer) write(slot int, items []*pending, staged func()) (int, error) {
 		if hook := testHookBeforeStatements.Load(); hook != nil {
 			(*hook)()
 		}
+		t0 := time.Now()
 		tx, affected, err := w.runner.run(ctx, c.stmts)
+		tStmts := time.Since(t0)
 		if err == nil {
 			if s := c.check(affected); s != noSurprise {
 				tx.rollback()
@@ -363,7 +365,10 @@ func (w *Writer) write(slot int, items []*pending, staged func()) (int, error) {
 		if hook := testHookBeforeCommit.Load(); hook != nil {
 			(*hook)()
 		}
-		if err := tx.commit(ctx); err != nil {
+		t1 := time.Now()
+		err = tx.commit(ctx)
+		w.log.Debug("group commit phases", "statements", tStmts, "commit", time.Since(t1), "events", len(c.store), "devices", len(c.devices))
+		if err != nil {
 			if retryable(err) && !storeFault(err) && backoff(ctx, attempt) {
 				continue
 			}
