@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -165,6 +166,35 @@ func Ping(ctx context.Context, db *gorm.DB) error {
 }
 
 func isMySQL(db *gorm.DB) bool { return db.Dialector.Name() == "mysql" }
+
+// noPadCollations are the binary utf8mb4 collations that compare strings
+// byte for byte, trailing spaces included (NO PAD), in order of preference:
+// MariaDB's, then MySQL 8's (also TiDB's with its new collation framework).
+// utf8mb4_bin is PAD SPACE on MySQL and MariaDB: 'a' = 'a ' there, so a
+// messageId or deviceId with a trailing space would match another's row.
+var noPadCollations = []string{"utf8mb4_nopad_bin", "utf8mb4_0900_bin"}
+
+// padSpaceCollation is the fallback on servers that have no NO PAD binary
+// collation (MySQL 5.7, TiDB without the new collation framework).
+const padSpaceCollation = "utf8mb4_bin"
+
+// ExactCollation returns the collation Crumbs gives its tables on a
+// MySQL-protocol server: the first of noPadCollations the server has, or
+// utf8mb4_bin where it has none (exact is false then).
+func ExactCollation(ctx context.Context, db *gorm.DB) (collation string, exact bool, err error) {
+	var have []string
+	err = db.WithContext(ctx).Raw("SELECT COLLATION_NAME FROM information_schema.COLLATIONS WHERE COLLATION_NAME IN ?", noPadCollations).
+		Scan(&have).Error
+	if err != nil {
+		return "", false, fmt.Errorf("models.ExactCollation: %w", err)
+	}
+	for _, c := range noPadCollations {
+		if slices.Contains(have, c) {
+			return c, true, nil
+		}
+	}
+	return padSpaceCollation, false, nil
+}
 
 // Now is the current time as the store keeps it: UTC, millisecond precision.
 func Now() time.Time { return StoreTime(time.Now()) }

@@ -47,6 +47,8 @@ func newIDGenerator() *idGenerator {
 	return g
 }
 
+// reseed draws a new node; writers running in parallel call it while others
+// draw ids, hence the lock.
 func (g *idGenerator) reseed() {
 	var b [2]byte
 	rand.Read(b[:])

@@ -3,6 +3,8 @@ package models
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/go-gormigrate/gormigrate/v2"
@@ -16,21 +18,42 @@ import (
 // describe the schema at their own point in time.
 func Migrate(ctx context.Context, db *gorm.DB) error {
 	db = db.WithContext(ctx)
+	collation := ""
 	if isMySQL(db) {
-		db = db.Set("gorm:table_options", "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin").Session(&gorm.Session{})
+		var exact bool
+		var err error
+		if collation, exact, err = ExactCollation(ctx, db); err != nil {
+			return fmt.Errorf("migrate database: %w", err)
+		}
+		if !exact {
+			slog.Warn("the database server has no NO PAD binary collation (utf8mb4_nopad_bin or utf8mb4_0900_bin): " +
+				"identifiers that differ only in trailing spaces collide")
+		}
 	}
-	m := gormigrate.New(db, &gormigrate.Options{
+	if err := newMigrator(db, collation).Migrate(); err != nil {
+		return fmt.Errorf("migrate database: %w", err)
+	}
+	return nil
+}
+
+// newMigrator runs the migrations on db; on MySQL, tables are created with
+// collation.
+func newMigrator(db *gorm.DB, collation string) *gormigrate.Gormigrate {
+	if isMySQL(db) {
+		db = db.Set("gorm:table_options", "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE="+collation).
+			Set(collationKey, collation).Session(&gorm.Session{})
+	}
+	return gormigrate.New(db, &gormigrate.Options{
 		TableName:                 "migrations",
 		IDColumnName:              "id",
 		IDColumnSize:              64,
 		UseTransaction:            !isMySQL(db), // MySQL DDL commits implicitly
 		ValidateUnknownMigrations: false,        // older replicas keep running during a rolling upgrade
 	}, migrations)
-	if err := m.Migrate(); err != nil {
-		return fmt.Errorf("migrate database: %w", err)
-	}
-	return nil
 }
+
+// collationKey carries the tables' collation to the migrations.
+const collationKey = "crumbs:collation"
 
 var migrations = []*gormigrate.Migration{
 	{
@@ -164,7 +187,9 @@ var migrations = []*gormigrate.Migration{
 		// written so far, by the writer in its transactions or by the
 		// backfill, cover every stored event: the rollups consumer starts
 		// after the newest. Replicas of the previous release still write
-		// rollups themselves, so stop them before starting this one.
+		// rollups themselves, so stop them before starting this one. (It
+		// comes before the NO PAD migration in this list, which converts
+		// its tables too; gormigrate runs whichever has not run.)
 		ID: "2026112501_event_log",
 		Migrate: func(tx *gorm.DB) error {
 			type eventLogConsumer struct {
@@ -200,7 +225,44 @@ var migrations = []*gormigrate.Migration{
 		},
 		Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropTable("event_log_slots", "event_log_consumers") },
 	},
+	{
+		// Identifiers (messageId, deviceId, codes, public ids, email keys)
+		// must compare exactly: utf8mb4_bin pads with spaces, so 'a' = 'a '
+		// matched another trigger's messageId. Every text column moves to the
+		// NO PAD collation; SQLite compares bytes already. This rewrites each
+		// table once.
+		ID:       "2026120201_nopad_collation",
+		Migrate:  func(tx *gorm.DB) error { return convertCollation(tx) },
+		Rollback: func(tx *gorm.DB) error { return nil },
+	},
 }
+
+// convertCollation moves every table of the database whose text columns are
+// not in the chosen collation to it.
+func convertCollation(tx *gorm.DB) error {
+	collation, _ := tx.Get(collationKey)
+	c, _ := collation.(string)
+	if !isMySQL(tx) || c == "" || c == padSpaceCollation {
+		return nil
+	}
+	var tables []string
+	err := tx.Raw(`SELECT TABLE_NAME FROM information_schema.TABLES
+		WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' AND TABLE_COLLATION <> ?
+		UNION SELECT TABLE_NAME FROM information_schema.COLUMNS
+		WHERE TABLE_SCHEMA = DATABASE() AND COLLATION_NAME IS NOT NULL AND COLLATION_NAME <> ?
+		ORDER BY 1`, c, c).Scan(&tables).Error
+	if err != nil {
+		return err
+	}
+	for _, table := range tables {
+		if err := tx.Exec("ALTER TABLE " + quoteIdent(table) + " CONVERT TO CHARACTER SET utf8mb4 COLLATE " + c).Error; err != nil {
+			return fmt.Errorf("convert %s to %s: %w", table, c, err)
+		}
+	}
+	return nil
+}
+
+func quoteIdent(name string) string { return "`" + strings.ReplaceAll(name, "`", "``") + "`" }
 
 // backfillRollups builds the rollups of events stored before they existed,
 // one UTC day at a time.

@@ -331,52 +331,78 @@ func (w *Writer) write(slot int, items []*pending, staged func()) (int, error) {
 		if attempt > 0 {
 			w.stats.retried()
 		}
-		c := w.plan(slot, items)
-		if len(c.stmts) == 0 {
+		c, err := w.attempt(ctx, slot, items, staged)
+		switch {
+		case err == nil:
 			c.answer()
-			return 0, nil
+			w.devices.remember(c.devices, epoch, time.Now())
+			return len(c.store), nil
+		case errors.Is(err, errSurprise) && ctx.Err() == nil:
+			continue
+		case errors.Is(err, gorm.ErrDuplicatedKey):
+			// An id another replica made too (SQLite reports it).
+			w.ids.reseed()
 		}
-		if hook := testHookBeforeStatements.Load(); hook != nil {
-			(*hook)()
-		}
-		t0 := time.Now()
-		tx, affected, err := w.runner.run(ctx, c.stmts)
-		tStmts := time.Since(t0)
-		if err == nil {
-			if s := c.check(affected); s != noSurprise {
-				tx.rollback()
-				err = w.explain(ctx, c, s)
-			}
-		}
-		if errors.Is(err, errSurprise) && ctx.Err() == nil {
+		if retryable(err) && !storeFault(err) && backoff(ctx, attempt) {
 			continue
 		}
-		if err != nil {
-			if errors.Is(err, gorm.ErrDuplicatedKey) {
-				// An id another replica made too (SQLite reports it).
-				w.ids.reseed()
+		return 0, err
+	}
+}
+
+// attempt runs one try at a group commit: its statements, their check and
+// the COMMIT. A panic becomes its error, after a rollback.
+func (w *Writer) attempt(ctx context.Context, slot int, items []*pending, staged func()) (c *commitPlan, err error) {
+	var tx openTx
+	defer func() {
+		if r := recover(); r != nil {
+			perr := newPanicError(r)
+			w.log.Error("group commit panicked", "err", perr, "stack", string(perr.stack))
+			if tx != nil {
+				tx.rollback()
 			}
-			if retryable(err) && !storeFault(err) && backoff(ctx, attempt) {
-				continue
-			}
-			return 0, err
+			err = perr
 		}
-		staged()
-		if hook := testHookBeforeCommit.Load(); hook != nil {
-			(*hook)()
-		}
-		t1 := time.Now()
-		err = tx.commit(ctx)
-		w.log.Debug("group commit phases", "statements", tStmts, "commit", time.Since(t1), "events", len(c.store), "devices", len(c.devices))
-		if err != nil {
-			if retryable(err) && !storeFault(err) && backoff(ctx, attempt) {
-				continue
-			}
-			return 0, err
-		}
-		c.answer()
-		w.devices.remember(c.devices, epoch, time.Now())
-		return len(c.store), nil
+	}()
+	c = w.plan(slot, items)
+	if len(c.stmts) == 0 {
+		return c, nil
+	}
+	w.announce(c.stmts)
+	if hook := testHookBeforeStatements.Load(); hook != nil {
+		(*hook)()
+	}
+	start := time.Now()
+	tx, affected, err := w.runner.run(ctx, c.stmts)
+	if err != nil {
+		tx = nil // the runner rolled back
+		return c, err
+	}
+	if s := c.check(affected); s != noSurprise {
+		tx.rollback()
+		tx = nil
+		return c, w.explain(ctx, c, s)
+	}
+	statements := time.Since(start)
+	staged()
+	if hook := testHookBeforeCommit.Load(); hook != nil {
+		(*hook)()
+	}
+	start = time.Now()
+	err = tx.commit(ctx)
+	tx = nil
+	w.log.Debug("group commit phases", "statements", statements, "commit", time.Since(start), "events", len(c.store), "devices", len(c.devices))
+	return c, err
+}
+
+// announce passes the statements through gorm's callbacks without running
+// them (DryRun): they run on the writer's own connections, and this keeps
+// them visible to whatever watches gorm's statements (tracing plugins,
+// tests that inject faults).
+func (w *Writer) announce(stmts []stmt) {
+	dry := w.db.Session(&gorm.Session{DryRun: true, NewDB: true})
+	for _, s := range stmts {
+		dry.Exec(s.query, s.args...)
 	}
 }
 

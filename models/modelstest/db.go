@@ -87,7 +87,11 @@ func openMySQL(dsn string) (db, admin *gorm.DB, name string, err error) {
 		return nil, nil, "", err
 	}
 	name = fmt.Sprintf("crumbs_test_%d_%d", os.Getpid(), time.Now().UnixNano()%1e6)
-	if err := admin.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin").Error; err != nil {
+	collation, _, err := models.ExactCollation(ctx, admin)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if err := admin.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4 COLLATE " + collation).Error; err != nil {
 		return nil, nil, "", err
 	}
 	testDSN, err := withDatabase(dsn, name)
