@@ -25,11 +25,14 @@ type HandlerOptions struct {
 	MaxDepth      int
 	MaxComplexity int
 	Log           *slog.Logger
+	// NoFastPath sends trigger mutations through gqlgen too (see fastpath.go).
+	NoFastPath bool
 }
 
 // NewHandler returns the GraphQL endpoint: websocket subscriptions, POST and GET (queries only) with
 // application/json and application/graphql-response+json, a parsed-query cache
-// and automatic persisted queries for the hot path, and the error presenter.
+// and automatic persisted queries, planned trigger mutations for the hot path
+// (fastpath.go), and the error presenter.
 func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	log := opts.Log
 	if log == nil {
@@ -37,7 +40,8 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	}
 	cfg := generated.Config{Resolvers: r}
 	complexity(&cfg.Complexity)
-	srv := handler.New(generated.NewExecutableSchema(cfg))
+	schema := generated.NewExecutableSchema(cfg)
+	srv := handler.New(schema)
 	// Subscriptions (the live event stream) over graphql-transport-ws and the
 	// older graphql-ws protocol. Browsers may connect from the server's own
 	// origin only (coder/websocket's default check); they cannot send headers,
@@ -62,7 +66,11 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	srv.AroundResponses(freshLoadersPerEvent(r.DB))
 	srv.SetErrorPresenter(presentError(log))
 	srv.SetRecoverFunc(recoverPanic(log))
-	return LoaderMiddleware(r.DB, srv)
+	h := LoaderMiddleware(r.DB, srv)
+	if opts.NoFastPath {
+		return h
+	}
+	return newFastPath(r, schema.Schema(), log, opts.MaxComplexity, opts.MaxDepth).middleware(h)
 }
 
 // freshLoadersPerEvent gives every event of a subscription its own

@@ -36,6 +36,8 @@ type config struct {
 	LogLevel        slog.Level
 	LogFormat       string
 	PprofAddr       string
+	// noFastPath sends trigger mutations through gqlgen too (tests compare).
+	noFastPath bool
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {

@@ -20,6 +20,7 @@ func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver) http.Handle
 
 	api := graph.NewHandler(resolver, graph.HandlerOptions{
 		Development: cfg.Development, MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity, Log: log,
+		NoFastPath: cfg.noFastPath,
 	})
 	api = graph.RequestMiddleware(graph.RequestOptions{
 		RequestID: requestID, Tokens: resolver.Tokens, TrustedProxies: cfg.TrustedProxies,
