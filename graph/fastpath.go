@@ -458,4 +458,3 @@ func acceptsJSON(accept string) bool {
 	}
 	return false
 }
-
