@@ -46,15 +46,29 @@ func (c *consumerRun) loop(ctx context.Context) {
 			wait = min(c.l.opts.Interval<<min(failures, 6), c.l.opts.LeaseTTL)
 		case more:
 			failures, wait = 0, 0
+			if c.isHolding() {
+				// Catching up: still leave the store some room.
+				wait = c.lastFlush() / 4
+			}
 		default:
 			failures = 0
 			if !c.isHolding() {
 				// Look for an expired lease now and then only.
 				wait = max(wait, c.l.opts.LeaseTTL/10)
+			} else {
+				// A flush costs per rollup row it touches, whatever the
+				// number of events: at most one in five time units.
+				wait = max(wait, 4*c.lastFlush())
 			}
 		}
 		timer.Reset(wait)
 	}
+}
+
+func (c *consumerRun) lastFlush() time.Duration {
+	c.statsMu.Lock()
+	defer c.statsMu.Unlock()
+	return c.stats.LastFlushDuration
 }
 
 func (c *consumerRun) isHolding() bool {

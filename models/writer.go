@@ -21,10 +21,11 @@ import (
 // is acknowledged before it is durable, and throughput grows with load
 // because each commit (and its fsync) is shared by the whole batch.
 //
-// Group commits pipeline: while one commits, the next forms from what queued
-// meanwhile and sends its statements, which wait inside the store only for
-// the rows the first still holds. More connections therefore make bigger
-// commits rather than a longer queue.
+// The next batch forms from everything that queued while one committed, so
+// more connections make bigger commits rather than a longer queue. With
+// WriterOptions.Writers above 1, commits also pipeline: while one commits,
+// the next forms and sends its statements, which wait inside the store only
+// for the rows the first still holds.
 type Writer struct {
 	db       *gorm.DB
 	mysql    bool
@@ -73,7 +74,13 @@ type WriterOptions struct {
 	// (default 32 MiB); requests beyond it wait to be queued.
 	MaxQueueBytes int64
 	// Writers is how many group commits may be in flight at once (default
-	// 2): while one commits, the next sends its statements.
+	// 1). With more, the next batch forms and sends its statements while one
+	// commits, waiting in the store for the definitions' rows the first
+	// holds. Measured on MariaDB with 64 connections at once: one writer
+	// stored 2,943 events/s in commits of 31 events, two 1,954 in commits
+	// of 24 (their COMMITs took 8.6 ms instead of 3.6): overlapping gains
+	// less than smaller batches cost. More help when traffic spreads over
+	// apps whose definitions differ.
 	Writers int
 	// Delay is how long the writer waits for more requests after the first
 	// one of a batch. Zero means: take what has queued up while the previous
@@ -112,7 +119,7 @@ func NewWriter(db *gorm.DB, catalog *Catalog, opts WriterOptions) *Writer {
 		opts.CommitTimeout = 30 * time.Second
 	}
 	if opts.Writers <= 0 {
-		opts.Writers = 2
+		opts.Writers = 1
 	}
 	runner, err := newTxRunner(db, opts.Writers)
 	if err != nil {
