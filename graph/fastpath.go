@@ -104,12 +104,12 @@ func (f *fastPath) serve(w http.ResponseWriter, r *http.Request, body []byte) bo
 	}
 	var inputs []fastInput
 	if plan.batch {
-		if json.Unmarshal(raw, &inputs) != nil || inputs == nil || 1+plan.perItem*len(inputs) > plan.maxComplx {
+		if decodeInputs(raw, &inputs) != nil || inputs == nil || 1+plan.perItem*len(inputs) > plan.maxComplx {
 			return false
 		}
 	} else {
 		var in fastInput
-		if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) || json.Unmarshal(raw, &in) != nil {
+		if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) || decodeInputs(raw, &in) != nil {
 			return false
 		}
 		inputs = []fastInput{in}

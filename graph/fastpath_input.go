@@ -6,6 +6,7 @@ import (
 	"errors"
 	"mime"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/crumbs-dev/crumbs/graph/model"
 	"github.com/crumbs-dev/crumbs/graph/scalar"
@@ -26,15 +27,17 @@ type fastInput struct {
 	Source     *jsonString `json:"source"`
 }
 
-func (in *fastInput) UnmarshalJSON(b []byte) error {
-	type plain fastInput
-	d := json.NewDecoder(bytes.NewReader(b))
+// decodeInputs decodes a variable into v (a fastInput or a slice of them),
+// refusing unknown fields as GraphQL does.
+func decodeInputs(raw []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(raw))
 	d.DisallowUnknownFields()
-	var p plain
-	if err := d.Decode(&p); err != nil {
+	if err := d.Decode(v); err != nil {
 		return err
 	}
-	*in = fastInput(p)
+	if d.More() {
+		return errNotString
+	}
 	return nil
 }
 
@@ -80,10 +83,14 @@ type jsonString struct {
 }
 
 func (j *jsonString) UnmarshalJSON(b []byte) error {
-	if len(b) == 0 || b[0] != '"' {
+	if len(b) < 2 || b[0] != '"' {
 		return errNotString
 	}
 	j.set = true
+	if bytes.IndexByte(b, '\\') < 0 && utf8.Valid(b) {
+		j.s = string(b[1 : len(b)-1]) // nothing to unescape
+		return nil
+	}
 	return json.Unmarshal(b, &j.s)
 }
 

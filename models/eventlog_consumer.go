@@ -57,8 +57,9 @@ func (c *consumerRun) loop(ctx context.Context) {
 				wait = max(wait, c.l.opts.LeaseTTL/10)
 			} else {
 				// A flush costs per rollup row it touches, whatever the
-				// number of events: at most one in five time units.
-				wait = max(wait, 4*c.lastFlush())
+				// number of events: at most one in five time units, as long
+				// as that keeps the lag well under two seconds.
+				wait = max(wait, min(4*c.lastFlush(), 600*time.Millisecond))
 			}
 		}
 		timer.Reset(wait)

@@ -81,7 +81,7 @@ func RollupsMatchEvents(ctx context.Context, db *gorm.DB, appID uint64) error {
 		return fmt.Errorf("%d rollup rows stored, %d expected from the raw events", len(rows), len(want.byKey))
 	}
 	for _, r := range rows {
-		k := rollupKey{appID, r.Kind, r.Grain, r.DefinitionID, r.Bucket.UTC(), r.Dim}
+		k := rollupKey{appID, r.Kind, r.Grain, r.DefinitionID, r.Bucket.Unix(), r.Dim}
 		d := want.byKey[k]
 		if d == nil {
 			return fmt.Errorf("unexpected rollup row %+v", k)

@@ -57,13 +57,16 @@ type rollupKey struct {
 	kind   string
 	grain  int8
 	defID  uint64
-	bucket time.Time
+	bucket int64 // unix seconds: a cheaper map key than a time.Time
 	dim    int64
 }
 
+// at is the start of the key's bucket.
+func (k rollupKey) at() time.Time { return time.Unix(k.bucket, 0).UTC() }
+
 func (k rollupKey) compare(o rollupKey) int {
 	return cmp.Or(cmp.Compare(k.appID, o.appID), strings.Compare(k.kind, o.kind), cmp.Compare(k.grain, o.grain),
-		cmp.Compare(k.defID, o.defID), k.bucket.Compare(o.bucket), cmp.Compare(k.dim, o.dim))
+		cmp.Compare(k.defID, o.defID), cmp.Compare(k.bucket, o.bucket), cmp.Compare(k.dim, o.dim))
 }
 
 // sketched reports whether rows of this key carry a device sketch.
@@ -112,6 +115,9 @@ type rollupBatch struct {
 	byKey   map[rollupKey]*rollupDelta
 	kinds   kindSet
 	devices bool
+	// pages and hosts remember parsed URLs: a batch sees few distinct ones.
+	pages map[string][2]string
+	hosts map[string]string
 }
 
 // newRollupBatch counts every kind and tracks devices.
@@ -125,17 +131,39 @@ func newRollupBatchOf(kinds kindSet, devices bool) *rollupBatch {
 func (b *rollupBatch) add(e *Event) {
 	var path, full, ref string
 	if b.kinds&(kindsPath|kindsURL) != 0 {
-		path, full = pagePath(e.URL)
+		p, ok := b.pages[e.URL]
+		if !ok {
+			p[0], p[1] = pagePath(e.URL)
+			if b.pages == nil || len(b.pages) > 10_000 {
+				b.pages = map[string][2]string{}
+			}
+			b.pages[e.URL] = p
+		}
+		path, full = p[0], p[1]
 	}
 	if b.kinds&kindsRef != 0 {
-		ref = referrerHost(e.Referrer)
+		var ok bool
+		if ref, ok = b.hosts[e.Referrer]; !ok {
+			ref = referrerHost(e.Referrer)
+			if b.hosts == nil || len(b.hosts) > 10_000 {
+				b.hosts = map[string]string{}
+			}
+			b.hosts[e.Referrer] = ref
+		}
 	}
 	var device uint64
 	if b.devices {
 		device = deviceHash(e.DeviceID)
 	}
-	hour := e.OccurredAt.UTC().Truncate(time.Hour)
-	for _, k := range [...]rollupKey{{grain: grainHour, bucket: hour}, {grain: grainDay, bucket: utcDay(e.OccurredAt)}} {
+	hour := e.OccurredAt.Unix() - e.OccurredAt.Unix()%3600
+	if e.OccurredAt.Unix() < 0 && e.OccurredAt.Unix()%3600 != 0 {
+		hour -= 3600
+	}
+	day := hour - hour%86400
+	if hour < 0 && hour%86400 != 0 {
+		day -= 86400
+	}
+	for _, k := range [...]rollupKey{{grain: grainHour, bucket: hour}, {grain: grainDay, bucket: day}} {
 		k.appID = e.AppID
 		if b.kinds&kindsDef != 0 {
 			b.put(k, kindDef, e.DefinitionID, "", device)

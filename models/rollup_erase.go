@@ -108,7 +108,7 @@ func rebuildHourSketches(tx *gorm.DB, appID uint64, hour time.Time, derived uint
 func rebuildDaySketch(tx *gorm.DB, k rollupKey) error {
 	var stored [][]byte
 	err := tx.Table("rollups").Where("app_id = ? AND kind = ? AND grain = ? AND definition_id = ? AND bucket >= ? AND bucket < ? AND dim = ?",
-		k.appID, k.kind, grainHour, k.defID, k.bucket, k.bucket.AddDate(0, 0, 1), k.dim).Pluck("sketch", &stored).Error
+		k.appID, k.kind, grainHour, k.defID, k.at(), k.at().AddDate(0, 0, 1), k.dim).Pluck("sketch", &stored).Error
 	if err != nil {
 		return err
 	}
@@ -130,5 +130,5 @@ func rebuildDaySketch(tx *gorm.DB, k rollupKey) error {
 		return err
 	}
 	return tx.Exec("UPDATE rollups SET sketch = ? WHERE app_id = ? AND kind = ? AND grain = ? AND definition_id = ? AND bucket = ? AND dim = ?",
-		out, k.appID, k.kind, k.grain, k.defID, k.bucket, k.dim).Error
+		out, k.appID, k.kind, k.grain, k.defID, k.at(), k.dim).Error
 }

@@ -159,7 +159,7 @@ func (v *rollupView) tailDeltas(kind string, defIDs []uint64, dims []int64, in f
 	var out []*rollupDelta
 	for _, d := range v.tail.byKey {
 		k := d.key
-		if k.kind == kind && slices.Contains(defIDs, k.defID) && (dims == nil || slices.Contains(dims, k.dim)) && in(k.grain, k.bucket) {
+		if k.kind == kind && slices.Contains(defIDs, k.defID) && (dims == nil || slices.Contains(dims, k.dim)) && in(k.grain, k.at()) {
 			out = append(out, d)
 		}
 	}
@@ -192,7 +192,7 @@ func (v *rollupView) hourlyCounts(kind string, defIDs []uint64, from, to time.Ti
 		return grain == grainHour && !bucket.Before(from) && bucket.Before(to)
 	}
 	for _, d := range v.tailDeltas(kind, defIDs, nil, hours) {
-		add(d.key.defID, d.key.bucket, d.count)
+		add(d.key.defID, d.key.at(), d.count)
 	}
 	return nil
 }

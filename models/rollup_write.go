@@ -76,7 +76,7 @@ func upsertRollups(tx *gorm.DB, chunk []*rollupDelta) error {
 		if d.sketch != nil {
 			sketch = d.sketch
 		}
-		args = append(args, k.appID, k.kind, k.grain, k.defID, k.bucket, k.dim, d.value, d.count, sketch)
+		args = append(args, k.appID, k.kind, k.grain, k.defID, k.at(), k.dim, d.value, d.count, sketch)
 	}
 	if mysql {
 		sb.WriteString(" ON DUPLICATE KEY UPDATE count = count + VALUES(count), sketch = COALESCE(VALUES(sketch), sketch)")
@@ -119,7 +119,7 @@ func readSketches(q *gorm.DB, chunk []*rollupDelta, lock bool) (map[rollupKey][]
 		if err := rows.Scan(&k.appID, &k.kind, &k.grain, &k.defID, &bucket, &k.dim, &sketch); err != nil {
 			return nil, err
 		}
-		k.bucket = bucket.Time
+		k.bucket = bucket.Time.Unix()
 		out[k] = sketch
 	}
 	return out, rows.Err()
@@ -138,7 +138,7 @@ func keysCondition(chunk []*rollupDelta) (string, []any) {
 	defs, dims := map[group][]uint64{}, map[group][]int64{}
 	var order []group
 	for _, d := range chunk {
-		g := group{d.key.appID, d.key.kind, d.key.grain, d.key.bucket}
+		g := group{d.key.appID, d.key.kind, d.key.grain, d.key.at()}
 		if _, ok := defs[g]; !ok {
 			order = append(order, g)
 		}

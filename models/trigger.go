@@ -85,7 +85,7 @@ func (p *pending) size() int {
 
 // prepare validates in and resolves its app and definition through the catalog.
 // It returns a refusal as the error, or a pending trigger for the writer.
-func prepare(ctx context.Context, catalog *Catalog, limits *RateLimits, in TriggerInput, now time.Time) (*pending, error) {
+func prepare(ctx context.Context, catalog *Catalog, limits *RateLimits, in TriggerInput, now time.Time, senders *senderMemo) (*pending, error) {
 	if in.AppPublicID == "" || len(in.AppPublicID) > 64 {
 		return nil, Invalid("appId", "is required")
 	}
@@ -139,7 +139,7 @@ func prepare(ctx context.Context, catalog *Catalog, limits *RateLimits, in Trigg
 	if err != nil {
 		return nil, err
 	}
-	if err := checkSender(app, in.Secret, in.Origin); err != nil {
+	if err := senders.check(app, in.Secret, in.Origin); err != nil {
 		return nil, err
 	}
 	if in.Secret == "" {
@@ -182,6 +182,22 @@ func checkSender(app *App, secret, origin string) error {
 		return newError(ErrForbidden, "origin %q may not send triggers to this app", truncate(origin, 100))
 	}
 	return nil
+}
+
+// senderMemo remembers the last checkSender answer: the inputs of a batch
+// come from one sender, and a secret key costs a SHA-256 to check.
+type senderMemo struct {
+	app            *App
+	secret, origin string
+	err            error
+}
+
+func (m *senderMemo) check(app *App, secret, origin string) error {
+	if m.app == app && m.secret == secret && m.origin == origin {
+		return m.err
+	}
+	*m = senderMemo{app: app, secret: secret, origin: origin, err: checkSender(app, secret, origin)}
+	return m.err
 }
 
 // CheckTriggerAccess tells whether a request may send triggers to the app
@@ -233,8 +249,9 @@ func (w *Writer) Trigger(ctx context.Context, inputs []TriggerInput) []TriggerRe
 	now := Now()
 	var items []*pending
 	var index []int
+	var senders senderMemo
 	for i, in := range inputs {
-		p, err := prepare(ctx, w.catalog, w.limits, in, now)
+		p, err := prepare(ctx, w.catalog, w.limits, in, now, &senders)
 		if err != nil {
 			results[i].Err = err
 			continue
