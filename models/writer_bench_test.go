@@ -25,11 +25,11 @@ func BenchmarkTrigger(b *testing.B) {
 func benchTrigger(b *testing.B, db *gorm.DB, batch int) {
 	ctx := b.Context()
 	name := "bench"
-	app, _, err := models.CreateApp(ctx, db, newUser(b, db), models.AppInput{Name: &name})
+	app, secret, err := models.CreateApp(ctx, db, newUser(b, db), models.AppInput{Name: &name})
 	if err != nil {
 		b.Fatal(err)
 	}
-	w := models.NewWriter(db, models.NewCatalog(db, 0), models.WriterOptions{})
+	w := models.NewWriter(db, models.NewCatalog(db, time.Minute), models.WriterOptions{})
 	defer w.Close()
 	codes := []string{"view", "click", "submit"}
 	var seq atomic.Int64
@@ -41,7 +41,7 @@ func benchTrigger(b *testing.B, db *gorm.DB, batch int) {
 			for i := range in {
 				n := seq.Add(1)
 				msg := fmt.Sprintf("m-%d", n)
-				in[i] = models.TriggerInput{
+				in[i] = models.TriggerInput{Secret: secret, // as a server sends batches
 					AppPublicID: app.PublicID, DeviceID: fmt.Sprintf("d-%d", n%5000), Code: codes[n%3],
 					URL: "https://example.com/", MessageID: &msg, Properties: map[string]any{"n": n},
 				}
