@@ -63,7 +63,7 @@ func (r *queryResolver) Apps(ctx context.Context) ([]*models.App, error) {
 
 // App is the resolver for the app field.
 func (r *queryResolver) App(ctx context.Context, id string) (*models.App, error) {
-	return r.appFor(ctx, id, models.RoleViewer)
+	return viewer(ctx).App(ctx, r.DB, id, models.RoleViewer)
 }
 
 // CheckAppKey is the resolver for the checkAppKey field.

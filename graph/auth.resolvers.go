@@ -2,15 +2,30 @@ package graph
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/crumbs-dev/crumbs/graph/generated"
 	"github.com/crumbs-dev/crumbs/graph/model"
 	"github.com/crumbs-dev/crumbs/models"
 )
 
+// AppID is the resolver for the appId field.
+func (r *invitationResolver) AppID(ctx context.Context, obj *models.Invitation) (string, error) {
+	return appPublicID(ctx, obj.AppID)
+}
+
+// Role is the resolver for the role field.
+func (r *invitationResolver) Role(ctx context.Context, obj *models.Invitation) (model.Role, error) {
+	return model.Role(obj.Role), nil
+}
+
 // User is the resolver for the user field.
 func (r *memberResolver) User(ctx context.Context, obj *models.Membership) (*models.User, error) {
-	return loadersFrom(ctx).users.Load(ctx, obj.UserID)
+	user, err := load(ctx, loadersFrom(ctx).users, obj.UserID)
+	if err == nil && user == nil {
+		err = fmt.Errorf("user %d is gone: %w", obj.UserID, models.ErrNotFound)
+	}
+	return user, err
 }
 
 // Role is the resolver for the role field.
@@ -20,26 +35,40 @@ func (r *memberResolver) Role(ctx context.Context, obj *models.Membership) (mode
 
 // Login is the resolver for the login field.
 func (r *mutationResolver) Login(ctx context.Context, email string, password string) (*models.Session, error) {
-	return r.Tokens.Login(ctx, r.DB, email, password)
+	s, err := r.Tokens.Login(ctx, r.DB, RequestInfoFrom(ctx).ClientIP, email, password)
+	noteRateLimit(ctx, err)
+	return s, err
 }
 
 // RefreshToken is the resolver for the refreshToken field.
 func (r *mutationResolver) RefreshToken(ctx context.Context, refreshToken string) (*models.Session, error) {
-	return r.Tokens.Refresh(ctx, r.DB, refreshToken)
+	s, err := r.Tokens.Refresh(ctx, r.DB, RequestInfoFrom(ctx).ClientIP, refreshToken)
+	noteRateLimit(ctx, err)
+	return s, err
 }
 
 // Logout is the resolver for the logout field.
 func (r *mutationResolver) Logout(ctx context.Context, refreshToken string) (bool, error) {
-	return true, models.Logout(ctx, r.DB, refreshToken)
+	return true, r.Tokens.Logout(ctx, r.DB, refreshToken)
+}
+
+// LogoutEverywhere is the resolver for the logoutEverywhere field.
+func (r *mutationResolver) LogoutEverywhere(ctx context.Context) (bool, error) {
+	return true, r.Tokens.LogoutEverywhere(ctx, r.DB, viewer(ctx))
+}
+
+// ChangePassword is the resolver for the changePassword field.
+func (r *mutationResolver) ChangePassword(ctx context.Context, currentPassword string, newPassword string) (bool, error) {
+	err := r.Tokens.ChangePassword(ctx, r.DB, viewer(ctx), RequestInfoFrom(ctx).ClientIP, currentPassword, newPassword)
+	noteRateLimit(ctx, err)
+	return true, err
 }
 
 // AcceptInvitation is the resolver for the acceptInvitation field.
 func (r *mutationResolver) AcceptInvitation(ctx context.Context, token string, name *string, password string) (*models.Session, error) {
-	user, err := models.AcceptInvitation(ctx, r.DB, token, deref(name, ""), password)
-	if err != nil {
-		return nil, err
-	}
-	return r.Tokens.StartSession(ctx, r.DB, user, "")
+	s, err := r.Tokens.AcceptInvitation(ctx, r.DB, RequestInfoFrom(ctx).ClientIP, token, deref(name, ""), password)
+	noteRateLimit(ctx, err)
+	return s, err
 }
 
 // AddMember is the resolver for the addMember field.
@@ -48,11 +77,16 @@ func (r *mutationResolver) AddMember(ctx context.Context, appID string, email st
 	if err != nil {
 		return nil, err
 	}
-	out := &model.AddMemberPayload{Member: res.Member}
-	if res.InviteToken != "" {
-		out.InvitationToken = &res.InviteToken
+	return &model.AddMemberPayload{Invitation: res.Invitation, InvitationToken: res.Token}, nil
+}
+
+// RevokeInvitation is the resolver for the revokeInvitation field.
+func (r *mutationResolver) RevokeInvitation(ctx context.Context, appID string, id string) (*model.DeletePayload, error) {
+	inv, err := models.RevokeInvitation(ctx, r.DB, viewer(ctx), appID, id)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	return &model.DeletePayload{ID: models.FormatID(inv.ID)}, nil
 }
 
 // SetMemberRole is the resolver for the setMemberRole field.
@@ -75,7 +109,18 @@ func (r *queryResolver) Members(ctx context.Context, appID string) ([]*models.Me
 	return models.Members(ctx, r.DB, viewer(ctx), appID)
 }
 
+// Invitations is the resolver for the invitations field.
+func (r *queryResolver) Invitations(ctx context.Context, appID string) ([]*models.Invitation, error) {
+	return models.Invitations(ctx, r.DB, viewer(ctx), appID)
+}
+
+// Invitation returns generated.InvitationResolver implementation.
+func (r *Resolver) Invitation() generated.InvitationResolver { return &invitationResolver{r} }
+
 // Member returns generated.MemberResolver implementation.
 func (r *Resolver) Member() generated.MemberResolver { return &memberResolver{r} }
 
-type memberResolver struct{ *Resolver }
+type (
+	invitationResolver struct{ *Resolver }
+	memberResolver     struct{ *Resolver }
+)

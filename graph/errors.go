@@ -18,13 +18,22 @@ import (
 
 // presentError maps a resolver error to a GraphQL error with extensions.code
 // (and field, for bad input). Errors of no known kind are logged with the
-// request id and shown with a generic message.
-func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
+// request id and shown with a generic message. Without hints (production),
+// validation messages lose their "Did you mean …?" suggestions, which would
+// spell out the schema.
+func presentError(log *slog.Logger, hints bool) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
 		var already *gqlerror.Error
 		if errors.As(err, &already) && already.Err == nil {
-			return presentProtocolError(gqlErr)
+			gqlErr = presentProtocolError(gqlErr)
+			if !hints {
+				gqlErr.Message = withoutHint(gqlErr.Message)
+			}
+			if gqlErr.Extensions["code"] == codeIntrospection {
+				log.DebugContext(ctx, "introspection refused", "request_id", RequestInfoFrom(ctx).ID)
+			}
+			return gqlErr
 		}
 		var invalid *models.InvalidError
 		if errors.As(err, &invalid) && invalid.Field == "" {
@@ -33,6 +42,9 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 			gqlErr.Message = invalid.Error()
 		}
 		code, field := models.Code(err)
+		if arg, ok := argumentPath(ctx, gqlErr.Path); ok && code == models.CodeInternal {
+			code, field = models.CodeBadUserInput, arg
+		}
 		if gqlErr.Extensions == nil {
 			gqlErr.Extensions = map[string]any{}
 		}
@@ -40,12 +52,36 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		if field != "" {
 			gqlErr.Extensions["field"] = field
 		}
-		if code == models.CodeInternal {
+		switch code {
+		case models.CodeInternal:
 			log.ErrorContext(ctx, "request failed", "request_id", RequestInfoFrom(ctx).ID, "path", gqlErr.Path.String(), "err", err)
 			gqlErr.Message = "internal server error"
+		case models.CodeUnavailable:
+			if storeUnavailable(ctx, log, err, "path", gqlErr.Path.String()) {
+				gqlErr.Message = unavailableMessage
+			}
 		}
 		return gqlErr
 	}
+}
+
+const unavailableMessage = "the store is unavailable; retry later"
+
+// storeUnavailable makes the response a 503 with Retry-After and logs the
+// fault under models.MsgStoreUnavailable (the server's log handler throttles
+// those). It reports whether the caller is to see the generic message:
+// refusals that models words itself (the server is shutting down) keep
+// theirs and are no store fault, nor is a request whose caller went away or
+// that shutdown ended.
+func storeUnavailable(ctx context.Context, log *slog.Logger, err error, args ...any) (generic bool) {
+	setUnavailable(ctx)
+	if errors.Is(err, models.ErrUnavailable) {
+		return false
+	}
+	if ctx.Err() == nil || !errors.Is(err, context.Canceled) {
+		log.ErrorContext(ctx, models.MsgStoreUnavailable, append([]any{"request_id", RequestInfoFrom(ctx).ID, "err", err}, args...)...)
+	}
+	return true
 }
 
 // recoverPanic turns a panic in a resolver into INTERNAL_SERVER_ERROR.
@@ -60,9 +96,14 @@ func recoverPanic(log *slog.Logger) graphql.RecoverFunc {
 func triggerError(ctx context.Context, log *slog.Logger, err error) (code, message string, field *string) {
 	code, f := models.Code(err)
 	message = err.Error()
-	if code == models.CodeInternal {
+	switch code {
+	case models.CodeInternal:
 		log.ErrorContext(ctx, "trigger failed", "request_id", RequestInfoFrom(ctx).ID, "err", err)
 		message = "internal server error"
+	case models.CodeUnavailable:
+		if storeUnavailable(ctx, log, err) {
+			message = unavailableMessage
+		}
 	}
 	if f != "" {
 		field = &f
@@ -79,7 +120,7 @@ func presentProtocolError(gqlErr *gqlerror.Error) *gqlerror.Error {
 		gqlErr.Extensions = map[string]any{}
 	}
 	switch gqlErr.Extensions["code"] {
-	case codeComplexity:
+	case codeComplexity, codeIntrospection:
 		return gqlErr
 	case errcode.ValidationFailed, errcode.ParseFailed, nil:
 		gqlErr.Extensions["code"] = models.CodeBadUserInput
@@ -92,6 +133,36 @@ func presentProtocolError(gqlErr *gqlerror.Error) *gqlerror.Error {
 		gqlErr.Extensions["field"] = strings.Join(parts, ".")
 	}
 	return gqlErr
+}
+
+// argumentPath reports whether an error arose while gqlgen read the field's
+// arguments (its path goes on past the field's, into the argument), and
+// names the argument as a field (rules.0.operator). Such an error is the
+// caller's: gqlparser's validation takes enum values in variables in any
+// case ("EQUALS"), the generated code only in the schema's.
+func argumentPath(ctx context.Context, path ast.Path) (string, bool) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return "", false
+	}
+	fieldPath := fc.Path()
+	if len(path) <= len(fieldPath) || path[:len(fieldPath)].String() != fieldPath.String() {
+		return "", false
+	}
+	var parts []string
+	for _, p := range path[len(fieldPath):] {
+		parts = append(parts, fmt.Sprint(p))
+	}
+	return strings.Join(parts, "."), true
+}
+
+// withoutHint cuts a validation message's suggestions ("Cannot query field
+// "nam" on type "App". Did you mean "name"?"), which gqlparser appends last.
+func withoutHint(msg string) string {
+	if i := strings.Index(msg, " Did you mean "); i >= 0 {
+		return msg[:i]
+	}
+	return msg
 }
 
 func lastKey(path ast.Path) string {

@@ -25,16 +25,16 @@ func (r *eventResolver) Definition(ctx context.Context, obj *models.Event) (*mod
 
 // Device is the resolver for the device field.
 func (r *eventResolver) Device(ctx context.Context, obj *models.Event) (*models.Device, error) {
-	return loadersFrom(ctx).devices.Load(ctx, models.DeviceKey{AppID: obj.AppID, DeviceID: obj.DeviceID})
+	return load(ctx, loadersFrom(ctx).devices, models.DeviceKey{AppID: obj.AppID, DeviceID: obj.DeviceID})
 }
 
 // Lead is the resolver for the lead field.
 func (r *eventResolver) Lead(ctx context.Context, obj *models.Event) (*models.Lead, error) {
 	device, err := r.Device(ctx, obj)
-	if err != nil || device.LeadID == nil {
+	if err != nil || device == nil || device.LeadID == nil {
 		return nil, err
 	}
-	return load(ctx, &loadersFrom(ctx).leads, *device.LeadID)
+	return load(ctx, loadersFrom(ctx).leads, *device.LeadID)
 }
 
 // Properties is the resolver for the properties field.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -54,13 +55,17 @@ type fastPath struct {
 	r        *Resolver
 	schema   *ast.Schema
 	log      *slog.Logger
+	present  graphql.ErrorPresenterFunc
+	docs     DocumentLimits
 	maxCx    int
 	maxDepth int
 	plans    *lru.LRU[*fastPlan] // nil value: not a fast document
 }
 
-func newFastPath(r *Resolver, schema *ast.Schema, log *slog.Logger, maxComplexity, maxDepth int) *fastPath {
-	return &fastPath{r: r, schema: schema, log: log, maxCx: maxComplexity, maxDepth: maxDepth, plans: lru.New[*fastPlan](256)}
+// newFastPath plans documents within docs' limits (others go to gqlgen,
+// which refuses them) and presents errors with present, as gqlgen does.
+func newFastPath(r *Resolver, schema *ast.Schema, log *slog.Logger, present graphql.ErrorPresenterFunc, docs DocumentLimits, maxComplexity, maxDepth int) *fastPath {
+	return &fastPath{r: r, schema: schema, log: log, present: present, docs: docs, maxCx: maxComplexity, maxDepth: maxDepth, plans: lru.New[*fastPlan](256)}
 }
 
 // fastRequest is the envelope of a GraphQL POST.
@@ -150,7 +155,7 @@ func (f *fastPath) serve(w http.ResponseWriter, r *http.Request, body []byte) bo
 		resp.Data = data.Bytes()
 	} else if err := results[0].Err; err != nil {
 		noteRateLimit(ctx, err)
-		e := f.present(ctx, plan.key, err)
+		e := f.present(ctx, gqlerror.WrapPath(ast.Path{ast.PathName(plan.key)}, err))
 		if plan.location.Line > 0 {
 			e.Locations = []gqlerror.Location{plan.location}
 		}
@@ -176,20 +181,6 @@ var plannedRequests atomic.Uint64
 // PlannedRequests is how many trigger requests this process answered from
 // a cached plan rather than through gqlgen (a counter, for metrics).
 func PlannedRequests() uint64 { return plannedRequests.Load() }
-
-// present is the error presenter's answer for the root field's error.
-func (f *fastPath) present(ctx context.Context, key string, err error) *gqlerror.Error {
-	code, field := models.Code(err)
-	e := &gqlerror.Error{Message: err.Error(), Path: ast.Path{ast.PathName(key)}, Extensions: map[string]any{"code": code}}
-	if field != "" {
-		e.Extensions["field"] = field
-	}
-	if code == models.CodeInternal {
-		f.log.ErrorContext(ctx, "request failed", "request_id", RequestInfoFrom(ctx).ID, "path", e.Path.String(), "err", err)
-		e.Message = "internal server error"
-	}
-	return e
-}
 
 func writeTriggerResult(w *bytes.Buffer, fields []fastField, res *model.TriggerResult) {
 	w.WriteByte('{')
@@ -242,11 +233,19 @@ func writeTriggerResult(w *bytes.Buffer, fields []fastField, res *model.TriggerR
 }
 
 // plan returns the cached plan of a document, making it on first sight.
+// Only documents that name a trigger mutation and pass the document limits
+// are parsed here; the others are gqlgen's to parse or refuse.
 func (f *fastPath) plan(ctx context.Context, query string) *fastPlan {
 	if p, ok := f.plans.Get(ctx, query); ok {
 		return p
 	}
-	p := f.makePlan(query)
+	if !strings.Contains(query, "trigger") {
+		return nil
+	}
+	var p *fastPlan
+	if f.docs.Check(query) == nil {
+		p = f.makePlan(query)
+	}
 	f.plans.Add(ctx, query, p)
 	return p
 }
@@ -292,7 +291,7 @@ func (f *fastPath) makePlan(query string) *fastPlan {
 	if plan.fields, plan.perItem, ok2 = selection(root.SelectionSet, []string{"accepted", "duplicate", "eventId", "error"}); !ok2 {
 		return nil
 	}
-	if f.maxDepth > 0 && selectionDepth(op.SelectionSet, 0, f.maxDepth) > f.maxDepth {
+	if f.maxDepth > 0 && selectionDepth(op.SelectionSet, 0, f.maxDepth, false) > f.maxDepth {
 		return nil
 	}
 	return plan

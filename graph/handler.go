@@ -1,19 +1,16 @@
 package graph
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/crumbs-dev/crumbs/graph/generated"
 	"github.com/vektah/gqlparser/v2/ast"
-	"gorm.io/gorm"
 )
 
 // HandlerOptions configure the GraphQL endpoint.
@@ -24,7 +21,13 @@ type HandlerOptions struct {
 	// MaxDepth and MaxComplexity bound what one operation may ask for.
 	MaxDepth      int
 	MaxComplexity int
-	Log           *slog.Logger
+	// WebsocketOrigins are origins (https://dash.example.com) besides the
+	// server's own whose browsers may open the subscription websocket.
+	WebsocketOrigins []string
+	// Documents bound the work of a document before it is sized; the zero
+	// value means DefaultDocumentLimits.
+	Documents DocumentLimits
+	Log       *slog.Logger
 	// NoFastPath sends trigger mutations through gqlgen too (see fastpath.go).
 	NoFastPath bool
 }
@@ -43,46 +46,47 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	schema := generated.NewExecutableSchema(cfg)
 	srv := handler.New(schema)
 	// Subscriptions (the live event stream) over graphql-transport-ws and the
-	// older graphql-ws protocol. Browsers may connect from the server's own
-	// origin only (coder/websocket's default check); they cannot send headers,
-	// so the access token may come in the connection_init payload instead.
-	srv.AddTransport(transport.Websocket{KeepAlivePingInterval: 15 * time.Second, InitFunc: websocketInit(r.Tokens)})
+	// older graphql-ws protocol (websocket.go). Browsers may connect from the
+	// server's own origin and from opts.WebsocketOrigins; they cannot send
+	// headers, so the access token may come in the connection_init payload.
+	srv.AddTransport(transport.Websocket{
+		Implementation: wsImplementation{}, KeepAlivePingInterval: 15 * time.Second, InitFunc: websocketInit(r.Tokens, r.DB),
+	})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	queries := lru.New[*ast.QueryDocument](1000)
+	srv.SetQueryCache(queries)
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	// After APQ, which fills in the query of a persisted hash.
+	docs := opts.Documents
+	if docs == (DocumentLimits{}) {
+		docs = DefaultDocumentLimits
+	}
+	docs.Accepted = queries
+	srv.Use(docs)
+	srv.SetParserTokenLimit(docs.Tokens)
 	if opts.Development {
 		srv.Use(extension.Introspection{})
 	} else {
 		srv.SetDisableSuggestion(true)
 	}
+	srv.Use(OperationRules{Introspection: opts.Development})
 	if opts.MaxDepth > 0 {
 		srv.Use(DepthLimit{Max: opts.MaxDepth})
 	}
 	if opts.MaxComplexity > 0 {
 		srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
 	}
-	srv.AroundResponses(freshLoadersPerEvent(r.DB))
-	srv.SetErrorPresenter(presentError(log))
+	srv.AroundOperations(currentViewerPerOperation)
+	srv.AroundResponses(freshPerEvent(r.DB))
+	srv.AroundFields(authorizeFields(r.DB))
+	present := presentError(log, opts.Development)
+	srv.SetErrorPresenter(present)
 	srv.SetRecoverFunc(recoverPanic(log))
 	h := LoaderMiddleware(r.DB, srv)
-	if opts.NoFastPath {
-		return h
+	if !opts.NoFastPath {
+		h = newFastPath(r, schema.Schema(), log, present, docs, opts.MaxComplexity, opts.MaxDepth).middleware(h)
 	}
-	return newFastPath(r, schema.Schema(), log, opts.MaxComplexity, opts.MaxDepth).middleware(h)
-}
-
-// freshLoadersPerEvent gives every event of a subscription its own
-// dataloaders. A subscription lives as long as its websocket, and the
-// loaders of the upgrade request would cache devices, leads and definitions
-// for all that time: a device identified meanwhile would stay anonymous,
-// and the cache would only grow.
-func freshLoadersPerEvent(db *gorm.DB) graphql.ResponseMiddleware {
-	return func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-		if oc := graphql.GetOperationContext(ctx); oc != nil && oc.Operation != nil && oc.Operation.Operation == ast.Subscription {
-			ctx = context.WithValue(ctx, loadersKey{}, newLoaders(db))
-		}
-		return next(ctx)
-	}
+	return websocketUpgrades(r.Tokens, r.DB, log, opts.WebsocketOrigins, h)
 }

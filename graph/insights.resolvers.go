@@ -31,29 +31,17 @@ func (r *goalResolver) CompletionMatcher(ctx context.Context, obj *models.Goal) 
 
 // CreateEventMatcher is the resolver for the createEventMatcher field.
 func (r *mutationResolver) CreateEventMatcher(ctx context.Context, appID string, input model.EventMatcherInput) (*models.EventMatcher, error) {
-	app, err := r.appFor(ctx, appID, models.RoleEditor)
-	if err != nil {
-		return nil, err
-	}
-	return models.CreateEventMatcher(ctx, r.DB, app, models.EventMatcherInput{Name: &input.Name, Code: &input.Code, Rules: rulesIn(input.Rules)})
+	return models.CreateEventMatcherFor(ctx, r.DB, viewer(ctx), appID, models.EventMatcherInput{Name: &input.Name, Code: &input.Code, Rules: rulesIn(input.Rules)})
 }
 
 // UpdateEventMatcher is the resolver for the updateEventMatcher field.
 func (r *mutationResolver) UpdateEventMatcher(ctx context.Context, appID string, id string, input model.UpdateEventMatcherInput) (*models.EventMatcher, error) {
-	app, err := r.appFor(ctx, appID, models.RoleEditor)
-	if err != nil {
-		return nil, err
-	}
-	return models.UpdateEventMatcher(ctx, r.DB, app, id, models.EventMatcherInput{Name: input.Name, Code: input.Code, Rules: rulesIn(input.Rules)})
+	return models.UpdateEventMatcherFor(ctx, r.DB, viewer(ctx), appID, id, models.EventMatcherInput{Name: input.Name, Code: input.Code, Rules: rulesIn(input.Rules)})
 }
 
 // DeleteEventMatcher is the resolver for the deleteEventMatcher field.
 func (r *mutationResolver) DeleteEventMatcher(ctx context.Context, appID string, id string) (*model.DeletePayload, error) {
-	app, err := r.appFor(ctx, appID, models.RoleEditor)
-	if err != nil {
-		return nil, err
-	}
-	m, err := models.DeleteEventMatcher(ctx, r.DB, app, id)
+	m, err := models.DeleteEventMatcherFor(ctx, r.DB, viewer(ctx), appID, id)
 	if err != nil {
 		return nil, err
 	}
@@ -62,29 +50,17 @@ func (r *mutationResolver) DeleteEventMatcher(ctx context.Context, appID string,
 
 // CreateGoal is the resolver for the createGoal field.
 func (r *mutationResolver) CreateGoal(ctx context.Context, appID string, input model.GoalInput) (*models.Goal, error) {
-	app, err := r.appFor(ctx, appID, models.RoleEditor)
-	if err != nil {
-		return nil, err
-	}
-	return models.CreateGoal(ctx, r.DB, app, models.GoalInput{Name: &input.Name, StartMatcher: &input.StartMatcher, CompletionMatcher: &input.CompletionMatcher, Window: seconds(input.WindowSeconds)})
+	return models.CreateGoalFor(ctx, r.DB, viewer(ctx), appID, models.GoalInput{Name: &input.Name, StartMatcher: &input.StartMatcher, CompletionMatcher: &input.CompletionMatcher, Window: seconds(input.WindowSeconds)})
 }
 
 // UpdateGoal is the resolver for the updateGoal field.
 func (r *mutationResolver) UpdateGoal(ctx context.Context, appID string, id string, input model.UpdateGoalInput) (*models.Goal, error) {
-	app, err := r.appFor(ctx, appID, models.RoleEditor)
-	if err != nil {
-		return nil, err
-	}
-	return models.UpdateGoal(ctx, r.DB, app, id, models.GoalInput{Name: input.Name, StartMatcher: input.StartMatcher, CompletionMatcher: input.CompletionMatcher, Window: seconds(input.WindowSeconds)})
+	return models.UpdateGoalFor(ctx, r.DB, viewer(ctx), appID, id, models.GoalInput{Name: input.Name, StartMatcher: input.StartMatcher, CompletionMatcher: input.CompletionMatcher, Window: seconds(input.WindowSeconds)})
 }
 
 // DeleteGoal is the resolver for the deleteGoal field.
 func (r *mutationResolver) DeleteGoal(ctx context.Context, appID string, id string) (*model.DeletePayload, error) {
-	app, err := r.appFor(ctx, appID, models.RoleEditor)
-	if err != nil {
-		return nil, err
-	}
-	g, err := models.DeleteGoal(ctx, r.DB, app, id)
+	g, err := models.DeleteGoalFor(ctx, r.DB, viewer(ctx), appID, id)
 	if err != nil {
 		return nil, err
 	}
@@ -98,33 +74,21 @@ func (r *overviewResolver) Interval(ctx context.Context, obj *models.Overview) (
 
 // Overview is the resolver for the overview field.
 func (r *queryResolver) Overview(ctx context.Context, appID string, rangeArg model.RangeInput, exactUniques *bool) (*models.Overview, error) {
-	app, err := r.appFor(ctx, appID, models.RoleViewer)
-	if err != nil {
-		return nil, err
-	}
-	return models.AppOverview(ctx, r.DB, app, rangeIn(&rangeArg), deref(exactUniques, false))
+	return models.OverviewFor(ctx, r.DB, viewer(ctx), appID, rangeIn(&rangeArg), deref(exactUniques, false))
 }
 
 // Breakdown is the resolver for the breakdown field.
 func (r *queryResolver) Breakdown(ctx context.Context, appID string, rangeArg model.RangeInput, by model.BreakdownBy, first *int) ([]*models.DimStat, error) {
-	app, err := r.appFor(ctx, appID, models.RoleViewer)
-	if err != nil {
-		return nil, err
-	}
-	return models.AppBreakdown(ctx, r.DB, app, rangeIn(&rangeArg), string(by), deref(first, 20))
+	return models.BreakdownFor(ctx, r.DB, viewer(ctx), appID, rangeIn(&rangeArg), string(by), deref(first, 20))
 }
 
 // Funnel is the resolver for the funnel field.
 func (r *queryResolver) Funnel(ctx context.Context, input model.FunnelInput) (*model.FunnelReport, error) {
-	app, err := r.appFor(ctx, input.AppID, models.RoleViewer)
-	if err != nil {
-		return nil, err
-	}
 	steps := make([]models.Matcher, len(input.Steps))
 	for i, st := range input.Steps {
 		steps[i] = models.Matcher{Code: st.Code, Rules: rulesIn(st.Rules)}
 	}
-	rep, err := models.Funnel(ctx, r.DB, app, models.FunnelInput{
+	rep, err := models.FunnelFor(ctx, r.DB, viewer(ctx), input.AppID, models.FunnelInput{
 		Range: rangeIn(input.Range), Steps: steps, Window: time.Duration(input.WindowSeconds) * time.Second, Strict: deref(input.Strict, false),
 	})
 	if err != nil {
@@ -135,11 +99,7 @@ func (r *queryResolver) Funnel(ctx context.Context, input model.FunnelInput) (*m
 
 // Events is the resolver for the events field.
 func (r *queryResolver) Events(ctx context.Context, appID string, rules []*model.RuleInput, match *model.RuleCombination, from *time.Time, to *time.Time, first *int, after *string) (*model.EventConnection, error) {
-	app, err := r.appFor(ctx, appID, models.RoleViewer)
-	if err != nil {
-		return nil, err
-	}
-	page, err := models.BrowseEvents(ctx, r.DB, app, models.BrowseInput{
+	page, err := models.EventsFor(ctx, r.DB, viewer(ctx), appID, models.BrowseInput{
 		Rules: rulesIn(rules), Any: deref(match, model.RuleCombinationAll) == model.RuleCombinationAny,
 		From: from, To: to, First: deref(first, 50), After: deref(after, ""),
 	})
@@ -151,33 +111,17 @@ func (r *queryResolver) Events(ctx context.Context, appID string, rules []*model
 
 // EventMatchers is the resolver for the eventMatchers field.
 func (r *queryResolver) EventMatchers(ctx context.Context, appID string) ([]*models.EventMatcher, error) {
-	app, err := r.appFor(ctx, appID, models.RoleViewer)
-	if err != nil {
-		return nil, err
-	}
-	return models.EventMatchers(ctx, r.DB, app.ID)
+	return models.EventMatchersFor(ctx, r.DB, viewer(ctx), appID)
 }
 
 // Goals is the resolver for the goals field.
 func (r *queryResolver) Goals(ctx context.Context, appID string) ([]*models.Goal, error) {
-	app, err := r.appFor(ctx, appID, models.RoleViewer)
-	if err != nil {
-		return nil, err
-	}
-	return models.Goals(ctx, r.DB, app.ID)
+	return models.GoalsFor(ctx, r.DB, viewer(ctx), appID)
 }
 
 // GoalReport is the resolver for the goalReport field.
 func (r *queryResolver) GoalReport(ctx context.Context, appID string, goalID string, rangeArg model.RangeInput) (*model.GoalReport, error) {
-	app, err := r.appFor(ctx, appID, models.RoleViewer)
-	if err != nil {
-		return nil, err
-	}
-	goal, err := models.GoalByID(ctx, r.DB, app, goalID)
-	if err != nil {
-		return nil, err
-	}
-	rep, err := models.ReportGoal(ctx, r.DB, app, goal, rangeIn(&rangeArg))
+	rep, err := models.GoalReportFor(ctx, r.DB, viewer(ctx), appID, goalID, rangeIn(&rangeArg))
 	if err != nil {
 		return nil, err
 	}
@@ -191,11 +135,7 @@ func (r *ruleResolver) Operator(ctx context.Context, obj *models.Rule) (model.Ru
 
 // EventStored is the resolver for the eventStored field.
 func (r *subscriptionResolver) EventStored(ctx context.Context, appID string) (<-chan *models.Event, error) {
-	app, err := r.appFor(ctx, appID, models.RoleViewer)
-	if err != nil {
-		return nil, err
-	}
-	return models.StreamEvents(ctx, r.DB, app.ID, r.Log), nil
+	return models.LiveEventsFor(ctx, r.DB, viewer(ctx), appID, r.Log)
 }
 
 // DefinitionCount returns generated.DefinitionCountResolver implementation.

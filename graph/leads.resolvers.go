@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/crumbs-dev/crumbs/graph/generated"
@@ -19,7 +20,7 @@ func (r *deviceResolver) Lead(ctx context.Context, obj *models.Device) (*models.
 	if obj.LeadID == nil {
 		return nil, nil
 	}
-	return load(ctx, &loadersFrom(ctx).leads, *obj.LeadID)
+	return load(ctx, loadersFrom(ctx).leads, *obj.LeadID)
 }
 
 // Timeline is the resolver for the timeline field.
@@ -36,12 +37,16 @@ func (r *deviceMoveResolver) FromLead(ctx context.Context, obj *models.DeviceMov
 	if obj.FromLeadID == nil {
 		return nil, nil
 	}
-	return load(ctx, &loadersFrom(ctx).leads, *obj.FromLeadID)
+	return load(ctx, loadersFrom(ctx).leads, *obj.FromLeadID)
 }
 
 // ToLead is the resolver for the toLead field.
 func (r *deviceMoveResolver) ToLead(ctx context.Context, obj *models.DeviceMove) (*models.Lead, error) {
-	return loadersFrom(ctx).leads.Load(ctx, obj.ToLeadID)
+	lead, err := load(ctx, loadersFrom(ctx).leads, obj.ToLeadID)
+	if err == nil && lead == nil {
+		err = fmt.Errorf("lead %d was erased: %w", obj.ToLeadID, models.ErrNotFound)
+	}
+	return lead, err
 }
 
 // AppID is the resolver for the appId field.
@@ -56,12 +61,12 @@ func (r *leadResolver) Fields(ctx context.Context, obj *models.Lead) (map[string
 
 // Devices is the resolver for the devices field.
 func (r *leadResolver) Devices(ctx context.Context, obj *models.Lead) ([]*models.Device, error) {
-	return load(ctx, &loadersFrom(ctx).leadDevices, obj.ID)
+	return load(ctx, loadersFrom(ctx).leadDevices, obj.ID)
 }
 
 // FirstSeenAt is the resolver for the firstSeenAt field.
 func (r *leadResolver) FirstSeenAt(ctx context.Context, obj *models.Lead) (*time.Time, error) {
-	stats, err := load(ctx, &loadersFrom(ctx).leadStats, obj.ID)
+	stats, err := load(ctx, loadersFrom(ctx).leadStats, obj.ID)
 	if err != nil || stats == nil || stats.FirstSeenAt == nil {
 		return &obj.CreatedAt, err
 	}
@@ -70,7 +75,7 @@ func (r *leadResolver) FirstSeenAt(ctx context.Context, obj *models.Lead) (*time
 
 // LastSeenAt is the resolver for the lastSeenAt field.
 func (r *leadResolver) LastSeenAt(ctx context.Context, obj *models.Lead) (*time.Time, error) {
-	stats, err := load(ctx, &loadersFrom(ctx).leadStats, obj.ID)
+	stats, err := load(ctx, loadersFrom(ctx).leadStats, obj.ID)
 	if err != nil || stats == nil || stats.LastSeenAt == nil {
 		return &obj.UpdatedAt, err
 	}
@@ -79,7 +84,7 @@ func (r *leadResolver) LastSeenAt(ctx context.Context, obj *models.Lead) (*time.
 
 // EventCount is the resolver for the eventCount field.
 func (r *leadResolver) EventCount(ctx context.Context, obj *models.Lead) (int, error) {
-	stats, err := load(ctx, &loadersFrom(ctx).leadStats, obj.ID)
+	stats, err := load(ctx, loadersFrom(ctx).leadStats, obj.ID)
 	if err != nil || stats == nil {
 		return 0, err
 	}
@@ -88,7 +93,7 @@ func (r *leadResolver) EventCount(ctx context.Context, obj *models.Lead) (int, e
 
 // DeviceMoves is the resolver for the deviceMoves field.
 func (r *leadResolver) DeviceMoves(ctx context.Context, obj *models.Lead) ([]*models.DeviceMove, error) {
-	return load(ctx, &loadersFrom(ctx).leadMoves, obj.ID)
+	return load(ctx, loadersFrom(ctx).leadMoves, obj.ID)
 }
 
 // Timeline is the resolver for the timeline field.
@@ -106,7 +111,9 @@ func (r *mutationResolver) Identify(ctx context.Context, input model.IdentifyInp
 		AppPublicID: input.AppID, DeviceID: input.DeviceID, Email: input.Email,
 		Name: input.Name, Fields: input.Fields, UserAgent: RequestInfoFrom(ctx).UserAgent,
 		Secret: viewer(ctx).Secret, Origin: RequestInfoFrom(ctx).Origin,
+		ClientIP: RequestInfoFrom(ctx).ClientIP, Limits: r.Writer.Limits(),
 	})
+	noteRateLimit(ctx, err)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -25,6 +26,12 @@ func complexity(c *generated.ComplexityRoot) {
 	c.Device.Timeline = func(child int, first *int, _ *string) int { return page(child, first) }
 	c.Lead.Timeline = func(child int, first *int, _ *string) int { return page(child, first) }
 	c.Query.Leads = func(child int, _ string, _ *string, first *int, _ *string) int { return page(child, first) }
+	c.Query.Events = func(child int, _ string, _ []*model.RuleInput, _ *model.RuleCombination, _, _ *time.Time, first *int, _ *string) int {
+		return page(child, first)
+	}
+	c.Query.Breakdown = func(child int, _ string, _ model.RangeInput, _ model.BreakdownBy, first *int) int {
+		return 1 + child*deref(first, 20)
+	}
 	c.App.UnknownCodes = func(child int, first *int) int { return page(child, first) }
 	c.Mutation.TriggerBatch = func(child int, inputs []*model.TriggerInput) int { return 1 + child*len(inputs) }
 }
@@ -49,7 +56,7 @@ func (d DepthLimit) MutateOperationContext(_ context.Context, oc *graphql.Operat
 	if oc.Operation == nil {
 		return nil
 	}
-	if depth := selectionDepth(oc.Operation.SelectionSet, 0, d.Max); depth > d.Max {
+	if depth := selectionDepth(oc.Operation.SelectionSet, 0, d.Max, false); depth > d.Max {
 		err := gqlerror.Errorf("operation is nested deeper than the limit of %d", d.Max)
 		errcode.Set(err, codeComplexity)
 		return err
@@ -58,8 +65,10 @@ func (d DepthLimit) MutateOperationContext(_ context.Context, oc *graphql.Operat
 }
 
 // selectionDepth returns the depth of set, stopping once it passes limit (so
-// that a crafted document cannot make it work hard).
-func selectionDepth(set ast.SelectionSet, depth, limit int) int {
+// that a crafted document cannot make it work hard). Inside introspection,
+// ofType does not count: its chains end where the schema's wrappers do (three
+// at most here), and GraphiQL's introspection query nests it eight deep.
+func selectionDepth(set ast.SelectionSet, depth, limit int, introspection bool) int {
 	if depth > limit {
 		return depth
 	}
@@ -68,12 +77,17 @@ func selectionDepth(set ast.SelectionSet, depth, limit int) int {
 		var d int
 		switch s := sel.(type) {
 		case *ast.Field:
-			d = selectionDepth(s.SelectionSet, depth+1, limit)
+			inside := introspection || s.Name == "__schema" || s.Name == "__type"
+			next := depth + 1
+			if introspection && s.Name == "ofType" {
+				next = depth
+			}
+			d = selectionDepth(s.SelectionSet, next, limit, inside)
 		case *ast.InlineFragment:
-			d = selectionDepth(s.SelectionSet, depth, limit)
+			d = selectionDepth(s.SelectionSet, depth, limit, introspection)
 		case *ast.FragmentSpread:
 			if s.Definition != nil {
-				d = selectionDepth(s.Definition.SelectionSet, depth, limit)
+				d = selectionDepth(s.Definition.SelectionSet, depth, limit, introspection)
 			}
 		default:
 			panic(fmt.Sprintf("unexpected selection %T", sel))
@@ -81,4 +95,95 @@ func selectionDepth(set ast.SelectionSet, depth, limit int) int {
 		deepest = max(deepest, d)
 	}
 	return deepest
+}
+
+// codeIntrospection refuses introspection where it is off (production).
+const codeIntrospection = "INTROSPECTION_DISABLED"
+
+// Refused before anything runs, like a validation error: HTTP 422 (400 for
+// application/graphql-response+json).
+func init() { errcode.RegisterErrorType(codeIntrospection, errcode.KindProtocol) }
+
+// typeExistence are the fields of __type that only tell whether a type of
+// that name exists, which validation errors tell anyway. graphql-http's
+// conformance audit queries them, so they answer even where introspection
+// is off; anything more of __type, and __schema, is introspection.
+var typeExistence = map[string]bool{"name": true, "kind": true, "__typename": true}
+
+// passwordFields check a password or a token; one request may hold only one
+// of them, so that aliases cannot make one request test many guesses.
+var passwordFields = map[string]bool{"login": true, "refreshToken": true, "acceptInvitation": true, "changePassword": true}
+
+// OperationRules refuse operations before anything runs: introspection
+// (`__schema`, and `__type` beyond its name and kind) unless Introspection
+// is on, and more than one field that checks a password or token, aliases
+// and fragments included.
+type OperationRules struct{ Introspection bool }
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = OperationRules{}
+
+// ExtensionName implements graphql.HandlerExtension.
+func (OperationRules) ExtensionName() string { return "OperationRules" }
+
+// Validate implements graphql.HandlerExtension.
+func (OperationRules) Validate(graphql.ExecutableSchema) error { return nil }
+
+// MutateOperationContext implements graphql.OperationContextMutator.
+func (o OperationRules) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if oc.Operation == nil {
+		return nil
+	}
+	// Selections of one response name merge into one execution.
+	checks := map[string]bool{}
+	var introspection, existence bool
+	rootFields(oc.Doc, oc.Operation.SelectionSet, map[string]bool{}, func(f *ast.Field) {
+		switch {
+		case f.Name == "__schema":
+			introspection = true
+		case f.Name == "__type":
+			existence = true
+			rootFields(oc.Doc, f.SelectionSet, map[string]bool{}, func(sub *ast.Field) {
+				introspection = introspection || !typeExistence[sub.Name]
+			})
+		case oc.Operation.Operation == ast.Mutation && passwordFields[f.Name]:
+			checks[f.Alias] = true
+		}
+	})
+	if !o.Introspection {
+		if introspection {
+			err := gqlerror.Errorf("introspection is disabled on this server; the schema is documented in graph/schema")
+			errcode.Set(err, codeIntrospection)
+			return err
+		}
+		if existence {
+			oc.DisableIntrospection = false
+		}
+	}
+	if len(checks) > 1 {
+		err := gqlerror.Errorf("a request may hold at most one login, refreshToken, acceptInvitation or changePassword")
+		errcode.Set(err, codeComplexity)
+		return err
+	}
+	return nil
+}
+
+// rootFields calls fn for the fields at the top of set, through inline
+// fragments and spreads (each fragment once).
+func rootFields(doc *ast.QueryDocument, set ast.SelectionSet, seen map[string]bool, fn func(*ast.Field)) {
+	for _, sel := range set {
+		switch s := sel.(type) {
+		case *ast.Field:
+			fn(s)
+		case *ast.InlineFragment:
+			rootFields(doc, s.SelectionSet, seen, fn)
+		case *ast.FragmentSpread:
+			if def := doc.Fragments.ForName(s.Name); def != nil && !seen[s.Name] {
+				seen[s.Name] = true
+				rootFields(doc, def.SelectionSet, seen, fn)
+			}
+		}
+	}
 }

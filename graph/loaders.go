@@ -15,29 +15,29 @@ import (
 // loaders batch the nested lookups of one request into one query per kind.
 // Each is made on first use: most requests (a trigger) need none.
 type loaders struct {
-	apps        lazyLoader[uint64, *models.App]
-	definitions lazyLoader[uint64, *models.EventDefinition]
-	leads       lazyLoader[uint64, *models.Lead]
-	leadStats   lazyLoader[uint64, *models.LeadStats]
-	leadDevices lazyLoader[uint64, []*models.Device]
-	leadMoves   lazyLoader[uint64, []*models.DeviceMove]
-	devices     lazyLoader[models.DeviceKey, *models.Device]
-	users       lazyLoader[uint64, *models.User]
-	matchers    lazyLoader[uint64, *models.EventMatcher]
+	apps        *lazyLoader[uint64, *models.App]
+	definitions *lazyLoader[uint64, *models.EventDefinition]
+	leads       *lazyLoader[uint64, *models.Lead]
+	leadStats   *lazyLoader[uint64, *models.LeadStats]
+	leadDevices *lazyLoader[uint64, []*models.Device]
+	leadMoves   *lazyLoader[uint64, []*models.DeviceMove]
+	devices     *lazyLoader[models.DeviceKey, *models.Device]
+	users       *lazyLoader[uint64, *models.User]
+	matchers    *lazyLoader[uint64, *models.EventMatcher]
 }
 
 func newLoaders(db *gorm.DB) *loaders {
-	l := &loaders{}
-	l.apps.db, l.apps.fetch = db, models.AppsByID
-	l.definitions.db, l.definitions.fetch = db, models.EventDefinitionsByID
-	l.leads.db, l.leads.fetch = db, models.LeadsByID
-	l.leadStats.db, l.leadStats.fetch = db, models.LeadStatsByID
-	l.leadDevices.db, l.leadDevices.fetch = db, models.DevicesByLead
-	l.leadMoves.db, l.leadMoves.fetch = db, models.DeviceMovesByLead
-	l.devices.db, l.devices.fetch = db, models.DevicesByKey
-	l.users.db, l.users.fetch = db, models.UsersByID
-	l.matchers.db, l.matchers.fetch = db, models.EventMatchersByID
-	return l
+	return &loaders{
+		apps:        lazy(db, models.AppsByID),
+		definitions: lazy(db, models.EventDefinitionsByID),
+		leads:       lazy(db, models.LeadsByID),
+		leadStats:   lazy(db, models.LeadStatsByID),
+		leadDevices: lazy(db, models.DevicesByLead),
+		leadMoves:   lazy(db, models.DeviceMovesByLead),
+		devices:     lazy(db, models.DevicesByKey),
+		users:       lazy(db, models.UsersByID),
+		matchers:    lazy(db, models.EventMatchersByID),
+	}
 }
 
 // lazyLoader makes its dataloader on first use.
@@ -46,6 +46,10 @@ type lazyLoader[K comparable, V any] struct {
 	fetch func(context.Context, *gorm.DB, []K) (map[K]V, error)
 	once  sync.Once
 	l     *dataloadgen.Loader[K, V]
+}
+
+func lazy[K comparable, V any](db *gorm.DB, fetch func(context.Context, *gorm.DB, []K) (map[K]V, error)) *lazyLoader[K, V] {
+	return &lazyLoader[K, V]{db: db, fetch: fetch}
 }
 
 func (z *lazyLoader[K, V]) loader() *dataloadgen.Loader[K, V] {

@@ -7,10 +7,11 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/crumbs-dev/crumbs/models"
+	"gorm.io/gorm"
 )
 
 // RequestInfo is what resolvers need to know about the HTTP request.
@@ -40,6 +41,8 @@ type RequestOptions struct {
 	RequestID func(*http.Request) string
 	// Tokens verifies access tokens; nil accepts none.
 	Tokens *models.Tokens
+	// DB is where Tokens looks up whether a sign-in has ended.
+	DB *gorm.DB
 	// TrustedProxies may set X-Forwarded-For.
 	TrustedProxies []netip.Prefix
 }
@@ -53,8 +56,8 @@ func RequestMiddleware(opts RequestOptions, next http.Handler) http.Handler {
 			ID: opts.RequestID(r), UserAgent: r.UserAgent(), Origin: r.Header.Get("Origin"),
 			ClientIP: ClientIP(r, opts.TrustedProxies), status: &statusOverride{},
 		}
-		v := viewerFor(r.Header.Get("Authorization"), opts.Tokens)
 		ctx := context.WithValue(r.Context(), requestInfoKey{}, info)
+		v := viewerFor(ctx, opts.DB, r.Header.Get("Authorization"), opts.Tokens)
 		ctx = models.WithViewer(ctx, v)
 		next.ServeHTTP(&statusWriter{ResponseWriter: w, override: info.status}, r.WithContext(ctx))
 	})
@@ -62,7 +65,7 @@ func RequestMiddleware(opts RequestOptions, next http.Handler) http.Handler {
 
 // viewerFor reads an Authorization value: an app secret key `sk_…` or a
 // dashboard access token, after "Bearer ".
-func viewerFor(auth string, tokens *models.Tokens) models.Viewer {
+func viewerFor(ctx context.Context, db *gorm.DB, auth string, tokens *models.Tokens) models.Viewer {
 	var v models.Viewer
 	if auth == "" {
 		return v
@@ -77,20 +80,10 @@ func viewerFor(auth string, tokens *models.Tokens) models.Viewer {
 	case tokens == nil:
 		v.Err = models.Unauthenticated("access tokens are not accepted here")
 	default:
-		v.UserID, v.Err = tokens.VerifyAccessToken(token)
+		grant, err := tokens.VerifyAccessToken(ctx, db, token)
+		v.UserID, v.SignInID, v.Err = grant.UserID, grant.SignInID, err
 	}
 	return v
-}
-
-// websocketInit lets subscription clients, which cannot set headers from a
-// browser, send {"Authorization": "Bearer <token>"} in connection_init.
-func websocketInit(tokens *models.Tokens) transport.WebsocketInitFunc {
-	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-		if auth := payload.Authorization(); auth != "" {
-			ctx = models.WithViewer(ctx, viewerFor(auth, tokens))
-		}
-		return ctx, &payload, nil
-	}
 }
 
 // ClientIP trusts X-Forwarded-For only as far as trusted proxies added it:
@@ -131,7 +124,9 @@ func ClientIP(r *http.Request, trusted []netip.Prefix) string {
 }
 
 // statusOverride carries a status that a resolver wants instead of 200.
+// Resolvers of one request run concurrently, hence the lock.
 type statusOverride struct {
+	mu         sync.Mutex
 	code       int
 	retryAfter time.Duration
 }
@@ -139,8 +134,27 @@ type statusOverride struct {
 // setRateLimited makes the response a 429 with Retry-After.
 func setRateLimited(ctx context.Context, retryAfter time.Duration) {
 	if s := RequestInfoFrom(ctx).status; s != nil {
-		s.code = http.StatusTooManyRequests
-		s.retryAfter = max(s.retryAfter, retryAfter)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.code != http.StatusServiceUnavailable {
+			s.code = http.StatusTooManyRequests
+			s.retryAfter = max(s.retryAfter, retryAfter)
+		}
+	}
+}
+
+// retryAfterUnavailable is what a client is told to wait when the store is
+// unavailable.
+const retryAfterUnavailable = 5 * time.Second
+
+// setUnavailable makes the response a 503 with Retry-After; it wins over a
+// rate limit, since retrying sooner cannot help.
+func setUnavailable(ctx context.Context) {
+	if s := RequestInfoFrom(ctx).status; s != nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.code = http.StatusServiceUnavailable
+		s.retryAfter = retryAfterUnavailable
 	}
 }
 
@@ -155,10 +169,13 @@ func (w *statusWriter) WriteHeader(code int) {
 		return
 	}
 	w.wroteHeader = true
-	if code == http.StatusOK && w.override.code != 0 {
-		code = w.override.code
-		if w.override.retryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int((w.override.retryAfter+time.Second-1)/time.Second)))
+	w.override.mu.Lock()
+	override, retryAfter := w.override.code, w.override.retryAfter
+	w.override.mu.Unlock()
+	if code == http.StatusOK && override != 0 {
+		code = override
+		if retryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int((retryAfter+time.Second-1)/time.Second)))
 		}
 	}
 	w.ResponseWriter.WriteHeader(code)

@@ -26,15 +26,21 @@ var VersionedPath = "/crumbs." + Version + ".js"
 
 var gzipped = compress(script)
 
+// ImmutablePathHeader names the response header of /crumbs.js that gives
+// the path of the same library at its immutable URL, VersionedPath, so that
+// sites and tools can find it (curl -sI https://crumbs.example.com/crumbs.js).
+const ImmutablePathHeader = "Crumbs-Immutable-Path"
+
 // Register serves the library at GET /crumbs.js (cached for five minutes,
-// revalidated by ETag) and at GET VersionedPath (cached for a year,
-// immutable), gzipped for clients that accept it.
+// revalidated by ETag, naming VersionedPath in ImmutablePathHeader) and at
+// GET VersionedPath (cached for a year, immutable), gzipped for clients that
+// accept it.
 func Register(mux *http.ServeMux) {
-	mux.Handle("GET /crumbs.js", handler("public, max-age=300"))
-	mux.Handle("GET "+VersionedPath, handler("public, max-age=31536000, immutable"))
+	mux.Handle("GET /crumbs.js", handler("public, max-age=300", true))
+	mux.Handle("GET "+VersionedPath, handler("public, max-age=31536000, immutable", false))
 }
 
-func handler(cacheControl string) http.Handler {
+func handler(cacheControl string, namesImmutable bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, etag := script, `"`+Version+`"`
 		h := w.Header()
@@ -49,6 +55,10 @@ func handler(cacheControl string) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		// Lets pages load it with crossorigin (for Subresource Integrity).
 		h.Set("Access-Control-Allow-Origin", "*")
+		if namesImmutable {
+			h.Set(ImmutablePathHeader, VersionedPath)
+			h.Set("Access-Control-Expose-Headers", ImmutablePathHeader)
+		}
 		// ServeContent answers If-None-Match (against the ETag above), HEAD
 		// and Range requests.
 		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))

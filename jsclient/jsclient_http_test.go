@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 )
@@ -127,5 +128,30 @@ func TestConditionalAndOtherRequests(t *testing.T) {
 	}
 	if !strings.HasPrefix(VersionedPath, "/crumbs.") {
 		t.Errorf("VersionedPath %q", VersionedPath)
+	}
+}
+
+// TestImmutableURLIsDiscoverable checks that /crumbs.js names the immutable
+// URL of the same build in a header (readable cross-origin too), and that
+// the README prints the current one.
+func TestImmutableURLIsDiscoverable(t *testing.T) {
+	for _, method := range []string{"GET", "HEAD"} {
+		res := serve(t, method, "/crumbs.js", nil)
+		if got := res.Header.Get(ImmutablePathHeader); got != VersionedPath {
+			t.Errorf("%s /crumbs.js: %s %q, want %q", method, ImmutablePathHeader, got, VersionedPath)
+		}
+		if got := res.Header.Get("Access-Control-Expose-Headers"); got != ImmutablePathHeader {
+			t.Errorf("%s /crumbs.js: Access-Control-Expose-Headers %q", method, got)
+		}
+	}
+	if got := serve(t, "GET", VersionedPath, nil).Header.Get(ImmutablePathHeader); got != "" {
+		t.Errorf("the immutable URL names itself: %q", got)
+	}
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(readme, []byte("`"+VersionedPath+"`")) {
+		t.Errorf("README.md does not print this build's immutable URL `%s` (update it after `npm run build`)", VersionedPath)
 	}
 }

@@ -120,7 +120,9 @@ func CreateApp(ctx context.Context, db *gorm.DB, v Viewer, in AppInput) (*App, s
 	return app, secret, nil
 }
 
-// UpdateApp changes the given fields of the app with this public id. Owners only.
+// UpdateApp changes the given fields of the app with this public id, and
+// only those, so concurrent edits of different fields do not undo each
+// other. Owners only. Writing through gorm refreshes the catalog.
 func UpdateApp(ctx context.Context, db *gorm.DB, v Viewer, publicID string, in AppInput) (*App, error) {
 	app, err := v.App(ctx, db, publicID, RoleOwner)
 	if err != nil {
@@ -129,7 +131,21 @@ func UpdateApp(ctx context.Context, db *gorm.DB, v Viewer, publicID string, in A
 	if err := app.apply(in); err != nil {
 		return nil, err
 	}
-	if err := db.WithContext(ctx).Select("Name", "AllowedOrigins", "Timezone", "UpdatedAt").Save(app).Error; err != nil {
+	changes := map[string]any{"updated_at": Now()}
+	if in.Name != nil {
+		changes["name"] = app.Name
+	}
+	if in.AllowedOrigins != nil {
+		changes["allowed_origins"] = app.AllowedOrigins
+	}
+	if in.Timezone != nil {
+		changes["timezone"] = app.Timezone
+	}
+	db = db.WithContext(ctx)
+	if err := db.Model(&App{}).Where("id = ?", app.ID).Updates(changes).Error; err != nil {
+		return nil, err
+	}
+	if err := db.Take(app, app.ID).Error; err != nil {
 		return nil, err
 	}
 	clearCatalogs(db)

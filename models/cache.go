@@ -12,9 +12,10 @@ import (
 // (devicecache.go). Every function that writes those rows clears them by
 // name, right after its write (STYLE.md: invalidate caches where you
 // write), rather than through ORM callbacks, which raw statements bypass.
-// Caches register with the database handle they read (its *gorm.Config,
-// which every session and transaction of the handle shares); other
-// replicas' caches expire by their TTL.
+// Caches register with the database handle they read (keyed by its
+// callbacks, which every session and transaction of the handle shares,
+// while each gets a *gorm.Config of its own); other replicas' caches
+// expire by their TTL.
 
 type dbCaches struct {
 	mu       sync.Mutex
@@ -22,10 +23,10 @@ type dbCaches struct {
 	devices  []weak.Pointer[recentDevices]
 }
 
-var cachesByDB sync.Map // *gorm.Config → *dbCaches
+var cachesByDB sync.Map // the handle's callbacks → *dbCaches
 
 func cachesOf(db *gorm.DB) *dbCaches {
-	c, _ := cachesByDB.LoadOrStore(db.Config, &dbCaches{})
+	c, _ := cachesByDB.LoadOrStore(db.Callback(), &dbCaches{})
 	return c.(*dbCaches)
 }
 

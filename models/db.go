@@ -1,6 +1,7 @@
 package models
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,12 @@ import (
 // DBOptions tune the connection pool.
 type DBOptions struct {
 	MaxOpenConns int
+	// Timeout bounds every database call: a statement whose context has no
+	// deadline gets one this far ahead, MySQL connections give up dialing,
+	// reading or writing after it (which also bounds BEGIN and COMMIT), and
+	// SQLite waits at most this long for a lock. Zero means
+	// DefaultDBTimeout; negative means none (for long maintenance work).
+	Timeout time.Duration
 }
 
 // sqliteTimeLayout is fixed-width UTC, so stored times sort correctly as text.
@@ -32,10 +39,17 @@ const sqliteTimeLayout = "2006-01-02 15:04:05.000"
 //
 // An empty URL means sqlite:crumbs.db.
 func Open(ctx context.Context, rawURL string, opts DBOptions) (*gorm.DB, error) {
-	dialector, err := dialectorFor(rawURL)
+	if opts.Timeout == 0 {
+		opts.Timeout = DefaultDBTimeout
+	}
+	dialector, err := dialectorFor(rawURL, opts.Timeout)
 	if err != nil {
 		return nil, err
 	}
+	return open(ctx, dialector, opts)
+}
+
+func open(ctx context.Context, dialector gorm.Dialector, opts DBOptions) (*gorm.DB, error) {
 	db, err := gorm.Open(dialector, &gorm.Config{
 		TranslateError:         true,
 		SkipDefaultTransaction: true,
@@ -45,6 +59,11 @@ func Open(ctx context.Context, rawURL string, opts DBOptions) (*gorm.DB, error) 
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if opts.Timeout > 0 {
+		if err := db.Use(&deadlines{timeout: opts.Timeout}); err != nil {
+			return nil, fmt.Errorf("open database: %w", err)
+		}
 	}
 	sqlDB, err := db.DB()
 	if err != nil {
@@ -72,18 +91,18 @@ func Open(ctx context.Context, rawURL string, opts DBOptions) (*gorm.DB, error) 
 	return db, nil
 }
 
-func dialectorFor(rawURL string) (gorm.Dialector, error) {
+func dialectorFor(rawURL string, timeout time.Duration) (gorm.Dialector, error) {
 	switch {
 	case rawURL == "":
-		return sqliteDialector("crumbs.db"), nil
+		return sqliteDialector("crumbs.db", timeout), nil
 	case strings.HasPrefix(rawURL, "sqlite:"):
 		path := strings.TrimPrefix(strings.TrimPrefix(rawURL, "sqlite:"), "//")
 		if path == "" {
 			return nil, errors.New("database url: sqlite: needs a file path, e.g. sqlite:crumbs.db")
 		}
-		return sqliteDialector(path), nil
+		return sqliteDialector(path, timeout), nil
 	case strings.HasPrefix(rawURL, "mysql://"):
-		dsn, err := mysqlDSNFromURL(rawURL)
+		dsn, err := mysqlDSNFromURL(rawURL, timeout)
 		if err != nil {
 			return nil, err
 		}
@@ -93,24 +112,30 @@ func dialectorFor(rawURL string) (gorm.Dialector, error) {
 		if err != nil {
 			return nil, fmt.Errorf("database url: %w", err)
 		}
-		return mysql.Open(mysqlDefaults(cfg).FormatDSN()), nil
+		return mysql.Open(mysqlDefaults(cfg, timeout).FormatDSN()), nil
 	}
 	return nil, fmt.Errorf("database url: unsupported form %q (use mysql://... or sqlite:path)", redactURL(rawURL))
 }
 
-func sqliteDialector(path string) gorm.Dialector {
+func sqliteDialector(path string, timeout time.Duration) gorm.Dialector {
 	// WAL with synchronous=FULL: an acknowledged commit survives power loss.
+	// A lock held by another process is waited for as long as any call may
+	// take.
+	busy := DefaultDBTimeout
+	if timeout > 0 {
+		busy = timeout
+	}
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
-	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Set("_txlock", "immediate")
 	q.Set("_timefmt", sqliteTimeLayout)
 	return gormlite.Open("file:" + path + "?" + q.Encode())
 }
 
-func mysqlDSNFromURL(raw string) (string, error) {
+func mysqlDSNFromURL(raw string, timeout time.Duration) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "", fmt.Errorf("database url: %w", err)
@@ -133,10 +158,19 @@ func mysqlDSNFromURL(raw string) (string, error) {
 	for k, v := range u.Query() {
 		cfg.Params[k] = v[0]
 	}
-	return mysqlDefaults(cfg).FormatDSN(), nil
+	return mysqlDefaults(cfg, timeout).FormatDSN(), nil
 }
 
-func mysqlDefaults(cfg *gomysql.Config) *gomysql.Config {
+// mysqlDefaults sets what Crumbs relies on. Timeouts the URL sets itself are
+// kept; a negative timeout sets none.
+func mysqlDefaults(cfg *gomysql.Config, timeout time.Duration) *gomysql.Config {
+	if timeout > 0 {
+		// A frozen server would otherwise hold a connection for as long as
+		// TCP retransmits (many minutes): COMMIT and BEGIN take no context.
+		cfg.Timeout = cmp.Or(cfg.Timeout, timeout)
+		cfg.ReadTimeout = cmp.Or(cfg.ReadTimeout, timeout)
+		cfg.WriteTimeout = cmp.Or(cfg.WriteTimeout, timeout)
+	}
 	cfg.ParseTime = true
 	cfg.Loc = time.UTC
 	if cfg.Params == nil {
@@ -154,6 +188,28 @@ func redactURL(raw string) string {
 		return u.String()
 	}
 	return raw
+}
+
+// unbounded returns a handle on db's database for work that may rightly take
+// minutes (migrations): on MySQL a pool of its own without the driver's I/O
+// timeouts, closed by the returned function. Its callers pass a context made
+// by WithoutDeadline.
+func unbounded(ctx context.Context, db *gorm.DB) (*gorm.DB, func(), error) {
+	d, ok := db.Dialector.(*mysql.Dialector)
+	if !ok || d.DSNConfig == nil {
+		return db, func() {}, nil
+	}
+	cfg := d.DSNConfig.Clone()
+	cfg.ReadTimeout, cfg.WriteTimeout = 0, 0
+	long, err := open(ctx, mysql.Open(cfg.FormatDSN()), DBOptions{MaxOpenConns: 4, Timeout: -1})
+	if err != nil {
+		return nil, nil, err
+	}
+	return long, func() {
+		if sqlDB, err := long.DB(); err == nil {
+			sqlDB.Close()
+		}
+	}, nil
 }
 
 // Ping reports whether the database answers.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 )
@@ -30,12 +31,20 @@ type DeviceMove struct {
 	MovedAt    time.Time `gorm:"not null"`
 }
 
-// ValidateDeviceID checks a client-generated device id: 1 to 128 printable characters.
+// ValidateDeviceID checks a client-generated device id: 1 to 128 bytes of
+// printable UTF-8.
 func ValidateDeviceID(id string) error {
-	if id == "" || len(id) > 128 || strings.IndexFunc(id, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+	if id == "" || len(id) > 128 || !printable(id) {
 		return Invalid("deviceId", "must be 1 to 128 printable characters")
 	}
 	return nil
+}
+
+// printable reports whether s is valid UTF-8 of printable characters only,
+// as identifiers (device ids, message ids) must be: they are compared
+// exactly and stored in utf8mb4 columns, which refuse invalid UTF-8.
+func printable(s string) bool {
+	return utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) < 0
 }
 
 // DeviceByID returns one device of the app with this public id.

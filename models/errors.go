@@ -17,6 +17,13 @@ var (
 	ErrEventAlreadyTriggered = errors.New("event already triggered")
 	ErrRateLimited           = errors.New("rate limited")
 	ErrPayloadTooLarge       = errors.New("payload too large")
+	// ErrUnavailable: the store could not be reached or did not answer in
+	// time (see storeFault for the driver errors that mean the same).
+	ErrUnavailable = errors.New("store unavailable")
+	// ErrBadRequest is a body that is not a GraphQL request at all: not JSON,
+	// empty, a batch, nested too deep, or of a content type the server does
+	// not read.
+	ErrBadRequest = errors.New("bad request")
 )
 
 // InvalidError reports bad input in one field.
@@ -57,6 +64,8 @@ const (
 	CodeEventAlreadyTriggered = "EVENT_ALREADY_TRIGGERED"
 	CodeRateLimited           = "RATE_LIMITED"
 	CodePayloadTooLarge       = "PAYLOAD_TOO_LARGE"
+	CodeUnavailable           = "UNAVAILABLE"
+	CodeBadRequest            = "BAD_REQUEST"
 	CodeInternal              = "INTERNAL_SERVER_ERROR"
 )
 
@@ -73,6 +82,8 @@ var kindCodes = []struct {
 	{ErrEventAlreadyTriggered, CodeEventAlreadyTriggered},
 	{ErrRateLimited, CodeRateLimited},
 	{ErrPayloadTooLarge, CodePayloadTooLarge},
+	{ErrUnavailable, CodeUnavailable},
+	{ErrBadRequest, CodeBadRequest},
 }
 
 // Code returns the public error code of err and the offending field, if any.
@@ -87,7 +98,15 @@ func Code(err error) (code, field string) {
 			return k.code, ""
 		}
 	}
+	if storeFault(err) {
+		return CodeUnavailable, ""
+	}
 	return CodeInternal, ""
+}
+
+// BadRequest returns a BAD_REQUEST error with a message for the caller.
+func BadRequest(format string, args ...any) error {
+	return newError(ErrBadRequest, format, args...)
 }
 
 // Unauthenticated returns an UNAUTHENTICATED error with a message for the caller.

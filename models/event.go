@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -60,11 +61,19 @@ func parseEventCursor(s string) (time.Time, uint64, error) {
 	}
 	msN, err1 := strconv.ParseInt(ms, 10, 64)
 	idN, err2 := strconv.ParseUint(id, 10, 64)
-	if err1 != nil || err2 != nil {
+	// Every store holds the years 1000 to 9999 (MySQL's DATETIME range),
+	// and database/sql takes no uint64 with the high bit set; a cursor
+	// outside them was not made here.
+	if err1 != nil || err2 != nil || msN < minCursorMilli || msN > maxCursorMilli || idN > math.MaxInt64 {
 		return time.Time{}, 0, bad
 	}
 	return time.UnixMilli(msN).UTC(), idN, nil
 }
+
+var (
+	minCursorMilli = time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	maxCursorMilli = time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC).UnixMilli()
+)
 
 // DeviceTimeline pages through one device's events, newest first.
 func DeviceTimeline(ctx context.Context, db *gorm.DB, d *Device, first int, after string) (*EventPage, error) {

@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"errors"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -130,9 +131,12 @@ func CreateEventDefinition(ctx context.Context, db *gorm.DB, v Viewer, appPublic
 	return def, nil
 }
 
-// UpdateEventDefinition changes a definition. The code may change only while
-// the definition has never been triggered; the check and the write are one
-// statement, so a trigger racing the rename cannot slip in between.
+// UpdateEventDefinition changes the given fields of a definition and only
+// those, so concurrent edits of different fields do not undo each other (a
+// description edit cannot re-enable a definition disabled meanwhile). The
+// code may change only while the definition has never been triggered; the
+// check and the write are one statement, so a trigger racing the rename
+// cannot slip in between. Writing through gorm refreshes the catalog.
 func UpdateEventDefinition(ctx context.Context, db *gorm.DB, v Viewer, id string, in EventDefinitionInput) (*EventDefinition, error) {
 	def, err := EventDefinitionByID(ctx, db, v, id, RoleEditor)
 	if err != nil {
@@ -142,15 +146,27 @@ func UpdateEventDefinition(ctx context.Context, db *gorm.DB, v Viewer, id string
 	if err := def.apply(in); err != nil {
 		return nil, err
 	}
-	def.UpdatedAt = Now()
+	changes := map[string]any{"updated_at": Now()}
+	if in.Code != nil {
+		changes["code"] = def.Code
+	}
+	if in.Name != nil {
+		changes["name"] = def.Name
+	}
+	if in.Color != nil {
+		changes["color"] = def.Color
+	}
+	if in.Description != nil {
+		changes["description"] = def.Description
+	}
+	if in.Enabled != nil {
+		changes["enabled"] = def.Enabled
+	}
 	q := db.WithContext(ctx).Model(&EventDefinition{}).Where("id = ?", def.ID)
 	if codeChange {
 		q = q.Where("trigger_count = 0")
 	}
-	res := q.Updates(map[string]any{
-		"code": def.Code, "name": def.Name, "color": def.Color,
-		"description": def.Description, "enabled": def.Enabled, "updated_at": def.UpdatedAt,
-	})
+	res := q.Updates(changes)
 	switch {
 	case errors.Is(res.Error, gorm.ErrDuplicatedKey):
 		return nil, newError(ErrConflict, "code %q is already defined in this app", def.Code)
@@ -207,10 +223,11 @@ func EventDefinitionsByID(ctx context.Context, db *gorm.DB, ids []uint64) (map[u
 	return loadByID(ctx, db, ids, func(d *EventDefinition) uint64 { return d.ID })
 }
 
-// ParseID parses a numeric id from the API, reporting field on failure.
+// ParseID parses a numeric id from the API, reporting field on failure. Ids
+// fit in a signed 64-bit integer, as database/sql requires of parameters.
 func ParseID(field, s string) (uint64, error) {
 	n, err := strconv.ParseUint(s, 10, 64)
-	if err != nil || n == 0 {
+	if err != nil || n == 0 || n > math.MaxInt64 {
 		return 0, Invalid(field, "is not a valid id")
 	}
 	return n, nil

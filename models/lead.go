@@ -7,6 +7,7 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"gorm.io/gorm"
@@ -37,6 +38,11 @@ type IdentifyInput struct {
 	// or a browser (an Origin header) on one of the app's allowed origins.
 	Secret string
 	Origin string
+	// ClientIP is the sender's address, for per-IP rate limits.
+	ClientIP string
+	// Limits are the per-IP and per-device limits the request is under
+	// (the writer's, shared with triggers); nil means none.
+	Limits *RateLimits
 }
 
 // IdentifyResult is what Identify did.
@@ -46,6 +52,7 @@ type IdentifyResult struct {
 	Moved  bool
 }
 
+// maxFieldsBytes bounds a lead's fields as JSON, after merging.
 const maxFieldsBytes = 8 << 10
 
 // NormalizeEmail validates an email address and returns it with its lookup key.
@@ -60,18 +67,12 @@ func NormalizeEmail(raw string) (email, key string, err error) {
 
 // Identify finds or creates the lead by email (case-insensitively) and attaches
 // the device to it, recording a move when the device belonged to another lead.
+// It is an anonymous write like a trigger, under the same per-IP and
+// per-device limits (the same buckets: an identify costs one trigger).
 func Identify(ctx context.Context, db *gorm.DB, catalog *Catalog, in IdentifyInput) (*IdentifyResult, error) {
-	app, err := catalog.App(ctx, in.AppPublicID)
-	if err != nil {
+	limits := in.Limits
+	if err := checkAppID(in.AppPublicID); err != nil {
 		return nil, err
-	}
-	switch {
-	case in.Secret != "" && !app.SecretMatches(in.Secret):
-		return nil, newError(ErrUnauthenticated, "the secret key is not this app's current key")
-	case in.Secret == "" && in.Origin == "":
-		return nil, newError(ErrUnauthenticated, "identify from a server needs the app's secret key")
-	case in.Secret == "" && !app.OriginAllowed(in.Origin):
-		return nil, newError(ErrForbidden, "origin %q may not identify visitors of this app", truncate(in.Origin, 100))
 	}
 	if err := ValidateDeviceID(in.DeviceID); err != nil {
 		return nil, err
@@ -82,13 +83,41 @@ func Identify(ctx context.Context, db *gorm.DB, catalog *Catalog, in IdentifyInp
 	}
 	if in.Name != nil {
 		name := strings.TrimSpace(*in.Name)
-		if utf8.RuneCountInString(name) > 200 {
-			return nil, Invalid("name", "must be at most 200 characters")
+		if utf8.RuneCountInString(name) > 200 || strings.IndexFunc(name, unicode.IsControl) >= 0 {
+			return nil, Invalid("name", "must be at most 200 characters, without control characters")
 		}
+		name = strings.ToValidUTF8(name, "\uFFFD")
 		in.Name = &name
 	}
-	if b, _ := json.Marshal(in.Fields); len(b) > maxFieldsBytes {
-		return nil, Invalid("fields", "must be at most %d bytes as JSON", maxFieldsBytes)
+	if in.Fields != nil {
+		if in.Fields, err = cleanJSONObject("fields", in.Fields); err != nil {
+			return nil, err
+		}
+		if b, _ := json.Marshal(in.Fields); len(b) > maxFieldsBytes {
+			return nil, Invalid("fields", "must be at most %d bytes as JSON", maxFieldsBytes)
+		}
+	}
+	if in.Secret == "" && in.Origin == "" {
+		return nil, newError(ErrUnauthenticated, "identify from a server needs the app's secret key")
+	}
+	now := Now()
+	if err := limits.beforeLookup(in.ClientIP, in.Secret != "", now); err != nil {
+		return nil, err
+	}
+	app, err := catalog.App(ctx, in.AppPublicID)
+	if err != nil {
+		limits.lookupFailed(in.ClientIP, in.Secret != "", err, now)
+		return nil, err
+	}
+	switch {
+	case in.Secret != "" && !app.SecretMatches(in.Secret):
+		limits.lookupFailed(in.ClientIP, true, ErrUnauthenticated, now)
+		return nil, newError(ErrUnauthenticated, "the secret key is not this app's current key")
+	case in.Secret == "" && !app.OriginAllowed(in.Origin):
+		return nil, newError(ErrForbidden, "origin %q may not identify visitors of this app", truncate(in.Origin, 100))
+	}
+	if err := limits.allowDevice(in.AppPublicID+"\x00"+in.DeviceID, now); err != nil {
+		return nil, err
 	}
 	var res *IdentifyResult
 	err = withRetry(ctx, func() error {
@@ -99,6 +128,9 @@ func Identify(ctx context.Context, db *gorm.DB, catalog *Catalog, in IdentifyInp
 				return err
 			}
 			applyLeadInput(lead, in)
+			if b, _ := json.Marshal(lead.Fields); len(b) > maxFieldsBytes {
+				return Invalid("fields", "would make the lead's fields larger than %d bytes as JSON", maxFieldsBytes)
+			}
 			if err := tx.Select("Name", "Fields", "UpdatedAt").Save(lead).Error; err != nil {
 				return err
 			}

@@ -48,7 +48,11 @@ func StreamEvents(ctx context.Context, db *gorm.DB, appID uint64, log *slog.Logg
 			}
 			events, err := eventsMadeSince(ctx, db, appID, since)
 			if err != nil {
-				if ctx.Err() == nil {
+				switch {
+				case ctx.Err() != nil:
+				case storeFault(err):
+					log.Error(MsgStoreUnavailable, "in", "models.StreamEvents", "app", appID, "err", err)
+				default:
 					log.Warn("live events poll failed", "app", appID, "err", err)
 				}
 				continue

@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"gorm.io/gorm"
@@ -50,15 +51,17 @@ func Members(ctx context.Context, db *gorm.DB, v Viewer, appPublicID string) ([]
 	return members, err
 }
 
-// AddMemberResult is a new membership, or an invitation when no user has the
-// email yet; InviteToken is shown once.
+// AddMemberResult is the invitation addMember made and its token, shown once.
 type AddMemberResult struct {
-	Member      *Membership
-	InviteToken string
+	Invitation *Invitation
+	Token      string
 }
 
-// AddMember gives the user with this email a role in the app, or invites the
-// email when no such user exists. Owners only.
+// AddMember invites the email to the app with a role. Owners only. It always
+// invites, whether or not the email has an account, so the answer reveals
+// nothing about who has one and nobody joins an app without accepting.
+// Inviting an email again replaces its pending invitation (the old token
+// stops working); inviting a member is CONFLICT, as owners see members.
 func AddMember(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, email string, role Role) (*AddMemberResult, error) {
 	app, err := v.App(ctx, db, appPublicID, RoleOwner)
 	if err != nil {
@@ -71,25 +74,66 @@ func AddMember(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, email st
 	if err != nil {
 		return nil, err
 	}
-	var user User
-	err = db.WithContext(ctx).Where("email_key = ?", key).Take(&user).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		token := "inv_" + randomToken(32)
-		inv := &Invitation{AppID: app.ID, Email: email, Role: role, TokenHash: hashSecret(token), ExpiresAt: Now().Add(invitationTTL)}
-		if err := db.WithContext(ctx).Create(inv).Error; err != nil {
-			return nil, err
+	token := "inv_" + randomToken(32)
+	inv := &Invitation{AppID: app.ID, Email: email, Role: role, TokenHash: hashSecret(token), ExpiresAt: Now().Add(invitationTTL)}
+	err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var members int64
+		err := tx.Model(&Membership{}).Joins("JOIN users ON users.id = memberships.user_id").
+			Where("memberships.app_id = ? AND users.email_key = ?", app.ID, key).Count(&members).Error
+		if err != nil {
+			return err
 		}
-		return &AddMemberResult{InviteToken: token}, nil
+		if members > 0 {
+			return newError(ErrConflict, "%s is already a member; change the role instead", email)
+		}
+		err = tx.Where("app_id = ? AND (LOWER(email) = ? OR expires_at < ?)", app.ID, key, Now()).Delete(&Invitation{}).Error
+		if err != nil {
+			return err
+		}
+		return tx.Create(inv).Error
+	})
+	if err != nil {
+		return nil, fmt.Errorf("models.AddMember: %w", err)
 	}
+	return &AddMemberResult{Invitation: inv, Token: token}, nil
+}
+
+// Invitations lists an app's pending invitations, newest first. Owners only.
+func Invitations(ctx context.Context, db *gorm.DB, v Viewer, appPublicID string) ([]*Invitation, error) {
+	app, err := v.App(ctx, db, appPublicID, RoleOwner)
 	if err != nil {
 		return nil, err
 	}
-	m := &Membership{AppID: app.ID, UserID: user.ID, Role: role}
-	err = db.WithContext(ctx).Create(m).Error
-	if errors.Is(err, gorm.ErrDuplicatedKey) {
-		return nil, newError(ErrConflict, "%s is already a member; change the role instead", email)
+	var out []*Invitation
+	err = db.WithContext(ctx).Where("app_id = ? AND expires_at >= ?", app.ID, Now()).Order("id DESC").Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("models.Invitations: %w", err)
 	}
-	return &AddMemberResult{Member: m}, err
+	return out, nil
+}
+
+// RevokeInvitation withdraws a pending invitation of the app. Owners only.
+func RevokeInvitation(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, id string) (*Invitation, error) {
+	app, err := v.App(ctx, db, appPublicID, RoleOwner)
+	if err != nil {
+		return nil, err
+	}
+	n, err := ParseID("id", id)
+	if err != nil {
+		return nil, err
+	}
+	var inv Invitation
+	err = db.WithContext(ctx).Where("app_id = ? AND id = ? AND expires_at >= ?", app.ID, n, Now()).Take(&inv).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, newError(ErrNotFound, "invitation %s not found", id)
+	}
+	if err == nil {
+		err = db.WithContext(ctx).Delete(&inv).Error
+	}
+	if err != nil {
+		return nil, fmt.Errorf("models.RevokeInvitation: %w", err)
+	}
+	return &inv, nil
 }
 
 // AcceptInvitation creates the invitee's account (or uses the existing one,
@@ -108,6 +152,9 @@ func AcceptInvitation(ctx context.Context, db *gorm.DB, token, name, password st
 		}
 		if user, err = Authenticate(ctx, tx, inv.Email, password); errors.Is(err, ErrUnauthenticated) {
 			user, err = CreateUser(ctx, tx, inv.Email, name, password)
+			if errors.Is(err, ErrConflict) {
+				return newError(ErrUnauthenticated, "%s already has an account: accept with its password", inv.Email)
+			}
 		}
 		if err != nil {
 			return err

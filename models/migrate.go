@@ -14,9 +14,26 @@ import (
 // Migrate brings the schema up to date with versioned migrations; each runs
 // once and is recorded in the migrations table.
 //
-// Migrations after the first must not use the live model structs: they
-// describe the schema at their own point in time.
+// Every migration describes the schema at its own point in time, with
+// snapshot structs or SQL of its own, never the live model structs: a
+// database upgraded step by step must equal a fresh one
+// (TestUpgradeEqualsFresh).
+//
+// Replicas starting together are safe: one migrates while the others wait
+// for its lock (migrate_lock.go), then find nothing left to do.
 func Migrate(ctx context.Context, db *gorm.DB) error {
+	return migrate(ctx, db, lockAuto)
+}
+
+func migrate(ctx context.Context, db *gorm.DB, kind lockKind) error {
+	// Schema changes and backfills may take minutes on a large database, and
+	// so may waiting for another replica's migrations.
+	db, closeDB, err := unbounded(ctx, db)
+	if err != nil {
+		return fmt.Errorf("migrate database: %w", err)
+	}
+	defer closeDB()
+	ctx = WithoutDeadline(ctx)
 	db = db.WithContext(ctx)
 	collation := ""
 	if isMySQL(db) {
@@ -30,15 +47,20 @@ func Migrate(ctx context.Context, db *gorm.DB) error {
 				"identifiers that differ only in trailing spaces collide")
 		}
 	}
-	if err := newMigrator(db, collation).Migrate(); err != nil {
+	unlock, err := lockMigrations(ctx, db, kind)
+	if err != nil {
+		return fmt.Errorf("migrate database: %w", err)
+	}
+	defer unlock()
+	if err := newMigrator(db, collation, migrations).Migrate(); err != nil {
 		return fmt.Errorf("migrate database: %w", err)
 	}
 	return nil
 }
 
-// newMigrator runs the migrations on db; on MySQL, tables are created with
-// collation.
-func newMigrator(db *gorm.DB, collation string) *gormigrate.Gormigrate {
+// newMigrator runs the given migrations, in order, on db; on MySQL, tables
+// are created with collation.
+func newMigrator(db *gorm.DB, collation string, list []*gormigrate.Migration) *gormigrate.Gormigrate {
 	if isMySQL(db) {
 		db = db.Set("gorm:table_options", "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE="+collation).
 			Set(collationKey, collation).Session(&gorm.Session{})
@@ -49,7 +71,7 @@ func newMigrator(db *gorm.DB, collation string) *gormigrate.Gormigrate {
 		IDColumnSize:              64,
 		UseTransaction:            !isMySQL(db), // MySQL DDL commits implicitly
 		ValidateUnknownMigrations: false,        // older replicas keep running during a rolling upgrade
-	}, migrations)
+	}, list)
 }
 
 // collationKey carries the tables' collation to the migrations.
@@ -59,10 +81,86 @@ var migrations = []*gormigrate.Migration{
 	{
 		ID: "2026112301_initial",
 		Migrate: func(tx *gorm.DB) error {
-			return tx.Migrator().CreateTable(
-				&App{}, &EventDefinition{}, &Device{}, &DeviceMove{},
-				&Lead{}, &Event{}, &UnknownCode{},
-			)
+			// Snapshots of the models at this migration: the live structs
+			// change, this schema must not.
+			type app struct {
+				ID              uint64    `gorm:"primaryKey"`
+				PublicID        string    `gorm:"size:32;not null;uniqueIndex:idx_apps_public_id"`
+				Name            string    `gorm:"size:200;not null"`
+				AllowedOrigins  string    `gorm:"type:text;not null"`
+				Timezone        string    `gorm:"size:64;not null"`
+				SecretHash      string    `gorm:"size:64;not null"`
+				SecretHint      string    `gorm:"size:16;not null"`
+				SecretRotatedAt time.Time `gorm:"not null"`
+				CreatedAt       time.Time `gorm:"not null"`
+				UpdatedAt       time.Time `gorm:"not null"`
+			}
+			type eventDefinition struct {
+				ID               uint64 `gorm:"primaryKey"`
+				AppID            uint64 `gorm:"not null;uniqueIndex:idx_event_definitions_app_code,priority:1"`
+				Code             string `gorm:"size:64;not null;uniqueIndex:idx_event_definitions_app_code,priority:2"`
+				Name             string `gorm:"size:200;not null"`
+				Color            string `gorm:"size:7;not null"`
+				Description      string `gorm:"size:2000;not null"`
+				Enabled          bool   `gorm:"not null"`
+				BuiltIn          bool   `gorm:"not null"`
+				TriggerCount     int64  `gorm:"not null;default:0"`
+				FirstTriggeredAt *time.Time
+				LastTriggeredAt  *time.Time
+				CreatedAt        time.Time `gorm:"not null"`
+				UpdatedAt        time.Time `gorm:"not null"`
+			}
+			type device struct {
+				AppID       uint64    `gorm:"primaryKey;autoIncrement:false;index:idx_devices_app_lead,priority:1"`
+				DeviceID    string    `gorm:"primaryKey;size:128"`
+				LeadID      *uint64   `gorm:"index:idx_devices_app_lead,priority:2"`
+				UserAgent   string    `gorm:"size:512;not null"`
+				FirstSeenAt time.Time `gorm:"not null"`
+				LastSeenAt  time.Time `gorm:"not null"`
+			}
+			type deviceMove struct {
+				ID         uint64    `gorm:"primaryKey"`
+				AppID      uint64    `gorm:"not null;index:idx_device_moves_app_device,priority:1"`
+				DeviceID   string    `gorm:"size:128;not null;index:idx_device_moves_app_device,priority:2"`
+				FromLeadID *uint64   `gorm:"index:idx_device_moves_from_lead_id"`
+				ToLeadID   uint64    `gorm:"not null;index:idx_device_moves_to_lead_id"`
+				MovedAt    time.Time `gorm:"not null"`
+			}
+			type lead struct {
+				ID        uint64    `gorm:"primaryKey"`
+				AppID     uint64    `gorm:"not null;uniqueIndex:idx_leads_app_email,priority:1"`
+				Email     string    `gorm:"size:254;not null"`
+				EmailKey  string    `gorm:"size:254;not null;uniqueIndex:idx_leads_app_email,priority:2"`
+				Name      *string   `gorm:"size:200"`
+				Fields    string    `gorm:"type:text;not null"`
+				CreatedAt time.Time `gorm:"not null"`
+				UpdatedAt time.Time `gorm:"not null"`
+			}
+			type event struct {
+				ID           uint64    `gorm:"primaryKey;autoIncrement:false"`
+				AppID        uint64    `gorm:"not null;uniqueIndex:idx_events_app_message,priority:1;index:idx_events_app_device_time,priority:1;index:idx_events_app_time,priority:1"`
+				DefinitionID uint64    `gorm:"not null;index:idx_events_definition_time,priority:1"`
+				DeviceID     string    `gorm:"size:128;not null;index:idx_events_app_device_time,priority:2"`
+				MessageID    *string   `gorm:"size:128;uniqueIndex:idx_events_app_message,priority:2"`
+				URL          string    `gorm:"size:2048;not null"`
+				Referrer     string    `gorm:"size:2048;not null"`
+				Title        string    `gorm:"size:512;not null"`
+				Properties   string    `gorm:"type:text;not null"`
+				Source       string    `gorm:"size:16;not null"`
+				OccurredAt   time.Time `gorm:"not null;index:idx_events_app_device_time,priority:3;index:idx_events_app_time,priority:2;index:idx_events_definition_time,priority:2"`
+				ReceivedAt   time.Time `gorm:"not null"`
+			}
+			type unknownCode struct {
+				AppID       uint64    `gorm:"primaryKey;autoIncrement:false"`
+				Code        string    `gorm:"primaryKey;size:64"`
+				Count       int64     `gorm:"not null"`
+				FirstSeenAt time.Time `gorm:"not null"`
+				LastSeenAt  time.Time `gorm:"not null;index:idx_unknown_codes_last_seen_at"`
+			}
+			return createTables(tx, []table{
+				{"apps", &app{}}, {"event_definitions", &eventDefinition{}}, {"devices", &device{}},
+				{"device_moves", &deviceMove{}}, {"leads", &lead{}}, {"events", &event{}}, {"unknown_codes", &unknownCode{}},
+			})
 		},
 		Rollback: func(tx *gorm.DB) error {
 			return tx.Migrator().DropTable("unknown_codes", "events", "leads", "device_moves", "devices", "event_definitions", "apps")
@@ -189,7 +287,8 @@ var migrations = []*gormigrate.Migration{
 		// after the newest. Replicas of the previous release still write
 		// rollups themselves, so stop them before starting this one. (It
 		// comes before the NO PAD migration in this list, which converts
-		// its tables too; gormigrate runs whichever has not run.)
+		// its tables too; gormigrate runs whichever has not run, in list
+		// order, so databases that have the later ones get it too.)
 		ID: "2026112501_event_log",
 		Migrate: func(tx *gorm.DB) error {
 			type eventLogConsumer struct {
@@ -210,7 +309,7 @@ var migrations = []*gormigrate.Migration{
 			if err := tx.Table("event_log_slots").Migrator().CreateTable(&eventLogSlot{}); err != nil {
 				return err
 			}
-			slots := make([]eventLogSlot, eventLogSlots)
+			slots := make([]eventLogSlot, 32) // eventLogSlots at this migration
 			for i := range slots {
 				slots[i].Slot = i
 			}
@@ -221,7 +320,7 @@ var migrations = []*gormigrate.Migration{
 			if err := tx.Raw("SELECT COALESCE(MAX(id), 0) FROM events").Scan(&newest).Error; err != nil {
 				return err
 			}
-			return tx.Table("event_log_consumers").Create(&eventLogConsumer{Name: rollupsConsumerName, Position: newest}).Error
+			return tx.Table("event_log_consumers").Create(&eventLogConsumer{Name: "rollups", Position: newest}).Error
 		},
 		Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropTable("event_log_slots", "event_log_consumers") },
 	},
@@ -235,6 +334,42 @@ var migrations = []*gormigrate.Migration{
 		Migrate:  func(tx *gorm.DB) error { return convertCollation(tx) },
 		Rollback: func(tx *gorm.DB) error { return nil },
 	},
+	{
+		// Sign-ins: access tokens name theirs (claim sid), so ending one
+		// stops its access tokens too. Chains still live get their row.
+		ID: "2026120301_sign_ins",
+		Migrate: func(tx *gorm.DB) error {
+			type signIn struct {
+				ID        string    `gorm:"primaryKey;size:32"`
+				UserID    uint64    `gorm:"not null;index:idx_sign_ins_user_id"`
+				CreatedAt time.Time `gorm:"not null"`
+				RevokedAt *time.Time
+			}
+			if err := tx.Table("sign_ins").Migrator().CreateTable(&signIn{}); err != nil {
+				return err
+			}
+			return tx.Exec(`INSERT INTO sign_ins (id, user_id, created_at)
+				SELECT family_id, MIN(user_id), MIN(created_at) FROM refresh_tokens
+				WHERE revoked_at IS NULL AND expires_at > ? GROUP BY family_id`, Now()).Error
+		},
+		Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropTable("sign_ins") },
+	},
+}
+
+// table is a table a migration creates from a snapshot struct.
+type table struct {
+	name  string
+	model any
+}
+
+// createTables creates the tables in order, each under its given name.
+func createTables(tx *gorm.DB, tables []table) error {
+	for _, t := range tables {
+		if err := tx.Table(t.name).Migrator().CreateTable(t.model); err != nil {
+			return fmt.Errorf("create table %s: %w", t.name, err)
+		}
+	}
+	return nil
 }
 
 // convertCollation moves every table of the database whose text columns are

@@ -57,7 +57,7 @@ func TestMigrateToNoPadCollation(t *testing.T) {
 	if i < 1 {
 		t.Fatal("migration 2026120201_nopad_collation not found")
 	}
-	if err := newMigrator(db.WithContext(ctx), padSpaceCollation).MigrateTo(migrations[i-1].ID); err != nil {
+	if err := newMigrator(db.WithContext(ctx), padSpaceCollation, migrations).MigrateTo(migrations[i-1].ID); err != nil {
 		t.Fatal(err)
 	}
 	owner, err := CreateUser(ctx, db, "nopad@example.com", "", "correct horse battery")

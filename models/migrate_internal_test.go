@@ -3,44 +3,14 @@ package models
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
-
-	gomysql "github.com/go-sql-driver/mysql"
 )
 
 // The rollups migration backfills rollups of events stored before it; the
 // result must equal what the writer maintains.
-// (An internal test cannot use modelstest, which imports this package, so
-// it opens its stores itself.)
 func TestBackfillRollupsMatchesWriter(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) { testBackfill(t, "sqlite:"+filepath.Join(t.TempDir(), "c.db")) })
-	t.Run("mysql", func(t *testing.T) {
-		dsn := os.Getenv("CRUMBS_TEST_MYSQL_DSN")
-		if dsn == "" {
-			if os.Getenv("CI") == "true" {
-				t.Fatal("CRUMBS_TEST_MYSQL_DSN is not set; under CI=true the MySQL tests must run")
-			}
-			t.Skip("CRUMBS_TEST_MYSQL_DSN is not set")
-		}
-		admin, err := Open(context.Background(), dsn, DBOptions{MaxOpenConns: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		name := fmt.Sprintf("crumbs_backfill_%d", os.Getpid())
-		if err := admin.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin").Error; err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { admin.Exec("DROP DATABASE IF EXISTS " + name) })
-		cfg, err := gomysql.ParseDSN(dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.DBName = name
-		testBackfill(t, cfg.FormatDSN())
-	})
+	eachEmptyStore(t, func(t *testing.T, newURL func() string) { testBackfill(t, newURL()) })
 }
 
 func testBackfill(t *testing.T, url string) {

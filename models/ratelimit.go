@@ -1,21 +1,29 @@
 package models
 
 import (
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"sync"
 	"time"
 )
 
-// RateLimitError refuses a trigger over a rate limit; RetryAfter says when
+// RateLimitError refuses a request over a rate limit; RetryAfter says when
 // the next one will be accepted.
 type RateLimitError struct {
-	Scope      string
+	Scope string
+	// Action is what was limited; "triggers" when empty.
+	Action     string
 	RetryAfter time.Duration
 }
 
 func (e *RateLimitError) Error() string {
-	return fmt.Sprintf("too many triggers from this %s; retry after %s", e.Scope, e.RetryAfter.Round(time.Second))
+	action := e.Action
+	if action == "" {
+		action = "triggers"
+	}
+	wait := max(e.RetryAfter.Round(time.Second), time.Second)
+	return fmt.Sprintf("too many %s from this %s; retry after %s", action, e.Scope, wait)
 }
 
 // Unwrap makes the error match ErrRateLimited.
@@ -28,6 +36,8 @@ type RateLimits struct {
 	PerDevice Rate
 	ips       keyedLimiter
 	devices   keyedLimiter
+	// failures are unknown apps and wrong keys from servers, per IP.
+	failures keyedLimiter
 }
 
 // Rate is a sustained rate with a burst; a zero Rate means no limit.
@@ -45,14 +55,50 @@ func (l *RateLimits) allowIP(ip string, now time.Time) error {
 	if l == nil || ip == "" {
 		return nil
 	}
-	return l.ips.allow("IP address", ip, l.PerIP, now)
+	return l.ips.allow("IP address", ip, l.PerIP, now, true)
+}
+
+// beforeLookup runs before an anonymous write (trigger, identify) reads its
+// app, so a flood is refused before it costs the store anything. A browser
+// (no secret) takes a token from its IP's bucket. A server presenting a
+// secret is exempt, but only while its key works: lookupFailed counts its
+// unknown apps and wrong keys per IP, at the same rate, and once those are
+// over the limit its requests are refused here, before the lookup.
+func (l *RateLimits) beforeLookup(ip string, withSecret bool, now time.Time) error {
+	if l == nil || ip == "" {
+		return nil
+	}
+	if withSecret {
+		return l.failures.allow("IP address", ip, l.PerIP, now, false)
+	}
+	return l.ips.allow("IP address", ip, l.PerIP, now, true)
+}
+
+// checkBeforeLookup is beforeLookup without taking a token: for a request
+// whose triggers take theirs afterwards (see Writer.CheckTriggerAccess).
+func (l *RateLimits) checkBeforeLookup(ip string, withSecret bool, now time.Time) error {
+	if l == nil || ip == "" {
+		return nil
+	}
+	if withSecret {
+		return l.failures.allow("IP address", ip, l.PerIP, now, false)
+	}
+	return l.ips.allow("IP address", ip, l.PerIP, now, false)
+}
+
+// lookupFailed counts a server's failed lookup (see beforeLookup).
+func (l *RateLimits) lookupFailed(ip string, withSecret bool, err error, now time.Time) {
+	if l == nil || ip == "" || !withSecret || !(errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnauthenticated)) {
+		return
+	}
+	l.failures.allow("IP address", ip, l.PerIP, now, true)
 }
 
 func (l *RateLimits) allowDevice(key string, now time.Time) error {
 	if l == nil {
 		return nil
 	}
-	return l.devices.allow("device", key, l.PerDevice, now)
+	return l.devices.allow("device", key, l.PerDevice, now, true)
 }
 
 // keyedLimiter holds one token bucket per key as a single number, its
@@ -71,7 +117,9 @@ type limiterShard struct {
 	lastSweep int64
 }
 
-func (k *keyedLimiter) allow(scope, key string, r Rate, now time.Time) error {
+// allow takes a token for key, or with take false only checks that one is
+// there.
+func (k *keyedLimiter) allow(scope, key string, r Rate, now time.Time, take bool) error {
 	if r.PerSecond <= 0 {
 		return nil
 	}
@@ -99,6 +147,8 @@ func (k *keyedLimiter) allow(scope, key string, r Rate, now time.Time) error {
 	if wait := next - t - burst; wait > 0 {
 		return &RateLimitError{Scope: scope, RetryAfter: max(time.Duration(wait), time.Second)}
 	}
-	sh.tat[sum] = next
+	if take {
+		sh.tat[sum] = next
+	}
 	return nil
 }

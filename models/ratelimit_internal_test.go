@@ -14,23 +14,23 @@ func TestKeyedLimiterRefillsAndForgets(t *testing.T) {
 	r := Rate{PerSecond: 10, Burst: 3}
 	now := time.Unix(1_000_000, 0)
 	for i := range 3 {
-		if err := k.allow("device", "a", r, now); err != nil {
+		if err := k.allow("device", "a", r, now, true); err != nil {
 			t.Fatalf("token %d refused: %v", i, err)
 		}
 	}
-	err := k.allow("device", "a", r, now)
+	err := k.allow("device", "a", r, now, true)
 	limited, ok := err.(*RateLimitError)
 	if !ok || limited.RetryAfter < time.Second {
 		t.Fatalf("fourth token: %v", err)
 	}
-	if err := k.allow("device", "b", r, now); err != nil {
+	if err := k.allow("device", "b", r, now, true); err != nil {
 		t.Fatalf("another key was limited: %v", err)
 	}
-	if err := k.allow("device", "a", r, now.Add(100*time.Millisecond)); err != nil {
+	if err := k.allow("device", "a", r, now.Add(100*time.Millisecond), true); err != nil {
 		t.Fatalf("refilled token refused: %v", err)
 	}
 	for i := range 5000 {
-		k.allow("device", fmt.Sprint("flood-", i), r, now)
+		k.allow("device", fmt.Sprint("flood-", i), r, now, true)
 	}
 	// Two seconds later every bucket has refilled: one key per shard
 	// sweeps it, and only those keys remain.
@@ -41,7 +41,7 @@ func TestKeyedLimiterRefillsAndForgets(t *testing.T) {
 			h := fnv.New64a()
 			h.Write([]byte(key))
 			if h.Sum64()%uint64(len(k.shards)) == uint64(shard) {
-				k.allow("device", key, r, later)
+				k.allow("device", key, r, later, true)
 				break
 			}
 		}

@@ -41,9 +41,9 @@ func retryable(err error) bool {
 			return true
 		}
 	}
-	var lite *sqlite3.Error
+	var lite sqlite3.ErrorCode // from *sqlite3.Error or bare
 	if errors.As(err, &lite) {
-		return lite.Code() == sqlite3.BUSY || lite.Code() == sqlite3.LOCKED
+		return lite == sqlite3.BUSY || lite == sqlite3.LOCKED
 	}
 	return false
 }

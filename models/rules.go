@@ -3,9 +3,11 @@ package models
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Rule is one condition on events: a field, an operator and a value.
@@ -59,16 +61,30 @@ func validateRules(field string, rules []Rule, eventOnly bool) error {
 		if !ruleOps[r.Operator] {
 			return Invalid(f+".operator", "unknown operator %q", truncate(r.Operator, 40))
 		}
-		if len(r.Value) > 2048 {
-			return Invalid(f+".value", "must be at most 2048 bytes")
+		if len(r.Value) > 2048 || !utf8.ValidString(r.Value) {
+			return Invalid(f+".value", "must be at most 2048 bytes of UTF-8")
 		}
 		if r.Operator == OpGreaterThan || r.Operator == OpLessThan {
-			if _, err := strconv.ParseFloat(r.Value, 64); err != nil {
-				return Invalid(f+".value", "must be a number for %s", r.Operator)
+			if _, ok := ruleNumber(r.Value); !ok {
+				return Invalid(f+".value", "must be a decimal number such as 42 or -1.5e3 for %s", r.Operator)
 			}
 		}
 	}
 	return nil
+}
+
+// decimalNumber is the only number syntax a rule value may use: what JSON
+// and SQL both read as a number (no NaN, Inf, hex or digit separators,
+// which strconv.ParseFloat would take).
+var decimalNumber = regexp.MustCompile(`^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$`)
+
+// ruleNumber reads a numeric rule value; it must be decimal and finite.
+func ruleNumber(s string) (float64, bool) {
+	if !decimalNumber.MatchString(s) {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	return f, err == nil && !math.IsInf(f, 0)
 }
 
 // jsonPath turns properties.a.b into the JSON path $."a"."b". Keys are
@@ -100,15 +116,18 @@ func ruleSQL(mysql bool, appID uint64, r Rule) (string, []any) {
 			append([]any{appID}, cargs...)
 	case strings.HasPrefix(r.Field, "properties."):
 		path := jsonPath(r.Field)
+		// A row that is not valid JSON (stored before the limits on
+		// properties, or by hand) reads as having no properties: on
+		// SQLite and MySQL a JSON function fails the whole statement on it.
 		if mysql {
-			expr, args = "JSON_UNQUOTE(JSON_EXTRACT(e.properties, ?))", []any{path}
+			expr, args = "(CASE WHEN JSON_VALID(e.properties) THEN JSON_UNQUOTE(JSON_EXTRACT(e.properties, ?)) END)", []any{path}
 		} else {
 			// Booleans read as true/false, as MySQL shows them.
-			expr = "(CASE json_type(e.properties, ?) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' WHEN 'null' THEN NULL ELSE CAST(json_extract(e.properties, ?) AS TEXT) END)"
+			expr = "(CASE WHEN json_valid(e.properties) THEN (CASE json_type(e.properties, ?) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' WHEN 'null' THEN NULL ELSE CAST(json_extract(e.properties, ?) AS TEXT) END) END)"
 			args = []any{path, path}
 		}
 		if mysql && r.Operator == OpExists {
-			return "COALESCE(JSON_TYPE(JSON_EXTRACT(e.properties, ?)), 'NULL') <> 'NULL'", args
+			return "(CASE WHEN JSON_VALID(e.properties) THEN COALESCE(JSON_TYPE(JSON_EXTRACT(e.properties, ?)), 'NULL') <> 'NULL' ELSE 0 END)", args
 		}
 	default:
 		expr = "e." + ruleFields[r.Field]
@@ -120,7 +139,7 @@ func ruleSQL(mysql bool, appID uint64, r Rule) (string, []any) {
 func compareSQL(expr string, r Rule, args []any) (string, []any) {
 	lower := strings.ToLower(r.Value)
 	num := func(op string) (string, []any) {
-		f, _ := strconv.ParseFloat(r.Value, 64)
+		f, _ := ruleNumber(r.Value)
 		return "CAST(" + expr + " AS DECIMAL(38,10)) " + op + " ?", append(args, f)
 	}
 	switch r.Operator {
@@ -215,7 +234,7 @@ func matchRule(r Rule, code string, e *Event) bool {
 		return strings.HasSuffix(lv, lr)
 	case OpGreaterThan, OpLessThan:
 		x, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
-		y, _ := strconv.ParseFloat(r.Value, 64)
+		y, _ := ruleNumber(r.Value)
 		if r.Operator == OpGreaterThan {
 			return x > y
 		}

@@ -3,7 +3,6 @@ package models
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strings"
 	"time"
 	"unicode"
@@ -45,7 +44,7 @@ type TriggerResult struct {
 // Limits on one trigger.
 const (
 	MaxBatch           = 500
-	maxBrowserBatch    = 20 // larger batches come from servers, with the secret key
+	MaxBrowserBatch    = 20 // larger batches come from servers, with the secret key
 	maxBrowserPastSkew = 15 * time.Minute
 	maxURLBytes        = 2048
 	maxTitleBytes      = 512
@@ -53,6 +52,7 @@ const (
 	maxMessageIDBytes  = 128
 	maxUserAgentBytes  = 512
 	maxFutureSkew      = 5 * time.Minute
+	maxAppIDBytes      = 64
 )
 
 var oldestOccurredAt = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -85,9 +85,12 @@ func (p *pending) size() int {
 
 // prepare validates in and resolves its app and definition through the catalog.
 // It returns a refusal as the error, or a pending trigger for the writer.
+// Everything that needs no store comes first, then the per-IP limit, so a
+// flood of anonymous requests is refused before it costs a database read.
+// senders remembers the sender check across the inputs of one call.
 func prepare(ctx context.Context, catalog *Catalog, limits *RateLimits, in TriggerInput, now time.Time, senders *senderMemo) (*pending, error) {
-	if in.AppPublicID == "" || len(in.AppPublicID) > 64 {
-		return nil, Invalid("appId", "is required")
+	if err := checkAppID(in.AppPublicID); err != nil {
+		return nil, err
 	}
 	code := strings.TrimSpace(in.Code)
 	if err := ValidateCode(code); err != nil {
@@ -96,21 +99,25 @@ func prepare(ctx context.Context, catalog *Catalog, limits *RateLimits, in Trigg
 	if err := ValidateDeviceID(in.DeviceID); err != nil {
 		return nil, err
 	}
-	if len(in.URL) > maxURLBytes {
-		return nil, Invalid("url", "must be at most %d bytes", maxURLBytes)
+	if err := checkText("url", in.URL, maxURLBytes, false); err != nil {
+		return nil, err
 	}
-	if len(in.Referrer) > maxURLBytes {
-		return nil, Invalid("referrer", "must be at most %d bytes", maxURLBytes)
+	if err := checkText("referrer", in.Referrer, maxURLBytes, false); err != nil {
+		return nil, err
 	}
-	if len(in.Title) > maxTitleBytes {
-		return nil, Invalid("title", "must be at most %d bytes", maxTitleBytes)
+	if err := checkText("title", in.Title, maxTitleBytes, true); err != nil {
+		return nil, err
 	}
-	props, isObject := in.Properties.(map[string]any)
-	switch {
+	props := map[string]any{}
+	switch obj, isObject := in.Properties.(map[string]any); {
 	case in.Properties == nil:
-		props = map[string]any{}
 	case !isObject:
 		return nil, Invalid("properties", "must be a JSON object")
+	default:
+		var err error
+		if props, err = cleanJSONObject("properties", obj); err != nil {
+			return nil, err
+		}
 	}
 	propsJSON, err := json.Marshal(props)
 	if err != nil || len(propsJSON) > maxPropertiesBytes {
@@ -122,9 +129,12 @@ func prepare(ctx context.Context, catalog *Catalog, limits *RateLimits, in Trigg
 		if occurred.After(now.Add(maxFutureSkew)) || occurred.Before(oldestOccurredAt) {
 			return nil, Invalid("occurredAt", "must be after 2000-01-01 and at most 5 minutes in the future")
 		}
+		if in.Secret == "" && occurred.Before(now.Add(-maxBrowserPastSkew)) {
+			return nil, Invalid("occurredAt", "may be at most %s in the past without the secret key", maxBrowserPastSkew)
+		}
 	}
 	if in.MessageID != nil {
-		if id := *in.MessageID; id == "" || len(id) > maxMessageIDBytes || strings.IndexFunc(id, notPrint) >= 0 {
+		if id := *in.MessageID; id == "" || len(id) > maxMessageIDBytes || !printable(id) {
 			return nil, Invalid("messageId", "must be 1 to %d printable characters", maxMessageIDBytes)
 		}
 	}
@@ -135,20 +145,17 @@ func prepare(ctx context.Context, catalog *Catalog, limits *RateLimits, in Trigg
 	if !validSources[source] {
 		return nil, Invalid("source", "must be one of shortcode, block, js, api, webhook, wordpress")
 	}
+	if err := limits.beforeLookup(in.ClientIP, in.Secret != "", now); err != nil {
+		return nil, err
+	}
 	app, def, err := catalog.Definition(ctx, in.AppPublicID, code)
 	if err != nil {
+		limits.lookupFailed(in.ClientIP, in.Secret != "", err, now)
 		return nil, err
 	}
 	if err := senders.check(app, in.Secret, in.Origin); err != nil {
+		limits.lookupFailed(in.ClientIP, in.Secret != "", err, now)
 		return nil, err
-	}
-	if in.Secret == "" {
-		if occurred.Before(now.Add(-maxBrowserPastSkew)) {
-			return nil, Invalid("occurredAt", "only server-side triggers (with the secret key) may be older than %s", maxBrowserPastSkew)
-		}
-		if err := limits.allowIP(in.ClientIP, now); err != nil {
-			return nil, err
-		}
 	}
 	if err := limits.allowDevice(in.AppPublicID+"\x00"+in.DeviceID, now); err != nil {
 		return nil, err
@@ -170,6 +177,20 @@ func prepare(ctx context.Context, catalog *Catalog, limits *RateLimits, in Trigg
 		p.event.DefinitionID = def.ID
 	}
 	return p, nil
+}
+
+// checkText refuses text over max bytes or with control characters (a
+// title may hold tabs and line breaks). Invalid UTF-8 is stored as U+FFFD.
+func checkText(field, s string, max int, lineBreaks bool) error {
+	if len(s) > max {
+		return Invalid(field, "must be at most %d bytes", max)
+	}
+	if strings.IndexFunc(s, func(r rune) bool {
+		return unicode.IsControl(r) && !(lineBreaks && (r == '\t' || r == '\n' || r == '\r'))
+	}) >= 0 {
+		return Invalid(field, "must not contain control characters")
+	}
+	return nil
 }
 
 // checkSender refuses a secret key that is not the app's current one, and
@@ -200,23 +221,47 @@ func (m *senderMemo) check(app *App, secret, origin string) error {
 	return m.err
 }
 
-// CheckTriggerAccess tells whether a request may send triggers to the app
-// at all: the app exists, a secret key it presents is the app's current
-// one, and without a key its origin is allowed. Trigger checks the same
-// for every input; endpoints that name the app once per request call this
-// first to refuse the whole request.
-func CheckTriggerAccess(ctx context.Context, catalog *Catalog, appPublicID, secret, origin string) error {
-	if appPublicID == "" || len(appPublicID) > 64 {
-		return newError(ErrNotFound, "app not found")
-	}
-	app, err := catalog.App(ctx, appPublicID)
-	if err != nil {
+// CheckTriggerAccess tells whether a request may send triggers to an app at
+// all, before its events are read: in.AppPublicID names an app, a secret key
+// in.Secret presents is the app's current one, and without a key in.Origin
+// is allowed. Trigger checks the same for every input; endpoints that name
+// the app once per request (the JSON API) call this first to refuse the
+// whole request. It is held to the same rate limits as a trigger: the
+// client IP's limit is checked before the lookup, and a refusal costs what
+// a trigger refused for the same reason costs (a browser's token, a
+// server's failed lookup), while an accepted request leaves the tokens to
+// its triggers.
+func (w *Writer) CheckTriggerAccess(ctx context.Context, in TriggerInput) error {
+	if err := checkAppID(in.AppPublicID); err != nil {
 		return err
 	}
-	return checkSender(app, secret, origin)
+	now := Now()
+	withSecret := in.Secret != ""
+	if err := w.limits.checkBeforeLookup(in.ClientIP, withSecret, now); err != nil {
+		return err
+	}
+	app, err := w.catalog.App(ctx, in.AppPublicID)
+	if err == nil {
+		err = checkSender(app, in.Secret, in.Origin)
+	}
+	if err != nil {
+		if withSecret {
+			w.limits.lookupFailed(in.ClientIP, true, err, now)
+		} else if limited := w.limits.beforeLookup(in.ClientIP, false, now); limited != nil {
+			return limited
+		}
+		return err
+	}
+	return nil
 }
 
-func notPrint(r rune) bool { return !unicode.IsPrint(r) }
+// checkAppID refuses what cannot be an app's public id before it is looked up.
+func checkAppID(id string) error {
+	if id == "" || len(id) > maxAppIDBytes || !printable(id) {
+		return Invalid("appId", "must be an app id such as app_k3x…")
+	}
+	return nil
+}
 
 // clampUTF8 cuts s to at most n bytes without splitting a character.
 func clampUTF8(s string, n int) string {
@@ -234,15 +279,16 @@ func clampUTF8(s string, n int) string {
 // come in input order; a refused input does not affect the others.
 func (w *Writer) Trigger(ctx context.Context, inputs []TriggerInput) []TriggerResult {
 	results := make([]TriggerResult, len(inputs))
+	defer func() { w.observer.Triggered(inputs, results) }()
 	if len(inputs) > MaxBatch {
 		for i := range results {
 			results[i].Err = Invalid("inputs", "at most %d triggers per batch", MaxBatch)
 		}
 		return results
 	}
-	if len(inputs) > maxBrowserBatch && inputs[0].Secret == "" {
+	if len(inputs) > MaxBrowserBatch && inputs[0].Secret == "" {
 		for i := range results {
-			results[i].Err = newError(ErrUnauthenticated, "batches of more than %d triggers need the secret key", maxBrowserBatch)
+			results[i].Err = Invalid("inputs", "at most %d triggers per batch without the secret key", MaxBrowserBatch)
 		}
 		return results
 	}
@@ -273,5 +319,7 @@ func (w *Writer) Trigger(ctx context.Context, inputs []TriggerInput) []TriggerRe
 	return results
 }
 
-// ErrShuttingDown refuses triggers that arrive after the writer was closed.
-var ErrShuttingDown = errors.New("the server is shutting down")
+// ErrShuttingDown refuses triggers that arrive after the writer was closed,
+// and answers those it had not stored when it was aborted: UNAVAILABLE, so
+// clients retry against another replica.
+var ErrShuttingDown error = &kindError{kind: ErrUnavailable, msg: "the server is shutting down"}

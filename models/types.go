@@ -37,9 +37,20 @@ func (o JSONObject) Value() (driver.Value, error) {
 	return string(b), err
 }
 
-// Scan implements sql.Scanner.
+// Scan implements sql.Scanner. It never fails on the stored text (see
+// decodeStoredObject) and never yields nil, so one bad row cannot fail a read.
 func (o *JSONObject) Scan(src any) error {
-	return scanJSON(src, (*map[string]any)(o))
+	switch v := src.(type) {
+	case nil:
+		*o = JSONObject{}
+	case string:
+		*o = decodeStoredObject([]byte(v))
+	case []byte:
+		*o = decodeStoredObject(v)
+	default:
+		return fmt.Errorf("cannot scan %T as JSON", src)
+	}
+	return nil
 }
 
 func scanJSON(src any, dst any) error {

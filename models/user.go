@@ -3,9 +3,11 @@ package models
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
@@ -33,18 +35,48 @@ const (
 // nothing else should.
 var PasswordCost = 12
 
-// dummyHashOnce keeps a sign-in for an unknown email as slow as one for a known
-// email (bcrypt's cost is read from the hash, so it matches PasswordCost).
-var dummyHashOnce = sync.OnceValue(func() []byte {
-	h, _ := bcrypt.GenerateFromPassword([]byte("crumbs-timing-equalizer"), PasswordCost)
-	return h
-})
+// dummyHashes keep a sign-in for an unknown email as slow as one for a known
+// email: it is compared against a hash of PasswordCost (bcrypt reads the
+// cost from the hash), made once per cost.
+var dummyHashes sync.Map
 
-func validatePassword(password string) error {
-	if utf8.RuneCountInString(password) < minPasswordLen || len(password) > maxPasswordLen {
-		return Invalid("password", "must be %d to %d bytes long", minPasswordLen, maxPasswordLen)
+func dummyHash() []byte {
+	cost := PasswordCost
+	if h, ok := dummyHashes.Load(cost); ok {
+		return h.([]byte)
+	}
+	h, _ := bcrypt.GenerateFromPassword([]byte("crumbs-timing-equalizer"), cost)
+	dummyHashes.Store(cost, h)
+	return h
+}
+
+// validatePassword applies the password rules: 10 to 72 bytes of UTF-8
+// without control characters, at least 10 characters besides leading and
+// trailing spaces, not one character repeated, and not the email address.
+func validatePassword(field, password, email string) error {
+	trimmed := strings.TrimSpace(password)
+	switch {
+	case !utf8.ValidString(password):
+		return Invalid(field, "must be valid UTF-8")
+	case len(password) > maxPasswordLen:
+		return Invalid(field, "must be at most %d bytes long", maxPasswordLen)
+	case strings.IndexFunc(password, unicode.IsControl) >= 0:
+		return Invalid(field, "must not contain control characters")
+	case trimmed == "":
+		return Invalid(field, "must not be only spaces")
+	case utf8.RuneCountInString(trimmed) < minPasswordLen:
+		return Invalid(field, "must be at least %d characters long, not counting leading and trailing spaces", minPasswordLen)
+	case strings.Trim(trimmed, firstRune(trimmed)) == "":
+		return Invalid(field, "must not be one character repeated")
+	case email != "" && strings.EqualFold(trimmed, strings.TrimSpace(email)):
+		return Invalid(field, "must not be your email address")
 	}
 	return nil
+}
+
+func firstRune(s string) string {
+	_, size := utf8.DecodeRuneInString(s)
+	return s[:size]
 }
 
 // CreateUser adds a dashboard user; the email must not be taken.
@@ -57,7 +89,7 @@ func CreateUser(ctx context.Context, db *gorm.DB, email, name, password string) 
 	if utf8.RuneCountInString(name) > 200 {
 		return nil, Invalid("name", "must be at most 200 characters")
 	}
-	if err := validatePassword(password); err != nil {
+	if err := validatePassword("password", password, email); err != nil {
 		return nil, err
 	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), PasswordCost)
@@ -79,7 +111,7 @@ func Authenticate(ctx context.Context, db *gorm.DB, email, password string) (*Us
 	var user User
 	err := db.WithContext(ctx).Where("email_key = ?", strings.ToLower(strings.TrimSpace(email))).Take(&user).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
-		bcrypt.CompareHashAndPassword(dummyHashOnce(), []byte(password))
+		bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
 		return nil, failed
 	}
 	if err != nil {
@@ -113,4 +145,43 @@ func Me(ctx context.Context, db *gorm.DB, v Viewer) (*User, error) {
 		return nil, err
 	}
 	return UserByID(ctx, db, id)
+}
+
+// ChangePassword changes the signed-in user's password and ends every other
+// sign-in of theirs; this one stays. The current password is checked first,
+// throttled like sign-in (client is the caller's IP address).
+func (t *Tokens) ChangePassword(ctx context.Context, db *gorm.DB, v Viewer, client, current, next string) error {
+	user, err := Me(ctx, db, v)
+	if err != nil {
+		return err
+	}
+	attempt, err := t.Limits.begin(client, user.EmailKey, Now())
+	if err != nil {
+		return err
+	}
+	if bcrypt.CompareHashAndPassword([]byte(user.PasswordHash), []byte(current)) != nil {
+		return Invalid("currentPassword", "is not your current password")
+	}
+	attempt.succeeded()
+	if err := validatePassword("newPassword", next, user.Email); err != nil {
+		return err
+	}
+	if next == current {
+		return Invalid("newPassword", "must differ from the current password")
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(next), PasswordCost)
+	if err != nil {
+		return fmt.Errorf("models.ChangePassword: %w", err)
+	}
+	err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Model(user).Update("password_hash", string(hash)).Error; err != nil {
+			return err
+		}
+		return endUserSignIns(tx, user.ID, v.SignInID)
+	})
+	if err != nil {
+		return fmt.Errorf("models.ChangePassword: %w", err)
+	}
+	t.sessions.endUser(user.ID, v.SignInID)
+	return nil
 }

@@ -27,11 +27,15 @@ func (r Role) Valid() bool { return roleRank[r] > 0 }
 type Viewer struct {
 	// UserID is the signed-in dashboard user, 0 when none.
 	UserID uint64
+	// SignInID is the sign-in the user's access token belongs to.
+	SignInID string
 	// Secret is the bearer secret key a server presented, if any.
 	Secret string
 	// Err says why presented credentials were rejected (a bad or expired
 	// token), so that operations needing them answer with that reason.
 	Err error
+	// access caches the viewer's access decisions (access.go).
+	access *accessCache
 }
 
 // secretKeyRole is what a valid secret key may do in its own app: what an
@@ -67,7 +71,11 @@ func (v Viewer) App(ctx context.Context, db *gorm.DB, publicID string, need Role
 		}
 		return nil, err
 	}
-	return app, v.check(ctx, db, app, need)
+	role, err := v.role(ctx, db, app.ID, app)
+	if err != nil {
+		return nil, err
+	}
+	return app, v.require(role, need, "app")
 }
 
 // AppByID is App for an app known by its internal id (from a definition, a
@@ -83,36 +91,21 @@ func (v Viewer) AppByID(ctx context.Context, db *gorm.DB, appID uint64, need Rol
 		}
 		return nil, err
 	}
-	return &app, v.check(ctx, db, &app, need)
-}
-
-func (v Viewer) check(ctx context.Context, db *gorm.DB, app *App, need Role) error {
-	if v.UserID == 0 {
-		if !app.SecretMatches(v.Secret) {
-			return newError(ErrUnauthenticated, "the secret key is not this app's current key")
-		}
-		if roleRank[secretKeyRole] < roleRank[need] {
-			return newError(ErrForbidden, "a secret key may not do this; sign in as an owner")
-		}
-		return nil
-	}
-	role, err := memberRole(ctx, db, app.ID, v.UserID)
+	role, err := v.role(ctx, db, app.ID, &app)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if role == "" {
-		return newError(ErrNotFound, "app not found")
-	}
-	if roleRank[role] < roleRank[need] {
-		return newError(ErrForbidden, "this needs the %s role in the app; you are %s", need, role)
-	}
-	return nil
+	return &app, v.require(role, need, "app")
 }
 
 type viewerKey struct{}
 
-// WithViewer stores v in ctx.
+// WithViewer stores v in ctx, with a cache of its access decisions that
+// lives as long as v does (a fresh one, unless v already has one).
 func WithViewer(ctx context.Context, v Viewer) context.Context {
+	if v.access == nil {
+		v = v.Fresh()
+	}
 	return context.WithValue(ctx, viewerKey{}, v)
 }
 

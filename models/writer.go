@@ -39,6 +39,7 @@ type Writer struct {
 	delay    time.Duration
 	timeout  time.Duration
 	log      *slog.Logger
+	observer WriterObserver
 
 	// stage is held from forming a batch until its statements have run, so
 	// batches form and reach the store one after the other.
@@ -51,6 +52,14 @@ type Writer struct {
 	queue   chan *job
 	running sync.WaitGroup
 
+	// ctx ends every commit when the writer is aborted.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// inflight is the batch each writer goroutine is committing, for Abort.
+	flightMu sync.Mutex
+	inflight [][]*job
+	stopOnce sync.Once
+
 	// events derives rollups (and whatever else is registered) from the
 	// events this and every other replica store; nil when disabled.
 	events *EventLog
@@ -59,7 +68,23 @@ type Writer struct {
 type job struct {
 	items []*pending
 	bytes int64
-	done  chan struct{}
+	// deadline is when the job's caller must have its answer: the writer's
+	// timeout after it was submitted, time in the queue included.
+	deadline time.Time
+	done     chan struct{}
+	once     sync.Once
+	// err, when set, answers every item: the job was given up (see Abort)
+	// and its items' results are not to be read.
+	err error
+}
+
+// finish answers the job's caller, once: a job given up by Abort may still
+// be finished by its writer later.
+func (j *job) finish(err error) {
+	j.once.Do(func() {
+		j.err = err
+		close(j.done)
+	})
 }
 
 // WriterOptions tune group commit.
@@ -86,13 +111,16 @@ type WriterOptions struct {
 	// one of a batch. Zero means: take what has queued up while the previous
 	// commit ran, which already batches well under load.
 	Delay time.Duration
-	// CommitTimeout bounds one group commit, retries included (default
-	// 30s). Past it the transaction is rolled back and its triggers are
-	// answered with the error; none of them was acknowledged.
+	// CommitTimeout bounds how long a trigger waits for its group commit,
+	// time queued behind other commits and retries included (default 30s).
+	// Past it the transaction is rolled back and its triggers are answered
+	// UNAVAILABLE; none of them was acknowledged.
 	CommitTimeout time.Duration
 	Log           *slog.Logger
 	// Limits rate-limits triggers per client IP and per device; nil means none.
 	Limits *RateLimits
+	// Observer is told about triggers and group commits (metrics); nil means none.
+	Observer WriterObserver
 	// NoDerive leaves deriving rollups from the stored events to other
 	// replicas (or another EventLog); by default the writer runs the
 	// rollups consumer of the event log, as every replica should.
@@ -121,6 +149,9 @@ func NewWriter(db *gorm.DB, catalog *Catalog, opts WriterOptions) *Writer {
 	if opts.Writers <= 0 {
 		opts.Writers = 1
 	}
+	if opts.Observer == nil {
+		opts.Observer = noObserver{}
+	}
 	runner, err := newTxRunner(db, opts.Writers)
 	if err != nil {
 		// The store answers, or Open would have failed: use the shared pool.
@@ -134,13 +165,15 @@ func NewWriter(db *gorm.DB, catalog *Catalog, opts WriterOptions) *Writer {
 		db: db, mysql: isMySQL(db), runner: runner, catalog: catalog, limits: opts.Limits,
 		devices: newRecentDevices(db), ids: newIDGenerator(),
 		maxBatch: opts.MaxBatch, maxBytes: opts.MaxBatchBytes, delay: opts.Delay, timeout: opts.CommitTimeout, log: opts.Log,
-		queued: semaphore.NewWeighted(opts.MaxQueueBytes), stats: newWriterStats(opts.MaxQueueBytes),
-		queue: make(chan *job, 4096),
+		observer: opts.Observer,
+		queued:   semaphore.NewWeighted(opts.MaxQueueBytes), stats: newWriterStats(opts.MaxQueueBytes),
+		queue: make(chan *job, 4096), inflight: make([][]*job, opts.Writers),
 	}
+	w.ctx, w.cancel = context.WithCancel(context.Background())
 	base := int(nextSlot.Add(int64(opts.Writers))) - opts.Writers
 	for i := range opts.Writers {
 		slot := (base + i) % eventLogSlots
-		w.running.Go(func() { w.run(slot) })
+		w.running.Go(func() { w.run(i, slot) })
 	}
 	if !opts.NoDerive {
 		if opts.EventLog.Log == nil {
@@ -155,63 +188,155 @@ func NewWriter(db *gorm.DB, catalog *Catalog, opts WriterOptions) *Writer {
 // Catalog returns the definition cache the writer resolves codes with.
 func (w *Writer) Catalog() *Catalog { return w.catalog }
 
+// Limits returns the per-IP and per-device limits of anonymous writes, which
+// identify shares with triggers.
+func (w *Writer) Limits() *RateLimits { return w.limits }
+
 // EventLog returns the event log consumers the writer runs (nil with
-// NoDerive), e.g. to add more or read their stats.
+// NoDerive): add consumers with EventLog().Start, read their state with
+// EventLog().Stats.
 func (w *Writer) EventLog() *EventLog { return w.events }
 
 // Close stores everything already submitted, derives what it can of it
 // (within a few seconds), then stops the writer and its consumers.
-func (w *Writer) Close() {
+func (w *Writer) Close() { w.Shutdown(context.Background()) }
+
+// Shutdown is Close within ctx: if ctx ends first, the writer is aborted.
+func (w *Writer) Shutdown(ctx context.Context) error {
+	w.closeQueue()
+	stopped := make(chan struct{})
+	go func() {
+		w.running.Wait()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+		w.stop(ctx)
+		return nil
+	case <-ctx.Done():
+		w.Abort()
+		// The commits end at once now; what runs beside them stops after.
+		go func() {
+			<-stopped
+			w.stop(ctx)
+		}()
+		return ctx.Err()
+	}
+}
+
+// Abort stops the writer without waiting: commits in flight are cancelled,
+// and every trigger not answered yet is answered ErrShuttingDown
+// (UNAVAILABLE) at once, even one whose commit is stuck on a frozen store.
+// None of them was acknowledged; a commit that lands anyway is found as a
+// duplicate when the client retries with the same messageId. The event
+// log's consumers stop too, leaving what they had not derived to the next
+// holder of their lease.
+func (w *Writer) Abort() {
+	w.cancel()
+	if w.events != nil {
+		w.events.cancel()
+	}
+	w.closeQueue()
+	w.flightMu.Lock()
+	for _, batch := range w.inflight {
+		for _, j := range batch {
+			j.finish(ErrShuttingDown)
+		}
+	}
+	w.flightMu.Unlock()
+	for j := range w.queue { // closed: this drains it, with the writers
+		w.queued.Release(j.bytes)
+		w.stats.dequeued(len(j.items), j.bytes)
+		j.finish(ErrShuttingDown)
+	}
+}
+
+// stop ends what runs beside the group commits, once they have stopped:
+// the event log's consumers, after deriving what they can of what was
+// stored (unless aborted; within ctx and a few seconds), and the writer's
+// connections.
+func (w *Writer) stop(ctx context.Context) {
+	w.stopOnce.Do(func() {
+		if w.events != nil {
+			if w.ctx.Err() == nil {
+				drain, cancel := context.WithTimeout(ctx, 5*time.Second)
+				if err := w.events.Drain(drain); err != nil {
+					w.log.Warn("deriving the last events before closing", "err", err)
+				}
+				cancel()
+			}
+			w.events.Close()
+		}
+		w.runner.close()
+		w.cancel()
+	})
+}
+
+func (w *Writer) closeQueue() {
 	w.mu.Lock()
-	closing := !w.closed
-	if closing {
+	if !w.closed {
 		w.closed = true
 		close(w.queue)
 	}
 	w.mu.Unlock()
-	w.running.Wait()
-	if !closing {
-		return
-	}
-	w.runner.close()
-	if w.events != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if err := w.events.Drain(ctx); err != nil {
-			w.log.Warn("deriving the last events before closing", "err", err)
-		}
-		cancel()
-		w.events.Close()
-	}
 }
 
 func (w *Writer) submit(ctx context.Context, items []*pending) error {
-	j := &job{items: items, done: make(chan struct{})}
+	j := &job{items: items, deadline: time.Now().Add(w.timeout), done: make(chan struct{})}
 	for _, p := range items {
 		j.bytes += int64(p.size())
 	}
 	// Bound what waits in memory: a request over the whole bound waits for
-	// an empty queue.
+	// an empty queue. Waiting counts against the request's deadline.
 	j.bytes = min(j.bytes, w.stats.queueLimit)
-	if err := w.queued.Acquire(ctx, j.bytes); err != nil {
-		return err
+	wait, cancel := context.WithDeadline(ctx, j.deadline)
+	defer cancel()
+	stopWaiting := context.AfterFunc(w.ctx, cancel)
+	defer stopWaiting()
+	if err := w.queued.Acquire(wait, j.bytes); err != nil {
+		switch {
+		case w.ctx.Err() != nil:
+			return ErrShuttingDown
+		case ctx.Err() != nil:
+			return ctx.Err()
+		}
+		return errWaitedTooLong
 	}
 	w.stats.enqueued(len(items), j.bytes)
-	w.mu.RLock()
-	if w.closed {
-		w.mu.RUnlock()
+	if err := w.enqueue(wait, j); err != nil {
 		w.queued.Release(j.bytes)
 		w.stats.dequeued(len(items), j.bytes)
-		return ErrShuttingDown
+		switch {
+		case w.ctx.Err() != nil || errors.Is(err, ErrShuttingDown):
+			return ErrShuttingDown
+		case ctx.Err() != nil:
+			return ctx.Err()
+		}
+		return errWaitedTooLong
 	}
-	w.queue <- j // never blocks for long: the bytes bound keeps the queue short
-	w.mu.RUnlock()
 	// Once queued, the job is written even if the caller goes away; waiting
 	// for it keeps the answer truthful.
 	<-j.done
-	return nil
+	return j.err
 }
 
-func (w *Writer) run(slot int) {
+// enqueue hands j to the writers, unless the writer is closed or wait ends
+// first (the channel is full only when the store is slow or stalled).
+func (w *Writer) enqueue(wait context.Context, j *job) error {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.closed {
+		return ErrShuttingDown
+	}
+	select {
+	case w.queue <- j:
+		return nil
+	case <-wait.Done():
+		return wait.Err()
+	}
+}
+
+func (w *Writer) run(i, slot int) {
 	for {
 		w.stage.Lock()
 		batch, ok := w.collect()
@@ -219,19 +344,57 @@ func (w *Writer) run(slot int) {
 			w.stage.Unlock()
 			return
 		}
+		w.flightMu.Lock()
+		w.inflight[i] = batch
+		w.flightMu.Unlock()
 		start := time.Now()
 		var once sync.Once
 		staged := func() { once.Do(w.stage.Unlock) }
-		events := w.commitSafely(slot, batch, staged)
+		stored, err, events := 0, errWaitedTooLong, 0
+		for _, j := range batch {
+			events += len(j.items)
+		}
+		if live := w.dropExpired(batch); len(live) > 0 {
+			stored, err = w.commitSafely(slot, live, staged)
+		}
 		staged()
-		w.stats.committed(events, time.Since(start))
-		w.log.Debug("group commit", "requests", len(batch), "events", events, "took", time.Since(start))
+		took := time.Since(start)
+		w.stats.committed(stored, took)
+		w.observer.Committed(len(batch), events, took, err)
+		w.log.Debug("group commit", "requests", len(batch), "events", events, "stored", stored, "took", took)
+		w.flightMu.Lock()
+		w.inflight[i] = nil
+		w.flightMu.Unlock()
 		for _, j := range batch {
 			w.queued.Release(j.bytes)
 			w.stats.dequeued(len(j.items), j.bytes)
-			close(j.done)
+			j.finish(nil)
 		}
 	}
+}
+
+// errWaitedTooLong answers triggers that waited the writer's whole timeout
+// for a group commit to take them, behind commits stalled on the store.
+var errWaitedTooLong = fmt.Errorf("models.Writer: waited too long for the store: %w", context.DeadlineExceeded)
+
+// dropExpired fails the jobs whose deadline has passed and returns the
+// others: a commit stalled on the store must not make the triggers queued
+// behind it wait for a whole timeout of their own.
+func (w *Writer) dropExpired(batch []*job) []*job {
+	now := time.Now()
+	live := batch[:0:0]
+	var expired []*pending
+	for _, j := range batch {
+		if now.Before(j.deadline) {
+			live = append(live, j)
+		} else {
+			expired = append(expired, j.items...)
+		}
+	}
+	if len(expired) > 0 {
+		w.fail(expired, errWaitedTooLong)
+	}
+	return live
 }
 
 // collect waits for a job and adds what else is queued, up to the batch
@@ -270,11 +433,13 @@ func (w *Writer) collect() ([]*job, bool) {
 
 // commitSafely commits a batch and keeps the writer alive whatever happens:
 // a panic fails the triggers not answered yet, and the writer goes on with
-// the next batch. It returns how many events were stored.
-func (w *Writer) commitSafely(slot int, batch []*job, staged func()) (stored int) {
+// the next batch. It returns how many events were stored, and the error of
+// the batch as a whole.
+func (w *Writer) commitSafely(slot int, batch []*job, staged func()) (stored int, failed error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err := newPanicError(r)
+			failed = err
 			w.log.Error("group commit panicked", "err", err, "stack", string(err.stack))
 			for _, j := range batch {
 				for _, p := range j.items {
@@ -288,36 +453,48 @@ func (w *Writer) commitSafely(slot int, batch []*job, staged func()) (stored int
 	return w.commit(slot, batch, staged)
 }
 
-// commit writes a batch. If it fails for a reason retrying cannot cure, each
-// request is written on its own, so one bad request cannot sink the others;
-// not when the store failed (a timeout, a lost connection), which would only
-// fail again once per request.
-func (w *Writer) commit(slot int, batch []*job, staged func()) int {
+// commit writes a batch, by the earliest deadline of its jobs. If it fails
+// for a reason retrying cannot cure, each request is written on its own, so
+// one bad request cannot sink the others; not when the store failed (a
+// timeout, a lost connection), which would only fail again once per request.
+func (w *Writer) commit(slot int, batch []*job, staged func()) (int, error) {
 	var all []*pending
+	deadline := batch[0].deadline
 	for _, j := range batch {
 		all = append(all, j.items...)
+		if j.deadline.Before(deadline) {
+			deadline = j.deadline
+		}
 	}
-	stored, err := w.write(slot, all, staged)
+	stored, err := w.write(slot, all, deadline, staged)
 	if err == nil {
-		return stored
+		return stored, nil
 	}
 	if len(batch) == 1 || storeFault(err) {
 		w.fail(all, err)
-		return 0
+		return 0, err
 	}
 	stored = 0
 	for _, j := range batch {
-		n, err := w.write(slot, j.items, func() {})
+		n, err := w.write(slot, j.items, j.deadline, func() {})
 		if err != nil {
 			w.fail(j.items, err)
 		}
 		stored += n
 	}
-	return stored
+	return stored, err
 }
 
 func (w *Writer) fail(items []*pending, err error) {
-	w.log.Error("storing triggers failed", "events", len(items), "err", err)
+	switch {
+	case w.ctx.Err() != nil:
+		// Aborted: the commit was cut off by the shutdown, not by the store.
+		err = ErrShuttingDown
+	case storeFault(err):
+		w.log.Error(MsgStoreUnavailable, "in", "models.Writer", "events", len(items), "err", err)
+	default:
+		w.log.Error("storing triggers failed", "events", len(items), "err", err)
+	}
 	w.stats.failed(len(items))
 	for _, p := range items {
 		p.result = TriggerResult{Err: err}
@@ -325,10 +502,11 @@ func (w *Writer) fail(items []*pending, err error) {
 }
 
 // write stores items in one transaction, written again as often as the
-// store surprises it (see writer_tx.go), and returns how many events it
-// stored. staged is called once its statements have run.
-func (w *Writer) write(slot int, items []*pending, staged func()) (int, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
+// store surprises it (see writer_tx.go) or fails for a transient reason,
+// until deadline, and returns how many events it stored. staged is called
+// once its statements have run.
+func (w *Writer) write(slot int, items []*pending, deadline time.Time, staged func()) (int, error) {
+	ctx, cancel := context.WithDeadline(w.ctx, deadline)
 	defer cancel()
 	epoch := w.devices.epoch()
 	for attempt := 0; ; attempt++ {
@@ -447,9 +625,3 @@ type panicError struct {
 func newPanicError(v any) *panicError { return &panicError{value: v, stack: debug.Stack()} }
 
 func (e *panicError) Error() string { return fmt.Sprintf("models.Writer: panic: %v", e.value) }
-
-// storeFault reports whether err says the store could not be reached or did
-// not answer in time, rather than refusing this batch's content.
-func storeFault(err error) bool {
-	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
-}

@@ -16,7 +16,8 @@ import (
 //  2. upsert the devices not stored in the last minute;
 //  3. insert the events; a messageId already stored is skipped by the
 //     unique (app_id, message_id) index instead of being looked up first;
-//  4. count the refused unknown codes;
+//  4. count the refused unknown codes, and trim each app's to the most
+//     recently seen maxUnknownCodes;
 //  5. bump the definitions' counters, only while they exist and are enabled
 //     (last, so their row locks are held only until the commit).
 //
@@ -220,7 +221,23 @@ func countUnknownCodesSQL(mysql bool, refused []*pending) []stmt {
 	} else {
 		sb.WriteString(" ON CONFLICT (app_id, code) DO UPDATE SET count = count + excluded.count, last_seen_at = max(last_seen_at, excluded.last_seen_at)")
 	}
-	return []stmt{{sb.String(), args}}
+	out := []stmt{{sb.String(), args}}
+	// Trim each app touched: keep its maxUnknownCodes most recently seen
+	// (ties: the code sorting first stays, as the inbox lists them). MySQL
+	// refuses a subquery on the table being deleted from, and LIMIT inside
+	// IN, unless the subquery is materialized as a derived table first.
+	trim := `DELETE FROM unknown_codes WHERE app_id = ? AND code IN (SELECT code FROM unknown_codes
+		WHERE app_id = ? ORDER BY last_seen_at DESC, code LIMIT -1 OFFSET ?)`
+	if mysql {
+		trim = `DELETE FROM unknown_codes WHERE app_id = ? AND code IN (SELECT code FROM (SELECT code FROM unknown_codes
+			WHERE app_id = ? ORDER BY last_seen_at DESC, code LIMIT 18446744073709551615 OFFSET ?) AS evicted)`
+	}
+	for i, c := range rows {
+		if i == 0 || c.AppID != rows[i-1].AppID {
+			out = append(out, stmt{trim, []any{c.AppID, c.AppID, maxUnknownCodes}})
+		}
+	}
+	return out
 }
 
 type deviceSeen struct {

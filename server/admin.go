@@ -7,40 +7,122 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/crumbs-dev/crumbs/models"
+	"golang.org/x/term"
+	"gorm.io/gorm"
 )
 
-// runAdmin handles `server admin create --email EMAIL [--name NAME]`, which
-// creates a dashboard user. The password comes from CRUMBS_ADMIN_PASSWORD or,
-// if that is empty, from the first line of stdin, never from the command line
-// (where other users of the machine could read it).
+const adminUsage = `usage: crumbs admin COMMAND [flags]
+
+commands:
+  create --email EMAIL [--name NAME]   create a dashboard user
+  reset-password --email EMAIL         set a user's password and end their sign-ins
+  list-users                           list dashboard users
+  backup --to FILE                     copy a SQLite database while the server runs
+
+Every command takes --database-url (default: CRUMBS_DATABASE_URL, else sqlite:crumbs.db).
+Passwords are read without echo from the terminal, or else from CRUMBS_ADMIN_PASSWORD,
+or else from the first line of stdin; never from the command line, where other users
+of the machine could read them.`
+
+// runAdmin runs `crumbs admin COMMAND`.
 func runAdmin(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "create" {
-		return errors.New("usage: server admin create --email EMAIL [--name NAME] (password from CRUMBS_ADMIN_PASSWORD or stdin)")
+	if len(args) == 0 {
+		return errors.New(adminUsage)
 	}
-	fs := flag.NewFlagSet("admin create", flag.ContinueOnError)
+	cmd, args := args[0], args[1:]
+	fs := flag.NewFlagSet("admin "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	email := fs.String("email", "", "the user's email (required)")
-	name := fs.String("name", "", "the user's name")
 	dbURL := fs.String("database-url", getenvOr(getenv, "CRUMBS_DATABASE_URL", "sqlite:crumbs.db"), "database (CRUMBS_DATABASE_URL)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	if *email == "" {
-		return errors.New("admin create: --email is required")
-	}
-	password := getenv("CRUMBS_ADMIN_PASSWORD")
-	if password == "" {
-		fmt.Fprintln(stderr, "password (one line on stdin):")
-		line, err := bufio.NewReader(stdin).ReadString('\n')
-		if err != nil && !errors.Is(err, io.EOF) {
+	switch cmd {
+	case "create":
+		email := fs.String("email", "", "the user's email (required)")
+		name := fs.String("name", "", "the user's name")
+		if err := parseAdminFlags(fs, args); err != nil {
 			return err
 		}
-		password = strings.TrimRight(line, "\r\n")
+		if *email == "" {
+			return errors.New("admin create: --email is required")
+		}
+		password, err := readPassword(getenv, stdin, stderr, "Password for "+*email)
+		if err != nil {
+			return err
+		}
+		return withDB(ctx, *dbURL, func(db *gorm.DB) error {
+			user, err := models.CreateUser(ctx, db, *email, *name, password)
+			if err != nil {
+				return fmt.Errorf("admin create: %w", err)
+			}
+			fmt.Fprintf(stdout, "created user %s (id %d); sign in with the login mutation\n", user.Email, user.ID)
+			return nil
+		})
+	case "reset-password":
+		email := fs.String("email", "", "the user's email (required)")
+		if err := parseAdminFlags(fs, args); err != nil {
+			return err
+		}
+		if *email == "" {
+			return errors.New("admin reset-password: --email is required")
+		}
+		password, err := readPassword(getenv, stdin, stderr, "New password for "+*email)
+		if err != nil {
+			return err
+		}
+		return withDB(ctx, *dbURL, func(db *gorm.DB) error {
+			user, err := models.ResetPassword(ctx, db, *email, password)
+			if err != nil {
+				return fmt.Errorf("admin reset-password: %w", err)
+			}
+			fmt.Fprintf(stdout, "password of %s (id %d) reset; their sign-ins have ended\n", user.Email, user.ID)
+			return nil
+		})
+	case "list-users":
+		if err := parseAdminFlags(fs, args); err != nil {
+			return err
+		}
+		return withDB(ctx, *dbURL, func(db *gorm.DB) error {
+			users, err := models.ListUsers(ctx, db)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tEMAIL\tNAME\tAPPS\tSIGN-INS\tCREATED")
+			for _, u := range users {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%s\n", u.ID, u.Email, u.Name, u.Apps, u.Sessions, u.CreatedAt.UTC().Format(time.DateTime))
+			}
+			return tw.Flush()
+		})
+	case "backup":
+		to := fs.String("to", "", "file to write the copy to (required; must not exist)")
+		if err := parseAdminFlags(fs, args); err != nil {
+			return err
+		}
+		if *to == "" {
+			return errors.New("admin backup: --to FILE is required")
+		}
+		return backup(ctx, *dbURL, *to, stdout)
 	}
-	db, err := models.Open(ctx, *dbURL, models.DBOptions{MaxOpenConns: 2})
+	return fmt.Errorf("admin: unknown command %q\n%s", cmd, adminUsage)
+}
+
+func parseAdminFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	return nil
+}
+
+// withDB opens and migrates the database, runs fn, and closes it.
+func withDB(ctx context.Context, url string, fn func(*gorm.DB) error) error {
+	db, err := models.Open(ctx, url, models.DBOptions{MaxOpenConns: 2})
 	if err != nil {
 		return err
 	}
@@ -50,12 +132,43 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 	if err := models.Migrate(ctx, db); err != nil {
 		return err
 	}
-	user, err := models.CreateUser(ctx, db, *email, *name, password)
-	if err != nil {
-		return fmt.Errorf("admin create: %w", err)
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	return fn(db.WithContext(ctx))
+}
+
+// readPassword takes the password from CRUMBS_ADMIN_PASSWORD, else from the
+// terminal without echo (typed twice), else from the first line of stdin.
+func readPassword(getenv func(string) string, stdin io.Reader, stderr io.Writer, prompt string) (string, error) {
+	if p := getenv("CRUMBS_ADMIN_PASSWORD"); p != "" {
+		return p, nil
 	}
-	fmt.Fprintf(stdout, "created user %s (id %d); sign in with the login mutation\n", user.Email, user.ID)
-	return nil
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		read := func(prompt string) (string, error) {
+			fmt.Fprint(stderr, prompt+": ")
+			b, err := term.ReadPassword(int(f.Fd()))
+			fmt.Fprintln(stderr)
+			return string(b), err
+		}
+		first, err := read(prompt)
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		again, err := read("Repeat it")
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		if first != again {
+			return "", errors.New("the passwords differ")
+		}
+		return first, nil
+	}
+	fmt.Fprintln(stderr, "password (one line on stdin):")
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	return strings.TrimRight(line, "\r\n"), nil
 }
 
 func getenvOr(getenv func(string) string, name, fallback string) string {

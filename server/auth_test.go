@@ -28,15 +28,11 @@ func TestJWTRejections(t *testing.T) {
 	}
 	sub := models.FormatID(userID)
 	secret := []byte(testJWTSecret)
-	tokens, _ := models.NewTokens([][]byte{secret}, "crumbs", "crumbs-dashboard")
-	good, _, _ := tokens.SignAccessToken(userID, time.Now())
-	kid := func() string {
-		tok, _, _ := jwt.NewParser().ParseUnverified(good, jwt.MapClaims{})
-		return tok.Header["kid"].(string)
-	}()
+	owner, _, _ := jwt.NewParser().ParseUnverified(a.ownerToken, jwt.MapClaims{})
+	kid, sid := owner.Header["kid"].(string), owner.Claims.(jwt.MapClaims)["sid"].(string)
 	now := time.Now()
 	claims := func(edit func(jwt.MapClaims)) jwt.MapClaims {
-		c := jwt.MapClaims{"iss": "crumbs", "aud": "crumbs-dashboard", "sub": sub, "iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Minute).Unix()}
+		c := jwt.MapClaims{"iss": "crumbs", "aud": "crumbs-dashboard", "sub": sub, "sid": sid, "iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Minute).Unix()}
 		if edit != nil {
 			edit(c)
 		}
@@ -69,6 +65,8 @@ func TestJWTRejections(t *testing.T) {
 		"other signing key":   sign(jwt.SigningMethodHS256, []byte("another-secret-that-is-32-bytes-long!!"), kid, claims(nil)),
 		"garbage":             "not.a.jwt",
 		"user does not exist": sign(jwt.SigningMethodHS256, secret, kid, claims(func(c jwt.MapClaims) { c["sub"] = "999999999" })),
+		"no sign-in":          sign(jwt.SigningMethodHS256, secret, kid, claims(func(c jwt.MapClaims) { delete(c, "sid") })),
+		"unknown sign-in":     sign(jwt.SigningMethodHS256, secret, kid, claims(func(c jwt.MapClaims) { c["sid"] = "made-up-sign-in" })),
 	}
 	for name, token := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -183,15 +181,16 @@ func TestSecretKeyAccess(t *testing.T) {
 	for i := range items {
 		items[i] = map[string]any{"appId": appID, "deviceId": "d", "code": "view"}
 	}
-	batch := `mutation($in: [TriggerInput!]!) { triggerBatch(inputs: $in) { accepted error { code } } }`
+	batch := `mutation($in: [TriggerInput!]!) { triggerBatch(inputs: $in) { accepted error { code field } } }`
 	var out struct {
 		TriggerBatch []struct {
 			Accepted bool
-			Error    *struct{ Code string }
+			Error    *struct{ Code, Field string }
 		}
 	}
+	// A limit that only the key lifts is bad input, like a backdated occurredAt.
 	a.ok(batch, &out, client.Var("in", items), anonymous())
-	if out.TriggerBatch[0].Accepted || out.TriggerBatch[0].Error.Code != "UNAUTHENTICATED" {
+	if out.TriggerBatch[0].Accepted || out.TriggerBatch[0].Error.Code != "BAD_USER_INPUT" || out.TriggerBatch[0].Error.Field != "inputs" {
 		t.Fatalf("a large browser batch was not refused: %+v", out.TriggerBatch[0])
 	}
 	a.ok(batch, &out, client.Var("in", items), key)

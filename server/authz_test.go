@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -15,54 +16,165 @@ import (
 	"github.com/crumbs-dev/crumbs/graph/generated"
 	"github.com/crumbs-dev/crumbs/models"
 	"github.com/crumbs-dev/crumbs/models/modelstest"
+	"github.com/vektah/gqlparser/v2/ast"
 	"gorm.io/gorm"
 )
 
-// The roles every operation is tried as.
+// The callers every root field, and every field reachable from it, is
+// tried as.
 const (
-	anon   = "anonymous"
-	other  = "member of another app"
-	viewer = "viewer"
-	editor = "editor"
-	owner  = "owner"
+	anon        = "anonymous"             // a visitor's browser: no credentials
+	other       = "member of another app" // signed in, owner of app B only
+	viewer      = "viewer"
+	editor      = "editor"
+	owner       = "owner"
+	server      = "server"                // app A's secret key
+	otherServer = "server of another app" // app B's secret key
 )
 
-var roles = []string{anon, other, viewer, editor, owner}
+var callers = []string{anon, other, viewer, editor, owner, server, otherServer}
 
-// expect gives the outcome per role: an error code, or "" for success.
+// expect gives the outcome per caller: an error code, or "" (absent) for success.
 type expect map[string]string
 
-var (
-	public     = expect{}
-	signedIn   = expect{anon: "UNAUTHENTICATED"}
-	readApp    = expect{anon: "UNAUTHENTICATED", other: "NOT_FOUND"}
-	editApp    = expect{anon: "UNAUTHENTICATED", other: "NOT_FOUND", viewer: "FORBIDDEN"}
-	ownApp     = expect{anon: "UNAUTHENTICATED", other: "NOT_FOUND", viewer: "FORBIDDEN", editor: "FORBIDDEN"}
-	needsKey   = expect{anon: "UNAUTHENTICATED", other: "UNAUTHENTICATED", viewer: "UNAUTHENTICATED", editor: "UNAUTHENTICATED", owner: "UNAUTHENTICATED"}
-	uniqueSeq  atomic.Int64
-	markerApp  = "Alpha Secret Site"
-	markerLead = "lead-alpha@example.com"
+const (
+	unauth    = "UNAUTHENTICATED"
+	notFound  = "NOT_FOUND"
+	forbidden = "FORBIDDEN"
 )
+
+var (
+	publicAuth = expect{}
+	browser    = expect{otherServer: unauth}
+	signedIn   = expect{anon: unauth, server: unauth, otherServer: unauth}
+	readApp    = expect{anon: unauth, other: notFound, otherServer: unauth}
+	editApp    = expect{anon: unauth, other: notFound, viewer: forbidden, otherServer: unauth}
+	ownApp     = expect{anon: unauth, other: notFound, viewer: forbidden, editor: forbidden, server: forbidden, otherServer: unauth}
+	ownAppUser = expect{anon: unauth, other: notFound, viewer: forbidden, editor: forbidden, server: unauth, otherServer: unauth}
+	needsKey   = expect{anon: unauth, other: unauth, viewer: unauth, editor: unauth, owner: unauth, otherServer: unauth}
+)
+
+// access is who may read a field of an object, wherever the object was
+// reached from. Objects are checked by models.Authorize as fields return
+// them; the fields a caller may not read make the object answer the code.
+type access int
+
+const (
+	// anyone who reached the object: payloads, connections, and aggregates
+	// (overview numbers, breakdown rows), which only root fields that check
+	// the app compute.
+	anyone access = iota
+	// sentByCaller: what the caller sent itself (identify's device id and
+	// app id), readable even by a browser.
+	sentByCaller
+	// appReader: a viewer, editor or owner of the object's app, or its key.
+	appReader
+	// appOwner: owners of the object's app.
+	appOwner
+	// userReader: the user, the holder of a session of theirs, owners of an
+	// app they are in (models.Authorize's rule for User).
+	userReader
+)
+
+func (a access) code(caller string) string {
+	switch a {
+	case appReader:
+		return readApp[caller]
+	case appOwner:
+		return ownApp[caller]
+	}
+	return ""
+}
+
+func classify(groups ...any) map[string]access {
+	out := map[string]access{}
+	for i := 0; i < len(groups); i += 3 {
+		a, typ, fields := groups[i].(access), groups[i+1].(string), groups[i+2].(string)
+		for _, f := range strings.Fields(fields) {
+			out[typ+"."+f] = a
+		}
+	}
+	return out
+}
+
+// fieldAccess classifies every field reachable from a root field.
+// TestEveryFieldIsClassified fails when the schema gains one that is not
+// here, so whoever adds a field decides who may read it.
+var fieldAccess = classify(
+	appReader, "App", "id name allowedOrigins timezone secretKeyHint secretKeyRotatedAt createdAt updatedAt eventDefinitions unknownCodes",
+	appReader, "UnknownCode", "code count firstSeenAt lastSeenAt suggestion",
+	anyone, "AppWithSecret", "app secretKey",
+	anyone, "AppKeyCheck", "appId appName keyValid",
+	userReader, "User", "id email name createdAt",
+	anyone, "Session", "user accessToken accessTokenExpiresAt refreshToken refreshTokenExpiresAt",
+	appOwner, "Member", "user role createdAt",
+	appOwner, "Invitation", "id appId email role createdAt expiresAt",
+	anyone, "AddMemberPayload", "invitation invitationToken",
+	appReader, "EventDefinition", "id appId code name color description enabled builtIn triggerCount firstTriggeredAt lastTriggeredAt createdAt updatedAt",
+	anyone, "DeletePayload", "id",
+	appReader, "Event", "id code definition device lead url referrer title properties source occurredAt receivedAt",
+	anyone, "EventEdge", "cursor node",
+	anyone, "EventConnection", "edges pageInfo",
+	anyone, "PageInfo", "hasNextPage endCursor",
+	anyone, "TriggerError", "code message field",
+	anyone, "TriggerResult", "accepted duplicate eventId error",
+	anyone, "SeriesPoint", "start count",
+	anyone, "DefinitionInsight", "definition count uniqueDevices series",
+	anyone, "Overview", "from to interval timezone totalEvents uniqueDevices uniqueDevicesExact identifiedLeads newLeads series definitions",
+	anyone, "BreakdownRow", "value count uniqueDevices engagement",
+	anyone, "DefinitionCount", "definition count",
+	anyone, "Rule", "field operator value",
+	anyone, "FunnelStep", "code rules entered converted conversionRate overallRate medianSecondsFromPrevious",
+	anyone, "FunnelReport", "from to steps",
+	appReader, "EventMatcher", "id name code rules createdAt updatedAt",
+	appReader, "Goal", "id name startMatcher completionMatcher windowSeconds createdAt updatedAt",
+	anyone, "GoalReport", "from to started completed conversionRate medianSecondsToComplete",
+	sentByCaller, "Device", "id appId",
+	appReader, "Device", "userAgent firstSeenAt lastSeenAt lead timeline",
+	appReader, "Lead", "id appId email name fields devices firstSeenAt lastSeenAt eventCount deviceMoves createdAt timeline",
+	appReader, "DeviceMove", "deviceId fromLead toLead movedAt",
+	anyone, "LeadEdge", "cursor node",
+	anyone, "LeadConnection", "edges pageInfo",
+	anyone, "IdentifyPayload", "lead device moved",
+	anyone, "EraseLeadPayload", "erased deletedDevices deletedEvents",
+)
+
+var uniqueSeq atomic.Int64
 
 func unique(prefix string) string { return fmt.Sprintf("%s%d", prefix, uniqueSeq.Add(1)) }
 
+// Markers: strings of app A (and of its lead) and of app B that must never
+// reach a caller who may not read them.
+const (
+	markerApp       = "Alpha Secret Site"
+	markerLead      = "lead-alpha@example.com"
+	markerLeadName  = "Alpha Lead Name"
+	markerField     = "Alpha Secret Corp"
+	markerURL       = "https://a.example/secret-page"
+	markerTitle     = "Alpha Secret Title"
+	markerProperty  = "alpha-secret-plan"
+	markerPriorLead = "lead-prior@example.com"
+)
+
 // fixture is app A with a member of each role, app B owned by "other", and
-// some data in each. Markers of each app must never reach the other's users.
+// data in each, so that every field of the walk has something to show.
 type fixture struct {
-	a           *api
-	appA, appB  string
-	secretA     string
-	tokens      map[string]string
-	userIDs     map[string]uint64
-	defA, leadA string
-	markersB    []string
+	a                *api
+	appA, appB       string
+	secretA, secretB string
+	tokens           map[string]string
+	userIDs          map[string]uint64
+	defA, leadA      string
+	devA1, devA2     string
+	markersA         []string
+	markersB         []string
 }
 
 func newFixture(t *testing.T, db *gorm.DB) *fixture {
-	a := newAPI(t, db)
+	// The walk selects every field at once; the limits are for attackers.
+	a := newAPI(t, db, func(c *config) { c.MaxDepth, c.MaxComplexity = 64, 1<<30 })
 	f := &fixture{a: a, tokens: map[string]string{}, userIDs: map[string]uint64{}}
-	ctx := context.Background()
-	for _, r := range roles[1:] {
+	for _, r := range []string{other, viewer, editor, owner} {
 		f.tokens[r] = a.signUp()
 		id, err := a.tokenUser(f.tokens[r])
 		if err != nil {
@@ -74,32 +186,95 @@ func newFixture(t *testing.T, db *gorm.DB) *fixture {
 	a.ok(`mutation($n: String!) { createApp(input: {name: $n}) { app { id } secretKey } }`, &created, client.Var("n", markerApp), as(f.tokens[owner]))
 	f.appA, f.secretA = created.CreateApp.App.ID, created.CreateApp.SecretKey
 	for _, r := range []string{viewer, editor} {
-		ownerV := models.Viewer{UserID: f.userIDs[owner]}
-		email := a.emailOf(f.userIDs[r])
-		if _, err := models.AddMember(ctx, db, ownerV, f.appA, email, models.Role(r)); err != nil {
-			t.Fatal(err)
-		}
+		f.join(f.appA, f.tokens[owner], f.userIDs[r], r)
 	}
-	a.ok(`mutation($n: String!) { createApp(input: {name: $n}) { app { id } } }`, &created, client.Var("n", "Bravo Secret Site"), as(f.tokens[other]))
-	f.appB = created.CreateApp.App.ID
-	f.markersB = []string{f.appB, "Bravo Secret Site", "lead-bravo@example.com", "bravo_code"}
+	a.ok(`mutation($n: String!) { createApp(input: {name: $n}) { app { id } secretKey } }`, &created, client.Var("n", "Bravo Secret Site"), as(f.tokens[other]))
+	f.appB, f.secretB = created.CreateApp.App.ID, created.CreateApp.SecretKey
+	f.markersB = []string{f.appB, "Bravo Secret Site", "lead-bravo@example.com", "bravo_code", "https://b.example/bravo-secret"}
 	var def struct{ CreateEventDefinition struct{ ID string } }
 	a.ok(`mutation($a: ID!) { createEventDefinition(input: {appId: $a, code: "bravo_code", name: "Bravo"}) { id } }`, &def, client.Var("a", f.appB), as(f.tokens[other]))
-	f.identify(f.appB, "lead-bravo@example.com")
+	devB := unique("dev-bravo-")
+	f.identify(f.appB, f.secretB, devB, "lead-bravo@example.com", nil)
+	f.trigger(f.secretB, f.appB, devB, "bravo_code", "https://b.example/bravo-secret")
+	f.trigger(f.secretB, f.appB, devB, "bravo_codx", "https://b.example/bravo-secret")
+
 	a.ok(`mutation($a: ID!) { createEventDefinition(input: {appId: $a, code: "alpha_code", name: "Alpha"}) { id } }`, &def, client.Var("a", f.appA), as(f.tokens[owner]))
 	f.defA = def.CreateEventDefinition.ID
-	f.leadA = f.identify(f.appA, markerLead)
+	// Lead A owns two devices with events; the second came from another lead.
+	f.devA1, f.devA2 = unique("dev-alpha-"), unique("dev-alpha-")
+	f.identify(f.appA, f.secretA, f.devA2, markerPriorLead, nil)
+	f.leadA = f.identify(f.appA, f.secretA, f.devA1, markerLead, map[string]any{"name": markerLeadName, "fields": map[string]any{"company": markerField}})
+	f.identify(f.appA, f.secretA, f.devA2, markerLead, nil)
+	for _, d := range []string{f.devA1, f.devA2} {
+		f.trigger(f.secretA, f.appA, d, "alpha_code", markerURL)
+		f.trigger(f.secretA, f.appA, d, "view", markerURL)
+	}
+	f.trigger(f.secretA, f.appA, f.devA1, "alpha_codx", markerURL) // an unknown code, for the inbox
+	f.markersA = []string{markerApp, markerLead, markerLeadName, markerField, markerURL, markerTitle, markerProperty, markerPriorLead, "alpha_code", f.devA1, f.devA2}
+	ctx := context.Background()
+	ownerV := models.Viewer{UserID: f.userIDs[owner]}
+	if _, err := models.AddMember(ctx, db, ownerV, f.appA, "pending-invitee@example.com", models.RoleViewer); err != nil {
+		t.Fatal(err)
+	}
+	f.freshGoal()
+	f.waitForBreakdown()
 	return f
 }
 
-// identify makes a lead through the browser path and returns its id.
-func (f *fixture) identify(appID, email string) string {
+// signInAgain gives every role a new access token, after an operation
+// ended their sign-ins.
+func (f *fixture) signInAgain() {
+	for _, r := range []string{other, viewer, editor, owner} {
+		var out struct{ Login struct{ AccessToken string } }
+		f.a.ok(`mutation($e: String!) { login(email: $e, password: "correct horse battery") { accessToken } }`, &out,
+			client.Var("e", f.a.emailOf(f.userIDs[r])), anonymous())
+		f.tokens[r] = out.Login.AccessToken
+	}
+}
+
+// join invites the user into app and accepts with the user's password.
+func (f *fixture) join(appID, ownerToken string, userID uint64, role string) {
+	var inv struct {
+		AddMember struct{ InvitationToken string }
+	}
+	f.a.ok(`mutation($a: ID!, $e: String!, $r: Role!) { addMember(appId: $a, email: $e, role: $r) { invitationToken } }`, &inv,
+		client.Var("a", appID), client.Var("e", f.a.emailOf(userID)), client.Var("r", role), as(ownerToken))
+	f.a.ok(`mutation($t: String!) { acceptInvitation(token: $t, password: "correct horse battery") { accessToken } }`, &map[string]any{},
+		client.Var("t", inv.AddMember.InvitationToken), anonymous())
+}
+
+// identify attaches a device to a lead with the app's secret key and returns the lead's id.
+func (f *fixture) identify(appID, secret, device, email string, extra map[string]any) string {
+	in := map[string]any{"appId": appID, "deviceId": device, "email": email}
+	for k, v := range extra {
+		in[k] = v
+	}
 	var out struct {
 		Identify struct{ Lead struct{ ID string } }
 	}
-	f.a.ok(`mutation($a: ID!, $d: String!, $e: String!) { identify(input: {appId: $a, deviceId: $d, email: $e}) { lead { id } } }`, &out,
-		client.Var("a", appID), client.Var("d", unique("dev-")), client.Var("e", email), anonymous(), client.AddHeader("Origin", "https://site.example"))
+	f.a.ok(`mutation($in: IdentifyInput!) { identify(input: $in) { lead { id } } }`, &out, client.Var("in", in), as(secret))
 	return out.Identify.Lead.ID
+}
+
+func (f *fixture) trigger(secret, appID, device, code, url string) {
+	f.a.do(`mutation($in: TriggerInput!) { trigger(input: $in) { accepted } }`, client.Var("in", map[string]any{
+		"appId": appID, "deviceId": device, "code": code, "url": url, "referrer": "https://ref.example/", "title": markerTitle,
+		"properties": map[string]any{"plan": markerProperty},
+	}), as(secret))
+}
+
+// waitForBreakdown waits until the pages breakdown shows the fixture's
+// events, in case rollups are derived after the acknowledgement.
+func (f *fixture) waitForBreakdown() {
+	for range 100 {
+		data, _ := f.a.do(`query($a: ID!, $r: RangeInput!) { breakdown(appId: $a, range: $r, by: pages) { engagement { count } } }`,
+			client.Var("a", f.appA), client.Var("r", lastWeek()), as(f.tokens[owner]))
+		if rows, _ := data["breakdown"].([]any); len(rows) > 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	f.a.t.Fatal("the pages breakdown never showed the fixture's events")
 }
 
 func (a *api) tokenUser(token string) (uint64, error) {
@@ -116,160 +291,206 @@ func (a *api) emailOf(userID uint64) string {
 	return u.Email
 }
 
-// operation is one query or mutation, made ready for one attempt.
-type operation struct {
-	want  expect
-	query func(f *fixture) (string, []client.Option)
-}
-
-func vars(kv ...any) []client.Option {
-	var opts []client.Option
-	for i := 0; i < len(kv); i += 2 {
-		opts = append(opts, client.Var(kv[i].(string), kv[i+1]))
+// credentials returns the request option that makes a request as caller.
+func (f *fixture) credentials(caller string) client.Option {
+	switch caller {
+	case anon:
+		return anonymous()
+	case server:
+		return as(f.secretA)
+	case otherServer:
+		return as(f.secretB)
 	}
-	return opts
+	return as(f.tokens[caller])
 }
 
-// operations lists every root field of the schema. TestEveryOperationIsInTheMatrix
+func (f *fixture) bearer(caller string) string {
+	switch caller {
+	case anon:
+		return ""
+	case server:
+		return "Bearer " + f.secretA
+	case otherServer:
+		return "Bearer " + f.secretB
+	}
+	return "Bearer " + f.tokens[caller]
+}
+
+// forbiddenMarkers are the strings caller must never receive.
+func (f *fixture) forbiddenMarkers(caller string) []string {
+	switch caller {
+	case anon:
+		return append(slices.Clone(f.markersA), f.markersB...)
+	case other, otherServer:
+		return f.markersA
+	}
+	return f.markersB
+}
+
+// operation is one root field: its expected outcome per caller, and its
+// document with %s where the walk's selection set goes.
+type operation struct {
+	want expect
+	doc  func(f *fixture) (string, map[string]any)
+	// after sees the data of a successful attempt (to follow a rotated key).
+	after func(f *fixture, data map[string]any)
+	// readsAs names, for callers that reach objects of their own app rather
+	// than app A's, the role they have in it.
+	readsAs map[string]string
+}
+
+// operations lists every root field of the schema. TestEveryFieldIsClassified
 // fails when the schema gains one that is not here.
 var operations = map[string]operation{
-	"Query.apps": {signedIn, func(f *fixture) (string, []client.Option) { return `{ apps { id name } }`, nil }},
-	"Query.me":   {signedIn, func(f *fixture) (string, []client.Option) { return `{ me { id email } }`, nil }},
-	"Query.app": {readApp, func(f *fixture) (string, []client.Option) {
-		return `query($a: ID!) { app(id: $a) { id name eventDefinitions { code name } unknownCodes { code } } }`, vars("a", f.appA)
+	"Query.apps":        {want: signedIn, doc: fixed(`{ apps %s }`), readsAs: map[string]string{other: owner}},
+	"Query.me":          {want: signedIn, doc: fixed(`{ me %s }`)},
+	"Query.app":         {want: readApp, doc: withApp(`query($a: ID!) { app(id: $a) %s }`)},
+	"Query.checkAppKey": {want: needsKey, doc: withApp(`query($a: ID!) { checkAppKey(appId: $a) %s }`)},
+	"Query.eventDefinition": {want: readApp, doc: func(f *fixture) (string, map[string]any) {
+		return `query($id: ID!) { eventDefinition(id: $id) %s }`, map[string]any{"id": f.defA}
 	}},
-	"Query.checkAppKey": {needsKey, func(f *fixture) (string, []client.Option) {
-		return `query($a: ID!) { checkAppKey(appId: $a) { appName } }`, vars("a", f.appA)
+	"Query.lead": {want: readApp, doc: func(f *fixture) (string, map[string]any) {
+		return `query($id: ID!) { lead(id: $id) %s }`, map[string]any{"id": f.leadA}
 	}},
-	"Query.eventDefinition": {readApp, func(f *fixture) (string, []client.Option) {
-		return `query($id: ID!) { eventDefinition(id: $id) { code name appId } }`, vars("id", f.defA)
+	"Query.device": {want: readApp, doc: func(f *fixture) (string, map[string]any) {
+		return `query($a: ID!, $d: ID!) { device(appId: $a, deviceId: $d) %s }`, map[string]any{"a": f.appA, "d": f.devA2}
 	}},
-	"Query.lead": {readApp, func(f *fixture) (string, []client.Option) {
-		return `query($id: ID!) { lead(id: $id) { email devices { id } timeline { edges { node { code } } } } }`, vars("id", f.leadA)
+	"Query.leads": {want: readApp, doc: func(f *fixture) (string, map[string]any) {
+		return `query($a: ID!, $s: String) { leads(appId: $a, search: $s) %s }`, map[string]any{"a": f.appA, "s": markerLead}
 	}},
-	"Query.device": {readApp, func(f *fixture) (string, []client.Option) {
-		var dev string
-		f.a.db.Model(&models.Device{}).Select("device_id").Where("lead_id = ?", f.leadA).Limit(1).Scan(&dev)
-		return `query($a: ID!, $d: ID!) { device(appId: $a, deviceId: $d) { id lead { email } } }`, vars("a", f.appA, "d", dev)
+	"Query.leadByEmail": {want: readApp, doc: func(f *fixture) (string, map[string]any) {
+		return `query($a: ID!, $e: String!) { leadByEmail(appId: $a, email: $e) %s }`, map[string]any{"a": f.appA, "e": markerLead}
 	}},
-	"Query.leads": {readApp, func(f *fixture) (string, []client.Option) {
-		return `query($a: ID!) { leads(appId: $a) { edges { node { email } } } }`, vars("a", f.appA)
+	"Query.members":     {want: ownApp, doc: withApp(`query($a: ID!) { members(appId: $a) %s }`)},
+	"Query.invitations": {want: ownApp, doc: withApp(`query($a: ID!) { invitations(appId: $a) %s }`)},
+	"Query.overview": {want: readApp, doc: func(f *fixture) (string, map[string]any) {
+		return `query($a: ID!, $r: RangeInput!) { overview(appId: $a, range: $r) %s }`, map[string]any{"a": f.appA, "r": lastWeek()}
 	}},
-	"Query.leadByEmail": {readApp, func(f *fixture) (string, []client.Option) {
-		return `query($a: ID!, $e: String!) { leadByEmail(appId: $a, email: $e) { email } }`, vars("a", f.appA, "e", markerLead)
+	"Query.breakdown": {want: readApp, doc: func(f *fixture) (string, map[string]any) {
+		return `query($a: ID!, $r: RangeInput!) { breakdown(appId: $a, range: $r, by: pages) %s }`, map[string]any{"a": f.appA, "r": lastWeek()}
 	}},
-	"Query.members": {ownApp, func(f *fixture) (string, []client.Option) {
-		return `query($a: ID!) { members(appId: $a) { role user { email } } }`, vars("a", f.appA)
+	"Query.funnel": {want: readApp, doc: func(f *fixture) (string, map[string]any) {
+		return `query($a: ID!, $r: RangeInput!) { funnel(input: {appId: $a, range: $r, windowSeconds: 3600,
+			steps: [{code: "alpha_code", rules: [{field: "url", operator: contains, value: "secret"}]}, {code: "view"}]}) %s }`, map[string]any{"a": f.appA, "r": lastWeek()}
 	}},
-	"Mutation.createApp": {signedIn, func(f *fixture) (string, []client.Option) {
-		return `mutation { createApp(input: {name: "Another"}) { app { id } } }`, nil
+	"Query.events": {want: readApp, doc: func(f *fixture) (string, map[string]any) {
+		return `query($a: ID!) { events(appId: $a, rules: [{field: "code", operator: equals, value: "alpha_code"}]) %s }`, map[string]any{"a": f.appA}
 	}},
-	"Mutation.updateApp": {ownApp, func(f *fixture) (string, []client.Option) {
-		return `mutation($a: ID!) { updateApp(id: $a, input: {name: "Alpha Secret Site"}) { name } }`, vars("a", f.appA)
+	"Query.eventMatchers": {want: readApp, doc: withApp(`query($a: ID!) { eventMatchers(appId: $a) %s }`)},
+	"Query.goals":         {want: readApp, doc: withApp(`query($a: ID!) { goals(appId: $a) %s }`)},
+	"Query.goalReport": {want: readApp, doc: func(f *fixture) (string, map[string]any) {
+		return `query($a: ID!, $g: ID!, $r: RangeInput!) { goalReport(appId: $a, goalId: $g, range: $r) %s }`, map[string]any{"a": f.appA, "g": f.freshGoal(), "r": lastWeek()}
 	}},
-	"Mutation.rotateAppSecret": {ownApp, func(f *fixture) (string, []client.Option) {
-		return `mutation($a: ID!) { rotateAppSecret(id: $a) { secretKey } }`, vars("a", f.appA)
+	"Mutation.createApp": {want: signedIn, doc: fixed(`mutation { createApp(input: {name: "Another"}) %s }`),
+		readsAs: map[string]string{other: owner, viewer: owner, editor: owner}},
+	"Mutation.updateApp": {want: ownApp, doc: withApp(`mutation($a: ID!) { updateApp(id: $a, input: {name: "Alpha Secret Site"}) %s }`)},
+	"Mutation.rotateAppSecret": {want: ownAppUser, doc: withApp(`mutation($a: ID!) { rotateAppSecret(id: $a) %s }`),
+		after: func(f *fixture, data map[string]any) {
+			f.secretA = data["rotateAppSecret"].(map[string]any)["secretKey"].(string)
+		}},
+	"Mutation.createEventDefinition": {want: editApp, doc: func(f *fixture) (string, map[string]any) {
+		return `mutation($a: ID!, $c: String!) { createEventDefinition(input: {appId: $a, code: $c, name: "New"}) %s }`, map[string]any{"a": f.appA, "c": unique("code_")}
 	}},
-	"Mutation.createEventDefinition": {editApp, func(f *fixture) (string, []client.Option) {
-		return `mutation($a: ID!, $c: String!) { createEventDefinition(input: {appId: $a, code: $c, name: "New"}) { id } }`, vars("a", f.appA, "c", unique("code_"))
+	"Mutation.updateEventDefinition": {want: editApp, doc: func(f *fixture) (string, map[string]any) {
+		return `mutation($id: ID!) { updateEventDefinition(id: $id, input: {name: "Alpha"}) %s }`, map[string]any{"id": f.defA}
 	}},
-	"Mutation.updateEventDefinition": {editApp, func(f *fixture) (string, []client.Option) {
-		return `mutation($id: ID!) { updateEventDefinition(id: $id, input: {name: "Alpha"}) { name } }`, vars("id", f.defA)
-	}},
-	"Mutation.deleteEventDefinition": {editApp, func(f *fixture) (string, []client.Option) {
+	"Mutation.deleteEventDefinition": {want: editApp, doc: func(f *fixture) (string, map[string]any) {
 		def, err := models.CreateEventDefinition(context.Background(), f.a.db, models.Viewer{UserID: f.userIDs[owner]}, f.appA,
 			models.EventDefinitionInput{Code: ptrTo(unique("gone_")), Name: ptrTo("Gone")})
 		if err != nil {
 			f.a.t.Fatal(err)
 		}
-		return `mutation($id: ID!) { deleteEventDefinition(id: $id) { id } }`, vars("id", models.FormatID(def.ID))
+		return `mutation($id: ID!) { deleteEventDefinition(id: $id) %s }`, map[string]any{"id": models.FormatID(def.ID)}
 	}},
-	"Mutation.trigger": {public, func(f *fixture) (string, []client.Option) {
-		return `mutation($a: ID!) { trigger(input: {appId: $a, deviceId: "d-trigger", code: "view"}) { accepted } }`, vars("a", f.appA)
+	"Mutation.trigger": {want: browser, doc: func(f *fixture) (string, map[string]any) {
+		return `mutation($a: ID!) { trigger(input: {appId: $a, deviceId: "d-trigger", code: "view"}) %s }`, map[string]any{"a": f.appA}
 	}},
-	"Mutation.triggerBatch": {public, func(f *fixture) (string, []client.Option) {
-		return `mutation($a: ID!) { triggerBatch(inputs: [{appId: $a, deviceId: "d-batch", code: "view"}, {appId: $a, deviceId: "d-batch", code: "click"}]) { accepted } }`, vars("a", f.appA)
+	"Mutation.triggerBatch": {want: expect{}, doc: func(f *fixture) (string, map[string]any) {
+		// The second item is refused, so every caller sees an item's error.
+		return `mutation($a: ID!) { triggerBatch(inputs: [{appId: $a, deviceId: "d-batch", code: "view"}, {appId: $a, deviceId: "d-batch", code: "nope"}]) %s }`, map[string]any{"a": f.appA}
 	}},
-	"Mutation.identify": {public, func(f *fixture) (string, []client.Option) {
-		return `mutation($a: ID!, $e: String!) { identify(input: {appId: $a, deviceId: "d-ident", email: $e}) { moved } }`,
-			append(vars("a", f.appA, "e", unique("someone")+"@example.com"), client.AddHeader("Origin", "https://site.example"))
+	// A browser identifies a fresh device with the email of app A's lead:
+	// the answer must hold nothing about that lead.
+	"Mutation.identify": {want: browser, doc: func(f *fixture) (string, map[string]any) {
+		return `mutation($a: ID!, $d: String!, $e: String!) { identify(input: {appId: $a, deviceId: $d, email: $e}) %s }`,
+			map[string]any{"a": f.appA, "d": unique("d-ident-"), "e": markerLead}
 	}},
-	"Mutation.eraseLead": {editApp, func(f *fixture) (string, []client.Option) {
+	"Mutation.eraseLead": {want: editApp, doc: func(f *fixture) (string, map[string]any) {
 		email := unique("erase") + "@example.com"
-		f.identify(f.appA, email)
-		return `mutation($a: ID!, $e: String!) { eraseLead(appId: $a, email: $e) { erased } }`, vars("a", f.appA, "e", email)
+		f.identify(f.appA, f.secretA, unique("d-erase-"), email, nil)
+		return `mutation($a: ID!, $e: String!) { eraseLead(appId: $a, email: $e) %s }`, map[string]any{"a": f.appA, "e": email}
 	}},
-	"Mutation.login": {public, func(f *fixture) (string, []client.Option) {
+	"Mutation.login": {want: publicAuth, doc: func(f *fixture) (string, map[string]any) {
 		email := unique("login") + "@example.com"
 		models.CreateUser(context.Background(), f.a.db, email, "", "correct horse battery")
-		return `mutation($e: String!) { login(email: $e, password: "correct horse battery") { accessToken } }`, vars("e", email)
+		return `mutation($e: String!) { login(email: $e, password: "correct horse battery") %s }`, map[string]any{"e": email}
 	}},
-	"Mutation.refreshToken": {public, func(f *fixture) (string, []client.Option) {
-		return `mutation($r: String!) { refreshToken(refreshToken: $r) { accessToken } }`, vars("r", f.freshRefreshToken())
+	"Mutation.refreshToken": {want: publicAuth, doc: func(f *fixture) (string, map[string]any) {
+		return `mutation($r: String!) { refreshToken(refreshToken: $r) %s }`, map[string]any{"r": f.freshRefreshToken()}
 	}},
-	"Mutation.logout": {public, func(f *fixture) (string, []client.Option) {
-		return `mutation($r: String!) { logout(refreshToken: $r) }`, vars("r", f.freshRefreshToken())
+	"Mutation.logout": {want: publicAuth, doc: func(f *fixture) (string, map[string]any) {
+		return `mutation($r: String!) { logout(refreshToken: $r) %s }`, map[string]any{"r": f.freshRefreshToken()}
 	}},
-	"Mutation.acceptInvitation": {public, func(f *fixture) (string, []client.Option) {
+	// Ends every sign-in of the caller; after signs the fixture in again.
+	"Mutation.logoutEverywhere": {want: signedIn, doc: fixed(`mutation { logoutEverywhere %s }`),
+		after: func(f *fixture, _ map[string]any) { f.signInAgain() }},
+	// A wrong current password: the access check comes first, and no
+	// sign-in of the fixture ends.
+	"Mutation.changePassword": {want: expect{anon: unauth, server: unauth, otherServer: unauth,
+		other: "BAD_USER_INPUT", viewer: "BAD_USER_INPUT", editor: "BAD_USER_INPUT", owner: "BAD_USER_INPUT"},
+		doc: fixed(`mutation { changePassword(currentPassword: "not the password", newPassword: "another good password") %s }`)},
+	"Mutation.acceptInvitation": {want: publicAuth, doc: func(f *fixture) (string, map[string]any) {
 		res, err := models.AddMember(context.Background(), f.a.db, models.Viewer{UserID: f.userIDs[owner]}, f.appA, unique("invitee")+"@example.com", models.RoleViewer)
 		if err != nil {
 			f.a.t.Fatal(err)
 		}
-		return `mutation($t: String!) { acceptInvitation(token: $t, password: "correct horse battery") { accessToken } }`, vars("t", res.InviteToken)
+		return `mutation($t: String!) { acceptInvitation(token: $t, password: "correct horse battery") %s }`, map[string]any{"t": res.Token}
 	}},
-	"Mutation.addMember": {ownApp, func(f *fixture) (string, []client.Option) {
-		return `mutation($a: ID!, $e: String!) { addMember(appId: $a, email: $e, role: viewer) { invitationToken } }`, vars("a", f.appA, "e", unique("new")+"@example.com")
+	"Mutation.addMember": {want: ownApp, doc: func(f *fixture) (string, map[string]any) {
+		return `mutation($a: ID!, $e: String!) { addMember(appId: $a, email: $e, role: viewer) %s }`, map[string]any{"a": f.appA, "e": unique("new") + "@example.com"}
 	}},
-	"Mutation.setMemberRole": {ownApp, func(f *fixture) (string, []client.Option) {
-		return `mutation($a: ID!, $u: ID!) { setMemberRole(appId: $a, userId: $u, role: editor) { role } }`, vars("a", f.appA, "u", f.freshMember())
+	"Mutation.revokeInvitation": {want: ownApp, doc: func(f *fixture) (string, map[string]any) {
+		res, err := models.AddMember(context.Background(), f.a.db, models.Viewer{UserID: f.userIDs[owner]}, f.appA, unique("revoked")+"@example.com", models.RoleEditor)
+		if err != nil {
+			f.a.t.Fatal(err)
+		}
+		return `mutation($a: ID!, $id: ID!) { revokeInvitation(appId: $a, id: $id) %s }`, map[string]any{"a": f.appA, "id": models.FormatID(res.Invitation.ID)}
 	}},
-	"Query.overview": {readApp, func(f *fixture) (string, []client.Option) {
-		return `query($a: ID!, $r: RangeInput!) { overview(appId: $a, range: $r) { totalEvents definitions { definition { code name } count } } }`, vars("a", f.appA, "r", lastWeek())
+	"Mutation.setMemberRole": {want: ownApp, doc: func(f *fixture) (string, map[string]any) {
+		return `mutation($a: ID!, $u: ID!) { setMemberRole(appId: $a, userId: $u, role: editor) %s }`, map[string]any{"a": f.appA, "u": f.freshMember()}
 	}},
-	"Query.breakdown": {readApp, func(f *fixture) (string, []client.Option) {
-		return `query($a: ID!, $r: RangeInput!) { breakdown(appId: $a, range: $r, by: pages) { value } }`, vars("a", f.appA, "r", lastWeek())
+	"Mutation.removeMember": {want: ownApp, doc: func(f *fixture) (string, map[string]any) {
+		return `mutation($a: ID!, $u: ID!) { removeMember(appId: $a, userId: $u) %s }`, map[string]any{"a": f.appA, "u": f.freshMember()}
 	}},
-	"Query.funnel": {readApp, func(f *fixture) (string, []client.Option) {
-		return `query($a: ID!, $r: RangeInput!) { funnel(input: {appId: $a, range: $r, windowSeconds: 3600, steps: [{code: "view"}, {code: "alpha_code"}]}) { steps { entered } } }`, vars("a", f.appA, "r", lastWeek())
+	"Mutation.createEventMatcher": {want: editApp, doc: func(f *fixture) (string, map[string]any) {
+		return `mutation($a: ID!, $n: String!) { createEventMatcher(appId: $a, input: {name: $n, code: "view", rules: [{field: "url", operator: contains, value: "x"}]}) %s }`,
+			map[string]any{"a": f.appA, "n": unique("matcher ")}
 	}},
-	"Query.events": {readApp, func(f *fixture) (string, []client.Option) {
-		return `query($a: ID!) { events(appId: $a, rules: [{field: "code", operator: equals, value: "view"}]) { edges { node { code lead { email } } } } }`, vars("a", f.appA)
+	"Mutation.updateEventMatcher": {want: editApp, doc: func(f *fixture) (string, map[string]any) {
+		return `mutation($a: ID!, $id: ID!) { updateEventMatcher(appId: $a, id: $id, input: {code: "click"}) %s }`, map[string]any{"a": f.appA, "id": f.freshMatcher()}
 	}},
-	"Query.eventMatchers": {readApp, func(f *fixture) (string, []client.Option) {
-		return `query($a: ID!) { eventMatchers(appId: $a) { name code } }`, vars("a", f.appA)
+	"Mutation.deleteEventMatcher": {want: editApp, doc: func(f *fixture) (string, map[string]any) {
+		return `mutation($a: ID!, $id: ID!) { deleteEventMatcher(appId: $a, id: $id) %s }`, map[string]any{"a": f.appA, "id": f.freshMatcher()}
 	}},
-	"Query.goals": {readApp, func(f *fixture) (string, []client.Option) {
-		return `query($a: ID!) { goals(appId: $a) { name } }`, vars("a", f.appA)
+	"Mutation.createGoal": {want: editApp, doc: func(f *fixture) (string, map[string]any) {
+		return `mutation($a: ID!, $n: String!, $s: String!, $c: String!) { createGoal(appId: $a, input: {name: $n, startMatcher: $s, completionMatcher: $c}) %s }`,
+			map[string]any{"a": f.appA, "n": unique("goal "), "s": f.freshMatcherName(), "c": f.freshMatcherName()}
 	}},
-	"Query.goalReport": {readApp, func(f *fixture) (string, []client.Option) {
-		return `query($a: ID!, $g: ID!, $r: RangeInput!) { goalReport(appId: $a, goalId: $g, range: $r) { started completed } }`, vars("a", f.appA, "g", f.freshGoal(), "r", lastWeek())
+	"Mutation.updateGoal": {want: editApp, doc: func(f *fixture) (string, map[string]any) {
+		return `mutation($a: ID!, $id: ID!) { updateGoal(appId: $a, id: $id, input: {windowSeconds: 7200}) %s }`, map[string]any{"a": f.appA, "id": f.freshGoal()}
 	}},
-	"Mutation.createEventMatcher": {editApp, func(f *fixture) (string, []client.Option) {
-		return `mutation($a: ID!, $n: String!) { createEventMatcher(appId: $a, input: {name: $n, code: "view"}) { id } }`, vars("a", f.appA, "n", unique("matcher "))
+	"Mutation.deleteGoal": {want: editApp, doc: func(f *fixture) (string, map[string]any) {
+		return `mutation($a: ID!, $id: ID!) { deleteGoal(appId: $a, id: $id) %s }`, map[string]any{"a": f.appA, "id": f.freshGoal()}
 	}},
-	"Mutation.updateEventMatcher": {editApp, func(f *fixture) (string, []client.Option) {
-		return `mutation($a: ID!, $id: ID!) { updateEventMatcher(appId: $a, id: $id, input: {code: "click"}) { code } }`, vars("a", f.appA, "id", f.freshMatcher())
-	}},
-	"Mutation.deleteEventMatcher": {editApp, func(f *fixture) (string, []client.Option) {
-		return `mutation($a: ID!, $id: ID!) { deleteEventMatcher(appId: $a, id: $id) { id } }`, vars("a", f.appA, "id", f.freshMatcher())
-	}},
-	"Mutation.createGoal": {editApp, func(f *fixture) (string, []client.Option) {
-		start, done := f.freshMatcherName(), f.freshMatcherName()
-		return `mutation($a: ID!, $n: String!, $s: String!, $c: String!) { createGoal(appId: $a, input: {name: $n, startMatcher: $s, completionMatcher: $c}) { id } }`,
-			vars("a", f.appA, "n", unique("goal "), "s", start, "c", done)
-	}},
-	"Mutation.updateGoal": {editApp, func(f *fixture) (string, []client.Option) {
-		return `mutation($a: ID!, $id: ID!) { updateGoal(appId: $a, id: $id, input: {windowSeconds: 7200}) { id } }`, vars("a", f.appA, "id", f.freshGoal())
-	}},
-	"Mutation.deleteGoal": {editApp, func(f *fixture) (string, []client.Option) {
-		return `mutation($a: ID!, $id: ID!) { deleteGoal(appId: $a, id: $id) { id } }`, vars("a", f.appA, "id", f.freshGoal())
-	}},
-	"Subscription.eventStored": {readApp, func(f *fixture) (string, []client.Option) {
-		return `subscription($a: ID!) { eventStored(appId: $a) { code url } }`, vars("a", f.appA)
-	}},
-	"Mutation.removeMember": {ownApp, func(f *fixture) (string, []client.Option) {
-		return `mutation($a: ID!, $u: ID!) { removeMember(appId: $a, userId: $u) }`, vars("a", f.appA, "u", f.freshMember())
-	}},
+	"Subscription.eventStored": {want: readApp, doc: withApp(`subscription($a: ID!) { eventStored(appId: $a) %s }`)},
+}
+
+func fixed(doc string) func(*fixture) (string, map[string]any) {
+	return func(*fixture) (string, map[string]any) { return doc, nil }
+}
+
+func withApp(doc string) func(*fixture) (string, map[string]any) {
+	return func(f *fixture) (string, map[string]any) { return doc, map[string]any{"a": f.appA} }
 }
 
 func ptrTo[T any](v T) *T { return &v }
@@ -279,17 +500,14 @@ func lastWeek() map[string]any {
 	return map[string]any{"from": now.Add(-7 * 24 * time.Hour).Format(time.RFC3339), "to": now.Add(time.Hour).Format(time.RFC3339), "interval": "day"}
 }
 
-func (f *fixture) appAModel() *models.App {
-	app, err := models.AppByPublicID(context.Background(), f.a.db, f.appA)
-	if err != nil {
-		f.a.t.Fatal(err)
-	}
-	return app
-}
+func (f *fixture) ownerV() models.Viewer { return models.Viewer{UserID: f.userIDs[owner]} }
 
 func (f *fixture) freshMatcherName() string {
 	name := unique("matcher ")
-	if _, err := models.CreateEventMatcher(context.Background(), f.a.db, f.appAModel(), models.EventMatcherInput{Name: &name, Code: ptrTo("view")}); err != nil {
+	_, err := models.CreateEventMatcherFor(context.Background(), f.a.db, f.ownerV(), f.appA, models.EventMatcherInput{
+		Name: &name, Code: ptrTo("alpha_code"), Rules: []models.Rule{{Field: "url", Operator: "contains", Value: "secret"}},
+	})
+	if err != nil {
 		f.a.t.Fatal(err)
 	}
 	return name
@@ -297,7 +515,7 @@ func (f *fixture) freshMatcherName() string {
 
 func (f *fixture) freshMatcher() string {
 	name := f.freshMatcherName()
-	matchers, err := models.EventMatchers(context.Background(), f.a.db, f.appAModel().ID)
+	matchers, err := models.EventMatchersFor(context.Background(), f.a.db, f.ownerV(), f.appA)
 	if err != nil {
 		f.a.t.Fatal(err)
 	}
@@ -312,7 +530,7 @@ func (f *fixture) freshMatcher() string {
 
 func (f *fixture) freshGoal() string {
 	start, done, name := f.freshMatcherName(), f.freshMatcherName(), unique("goal ")
-	g, err := models.CreateGoal(context.Background(), f.a.db, f.appAModel(), models.GoalInput{Name: &name, StartMatcher: &start, CompletionMatcher: &done})
+	g, err := models.CreateGoalFor(context.Background(), f.a.db, f.ownerV(), f.appA, models.GoalInput{Name: &name, StartMatcher: &start, CompletionMatcher: &done})
 	if err != nil {
 		f.a.t.Fatal(err)
 	}
@@ -327,121 +545,459 @@ func (f *fixture) freshRefreshToken() string {
 	return out.Login.RefreshToken
 }
 
-// freshMember adds a new viewer to app A and returns its user id.
+// freshMember makes a new user a viewer of app A (invited, accepted) and
+// returns its id.
 func (f *fixture) freshMember() string {
-	ctx := context.Background()
-	u, err := models.CreateUser(ctx, f.a.db, unique("member")+"@example.com", "", "correct horse battery")
+	u, err := models.CreateUser(context.Background(), f.a.db, unique("member")+"@example.com", "", "correct horse battery")
 	if err != nil {
 		f.a.t.Fatal(err)
 	}
-	if _, err := models.AddMember(ctx, f.a.db, models.Viewer{UserID: f.userIDs[owner]}, f.appA, u.Email, models.RoleViewer); err != nil {
-		f.a.t.Fatal(err)
-	}
+	f.join(f.appA, f.tokens[owner], u.ID, viewer)
 	return models.FormatID(u.ID)
 }
 
-func TestEveryOperationIsInTheMatrix(t *testing.T) {
-	schema := generated.NewExecutableSchema(generated.Config{Resolvers: &graph.Resolver{}}).Schema()
-	var missing []string
-	for _, root := range []string{"Query", "Mutation"} {
-		for _, field := range schema.Types[root].Fields {
-			name := root + "." + field.Name
-			if strings.HasPrefix(field.Name, "__") {
+// node is one field of a walk: the type it belongs to, its name, its
+// arguments and, for object types, the fields selected of it.
+type node struct {
+	typ, field, args string
+	object           string // the field's object type, "" for scalars and enums
+	sel              []*node
+}
+
+func (n *node) key() string { return n.typ + "." + n.field }
+
+// walk selects every field reachable from the root field rootType.name,
+// each Type.field once, at its shallowest depth (breadth first).
+func walk(schema *ast.Schema, rootType, name string) (*node, error) {
+	def := schema.Types[rootType].Fields.ForName(name)
+	root := &node{typ: rootType, field: name, object: objectType(schema, def.Type)}
+	seen := map[string]bool{}
+	for queue := []*node{root}; len(queue) > 0; queue = queue[1:] {
+		n := queue[0]
+		if n.object == "" {
+			continue
+		}
+		for _, fd := range schema.Types[n.object].Fields {
+			if strings.HasPrefix(fd.Name, "__") || seen[n.object+"."+fd.Name] {
 				continue
 			}
-			if _, ok := operations[name]; !ok {
-				missing = append(missing, name)
+			seen[n.object+"."+fd.Name] = true
+			c := &node{typ: n.object, field: fd.Name, object: objectType(schema, fd.Type)}
+			for _, arg := range fd.Arguments {
+				switch {
+				case arg.Name == "first":
+					c.args = "(first: 3)"
+				case arg.Type.NonNull && arg.DefaultValue == nil:
+					return nil, fmt.Errorf("%s.%s needs argument %s: teach walk() a value for it", n.object, fd.Name, arg.Name)
+				}
 			}
+			n.sel = append(n.sel, c)
+			queue = append(queue, c)
 		}
 	}
-	if schema.Subscription != nil {
-		for _, field := range schema.Subscription.Fields {
-			if _, ok := operations["Subscription."+field.Name]; !ok {
-				missing = append(missing, "Subscription."+field.Name)
-			}
+	return root, nil
+}
+
+func objectType(schema *ast.Schema, t *ast.Type) string {
+	if def := schema.Types[t.Name()]; def != nil && def.Kind == ast.Object {
+		return def.Name
+	}
+	return ""
+}
+
+// selection renders the selection set of n ("" for a scalar field).
+func (n *node) selection() string {
+	if n.object == "" {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("{")
+	if len(n.sel) == 0 {
+		b.WriteString(" __typename")
+	}
+	for _, c := range n.sel {
+		b.WriteString(" " + c.field + c.args + c.selection())
+	}
+	b.WriteString(" }")
+	return b.String()
+}
+
+// readable returns the part of the walk caller may read, and, for each
+// field the caller may not read although it may read its parent, the path
+// to it (the probes).
+func (n *node) readable(caller string) (*node, [][]*node) {
+	out := *n
+	out.sel = nil
+	var probes [][]*node
+	for _, c := range n.sel {
+		if fieldAccess[c.key()].code(caller) != "" {
+			leaf := *c
+			leaf.sel = nil
+			probes = append(probes, []*node{&leaf})
+			continue
+		}
+		sub, subProbes := c.readable(caller)
+		out.sel = append(out.sel, sub)
+		for _, p := range subProbes {
+			probes = append(probes, append([]*node{c}, p...))
 		}
 	}
-	if len(missing) > 0 {
-		t.Fatalf("operations without an access expectation in server/authz_test.go: %v", missing)
+	return &out, probes
+}
+
+// chain is the walk reduced to one path from the root to its last node.
+func chain(root *node, path []*node) *node {
+	out := *root
+	out.sel = nil
+	cur := &out
+	for _, p := range path {
+		c := *p
+		c.sel = nil
+		cur.sel = []*node{&c}
+		cur = &c
+	}
+	return &out
+}
+
+// present reports whether data holds the field at path (names from the
+// root field down), somewhere through its lists; nonNull asks for a value.
+func present(data any, path []string, nonNull bool) bool {
+	switch d := data.(type) {
+	case []any:
+		for _, e := range d {
+			if present(e, path, nonNull) {
+				return true
+			}
+		}
+		return false
+	case map[string]any:
+		v, ok := d[path[0]]
+		if !ok {
+			return false
+		}
+		if len(path) == 1 {
+			return !nonNull || v != nil
+		}
+		return present(v, path[1:], nonNull)
+	}
+	return false
+}
+
+// fieldsUnder lists n and every node below it with its path from the root.
+func fieldsUnder(n *node, path []string, visit func(*node, []string)) {
+	path = append(slices.Clone(path), n.field)
+	visit(n, path)
+	for _, c := range n.sel {
+		fieldsUnder(c, path, visit)
 	}
 }
 
+func schema() *ast.Schema {
+	return generated.NewExecutableSchema(generated.Config{Resolvers: &graph.Resolver{}}).Schema()
+}
+
+// rootFields lists "Query.x", "Mutation.y" and "Subscription.z".
+func rootFields(s *ast.Schema) []string {
+	var out []string
+	for _, root := range []*ast.Definition{s.Query, s.Mutation, s.Subscription} {
+		if root == nil {
+			continue
+		}
+		for _, f := range root.Fields {
+			if !strings.HasPrefix(f.Name, "__") {
+				out = append(out, root.Name+"."+f.Name)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestEveryFieldIsClassified(t *testing.T) {
+	s := schema()
+	var missing []string
+	reached := map[string]bool{}
+	for _, name := range rootFields(s) {
+		if _, ok := operations[name]; !ok {
+			missing = append(missing, name+" (root field: add it to operations)")
+		}
+		typ, field, _ := strings.Cut(name, ".")
+		root, err := walk(s, typ, field)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range root.sel {
+			fieldsUnder(c, nil, func(n *node, _ []string) { reached[n.key()] = true })
+		}
+	}
+	for key := range reached {
+		if _, ok := fieldAccess[key]; !ok {
+			missing = append(missing, key)
+		}
+	}
+	for key := range fieldAccess {
+		if !reached[key] {
+			t.Errorf("fieldAccess lists %s, which no root field reaches", key)
+		}
+	}
+	for name := range operations {
+		if !slices.Contains(rootFields(s), name) {
+			t.Errorf("operations lists %s, which the schema does not have", name)
+		}
+	}
+	slices.Sort(missing)
+	if len(missing) > 0 {
+		t.Fatalf("fields without an access expectation in server/authz_test.go (fieldAccess): %v", missing)
+	}
+}
+
+// TestAccessMatrix tries every root field as every caller. Where the caller
+// may use the root field, it selects every field reachable from it that the
+// caller may read (all must answer, with data) and probes each field the
+// caller may not read (each must be refused with the caller's code). No
+// answer may hold a marker of an app or lead the caller may not see.
 func TestAccessMatrix(t *testing.T) {
+	s := schema()
 	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
 		f := newFixture(t, db)
-		names := make([]string, 0, len(operations))
-		for name := range operations {
-			names = append(names, name)
+		srv := httptest.NewServer(f.a.handler)
+		defer srv.Close()
+		covered := map[string]map[string]bool{}
+		readableSomewhere := map[string]map[string]bool{}
+		for _, c := range callers {
+			covered[c], readableSomewhere[c] = map[string]bool{}, map[string]bool{}
 		}
-		slices.Sort(names)
-		for _, name := range names {
+		for _, name := range rootFields(s) {
 			op := operations[name]
-			for _, role := range roles {
-				if strings.HasPrefix(name, "Subscription.") {
-					f.trySubscription(t, name, role, op)
+			typ, field, _ := strings.Cut(name, ".")
+			root, err := walk(s, typ, field)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, caller := range callers {
+				m := &matrixRun{t: t, f: f, srv: srv.URL, name: name, op: op, caller: caller}
+				if code := op.want[caller]; code != "" {
+					m.refusedAtRoot(root, code)
 					continue
 				}
-				query, opts := op.query(f)
-				if role == anon {
-					opts = append(opts, anonymous())
-				} else {
-					opts = append(opts, as(f.tokens[role]))
+				reader := caller
+				if r, ok := op.readsAs[caller]; ok {
+					reader = r
 				}
-				resp, err := f.a.gql.RawPost(query, f.a.withCredentials(opts)...)
-				if err != nil {
-					t.Fatalf("%s as %s: %v", name, role, err)
-				}
-				raw, _ := json.Marshal(resp)
-				var errs []gqlError
-				json.Unmarshal(resp.Errors, &errs)
-				want := op.want[role]
-				switch {
-				case want == "" && len(errs) > 0:
-					t.Errorf("%s as %s: want success, got %s", name, role, resp.Errors)
-				case want != "" && (len(errs) != 1 || errs[0].Extensions.Code != want):
-					t.Errorf("%s as %s: want %s, got %s", name, role, want, raw)
-				}
-				leaks := f.markersB
-				if role == other {
-					leaks = []string{f.appA, markerApp, markerLead, "alpha_code"}
-				}
-				for _, m := range leaks {
-					if strings.Contains(string(raw), m) {
-						t.Errorf("%s as %s: response holds %q of an app the viewer is not in: %s", name, role, m, raw)
+				tree, probes := root.readable(reader)
+				data := m.run(tree, nil)
+				fieldsUnder(tree, nil, func(n *node, path []string) {
+					if n != tree {
+						readableSomewhere[caller][n.key()] = true
+						if present(data, path, false) {
+							covered[caller][n.key()] = true
+						}
 					}
+				})
+				for _, p := range probes {
+					m.probe(chain(root, p), p[len(p)-1], fieldAccess[p[len(p)-1].key()].code(reader))
+				}
+			}
+		}
+		for _, caller := range callers {
+			for key := range readableSomewhere[caller] {
+				if !covered[caller][key] {
+					t.Errorf("%s may read %s, but no root field reached one with data: extend the fixture", caller, key)
 				}
 			}
 		}
 	})
 }
 
-// trySubscription subscribes over a websocket as role (the token in the
-// connection_init payload, as browsers send it) and, where success is
-// expected, proves it by receiving an event triggered meanwhile.
-func (f *fixture) trySubscription(t *testing.T, name, role string, op operation) {
-	query, opts := op.query(f)
-	var payload map[string]any
-	if role != anon {
-		payload = map[string]any{"Authorization": "Bearer " + f.tokens[role]}
+// matrixRun is one root field tried as one caller.
+type matrixRun struct {
+	t      *testing.T
+	f      *fixture
+	srv    string
+	name   string
+	op     operation
+	caller string
+}
+
+// send runs the document for tree as the caller and returns data and
+// errors, after checking the answer for markers.
+func (m *matrixRun) send(tree *node) (map[string]any, []gqlError, string) {
+	m.t.Helper()
+	doc, vars := m.op.doc(m.f)
+	query := fmt.Sprintf(doc, tree.selection())
+	var data map[string]any
+	var errs []gqlError
+	var raw []byte
+	if strings.HasPrefix(m.name, "Subscription.") {
+		data, errs, raw = m.subscribe(query, vars)
+	} else {
+		opts := []client.Option{m.f.credentials(m.caller), client.AddHeader("Origin", "https://site.example")}
+		for k, v := range vars {
+			opts = append(opts, client.Var(k, v))
+		}
+		resp, err := m.f.a.gql.RawPost(query, m.f.a.withCredentials(opts)...)
+		if err != nil {
+			m.t.Fatalf("%s as %s: %v\n%s", m.name, m.caller, err, query)
+		}
+		raw, _ = json.Marshal(resp)
+		data, _ = resp.Data.(map[string]any)
+		if len(resp.Errors) > 0 {
+			json.Unmarshal(resp.Errors, &errs)
+		}
 	}
-	sub := f.a.gql.WebsocketWithPayload(query, payload, opts...)
-	defer sub.Close()
-	want := op.want[role]
-	if want == "" {
-		go func() {
-			time.Sleep(200 * time.Millisecond)
-			f.a.do(`mutation($a: ID!) { trigger(input: {appId: $a, deviceId: "d-live", code: "view", url: "https://a.example/live"}) { accepted } }`, client.Var("a", f.appA))
-		}()
+	for _, marker := range m.f.forbiddenMarkers(m.caller) {
+		if strings.Contains(string(raw), marker) {
+			m.t.Errorf("%s as %s: the answer holds %q, which this caller may not see: %s", m.name, m.caller, marker, raw)
+		}
 	}
-	var msg map[string]any
-	err := sub.Next(&msg)
-	switch {
-	case want == "" && err != nil:
-		t.Errorf("%s as %s: want an event, got %v", name, role, err)
-	case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
-		t.Errorf("%s as %s: want %s, got %v %v", name, role, want, err, msg)
+	return data, errs, query
+}
+
+// run sends the readable tree, which must answer without errors.
+func (m *matrixRun) run(tree *node, _ []string) map[string]any {
+	data, errs, query := m.send(tree)
+	if len(errs) > 0 {
+		m.t.Errorf("%s as %s: want every readable field, got errors %+v\n%s", m.name, m.caller, errs, query)
 	}
-	if raw, _ := json.Marshal(msg); role == other && strings.Contains(string(raw), "a.example") {
-		t.Errorf("%s as %s: received app A's event: %s", name, role, raw)
+	if data != nil && m.op.after != nil && len(errs) == 0 {
+		m.op.after(m.f, data)
+	}
+	return data
+}
+
+func (m *matrixRun) refusedAtRoot(root *node, code string) {
+	minimal := *root
+	minimal.sel = nil
+	data, errs, query := m.send(&minimal)
+	if len(errs) != 1 || errs[0].Extensions.Code != code {
+		m.t.Errorf("%s as %s: want %s, got %+v\n%s", m.name, m.caller, code, errs, query)
+	}
+	if data != nil && data[root.field] != nil {
+		m.t.Errorf("%s as %s: refused, yet answered %v", m.name, m.caller, data[root.field])
 	}
 }
+
+// probe asks for one field the caller may not read: it must be refused
+// with code at the field or at the object holding it, and show no value.
+func (m *matrixRun) probe(tree, leaf *node, code string) {
+	data, errs, query := m.send(tree)
+	var path []string
+	fieldsUnder(tree, nil, func(n *node, p []string) {
+		if len(n.sel) == 0 {
+			path = p
+		}
+	})
+	if len(errs) == 0 {
+		m.t.Errorf("%s as %s: %s was not refused\n%s", m.name, m.caller, leaf.key(), query)
+		return
+	}
+	for _, e := range errs {
+		if e.Extensions.Code != code || !isPrefix(e.Path, path) {
+			m.t.Errorf("%s as %s: reading %s, want %s at %v or above, got %s %q at %v", m.name, m.caller, leaf.key(), code, path, e.Extensions.Code, e.Message, e.Path)
+		}
+	}
+	if present(data, path, true) {
+		m.t.Errorf("%s as %s: %s was refused, yet answered\n%s", m.name, m.caller, leaf.key(), query)
+	}
+}
+
+// isPrefix reports whether an error's path (names and list indexes) leads
+// to the field path (names only) or to a field above it.
+func isPrefix(errPath []any, path []string) bool {
+	i := 0
+	for _, p := range errPath {
+		name, ok := p.(string)
+		if !ok {
+			continue
+		}
+		if i >= len(path) || path[i] != name {
+			return false
+		}
+		i++
+	}
+	return i > 0
+}
+
+// subscribe subscribes as the caller over a real websocket and returns the
+// first event (or the refusal), triggering events until one arrives.
+func (m *matrixRun) subscribe(query string, vars map[string]any) (map[string]any, []gqlError, []byte) {
+	c, _, err := dialWS(m.t, m.srv, "")
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	payload := map[string]any{}
+	if b := m.f.bearer(m.caller); b != "" {
+		payload["Authorization"] = b
+	}
+	if ack, err := c.init(payload); err != nil || ack.Type != "connection_ack" {
+		m.t.Fatalf("%s as %s: connection_init answered %+v %v", m.name, m.caller, ack, err)
+	}
+	c.subscribe("1", query, vars)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(300 * time.Millisecond):
+				m.f.trigger(m.f.secretA, m.f.appA, m.f.devA1, "alpha_code", markerURL)
+			}
+		}
+	}()
+	msg, err := c.next()
+	if err != nil {
+		m.t.Fatalf("%s as %s: %v", m.name, m.caller, err)
+	}
+	var out gqlPayload
+	switch msg.Type {
+	case "next":
+		json.Unmarshal(msg.Payload, &out)
+	case "error":
+		json.Unmarshal(msg.Payload, &out.Errors)
+	default:
+		m.t.Fatalf("%s as %s: unexpected %+v", m.name, m.caller, msg)
+	}
+	return out.Data, out.Errors, msg.Payload
+}
+
+// Checking every object a field returns costs no query per object: a page of
+// events with their definitions, devices and leads asks about the app and
+// the caller's membership as often for 50 events as for 2. (Other queries
+// depend on how the dataloaders' batches fall, so they are not counted.)
+func TestAuthorizationCostsNoQueryPerObject(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		a := newAPI(t, db)
+		appID, secret := a.createApp("Counted")
+		counting := db.Session(&gorm.Session{NewDB: true})
+		var queries atomic.Int64
+		name := unique("count-queries-")
+		counting.Callback().Query().Before("gorm:query").Register(name, func(tx *gorm.DB) {
+			if tx.Statement.Context.Value(countQueriesKey{}) != nil && (tx.Statement.Table == "memberships" || tx.Statement.Table == "apps") {
+				queries.Add(1)
+			}
+		})
+		page := func(n int) int64 {
+			before := queries.Load()
+			a.do(`query($a: ID!, $n: Int) { events(appId: $a, first: $n) { edges { node { code definition { name } device { id userAgent lead { email devices { id } } } lead { name } } } } }`,
+				client.Var("a", appID), client.Var("n", n), func(r *client.Request) {
+					r.HTTP = r.HTTP.WithContext(context.WithValue(r.HTTP.Context(), countQueriesKey{}, true))
+				})
+			return queries.Load() - before
+		}
+		for i := range 50 {
+			d := fmt.Sprintf("device-%d", i%25)
+			f := &fixture{a: a}
+			if i < 25 {
+				f.identify(appID, secret, d, d+"@example.com", nil)
+			}
+			f.trigger(secret, appID, d, "view", "https://s.example/")
+		}
+		small, large := page(2), page(50)
+		if small == 0 || large != small {
+			t.Fatalf("a page of 2 events asked %d times about the app and membership, a page of 50 %d times", small, large)
+		}
+	})
+}
+
+type countQueriesKey struct{}

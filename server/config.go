@@ -9,6 +9,7 @@ import (
 	"github.com/crumbs-dev/crumbs/models"
 	"io"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,7 @@ type config struct {
 	MaxComplexity   int
 	MaxBodyBytes    int64
 	DBMaxConns      int
+	DBTimeout       time.Duration
 	WriteBatch      int
 	Writers         int
 	WriteDelay      time.Duration
@@ -36,6 +38,11 @@ type config struct {
 	LogLevel        slog.Level
 	LogFormat       string
 	PprofAddr       string
+	// DashboardOrigins may open the subscription websocket from a browser,
+	// besides the server's own origin.
+	DashboardOrigins []string
+	MetricsAddr      string
+	MetricsToken     string
 	// noFastPath sends trigger mutations through gqlgen too (tests compare).
 	noFastPath bool
 }
@@ -50,8 +57,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		return fallback
 	}
 	var cfg config
-	var maxBody, dbConns, batch, writers, logLevel string
+	var maxBody, dbConns, dbTimeout, batch, writers, logLevel string
 	var writeDelay, cacheTTL, shutdown, mode string
+	var dashboardOrigins string
 	var jwtSecret, jwtPrevious, proxies, rateIP, rateDevice, maxDepth, maxComplexity string
 	fs.StringVar(&cfg.Addr, "addr", env("CRUMBS_ADDR", ":8080"), "listen address (CRUMBS_ADDR)")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", env("CRUMBS_DATABASE_URL", "sqlite:crumbs.db"), "mysql://user:pass@host:3306/db or sqlite:path (CRUMBS_DATABASE_URL)")
@@ -65,6 +73,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&maxComplexity, "max-complexity", env("CRUMBS_MAX_COMPLEXITY", "5000"), "highest GraphQL complexity accepted; lists count page size x fields (CRUMBS_MAX_COMPLEXITY)")
 	fs.StringVar(&maxBody, "max-body-bytes", env("CRUMBS_MAX_BODY_BYTES", "2097152"), "largest accepted request body (CRUMBS_MAX_BODY_BYTES)")
 	fs.StringVar(&dbConns, "db-max-conns", env("CRUMBS_DB_MAX_CONNS", "16"), "MySQL connection pool size (CRUMBS_DB_MAX_CONNS)")
+	fs.StringVar(&dbTimeout, "db-timeout", env("CRUMBS_DB_TIMEOUT", "10s"), "longest a database call or group commit may take before the request is answered UNAVAILABLE (CRUMBS_DB_TIMEOUT)")
 	fs.StringVar(&batch, "write-batch", env("CRUMBS_WRITE_BATCH", "2000"), "most events in one group commit (CRUMBS_WRITE_BATCH)")
 	fs.StringVar(&writers, "writers", env("CRUMBS_WRITERS", "1"), "group commits in flight at once; more than 1 pipelines them (CRUMBS_WRITERS)")
 	fs.StringVar(&writeDelay, "write-delay", env("CRUMBS_WRITE_DELAY", "0s"), "extra wait to grow a group commit (CRUMBS_WRITE_DELAY)")
@@ -72,7 +81,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&shutdown, "shutdown-timeout", env("CRUMBS_SHUTDOWN_TIMEOUT", "15s"), "grace period for in-flight requests on SIGTERM (CRUMBS_SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&logLevel, "log-level", env("CRUMBS_LOG_LEVEL", "info"), "debug, info, warn or error (CRUMBS_LOG_LEVEL)")
 	fs.StringVar(&cfg.LogFormat, "log-format", env("CRUMBS_LOG_FORMAT", "json"), "json or text (CRUMBS_LOG_FORMAT)")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", env("CRUMBS_METRICS_ADDR", ""), "serve /metrics on this address only, e.g. 127.0.0.1:9090, instead of on the main listener (CRUMBS_METRICS_ADDR)")
+	fs.StringVar(&cfg.MetricsToken, "metrics-token", env("CRUMBS_METRICS_TOKEN", ""), "bearer token that /metrics on the main listener requires; without one it is served there only in development (CRUMBS_METRICS_TOKEN)")
 	fs.StringVar(&cfg.PprofAddr, "pprof-addr", env("CRUMBS_PPROF_ADDR", ""), "serve net/http/pprof on this address, e.g. 127.0.0.1:6060; off when empty (CRUMBS_PPROF_ADDR)")
+	fs.StringVar(&dashboardOrigins, "dashboard-origins", env("CRUMBS_DASHBOARD_ORIGINS", ""), "comma-separated origins of dashboards hosted elsewhere whose browsers may open the subscription websocket, e.g. https://dash.example.com (CRUMBS_DASHBOARD_ORIGINS)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -97,6 +109,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	check("jwt-secret", err)
 	cfg.TrustedProxies, err = parseProxies(proxies)
 	check("trusted-proxies", err)
+	cfg.DashboardOrigins, err = parseOrigins(dashboardOrigins)
+	check("dashboard-origins", err)
 	cfg.RatePerIP, err = parseRate(rateIP)
 	check("rate-ip", err)
 	cfg.RatePerDevice, err = parseRate(rateDevice)
@@ -109,6 +123,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	check("max-body-bytes", err)
 	cfg.DBMaxConns, err = positiveInt[int](dbConns)
 	check("db-max-conns", err)
+	cfg.DBTimeout, err = positiveDuration(dbTimeout)
+	check("db-timeout", err)
 	cfg.WriteBatch, err = positiveInt[int](batch)
 	check("write-batch", err)
 	cfg.Writers, err = positiveInt[int](writers)
@@ -120,6 +136,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	cfg.ShutdownTimeout, err = time.ParseDuration(shutdown)
 	check("shutdown-timeout", err)
 	check("log-level", cfg.LogLevel.UnmarshalText([]byte(logLevel)))
+	if cfg.MetricsToken != "" && len(cfg.MetricsToken) < 16 {
+		errs = append(errs, "metrics-token: must be at least 16 characters")
+	}
 	if cfg.LogFormat != "json" && cfg.LogFormat != "text" {
 		errs = append(errs, "log-format: must be json or text")
 	}
@@ -177,6 +196,32 @@ func parseProxies(s string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
+// parseOrigins reads comma-separated origins (scheme://host[:port]) and
+// returns them lowercased, as browsers send them in the Origin header.
+func parseOrigins(s string) ([]string, error) {
+	var out []string
+	for o := range strings.SplitSeq(s, ",") {
+		if o = strings.TrimSpace(o); o == "" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || !validHost(u.Hostname()) || u.User != nil ||
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+			return nil, fmt.Errorf("%q is not an origin such as https://dash.example.com", o)
+		}
+		out = append(out, strings.ToLower(u.Scheme+"://"+u.Host))
+	}
+	return out, nil
+}
+
+// validHost accepts a DNS name or an IP address.
+func validHost(h string) bool {
+	if _, err := netip.ParseAddr(h); err == nil {
+		return true
+	}
+	return h != "" && strings.Trim(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") == ""
+}
+
 // parseRate reads "rate/burst" ("10/40"), or "0" for no limit.
 func parseRate(s string) (models.Rate, error) {
 	perSecond, burst, _ := strings.Cut(s, "/")
@@ -204,10 +249,19 @@ func positiveInt[T int | int64](s string) (T, error) {
 	return T(n), nil
 }
 
+func positiveDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not a positive duration, e.g. 10s", s)
+	}
+	return d, nil
+}
+
 func (c *config) logger(w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if c.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(throttleStoreFaults(h, time.Second))
 }

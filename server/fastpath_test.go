@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/99designs/gqlgen/client"
 	"github.com/crumbs-dev/crumbs/graph"
 	"github.com/crumbs-dev/crumbs/models"
 	"github.com/crumbs-dev/crumbs/models/modelstest"
@@ -38,7 +39,7 @@ func TestPlannedTriggersAnswerAsGqlgen(t *testing.T) {
 		srv := httptest.NewServer(a.handler)
 		t.Cleanup(srv.Close)
 		appID, secret := a.createApp("Planned")
-		a.ok(`mutation($a: ID!) { createEventDefinition(input: {appId: $a, code: "old", name: "Old", enabled: false}) { id } }`, &map[string]any{}, vars("a", appID)...)
+		a.ok(`mutation($a: ID!) { createEventDefinition(input: {appId: $a, code: "old", name: "Old", enabled: false}) { id } }`, &map[string]any{}, client.Var("a", appID))
 		return &server{a: a, srv: srv, db: db, appID: appID, secret: secret}
 	}
 	for _, maxComplexity := range []int{5000, 200} {

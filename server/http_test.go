@@ -46,7 +46,7 @@ func TestHTTPTransportsAndLimits(t *testing.T) {
 	trigger := fmt.Sprintf(`{"query":"mutation { trigger(input: {appId: \"%s\", deviceId: \"beacon\", code: \"view\"}) { accepted } }"}`, appID)
 
 	// navigator.sendBeacon sends text/plain, which needs no CORS preflight.
-	resp, out := post("text/plain;charset=UTF-8", trigger)
+	resp, out := post("text/plain;charset=UTF-8", trigger, "Origin", "https://site.example")
 	if resp.StatusCode != 200 || fmt.Sprint(out["data"]) != "map[trigger:map[accepted:true]]" {
 		t.Fatalf("text/plain trigger: %d %v", resp.StatusCode, out)
 	}

@@ -201,7 +201,7 @@ func TestJSONEventsFromBrowsers(t *testing.T) {
 			t.Fatalf("foreign origin: %d %s", r.status, r.raw)
 		}
 		items := strings.TrimSuffix(strings.Repeat(`{"device_id":"b-1","code":"view"},`, 21), ",")
-		if r := j.post(appID, `{"events":[`+items+`]}`, origin...); r.status != 401 || r.code() != "UNAUTHENTICATED" {
+		if r := j.post(appID, `{"events":[`+items+`]}`, origin...); r.status != 400 || r.code() != "BAD_USER_INPUT" || !strings.Contains(r.raw, `"field":"events"`) {
 			t.Fatalf("browser batch of 21: %d %s", r.status, r.raw)
 		}
 		old := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)

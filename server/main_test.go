@@ -14,23 +14,32 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/client"
+	"github.com/crumbs-dev/crumbs/graph"
 	"github.com/crumbs-dev/crumbs/models"
 	"github.com/crumbs-dev/crumbs/models/modelstest"
+	"github.com/crumbs-dev/crumbs/server/metrics"
 	"gorm.io/gorm"
 )
 
-func TestMain(m *testing.M) { os.Exit(modelstest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := modelstest.Main(m)
+	if serverBinary.dir != "" {
+		os.RemoveAll(serverBinary.dir)
+	}
+	os.Exit(code)
+}
 
 // api is the real handler stack (routes and middleware) over one store.
 type api struct {
-	t          *testing.T
+	t          testing.TB
 	db         *gorm.DB
 	handler    http.Handler
 	gql        *client.Client
+	resolver   *graph.Resolver
 	ownerToken string
 }
 
-func newAPI(t *testing.T, db *gorm.DB, mutate ...func(*config)) *api {
+func newAPI(t testing.TB, db *gorm.DB, mutate ...func(*config)) *api {
 	t.Helper()
 	env := map[string]string{"CRUMBS_ENV": "production", "CRUMBS_JWT_SECRET": testJWTSecret}
 	cfg, err := parseConfig(nil, func(k string) string { return env[k] }, io.Discard)
@@ -41,13 +50,14 @@ func newAPI(t *testing.T, db *gorm.DB, mutate ...func(*config)) *api {
 		m(cfg)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	resolver, closeResolver, err := newResolver(cfg, db, log)
+	m := metrics.New()
+	resolver, closeResolver, err := newResolver(cfg, db, log, m)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(closeResolver)
-	h := routes(cfg, log, resolver)
-	a := &api{t: t, db: db, handler: h, gql: client.New(h, client.Path("/graphql"))}
+	h := routes(cfg, log, resolver, m)
+	a := &api{t: t, db: db, handler: h, gql: client.New(h, client.Path("/graphql")), resolver: resolver}
 	a.ownerToken = a.signUp()
 	return a
 }

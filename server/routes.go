@@ -6,33 +6,34 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/crumbs-dev/crumbs/graph"
 	"github.com/crumbs-dev/crumbs/jsclient"
 	"github.com/crumbs-dev/crumbs/models"
+	"github.com/crumbs-dev/crumbs/server/graphiql"
 	"github.com/crumbs-dev/crumbs/server/ingest"
+	"github.com/crumbs-dev/crumbs/server/metrics"
 	"github.com/rs/cors"
 )
 
 // routes lists every endpoint of the server.
-func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver) http.Handler {
+func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver, m *metrics.Metrics) http.Handler {
 	mux := http.NewServeMux()
 
 	api := graph.NewHandler(resolver, graph.HandlerOptions{
-		Development: cfg.Development, MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity, Log: log,
-		NoFastPath: cfg.noFastPath,
+		Development: cfg.Development, MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity,
+		WebsocketOrigins: cfg.DashboardOrigins, Log: log, NoFastPath: cfg.noFastPath,
 	})
 	api = graph.RequestMiddleware(graph.RequestOptions{
-		RequestID: requestID, Tokens: resolver.Tokens, TrustedProxies: cfg.TrustedProxies,
+		RequestID: requestID, Tokens: resolver.Tokens, DB: resolver.DB, TrustedProxies: cfg.TrustedProxies,
 	}, api)
-	api = acceptTextPlain(api)
+	api = graphqlRequests(api)
 	api = limitBody(cfg.MaxBodyBytes, api)
 	api = longLivedWebsockets(api)
 	mux.Handle("/graphql", browserCORS(api))
 
 	// The plain JSON ingestion API; its endpoints are listed in server/ingest.
 	ingestAPI := ingest.New(ingest.Options{
-		Writer: resolver.Writer, Log: log, RequestID: requestID, MaxBodyBytes: cfg.MaxBodyBytes,
+		Writer: resolver.Writer, Log: log, RequestID: requestID, MaxBodyBytes: cfg.MaxBodyBytes, CheckBody: checkJSONBody,
 		ClientIP: func(r *http.Request) string { return graph.ClientIP(r, cfg.TrustedProxies) },
 	})
 	apiMux := http.NewServeMux()
@@ -55,8 +56,12 @@ func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver) http.Handle
 		}
 		w.Write([]byte("ready\n"))
 	})
+	if h := metricsOnMain(cfg, m); h != nil {
+		mux.Handle("GET /metrics", h)
+	}
 	if cfg.Development {
-		mux.Handle("GET /graphiql", playground.Handler("Crumbs", "/graphql"))
+		// Served from the binary: it works offline.
+		graphiql.Register(mux, "/graphiql", "/graphql")
 	}
 	return withRequestID(recoverPanics(log, mux))
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -13,38 +14,56 @@ import (
 
 	"github.com/crumbs-dev/crumbs/graph"
 	"github.com/crumbs-dev/crumbs/models"
+	"github.com/crumbs-dev/crumbs/server/metrics"
 	"gorm.io/gorm"
 )
 
-// run starts the server and blocks until ctx ends, then shuts down gracefully:
-// in-flight requests finish, the writer stores what it was given, and the
-// database closes.
+// run starts the server and blocks until ctx ends, then shuts down gracefully
+// within the shutdown timeout (see shutdown): in-flight requests finish, the
+// writer stores what it was given, and the database closes.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) > 0 && args[0] == "admin" {
-		return runAdmin(ctx, args[1:], getenv, stdin, stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "admin":
+			return runAdmin(ctx, args[1:], getenv, stdin, stdout, stderr)
+		case "version", "-version", "--version":
+			return printVersion(stdout)
+		}
 	}
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	log := cfg.logger(stderr)
+	defer flushLog(log)
 
-	db, err := models.Open(ctx, cfg.DatabaseURL, models.DBOptions{MaxOpenConns: cfg.DBMaxConns})
+	db, err := models.Open(ctx, cfg.DatabaseURL, models.DBOptions{MaxOpenConns: cfg.DBMaxConns, Timeout: cfg.DBTimeout})
 	if err != nil {
 		return err
 	}
 	sqlDB, _ := db.DB()
-	defer sqlDB.Close()
 	if err := models.Migrate(ctx, db); err != nil {
+		sqlDB.Close()
 		return err
 	}
-	resolver, closeResolver, err := newResolver(cfg, db, log)
+	m := metrics.New()
+	resolver, closeResolver, err := newResolver(cfg, db, log, m)
 	if err != nil {
+		sqlDB.Close()
 		return err
 	}
-	defer closeResolver()
+	// Before serving, a failure closes what is open; once serving, shutdown does.
+	abandon := func() {
+		closeResolver()
+		sqlDB.Close()
+	}
+	// Every request's context derives from this one, so that shutdown can
+	// end those still waiting on the store.
+	requests, endRequests := context.WithCancel(context.Background())
+	defer endRequests()
 	srv := &http.Server{
-		Handler:           routes(cfg, log, resolver),
+		BaseContext:       func(net.Listener) context.Context { return requests },
+		Handler:           routes(cfg, log, resolver, m),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -54,6 +73,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
+		abandon()
 		return err
 	}
 	fmt.Fprintf(stdout, "crumbs listening on http://%s\n", displayAddr(ln.Addr()))
@@ -65,33 +85,87 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if cfg.PprofAddr != "" {
 		go servePprof(cfg.PprofAddr, log)
 	}
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			abandon()
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		go serveMetrics(ctx, mln, m, log)
+	} else if metricsOnMain(cfg, m) == nil {
+		log.Info("metrics are off: set CRUMBS_METRICS_ADDR for a listener of their own, or CRUMBS_METRICS_TOKEN to serve /metrics here with a bearer token")
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	select {
-	case err := <-serveErr:
-		return err
+	case err = <-serveErr:
 	case <-ctx.Done():
 	}
-	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("shutdown: %w", err)
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	shutdown(log, cfg.ShutdownTimeout, srv, endRequests, resolver.Writer, sqlDB)
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
 	}
 	return nil
 }
 
-// newResolver wires the store, the definition cache, the writer and tokens.
-func newResolver(cfg *config, db *gorm.DB, log *slog.Logger) (*graph.Resolver, func(), error) {
-	tokens, err := models.NewTokens(cfg.JWTSecrets, "crumbs", "crumbs-dashboard")
+// shutdown stops the server within timeout, whatever the store does. In-flight
+// requests get most of it to finish; those still running then (waiting on a
+// stalled store) have their contexts ended and the writer aborted, so they
+// are answered UNAVAILABLE in the time left. Nothing unanswered was
+// acknowledged, so nothing acknowledged is lost.
+func shutdown(log *slog.Logger, timeout time.Duration, srv *http.Server, endRequests func(), writer *models.Writer, sqlDB *sql.DB) {
+	deadline := time.Now().Add(timeout)
+	soft, cancel := context.WithDeadline(context.Background(), deadline.Add(-min(timeout/4, 3*time.Second)))
+	defer cancel()
+	if err := srv.Shutdown(soft); err != nil {
+		log.Warn("shutdown: answering the requests still in flight UNAVAILABLE")
+		endRequests()
+		writer.Abort()
+		hard, cancel := context.WithDeadline(context.Background(), deadline)
+		defer cancel()
+		if err := srv.Shutdown(hard); err != nil {
+			srv.Close()
+		}
+	}
+	endRequests() // websockets are not waited for by Shutdown
+	// The writer has nothing left unless a request was cut off above.
+	left, cancelLeft := context.WithDeadline(context.Background(), deadline)
+	defer cancelLeft()
+	writer.Shutdown(left)
+	// Closing waits for statements still running on the server; a frozen
+	// store must not hold the process past its deadline.
+	closed := make(chan struct{})
+	go func() {
+		sqlDB.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-left.Done():
+		log.Warn("shutdown: the database did not close in time")
+	}
+}
+
+// newResolver wires the store, the definition cache, the writer and tokens,
+// and reports them to m.
+func newResolver(cfg *config, db *gorm.DB, log *slog.Logger, m *metrics.Metrics) (*graph.Resolver, func(), error) {
+	tokens, err := models.NewTokens(cfg.JWTSecrets, "crumbs", "crumbs-dashboard", cfg.CacheTTL)
 	if err != nil {
 		return nil, nil, err
 	}
 	catalog := models.NewCatalog(db, cfg.CacheTTL)
 	writer := models.NewWriter(db, catalog, models.WriterOptions{
-		MaxBatch: cfg.WriteBatch, Writers: cfg.Writers, Delay: cfg.WriteDelay, Log: log,
-		Limits: models.NewRateLimits(cfg.RatePerIP, cfg.RatePerDevice),
+		MaxBatch: cfg.WriteBatch, Writers: cfg.Writers, Delay: cfg.WriteDelay, CommitTimeout: cfg.DBTimeout, Log: log,
+		Limits:   models.NewRateLimits(cfg.RatePerIP, cfg.RatePerDevice),
+		Observer: m,
 	})
+	m.WatchWriter(writer)
+	if err := m.WatchDB("main", db); err != nil {
+		writer.Close()
+		return nil, nil, err
+	}
 	return &graph.Resolver{DB: db, Catalog: catalog, Writer: writer, Tokens: tokens, Log: log}, writer.Close, nil
 }
 

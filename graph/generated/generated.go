@@ -39,6 +39,7 @@ type ResolverRoot interface {
 	EventDefinition() EventDefinitionResolver
 	EventMatcher() EventMatcherResolver
 	Goal() GoalResolver
+	Invitation() InvitationResolver
 	Lead() LeadResolver
 	Member() MemberResolver
 	Mutation() MutationResolver
@@ -53,8 +54,8 @@ type DirectiveRoot struct {
 
 type ComplexityRoot struct {
 	AddMemberPayload struct {
+		Invitation      func(childComplexity int) int
 		InvitationToken func(childComplexity int) int
-		Member          func(childComplexity int) int
 	}
 
 	App struct {
@@ -218,6 +219,15 @@ type ComplexityRoot struct {
 		Moved  func(childComplexity int) int
 	}
 
+	Invitation struct {
+		AppID     func(childComplexity int) int
+		CreatedAt func(childComplexity int) int
+		Email     func(childComplexity int) int
+		ExpiresAt func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Role      func(childComplexity int) int
+	}
+
 	Lead struct {
 		AppID       func(childComplexity int) int
 		CreatedAt   func(childComplexity int) int
@@ -252,6 +262,7 @@ type ComplexityRoot struct {
 	Mutation struct {
 		AcceptInvitation      func(childComplexity int, token string, name *string, password string) int
 		AddMember             func(childComplexity int, appID string, email string, role model.Role) int
+		ChangePassword        func(childComplexity int, currentPassword string, newPassword string) int
 		CreateApp             func(childComplexity int, input model.CreateAppInput) int
 		CreateEventDefinition func(childComplexity int, input model.CreateEventDefinitionInput) int
 		CreateEventMatcher    func(childComplexity int, appID string, input model.EventMatcherInput) int
@@ -263,8 +274,10 @@ type ComplexityRoot struct {
 		Identify              func(childComplexity int, input model.IdentifyInput) int
 		Login                 func(childComplexity int, email string, password string) int
 		Logout                func(childComplexity int, refreshToken string) int
+		LogoutEverywhere      func(childComplexity int) int
 		RefreshToken          func(childComplexity int, refreshToken string) int
 		RemoveMember          func(childComplexity int, appID string, userID string) int
+		RevokeInvitation      func(childComplexity int, appID string, id string) int
 		RotateAppSecret       func(childComplexity int, id string) int
 		SetMemberRole         func(childComplexity int, appID string, userID string, role model.Role) int
 		Trigger               func(childComplexity int, input model.TriggerInput) int
@@ -306,6 +319,7 @@ type ComplexityRoot struct {
 		Funnel          func(childComplexity int, input model.FunnelInput) int
 		GoalReport      func(childComplexity int, appID string, goalID string, rangeArg model.RangeInput) int
 		Goals           func(childComplexity int, appID string) int
+		Invitations     func(childComplexity int, appID string) int
 		Lead            func(childComplexity int, id string) int
 		LeadByEmail     func(childComplexity int, appID string, email string) int
 		Leads           func(childComplexity int, appID string, search *string, first *int, after *string) int
@@ -410,6 +424,11 @@ type GoalResolver interface {
 	StartMatcher(ctx context.Context, obj *models.Goal) (*models.EventMatcher, error)
 	CompletionMatcher(ctx context.Context, obj *models.Goal) (*models.EventMatcher, error)
 }
+type InvitationResolver interface {
+	AppID(ctx context.Context, obj *models.Invitation) (string, error)
+
+	Role(ctx context.Context, obj *models.Invitation) (model.Role, error)
+}
 type LeadResolver interface {
 	AppID(ctx context.Context, obj *models.Lead) (string, error)
 
@@ -433,8 +452,11 @@ type MutationResolver interface {
 	Login(ctx context.Context, email string, password string) (*models.Session, error)
 	RefreshToken(ctx context.Context, refreshToken string) (*models.Session, error)
 	Logout(ctx context.Context, refreshToken string) (bool, error)
+	LogoutEverywhere(ctx context.Context) (bool, error)
+	ChangePassword(ctx context.Context, currentPassword string, newPassword string) (bool, error)
 	AcceptInvitation(ctx context.Context, token string, name *string, password string) (*models.Session, error)
 	AddMember(ctx context.Context, appID string, email string, role model.Role) (*model.AddMemberPayload, error)
+	RevokeInvitation(ctx context.Context, appID string, id string) (*model.DeletePayload, error)
 	SetMemberRole(ctx context.Context, appID string, userID string, role model.Role) (*models.Membership, error)
 	RemoveMember(ctx context.Context, appID string, userID string) (bool, error)
 	CreateEventDefinition(ctx context.Context, input model.CreateEventDefinitionInput) (*models.EventDefinition, error)
@@ -460,6 +482,7 @@ type QueryResolver interface {
 	CheckAppKey(ctx context.Context, appID string) (*model.AppKeyCheck, error)
 	Me(ctx context.Context) (*models.User, error)
 	Members(ctx context.Context, appID string) ([]*models.Membership, error)
+	Invitations(ctx context.Context, appID string) ([]*models.Invitation, error)
 	EventDefinition(ctx context.Context, id string) (*models.EventDefinition, error)
 	Overview(ctx context.Context, appID string, rangeArg model.RangeInput, exactUniques *bool) (*models.Overview, error)
 	Breakdown(ctx context.Context, appID string, rangeArg model.RangeInput, by model.BreakdownBy, first *int) ([]*models.DimStat, error)
@@ -498,18 +521,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	_ = ec
 	switch typeName + "." + field {
 
+	case "AddMemberPayload.invitation":
+		if e.ComplexityRoot.AddMemberPayload.Invitation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AddMemberPayload.Invitation(childComplexity), true
 	case "AddMemberPayload.invitationToken":
 		if e.ComplexityRoot.AddMemberPayload.InvitationToken == nil {
 			break
 		}
 
 		return e.ComplexityRoot.AddMemberPayload.InvitationToken(childComplexity), true
-	case "AddMemberPayload.member":
-		if e.ComplexityRoot.AddMemberPayload.Member == nil {
-			break
-		}
-
-		return e.ComplexityRoot.AddMemberPayload.Member(childComplexity), true
 
 	case "App.allowedOrigins":
 		if e.ComplexityRoot.App.AllowedOrigins == nil {
@@ -1152,6 +1175,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.IdentifyPayload.Moved(childComplexity), true
 
+	case "Invitation.appId":
+		if e.ComplexityRoot.Invitation.AppID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invitation.AppID(childComplexity), true
+	case "Invitation.createdAt":
+		if e.ComplexityRoot.Invitation.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invitation.CreatedAt(childComplexity), true
+	case "Invitation.email":
+		if e.ComplexityRoot.Invitation.Email == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invitation.Email(childComplexity), true
+	case "Invitation.expiresAt":
+		if e.ComplexityRoot.Invitation.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invitation.ExpiresAt(childComplexity), true
+	case "Invitation.id":
+		if e.ComplexityRoot.Invitation.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invitation.ID(childComplexity), true
+	case "Invitation.role":
+		if e.ComplexityRoot.Invitation.Role == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invitation.Role(childComplexity), true
+
 	case "Lead.appId":
 		if e.ComplexityRoot.Lead.AppID == nil {
 			break
@@ -1297,6 +1357,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AddMember(childComplexity, args["appId"].(string), args["email"].(string), args["role"].(model.Role)), true
+	case "Mutation.changePassword":
+		if e.ComplexityRoot.Mutation.ChangePassword == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_changePassword_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ChangePassword(childComplexity, args["currentPassword"].(string), args["newPassword"].(string)), true
 	case "Mutation.createApp":
 		if e.ComplexityRoot.Mutation.CreateApp == nil {
 			break
@@ -1418,6 +1489,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Logout(childComplexity, args["refreshToken"].(string)), true
+	case "Mutation.logoutEverywhere":
+		if e.ComplexityRoot.Mutation.LogoutEverywhere == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.LogoutEverywhere(childComplexity), true
 	case "Mutation.refreshToken":
 		if e.ComplexityRoot.Mutation.RefreshToken == nil {
 			break
@@ -1440,6 +1517,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RemoveMember(childComplexity, args["appId"].(string), args["userId"].(string)), true
+	case "Mutation.revokeInvitation":
+		if e.ComplexityRoot.Mutation.RevokeInvitation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeInvitation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeInvitation(childComplexity, args["appId"].(string), args["id"].(string)), true
 	case "Mutation.rotateAppSecret":
 		if e.ComplexityRoot.Mutation.RotateAppSecret == nil {
 			break
@@ -1726,6 +1814,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.Goals(childComplexity, args["appId"].(string)), true
 
+	case "Query.invitations":
+		if e.ComplexityRoot.Query.Invitations == nil {
+			break
+		}
+
+		args, err := ec.field_Query_invitations_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Invitations(childComplexity, args["appId"].(string)), true
 	case "Query.lead":
 		if e.ComplexityRoot.Query.Lead == nil {
 			break
@@ -2169,6 +2268,8 @@ type User {
 """
 A signed-in session. Send the access token as ` + "`" + `Authorization: Bearer <accessToken>` + "`" + `;
 before it expires, trade the refresh token for a new session with ` + "`" + `refreshToken` + "`" + `.
+Both stop working at once when the sign-in ends: ` + "`" + `logout` + "`" + `, ` + "`" + `logoutEverywhere` + "`" + `,
+` + "`" + `changePassword` + "`" + ` (for the user's other sign-ins), or a refresh token used twice.
 """
 type Session {
   user: User!
@@ -2193,11 +2294,30 @@ type Member {
   createdAt: Time!
 }
 
-"The result of addMember: a membership, or an invitation token for an email that has no account yet."
+"""
+An invitation to join an app with a role. Whoever holds its token joins by
+accepting it (acceptInvitation), with a new account or the password of the
+account that has the email. It works once and expires after 7 days.
+"""
+type Invitation {
+  id: ID!
+  appId: ID!
+  "The invited email."
+  email: String!
+  role: Role!
+  createdAt: Time!
+  expiresAt: Time!
+}
+
+"""
+The result of addMember: always an invitation, whether or not the email has
+an account, so the answer reveals nothing about who has one, and nobody joins
+an app without accepting.
+"""
 type AddMemberPayload {
-  member: Member
-  "Shown once; the invitee passes it to acceptInvitation."
-  invitationToken: String
+  invitation: Invitation!
+  "Shown once; share it with the invitee, who passes it to acceptInvitation."
+  invitationToken: String!
 }
 
 extend type Query {
@@ -2205,19 +2325,41 @@ extend type Query {
   me: User!
   "Members of an app (owners only)."
   members(appId: ID!): [Member!]!
+  "An app's pending invitations, newest first: not yet accepted, revoked or expired (owners only)."
+  invitations(appId: ID!): [Invitation!]!
 }
 
 extend type Mutation {
-  "Signs in with email and password."
+  """
+  Signs in with email and password. A wrong password and an unknown email get the same
+  ` + "`" + `UNAUTHENTICATED` + "`" + `. After 5 failures for one email, or 20 from one client IP, each further
+  attempt must wait (` + "`" + `RATE_LIMITED` + "`" + `, HTTP 429 with ` + "`" + `Retry-After` + "`" + `): 1 second, doubling with
+  every failure up to 15 minutes; failures are forgotten after an hour without one. One
+  request may hold at most one ` + "`" + `login` + "`" + `, ` + "`" + `refreshToken` + "`" + `, ` + "`" + `acceptInvitation` + "`" + ` or ` + "`" + `changePassword` + "`" + `.
+  """
   login(email: String!, password: String!): Session!
-  "Trades a refresh token for a new session. A refresh token used twice revokes its whole sign-in."
+  "Trades a refresh token for a new session. A refresh token used twice ends its whole sign-in. Failures are throttled per client IP like ` + "`" + `login` + "`" + `."
   refreshToken(refreshToken: String!): Session!
-  "Ends the sign-in the refresh token belongs to."
+  "Ends the sign-in the refresh token belongs to: its refresh token and its access tokens stop working."
   logout(refreshToken: String!): Boolean!
-  "Joins an app with an invitation token, creating the account (or signing in to an existing one with this password)."
+  "Ends every sign-in of the signed-in user, this one included, on every device."
+  logoutEverywhere: Boolean!
+  """
+  Changes the signed-in user's password and ends their other sign-ins; this one stays.
+  A wrong ` + "`" + `currentPassword` + "`" + ` is ` + "`" + `BAD_USER_INPUT` + "`" + ` on that field and counts as a failed sign-in
+  (see ` + "`" + `login` + "`" + `). The new password needs at least 10 characters besides leading and trailing
+  spaces, at most 72 bytes, no control characters, not one character repeated, not the email.
+  """
+  changePassword(currentPassword: String!, newPassword: String!): Boolean!
+  "Joins an app with an invitation token, creating the account (or signing in to an existing one with this password). Failures are throttled per client IP like ` + "`" + `login` + "`" + `."
   acceptInvitation(token: String!, name: String, password: String!): Session!
-  "Gives the user with this email a role in the app, or invites the email (owners only)."
+  """
+  Invites the email to the app with this role (owners only). Inviting an
+  email again replaces its pending invitation; a member's email is CONFLICT.
+  """
   addMember(appId: ID!, email: String!, role: Role!): AddMemberPayload!
+  "Withdraws a pending invitation, so its token no longer works (owners only)."
+  revokeInvitation(appId: ID!, id: ID!): DeletePayload!
   "Changes a member's role (owners only). An app always keeps at least one owner."
   setMemberRole(appId: ID!, userId: ID!, role: Role!): Member!
   "Removes a member (owners only). The last owner cannot be removed."
@@ -2288,7 +2430,8 @@ type Event {
   id: ID!
   code: String!
   definition: EventDefinition!
-  device: Device!
+  "The device that sent it; null only when the device was erased while the event was being read."
+  device: Device
   "The lead that owns the device now, if it has been identified."
   lead: Lead
   url: String
@@ -2746,8 +2889,8 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
 func (ec *executionContext) childFields_AddMemberPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
-	case "member":
-		return ec.fieldContext_AddMemberPayload_member(ctx, field)
+	case "invitation":
+		return ec.fieldContext_AddMemberPayload_invitation(ctx, field)
 	case "invitationToken":
 		return ec.fieldContext_AddMemberPayload_invitationToken(ctx, field)
 	}
@@ -3074,6 +3217,24 @@ func (ec *executionContext) childFields_IdentifyPayload(ctx context.Context, fie
 		return ec.fieldContext_IdentifyPayload_moved(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type IdentifyPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_Invitation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Invitation_id(ctx, field)
+	case "appId":
+		return ec.fieldContext_Invitation_appId(ctx, field)
+	case "email":
+		return ec.fieldContext_Invitation_email(ctx, field)
+	case "role":
+		return ec.fieldContext_Invitation_role(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Invitation_createdAt(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_Invitation_expiresAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Invitation", field.Name)
 }
 
 func (ec *executionContext) childFields_Lead(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3518,6 +3679,28 @@ func (ec *executionContext) field_Mutation_addMember_args(ctx context.Context, r
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_changePassword_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "currentPassword",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["currentPassword"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "newPassword",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["newPassword"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createApp_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3753,6 +3936,28 @@ func (ec *executionContext) field_Mutation_removeMember_args(ctx context.Context
 		return nil, err
 	}
 	args["userId"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_revokeInvitation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "appId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["appId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg1
 	return args, nil
 }
 
@@ -4182,6 +4387,20 @@ func (ec *executionContext) field_Query_goals_args(ctx context.Context, rawArgs 
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_invitations_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "appId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["appId"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_leadByEmail_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4374,33 +4593,33 @@ func (ec *executionContext) field___Type_fields_args(ctx context.Context, rawArg
 
 // region    **************************** field.gotpl *****************************
 
-func (ec *executionContext) _AddMemberPayload_member(ctx context.Context, field graphql.CollectedField, obj *model.AddMemberPayload) (ret graphql.Marshaler) {
+func (ec *executionContext) _AddMemberPayload_invitation(ctx context.Context, field graphql.CollectedField, obj *model.AddMemberPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
 		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_AddMemberPayload_member(ctx, field)
+			return ec.fieldContext_AddMemberPayload_invitation(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.Member, nil
+			return obj.Invitation, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *models.Membership) graphql.Marshaler {
-			return ec.marshalOMember2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐMembership(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *models.Invitation) graphql.Marshaler {
+			return ec.marshalNInvitation2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐInvitation(ctx, selections, v)
 		},
 		true,
-		false,
+		true,
 	)
 }
-func (ec *executionContext) fieldContext_AddMemberPayload_member(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_AddMemberPayload_invitation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "AddMemberPayload",
 		Field:      field,
 		IsMethod:   false,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Member(ctx, field)
+			return ec.childFields_Invitation(ctx, field)
 		},
 	}
 	return fc, nil
@@ -4418,11 +4637,11 @@ func (ec *executionContext) _AddMemberPayload_invitationToken(ctx context.Contex
 			return obj.InvitationToken, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
-			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
 		},
 		true,
-		false,
+		true,
 	)
 }
 func (ec *executionContext) fieldContext_AddMemberPayload_invitationToken(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -5575,10 +5794,10 @@ func (ec *executionContext) _Event_device(ctx context.Context, field graphql.Col
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *models.Device) graphql.Marshaler {
-			return ec.marshalNDevice2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐDevice(ctx, selections, v)
+			return ec.marshalODevice2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐDevice(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Event_device(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -7004,6 +7223,144 @@ func (ec *executionContext) fieldContext_IdentifyPayload_moved(_ context.Context
 	return graphql.NewScalarFieldContext("IdentifyPayload", field, false, false, errors.New("field of type Boolean does not have child fields"))
 }
 
+func (ec *executionContext) _Invitation_id(ctx context.Context, field graphql.CollectedField, obj *models.Invitation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Invitation_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uint64) graphql.Marshaler {
+			return ec.marshalNID2uint64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Invitation_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Invitation", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _Invitation_appId(ctx context.Context, field graphql.CollectedField, obj *models.Invitation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Invitation_appId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Invitation().AppID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Invitation_appId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Invitation", field, true, true, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _Invitation_email(ctx context.Context, field graphql.CollectedField, obj *models.Invitation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Invitation_email(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Email, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Invitation_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Invitation", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Invitation_role(ctx context.Context, field graphql.CollectedField, obj *models.Invitation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Invitation_role(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Invitation().Role(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.Role) graphql.Marshaler {
+			return ec.marshalNRole2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐRole(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Invitation_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Invitation", field, true, true, errors.New("field of type Role does not have child fields"))
+}
+
+func (ec *executionContext) _Invitation_createdAt(ctx context.Context, field graphql.CollectedField, obj *models.Invitation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Invitation_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Invitation_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Invitation", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _Invitation_expiresAt(ctx context.Context, field graphql.CollectedField, obj *models.Invitation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Invitation_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Invitation_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Invitation", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
 func (ec *executionContext) _Lead_id(ctx context.Context, field graphql.CollectedField, obj *models.Lead) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7780,6 +8137,73 @@ func (ec *executionContext) fieldContext_Mutation_logout(ctx context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_logoutEverywhere(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_logoutEverywhere(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().LogoutEverywhere(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_logoutEverywhere(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mutation", field, true, true, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _Mutation_changePassword(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_changePassword(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ChangePassword(ctx, fc.Args["currentPassword"].(string), fc.Args["newPassword"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_changePassword(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_changePassword_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_acceptInvitation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7862,6 +8286,50 @@ func (ec *executionContext) fieldContext_Mutation_addMember(ctx context.Context,
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_addMember_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_revokeInvitation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_revokeInvitation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RevokeInvitation(ctx, fc.Args["appId"].(string), fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DeletePayload) graphql.Marshaler {
+			return ec.marshalNDeletePayload2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐDeletePayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_revokeInvitation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeletePayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_revokeInvitation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -9035,6 +9503,50 @@ func (ec *executionContext) fieldContext_Query_members(ctx context.Context, fiel
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_members_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_invitations(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_invitations(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Invitations(ctx, fc.Args["appId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.Invitation) graphql.Marshaler {
+			return ec.marshalNInvitation2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐInvitationᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_invitations(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Invitation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_invitations_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -12134,14 +12646,14 @@ func (ec *executionContext) _AddMemberPayload(ctx context.Context, sel ast.Selec
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("AddMemberPayload")
-		case "member":
-			out.Values[i] = ec._AddMemberPayload_member(ctx, field, obj)
-			if out.Values[i] == graphql.RequiredNull {
+		case "invitation":
+			out.Values[i] = ec._AddMemberPayload_invitation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "invitationToken":
 			out.Values[i] = ec._AddMemberPayload_invitationToken(ctx, field, obj)
-			if out.Values[i] == graphql.RequiredNull {
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:
@@ -13128,7 +13640,7 @@ func (ec *executionContext) _Event(ctx context.Context, sel ast.SelectionSet, ob
 					}
 				}()
 				res = ec._Event_device(ctx, field, obj)
-				if res == graphql.Null {
+				if res == graphql.RequiredNull {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
 				return res
@@ -13990,6 +14502,135 @@ func (ec *executionContext) _IdentifyPayload(ctx context.Context, sel ast.Select
 	return out
 }
 
+var invitationImplementors = []string{"Invitation"}
+
+func (ec *executionContext) _Invitation(ctx context.Context, sel ast.SelectionSet, obj *models.Invitation) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, invitationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Invitation")
+		case "id":
+			out.Values[i] = ec._Invitation_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "appId":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Invitation_appId(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "email":
+			out.Values[i] = ec._Invitation_email(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "role":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Invitation_role(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "createdAt":
+			out.Values[i] = ec._Invitation_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "expiresAt":
+			out.Values[i] = ec._Invitation_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var leadImplementors = []string{"Lead"}
 
 func (ec *executionContext) _Lead(ctx context.Context, sel ast.SelectionSet, obj *models.Lead) graphql.Marshaler {
@@ -14609,6 +15250,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "logoutEverywhere":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_logoutEverywhere(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "changePassword":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_changePassword(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "acceptInvitation":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_acceptInvitation(ctx, field)
@@ -14619,6 +15274,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "addMember":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_addMember(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revokeInvitation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_revokeInvitation(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -15031,6 +15693,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 					}
 				}()
 				res = ec._Query_members(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "invitations":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_invitations(ctx, field)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -16690,6 +17374,32 @@ func (ec *executionContext) marshalNInterval2githubᚗcomᚋcrumbsᚑdevᚋcrumb
 	return v
 }
 
+func (ec *executionContext) marshalNInvitation2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐInvitationᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.Invitation) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNInvitation2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐInvitation(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNInvitation2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐInvitation(ctx context.Context, sel ast.SelectionSet, v *models.Invitation) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._Invitation(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNLead2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐLead(ctx context.Context, sel ast.SelectionSet, v *models.Lead) graphql.Marshaler {
 	if v == nil {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
@@ -17273,6 +17983,13 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	return res
 }
 
+func (ec *executionContext) marshalODevice2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐDevice(ctx context.Context, sel ast.SelectionSet, v *models.Device) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Device(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalOEventSource2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐEventSource(ctx context.Context, v any) (*model.EventSource, error) {
 	if v == nil {
 		return nil, nil
@@ -17399,13 +18116,6 @@ func (ec *executionContext) marshalOMap2map(ctx context.Context, sel ast.Selecti
 	_ = ctx
 	res := scalar.MarshalMap(v)
 	return res
-}
-
-func (ec *executionContext) marshalOMember2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐMembership(ctx context.Context, sel ast.SelectionSet, v *models.Membership) graphql.Marshaler {
-	if v == nil {
-		return graphql.Null
-	}
-	return ec._Member(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalORuleCombination2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐRuleCombination(ctx context.Context, v any) (*model.RuleCombination, error) {

@@ -12,11 +12,13 @@ import (
 	"github.com/crumbs-dev/crumbs/models"
 )
 
-// The result of addMember: a membership, or an invitation token for an email that has no account yet.
+// The result of addMember: always an invitation, whether or not the email has
+// an account, so the answer reveals nothing about who has one, and nobody joins
+// an app without accepting.
 type AddMemberPayload struct {
-	Member *models.Membership `json:"member,omitempty"`
-	// Shown once; the invitee passes it to acceptInvitation.
-	InvitationToken *string `json:"invitationToken,omitempty"`
+	Invitation *models.Invitation `json:"invitation"`
+	// Shown once; share it with the invitee, who passes it to acceptInvitation.
+	InvitationToken string `json:"invitationToken"`
 }
 
 // The answer to checkAppKey.

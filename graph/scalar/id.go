@@ -2,10 +2,10 @@
 package scalar
 
 import (
-	"fmt"
 	"strconv"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/crumbs-dev/crumbs/models"
 )
 
 // MarshalUint64ID writes a numeric id as a GraphQL ID string, so that 64-bit
@@ -14,11 +14,13 @@ func MarshalUint64ID(v uint64) graphql.Marshaler {
 	return graphql.MarshalString(strconv.FormatUint(v, 10))
 }
 
-// UnmarshalUint64ID reads a numeric id from a GraphQL ID.
+// UnmarshalUint64ID reads a numeric id from a GraphQL ID; anything else is
+// BAD_USER_INPUT (the error presenter names the field from the path).
 func UnmarshalUint64ID(v any) (uint64, error) {
-	s, ok := v.(string)
-	if !ok {
-		return 0, fmt.Errorf("%T is not an id", v)
+	s, _ := v.(string)
+	n, err := models.ParseID("", s)
+	if err != nil {
+		return 0, &models.InvalidError{Message: "is not a valid id"}
 	}
-	return strconv.ParseUint(s, 10, 64)
+	return n, nil
 }

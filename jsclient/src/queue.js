@@ -8,8 +8,11 @@ const QUERY = [
   'mutation($i:[TriggerInput!]!){r:triggerBatch(inputs:$i){error{code message}}}',
   'mutation($i:IdentifyInput!){r:identify(input:$i){moved}}',
 ]
-// Answers that may succeed later (codes, or HTTP statuses); every other refusal is final.
-const RETRY = /RATE_LIMITED|INTERNAL|NETWORK|429|^5/
+// Answers that may succeed later (codes, HTTP statuses, or 0 for no answer at
+// all): RATE_LIMITED, INTERNAL_SERVER_ERROR, UNAVAILABLE, 0, HTTP 429 and 5xx;
+// every other refusal is final. Matched by prefix, which no other code
+// shares, to keep the bundle small.
+const RETRY = /^(R|INTE|UNAV|0|429|5)/
 /** Items kept in the queue (and in storage) at most; the oldest go first. */
 export const MAX = 100
 /** Events per request at most (the server takes 500). */
@@ -54,7 +57,7 @@ export function createQueue(send = post) {
     const j = (await res?.json().catch(() => 0)) || {}
     busy = 0
     const r = j.data?.r, e = j.errors?.[0]
-    const code = res ? e?.extensions?.code || res.status : 'NETWORK'
+    const code = res ? e?.extensions?.code || res.status : 0
     // Whether x is to be sent again; a final refusal is reported in debug mode (log answers falsy).
     const retry = (x, err) => err && (RETRY.test(err.code) || log('refused', err.code, err.message, x))
     let again

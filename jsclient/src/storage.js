@@ -11,12 +11,14 @@ export function ls(k, v) {
 }
 
 // With cookieDomain (e.g. .example.com) the id also lives in a cookie there,
-// so all subdomains share one device id. An empty value deletes it.
+// so all subdomains share one device id. An empty value deletes it. SameSite=Lax
+// keeps it out of cross-site requests; on https (a secure context) it is Secure.
 const setCookie = (v) =>
-  opts.cookieDomain && (document.cookie = `${P}id=${v};path=/;domain=${opts.cookieDomain};max-age=${v ? 4e7 : 0}`)
+  opts.cookieDomain &&
+  (document.cookie = `${P}id=${v};path=/;domain=${opts.cookieDomain};max-age=${v ? 4e7 : 0};samesite=lax${isSecureContext ? ';secure' : ''}`)
 
-/** A crypto-random id (128 bits in base 36), for device ids and message ids. */
-export const uid = () => Array.from(crypto.getRandomValues(new Uint32Array(4)), (n) => n.toString(36)).join('')
+/** A crypto-random id (128 bits as decimal digits), for device ids and message ids. */
+export const uid = () => crypto.getRandomValues(new Uint32Array(4)).join('')
 
 /** Whether anything may be sent: consent is not required, or given. */
 export const ready = () => !opts.requireConsent || opts.consented

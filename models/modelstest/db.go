@@ -136,6 +136,33 @@ func MySQLDSN(t testing.TB) string {
 	return dsn
 }
 
+// ProxiedMySQL puts a Proxy between the test and the MySQL server and
+// returns it with a DSN of the shared test database through it. It has the
+// same skip rules as MySQL.
+func ProxiedMySQL(t testing.TB) (*Proxy, string) {
+	t.Helper()
+	dsn := MySQLDSN(t)
+	if strings.HasPrefix(dsn, "mysql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := NewProxy(t, u.Host)
+		u.Host = p.Addr()
+		return p, u.String()
+	}
+	cfg, err := gomysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Net != "tcp" {
+		t.Fatalf("CRUMBS_TEST_MYSQL_DSN: the proxy needs a tcp address, not %s", cfg.Net)
+	}
+	p := NewProxy(t, cfg.Addr)
+	cfg.Addr = p.Addr()
+	return p, cfg.FormatDSN()
+}
+
 // Main runs the tests of a package and drops the MySQL database they used.
 // Call it from TestMain: os.Exit(modelstest.Main(m)).
 func Main(m *testing.M) int {

@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/crumbs-dev/crumbs/models"
 )
@@ -50,14 +51,17 @@ type itemOut struct {
 // is answered 200 with {"results": [...]}, one outcome per event in order,
 // unless the request fails as a whole.
 func (a *API) events(w http.ResponseWriter, r *http.Request) {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		// text/plain is what navigator.sendBeacon sends without a preflight.
-		if mt, _, err := mime.ParseMediaType(ct); err != nil || (mt != "application/json" && mt != "text/plain") {
-			writeJSON(w, http.StatusUnsupportedMediaType, 0, struct {
-				Error errorBody `json:"error"`
-			}{errorBody{Code: codeBadRequest, Message: "send the body as application/json (or text/plain)"}})
-			return
-		}
+	// text/plain is what navigator.sendBeacon and a fetch without a CORS
+	// preflight send; as on /graphql, it is read as JSON from browsers only.
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || !(mt == "application/json" || mt == "text/plain" && r.Header.Get("Origin") != "") {
+		writeRefusal(w, http.StatusUnsupportedMediaType, models.CodeBadRequest, "send the body as Content-Type: application/json")
+		return
+	}
+	appID := r.PathValue("appId")
+	if !utf8.ValidString(appID) || !utf8.ValidString(r.URL.RawQuery) {
+		badRequest(w, "the request URL is not valid UTF-8")
+		return
 	}
 	who, err := a.identify(r)
 	if err != nil {
@@ -66,6 +70,9 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 	}
 	var body eventsBody
 	raw, err := a.readBody(w, r)
+	if err == nil {
+		err = a.opts.CheckBody(raw)
+	}
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -74,8 +81,8 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "the body must be a JSON object: one event, or {\"events\": [...]}")
 		return
 	}
-	appID := r.PathValue("appId")
-	if err := models.CheckTriggerAccess(r.Context(), a.opts.Writer.Catalog(), appID, who.secret, who.origin); err != nil {
+	access := models.TriggerInput{AppPublicID: appID, Secret: who.secret, Origin: who.origin, ClientIP: who.clientIP}
+	if err := a.opts.Writer.CheckTriggerAccess(r.Context(), access); err != nil {
 		a.fail(w, r, err)
 		return
 	}
@@ -89,6 +96,10 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(body.Events) > models.MaxBatch {
 		a.fail(w, r, models.Invalid("events", "at most %d events per request", models.MaxBatch))
+		return
+	}
+	if len(body.Events) > models.MaxBrowserBatch && who.secret == "" {
+		a.fail(w, r, models.Invalid("events", "at most %d events per request without the secret key", models.MaxBrowserBatch))
 		return
 	}
 
@@ -165,14 +176,12 @@ func requestFailure(results []models.TriggerResult) error {
 	if first == nil {
 		return nil
 	}
-	code, _ := models.Code(first)
-	switch {
-	case errors.Is(first, models.ErrShuttingDown):
-	case code == models.CodeUnauthenticated, code == models.CodeForbidden, code == models.CodeNotFound,
-		code == models.CodeRateLimited, code == codeUnavailable:
+	switch code, _ := models.Code(first); code {
+	case models.CodeUnauthenticated, models.CodeForbidden, models.CodeNotFound, models.CodeRateLimited, models.CodeUnavailable:
 	default:
 		return nil
 	}
+	code, _ := models.Code(first)
 	for _, res := range results[1:] {
 		if res.Err == nil {
 			return nil
@@ -197,8 +206,11 @@ func (in *eventIn) trigger(appID string, who caller) (models.TriggerInput, error
 		UserAgent: who.userAgent, Secret: who.secret, Origin: who.origin, ClientIP: who.clientIP,
 	}
 	if len(in.Properties) > 0 && !bytes.Equal(in.Properties, []byte("null")) {
+		// Numbers keep their digits, as in GraphQL's variables.
+		d := json.NewDecoder(bytes.NewReader(in.Properties))
+		d.UseNumber()
 		var props any
-		if err := json.Unmarshal(in.Properties, &props); err != nil {
+		if err := d.Decode(&props); err != nil {
 			return out, models.Invalid("properties", "must be a JSON object")
 		}
 		out.Properties = props

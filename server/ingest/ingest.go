@@ -7,10 +7,12 @@
 //
 // Whole-request failures answer an HTTP status with
 // {"error":{"code","message"}} (the codes are the GraphQL ones); per-item
-// outcomes answer {"accepted","duplicate","event_id","error"}.
+// outcomes answer {"accepted","duplicate","event_id","error"}. A store that
+// cannot be reached answers UNAVAILABLE with 503 and Retry-After.
 package ingest
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -35,6 +37,10 @@ type Options struct {
 	// MaxBodyBytes bounds a request body (default 2 MiB); larger ones get
 	// 413 PAYLOAD_TOO_LARGE.
 	MaxBodyBytes int64
+	// CheckBody refuses a body before it is decoded (the server's rules for
+	// every JSON body: UTF-8, nesting, number of values); its error's code
+	// (BAD_REQUEST, PAYLOAD_TOO_LARGE) sets the status. Nil checks nothing.
+	CheckBody func(body []byte) error
 }
 
 // API is the JSON ingestion API.
@@ -55,6 +61,9 @@ func New(opts Options) *API {
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 2 << 20
+	}
+	if opts.CheckBody == nil {
+		opts.CheckBody = func([]byte) error { return nil }
 	}
 	return &API{opts: opts}
 }
@@ -97,14 +106,12 @@ type errorBody struct {
 }
 
 // describe turns err into its public code and a message safe to show; the
-// details of unexpected errors are logged instead.
+// details of unexpected errors are logged instead, and store faults under
+// models.MsgStoreUnavailable (which the server's log throttles).
 func (a *API) describe(r *http.Request, err error) errorBody {
 	code, field := models.Code(err)
-	switch {
-	case errors.Is(err, models.ErrShuttingDown):
-		code = codeUnavailable
-	case errors.Is(err, errBodyUnreadable):
-		code = codeBadRequest
+	if errors.Is(err, errBodyUnreadable) {
+		code = models.CodeBadRequest
 	}
 	body := errorBody{Code: code, Message: err.Error()}
 	if field != "" {
@@ -118,19 +125,23 @@ func (a *API) describe(r *http.Request, err error) errorBody {
 	case models.CodeInternal:
 		a.opts.Log.ErrorContext(r.Context(), "ingest request failed", "request_id", a.opts.RequestID(r), "path", r.URL.Path, "err", err)
 		body.Message = "internal server error"
-	case codeUnavailable:
-		body.Message = "the store is unavailable; retry shortly"
+	case models.CodeUnavailable:
+		// Refusals models words itself (shutting down) keep their message
+		// and are no store fault; nor is a request whose caller went away.
+		if !errors.Is(err, models.ErrUnavailable) {
+			if r.Context().Err() == nil || !errors.Is(err, context.Canceled) {
+				a.opts.Log.ErrorContext(r.Context(), models.MsgStoreUnavailable, "request_id", a.opts.RequestID(r), "path", r.URL.Path, "err", err)
+			}
+			body.Message = "the store is unavailable; retry later"
+		}
 	}
 	return body
 }
 
-// codeUnavailable is the code of a store that cannot take writes now.
-const codeUnavailable = "UNAVAILABLE"
-
 // statusOf is the HTTP status of a refusal with this code.
 func statusOf(code string) int {
 	switch code {
-	case models.CodeBadUserInput, codeBadRequest:
+	case models.CodeBadUserInput, models.CodeBadRequest:
 		return http.StatusBadRequest
 	case models.CodeUnauthenticated:
 		return http.StatusUnauthorized
@@ -144,14 +155,11 @@ func statusOf(code string) int {
 		return http.StatusRequestEntityTooLarge
 	case models.CodeRateLimited:
 		return http.StatusTooManyRequests
-	case codeUnavailable:
+	case models.CodeUnavailable:
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }
-
-// codeBadRequest refuses a body that is not what the endpoint reads at all.
-const codeBadRequest = "BAD_REQUEST"
 
 // retryAfter is when a caller refused for err may try again, if it may.
 func retryAfter(err error) time.Duration {
@@ -159,7 +167,7 @@ func retryAfter(err error) time.Duration {
 	if errors.As(err, &limited) {
 		return limited.RetryAfter
 	}
-	if code, _ := models.Code(err); code == codeUnavailable || errors.Is(err, models.ErrShuttingDown) {
+	if code, _ := models.Code(err); code == models.CodeUnavailable {
 		return time.Second
 	}
 	return 0
@@ -175,9 +183,14 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 // badRequest answers a body the endpoint cannot read.
 func badRequest(w http.ResponseWriter, message string) {
-	writeJSON(w, http.StatusBadRequest, 0, struct {
+	writeRefusal(w, http.StatusBadRequest, models.CodeBadRequest, message)
+}
+
+// writeRefusal answers a whole-request refusal that models did not word.
+func writeRefusal(w http.ResponseWriter, status int, code, message string) {
+	writeJSON(w, status, 0, struct {
 		Error errorBody `json:"error"`
-	}{errorBody{Code: codeBadRequest, Message: message}})
+	}{errorBody{Code: code, Message: message}})
 }
 
 func writeJSON(w http.ResponseWriter, status int, retry time.Duration, v any) {

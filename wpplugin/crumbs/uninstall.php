@@ -17,7 +17,7 @@ if (!defined('WP_UNINSTALL_PLUGIN')) {
 function crumbs_uninstall_site(): void
 {
     global $wpdb;
-    foreach (['crumbs_settings', 'crumbs_secret_key', 'crumbs_site_id', 'crumbs_db_version'] as $option) {
+    foreach (['crumbs_settings', 'crumbs_secret_key', 'crumbs_site_id', 'crumbs_db_version', 'crumbs_library'] as $option) {
         delete_option($option);
     }
     wp_clear_scheduled_hook('crumbs_flush_queue');

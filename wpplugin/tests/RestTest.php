@@ -90,8 +90,71 @@ final class RestTest extends TestCase
         $this->assertFalse($unknownApp['ok']);
         $this->assertMatchesRegularExpression('/does not know this app id|did not accept this app id/', $unknownApp['message']);
 
-        $down = $this->post('/crumbs/v1/test-connection', ['server_url' => 'http://127.0.0.1:9'])->get_data();
+        $down = $this->post('/crumbs/v1/test-connection', ['server_url' => 'http://127.0.0.1:9', 'secret_key' => 'sk_typed_for_this_url'])->get_data();
         $this->assertFalse($down['ok']);
         $this->assertStringContainsString('Could not reach', $down['message']);
+    }
+
+    /**
+     * The saved key goes to the saved server only. A URL typed into the form gets no request
+     * carrying it: the check asks for the key instead, and sends it once it is typed.
+     */
+    public function testTheSavedKeyNeverGoesToATypedUrl(): void
+    {
+        $this->setSettings(['server_url' => 'https://crumbs.saved.example', 'app_id' => 'app_saved']);
+        update_option(Options::SECRET, 'sk_saved_secret_key_value');
+        wp_set_current_user($this->makeUser('administrator', 'adm')->ID);
+        $sent = [];
+        $capture = static function ($preempt, array $args, string $url) use (&$sent) {
+            $sent[] = ['url' => $url, 'auth' => (string) ($args['headers']['Authorization'] ?? '')];
+            return new \WP_Error('http_request_failed', 'blocked by the test');
+        };
+        add_filter('pre_http_request', $capture, 10, 3);
+        try {
+            $typed = $this->post('/crumbs/v1/test-connection', ['server_url' => 'https://attacker.example/collect'])->get_data();
+            $this->assertFalse($typed['ok']);
+            $this->assertTrue($typed['keyNeeded']);
+            $this->assertStringContainsString('enter the secret key again', $typed['message']);
+            $this->assertSame([], $sent, 'no request at all for a typed URL without a typed key');
+
+            // The same URL with a slash or spaces is the saved one: the saved key may go there.
+            $this->post('/crumbs/v1/test-connection', ['server_url' => ' https://crumbs.saved.example/ ']);
+            $this->assertCount(1, $sent);
+            $this->assertSame('https://crumbs.saved.example/graphql', $sent[0]['url']);
+            $this->assertSame('Bearer sk_saved_secret_key_value', $sent[0]['auth']);
+
+            // A key typed into the form goes where the form says, never the saved one.
+            $sent = [];
+            $this->post('/crumbs/v1/test-connection', ['server_url' => 'https://other.example', 'secret_key' => 'sk_typed_key_value']);
+            $this->assertSame([['url' => 'https://other.example/graphql', 'auth' => 'Bearer sk_typed_key_value']], $sent);
+            foreach ($sent as $request) {
+                $this->assertStringNotContainsString('sk_saved_secret_key_value', $request['auth']);
+            }
+        } finally {
+            remove_filter('pre_http_request', $capture, 10);
+        }
+    }
+
+    public function testTestConnectionLearnsTheImmutableLibraryUrl(): void
+    {
+        $this->requireCrumbs();
+        delete_option(Options::LIBRARY);
+        $admin = $this->makeUser('administrator', 'adm');
+        wp_set_current_user($admin->ID);
+        $ok = $this->post('/crumbs/v1/test-connection', [])->get_data();
+        $this->assertTrue($ok['ok'], $ok['message']);
+        $this->assertMatchesRegularExpression('#^' . preg_quote(Options::serverUrl(), '#') . '/crumbs\.[0-9a-f]{12}\.js$#', $ok['libraryUrl']);
+        $this->assertSame($ok['libraryUrl'], Options::immutableLibraryUrl(), 'remembered for the saved server');
+        $library = wp_remote_get($ok['libraryUrl']);
+        $this->assertSame(200, wp_remote_retrieve_response_code($library));
+        $this->assertStringContainsString('immutable', (string) wp_remote_retrieve_header($library, 'cache-control'));
+
+        // The settings page prints it, and forgets it when the server URL changes.
+        $settings = new \Crumbs\WordPress\Admin\Settings();
+        ob_start();
+        $settings->urlField();
+        $this->assertStringContainsString('<code id="crumbs-library-url">' . esc_html($ok['libraryUrl']) . '</code>', (string) ob_get_clean());
+        $this->setSettings(['server_url' => 'https://elsewhere.example']);
+        $this->assertSame('', Options::immutableLibraryUrl());
     }
 }

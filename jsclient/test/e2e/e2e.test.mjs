@@ -240,9 +240,31 @@ test('cookieless mode sends but stores nothing', async (t) => {
   assert.equal(await page.evaluate(() => localStorage.length + document.cookie.length), 0)
 })
 
+test('with cookieDomain the device id cookie is SameSite=Lax, and Secure in a secure context', async (t) => {
+  const { site, page, attrs, deviceId } = await setup(t)
+  // Cookies ignore ports: clear this one so later tests on 127.0.0.1 start without it.
+  t.after(() => page.context().clearCookies())
+  site.add('/cookie', { attrs: attrs({ 'cookie-domain': '127.0.0.1' }) })
+  await page.goto(`${site.url}/cookie`)
+  const id = await deviceId()
+  const cookie = (await page.context().cookies(site.url)).find((c) => c.name == 'crumbs_id')
+  assert.equal(cookie?.value, id, 'the device id cookie was not stored')
+  assert.equal(cookie.sameSite, 'Lax')
+  // Browsers count http://127.0.0.1 as a secure context, as they do https pages (the unit
+  // tests cover a plain http page, where the cookie must not be Secure).
+  assert.equal(await page.evaluate(() => isSecureContext), true)
+  assert.equal(cookie.secure, true)
+  assert.ok(cookie.expires * 1000 > Date.now() + 300 * 864e5, 'kept for more than 300 days')
+})
+
 test('the server serves /crumbs.js, whose default endpoint is that server', async (t) => {
   const res = await fetch(`${server.url}/crumbs.js`)
   assert.equal(res.status, 200, 'GET /crumbs.js (jsclient.Register wired into the server routes?)')
+  const immutable = res.headers.get('crumbs-immutable-path')
+  assert.match(immutable || '', /^\/crumbs\.[0-9a-f]{12}\.js$/, 'the immutable URL is named in a header')
+  const pinned = await fetch(server.url + immutable)
+  assert.equal(pinned.status, 200)
+  assert.match(pinned.headers.get('cache-control'), /immutable/)
   assert.ok(await res.text() == readFileSync(dist, 'utf8'), 'the served library differs from dist/crumbs.js (server built before the last npm run build?)')
   const { site, page, appId, events } = await setup(t)
   site.add('/served', { src: `${server.url}/crumbs.js`, attrs: { 'app-id': appId, 'allow-automation': true } })

@@ -9,12 +9,15 @@ globalThis.localStorage = {
   removeItem: (k) => storage.delete(k),
 }
 globalThis.document = { cookie: '', title: 'Test', referrer: '' }
+// A page served over http; tests of https pages set it to true.
+globalThis.isSecureContext = false
 Object.defineProperty(globalThis, 'navigator', { value: {}, writable: true, configurable: true })
 
 /** Resets storage and sets the shared options for one test. */
 export function setup(options = {}) {
   storage.clear()
   document.cookie = ''
+  globalThis.isSecureContext = false
   for (const k in opts) delete opts[k]
   Object.assign(opts, { appId: 'app1', endpoint: 'http://127.0.0.1:1/graphql' }, options)
   return opts

@@ -128,6 +128,29 @@ describe('retry', () => {
     assert.equal(send.calls.length, 3)
   })
 
+  test('UNAVAILABLE (a store outage, a server shutting down) is retried, for batch items and identify', async () => {
+    const down = { 'Retry-After': '5' }
+    const unavailable = { message: 'the store is unavailable; retry later', extensions: { code: 'UNAVAILABLE' } }
+    const send = transport(
+      reply({ data: { r: [{ error: { code: 'UNAVAILABLE', message: 'the store is unavailable; retry later' } }] } }, 503, down),
+      results(null),
+      reply({ data: null, errors: [unavailable] }, 503, down),
+      reply({ data: { r: { moved: false } } }),
+    )
+    const q = createQueue(send)
+    q.push(event('view', 1))
+    await tick(300)
+    assert.deepEqual(JSON.parse(storage.get('crumbs_q')).map((x) => x.messageId), ['m1'], 'kept for a retry')
+    await tick(5000)
+    assert.deepEqual(inputs(send.calls[1]).map((i) => i.messageId), ['m1'], 'resent after Retry-After')
+    q.push({ email: 'a@example.com', fields: {} })
+    await tick(300)
+    assert.equal(JSON.parse(storage.get('crumbs_q')).length, 1, 'identify kept for a retry')
+    await tick(5000)
+    assert.equal(send.calls.length, 4)
+    assert.equal(storage.get('crumbs_q'), '[]')
+  })
+
   test('refused items are dropped, not retried, and reported in debug mode', async () => {
     const info = mock.method(console, 'info', () => {})
     setup({ debug: true })

@@ -10,7 +10,7 @@ test('ids are crypto-random and unique (message ids dedupe retries, so they must
   const ids = new Set()
   for (let i = 0; i < 20000; i++) ids.add(uid())
   assert.equal(ids.size, 20000)
-  for (const id of [...ids].slice(0, 100)) assert.match(id, /^[0-9a-z]{16,28}$/)
+  for (const id of [...ids].slice(0, 100)) assert.match(id, /^[0-9]{20,40}$/)
 })
 
 test('the device id is generated once and kept in localStorage', () => {
@@ -26,12 +26,19 @@ test('the device id is generated once and kept in localStorage', () => {
 test('with cookieDomain the id is shared through a cookie, which wins over localStorage', () => {
   setup({ cookieDomain: '.example.com' })
   const id = deviceId()
-  assert.match(document.cookie, new RegExp(`^crumbs_id=${id};path=/;domain=.example.com;max-age=\\d+$`))
+  assert.match(document.cookie, new RegExp(`^crumbs_id=${id};path=/;domain=.example.com;max-age=\\d+;samesite=lax$`))
   setup({ cookieDomain: '.example.com' })
   storage.set('crumbs_id', 'local1')
   document.cookie = 'other=1; crumbs_id=fromsub1'
   assert.equal(deviceId(), 'fromsub1')
   assert.equal(storage.get('crumbs_id'), 'fromsub1')
+})
+
+test('on https the device id cookie is Secure, and SameSite=Lax everywhere', () => {
+  setup({ cookieDomain: '.example.com' })
+  globalThis.isSecureContext = true
+  const id = deviceId()
+  assert.match(document.cookie, new RegExp(`^crumbs_id=${id};path=/;domain=.example.com;max-age=\\d+;samesite=lax;secure$`))
 })
 
 test('filters say why they stop sending', () => {

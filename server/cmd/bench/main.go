@@ -38,7 +38,7 @@ type query struct {
 }
 
 func run(ctx context.Context, databaseURL, appID, only string, n int) error {
-	db, err := models.Open(ctx, databaseURL, models.DBOptions{})
+	db, err := models.Open(ctx, databaseURL, models.DBOptions{Timeout: -1})
 	if err != nil {
 		return err
 	}

@@ -86,7 +86,7 @@ var referrers = []string{"", "", "", "https://www.google.com/", "https://www.goo
 	"https://news.ycombinator.com/", "https://twitter.com/", "https://www.linkedin.com/feed/", "https://www.bing.com/"}
 
 func run(ctx context.Context, o options) error {
-	db, err := models.Open(ctx, o.databaseURL, models.DBOptions{MaxOpenConns: o.workers + 2})
+	db, err := models.Open(ctx, o.databaseURL, models.DBOptions{MaxOpenConns: o.workers + 2, Timeout: -1})
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,16 @@
 			.then( function ( res ) {
 				result.textContent = res.message;
 				result.style.color = res.ok ? '#007017' : '#b32d2e';
+				var library = document.getElementById( 'crumbs-library-url' );
+				if ( library && res.libraryUrl ) {
+					library.textContent = res.libraryUrl;
+				}
+				if ( res.keyNeeded ) {
+					var key = document.getElementById( 'crumbs_secret_key' );
+					if ( key ) {
+						key.focus();
+					}
+				}
 			} )
 			.catch( function ( err ) {
 				result.textContent = ( err && err.message ) || __( 'The check failed.', 'crumbs' );

@@ -94,6 +94,27 @@ final class Client
     }
 
     /**
+     * The immutable URL of the library's current version (`/crumbs.<version>.js`, cached for a
+     * year), which the server names in a header of `/crumbs.js`; '' when it cannot be learned.
+     */
+    public function immutableLibraryUrl(): string
+    {
+        if ($this->serverUrl === '') {
+            return '';
+        }
+        $response = wp_remote_head($this->serverUrl . '/crumbs.js', [
+            'timeout' => min($this->timeout, 5.0),
+            'redirection' => 0,
+            'user-agent' => 'crumbs-wordpress/' . VERSION . '; ' . home_url('/'),
+        ]);
+        if (is_wp_error($response) || (int) wp_remote_retrieve_response_code($response) !== 200) {
+            return '';
+        }
+        $path = (string) wp_remote_retrieve_header($response, 'crumbs-immutable-path');
+        return preg_match('#^/crumbs\.[0-9a-f]{6,64}\.js$#', $path) ? $this->serverUrl . $path : '';
+    }
+
+    /**
      * @return array{appId: string, appName: string, keyValid: bool}
      */
     public function checkAppKey(): array

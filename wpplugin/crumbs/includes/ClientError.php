@@ -11,7 +11,7 @@ namespace Crumbs\WordPress;
 final class ClientError extends \RuntimeException
 {
     /** Codes worth retrying later: the same request may succeed once the server or key is back. */
-    public const RETRYABLE = ['RATE_LIMITED', 'INTERNAL_SERVER_ERROR', 'UNAUTHENTICATED', 'FORBIDDEN', 'NETWORK'];
+    public const RETRYABLE = ['RATE_LIMITED', 'UNAVAILABLE', 'INTERNAL_SERVER_ERROR', 'UNAUTHENTICATED', 'FORBIDDEN', 'NETWORK'];
 
     public function __construct(
         string $message,

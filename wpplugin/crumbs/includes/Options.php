@@ -13,6 +13,8 @@ final class Options
     public const SETTINGS = 'crumbs_settings';
     public const SECRET = 'crumbs_secret_key';
     public const SITE_ID = 'crumbs_site_id';
+    /** The library's immutable URL, as the saved server named it at the last Test connection. */
+    public const LIBRARY = 'crumbs_library';
 
     /** Event codes are lowercase letters, digits, `_`, `-` and `.`, at most 64 characters. */
     public const CODE_PATTERN = '/^[a-z0-9_.\-]{1,64}$/';
@@ -78,6 +80,19 @@ final class Options
             $id = (string) get_option(self::SITE_ID, $id);
         }
         return $id;
+    }
+
+    /**
+     * The immutable URL of the library (`…/crumbs.<version>.js`) learned from the saved server at
+     * the last successful Test connection, or '' when unknown or learned from another server.
+     */
+    public static function immutableLibraryUrl(): string
+    {
+        $saved = get_option(self::LIBRARY, []);
+        if (!is_array($saved) || ($saved['server_url'] ?? '') !== self::serverUrl() || self::serverUrl() === '') {
+            return '';
+        }
+        return (string) ($saved['url'] ?? '');
     }
 
     public static function isConfigured(): bool

@@ -52,7 +52,9 @@ final class Rest
 
     /**
      * Checks the server, the app id and the secret key. Values typed into the settings form are
-     * tested as they are; an empty secret field means the saved key.
+     * tested as they are. An empty secret field means the saved key, but only for the saved
+     * server URL: the saved key is never sent to a URL that was merely typed into the form (by
+     * mistake, or by someone who may open this page but should not learn the key).
      */
     public function testConnection(\WP_REST_Request $request): \WP_REST_Response
     {
@@ -61,9 +63,29 @@ final class Rest
         $appId = trim((string) $request->get_param('app_id'));
         $appId = $appId === '' ? Options::appId() : $appId;
         $secret = trim((string) $request->get_param('secret_key'));
-        $secret = $secret === '' ? Options::secret() : $secret;
+        if ($secret === '') {
+            if ($url !== Options::serverUrl() && Options::secret() !== '') {
+                return rest_ensure_response([
+                    'ok' => false,
+                    'appName' => '',
+                    'keyValid' => false,
+                    'keyNeeded' => true,
+                    'message' => __('This server URL is not the saved one: enter the secret key again to test it there. The saved key is sent only to the saved server.', 'crumbs'),
+                ]);
+            }
+            $secret = Options::secret();
+        }
 
-        return rest_ensure_response(self::check(new Client($url, $appId, $secret, 10.0)));
+        $client = new Client($url, $appId, $secret, 10.0);
+        $result = self::check($client);
+        if ($result['ok']) {
+            $library = $client->immutableLibraryUrl();
+            $result['libraryUrl'] = $library;
+            if ($library !== '' && $url === Options::serverUrl()) {
+                update_option(Options::LIBRARY, ['server_url' => $url, 'url' => $library], false);
+            }
+        }
+        return rest_ensure_response($result);
     }
 
     /**

@@ -65,6 +65,16 @@ try {
 	};
 	let msg = await testConnection();
 	check('Test connection with the saved key', msg.includes('Connected to app "crumbs-wp-test"') && msg.includes('valid'), msg);
+	const library = await page.textContent('#crumbs-library-url');
+	check('Test connection shows the immutable library URL', /\/crumbs\.[0-9a-f]{12}\.js$/.test(library), library);
+	// Another server URL typed into the form: the saved key is not sent there (RestTest checks the
+	// requests WordPress makes), the page asks for the key instead.
+	const savedUrl = await page.inputValue('#crumbs_server_url');
+	await page.fill('#crumbs_server_url', 'http://127.0.0.1:9');
+	msg = await testConnection();
+	check('Test connection with a typed URL asks for the key again', msg.includes('enter the secret key again'), msg);
+	check('the typed key field has the focus', await page.evaluate(() => document.activeElement?.id === 'crumbs_secret_key'));
+	await page.fill('#crumbs_server_url', savedUrl);
 	await page.fill('#crumbs_secret_key', 'sk_not_the_right_key');
 	msg = await testConnection();
 	check('Test connection with a typed wrong key', /secret key is wrong|did not accept this app id and secret key/.test(msg), msg);

@@ -154,6 +154,12 @@ final class Settings
             esc_attr(Options::SETTINGS),
             esc_attr((string) Options::get('server_url'))
         );
+        $library = Options::immutableLibraryUrl();
+        echo '<p class="description" id="crumbs-library">'
+            . esc_html__('Immutable URL of the current library version (cached for a year; for pages that pin it):', 'crumbs')
+            . ' <code id="crumbs-library-url">'
+            . esc_html($library !== '' ? $library : __('shown after Test connection', 'crumbs'))
+            . '</code></p>';
     }
 
     public function appIdField(): void

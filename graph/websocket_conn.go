@@ -1,0 +1,193 @@
+package graph
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/coder/websocket"
+)
+
+// Close codes of the graphql-transport-ws protocol
+// (github.com/enisdenjo/graphql-ws, PROTOCOL.md).
+const (
+	closeInternalError      = 1011
+	closeInvalidMessage     = 4400
+	closeUnauthorized       = 4401
+	closeForbidden          = 4403
+	closeInitTimeout        = 4408
+	closeSubscriberExists   = 4409
+	closeTooManyInitRequest = 4429
+)
+
+// wsImplementation accepts websockets with coder/websocket (the origin was
+// checked by websocketUpgrades) and wraps them in wsConn.
+type wsImplementation struct{}
+
+func (wsImplementation) Accept(w http.ResponseWriter, r *http.Request, opts transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
+	coder := transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{InsecureSkipVerify: true}}
+	inner, err := coder.Accept(w, r, opts)
+	if err != nil {
+		return nil, err
+	}
+	c := &wsConn{WebsocketConn: inner, transportWS: inner.Subprotocol() == "graphql-transport-ws", active: map[string]bool{}}
+	if c.transportWS {
+		c.mu.Lock()
+		c.initTimer = time.AfterFunc(initTimeout, func() { c.closeWith(closeInitTimeout, "Connection initialisation timeout") })
+		c.mu.Unlock()
+	}
+	if s := wsSessionFrom(r.Context()); s != nil {
+		s.mu.Lock()
+		s.conn = c
+		s.mu.Unlock()
+	}
+	return c, nil
+}
+
+// wsConn enforces the graphql-transport-ws rules that gqlgen's transport
+// leaves out, closing with the protocol's codes: a second connection_init
+// (4429), a subscribe before connection_init (4401), a subscribe whose id is
+// still active (4409), a message that is not one of the protocol's (4400),
+// no connection_init in time (4408).
+type wsConn struct {
+	transport.WebsocketConn
+	transportWS bool
+
+	mu        sync.Mutex
+	initTimer *time.Timer
+	inited    bool
+	closed    bool
+	active    map[string]bool
+}
+
+type wsMessage struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
+}
+
+func (c *wsConn) NextReader() (int, io.Reader, error) {
+	typ, r, err := c.WebsocketConn.NextReader()
+	if err != nil || !c.transportWS {
+		return typ, r, err
+	}
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return typ, nil, err
+	}
+	var msg wsMessage
+	if json.Unmarshal(data, &msg) != nil {
+		return c.refuse(closeInvalidMessage, "Invalid message received")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch msg.Type {
+	case "connection_init":
+		if c.inited {
+			return c.refuseLocked(closeTooManyInitRequest, "Too many initialisation requests")
+		}
+		c.inited = true
+		c.initTimer.Stop()
+	case "subscribe":
+		switch {
+		case !c.inited:
+			return c.refuseLocked(closeUnauthorized, "Unauthorized")
+		case msg.ID == "":
+			return c.refuseLocked(closeInvalidMessage, "Invalid message received: subscribe without id")
+		case c.active[msg.ID]:
+			return c.refuseLocked(closeSubscriberExists, closeReason("Subscriber for "+msg.ID+" already exists"))
+		}
+		c.active[msg.ID] = true
+	case "complete":
+		delete(c.active, msg.ID)
+	case "ping", "pong":
+	default:
+		return c.refuseLocked(closeInvalidMessage, "Invalid message received")
+	}
+	return typ, bytes.NewReader(data), nil
+}
+
+// WriteJSON notes which subscriptions the server has ended, so their ids
+// may be used again.
+func (c *wsConn) WriteJSON(v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if c.transportWS {
+		var msg wsMessage
+		if json.Unmarshal(data, &msg) == nil && (msg.Type == "complete" || msg.Type == "error") {
+			c.mu.Lock()
+			delete(c.active, msg.ID)
+			c.mu.Unlock()
+		}
+	}
+	return c.WebsocketConn.WriteJSON(json.RawMessage(data))
+}
+
+// WriteClose closes with gqlgen's code unless the connection is already
+// closing with one of ours.
+func (c *wsConn) WriteClose(code int, reason string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	return c.WebsocketConn.WriteClose(code, reason)
+}
+
+func (c *wsConn) closeWith(code int, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closeLocked(code, reason)
+}
+
+func (c *wsConn) closeLocked(code int, reason string) {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	if c.initTimer != nil {
+		c.initTimer.Stop()
+	}
+	c.WebsocketConn.WriteClose(code, reason)
+}
+
+func (c *wsConn) refuse(code int, reason string) (int, io.Reader, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.refuseLocked(code, reason)
+}
+
+// refuseLocked closes the connection and tells gqlgen's read loop it ended.
+func (c *wsConn) refuseLocked(code int, reason string) (int, io.Reader, error) {
+	c.closeLocked(code, reason)
+	return 0, nil, transport.ErrWebsocketClosed
+}
+
+// SetReadLimit and SetReadDeadline pass gqlgen's limits to the connection.
+func (c *wsConn) SetReadLimit(limit int64) {
+	if l, ok := c.WebsocketConn.(transport.WebsocketReadLimiter); ok {
+		l.SetReadLimit(limit)
+	}
+}
+
+func (c *wsConn) SetReadDeadline(t time.Time) error {
+	if d, ok := c.WebsocketConn.(transport.WebsocketReadDeadliner); ok {
+		return d.SetReadDeadline(t)
+	}
+	return nil
+}
+
+// closeReason fits a close reason into a control frame (123 bytes).
+func closeReason(s string) string {
+	if len(s) <= 123 {
+		return s
+	}
+	return strings.ToValidUTF8(s[:119], "") + "…"
+}
