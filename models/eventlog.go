@@ -169,6 +169,9 @@ type ConsumerStats struct {
 	// Lag is how long the oldest event not yet derived has waited (0 when
 	// there is none).
 	Lag time.Duration
+	// Behind is how many events were past the watermark when last counted
+	// (at most once a second, and at most maxBehindCount).
+	Behind int64
 	// Flushes and Events count the flushes and events derived by this replica.
 	Flushes, Events uint64
 	// LastFlushEvents and LastFlushDuration describe the latest flush.
@@ -189,6 +192,16 @@ func (l *EventLog) Stats() []ConsumerStats {
 		c.statsMu.Unlock()
 	}
 	return out
+}
+
+// StatsOf reports the named consumer's state, if this replica runs it.
+func (l *EventLog) StatsOf(name string) (ConsumerStats, bool) {
+	for _, s := range l.Stats() {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return ConsumerStats{}, false
 }
 
 func newConsumerRun(l *EventLog, c LogConsumer) *consumerRun {

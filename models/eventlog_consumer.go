@@ -24,7 +24,12 @@ type consumerRun struct {
 
 	statsMu sync.Mutex
 	stats   ConsumerStats
+	counted time.Time // when Behind was last counted
 }
+
+// maxBehindCount bounds the count of events past a watermark: beyond it the
+// count would cost more than it tells.
+const maxBehindCount = 100_000
 
 func (c *consumerRun) loop(ctx context.Context) {
 	timer := time.NewTimer(0)
@@ -37,6 +42,9 @@ func (c *consumerRun) loop(ctx context.Context) {
 		case <-timer.C:
 		}
 		more, err := c.step(ctx)
+		if err == nil {
+			err = c.countBehind(ctx)
+		}
 		wait := c.l.opts.Interval
 		switch {
 		case err != nil && ctx.Err() == nil:
@@ -98,6 +106,27 @@ func (c *consumerRun) step(ctx context.Context) (more bool, err error) {
 		}
 	}
 	return c.flush(ctx, lastIDAt(now.Add(-c.l.opts.MinAge)), lastIDAt(now.Add(-c.l.opts.SealMargin)))
+}
+
+// countBehind counts the events past the watermark, for the lag metric,
+// once a second at most and only while this replica holds the lease.
+func (c *consumerRun) countBehind(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.holding || time.Since(c.counted) < time.Second {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, dbCallTimeout)
+	defer cancel()
+	var n int64
+	err := c.l.db.WithContext(ctx).Raw("SELECT COUNT(*) FROM (SELECT id FROM events WHERE id > ? ORDER BY id LIMIT ?) behind",
+		c.position, maxBehindCount).Scan(&n).Error
+	if err != nil {
+		return err
+	}
+	c.counted = time.Now()
+	c.note(func(s *ConsumerStats) { s.Behind = n })
+	return nil
 }
 
 // drain derives everything up to want, if this replica holds the lease or

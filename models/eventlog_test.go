@@ -550,3 +550,49 @@ func TestSealedOverCommitIsRetried(t *testing.T) {
 		}
 	})
 }
+
+// A consumer reports how many events wait past its watermark (the lag
+// metric's crumbs_derived_lag_events), and how long the oldest has waited.
+func TestConsumerReportsWhatIsBehind(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newQuietEnv(t, db)
+		name := fmt.Sprintf("behind-%d", time.Now().UnixNano())
+		log := models.NewEventLog(db, models.EventLogOptions{})
+		defer log.Close()
+		var derived atomic.Int64
+		log.Add(models.LogConsumer{Name: name, Columns: "id", StartAtEnd: true,
+			Derive: func(_ context.Context, _ *gorm.DB, events []*models.Event) (func(*gorm.DB) error, error) {
+				return func(*gorm.DB) error { derived.Add(int64(len(events))); return nil }, nil
+			}})
+		behind := func() models.ConsumerStats {
+			t.Helper()
+			if err := log.CountBehind(e.ctx); err != nil {
+				t.Fatal(err)
+			}
+			s, ok := log.StatsOf(name)
+			if !ok || !s.Holding {
+				t.Fatalf("stats %+v %v", s, ok)
+			}
+			return s
+		}
+		if s := behind(); s.Behind != 0 {
+			t.Fatalf("a new consumer starting at the end: %d behind", s.Behind)
+		}
+		for i := range 7 {
+			e.mustTrigger(models.TriggerInput{Code: "view", DeviceID: fmt.Sprint("d-", i), Secret: e.secret})
+		}
+		if s := behind(); s.Behind != 7 {
+			t.Fatalf("%d behind, want the 7 stored", s.Behind)
+		}
+		for more := true; more; {
+			var err error
+			if more, err = log.Step(e.ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s := behind()
+		if s.Behind != 0 || s.Lag != 0 || derived.Load() != 7 || s.Events != 7 {
+			t.Fatalf("after deriving: %+v, %d derived", s, derived.Load())
+		}
+	})
+}

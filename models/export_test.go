@@ -158,3 +158,24 @@ func LastIDAt(t time.Time) uint64 { return lastIDAt(t) }
 // ClearCatalogs is what every models function that writes apps or
 // definitions calls after its write.
 func ClearCatalogs(db *gorm.DB) { clearCatalogs(db) }
+
+// CountBehind takes l's consumers' leases if it can and counts the events
+// past their watermarks now (see ConsumerStats.Behind).
+func (l *EventLog) CountBehind(ctx context.Context) error {
+	l.mu.Lock()
+	consumers := slicesClone(l.consumers)
+	l.mu.Unlock()
+	for _, c := range consumers {
+		c.mu.Lock()
+		err := c.acquire(ctx, time.Now())
+		c.counted = time.Time{}
+		c.mu.Unlock()
+		if err == nil {
+			err = c.countBehind(ctx)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -162,11 +162,29 @@ func newResolver(cfg *config, db *gorm.DB, log *slog.Logger, m *metrics.Metrics)
 		Observer: m,
 	})
 	m.WatchWriter(writer)
+	if events := writer.EventLog(); events != nil {
+		for _, c := range events.Stats() {
+			m.AddLag(c.Name, derivedLag(events, c.Name))
+		}
+	}
 	if err := m.WatchDB("main", db); err != nil {
 		writer.Close()
 		return nil, nil, err
 	}
 	return &graph.Resolver{DB: db, Catalog: catalog, Writer: writer, Tokens: tokens, Log: log}, writer.Close, nil
+}
+
+// derivedLag reads how far the named event log consumer trails the stored
+// events, for crumbs_derived_lag_*. The replica holding the consumer's lease
+// reports it; the others report 0, so take the max over replicas.
+func derivedLag(events *models.EventLog, name string) func() metrics.Lag {
+	return func() metrics.Lag {
+		s, ok := events.StatsOf(name)
+		if !ok || !s.Holding {
+			return metrics.Lag{}
+		}
+		return metrics.Lag{Seconds: s.Lag.Seconds(), Events: float64(s.Behind)}
+	}
 }
 
 // displayAddr turns a wildcard listen address into one a browser can open.
