@@ -145,7 +145,7 @@ func setRateLimited(ctx context.Context, retryAfter time.Duration) {
 
 // retryAfterUnavailable is what a client is told to wait when the store is
 // unavailable.
-const retryAfterUnavailable = 5 * time.Second
+const retryAfterUnavailable = models.RetryAfterUnavailable
 
 // setUnavailable makes the response a 503 with Retry-After; it wins over a
 // rate limit, since retrying sooner cannot help.

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -243,4 +245,167 @@ func TestJSONEventsFromBrowsers(t *testing.T) {
 			t.Fatalf("a server was limited per IP: %d %s", r.status, r.raw)
 		}
 	})
+}
+
+// jsonEventsOver posts events to the JSON API as a browser (no secret) or,
+// with secret, a server, and reads the answer the way storefault_test.go
+// reads GraphQL ones: a whole-request error or each item's error becomes
+// an entry of errors, and accepted outcomes a "trigger" or "triggerBatch"
+// datum, so that ack, wantAccepted and wantUnavailable judge it.
+func jsonEventsOver(base, appID, secret string, ids ...string) httpAnswer {
+	events := make([]map[string]any, len(ids))
+	for i, id := range ids {
+		events[i] = map[string]any{"device_id": "fault-dev", "code": "view", "message_id": id}
+	}
+	var body any = map[string]any{"events": events}
+	what := "JSON batch " + strings.Join(ids, ",")
+	if len(ids) == 1 && secret == "" {
+		body, what = events[0], "JSON event "+ids[0]
+	}
+	raw, _ := json.Marshal(body)
+	req, err := http.NewRequest(http.MethodPost, base+"/api/v1/apps/"+appID+"/events", strings.NewReader(string(raw)))
+	if err != nil {
+		return httpAnswer{what: what, err: err}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if secret != "" {
+		req.Header.Set("Authorization", "Bearer "+secret)
+	}
+	resp, err := faultClient.Do(req)
+	if err != nil {
+		return httpAnswer{what: what, err: err}
+	}
+	defer resp.Body.Close()
+	a := httpAnswer{what: what, status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After"), data: map[string]json.RawMessage{}}
+	var out struct {
+		apiItem
+		Results []apiItem
+		Error   *struct{ Code, Message string }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		a.err = fmt.Errorf("HTTP %d, body: %w", resp.StatusCode, err)
+		return a
+	}
+	refusal := func(code, message string) {
+		e := gqlError{Message: message}
+		e.Extensions.Code = code
+		a.errors = append(a.errors, e)
+	}
+	items := out.Results
+	switch {
+	case out.Error != nil:
+		refusal(out.Error.Code, out.Error.Message)
+		return a
+	case len(ids) == 1 && secret == "":
+		items = []apiItem{out.apiItem}
+	}
+	var accepted []map[string]bool
+	for _, it := range items {
+		if it.Error != nil {
+			refusal(it.Error.Code, it.Error.Message)
+		}
+		accepted = append(accepted, map[string]bool{"accepted": it.Accepted})
+	}
+	if len(a.errors) == 0 {
+		key, v := "triggerBatch", any(accepted)
+		if len(ids) == 1 && secret == "" {
+			key, v = "trigger", accepted[0]
+		}
+		a.data[key], _ = json.Marshal(v)
+	}
+	return a
+}
+
+// The JSON API answers store faults as GraphQL does: UNAVAILABLE, HTTP 503
+// with Retry-After, a message that tells nothing of the store, and nothing
+// acknowledged is lost or stored twice once the client retries.
+func TestJSONEventsStoreFaults(t *testing.T) {
+	for _, fault := range []struct {
+		name        string
+		break_, fix func(*modelstest.Proxy)
+	}{
+		{"stopped", (*modelstest.Proxy).Stop, (*modelstest.Proxy).Start},
+		{"frozen", (*modelstest.Proxy).Freeze, (*modelstest.Proxy).Thaw},
+	} {
+		t.Run(fault.name, func(t *testing.T) {
+			proxy, dsn := modelstest.ProxiedMySQL(t)
+			db, err := models.Open(context.Background(), dsn, models.DBOptions{Timeout: 2 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if sqlDB, err := db.DB(); err == nil {
+					sqlDB.Close()
+				}
+			})
+			a, base := faultAPI(t, db, 2*time.Second)
+			appID, secret := a.createApp("JSON faults " + fault.name)
+			acked := messageIDs("json-"+fault.name+"-acked", 3)
+			ack(t, func() httpAnswer { return jsonEventsOver(base, appID, "", acked[0]) })
+			ack(t, func() httpAnswer { return jsonEventsOver(base, appID, secret, acked[1:]...) })
+
+			fault.break_(proxy)
+			mend := func() { fault.fix(proxy) }
+			refused := messageIDs("json-"+fault.name+"-refused", 3)
+			answers := make(chan httpAnswer, 2)
+			go func() { answers <- jsonEventsOver(base, appID, "", refused[0]) }()
+			go func() { answers <- jsonEventsOver(base, appID, secret, refused[1:]...) }()
+			for _, ans := range collectAnswers(t, answers, 2, mend) {
+				wantUnavailable(t, ans, "the store is unavailable; retry later")
+			}
+			mend()
+			for _, id := range refused {
+				ack(t, func() httpAnswer { return jsonEventsOver(base, appID, "", id) })
+			}
+			wantStoredOnce(t, db, base, appID, append(acked, refused...))
+		})
+	}
+}
+
+// A SQLite file locked by another process: the JSON API waits the busy
+// timeout and answers UNAVAILABLE, then stores the retry.
+func TestJSONEventsLockedSQLite(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "crumbs.db")
+	const timeout = time.Second
+	db, err := models.Open(ctx, "sqlite:"+path, models.DBOptions{Timeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqlDB, _ := db.DB()
+	t.Cleanup(func() { sqlDB.Close() })
+	if err := models.Migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	a, base := faultAPI(t, db, timeout)
+	appID, _ := a.createApp("Locked JSON")
+	ack(t, func() httpAnswer { return jsonEventsOver(base, appID, "", "json-locked-acked") })
+
+	other, err := models.Open(ctx, "sqlite:"+path, models.DBOptions{Timeout: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherDB, _ := other.DB()
+	t.Cleanup(func() { otherDB.Close() })
+	lock, err := otherDB.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if _, err := lock.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	unlock := func() {
+		if _, err := lock.ExecContext(ctx, "ROLLBACK"); err != nil {
+			t.Error(err)
+		}
+	}
+	answers := make(chan httpAnswer, 1)
+	go func() { answers <- jsonEventsOver(base, appID, "", "json-locked-refused") }()
+	for _, ans := range collectAnswers(t, answers, 1, unlock) {
+		wantUnavailable(t, ans, "the store is unavailable; retry later")
+	}
+	unlock()
+	ack(t, func() httpAnswer { return jsonEventsOver(base, appID, "", "json-locked-refused") })
+	wantStoredOnce(t, db, base, appID, []string{"json-locked-acked", "json-locked-refused"})
 }

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -70,7 +71,26 @@ func New(opts Options) *API {
 
 // Register adds every endpoint of the API to mux.
 func (a *API) Register(mux *http.ServeMux) {
-	mux.HandleFunc("POST /api/v1/apps/{appId}/events", a.events)
+	for pattern, h := range a.endpoints() {
+		mux.HandleFunc(pattern, h)
+	}
+}
+
+// Patterns lists the API's endpoints as ServeMux patterns, so that tests can
+// require an access expectation for each.
+func (a *API) Patterns() []string {
+	var out []string
+	for pattern := range a.endpoints() {
+		out = append(out, pattern)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (a *API) endpoints() map[string]http.HandlerFunc {
+	return map[string]http.HandlerFunc{
+		"POST /api/v1/apps/{appId}/events": a.events,
+	}
 }
 
 // caller is who sent a request and from where.
@@ -168,7 +188,7 @@ func retryAfter(err error) time.Duration {
 		return limited.RetryAfter
 	}
 	if code, _ := models.Code(err); code == models.CodeUnavailable {
-		return time.Second
+		return models.RetryAfterUnavailable
 	}
 	return 0
 }
