@@ -380,6 +380,7 @@ func TestJSONEventsLockedSQLite(t *testing.T) {
 	a, base := faultAPI(t, db, timeout)
 	appID, _ := a.createApp("Locked JSON")
 	ack(t, func() httpAnswer { return jsonEventsOver(base, appID, "", "json-locked-acked") })
+	a.settle() // nothing left for the rollups consumer to wait on the lock for
 
 	other, err := models.Open(ctx, "sqlite:"+path, models.DBOptions{Timeout: -1})
 	if err != nil {

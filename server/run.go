@@ -155,6 +155,11 @@ func newResolver(cfg *config, db *gorm.DB, log *slog.Logger, m *metrics.Metrics)
 	if err != nil {
 		return nil, nil, err
 	}
+	// Before the writer: its event log consumers use db at once, and gorm's
+	// callbacks (which WatchDB adds) must not change while statements run.
+	if err := m.WatchDB("main", db); err != nil {
+		return nil, nil, err
+	}
 	catalog := models.NewCatalog(db, cfg.CacheTTL)
 	writer := models.NewWriter(db, catalog, models.WriterOptions{
 		MaxBatch: cfg.WriteBatch, Writers: cfg.Writers, Delay: cfg.WriteDelay, CommitTimeout: cfg.DBTimeout, Log: log,
@@ -166,10 +171,6 @@ func newResolver(cfg *config, db *gorm.DB, log *slog.Logger, m *metrics.Metrics)
 		for _, c := range events.Stats() {
 			m.AddLag(c.Name, derivedLag(events, c.Name))
 		}
-	}
-	if err := m.WatchDB("main", db); err != nil {
-		writer.Close()
-		return nil, nil, err
 	}
 	return &graph.Resolver{DB: db, Catalog: catalog, Writer: writer, Tokens: tokens, Log: log}, writer.Close, nil
 }
