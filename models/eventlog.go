@@ -40,9 +40,21 @@ import (
 // expires; the fence above keeps a stale holder harmless. Only row locks
 // and single-row conditional updates are used, which TiDB and Vitess have.
 
-// LogConsumer derives data from the event log.
+// LogConsumer derives data from the event log. Rollups are one
+// (RollupsConsumer); automations and retention plug in the same way:
+//
+//   - pass it in WriterOptions.Consumers (server/run.go does, for every
+//     replica), or Start it on Writer.EventLog(); server/run.go exports the
+//     lag of every consumer the writer runs (crumbs_derived_lag_*);
+//   - Derive must not act outside the database (a flush may be repeated
+//     until it commits): side effects such as webhooks are recorded by its
+//     writes, in a table of their own, and performed after the commit;
+//   - whoever changes events or a consumer's derived rows behind its back
+//     (erasure, retention) does so in a transaction that first calls
+//     lockConsumer for that consumer.
 type LogConsumer struct {
-	// Name keys the consumer's watermark and lease. Keep it stable.
+	// Name keys the consumer's watermark and lease in event_log_consumers.
+	// Keep it stable: a new name starts over.
 	Name string
 	// Columns are the event columns Derive needs, as a SELECT list;
 	// empty means every column.
@@ -50,7 +62,8 @@ type LogConsumer struct {
 	// Batch caps the events of one flush (default 20,000).
 	Batch int
 	// StartAtEnd makes a consumer new to a database with events start after
-	// the newest of them rather than at the first.
+	// the newest of them rather than at the first (an automation must not
+	// fire for last year's events).
 	StartAtEnd bool
 	// Derive is given the next events in id order. It reads what it needs
 	// outside any transaction and returns the writes that record what it
@@ -123,9 +136,19 @@ func NewEventLog(db *gorm.DB, opts EventLogOptions) *EventLog {
 	return &EventLog{db: db, owner: owner, opts: opts, ctx: ctx, cancel: cancel}
 }
 
-// Start registers c and runs it until Close.
+// Start registers c and runs it until Close. A consumer new to the database
+// gets its row here, so that StartAtEnd means "after the newest event stored
+// when Start was first called"; if the store does not answer within a few
+// seconds, the consumer's loop registers it later.
 func (l *EventLog) Start(c LogConsumer) {
 	run := newConsumerRun(l, c)
+	ctx, cancel := context.WithTimeout(l.ctx, 5*time.Second)
+	run.mu.Lock()
+	if err := run.register(ctx); err != nil {
+		l.opts.Log.Warn("event log consumer: registering later", "consumer", c.Name, "err", err)
+	}
+	run.mu.Unlock()
+	cancel()
 	l.mu.Lock()
 	l.consumers = append(l.consumers, run)
 	l.mu.Unlock()
@@ -274,8 +297,10 @@ func raiseFloorToSeal(ctx context.Context, db *gorm.DB) error {
 
 // lockConsumer locks the named consumer's row inside tx until it commits,
 // and returns its watermark: the events with ids up to it are derived,
-// the others not yet. Whoever changes events or derived data behind a
-// consumer's back (erasure) holds this lock, which also makes the
+// the others not yet (and, if deleted in tx, never will be). Whoever
+// changes events or derived data behind a consumer's back holds this lock
+// (erasure, eraseFromRollups; retention must too, and must leave the events
+// past the lowest watermark of all consumers alone), which also makes the
 // consumer's next flush start over.
 func lockConsumer(tx *gorm.DB, name string) (uint64, error) {
 	if err := tx.Exec("UPDATE event_log_consumers SET generation = generation + 1 WHERE name = ?", name).Error; err != nil {

@@ -596,3 +596,60 @@ func TestConsumerReportsWhatIsBehind(t *testing.T) {
 		}
 	})
 }
+
+// A consumer passed to the writer (as automations and retention will be)
+// runs beside the rollups consumer and sees every event stored after it
+// started exactly once; closing the writer derives what was stored.
+func TestWriterRunsMoreConsumers(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		owner := newUser(t, db)
+		name := "More consumers " + t.Name()
+		app, secret, err := models.CreateApp(ctx, db, owner, models.AppInput{Name: &name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		seen := map[uint64]int{}
+		consumer := models.LogConsumer{Name: fmt.Sprintf("recorder-%d", time.Now().UnixNano()), Columns: "id, app_id", StartAtEnd: true,
+			Derive: func(_ context.Context, _ *gorm.DB, events []*models.Event) (func(*gorm.DB) error, error) {
+				return func(*gorm.DB) error {
+					mu.Lock()
+					defer mu.Unlock()
+					for _, e := range events {
+						if e.AppID == app.ID {
+							seen[e.ID]++
+						}
+					}
+					return nil
+				}, nil
+			}}
+		w := models.NewWriter(db, models.NewCatalog(db, time.Minute), models.WriterOptions{Consumers: []models.LogConsumer{consumer},
+			EventLog: models.EventLogOptions{Interval: 10 * time.Millisecond, SealMargin: time.Millisecond, MinAge: time.Millisecond}})
+		if _, ok := w.EventLog().StatsOf(consumer.Name); !ok {
+			t.Fatal("the writer does not run the consumer")
+		}
+		var ids []uint64
+		for i := range 20 {
+			r := w.Trigger(ctx, []models.TriggerInput{{AppPublicID: app.PublicID, DeviceID: fmt.Sprint("d-", i%3), Code: "view", Secret: secret}})[0]
+			if !r.Accepted {
+				t.Fatal(r.Err)
+			}
+			ids = append(ids, r.EventID)
+		}
+		w.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, id := range ids {
+			if seen[id] != 1 {
+				t.Fatalf("event %d derived %d times", id, seen[id])
+			}
+		}
+		if len(seen) != len(ids) {
+			t.Fatalf("derived %d events, stored %d", len(seen), len(ids))
+		}
+		if pos := models.RollupsWatermark(db); pos < ids[len(ids)-1] {
+			t.Fatalf("rollups watermark %d behind the last event %d", pos, ids[len(ids)-1])
+		}
+	})
+}

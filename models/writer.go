@@ -121,10 +121,13 @@ type WriterOptions struct {
 	Limits *RateLimits
 	// Observer is told about triggers and group commits (metrics); nil means none.
 	Observer WriterObserver
-	// NoDerive leaves deriving rollups from the stored events to other
-	// replicas (or another EventLog); by default the writer runs the
-	// rollups consumer of the event log, as every replica should.
+	// NoDerive leaves deriving from the stored events to other replicas (or
+	// another EventLog); by default the writer runs the event log's rollups
+	// consumer and Consumers, as every replica should.
 	NoDerive bool
+	// Consumers are more event log consumers (automations, retention) to
+	// run beside the rollups consumer; see LogConsumer.
+	Consumers []LogConsumer
 	// EventLog tunes the event log consumers the writer runs.
 	EventLog EventLogOptions
 }
@@ -181,6 +184,9 @@ func NewWriter(db *gorm.DB, catalog *Catalog, opts WriterOptions) *Writer {
 		}
 		w.events = NewEventLog(db, opts.EventLog)
 		w.events.Start(RollupsConsumer())
+		for _, c := range opts.Consumers {
+			w.events.Start(c)
+		}
 	}
 	return w
 }
