@@ -185,11 +185,13 @@ type benchEnv struct {
 	dbPID      int
 	mysql      bool
 	adminEmail string
+	jwtSecret  string // the server runs as in production, which needs one
 	stepSeq    int
 }
 
 func newBenchEnv(ctx context.Context, o compareOptions, store string) (*benchEnv, error) {
-	e := &benchEnv{o: o, client: &http.Client{Transport: &http.Transport{MaxIdleConns: 128, MaxIdleConnsPerHost: 128, IdleConnTimeout: time.Minute}, Timeout: time.Minute}}
+	e := &benchEnv{o: o, client: &http.Client{Transport: &http.Transport{MaxIdleConns: 128, MaxIdleConnsPerHost: 128, IdleConnTimeout: time.Minute}, Timeout: time.Minute},
+		jwtSecret: randomHex(32)}
 	suffix := fmt.Sprintf("%d", os.Getpid())
 	switch {
 	case strings.HasPrefix(store, "sqlite:"):
@@ -262,7 +264,8 @@ func newBenchEnv(ctx context.Context, o compareOptions, store string) (*benchEnv
 }
 
 func (e *benchEnv) startCrumbs() error {
-	env := []string{"CRUMBS_DATABASE_URL=" + e.crumbsURL, "CRUMBS_ADDR=127.0.0.1:0", "CRUMBS_LOG_LEVEL=warn", "CRUMBS_ENV=development"}
+	env := []string{"CRUMBS_DATABASE_URL=" + e.crumbsURL, "CRUMBS_ADDR=127.0.0.1:0", "CRUMBS_LOG_LEVEL=warn",
+		"CRUMBS_ENV=production", "CRUMBS_JWT_SECRET=" + e.jwtSecret}
 	var err error
 	e.crumbs, err = start(e.o.serverBin, nil, env, "crumbs listening on ")
 	return err

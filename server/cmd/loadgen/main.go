@@ -210,11 +210,14 @@ const (
 	batchQuery   = `mutation($in: [TriggerInput!]!) { triggerBatch(inputs: $in) { accepted duplicate eventId } }`
 )
 
-var runID = func() string {
-	b := make([]byte, 6)
+var runID = randomHex(6)
+
+// randomHex returns n random bytes in hex.
+func randomHex(n int) string {
+	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
-}()
+}
 
 // requestBody builds a request by appending to a byte slice: the generator
 // shares the machine with the server, so it must spend little CPU itself.
