@@ -28,11 +28,14 @@ type HandlerOptions struct {
 	// value means DefaultDocumentLimits.
 	Documents DocumentLimits
 	Log       *slog.Logger
+	// NoFastPath sends trigger mutations through gqlgen too (see fastpath.go).
+	NoFastPath bool
 }
 
 // NewHandler returns the GraphQL endpoint: websocket subscriptions, POST and GET (queries only) with
 // application/json and application/graphql-response+json, a parsed-query cache
-// and automatic persisted queries for the hot path, and the error presenter.
+// and automatic persisted queries, planned trigger mutations for the hot path
+// (fastpath.go), and the error presenter.
 func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	log := opts.Log
 	if log == nil {
@@ -40,7 +43,8 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	}
 	cfg := generated.Config{Resolvers: r}
 	complexity(&cfg.Complexity)
-	srv := handler.New(generated.NewExecutableSchema(cfg))
+	schema := generated.NewExecutableSchema(cfg)
+	srv := handler.New(schema)
 	// Subscriptions (the live event stream) over graphql-transport-ws and the
 	// older graphql-ws protocol (websocket.go). Browsers may connect from the
 	// server's own origin and from opts.WebsocketOrigins; they cannot send
@@ -77,7 +81,12 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	srv.AroundOperations(currentViewerPerOperation)
 	srv.AroundResponses(freshPerEvent(r.DB))
 	srv.AroundFields(authorizeFields(r.DB))
-	srv.SetErrorPresenter(presentError(log, opts.Development))
+	present := presentError(log, opts.Development)
+	srv.SetErrorPresenter(present)
 	srv.SetRecoverFunc(recoverPanic(log))
-	return websocketUpgrades(r.Tokens, r.DB, log, opts.WebsocketOrigins, LoaderMiddleware(r.DB, srv))
+	h := LoaderMiddleware(r.DB, srv)
+	if !opts.NoFastPath {
+		h = newFastPath(r, schema.Schema(), log, present, docs, opts.MaxComplexity, opts.MaxDepth).middleware(h)
+	}
+	return websocketUpgrades(r.Tokens, r.DB, log, opts.WebsocketOrigins, h)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/crumbs-dev/crumbs/models"
@@ -12,31 +13,53 @@ import (
 )
 
 // loaders batch the nested lookups of one request into one query per kind.
+// Each is made on first use: most requests (a trigger) need none.
 type loaders struct {
-	apps        *dataloadgen.Loader[uint64, *models.App]
-	definitions *dataloadgen.Loader[uint64, *models.EventDefinition]
-	leads       *dataloadgen.Loader[uint64, *models.Lead]
-	leadStats   *dataloadgen.Loader[uint64, *models.LeadStats]
-	leadDevices *dataloadgen.Loader[uint64, []*models.Device]
-	leadMoves   *dataloadgen.Loader[uint64, []*models.DeviceMove]
-	devices     *dataloadgen.Loader[models.DeviceKey, *models.Device]
-	users       *dataloadgen.Loader[uint64, *models.User]
-	matchers    *dataloadgen.Loader[uint64, *models.EventMatcher]
+	apps        *lazyLoader[uint64, *models.App]
+	definitions *lazyLoader[uint64, *models.EventDefinition]
+	leads       *lazyLoader[uint64, *models.Lead]
+	leadStats   *lazyLoader[uint64, *models.LeadStats]
+	leadDevices *lazyLoader[uint64, []*models.Device]
+	leadMoves   *lazyLoader[uint64, []*models.DeviceMove]
+	devices     *lazyLoader[models.DeviceKey, *models.Device]
+	users       *lazyLoader[uint64, *models.User]
+	matchers    *lazyLoader[uint64, *models.EventMatcher]
 }
 
 func newLoaders(db *gorm.DB) *loaders {
-	wait := dataloadgen.WithWait(time.Millisecond)
 	return &loaders{
-		apps:        dataloadgen.NewMappedLoader(bind(db, models.AppsByID), wait),
-		definitions: dataloadgen.NewMappedLoader(bind(db, models.EventDefinitionsByID), wait),
-		leads:       dataloadgen.NewMappedLoader(bind(db, models.LeadsByID), wait),
-		leadStats:   dataloadgen.NewMappedLoader(bind(db, models.LeadStatsByID), wait),
-		leadDevices: dataloadgen.NewMappedLoader(bind(db, models.DevicesByLead), wait),
-		leadMoves:   dataloadgen.NewMappedLoader(bind(db, models.DeviceMovesByLead), wait),
-		devices:     dataloadgen.NewMappedLoader(bind(db, models.DevicesByKey), wait),
-		users:       dataloadgen.NewMappedLoader(bind(db, models.UsersByID), wait),
-		matchers:    dataloadgen.NewMappedLoader(bind(db, models.EventMatchersByID), wait),
+		apps:        lazy(db, models.AppsByID),
+		definitions: lazy(db, models.EventDefinitionsByID),
+		leads:       lazy(db, models.LeadsByID),
+		leadStats:   lazy(db, models.LeadStatsByID),
+		leadDevices: lazy(db, models.DevicesByLead),
+		leadMoves:   lazy(db, models.DeviceMovesByLead),
+		devices:     lazy(db, models.DevicesByKey),
+		users:       lazy(db, models.UsersByID),
+		matchers:    lazy(db, models.EventMatchersByID),
 	}
+}
+
+// lazyLoader makes its dataloader on first use.
+type lazyLoader[K comparable, V any] struct {
+	db    *gorm.DB
+	fetch func(context.Context, *gorm.DB, []K) (map[K]V, error)
+	once  sync.Once
+	l     *dataloadgen.Loader[K, V]
+}
+
+func lazy[K comparable, V any](db *gorm.DB, fetch func(context.Context, *gorm.DB, []K) (map[K]V, error)) *lazyLoader[K, V] {
+	return &lazyLoader[K, V]{db: db, fetch: fetch}
+}
+
+func (z *lazyLoader[K, V]) loader() *dataloadgen.Loader[K, V] {
+	z.once.Do(func() { z.l = dataloadgen.NewMappedLoader(bind(z.db, z.fetch), dataloadgen.WithWait(time.Millisecond)) })
+	return z.l
+}
+
+// Load returns the value for key through the request's batch.
+func (z *lazyLoader[K, V]) Load(ctx context.Context, key K) (V, error) {
+	return z.loader().Load(ctx, key)
 }
 
 func bind[K comparable, V any](db *gorm.DB, fetch func(context.Context, *gorm.DB, []K) (map[K]V, error)) func(context.Context, []K) (map[K]V, error) {
@@ -58,7 +81,7 @@ func loadersFrom(ctx context.Context) *loaders {
 }
 
 // load returns the value for key, or nil when it does not exist.
-func load[K comparable, V any](ctx context.Context, l *dataloadgen.Loader[K, V], key K) (V, error) {
+func load[K comparable, V any](ctx context.Context, l *lazyLoader[K, V], key K) (V, error) {
 	v, err := l.Load(ctx, key)
 	if errors.Is(err, dataloadgen.ErrNotFound) {
 		var zero V

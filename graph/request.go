@@ -54,7 +54,7 @@ func RequestMiddleware(opts RequestOptions, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := RequestInfo{
 			ID: opts.RequestID(r), UserAgent: r.UserAgent(), Origin: r.Header.Get("Origin"),
-			ClientIP: clientIP(r, opts.TrustedProxies), status: &statusOverride{},
+			ClientIP: ClientIP(r, opts.TrustedProxies), status: &statusOverride{},
 		}
 		ctx := context.WithValue(r.Context(), requestInfoKey{}, info)
 		v := viewerFor(ctx, opts.DB, r.Header.Get("Authorization"), opts.Tokens)
@@ -86,10 +86,10 @@ func viewerFor(ctx context.Context, db *gorm.DB, auth string, tokens *models.Tok
 	return v
 }
 
-// clientIP trusts X-Forwarded-For only as far as trusted proxies added it:
+// ClientIP trusts X-Forwarded-For only as far as trusted proxies added it:
 // walking from the right, the first address that is not a trusted proxy is
 // the client.
-func clientIP(r *http.Request, trusted []netip.Prefix) string {
+func ClientIP(r *http.Request, trusted []netip.Prefix) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
@@ -145,7 +145,7 @@ func setRateLimited(ctx context.Context, retryAfter time.Duration) {
 
 // retryAfterUnavailable is what a client is told to wait when the store is
 // unavailable.
-const retryAfterUnavailable = 5 * time.Second
+const retryAfterUnavailable = models.RetryAfterUnavailable
 
 // setUnavailable makes the response a 503 with Retry-After; it wins over a
 // rate limit, since retrying sooner cannot help.

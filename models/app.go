@@ -116,6 +116,7 @@ func CreateApp(ctx context.Context, db *gorm.DB, v Viewer, in AppInput) (*App, s
 	if err != nil {
 		return nil, "", err
 	}
+	clearCatalogs(db)
 	return app, secret, nil
 }
 
@@ -147,6 +148,7 @@ func UpdateApp(ctx context.Context, db *gorm.DB, v Viewer, publicID string, in A
 	if err := db.Take(app, app.ID).Error; err != nil {
 		return nil, err
 	}
+	clearCatalogs(db)
 	return app, nil
 }
 
@@ -165,6 +167,7 @@ func RotateAppSecret(ctx context.Context, db *gorm.DB, v Viewer, publicID string
 	if err != nil {
 		return nil, "", err
 	}
+	clearCatalogs(db)
 	return app, secret, nil
 }
 

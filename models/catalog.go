@@ -12,10 +12,10 @@ import (
 )
 
 // Catalog caches each app and its definitions by code, so the trigger hot path
-// reads neither per request. Local writes to apps and definitions invalidate it
-// at once (through gorm callbacks, so no caller can forget); changes made by
-// other replicas are picked up after the TTL. The writer re-checks enabled and
-// existence under a row lock, so a stale entry can never record a refused event.
+// reads neither per request. Every function that writes an app or a definition
+// clears it at once (clearCatalogs, cache.go); changes made by other replicas
+// are picked up after the TTL. The writer re-checks enabled and existence
+// under a row lock, so a stale entry can never record a refused event.
 //
 // Unknown app ids are remembered for the TTL too (a bounded number of them),
 // so a flood of requests for one made-up appId costs one read per TTL.
@@ -56,18 +56,7 @@ type catalogEntry struct {
 func NewCatalog(db *gorm.DB, ttl time.Duration) *Catalog {
 	c := &Catalog{db: db, ttl: ttl, entries: map[string]*catalogEntry{}, misses: map[string]catalogMiss{}}
 	c.load = c.loadEntry
-	invalidate := func(tx *gorm.DB) {
-		if tx.Error == nil && tx.Statement.Schema != nil {
-			switch tx.Statement.Schema.Table {
-			case "apps", "event_definitions":
-				c.generation.Add(1)
-			}
-		}
-	}
-	name := "crumbs:catalog:" + randomToken(8)
-	db.Callback().Create().After("gorm:create").Register(name, invalidate)
-	db.Callback().Update().After("gorm:update").Register(name, invalidate)
-	db.Callback().Delete().After("gorm:delete").Register(name, invalidate)
+	registerCatalog(db, c)
 	return c
 }
 

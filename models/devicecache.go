@@ -11,16 +11,21 @@ import (
 // minute, so a device's next events skip the device upsert: most visitors
 // send several events within seconds. A device's first/last seen times are
 // therefore exact to the minute. Entries are added only after their commit;
-// any delete of devices (erasing a lead) forgets them all, and other replicas
-// forget theirs within the minute, after which the device row is recreated.
+// deleting devices (erasing a lead) forgets them (forgetRecentDevices), and
+// other replicas forget theirs within the minute, after which the device
+// row is recreated.
 type recentDevices struct {
 	mu sync.Mutex
 	m  map[DeviceKey]recentDevice
+	// forgets counts forget calls: a commit that began before one does not
+	// remember its devices, which may be the ones just deleted.
+	forgets uint64
 }
 
+// recentDevice holds unix milliseconds, a third of three time.Time.
 type recentDevice struct {
-	first, last time.Time // the stored seen times
-	stored      time.Time // when this process stored them
+	first, last int64 // the stored seen times
+	stored      int64 // when this process stored them
 }
 
 const (
@@ -30,12 +35,7 @@ const (
 
 func newRecentDevices(db *gorm.DB) *recentDevices {
 	r := &recentDevices{m: map[DeviceKey]recentDevice{}}
-	name := "crumbs:devices:" + randomToken(8)
-	db.Callback().Delete().After("gorm:delete").Register(name, func(tx *gorm.DB) {
-		if tx.Statement.Schema != nil && tx.Statement.Schema.Table == "devices" {
-			r.forget()
-		}
-	})
+	registerRecentDevices(db, r)
 	return r
 }
 
@@ -45,27 +45,43 @@ func (r *recentDevices) covers(k DeviceKey, at, now time.Time) bool {
 	r.mu.Lock()
 	d, ok := r.m[k]
 	r.mu.Unlock()
-	return ok && now.Sub(d.stored) < recentDeviceTTL && !at.Before(d.first) && at.Sub(d.last) < recentDeviceTTL
+	ttl, t := recentDeviceTTL.Milliseconds(), at.UnixMilli()
+	return ok && now.UnixMilli()-d.stored < ttl && t >= d.first && t-d.last < ttl
 }
 
-func (r *recentDevices) remember(devices []*deviceSeen, now time.Time) {
+// epoch is to be read before a transaction that upserts devices, and given
+// to remember after its commit.
+func (r *recentDevices) epoch() uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.forgets
+}
+
+func (r *recentDevices) remember(devices []*deviceSeen, epoch uint64, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if epoch != r.forgets {
+		return
+	}
 	if len(r.m)+len(devices) > maxRecentDevices {
 		clear(r.m)
 	}
+	ms := now.UnixMilli()
 	for _, d := range devices {
 		k := DeviceKey{d.appID, d.deviceID}
-		prev, ok := r.m[k]
-		if ok && now.Sub(prev.stored) < recentDeviceTTL {
-			d.first, d.last = minTime(d.first, prev.first), maxTime(d.last, prev.last)
+		first, last := d.first.UnixMilli(), d.last.UnixMilli()
+		if prev, ok := r.m[k]; ok && ms-prev.stored < recentDeviceTTL.Milliseconds() {
+			first, last = min(first, prev.first), max(last, prev.last)
 		}
-		r.m[k] = recentDevice{first: d.first, last: d.last, stored: now}
+		r.m[k] = recentDevice{first: first, last: last, stored: ms}
 	}
 }
 
-func (r *recentDevices) forget() {
+func (r *recentDevices) forget(appID uint64, deviceIDs []string) {
 	r.mu.Lock()
-	clear(r.m)
-	r.mu.Unlock()
+	defer r.mu.Unlock()
+	r.forgets++
+	for _, id := range deviceIDs {
+		delete(r.m, DeviceKey{appID, id})
+	}
 }

@@ -3,6 +3,7 @@ package models
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error kinds. Every refusal a caller can see wraps exactly one of these, so the
@@ -68,6 +69,10 @@ const (
 	CodeBadRequest            = "BAD_REQUEST"
 	CodeInternal              = "INTERNAL_SERVER_ERROR"
 )
+
+// RetryAfterUnavailable is how long a client refused UNAVAILABLE is told to
+// wait (Retry-After) before it retries.
+const RetryAfterUnavailable = 5 * time.Second
 
 var kindCodes = []struct {
 	kind error

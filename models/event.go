@@ -111,7 +111,7 @@ func timeline(q *gorm.DB, first int, after string) (*EventPage, error) {
 	return page, nil
 }
 
-const insertEventsSQL = "INSERT INTO events (id, app_id, definition_id, device_id, message_id, url, referrer, title, properties, source, occurred_at, received_at) VALUES "
+const insertEventsSQLPrefix = "INSERT INTO events (id, app_id, definition_id, device_id, message_id, url, referrer, title, properties, source, occurred_at, received_at) VALUES "
 
 // insertEvents stores events with multi-row INSERTs of at most chunk rows;
 // props[i] is the JSON of events[i].Properties, encoded once by the caller.
@@ -119,8 +119,8 @@ func insertEvents(tx *gorm.DB, events []*Event, props []string, chunk int) error
 	for start := 0; start < len(events); start += chunk {
 		end := min(start+chunk, len(events))
 		var sb strings.Builder
-		sb.Grow(len(insertEventsSQL) + (end-start)*26)
-		sb.WriteString(insertEventsSQL)
+		sb.Grow(len(insertEventsSQLPrefix) + (end-start)*26)
+		sb.WriteString(insertEventsSQLPrefix)
 		args := make([]any, 0, (end-start)*12)
 		for i := start; i < end; i++ {
 			if i > start {

@@ -46,9 +46,15 @@ var (
 	colorPattern = regexp.MustCompile(`^#[0-9A-Fa-f]{6}$`)
 )
 
-// ValidateCode checks the code format shared by definitions and triggers.
+// ValidateCode checks the code format shared by definitions and triggers
+// (codePattern, checked by hand: it runs for every trigger).
 func ValidateCode(code string) error {
-	if !codePattern.MatchString(code) {
+	ok := len(code) >= 1 && len(code) <= 64
+	for i := 0; ok && i < len(code); i++ {
+		c := code[i]
+		ok = c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.'
+	}
+	if !ok {
 		return Invalid("code", "must be 1 to 64 lowercase letters, digits, '_', '-' or '.'")
 	}
 	return nil
@@ -118,7 +124,11 @@ func CreateEventDefinition(ctx context.Context, db *gorm.DB, v Viewer, appPublic
 	if errors.Is(err, gorm.ErrDuplicatedKey) {
 		return nil, newError(ErrConflict, "code %q is already defined in this app", def.Code)
 	}
-	return def, err
+	if err != nil {
+		return nil, err
+	}
+	clearCatalogs(db)
+	return def, nil
 }
 
 // UpdateEventDefinition changes the given fields of a definition and only
@@ -165,6 +175,7 @@ func UpdateEventDefinition(ctx context.Context, db *gorm.DB, v Viewer, id string
 	case res.RowsAffected == 0 && codeChange:
 		return nil, newError(ErrEventAlreadyTriggered, "the code of a definition that has been triggered cannot change")
 	}
+	clearCatalogs(db)
 	return EventDefinitionByID(ctx, db, v, id, RoleEditor)
 }
 
@@ -180,6 +191,7 @@ func DeleteEventDefinition(ctx context.Context, db *gorm.DB, v Viewer, id string
 	if res.Error != nil {
 		return nil, res.Error
 	}
+	clearCatalogs(db)
 	if res.RowsAffected == 0 {
 		if _, err := EventDefinitionByID(ctx, db, v, id, RoleEditor); err != nil {
 			return nil, err

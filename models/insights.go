@@ -65,13 +65,22 @@ func AppOverview(ctx context.Context, db *gorm.DB, app *App, in RangeInput, exac
 	// side by side (MySQL answers them on separate connections).
 	var g errgroup.Group
 	if s.aligned {
-		g.Go(func() error { return countsFromRollups(db, app.ID, s, ids, byDef) })
+		spec := tailSpec{kinds: kindsDef, devices: !exact, from: s.from(), to: s.end}
 		g.Go(func() error {
-			if exact {
-				return exactUniques(db, app.ID, s.from(), s.end, byDef)
-			}
-			return uniquesFromSketches(db, app.ID, s, ids, byDef)
+			return readRollups(ctx, db, app.ID, spec, func(v *rollupView) error {
+				for _, st := range byDef {
+					st.Count, st.Series = 0, emptySeries(s)
+				}
+				parts := []func() error{func() error { return countsFromRollups(v, s, ids, byDef) }}
+				if !exact {
+					parts = append(parts, func() error { return uniquesFromSketches(v, s, ids, byDef) })
+				}
+				return v.run(parts...)
+			})
 		})
+		if exact {
+			g.Go(func() error { return exactUniques(db, app.ID, s.from(), s.end, byDef) })
+		}
 	} else {
 		g.Go(func() error { return overviewFromEvents(db, app.ID, s, byDef) })
 	}
@@ -98,34 +107,23 @@ func emptySeries(s *span) []Bucket {
 	return out
 }
 
-func countsFromRollups(db *gorm.DB, appID uint64, s *span, ids []uint64, byDef map[uint64]*DefinitionStats) error {
-	rows, err := db.Table("rollups").Select("definition_id, bucket, count").
-		Where("app_id = ? AND kind = ? AND grain = ? AND definition_id IN ? AND bucket >= ? AND bucket < ?",
-			appID, kindDef, grainHour, ids, s.from(), s.end).Rows()
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var defID uint64
-		var bucket dbTime
-		var n int64
-		if err := rows.Scan(&defID, &bucket, &n); err != nil {
-			return err
-		}
+func countsFromRollups(v *rollupView, s *span, ids []uint64, byDef map[uint64]*DefinitionStats) error {
+	return v.hourlyCounts(kindDef, ids, s.from(), s.end, func(defID uint64, bucket time.Time, n int64) {
 		st := byDef[defID]
-		if i := s.bucketOf(bucket.Time); st != nil && i >= 0 {
+		if i := s.bucketOf(bucket); st != nil && i >= 0 {
 			st.Series[i].Count += n
 			st.Count += n
 		}
-	}
-	return rows.Err()
+	})
 }
 
-func uniquesFromSketches(db *gorm.DB, appID uint64, s *span, ids []uint64, byDef map[uint64]*DefinitionStats) error {
-	est, err := sketchUnion(db, appID, kindDef, ids, nil, s.from(), s.end)
+func uniquesFromSketches(v *rollupView, s *span, ids []uint64, byDef map[uint64]*DefinitionStats) error {
+	est, err := v.sketchUnion(kindDef, ids, nil, s.from(), s.end)
 	if err != nil {
 		return err
+	}
+	for _, st := range byDef {
+		st.UniqueDevices = 0
 	}
 	for k, n := range est {
 		if st := byDef[k.defID]; st != nil {

@@ -281,6 +281,50 @@ var migrations = []*gormigrate.Migration{
 		},
 	},
 	{
+		// The event log's consumers and slots (eventlog.go). The rollups
+		// written so far, by the writer in its transactions or by the
+		// backfill, cover every stored event: the rollups consumer starts
+		// after the newest. Replicas of the previous release still write
+		// rollups themselves, so stop them before starting this one. (It
+		// comes before the NO PAD migration in this list, which converts
+		// its tables too; gormigrate runs whichever has not run, in list
+		// order, so databases that have the later ones get it too.)
+		ID: "2026112501_event_log",
+		Migrate: func(tx *gorm.DB) error {
+			type eventLogConsumer struct {
+				Name       string `gorm:"primaryKey;size:64"`
+				Position   uint64 `gorm:"not null"`
+				Generation uint64 `gorm:"not null"`
+				LeaseOwner string `gorm:"size:64;not null"`
+				LeaseUntil int64  `gorm:"not null"`
+			}
+			type eventLogSlot struct {
+				Slot     int    `gorm:"primaryKey;autoIncrement:false"`
+				SealedID uint64 `gorm:"not null"`
+				Writes   uint64 `gorm:"not null"`
+			}
+			if err := tx.Table("event_log_consumers").Migrator().CreateTable(&eventLogConsumer{}); err != nil {
+				return err
+			}
+			if err := tx.Table("event_log_slots").Migrator().CreateTable(&eventLogSlot{}); err != nil {
+				return err
+			}
+			slots := make([]eventLogSlot, 32) // eventLogSlots at this migration
+			for i := range slots {
+				slots[i].Slot = i
+			}
+			if err := tx.Table("event_log_slots").Create(&slots).Error; err != nil {
+				return err
+			}
+			var newest uint64
+			if err := tx.Raw("SELECT COALESCE(MAX(id), 0) FROM events").Scan(&newest).Error; err != nil {
+				return err
+			}
+			return tx.Table("event_log_consumers").Create(&eventLogConsumer{Name: "rollups", Position: newest}).Error
+		},
+		Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropTable("event_log_slots", "event_log_consumers") },
+	},
+	{
 		// Identifiers (messageId, deviceId, codes, public ids, email keys)
 		// must compare exactly: utf8mb4_bin pads with spaces, so 'a' = 'a '
 		// matched another trigger's messageId. Every text column moves to the

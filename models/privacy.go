@@ -28,10 +28,10 @@ func EraseLead(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, email st
 		return &EraseResult{}, err
 	}
 	res := &EraseResult{}
+	var deviceIDs []string
 	err = withRetry(ctx, func() error {
-		*res = EraseResult{}
+		*res, deviceIDs = EraseResult{}, nil
 		return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			var deviceIDs []string
 			err := forUpdate(tx.Model(&Device{})).Where("app_id = ? AND lead_id = ?", lead.AppID, lead.ID).Pluck("device_id", &deviceIDs).Error
 			if err != nil {
 				return err
@@ -57,7 +57,11 @@ func EraseLead(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, email st
 			return nil
 		})
 	})
-	return res, err
+	if err != nil {
+		return nil, err
+	}
+	forgetRecentDevices(db, lead.AppID, deviceIDs)
+	return res, nil
 }
 
 // eraseDeviceEvents deletes the devices' events and takes them out of the

@@ -6,8 +6,6 @@ import (
 	"hash/fnv"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // RateLimitError refuses a request over a rate limit; RetryAfter says when
@@ -76,6 +74,18 @@ func (l *RateLimits) beforeLookup(ip string, withSecret bool, now time.Time) err
 	return l.ips.allow("IP address", ip, l.PerIP, now, true)
 }
 
+// checkBeforeLookup is beforeLookup without taking a token: for a request
+// whose triggers take theirs afterwards (see Writer.CheckTriggerAccess).
+func (l *RateLimits) checkBeforeLookup(ip string, withSecret bool, now time.Time) error {
+	if l == nil || ip == "" {
+		return nil
+	}
+	if withSecret {
+		return l.failures.allow("IP address", ip, l.PerIP, now, false)
+	}
+	return l.ips.allow("IP address", ip, l.PerIP, now, false)
+}
+
 // lookupFailed counts a server's failed lookup (see beforeLookup).
 func (l *RateLimits) lookupFailed(ip string, withSecret bool, err error, now time.Time) {
 	if l == nil || ip == "" || !withSecret || !(errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnauthenticated)) {
@@ -91,26 +101,21 @@ func (l *RateLimits) allowDevice(key string, now time.Time) error {
 	return l.devices.allow("device", key, l.PerDevice, now, true)
 }
 
-// keyedLimiter holds one token bucket per key, forgetting idle ones so that
-// memory stays bounded under a flood of distinct keys. Keys are spread over
-// shards so concurrent triggers rarely wait on one another's lock, and each
-// shard sweeps only its own buckets.
+// keyedLimiter holds one token bucket per key as a single number, its
+// "theoretical arrival time" (the generic cell rate algorithm, which is a
+// token bucket), keyed by a 64-bit hash of the key. A bucket that has
+// filled up again is the same as none, so it is forgotten: memory follows
+// the keys seen in the last few seconds, about 16 bytes each. Keys are
+// spread over shards so concurrent triggers rarely wait on one another.
 type keyedLimiter struct {
 	shards [64]limiterShard
 }
 
 type limiterShard struct {
 	mu        sync.Mutex
-	buckets   map[string]*bucket
-	lastSweep time.Time
+	tat       map[uint64]int64 // key hash → theoretical arrival time, unix ns
+	lastSweep int64
 }
-
-type bucket struct {
-	limiter *rate.Limiter
-	seen    time.Time
-}
-
-const idleBucket = 5 * time.Minute
 
 // allow takes a token for key, or with take false only checks that one is
 // there.
@@ -118,41 +123,32 @@ func (k *keyedLimiter) allow(scope, key string, r Rate, now time.Time, take bool
 	if r.PerSecond <= 0 {
 		return nil
 	}
-	h := fnv.New32a()
+	h := fnv.New64a()
 	h.Write([]byte(key))
-	sh := &k.shards[h.Sum32()%uint32(len(k.shards))]
+	sum := h.Sum64()
+	sh := &k.shards[sum%uint64(len(k.shards))]
+	interval := int64(float64(time.Second) / r.PerSecond)
+	burst := int64(max(r.Burst, 1)) * interval
+	t := now.UnixNano()
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if sh.buckets == nil {
-		sh.buckets = map[string]*bucket{}
+	if sh.tat == nil {
+		sh.tat = map[uint64]int64{}
 	}
-	if now.Sub(sh.lastSweep) > time.Minute {
-		for key, b := range sh.buckets {
-			if now.Sub(b.seen) > idleBucket {
-				delete(sh.buckets, key)
+	if t-sh.lastSweep > int64(time.Second) {
+		for key, tat := range sh.tat {
+			if tat <= t {
+				delete(sh.tat, key)
 			}
 		}
-		sh.lastSweep = now
+		sh.lastSweep = t
 	}
-	b := sh.buckets[key]
-	if b == nil {
-		b = &bucket{limiter: rate.NewLimiter(rate.Limit(r.PerSecond), max(r.Burst, 1))}
-		sh.buckets[key] = b
+	next := max(sh.tat[sum], t) + interval
+	if wait := next - t - burst; wait > 0 {
+		return &RateLimitError{Scope: scope, RetryAfter: max(time.Duration(wait), time.Second)}
 	}
-	b.seen = now
-	if !take {
-		if b.limiter.TokensAt(now) >= 1 {
-			return nil
-		}
-		res := b.limiter.ReserveN(now, 1)
-		delay := res.DelayFrom(now)
-		res.CancelAt(now)
-		return &RateLimitError{Scope: scope, RetryAfter: max(delay, time.Second)}
-	}
-	res := b.limiter.ReserveN(now, 1)
-	if delay := res.DelayFrom(now); delay > 0 {
-		res.CancelAt(now)
-		return &RateLimitError{Scope: scope, RetryAfter: max(delay, time.Second)}
+	if take {
+		sh.tat[sum] = next
 	}
 	return nil
 }

@@ -2,13 +2,13 @@ package models
 
 import (
 	"cmp"
-	"hash/fnv"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/axiomhq/hyperloglog"
+	metro "github.com/dgryski/go-metro"
 	"gorm.io/gorm"
 )
 
@@ -57,71 +57,161 @@ type rollupKey struct {
 	kind   string
 	grain  int8
 	defID  uint64
-	bucket time.Time
+	bucket int64 // unix seconds: a cheaper map key than a time.Time
 	dim    int64
 }
 
+// at is the start of the key's bucket.
+func (k rollupKey) at() time.Time { return time.Unix(k.bucket, 0).UTC() }
+
 func (k rollupKey) compare(o rollupKey) int {
 	return cmp.Or(cmp.Compare(k.appID, o.appID), strings.Compare(k.kind, o.kind), cmp.Compare(k.grain, o.grain),
-		cmp.Compare(k.defID, o.defID), k.bucket.Compare(o.bucket), cmp.Compare(k.dim, o.dim))
+		cmp.Compare(k.defID, o.defID), cmp.Compare(k.bucket, o.bucket), cmp.Compare(k.dim, o.dim))
 }
 
 // sketched reports whether rows of this key carry a device sketch.
 func (k rollupKey) sketched() bool { return k.kind == kindDef || k.defID == 0 }
 
 type rollupDelta struct {
-	key     rollupKey
-	value   string
-	count   int64
-	devices []string
-	sketch  []byte // merged with the stored one, when the key carries one
+	key   rollupKey
+	value string
+	count int64
+	// devices is a sketch of the devices counted here, for keys that carry
+	// one, when the batch tracks devices.
+	devices *hyperloglog.Sketch
+	sketch  []byte // what to store: the stored sketch merged with devices
 }
 
-// rollupBatch accumulates the rollup changes of a set of events.
+// Kinds a batch counts, as a set.
+type kindSet uint8
+
+const (
+	kindsDef kindSet = 1 << iota
+	kindsPath
+	kindsURL
+	kindsSource
+	kindsRef
+	kindsAll = kindsDef | kindsPath | kindsURL | kindsSource | kindsRef
+)
+
+func kindsOf(kind string) kindSet {
+	switch kind {
+	case kindDef:
+		return kindsDef
+	case kindPath:
+		return kindsPath
+	case kindURL:
+		return kindsURL
+	case kindSource:
+		return kindsSource
+	}
+	return kindsRef
+}
+
+// rollupBatch accumulates the rollup changes of a set of events: what the
+// rollups consumer adds per flush, what erasure takes away, and what
+// insights add for the events the consumer has not derived yet.
 type rollupBatch struct {
-	byKey map[rollupKey]*rollupDelta
+	byKey   map[rollupKey]*rollupDelta
+	kinds   kindSet
+	devices bool
+	// pages and hosts remember parsed URLs: a batch sees few distinct ones.
+	pages map[string][2]string
+	hosts map[string]string
 }
 
-func newRollupBatch() *rollupBatch { return &rollupBatch{byKey: map[rollupKey]*rollupDelta{}} }
+// newRollupBatch counts every kind and tracks devices.
+func newRollupBatch() *rollupBatch { return newRollupBatchOf(kindsAll, true) }
+
+func newRollupBatchOf(kinds kindSet, devices bool) *rollupBatch {
+	return &rollupBatch{byKey: map[rollupKey]*rollupDelta{}, kinds: kinds, devices: devices}
+}
 
 // add counts one event in every rollup it belongs to.
 func (b *rollupBatch) add(e *Event) {
-	hour := e.OccurredAt.UTC().Truncate(time.Hour)
-	day := utcDay(e.OccurredAt)
-	path, full := pagePath(e.URL)
-	for _, grain := range [...]int8{grainHour, grainDay} {
-		bucket := hour
-		if grain == grainDay {
-			bucket = day
-		}
-		put := func(kind string, defID uint64, value string) {
-			k := rollupKey{e.AppID, kind, grain, defID, bucket, dimHash(kind, value)}
-			d := b.byKey[k]
-			if d == nil {
-				d = &rollupDelta{key: k, value: clampUTF8(value, 512)}
-				b.byKey[k] = d
+	var path, full, ref string
+	if b.kinds&(kindsPath|kindsURL) != 0 {
+		p, ok := b.pages[e.URL]
+		if !ok {
+			p[0], p[1] = pagePath(e.URL)
+			if b.pages == nil || len(b.pages) > 10_000 {
+				b.pages = map[string][2]string{}
 			}
-			d.count++
-			if k.sketched() {
-				d.devices = append(d.devices, e.DeviceID)
-			}
+			b.pages[e.URL] = p
 		}
-		put(kindDef, e.DefinitionID, "")
-		put(kindDef, 0, "")
-		put(kindPath, 0, path)
-		put(kindPath, e.DefinitionID, path)
-		put(kindURL, 0, full)
-		put(kindSource, 0, e.Source)
-		put(kindRef, 0, referrerHost(e.Referrer))
+		path, full = p[0], p[1]
+	}
+	if b.kinds&kindsRef != 0 {
+		var ok bool
+		if ref, ok = b.hosts[e.Referrer]; !ok {
+			ref = referrerHost(e.Referrer)
+			if b.hosts == nil || len(b.hosts) > 10_000 {
+				b.hosts = map[string]string{}
+			}
+			b.hosts[e.Referrer] = ref
+		}
+	}
+	var device uint64
+	if b.devices {
+		device = deviceHash(e.DeviceID)
+	}
+	hour := e.OccurredAt.Unix() - e.OccurredAt.Unix()%3600
+	if e.OccurredAt.Unix() < 0 && e.OccurredAt.Unix()%3600 != 0 {
+		hour -= 3600
+	}
+	day := hour - hour%86400
+	if hour < 0 && hour%86400 != 0 {
+		day -= 86400
+	}
+	for _, k := range [...]rollupKey{{grain: grainHour, bucket: hour}, {grain: grainDay, bucket: day}} {
+		k.appID = e.AppID
+		if b.kinds&kindsDef != 0 {
+			b.put(k, kindDef, e.DefinitionID, "", device)
+			b.put(k, kindDef, 0, "", device)
+		}
+		if b.kinds&kindsPath != 0 {
+			b.put(k, kindPath, 0, path, device)
+			b.put(k, kindPath, e.DefinitionID, path, device)
+		}
+		if b.kinds&kindsURL != 0 {
+			b.put(k, kindURL, 0, full, device)
+		}
+		if b.kinds&kindsSource != 0 {
+			b.put(k, kindSource, 0, e.Source, device)
+		}
+		if b.kinds&kindsRef != 0 {
+			b.put(k, kindRef, 0, ref, device)
+		}
 	}
 }
 
-// addStored counts the app's stored events in [from, to) into b. q is the
-// transaction, or a locking read of it where the caller needs the latest
-// commit rather than the transaction's snapshot.
-func (b *rollupBatch) addStored(q *gorm.DB, appID uint64, from, to time.Time) error {
-	rows, err := q.Model(&Event{}).Select("definition_id, device_id, url, referrer, source, occurred_at").
-		Where("app_id = ? AND occurred_at >= ? AND occurred_at < ?", appID, from, to).Rows()
+func (b *rollupBatch) put(k rollupKey, kind string, defID uint64, value string, device uint64) {
+	k.kind, k.defID, k.dim = kind, defID, dimHash(kind, value)
+	d := b.byKey[k]
+	if d == nil {
+		d = &rollupDelta{key: k, value: clampUTF8(value, 512)}
+		b.byKey[k] = d
+	}
+	d.count++
+	if b.devices && k.sketched() {
+		if d.devices == nil {
+			d.devices = newSketch()
+		}
+		d.devices.InsertHash(device)
+	}
+}
+
+// addStored counts the app's stored events in [from, to) into b, only those
+// with ids up to maxID unless it is 0. q is the transaction, or a locking
+// read of it where the caller needs the latest commit rather than the
+// transaction's snapshot.
+func (b *rollupBatch) addStored(q *gorm.DB, appID uint64, from, to time.Time, maxID uint64) error {
+	q = q.Model(&Event{}).Select("definition_id, device_id, url, referrer, source, occurred_at").
+		Where("app_id = ? AND occurred_at >= ? AND occurred_at < ?", appID, from, to)
+	if maxID > 0 {
+		q = q.Where("id <= ?", maxID)
+	}
+	rows, err := q.Rows()
 	if err != nil {
 		return err
 	}
@@ -160,9 +250,20 @@ func dimHash(kind, value string) int64 {
 	if kind == kindDef {
 		return 0
 	}
-	h := fnv.New64a()
-	h.Write([]byte(value))
-	return int64(h.Sum64()&(1<<63-1)) | 1
+	// FNV-1a, as hash/fnv computes it, without converting value to bytes.
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(value); i++ {
+		h ^= uint64(value[i])
+		h *= 1099511628211
+	}
+	return int64(h&(1<<63-1)) | 1
+}
+
+// deviceHash is the hash HyperLogLog sketches insert for a device: the one
+// axiomhq/hyperloglog's Insert uses, computed once per event rather than
+// once per sketch.
+func deviceHash(device string) uint64 {
+	return metro.Hash64Str(device, 1337)
 }
 
 // pagePath returns the path of a page URL without and with its query string.
@@ -201,15 +302,17 @@ func referrerHost(raw string) string {
 func newSketch() *hyperloglog.Sketch { s, _ := hyperloglog.NewSketch(sketchPrecision, true); return s }
 
 // mergeSketch returns the stored sketch with the devices added.
-func mergeSketch(stored []byte, devices []string) ([]byte, error) {
+func mergeSketch(stored []byte, devices *hyperloglog.Sketch) ([]byte, error) {
 	sk := newSketch()
 	if len(stored) > 0 {
 		if err := sk.UnmarshalBinary(stored); err != nil {
 			return nil, err
 		}
 	}
-	for _, d := range devices {
-		sk.Insert([]byte(d))
+	if devices != nil {
+		if err := sk.Merge(devices); err != nil {
+			return nil, err
+		}
 	}
 	return sk.MarshalBinary()
 }

@@ -9,27 +9,40 @@ import (
 )
 
 // eraseFromRollups takes erased events (already deleted) out of the rollups
-// inside the erase's transaction. Counts are decremented exactly. Sketches
-// cannot forget a device, so each hourly sketch the events touched is
-// rebuilt from the remaining events of its hour, and each daily one from
-// the rebuilt hourly sketches of its day. That reads the app's events of
-// the affected hours only, not of whole days.
+// inside the erase's transaction. It holds the rollups consumer's lock
+// until the erase commits, so the consumer's watermark cannot move: events
+// up to it are in the rollups and are taken out, the others never will be.
+// Counts are decremented exactly. Sketches cannot forget a device, so each
+// hourly sketch the events touched is rebuilt from the remaining derived
+// events of its hour, and each daily one from the rebuilt hourly sketches
+// of its day. That reads the app's events of the affected hours only, not
+// of whole days.
 func eraseFromRollups(tx *gorm.DB, appID uint64, erased []*Event) error {
 	if len(erased) == 0 {
 		return nil
 	}
-	neg := newRollupBatch()
+	derived, err := lockConsumer(tx, rollupsConsumerName)
+	if err != nil {
+		return err
+	}
+	neg := newRollupBatchOf(kindsAll, false)
 	hours := map[time.Time]bool{}
 	for _, e := range erased {
+		if e.ID > derived {
+			continue
+		}
 		neg.add(e)
 		hours[e.OccurredAt.UTC().Truncate(time.Hour)] = true
 	}
+	if len(hours) == 0 {
+		return nil
+	}
 	deltas := neg.sorted()
 	for _, d := range deltas {
-		d.count, d.devices = -d.count, nil
+		d.count = -d.count
 	}
 	for chunk := range slices.Chunk(deltas, 500) {
-		if _, err := readSketches(tx, chunk); err != nil { // locks the rows in key order
+		if _, err := readSketches(tx, chunk, true); err != nil { // locks the rows in key order
 			return err
 		}
 		if err := upsertRollups(tx, chunk); err != nil {
@@ -45,7 +58,7 @@ func eraseFromRollups(tx *gorm.DB, appID uint64, erased []*Event) error {
 		affected[d.key] = true
 	}
 	for _, hour := range slices.SortedFunc(maps.Keys(hours), time.Time.Compare) {
-		if err := rebuildHourSketches(tx, appID, hour, affected); err != nil {
+		if err := rebuildHourSketches(tx, appID, hour, derived, affected); err != nil {
 			return err
 		}
 	}
@@ -60,13 +73,13 @@ func eraseFromRollups(tx *gorm.DB, appID uint64, erased []*Event) error {
 }
 
 // rebuildHourSketches recomputes the affected hourly sketches of the app's
-// hour from its events. Only keys the erased events counted in can hold
-// their devices, and those rows are already locked. The events are read
-// with a locking read, which sees the latest commit rather than the
-// transaction's snapshot.
-func rebuildHourSketches(tx *gorm.DB, appID uint64, hour time.Time, affected map[rollupKey]bool) error {
+// hour from its events derived so far (ids up to derived). Only keys the
+// erased events counted in can hold their devices, and those rows are
+// already locked. The events are read with a locking read, which sees the
+// latest commit rather than the transaction's snapshot.
+func rebuildHourSketches(tx *gorm.DB, appID uint64, hour time.Time, derived uint64, affected map[rollupKey]bool) error {
 	b := newRollupBatch()
-	if err := b.addStored(forUpdate(tx), appID, hour, hour.Add(time.Hour)); err != nil {
+	if err := b.addStored(forUpdate(tx), appID, hour, hour.Add(time.Hour), derived); err != nil {
 		return err
 	}
 	var fresh []*rollupDelta
@@ -95,7 +108,7 @@ func rebuildHourSketches(tx *gorm.DB, appID uint64, hour time.Time, affected map
 func rebuildDaySketch(tx *gorm.DB, k rollupKey) error {
 	var stored [][]byte
 	err := tx.Table("rollups").Where("app_id = ? AND kind = ? AND grain = ? AND definition_id = ? AND bucket >= ? AND bucket < ? AND dim = ?",
-		k.appID, k.kind, grainHour, k.defID, k.bucket, k.bucket.AddDate(0, 0, 1), k.dim).Pluck("sketch", &stored).Error
+		k.appID, k.kind, grainHour, k.defID, k.at(), k.at().AddDate(0, 0, 1), k.dim).Pluck("sketch", &stored).Error
 	if err != nil {
 		return err
 	}
@@ -117,5 +130,5 @@ func rebuildDaySketch(tx *gorm.DB, k rollupKey) error {
 		return err
 	}
 	return tx.Exec("UPDATE rollups SET sketch = ? WHERE app_id = ? AND kind = ? AND grain = ? AND definition_id = ? AND bucket = ? AND dim = ?",
-		out, k.appID, k.kind, k.grain, k.defID, k.bucket, k.dim).Error
+		out, k.appID, k.kind, k.grain, k.defID, k.at(), k.dim).Error
 }

@@ -8,33 +8,45 @@ import (
 	"gorm.io/gorm"
 )
 
-// writeRollups applies a batch of rollup changes inside tx with two kinds
-// of multi-row statements, keys always in primary-key order:
-//  1. a locking read of every key's row (and sketch), so the read-modify-
-//     write of sketches is safe with several writers (a locking read sees
-//     the latest commit) and every writer takes the row locks in one order;
-//  2. one upsert that adds the counts and stores the merged sketches.
-//
-// Two writers creating the same new row may still deadlock on the gap;
-// the writer's retry settles that, and it happens once per key and bucket.
+// writeRollups applies a batch of rollup changes inside tx: it reads the
+// stored sketches of the touched keys and merges the batch's devices into
+// them, then adds the counts and stores the sketches with multi-row upserts
+// in primary-key order. Rollups change only under the rollups consumer's
+// row lock (the consumer's flush, erasure, the backfill), so nothing else
+// writes these rows meanwhile.
 func writeRollups(tx *gorm.DB, b *rollupBatch) error {
-	deltas := b.sorted()
-	if len(deltas) == 0 {
-		return nil
+	deltas, err := mergeStoredSketches(tx, b)
+	if err != nil {
+		return err
 	}
-	for chunk := range slices.Chunk(deltas, 500) {
-		stored, err := readSketches(tx, chunk)
+	return upsertRollupDeltas(tx, deltas)
+}
+
+// mergeStoredSketches returns the batch's changes in key order, with the
+// sketches to store: each stored sketch merged with the batch's devices.
+func mergeStoredSketches(q *gorm.DB, b *rollupBatch) ([]*rollupDelta, error) {
+	deltas := b.sorted()
+	var sketched []*rollupDelta
+	for _, d := range deltas {
+		if d.key.sketched() && d.devices != nil {
+			sketched = append(sketched, d)
+		}
+	}
+	for chunk := range slices.Chunk(sketched, 500) {
+		stored, err := readSketches(q, chunk, false)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, d := range chunk {
-			if d.key.sketched() {
-				if d.sketch, err = mergeSketch(stored[d.key], d.devices); err != nil {
-					return err
-				}
+			if d.sketch, err = mergeSketch(stored[d.key], d.devices); err != nil {
+				return nil, err
 			}
 		}
 	}
+	return deltas, nil
+}
+
+func upsertRollupDeltas(tx *gorm.DB, deltas []*rollupDelta) error {
 	for chunk := range slices.Chunk(deltas, 500) {
 		if err := upsertRollups(tx, chunk); err != nil {
 			return err
@@ -45,7 +57,12 @@ func writeRollups(tx *gorm.DB, b *rollupBatch) error {
 
 const rollupCols = "app_id, kind, grain, definition_id, bucket, dim"
 
+// upsertRollups adds the chunk's counts and stores its sketches. On MySQL
+// the statement is prepared on the server, so sketches travel as raw
+// bytes in the binary protocol rather than escaped (or hex-encoded) into
+// the statement's text: a flush writes hundreds of them.
 func upsertRollups(tx *gorm.DB, chunk []*rollupDelta) error {
+	mysql := isMySQL(tx)
 	var sb strings.Builder
 	sb.WriteString("INSERT INTO rollups (" + rollupCols + ", value, count, sketch) VALUES ")
 	args := make([]any, 0, len(chunk)*9)
@@ -53,27 +70,43 @@ func upsertRollups(tx *gorm.DB, chunk []*rollupDelta) error {
 		if i > 0 {
 			sb.WriteByte(',')
 		}
-		sb.WriteString("(?,?,?,?,?,?,?,?,?)")
 		k := d.key
-		args = append(args, k.appID, k.kind, k.grain, k.defID, k.bucket, k.dim, d.value, d.count, d.sketch)
+		sb.WriteString("(?,?,?,?,?,?,?,?,?)")
+		var sketch any // NULL keeps the stored sketch
+		if d.sketch != nil {
+			sketch = d.sketch
+		}
+		args = append(args, k.appID, k.kind, k.grain, k.defID, k.at(), k.dim, d.value, d.count, sketch)
 	}
-	if isMySQL(tx) {
+	if mysql {
 		sb.WriteString(" ON DUPLICATE KEY UPDATE count = count + VALUES(count), sketch = COALESCE(VALUES(sketch), sketch)")
 	} else {
 		sb.WriteString(" ON CONFLICT (" + rollupCols + ") DO UPDATE SET count = count + excluded.count, sketch = COALESCE(excluded.sketch, sketch)")
 	}
-	return tx.Exec(sb.String(), args...).Error
+	// Straight to the connection: gorm would copy the statement byte by byte.
+	conn, ctx := tx.Statement.ConnPool, tx.Statement.Context
+	if !mysql {
+		_, err := conn.ExecContext(ctx, sb.String(), args...)
+		return err
+	}
+	stmt, err := conn.PrepareContext(ctx, sb.String())
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	_, err = stmt.ExecContext(ctx, args...)
+	return err
 }
 
-// readSketches reads (and on MySQL locks) the stored rows of the keys in
-// one statement, in key order.
-func readSketches(tx *gorm.DB, chunk []*rollupDelta) (map[rollupKey][]byte, error) {
+// readSketches reads the stored sketches of the keys in one statement, in
+// key order; with lock set it also locks their rows on MySQL.
+func readSketches(q *gorm.DB, chunk []*rollupDelta, lock bool) (map[rollupKey][]byte, error) {
 	cond, args := keysCondition(chunk)
 	query := "SELECT " + rollupCols + ", sketch FROM rollups WHERE " + cond + " ORDER BY " + rollupCols
-	if isMySQL(tx) {
+	if lock && isMySQL(q) {
 		query += " FOR UPDATE"
 	}
-	rows, err := tx.Raw(query, args...).Rows()
+	rows, err := q.Raw(query, args...).Rows()
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +119,7 @@ func readSketches(tx *gorm.DB, chunk []*rollupDelta) (map[rollupKey][]byte, erro
 		if err := rows.Scan(&k.appID, &k.kind, &k.grain, &k.defID, &bucket, &k.dim, &sketch); err != nil {
 			return nil, err
 		}
-		k.bucket = bucket.Time
+		k.bucket = bucket.Time.Unix()
 		out[k] = sketch
 	}
 	return out, rows.Err()
@@ -105,7 +138,7 @@ func keysCondition(chunk []*rollupDelta) (string, []any) {
 	defs, dims := map[group][]uint64{}, map[group][]int64{}
 	var order []group
 	for _, d := range chunk {
-		g := group{d.key.appID, d.key.kind, d.key.grain, d.key.bucket}
+		g := group{d.key.appID, d.key.kind, d.key.grain, d.key.at()}
 		if _, ok := defs[g]; !ok {
 			order = append(order, g)
 		}
@@ -146,7 +179,7 @@ func rebuildRollupDays(tx *gorm.DB, appID uint64, days []time.Time) error {
 			return err
 		}
 		b := newRollupBatch()
-		if err := b.addStored(tx, appID, day, end); err != nil {
+		if err := b.addStored(tx, appID, day, end, 0); err != nil {
 			return err
 		}
 		if err := writeRollups(tx, b); err != nil {

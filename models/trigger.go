@@ -44,7 +44,7 @@ type TriggerResult struct {
 // Limits on one trigger.
 const (
 	MaxBatch           = 500
-	maxBrowserBatch    = 20 // larger batches come from servers, with the secret key
+	MaxBrowserBatch    = 20 // larger batches come from servers, with the secret key
 	maxBrowserPastSkew = 15 * time.Minute
 	maxURLBytes        = 2048
 	maxTitleBytes      = 512
@@ -66,18 +66,29 @@ var validSources = map[string]bool{
 type pending struct {
 	event     Event
 	code      string
-	unknown   bool // counted as an unknown code, never stored
-	refused   bool // refused by an earlier attempt of the same batch
+	unknown   bool   // counted as an unknown code, never stored
+	refused   bool   // refused by an earlier attempt of the same batch
+	storedAs  uint64 // found stored already (its messageId) by an earlier attempt
 	propsJSON string
 	ua        string
 	result    TriggerResult
+}
+
+// size estimates the bytes a trigger holds until it is stored.
+func (p *pending) size() int {
+	n := 256 + len(p.event.DeviceID) + len(p.event.URL) + len(p.event.Referrer) + len(p.event.Title) + len(p.propsJSON) + len(p.ua)
+	if p.event.MessageID != nil {
+		n += len(*p.event.MessageID)
+	}
+	return n
 }
 
 // prepare validates in and resolves its app and definition through the catalog.
 // It returns a refusal as the error, or a pending trigger for the writer.
 // Everything that needs no store comes first, then the per-IP limit, so a
 // flood of anonymous requests is refused before it costs a database read.
-func prepare(ctx context.Context, catalog *Catalog, limits *RateLimits, in TriggerInput, now time.Time) (*pending, error) {
+// senders remembers the sender check across the inputs of one call.
+func prepare(ctx context.Context, catalog *Catalog, limits *RateLimits, in TriggerInput, now time.Time, senders *senderMemo) (*pending, error) {
 	if err := checkAppID(in.AppPublicID); err != nil {
 		return nil, err
 	}
@@ -142,20 +153,18 @@ func prepare(ctx context.Context, catalog *Catalog, limits *RateLimits, in Trigg
 		limits.lookupFailed(in.ClientIP, in.Secret != "", err, now)
 		return nil, err
 	}
-	if in.Secret != "" && !app.SecretMatches(in.Secret) {
-		limits.lookupFailed(in.ClientIP, true, ErrUnauthenticated, now)
-		return nil, newError(ErrUnauthenticated, "the secret key is not this app's current key")
-	}
-	if in.Secret == "" && !app.OriginAllowed(in.Origin) {
-		return nil, newError(ErrForbidden, "origin %q may not send triggers to this app", truncate(in.Origin, 100))
+	if err := senders.check(app, in.Secret, in.Origin); err != nil {
+		limits.lookupFailed(in.ClientIP, in.Secret != "", err, now)
+		return nil, err
 	}
 	if err := limits.allowDevice(in.AppPublicID+"\x00"+in.DeviceID, now); err != nil {
 		return nil, err
 	}
+	// The properties travel as JSON only: the map is not kept.
 	p := &pending{code: code, propsJSON: string(propsJSON), ua: clampUTF8(in.UserAgent, maxUserAgentBytes), event: Event{
 		AppID: app.ID, DeviceID: in.DeviceID, MessageID: in.MessageID,
 		URL: strings.ToValidUTF8(in.URL, "\uFFFD"), Referrer: strings.ToValidUTF8(in.Referrer, "\uFFFD"),
-		Title: strings.ToValidUTF8(in.Title, "\uFFFD"), Properties: props,
+		Title:  strings.ToValidUTF8(in.Title, "\uFFFD"),
 		Source: source, OccurredAt: occurred, ReceivedAt: now,
 	}}
 	switch {
@@ -180,6 +189,68 @@ func checkText(field, s string, max int, lineBreaks bool) error {
 		return unicode.IsControl(r) && !(lineBreaks && (r == '\t' || r == '\n' || r == '\r'))
 	}) >= 0 {
 		return Invalid(field, "must not contain control characters")
+	}
+	return nil
+}
+
+// checkSender refuses a secret key that is not the app's current one, and
+// a browser (no key) whose origin the app does not allow.
+func checkSender(app *App, secret, origin string) error {
+	if secret != "" && !app.SecretMatches(secret) {
+		return newError(ErrUnauthenticated, "the secret key is not this app's current key")
+	}
+	if secret == "" && !app.OriginAllowed(origin) {
+		return newError(ErrForbidden, "origin %q may not send triggers to this app", truncate(origin, 100))
+	}
+	return nil
+}
+
+// senderMemo remembers the last checkSender answer: the inputs of a batch
+// come from one sender, and a secret key costs a SHA-256 to check.
+type senderMemo struct {
+	app            *App
+	secret, origin string
+	err            error
+}
+
+func (m *senderMemo) check(app *App, secret, origin string) error {
+	if m.app == app && m.secret == secret && m.origin == origin {
+		return m.err
+	}
+	*m = senderMemo{app: app, secret: secret, origin: origin, err: checkSender(app, secret, origin)}
+	return m.err
+}
+
+// CheckTriggerAccess tells whether a request may send triggers to an app at
+// all, before its events are read: in.AppPublicID names an app, a secret key
+// in.Secret presents is the app's current one, and without a key in.Origin
+// is allowed. Trigger checks the same for every input; endpoints that name
+// the app once per request (the JSON API) call this first to refuse the
+// whole request. It is held to the same rate limits as a trigger: the
+// client IP's limit is checked before the lookup, and a refusal costs what
+// a trigger refused for the same reason costs (a browser's token, a
+// server's failed lookup), while an accepted request leaves the tokens to
+// its triggers.
+func (w *Writer) CheckTriggerAccess(ctx context.Context, in TriggerInput) error {
+	if err := checkAppID(in.AppPublicID); err != nil {
+		return err
+	}
+	now := Now()
+	withSecret := in.Secret != ""
+	if err := w.limits.checkBeforeLookup(in.ClientIP, withSecret, now); err != nil {
+		return err
+	}
+	app, err := w.catalog.App(ctx, in.AppPublicID)
+	if err == nil {
+		err = checkSender(app, in.Secret, in.Origin)
+	}
+	if err != nil {
+		if withSecret {
+			w.limits.lookupFailed(in.ClientIP, true, err, now)
+		} else if limited := w.limits.beforeLookup(in.ClientIP, false, now); limited != nil {
+			return limited
+		}
+		return err
 	}
 	return nil
 }
@@ -215,17 +286,18 @@ func (w *Writer) Trigger(ctx context.Context, inputs []TriggerInput) []TriggerRe
 		}
 		return results
 	}
-	if len(inputs) > maxBrowserBatch && inputs[0].Secret == "" {
+	if len(inputs) > MaxBrowserBatch && inputs[0].Secret == "" {
 		for i := range results {
-			results[i].Err = Invalid("inputs", "at most %d triggers per batch without the secret key", maxBrowserBatch)
+			results[i].Err = Invalid("inputs", "at most %d triggers per batch without the secret key", MaxBrowserBatch)
 		}
 		return results
 	}
 	now := Now()
 	var items []*pending
 	var index []int
+	var senders senderMemo
 	for i, in := range inputs {
-		p, err := prepare(ctx, w.catalog, w.limits, in, now)
+		p, err := prepare(ctx, w.catalog, w.limits, in, now, &senders)
 		if err != nil {
 			results[i].Err = err
 			continue

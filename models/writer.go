@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/semaphore"
 	"gorm.io/gorm"
 )
 
@@ -17,17 +20,32 @@ import (
 // statements, then every waiting request is answered after the commit. Nothing
 // is acknowledged before it is durable, and throughput grows with load
 // because each commit (and its fsync) is shared by the whole batch.
+//
+// The next batch forms from everything that queued while one committed, so
+// more connections make bigger commits rather than a longer queue. With
+// WriterOptions.Writers above 1, commits also pipeline: while one commits,
+// the next forms and sends its statements, which wait inside the store only
+// for the rows the first still holds.
 type Writer struct {
 	db       *gorm.DB
+	mysql    bool
+	runner   txRunner
 	catalog  *Catalog
 	limits   *RateLimits
 	devices  *recentDevices
 	ids      *idGenerator
 	maxBatch int
+	maxBytes int
 	delay    time.Duration
 	timeout  time.Duration
 	log      *slog.Logger
 	observer WriterObserver
+
+	// stage is held from forming a batch until its statements have run, so
+	// batches form and reach the store one after the other.
+	stage  sync.Mutex
+	queued *semaphore.Weighted // bytes of triggers queued or in flight
+	stats  writerStats
 
 	mu      sync.RWMutex
 	closed  bool
@@ -40,10 +58,16 @@ type Writer struct {
 	// inflight is the batch each writer goroutine is committing, for Abort.
 	flightMu sync.Mutex
 	inflight [][]*job
+	stopOnce sync.Once
+
+	// events derives rollups (and whatever else is registered) from the
+	// events this and every other replica store; nil when disabled.
+	events *EventLog
 }
 
 type job struct {
 	items []*pending
+	bytes int64
 	// deadline is when the job's caller must have its answer: the writer's
 	// timeout after it was submitted, time in the queue included.
 	deadline time.Time
@@ -67,11 +91,21 @@ func (j *job) finish(err error) {
 type WriterOptions struct {
 	// MaxBatch caps the events in one transaction (default 2000).
 	MaxBatch int
-	// Writers is how many transactions may be in flight at once on MySQL
-	// (default 1; SQLite has one writer by design). Every group commit locks
-	// the rollup rows of the current hour and day until it commits, so a
-	// second writer mostly waits for the first and adds deadlock retries;
-	// more writers help only when apps' traffic is spread over many apps.
+	// MaxBatchBytes caps the bytes of triggers in one transaction (default
+	// 4 MiB, and never more than a third of MySQL's max_allowed_packet); a
+	// single larger request still makes one transaction of its own.
+	MaxBatchBytes int
+	// MaxQueueBytes bounds the triggers waiting for or in a group commit
+	// (default 32 MiB); requests beyond it wait to be queued.
+	MaxQueueBytes int64
+	// Writers is how many group commits may be in flight at once (default
+	// 1). With more, the next batch forms and sends its statements while one
+	// commits, waiting in the store for the definitions' rows the first
+	// holds. Measured on MariaDB with 64 connections at once: one writer
+	// stored 2,943 events/s in commits of 31 events, two 1,954 in commits
+	// of 24 (their COMMITs took 8.6 ms instead of 3.6): overlapping gains
+	// less than smaller batches cost. More help when traffic spreads over
+	// apps whose definitions differ.
 	Writers int
 	// Delay is how long the writer waits for more requests after the first
 	// one of a batch. Zero means: take what has queued up while the previous
@@ -87,6 +121,15 @@ type WriterOptions struct {
 	Limits *RateLimits
 	// Observer is told about triggers and group commits (metrics); nil means none.
 	Observer WriterObserver
+	// NoDerive leaves deriving from the stored events to other replicas (or
+	// another EventLog); by default the writer runs the event log's rollups
+	// consumer and Consumers, as every replica should.
+	NoDerive bool
+	// Consumers are more event log consumers (automations, retention) to
+	// run beside the rollups consumer; see LogConsumer.
+	Consumers []LogConsumer
+	// EventLog tunes the event log consumers the writer runs.
+	EventLog EventLogOptions
 }
 
 // NewWriter starts a writer; Close stops it after storing what was submitted.
@@ -94,43 +137,75 @@ func NewWriter(db *gorm.DB, catalog *Catalog, opts WriterOptions) *Writer {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 2000
 	}
+	if opts.MaxBatchBytes <= 0 {
+		opts.MaxBatchBytes = 4 << 20
+	}
+	if opts.MaxQueueBytes <= 0 {
+		opts.MaxQueueBytes = 32 << 20
+	}
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
 	if opts.CommitTimeout <= 0 {
 		opts.CommitTimeout = 30 * time.Second
 	}
-	if opts.Writers <= 0 || !isMySQL(db) {
+	if opts.Writers <= 0 {
 		opts.Writers = 1
 	}
 	if opts.Observer == nil {
 		opts.Observer = noObserver{}
 	}
+	runner, err := newTxRunner(db, opts.Writers)
+	if err != nil {
+		// The store answers, or Open would have failed: use the shared pool.
+		opts.Log.Warn("writer: no connections of its own; one round trip per statement", "err", err)
+		runner = &sqliteRunner{db: db}
+	}
+	if r, ok := runner.(*mysqlRunner); ok {
+		opts.MaxBatchBytes = min(opts.MaxBatchBytes, r.maxPacket/3)
+	}
 	w := &Writer{
-		db: db, catalog: catalog, limits: opts.Limits, devices: newRecentDevices(db), ids: newIDGenerator(),
-		maxBatch: opts.MaxBatch, delay: opts.Delay, timeout: opts.CommitTimeout, log: opts.Log, observer: opts.Observer,
+		db: db, mysql: isMySQL(db), runner: runner, catalog: catalog, limits: opts.Limits,
+		devices: newRecentDevices(db), ids: newIDGenerator(),
+		maxBatch: opts.MaxBatch, maxBytes: opts.MaxBatchBytes, delay: opts.Delay, timeout: opts.CommitTimeout, log: opts.Log,
+		observer: opts.Observer,
+		queued:   semaphore.NewWeighted(opts.MaxQueueBytes), stats: newWriterStats(opts.MaxQueueBytes),
 		queue: make(chan *job, 4096), inflight: make([][]*job, opts.Writers),
 	}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
+	base := int(nextSlot.Add(int64(opts.Writers))) - opts.Writers
 	for i := range opts.Writers {
-		w.running.Go(func() { w.run(i) })
+		slot := (base + i) % eventLogSlots
+		w.running.Go(func() { w.run(i, slot) })
+	}
+	if !opts.NoDerive {
+		if opts.EventLog.Log == nil {
+			opts.EventLog.Log = opts.Log
+		}
+		w.events = NewEventLog(db, opts.EventLog)
+		w.events.Start(RollupsConsumer())
+		for _, c := range opts.Consumers {
+			w.events.Start(c)
+		}
 	}
 	return w
 }
+
+// Catalog returns the definition cache the writer resolves codes with.
+func (w *Writer) Catalog() *Catalog { return w.catalog }
 
 // Limits returns the per-IP and per-device limits of anonymous writes, which
 // identify shares with triggers.
 func (w *Writer) Limits() *RateLimits { return w.limits }
 
-// Catalog returns the definition cache the writer resolves codes with.
-func (w *Writer) Catalog() *Catalog { return w.catalog }
+// EventLog returns the event log consumers the writer runs (nil with
+// NoDerive): add consumers with EventLog().Start, read their state with
+// EventLog().Stats.
+func (w *Writer) EventLog() *EventLog { return w.events }
 
-// Close stores everything already submitted, then stops the writer.
-func (w *Writer) Close() {
-	w.closeQueue()
-	w.running.Wait()
-	w.cancel()
-}
+// Close stores everything already submitted, derives what it can of it
+// (within a few seconds), then stops the writer and its consumers.
+func (w *Writer) Close() { w.Shutdown(context.Background()) }
 
 // Shutdown is Close within ctx: if ctx ends first, the writer is aborted.
 func (w *Writer) Shutdown(ctx context.Context) error {
@@ -142,10 +217,15 @@ func (w *Writer) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-stopped:
-		w.cancel()
+		w.stop(ctx)
 		return nil
 	case <-ctx.Done():
 		w.Abort()
+		// The commits end at once now; what runs beside them stops after.
+		go func() {
+			<-stopped
+			w.stop(ctx)
+		}()
 		return ctx.Err()
 	}
 }
@@ -154,10 +234,15 @@ func (w *Writer) Shutdown(ctx context.Context) error {
 // and every trigger not answered yet is answered ErrShuttingDown
 // (UNAVAILABLE) at once, even one whose commit is stuck on a frozen store.
 // None of them was acknowledged; a commit that lands anyway is found as a
-// duplicate when the client retries with the same messageId.
+// duplicate when the client retries with the same messageId. The event
+// log's consumers stop too, leaving what they had not derived to the next
+// holder of their lease.
 func (w *Writer) Abort() {
-	w.closeQueue()
 	w.cancel()
+	if w.events != nil {
+		w.events.cancel()
+	}
+	w.closeQueue()
 	w.flightMu.Lock()
 	for _, batch := range w.inflight {
 		for _, j := range batch {
@@ -165,9 +250,32 @@ func (w *Writer) Abort() {
 		}
 	}
 	w.flightMu.Unlock()
-	for j := range w.queue { // closed: this drains it
+	for j := range w.queue { // closed: this drains it, with the writers
+		w.queued.Release(j.bytes)
+		w.stats.dequeued(len(j.items), j.bytes)
 		j.finish(ErrShuttingDown)
 	}
+}
+
+// stop ends what runs beside the group commits, once they have stopped:
+// the event log's consumers, after deriving what they can of what was
+// stored (unless aborted; within ctx and a few seconds), and the writer's
+// connections.
+func (w *Writer) stop(ctx context.Context) {
+	w.stopOnce.Do(func() {
+		if w.events != nil {
+			if w.ctx.Err() == nil {
+				drain, cancel := context.WithTimeout(ctx, 5*time.Second)
+				if err := w.events.Drain(drain); err != nil {
+					w.log.Warn("deriving the last events before closing", "err", err)
+				}
+				cancel()
+			}
+			w.events.Close()
+		}
+		w.runner.close()
+		w.cancel()
+	})
 }
 
 func (w *Writer) closeQueue() {
@@ -181,79 +289,91 @@ func (w *Writer) closeQueue() {
 
 func (w *Writer) submit(ctx context.Context, items []*pending) error {
 	j := &job{items: items, deadline: time.Now().Add(w.timeout), done: make(chan struct{})}
-	w.mu.RLock()
-	if w.closed {
-		w.mu.RUnlock()
-		return ErrShuttingDown
+	for _, p := range items {
+		j.bytes += int64(p.size())
 	}
-	select {
-	case w.queue <- j:
-	default:
-		// The queue is full: the store is slow or stalled.
-		full := time.NewTimer(w.timeout)
-		defer full.Stop()
-		select {
-		case w.queue <- j:
-		case <-ctx.Done():
-			w.mu.RUnlock()
+	// Bound what waits in memory: a request over the whole bound waits for
+	// an empty queue. Waiting counts against the request's deadline.
+	j.bytes = min(j.bytes, w.stats.queueLimit)
+	wait, cancel := context.WithDeadline(ctx, j.deadline)
+	defer cancel()
+	stopWaiting := context.AfterFunc(w.ctx, cancel)
+	defer stopWaiting()
+	if err := w.queued.Acquire(wait, j.bytes); err != nil {
+		switch {
+		case w.ctx.Err() != nil:
+			return ErrShuttingDown
+		case ctx.Err() != nil:
 			return ctx.Err()
-		case <-full.C:
-			w.mu.RUnlock()
-			return errWaitedTooLong
 		}
+		return errWaitedTooLong
 	}
-	w.mu.RUnlock()
+	w.stats.enqueued(len(items), j.bytes)
+	if err := w.enqueue(wait, j); err != nil {
+		w.queued.Release(j.bytes)
+		w.stats.dequeued(len(items), j.bytes)
+		switch {
+		case w.ctx.Err() != nil || errors.Is(err, ErrShuttingDown):
+			return ErrShuttingDown
+		case ctx.Err() != nil:
+			return ctx.Err()
+		}
+		return errWaitedTooLong
+	}
 	// Once queued, the job is written even if the caller goes away; waiting
 	// for it keeps the answer truthful.
 	<-j.done
 	return j.err
 }
 
-func (w *Writer) run(slot int) {
-	for first := range w.queue {
-		batch, n := []*job{first}, len(first.items)
-		var timeout <-chan time.Time
-		if w.delay > 0 {
-			timeout = time.After(w.delay)
-		}
-	collect:
-		for n < w.maxBatch {
-			select {
-			case j, ok := <-w.queue:
-				if !ok {
-					break collect
-				}
-				batch, n = append(batch, j), n+len(j.items)
-			default:
-				if timeout == nil {
-					break collect
-				}
-				select {
-				case j, ok := <-w.queue:
-					if !ok {
-						break collect
-					}
-					batch, n = append(batch, j), n+len(j.items)
-				case <-timeout:
-					break collect
-				}
-			}
+// enqueue hands j to the writers, unless the writer is closed or wait ends
+// first (the channel is full only when the store is slow or stalled).
+func (w *Writer) enqueue(wait context.Context, j *job) error {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.closed {
+		return ErrShuttingDown
+	}
+	select {
+	case w.queue <- j:
+		return nil
+	case <-wait.Done():
+		return wait.Err()
+	}
+}
+
+func (w *Writer) run(i, slot int) {
+	for {
+		w.stage.Lock()
+		batch, ok := w.collect()
+		if !ok {
+			w.stage.Unlock()
+			return
 		}
 		w.flightMu.Lock()
-		w.inflight[slot] = batch
+		w.inflight[i] = batch
 		w.flightMu.Unlock()
 		start := time.Now()
-		err := errWaitedTooLong
-		if live := w.dropExpired(batch); len(live) > 0 {
-			err = w.commitSafely(live)
+		var once sync.Once
+		staged := func() { once.Do(w.stage.Unlock) }
+		stored, err, events := 0, errWaitedTooLong, 0
+		for _, j := range batch {
+			events += len(j.items)
 		}
+		if live := w.dropExpired(batch); len(live) > 0 {
+			stored, err = w.commitSafely(slot, live, staged)
+		}
+		staged()
 		took := time.Since(start)
-		w.observer.Committed(len(batch), n, took, err)
-		w.log.Debug("group commit", "requests", len(batch), "events", n, "took", took)
+		w.stats.committed(stored, took)
+		w.observer.Committed(len(batch), events, took, err)
+		w.log.Debug("group commit", "requests", len(batch), "events", events, "stored", stored, "took", took)
 		w.flightMu.Lock()
-		w.inflight[slot] = nil
+		w.inflight[i] = nil
 		w.flightMu.Unlock()
 		for _, j := range batch {
+			w.queued.Release(j.bytes)
+			w.stats.dequeued(len(j.items), j.bytes)
 			j.finish(nil)
 		}
 	}
@@ -283,11 +403,45 @@ func (w *Writer) dropExpired(batch []*job) []*job {
 	return live
 }
 
+// collect waits for a job and adds what else is queued, up to the batch
+// bounds. It reports false once the writer is closed and drained.
+func (w *Writer) collect() ([]*job, bool) {
+	first, ok := <-w.queue
+	if !ok {
+		return nil, false
+	}
+	batch, n, bytes := []*job{first}, len(first.items), first.bytes
+	var timeout <-chan time.Time
+	if w.delay > 0 {
+		timeout = time.After(w.delay)
+	}
+	for n < w.maxBatch && bytes < int64(w.maxBytes) {
+		var j *job
+		select {
+		case j, ok = <-w.queue:
+		default:
+			if timeout == nil {
+				return batch, true
+			}
+			select {
+			case j, ok = <-w.queue:
+			case <-timeout:
+				return batch, true
+			}
+		}
+		if !ok {
+			break
+		}
+		batch, n, bytes = append(batch, j), n+len(j.items), bytes+j.bytes
+	}
+	return batch, true
+}
+
 // commitSafely commits a batch and keeps the writer alive whatever happens:
-// a panic outside the transaction (one inside is already an error of its
-// batch, see write) fails the triggers not answered yet, and the writer
-// goes on with the next batch.
-func (w *Writer) commitSafely(batch []*job) (failed error) {
+// a panic fails the triggers not answered yet, and the writer goes on with
+// the next batch. It returns how many events were stored, and the error of
+// the batch as a whole.
+func (w *Writer) commitSafely(slot int, batch []*job, staged func()) (stored int, failed error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err := newPanicError(r)
@@ -302,14 +456,14 @@ func (w *Writer) commitSafely(batch []*job) (failed error) {
 			}
 		}
 	}()
-	return w.commit(batch)
+	return w.commit(slot, batch, staged)
 }
 
-// commit writes a batch. If it fails for a reason retrying cannot cure, each
-// request is written on its own, so one bad request cannot sink the others;
-// not when the store failed (a timeout, a lost connection), which would only
-// fail again once per request. It returns the error of the batch as a whole.
-func (w *Writer) commit(batch []*job) error {
+// commit writes a batch, by the earliest deadline of its jobs. If it fails
+// for a reason retrying cannot cure, each request is written on its own, so
+// one bad request cannot sink the others; not when the store failed (a
+// timeout, a lost connection), which would only fail again once per request.
+func (w *Writer) commit(slot int, batch []*job, staged func()) (int, error) {
 	var all []*pending
 	deadline := batch[0].deadline
 	for _, j := range batch {
@@ -318,20 +472,23 @@ func (w *Writer) commit(batch []*job) error {
 			deadline = j.deadline
 		}
 	}
-	err := w.write(all, deadline)
+	stored, err := w.write(slot, all, deadline, staged)
 	if err == nil {
-		return nil
+		return stored, nil
 	}
 	if len(batch) == 1 || storeFault(err) {
 		w.fail(all, err)
-		return err
+		return 0, err
 	}
+	stored = 0
 	for _, j := range batch {
-		if err := w.write(j.items, j.deadline); err != nil {
+		n, err := w.write(slot, j.items, j.deadline, func() {})
+		if err != nil {
 			w.fail(j.items, err)
 		}
+		stored += n
 	}
-	return err
+	return stored, err
 }
 
 func (w *Writer) fail(items []*pending, err error) {
@@ -344,48 +501,125 @@ func (w *Writer) fail(items []*pending, err error) {
 	default:
 		w.log.Error("storing triggers failed", "events", len(items), "err", err)
 	}
+	w.stats.failed(len(items))
 	for _, p := range items {
 		p.result = TriggerResult{Err: err}
 	}
 }
 
-// write stores items in one transaction, retried on transient errors until
-// deadline.
-func (w *Writer) write(items []*pending, deadline time.Time) error {
+// write stores items in one transaction, written again as often as the
+// store surprises it (see writer_tx.go) or fails for a transient reason,
+// until deadline, and returns how many events it stored. staged is called
+// once its statements have run.
+func (w *Writer) write(slot int, items []*pending, deadline time.Time, staged func()) (int, error) {
 	ctx, cancel := context.WithDeadline(w.ctx, deadline)
 	defer cancel()
-	db := w.db.WithContext(ctx)
-	for {
-		var upserted []*deviceSeen
-		err := withRetry(ctx, func() error {
-			err := db.Transaction(func(tx *gorm.DB) (err error) {
-				// A panic becomes this batch's error; gorm rolls back.
-				defer func() {
-					if r := recover(); r != nil {
-						perr := newPanicError(r)
-						w.log.Error("group commit panicked", "err", perr, "stack", string(perr.stack))
-						err = perr
-					}
-				}()
-				upserted, err = w.writeTx(tx, items)
-				return err
-			})
-			if errors.Is(err, gorm.ErrDuplicatedKey) {
-				// A messageId stored by another replica meanwhile, or an id
-				// collision: the retry re-reads duplicates and draws new ids.
-				w.ids.reseed()
-			}
-			return err
-		})
-		if err == nil {
-			w.devices.remember(upserted, time.Now())
+	epoch := w.devices.epoch()
+	for attempt := 0; ; attempt++ {
+		if attempt == maxRounds {
+			return 0, errTooManyRounds
 		}
-		// Each round refuses at least one definition's triggers, so this ends.
-		if !errors.Is(err, errRefusals) {
-			return err
+		if attempt > 0 {
+			w.stats.retried()
 		}
+		c, err := w.attempt(ctx, slot, items, staged)
+		switch {
+		case err == nil:
+			c.answer()
+			w.devices.remember(c.devices, epoch, time.Now())
+			return len(c.store), nil
+		case errors.Is(err, errSurprise) && ctx.Err() == nil:
+			continue
+		case errors.Is(err, gorm.ErrDuplicatedKey):
+			// An id another replica made too (SQLite reports it).
+			w.ids.reseed()
+		}
+		if retryable(err) && !storeFault(err) && backoff(ctx, attempt) {
+			continue
+		}
+		return 0, err
 	}
 }
+
+// attempt runs one try at a group commit: its statements, their check and
+// the COMMIT. A panic becomes its error, after a rollback.
+func (w *Writer) attempt(ctx context.Context, slot int, items []*pending, staged func()) (c *commitPlan, err error) {
+	var tx openTx
+	defer func() {
+		if r := recover(); r != nil {
+			perr := newPanicError(r)
+			w.log.Error("group commit panicked", "err", perr, "stack", string(perr.stack))
+			if tx != nil {
+				tx.rollback()
+			}
+			err = perr
+		}
+	}()
+	c = w.plan(slot, items)
+	if len(c.stmts) == 0 {
+		return c, nil
+	}
+	w.announce(c.stmts)
+	if hook := testHookBeforeStatements.Load(); hook != nil {
+		(*hook)()
+	}
+	start := time.Now()
+	tx, affected, err := w.runner.run(ctx, c.stmts)
+	if err != nil {
+		tx = nil // the runner rolled back
+		return c, err
+	}
+	if s := c.check(affected); s != noSurprise {
+		tx.rollback()
+		tx = nil
+		return c, w.explain(ctx, c, s)
+	}
+	statements := time.Since(start)
+	staged()
+	if hook := testHookBeforeCommit.Load(); hook != nil {
+		(*hook)()
+	}
+	start = time.Now()
+	err = tx.commit(ctx)
+	tx = nil
+	w.log.Debug("group commit phases", "statements", statements, "commit", time.Since(start), "events", len(c.store), "devices", len(c.devices))
+	return c, err
+}
+
+// announce passes the statements through gorm's callbacks without running
+// them (DryRun): they run on the writer's own connections, and this keeps
+// them visible to whatever watches gorm's statements (tracing plugins,
+// tests that inject faults).
+func (w *Writer) announce(stmts []stmt) {
+	dry := w.db.Session(&gorm.Session{DryRun: true, NewDB: true})
+	for _, s := range stmts {
+		dry.Exec(s.query, s.args...)
+	}
+}
+
+// backoff waits before another attempt, and reports false if the commit's
+// time ran out.
+func backoff(ctx context.Context, attempt int) bool {
+	d := time.Duration(1<<min(attempt, 6)) * time.Millisecond
+	select {
+	case <-time.After(d + rand.N(d)):
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// nextSlot spreads the writers of a process over the event log's slots;
+// each process starts at a random one, so replicas rarely share.
+var nextSlot = func() *atomic.Int64 {
+	var n atomic.Int64
+	n.Store(int64(rand.IntN(eventLogSlots)))
+	return &n
+}()
+
+// Test hooks: run before a group commit sends its statements, and between
+// its statements and its COMMIT.
+var testHookBeforeStatements, testHookBeforeCommit atomicHook
 
 // panicError is a panic recovered in the writer. Its text is for the log;
 // callers see INTERNAL_SERVER_ERROR.

@@ -2,153 +2,126 @@ package models
 
 import (
 	"cmp"
-	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
 	"time"
-
-	"gorm.io/gorm"
 )
+
+// A group commit runs these statements in one transaction, in this order
+// (on MySQL all in one round trip with the BEGIN, then the COMMIT):
+//
+//  1. claim an event log slot for the batch's lowest event id (eventlog.go);
+//  2. upsert the devices not stored in the last minute;
+//  3. insert the events; a messageId already stored is skipped by the
+//     unique (app_id, message_id) index instead of being looked up first;
+//  4. count the refused unknown codes, and trim each app's to the most
+//     recently seen maxUnknownCodes;
+//  5. bump the definitions' counters, only while they exist and are enabled
+//     (last, so their row locks are held only until the commit).
+//
+// Before the COMMIT the affected rows of each statement are checked. A
+// seal over the ids, a messageId found stored, a definition deleted or
+// disabled meanwhile: any surprise rolls the transaction back, what it
+// means is looked up, and the batch is written again without it.
 
 type messageKey struct {
 	appID uint64
 	id    string
 }
 
-// errRefusals rolls back a batch in which some definitions turned out to be
-// deleted or disabled; their triggers are marked refused and the rest is
-// written again.
-var errRefusals = errors.New("definitions changed during the write")
+// commitPlan is one attempt at a group commit.
+type commitPlan struct {
+	store   []*pending // the events to insert, with their ids
+	unknown []*pending // refused for an unknown code, counted
+	dupOf   map[*pending]*pending
+	devices []*deviceSeen
+	byDef   map[uint64][]*pending
+	defIDs  []uint64 // sorted: a fixed lock order keeps writers from deadlocking
+	stmts   []stmt
+	// where each check's affected rows are
+	claimAt, eventsFrom, eventsTo, countersAt int
+}
 
-// writeTx stores one batch inside tx. Results are set from scratch on every
-// attempt, except refusals found by an earlier one, so a retried transaction
-// answers from what the final attempt saw.
-func (w *Writer) writeTx(tx *gorm.DB, items []*pending) (upserted []*deviceSeen, err error) {
-	var unknown, store []*pending
+// plan sorts the batch into what to write and builds the statements.
+// Results are set from scratch on every attempt, except what earlier
+// attempts found out (refusals, messageIds already stored).
+func (w *Writer) plan(slot int, items []*pending) *commitPlan {
+	c := &commitPlan{dupOf: map[*pending]*pending{}, byDef: map[uint64][]*pending{}, claimAt: -1, countersAt: -1}
 	firstByMessage := map[messageKey]*pending{}
-	dupOf := map[*pending]*pending{}
 	for _, p := range items {
 		if p.refused {
 			continue
 		}
 		p.result = TriggerResult{}
-		if p.unknown {
-			unknown = append(unknown, p)
+		switch {
+		case p.unknown:
+			p.result = TriggerResult{Err: newError(ErrUnknownEventCode, "event code %q is not defined in this app", p.code)}
+			c.unknown = append(c.unknown, p)
+			continue
+		case p.storedAs != 0:
+			p.result = TriggerResult{Accepted: true, Duplicate: true, EventID: p.storedAs}
 			continue
 		}
 		if p.event.MessageID != nil {
 			k := messageKey{p.event.AppID, *p.event.MessageID}
 			if first := firstByMessage[k]; first != nil {
-				dupOf[p] = first
+				c.dupOf[p] = first
 				continue
 			}
 			firstByMessage[k] = p
 		}
-		store = append(store, p)
+		c.store = append(c.store, p)
+		c.byDef[p.event.DefinitionID] = append(c.byDef[p.event.DefinitionID], p)
 	}
+	c.defIDs = slices.Sorted(maps.Keys(c.byDef))
+	if len(c.store) > 0 {
+		ids := make([]uint64, len(c.store))
+		w.ids.nextN(ids)
+		for i, p := range c.store {
+			p.event.ID = ids[i]
+		}
+		query, args := claimLogSlotSQL(slot, ids[0])
+		c.claimAt = len(c.stmts)
+		c.stmts = append(c.stmts, stmt{query, args})
+		c.devices = w.devicesToUpsert(c.store)
+		c.stmts = append(c.stmts, upsertDevicesSQL(w.mysql, c.devices)...)
+		c.eventsFrom = len(c.stmts)
+		c.stmts = append(c.stmts, insertEventsSQL(w.mysql, c.store)...)
+		c.eventsTo = len(c.stmts)
+	}
+	c.stmts = append(c.stmts, countUnknownCodesSQL(w.mysql, c.unknown)...)
+	if len(c.defIDs) > 0 {
+		c.countersAt = len(c.stmts)
+		c.stmts = append(c.stmts, countDefinitionsSQL(c))
+	}
+	return c
+}
 
-	store, err = w.dropStoredMessages(tx, store, firstByMessage)
-	if err != nil {
-		return nil, err
+// answer sets the results of a batch whose transaction committed.
+func (c *commitPlan) answer() {
+	for _, p := range c.store {
+		p.result = TriggerResult{Accepted: true, EventID: p.event.ID}
 	}
-	if upserted, err = w.upsertDevices(tx, store); err != nil {
-		return nil, err
-	}
-	if err := w.insertEvents(tx, store); err != nil {
-		return nil, err
-	}
-	if err := writeRollups(tx, rollupsOf(store)); err != nil {
-		return nil, err
-	}
-	if err := countUnknownCodes(tx, unknown); err != nil {
-		return nil, err
-	}
-	// Last, so the definitions' row locks are held only until the commit.
-	if err := w.countDefinitions(tx, store); err != nil {
-		return nil, err
-	}
-	for p, first := range dupOf {
+	for p, first := range c.dupOf {
 		p.result = first.result
 		if first.result.Accepted {
 			p.result.Duplicate = true
 		}
 	}
-	return upserted, nil
 }
 
-// insertEvents stores the batch with ids made here.
-func (w *Writer) insertEvents(tx *gorm.DB, store []*pending) error {
-	events := make([]*Event, len(store))
-	props := make([]string, len(store))
-	for i, p := range store {
-		p.event.ID = w.ids.next()
-		p.result = TriggerResult{Accepted: true, EventID: p.event.ID}
-		events[i], props[i] = &p.event, p.propsJSON
-	}
-	return insertEvents(tx, events, props, 500)
-}
-
-func rollupsOf(store []*pending) *rollupBatch {
-	b := newRollupBatch()
-	for _, p := range store {
-		b.add(&p.event)
-	}
-	return b
-}
-
-// dropStoredMessages answers triggers whose messageId is already stored as
-// duplicates and returns the rest.
-func (w *Writer) dropStoredMessages(tx *gorm.DB, store []*pending, byMessage map[messageKey]*pending) ([]*pending, error) {
-	if len(byMessage) == 0 {
-		return store, nil
-	}
-	idsByApp := map[uint64][]string{}
-	for k := range byMessage {
-		idsByApp[k.appID] = append(idsByApp[k.appID], k.id)
-	}
-	for appID, ids := range idsByApp {
-		var found []struct {
-			ID        uint64
-			MessageID string
-		}
-		err := tx.Model(&Event{}).Select("id, message_id").
-			Where("app_id = ? AND message_id IN ?", appID, ids).Scan(&found).Error
-		if err != nil {
-			return nil, err
-		}
-		for _, f := range found {
-			p := byMessage[messageKey{appID, f.MessageID}]
-			if p == nil {
-				// Not an exact match: only a collation that pads with spaces
-				// returns one (see noPadCollations).
-				continue
-			}
-			p.result = TriggerResult{Accepted: true, Duplicate: true, EventID: f.ID}
-		}
-	}
-	return slices.DeleteFunc(store, func(p *pending) bool { return p.result.Duplicate }), nil
-}
-
-// countDefinitions bumps each definition's trigger count and times, only while
-// it exists and is enabled, in one statement. The UPDATE takes the row locks
-// that a delete or a disable also needs, so neither can interleave with
-// storing these events: a definition with events is never deleted, and no
-// event outlives its definition. If a definition was deleted or disabled, its
-// triggers are marked refused and errRefusals rolls the batch back.
-func (w *Writer) countDefinitions(tx *gorm.DB, store []*pending) error {
-	byDef := map[uint64][]*pending{}
-	for _, p := range store {
-		byDef[p.event.DefinitionID] = append(byDef[p.event.DefinitionID], p)
-	}
-	if len(byDef) == 0 {
-		return nil
-	}
-	defIDs := slices.Sorted(maps.Keys(byDef)) // a fixed lock order keeps writers from deadlocking
+// countDefinitionsSQL bumps each definition's trigger count and times, only
+// while it exists and is enabled, in one statement. The UPDATE takes the
+// row locks that a delete or a disable also needs, so neither can
+// interleave with storing these events: a definition with events is never
+// deleted, and no event outlives its definition.
+func countDefinitionsSQL(c *commitPlan) stmt {
 	var count, first, last strings.Builder
 	var countArgs, firstArgs, lastArgs []any
-	for _, id := range defIDs {
-		group := byDef[id]
+	for _, id := range c.defIDs {
+		group := c.byDef[id]
 		lo, hi := group[0].event.OccurredAt, group[0].event.OccurredAt
 		for _, p := range group[1:] {
 			lo, hi = minTime(lo, p.event.OccurredAt), maxTime(hi, p.event.OccurredAt)
@@ -161,48 +134,110 @@ func (w *Writer) countDefinitions(tx *gorm.DB, store []*pending) error {
 		lastArgs = append(lastArgs, id, hi)
 	}
 	firstCase, lastCase := "CASE id"+first.String()+" END", "CASE id"+last.String()+" END"
+	var in strings.Builder
+	inArgs := make([]any, len(c.defIDs))
+	for i, id := range c.defIDs {
+		if i > 0 {
+			in.WriteByte(',')
+		}
+		in.WriteByte('?')
+		inArgs[i] = id
+	}
 	query := `UPDATE event_definitions SET trigger_count = trigger_count + CASE id` + count.String() + ` END,
 		first_triggered_at = CASE WHEN first_triggered_at IS NULL OR first_triggered_at > ` + firstCase + ` THEN ` + firstCase + ` ELSE first_triggered_at END,
 		last_triggered_at = CASE WHEN last_triggered_at IS NULL OR last_triggered_at < ` + lastCase + ` THEN ` + lastCase + ` ELSE last_triggered_at END
-		WHERE id IN ? AND enabled = ?`
-	args := slices.Concat(countArgs, firstArgs, firstArgs, lastArgs, lastArgs, []any{defIDs, true})
-	res := tx.Exec(query, args...)
-	if res.Error != nil {
-		return res.Error
+		WHERE id IN (` + in.String() + `) AND enabled = ?`
+	return stmt{query, slices.Concat(countArgs, firstArgs, firstArgs, lastArgs, lastArgs, inArgs, []any{true})}
+}
+
+// insertEventsSQL inserts the events in multi-row statements of at most
+// 500 rows and about 1 MiB each.
+func insertEventsSQL(mysql bool, store []*pending) []stmt {
+	conflict := " ON CONFLICT (app_id, message_id) DO NOTHING"
+	if mysql {
+		conflict = " ON DUPLICATE KEY UPDATE id = id"
 	}
-	if res.RowsAffected == int64(len(defIDs)) {
+	var out []stmt
+	for start := 0; start < len(store); {
+		var sb strings.Builder
+		sb.WriteString(insertEventsSQLPrefix)
+		args := make([]any, 0, min(len(store)-start, 500)*12)
+		size, end := 0, start
+		for ; end < len(store) && end-start < 500 && (end == start || size < 1<<20); end++ {
+			p := store[end]
+			e := &p.event
+			if end > start {
+				sb.WriteByte(',')
+			}
+			sb.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?)")
+			args = append(args, e.ID, e.AppID, e.DefinitionID, e.DeviceID, e.MessageID, e.URL, e.Referrer, e.Title,
+				p.propsJSON, e.Source, e.OccurredAt, e.ReceivedAt)
+			size += p.size()
+		}
+		sb.WriteString(conflict)
+		out = append(out, stmt{sb.String(), args})
+		start = end
+	}
+	return out
+}
+
+// countUnknownCodesSQL adds the refused triggers to their (app, code)
+// counters in one statement.
+func countUnknownCodesSQL(mysql bool, refused []*pending) []stmt {
+	if len(refused) == 0 {
 		return nil
 	}
-
-	// A locking read sees the latest commit; a plain one would read the
-	// transaction's snapshot, which may predate a concurrent delete.
-	w.catalog.Invalidate()
-	var rows []struct {
-		ID      uint64
-		Enabled bool
+	type key struct {
+		appID uint64
+		code  string
 	}
-	if err := forUpdate(tx.Model(&EventDefinition{})).Select("id, enabled").Where("id IN ?", defIDs).Scan(&rows).Error; err != nil {
-		return err
-	}
-	enabled := map[uint64]bool{}
-	for _, r := range rows {
-		enabled[r.ID] = r.Enabled
-	}
-	for _, id := range defIDs {
-		on, exists := enabled[id]
-		if on {
-			continue
+	counts := map[key]*UnknownCode{}
+	var rows []*UnknownCode
+	for _, p := range refused {
+		k := key{p.event.AppID, p.code}
+		c := counts[k]
+		if c == nil {
+			c = &UnknownCode{AppID: k.appID, Code: k.code, FirstSeenAt: p.event.ReceivedAt, LastSeenAt: p.event.ReceivedAt}
+			counts[k] = c
+			rows = append(rows, c)
 		}
-		for _, p := range byDef[id] {
-			if exists {
-				p.refused = true
-				p.result = TriggerResult{Err: newError(ErrEventDisabled, "event %q is disabled", p.code)}
-			} else {
-				p.unknown = true // counted as unknown when the batch is written again
-			}
+		c.Count++
+	}
+	slices.SortFunc(rows, func(a, b *UnknownCode) int {
+		return cmp.Or(cmp.Compare(a.AppID, b.AppID), strings.Compare(a.Code, b.Code))
+	})
+	var sb strings.Builder
+	sb.WriteString("INSERT INTO unknown_codes (app_id, code, count, first_seen_at, last_seen_at) VALUES ")
+	args := make([]any, 0, len(rows)*5)
+	for i, c := range rows {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString("(?,?,?,?,?)")
+		args = append(args, c.AppID, c.Code, c.Count, c.FirstSeenAt, c.LastSeenAt)
+	}
+	if mysql {
+		sb.WriteString(" ON DUPLICATE KEY UPDATE count = count + VALUES(count), last_seen_at = GREATEST(last_seen_at, VALUES(last_seen_at))")
+	} else {
+		sb.WriteString(" ON CONFLICT (app_id, code) DO UPDATE SET count = count + excluded.count, last_seen_at = max(last_seen_at, excluded.last_seen_at)")
+	}
+	out := []stmt{{sb.String(), args}}
+	// Trim each app touched: keep its maxUnknownCodes most recently seen
+	// (ties: the code sorting first stays, as the inbox lists them). MySQL
+	// refuses a subquery on the table being deleted from, and LIMIT inside
+	// IN, unless the subquery is materialized as a derived table first.
+	trim := `DELETE FROM unknown_codes WHERE app_id = ? AND code IN (SELECT code FROM unknown_codes
+		WHERE app_id = ? ORDER BY last_seen_at DESC, code LIMIT -1 OFFSET ?)`
+	if mysql {
+		trim = `DELETE FROM unknown_codes WHERE app_id = ? AND code IN (SELECT code FROM (SELECT code FROM unknown_codes
+			WHERE app_id = ? ORDER BY last_seen_at DESC, code LIMIT 18446744073709551615 OFFSET ?) AS evicted)`
+	}
+	for i, c := range rows {
+		if i == 0 || c.AppID != rows[i-1].AppID {
+			out = append(out, stmt{trim, []any{c.AppID, c.AppID, maxUnknownCodes}})
 		}
 	}
-	return errRefusals
+	return out
 }
 
 type deviceSeen struct {
@@ -212,10 +247,10 @@ type deviceSeen struct {
 	first, last time.Time
 }
 
-// upsertDevices creates devices on first sight and widens their seen times,
-// except for devices stored moments ago (see recentDevices). It returns the
-// devices it wrote.
-func (w *Writer) upsertDevices(tx *gorm.DB, store []*pending) ([]*deviceSeen, error) {
+// devicesToUpsert returns the devices to create or whose seen times to
+// widen, sorted by key (the order writers lock them in), except devices
+// stored moments ago (see recentDevices).
+func (w *Writer) devicesToUpsert(store []*pending) []*deviceSeen {
 	byKey := map[DeviceKey]*deviceSeen{}
 	var seen []*deviceSeen
 	now := time.Now()
@@ -238,18 +273,23 @@ func (w *Writer) upsertDevices(tx *gorm.DB, store []*pending) ([]*deviceSeen, er
 	slices.SortFunc(seen, func(a, b *deviceSeen) int {
 		return cmp.Or(cmp.Compare(a.appID, b.appID), strings.Compare(a.deviceID, b.deviceID))
 	})
-	var conflict string
-	if isMySQL(tx) {
+	return seen
+}
+
+// upsertDevicesSQL creates devices on first sight and widens their seen
+// times, 500 to a statement.
+func upsertDevicesSQL(mysql bool, seen []*deviceSeen) []stmt {
+	conflict := ` ON CONFLICT (app_id, device_id) DO UPDATE SET
+			first_seen_at = min(first_seen_at, excluded.first_seen_at),
+			last_seen_at = max(last_seen_at, excluded.last_seen_at),
+			user_agent = CASE WHEN excluded.user_agent = '' THEN user_agent ELSE excluded.user_agent END`
+	if mysql {
 		conflict = ` ON DUPLICATE KEY UPDATE
 			first_seen_at = LEAST(first_seen_at, VALUES(first_seen_at)),
 			last_seen_at = GREATEST(last_seen_at, VALUES(last_seen_at)),
 			user_agent = IF(VALUES(user_agent) = '', user_agent, VALUES(user_agent))`
-	} else {
-		conflict = ` ON CONFLICT (app_id, device_id) DO UPDATE SET
-			first_seen_at = min(first_seen_at, excluded.first_seen_at),
-			last_seen_at = max(last_seen_at, excluded.last_seen_at),
-			user_agent = CASE WHEN excluded.user_agent = '' THEN user_agent ELSE excluded.user_agent END`
 	}
+	var out []stmt
 	for chunk := range slices.Chunk(seen, 500) {
 		var sb strings.Builder
 		args := make([]any, 0, len(chunk)*5)
@@ -262,11 +302,9 @@ func (w *Writer) upsertDevices(tx *gorm.DB, store []*pending) ([]*deviceSeen, er
 			args = append(args, d.appID, d.deviceID, d.ua, d.first, d.last)
 		}
 		sb.WriteString(conflict)
-		if err := tx.Exec(sb.String(), args...).Error; err != nil {
-			return nil, err
-		}
+		out = append(out, stmt{sb.String(), args})
 	}
-	return seen, nil
+	return out
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -282,3 +320,8 @@ func maxTime(a, b time.Time) time.Time {
 	}
 	return a
 }
+
+// errTooManyRounds ends a group commit that keeps meeting surprises.
+var errTooManyRounds = fmt.Errorf("models.Writer: the group commit was rolled back %d times", maxRounds)
+
+const maxRounds = 20

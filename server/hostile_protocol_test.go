@@ -57,7 +57,7 @@ func newLoggedAPI(t *testing.T, db *gorm.DB, mutate ...func(*config)) (*api, *lo
 	}
 	t.Cleanup(closeResolver)
 	h := routes(cfg, log, resolver, m)
-	a := &api{t: t, db: db, handler: h, gql: client.New(h, client.Path("/graphql"))}
+	a := &api{t: t, db: db, handler: h, gql: client.New(h, client.Path("/graphql")), resolver: resolver}
 	a.ownerToken = a.signUp()
 	return a, logs
 }
@@ -190,6 +190,7 @@ func TestHostileProtocolRequests(t *testing.T) {
 		if _, errs := a.do("mutation { "+trigger+" }", anonymous()); len(errs) != 0 {
 			t.Fatalf("a plain trigger failed: %v", errs)
 		}
+		a.settle()
 		before := rowCounts(t, db)
 		for _, c := range hostileRequests {
 			t.Run(c.name, func(t *testing.T) {

@@ -262,6 +262,7 @@ func TestHostileInputs(t *testing.T) {
 		a.ok(hTrigger, &trig, client.Var("in", map[string]any{"appId": appID, "deviceId": "seen", "code": "view", "properties": map[string]any{"n": 3, "plan": "pro"}}))
 		var ident struct{ Identify struct{ Moved bool } }
 		a.ok(hIdentify, &ident, client.Var("in", map[string]any{"appId": appID, "deviceId": "seen", "email": "seen@example.com"}), as(secret))
+		a.settle()
 
 		tables, err := db.Migrator().GetTables()
 		if err != nil {

@@ -7,17 +7,11 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	_ "time/tzdata" // app timezones must resolve on machines without zoneinfo
 )
 
 func main() {
-	if os.Getenv("GOGC") == "" {
-		// The live heap is small (tens of MB) and the hot path allocates per
-		// request: collecting less often buys throughput for little memory.
-		debug.SetGCPercent(400)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {

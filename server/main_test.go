@@ -62,6 +62,16 @@ func newAPI(t testing.TB, db *gorm.DB, mutate ...func(*config)) *api {
 	return a
 }
 
+// settle derives everything stored so far: the rollups consumer runs after
+// the acknowledgement, and a test that counts rows must not see it add
+// rollups later (nor, on a locked SQLite file, wait on the lock meanwhile).
+func (a *api) settle() {
+	a.t.Helper()
+	if err := a.resolver.Writer.EventLog().Drain(context.Background()); err != nil {
+		a.t.Fatal(err)
+	}
+}
+
 const testJWTSecret = "test-signing-secret-of-at-least-32-bytes!"
 
 var userSeq atomic.Int64

@@ -164,7 +164,19 @@ func TestMetricsFollowTraffic(t *testing.T) {
 			t.Fatalf("batch: %+v", batch)
 		}
 
+		// Everything stored is derived: the rollups consumer reports no lag.
+		if err := a.resolver.Writer.EventLog().Drain(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 		after := scrape(t, srv.URL+"/metrics", testMetricsToken)
+		for _, name := range []string{"crumbs_derived_lag_seconds", "crumbs_derived_lag_events"} {
+			f := after[name]
+			if f == nil || len(f.Metric) != 1 || f.Metric[0].Label[0].GetValue() != "rollups" {
+				t.Errorf("%s: %v, want one series for the rollups consumer", name, f)
+			} else if v := f.Metric[0].Gauge.GetValue(); name == "crumbs_derived_lag_seconds" && v != 0 {
+				t.Errorf("%s = %v after deriving everything", name, v)
+			}
+		}
 		delta := func(name string, labels ...string) (count, sum float64) {
 			b, bs := sample(before, name, labels...)
 			a, as := sample(after, name, labels...)

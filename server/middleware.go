@@ -192,15 +192,9 @@ func graphqlBody(body []byte) error {
 		return models.BadRequest("batched requests are not supported; send one JSON object per request")
 	case body[0] != '{':
 		return models.BadRequest(`the request body is not a JSON object; send one such as {"query": "{ me { id } }"}`)
-	case !utf8.Valid(body):
-		// Not JSON (RFC 8259), and Go's decoder would turn the bytes into U+FFFD.
-		return models.BadRequest("the request body is not valid UTF-8")
 	}
-	switch depth, values := jsonShape(body, maxRequestNesting, maxRequestValues); {
-	case depth > maxRequestNesting:
-		return models.BadRequest("the request body is nested deeper than %d levels", maxRequestNesting)
-	case values > maxRequestValues:
-		return tooManyValues{}
+	if err := checkJSONBody(body); err != nil {
+		return err
 	}
 	var req struct {
 		Query, OperationName, Variables, Extensions json.RawMessage
@@ -220,6 +214,24 @@ func graphqlBody(body []byte) error {
 		case !p.object && p.value[0] != '"':
 			return models.BadRequest("%s must be a string", p.name)
 		}
+	}
+	return nil
+}
+
+// checkJSONBody refuses, before any decoder walks it, a JSON body that is not
+// UTF-8 or nests deeper than maxRequestNesting (BAD_REQUEST), or holds more
+// than maxRequestValues values (PAYLOAD_TOO_LARGE): the rules of every JSON
+// request body, GraphQL's and the JSON API's.
+func checkJSONBody(body []byte) error {
+	if !utf8.Valid(body) {
+		// Not JSON (RFC 8259), and Go's decoder would turn the bytes into U+FFFD.
+		return models.BadRequest("the request body is not valid UTF-8")
+	}
+	switch depth, values := jsonShape(body, maxRequestNesting, maxRequestValues); {
+	case depth > maxRequestNesting:
+		return models.BadRequest("the request body is nested deeper than %d levels", maxRequestNesting)
+	case values > maxRequestValues:
+		return tooManyValues{}
 	}
 	return nil
 }

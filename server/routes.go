@@ -10,6 +10,7 @@ import (
 	"github.com/crumbs-dev/crumbs/jsclient"
 	"github.com/crumbs-dev/crumbs/models"
 	"github.com/crumbs-dev/crumbs/server/graphiql"
+	"github.com/crumbs-dev/crumbs/server/ingest"
 	"github.com/crumbs-dev/crumbs/server/metrics"
 	"github.com/rs/cors"
 )
@@ -20,7 +21,7 @@ func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver, m *metrics.
 
 	api := graph.NewHandler(resolver, graph.HandlerOptions{
 		Development: cfg.Development, MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity,
-		WebsocketOrigins: cfg.DashboardOrigins, Log: log,
+		WebsocketOrigins: cfg.DashboardOrigins, Log: log, NoFastPath: cfg.noFastPath,
 	})
 	api = graph.RequestMiddleware(graph.RequestOptions{
 		RequestID: requestID, Tokens: resolver.Tokens, DB: resolver.DB, TrustedProxies: cfg.TrustedProxies,
@@ -28,16 +29,16 @@ func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver, m *metrics.
 	api = graphqlRequests(api)
 	api = limitBody(cfg.MaxBodyBytes, api)
 	api = longLivedWebsockets(api)
-	// Browser triggers come from the apps' own sites, which only the app knows:
-	// CORS admits any origin and the trigger path checks the app's allowed origins.
-	api = cors.New(cors.Options{
-		AllowOriginFunc: func(string) bool { return true },
-		AllowedMethods:  []string{http.MethodGet, http.MethodPost},
-		AllowedHeaders:  []string{"Content-Type", "Authorization", "X-Request-Id"},
-		ExposedHeaders:  []string{"Retry-After", "X-Request-Id"},
-		MaxAge:          600,
-	}).Handler(api)
-	mux.Handle("/graphql", api)
+	mux.Handle("/graphql", browserCORS(api))
+
+	// The plain JSON ingestion API; its endpoints are listed in server/ingest.
+	ingestAPI := ingest.New(ingest.Options{
+		Writer: resolver.Writer, Log: log, RequestID: requestID, MaxBodyBytes: cfg.MaxBodyBytes, CheckBody: checkJSONBody,
+		ClientIP: func(r *http.Request) string { return graph.ClientIP(r, cfg.TrustedProxies) },
+	})
+	apiMux := http.NewServeMux()
+	ingestAPI.Register(apiMux)
+	mux.Handle("/api/v1/", browserCORS(apiMux))
 
 	// The browser library, so that sites need nothing but a script tag.
 	jsclient.Register(mux)
@@ -63,4 +64,17 @@ func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver, m *metrics.
 		graphiql.Register(mux, "/graphiql", "/graphql")
 	}
 	return withRequestID(recoverPanics(log, mux))
+}
+
+// browserCORS admits browsers from any origin: triggers come from the apps'
+// own sites, which only the app knows, and the trigger path checks the
+// app's allowed origins.
+func browserCORS(h http.Handler) http.Handler {
+	return cors.New(cors.Options{
+		AllowOriginFunc: func(string) bool { return true },
+		AllowedMethods:  []string{http.MethodGet, http.MethodPost},
+		AllowedHeaders:  []string{"Content-Type", "Authorization", "X-Request-Id"},
+		ExposedHeaders:  []string{"Retry-After", "X-Request-Id"},
+		MaxAge:          600,
+	}).Handler(h)
 }

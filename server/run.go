@@ -155,6 +155,11 @@ func newResolver(cfg *config, db *gorm.DB, log *slog.Logger, m *metrics.Metrics)
 	if err != nil {
 		return nil, nil, err
 	}
+	// Before the writer: its event log consumers use db at once, and gorm's
+	// callbacks (which WatchDB adds) must not change while statements run.
+	if err := m.WatchDB("main", db); err != nil {
+		return nil, nil, err
+	}
 	catalog := models.NewCatalog(db, cfg.CacheTTL)
 	writer := models.NewWriter(db, catalog, models.WriterOptions{
 		MaxBatch: cfg.WriteBatch, Writers: cfg.Writers, Delay: cfg.WriteDelay, CommitTimeout: cfg.DBTimeout, Log: log,
@@ -162,11 +167,25 @@ func newResolver(cfg *config, db *gorm.DB, log *slog.Logger, m *metrics.Metrics)
 		Observer: m,
 	})
 	m.WatchWriter(writer)
-	if err := m.WatchDB("main", db); err != nil {
-		writer.Close()
-		return nil, nil, err
+	if events := writer.EventLog(); events != nil {
+		for _, c := range events.Stats() {
+			m.AddLag(c.Name, derivedLag(events, c.Name))
+		}
 	}
 	return &graph.Resolver{DB: db, Catalog: catalog, Writer: writer, Tokens: tokens, Log: log}, writer.Close, nil
+}
+
+// derivedLag reads how far the named event log consumer trails the stored
+// events, for crumbs_derived_lag_*. The replica holding the consumer's lease
+// reports it; the others report 0, so take the max over replicas.
+func derivedLag(events *models.EventLog, name string) func() metrics.Lag {
+	return func() metrics.Lag {
+		s, ok := events.StatsOf(name)
+		if !ok || !s.Holding {
+			return metrics.Lag{}
+		}
+		return metrics.Lag{Seconds: s.Lag.Seconds(), Events: float64(s.Behind)}
+	}
 }
 
 // displayAddr turns a wildcard listen address into one a browser can open.

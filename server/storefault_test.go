@@ -288,6 +288,7 @@ func TestSQLiteLockedStore(t *testing.T) {
 	a, base := faultAPI(t, db, timeout)
 	appID, _ := a.createApp("Locked")
 	ack(t, func() httpAnswer { return triggerOver(base, appID, "locked-acked") })
+	a.settle() // nothing left for the rollups consumer to wait on the lock for
 
 	other, err := models.Open(ctx, "sqlite:"+path, models.DBOptions{Timeout: -1})
 	if err != nil {

@@ -13,6 +13,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -32,7 +33,16 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
+	var err error
+	switch args := os.Args[1:]; {
+	case len(args) > 0 && args[0] == "compare":
+		err = runCompare(args[1:], os.Stdout)
+	case len(args) > 0 && args[0] == "serve-reference":
+		err = serveReference(args[1:], os.Stdout)
+	default:
+		err = run(args, os.Stdout)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
 	}
@@ -47,6 +57,8 @@ type options struct {
 	batch       int
 	devices     int
 	codes       int
+	// prefix begins every messageId (default: one per run)
+	prefix string
 }
 
 func run(args []string, out io.Writer) error {
@@ -194,15 +206,18 @@ func setup(client *http.Client, o options) (appID, secret string, err error) {
 func code(i int) string { return "load_" + strconv.Itoa(i) }
 
 const (
-	triggerQuery = `mutation($in: TriggerInput!) { trigger(input: $in) { accepted duplicate } }`
-	batchQuery   = `mutation($in: [TriggerInput!]!) { triggerBatch(inputs: $in) { accepted duplicate } }`
+	triggerQuery = `mutation($in: TriggerInput!) { trigger(input: $in) { accepted duplicate eventId } }`
+	batchQuery   = `mutation($in: [TriggerInput!]!) { triggerBatch(inputs: $in) { accepted duplicate eventId } }`
 )
 
-var runID = func() string {
-	b := make([]byte, 6)
+var runID = randomHex(6)
+
+// randomHex returns n random bytes in hex.
+func randomHex(n int) string {
+	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
-}()
+}
 
 // requestBody builds a request by appending to a byte slice: the generator
 // shares the machine with the server, so it must spend little CPU itself.
@@ -237,7 +252,7 @@ func appendItem(b []byte, o options, appID string, worker, n int) []byte {
 	b = append(b, `","url":"https://example.com/page/`...)
 	b = strconv.AppendInt(b, int64(n%50), 10)
 	b = append(b, `","messageId":"`...)
-	b = append(b, runID...)
+	b = append(b, cmp.Or(o.prefix, runID)...)
 	b = append(b, '-')
 	b = strconv.AppendInt(b, int64(worker), 10)
 	b = append(b, '-')
@@ -250,37 +265,60 @@ func appendItem(b []byte, o options, appID string, worker, n int) []byte {
 type result struct {
 	Accepted  bool
 	Duplicate bool
+	EventID   string
 }
 
 // post sends one request and returns how many events it stored.
 func post(client *http.Client, target, bearer string, body []byte) (int, error) {
+	n, _, err := postAny(client, target, bearer, body)
+	return n, err
+}
+
+// postAny sends one request to a GraphQL trigger mutation or the JSON
+// endpoint and returns how many events it stored and their ids.
+func postAny(client *http.Client, target, bearer string, body []byte) (int, []uint64, error) {
 	var resp struct {
 		Data struct {
 			Trigger      *result
 			TriggerBatch []result
 		}
 		Errors []struct{ Message string }
+		// the JSON endpoint's answer to one event
+		Accepted  *bool
+		Duplicate bool
+		EventID   string `json:"event_id"`
+		Error     *struct{ Code, Message string }
 	}
 	if err := do(client, target, bearer, body, &resp); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if len(resp.Errors) > 0 {
-		return 0, errors.New(resp.Errors[0].Message)
+		return 0, nil, errors.New(resp.Errors[0].Message)
+	}
+	if resp.Error != nil {
+		return 0, nil, errors.New(resp.Error.Code + ": " + resp.Error.Message)
 	}
 	results := resp.Data.TriggerBatch
 	if resp.Data.Trigger != nil {
 		results = append(results, *resp.Data.Trigger)
 	}
+	if resp.Accepted != nil {
+		results = append(results, result{Accepted: *resp.Accepted, Duplicate: resp.Duplicate, EventID: resp.EventID})
+	}
 	n := 0
+	var ids []uint64
 	for _, r := range results {
 		if r.Accepted && !r.Duplicate {
 			n++
+			if id, err := strconv.ParseUint(r.EventID, 10, 64); err == nil {
+				ids = append(ids, id)
+			}
 		}
 	}
 	if n != len(results) {
-		return n, fmt.Errorf("%d of %d events not stored", len(results)-n, len(results))
+		return n, ids, fmt.Errorf("%d of %d events not stored", len(results)-n, len(results))
 	}
-	return n, nil
+	return n, ids, nil
 }
 
 func graphql(client *http.Client, target, bearer, query string, vars map[string]any, out any) error {

@@ -1,0 +1,242 @@
+// Package ingest serves Crumbs' plain JSON ingestion API under /api/v1,
+// for servers and browsers that want to record events without GraphQL.
+// Every endpoint calls the same models functions and the same group-commit
+// writer as the GraphQL mutations, under the same rules: a secret key
+// (Authorization: Bearer sk_…) for servers, or else a browser call held to
+// the app's allowed origins, small batches, recent times and rate limits.
+//
+// Whole-request failures answer an HTTP status with
+// {"error":{"code","message"}} (the codes are the GraphQL ones); per-item
+// outcomes answer {"accepted","duplicate","event_id","error"}. A store that
+// cannot be reached answers UNAVAILABLE with 503 and Retry-After.
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/crumbs-dev/crumbs/models"
+)
+
+// Options configure the API.
+type Options struct {
+	Writer *models.Writer
+	Log    *slog.Logger
+	// ClientIP returns the caller's address, as far as trusted proxies
+	// vouch for it (per-IP rate limits).
+	ClientIP func(*http.Request) string
+	// RequestID returns the id the server gave the request, for logs.
+	RequestID func(*http.Request) string
+	// MaxBodyBytes bounds a request body (default 2 MiB); larger ones get
+	// 413 PAYLOAD_TOO_LARGE.
+	MaxBodyBytes int64
+	// CheckBody refuses a body before it is decoded (the server's rules for
+	// every JSON body: UTF-8, nesting, number of values); its error's code
+	// (BAD_REQUEST, PAYLOAD_TOO_LARGE) sets the status. Nil checks nothing.
+	CheckBody func(body []byte) error
+}
+
+// API is the JSON ingestion API.
+type API struct {
+	opts Options
+}
+
+// New returns the API.
+func New(opts Options) *API {
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	if opts.ClientIP == nil {
+		opts.ClientIP = func(r *http.Request) string { return r.RemoteAddr }
+	}
+	if opts.RequestID == nil {
+		opts.RequestID = func(*http.Request) string { return "" }
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 2 << 20
+	}
+	if opts.CheckBody == nil {
+		opts.CheckBody = func([]byte) error { return nil }
+	}
+	return &API{opts: opts}
+}
+
+// Register adds every endpoint of the API to mux.
+func (a *API) Register(mux *http.ServeMux) {
+	for pattern, h := range a.endpoints() {
+		mux.HandleFunc(pattern, h)
+	}
+}
+
+// Patterns lists the API's endpoints as ServeMux patterns, so that tests can
+// require an access expectation for each.
+func (a *API) Patterns() []string {
+	var out []string
+	for pattern := range a.endpoints() {
+		out = append(out, pattern)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (a *API) endpoints() map[string]http.HandlerFunc {
+	return map[string]http.HandlerFunc{
+		"POST /api/v1/apps/{appId}/events": a.events,
+	}
+}
+
+// caller is who sent a request and from where.
+type caller struct {
+	secret    string
+	origin    string
+	clientIP  string
+	userAgent string
+}
+
+// identify reads the request's credentials: no Authorization header (a
+// browser), or the app's secret key as a bearer token.
+func (a *API) identify(r *http.Request) (caller, error) {
+	c := caller{origin: r.Header.Get("Origin"), clientIP: a.opts.ClientIP(r), userAgent: r.UserAgent()}
+	auth := r.Header.Get("Authorization")
+	if auth == "" {
+		return c, nil
+	}
+	token, ok := strings.CutPrefix(auth, "Bearer ")
+	token = strings.TrimSpace(token)
+	if !ok || !strings.HasPrefix(token, "sk_") {
+		return c, models.Unauthenticated("use Authorization: Bearer <the app's secret key>, or no credentials from a browser")
+	}
+	c.secret = token
+	return c, nil
+}
+
+// errorBody is the JSON of a refusal.
+type errorBody struct {
+	Code    string  `json:"code"`
+	Message string  `json:"message"`
+	Field   *string `json:"field,omitempty"`
+}
+
+// describe turns err into its public code and a message safe to show; the
+// details of unexpected errors are logged instead, and store faults under
+// models.MsgStoreUnavailable (which the server's log throttles).
+func (a *API) describe(r *http.Request, err error) errorBody {
+	code, field := models.Code(err)
+	if errors.Is(err, errBodyUnreadable) {
+		code = models.CodeBadRequest
+	}
+	body := errorBody{Code: code, Message: err.Error()}
+	if field != "" {
+		field = snakeCase(field)
+		body.Field = &field
+		if invalid := (*models.InvalidError)(nil); errors.As(err, &invalid) {
+			body.Message = field + ": " + invalid.Message
+		}
+	}
+	switch code {
+	case models.CodeInternal:
+		a.opts.Log.ErrorContext(r.Context(), "ingest request failed", "request_id", a.opts.RequestID(r), "path", r.URL.Path, "err", err)
+		body.Message = "internal server error"
+	case models.CodeUnavailable:
+		// Refusals models words itself (shutting down) keep their message
+		// and are no store fault; nor is a request whose caller went away.
+		if !errors.Is(err, models.ErrUnavailable) {
+			if r.Context().Err() == nil || !errors.Is(err, context.Canceled) {
+				a.opts.Log.ErrorContext(r.Context(), models.MsgStoreUnavailable, "request_id", a.opts.RequestID(r), "path", r.URL.Path, "err", err)
+			}
+			body.Message = "the store is unavailable; retry later"
+		}
+	}
+	return body
+}
+
+// statusOf is the HTTP status of a refusal with this code.
+func statusOf(code string) int {
+	switch code {
+	case models.CodeBadUserInput, models.CodeBadRequest:
+		return http.StatusBadRequest
+	case models.CodeUnauthenticated:
+		return http.StatusUnauthorized
+	case models.CodeForbidden:
+		return http.StatusForbidden
+	case models.CodeNotFound:
+		return http.StatusNotFound
+	case models.CodeUnknownEventCode, models.CodeEventDisabled:
+		return http.StatusUnprocessableEntity
+	case models.CodePayloadTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case models.CodeRateLimited:
+		return http.StatusTooManyRequests
+	case models.CodeUnavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// retryAfter is when a caller refused for err may try again, if it may.
+func retryAfter(err error) time.Duration {
+	var limited *models.RateLimitError
+	if errors.As(err, &limited) {
+		return limited.RetryAfter
+	}
+	if code, _ := models.Code(err); code == models.CodeUnavailable {
+		return models.RetryAfterUnavailable
+	}
+	return 0
+}
+
+// fail answers a whole-request failure.
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	body := a.describe(r, err)
+	writeJSON(w, statusOf(body.Code), retryAfter(err), struct {
+		Error errorBody `json:"error"`
+	}{body})
+}
+
+// badRequest answers a body the endpoint cannot read.
+func badRequest(w http.ResponseWriter, message string) {
+	writeRefusal(w, http.StatusBadRequest, models.CodeBadRequest, message)
+}
+
+// writeRefusal answers a whole-request refusal that models did not word.
+func writeRefusal(w http.ResponseWriter, status int, code, message string) {
+	writeJSON(w, status, 0, struct {
+		Error errorBody `json:"error"`
+	}{errorBody{Code: code, Message: message}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, retry time.Duration, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		status, body = http.StatusInternalServerError, []byte(`{"error":{"code":"INTERNAL_SERVER_ERROR","message":"internal server error"}}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	if retry > 0 {
+		h.Set("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
+	}
+	w.WriteHeader(status)
+	w.Write(append(body, '\n'))
+}
+
+// snakeCase turns the models' field names (deviceId, occurredAt) into the
+// JSON API's (device_id, occurred_at).
+func snakeCase(field string) string {
+	var sb strings.Builder
+	for _, r := range field {
+		if unicode.IsUpper(r) {
+			sb.WriteByte('_')
+			r = unicode.ToLower(r)
+		}
+		sb.WriteRune(r)
+	}
+	return sb.String()
+}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/crumbs-dev/crumbs/models/modelstest"
+	"github.com/crumbs-dev/crumbs/server/ingest"
+	"gorm.io/gorm"
+)
+
+// routeAccess is who may use each endpoint of the JSON API, per caller, as
+// operations is for GraphQL's root fields. The JSON API takes an app's
+// secret key or no credentials (a browser, held to the app's origins): a
+// dashboard access token is no app credential there, and another app's key
+// is refused as on GraphQL. TestRouteAccess fails on an endpoint without an
+// entry, so whoever adds one decides who may call it.
+var routeAccess = map[string]expect{
+	"POST /api/v1/apps/{appId}/events": {other: unauth, viewer: unauth, editor: unauth, owner: unauth, otherServer: unauth},
+}
+
+// TestRouteAccess calls every JSON API endpoint on app A as every caller:
+// each gets its expected code, and no answer holds a marker of an app or a
+// lead, since an endpoint that takes no credentials answers nothing beyond
+// what the caller sent.
+func TestRouteAccess(t *testing.T) {
+	patterns := ingest.New(ingest.Options{}).Patterns()
+	if got := slices.Sorted(maps.Keys(routeAccess)); !slices.Equal(got, patterns) {
+		t.Fatalf("routeAccess lists %v; the JSON API serves %v: classify every endpoint", got, patterns)
+	}
+	bodies := map[string]string{
+		"POST /api/v1/apps/{appId}/events": `{"events":[{"device_id":"d-route","code":"alpha_code","url":"https://a.example/route"},{"device_id":"d-route","code":"nope"}]}`,
+	}
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		f := newFixture(t, db)
+		srv := httptest.NewServer(f.a.handler)
+		defer srv.Close()
+		for _, pattern := range patterns {
+			method, path, _ := strings.Cut(pattern, " ")
+			for _, caller := range callers {
+				req, _ := http.NewRequest(method, srv.URL+strings.ReplaceAll(path, "{appId}", f.appA), strings.NewReader(bodies[pattern]))
+				req.Header.Set("Content-Type", "application/json")
+				if b := f.bearer(caller); b != "" {
+					req.Header.Set("Authorization", b)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				raw, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				var out struct {
+					Error   *struct{ Code string }
+					Results []struct {
+						Accepted bool
+						Error    *struct{ Code string }
+					}
+				}
+				if err := json.Unmarshal(raw, &out); err != nil {
+					t.Fatalf("%s as %s: %d %s", pattern, caller, resp.StatusCode, raw)
+				}
+				switch want := routeAccess[pattern][caller]; {
+				case want != "":
+					if out.Error == nil || out.Error.Code != want || resp.StatusCode != http.StatusUnauthorized {
+						t.Errorf("%s as %s: %d %s, want %s", pattern, caller, resp.StatusCode, raw, want)
+					}
+				case resp.StatusCode != http.StatusOK || out.Error != nil || len(out.Results) != 2 || !out.Results[0].Accepted ||
+					out.Results[1].Error == nil || out.Results[1].Error.Code != "UNKNOWN_EVENT_CODE":
+					t.Errorf("%s as %s: %d %s, want the event accepted and the unknown code refused", pattern, caller, resp.StatusCode, raw)
+				}
+				for _, marker := range append(slices.Clone(f.markersA), f.markersB...) {
+					if strings.Contains(string(raw), marker) {
+						t.Errorf("%s as %s: the answer holds %q: %s", pattern, caller, marker, raw)
+					}
+				}
+			}
+		}
+	})
+}

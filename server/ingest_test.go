@@ -1,0 +1,412 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/99designs/gqlgen/client"
+	"github.com/crumbs-dev/crumbs/models"
+	"github.com/crumbs-dev/crumbs/models/modelstest"
+	"gorm.io/gorm"
+)
+
+// jsonAPI posts to the JSON ingestion API of a real HTTP server.
+type jsonAPI struct {
+	t   *testing.T
+	a   *api
+	srv *httptest.Server
+}
+
+type apiItem struct {
+	Accepted  bool
+	Duplicate bool
+	EventID   *string `json:"event_id"`
+	Error     *struct {
+		Code, Message string
+		Field         *string
+	}
+}
+
+type apiResponse struct {
+	status     int
+	retryAfter string
+	header     http.Header
+	raw        string
+	item       apiItem
+	Results    []apiItem
+	Error      *struct{ Code, Message string }
+}
+
+func newJSONAPI(t *testing.T, db *gorm.DB, mutate ...func(*config)) *jsonAPI {
+	a := newAPI(t, db, mutate...)
+	srv := httptest.NewServer(a.handler)
+	t.Cleanup(srv.Close)
+	return &jsonAPI{t: t, a: a, srv: srv}
+}
+
+// post sends body to the app's events endpoint; header holds name, value pairs.
+func (j *jsonAPI) post(appID, body string, header ...string) apiResponse {
+	j.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, j.srv.URL+"/api/v1/apps/"+appID+"/events", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		j.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	out := apiResponse{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After"), header: resp.Header, raw: string(raw)}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		j.t.Fatalf("%d %s: %v", resp.StatusCode, raw, err)
+	}
+	json.Unmarshal(raw, &out.item)
+	return out
+}
+
+func (r apiResponse) code() string {
+	switch {
+	case r.Error != nil:
+		return r.Error.Code
+	case r.item.Error != nil:
+		return r.item.Error.Code
+	}
+	return ""
+}
+
+func TestJSONEventsEndpoint(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		j := newJSONAPI(t, db)
+		appID, secret := j.a.createApp("JSON API")
+		key := []string{"Authorization", "Bearer " + secret}
+
+		// One event with the secret key, then its retry.
+		one := `{"device_id":"d-42","code":"view","url":"https://example.com/pricing","referrer":"https://news.example/",
+			"title":"Pricing","properties":{"plan":"pro","n":3},"occurred_at":"2026-01-02T03:04:05.678Z","message_id":"m-1","source":"api"}`
+		r := j.post(appID, one, key...)
+		if r.status != 200 || !r.item.Accepted || r.item.Duplicate || r.item.EventID == nil || r.item.Error != nil {
+			t.Fatalf("one event: %d %s", r.status, r.raw)
+		}
+		again := j.post(appID, one, key...)
+		if again.status != 200 || !again.item.Accepted || !again.item.Duplicate || *again.item.EventID != *r.item.EventID {
+			t.Fatalf("retried event: %d %s", again.status, again.raw)
+		}
+		var stored models.Event
+		if err := db.Where("id = ?", *r.item.EventID).Take(&stored).Error; err != nil {
+			t.Fatal(err)
+		}
+		if stored.URL != "https://example.com/pricing" || stored.Title != "Pricing" || stored.Source != "api" ||
+			fmt.Sprint(stored.Properties) != "map[n:3 plan:pro]" || !stored.OccurredAt.Equal(time.Date(2026, 1, 2, 3, 4, 5, 678e6, time.UTC)) {
+			t.Fatalf("stored %+v", stored)
+		}
+
+		// A batch is answered per item, in order; bad items do not sink the rest.
+		j.a.ok(`mutation($a: ID!) { createEventDefinition(input: {appId: $a, code: "old", name: "Old", enabled: false}) { id } }`, &map[string]any{}, client.Var("a", appID))
+		batch := `{"events":[
+			{"device_id":"d-1","code":"click"},
+			{"device_id":"d-1","code":"nope"},
+			{"device_id":"","code":"view"},
+			{"device_id":"d-1","code":"view","occurred_at":"yesterday"},
+			{"device_id":"d-1","code":"old"},
+			{"device_id":"d-1","code":"view","properties":[1,2]},
+			"not an event",
+			{"device_id":"d-2","code":"submit","message_id":"m-1"}]}`
+		r = j.post(appID, batch, key...)
+		want := []string{"", "UNKNOWN_EVENT_CODE", "BAD_USER_INPUT device_id", "BAD_USER_INPUT occurred_at", "EVENT_DISABLED",
+			"BAD_USER_INPUT properties", "BAD_USER_INPUT events", ""}
+		if r.status != 200 || len(r.Results) != len(want) {
+			t.Fatalf("batch: %d %s", r.status, r.raw)
+		}
+		for i, res := range r.Results {
+			got := ""
+			if res.Error != nil {
+				got = res.Error.Code
+				if res.Error.Field != nil {
+					got += " " + *res.Error.Field
+				}
+			}
+			if got != want[i] || res.Accepted != (want[i] == "") || (res.EventID != nil) != res.Accepted {
+				t.Fatalf("batch item %d: %+v (error %q), want %q", i, res, got, want[i])
+			}
+		}
+		if !r.Results[7].Duplicate || *r.Results[7].EventID != *again.item.EventID {
+			t.Fatalf("a known message id in a batch: %+v", r.Results[7])
+		}
+
+		// One refused event gets its refusal's status.
+		for body, status := range map[string]int{
+			`{"device_id":"d-1","code":"nope"}`:                           http.StatusUnprocessableEntity,
+			`{"device_id":"d-1","code":"old"}`:                            http.StatusUnprocessableEntity,
+			`{"device_id":"d-1","code":"BAD CODE"}`:                       http.StatusBadRequest,
+			`{"device_id":"d-1","code":"view","source":"carrier pigeon"}`: http.StatusBadRequest,
+		} {
+			if r := j.post(appID, body, key...); r.status != status || r.item.Accepted || r.item.Error == nil {
+				t.Fatalf("%s: %d %s", body, r.status, r.raw)
+			}
+		}
+
+		// Whole-request failures.
+		for _, c := range []struct {
+			name, app, body string
+			header          []string
+			status          int
+			code            string
+		}{
+			{"unknown app", "app_nope", `{"device_id":"d","code":"view"}`, key, 404, "NOT_FOUND"},
+			{"wrong key", appID, `{"device_id":"d","code":"view"}`, []string{"Authorization", "Bearer sk_wrong"}, 401, "UNAUTHENTICATED"},
+			{"not a key", appID, `{"device_id":"d","code":"view"}`, []string{"Authorization", "Bearer eyJhbGciOi"}, 401, "UNAUTHENTICATED"},
+			{"not json", appID, `{"device_id":`, key, 400, "BAD_REQUEST"},
+			{"an array", appID, `[{"device_id":"d","code":"view"}]`, key, 400, "BAD_REQUEST"},
+			{"event and batch", appID, `{"device_id":"d","events":[]}`, key, 400, "BAD_REQUEST"},
+			{"too many", appID, `{"events":[` + strings.Repeat(`{"device_id":"d","code":"view"},`, 500) + `{"device_id":"d","code":"view"}]}`, key, 400, "BAD_USER_INPUT"},
+			{"too large", appID, `{"device_id":"d","code":"view","title":"` + strings.Repeat("x", 3<<20) + `"}`, key, 413, "PAYLOAD_TOO_LARGE"},
+			{"form", appID, `a=b`, []string{"Content-Type", "application/x-www-form-urlencoded"}, 415, "BAD_REQUEST"},
+		} {
+			if r := j.post(c.app, c.body, c.header...); r.status != c.status || r.Error == nil || r.Error.Code != c.code {
+				t.Fatalf("%s: %d %s", c.name, r.status, r.raw)
+			}
+		}
+		if r := j.post(appID, `{"events":[]}`, key...); r.status != 200 || len(r.Results) != 0 || !strings.Contains(r.raw, `"results":[]`) {
+			t.Fatalf("empty batch: %d %s", r.status, r.raw)
+		}
+	})
+}
+
+// Browsers (no key) are held to the GraphQL trigger's rules: the app's
+// origins, batches of 20, recent times, per-IP limits; sendBeacon's
+// text/plain works, and CORS answers as on /graphql.
+func TestJSONEventsFromBrowsers(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		j := newJSONAPI(t, db, func(c *config) {
+			c.RatePerIP = models.Rate{PerSecond: 0.01, Burst: 30}
+			c.RatePerDevice = models.Rate{}
+		})
+		appID, secret := j.a.createApp("Browser")
+		j.a.ok(`mutation($a: ID!) { updateApp(id: $a, input: {allowedOrigins: ["https://shop.example"]}) { id } }`, &map[string]any{}, client.Var("a", appID))
+		origin := []string{"Origin", "https://shop.example"}
+
+		r := j.post(appID, `{"device_id":"b-1","code":"view"}`, "Origin", "https://shop.example", "Content-Type", "text/plain;charset=UTF-8")
+		if r.status != 200 || !r.item.Accepted || r.header.Get("Access-Control-Allow-Origin") != "https://shop.example" {
+			t.Fatalf("beacon: %d %s %v", r.status, r.raw, r.header)
+		}
+		if r := j.post(appID, `{"device_id":"b-1","code":"view"}`, "Origin", "https://evil.example"); r.status != 403 || r.code() != "FORBIDDEN" {
+			t.Fatalf("foreign origin: %d %s", r.status, r.raw)
+		}
+		items := strings.TrimSuffix(strings.Repeat(`{"device_id":"b-1","code":"view"},`, 21), ",")
+		if r := j.post(appID, `{"events":[`+items+`]}`, origin...); r.status != 400 || r.code() != "BAD_USER_INPUT" || !strings.Contains(r.raw, `"field":"events"`) {
+			t.Fatalf("browser batch of 21: %d %s", r.status, r.raw)
+		}
+		old := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+		if r := j.post(appID, `{"device_id":"b-1","code":"view","occurred_at":"`+old+`"}`, origin...); r.status != 400 || r.item.Error == nil || *r.item.Error.Field != "occurred_at" {
+			t.Fatalf("backdated browser event: %d %s", r.status, r.raw)
+		}
+		if r := j.post(appID, `{"device_id":"b-1","code":"view","occurred_at":"`+old+`"}`, "Authorization", "Bearer "+secret); r.status != 200 {
+			t.Fatalf("backdated server event: %d %s", r.status, r.raw)
+		}
+
+		// Preflight, as for /graphql.
+		req, _ := http.NewRequest(http.MethodOptions, j.srv.URL+"/api/v1/apps/"+appID+"/events", nil)
+		req.Header.Set("Origin", "https://shop.example")
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "content-type")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 || resp.Header.Get("Access-Control-Allow-Origin") != "https://shop.example" ||
+			!strings.Contains(strings.ToLower(resp.Header.Get("Access-Control-Allow-Headers")), "content-type") {
+			t.Fatalf("preflight: %d %v", resp.StatusCode, resp.Header)
+		}
+
+		// The per-IP burst of 30 is spent: a batch of which nothing passes is a 429.
+		for range 3 {
+			j.post(appID, `{"events":[`+strings.TrimSuffix(strings.Repeat(`{"device_id":"b-2","code":"view"},`, 10), ",")+`]}`, origin...)
+		}
+		r = j.post(appID, `{"events":[{"device_id":"b-3","code":"view"},{"device_id":"b-4","code":"view"}]}`, origin...)
+		if r.status != 429 || r.retryAfter == "" || r.code() != "RATE_LIMITED" {
+			t.Fatalf("rate-limited batch: %d %q %s", r.status, r.retryAfter, r.raw)
+		}
+		r = j.post(appID, `{"device_id":"b-3","code":"view"}`, origin...)
+		if r.status != 429 || r.retryAfter == "" || r.code() != "RATE_LIMITED" {
+			t.Fatalf("rate-limited event: %d %q %s", r.status, r.retryAfter, r.raw)
+		}
+		if r := j.post(appID, `{"device_id":"b-3","code":"view"}`, "Authorization", "Bearer "+secret); r.status != 200 {
+			t.Fatalf("a server was limited per IP: %d %s", r.status, r.raw)
+		}
+	})
+}
+
+// jsonEventsOver posts events to the JSON API as a browser (no secret) or,
+// with secret, a server, and reads the answer the way storefault_test.go
+// reads GraphQL ones: a whole-request error or each item's error becomes
+// an entry of errors, and accepted outcomes a "trigger" or "triggerBatch"
+// datum, so that ack, wantAccepted and wantUnavailable judge it.
+func jsonEventsOver(base, appID, secret string, ids ...string) httpAnswer {
+	events := make([]map[string]any, len(ids))
+	for i, id := range ids {
+		events[i] = map[string]any{"device_id": "fault-dev", "code": "view", "message_id": id}
+	}
+	var body any = map[string]any{"events": events}
+	what := "JSON batch " + strings.Join(ids, ",")
+	if len(ids) == 1 && secret == "" {
+		body, what = events[0], "JSON event "+ids[0]
+	}
+	raw, _ := json.Marshal(body)
+	req, err := http.NewRequest(http.MethodPost, base+"/api/v1/apps/"+appID+"/events", strings.NewReader(string(raw)))
+	if err != nil {
+		return httpAnswer{what: what, err: err}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if secret != "" {
+		req.Header.Set("Authorization", "Bearer "+secret)
+	}
+	resp, err := faultClient.Do(req)
+	if err != nil {
+		return httpAnswer{what: what, err: err}
+	}
+	defer resp.Body.Close()
+	a := httpAnswer{what: what, status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After"), data: map[string]json.RawMessage{}}
+	var out struct {
+		apiItem
+		Results []apiItem
+		Error   *struct{ Code, Message string }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		a.err = fmt.Errorf("HTTP %d, body: %w", resp.StatusCode, err)
+		return a
+	}
+	refusal := func(code, message string) {
+		e := gqlError{Message: message}
+		e.Extensions.Code = code
+		a.errors = append(a.errors, e)
+	}
+	items := out.Results
+	switch {
+	case out.Error != nil:
+		refusal(out.Error.Code, out.Error.Message)
+		return a
+	case len(ids) == 1 && secret == "":
+		items = []apiItem{out.apiItem}
+	}
+	var accepted []map[string]bool
+	for _, it := range items {
+		if it.Error != nil {
+			refusal(it.Error.Code, it.Error.Message)
+		}
+		accepted = append(accepted, map[string]bool{"accepted": it.Accepted})
+	}
+	if len(a.errors) == 0 {
+		key, v := "triggerBatch", any(accepted)
+		if len(ids) == 1 && secret == "" {
+			key, v = "trigger", accepted[0]
+		}
+		a.data[key], _ = json.Marshal(v)
+	}
+	return a
+}
+
+// The JSON API answers store faults as GraphQL does: UNAVAILABLE, HTTP 503
+// with Retry-After, a message that tells nothing of the store, and nothing
+// acknowledged is lost or stored twice once the client retries.
+func TestJSONEventsStoreFaults(t *testing.T) {
+	for _, fault := range []struct {
+		name        string
+		break_, fix func(*modelstest.Proxy)
+	}{
+		{"stopped", (*modelstest.Proxy).Stop, (*modelstest.Proxy).Start},
+		{"frozen", (*modelstest.Proxy).Freeze, (*modelstest.Proxy).Thaw},
+	} {
+		t.Run(fault.name, func(t *testing.T) {
+			proxy, dsn := modelstest.ProxiedMySQL(t)
+			db, err := models.Open(context.Background(), dsn, models.DBOptions{Timeout: 2 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if sqlDB, err := db.DB(); err == nil {
+					sqlDB.Close()
+				}
+			})
+			a, base := faultAPI(t, db, 2*time.Second)
+			appID, secret := a.createApp("JSON faults " + fault.name)
+			acked := messageIDs("json-"+fault.name+"-acked", 3)
+			ack(t, func() httpAnswer { return jsonEventsOver(base, appID, "", acked[0]) })
+			ack(t, func() httpAnswer { return jsonEventsOver(base, appID, secret, acked[1:]...) })
+
+			fault.break_(proxy)
+			mend := func() { fault.fix(proxy) }
+			refused := messageIDs("json-"+fault.name+"-refused", 3)
+			answers := make(chan httpAnswer, 2)
+			go func() { answers <- jsonEventsOver(base, appID, "", refused[0]) }()
+			go func() { answers <- jsonEventsOver(base, appID, secret, refused[1:]...) }()
+			for _, ans := range collectAnswers(t, answers, 2, mend) {
+				wantUnavailable(t, ans, "the store is unavailable; retry later")
+			}
+			mend()
+			for _, id := range refused {
+				ack(t, func() httpAnswer { return jsonEventsOver(base, appID, "", id) })
+			}
+			wantStoredOnce(t, db, base, appID, append(acked, refused...))
+		})
+	}
+}
+
+// A SQLite file locked by another process: the JSON API waits the busy
+// timeout and answers UNAVAILABLE, then stores the retry.
+func TestJSONEventsLockedSQLite(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "crumbs.db")
+	const timeout = time.Second
+	db, err := models.Open(ctx, "sqlite:"+path, models.DBOptions{Timeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqlDB, _ := db.DB()
+	t.Cleanup(func() { sqlDB.Close() })
+	if err := models.Migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	a, base := faultAPI(t, db, timeout)
+	appID, _ := a.createApp("Locked JSON")
+	ack(t, func() httpAnswer { return jsonEventsOver(base, appID, "", "json-locked-acked") })
+	a.settle() // nothing left for the rollups consumer to wait on the lock for
+
+	other, err := models.Open(ctx, "sqlite:"+path, models.DBOptions{Timeout: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherDB, _ := other.DB()
+	t.Cleanup(func() { otherDB.Close() })
+	lock, err := otherDB.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if _, err := lock.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	unlock := func() {
+		if _, err := lock.ExecContext(ctx, "ROLLBACK"); err != nil {
+			t.Error(err)
+		}
+	}
+	answers := make(chan httpAnswer, 1)
+	go func() { answers <- jsonEventsOver(base, appID, "", "json-locked-refused") }()
+	for _, ans := range collectAnswers(t, answers, 1, unlock) {
+		wantUnavailable(t, ans, "the store is unavailable; retry later")
+	}
+	unlock()
+	ack(t, func() httpAnswer { return jsonEventsOver(base, appID, "", "json-locked-refused") })
+	wantStoredOnce(t, db, base, appID, []string{"json-locked-acked", "json-locked-refused"})
+}
