@@ -9,6 +9,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/crumbs-dev/crumbs/graph/generated"
 	"github.com/crumbs-dev/crumbs/graph/model"
+	"github.com/crumbs-dev/crumbs/models"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
@@ -102,7 +103,12 @@ const codeIntrospection = "INTROSPECTION_DISABLED"
 
 // Refused before anything runs, like a validation error: HTTP 422 (400 for
 // application/graphql-response+json).
-func init() { errcode.RegisterErrorType(codeIntrospection, errcode.KindProtocol) }
+func init() {
+	errcode.RegisterErrorType(codeIntrospection, errcode.KindProtocol)
+	// BAD_REQUEST is otherwise answered by the server's HTTP middleware;
+	// inside gqlgen it refuses a subscription sent over plain HTTP.
+	errcode.RegisterErrorType(models.CodeBadRequest, errcode.KindProtocol)
+}
 
 // typeExistence are the fields of __type that only tell whether a type of
 // that name exists, which validation errors tell anyway. graphql-http's
@@ -132,9 +138,16 @@ func (OperationRules) ExtensionName() string { return "OperationRules" }
 func (OperationRules) Validate(graphql.ExecutableSchema) error { return nil }
 
 // MutateOperationContext implements graphql.OperationContextMutator.
-func (o OperationRules) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+func (o OperationRules) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
 	if oc.Operation == nil {
 		return nil
+	}
+	// Over POST or GET a subscription would hold the request open until
+	// its first event and then end: refuse it and say where it is served.
+	if oc.Operation.Operation == ast.Subscription && ctx.Value(wsSessionKey{}) == nil {
+		err := gqlerror.Errorf("subscriptions are served over a websocket (graphql-transport-ws) at this URL, not over plain HTTP")
+		errcode.Set(err, models.CodeBadRequest)
+		return err
 	}
 	// Selections of one response name merge into one execution.
 	checks := map[string]bool{}

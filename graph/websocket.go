@@ -82,6 +82,8 @@ func (s *wsSession) refuse(ctx context.Context, err error) {
 		code, reason = closeUnauthorized, "Unauthorized: "+err.Error()
 	case errors.Is(err, models.ErrForbidden), errors.Is(err, models.ErrNotFound):
 		code, reason = closeForbidden, "Forbidden: "+err.Error()
+	case models.IsStoreFault(err):
+		s.log.ErrorContext(ctx, models.MsgStoreUnavailable, "in", "subscription access check", "err", err)
 	default:
 		s.log.ErrorContext(ctx, "subscription access check failed", "err", err)
 	}

@@ -18,6 +18,11 @@ import (
 // once per second, with a count).
 const MsgStoreUnavailable = "store unavailable"
 
+// IsStoreFault reports whether err means the store could not be reached or
+// did not answer in time (the answer is UNAVAILABLE), for callers outside
+// models that log such errors under MsgStoreUnavailable.
+func IsStoreFault(err error) bool { return storeFault(err) }
+
 // storeFault reports whether err means the store could not be reached or did
 // not answer in time, rather than refusing what was asked: the answer is
 // UNAVAILABLE and retrying later is safe.

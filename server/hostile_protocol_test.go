@@ -145,6 +145,10 @@ var hostileRequests = []hostileRequest{
 		return jsonBody(`query { ...F } fragment F on Query { __type(name: "App") { fields { name } } }`)
 	}, status: 422, code: "INTROSPECTION_DISABLED"},
 
+	{name: "subscription over POST (it held the request open until an event came)", body: func(string) string {
+		return jsonBody(`subscription { eventStored(appId: "app_none") { id } }`)
+	}, status: 422, code: "BAD_REQUEST"},
+
 	// Bodies that are not a GraphQL request.
 	{name: "not JSON", body: func(trigger string) string { return "mutation { " + trigger + " }" }, status: 400, code: "BAD_REQUEST"},
 	{name: "truncated JSON", body: func(trigger string) string { return jsonBody("mutation { " + trigger + " }")[:40] }, status: 400, code: "BAD_REQUEST"},

@@ -50,7 +50,9 @@ func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver, m *metrics.
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := models.Ping(ctx, resolver.DB); err != nil {
-			log.Warn("not ready", "err", err)
+			// Load balancers probe every few seconds: log it as a store
+			// fault, which the log handler throttles to one line a second.
+			log.Warn(models.MsgStoreUnavailable, "in", "readyz", "err", err)
 			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
 			return
 		}
