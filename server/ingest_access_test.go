@@ -23,6 +23,8 @@ import (
 // entry, so whoever adds one decides who may call it.
 var routeAccess = map[string]expect{
 	"POST /api/v1/apps/{appId}/events": {other: unauth, viewer: unauth, editor: unauth, owner: unauth, otherServer: unauth},
+	// Without an Origin header a caller with no key is a server that forgot it.
+	"POST /api/v1/apps/{appId}/identify": {anon: unauth, other: unauth, viewer: unauth, editor: unauth, owner: unauth, otherServer: unauth},
 }
 
 // TestRouteAccess calls every JSON API endpoint on app A as every caller:
@@ -35,7 +37,8 @@ func TestRouteAccess(t *testing.T) {
 		t.Fatalf("routeAccess lists %v; the JSON API serves %v: classify every endpoint", got, patterns)
 	}
 	bodies := map[string]string{
-		"POST /api/v1/apps/{appId}/events": `{"events":[{"device_id":"d-route","code":"alpha_code","url":"https://a.example/route"},{"device_id":"d-route","code":"nope"}]}`,
+		"POST /api/v1/apps/{appId}/events":   `{"events":[{"device_id":"d-route","code":"alpha_code","url":"https://a.example/route"},{"device_id":"d-route","code":"nope"}]}`,
+		"POST /api/v1/apps/{appId}/identify": `{"device_id":"d-route","email":"route@example.com","fields":{"plan":"route"}}`,
 	}
 	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
 		f := newFixture(t, db)
@@ -61,6 +64,7 @@ func TestRouteAccess(t *testing.T) {
 						Accepted bool
 						Error    *struct{ Code string }
 					}
+					DeviceID string `json:"device_id"`
 				}
 				if err := json.Unmarshal(raw, &out); err != nil {
 					t.Fatalf("%s as %s: %d %s", pattern, caller, resp.StatusCode, raw)
@@ -69,6 +73,10 @@ func TestRouteAccess(t *testing.T) {
 				case want != "":
 					if out.Error == nil || out.Error.Code != want || resp.StatusCode != http.StatusUnauthorized {
 						t.Errorf("%s as %s: %d %s, want %s", pattern, caller, resp.StatusCode, raw, want)
+					}
+				case strings.HasSuffix(pattern, "/identify"):
+					if resp.StatusCode != http.StatusOK || out.Error != nil || out.DeviceID != "d-route" {
+						t.Errorf("%s as %s: %d %s, want the device identified", pattern, caller, resp.StatusCode, raw)
 					}
 				case resp.StatusCode != http.StatusOK || out.Error != nil || len(out.Results) != 2 || !out.Results[0].Accepted ||
 					out.Results[1].Error == nil || out.Results[1].Error.Code != "UNKNOWN_EVENT_CODE":
