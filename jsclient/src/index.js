@@ -53,7 +53,7 @@ export function init(options) {
 // Queues an item unless a filter says no (and says why in debug mode); before
 // init, the ES module keeps it for init (the script tag runs init first, and
 // its stub keeps earlier calls).
-const send = (x) => (!queue ? ES && early.push(x) : c.why ? log('not sent:', c.why, x) : queue.push(x))
+const send = (x) => (!queue ? ES && early.push(x) : c.why ? log('not sent', c.why, x) : queue.push(x))
 
 // The server takes 512 bytes of title.
 const title = () => document.title.slice(0, 128)

@@ -4,9 +4,9 @@ import { api, post } from './transport.js'
 
 // Answers that may succeed later (codes, HTTP statuses, or 0 for no answer at
 // all): RATE_LIMITED, INTERNAL_SERVER_ERROR, UNAVAILABLE, 0, HTTP 429 and 5xx;
-// every other refusal is final. Matched by prefix, which no other code
-// shares, to keep the bundle small.
-const RETRY = /^(R|INTE|UNAV|0|429|5)/
+// every other refusal is final. Matched by prefix, which no other code an
+// event or identify may get shares, to keep the bundle small.
+const RETRY = /^(R|IN|UNAV|0|429|5)/
 /** Items kept in the queue (and in storage) at most; the oldest go first. */
 export const MAX = 100
 /** Events per request at most (the server takes 20 from a browser). */
@@ -91,7 +91,13 @@ export function createQueue(send = post) {
   /** Adds an item and sends it shortly, together with whatever else is queued. */
   function push(x) {
     x.device_id ||= deviceId()
-    db()[P() + 'q' + Date.now().toString(36) + n++ + uid()] = JSON.stringify(x)
+    const k = P() + 'q' + Date.now().toString(36) + n++ + uid(), v = JSON.stringify(x)
+    // When storage is full, the item waits in memory.
+    try {
+      db()[k] = v
+    } catch {
+      mem[k] = v
+    }
     const e = entries()
     if (e[MAX]) drop(e[0][0])
     schedule(300)

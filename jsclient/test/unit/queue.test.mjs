@@ -128,6 +128,28 @@ describe('queueing', () => {
   })
 })
 
+describe('storage full', () => {
+  test('an item that storage refuses waits in memory and is sent', async () => {
+    const real = globalThis.localStorage
+    globalThis.localStorage = new Proxy(real, {
+      set(o, k, v) {
+        if (String(k).includes('_q')) throw new Error('QuotaExceededError')
+        o[k] = v
+        return true
+      },
+    })
+    try {
+      const send = transport(results(null))
+      const q = createQueue(send)
+      q.push(event('view', 1))
+      await tick(300)
+      assert.equal(ids(send.calls[0]), 'm1')
+    } finally {
+      globalThis.localStorage = real
+    }
+  })
+})
+
 describe('tabs', () => {
   test('two tabs queueing while the server is down lose nothing and send nothing twice once it is up', async () => {
     let up = false
