@@ -27,6 +27,16 @@ export interface CrumbsOptions {
   allowAutomation?: boolean
   /** Log to the console why events are not sent or were refused. Default false. */
   debug?: boolean
+  /** Receives every final refusal (ES module only; a fault in it never reaches the library). */
+  onError?: (refusal: Refusal) => void
+}
+
+/** A final refusal from the server, e.g. UNKNOWN_EVENT_CODE or EVENT_DISABLED. */
+export interface Refusal {
+  code: string
+  message?: string
+  /** The refused event's code; undefined for a refused identify. */
+  eventCode?: string
 }
 
 /** Where an event came from; the library sends js unless told otherwise. */
@@ -45,6 +55,8 @@ export function identify(email: string, fields?: { name?: string; [field: string
 export function consent(granted: boolean): void
 /** The device id, for passing to a backend that triggers events for the same device. Undefined before init. */
 export function deviceId(): string | undefined
+/** Starts a new device id (a logout); what is queued stays with the old one (ES module only). */
+export function reset(): void
 
 /** The global function: calls made before the script loads are queued and replayed. */
 export interface Crumbs {

@@ -3,7 +3,7 @@ import { log, opts as c } from './config.js'
 import { filter } from './filter.js'
 import { createQueue } from './queue.js'
 import { onNavigate } from './spa.js'
-import { deviceId as device, forget, keep, ls, uid } from './storage.js'
+import { deviceId as device, forget, keep, ls, setCookie, uid } from './storage.js'
 import { read, watch } from './triggers.js'
 
 let queue
@@ -83,3 +83,14 @@ export function consent(granted) {
 
 /** The device id (stored only once storing is allowed); undefined before init. */
 export const deviceId = () => queue && device()
+
+/**
+ * Starts a new device id (a logout): what is queued stays with the old one,
+ * later events belong to a new, anonymous device.
+ */
+export function reset() {
+  if (!queue) return
+  queue.seal(device())
+  c.id = uid()
+  if (keep()) ls('id', c.id), setCookie(c.id)
+}

@@ -18,6 +18,13 @@ export const MAX = 100
 /** Events per request at most (the server takes 500). */
 export const BATCH = 20
 
+// Reports a final refusal in debug mode and to the onError option (in a
+// microtask, so that its faults never reach the queue). Answers falsy.
+// onError and seal (for reset) are hooks of the ES module; the script tag,
+// which can use neither, is built without them (build.mjs defines CRUMBS_TAG).
+const refuse = (err, x) =>
+  log('refused', err.code, err.message, x) || (!globalThis.CRUMBS_TAG && queueMicrotask(() => c.onError?.({ ...err, eventCode: x.code })))
+
 /** Milliseconds to wait before retry number n: exponential, capped at a minute, with jitter. */
 export const backoff = (n) => Math.min(6e4, 1e3 * 2 ** n) * (0.5 + Math.random() / 2)
 
@@ -44,7 +51,7 @@ export function createQueue(send = post) {
     while (q[n] && type(q[n]) == t && n < (t || limit)) n++
     const items = q.slice(0, n)
     const id = deviceId()
-    const v = items.map((x) => ({ ...x, appId: c.appId, deviceId: id }))
+    const v = items.map((x) => ({ appId: c.appId, deviceId: id, ...x }))
     return [items, JSON.stringify({ query: QUERY[t], variables: { i: t ? v[0] : v } })]
   }
 
@@ -58,8 +65,9 @@ export function createQueue(send = post) {
     busy = 0
     const r = j.data?.r, e = j.errors?.[0]
     const code = res ? e?.extensions?.code || res.status : 0
-    // Whether x is to be sent again; a final refusal is reported in debug mode (log answers falsy).
-    const retry = (x, err) => err && (RETRY.test(err.code) || log('refused', err.code, err.message, x))
+    // Whether x is to be sent again; a final refusal is reported in debug mode
+    // and to the onError option (refuse answers falsy).
+    const retry = (x, err) => err && (RETRY.test(err.code) || refuse(err, x))
     let again
     if (r) again = items.filter((x, k) => retry(x, r[k]?.error))
     // A refusal of the whole request (too large, bad input): send one item at
@@ -75,6 +83,11 @@ export function createQueue(send = post) {
   }
 
   return {
+    /** Stamps the queued items that have no device id with this one (before the device id changes). */
+    seal: !globalThis.CRUMBS_TAG && ((id) => {
+      for (const x of q) x.deviceId ||= id
+      save()
+    }),
     /** Adds an item and sends it shortly, together with whatever else is queued. */
     push(x) {
       if (q.push(x) > MAX) q.shift()

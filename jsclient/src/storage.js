@@ -13,7 +13,7 @@ export function ls(k, v) {
 // With cookieDomain (e.g. .example.com) the id also lives in a cookie there,
 // so all subdomains share one device id. An empty value deletes it. SameSite=Lax
 // keeps it out of cross-site requests; on https (a secure context) it is Secure.
-const setCookie = (v) =>
+export const setCookie = (v) =>
   opts.cookieDomain &&
   (document.cookie = `${P}id=${v};path=/;domain=${opts.cookieDomain};max-age=${v ? 4e7 : 0};samesite=lax${isSecureContext ? ';secure' : ''}`)
 
