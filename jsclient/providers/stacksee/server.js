@@ -12,6 +12,8 @@ export { normaliseEventCode }
 // and these codes; every other refusal is final.
 const RETRY = new Set(['RATE_LIMITED', 'UNAVAILABLE', 'INTERNAL_SERVER_ERROR'])
 const retriable = (code, status) => RETRY.has(code) || status == 0 || status == 429 || status >= 500
+// Whole-request refusals that hold for every event alike (the key, the app).
+const FOR_ALL = new Set(['UNAUTHENTICATED', 'FORBIDDEN', 'NOT_FOUND'])
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
 /** The device of a server-side call: the user id, else the session id. */
@@ -50,6 +52,7 @@ export class CrumbsServerProvider {
     this.queue = []
     this.timer = null
     this.running = null
+    this.single = false
   }
 
   initialize() {}
@@ -130,13 +133,21 @@ export class CrumbsServerProvider {
   }
 
   // Sends the head of the queue (a run of events, or one identify) until it
-  // is stored, refused for good, or out of retries; then takes it off.
+  // is stored, refused for good, or out of retries; then takes it off. When
+  // a batch is refused as a whole for its content (too large, unreadable),
+  // the queue goes one event per request until it is empty, so that only the
+  // event at fault is dropped.
   async send() {
     const head = this.queue[0]
+    const limit = this.single ? 1 : this.config.batchSize
     let items = head.identify ? [head] : []
-    if (head.event) for (const x of this.queue) if (x.event && items.length < this.config.batchSize) items.push(x); else if (!x.event) break
+    if (head.event) for (const x of this.queue) if (x.event && items.length < limit) items.push(x); else if (!x.event) break
     for (let attempt = 0; items.length; attempt++) {
-      const { outcomes, retryAfter } = head.identify ? await this.postIdentify(head.identify) : await this.postEvents(items.map((x) => x.event))
+      const { outcomes, retryAfter, whole } = head.identify ? await this.postIdentify(head.identify) : await this.postEvents(items.map((x) => x.event))
+      if (whole && items.length > 1 && !retriable(whole.code, outcomes[0].status) && !FOR_ALL.has(whole.code)) {
+        this.single = true
+        return
+      }
       const again = []
       items.forEach((x, k) => {
         const o = outcomes[k]
@@ -148,6 +159,7 @@ export class CrumbsServerProvider {
       items = again
       if (items.length) await sleep(retryAfter * 1000 || Math.min(30000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2))
     }
+    if (!this.queue.length) this.single = false
   }
 
   // POSTs to the API; answers the status (0 for no answer), the JSON body and Retry-After.
@@ -171,7 +183,7 @@ export class CrumbsServerProvider {
     const results = json.results
     const whole = !Array.isArray(results) && { code: json.error?.code || `HTTP_${status}`, message: json.error?.message || `HTTP ${status}` }
     this.log('sent', { events: events.length, status })
-    return { retryAfter, outcomes: events.map((_, k) => (whole ? { status, error: whole } : { status, error: results[k]?.error || null })) }
+    return { retryAfter, whole, outcomes: events.map((_, k) => (whole ? { status, error: whole } : { status, error: results[k]?.error || null })) }
   }
 
   async postIdentify(input) {

@@ -35,9 +35,16 @@ class Server extends CrumbsServer {
   constructor(bin, port, url) {
     super(bin, port, '')
     this.dbURL = url
+    this.extra = {}
   }
   get env() {
-    return { ...process.env, CRUMBS_ADDR: `127.0.0.1:${this.port}`, CRUMBS_DATABASE_URL: this.dbURL }
+    return { ...process.env, CRUMBS_ADDR: `127.0.0.1:${this.port}`, CRUMBS_DATABASE_URL: this.dbURL, ...this.extra }
+  }
+  /** Starts the server again with these extra variables. */
+  async restart(extra) {
+    await this.stop()
+    this.extra = extra
+    await this.start()
   }
 }
 
@@ -150,6 +157,22 @@ for (const [store, database] of stores) {
       assert.deepEqual(refusals, [])
       const { events } = await server.device(appId, 'srv-down')
       assert.deepEqual(events.map((e) => e.properties.n), [1, 2])
+    })
+
+    test('a batch refused as a whole for its size goes one event at a time; only the event at fault is dropped', async (t) => {
+      await server.restart({ CRUMBS_MAX_BODY_BYTES: '4096' })
+      t.after(() => server.restart({}))
+      const { analytics: a, refusals, lines } = analytics(t)
+      const pad = 'x'.repeat(600)
+      for (let n = 1; n <= 6; n++) await a.track('Order Completed', { n, pad }, { userId: 'srv-big' })
+      await a.track('Order Completed', { n: 7, pad: 'y'.repeat(5000) }, { userId: 'srv-big' })
+      await a.track('Order Completed', { n: 8 }, { userId: 'srv-big' })
+      await a.shutdown()
+      const { events } = await server.device(appId, 'srv-big')
+      assert.deepEqual(events.map((e) => e.properties.n), [1, 2, 3, 4, 5, 6, 8])
+      assert.deepEqual(refusals.map((r) => [r.code, r.eventCode]), [['PAYLOAD_TOO_LARGE', 'order_completed']])
+      const sent = lines.filter((l) => l.startsWith('[Crumbs-Server] sent')).map((l) => JSON.parse(l.slice(l.indexOf('{'))).events)
+      assert.deepEqual(sent, [8, 1, 1, 1, 1, 1, 1, 1, 1])
     })
 
     test('a wrong secret key is reported through onError, never thrown', async (t) => {
