@@ -38,3 +38,14 @@ test('in a page the server provider refuses to start', async () => {
     delete globalThis.document
   }
 })
+
+test('on a server (server-side rendering) the client provider imports and does nothing', async () => {
+  const { CrumbsClientProvider } = await import('../../providers/stacksee/client.js')
+  const p = new CrumbsClientProvider({ appId: 'a' })
+  p.initialize()
+  p.pageView()
+  p.track({ action: 'Order Completed', category: 'order' })
+  p.identify('u', { email: 'a@example.com' })
+  p.reset()
+  assert.equal(p.deviceId(), undefined)
+})
