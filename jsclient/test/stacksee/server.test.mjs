@@ -159,6 +159,16 @@ for (const [store, database] of stores) {
       assert.deepEqual(events.map((e) => e.properties.n), [1, 2])
     })
 
+    test('events given up after maxRetries are reported through onError', async (t) => {
+      const { analytics: a, refusals } = analytics(t, { maxRetries: 1 })
+      await server.stop()
+      t.after(() => server.start())
+      await a.track('Order Completed', {}, { userId: 'srv-gone' })
+      await a.shutdown()
+      assert.deepEqual(refusals.map((r) => [r.code, r.eventCode]), [['UNAVAILABLE', 'order_completed']])
+      assert.match(refusals[0].message, /no answer from Crumbs/)
+    })
+
     test('a batch refused as a whole for its size goes one event at a time; only the event at fault is dropped', async (t) => {
       await server.restart({ CRUMBS_MAX_BODY_BYTES: '4096' })
       t.after(() => server.restart({}))
