@@ -76,7 +76,6 @@ const event = (code, properties, source) => ({
  */
 export const track = (code, properties, source) => send(event(code, properties, source))
 
-
 /** Attaches this device to the lead with this email; fields.name becomes the lead's name. */
 export function identify(email, fields) {
   const { name, ...rest } = fields || {}

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { beforeEach, describe, mock, test } from 'node:test'
 import { queued, results, reply, settle, setup, storage, transport } from './env.mjs'
 import { BATCH, MAX, backoff, createQueue } from '../../src/queue.js'
+import { deviceId } from '../../src/storage.js'
 
 const event = (code, n) => ({ code, properties: { n }, message_id: `m${n}` })
 const inputs = (call) => call.body.events || [call.body]
@@ -290,5 +291,56 @@ describe('unload', () => {
     q.unload()
     assert.equal(send.calls.length, 1)
     assert.equal(queued().length, 1, 'kept until a real answer')
+  })
+})
+
+describe('hooks of the ES module', () => {
+  test('onError receives each final refusal with the event code, retriable ones not', async () => {
+    const got = []
+    setup({ onError: (r) => got.push(r) })
+    const send = transport(results(null, 'UNKNOWN_EVENT_CODE', 'RATE_LIMITED', 'EVENT_DISABLED'), results(null))
+    const q = createQueue(send)
+    for (const [c, n] of [['view', 1], ['nope', 2], ['view', 3], ['off', 4]]) q.push(event(c, n))
+    await tick(300)
+    assert.deepEqual(got, [
+      { code: 'UNKNOWN_EVENT_CODE', message: 'unknown_event_code', eventCode: 'nope' },
+      { code: 'EVENT_DISABLED', message: 'event_disabled', eventCode: 'off' },
+    ])
+  })
+
+  test('an onError that throws does not stop delivery', async () => {
+    setup({ onError: () => { throw new Error('host app bug') } })
+    const send = transport(results('UNKNOWN_EVENT_CODE'), results(null))
+    const q = createQueue(send)
+    // The fault surfaces from the microtask (in a browser, as an uncaught error), outside the queue.
+    const errors = []
+    mock.method(globalThis, 'queueMicrotask', (fn) => {
+      try {
+        fn()
+      } catch (e) {
+        errors.push(e.message)
+      }
+    })
+    q.push(event('nope', 1))
+    await tick(300)
+    q.push(event('view', 2))
+    await tick(300)
+    assert.deepEqual(send.calls.map((c) => inputs(c).map((i) => i.code)), [['nope'], ['view']])
+    assert.deepEqual(errors, ['host app bug'])
+    assert.deepEqual(queued(), [])
+  })
+
+  test('queued items keep the device id they were made on (reset)', async () => {
+    const send = transport(results(null, null))
+    const q = createQueue(send)
+    q.push(event('view', 1))
+    const old = deviceId()
+    deviceId(true)
+    q.push(event('view', 2))
+    await tick(300)
+    const [a, b] = inputs(send.calls[0])
+    assert.equal(a.device_id, old)
+    assert.notEqual(b.device_id, old)
+    assert.match(b.device_id, /^\d{16,}$/)
   })
 })
