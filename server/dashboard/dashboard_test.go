@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/crumbs-dev/crumbs/models/modelstest"
 )
 
 // need skips the test when missing() names something missing, or fails it
@@ -93,5 +95,49 @@ func TestSizeBudget(t *testing.T) {
 	t.Logf("initial load: %.1f KB gzipped", float64(total)/1024)
 	if total > 100*1024 {
 		t.Fatalf("initial load is %d bytes gzipped, over the 100 KB budget", total)
+	}
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(modelstest.Main(m))
+}
+
+// TestBrowserTour runs test/tour.test.mjs (the scripted tour through every
+// page, axe checks, screenshots, hostile data) in Debian's Chromium against
+// a server built from this repository, on SQLite and on MySQL/MariaDB.
+// Screenshots go to DASHBOARD_ARTIFACTS (default: a temporary folder, named
+// in the log).
+func TestBrowserTour(t *testing.T) {
+	need(t, haveNode)
+	need(t, func() string {
+		if _, err := os.Stat("/usr/bin/chromium"); err != nil {
+			return "/usr/bin/chromium is missing (run .ci/setup-dashboard)"
+		}
+		return ""
+	})
+	bin := os.Getenv("CRUMBS_BIN")
+	if bin == "" {
+		bin = filepath.Join(t.TempDir(), "crumbs")
+		build := exec.Command("go", "build", "-o", bin, "./server")
+		build.Dir = "../.."
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("go build ./server: %v\n%s", err, out)
+		}
+	}
+	shots := os.Getenv("DASHBOARD_ARTIFACTS")
+	if shots == "" {
+		shots = t.TempDir()
+	}
+	stores := map[string]func(t *testing.T) string{
+		"sqlite": func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "crumbs.db") },
+		"mysql":  func(t *testing.T) string { return modelstest.MySQLDSN(t) },
+	}
+	for _, name := range []string{"sqlite", "mysql"} {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(shots, name)
+			t.Logf("screenshots in %s", dir)
+			node(t, 10*time.Minute, []string{"CRUMBS_BIN=" + bin, "CRUMBS_DATABASE_URL=" + stores[name](t), "DASHBOARD_ARTIFACTS=" + dir},
+				"--test", "--test-concurrency=1", "test/tour.test.mjs")
+		})
 	}
 }

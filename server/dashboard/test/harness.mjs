@@ -90,7 +90,7 @@ export class CrumbsServer {
 
   /** GraphQL as the admin (its own sign-in, not the browser's); throws on errors. */
   async gql(query, variables, headers = {}) {
-    if (!this.token && this.admin && !headers.Authorization) {
+    if (!this.token && this.admin && !('Authorization' in headers)) {
       const r = await this.gql('mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }', { e: this.admin.email, p: this.admin.password }, { Authorization: '' })
       this.token = r.login.accessToken
     }

@@ -50,6 +50,7 @@ export function NewApp() {
     })
   }
   const first = apps.data && apps.data.apps.length === 0
+  if (!apps.data && !created) return html`<main id="main" class="narrow"><${Async} q=${apps}>${() => null}<//></main>`
   if (created)
     return html`<main id="main" class="narrow wide">
       <h1 id="page-title" tabindex="-1">${created.app.name} is ready</h1>

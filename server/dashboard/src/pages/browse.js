@@ -1,5 +1,5 @@
 // The event browser (rules, paging) and the live stream.
-import { useEffect, useState } from 'preact/hooks'
+import { useEffect, useRef, useState } from 'preact/hooks'
 import { subscribe } from '../api.js'
 import { useQueryParams } from '../router.js'
 import { RulesEditor, cleanRules } from '../rules.js'
@@ -72,21 +72,25 @@ export function Live({ app, defs, base }) {
   const [held, setHeld] = useState([])
   const [code, setCode] = useState('')
   const [state, setState] = useState('connecting')
+  const pausedRef = useRef(false)
+  pausedRef.current = paused
   useEffect(() => subscribe(`subscription($a: ID!) { eventStored(appId: $a) { ${EVENT_FIELDS} } }`, { a: app.id }, (d) => {
-    setHeld((h) => [d.eventStored, ...h].slice(0, 200))
+    // While paused, arrivals wait in `held`; resuming shows them.
+    const add = (list) => [d.eventStored, ...list].slice(0, 200)
+    pausedRef.current ? setHeld(add) : setEvents(add)
   }, setState), [app.id])
-  // While paused, arrivals wait in `held`; resuming shows them.
-  useEffect(() => {
-    if (!paused && held.length) {
+  const toggle = () => {
+    if (paused) {
       setEvents((ev) => [...held, ...ev].slice(0, 200))
       setHeld([])
     }
-  }, [paused, held])
+    setPaused(!paused)
+  }
   const shown = code ? events.filter((e) => e.code === code) : events
   return html`<${PageHead} title="Live" />
     <div class="row">
       <span role="status" class=${`conn ${state === 'open' ? 'ok' : ''}`}>${state === 'open' ? '● Connected' : `○ ${state}`}</span>
-      <button class="secondary" aria-pressed=${paused ? 'true' : 'false'} onClick=${() => setPaused(!paused)}>${paused ? `Resume (${held.length} waiting)` : 'Pause'}</button>
+      <button class="secondary" aria-pressed=${paused ? 'true' : 'false'} onClick=${toggle}>${paused ? `Resume (${held.length} waiting)` : 'Pause'}</button>
       <label for="live-code">Code</label>
       <select id="live-code" value=${code} onChange=${(e) => setCode(e.target.value)}><option value="">All codes</option>${defs.map((d) => html`<option value=${d.code}>${d.name}</option>`)}</select>
     </div>

@@ -8,20 +8,32 @@ import { Async, ErrorBox, Field, PageHead, Swatch, fmtNum, fmtTime, html, useAct
 export function Definitions({ app, defs, reloadApp, base }) {
   useTitle(`Visitor events · ${app.name}`)
   const a = useAction()
-  const toggle = (d) => a.run(async () => {
-    await gql('mutation($id: ID!, $e: Boolean!) { updateEventDefinition(id: $id, input: {enabled: $e}) { id } }', { id: d.id, e: !d.enabled })
-    reloadApp()
-  })
+  // The box shows the new state at once; a refusal puts it back.
+  const [pending, setPending] = useState({})
+  const enabled = (d) => (d.id in pending ? pending[d.id] : d.enabled)
+  const toggle = (d) => {
+    const e = !enabled(d)
+    setPending((p) => ({ ...p, [d.id]: e }))
+    a.run(async () => {
+      try {
+        await gql('mutation($id: ID!, $e: Boolean!) { updateEventDefinition(id: $id, input: {enabled: $e}) { id } }', { id: d.id, e })
+      } catch (err) {
+        setPending((p) => ({ ...p, [d.id]: !e }))
+        throw err
+      }
+      reloadApp()
+    })
+  }
   return html`<${PageHead} title="Visitor events"><a class="button" href=${`${base}/definitions/new`}>New definition</a><//>
     <p class="muted">Each code your site sends needs a definition. Uncheck <em>Tracking</em> to stop recording a code; its history is kept.</p>
     <${ErrorBox} error=${a.error} />
     <table class="defs"><caption class="sr-only">Event definitions</caption>
       <thead><tr><th scope="col">Name</th><th scope="col">Code</th><th scope="col">Description</th><th scope="col">Tracking</th><th scope="col" class="num">Triggers</th><th scope="col">First triggered</th><th scope="col">Last triggered</th></tr></thead>
-      <tbody>${defs.map((d) => html`<tr class=${d.enabled ? '' : 'disabled'}>
+      <tbody>${defs.map((d) => html`<tr class=${enabled(d) ? '' : 'disabled'}>
         <td><${Swatch} color=${d.color} /> <a href=${`${base}/definitions/${d.id}`}>${d.name}</a>${d.builtIn ? html` <span class="badge">built-in</span>` : ''}</td>
         <td><code>${d.code}</code></td>
         <td class="desc">${d.description}</td>
-        <td><label class="check"><input type="checkbox" checked=${d.enabled} disabled=${a.busy} onChange=${() => toggle(d)} /> ${d.enabled ? 'on' : 'off'}<span class="sr-only"> for ${d.code}</span></label></td>
+        <td><label class="check"><input type="checkbox" checked=${enabled(d)} onChange=${() => toggle(d)} /> ${enabled(d) ? 'on' : 'off'}<span class="sr-only"> for ${d.code}</span></label></td>
         <td class="num">${fmtNum(d.triggerCount)}</td>
         <td>${fmtTime(d.firstTriggeredAt, app.timezone)}</td><td>${fmtTime(d.lastTriggeredAt, app.timezone)}</td>
       </tr>`)}</tbody>

@@ -66,9 +66,11 @@ export function LeadPage({ app, base, leadId }) {
         const a = document.createElement('a')
         a.href = URL.createObjectURL(new Blob([JSON.stringify(data, null, 2)], { type: 'application/json' }))
         a.download = `crumbs-lead-${lead.id}.json`
+        a.textContent = 'Export'
         document.body.appendChild(a)
         a.click()
-        setTimeout(() => (URL.revokeObjectURL(a.href), a.remove()), 1000)
+        a.remove()
+        setTimeout(() => URL.revokeObjectURL(a.href), 10000)
       })}>Export (JSON)</button>
     <//>
     <${ErrorBox} error=${exp.error} />
