@@ -3,7 +3,7 @@
 import { render } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
 import { currentUser, onSession, refresh, signOut } from './api.js'
-import { match, navigate, useLocation } from './router.js'
+import { justNavigated, match, navigate, useLocation } from './router.js'
 import { Async, html, useQuery } from './ui.js'
 import { Account, Invitation, SignIn } from './pages/auth.js'
 import { Members, NewApp, Settings, Setup } from './pages/apps.js'
@@ -55,7 +55,7 @@ function AppShell({ appId, rest, path }) {
     }
   }
   const base = `/apps/${encodeURIComponent(appId)}`
-  return html`<div class="layout">
+  return html`<a class="skip" href="#main">Skip to content</a><div class="layout">
     <nav class="sidebar" aria-label="Main">
       <a class="brand" href="/">Crumbs</a>
       ${q.data && html`<label class="app-switch"><span class="sr-only">App</span>
@@ -71,7 +71,7 @@ function AppShell({ appId, rest, path }) {
         <li><button class="link" onClick=${() => signOut().then(() => navigate('/signin'))}>Sign out</button></li>
       </ul></div>
     </nav>
-    <main id="main">
+    <main id="main" tabindex="-1">
       <${Async} q=${q}>${(d) =>
         page
           ? html`<${page} key=${path} app=${d.app} defs=${d.app.eventDefinitions} reloadApp=${q.reload} base=${base} ...${params} />`
@@ -98,10 +98,11 @@ function App() {
     refresh().catch(() => {}).finally(() => setReady(true))
     return off
   }, [])
-  // Focus the page title after navigation, for keyboard and screen-reader users.
+  // After navigating inside the app, focus moves to the new page's title
+  // (screen readers announce it; Tab continues from there).
   useEffect(() => {
     const t = document.getElementById('page-title')
-    if (t && document.activeElement === document.body) t.focus({ preventScroll: true })
+    if (t && justNavigated()) t.focus({ preventScroll: true })
   })
   if (!ready) return html`<main id="main" class="narrow"><p role="status">Loading…</p></main>`
   if (path === '/invitation') return html`<${Invitation} />`

@@ -3,7 +3,18 @@
 import { useEffect, useState } from 'preact/hooks'
 
 const subs = new Set()
-const notify = () => subs.forEach((fn) => fn(location.pathname + location.search))
+let moved = false
+const notify = () => {
+  moved = true
+  subs.forEach((fn) => fn(location.pathname + location.search))
+}
+
+/** True once after each navigation inside the app (not on the first load). */
+export function justNavigated() {
+  const m = moved
+  moved = false
+  return m
+}
 
 export function navigate(href, replace = false) {
   if (href === location.pathname + location.search) return
@@ -17,7 +28,7 @@ addEventListener('popstate', notify)
 addEventListener('click', (e) => {
   const a = e.target.closest && e.target.closest('a[href]')
   if (!a || e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return
-  if (a.target || a.hasAttribute('download')) return
+  if (a.target || a.hasAttribute('download') || a.getAttribute('href').startsWith('#')) return
   const url = new URL(a.href)
   if (url.origin !== location.origin || url.pathname.startsWith('/graphql') || url.pathname.startsWith('/dashboard/')) return
   e.preventDefault()

@@ -140,8 +140,8 @@ async function tour() {
   await sitePage.waitForFunction(() => typeof window.crumbs === 'function' && window.crumbs('deviceId'))
   await sitePage.getByRole('button', { name: 'Start free trial' }).click()
   await sitePage.evaluate(() => window.crumbs('identify', 'ada@example.test', { name: 'Ada Lovelace', company: 'Engines' }))
-  await until(async () => (await eventsOf('trial_click')) === 1, 20000, 'the trial click from the library')
-  const lead = await until(async () => (await crumbs.gql('query($a: ID!) { leadByEmail(appId: $a, email: "ada@example.test") { id } }', { a: appId })).leadByEmail, 20000, 'the lead')
+  await until(async () => (await eventsOf('trial_click')) === 1, 45000, 'the trial click from the library')
+  const lead = await until(async () => (await crumbs.gql('query($a: ID!) { leadByEmail(appId: $a, email: "ada@example.test") { id } }', { a: appId })).leadByEmail, 45000, 'the lead')
   await sitePage.close()
 
   // Live: events sent through the API arrive on the page.
@@ -155,7 +155,7 @@ async function tour() {
   }, as(secret))
   assert.deepEqual(batch.triggerBatch.map((r) => r.accepted), [true, true, true, false])
   assert.equal(batch.triggerBatch[3].error.code, 'UNKNOWN_EVENT_CODE')
-  await until(async () => { const n = await page.locator('table.events tbody tr').count(); return n === 3 || (n > 3 && `too many: ${n}`) }, 15000, 'three live rows').then((r) => assert.equal(r, true))
+  await until(async () => { const n = await page.locator('table.events tbody tr').count(); return n === 3 || (n > 3 && `too many: ${n}`) }, 30000, 'three live rows').then((r) => assert.equal(r, true))
   await page.getByRole('button', { name: 'Pause' }).click()
   await crumbs.gql('mutation($i: TriggerInput!) { trigger(input: $i) { accepted } }', { i: { appId, deviceId: 'api-device-1', code: 'signup', title: 'While paused' } }, as(secret))
   await page.getByRole('button', { name: 'Resume (1 waiting)' }).waitFor()
@@ -182,6 +182,15 @@ async function tour() {
   await page.waitForURL(/range=7d/)
   await page.goBack()
   await page.waitForURL((u) => !u.search.includes('range='))
+
+  // Keyboard: the first Tab reaches the skip link, which moves focus to the content.
+  await page.reload()
+  await page.getByTestId('tile-totalEvents').waitFor()
+  await page.keyboard.press('Tab')
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip to content')
+  await page.keyboard.press('Enter')
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'main')
+  assert.match(page.url(), new RegExp(`/apps/${appId}#main$`))
 
   // Pages and sources.
   await nav('Pages')
