@@ -166,6 +166,7 @@ export function Goals({ app, defs }) {
   const [days, setDays] = useState(30)
   const a = useAction()
   const del = useAction()
+  const reports = useGoalReports(app, q.data && q.data.goals, range.cur)
   const add = (e) => {
     e.preventDefault()
     a.run(async () => {
@@ -181,7 +182,7 @@ export function Goals({ app, defs }) {
     <${ErrorBox} error=${del.error} />
     <${Async} q=${q}>${(d) => d.goals.length === 0 ? html`<p class="muted">No goals yet. Quick-add one below.</p>` : html`<table data-testid="goals-table"><caption class="sr-only">Goals</caption>
       <thead><tr><th scope="col">Goal</th><th scope="col">Start → completion</th><th scope="col" class="num">Started</th><th scope="col" class="num">Completed</th><th scope="col" class="num">Conversion</th><th scope="col" class="num">Median time</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
-      <tbody>${d.goals.map((g) => html`<${GoalRow} key=${g.id} app=${app} goal=${g} range=${range.cur} onDelete=${() => del.run(async () => {
+      <tbody>${d.goals.map((g, i) => html`<${GoalRow} key=${g.id} goal=${g} report=${{ ...reports, index: i }} onDelete=${() => del.run(async () => {
         await gql('mutation($a: ID!, $id: ID!) { deleteGoal(appId: $a, id: $id) { id } }', { a: app.id, id: g.id })
         q.reload()
       })} />`)}</tbody></table>`}<//>
@@ -200,9 +201,15 @@ export function Goals({ app, defs }) {
     </form>`
 }
 
-function GoalRow({ app, goal, range, onDelete }) {
-  const r = useQuery('query($a: ID!, $g: ID!, $r: RangeInput!) { goalReport(appId: $a, goalId: $g, range: $r) { started completed conversionRate medianSecondsToComplete } }', { a: app.id, g: goal.id, r: range }, [goal.id, range])
-  const rep = r.data && r.data.goalReport
+/** One request for every goal's report in the range (aliases g0, g1, …). */
+function useGoalReports(app, goals, range) {
+  const ids = goals ? goals.map((g) => g.id) : []
+  const query = `query($a: ID!, $r: RangeInput!) { ${ids.map((id, i) => `g${i}: goalReport(appId: $a, goalId: ${JSON.stringify(id)}, range: $r) { started completed conversionRate medianSecondsToComplete }`).join(' ')} }`
+  return useQuery(query, ids.length > 0 && { a: app.id, r: range }, [ids.join(','), range])
+}
+
+function GoalRow({ goal, report: r, onDelete }) {
+  const rep = r.data && r.data[`g${r.index}`]
   const m = (x) => `${x.code}${x.rules.length ? ` (${x.rules.map((y) => `${y.field} ${y.operator} ${y.value || ''}`).join(', ')})` : ''}`
   return html`<tr><td>${goal.name}</td><td>${m(goal.startMatcher)} → ${m(goal.completionMatcher)} <span class="muted">within ${fmtDuration(goal.windowSeconds)}</span></td>
     ${r.error ? html`<td colspan="4"><${ErrorBox} error=${r.error} /></td>` : html`<td class="num">${rep ? fmtNum(rep.started) : '…'}</td><td class="num">${rep ? fmtNum(rep.completed) : '…'}</td><td class="num">${rep ? fmtPct(rep.conversionRate) : '…'}</td><td class="num">${rep ? fmtDuration(rep.medianSecondsToComplete) : '…'}</td>`}
