@@ -140,6 +140,7 @@ func (v *Vault) call(r *http.Request, query string, vars map[string]any) (int, h
 	in.Header.Del("Cookie")
 	in.Header.Del("Authorization")
 	in.Header.Del("Origin")
+	in.Header.Del("Accept-Encoding") // the answer is read here, not passed on
 	in.Header.Set("Content-Type", "application/json")
 	in.Header.Set("Accept", "application/json")
 	rec := &recorder{header: http.Header{}, status: http.StatusOK}
