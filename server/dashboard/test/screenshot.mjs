@@ -23,6 +23,16 @@ const crumbs = new CrumbsServer(bin, await freePort(), db)
 crumbs.createAdmin('seed@example.com')
 execFileSync(seed, ['-database-url', db, '-events', String(events), '-devices', String(Math.max(1000, events / 20)), '-leads', '300', '-days', '60', '-owner', 'seed@example.com'], { stdio: 'inherit' })
 await crumbs.start()
+{
+  const { apps } = await crumbs.gql('{ apps { id } }')
+  const to = new Date(Math.ceil(Date.now() / 60000) * 60000)
+  const r = { from: new Date(to - 30 * 86400000).toISOString(), to: to.toISOString(), interval: 'day' }
+  for (let i = 0; i < 3; i++) {
+    const t0 = Date.now()
+    await crumbs.gql('query($a: ID!, $r: RangeInput!) { overview(appId: $a, range: $r) { totalEvents uniqueDevices identifiedLeads newLeads series { count } definitions { count uniqueDevices series { count } } } }', { a: apps[0].id, r })
+    console.log(`API overview of the last 30 days (${events} events in 60 days): ${Date.now() - t0} ms`)
+  }
+}
 const { context, close } = await launchBrowser()
 try {
   const page = await context.newPage()

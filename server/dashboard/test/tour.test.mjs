@@ -278,6 +278,15 @@ async function tour() {
   await page.getByText('cannot be deleted').waitFor()
   assert.equal(await page.getByRole('button', { name: 'Delete definition' }).count(), 0)
   await check('definition-edit')
+  // Editing: name and description change, the triggered code is read-only.
+  assert.equal(await page.locator('#def-code').evaluate((e) => e.readOnly), true)
+  await page.fill('#def-name', 'Sign-up')
+  await page.fill('#def-desc', 'Created an account on the sign-up page')
+  await page.getByRole('button', { name: 'Save' }).click()
+  await page.waitForURL(/\/definitions$/)
+  await page.getByRole('link', { name: 'Sign-up', exact: true }).waitFor()
+  const edited = (await crumbs.gql('query($id: ID!) { app(id: $id) { eventDefinitions { code name description enabled } } }', { id: appId })).app.eventDefinitions.find((d) => d.code === 'signup')
+  assert.deepEqual(edited, { code: 'signup', name: 'Sign-up', description: 'Created an account on the sign-up page', enabled: false })
   // newsletter was never triggered: delete is offered; if it is triggered meanwhile, the server's refusal shows.
   await nav('Definitions')
   await page.getByRole('link', { name: 'Newsletter', exact: true }).click()
@@ -377,7 +386,8 @@ test('hostile data is shown as text', async () => {
   const leadId = (await crumbs.gql('query($a: ID!) { leadByEmail(appId: $a, email: "evil@example.test") { id } }', { a: app.id })).leadByEmail.id
 
   await page.goto(crumbs.url + '/signin')
-  if (page.url().includes('/signin')) {
+  await page.waitForFunction(() => location.pathname !== '/signin' || document.querySelector('#email'))
+  if (await page.locator('#email').count()) {
     await page.fill('#email', crumbs.admin.email)
     await page.fill('#password', crumbs.admin.password)
     await page.getByRole('button', { name: 'Sign in' }).click()

@@ -39,22 +39,28 @@ function Delta({ cur, prev }) {
   return html`<span class=${`delta ${d >= 0 ? 'up' : 'down'}`}>${d >= 0 ? '▲ +' : '▼ '}${(d * 100).toFixed(0)}% vs previous period (${fmtNum(prev)})</span>`
 }
 
-const OVERVIEW = `query($a: ID!, $r: RangeInput!, $p: RangeInput!) {
+const OVERVIEW = `query($a: ID!, $r: RangeInput!) {
   cur: overview(appId: $a, range: $r) { from to interval timezone totalEvents uniqueDevices identifiedLeads newLeads series { start count }
-    definitions { count uniqueDevices definition { id code name color description } series { start count } } }
-  prev: overview(appId: $a, range: $p) { totalEvents uniqueDevices identifiedLeads newLeads } }`
+    definitions { count uniqueDevices definition { id code name color description } series { start count } } } }`
+const PREVIOUS = `query($a: ID!, $p: RangeInput!) { prev: overview(appId: $a, range: $p) { totalEvents uniqueDevices identifiedLeads newLeads } }`
 
 export function Overview({ app, base }) {
   useTitle(`Overview · ${app.name}`)
   const [range, picker] = useRange(app)
-  const q = useQuery(OVERVIEW, { a: app.id, r: range.cur, p: range.prev }, [app.id, range])
+  // Two requests in parallel: the figures show as soon as the current period is in.
+  const q = useQuery(OVERVIEW, { a: app.id, r: range.cur }, [app.id, range])
+  const prev = useQuery(PREVIOUS, { a: app.id, p: range.prev }, [app.id, range])
   return html`<${PageHead} title="Overview">${picker}<//>
-    <${Async} q=${q}>${(d) => {
-      const o = d.cur, p = d.prev
-      const active = o.definitions.filter((x) => x.count > 0)
-      const series = active.map((x) => ({ label: x.definition.name, color: x.definition.color, values: x.series.map((s) => s.count) }))
-      const xs = o.series.map((s) => s.start)
-      return html`
+    <${Async} q=${q}>${(d) => html`<${OverviewBody} o=${d.cur} p=${(prev.data && prev.data.prev) || {}} base=${base} />`}<//>`
+}
+
+function OverviewBody({ o, p, base }) {
+  // The chart is drawn again only when the figures change.
+  const { active, series, xs } = useMemo(() => {
+    const active = o.definitions.filter((x) => x.count > 0)
+    return { active, series: active.map((x) => ({ label: x.definition.name, color: x.definition.color, values: x.series.map((s) => s.count) })), xs: o.series.map((s) => s.start) }
+  }, [o])
+  return html`
         <div class="tiles">
           ${[['Events', 'totalEvents'], ['Unique devices', 'uniqueDevices'], ['Identified leads', 'identifiedLeads'], ['New leads', 'newLeads']].map(([label, k]) => html`
             <div class="tile" data-testid=${`tile-${k}`}><div class="tile-label">${label}</div><div class="tile-value">${fmtNum(o[k])}</div><${Delta} cur=${o[k]} prev=${p[k]} /></div>`)}
@@ -67,7 +73,6 @@ export function Overview({ app, base }) {
           <thead><tr><th scope="col">Definition</th><th scope="col" class="num">Events</th><th scope="col" class="num">Unique devices</th></tr></thead>
           <tbody>${o.definitions.map((x) => html`<tr data-code=${x.definition.code}><td><${Swatch} color=${x.definition.color} /> ${x.definition.name} <code>${x.definition.code}</code></td><td class="num">${fmtNum(x.count)}</td><td class="num">${fmtNum(x.uniqueDevices)}</td></tr>`)}</tbody>
         </table>`
-    }}<//>`
 }
 
 const BREAKDOWN = `query($a: ID!, $r: RangeInput!, $by: BreakdownBy!) { breakdown(appId: $a, range: $r, by: $by, first: 50) { value count uniqueDevices engagement { count definition { code name color } } } }`
