@@ -47,9 +47,10 @@ const PREVIOUS = `query($a: ID!, $p: RangeInput!) { prev: overview(appId: $a, ra
 export function Overview({ app, base }) {
   useTitle(`Overview · ${app.name}`)
   const [range, picker] = useRange(app)
-  // Two requests in parallel: the figures show as soon as the current period is in.
+  // The previous period is asked for once the current one is in, so that
+  // the figures do not wait for the comparison nor share the server with it.
   const q = useQuery(OVERVIEW, { a: app.id, r: range.cur }, [app.id, range])
-  const prev = useQuery(PREVIOUS, { a: app.id, p: range.prev }, [app.id, range])
+  const prev = useQuery(PREVIOUS, !!q.data && { a: app.id, p: range.prev }, [app.id, range, !!q.data])
   return html`<${PageHead} title="Overview">${picker}<//>
     <${Async} q=${q}>${(d) => html`<${OverviewBody} o=${d.cur} p=${(prev.data && prev.data.prev) || {}} base=${base} />`}<//>`
 }
