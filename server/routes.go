@@ -9,6 +9,7 @@ import (
 	"github.com/crumbs-dev/crumbs/graph"
 	"github.com/crumbs-dev/crumbs/jsclient"
 	"github.com/crumbs-dev/crumbs/models"
+	"github.com/crumbs-dev/crumbs/server/dashboard"
 	"github.com/crumbs-dev/crumbs/server/graphiql"
 	"github.com/crumbs-dev/crumbs/server/ingest"
 	"github.com/crumbs-dev/crumbs/server/metrics"
@@ -40,6 +41,10 @@ func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver, m *metrics.
 	ingestAPI.Register(apiMux)
 	mux.Handle("/api/v1/", browserCORS(apiMux))
 	mux.Handle("/v1/", apiMux) // Segment's HTTP tracking API: servers only, no CORS
+
+	// The dashboard at / (its pages, assets and token vault), on the same
+	// GraphQL handler as every other client.
+	dashboard.Register(mux, &dashboard.Vault{API: api})
 
 	// The browser library, so that sites need nothing but a script tag.
 	jsclient.Register(mux)
