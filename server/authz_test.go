@@ -539,7 +539,7 @@ var operations = map[string]operation{
 		return `mutation($a: ID!, $id: ID!) { deleteGoal(appId: $a, id: $id) %s }`, map[string]any{"a": f.appA, "id": f.freshGoal()}
 	}},
 	"Subscription.eventStored": {want: readApp, doc: withApp(`subscription($a: ID!) { eventStored(appId: $a) %s }`)},
-	"Query.automationRules": {want: readApp, doc: withApp(`query($a: ID!) { automationRules(appId: $a) %s }`)},
+	"Query.automationRules":    {want: readApp, doc: withApp(`query($a: ID!) { automationRules(appId: $a) %s }`)},
 	"Query.automationRule": {want: readApp, doc: func(f *fixture) (string, map[string]any) {
 		return `query($a: ID!, $id: ID!) { automationRule(appId: $a, id: $id) %s }`, map[string]any{"a": f.appA, "id": f.ruleA}
 	}},

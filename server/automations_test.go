@@ -162,7 +162,9 @@ func TestWebhooksVerifyWithStandardWebhooks(t *testing.T) {
 		}
 
 		// Rotation: for a day every delivery verifies by either secret.
-		var rotated struct{ RotateActionSecret struct{ SigningSecret string } }
+		var rotated struct {
+			RotateActionSecret struct{ SigningSecret string }
+		}
 		a.ok(`mutation($a: ID!, $id: ID!) { rotateActionSecret(appId: $a, id: $id) { signingSecret } }`, &rotated,
 			client.Var("a", app), client.Var("id", actionID))
 		newSecret := rotated.RotateActionSecret.SigningSecret
