@@ -29,7 +29,7 @@ type DispatcherOptions struct {
 	Guard URLGuard
 	// Workers bounds the deliveries this replica attempts at once (16).
 	Workers int
-	// PerAction bounds the attempts in flight per action (2), so one slow
+	// PerAction bounds the attempts in flight per action (4), so one slow
 	// receiver cannot take every worker.
 	PerAction int
 	// Backoff is the wait after the first failed attempt (30s); each
@@ -61,6 +61,9 @@ type Dispatcher struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// wake asks the loop to claim again now: an attempt finished, so a
+	// worker (and its action's share) is free.
+	wake chan struct{}
 
 	mu       sync.Mutex
 	inflight map[uint64]int // per action
@@ -87,7 +90,7 @@ func NewDispatcher(db *gorm.DB, opts DispatcherOptions) *Dispatcher {
 		opts.Workers = 16
 	}
 	if opts.PerAction <= 0 {
-		opts.PerAction = 2
+		opts.PerAction = 4
 	}
 	if opts.Backoff <= 0 {
 		opts.Backoff = 30 * time.Second
@@ -111,7 +114,7 @@ func NewDispatcher(db *gorm.DB, opts DispatcherOptions) *Dispatcher {
 		opts.Log = slog.Default()
 	}
 	host, _ := os.Hostname()
-	d := &Dispatcher{db: db, opts: opts, inflight: map[uint64]int{},
+	d := &Dispatcher{db: db, opts: opts, inflight: map[uint64]int{}, wake: make(chan struct{}, 1),
 		owner: fmt.Sprintf("%.30s:%d:%s", host, os.Getpid(), randomToken(6))}
 	d.client = newDeliveryClient(opts.Guard, opts.Timeout)
 	d.ctx, d.cancel = context.WithCancel(context.Background())
@@ -164,6 +167,8 @@ func (d *Dispatcher) loop() {
 		case <-d.ctx.Done():
 			return
 		case <-timer.C:
+		case <-d.wake:
+			timer.Stop()
 		}
 		if err := d.claim(); err != nil && d.ctx.Err() == nil {
 			d.opts.Log.Warn("automations: claiming deliveries", "err", err)
@@ -220,7 +225,8 @@ func (d *Dispatcher) claim() error {
 		return nil
 	}
 	token := fmt.Sprintf("%s:%d", d.owner, d.seq.Add(1))
-	lease := d.opts.Timeout + 50*time.Second
+	// The attempt takes at most Timeout, recording it a few seconds more.
+	lease := 2*d.opts.Timeout + 5*time.Second
 	err = db.Model(&Delivery{}).Where("id IN ? AND status IN ? AND due_at <= ? AND lease_until < ?", ids, dueStatuses, now, now).
 		Updates(map[string]any{"lease_owner": token, "lease_until": now + lease.Milliseconds()}).Error
 	if err != nil {
@@ -243,6 +249,10 @@ func (d *Dispatcher) claim() error {
 				}
 				d.total--
 				d.mu.Unlock()
+				select {
+				case d.wake <- struct{}{}:
+				default:
+				}
 			}()
 			if err := d.attempt(dl, token); err != nil && d.ctx.Err() == nil {
 				d.opts.Log.Warn("automations: delivery", "delivery", dl.ID, "err", err)

@@ -62,7 +62,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	var maxBody, dbConns, dbTimeout, batch, writers, logLevel string
 	var writeDelay, cacheTTL, shutdown, mode string
 	var dashboardOrigins string
-	var hookPrivate, hookWorkers, hookBackoff, hookAttempts, hookRetention string
+	var hookPrivate, hookWorkers, hookBackoff, hookAttempts, hookRetention, hookTimeout string
 	var jwtSecret, jwtPrevious, proxies, rateIP, rateDevice, maxDepth, maxComplexity string
 	fs.StringVar(&cfg.Addr, "addr", env("CRUMBS_ADDR", ":8080"), "listen address (CRUMBS_ADDR)")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", env("CRUMBS_DATABASE_URL", "sqlite:crumbs.db"), "mysql://user:pass@host:3306/db or sqlite:path (CRUMBS_DATABASE_URL)")
@@ -92,6 +92,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&hookWorkers, "webhook-workers", env("CRUMBS_WEBHOOK_WORKERS", "16"), "automation deliveries attempted at once per replica (CRUMBS_WEBHOOK_WORKERS)")
 	fs.StringVar(&hookBackoff, "webhook-backoff", env("CRUMBS_WEBHOOK_BACKOFF", "30s"), "wait after a delivery's first failed attempt, doubled after each further one (CRUMBS_WEBHOOK_BACKOFF)")
 	fs.StringVar(&hookAttempts, "webhook-attempts", env("CRUMBS_WEBHOOK_ATTEMPTS", "12"), "attempts before a delivery is dead-lettered (CRUMBS_WEBHOOK_ATTEMPTS)")
+	fs.StringVar(&hookTimeout, "webhook-timeout", env("CRUMBS_WEBHOOK_TIMEOUT", "10s"), "longest one delivery attempt may take; a replica that dies mid-attempt leaves it to another after twice this plus 5s (CRUMBS_WEBHOOK_TIMEOUT)")
 	fs.StringVar(&hookRetention, "webhook-log-retention", env("CRUMBS_WEBHOOK_LOG_RETENTION", "720h"), "how long finished deliveries stay in the delivery log; pruned hourly (CRUMBS_WEBHOOK_LOG_RETENTION)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -155,6 +156,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	check("webhook-backoff", err)
 	cfg.Webhooks.MaxAttempts, err = positiveInt[int](hookAttempts)
 	check("webhook-attempts", err)
+	cfg.Webhooks.Timeout, err = positiveDuration(hookTimeout)
+	check("webhook-timeout", err)
 	cfg.Webhooks.Retention, err = positiveDuration(hookRetention)
 	check("webhook-log-retention", err)
 	if cfg.MetricsToken != "" && len(cfg.MetricsToken) < 16 {
