@@ -14,7 +14,8 @@ import (
 // begin does what every JSON API endpoint does first: it checks the media
 // type and the URL, reads the credentials and the body, and applies the
 // server's rules for JSON bodies. On failure it has answered, and ok is false.
-func (a *API) begin(w http.ResponseWriter, r *http.Request) (who caller, raw []byte, ok bool) {
+// Only Segment's endpoints (basicAuth) take HTTP Basic credentials.
+func (a *API) begin(w http.ResponseWriter, r *http.Request, basicAuth bool) (who caller, raw []byte, ok bool) {
 	// text/plain is what navigator.sendBeacon and a fetch without a CORS
 	// preflight send; as on /graphql, it is read as JSON from browsers only.
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -26,7 +27,10 @@ func (a *API) begin(w http.ResponseWriter, r *http.Request) (who caller, raw []b
 		badRequest(w, "the request URL is not valid UTF-8")
 		return who, nil, false
 	}
-	if who, err = a.identify(r); err != nil {
+	if who, err = a.identify(r); err == nil && who.basic && !basicAuth {
+		err = models.Unauthenticated("use Authorization: Bearer <the app's secret key> (or X-App-Secret), or no credentials from a browser")
+	}
+	if err != nil {
 		a.fail(w, r, err)
 		return who, nil, false
 	}

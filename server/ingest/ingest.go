@@ -94,6 +94,15 @@ func (a *API) endpoints() map[string]http.HandlerFunc {
 	return map[string]http.HandlerFunc{
 		"POST /api/v1/apps/{appId}/events":   a.events,
 		"POST /api/v1/apps/{appId}/identify": a.identifyDevice,
+		// Segment's HTTP tracking API, with its short aliases.
+		"POST /v1/track":    a.segment("track"),
+		"POST /v1/t":        a.segment("track"),
+		"POST /v1/identify": a.segment("identify"),
+		"POST /v1/i":        a.segment("identify"),
+		"POST /v1/page":     a.segment("page"),
+		"POST /v1/p":        a.segment("page"),
+		"POST /v1/screen":   a.segment("screen"),
+		"POST /v1/batch":    a.segment(""),
 	}
 }
 
@@ -103,6 +112,8 @@ type caller struct {
 	origin    string
 	clientIP  string
 	userAgent string
+	// basic is set when the request sent HTTP Basic credentials.
+	basic bool
 }
 
 // identify reads the request's credentials: none (a browser), or the app's
@@ -112,6 +123,11 @@ func (a *API) identify(r *http.Request) (caller, error) {
 	c := caller{origin: r.Header.Get("Origin"), clientIP: a.opts.ClientIP(r), userAgent: r.UserAgent()}
 	auth, header := r.Header.Get("Authorization"), r.Header.Get("X-App-Secret")
 	if auth == "" && header == "" {
+		return c, nil
+	}
+	if strings.HasPrefix(auth, "Basic ") && header == "" {
+		// Segment's write key; only its endpoints read it (segmentKey).
+		c.basic = true
 		return c, nil
 	}
 	token, ok := strings.CutPrefix(auth, "Bearer ")
