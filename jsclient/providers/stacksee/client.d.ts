@@ -7,7 +7,7 @@ export type { Refusal }
 export interface CrumbsClientConfig extends Omit<CrumbsOptions, 'endpoint' | 'onError'> {
   /** The app's public id. */
   appId: string
-  /** The Crumbs GraphQL endpoint, e.g. https://crumbs.example.com/graphql. Default /graphql on the page's origin. */
+  /** The Crumbs server's URL, e.g. https://crumbs.example.com (its /graphql URL works too). Default: the page's origin. */
   endpoint?: string
   /** Receives every refusal (UNKNOWN_EVENT_CODE, EVENT_DISABLED, an identify without email…); never thrown. */
   onError?: (refusal: Refusal) => void

@@ -33,7 +33,7 @@ export class CrumbsClientProvider {
       autoClick: false,
       autoSubmit: false,
       ...rest,
-      endpoint: endpoint || new URL('/graphql', location.href).href,
+      endpoint: endpoint || location.origin,
       onError: (refusal) => this.refused(refusal),
     })
     this.initialized = true

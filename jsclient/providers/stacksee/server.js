@@ -1,5 +1,5 @@
 // The Crumbs server provider for @stacksee/analytics: sends through the
-// JSON API with the app's secret key, batching and retrying. It holds the
+// JSON API (events and identify) with the app's secret key, batching and retrying. It holds the
 // secret key, so package.json keeps it out of browser bundles (the browser
 // condition of its export is null) and the constructor refuses to run in a
 // page.
@@ -75,7 +75,7 @@ export class CrumbsServerProvider {
     const to = typeof email == 'string' && email ? email : /.@./.test(userId) ? userId : ''
     if (!to || !userId) return this.refused({ code: 'BAD_USER_INPUT', message: 'identify needs a userId and traits.email (Crumbs identifies leads by email)' })
     if (String(userId) !== to) fields.userId = String(userId)
-    this.queue.push({ identify: { appId: this.config.appId, deviceId: String(userId), email: to, name, fields } })
+    this.queue.push({ identify: { device_id: String(userId), email: to, name, fields } })
     this.schedule()
   }
 
@@ -187,12 +187,8 @@ export class CrumbsServerProvider {
   }
 
   async postIdentify(input) {
-    const { status, json, retryAfter } = await this.post('/graphql', {
-      query: 'mutation($i: IdentifyInput!) { identify(input: $i) { moved } }',
-      variables: { i: input },
-    })
-    const e = json.errors?.[0]
-    const error = json.data?.identify ? null : { code: e?.extensions?.code || `HTTP_${status}`, message: e?.message || `HTTP ${status}` }
+    const { status, json, retryAfter } = await this.post(`/api/v1/apps/${encodeURIComponent(this.config.appId)}/identify`, input)
+    const error = status == 200 && typeof json.moved == 'boolean' ? null : { code: json.error?.code || `HTTP_${status}`, message: json.error?.message || `HTTP ${status}` }
     this.log('identify', { email: input.email, status })
     return { retryAfter, outcomes: [{ status, error }] }
   }

@@ -88,7 +88,7 @@ test('page views, tracks and an identify arrive once; the lead keeps the anonymo
   const appId = await server.createApp()
   await server.defineEvent(appId, 'order_completed')
   await server.defineEvent(appId, 'old_thing', false)
-  const url = await site(t, { appId, endpoint: `${server.url}/graphql`, allowAutomation: true, debug: true })
+  const url = await site(t, { appId, endpoint: server.url, allowAutomation: true, debug: true })
   const page = await browser.context.newPage()
   t.after(() => page.close())
   const console_ = []
