@@ -7,7 +7,7 @@ export interface CrumbsOptions {
   appId: string
   /**
    * The Crumbs server (under a path, end it with /), or its /graphql URL as earlier versions took it;
-   * the JSON API URLs are derived from it. The script tag defaults to the server that served crumbs.js.
+   * the JSON API URLs are derived from it. The script tag defaults to where crumbs.js was served from.
    */
   endpoint: string
   /** Send `view` on every page view, including single-page-app navigations. Default true. */

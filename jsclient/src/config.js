@@ -1,10 +1,11 @@
 /**
  * Options from the script tag's data-* attributes: data-app-id="x" becomes
  * appId: "x"; an empty value becomes true and "false" becomes false.
- * The endpoint defaults to the server that served the script.
+ * The endpoint defaults to where the script was served from: the Crumbs
+ * server's root, or its path behind a proxy (https://example.com/crumbs/).
  */
 export function fromScript(el) {
-  const o = { endpoint: new URL(el.src).origin }
+  const o = { endpoint: new URL('.', el.src).href }
   for (const k in el.dataset) {
     const v = el.dataset[k]
     o[k] = v == 'false' ? false : v || true

@@ -73,7 +73,7 @@ test('script tag options come from data-* attributes', () => {
     dataset: { appId: 'app1', autoClick: 'false', cookieless: '', debug: 'true', cookieDomain: '.example.com' },
   })
   assert.deepEqual(o, {
-    endpoint: 'https://crumbs.example.com',
+    endpoint: 'https://crumbs.example.com/',
     appId: 'app1',
     autoClick: false,
     cookieless: true,
@@ -81,6 +81,8 @@ test('script tag options come from data-* attributes', () => {
     cookieDomain: '.example.com',
   })
   assert.equal(fromScript({ src: 'https://x.test/crumbs.js', dataset: { endpoint: 'https://api.test/graphql' } }).endpoint, 'https://api.test/graphql')
+  // A Crumbs server behind a proxy under a path: the API is under the same path.
+  assert.equal(fromScript({ src: 'https://example.com/crumbs/crumbs.js', dataset: {} }).endpoint, 'https://example.com/crumbs/')
 })
 
 test('declarative triggers read their code, data-crumbs-prop-* properties and source', () => {

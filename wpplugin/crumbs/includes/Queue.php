@@ -22,6 +22,9 @@ final class Queue
 
     private static bool $flushOnShutdown = false;
 
+    /** @var list<int> Ids of the rows this flush delivered. */
+    private static array $delivered = [];
+
     public function hook(): void
     {
         add_action(self::CRON_HOOK, [self::class, 'runCron']);
@@ -146,6 +149,10 @@ final class Queue
                 }
             }
             self::sendEvents($client, $events, $blocking, $stats);
+            if (self::$delivered !== []) {
+                $wpdb->query('DELETE FROM ' . $table . ' WHERE id IN (' . implode(',', self::$delivered) . ')');
+                self::$delivered = [];
+            }
         }
         self::scheduleNext();
         return $stats;
@@ -199,7 +206,8 @@ final class Queue
             return;
         }
         if ($error === null) {
-            $wpdb->delete(self::table(), ['id' => (int) $row['id']], ['%d']);
+            // Removed together at the end of the flush (one DELETE).
+            self::$delivered[] = (int) $row['id'];
             $stats['sent']++;
             return;
         }
