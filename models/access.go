@@ -181,6 +181,8 @@ func Authorize(ctx context.Context, db *gorm.DB, v Viewer, obj any, fields func(
 		return v.mayRead(ctx, db, o.AppID, RoleOwner, "Member", fields)
 	case *Invitation:
 		return v.mayRead(ctx, db, o.AppID, RoleOwner, "Invitation", fields)
+	case *AuditRecord:
+		return v.mayRead(ctx, db, o.AppID, RoleOwner, "AuditRecord", fields)
 	case *User:
 		return v.mayReadUser(ctx, db, o)
 	case *Session:
