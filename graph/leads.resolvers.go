@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -121,6 +122,26 @@ func (r *leadResolver) Timeline(ctx context.Context, obj *models.Lead, first *in
 		return nil, err
 	}
 	return eventConnection(page), nil
+}
+
+// Narrative is the resolver for the narrative field.
+func (r *leadResolver) Narrative(ctx context.Context, obj *models.Lead) (string, error) {
+	return models.LeadNarrative(ctx, r.DB, obj)
+}
+
+// Context is the resolver for the context field.
+func (r *leadResolver) Context(ctx context.Context, obj *models.Lead) (any, error) {
+	c, err := models.LeadContextOf(ctx, r.DB, obj)
+	if err != nil {
+		return nil, err
+	}
+	// As plain JSON values, in the struct's field order once marshalled.
+	raw, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	var out map[string]any
+	return out, json.Unmarshal(raw, &out)
 }
 
 // Identify is the resolver for the identify field.

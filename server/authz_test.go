@@ -131,7 +131,7 @@ var fieldAccess = classify(
 	anyone, "GoalReport", "from to started completed conversionRate medianSecondsToComplete",
 	sentByCaller, "Device", "id appId",
 	appReader, "Device", "userAgent firstSeenAt lastSeenAt lead timeline",
-	appReader, "Lead", "id appId email name fields devices firstSeenAt lastSeenAt eventCount deviceMoves createdAt timeline",
+	appReader, "Lead", "id appId email name fields devices firstSeenAt lastSeenAt eventCount deviceMoves createdAt timeline narrative context",
 	appReader, "DeviceMove", "deviceId fromLead toLead movedAt",
 	anyone, "LeadEdge", "cursor node",
 	anyone, "LeadConnection", "edges pageInfo",

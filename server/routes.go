@@ -38,6 +38,7 @@ func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver, m *metrics.
 	})
 	apiMux := http.NewServeMux()
 	ingestAPI.Register(apiMux)
+	exportRoute(apiMux, cfg, resolver, log)
 	mux.Handle("/api/v1/", browserCORS(apiMux))
 
 	// The browser library, so that sites need nothing but a script tag.

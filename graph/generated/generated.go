@@ -259,6 +259,7 @@ type ComplexityRoot struct {
 
 	Lead struct {
 		AppID       func(childComplexity int) int
+		Context     func(childComplexity int) int
 		CreatedAt   func(childComplexity int) int
 		DeviceMoves func(childComplexity int) int
 		Devices     func(childComplexity int) int
@@ -269,6 +270,7 @@ type ComplexityRoot struct {
 		ID          func(childComplexity int) int
 		LastSeenAt  func(childComplexity int) int
 		Name        func(childComplexity int) int
+		Narrative   func(childComplexity int) int
 		Timeline    func(childComplexity int, first *int, after *string) int
 	}
 
@@ -478,6 +480,8 @@ type LeadResolver interface {
 	DeviceMoves(ctx context.Context, obj *models.Lead) ([]*models.DeviceMove, error)
 
 	Timeline(ctx context.Context, obj *models.Lead, first *int, after *string) (*model.EventConnection, error)
+	Narrative(ctx context.Context, obj *models.Lead) (string, error)
+	Context(ctx context.Context, obj *models.Lead) (any, error)
 }
 type MemberResolver interface {
 	User(ctx context.Context, obj *models.Membership) (*models.User, error)
@@ -1370,6 +1374,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Lead.AppID(childComplexity), true
+	case "Lead.context":
+		if e.ComplexityRoot.Lead.Context == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Lead.Context(childComplexity), true
 	case "Lead.createdAt":
 		if e.ComplexityRoot.Lead.CreatedAt == nil {
 			break
@@ -1430,6 +1440,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Lead.Name(childComplexity), true
+	case "Lead.narrative":
+		if e.ComplexityRoot.Lead.Narrative == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Lead.Narrative(childComplexity), true
 	case "Lead.timeline":
 		if e.ComplexityRoot.Lead.Timeline == nil {
 			break
@@ -2991,6 +3007,18 @@ type Lead {
   createdAt: Time!
   "Events of all its devices, newest first, including those from before identification."
   timeline(first: Int = 50, after: String): EventConnection!
+  """
+  The lead's journey as plain text for an AI engine writing its emails: visits in order, each
+  event told with its definition's name and description and the page it happened on, in the
+  app's timezone; deterministic, at most 12,000 bytes (the most recent visits stay).
+  """
+  narrative: String!
+  """
+  The same as structured JSON for a prompt: the lead's email, name and fields, the definitions
+  used (code, name, description), the visits with their events (time, code, device, page,
+  title, properties, source) and counts.
+  """
+  context: JSON!
 }
 
 "A device re-identified from one lead to another."
@@ -3549,6 +3577,10 @@ func (ec *executionContext) childFields_Lead(ctx context.Context, field graphql.
 		return ec.fieldContext_Lead_createdAt(ctx, field)
 	case "timeline":
 		return ec.fieldContext_Lead_timeline(ctx, field)
+	case "narrative":
+		return ec.fieldContext_Lead_narrative(ctx, field)
+	case "context":
+		return ec.fieldContext_Lead_context(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Lead", field.Name)
 }
@@ -8475,6 +8507,52 @@ func (ec *executionContext) fieldContext_Lead_timeline(ctx context.Context, fiel
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Lead_narrative(ctx context.Context, field graphql.CollectedField, obj *models.Lead) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Lead_narrative(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Lead().Narrative(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Lead_narrative(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Lead", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Lead_context(ctx context.Context, field graphql.CollectedField, obj *models.Lead) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Lead_context(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Lead().Context(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalNJSON2interface(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Lead_context(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Lead", field, true, true, errors.New("field of type JSON does not have child fields"))
 }
 
 func (ec *executionContext) _LeadConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.LeadConnection) (ret graphql.Marshaler) {
@@ -16162,6 +16240,82 @@ func (ec *executionContext) _Lead(ctx context.Context, sel ast.SelectionSet, obj
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "narrative":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Lead_narrative(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "context":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Lead_context(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -18675,6 +18829,28 @@ func (ec *executionContext) marshalNInvitation2ᚖgithubᚗcomᚋcrumbsᚑdevᚋ
 		return graphql.Null
 	}
 	return ec._Invitation(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNJSON2interface(ctx context.Context, v any) (any, error) {
+	res, err := graphql.UnmarshalAny(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNJSON2interface(ctx context.Context, sel ast.SelectionSet, v any) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	_ = sel
+	res := graphql.MarshalAny(v)
+	if res == graphql.Null {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+	}
+	return res
 }
 
 func (ec *executionContext) marshalNLead2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐLead(ctx context.Context, sel ast.SelectionSet, v *models.Lead) graphql.Marshaler {
