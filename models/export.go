@@ -168,7 +168,9 @@ func (x *Export) stream(ctx context.Context, w io.Writer, flush func(), res *Exp
 			q = q.Where("occurred_at < ?", StoreTime(*x.filter.To))
 		}
 		if !first {
-			q = q.Where("(occurred_at > ? OR (occurred_at = ? AND id > ?))", afterAt, afterAt, afterID)
+			// The first condition is the index range; the second skips
+			// the rows of afterAt already written.
+			q = q.Where("occurred_at >= ? AND (occurred_at > ? OR id > ?)", afterAt, afterAt, afterID)
 		}
 		rows = rows[:0]
 		if err := q.Order("occurred_at, id").Limit(exportChunk).Scan(&rows).Error; err != nil {
