@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/crumbs-dev/crumbs/models"
 	"github.com/crumbs-dev/crumbs/models/modelstest"
@@ -125,4 +127,34 @@ func TestExportEndpoint(t *testing.T) {
 			t.Fatalf("%d export receipts, want 6", exports)
 		}
 	})
+}
+
+// A frozen store answers an export UNAVAILABLE (503, Retry-After) within
+// the database timeout; no request waits on it.
+func TestExportStoreFault(t *testing.T) {
+	proxy, dsn := modelstest.ProxiedMySQL(t)
+	db, err := models.Open(context.Background(), dsn, models.DBOptions{Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if sqlDB, err := db.DB(); err == nil {
+			sqlDB.Close()
+		}
+	})
+	a, base := faultAPI(t, db, 2*time.Second)
+	appID, _ := a.createApp("Export faults")
+	proxy.Freeze()
+	defer proxy.Thaw()
+	req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/apps/"+appID+"/export", nil)
+	req.Header.Set("Authorization", "Bearer "+a.ownerToken)
+	resp, err := faultClient.Do(req)
+	if err != nil {
+		t.Fatalf("export on a frozen store: %v", err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "5" || !strings.Contains(string(raw), `"UNAVAILABLE"`) {
+		t.Fatalf("export on a frozen store: %d %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), raw)
+	}
 }
