@@ -137,6 +137,8 @@ final class PrivacyTest extends TestCase
         $this->assertNotNull($lead);
         $values = array_column($lead['data'], 'value', 'name');
         $this->assertSame('{}', $values['Fields']);
+        $this->assertStringContainsString('Lead: ' . $email, $values['Activity summary']);
+        $this->assertStringContainsString('Only the most recent 500 events are told; 20 earlier ones are left out.', $values['Activity summary']);
         $first = array_column(reset($events)['data'], 'value', 'name');
         $this->assertSame('{}', $first['Properties']);
     }

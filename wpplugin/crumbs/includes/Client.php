@@ -193,7 +193,7 @@ final class Client
     {
         $data = $this->graphql(
             'query CrumbsLeadByEmail($appId: ID!, $email: String!, $after: String) { leadByEmail(appId: $appId, email: $email) {'
-            . ' email name fields devices { id }'
+            . ' email name fields devices { id } narrative'
             . ' timeline(first: ' . self::EXPORT_PAGE . ', after: $after) { edges { node { id code occurredAt url properties } } pageInfo { hasNextPage endCursor } } } }',
             ['appId' => $this->appId, 'email' => $email, 'after' => $after]
         );

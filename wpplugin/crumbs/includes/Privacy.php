@@ -85,6 +85,8 @@ final class Privacy
                     ['name' => __('Name', 'crumbs'), 'value' => (string) ($lead['name'] ?? '')],
                     ['name' => __('Fields', 'crumbs'), 'value' => self::jsonObject($lead['fields'] ?? null)],
                     ['name' => __('Devices', 'crumbs'), 'value' => implode(', ', $devices)],
+                    // The story Crumbs tells of the person's visits (for emails written from it).
+                    ['name' => __('Activity summary', 'crumbs'), 'value' => (string) ($lead['narrative'] ?? '')],
                 ],
             ];
         }
