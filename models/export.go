@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"io"
 	"strconv"
 	"strings"
@@ -84,7 +85,7 @@ func PrepareExport(ctx context.Context, db *gorm.DB, v Viewer, appPublicID strin
 		subject = append(subject, "email="+key)
 		var lead Lead
 		err = db.WithContext(ctx).Where("app_id = ? AND email_key = ?", app.ID, key).Take(&lead).Error
-		if err != nil && err != gorm.ErrRecordNotFound {
+		if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
 			return nil, err
 		}
 		x.byLead = true

@@ -92,11 +92,15 @@ type LifecycleRun struct {
 // this replica gets the lease.
 func (l *Lifecycle) RunOnce(ctx context.Context, now time.Time) (*LifecycleRun, error) {
 	run := &LifecycleRun{}
+	// Renewals move the lease on by the time the run has taken, so a long
+	// run keeps it while it makes progress.
+	started := time.Now()
+	clock := func() time.Time { return now.Add(time.Since(started)) }
 	ok, err := l.lease(ctx, now)
 	if err != nil || !ok {
 		return run, err
 	}
-	defer l.release(now)
+	defer func() { l.release(clock()) }()
 	run.Ran = true
 	now = StoreTime(now)
 	var apps []App
@@ -104,7 +108,7 @@ func (l *Lifecycle) RunOnce(ctx context.Context, now time.Time) (*LifecycleRun, 
 		return run, err
 	}
 	for i := range apps {
-		res, err := l.retainApp(ctx, &apps[i], now)
+		res, err := l.retainApp(ctx, &apps[i], now, clock)
 		if err != nil {
 			return run, err
 		}
@@ -127,7 +131,7 @@ func RetentionCutoff(days int, now time.Time) time.Time {
 	return now.UTC().AddDate(0, 0, -days).Truncate(time.Hour)
 }
 
-func (l *Lifecycle) retainApp(ctx context.Context, app *App, now time.Time) (*EraseResult, error) {
+func (l *Lifecycle) retainApp(ctx context.Context, app *App, now time.Time, clock func() time.Time) (*EraseResult, error) {
 	cutoff := RetentionCutoff(*app.RetentionDays, now)
 	res := &EraseResult{}
 	for {
@@ -136,7 +140,7 @@ func (l *Lifecycle) retainApp(ctx context.Context, app *App, now time.Time) (*Er
 		err := withRetry(ctx, func() error {
 			*part = EraseResult{}
 			return l.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-				derived, err := lowestWatermark(tx)
+				derived, err := lowestWatermark(tx, clock())
 				if err != nil {
 					return err
 				}
@@ -150,7 +154,7 @@ func (l *Lifecycle) retainApp(ctx context.Context, app *App, now time.Time) (*Er
 		}
 		res.DeletedEvents += part.DeletedEvents
 		res.Tombstones += part.Tombstones
-		if ok, err := l.lease(ctx, now); err != nil || !ok {
+		if ok, err := l.lease(ctx, clock()); err != nil || !ok {
 			if err == nil {
 				err = errLeaseLost
 			}
@@ -179,13 +183,19 @@ func (l *Lifecycle) retainApp(ctx context.Context, app *App, now time.Time) (*Er
 	return res, err
 }
 
-// lowestWatermark is the position of the consumer furthest behind: events
-// past it are not derived by every consumer yet. Watermarks only grow, so
-// a plain read is safe; deleting events at or below it changes nothing a
-// consumer will read again.
-func lowestWatermark(tx *gorm.DB) (uint64, error) {
+// lowestWatermark is the position of the live consumer furthest behind:
+// events past it are not derived by every consumer yet. Live are the
+// rollups and every consumer a replica held within the last hour (a
+// replica holds each consumer it runs, renewing its lease every few
+// seconds), so a consumer removed from the code, whose row stays, does not
+// hold retention back forever. Watermarks only grow, so a plain read is
+// safe; deleting events at or below it changes nothing a consumer will
+// read again.
+func lowestWatermark(tx *gorm.DB, now time.Time) (uint64, error) {
 	var low *uint64
-	if err := tx.Raw("SELECT MIN(position) FROM event_log_consumers").Scan(&low).Error; err != nil {
+	err := tx.Raw("SELECT MIN(position) FROM event_log_consumers WHERE name = ? OR lease_until > ?",
+		rollupsConsumerName, now.Add(-time.Hour).UnixMilli()).Scan(&low).Error
+	if err != nil {
 		return 0, err
 	}
 	if low == nil {
