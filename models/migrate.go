@@ -355,6 +355,15 @@ var migrations = []*gormigrate.Migration{
 		Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropTable("sign_ins") },
 	},
 	{
+		// Segment's write key is an app's secret key and names no app: the
+		// app is found by the key's hash.
+		ID: "2026120401_apps_secret_hash",
+		Migrate: func(tx *gorm.DB) error {
+			return tx.Exec("CREATE INDEX idx_apps_secret_hash ON apps (secret_hash)").Error
+		},
+		Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropIndex("apps", "idx_apps_secret_hash") },
+	},
+	{
 		// Privacy lifecycle: tombstones of erased messageIds (ids only, so
 		// late resends stay erased), the audit log of erasures, exports and
 		// retention runs, leases of background jobs, and each app's

@@ -15,8 +15,8 @@ import (
 // data) of the erased events received within this lifetime; a trigger
 // resent with one of them later is answered accepted and duplicate, with
 // no event id, and nothing is stored. Clients retry for far less (the
-// WordPress plugin gives up after 12 attempts, about a day and a half; the
-// browser client within its page's life), so a resend after this lifetime
+// WordPress plugin gives up on a queued event after 7 days; the browser
+// client within its page's life), so a resend after this lifetime
 // cannot be a retry. The lifecycle job (lifecycle.go) deletes tombstones
 // older than this.
 const TombstoneLifetime = 30 * 24 * time.Hour
