@@ -43,7 +43,7 @@ func (r *mutationResolver) CreateApp(ctx context.Context, input model.CreateAppI
 // UpdateApp is the resolver for the updateApp field.
 func (r *mutationResolver) UpdateApp(ctx context.Context, id string, input model.UpdateAppInput) (*models.App, error) {
 	return models.UpdateApp(ctx, r.DB, viewer(ctx), id, models.AppInput{
-		Name: input.Name, AllowedOrigins: input.AllowedOrigins, Timezone: input.Timezone,
+		Name: input.Name, AllowedOrigins: input.AllowedOrigins, Timezone: input.Timezone, RetentionDays: input.RetentionDays,
 	})
 }
 

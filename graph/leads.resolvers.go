@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -9,6 +10,15 @@ import (
 	"github.com/crumbs-dev/crumbs/graph/model"
 	"github.com/crumbs-dev/crumbs/models"
 )
+
+// ActorUserID is the resolver for the actorUserId field.
+func (r *auditRecordResolver) ActorUserID(ctx context.Context, obj *models.AuditRecord) (*string, error) {
+	if obj.ActorUserID == nil {
+		return nil, nil
+	}
+	id := models.FormatID(*obj.ActorUserID)
+	return &id, nil
+}
 
 // AppID is the resolver for the appId field.
 func (r *deviceResolver) AppID(ctx context.Context, obj *models.Device) (string, error) {
@@ -47,6 +57,15 @@ func (r *deviceMoveResolver) ToLead(ctx context.Context, obj *models.DeviceMove)
 		err = fmt.Errorf("lead %d was erased: %w", obj.ToLeadID, models.ErrNotFound)
 	}
 	return lead, err
+}
+
+// ReceiptID is the resolver for the receiptId field.
+func (r *eraseLeadPayloadResolver) ReceiptID(ctx context.Context, obj *models.EraseResult) (*string, error) {
+	if obj.ReceiptID == 0 {
+		return nil, nil
+	}
+	id := models.FormatID(obj.ReceiptID)
+	return &id, nil
 }
 
 // AppID is the resolver for the appId field.
@@ -105,6 +124,26 @@ func (r *leadResolver) Timeline(ctx context.Context, obj *models.Lead, first *in
 	return eventConnection(page), nil
 }
 
+// Narrative is the resolver for the narrative field.
+func (r *leadResolver) Narrative(ctx context.Context, obj *models.Lead) (string, error) {
+	return models.LeadNarrative(ctx, r.DB, obj)
+}
+
+// Context is the resolver for the context field.
+func (r *leadResolver) Context(ctx context.Context, obj *models.Lead) (any, error) {
+	c, err := models.LeadContextOf(ctx, r.DB, obj)
+	if err != nil {
+		return nil, err
+	}
+	// As plain JSON values, in the struct's field order once marshalled.
+	raw, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	var out map[string]any
+	return out, json.Unmarshal(raw, &out)
+}
+
 // Identify is the resolver for the identify field.
 func (r *mutationResolver) Identify(ctx context.Context, input model.IdentifyInput) (*model.IdentifyPayload, error) {
 	res, err := models.Identify(ctx, r.DB, r.Catalog, models.IdentifyInput{
@@ -123,6 +162,16 @@ func (r *mutationResolver) Identify(ctx context.Context, input model.IdentifyInp
 // EraseLead is the resolver for the eraseLead field.
 func (r *mutationResolver) EraseLead(ctx context.Context, appID string, email string) (*models.EraseResult, error) {
 	return models.EraseLead(ctx, r.DB, viewer(ctx), appID, email)
+}
+
+// EraseDevice is the resolver for the eraseDevice field.
+func (r *mutationResolver) EraseDevice(ctx context.Context, appID string, deviceID string) (*models.EraseResult, error) {
+	return models.EraseDevice(ctx, r.DB, viewer(ctx), appID, deviceID)
+}
+
+// EraseBefore is the resolver for the eraseBefore field.
+func (r *mutationResolver) EraseBefore(ctx context.Context, appID string, before time.Time) (*models.EraseResult, error) {
+	return models.EraseBefore(ctx, r.DB, viewer(ctx), appID, before)
 }
 
 // Lead is the resolver for the lead field.
@@ -156,17 +205,43 @@ func (r *queryResolver) LeadByEmail(ctx context.Context, appID string, email str
 	return models.LeadByEmail(ctx, r.DB, viewer(ctx), appID, email)
 }
 
+// AuditLog is the resolver for the auditLog field.
+func (r *queryResolver) AuditLog(ctx context.Context, appID string, first *int, after *string) (*model.AuditRecordConnection, error) {
+	page, err := models.AuditLog(ctx, r.DB, viewer(ctx), appID, deref(first, 50), deref(after, ""))
+	if err != nil {
+		return nil, err
+	}
+	conn := &model.AuditRecordConnection{Edges: make([]*model.AuditRecordEdge, len(page.Records)), PageInfo: &model.PageInfo{HasNextPage: page.HasNextPage}}
+	for i, rec := range page.Records {
+		conn.Edges[i] = &model.AuditRecordEdge{Cursor: models.FormatID(rec.ID), Node: rec}
+	}
+	if n := len(conn.Edges); n > 0 {
+		conn.PageInfo.EndCursor = &conn.Edges[n-1].Cursor
+	}
+	return conn, nil
+}
+
+// AuditRecord returns generated.AuditRecordResolver implementation.
+func (r *Resolver) AuditRecord() generated.AuditRecordResolver { return &auditRecordResolver{r} }
+
 // Device returns generated.DeviceResolver implementation.
 func (r *Resolver) Device() generated.DeviceResolver { return &deviceResolver{r} }
 
 // DeviceMove returns generated.DeviceMoveResolver implementation.
 func (r *Resolver) DeviceMove() generated.DeviceMoveResolver { return &deviceMoveResolver{r} }
 
+// EraseLeadPayload returns generated.EraseLeadPayloadResolver implementation.
+func (r *Resolver) EraseLeadPayload() generated.EraseLeadPayloadResolver {
+	return &eraseLeadPayloadResolver{r}
+}
+
 // Lead returns generated.LeadResolver implementation.
 func (r *Resolver) Lead() generated.LeadResolver { return &leadResolver{r} }
 
 type (
-	deviceResolver     struct{ *Resolver }
-	deviceMoveResolver struct{ *Resolver }
-	leadResolver       struct{ *Resolver }
+	auditRecordResolver      struct{ *Resolver }
+	deviceResolver           struct{ *Resolver }
+	deviceMoveResolver       struct{ *Resolver }
+	eraseLeadPayloadResolver struct{ *Resolver }
+	leadResolver             struct{ *Resolver }
 )

@@ -189,6 +189,8 @@ func Authorize(ctx context.Context, db *gorm.DB, v Viewer, obj any, fields func(
 		return v.mayRead(ctx, db, o.AppID, RoleViewer, "Delivery", fields)
 	case *DeliveryAttempt:
 		return v.mayRead(ctx, db, o.AppID, RoleViewer, "DeliveryAttempt", fields)
+	case *AuditRecord:
+		return v.mayRead(ctx, db, o.AppID, RoleOwner, "AuditRecord", fields)
 	case *User:
 		return v.mayReadUser(ctx, db, o)
 	case *Session:

@@ -27,8 +27,10 @@ type App struct {
 	SecretHash      string     `gorm:"size:64;not null;index:idx_apps_secret_hash"`
 	SecretHint      string     `gorm:"size:16;not null"`
 	SecretRotatedAt time.Time  `gorm:"not null"`
-	CreatedAt       time.Time  `gorm:"not null"`
-	UpdatedAt       time.Time  `gorm:"not null"`
+	// RetentionDays is how long raw events are kept; nil keeps them forever.
+	RetentionDays *int
+	CreatedAt     time.Time `gorm:"not null"`
+	UpdatedAt     time.Time `gorm:"not null"`
 }
 
 // AppInput holds the editable fields of an app; nil means unchanged.
@@ -36,6 +38,9 @@ type AppInput struct {
 	Name           *string
 	AllowedOrigins []string
 	Timezone       *string
+	// RetentionDays sets how many days raw events are kept; 0 keeps them
+	// forever.
+	RetentionDays *int
 }
 
 const maxOrigins = 50
@@ -69,6 +74,16 @@ func (a *App) apply(in AppInput) error {
 			return Invalid("timezone", "unknown IANA timezone %q", tz)
 		}
 		a.Timezone = tz
+	}
+	if in.RetentionDays != nil {
+		days := *in.RetentionDays
+		if days < 0 || days > 36500 {
+			return Invalid("retentionDays", "must be 1 to 36500 days, or 0 to keep events forever")
+		}
+		a.RetentionDays = nil
+		if days > 0 {
+			a.RetentionDays = &days
+		}
 	}
 	return nil
 }
@@ -140,6 +155,9 @@ func UpdateApp(ctx context.Context, db *gorm.DB, v Viewer, publicID string, in A
 	}
 	if in.Timezone != nil {
 		changes["timezone"] = app.Timezone
+	}
+	if in.RetentionDays != nil {
+		changes["retention_days"] = app.RetentionDays
 	}
 	db = db.WithContext(ctx)
 	if err := db.Model(&App{}).Where("id = ?", app.ID).Updates(changes).Error; err != nil {

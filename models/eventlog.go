@@ -50,8 +50,10 @@ import (
 //     until it commits): side effects such as webhooks are recorded by its
 //     writes, in a table of their own, and performed after the commit;
 //   - whoever changes events or a consumer's derived rows behind its back
-//     (erasure, retention) does so in a transaction that first calls
-//     lockConsumer for that consumer.
+//     (erasure) does so in a transaction that first calls lockConsumer for
+//     that consumer; retention deletes only events at or below every live
+//     watermark and keeps derived rows, so it needs no lock (lifecycle.go);
+//     erasures and retention call the erase hooks (RegisterEraseHook).
 type LogConsumer struct {
 	// Name keys the consumer's watermark and lease in event_log_consumers.
 	// Keep it stable: a new name starts over.
@@ -299,9 +301,9 @@ func raiseFloorToSeal(ctx context.Context, db *gorm.DB) error {
 // and returns its watermark: the events with ids up to it are derived,
 // the others not yet (and, if deleted in tx, never will be). Whoever
 // changes events or derived data behind a consumer's back holds this lock
-// (erasure, eraseFromRollups; retention must too, and must leave the events
-// past the lowest watermark of all consumers alone), which also makes the
-// consumer's next flush start over.
+// (erasure, eraseFromRollups; retention touches neither derived data nor
+// events past the lowest live watermark, see lowestWatermark), which also
+// makes the consumer's next flush start over.
 func lockConsumer(tx *gorm.DB, name string) (uint64, error) {
 	if err := tx.Exec("UPDATE event_log_consumers SET generation = generation + 1 WHERE name = ?", name).Error; err != nil {
 		return 0, err

@@ -428,6 +428,53 @@ var migrations = []*gormigrate.Migration{
 			return tx.Migrator().DropTable("automation_attempts", "automation_deliveries", "automation_actions", "automation_rules")
 		},
 	},
+	{
+		// Privacy lifecycle: tombstones of erased messageIds (ids only, so
+		// late resends stay erased), the audit log of erasures, exports and
+		// retention runs, leases of background jobs, and each app's
+		// retention (NULL: keep forever).
+		ID: "2026120403_privacy",
+		Migrate: func(tx *gorm.DB) error {
+			type erasedMessage struct {
+				AppID     uint64    `gorm:"primaryKey;autoIncrement:false"`
+				MessageID string    `gorm:"primaryKey;size:128"`
+				ErasedAt  time.Time `gorm:"not null;index:idx_erased_messages_erased_at"`
+				Hits      int64     `gorm:"not null;default:0"`
+			}
+			type auditRecord struct {
+				ID          uint64 `gorm:"primaryKey"`
+				AppID       uint64 `gorm:"not null;index:idx_audit_records_app_id,priority:1"`
+				Kind        string `gorm:"size:32;not null"`
+				ActorKind   string `gorm:"size:16;not null"`
+				ActorUserID *uint64
+				SubjectHash string    `gorm:"size:64;not null"`
+				Events      int64     `gorm:"not null"`
+				Devices     int64     `gorm:"not null"`
+				Leads       int64     `gorm:"not null"`
+				Tombstones  int64     `gorm:"not null"`
+				CreatedAt   time.Time `gorm:"not null"`
+			}
+			type jobLease struct {
+				Name       string `gorm:"primaryKey;size:64"`
+				LeaseOwner string `gorm:"size:64;not null"`
+				LeaseUntil int64  `gorm:"not null"`
+			}
+			type app struct {
+				RetentionDays *int
+			}
+			err := createTables(tx, []table{{"erased_messages", &erasedMessage{}}, {"audit_records", &auditRecord{}}, {"job_leases", &jobLease{}}})
+			if err != nil {
+				return err
+			}
+			return tx.Table("apps").Migrator().AddColumn(&app{}, "RetentionDays")
+		},
+		Rollback: func(tx *gorm.DB) error {
+			if err := tx.Table("apps").Migrator().DropColumn(&struct{ RetentionDays *int }{}, "RetentionDays"); err != nil {
+				return err
+			}
+			return tx.Migrator().DropTable("erased_messages", "audit_records", "job_leases")
+		},
+	},
 }
 
 // table is a table a migration creates from a snapshot struct.

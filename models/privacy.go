@@ -4,21 +4,34 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"time"
 
 	"gorm.io/gorm"
 )
 
-// EraseResult says what EraseLead removed.
+// EraseResult says what an erasure removed, and its receipt.
 type EraseResult struct {
 	Erased         bool
 	DeletedDevices int64
 	DeletedEvents  int64
+	DeletedLeads   int64
+	// Tombstones is how many erased messageIds are remembered so that late
+	// resends stay erased (tombstone.go).
+	Tombstones int64
+	// ReceiptID is the audit record of the erasure (0 when nothing matched).
+	ReceiptID uint64
 }
+
+// eraseChunk bounds the events one transaction of a by-date erasure or a
+// retention run deletes.
+const eraseChunk = 2000
 
 // EraseLead removes the lead with this email, its devices and all their events
 // (right to erasure). The definitions' counts and times and the rollups of
 // the days those events fell on are corrected in the same transaction, so
-// they keep matching the stored events. Editors, owners and the app's secret key.
+// they keep matching the stored events. The erased messageIds are kept as
+// tombstones, and a receipt is written. Editors, owners and the app's
+// secret key.
 func EraseLead(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, email string) (*EraseResult, error) {
 	if _, err := v.App(ctx, db, appPublicID, RoleEditor); err != nil {
 		return nil, err
@@ -36,15 +49,8 @@ func EraseLead(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, email st
 			if err != nil {
 				return err
 			}
-			if len(deviceIDs) > 0 {
-				if err := eraseDeviceEvents(tx, lead.AppID, deviceIDs, res); err != nil {
-					return err
-				}
-				d := tx.Where("app_id = ? AND device_id IN ?", lead.AppID, deviceIDs).Delete(&Device{})
-				if d.Error != nil {
-					return d.Error
-				}
-				res.DeletedDevices = d.RowsAffected
+			if err := eraseDevices(tx, lead.AppID, deviceIDs, res); err != nil {
+				return err
 			}
 			err = tx.Where("to_lead_id = ? OR from_lead_id = ?", lead.ID, lead.ID).Delete(&DeviceMove{}).Error
 			if err != nil {
@@ -53,8 +59,11 @@ func EraseLead(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, email st
 			if err := tx.Delete(&Lead{}, lead.ID).Error; err != nil {
 				return err
 			}
-			res.Erased = true
-			return nil
+			res.Erased, res.DeletedLeads = true, 1
+			if err := runEraseHooks(tx, Erasure{AppID: lead.AppID, Kind: AuditEraseLead, DeviceIDs: deviceIDs}); err != nil {
+				return err
+			}
+			return writeReceipt(tx, newAuditRecord(&v, lead.AppID, AuditEraseLead, lead.EmailKey), res)
 		})
 	})
 	if err != nil {
@@ -64,36 +73,194 @@ func EraseLead(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, email st
 	return res, nil
 }
 
-// eraseDeviceEvents deletes the devices' events and takes them out of the
-// rollups and the definitions' counters. It takes its locks in the writer's
-// order (devices, events, rollup rows in key order, definitions last), so
-// an erase and a group commit of the same app rarely deadlock, and retry
-// when they do.
-func eraseDeviceEvents(tx *gorm.DB, appID uint64, deviceIDs []string, res *EraseResult) error {
-	var erased []*Event
-	err := forUpdate(tx.Select("id, app_id, definition_id, device_id, url, referrer, source, occurred_at")).
-		Where("app_id = ? AND device_id IN ?", appID, deviceIDs).Find(&erased).Error
+// EraseDevice removes one device with all its events and its moves
+// between leads; its lead, if any, stays with its other devices. Erasing
+// an unknown device is not an error (Erased is false, no receipt).
+// Editors, owners and the app's secret key.
+func EraseDevice(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, deviceID string) (*EraseResult, error) {
+	app, err := v.App(ctx, db, appPublicID, RoleEditor)
 	if err != nil {
+		return nil, err
+	}
+	if err := ValidateDeviceID(deviceID); err != nil {
+		return nil, err
+	}
+	res := &EraseResult{}
+	ids := []string{deviceID}
+	err = withRetry(ctx, func() error {
+		*res = EraseResult{}
+		return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			var found []string
+			if err := forUpdate(tx.Model(&Device{})).Where("app_id = ? AND device_id = ?", app.ID, deviceID).Pluck("device_id", &found).Error; err != nil {
+				return err
+			}
+			if err := eraseDevices(tx, app.ID, ids, res); err != nil {
+				return err
+			}
+			moves := tx.Where("app_id = ? AND device_id = ?", app.ID, deviceID).Delete(&DeviceMove{})
+			if moves.Error != nil {
+				return moves.Error
+			}
+			if len(found) == 0 && res.DeletedEvents == 0 && moves.RowsAffected == 0 {
+				return nil
+			}
+			res.Erased = true
+			if err := runEraseHooks(tx, Erasure{AppID: app.ID, Kind: AuditEraseDevice, DeviceIDs: ids}); err != nil {
+				return err
+			}
+			return writeReceipt(tx, newAuditRecord(&v, app.ID, AuditEraseDevice, deviceID), res)
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	forgetRecentDevices(db, app.ID, ids)
+	return res, nil
+}
+
+// EraseBefore removes every event of the app that occurred before before,
+// then the devices last seen before it that have no events left, and the
+// leads updated before it that have no devices left. It works in
+// transactions of at most eraseChunk events, each correcting the rollups
+// and the definitions like EraseLead, so it never holds locks for long; a
+// failure part way leaves a consistent, partly erased app, and running it
+// again finishes it. One receipt covers the whole run. Owners only.
+func EraseBefore(ctx context.Context, db *gorm.DB, v Viewer, appPublicID string, before time.Time) (*EraseResult, error) {
+	app, err := v.App(ctx, db, appPublicID, RoleOwner)
+	if err != nil {
+		return nil, err
+	}
+	if before.IsZero() || before.After(Now().Add(24*time.Hour)) {
+		return nil, Invalid("before", "must be a time no later than tomorrow")
+	}
+	before = StoreTime(before)
+	res := &EraseResult{}
+	cond := eraseCond{where: "app_id = ? AND occurred_at < ?", args: []any{app.ID, before}}
+	for {
+		var n int64
+		err := withRetry(ctx, func() error {
+			part := &EraseResult{}
+			err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+				var err error
+				n, err = eraseEvents(tx, app.ID, cond, eraseChunk, true, part)
+				return err
+			})
+			if err == nil {
+				res.DeletedEvents += part.DeletedEvents
+				res.Tombstones += part.Tombstones
+			}
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if n < eraseChunk {
+			break
+		}
+	}
+	if err := removeIdle(ctx, db, app.ID, before, res); err != nil {
+		return nil, err
+	}
+	res.Erased = res.DeletedEvents+res.DeletedDevices+res.DeletedLeads > 0
+	err = withRetry(ctx, func() error {
+		return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			if err := runEraseHooks(tx, Erasure{AppID: app.ID, Kind: AuditEraseBefore, Before: &before}); err != nil {
+				return err
+			}
+			return writeReceipt(tx, newAuditRecord(&v, app.ID, AuditEraseBefore, before.UTC().Format(time.RFC3339Nano)), res)
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// writeReceipt stores the receipt with res's counts and sets res.ReceiptID.
+func writeReceipt(tx *gorm.DB, r *AuditRecord, res *EraseResult) error {
+	r.Events, r.Devices, r.Leads, r.Tombstones = res.DeletedEvents, res.DeletedDevices, res.DeletedLeads, res.Tombstones
+	if err := tx.Create(r).Error; err != nil {
 		return err
 	}
-	perDef := map[uint64]int64{}
-	for _, e := range erased {
-		perDef[e.DefinitionID]++
+	res.ReceiptID = r.ID
+	return nil
+}
+
+// eraseDevices deletes the devices (locked by the caller) with their
+// events, in the erase's transaction.
+func eraseDevices(tx *gorm.DB, appID uint64, deviceIDs []string, res *EraseResult) error {
+	if len(deviceIDs) == 0 {
+		return nil
 	}
-	del := tx.Where("app_id = ? AND device_id IN ?", appID, deviceIDs).Delete(&Event{})
-	if del.Error != nil {
-		return del.Error
-	}
-	res.DeletedEvents = del.RowsAffected
-	if err := eraseFromRollups(tx, appID, erased); err != nil {
+	cond := eraseCond{where: "app_id = ? AND device_id IN ?", args: []any{appID, deviceIDs}}
+	if _, err := eraseEvents(tx, appID, cond, 0, true, res); err != nil {
 		return err
+	}
+	d := tx.Where("app_id = ? AND device_id IN ?", appID, deviceIDs).Delete(&Device{})
+	if d.Error != nil {
+		return d.Error
+	}
+	res.DeletedDevices += d.RowsAffected
+	return nil
+}
+
+// eraseCond selects the events an erasure deletes.
+type eraseCond struct {
+	where string
+	args  []any
+}
+
+// eraseEvents deletes the events matching cond (at most limit when limit
+// is positive, oldest first) and returns how many. With correct, it takes
+// them out of the rollups and the definitions' counters (an erasure);
+// without, the aggregates keep counting them (retention). Their
+// messageIds received within the tombstone lifetime become tombstones.
+// It takes its locks in the writer's order (events, rollup rows in key
+// order, definitions last), so an erase and a group commit of the same app
+// rarely deadlock, and retry when they do.
+func eraseEvents(tx *gorm.DB, appID uint64, cond eraseCond, limit int, correct bool, res *EraseResult) (int64, error) {
+	var erased []*Event
+	q := forUpdate(tx.Select("id, app_id, definition_id, device_id, message_id, url, referrer, source, occurred_at, received_at")).
+		Where(cond.where, cond.args...)
+	if limit > 0 {
+		q = q.Order("occurred_at, id").Limit(limit)
+	}
+	if err := q.Find(&erased).Error; err != nil {
+		return 0, err
+	}
+	if len(erased) == 0 {
+		return 0, nil
 	}
 	ids := make([]uint64, len(erased))
+	perDef := map[uint64]int64{}
 	for i, e := range erased {
 		ids[i] = e.ID
+		perDef[e.DefinitionID]++
 	}
+	var deleted int64
+	for chunk := range slices.Chunk(ids, 500) {
+		del := tx.Where("app_id = ? AND id IN ?", appID, chunk).Delete(&Event{})
+		if del.Error != nil {
+			return 0, del.Error
+		}
+		deleted += del.RowsAffected
+	}
+	res.DeletedEvents += deleted
+	n, err := writeTombstones(tx, appID, erased, Now())
+	if err != nil {
+		return 0, err
+	}
+	res.Tombstones += n
+	// Webhook deliveries name the events; they go with them, whether or
+	// not the rollups are corrected (retention keeps the counts).
 	if err := eraseDeliveries(tx, ids); err != nil {
-		return err
+		return 0, err
+	}
+	if !correct {
+		return int64(len(erased)), nil
+	}
+	if err := eraseFromRollups(tx, appID, erased); err != nil {
+		return 0, err
 	}
 	for _, id := range slices.Sorted(maps.Keys(perDef)) {
 		err := tx.Exec(`UPDATE event_definitions SET trigger_count = trigger_count - ?,
@@ -101,8 +268,94 @@ func eraseDeviceEvents(tx *gorm.DB, appID uint64, deviceIDs []string, res *Erase
 			last_triggered_at = (SELECT MAX(occurred_at) FROM events WHERE definition_id = ?)
 			WHERE id = ?`, perDef[id], id, id, id).Error
 		if err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return int64(len(erased)), nil
+}
+
+// removeIdle deletes, in chunks, the app's devices last seen before cutoff
+// that have no events left (with their moves), then its leads updated
+// before cutoff that have no devices left.
+func removeIdle(ctx context.Context, db *gorm.DB, appID uint64, cutoff time.Time, res *EraseResult) error {
+	for lastDevice := ""; ; {
+		var ids []string
+		err := db.WithContext(ctx).Model(&Device{}).
+			Where("app_id = ? AND device_id > ? AND last_seen_at < ? AND NOT EXISTS (SELECT 1 FROM events e WHERE e.app_id = devices.app_id AND e.device_id = devices.device_id)", appID, lastDevice, cutoff).
+			Order("device_id").Limit(500).Pluck("device_id", &ids).Error
+		if err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			break
+		}
+		lastDevice = ids[len(ids)-1]
+		err = withRetry(ctx, func() error {
+			return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+				var locked []string
+				// Recheck under the lock: a trigger may have come since.
+				err := forUpdate(tx.Model(&Device{})).
+					Where("app_id = ? AND device_id IN ? AND last_seen_at < ? AND NOT EXISTS (SELECT 1 FROM events e WHERE e.app_id = devices.app_id AND e.device_id = devices.device_id)", appID, ids, cutoff).
+					Pluck("device_id", &locked).Error
+				if err != nil || len(locked) == 0 {
+					return err
+				}
+				if err := tx.Where("app_id = ? AND device_id IN ?", appID, locked).Delete(&DeviceMove{}).Error; err != nil {
+					return err
+				}
+				d := tx.Where("app_id = ? AND device_id IN ?", appID, locked).Delete(&Device{})
+				if d.Error != nil {
+					return d.Error
+				}
+				res.DeletedDevices += d.RowsAffected
+				forgetRecentDevices(db, appID, locked)
+				return nil
+			})
+		})
+		if err != nil {
+			return err
+		}
+		if len(ids) < 500 {
+			break
+		}
+	}
+	for lastLead := uint64(0); ; {
+		var ids []uint64
+		err := db.WithContext(ctx).Model(&Lead{}).
+			Where("app_id = ? AND id > ? AND updated_at < ? AND NOT EXISTS (SELECT 1 FROM devices d WHERE d.app_id = leads.app_id AND d.lead_id = leads.id)", appID, lastLead, cutoff).
+			Order("id").Limit(500).Pluck("id", &ids).Error
+		if err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		lastLead = ids[len(ids)-1]
+		err = withRetry(ctx, func() error {
+			return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+				var locked []uint64
+				err := forUpdate(tx.Model(&Lead{})).
+					Where("id IN ? AND updated_at < ? AND NOT EXISTS (SELECT 1 FROM devices d WHERE d.app_id = leads.app_id AND d.lead_id = leads.id)", ids, cutoff).
+					Pluck("id", &locked).Error
+				if err != nil || len(locked) == 0 {
+					return err
+				}
+				if err := tx.Where("to_lead_id IN ? OR from_lead_id IN ?", locked, locked).Delete(&DeviceMove{}).Error; err != nil {
+					return err
+				}
+				d := tx.Where("id IN ?", locked).Delete(&Lead{})
+				if d.Error != nil {
+					return d.Error
+				}
+				res.DeletedLeads += d.RowsAffected
+				return nil
+			})
+		})
+		if err != nil {
+			return err
+		}
+		if len(ids) < 500 {
+			return nil
+		}
+	}
 }

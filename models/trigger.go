@@ -69,6 +69,7 @@ type pending struct {
 	unknown   bool   // counted as an unknown code, never stored
 	refused   bool   // refused by an earlier attempt of the same batch
 	storedAs  uint64 // found stored already (its messageId) by an earlier attempt
+	erased    bool   // its messageId was erased (a tombstone): a late resend, never stored
 	propsJSON string
 	ua        string
 	result    TriggerResult

@@ -18,6 +18,7 @@ const (
 	sealedOver                  // the event log was sealed past the batch's ids
 	notInserted                 // fewer events inserted than sent
 	refusedDefinitions          // a definition was deleted or disabled
+	erasedMessages              // a messageId was erased (has a tombstone)
 )
 
 // check looks at each statement's affected rows before the commit.
@@ -31,6 +32,11 @@ func (c *commitPlan) check(affected []int64) surprise {
 	}
 	if inserted != int64(len(c.store)) {
 		return notInserted
+	}
+	for _, n := range affected[c.eventsTo:c.erasedTo] {
+		if n != 0 {
+			return erasedMessages
+		}
 	}
 	if c.countersAt >= 0 && affected[c.countersAt] != int64(len(c.defIDs)) {
 		return refusedDefinitions
@@ -54,6 +60,8 @@ func (w *Writer) explain(ctx context.Context, c *commitPlan, s surprise) error {
 		}
 	case refusedDefinitions:
 		err = w.findRefusals(ctx, c)
+	case erasedMessages:
+		_, err = w.findErased(ctx, c.store)
 	}
 	return errors.Join(errSurprise, err)
 }

@@ -16,6 +16,8 @@ import (
 //  2. upsert the devices not stored in the last minute;
 //  3. insert the events; a messageId already stored is skipped by the
 //     unique (app_id, message_id) index instead of being looked up first;
+//     then count a hit on the tombstones of the batch's messageIds, if
+//     any were erased (tombstone.go), which must find none;
 //  4. count the refused unknown codes, and trim each app's to the most
 //     recently seen maxUnknownCodes;
 //  5. bump the definitions' counters, only while they exist and are enabled
@@ -41,7 +43,7 @@ type commitPlan struct {
 	defIDs  []uint64 // sorted: a fixed lock order keeps writers from deadlocking
 	stmts   []stmt
 	// where each check's affected rows are
-	claimAt, eventsFrom, eventsTo, countersAt int
+	claimAt, eventsFrom, eventsTo, erasedTo, countersAt int
 }
 
 // plan sorts the batch into what to write and builds the statements.
@@ -62,6 +64,11 @@ func (w *Writer) plan(slot int, items []*pending) *commitPlan {
 			continue
 		case p.storedAs != 0:
 			p.result = TriggerResult{Accepted: true, Duplicate: true, EventID: p.storedAs}
+			continue
+		case p.erased:
+			// Resent after an erasure: answered like any duplicate, but
+			// the event it repeats is gone, so there is no event id.
+			p.result = TriggerResult{Accepted: true, Duplicate: true}
 			continue
 		}
 		if p.event.MessageID != nil {
@@ -90,6 +97,8 @@ func (w *Writer) plan(slot int, items []*pending) *commitPlan {
 		c.eventsFrom = len(c.stmts)
 		c.stmts = append(c.stmts, insertEventsSQL(w.mysql, c.store)...)
 		c.eventsTo = len(c.stmts)
+		c.stmts = append(c.stmts, erasedMessagesSQL(c.store)...)
+		c.erasedTo = len(c.stmts)
 	}
 	c.stmts = append(c.stmts, countUnknownCodesSQL(w.mysql, c.unknown)...)
 	if len(c.defIDs) > 0 {

@@ -103,7 +103,7 @@ func classify(groups ...any) map[string]access {
 // TestEveryFieldIsClassified fails when the schema gains one that is not
 // here, so whoever adds a field decides who may read it.
 var fieldAccess = classify(
-	appReader, "App", "id name allowedOrigins timezone secretKeyHint secretKeyRotatedAt createdAt updatedAt eventDefinitions unknownCodes",
+	appReader, "App", "id name allowedOrigins timezone secretKeyHint secretKeyRotatedAt retentionDays createdAt updatedAt eventDefinitions unknownCodes",
 	appReader, "UnknownCode", "code count firstSeenAt lastSeenAt suggestion",
 	anyone, "AppWithSecret", "app secretKey",
 	anyone, "AppKeyCheck", "appId appName keyValid",
@@ -133,12 +133,11 @@ var fieldAccess = classify(
 	anyone, "GoalReport", "from to started completed conversionRate medianSecondsToComplete",
 	sentByCaller, "Device", "id appId",
 	appReader, "Device", "userAgent firstSeenAt lastSeenAt lead timeline",
-	appReader, "Lead", "id appId email name fields devices firstSeenAt lastSeenAt eventCount deviceMoves createdAt timeline",
+	appReader, "Lead", "id appId email name fields devices firstSeenAt lastSeenAt eventCount deviceMoves createdAt timeline narrative context",
 	appReader, "DeviceMove", "deviceId fromLead toLead movedAt",
 	anyone, "LeadEdge", "cursor node",
 	anyone, "LeadConnection", "edges pageInfo",
 	anyone, "IdentifyPayload", "lead device moved",
-	anyone, "EraseLeadPayload", "erased deletedDevices deletedEvents",
 	appReader, "AutomationRule", "id name matcher identifiedOnly enabled actions createdAt updatedAt",
 	appReader, "AutomationAction", "id kind url headers template enabled disabledReason previousSecretExpiresAt createdAt updatedAt",
 	anyone, "WebhookHeader", "name valueHint",
@@ -151,6 +150,10 @@ var fieldAccess = classify(
 	anyone, "TestRuleResult", "matched scanned truncated samples",
 	anyone, "TestDeliveryResult", "webhookId statusCode latencyMs error responseBody",
 	anyone, "ReplayRulePayload", "events",
+	anyone, "EraseLeadPayload", "erased deletedDevices deletedEvents deletedLeads tombstones receiptId",
+	appOwner, "AuditRecord", "id kind actorKind actorUserId subjectHash events devices leads tombstones createdAt",
+	anyone, "AuditRecordEdge", "cursor node",
+	anyone, "AuditRecordConnection", "edges pageInfo",
 )
 
 var uniqueSeq atomic.Int64
@@ -475,6 +478,24 @@ var operations = map[string]operation{
 		email := unique("erase") + "@example.com"
 		f.identify(f.appA, f.secretA, unique("d-erase-"), email, nil)
 		return `mutation($a: ID!, $e: String!) { eraseLead(appId: $a, email: $e) %s }`, map[string]any{"a": f.appA, "e": email}
+	}},
+	"Mutation.eraseDevice": {want: editApp, doc: func(f *fixture) (string, map[string]any) {
+		device := unique("d-erase-device-")
+		f.identify(f.appA, f.secretA, device, unique("erase-device")+"@example.com", nil)
+		return `mutation($a: ID!, $d: ID!) { eraseDevice(appId: $a, deviceId: $d) %s }`, map[string]any{"a": f.appA, "d": device}
+	}},
+	// Long before the fixture's data: nothing is erased, a receipt is written.
+	"Mutation.eraseBefore": {want: ownApp, doc: func(f *fixture) (string, map[string]any) {
+		return `mutation($a: ID!) { eraseBefore(appId: $a, before: "2001-01-01T00:00:00Z") %s }`, map[string]any{"a": f.appA}
+	}},
+	// The receipt of an erasure is there to read.
+	"Query.auditLog": {want: ownApp, doc: func(f *fixture) (string, map[string]any) {
+		device := unique("d-audit-")
+		f.identify(f.appA, f.secretA, device, unique("audit")+"@example.com", nil)
+		if _, err := models.EraseDevice(context.Background(), f.a.db, models.Viewer{UserID: f.userIDs[owner]}, f.appA, device); err != nil {
+			f.a.t.Fatal(err)
+		}
+		return `query($a: ID!) { auditLog(appId: $a) %s }`, map[string]any{"a": f.appA}
 	}},
 	"Mutation.login": {want: publicAuth, doc: func(f *fixture) (string, map[string]any) {
 		email := unique("login") + "@example.com"

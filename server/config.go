@@ -18,26 +18,29 @@ import (
 // config is every setting of the server. Each has a flag and a CRUMBS_*
 // environment variable; the flag wins.
 type config struct {
-	Addr            string
-	DatabaseURL     string
-	Development     bool
-	JWTSecrets      [][]byte
-	TrustedProxies  []netip.Prefix
-	RatePerIP       models.Rate
-	RatePerDevice   models.Rate
-	MaxDepth        int
-	MaxComplexity   int
-	MaxBodyBytes    int64
-	DBMaxConns      int
-	DBTimeout       time.Duration
-	WriteBatch      int
-	Writers         int
-	WriteDelay      time.Duration
-	CacheTTL        time.Duration
-	ShutdownTimeout time.Duration
-	LogLevel        slog.Level
-	LogFormat       string
-	PprofAddr       string
+	Addr           string
+	DatabaseURL    string
+	Development    bool
+	JWTSecrets     [][]byte
+	TrustedProxies []netip.Prefix
+	RatePerIP      models.Rate
+	RatePerDevice  models.Rate
+	MaxDepth       int
+	MaxComplexity  int
+	MaxBodyBytes   int64
+	DBMaxConns     int
+	DBTimeout      time.Duration
+	// LifecycleInterval is how often the retention and tombstone expiry
+	// job runs (one replica at a time).
+	LifecycleInterval time.Duration
+	WriteBatch        int
+	Writers           int
+	WriteDelay        time.Duration
+	CacheTTL          time.Duration
+	ShutdownTimeout   time.Duration
+	LogLevel          slog.Level
+	LogFormat         string
+	PprofAddr         string
 	// DashboardOrigins may open the subscription websocket from a browser,
 	// besides the server's own origin.
 	DashboardOrigins []string
@@ -60,6 +63,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	var cfg config
 	var maxBody, dbConns, dbTimeout, batch, writers, logLevel string
+	var lifecycleInterval string
 	var writeDelay, cacheTTL, shutdown, mode string
 	var dashboardOrigins string
 	var hookPrivate, hookWorkers, hookBackoff, hookAttempts, hookRetention, hookTimeout string
@@ -76,6 +80,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&maxComplexity, "max-complexity", env("CRUMBS_MAX_COMPLEXITY", "5000"), "highest GraphQL complexity accepted; lists count page size x fields (CRUMBS_MAX_COMPLEXITY)")
 	fs.StringVar(&maxBody, "max-body-bytes", env("CRUMBS_MAX_BODY_BYTES", "2097152"), "largest accepted request body (CRUMBS_MAX_BODY_BYTES)")
 	fs.StringVar(&dbConns, "db-max-conns", env("CRUMBS_DB_MAX_CONNS", "16"), "MySQL connection pool size (CRUMBS_DB_MAX_CONNS)")
+	fs.StringVar(&lifecycleInterval, "lifecycle-interval", env("CRUMBS_LIFECYCLE_INTERVAL", "1h"), "how often one replica deletes events past each app's retention and expired tombstones (CRUMBS_LIFECYCLE_INTERVAL)")
 	fs.StringVar(&dbTimeout, "db-timeout", env("CRUMBS_DB_TIMEOUT", "10s"), "longest a database call or group commit may take before the request is answered UNAVAILABLE (CRUMBS_DB_TIMEOUT)")
 	fs.StringVar(&batch, "write-batch", env("CRUMBS_WRITE_BATCH", "2000"), "most events in one group commit (CRUMBS_WRITE_BATCH)")
 	fs.StringVar(&writers, "writers", env("CRUMBS_WRITERS", "1"), "group commits in flight at once; more than 1 pipelines them (CRUMBS_WRITERS)")
@@ -132,6 +137,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	check("max-body-bytes", err)
 	cfg.DBMaxConns, err = positiveInt[int](dbConns)
 	check("db-max-conns", err)
+	cfg.LifecycleInterval, err = positiveDuration(lifecycleInterval)
+	check("lifecycle-interval", err)
 	cfg.DBTimeout, err = positiveDuration(dbTimeout)
 	check("db-timeout", err)
 	cfg.WriteBatch, err = positiveInt[int](batch)

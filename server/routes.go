@@ -39,6 +39,7 @@ func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver, m *metrics.
 	})
 	apiMux := http.NewServeMux()
 	ingestAPI.Register(apiMux)
+	exportRoute(apiMux, cfg, resolver, log)
 	mux.Handle("/api/v1/", browserCORS(apiMux))
 	mux.Handle("/v1/", apiMux) // Segment's HTTP tracking API: servers only, no CORS
 

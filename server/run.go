@@ -96,6 +96,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	} else if metricsOnMain(cfg, m) == nil {
 		log.Info("metrics are off: set CRUMBS_METRICS_ADDR for a listener of their own, or CRUMBS_METRICS_TOKEN to serve /metrics here with a bearer token")
 	}
+	// Retention and tombstone expiry, one replica at a time (a lease).
+	jobs, endJobs := context.WithCancel(context.Background())
+	jobsDone := make(chan struct{})
+	go func() {
+		defer close(jobsDone)
+		models.NewLifecycle(db, models.LifecycleOptions{Interval: cfg.LifecycleInterval, Log: log}).Run(jobs)
+	}()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	select {
@@ -106,6 +113,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	// Attempts cut short are released and retried by another replica or
 	// after restart: their receivers dedupe by webhook-id.
 	resolver.Automations.Close()
+	endJobs()
+	<-jobsDone
 	shutdown(log, cfg.ShutdownTimeout, srv, endRequests, resolver.Writer, sqlDB)
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

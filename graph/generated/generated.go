@@ -33,12 +33,14 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	ActionSecretPayload() ActionSecretPayloadResolver
 	App() AppResolver
+	AuditRecord() AuditRecordResolver
 	AutomationAction() AutomationActionResolver
 	AutomationRule() AutomationRuleResolver
 	DefinitionCount() DefinitionCountResolver
 	Delivery() DeliveryResolver
 	Device() DeviceResolver
 	DeviceMove() DeviceMoveResolver
+	EraseLeadPayload() EraseLeadPayloadResolver
 	Event() EventResolver
 	EventDefinition() EventDefinitionResolver
 	EventMatcher() EventMatcherResolver
@@ -74,6 +76,7 @@ type ComplexityRoot struct {
 		EventDefinitions   func(childComplexity int, enabled *bool) int
 		Name               func(childComplexity int) int
 		PublicID           func(childComplexity int) int
+		RetentionDays      func(childComplexity int) int
 		SecretHint         func(childComplexity int) int
 		SecretKeyRotatedAt func(childComplexity int) int
 		Timezone           func(childComplexity int) int
@@ -90,6 +93,29 @@ type ComplexityRoot struct {
 	AppWithSecret struct {
 		App       func(childComplexity int) int
 		SecretKey func(childComplexity int) int
+	}
+
+	AuditRecord struct {
+		ActorKind   func(childComplexity int) int
+		ActorUserID func(childComplexity int) int
+		CreatedAt   func(childComplexity int) int
+		Devices     func(childComplexity int) int
+		Events      func(childComplexity int) int
+		ID          func(childComplexity int) int
+		Kind        func(childComplexity int) int
+		Leads       func(childComplexity int) int
+		SubjectHash func(childComplexity int) int
+		Tombstones  func(childComplexity int) int
+	}
+
+	AuditRecordConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	AuditRecordEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	AutomationAction struct {
@@ -198,7 +224,10 @@ type ComplexityRoot struct {
 	EraseLeadPayload struct {
 		DeletedDevices func(childComplexity int) int
 		DeletedEvents  func(childComplexity int) int
+		DeletedLeads   func(childComplexity int) int
 		Erased         func(childComplexity int) int
+		ReceiptID      func(childComplexity int) int
+		Tombstones     func(childComplexity int) int
 	}
 
 	Event struct {
@@ -303,6 +332,7 @@ type ComplexityRoot struct {
 
 	Lead struct {
 		AppID       func(childComplexity int) int
+		Context     func(childComplexity int) int
 		CreatedAt   func(childComplexity int) int
 		DeviceMoves func(childComplexity int) int
 		Devices     func(childComplexity int) int
@@ -313,6 +343,7 @@ type ComplexityRoot struct {
 		ID          func(childComplexity int) int
 		LastSeenAt  func(childComplexity int) int
 		Name        func(childComplexity int) int
+		Narrative   func(childComplexity int) int
 		Timeline    func(childComplexity int, first *int, after *string) int
 	}
 
@@ -347,6 +378,8 @@ type ComplexityRoot struct {
 		DeleteEventDefinition  func(childComplexity int, id string) int
 		DeleteEventMatcher     func(childComplexity int, appID string, id string) int
 		DeleteGoal             func(childComplexity int, appID string, id string) int
+		EraseBefore            func(childComplexity int, appID string, before time.Time) int
+		EraseDevice            func(childComplexity int, appID string, deviceID string) int
 		EraseLead              func(childComplexity int, appID string, email string) int
 		Identify               func(childComplexity int, input model.IdentifyInput) int
 		Login                  func(childComplexity int, email string, password string) int
@@ -393,6 +426,7 @@ type ComplexityRoot struct {
 	Query struct {
 		App             func(childComplexity int, id string) int
 		Apps            func(childComplexity int) int
+		AuditLog        func(childComplexity int, appID string, first *int, after *string) int
 		AutomationRule  func(childComplexity int, appID string, id string) int
 		AutomationRules func(childComplexity int, appID string) int
 		Breakdown       func(childComplexity int, appID string, rangeArg model.RangeInput, by model.BreakdownBy, first *int) int
@@ -506,6 +540,9 @@ type AppResolver interface {
 	EventDefinitions(ctx context.Context, obj *models.App, enabled *bool) ([]*models.EventDefinition, error)
 	UnknownCodes(ctx context.Context, obj *models.App, first *int) ([]*models.UnknownCode, error)
 }
+type AuditRecordResolver interface {
+	ActorUserID(ctx context.Context, obj *models.AuditRecord) (*string, error)
+}
 type AutomationActionResolver interface {
 	Kind(ctx context.Context, obj *models.AutomationAction) (model.ActionKind, error)
 
@@ -536,6 +573,9 @@ type DeviceResolver interface {
 type DeviceMoveResolver interface {
 	FromLead(ctx context.Context, obj *models.DeviceMove) (*models.Lead, error)
 	ToLead(ctx context.Context, obj *models.DeviceMove) (*models.Lead, error)
+}
+type EraseLeadPayloadResolver interface {
+	ReceiptID(ctx context.Context, obj *models.EraseResult) (*string, error)
 }
 type EventResolver interface {
 	Code(ctx context.Context, obj *models.Event) (string, error)
@@ -572,6 +612,8 @@ type LeadResolver interface {
 	DeviceMoves(ctx context.Context, obj *models.Lead) ([]*models.DeviceMove, error)
 
 	Timeline(ctx context.Context, obj *models.Lead, first *int, after *string) (*model.EventConnection, error)
+	Narrative(ctx context.Context, obj *models.Lead) (string, error)
+	Context(ctx context.Context, obj *models.Lead) (any, error)
 }
 type MemberResolver interface {
 	User(ctx context.Context, obj *models.Membership) (*models.User, error)
@@ -614,6 +656,8 @@ type MutationResolver interface {
 	DeleteGoal(ctx context.Context, appID string, id string) (*model.DeletePayload, error)
 	Identify(ctx context.Context, input model.IdentifyInput) (*model.IdentifyPayload, error)
 	EraseLead(ctx context.Context, appID string, email string) (*models.EraseResult, error)
+	EraseDevice(ctx context.Context, appID string, deviceID string) (*models.EraseResult, error)
+	EraseBefore(ctx context.Context, appID string, before time.Time) (*models.EraseResult, error)
 }
 type OverviewResolver interface {
 	Interval(ctx context.Context, obj *models.Overview) (model.Interval, error)
@@ -641,6 +685,7 @@ type QueryResolver interface {
 	Device(ctx context.Context, appID string, deviceID string) (*models.Device, error)
 	Leads(ctx context.Context, appID string, search *string, first *int, after *string) (*model.LeadConnection, error)
 	LeadByEmail(ctx context.Context, appID string, email string) (*models.Lead, error)
+	AuditLog(ctx context.Context, appID string, first *int, after *string) (*model.AuditRecordConnection, error)
 }
 type RuleResolver interface {
 	Operator(ctx context.Context, obj *models.Rule) (model.RuleOperator, error)
@@ -731,6 +776,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.App.PublicID(childComplexity), true
+	case "App.retentionDays":
+		if e.ComplexityRoot.App.RetentionDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.App.RetentionDays(childComplexity), true
 	case "App.secretKeyHint":
 		if e.ComplexityRoot.App.SecretHint == nil {
 			break
@@ -798,6 +849,93 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AppWithSecret.SecretKey(childComplexity), true
+
+	case "AuditRecord.actorKind":
+		if e.ComplexityRoot.AuditRecord.ActorKind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditRecord.ActorKind(childComplexity), true
+	case "AuditRecord.actorUserId":
+		if e.ComplexityRoot.AuditRecord.ActorUserID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditRecord.ActorUserID(childComplexity), true
+	case "AuditRecord.createdAt":
+		if e.ComplexityRoot.AuditRecord.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditRecord.CreatedAt(childComplexity), true
+	case "AuditRecord.devices":
+		if e.ComplexityRoot.AuditRecord.Devices == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditRecord.Devices(childComplexity), true
+	case "AuditRecord.events":
+		if e.ComplexityRoot.AuditRecord.Events == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditRecord.Events(childComplexity), true
+	case "AuditRecord.id":
+		if e.ComplexityRoot.AuditRecord.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditRecord.ID(childComplexity), true
+	case "AuditRecord.kind":
+		if e.ComplexityRoot.AuditRecord.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditRecord.Kind(childComplexity), true
+	case "AuditRecord.leads":
+		if e.ComplexityRoot.AuditRecord.Leads == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditRecord.Leads(childComplexity), true
+	case "AuditRecord.subjectHash":
+		if e.ComplexityRoot.AuditRecord.SubjectHash == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditRecord.SubjectHash(childComplexity), true
+	case "AuditRecord.tombstones":
+		if e.ComplexityRoot.AuditRecord.Tombstones == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditRecord.Tombstones(childComplexity), true
+
+	case "AuditRecordConnection.edges":
+		if e.ComplexityRoot.AuditRecordConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditRecordConnection.Edges(childComplexity), true
+	case "AuditRecordConnection.pageInfo":
+		if e.ComplexityRoot.AuditRecordConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditRecordConnection.PageInfo(childComplexity), true
+
+	case "AuditRecordEdge.cursor":
+		if e.ComplexityRoot.AuditRecordEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditRecordEdge.Cursor(childComplexity), true
+	case "AuditRecordEdge.node":
+		if e.ComplexityRoot.AuditRecordEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditRecordEdge.Node(childComplexity), true
 
 	case "AutomationAction.createdAt":
 		if e.ComplexityRoot.AutomationAction.CreatedAt == nil {
@@ -1213,12 +1351,30 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.EraseLeadPayload.DeletedEvents(childComplexity), true
+	case "EraseLeadPayload.deletedLeads":
+		if e.ComplexityRoot.EraseLeadPayload.DeletedLeads == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EraseLeadPayload.DeletedLeads(childComplexity), true
 	case "EraseLeadPayload.erased":
 		if e.ComplexityRoot.EraseLeadPayload.Erased == nil {
 			break
 		}
 
 		return e.ComplexityRoot.EraseLeadPayload.Erased(childComplexity), true
+	case "EraseLeadPayload.receiptId":
+		if e.ComplexityRoot.EraseLeadPayload.ReceiptID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EraseLeadPayload.ReceiptID(childComplexity), true
+	case "EraseLeadPayload.tombstones":
+		if e.ComplexityRoot.EraseLeadPayload.Tombstones == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EraseLeadPayload.Tombstones(childComplexity), true
 
 	case "Event.code":
 		if e.ComplexityRoot.Event.Code == nil {
@@ -1639,6 +1795,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Lead.AppID(childComplexity), true
+	case "Lead.context":
+		if e.ComplexityRoot.Lead.Context == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Lead.Context(childComplexity), true
 	case "Lead.createdAt":
 		if e.ComplexityRoot.Lead.CreatedAt == nil {
 			break
@@ -1699,6 +1861,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Lead.Name(childComplexity), true
+	case "Lead.narrative":
+		if e.ComplexityRoot.Lead.Narrative == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Lead.Narrative(childComplexity), true
 	case "Lead.timeline":
 		if e.ComplexityRoot.Lead.Timeline == nil {
 			break
@@ -1910,6 +2078,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteGoal(childComplexity, args["appId"].(string), args["id"].(string)), true
+	case "Mutation.eraseBefore":
+		if e.ComplexityRoot.Mutation.EraseBefore == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_eraseBefore_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.EraseBefore(childComplexity, args["appId"].(string), args["before"].(time.Time)), true
+	case "Mutation.eraseDevice":
+		if e.ComplexityRoot.Mutation.EraseDevice == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_eraseDevice_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.EraseDevice(childComplexity, args["appId"].(string), args["deviceId"].(string)), true
 	case "Mutation.eraseLead":
 		if e.ComplexityRoot.Mutation.EraseLead == nil {
 			break
@@ -2245,6 +2435,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Apps(childComplexity), true
+	case "Query.auditLog":
+		if e.ComplexityRoot.Query.AuditLog == nil {
+			break
+		}
+
+		args, err := ec.field_Query_auditLog_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AuditLog(childComplexity, args["appId"].(string), args["first"].(*int), args["after"].(*string)), true
 	case "Query.automationRule":
 		if e.ComplexityRoot.Query.AutomationRule == nil {
 			break
@@ -2849,6 +3050,8 @@ type App {
   secretKeyHint: String!
   "When the secret key was last set."
   secretKeyRotatedAt: Time!
+  "Days raw events are kept before the lifecycle job deletes them (aggregate counts stay); null keeps them forever."
+  retentionDays: Int
   createdAt: Time!
   updatedAt: Time!
   "Event definitions of this app, by code. ` + "`" + `enabled` + "`" + ` filters by the enabled flag."
@@ -2878,6 +3081,8 @@ input UpdateAppInput {
   name: String
   allowedOrigins: [String!]
   timezone: String
+  "Days raw events are kept (1 to 36500); 0 keeps them forever."
+  retentionDays: Int
 }
 
 "An app together with its secret key. The key is shown only in this payload."
@@ -3674,6 +3879,18 @@ type Lead {
   createdAt: Time!
   "Events of all its devices, newest first, including those from before identification."
   timeline(first: Int = 50, after: String): EventConnection!
+  """
+  The lead's journey as plain text for an AI engine writing its emails: visits in order, each
+  event told with its definition's name and description and the page it happened on, in the
+  app's timezone; deterministic, at most 12,000 bytes (the most recent visits stay).
+  """
+  narrative: String!
+  """
+  The same as structured JSON for a prompt: the lead's email, name and fields, the definitions
+  used (code, name, description), the visits with their events (time, code, device, page,
+  title, properties, source) and counts.
+  """
+  context: JSON!
 }
 
 "A device re-identified from one lead to another."
@@ -3725,13 +3942,56 @@ extend type Mutation {
   identify(input: IdentifyInput!): IdentifyPayload!
   "Erases a lead with its devices and all their events (right to erasure). Erasing an unknown email is not an error."
   eraseLead(appId: ID!, email: String!): EraseLeadPayload!
+  "Erases one device with all its events; its lead keeps its other devices. Erasing an unknown device is not an error."
+  eraseDevice(appId: ID!, deviceId: ID!): EraseLeadPayload!
+  "Erases every event of the app that occurred before ` + "`" + `before` + "`" + `, then the devices and leads left without events and not active since. Owners only."
+  eraseBefore(appId: ID!, before: Time!): EraseLeadPayload!
 }
 
+"What an erasure removed, and its receipt."
 type EraseLeadPayload {
-  "False when no lead had this email."
+  "False when nothing matched (no receipt then)."
   erased: Boolean!
   deletedDevices: Int!
   deletedEvents: Int!
+  deletedLeads: Int!
+  "Erased messageIds remembered so that late resends are answered duplicate and not stored."
+  tombstones: Int!
+  "The audit record of this erasure (see auditLog); null when nothing was erased."
+  receiptId: ID
+}
+
+"The receipt of one erasure, export or retention run. It holds no personal data: the subject is kept as its SHA-256."
+type AuditRecord {
+  id: ID!
+  "erase_lead, erase_device, erase_before, retention or export."
+  kind: String!
+  "user, secret_key or system (the retention job)."
+  actorKind: String!
+  "The dashboard user who asked, when actorKind is user."
+  actorUserId: ID
+  "Hex SHA-256 of the subject: the lowercased email, the device id, the RFC 3339 date, or the export's filter."
+  subjectHash: String!
+  events: Int!
+  devices: Int!
+  leads: Int!
+  tombstones: Int!
+  createdAt: Time!
+}
+
+type AuditRecordEdge {
+  cursor: String!
+  node: AuditRecord!
+}
+
+type AuditRecordConnection {
+  edges: [AuditRecordEdge!]!
+  pageInfo: PageInfo!
+}
+
+extend type Query {
+  "Receipts of the app's erasures, exports and retention runs, newest first. Owners only."
+  auditLog(appId: ID!, first: Int = 50, after: String): AuditRecordConnection!
 }
 `, BuiltIn: false},
 	{Name: "../schema/scalars.graphqls", Input: `"An RFC 3339 timestamp, always returned in UTC."
@@ -3793,6 +4053,8 @@ func (ec *executionContext) childFields_App(ctx context.Context, field graphql.C
 		return ec.fieldContext_App_secretKeyHint(ctx, field)
 	case "secretKeyRotatedAt":
 		return ec.fieldContext_App_secretKeyRotatedAt(ctx, field)
+	case "retentionDays":
+		return ec.fieldContext_App_retentionDays(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_App_createdAt(ctx, field)
 	case "updatedAt":
@@ -3825,6 +4087,52 @@ func (ec *executionContext) childFields_AppWithSecret(ctx context.Context, field
 		return ec.fieldContext_AppWithSecret_secretKey(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AppWithSecret", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditRecord(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AuditRecord_id(ctx, field)
+	case "kind":
+		return ec.fieldContext_AuditRecord_kind(ctx, field)
+	case "actorKind":
+		return ec.fieldContext_AuditRecord_actorKind(ctx, field)
+	case "actorUserId":
+		return ec.fieldContext_AuditRecord_actorUserId(ctx, field)
+	case "subjectHash":
+		return ec.fieldContext_AuditRecord_subjectHash(ctx, field)
+	case "events":
+		return ec.fieldContext_AuditRecord_events(ctx, field)
+	case "devices":
+		return ec.fieldContext_AuditRecord_devices(ctx, field)
+	case "leads":
+		return ec.fieldContext_AuditRecord_leads(ctx, field)
+	case "tombstones":
+		return ec.fieldContext_AuditRecord_tombstones(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_AuditRecord_createdAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditRecord", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditRecordConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_AuditRecordConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_AuditRecordConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditRecordConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditRecordEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_AuditRecordEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_AuditRecordEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditRecordEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_AutomationAction(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4041,6 +4349,12 @@ func (ec *executionContext) childFields_EraseLeadPayload(ctx context.Context, fi
 		return ec.fieldContext_EraseLeadPayload_deletedDevices(ctx, field)
 	case "deletedEvents":
 		return ec.fieldContext_EraseLeadPayload_deletedEvents(ctx, field)
+	case "deletedLeads":
+		return ec.fieldContext_EraseLeadPayload_deletedLeads(ctx, field)
+	case "tombstones":
+		return ec.fieldContext_EraseLeadPayload_tombstones(ctx, field)
+	case "receiptId":
+		return ec.fieldContext_EraseLeadPayload_receiptId(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type EraseLeadPayload", field.Name)
 }
@@ -4271,6 +4585,10 @@ func (ec *executionContext) childFields_Lead(ctx context.Context, field graphql.
 		return ec.fieldContext_Lead_createdAt(ctx, field)
 	case "timeline":
 		return ec.fieldContext_Lead_timeline(ctx, field)
+	case "narrative":
+		return ec.fieldContext_Lead_narrative(ctx, field)
+	case "context":
+		return ec.fieldContext_Lead_context(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Lead", field.Name)
 }
@@ -4983,6 +5301,50 @@ func (ec *executionContext) field_Mutation_deleteGoal_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_eraseBefore_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "appId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["appId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (time.Time, error) {
+			return ec.unmarshalNTime2timeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_eraseDevice_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "appId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["appId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "deviceId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["deviceId"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_eraseLead_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5470,6 +5832,36 @@ func (ec *executionContext) field_Query_app_args(ctx context.Context, rawArgs ma
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_auditLog_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "appId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["appId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
 	return args, nil
 }
 
@@ -6261,6 +6653,29 @@ func (ec *executionContext) fieldContext_App_secretKeyRotatedAt(_ context.Contex
 	return graphql.NewScalarFieldContext("App", field, true, true, errors.New("field of type Time does not have child fields"))
 }
 
+func (ec *executionContext) _App_retentionDays(ctx context.Context, field graphql.CollectedField, obj *models.App) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_App_retentionDays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RetentionDays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_App_retentionDays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("App", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
 func (ec *executionContext) _App_createdAt(ctx context.Context, field graphql.CollectedField, obj *models.App) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6517,6 +6932,355 @@ func (ec *executionContext) _AppWithSecret_secretKey(ctx context.Context, field 
 }
 func (ec *executionContext) fieldContext_AppWithSecret_secretKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AppWithSecret", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AuditRecord_id(ctx context.Context, field graphql.CollectedField, obj *models.AuditRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditRecord_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uint64) graphql.Marshaler {
+			return ec.marshalNID2uint64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditRecord_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditRecord", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _AuditRecord_kind(ctx context.Context, field graphql.CollectedField, obj *models.AuditRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditRecord_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditRecord_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditRecord", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AuditRecord_actorKind(ctx context.Context, field graphql.CollectedField, obj *models.AuditRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditRecord_actorKind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ActorKind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditRecord_actorKind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditRecord", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AuditRecord_actorUserId(ctx context.Context, field graphql.CollectedField, obj *models.AuditRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditRecord_actorUserId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AuditRecord().ActorUserID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditRecord_actorUserId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditRecord", field, true, true, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _AuditRecord_subjectHash(ctx context.Context, field graphql.CollectedField, obj *models.AuditRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditRecord_subjectHash(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SubjectHash, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditRecord_subjectHash(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditRecord", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AuditRecord_events(ctx context.Context, field graphql.CollectedField, obj *models.AuditRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditRecord_events(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Events, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditRecord_events(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditRecord", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _AuditRecord_devices(ctx context.Context, field graphql.CollectedField, obj *models.AuditRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditRecord_devices(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Devices, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditRecord_devices(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditRecord", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _AuditRecord_leads(ctx context.Context, field graphql.CollectedField, obj *models.AuditRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditRecord_leads(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Leads, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditRecord_leads(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditRecord", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _AuditRecord_tombstones(ctx context.Context, field graphql.CollectedField, obj *models.AuditRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditRecord_tombstones(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Tombstones, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditRecord_tombstones(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditRecord", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _AuditRecord_createdAt(ctx context.Context, field graphql.CollectedField, obj *models.AuditRecord) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditRecord_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditRecord_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditRecord", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _AuditRecordConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.AuditRecordConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditRecordConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.AuditRecordEdge) graphql.Marshaler {
+			return ec.marshalNAuditRecordEdge2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐAuditRecordEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditRecordConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditRecordConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditRecordEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AuditRecordConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.AuditRecordConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditRecordConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditRecordConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditRecordConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AuditRecordEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.AuditRecordEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditRecordEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditRecordEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditRecordEdge", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AuditRecordEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.AuditRecordEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditRecordEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.AuditRecord) graphql.Marshaler {
+			return ec.marshalNAuditRecord2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐAuditRecord(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditRecordEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditRecordEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditRecord(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _AutomationAction_id(ctx context.Context, field graphql.CollectedField, obj *models.AutomationAction) (ret graphql.Marshaler) {
@@ -8241,6 +9005,75 @@ func (ec *executionContext) _EraseLeadPayload_deletedEvents(ctx context.Context,
 }
 func (ec *executionContext) fieldContext_EraseLeadPayload_deletedEvents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("EraseLeadPayload", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _EraseLeadPayload_deletedLeads(ctx context.Context, field graphql.CollectedField, obj *models.EraseResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EraseLeadPayload_deletedLeads(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeletedLeads, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EraseLeadPayload_deletedLeads(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EraseLeadPayload", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _EraseLeadPayload_tombstones(ctx context.Context, field graphql.CollectedField, obj *models.EraseResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EraseLeadPayload_tombstones(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Tombstones, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EraseLeadPayload_tombstones(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EraseLeadPayload", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _EraseLeadPayload_receiptId(ctx context.Context, field graphql.CollectedField, obj *models.EraseResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EraseLeadPayload_receiptId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.EraseLeadPayload().ReceiptID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EraseLeadPayload_receiptId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EraseLeadPayload", field, true, true, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _Event_id(ctx context.Context, field graphql.CollectedField, obj *models.Event) (ret graphql.Marshaler) {
@@ -10216,6 +11049,52 @@ func (ec *executionContext) fieldContext_Lead_timeline(ctx context.Context, fiel
 	return fc, nil
 }
 
+func (ec *executionContext) _Lead_narrative(ctx context.Context, field graphql.CollectedField, obj *models.Lead) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Lead_narrative(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Lead().Narrative(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Lead_narrative(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Lead", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Lead_context(ctx context.Context, field graphql.CollectedField, obj *models.Lead) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Lead_context(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Lead().Context(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalNJSON2interface(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Lead_context(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Lead", field, true, true, errors.New("field of type JSON does not have child fields"))
+}
+
 func (ec *executionContext) _LeadConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.LeadConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11976,6 +12855,94 @@ func (ec *executionContext) fieldContext_Mutation_eraseLead(ctx context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_eraseDevice(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_eraseDevice(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().EraseDevice(ctx, fc.Args["appId"].(string), fc.Args["deviceId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.EraseResult) graphql.Marshaler {
+			return ec.marshalNEraseLeadPayload2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐEraseResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_eraseDevice(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EraseLeadPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_eraseDevice_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_eraseBefore(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_eraseBefore(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().EraseBefore(ctx, fc.Args["appId"].(string), fc.Args["before"].(time.Time))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.EraseResult) graphql.Marshaler {
+			return ec.marshalNEraseLeadPayload2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐEraseResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_eraseBefore(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EraseLeadPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_eraseBefore_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Overview_from(ctx context.Context, field graphql.CollectedField, obj *models.Overview) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13231,6 +14198,50 @@ func (ec *executionContext) fieldContext_Query_leadByEmail(ctx context.Context, 
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_leadByEmail_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_auditLog(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_auditLog(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().AuditLog(ctx, fc.Args["appId"].(string), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AuditRecordConnection) graphql.Marshaler {
+			return ec.marshalNAuditRecordConnection2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐAuditRecordConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_auditLog(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditRecordConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_auditLog_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -16066,7 +17077,7 @@ func (ec *executionContext) unmarshalInputUpdateAppInput(ctx context.Context, ob
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "allowedOrigins", "timezone"}
+	fieldsInOrder := [...]string{"name", "allowedOrigins", "timezone", "retentionDays"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -16094,6 +17105,13 @@ func (ec *executionContext) unmarshalInputUpdateAppInput(ctx context.Context, ob
 				return it, err
 			}
 			it.Timezone = data
+		case "retentionDays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("retentionDays"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RetentionDays = data
 		}
 	}
 	return it, nil
@@ -16589,6 +17607,11 @@ func (ec *executionContext) _App(ctx context.Context, sel ast.SelectionSet, obj 
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "retentionDays":
+			out.Values[i] = ec._App_retentionDays(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "createdAt":
 			out.Values[i] = ec._App_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -16763,6 +17786,208 @@ func (ec *executionContext) _AppWithSecret(ctx context.Context, sel ast.Selectio
 			}
 		case "secretKey":
 			out.Values[i] = ec._AppWithSecret_secretKey(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var auditRecordImplementors = []string{"AuditRecord"}
+
+func (ec *executionContext) _AuditRecord(ctx context.Context, sel ast.SelectionSet, obj *models.AuditRecord) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditRecordImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditRecord")
+		case "id":
+			out.Values[i] = ec._AuditRecord_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "kind":
+			out.Values[i] = ec._AuditRecord_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "actorKind":
+			out.Values[i] = ec._AuditRecord_actorKind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "actorUserId":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._AuditRecord_actorUserId(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "subjectHash":
+			out.Values[i] = ec._AuditRecord_subjectHash(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "events":
+			out.Values[i] = ec._AuditRecord_events(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "devices":
+			out.Values[i] = ec._AuditRecord_devices(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "leads":
+			out.Values[i] = ec._AuditRecord_leads(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "tombstones":
+			out.Values[i] = ec._AuditRecord_tombstones(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._AuditRecord_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var auditRecordConnectionImplementors = []string{"AuditRecordConnection"}
+
+func (ec *executionContext) _AuditRecordConnection(ctx context.Context, sel ast.SelectionSet, obj *model.AuditRecordConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditRecordConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditRecordConnection")
+		case "edges":
+			out.Values[i] = ec._AuditRecordConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._AuditRecordConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var auditRecordEdgeImplementors = []string{"AuditRecordEdge"}
+
+func (ec *executionContext) _AuditRecordEdge(ctx context.Context, sel ast.SelectionSet, obj *model.AuditRecordEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditRecordEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditRecordEdge")
+		case "cursor":
+			out.Values[i] = ec._AuditRecordEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._AuditRecordEdge_node(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -18013,18 +19238,66 @@ func (ec *executionContext) _EraseLeadPayload(ctx context.Context, sel ast.Selec
 		case "erased":
 			out.Values[i] = ec._EraseLeadPayload_erased(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "deletedDevices":
 			out.Values[i] = ec._EraseLeadPayload_deletedDevices(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "deletedEvents":
 			out.Values[i] = ec._EraseLeadPayload_deletedEvents(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "deletedLeads":
+			out.Values[i] = ec._EraseLeadPayload_deletedLeads(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "tombstones":
+			out.Values[i] = ec._EraseLeadPayload_tombstones(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "receiptId":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._EraseLeadPayload_receiptId(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -19476,6 +20749,82 @@ func (ec *executionContext) _Lead(ctx context.Context, sel ast.SelectionSet, obj
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "narrative":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Lead_narrative(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "context":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Lead_context(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -19965,6 +21314,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "eraseLead":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_eraseLead(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "eraseDevice":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_eraseDevice(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "eraseBefore":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_eraseBefore(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -20647,6 +22010,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				}()
 				res = ec._Query_leadByEmail(ctx, field)
 				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "auditLog":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_auditLog(ctx, field)
+				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
 				return res
@@ -21818,6 +23203,52 @@ func (ec *executionContext) marshalNAppWithSecret2ᚖgithubᚗcomᚋcrumbsᚑdev
 		return graphql.Null
 	}
 	return ec._AppWithSecret(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAuditRecord2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐAuditRecord(ctx context.Context, sel ast.SelectionSet, v *models.AuditRecord) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._AuditRecord(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAuditRecordConnection2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐAuditRecordConnection(ctx context.Context, sel ast.SelectionSet, v *model.AuditRecordConnection) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._AuditRecordConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAuditRecordEdge2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐAuditRecordEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AuditRecordEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAuditRecordEdge2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐAuditRecordEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAuditRecordEdge2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐAuditRecordEdge(ctx context.Context, sel ast.SelectionSet, v *model.AuditRecordEdge) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._AuditRecordEdge(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNAutomationAction2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐAutomationActionᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.AutomationAction) graphql.Marshaler {

@@ -35,6 +35,16 @@ type AppWithSecret struct {
 	SecretKey string      `json:"secretKey"`
 }
 
+type AuditRecordConnection struct {
+	Edges    []*AuditRecordEdge `json:"edges"`
+	PageInfo *PageInfo          `json:"pageInfo"`
+}
+
+type AuditRecordEdge struct {
+	Cursor string              `json:"cursor"`
+	Node   *models.AuditRecord `json:"node"`
+}
+
 type AutomationActionInput struct {
 	Kind ActionKind `json:"kind"`
 	// http(s) URL. Addresses that resolve to loopback, private, link-local or
@@ -286,6 +296,8 @@ type UpdateAppInput struct {
 	Name           *string  `json:"name,omitempty"`
 	AllowedOrigins []string `json:"allowedOrigins,omitempty"`
 	Timezone       *string  `json:"timezone,omitempty"`
+	// Days raw events are kept (1 to 36500); 0 keeps them forever.
+	RetentionDays *int `json:"retentionDays,omitempty"`
 }
 
 type UpdateAutomationActionInput struct {

@@ -51,6 +51,98 @@ final class PrivacyTest extends TestCase
         $this->assertSame([], $again['data']);
     }
 
+    /**
+     * A subscriber signs in and is erased within the minute: the login trigger's send got no
+     * answer (its queue row stays for WP-Cron to confirm), and another login is still queued.
+     * The eraser purges the queued rows of the user's device, and a resend that still happens
+     * (a copy of the queue made before the erasure) is answered duplicate by the server, which
+     * kept a tombstone of the erased messageId, and stores nothing.
+     */
+    public function testEraseThenCronResendStaysErased(): void
+    {
+        $this->requireCrumbs();
+        $this->setSettings(['server_url' => CrumbsServer::url(), 'app_id' => CrumbsServer::appId(), 'identify_users' => true, 'exclude_roles' => []]);
+        update_option(Options::SECRET, CrumbsServer::secret());
+        $user = $this->makeUser('subscriber', 'resend');
+        $device = \Crumbs\WordPress\ServerEvents::userDeviceId((int) $user->ID);
+        do_action('wp_login', $user->user_login, $user);
+        $sent = array_values(array_filter(Queue::pending(), static fn ($row) => $row['kind'] === 'trigger'));
+        $this->assertNotEmpty($sent);
+        Queue::flush();
+        $this->assertNotEmpty(CrumbsServer::deviceEvents($device), 'the login was stored');
+
+        // A second login, queued and not sent yet.
+        do_action('wp_login', $user->user_login, $user);
+        $this->assertNotEmpty(Queue::pending());
+
+        $erasers = apply_filters('wp_privacy_personal_data_erasers', []);
+        $erased = call_user_func($erasers['crumbs']['callback'], $user->user_email, 1);
+        $this->assertTrue($erased['items_removed']);
+        $this->assertFalse($erased['items_retained']);
+        $left = array_filter(Queue::pending(), static fn ($row) => str_contains((string) $row['payload'], $device));
+        $this->assertSame([], array_values($left), 'the eraser leaves no queued call of the user\'s device');
+
+        // WP-Cron resends the first login anyway.
+        foreach ($sent as $row) {
+            Queue::push('trigger', (array) json_decode((string) $row['payload'], true), (string) $row['message_id']);
+        }
+        Queue::flush();
+        $this->assertSame([], Queue::pending(), 'the resend was answered (duplicate) and left the queue');
+        $this->assertSame([], CrumbsServer::deviceEvents($device), 'the resend stored nothing');
+        $this->assertNull(CrumbsServer::lead($user->user_email));
+    }
+
+    /**
+     * The exporter pages through every event (not only the first 500), and empty maps are {}.
+     */
+    public function testExporterPagesThroughEveryEvent(): void
+    {
+        $this->requireCrumbs();
+        $this->setSettings(['server_url' => CrumbsServer::url(), 'app_id' => CrumbsServer::appId()]);
+        update_option(Options::SECRET, CrumbsServer::secret());
+        $email = 'pages-' . wp_generate_password(8, false) . '@example.org';
+        $client = \Crumbs\WordPress\Client::fromOptions();
+        // 20 devices of 26 events: within the per-device rate limit's burst.
+        $inputs = [];
+        for ($d = 0; $d < 20; $d++) {
+            $device = 'export-' . $d . '-' . wp_generate_password(12, false);
+            $client->identify(['deviceId' => $device, 'email' => $email]);
+            for ($i = 0; $i < 26; $i++) {
+                $inputs[] = ['appId' => CrumbsServer::appId(), 'deviceId' => $device, 'code' => 'user_logged_in', 'url' => 'https://example.org/p' . $i];
+            }
+        }
+        foreach (array_chunk($inputs, 260) as $chunk) {
+            $data = $client->graphql('mutation($in: [TriggerInput!]!) { triggerBatch(inputs: $in) { accepted error { message } } }', ['in' => $chunk]);
+            $this->assertCount(260, array_filter($data['triggerBatch'] ?? [], static fn ($r) => $r['accepted']), (string) wp_json_encode($data));
+        }
+
+        $exporters = apply_filters('wp_privacy_personal_data_exporters', []);
+        $events = [];
+        $lead = null;
+        for ($page = 1; $page < 10; $page++) {
+            $export = call_user_func($exporters['crumbs']['callback'], $email, $page);
+            foreach ($export['data'] as $item) {
+                if ($item['item_id'] === 'crumbs-lead') {
+                    $lead = $item;
+                    continue;
+                }
+                $events[$item['item_id']] = $item;
+            }
+            if ($export['done']) {
+                break;
+            }
+        }
+        $this->assertSame(3, $page, 'three pages of 200');
+        $this->assertCount(520, $events, 'every event, once');
+        $this->assertNotNull($lead);
+        $values = array_column($lead['data'], 'value', 'name');
+        $this->assertSame('{}', $values['Fields']);
+        $this->assertStringContainsString('Lead: ' . $email, $values['Activity summary']);
+        $this->assertStringContainsString('Only the most recent 500 events are told; 20 earlier ones are left out.', $values['Activity summary']);
+        $first = array_column(reset($events)['data'], 'value', 'name');
+        $this->assertSame('{}', $first['Properties']);
+    }
+
     public function testEraseReportsAnUnreachableServer(): void
     {
         $this->setSettings(['server_url' => 'http://127.0.0.1:9', 'app_id' => 'app_x']);

@@ -319,15 +319,35 @@ final class Client
      *
      * @return array<string, mixed>|null
      */
-    public function leadByEmail(string $email): ?array
+    public function leadByEmail(string $email, ?string $after = null): ?array
     {
         $data = $this->graphql(
-            'query CrumbsLeadByEmail($appId: ID!, $email: String!) { leadByEmail(appId: $appId, email: $email) {'
-            . ' email name fields devices { id }'
-            . ' timeline(first: 500) { edges { node { code occurredAt url properties } } } } }',
-            ['appId' => $this->appId, 'email' => $email]
+            'query CrumbsLeadByEmail($appId: ID!, $email: String!, $after: String) { leadByEmail(appId: $appId, email: $email) {'
+            . ' email name fields devices { id } narrative'
+            . ' timeline(first: ' . self::EXPORT_PAGE . ', after: $after) { edges { node { id code occurredAt url properties } } pageInfo { hasNextPage endCursor } } } }',
+            ['appId' => $this->appId, 'email' => $email, 'after' => $after]
         );
         return is_array($data['leadByEmail'] ?? null) ? $data['leadByEmail'] : null;
+    }
+
+    /** Events per page of the personal-data exporter. */
+    public const EXPORT_PAGE = 200;
+
+    /**
+     * Erases one device and its events (events a queued identify never tied to the lead).
+     *
+     * @return array{erased: bool, deletedEvents: int}
+     */
+    public function eraseDevice(string $deviceId): array
+    {
+        $data = $this->graphql(
+            'mutation CrumbsEraseDevice($appId: ID!, $deviceId: ID!) { eraseDevice(appId: $appId, deviceId: $deviceId) { erased deletedEvents } }',
+            ['appId' => $this->appId, 'deviceId' => $deviceId]
+        );
+        return [
+            'erased' => (bool) ($data['eraseDevice']['erased'] ?? false),
+            'deletedEvents' => (int) ($data['eraseDevice']['deletedEvents'] ?? 0),
+        ];
     }
 
     /**

@@ -282,4 +282,22 @@ final class Queue
         $like = '%' . $wpdb->esc_like(substr((string) wp_json_encode($email), 1, -1)) . '%';
         return (int) $wpdb->query($wpdb->prepare('DELETE FROM ' . self::table() . ' WHERE payload LIKE %s', $like));
     }
+
+    /**
+     * Removes every queued call of these devices (personal-data erasure): a trigger queued for a
+     * user's device carries only its device id, and resending it after the erasure would store
+     * it again.
+     *
+     * @param list<string> $deviceIds
+     */
+    public static function forgetDevices(array $deviceIds): int
+    {
+        global $wpdb;
+        $removed = 0;
+        foreach (array_unique($deviceIds) as $deviceId) {
+            $like = '%' . $wpdb->esc_like('"deviceId":' . (string) wp_json_encode($deviceId)) . '%';
+            $removed += (int) $wpdb->query($wpdb->prepare('DELETE FROM ' . self::table() . ' WHERE payload LIKE %s', $like));
+        }
+        return $removed;
+    }
 }

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/crumbs-dev/crumbs/graph"
+	"github.com/crumbs-dev/crumbs/models"
+	"gorm.io/gorm"
+)
+
+// exportHandler streams an app's events:
+//
+//	GET /api/v1/apps/{appId}/export?format=ndjson|csv&from=RFC3339&to=RFC3339&email=…
+//
+// with the app's secret key or an owner's or editor's access token
+// (Authorization: Bearer …). Rows come in order of occurrence, read a chunk
+// at a time, so memory stays constant whatever the size; each export writes
+// a receipt (auditLog kind export), whose id is in the X-Crumbs-Receipt
+// trailer. Refusals before the first byte answer {"error":{"code","message","field"}}.
+func exportHandler(db *gorm.DB, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		format := q.Get("format")
+		if format == "" {
+			format = models.ExportNDJSON
+		}
+		f := models.ExportFilter{Email: q.Get("email")}
+		for _, p := range []struct {
+			name string
+			dst  **time.Time
+		}{{"from", &f.From}, {"to", &f.To}} {
+			if s := q.Get(p.name); s != "" {
+				t, err := time.Parse(time.RFC3339Nano, s)
+				if err != nil {
+					exportFail(w, r, log, models.Invalid(p.name, "must be an RFC 3339 time such as 2026-11-01T00:00:00Z"))
+					return
+				}
+				*p.dst = &t
+			}
+		}
+		x, err := models.PrepareExport(r.Context(), db, models.ViewerFrom(r.Context()), r.PathValue("appId"), f, format)
+		if err != nil {
+			exportFail(w, r, log, err)
+			return
+		}
+		name := "crumbs-" + r.PathValue("appId") + "-events." + format
+		if format == models.ExportCSV {
+			w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		} else {
+			w.Header().Set("Content-Type", "application/x-ndjson")
+		}
+		w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Trailer", "X-Crumbs-Receipt, X-Crumbs-Events, X-Crumbs-Error")
+		w.WriteHeader(http.StatusOK)
+		rc := http.NewResponseController(w)
+		// A long export outlives the server's write timeout: each chunk
+		// pushes the deadline on.
+		flush := func() {
+			rc.SetWriteDeadline(time.Now().Add(60 * time.Second))
+			rc.Flush()
+		}
+		flush()
+		res, err := x.Run(r.Context(), w, flush)
+		w.Header().Set("X-Crumbs-Events", strconv.FormatInt(res.Events, 10))
+		if res.ReceiptID != 0 {
+			w.Header().Set("X-Crumbs-Receipt", models.FormatID(res.ReceiptID))
+		}
+		if err != nil {
+			// Too late for a status: the trailer says the export is cut short.
+			code, _ := models.Code(err)
+			w.Header().Set("X-Crumbs-Error", code)
+			if r.Context().Err() == nil {
+				log.WarnContext(r.Context(), "export cut short", "request_id", requestID(r), "events", res.Events, "err", err)
+			}
+		}
+	})
+}
+
+func exportFail(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	code, field := models.Code(err)
+	body := map[string]any{"code": code, "message": err.Error()}
+	if field != "" {
+		body["field"] = field
+	}
+	status := http.StatusInternalServerError
+	switch code {
+	case models.CodeBadUserInput, models.CodeBadRequest:
+		status = http.StatusBadRequest
+	case models.CodeUnauthenticated:
+		status = http.StatusUnauthorized
+	case models.CodeForbidden:
+		status = http.StatusForbidden
+	case models.CodeNotFound:
+		status = http.StatusNotFound
+	case models.CodeUnavailable:
+		status = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", strconv.Itoa(int(models.RetryAfterUnavailable/time.Second)))
+		if !errors.Is(err, models.ErrUnavailable) {
+			body["message"] = "the store is unavailable; retry later"
+			log.ErrorContext(r.Context(), models.MsgStoreUnavailable, "request_id", requestID(r), "path", r.URL.Path, "err", err)
+		}
+	case models.CodeInternal:
+		body["message"] = "internal server error"
+		log.ErrorContext(r.Context(), "export failed", "request_id", requestID(r), "err", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"error": body})
+}
+
+// exportRoute registers the export on mux, with the viewer read from the
+// request's credentials.
+func exportRoute(mux *http.ServeMux, cfg *config, resolver *graph.Resolver, log *slog.Logger) {
+	h := graph.RequestMiddleware(graph.RequestOptions{
+		RequestID: requestID, Tokens: resolver.Tokens, DB: resolver.DB, TrustedProxies: cfg.TrustedProxies,
+	}, exportHandler(resolver.DB, log))
+	mux.Handle("GET /api/v1/apps/{appId}/export", h)
+}
