@@ -136,10 +136,26 @@ func splitRange(from, to time.Time) rangeParts {
 	return rangeParts{days: [2]time.Time{d0, d1}, hoursLeft: [2]time.Time{from, d0}, hoursRight: [2]time.Time{d1, to}}
 }
 
-// where returns a condition selecting the rollup rows of the parts.
-func (p rangeParts) where() (string, []any) {
-	return "((grain = ? AND bucket >= ? AND bucket < ?) OR (grain = ? AND bucket >= ? AND bucket < ?) OR (grain = ? AND bucket >= ? AND bucket < ?))",
-		[]any{grainDay, p.days[0], p.days[1], grainHour, p.hoursLeft[0], p.hoursLeft[1], grainHour, p.hoursRight[0], p.hoursRight[1]}
+// union returns a query selecting cols of the rollup rows of the parts that
+// also meet cond: one UNION ALL branch per grain range, so that each is a
+// seek on the primary key (app, kind, grain, definition, bucket). An OR of
+// the three ranges used only the (app, kind) prefix on SQLite and scanned
+// every row of the kind.
+func (p rangeParts) union(cols, cond string, args ...any) (string, []any) {
+	ranges := []struct {
+		grain    int8
+		from, to time.Time
+	}{{grainDay, p.days[0], p.days[1]}, {grainHour, p.hoursLeft[0], p.hoursLeft[1]}, {grainHour, p.hoursRight[0], p.hoursRight[1]}}
+	var b strings.Builder
+	var all []any
+	for i, r := range ranges {
+		if i > 0 {
+			b.WriteString(" UNION ALL ")
+		}
+		b.WriteString("SELECT " + cols + " FROM rollups WHERE " + cond + " AND grain = ? AND bucket >= ? AND bucket < ?")
+		all = append(append(all, args...), r.grain, r.from, r.to)
+	}
+	return b.String(), all
 }
 
 // hourEdges rounds a span's edges down to whole UTC hours, for breakdowns
