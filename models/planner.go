@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -31,7 +32,7 @@ func OptimizePlanner(ctx context.Context, db *gorm.DB) error {
 		return nil
 	}
 	return db.WithContext(ctx).Connection(func(tx *gorm.DB) error {
-		if err := tx.Exec("PRAGMA analysis_limit = ?", plannerAnalysisLimit).Error; err != nil {
+		if err := tx.Exec(fmt.Sprintf("PRAGMA analysis_limit = %d", plannerAnalysisLimit)).Error; err != nil {
 			return err
 		}
 		// 0x10002: every table, not only those this connection queried.
