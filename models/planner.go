@@ -3,8 +3,8 @@ package models
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"gorm.io/gorm"
