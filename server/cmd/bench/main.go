@@ -142,6 +142,18 @@ func run(ctx context.Context, databaseURL, appID, only string, n int, budget tim
 				return fmt.Sprintf("%d definitions × %d buckets", len(o.Definitions), len(o.Series)), nil
 			},
 			gql: overviewDoc, vars: func() map[string]any { return map[string]any{"app": app.PublicID, "range": rangeVar("hour")} }},
+		{name: "overview, 30 days by hour, compact series (bucketStarts, seriesCounts)", target: "p50 ≤ 50 ms",
+			models: func(ctx context.Context) (string, error) {
+				o, err := models.AppOverview(ctx, db, app, hourly, false)
+				if err != nil {
+					return "", err
+				}
+				return fmt.Sprintf("%d definitions × %d buckets", len(o.Definitions), len(o.Series)), nil
+			},
+			gql: `query($app: ID!, $range: RangeInput!) { overview(appId: $app, range: $range) {
+  from to timezone totalEvents uniqueDevices uniqueDevicesExact identifiedLeads newLeads bucketStarts seriesCounts
+  definitions { definition { code name } count uniqueDevices seriesCounts } } }`,
+			vars: func() map[string]any { return map[string]any{"app": app.PublicID, "range": rangeVar("hour")} }},
 		{name: "top 20 pages, 30 days (with uniques and engagement)", target: "≤ 100 ms",
 			models: func(ctx context.Context) (string, error) {
 				rows, err := models.AppBreakdown(ctx, db, app, last30, models.BreakdownPages, 20)
