@@ -232,8 +232,8 @@ func run(ctx context.Context, databaseURL, appID, only string, n int, budget tim
 	fmt.Println("| query | GraphQL p50 | GraphQL p95 | models p50 | answer bytes | target | answer |")
 	fmt.Println("|---|---|---|---|---|---|---|")
 	type planned struct {
-		name  string
-		stmts []statement
+		name, pages string
+		stmts       []statement
 	}
 	var plans []planned
 	for _, q := range queries {
@@ -253,9 +253,19 @@ func run(ctx context.Context, databaseURL, appID, only string, n int, budget tim
 		if err != nil {
 			return fmt.Errorf("%s through GraphQL: %w", q.name, err)
 		}
+		pages0, err := poolReads(db)
+		if err != nil {
+			return err
+		}
 		capture.start()
 		_, err = client.do(ctx, q.gql, q.vars())
-		plans = append(plans, planned{q.name, capture.stop()})
+		plan := planned{name: q.name, stmts: capture.stop()}
+		if pages1, perr := poolReads(db); perr == nil && pages1 != nil {
+			plan.pages = fmt.Sprintf("InnoDB: %d pages read from disk, %d page requests",
+				pages1["Innodb_buffer_pool_reads"]-pages0["Innodb_buffer_pool_reads"],
+				pages1["Innodb_buffer_pool_read_requests"]-pages0["Innodb_buffer_pool_read_requests"])
+		}
+		plans = append(plans, plan)
 		if err != nil {
 			return err
 		}
@@ -268,6 +278,9 @@ func run(ctx context.Context, databaseURL, appID, only string, n int, budget tim
 	fmt.Println("\nPlans of the statements each query ran through GraphQL (one run):")
 	for _, p := range plans {
 		fmt.Printf("\n%s: %d statements\n", p.name, len(p.stmts))
+		if p.pages != "" {
+			fmt.Printf("  %s\n", p.pages)
+		}
 		seen := map[string]bool{}
 		for _, s := range p.stmts {
 			if seen[s.sql] || !strings.HasPrefix(strings.ToUpper(strings.TrimSpace(s.sql)), "SELECT") {
@@ -523,4 +536,24 @@ func ensureGoal(ctx context.Context, db *gorm.DB, app *models.App, name string, 
 	}
 	window := 7 * 24 * time.Hour
 	return models.CreateGoal(ctx, db, app, models.GoalInput{Name: &name, StartMatcher: &start, CompletionMatcher: &done, Window: &window})
+}
+
+// poolReads returns InnoDB's counters of buffer pool reads on MySQL (nil on
+// SQLite): pages read from disk, and page requests.
+func poolReads(db *gorm.DB) (map[string]int64, error) {
+	if db.Dialector.Name() != "mysql" {
+		return nil, nil
+	}
+	var rows []struct {
+		VariableName string `gorm:"column:Variable_name"`
+		Value        int64  `gorm:"column:Value"`
+	}
+	if err := db.Raw("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_read%'").Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	for _, r := range rows {
+		out[r.VariableName] = r.Value
+	}
+	return out, nil
 }
