@@ -158,6 +158,43 @@ func (p rangeParts) union(cols, cond string, args ...any) (string, []any) {
 	return b.String(), all
 }
 
+// unionBuckets is union naming every bucket of each grain range (bucket IN
+// a list) rather than a range of buckets, for queries that also name the
+// dimensions: the primary key orders dimensions after buckets, so with a
+// range of buckets every dimension of every bucket is read and filtered
+// (285,000 rows for the engagement of 20 pages over 30 days at 10M events),
+// with the list each (definition, bucket, dimension) is one seek.
+func (p rangeParts) unionBuckets(cols, cond string, args ...any) (string, []any) {
+	type branch struct {
+		grain   int8
+		buckets []time.Time
+	}
+	list := func(r [2]time.Time, step time.Duration) []time.Time {
+		var out []time.Time
+		for t := r[0]; t.Before(r[1]); t = t.Add(step) {
+			out = append(out, t)
+		}
+		return out
+	}
+	branches := []branch{{grainDay, list(p.days, 24 * time.Hour)}, {grainHour, append(list(p.hoursLeft, time.Hour), list(p.hoursRight, time.Hour)...)}}
+	var b strings.Builder
+	var all []any
+	for _, br := range branches {
+		if len(br.buckets) == 0 {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString(" UNION ALL ")
+		}
+		b.WriteString("SELECT " + cols + " FROM rollups WHERE " + cond + " AND grain = ? AND bucket IN ?")
+		all = append(append(all, args...), br.grain, br.buckets)
+	}
+	if b.Len() == 0 {
+		b.WriteString("SELECT " + cols + " FROM rollups WHERE 1 = 0")
+	}
+	return b.String(), all
+}
+
 // hourEdges rounds a span's edges down to whole UTC hours, for breakdowns
 // read from rollups in zones whose offset is not a whole hour.
 func (s *span) hourEdges() (time.Time, time.Time) {

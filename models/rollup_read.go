@@ -212,6 +212,9 @@ func (v *rollupView) sketchUnion(kind string, defIDs []uint64, dims []int64, fro
 		cond, args = cond+" AND dim IN ?", append(args, dims)
 	}
 	sql, all := parts.union("definition_id, dim, sketch", cond, args...)
+	if dims != nil {
+		sql, all = parts.unionBuckets("definition_id, dim, sketch", cond, args...)
+	}
 	rows, err := v.db.Raw(sql, all...).Rows()
 	if err != nil {
 		return nil, err
@@ -326,7 +329,7 @@ func (v *rollupView) dimDefinitionCounts(kind string, defIDs []uint64, dims []in
 	var out []dimDefinitionCount
 	// Naming the definitions lets the primary key seek each one's range of
 	// buckets instead of scanning every definition's history.
-	sql, args := parts.union("dim, definition_id, count", "app_id = ? AND kind = ? AND definition_id IN ? AND dim IN ?", v.appID, kind, defIDs, dims)
+	sql, args := parts.unionBuckets("dim, definition_id, count", "app_id = ? AND kind = ? AND definition_id IN ? AND dim IN ?", v.appID, kind, defIDs, dims)
 	err := v.db.Raw("SELECT dim, definition_id, SUM(count) AS n FROM ("+sql+") r GROUP BY dim, definition_id", args...).Scan(&out).Error
 	if err != nil {
 		return nil, err

@@ -21,6 +21,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -38,8 +40,20 @@ func main() {
 	appID := flag.String("app", "", "public id of the app to query (default: the first)")
 	only := flag.String("only", "", "run only the queries whose name contains this")
 	plans := flag.Bool("plans", true, "print the plan of every statement each query ran")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the bench (models, GraphQL and, on SQLite, the store) to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(context.Background(), *databaseURL, *appID, *only, *n, *budget, *plans); err != nil {
+		pprof.StopCPUProfile()
 		log.Fatal(err)
 	}
 }
@@ -162,7 +176,7 @@ func run(ctx context.Context, databaseURL, appID, only string, n int, budget tim
 				}
 				return fmt.Sprintf("top %s: %d events", rows[0].Value, rows[0].Count), nil
 			},
-			gql: `query($app: ID!, $range: RangeInput!) { breakdown(appId: $app, range: $range, by: pages, first: 20) { value count uniqueDevices engagement { definition { code } count } } }`,
+			gql:  `query($app: ID!, $range: RangeInput!) { breakdown(appId: $app, range: $range, by: pages, first: 20) { value count uniqueDevices engagement { definition { code } count } } }`,
 			vars: func() map[string]any { return map[string]any{"app": app.PublicID, "range": rangeVar("day")} }},
 		{name: "3-step funnel, 30 days, 1-day window", target: "≤ 500 ms",
 			models: func(ctx context.Context) (string, error) {
@@ -190,7 +204,9 @@ func run(ctx context.Context, databaseURL, appID, only string, n int, budget tim
 				}
 				return fmt.Sprintf("%d started, %d completed", r.Started, r.Completed), nil
 			},
-			gql: goalDoc, vars: func() map[string]any { return map[string]any{"app": app.PublicID, "goal": fmt.Sprint(goal.ID), "range": rangeVar("day")} }},
+			gql: goalDoc, vars: func() map[string]any {
+				return map[string]any{"app": app.PublicID, "goal": fmt.Sprint(goal.ID), "range": rangeVar("day")}
+			}},
 		{name: "goal report, start matcher with a URL rule", target: "≤ 500 ms",
 			models: func(ctx context.Context) (string, error) {
 				r, err := models.ReportGoal(ctx, db, app, urlGoal, last30)
@@ -199,7 +215,9 @@ func run(ctx context.Context, databaseURL, appID, only string, n int, budget tim
 				}
 				return fmt.Sprintf("%d started, %d completed", r.Started, r.Completed), nil
 			},
-			gql: goalDoc, vars: func() map[string]any { return map[string]any{"app": app.PublicID, "goal": fmt.Sprint(urlGoal.ID), "range": rangeVar("day")} }},
+			gql: goalDoc, vars: func() map[string]any {
+				return map[string]any{"app": app.PublicID, "goal": fmt.Sprint(urlGoal.ID), "range": rangeVar("day")}
+			}},
 		{name: "event browser page of 50, two rules (code, property)", target: "≤ 20 ms",
 			models: func(ctx context.Context) (string, error) {
 				p, err := models.BrowseEvents(ctx, db, app, models.BrowseInput{First: 50, Rules: []models.Rule{
@@ -220,7 +238,7 @@ func run(ctx context.Context, databaseURL, appID, only string, n int, budget tim
 				}
 				return fmt.Sprintf("%d events", len(p.Events)), nil
 			},
-			gql: `query($lead: ID!) { lead(id: $lead) { email timeline(first: 50) { edges { node { id code url title occurredAt properties } } pageInfo { hasNextPage endCursor } } } }`,
+			gql:  `query($lead: ID!) { lead(id: $lead) { email timeline(first: 50) { edges { node { id code url title occurredAt properties } } pageInfo { hasNextPage endCursor } } } }`,
 			vars: func() map[string]any { return map[string]any{"lead": fmt.Sprint(nextLead())} }},
 	}
 	var total int64
