@@ -122,8 +122,17 @@ func (v *rollupView) loadTail(spec tailSpec) error {
 	if spec.kinds&kindsRef != 0 {
 		cols = append(cols, "referrer")
 	}
-	rows, err := v.db.Model(&Event{}).Select(strings.Join(cols, ", ")).
-		Where("id > ? AND app_id = ? AND occurred_at >= ? AND occurred_at < ?", v.derived, v.appID, spec.from, spec.to).Rows()
+	// The tail is the newest second or so of events: a short range of the
+	// (app_id, id) index. SQLite's planner, seeing a range on occurred_at
+	// too, walked the (app_id, occurred_at) index over every event of the
+	// range instead (186 ms of CPU per overview at 1M events); MariaDB picks
+	// the id range by itself.
+	table := "events"
+	if v.db.Dialector.Name() == "sqlite" {
+		table = "events INDEXED BY idx_events_app_id"
+	}
+	rows, err := v.db.Table(table).Select(strings.Join(cols, ", ")).
+		Where("app_id = ? AND id > ? AND occurred_at >= ? AND occurred_at < ?", v.appID, v.derived, spec.from, spec.to).Rows()
 	if err != nil {
 		return err
 	}
