@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -215,7 +214,7 @@ const maxFunnelEvents = 8_000_000
 // rules the read is covered by the (definition, time, device) index; rules
 // read only the columns they test. Devices are mapped to leads with one read
 // of the app's identified devices rather than a join per event.
-func funnelEvents(ctx context.Context, db *gorm.DB, appID uint64, steps []Matcher, stepDefs []uint64, codes map[uint64]string, from, to time.Time) (map[string][]funnelEvent, error) {
+func funnelEvents(ctx context.Context, db *gorm.DB, appID uint64, steps []Matcher, stepDefs []uint64, codes map[uint64]string, from, to time.Time) ([][]funnelEvent, error) {
 	db = db.WithContext(ctx)
 	var owners []struct {
 		DeviceID string
@@ -224,10 +223,19 @@ func funnelEvents(ctx context.Context, db *gorm.DB, appID uint64, steps []Matche
 	if err := db.Model(&Device{}).Select("device_id, lead_id").Where("app_id = ? AND lead_id IS NOT NULL", appID).Scan(&owners).Error; err != nil {
 		return nil, err
 	}
-	leadOf := make(map[string]string, len(owners))
+	// visitorOf numbers the visitors: the devices of one lead share the
+	// lead's number, so each row costs one map lookup.
+	var out [][]funnelEvent
+	visitorOf := make(map[string]int, len(owners))
+	leadVisitor := map[uint64]int{}
 	for _, o := range owners {
-		// A NUL cannot occur in a device id, so lead keys never meet device ids.
-		leadOf[o.DeviceID] = "\x00" + strconv.FormatUint(o.LeadID, 10)
+		v, ok := leadVisitor[o.LeadID]
+		if !ok {
+			v = len(out)
+			out = append(out, nil)
+			leadVisitor[o.LeadID] = v
+		}
+		visitorOf[o.DeviceID] = v
 	}
 	cols := []string{"id", "device_id", "definition_id", "occurred_at"}
 	var fields []string // the event columns the rules test, in cols after the first four
@@ -251,7 +259,6 @@ func funnelEvents(ctx context.Context, db *gorm.DB, appID uint64, steps []Matche
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[string][]funnelEvent{}
 	var e Event
 	dest := []any{&e.ID, &e.DeviceID, &e.DefinitionID, nil}
 	var at dbTime
@@ -288,11 +295,13 @@ func funnelEvents(ctx context.Context, db *gorm.DB, appID uint64, steps []Matche
 		if mask == 0 {
 			continue
 		}
-		k, ok := leadOf[e.DeviceID]
+		v, ok := visitorOf[e.DeviceID]
 		if !ok {
-			k = e.DeviceID
+			v = len(out)
+			out = append(out, nil)
+			visitorOf[e.DeviceID] = v
 		}
-		out[k] = append(out[k], funnelEvent{at: at.Time.UnixNano(), id: e.ID, mask: mask})
+		out[v] = append(out[v], funnelEvent{at: at.Time.UnixNano(), id: e.ID, mask: mask})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
