@@ -176,7 +176,7 @@ func (p rangeParts) unionBuckets(cols, cond string, args ...any) (string, []any)
 		}
 		return out
 	}
-	branches := []branch{{grainDay, list(p.days, 24 * time.Hour)}, {grainHour, append(list(p.hoursLeft, time.Hour), list(p.hoursRight, time.Hour)...)}}
+	branches := []branch{{grainDay, list(p.days, 24*time.Hour)}, {grainHour, append(list(p.hoursLeft, time.Hour), list(p.hoursRight, time.Hour)...)}}
 	var b strings.Builder
 	var all []any
 	for _, br := range branches {
