@@ -24,6 +24,10 @@ type loaders struct {
 	devices     *lazyLoader[models.DeviceKey, *models.Device]
 	users       *lazyLoader[uint64, *models.User]
 	matchers    *lazyLoader[uint64, *models.EventMatcher]
+	rules       *lazyLoader[uint64, *models.AutomationRule]
+	ruleActions *lazyLoader[uint64, []*models.AutomationAction]
+	actions     *lazyLoader[uint64, *models.AutomationAction]
+	attempts    *lazyLoader[uint64, []*models.DeliveryAttempt]
 }
 
 func newLoaders(db *gorm.DB) *loaders {
@@ -37,6 +41,10 @@ func newLoaders(db *gorm.DB) *loaders {
 		devices:     lazy(db, models.DevicesByKey),
 		users:       lazy(db, models.UsersByID),
 		matchers:    lazy(db, models.EventMatchersByID),
+		rules:       lazy(db, models.AutomationRulesByID),
+		ruleActions: lazy(db, models.ActionsOfRules),
+		actions:     lazy(db, models.ActionsByID),
+		attempts:    lazy(db, models.AttemptsOfDeliveries),
 	}
 }
 

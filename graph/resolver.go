@@ -15,4 +15,6 @@ type Resolver struct {
 	Writer  *models.Writer
 	Tokens  *models.Tokens
 	Log     *slog.Logger
+	// Automations delivers rule matches (nil: this server runs none).
+	Automations *models.Dispatcher
 }

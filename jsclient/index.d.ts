@@ -5,7 +5,10 @@
 export interface CrumbsOptions {
   /** The public appId. Required. */
   appId: string
-  /** The GraphQL endpoint. The script tag defaults to /graphql on the server that served crumbs.js. */
+  /**
+   * The Crumbs server (under a path, end it with /), or its /graphql URL as earlier versions took it;
+   * the JSON API URLs are derived from it. The script tag defaults to where crumbs.js was served from.
+   */
   endpoint: string
   /** Send `view` on every page view, including single-page-app navigations. Default true. */
   autoView?: boolean
@@ -23,10 +26,20 @@ export interface CrumbsOptions {
   cookieDomain?: string
   /** Send nothing when the browser signals Global Privacy Control. Default false. */
   respectGpc?: boolean
-  /** Send even when navigator.webdriver is set (for end-to-end tests). Default false. */
+  /** Send even from a bot: navigator.webdriver, a crawler's or headless browser's user agent (for end-to-end tests). Default false. */
   allowAutomation?: boolean
   /** Log to the console why events are not sent or were refused. Default false. */
   debug?: boolean
+  /** Receives every final refusal (ES module only), in a microtask of its own. */
+  onError?: (refusal: Refusal) => void
+}
+
+/** A final refusal from the server, e.g. UNKNOWN_EVENT_CODE, EVENT_DISABLED or FORBIDDEN. */
+export interface Refusal {
+  code: string
+  message?: string
+  /** The refused event's code; undefined for a refused identify. */
+  eventCode?: string
 }
 
 /** Where an event came from; the library sends js unless told otherwise. */
@@ -35,7 +48,7 @@ export type EventSource = 'shortcode' | 'block' | 'js' | 'api' | 'webhook' | 'wo
 /** A JSON object of at most 8 KiB when encoded. */
 export type Properties = Record<string, unknown>
 
-/** Starts tracking. The script tag calls it with the data-* options; later calls are ignored. */
+/** Starts tracking. The script tag calls it with the data-* options; later calls are ignored. track and identify before it are kept until it runs. */
 export function init(options: CrumbsOptions): void
 /** Sends event `code` (a code defined for the app) for this device. */
 export function track(code: string, properties?: Properties, source?: EventSource): void
@@ -45,6 +58,8 @@ export function identify(email: string, fields?: { name?: string; [field: string
 export function consent(granted: boolean): void
 /** The device id, for passing to a backend that triggers events for the same device. Undefined before init. */
 export function deviceId(): string | undefined
+/** Starts a new device id (a sign-out); what is queued stays with the old one (ES module only). */
+export function reset(): void
 
 /** The global function: calls made before the script loads are queued and replayed. */
 export interface Crumbs {

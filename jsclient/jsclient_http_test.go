@@ -34,7 +34,7 @@ func body(t *testing.T, res *http.Response) []byte {
 }
 
 func TestServesLibrary(t *testing.T) {
-	if len(script) == 0 || !bytes.Contains(script, []byte("triggerBatch")) {
+	if len(script) == 0 || !bytes.Contains(script, []byte("api/v1/apps/")) {
 		t.Fatalf("embedded dist/crumbs.js looks wrong (%d bytes)", len(script))
 	}
 	if len(Version) != 12 || VersionedPath != "/crumbs."+Version+".js" {

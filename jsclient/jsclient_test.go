@@ -66,6 +66,34 @@ func TestJSSuites(t *testing.T) {
 		}
 		node(t, 10*time.Minute, []string{"CRUMBS_BIN=" + bin}, "--test", "--test-concurrency=1", "test/e2e/e2e.test.mjs")
 	})
+
+	// The @stacksee/analytics providers: the client provider in headless
+	// Chromium, the server provider on SQLite and MariaDB
+	// (CRUMBS_TEST_MYSQL_DSN), and the browser-bundle guard.
+	t.Run("stacksee", func(t *testing.T) {
+		need(t, func() string {
+			if _, err := os.Stat("/usr/bin/chromium"); err != nil {
+				return "/usr/bin/chromium is missing (run .ci/setup-jsclient)"
+			}
+			if _, err := os.Stat("node_modules/@stacksee/analytics"); err != nil {
+				return "node_modules/@stacksee/analytics is missing (run .ci/setup-jsclient)"
+			}
+			return ""
+		})
+		bin := filepath.Join(tmp, "crumbs")
+		if _, err := os.Stat(bin); err != nil {
+			build := exec.Command("go", "build", "-o", bin, "./server")
+			build.Dir = ".."
+			if out, err := build.CombinedOutput(); err != nil {
+				t.Fatalf("go build ./server: %v\n%s", err, out)
+			}
+		}
+		files, _ := filepath.Glob("test/stacksee/*.test.mjs")
+		if len(files) == 0 {
+			t.Fatal("no test files in test/stacksee")
+		}
+		node(t, 10*time.Minute, []string{"CRUMBS_BIN=" + bin}, append([]string{"--test", "--test-concurrency=1"}, files...)...)
+	})
 }
 
 // need skips the test when missing() names something missing, or fails it under CI=true.

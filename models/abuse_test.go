@@ -114,7 +114,11 @@ func TestIdentifyIsRateLimited(t *testing.T) {
 		if err := identify("203.0.113.2", "phone", "phone@example.com", ""); err != nil {
 			t.Fatal(err)
 		}
-		wantCode(t, identify("203.0.113.3", "phone", "phone2@example.com", e.secret), models.CodeRateLimited)
+		wantCode(t, identify("203.0.113.3", "phone", "phone2@example.com", ""), models.CodeRateLimited)
+		// A server with the key relays for many visitors: no per-device limit.
+		if err := identify("203.0.113.3", "phone", "phone2@example.com", e.secret); err != nil {
+			t.Fatalf("keyed identify of a limited device: %v", err)
+		}
 		// A server with the key is exempt from the IP limit...
 		for i := range 5 {
 			if err := identify("198.51.100.7", fmt.Sprint("server-", i), "server@example.com", e.secret); err != nil {

@@ -181,6 +181,14 @@ func Authorize(ctx context.Context, db *gorm.DB, v Viewer, obj any, fields func(
 		return v.mayRead(ctx, db, o.AppID, RoleOwner, "Member", fields)
 	case *Invitation:
 		return v.mayRead(ctx, db, o.AppID, RoleOwner, "Invitation", fields)
+	case *AutomationRule:
+		return v.mayRead(ctx, db, o.AppID, RoleViewer, "AutomationRule", fields)
+	case *AutomationAction:
+		return v.mayRead(ctx, db, o.AppID, RoleViewer, "AutomationAction", fields)
+	case *Delivery:
+		return v.mayRead(ctx, db, o.AppID, RoleViewer, "Delivery", fields)
+	case *DeliveryAttempt:
+		return v.mayRead(ctx, db, o.AppID, RoleViewer, "DeliveryAttempt", fields)
 	case *User:
 		return v.mayReadUser(ctx, db, o)
 	case *Session:
@@ -193,6 +201,7 @@ func Authorize(ctx context.Context, db *gorm.DB, v Viewer, obj any, fields func(
 		}
 		return nil
 	case *Overview, *DefinitionStats, Bucket, *Bucket, *DimStat, *DefinitionCount, *Rule, *EraseResult,
+		HeaderHint, *TestRuleResult, *TestDelivery, *CreatedRule, *ActionSecret, ActionSecret,
 		Role, Interval, JSONObject, StringList:
 		return nil
 	}

@@ -24,7 +24,7 @@ type App struct {
 	Name            string     `gorm:"size:200;not null"`
 	AllowedOrigins  StringList `gorm:"type:text;not null"`
 	Timezone        string     `gorm:"size:64;not null"`
-	SecretHash      string     `gorm:"size:64;not null"`
+	SecretHash      string     `gorm:"size:64;not null;index:idx_apps_secret_hash"`
 	SecretHint      string     `gorm:"size:16;not null"`
 	SecretRotatedAt time.Time  `gorm:"not null"`
 	CreatedAt       time.Time  `gorm:"not null"`

@@ -30,6 +30,8 @@ type Catalog struct {
 	mu      sync.RWMutex
 	entries map[string]*catalogEntry
 	misses  map[string]catalogMiss
+	// secrets maps a secret key's hash to its app's public id (appsecret.go).
+	secrets sync.Map
 }
 
 type catalogMiss struct {

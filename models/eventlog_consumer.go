@@ -49,7 +49,9 @@ func (c *consumerRun) loop(ctx context.Context) {
 		switch {
 		case err != nil && ctx.Err() == nil:
 			failures++
+			c.mu.Lock() // note reads holding and position
 			c.note(func(s *ConsumerStats) { s.Errors++ })
+			c.mu.Unlock()
 			c.l.opts.Log.Warn("event log consumer", "consumer", c.spec.Name, "err", err)
 			wait = min(c.l.opts.Interval<<min(failures, 6), c.l.opts.LeaseTTL)
 		case more:
@@ -86,6 +88,7 @@ func (c *consumerRun) isHolding() bool {
 	return c.holding
 }
 
+// note updates the stats; the caller holds c.mu.
 func (c *consumerRun) note(f func(*ConsumerStats)) {
 	c.statsMu.Lock()
 	f(&c.stats)

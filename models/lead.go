@@ -68,7 +68,8 @@ func NormalizeEmail(raw string) (email, key string, err error) {
 // Identify finds or creates the lead by email (case-insensitively) and attaches
 // the device to it, recording a move when the device belonged to another lead.
 // It is an anonymous write like a trigger, under the same per-IP and
-// per-device limits (the same buckets: an identify costs one trigger).
+// per-device limits (the same buckets: an identify costs one trigger), from
+// which a caller with the secret key is exempt.
 func Identify(ctx context.Context, db *gorm.DB, catalog *Catalog, in IdentifyInput) (*IdentifyResult, error) {
 	limits := in.Limits
 	if err := checkAppID(in.AppPublicID); err != nil {
@@ -116,7 +117,7 @@ func Identify(ctx context.Context, db *gorm.DB, catalog *Catalog, in IdentifyInp
 	case in.Secret == "" && !app.OriginAllowed(in.Origin):
 		return nil, newError(ErrForbidden, "origin %q may not identify visitors of this app", truncate(in.Origin, 100))
 	}
-	if err := limits.allowDevice(in.AppPublicID+"\x00"+in.DeviceID, now); err != nil {
+	if err := limits.allowDevice(in.AppPublicID+"\x00"+in.DeviceID, in.Secret != "", now); err != nil {
 		return nil, err
 	}
 	var res *IdentifyResult

@@ -97,7 +97,7 @@ func UpdateEventMatcher(ctx context.Context, db *gorm.DB, app *App, id string, i
 	return m, conflictOnDuplicate(err, "a matcher named %q exists in this app", m.Name)
 }
 
-// DeleteEventMatcher deletes a matcher no goal uses (else CONFLICT).
+// DeleteEventMatcher deletes a matcher no goal or automation rule uses (else CONFLICT).
 func DeleteEventMatcher(ctx context.Context, db *gorm.DB, app *App, id string) (*EventMatcher, error) {
 	m, err := EventMatcherByID(ctx, db, app, id)
 	if err != nil {
@@ -111,6 +111,12 @@ func DeleteEventMatcher(ctx context.Context, db *gorm.DB, app *App, id string) (
 		}
 		if used > 0 {
 			return newError(ErrConflict, "matcher %q is used by %d goals", m.Name, used)
+		}
+		if err := forUpdate(tx.Model(&AutomationRule{})).Where("matcher_id = ?", m.ID).Count(&used).Error; err != nil {
+			return err
+		}
+		if used > 0 {
+			return newError(ErrConflict, "matcher %q is used by %d automation rules", m.Name, used)
 		}
 		return tx.Delete(m).Error
 	})

@@ -355,6 +355,80 @@ var migrations = []*gormigrate.Migration{
 		Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropTable("sign_ins") },
 	},
 	{
+		// Segment's write key is an app's secret key and names no app: the
+		// app is found by the key's hash.
+		ID: "2026120401_apps_secret_hash",
+		Migrate: func(tx *gorm.DB) error {
+			return tx.Exec("CREATE INDEX idx_apps_secret_hash ON apps (secret_hash)").Error
+		},
+		Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropIndex("apps", "idx_apps_secret_hash") },
+	},
+	{
+		// Automation rules, their actions, the delivery log and its attempts.
+		ID: "2026120402_automations",
+		Migrate: func(tx *gorm.DB) error {
+			type automationRule struct {
+				ID             uint64    `gorm:"primaryKey"`
+				AppID          uint64    `gorm:"not null;uniqueIndex:idx_automation_rules_app_name,priority:1"`
+				Name           string    `gorm:"size:200;not null;uniqueIndex:idx_automation_rules_app_name,priority:2"`
+				MatcherID      uint64    `gorm:"not null;index:idx_automation_rules_matcher_id"`
+				IdentifiedOnly bool      `gorm:"not null"`
+				Enabled        bool      `gorm:"not null"`
+				CreatedAt      time.Time `gorm:"not null"`
+				UpdatedAt      time.Time `gorm:"not null"`
+			}
+			type automationAction struct {
+				ID             uint64 `gorm:"primaryKey"`
+				RuleID         uint64 `gorm:"not null;index:idx_automation_actions_rule_id"`
+				AppID          uint64 `gorm:"not null"`
+				Kind           string `gorm:"size:16;not null"`
+				URL            string `gorm:"size:2048;not null"`
+				Headers        string `gorm:"type:text;not null"`
+				Template       string `gorm:"size:2000;not null"`
+				Secret         string `gorm:"size:64;not null"`
+				PreviousSecret string `gorm:"size:64;not null"`
+				PreviousUntil  *time.Time
+				DisabledAt     *time.Time
+				DisabledReason string    `gorm:"size:200;not null"`
+				CreatedAt      time.Time `gorm:"not null"`
+				UpdatedAt      time.Time `gorm:"not null"`
+			}
+			type delivery struct {
+				ID             uint64    `gorm:"primaryKey"`
+				AppID          uint64    `gorm:"not null;index:idx_automation_deliveries_app_id,priority:1"`
+				RuleID         uint64    `gorm:"not null;index:idx_automation_deliveries_rule_id,priority:1"`
+				ActionID       uint64    `gorm:"not null;uniqueIndex:idx_automation_deliveries_action_event,priority:1"`
+				EventID        uint64    `gorm:"not null;uniqueIndex:idx_automation_deliveries_action_event,priority:2;index:idx_automation_deliveries_event_id"`
+				Status         string    `gorm:"size:16;not null;index:idx_automation_deliveries_due,priority:1"`
+				DueAt          int64     `gorm:"not null;index:idx_automation_deliveries_due,priority:2"`
+				Attempts       int       `gorm:"not null"`
+				LeaseOwner     string    `gorm:"size:80;not null"`
+				LeaseUntil     int64     `gorm:"not null"`
+				LastStatusCode int       `gorm:"not null"`
+				LastError      string    `gorm:"size:500;not null"`
+				LastLatencyMs  int64     `gorm:"not null"`
+				CreatedAt      time.Time `gorm:"not null"`
+				UpdatedAt      time.Time `gorm:"not null;index:idx_automation_deliveries_updated_at"`
+			}
+			type deliveryAttempt struct {
+				ID         uint64    `gorm:"primaryKey"`
+				DeliveryID uint64    `gorm:"not null;index:idx_automation_attempts_delivery_id"`
+				AppID      uint64    `gorm:"not null"`
+				At         time.Time `gorm:"not null"`
+				StatusCode int       `gorm:"not null"`
+				LatencyMs  int64     `gorm:"not null"`
+				Error      string    `gorm:"size:500;not null"`
+			}
+			return createTables(tx, []table{
+				{"automation_rules", &automationRule{}}, {"automation_actions", &automationAction{}},
+				{"automation_deliveries", &delivery{}}, {"automation_attempts", &deliveryAttempt{}},
+			})
+		},
+		Rollback: func(tx *gorm.DB) error {
+			return tx.Migrator().DropTable("automation_attempts", "automation_deliveries", "automation_actions", "automation_rules")
+		},
+	},
+	{
 		// The live stream reads an app's newest events by id (live.go):
 		// without this index each poll read every app's events of the last
 		// seconds through the primary key.

@@ -88,6 +88,13 @@ func eraseDeviceEvents(tx *gorm.DB, appID uint64, deviceIDs []string, res *Erase
 	if err := eraseFromRollups(tx, appID, erased); err != nil {
 		return err
 	}
+	ids := make([]uint64, len(erased))
+	for i, e := range erased {
+		ids[i] = e.ID
+	}
+	if err := eraseDeliveries(tx, ids); err != nil {
+		return err
+	}
 	for _, id := range slices.Sorted(maps.Keys(perDef)) {
 		err := tx.Exec(`UPDATE event_definitions SET trigger_count = trigger_count - ?,
 			first_triggered_at = (SELECT MIN(occurred_at) FROM events WHERE definition_id = ?),

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -137,6 +139,18 @@ var fieldAccess = classify(
 	anyone, "LeadConnection", "edges pageInfo",
 	anyone, "IdentifyPayload", "lead device moved",
 	anyone, "EraseLeadPayload", "erased deletedDevices deletedEvents",
+	appReader, "AutomationRule", "id name matcher identifiedOnly enabled actions createdAt updatedAt",
+	appReader, "AutomationAction", "id kind url headers template enabled disabledReason previousSecretExpiresAt createdAt updatedAt",
+	anyone, "WebhookHeader", "name valueHint",
+	anyone, "ActionSecretPayload", "action signingSecret",
+	anyone, "CreateAutomationRulePayload", "rule secrets",
+	appReader, "Delivery", "id rule action eventId webhookId status attempts lastStatusCode lastError lastLatencyMs nextAttemptAt createdAt updatedAt attemptLog",
+	appReader, "DeliveryAttempt", "at statusCode latencyMs error",
+	anyone, "DeliveryEdge", "cursor node",
+	anyone, "DeliveryConnection", "edges pageInfo",
+	anyone, "TestRuleResult", "matched scanned truncated samples",
+	anyone, "TestDeliveryResult", "webhookId statusCode latencyMs error responseBody",
+	anyone, "ReplayRulePayload", "events",
 )
 
 var uniqueSeq atomic.Int64
@@ -166,13 +180,19 @@ type fixture struct {
 	userIDs          map[string]uint64
 	defA, leadA      string
 	devA1, devA2     string
+	hooks            *httptest.Server // receives app A's automation deliveries
+	ruleA, actionA   string
+	deliveryA        string
 	markersA         []string
 	markersB         []string
 }
 
 func newFixture(t *testing.T, db *gorm.DB) *fixture {
 	// The walk selects every field at once; the limits are for attackers.
-	a := newAPI(t, db, func(c *config) { c.MaxDepth, c.MaxComplexity = 64, 1<<30 })
+	a := newAPI(t, db, func(c *config) {
+		c.MaxDepth, c.MaxComplexity = 64, 1<<30
+		c.Webhooks.Guard.AllowPrivate = true
+	})
 	f := &fixture{a: a, tokens: map[string]string{}, userIDs: map[string]uint64{}}
 	for _, r := range []string{other, viewer, editor, owner} {
 		f.tokens[r] = a.signUp()
@@ -200,6 +220,10 @@ func newFixture(t *testing.T, db *gorm.DB) *fixture {
 
 	a.ok(`mutation($a: ID!) { createEventDefinition(input: {appId: $a, code: "alpha_code", name: "Alpha"}) { id } }`, &def, client.Var("a", f.appA), as(f.tokens[owner]))
 	f.defA = def.CreateEventDefinition.ID
+	// A rule of app A sends its alpha_code events to a receiver.
+	f.hooks = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+	t.Cleanup(f.hooks.Close)
+	f.ruleA, f.actionA = f.freshRule()
 	// Lead A owns two devices with events; the second came from another lead.
 	f.devA1, f.devA2 = unique("dev-alpha-"), unique("dev-alpha-")
 	f.identify(f.appA, f.secretA, f.devA2, markerPriorLead, nil)
@@ -218,7 +242,35 @@ func newFixture(t *testing.T, db *gorm.DB) *fixture {
 	}
 	f.freshGoal()
 	f.waitForBreakdown()
+	f.waitForDelivery()
 	return f
+}
+
+// freshRule makes a rule of app A on alpha_code with a webhook action and
+// returns the ids of both.
+func (f *fixture) freshRule() (rule, action string) {
+	created, err := models.CreateAutomationRuleFor(context.Background(), f.a.db, f.ownerV(), models.URLGuard{AllowPrivate: true}, f.appA,
+		models.AutomationRuleInput{Name: ptrTo(unique("rule ")), Matcher: ptrTo(f.freshMatcherName()), Enabled: ptrTo(true)},
+		[]models.AutomationActionInput{{Kind: ptrTo(models.ActionWebhook), URL: ptrTo(f.hooks.URL + "/crm"),
+			Headers: []models.Header{{Name: "X-Api-Key", Value: markerHeader}}}})
+	if err != nil {
+		f.a.t.Fatal(err)
+	}
+	return models.FormatID(created.Rule.ID), models.FormatID(created.Secrets[0].Action.ID)
+}
+
+// waitForDelivery waits until app A's rule has delivered an event, so the
+// delivery log has a delivery with an attempt.
+func (f *fixture) waitForDelivery() {
+	for range 200 {
+		page, err := models.DeliveriesFor(context.Background(), f.a.db, f.ownerV(), f.appA, models.DeliveriesInput{Status: models.DeliverySucceeded})
+		if err == nil && len(page.Deliveries) > 0 {
+			f.deliveryA = models.FormatID(page.Deliveries[0].ID)
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	f.a.t.Fatal("app A's rule never delivered the fixture's events")
 }
 
 // signInAgain gives every role a new access token, after an operation
@@ -316,15 +368,19 @@ func (f *fixture) bearer(caller string) string {
 	return "Bearer " + f.tokens[caller]
 }
 
+// markerHeader is the value of a custom webhook header of app A, which
+// nobody may read back after saving it.
+const markerHeader = "alpha-crm-key-123"
+
 // forbiddenMarkers are the strings caller must never receive.
 func (f *fixture) forbiddenMarkers(caller string) []string {
 	switch caller {
 	case anon:
-		return append(slices.Clone(f.markersA), f.markersB...)
+		return append(slices.Clone(f.markersA), append(f.markersB, markerHeader)...)
 	case other, otherServer:
-		return f.markersA
+		return append(slices.Clone(f.markersA), markerHeader)
 	}
-	return f.markersB
+	return append(slices.Clone(f.markersB), markerHeader)
 }
 
 // operation is one root field: its expected outcome per caller, and its
@@ -483,6 +539,57 @@ var operations = map[string]operation{
 		return `mutation($a: ID!, $id: ID!) { deleteGoal(appId: $a, id: $id) %s }`, map[string]any{"a": f.appA, "id": f.freshGoal()}
 	}},
 	"Subscription.eventStored": {want: readApp, doc: withApp(`subscription($a: ID!) { eventStored(appId: $a) %s }`)},
+	"Query.automationRules":    {want: readApp, doc: withApp(`query($a: ID!) { automationRules(appId: $a) %s }`)},
+	"Query.automationRule": {want: readApp, doc: func(f *fixture) (string, map[string]any) {
+		return `query($a: ID!, $id: ID!) { automationRule(appId: $a, id: $id) %s }`, map[string]any{"a": f.appA, "id": f.ruleA}
+	}},
+	"Query.deliveries": {want: readApp, doc: func(f *fixture) (string, map[string]any) {
+		return `query($a: ID!, $r: ID!) { deliveries(appId: $a, ruleId: $r) %s }`, map[string]any{"a": f.appA, "r": f.ruleA}
+	}},
+	"Query.testRule": {want: readApp, doc: func(f *fixture) (string, map[string]any) {
+		return `query($a: ID!, $m: String!, $r: RangeInput!) { testRule(appId: $a, input: {matcher: $m}, range: $r) %s }`,
+			map[string]any{"a": f.appA, "m": f.freshMatcherName(), "r": lastWeek()}
+	}},
+	"Mutation.createAutomationRule": {want: editApp, doc: func(f *fixture) (string, map[string]any) {
+		return `mutation($a: ID!, $n: String!, $m: String!, $u: String!, $k: String!) { createAutomationRule(appId: $a, input: {name: $n, matcher: $m,
+			actions: [{kind: webhook, url: $u, headers: [{name: "X-Api-Key", value: $k}]}]}) %s }`,
+			map[string]any{"a": f.appA, "n": unique("rule "), "m": f.freshMatcherName(), "u": f.hooks.URL, "k": markerHeader}
+	}},
+	"Mutation.updateAutomationRule": {want: editApp, doc: func(f *fixture) (string, map[string]any) {
+		rule, _ := f.freshRule()
+		return `mutation($a: ID!, $id: ID!) { updateAutomationRule(appId: $a, id: $id, input: {enabled: false}) %s }`, map[string]any{"a": f.appA, "id": rule}
+	}},
+	"Mutation.deleteAutomationRule": {want: editApp, doc: func(f *fixture) (string, map[string]any) {
+		rule, _ := f.freshRule()
+		return `mutation($a: ID!, $id: ID!) { deleteAutomationRule(appId: $a, id: $id) %s }`, map[string]any{"a": f.appA, "id": rule}
+	}},
+	"Mutation.addAutomationAction": {want: editApp, doc: func(f *fixture) (string, map[string]any) {
+		rule, _ := f.freshRule()
+		return `mutation($a: ID!, $r: ID!, $u: String!) { addAutomationAction(appId: $a, ruleId: $r, input: {kind: webhook, url: $u}) %s }`,
+			map[string]any{"a": f.appA, "r": rule, "u": f.hooks.URL}
+	}},
+	"Mutation.updateAutomationAction": {want: editApp, doc: func(f *fixture) (string, map[string]any) {
+		_, action := f.freshRule()
+		return `mutation($a: ID!, $id: ID!) { updateAutomationAction(appId: $a, id: $id, input: {enabled: true}) %s }`, map[string]any{"a": f.appA, "id": action}
+	}},
+	"Mutation.deleteAutomationAction": {want: editApp, doc: func(f *fixture) (string, map[string]any) {
+		_, action := f.freshRule()
+		return `mutation($a: ID!, $id: ID!) { deleteAutomationAction(appId: $a, id: $id) %s }`, map[string]any{"a": f.appA, "id": action}
+	}},
+	"Mutation.rotateActionSecret": {want: editApp, doc: func(f *fixture) (string, map[string]any) {
+		_, action := f.freshRule()
+		return `mutation($a: ID!, $id: ID!) { rotateActionSecret(appId: $a, id: $id) %s }`, map[string]any{"a": f.appA, "id": action}
+	}},
+	"Mutation.replayDelivery": {want: editApp, doc: func(f *fixture) (string, map[string]any) {
+		return `mutation($a: ID!, $id: ID!) { replayDelivery(appId: $a, id: $id) %s }`, map[string]any{"a": f.appA, "id": f.deliveryA}
+	}},
+	"Mutation.replayRule": {want: editApp, doc: func(f *fixture) (string, map[string]any) {
+		return `mutation($a: ID!, $r: ID!, $range: RangeInput!) { replayRule(appId: $a, ruleId: $r, range: $range) %s }`,
+			map[string]any{"a": f.appA, "r": f.ruleA, "range": lastWeek()}
+	}},
+	"Mutation.sendTestDelivery": {want: editApp, doc: func(f *fixture) (string, map[string]any) {
+		return `mutation($a: ID!, $id: ID!) { sendTestDelivery(appId: $a, actionId: $id) %s }`, map[string]any{"a": f.appA, "id": f.actionA}
+	}},
 }
 
 func fixed(doc string) func(*fixture) (string, map[string]any) {

@@ -43,6 +43,8 @@ type config struct {
 	DashboardOrigins []string
 	MetricsAddr      string
 	MetricsToken     string
+	// Webhooks configure automation deliveries (models.DispatcherOptions).
+	Webhooks models.DispatcherOptions
 	// noFastPath sends trigger mutations through gqlgen too (tests compare).
 	noFastPath bool
 }
@@ -60,6 +62,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	var maxBody, dbConns, dbTimeout, batch, writers, logLevel string
 	var writeDelay, cacheTTL, shutdown, mode string
 	var dashboardOrigins string
+	var hookPrivate, hookWorkers, hookBackoff, hookAttempts, hookRetention, hookTimeout string
 	var jwtSecret, jwtPrevious, proxies, rateIP, rateDevice, maxDepth, maxComplexity string
 	fs.StringVar(&cfg.Addr, "addr", env("CRUMBS_ADDR", ":8080"), "listen address (CRUMBS_ADDR)")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", env("CRUMBS_DATABASE_URL", "sqlite:crumbs.db"), "mysql://user:pass@host:3306/db or sqlite:path (CRUMBS_DATABASE_URL)")
@@ -85,6 +88,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&cfg.MetricsToken, "metrics-token", env("CRUMBS_METRICS_TOKEN", ""), "bearer token that /metrics on the main listener requires; without one it is served there only in development (CRUMBS_METRICS_TOKEN)")
 	fs.StringVar(&cfg.PprofAddr, "pprof-addr", env("CRUMBS_PPROF_ADDR", ""), "serve net/http/pprof on this address, e.g. 127.0.0.1:6060; off when empty (CRUMBS_PPROF_ADDR)")
 	fs.StringVar(&dashboardOrigins, "dashboard-origins", env("CRUMBS_DASHBOARD_ORIGINS", ""), "comma-separated origins of dashboards hosted elsewhere whose browsers may open the subscription websocket, e.g. https://dash.example.com (CRUMBS_DASHBOARD_ORIGINS)")
+	fs.StringVar(&hookPrivate, "webhook-allow-private", env("CRUMBS_WEBHOOK_ALLOW_PRIVATE", ""), "true lets automation webhooks reach loopback, private and link-local addresses; default true in development, false in production (CRUMBS_WEBHOOK_ALLOW_PRIVATE)")
+	fs.StringVar(&hookWorkers, "webhook-workers", env("CRUMBS_WEBHOOK_WORKERS", "16"), "automation deliveries attempted at once per replica (CRUMBS_WEBHOOK_WORKERS)")
+	fs.StringVar(&hookBackoff, "webhook-backoff", env("CRUMBS_WEBHOOK_BACKOFF", "30s"), "wait after a delivery's first failed attempt, doubled after each further one (CRUMBS_WEBHOOK_BACKOFF)")
+	fs.StringVar(&hookAttempts, "webhook-attempts", env("CRUMBS_WEBHOOK_ATTEMPTS", "12"), "attempts before a delivery is dead-lettered (CRUMBS_WEBHOOK_ATTEMPTS)")
+	fs.StringVar(&hookTimeout, "webhook-timeout", env("CRUMBS_WEBHOOK_TIMEOUT", "10s"), "longest one delivery attempt may take; a replica that dies mid-attempt leaves it to another after twice this plus 5s (CRUMBS_WEBHOOK_TIMEOUT)")
+	fs.StringVar(&hookRetention, "webhook-log-retention", env("CRUMBS_WEBHOOK_LOG_RETENTION", "720h"), "how long finished deliveries stay in the delivery log; pruned hourly (CRUMBS_WEBHOOK_LOG_RETENTION)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -136,6 +145,21 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	cfg.ShutdownTimeout, err = time.ParseDuration(shutdown)
 	check("shutdown-timeout", err)
 	check("log-level", cfg.LogLevel.UnmarshalText([]byte(logLevel)))
+	cfg.Webhooks.Guard.AllowPrivate = cfg.Development
+	if hookPrivate != "" {
+		cfg.Webhooks.Guard.AllowPrivate, err = strconv.ParseBool(hookPrivate)
+		check("webhook-allow-private", err)
+	}
+	cfg.Webhooks.Workers, err = positiveInt[int](hookWorkers)
+	check("webhook-workers", err)
+	cfg.Webhooks.Backoff, err = positiveDuration(hookBackoff)
+	check("webhook-backoff", err)
+	cfg.Webhooks.MaxAttempts, err = positiveInt[int](hookAttempts)
+	check("webhook-attempts", err)
+	cfg.Webhooks.Timeout, err = positiveDuration(hookTimeout)
+	check("webhook-timeout", err)
+	cfg.Webhooks.Retention, err = positiveDuration(hookRetention)
+	check("webhook-log-retention", err)
 	if cfg.MetricsToken != "" && len(cfg.MetricsToken) < 16 {
 		errs = append(errs, "metrics-token: must be at least 16 characters")
 	}

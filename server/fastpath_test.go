@@ -76,6 +76,7 @@ func TestPlannedTriggersAnswerAsGqlgen(t *testing.T) {
 			items := func(n int, item string) string {
 				return "[" + strings.TrimSuffix(strings.Repeat(item+",", n), ",") + "]"
 			}
+			browser := []string{"Authorization", "", "Origin", "https://site.example"}
 			cases := []struct {
 				name, body string
 				header     []string
@@ -105,8 +106,10 @@ func TestPlannedTriggersAnswerAsGqlgen(t *testing.T) {
 				{"empty batch", req(batch, `{"in":[]}`), nil, true},
 				{"batch of 40", req(batch, `{"in":`+items(40, `{"appId":"APP","deviceId":"d5","code":"view"}`)+`}`), nil, maxComplexity == 5000},
 				{"batch of 501", req(batch, `{"in":`+items(501, `{"appId":"APP","deviceId":"d6","code":"view"}`)+`}`), nil, false},
-				{"one rate-limited device", req(one, `{"in":{"appId":"APP","deviceId":"d5","code":"view"}}`), nil, true},
-				{"rate-limited batch", req(batch, `{"in":`+items(3, `{"appId":"APP","deviceId":"d5","code":"view"}`)+`}`), nil, true},
+				// Per-device limits hold browsers only (keyed calls are exempt).
+				{"browser batch of 20", req(batch, `{"in":`+items(20, `{"appId":"APP","deviceId":"d7","code":"view"}`)+`}`), browser, true},
+				{"one rate-limited device", req(one, `{"in":{"appId":"APP","deviceId":"d7","code":"view"}}`), browser, true},
+				{"rate-limited batch", req(batch, `{"in":`+items(3, `{"appId":"APP","deviceId":"d7","code":"view"}`)+`}`), browser, true},
 			}
 			for _, c := range cases {
 				before := graph.PlannedRequests()

@@ -23,7 +23,21 @@ import (
 // entry, so whoever adds one decides who may call it.
 var routeAccess = map[string]expect{
 	"POST /api/v1/apps/{appId}/events": {other: unauth, viewer: unauth, editor: unauth, owner: unauth, otherServer: unauth},
+	// Without an Origin header a caller with no key is a server that forgot it.
+	"POST /api/v1/apps/{appId}/identify": {anon: unauth, other: unauth, viewer: unauth, editor: unauth, owner: unauth, otherServer: unauth},
+	// Segment's API names no app: the key does, so another app's key
+	// records into that other app (the answer holds only ids).
+	"POST /v1/track":    segmentAccess,
+	"POST /v1/t":        segmentAccess,
+	"POST /v1/identify": segmentAccess,
+	"POST /v1/i":        segmentAccess,
+	"POST /v1/page":     segmentAccess,
+	"POST /v1/p":        segmentAccess,
+	"POST /v1/screen":   segmentAccess,
+	"POST /v1/batch":    segmentAccess,
 }
+
+var segmentAccess = expect{anon: unauth, other: unauth, viewer: unauth, editor: unauth, owner: unauth}
 
 // TestRouteAccess calls every JSON API endpoint on app A as every caller:
 // each gets its expected code, and no answer holds a marker of an app or a
@@ -35,7 +49,16 @@ func TestRouteAccess(t *testing.T) {
 		t.Fatalf("routeAccess lists %v; the JSON API serves %v: classify every endpoint", got, patterns)
 	}
 	bodies := map[string]string{
-		"POST /api/v1/apps/{appId}/events": `{"events":[{"device_id":"d-route","code":"alpha_code","url":"https://a.example/route"},{"device_id":"d-route","code":"nope"}]}`,
+		"POST /api/v1/apps/{appId}/events":   `{"events":[{"device_id":"d-route","code":"alpha_code","url":"https://a.example/route"},{"device_id":"d-route","code":"nope"}]}`,
+		"POST /api/v1/apps/{appId}/identify": `{"device_id":"d-route","email":"route@example.com","fields":{"plan":"route"}}`,
+		"POST /v1/track":                     `{"anonymousId":"d-route","event":"View"}`,
+		"POST /v1/t":                         `{"anonymousId":"d-route","event":"View"}`,
+		"POST /v1/identify":                  `{"anonymousId":"d-route","traits":{"email":"route@example.com"}}`,
+		"POST /v1/i":                         `{"anonymousId":"d-route","traits":{"email":"route@example.com"}}`,
+		"POST /v1/page":                      `{"anonymousId":"d-route","properties":{"url":"https://a.example/route"}}`,
+		"POST /v1/p":                         `{"anonymousId":"d-route"}`,
+		"POST /v1/screen":                    `{"anonymousId":"d-route","name":"Home"}`,
+		"POST /v1/batch":                     `{"batch":[{"type":"track","anonymousId":"d-route","event":"view"}]}`,
 	}
 	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
 		f := newFixture(t, db)
@@ -61,6 +84,7 @@ func TestRouteAccess(t *testing.T) {
 						Accepted bool
 						Error    *struct{ Code string }
 					}
+					DeviceID string `json:"device_id"`
 				}
 				if err := json.Unmarshal(raw, &out); err != nil {
 					t.Fatalf("%s as %s: %d %s", pattern, caller, resp.StatusCode, raw)
@@ -69,6 +93,14 @@ func TestRouteAccess(t *testing.T) {
 				case want != "":
 					if out.Error == nil || out.Error.Code != want || resp.StatusCode != http.StatusUnauthorized {
 						t.Errorf("%s as %s: %d %s, want %s", pattern, caller, resp.StatusCode, raw, want)
+					}
+				case strings.HasPrefix(pattern, "POST /v1/"):
+					if resp.StatusCode != http.StatusOK || out.Error != nil || len(out.Results) != 1 {
+						t.Errorf("%s as %s: %d %s, want the message taken", pattern, caller, resp.StatusCode, raw)
+					}
+				case strings.HasSuffix(pattern, "/identify"):
+					if resp.StatusCode != http.StatusOK || out.Error != nil || out.DeviceID != "d-route" {
+						t.Errorf("%s as %s: %d %s, want the device identified", pattern, caller, resp.StatusCode, raw)
 					}
 				case resp.StatusCode != http.StatusOK || out.Error != nil || len(out.Results) != 2 || !out.Results[0].Accepted ||
 					out.Results[1].Error == nil || out.Results[1].Error.Code != "UNKNOWN_EVENT_CODE":

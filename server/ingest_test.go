@@ -55,7 +55,13 @@ func newJSONAPI(t *testing.T, db *gorm.DB, mutate ...func(*config)) *jsonAPI {
 // post sends body to the app's events endpoint; header holds name, value pairs.
 func (j *jsonAPI) post(appID, body string, header ...string) apiResponse {
 	j.t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, j.srv.URL+"/api/v1/apps/"+appID+"/events", strings.NewReader(body))
+	return j.postTo("/api/v1/apps/"+appID+"/events", body, header...)
+}
+
+// postTo sends body to path on the server; header holds name, value pairs.
+func (j *jsonAPI) postTo(path, body string, header ...string) apiResponse {
+	j.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, j.srv.URL+path, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])

@@ -59,21 +59,27 @@ func (l *liveApp) subscribe(t *testing.T, auth string) *wsClient {
 }
 
 // triggering stores browser events for the app until the returned stop is
-// called, so a subscriber always has something to receive.
+// called, so a subscriber always has something to receive. stop waits for
+// the trigger in flight, so none outlives the test's server; a trigger's
+// answer does not matter here (the server may be refusing while the test
+// takes access away), so it is not checked.
 func (l *liveApp) triggering() (stop func()) {
 	done := make(chan struct{})
+	ended := make(chan struct{})
 	go func() {
+		defer close(ended)
 		for {
 			select {
 			case <-done:
 				return
 			case <-time.After(200 * time.Millisecond):
-				l.a.do(`mutation($in: TriggerInput!) { trigger(input: $in) { accepted } }`,
-					client.Var("in", map[string]any{"appId": l.appID, "deviceId": "live-device", "code": "view", "url": "https://s.example/live"}), anonymous())
+				var out map[string]any
+				_ = l.a.gql.Post(`mutation($in: TriggerInput!) { trigger(input: $in) { accepted } }`, &out, l.a.withCredentials([]client.Option{
+					client.Var("in", map[string]any{"appId": l.appID, "deviceId": "live-device", "code": "view", "url": "https://s.example/live"}), anonymous()})...)
 			}
 		}
 	}()
-	return func() { close(done) }
+	return func() { close(done); <-ended }
 }
 
 // receive waits for one event of the subscription.

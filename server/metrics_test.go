@@ -104,7 +104,12 @@ func TestMetricsFollowTraffic(t *testing.T) {
 			})
 			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/graphql", strings.NewReader(string(body)))
 			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Authorization", "Bearer "+secret)
+			if device == "phone" {
+				// A browser: keyed calls are exempt from per-device limits.
+				req.Header.Set("Origin", "https://phone.example")
+			} else {
+				req.Header.Set("Authorization", "Bearer "+secret)
+			}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"github.com/crumbs-dev/crumbs/graph"
 	"github.com/crumbs-dev/crumbs/jsclient"
 	"github.com/crumbs-dev/crumbs/models"
+	"github.com/crumbs-dev/crumbs/server/dashboard"
 	"github.com/crumbs-dev/crumbs/server/graphiql"
 	"github.com/crumbs-dev/crumbs/server/ingest"
 	"github.com/crumbs-dev/crumbs/server/metrics"
@@ -33,12 +34,17 @@ func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver, m *metrics.
 
 	// The plain JSON ingestion API; its endpoints are listed in server/ingest.
 	ingestAPI := ingest.New(ingest.Options{
-		Writer: resolver.Writer, Log: log, RequestID: requestID, MaxBodyBytes: cfg.MaxBodyBytes, CheckBody: checkJSONBody,
+		Writer: resolver.Writer, DB: resolver.DB, Log: log, RequestID: requestID, MaxBodyBytes: cfg.MaxBodyBytes, CheckBody: checkJSONBody,
 		ClientIP: func(r *http.Request) string { return graph.ClientIP(r, cfg.TrustedProxies) },
 	})
 	apiMux := http.NewServeMux()
 	ingestAPI.Register(apiMux)
 	mux.Handle("/api/v1/", browserCORS(apiMux))
+	mux.Handle("/v1/", apiMux) // Segment's HTTP tracking API: servers only, no CORS
+
+	// The dashboard at / (its pages, assets and token vault), on the same
+	// GraphQL handler as every other client.
+	dashboard.Register(mux, &dashboard.Vault{API: api})
 
 	// The browser library, so that sites need nothing but a script tag.
 	jsclient.Register(mux)
@@ -75,7 +81,7 @@ func browserCORS(h http.Handler) http.Handler {
 	return cors.New(cors.Options{
 		AllowOriginFunc: func(string) bool { return true },
 		AllowedMethods:  []string{http.MethodGet, http.MethodPost},
-		AllowedHeaders:  []string{"Content-Type", "Authorization", "X-Request-Id"},
+		AllowedHeaders:  []string{"Content-Type", "Authorization", "X-App-Secret", "X-Request-Id"},
 		ExposedHeaders:  []string{"Retry-After", "X-Request-Id"},
 		MaxAge:          600,
 	}).Handler(h)

@@ -107,6 +107,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	// Attempts cut short are released and retried by another replica or
+	// after restart: their receivers dedupe by webhook-id.
+	resolver.Automations.Close()
 	shutdown(log, cfg.ShutdownTimeout, srv, endRequests, resolver.Writer, sqlDB)
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
@@ -167,8 +170,9 @@ func newResolver(cfg *config, db *gorm.DB, log *slog.Logger, m *metrics.Metrics)
 	catalog := models.NewCatalog(db, cfg.CacheTTL)
 	writer := models.NewWriter(db, catalog, models.WriterOptions{
 		MaxBatch: cfg.WriteBatch, Writers: cfg.Writers, Delay: cfg.WriteDelay, CommitTimeout: cfg.DBTimeout, Log: log,
-		Limits:   models.NewRateLimits(cfg.RatePerIP, cfg.RatePerDevice),
-		Observer: m,
+		Limits:    models.NewRateLimits(cfg.RatePerIP, cfg.RatePerDevice),
+		Observer:  m,
+		Consumers: []models.LogConsumer{models.AutomationsConsumer(models.AutomationsConsumerName)},
 	})
 	m.WatchWriter(writer)
 	if events := writer.EventLog(); events != nil {
@@ -176,7 +180,16 @@ func newResolver(cfg *config, db *gorm.DB, log *slog.Logger, m *metrics.Metrics)
 			m.AddLag(c.Name, derivedLag(events, c.Name))
 		}
 	}
-	return &graph.Resolver{DB: db, Catalog: catalog, Writer: writer, Tokens: tokens, Log: log}, writer.Close, nil
+	hooks := cfg.Webhooks
+	hooks.Log = log
+	dispatcher := models.NewDispatcher(db, hooks)
+	m.AddCounts("crumbs_webhook_deliveries_total", "Automation delivery attempts by outcome: succeeded, failed (to be retried), dead (dead-lettered), disabled (410 Gone switched the action off).",
+		"status", dispatcher.DeliveryCounts)
+	closeAll := func() {
+		dispatcher.Close()
+		writer.Close()
+	}
+	return &graph.Resolver{DB: db, Catalog: catalog, Writer: writer, Tokens: tokens, Log: log, Automations: dispatcher}, closeAll, nil
 }
 
 // derivedLag reads how far the named event log consumer trails the stored

@@ -197,7 +197,7 @@ func TestSIGTERMWithFrozenStore(t *testing.T) {
 	direct := modelstest.MySQL(t)
 	apps := newApps(t, direct, 4)
 	warm, cold := apps[0], apps[1:]
-	srv := startServer(t, frozenServerEnv(dsn, "2s"))
+	srv := startServer(t, frozenServerEnv(dsn, "8s"))
 
 	acked := messageIDs("sigterm-acked", 4)
 	for _, id := range acked {

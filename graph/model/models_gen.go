@@ -35,6 +35,26 @@ type AppWithSecret struct {
 	SecretKey string      `json:"secretKey"`
 }
 
+type AutomationActionInput struct {
+	Kind ActionKind `json:"kind"`
+	// http(s) URL. Addresses that resolve to loopback, private, link-local or
+	// metadata networks are refused unless CRUMBS_WEBHOOK_ALLOW_PRIVATE=true.
+	URL string `json:"url"`
+	// Webhooks only, e.g. an API key for a CRM.
+	Headers []*HeaderInput `json:"headers,omitempty"`
+	// Slack only: text with {{event.name}}, {{event.url}}, {{lead.email}}, {{device.id}}, {{properties.<key>}}, ... placeholders.
+	Template *string `json:"template,omitempty"`
+}
+
+type AutomationRuleInput struct {
+	Name string `json:"name"`
+	// Name of a stored matcher.
+	Matcher        string                   `json:"matcher"`
+	IdentifiedOnly *bool                    `json:"identifiedOnly,omitempty"`
+	Enabled        *bool                    `json:"enabled,omitempty"`
+	Actions        []*AutomationActionInput `json:"actions"`
+}
+
 type CreateAppInput struct {
 	Name           string   `json:"name"`
 	AllowedOrigins []string `json:"allowedOrigins,omitempty"`
@@ -55,6 +75,16 @@ type CreateEventDefinitionInput struct {
 
 type DeletePayload struct {
 	ID string `json:"id"`
+}
+
+type DeliveryConnection struct {
+	Edges    []*DeliveryEdge `json:"edges"`
+	PageInfo *PageInfo       `json:"pageInfo"`
+}
+
+type DeliveryEdge struct {
+	Cursor string           `json:"cursor"`
+	Node   *models.Delivery `json:"node"`
 }
 
 // A page of events, newest first.
@@ -129,6 +159,11 @@ type GoalReport struct {
 	MedianSecondsToComplete *float64 `json:"medianSecondsToComplete,omitempty"`
 }
 
+type HeaderInput struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
 type IdentifyInput struct {
 	AppID    string `json:"appId"`
 	DeviceID string `json:"deviceId"`
@@ -186,6 +221,11 @@ type RangeInput struct {
 	Timezone *string `json:"timezone,omitempty"`
 }
 
+type ReplayRulePayload struct {
+	// Matching events queued again, each for every enabled action.
+	Events int `json:"events"`
+}
+
 // A condition on events. field is one of code, url, referrer, source, title,
 // lead.email (event browser only) or properties.<key> (nested keys with dots,
 // e.g. properties.plan). A missing value matches only not_equals.
@@ -197,6 +237,12 @@ type RuleInput struct {
 }
 
 type Subscription struct {
+}
+
+type TestRuleInput struct {
+	// Name of a stored matcher.
+	Matcher        string `json:"matcher"`
+	IdentifiedOnly *bool  `json:"identifiedOnly,omitempty"`
 }
 
 // Why one item of a batch was refused; the codes are the same as extensions.code.
@@ -242,6 +288,21 @@ type UpdateAppInput struct {
 	Timezone       *string  `json:"timezone,omitempty"`
 }
 
+type UpdateAutomationActionInput struct {
+	URL *string `json:"url,omitempty"`
+	// Replaces all headers.
+	Headers  []*HeaderInput `json:"headers,omitempty"`
+	Template *string        `json:"template,omitempty"`
+	Enabled  *bool          `json:"enabled,omitempty"`
+}
+
+type UpdateAutomationRuleInput struct {
+	Name           *string `json:"name,omitempty"`
+	Matcher        *string `json:"matcher,omitempty"`
+	IdentifiedOnly *bool   `json:"identifiedOnly,omitempty"`
+	Enabled        *bool   `json:"enabled,omitempty"`
+}
+
 type UpdateEventDefinitionInput struct {
 	// May change only while the definition has never been triggered (else EVENT_ALREADY_TRIGGERED).
 	Code        *string `json:"code,omitempty"`
@@ -263,6 +324,64 @@ type UpdateGoalInput struct {
 	StartMatcher      *string `json:"startMatcher,omitempty"`
 	CompletionMatcher *string `json:"completionMatcher,omitempty"`
 	WindowSeconds     *int    `json:"windowSeconds,omitempty"`
+}
+
+// Where an automation rule sends the events it matches.
+type ActionKind string
+
+const (
+	// POST the event as JSON, signed per the Standard Webhooks spec.
+	ActionKindWebhook ActionKind = "webhook"
+	// Post a message to a Slack incoming webhook.
+	ActionKindSlack ActionKind = "slack"
+)
+
+var AllActionKind = []ActionKind{
+	ActionKindWebhook,
+	ActionKindSlack,
+}
+
+func (e ActionKind) IsValid() bool {
+	switch e {
+	case ActionKindWebhook, ActionKindSlack:
+		return true
+	}
+	return false
+}
+
+func (e ActionKind) String() string {
+	return string(e)
+}
+
+func (e *ActionKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ActionKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ActionKind", str)
+	}
+	return nil
+}
+
+func (e ActionKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ActionKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ActionKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 // What a breakdown groups events by.
@@ -324,6 +443,69 @@ func (e *BreakdownBy) UnmarshalJSON(b []byte) error {
 }
 
 func (e BreakdownBy) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type DeliveryStatus string
+
+const (
+	// Waiting for its first attempt.
+	DeliveryStatusPending DeliveryStatus = "pending"
+	// An attempt failed; the next is due at nextAttemptAt.
+	DeliveryStatusRetrying DeliveryStatus = "retrying"
+	// The receiver answered 2xx.
+	DeliveryStatusSucceeded DeliveryStatus = "succeeded"
+	// Dead-lettered: every attempt failed, the receiver answered 410 Gone, or the event was erased. replayDelivery sends it again.
+	DeliveryStatusDead DeliveryStatus = "dead"
+)
+
+var AllDeliveryStatus = []DeliveryStatus{
+	DeliveryStatusPending,
+	DeliveryStatusRetrying,
+	DeliveryStatusSucceeded,
+	DeliveryStatusDead,
+}
+
+func (e DeliveryStatus) IsValid() bool {
+	switch e {
+	case DeliveryStatusPending, DeliveryStatusRetrying, DeliveryStatusSucceeded, DeliveryStatusDead:
+		return true
+	}
+	return false
+}
+
+func (e DeliveryStatus) String() string {
+	return string(e)
+}
+
+func (e *DeliveryStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = DeliveryStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid DeliveryStatus", str)
+	}
+	return nil
+}
+
+func (e DeliveryStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *DeliveryStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e DeliveryStatus) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -1,7 +1,7 @@
 import { opts as c } from './config.js'
 import { declared, read } from './triggers.js'
 
-const CLICKABLE = 'a[href],button,[role=button],input[type=submit]'
+const CLICKABLE = '[href],button,[role=button],[type=submit]'
 const attr = (el, n) => el.getAttribute(n) || undefined
 
 /**
@@ -11,23 +11,24 @@ const attr = (el, n) => el.getAttribute(n) || undefined
  * field identifies the visitor; no other field value is ever read.
  */
 export function autoCapture(track, identify) {
-  // Capture phase, so a site's stopPropagation does not hide the event.
-  addEventListener('click', (e) => {
-    const d = declared(e.target, 'click'), el = e.target.closest(CLICKABLE)
-    if (d) track(...read(d))
-    else if (el && c.autoClick !== false)
-      track('click', {
-        url: el.href,
-        text: (el.innerText || el.value)?.trim().slice(0, 100),
-        target: attr(el, 'target'),
-      })
-  }, true)
-  addEventListener('submit', (e) => {
-    const f = e.target, d = declared(f, 'submit')
-    if (d) track(...read(d))
-    else if (c.autoSubmit !== false) track('submit', { action: attr(f, 'action'), id: attr(f, 'id') })
-    const email = c.identifyForms && f.querySelector('input[type=email],input[name=email]')?.value.trim()
-    // Only something that looks like an email; the server validates it.
-    if (/.@./.test(email)) identify(email)
-  }, true)
+  for (const type of ['click', 'submit'])
+    // Capture phase, so a site's stopPropagation does not hide the event.
+    addEventListener(
+      type,
+      ({ target: t }) => {
+        const d = declared(t, type), click = type < 'd', el = click ? t.closest(CLICKABLE) : t
+        if (d) track(...read(d))
+        else if (el && c[click ? 'autoClick' : 'autoSubmit'] !== false)
+          track(
+            type,
+            click
+              ? { url: el.href, text: (el.innerText || el.value)?.trim().slice(0, 100), target: attr(el, 'target') }
+              : { action: attr(el, 'action'), id: attr(el, 'id') },
+          )
+        const email = !click && c.identifyForms && t.querySelector('[type=email],[name=email]')?.value.trim()
+        // Only something that looks like an email; the server validates it.
+        if (/.@./.test(email)) identify(email)
+      },
+      true,
+    )
 }

@@ -1,10 +1,11 @@
 /**
  * Options from the script tag's data-* attributes: data-app-id="x" becomes
  * appId: "x"; an empty value becomes true and "false" becomes false.
- * The endpoint defaults to /graphql on the server that served the script.
+ * The endpoint defaults to where the script was served from: the Crumbs
+ * server's root, or its path behind a proxy (https://example.com/crumbs/).
  */
 export function fromScript(el) {
-  const o = { endpoint: new URL('/graphql', el.src).href }
+  const o = { endpoint: new URL('.', el.src).href }
   for (const k in el.dataset) {
     const v = el.dataset[k]
     o[k] = v == 'false' ? false : v || true
@@ -21,4 +22,11 @@ export function fromScript(el) {
 export const opts = {}
 
 /** Writes a debug line to the console when the debug option is on. */
-export const log = (...a) => opts.debug && console.info('crumbs:', ...a)
+export const log = (...a) => opts.debug && console.info('crumbs', ...a)
+
+/**
+ * True in the ES module. The script-tag build (build.mjs) defines
+ * globalThis.CRUMBS_TAG, leaving out what only the module can use: the
+ * onError option and calls before init (the tag's stub keeps those).
+ */
+export const ES = !globalThis.CRUMBS_TAG

@@ -1,9 +1,13 @@
 import { opts as c } from './config.js'
 
+/** Crawlers (Googlebot, bingbot, Baiduspider, …) and headless browsers, by user agent. */
+export const BOTS = /bot|crawl|spider|headless/i
+
 /**
- * Says why this browser must not send anything, or answers '' when it may.
- * allowAutomation lets tests that drive a browser through WebDriver or CDP
- * through; it never switches off the other reasons.
+ * Says why this browser must not send anything, or answers '' when it may:
+ * a bot is a browser driven through WebDriver or CDP, or one whose user agent
+ * is a crawler's or a headless browser's. allowAutomation lets tests that
+ * drive a browser through; it never switches off the other reasons.
  */
 export const filter = (nav = navigator) =>
-  !c.appId ? 'no appId' : nav.webdriver && !c.allowAutomation ? 'automation' : c.respectGpc && nav.globalPrivacyControl ? 'GPC' : ''
+  !c.appId ? 'no appId' : (nav.webdriver || BOTS.test(nav.userAgent)) && !c.allowAutomation ? 'bot' : c.respectGpc && nav.globalPrivacyControl ? 'GPC' : ''

@@ -1,5 +1,5 @@
 import { autoCapture } from './autocapture.js'
-import { log, opts as c } from './config.js'
+import { ES, log, opts as c } from './config.js'
 import { filter } from './filter.js'
 import { createQueue } from './queue.js'
 import { onNavigate } from './spa.js'
@@ -7,56 +7,74 @@ import { deviceId as device, forget, keep, ls, uid } from './storage.js'
 import { read, watch } from './triggers.js'
 
 let queue
+// Items queued before init.
+const early = []
 
 /** Starts tracking with these options (see index.d.ts). Later calls are ignored. */
 export function init(options) {
   if (queue) return
   Object.assign(c, options)
   c.why = filter()
+  // Earlier versions kept crumbs_id and crumbs_consent per origin: the first app to start takes them over.
+  for (const k of ['id', 'consent'])
+    try {
+      ls(k) || ls(k, localStorage['crumbs_' + k])
+      delete localStorage['crumbs_' + k]
+    } catch {}
   c.consented = ls('consent')
   c.ref = document.referrer
   queue = createQueue()
-  addEventListener('pagehide', queue.unload)
-  // visibilitychange bubbles from the document to the window.
+  // visibilitychange (it bubbles from the document to the window) is the last
+  // event a page surely gets when it is left, closed or sent to the background.
   addEventListener('visibilitychange', () => document.hidden && queue.unload())
   autoCapture(track, identify)
   const scan = watch((el) => track(...read(el)))
   const page = () => location.href.split('#')[0]
-  const view = () => {
-    if (c.autoView !== false) track('view')
+  // A view is the page as it was navigated to, with the title that it ends up with.
+  const view = (x) => {
+    if (c.autoView !== false) send({ ...x, title: title() })
     scan()
   }
+  // Routers set the new title after pushState: a view waits until the title
+  // differs from the one when it was navigated to (x.title), or for a second.
+  const settled = (x, n = 9) => (title() == x.title && n ? setTimeout(settled, 100, x, n - 1) : view(x))
   let url = page()
   onNavigate(() => {
     if (page() != url) {
       c.ref = url
       url = page()
-      view()
+      settled(event('view'))
     }
   })
-  view()
+  view(event('view'))
+  ES && early.map(send)
 }
 
-// Queues an item unless a filter says no (and says why in debug mode).
-const send = (x) => queue && (c.why ? log('not sent:', c.why, x) : queue.push(x))
+// Queues an item unless a filter says no (and says why in debug mode); before
+// init, the ES module keeps it for init (the script tag runs init first, and
+// its stub keeps earlier calls).
+const send = (x) => (!queue ? ES && early.push(x) : c.why ? log('not sent', c.why, x) : queue.push(x))
+
+// The server takes 512 bytes of title.
+const title = () => document.title.slice(0, 128)
+
+// An event as the JSON API takes it (the queue adds the device id).
+const event = (code, properties, source) => ({
+  code,
+  url: location.href,
+  referrer: c.ref,
+  title: title(),
+  properties,
+  occurred_at: new Date().toISOString(),
+  message_id: uid(),
+  source: source || 'js',
+})
 
 /**
  * Sends event `code` for this device, with optional properties (a JSON
  * object) and source (default js; the WordPress plugin passes shortcode or block).
  */
-export function track(code, properties, source) {
-  send({
-    code,
-    url: location.href,
-    referrer: c.ref,
-    // The server takes 512 bytes of title.
-    title: document.title.slice(0, 128),
-    properties,
-    occurredAt: new Date().toISOString(),
-    messageId: uid(),
-    source: source || 'js',
-  })
-}
+export const track = (code, properties, source) => send(event(code, properties, source))
 
 /** Attaches this device to the lead with this email; fields.name becomes the lead's name. */
 export function identify(email, fields) {
@@ -73,7 +91,7 @@ export function consent(granted) {
   if (!queue) return
   c.consented = granted
   if (granted) {
-    if (keep()) ls('consent', 1)
+    if (keep()) ls('consent', 1), device()
     queue.flush()
   } else {
     c.requireConsent = true
@@ -83,3 +101,12 @@ export function consent(granted) {
 
 /** The device id (stored only once storing is allowed); undefined before init. */
 export const deviceId = () => queue && device()
+
+/**
+ * Starts a new device id (a visitor signed out, a shared computer): events
+ * from now on belong to a new device; those already queued keep the old one.
+ */
+export function reset() {
+  if (!queue) return
+  device(1)
+}

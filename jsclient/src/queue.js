@@ -1,103 +1,129 @@
-import { log, opts as c } from './config.js'
-import { deviceId, keep, ls, ready } from './storage.js'
-import { post } from './transport.js'
+import { ES, log, opts as c } from './config.js'
+import { P, deviceId, keep, ls, ready, uid } from './storage.js'
+import { api, post } from './transport.js'
 
-// Indexed by item type: 0 = event, 1 = identify.
-const type = (x) => +!x.code
-const QUERY = [
-  'mutation($i:[TriggerInput!]!){r:triggerBatch(inputs:$i){error{code message}}}',
-  'mutation($i:IdentifyInput!){r:identify(input:$i){moved}}',
-]
 // Answers that may succeed later (codes, HTTP statuses, or 0 for no answer at
 // all): RATE_LIMITED, INTERNAL_SERVER_ERROR, UNAVAILABLE, 0, HTTP 429 and 5xx;
-// every other refusal is final. Matched by prefix, which no other code
-// shares, to keep the bundle small.
-const RETRY = /^(R|INTE|UNAV|0|429|5)/
+// every other refusal is final. Matched by prefix, which no other code an
+// event or identify may get shares, to keep the bundle small.
+const RETRY = /^(R|IN|UNAV|0|429|5)/
 /** Items kept in the queue (and in storage) at most; the oldest go first. */
 export const MAX = 100
-/** Events per request at most (the server takes 500). */
+/** Events per request at most (the server takes 20 from a browser). */
 export const BATCH = 20
 
 /** Milliseconds to wait before retry number n: exponential, capped at a minute, with jitter. */
 export const backoff = (n) => Math.min(6e4, 1e3 * 2 ** n) * (0.5 + Math.random() / 2)
 
+let n = 1e4
+
 /**
- * The delivery queue. Items are TriggerInput or IdentifyInput objects
- * without appId and deviceId (an identify has an email, an event a code);
- * each event carries a messageId, so sending an item twice (a retry, a beacon
- * whose answer never came, another tab) stores it once. An item leaves the
- * queue only when the server has stored it or refused it for good.
+ * The delivery queue. Items are events (snake_case, as the JSON API takes
+ * them, each with a message_id, so that sending one twice stores it once) or
+ * identifies (an email), each with the device id of when it was queued.
+ *
+ * Every item has its own storage key (crumbs_<appId>_q, the time, a counter
+ * and a random id, so keys sort in the order queued), written once by the tab
+ * that queued it and removed by whichever tab delivered it: tabs never
+ * overwrite each other's items, and any tab sends them all. Sending and
+ * removing happen under a Web Lock, one tab at a time; where there is none
+ * (plain http pages, old browsers), two tabs may send an item twice, which the
+ * server stores once. An item leaves the queue only when the server has
+ * stored it or refused it for good. While nothing may be stored, items wait
+ * in memory, and move to storage once they may.
  */
 export function createQueue(send = post) {
-  let q = [], timer, busy, tries = 0, limit = BATCH, beaconed
-  try {
-    q = (keep() && JSON.parse(ls('q'))) || []
-  } catch {}
+  let mem = {}, timer, tries = 0
 
-  const save = () => keep() && ls('q', JSON.stringify(q))
+  const db = () => {
+    try {
+      if (keep()) return Object.assign(localStorage, mem), (mem = {}), localStorage
+    } catch {}
+    return mem
+  }
+  // All queued items as [key, item], oldest first.
+  const entries = (s = db()) =>
+    Object.keys(s)
+      .filter((k) => k.startsWith(P() + 'q'))
+      .sort()
+      .map((k) => [k, JSON.parse(s[k])])
+  const drop = (k) => delete db()[k]
   const schedule = (ms) => (timer ||= setTimeout(flush, ms))
 
-  // The next request: one identify, or up to `limit` events in a row.
+  // The next request: the oldest identify alone, or else up to BATCH events.
+  // (The server checks each event on its own: one bad event never sinks a batch.)
   function next() {
-    const t = type(q[0])
-    let n = 0
-    while (q[n] && type(q[n]) == t && n < (t || limit)) n++
-    const items = q.slice(0, n)
-    const id = deviceId()
-    const v = items.map((x) => ({ ...x, appId: c.appId, deviceId: id }))
-    return [items, JSON.stringify({ query: QUERY[t], variables: { i: t ? v[0] : v } })]
+    const e = entries(), t = !e[0]?.[1].code
+    const b = e.filter((x) => !x[1].code == t).slice(0, t || BATCH), v = b.map((x) => x[1])
+    return [b, api(t ? 'identify' : 'events'), JSON.stringify(t ? v[0] : { events: v })]
   }
 
   async function flush() {
     timer = 0
-    if (busy || !q[0] || !ready()) return
-    busy = 1
-    const [items, body] = next()
-    const res = await send(c.endpoint, body)
-    const j = (await res?.json().catch(() => 0)) || {}
-    busy = 0
-    const r = j.data?.r, e = j.errors?.[0]
-    const code = res ? e?.extensions?.code || res.status : 0
-    // Whether x is to be sent again; a final refusal is reported in debug mode (log answers falsy).
-    const retry = (x, err) => err && (RETRY.test(err.code) || log('refused', err.code, err.message, x))
-    let again
-    if (r) again = items.filter((x, k) => retry(x, r[k]?.error))
-    // A refusal of the whole request (too large, bad input): send one item at
-    // a time until the queue is empty, so only the item at fault is dropped.
-    else if (items[1] && !RETRY.test(code)) limit = 1
-    else again = items.filter((x) => retry(x, { code, message: e?.message }))
-    if (again) q = q.filter((x) => again.includes(x) || !items.includes(x))
-    if (!q[0]) limit = BATCH
-    save()
-    if (again?.[0]) return schedule(res?.headers.get('Retry-After') * 1e3 || backoff(++tries))
+    if (!ready()) return
+    let wait
+    const run = async () => {
+      const [b, url, body] = next()
+      if (!b[0]) return
+      const res = await send(url, body)
+      const j = (await res?.json().catch(() => 0)) || {}
+      // Item k's refusal: its own in a batch's results, else the request's
+      // (an identify's, or a refusal of the whole request), else, without a
+      // successful answer, the HTTP status, or 0 for no answer at all.
+      const err = (k) => (j.results?.[k] || j).error || (!res?.ok && { code: res?.status | 0 })
+      // Whether an item is to be sent again; a final refusal goes, in debug
+      // mode, to the console (log answers falsy), and to the onError option
+      // (in a microtask, so that its faults never reach the queue).
+      const again = b.filter(
+        (x, k, e) =>
+          (e = err(k)) &&
+          (RETRY.test(e.code) || log('refused', e.code, x[1]) || (ES && queueMicrotask(() => c.onError?.({ ...e, eventCode: x[1].code })))),
+      )
+      for (const x of b) again.includes(x) || drop(x[0])
+      wait = again[0] && (res?.headers.get('Retry-After') * 1e3 || backoff(++tries))
+    }
+    await (navigator.locks?.request(P(), run) || run())
+    if (wait) return schedule(wait)
     tries = 0
-    if (q[0]) schedule(0)
+    entries()[0] && schedule(0)
   }
 
+  /** Adds an item and sends it shortly, together with whatever else is queued. */
+  function push(x) {
+    x.device_id ||= deviceId()
+    const k = P() + 'q' + Date.now().toString(36) + n++ + uid(), v = JSON.stringify(x)
+    // When storage is full, the item waits in memory.
+    try {
+      db()[k] = v
+    } catch {
+      mem[k] = v
+    }
+    const e = entries()
+    if (e[MAX]) drop(e[0][0])
+    schedule(300)
+  }
+
+  // Earlier versions kept one queue per origin, an array under crumbs_q, with
+  // camelCase fields: its items join this app's queue.
+  try {
+    const v = localStorage.crumbs_q
+    delete localStorage.crumbs_q
+    for (const { occurredAt, messageId, ...x } of JSON.parse(v)) push({ ...x, occurred_at: occurredAt, message_id: messageId })
+  } catch {}
+
   return {
-    /** Adds an item and sends it shortly, together with whatever else is queued. */
-    push(x) {
-      if (q.push(x) > MAX) q.shift()
-      save()
-      schedule(300)
-    },
+    push,
     /** Stores the queue and sends it soon (consent arrived). */
-    flush() {
-      save()
-      schedule(0)
-    },
+    flush: () => schedule(0),
     /**
-     * The page is being hidden or unloaded: store the queue and beacon the
-     * next request. Items stay queued, because a beacon's fate is unknown:
-     * they go out again on the next page, where a repeat is answered
-     * duplicate and counted once.
+     * The page is being hidden or unloaded: send the next request at once
+     * (keepalive). Its items stay queued, because its answer may never come:
+     * they go out again from this or another page, where a repeat is
+     * answered duplicate and counted once.
      */
     unload() {
-      save()
-      // pagehide and visibilitychange both come when a page is left: one beacon is enough.
-      if (!ready() || !q[0] || q.at(-1) == beaconed) return
-      beaconed = q.at(-1)
-      send(c.endpoint, next()[1], 1)
+      const [b, url, body] = next()
+      ready() && b[0] && send(url, body)
     },
   }
 }

@@ -1,12 +1,13 @@
 import { opts } from './config.js'
 
-// Everything stored is prefixed so the site's own keys are never touched.
-const P = 'crumbs_'
+// Everything stored is prefixed with crumbs_<appId>_, so the site's own keys
+// are never touched and two apps on one origin keep apart.
+export const P = () => `crumbs_${opts.appId}_`
 
-/** Reads (no value) or writes a localStorage entry ('' forgets it); quiet when storage is unavailable. */
+/** Reads (no value) or writes a localStorage entry of this app; quiet when storage is unavailable. */
 export function ls(k, v) {
   try {
-    return v == null ? localStorage.getItem(P + k) : localStorage.setItem(P + k, v)
+    return v == null ? localStorage[P() + k] : (localStorage[P() + k] = v)
   } catch {}
 }
 
@@ -15,7 +16,7 @@ export function ls(k, v) {
 // keeps it out of cross-site requests; on https (a secure context) it is Secure.
 const setCookie = (v) =>
   opts.cookieDomain &&
-  (document.cookie = `${P}id=${v};path=/;domain=${opts.cookieDomain};max-age=${v ? 4e7 : 0};samesite=lax${isSecureContext ? ';secure' : ''}`)
+  (document.cookie = `${P()}id=${v};path=/;domain=${opts.cookieDomain};max-age=${v ? 4e7 : 0};samesite=lax${isSecureContext ? ';secure' : ''}`)
 
 /** A crypto-random id (128 bits as decimal digits), for device ids and message ids. */
 export const uid = () => crypto.getRandomValues(new Uint32Array(4)).join('')
@@ -29,17 +30,20 @@ export const keep = () => !opts.cookieless && ready()
 /**
  * The device id, generated once. While `keep` is false it lives in memory only;
  * once it may be stored, an id already in storage wins over the one in memory.
+ * With fresh, a new id replaces the old one.
  */
-export function deviceId() {
+export function deviceId(fresh) {
   const k = keep()
-  opts.id = (k && ((opts.cookieDomain && document.cookie.match(/crumbs_id=(\w+)/)?.[1]) || ls('id'))) || opts.id || uid()
+  opts.id = fresh ? uid() : (k && ((opts.cookieDomain && document.cookie.match(P() + 'id=(\\w+)')?.[1]) || ls('id'))) || opts.id || uid()
   if (k) ls('id', opts.id), setCookie(opts.id)
   return opts.id
 }
 
-/** Removes the device id, the queue and the consent flag (consent withdrawn). */
+/** Removes everything this app stored: the device id, the queue and the consent flag (consent withdrawn). */
 export function forget() {
-  for (const k of ['id', 'q', 'consent']) ls(k, '')
+  try {
+    for (const k of Object.keys(localStorage)) k.startsWith(P()) && delete localStorage[k]
+  } catch {}
   setCookie('')
   opts.id = 0
 }

@@ -1,11 +1,18 @@
+import { opts as c } from './config.js'
+
 /**
- * POSTs a GraphQL body. A string body goes as text/plain, a CORS "simple"
- * request that needs no preflight. With `unload` it uses navigator.sendBeacon
- * where it can, since the page may be gone before an answer arrives. Resolves
- * to the Response, to true after a beacon, or to undefined after a network
- * failure.
+ * The JSON API URL of this app for path (events or identify), relative to the
+ * endpoint: the Crumbs server's URL (https://crumbs.example.com, or with a
+ * path, https://example.com/crumbs/), or its /graphql URL as earlier versions
+ * took it.
  */
-export const post = async (url, body, unload) =>
-  (unload && navigator.sendBeacon?.(url, body)) ||
-  // Browsers refuse keepalive bodies over 64 KiB in flight.
-  fetch(url, { method: 'POST', body, keepalive: body.length < 6e4 }).catch(() => {})
+export const api = (path) => new URL(`api/v1/apps/${c.appId}/${path}`, c.endpoint)
+
+/**
+ * POSTs a JSON body as text/plain, a CORS "simple" request that needs no
+ * preflight. keepalive lets the request finish when the page is being left
+ * (as navigator.sendBeacon would); browsers refuse keepalive bodies over
+ * 64 KiB in flight. Resolves to the Response, or to undefined after a
+ * network failure.
+ */
+export const post = (url, body) => fetch(url, { method: 'POST', body, keepalive: body.length < 6e4 }).catch(() => {})

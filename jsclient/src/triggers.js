@@ -11,7 +11,8 @@ export function declared(el, type) {
 export function read(el) {
   const d = el.dataset, p = {}
   for (const k in d) {
-    const m = /^crumbsProp(.)(.*)/.exec(k)
+    // data-crumbs-prop-2fa is crumbsProp-2fa in the dataset: a name may start with a digit.
+    const m = /^crumbsProp-?(.)(.*)/.exec(k)
     if (m) p[m[1].toLowerCase() + m[2]] = d[k]
   }
   return [d.crumbsEvent, p, d.crumbsSource]
@@ -19,23 +20,22 @@ export function read(el) {
 
 /**
  * Fires view and visible (IntersectionObserver) triggers once per page view,
- * including elements added later (MutationObserver). Returns the function to
- * call on every page view.
+ * including elements added later (a MutationObserver scans again). Returns
+ * the function to call on every page view.
  */
 export function watch(fire) {
   let seen // a WeakSet, new for every page view
   const once = (el) => seen.has(el) || (seen.add(el), fire(el))
-  const io = new IntersectionObserver((es) => es.forEach((e) => e.isIntersecting && (io.unobserve(e.target), once(e.target))))
-  const scan = (root) => {
-    if (root.querySelectorAll)
-      for (const el of [root, ...root.querySelectorAll('[data-crumbs-on]')]) {
-        const on = el.dataset?.crumbsOn
-        on == 'view' ? once(el) : on == 'visible' && io.observe(el)
-      }
+  const io = new IntersectionObserver((es) => es.map((e) => e.isIntersecting && once(e.target)))
+  const scan = () => {
+    for (const el of document.querySelectorAll('[data-crumbs-on]')) {
+      const on = el.dataset.crumbsOn
+      on == 'view' ? once(el) : on == 'visible' && io.observe(el)
+    }
   }
-  new MutationObserver((ms) => ms.forEach((m) => m.addedNodes.forEach(scan))).observe(document, { childList: true, subtree: true })
+  new MutationObserver(scan).observe(document, { childList: true, subtree: true })
   return () => {
     seen = new WeakSet()
-    scan(document)
+    scan()
   }
 }

@@ -3,12 +3,8 @@ package ingest
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"mime"
 	"net/http"
 	"time"
-	"unicode/utf8"
 
 	"github.com/crumbs-dev/crumbs/models"
 )
@@ -51,32 +47,12 @@ type itemOut struct {
 // is answered 200 with {"results": [...]}, one outcome per event in order,
 // unless the request fails as a whole.
 func (a *API) events(w http.ResponseWriter, r *http.Request) {
-	// text/plain is what navigator.sendBeacon and a fetch without a CORS
-	// preflight send; as on /graphql, it is read as JSON from browsers only.
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || !(mt == "application/json" || mt == "text/plain" && r.Header.Get("Origin") != "") {
-		writeRefusal(w, http.StatusUnsupportedMediaType, models.CodeBadRequest, "send the body as Content-Type: application/json")
-		return
-	}
 	appID := r.PathValue("appId")
-	if !utf8.ValidString(appID) || !utf8.ValidString(r.URL.RawQuery) {
-		badRequest(w, "the request URL is not valid UTF-8")
-		return
-	}
-	who, err := a.identify(r)
-	if err != nil {
-		a.fail(w, r, err)
+	who, raw, ok := a.begin(w, r, false)
+	if !ok {
 		return
 	}
 	var body eventsBody
-	raw, err := a.readBody(w, r)
-	if err == nil {
-		err = a.opts.CheckBody(raw)
-	}
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
 	if err := json.Unmarshal(raw, &body); err != nil {
 		badRequest(w, "the body must be a JSON object: one event, or {\"events\": [...]}")
 		return
@@ -224,25 +200,3 @@ func (in *eventIn) trigger(appID string, who caller) (models.TriggerInput, error
 	}
 	return out, nil
 }
-
-// readBody reads the request body, up to the size limit.
-func (a *API) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	tooLarge := fmt.Errorf("%w: the request body exceeds %d bytes", models.ErrPayloadTooLarge, a.opts.MaxBodyBytes)
-	if r.ContentLength > a.opts.MaxBodyBytes {
-		return nil, tooLarge
-	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
-	}
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes)); err != nil {
-		var maxErr *http.MaxBytesError
-		if errors.As(err, &maxErr) {
-			return nil, tooLarge
-		}
-		return nil, errBodyUnreadable
-	}
-	return buf.Bytes(), nil
-}
-
-var errBodyUnreadable = errors.New("the request body could not be read")

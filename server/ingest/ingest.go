@@ -24,12 +24,15 @@ import (
 	"unicode"
 
 	"github.com/crumbs-dev/crumbs/models"
+	"gorm.io/gorm"
 )
 
 // Options configure the API.
 type Options struct {
 	Writer *models.Writer
-	Log    *slog.Logger
+	// DB is the store identify writes to (triggers go through Writer).
+	DB  *gorm.DB
+	Log *slog.Logger
 	// ClientIP returns the caller's address, as far as trusted proxies
 	// vouch for it (per-IP rate limits).
 	ClientIP func(*http.Request) string
@@ -89,7 +92,17 @@ func (a *API) Patterns() []string {
 
 func (a *API) endpoints() map[string]http.HandlerFunc {
 	return map[string]http.HandlerFunc{
-		"POST /api/v1/apps/{appId}/events": a.events,
+		"POST /api/v1/apps/{appId}/events":   a.events,
+		"POST /api/v1/apps/{appId}/identify": a.identifyDevice,
+		// Segment's HTTP tracking API, with its short aliases.
+		"POST /v1/track":    a.segment("track"),
+		"POST /v1/t":        a.segment("track"),
+		"POST /v1/identify": a.segment("identify"),
+		"POST /v1/i":        a.segment("identify"),
+		"POST /v1/page":     a.segment("page"),
+		"POST /v1/p":        a.segment("page"),
+		"POST /v1/screen":   a.segment("screen"),
+		"POST /v1/batch":    a.segment(""),
 	}
 }
 
@@ -99,20 +112,33 @@ type caller struct {
 	origin    string
 	clientIP  string
 	userAgent string
+	// basic is set when the request sent HTTP Basic credentials.
+	basic bool
 }
 
-// identify reads the request's credentials: no Authorization header (a
-// browser), or the app's secret key as a bearer token.
+// identify reads the request's credentials: none (a browser), or the app's
+// secret key as a bearer token or in X-App-Secret (the header Bread &
+// Butter-style clients send).
 func (a *API) identify(r *http.Request) (caller, error) {
 	c := caller{origin: r.Header.Get("Origin"), clientIP: a.opts.ClientIP(r), userAgent: r.UserAgent()}
-	auth := r.Header.Get("Authorization")
-	if auth == "" {
+	auth, header := r.Header.Get("Authorization"), r.Header.Get("X-App-Secret")
+	if auth == "" && header == "" {
+		return c, nil
+	}
+	if strings.HasPrefix(auth, "Basic ") && header == "" {
+		// Segment's write key; only its endpoints read it (segmentKey).
+		c.basic = true
 		return c, nil
 	}
 	token, ok := strings.CutPrefix(auth, "Bearer ")
+	if auth == "" {
+		token, ok = header, true
+	} else if header != "" && strings.TrimSpace(header) != strings.TrimSpace(token) {
+		ok = false
+	}
 	token = strings.TrimSpace(token)
 	if !ok || !strings.HasPrefix(token, "sk_") {
-		return c, models.Unauthenticated("use Authorization: Bearer <the app's secret key>, or no credentials from a browser")
+		return c, models.Unauthenticated("use Authorization: Bearer <the app's secret key> (or X-App-Secret), or no credentials from a browser")
 	}
 	c.secret = token
 	return c, nil

@@ -181,6 +181,86 @@ final class ServerEventsTest extends TestCase
         $this->assertSame([], Queue::pending());
     }
 
+    /** What wp-cron.php does with the next due event: unschedule it, then run its hook. */
+    private static function runNextCron(): void
+    {
+        $next = wp_next_scheduled(Queue::CRON_HOOK);
+        self::assertIsInt($next, 'a WP-Cron event is scheduled');
+        wp_unschedule_event($next, Queue::CRON_HOOK);
+        do_action(Queue::CRON_HOOK);
+    }
+
+    public function testANonBlockingFirstSendIsConfirmedWhenACronEventWasAlreadyDueSooner(): void
+    {
+        // The report: under non-FPM PHP the first send does not wait (attempts stays 0, the row is
+        // due again in a minute), a WP-Cron event already existed within 30 s so no new one was
+        // scheduled, and user_logged_in waited for some later server-side event.
+        $this->setSettings(['identify_users' => false]);
+        $user = $this->makeUser('subscriber', 'stranded');
+        Queue::flush();
+        wp_schedule_single_event(time() + 10, Queue::CRON_HOOK); // another row's retry, due sooner
+        do_action('wp_login', $user->user_login, $user);
+        $this->assertFalse(function_exists('fastcgi_finish_request'), 'PHPUnit runs the non-FPM path');
+        Queue::flushAfterResponse();
+        [$row] = Queue::pending();
+        $this->assertSame('0', (string) $row['attempts']);
+        $due = (int) strtotime($row['next_attempt_at'] . ' UTC');
+        $this->assertGreaterThan(time() + 30, $due);
+
+        // WP-Cron runs the earlier event: the row is not due yet, and a new event is scheduled for it.
+        self::runNextCron();
+        $this->assertCount(1, Queue::pending());
+        $next = wp_next_scheduled(Queue::CRON_HOOK);
+        $this->assertIsInt($next, 'the row is not stranded: WP-Cron comes back for it');
+        $this->assertLessThanOrEqual($due + 30, $next);
+
+        // Its time comes: WP-Cron confirms it (a duplicate of the first send, stored once).
+        global $wpdb;
+        $wpdb->query('UPDATE ' . Queue::table() . " SET next_attempt_at = '2000-01-01 00:00:00'");
+        self::runNextCron();
+        $this->assertSame([], Queue::pending());
+        $this->assertFalse(wp_next_scheduled(Queue::CRON_HOOK), 'nothing left to do');
+        $codes = self::codes(CrumbsServer::deviceEvents(ServerEvents::userDeviceId($user->ID)));
+        $this->assertEqualsCanonicalizing(['user_registered', 'user_logged_in'], $codes);
+    }
+
+    public function testRowsFailingForNowAreRetriedUntilStoredWithinMaxAge(): void
+    {
+        $this->setSettings(['server_url' => 'http://127.0.0.1:9', 'identify_users' => false]);
+        $this->makeUser('subscriber', 'patient');
+        global $wpdb;
+        // Many failed attempts already: still retried (backoff capped at 6 hours).
+        $wpdb->query('UPDATE ' . Queue::table() . " SET attempts = 40, next_attempt_at = '2000-01-01 00:00:00'");
+        $this->assertSame(['sent' => 0, 'failed' => 1, 'dropped' => 0], Queue::flush());
+        [$row] = Queue::pending();
+        $this->assertSame('41', (string) $row['attempts']);
+        $this->assertLessThanOrEqual(time() + 6 * HOUR_IN_SECONDS, (int) strtotime($row['next_attempt_at'] . ' UTC'));
+        $this->assertIsInt(wp_next_scheduled(Queue::CRON_HOOK));
+        // Queued longer ago than MAX_AGE: given up, and reported.
+        $wpdb->query('UPDATE ' . Queue::table() . " SET next_attempt_at = '2000-01-01 00:00:00', created_at = '"
+            . gmdate('Y-m-d H:i:s', time() - Queue::MAX_AGE - 60) . "'");
+        $this->assertSame(['sent' => 0, 'failed' => 0, 'dropped' => 1], Queue::flush());
+        $this->assertSame([], Queue::pending());
+    }
+
+    public function testEventsGoInOneJsonApiRequest(): void
+    {
+        $this->setSettings(['identify_users' => false]);
+        $requests = [];
+        $record = static function ($response, $context, $class, $args, $url) use (&$requests): void {
+            $requests[] = $url;
+        };
+        add_action('http_api_debug', $record, 10, 5);
+        $users = [$this->makeUser('subscriber', 'one'), $this->makeUser('subscriber', 'two'), $this->makeUser('subscriber', 'three')];
+        $stats = Queue::flush();
+        remove_action('http_api_debug', $record, 10);
+        $this->assertSame(['sent' => 3, 'failed' => 0, 'dropped' => 0], $stats);
+        $this->assertSame([CrumbsServer::url() . '/api/v1/apps/' . CrumbsServer::appId() . '/events'], $requests);
+        foreach ($users as $user) {
+            $this->assertSame(['user_registered'], self::codes(CrumbsServer::deviceEvents(ServerEvents::userDeviceId($user->ID))));
+        }
+    }
+
     public function testShutdownSendsWithoutWaitingAndCronConfirms(): void
     {
         $this->setSettings(['identify_users' => false]);

@@ -22,6 +22,14 @@ final class ShortcodeTest extends TestCase
         );
     }
 
+    public function testPropertyNamesMayStartWithADigit(): void
+    {
+        // The library reads data-crumbs-prop-2fa back as "2fa" (the dataset keeps the dash before a digit).
+        $html = do_shortcode('[crumbs_event code="login_click" 2fa="on" 3d_secure="yes"]<a href="/login">Log in</a>[/crumbs_event]');
+        $this->assertStringContainsString('data-crumbs-prop-2fa="on"', $html);
+        $this->assertStringContainsString('data-crumbs-prop-3d_secure="yes"', $html);
+    }
+
     public function testEveryTriggerAndTheDivWrapper(): void
     {
         foreach (['view', 'click', 'visible', 'submit'] as $on) {

@@ -34,8 +34,9 @@ async function setup(t, { defs = [], disabled = [] } = {}) {
   const consoleLines = []
   const requests = []
   page.on('console', (m) => consoleLines.push(m.text()))
-  page.on('request', (r) => r.url().endsWith('/graphql') && requests.push(r.postData() || ''))
+  page.on('request', (r) => r.url().includes('/api/v1/') && requests.push(r.postData() || ''))
   t.after(() => page.close())
+  // The /graphql endpoint of earlier versions: the library derives the JSON API from it.
   const attrs = (extra = {}) => ({
     'app-id': appId,
     endpoint: `${server.url}/graphql`,
@@ -47,6 +48,9 @@ async function setup(t, { defs = [], disabled = [] } = {}) {
   const events = async () => (await server.device(appId, await deviceId())).events
   return { site, appId, page, attrs, deviceId, events, consoleLines, requests }
 }
+
+// How many items of the app wait in the page's storage queue.
+const queued = (page, appId) => page.evaluate((p) => Object.keys(localStorage).filter((k) => k.startsWith(p)).length, `crumbs_${appId}_q`)
 
 // Waits until the device's timeline has exactly these counts, then a little
 // longer to be sure that nothing arrives twice.
@@ -168,7 +172,7 @@ test('form submit identifies from the email field only; the lead timeline includ
 })
 
 test('events survive a reload while the server is down and arrive exactly once', async (t) => {
-  const { site, page, attrs, events, deviceId } = await setup(t, { defs: ['trial_click'] })
+  const { site, page, attrs, events, deviceId, appId } = await setup(t, { defs: ['trial_click'] })
   const url = site.add('/down', { attrs: attrs() })
   await page.goto(url)
   await expectCounts(events, { view: 1 }, 'first view')
@@ -180,7 +184,7 @@ test('events survive a reload while the server is down and arrive exactly once',
   await page.reload() // the beacon fails too; the queue is in storage
   await sleep(1000)
   assert.equal(await deviceId(), id, 'same device after reload')
-  assert.equal(JSON.parse(await page.evaluate(() => localStorage.crumbs_q)).length, 4, 'three events and the new view wait')
+  assert.equal(await queued(page, appId), 4, 'three events and the new view wait')
   await server.start()
   await expectCounts(events, { view: 2, trial_click: 3 }, 'after the server is back')
   const ns = (await events()).filter((e) => e.code == 'trial_click').map((e) => e.properties.n)
@@ -190,7 +194,7 @@ test('events survive a reload while the server is down and arrive exactly once',
 })
 
 test('a disabled or unknown code is refused once, reported in debug mode and not retried', async (t) => {
-  const { site, page, attrs, events, requests, consoleLines } = await setup(t, { disabled: ['promo'] })
+  const { site, page, attrs, events, requests, consoleLines, appId } = await setup(t, { disabled: ['promo'] })
   site.add('/disabled', { attrs: attrs() })
   await page.goto(`${site.url}/disabled`)
   await expectCounts(events, { view: 1 }, 'view')
@@ -203,7 +207,7 @@ test('a disabled or unknown code is refused once, reported in debug mode and not
   assert.equal(requests.filter((b) => b.includes('"no_such_code"')).length, 1)
   assert.ok(consoleLines.some((l) => l.includes('refused EVENT_DISABLED')), consoleLines.join('\n'))
   assert.ok(consoleLines.some((l) => l.includes('refused UNKNOWN_EVENT_CODE')), consoleLines.join('\n'))
-  assert.equal(await page.evaluate(() => localStorage.crumbs_q), '[]')
+  assert.equal(await queued(page, appId), 0)
   assert.deepEqual(counts(await events()), { view: 1 })
 })
 
@@ -215,11 +219,11 @@ test('automation is skipped unless allowed, and debug mode says why', async (t) 
   await page.goto(`${site.url}/bot`)
   await sleep(1500)
   assert.equal(requests.length, 0)
-  assert.ok(consoleLines.some((l) => l.includes('not sent: automation')), consoleLines.join('\n'))
+  assert.ok(consoleLines.some((l) => l.includes('not sent bot')), consoleLines.join('\n'))
 })
 
 test('with requireConsent nothing is stored or sent until consent, then the queued events go', async (t) => {
-  const { site, page, attrs, requests, events } = await setup(t)
+  const { site, page, attrs, requests, events, appId } = await setup(t)
   site.add('/consent', { attrs: attrs({ 'require-consent': true }) })
   await page.goto(`${site.url}/consent`)
   await page.evaluate(() => crumbs('track', 'click', { early: true }))
@@ -228,7 +232,7 @@ test('with requireConsent nothing is stored or sent until consent, then the queu
   assert.equal(await page.evaluate(() => localStorage.length + document.cookie.length), 0)
   await page.evaluate(() => crumbs('consent', true))
   await expectCounts(events, { view: 1, click: 1 }, 'after consent')
-  assert.ok(await page.evaluate(() => localStorage.crumbs_id))
+  assert.ok(await page.evaluate((a) => localStorage[`crumbs_${a}_id`], appId))
 })
 
 test('cookieless mode sends but stores nothing', async (t) => {
@@ -241,13 +245,13 @@ test('cookieless mode sends but stores nothing', async (t) => {
 })
 
 test('with cookieDomain the device id cookie is SameSite=Lax, and Secure in a secure context', async (t) => {
-  const { site, page, attrs, deviceId } = await setup(t)
+  const { site, page, attrs, deviceId, appId } = await setup(t)
   // Cookies ignore ports: clear this one so later tests on 127.0.0.1 start without it.
   t.after(() => page.context().clearCookies())
   site.add('/cookie', { attrs: attrs({ 'cookie-domain': '127.0.0.1' }) })
   await page.goto(`${site.url}/cookie`)
   const id = await deviceId()
-  const cookie = (await page.context().cookies(site.url)).find((c) => c.name == 'crumbs_id')
+  const cookie = (await page.context().cookies(site.url)).find((c) => c.name == `crumbs_${appId}_id`)
   assert.equal(cookie?.value, id, 'the device id cookie was not stored')
   assert.equal(cookie.sameSite, 'Lax')
   // Browsers count http://127.0.0.1 as a secure context, as they do https pages (the unit
@@ -270,4 +274,169 @@ test('the server serves /crumbs.js, whose default endpoint is that server', asyn
   site.add('/served', { src: `${server.url}/crumbs.js`, attrs: { 'app-id': appId, 'allow-automation': true } })
   await page.goto(`${site.url}/served`)
   await expectCounts(events, { view: 1 }, 'view through the default endpoint')
+})
+
+for (const locks of [true, false])
+  test(`two tabs queueing while the server is down: nothing lost, nothing stored twice once it is up${locks ? '' : ' (no Web Locks)'}`, async (t) => {
+  const { site, page, attrs, events, appId, deviceId } = await setup(t, { defs: ['trial_click'] })
+  const url = site.add('/tabs', { attrs: attrs() })
+  await page.goto(url)
+  await expectCounts(events, { view: 1 }, 'first view')
+  const other = await browser.context.newPage()
+  t.after(() => other.close())
+  // Plain http pages and older browsers have no Web Locks: tabs may then send an item twice,
+  // which the server stores once (message_id).
+  if (!locks) for (const p of [page, other]) await p.addInitScript(() => delete Navigator.prototype.locks)
+  if (!locks) await page.reload()
+  await other.goto(url)
+  assert.equal(await other.evaluate(() => !!navigator.locks), locks)
+  assert.equal(await other.evaluate(() => crumbs('deviceId')), await deviceId(), 'one device for the origin')
+  await expectCounts(events, { view: locks ? 2 : 3 }, 'second tab view')
+  await server.stop()
+  t.after(() => server.proc || server.start())
+  // Both tabs queue while the server is down, interleaved, as in the bug report
+  // (tab A's trial_click vanished when tab B queued a click).
+  for (let n = 0; n < 6; n++) await (n % 2 ? other : page).evaluate((n) => crumbs('track', 'trial_click', { n }), n)
+  await sleep(2000) // both tabs try, fail and schedule retries
+  assert.equal(await queued(page, appId), 6, 'all six wait in storage')
+  await other.reload() // one tab reloads while down: its view joins the queue
+  await sleep(500)
+  assert.equal(await queued(page, appId), 7)
+  await server.start()
+  const got = await expectCounts(events, { view: locks ? 3 : 4, trial_click: 6 }, 'after the server is back')
+  const ns = (await events()).filter((e) => e.code == 'trial_click').map((e) => e.properties.n)
+  assert.deepEqual(ns.sort(), [0, 1, 2, 3, 4, 5], JSON.stringify(got))
+  await until(async () => (await queued(page, appId)) == 0, 10000, 'empty queue')
+})
+
+test('two apps on one origin keep their own device ids and queues; earlier unprefixed keys are taken over', async (t) => {
+  const { site, page, attrs, appId, deviceId } = await setup(t)
+  const appB = await server.createApp()
+  site.add('/old', { attrs: { ...attrs(), 'app-id': 'app_none' } })
+  await page.goto(`${site.url}/old`)
+  // What an earlier version left: one origin-wide device id and queue.
+  await page.evaluate(() => {
+    for (const k of Object.keys(localStorage)) delete localStorage[k]
+    localStorage.crumbs_id = '4242424242424242'
+    localStorage.crumbs_q = JSON.stringify([{ code: 'view', url: location.href, occurredAt: new Date().toISOString(), messageId: 'old-1' }])
+  })
+  site.add('/a', { attrs: attrs() })
+  site.add('/b', { attrs: { ...attrs(), 'app-id': appB } })
+  await page.goto(`${site.url}/a`)
+  assert.equal(await deviceId(), '4242424242424242', 'the first app takes over the old id')
+  const evA = async () => (await server.device(appId, '4242424242424242')).events
+  await expectCounts(evA, { view: 2 }, 'the old queued view and the new one')
+  assert.ok((await evA()).some((e) => e.url.endsWith('/old')))
+  assert.equal(await page.evaluate(() => localStorage.crumbs_id ?? localStorage.crumbs_q ?? 'gone'), 'gone')
+  await page.goto(`${site.url}/b`)
+  const idB = await deviceId()
+  assert.notEqual(idB, '4242424242424242', 'another app on the origin gets its own device')
+  await expectCounts(async () => (await server.device(appB, idB)).events, { view: 1 }, 'app B view')
+})
+
+test('data-crumbs-prop-2fa keeps a name that starts with a digit', async (t) => {
+  const { site, page, attrs, events } = await setup(t, { defs: ['login_click'] })
+  site.add('/2fa', { attrs: attrs(), body: '<button id="b" data-crumbs-event="login_click" data-crumbs-prop-2fa="on" data-crumbs-prop-plan-name="pro">Log in</button>' })
+  await page.goto(`${site.url}/2fa`)
+  await page.click('#b')
+  await expectCounts(events, { login_click: 1 }, 'click')
+  assert.deepEqual((await events()).find((e) => e.code == 'login_click').properties, { '2fa': 'on', planName: 'pro' })
+})
+
+test('a single-page-app view takes the title the router sets after pushState', async (t) => {
+  const { site, page, attrs, events } = await setup(t)
+  site.add('/app', { title: 'Home', attrs: attrs() })
+  await page.goto(`${site.url}/app`)
+  await expectCounts(events, { view: 1 }, 'first view')
+  // A router: pushState first, the new title once its data has loaded.
+  await page.evaluate(() => {
+    history.pushState({}, '', '/app/pricing')
+    setTimeout(() => (document.title = 'Pricing'), 250)
+  })
+  await expectCounts(events, { view: 2 }, 'pricing view')
+  // A router that sets the title at once.
+  await page.evaluate(() => {
+    history.pushState({}, '', '/app/about')
+    document.title = 'About'
+  })
+  await expectCounts(events, { view: 3 }, 'views')
+  const views = await events()
+  assert.deepEqual(views.map((e) => [new URL(e.url).pathname, e.title]), [['/app', 'Home'], ['/app/pricing', 'Pricing'], ['/app/about', 'About']])
+})
+
+test('the ES module queues track() before init()', async (t) => {
+  const { site, page, appId, events } = await setup(t, { defs: ['early_click'] })
+  site.raw('/module', `<!doctype html><title>Module</title><script type="module">
+    import { init, track, deviceId } from '/src/index.js'
+    track('early_click', { when: 'before init' })
+    init({ appId: ${JSON.stringify(appId)}, endpoint: ${JSON.stringify(server.url)}, allowAutomation: true })
+    window.crumbs = (cmd) => cmd == 'deviceId' && deviceId()
+  </script>`)
+  await page.goto(`${site.url}/module`)
+  await page.waitForFunction(() => window.crumbs)
+  await expectCounts(events, { view: 1, early_click: 1 }, 'the early event')
+  assert.equal((await events()).find((e) => e.code == 'early_click').properties.when, 'before init')
+})
+
+test('bots and headless browsers by user agent are not tracked', async (t) => {
+  const { site, page, attrs, requests, consoleLines, events } = await setup(t)
+  // This Chromium as a crawler or a plain headless browser would be: no
+  // WebDriver flag, and so no allow-automation; only the user agent differs.
+  await page.addInitScript(() => Object.defineProperty(Navigator.prototype, 'webdriver', { get: () => false }))
+  const a = attrs()
+  delete a['allow-automation']
+  site.add('/crawl', { attrs: a })
+  const cdp = await page.context().newCDPSession(page)
+  const ua = (userAgent) => cdp.send('Emulation.setUserAgentOverride', { userAgent })
+  for (const bot of [
+    'Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)',
+    'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36',
+  ]) {
+    await ua(bot)
+    await page.goto(`${site.url}/crawl`)
+    await sleep(1000)
+    assert.equal(requests.length, 0, bot)
+  }
+  assert.ok(consoleLines.some((l) => l.includes('not sent bot')), consoleLines.join('\n'))
+  // The same browser with a person's user agent is tracked.
+  await ua('Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36')
+  await page.goto(`${site.url}/crawl`)
+  await expectCounts(events, { view: 1 }, 'a person')
+})
+
+test('reset() starts a new device; onError receives refusals', async (t) => {
+  const { site, page, appId, events } = await setup(t, { defs: ['trial_click'] })
+  site.raw('/reset', `<!doctype html><title>Reset</title><script type="module">
+    import { init, track, deviceId, reset } from '/src/index.js'
+    window.refusals = []
+    init({ appId: ${JSON.stringify(appId)}, endpoint: ${JSON.stringify(server.url)}, allowAutomation: true, onError: (e) => refusals.push(e) })
+    window.crumbs = (cmd, ...a) => ({ deviceId, reset, track })[cmd](...a)
+  </script>`)
+  await page.goto(`${site.url}/reset`)
+  await page.waitForFunction(() => window.crumbs)
+  const first = await page.evaluate(() => crumbs('deviceId'))
+  await page.evaluate(() => {
+    crumbs('track', 'trial_click', { who: 'before' })
+    crumbs('reset')
+    crumbs('track', 'trial_click', { who: 'after' })
+    crumbs('track', 'no_such_code')
+  })
+  const second = await page.evaluate(() => crumbs('deviceId'))
+  assert.notEqual(second, first)
+  await expectCounts(async () => (await server.device(appId, first)).events, { view: 1, trial_click: 1 }, 'old device')
+  await expectCounts(events, { trial_click: 1 }, 'new device')
+  assert.equal((await events()).find((e) => e.code == 'trial_click').properties.who, 'after')
+  const refusals = await until(() => page.evaluate(() => refusals.length && refusals), 10000, 'onError')
+  assert.deepEqual(refusals.map((r) => [r.code, r.eventCode]), [['UNKNOWN_EVENT_CODE', 'no_such_code']])
+})
+
+test('an origin the app does not allow: refused once, reported in debug mode, not retried', async (t) => {
+  const { site, page, attrs, appId, requests, consoleLines } = await setup(t)
+  await server.gql('mutation($id: ID!) { updateApp(id: $id, input: {allowedOrigins: ["https://shop.example.com"]}) { id } }', { id: appId })
+  site.add('/elsewhere', { attrs: attrs() })
+  await page.goto(`${site.url}/elsewhere`)
+  await until(() => consoleLines.some((l) => l.includes('refused FORBIDDEN')), 10000, `debug output: ${consoleLines.join('\n')}`)
+  await sleep(3000)
+  assert.equal(requests.length, 1, 'not retried')
+  assert.equal(await queued(page, appId), 0)
 })

@@ -166,6 +166,11 @@ export async function startSite() {
       res.writeHead(200, { 'Content-Type': 'text/javascript', 'Cache-Control': 'no-store' })
       return res.end(readFileSync(dist))
     }
+    // The ES module, as a bundler would take it from src/.
+    if (/^\/src\/\w+\.js$/.test(path)) {
+      res.writeHead(200, { 'Content-Type': 'text/javascript', 'Cache-Control': 'no-store' })
+      return res.end(readFileSync(join(jsclient, path)))
+    }
     const page = pages.get(path)
     req.resume()
     res.writeHead(page ? 200 : 404, { 'Content-Type': 'text/html; charset=utf-8' })
@@ -177,6 +182,11 @@ export async function startSite() {
   const url = `http://127.0.0.1:${port}`
   return {
     url,
+    /** Adds a page as it is (full HTML). */
+    raw(path, html) {
+      pages.set(path, html)
+      return url + path
+    },
     /** Adds a page with the crumbs tag (attrs are its data-* attributes) and this body. */
     add(path, { title = path, attrs = {}, body = '', src = `${url}/crumbs.js` }) {
       const data = Object.entries(attrs)

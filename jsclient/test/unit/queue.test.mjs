@@ -1,26 +1,28 @@
 import assert from 'node:assert/strict'
 import { beforeEach, describe, mock, test } from 'node:test'
-import { results, reply, settle, setup, storage, transport } from './env.mjs'
+import { queued, results, reply, settle, setup, storage, transport } from './env.mjs'
 import { BATCH, MAX, backoff, createQueue } from '../../src/queue.js'
+import { deviceId } from '../../src/storage.js'
 
-const event = (code, n) => ({ code, properties: { n }, messageId: `m${n}` })
-const inputs = (call) => (Array.isArray(call.body.variables.i) ? call.body.variables.i : [call.body.variables.i])
+const event = (code, n) => ({ code, properties: { n }, message_id: `m${n}` })
+const inputs = (call) => call.body.events || [call.body]
+const ids = (call) => inputs(call).map((i) => i.message_id).join()
 
 // Runs the timers for ms and lets the flush that they start finish.
 async function tick(ms) {
   mock.timers.tick(ms)
-  for (let i = 0; i < 5; i++) await settle()
+  for (let i = 0; i < 8; i++) await settle()
 }
 
 beforeEach(() => {
   mock.timers.reset()
-  mock.timers.enable({ apis: ['setTimeout'] })
+  mock.timers.enable({ apis: ['setTimeout', 'Date'] })
   mock.method(Math, 'random', () => 0.5)
   setup()
 })
 
 describe('queueing', () => {
-  test('events are batched into one triggerBatch with appId, deviceId and messageId', async () => {
+  test('events are batched into one JSON API request with device_id and message_id', async () => {
     const send = transport(results(null, null, null))
     const q = createQueue(send)
     for (const n of [1, 2, 3]) q.push(event('view', n))
@@ -28,13 +30,27 @@ describe('queueing', () => {
     assert.equal(send.calls.length, 0, 'waits for the batch window')
     await tick(1)
     assert.equal(send.calls.length, 1)
-    const { body } = send.calls[0]
-    assert.match(body.query, /triggerBatch/)
+    assert.equal(send.calls[0].url, 'http://127.0.0.1:1/api/v1/apps/app1/events')
     const sent = inputs(send.calls[0])
-    assert.deepEqual(sent.map((i) => i.messageId), ['m1', 'm2', 'm3'])
-    assert.ok(sent.every((i) => i.appId == 'app1' && /^\w{16,}$/.test(i.deviceId)))
-    assert.equal(new Set(sent.map((i) => i.deviceId)).size, 1)
-    assert.equal(storage.get('crumbs_q'), '[]', 'delivered items leave storage')
+    assert.deepEqual(sent.map((i) => i.message_id), ['m1', 'm2', 'm3'])
+    assert.ok(sent.every((i) => /^\w{16,}$/.test(i.device_id)))
+    assert.equal(new Set(sent.map((i) => i.device_id)).size, 1)
+    assert.deepEqual(queued(), [], 'delivered items leave storage')
+  })
+
+  test('the API URL is derived from a /graphql endpoint, a server URL or one with a path', async () => {
+    for (const [endpoint, want] of [
+      ['https://c.example/graphql', 'https://c.example/api/v1/apps/app1/events'],
+      ['https://c.example', 'https://c.example/api/v1/apps/app1/events'],
+      ['https://example.com/crumbs/', 'https://example.com/crumbs/api/v1/apps/app1/events'],
+      ['https://example.com/crumbs/graphql', 'https://example.com/crumbs/api/v1/apps/app1/events'],
+    ]) {
+      setup({ endpoint })
+      const send = transport(results(null))
+      createQueue(send).push(event('view', 1))
+      await tick(300)
+      assert.equal(send.calls[0].url, want, endpoint)
+    }
   })
 
   test(`at most ${BATCH} events per request, the rest follow at once`, async () => {
@@ -46,33 +62,31 @@ describe('queueing', () => {
     assert.deepEqual(send.calls.map((c) => inputs(c).length), [BATCH, 5])
   })
 
-  test('identify goes alone, in order between events', async () => {
-    const send = transport(results(null), reply({ data: { r: { moved: false } } }), results(null))
+  test('identify goes alone to /identify, before later events', async () => {
+    const send = transport(results(null), reply({ moved: false, device_id: 'x' }), results(null))
     const q = createQueue(send)
     q.push(event('view', 1))
+    await tick(300)
     q.push({ email: 'a@example.com', fields: {} })
     q.push(event('click', 2))
     await tick(300)
     await tick(0)
-    await tick(0)
-    assert.deepEqual(
-      send.calls.map((c) => c.body.query.match(/(triggerBatch|identify)\(/)[1]),
-      ['triggerBatch', 'identify', 'triggerBatch'],
-    )
-    assert.equal(send.calls[1].body.variables.i.email, 'a@example.com')
-    assert.equal(send.calls[1].body.variables.i.appId, 'app1')
+    assert.deepEqual(send.calls.map((c) => c.url.split('/').pop()), ['events', 'identify', 'events'])
+    assert.equal(send.calls[1].body.email, 'a@example.com')
+    assert.ok(send.calls[1].body.device_id)
+    assert.deepEqual(queued(), [])
   })
 
   test(`storage keeps at most ${MAX} items, dropping the oldest`, async () => {
     const q = createQueue(transport(undefined))
     for (let n = 0; n < MAX + 30; n++) q.push(event('view', n))
-    const stored = JSON.parse(storage.get('crumbs_q'))
+    const stored = queued()
     assert.equal(stored.length, MAX)
-    assert.equal(stored[0].messageId, 'm30')
-    assert.equal(stored.at(-1).messageId, `m${MAX + 29}`)
+    assert.equal(stored[0].message_id, 'm30')
+    assert.equal(stored.at(-1).message_id, `m${MAX + 29}`)
   })
 
-  test('undelivered events survive a reload with their messageIds', async () => {
+  test('undelivered events survive a reload with their message ids', async () => {
     const first = createQueue(transport(undefined))
     first.push(event('view', 1))
     first.push(event('click', 2))
@@ -81,12 +95,89 @@ describe('queueing', () => {
     const send = transport(results(null, null))
     createQueue(send).flush()
     await tick(0)
-    assert.deepEqual(inputs(send.calls[0]).map((i) => i.messageId), ['m1', 'm2'])
+    assert.deepEqual(inputs(send.calls[0]).map((i) => i.message_id), ['m1', 'm2'])
+  })
+
+  test('the queue of earlier versions (crumbs_q, camelCase) joins this app queue', async () => {
+    storage.set('crumbs_q', JSON.stringify([{ code: 'view', occurredAt: '2026-01-01T00:00:00Z', messageId: 'old1' }, { email: 'a@example.com' }]))
+    const send = transport(results(null), reply({ moved: true }))
+    createQueue(send)
+    assert.equal(storage.get('crumbs_q'), undefined)
+    await tick(300)
+    await tick(0)
+    assert.deepEqual(inputs(send.calls[0]).map((i) => [i.message_id, i.occurred_at]), [['old1', '2026-01-01T00:00:00Z']])
+    assert.equal(send.calls[1].body.email, 'a@example.com')
+  })
+
+  test('two apps on one origin keep separate queues and device ids', async () => {
+    const c = setup({ appId: 'appA' })
+    createQueue(transport(undefined)).push(event('view', 1))
+    const idA = c.id
+    // Another page of the origin runs app B (each page has one library).
+    mock.timers.reset()
+    mock.timers.enable({ apis: ['setTimeout', 'Date'] })
+    c.appId = 'appB'
+    c.id = 0
+    const send = transport(results(null))
+    createQueue(send).push(event('view', 2))
+    await tick(300)
+    assert.equal(ids(send.calls[0]), 'm2', 'app A items are not sent as app B')
+    assert.notEqual(inputs(send.calls[0])[0].device_id, idA)
+    assert.equal(storage.get('crumbs_appA_id'), idA)
+    assert.ok(storage.get('crumbs_appB_id'))
+    assert.equal(storage.keys().filter((k) => k.startsWith('crumbs_appA_q')).length, 1)
+  })
+})
+
+describe('storage full', () => {
+  test('an item that storage refuses waits in memory and is sent', async () => {
+    const real = globalThis.localStorage
+    globalThis.localStorage = new Proxy(real, {
+      set(o, k, v) {
+        if (String(k).includes('_q')) throw new Error('QuotaExceededError')
+        o[k] = v
+        return true
+      },
+    })
+    try {
+      const send = transport(results(null))
+      const q = createQueue(send)
+      q.push(event('view', 1))
+      await tick(300)
+      assert.equal(ids(send.calls[0]), 'm1')
+    } finally {
+      globalThis.localStorage = real
+    }
+  })
+})
+
+describe('tabs', () => {
+  test('two tabs queueing while the server is down lose nothing and send nothing twice once it is up', async () => {
+    let up = false
+    const stored = new Map()
+    const server = async (url, body) => {
+      if (!up) return undefined
+      const j = JSON.parse(body)
+      for (const e of j.events) stored.set(e.message_id, (stored.get(e.message_id) || 0) + 1)
+      return results(...j.events.map(() => null))
+    }
+    const calls = []
+    const tab = () => createQueue(async (u, b) => (calls.push(JSON.parse(b)), server(u, b)))
+    const a = tab(), b = tab()
+    for (let n = 0; n < 6; n++) (n % 2 ? a : b).push(event('trial_click', n))
+    await tick(300)
+    await tick(1500)
+    assert.equal(queued().length, 6, 'every tab sees all six while the server is down')
+    up = true
+    for (let i = 0; i < 10; i++) await tick(60000)
+    assert.deepEqual([...stored.keys()].sort(), ['m0', 'm1', 'm2', 'm3', 'm4', 'm5'])
+    assert.ok([...stored.values()].every((n) => n == 1), `each sent once once the server was up: ${JSON.stringify([...stored])}`)
+    assert.deepEqual(queued(), [])
   })
 })
 
 describe('retry', () => {
-  test('network failures retry with exponential backoff, resending the same messageIds', async () => {
+  test('network failures retry with exponential backoff, resending the same message ids', async () => {
     const send = transport(undefined, undefined, results(null))
     const q = createQueue(send)
     q.push(event('view', 1))
@@ -101,8 +192,8 @@ describe('retry', () => {
     assert.equal(send.calls.length, 2)
     await tick(1)
     assert.equal(send.calls.length, 3)
-    assert.deepEqual(send.calls.map((c) => inputs(c)[0].messageId), ['m1', 'm1', 'm1'])
-    assert.equal(storage.get('crumbs_q'), '[]')
+    assert.deepEqual(send.calls.map(ids), ['m1', 'm1', 'm1'])
+    assert.deepEqual(queued(), [])
   })
 
   test('backoff grows exponentially, is capped at a minute and jittered', () => {
@@ -116,7 +207,11 @@ describe('retry', () => {
   })
 
   test('HTTP 429 and 5xx are retried; Retry-After is honoured', async () => {
-    const send = transport(reply({}, 429, { 'Retry-After': '7' }), reply({}, 503), results(null))
+    const send = transport(
+      reply({ error: { code: 'RATE_LIMITED', message: 'slow down' } }, 429, { 'Retry-After': '7' }),
+      reply({}, 503),
+      results(null),
+    )
     const q = createQueue(send)
     q.push(event('view', 1))
     await tick(300)
@@ -126,90 +221,126 @@ describe('retry', () => {
     assert.equal(send.calls.length, 2)
     await tick(3000)
     assert.equal(send.calls.length, 3)
+    assert.deepEqual(queued(), [])
   })
 
-  test('UNAVAILABLE (a store outage, a server shutting down) is retried, for batch items and identify', async () => {
-    const down = { 'Retry-After': '5' }
-    const unavailable = { message: 'the store is unavailable; retry later', extensions: { code: 'UNAVAILABLE' } }
-    const send = transport(
-      reply({ data: { r: [{ error: { code: 'UNAVAILABLE', message: 'the store is unavailable; retry later' } }] } }, 503, down),
-      results(null),
-      reply({ data: null, errors: [unavailable] }, 503, down),
-      reply({ data: { r: { moved: false } } }),
-    )
+  test('UNAVAILABLE (a store outage, a server shutting down) is retried, for events and identify', async () => {
+    const down = reply({ error: { code: 'UNAVAILABLE', message: 'the store is unavailable; retry later' } }, 503, { 'Retry-After': '5' })
+    const send = transport(down, results(null), down, reply({ moved: false }))
     const q = createQueue(send)
     q.push(event('view', 1))
     await tick(300)
-    assert.deepEqual(JSON.parse(storage.get('crumbs_q')).map((x) => x.messageId), ['m1'], 'kept for a retry')
+    assert.deepEqual(queued().map((x) => x.message_id), ['m1'], 'kept for a retry')
     await tick(5000)
-    assert.deepEqual(inputs(send.calls[1]).map((i) => i.messageId), ['m1'], 'resent after Retry-After')
+    assert.equal(ids(send.calls[1]), 'm1', 'resent after Retry-After')
     q.push({ email: 'a@example.com', fields: {} })
     await tick(300)
-    assert.equal(JSON.parse(storage.get('crumbs_q')).length, 1, 'identify kept for a retry')
+    assert.equal(queued().length, 1, 'identify kept for a retry')
     await tick(5000)
     assert.equal(send.calls.length, 4)
-    assert.equal(storage.get('crumbs_q'), '[]')
+    assert.deepEqual(queued(), [])
   })
 
-  test('refused items are dropped, not retried, and reported in debug mode', async () => {
+  test('refused items are dropped, not retried, reported to onError and in debug mode', async () => {
     const info = mock.method(console, 'info', () => {})
-    setup({ debug: true })
+    const errors = []
+    setup({ debug: true, onError: (e) => errors.push([e.code, e.eventCode]) })
     const send = transport(results(null, 'EVENT_DISABLED', 'UNKNOWN_EVENT_CODE', 'RATE_LIMITED'), results(null))
     const q = createQueue(send)
-    for (const n of [1, 2, 3, 4]) q.push(event('x', n))
+    for (const n of [1, 2, 3, 4]) q.push(event(`x${n}`, n))
     await tick(300)
-    assert.deepEqual(JSON.parse(storage.get('crumbs_q')).map((x) => x.messageId), ['m4'], 'only the rate-limited item stays')
+    assert.deepEqual(queued().map((x) => x.message_id), ['m4'], 'only the rate-limited item stays')
     await tick(1500)
-    assert.deepEqual(inputs(send.calls[1]).map((i) => i.messageId), ['m4'])
+    assert.equal(ids(send.calls[1]), 'm4')
+    assert.deepEqual(errors, [['EVENT_DISABLED', 'x2'], ['UNKNOWN_EVENT_CODE', 'x3']])
     const logged = info.mock.calls.map((c) => c.arguments.join(' '))
     assert.ok(logged.some((l) => l.includes('refused EVENT_DISABLED')), logged.join('\n'))
     assert.ok(logged.some((l) => l.includes('refused UNKNOWN_EVENT_CODE')))
   })
 
+  test('a refusal of the whole request (an origin the app does not allow) is final and reported', async () => {
+    const errors = []
+    setup({ onError: (e) => errors.push(e.code) })
+    const send = transport(reply({ error: { code: 'FORBIDDEN', message: 'origin not allowed' } }, 403))
+    const q = createQueue(send)
+    q.push(event('x', 1))
+    q.push(event('x', 2))
+    await tick(300)
+    await tick(60000)
+    assert.equal(send.calls.length, 1)
+    assert.deepEqual(errors, ['FORBIDDEN', 'FORBIDDEN'])
+    assert.deepEqual(queued(), [])
+  })
+
   test('a refused identify (BAD_USER_INPUT) is dropped', async () => {
-    const send = transport(reply({ data: null, errors: [{ message: 'email: invalid', extensions: { code: 'BAD_USER_INPUT' } }] }))
+    const send = transport(reply({ error: { code: 'BAD_USER_INPUT', message: 'email: invalid', field: 'email' } }, 400))
     const q = createQueue(send)
     q.push({ email: 'nope', fields: {} })
     await tick(300)
     await tick(60000)
     assert.equal(send.calls.length, 1)
-    assert.equal(storage.get('crumbs_q'), '[]')
-  })
-
-  test('a whole batch refused is resent one item at a time, so only the bad item is lost', async () => {
-    const bad = reply({ errors: [{ message: 'bad properties', extensions: { code: 'BAD_USER_INPUT' } }] })
-    const send = transport(bad, results(null), bad, results(null))
-    const q = createQueue(send)
-    for (const n of [1, 2, 3]) q.push(event('x', n))
-    for (let i = 0; i < 5; i++) await tick(300)
-    assert.deepEqual(send.calls.map((c) => inputs(c).map((i) => i.messageId).join()), ['m1,m2,m3', 'm1', 'm2', 'm3'])
-    assert.equal(storage.get('crumbs_q'), '[]')
-  })
-
-  test('HTTP 413 for a single item drops it', async () => {
-    const send = transport(reply({}, 413), results(null))
-    const q = createQueue(send)
-    q.push(event('big', 1))
-    await tick(300)
-    q.push(event('small', 2))
-    await tick(300)
-    assert.deepEqual(send.calls.map((c) => inputs(c)[0].messageId), ['m1', 'm2'])
+    assert.deepEqual(queued(), [])
   })
 })
 
 describe('unload', () => {
-  test('beacons the queue and keeps it, once per change', async () => {
-    const send = transport(results(null))
+  test('sends the queue at once and keeps it until a real answer', async () => {
+    const send = transport(undefined)
     const q = createQueue(send)
     q.push(event('click', 1))
     q.unload()
-    q.unload()
     assert.equal(send.calls.length, 1)
-    assert.equal(send.calls[0].unload, 1)
-    assert.equal(JSON.parse(storage.get('crumbs_q')).length, 1, 'kept until a real answer')
-    q.push(event('click', 2))
-    q.unload()
-    assert.equal(send.calls.length, 2)
-    assert.deepEqual(inputs(send.calls[1]).map((i) => i.messageId), ['m1', 'm2'])
+    assert.equal(queued().length, 1, 'kept until a real answer')
+  })
+})
+
+describe('hooks of the ES module', () => {
+  test('onError receives each final refusal with the event code, retriable ones not', async () => {
+    const got = []
+    setup({ onError: (r) => got.push(r) })
+    const send = transport(results(null, 'UNKNOWN_EVENT_CODE', 'RATE_LIMITED', 'EVENT_DISABLED'), results(null))
+    const q = createQueue(send)
+    for (const [c, n] of [['view', 1], ['nope', 2], ['view', 3], ['off', 4]]) q.push(event(c, n))
+    await tick(300)
+    assert.deepEqual(got, [
+      { code: 'UNKNOWN_EVENT_CODE', message: 'unknown_event_code', eventCode: 'nope' },
+      { code: 'EVENT_DISABLED', message: 'event_disabled', eventCode: 'off' },
+    ])
+  })
+
+  test('an onError that throws does not stop delivery', async () => {
+    setup({ onError: () => { throw new Error('host app bug') } })
+    const send = transport(results('UNKNOWN_EVENT_CODE'), results(null))
+    const q = createQueue(send)
+    // The fault surfaces from the microtask (in a browser, as an uncaught error), outside the queue.
+    const errors = []
+    mock.method(globalThis, 'queueMicrotask', (fn) => {
+      try {
+        fn()
+      } catch (e) {
+        errors.push(e.message)
+      }
+    })
+    q.push(event('nope', 1))
+    await tick(300)
+    q.push(event('view', 2))
+    await tick(300)
+    assert.deepEqual(send.calls.map((c) => inputs(c).map((i) => i.code)), [['nope'], ['view']])
+    assert.deepEqual(errors, ['host app bug'])
+    assert.deepEqual(queued(), [])
+  })
+
+  test('queued items keep the device id they were made on (reset)', async () => {
+    const send = transport(results(null, null))
+    const q = createQueue(send)
+    q.push(event('view', 1))
+    const old = deviceId()
+    deviceId(true)
+    q.push(event('view', 2))
+    await tick(300)
+    const [a, b] = inputs(send.calls[0])
+    assert.equal(a.device_id, old)
+    assert.notEqual(b.device_id, old)
+    assert.match(b.device_id, /^\d{16,}$/)
   })
 })

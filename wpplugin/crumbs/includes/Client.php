@@ -5,8 +5,10 @@ declare(strict_types=1);
 namespace Crumbs\WordPress;
 
 /**
- * Talks to the Crumbs GraphQL API with wp_remote_post. Server-to-server calls carry the app
- * secret key as a Bearer token; it never leaves the WordPress server.
+ * Talks to the Crumbs server with wp_remote_post: events and identifies through the JSON API
+ * (/api/v1/apps/{appId}/…, no GraphQL parsing on the server), everything else through GraphQL.
+ * Server-to-server calls carry the app secret key as a Bearer token; it never leaves the
+ * WordPress server.
  */
 final class Client
 {
@@ -29,6 +31,148 @@ final class Client
         return $this->appId;
     }
 
+    /** JSON API field names for the GraphQL (camelCase) names queued rows of earlier versions hold. */
+    private const SNAKE = ['deviceId' => 'device_id', 'messageId' => 'message_id', 'occurredAt' => 'occurred_at'];
+
+    /**
+     * An event or identify input as the JSON API takes it: snake_case names, no appId, and
+     * properties / fields as JSON objects even when empty.
+     *
+     * @param array<string, mixed> $input
+     * @return array<string, mixed>
+     */
+    public static function jsonInput(array $input): array
+    {
+        $out = [];
+        foreach ($input as $name => $value) {
+            if ($name === 'appId') {
+                continue;
+            }
+            if ($name === 'properties' || $name === 'fields') {
+                $value = (object) (array) $value;
+            }
+            $out[self::SNAKE[$name] ?? $name] = $value;
+        }
+        return $out;
+    }
+
+    /**
+     * POSTs a body to this app's JSON API (`events` or `identify`) and returns the decoded answer.
+     *
+     * @param array<string, mixed>|object $body
+     * @return array<string, mixed>
+     * @throws ClientError When the server cannot be reached or refuses the request as a whole.
+     */
+    public function api(string $path, $body, bool $blocking = true): array
+    {
+        if ($this->serverUrl === '' || $this->appId === '') {
+            throw new ClientError(__('Crumbs is not configured: set the server URL and app id.', 'crumbs'), 'NOT_CONFIGURED');
+        }
+        $response = wp_remote_post($this->serverUrl . '/api/v1/apps/' . rawurlencode($this->appId) . '/' . $path, [
+            'headers' => $this->headers(),
+            'body' => wp_json_encode($body),
+            'timeout' => $this->timeout,
+            'blocking' => $blocking,
+            'redirection' => 0,
+            'user-agent' => 'crumbs-wordpress/' . VERSION . '; ' . home_url('/'),
+        ]);
+        $this->checkTransport($response);
+        if (!$blocking) {
+            return [];
+        }
+        $status = (int) wp_remote_retrieve_response_code($response);
+        $answer = json_decode((string) wp_remote_retrieve_body($response), true);
+        if (!is_array($answer)) {
+            throw self::httpError($status);
+        }
+        // A refusal of the whole request, or of a single item sent on its own.
+        if ($status !== 200 && is_array($answer['error'] ?? null)) {
+            throw self::refusal($answer['error'], $status);
+        }
+        if ($status !== 200) {
+            throw self::httpError($status);
+        }
+        return $answer;
+    }
+
+    /**
+     * Sends events in one request (at most 500) and returns one outcome per event, in order:
+     * null when stored (or already stored: a duplicate), else the refusal.
+     *
+     * @param list<array<string, mixed>> $inputs Event inputs (camelCase or snake_case), without appId.
+     * @return list<ClientError|null>
+     * @throws ClientError When the request fails as a whole.
+     */
+    public function events(array $inputs, bool $blocking = true): array
+    {
+        $answer = $this->api('events', ['events' => array_map([self::class, 'jsonInput'], $inputs)], $blocking);
+        if (!$blocking) {
+            return array_fill(0, count($inputs), null);
+        }
+        $out = [];
+        foreach ($inputs as $i => $_) {
+            $result = $answer['results'][$i] ?? null;
+            $out[] = !is_array($result) ? self::httpError(200)
+                : (is_array($result['error'] ?? null) ? self::refusal($result['error'], 200) : null);
+        }
+        return $out;
+    }
+
+    /** @return array<string, string> */
+    private function headers(): array
+    {
+        $headers = ['Content-Type' => 'application/json', 'Accept' => 'application/json'];
+        if ($this->secret !== '') {
+            $headers['Authorization'] = 'Bearer ' . $this->secret;
+        }
+        return $headers;
+    }
+
+    /**
+     * @param array<string, mixed>|\WP_Error $response
+     */
+    private function checkTransport($response): void
+    {
+        if (is_wp_error($response)) {
+            throw new ClientError(
+                sprintf(
+                    /* translators: %s: the transport error */
+                    __('Could not reach the Crumbs server: %s', 'crumbs'),
+                    $response->get_error_message()
+                ),
+                'NETWORK',
+                true
+            );
+        }
+    }
+
+    private static function httpError(int $status): ClientError
+    {
+        return new ClientError(
+            sprintf(
+                /* translators: %d: HTTP status code */
+                __('The Crumbs server answered HTTP %d without a readable response.', 'crumbs'),
+                $status
+            ),
+            'HTTP_' . $status,
+            $status >= 500 || $status === 429 || $status === 0
+        );
+    }
+
+    /**
+     * @param array<string, mixed> $error {"code", "message", "field"}
+     */
+    private static function refusal(array $error, int $status): ClientError
+    {
+        $code = (string) ($error['code'] ?? 'ERROR');
+        return new ClientError(
+            (string) ($error['message'] ?? __('Unknown error', 'crumbs')),
+            $code,
+            in_array($code, ClientError::RETRYABLE, true) || $status >= 500,
+            isset($error['field']) ? (string) $error['field'] : null
+        );
+    }
+
     /**
      * Sends one GraphQL operation and returns its `data`.
      *
@@ -41,29 +185,15 @@ final class Client
         if ($this->serverUrl === '' || $this->appId === '') {
             throw new ClientError(__('Crumbs is not configured: set the server URL and app id.', 'crumbs'), 'NOT_CONFIGURED');
         }
-        $headers = ['Content-Type' => 'application/json', 'Accept' => 'application/json'];
-        if ($this->secret !== '') {
-            $headers['Authorization'] = 'Bearer ' . $this->secret;
-        }
         $response = wp_remote_post($this->serverUrl . '/graphql', [
-            'headers' => $headers,
+            'headers' => $this->headers(),
             'body' => wp_json_encode(['query' => $query, 'variables' => (object) $variables]),
             'timeout' => $this->timeout,
             'blocking' => $blocking,
             'redirection' => 0,
             'user-agent' => 'crumbs-wordpress/' . VERSION . '; ' . home_url('/'),
         ]);
-        if (is_wp_error($response)) {
-            throw new ClientError(
-                sprintf(
-                    /* translators: %s: the transport error */
-                    __('Could not reach the Crumbs server: %s', 'crumbs'),
-                    $response->get_error_message()
-                ),
-                'NETWORK',
-                true
-            );
-        }
+        $this->checkTransport($response);
         if (!$blocking) {
             return [];
         }
@@ -158,30 +288,30 @@ final class Client
     }
 
     /**
-     * @param array<string, mixed> $input TriggerInput without appId.
+     * Sends one event through the JSON API.
+     *
+     * @param array<string, mixed> $input An event (camelCase or snake_case) without appId.
      * @return array{accepted: bool, duplicate: bool}
+     * @throws ClientError When it is refused.
      */
     public function trigger(array $input): array
     {
-        $data = $this->graphql(
-            'mutation CrumbsTrigger($input: TriggerInput!) { trigger(input: $input) { accepted duplicate } }',
-            ['input' => ['appId' => $this->appId] + $input]
-        );
+        $answer = $this->api('events', self::jsonInput($input));
         return [
-            'accepted' => (bool) ($data['trigger']['accepted'] ?? false),
-            'duplicate' => (bool) ($data['trigger']['duplicate'] ?? false),
+            'accepted' => (bool) ($answer['accepted'] ?? false),
+            'duplicate' => (bool) ($answer['duplicate'] ?? false),
         ];
     }
 
     /**
-     * @param array<string, mixed> $input IdentifyInput without appId.
+     * Attaches a device to the lead with an email through the JSON API.
+     *
+     * @param array<string, mixed> $input {deviceId, email, name, fields} (or snake_case) without appId.
+     * @throws ClientError When it is refused.
      */
-    public function identify(array $input): void
+    public function identify(array $input, bool $blocking = true): void
     {
-        $this->graphql(
-            'mutation CrumbsIdentify($input: IdentifyInput!) { identify(input: $input) { moved } }',
-            ['input' => ['appId' => $this->appId] + $input]
-        );
+        $this->api('identify', self::jsonInput($input), $blocking);
     }
 
     /**

@@ -6,17 +6,24 @@ namespace Crumbs\WordPress;
 
 /**
  * Durable outbox for server-side events. Hooks only insert a row; delivery happens after the
- * response (shutdown) and from WP-Cron with backoff while the Crumbs server is unreachable.
- * Each trigger carries a messageId, so a row sent twice is stored once by Crumbs.
+ * response (shutdown) and from WP-Cron with backoff while the Crumbs server is unreachable,
+ * through the JSON API. Each event carries a messageId, so a row sent twice is stored once by
+ * Crumbs.
  */
 final class Queue
 {
     public const CRON_HOOK = 'crumbs_flush_queue';
     public const DB_VERSION = '1';
     public const DB_VERSION_OPTION = 'crumbs_db_version';
-    public const MAX_ATTEMPTS = 12;
+    /** Rows per flush from WP-Cron; events among them go in one JSON API request. */
+    public const BATCH = 100;
+    /** How long a row that keeps failing for now (server down, rate limited) is retried. */
+    public const MAX_AGE = 7 * DAY_IN_SECONDS;
 
     private static bool $flushOnShutdown = false;
+
+    /** @var list<int> Ids of the rows this flush delivered. */
+    private static array $delivered = [];
 
     public function hook(): void
     {
@@ -63,7 +70,7 @@ final class Queue
      * Adds one call to the outbox; a messageId already queued is ignored.
      *
      * @param 'trigger'|'identify' $kind
-     * @param array<string, mixed> $input The GraphQL input without appId.
+     * @param array<string, mixed> $input The event or identify input without appId.
      */
     public static function push(string $kind, array $input, string $messageId): void
     {
@@ -103,16 +110,18 @@ final class Queue
 
     public static function runCron(): void
     {
-        self::flush(100, 10.0);
+        self::flush(self::BATCH, 10.0);
     }
 
     /**
-     * Sends due rows. Delivered rows and permanently refused ones are removed; the rest are
-     * retried later with exponential backoff.
+     * Sends due rows through the JSON API: consecutive events in one request, each identify on
+     * its own. Delivered rows and permanently refused ones are removed; the rest are retried
+     * later with exponential backoff. Whatever stays queued has a WP-Cron event due by the time
+     * it is (see scheduleNext).
      *
      * @return array{sent: int, failed: int, dropped: int}
      */
-    public static function flush(int $limit = 100, float $timeout = 10.0, bool $blocking = true): array
+    public static function flush(int $limit = self::BATCH, float $timeout = 10.0, bool $blocking = true): array
     {
         global $wpdb;
         $stats = ['sent' => 0, 'failed' => 0, 'dropped' => 0];
@@ -122,51 +131,95 @@ final class Queue
             gmdate('Y-m-d H:i:s'),
             $limit
         ), ARRAY_A);
-        if (!is_array($rows) || $rows === []) {
-            return $stats;
-        }
-        $client = Client::fromOptions($timeout);
-        foreach ($rows as $row) {
-            $input = json_decode((string) $row['payload'], true);
-            $input = is_array($input) ? $input : [];
-            foreach (['properties', 'fields'] as $map) {
-                // JSON objects decode to PHP arrays; an empty one must go back out as {}, not [].
-                if (isset($input[$map])) {
-                    $input[$map] = (object) $input[$map];
-                }
-            }
-            try {
-                self::send($client, (string) $row['kind'], $input, $blocking);
-                if (!$blocking) {
-                    // Not confirmed: keep the row and let WP-Cron resend it; messageId dedupes.
-                    self::retryLater($row, __('Sent without waiting for an answer; confirming.', 'crumbs'), false);
+        if (is_array($rows) && $rows !== []) {
+            $client = Client::fromOptions($timeout);
+            $events = [];
+            foreach ($rows as $row) {
+                if ($row['kind'] !== 'identify') {
+                    $events[] = $row;
                     continue;
                 }
-                $wpdb->delete($table, ['id' => (int) $row['id']], ['%d']);
-                $stats['sent']++;
-            } catch (ClientError $e) {
-                if ($e->retryable && (int) $row['attempts'] + 1 < self::MAX_ATTEMPTS) {
-                    self::retryLater($row, $e->errorCode . ': ' . $e->getMessage(), true);
-                    $stats['failed']++;
-                    continue;
+                self::sendEvents($client, $events, $blocking, $stats);
+                $events = [];
+                try {
+                    $client->identify(self::input($row), $blocking);
+                    self::settle($row, null, $blocking, $stats);
+                } catch (ClientError $e) {
+                    self::settle($row, $e, $blocking, $stats);
                 }
-                $wpdb->delete($table, ['id' => (int) $row['id']], ['%d']);
-                $stats['dropped']++;
-                do_action('crumbs_event_dropped', $row, $e);
+            }
+            self::sendEvents($client, $events, $blocking, $stats);
+            if (self::$delivered !== []) {
+                $wpdb->query('DELETE FROM ' . $table . ' WHERE id IN (' . implode(',', self::$delivered) . ')');
+                self::$delivered = [];
             }
         }
+        self::scheduleNext();
         return $stats;
     }
 
     /**
-     * @param array<string, mixed> $input
+     * @param list<array<string, mixed>> $rows
+     * @param array{sent: int, failed: int, dropped: int} $stats
      */
-    private static function send(Client $client, string $kind, array $input, bool $blocking): void
+    private static function sendEvents(Client $client, array $rows, bool $blocking, array &$stats): void
     {
-        $mutation = $kind === 'identify'
-            ? 'mutation CrumbsIdentify($input: IdentifyInput!) { identify(input: $input) { moved } }'
-            : 'mutation CrumbsTrigger($input: TriggerInput!) { trigger(input: $input) { accepted duplicate } }';
-        $client->graphql($mutation, ['input' => ['appId' => $client->appId()] + $input], $blocking);
+        if ($rows === []) {
+            return;
+        }
+        try {
+            $outcomes = $client->events(array_map([self::class, 'input'], $rows), $blocking);
+        } catch (ClientError $e) {
+            $outcomes = array_fill(0, count($rows), $e);
+        }
+        foreach ($rows as $i => $row) {
+            self::settle($row, $outcomes[$i] ?? null, $blocking, $stats);
+        }
+    }
+
+    /**
+     * The queued input of a row, with properties and fields as JSON objects.
+     *
+     * @param array<string, mixed> $row
+     * @return array<string, mixed>
+     */
+    private static function input(array $row): array
+    {
+        $input = json_decode((string) $row['payload'], true);
+        return Client::jsonInput(is_array($input) ? $input : []);
+    }
+
+    /**
+     * Records a row's outcome: stored (removed), sent without an answer (confirmed by WP-Cron in
+     * a minute), failed for now (retried with backoff until stored, for up to MAX_AGE after it
+     * was queued), or refused for good (removed, and reported through crumbs_event_dropped).
+     *
+     * @param array<string, mixed> $row
+     * @param array{sent: int, failed: int, dropped: int} $stats
+     */
+    private static function settle(array $row, ?ClientError $error, bool $blocking, array &$stats): void
+    {
+        global $wpdb;
+        if ($error === null && !$blocking) {
+            // Not confirmed: keep the row and let WP-Cron resend it; messageId dedupes.
+            self::retryLater($row, __('Sent without waiting for an answer; confirming.', 'crumbs'), false);
+            return;
+        }
+        if ($error === null) {
+            // Removed together at the end of the flush (one DELETE).
+            self::$delivered[] = (int) $row['id'];
+            $stats['sent']++;
+            return;
+        }
+        $queued = strtotime((string) $row['created_at'] . ' UTC');
+        if ($error->retryable && ($queued === false || $queued > time() - self::MAX_AGE)) {
+            self::retryLater($row, $error->errorCode . ': ' . $error->getMessage(), true);
+            $stats['failed']++;
+            return;
+        }
+        $wpdb->delete(self::table(), ['id' => (int) $row['id']], ['%d']);
+        $stats['dropped']++;
+        do_action('crumbs_event_dropped', $row, $error);
     }
 
     /**
@@ -176,27 +229,38 @@ final class Queue
     {
         global $wpdb;
         $attempts = (int) $row['attempts'] + ($countAttempt ? 1 : 0);
-        $delay = $countAttempt ? min(60 * (2 ** max(0, $attempts - 1)), 6 * HOUR_IN_SECONDS) : MINUTE_IN_SECONDS;
-        $at = time() + $delay;
+        $delay = $countAttempt ? min(60 * (2 ** min(max(0, $attempts - 1), 10)), 6 * HOUR_IN_SECONDS) : MINUTE_IN_SECONDS;
         $wpdb->update(
             self::table(),
-            ['attempts' => $attempts, 'next_attempt_at' => gmdate('Y-m-d H:i:s', $at), 'last_error' => $error],
+            ['attempts' => $attempts, 'next_attempt_at' => gmdate('Y-m-d H:i:s', time() + $delay), 'last_error' => $error],
             ['id' => (int) $row['id']],
             ['%d', '%s', '%s'],
             ['%d']
         );
-        self::scheduleAt($at);
     }
 
-    private static function scheduleAt(int $at): void
+    /**
+     * Makes sure WP-Cron runs by the time the earliest queued row is due. Runs after every flush,
+     * the cron's own included, so no row is stranded: an existing event that comes earlier is
+     * kept (and schedules the next one when it has run); one that comes more than 30 s later is
+     * moved up.
+     */
+    public static function scheduleNext(): void
     {
-        $next = wp_next_scheduled(self::CRON_HOOK);
-        if ($next === false || $next > $at + 30) {
-            if ($next !== false) {
-                wp_unschedule_event($next, self::CRON_HOOK);
-            }
-            wp_schedule_single_event($at, self::CRON_HOOK);
+        global $wpdb;
+        $due = $wpdb->get_var('SELECT MIN(next_attempt_at) FROM ' . self::table());
+        if ($due === null) {
+            return;
         }
+        $at = max(time(), (int) strtotime($due . ' UTC'));
+        $next = wp_next_scheduled(self::CRON_HOOK);
+        if ($next !== false && $next <= $at + 30) {
+            return;
+        }
+        if ($next !== false) {
+            wp_unschedule_event($next, self::CRON_HOOK);
+        }
+        wp_schedule_single_event($at, self::CRON_HOOK);
     }
 
     /**

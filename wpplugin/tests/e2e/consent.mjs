@@ -48,7 +48,7 @@ try {
 	});
 	const sent = [];
 	page.on('request', (req) => {
-		if (req.url().startsWith(`${crumbsUrl}/graphql`) && req.method() === 'POST') sent.push(req.postData() || '');
+		if (req.url().startsWith(`${crumbsUrl}/api/v1/`) && req.method() === 'POST') sent.push(req.postData() || '');
 	});
 	await page.goto(postUrl, { waitUntil: 'load' });
 	result.requireConsentAttr = await page.$eval('script#crumbs-js', (s) => s.dataset.requireConsent);

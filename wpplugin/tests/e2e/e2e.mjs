@@ -36,7 +36,7 @@ function deviceIds(value, out = new Set()) {
 		value.forEach((v) => deviceIds(v, out));
 	} else if (value && typeof value === 'object') {
 		for (const [k, v] of Object.entries(value)) {
-			if (k === 'deviceId' && typeof v === 'string') out.add(v);
+			if ((k === 'deviceId' || k === 'device_id') && typeof v === 'string') out.add(v);
 			else deviceIds(v, out);
 		}
 	}
@@ -93,7 +93,7 @@ try {
 	// The library's requests and the server's answers, for the report when something is missing.
 	result.answers = [];
 	page.on('requestfinished', async (req) => {
-		if (!req.url().startsWith(`${crumbsUrl}/graphql`)) return;
+		if (!req.url().startsWith(`${crumbsUrl}/api/v1/`)) return;
 		const res = await req.response();
 		const body = await res?.text().catch(() => '');
 		result.answers.push(`${res?.status()} ${String(body).slice(0, 300)}`);

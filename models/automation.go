@@ -1,0 +1,513 @@
+package models
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql/driver"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"gorm.io/gorm"
+)
+
+// AutomationRule sends the events that match a stored matcher to its
+// actions (webhooks, Slack) after they commit; see automation_consumer.go
+// for how matches become deliveries and automation_send.go for delivery.
+type AutomationRule struct {
+	ID        uint64 `gorm:"primaryKey"`
+	AppID     uint64 `gorm:"not null;uniqueIndex:idx_automation_rules_app_name,priority:1"`
+	Name      string `gorm:"size:200;not null;uniqueIndex:idx_automation_rules_app_name,priority:2"`
+	MatcherID uint64 `gorm:"not null;index:idx_automation_rules_matcher_id"`
+	// IdentifiedOnly fires only for devices attached to a lead.
+	IdentifiedOnly bool      `gorm:"not null"`
+	Enabled        bool      `gorm:"not null"`
+	CreatedAt      time.Time `gorm:"not null"`
+	UpdatedAt      time.Time `gorm:"not null"`
+}
+
+// TableName implements gorm's tabler.
+func (AutomationRule) TableName() string { return "automation_rules" }
+
+// Action kinds.
+const (
+	ActionWebhook = "webhook"
+	ActionSlack   = "slack"
+)
+
+// AutomationAction is one destination of a rule.
+type AutomationAction struct {
+	ID     uint64 `gorm:"primaryKey"`
+	RuleID uint64 `gorm:"not null;index:idx_automation_actions_rule_id"`
+	AppID  uint64 `gorm:"not null"`
+	Kind   string `gorm:"size:16;not null"`
+	URL    string `gorm:"size:2048;not null"`
+	// Headers are sent with every webhook; their values are never shown again.
+	Headers HeaderList `gorm:"type:text;not null"`
+	// Template is the Slack message, with {{field}} placeholders.
+	Template string `gorm:"size:2000;not null"`
+	// Secret signs webhooks (Standard Webhooks, whsec_...); after a rotation
+	// PreviousSecret signs too until PreviousUntil.
+	Secret         string `gorm:"size:64;not null"`
+	PreviousSecret string `gorm:"size:64;not null"`
+	PreviousUntil  *time.Time
+	// DisabledAt is set when the receiver answered 410 Gone or an editor
+	// switched the action off; its deliveries wait until it is enabled again.
+	DisabledAt     *time.Time
+	DisabledReason string    `gorm:"size:200;not null"`
+	CreatedAt      time.Time `gorm:"not null"`
+	UpdatedAt      time.Time `gorm:"not null"`
+}
+
+// TableName implements gorm's tabler.
+func (AutomationAction) TableName() string { return "automation_actions" }
+
+// Header is one custom webhook header.
+type Header struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// HeaderList is stored as JSON.
+type HeaderList []Header
+
+// Value implements driver.Valuer.
+func (l HeaderList) Value() (driver.Value, error) {
+	if l == nil {
+		return "[]", nil
+	}
+	return jsonValue([]Header(l))
+}
+
+// Scan implements sql.Scanner.
+func (l *HeaderList) Scan(src any) error { return scanJSON(src, (*[]Header)(l)) }
+
+// HeaderHint shows a header without its value: the name and the value's
+// last two characters.
+type HeaderHint struct {
+	Name      string
+	ValueHint string
+}
+
+// HeaderHints are the action's headers as the API shows them.
+func (a *AutomationAction) HeaderHints() []HeaderHint {
+	out := make([]HeaderHint, len(a.Headers))
+	for i, h := range a.Headers {
+		hint := "…"
+		if n := len(h.Value); n >= 12 {
+			hint += h.Value[n-2:]
+		}
+		out[i] = HeaderHint{Name: h.Name, ValueHint: hint}
+	}
+	return out
+}
+
+// URLHint is the action's URL as the API shows it: a Slack webhook's path
+// and any query string are credentials, so only the host (and a webhook's
+// path) are shown.
+func (a *AutomationAction) URLHint() string {
+	u, err := url.Parse(a.URL)
+	if err != nil {
+		return ""
+	}
+	hint := u.Scheme + "://" + u.Host
+	if a.Kind == ActionWebhook {
+		hint += u.EscapedPath()
+		if u.RawQuery != "" {
+			hint += "?…"
+		}
+		return hint
+	}
+	return hint + "/…"
+}
+
+// Disabled reports whether the action is switched off.
+func (a *AutomationAction) Disabled() bool { return a.DisabledAt != nil }
+
+// Enabled reports whether the action sends.
+func (a *AutomationAction) Enabled() bool { return a.DisabledAt == nil }
+
+// AutomationRuleInput holds the editable fields of a rule; nil means unchanged.
+type AutomationRuleInput struct {
+	Name           *string
+	Matcher        *string // name of a stored EventMatcher
+	IdentifiedOnly *bool
+	Enabled        *bool
+}
+
+// AutomationActionInput holds the editable fields of an action; nil means
+// unchanged. Headers replace all headers.
+type AutomationActionInput struct {
+	Kind     *string
+	URL      *string
+	Headers  []Header
+	Template *string
+	Enabled  *bool
+}
+
+const (
+	maxActionsPerRule = 10
+	maxHeaders        = 20
+)
+
+// reservedHeaders are set by Crumbs and may not be overridden.
+var reservedHeaders = map[string]bool{
+	"Content-Type": true, "Content-Length": true, "Host": true, "User-Agent": true,
+	"Webhook-Id": true, "Webhook-Timestamp": true, "Webhook-Signature": true,
+	"Connection": true, "Transfer-Encoding": true, "Te": true, "Upgrade": true, "Trailer": true,
+}
+
+func (r *AutomationRule) apply(ctx context.Context, db *gorm.DB, in AutomationRuleInput) error {
+	if in.Name != nil {
+		name := strings.TrimSpace(*in.Name)
+		if name == "" || utf8.RuneCountInString(name) > 200 {
+			return Invalid("name", "must be 1 to 200 characters")
+		}
+		r.Name = name
+	}
+	if in.Matcher != nil {
+		m, err := eventMatcherByName(ctx, db, r.AppID, "matcher", *in.Matcher)
+		if err != nil {
+			return err
+		}
+		r.MatcherID = m.ID
+	}
+	if in.IdentifiedOnly != nil {
+		r.IdentifiedOnly = *in.IdentifiedOnly
+	}
+	if in.Enabled != nil {
+		r.Enabled = *in.Enabled
+	}
+	return nil
+}
+
+func (a *AutomationAction) apply(ctx context.Context, guard URLGuard, field string, in AutomationActionInput) error {
+	if in.Kind != nil {
+		if *in.Kind != ActionWebhook && *in.Kind != ActionSlack {
+			return Invalid(field+".kind", "must be webhook or slack")
+		}
+		a.Kind = *in.Kind
+	}
+	if in.URL != nil {
+		u := strings.TrimSpace(*in.URL)
+		if err := guard.CheckURL(ctx, u); err != nil {
+			return Invalid(field+".url", "%v", err)
+		}
+		a.URL = u
+	}
+	if in.Headers != nil {
+		if a.Kind != ActionWebhook && len(in.Headers) > 0 {
+			return Invalid(field+".headers", "only webhooks send custom headers")
+		}
+		if len(in.Headers) > maxHeaders {
+			return Invalid(field+".headers", "at most %d headers", maxHeaders)
+		}
+		hs := make(HeaderList, len(in.Headers))
+		for i, h := range in.Headers {
+			name := http.CanonicalHeaderKey(strings.TrimSpace(h.Name))
+			if name == "" || len(name) > 100 || strings.ContainsAny(name, " :\r\n\t") || reservedHeaders[name] {
+				return Invalid(fmt.Sprintf("%s.headers.%d.name", field, i), "%q cannot be set", truncate(h.Name, 40))
+			}
+			if len(h.Value) > 2000 || strings.ContainsAny(h.Value, "\r\n") {
+				return Invalid(fmt.Sprintf("%s.headers.%d.value", field, i), "must be one line of at most 2000 bytes")
+			}
+			hs[i] = Header{Name: name, Value: h.Value}
+		}
+		a.Headers = hs
+	}
+	if in.Template != nil {
+		if utf8.RuneCountInString(*in.Template) > 2000 {
+			return Invalid(field+".template", "at most 2000 characters")
+		}
+		a.Template = *in.Template
+	}
+	if in.Enabled != nil {
+		if *in.Enabled {
+			a.DisabledAt, a.DisabledReason = nil, ""
+		} else if a.DisabledAt == nil {
+			now := Now()
+			a.DisabledAt, a.DisabledReason = &now, "switched off by an editor"
+		}
+	}
+	return nil
+}
+
+// newSigningSecret returns a Standard Webhooks secret: whsec_ and 24
+// random bytes in base64.
+func newSigningSecret() string {
+	b := make([]byte, 24)
+	rand.Read(b)
+	return "whsec_" + base64.StdEncoding.EncodeToString(b)
+}
+
+// ActionSecret is an action's signing secret, shown once: when the action
+// is created and when its secret is rotated.
+type ActionSecret struct {
+	Action *AutomationAction
+	Secret string
+}
+
+// CreatedRule is a new rule and the secrets of its actions.
+type CreatedRule struct {
+	Rule    *AutomationRule
+	Secrets []ActionSecret
+}
+
+// CreateAutomationRuleFor creates a rule with its actions, for editors of
+// the app. Each action's signing secret is in the answer, and only there.
+func CreateAutomationRuleFor(ctx context.Context, db *gorm.DB, v Viewer, guard URLGuard, appPublicID string, in AutomationRuleInput, actions []AutomationActionInput) (*CreatedRule, error) {
+	app, err := v.App(ctx, db, appPublicID, RoleEditor)
+	if err != nil {
+		return nil, err
+	}
+	if in.Name == nil {
+		return nil, Invalid("name", "is required")
+	}
+	if in.Matcher == nil {
+		return nil, Invalid("matcher", "is required")
+	}
+	if len(actions) == 0 || len(actions) > maxActionsPerRule {
+		return nil, Invalid("actions", "give 1 to %d actions", maxActionsPerRule)
+	}
+	r := &AutomationRule{AppID: app.ID}
+	if err := r.apply(ctx, db, in); err != nil {
+		return nil, err
+	}
+	acts := make([]*AutomationAction, len(actions))
+	for i, ain := range actions {
+		a, err := newAction(ctx, guard, app.ID, fmt.Sprintf("actions.%d", i), ain)
+		if err != nil {
+			return nil, err
+		}
+		acts[i] = a
+	}
+	err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(r).Error; err != nil {
+			return conflictOnDuplicate(err, "a rule named %q exists in this app", r.Name)
+		}
+		for _, a := range acts {
+			a.RuleID = r.ID
+		}
+		return tx.Create(acts).Error
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := &CreatedRule{Rule: r}
+	for _, a := range acts {
+		out.Secrets = append(out.Secrets, ActionSecret{Action: a, Secret: a.Secret})
+	}
+	return out, nil
+}
+
+func newAction(ctx context.Context, guard URLGuard, appID uint64, field string, in AutomationActionInput) (*AutomationAction, error) {
+	if in.Kind == nil {
+		return nil, Invalid(field+".kind", "is required")
+	}
+	if in.URL == nil {
+		return nil, Invalid(field+".url", "is required")
+	}
+	a := &AutomationAction{AppID: appID, Headers: HeaderList{}, Secret: newSigningSecret()}
+	if err := a.apply(ctx, guard, field, AutomationActionInput{Kind: in.Kind}); err != nil {
+		return nil, err
+	}
+	in.Kind = nil
+	if a.Kind != ActionWebhook {
+		a.Secret = "" // Slack authenticates by its URL
+	}
+	return a, a.apply(ctx, guard, field, in)
+}
+
+// UpdateAutomationRuleFor changes a rule, for editors of the app.
+func UpdateAutomationRuleFor(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, id string, in AutomationRuleInput) (*AutomationRule, error) {
+	return inApp(ctx, db, v, appPublicID, RoleEditor, func(app *App) (*AutomationRule, error) {
+		r, err := automationRuleByID(ctx, db, app, id)
+		if err != nil {
+			return nil, err
+		}
+		if err := r.apply(ctx, db, in); err != nil {
+			return nil, err
+		}
+		err = db.WithContext(ctx).Select("Name", "MatcherID", "IdentifiedOnly", "Enabled", "UpdatedAt").Save(r).Error
+		return r, conflictOnDuplicate(err, "a rule named %q exists in this app", r.Name)
+	})
+}
+
+// DeleteAutomationRuleFor deletes a rule, its actions and its delivery log,
+// for editors of the app.
+func DeleteAutomationRuleFor(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, id string) (*AutomationRule, error) {
+	return inApp(ctx, db, v, appPublicID, RoleEditor, func(app *App) (*AutomationRule, error) {
+		r, err := automationRuleByID(ctx, db, app, id)
+		if err != nil {
+			return nil, err
+		}
+		return r, db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			if err := tx.Where("delivery_id IN (?)", tx.Model(&Delivery{}).Select("id").Where("rule_id = ?", r.ID)).Delete(&DeliveryAttempt{}).Error; err != nil {
+				return err
+			}
+			if err := tx.Where("rule_id = ?", r.ID).Delete(&Delivery{}).Error; err != nil {
+				return err
+			}
+			if err := tx.Where("rule_id = ?", r.ID).Delete(&AutomationAction{}).Error; err != nil {
+				return err
+			}
+			return tx.Delete(r).Error
+		})
+	})
+}
+
+// AddAutomationActionFor adds an action to a rule, for editors of the app.
+func AddAutomationActionFor(ctx context.Context, db *gorm.DB, v Viewer, guard URLGuard, appPublicID, ruleID string, in AutomationActionInput) (*ActionSecret, error) {
+	return inApp(ctx, db, v, appPublicID, RoleEditor, func(app *App) (*ActionSecret, error) {
+		r, err := automationRuleByID(ctx, db, app, ruleID)
+		if err != nil {
+			return nil, err
+		}
+		a, err := newAction(ctx, guard, app.ID, "input", in)
+		if err != nil {
+			return nil, err
+		}
+		a.RuleID = r.ID
+		err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			var n int64
+			if err := forUpdate(tx.Model(&AutomationAction{})).Where("rule_id = ?", r.ID).Count(&n).Error; err != nil {
+				return err
+			}
+			if n >= maxActionsPerRule {
+				return Invalid("ruleId", "a rule has at most %d actions", maxActionsPerRule)
+			}
+			return tx.Create(a).Error
+		})
+		if err != nil {
+			return nil, err
+		}
+		return &ActionSecret{Action: a, Secret: a.Secret}, nil
+	})
+}
+
+// UpdateAutomationActionFor changes an action, for editors of the app.
+// Enabling an action that a 410 disabled lets its waiting deliveries go.
+func UpdateAutomationActionFor(ctx context.Context, db *gorm.DB, v Viewer, guard URLGuard, appPublicID, id string, in AutomationActionInput) (*AutomationAction, error) {
+	return inApp(ctx, db, v, appPublicID, RoleEditor, func(app *App) (*AutomationAction, error) {
+		a, err := automationActionByID(ctx, db, app, id)
+		if err != nil {
+			return nil, err
+		}
+		if in.Kind != nil && *in.Kind != a.Kind {
+			return nil, Invalid("input.kind", "cannot change; add a new action instead")
+		}
+		if err := a.apply(ctx, guard, "input", in); err != nil {
+			return nil, err
+		}
+		err = db.WithContext(ctx).Select("URL", "Headers", "Template", "DisabledAt", "DisabledReason", "UpdatedAt").Save(a).Error
+		return a, err
+	})
+}
+
+// DeleteAutomationActionFor deletes an action and its delivery log, for
+// editors of the app.
+func DeleteAutomationActionFor(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, id string) (*AutomationAction, error) {
+	return inApp(ctx, db, v, appPublicID, RoleEditor, func(app *App) (*AutomationAction, error) {
+		a, err := automationActionByID(ctx, db, app, id)
+		if err != nil {
+			return nil, err
+		}
+		return a, db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			if err := tx.Where("delivery_id IN (?)", tx.Model(&Delivery{}).Select("id").Where("action_id = ?", a.ID)).Delete(&DeliveryAttempt{}).Error; err != nil {
+				return err
+			}
+			if err := tx.Where("action_id = ?", a.ID).Delete(&Delivery{}).Error; err != nil {
+				return err
+			}
+			return tx.Delete(a).Error
+		})
+	})
+}
+
+// signingOverlap is how long a rotated-out secret keeps signing.
+const signingOverlap = 24 * time.Hour
+
+// RotateActionSecretFor gives a webhook action a new signing secret, shown
+// in the answer only; for 24 hours deliveries carry signatures by both.
+func RotateActionSecretFor(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, id string) (*ActionSecret, error) {
+	return inApp(ctx, db, v, appPublicID, RoleEditor, func(app *App) (*ActionSecret, error) {
+		a, err := automationActionByID(ctx, db, app, id)
+		if err != nil {
+			return nil, err
+		}
+		if a.Kind != ActionWebhook {
+			return nil, Invalid("id", "only webhooks are signed")
+		}
+		until := Now().Add(signingOverlap)
+		a.PreviousSecret, a.PreviousUntil, a.Secret = a.Secret, &until, newSigningSecret()
+		if err := db.WithContext(ctx).Select("Secret", "PreviousSecret", "PreviousUntil", "UpdatedAt").Save(a).Error; err != nil {
+			return nil, err
+		}
+		return &ActionSecret{Action: a, Secret: a.Secret}, nil
+	})
+}
+
+// AutomationRulesFor lists the app's rules, for viewers of the app.
+func AutomationRulesFor(ctx context.Context, db *gorm.DB, v Viewer, appPublicID string) ([]*AutomationRule, error) {
+	return inApp(ctx, db, v, appPublicID, RoleViewer, func(app *App) ([]*AutomationRule, error) {
+		var rules []*AutomationRule
+		err := db.WithContext(ctx).Where("app_id = ?", app.ID).Order("id").Find(&rules).Error
+		return rules, err
+	})
+}
+
+// AutomationRuleFor returns one rule of the app, for viewers of the app.
+func AutomationRuleFor(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, id string) (*AutomationRule, error) {
+	return inApp(ctx, db, v, appPublicID, RoleViewer, func(app *App) (*AutomationRule, error) {
+		return automationRuleByID(ctx, db, app, id)
+	})
+}
+
+// ActionsOfRules loads the actions of rules, for dataloaders.
+func ActionsOfRules(ctx context.Context, db *gorm.DB, ruleIDs []uint64) (map[uint64][]*AutomationAction, error) {
+	var acts []*AutomationAction
+	if err := db.WithContext(ctx).Where("rule_id IN ?", ruleIDs).Order("id").Find(&acts).Error; err != nil {
+		return nil, err
+	}
+	out := map[uint64][]*AutomationAction{}
+	for _, a := range acts {
+		out[a.RuleID] = append(out[a.RuleID], a)
+	}
+	return out, nil
+}
+
+// AutomationRulesByID loads rules by id, for dataloaders.
+func AutomationRulesByID(ctx context.Context, db *gorm.DB, ids []uint64) (map[uint64]*AutomationRule, error) {
+	return loadByID(ctx, db, ids, func(r *AutomationRule) uint64 { return r.ID })
+}
+
+func automationRuleByID(ctx context.Context, db *gorm.DB, app *App, id string) (*AutomationRule, error) {
+	n, err := ParseID("id", id)
+	if err != nil {
+		return nil, err
+	}
+	var r AutomationRule
+	err = db.WithContext(ctx).Where("app_id = ? AND id = ?", app.ID, n).Take(&r).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, newError(ErrNotFound, "rule not found")
+	}
+	return &r, err
+}
+
+func automationActionByID(ctx context.Context, db *gorm.DB, app *App, id string) (*AutomationAction, error) {
+	n, err := ParseID("id", id)
+	if err != nil {
+		return nil, err
+	}
+	var a AutomationAction
+	err = db.WithContext(ctx).Where("app_id = ? AND id = ?", app.ID, n).Take(&a).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, newError(ErrNotFound, "action not found")
+	}
+	return &a, err
+}

@@ -1,0 +1,273 @@
+package models
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// Delivery statuses.
+const (
+	DeliveryPending   = "pending"   // waiting for its first attempt
+	DeliveryRetrying  = "retrying"  // an attempt failed; the next is due at DueAt
+	DeliverySucceeded = "succeeded" // the receiver answered 2xx
+	DeliveryDead      = "dead"      // dead-lettered: attempts exhausted, 410 Gone, or the event was erased
+)
+
+// Delivery is one event sent, or to be sent, to one action. There is at
+// most one per event and action: its webhook-id is fixed by both, so a
+// receiver dedupes retries and replays.
+type Delivery struct {
+	ID       uint64 `gorm:"primaryKey"`
+	AppID    uint64 `gorm:"not null;index:idx_automation_deliveries_app_id,priority:1"`
+	RuleID   uint64 `gorm:"not null;index:idx_automation_deliveries_rule_id,priority:1"`
+	ActionID uint64 `gorm:"not null;uniqueIndex:idx_automation_deliveries_action_event,priority:1"`
+	EventID  uint64 `gorm:"not null;uniqueIndex:idx_automation_deliveries_action_event,priority:2;index:idx_automation_deliveries_event_id"`
+	Status   string `gorm:"size:16;not null;index:idx_automation_deliveries_due,priority:1"`
+	// DueAt is when the next attempt is due, in Unix milliseconds.
+	DueAt    int64 `gorm:"not null;index:idx_automation_deliveries_due,priority:2"`
+	Attempts int   `gorm:"not null"`
+	// LeaseOwner and LeaseUntil (Unix ms): the replica attempting it now.
+	LeaseOwner     string    `gorm:"size:80;not null"`
+	LeaseUntil     int64     `gorm:"not null"`
+	LastStatusCode int       `gorm:"not null"`
+	LastError      string    `gorm:"size:500;not null"`
+	LastLatencyMs  int64     `gorm:"not null"`
+	CreatedAt      time.Time `gorm:"not null"`
+	UpdatedAt      time.Time `gorm:"not null;index:idx_automation_deliveries_updated_at"`
+}
+
+// TableName implements gorm's tabler.
+func (Delivery) TableName() string { return "automation_deliveries" }
+
+// WebhookID is the delivery's webhook-id header: the same for every
+// attempt and replay of this event to this action.
+func (d *Delivery) WebhookID() string { return webhookID(d.EventID, d.ActionID) }
+
+func webhookID(eventID, actionID uint64) string {
+	return "msg_" + strconv.FormatUint(eventID, 10) + "_" + strconv.FormatUint(actionID, 10)
+}
+
+// NextAttemptAt is when the next attempt is due; nil when none will be made.
+func (d *Delivery) NextAttemptAt() *time.Time {
+	if d.Status != DeliveryPending && d.Status != DeliveryRetrying {
+		return nil
+	}
+	t := time.UnixMilli(d.DueAt).UTC()
+	return &t
+}
+
+// Cursor is the delivery's position in the log (newest first).
+func (d *Delivery) Cursor() string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatUint(d.ID, 10)))
+}
+
+// DeliveryAttempt is one attempt of a delivery.
+type DeliveryAttempt struct {
+	ID         uint64    `gorm:"primaryKey"`
+	DeliveryID uint64    `gorm:"not null;index:idx_automation_attempts_delivery_id"`
+	AppID      uint64    `gorm:"not null"`
+	At         time.Time `gorm:"not null"`
+	StatusCode int       `gorm:"not null"`
+	LatencyMs  int64     `gorm:"not null"`
+	Error      string    `gorm:"size:500;not null"`
+}
+
+// TableName implements gorm's tabler.
+func (DeliveryAttempt) TableName() string { return "automation_attempts" }
+
+// DeliveryPage is one page of the delivery log, newest first.
+type DeliveryPage struct {
+	Deliveries  []*Delivery
+	HasNextPage bool
+}
+
+// DeliveriesInput filters the delivery log.
+type DeliveriesInput struct {
+	RuleID string // empty: every rule
+	Status string // empty: every status
+	First  int
+	After  string
+}
+
+// DeliveriesFor pages through the app's delivery log, newest first, for
+// viewers of the app.
+func DeliveriesFor(ctx context.Context, db *gorm.DB, v Viewer, appPublicID string, in DeliveriesInput) (*DeliveryPage, error) {
+	return inApp(ctx, db, v, appPublicID, RoleViewer, func(app *App) (*DeliveryPage, error) {
+		q := db.WithContext(ctx).Where("app_id = ?", app.ID)
+		if in.RuleID != "" {
+			r, err := automationRuleByID(ctx, db, app, in.RuleID)
+			if err != nil {
+				return nil, err
+			}
+			q = q.Where("rule_id = ?", r.ID)
+		}
+		if in.Status != "" {
+			q = q.Where("status = ?", in.Status)
+		}
+		if in.After != "" {
+			raw, err := base64.RawURLEncoding.DecodeString(in.After)
+			id, perr := strconv.ParseUint(string(raw), 10, 64)
+			if err != nil || perr != nil {
+				return nil, Invalid("after", "is not a cursor from this log")
+			}
+			q = q.Where("id < ?", id)
+		}
+		first := in.First
+		if first <= 0 || first > 100 {
+			first = 50
+		}
+		var ds []*Delivery
+		if err := q.Order("id DESC").Limit(first + 1).Find(&ds).Error; err != nil {
+			return nil, err
+		}
+		page := &DeliveryPage{Deliveries: ds}
+		if len(ds) > first {
+			page.Deliveries, page.HasNextPage = ds[:first], true
+		}
+		return page, nil
+	})
+}
+
+// AttemptsOfDeliveries loads the attempts of deliveries in order, for dataloaders.
+func AttemptsOfDeliveries(ctx context.Context, db *gorm.DB, ids []uint64) (map[uint64][]*DeliveryAttempt, error) {
+	var as []*DeliveryAttempt
+	if err := db.WithContext(ctx).Where("delivery_id IN ?", ids).Order("id").Find(&as).Error; err != nil {
+		return nil, err
+	}
+	out := map[uint64][]*DeliveryAttempt{}
+	for _, a := range as {
+		out[a.DeliveryID] = append(out[a.DeliveryID], a)
+	}
+	return out, nil
+}
+
+// ActionsByID loads actions by id, for dataloaders.
+func ActionsByID(ctx context.Context, db *gorm.DB, ids []uint64) (map[uint64]*AutomationAction, error) {
+	return loadByID(ctx, db, ids, func(a *AutomationAction) uint64 { return a.ID })
+}
+
+// ReplayDeliveryFor sends a delivery again now, whatever its status (the
+// receiver dedupes by its unchanged webhook-id), for editors of the app.
+func ReplayDeliveryFor(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, id string) (*Delivery, error) {
+	return inApp(ctx, db, v, appPublicID, RoleEditor, func(app *App) (*Delivery, error) {
+		n, err := ParseID("id", id)
+		if err != nil {
+			return nil, err
+		}
+		var d Delivery
+		err = db.WithContext(ctx).Where("app_id = ? AND id = ?", app.ID, n).Take(&d).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return nil, newError(ErrNotFound, "delivery not found")
+		}
+		if err != nil {
+			return nil, err
+		}
+		now := Now()
+		err = db.WithContext(ctx).Model(&d).Updates(map[string]any{"status": DeliveryPending, "due_at": now.UnixMilli(), "updated_at": now}).Error
+		d.Status, d.DueAt, d.UpdatedAt = DeliveryPending, now.UnixMilli(), now
+		return &d, err
+	})
+}
+
+// enqueueDeliveries records deliveries of events to actions, or makes those
+// that exist due again now (a replay). pairs holds (eventID, actionID, ruleID).
+func enqueueDeliveries(tx *gorm.DB, appID uint64, pairs [][3]uint64, replay bool) error {
+	if len(pairs) == 0 {
+		return nil
+	}
+	now := Now()
+	rows := make([]*Delivery, len(pairs))
+	for i, p := range pairs {
+		rows[i] = &Delivery{AppID: appID, EventID: p[0], ActionID: p[1], RuleID: p[2], Status: DeliveryPending, DueAt: now.UnixMilli(), CreatedAt: now, UpdatedAt: now}
+	}
+	onConflict := clause.OnConflict{Columns: []clause.Column{{Name: "action_id"}, {Name: "event_id"}}, DoNothing: true}
+	if replay {
+		onConflict = clause.OnConflict{Columns: []clause.Column{{Name: "action_id"}, {Name: "event_id"}},
+			DoUpdates: clause.Assignments(map[string]any{"status": DeliveryPending, "due_at": now.UnixMilli(), "updated_at": now})}
+	}
+	return tx.Clauses(onConflict).CreateInBatches(rows, 500).Error
+}
+
+// enqueueMatches is enqueueDeliveries for deliveries of several apps.
+func enqueueMatches(tx *gorm.DB, byApp map[uint64][][3]uint64, replay bool) error {
+	for appID, pairs := range byApp {
+		if err := enqueueDeliveries(tx, appID, pairs, replay); err != nil {
+			return fmt.Errorf("models.enqueueDeliveries: %w", err)
+		}
+	}
+	return nil
+}
+
+// eraseDeliveries deletes the delivery log of erased events (the log holds
+// ids only; payloads are built at send time, so an erased event is never
+// sent). Erasures call it in their transaction.
+func eraseDeliveries(tx *gorm.DB, eventIDs []uint64) error {
+	for chunk := range inChunks(eventIDs, 500) {
+		sub := tx.Model(&Delivery{}).Select("id").Where("event_id IN ?", chunk)
+		if err := tx.Where("delivery_id IN (?)", sub).Delete(&DeliveryAttempt{}).Error; err != nil {
+			return err
+		}
+		if err := tx.Where("event_id IN ?", chunk).Delete(&Delivery{}).Error; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func inChunks[T any](s []T, n int) func(func([]T) bool) {
+	return func(yield func([]T) bool) {
+		for len(s) > 0 {
+			k := min(n, len(s))
+			if !yield(s[:k]) {
+				return
+			}
+			s = s[k:]
+		}
+	}
+}
+
+// PruneDeliveries deletes finished deliveries (succeeded or dead) last
+// changed before cutoff, with their attempts, a batch at a time; it
+// returns how many it deleted.
+func PruneDeliveries(ctx context.Context, db *gorm.DB, cutoff time.Time) (int64, error) {
+	var total int64
+	for {
+		var ids []uint64
+		cctx, cancel := context.WithTimeout(ctx, dbCallTimeout)
+		err := db.WithContext(cctx).Model(&Delivery{}).Where("status IN ? AND updated_at < ?", []string{DeliverySucceeded, DeliveryDead}, cutoff).
+			Limit(1000).Pluck("id", &ids).Error
+		if err == nil && len(ids) > 0 {
+			err = db.WithContext(cctx).Transaction(func(tx *gorm.DB) error {
+				if err := tx.Where("delivery_id IN ?", ids).Delete(&DeliveryAttempt{}).Error; err != nil {
+					return err
+				}
+				return tx.Where("id IN ?", ids).Delete(&Delivery{}).Error
+			})
+		}
+		cancel()
+		if err != nil {
+			return total, fmt.Errorf("models.PruneDeliveries: %w", err)
+		}
+		total += int64(len(ids))
+		if len(ids) < 1000 {
+			return total, nil
+		}
+	}
+}
+
+// DeliveryStatusOK reports whether s names a delivery status.
+func DeliveryStatusOK(s string) bool {
+	switch strings.ToLower(s) {
+	case DeliveryPending, DeliveryRetrying, DeliverySucceeded, DeliveryDead:
+		return true
+	}
+	return false
+}

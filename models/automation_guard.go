@@ -1,0 +1,99 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"syscall"
+	"time"
+)
+
+// URLGuard keeps deliveries away from the server's own network: URLs that
+// resolve to loopback, private, link-local (cloud metadata), shared or
+// otherwise special addresses are refused when saved and, against DNS
+// rebinding, again on every connection, unless AllowPrivate is set
+// (CRUMBS_WEBHOOK_ALLOW_PRIVATE=true, for development and tests).
+type URLGuard struct {
+	AllowPrivate bool
+}
+
+// blockedPrefixes are special-purpose ranges netip's predicates miss.
+var blockedPrefixes = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),         // "this network"
+	netip.MustParsePrefix("100.64.0.0/10"),     // carrier-grade NAT
+	netip.MustParsePrefix("192.0.0.0/24"),      // IETF protocol assignments
+	netip.MustParsePrefix("198.18.0.0/15"),     // benchmarking
+	netip.MustParsePrefix("240.0.0.0/4"),       // reserved, broadcast
+	netip.MustParsePrefix("64:ff9b::/96"),      // NAT64 reaches IPv4 inside
+	netip.MustParsePrefix("64:ff9b:1::/48"),    // local NAT64
+	netip.MustParsePrefix("2002::/16"),         // 6to4 embeds any IPv4
+	netip.MustParsePrefix("fd00:ec2::254/128"), // AWS metadata over IPv6
+}
+
+// CheckAddr refuses an address a delivery must not reach.
+func (g URLGuard) CheckAddr(a netip.Addr) error {
+	if g.AllowPrivate {
+		return nil
+	}
+	a = a.Unmap()
+	if !a.IsValid() || a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
+		a.IsInterfaceLocalMulticast() || a.IsMulticast() || a.IsUnspecified() {
+		return fmt.Errorf("%s is a loopback, private, link-local or metadata address", a)
+	}
+	for _, p := range blockedPrefixes {
+		if p.Contains(a) {
+			return fmt.Errorf("%s is in the reserved range %s", a, p)
+		}
+	}
+	return nil
+}
+
+// CheckURL validates a delivery URL when it is saved: http or https, a
+// host, no credentials, and (unless AllowPrivate) every address the host
+// resolves to is public.
+func (g URLGuard) CheckURL(ctx context.Context, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Hostname() == "" {
+		return errors.New("must be an absolute http or https URL")
+	}
+	if u.User != nil {
+		return errors.New("must not hold credentials; use a custom header")
+	}
+	if len(raw) > 2048 {
+		return errors.New("at most 2048 characters")
+	}
+	if g.AllowPrivate {
+		return nil
+	}
+	host := u.Hostname()
+	if a, err := netip.ParseAddr(host); err == nil {
+		return g.CheckAddr(a)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil || len(addrs) == 0 {
+		return fmt.Errorf("%s does not resolve", host)
+	}
+	for _, a := range addrs {
+		if err := g.CheckAddr(a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dialControl checks the address a connection is about to use, after DNS.
+func (g URLGuard) dialControl(_, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("refused address %q", address)
+	}
+	if err := g.CheckAddr(ap.Addr()); err != nil {
+		return fmt.Errorf("refused: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,303 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// AutomationsConsumerName names the event log consumer that matches events
+// against the enabled rules.
+const AutomationsConsumerName = "automations"
+
+// AutomationsConsumer matches the events past its watermark against the
+// enabled rules and records one delivery per match and action, in the
+// transaction that moves the watermark (eventlog.go). So matching adds
+// nothing to the acknowledgement path, every committed event is matched
+// exactly once, even across crashes, and an event whose transaction rolled
+// back is never seen. It starts at the end of the log: enabling Crumbs
+// automations does not fire for last year's events (replayRule does that
+// on purpose). name is AutomationsConsumerName except in tests.
+func AutomationsConsumer(name string) LogConsumer {
+	return LogConsumer{Name: name, StartAtEnd: true, Batch: 5000, Derive: deriveAutomations}
+}
+
+func deriveAutomations(ctx context.Context, db *gorm.DB, events []*Event) (func(tx *gorm.DB) error, error) {
+	apps := map[uint64]bool{}
+	for _, e := range events {
+		apps[e.AppID] = true
+	}
+	rules, err := activeRules(ctx, db, keysOf(apps), 0)
+	if err != nil || len(rules) == 0 {
+		return func(*gorm.DB) error { return nil }, err
+	}
+	matched, err := matchRules(ctx, db, rules, events)
+	if err != nil {
+		return nil, err
+	}
+	byApp := map[uint64][][3]uint64{}
+	for _, m := range matched {
+		for _, a := range m.rule.actions {
+			byApp[m.event.AppID] = append(byApp[m.event.AppID], [3]uint64{m.event.ID, a, m.rule.id})
+		}
+	}
+	return func(tx *gorm.DB) error { return enqueueMatches(tx, byApp, false) }, nil
+}
+
+// activeRule is an enabled rule ready to match: its matcher resolved to a
+// definition id, and its active actions.
+type activeRule struct {
+	id, appID      uint64
+	definitionID   uint64
+	code           string
+	rules          []Rule
+	identifiedOnly bool
+	actions        []uint64
+}
+
+// activeRules loads the enabled rules of the apps (or the one rule ruleID,
+// enabled or not, when non-zero) in three queries.
+func activeRules(ctx context.Context, db *gorm.DB, appIDs []uint64, ruleID uint64) (map[uint64][]*activeRule, error) {
+	ctx, cancel := context.WithTimeout(ctx, dbCallTimeout)
+	defer cancel()
+	var rows []struct {
+		ID, AppID      uint64
+		IdentifiedOnly bool
+		Code           string
+		Rules          RuleList
+	}
+	q := db.WithContext(ctx).Table("automation_rules AS r").Joins("JOIN event_matchers AS m ON m.id = r.matcher_id").
+		Select("r.id, r.app_id, r.identified_only, m.code, m.rules")
+	if ruleID != 0 {
+		q = q.Where("r.id = ?", ruleID)
+	} else {
+		q = q.Where("r.enabled = ? AND r.app_id IN ?", true, appIDs)
+	}
+	if err := q.Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("models.activeRules: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	ruleIDs := make([]uint64, len(rows))
+	codes := map[string]bool{}
+	for i, r := range rows {
+		ruleIDs[i] = r.ID
+		codes[r.Code] = true
+	}
+	var acts []struct{ ID, RuleID uint64 }
+	err := db.WithContext(ctx).Model(&AutomationAction{}).Select("id, rule_id").
+		Where("rule_id IN ? AND disabled_at IS NULL", ruleIDs).Order("id").Scan(&acts).Error
+	if err != nil {
+		return nil, fmt.Errorf("models.activeRules: %w", err)
+	}
+	var defs []struct {
+		ID, AppID uint64
+		Code      string
+	}
+	ruleApps := map[uint64]bool{}
+	for _, r := range rows {
+		ruleApps[r.AppID] = true
+	}
+	err = db.WithContext(ctx).Model(&EventDefinition{}).Select("id, app_id, code").
+		Where("app_id IN ? AND code IN ?", keysOf(ruleApps), keysOf(codes)).Scan(&defs).Error
+	if err != nil {
+		return nil, fmt.Errorf("models.activeRules: %w", err)
+	}
+	defID := map[[2]any]uint64{}
+	for _, d := range defs {
+		defID[[2]any{d.AppID, d.Code}] = d.ID
+	}
+	byID := map[uint64]*activeRule{}
+	out := map[uint64][]*activeRule{}
+	for _, r := range rows {
+		def := defID[[2]any{r.AppID, r.Code}]
+		if def == 0 {
+			continue // no such event yet: nothing can match
+		}
+		ar := &activeRule{id: r.ID, appID: r.AppID, definitionID: def, code: r.Code, rules: r.Rules, identifiedOnly: r.IdentifiedOnly}
+		byID[r.ID] = ar
+		out[r.AppID] = append(out[r.AppID], ar)
+	}
+	for _, a := range acts {
+		if r := byID[a.RuleID]; r != nil {
+			r.actions = append(r.actions, a.ID)
+		}
+	}
+	return out, nil
+}
+
+type ruleMatch struct {
+	rule  *activeRule
+	event *Event
+}
+
+// matchRules returns the (rule, event) pairs that match, in event order,
+// reading which devices are identified only for rules that ask.
+func matchRules(ctx context.Context, db *gorm.DB, rules map[uint64][]*activeRule, events []*Event) ([]ruleMatch, error) {
+	var out []ruleMatch
+	needLead := map[uint64]map[string]bool{}
+	for _, e := range events {
+		for _, r := range rules[e.AppID] {
+			if e.DefinitionID != r.definitionID || !matchesRules(r.rules, r.code, e) {
+				continue
+			}
+			out = append(out, ruleMatch{rule: r, event: e})
+			if r.identifiedOnly {
+				if needLead[e.AppID] == nil {
+					needLead[e.AppID] = map[string]bool{}
+				}
+				needLead[e.AppID][e.DeviceID] = true
+			}
+		}
+	}
+	if len(needLead) == 0 {
+		return out, nil
+	}
+	identified := map[uint64]map[string]bool{}
+	for appID, devs := range needLead {
+		identified[appID] = map[string]bool{}
+		for chunk := range inChunks(keysOf(devs), 500) {
+			var ids []string
+			cctx, cancel := context.WithTimeout(ctx, dbCallTimeout)
+			err := db.WithContext(cctx).Model(&Device{}).Where("app_id = ? AND device_id IN ? AND lead_id IS NOT NULL", appID, chunk).
+				Pluck("device_id", &ids).Error
+			cancel()
+			if err != nil {
+				return nil, fmt.Errorf("models.matchRules: %w", err)
+			}
+			for _, id := range ids {
+				identified[appID][id] = true
+			}
+		}
+	}
+	kept := out[:0]
+	for _, m := range out {
+		if !m.rule.identifiedOnly || identified[m.event.AppID][m.event.DeviceID] {
+			kept = append(kept, m)
+		}
+	}
+	return kept, nil
+}
+
+func keysOf[K comparable, V any](m map[K]V) []K {
+	out := make([]K, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// maxRuleScan bounds the events testRule and replayRule read.
+const maxRuleScan = 100_000
+
+// TestRuleInput is a rule to try on past events.
+type TestRuleInput struct {
+	Matcher        string
+	IdentifiedOnly bool
+	From, To       time.Time
+}
+
+// TestRuleResult says what a rule would have done in a range.
+type TestRuleResult struct {
+	// Matched counts the events in the range that would have fired it.
+	Matched int
+	// Scanned counts the events of the matcher's code read to find them.
+	Scanned int
+	// Truncated is true when the range held more events than one test
+	// reads (100,000): narrow it.
+	Truncated bool
+	// Samples are the webhook payloads of the newest few matches.
+	Samples []JSONObject
+}
+
+// TestRuleFor answers how many events in the range would have fired a rule
+// with this trigger, with sample payloads, sending nothing; for viewers.
+func TestRuleFor(ctx context.Context, db *gorm.DB, v Viewer, appPublicID string, in TestRuleInput) (*TestRuleResult, error) {
+	return inApp(ctx, db, v, appPublicID, RoleViewer, func(app *App) (*TestRuleResult, error) {
+		m, err := eventMatcherByName(ctx, db, app.ID, "input.matcher", in.Matcher)
+		if err != nil {
+			return nil, err
+		}
+		r := &activeRule{appID: app.ID, code: m.Code, rules: m.Rules, identifiedOnly: in.IdentifiedOnly}
+		matches, scanned, truncated, err := matchRange(ctx, db, app, r, in.From, in.To)
+		if err != nil {
+			return nil, err
+		}
+		res := &TestRuleResult{Matched: len(matches), Scanned: scanned, Truncated: truncated}
+		rule := &AutomationRule{Name: "(test)"}
+		for i := len(matches) - 1; i >= 0 && len(res.Samples) < 3; i-- {
+			p, err := buildPayload(ctx, db, app, rule, matches[i].event)
+			if err != nil {
+				return nil, err
+			}
+			res.Samples = append(res.Samples, p)
+		}
+		return res, nil
+	})
+}
+
+// ReplayRuleFor re-sends, to every active action of the rule, the events of
+// the range that match it now (whether or not the rule is enabled), and
+// answers how many events that is; for editors. Receivers dedupe by
+// webhook-id, which is the same as the first time.
+func ReplayRuleFor(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, ruleID string, from, to time.Time) (int, error) {
+	return inApp(ctx, db, v, appPublicID, RoleEditor, func(app *App) (int, error) {
+		rule, err := automationRuleByID(ctx, db, app, ruleID)
+		if err != nil {
+			return 0, err
+		}
+		rules, err := activeRules(ctx, db, nil, rule.ID)
+		if err != nil || len(rules[app.ID]) == 0 {
+			return 0, err
+		}
+		r := rules[app.ID][0]
+		matches, _, truncated, err := matchRange(ctx, db, app, r, from, to)
+		if err != nil {
+			return 0, err
+		}
+		if truncated {
+			return 0, Invalid("range", "holds more than %d events of the rule's code; replay a shorter range", maxRuleScan)
+		}
+		var pairs [][3]uint64
+		for _, m := range matches {
+			for _, a := range r.actions {
+				pairs = append(pairs, [3]uint64{m.event.ID, a, r.id})
+			}
+		}
+		ctx, cancel := context.WithTimeout(ctx, dbCallTimeout)
+		defer cancel()
+		return len(matches), db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return enqueueDeliveries(tx, app.ID, pairs, true) })
+	})
+}
+
+// matchRange matches the events of [from, to) against one rule.
+func matchRange(ctx context.Context, db *gorm.DB, app *App, r *activeRule, from, to time.Time) ([]ruleMatch, int, bool, error) {
+	if !from.Before(to) {
+		return nil, 0, false, Invalid("range", "from must be before to")
+	}
+	if r.definitionID == 0 {
+		var def EventDefinition
+		err := db.WithContext(ctx).Select("id").Where("app_id = ? AND code = ?", app.ID, r.code).Take(&def).Error
+		if err != nil {
+			return nil, 0, false, nil // no such definition: nothing matches
+		}
+		r.definitionID = def.ID
+	}
+	cctx, cancel := context.WithTimeout(ctx, dbCallTimeout)
+	defer cancel()
+	var events []*Event
+	err := db.WithContext(cctx).Where("definition_id = ? AND occurred_at >= ? AND occurred_at < ?", r.definitionID, StoreTime(from), StoreTime(to)).
+		Order("id").Limit(maxRuleScan + 1).Find(&events).Error
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("models.matchRange: %w", err)
+	}
+	truncated := len(events) > maxRuleScan
+	if truncated {
+		events = events[:maxRuleScan]
+	}
+	matches, err := matchRules(ctx, db, map[uint64][]*activeRule{app.ID: {r}}, events)
+	return matches, len(events), truncated, err
+}

@@ -1,0 +1,542 @@
+package models
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// DispatcherOptions tune delivery. Zero values take the defaults.
+type DispatcherOptions struct {
+	Guard URLGuard
+	// Workers bounds the deliveries this replica attempts at once (16).
+	Workers int
+	// PerAction bounds the attempts in flight per action (4), so one slow
+	// receiver cannot take every worker.
+	PerAction int
+	// Backoff is the wait after the first failed attempt (30s); each
+	// further failure doubles it, with ±25% jitter, up to 6 hours.
+	Backoff time.Duration
+	// MaxAttempts is the attempts before a delivery is dead-lettered (12:
+	// with the default backoff, about 17 hours of retries).
+	MaxAttempts int
+	// Timeout bounds one attempt (10s).
+	Timeout time.Duration
+	// Poll is how often the dispatcher looks for due deliveries (250ms).
+	Poll time.Duration
+	// Retention is how long finished deliveries stay in the log (30 days);
+	// they are pruned every PruneEvery (1 hour).
+	Retention, PruneEvery time.Duration
+	Log                   *slog.Logger
+}
+
+// Dispatcher attempts the due deliveries. Every replica runs one; a lease
+// on each delivery row (not a lock held across the HTTP call) makes each
+// delivery attempted by one replica at a time, and a replica that dies
+// mid-attempt leaves it to another once the lease expires.
+type Dispatcher struct {
+	db     *gorm.DB
+	opts   DispatcherOptions
+	client *http.Client
+	owner  string
+	seq    atomic.Uint64
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	// wake asks the loop to claim again now: an attempt finished, so a
+	// worker (and its action's share) is free.
+	wake chan struct{}
+
+	mu       sync.Mutex
+	inflight map[uint64]int // per action
+	total    int
+
+	counts [4]atomic.Uint64 // by outcome, see outcomeNames
+}
+
+var outcomeNames = [4]string{"succeeded", "failed", "dead", "disabled"}
+
+const (
+	outcomeSucceeded = iota
+	outcomeFailed    // an attempt failed; it will be retried
+	outcomeDead      // dead-lettered
+	outcomeDisabled  // 410 Gone disabled the action
+)
+
+// maxResponseBody caps what is read of a receiver's answer.
+const maxResponseBody = 4 << 10
+
+// NewDispatcher starts delivering; Close stops it.
+func NewDispatcher(db *gorm.DB, opts DispatcherOptions) *Dispatcher {
+	if opts.Workers <= 0 {
+		opts.Workers = 16
+	}
+	if opts.PerAction <= 0 {
+		opts.PerAction = 4
+	}
+	if opts.Backoff <= 0 {
+		opts.Backoff = 30 * time.Second
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = 12
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 10 * time.Second
+	}
+	if opts.Poll <= 0 {
+		opts.Poll = 250 * time.Millisecond
+	}
+	if opts.Retention <= 0 {
+		opts.Retention = 30 * 24 * time.Hour
+	}
+	if opts.PruneEvery <= 0 {
+		opts.PruneEvery = time.Hour
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	host, _ := os.Hostname()
+	d := &Dispatcher{db: db, opts: opts, inflight: map[uint64]int{}, wake: make(chan struct{}, 1),
+		owner: fmt.Sprintf("%.30s:%d:%s", host, os.Getpid(), randomToken(6))}
+	d.client = newDeliveryClient(opts.Guard, opts.Timeout)
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+	d.wg.Go(d.loop)
+	return d
+}
+
+func newDeliveryClient(g URLGuard, timeout time.Duration) *http.Client {
+	dialer := &net.Dialer{Timeout: 5 * time.Second, Control: g.dialControl}
+	return &http.Client{
+		Timeout: timeout,
+		Transport: &http.Transport{
+			Proxy:                 nil, // a proxy would dial for us, past the guard
+			DialContext:           dialer.DialContext,
+			TLSHandshakeTimeout:   5 * time.Second,
+			ResponseHeaderTimeout: timeout,
+			MaxIdleConnsPerHost:   4,
+			IdleConnTimeout:       60 * time.Second,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// Guard is the URL guard the dispatcher delivers under.
+func (d *Dispatcher) Guard() URLGuard { return d.opts.Guard }
+
+// Close stops claiming deliveries and waits for the attempts in flight;
+// an attempt cut short is left to be retried.
+func (d *Dispatcher) Close() {
+	d.cancel()
+	d.wg.Wait()
+}
+
+// DeliveryCounts are the attempts' outcomes so far, for
+// crumbs_webhook_deliveries_total{status}.
+func (d *Dispatcher) DeliveryCounts() map[string]float64 {
+	out := make(map[string]float64, len(outcomeNames))
+	for i, n := range outcomeNames {
+		out[n] = float64(d.counts[i].Load())
+	}
+	return out
+}
+
+func (d *Dispatcher) loop() {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	pruned := time.Now()
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-timer.C:
+		case <-d.wake:
+			timer.Stop()
+		}
+		if err := d.claim(); err != nil && d.ctx.Err() == nil {
+			d.opts.Log.Warn("automations: claiming deliveries", "err", err)
+		}
+		if time.Since(pruned) > d.opts.PruneEvery {
+			pruned = time.Now()
+			if n, err := PruneDeliveries(d.ctx, d.db, Now().Add(-d.opts.Retention)); err != nil {
+				d.opts.Log.Warn("automations: pruning the delivery log", "err", err)
+			} else if n > 0 {
+				d.opts.Log.Info("automations: pruned the delivery log", "deliveries", n)
+			}
+		}
+		timer.Reset(d.opts.Poll)
+	}
+}
+
+var dueStatuses = []string{DeliveryPending, DeliveryRetrying}
+
+// claim leases the due deliveries this replica has room for and starts
+// attempting them.
+func (d *Dispatcher) claim() error {
+	d.mu.Lock()
+	free := d.opts.Workers - d.total
+	d.mu.Unlock()
+	if free <= 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(d.ctx, dbCallTimeout)
+	defer cancel()
+	db := d.db.WithContext(ctx)
+	now := time.Now().UnixMilli()
+	var due []struct{ ID, ActionID uint64 }
+	err := db.Model(&Delivery{}).Select("id, action_id").
+		Where("status IN ? AND due_at <= ? AND lease_until < ?", dueStatuses, now, now).
+		Where("action_id NOT IN (?)", d.db.Model(&AutomationAction{}).Select("id").Where("disabled_at IS NOT NULL")).
+		Order("due_at").Limit(free * 4).Scan(&due).Error
+	if err != nil || len(due) == 0 {
+		return err
+	}
+	var ids []uint64
+	d.mu.Lock()
+	room := map[uint64]int{}
+	for _, r := range due {
+		if len(ids) >= free {
+			break
+		}
+		if d.inflight[r.ActionID]+room[r.ActionID] < d.opts.PerAction {
+			room[r.ActionID]++
+			ids = append(ids, r.ID)
+		}
+	}
+	d.mu.Unlock()
+	if len(ids) == 0 {
+		return nil
+	}
+	token := fmt.Sprintf("%s:%d", d.owner, d.seq.Add(1))
+	// The attempt takes at most Timeout, recording it a few seconds more.
+	lease := 2*d.opts.Timeout + 5*time.Second
+	err = db.Model(&Delivery{}).Where("id IN ? AND status IN ? AND due_at <= ? AND lease_until < ?", ids, dueStatuses, now, now).
+		Updates(map[string]any{"lease_owner": token, "lease_until": now + lease.Milliseconds()}).Error
+	if err != nil {
+		return err
+	}
+	var claimed []*Delivery
+	if err := db.Where("id IN ? AND lease_owner = ?", ids, token).Find(&claimed).Error; err != nil {
+		return err
+	}
+	for _, dl := range claimed {
+		d.mu.Lock()
+		d.inflight[dl.ActionID]++
+		d.total++
+		d.mu.Unlock()
+		d.wg.Go(func() {
+			defer func() {
+				d.mu.Lock()
+				if d.inflight[dl.ActionID]--; d.inflight[dl.ActionID] == 0 {
+					delete(d.inflight, dl.ActionID)
+				}
+				d.total--
+				d.mu.Unlock()
+				select {
+				case d.wake <- struct{}{}:
+				default:
+				}
+			}()
+			if err := d.attempt(dl, token); err != nil && d.ctx.Err() == nil {
+				d.opts.Log.Warn("automations: delivery", "delivery", dl.ID, "err", err)
+			}
+		})
+	}
+	return nil
+}
+
+// sendResult is what one attempt got.
+type sendResult struct {
+	code       int
+	latency    time.Duration
+	err        error
+	retryAfter time.Duration
+	body       []byte
+}
+
+func (r sendResult) ok() bool { return r.err == nil && r.code >= 200 && r.code < 300 }
+
+func (r sendResult) errorText() string {
+	switch {
+	case r.err != nil:
+		return truncate(r.err.Error(), 400)
+	case r.ok():
+		return ""
+	}
+	msg := fmt.Sprintf("HTTP %d", r.code)
+	if len(r.body) > 0 {
+		msg += ": " + strings.ToValidUTF8(string(r.body), "?")
+	}
+	return truncate(msg, 400)
+}
+
+// attempt makes one attempt of a claimed delivery and records it, fenced
+// on the lease token.
+func (d *Dispatcher) attempt(dl *Delivery, token string) error {
+	ctx := d.ctx
+	body, action, err := d.prepare(ctx, dl)
+	var res sendResult
+	switch {
+	case errors.Is(err, errEventGone):
+		res = sendResult{err: err}
+	case err != nil:
+		d.release(dl, token)
+		return err
+	case action.Disabled():
+		d.release(dl, token)
+		return nil
+	default:
+		res = d.send(ctx, action, dl.WebhookID(), body)
+		if ctx.Err() != nil {
+			d.release(dl, token)
+			return nil
+		}
+	}
+	return d.record(dl, token, action, res, errors.Is(err, errEventGone))
+}
+
+// prepare loads what a delivery sends: the action and the signed body.
+func (d *Dispatcher) prepare(ctx context.Context, dl *Delivery) ([]byte, *AutomationAction, error) {
+	cctx, cancel := context.WithTimeout(ctx, dbCallTimeout)
+	defer cancel()
+	db := d.db.WithContext(cctx)
+	var action AutomationAction
+	if err := db.Take(&action, dl.ActionID).Error; err != nil {
+		return nil, nil, fmt.Errorf("models.Dispatcher: action: %w", err)
+	}
+	var rule AutomationRule
+	if err := db.Take(&rule, dl.RuleID).Error; err != nil {
+		return nil, nil, fmt.Errorf("models.Dispatcher: rule: %w", err)
+	}
+	var app App
+	if err := db.Take(&app, dl.AppID).Error; err != nil {
+		return nil, nil, fmt.Errorf("models.Dispatcher: app: %w", err)
+	}
+	var e Event
+	err := db.Where("app_id = ? AND id = ?", dl.AppID, dl.EventID).Take(&e).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, &action, errEventGone
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("models.Dispatcher: event: %w", err)
+	}
+	payload, err := buildPayload(ctx, d.db, &app, &rule, &e)
+	if err != nil {
+		return nil, nil, err
+	}
+	body, err := actionBody(&action, payload)
+	return body, &action, err
+}
+
+func actionBody(a *AutomationAction, payload JSONObject) ([]byte, error) {
+	if a.Kind == ActionSlack {
+		return json.Marshal(slackMessage(payload, a.Template))
+	}
+	return json.Marshal(payload)
+}
+
+// send makes one HTTP request: a webhook signed per Standard Webhooks, or
+// a Slack message.
+func (d *Dispatcher) send(ctx context.Context, a *AutomationAction, msgID string, body []byte) sendResult {
+	ctx, cancel := context.WithTimeout(ctx, d.opts.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.URL, bytes.NewReader(body))
+	if err != nil {
+		return sendResult{err: err}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "Crumbs-Webhooks/1")
+	if a.Kind == ActionWebhook {
+		for _, h := range a.Headers {
+			req.Header.Set(h.Name, h.Value)
+		}
+		now := time.Now()
+		ts := strconv.FormatInt(now.Unix(), 10)
+		req.Header.Set("webhook-id", msgID)
+		req.Header.Set("webhook-timestamp", ts)
+		req.Header.Set("webhook-signature", a.signatures(msgID, ts, body, now))
+	}
+	start := time.Now()
+	resp, err := d.client.Do(req)
+	res := sendResult{latency: time.Since(start)}
+	if err != nil {
+		res.err = err
+		return res
+	}
+	defer resp.Body.Close()
+	res.code = resp.StatusCode
+	res.body, _ = io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
+	res.latency = time.Since(start)
+	res.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	return res
+}
+
+// signatures is the webhook-signature header: v1,<base64 HMAC-SHA256 of
+// "id.timestamp.body"> by the current secret and, for 24 hours after a
+// rotation, by the previous one too.
+func (a *AutomationAction) signatures(msgID, ts string, body []byte, now time.Time) string {
+	sigs := SignWebhook(a.Secret, msgID, ts, body)
+	if a.PreviousSecret != "" && a.PreviousUntil != nil && now.Before(*a.PreviousUntil) {
+		sigs += " " + SignWebhook(a.PreviousSecret, msgID, ts, body)
+	}
+	return sigs
+}
+
+// SignWebhook returns one Standard Webhooks signature ("v1,<base64>").
+func SignWebhook(secret, msgID, ts string, body []byte) string {
+	key, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(msgID + "." + ts + "."))
+	mac.Write(body)
+	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// parseRetryAfter reads Retry-After as seconds or an HTTP date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// backoff is the wait after the n-th failed attempt.
+func (d *Dispatcher) backoff(n int, retryAfter time.Duration) time.Duration {
+	if retryAfter > 0 {
+		return min(retryAfter, 24*time.Hour)
+	}
+	wait := min(d.opts.Backoff<<min(n-1, 20), 6*time.Hour)
+	return time.Duration(float64(wait) * (0.75 + rand.Float64()/2))
+}
+
+// record stores an attempt's outcome, if this replica still holds the lease.
+func (d *Dispatcher) record(dl *Delivery, token string, action *AutomationAction, res sendResult, gone bool) error {
+	ctx, cancel := context.WithTimeout(context.Background(), dbCallTimeout)
+	defer cancel()
+	now := Now()
+	attempts := dl.Attempts + 1
+	outcome := outcomeFailed
+	upd := map[string]any{"attempts": attempts, "lease_owner": "", "lease_until": 0, "updated_at": now,
+		"last_status_code": res.code, "last_error": res.errorText(), "last_latency_ms": res.latency.Milliseconds()}
+	switch {
+	case res.ok():
+		outcome, upd["status"] = outcomeSucceeded, DeliverySucceeded
+	case gone:
+		outcome, upd["status"] = outcomeDead, DeliveryDead
+	case res.code == http.StatusGone:
+		outcome, upd["status"] = outcomeDisabled, DeliveryDead
+		upd["last_error"] = "the receiver answered 410 Gone: the action is disabled"
+	case attempts >= d.opts.MaxAttempts:
+		outcome, upd["status"] = outcomeDead, DeliveryDead
+	default:
+		upd["status"] = DeliveryRetrying
+		upd["due_at"] = now.Add(d.backoff(attempts, res.retryAfter)).UnixMilli()
+	}
+	err := d.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		r := tx.Model(&Delivery{}).Where("id = ? AND lease_owner = ?", dl.ID, token).Updates(upd)
+		if r.Error != nil || r.RowsAffected == 0 {
+			return r.Error // the lease expired and another replica took over
+		}
+		if outcome == outcomeDisabled {
+			err := tx.Model(&AutomationAction{}).Where("id = ? AND disabled_at IS NULL", action.ID).
+				Updates(map[string]any{"disabled_at": now, "disabled_reason": "the receiver answered 410 Gone", "updated_at": now}).Error
+			if err != nil {
+				return err
+			}
+		}
+		return tx.Create(&DeliveryAttempt{DeliveryID: dl.ID, AppID: dl.AppID, At: now, StatusCode: res.code,
+			LatencyMs: res.latency.Milliseconds(), Error: upd["last_error"].(string)}).Error
+	})
+	if err != nil {
+		return fmt.Errorf("models.Dispatcher.record: %w", err)
+	}
+	d.counts[outcome].Add(1)
+	return nil
+}
+
+// release gives a delivery back without an attempt (shutdown, store fault).
+func (d *Dispatcher) release(dl *Delivery, token string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	d.db.WithContext(ctx).Model(&Delivery{}).Where("id = ? AND lease_owner = ?", dl.ID, token).
+		Updates(map[string]any{"lease_owner": "", "lease_until": 0})
+}
+
+// TestDelivery is the receiver's answer to a sample delivery.
+type TestDelivery struct {
+	WebhookID    string
+	StatusCode   int
+	LatencyMs    int64
+	Error        string
+	ResponseBody string
+}
+
+// SendTestDeliveryFor sends one sample to an action now (the newest event
+// of its rule's matcher code, or a made-up one) and answers what the
+// receiver said; nothing is logged or retried. For editors of the app.
+func (d *Dispatcher) SendTestDeliveryFor(ctx context.Context, v Viewer, appPublicID, actionID string) (*TestDelivery, error) {
+	db := d.db
+	return inApp(ctx, db, v, appPublicID, RoleEditor, func(app *App) (*TestDelivery, error) {
+		a, err := automationActionByID(ctx, db, app, actionID)
+		if err != nil {
+			return nil, err
+		}
+		var rule AutomationRule
+		if err := db.WithContext(ctx).Take(&rule, a.RuleID).Error; err != nil {
+			return nil, err
+		}
+		e := sampleEvent(app)
+		var latest Event
+		err = db.WithContext(ctx).Where("definition_id IN (?)",
+			db.Table("event_definitions AS d").Select("d.id").Joins("JOIN event_matchers AS m ON m.code = d.code AND m.app_id = d.app_id").
+				Where("m.id = ? AND d.app_id = ?", rule.MatcherID, app.ID)).
+			Order("occurred_at DESC").Take(&latest).Error
+		if err == nil {
+			e = &latest
+		} else if !errors.Is(err, gorm.ErrRecordNotFound) {
+			return nil, err
+		}
+		payload, err := buildPayload(ctx, db, app, &rule, e)
+		if err != nil {
+			if e.ID != 0 {
+				return nil, err
+			}
+			payload = JSONObject{"type": "event.triggered", "data": JSONObject{"app": JSONObject{"id": app.PublicID, "name": app.Name}, "test": true}}
+		}
+		body, err := actionBody(a, payload)
+		if err != nil {
+			return nil, err
+		}
+		msgID := "msg_test_" + randomToken(16)
+		res := d.send(ctx, a, msgID, body)
+		return &TestDelivery{WebhookID: msgID, StatusCode: res.code, LatencyMs: res.latency.Milliseconds(), Error: res.errorText(),
+			ResponseBody: strings.ToValidUTF8(truncate(string(res.body), 1000), "?")}, nil
+	})
+}
+
+// ErrAutomationsOff answers a test delivery on a server without a dispatcher.
+var ErrAutomationsOff = newError(ErrUnavailable, "automations are not running on this server")

@@ -1,0 +1,138 @@
+// Talks to the server: the token vault (sign-in, refresh, sign-out; the
+// refresh token stays in an HttpOnly cookie the page cannot read), GraphQL
+// over HTTP with the access token held in memory only, and subscriptions
+// over the graphql-transport-ws websocket.
+
+let session = null // { user, accessToken, accessTokenExpiresAt }
+let timer = 0
+const listeners = new Set()
+
+/** An error answered by the API, with its extensions.code and field. */
+export class ApiError extends Error {
+  constructor(errors, status) {
+    const e = (errors && errors[0]) || {}
+    super(e.message || `request failed (${status})`)
+    this.code = (e.extensions && e.extensions.code) || (status >= 500 ? 'UNAVAILABLE' : 'ERROR')
+    this.field = e.extensions && e.extensions.field
+    this.errors = errors || []
+    this.status = status
+  }
+}
+
+export const currentUser = () => session && session.user
+export const onSession = (fn) => (listeners.add(fn), () => listeners.delete(fn))
+
+function setSession(s) {
+  session = s
+  clearTimeout(timer)
+  if (s) {
+    // Refresh a minute before the access token expires, in the background.
+    const wait = new Date(s.accessTokenExpiresAt).getTime() - Date.now() - 60000
+    timer = setTimeout(() => refresh().catch(() => {}), Math.max(wait, 5000))
+  }
+  listeners.forEach((fn) => fn(s && s.user))
+}
+
+async function vault(op, body = {}) {
+  const res = await fetch(`/dashboard/auth/${op}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(body),
+    credentials: 'same-origin',
+  })
+  const j = await res.json().catch(() => ({}))
+  if (j.errors) throw new ApiError(j.errors, res.status)
+  if (!res.ok) throw new ApiError(null, res.status)
+  return j.data
+}
+
+export async function signIn(email, password) {
+  setSession(await vault('login', { email, password }))
+}
+
+export async function acceptInvitation(token, name, password) {
+  setSession(await vault('accept', { token, name: name || null, password }))
+}
+
+let refreshing = null
+/**
+ * Trades the cookie's refresh token for a new session. Tabs share the
+ * cookie and a refresh token works once, so tabs take turns (Web Locks).
+ */
+export function refresh() {
+  if (!refreshing) {
+    const run = () => vault('refresh').then(setSession, (e) => {
+      if (e.code === 'UNAUTHENTICATED') setSession(null)
+      throw e
+    })
+    const locked = navigator.locks ? navigator.locks.request('crumbs-refresh', run) : run()
+    refreshing = locked.finally(() => (refreshing = null))
+  }
+  return refreshing
+}
+
+export async function signOut() {
+  await vault('logout').catch(() => {})
+  setSession(null)
+}
+
+/** Runs one GraphQL operation; refreshes the session once if it has expired. */
+export async function gql(query, variables = {}, retried = false) {
+  const headers = { 'Content-Type': 'application/json', Accept: 'application/json' }
+  if (session) headers.Authorization = `Bearer ${session.accessToken}`
+  let res
+  try {
+    res = await fetch('/graphql', { method: 'POST', headers, body: JSON.stringify({ query, variables }) })
+  } catch (e) {
+    throw new ApiError([{ message: 'The server cannot be reached.', extensions: { code: 'UNAVAILABLE' } }], 0)
+  }
+  const j = await res.json().catch(() => ({}))
+  if (j.errors && j.errors.length) {
+    const err = new ApiError(j.errors, res.status)
+    if (err.code === 'UNAUTHENTICATED' && !retried && session) {
+      await refresh()
+      return gql(query, variables, true)
+    }
+    throw err
+  }
+  if (!res.ok || !j.data) throw new ApiError(null, res.status)
+  return j.data
+}
+
+let seq = 0
+/**
+ * Subscribes over graphql-transport-ws. onEvent gets each payload's data,
+ * onState 'open' | 'closed' | an error message. Returns a function that stops it.
+ */
+export function subscribe(query, variables, onEvent, onState = () => {}) {
+  let ws, stopped = false, retry = 0
+  const id = String(++seq)
+  const connect = () => {
+    ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/graphql`, 'graphql-transport-ws')
+    ws.onopen = () => ws.send(JSON.stringify({ type: 'connection_init', payload: { Authorization: `Bearer ${session && session.accessToken}` } }))
+    ws.onmessage = (m) => {
+      const msg = JSON.parse(m.data)
+      if (msg.type === 'connection_ack') {
+        retry = 0
+        onState('open')
+        ws.send(JSON.stringify({ id, type: 'subscribe', payload: { query, variables } }))
+      } else if (msg.type === 'next' && msg.payload.data) onEvent(msg.payload.data)
+      else if (msg.type === 'next' && msg.payload.errors) onState(msg.payload.errors[0].message)
+      else if (msg.type === 'error') onState((msg.payload[0] && msg.payload[0].message) || 'subscription refused')
+      else if (msg.type === 'ping') ws.send(JSON.stringify({ type: 'pong' }))
+    }
+    ws.onclose = async (e) => {
+      if (stopped) return
+      onState('closed')
+      // 4401: the access token expired; refresh and reconnect.
+      if (e.code === 4401) await refresh().catch(() => {})
+      setTimeout(() => !stopped && connect(), Math.min(30000, 1000 * 2 ** retry++))
+    }
+  }
+  connect()
+  return () => {
+    stopped = true
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ id, type: 'complete' }))
+    ws && ws.close()
+  }
+}

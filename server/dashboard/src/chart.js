@@ -1,0 +1,40 @@
+// Time-series and bar charts (uPlot), with a table of the same figures for
+// screen readers and keyboard users.
+import { useEffect, useRef } from 'preact/hooks'
+import uPlot from 'uplot'
+import 'uplot/dist/uPlot.min.css'
+import { html } from './ui.js'
+
+/** xs: bucket starts (ISO strings); series: [{label, color, values}]. */
+export function TimeChart({ xs, series, title }) {
+  const el = useRef(null)
+  useEffect(() => {
+    if (!el.current) return
+    const width = Math.max(300, el.current.clientWidth || 800)
+    const plot = new uPlot(
+      {
+        width, height: 280,
+        series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 2, points: { show: xs.length < 60 } }))],
+        axes: [{}, { size: 60 }],
+        scales: { y: { range: (u, min, max) => [0, Math.max(1, max)] } },
+        legend: { live: false },
+      },
+      [xs.map((x) => new Date(x).getTime() / 1000), ...series.map((s) => s.values)],
+      el.current,
+    )
+    const onResize = () => plot.setSize({ width: Math.max(300, el.current.clientWidth), height: 280 })
+    addEventListener('resize', onResize)
+    return () => {
+      removeEventListener('resize', onResize)
+      plot.destroy()
+    }
+  }, [xs, series])
+  return html`<figure class="chart"><div ref=${el} role="img" aria-label=${title}></div></figure>`
+}
+
+/** Horizontal bars: rows [{label, value, max, color, note}]. */
+export const Bars = ({ rows, label }) => html`<ul class="bars" aria-label=${label}>
+  ${rows.map((r) => html`<li><span class="bar-label">${r.label}</span>
+    <span class="bar-track"><span class="bar" style=${{ width: `${r.max ? (100 * r.value) / r.max : 0}%`, background: r.color || '#2563EB' }}></span></span>
+    <span class="bar-value">${r.note}</span></li>`)}
+</ul>`

@@ -1,0 +1,130 @@
+// The dashboard app: session start-up, the shell (navigation, app switcher)
+// and the routes. Every page has its own URL.
+import { render } from 'preact'
+import { useEffect, useState } from 'preact/hooks'
+import { currentUser, onSession, refresh, signOut } from './api.js'
+import { justNavigated, match, navigate, useLocation } from './router.js'
+import { Async, html, useQuery } from './ui.js'
+import { Account, Invitation, SignIn } from './pages/auth.js'
+import { Members, NewApp, Settings, Setup } from './pages/apps.js'
+import { DefinitionForm, Definitions, UnknownCodes } from './pages/definitions.js'
+import { Funnels, Goals, Overview, Pages, Sources } from './pages/insights.js'
+import { EventBrowser, Live } from './pages/browse.js'
+import { DevicePage, LeadPage, Leads } from './pages/leads.js'
+import './style.css'
+
+const appPages = [
+  ['', Overview],
+  ['/pages', Pages],
+  ['/sources', Sources],
+  ['/funnels', Funnels],
+  ['/goals', Goals],
+  ['/events', EventBrowser],
+  ['/live', Live],
+  ['/definitions', Definitions],
+  ['/definitions/new', DefinitionForm],
+  ['/definitions/:defId', DefinitionForm],
+  ['/unknown', UnknownCodes],
+  ['/leads', Leads],
+  ['/leads/:leadId', LeadPage],
+  ['/devices/:deviceId', DevicePage],
+  ['/setup', Setup],
+  ['/settings', Settings],
+  ['/members', Members],
+]
+
+const nav = [
+  ['Insights', [['', 'Overview'], ['/pages', 'Pages'], ['/sources', 'Sources'], ['/funnels', 'Funnels'], ['/goals', 'Goals'], ['/events', 'Event browser'], ['/live', 'Live']]],
+  ['Visitor events', [['/definitions', 'Definitions'], ['/unknown', 'Unknown codes']]],
+  ['People', [['/leads', 'Leads']]],
+  ['App', [['/setup', 'Install'], ['/settings', 'Settings'], ['/members', 'Members']]],
+]
+
+export const APP_QUERY = `query($id: ID!) { app(id: $id) { id name timezone allowedOrigins secretKeyHint secretKeyRotatedAt
+  eventDefinitions { id code name color description enabled builtIn triggerCount firstTriggeredAt lastTriggeredAt } } apps { id name } }`
+
+function AppShell({ appId, rest, path }) {
+  const q = useQuery(APP_QUERY, { id: appId }, [appId])
+  let page = null, params = {}
+  for (const [p, C] of appPages) {
+    const m = match(p || '', rest)
+    if (m) {
+      page = C
+      params = m
+      break
+    }
+  }
+  const base = `/apps/${encodeURIComponent(appId)}`
+  return html`<a class="skip" href="#main">Skip to content</a><div class="layout">
+    <nav class="sidebar" aria-label="Main">
+      <a class="brand" href="/">Crumbs</a>
+      ${q.data && html`<label class="app-switch"><span class="sr-only">App</span>
+        <select aria-label="App" value=${appId} onChange=${(e) => (e.target.value === '+' ? navigate('/new') : navigate(`/apps/${encodeURIComponent(e.target.value)}`))}>
+          ${q.data.apps.map((a) => html`<option value=${a.id}>${a.name}</option>`)}
+          <option value="+">+ New app…</option>
+        </select></label>`}
+      ${nav.map(([group, items]) => html`<div class="nav-group"><h2>${group}</h2><ul>
+        ${items.map(([p, label]) => html`<li><a href=${base + p} aria-current=${rest === p || (p && rest.startsWith(p + '/')) ? 'page' : undefined}>${label}</a></li>`)}
+      </ul></div>`)}
+      <div class="nav-group"><ul>
+        <li><a href="/account" aria-current=${path === '/account' ? 'page' : undefined}>Account</a></li>
+        <li><button class="link" onClick=${() => signOut().then(() => navigate('/signin'))}>Sign out</button></li>
+      </ul></div>
+    </nav>
+    <main id="main" tabindex="-1">
+      <${Async} q=${q}>${(d) =>
+        page
+          ? html`<${page} key=${path} app=${d.app} defs=${d.app.eventDefinitions} reloadApp=${q.reload} base=${base} ...${params} />`
+          : html`<h1>Not found</h1><p>No such page. <a href=${base}>Back to the overview</a>.</p>`}<//>
+    </main>
+  </div>`
+}
+
+/** / : the first app's overview, or the first-run screen when there is none. */
+function Home() {
+  const q = useQuery('{ apps { id } }', {}, [])
+  useEffect(() => {
+    if (q.data) navigate(q.data.apps.length ? `/apps/${encodeURIComponent(q.data.apps[0].id)}` : '/new', true)
+  }, [q.data])
+  return html`<main id="main" class="narrow"><${Async} q=${q}>${() => html`<p>Opening…</p>`}<//></main>`
+}
+
+function App() {
+  const path = useLocation().split('?')[0]
+  const [user, setUser] = useState(currentUser())
+  const [ready, setReady] = useState(false)
+  useEffect(() => {
+    const off = onSession(setUser)
+    refresh().catch(() => {}).finally(() => setReady(true))
+    return off
+  }, [])
+  // After navigating inside the app, focus moves to the new page's title
+  // (screen readers announce it; Tab continues from there).
+  useEffect(() => {
+    const t = document.getElementById('page-title')
+    if (t && justNavigated()) t.focus({ preventScroll: true })
+  })
+  if (!ready) return html`<main id="main" class="narrow"><p role="status">Loading…</p></main>`
+  if (path === '/invitation') return html`<${Invitation} />`
+  if (!user) {
+    if (path !== '/signin') {
+      const next = location.pathname + location.search
+      setTimeout(() => navigate(`/signin${next && next !== '/' ? `?next=${encodeURIComponent(next)}` : ''}`, true))
+      return null
+    }
+    return html`<${SignIn} />`
+  }
+  if (path === '/signin') {
+    const next = new URLSearchParams(location.search).get('next')
+    setTimeout(() => navigate(next && next.startsWith('/') && !next.startsWith('//') ? next : '/', true))
+    return null
+  }
+  if (path === '/') return html`<${Home} />`
+  if (path === '/new') return html`<${NewApp} />`
+  if (path === '/account') return html`<${Account} user=${user} />`
+  const m = path.match(/^\/apps\/([^/]+)(\/.*)?$/)
+  if (m) return html`<${AppShell} appId=${decodeURIComponent(m[1])} rest=${(m[2] || '').replace(/\/$/, '')} path=${path} />`
+  return html`<main id="main" class="narrow"><h1>Not found</h1><p><a href="/">Home</a></p></main>`
+}
+
+render(html`<${App} />`, document.getElementById('root'))

@@ -1,0 +1,240 @@
+// Apps: the first-run screen (create an app, its secret once, install
+// instructions, a live test event), settings and members.
+import { useEffect, useState } from 'preact/hooks'
+import { gql, subscribe } from '../api.js'
+import { navigate } from '../router.js'
+import { Async, ErrorBox, Field, PageHead, Swatch, fmtTime, html, useAction, useQuery, useTitle } from '../ui.js'
+
+const zones = (() => {
+  try {
+    return Intl.supportedValuesOf('timeZone')
+  } catch {
+    return ['UTC']
+  }
+})()
+const localZone = Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC'
+
+/** Checks allowed origins as typed: one per line, scheme://host[:port] only. Answers {origins, errors}. */
+export function parseOrigins(text) {
+  const origins = [], errors = []
+  for (const line of text.split('\n').map((l) => l.trim()).filter(Boolean)) {
+    let u
+    try {
+      u = new URL(line)
+    } catch {
+      errors.push(`"${line}" is not a URL (write it as https://example.com)`)
+      continue
+    }
+    if (!/^https?:$/.test(u.protocol)) errors.push(`"${line}": only http and https origins`)
+    else if (u.pathname !== '/' || u.search || u.hash || u.username || line.replace(/\/$/, '') !== u.origin) errors.push(`"${line}": an origin has no path, query or credentials (try ${u.origin})`)
+    else origins.push(u.origin)
+  }
+  return { origins, errors }
+}
+
+const TimezoneInput = ({ id, value, onInput }) => html`<input id=${id} list="zones" value=${value} onInput=${(e) => onInput(e.target.value)} autocomplete="off" />
+  <datalist id="zones">${zones.map((z) => html`<option value=${z} />`)}</datalist>`
+
+export function NewApp() {
+  useTitle('Create an app')
+  const apps = useQuery('{ apps { id } }', {}, [])
+  const [name, setName] = useState('')
+  const [tz, setTz] = useState(localZone)
+  const [created, setCreated] = useState(null)
+  const a = useAction()
+  const submit = (e) => {
+    e.preventDefault()
+    a.run(async () => {
+      const d = await gql('mutation($i: CreateAppInput!) { createApp(input: $i) { app { id name timezone } secretKey } }', { i: { name, timezone: tz } })
+      setCreated(d.createApp)
+    })
+  }
+  const first = apps.data && apps.data.apps.length === 0
+  if (!apps.data && !created) return html`<main id="main" class="narrow"><${Async} q=${apps}>${() => null}<//></main>`
+  if (created)
+    return html`<main id="main" class="narrow wide">
+      <h1 id="page-title" tabindex="-1">${created.app.name} is ready</h1>
+      <${InstallGuide} app=${created.app} secret=${created.secretKey} />
+      <p><a class="button" href=${`/apps/${encodeURIComponent(created.app.id)}/definitions`}>Continue: define your visitor events →</a></p>
+    </main>`
+  return html`<main id="main" class="narrow">
+    ${!first && html`<p><a href="/">← Back to the dashboard</a></p>`}
+    <h1 id="page-title" tabindex="-1">${first ? 'Welcome to Crumbs' : 'Create an app'}</h1>
+    ${first && html`<p>An app is one website or workspace you track. Create your first one; you can add more later.</p>`}
+    <form class="card" onSubmit=${submit}>
+      <${Field} label="App name" id="app-name" error=${a.error && a.error.field === 'name' && a.error.message}><input id="app-name" required value=${name} onInput=${(e) => setName(e.target.value)} /><//>
+      <${Field} label="Timezone (for reports)" id="app-tz" error=${a.error && a.error.field === 'timezone' && a.error.message}><${TimezoneInput} id="app-tz" value=${tz} onInput=${setTz} /><//>
+      <${ErrorBox} error=${a.error && !a.error.field && a.error} />
+      <button type="submit" disabled=${a.busy}>Create app</button>
+    </form>
+  </main>`
+}
+
+/** Install instructions with a test event that shows up live. */
+function InstallGuide({ app, secret }) {
+  const origin = location.origin
+  const tag = `<script defer src="${origin}/crumbs.js" data-app-id="${app.id}"></script>`
+  return html`
+    ${secret && html`<section class="card notice">
+      <h2>Secret key</h2>
+      <p><strong>Copy it now: it is shown only once.</strong> It is for servers and the WordPress plugin, never for page source.</p>
+      <p><code class="secret" data-testid="secret-key">${secret}</code></p>
+    </section>`}
+    <section class="card"><h2>Add the script tag to your site</h2>
+      <p>Put it in the <code>head</code> of every page. It sends <code>view</code>, <code>click</code> and <code>submit</code> by itself.</p>
+      <pre class="code" data-testid="script-tag">${tag}</pre>
+    </section>
+    <section class="card"><h2>Or: WordPress</h2>
+      <p>Install the Crumbs plugin, then paste these into <em>Settings → Crumbs</em> and press <em>Test connection</em>:</p>
+      <dl class="facts">
+        <dt>Crumbs server URL</dt><dd><code>${origin}</code></dd>
+        <dt>App ID</dt><dd><code data-testid="app-id">${app.id}</code></dd>
+        <dt>Secret key</dt><dd>${secret ? html`<code>${secret}</code>` : html`<span class="muted">shown when the app is created or its key rotated (Settings)</span>`}</dd>
+      </dl>
+    </section>
+    <${TestEvent} app=${app} secret=${secret} />`
+}
+
+function TestEvent({ app, secret }) {
+  const [arrived, setArrived] = useState([])
+  const [state, setState] = useState('connecting')
+  const a = useAction()
+  useEffect(() => subscribe(
+    'subscription($a: ID!) { eventStored(appId: $a) { id code url title receivedAt definition { name color } } }',
+    { a: app.id },
+    (d) => setArrived((l) => [d.eventStored, ...l].slice(0, 10)),
+    setState,
+  ), [app.id])
+  const send = () => a.run(async () => {
+    const headers = { 'Content-Type': 'application/json' }
+    if (secret) headers.Authorization = `Bearer ${secret}`
+    const res = await fetch('/graphql', {
+      method: 'POST', headers,
+      body: JSON.stringify({
+        query: 'mutation($i: TriggerInput!) { trigger(input: $i) { accepted eventId } }',
+        variables: { i: { appId: app.id, deviceId: `dashboard-test-${Math.random().toString(36).slice(2, 10)}`, code: 'view', url: `${location.origin}/crumbs-test-event`, title: 'Crumbs test event', source: 'api' } },
+      }),
+    })
+    const j = await res.json()
+    if (j.errors) throw Object.assign(new Error(j.errors[0].message), { code: j.errors[0].extensions && j.errors[0].extensions.code })
+  })
+  return html`<section class="card"><h2>Test it</h2>
+    <p>Sends a <code>view</code> event to this app; it appears below as soon as it is stored. Events from your site appear here too.</p>
+    <p class="muted" role="status">Live stream: ${state === 'open' ? 'connected' : state}</p>
+    <${ErrorBox} error=${a.error} />
+    <button onClick=${send} disabled=${a.busy}>Send a test event</button>
+    <ul class="stream" aria-live="polite" data-testid="test-arrivals">
+      ${arrived.map((e) => html`<li><${Swatch} color=${e.definition.color} /> <strong>${e.definition.name}</strong> <span>${e.title || e.url}</span> <span class="muted">${fmtTime(e.receivedAt)}</span></li>`)}
+    </ul>
+  </section>`
+}
+
+export function Setup({ app }) {
+  useTitle(`Install · ${app.name}`)
+  return html`<${PageHead} title="Install" /><${InstallGuide} app=${app} />`
+}
+
+export function Settings({ app, reloadApp }) {
+  useTitle(`Settings · ${app.name}`)
+  const [name, setName] = useState(app.name)
+  const [tz, setTz] = useState(app.timezone)
+  const [originsText, setOriginsText] = useState(app.allowedOrigins.join('\n'))
+  const [saved, setSaved] = useState(false)
+  const parsed = parseOrigins(originsText)
+  const a = useAction()
+  const save = (e) => {
+    e.preventDefault()
+    if (parsed.errors.length) return
+    setSaved(false)
+    a.run(async () => {
+      await gql('mutation($id: ID!, $i: UpdateAppInput!) { updateApp(id: $id, input: $i) { id } }', { id: app.id, i: { name, timezone: tz, allowedOrigins: parsed.origins } })
+      setSaved(true)
+      reloadApp()
+    })
+  }
+  const [confirmRotate, setConfirmRotate] = useState(false)
+  const [newSecret, setNewSecret] = useState(null)
+  const rot = useAction()
+  const fieldErr = (f) => a.error && a.error.field && a.error.field.toLowerCase().includes(f) && a.error.message
+  return html`<${PageHead} title="Settings" />
+    <form class="card" onSubmit=${save}>
+      <h2>App</h2>
+      <${Field} label="Name" id="set-name" error=${fieldErr('name')}><input id="set-name" required value=${name} onInput=${(e) => setName(e.target.value)} /><//>
+      <${Field} label="Timezone" id="set-tz" error=${fieldErr('timezone')}><${TimezoneInput} id="set-tz" value=${tz} onInput=${setTz} /><//>
+      <${Field} label="Allowed origins (one per line; empty allows any site)" id="set-origins" hint="Only browsers on these sites may send events, e.g. https://example.com"
+        error=${(parsed.errors.length && parsed.errors.join('; ')) || fieldErr('origin')}>
+        <textarea id="set-origins" rows="4" aria-invalid=${parsed.errors.length ? 'true' : 'false'} value=${originsText} onInput=${(e) => setOriginsText(e.target.value)}></textarea><//>
+      <${ErrorBox} error=${a.error && !a.error.field && a.error} />
+      ${saved && html`<p class="ok" role="status">Saved.</p>`}
+      <button type="submit" disabled=${a.busy || parsed.errors.length > 0}>Save settings</button>
+    </form>
+    <section class="card"><h2>Secret key</h2>
+      <dl class="facts"><dt>App ID</dt><dd><code>${app.id}</code></dd><dt>Key starts with</dt><dd><code>${app.secretKeyHint}</code></dd><dt>Set</dt><dd>${fmtTime(app.secretKeyRotatedAt)}</dd></dl>
+      ${newSecret && html`<div class="notice" role="status"><p><strong>New secret key — copy it now, it is shown only once:</strong></p><p><code class="secret" data-testid="secret-key">${newSecret}</code></p></div>`}
+      <${ErrorBox} error=${rot.error} />
+      ${confirmRotate
+        ? html`<p role="alert">The old key stops working at once: servers and the WordPress plugin using it must get the new one.</p>
+          <button class="danger" disabled=${rot.busy} onClick=${() => rot.run(async () => {
+            const d = await gql('mutation($id: ID!) { rotateAppSecret(id: $id) { secretKey } }', { id: app.id })
+            setNewSecret(d.rotateAppSecret.secretKey)
+            setConfirmRotate(false)
+            reloadApp()
+          })}>Yes, rotate the key</button> <button class="secondary" onClick=${() => setConfirmRotate(false)}>Cancel</button>`
+        : html`<button class="secondary" onClick=${() => setConfirmRotate(true)}>Rotate secret key…</button>`}
+    </section>`
+}
+
+const ROLES = ['owner', 'editor', 'viewer']
+
+export function Members({ app }) {
+  useTitle(`Members · ${app.name}`)
+  const q = useQuery(`query($a: ID!) { members(appId: $a) { role createdAt user { id name email } } invitations(appId: $a) { id email role createdAt expiresAt } me { id } }`, { a: app.id }, [app.id])
+  const [email, setEmail] = useState('')
+  const [role, setRole] = useState('viewer')
+  const [link, setLink] = useState(null)
+  const a = useAction()
+  const invite = (e) => {
+    e.preventDefault()
+    a.run(async () => {
+      const d = await gql('mutation($a: ID!, $e: String!, $r: Role!) { addMember(appId: $a, email: $e, role: $r) { invitationToken invitation { email } } }', { a: app.id, e: email, r: role })
+      setLink({ email: d.addMember.invitation.email, url: `${location.origin}/invitation#${encodeURIComponent(d.addMember.invitationToken)}` })
+      setEmail('')
+      q.reload()
+    })
+  }
+  const act = useAction()
+  const mut = (query, vars) => act.run(async () => {
+    await gql(query, vars)
+    q.reload()
+  })
+  return html`<${PageHead} title="Members" />
+    <${ErrorBox} error=${act.error} />
+    <${Async} q=${q}>${(d) => html`
+      <table><caption>Members of ${app.name}</caption>
+        <thead><tr><th scope="col">Name</th><th scope="col">Email</th><th scope="col">Role</th><th scope="col">Since</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
+        <tbody>${d.members.map((m) => html`<tr>
+          <td>${m.user.name}${m.user.id === d.me.id ? ' (you)' : ''}</td><td>${m.user.email}</td>
+          <td><select aria-label=${`Role of ${m.user.email}`} value=${m.role} onChange=${(e) => mut('mutation($a: ID!, $u: ID!, $r: Role!) { setMemberRole(appId: $a, userId: $u, role: $r) { role } }', { a: app.id, u: m.user.id, r: e.target.value })}>
+            ${ROLES.map((r) => html`<option value=${r}>${r}</option>`)}</select></td>
+          <td>${fmtTime(m.createdAt)}</td>
+          <td><button class="link danger" onClick=${() => confirm(`Remove ${m.user.email} from ${app.name}?`) && mut('mutation($a: ID!, $u: ID!) { removeMember(appId: $a, userId: $u) }', { a: app.id, u: m.user.id })}>Remove</button></td>
+        </tr>`)}</tbody>
+      </table>
+      <h2>Pending invitations</h2>
+      ${d.invitations.length === 0 ? html`<p class="muted">None.</p>` : html`<table><caption class="sr-only">Pending invitations</caption>
+        <thead><tr><th scope="col">Email</th><th scope="col">Role</th><th scope="col">Expires</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
+        <tbody>${d.invitations.map((i) => html`<tr><td>${i.email}</td><td>${i.role}</td><td>${fmtTime(i.expiresAt)}</td>
+          <td><button class="link danger" onClick=${() => mut('mutation($a: ID!, $id: ID!) { revokeInvitation(appId: $a, id: $id) { id } }', { a: app.id, id: i.id })}>Revoke</button></td></tr>`)}</tbody></table>`}
+    `}<//>
+    <form class="card" onSubmit=${invite}>
+      <h2>Invite someone</h2>
+      <div class="row">
+        <${Field} label="Email" id="inv-email" error=${a.error && a.error.field && a.error.message}><input id="inv-email" type="email" required value=${email} onInput=${(e) => setEmail(e.target.value)} /><//>
+        <${Field} label="Role" id="inv-role"><select id="inv-role" value=${role} onChange=${(e) => setRole(e.target.value)}>${ROLES.map((r) => html`<option value=${r}>${r}</option>`)}</select><//>
+      </div>
+      <p class="muted">Owners manage everything; editors change definitions and rules; viewers read.</p>
+      <${ErrorBox} error=${a.error && !a.error.field && a.error} />
+      <button type="submit" disabled=${a.busy}>Create invitation</button>
+      ${link && html`<div class="notice" role="status"><p>Send this link to ${link.email} (works once, for 7 days; shown only now):</p><p><code class="secret" data-testid="invitation-link">${link.url}</code></p></div>`}
+    </form>`
+}

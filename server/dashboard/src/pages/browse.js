@@ -1,0 +1,98 @@
+// The event browser (rules, paging) and the live stream.
+import { useEffect, useRef, useState } from 'preact/hooks'
+import { subscribe } from '../api.js'
+import { useQueryParams } from '../router.js'
+import { RulesEditor, cleanRules } from '../rules.js'
+import { Async, JsonText, PageHead, Swatch, fmtTime, html, useQuery, useTitle } from '../ui.js'
+
+export const EVENT_FIELDS = 'id code url referrer title properties source occurredAt receivedAt definition { name color description } device { id } lead { id email }'
+
+/** One event as a table row; every value is text. */
+export function EventRow({ e, base, tz, showWho = true }) {
+  const [open, setOpen] = useState(false)
+  const hasProps = e.properties && Object.keys(e.properties).length > 0
+  return html`<tr>
+    <td>${fmtTime(e.occurredAt, tz)}</td>
+    <td><${Swatch} color=${e.definition.color} /> <strong>${e.definition.name}</strong> <code>${e.code}</code>
+      ${e.definition.description && html`<div class="muted small">${e.definition.description}</div>`}</td>
+    <td class="url"><div>${e.title}</div><div class="muted small">${e.url}</div></td>
+    <td>${e.source}</td>
+    ${showWho && html`<td>${e.lead ? html`<a href=${`${base}/leads/${e.lead.id}`}>${e.lead.email}</a>` : e.device ? html`<a href=${`${base}/devices/${encodeURIComponent(e.device.id)}`}>device ${e.device.id.slice(0, 12)}</a>` : '–'}</td>`}
+    <td>${hasProps ? html`<button class="link" aria-expanded=${open ? 'true' : 'false'} onClick=${() => setOpen(!open)}>${open ? 'Hide' : 'Show'} properties</button>${open && html`<${JsonText} value=${e.properties} />`}` : '–'}</td>
+  </tr>`
+}
+
+export const EventTable = ({ events, base, tz, showWho = true, caption = 'Events' }) => html`<table class="events"><caption class="sr-only">${caption}</caption>
+  <thead><tr><th scope="col">When</th><th scope="col">Event</th><th scope="col">Page</th><th scope="col">Source</th>${showWho && html`<th scope="col">Who</th>`}<th scope="col">Properties</th></tr></thead>
+  <tbody>${events.map((e) => html`<${EventRow} key=${e.id} e=${e} base=${base} tz=${tz} showWho=${showWho} />`)}</tbody></table>`
+
+/** Rules, combination and page cursor live in the URL (?rules=…&match=any&after=…). */
+export function EventBrowser({ app, base }) {
+  useTitle(`Event browser · ${app.name}`)
+  const [q, setQ] = useQueryParams()
+  let urlRules = []
+  try {
+    urlRules = JSON.parse(q.get('rules') || '[]')
+  } catch {}
+  const matchAny = q.get('match') === 'any'
+  const after = q.get('after') || null
+  const [rules, setRules] = useState(urlRules)
+  const [any, setAny] = useState(matchAny)
+  const key = q.toString()
+  const r = useQuery(`query($a: ID!, $rules: [RuleInput!], $m: RuleCombination, $after: String) { events(appId: $a, rules: $rules, match: $m, first: 25, after: $after) { edges { node { ${EVENT_FIELDS} } } pageInfo { hasNextPage endCursor } } }`,
+    { a: app.id, rules: cleanRules(urlRules), m: matchAny ? 'any' : 'all', after }, [app.id, key])
+  const apply = (e) => {
+    e.preventDefault()
+    const c = cleanRules(rules)
+    setQ({ rules: c.length ? JSON.stringify(c) : null, match: any ? 'any' : null, after: null })
+  }
+  return html`<${PageHead} title="Event browser" />
+    <form class="card" onSubmit=${apply}>
+      <h2>Rules</h2>
+      <${RulesEditor} idp="browse" rules=${rules} onChange=${setRules} />
+      <div class="row">
+        <label for="match">Match</label>
+        <select id="match" value=${any ? 'any' : 'all'} onChange=${(e) => setAny(e.target.value === 'any')}><option value="all">all rules</option><option value="any">any rule</option></select>
+        <button type="submit">Apply</button>
+      </div>
+    </form>
+    <${Async} q=${r}>${(d) => html`
+      <${EventTable} events=${d.events.edges.map((x) => x.node)} base=${base} tz=${app.timezone} />
+      ${d.events.edges.length === 0 && html`<p class="muted">No events match.</p>`}
+      <nav class="pager" aria-label="Pages of events">
+        ${after && html`<button class="secondary" onClick=${() => history.back()}>← Newer</button>`}
+        ${d.events.pageInfo.hasNextPage && html`<button class="secondary" onClick=${() => setQ({ after: d.events.pageInfo.endCursor })}>Older →</button>`}
+      </nav>`}<//>`
+}
+
+export function Live({ app, defs, base }) {
+  useTitle(`Live · ${app.name}`)
+  const [events, setEvents] = useState([])
+  const [paused, setPaused] = useState(false)
+  const [held, setHeld] = useState([])
+  const [code, setCode] = useState('')
+  const [state, setState] = useState('connecting')
+  const pausedRef = useRef(false)
+  pausedRef.current = paused
+  useEffect(() => subscribe(`subscription($a: ID!) { eventStored(appId: $a) { ${EVENT_FIELDS} } }`, { a: app.id }, (d) => {
+    // While paused, arrivals wait in `held`; resuming shows them.
+    const add = (list) => [d.eventStored, ...list].slice(0, 200)
+    pausedRef.current ? setHeld(add) : setEvents(add)
+  }, setState), [app.id])
+  const toggle = () => {
+    if (paused) {
+      setEvents((ev) => [...held, ...ev].slice(0, 200))
+      setHeld([])
+    }
+    setPaused(!paused)
+  }
+  const shown = code ? events.filter((e) => e.code === code) : events
+  return html`<${PageHead} title="Live" />
+    <div class="row">
+      <span role="status" class=${`conn ${state === 'open' ? 'ok' : ''}`}>${state === 'open' ? '● Connected' : `○ ${state}`}</span>
+      <button class="secondary" aria-pressed=${paused ? 'true' : 'false'} onClick=${toggle}>${paused ? `Resume (${held.length} waiting)` : 'Pause'}</button>
+      <label for="live-code">Code</label>
+      <select id="live-code" value=${code} onChange=${(e) => setCode(e.target.value)}><option value="">All codes</option>${defs.map((d) => html`<option value=${d.code}>${d.name}</option>`)}</select>
+    </div>
+    ${shown.length === 0 ? html`<p class="muted">Waiting for events… They appear here within about a second of being stored.</p>` : html`<${EventTable} events=${shown} base=${base} tz=${app.timezone} caption="Live events" />`}`
+}

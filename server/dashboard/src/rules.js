@@ -1,0 +1,22 @@
+// The rule editor shared by the event browser, funnels and goals.
+import { html } from './ui.js'
+
+export const OPERATORS = ['equals', 'not_equals', 'contains', 'starts_with', 'ends_with', 'greater_than', 'less_than', 'exists']
+export const FIELDS = ['code', 'url', 'referrer', 'source', 'title', 'lead.email', 'properties.']
+
+export const cleanRules = (rules) => rules.filter((r) => r.field && r.field !== 'properties.').map((r) => ({ field: r.field, operator: r.operator, value: r.operator === 'exists' ? null : r.value || '' }))
+
+/** Edits a list of {field, operator, value}; idp makes the ids unique on the page. */
+export function RulesEditor({ rules, onChange, idp, fields = FIELDS }) {
+  const set = (i, k, v) => onChange(rules.map((r, j) => (j === i ? { ...r, [k]: v } : r)))
+  return html`<div class="rules">
+    ${rules.map((r, i) => html`<div class="rule row" role="group" aria-label=${`Rule ${i + 1}`}>
+      <input list=${`${idp}-fields`} aria-label=${`Rule ${i + 1} field`} placeholder="field, e.g. properties.plan" value=${r.field} onInput=${(e) => set(i, 'field', e.target.value)} />
+      <select aria-label=${`Rule ${i + 1} operator`} value=${r.operator} onChange=${(e) => set(i, 'operator', e.target.value)}>${OPERATORS.map((o) => html`<option value=${o}>${o.replace('_', ' ')}</option>`)}</select>
+      ${r.operator !== 'exists' && html`<input aria-label=${`Rule ${i + 1} value`} placeholder="value" value=${r.value} onInput=${(e) => set(i, 'value', e.target.value)} />`}
+      <button type="button" class="small secondary" aria-label=${`Remove rule ${i + 1}`} onClick=${() => onChange(rules.filter((_, j) => j !== i))}>×</button>
+    </div>`)}
+    <datalist id=${`${idp}-fields`}>${fields.map((f) => html`<option value=${f} />`)}</datalist>
+    <button type="button" class="small secondary" onClick=${() => onChange([...rules, { field: '', operator: 'equals', value: '' }])}>Add rule</button>
+  </div>`
+}

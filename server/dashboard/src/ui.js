@@ -1,0 +1,107 @@
+// Shared view helpers. Everything from the API is rendered through htm
+// interpolation, which makes text nodes and attribute values: no string is
+// ever parsed as markup.
+import { h } from 'preact'
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks'
+import htm from 'htm'
+import { gql } from './api.js'
+
+export const html = htm.bind(h)
+
+/** Loads a query and reloads it when deps change. */
+export function useQuery(query, variables, deps = []) {
+  const [state, setState] = useState({ loading: true, data: null, error: null })
+  const gen = useRef(0)
+  const load = useCallback(() => {
+    const n = ++gen.current
+    if (!variables) return setState({ loading: false, data: null, error: null })
+    setState((s) => ({ ...s, loading: true, error: null }))
+    gql(query, variables).then(
+      (data) => n === gen.current && setState({ loading: false, data, error: null }),
+      (error) => n === gen.current && setState({ loading: false, data: null, error }),
+    )
+  }, deps)
+  useEffect(load, [load])
+  return { ...state, reload: load }
+}
+
+export const Loading = () => html`<p class="muted" role="status">Loading…</p>`
+
+export function ErrorBox({ error }) {
+  if (!error) return null
+  return html`<div class="error" role="alert"><strong>${error.code || 'Error'}:</strong> ${error.message}</div>`
+}
+
+/** Shows loading, an error, or the children function's result. */
+export function Async({ q, children }) {
+  if (q.error) return html`<${ErrorBox} error=${q.error} />`
+  if (!q.data) return html`<${Loading} />`
+  return children(q.data)
+}
+
+export const Swatch = ({ color, label }) =>
+  html`<span class="swatch" style=${{ background: color }} aria-hidden=${label ? undefined : 'true'} title=${label}></span>`
+
+export const fmtNum = (n) => (n == null ? '–' : Number(n).toLocaleString('en'))
+export const fmtPct = (r) => (r == null ? '–' : `${(r * 100).toFixed(1)}%`)
+export function fmtTime(t, tz) {
+  if (!t) return '–'
+  try {
+    return new Date(t).toLocaleString('en-GB', { timeZone: tz || undefined, dateStyle: 'medium', timeStyle: 'short' })
+  } catch {
+    return new Date(t).toISOString()
+  }
+}
+export function fmtDuration(s) {
+  if (s == null) return '–'
+  if (s < 90) return `${Math.round(s)} s`
+  if (s < 5400) return `${Math.round(s / 60)} min`
+  if (s < 172800) return `${(s / 3600).toFixed(1)} h`
+  return `${(s / 86400).toFixed(1)} d`
+}
+
+/** A labelled form field; error is the message for this field, if any. */
+export function Field({ label, id, error, hint, children }) {
+  return html`<div class="field">
+    <label for=${id}>${label}</label>
+    ${children}
+    ${hint && html`<div class="hint" id=${id + '-hint'}>${hint}</div>`}
+    ${error && html`<div class="field-error" id=${id + '-error'} role="alert">${error}</div>`}
+  </div>`
+}
+
+/** State for a form submission: busy flag and the last error. */
+export function useAction() {
+  const [busy, setBusy] = useState(false)
+  const [error, setError] = useState(null)
+  const run = async (fn) => {
+    setBusy(true)
+    setError(null)
+    try {
+      return await fn()
+    } catch (e) {
+      setError(e)
+    } finally {
+      setBusy(false)
+    }
+  }
+  return { busy, error, run, setError }
+}
+
+/** Sets the document title for a page. */
+export function useTitle(t) {
+  useEffect(() => {
+    document.title = t ? `${t} · Crumbs` : 'Crumbs'
+  }, [t])
+}
+
+export const PageHead = ({ title, children }) => html`<header class="page-head"><h1 tabindex="-1" id="page-title">${title}</h1><div class="actions">${children}</div></header>`
+
+/** Renders a JSON value (properties, fields) as text. */
+export const JsonText = ({ value }) => html`<pre class="json">${JSON.stringify(value, null, 2)}</pre>`
+
+/** A <select> of an app's definitions by code. */
+export const CodeSelect = ({ id, value, onChange, defs, all, label }) => html`<select id=${id} value=${value} aria-label=${label} onChange=${(e) => onChange(e.target.value)}>
+  ${all && html`<option value="">${all}</option>`}
+  ${defs.map((d) => html`<option value=${d.code}>${d.name} (${d.code})</option>`)}
+</select>`

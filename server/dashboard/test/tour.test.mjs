@@ -1,0 +1,419 @@
+// The dashboard tour: a new user signs in, creates an app, defines codes,
+// sends events (through the browser library on a test page and the API),
+// watches them arrive live, checks each page's figures against the API,
+// builds a funnel and a goal, browses with rules, opens a lead, disables and
+// tries to delete definitions, invites a member, erases a lead. Every page
+// is checked with axe (no serious or critical violation) and photographed at
+// 1280×800 and at a phone width. A second test sends hostile strings and
+// checks that they are shown as text and that no script runs.
+import { after, before, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { createServer } from 'node:http'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import AxeBuilder from '@axe-core/playwright'
+import { artifacts, freePort, launchBrowser, startServer, until } from './harness.mjs'
+
+const work = mkdtempSync(join(tmpdir(), 'crumbs-dashboard-tour-'))
+const shots = artifacts()
+let crumbs, browser, page, site, appId, secret
+const violations = []
+
+before(async () => {
+  crumbs = await startServer(work)
+  browser = await launchBrowser()
+  page = await browser.context.newPage()
+  page.on('pageerror', (e) => violations.push(`page error: ${e.message}`))
+  site = await startSite()
+})
+
+after(async () => {
+  await browser?.close()
+  await crumbs?.stop()
+  site?.close()
+  rmSync(work, { recursive: true, force: true })
+})
+
+/** Axe on the current page, then screenshots at desktop and phone width. */
+async function check(name) {
+  await page.waitForLoadState('networkidle').catch(() => {})
+  await page.waitForSelector('[role=status]:has-text("Loading")', { state: 'detached' }).catch(() => {})
+  const res = await new AxeBuilder({ page }).analyze()
+  for (const v of res.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')) {
+    violations.push(`${name}: ${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`)
+  }
+  await page.screenshot({ path: join(shots, `${name}-1280.png`) })
+  await page.setViewportSize({ width: 390, height: 844 })
+  await page.screenshot({ path: join(shots, `${name}-390.png`) })
+  await page.setViewportSize({ width: 1280, height: 800 })
+}
+
+const nav = (label) => page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: label, exact: true }).click()
+const heading = () => page.locator('h1').first().textContent()
+const base = () => `${crumbs.url}/apps/${appId}`
+const as = (s) => ({ Authorization: `Bearer ${s}` })
+const range30 = () => {
+  const to = new Date(Math.ceil(Date.now() / 60000) * 60000 + 60000)
+  return { from: new Date(to - 31 * 86400000).toISOString(), to: to.toISOString(), interval: 'day' }
+}
+
+/** The test site: a page with the script tag served by Crumbs and a trigger button. */
+async function startSite() {
+  const port = await freePort()
+  const server = createServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' })
+    res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Pricing</title>
+<script defer src="${crumbs.url}/crumbs.js" data-app-id="${appId}" data-allow-automation></script></head>
+<body><h1>Pricing</h1><button data-crumbs-event="trial_click" data-crumbs-prop-plan="pro">Start free trial</button></body></html>`)
+  })
+  await new Promise((r) => server.listen(port, '127.0.0.1', r))
+  server.unref()
+  return { url: `http://127.0.0.1:${port}`, close: () => (server.closeAllConnections(), server.close()) }
+}
+
+async function eventsOf(code) {
+  const d = await crumbs.gql('query($a: ID!, $r: [RuleInput!]) { events(appId: $a, rules: $r, first: 100) { edges { node { id code } } } }', { a: appId, r: [{ field: 'code', operator: 'equals', value: code }] })
+  return d.events.edges.length
+}
+
+test('tour', async () => {
+  try {
+    await tour()
+  } catch (e) {
+    await page.screenshot({ path: join(shots, 'failure.png'), fullPage: true }).catch(() => {})
+    throw e
+  }
+})
+
+async function tour() {
+  // Sign in: / sends a signed-out visitor to the sign-in page.
+  await page.goto(crumbs.url + '/')
+  await page.waitForURL(/\/signin/)
+  await check('signin')
+  await page.fill('#email', crumbs.admin.email)
+  await page.fill('#password', 'not the password')
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.getByText('Wrong email or password').waitFor()
+  await page.fill('#password', crumbs.admin.password)
+  await page.getByRole('button', { name: 'Sign in' }).click()
+
+  // First run: no app yet, so the welcome screen.
+  await page.waitForURL(/\/new$/)
+  assert.equal(await heading(), 'Welcome to Crumbs')
+  await check('first-run')
+  await page.fill('#app-name', 'Tour shop')
+  await page.fill('#app-tz', 'UTC')
+  await page.getByRole('button', { name: 'Create app' }).click()
+  secret = await page.getByTestId('secret-key').first().textContent()
+  appId = await page.getByTestId('app-id').textContent()
+  assert.match(secret, /^sk_/)
+  assert.ok((await page.getByTestId('script-tag').textContent()).includes(`data-app-id="${appId}"`))
+  const apps = await crumbs.gql('{ apps { id name secretKeyHint } }')
+  assert.deepEqual(apps.apps.map((a) => [a.id, a.name]), [[appId, 'Tour shop']])
+  assert.ok(secret.startsWith(apps.apps[0].secretKeyHint))
+  await page.getByText('Live stream: connected').waitFor()
+  await page.getByRole('button', { name: 'Send a test event' }).click()
+  await page.getByTestId('test-arrivals').getByText('Crumbs test event').waitFor()
+  await check('first-run-created')
+  await page.getByRole('link', { name: /Continue/ }).click()
+
+  // Visitor events: define trial_click and signup, then newsletter.
+  await page.waitForURL(/\/definitions$/)
+  for (const [code, name, color] of [['trial_click', 'Trial click', '#DC2626'], ['signup', 'Signup', '#7C3AED'], ['newsletter', 'Newsletter', '#0891B2']]) {
+    await page.getByRole('link', { name: 'New definition' }).click()
+    await page.fill('#def-code', code)
+    await page.fill('#def-name', name)
+    await page.fill('#def-color', color.toLowerCase())
+    await page.fill('#def-desc', `Visitor did ${name}`)
+    if (code === 'trial_click') await check('definition-new')
+    await page.getByRole('button', { name: 'Create definition' }).click()
+    await page.waitForURL(/\/definitions$/)
+    await page.getByRole('link', { name, exact: true }).waitFor()
+  }
+  const defs = (await crumbs.gql('query($id: ID!) { app(id: $id) { eventDefinitions { code color description } } }', { id: appId })).app.eventDefinitions
+  assert.deepEqual(defs.find((d) => d.code === 'trial_click'), { code: 'trial_click', color: '#DC2626', description: 'Visitor did Trial click' })
+
+  // Events through the browser library on a test page: a view, a trial click, identify.
+  const sitePage = await browser.context.newPage()
+  await sitePage.goto(site.url + '/pricing')
+  await sitePage.waitForFunction(() => typeof window.crumbs === 'function' && window.crumbs('deviceId'))
+  await sitePage.getByRole('button', { name: 'Start free trial' }).click()
+  await sitePage.evaluate(() => window.crumbs('identify', 'ada@example.test', { name: 'Ada Lovelace', company: 'Engines' }))
+  await until(async () => (await eventsOf('trial_click')) === 1, 45000, 'the trial click from the library')
+  const lead = await until(async () => (await crumbs.gql('query($a: ID!) { leadByEmail(appId: $a, email: "ada@example.test") { id } }', { a: appId })).leadByEmail, 45000, 'the lead')
+  await sitePage.close()
+
+  // Live: events sent through the API arrive on the page.
+  await nav('Live')
+  await page.getByText('● Connected').waitFor()
+  const batch = await crumbs.gql('mutation($i: [TriggerInput!]!) { triggerBatch(inputs: $i) { accepted error { code } } }', {
+    i: [
+      ...[1, 2, 3].map((n) => ({ appId, deviceId: `api-device-${n}`, code: 'signup', url: 'https://shop.example/signup', title: 'Sign up', referrer: 'https://www.search.example/q', properties: { plan: n === 1 ? 'pro' : 'free' } })),
+      { appId, deviceId: 'api-device-1', code: 'trail_click', url: 'https://shop.example/pricing' },
+    ],
+  }, as(secret))
+  assert.deepEqual(batch.triggerBatch.map((r) => r.accepted), [true, true, true, false])
+  assert.equal(batch.triggerBatch[3].error.code, 'UNKNOWN_EVENT_CODE')
+  await until(async () => { const n = await page.locator('table.events tbody tr').count(); return n === 3 || (n > 3 && `too many: ${n}`) }, 30000, 'three live rows').then((r) => assert.equal(r, true))
+  await page.getByRole('button', { name: 'Pause' }).click()
+  await crumbs.gql('mutation($i: TriggerInput!) { trigger(input: $i) { accepted } }', { i: { appId, deviceId: 'api-device-1', code: 'signup', title: 'While paused' } }, as(secret))
+  await page.getByRole('button', { name: 'Resume (1 waiting)' }).waitFor()
+  assert.equal(await page.locator('table.events tbody tr').count(), 3)
+  await page.getByRole('button', { name: 'Resume (1 waiting)' }).click()
+  await page.getByText('While paused').waitFor()
+  await page.selectOption('#live-code', 'trial_click')
+  assert.equal(await page.locator('table.events tbody tr').count(), 0)
+  await page.selectOption('#live-code', '')
+  await check('live')
+
+  // Insights overview: tiles and per-definition rows equal the API's answers and what was sent.
+  await nav('Overview')
+  const ov = (await crumbs.gql('query($a: ID!, $r: RangeInput!) { overview(appId: $a, range: $r) { totalEvents uniqueDevices identifiedLeads newLeads definitions { count definition { code } } } }', { a: appId, r: range30() })).overview
+  const tile = async (k) => Number((await page.getByTestId(`tile-${k}`).locator('.tile-value').textContent()).replace(/,/g, ''))
+  await until(async () => (await tile('totalEvents')) === ov.totalEvents, 10000, 'the total tile')
+  for (const k of ['uniqueDevices', 'identifiedLeads', 'newLeads']) assert.equal(await tile(k), ov[k], k)
+  assert.equal(ov.definitions.find((d) => d.definition.code === 'signup').count, 4)
+  for (const d of ov.definitions) assert.equal(Number(await page.locator(`tr[data-code="${d.definition.code}"] td.num`).first().textContent()), d.count, d.definition.code)
+  assert.equal(await page.locator('.chart canvas').count(), 1)
+  assert.equal(ov.identifiedLeads, 1)
+  await check('overview')
+  await page.selectOption('#range', '7d')
+  await page.waitForURL(/range=7d/)
+  await page.goBack()
+  await page.waitForURL((u) => !u.search.includes('range='))
+
+  // Keyboard: the first Tab reaches the skip link, which moves focus to the content.
+  await page.reload()
+  await page.getByTestId('tile-totalEvents').waitFor()
+  await page.keyboard.press('Tab')
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip to content')
+  await page.keyboard.press('Enter')
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'main')
+  assert.match(page.url(), new RegExp(`/apps/${appId}#main$`))
+
+  // Pages and sources.
+  await nav('Pages')
+  await page.getByRole('cell', { name: '/signup' }).waitFor()
+  await check('pages')
+  await nav('Sources')
+  await page.getByRole('cell', { name: 'search.example' }).waitFor()
+  await check('sources')
+
+  // Funnel: view → trial_click, figures equal the API's.
+  await nav('Funnels')
+  await page.selectOption('#step-0', 'view')
+  await page.selectOption('#step-1', 'trial_click')
+  await page.getByRole('button', { name: 'Show funnel' }).click()
+  await page.getByTestId('funnel-table').waitFor()
+  const fn = (await crumbs.gql('query($i: FunnelInput!) { funnel(input: $i) { steps { entered converted } } }', { i: { appId, range: range30(), windowSeconds: 7 * 86400, steps: [{ code: 'view' }, { code: 'trial_click' }] } })).funnel
+  const cells = await page.getByTestId('funnel-table').locator('tbody tr').evaluateAll((rows) => rows.map((r) => [...r.querySelectorAll('td')].slice(1, 3).map((td) => Number(td.textContent))))
+  assert.deepEqual(cells, fn.steps.map((s) => [s.entered, s.converted]))
+  assert.deepEqual(fn.steps.map((s) => s.entered), [2, 1])
+  await check('funnels')
+  await page.reload()
+  await page.getByTestId('funnel-table').waitFor() // the funnel lives in the URL
+
+  // Goal: quick add signup(plan=pro) → trial_click.
+  await nav('Goals')
+  await page.fill('#goal-name', 'Pro trial')
+  await page.selectOption('#goal-start', 'view')
+  await page.selectOption('#goal-done', 'trial_click')
+  await page.getByRole('button', { name: 'Add goal' }).click()
+  await page.getByTestId('goals-table').getByRole('cell', { name: 'Pro trial', exact: true }).waitFor()
+  const goals = (await crumbs.gql('query($a: ID!) { goals(appId: $a) { id name } }', { a: appId })).goals
+  const gr = (await crumbs.gql('query($a: ID!, $g: ID!, $r: RangeInput!) { goalReport(appId: $a, goalId: $g, range: $r) { started completed } }', { a: appId, g: goals[0].id, r: range30() })).goalReport
+  await until(async () => (await page.getByTestId('goals-table').locator('tbody tr td.num').first().textContent()) === String(gr.started), 10000, 'goal report')
+  assert.equal(await page.getByTestId('goals-table').locator('tbody tr td.num').nth(1).textContent(), String(gr.completed))
+  assert.deepEqual([gr.started, gr.completed], [2, 1])
+  await check('goals')
+
+  // Event browser with a rule: properties.plan equals free.
+  await nav('Event browser')
+  await page.getByRole('button', { name: 'Add rule' }).click()
+  await page.fill('[aria-label="Rule 1 field"]', 'properties.plan')
+  await page.fill('[aria-label="Rule 1 value"]', 'free')
+  await page.getByRole('button', { name: 'Apply' }).click()
+  await page.waitForURL(/rules=/)
+  const browsed = (await crumbs.gql('query($a: ID!) { events(appId: $a, rules: [{field: "properties.plan", operator: equals, value: "free"}]) { edges { node { id } } } }', { a: appId })).events.edges.length
+  await until(async () => (await page.locator('table.events tbody tr').count()) === browsed, 10000, 'browsed rows')
+  assert.equal(browsed, 2)
+  await check('event-browser')
+  await page.locator('table.events tbody tr').first().getByRole('link').click()
+  await page.waitForURL(/\/devices\//)
+  await page.getByRole('heading', { name: 'Timeline' }).waitFor()
+  await check('device')
+  await page.goBack()
+  await page.waitForURL(/\/events\?rules=/)
+
+  // Leads: search, open the lead, its timeline equals the API's.
+  await nav('Leads')
+  await page.fill('#lead-search', 'ada')
+  await page.getByRole('button', { name: 'Search' }).click()
+  await page.waitForURL(/search=ada/)
+  await check('leads')
+  await page.getByRole('link', { name: 'ada@example.test' }).click()
+  await page.waitForURL(new RegExp(`/leads/${lead.id}$`))
+  const lt = (await crumbs.gql('query($id: ID!) { lead(id: $id) { eventCount timeline { edges { node { code } } } } }', { id: lead.id })).lead
+  await until(async () => (await page.locator('table.events tbody tr').count()) === lt.timeline.edges.length, 10000, 'timeline rows')
+  assert.equal(await page.getByTestId('lead-events').textContent(), String(lt.eventCount))
+  assert.ok(lt.timeline.edges.some((e) => e.node.code === 'trial_click'))
+  await page.getByText('Visitor did Trial click').first().waitFor() // the definition's description on the event
+  await check('lead')
+  const download = page.waitForEvent('download')
+  await page.getByRole('button', { name: 'Export (JSON)' }).click()
+  const exported = JSON.parse(await (await (await download).createReadStream()).toArray().then((c) => Buffer.concat(c).toString()))
+  assert.equal(exported.email, 'ada@example.test')
+  assert.equal(exported.events.length, lt.timeline.edges.length)
+
+  // Disable signup: further triggers are refused, history stays.
+  await nav('Definitions')
+  await page.getByRole('checkbox', { name: /for signup/ }).uncheck()
+  await until(async () => (await crumbs.gql('query($id: ID!) { app(id: $id) { eventDefinitions(enabled: false) { code } } }', { id: appId })).app.eventDefinitions.length === 1, 10000, 'signup disabled')
+  const refused = (await crumbs.gql('mutation($i: [TriggerInput!]!) { triggerBatch(inputs: $i) { accepted error { code } } }', { i: [{ appId, deviceId: 'api-device-1', code: 'signup' }] }, as(secret))).triggerBatch[0]
+  assert.deepEqual(refused, { accepted: false, error: { code: 'EVENT_DISABLED' } })
+  await check('definitions')
+  // A triggered definition offers no delete.
+  await page.getByRole('link', { name: 'Signup', exact: true }).click()
+  await page.getByText('cannot be deleted').waitFor()
+  assert.equal(await page.getByRole('button', { name: 'Delete definition' }).count(), 0)
+  await check('definition-edit')
+  // Editing: name and description change, the triggered code is read-only.
+  assert.equal(await page.locator('#def-code').evaluate((e) => e.readOnly), true)
+  await page.fill('#def-name', 'Sign-up')
+  await page.fill('#def-desc', 'Created an account on the sign-up page')
+  await page.getByRole('button', { name: 'Save' }).click()
+  await page.waitForURL(/\/definitions$/)
+  await page.getByRole('link', { name: 'Sign-up', exact: true }).waitFor()
+  const edited = (await crumbs.gql('query($id: ID!) { app(id: $id) { eventDefinitions { code name description enabled } } }', { id: appId })).app.eventDefinitions.find((d) => d.code === 'signup')
+  assert.deepEqual(edited, { code: 'signup', name: 'Sign-up', description: 'Created an account on the sign-up page', enabled: false })
+  // newsletter was never triggered: delete is offered; if it is triggered meanwhile, the server's refusal shows.
+  await nav('Definitions')
+  await page.getByRole('link', { name: 'Newsletter', exact: true }).click()
+  await page.getByRole('button', { name: 'Delete definition' }).waitFor()
+  await crumbs.gql('mutation($i: TriggerInput!) { trigger(input: $i) { accepted } }', { i: { appId, deviceId: 'api-device-2', code: 'newsletter' } }, as(secret))
+  await page.getByRole('button', { name: 'Delete definition' }).click()
+  await page.getByRole('alert').getByText('EVENT_ALREADY_TRIGGERED').waitFor()
+
+  // Unknown codes: trail_click with its suggestion; define it in one click.
+  await nav('Unknown codes')
+  await page.getByRole('cell', { name: 'did you mean trial_click?' }).waitFor()
+  await check('unknown-codes')
+  await page.getByRole('link', { name: 'Define this code' }).click()
+  assert.equal(await page.inputValue('#def-code'), 'trail_click')
+  await page.goBack()
+
+  // Settings: allowed origins are checked as you type.
+  await nav('Settings')
+  await page.fill('#set-origins', 'https://shop.example\nshop.example/path')
+  await page.getByText('is not a URL').waitFor()
+  assert.ok(await page.getByRole('button', { name: 'Save settings' }).isDisabled())
+  await page.fill('#set-origins', 'https://shop.example')
+  await page.getByRole('button', { name: 'Save settings' }).click()
+  await page.getByText('Saved.').waitFor()
+  assert.deepEqual((await crumbs.gql('query($id: ID!) { app(id: $id) { allowedOrigins } }', { id: appId })).app.allowedOrigins, ['https://shop.example'])
+  await page.fill('#set-origins', '')
+  await page.getByRole('button', { name: 'Save settings' }).click()
+  await page.getByText('Saved.').waitFor()
+  await check('settings')
+
+  // Members: invite a viewer, who accepts in another browser.
+  await nav('Members')
+  await page.fill('#inv-email', 'vic@example.test')
+  await page.getByRole('button', { name: 'Create invitation' }).click()
+  const link = await page.getByTestId('invitation-link').textContent()
+  assert.ok(link.startsWith(`${crumbs.url}/invitation#`))
+  await page.getByRole('cell', { name: 'vic@example.test' }).waitFor()
+  await check('members')
+  const other = await launchBrowser()
+  try {
+    const p2 = await other.context.newPage()
+    await p2.goto(link)
+    await p2.fill('#inv-name', 'Vic Viewer')
+    await p2.fill('#inv-password', 'a viewer password 42')
+    await p2.getByRole('button', { name: 'Accept invitation' }).click()
+    await p2.waitForURL(new RegExp(`/apps/${appId}$`))
+    await p2.getByTestId('tile-totalEvents').waitFor()
+    await p2.reload() // the session survives reload (cookie), the token never was in storage
+    await p2.getByTestId('tile-totalEvents').waitFor()
+    assert.deepEqual(await p2.evaluate(() => [Object.keys(localStorage).filter((k) => /token/i.test(k)), document.cookie]), [[], ''])
+  } finally {
+    await other.close()
+  }
+  await page.reload()
+  await page.getByRole('cell', { name: 'Vic Viewer' }).waitFor()
+
+  // Install page and account.
+  await nav('Install')
+  await check('install')
+  await nav('Account')
+  await page.waitForURL(/\/account$/)
+  await check('account')
+  await page.goBack()
+  await page.waitForURL(/\/install$|\/setup$/)
+
+  // Erase the lead with a typed confirmation.
+  await page.goto(`${base()}/leads/${lead.id}`)
+  await page.getByRole('heading', { name: 'Erase this lead' }).waitFor()
+  const erase = page.getByRole('button', { name: 'Erase lead and all events' })
+  assert.ok(await erase.isDisabled())
+  await page.fill('#erase-confirm', 'ada@example.test')
+  await erase.click()
+  await page.getByText('Erased ada@example.test').waitFor()
+  assert.equal((await crumbs.gql('query($a: ID!) { leadByEmail(appId: $a, email: "ada@example.test") { id } }', { a: appId })).leadByEmail, null)
+
+  // Sign out: the session is gone after reload too.
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click()
+  await page.waitForURL(/\/signin/)
+  await page.goto(`${base()}/leads`)
+  await page.waitForURL(/\/signin\?next=/)
+
+  assert.deepEqual(violations, [])
+}
+
+// Hostile strings in everything an event carries (URL, title, referrer,
+// properties, lead name and fields) are shown as text on every page that
+// shows them, and no script runs.
+test('hostile data is shown as text', async () => {
+  const payload = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=1</script>'
+  const { app, secretKey } = (await crumbs.gql('mutation { createApp(input: {name: "<b>Hostile</b>"}) { app { id } secretKey } }')).createApp
+  await crumbs.gql('mutation($i: CreateEventDefinitionInput!) { createEventDefinition(input: $i) { id } }', { i: { appId: app.id, code: 'evil', name: `Evil ${payload}`, description: payload } })
+  const res = await crumbs.gql('mutation($i: [TriggerInput!]!) { triggerBatch(inputs: $i) { accepted error { code message } } }', {
+    i: [{ appId: app.id, deviceId: 'evil-device', code: 'evil', url: `https://evil.example/"><svg onload="window.__pwned=1">`, title: payload, referrer: 'javascript:window.__pwned=1', properties: { [payload]: payload, nested: { html: '<iframe src="javascript:window.__pwned=1">' } } }],
+  }, as(secretKey))
+  assert.deepEqual(res.triggerBatch.map((r) => [r.accepted, r.error]), [[true, null]])
+  await crumbs.gql('mutation($i: IdentifyInput!) { identify(input: $i) { lead { id } } }', { i: { appId: app.id, deviceId: 'evil-device', email: 'evil@example.test', name: payload, fields: { company: payload } } }, as(secretKey))
+  const leadId = (await crumbs.gql('query($a: ID!) { leadByEmail(appId: $a, email: "evil@example.test") { id } }', { a: app.id })).leadByEmail.id
+
+  await page.goto(crumbs.url + '/signin')
+  await page.waitForFunction(() => location.pathname !== '/signin' || document.querySelector('#email'))
+  if (await page.locator('#email').count()) {
+    await page.fill('#email', crumbs.admin.email)
+    await page.fill('#password', crumbs.admin.password)
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.waitForURL((u) => !u.pathname.startsWith('/signin'))
+  }
+  const b = `${crumbs.url}/apps/${app.id}`
+  for (const path of ['/events', `/leads/${leadId}`, '/devices/evil-device', '/definitions', '', '/pages', '/leads']) {
+    await page.goto(b + path)
+    await page.locator('h1').first().waitFor()
+    await page.waitForLoadState('networkidle')
+    for (const button of await page.getByRole('button', { name: 'Show properties' }).all()) await button.click()
+    const text = await page.locator('main').textContent()
+    assert.ok(text.includes('<script>window.__pwned=1</script>') || path === '' || path === '/pages' || path === '/leads', `${path} shows the payload as text`)
+    const injected = await page.evaluate(() => ({
+      pwned: window.__pwned,
+      elements: document.querySelectorAll('main img, main script, main svg[onload], main iframe, main b').length,
+      title: document.title,
+    }))
+    assert.deepEqual([injected.pwned, injected.elements], [undefined, 0], `${path}: ${JSON.stringify(injected)}`)
+  }
+  await page.goto(`${b}/live`)
+  await page.getByText('● Connected').waitFor()
+  await crumbs.gql('mutation($i: TriggerInput!) { trigger(input: $i) { accepted } }', { i: { appId: app.id, deviceId: 'evil-device', code: 'evil', title: payload } }, as(secretKey))
+  await page.locator('table.events tbody tr').first().waitFor()
+  assert.ok((await page.locator('main').textContent()).includes(payload))
+  assert.equal(await page.evaluate(() => window.__pwned), undefined)
+  assert.equal(await page.evaluate(() => document.querySelectorAll('main img, main script, main svg, main iframe').length), 0)
+  await page.screenshot({ path: join(shots, 'hostile-live-1280.png') })
+})

@@ -1,0 +1,68 @@
+package ingest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"unicode/utf8"
+
+	"github.com/crumbs-dev/crumbs/models"
+)
+
+// begin does what every JSON API endpoint does first: it checks the media
+// type and the URL, reads the credentials and the body, and applies the
+// server's rules for JSON bodies. On failure it has answered, and ok is false.
+// Only Segment's endpoints (basicAuth) take HTTP Basic credentials.
+func (a *API) begin(w http.ResponseWriter, r *http.Request, basicAuth bool) (who caller, raw []byte, ok bool) {
+	// text/plain is what navigator.sendBeacon and a fetch without a CORS
+	// preflight send; as on /graphql, it is read as JSON from browsers only.
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || !(mt == "application/json" || mt == "text/plain" && r.Header.Get("Origin") != "") {
+		writeRefusal(w, http.StatusUnsupportedMediaType, models.CodeBadRequest, "send the body as Content-Type: application/json")
+		return who, nil, false
+	}
+	if !utf8.ValidString(r.PathValue("appId")) || !utf8.ValidString(r.URL.RawQuery) {
+		badRequest(w, "the request URL is not valid UTF-8")
+		return who, nil, false
+	}
+	if who, err = a.identify(r); err == nil && who.basic && !basicAuth {
+		err = models.Unauthenticated("use Authorization: Bearer <the app's secret key> (or X-App-Secret), or no credentials from a browser")
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return who, nil, false
+	}
+	raw, err = a.readBody(w, r)
+	if err == nil {
+		err = a.opts.CheckBody(raw)
+	}
+	if err != nil {
+		a.fail(w, r, err)
+		return who, nil, false
+	}
+	return who, raw, true
+}
+
+// readBody reads the request body, up to the size limit.
+func (a *API) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	tooLarge := fmt.Errorf("%w: the request body exceeds %d bytes", models.ErrPayloadTooLarge, a.opts.MaxBodyBytes)
+	if r.ContentLength > a.opts.MaxBodyBytes {
+		return nil, tooLarge
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes)); err != nil {
+		var maxErr *http.MaxBytesError
+		if errors.As(err, &maxErr) {
+			return nil, tooLarge
+		}
+		return nil, errBodyUnreadable
+	}
+	return buf.Bytes(), nil
+}
+
+var errBodyUnreadable = errors.New("the request body could not be read")

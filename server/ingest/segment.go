@@ -1,0 +1,306 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/crumbs-dev/crumbs/models"
+)
+
+// segmentMessage is one call of Segment's HTTP tracking API.
+type segmentMessage struct {
+	Type        string          `json:"type"`
+	Event       string          `json:"event"`
+	Name        string          `json:"name"`
+	AnonymousID json.RawMessage `json:"anonymousId"`
+	UserID      json.RawMessage `json:"userId"`
+	Properties  json.RawMessage `json:"properties"`
+	Traits      json.RawMessage `json:"traits"`
+	Context     struct {
+		Page struct {
+			URL      string `json:"url"`
+			Referrer string `json:"referrer"`
+			Title    string `json:"title"`
+		} `json:"page"`
+		UserAgent string `json:"userAgent"`
+	} `json:"context"`
+	Timestamp *string `json:"timestamp"`
+	MessageID *string `json:"messageId"`
+}
+
+// segmentBatch is the body of /v1/batch.
+type segmentBatch struct {
+	Batch    []json.RawMessage `json:"batch"`
+	WriteKey string            `json:"writeKey"`
+}
+
+// segment answers one endpoint of Segment's HTTP tracking API; kind is the
+// type its messages have ("" for /v1/batch, where each message says).
+func (a *API) segment(kind string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		who, raw, ok := a.begin(w, r, true)
+		if !ok {
+			return
+		}
+		var items []json.RawMessage
+		writeKey := ""
+		if kind == "" {
+			var body segmentBatch
+			if err := json.Unmarshal(raw, &body); err != nil || body.Batch == nil {
+				badRequest(w, `the body must be {"batch": [...]}`)
+				return
+			}
+			items, writeKey = body.Batch, body.WriteKey
+		} else {
+			var body struct {
+				WriteKey string `json:"writeKey"`
+			}
+			if err := json.Unmarshal(raw, &body); err != nil {
+				badRequest(w, "the body must be a JSON object")
+				return
+			}
+			items, writeKey = []json.RawMessage{raw}, body.WriteKey
+		}
+		secret := segmentKey(r, who.secret, writeKey)
+		if secret == "" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="crumbs"`)
+			a.fail(w, r, models.Unauthenticated("use HTTP Basic auth with the app's secret key as the username (Segment's write key)"))
+			return
+		}
+		who.secret = secret
+		appID, err := a.opts.Writer.AppForSecret(r.Context(), secret, who.clientIP)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		if len(items) > models.MaxBatch {
+			a.fail(w, r, models.Invalid("batch", "at most %d messages per request", models.MaxBatch))
+			return
+		}
+		a.record(w, r, appID, who, items, kind)
+	}
+}
+
+// segmentKey is the secret key of a Segment request: Basic auth's username
+// (Segment's spec), else a bearer token or X-App-Secret, else the body's
+// writeKey (which Segment's libraries send beside the header).
+func segmentKey(r *http.Request, bearer, writeKey string) string {
+	if auth, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Basic "); ok {
+		decoded, err := base64.StdEncoding.DecodeString(strings.TrimSpace(auth))
+		if err != nil {
+			return ""
+		}
+		user, _, _ := strings.Cut(string(decoded), ":")
+		return user
+	}
+	if bearer != "" {
+		return bearer
+	}
+	return writeKey
+}
+
+// record maps Segment messages to triggers and identifies, in order:
+// triggers share one call of the writer (one group commit), identifies run
+// one by one. The answer is Segment's {"success": true} when every message
+// was taken, with one outcome per message as the JSON API gives them.
+func (a *API) record(w http.ResponseWriter, r *http.Request, appID string, who caller, items []json.RawMessage, kind string) {
+	type step struct {
+		trigger  *models.TriggerInput
+		identify []models.IdentifyInput
+		err      error
+	}
+	steps := make([]step, len(items))
+	var triggers []models.TriggerInput
+	var at []int
+	for i, raw := range items {
+		var m segmentMessage
+		if err := json.Unmarshal(raw, &m); err != nil {
+			steps[i].err = models.Invalid("batch", "message %d is not a message object", i)
+			continue
+		}
+		if kind != "" {
+			m.Type = kind
+		}
+		t, ids, err := m.convert(appID, who)
+		steps[i] = step{trigger: t, identify: ids, err: err}
+		if t != nil {
+			triggers = append(triggers, *t)
+			at = append(at, i)
+		}
+	}
+	results := make([]models.TriggerResult, len(items))
+	if len(triggers) > 0 {
+		for k, res := range a.opts.Writer.Trigger(r.Context(), triggers) {
+			results[at[k]] = res
+		}
+	}
+	for i, s := range steps {
+		switch {
+		case s.err != nil:
+			results[i].Err = s.err
+		case s.identify != nil:
+			for _, in := range s.identify {
+				in.Limits = a.opts.Writer.Limits()
+				if _, err := models.Identify(r.Context(), a.opts.DB, a.opts.Writer.Catalog(), in); err != nil {
+					results[i].Err = err
+					break
+				}
+			}
+			results[i].Accepted = results[i].Err == nil
+		case s.trigger == nil:
+			// group, alias: nothing Crumbs keeps; taken, as Segment does.
+			results[i].Accepted = true
+		}
+	}
+	if err := requestFailure(results); err != nil || len(results) == 1 && isRequestFailure(results[0].Err) {
+		if err == nil {
+			err = results[0].Err
+		}
+		a.fail(w, r, err)
+		return
+	}
+	out := make([]itemOut, len(results))
+	success := true
+	for i, res := range results {
+		out[i] = itemOut{Accepted: res.Accepted, Duplicate: res.Duplicate}
+		if res.EventID != 0 {
+			id := models.FormatID(res.EventID)
+			out[i].EventID = &id
+		}
+		if res.Err != nil {
+			e := a.describe(r, res.Err)
+			out[i].Error = &e
+			success = false
+		}
+	}
+	writeJSON(w, http.StatusOK, 0, struct {
+		Success bool      `json:"success"`
+		Results []itemOut `json:"results"`
+	}{success, out})
+}
+
+// isRequestFailure tells whether an item's refusal concerns the request
+// rather than the message: the sender should back off or fix its key.
+func isRequestFailure(err error) bool {
+	switch code, _ := models.Code(err); code {
+	case models.CodeUnauthenticated, models.CodeForbidden, models.CodeNotFound, models.CodeRateLimited, models.CodeUnavailable:
+		return true
+	}
+	return false
+}
+
+// convert maps a message: track to a trigger of its normalised event name,
+// page and screen to "view", identify (with traits.email) to an identify of
+// the anonymous and the user id's devices; group and alias to nothing.
+func (m *segmentMessage) convert(appID string, who caller) (*models.TriggerInput, []models.IdentifyInput, error) {
+	anon, user := segmentID(m.AnonymousID), segmentID(m.UserID)
+	device := anon
+	if device == "" {
+		device = user
+	}
+	switch m.Type {
+	case "track", "page", "screen", "identify", "group", "alias":
+	default:
+		return nil, nil, models.Invalid("type", "must be track, identify, page, screen, group or alias")
+	}
+	if device == "" && m.Type != "group" && m.Type != "alias" {
+		return nil, nil, models.Invalid("anonymousId", "a message needs an anonymousId or a userId")
+	}
+	// The request's own User-Agent is the library's, not the visitor's.
+	ua := m.Context.UserAgent
+	switch m.Type {
+	case "track", "page", "screen":
+	case "identify":
+		traits, err := jsonObject("traits", m.Traits)
+		if err != nil {
+			return nil, nil, err
+		}
+		email, _ := traits["email"].(string)
+		if email == "" {
+			return nil, nil, models.Invalid("traits.email", "identify needs traits.email: Crumbs identifies leads by email")
+		}
+		var name *string
+		if n, ok := traits["name"].(string); ok {
+			name = &n
+		}
+		delete(traits, "email")
+		delete(traits, "name")
+		var out []models.IdentifyInput
+		for _, d := range []string{anon, user} {
+			if d != "" && (len(out) == 0 || out[0].DeviceID != d) {
+				out = append(out, models.IdentifyInput{AppPublicID: appID, DeviceID: d, Email: email, Name: name, Fields: traits,
+					UserAgent: ua, Secret: who.secret, ClientIP: who.clientIP})
+			}
+		}
+		return nil, out, nil
+	case "group", "alias":
+		return nil, nil, nil
+	}
+	props, err := jsonObject("properties", m.Properties)
+	if err != nil {
+		return nil, nil, err
+	}
+	t := &models.TriggerInput{
+		AppPublicID: appID, DeviceID: device, Code: models.NormaliseEventCode(m.Event),
+		URL: m.Context.Page.URL, Referrer: m.Context.Page.Referrer, Title: m.Context.Page.Title,
+		MessageID: m.MessageID, Source: models.SourceAPI, UserAgent: ua,
+		Secret: who.secret, Origin: who.origin, ClientIP: who.clientIP,
+	}
+	if m.Type != "track" {
+		t.Code = "view"
+		// A page call carries its page in properties (analytics.js sets
+		// url, referrer and title there); context.page is the fallback.
+		for field, dst := range map[string]*string{"url": &t.URL, "referrer": &t.Referrer, "title": &t.Title} {
+			if v, ok := props[field].(string); ok && v != "" {
+				*dst = v
+				delete(props, field)
+			}
+		}
+		if m.Name != "" && props["name"] == nil {
+			props["name"] = m.Name
+		}
+	}
+	if len(props) > 0 {
+		t.Properties = props
+	}
+	if m.Timestamp != nil {
+		ts, err := time.Parse(time.RFC3339Nano, *m.Timestamp)
+		if err != nil {
+			return nil, nil, models.Invalid("timestamp", "must be an ISO 8601 time, e.g. 2026-11-03T14:02:00.000Z")
+		}
+		t.OccurredAt = &ts
+	}
+	return t, nil, nil
+}
+
+// segmentID reads an anonymousId or userId, which Segment allows to be a
+// string or a number.
+func segmentID(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		return n.String()
+	}
+	return ""
+}
+
+// jsonObject decodes an optional JSON object, keeping numbers' digits.
+func jsonObject(field string, raw json.RawMessage) (map[string]any, error) {
+	out := map[string]any{}
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return out, nil
+	}
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	if err := d.Decode(&out); err != nil {
+		return nil, models.Invalid(field, "must be a JSON object")
+	}
+	return out, nil
+}

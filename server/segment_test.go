@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/99designs/gqlgen/client"
+	"github.com/crumbs-dev/crumbs/models/modelstest"
+	"gorm.io/gorm"
+)
+
+// clientsDir holds the real client libraries (npm) the ingestion tests send
+// through; its node_modules come from .ci/setup-ingest-clients.
+const clientsDir = "testdata/ingest-clients"
+
+// nodeClient returns node, once the package the test needs is installed.
+func nodeClient(t *testing.T, pkg string) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if _, serr := os.Stat(filepath.Join(clientsDir, "node_modules", pkg, "package.json")); err != nil || serr != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("node or %s is missing; run .ci/setup-ingest-clients", pkg)
+		}
+		t.Skipf("node or %s is missing; run .ci/setup-ingest-clients", pkg)
+	}
+	return node
+}
+
+type timelineEvent struct {
+	Code, Source string
+	URL, Title   *string
+	Referrer     *string
+	Properties   map[string]any
+	OccurredAt   string
+	Device       struct{ UserAgent string }
+	Lead         *struct{ Email string }
+}
+
+// deviceTimeline reads a device's events back through GraphQL, newest first.
+func deviceTimeline(a *api, appID, device string, fields string) []timelineEvent {
+	a.t.Helper()
+	var out struct {
+		Device struct {
+			Timeline struct {
+				Edges []struct{ Node timelineEvent }
+			}
+		}
+	}
+	a.ok(`query($a: ID!, $d: ID!) { device(appId: $a, deviceId: $d) { timeline(first: 50) { edges { node {
+		code source url title referrer properties occurredAt device { userAgent } lead { email } `+fields+` } } } } }`,
+		&out, client.Var("a", appID), client.Var("d", device))
+	var events []timelineEvent
+	for _, e := range out.Device.Timeline.Edges {
+		events = append(events, e.Node)
+	}
+	return events
+}
+
+// Segment's own Node library, pointed at a Crumbs server, sends identify,
+// track, page and screen calls through /v1/batch; they read back through
+// GraphQL as the mapping says, on both stores.
+func TestSegmentNodeClient(t *testing.T) {
+	node := nodeClient(t, "@segment/analytics-node")
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		j := newJSONAPI(t, db)
+		appID, secret := j.a.createApp("Segment")
+		for _, code := range []string{"order_completed", "subscription_renewed"} {
+			j.a.ok(`mutation($a: ID!, $c: String!) { createEventDefinition(input: {appId: $a, code: $c, name: $c}) { id } }`, &map[string]any{}, client.Var("a", appID), client.Var("c", code))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, node, "segment.mjs", j.srv.URL, secret)
+		cmd.Dir = clientsDir
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), `"responses":[200`) || strings.Contains(string(out), "segment error") {
+			t.Fatalf("segment client: %v\n%s", err, out)
+		}
+
+		anon := deviceTimeline(j.a, appID, "seg-anon-1", "")
+		if len(anon) != 2 {
+			t.Fatalf("seg-anon-1 has %d events, want the page and one order: %+v", len(anon), anon)
+		}
+		var order, page timelineEvent
+		for _, e := range anon {
+			switch e.Code {
+			case "order_completed":
+				order = e
+			case "view":
+				page = e
+			}
+		}
+		if order.Source != "api" || *order.URL != "https://shop.example/checkout" || *order.Title != "Checkout" ||
+			order.Properties["currency"] != "EUR" || order.Properties["revenue"] != 42.5 || order.Lead == nil || order.Lead.Email != "ada@segment.example" ||
+			!strings.Contains(order.Device.UserAgent, "Firefox") {
+			t.Fatalf("order: %+v", order)
+		}
+		if *page.URL != "https://shop.example/pricing" || *page.Title != "Pricing" || *page.Referrer != "https://news.example/" || page.Properties["name"] != "Pricing" {
+			t.Fatalf("page: %+v", page)
+		}
+		user := deviceTimeline(j.a, appID, "user-42", "")
+		if len(user) != 1 || user[0].Code != "subscription_renewed" || user[0].OccurredAt != "2026-01-02T03:04:05Z" || user[0].Lead == nil {
+			t.Fatalf("user-42: %+v", user)
+		}
+		if email, fields := leadOf(j.a, appID, "user-42"); email != "ada@segment.example" || fields["plan"] != "pro" || fields["seats"] != 3.0 {
+			t.Fatalf("lead of user-42: %q %v", email, fields)
+		}
+		if screen := deviceTimeline(j.a, appID, "seg-anon-2", ""); len(screen) != 1 || screen[0].Code != "view" {
+			t.Fatalf("screen: %+v", screen)
+		}
+		var app struct {
+			App struct{ UnknownCodes []struct{ Code string } }
+		}
+		j.a.ok(`query($a: ID!) { app(id: $a) { unknownCodes { code } } }`, &app, client.Var("a", appID))
+		if len(app.App.UnknownCodes) != 1 || app.App.UnknownCodes[0].Code != "totally_unknown_thing" {
+			t.Fatalf("unknown codes: %+v", app.App.UnknownCodes)
+		}
+	})
+}
+
+// The single-call endpoints and their aliases, with Segment's documented
+// payloads; refusals as on the JSON API.
+func TestSegmentEndpoints(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		j := newJSONAPI(t, db)
+		appID, secret := j.a.createApp("Segment HTTP")
+		basic := []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte(secret+":"))}
+		ok := func(path, body string) apiResponse {
+			t.Helper()
+			r := j.postTo(path, body, basic...)
+			var out struct{ Success bool }
+			json.Unmarshal([]byte(r.raw), &out)
+			if r.status != 200 || !out.Success {
+				t.Fatalf("%s %s: %d %s", path, body, r.status, r.raw)
+			}
+			return r
+		}
+		ok("/v1/track", `{"anonymousId":"s-1","event":"Click","properties":{"button":"buy"}}`)
+		ok("/v1/t", `{"userId":12345,"event":"click","messageId":"t-1"}`)
+		ok("/v1/page", `{"anonymousId":"s-1","name":"Home","context":{"page":{"url":"https://a.example/","title":"Home"}}}`)
+		ok("/v1/p", `{"anonymousId":"s-1"}`)
+		ok("/v1/identify", `{"anonymousId":"s-1","traits":{"email":"grace@example.com","name":"Grace","role":"admin"}}`)
+		ok("/v1/i", `{"userId":"12345","traits":{"email":"grace@example.com"}}`)
+		ok("/v1/batch", `{"batch":[{"type":"group","userId":"12345","groupId":"g"},{"type":"alias","userId":"12345","previousId":"s-1"}]}`)
+		if events := deviceTimeline(j.a, appID, "s-1", ""); len(events) != 3 || events[0].Lead == nil || events[0].Lead.Email != "grace@example.com" {
+			t.Fatalf("s-1: %+v", events)
+		}
+		if events := deviceTimeline(j.a, appID, "12345", ""); len(events) != 1 || events[0].Code != "click" {
+			t.Fatalf("12345: %+v", events)
+		}
+
+		// The write key in the body, as Segment's libraries also send it.
+		if r := j.postTo("/v1/track", `{"writeKey":"`+secret+`","anonymousId":"s-2","event":"View"}`); r.status != 200 {
+			t.Fatalf("writeKey in the body: %d %s", r.status, r.raw)
+		}
+		// Per-message refusals answer 200 with success false (a resend
+		// would not help), whole-request ones a status.
+		r := j.postTo("/v1/batch", `{"batch":[{"type":"track","anonymousId":"s-3","event":"Nope"},{"type":"identify","anonymousId":"s-3","traits":{}},{"type":"track","event":"view"},{"type":"wave"}]}`, basic...)
+		if r.status != 200 || strings.Contains(r.raw, `"success":true`) || len(r.Results) != 4 ||
+			r.Results[0].Error.Code != "UNKNOWN_EVENT_CODE" || *r.Results[1].Error.Field != "traits.email" ||
+			*r.Results[2].Error.Field != "anonymous_id" || *r.Results[3].Error.Field != "type" {
+			t.Fatalf("bad messages: %d %s", r.status, r.raw)
+		}
+		for _, c := range []struct {
+			name, path, body string
+			header           []string
+			status           int
+			code             string
+		}{
+			{"no key", "/v1/track", `{"anonymousId":"s","event":"view"}`, nil, 401, "UNAUTHENTICATED"},
+			{"wrong key", "/v1/track", `{"anonymousId":"s","event":"view"}`, []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte("sk_wrong:"))}, 401, "UNAUTHENTICATED"},
+			{"not a key", "/v1/track", `{"anonymousId":"s","event":"view"}`, []string{"Authorization", "Basic !!!"}, 401, "UNAUTHENTICATED"},
+			{"not a batch", "/v1/batch", `{"anonymousId":"s","event":"view"}`, basic, 400, "BAD_REQUEST"},
+			{"not json", "/v1/track", `{`, basic, 400, "BAD_REQUEST"},
+			{"too many", "/v1/batch", `{"batch":[` + strings.TrimSuffix(strings.Repeat(`{"type":"track","anonymousId":"s","event":"view"},`, 501), ",") + `]}`, basic, 400, "BAD_USER_INPUT"},
+			{"basic on the JSON API", "/api/v1/apps/" + appID + "/events", `{"device_id":"s","code":"view"}`, basic, 401, "UNAUTHENTICATED"},
+		} {
+			if r := j.postTo(c.path, c.body, c.header...); r.status != c.status || r.Error == nil || r.Error.Code != c.code {
+				t.Fatalf("%s: %d %s", c.name, r.status, r.raw)
+			}
+		}
+	})
+}
