@@ -24,8 +24,8 @@ const (
 
 // Event is one recorded trigger of a definition by a device.
 type Event struct {
-	ID           uint64     `gorm:"primaryKey;autoIncrement:false"`
-	AppID        uint64     `gorm:"not null;uniqueIndex:idx_events_app_message,priority:1;index:idx_events_app_device_time,priority:1;index:idx_events_app_time,priority:1"`
+	ID           uint64     `gorm:"primaryKey;autoIncrement:false;index:idx_events_app_id,priority:2"`
+	AppID        uint64     `gorm:"not null;index:idx_events_app_id,priority:1;uniqueIndex:idx_events_app_message,priority:1;index:idx_events_app_device_time,priority:1;index:idx_events_app_time,priority:1"`
 	DefinitionID uint64     `gorm:"not null;index:idx_events_definition_time,priority:1"`
 	DeviceID     string     `gorm:"size:128;not null;index:idx_events_app_device_time,priority:2"`
 	MessageID    *string    `gorm:"size:128;uniqueIndex:idx_events_app_message,priority:2"`

@@ -179,3 +179,6 @@ func (l *EventLog) CountBehind(ctx context.Context) error {
 	}
 	return nil
 }
+
+// LiveSubscribers returns how many live streams and shared polls run.
+func LiveSubscribers() (streams, polls int) { return liveSubscribers() }

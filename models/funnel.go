@@ -5,7 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -75,7 +75,6 @@ func Funnel(ctx context.Context, db *gorm.DB, app *App, in FunnelInput) (*Funnel
 		byCode[d.Code], codes[d.ID] = d.ID, d.Code
 	}
 	stepDefs := make([]uint64, len(in.Steps))
-	needFields := false
 	for i, st := range in.Steps {
 		id, ok := byCode[st.Code]
 		if !ok {
@@ -84,9 +83,9 @@ func Funnel(ctx context.Context, db *gorm.DB, app *App, in FunnelInput) (*Funnel
 		if err := validateRules(fmt.Sprintf("steps.%d.rules", i), st.Rules, true); err != nil {
 			return nil, err
 		}
-		stepDefs[i], needFields = id, needFields || len(st.Rules) > 0
+		stepDefs[i] = id
 	}
-	visitors, err := funnelEvents(ctx, db, app.ID, slices.Compact(slices.Sorted(slices.Values(stepDefs))), s.from(), s.end.Add(in.Window), needFields)
+	visitors, err := funnelEvents(ctx, db, app.ID, in.Steps, stepDefs, codes, s.from(), s.end.Add(in.Window))
 	if err != nil {
 		return nil, err
 	}
@@ -95,20 +94,13 @@ func Funnel(ctx context.Context, db *gorm.DB, app *App, in FunnelInput) (*Funnel
 	for i := range rep.Steps {
 		rep.Steps[i] = &FunnelStep{Matcher: in.Steps[i]}
 	}
+	var w funnelWalk
 	for _, evs := range visitors {
-		masks := make([]uint16, len(evs))
-		for j, e := range evs {
-			for i, st := range in.Steps {
-				if e.DefinitionID == stepDefs[i] && (len(st.Rules) == 0 || matchesRules(st.Rules, codes[e.DefinitionID], e.fields)) {
-					masks[j] |= 1 << i
-				}
-			}
-		}
-		path := bestPath(evs, masks, len(in.Steps), s.from(), s.end, in.Window, in.Strict)
+		path := w.bestPath(evs, len(in.Steps), s.from().UnixNano(), s.end.UnixNano(), int64(in.Window), in.Strict)
 		for k, j := range path {
 			rep.Steps[k].Entered++
 			if k > 0 {
-				gaps[k] = append(gaps[k], evs[j].OccurredAt.Sub(evs[path[k-1]].OccurredAt))
+				gaps[k] = append(gaps[k], time.Duration(evs[j].at-evs[path[k-1]].at))
 			}
 		}
 	}
@@ -122,52 +114,107 @@ func Funnel(ctx context.Context, db *gorm.DB, app *App, in FunnelInput) (*Funnel
 	return rep, nil
 }
 
+// funnelWalk holds the buffers of bestPath, reused across visitors.
+type funnelWalk struct {
+	next []int32
+	path []int
+}
+
 // bestPath returns the indexes of the events a visitor completed the steps
 // with: the deepest progress over every start in [from, to), the earliest
 // start among equals, each next step the earliest that qualifies, all within
-// window of the start. Events must be in time order.
-func bestPath(evs []funnelEvent, masks []uint16, steps int, from, to time.Time, window time.Duration, strict bool) []int {
-	var best []int
-	for start, e := range evs {
-		if masks[start]&1 == 0 || e.OccurredAt.Before(from) || !e.OccurredAt.Before(to) {
-			continue
-		}
-		path := []int{start}
-		limit := e.OccurredAt.Add(window)
-		for j := start + 1; j < len(evs) && len(path) < steps && !evs[j].OccurredAt.After(limit); j++ {
-			if masks[j] == 0 {
-				continue
+// window of the start (times in Unix nanoseconds). Events must be in time
+// order, each with the steps it matches in mask (none without a step).
+//
+// It takes O(steps × events): a backward pass finds, for every event and
+// step, the next event matching that step, so the walk from each start is
+// at most one hop per step. (Trying every start with a forward scan took
+// O(events²) on a busy visitor.) The slice is valid until the next call.
+func (w *funnelWalk) bestPath(evs []funnelEvent, steps int, from, to, window int64, strict bool) []int {
+	n := len(evs)
+	if !strict {
+		// next[k*n+j]: the first event after j that matches step k, or -1.
+		w.next = slices.Grow(w.next[:0], steps*n)[:steps*n]
+		for k := 1; k < steps; k++ {
+			last := int32(-1)
+			for j := n - 1; j >= 0; j-- {
+				w.next[k*n+j] = last
+				if evs[j].mask&(1<<k) != 0 {
+					last = int32(j)
+				}
 			}
-			if masks[j]&(1<<len(path)) != 0 {
-				path = append(path, j)
-			} else if strict {
+		}
+	}
+	// hop returns the event taking a walk at event cur from step k-1 to k,
+	// or -1. Strictly, it must be the very next event: every event kept
+	// matches some step, so any other would come between.
+	hop := func(cur, k int) int {
+		if strict {
+			if cur+1 < n && evs[cur+1].mask&(1<<k) != 0 {
+				return cur + 1
+			}
+			return -1
+		}
+		return int(w.next[k*n+cur])
+	}
+	walk := func(start int, record bool) int {
+		limit, cur, depth := evs[start].at+window, start, 1
+		if record {
+			w.path = append(w.path[:0], start)
+		}
+		for depth < steps {
+			j := hop(cur, depth)
+			if j < 0 || evs[j].at > limit {
 				break
 			}
+			cur, depth = j, depth+1
+			if record {
+				w.path = append(w.path, j)
+			}
 		}
-		if len(path) > len(best) {
-			best = path
-			if len(best) == steps {
+		return depth
+	}
+	best, bestDepth := -1, 0
+	for start, e := range evs {
+		if e.mask&1 == 0 || e.at < from || e.at >= to {
+			continue
+		}
+		if d := walk(start, false); d > bestDepth {
+			best, bestDepth = start, d
+			if d == steps {
 				break
 			}
 		}
 	}
-	return best
+	if best < 0 {
+		return nil
+	}
+	walk(best, true)
+	return w.path
 }
 
-// funnelEvent is the part of an event a funnel needs; fields is set only
-// when a step has rules.
+// funnelEvent is what a funnel keeps of an event: its time (Unix
+// nanoseconds), id (the tie-break among equal times) and the steps it
+// matches. 24 bytes.
 type funnelEvent struct {
-	ID           uint64
-	DefinitionID uint64
-	OccurredAt   time.Time
-	fields       *Event
+	at   int64
+	id   uint64
+	mask uint16
 }
 
-// funnelEvents reads the events of defs in [from, to) grouped by visitor,
-// each visitor's in time order. Without rules the read is covered by the
-// (definition, time, device) index; devices are mapped to leads with one
-// read of the app's identified devices rather than a join per event.
-func funnelEvents(ctx context.Context, db *gorm.DB, appID uint64, defs []uint64, from, to time.Time, withFields bool) (map[string][]funnelEvent, error) {
+// maxFunnelEvents bounds the events of a funnel's steps in its range (plus
+// the window) that a funnel reads into memory: at 24 bytes each plus the
+// visitors' keys, at most about 200 MB. A 30-day funnel over 10M events
+// (3.4M events in the range) stays under it whatever its steps.
+const maxFunnelEvents = 8_000_000
+
+// funnelEvents reads the events of the steps' definitions in [from, to)
+// grouped by visitor, each visitor's in time order, with the steps each
+// matches; events matching no step are dropped as they are read. Without
+// rules the read is covered by the (definition, time, device) index; rules
+// read only the columns they test. Devices are mapped to leads with one read
+// of the app's identified devices rather than a join per event.
+func funnelEvents(ctx context.Context, db *gorm.DB, appID uint64, steps []Matcher, stepDefs []uint64, codes map[uint64]string, from, to time.Time) ([][]funnelEvent, error) {
 	db = db.WithContext(ctx)
 	var owners []struct {
 		DeviceID string
@@ -176,50 +223,91 @@ func funnelEvents(ctx context.Context, db *gorm.DB, appID uint64, defs []uint64,
 	if err := db.Model(&Device{}).Select("device_id, lead_id").Where("app_id = ? AND lead_id IS NOT NULL", appID).Scan(&owners).Error; err != nil {
 		return nil, err
 	}
-	leadOf := make(map[string]string, len(owners))
+	// visitorOf numbers the visitors: the devices of one lead share the
+	// lead's number, so each row costs one map lookup.
+	var out [][]funnelEvent
+	visitorOf := make(map[string]int, len(owners))
+	leadVisitor := map[uint64]int{}
 	for _, o := range owners {
-		// A NUL cannot occur in a device id, so lead keys never meet device ids.
-		leadOf[o.DeviceID] = "\x00" + strconv.FormatUint(o.LeadID, 10)
+		v, ok := leadVisitor[o.LeadID]
+		if !ok {
+			v = len(out)
+			out = append(out, nil)
+			leadVisitor[o.LeadID] = v
+		}
+		visitorOf[o.DeviceID] = v
 	}
-	cols := "id, device_id, definition_id, occurred_at"
-	if withFields {
-		cols += ", url, referrer, source, title, properties"
+	cols := []string{"id", "device_id", "definition_id", "occurred_at"}
+	var fields []string // the event columns the rules test, in cols after the first four
+	for _, st := range steps {
+		for _, r := range st.Rules {
+			c := r.Field
+			if strings.HasPrefix(c, "properties.") {
+				c = "properties"
+			}
+			if c != "code" && !slices.Contains(fields, c) {
+				fields = append(fields, c)
+			}
+		}
 	}
+	cols = append(cols, fields...)
 	// The definitions are the app's, so no app_id condition: it would cost a
 	// row lookup per index entry.
-	rows, err := db.Model(&Event{}).Select(cols).
-		Where("definition_id IN ? AND occurred_at >= ? AND occurred_at < ?", defs, from, to).Rows()
+	rows, err := db.Model(&Event{}).Select(strings.Join(cols, ", ")).
+		Where("definition_id IN ? AND occurred_at >= ? AND occurred_at < ?", slices.Compact(slices.Sorted(slices.Values(stepDefs))), from, to).Rows()
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[string][]funnelEvent{}
-	for rows.Next() {
-		var e funnelEvent
-		var at dbTime
-		var device string
-		dest := []any{&e.ID, &device, &e.DefinitionID, &at}
-		if withFields {
-			e.fields = &Event{}
-			dest = append(dest, &e.fields.URL, &e.fields.Referrer, &e.fields.Source, &e.fields.Title, &e.fields.Properties)
+	var e Event
+	dest := []any{&e.ID, &e.DeviceID, &e.DefinitionID, nil}
+	var at dbTime
+	dest[3] = &at
+	for _, f := range fields {
+		switch f {
+		case "url":
+			dest = append(dest, &e.URL)
+		case "referrer":
+			dest = append(dest, &e.Referrer)
+		case "source":
+			dest = append(dest, &e.Source)
+		case "title":
+			dest = append(dest, &e.Title)
+		case "properties":
+			dest = append(dest, &e.Properties)
 		}
+	}
+	read := 0
+	for rows.Next() {
+		e.Properties = nil
 		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
-		e.OccurredAt = at.Time
-		k, ok := leadOf[device]
-		if !ok {
-			k = device
+		if read++; read > maxFunnelEvents {
+			return nil, Invalid("range", "the steps have more than %d events in the range and window; narrow them", maxFunnelEvents)
 		}
-		out[k] = append(out[k], e)
+		var mask uint16
+		for i, st := range steps {
+			if e.DefinitionID == stepDefs[i] && (len(st.Rules) == 0 || matchesRules(st.Rules, codes[e.DefinitionID], &e)) {
+				mask |= 1 << i
+			}
+		}
+		if mask == 0 {
+			continue
+		}
+		v, ok := visitorOf[e.DeviceID]
+		if !ok {
+			v = len(out)
+			out = append(out, nil)
+			visitorOf[e.DeviceID] = v
+		}
+		out[v] = append(out[v], funnelEvent{at: at.Time.UnixNano(), id: e.ID, mask: mask})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	for _, evs := range out {
-		slices.SortFunc(evs, func(a, b funnelEvent) int {
-			return cmp.Or(a.OccurredAt.Compare(b.OccurredAt), cmp.Compare(a.ID, b.ID))
-		})
+		slices.SortFunc(evs, func(a, b funnelEvent) int { return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.id, b.id)) })
 	}
 	return out, nil
 }

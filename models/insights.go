@@ -38,6 +38,29 @@ type Overview struct {
 	Definitions []*DefinitionStats
 }
 
+// BucketStarts returns the start of every bucket of the series, in order.
+func (o *Overview) BucketStarts() []time.Time {
+	out := make([]time.Time, len(o.Series))
+	for i, b := range o.Series {
+		out[i] = b.Start
+	}
+	return out
+}
+
+// SeriesCounts returns the counts of the series, bucket by bucket.
+func (o *Overview) SeriesCounts() []int64 { return seriesCounts(o.Series) }
+
+// SeriesCounts returns the counts of the series, bucket by bucket.
+func (d *DefinitionStats) SeriesCounts() []int64 { return seriesCounts(d.Series) }
+
+func seriesCounts(series []Bucket) []int64 {
+	out := make([]int64, len(series))
+	for i, b := range series {
+		out[i] = b.Count
+	}
+	return out
+}
+
 // AppOverview answers the dashboard's overview from the rollups: counts and
 // series are exact; unique devices are HyperLogLog estimates (about 1%)
 // unless exact is set, which counts distinct devices in the raw events.

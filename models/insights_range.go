@@ -136,10 +136,63 @@ func splitRange(from, to time.Time) rangeParts {
 	return rangeParts{days: [2]time.Time{d0, d1}, hoursLeft: [2]time.Time{from, d0}, hoursRight: [2]time.Time{d1, to}}
 }
 
-// where returns a condition selecting the rollup rows of the parts.
-func (p rangeParts) where() (string, []any) {
-	return "((grain = ? AND bucket >= ? AND bucket < ?) OR (grain = ? AND bucket >= ? AND bucket < ?) OR (grain = ? AND bucket >= ? AND bucket < ?))",
-		[]any{grainDay, p.days[0], p.days[1], grainHour, p.hoursLeft[0], p.hoursLeft[1], grainHour, p.hoursRight[0], p.hoursRight[1]}
+// union returns a query selecting cols of the rollup rows of the parts that
+// also meet cond: one UNION ALL branch per grain range, so that each is a
+// seek on the primary key (app, kind, grain, definition, bucket). An OR of
+// the three ranges used only the (app, kind) prefix on SQLite and scanned
+// every row of the kind.
+func (p rangeParts) union(cols, cond string, args ...any) (string, []any) {
+	ranges := []struct {
+		grain    int8
+		from, to time.Time
+	}{{grainDay, p.days[0], p.days[1]}, {grainHour, p.hoursLeft[0], p.hoursLeft[1]}, {grainHour, p.hoursRight[0], p.hoursRight[1]}}
+	var b strings.Builder
+	var all []any
+	for i, r := range ranges {
+		if i > 0 {
+			b.WriteString(" UNION ALL ")
+		}
+		b.WriteString("SELECT " + cols + " FROM rollups WHERE " + cond + " AND grain = ? AND bucket >= ? AND bucket < ?")
+		all = append(append(all, args...), r.grain, r.from, r.to)
+	}
+	return b.String(), all
+}
+
+// unionBuckets is union naming every bucket of each grain range (bucket IN
+// a list) rather than a range of buckets, for queries that also name the
+// dimensions: the primary key orders dimensions after buckets, so with a
+// range of buckets every dimension of every bucket is read and filtered
+// (285,000 rows for the engagement of 20 pages over 30 days at 10M events),
+// with the list each (definition, bucket, dimension) is one seek.
+func (p rangeParts) unionBuckets(cols, cond string, args ...any) (string, []any) {
+	type branch struct {
+		grain   int8
+		buckets []time.Time
+	}
+	list := func(r [2]time.Time, step time.Duration) []time.Time {
+		var out []time.Time
+		for t := r[0]; t.Before(r[1]); t = t.Add(step) {
+			out = append(out, t)
+		}
+		return out
+	}
+	branches := []branch{{grainDay, list(p.days, 24*time.Hour)}, {grainHour, append(list(p.hoursLeft, time.Hour), list(p.hoursRight, time.Hour)...)}}
+	var b strings.Builder
+	var all []any
+	for _, br := range branches {
+		if len(br.buckets) == 0 {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString(" UNION ALL ")
+		}
+		b.WriteString("SELECT " + cols + " FROM rollups WHERE " + cond + " AND grain = ? AND bucket IN ?")
+		all = append(append(all, args...), br.grain, br.buckets)
+	}
+	if b.Len() == 0 {
+		b.WriteString("SELECT " + cols + " FROM rollups WHERE 1 = 0")
+	}
+	return b.String(), all
 }
 
 // hourEdges rounds a span's edges down to whole UTC hours, for breakdowns

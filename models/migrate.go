@@ -475,6 +475,16 @@ var migrations = []*gormigrate.Migration{
 			return tx.Migrator().DropTable("erased_messages", "audit_records", "job_leases")
 		},
 	},
+	{
+		// The live stream reads an app's newest events by id (live.go):
+		// without this index each poll read every app's events of the last
+		// seconds through the primary key.
+		ID: "2026120404_events_app_id",
+		Migrate: func(tx *gorm.DB) error {
+			return tx.Exec("CREATE INDEX idx_events_app_id ON events (app_id, id)").Error
+		},
+		Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropIndex("events", "idx_events_app_id") },
+	},
 }
 
 // table is a table a migration creates from a snapshot struct.

@@ -122,8 +122,17 @@ func (v *rollupView) loadTail(spec tailSpec) error {
 	if spec.kinds&kindsRef != 0 {
 		cols = append(cols, "referrer")
 	}
-	rows, err := v.db.Model(&Event{}).Select(strings.Join(cols, ", ")).
-		Where("id > ? AND app_id = ? AND occurred_at >= ? AND occurred_at < ?", v.derived, v.appID, spec.from, spec.to).Rows()
+	// The tail is the newest second or so of events: a short range of the
+	// (app_id, id) index. SQLite's planner, seeing a range on occurred_at
+	// too, walked the (app_id, occurred_at) index over every event of the
+	// range instead (186 ms of CPU per overview at 1M events); MariaDB picks
+	// the id range by itself.
+	table := "events"
+	if v.db.Dialector.Name() == "sqlite" {
+		table = "events INDEXED BY idx_events_app_id"
+	}
+	rows, err := v.db.Table(table).Select(strings.Join(cols, ", ")).
+		Where("app_id = ? AND id > ? AND occurred_at >= ? AND occurred_at < ?", v.appID, v.derived, spec.from, spec.to).Rows()
 	if err != nil {
 		return err
 	}
@@ -207,13 +216,15 @@ type sketchKey struct {
 // hourly ones for the edges. A nil dims means every dimension.
 func (v *rollupView) sketchUnion(kind string, defIDs []uint64, dims []int64, from, to time.Time) (map[sketchKey]int64, error) {
 	parts := splitRange(from, to)
-	cond, args := parts.where()
-	q := v.db.Table("rollups").Select("definition_id, dim, sketch").
-		Where("app_id = ? AND kind = ? AND definition_id IN ?", v.appID, kind, defIDs).Where(cond, args...)
+	cond, args := "app_id = ? AND kind = ? AND definition_id IN ?", []any{v.appID, kind, defIDs}
 	if dims != nil {
-		q = q.Where("dim IN ?", dims)
+		cond, args = cond+" AND dim IN ?", append(args, dims)
 	}
-	rows, err := q.Rows()
+	sql, all := parts.union("definition_id, dim, sketch", cond, args...)
+	if dims != nil {
+		sql, all = parts.unionBuckets("definition_id, dim, sketch", cond, args...)
+	}
+	rows, err := v.db.Raw(sql, all...).Rows()
 	if err != nil {
 		return nil, err
 	}
@@ -267,11 +278,10 @@ type dimTotal struct {
 // topDims returns the first values of kind over all definitions by count
 // in the range parts, most first (ties by value).
 func (v *rollupView) topDims(kind string, parts rangeParts, first int) ([]dimTotal, error) {
-	cond, args := parts.where()
 	var top []dimTotal
-	err := v.db.Table("rollups").Select("dim, MAX(value) AS value, SUM(count) AS n").
-		Where("app_id = ? AND kind = ? AND definition_id = 0", v.appID, kind).Where(cond, args...).
-		Group("dim").Order("n DESC, value").Limit(first).Scan(&top).Error
+	sql, args := parts.union("dim, value, count", "app_id = ? AND kind = ? AND definition_id = 0", v.appID, kind)
+	err := v.db.Raw("SELECT dim, MAX(value) AS value, SUM(count) AS n FROM ("+sql+") r GROUP BY dim ORDER BY n DESC, value LIMIT ?",
+		append(args, first)...).Scan(&top).Error
 	if err != nil {
 		return nil, err
 	}
@@ -293,9 +303,8 @@ func (v *rollupView) topDims(kind string, parts rangeParts, first int) ([]dimTot
 	}
 	if len(others) > 0 {
 		var stored []dimTotal
-		err := v.db.Table("rollups").Select("dim, MAX(value) AS value, SUM(count) AS n").
-			Where("app_id = ? AND kind = ? AND definition_id = 0 AND dim IN ?", v.appID, kind, others).Where(cond, args...).
-			Group("dim").Scan(&stored).Error
+		sql, args := parts.union("dim, value, count", "app_id = ? AND kind = ? AND definition_id = 0 AND dim IN ?", v.appID, kind, others)
+		err := v.db.Raw("SELECT dim, MAX(value) AS value, SUM(count) AS n FROM ("+sql+") r GROUP BY dim", args...).Scan(&stored).Error
 		if err != nil {
 			return nil, err
 		}
@@ -326,13 +335,11 @@ type dimDefinitionCount struct {
 // dimDefinitionCounts returns the counts of kind per dimension value and
 // definition in the range parts, most first per value (ties by definition).
 func (v *rollupView) dimDefinitionCounts(kind string, defIDs []uint64, dims []int64, parts rangeParts) ([]dimDefinitionCount, error) {
-	cond, args := parts.where()
 	var out []dimDefinitionCount
 	// Naming the definitions lets the primary key seek each one's range of
 	// buckets instead of scanning every definition's history.
-	err := v.db.Table("rollups").Select("dim, definition_id, SUM(count) AS n").
-		Where("app_id = ? AND kind = ? AND definition_id IN ? AND dim IN ?", v.appID, kind, defIDs, dims).Where(cond, args...).
-		Group("dim, definition_id").Scan(&out).Error
+	sql, args := parts.unionBuckets("dim, definition_id, count", "app_id = ? AND kind = ? AND definition_id IN ? AND dim IN ?", v.appID, kind, defIDs, dims)
+	err := v.db.Raw("SELECT dim, definition_id, SUM(count) AS n FROM ("+sql+") r GROUP BY dim, definition_id", args...).Scan(&out).Error
 	if err != nil {
 		return nil, err
 	}
@@ -359,7 +366,7 @@ func (v *rollupView) dimDefinitionCounts(kind string, defIDs []uint64, dims []in
 	return out, nil
 }
 
-// contains reports whether where() selects a rollup row of this grain and
+// contains reports whether union() selects a rollup row of this grain and
 // bucket.
 func (p rangeParts) contains(grain int8, bucket time.Time) bool {
 	in := func(r [2]time.Time) bool { return !bucket.Before(r[0]) && bucket.Before(r[1]) }

@@ -251,3 +251,51 @@ func TestGraphQLLiveEvents(t *testing.T) {
 		}
 	})
 }
+
+// The compact series (bucketStarts, seriesCounts) say what series says.
+func TestGraphQLOverviewCompactSeries(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		a := newAPI(t, db)
+		appID, secret := a.createApp("Compact")
+		base := time.Date(2026, 10, 24, 22, 30, 0, 0, time.UTC)
+		for i, after := range []time.Duration{0, time.Minute, 3 * time.Hour, 20 * time.Hour} {
+			var out triggerOut
+			a.ok(triggerMutation, &out, client.Var("in", map[string]any{"appId": appID, "deviceId": fmt.Sprintf("d%d", i), "code": []string{"view", "click"}[i%2],
+				"occurredAt": base.Add(after).Format(time.RFC3339)}), as(secret))
+		}
+		rng := map[string]any{"from": "2026-10-24T22:00:00Z", "to": "2026-10-25T22:00:00Z", "interval": "hour", "timezone": "UTC"}
+		type point struct {
+			Start string
+			Count int
+		}
+		var ov struct {
+			Overview struct {
+				Series       []point
+				BucketStarts []string
+				SeriesCounts []int
+				Definitions  []struct {
+					Series       []point
+					SeriesCounts []int
+				}
+			}
+		}
+		a.ok(`query($a: ID!, $r: RangeInput!) { overview(appId: $a, range: $r) { series { start count } bucketStarts seriesCounts
+			definitions { series { start count } seriesCounts } } }`, &ov, client.Var("a", appID), client.Var("r", rng))
+		o := ov.Overview
+		if len(o.Series) != 24 || len(o.BucketStarts) != 24 || len(o.SeriesCounts) != 24 || len(o.Definitions) == 0 {
+			t.Fatalf("overview %+v", o)
+		}
+		for i, p := range o.Series {
+			if o.BucketStarts[i] != p.Start || o.SeriesCounts[i] != p.Count {
+				t.Fatalf("bucket %d: series %+v, compact %s %d", i, p, o.BucketStarts[i], o.SeriesCounts[i])
+			}
+		}
+		for _, d := range o.Definitions {
+			for i, p := range d.Series {
+				if d.SeriesCounts[i] != p.Count {
+					t.Fatalf("definition bucket %d: series %+v, compact %d", i, p, d.SeriesCounts[i])
+				}
+			}
+		}
+	})
+}

@@ -46,6 +46,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		sqlDB.Close()
 		return err
 	}
+	// SQLite's planner statistics: refreshed at start and every hour.
+	statsCtx, stopStats := context.WithCancel(context.Background())
+	defer stopStats()
+	go models.KeepPlannerStatistics(statsCtx, db, log)
 	m := metrics.New()
 	resolver, closeResolver, err := newResolver(cfg, db, log, m)
 	if err != nil {

@@ -163,6 +163,7 @@ type ComplexityRoot struct {
 		Count         func(childComplexity int) int
 		Definition    func(childComplexity int) int
 		Series        func(childComplexity int) int
+		SeriesCounts  func(childComplexity int) int
 		UniqueDevices func(childComplexity int) int
 	}
 
@@ -405,6 +406,7 @@ type ComplexityRoot struct {
 	}
 
 	Overview struct {
+		BucketStarts    func(childComplexity int) int
 		Definitions     func(childComplexity int) int
 		Exact           func(childComplexity int) int
 		From            func(childComplexity int) int
@@ -412,6 +414,7 @@ type ComplexityRoot struct {
 		Interval        func(childComplexity int) int
 		NewLeads        func(childComplexity int) int
 		Series          func(childComplexity int) int
+		SeriesCounts    func(childComplexity int) int
 		Timezone        func(childComplexity int) int
 		To              func(childComplexity int) int
 		TotalEvents     func(childComplexity int) int
@@ -1116,6 +1119,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DefinitionInsight.Series(childComplexity), true
+	case "DefinitionInsight.seriesCounts":
+		if e.ComplexityRoot.DefinitionInsight.SeriesCounts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DefinitionInsight.SeriesCounts(childComplexity), true
 	case "DefinitionInsight.uniqueDevices":
 		if e.ComplexityRoot.DefinitionInsight.UniqueDevices == nil {
 			break
@@ -2338,6 +2347,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Mutation.UpdateGoal(childComplexity, args["appId"].(string), args["id"].(string), args["input"].(model.UpdateGoalInput)), true
 
+	case "Overview.bucketStarts":
+		if e.ComplexityRoot.Overview.BucketStarts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Overview.BucketStarts(childComplexity), true
 	case "Overview.definitions":
 		if e.ComplexityRoot.Overview.Definitions == nil {
 			break
@@ -2380,6 +2395,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Overview.Series(childComplexity), true
+	case "Overview.seriesCounts":
+		if e.ComplexityRoot.Overview.SeriesCounts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Overview.SeriesCounts(childComplexity), true
 	case "Overview.timezone":
 		if e.ComplexityRoot.Overview.Timezone == nil {
 			break
@@ -3621,6 +3642,11 @@ type DefinitionInsight {
   "Distinct devices; an estimate (about 1%) unless exactUniques was asked for."
   uniqueDevices: Int!
   series: [SeriesPoint!]!
+  """
+  The counts of series alone, bucket by bucket (starts in Overview.bucketStarts):
+  a compact form for long series, one number per bucket instead of an object.
+  """
+  seriesCounts: [Int!]!
 }
 
 "An app's activity in a range, answered from rollups."
@@ -3640,6 +3666,13 @@ type Overview {
   "Leads created in the range."
   newLeads: Int!
   series: [SeriesPoint!]!
+  "The start of every bucket, in order: the buckets of seriesCounts here and in definitions."
+  bucketStarts: [Time!]!
+  """
+  The counts of series alone, bucket by bucket: a compact form for long series
+  (an hourly month is 720 buckets per definition), one number per bucket instead of an object.
+  """
+  seriesCounts: [Int!]!
   "Every definition of the app, by code, including those without events."
   definitions: [DefinitionInsight!]!
 }
@@ -4227,6 +4260,8 @@ func (ec *executionContext) childFields_DefinitionInsight(ctx context.Context, f
 		return ec.fieldContext_DefinitionInsight_uniqueDevices(ctx, field)
 	case "series":
 		return ec.fieldContext_DefinitionInsight_series(ctx, field)
+	case "seriesCounts":
+		return ec.fieldContext_DefinitionInsight_seriesCounts(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DefinitionInsight", field.Name)
 }
@@ -4647,6 +4682,10 @@ func (ec *executionContext) childFields_Overview(ctx context.Context, field grap
 		return ec.fieldContext_Overview_newLeads(ctx, field)
 	case "series":
 		return ec.fieldContext_Overview_series(ctx, field)
+	case "bucketStarts":
+		return ec.fieldContext_Overview_bucketStarts(ctx, field)
+	case "seriesCounts":
+		return ec.fieldContext_Overview_seriesCounts(ctx, field)
 	case "definitions":
 		return ec.fieldContext_Overview_definitions(ctx, field)
 	}
@@ -8052,6 +8091,29 @@ func (ec *executionContext) fieldContext_DefinitionInsight_series(_ context.Cont
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _DefinitionInsight_seriesCounts(ctx context.Context, field graphql.CollectedField, obj *models.DefinitionStats) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DefinitionInsight_seriesCounts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SeriesCounts(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []int64) graphql.Marshaler {
+			return ec.marshalNInt2ᚕint64ᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DefinitionInsight_seriesCounts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DefinitionInsight", field, true, false, errors.New("field of type Int does not have child fields"))
 }
 
 func (ec *executionContext) _DeletePayload_id(ctx context.Context, field graphql.CollectedField, obj *model.DeletePayload) (ret graphql.Marshaler) {
@@ -13180,6 +13242,52 @@ func (ec *executionContext) fieldContext_Overview_series(_ context.Context, fiel
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Overview_bucketStarts(ctx context.Context, field graphql.CollectedField, obj *models.Overview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Overview_bucketStarts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BucketStarts(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []time.Time) graphql.Marshaler {
+			return ec.marshalNTime2ᚕtimeᚐTimeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Overview_bucketStarts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Overview", field, true, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _Overview_seriesCounts(ctx context.Context, field graphql.CollectedField, obj *models.Overview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Overview_seriesCounts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SeriesCounts(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []int64) graphql.Marshaler {
+			return ec.marshalNInt2ᚕint64ᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Overview_seriesCounts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Overview", field, true, false, errors.New("field of type Int does not have child fields"))
 }
 
 func (ec *executionContext) _Overview_definitions(ctx context.Context, field graphql.CollectedField, obj *models.Overview) (ret graphql.Marshaler) {
@@ -18504,6 +18612,11 @@ func (ec *executionContext) _DefinitionInsight(ctx context.Context, sel ast.Sele
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "seriesCounts":
+			out.Values[i] = ec._DefinitionInsight_seriesCounts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -21448,6 +21561,16 @@ func (ec *executionContext) _Overview(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "bucketStarts":
+			out.Values[i] = ec._Overview_bucketStarts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "seriesCounts":
+			out.Values[i] = ec._Overview_seriesCounts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "definitions":
 			out.Values[i] = ec._Overview_definitions(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -23905,6 +24028,35 @@ func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.Selec
 	return res
 }
 
+func (ec *executionContext) unmarshalNInt2ᚕint64ᚄ(ctx context.Context, v any) ([]int64, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]int64, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNInt2int64(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNInt2ᚕint64ᚄ(ctx context.Context, sel ast.SelectionSet, v []int64) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNInt2int64(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNInterval2githubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐInterval(ctx context.Context, v any) (model.Interval, error) {
 	var res model.Interval
 	err := res.UnmarshalGQL(v)
@@ -24310,6 +24462,35 @@ func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel as
 		}
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNTime2ᚕtimeᚐTimeᚄ(ctx context.Context, v any) ([]time.Time, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]time.Time, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNTime2timeᚐTime(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNTime2ᚕtimeᚐTimeᚄ(ctx context.Context, sel ast.SelectionSet, v []time.Time) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNTime2timeᚐTime(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalNTime2ᚖtimeᚐTime(ctx context.Context, v any) (*time.Time, error) {
