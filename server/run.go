@@ -103,9 +103,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
-	// Attempts cut short are released and retried by another replica or
-	// after restart: their receivers dedupe by webhook-id.
-	resolver.Automations.Close()
+	// Deliveries stop at once; attempts cut short are released (or, if the
+	// store does not answer, their leases expire) and retried by another
+	// replica or after the restart: receivers dedupe by webhook-id. Not
+	// waited for: a frozen store must not hold the shutdown past its timeout.
+	go resolver.Automations.Close()
 	shutdown(log, cfg.ShutdownTimeout, srv, endRequests, resolver.Writer, sqlDB)
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
