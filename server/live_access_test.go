@@ -61,8 +61,9 @@ func (l *liveApp) subscribe(t *testing.T, auth string) *wsClient {
 // triggering stores browser events for the app until the returned stop is
 // called, so a subscriber always has something to receive.
 func (l *liveApp) triggering() (stop func()) {
-	done := make(chan struct{})
+	done, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(stopped)
 		for {
 			select {
 			case <-done:
@@ -73,7 +74,9 @@ func (l *liveApp) triggering() (stop func()) {
 			}
 		}
 	}()
-	return func() { close(done) }
+	// Waits for a trigger in flight: after stop the test's cleanup closes
+	// the writer, which would answer it "shutting down".
+	return func() { close(done); <-stopped }
 }
 
 // receive waits for one event of the subscription.
