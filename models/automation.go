@@ -346,17 +346,16 @@ func DeleteAutomationRuleFor(ctx context.Context, db *gorm.DB, v Viewer, appPubl
 		if err != nil {
 			return nil, err
 		}
-		return r, db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			if err := tx.Where("delivery_id IN (?)", tx.Model(&Delivery{}).Select("id").Where("rule_id = ?", r.ID)).Delete(&DeliveryAttempt{}).Error; err != nil {
-				return err
-			}
-			if err := tx.Where("rule_id = ?", r.ID).Delete(&Delivery{}).Error; err != nil {
-				return err
-			}
-			if err := tx.Where("rule_id = ?", r.ID).Delete(&AutomationAction{}).Error; err != nil {
-				return err
-			}
-			return tx.Delete(r).Error
+		return r, withRetry(ctx, func() error {
+			return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+				if err := deleteDeliveries(tx, "rule_id = ?", r.ID); err != nil {
+					return err
+				}
+				if err := tx.Where("rule_id = ?", r.ID).Delete(&AutomationAction{}).Error; err != nil {
+					return err
+				}
+				return tx.Delete(r).Error
+			})
 		})
 	})
 }
@@ -417,14 +416,13 @@ func DeleteAutomationActionFor(ctx context.Context, db *gorm.DB, v Viewer, appPu
 		if err != nil {
 			return nil, err
 		}
-		return a, db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			if err := tx.Where("delivery_id IN (?)", tx.Model(&Delivery{}).Select("id").Where("action_id = ?", a.ID)).Delete(&DeliveryAttempt{}).Error; err != nil {
-				return err
-			}
-			if err := tx.Where("action_id = ?", a.ID).Delete(&Delivery{}).Error; err != nil {
-				return err
-			}
-			return tx.Delete(a).Error
+		return a, withRetry(ctx, func() error {
+			return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+				if err := deleteDeliveries(tx, "action_id = ?", a.ID); err != nil {
+					return err
+				}
+				return tx.Delete(a).Error
+			})
 		})
 	})
 }

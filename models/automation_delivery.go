@@ -211,11 +211,26 @@ func enqueueMatches(tx *gorm.DB, byApp map[uint64][][3]uint64, replay bool) erro
 // sent). Erasures call it in their transaction.
 func eraseDeliveries(tx *gorm.DB, eventIDs []uint64) error {
 	for chunk := range inChunks(eventIDs, 500) {
-		sub := tx.Model(&Delivery{}).Select("id").Where("event_id IN ?", chunk)
-		if err := tx.Where("delivery_id IN (?)", sub).Delete(&DeliveryAttempt{}).Error; err != nil {
+		if err := deleteDeliveries(tx, "event_id IN ?", chunk); err != nil {
 			return err
 		}
-		if err := tx.Where("event_id IN ?", chunk).Delete(&Delivery{}).Error; err != nil {
+	}
+	return nil
+}
+
+// deleteDeliveries deletes the deliveries matching the condition and their
+// attempts. It locks the deliveries first, in the order the dispatcher's
+// recorder does (delivery, then its attempts), so the two do not deadlock.
+func deleteDeliveries(tx *gorm.DB, cond string, args ...any) error {
+	var ids []uint64
+	if err := forUpdate(tx.Model(&Delivery{})).Where(cond, args...).Order("id").Pluck("id", &ids).Error; err != nil {
+		return err
+	}
+	for chunk := range inChunks(ids, 500) {
+		if err := tx.Where("delivery_id IN ?", chunk).Delete(&DeliveryAttempt{}).Error; err != nil {
+			return err
+		}
+		if err := tx.Where("id IN ?", chunk).Delete(&Delivery{}).Error; err != nil {
 			return err
 		}
 	}

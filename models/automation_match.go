@@ -269,7 +269,9 @@ func ReplayRuleFor(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, rule
 		}
 		ctx, cancel := context.WithTimeout(ctx, dbCallTimeout)
 		defer cancel()
-		return len(matches), db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return enqueueDeliveries(tx, app.ID, pairs, true) })
+		return len(matches), withRetry(ctx, func() error {
+			return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return enqueueDeliveries(tx, app.ID, pairs, true) })
+		})
 	})
 }
 

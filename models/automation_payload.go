@@ -20,30 +20,83 @@ var errEventGone = errors.New("the event was erased")
 // identified, the app and the rule. It is built when sent, from what is
 // stored then, so an erased event or lead is never sent.
 func buildPayload(ctx context.Context, db *gorm.DB, app *App, rule *AutomationRule, e *Event) (JSONObject, error) {
+	parts, err := loadPayloadParts(ctx, db, []*Event{e})
+	if err != nil {
+		return nil, err
+	}
+	return parts.payload(app, rule, e)
+}
+
+// payloadParts are what the payloads of a batch of events refer to, read
+// with one query per kind.
+type payloadParts struct {
+	defs    map[uint64]*EventDefinition
+	devices map[DeviceKey]*Device
+	leads   map[uint64]*Lead
+}
+
+func loadPayloadParts(ctx context.Context, db *gorm.DB, events []*Event) (*payloadParts, error) {
 	ctx, cancel := context.WithTimeout(ctx, dbCallTimeout)
 	defer cancel()
 	q := db.WithContext(ctx)
-	var def EventDefinition
-	if err := q.Select("id, code, name, color, description").Take(&def, e.DefinitionID).Error; err != nil {
-		return nil, fmt.Errorf("models.buildPayload: definition: %w", err)
+	p := &payloadParts{defs: map[uint64]*EventDefinition{}, devices: map[DeviceKey]*Device{}, leads: map[uint64]*Lead{}}
+	defIDs, devsByApp := map[uint64]bool{}, map[uint64]map[string]bool{}
+	for _, e := range events {
+		defIDs[e.DefinitionID] = true
+		if devsByApp[e.AppID] == nil {
+			devsByApp[e.AppID] = map[string]bool{}
+		}
+		devsByApp[e.AppID][e.DeviceID] = true
 	}
-	var dev Device
-	device := JSONObject{"id": e.DeviceID}
-	var lead any
-	err := q.Where("app_id = ? AND device_id = ?", e.AppID, e.DeviceID).Take(&dev).Error
-	switch {
-	case err == nil:
-		device["userAgent"], device["firstSeenAt"], device["lastSeenAt"] = dev.UserAgent, dev.FirstSeenAt.UTC(), dev.LastSeenAt.UTC()
-		if dev.LeadID != nil {
-			var l Lead
-			if err := q.Take(&l, *dev.LeadID).Error; err == nil {
-				lead = JSONObject{"id": FormatID(l.ID), "email": l.Email, "name": l.Name, "fields": l.Fields}
-			} else if !errors.Is(err, gorm.ErrRecordNotFound) {
-				return nil, fmt.Errorf("models.buildPayload: lead: %w", err)
+	var defs []*EventDefinition
+	if err := q.Select("id, code, name, color, description").Where("id IN ?", keysOf(defIDs)).Find(&defs).Error; err != nil {
+		return nil, fmt.Errorf("models.loadPayloadParts: definitions: %w", err)
+	}
+	for _, d := range defs {
+		p.defs[d.ID] = d
+	}
+	leadIDs := map[uint64]bool{}
+	for appID, devs := range devsByApp {
+		for chunk := range inChunks(keysOf(devs), 500) {
+			var ds []*Device
+			if err := q.Where("app_id = ? AND device_id IN ?", appID, chunk).Find(&ds).Error; err != nil {
+				return nil, fmt.Errorf("models.loadPayloadParts: devices: %w", err)
+			}
+			for _, d := range ds {
+				p.devices[DeviceKey{AppID: d.AppID, DeviceID: d.DeviceID}] = d
+				if d.LeadID != nil {
+					leadIDs[*d.LeadID] = true
+				}
 			}
 		}
-	case !errors.Is(err, gorm.ErrRecordNotFound):
-		return nil, fmt.Errorf("models.buildPayload: device: %w", err)
+	}
+	if len(leadIDs) > 0 {
+		var leads []*Lead
+		if err := q.Where("id IN ?", keysOf(leadIDs)).Find(&leads).Error; err != nil {
+			return nil, fmt.Errorf("models.loadPayloadParts: leads: %w", err)
+		}
+		for _, l := range leads {
+			p.leads[l.ID] = l
+		}
+	}
+	return p, nil
+}
+
+// payload is the webhook body of e, from the parts.
+func (p *payloadParts) payload(app *App, rule *AutomationRule, e *Event) (JSONObject, error) {
+	def := p.defs[e.DefinitionID]
+	if def == nil {
+		return nil, fmt.Errorf("models.buildPayload: definition %d of event %d: %w", e.DefinitionID, e.ID, errEventGone)
+	}
+	device := JSONObject{"id": e.DeviceID}
+	var lead any
+	if dev := p.devices[DeviceKey{AppID: e.AppID, DeviceID: e.DeviceID}]; dev != nil {
+		device["userAgent"], device["firstSeenAt"], device["lastSeenAt"] = dev.UserAgent, dev.FirstSeenAt.UTC(), dev.LastSeenAt.UTC()
+		if dev.LeadID != nil {
+			if l := p.leads[*dev.LeadID]; l != nil {
+				lead = JSONObject{"id": FormatID(l.ID), "email": l.Email, "name": l.Name, "fields": l.Fields}
+			}
+		}
 	}
 	props := e.Properties
 	if props == nil {

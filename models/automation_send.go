@@ -17,7 +17,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -60,14 +59,7 @@ type Dispatcher struct {
 	seq    atomic.Uint64
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	// wake asks the loop to claim again now: an attempt finished, so a
-	// worker (and its action's share) is free.
-	wake chan struct{}
-
-	mu       sync.Mutex
-	inflight map[uint64]int // per action
-	total    int
+	done   chan struct{} // closed when the loop and the recorder are done
 
 	counts [4]atomic.Uint64 // by outcome, see outcomeNames
 }
@@ -114,11 +106,11 @@ func NewDispatcher(db *gorm.DB, opts DispatcherOptions) *Dispatcher {
 		opts.Log = slog.Default()
 	}
 	host, _ := os.Hostname()
-	d := &Dispatcher{db: db, opts: opts, inflight: map[uint64]int{}, wake: make(chan struct{}, 1),
+	d := &Dispatcher{db: db, opts: opts, done: make(chan struct{}),
 		owner: fmt.Sprintf("%.30s:%d:%s", host, os.Getpid(), randomToken(6))}
 	d.client = newDeliveryClient(opts.Guard, opts.Timeout)
 	d.ctx, d.cancel = context.WithCancel(context.Background())
-	d.wg.Go(d.loop)
+	go d.run()
 	return d
 }
 
@@ -145,7 +137,7 @@ func (d *Dispatcher) Guard() URLGuard { return d.opts.Guard }
 // an attempt cut short is left to be retried.
 func (d *Dispatcher) Close() {
 	d.cancel()
-	d.wg.Wait()
+	<-d.done
 }
 
 // DeliveryCounts are the attempts' outcomes so far, for
@@ -156,110 +148,6 @@ func (d *Dispatcher) DeliveryCounts() map[string]float64 {
 		out[n] = float64(d.counts[i].Load())
 	}
 	return out
-}
-
-func (d *Dispatcher) loop() {
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	pruned := time.Now()
-	for {
-		select {
-		case <-d.ctx.Done():
-			return
-		case <-timer.C:
-		case <-d.wake:
-			timer.Stop()
-		}
-		if err := d.claim(); err != nil && d.ctx.Err() == nil {
-			d.opts.Log.Warn("automations: claiming deliveries", "err", err)
-		}
-		if time.Since(pruned) > d.opts.PruneEvery {
-			pruned = time.Now()
-			if n, err := PruneDeliveries(d.ctx, d.db, Now().Add(-d.opts.Retention)); err != nil {
-				d.opts.Log.Warn("automations: pruning the delivery log", "err", err)
-			} else if n > 0 {
-				d.opts.Log.Info("automations: pruned the delivery log", "deliveries", n)
-			}
-		}
-		timer.Reset(d.opts.Poll)
-	}
-}
-
-var dueStatuses = []string{DeliveryPending, DeliveryRetrying}
-
-// claim leases the due deliveries this replica has room for and starts
-// attempting them.
-func (d *Dispatcher) claim() error {
-	d.mu.Lock()
-	free := d.opts.Workers - d.total
-	d.mu.Unlock()
-	if free <= 0 {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(d.ctx, dbCallTimeout)
-	defer cancel()
-	db := d.db.WithContext(ctx)
-	now := time.Now().UnixMilli()
-	var due []struct{ ID, ActionID uint64 }
-	err := db.Model(&Delivery{}).Select("id, action_id").
-		Where("status IN ? AND due_at <= ? AND lease_until < ?", dueStatuses, now, now).
-		Where("action_id NOT IN (?)", d.db.Model(&AutomationAction{}).Select("id").Where("disabled_at IS NOT NULL")).
-		Order("due_at").Limit(free * 4).Scan(&due).Error
-	if err != nil || len(due) == 0 {
-		return err
-	}
-	var ids []uint64
-	d.mu.Lock()
-	room := map[uint64]int{}
-	for _, r := range due {
-		if len(ids) >= free {
-			break
-		}
-		if d.inflight[r.ActionID]+room[r.ActionID] < d.opts.PerAction {
-			room[r.ActionID]++
-			ids = append(ids, r.ID)
-		}
-	}
-	d.mu.Unlock()
-	if len(ids) == 0 {
-		return nil
-	}
-	token := fmt.Sprintf("%s:%d", d.owner, d.seq.Add(1))
-	// The attempt takes at most Timeout, recording it a few seconds more.
-	lease := 2*d.opts.Timeout + 5*time.Second
-	err = db.Model(&Delivery{}).Where("id IN ? AND status IN ? AND due_at <= ? AND lease_until < ?", ids, dueStatuses, now, now).
-		Updates(map[string]any{"lease_owner": token, "lease_until": now + lease.Milliseconds()}).Error
-	if err != nil {
-		return err
-	}
-	var claimed []*Delivery
-	if err := db.Where("id IN ? AND lease_owner = ?", ids, token).Find(&claimed).Error; err != nil {
-		return err
-	}
-	for _, dl := range claimed {
-		d.mu.Lock()
-		d.inflight[dl.ActionID]++
-		d.total++
-		d.mu.Unlock()
-		d.wg.Go(func() {
-			defer func() {
-				d.mu.Lock()
-				if d.inflight[dl.ActionID]--; d.inflight[dl.ActionID] == 0 {
-					delete(d.inflight, dl.ActionID)
-				}
-				d.total--
-				d.mu.Unlock()
-				select {
-				case d.wake <- struct{}{}:
-				default:
-				}
-			}()
-			if err := d.attempt(dl, token); err != nil && d.ctx.Err() == nil {
-				d.opts.Log.Warn("automations: delivery", "delivery", dl.ID, "err", err)
-			}
-		})
-	}
-	return nil
 }
 
 // sendResult is what one attempt got.
@@ -285,64 +173,6 @@ func (r sendResult) errorText() string {
 		msg += ": " + strings.ToValidUTF8(string(r.body), "?")
 	}
 	return truncate(msg, 400)
-}
-
-// attempt makes one attempt of a claimed delivery and records it, fenced
-// on the lease token.
-func (d *Dispatcher) attempt(dl *Delivery, token string) error {
-	ctx := d.ctx
-	body, action, err := d.prepare(ctx, dl)
-	var res sendResult
-	switch {
-	case errors.Is(err, errEventGone):
-		res = sendResult{err: err}
-	case err != nil:
-		d.release(dl, token)
-		return err
-	case action.Disabled():
-		d.release(dl, token)
-		return nil
-	default:
-		res = d.send(ctx, action, dl.WebhookID(), body)
-		if ctx.Err() != nil {
-			d.release(dl, token)
-			return nil
-		}
-	}
-	return d.record(dl, token, action, res, errors.Is(err, errEventGone))
-}
-
-// prepare loads what a delivery sends: the action and the signed body.
-func (d *Dispatcher) prepare(ctx context.Context, dl *Delivery) ([]byte, *AutomationAction, error) {
-	cctx, cancel := context.WithTimeout(ctx, dbCallTimeout)
-	defer cancel()
-	db := d.db.WithContext(cctx)
-	var action AutomationAction
-	if err := db.Take(&action, dl.ActionID).Error; err != nil {
-		return nil, nil, fmt.Errorf("models.Dispatcher: action: %w", err)
-	}
-	var rule AutomationRule
-	if err := db.Take(&rule, dl.RuleID).Error; err != nil {
-		return nil, nil, fmt.Errorf("models.Dispatcher: rule: %w", err)
-	}
-	var app App
-	if err := db.Take(&app, dl.AppID).Error; err != nil {
-		return nil, nil, fmt.Errorf("models.Dispatcher: app: %w", err)
-	}
-	var e Event
-	err := db.Where("app_id = ? AND id = ?", dl.AppID, dl.EventID).Take(&e).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil, &action, errEventGone
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("models.Dispatcher: event: %w", err)
-	}
-	payload, err := buildPayload(ctx, d.db, &app, &rule, &e)
-	if err != nil {
-		return nil, nil, err
-	}
-	body, err := actionBody(&action, payload)
-	return body, &action, err
 }
 
 func actionBody(a *AutomationAction, payload JSONObject) ([]byte, error) {
@@ -431,59 +261,6 @@ func (d *Dispatcher) backoff(n int, retryAfter time.Duration) time.Duration {
 	}
 	wait := min(d.opts.Backoff<<min(n-1, 20), 6*time.Hour)
 	return time.Duration(float64(wait) * (0.75 + rand.Float64()/2))
-}
-
-// record stores an attempt's outcome, if this replica still holds the lease.
-func (d *Dispatcher) record(dl *Delivery, token string, action *AutomationAction, res sendResult, gone bool) error {
-	ctx, cancel := context.WithTimeout(context.Background(), dbCallTimeout)
-	defer cancel()
-	now := Now()
-	attempts := dl.Attempts + 1
-	outcome := outcomeFailed
-	upd := map[string]any{"attempts": attempts, "lease_owner": "", "lease_until": 0, "updated_at": now,
-		"last_status_code": res.code, "last_error": res.errorText(), "last_latency_ms": res.latency.Milliseconds()}
-	switch {
-	case res.ok():
-		outcome, upd["status"] = outcomeSucceeded, DeliverySucceeded
-	case gone:
-		outcome, upd["status"] = outcomeDead, DeliveryDead
-	case res.code == http.StatusGone:
-		outcome, upd["status"] = outcomeDisabled, DeliveryDead
-		upd["last_error"] = "the receiver answered 410 Gone: the action is disabled"
-	case attempts >= d.opts.MaxAttempts:
-		outcome, upd["status"] = outcomeDead, DeliveryDead
-	default:
-		upd["status"] = DeliveryRetrying
-		upd["due_at"] = now.Add(d.backoff(attempts, res.retryAfter)).UnixMilli()
-	}
-	err := d.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		r := tx.Model(&Delivery{}).Where("id = ? AND lease_owner = ?", dl.ID, token).Updates(upd)
-		if r.Error != nil || r.RowsAffected == 0 {
-			return r.Error // the lease expired and another replica took over
-		}
-		if outcome == outcomeDisabled {
-			err := tx.Model(&AutomationAction{}).Where("id = ? AND disabled_at IS NULL", action.ID).
-				Updates(map[string]any{"disabled_at": now, "disabled_reason": "the receiver answered 410 Gone", "updated_at": now}).Error
-			if err != nil {
-				return err
-			}
-		}
-		return tx.Create(&DeliveryAttempt{DeliveryID: dl.ID, AppID: dl.AppID, At: now, StatusCode: res.code,
-			LatencyMs: res.latency.Milliseconds(), Error: upd["last_error"].(string)}).Error
-	})
-	if err != nil {
-		return fmt.Errorf("models.Dispatcher.record: %w", err)
-	}
-	d.counts[outcome].Add(1)
-	return nil
-}
-
-// release gives a delivery back without an attempt (shutdown, store fault).
-func (d *Dispatcher) release(dl *Delivery, token string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	d.db.WithContext(ctx).Model(&Delivery{}).Where("id = ? AND lease_owner = ?", dl.ID, token).
-		Updates(map[string]any{"lease_owner": "", "lease_until": 0})
 }
 
 // TestDelivery is the receiver's answer to a sample delivery.

@@ -464,3 +464,40 @@ func TestURLGuardAtSendTime(t *testing.T) {
 		}
 	})
 }
+
+// Pruning deletes finished deliveries older than the cutoff with their
+// attempts, and keeps those still to be attempted.
+func TestPruneDeliveries(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newAutomationEnv(t, db, models.DispatcherOptions{Backoff: time.Hour})
+		ok := newReceiver(t, nil)
+		failing := newReceiver(t, func(_ int, w http.ResponseWriter) { w.WriteHeader(500) })
+		e.define("signup")
+		e.matcher("Signups", "signup")
+		e.rule("Good", "Signups", false, webhookTo(ok.URL))
+		e.rule("Failing", "Signups", false, webhookTo(failing.URL))
+		e.mustTrigger(models.TriggerInput{Secret: e.secret, Code: "signup", DeviceID: "d-1"})
+		e.mustTrigger(models.TriggerInput{Secret: e.secret, Code: "signup", DeviceID: "d-2"})
+		waitFor(t, "every first attempt", func() bool {
+			return len(e.deliveries(models.DeliverySucceeded)) == 2 && len(e.deliveries(models.DeliveryRetrying)) == 2
+		})
+		if _, err := models.PruneDeliveries(e.ctx, db, time.Now().Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(e.deliveries("")); n != 4 {
+			t.Fatalf("pruning with an old cutoff left %d of 4", n)
+		}
+		if _, err := models.PruneDeliveries(e.ctx, db, time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		left := e.deliveries("")
+		if len(left) != 2 || left[0].Status != models.DeliveryRetrying || left[1].Status != models.DeliveryRetrying {
+			t.Fatalf("left %d deliveries", len(left))
+		}
+		var attempts int64
+		db.Model(&models.DeliveryAttempt{}).Where("app_id = ?", e.app.ID).Count(&attempts)
+		if attempts != 2 {
+			t.Fatalf("%d attempts left, want the 2 of the retrying deliveries", attempts)
+		}
+	})
+}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/client"
+	"github.com/crumbs-dev/crumbs/models"
 	"github.com/crumbs-dev/crumbs/models/modelstest"
 	"gorm.io/gorm"
 )
@@ -120,6 +121,11 @@ func TestWebhooksVerifyWithStandardWebhooks(t *testing.T) {
 		var created createdApp
 		a.ok(`mutation { createApp(input: {name: "Hooks"}) { app { id } secretKey } }`, &created)
 		app, key := created.CreateApp.App.ID, created.CreateApp.SecretKey
+		ownerID, err := a.tokenUser(a.ownerToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { deleteRules(t, db, models.Viewer{UserID: ownerID}, app) })
 		a.ok(`mutation($a: ID!) { createEventDefinition(input: {appId: $a, code: "signup", name: "Signed up", color: "#00aa55"}) { id } }`, &map[string]any{}, client.Var("a", app))
 		a.ok(`mutation($a: ID!) { createEventMatcher(appId: $a, input: {name: "Pro signups", code: "signup",
 			rules: [{field: "properties.plan", operator: equals, value: "pro"}]}) { id } }`, &map[string]any{}, client.Var("a", app))

@@ -169,17 +169,25 @@ func TestMetricsFollowTraffic(t *testing.T) {
 			t.Fatalf("batch: %+v", batch)
 		}
 
-		// Everything stored is derived: the rollups consumer reports no lag.
+		// Everything stored is derived: the consumers (rollups, automations)
+		// report no lag.
 		if err := a.resolver.Writer.EventLog().Drain(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		after := scrape(t, srv.URL+"/metrics", testMetricsToken)
 		for _, name := range []string{"crumbs_derived_lag_seconds", "crumbs_derived_lag_events"} {
 			f := after[name]
-			if f == nil || len(f.Metric) != 1 || f.Metric[0].Label[0].GetValue() != "rollups" {
-				t.Errorf("%s: %v, want one series for the rollups consumer", name, f)
-			} else if v := f.Metric[0].Gauge.GetValue(); name == "crumbs_derived_lag_seconds" && v != 0 {
-				t.Errorf("%s = %v after deriving everything", name, v)
+			var consumers []string
+			if f != nil {
+				for _, m := range f.Metric {
+					consumers = append(consumers, m.Label[0].GetValue())
+					if v := m.Gauge.GetValue(); name == "crumbs_derived_lag_seconds" && v != 0 {
+						t.Errorf("%s{consumer=%q} = %v after deriving everything", name, m.Label[0].GetValue(), v)
+					}
+				}
+			}
+			if strings.Join(consumers, ",") != "automations,rollups" {
+				t.Errorf("%s: series for %v, want one for each consumer (automations, rollups)", name, consumers)
 			}
 		}
 		delta := func(name string, labels ...string) (count, sum float64) {

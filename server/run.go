@@ -114,11 +114,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
-	// Attempts cut short are released and retried by another replica or
-	// after restart: their receivers dedupe by webhook-id.
-	resolver.Automations.Close()
+	// Deliveries stop at once; attempts cut short are released (or, if the
+	// store does not answer, their leases expire) and retried by another
+	// replica or after the restart: receivers dedupe by webhook-id. Not
+	// waited for: a frozen store must not hold the shutdown past its timeout.
+	go resolver.Automations.Close()
+	// The lifecycle job stops between chunks; a chunk stalled on a frozen
+	// store is not waited for past a tenth of the timeout (its transaction
+	// rolls back when the connection closes).
 	endJobs()
-	<-jobsDone
+	select {
+	case <-jobsDone:
+	case <-time.After(cfg.ShutdownTimeout / 10):
+	}
 	shutdown(log, cfg.ShutdownTimeout, srv, endRequests, resolver.Writer, sqlDB)
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

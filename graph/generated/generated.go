@@ -3865,7 +3865,7 @@ extend type Query {
 extend type Mutation {
   createEventMatcher(appId: ID!, input: EventMatcherInput!): EventMatcher!
   updateEventMatcher(appId: ID!, id: ID!, input: UpdateEventMatcherInput!): EventMatcher!
-  "Deletes a matcher that no goal uses; otherwise CONFLICT."
+  "Deletes a matcher that no goal or automation rule uses; otherwise CONFLICT."
   deleteEventMatcher(appId: ID!, id: ID!): DeletePayload!
   createGoal(appId: ID!, input: GoalInput!): Goal!
   updateGoal(appId: ID!, id: ID!, input: UpdateGoalInput!): Goal!

@@ -45,6 +45,8 @@ type compareOptions struct {
 	backlog   int
 	devices   int
 	codes     int
+	rules     int    // enabled automation rules in the rules measurement
+	only      string // comma-separated substrings of the measurements to run
 }
 
 func runCompare(args []string, out io.Writer) error {
@@ -58,6 +60,8 @@ func runCompare(args []string, out io.Writer) error {
 	fs.IntVar(&o.backlog, "backlog", 300000, "events in the catch-up backlog (0 skips it)")
 	fs.IntVar(&o.devices, "devices", 100000, "distinct device ids")
 	fs.IntVar(&o.codes, "codes", 10, "distinct event codes")
+	fs.IntVar(&o.rules, "rules", 10, "enabled automation rules (webhooks to a receiver in loadgen) on a tenth of the events in the rules measurement; 0 skips it")
+	fs.StringVar(&o.only, "steps", "", "comma-separated substrings of the measurements to run, e.g. \"crumbs trigger\" (default: all)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -128,6 +132,8 @@ type stepResult struct {
 	rssMax           int64   // bytes, of the measured server
 	serverCPU, dbCPU float64 // seconds
 	lags             []time.Duration
+	drain            time.Duration // rules: until every delivery was attempted
+	delivered        int64         // rules: webhooks received so far
 }
 
 func (r stepResult) rate() float64 { return float64(r.events) / r.elapsed.Seconds() }
@@ -187,6 +193,7 @@ type benchEnv struct {
 	adminEmail string
 	jwtSecret  string // the server runs as in production, which needs one
 	stepSeq    int
+	rules      *rulesLoad
 }
 
 func newBenchEnv(ctx context.Context, o compareOptions, store string) (*benchEnv, error) {
@@ -260,12 +267,17 @@ func newBenchEnv(ctx context.Context, o compareOptions, store string) (*benchEnv
 	if e.crumbsDB, err = models.Open(ctx, e.crumbsURL, models.DBOptions{MaxOpenConns: 2}); err != nil {
 		return nil, err
 	}
+	if o.rules > 0 {
+		if err := e.setupRules(); err != nil {
+			return nil, fmt.Errorf("rules: %w", err)
+		}
+	}
 	return e, nil
 }
 
 func (e *benchEnv) startCrumbs() error {
 	env := []string{"CRUMBS_DATABASE_URL=" + e.crumbsURL, "CRUMBS_ADDR=127.0.0.1:0", "CRUMBS_LOG_LEVEL=warn",
-		"CRUMBS_ENV=production", "CRUMBS_JWT_SECRET=" + e.jwtSecret}
+		"CRUMBS_ENV=production", "CRUMBS_JWT_SECRET=" + e.jwtSecret, "CRUMBS_WEBHOOK_ALLOW_PRIVATE=true"}
 	var err error
 	e.crumbs, err = start(e.o.serverBin, nil, env, "crumbs listening on ")
 	return err
@@ -297,8 +309,8 @@ func (e *benchEnv) steps() []step {
 	lo := func(kind string, batch int) options {
 		return options{devices: e.o.devices, codes: e.o.codes, batch: batch, prefix: fmt.Sprintf("%s-%d%s", runID, e.stepSeq, kind)}
 	}
-	bareLoad, trigger, json, batch := lo("b", 0), lo("t", 0), lo("j", 0), lo("m", 500)
-	return []step{
+	bareLoad, trigger, json, batch, ruled := lo("b", 0), lo("t", 0), lo("j", 0), lo("m", 500), lo("r", 0)
+	all := []step{
 		{"bare gqlgen group-commit mutation, c=64", func(ctx context.Context) (stepResult, error) {
 			return e.drive(ctx, e.reference, 64, d, false, func(w, seq int) (string, []byte) {
 				return "/graphql", requestBody(bareLoad, e.appID, w, seq)
@@ -308,6 +320,18 @@ func (e *benchEnv) steps() []step {
 			return e.drive(ctx, e.crumbs, 64, d, true, func(w, seq int) (string, []byte) {
 				return "/graphql", requestBody(trigger, e.appID, w, seq)
 			})
+		}},
+		{fmt.Sprintf("crumbs trigger with %d rules on 10%% of events (GraphQL), c=64", e.o.rules), func(ctx context.Context) (stepResult, error) {
+			if e.rules == nil {
+				return stepResult{}, fmt.Errorf("no rules app (-rules 0)")
+			}
+			r, err := e.driveAs(ctx, e.crumbs, e.rules.secret, 64, d, true, func(w, seq int) (string, []byte) {
+				return "/graphql", requestBody(ruled, e.rules.appID, w, seq)
+			})
+			if err == nil {
+				r.drain, r.delivered, err = e.drainDeliveries(ctx)
+			}
+			return r, err
 		}},
 		{"crumbs JSON endpoint, one event, c=64", func(ctx context.Context) (stepResult, error) {
 			return e.drive(ctx, e.crumbs, 64, d, true, func(w, seq int) (string, []byte) {
@@ -323,12 +347,24 @@ func (e *benchEnv) steps() []step {
 			})
 		}},
 	}
+	var out []step
+	for _, s := range all {
+		if e.o.wanted(s.name) && (e.o.rules > 0 || !strings.Contains(s.name, "rules")) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // drive sends requests from c connections for d and measures them, the
 // server process's RSS and CPU, and, for Crumbs, how long its acknowledged
 // events wait for the rollups consumer to derive them.
 func (e *benchEnv) drive(ctx context.Context, p *process, c int, d time.Duration, crumbs bool, body func(worker, seq int) (string, []byte)) (stepResult, error) {
+	return e.driveAs(ctx, p, e.secret, c, d, crumbs, body)
+}
+
+// driveAs is drive with the secret key of another app.
+func (e *benchEnv) driveAs(ctx context.Context, p *process, secret string, c int, d time.Duration, crumbs bool, body func(worker, seq int) (string, []byte)) (stepResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var mu sync.Mutex
@@ -347,7 +383,7 @@ func (e *benchEnv) drive(ctx context.Context, p *process, c int, d time.Duration
 			for seq := 0; ctx.Err() == nil; seq++ {
 				path, b := body(w, seq)
 				t0 := time.Now()
-				accepted, ids, err := postAny(e.client, p.url+path, e.secret, b)
+				accepted, ids, err := postAny(e.client, p.url+path, secret, b)
 				if ctx.Err() != nil && err != nil {
 					break
 				}
