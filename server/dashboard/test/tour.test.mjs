@@ -72,6 +72,22 @@ async function startSite() {
   return { url: `http://127.0.0.1:${port}`, close: () => (server.closeAllConnections(), server.close()) }
 }
 
+/**
+ * Waits until the live page's subscription is active on the server: the
+ * protocol acknowledges the connection, not the subscription, so probe
+ * events (code click) are sent until one shows up.
+ */
+async function liveReady(app, key) {
+  await page.getByText('● Connected').waitFor()
+  for (let i = 0; i < 20; i++) {
+    await crumbs.gql('mutation($i: TriggerInput!) { trigger(input: $i) { accepted } }', { i: { appId: app, deviceId: 'live-probe', code: 'click', title: `live probe ${i}` } }, as(key))
+    if (await page.getByText(`live probe ${i}`).waitFor({ timeout: 3000 }).then(() => true, () => false)) return
+  }
+  throw new Error('the live stream never showed a probe event')
+}
+
+const liveRows = () => page.locator('table.events tbody tr').count()
+
 async function eventsOf(code) {
   const d = await crumbs.gql('query($a: ID!, $r: [RuleInput!]) { events(appId: $a, rules: $r, first: 100) { edges { node { id code } } } }', { a: appId, r: [{ field: 'code', operator: 'equals', value: code }] })
   return d.events.edges.length
@@ -113,8 +129,13 @@ async function tour() {
   assert.deepEqual(apps.apps.map((a) => [a.id, a.name]), [[appId, 'Tour shop']])
   assert.ok(secret.startsWith(apps.apps[0].secretKeyHint))
   await page.getByText('Live stream: connected').waitFor()
-  await page.getByRole('button', { name: 'Send a test event' }).click()
-  await page.getByTestId('test-arrivals').getByText('Crumbs test event').waitFor()
+  // The stream acknowledges the connection, not the subscription: under load
+  // the first event may come before the subscription starts, so send again.
+  for (let i = 0; ; i++) {
+    await page.getByRole('button', { name: 'Send a test event' }).click()
+    if (await page.getByTestId('test-arrivals').getByText('Crumbs test event').first().waitFor({ timeout: 5000 }).then(() => true, () => i >= 5)) break
+  }
+  await page.getByTestId('test-arrivals').getByText('Crumbs test event').first().waitFor()
   await check('first-run-created')
   await page.getByRole('link', { name: /Continue/ }).click()
 
@@ -146,7 +167,8 @@ async function tour() {
 
   // Live: events sent through the API arrive on the page.
   await nav('Live')
-  await page.getByText('● Connected').waitFor()
+  await liveReady(appId, secret)
+  const before = await liveRows()
   const batch = await crumbs.gql('mutation($i: [TriggerInput!]!) { triggerBatch(inputs: $i) { accepted error { code } } }', {
     i: [
       ...[1, 2, 3].map((n) => ({ appId, deviceId: `api-device-${n}`, code: 'signup', url: 'https://shop.example/signup', title: 'Sign up', referrer: 'https://www.search.example/q', properties: { plan: n === 1 ? 'pro' : 'free' } })),
@@ -155,11 +177,11 @@ async function tour() {
   }, as(secret))
   assert.deepEqual(batch.triggerBatch.map((r) => r.accepted), [true, true, true, false])
   assert.equal(batch.triggerBatch[3].error.code, 'UNKNOWN_EVENT_CODE')
-  await until(async () => { const n = await page.locator('table.events tbody tr').count(); return n === 3 || (n > 3 && `too many: ${n}`) }, 30000, 'three live rows').then((r) => assert.equal(r, true))
+  await until(async () => { const n = await liveRows(); return n === before + 3 || (n > before + 3 && `too many: ${n}`) }, 30000, 'three more live rows').then((r) => assert.equal(r, true))
   await page.getByRole('button', { name: 'Pause' }).click()
   await crumbs.gql('mutation($i: TriggerInput!) { trigger(input: $i) { accepted } }', { i: { appId, deviceId: 'api-device-1', code: 'signup', title: 'While paused' } }, as(secret))
   await page.getByRole('button', { name: 'Resume (1 waiting)' }).waitFor()
-  assert.equal(await page.locator('table.events tbody tr').count(), 3)
+  assert.equal(await liveRows(), before + 3)
   await page.getByRole('button', { name: 'Resume (1 waiting)' }).click()
   await page.getByText('While paused').waitFor()
   await page.selectOption('#live-code', 'trial_click')
@@ -209,7 +231,9 @@ async function tour() {
   const fn = (await crumbs.gql('query($i: FunnelInput!) { funnel(input: $i) { steps { entered converted } } }', { i: { appId, range: range30(), windowSeconds: 7 * 86400, steps: [{ code: 'view' }, { code: 'trial_click' }] } })).funnel
   const cells = await page.getByTestId('funnel-table').locator('tbody tr').evaluateAll((rows) => rows.map((r) => [...r.querySelectorAll('td')].slice(1, 3).map((td) => Number(td.textContent))))
   assert.deepEqual(cells, fn.steps.map((s) => [s.entered, s.converted]))
-  assert.deepEqual(fn.steps.map((s) => s.entered), [2, 1])
+  // The page's view and the first-run test event(s) (one device each) enter; the page's device goes on.
+  assert.equal(fn.steps[1].entered, 1)
+  assert.ok(fn.steps[0].entered >= 2)
   await check('funnels')
   await page.reload()
   await page.getByTestId('funnel-table').waitFor() // the funnel lives in the URL
@@ -225,7 +249,8 @@ async function tour() {
   const gr = (await crumbs.gql('query($a: ID!, $g: ID!, $r: RangeInput!) { goalReport(appId: $a, goalId: $g, range: $r) { started completed } }', { a: appId, g: goals[0].id, r: range30() })).goalReport
   await until(async () => (await page.getByTestId('goals-table').locator('tbody tr td.num').first().textContent()) === String(gr.started), 10000, 'goal report')
   assert.equal(await page.getByTestId('goals-table').locator('tbody tr td.num').nth(1).textContent(), String(gr.completed))
-  assert.deepEqual([gr.started, gr.completed], [2, 1])
+  assert.equal(gr.completed, 1)
+  assert.equal(gr.started, fn.steps[0].entered)
   await check('goals')
 
   // Event browser with a rule: properties.plan equals free.
@@ -409,10 +434,9 @@ test('hostile data is shown as text', async () => {
     assert.deepEqual([injected.pwned, injected.elements], [undefined, 0], `${path}: ${JSON.stringify(injected)}`)
   }
   await page.goto(`${b}/live`)
-  await page.getByText('● Connected').waitFor()
+  await liveReady(app.id, secretKey)
   await crumbs.gql('mutation($i: TriggerInput!) { trigger(input: $i) { accepted } }', { i: { appId: app.id, deviceId: 'evil-device', code: 'evil', title: payload } }, as(secretKey))
-  await page.locator('table.events tbody tr').first().waitFor()
-  assert.ok((await page.locator('main').textContent()).includes(payload))
+  await until(async () => (await page.locator('main').textContent()).includes(payload), 30000, 'the hostile event on the live stream')
   assert.equal(await page.evaluate(() => window.__pwned), undefined)
   assert.equal(await page.evaluate(() => document.querySelectorAll('main img, main script, main svg, main iframe').length), 0)
   await page.screenshot({ path: join(shots, 'hostile-live-1280.png') })
