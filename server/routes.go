@@ -39,7 +39,8 @@ func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver, m *metrics.
 	apiMux := http.NewServeMux()
 	ingestAPI.Register(apiMux)
 	mux.Handle("/api/v1/", browserCORS(apiMux))
-	mux.Handle("/v1/", apiMux) // Segment's HTTP tracking API: servers only, no CORS
+	mux.Handle("/v1/", apiMux)       // Segment's HTTP tracking API: servers only, no CORS
+	mux.Handle("/webhooks/", apiMux) // Bento-compatible webhooks: servers only, no CORS
 
 	// The browser library, so that sites need nothing but a script tag.
 	jsclient.Register(mux)
