@@ -20,6 +20,9 @@ type RequestInfo struct {
 	UserAgent string
 	// Origin is the browser's Origin header, if any.
 	Origin string
+	// BaseURL is the scheme and host the request was sent to, for URLs
+	// shown to the caller (a new ingest token's webhook URL).
+	BaseURL string
 	// ClientIP is the caller's address: the peer, or the X-Forwarded-For
 	// entry added by the nearest trusted proxy.
 	ClientIP string
@@ -53,7 +56,7 @@ type RequestOptions struct {
 func RequestMiddleware(opts RequestOptions, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := RequestInfo{
-			ID: opts.RequestID(r), UserAgent: r.UserAgent(), Origin: r.Header.Get("Origin"),
+			ID: opts.RequestID(r), UserAgent: r.UserAgent(), Origin: r.Header.Get("Origin"), BaseURL: baseURL(r),
 			ClientIP: ClientIP(r, opts.TrustedProxies), status: &statusOverride{},
 		}
 		ctx := context.WithValue(r.Context(), requestInfoKey{}, info)
@@ -190,3 +193,13 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach the real writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// baseURL is the scheme and host a request was sent to; behind a proxy that
+// terminates TLS, X-Forwarded-Proto says https.
+func baseURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}

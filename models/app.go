@@ -8,8 +8,10 @@ import (
 	"encoding/base32"
 	"encoding/hex"
 	"errors"
+	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -88,13 +90,41 @@ func (a *App) apply(in AppInput) error {
 	return nil
 }
 
+// normalizeOrigin turns an allowed origin into the form browsers send in
+// their Origin header, or refuses one that could never match it (a
+// browser's Origin has no wildcard, no path, no default port, no trailing
+// dot), since such an entry would silently refuse a whole site.
 func normalizeOrigin(raw string) (string, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil || len(raw) > 255 {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil || len(raw) > 255 {
 		return "", Invalid("allowedOrigins", "%q is not an origin such as https://example.com", raw)
 	}
-	return u.Scheme + "://" + strings.ToLower(u.Host), nil
+	host, port := strings.ToLower(strings.TrimSuffix(u.Hostname(), ".")), u.Port()
+	if strings.Contains(host, "*") {
+		return "", Invalid("allowedOrigins", "%q: browsers send no wildcard in their Origin header; list each origin, e.g. https://shop.example.com", raw)
+	}
+	if ip := net.ParseIP(host); ip == nil && (host == "" || strings.Trim(host, "abcdefghijklmnopqrstuvwxyz0123456789-.") != "" ||
+		strings.Contains(host, "..") || strings.HasPrefix(host, ".") || strings.HasPrefix(host, "-")) {
+		return "", Invalid("allowedOrigins", "%q: %q is not a host name browsers send (internationalised names go in punycode, xn--…)", raw, host)
+	}
+	if port != "" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			return "", Invalid("allowedOrigins", "%q: the port must be 1 to 65535", raw)
+		}
+		// Browsers leave out the scheme's default port.
+		if u.Scheme == "https" && n == 443 || u.Scheme == "http" && n == 80 {
+			port = ""
+		}
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	return u.Scheme + "://" + host, nil
 }
 
 // CreateApp creates an app with a fresh secret key and the built-in

@@ -30,8 +30,9 @@ type Catalog struct {
 	mu      sync.RWMutex
 	entries map[string]*catalogEntry
 	misses  map[string]catalogMiss
-	// secrets maps a secret key's hash to its app's public id (appsecret.go).
-	secrets sync.Map
+	// secrets maps a secret key's hash to its app's public id (appsecret.go),
+	// tokens an ingest token's hash (ingesttoken.go).
+	secrets, tokens sync.Map
 }
 
 type catalogMiss struct {

@@ -36,6 +36,9 @@ type Event struct {
 	Source       string     `gorm:"size:16;not null"`
 	OccurredAt   time.Time  `gorm:"not null;index:idx_events_app_device_time,priority:3;index:idx_events_app_time,priority:2;index:idx_events_definition_time,priority:2"`
 	ReceivedAt   time.Time  `gorm:"not null"`
+	// Integration is the webhook integration the event came through
+	// (generic, pos, billing, …), "" for every other way in.
+	Integration string `gorm:"size:32;not null;default:''"`
 }
 
 // EventPage is one page of a timeline, newest first.
@@ -111,7 +114,7 @@ func timeline(q *gorm.DB, first int, after string) (*EventPage, error) {
 	return page, nil
 }
 
-const insertEventsSQLPrefix = "INSERT INTO events (id, app_id, definition_id, device_id, message_id, url, referrer, title, properties, source, occurred_at, received_at) VALUES "
+const insertEventsSQLPrefix = "INSERT INTO events (id, app_id, definition_id, device_id, message_id, url, referrer, title, properties, source, occurred_at, received_at, integration) VALUES "
 
 // insertEvents stores events with multi-row INSERTs of at most chunk rows;
 // props[i] is the JSON of events[i].Properties, encoded once by the caller.
@@ -121,15 +124,15 @@ func insertEvents(tx *gorm.DB, events []*Event, props []string, chunk int) error
 		var sb strings.Builder
 		sb.Grow(len(insertEventsSQLPrefix) + (end-start)*26)
 		sb.WriteString(insertEventsSQLPrefix)
-		args := make([]any, 0, (end-start)*12)
+		args := make([]any, 0, (end-start)*13)
 		for i := start; i < end; i++ {
 			if i > start {
 				sb.WriteByte(',')
 			}
-			sb.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?)")
+			sb.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?)")
 			e := events[i]
 			args = append(args, e.ID, e.AppID, e.DefinitionID, e.DeviceID, e.MessageID, e.URL, e.Referrer, e.Title,
-				props[i], e.Source, e.OccurredAt, e.ReceivedAt)
+				props[i], e.Source, e.OccurredAt, e.ReceivedAt, e.Integration)
 		}
 		if err := tx.Exec(sb.String(), args...).Error; err != nil {
 			return err

@@ -40,6 +40,9 @@ type IdentifyInput struct {
 	Origin string
 	// ClientIP is the sender's address, for per-IP rate limits.
 	ClientIP string
+	// Verified says the caller proved another way that it acts for the app
+	// (an ingest token): it is treated as holding the secret key.
+	Verified bool
 	// Limits are the per-IP and per-device limits the request is under
 	// (the writer's, shared with triggers); nil means none.
 	Limits *RateLimits
@@ -98,26 +101,28 @@ func Identify(ctx context.Context, db *gorm.DB, catalog *Catalog, in IdentifyInp
 			return nil, Invalid("fields", "must be at most %d bytes as JSON", maxFieldsBytes)
 		}
 	}
-	if in.Secret == "" && in.Origin == "" {
+	keyed := in.Secret != "" || in.Verified
+	if !keyed && in.Origin == "" {
 		return nil, newError(ErrUnauthenticated, "identify from a server needs the app's secret key")
 	}
 	now := Now()
-	if err := limits.beforeLookup(in.ClientIP, in.Secret != "", now); err != nil {
+	if err := limits.beforeLookup(in.ClientIP, keyed, now); err != nil {
 		return nil, err
 	}
 	app, err := catalog.App(ctx, in.AppPublicID)
 	if err != nil {
-		limits.lookupFailed(in.ClientIP, in.Secret != "", err, now)
+		limits.lookupFailed(in.ClientIP, keyed, err, now)
 		return nil, err
 	}
 	switch {
+	case in.Verified:
 	case in.Secret != "" && !app.SecretMatches(in.Secret):
 		limits.lookupFailed(in.ClientIP, true, ErrUnauthenticated, now)
 		return nil, newError(ErrUnauthenticated, "the secret key is not this app's current key")
 	case in.Secret == "" && !app.OriginAllowed(in.Origin):
 		return nil, newError(ErrForbidden, "origin %q may not identify visitors of this app", truncate(in.Origin, 100))
 	}
-	if err := limits.allowDevice(in.AppPublicID+"\x00"+in.DeviceID, in.Secret != "", now); err != nil {
+	if err := limits.allowDevice(in.AppPublicID+"\x00"+in.DeviceID, keyed, now); err != nil {
 		return nil, err
 	}
 	var res *IdentifyResult

@@ -364,6 +364,37 @@ var migrations = []*gormigrate.Migration{
 		Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropIndex("apps", "idx_apps_secret_hash") },
 	},
 	{
+		// Webhook ingestion: ingest tokens, and the integration an event
+		// came through (Bento's URL segment: generic, pos, billing, …).
+		// The column has a default, so replicas of the previous release
+		// keep inserting events during a rolling upgrade.
+		ID: "2026120401_ingest_tokens",
+		Migrate: func(tx *gorm.DB) error {
+			type ingestToken struct {
+				ID        uint64     `gorm:"primaryKey"`
+				AppID     uint64     `gorm:"not null;index:idx_ingest_tokens_app"`
+				Name      string     `gorm:"size:100;not null"`
+				TokenHash string     `gorm:"size:64;not null;uniqueIndex:idx_ingest_tokens_hash"`
+				Hint      string     `gorm:"size:16;not null"`
+				CreatedAt time.Time  `gorm:"not null"`
+				RevokedAt *time.Time `gorm:"index:idx_ingest_tokens_app_revoked"`
+			}
+			if err := tx.Table("ingest_tokens").Migrator().CreateTable(&ingestToken{}); err != nil {
+				return err
+			}
+			if tx.Migrator().HasColumn("events", "integration") {
+				return nil // added ahead of this migration (TestMigrateToNoPadCollation)
+			}
+			return tx.Exec(addEventsIntegrationSQL).Error
+		},
+		Rollback: func(tx *gorm.DB) error {
+			if err := tx.Migrator().DropColumn("events", "integration"); err != nil {
+				return err
+			}
+			return tx.Migrator().DropTable("ingest_tokens")
+		},
+	},
+	{
 		// Automation rules, their actions, the delivery log and its attempts.
 		ID: "2026120402_automations",
 		Migrate: func(tx *gorm.DB) error {
@@ -486,6 +517,9 @@ var migrations = []*gormigrate.Migration{
 		Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropIndex("events", "idx_events_app_id") },
 	},
 }
+
+// addEventsIntegrationSQL adds the column 2026120401_ingest_tokens adds.
+const addEventsIntegrationSQL = "ALTER TABLE events ADD COLUMN integration VARCHAR(32) NOT NULL DEFAULT ''"
 
 // table is a table a migration creates from a snapshot struct.
 type table struct {

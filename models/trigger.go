@@ -31,6 +31,13 @@ type TriggerInput struct {
 	Origin string
 	// ClientIP is the sender's address, for per-IP rate limits.
 	ClientIP string
+	// Verified says the caller proved another way that it acts for the app
+	// (an ingest token in a webhook URL): it is held to what a caller with
+	// the secret key is held to, without presenting the key.
+	Verified bool
+	// Integration is the webhook integration the event came through
+	// (1 to 32 of [a-z0-9_-]), "" otherwise.
+	Integration string
 }
 
 // TriggerResult is the outcome of one trigger.
@@ -130,7 +137,7 @@ func prepare(ctx context.Context, catalog *Catalog, limits *RateLimits, in Trigg
 		if occurred.After(now.Add(maxFutureSkew)) || occurred.Before(oldestOccurredAt) {
 			return nil, Invalid("occurredAt", "must be after 2000-01-01 and at most 5 minutes in the future")
 		}
-		if in.Secret == "" && occurred.Before(now.Add(-maxBrowserPastSkew)) {
+		if !in.keyed() && occurred.Before(now.Add(-maxBrowserPastSkew)) {
 			return nil, Invalid("occurredAt", "may be at most %s in the past without the secret key", maxBrowserPastSkew)
 		}
 	}
@@ -146,22 +153,27 @@ func prepare(ctx context.Context, catalog *Catalog, limits *RateLimits, in Trigg
 	if !validSources[source] {
 		return nil, Invalid("source", "must be one of shortcode, block, js, api, webhook, wordpress")
 	}
-	if err := limits.beforeLookup(in.ClientIP, in.Secret != "", now); err != nil {
+	if !validIntegration(in.Integration) {
+		return nil, Invalid("integration", "must be 1 to 32 lowercase letters, digits, '_' or '-'")
+	}
+	if err := limits.beforeLookup(in.ClientIP, in.keyed(), now); err != nil {
 		return nil, err
 	}
 	app, def, err := catalog.Definition(ctx, in.AppPublicID, code)
 	if err != nil {
-		limits.lookupFailed(in.ClientIP, in.Secret != "", err, now)
+		limits.lookupFailed(in.ClientIP, in.keyed(), err, now)
 		return nil, err
 	}
-	if err := senders.check(app, in.Secret, in.Origin); err != nil {
-		limits.lookupFailed(in.ClientIP, in.Secret != "", err, now)
-		return nil, err
+	if !in.Verified {
+		if err := senders.check(app, in.Secret, in.Origin); err != nil {
+			limits.lookupFailed(in.ClientIP, in.Secret != "", err, now)
+			return nil, err
+		}
 	}
 	// A server with the key relays or imports for many visitors, so one
 	// device may legitimately send a backlog at once: only browsers are
 	// held to the per-device limit.
-	if err := limits.allowDevice(in.AppPublicID+"\x00"+in.DeviceID, in.Secret != "", now); err != nil {
+	if err := limits.allowDevice(in.AppPublicID+"\x00"+in.DeviceID, in.keyed(), now); err != nil {
 		return nil, err
 	}
 	// The properties travel as JSON only: the map is not kept.
@@ -169,7 +181,7 @@ func prepare(ctx context.Context, catalog *Catalog, limits *RateLimits, in Trigg
 		AppID: app.ID, DeviceID: in.DeviceID, MessageID: in.MessageID,
 		URL: strings.ToValidUTF8(in.URL, "\uFFFD"), Referrer: strings.ToValidUTF8(in.Referrer, "\uFFFD"),
 		Title:  strings.ToValidUTF8(in.Title, "\uFFFD"),
-		Source: source, OccurredAt: occurred, ReceivedAt: now,
+		Source: source, OccurredAt: occurred, ReceivedAt: now, Integration: in.Integration,
 	}}
 	switch {
 	case def == nil:
@@ -181,6 +193,23 @@ func prepare(ctx context.Context, catalog *Catalog, limits *RateLimits, in Trigg
 		p.event.DefinitionID = def.ID
 	}
 	return p, nil
+}
+
+// keyed tells whether the trigger is held to a server's rules: it presented
+// the secret key (checked against the app), or was verified otherwise.
+func (in *TriggerInput) keyed() bool { return in.Secret != "" || in.Verified }
+
+// validIntegration checks a webhook integration name ("" for none).
+func validIntegration(s string) bool {
+	if len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // checkText refuses text over max bytes or with control characters (a

@@ -170,7 +170,7 @@ func insertEventsSQL(mysql bool, store []*pending) []stmt {
 	for start := 0; start < len(store); {
 		var sb strings.Builder
 		sb.WriteString(insertEventsSQLPrefix)
-		args := make([]any, 0, min(len(store)-start, 500)*12)
+		args := make([]any, 0, min(len(store)-start, 500)*13)
 		size, end := 0, start
 		for ; end < len(store) && end-start < 500 && (end == start || size < 1<<20); end++ {
 			p := store[end]
@@ -178,9 +178,9 @@ func insertEventsSQL(mysql bool, store []*pending) []stmt {
 			if end > start {
 				sb.WriteByte(',')
 			}
-			sb.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?)")
+			sb.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?)")
 			args = append(args, e.ID, e.AppID, e.DefinitionID, e.DeviceID, e.MessageID, e.URL, e.Referrer, e.Title,
-				p.propsJSON, e.Source, e.OccurredAt, e.ReceivedAt)
+				p.propsJSON, e.Source, e.OccurredAt, e.ReceivedAt, e.Integration)
 			size += p.size()
 		}
 		sb.WriteString(conflict)

@@ -46,14 +46,15 @@ const (
 )
 
 var (
-	publicAuth = expect{}
-	browser    = expect{otherServer: unauth}
-	signedIn   = expect{anon: unauth, server: unauth, otherServer: unauth}
-	readApp    = expect{anon: unauth, other: notFound, otherServer: unauth}
-	editApp    = expect{anon: unauth, other: notFound, viewer: forbidden, otherServer: unauth}
-	ownApp     = expect{anon: unauth, other: notFound, viewer: forbidden, editor: forbidden, server: forbidden, otherServer: unauth}
-	ownAppUser = expect{anon: unauth, other: notFound, viewer: forbidden, editor: forbidden, server: unauth, otherServer: unauth}
-	needsKey   = expect{anon: unauth, other: unauth, viewer: unauth, editor: unauth, owner: unauth, otherServer: unauth}
+	publicAuth  = expect{}
+	browser     = expect{otherServer: unauth}
+	signedIn    = expect{anon: unauth, server: unauth, otherServer: unauth}
+	readApp     = expect{anon: unauth, other: notFound, otherServer: unauth}
+	editApp     = expect{anon: unauth, other: notFound, viewer: forbidden, otherServer: unauth}
+	ownApp      = expect{anon: unauth, other: notFound, viewer: forbidden, editor: forbidden, server: forbidden, otherServer: unauth}
+	editAppUser = expect{anon: unauth, other: notFound, viewer: forbidden, server: unauth, otherServer: unauth}
+	ownAppUser  = expect{anon: unauth, other: notFound, viewer: forbidden, editor: forbidden, server: unauth, otherServer: unauth}
+	needsKey    = expect{anon: unauth, other: unauth, viewer: unauth, editor: unauth, owner: unauth, otherServer: unauth}
 )
 
 // access is who may read a field of an object, wherever the object was
@@ -73,6 +74,8 @@ const (
 	appReader
 	// appOwner: owners of the object's app.
 	appOwner
+	// appEditor: editors and owners of the object's app, or its key.
+	appEditor
 	// userReader: the user, the holder of a session of theirs, owners of an
 	// app they are in (models.Authorize's rule for User).
 	userReader
@@ -84,6 +87,8 @@ func (a access) code(caller string) string {
 		return readApp[caller]
 	case appOwner:
 		return ownApp[caller]
+	case appEditor:
+		return editApp[caller]
 	}
 	return ""
 }
@@ -114,7 +119,9 @@ var fieldAccess = classify(
 	anyone, "AddMemberPayload", "invitation invitationToken",
 	appReader, "EventDefinition", "id appId code name color description enabled builtIn triggerCount firstTriggeredAt lastTriggeredAt createdAt updatedAt",
 	anyone, "DeletePayload", "id",
-	appReader, "Event", "id code definition device lead url referrer title properties source occurredAt receivedAt",
+	appReader, "Event", "id code definition device lead url referrer title properties source occurredAt receivedAt integration",
+	appEditor, "IngestToken", "id name hint createdAt revokedAt",
+	anyone, "CreatedIngestToken", "ingestToken token url",
 	anyone, "EventEdge", "cursor node",
 	anyone, "EventConnection", "edges pageInfo",
 	anyone, "PageInfo", "hasNextPage endCursor",
@@ -179,6 +186,7 @@ type fixture struct {
 	a                *api
 	appA, appB       string
 	secretA, secretB string
+	ingestToken      string
 	tokens           map[string]string
 	userIDs          map[string]uint64
 	defA, leadA      string
@@ -238,6 +246,10 @@ func newFixture(t *testing.T, db *gorm.DB) *fixture {
 		f.trigger(f.secretA, f.appA, d, "view", markerURL)
 	}
 	f.trigger(f.secretA, f.appA, f.devA1, "alpha_codx", markerURL) // an unknown code, for the inbox
+	// An ingest token, and a webhook event of lead A through it (on the
+	// lead's server-side device, with its integration).
+	f.freshIngestToken()
+	f.webhook(f.ingestToken, "billing", `{"events":[{"type":"alpha_code","email":"`+markerLead+`","details":{"plan":"`+markerProperty+`"}}]}`)
 	f.markersA = []string{markerApp, markerLead, markerLeadName, markerField, markerURL, markerTitle, markerProperty, markerPriorLead, "alpha_code", f.devA1, f.devA2}
 	ctx := context.Background()
 	ownerV := models.Viewer{UserID: f.userIDs[owner]}
@@ -491,6 +503,14 @@ var operations = map[string]operation{
 	"Mutation.identify": {want: browser, doc: func(f *fixture) (string, map[string]any) {
 		return `mutation($a: ID!, $d: String!, $e: String!) { identify(input: {appId: $a, deviceId: $d, email: $e}) %s }`,
 			map[string]any{"a": f.appA, "d": unique("d-ident-"), "e": markerLead}
+	}},
+	"Query.ingestTokens": {want: editApp, doc: withApp(`query($a: ID!) { ingestTokens(appId: $a) %s }`)},
+	// Ingest tokens are credentials: signed-in owners and editors only.
+	"Mutation.createIngestToken": {want: editAppUser, doc: func(f *fixture) (string, map[string]any) {
+		return `mutation($a: ID!, $n: String!) { createIngestToken(appId: $a, name: $n) %s }`, map[string]any{"a": f.appA, "n": unique("Zapier ")}
+	}},
+	"Mutation.revokeIngestToken": {want: editAppUser, doc: func(f *fixture) (string, map[string]any) {
+		return `mutation($id: ID!) { revokeIngestToken(id: $id) %s }`, map[string]any{"id": f.freshIngestToken()}
 	}},
 	"Mutation.eraseLead": {want: editApp, doc: func(f *fixture) (string, map[string]any) {
 		email := unique("erase") + "@example.com"
@@ -1149,3 +1169,25 @@ func TestAuthorizationCostsNoQueryPerObject(t *testing.T) {
 }
 
 type countQueriesKey struct{}
+
+// freshIngestToken makes an ingest token of app A as its owner; it returns
+// the token's id, and keeps the token for webhook calls.
+func (f *fixture) freshIngestToken() string {
+	t, token, err := models.CreateIngestToken(context.Background(), f.a.db, models.Viewer{UserID: f.userIDs[owner]}, f.appA, unique("token "))
+	if err != nil {
+		f.a.t.Fatal(err)
+	}
+	f.ingestToken = token
+	return models.FormatID(t.ID)
+}
+
+// webhook posts a Bento-style body through the ingest token.
+func (f *fixture) webhook(token, integration, body string) {
+	req := httptest.NewRequest(http.MethodPost, "/webhooks/"+token+"/"+integration+"/track", strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	f.a.handler.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"results":1`) {
+		f.a.t.Fatalf("webhook: %d %s", rec.Code, rec.Body)
+	}
+}

@@ -35,7 +35,13 @@ var routeAccess = map[string]expect{
 	"POST /v1/p":        segmentAccess,
 	"POST /v1/screen":   segmentAccess,
 	"POST /v1/batch":    segmentAccess,
+	"POST /webhooks/{ingestToken}/{integration}/track":        webhookAccess,
+	"POST /webhooks/{ingestToken}/{integration}/batch/events": webhookAccess,
 }
+
+// The webhook URL holds its credential (an ingest token of app A): every
+// caller's headers are ignored, and each records into app A.
+var webhookAccess = expect{}
 
 var segmentAccess = expect{anon: unauth, other: unauth, viewer: unauth, editor: unauth, owner: unauth}
 
@@ -59,6 +65,8 @@ func TestRouteAccess(t *testing.T) {
 		"POST /v1/p":                         `{"anonymousId":"d-route"}`,
 		"POST /v1/screen":                    `{"anonymousId":"d-route","name":"Home"}`,
 		"POST /v1/batch":                     `{"batch":[{"type":"track","anonymousId":"d-route","event":"view"}]}`,
+		"POST /webhooks/{ingestToken}/{integration}/track":        `{"events":[{"type":"view","email":"route@example.com","fields":{"plan":"route"}}]}`,
+		"POST /webhooks/{ingestToken}/{integration}/batch/events": `{"events":[{"type":"view","email":"route@example.com"}]}`,
 	}
 	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
 		f := newFixture(t, db)
@@ -67,7 +75,7 @@ func TestRouteAccess(t *testing.T) {
 		for _, pattern := range patterns {
 			method, path, _ := strings.Cut(pattern, " ")
 			for _, caller := range callers {
-				req, _ := http.NewRequest(method, srv.URL+strings.ReplaceAll(path, "{appId}", f.appA), strings.NewReader(bodies[pattern]))
+				req, _ := http.NewRequest(method, srv.URL+strings.NewReplacer("{appId}", f.appA, "{ingestToken}", f.ingestToken, "{integration}", "generic").Replace(path), strings.NewReader(bodies[pattern]))
 				req.Header.Set("Content-Type", "application/json")
 				if b := f.bearer(caller); b != "" {
 					req.Header.Set("Authorization", b)
@@ -86,13 +94,18 @@ func TestRouteAccess(t *testing.T) {
 					}
 					DeviceID string `json:"device_id"`
 				}
-				if err := json.Unmarshal(raw, &out); err != nil {
+				// A webhook's "results" is Bento's count, not a list.
+				if err := json.Unmarshal(raw, &out); err != nil && !strings.HasPrefix(pattern, "POST /webhooks/") {
 					t.Fatalf("%s as %s: %d %s", pattern, caller, resp.StatusCode, raw)
 				}
 				switch want := routeAccess[pattern][caller]; {
 				case want != "":
 					if out.Error == nil || out.Error.Code != want || resp.StatusCode != http.StatusUnauthorized {
 						t.Errorf("%s as %s: %d %s, want %s", pattern, caller, resp.StatusCode, raw, want)
+					}
+				case strings.HasPrefix(pattern, "POST /webhooks/"):
+					if resp.StatusCode != http.StatusOK || !strings.Contains(string(raw), `"results":1,`) {
+						t.Errorf("%s as %s: %d %s, want the event taken", pattern, caller, resp.StatusCode, raw)
 					}
 				case strings.HasPrefix(pattern, "POST /v1/"):
 					if resp.StatusCode != http.StatusOK || out.Error != nil || len(out.Results) != 1 {

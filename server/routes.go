@@ -41,7 +41,8 @@ func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver, m *metrics.
 	ingestAPI.Register(apiMux)
 	exportRoute(apiMux, cfg, resolver, log)
 	mux.Handle("/api/v1/", browserCORS(apiMux))
-	mux.Handle("/v1/", apiMux) // Segment's HTTP tracking API: servers only, no CORS
+	mux.Handle("/v1/", apiMux)       // Segment's HTTP tracking API: servers only, no CORS
+	mux.Handle("/webhooks/", apiMux) // Bento-compatible webhooks: servers only, no CORS
 
 	// The dashboard at / (its pages, assets and token vault), on the same
 	// GraphQL handler as every other client.

@@ -41,6 +41,7 @@ type timelineEvent struct {
 	OccurredAt   string
 	Device       struct{ UserAgent string }
 	Lead         *struct{ Email string }
+	Integration  *string
 }
 
 // deviceTimeline reads a device's events back through GraphQL, newest first.

@@ -154,6 +154,12 @@ type ComplexityRoot struct {
 		Secrets func(childComplexity int) int
 	}
 
+	CreatedIngestToken struct {
+		IngestToken func(childComplexity int) int
+		Token       func(childComplexity int) int
+		URL         func(childComplexity int) int
+	}
+
 	DefinitionCount struct {
 		Count      func(childComplexity int) int
 		Definition func(childComplexity int) int
@@ -232,18 +238,19 @@ type ComplexityRoot struct {
 	}
 
 	Event struct {
-		Code       func(childComplexity int) int
-		Definition func(childComplexity int) int
-		Device     func(childComplexity int) int
-		ID         func(childComplexity int) int
-		Lead       func(childComplexity int) int
-		OccurredAt func(childComplexity int) int
-		Properties func(childComplexity int) int
-		ReceivedAt func(childComplexity int) int
-		Referrer   func(childComplexity int) int
-		Source     func(childComplexity int) int
-		Title      func(childComplexity int) int
-		URL        func(childComplexity int) int
+		Code        func(childComplexity int) int
+		Definition  func(childComplexity int) int
+		Device      func(childComplexity int) int
+		ID          func(childComplexity int) int
+		Integration func(childComplexity int) int
+		Lead        func(childComplexity int) int
+		OccurredAt  func(childComplexity int) int
+		Properties  func(childComplexity int) int
+		ReceivedAt  func(childComplexity int) int
+		Referrer    func(childComplexity int) int
+		Source      func(childComplexity int) int
+		Title       func(childComplexity int) int
+		URL         func(childComplexity int) int
 	}
 
 	EventConnection struct {
@@ -322,6 +329,14 @@ type ComplexityRoot struct {
 		Moved  func(childComplexity int) int
 	}
 
+	IngestToken struct {
+		CreatedAt func(childComplexity int) int
+		Hint      func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Name      func(childComplexity int) int
+		RevokedAt func(childComplexity int) int
+	}
+
 	Invitation struct {
 		AppID     func(childComplexity int) int
 		CreatedAt func(childComplexity int) int
@@ -374,6 +389,7 @@ type ComplexityRoot struct {
 		CreateEventDefinition  func(childComplexity int, input model.CreateEventDefinitionInput) int
 		CreateEventMatcher     func(childComplexity int, appID string, input model.EventMatcherInput) int
 		CreateGoal             func(childComplexity int, appID string, input model.GoalInput) int
+		CreateIngestToken      func(childComplexity int, appID string, name string) int
 		DeleteAutomationAction func(childComplexity int, appID string, id string) int
 		DeleteAutomationRule   func(childComplexity int, appID string, id string) int
 		DeleteEventDefinition  func(childComplexity int, id string) int
@@ -390,6 +406,7 @@ type ComplexityRoot struct {
 		RemoveMember           func(childComplexity int, appID string, userID string) int
 		ReplayDelivery         func(childComplexity int, appID string, id string) int
 		ReplayRule             func(childComplexity int, appID string, ruleID string, rangeArg model.RangeInput) int
+		RevokeIngestToken      func(childComplexity int, id string) int
 		RevokeInvitation       func(childComplexity int, appID string, id string) int
 		RotateActionSecret     func(childComplexity int, appID string, id string) int
 		RotateAppSecret        func(childComplexity int, id string) int
@@ -442,6 +459,7 @@ type ComplexityRoot struct {
 		Funnel          func(childComplexity int, input model.FunnelInput) int
 		GoalReport      func(childComplexity int, appID string, goalID string, rangeArg model.RangeInput) int
 		Goals           func(childComplexity int, appID string) int
+		IngestTokens    func(childComplexity int, appID string) int
 		Invitations     func(childComplexity int, appID string) int
 		Lead            func(childComplexity int, id string) int
 		LeadByEmail     func(childComplexity int, appID string, email string) int
@@ -588,6 +606,8 @@ type EventResolver interface {
 
 	Properties(ctx context.Context, obj *models.Event) (map[string]any, error)
 	Source(ctx context.Context, obj *models.Event) (model.EventSource, error)
+
+	Integration(ctx context.Context, obj *models.Event) (*string, error)
 }
 type EventDefinitionResolver interface {
 	AppID(ctx context.Context, obj *models.EventDefinition) (string, error)
@@ -651,6 +671,8 @@ type MutationResolver interface {
 	DeleteEventDefinition(ctx context.Context, id string) (*model.DeletePayload, error)
 	Trigger(ctx context.Context, input model.TriggerInput) (*model.TriggerResult, error)
 	TriggerBatch(ctx context.Context, inputs []*model.TriggerInput) ([]*model.TriggerResult, error)
+	CreateIngestToken(ctx context.Context, appID string, name string) (*model.CreatedIngestToken, error)
+	RevokeIngestToken(ctx context.Context, id string) (*models.IngestToken, error)
 	CreateEventMatcher(ctx context.Context, appID string, input model.EventMatcherInput) (*models.EventMatcher, error)
 	UpdateEventMatcher(ctx context.Context, appID string, id string, input model.UpdateEventMatcherInput) (*models.EventMatcher, error)
 	DeleteEventMatcher(ctx context.Context, appID string, id string) (*model.DeletePayload, error)
@@ -677,6 +699,7 @@ type QueryResolver interface {
 	Deliveries(ctx context.Context, appID string, ruleID *string, status *model.DeliveryStatus, first *int, after *string) (*model.DeliveryConnection, error)
 	TestRule(ctx context.Context, appID string, input model.TestRuleInput, rangeArg model.RangeInput) (*models.TestRuleResult, error)
 	EventDefinition(ctx context.Context, id string) (*models.EventDefinition, error)
+	IngestTokens(ctx context.Context, appID string) ([]*models.IngestToken, error)
 	Overview(ctx context.Context, appID string, rangeArg model.RangeInput, exactUniques *bool) (*models.Overview, error)
 	Breakdown(ctx context.Context, appID string, rangeArg model.RangeInput, by model.BreakdownBy, first *int) ([]*models.DimStat, error)
 	Funnel(ctx context.Context, input model.FunnelInput) (*model.FunnelReport, error)
@@ -1088,6 +1111,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CreateAutomationRulePayload.Secrets(childComplexity), true
 
+	case "CreatedIngestToken.ingestToken":
+		if e.ComplexityRoot.CreatedIngestToken.IngestToken == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreatedIngestToken.IngestToken(childComplexity), true
+	case "CreatedIngestToken.token":
+		if e.ComplexityRoot.CreatedIngestToken.Token == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreatedIngestToken.Token(childComplexity), true
+	case "CreatedIngestToken.url":
+		if e.ComplexityRoot.CreatedIngestToken.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreatedIngestToken.URL(childComplexity), true
+
 	case "DefinitionCount.count":
 		if e.ComplexityRoot.DefinitionCount.Count == nil {
 			break
@@ -1409,6 +1451,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Event.ID(childComplexity), true
+	case "Event.integration":
+		if e.ComplexityRoot.Event.Integration == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Event.Integration(childComplexity), true
 	case "Event.lead":
 		if e.ComplexityRoot.Event.Lead == nil {
 			break
@@ -1761,6 +1809,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.IdentifyPayload.Moved(childComplexity), true
 
+	case "IngestToken.createdAt":
+		if e.ComplexityRoot.IngestToken.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IngestToken.CreatedAt(childComplexity), true
+	case "IngestToken.hint":
+		if e.ComplexityRoot.IngestToken.Hint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IngestToken.Hint(childComplexity), true
+	case "IngestToken.id":
+		if e.ComplexityRoot.IngestToken.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IngestToken.ID(childComplexity), true
+	case "IngestToken.name":
+		if e.ComplexityRoot.IngestToken.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IngestToken.Name(childComplexity), true
+	case "IngestToken.revokedAt":
+		if e.ComplexityRoot.IngestToken.RevokedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IngestToken.RevokedAt(childComplexity), true
+
 	case "Invitation.appId":
 		if e.ComplexityRoot.Invitation.AppID == nil {
 			break
@@ -2032,6 +2111,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateGoal(childComplexity, args["appId"].(string), args["input"].(model.GoalInput)), true
+	case "Mutation.createIngestToken":
+		if e.ComplexityRoot.Mutation.CreateIngestToken == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createIngestToken_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateIngestToken(childComplexity, args["appId"].(string), args["name"].(string)), true
 	case "Mutation.deleteAutomationAction":
 		if e.ComplexityRoot.Mutation.DeleteAutomationAction == nil {
 			break
@@ -2203,6 +2293,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ReplayRule(childComplexity, args["appId"].(string), args["ruleId"].(string), args["range"].(model.RangeInput)), true
+	case "Mutation.revokeIngestToken":
+		if e.ComplexityRoot.Mutation.RevokeIngestToken == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeIngestToken_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeIngestToken(childComplexity, args["id"].(string)), true
 	case "Mutation.revokeInvitation":
 		if e.ComplexityRoot.Mutation.RevokeInvitation == nil {
 			break
@@ -2599,6 +2700,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Goals(childComplexity, args["appId"].(string)), true
+	case "Query.ingestTokens":
+		if e.ComplexityRoot.Query.IngestTokens == nil {
+			break
+		}
+
+		args, err := ec.field_Query_ingestTokens_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.IngestTokens(childComplexity, args["appId"].(string)), true
 
 	case "Query.invitations":
 		if e.ComplexityRoot.Query.Invitations == nil {
@@ -3607,6 +3719,46 @@ extend type Mutation {
   triggerBatch(inputs: [TriggerInput!]!): [TriggerResult!]!
 }
 `, BuiltIn: false},
+	{Name: "../schema/ingest.graphqls", Input: `"""
+A token for webhook ingestion (Bento-compatible): senders post events to
+` + "`" + `/webhooks/{token}/{integration}/track` + "`" + `. Only a hint of the token is kept; the
+token itself is shown once, in CreatedIngestToken.
+"""
+type IngestToken {
+  id: ID!
+  name: String!
+  "The first characters of the token, to tell tokens apart."
+  hint: String!
+  createdAt: Time!
+  "When it was revoked; null while it works."
+  revokedAt: Time
+}
+
+"A new ingest token. ` + "`" + `token` + "`" + ` and ` + "`" + `url` + "`" + ` are shown only in this payload."
+type CreatedIngestToken {
+  ingestToken: IngestToken!
+  token: String!
+  "The webhook URL for the ` + "`" + `generic` + "`" + ` integration on this server; replace ` + "`" + `generic` + "`" + ` to name another (pos, billing, …)."
+  url: String!
+}
+
+extend type Query {
+  "The app's ingest tokens, live ones first, newest first (owners and editors)."
+  ingestTokens(appId: ID!): [IngestToken!]!
+}
+
+extend type Event {
+  "The webhook integration the event came through (generic, pos, billing, …); null for every other way in."
+  integration: String
+}
+
+extend type Mutation {
+  "Makes a named ingest token for webhook senders (owners and editors, signed in)."
+  createIngestToken(appId: ID!, name: String!): CreatedIngestToken!
+  "Stops an ingest token: at once on this server, within CRUMBS_CACHE_TTL on other replicas."
+  revokeIngestToken(id: ID!): IngestToken!
+}
+`, BuiltIn: false},
 	{Name: "../schema/insights.graphqls", Input: `"Bucket size of a time series. Days, weeks (from Monday) and months follow the timezone's calendar."
 enum Interval {
   hour
@@ -4240,6 +4392,18 @@ func (ec *executionContext) childFields_CreateAutomationRulePayload(ctx context.
 	return nil, fmt.Errorf("no field named %q was found under type CreateAutomationRulePayload", field.Name)
 }
 
+func (ec *executionContext) childFields_CreatedIngestToken(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ingestToken":
+		return ec.fieldContext_CreatedIngestToken_ingestToken(ctx, field)
+	case "token":
+		return ec.fieldContext_CreatedIngestToken_token(ctx, field)
+	case "url":
+		return ec.fieldContext_CreatedIngestToken_url(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreatedIngestToken", field.Name)
+}
+
 func (ec *executionContext) childFields_DefinitionCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "definition":
@@ -4420,6 +4584,8 @@ func (ec *executionContext) childFields_Event(ctx context.Context, field graphql
 		return ec.fieldContext_Event_occurredAt(ctx, field)
 	case "receivedAt":
 		return ec.fieldContext_Event_receivedAt(ctx, field)
+	case "integration":
+		return ec.fieldContext_Event_integration(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Event", field.Name)
 }
@@ -4574,6 +4740,22 @@ func (ec *executionContext) childFields_IdentifyPayload(ctx context.Context, fie
 		return ec.fieldContext_IdentifyPayload_moved(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type IdentifyPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_IngestToken(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_IngestToken_id(ctx, field)
+	case "name":
+		return ec.fieldContext_IngestToken_name(ctx, field)
+	case "hint":
+		return ec.fieldContext_IngestToken_hint(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_IngestToken_createdAt(ctx, field)
+	case "revokedAt":
+		return ec.fieldContext_IngestToken_revokedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type IngestToken", field.Name)
 }
 
 func (ec *executionContext) childFields_Invitation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5238,6 +5420,28 @@ func (ec *executionContext) field_Mutation_createGoal_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createIngestToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "appId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["appId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "name",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["name"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_deleteAutomationAction_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5541,6 +5745,20 @@ func (ec *executionContext) field_Mutation_replayRule_args(ctx context.Context, 
 		return nil, err
 	}
 	args["range"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_revokeIngestToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -6195,6 +6413,20 @@ func (ec *executionContext) field_Query_goalReport_args(ctx context.Context, raw
 }
 
 func (ec *executionContext) field_Query_goals_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "appId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["appId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_ingestTokens_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "appId",
@@ -7928,6 +8160,84 @@ func (ec *executionContext) fieldContext_CreateAutomationRulePayload_secrets(_ c
 	return fc, nil
 }
 
+func (ec *executionContext) _CreatedIngestToken_ingestToken(ctx context.Context, field graphql.CollectedField, obj *model.CreatedIngestToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreatedIngestToken_ingestToken(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IngestToken, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.IngestToken) graphql.Marshaler {
+			return ec.marshalNIngestToken2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐIngestToken(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreatedIngestToken_ingestToken(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CreatedIngestToken",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IngestToken(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CreatedIngestToken_token(ctx context.Context, field graphql.CollectedField, obj *model.CreatedIngestToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreatedIngestToken_token(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Token, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreatedIngestToken_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CreatedIngestToken", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _CreatedIngestToken_url(ctx context.Context, field graphql.CollectedField, obj *model.CreatedIngestToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreatedIngestToken_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.URL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreatedIngestToken_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CreatedIngestToken", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _DefinitionCount_definition(ctx context.Context, field graphql.CollectedField, obj *models.DefinitionCount) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9441,6 +9751,29 @@ func (ec *executionContext) fieldContext_Event_receivedAt(_ context.Context, fie
 	return graphql.NewScalarFieldContext("Event", field, false, false, errors.New("field of type Time does not have child fields"))
 }
 
+func (ec *executionContext) _Event_integration(ctx context.Context, field graphql.CollectedField, obj *models.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Event_integration(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Event().Integration(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Event_integration(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Event", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _EventConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.EventConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10656,6 +10989,121 @@ func (ec *executionContext) _IdentifyPayload_moved(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_IdentifyPayload_moved(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("IdentifyPayload", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _IngestToken_id(ctx context.Context, field graphql.CollectedField, obj *models.IngestToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IngestToken_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uint64) graphql.Marshaler {
+			return ec.marshalNID2uint64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IngestToken_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IngestToken", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _IngestToken_name(ctx context.Context, field graphql.CollectedField, obj *models.IngestToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IngestToken_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IngestToken_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IngestToken", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _IngestToken_hint(ctx context.Context, field graphql.CollectedField, obj *models.IngestToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IngestToken_hint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Hint, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IngestToken_hint(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IngestToken", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _IngestToken_createdAt(ctx context.Context, field graphql.CollectedField, obj *models.IngestToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IngestToken_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IngestToken_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IngestToken", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _IngestToken_revokedAt(ctx context.Context, field graphql.CollectedField, obj *models.IngestToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IngestToken_revokedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RevokedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_IngestToken_revokedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IngestToken", field, false, false, errors.New("field of type Time does not have child fields"))
 }
 
 func (ec *executionContext) _Invitation_id(ctx context.Context, field graphql.CollectedField, obj *models.Invitation) (ret graphql.Marshaler) {
@@ -12565,6 +13013,94 @@ func (ec *executionContext) fieldContext_Mutation_triggerBatch(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createIngestToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createIngestToken(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateIngestToken(ctx, fc.Args["appId"].(string), fc.Args["name"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CreatedIngestToken) graphql.Marshaler {
+			return ec.marshalNCreatedIngestToken2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐCreatedIngestToken(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createIngestToken(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CreatedIngestToken(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createIngestToken_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_revokeIngestToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_revokeIngestToken(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RevokeIngestToken(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.IngestToken) graphql.Marshaler {
+			return ec.marshalNIngestToken2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐIngestToken(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_revokeIngestToken(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IngestToken(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_revokeIngestToken_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createEventMatcher(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13822,6 +14358,50 @@ func (ec *executionContext) fieldContext_Query_eventDefinition(ctx context.Conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_eventDefinition_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_ingestTokens(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_ingestTokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().IngestTokens(ctx, fc.Args["appId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.IngestToken) graphql.Marshaler {
+			return ec.marshalNIngestToken2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐIngestTokenᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_ingestTokens(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IngestToken(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_ingestTokens_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -18504,6 +19084,54 @@ func (ec *executionContext) _CreateAutomationRulePayload(ctx context.Context, se
 	return out
 }
 
+var createdIngestTokenImplementors = []string{"CreatedIngestToken"}
+
+func (ec *executionContext) _CreatedIngestToken(ctx context.Context, sel ast.SelectionSet, obj *model.CreatedIngestToken) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, createdIngestTokenImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CreatedIngestToken")
+		case "ingestToken":
+			out.Values[i] = ec._CreatedIngestToken_ingestToken(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "token":
+			out.Values[i] = ec._CreatedIngestToken_token(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "url":
+			out.Values[i] = ec._CreatedIngestToken_url(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var definitionCountImplementors = []string{"DefinitionCount"}
 
 func (ec *executionContext) _DefinitionCount(ctx context.Context, sel ast.SelectionSet, obj *models.DefinitionCount) graphql.Marshaler {
@@ -19702,6 +20330,44 @@ func (ec *executionContext) _Event(ctx context.Context, sel ast.SelectionSet, ob
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "integration":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Event_integration(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -20374,6 +21040,64 @@ func (ec *executionContext) _IdentifyPayload(ctx context.Context, sel ast.Select
 		case "moved":
 			out.Values[i] = ec._IdentifyPayload_moved(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var ingestTokenImplementors = []string{"IngestToken"}
+
+func (ec *executionContext) _IngestToken(ctx context.Context, sel ast.SelectionSet, obj *models.IngestToken) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, ingestTokenImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("IngestToken")
+		case "id":
+			out.Values[i] = ec._IngestToken_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._IngestToken_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hint":
+			out.Values[i] = ec._IngestToken_hint(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._IngestToken_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revokedAt":
+			out.Values[i] = ec._IngestToken_revokedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -21375,6 +22099,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createIngestToken":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createIngestToken(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revokeIngestToken":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_revokeIngestToken(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createEventMatcher":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createEventMatcher(ctx, field)
@@ -21890,6 +22628,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 					}
 				}()
 				res = ec._Query_eventDefinition(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "ingestTokens":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_ingestTokens(ctx, field)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -23527,6 +24287,16 @@ func (ec *executionContext) unmarshalNCreateEventDefinitionInput2githubᚗcomᚋ
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNCreatedIngestToken2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐCreatedIngestToken(ctx context.Context, sel ast.SelectionSet, v *model.CreatedIngestToken) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._CreatedIngestToken(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNDefinitionCount2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐDefinitionCountᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.DefinitionCount) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -23994,6 +24764,32 @@ func (ec *executionContext) marshalNIdentifyPayload2ᚖgithubᚗcomᚋcrumbsᚑd
 		return graphql.Null
 	}
 	return ec._IdentifyPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNIngestToken2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐIngestTokenᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.IngestToken) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNIngestToken2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐIngestToken(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNIngestToken2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐIngestToken(ctx context.Context, sel ast.SelectionSet, v *models.IngestToken) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._IngestToken(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {

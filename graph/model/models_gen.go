@@ -83,6 +83,14 @@ type CreateEventDefinitionInput struct {
 	Enabled *bool `json:"enabled,omitempty"`
 }
 
+// A new ingest token. `token` and `url` are shown only in this payload.
+type CreatedIngestToken struct {
+	IngestToken *models.IngestToken `json:"ingestToken"`
+	Token       string              `json:"token"`
+	// The webhook URL for the `generic` integration on this server; replace `generic` to name another (pos, billing, …).
+	URL string `json:"url"`
+}
+
 type DeletePayload struct {
 	ID string `json:"id"`
 }

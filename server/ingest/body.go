@@ -14,8 +14,16 @@ import (
 // begin does what every JSON API endpoint does first: it checks the media
 // type and the URL, reads the credentials and the body, and applies the
 // server's rules for JSON bodies. On failure it has answered, and ok is false.
-// Only Segment's endpoints (basicAuth) take HTTP Basic credentials.
-func (a *API) begin(w http.ResponseWriter, r *http.Request, basicAuth bool) (who caller, raw []byte, ok bool) {
+// creds says which credentials an endpoint reads from the headers.
+type creds int
+
+const (
+	appKey   creds = iota // the secret key (Bearer, X-App-Secret), or none from a browser
+	basicKey              // also HTTP Basic with the key as username (Segment)
+	urlToken              // none: the URL holds the credential (webhooks)
+)
+
+func (a *API) begin(w http.ResponseWriter, r *http.Request, want creds) (who caller, raw []byte, ok bool) {
 	// text/plain is what navigator.sendBeacon and a fetch without a CORS
 	// preflight send; as on /graphql, it is read as JSON from browsers only.
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -27,8 +35,13 @@ func (a *API) begin(w http.ResponseWriter, r *http.Request, basicAuth bool) (who
 		badRequest(w, "the request URL is not valid UTF-8")
 		return who, nil, false
 	}
-	if who, err = a.identify(r); err == nil && who.basic && !basicAuth {
-		err = models.Unauthenticated("use Authorization: Bearer <the app's secret key> (or X-App-Secret), or no credentials from a browser")
+	switch want {
+	case urlToken:
+		who = caller{clientIP: a.opts.ClientIP(r), userAgent: r.UserAgent()}
+	default:
+		if who, err = a.identify(r); err == nil && who.basic && want != basicKey {
+			err = models.Unauthenticated("use Authorization: Bearer <the app's secret key> (or X-App-Secret), or no credentials from a browser")
+		}
 	}
 	if err != nil {
 		a.fail(w, r, err)

@@ -48,7 +48,7 @@ type itemOut struct {
 // unless the request fails as a whole.
 func (a *API) events(w http.ResponseWriter, r *http.Request) {
 	appID := r.PathValue("appId")
-	who, raw, ok := a.begin(w, r, false)
+	who, raw, ok := a.begin(w, r, appKey)
 	if !ok {
 		return
 	}

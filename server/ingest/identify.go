@@ -31,7 +31,7 @@ type identifyOut struct {
 //	{"device_id": "d-42", "email": "ada@example.com", "name": "Ada", "fields": {"plan": "pro"}}
 func (a *API) identifyDevice(w http.ResponseWriter, r *http.Request) {
 	appID := r.PathValue("appId")
-	who, raw, ok := a.begin(w, r, false)
+	who, raw, ok := a.begin(w, r, appKey)
 	if !ok {
 		return
 	}

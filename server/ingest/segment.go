@@ -42,7 +42,7 @@ type segmentBatch struct {
 // type its messages have ("" for /v1/batch, where each message says).
 func (a *API) segment(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		who, raw, ok := a.begin(w, r, true)
+		who, raw, ok := a.begin(w, r, basicKey)
 		if !ok {
 			return
 		}

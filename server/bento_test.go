@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/99designs/gqlgen/client"
+	"github.com/crumbs-dev/crumbs/models"
+	"github.com/crumbs-dev/crumbs/models/modelstest"
+	"gorm.io/gorm"
+)
+
+type createdIngestToken struct {
+	CreateIngestToken struct {
+		IngestToken struct{ ID, Name, Hint string }
+		Token, URL  string
+	}
+}
+
+// createIngestToken makes an ingest token through GraphQL, as the owner.
+func createIngestToken(a *api, appID, name string) (id, token, url string) {
+	a.t.Helper()
+	var out createdIngestToken
+	a.ok(`mutation($a: ID!, $n: String!) { createIngestToken(appId: $a, name: $n) { ingestToken { id name hint } token url } }`,
+		&out, client.Var("a", appID), client.Var("n", name))
+	c := out.CreateIngestToken
+	return c.IngestToken.ID, c.Token, c.URL
+}
+
+// leadTimeline reads the events of the lead with email, newest first.
+func leadTimeline(a *api, appID, email string) (fields map[string]any, events []timelineEvent) {
+	a.t.Helper()
+	var out struct {
+		LeadByEmail *struct {
+			Fields   map[string]any
+			Timeline struct {
+				Edges []struct{ Node timelineEvent }
+			}
+		}
+	}
+	a.ok(`query($a: ID!, $e: String!) { leadByEmail(appId: $a, email: $e) { fields timeline(first: 50) { edges { node {
+		code source url title referrer properties occurredAt integration device { userAgent } lead { email } } } } } }`,
+		&out, client.Var("a", appID), client.Var("e", email))
+	if out.LeadByEmail == nil {
+		a.t.Fatalf("no lead %s", email)
+	}
+	for _, e := range out.LeadByEmail.Timeline.Edges {
+		events = append(events, e.Node)
+	}
+	return out.LeadByEmail.Fields, events
+}
+
+// Bento's own Node SDK, with its base URL set to a Crumbs webhook URL,
+// records events, purchases and subscribers; they read back through
+// GraphQL on each lead's timeline with source webhook and the integration.
+func TestBentoNodeSDK(t *testing.T) {
+	node := nodeClient(t, "@bentonow/bento-node-sdk")
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		j := newJSONAPI(t, db)
+		appID, _ := j.a.createApp("Bento")
+		for _, code := range []string{"completed_onboarding", "purchase", "subscribe", "invoice_paid"} {
+			j.a.ok(`mutation($a: ID!, $c: String!) { createEventDefinition(input: {appId: $a, code: $c, name: $c}) { id } }`, &map[string]any{}, client.Var("a", appID), client.Var("c", code))
+		}
+		_, token, url := createIngestToken(j.a, appID, "Back office")
+		if !strings.HasPrefix(token, "it_") || !strings.HasSuffix(url, "/webhooks/"+token+"/generic/track") {
+			t.Fatalf("token %q, url %q", token, url)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, node, "bento.mjs", j.srv.URL+"/webhooks/"+token+"/pos")
+		cmd.Dir = clientsDir
+		out, err := cmd.CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != `{"track":true,"purchase":true,"subscribe":true,"batch":2}` {
+			t.Fatalf("bento sdk: %v\n%s", err, out)
+		}
+		fields, ada := leadTimeline(j.a, appID, "ada@bento.example")
+		if fields["company"] != "Analytical Engines" || len(ada) != 2 {
+			t.Fatalf("ada: %v %+v", fields, ada)
+		}
+		for _, e := range ada {
+			if e.Source != "webhook" || e.Integration == nil || *e.Integration != "pos" || e.Lead == nil {
+				t.Fatalf("ada's event: %+v", e)
+			}
+		}
+		if ada[0].Code != "purchase" || ada[1].Code != "completed_onboarding" || ada[1].Properties["step"] != 3.0 {
+			t.Fatalf("ada's events: %+v", ada)
+		}
+		fields, grace := leadTimeline(j.a, appID, "grace@bento.example")
+		codes := []string{}
+		for _, e := range grace {
+			codes = append(codes, e.Code)
+		}
+		if fields["plan"] != "team" || strings.Join(codes, " ") != "invoice_paid subscribe invoice_paid" || grace[2].OccurredAt != "2026-01-02T03:04:05Z" {
+			t.Fatalf("grace: %v %v %+v", fields, codes, grace)
+		}
+		// The token is stored hashed only.
+		var stored []models.IngestToken
+		db.Where("hint = ?", token[:7]).Find(&stored)
+		if len(stored) != 1 || stored[0].TokenHash == token || strings.Contains(stored[0].TokenHash, token[3:]) {
+			t.Fatalf("stored %+v", stored)
+		}
+	})
+}
+
+type webhookAnswer struct {
+	apiResponse
+	Count  int `json:"results"`
+	Failed int
+	Items  []apiItem
+}
+
+func (j *jsonAPI) webhook(token, integration, body string, header ...string) webhookAnswer {
+	j.t.Helper()
+	loose := *j
+	loose.loose = true
+	r := loose.postTo("/webhooks/"+token+"/"+integration+"/track", body, header...)
+	var out webhookAnswer
+	json.Unmarshal([]byte(r.raw), &out)
+	out.apiResponse = r
+	return out
+}
+
+// Bento's documented payload: resends deduplicated by Idempotency-Key or
+// each event's id, per-event refusals never a 5xx, tokens revoked at once
+// here and within CRUMBS_CACHE_TTL on another replica.
+func TestBentoWebhook(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		j := newJSONAPI(t, db, func(c *config) { c.CacheTTL = time.Second })
+		other := newJSONAPI(t, db, func(c *config) { c.CacheTTL = time.Second }) // another replica
+		appID, _ := j.a.createApp("Webhooks")
+		id, token, _ := createIngestToken(j.a, appID, "Zapier")
+
+		body := `{"events":[{"type":"Signed Up","email":"Lin@Example.com","details":{"via":"zap"},"fields":{"tier":"gold"},"date":"2026-02-03T04:05:06Z"}]}`
+		r := j.webhook(token, "generic", body, "Idempotency-Key", "zap-1")
+		if r.status != 200 || r.Count != 0 || r.Failed != 1 || r.Items[0].Error.Code != "UNKNOWN_EVENT_CODE" {
+			t.Fatalf("unknown code: %d %s", r.status, r.raw)
+		}
+		j.a.ok(`mutation($a: ID!) { createEventDefinition(input: {appId: $a, code: "signed_up", name: "Signed up"}) { id } }`, &map[string]any{}, client.Var("a", appID))
+		time.Sleep(1100 * time.Millisecond) // past the definition cache's second
+		r = j.webhook(token, "generic", body, "Idempotency-Key", "zap-1")
+		if r.status != 200 || r.Count != 1 || !r.Items[0].Accepted || r.Items[0].Duplicate {
+			t.Fatalf("first send: %d %s", r.status, r.raw)
+		}
+		again := j.webhook(token, "generic", body, "Idempotency-Key", "zap-1")
+		if again.status != 200 || !again.Items[0].Duplicate || *again.Items[0].EventID != *r.Items[0].EventID {
+			t.Fatalf("resend: %d %s", again.status, again.raw)
+		}
+		withID := `{"events":[{"id":"evt-9","type":"signed_up","email":"lin@example.com"},{"id":"evt-9","type":"signed_up","email":"lin@example.com"}]}`
+		r = j.webhook(token, "billing", withID)
+		if r.status != 200 || !r.Items[0].Accepted || r.Items[0].Duplicate || !r.Items[1].Duplicate {
+			t.Fatalf("event ids: %d %s", r.status, r.raw)
+		}
+		fields, events := leadTimeline(j.a, appID, "lin@example.com")
+		if fields["tier"] != "gold" || len(events) != 2 || events[1].OccurredAt != "2026-02-03T04:05:06Z" || events[1].Properties["via"] != "zap" {
+			t.Fatalf("lin: %v %+v", fields, events)
+		}
+
+		// Per-event refusals answer 200, with the others stored.
+		r = j.webhook(token, "generic", `{"events":[{"type":"signed_up","email":"not an email"},{"type":"signed_up","email":"ok@example.com","date":"yesterday"},{"type":"!!!","email":"ok@example.com"},{"type":"signed_up","email":"ok@example.com"}]}`)
+		if r.status != 200 || r.Count != 1 || r.Failed != 3 || *r.Items[0].Error.Field != "email" || *r.Items[1].Error.Field != "date" || *r.Items[2].Error.Field != "code" {
+			t.Fatalf("bad events: %d %s", r.status, r.raw)
+		}
+		for _, c := range []struct {
+			name, token, integration, body string
+			status                         int
+			code                           string
+		}{
+			{"unknown token", "it_nope", "generic", body, 401, "UNAUTHENTICATED"},
+			{"a secret key", "sk_nope", "generic", body, 401, "UNAUTHENTICATED"},
+			{"bad integration", token, "Bad%20Name", body, 400, "BAD_USER_INPUT"},
+			{"not events", token, "generic", `{"type":"signed_up"}`, 400, "BAD_REQUEST"},
+		} {
+			if r := j.webhook(c.token, c.integration, c.body); r.status != c.status || r.Error == nil || r.Error.Code != c.code {
+				t.Fatalf("%s: %d %s", c.name, r.status, r.raw)
+			}
+		}
+
+		// Revocation: at once here; the other replica, which used the token
+		// just before, within CRUMBS_CACHE_TTL.
+		if r := other.webhook(token, "generic", `{"events":[{"type":"signed_up","email":"lin@example.com"}]}`); r.status != 200 {
+			t.Fatalf("other replica: %d %s", r.status, r.raw)
+		}
+		var revoked struct {
+			RevokeIngestToken struct{ RevokedAt *string }
+		}
+		j.a.ok(`mutation($id: ID!) { revokeIngestToken(id: $id) { revokedAt } }`, &revoked, client.Var("id", id))
+		if revoked.RevokeIngestToken.RevokedAt == nil {
+			t.Fatal("not revoked")
+		}
+		if r := j.webhook(token, "generic", body); r.status != 401 || r.Error.Code != "UNAUTHENTICATED" {
+			t.Fatalf("revoked token here: %d %s", r.status, r.raw)
+		}
+		time.Sleep(1100 * time.Millisecond)
+		if r := other.webhook(token, "generic", body); r.status != 401 {
+			t.Fatalf("revoked token on the other replica after the TTL: %d %s", r.status, r.raw)
+		}
+		var list struct {
+			IngestTokens []struct {
+				Name      string
+				RevokedAt *string
+			}
+		}
+		j.a.ok(`query($a: ID!) { ingestTokens(appId: $a) { name revokedAt } }`, &list, client.Var("a", appID))
+		if len(list.IngestTokens) != 1 || list.IngestTokens[0].Name != "Zapier" || list.IngestTokens[0].RevokedAt == nil {
+			t.Fatalf("tokens: %+v", list.IngestTokens)
+		}
+	})
+}

@@ -1,0 +1,248 @@
+package ingest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/crumbs-dev/crumbs/models"
+)
+
+// bentoEvent is one event of Bento's documented webhook body.
+type bentoEvent struct {
+	Type    string          `json:"type"`
+	Email   string          `json:"email"`
+	Details json.RawMessage `json:"details"`
+	Fields  json.RawMessage `json:"fields"`
+	Date    *string         `json:"date"`
+	ID      json.RawMessage `json:"id"`
+}
+
+// maxWebhookEvents is Bento's own limit per request.
+const maxWebhookEvents = 1000
+
+// webhook records Bento-style events:
+//
+//	POST /webhooks/{ingestToken}/{integration}/track
+//	{"events": [{"type": "$purchase", "email": "ada@example.com", "details": {…}, "fields": {…}, "date": "…"}]}
+//
+// (and .../batch/events, where Bento's SDKs post when their base URL is
+// /webhooks/{ingestToken}/{integration}). type is the event code (by
+// models.NormaliseEventCode), email the lead (created if new, fields merged
+// into its fields), details the properties; every event lands on one
+// stable server-side device per lead, with source webhook and the
+// integration kept. It answers 2xx only once every event it accepted is
+// committed; 429 and 503 (with Retry-After) tell the sender to back off and
+// resend, which an Idempotency-Key header (or each event's id) makes safe.
+func (a *API) webhook(w http.ResponseWriter, r *http.Request) {
+	integration := r.PathValue("integration")
+	if !validIntegration(integration) {
+		a.fail(w, r, models.Invalid("integration", "must be 1 to 32 lowercase letters, digits, '_' or '-', e.g. generic, pos, billing"))
+		return
+	}
+	who, raw, ok := a.begin(w, r, urlToken)
+	if !ok {
+		return
+	}
+	appID, err := a.opts.Writer.AppForIngestToken(r.Context(), r.PathValue("ingestToken"), who.clientIP)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var body struct {
+		Events []json.RawMessage `json:"events"`
+	}
+	if err := json.Unmarshal(raw, &body); err != nil || body.Events == nil {
+		badRequest(w, `the body must be {"events": [{"type", "email", "details", "fields", "date"}]}`)
+		return
+	}
+	if len(body.Events) > maxWebhookEvents {
+		a.fail(w, r, models.Invalid("events", "at most %d events per request", maxWebhookEvents))
+		return
+	}
+	idem := strings.TrimSpace(r.Header.Get("Idempotency-Key"))
+	if len(idem) > 64 || !utf8.ValidString(idem) {
+		a.fail(w, r, models.Invalid("idempotencyKey", "the Idempotency-Key header must be at most 64 characters"))
+		return
+	}
+
+	results := make([]models.TriggerResult, len(body.Events))
+	triggers := make([]models.TriggerInput, 0, len(body.Events))
+	var at []int
+	// One identify per lead and request, with the fields of its events
+	// merged in order, so a batch of a lead's events costs one transaction.
+	leads := map[string]*models.IdentifyInput{}
+	var order []string
+	for i, item := range body.Events {
+		var e bentoEvent
+		if err := json.Unmarshal(item, &e); err != nil {
+			results[i].Err = models.Invalid("events", "event %d is not an event object", i)
+			continue
+		}
+		t, err := e.trigger(appID, integration, who)
+		if err == nil {
+			err = e.messageID(t, idem, i)
+		}
+		var fields map[string]any
+		if err == nil {
+			fields, err = jsonObject("fields", e.Fields)
+		}
+		if err != nil {
+			results[i].Err = err
+			continue
+		}
+		email, key, err := models.NormalizeEmail(e.Email)
+		if err != nil {
+			results[i].Err = err
+			continue
+		}
+		t.DeviceID = leadDevice(appID, key)
+		in := leads[key]
+		if in == nil {
+			in = &models.IdentifyInput{AppPublicID: appID, DeviceID: t.DeviceID, Email: email, Fields: map[string]any{},
+				Verified: true, ClientIP: who.clientIP, Limits: a.opts.Writer.Limits()}
+			leads[key] = in
+			order = append(order, key)
+		}
+		for k, v := range fields {
+			in.Fields[k] = v
+		}
+		triggers = append(triggers, *t)
+		at = append(at, i)
+	}
+	// Leads first, so each event's device belongs to its lead when stored.
+	failed := map[string]error{}
+	for _, key := range order {
+		if _, err := models.Identify(r.Context(), a.opts.DB, a.opts.Writer.Catalog(), *leads[key]); err != nil {
+			failed[leadDevice(appID, key)] = err
+		}
+	}
+	var send []models.TriggerInput
+	var sendAt []int
+	for k, t := range triggers {
+		if err := failed[t.DeviceID]; err != nil {
+			results[at[k]].Err = err
+			continue
+		}
+		send = append(send, t)
+		sendAt = append(sendAt, at[k])
+	}
+	if len(send) > 0 {
+		for k, res := range a.opts.Writer.Trigger(r.Context(), send) {
+			results[sendAt[k]] = res
+		}
+	}
+	// A store fault or a rate limit on any event makes the whole request
+	// one to resend later (the events stored meanwhile are deduplicated);
+	// other refusals stay per event and never turn it into a 5xx.
+	for _, res := range results {
+		if code, _ := models.Code(res.Err); code == models.CodeUnavailable || code == models.CodeRateLimited {
+			a.fail(w, r, res.Err)
+			return
+		}
+	}
+	if err := requestFailure(results); err != nil || len(results) == 1 && isRequestFailure(results[0].Err) {
+		if err == nil {
+			err = results[0].Err
+		}
+		a.fail(w, r, err)
+		return
+	}
+	out := make([]itemOut, len(results))
+	accepted := 0
+	for i, res := range results {
+		out[i] = itemOut{Accepted: res.Accepted, Duplicate: res.Duplicate}
+		if res.Accepted {
+			accepted++
+		}
+		if res.EventID != 0 {
+			id := models.FormatID(res.EventID)
+			out[i].EventID = &id
+		}
+		if res.Err != nil {
+			e := a.describe(r, res.Err)
+			out[i].Error = &e
+		}
+	}
+	// results and failed are the counts Bento's API answers (its SDKs read
+	// results); items are the outcomes in order, as on the JSON API.
+	writeJSON(w, http.StatusOK, 0, struct {
+		Results int       `json:"results"`
+		Failed  int       `json:"failed"`
+		Items   []itemOut `json:"items"`
+	}{accepted, len(results) - accepted, out})
+}
+
+// trigger maps the event to a trigger of its app, apart from the device.
+func (e *bentoEvent) trigger(appID, integration string, who caller) (*models.TriggerInput, error) {
+	t := &models.TriggerInput{
+		AppPublicID: appID, Code: models.NormaliseEventCode(e.Type), Source: models.SourceWebhook,
+		Integration: integration, Verified: true, ClientIP: who.clientIP,
+	}
+	props, err := jsonObject("details", e.Details)
+	if err != nil {
+		return nil, err
+	}
+	if len(props) > 0 {
+		t.Properties = props
+	}
+	if e.Date != nil && *e.Date != "" {
+		at, err := time.Parse(time.RFC3339Nano, *e.Date)
+		if err != nil {
+			return nil, models.Invalid("date", "must be an ISO 8601 time, e.g. 2026-11-03T14:02:00Z")
+		}
+		t.OccurredAt = &at
+	}
+	return t, nil
+}
+
+// messageID sets the trigger's message id from the event's id, else from
+// the request's Idempotency-Key and the event's position, so that a resend
+// is answered duplicate instead of stored twice.
+func (e *bentoEvent) messageID(t *models.TriggerInput, idem string, i int) error {
+	var id string
+	if len(e.ID) > 0 && string(e.ID) != "null" {
+		var s string
+		var n json.Number
+		switch {
+		case json.Unmarshal(e.ID, &s) == nil && s != "":
+			id = "bento:" + s
+		case json.Unmarshal(e.ID, &n) == nil:
+			id = "bento:" + n.String()
+		default:
+			return models.Invalid("id", "must be a string or a number")
+		}
+	} else if idem != "" {
+		id = "idem:" + idem + ":" + strconv.Itoa(i)
+	}
+	if id != "" {
+		t.MessageID = &id
+	}
+	return nil
+}
+
+// leadDevice is the stable server-side device of a lead (by its email key)
+// in an app: events without a browser device land there, so they appear
+// on the lead's timeline.
+func leadDevice(appID, emailKey string) string {
+	sum := sha256.Sum256([]byte(appID + "\x00" + emailKey))
+	return "lead-" + hex.EncodeToString(sum[:12])
+}
+
+// validIntegration checks the integration path segment.
+func validIntegration(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
