@@ -27,14 +27,15 @@ var routeAccess = map[string]expect{
 	"POST /api/v1/apps/{appId}/identify": {anon: unauth, other: unauth, viewer: unauth, editor: unauth, owner: unauth, otherServer: unauth},
 	// Segment's API names no app: the key does, so another app's key
 	// records into that other app (the answer holds only ids).
-	"POST /v1/track":    segmentAccess,
-	"POST /v1/t":        segmentAccess,
-	"POST /v1/identify": segmentAccess,
-	"POST /v1/i":        segmentAccess,
-	"POST /v1/page":     segmentAccess,
-	"POST /v1/p":        segmentAccess,
-	"POST /v1/screen":   segmentAccess,
-	"POST /v1/batch":    segmentAccess,
+	"POST /v1/track":           segmentAccess,
+	"POST /v1/t":               segmentAccess,
+	"POST /v1/identify":        segmentAccess,
+	"POST /v1/i":               segmentAccess,
+	"POST /v1/page":            segmentAccess,
+	"POST /v1/p":               segmentAccess,
+	"POST /v1/screen":          segmentAccess,
+	"POST /v1/batch":           segmentAccess,
+	"GET /api/v1/openapi.json": publicDocument,
 	"POST /webhooks/{ingestToken}/{integration}/track":        webhookAccess,
 	"POST /webhooks/{ingestToken}/{integration}/batch/events": webhookAccess,
 }
@@ -42,6 +43,9 @@ var routeAccess = map[string]expect{
 // The webhook URL holds its credential (an ingest token of app A): every
 // caller's headers are ignored, and each records into app A.
 var webhookAccess = expect{}
+
+// The OpenAPI document is public.
+var publicDocument = expect{}
 
 var segmentAccess = expect{anon: unauth, other: unauth, viewer: unauth, editor: unauth, owner: unauth}
 
@@ -95,13 +99,17 @@ func TestRouteAccess(t *testing.T) {
 					DeviceID string `json:"device_id"`
 				}
 				// A webhook's "results" is Bento's count, not a list.
-				if err := json.Unmarshal(raw, &out); err != nil && !strings.HasPrefix(pattern, "POST /webhooks/") {
+				if err := json.Unmarshal(raw, &out); err != nil && !strings.HasPrefix(pattern, "POST /webhooks/") && !strings.HasPrefix(pattern, "GET ") {
 					t.Fatalf("%s as %s: %d %s", pattern, caller, resp.StatusCode, raw)
 				}
 				switch want := routeAccess[pattern][caller]; {
 				case want != "":
 					if out.Error == nil || out.Error.Code != want || resp.StatusCode != http.StatusUnauthorized {
 						t.Errorf("%s as %s: %d %s, want %s", pattern, caller, resp.StatusCode, raw, want)
+					}
+				case strings.HasPrefix(pattern, "GET "):
+					if resp.StatusCode != http.StatusOK || !strings.Contains(string(raw), `"openapi": "3.1.0"`) {
+						t.Errorf("%s as %s: %d %.200s, want the document", pattern, caller, resp.StatusCode, raw)
 					}
 				case strings.HasPrefix(pattern, "POST /webhooks/"):
 					if resp.StatusCode != http.StatusOK || !strings.Contains(string(raw), `"results":1,`) {

@@ -94,6 +94,7 @@ func (a *API) endpoints() map[string]http.HandlerFunc {
 	return map[string]http.HandlerFunc{
 		"POST /api/v1/apps/{appId}/events":   a.events,
 		"POST /api/v1/apps/{appId}/identify": a.identifyDevice,
+		"GET /api/v1/openapi.json":           a.openapi,
 		// Segment's HTTP tracking API, with its short aliases.
 		"POST /v1/track":    a.segment("track"),
 		"POST /v1/t":        a.segment("track"),
