@@ -6,7 +6,8 @@ import { currentUser, onSession, refresh, signOut } from './api.js'
 import { justNavigated, match, navigate, useLocation } from './router.js'
 import { Async, html, useQuery } from './ui.js'
 import { Account, Invitation, SignIn } from './pages/auth.js'
-import { Members, NewApp, Settings, Setup } from './pages/apps.js'
+import { AuditLog, Members, NewApp, Settings, Setup } from './pages/apps.js'
+import { Automations, Deliveries, RuleForm } from './pages/automations.js'
 import { DefinitionForm, Definitions, UnknownCodes } from './pages/definitions.js'
 import { Funnels, Goals, Overview, Pages, Sources } from './pages/insights.js'
 import { EventBrowser, Live } from './pages/browse.js'
@@ -31,16 +32,22 @@ const appPages = [
   ['/setup', Setup],
   ['/settings', Settings],
   ['/members', Members],
+  ['/automations', Automations],
+  ['/automations/new', RuleForm],
+  ['/automations/:ruleId', RuleForm],
+  ['/automations/:ruleId/deliveries', Deliveries],
+  ['/audit', AuditLog],
 ]
 
 const nav = [
   ['Insights', [['', 'Overview'], ['/pages', 'Pages'], ['/sources', 'Sources'], ['/funnels', 'Funnels'], ['/goals', 'Goals'], ['/events', 'Event browser'], ['/live', 'Live']]],
   ['Visitor events', [['/definitions', 'Definitions'], ['/unknown', 'Unknown codes']]],
   ['People', [['/leads', 'Leads']]],
-  ['App', [['/setup', 'Install'], ['/settings', 'Settings'], ['/members', 'Members']]],
+  ['Automations', [['/automations', 'Rules']]],
+  ['App', [['/setup', 'Install'], ['/settings', 'Settings'], ['/members', 'Members'], ['/audit', 'Audit log']]],
 ]
 
-export const APP_QUERY = `query($id: ID!) { app(id: $id) { id name timezone allowedOrigins secretKeyHint secretKeyRotatedAt
+export const APP_QUERY = `query($id: ID!) { app(id: $id) { id name timezone allowedOrigins retentionDays secretKeyHint secretKeyRotatedAt
   eventDefinitions { id code name color description enabled builtIn triggerCount firstTriggeredAt lastTriggeredAt } } apps { id name } }`
 
 function AppShell({ appId, rest, path }) {

@@ -5,7 +5,10 @@
 // tries to delete definitions, invites a member, erases a lead. Every page
 // is checked with axe (no serious or critical violation) and photographed at
 // 1280×800 and at a phone width. A second test sends hostile strings and
-// checks that they are shown as text and that no script runs.
+// checks that they are shown as text and that no script runs. A third makes
+// an automation rule with a webhook, follows its delivery log and replay,
+// tests the rule on the past week, makes and revokes an ingest token, sets
+// the retention, reads a lead's story and the audit log.
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createServer } from 'node:http'
@@ -15,6 +18,8 @@ import { join } from 'node:path'
 import AxeBuilder from '@axe-core/playwright'
 import { artifacts, freePort, launchBrowser, startServer, until } from './harness.mjs'
 
+// Automation webhooks go to a receiver on loopback.
+process.env.CRUMBS_WEBHOOK_ALLOW_PRIVATE = 'true'
 const work = mkdtempSync(join(tmpdir(), 'crumbs-dashboard-tour-'))
 const shots = artifacts()
 let crumbs, browser, page, site, appId, secret
@@ -440,4 +445,153 @@ test('hostile data is shown as text', async () => {
   assert.equal(await page.evaluate(() => window.__pwned), undefined)
   assert.equal(await page.evaluate(() => document.querySelectorAll('main img, main script, main svg, main iframe').length), 0)
   await page.screenshot({ path: join(shots, 'hostile-live-1280.png') })
+})
+
+/** Signs the shared page in (again), unless it still has a session. */
+async function signIn() {
+  await page.goto(crumbs.url + '/signin')
+  await page.waitForFunction(() => location.pathname !== '/signin' || document.querySelector('#email'))
+  if (await page.locator('#email').count()) {
+    await page.fill('#email', crumbs.admin.email)
+    await page.fill('#password', crumbs.admin.password)
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.waitForURL((u) => !u.pathname.startsWith('/signin'))
+  }
+}
+
+/** A webhook receiver on loopback that records every request and answers 200. */
+async function startReceiver() {
+  const got = []
+  const port = await freePort()
+  const server = createServer((req, res) => {
+    let body = ''
+    req.on('data', (c) => (body += c))
+    req.on('end', () => {
+      got.push({ headers: req.headers, body: JSON.parse(body || 'null') })
+      res.writeHead(200).end('ok')
+    })
+  })
+  await new Promise((r) => server.listen(port, '127.0.0.1', r))
+  server.unref()
+  return { url: `http://127.0.0.1:${port}/hooks/crumbs`, got, close: () => (server.closeAllConnections(), server.close()) }
+}
+
+test('automations, ingest tokens, retention, lead story and audit log', async () => {
+  const before = violations.length
+  const receiver = await startReceiver()
+  page.on('dialog', (d) => d.accept())
+  try {
+    const { app, secretKey } = (await crumbs.gql('mutation { createApp(input: {name: "Rules shop", timezone: "UTC"}) { app { id } secretKey } }')).createApp
+    await crumbs.gql('mutation($i: CreateEventDefinitionInput!) { createEventDefinition(input: $i) { id } }', { i: { appId: app.id, code: 'purchase', name: 'Purchase', description: 'Bought a plan' } })
+    const buy = (deviceId, plan) => crumbs.gql('mutation($i: TriggerInput!) { trigger(input: $i) { accepted } }', { i: { appId: app.id, deviceId, code: 'purchase', url: 'https://shop.example/checkout', properties: { plan } } }, as(secretKey))
+    await buy('rules-device-1', 'pro')
+    await buy('rules-device-2', 'free')
+    await crumbs.gql('mutation($i: IdentifyInput!) { identify(input: $i) { lead { id } } }', { i: { appId: app.id, deviceId: 'rules-device-1', email: 'grace@example.test', name: 'Grace Hopper' } }, as(secretKey))
+    const lead = (await crumbs.gql('query($a: ID!) { leadByEmail(appId: $a, email: "grace@example.test") { id } }', { a: app.id })).leadByEmail
+    await signIn()
+    const b = `${crumbs.url}/apps/${app.id}`
+
+    // A new rule: purchases of plan pro go to the receiver; the signing secret is shown once.
+    await page.goto(`${b}/automations`)
+    await page.getByText('No rules yet.').waitFor()
+    await page.getByRole('link', { name: 'New rule' }).click()
+    await page.waitForURL(/\/automations\/new$/)
+    await page.fill('#rule-name', 'Pro purchases to CRM')
+    await page.selectOption('#rule-code', 'purchase')
+    await page.getByRole('button', { name: 'Add rule' }).click()
+    await page.fill('[aria-label="Rule 1 field"]', 'properties.plan')
+    await page.fill('[aria-label="Rule 1 value"]', 'pro')
+    await page.fill('#act-url', receiver.url)
+    await page.fill('#act-hname', 'X-Api-Key')
+    await page.fill('#act-hvalue', 'crm-key-123456789')
+    await check('automation-new')
+    await page.getByRole('button', { name: 'Create rule' }).click()
+    const signing = await page.getByTestId('signing-secret').textContent()
+    assert.match(signing, /^whsec_/)
+    await check('automation-created')
+    const rules = (await crumbs.gql('query($a: ID!) { automationRules(appId: $a) { id name enabled matcher { code rules { field operator value } } actions { kind url headers { name } } } }', { a: app.id })).automationRules
+    assert.equal(rules.length, 1)
+    const rule = rules[0]
+    assert.deepEqual([rule.name, rule.enabled, rule.matcher.code, rule.matcher.rules, rule.actions.map((x) => [x.kind, x.headers.map((h) => h.name)])],
+      ['Pro purchases to CRM', true, 'purchase', [{ field: 'properties.plan', operator: 'equals', value: 'pro' }], [['webhook', ['X-Api-Key']]]])
+
+    // Test rule: the past week holds one matching purchase, as the API says.
+    await page.getByRole('link', { name: 'Edit the rule' }).click()
+    await page.waitForURL(new RegExp(`/automations/${rule.id}$`))
+    await page.getByRole('button', { name: 'Test rule' }).click()
+    await page.getByTestId('test-result').waitFor()
+    assert.match(await page.getByTestId('test-result').textContent(), /^1 past events would have fired/)
+    await check('automation-edit')
+
+    // A matching event is delivered; the log shows it; replay sends it again with the same webhook-id.
+    await buy('rules-device-1', 'pro')
+    await buy('rules-device-3', 'free')
+    await until(() => receiver.got.length >= 1, 30000, 'the webhook delivery')
+    assert.equal(receiver.got[0].headers['x-api-key'], 'crm-key-123456789')
+    await page.getByRole('link', { name: 'Delivery log' }).click()
+    await page.waitForURL(/\/deliveries$/)
+    await until(async () => {
+      await page.getByRole('button', { name: 'Refresh' }).click()
+      return page.locator('[data-testid=deliveries-table] tbody tr[data-status=succeeded]').waitFor({ timeout: 2000 }).then(() => true, () => false)
+    }, 30000, 'a succeeded delivery in the log')
+    assert.equal(await page.locator('[data-testid=deliveries-table] tbody tr').count(), 1)
+    const row = page.locator('[data-testid=deliveries-table] tbody tr').first()
+    assert.equal(await row.locator('td').nth(5).textContent(), '200')
+    await check('deliveries')
+    await row.getByRole('button', { name: /^Replay/ }).click()
+    await page.getByText(/sent again/).waitFor()
+    await until(() => receiver.got.length >= 2, 30000, 'the replayed delivery')
+    assert.equal(receiver.got[1].headers['webhook-id'], receiver.got[0].headers['webhook-id'])
+
+    // The list: disable the rule, then delete it.
+    await nav('Rules')
+    await page.getByTestId('rules-table').getByRole('link', { name: 'Pro purchases to CRM', exact: true }).waitFor()
+    await check('automations')
+    await page.getByRole('checkbox', { name: 'Enabled: rule Pro purchases to CRM' }).uncheck()
+    await until(async () => (await crumbs.gql('query($a: ID!) { automationRules(appId: $a) { enabled } }', { a: app.id })).automationRules[0].enabled === false, 10000, 'the rule disabled')
+    await page.getByRole('button', { name: 'Delete rule Pro purchases to CRM' }).click()
+    await page.getByText('No rules yet.').waitFor()
+    assert.equal((await crumbs.gql('query($a: ID!) { automationRules(appId: $a) { id } }', { a: app.id })).automationRules.length, 0)
+
+    // Settings: an ingest token's URL is shown once; revoking it shows; retention is saved.
+    await nav('Settings')
+    await page.fill('#tok-name', 'Shop till')
+    await page.getByRole('button', { name: 'Create token' }).click()
+    const hookURL = await page.getByTestId('ingest-url').textContent()
+    assert.match(hookURL, /\/webhooks\/[^/]+\/generic\/track$/)
+    await page.getByTestId('ingest-tokens').getByRole('cell', { name: 'Shop till', exact: true }).waitFor()
+    await page.fill('#set-retention', '30')
+    await page.getByRole('button', { name: 'Save settings' }).click()
+    await page.getByText('Saved.').waitFor()
+    assert.equal((await crumbs.gql('query($id: ID!) { app(id: $id) { retentionDays } }', { id: app.id })).app.retentionDays, 30)
+    await check('settings-tokens')
+    await page.getByRole('button', { name: 'Revoke token Shop till' }).click()
+    await page.getByTestId('ingest-tokens').getByText(/^revoked/).waitFor()
+    const tokens = (await crumbs.gql('query($a: ID!) { ingestTokens(appId: $a) { name revokedAt } }', { a: app.id })).ingestTokens
+    assert.equal(tokens.length, 1)
+    assert.ok(tokens[0].revokedAt)
+
+    // The lead's story equals the API's narrative.
+    await page.goto(`${b}/leads/${lead.id}`)
+    await page.getByTestId('lead-narrative').waitFor()
+    const story = (await crumbs.gql('query($id: ID!) { lead(id: $id) { narrative } }', { id: lead.id })).lead.narrative
+    assert.ok(story.length > 0)
+    assert.equal(await page.getByTestId('lead-narrative').textContent(), story)
+    await check('lead-story')
+
+    // The audit log lists the device erasure.
+    await crumbs.gql('mutation($a: ID!, $d: ID!) { eraseDevice(appId: $a, deviceId: $d) { deletedEvents } }', { a: app.id, d: 'rules-device-3' })
+    await nav('Audit log')
+    await page.getByTestId('audit-table').getByRole('cell', { name: 'erase device' }).waitFor()
+    await check('audit-log')
+  } catch (e) {
+    await page.screenshot({ path: join(shots, 'failure-automations.png'), fullPage: true }).catch(() => {})
+    throw e
+  } finally {
+    receiver.close()
+    await crumbs.gql('{ apps { id } }').then(async (d) => {
+      for (const a of d.apps) for (const r of (await crumbs.gql('query($a: ID!) { automationRules(appId: $a) { id } }', { a: a.id })).automationRules) await crumbs.gql('mutation($a: ID!, $id: ID!) { deleteAutomationRule(appId: $a, id: $id) { id } }', { a: a.id, id: r.id })
+    }).catch(() => {})
+  }
+  assert.deepEqual(violations.slice(before), [])
 })

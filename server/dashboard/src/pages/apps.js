@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'preact/hooks'
 import { gql, subscribe } from '../api.js'
 import { navigate } from '../router.js'
-import { Async, ErrorBox, Field, PageHead, Swatch, fmtTime, html, useAction, useQuery, useTitle } from '../ui.js'
+import { Async, ErrorBox, Field, PageHead, Swatch, fmtNum, fmtTime, html, useAction, useQuery, useTitle } from '../ui.js'
 
 const zones = (() => {
   try {
@@ -139,6 +139,7 @@ export function Settings({ app, reloadApp }) {
   const [name, setName] = useState(app.name)
   const [tz, setTz] = useState(app.timezone)
   const [originsText, setOriginsText] = useState(app.allowedOrigins.join('\n'))
+  const [retention, setRetention] = useState(app.retentionDays ? String(app.retentionDays) : '')
   const [saved, setSaved] = useState(false)
   const parsed = parseOrigins(originsText)
   const a = useAction()
@@ -147,7 +148,7 @@ export function Settings({ app, reloadApp }) {
     if (parsed.errors.length) return
     setSaved(false)
     a.run(async () => {
-      await gql('mutation($id: ID!, $i: UpdateAppInput!) { updateApp(id: $id, input: $i) { id } }', { id: app.id, i: { name, timezone: tz, allowedOrigins: parsed.origins } })
+      await gql('mutation($id: ID!, $i: UpdateAppInput!) { updateApp(id: $id, input: $i) { id } }', { id: app.id, i: { name, timezone: tz, allowedOrigins: parsed.origins, retentionDays: retention ? Number(retention) : 0 } })
       setSaved(true)
       reloadApp()
     })
@@ -164,6 +165,8 @@ export function Settings({ app, reloadApp }) {
       <${Field} label="Allowed origins (one per line; empty allows any site)" id="set-origins" hint="Only browsers on these sites may send events, e.g. https://example.com"
         error=${(parsed.errors.length && parsed.errors.join('; ')) || fieldErr('origin')}>
         <textarea id="set-origins" rows="4" aria-invalid=${parsed.errors.length ? 'true' : 'false'} value=${originsText} onInput=${(e) => setOriginsText(e.target.value)}></textarea><//>
+      <${Field} label="Keep events for (days; empty keeps them forever)" id="set-retention" error=${fieldErr('retention')} hint="Older events, and devices and leads left without events, are erased daily; each run is in the audit log.">
+        <input id="set-retention" type="number" min="1" step="1" inputmode="numeric" value=${retention} onInput=${(e) => setRetention(e.target.value)} /><//>
       <${ErrorBox} error=${a.error && !a.error.field && a.error} />
       ${saved && html`<p class="ok" role="status">Saved.</p>`}
       <button type="submit" disabled=${a.busy || parsed.errors.length > 0}>Save settings</button>
@@ -181,7 +184,65 @@ export function Settings({ app, reloadApp }) {
             reloadApp()
           })}>Yes, rotate the key</button> <button class="secondary" onClick=${() => setConfirmRotate(false)}>Cancel</button>`
         : html`<button class="secondary" onClick=${() => setConfirmRotate(true)}>Rotate secret key…</button>`}
-    </section>`
+    </section>
+    <${IngestTokens} app=${app} />`
+}
+
+/** Ingest tokens for webhook senders: the token's URL is shown once, on creation. */
+function IngestTokens({ app }) {
+  const q = useQuery('query($a: ID!) { ingestTokens(appId: $a) { id name hint createdAt revokedAt } }', { a: app.id }, [app.id])
+  const [name, setName] = useState('')
+  const [made, setMade] = useState(null)
+  const a = useAction()
+  const act = useAction()
+  const create = (e) => {
+    e.preventDefault()
+    a.run(async () => {
+      const d = await gql('mutation($a: ID!, $n: String!) { createIngestToken(appId: $a, name: $n) { url ingestToken { name } } }', { a: app.id, n: name })
+      setMade(d.createIngestToken)
+      setName('')
+      q.reload()
+    })
+  }
+  return html`<section class="card"><h2>Ingest tokens</h2>
+    <p>Webhook senders (a point of sale, billing, Bento-style integrations) post events to a URL holding a token. Revoke a token to stop its URL.</p>
+    <${ErrorBox} error=${act.error} />
+    <${Async} q=${q}>${(d) => d.ingestTokens.length === 0 ? html`<p class="muted">No tokens yet.</p>` : html`<table data-testid="ingest-tokens"><caption class="sr-only">Ingest tokens</caption>
+      <thead><tr><th scope="col">Name</th><th scope="col">Starts with</th><th scope="col">Created</th><th scope="col">State</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
+      <tbody>${d.ingestTokens.map((t) => html`<tr key=${t.id}><td>${t.name}</td><td><code>${t.hint}</code></td><td>${fmtTime(t.createdAt)}</td>
+        <td>${t.revokedAt ? `revoked ${fmtTime(t.revokedAt)}` : 'active'}</td>
+        <td>${!t.revokedAt && html`<button class="link danger" disabled=${act.busy} onClick=${() => confirm(`Revoke the token ${t.name}? Senders using its URL are refused from now on.`) && act.run(async () => {
+          await gql('mutation($id: ID!) { revokeIngestToken(id: $id) { id } }', { id: t.id })
+          q.reload()
+        })}>Revoke<span class="sr-only"> token ${t.name}</span></button>`}</td></tr>`)}</tbody></table>`}<//>
+    <form onSubmit=${create}>
+      <div class="row"><${Field} label="Token name" id="tok-name" error=${a.error && a.error.field && a.error.message}><input id="tok-name" required placeholder="Shop till" value=${name} onInput=${(e) => setName(e.target.value)} /><//></div>
+      <${ErrorBox} error=${a.error && !a.error.field && a.error} />
+      <button type="submit" class="secondary" disabled=${a.busy}>Create token</button>
+    </form>
+    ${made && html`<div class="notice" role="status"><p><strong>Webhook URL for ${made.ingestToken.name} — copy it now, it is shown only once.</strong> Replace <code>generic</code> with the integration's name (pos, billing, …).</p>
+      <p><code class="secret" data-testid="ingest-url">${made.url}</code></p></div>`}
+  </section>`
+}
+
+/** The audit log (owners): one receipt per erasure, export or retention run, without personal data. */
+export function AuditLog({ app }) {
+  useTitle(`Audit log · ${app.name}`)
+  const [after, setAfter] = useState([])
+  const cursor = after[after.length - 1] || null
+  const q = useQuery('query($a: ID!, $after: String) { auditLog(appId: $a, first: 50, after: $after) { edges { node { id kind actorKind actorUserId subjectHash events devices leads tombstones createdAt } } pageInfo { hasNextPage endCursor } } }',
+    { a: app.id, after: cursor }, [app.id, cursor])
+  return html`<${PageHead} title="Audit log" />
+    <p class="muted">Every erasure, export and retention run, newest first. The subject is kept only as its SHA-256 (of the lowercased email, the device id or the date).</p>
+    <${Async} q=${q}>${(d) => d.auditLog.edges.length === 0 ? html`<p class="muted">Nothing recorded yet.</p>` : html`<table data-testid="audit-table"><caption class="sr-only">Audit log</caption>
+      <thead><tr><th scope="col">When</th><th scope="col">Kind</th><th scope="col">By</th><th scope="col">Subject (SHA-256)</th><th scope="col" class="num">Events</th><th scope="col" class="num">Devices</th><th scope="col" class="num">Leads</th><th scope="col" class="num">Tombstones</th></tr></thead>
+      <tbody>${d.auditLog.edges.map(({ node: r }) => html`<tr key=${r.id}><td>${fmtTime(r.createdAt, app.timezone)}</td><td>${r.kind.replace(/_/g, ' ')}</td>
+        <td>${r.actorKind === 'user' ? `user ${r.actorUserId || ''}` : r.actorKind.replace(/_/g, ' ')}</td><td><code class="hash" title=${r.subjectHash}>${r.subjectHash.slice(0, 16)}…</code></td>
+        <td class="num">${fmtNum(r.events)}</td><td class="num">${fmtNum(r.devices)}</td><td class="num">${fmtNum(r.leads)}</td><td class="num">${fmtNum(r.tombstones)}</td></tr>`)}</tbody></table>
+      <nav class="pager" aria-label="Pages of the audit log">
+        ${after.length > 0 && html`<button class="secondary" onClick=${() => setAfter(after.slice(0, -1))}>← Newer</button>`}
+        ${d.auditLog.pageInfo.hasNextPage && html`<button class="secondary" onClick=${() => setAfter([...after, d.auditLog.pageInfo.endCursor])}>Older →</button>`}
+      </nav>`}<//>`
 }
 
 const ROLES = ['owner', 'editor', 'viewer']

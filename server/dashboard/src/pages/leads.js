@@ -84,6 +84,7 @@ export function LeadPage({ app, base, leadId }) {
         ${lead.deviceMoves.length > 0 && html`<h3>Device moves</h3><ul>${lead.deviceMoves.map((m) => html`<li>${m.deviceId}: ${m.fromLead ? m.fromLead.email : 'anonymous'} → ${m.toLead.email} (${fmtTime(m.movedAt, app.timezone)})</li>`)}</ul>`}
       </section>
     </div>
+    <${Narrative} id=${lead.id} />
     <h2>Timeline</h2>
     <${EventTable} events=${lead.timeline.edges.map((e) => e.node)} base=${base} tz=${app.timezone} showWho=${false} caption="Timeline" />
     <nav class="pager" aria-label="Pages of the timeline">
@@ -103,6 +104,13 @@ export function LeadPage({ app, base, leadId }) {
       <${ErrorBox} error=${erase.error} />
       <button type="submit" class="danger" disabled=${erase.busy || confirmText.trim().toLowerCase() !== lead.email.toLowerCase()}>Erase lead and all events</button>
     </form>`}<//>`
+}
+
+/** The lead's visits as readable text (for a person, or to paste into a prompt), loaded on its own. */
+function Narrative({ id }) {
+  const q = useQuery('query($id: ID!) { lead(id: $id) { id narrative } }', { id }, [id])
+  return html`<section class="card"><h2>Story</h2>
+    <${Async} q=${q}>${(d) => html`<pre class="narrative" data-testid="lead-narrative">${d.lead.narrative}</pre>`}<//></section>`
 }
 
 export function DevicePage({ app, base, deviceId }) {

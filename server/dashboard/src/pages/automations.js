@@ -1,0 +1,234 @@
+// Automations: rules that send matching events to a webhook or Slack, their
+// delivery log with replay, and "test rule" over a past range.
+import { useState } from 'preact/hooks'
+import { gql } from '../api.js'
+import { RulesEditor, cleanRules } from '../rules.js'
+import { Async, CodeSelect, ErrorBox, Field, PageHead, fmtNum, fmtTime, html, useAction, useQuery, useTitle } from '../ui.js'
+
+const RULE = 'id name enabled identifiedOnly matcher { name code rules { field operator value } } actions { id kind url enabled disabledReason headers { name valueHint } }'
+const MATCH_FIELDS = ['url', 'referrer', 'source', 'title', 'lead.email', 'properties.']
+
+const matcherText = (m) => `${m.code}${m.rules.length ? ` (${m.rules.map((r) => `${r.field} ${r.operator.replace('_', ' ')} ${r.value || ''}`.trim()).join(', ')})` : ''}`
+
+/** Shown once: the signing secrets of the actions just made. */
+const Secrets = ({ secrets }) => secrets && secrets.some((s) => s.signingSecret) && html`<div class="card notice" role="status">
+  <p><strong>Signing secret — copy it now, it is shown only once.</strong> The receiver checks the webhook-signature header with it (Standard Webhooks).</p>
+  ${secrets.filter((s) => s.signingSecret).map((s) => html`<p>${s.action.url}: <code class="secret" data-testid="signing-secret">${s.signingSecret}</code></p>`)}
+</div>`
+
+export function Automations({ app, base }) {
+  useTitle(`Automations · ${app.name}`)
+  const q = useQuery(`query($a: ID!) { automationRules(appId: $a) { ${RULE} } }`, { a: app.id }, [app.id])
+  const act = useAction()
+  const mut = (query, vars) => act.run(async () => {
+    await gql(query, vars)
+    q.reload()
+  })
+  // The switch shows the new state at once; it goes back if the server refuses.
+  const [pending, setPending] = useState({})
+  const enabled = (r) => (r.id in pending ? pending[r.id] : r.enabled)
+  const toggle = (r, on) => {
+    setPending((p) => ({ ...p, [r.id]: on }))
+    act.run(async () => {
+      try {
+        await gql('mutation($a: ID!, $id: ID!, $i: UpdateAutomationRuleInput!) { updateAutomationRule(appId: $a, id: $id, input: $i) { id } }', { a: app.id, id: r.id, i: { enabled: on } })
+      } catch (e) {
+        setPending(({ [r.id]: _, ...rest }) => rest)
+        throw e
+      }
+    })
+  }
+  return html`<${PageHead} title="Automations"><a class="button" href=${`${base}/automations/new`}>New rule</a><//>
+    <p class="muted">A rule sends each stored event that matches it to its webhooks or Slack, retrying until the receiver accepts it.</p>
+    <${ErrorBox} error=${act.error} />
+    <${Async} q=${q}>${(d) => d.automationRules.length === 0 ? html`<p class="muted">No rules yet.</p>` : html`<table data-testid="rules-table"><caption class="sr-only">Automation rules</caption>
+      <thead><tr><th scope="col">Rule</th><th scope="col">Matches</th><th scope="col">Sends to</th><th scope="col">Enabled</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
+      <tbody>${d.automationRules.map((r) => html`<tr key=${r.id}>
+        <td><a href=${`${base}/automations/${r.id}`}>${r.name}</a></td>
+        <td>${matcherText(r.matcher)}${r.identifiedOnly ? html` <span class="muted">(identified leads only)</span>` : ''}</td>
+        <td><ul class="plain">${r.actions.map((x) => html`<li>${x.kind}: ${x.url}${!x.enabled && html` <span class="muted">(off${x.disabledReason ? `: ${x.disabledReason}` : ''})</span>`}</li>`)}</ul></td>
+        <td><input type="checkbox" aria-label=${`Enabled: rule ${r.name}`} checked=${enabled(r)}
+          onChange=${(e) => toggle(r, e.target.checked)} /></td>
+        <td class="row"><a href=${`${base}/automations/${r.id}/deliveries`}>Deliveries<span class="sr-only"> of ${r.name}</span></a>
+          <button class="link danger" disabled=${act.busy} onClick=${() => confirm(`Delete the rule ${r.name} and its delivery log?`) && mut('mutation($a: ID!, $id: ID!) { deleteAutomationRule(appId: $a, id: $id) { id } }', { a: app.id, id: r.id })}>Delete<span class="sr-only"> rule ${r.name}</span></button></td>
+      </tr>`)}</tbody></table>`}<//>`
+}
+
+/** /automations/new and /automations/:ruleId: create or edit a rule, and test it on a past range. */
+export function RuleForm({ app, defs, base, ruleId }) {
+  const editing = !!ruleId
+  const q = useQuery(`query($a: ID!, $id: ID!) { automationRule(appId: $a, id: $id) { ${RULE} } }`, editing && { a: app.id, id: ruleId }, [ruleId])
+  useTitle(`${editing ? 'Edit rule' : 'New rule'} · ${app.name}`)
+  if (editing && !q.data) return html`<${PageHead} title="Edit rule" /><${Async} q=${q}>${() => null}<//>`
+  return html`<${RuleEditor} key=${ruleId || 'new'} app=${app} defs=${defs} base=${base} rule=${q.data && q.data.automationRule} reload=${q.reload} />`
+}
+
+function RuleEditor({ app, defs, base, rule, reload }) {
+  const [name, setName] = useState(rule ? rule.name : '')
+  const [code, setCode] = useState(rule ? rule.matcher.code : (defs[0] && defs[0].code) || '')
+  const [rules, setRules] = useState(rule ? rule.matcher.rules.map((r) => ({ ...r, value: r.value || '' })) : [])
+  const [identifiedOnly, setIdentifiedOnly] = useState(rule ? rule.identifiedOnly : false)
+  const [kind, setKind] = useState('webhook')
+  const [url, setUrl] = useState('')
+  const [header, setHeader] = useState({ name: '', value: '' })
+  const [template, setTemplate] = useState('')
+  const [secrets, setSecrets] = useState(null)
+  const [saved, setSaved] = useState(false)
+  const [created, setCreated] = useState(null)
+  const a = useAction()
+  const act = useAction()
+  const actionInput = () => ({ kind, url, ...(kind === 'webhook' && header.name ? { headers: [header] } : {}), ...(kind === 'slack' && template ? { template } : {}) })
+  // The trigger is a stored matcher named after the rule; editing it updates that matcher.
+  const saveMatcher = async () => {
+    const i = { code, rules: cleanRules(rules) }
+    const ms = (await gql('query($a: ID!) { eventMatchers(appId: $a) { id name } }', { a: app.id })).eventMatchers
+    const target = rule && rule.matcher.name.startsWith('Automation: ') ? rule.matcher.name : `Automation: ${name}`
+    const mine = ms.find((m) => m.name === target)
+    if (mine) await gql('mutation($a: ID!, $id: ID!, $i: UpdateEventMatcherInput!) { updateEventMatcher(appId: $a, id: $id, input: $i) { id } }', { a: app.id, id: mine.id, i })
+    else await gql('mutation($a: ID!, $i: EventMatcherInput!) { createEventMatcher(appId: $a, input: $i) { id } }', { a: app.id, i: { name: target, ...i } })
+    return target
+  }
+  const submit = (e) => {
+    e.preventDefault()
+    setSaved(false)
+    a.run(async () => {
+      const matcher = await saveMatcher()
+      if (rule) {
+        await gql('mutation($a: ID!, $id: ID!, $i: UpdateAutomationRuleInput!) { updateAutomationRule(appId: $a, id: $id, input: $i) { id } }', { a: app.id, id: rule.id, i: { name, matcher, identifiedOnly } })
+        setSaved(true)
+        reload()
+        return
+      }
+      const d = await gql(`mutation($a: ID!, $i: AutomationRuleInput!) { createAutomationRule(appId: $a, input: $i) { rule { id } secrets { signingSecret action { url } } } }`,
+        { a: app.id, i: { name, matcher, identifiedOnly, actions: [actionInput()] } })
+      setCreated(d.createAutomationRule)
+    })
+  }
+  const addAction = (e) => {
+    e.preventDefault()
+    act.run(async () => {
+      const d = await gql('mutation($a: ID!, $r: ID!, $i: AutomationActionInput!) { addAutomationAction(appId: $a, ruleId: $r, input: $i) { signingSecret action { url } } }', { a: app.id, r: rule.id, i: actionInput() })
+      setSecrets([d.addAutomationAction])
+      setUrl('')
+      reload()
+    })
+  }
+  const actionMut = (query, vars) => act.run(async () => {
+    setSecrets(null)
+    const d = await gql(query, vars)
+    if (d.rotateActionSecret) setSecrets([d.rotateActionSecret])
+    reload()
+  })
+  const err = (f) => a.error && a.error.field && a.error.field.toLowerCase().includes(f) && a.error.message
+  const actionFields = html`
+    <${Field} label="Send to" id="act-kind"><select id="act-kind" value=${kind} onChange=${(e) => setKind(e.target.value)}><option value="webhook">Webhook (signed JSON POST)</option><option value="slack">Slack incoming webhook</option></select><//>
+    <${Field} label=${kind === 'slack' ? 'Slack webhook URL' : 'Webhook URL'} id="act-url" error=${(a.error || act.error) && ((a.error || act.error).field || '').includes('url') && (a.error || act.error).message}>
+      <input id="act-url" type="url" required value=${url} placeholder=${kind === 'slack' ? 'https://hooks.slack.com/services/…' : 'https://crm.example/hooks/crumbs'} onInput=${(e) => setUrl(e.target.value)} /><//>
+    ${kind === 'webhook'
+      ? html`<div class="row"><${Field} label="Custom header (optional)" id="act-hname"><input id="act-hname" placeholder="X-Api-Key" value=${header.name} onInput=${(e) => setHeader({ ...header, name: e.target.value })} /><//>
+        <${Field} label="Header value" id="act-hvalue"><input id="act-hvalue" type="password" autocomplete="off" value=${header.value} onInput=${(e) => setHeader({ ...header, value: e.target.value })} /><//></div>`
+      : html`<${Field} label="Message template (optional)" id="act-template" hint="Placeholders: {{event.name}}, {{event.url}}, {{lead.email}}, {{device.id}}, {{properties.<key>}}"><textarea id="act-template" rows="2" value=${template} onInput=${(e) => setTemplate(e.target.value)}></textarea><//>`}`
+  if (created)
+    return html`<${PageHead} title="Rule created" />
+      <${Secrets} secrets=${created.secrets} />
+      <p><a href=${`${base}/automations`}>← All rules</a> · <a href=${`${base}/automations/${created.rule.id}`}>Edit the rule</a> · <a href=${`${base}/automations/${created.rule.id}/deliveries`}>Its delivery log</a></p>`
+  return html`<${PageHead} title=${rule ? `Rule: ${rule.name}` : 'New rule'}>${rule && html`<a href=${`${base}/automations/${rule.id}/deliveries`}>Delivery log</a>`}<//>
+    <p><a href=${`${base}/automations`}>← All rules</a></p>
+    <${Secrets} secrets=${secrets} />
+    <form class="card" onSubmit=${submit}>
+      <h2>Trigger</h2>
+      <${Field} label="Rule name" id="rule-name" error=${err('name')}><input id="rule-name" required value=${name} onInput=${(e) => setName(e.target.value)} /><//>
+      <${Field} label="When this event is stored" id="rule-code"><${CodeSelect} id="rule-code" value=${code} defs=${defs} onChange=${setCode} /><//>
+      <${RulesEditor} idp="ar" rules=${rules} onChange=${setRules} fields=${MATCH_FIELDS} />
+      <div class="row"><input type="checkbox" id="rule-identified" checked=${identifiedOnly} onChange=${(e) => setIdentifiedOnly(e.target.checked)} /><label for="rule-identified">Only for identified leads</label></div>
+      ${!rule && html`<h2>Action</h2>${actionFields}`}
+      <${ErrorBox} error=${a.error && !a.error.field && a.error} />
+      ${saved && html`<p class="ok" role="status">Saved.</p>`}
+      <button type="submit" disabled=${a.busy}>${rule ? 'Save rule' : 'Create rule'}</button>
+    </form>
+    <${TestRule} app=${app} matcherInput=${{ code, rules: cleanRules(rules) }} identifiedOnly=${identifiedOnly} saved=${rule && rule.matcher.name} />
+    ${rule && html`<section class="card"><h2>Actions</h2>
+      <${ErrorBox} error=${act.error && !act.error.field && act.error} />
+      <table><caption class="sr-only">Actions of ${rule.name}</caption>
+        <thead><tr><th scope="col">Kind</th><th scope="col">URL</th><th scope="col">Headers</th><th scope="col">Enabled</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
+        <tbody>${rule.actions.map((x) => html`<tr key=${x.id}><td>${x.kind}</td><td>${x.url}</td><td>${x.headers.map((h) => `${h.name}: ${h.valueHint}`).join(', ') || '–'}</td>
+          <td><input type="checkbox" aria-label=${`Enabled: ${x.kind} action ${x.url}`} checked=${x.enabled} disabled=${act.busy} onChange=${(e) => actionMut('mutation($a: ID!, $id: ID!, $i: UpdateAutomationActionInput!) { updateAutomationAction(appId: $a, id: $id, input: $i) { id } }', { a: app.id, id: x.id, i: { enabled: e.target.checked } })} />
+            ${x.disabledReason && html` <span class="muted">${x.disabledReason}</span>`}</td>
+          <td class="row">${x.kind === 'webhook' && html`<button class="link" disabled=${act.busy} onClick=${() => actionMut('mutation($a: ID!, $id: ID!) { rotateActionSecret(appId: $a, id: $id) { signingSecret action { url } } }', { a: app.id, id: x.id })}>Rotate secret<span class="sr-only"> of ${x.url}</span></button>`}
+            <button class="link danger" disabled=${act.busy} onClick=${() => actionMut('mutation($a: ID!, $id: ID!) { deleteAutomationAction(appId: $a, id: $id) { id } }', { a: app.id, id: x.id })}>Remove<span class="sr-only"> ${x.url}</span></button></td></tr>`)}</tbody></table>
+      <form onSubmit=${addAction}><h3>Add an action</h3>${actionFields}<button type="submit" class="secondary" disabled=${act.busy}>Add action</button></form>
+    </section>`}`
+}
+
+const DAYS = [1, 7, 30, 90]
+
+/** How many past events would have fired the rule, by testRule (which reads a stored matcher). */
+function TestRule({ app, matcherInput, identifiedOnly, saved }) {
+  const [days, setDays] = useState(7)
+  const [res, setRes] = useState(null)
+  const t = useAction()
+  const run = (e) => {
+    e.preventDefault()
+    t.run(async () => {
+      // testRule reads a stored matcher: the rule's own, or a draft one for a new rule.
+      let matcher = saved
+      if (!matcher) {
+        matcher = 'Automation draft (test)'
+        const ms = (await gql('query($a: ID!) { eventMatchers(appId: $a) { id name } }', { a: app.id })).eventMatchers
+        const m = ms.find((x) => x.name === matcher)
+        if (m) await gql('mutation($a: ID!, $id: ID!, $i: UpdateEventMatcherInput!) { updateEventMatcher(appId: $a, id: $id, input: $i) { id } }', { a: app.id, id: m.id, i: matcherInput })
+        else await gql('mutation($a: ID!, $i: EventMatcherInput!) { createEventMatcher(appId: $a, input: $i) { id } }', { a: app.id, i: { name: matcher, ...matcherInput } })
+      }
+      const to = new Date(Math.ceil(Date.now() / 60000) * 60000)
+      const d = await gql('query($a: ID!, $i: TestRuleInput!, $r: RangeInput!) { testRule(appId: $a, input: $i, range: $r) { matched scanned truncated samples } }',
+        { a: app.id, i: { matcher, identifiedOnly }, r: { from: new Date(to - days * 86400000).toISOString(), to: to.toISOString() } })
+      setRes(d.testRule)
+    })
+  }
+  return html`<form class="card" onSubmit=${run}><h2>Test rule</h2>
+    <p class="muted">Counts the past events that would have fired ${saved ? 'the saved trigger' : 'this trigger'}. Sends nothing.</p>
+    <div class="row"><label for="test-days">Range</label><select id="test-days" value=${days} onChange=${(e) => setDays(Number(e.target.value))}>${DAYS.map((n) => html`<option value=${n}>Last ${n === 1 ? '24 hours' : `${n} days`}</option>`)}</select>
+      <button type="submit" class="secondary" disabled=${t.busy}>Test rule</button></div>
+    <${ErrorBox} error=${t.error} />
+    ${res && html`<p role="status" data-testid="test-result"><strong>${fmtNum(res.matched)}</strong> past events would have fired (of ${fmtNum(res.scanned)} read${res.truncated ? '; only the first 100,000 were tried' : ''}).</p>
+      ${res.samples.length > 0 && html`<details><summary>Sample payloads</summary><pre class="json">${JSON.stringify(res.samples, null, 2)}</pre></details>`}`}
+  </form>`
+}
+
+const STATUSES = ['pending', 'retrying', 'succeeded', 'dead']
+
+/** /automations/:ruleId/deliveries: the delivery log of one rule, newest first, with replay. */
+export function Deliveries({ app, base, ruleId }) {
+  const [status, setStatus] = useState('')
+  const [after, setAfter] = useState([])
+  const cursor = after[after.length - 1] || null
+  const q = useQuery(`query($a: ID!, $r: ID!, $s: DeliveryStatus, $after: String) { automationRule(appId: $a, id: $r) { id name }
+    deliveries(appId: $a, ruleId: $r, status: $s, first: 50, after: $after) { edges { node { id eventId webhookId status attempts lastStatusCode lastError lastLatencyMs nextAttemptAt createdAt action { kind url } } } pageInfo { hasNextPage endCursor } } }`,
+  { a: app.id, r: ruleId, s: status || null, after: cursor }, [ruleId, status, cursor])
+  useTitle(`Deliveries · ${app.name}`)
+  const act = useAction()
+  const [replayed, setReplayed] = useState(null)
+  return html`<${PageHead} title=${q.data ? `Deliveries: ${q.data.automationRule.name}` : 'Deliveries'}>
+      <label for="del-status">Status</label><select id="del-status" value=${status} onChange=${(e) => (setStatus(e.target.value), setAfter([]))}><option value="">All</option>${STATUSES.map((s) => html`<option value=${s}>${s}</option>`)}</select>
+      <button class="secondary" onClick=${q.reload}>Refresh</button><//>
+    <p><a href=${`${base}/automations/${ruleId}`}>← Rule</a> · <a href=${`${base}/automations`}>All rules</a></p>
+    <${ErrorBox} error=${act.error} />
+    ${replayed && html`<p class="ok" role="status">Delivery ${replayed.webhookId} sent again: ${replayed.status}${replayed.lastStatusCode ? ` (${replayed.lastStatusCode})` : ''}.</p>`}
+    <${Async} q=${q}>${(d) => d.deliveries.edges.length === 0 ? html`<p class="muted">No deliveries${status ? ` with status ${status}` : ' yet: they appear when a matching event is stored'}.</p>` : html`
+      <table data-testid="deliveries-table"><caption class="sr-only">Deliveries</caption>
+        <thead><tr><th scope="col">Created</th><th scope="col">Event</th><th scope="col">To</th><th scope="col">Status</th><th scope="col" class="num">Attempts</th><th scope="col" class="num">Response</th><th scope="col" class="num">Latency</th><th scope="col">Error</th><th scope="col">Next attempt</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
+        <tbody>${d.deliveries.edges.map(({ node: x }) => html`<tr key=${x.id} data-status=${x.status}>
+          <td>${fmtTime(x.createdAt, app.timezone)}</td><td><code>${x.eventId}</code></td><td>${x.action.kind}: ${x.action.url}</td>
+          <td><span class=${`status status-${x.status}`}>${x.status}</span></td><td class="num">${x.attempts}</td>
+          <td class="num">${x.lastStatusCode || '–'}</td><td class="num">${x.attempts ? `${fmtNum(x.lastLatencyMs)} ms` : '–'}</td>
+          <td>${x.lastError || '–'}</td><td>${x.nextAttemptAt ? fmtTime(x.nextAttemptAt, app.timezone) : '–'}</td>
+          <td><button class="link" disabled=${act.busy} onClick=${() => act.run(async () => {
+            const r = await gql('mutation($a: ID!, $id: ID!) { replayDelivery(appId: $a, id: $id) { webhookId status lastStatusCode } }', { a: app.id, id: x.id })
+            setReplayed(r.replayDelivery)
+            q.reload()
+          })}>Replay<span class="sr-only"> delivery of event ${x.eventId}</span></button></td></tr>`)}</tbody></table>
+      <nav class="pager" aria-label="Pages of deliveries">
+        ${after.length > 0 && html`<button class="secondary" onClick=${() => setAfter(after.slice(0, -1))}>← Newer</button>`}
+        ${d.deliveries.pageInfo.hasNextPage && html`<button class="secondary" onClick=${() => setAfter([...after, d.deliveries.pageInfo.endCursor])}>Older →</button>`}
+      </nav>`}<//>`
+}
