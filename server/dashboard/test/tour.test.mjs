@@ -523,6 +523,24 @@ test('automations, ingest tokens, retention, lead story and audit log', async ()
     assert.match(await page.getByTestId('test-result').textContent(), /^1 past events would have fired/)
     await check('automation-edit')
 
+    // A Slack action (to the receiver) gets a test message; Slack actions have no signing secret.
+    await page.selectOption('#act-kind', 'slack')
+    await page.fill('#act-url', receiver.url + '/slack')
+    await page.fill('#act-template', 'Purchase of {{properties.plan}}')
+    await page.getByRole('button', { name: 'Add action' }).click()
+    await page.getByRole('cell', { name: 'slack', exact: true }).waitFor()
+    assert.equal(await page.getByTestId('signing-secret').count(), 0)
+    const slack = (await crumbs.gql('query($a: ID!, $id: ID!) { automationRule(appId: $a, id: $id) { actions { id kind template } } }', { a: app.id, id: rule.id })).automationRule.actions.find((x) => x.kind === 'slack')
+    assert.equal(slack.template, 'Purchase of {{properties.plan}}')
+    const slackRow = page.locator('tr', { has: page.getByRole('cell', { name: 'slack', exact: true }) })
+    await slackRow.getByRole('button', { name: /^Send test/ }).click()
+    await page.getByTestId('test-delivery').getByText('answered 200').waitFor()
+    assert.ok(receiver.got.some((r) => typeof r.body.text === 'string'))
+    await check('automation-actions')
+    await slackRow.getByRole('button', { name: /^Remove/ }).click()
+    await until(async () => (await crumbs.gql('query($a: ID!, $id: ID!) { automationRule(appId: $a, id: $id) { actions { id } } }', { a: app.id, id: rule.id })).automationRule.actions.length === 1, 10000, 'the Slack action removed')
+    receiver.got.length = 0
+
     // A matching event is delivered; the log shows it; replay sends it again with the same webhook-id.
     await buy('rules-device-1', 'pro')
     await buy('rules-device-3', 'free')

@@ -49,7 +49,7 @@ export function Automations({ app, base }) {
         <td><ul class="plain">${r.actions.map((x) => html`<li>${x.kind}: ${x.url}${!x.enabled && html` <span class="muted">(off${x.disabledReason ? `: ${x.disabledReason}` : ''})</span>`}</li>`)}</ul></td>
         <td><input type="checkbox" aria-label=${`Enabled: rule ${r.name}`} checked=${enabled(r)}
           onChange=${(e) => toggle(r, e.target.checked)} /></td>
-        <td class="row"><a href=${`${base}/automations/${r.id}/deliveries`}>Deliveries<span class="sr-only"> of ${r.name}</span></a>
+        <td class="links"><a href=${`${base}/automations/${r.id}/deliveries`}>Deliveries<span class="sr-only"> of ${r.name}</span></a>
           <button class="link danger" disabled=${act.busy} onClick=${() => confirm(`Delete the rule ${r.name} and its delivery log?`) && mut('mutation($a: ID!, $id: ID!) { deleteAutomationRule(appId: $a, id: $id) { id } }', { a: app.id, id: r.id })}>Delete<span class="sr-only"> rule ${r.name}</span></button></td>
       </tr>`)}</tbody></table>`}<//>`
 }
@@ -113,8 +113,15 @@ function RuleEditor({ app, defs, base, rule, reload }) {
       reload()
     })
   }
+  const [tested, setTested] = useState(null)
+  const sendTest = (x) => act.run(async () => {
+    setTested(null)
+    const d = await gql('mutation($a: ID!, $id: ID!) { sendTestDelivery(appId: $a, actionId: $id) { webhookId statusCode latencyMs error responseBody } }', { a: app.id, id: x.id })
+    setTested({ url: x.url, ...d.sendTestDelivery })
+  })
   const actionMut = (query, vars) => act.run(async () => {
     setSecrets(null)
+    setTested(null)
     const d = await gql(query, vars)
     if (d.rotateActionSecret) setSecrets([d.rotateActionSecret])
     reload()
@@ -154,8 +161,10 @@ function RuleEditor({ app, defs, base, rule, reload }) {
         <tbody>${rule.actions.map((x) => html`<tr key=${x.id}><td>${x.kind}</td><td>${x.url}</td><td>${x.headers.map((h) => `${h.name}: ${h.valueHint}`).join(', ') || '–'}</td>
           <td><input type="checkbox" aria-label=${`Enabled: ${x.kind} action ${x.url}`} checked=${x.enabled} disabled=${act.busy} onChange=${(e) => actionMut('mutation($a: ID!, $id: ID!, $i: UpdateAutomationActionInput!) { updateAutomationAction(appId: $a, id: $id, input: $i) { id } }', { a: app.id, id: x.id, i: { enabled: e.target.checked } })} />
             ${x.disabledReason && html` <span class="muted">${x.disabledReason}</span>`}</td>
-          <td class="row">${x.kind === 'webhook' && html`<button class="link" disabled=${act.busy} onClick=${() => actionMut('mutation($a: ID!, $id: ID!) { rotateActionSecret(appId: $a, id: $id) { signingSecret action { url } } }', { a: app.id, id: x.id })}>Rotate secret<span class="sr-only"> of ${x.url}</span></button>`}
+          <td class="links">${x.kind === 'webhook' && html`<button class="link" disabled=${act.busy} onClick=${() => actionMut('mutation($a: ID!, $id: ID!) { rotateActionSecret(appId: $a, id: $id) { signingSecret action { url } } }', { a: app.id, id: x.id })}>Rotate secret<span class="sr-only"> of ${x.url}</span></button>`}
+            <button class="link" disabled=${act.busy} onClick=${() => sendTest(x)}>Send test<span class="sr-only"> to ${x.url}</span></button>
             <button class="link danger" disabled=${act.busy} onClick=${() => actionMut('mutation($a: ID!, $id: ID!) { deleteAutomationAction(appId: $a, id: $id) { id } }', { a: app.id, id: x.id })}>Remove<span class="sr-only"> ${x.url}</span></button></td></tr>`)}</tbody></table>
+      ${tested && html`<p role="status" data-testid="test-delivery">Test sent to ${tested.url}: ${tested.statusCode ? `answered ${tested.statusCode}` : 'no answer'} in ${fmtNum(tested.latencyMs)} ms${tested.error ? ` — ${tested.error}` : ''}.${tested.responseBody ? html` <span class="muted">Answer: ${tested.responseBody}</span>` : ''}</p>`}
       <form onSubmit=${addAction}><h3>Add an action</h3>${actionFields}<button type="submit" class="secondary" disabled=${act.busy}>Add action</button></form>
     </section>`}`
 }
