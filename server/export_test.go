@@ -87,16 +87,26 @@ func TestExportEndpoint(t *testing.T) {
 			}
 		}
 
-		// The lead's events, as CSV.
+		// The lead's events, as CSV: four from its browser devices and one
+		// from the fixture's Bento webhook, on the lead's server-side device.
 		resp, body := get(server, url.Values{"format": {"csv"}, "email": {strings.ToUpper(markerLead)}})
 		rows, err := csv.NewReader(strings.NewReader(body)).ReadAll()
-		if err != nil || resp.StatusCode != http.StatusOK || len(rows) != 5 || !slices.Equal(rows[0], models.ExportColumns) {
+		if err != nil || resp.StatusCode != http.StatusOK || len(rows) != 6 || !slices.Equal(rows[0], models.ExportColumns) {
 			t.Fatalf("lead CSV: %v %d %q", err, resp.StatusCode, body)
 		}
+		webhookRows := 0
 		for _, r := range rows[1:] {
-			if r[2] != f.devA1 && r[2] != f.devA2 || !json.Valid([]byte(r[7])) {
+			if r[8] == "webhook" && strings.HasPrefix(r[2], "lead-") {
+				webhookRows++
+			} else if r[2] != f.devA1 && r[2] != f.devA2 {
 				t.Fatalf("lead CSV row %q", r)
 			}
+			if !json.Valid([]byte(r[7])) {
+				t.Fatalf("lead CSV row %q", r)
+			}
+		}
+		if webhookRows != 1 {
+			t.Fatalf("lead CSV: %d webhook rows, want 1: %q", webhookRows, body)
 		}
 		// An unknown lead and an empty range export nothing; a bad format is refused.
 		if _, body := get(owner, url.Values{"email": {"nobody@example.com"}}); body != "" {

@@ -46,16 +46,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		sqlDB.Close()
 		return err
 	}
-	// SQLite's planner statistics: refreshed at start and every hour.
-	statsCtx, stopStats := context.WithCancel(context.Background())
-	defer stopStats()
-	go models.KeepPlannerStatistics(statsCtx, db, log)
 	m := metrics.New()
 	resolver, closeResolver, err := newResolver(cfg, db, log, m)
 	if err != nil {
 		sqlDB.Close()
 		return err
 	}
+	// SQLite's planner statistics: refreshed at start and every hour; started after
+	// newResolver, whose gorm callbacks must be registered before any
+	// statement runs concurrently.
+	statsCtx, stopStats := context.WithCancel(context.Background())
+	defer stopStats()
+	go models.KeepPlannerStatistics(statsCtx, db, log)
 	// Before serving, a failure closes what is open; once serving, shutdown does.
 	abandon := func() {
 		closeResolver()
