@@ -330,6 +330,10 @@ func (w *Writer) Trigger(ctx context.Context, inputs []TriggerInput) []TriggerRe
 	var index []int
 	var senders senderMemo
 	for i, in := range inputs {
+		if !in.keyed() && w.bots.Match(in.UserAgent) {
+			results[i].Err = errBotFiltered
+			continue
+		}
 		p, err := prepare(ctx, w.catalog, w.limits, in, now, &senders)
 		if err != nil {
 			results[i].Err = err

@@ -32,6 +32,7 @@ type Writer struct {
 	runner   txRunner
 	catalog  *Catalog
 	limits   *RateLimits
+	bots     BotFilter
 	devices  *recentDevices
 	ids      *idGenerator
 	maxBatch int
@@ -119,6 +120,9 @@ type WriterOptions struct {
 	Log           *slog.Logger
 	// Limits rate-limits triggers per client IP and per device; nil means none.
 	Limits *RateLimits
+	// BotFilter refuses browser triggers of bot User-Agents (BOT_FILTERED);
+	// the zero value filters none.
+	BotFilter BotFilter
 	// Observer is told about triggers and group commits (metrics); nil means none.
 	Observer WriterObserver
 	// NoDerive leaves deriving from the stored events to other replicas (or
@@ -168,8 +172,8 @@ func NewWriter(db *gorm.DB, catalog *Catalog, opts WriterOptions) *Writer {
 		db: db, mysql: isMySQL(db), runner: runner, catalog: catalog, limits: opts.Limits,
 		devices: newRecentDevices(db), ids: newIDGenerator(),
 		maxBatch: opts.MaxBatch, maxBytes: opts.MaxBatchBytes, delay: opts.Delay, timeout: opts.CommitTimeout, log: opts.Log,
-		observer: opts.Observer,
-		queued:   semaphore.NewWeighted(opts.MaxQueueBytes), stats: newWriterStats(opts.MaxQueueBytes),
+		observer: opts.Observer, bots: opts.BotFilter,
+		queued: semaphore.NewWeighted(opts.MaxQueueBytes), stats: newWriterStats(opts.MaxQueueBytes),
 		queue: make(chan *job, 4096), inflight: make([][]*job, opts.Writers),
 	}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
