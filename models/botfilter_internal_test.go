@@ -31,3 +31,25 @@ func TestBotFilterMatch(t *testing.T) {
 		}
 	}
 }
+
+func TestCleanOrigin(t *testing.T) {
+	for in, want := range map[string]string{
+		"HTTPS://Shop.Example":               "https://shop.example",
+		"https://a\x01b\x7f.example\xff":     "https://ab.example",
+		" https://x.example ":                "https://x.example",
+		"https://" + string(make([]byte, 0)): "https://",
+		"https://" + repeat("é", 60):         "https://" + repeat("é", 46),
+	} {
+		if got := cleanOrigin(in); got != want {
+			t.Errorf("cleanOrigin(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func repeat(s string, n int) string {
+	out := ""
+	for range n {
+		out += s
+	}
+	return out
+}

@@ -33,6 +33,7 @@ type Writer struct {
 	catalog  *Catalog
 	limits   *RateLimits
 	bots     BotFilter
+	origins  *originTally
 	devices  *recentDevices
 	ids      *idGenerator
 	maxBatch int
@@ -172,11 +173,12 @@ func NewWriter(db *gorm.DB, catalog *Catalog, opts WriterOptions) *Writer {
 		db: db, mysql: isMySQL(db), runner: runner, catalog: catalog, limits: opts.Limits,
 		devices: newRecentDevices(db), ids: newIDGenerator(),
 		maxBatch: opts.MaxBatch, maxBytes: opts.MaxBatchBytes, delay: opts.Delay, timeout: opts.CommitTimeout, log: opts.Log,
-		observer: opts.Observer, bots: opts.BotFilter,
+		observer: opts.Observer, bots: opts.BotFilter, origins: newOriginTally(),
 		queued: semaphore.NewWeighted(opts.MaxQueueBytes), stats: newWriterStats(opts.MaxQueueBytes),
 		queue: make(chan *job, 4096), inflight: make([][]*job, opts.Writers),
 	}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
+	go w.origins.run(db, w.mysql, min(opts.CommitTimeout, 10*time.Second), opts.Log)
 	base := int(nextSlot.Add(int64(opts.Writers))) - opts.Writers
 	for i := range opts.Writers {
 		slot := (base + i) % eventLogSlots
@@ -277,6 +279,7 @@ func (w *Writer) stop(ctx context.Context) {
 			}
 			w.events.Close()
 		}
+		w.origins.close()
 		w.runner.close()
 		w.cancel()
 	})

@@ -24,6 +24,12 @@ const (
 // outcome: "accepted" or the error code.
 func gqlTrigger(t *testing.T, srv *httptest.Server, appID, secret, ua string, devices ...string) []string {
 	t.Helper()
+	return gqlTriggerOrigin(t, srv, appID, secret, ua, "https://shop.example", devices...)
+}
+
+// gqlTriggerOrigin is gqlTrigger from a browser at origin.
+func gqlTriggerOrigin(t *testing.T, srv *httptest.Server, appID, secret, ua, origin string, devices ...string) []string {
+	t.Helper()
 	var inputs []map[string]any
 	for _, d := range devices {
 		inputs = append(inputs, map[string]any{"appId": appID, "deviceId": d, "code": "view", "source": "js"})
@@ -41,7 +47,7 @@ func gqlTrigger(t *testing.T, srv *httptest.Server, appID, secret, ua string, de
 	if secret != "" {
 		req.Header.Set("Authorization", "Bearer "+secret)
 	} else {
-		req.Header.Set("Origin", "https://shop.example")
+		req.Header.Set("Origin", origin)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
