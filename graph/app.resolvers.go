@@ -29,6 +29,11 @@ func (r *appResolver) UnknownCodes(ctx context.Context, obj *models.App, first *
 	return models.UnknownCodes(ctx, r.DB, obj.ID, deref(first, 50))
 }
 
+// RefusedOrigins is the resolver for the refusedOrigins field.
+func (r *appResolver) RefusedOrigins(ctx context.Context, obj *models.App, first *int) ([]*models.RefusedOrigin, error) {
+	return models.RefusedOrigins(ctx, r.DB, obj.ID, deref(first, 50))
+}
+
 // CreateApp is the resolver for the createApp field.
 func (r *mutationResolver) CreateApp(ctx context.Context, input model.CreateAppInput) (*model.AppWithSecret, error) {
 	app, secret, err := models.CreateApp(ctx, r.DB, viewer(ctx), models.AppInput{

@@ -34,6 +34,7 @@ func complexity(c *generated.ComplexityRoot) {
 		return 1 + child*deref(first, 20)
 	}
 	c.App.UnknownCodes = func(child int, first *int) int { return page(child, first) }
+	c.App.RefusedOrigins = func(child int, first *int) int { return page(child, first) }
 	c.Mutation.TriggerBatch = func(child int, inputs []*model.TriggerInput) int { return 1 + child*len(inputs) }
 }
 

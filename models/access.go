@@ -165,6 +165,8 @@ func Authorize(ctx context.Context, db *gorm.DB, v Viewer, obj any, fields func(
 		return v.mayRead(ctx, db, o.AppID, RoleViewer, "EventDefinition", fields)
 	case *UnknownCode:
 		return v.mayRead(ctx, db, o.AppID, RoleViewer, "UnknownCode", fields)
+	case *RefusedOrigin:
+		return v.mayRead(ctx, db, o.AppID, RoleViewer, "RefusedOrigin", fields)
 	case *IngestToken:
 		return v.mayRead(ctx, db, o.AppID, RoleEditor, "IngestToken", fields)
 	case *Lead:

@@ -18,6 +18,9 @@ var (
 	ErrEventAlreadyTriggered = errors.New("event already triggered")
 	ErrRateLimited           = errors.New("rate limited")
 	ErrPayloadTooLarge       = errors.New("payload too large")
+	// ErrBotFiltered: a browser trigger whose User-Agent is a known bot
+	// (see BotFilter), counted and not stored. Final: never retried.
+	ErrBotFiltered = errors.New("bot filtered")
 	// ErrUnavailable: the store could not be reached or did not answer in
 	// time (see storeFault for the driver errors that mean the same).
 	ErrUnavailable = errors.New("store unavailable")
@@ -67,6 +70,7 @@ const (
 	CodePayloadTooLarge       = "PAYLOAD_TOO_LARGE"
 	CodeUnavailable           = "UNAVAILABLE"
 	CodeBadRequest            = "BAD_REQUEST"
+	CodeBotFiltered           = "BOT_FILTERED"
 	CodeInternal              = "INTERNAL_SERVER_ERROR"
 )
 
@@ -89,6 +93,7 @@ var kindCodes = []struct {
 	{ErrPayloadTooLarge, CodePayloadTooLarge},
 	{ErrUnavailable, CodeUnavailable},
 	{ErrBadRequest, CodeBadRequest},
+	{ErrBotFiltered, CodeBotFiltered},
 }
 
 // Code returns the public error code of err and the offending field, if any.

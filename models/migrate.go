@@ -516,6 +516,22 @@ var migrations = []*gormigrate.Migration{
 		},
 		Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropIndex("events", "idx_events_app_id") },
 	},
+	{
+		// Browser requests refused for their origin, counted per app
+		// (refusedorigin.go), so a mistyped allowed origin shows.
+		ID: "2026120406_refused_origins",
+		Migrate: func(tx *gorm.DB) error {
+			type refusedOrigin struct {
+				AppID       uint64    `gorm:"primaryKey;autoIncrement:false"`
+				Origin      string    `gorm:"primaryKey;size:100"`
+				Count       int64     `gorm:"not null"`
+				FirstSeenAt time.Time `gorm:"not null"`
+				LastSeenAt  time.Time `gorm:"not null;index:idx_refused_origins_last_seen_at"`
+			}
+			return createTables(tx, []table{{"refused_origins", &refusedOrigin{}}})
+		},
+		Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropTable("refused_origins") },
+	},
 }
 
 // addEventsIntegrationSQL adds the column 2026120401_ingest_tokens adds.

@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"time"
 	"unicode"
@@ -233,7 +234,7 @@ func checkSender(app *App, secret, origin string) error {
 		return newError(ErrUnauthenticated, "the secret key is not this app's current key")
 	}
 	if secret == "" && !app.OriginAllowed(origin) {
-		return newError(ErrForbidden, "origin %q may not send triggers to this app", truncate(origin, 100))
+		return &refusedOriginError{newError(ErrForbidden, "origin %q may not send triggers to this app", truncate(origin, 100)), app.ID, origin}
 	}
 	return nil
 }
@@ -276,6 +277,7 @@ func (w *Writer) CheckTriggerAccess(ctx context.Context, in TriggerInput) error 
 	app, err := w.catalog.App(ctx, in.AppPublicID)
 	if err == nil {
 		err = checkSender(app, in.Secret, in.Origin)
+		w.origins.count(err, now)
 	}
 	if err != nil {
 		if withSecret {
@@ -329,10 +331,21 @@ func (w *Writer) Trigger(ctx context.Context, inputs []TriggerInput) []TriggerRe
 	var items []*pending
 	var index []int
 	var senders senderMemo
+	originCounted := false
 	for i, in := range inputs {
+		if !in.keyed() && w.bots.Match(in.UserAgent) {
+			results[i].Err = errBotFiltered
+			continue
+		}
 		p, err := prepare(ctx, w.catalog, w.limits, in, now, &senders)
 		if err != nil {
 			results[i].Err = err
+			if !originCounted {
+				// Once per request, as the JSON API counts a refused batch.
+				var refused *refusedOriginError
+				originCounted = errors.As(err, &refused)
+				w.origins.count(err, now)
+			}
 			continue
 		}
 		items = append(items, p)

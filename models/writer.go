@@ -32,6 +32,8 @@ type Writer struct {
 	runner   txRunner
 	catalog  *Catalog
 	limits   *RateLimits
+	bots     BotFilter
+	origins  *originTally
 	devices  *recentDevices
 	ids      *idGenerator
 	maxBatch int
@@ -119,6 +121,9 @@ type WriterOptions struct {
 	Log           *slog.Logger
 	// Limits rate-limits triggers per client IP and per device; nil means none.
 	Limits *RateLimits
+	// BotFilter refuses browser triggers of bot User-Agents (BOT_FILTERED);
+	// the zero value filters none.
+	BotFilter BotFilter
 	// Observer is told about triggers and group commits (metrics); nil means none.
 	Observer WriterObserver
 	// NoDerive leaves deriving from the stored events to other replicas (or
@@ -168,11 +173,12 @@ func NewWriter(db *gorm.DB, catalog *Catalog, opts WriterOptions) *Writer {
 		db: db, mysql: isMySQL(db), runner: runner, catalog: catalog, limits: opts.Limits,
 		devices: newRecentDevices(db), ids: newIDGenerator(),
 		maxBatch: opts.MaxBatch, maxBytes: opts.MaxBatchBytes, delay: opts.Delay, timeout: opts.CommitTimeout, log: opts.Log,
-		observer: opts.Observer,
-		queued:   semaphore.NewWeighted(opts.MaxQueueBytes), stats: newWriterStats(opts.MaxQueueBytes),
+		observer: opts.Observer, bots: opts.BotFilter, origins: newOriginTally(),
+		queued: semaphore.NewWeighted(opts.MaxQueueBytes), stats: newWriterStats(opts.MaxQueueBytes),
 		queue: make(chan *job, 4096), inflight: make([][]*job, opts.Writers),
 	}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
+	go w.origins.run(db, w.mysql, min(opts.CommitTimeout, 10*time.Second), opts.Log)
 	base := int(nextSlot.Add(int64(opts.Writers))) - opts.Writers
 	for i := range opts.Writers {
 		slot := (base + i) % eventLogSlots
@@ -273,6 +279,7 @@ func (w *Writer) stop(ctx context.Context) {
 			}
 			w.events.Close()
 		}
+		w.origins.close()
 		w.runner.close()
 		w.cancel()
 	})

@@ -108,8 +108,9 @@ func classify(groups ...any) map[string]access {
 // TestEveryFieldIsClassified fails when the schema gains one that is not
 // here, so whoever adds a field decides who may read it.
 var fieldAccess = classify(
-	appReader, "App", "id name allowedOrigins timezone secretKeyHint secretKeyRotatedAt retentionDays createdAt updatedAt eventDefinitions unknownCodes",
+	appReader, "App", "id name allowedOrigins timezone secretKeyHint secretKeyRotatedAt retentionDays createdAt updatedAt eventDefinitions unknownCodes refusedOrigins",
 	appReader, "UnknownCode", "code count firstSeenAt lastSeenAt suggestion",
+	appReader, "RefusedOrigin", "origin count firstSeenAt lastSeenAt",
 	anyone, "AppWithSecret", "app secretKey",
 	anyone, "AppKeyCheck", "appId appName keyValid",
 	userReader, "User", "id email name createdAt",
@@ -252,6 +253,15 @@ func newFixture(t *testing.T, db *gorm.DB) *fixture {
 	f.webhook(f.ingestToken, "billing", `{"events":[{"type":"alpha_code","email":"`+markerLead+`","details":{"plan":"`+markerProperty+`"}}]}`)
 	f.markersA = []string{markerApp, markerLead, markerLeadName, markerField, markerURL, markerTitle, markerProperty, markerPriorLead, "alpha_code", f.devA1, f.devA2}
 	ctx := context.Background()
+	// A refused origin of each app, as the writer counts a browser of a
+	// mistyped origin.
+	for publicID, origin := range map[string]string{f.appA: "https://typo.example", f.appB: "https://bravo-typo.example"} {
+		if app, err := models.AppByPublicID(ctx, db, publicID); err != nil {
+			t.Fatal(err)
+		} else if err := db.Create(&models.RefusedOrigin{AppID: app.ID, Origin: origin, Count: 1, FirstSeenAt: models.Now(), LastSeenAt: models.Now()}).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
 	ownerV := models.Viewer{UserID: f.userIDs[owner]}
 	if _, err := models.AddMember(ctx, db, ownerV, f.appA, "pending-invitee@example.com", models.RoleViewer); err != nil {
 		t.Fatal(err)

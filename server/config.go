@@ -25,11 +25,13 @@ type config struct {
 	TrustedProxies []netip.Prefix
 	RatePerIP      models.Rate
 	RatePerDevice  models.Rate
-	MaxDepth       int
-	MaxComplexity  int
-	MaxBodyBytes   int64
-	DBMaxConns     int
-	DBTimeout      time.Duration
+	// BotFilter refuses browser triggers from bot User-Agents.
+	BotFilter     models.BotFilter
+	MaxDepth      int
+	MaxComplexity int
+	MaxBodyBytes  int64
+	DBMaxConns    int
+	DBTimeout     time.Duration
 	// LifecycleInterval is how often the retention and tombstone expiry
 	// job runs (one replica at a time).
 	LifecycleInterval time.Duration
@@ -67,7 +69,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	var writeDelay, cacheTTL, shutdown, mode string
 	var dashboardOrigins string
 	var hookPrivate, hookWorkers, hookBackoff, hookAttempts, hookRetention, hookTimeout string
-	var jwtSecret, jwtPrevious, proxies, rateIP, rateDevice, maxDepth, maxComplexity string
+	var jwtSecret, jwtPrevious, proxies, rateIP, rateDevice, botFilter, maxDepth, maxComplexity string
 	fs.StringVar(&cfg.Addr, "addr", env("CRUMBS_ADDR", ":8080"), "listen address (CRUMBS_ADDR)")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", env("CRUMBS_DATABASE_URL", "sqlite:crumbs.db"), "mysql://user:pass@host:3306/db or sqlite:path (CRUMBS_DATABASE_URL)")
 	fs.StringVar(&mode, "env", env("CRUMBS_ENV", "development"), "development (GraphiQL, introspection, a throwaway token key) or production (CRUMBS_ENV)")
@@ -76,6 +78,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&proxies, "trusted-proxies", env("CRUMBS_TRUSTED_PROXIES", ""), "comma-separated IPs/CIDRs allowed to set X-Forwarded-For (CRUMBS_TRUSTED_PROXIES)")
 	fs.StringVar(&rateIP, "rate-ip", env("CRUMBS_RATE_IP", "50/100"), "browser triggers per second per client IP, /burst; 0 disables (CRUMBS_RATE_IP)")
 	fs.StringVar(&rateDevice, "rate-device", env("CRUMBS_RATE_DEVICE", "10/40"), "triggers per second per device, /burst; 0 disables (CRUMBS_RATE_DEVICE)")
+	fs.StringVar(&botFilter, "bot-filter", env("CRUMBS_BOT_FILTER", "crawlers"), "browser (keyless) triggers refused BOT_FILTERED by User-Agent: off, crawlers (self-declared crawlers, bots, spiders, link previews) or all (also headless and automated browsers) (CRUMBS_BOT_FILTER)")
 	fs.StringVar(&maxDepth, "max-depth", env("CRUMBS_MAX_DEPTH", "12"), "deepest GraphQL selection accepted (CRUMBS_MAX_DEPTH)")
 	fs.StringVar(&maxComplexity, "max-complexity", env("CRUMBS_MAX_COMPLEXITY", "5000"), "highest GraphQL complexity accepted; lists count page size x fields (CRUMBS_MAX_COMPLEXITY)")
 	fs.StringVar(&maxBody, "max-body-bytes", env("CRUMBS_MAX_BODY_BYTES", "2097152"), "largest accepted request body (CRUMBS_MAX_BODY_BYTES)")
@@ -127,6 +130,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	check("dashboard-origins", err)
 	cfg.RatePerIP, err = parseRate(rateIP)
 	check("rate-ip", err)
+	cfg.BotFilter, err = models.ParseBotFilter(botFilter)
+	check("bot-filter", err)
 	cfg.RatePerDevice, err = parseRate(rateDevice)
 	check("rate-device", err)
 	cfg.MaxDepth, err = positiveInt[int](maxDepth)

@@ -189,8 +189,8 @@ func newResolver(cfg *config, db *gorm.DB, log *slog.Logger, m *metrics.Metrics)
 	catalog := models.NewCatalog(db, cfg.CacheTTL)
 	writer := models.NewWriter(db, catalog, models.WriterOptions{
 		MaxBatch: cfg.WriteBatch, Writers: cfg.Writers, Delay: cfg.WriteDelay, CommitTimeout: cfg.DBTimeout, Log: log,
-		Limits:    models.NewRateLimits(cfg.RatePerIP, cfg.RatePerDevice),
-		Observer:  m,
+		Limits:   models.NewRateLimits(cfg.RatePerIP, cfg.RatePerDevice),
+		Observer: m, BotFilter: cfg.BotFilter,
 		Consumers: []models.LogConsumer{models.AutomationsConsumer(models.AutomationsConsumerName)},
 	})
 	m.WatchWriter(writer)

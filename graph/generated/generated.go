@@ -76,6 +76,7 @@ type ComplexityRoot struct {
 		EventDefinitions   func(childComplexity int, enabled *bool) int
 		Name               func(childComplexity int) int
 		PublicID           func(childComplexity int) int
+		RefusedOrigins     func(childComplexity int, first *int) int
 		RetentionDays      func(childComplexity int) int
 		SecretHint         func(childComplexity int) int
 		SecretKeyRotatedAt func(childComplexity int) int
@@ -470,6 +471,13 @@ type ComplexityRoot struct {
 		TestRule        func(childComplexity int, appID string, input model.TestRuleInput, rangeArg model.RangeInput) int
 	}
 
+	RefusedOrigin struct {
+		Count       func(childComplexity int) int
+		FirstSeenAt func(childComplexity int) int
+		LastSeenAt  func(childComplexity int) int
+		Origin      func(childComplexity int) int
+	}
+
 	ReplayRulePayload struct {
 		Events func(childComplexity int) int
 	}
@@ -560,6 +568,7 @@ type AppResolver interface {
 
 	EventDefinitions(ctx context.Context, obj *models.App, enabled *bool) ([]*models.EventDefinition, error)
 	UnknownCodes(ctx context.Context, obj *models.App, first *int) ([]*models.UnknownCode, error)
+	RefusedOrigins(ctx context.Context, obj *models.App, first *int) ([]*models.RefusedOrigin, error)
 }
 type AuditRecordResolver interface {
 	ActorUserID(ctx context.Context, obj *models.AuditRecord) (*string, error)
@@ -802,6 +811,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.App.PublicID(childComplexity), true
+	case "App.refusedOrigins":
+		if e.ComplexityRoot.App.RefusedOrigins == nil {
+			break
+		}
+
+		args, err := ec.field_App_refusedOrigins_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.App.RefusedOrigins(childComplexity, args["first"].(*int)), true
 	case "App.retentionDays":
 		if e.ComplexityRoot.App.RetentionDays == nil {
 			break
@@ -2796,6 +2816,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.TestRule(childComplexity, args["appId"].(string), args["input"].(model.TestRuleInput), args["range"].(model.RangeInput)), true
 
+	case "RefusedOrigin.count":
+		if e.ComplexityRoot.RefusedOrigin.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RefusedOrigin.Count(childComplexity), true
+	case "RefusedOrigin.firstSeenAt":
+		if e.ComplexityRoot.RefusedOrigin.FirstSeenAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RefusedOrigin.FirstSeenAt(childComplexity), true
+	case "RefusedOrigin.lastSeenAt":
+		if e.ComplexityRoot.RefusedOrigin.LastSeenAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RefusedOrigin.LastSeenAt(childComplexity), true
+	case "RefusedOrigin.origin":
+		if e.ComplexityRoot.RefusedOrigin.Origin == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RefusedOrigin.Origin(childComplexity), true
+
 	case "ReplayRulePayload.events":
 		if e.ComplexityRoot.ReplayRulePayload.Events == nil {
 			break
@@ -3191,6 +3236,22 @@ type App {
   eventDefinitions(enabled: Boolean): [EventDefinition!]!
   "Codes that were triggered but are not defined, so owners can spot typos. Most recent first."
   unknownCodes(first: Int = 50): [UnknownCode!]!
+  """
+  Browser origins whose triggers were refused because allowedOrigins does not list them
+  (a mistyped entry refuses a whole site). At most 100 per app, the least recently seen
+  dropped; counted per request and written about once a second. Most recent first.
+  """
+  refusedOrigins(first: Int = 50): [RefusedOrigin!]!
+}
+
+"A browser origin refused because the app does not allow it."
+type RefusedOrigin {
+  "The Origin header, lowercased, at most 100 bytes."
+  origin: String!
+  "Refused requests (a batch counts once)."
+  count: Int!
+  firstSeenAt: Time!
+  lastSeenAt: Time!
 }
 
 "A refused code that is not defined in the app."
@@ -4248,6 +4309,8 @@ func (ec *executionContext) childFields_App(ctx context.Context, field graphql.C
 		return ec.fieldContext_App_eventDefinitions(ctx, field)
 	case "unknownCodes":
 		return ec.fieldContext_App_unknownCodes(ctx, field)
+	case "refusedOrigins":
+		return ec.fieldContext_App_refusedOrigins(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type App", field.Name)
 }
@@ -4884,6 +4947,20 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
 }
 
+func (ec *executionContext) childFields_RefusedOrigin(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "origin":
+		return ec.fieldContext_RefusedOrigin_origin(ctx, field)
+	case "count":
+		return ec.fieldContext_RefusedOrigin_count(ctx, field)
+	case "firstSeenAt":
+		return ec.fieldContext_RefusedOrigin_firstSeenAt(ctx, field)
+	case "lastSeenAt":
+		return ec.fieldContext_RefusedOrigin_lastSeenAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RefusedOrigin", field.Name)
+}
+
 func (ec *executionContext) childFields_ReplayRulePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "events":
@@ -5153,6 +5230,20 @@ func (ec *executionContext) field_App_eventDefinitions_args(ctx context.Context,
 		return nil, err
 	}
 	args["enabled"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_App_refusedOrigins_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
 	return args, nil
 }
 
@@ -7075,6 +7166,50 @@ func (ec *executionContext) fieldContext_App_unknownCodes(ctx context.Context, f
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_App_unknownCodes_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _App_refusedOrigins(ctx context.Context, field graphql.CollectedField, obj *models.App) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_App_refusedOrigins(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.App().RefusedOrigins(ctx, obj, fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.RefusedOrigin) graphql.Marshaler {
+			return ec.marshalNRefusedOrigin2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐRefusedOriginᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_App_refusedOrigins(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "App",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RefusedOrigin(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_App_refusedOrigins_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -15012,6 +15147,98 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _RefusedOrigin_origin(ctx context.Context, field graphql.CollectedField, obj *models.RefusedOrigin) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefusedOrigin_origin(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Origin, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefusedOrigin_origin(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RefusedOrigin", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _RefusedOrigin_count(ctx context.Context, field graphql.CollectedField, obj *models.RefusedOrigin) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefusedOrigin_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefusedOrigin_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RefusedOrigin", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _RefusedOrigin_firstSeenAt(ctx context.Context, field graphql.CollectedField, obj *models.RefusedOrigin) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefusedOrigin_firstSeenAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FirstSeenAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefusedOrigin_firstSeenAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RefusedOrigin", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _RefusedOrigin_lastSeenAt(ctx context.Context, field graphql.CollectedField, obj *models.RefusedOrigin) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RefusedOrigin_lastSeenAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastSeenAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RefusedOrigin_lastSeenAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RefusedOrigin", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
 func (ec *executionContext) _ReplayRulePayload_events(ctx context.Context, field graphql.CollectedField, obj *model.ReplayRulePayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18358,6 +18585,44 @@ func (ec *executionContext) _App(ctx context.Context, sel ast.SelectionSet, obj 
 					}
 				}()
 				res = ec._App_unknownCodes(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "refusedOrigins":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._App_refusedOrigins(ctx, field, obj)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -22961,6 +23226,59 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 	return out
 }
 
+var refusedOriginImplementors = []string{"RefusedOrigin"}
+
+func (ec *executionContext) _RefusedOrigin(ctx context.Context, sel ast.SelectionSet, obj *models.RefusedOrigin) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, refusedOriginImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RefusedOrigin")
+		case "origin":
+			out.Values[i] = ec._RefusedOrigin_origin(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._RefusedOrigin_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "firstSeenAt":
+			out.Values[i] = ec._RefusedOrigin_firstSeenAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastSeenAt":
+			out.Values[i] = ec._RefusedOrigin_lastSeenAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var replayRulePayloadImplementors = []string{"ReplayRulePayload"}
 
 func (ec *executionContext) _ReplayRulePayload(ctx context.Context, sel ast.SelectionSet, obj *model.ReplayRulePayload) graphql.Marshaler {
@@ -25081,6 +25399,32 @@ func (ec *executionContext) unmarshalNRangeInput2githubᚗcomᚋcrumbsᚑdevᚋc
 func (ec *executionContext) unmarshalNRangeInput2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐRangeInput(ctx context.Context, v any) (*model.RangeInput, error) {
 	res, err := ec.unmarshalInputRangeInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRefusedOrigin2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐRefusedOriginᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.RefusedOrigin) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRefusedOrigin2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐRefusedOrigin(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRefusedOrigin2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐRefusedOrigin(ctx context.Context, sel ast.SelectionSet, v *models.RefusedOrigin) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._RefusedOrigin(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNReplayRulePayload2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐReplayRulePayload(ctx context.Context, sel ast.SelectionSet, v *model.ReplayRulePayload) graphql.Marshaler {

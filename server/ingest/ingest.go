@@ -199,7 +199,7 @@ func statusOf(code string) int {
 		return http.StatusForbidden
 	case models.CodeNotFound:
 		return http.StatusNotFound
-	case models.CodeUnknownEventCode, models.CodeEventDisabled:
+	case models.CodeUnknownEventCode, models.CodeEventDisabled, models.CodeBotFiltered:
 		return http.StatusUnprocessableEntity
 	case models.CodePayloadTooLarge:
 		return http.StatusRequestEntityTooLarge

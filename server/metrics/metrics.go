@@ -45,7 +45,7 @@ func New() *Metrics {
 		reg: reg,
 		triggers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "crumbs_triggers_total",
-			Help: "Triggers answered, by source and outcome: accepted, duplicate, or the error code (UNKNOWN_EVENT_CODE, EVENT_DISABLED, RATE_LIMITED, BAD_USER_INPUT, ...).",
+			Help: "Triggers answered, by source and outcome: accepted, duplicate, or the error code (UNKNOWN_EVENT_CODE, EVENT_DISABLED, RATE_LIMITED, BOT_FILTERED, BAD_USER_INPUT, ...).",
 		}, []string{"source", "outcome"}),
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "crumbs_rate_limited_total",

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/99designs/gqlgen/client"
+	"github.com/crumbs-dev/crumbs/models"
+	"github.com/crumbs-dev/crumbs/models/modelstest"
+	"gorm.io/gorm"
+)
+
+type refusedOrigin struct {
+	Origin                  string
+	Count                   int
+	FirstSeenAt, LastSeenAt string
+}
+
+// refusedOrigins reads app { refusedOrigins } until it holds want distinct
+// origins and its counts add up to total (the writer counts about once a
+// second), or fails.
+func refusedOrigins(t *testing.T, a *api, appID string, want, total int) []refusedOrigin {
+	t.Helper()
+	var last []refusedOrigin
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		var out struct {
+			App struct{ RefusedOrigins []refusedOrigin }
+		}
+		a.ok(`query($a: ID!) { app(id: $a) { refusedOrigins(first: 500) { origin count firstSeenAt lastSeenAt } } }`, &out, client.Var("a", appID))
+		last = out.App.RefusedOrigins
+		sum := 0
+		for _, o := range last {
+			sum += o.Count
+		}
+		if len(last) == want && sum == total {
+			return last
+		}
+	}
+	t.Fatalf("refusedOrigins: %+v, want %d origins counting %d", last, want, total)
+	return nil
+}
+
+// Browser requests from an origin the app does not allow are counted per
+// app and origin, on GraphQL and the JSON API, a batch once; what is stored
+// is cleaned and capped, and an app keeps at most 100 origins, the least
+// recently seen dropped.
+func TestRefusedOrigins(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		j := newJSONAPI(t, db, func(c *config) { c.RatePerIP, c.RatePerDevice = models.Rate{}, models.Rate{} })
+		appID, _ := j.a.createApp("Origins")
+		otherID, _ := j.a.createApp("Other")
+		for _, id := range []string{appID, otherID} {
+			j.a.ok(`mutation($a: ID!) { updateApp(id: $a, input: {allowedOrigins: ["https://shop.example"]}) { id } }`, &map[string]any{}, client.Var("a", id))
+		}
+		if got := gqlTriggerFrom(t, j, appID, "https://shop.example", "d-ok"); got != "accepted" {
+			t.Fatalf("allowed origin: %s", got)
+		}
+		typo := "https://shopp.example"
+		for _, devices := range [][]string{{"d-1"}, {"d-2", "d-3", "d-4"}} {
+			if got := gqlTriggerFrom(t, j, appID, typo, devices...); !strings.HasPrefix(got, "FORBIDDEN") {
+				t.Fatalf("mistyped origin: %s", got)
+			}
+		}
+		if r := j.post(appID, `{"device_id":"d-5","code":"view"}`, "Origin", typo); r.status != 403 {
+			t.Fatalf("JSON API, refused origin: %d %s", r.status, r.raw)
+		}
+		if r := j.post(appID, `{"events":[{"device_id":"d-6","code":"view"},{"device_id":"d-6","code":"click"}]}`, "Origin", "HTTPS://WWW.Shop.example"); r.status != 403 {
+			t.Fatalf("JSON API batch, refused origin: %d %s", r.status, r.raw)
+		}
+		long := "https://" + strings.Repeat("x", 200) + ".example"
+		if r := j.post(appID, `{"device_id":"d-7","code":"view"}`, "Origin", long); r.status != 403 {
+			t.Fatalf("JSON API, long origin: %d %s", r.status, r.raw)
+		}
+		got := refusedOrigins(t, j.a, appID, 3, 5)
+		counts := map[string]int{}
+		for _, o := range got {
+			counts[o.Origin] = o.Count
+			first, err1 := time.Parse(time.RFC3339Nano, o.FirstSeenAt)
+			last, err2 := time.Parse(time.RFC3339Nano, o.LastSeenAt)
+			if err1 != nil || err2 != nil || last.Before(first) {
+				t.Errorf("times of %+v", o)
+			}
+		}
+		capped := ("https://" + strings.Repeat("x", 200))[:100]
+		if counts[typo] != 3 || counts["https://www.shop.example"] != 1 || counts[capped] != 1 {
+			t.Fatalf("counts %v", counts)
+		}
+		refusedOrigins(t, j.a, otherID, 0, 0)
+
+		// A flood of made-up origins keeps at most 100, the most recent.
+		for i := range 120 {
+			if r := j.post(otherID, `{"device_id":"d","code":"view"}`, "Origin", fmt.Sprintf("https://junk%03d.example", i)); r.status != 403 {
+				t.Fatalf("flood %d: %d %s", i, r.status, r.raw)
+			}
+			if i%40 == 39 {
+				// Flushes between the waves keep the order by last seen.
+				time.Sleep(1200 * time.Millisecond)
+			}
+		}
+		// The first wave was written a second before the others: 20 of it
+		// stay (which ones, among origins seen in the same millisecond, is up
+		// to the order of their names), every later one stays.
+		var kept []string
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			kept = nil
+			if err := db.Model(&models.RefusedOrigin{}).Where("app_id = (SELECT id FROM apps WHERE public_id = ?)", otherID).Order("origin").Pluck("origin", &kept).Error; err != nil {
+				t.Fatal(err)
+			}
+			if len(kept) == 100 && kept[99] == "https://junk119.example" {
+				break
+			}
+		}
+		if len(kept) != 100 || kept[20] != "https://junk040.example" || kept[99] != "https://junk119.example" {
+			t.Fatalf("kept %d: %v", len(kept), kept)
+		}
+		// The other app's counts are untouched.
+		refusedOrigins(t, j.a, appID, 3, 5)
+	})
+}
+
+// gqlTriggerFrom sends a browser's trigger (one device) or triggerBatch from
+// origin and returns "accepted" or the first error code.
+func gqlTriggerFrom(t *testing.T, j *jsonAPI, appID, origin string, devices ...string) string {
+	t.Helper()
+	return strings.Join(gqlTriggerOrigin(t, j.srv, appID, "", chromeUA, origin, devices...), ",")
+}
