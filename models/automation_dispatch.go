@@ -14,7 +14,8 @@ import (
 // share of a few statements rather than a dozen of its own: one loop
 // claims due deliveries in batches (a conditional UPDATE and a SELECT),
 // loads what their bodies need with one query per kind, and hands them to
-// workers, at most Workers at once and PerAction per action; a recorder
+// workers, at most Workers at once, PerAction per action and Rate a
+// second per action (deliveries over it wait claimed, then pending); a recorder
 // writes the outcomes of many attempts in one transaction.
 
 // hookJob is one claimed delivery on its way through the dispatcher.
@@ -50,10 +51,23 @@ func (d *Dispatcher) loop(results chan<- *hookJob) {
 	defer timer.Stop()
 	pruned := time.Now()
 	idle := false // the last claim found nothing: wait for the timer
+	buckets := &rateBuckets{rate: d.opts.Rate, m: map[uint64]*bucket{}}
+	throttle := time.NewTimer(time.Hour)
+	throttle.Stop()
+	defer throttle.Stop()
 	for {
-		// Start what may start.
+		// Start what may start: within the worker, per-action and rate caps.
+		now := time.Now()
+		var wake time.Duration // until a throttled action has a token again
+		buckets.forget(now)
 		for actionID, q := range queues {
 			for len(q) > 0 && running < d.opts.Workers && inflight[actionID] < d.opts.PerAction {
+				if !buckets.take(actionID, now) {
+					if w := buckets.wait(actionID, now); wake == 0 || w < wake {
+						wake = max(w, time.Millisecond)
+					}
+					break
+				}
 				j := q[0]
 				q = q[1:]
 				queued--
@@ -75,15 +89,16 @@ func (d *Dispatcher) loop(results chan<- *hookJob) {
 		if !idle && queued+running < 2*d.opts.Workers && d.ctx.Err() == nil {
 			var full []uint64
 			for actionID, q := range queues {
-				if len(q)+inflight[actionID] >= 2*d.opts.PerAction {
+				if len(q) >= d.queueCap() || len(q)+inflight[actionID] >= 2*d.opts.PerAction {
 					full = append(full, actionID)
 				}
 			}
 			jobs, err := d.claim(4*d.opts.Workers-queued-running, full)
 			if err != nil && d.ctx.Err() == nil {
-				d.opts.Log.Warn("automations: claiming deliveries", "err", err)
+				d.warn("automations: claiming deliveries", "err", err)
 			}
 			idle = len(jobs) == 0
+			var excess []*hookJob // more than an action may hold waiting: back to pending
 			for _, j := range jobs {
 				if j.gone {
 					results <- j // dead without an attempt
@@ -93,9 +108,14 @@ func (d *Dispatcher) loop(results chan<- *hookJob) {
 					d.release([]*hookJob{j})
 					continue
 				}
+				if len(queues[j.action.ID]) >= d.queueCap() {
+					excess = append(excess, j)
+					continue
+				}
 				queues[j.action.ID] = append(queues[j.action.ID], j)
 				queued++
 			}
+			d.release(excess)
 			if len(jobs) > 0 {
 				continue
 			}
@@ -103,12 +123,16 @@ func (d *Dispatcher) loop(results chan<- *hookJob) {
 		if time.Since(pruned) > d.opts.PruneEvery {
 			pruned = time.Now()
 			if n, err := PruneDeliveries(d.ctx, d.db, Now().Add(-d.opts.Retention)); err != nil {
-				d.opts.Log.Warn("automations: pruning the delivery log", "err", err)
+				d.warn("automations: pruning the delivery log", "err", err)
 			} else if n > 0 {
 				d.opts.Log.Info("automations: pruned the delivery log", "deliveries", n)
 			}
 		}
+		if wake > 0 {
+			throttle.Reset(wake)
+		}
 		select {
+		case <-throttle.C:
 		case j := <-finished:
 			running--
 			if inflight[j.action.ID]--; inflight[j.action.ID] == 0 {
@@ -258,7 +282,7 @@ func (d *Dispatcher) recorder(results <-chan *hookJob) {
 			}
 		}
 		if err := d.record(batch); err != nil {
-			d.opts.Log.Warn("automations: recording deliveries", "deliveries", len(batch), "err", err)
+			d.warn("automations: recording deliveries", "deliveries", len(batch), "err", err)
 			d.release(batch) // retried once their lease is given back
 		}
 	}
@@ -349,8 +373,15 @@ func (d *Dispatcher) release(jobs []*hookJob) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	byToken := map[string][]uint64{}
 	for _, j := range jobs {
-		d.db.WithContext(ctx).Model(&Delivery{}).Where("id = ? AND lease_owner = ?", j.dl.ID, j.token).
-			Updates(map[string]any{"lease_owner": "", "lease_until": 0})
+		byToken[j.token] = append(byToken[j.token], j.dl.ID)
+	}
+	for token, ids := range byToken {
+		for chunk := range inChunks(ids, 500) {
+			// A failure leaves the lease to expire: the deliveries are claimed again then.
+			d.db.WithContext(ctx).Model(&Delivery{}).Where("id IN ? AND lease_owner = ?", chunk, token).
+				Updates(map[string]any{"lease_owner": "", "lease_until": 0})
+		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,6 +32,12 @@ type DispatcherOptions struct {
 	// PerAction bounds the attempts in flight per action (4), so one slow
 	// receiver cannot take every worker.
 	PerAction int
+	// Rate bounds the attempts started per second per action on this
+	// replica (10), a token bucket holding one second's worth: deliveries
+	// over it stay pending, with no attempt counted, and go out as the
+	// budget refills, so one flooded receiver cannot hold back the others.
+	// Negative: no rate cap.
+	Rate float64
 	// Backoff is the wait after the first failed attempt (30s); each
 	// further failure doubles it, with ±25% jitter, up to 6 hours.
 	Backoff time.Duration
@@ -62,6 +69,8 @@ type Dispatcher struct {
 	done   chan struct{} // closed when the loop and the recorder are done
 
 	counts [4]atomic.Uint64 // by outcome, see outcomeNames
+
+	warned sync.Map // log message -> *warnState: store faults are logged at most once per second
 }
 
 var outcomeNames = [4]string{"succeeded", "failed", "dead", "disabled"}
@@ -83,6 +92,9 @@ func NewDispatcher(db *gorm.DB, opts DispatcherOptions) *Dispatcher {
 	}
 	if opts.PerAction <= 0 {
 		opts.PerAction = 4
+	}
+	if opts.Rate == 0 {
+		opts.Rate = 10
 	}
 	if opts.Backoff <= 0 {
 		opts.Backoff = 30 * time.Second

@@ -35,6 +35,7 @@ func (c *consumerRun) loop(ctx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	failures := 0
+	var warned time.Time // a failing store is logged at most once a second
 	for {
 		select {
 		case <-ctx.Done():
@@ -52,7 +53,10 @@ func (c *consumerRun) loop(ctx context.Context) {
 			c.mu.Lock() // note reads holding and position
 			c.note(func(s *ConsumerStats) { s.Errors++ })
 			c.mu.Unlock()
-			c.l.opts.Log.Warn("event log consumer", "consumer", c.spec.Name, "err", err)
+			if time.Since(warned) >= time.Second {
+				warned = time.Now()
+				c.l.opts.Log.Warn("event log consumer", "consumer", c.spec.Name, "err", err, "failures", failures)
+			}
 			wait = min(c.l.opts.Interval<<min(failures, 6), c.l.opts.LeaseTTL)
 		case more:
 			failures, wait = 0, 0

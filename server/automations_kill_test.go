@@ -70,7 +70,8 @@ func startKillableServer(t *testing.T, bin, dbURL string) *killableServer {
 	p.cmd.Env = append(os.Environ(),
 		"CRUMBS_ADDR=127.0.0.1:0", "CRUMBS_DATABASE_URL="+dbURL, "CRUMBS_ENV=production", "CRUMBS_JWT_SECRET="+testJWTSecret,
 		"CRUMBS_RATE_IP=0", "CRUMBS_RATE_DEVICE=0", "CRUMBS_LOG_FORMAT=text",
-		"CRUMBS_WEBHOOK_ALLOW_PRIVATE=true", "CRUMBS_WEBHOOK_TIMEOUT=2s", "CRUMBS_WEBHOOK_BACKOFF=200ms")
+		"CRUMBS_WEBHOOK_ALLOW_PRIVATE=true", "CRUMBS_WEBHOOK_TIMEOUT=2s", "CRUMBS_WEBHOOK_BACKOFF=200ms",
+		"CRUMBS_WEBHOOK_RATE=0") // durability under test, not the rate cap: a thousand deliveries to one action
 	p.cmd.Stderr = &p.log
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {

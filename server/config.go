@@ -9,6 +9,7 @@ import (
 	"github.com/crumbs-dev/crumbs/models"
 	"io"
 	"log/slog"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -68,7 +69,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	var lifecycleInterval string
 	var writeDelay, cacheTTL, shutdown, mode string
 	var dashboardOrigins string
-	var hookPrivate, hookWorkers, hookBackoff, hookAttempts, hookRetention, hookTimeout string
+	var hookPrivate, hookWorkers, hookRate, hookBackoff, hookAttempts, hookRetention, hookTimeout string
 	var jwtSecret, jwtPrevious, proxies, rateIP, rateDevice, botFilter, maxDepth, maxComplexity string
 	fs.StringVar(&cfg.Addr, "addr", env("CRUMBS_ADDR", ":8080"), "listen address (CRUMBS_ADDR)")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", env("CRUMBS_DATABASE_URL", "sqlite:crumbs.db"), "mysql://user:pass@host:3306/db or sqlite:path (CRUMBS_DATABASE_URL)")
@@ -98,6 +99,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&dashboardOrigins, "dashboard-origins", env("CRUMBS_DASHBOARD_ORIGINS", ""), "comma-separated origins of dashboards hosted elsewhere whose browsers may open the subscription websocket, e.g. https://dash.example.com (CRUMBS_DASHBOARD_ORIGINS)")
 	fs.StringVar(&hookPrivate, "webhook-allow-private", env("CRUMBS_WEBHOOK_ALLOW_PRIVATE", ""), "true lets automation webhooks reach loopback, private and link-local addresses; default true in development, false in production (CRUMBS_WEBHOOK_ALLOW_PRIVATE)")
 	fs.StringVar(&hookWorkers, "webhook-workers", env("CRUMBS_WEBHOOK_WORKERS", "16"), "automation deliveries attempted at once per replica (CRUMBS_WEBHOOK_WORKERS)")
+	fs.StringVar(&hookRate, "webhook-rate", env("CRUMBS_WEBHOOK_RATE", "10"), "automation delivery attempts started per second per action on one replica; more wait pending; 0 lifts the cap (CRUMBS_WEBHOOK_RATE)")
 	fs.StringVar(&hookBackoff, "webhook-backoff", env("CRUMBS_WEBHOOK_BACKOFF", "30s"), "wait after a delivery's first failed attempt, doubled after each further one (CRUMBS_WEBHOOK_BACKOFF)")
 	fs.StringVar(&hookAttempts, "webhook-attempts", env("CRUMBS_WEBHOOK_ATTEMPTS", "12"), "attempts before a delivery is dead-lettered (CRUMBS_WEBHOOK_ATTEMPTS)")
 	fs.StringVar(&hookTimeout, "webhook-timeout", env("CRUMBS_WEBHOOK_TIMEOUT", "10s"), "longest one delivery attempt may take; a replica that dies mid-attempt leaves it to another after twice this plus 5s (CRUMBS_WEBHOOK_TIMEOUT)")
@@ -164,6 +166,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	cfg.Webhooks.Workers, err = positiveInt[int](hookWorkers)
 	check("webhook-workers", err)
+	if rate, err := strconv.ParseFloat(hookRate, 64); err != nil || rate < 0 || math.IsInf(rate, 0) || math.IsNaN(rate) {
+		errs = append(errs, "webhook-rate: must be a number of attempts a second, 0 for no cap")
+	} else if rate == 0 {
+		cfg.Webhooks.Rate = -1
+	} else {
+		cfg.Webhooks.Rate = rate
+	}
 	cfg.Webhooks.Backoff, err = positiveDuration(hookBackoff)
 	check("webhook-backoff", err)
 	cfg.Webhooks.MaxAttempts, err = positiveInt[int](hookAttempts)
