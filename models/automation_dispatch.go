@@ -1,13 +1,17 @@
 package models
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // The dispatcher's database work is batched, so that a delivery costs a
@@ -51,6 +55,7 @@ func (d *Dispatcher) loop(results chan<- *hookJob) {
 	defer timer.Stop()
 	pruned := time.Now()
 	idle := false // the last claim found nothing: wait for the timer
+	var claimed time.Time // the last claim
 	buckets := &rateBuckets{rate: d.opts.Rate, m: map[uint64]*bucket{}}
 	throttle := time.NewTimer(time.Hour)
 	throttle.Stop()
@@ -85,15 +90,28 @@ func (d *Dispatcher) loop(results chan<- *hookJob) {
 			}
 		}
 		// Claim more while there is room, keeping each action's queue short
-		// enough to start within its lease.
-		if !idle && queued+running < 2*d.opts.Workers && d.ctx.Err() == nil {
+		// enough to start within its lease; while deliveries wait to start,
+		// at most once per claimEvery, so that a claim (a dozen statements)
+		// is shared by many deliveries rather than made after each attempt.
+		if !idle && queued+running < 2*d.opts.Workers && (queued == 0 || time.Since(claimed) >= claimEvery) && d.ctx.Err() == nil {
+			claimed = time.Now()
+			// room is how many more deliveries an action may hold waiting.
+			room := func(actionID uint64) int {
+				q := len(queues[actionID])
+				return min(d.queueCap()-q, 2*d.opts.PerAction-q-inflight[actionID])
+			}
 			var full []uint64
-			for actionID, q := range queues {
-				if len(q) >= d.queueCap() || len(q)+inflight[actionID] >= 2*d.opts.PerAction {
+			for actionID := range queues {
+				if room(actionID) <= 0 {
 					full = append(full, actionID)
 				}
 			}
-			jobs, err := d.claim(4*d.opts.Workers-queued-running, full)
+			for actionID := range inflight {
+				if _, ok := queues[actionID]; !ok && room(actionID) <= 0 {
+					full = append(full, actionID)
+				}
+			}
+			jobs, err := d.claim(4*d.opts.Workers-queued-running, full, room)
 			if err != nil && d.ctx.Err() == nil {
 				d.warn("automations: claiming deliveries", "err", err)
 			}
@@ -159,9 +177,9 @@ func (d *Dispatcher) loop(results chan<- *hookJob) {
 
 var dueStatuses = []string{DeliveryPending, DeliveryRetrying}
 
-// claim leases up to limit due deliveries, none of the actions in skip,
-// and prepares them.
-func (d *Dispatcher) claim(limit int, skip []uint64) ([]*hookJob, error) {
+// claim leases up to limit due deliveries, none of the actions in skip and
+// no more of an action than its room, and prepares them.
+func (d *Dispatcher) claim(limit int, skip []uint64, room func(actionID uint64) int) ([]*hookJob, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
@@ -169,22 +187,51 @@ func (d *Dispatcher) claim(limit int, skip []uint64) ([]*hookJob, error) {
 	defer cancel()
 	db := d.db.WithContext(ctx)
 	now := time.Now().UnixMilli()
-	due := db.Model(&Delivery{}).Select("id").
-		Where("status IN ? AND due_at <= ? AND lease_until < ?", dueStatuses, now, now).
-		Where("action_id NOT IN (?)", d.db.Model(&AutomationAction{}).Select("id").Where("disabled_at IS NOT NULL"))
-	if len(skip) > 0 {
-		due = due.Where("action_id NOT IN ?", skip)
+	// One query per due status, each reading the (status, due_at) index in
+	// order and stopping at limit: a single "status IN" query sorts every
+	// due delivery of both statuses first, which costs as much as the
+	// backlog is long.
+	type due struct {
+		ID, ActionID uint64
+		DueAt        int64
 	}
+	var dues []due
+	for _, status := range dueStatuses {
+		q := db.Model(&Delivery{}).Select("id", "action_id", "due_at").
+			Where("status = ? AND due_at <= ? AND lease_until < ?", status, now, now).
+			Where("action_id NOT IN (?)", d.db.Model(&AutomationAction{}).Select("id").Where("disabled_at IS NOT NULL"))
+		if len(skip) > 0 {
+			q = q.Where("action_id NOT IN ?", skip)
+		}
+		var some []due
+		if err := q.Order("due_at").Limit(limit).Find(&some).Error; err != nil {
+			return nil, err
+		}
+		dues = append(dues, some...)
+	}
+	slices.SortFunc(dues, func(a, b due) int { return cmp.Compare(a.DueAt, b.DueAt) })
+	// Lease no more of an action than it may hold: the rest would only be
+	// released again.
 	var ids []uint64
-	if err := due.Order("due_at").Limit(limit).Pluck("id", &ids).Error; err != nil || len(ids) == 0 {
-		return nil, err
+	taken := map[uint64]int{}
+	for _, x := range dues {
+		if len(ids) == limit {
+			break
+		}
+		if taken[x.ActionID] < room(x.ActionID) {
+			taken[x.ActionID]++
+			ids = append(ids, x.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
 	}
 	token := fmt.Sprintf("%s:%d", d.owner, d.seq.Add(1))
 	// An attempt takes at most Timeout, and waits in the queue about as
 	// long; recording it a few seconds more.
 	lease := 2*d.opts.Timeout + 5*time.Second
 	err := db.Model(&Delivery{}).Where("id IN ? AND status IN ? AND due_at <= ? AND lease_until < ?", ids, dueStatuses, now, now).
-		Updates(map[string]any{"lease_owner": token, "lease_until": now + lease.Milliseconds()}).Error
+		UpdateColumns(map[string]any{"lease_owner": token, "lease_until": now + lease.Milliseconds()}).Error
 	if err != nil {
 		return nil, err
 	}
@@ -264,11 +311,24 @@ func (d *Dispatcher) prepare(ctx context.Context, jobs []*hookJob) error {
 	return nil
 }
 
+// claimEvery spaces the claims made while deliveries wait to start.
+const claimEvery = 20 * time.Millisecond
+
+// recordGather is how long the recorder waits for more outcomes before it
+// writes a batch; the deliveries' leases cover it many times over.
+const recordGather = 50 * time.Millisecond
+
 // recorder stores the outcomes of attempts, as many as have arrived in one
 // transaction, until results closes.
 func (d *Dispatcher) recorder(results <-chan *hookJob) {
+	gather := time.NewTimer(time.Hour)
+	gather.Stop()
+	defer gather.Stop()
 	for j := range results {
+		// Gather what arrives within recordGather of the first: a batch
+		// costs a few statements and a commit whatever its size.
 		batch := []*hookJob{j}
+		gather.Reset(recordGather)
 	more:
 		for len(batch) < 500 {
 			select {
@@ -277,8 +337,14 @@ func (d *Dispatcher) recorder(results <-chan *hookJob) {
 					break more
 				}
 				batch = append(batch, j)
-			default:
+			case <-gather.C:
 				break more
+			}
+		}
+		if !gather.Stop() {
+			select {
+			case <-gather.C:
+			default:
 			}
 		}
 		if err := d.record(batch); err != nil {
@@ -288,8 +354,12 @@ func (d *Dispatcher) recorder(results <-chan *hookJob) {
 	}
 }
 
-// record stores a batch of outcomes in one transaction, each fenced on its
-// lease token; attempts cut short by a shutdown are released instead.
+// record stores a batch of outcomes in one transaction: it locks the
+// batch's deliveries in id order, keeps those still leased to the attempt
+// that made them (another replica may have taken over an expired lease),
+// and writes every outcome in one UPDATE per 200 deliveries and every
+// attempt in one multi-row INSERT, rather than a statement per delivery.
+// Attempts cut short by a shutdown are released instead.
 func (d *Dispatcher) record(batch []*hookJob) error {
 	ctx, cancel := context.WithTimeout(context.Background(), dbCallTimeout)
 	defer cancel()
@@ -299,30 +369,41 @@ func (d *Dispatcher) record(batch []*hookJob) error {
 	err := withRetry(ctx, func() error {
 		cut, outcomes = nil, outcomes[:0]
 		return d.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			var attempts []*DeliveryAttempt
+			var live []*hookJob
 			for _, j := range batch {
 				if !j.gone && j.res.err != nil && d.ctx.Err() != nil && errors.Is(j.res.err, context.Canceled) {
 					cut = append(cut, j)
 					continue
 				}
-				upd, outcome := d.outcome(j, now)
-				r := tx.Model(&Delivery{}).Where("id = ? AND lease_owner = ?", j.dl.ID, j.token).Updates(upd)
-				if r.Error != nil {
-					return r.Error
+				live = append(live, j)
+			}
+			owned, err := stillLeased(tx, live)
+			if err != nil {
+				return err
+			}
+			rows := make([]deliveryOutcome, len(owned))
+			attempts := make([]*DeliveryAttempt, len(owned))
+			var gone []uint64 // actions that answered 410
+			for i, j := range owned {
+				rows[i] = d.outcome(j, now)
+				if rows[i].kind == outcomeDisabled {
+					gone = append(gone, j.action.ID)
 				}
-				if r.RowsAffected == 0 {
-					continue // the lease expired and another replica took over
+				outcomes = append(outcomes, rows[i].kind)
+				attempts[i] = &DeliveryAttempt{DeliveryID: j.dl.ID, AppID: j.dl.AppID, At: now, StatusCode: rows[i].code,
+					LatencyMs: rows[i].latencyMs, Error: rows[i].errText}
+			}
+			for chunk := range inChunks(rows, 200) {
+				if err := writeOutcomes(tx, chunk, now); err != nil {
+					return err
 				}
-				if outcome == outcomeDisabled {
-					err := tx.Model(&AutomationAction{}).Where("id = ? AND disabled_at IS NULL", j.action.ID).
-						Updates(map[string]any{"disabled_at": now, "disabled_reason": "the receiver answered 410 Gone", "updated_at": now}).Error
-					if err != nil {
-						return err
-					}
+			}
+			if len(gone) > 0 {
+				err := tx.Model(&AutomationAction{}).Where("id IN ? AND disabled_at IS NULL", gone).
+					Updates(map[string]any{"disabled_at": now, "disabled_reason": "the receiver answered 410 Gone", "updated_at": now}).Error
+				if err != nil {
+					return err
 				}
-				outcomes = append(outcomes, outcome)
-				attempts = append(attempts, &DeliveryAttempt{DeliveryID: j.dl.ID, AppID: j.dl.AppID, At: now, StatusCode: j.res.code,
-					LatencyMs: j.res.latency.Milliseconds(), Error: upd["last_error"].(string)})
 			}
 			if len(attempts) == 0 {
 				return nil
@@ -340,29 +421,108 @@ func (d *Dispatcher) record(batch []*hookJob) error {
 	return nil
 }
 
-// outcome is the update that records an attempt's result, and its kind.
-func (d *Dispatcher) outcome(j *hookJob, now time.Time) (map[string]any, int) {
+// stillLeased locks the jobs' deliveries (in id order, as deleteDeliveries
+// does) and returns the jobs whose delivery is still leased to them.
+func stillLeased(tx *gorm.DB, jobs []*hookJob) ([]*hookJob, error) {
+	if len(jobs) == 0 {
+		return nil, nil
+	}
+	ids := make([]uint64, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.dl.ID
+	}
+	owner := make(map[uint64]string, len(jobs))
+	for chunk := range inChunks(ids, 500) {
+		var leases []struct {
+			ID         uint64
+			LeaseOwner string
+		}
+		if err := forUpdate(tx.Model(&Delivery{})).Select("id", "lease_owner").Where("id IN ?", chunk).Order("id").Find(&leases).Error; err != nil {
+			return nil, err
+		}
+		for _, l := range leases {
+			owner[l.ID] = l.LeaseOwner
+		}
+	}
+	var owned []*hookJob
+	for _, j := range jobs {
+		if owner[j.dl.ID] == j.token {
+			owned = append(owned, j)
+			delete(owner, j.dl.ID) // one outcome per delivery
+		}
+	}
+	return owned, nil
+}
+
+// deliveryOutcome is what an attempt's result changes in its delivery.
+type deliveryOutcome struct {
+	id        uint64
+	kind      int
+	status    string
+	dueAt     int64 // the next attempt, when kind is outcomeFailed
+	attempts  int
+	code      int
+	errText   string
+	latencyMs int64
+}
+
+// writeOutcomes records outcomes in one UPDATE, a CASE per column. The
+// caller holds the deliveries' rows.
+func writeOutcomes(tx *gorm.DB, rows []deliveryOutcome, now time.Time) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	ids := make([]uint64, len(rows))
+	cases := func(col string, val func(o deliveryOutcome) (any, bool)) clause.Expr {
+		sql := strings.Builder{}
+		var args []any
+		sql.WriteString("CASE id")
+		for _, o := range rows {
+			if v, ok := val(o); ok {
+				sql.WriteString(" WHEN ? THEN ?")
+				args = append(args, o.id, v)
+			}
+		}
+		if len(args) == 0 {
+			return gorm.Expr(col)
+		}
+		sql.WriteString(" ELSE " + col + " END")
+		return gorm.Expr(sql.String(), args...)
+	}
+	for i, o := range rows {
+		ids[i] = o.id
+	}
+	return tx.Model(&Delivery{}).Where("id IN ?", ids).Updates(map[string]any{
+		"status":           cases("status", func(o deliveryOutcome) (any, bool) { return o.status, true }),
+		"due_at":           cases("due_at", func(o deliveryOutcome) (any, bool) { return o.dueAt, o.kind == outcomeFailed }),
+		"attempts":         cases("attempts", func(o deliveryOutcome) (any, bool) { return o.attempts, true }),
+		"last_status_code": cases("last_status_code", func(o deliveryOutcome) (any, bool) { return o.code, true }),
+		"last_error":       cases("last_error", func(o deliveryOutcome) (any, bool) { return o.errText, true }),
+		"last_latency_ms":  cases("last_latency_ms", func(o deliveryOutcome) (any, bool) { return o.latencyMs, true }),
+		"lease_owner":      "",
+		"lease_until":      0,
+		"updated_at":       now,
+	}).Error
+}
+
+// outcome is what an attempt's result changes in its delivery.
+func (d *Dispatcher) outcome(j *hookJob, now time.Time) deliveryOutcome {
 	res := j.res
-	attempts := j.dl.Attempts + 1
-	upd := map[string]any{"attempts": attempts, "lease_owner": "", "lease_until": 0, "updated_at": now,
-		"last_status_code": res.code, "last_error": res.errorText(), "last_latency_ms": res.latency.Milliseconds()}
+	o := deliveryOutcome{id: j.dl.ID, attempts: j.dl.Attempts + 1, code: res.code, errText: res.errorText(), latencyMs: res.latency.Milliseconds()}
 	switch {
 	case j.gone:
-		upd["status"], upd["last_error"] = DeliveryDead, "not sent: "+errEventGone.Error()+" or its rule deleted"
-		return upd, outcomeDead
+		o.kind, o.status, o.errText = outcomeDead, DeliveryDead, "not sent: "+errEventGone.Error()+" or its rule deleted"
 	case res.ok():
-		upd["status"] = DeliverySucceeded
-		return upd, outcomeSucceeded
+		o.kind, o.status = outcomeSucceeded, DeliverySucceeded
 	case res.code == http.StatusGone:
-		upd["status"], upd["last_error"] = DeliveryDead, "the receiver answered 410 Gone: the action is disabled"
-		return upd, outcomeDisabled
-	case attempts >= d.opts.MaxAttempts:
-		upd["status"] = DeliveryDead
-		return upd, outcomeDead
+		o.kind, o.status, o.errText = outcomeDisabled, DeliveryDead, "the receiver answered 410 Gone: the action is disabled"
+	case o.attempts >= d.opts.MaxAttempts:
+		o.kind, o.status = outcomeDead, DeliveryDead
+	default:
+		o.kind, o.status = outcomeFailed, DeliveryRetrying
+		o.dueAt = now.Add(d.backoff(o.attempts, res.retryAfter)).UnixMilli()
 	}
-	upd["status"] = DeliveryRetrying
-	upd["due_at"] = now.Add(d.backoff(attempts, res.retryAfter)).UnixMilli()
-	return upd, outcomeFailed
+	return o
 }
 
 // release gives deliveries back without an attempt (shutdown, store fault,
@@ -381,7 +541,7 @@ func (d *Dispatcher) release(jobs []*hookJob) {
 		for chunk := range inChunks(ids, 500) {
 			// A failure leaves the lease to expire: the deliveries are claimed again then.
 			d.db.WithContext(ctx).Model(&Delivery{}).Where("id IN ? AND lease_owner = ?", chunk, token).
-				Updates(map[string]any{"lease_owner": "", "lease_until": 0})
+				UpdateColumns(map[string]any{"lease_owner": "", "lease_until": 0})
 		}
 	}
 }

@@ -120,13 +120,16 @@ func NewDispatcher(db *gorm.DB, opts DispatcherOptions) *Dispatcher {
 	host, _ := os.Hostname()
 	d := &Dispatcher{db: db, opts: opts, done: make(chan struct{}),
 		owner: fmt.Sprintf("%.30s:%d:%s", host, os.Getpid(), randomToken(6))}
-	d.client = newDeliveryClient(opts.Guard, opts.Timeout)
+	d.client = newDeliveryClient(opts.Guard, opts.Timeout, opts.Workers)
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	go d.run()
 	return d
 }
 
-func newDeliveryClient(g URLGuard, timeout time.Duration) *http.Client {
+// newDeliveryClient keeps up to workers idle connections per host: every
+// Slack action posts to the same host, and a smaller pool would close and
+// dial again a connection for most attempts.
+func newDeliveryClient(g URLGuard, timeout time.Duration, workers int) *http.Client {
 	dialer := &net.Dialer{Timeout: 5 * time.Second, Control: g.dialControl}
 	return &http.Client{
 		Timeout: timeout,
@@ -135,7 +138,7 @@ func newDeliveryClient(g URLGuard, timeout time.Duration) *http.Client {
 			DialContext:           dialer.DialContext,
 			TLSHandshakeTimeout:   5 * time.Second,
 			ResponseHeaderTimeout: timeout,
-			MaxIdleConnsPerHost:   4,
+			MaxIdleConnsPerHost:   workers,
 			IdleConnTimeout:       60 * time.Second,
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
