@@ -54,7 +54,7 @@ func (d *Dispatcher) loop(results chan<- *hookJob) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	pruned := time.Now()
-	idle := false // the last claim found nothing: wait for the timer
+	idle := false         // the last claim found nothing: wait for the timer
 	var claimed time.Time // the last claim
 	buckets := &rateBuckets{rate: d.opts.Rate, m: map[uint64]*bucket{}}
 	throttle := time.NewTimer(time.Hour)
