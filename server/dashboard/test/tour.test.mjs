@@ -504,6 +504,12 @@ test('automations, ingest tokens, retention, lead story and audit log', async ()
     await page.fill('#act-url', receiver.url)
     await page.fill('#act-hname', 'X-Api-Key')
     await page.fill('#act-hvalue', 'crm-key-123456789')
+    // Testing the unsaved trigger uses a draft matcher that does not outlive the test.
+    await page.getByRole('button', { name: 'Test rule' }).click()
+    await page.getByTestId('test-result').waitFor()
+    assert.match(await page.getByTestId('test-result').textContent(), /^1 past events would have fired/)
+    const matchers = (await crumbs.gql('query($a: ID!) { eventMatchers(appId: $a) { name } }', { a: app.id })).eventMatchers
+    assert.deepEqual(matchers.filter((m) => m.name === 'Automation draft (test)'), [])
     await check('automation-new')
     await page.getByRole('button', { name: 'Create rule' }).click()
     const signing = await page.getByTestId('signing-secret').textContent()
@@ -560,6 +566,13 @@ test('automations, ingest tokens, retention, lead story and audit log', async ()
     await page.getByText(/sent again/).waitFor()
     await until(() => receiver.got.length >= 2, 30000, 'the replayed delivery')
     assert.equal(receiver.got[1].headers['webhook-id'], receiver.got[0].headers['webhook-id'])
+    // Replaying the rule over the last 24 hours sends the one matching event again, same webhook-id.
+    await page.getByLabel('Range').selectOption('1')
+    await page.getByRole('button', { name: 'Replay matches' }).click()
+    assert.equal(await page.getByTestId('replay-result').textContent(), '1 matching event queued again.')
+    await until(() => receiver.got.length >= 3, 30000, 'the rule replayed')
+    assert.equal(receiver.got[2].headers['webhook-id'], receiver.got[0].headers['webhook-id'])
+    await check('deliveries-replayed')
 
     // The list: disable the rule, then delete it.
     await nav('Rules')

@@ -179,19 +179,25 @@ function TestRule({ app, matcherInput, identifiedOnly, saved }) {
   const run = (e) => {
     e.preventDefault()
     t.run(async () => {
-      // testRule reads a stored matcher: the rule's own, or a draft one for a new rule.
+      // testRule reads a stored matcher: the rule's own, or for a new rule a draft one,
+      // made for the test and deleted after it.
       let matcher = saved
+      let draft = null
       if (!matcher) {
         matcher = 'Automation draft (test)'
         const ms = (await gql('query($a: ID!) { eventMatchers(appId: $a) { id name } }', { a: app.id })).eventMatchers
-        const m = ms.find((x) => x.name === matcher)
-        if (m) await gql('mutation($a: ID!, $id: ID!, $i: UpdateEventMatcherInput!) { updateEventMatcher(appId: $a, id: $id, input: $i) { id } }', { a: app.id, id: m.id, i: matcherInput })
-        else await gql('mutation($a: ID!, $i: EventMatcherInput!) { createEventMatcher(appId: $a, input: $i) { id } }', { a: app.id, i: { name: matcher, ...matcherInput } })
+        draft = ms.find((x) => x.name === matcher)
+        if (draft) await gql('mutation($a: ID!, $id: ID!, $i: UpdateEventMatcherInput!) { updateEventMatcher(appId: $a, id: $id, input: $i) { id } }', { a: app.id, id: draft.id, i: matcherInput })
+        else draft = (await gql('mutation($a: ID!, $i: EventMatcherInput!) { createEventMatcher(appId: $a, input: $i) { id } }', { a: app.id, i: { name: matcher, ...matcherInput } })).createEventMatcher
       }
-      const to = new Date(Math.ceil(Date.now() / 60000) * 60000)
-      const d = await gql('query($a: ID!, $i: TestRuleInput!, $r: RangeInput!) { testRule(appId: $a, input: $i, range: $r) { matched scanned truncated samples } }',
-        { a: app.id, i: { matcher, identifiedOnly }, r: { from: new Date(to - days * 86400000).toISOString(), to: to.toISOString() } })
-      setRes(d.testRule)
+      try {
+        const to = new Date(Math.ceil(Date.now() / 60000) * 60000)
+        const d = await gql('query($a: ID!, $i: TestRuleInput!, $r: RangeInput!) { testRule(appId: $a, input: $i, range: $r) { matched scanned truncated samples } }',
+          { a: app.id, i: { matcher, identifiedOnly }, r: { from: new Date(to - days * 86400000).toISOString(), to: to.toISOString() } })
+        setRes(d.testRule)
+      } finally {
+        if (draft) await gql('mutation($a: ID!, $id: ID!) { deleteEventMatcher(appId: $a, id: $id) { id } }', { a: app.id, id: draft.id })
+      }
     })
   }
   return html`<form class="card" onSubmit=${run}><h2>Test rule</h2>
@@ -201,6 +207,30 @@ function TestRule({ app, matcherInput, identifiedOnly, saved }) {
     <${ErrorBox} error=${t.error} />
     ${res && html`<p role="status" data-testid="test-result"><strong>${fmtNum(res.matched)}</strong> past events would have fired (of ${fmtNum(res.scanned)} read${res.truncated ? '; only the first 100,000 were tried' : ''}).</p>
       ${res.samples.length > 0 && html`<details><summary>Sample payloads</summary><pre class="json">${JSON.stringify(res.samples, null, 2)}</pre></details>`}`}
+  </form>`
+}
+
+/** Sends again every past event of a range that matches the rule, to each enabled action (replayRule). */
+function ReplayRule({ app, ruleId, onDone }) {
+  const [days, setDays] = useState(1)
+  const [queued, setQueued] = useState(null)
+  const t = useAction()
+  const run = (e) => {
+    e.preventDefault()
+    t.run(async () => {
+      const to = new Date(Math.ceil(Date.now() / 60000) * 60000)
+      const d = await gql('mutation($a: ID!, $r: ID!, $range: RangeInput!) { replayRule(appId: $a, ruleId: $r, range: $range) { events } }',
+        { a: app.id, r: ruleId, range: { from: new Date(to - days * 86400000).toISOString(), to: to.toISOString() } })
+      setQueued(d.replayRule.events)
+      onDone()
+    })
+  }
+  return html`<form class="card" onSubmit=${run}><h2>Replay a range</h2>
+    <p class="muted">Sends again every past event of the range that matches the rule, to each enabled action, with the webhook-id it had before, so receivers that deduplicate see each event once.</p>
+    <div class="row"><label for="replay-days">Range</label><select id="replay-days" value=${days} onChange=${(e) => setDays(Number(e.target.value))}>${DAYS.map((n) => html`<option value=${n}>Last ${n === 1 ? '24 hours' : `${n} days`}</option>`)}</select>
+      <button type="submit" class="secondary" disabled=${t.busy}>Replay matches</button></div>
+    <${ErrorBox} error=${t.error} />
+    ${queued !== null && html`<p class="ok" role="status" data-testid="replay-result">${fmtNum(queued)} matching ${queued === 1 ? 'event' : 'events'} queued again.</p>`}
   </form>`
 }
 
@@ -239,5 +269,6 @@ export function Deliveries({ app, base, ruleId }) {
       <nav class="pager" aria-label="Pages of deliveries">
         ${after.length > 0 && html`<button class="secondary" onClick=${() => setAfter(after.slice(0, -1))}>← Newer</button>`}
         ${d.deliveries.pageInfo.hasNextPage && html`<button class="secondary" onClick=${() => setAfter([...after, d.deliveries.pageInfo.endCursor])}>Older →</button>`}
-      </nav>`}<//>`
+      </nav>`}<//>
+    <${ReplayRule} app=${app} ruleId=${ruleId} onDone=${q.reload} />`
 }
