@@ -13,12 +13,12 @@ import (
 
 // Device is one browser or install, known by its client-generated id within an app.
 type Device struct {
-	AppID       uint64    `gorm:"primaryKey;autoIncrement:false;index:idx_devices_app_lead,priority:1"`
+	AppID       uint64    `gorm:"primaryKey;autoIncrement:false;index:idx_devices_app_lead_seen,priority:1"`
 	DeviceID    string    `gorm:"primaryKey;size:128"`
-	LeadID      *uint64   `gorm:"index:idx_devices_app_lead,priority:2"`
+	LeadID      *uint64   `gorm:"index:idx_devices_app_lead_seen,priority:2"`
 	UserAgent   string    `gorm:"size:512;not null"`
-	FirstSeenAt time.Time `gorm:"not null"`
-	LastSeenAt  time.Time `gorm:"not null"`
+	FirstSeenAt time.Time `gorm:"not null;index:idx_devices_app_lead_seen,priority:4"`
+	LastSeenAt  time.Time `gorm:"not null;index:idx_devices_app_lead_seen,priority:3"`
 }
 
 // DeviceMove records a device re-identified from one lead to another.

