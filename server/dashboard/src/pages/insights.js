@@ -39,9 +39,11 @@ function Delta({ cur, prev }) {
   return html`<span class=${`delta ${d >= 0 ? 'up' : 'down'}`}>${d >= 0 ? '▲ +' : '▼ '}${(d * 100).toFixed(0)}% vs previous period (${fmtNum(prev)})</span>`
 }
 
+// The series in the compact form (bucketStarts once, seriesCounts per definition): an hourly
+// month is 720 numbers per definition instead of 720 objects, about a fifth of the server's work.
 const OVERVIEW = `query($a: ID!, $r: RangeInput!) {
-  cur: overview(appId: $a, range: $r) { from to interval timezone totalEvents uniqueDevices identifiedLeads newLeads series { start count }
-    definitions { count uniqueDevices definition { id code name color description } series { start count } } } }`
+  cur: overview(appId: $a, range: $r) { from to interval timezone totalEvents uniqueDevices identifiedLeads newLeads bucketStarts
+    definitions { count uniqueDevices definition { id code name color description } seriesCounts } } }`
 const PREVIOUS = `query($a: ID!, $p: RangeInput!) { prev: overview(appId: $a, range: $p) { totalEvents uniqueDevices identifiedLeads newLeads } }`
 
 export function Overview({ app, base }) {
@@ -59,7 +61,7 @@ function OverviewBody({ o, p, base }) {
   // The chart is drawn again only when the figures change.
   const { active, series, xs } = useMemo(() => {
     const active = o.definitions.filter((x) => x.count > 0)
-    return { active, series: active.map((x) => ({ label: x.definition.name, color: x.definition.color, values: x.series.map((s) => s.count) })), xs: o.series.map((s) => s.start) }
+    return { active, series: active.map((x) => ({ label: x.definition.name, color: x.definition.color, values: x.seriesCounts })), xs: o.bucketStarts }
   }, [o])
   return html`
         <div class="tiles">
