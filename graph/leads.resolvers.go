@@ -146,11 +146,11 @@ func (r *leadResolver) Context(ctx context.Context, obj *models.Lead) (any, erro
 
 // Identify is the resolver for the identify field.
 func (r *mutationResolver) Identify(ctx context.Context, input model.IdentifyInput) (*model.IdentifyPayload, error) {
-	res, err := models.Identify(ctx, r.DB, r.Catalog, models.IdentifyInput{
+	res, err := r.Writer.Identify(ctx, r.DB, models.IdentifyInput{
 		AppPublicID: input.AppID, DeviceID: input.DeviceID, Email: input.Email,
 		Name: input.Name, Fields: input.Fields, UserAgent: RequestInfoFrom(ctx).UserAgent,
 		Secret: viewer(ctx).Secret, Origin: RequestInfoFrom(ctx).Origin,
-		ClientIP: RequestInfoFrom(ctx).ClientIP, Limits: r.Writer.Limits(),
+		ClientIP: RequestInfoFrom(ctx).ClientIP,
 	})
 	noteRateLimit(ctx, err)
 	if err != nil {

@@ -120,7 +120,7 @@ func Identify(ctx context.Context, db *gorm.DB, catalog *Catalog, in IdentifyInp
 		limits.lookupFailed(in.ClientIP, true, ErrUnauthenticated, now)
 		return nil, newError(ErrUnauthenticated, "the secret key is not this app's current key")
 	case in.Secret == "" && !app.OriginAllowed(in.Origin):
-		return nil, newError(ErrForbidden, "origin %q may not identify visitors of this app", truncate(in.Origin, 100))
+		return nil, &refusedOriginError{newError(ErrForbidden, "origin %q may not identify visitors of this app", truncate(in.Origin, 100)), app.ID, in.Origin}
 	}
 	if err := limits.allowDevice(in.AppPublicID+"\x00"+in.DeviceID, keyed, now); err != nil {
 		return nil, err
@@ -177,6 +177,16 @@ func findOrCreateLead(tx *gorm.DB, appID uint64, email, key string) (*Lead, erro
 		err = tx.Create(&lead).Error
 	}
 	return &lead, err
+}
+
+// Identify is the package's Identify with this writer's catalog and
+// limits, counting a browser refused for its origin in the app's
+// refusedOrigins as a trigger is.
+func (w *Writer) Identify(ctx context.Context, db *gorm.DB, in IdentifyInput) (*IdentifyResult, error) {
+	in.Limits = w.limits
+	res, err := Identify(ctx, db, w.catalog, in)
+	w.origins.count(err, Now())
+	return res, err
 }
 
 func applyLeadInput(lead *Lead, in IdentifyInput) {

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -42,8 +44,9 @@ func refusedOrigins(t *testing.T, a *api, appID string, want, total int) []refus
 	return nil
 }
 
-// Browser requests from an origin the app does not allow are counted per
-// app and origin, on GraphQL and the JSON API, a batch once; what is stored
+// Browser requests from an origin the app does not allow (triggers and
+// identify) are counted per app and origin, on GraphQL and the JSON API, a
+// batch once; what is stored
 // is cleaned and capped, and an app keeps at most 100 origins, the least
 // recently seen dropped.
 func TestRefusedOrigins(t *testing.T) {
@@ -69,11 +72,18 @@ func TestRefusedOrigins(t *testing.T) {
 		if r := j.post(appID, `{"events":[{"device_id":"d-6","code":"view"},{"device_id":"d-6","code":"click"}]}`, "Origin", "HTTPS://WWW.Shop.example"); r.status != 403 {
 			t.Fatalf("JSON API batch, refused origin: %d %s", r.status, r.raw)
 		}
+		// identify from the mistyped origin counts too, on GraphQL and the JSON API.
+		if r := j.identify(appID, `{"device_id":"d-8","email":"ann@example.com"}`, "Origin", typo); r.status != 403 {
+			t.Fatalf("JSON API identify, refused origin: %d %s", r.status, r.raw)
+		}
+		if code := gqlIdentifyFrom(t, j, appID, typo, "d-9"); code != "FORBIDDEN" {
+			t.Fatalf("GraphQL identify, refused origin: %s", code)
+		}
 		long := "https://" + strings.Repeat("x", 200) + ".example"
 		if r := j.post(appID, `{"device_id":"d-7","code":"view"}`, "Origin", long); r.status != 403 {
 			t.Fatalf("JSON API, long origin: %d %s", r.status, r.raw)
 		}
-		got := refusedOrigins(t, j.a, appID, 3, 5)
+		got := refusedOrigins(t, j.a, appID, 3, 7)
 		counts := map[string]int{}
 		for _, o := range got {
 			counts[o.Origin] = o.Count
@@ -84,7 +94,7 @@ func TestRefusedOrigins(t *testing.T) {
 			}
 		}
 		capped := ("https://" + strings.Repeat("x", 200))[:100]
-		if counts[typo] != 3 || counts["https://www.shop.example"] != 1 || counts[capped] != 1 {
+		if counts[typo] != 5 || counts["https://www.shop.example"] != 1 || counts[capped] != 1 {
 			t.Fatalf("counts %v", counts)
 		}
 		refusedOrigins(t, j.a, otherID, 0, 0)
@@ -116,7 +126,7 @@ func TestRefusedOrigins(t *testing.T) {
 			t.Fatalf("kept %d: %v", len(kept), kept)
 		}
 		// The other app's counts are untouched.
-		refusedOrigins(t, j.a, appID, 3, 5)
+		refusedOrigins(t, j.a, appID, 3, 7)
 	})
 }
 
@@ -125,4 +135,35 @@ func TestRefusedOrigins(t *testing.T) {
 func gqlTriggerFrom(t *testing.T, j *jsonAPI, appID, origin string, devices ...string) string {
 	t.Helper()
 	return strings.Join(gqlTriggerOrigin(t, j.srv, appID, "", chromeUA, origin, devices...), ",")
+}
+
+// gqlIdentifyFrom sends a browser's identify from origin and returns its
+// error code, or "" when it was accepted.
+func gqlIdentifyFrom(t *testing.T, j *jsonAPI, appID, origin, device string) string {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{
+		"query":     `mutation($in: IdentifyInput!) { identify(input: $in) { moved } }`,
+		"variables": map[string]any{"in": map[string]any{"appId": appID, "deviceId": device, "email": "bob@example.com"}},
+	})
+	req, _ := http.NewRequest(http.MethodPost, j.srv.URL+"/graphql", strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", chromeUA)
+	req.Header.Set("Origin", origin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Errors []struct {
+			Extensions struct{ Code string }
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Errors) == 0 {
+		return ""
+	}
+	return out.Errors[0].Extensions.Code
 }

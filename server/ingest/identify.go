@@ -49,10 +49,9 @@ func (a *API) identifyDevice(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	res, err := models.Identify(r.Context(), a.opts.DB, a.opts.Writer.Catalog(), models.IdentifyInput{
+	res, err := a.opts.Writer.Identify(r.Context(), a.opts.DB, models.IdentifyInput{
 		AppPublicID: appID, DeviceID: in.DeviceID, Email: in.Email, Name: in.Name, Fields: fields,
 		UserAgent: who.userAgent, Secret: who.secret, Origin: who.origin, ClientIP: who.clientIP,
-		Limits: a.opts.Writer.Limits(),
 	})
 	if err != nil {
 		a.fail(w, r, err)
