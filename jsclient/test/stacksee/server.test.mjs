@@ -3,6 +3,7 @@
 // server on SQLite and on MariaDB; events are read back through GraphQL.
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
+import http from 'node:http'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -156,6 +157,37 @@ for (const [store, database] of stores) {
       await flushed
       assert.deepEqual(refusals, [])
       const { events } = await server.device(appId, 'srv-down')
+      assert.deepEqual(events.map((e) => e.properties.n), [1, 2])
+    })
+
+    test('an answer of 429 waits for its Retry-After and sends again; each event is stored once', async (t) => {
+      // A proxy in front of Crumbs answers the first request 429 with Retry-After: 1, as a rate
+      // limiter in front of the server would, then passes every request through.
+      const seen = []
+      const proxy = http.createServer((req, res) => {
+        seen.push(Date.now())
+        if (seen.length == 1) {
+          req.resume()
+          res.writeHead(429, { 'Retry-After': '1', 'Content-Type': 'application/json' })
+          res.end(JSON.stringify({ error: { code: 'RATE_LIMITED', message: 'slow down' } }))
+          return
+        }
+        const up = http.request(server.url + req.url, { method: req.method, headers: req.headers }, (r) => {
+          res.writeHead(r.statusCode, r.headers)
+          r.pipe(res)
+        })
+        req.pipe(up)
+      })
+      await new Promise((r) => proxy.listen(0, '127.0.0.1', r))
+      t.after(() => proxy.close())
+      const { analytics: a, refusals } = analytics(t, { endpoint: `http://127.0.0.1:${proxy.address().port}` })
+      await a.track('Order Completed', { n: 1 }, { userId: 'srv-429' })
+      await a.track('Order Completed', { n: 2 }, { userId: 'srv-429' })
+      await a.shutdown()
+      assert.deepEqual(refusals, [])
+      assert.ok(seen.length >= 2, `${seen.length} requests`)
+      assert.ok(seen[1] - seen[0] >= 950, `sent again ${seen[1] - seen[0]} ms after the 429, before its Retry-After`)
+      const { events } = await server.device(appId, 'srv-429')
       assert.deepEqual(events.map((e) => e.properties.n), [1, 2])
     })
 
