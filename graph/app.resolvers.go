@@ -61,6 +61,11 @@ func (r *mutationResolver) RotateAppSecret(ctx context.Context, id string) (*mod
 	return &model.AppWithSecret{App: app, SecretKey: secret}, nil
 }
 
+// MarkUnknownCodeTypo is the resolver for the markUnknownCodeTypo field.
+func (r *mutationResolver) MarkUnknownCodeTypo(ctx context.Context, appID string, code string, typoOf *string) (*models.UnknownCode, error) {
+	return models.MarkUnknownCodeTypo(ctx, r.DB, viewer(ctx), appID, code, typoOf)
+}
+
 // Apps is the resolver for the apps field.
 func (r *queryResolver) Apps(ctx context.Context) ([]*models.App, error) {
 	return models.Apps(ctx, r.DB, viewer(ctx))

@@ -552,6 +552,20 @@ var migrations = []*gormigrate.Migration{
 			return tx.Migrator().DropIndex("devices", "idx_devices_app_lead_seen")
 		},
 	},
+	{
+		// An unknown code marked as a typo of a defined one, shared by the
+		// app's members (unknowncode.go).
+		ID: "2026120408_unknown_code_typo",
+		Migrate: func(tx *gorm.DB) error {
+			type unknownCode struct {
+				TypoOf *string `gorm:"size:64"`
+			}
+			return tx.Table("unknown_codes").Migrator().AddColumn(&unknownCode{}, "TypoOf")
+		},
+		Rollback: func(tx *gorm.DB) error {
+			return tx.Table("unknown_codes").Migrator().DropColumn(&struct{ TypoOf *string }{}, "TypoOf")
+		},
+	},
 }
 
 // addEventsIntegrationSQL adds the column 2026120401_ingest_tokens adds.

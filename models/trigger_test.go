@@ -119,6 +119,36 @@ func TestUnknownCodesAreRefusedAndCounted(t *testing.T) {
 	})
 }
 
+// An unknown code marked as a typo of a defined code keeps the mark for
+// everyone of the app while it goes on being counted; only a defined code
+// can be named, only a code the app has seen can be marked, and only by
+// editors and owners.
+func TestUnknownCodeMarkedAsTypo(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		e.define("trial_click")
+		wantCode(t, e.trigger(models.TriggerInput{Code: "trail_click"}).Err, models.CodeUnknownEventCode)
+		_, err := models.MarkUnknownCodeTypo(e.ctx, db, e.owner, e.app.PublicID, "trail_click", ptr("no_such_code"))
+		wantCode(t, err, models.CodeBadUserInput)
+		_, err = models.MarkUnknownCodeTypo(e.ctx, db, e.owner, e.app.PublicID, "never_sent", ptr("trial_click"))
+		wantCode(t, err, models.CodeNotFound)
+		_, err = models.MarkUnknownCodeTypo(e.ctx, db, newUser(t, db), e.app.PublicID, "trail_click", ptr("trial_click"))
+		wantCode(t, err, models.CodeNotFound) // not a member: the app is not found
+		u, err := models.MarkUnknownCodeTypo(e.ctx, db, e.owner, e.app.PublicID, "trail_click", ptr("trial_click"))
+		if err != nil || u.TypoOf == nil || *u.TypoOf != "trial_click" || u.Suggestion == nil || *u.Suggestion != "trial_click" || u.Count != 1 {
+			t.Fatalf("marked: %+v, %v", u, err)
+		}
+		wantCode(t, e.trigger(models.TriggerInput{Code: "trail_click"}).Err, models.CodeUnknownEventCode)
+		codes, err := models.UnknownCodes(e.ctx, db, e.app.ID, 10)
+		if err != nil || len(codes) != 1 || codes[0].Count != 2 || codes[0].TypoOf == nil || *codes[0].TypoOf != "trial_click" {
+			t.Fatalf("after another refusal: %+v, %v", codes, err)
+		}
+		if u, err = models.MarkUnknownCodeTypo(e.ctx, db, e.owner, e.app.PublicID, "trail_click", nil); err != nil || u.TypoOf != nil {
+			t.Fatalf("cleared: %+v, %v", u, err)
+		}
+	})
+}
+
 func TestMessageIDDeduplicates(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
 		e := newEnv(t, db)

@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/agnivade/levenshtein"
@@ -16,8 +17,48 @@ type UnknownCode struct {
 	Count       int64     `gorm:"not null"`
 	FirstSeenAt time.Time `gorm:"not null"`
 	LastSeenAt  time.Time `gorm:"not null;index"`
+	// TypoOf is the defined code someone of the app marked this one a typo
+	// of (MarkUnknownCodeTypo): the sender should be fixed, not the code
+	// defined. Counting goes on.
+	TypoOf *string `gorm:"size:64"`
 	// Suggestion is the closest defined code, when near enough to be a typo.
 	Suggestion *string `gorm:"-"`
+}
+
+// MarkUnknownCodeTypo marks an unknown code of the app as a typo of one
+// of its defined codes, or clears the mark when typoOf is nil. Editors and
+// owners (and the secret key) may; the mark is shared by everyone of the app.
+func MarkUnknownCodeTypo(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, code string, typoOf *string) (*UnknownCode, error) {
+	app, err := v.App(ctx, db, appPublicID, RoleEditor)
+	if err != nil {
+		return nil, err
+	}
+	if typoOf != nil {
+		var n int64
+		if err := db.WithContext(ctx).Model(&EventDefinition{}).Where("app_id = ? AND code = ?", app.ID, *typoOf).Count(&n).Error; err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return nil, Invalid("typoOf", "must be a defined code of this app")
+		}
+	}
+	r := db.WithContext(ctx).Model(&UnknownCode{}).Where("app_id = ? AND code = ?", app.ID, code).UpdateColumn("typo_of", typoOf)
+	if r.Error != nil {
+		return nil, r.Error
+	}
+	var u UnknownCode
+	if err := db.WithContext(ctx).Where("app_id = ? AND code = ?", app.ID, code).Take(&u).Error; err != nil {
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return nil, newError(ErrNotFound, "unknown code %q not found", truncate(code, 64))
+		}
+		return nil, err
+	}
+	var defined []string
+	if err := db.WithContext(ctx).Model(&EventDefinition{}).Where("app_id = ?", app.ID).Order("code").Pluck("code", &defined).Error; err != nil {
+		return nil, err
+	}
+	u.Suggestion = closestCode(u.Code, defined)
+	return &u, nil
 }
 
 // UnknownCodes lists an app's unknown codes, most recently seen first.

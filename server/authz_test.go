@@ -109,7 +109,7 @@ func classify(groups ...any) map[string]access {
 // here, so whoever adds a field decides who may read it.
 var fieldAccess = classify(
 	appReader, "App", "id name allowedOrigins timezone secretKeyHint secretKeyRotatedAt retentionDays createdAt updatedAt eventDefinitions unknownCodes refusedOrigins",
-	appReader, "UnknownCode", "code count firstSeenAt lastSeenAt suggestion",
+	appReader, "UnknownCode", "code count firstSeenAt lastSeenAt suggestion typoOf",
 	appReader, "RefusedOrigin", "origin count firstSeenAt lastSeenAt",
 	anyone, "AppWithSecret", "app secretKey",
 	anyone, "AppKeyCheck", "appId appName keyValid",
@@ -587,6 +587,7 @@ var operations = map[string]operation{
 	"Mutation.removeMember": {want: ownApp, doc: func(f *fixture) (string, map[string]any) {
 		return `mutation($a: ID!, $u: ID!) { removeMember(appId: $a, userId: $u) %s }`, map[string]any{"a": f.appA, "u": f.freshMember()}
 	}},
+	"Mutation.markUnknownCodeTypo": {want: editApp, doc: withApp(`mutation($a: ID!) { markUnknownCodeTypo(appId: $a, code: "alpha_codx", typoOf: "alpha_code") %s }`)},
 	"Mutation.createEventMatcher": {want: editApp, doc: func(f *fixture) (string, map[string]any) {
 		return `mutation($a: ID!, $n: String!) { createEventMatcher(appId: $a, input: {name: $n, code: "view", rules: [{field: "url", operator: contains, value: "x"}]}) %s }`,
 			map[string]any{"a": f.appA, "n": unique("matcher ")}

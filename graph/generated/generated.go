@@ -403,6 +403,7 @@ type ComplexityRoot struct {
 		Login                  func(childComplexity int, email string, password string) int
 		Logout                 func(childComplexity int, refreshToken string) int
 		LogoutEverywhere       func(childComplexity int) int
+		MarkUnknownCodeTypo    func(childComplexity int, appID string, code string, typoOf *string) int
 		RefreshToken           func(childComplexity int, refreshToken string) int
 		RemoveMember           func(childComplexity int, appID string, userID string) int
 		ReplayDelivery         func(childComplexity int, appID string, id string) int
@@ -539,6 +540,7 @@ type ComplexityRoot struct {
 		FirstSeenAt func(childComplexity int) int
 		LastSeenAt  func(childComplexity int) int
 		Suggestion  func(childComplexity int) int
+		TypoOf      func(childComplexity int) int
 	}
 
 	User struct {
@@ -655,6 +657,7 @@ type MutationResolver interface {
 	CreateApp(ctx context.Context, input model.CreateAppInput) (*model.AppWithSecret, error)
 	UpdateApp(ctx context.Context, id string, input model.UpdateAppInput) (*models.App, error)
 	RotateAppSecret(ctx context.Context, id string) (*model.AppWithSecret, error)
+	MarkUnknownCodeTypo(ctx context.Context, appID string, code string, typoOf *string) (*models.UnknownCode, error)
 	Login(ctx context.Context, email string, password string) (*models.Session, error)
 	RefreshToken(ctx context.Context, refreshToken string) (*models.Session, error)
 	Logout(ctx context.Context, refreshToken string) (bool, error)
@@ -2269,6 +2272,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.LogoutEverywhere(childComplexity), true
+	case "Mutation.markUnknownCodeTypo":
+		if e.ComplexityRoot.Mutation.MarkUnknownCodeTypo == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_markUnknownCodeTypo_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.MarkUnknownCodeTypo(childComplexity, args["appId"].(string), args["code"].(string), args["typoOf"].(*string)), true
 	case "Mutation.refreshToken":
 		if e.ComplexityRoot.Mutation.RefreshToken == nil {
 			break
@@ -3053,6 +3067,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.UnknownCode.Suggestion(childComplexity), true
+	case "UnknownCode.typoOf":
+		if e.ComplexityRoot.UnknownCode.TypoOf == nil {
+			break
+		}
+
+		return e.ComplexityRoot.UnknownCode.TypoOf(childComplexity), true
 
 	case "User.createdAt":
 		if e.ComplexityRoot.User.CreatedAt == nil {
@@ -3262,6 +3282,8 @@ type UnknownCode {
   lastSeenAt: Time!
   "The closest defined code, when one is near enough to be a likely typo."
   suggestion: String
+  "The defined code someone of the app marked this one a typo of (markUnknownCodeTypo): the sender needs fixing, not a definition."
+  typoOf: String
 }
 
 input CreateAppInput {
@@ -3298,6 +3320,12 @@ extend type Mutation {
   updateApp(id: ID!, input: UpdateAppInput!): App!
   "Replaces the secret key; the old one stops working at once."
   rotateAppSecret(id: ID!): AppWithSecret!
+  """
+  Marks an unknown code as a typo of one of the app's defined codes (typoOf), for everyone of the
+  app, or clears the mark (typoOf null). Editors and owners. BAD_USER_INPUT when typoOf is not a
+  defined code, NOT_FOUND when the app has no such unknown code.
+  """
+  markUnknownCodeTypo(appId: ID!, code: String!, typoOf: String): UnknownCode!
 }
 
 "The answer to checkAppKey."
@@ -5075,6 +5103,8 @@ func (ec *executionContext) childFields_UnknownCode(ctx context.Context, field g
 		return ec.fieldContext_UnknownCode_lastSeenAt(ctx, field)
 	case "suggestion":
 		return ec.fieldContext_UnknownCode_suggestion(ctx, field)
+	case "typoOf":
+		return ec.fieldContext_UnknownCode_typoOf(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type UnknownCode", field.Name)
 }
@@ -5748,6 +5778,36 @@ func (ec *executionContext) field_Mutation_logout_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["refreshToken"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_markUnknownCodeTypo_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "appId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["appId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "code",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["code"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "typoOf",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["typoOf"] = arg2
 	return args, nil
 }
 
@@ -12069,6 +12129,50 @@ func (ec *executionContext) fieldContext_Mutation_rotateAppSecret(ctx context.Co
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_markUnknownCodeTypo(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_markUnknownCodeTypo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().MarkUnknownCodeTypo(ctx, fc.Args["appId"].(string), fc.Args["code"].(string), fc.Args["typoOf"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.UnknownCode) graphql.Marshaler {
+			return ec.marshalNUnknownCode2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐUnknownCode(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_markUnknownCodeTypo(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UnknownCode(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_markUnknownCodeTypo_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_login(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16034,6 +16138,29 @@ func (ec *executionContext) _UnknownCode_suggestion(ctx context.Context, field g
 	)
 }
 func (ec *executionContext) fieldContext_UnknownCode_suggestion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("UnknownCode", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _UnknownCode_typoOf(ctx context.Context, field graphql.CollectedField, obj *models.UnknownCode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_UnknownCode_typoOf(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TypoOf, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_UnknownCode_typoOf(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("UnknownCode", field, false, false, errors.New("field of type String does not have child fields"))
 }
 
@@ -22189,6 +22316,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "markUnknownCodeTypo":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_markUnknownCodeTypo(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "login":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_login(ctx, field)
@@ -23798,6 +23932,11 @@ func (ec *executionContext) _UnknownCode(ctx context.Context, sel ast.SelectionS
 			}
 		case "suggestion":
 			out.Values[i] = ec._UnknownCode_suggestion(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "typoOf":
+			out.Values[i] = ec._UnknownCode_typoOf(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}

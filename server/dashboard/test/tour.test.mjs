@@ -329,6 +329,16 @@ async function tour() {
   await nav('Unknown codes')
   await page.getByRole('cell', { name: 'did you mean trial_click?' }).waitFor()
   await check('unknown-codes')
+  // "It's a typo of" is kept on the server for everyone of the app, and can be taken back.
+  const typoOf = async () => (await crumbs.gql('query($id: ID!) { app(id: $id) { unknownCodes { code typoOf } } }', { id: appId })).app.unknownCodes.find((u) => u.code === 'trail_click').typoOf
+  await page.getByRole('button', { name: "It's a typo of trial_click" }).click()
+  await page.getByText('fix the snippet that sends').waitFor()
+  assert.equal(await typoOf(), 'trial_click')
+  await page.reload()
+  await page.getByText('fix the snippet that sends').waitFor()
+  await page.getByRole('button', { name: /^Not a typo/ }).click()
+  await page.getByRole('link', { name: 'Define this code' }).waitFor()
+  assert.equal(await typoOf(), null)
   await page.getByRole('link', { name: 'Define this code' }).click()
   assert.equal(await page.inputValue('#def-code'), 'trail_click')
   await page.goBack()

@@ -95,41 +95,32 @@ export function DefinitionForm({ app, defs, reloadApp, base, defId }) {
     </section>`}`
 }
 
-const DISMISSED = 'crumbs:typos'
-const dismissed = () => {
-  try {
-    return JSON.parse(localStorage.getItem(DISMISSED) || '{}')
-  } catch {
-    return {}
-  }
-}
-
 export function UnknownCodes({ app, base }) {
   useTitle(`Unknown codes · ${app.name}`)
-  const q = useQuery('query($id: ID!) { app(id: $id) { unknownCodes(first: 100) { code count firstSeenAt lastSeenAt suggestion } } }', { id: app.id }, [app.id])
-  const [typos, setTypos] = useState(dismissed())
-  const markTypo = (code, of) => {
-    const t = { ...typos, [`${app.id}/${code}`]: of }
-    localStorage.setItem(DISMISSED, JSON.stringify(t))
-    setTypos(t)
-  }
+  const q = useQuery('query($id: ID!) { app(id: $id) { unknownCodes(first: 100) { code count firstSeenAt lastSeenAt suggestion typoOf } } }', { id: app.id }, [app.id])
+  // "It's a typo of …" is stored on the server (markUnknownCodeTypo), so everyone of the app sees it.
+  const act = useAction()
+  const mark = (code, typoOf) => act.run(async () => {
+    await gql('mutation($a: ID!, $c: String!, $t: String) { markUnknownCodeTypo(appId: $a, code: $c, typoOf: $t) { code typoOf } }', { a: app.id, c: code, t: typoOf })
+    q.reload()
+  })
   return html`<${PageHead} title="Unknown codes" />
     <p class="muted">Codes your sites sent that no definition has. These events were refused: define the code to start recording it, or fix the snippet if it is a typo.</p>
+    <${ErrorBox} error=${act.error} />
     <${Async} q=${q}>${(d) => {
       const list = d.app.unknownCodes
       if (!list.length) return html`<p>No unknown codes. Everything your sites send is defined.</p>`
       return html`<table><caption class="sr-only">Unknown codes</caption>
         <thead><tr><th scope="col">Code</th><th scope="col" class="num">Refused</th><th scope="col">Last seen</th><th scope="col">Suggestion</th><th scope="col">Action</th></tr></thead>
-        <tbody>${list.map((u) => {
-          const typo = typos[`${app.id}/${u.code}`]
-          return html`<tr>
+        <tbody>${list.map((u) => html`<tr>
             <td><code>${u.code}</code></td><td class="num">${fmtNum(u.count)}</td><td>${fmtTime(u.lastSeenAt, app.timezone)}</td>
             <td>${u.suggestion ? html`did you mean <code>${u.suggestion}</code>?` : '–'}</td>
-            <td>${typo
-              ? html`<span>Typo of <code>${typo}</code>: fix the snippet that sends <code>${u.code}</code>.</span>`
+            <td>${u.typoOf
+              ? html`<span>Typo of <code>${u.typoOf}</code>: fix the snippet that sends <code>${u.code}</code>.</span>
+                <button class="small link" disabled=${act.busy} onClick=${() => mark(u.code, null)}>Not a typo<span class="sr-only"> (${u.code})</span></button>`
               : html`<a class="button small" href=${`${base}/definitions/new?code=${encodeURIComponent(u.code)}`}>Define this code</a>
-                ${u.suggestion && html` <button class="small secondary" onClick=${() => markTypo(u.code, u.suggestion)}>It's a typo of ${u.suggestion}</button>`}`}</td>
-          </tr>`
-        })}</tbody></table>`
+                ${u.suggestion && html` <button class="small secondary" disabled=${act.busy} onClick=${() => mark(u.code, u.suggestion)}>It's a typo of ${u.suggestion}</button>`}`}</td>
+          </tr>`)}</tbody></table>`
     }}<//>`
 }
+
