@@ -538,6 +538,15 @@ test('automations, ingest tokens, retention, lead story and audit log', async ()
     await page.getByTestId('test-result').waitFor()
     assert.match(await page.getByTestId('test-result').textContent(), /^1 past events would have fired/)
     await check('automation-edit')
+    // Renaming the rule renames its matcher; renamed back for the rest of the tour.
+    const matcherOf = async () => (await crumbs.gql('query($a: ID!, $id: ID!) { automationRule(appId: $a, id: $id) { matcher { name } } }', { a: app.id, id: rule.id })).automationRule.matcher.name
+    const matcherNames = async () => (await crumbs.gql('query($a: ID!) { eventMatchers(appId: $a) { name } }', { a: app.id })).eventMatchers.map((m) => m.name).filter((n) => n.startsWith('Automation: ')).sort()
+    for (const n of ['Pro purchases to the CRM', 'Pro purchases to CRM']) {
+      await page.fill('#rule-name', n)
+      await page.getByRole('button', { name: 'Save rule' }).click()
+      await until(async () => (await matcherOf()) === `Automation: ${n}`, 10000, `the matcher renamed to ${n}`)
+      assert.deepEqual(await matcherNames(), [`Automation: ${n}`])
+    }
 
     // A Slack action (to the receiver) gets a test message; Slack actions have no signing secret.
     await page.selectOption('#act-kind', 'slack')

@@ -5,7 +5,7 @@ import { gql } from '../api.js'
 import { RulesEditor, cleanRules } from '../rules.js'
 import { Async, CodeSelect, ErrorBox, Field, PageHead, fmtNum, fmtTime, html, useAction, useQuery, useTitle } from '../ui.js'
 
-const RULE = 'id name enabled identifiedOnly matcher { name code rules { field operator value } } actions { id kind url enabled disabledReason headers { name valueHint } }'
+const RULE = 'id name enabled identifiedOnly matcher { id name code rules { field operator value } } actions { id kind url enabled disabledReason headers { name valueHint } }'
 const MATCH_FIELDS = ['url', 'referrer', 'source', 'title', 'lead.email', 'properties.']
 
 const matcherText = (m) => `${m.code}${m.rules.length ? ` (${m.rules.map((r) => `${r.field} ${r.operator.replace('_', ' ')} ${r.value || ''}`.trim()).join(', ')})` : ''}`
@@ -78,15 +78,18 @@ function RuleEditor({ app, defs, base, rule, reload }) {
   const a = useAction()
   const act = useAction()
   const actionInput = () => ({ kind, url, ...(kind === 'webhook' && header.name ? { headers: [header] } : {}), ...(kind === 'slack' && template ? { template } : {}) })
-  // The trigger is a stored matcher named after the rule; editing it updates that matcher.
+  // The trigger is a stored matcher named after the rule; editing it updates that matcher,
+  // renaming the rule renames it too.
   const saveMatcher = async () => {
-    const i = { code, rules: cleanRules(rules) }
-    const ms = (await gql('query($a: ID!) { eventMatchers(appId: $a) { id name } }', { a: app.id })).eventMatchers
-    const target = rule && rule.matcher.name.startsWith('Automation: ') ? rule.matcher.name : `Automation: ${name}`
-    const mine = ms.find((m) => m.name === target)
+    const want = `Automation: ${name}`
+    const i = { name: want, code, rules: cleanRules(rules) }
+    // The rule's own matcher (by id, whatever it is named now), or one left with the wanted name.
+    const mine = rule && rule.matcher.name.startsWith('Automation: ')
+      ? rule.matcher
+      : (await gql('query($a: ID!) { eventMatchers(appId: $a) { id name } }', { a: app.id })).eventMatchers.find((m) => m.name === want)
     if (mine) await gql('mutation($a: ID!, $id: ID!, $i: UpdateEventMatcherInput!) { updateEventMatcher(appId: $a, id: $id, input: $i) { id } }', { a: app.id, id: mine.id, i })
-    else await gql('mutation($a: ID!, $i: EventMatcherInput!) { createEventMatcher(appId: $a, input: $i) { id } }', { a: app.id, i: { name: target, ...i } })
-    return target
+    else await gql('mutation($a: ID!, $i: EventMatcherInput!) { createEventMatcher(appId: $a, input: $i) { id } }', { a: app.id, i })
+    return want
   }
   const submit = (e) => {
     e.preventDefault()
