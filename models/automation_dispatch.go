@@ -56,6 +56,11 @@ func (d *Dispatcher) loop(results chan<- *hookJob) {
 	pruned := time.Now()
 	idle := false         // the last claim found nothing: wait for the timer
 	var claimed time.Time // the last claim
+	// room is how many more deliveries an action may hold waiting.
+	room := func(actionID uint64) int {
+		q := len(queues[actionID])
+		return min(d.queueCap()-q, 2*d.opts.PerAction-q-inflight[actionID])
+	}
 	buckets := &rateBuckets{rate: d.opts.Rate, m: map[uint64]*bucket{}}
 	throttle := time.NewTimer(time.Hour)
 	throttle.Stop()
@@ -95,11 +100,6 @@ func (d *Dispatcher) loop(results chan<- *hookJob) {
 		// is shared by many deliveries rather than made after each attempt.
 		if !idle && queued+running < 2*d.opts.Workers && (queued == 0 || time.Since(claimed) >= claimEvery) && d.ctx.Err() == nil {
 			claimed = time.Now()
-			// room is how many more deliveries an action may hold waiting.
-			room := func(actionID uint64) int {
-				q := len(queues[actionID])
-				return min(d.queueCap()-q, 2*d.opts.PerAction-q-inflight[actionID])
-			}
 			var full []uint64
 			for actionID := range queues {
 				if room(actionID) <= 0 {
@@ -152,6 +152,11 @@ func (d *Dispatcher) loop(results chan<- *hookJob) {
 		select {
 		case <-throttle.C:
 		case j := <-finished:
+			if room(j.action.ID) <= 0 {
+				// Its action was left out of the last claim for want of
+				// room, and may have more due: claim again, not at the next poll.
+				idle = false
+			}
 			running--
 			if inflight[j.action.ID]--; inflight[j.action.ID] == 0 {
 				delete(inflight, j.action.ID)
