@@ -3,6 +3,7 @@ package models_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -127,16 +128,8 @@ func fillTombstones(ctx context.Context, db *gorm.DB, appID uint64, n int) error
 }
 
 func median(xs []float64) float64 {
-	s := append([]float64(nil), xs...)
-	for i := range s {
-		for j := i + 1; j < len(s); j++ {
-			if s[j] < s[i] {
-				s[i], s[j] = s[j], s[i]
-			}
-		}
-	}
-	if len(s) == 0 {
+	if len(xs) == 0 {
 		return 0
 	}
-	return s[len(s)/2]
+	return slices.Sorted(slices.Values(xs))[len(xs)/2]
 }

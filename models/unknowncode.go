@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/agnivade/levenshtein"
@@ -33,28 +34,21 @@ func MarkUnknownCodeTypo(ctx context.Context, db *gorm.DB, v Viewer, appPublicID
 	if err != nil {
 		return nil, err
 	}
-	if typoOf != nil {
-		var n int64
-		if err := db.WithContext(ctx).Model(&EventDefinition{}).Where("app_id = ? AND code = ?", app.ID, *typoOf).Count(&n).Error; err != nil {
-			return nil, err
-		}
-		if n == 0 {
-			return nil, Invalid("typoOf", "must be a defined code of this app")
-		}
+	defined, err := definedCodes(ctx, db, app.ID)
+	if err != nil {
+		return nil, err
 	}
-	r := db.WithContext(ctx).Model(&UnknownCode{}).Where("app_id = ? AND code = ?", app.ID, code).UpdateColumn("typo_of", typoOf)
-	if r.Error != nil {
-		return nil, r.Error
+	if typoOf != nil && !slices.Contains(defined, *typoOf) {
+		return nil, Invalid("typoOf", "must be a defined code of this app")
+	}
+	if err := db.WithContext(ctx).Model(&UnknownCode{}).Where("app_id = ? AND code = ?", app.ID, code).UpdateColumn("typo_of", typoOf).Error; err != nil {
+		return nil, err
 	}
 	var u UnknownCode
 	if err := db.WithContext(ctx).Where("app_id = ? AND code = ?", app.ID, code).Take(&u).Error; err != nil {
 		if errors.Is(err, gorm.ErrRecordNotFound) {
 			return nil, newError(ErrNotFound, "unknown code %q not found", truncate(code, 64))
 		}
-		return nil, err
-	}
-	var defined []string
-	if err := db.WithContext(ctx).Model(&EventDefinition{}).Where("app_id = ?", app.ID).Order("code").Pluck("code", &defined).Error; err != nil {
 		return nil, err
 	}
 	u.Suggestion = closestCode(u.Code, defined)
@@ -71,14 +65,21 @@ func UnknownCodes(ctx context.Context, db *gorm.DB, appID uint64, first int) ([]
 	if err != nil || len(codes) == 0 {
 		return codes, err
 	}
-	var defined []string
-	if err := db.WithContext(ctx).Model(&EventDefinition{}).Where("app_id = ?", appID).Order("code").Pluck("code", &defined).Error; err != nil {
+	defined, err := definedCodes(ctx, db, appID)
+	if err != nil {
 		return nil, err
 	}
 	for _, c := range codes {
 		c.Suggestion = closestCode(c.Code, defined)
 	}
 	return codes, nil
+}
+
+// definedCodes are the app's defined codes, in order.
+func definedCodes(ctx context.Context, db *gorm.DB, appID uint64) ([]string, error) {
+	var defined []string
+	err := db.WithContext(ctx).Model(&EventDefinition{}).Where("app_id = ?", appID).Order("code").Pluck("code", &defined).Error
+	return defined, err
 }
 
 // closestCode returns the defined code nearest to code by edit distance,
