@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -310,7 +311,7 @@ func (e *benchEnv) steps() []step {
 	lo := func(kind string, batch int) options {
 		return options{devices: e.o.devices, codes: e.o.codes, batch: batch, prefix: fmt.Sprintf("%s-%d%s", runID, e.stepSeq, kind)}
 	}
-	bareLoad, trigger, json, batch, ruled := lo("b", 0), lo("t", 0), lo("j", 0), lo("m", 500), lo("r", 0)
+	bareLoad, trigger, json, batch, ruled, alone := lo("b", 0), lo("t", 0), lo("j", 0), lo("m", 500), lo("r", 0), lo("a", 0)
 	all := []step{
 		{"bare gqlgen group-commit mutation, c=64", func(ctx context.Context) (stepResult, error) {
 			return e.drive(ctx, e.reference, 64, d, false, func(w, seq int) (string, []byte) {
@@ -334,6 +335,23 @@ func (e *benchEnv) steps() []step {
 			}
 			return r, err
 		}},
+		{fmt.Sprintf("webhooks alone: crumbs trigger without rules while loadgen sends the %d webhooks of 10%% of events, c=64", e.o.rules), func(ctx context.Context) (stepResult, error) {
+			if e.rules == nil {
+				return stepResult{}, fmt.Errorf("no rules app (-rules 0)")
+			}
+			hooks := e.rules.startWebhooksAlone()
+			before := e.rules.received.Load()
+			var seqs atomic.Int64
+			r, err := e.drive(ctx, e.crumbs, 64, d, true, func(w, seq int) (string, []byte) {
+				if seq%e.o.codes == 0 { // load_0, as the rules match
+					hooks.send(seqs.Add(1), e.o.rules)
+				}
+				return "/graphql", requestBody(alone, e.appID, w, seq)
+			})
+			r.drain = hooks.drain()
+			r.delivered = e.rules.received.Load() - before
+			return r, err
+		}},
 		{"crumbs JSON endpoint, one event, c=64", func(ctx context.Context) (stepResult, error) {
 			return e.drive(ctx, e.crumbs, 64, d, true, func(w, seq int) (string, []byte) {
 				return "/api/v1/apps/" + e.appID + "/events", jsonBody(json, w, seq)
@@ -350,7 +368,7 @@ func (e *benchEnv) steps() []step {
 	}
 	var out []step
 	for _, s := range all {
-		if e.o.wanted(s.name) && (e.o.rules > 0 || !strings.Contains(s.name, "rules")) {
+		if e.o.wanted(s.name) && (e.o.rules > 0 || (!strings.Contains(s.name, "rules") && !strings.HasPrefix(s.name, "webhooks alone"))) {
 			out = append(out, s)
 		}
 	}

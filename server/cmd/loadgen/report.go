@@ -113,6 +113,20 @@ func report(out io.Writer, o compareOptions, envs []*benchEnv, results map[strin
 			fmt.Fprintf(out, "| %s: trigger with %d rules on 10%% ≥ 0.9× without | %.2f× (rounds %s); deliveries drained after each in %s, %d webhooks received | %s |\n",
 				e.name, o.rules, q, strings.Join(rounds, ", "), strings.Join(drains, ", "), rs[len(rs)-1].delivered, check(q >= 0.9))
 		}
+		if rs := r["alone"]; len(rs) > 0 {
+			q, rounds := ratio(rs, r["trigger"])
+			var drains []string
+			for _, x := range rs {
+				drains = append(drains, x.drain.Round(100*time.Millisecond).String())
+			}
+			fmt.Fprintf(out, "| %s: the same webhooks sent by loadgen beside trigger without rules (the HTTP requests alone, no Crumbs work for them) | %.2f× (rounds %s) without; sent after each in %s | reference |\n",
+				e.name, q, strings.Join(rounds, ", "), strings.Join(drains, ", "))
+			if len(r["rules"]) > 0 {
+				q, rounds := ratio(r["rules"], rs)
+				fmt.Fprintf(out, "| %s: trigger with %d rules against the webhooks alone (what the dispatcher adds to the requests) | %.2f× (rounds %s) | reference |\n",
+					e.name, o.rules, q, strings.Join(rounds, ", "))
+			}
+		}
 		trig, trigRounds := ratio(r["trigger"], r["bare"])
 		fmt.Fprintf(out, "| %s: trigger ≥ 0.8× bare gqlgen | %.2f× (rounds %s) | %s |\n", e.name, trig, strings.Join(trigRounds, ", "), check(trig >= 0.8))
 		tp99 := median(r["trigger"], p99)
@@ -149,6 +163,8 @@ func short(name string) string {
 		return "bare"
 	case strings.HasPrefix(name, "crumbs trigger with"):
 		return "rules"
+	case strings.HasPrefix(name, "webhooks alone"):
+		return "alone"
 	case strings.HasPrefix(name, "crumbs trigger ("):
 		return "trigger"
 	case strings.HasPrefix(name, "crumbs JSON"):

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,6 +25,9 @@ type rulesLoad struct {
 	appID, secret string
 	received      atomic.Int64
 	server        *http.Server
+	url           string                 // the receiver's
+	body          atomic.Pointer[[]byte] // the first webhook received: a real payload
+	signingSecret string                 // of the first rule's action
 }
 
 func (e *benchEnv) setupRules() error {
@@ -29,10 +36,16 @@ func (e *benchEnv) setupRules() error {
 		return err
 	}
 	r := &rulesLoad{}
-	r.server = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	r.server = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.received.Add(1)
+		if r.body.Load() == nil {
+			if b, err := io.ReadAll(req.Body); err == nil {
+				r.body.CompareAndSwap(nil, &b)
+			}
+		}
 		w.WriteHeader(http.StatusNoContent)
 	})}
+	r.url = "http://" + ln.Addr().String() + "/hook"
 	go r.server.Serve(ln)
 	e.cleanup = append(e.cleanup, func() { r.server.Close() })
 	lo := options{target: e.crumbs.url + "/graphql", email: e.adminEmail, password: "bench password 123", codes: e.o.codes}
@@ -52,15 +65,102 @@ func (e *benchEnv) setupRules() error {
 		return err
 	}
 	for i := range e.o.rules {
+		var created struct {
+			Data struct {
+				CreateAutomationRule struct {
+					Secrets []struct {
+						Action        struct{ ID string }
+						SigningSecret string
+					}
+				}
+			}
+		}
 		err := graphql(e.client, lo.target, token, `mutation($a: ID!, $n: String!, $u: String!) { createAutomationRule(appId: $a,
-			input: {name: $n, matcher: "tenth", actions: [{kind: webhook, url: $u}]}) { rule { id } } }`,
-			map[string]any{"a": r.appID, "n": fmt.Sprintf("rule %d", i), "u": "http://" + ln.Addr().String() + "/hook"}, nil)
+			input: {name: $n, matcher: "tenth", actions: [{kind: webhook, url: $u}]}) { secrets { action { id } signingSecret } } }`,
+			map[string]any{"a": r.appID, "n": fmt.Sprintf("rule %d", i), "u": r.url}, &created)
 		if err != nil {
 			return err
+		}
+		if i > 0 {
+			continue
+		}
+		// One sample sent now gives the receiver a payload as the rules
+		// send it, for the measurement of the webhooks alone.
+		secrets := created.Data.CreateAutomationRule.Secrets
+		if len(secrets) != 1 {
+			return fmt.Errorf("rule %d: %d actions created", i, len(secrets))
+		}
+		r.signingSecret = secrets[0].SigningSecret
+		var sent struct {
+			Data struct{ SendTestDelivery struct{ StatusCode int } }
+		}
+		if err := graphql(e.client, lo.target, token, `mutation($a: ID!, $x: ID!) { sendTestDelivery(appId: $a, actionId: $x) { statusCode } }`,
+			map[string]any{"a": r.appID, "x": secrets[0].Action.ID}, &sent); err != nil {
+			return err
+		}
+		if sent.Data.SendTestDelivery.StatusCode != http.StatusNoContent || r.body.Load() == nil {
+			return fmt.Errorf("the sample delivery got %d", sent.Data.SendTestDelivery.StatusCode)
 		}
 	}
 	e.rules = r
 	return nil
+}
+
+// webhooksAlone is the reference for the rules measurement: the app
+// without rules, while loadgen itself sends the webhooks the rules would
+// send (o.rules for each load_0 event, the sample payload signed per
+// Standard Webhooks with a fresh HMAC each, from 16 senders as the
+// dispatcher's 16 workers, over as many kept-alive connections) to the same
+// receiver. No Crumbs work is done for them, so the ratio to the app
+// without rules is what the HTTP requests alone cost the write path on
+// this machine: the floor under any dispatcher's figure.
+type webhooksAlone struct {
+	r     *rulesLoad
+	queue chan int64
+	wg    sync.WaitGroup
+}
+
+func (r *rulesLoad) startWebhooksAlone() *webhooksAlone {
+	w := &webhooksAlone{r: r, queue: make(chan int64, 1<<20)}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: time.Minute}}
+	body := *r.body.Load()
+	for range 16 {
+		w.wg.Go(func() {
+			for n := range w.queue {
+				id := "msg_alone_" + strconv.FormatInt(n, 10)
+				ts := strconv.FormatInt(time.Now().Unix(), 10)
+				req, err := http.NewRequest(http.MethodPost, r.url, bytes.NewReader(body))
+				if err != nil {
+					continue
+				}
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("User-Agent", "Crumbs-Webhooks/1")
+				req.Header.Set("webhook-id", id)
+				req.Header.Set("webhook-timestamp", ts)
+				req.Header.Set("webhook-signature", models.SignWebhook(r.signingSecret, id, ts, body))
+				if resp, err := client.Do(req); err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
+		})
+	}
+	return w
+}
+
+// send queues the webhooks of one event.
+func (w *webhooksAlone) send(n int64, rules int) {
+	for i := range int64(rules) {
+		w.queue <- n*int64(rules) + i
+	}
+}
+
+// drain waits until every queued webhook was sent.
+func (w *webhooksAlone) drain() time.Duration {
+	start := time.Now()
+	close(w.queue)
+	w.wg.Wait()
+	return time.Since(start)
 }
 
 // drainDeliveries waits until no delivery is due or retrying, so that one
