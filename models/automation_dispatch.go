@@ -30,6 +30,8 @@ type hookJob struct {
 	body   []byte
 	gone   bool // the event was erased: dead without an attempt
 	res    sendResult
+	first  *firstBatch // a first attempt for the automations consumer: no row yet, no lease
+	sent   bool        // first attempts: the request was made, not cut short by the budget
 }
 
 func (d *Dispatcher) run() {
@@ -47,8 +49,13 @@ func (d *Dispatcher) run() {
 
 // loop claims, prepares and starts deliveries until the dispatcher closes.
 func (d *Dispatcher) loop(results chan<- *hookJob) {
-	queues := map[uint64][]*hookJob{} // claimed, not started, per action
-	inflight := map[uint64]int{}      // started, per action
+	queues := map[uint64][]*hookJob{}  // claimed, not started, per action
+	firsts := map[uint64][]*hookJob{}  // first attempts, not started, per action: before the claimed ones
+	var batches []*firstBatch          // of the waiting first attempts
+	budget := time.NewTimer(time.Hour) // the earliest of their budgets
+	budget.Stop()
+	defer budget.Stop()
+	inflight := map[uint64]int{} // started, per action
 	queued, running := 0, 0
 	finished := make(chan *hookJob, d.opts.Workers)
 	timer := time.NewTimer(0)
@@ -70,6 +77,54 @@ func (d *Dispatcher) loop(results chan<- *hookJob) {
 		now := time.Now()
 		var wake time.Duration // until a throttled action has a token again
 		buckets.forget(now)
+		// First attempts whose budget ended go back unsent; the others
+		// start first, within the same caps.
+		if expired := slices.ContainsFunc(batches, func(b *firstBatch) bool { return b.ctx.Err() != nil }); expired {
+			for actionID, q := range firsts {
+				kept := q[:0]
+				for _, j := range q {
+					if j.first.ctx.Err() != nil {
+						j.first.done <- j
+					} else {
+						kept = append(kept, j)
+					}
+				}
+				if len(kept) == 0 {
+					delete(firsts, actionID)
+				} else {
+					firsts[actionID] = kept
+				}
+			}
+			batches = slices.DeleteFunc(batches, func(b *firstBatch) bool { return b.ctx.Err() != nil })
+			budget.Stop()
+			if len(batches) > 0 {
+				dl, _ := batches[0].ctx.Deadline()
+				budget.Reset(time.Until(dl))
+			}
+		}
+		for actionID, q := range firsts {
+			for len(q) > 0 && running < d.opts.Workers && inflight[actionID] < d.opts.PerAction {
+				if !buckets.take(actionID, now) {
+					if w := buckets.wait(actionID, now); wake == 0 || w < wake {
+						wake = max(w, time.Millisecond)
+					}
+					break
+				}
+				j := q[0]
+				q = q[1:]
+				running++
+				inflight[actionID]++
+				go func() {
+					j.res = d.send(j.first.ctx, j.action, j.dl.WebhookID(), j.body)
+					finished <- j
+				}()
+			}
+			if len(q) == 0 {
+				delete(firsts, actionID)
+			} else {
+				firsts[actionID] = q
+			}
+		}
 		for actionID, q := range queues {
 			for len(q) > 0 && running < d.opts.Workers && inflight[actionID] < d.opts.PerAction {
 				if !buckets.take(actionID, now) {
@@ -151,6 +206,17 @@ func (d *Dispatcher) loop(results chan<- *hookJob) {
 		}
 		select {
 		case <-throttle.C:
+		case <-budget.C:
+		case jobs := <-d.firsts:
+			b := jobs[0].first
+			if len(batches) == 0 {
+				dl, _ := b.ctx.Deadline()
+				budget.Reset(time.Until(dl))
+			}
+			batches = append(batches, b)
+			for _, j := range jobs {
+				firsts[j.action.ID] = append(firsts[j.action.ID], j)
+			}
 		case j := <-finished:
 			if room(j.action.ID) <= 0 {
 				// Its action was left out of the last claim for want of
@@ -161,14 +227,19 @@ func (d *Dispatcher) loop(results chan<- *hookJob) {
 			if inflight[j.action.ID]--; inflight[j.action.ID] == 0 {
 				delete(inflight, j.action.ID)
 			}
-			results <- j
+			d.finish(j, results)
 		case <-timer.C:
 			idle = false
 			timer.Reset(d.opts.Poll)
 		case <-d.ctx.Done():
 			for running > 0 {
-				results <- <-finished // cut short: released by the recorder
+				d.finish(<-finished, results) // cut short: released by the recorder, or left pending
 				running--
+			}
+			for _, q := range firsts {
+				for _, j := range q {
+					j.first.done <- j // unsent: recorded pending
+				}
 			}
 			var left []*hookJob
 			for _, q := range queues {
@@ -178,6 +249,17 @@ func (d *Dispatcher) loop(results chan<- *hookJob) {
 			return
 		}
 	}
+}
+
+// finish hands an attempt's result on: a first attempt back to its
+// consumer (sent unless the budget cut it short), any other to the recorder.
+func (d *Dispatcher) finish(j *hookJob, results chan<- *hookJob) {
+	if j.first == nil {
+		results <- j
+		return
+	}
+	j.sent = !(j.res.err != nil && j.first.ctx.Err() != nil)
+	j.first.done <- j
 }
 
 var dueStatuses = []string{DeliveryPending, DeliveryRetrying}
@@ -248,16 +330,17 @@ func (d *Dispatcher) claim(limit int, skip []uint64, room func(actionID uint64) 
 	for i, dl := range claimed {
 		jobs[i] = &hookJob{dl: dl, token: token}
 	}
-	if err := d.prepare(ctx, jobs); err != nil {
+	if err := d.prepare(ctx, jobs, nil); err != nil {
 		d.release(jobs)
 		return nil, err
 	}
 	return jobs, nil
 }
 
-// prepare loads the actions, rules, apps and events of the jobs and what
-// their bodies refer to, a query per kind, and builds the bodies.
-func (d *Dispatcher) prepare(ctx context.Context, jobs []*hookJob) error {
+// prepare loads the actions, rules, apps and events of the jobs (those
+// not in known) and what their bodies refer to, a query per kind, and
+// builds the bodies.
+func (d *Dispatcher) prepare(ctx context.Context, jobs []*hookJob, known map[uint64]*Event) error {
 	actionIDs, ruleIDs, appIDs, eventIDs := map[uint64]bool{}, map[uint64]bool{}, map[uint64]bool{}, map[uint64]bool{}
 	for _, j := range jobs {
 		actionIDs[j.dl.ActionID], ruleIDs[j.dl.RuleID], appIDs[j.dl.AppID], eventIDs[j.dl.EventID] = true, true, true, true
@@ -275,6 +358,12 @@ func (d *Dispatcher) prepare(ctx context.Context, jobs []*hookJob) error {
 		return err
 	}
 	var events []*Event
+	for id := range eventIDs {
+		if e := known[id]; e != nil {
+			events = append(events, e)
+			delete(eventIDs, id)
+		}
+	}
 	for chunk := range inChunks(keysOf(eventIDs), 500) {
 		var es []*Event
 		if err := d.db.WithContext(ctx).Where("id IN ?", chunk).Find(&es).Error; err != nil {

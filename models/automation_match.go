@@ -12,38 +12,18 @@ import (
 // against the enabled rules.
 const AutomationsConsumerName = "automations"
 
-// AutomationsConsumer matches the events past its watermark against the
-// enabled rules and records one delivery per match and action, in the
-// transaction that moves the watermark (eventlog.go). So matching adds
-// nothing to the acknowledgement path, every committed event is matched
-// exactly once, even across crashes, and an event whose transaction rolled
-// back is never seen. It starts at the end of the log: enabling Crumbs
-// automations does not fire for last year's events (replayRule does that
-// on purpose). name is AutomationsConsumerName except in tests.
-func AutomationsConsumer(name string) LogConsumer {
-	return LogConsumer{Name: name, StartAtEnd: true, Batch: 5000, Derive: deriveAutomations}
-}
-
-func deriveAutomations(ctx context.Context, db *gorm.DB, events []*Event) (func(tx *gorm.DB) error, error) {
+// matchEvents returns the (rule, event) pairs of the events' apps' enabled
+// rules that match, in event order.
+func matchEvents(ctx context.Context, db *gorm.DB, events []*Event) ([]ruleMatch, error) {
 	apps := map[uint64]bool{}
 	for _, e := range events {
 		apps[e.AppID] = true
 	}
 	rules, err := activeRules(ctx, db, keysOf(apps), 0)
 	if err != nil || len(rules) == 0 {
-		return func(*gorm.DB) error { return nil }, err
-	}
-	matched, err := matchRules(ctx, db, rules, events)
-	if err != nil {
 		return nil, err
 	}
-	byApp := map[uint64][][3]uint64{}
-	for _, m := range matched {
-		for _, a := range m.rule.actions {
-			byApp[m.event.AppID] = append(byApp[m.event.AppID], [3]uint64{m.event.ID, a, m.rule.id})
-		}
-	}
-	return func(tx *gorm.DB) error { return enqueueMatches(tx, byApp, false) }, nil
+	return matchRules(ctx, db, rules, events)
 }
 
 // activeRule is an enabled rule ready to match: its matcher resolved to a

@@ -66,7 +66,8 @@ type Dispatcher struct {
 	seq    atomic.Uint64
 	ctx    context.Context
 	cancel context.CancelFunc
-	done   chan struct{} // closed when the loop and the recorder are done
+	done   chan struct{}   // closed when the loop and the recorder are done
+	firsts chan []*hookJob // first attempts from the automations consumer (automation_first.go)
 
 	counts [4]atomic.Uint64 // by outcome, see outcomeNames
 
@@ -118,7 +119,7 @@ func NewDispatcher(db *gorm.DB, opts DispatcherOptions) *Dispatcher {
 		opts.Log = slog.Default()
 	}
 	host, _ := os.Hostname()
-	d := &Dispatcher{db: db, opts: opts, done: make(chan struct{}),
+	d := &Dispatcher{db: db, opts: opts, done: make(chan struct{}), firsts: make(chan []*hookJob),
 		owner: fmt.Sprintf("%.30s:%d:%s", host, os.Getpid(), randomToken(6))}
 	d.client = newDeliveryClient(opts.Guard, opts.Timeout, opts.Workers)
 	d.ctx, d.cancel = context.WithCancel(context.Background())

@@ -80,10 +80,6 @@ type automationEnv struct {
 func newAutomationEnv(t *testing.T, db *gorm.DB, opts models.DispatcherOptions) *automationEnv {
 	t.Helper()
 	e := newQuietEnv(t, db)
-	consumer := models.AutomationsConsumer(fmt.Sprintf("automations-test-%d", time.Now().UnixNano()))
-	e.writer = models.NewWriter(db, models.NewCatalog(db, time.Minute), models.WriterOptions{Consumers: []models.LogConsumer{consumer},
-		EventLog: models.EventLogOptions{Interval: 10 * time.Millisecond, SealMargin: time.Millisecond, MinAge: time.Millisecond}})
-	t.Cleanup(e.writer.Close)
 	opts.Guard.AllowPrivate = true
 	if opts.Poll == 0 {
 		opts.Poll = 20 * time.Millisecond
@@ -93,6 +89,10 @@ func newAutomationEnv(t *testing.T, db *gorm.DB, opts models.DispatcherOptions) 
 	}
 	d := models.NewDispatcher(db, opts)
 	t.Cleanup(d.Close)
+	consumer := d.AutomationsConsumer(fmt.Sprintf("automations-test-%d", time.Now().UnixNano()))
+	e.writer = models.NewWriter(db, models.NewCatalog(db, time.Minute), models.WriterOptions{Consumers: []models.LogConsumer{consumer},
+		EventLog: models.EventLogOptions{Interval: 10 * time.Millisecond, SealMargin: time.Millisecond, MinAge: time.Millisecond}})
+	t.Cleanup(e.writer.Close)
 	return &automationEnv{env: e, dispatcher: d}
 }
 

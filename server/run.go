@@ -187,11 +187,15 @@ func newResolver(cfg *config, db *gorm.DB, log *slog.Logger, m *metrics.Metrics)
 		return nil, nil, err
 	}
 	catalog := models.NewCatalog(db, cfg.CacheTTL)
+	hooks := cfg.Webhooks
+	hooks.Log = log
+	dispatcher := models.NewDispatcher(db, hooks)
 	writer := models.NewWriter(db, catalog, models.WriterOptions{
 		MaxBatch: cfg.WriteBatch, Writers: cfg.Writers, Delay: cfg.WriteDelay, CommitTimeout: cfg.DBTimeout, Log: log,
 		Limits:   models.NewRateLimits(cfg.RatePerIP, cfg.RatePerDevice),
 		Observer: m, BotFilter: cfg.BotFilter,
-		Consumers: []models.LogConsumer{models.AutomationsConsumer(models.AutomationsConsumerName)},
+		// This replica's dispatcher makes the first attempts of what the consumer matches.
+		Consumers: []models.LogConsumer{dispatcher.AutomationsConsumer(models.AutomationsConsumerName)},
 	})
 	m.WatchWriter(writer)
 	if events := writer.EventLog(); events != nil {
@@ -199,9 +203,6 @@ func newResolver(cfg *config, db *gorm.DB, log *slog.Logger, m *metrics.Metrics)
 			m.AddLag(c.Name, derivedLag(events, c.Name))
 		}
 	}
-	hooks := cfg.Webhooks
-	hooks.Log = log
-	dispatcher := models.NewDispatcher(db, hooks)
 	m.AddCounts("crumbs_webhook_deliveries_total", "Automation delivery attempts by outcome: succeeded, failed (to be retried), dead (dead-lettered), disabled (410 Gone switched the action off).",
 		"status", dispatcher.DeliveryCounts)
 	closeAll := func() {

@@ -1,0 +1,129 @@
+package models_test
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/crumbs-dev/crumbs/models"
+	"github.com/crumbs-dev/crumbs/models/modelstest"
+	"gorm.io/gorm"
+)
+
+// The automations consumer makes the first attempt itself and inserts the
+// delivery with its outcome and attempt: with the dispatcher's own claims
+// an hour apart, deliveries still go out at once, and failed first
+// attempts are recorded to be retried.
+func TestFirstAttemptsFromTheConsumer(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newAutomationEnv(t, db, models.DispatcherOptions{Poll: time.Hour, Backoff: time.Hour})
+		ok := newReceiver(t, nil)
+		down := newReceiver(t, func(_ int, w http.ResponseWriter) { w.WriteHeader(http.StatusServiceUnavailable) })
+		gone := newReceiver(t, func(_ int, w http.ResponseWriter) { w.WriteHeader(http.StatusGone) })
+		e.define("signup")
+		e.matcher("Signups", "signup")
+		toOK := e.rule("OK", "Signups", false, webhookTo(ok.URL))
+		toDown := e.rule("Down", "Signups", false, webhookTo(down.URL))
+		toGone := e.rule("Gone", "Signups", false, webhookTo(gone.URL))
+
+		res := e.mustTrigger(models.TriggerInput{Secret: e.secret, Code: "signup", DeviceID: "d-1"})
+		waitFor(t, "the three deliveries", func() bool { return len(e.deliveries("")) == 3 })
+		byRule := map[uint64]*models.Delivery{}
+		for _, d := range e.deliveries("") {
+			byRule[d.RuleID] = d
+		}
+		sent := byRule[toOK.Rule.ID]
+		if sent.Status != models.DeliverySucceeded || sent.Attempts != 1 || sent.LastStatusCode != 200 || len(ok.requests()) != 1 {
+			t.Fatalf("first attempt to a 200: %+v, %d requests", sent, len(ok.requests()))
+		}
+		if got := ok.requests()[0].header.Get("webhook-id"); got != fmt.Sprintf("msg_%d_%d", res.EventID, toOK.Secrets[0].Action.ID) || !verifySignature(toOK.Secrets[0].Secret, ok.requests()[0]) {
+			t.Fatalf("webhook-id %q or its signature", got)
+		}
+		retrying := byRule[toDown.Rule.ID]
+		if retrying.Status != models.DeliveryRetrying || retrying.Attempts != 1 || retrying.LastStatusCode != 503 ||
+			retrying.NextAttemptAt() == nil || time.Until(*retrying.NextAttemptAt()) < 30*time.Minute {
+			t.Fatalf("first attempt to a 503: %+v", retrying)
+		}
+		dead := byRule[toGone.Rule.ID]
+		if dead.Status != models.DeliveryDead || dead.Attempts != 1 || dead.LastStatusCode != 410 {
+			t.Fatalf("first attempt to a 410: %+v", dead)
+		}
+		var action models.AutomationAction
+		if err := db.First(&action, toGone.Secrets[0].Action.ID).Error; err != nil || !action.Disabled() {
+			t.Fatal("a 410 at the first attempt left the action enabled")
+		}
+		attempts, err := models.AttemptsOfDeliveries(e.ctx, db, []uint64{sent.ID, retrying.ID, dead.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range []*models.Delivery{sent, retrying, dead} {
+			if as := attempts[d.ID]; len(as) != 1 || as[0].StatusCode != d.LastStatusCode {
+				t.Fatalf("delivery %d: attempts %+v", d.ID, as)
+			}
+		}
+		counts := e.dispatcher.DeliveryCounts()
+		if counts["succeeded"] != 1 || counts["failed"] != 1 || counts["disabled"] != 1 {
+			t.Fatalf("counts %v", counts)
+		}
+	})
+}
+
+// A first attempt the budget cuts short (a slow receiver) is recorded
+// pending and uncounted, and the dispatcher sends it again with the same
+// webhook-id.
+func TestFirstAttemptCutShortIsLeftToTheDispatcher(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newAutomationEnv(t, db, models.DispatcherOptions{})
+		slow := newReceiver(t, func(n int, w http.ResponseWriter) {
+			if n == 0 {
+				time.Sleep(3 * time.Second) // past the first attempt's budget
+			}
+		})
+		e.define("signup")
+		e.matcher("Signups", "signup")
+		e.rule("Slow", "Signups", false, webhookTo(slow.URL))
+		e.mustTrigger(models.TriggerInput{Secret: e.secret, Code: "signup", DeviceID: "d-1"})
+		waitFor(t, "the delivery", func() bool { return len(e.deliveries(models.DeliverySucceeded)) == 1 })
+		got := slow.requests()
+		if len(got) != 2 || got[0].header.Get("webhook-id") != got[1].header.Get("webhook-id") {
+			t.Fatalf("%d requests; want the cut one and the dispatcher's, with one webhook-id", len(got))
+		}
+		if d := e.deliveries("")[0]; d.Attempts != 1 {
+			t.Fatalf("the cut attempt was counted: %d attempts", d.Attempts)
+		}
+	})
+}
+
+// When the transaction that records first attempts fails, the consumer
+// derives the batch again and sends again with the same webhook-ids; the
+// delivery is recorded once.
+func TestFirstAttemptsAgainAfterAFailedCommit(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newAutomationEnv(t, db, models.DispatcherOptions{Poll: time.Hour})
+		recv := newReceiver(t, nil)
+		e.define("signup")
+		e.matcher("Signups", "signup")
+		e.rule("CRM", "Signups", false, webhookTo(recv.URL))
+		var failed atomic.Int32
+		restore := models.SetDerivedCommitHook(func(_ *gorm.DB, consumer string) error {
+			if strings.HasPrefix(consumer, "automations-test-") && failed.Add(1) == 1 {
+				return errors.New("the store went away")
+			}
+			return nil
+		})
+		defer restore()
+		e.mustTrigger(models.TriggerInput{Secret: e.secret, Code: "signup", DeviceID: "d-1"})
+		waitFor(t, "the delivery", func() bool { return len(e.deliveries(models.DeliverySucceeded)) == 1 })
+		got := recv.requests()
+		if len(got) != 2 || got[0].header.Get("webhook-id") != got[1].header.Get("webhook-id") {
+			t.Fatalf("%d requests; want one per try, with one webhook-id", len(got))
+		}
+		if n := len(e.deliveries("")); n != 1 {
+			t.Fatalf("%d deliveries recorded", n)
+		}
+	})
+}
