@@ -108,6 +108,12 @@ func (d *Dispatcher) loop(results chan<- *hookJob) {
 					if w := buckets.wait(actionID, now); wake == 0 || w < wake {
 						wake = max(w, time.Millisecond)
 					}
+					// Over the action's rate: back unsent now, pending for
+					// the dispatcher, rather than hold the consumer's flush.
+					for _, j := range q {
+						j.first.done <- j
+					}
+					q = nil
 					break
 				}
 				j := q[0]

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -124,6 +125,44 @@ func TestFirstAttemptsAgainAfterAFailedCommit(t *testing.T) {
 		}
 		if n := len(e.deliveries("")); n != 1 {
 			t.Fatalf("%d deliveries recorded", n)
+		}
+	})
+}
+
+// First attempts over an action's rate are not made: they are recorded
+// pending, with no attempt counted, for the dispatcher to send as the rate
+// allows, instead of holding the consumer until its budget ends.
+func TestFirstAttemptsOverTheRateArePending(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newAutomationEnv(t, db, models.DispatcherOptions{Poll: time.Hour, Rate: 2})
+		recv := newReceiver(t, nil)
+		e.define("signup")
+		e.matcher("Signups", "signup")
+		e.rule("CRM", "Signups", false, webhookTo(recv.URL))
+		const n = 12
+		var wg sync.WaitGroup
+		results := make([]models.TriggerResult, n)
+		for i := range n { // at once: one group commit, one flush, mostly
+			wg.Go(func() {
+				results[i] = e.trigger(models.TriggerInput{Secret: e.secret, Code: "signup", DeviceID: fmt.Sprint("d-", i)})
+			})
+		}
+		wg.Wait()
+		for _, r := range results {
+			if r.Err != nil || !r.Accepted {
+				t.Fatalf("trigger: %+v", r)
+			}
+		}
+		waitFor(t, "the deliveries", func() bool { return len(e.deliveries("")) == n })
+		sent := len(recv.requests())
+		pending := e.deliveries(models.DeliveryPending)
+		if sent == 0 || sent > 6 || len(pending) != n-sent {
+			t.Fatalf("%d sent at 2 a second, %d pending of %d", sent, len(pending), n)
+		}
+		for _, d := range pending {
+			if d.Attempts != 0 {
+				t.Fatalf("a delivery held back by the rate counts %d attempts", d.Attempts)
+			}
 		}
 	})
 }
