@@ -106,21 +106,13 @@ func report(out io.Writer, o compareOptions, envs []*benchEnv, results map[strin
 		r := byStore[e.name]
 		if rs := r["rules"]; len(rs) > 0 {
 			q, rounds := ratio(rs, r["trigger"])
-			var drains []string
-			for _, x := range rs {
-				drains = append(drains, x.drain.Round(100*time.Millisecond).String())
-			}
 			fmt.Fprintf(out, "| %s: trigger with %d rules on 10%% ≥ 0.9× without | %.2f× (rounds %s); deliveries drained after each in %s, %d webhooks received | %s |\n",
-				e.name, o.rules, q, strings.Join(rounds, ", "), strings.Join(drains, ", "), rs[len(rs)-1].delivered, check(q >= 0.9))
+				e.name, o.rules, q, strings.Join(rounds, ", "), drains(rs), rs[len(rs)-1].delivered, check(q >= 0.9))
 		}
 		if rs := r["alone"]; len(rs) > 0 {
 			q, rounds := ratio(rs, r["trigger"])
-			var drains []string
-			for _, x := range rs {
-				drains = append(drains, x.drain.Round(100*time.Millisecond).String())
-			}
 			fmt.Fprintf(out, "| %s: the same webhooks sent by loadgen beside trigger without rules (the HTTP requests alone, no Crumbs work for them) | %.2f× (rounds %s) without; sent after each in %s | reference |\n",
-				e.name, q, strings.Join(rounds, ", "), strings.Join(drains, ", "))
+				e.name, q, strings.Join(rounds, ", "), drains(rs))
 			if len(r["rules"]) > 0 {
 				q, rounds := ratio(r["rules"], rs)
 				fmt.Fprintf(out, "| %s: trigger with %d rules against the webhooks alone (what the dispatcher adds to the requests) | %.2f× (rounds %s) | reference |\n",
@@ -155,6 +147,15 @@ func report(out io.Writer, o compareOptions, envs []*benchEnv, results map[strin
 			fmt.Fprintf(out, "| SQLite %s ≥ 0.8× %s | %.2f× | %s |\n", k, envs[0].name, q, check(q >= 0.8))
 		}
 	}
+}
+
+// drains lists how long after each measurement its webhooks were done.
+func drains(rs []stepResult) string {
+	var s []string
+	for _, x := range rs {
+		s = append(s, x.drain.Round(100*time.Millisecond).String())
+	}
+	return strings.Join(s, ", ")
 }
 
 func short(name string) string {
