@@ -102,59 +102,51 @@ func (d *Dispatcher) loop(results chan<- *hookJob) {
 				budget.Reset(time.Until(dl))
 			}
 		}
-		for actionID, q := range firsts {
-			for len(q) > 0 && running < d.opts.Workers && inflight[actionID] < d.opts.PerAction {
-				if !buckets.take(actionID, now) {
-					if w := buckets.wait(actionID, now); wake == 0 || w < wake {
-						wake = max(w, time.Millisecond)
+		// start starts what the caps allow of each action's queue in qs and
+		// returns how many it started; throttled says what becomes of the
+		// queue of an action over its rate.
+		start := func(qs map[uint64][]*hookJob, throttled func(q []*hookJob) []*hookJob) int {
+			started := 0
+			for actionID, q := range qs {
+				for len(q) > 0 && running < d.opts.Workers && inflight[actionID] < d.opts.PerAction {
+					if !buckets.take(actionID, now) {
+						if w := buckets.wait(actionID, now); wake == 0 || w < wake {
+							wake = max(w, time.Millisecond)
+						}
+						q = throttled(q)
+						break
 					}
-					// Over the action's rate: back unsent now, pending for
-					// the dispatcher, rather than hold the consumer's flush.
-					for _, j := range q {
-						j.first.done <- j
+					j := q[0]
+					q = q[1:]
+					started++
+					running++
+					inflight[actionID]++
+					ctx := d.ctx
+					if j.first != nil {
+						ctx = j.first.ctx
 					}
-					q = nil
-					break
+					go func() {
+						j.res = d.send(ctx, j.action, j.dl.WebhookID(), j.body)
+						finished <- j
+					}()
 				}
-				j := q[0]
-				q = q[1:]
-				running++
-				inflight[actionID]++
-				go func() {
-					j.res = d.send(j.first.ctx, j.action, j.dl.WebhookID(), j.body)
-					finished <- j
-				}()
-			}
-			if len(q) == 0 {
-				delete(firsts, actionID)
-			} else {
-				firsts[actionID] = q
-			}
-		}
-		for actionID, q := range queues {
-			for len(q) > 0 && running < d.opts.Workers && inflight[actionID] < d.opts.PerAction {
-				if !buckets.take(actionID, now) {
-					if w := buckets.wait(actionID, now); wake == 0 || w < wake {
-						wake = max(w, time.Millisecond)
-					}
-					break
+				if len(q) == 0 {
+					delete(qs, actionID)
+				} else {
+					qs[actionID] = q
 				}
-				j := q[0]
-				q = q[1:]
-				queued--
-				running++
-				inflight[actionID]++
-				go func() {
-					j.res = d.send(d.ctx, j.action, j.dl.WebhookID(), j.body)
-					finished <- j
-				}()
 			}
-			if len(q) == 0 {
-				delete(queues, actionID)
-			} else {
-				queues[actionID] = q
-			}
+			return started
 		}
+		start(firsts, func(q []*hookJob) []*hookJob {
+			// Over the action's rate: back unsent now, pending for the
+			// dispatcher, rather than hold the consumer's flush.
+			for _, j := range q {
+				j.first.done <- j
+			}
+			return nil
+		})
+		queued -= start(queues, func(q []*hookJob) []*hookJob { return q })
 		// Claim more while there is room, keeping each action's queue short
 		// enough to start within its lease; while deliveries wait to start,
 		// at most once per claimEvery, so that a claim (a dozen statements)

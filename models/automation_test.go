@@ -364,7 +364,13 @@ func TestTestRuleAndReplayMatchBruteForce(t *testing.T) {
 		if len(recv.requests()) != 0 {
 			t.Fatal("testRule sent something")
 		}
-		// The rule is made after the events: nothing fires until the replay.
+		// The rule is made after the automations consumer has matched the
+		// events: nothing fires until the replay. (Made before, the rule
+		// would fire for them as well, and a consumer's first attempt may
+		// then go out beside the replay's, with the same webhook-id.)
+		if err := e.writer.EventLog().Drain(e.ctx); err != nil {
+			t.Fatal(err)
+		}
 		created := e.rule("Replayed", "Big orders", false, webhookTo(recv.URL))
 		n, err := models.ReplayRuleFor(e.ctx, db, e.owner, e.app.PublicID, models.FormatID(created.Rule.ID), start, time.Now().Add(time.Minute))
 		if err != nil || n != len(want) {
