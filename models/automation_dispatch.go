@@ -490,12 +490,8 @@ func (d *Dispatcher) record(batch []*hookJob) error {
 					return err
 				}
 			}
-			if len(gone) > 0 {
-				err := tx.Model(&AutomationAction{}).Where("id IN ? AND disabled_at IS NULL", gone).
-					Updates(map[string]any{"disabled_at": now, "disabled_reason": "the receiver answered 410 Gone", "updated_at": now}).Error
-				if err != nil {
-					return err
-				}
+			if err := disableGone(tx, gone, now); err != nil {
+				return err
 			}
 			if len(attempts) == 0 {
 				return nil
@@ -511,6 +507,15 @@ func (d *Dispatcher) record(batch []*hookJob) error {
 	}
 	d.release(cut)
 	return nil
+}
+
+// disableGone disables the actions whose receiver answered 410 Gone.
+func disableGone(tx *gorm.DB, actionIDs []uint64, now time.Time) error {
+	if len(actionIDs) == 0 {
+		return nil
+	}
+	return tx.Model(&AutomationAction{}).Where("id IN ? AND disabled_at IS NULL", actionIDs).
+		Updates(map[string]any{"disabled_at": now, "disabled_reason": "the receiver answered 410 Gone", "updated_at": now}).Error
 }
 
 // stillLeased locks the jobs' deliveries (in id order, as deleteDeliveries

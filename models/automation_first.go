@@ -195,12 +195,10 @@ func recordFirstAttempts(tx *gorm.DB, rows []*Delivery, attempted []*hookJob, go
 				LatencyMs: j.dl.LastLatencyMs, Error: j.dl.LastError})
 		}
 	}
-	if err := tx.CreateInBatches(attempts, 500).Error; err != nil {
-		return err
+	if len(attempts) > 0 {
+		if err := tx.CreateInBatches(attempts, 500).Error; err != nil {
+			return err
+		}
 	}
-	if len(gone) == 0 {
-		return nil
-	}
-	return tx.Model(&AutomationAction{}).Where("id IN ? AND disabled_at IS NULL", gone).
-		Updates(map[string]any{"disabled_at": now, "disabled_reason": "the receiver answered 410 Gone", "updated_at": now}).Error
+	return disableGone(tx, gone, now)
 }
