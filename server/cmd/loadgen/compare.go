@@ -61,7 +61,7 @@ func runCompare(args []string, out io.Writer) error {
 	fs.IntVar(&o.backlog, "backlog", 300000, "events in the catch-up backlog (0 skips it)")
 	fs.IntVar(&o.devices, "devices", 100000, "distinct device ids")
 	fs.IntVar(&o.codes, "codes", 10, "distinct event codes")
-	fs.IntVar(&o.rules, "rules", 10, "enabled automation rules (webhooks to a receiver in loadgen) on a tenth of the events in the rules measurement; 0 skips it")
+	fs.IntVar(&o.rules, "rules", 10, "enabled automation rules (webhooks to a receiver in loadgen) on a tenth of the events in the rules measurements (each on that tenth, or each on a hundredth and together on that tenth); 0 skips them")
 	fs.StringVar(&o.only, "steps", "", "comma-separated substrings of the measurements to run, e.g. \"crumbs trigger\" (default: all)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -134,7 +134,7 @@ type stepResult struct {
 	serverCPU, dbCPU float64 // seconds
 	lags             []time.Duration
 	drain            time.Duration // rules: until every delivery was attempted
-	delivered        int64         // rules: webhooks received so far
+	delivered        int64         // rules: webhooks received for the measurement
 }
 
 func (r stepResult) rate() float64 { return float64(r.events) / r.elapsed.Seconds() }
@@ -311,7 +311,7 @@ func (e *benchEnv) steps() []step {
 	lo := func(kind string, batch int) options {
 		return options{devices: e.o.devices, codes: e.o.codes, batch: batch, prefix: fmt.Sprintf("%s-%d%s", runID, e.stepSeq, kind)}
 	}
-	bareLoad, trigger, json, batch, ruled, alone := lo("b", 0), lo("t", 0), lo("j", 0), lo("m", 500), lo("r", 0), lo("a", 0)
+	bareLoad, trigger, json, batch, ruled, spread, alone := lo("b", 0), lo("t", 0), lo("j", 0), lo("m", 500), lo("r", 0), lo("s", 0), lo("a", 0)
 	all := []step{
 		{"bare gqlgen group-commit mutation, c=64", func(ctx context.Context) (stepResult, error) {
 			return e.drive(ctx, e.reference, 64, d, false, func(w, seq int) (string, []byte) {
@@ -327,11 +327,27 @@ func (e *benchEnv) steps() []step {
 			if e.rules == nil {
 				return stepResult{}, fmt.Errorf("no rules app (-rules 0)")
 			}
+			before := e.rules.received.Load()
 			r, err := e.driveAs(ctx, e.crumbs, e.rules.secret, 64, d, true, func(w, seq int) (string, []byte) {
 				return "/graphql", requestBody(ruled, e.rules.appID, w, seq)
 			})
 			if err == nil {
-				r.drain, r.delivered, err = e.drainDeliveries(ctx)
+				r.drain, err = e.drainDeliveries(ctx)
+				r.delivered = e.rules.received.Load() - before
+			}
+			return r, err
+		}},
+		{fmt.Sprintf("crumbs trigger with %d rules on 1%% of events each, 10%% in all (GraphQL), c=64", e.o.rules), func(ctx context.Context) (stepResult, error) {
+			if e.rules == nil {
+				return stepResult{}, fmt.Errorf("no rules app (-rules 0)")
+			}
+			before := e.rules.received.Load()
+			r, err := e.driveAs(ctx, e.crumbs, e.rules.spreadSecret, 64, d, true, func(w, seq int) (string, []byte) {
+				return "/graphql", requestBody(spread, e.rules.spreadAppID, w, seq)
+			})
+			if err == nil {
+				r.drain, err = e.drainDeliveries(ctx)
+				r.delivered = e.rules.received.Load() - before
 			}
 			return r, err
 		}},

@@ -23,11 +23,17 @@ import (
 // the write path.
 type rulesLoad struct {
 	appID, secret string
-	received      atomic.Int64
-	server        *http.Server
-	url           string                 // the receiver's
-	body          atomic.Pointer[[]byte] // the first webhook received: a real payload
-	signingSecret string                 // of the first rule's action
+	// spreadAppID and spreadSecret: the third app, whose o.rules rules
+	// each match a hundredth of the events (load_0 events whose property
+	// n ends in i0 for rule i), the same tenth in all: the other reading
+	// of "10 rules matching 10% of traffic", one webhook per matching event
+	// instead of o.rules.
+	spreadAppID, spreadSecret string
+	received                  atomic.Int64
+	server                    *http.Server
+	url                       string                 // the receiver's
+	body                      atomic.Pointer[[]byte] // the first webhook received: a real payload
+	signingSecret             string                 // of the first rule's action
 }
 
 func (e *benchEnv) setupRules() error {
@@ -52,6 +58,9 @@ func (e *benchEnv) setupRules() error {
 	if r.appID, r.secret, err = setup(e.client, lo); err != nil {
 		return err
 	}
+	if r.spreadAppID, r.spreadSecret, err = setup(e.client, lo); err != nil {
+		return err
+	}
 	var login struct {
 		Data struct{ Login struct{ AccessToken string } }
 	}
@@ -60,11 +69,36 @@ func (e *benchEnv) setupRules() error {
 		return err
 	}
 	token := login.Data.Login.AccessToken
-	if err := graphql(e.client, lo.target, token, `mutation($a: ID!) { createEventMatcher(appId: $a, input: {name: "tenth", code: "load_0"}) { id } }`,
-		map[string]any{"a": r.appID}, nil); err != nil {
+	if err := r.createRules(e, lo.target, token, r.appID, false); err != nil {
 		return err
 	}
+	if err := r.createRules(e, lo.target, token, r.spreadAppID, true); err != nil {
+		return fmt.Errorf("spread: %w", err)
+	}
+	e.rules = r
+	return nil
+}
+
+// createRules makes the app's e.o.rules rules, each with a webhook to the
+// receiver: on load_0, or with spread, rule i on the load_0 events whose
+// property n ends in i0 (a hundredth of the events each, for ten rules).
+// For the first app, a sample delivery gives the receiver a real payload.
+func (r *rulesLoad) createRules(e *benchEnv, target, token, appID string, spread bool) error {
 	for i := range e.o.rules {
+		matcher := "tenth"
+		if spread {
+			matcher = fmt.Sprintf("hundredth %d", i)
+		}
+		if i == 0 || spread {
+			in := map[string]any{"name": matcher, "code": "load_0"}
+			if spread {
+				in["rules"] = []map[string]any{{"field": "properties.n", "operator": "ends_with", "value": fmt.Sprintf("%d0", i)}}
+			}
+			if err := graphql(e.client, target, token, `mutation($a: ID!, $in: EventMatcherInput!) { createEventMatcher(appId: $a, input: $in) { id } }`,
+				map[string]any{"a": appID, "in": in}, nil); err != nil {
+				return err
+			}
+		}
 		var created struct {
 			Data struct {
 				CreateAutomationRule struct {
@@ -75,13 +109,13 @@ func (e *benchEnv) setupRules() error {
 				}
 			}
 		}
-		err := graphql(e.client, lo.target, token, `mutation($a: ID!, $n: String!, $u: String!) { createAutomationRule(appId: $a,
-			input: {name: $n, matcher: "tenth", actions: [{kind: webhook, url: $u}]}) { secrets { action { id } signingSecret } } }`,
-			map[string]any{"a": r.appID, "n": fmt.Sprintf("rule %d", i), "u": r.url}, &created)
+		err := graphql(e.client, target, token, `mutation($a: ID!, $n: String!, $m: String!, $u: String!) { createAutomationRule(appId: $a,
+			input: {name: $n, matcher: $m, actions: [{kind: webhook, url: $u}]}) { secrets { action { id } signingSecret } } }`,
+			map[string]any{"a": appID, "n": fmt.Sprintf("rule %d", i), "m": matcher, "u": r.url}, &created)
 		if err != nil {
 			return err
 		}
-		if i > 0 {
+		if i > 0 || spread {
 			continue
 		}
 		// One sample sent now gives the receiver a payload as the rules
@@ -94,15 +128,14 @@ func (e *benchEnv) setupRules() error {
 		var sent struct {
 			Data struct{ SendTestDelivery struct{ StatusCode int } }
 		}
-		if err := graphql(e.client, lo.target, token, `mutation($a: ID!, $x: ID!) { sendTestDelivery(appId: $a, actionId: $x) { statusCode } }`,
-			map[string]any{"a": r.appID, "x": secrets[0].Action.ID}, &sent); err != nil {
+		if err := graphql(e.client, target, token, `mutation($a: ID!, $x: ID!) { sendTestDelivery(appId: $a, actionId: $x) { statusCode } }`,
+			map[string]any{"a": appID, "x": secrets[0].Action.ID}, &sent); err != nil {
 			return err
 		}
 		if sent.Data.SendTestDelivery.StatusCode != http.StatusNoContent || r.body.Load() == nil {
 			return fmt.Errorf("the sample delivery got %d", sent.Data.SendTestDelivery.StatusCode)
 		}
 	}
-	e.rules = r
 	return nil
 }
 
@@ -165,19 +198,19 @@ func (w *webhooksAlone) drain() time.Duration {
 
 // drainDeliveries waits until no delivery is due or retrying, so that one
 // measurement's deliveries do not load the next; it reports how long that took.
-func (e *benchEnv) drainDeliveries(ctx context.Context) (time.Duration, int64, error) {
+func (e *benchEnv) drainDeliveries(ctx context.Context) (time.Duration, error) {
 	start := time.Now()
 	for {
 		var n int64
 		err := e.crumbsDB.WithContext(ctx).Model(&models.Delivery{}).Where("status IN ?", []string{models.DeliveryPending, models.DeliveryRetrying}).Count(&n).Error
 		if err != nil {
-			return 0, 0, err
+			return 0, err
 		}
 		if n == 0 {
-			return time.Since(start), e.rules.received.Load(), nil
+			return time.Since(start), nil
 		}
 		if time.Since(start) > 10*time.Minute {
-			return 0, 0, fmt.Errorf("%d deliveries still waiting after 10 minutes", n)
+			return 0, fmt.Errorf("%d deliveries still waiting after 10 minutes", n)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
