@@ -60,6 +60,13 @@ export function consent(granted: boolean): void
 export function deviceId(): string | undefined
 /** Starts a new device id (a sign-out); what is queued stays with the old one (ES module only). */
 export function reset(): void
+/**
+ * Sends what is queued now instead of in a moment (ES module only). Resolves once each item has been
+ * stored or refused for good (`onError` has had the refusal), or waits for a retry. With `keepalive`
+ * (the page is being left), the next request (up to 20 events, or an identify) goes out at once with
+ * fetch keepalive and it resolves without waiting for the answer. Before init or consent it sends nothing.
+ */
+export function flush(keepalive?: boolean): Promise<void>
 
 /** The global function: calls made before the script loads are queued and replayed. */
 export interface Crumbs {

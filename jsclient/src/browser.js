@@ -3,7 +3,7 @@
 import { fromScript } from './config.js'
 import { consent, deviceId, identify, init, track } from './index.js'
 
-const api = { init, track, identify, consent, deviceId }
+const api = { track, identify, consent, deviceId }
 
 const stub = self.crumbs?.q || []
 init(fromScript(document.currentScript))

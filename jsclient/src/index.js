@@ -110,3 +110,15 @@ export function reset() {
   if (!queue) return
   device(1)
 }
+
+/**
+ * Sends what is queued now instead of in a moment. Resolves once each item has
+ * been stored or refused for good (onError has had the refusal), or waits for
+ * a retry. With keepalive (the page is being left), the next request goes out
+ * at once with fetch keepalive, as when the page is hidden, and it resolves
+ * without waiting for the answer. Before init, and before consent, it sends
+ * nothing.
+ */
+export async function flush(keepalive) {
+  await (keepalive ? queue?.unload() : queue?.flush())
+}

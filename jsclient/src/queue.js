@@ -58,9 +58,12 @@ export function createQueue(send = post) {
     return [b, api(t ? 'identify' : 'events'), JSON.stringify(t ? v[0] : { events: v })]
   }
 
+  // Sends the queue, one request after another, until it is empty or an item
+  // waits for a retry; called before a scheduled send or retry, it takes
+  // that one's place.
   async function flush() {
-    timer = 0
-    if (!ready()) return
+    // (clearTimeout answers undefined, which schedule takes for no timer.)
+    if ((timer = clearTimeout(timer)), !ready()) return
     let wait
     const run = async () => {
       const [b, url, body] = next()
@@ -85,7 +88,7 @@ export function createQueue(send = post) {
     await (navigator.locks?.request(P(), run) || run())
     if (wait) return schedule(wait)
     tries = 0
-    entries()[0] && schedule(0)
+    return entries()[0] && flush()
   }
 
   /** Adds an item and sends it shortly, together with whatever else is queued. */
@@ -113,8 +116,11 @@ export function createQueue(send = post) {
 
   return {
     push,
-    /** Stores the queue and sends it soon (consent arrived). */
-    flush: () => schedule(0),
+    /**
+     * Sends the queue now (consent arrived, or the app asked); resolves once
+     * every item has been stored or refused for good, or waits for a retry.
+     */
+    flush,
     /**
      * The page is being hidden or unloaded: send the next request at once
      * (keepalive). Its items stay queued, because its answer may never come:

@@ -344,3 +344,51 @@ describe('hooks of the ES module', () => {
     assert.match(b.device_id, /^\d{16,}$/)
   })
 })
+
+describe('flush', () => {
+  test('sends at once, every batch, and resolves once the server has answered', async () => {
+    const send = transport(results(...Array(BATCH).fill(null)), results(null, null))
+    const q = createQueue(send)
+    for (let n = 0; n < BATCH + 2; n++) q.push(event('view', n))
+    await q.flush()
+    assert.deepEqual(send.calls.map((c) => inputs(c).length), [BATCH, 2])
+    assert.deepEqual(queued(), [])
+    await tick(300)
+    assert.equal(send.calls.length, 2, 'the batch window sends nothing more')
+  })
+
+  test('resolves after onError has had the refusals', async () => {
+    const got = []
+    setup({ onError: (r) => got.push(r.eventCode) })
+    const q = createQueue(transport(results('UNKNOWN_EVENT_CODE', null)))
+    q.push(event('nope', 1))
+    q.push(event('view', 2))
+    await q.flush()
+    assert.deepEqual(got, ['nope'])
+  })
+
+  test('resolves when an item waits for a retry; during a backoff it sends at once, in place of the retry', async () => {
+    const send = transport(undefined, undefined, results(null))
+    const q = createQueue(send)
+    q.push(event('view', 1))
+    await tick(300)
+    assert.equal(send.calls.length, 1, 'failed; the retry waits 1.5 s')
+    await q.flush()
+    assert.equal(send.calls.length, 2, 'sent at once')
+    assert.deepEqual(queued().map((x) => x.message_id), ['m1'], 'kept for the next retry, in 3 s')
+    await tick(1500)
+    assert.equal(send.calls.length, 2, 'the retry that flush took the place of does not go out')
+    await tick(1500)
+    assert.deepEqual(send.calls.map(ids), ['m1', 'm1', 'm1'])
+    assert.deepEqual(queued(), [])
+  })
+
+  test('sends nothing before consent', async () => {
+    setup({ requireConsent: true })
+    const send = transport(results(null))
+    const q = createQueue(send)
+    q.push(event('view', 1))
+    await q.flush()
+    assert.equal(send.calls.length, 0)
+  })
+})
