@@ -22,7 +22,9 @@ export interface CrumbsClientConfig extends Omit<CrumbsOptions, 'endpoint' | 'on
  * pageView → view (anonymous page views work), track → the event's normalised
  * code ("Order Completed" → order_completed), identify → the lead with
  * traits.email (the other traits become lead fields, name the lead's name),
- * reset → a new device id. autoView, autoClick and autoSubmit default to false.
+ * reset → a new device id, flush → the library's queue sent now, pageLeave → the
+ * queue sent at once with keepalive (no event: Crumbs has no page-leave code).
+ * autoView, autoClick and autoSubmit default to false.
  */
 export declare class CrumbsClientProvider implements AnalyticsProvider {
   name: string
@@ -32,6 +34,13 @@ export declare class CrumbsClientProvider implements AnalyticsProvider {
   track(event: BaseEvent, context?: EventContext): void
   pageView(properties?: Record<string, unknown>, context?: EventContext): void
   reset(): void
+  /**
+   * Sends what is queued now; resolves once the server has answered (refusals have reached onError).
+   * With useBeacon, the next request goes out at once with fetch keepalive, without waiting for the answer.
+   */
+  flush(useBeacon?: boolean): Promise<void>
+  /** The page is being left: the queue goes out at once with keepalive; no event is recorded, the properties are not sent. */
+  pageLeave(properties?: Record<string, unknown>, context?: EventContext): void
   /** Gives (true) or withdraws (false) consent, with requireConsent: true. */
   consent(granted: boolean): void
   /** The Crumbs device id, e.g. for a server that sends events for this visitor. */

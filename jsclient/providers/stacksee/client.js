@@ -1,7 +1,7 @@
 // The Crumbs client provider for @stacksee/analytics. It drives the Crumbs
 // browser library (../../src), so events share its device id, queue,
 // retries, consent and batching; it has no transport of its own.
-import { consent, deviceId, identify, init, reset, track } from '../../src/index.js'
+import { consent, deviceId, flush, identify, init, reset, track } from '../../src/index.js'
 import { normaliseEventCode } from './normalise.js'
 
 export { normaliseEventCode }
@@ -10,8 +10,9 @@ export { normaliseEventCode }
  * An @stacksee/analytics client provider (the library's AnalyticsProvider
  * interface) that sends to Crumbs: pageView is the view event (anonymous
  * page views work), track(event) the event's normalised code, identify the
- * lead with traits.email, reset a new device id. Refusals go to onError and,
- * with debug, to the console; nothing is thrown into the app.
+ * lead with traits.email, reset a new device id, flush and pageLeave the
+ * library's queue at once. Refusals go to onError and, with debug, to the
+ * console; nothing is thrown into the app.
  */
 export class CrumbsClientProvider {
   name = 'Crumbs-Client'
@@ -75,6 +76,28 @@ export class CrumbsClientProvider {
     if (!this.ready()) return
     reset()
     this.log('reset: new device id')
+  }
+
+  /**
+   * Sends what the library has queued now; resolves once the server has
+   * answered (refusals have reached onError). With useBeacon (the page is
+   * being unloaded), the next request goes out at once with fetch keepalive,
+   * and it resolves without waiting for the answer.
+   */
+  async flush(useBeacon) {
+    if (this.ready()) await flush(useBeacon)
+  }
+
+  /**
+   * The page is being left: what is queued goes out at once with keepalive
+   * (flush(true)). Crumbs has no page-leave event (every app would refuse it
+   * as UNKNOWN_EVENT_CODE unless it defined one), so no event is recorded
+   * and the properties are not sent.
+   */
+  pageLeave() {
+    if (!this.ready()) return
+    flush(true)
+    this.log('pageLeave: queue sent with keepalive')
   }
 
   /** Gives or withdraws consent (with requireConsent: true). */

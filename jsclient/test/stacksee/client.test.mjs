@@ -199,3 +199,60 @@ test('identify without an email is reported, not thrown', async (t) => {
   assert.deepEqual(await page.evaluate(() => refusals.map((r) => r.code)), ['BAD_USER_INPUT'])
   assert.deepEqual(pageErrors, [])
 })
+
+test('flush resolves once the server has answered; flush(true) and pageLeave send at once with keepalive', async (t) => {
+  const appId = await server.createApp()
+  await server.defineEvent(appId, 'order_completed')
+  const url = await site(t, { appId, endpoint: server.url, allowAutomation: true })
+  const page = await browser.context.newPage()
+  t.after(() => page.isClosed() || page.close())
+  const pageErrors = []
+  page.on('pageerror', (e) => pageErrors.push(e.message))
+  await page.goto(`${url}/`)
+  await page.waitForFunction(() => window.analytics)
+  // Records the requests that the library makes (it calls the global fetch).
+  await page.evaluate(() => {
+    const f = fetch
+    window.sent = []
+    window.fetch = (u, o) => (sent.push({ url: String(u), keepalive: o.keepalive, events: JSON.parse(o.body).events }), f(u, o))
+  })
+  const device = await page.evaluate(() => crumbsProvider.deviceId())
+  const events = async () => (await server.device(appId, device)).events
+
+  // flush: sent at once instead of after the batch window, and stored (or
+  // refused, which onError has heard of) by the time it resolves.
+  const flushed = await page.evaluate(async () => {
+    await analytics.track('Order Completed', { n: 1 })
+    await analytics.track('Never Defined', {})
+    await analytics.flush()
+    return { requests: sent.length, refusals: refusals.map((r) => [r.code, r.eventCode]) }
+  })
+  assert.deepEqual(flushed, { requests: 1, refusals: [['UNKNOWN_EVENT_CODE', 'never_defined']] })
+  assert.deepEqual(counts(await events()), { order_completed: 1 }, 'stored before flush resolved')
+
+  // flush(true) and pageLeave: the request goes out before they return, with keepalive.
+  const atOnce = await page.evaluate(async () => {
+    const out = []
+    for (const [n, leave] of [[2, () => analytics.flush(true)], [3, () => analytics.pageLeave({ duration: 5 })]]) {
+      sent.length = 0
+      await analytics.track('Order Completed', { n })
+      leave()
+      out.push(sent.map((r) => [new URL(r.url).pathname, r.keepalive, r.events.map((e) => [e.code, e.properties.n])]))
+    }
+    return out
+  })
+  // What was sent with keepalive stays queued until an answer comes, so
+  // pageLeave sends the event of flush(true) again, with its message id.
+  const path = `/api/v1/apps/${appId}/events`
+  assert.deepEqual(atOnce, [
+    [[path, true, [['order_completed', 2]]]],
+    [[path, true, [['order_completed', 2], ['order_completed', 3]]]],
+  ])
+  // The page is gone at once: what pageLeave sent arrives, each event once
+  // (the queue sent them again, which the server stored once), and no
+  // page-leave event was made.
+  await page.close()
+  await expectCounts(events, { order_completed: 3 }, 'events after flush(true) and pageLeave')
+  assert.deepEqual((await events()).map((e) => e.properties.n), [1, 2, 3])
+  assert.deepEqual(pageErrors, [])
+})
