@@ -246,8 +246,18 @@ var testHookBeforeDerivedCommit atomic.Pointer[func(tx *gorm.DB, consumer string
 // seal makes every event with an id up to want final (see the package
 // notes above) and returns the seal, which may be higher than want.
 func (l *EventLog) seal(ctx context.Context, want uint64) (uint64, error) {
-	db := l.db.WithContext(ctx)
-	err := db.Connection(func(conn *gorm.DB) error {
+	if err := sealEventLog(ctx, l.db, want); err != nil {
+		return 0, err
+	}
+	l.noteSealed(want)
+	return want, nil
+}
+
+// sealEventLog makes every event with an id up to want final: once it
+// returns, each is visible or never will be. It waits for the group commits
+// holding a slot and makes later ones with ids up to want retry above it.
+func sealEventLog(ctx context.Context, db *gorm.DB, want uint64) error {
+	err := db.WithContext(ctx).Connection(func(conn *gorm.DB) error {
 		if isMySQL(conn) {
 			// Waiting for a stuck group commit holds the slots sealed so far,
 			// and so the group commits that need them: give up soon instead.
@@ -259,10 +269,10 @@ func (l *EventLog) seal(ctx context.Context, want uint64) (uint64, error) {
 		return conn.Exec("UPDATE event_log_slots SET sealed_id = ? WHERE sealed_id < ?", want, want).Error
 	})
 	if err != nil {
-		return 0, fmt.Errorf("seal event log: %w", err)
+		return fmt.Errorf("seal event log: %w", err)
 	}
-	l.noteSealed(want)
-	return want, nil
+	raiseIDFloor(want)
+	return nil
 }
 
 func (l *EventLog) noteSealed(id uint64) {
