@@ -128,14 +128,19 @@ func (r *queryResolver) GoalReport(ctx context.Context, appID string, goalID str
 	return goalReportOut(rep), nil
 }
 
+// LiveCursor is the resolver for the liveCursor field.
+func (r *queryResolver) LiveCursor(ctx context.Context, appID string) (string, error) {
+	return models.LiveCursorFor(ctx, r.DB, viewer(ctx), appID)
+}
+
 // Operator is the resolver for the operator field.
 func (r *ruleResolver) Operator(ctx context.Context, obj *models.Rule) (model.RuleOperator, error) {
 	return model.RuleOperator(obj.Operator), nil
 }
 
 // EventStored is the resolver for the eventStored field.
-func (r *subscriptionResolver) EventStored(ctx context.Context, appID string) (<-chan *models.Event, error) {
-	return models.LiveEventsFor(ctx, r.DB, viewer(ctx), appID, r.Log)
+func (r *subscriptionResolver) EventStored(ctx context.Context, appID string, after *string) (<-chan *models.Event, error) {
+	return models.LiveEventsFor(ctx, r.DB, viewer(ctx), appID, after, r.Log)
 }
 
 // DefinitionCount returns generated.DefinitionCountResolver implementation.

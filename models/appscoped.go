@@ -95,11 +95,33 @@ func DeleteGoalFor(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, id s
 	return inApp(ctx, db, v, appPublicID, RoleEditor, func(app *App) (*Goal, error) { return DeleteGoal(ctx, db, app, id) })
 }
 
-// LiveEventsFor streams the app's events to a viewer of the app (StreamEvents).
-// Each event is checked again before delivery, with the subscriber's
+// LiveCursorFor takes a LivePosition for a viewer of the app, as the cursor
+// that LiveEventsFor streams after.
+func LiveCursorFor(ctx context.Context, db *gorm.DB, v Viewer, appPublicID string) (string, error) {
+	return inApp(ctx, db, v, appPublicID, RoleViewer, func(*App) (string, error) {
+		pos, err := LivePosition(ctx, db)
+		return FormatID(pos), err
+	})
+}
+
+// LiveEventsFor streams the app's events to a viewer of the app (StreamEvents),
+// from the cursor after (LiveCursorFor) if given, else from a position taken
+// now. Each event is checked again before delivery, with the subscriber's
 // credential verified anew every second (graph/websocket.go asks
 // Authorize), so a removed member, a rotated key or an expired token ends
 // the stream.
-func LiveEventsFor(ctx context.Context, db *gorm.DB, v Viewer, appPublicID string, log *slog.Logger) (<-chan *Event, error) {
-	return inApp(ctx, db, v, appPublicID, RoleViewer, func(app *App) (<-chan *Event, error) { return StreamEvents(ctx, db, app.ID, log), nil })
+func LiveEventsFor(ctx context.Context, db *gorm.DB, v Viewer, appPublicID string, after *string, log *slog.Logger) (<-chan *Event, error) {
+	return inApp(ctx, db, v, appPublicID, RoleViewer, func(app *App) (<-chan *Event, error) {
+		var pos uint64
+		var err error
+		if after != nil {
+			pos, err = ParseID("after", *after)
+		} else {
+			pos, err = LivePosition(ctx, db)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return StreamEvents(ctx, db, app.ID, pos, log), nil
+	})
 }

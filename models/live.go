@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -14,9 +15,19 @@ import (
 // by every replica, not only its own. Event ids begin with the millisecond
 // they were made (idgen.go), so "the app's events made in the last few
 // seconds" is a short range of the (app_id, id) index. Each poll re-reads
-// that whole lookback and skips ids already sent: a transaction that commits
-// late, or a replica whose clock is a little behind, is still caught as long
-// as its event becomes visible within the lookback.
+// that whole lookback and sends only ids it has not read before: a
+// transaction that commits late, or a replica whose clock is a little
+// behind, is still caught as long as its event becomes visible within the
+// lookback.
+//
+// A stream starts from a position (LivePosition): a sealed id, so every
+// event up to it was committed before the position was taken or never will
+// be. The stream's first poll sends every event past the position (the
+// backfill: whatever committed between the position and the subscription),
+// later polls only the ids new to the poll. So a dashboard that takes a
+// position when it opens and subscribes a moment later misses nothing
+// committed after it opened, and gets each event once. Ids are no commit
+// order, so "after the newest id I saw" is no position; a sealed id is.
 //
 // One poll per app and database serves every subscriber of the app on this
 // replica: the cost at idle is one indexed range read per app per second,
@@ -28,6 +39,11 @@ const (
 	// liveBuffer is how many events may wait for a slow subscriber; past it
 	// the subscriber misses events (the poll never waits for one).
 	liveBuffer = liveMaxPoll
+	// liveSealMargin keeps positions this far behind the clock, like the
+	// event log's seals, so group commits of ids made just now rarely find
+	// them sealed over (and retry); a stream may then also send the events
+	// committed in the margin before its position was taken.
+	liveSealMargin = 250 * time.Millisecond
 )
 
 // liveKey names one shared poll.
@@ -46,29 +62,42 @@ var livePolls = struct {
 type livePoller struct {
 	key   liveKey
 	log   *slog.Logger
-	start time.Time
 	subs  map[*liveSub]struct{} // under livePolls' lock
+	polls uint64                // polls run so far
 }
 
 type liveSub struct {
-	start time.Time
-	out   chan *Event
+	after uint64 // ids up to it are never sent
+	// firstPoll is the poll that sent the backfill, 0 until it runs (under
+	// livePolls' lock).
+	firstPoll uint64
+	out       chan *Event
 }
 
-// StreamEvents sends the app's events as they are stored until ctx ends.
-// Events stored before the call are not sent. Each poll reads at most the
-// newest liveMaxPoll events of the lookback, and at most liveBuffer events
-// wait for a subscriber that does not keep up, so on an app storing more
-// than that per second some events are skipped: the stream is for watching,
-// the event browser for reading everything.
-func StreamEvents(ctx context.Context, db *gorm.DB, appID uint64, log *slog.Logger) <-chan *Event {
-	// Received times are kept to the millisecond: so is the start.
-	sub := &liveSub{start: Now(), out: make(chan *Event, liveBuffer)}
+// LivePosition seals the event log a moment behind the clock and returns the
+// seal, a position to StreamEvents from: every event not visible when it
+// returns has an id past it.
+func LivePosition(ctx context.Context, db *gorm.DB) (uint64, error) {
+	pos := lastIDAt(time.Now().Add(-liveSealMargin))
+	if err := sealEventLog(ctx, db, pos); err != nil {
+		return 0, fmt.Errorf("models.LivePosition: %w", err)
+	}
+	return pos, nil
+}
+
+// StreamEvents sends the app's events with ids past after (a LivePosition)
+// until ctx ends, each once. Each poll reads at most the newest liveMaxPoll
+// events of its range, and at most liveBuffer events wait for a subscriber
+// that does not keep up, so on an app storing more than that per second
+// some events are skipped: the stream is for watching, the event browser
+// for reading everything.
+func StreamEvents(ctx context.Context, db *gorm.DB, appID, after uint64, log *slog.Logger) <-chan *Event {
+	sub := &liveSub{after: after, out: make(chan *Event, liveBuffer)}
 	key := liveKey{db, appID}
 	livePolls.Lock()
 	p := livePolls.m[key]
 	if p == nil {
-		p = &livePoller{key: key, log: log, start: sub.start, subs: map[*liveSub]struct{}{}}
+		p = &livePoller{key: key, log: log, subs: map[*liveSub]struct{}{}}
 		livePolls.m[key] = p
 		go p.run()
 	}
@@ -95,39 +124,48 @@ func liveSubscribers() (streams, polls int) {
 }
 
 func (p *livePoller) run() {
-	sent := map[uint64]time.Time{}
+	// seen holds the ids read within the lookback; low, the lookback's
+	// first id, only rises, so an id below it is never new again.
+	seen := map[uint64]struct{}{}
+	var low uint64
 	tick := time.NewTicker(livePoll)
 	defer tick.Stop()
 	for range tick.C {
+		low = max(low, firstIDAt(time.Now().Add(-liveLookback)))
 		livePolls.Lock()
 		if len(p.subs) == 0 {
 			delete(livePolls.m, p.key)
 			livePolls.Unlock()
 			return
 		}
-		livePolls.Unlock()
-		now := time.Now()
-		since := now.Add(-liveLookback)
-		if since.Before(p.start.Add(-livePoll)) {
-			since = p.start.Add(-livePoll)
+		p.polls++
+		poll, from := p.polls, low
+		for sub := range p.subs {
+			if sub.firstPoll == 0 {
+				sub.firstPoll = poll
+				from = min(from, sub.after+1)
+			}
 		}
-		events, err := eventsMadeSince(context.Background(), p.key.db, p.key.appID, since)
+		livePolls.Unlock()
+		events, err := eventsFrom(context.Background(), p.key.db, p.key.appID, from)
 		if err != nil {
 			if storeFault(err) {
 				p.log.Error(MsgStoreUnavailable, "in", "models.StreamEvents", "app", p.key.appID, "err", err)
 			} else {
 				p.log.Warn("live events poll failed", "app", p.key.appID, "err", err)
 			}
+			p.retryBackfill(poll)
 			continue
 		}
 		livePolls.Lock()
 		for _, e := range events {
-			if _, ok := sent[e.ID]; ok {
-				continue
+			_, old := seen[e.ID]
+			isNew := e.ID >= low && !old
+			if isNew {
+				seen[e.ID] = struct{}{}
 			}
-			sent[e.ID] = now
 			for sub := range p.subs {
-				if e.ReceivedAt.Before(sub.start) {
+				if sub.firstPoll == 0 || e.ID <= sub.after || (!isNew && sub.firstPoll != poll) {
 					continue
 				}
 				c := *e // each subscriber resolves its own copy
@@ -138,18 +176,34 @@ func (p *livePoller) run() {
 			}
 		}
 		livePolls.Unlock()
-		for id, at := range sent {
-			if now.Sub(at) > 2*liveLookback {
-				delete(sent, id)
+		for id := range seen {
+			if id < low {
+				delete(seen, id)
 			}
 		}
 	}
 }
 
-// eventsMadeSince returns the newest liveMaxPoll of the app's events whose
-// ids were made at or after since, in id order.
-func eventsMadeSince(ctx context.Context, db *gorm.DB, appID uint64, since time.Time) ([]*Event, error) {
-	minID := uint64(max(since.Sub(idEpoch).Milliseconds(), 0)) << 22
+// retryBackfill makes the subscribers whose backfill was this failed poll
+// get it at the next one.
+func (p *livePoller) retryBackfill(poll uint64) {
+	livePolls.Lock()
+	defer livePolls.Unlock()
+	for sub := range p.subs {
+		if sub.firstPoll == poll {
+			sub.firstPoll = 0
+		}
+	}
+}
+
+// firstIDAt is the lowest id that can be made at or after t.
+func firstIDAt(t time.Time) uint64 {
+	return uint64(max(t.Sub(idEpoch).Milliseconds(), 0)) << 22
+}
+
+// eventsFrom returns the newest liveMaxPoll of the app's events with ids
+// from minID on, in id order.
+func eventsFrom(ctx context.Context, db *gorm.DB, appID, minID uint64) ([]*Event, error) {
 	var events []*Event
 	err := db.WithContext(ctx).Where("app_id = ? AND id >= ?", appID, minID).Order("id DESC").Limit(liveMaxPoll).Find(&events).Error
 	slices.Reverse(events)

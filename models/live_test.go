@@ -2,8 +2,10 @@ package models_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,10 +27,10 @@ func TestLiveStreamSharesOnePollPerApp(t *testing.T) {
 		const subs = 20
 		streams := make([]<-chan *models.Event, subs)
 		for i := range streams {
-			streams[i] = models.StreamEvents(ctx, db, e.app.ID, log)
+			streams[i] = models.StreamEvents(ctx, db, e.app.ID, livePosition(t, db), log)
 		}
 		otherCtx, cancelOther := context.WithCancel(e.ctx)
-		otherStream := models.StreamEvents(otherCtx, db, other.app.ID, log)
+		otherStream := models.StreamEvents(otherCtx, db, other.app.ID, livePosition(t, db), log)
 		if n, polls := models.LiveSubscribers(); n < subs+1 || polls < 2 {
 			t.Fatalf("%d streams in %d polls, want at least %d in 2", n, polls, subs+1)
 		}
@@ -52,8 +54,10 @@ func TestLiveStreamSharesOnePollPerApp(t *testing.T) {
 		case <-time.After(30 * time.Second):
 			t.Fatal("other app's stream got nothing")
 		}
-		// A late subscriber gets only what is stored after it came.
-		late := models.StreamEvents(ctx, db, e.app.ID, log)
+		// A late subscriber gets only what is stored after its position
+		// (taken past the margin it keeps behind the clock).
+		time.Sleep(500 * time.Millisecond)
+		late := models.StreamEvents(ctx, db, e.app.ID, livePosition(t, db), log)
 		time.Sleep(1500 * time.Millisecond)
 		id2 := e.mustTrigger(models.TriggerInput{Code: "click", DeviceID: "live-a"}).EventID
 		select {
@@ -84,6 +88,110 @@ func TestLiveStreamSharesOnePollPerApp(t *testing.T) {
 	})
 }
 
+// A stream from a position sends every event committed after the position
+// was taken, each once, though it subscribes a while later and writers
+// keep committing (in group commits that interleave with the seal) all along.
+func TestLiveStreamFromPositionMissesNothing(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		log := slog.New(slog.NewTextHandler(io.Discard, nil))
+		stop := make(chan struct{})
+		var writers sync.WaitGroup
+		for w := range 4 {
+			writers.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					case <-time.After(20 * time.Millisecond):
+					}
+					res := e.writer.Trigger(e.ctx, []models.TriggerInput{{AppPublicID: e.app.PublicID, Code: "view", DeviceID: fmt.Sprintf("writer-%d", w), URL: fmt.Sprintf("https://s.example/%d/%d", w, i)}})[0]
+					if res.Err != nil || !res.Accepted {
+						t.Errorf("trigger: %+v", res)
+						return
+					}
+				}
+			})
+		}
+		time.Sleep(500 * time.Millisecond)
+		pos := livePosition(t, db)
+		before := storedIDs(t, db, e.app.ID)
+		// The window the dashboard had between "Connected" and the
+		// subscription starting on the server.
+		time.Sleep(1500 * time.Millisecond)
+		stream := models.StreamEvents(e.ctx, db, e.app.ID, pos, log)
+		time.Sleep(2 * time.Second)
+		close(stop)
+		writers.Wait()
+		stored := storedIDs(t, db, e.app.ID)
+		want := map[uint64]bool{}
+		for id := range stored {
+			if !before[id] && id <= pos {
+				t.Errorf("event %d committed after the position %d, yet its id is not past it", id, pos)
+			}
+			if id > pos {
+				want[id] = true
+			}
+		}
+		if len(want) < 50 {
+			t.Fatalf("only %d events past the position: the writers did not keep up", len(want))
+		}
+		got := map[uint64]int{}
+		deadline := time.After(30 * time.Second)
+		for len(got) < len(want) {
+			select {
+			case ev := <-stream:
+				got[ev.ID]++
+			case <-deadline:
+				t.Fatalf("after 30s the stream sent %d of the %d events past the position", len(got), len(want))
+			}
+		}
+		// Two more polls, for any event sent twice.
+		for quiet := time.After(2500 * time.Millisecond); ; {
+			select {
+			case ev := <-stream:
+				got[ev.ID]++
+				continue
+			case <-quiet:
+			}
+			break
+		}
+		for id, n := range got {
+			if !want[id] || n != 1 {
+				t.Errorf("event %d sent %d times; past the position: %v", id, n, want[id])
+			}
+		}
+		for id := range want {
+			if got[id] == 0 {
+				t.Errorf("event %d, past the position, never sent", id)
+			}
+		}
+	})
+}
+
+func livePosition(t testing.TB, db *gorm.DB) uint64 {
+	t.Helper()
+	pos, err := models.LivePosition(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pos
+}
+
+// storedIDs returns the ids of the app's events visible now.
+func storedIDs(t *testing.T, db *gorm.DB, appID uint64) map[uint64]bool {
+	t.Helper()
+	var ids []uint64
+	if err := db.Model(&models.Event{}).Where("app_id = ?", appID).Pluck("id", &ids).Error; err != nil {
+		t.Fatal(err)
+	}
+	out := map[uint64]bool{}
+	for _, id := range ids {
+		out[id] = true
+	}
+	return out
+}
+
 // BenchmarkLiveIdleSubscribers measures what 1,000 idle live subscribers of
 // one app cost this process (CPU time per wall second; the target is under
 // 10% of a core), including the database's share only as far as it runs in
@@ -106,7 +214,7 @@ func benchLiveIdle(b *testing.B, db *gorm.DB) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	const subscribers = 1000
 	for range subscribers {
-		models.StreamEvents(ctx, db, app.ID, log)
+		models.StreamEvents(ctx, db, app.ID, livePosition(b, db), log)
 	}
 	time.Sleep(2 * time.Second) // past the first polls
 	b.ResetTimer()

@@ -608,8 +608,17 @@ var operations = map[string]operation{
 	"Mutation.deleteGoal": {want: editApp, doc: func(f *fixture) (string, map[string]any) {
 		return `mutation($a: ID!, $id: ID!) { deleteGoal(appId: $a, id: $id) %s }`, map[string]any{"a": f.appA, "id": f.freshGoal()}
 	}},
-	"Subscription.eventStored": {want: readApp, doc: withApp(`subscription($a: ID!) { eventStored(appId: $a) %s }`)},
-	"Query.automationRules":    {want: readApp, doc: withApp(`query($a: ID!) { automationRules(appId: $a) %s }`)},
+	"Query.liveCursor": {want: readApp, doc: withApp(`query($a: ID!) { liveCursor(appId: $a) %s }`)},
+	// With a cursor, so that the matrix covers the argument too (without
+	// one the stream takes its own position, as ws_test.go's do).
+	"Subscription.eventStored": {want: readApp, doc: func(f *fixture) (string, map[string]any) {
+		pos, err := models.LivePosition(context.Background(), f.a.db)
+		if err != nil {
+			f.a.t.Fatal(err)
+		}
+		return `subscription($a: ID!, $after: String) { eventStored(appId: $a, after: $after) %s }`, map[string]any{"a": f.appA, "after": models.FormatID(pos)}
+	}},
+	"Query.automationRules": {want: readApp, doc: withApp(`query($a: ID!) { automationRules(appId: $a) %s }`)},
 	"Query.automationRule": {want: readApp, doc: func(f *fixture) (string, map[string]any) {
 		return `query($a: ID!, $id: ID!) { automationRule(appId: $a, id: $id) %s }`, map[string]any{"a": f.appA, "id": f.ruleA}
 	}},

@@ -466,6 +466,7 @@ type ComplexityRoot struct {
 		Lead            func(childComplexity int, id string) int
 		LeadByEmail     func(childComplexity int, appID string, email string) int
 		Leads           func(childComplexity int, appID string, search *string, first *int, after *string) int
+		LiveCursor      func(childComplexity int, appID string) int
 		Me              func(childComplexity int) int
 		Members         func(childComplexity int, appID string) int
 		Overview        func(childComplexity int, appID string, rangeArg model.RangeInput, exactUniques *bool) int
@@ -503,7 +504,7 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
-		EventStored func(childComplexity int, appID string) int
+		EventStored func(childComplexity int, appID string, after *string) int
 	}
 
 	TestDeliveryResult struct {
@@ -719,6 +720,7 @@ type QueryResolver interface {
 	EventMatchers(ctx context.Context, appID string) ([]*models.EventMatcher, error)
 	Goals(ctx context.Context, appID string) ([]*models.Goal, error)
 	GoalReport(ctx context.Context, appID string, goalID string, rangeArg model.RangeInput) (*model.GoalReport, error)
+	LiveCursor(ctx context.Context, appID string) (string, error)
 	Lead(ctx context.Context, id string) (*models.Lead, error)
 	Device(ctx context.Context, appID string, deviceID string) (*models.Device, error)
 	Leads(ctx context.Context, appID string, search *string, first *int, after *string) (*model.LeadConnection, error)
@@ -729,7 +731,7 @@ type RuleResolver interface {
 	Operator(ctx context.Context, obj *models.Rule) (model.RuleOperator, error)
 }
 type SubscriptionResolver interface {
-	EventStored(ctx context.Context, appID string) (<-chan *models.Event, error)
+	EventStored(ctx context.Context, appID string, after *string) (<-chan *models.Event, error)
 }
 type TestRuleResultResolver interface {
 	Samples(ctx context.Context, obj *models.TestRuleResult) ([]any, error)
@@ -2790,6 +2792,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Leads(childComplexity, args["appId"].(string), args["search"].(*string), args["first"].(*int), args["after"].(*string)), true
+	case "Query.liveCursor":
+		if e.ComplexityRoot.Query.LiveCursor == nil {
+			break
+		}
+
+		args, err := ec.field_Query_liveCursor_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.LiveCursor(childComplexity, args["appId"].(string)), true
 	case "Query.me":
 		if e.ComplexityRoot.Query.Me == nil {
 			break
@@ -2935,7 +2948,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Subscription.EventStored(childComplexity, args["appId"].(string)), true
+		return e.ComplexityRoot.Subscription.EventStored(childComplexity, args["appId"].(string), args["after"].(*string)), true
 
 	case "TestDeliveryResult.error":
 		if e.ComplexityRoot.TestDeliveryResult.Error == nil {
@@ -4101,6 +4114,12 @@ extend type Query {
   eventMatchers(appId: ID!): [EventMatcher!]!
   goals(appId: ID!): [Goal!]!
   goalReport(appId: ID!, goalId: ID!, range: RangeInput!): GoalReport!
+  """
+  A position in the event log for ` + "`" + `eventStored(after:)` + "`" + `: every event not yet
+  visible when this answers is sent by a subscription from it. It may also
+  send events committed up to a quarter of a second before.
+  """
+  liveCursor(appId: ID!): String!
 }
 
 extend type Mutation {
@@ -4117,9 +4136,15 @@ type Subscription {
   """
   Streams the app's events as they are stored, from every replica (over the
   graphql-transport-ws websocket protocol). Events arrive within about a
-  second of their commit.
+  second of their commit. Without ` + "`" + `after` + "`" + ` the stream starts when the server
+  starts the subscription; with ` + "`" + `after` + "`" + `, a cursor from ` + "`" + `liveCursor` + "`" + `, it first
+  sends what was committed between the cursor and the subscription, so a
+  page that takes the cursor when it opens misses nothing committed since,
+  even while its websocket connects. Each event is sent once per
+  subscription; a page that subscribes again after a dropped connection with
+  the same cursor gets some events again (dedupe them by id).
   """
-  eventStored(appId: ID!): Event!
+  eventStored(appId: ID!, after: String): Event!
 }
 `, BuiltIn: false},
 	{Name: "../schema/leads.graphqls", Input: `"One browser or install, identified by a client-generated deviceId within an app."
@@ -6679,6 +6704,20 @@ func (ec *executionContext) field_Query_leads_args(ctx context.Context, rawArgs 
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_liveCursor_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "appId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["appId"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_members_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6764,6 +6803,14 @@ func (ec *executionContext) field_Subscription_eventStored_args(ctx context.Cont
 		return nil, err
 	}
 	args["appId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -14955,6 +15002,50 @@ func (ec *executionContext) fieldContext_Query_goalReport(ctx context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_liveCursor(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_liveCursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().LiveCursor(ctx, fc.Args["appId"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_liveCursor(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_liveCursor_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_lead(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15615,7 +15706,7 @@ func (ec *executionContext) _Subscription_eventStored(ctx context.Context, field
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Subscription().EventStored(ctx, fc.Args["appId"].(string))
+			return ec.Resolvers.Subscription().EventStored(ctx, fc.Args["appId"].(string), fc.Args["after"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *models.Event) graphql.Marshaler {
@@ -23203,6 +23294,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 					}
 				}()
 				res = ec._Query_goalReport(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "liveCursor":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_liveCursor(ctx, field)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
