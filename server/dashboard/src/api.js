@@ -136,3 +136,34 @@ export function subscribe(query, variables, onEvent, onState = () => {}) {
     ws && ws.close()
   }
 }
+
+/**
+ * Streams the app's events from the moment of the call: takes a live cursor
+ * first, then subscribes with it, so whatever commits while the websocket
+ * connects is sent too (the server backfills from the cursor). Reconnects
+ * keep the first cursor, so nothing committed during an outage is lost
+ * either; the events sent again are dropped here by id. onEvent gets each
+ * event once; onState as for subscribe. Returns a function that stops it.
+ */
+export function subscribeLive(appId, fields, onEvent, onState = () => {}) {
+  let stop = null, stopped = false
+  const seen = new Set()
+  const start = (retry) => gql('query($a: ID!) { liveCursor(appId: $a) }', { a: appId }).then((d) => {
+    if (stopped) return
+    stop = subscribe(`subscription($a: ID!, $after: String) { eventStored(appId: $a, after: $after) { ${fields} } }`, { a: appId, after: d.liveCursor }, (e) => {
+      if (seen.has(e.eventStored.id)) return
+      seen.add(e.eventStored.id)
+      onEvent(e.eventStored)
+    }, onState)
+  }, (e) => {
+    if (stopped) return
+    onState(e.message)
+    setTimeout(() => !stopped && start(retry + 1), Math.min(30000, 1000 * 2 ** retry))
+  })
+  onState('connecting')
+  start(0)
+  return () => {
+    stopped = true
+    stop && stop()
+  }
+}

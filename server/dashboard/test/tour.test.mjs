@@ -648,3 +648,59 @@ test('automations, ingest tokens, retention, lead story and audit log', async ()
   }
   assert.deepEqual(violations.slice(before), [])
 })
+
+/** Every event of the app as { id, title }, through the API. */
+async function allEvents(app) {
+  const out = []
+  for (let after = null; ;) {
+    const d = await crumbs.gql('query($a: ID!, $after: String) { events(appId: $a, first: 100, after: $after) { edges { node { id title } } pageInfo { hasNextPage endCursor } } }', { a: app, after })
+    out.push(...d.events.edges.map((e) => e.node))
+    if (!d.events.pageInfo.hasNextPage) return out
+    after = d.events.pageInfo.endCursor
+  }
+}
+
+test('the live page misses no event committed after it opened, and shows none twice', async () => {
+  const { app, secretKey } = (await crumbs.gql('mutation { createApp(input: {name: "Live flow", timezone: "UTC"}) { app { id } secretKey } }')).createApp
+  await signIn()
+  const live = await browser.context.newPage()
+  live.on('pageerror', (e) => violations.push(`page error: ${e.message}`))
+  // The page's subscribe reaches the server 1.5 s after "Connected": the
+  // window in which the page used to miss events.
+  await live.routeWebSocket(/\/graphql$/, (ws) => {
+    const server = ws.connectToServer()
+    ws.onMessage((m) => (JSON.parse(m).type === 'subscribe' ? setTimeout(() => server.send(m), 1500) : server.send(m)))
+  })
+  // Two senders trigger all along, before the page opens and after.
+  let sending = true, before
+  const senders = [0, 1].map(async (s) => {
+    for (let i = 0; sending; i++) {
+      await crumbs.gql('mutation($i: TriggerInput!) { trigger(input: $i) { accepted } }', { i: { appId: app.id, deviceId: `flow-${s}-${i}`, code: 'view', url: 'https://flow.example/', title: `flow ${s}-${i}` } }, as(secretKey))
+      await new Promise((r) => setTimeout(r, 60))
+    }
+  })
+  try {
+    await new Promise((r) => setTimeout(r, 500))
+    const cursor = live.waitForResponse((r) => r.url().endsWith('/graphql') && (r.request().postData() || '').includes('liveCursor'))
+    await live.goto(`${crumbs.url}/apps/${app.id}/live`)
+    await cursor
+    // What the store holds once the page has its position.
+    before = new Set((await allEvents(app.id)).map((e) => e.id))
+    await live.getByText('● Connected').waitFor()
+    await new Promise((r) => setTimeout(r, 2500))
+  } finally {
+    sending = false
+    await Promise.all(senders)
+  }
+  const stored = await allEvents(app.id)
+  const want = stored.filter((e) => !before.has(e.id)).map((e) => e.title)
+  assert.ok(want.length >= 30, `only ${want.length} events after the page opened`)
+  const shown = () => live.locator('table.events tbody tr td.url > div:first-child').allTextContents()
+  await until(async () => { const s = new Set(await shown()); return want.every((t) => s.has(t)) }, 30000, `all ${want.length} events committed after the page opened`)
+  await new Promise((r) => setTimeout(r, 2500)) // two more polls, for anything sent twice
+  const titles = await shown()
+  assert.deepEqual(titles.filter((t, i) => titles.indexOf(t) !== i), [], 'events shown twice')
+  const storedTitles = new Set(stored.map((e) => e.title))
+  assert.deepEqual(titles.filter((t) => !storedTitles.has(t)), [], 'events shown that the store does not hold')
+  await live.close()
+})

@@ -1,7 +1,7 @@
 // Apps: the first-run screen (create an app, its secret once, install
 // instructions, a live test event), settings and members.
 import { useEffect, useState } from 'preact/hooks'
-import { gql, subscribe } from '../api.js'
+import { gql, subscribeLive } from '../api.js'
 import { navigate } from '../router.js'
 import { Async, ErrorBox, Field, PageHead, Swatch, fmtNum, fmtTime, html, useAction, useQuery, useTitle } from '../ui.js'
 
@@ -99,10 +99,10 @@ function TestEvent({ app, secret }) {
   const [arrived, setArrived] = useState([])
   const [state, setState] = useState('connecting')
   const a = useAction()
-  useEffect(() => subscribe(
-    'subscription($a: ID!) { eventStored(appId: $a) { id code url title receivedAt definition { name color } } }',
-    { a: app.id },
-    (d) => setArrived((l) => [d.eventStored, ...l].slice(0, 10)),
+  useEffect(() => subscribeLive(
+    app.id,
+    'id code url title receivedAt definition { name color }',
+    (ev) => setArrived((l) => [ev, ...l].slice(0, 10)),
     setState,
   ), [app.id])
   const send = () => a.run(async () => {

@@ -1,6 +1,6 @@
 // The event browser (rules, paging) and the live stream.
 import { useEffect, useRef, useState } from 'preact/hooks'
-import { subscribe } from '../api.js'
+import { subscribeLive } from '../api.js'
 import { useQueryParams } from '../router.js'
 import { RulesEditor, cleanRules } from '../rules.js'
 import { Async, JsonText, PageHead, Swatch, fmtTime, html, useQuery, useTitle } from '../ui.js'
@@ -74,9 +74,9 @@ export function Live({ app, defs, base }) {
   const [state, setState] = useState('connecting')
   const pausedRef = useRef(false)
   pausedRef.current = paused
-  useEffect(() => subscribe(`subscription($a: ID!) { eventStored(appId: $a) { ${EVENT_FIELDS} } }`, { a: app.id }, (d) => {
+  useEffect(() => subscribeLive(app.id, EVENT_FIELDS, (ev) => {
     // While paused, arrivals wait in `held`; resuming shows them.
-    const add = (list) => [d.eventStored, ...list].slice(0, 200)
+    const add = (list) => [ev, ...list].slice(0, 200)
     pausedRef.current ? setHeld(add) : setEvents(add)
   }, setState), [app.id])
   const toggle = () => {
