@@ -324,32 +324,10 @@ func (e *benchEnv) steps() []step {
 			})
 		}},
 		{fmt.Sprintf("crumbs trigger with %d rules on 10%% of events (GraphQL), c=64", e.o.rules), func(ctx context.Context) (stepResult, error) {
-			if e.rules == nil {
-				return stepResult{}, fmt.Errorf("no rules app (-rules 0)")
-			}
-			before := e.rules.received.Load()
-			r, err := e.driveAs(ctx, e.crumbs, e.rules.secret, 64, d, true, func(w, seq int) (string, []byte) {
-				return "/graphql", requestBody(ruled, e.rules.appID, w, seq)
-			})
-			if err == nil {
-				r.drain, err = e.drainDeliveries(ctx)
-				r.delivered = e.rules.received.Load() - before
-			}
-			return r, err
+			return e.driveRules(ctx, ruled, false)
 		}},
 		{fmt.Sprintf("crumbs trigger with %d rules on 1%% of events each, 10%% in all (GraphQL), c=64", e.o.rules), func(ctx context.Context) (stepResult, error) {
-			if e.rules == nil {
-				return stepResult{}, fmt.Errorf("no rules app (-rules 0)")
-			}
-			before := e.rules.received.Load()
-			r, err := e.driveAs(ctx, e.crumbs, e.rules.spreadSecret, 64, d, true, func(w, seq int) (string, []byte) {
-				return "/graphql", requestBody(spread, e.rules.spreadAppID, w, seq)
-			})
-			if err == nil {
-				r.drain, err = e.drainDeliveries(ctx)
-				r.delivered = e.rules.received.Load() - before
-			}
-			return r, err
+			return e.driveRules(ctx, spread, true)
 		}},
 		{fmt.Sprintf("webhooks alone: crumbs trigger without rules while loadgen sends the %d webhooks of 10%% of events, c=64", e.o.rules), func(ctx context.Context) (stepResult, error) {
 			if e.rules == nil {
@@ -389,6 +367,28 @@ func (e *benchEnv) steps() []step {
 		}
 	}
 	return out
+}
+
+// driveRules drives the app whose rules each match the same tenth of the
+// events, or with spread the one whose rules match a hundredth each, then
+// waits until their deliveries are done and counts the webhooks received.
+func (e *benchEnv) driveRules(ctx context.Context, load options, spread bool) (stepResult, error) {
+	if e.rules == nil {
+		return stepResult{}, fmt.Errorf("no rules app (-rules 0)")
+	}
+	appID, secret := e.rules.appID, e.rules.secret
+	if spread {
+		appID, secret = e.rules.spreadAppID, e.rules.spreadSecret
+	}
+	before := e.rules.received.Load()
+	r, err := e.driveAs(ctx, e.crumbs, secret, 64, e.o.duration, true, func(w, seq int) (string, []byte) {
+		return "/graphql", requestBody(load, appID, w, seq)
+	})
+	if err == nil {
+		r.drain, err = e.drainDeliveries(ctx)
+		r.delivered = e.rules.received.Load() - before
+	}
+	return r, err
 }
 
 // drive sends requests from c connections for d and measures them, the
