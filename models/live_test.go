@@ -156,16 +156,7 @@ func TestLiveStreamFromPositionMissesNothing(t *testing.T) {
 			}
 			break
 		}
-		for id, n := range got {
-			if !want[id] || n != 1 {
-				t.Errorf("event %d sent %d times; past the position: %v", id, n, want[id])
-			}
-		}
-		for id := range want {
-			if got[id] == 0 {
-				t.Errorf("event %d, past the position, never sent", id)
-			}
-		}
+		modelstest.ExactlyOnce(t, got, want) // every event past the position, once
 	})
 }
 

@@ -91,16 +91,7 @@ func TestLiveCursorMissesNothing(t *testing.T) {
 			got[p.Data.EventStored.ID]++
 		}
 		<-quiet
-		for id, n := range got {
-			if !want[id] || n != 1 {
-				t.Errorf("event %s received %d times; past the cursor: %v", id, n, want[id])
-			}
-		}
-		for id := range want {
-			if got[id] == 0 {
-				t.Errorf("event %s, past the cursor, never received", id)
-			}
-		}
+		modelstest.ExactlyOnce(t, got, want) // every event past the position, once
 	})
 }
 
