@@ -26,7 +26,9 @@ export const log = (...a) => opts.debug && console.info('crumbs', ...a)
 
 /**
  * True in the ES module. The script-tag build (build.mjs) defines
- * globalThis.CRUMBS_TAG, leaving out what only the module can use: the
- * onError option and calls before init (the tag's stub keeps those).
+ * globalThis.CRUMBS_TAG, leaving out what only the module needs: the
+ * onError option, keeping calls made before init, and checking that init has
+ * run (the tag runs init before it installs crumbs(), and its stub keeps
+ * earlier calls).
  */
 export const ES = !globalThis.CRUMBS_TAG

@@ -4,10 +4,11 @@ import { opts as c } from './config.js'
 export const BOTS = /bot|crawl|spider|headless/i
 
 /**
- * Says why this browser must not send anything, or answers '' when it may:
- * a bot is a browser driven through WebDriver or CDP, or one whose user agent
- * is a crawler's or a headless browser's. allowAutomation lets tests that
- * drive a browser through; it never switches off the other reasons.
+ * Says why the browser of navigator nav must not send anything, or answers ''
+ * when it may: a bot is a browser driven through WebDriver or CDP, or one
+ * whose user agent is a crawler's or a headless browser's. allowAutomation
+ * lets tests that drive a browser through; it never switches off the other
+ * reasons.
  */
-export const filter = (nav = navigator) =>
+export const filter = (nav) =>
   !c.appId ? 'no appId' : (nav.webdriver || BOTS.test(nav.userAgent)) && !c.allowAutomation ? 'bot' : c.respectGpc && nav.globalPrivacyControl ? 'GPC' : ''

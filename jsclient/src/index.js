@@ -9,12 +9,15 @@ import { read, watch } from './triggers.js'
 let queue
 // Items queued before init.
 const early = []
+// Whether init has run. The script tag runs it before it installs crumbs(),
+// so there it always has, and the build leaves these checks out.
+const started = () => !ES || queue
 
 /** Starts tracking with these options (see index.d.ts). Later calls are ignored. */
 export function init(options) {
-  if (queue) return
+  if (ES && queue) return
   Object.assign(c, options)
-  c.why = filter()
+  c.why = filter(navigator)
   // Earlier versions kept crumbs_id and crumbs_consent per origin: the first app to start takes them over.
   for (const k of ['id', 'consent'])
     try {
@@ -53,7 +56,7 @@ export function init(options) {
 // Queues an item unless a filter says no (and says why in debug mode); before
 // init, the ES module keeps it for init (the script tag runs init first, and
 // its stub keeps earlier calls).
-const send = (x) => (!queue ? ES && early.push(x) : c.why ? log('not sent', c.why, x) : queue.push(x))
+const send = (x) => (!started() ? early.push(x) : c.why ? log('not sent', c.why, x) : queue.push(x))
 
 // The server takes 512 bytes of title.
 const title = () => document.title.slice(0, 128)
@@ -88,7 +91,7 @@ export function identify(email, fields) {
  * withdrawing forgets the device id and the stored queue, and stops sending.
  */
 export function consent(granted) {
-  if (!queue) return
+  if (!started()) return
   c.consented = granted
   if (granted) {
     if (keep()) ls('consent', 1), device()
@@ -100,16 +103,13 @@ export function consent(granted) {
 }
 
 /** The device id (stored only once storing is allowed); undefined before init. */
-export const deviceId = () => queue && device()
+export const deviceId = () => started() && device()
 
 /**
  * Starts a new device id (a visitor signed out, a shared computer): events
  * from now on belong to a new device; those already queued keep the old one.
  */
-export function reset() {
-  if (!queue) return
-  device(1)
-}
+export const reset = () => started() && device(1)
 
 /**
  * Sends what is queued now instead of in a moment. Resolves once each item has

@@ -50,12 +50,13 @@ export function createQueue(send = post) {
   const drop = (k) => delete db()[k]
   const schedule = (ms) => (timer ||= setTimeout(flush, ms))
 
-  // The next request: the oldest identify alone, or else up to BATCH events.
-  // (The server checks each event on its own: one bad event never sinks a batch.)
+  // Sends the next request: the oldest identify alone, or else up to BATCH
+  // events. (The server checks each event on its own: one bad event never sinks
+  // a batch.) Answers its items and the answer to come, or no items.
   function next() {
     const e = entries(), t = !e[0]?.[1].code
     const b = e.filter((x) => !x[1].code == t).slice(0, t || BATCH), v = b.map((x) => x[1])
-    return [b, api(t ? 'identify' : 'events'), JSON.stringify(t ? v[0] : { events: v })]
+    return [b, b[0] && send(api(t ? 'identify' : 'events'), JSON.stringify(t ? v[0] : { events: v }))]
   }
 
   // Sends the queue, one request after another, until it is empty or an item
@@ -66,23 +67,22 @@ export function createQueue(send = post) {
     if ((timer = clearTimeout(timer)), !ready()) return
     let wait
     const run = async () => {
-      const [b, url, body] = next()
+      const [b, answer] = next()
       if (!b[0]) return
-      const res = await send(url, body)
+      const res = await answer
       const j = (await res?.json().catch(() => 0)) || {}
-      // Item k's refusal: its own in a batch's results, else the request's
-      // (an identify's, or a refusal of the whole request), else, without a
-      // successful answer, the HTTP status, or 0 for no answer at all.
-      const err = (k) => (j.results?.[k] || j).error || (!res?.ok && { code: res?.status | 0 })
-      // Whether an item is to be sent again; a final refusal goes, in debug
+      // Items to send again; the others leave the queue. Item k's refusal is
+      // its own in a batch's results, else the request's (an identify's, or a
+      // refusal of the whole request), else, without a successful answer, the
+      // HTTP status, or 0 for no answer at all. A final refusal goes, in debug
       // mode, to the console (log answers falsy), and to the onError option
       // (in a microtask, so that its faults never reach the queue).
       const again = b.filter(
-        (x, k, e) =>
-          (e = err(k)) &&
-          (RETRY.test(e.code) || log('refused', e.code, x[1]) || (ES && queueMicrotask(() => c.onError?.({ ...e, eventCode: x[1].code })))),
+        ([key, x], k, e) =>
+          ((e = (j.results?.[k] || j).error || (!res?.ok && { code: res?.status | 0 })) &&
+            (RETRY.test(e.code) || log('refused', e.code, x) || (ES && queueMicrotask(() => c.onError?.({ ...e, eventCode: x.code }))))) ||
+          !drop(key),
       )
-      for (const x of b) again.includes(x) || drop(x[0])
       wait = again[0] && (res?.headers.get('Retry-After') * 1e3 || backoff(++tries))
     }
     await (navigator.locks?.request(P(), run) || run())
@@ -127,9 +127,6 @@ export function createQueue(send = post) {
      * they go out again from this or another page, where a repeat is
      * answered duplicate and counted once.
      */
-    unload() {
-      const [b, url, body] = next()
-      ready() && b[0] && send(url, body)
-    },
+    unload: () => ready() && next(),
   }
 }
