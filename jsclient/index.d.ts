@@ -30,7 +30,7 @@ export interface CrumbsOptions {
   allowAutomation?: boolean
   /** Log to the console why events are not sent or were refused. Default false. */
   debug?: boolean
-  /** Receives every final refusal (ES module only), in a microtask of its own. */
+  /** Receives every final refusal, in a microtask of its own (the script tag: `crumbs('onError', fn)`). */
   onError?: (refusal: Refusal) => void
 }
 
@@ -58,7 +58,7 @@ export function identify(email: string, fields?: { name?: string; [field: string
 export function consent(granted: boolean): void
 /** The device id, for passing to a backend that triggers events for the same device. Undefined before init. */
 export function deviceId(): string | undefined
-/** Starts a new device id (a sign-out); what is queued stays with the old one (ES module only). */
+/** Starts a new device id (a sign-out); what is queued stays with the old one, later events belong to the new, anonymous device. */
 export function reset(): void
 /**
  * Sends what is queued now instead of in a moment (ES module only). Resolves once each item has been
@@ -74,6 +74,9 @@ export interface Crumbs {
   (command: 'identify', email: string, fields?: { name?: string; [field: string]: unknown }): void
   (command: 'consent', granted: boolean): void
   (command: 'deviceId'): string | undefined
+  (command: 'reset'): void
+  /** Sets the function that receives every final refusal (the ES module's onError option); a later call replaces it, null removes it. */
+  (command: 'onError', handler: ((refusal: Refusal) => void) | null): void
   /** Calls queued by the stub before the library loaded. */
   q?: IArguments[]
 }

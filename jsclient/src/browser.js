@@ -1,9 +1,12 @@
 // The script-tag build: options from data-* attributes, then the global
 // crumbs(command, ...args) replaces the queue stub and replays its calls.
-import { fromScript } from './config.js'
-import { consent, deviceId, identify, init, track } from './index.js'
+import { fromScript, opts } from './config.js'
+import { consent, deviceId, identify, init, reset, track } from './index.js'
 
-const api = { track, identify, consent, deviceId }
+// The commands. onError sets the function that receives final refusals (the
+// init() option of the ES module); a later call replaces it, null removes it.
+// From the stub it is replayed before any answer can arrive, so it sees them all.
+const api = { track, identify, consent, deviceId, reset, onError: (f) => (opts.onError = f) }
 
 const stub = self.crumbs?.q || []
 init(fromScript(document.currentScript))

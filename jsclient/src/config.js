@@ -26,9 +26,8 @@ export const log = (...a) => opts.debug && console.info('crumbs', ...a)
 
 /**
  * True in the ES module. The script-tag build (build.mjs) defines
- * globalThis.CRUMBS_TAG, leaving out what only the module needs: the
- * onError option, keeping calls made before init, and checking that init has
- * run (the tag runs init before it installs crumbs(), and its stub keeps
- * earlier calls).
+ * globalThis.CRUMBS_TAG, leaving out what only the module needs: keeping
+ * calls made before init, and checking that init has run (the tag runs init
+ * before it installs crumbs(), and its stub keeps earlier calls).
  */
 export const ES = !globalThis.CRUMBS_TAG

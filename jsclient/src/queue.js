@@ -1,4 +1,4 @@
-import { ES, log, opts as c } from './config.js'
+import { log, opts as c } from './config.js'
 import { P, deviceId, keep, ls, ready, uid } from './storage.js'
 import { api, post } from './transport.js'
 
@@ -80,7 +80,7 @@ export function createQueue(send = post) {
       const again = b.filter(
         ([key, x], k, e) =>
           ((e = (j.results?.[k] || j).error || (!res?.ok && { code: res?.status | 0 })) &&
-            (RETRY.test(e.code) || log('refused', e.code, x) || (ES && queueMicrotask(() => c.onError?.({ ...e, eventCode: x.code }))))) ||
+            (RETRY.test(e.code) || log('refused', e.code, x) || queueMicrotask(() => c.onError?.({ ...e, eventCode: x.code })))) ||
           !drop(key),
       )
       wait = again[0] && (res?.headers.get('Retry-After') * 1e3 || backoff(++tries))
