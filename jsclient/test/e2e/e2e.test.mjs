@@ -430,6 +430,99 @@ test('reset() starts a new device; onError receives refusals', async (t) => {
   assert.deepEqual(refusals.map((r) => [r.code, r.eventCode]), [['UNKNOWN_EVENT_CODE', 'no_such_code']])
 })
 
+test("the script tag's crumbs('reset') starts a new device whose events are not the identified lead's", async (t) => {
+  const { site, page, attrs, appId, deviceId, events } = await setup(t, { defs: ['trial_click'] })
+  site.add('/account', { attrs: attrs() })
+  await page.goto(`${site.url}/account`)
+  const first = await deviceId()
+  await page.evaluate(() => crumbs('identify', 'ada@example.com'))
+  const lead = await until(async () => (await server.device(appId, first)).lead, 15000, 'identify')
+  // Signing out: the last event of the signed-in visitor, then reset.
+  await page.evaluate(() => {
+    crumbs('track', 'trial_click', { who: 'ada' })
+    crumbs('reset')
+    crumbs('track', 'trial_click', { who: 'anonymous' })
+  })
+  const second = await deviceId()
+  assert.notEqual(second, first)
+  await expectCounts(events, { trial_click: 1 }, 'new device')
+  assert.equal((await events()).find((e) => e.code == 'trial_click').properties.who, 'anonymous')
+  assert.equal((await server.device(appId, second)).lead, null, 'the new device is anonymous')
+  await expectCounts(async () => (await server.device(appId, first)).events, { view: 1, trial_click: 1 }, 'old device')
+  const timeline = await server.leadTimeline(lead.id)
+  assert.deepEqual(timeline.events.filter((e) => e.code == 'trial_click').map((e) => e.properties.who), ['ada'])
+  // The new id is the one kept: the next page is the same new device.
+  await page.reload()
+  assert.equal(await deviceId(), second)
+  await expectCounts(events, { view: 1, trial_click: 1 }, 'after reload')
+  assert.equal((await server.device(appId, second)).lead, null)
+})
+
+test("the script tag's crumbs('onError', fn) receives final refusals; a fault in fn does not stop delivery", async (t) => {
+  const { site, page, attrs, events } = await setup(t, { defs: ['trial_click'] })
+  site.add('/errors', { attrs: attrs() })
+  await page.goto(`${site.url}/errors`)
+  const pageErrors = []
+  page.on('pageerror', (e) => pageErrors.push(e.message))
+  await page.evaluate(() => {
+    window.refusals = []
+    crumbs('onError', (e) => {
+      refusals.push(e)
+      throw new Error('a fault in the site handler')
+    })
+    crumbs('track', 'no_such_code', { n: 1 })
+    crumbs('identify', 'not an email')
+  })
+  const refusals = await until(() => page.evaluate(() => refusals.length == 2 && refusals), 10000, 'onError')
+  assert.deepEqual(refusals.map((r) => [r.code, r.eventCode]), [['UNKNOWN_EVENT_CODE', 'no_such_code'], ['BAD_USER_INPUT', undefined]])
+  assert.ok(refusals.every((r) => typeof r.message == 'string' && r.message), JSON.stringify(refusals))
+  await until(() => pageErrors.length == 2, 5000, 'the handler faults reach the page')
+  await page.evaluate(() => crumbs('track', 'trial_click'))
+  await expectCounts(events, { view: 1, trial_click: 1 }, 'delivery goes on')
+  // A later call replaces the handler.
+  await page.evaluate(() => {
+    window.later = []
+    crumbs('onError', (e) => later.push(e.eventCode))
+    crumbs('track', 'other_code')
+  })
+  assert.deepEqual(await until(() => page.evaluate(() => later.length && later), 10000, 'the new handler'), ['other_code'])
+  assert.equal(await page.evaluate(() => refusals.length), 2)
+})
+
+test('the script tag: reset and onError called through the stub before the library loads', async (t) => {
+  const { site, page, attrs, appId, deviceId, events, requests } = await setup(t, { defs: ['trial_click'] })
+  site.add('/stub', {
+    attrs: attrs(),
+    body: `<script>window.crumbs=window.crumbs||function(){(crumbs.q=crumbs.q||[]).push(arguments)}
+      window.refusals = []
+      crumbs('onError', function (e) { refusals.push(e) })
+      crumbs('identify', 'grace@example.com')
+      crumbs('track', 'trial_click', { who: 'grace' })
+      crumbs('reset')
+      crumbs('track', 'trial_click', { who: 'anonymous' })
+      crumbs('track', 'no_such_code')
+      window.queuedBeforeLoad = crumbs.q.length</script>`,
+  })
+  await page.goto(`${site.url}/stub`)
+  assert.equal(await page.evaluate(() => queuedBeforeLoad), 6, 'the calls were queued by the stub')
+  const refusals = await until(() => page.evaluate(() => refusals.length && refusals), 10000, 'onError')
+  assert.deepEqual(refusals.map((r) => [r.code, r.eventCode]), [['UNKNOWN_EVENT_CODE', 'no_such_code']])
+  // The page view and the identify were queued before the reset, with the first device.
+  const identify = await until(() => requests.map((b) => (b ? JSON.parse(b) : {})).find((b) => b.email), 10000, 'identify request')
+  const first = identify.device_id
+  const second = await deviceId()
+  assert.notEqual(second, first)
+  const lead = await until(async () => (await server.device(appId, first)).lead, 15000, 'identify')
+  assert.equal(lead.email, 'grace@example.com')
+  await expectCounts(async () => (await server.device(appId, first)).events, { view: 1, trial_click: 1 }, 'first device')
+  const got = await expectCounts(events, { trial_click: 1 }, 'new device')
+  assert.deepEqual(got, { trial_click: 1 })
+  assert.equal((await events())[0].properties.who, 'anonymous')
+  assert.equal((await server.device(appId, second)).lead, null, 'the new device is anonymous')
+  const timeline = await server.leadTimeline(lead.id)
+  assert.deepEqual(timeline.events.filter((e) => e.code == 'trial_click').map((e) => e.properties.who), ['grace'])
+})
+
 test('an origin the app does not allow: refused once, reported in debug mode, not retried', async (t) => {
   const { site, page, attrs, appId, requests, consoleLines } = await setup(t)
   await server.gql('mutation($id: ID!) { updateApp(id: $id, input: {allowedOrigins: ["https://shop.example.com"]}) { id } }', { id: appId })
