@@ -31,6 +31,10 @@ type App struct {
 	SecretRotatedAt time.Time  `gorm:"not null"`
 	// RetentionDays is how long raw events are kept; nil keeps them forever.
 	RetentionDays *int
+	// ExpiredBefore is the latest cutoff retention has applied: hours
+	// before it may have lost raw events (nil: retention never ran). Only
+	// the lifecycle job sets it.
+	ExpiredBefore *time.Time
 	CreatedAt     time.Time `gorm:"not null"`
 	UpdatedAt     time.Time `gorm:"not null"`
 }

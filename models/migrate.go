@@ -2,6 +2,8 @@ package models
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -566,6 +568,29 @@ var migrations = []*gormigrate.Migration{
 			return tx.Table("unknown_codes").Migrator().DropColumn(&struct{ TypoOf *string }{}, "TypoOf")
 		},
 	},
+	{
+		// The latest cutoff retention has applied to an app (lifecycle.go):
+		// hours earlier than it may have lost raw events, so an erasure
+		// keeps their device sketches instead of rebuilding them from what
+		// is left (rollup_erase.go). NULL: retention never ran. Apps whose
+		// retention ran before get it from their receipts.
+		ID: "2026120409_apps_expired_before",
+		Migrate: func(tx *gorm.DB) error {
+			type app struct {
+				ExpiredBefore *time.Time
+			}
+			// MySQL keeps the column if the backfill fails: the retry skips it.
+			if !tx.Table("apps").Migrator().HasColumn(&app{}, "ExpiredBefore") {
+				if err := tx.Table("apps").Migrator().AddColumn(&app{}, "ExpiredBefore"); err != nil {
+					return err
+				}
+			}
+			return backfillExpiredBefore(tx)
+		},
+		Rollback: func(tx *gorm.DB) error {
+			return tx.Table("apps").Migrator().DropColumn(&struct{ ExpiredBefore *time.Time }{}, "ExpiredBefore")
+		},
+	},
 }
 
 // addEventsIntegrationSQL adds the column 2026120401_ingest_tokens adds.
@@ -645,6 +670,61 @@ func backfillRollups(tx *gorm.DB) error {
 		}
 		if err := rebuildRollupDays(tx, s.appID, days); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// backfillExpiredBefore sets the expired_before of each app whose
+// retention ran before the column existed to the latest cutoff its runs
+// applied. A run's receipt names its cutoff only by the SHA-256 of its
+// RFC 3339 form, and a cutoff is a whole UTC hour 1 to 36,500 days before
+// its run: walking the hours down from a day before the app's latest run,
+// the first one a receipt names is that cutoff. Retention lengthened since
+// its latest run is why the latest run's cutoff may not be the latest one.
+func backfillExpiredBefore(tx *gorm.DB) error {
+	type span struct {
+		appID       uint64
+		first, last dbTime
+	}
+	rows, err := tx.Raw("SELECT app_id, MIN(created_at), MAX(created_at) FROM audit_records WHERE kind = 'retention' GROUP BY app_id").Rows()
+	if err != nil {
+		return err
+	}
+	var spans []span
+	for rows.Next() {
+		var s span
+		if err := rows.Scan(&s.appID, &s.first, &s.last); err != nil {
+			rows.Close()
+			return err
+		}
+		spans = append(spans, s)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, s := range spans {
+		var hashes []string
+		err := tx.Table("audit_records").Distinct("subject_hash").Where("app_id = ? AND kind = 'retention'", s.appID).Pluck("subject_hash", &hashes).Error
+		if err != nil {
+			return err
+		}
+		named := make(map[string]bool, len(hashes))
+		for _, h := range hashes {
+			named[h] = true
+		}
+		lowest := s.first.Time.AddDate(0, 0, -36500)
+		for at := s.last.Time.Add(-24 * time.Hour).Truncate(time.Hour); !at.Before(lowest); at = at.Add(-time.Hour) {
+			sum := sha256.Sum256([]byte(at.Format(time.RFC3339)))
+			if !named[hex.EncodeToString(sum[:])] {
+				continue
+			}
+			err := tx.Exec("UPDATE apps SET expired_before = ? WHERE id = ? AND (expired_before IS NULL OR expired_before < ?)", at, s.appID, at).Error
+			if err != nil {
+				return err
+			}
+			break
 		}
 	}
 	return nil

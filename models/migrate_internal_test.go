@@ -96,3 +96,60 @@ func testBackfill(t *testing.T, url string) {
 		}
 	}
 }
+
+// Apps whose retention ran before apps.expired_before existed get from
+// their receipts the latest cutoff it applied, also when a later run, with
+// a longer retention, applied an earlier one.
+func TestBackfillExpiredBefore(t *testing.T) {
+	eachEmptyStore(t, func(t *testing.T, newURL func() string) {
+		ctx := context.Background()
+		db := openTestDB(t, newURL())
+		if err := Migrate(ctx, db); err != nil {
+			t.Fatal(err)
+		}
+		owner, err := CreateUser(ctx, db, "expired@example.com", "", "correct horse battery")
+		if err != nil {
+			t.Fatal(err)
+		}
+		newApp := func(name string) *App {
+			app, _, err := CreateApp(ctx, db, Viewer{UserID: owner.ID}, AppInput{Name: &name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return app
+		}
+		shortened, lengthened, erased, never := newApp("shortened"), newApp("lengthened"), newApp("erased"), newApp("never")
+		run := time.Date(2026, 11, 20, 14, 23, 5, 0, time.UTC)
+		receipt := func(app *App, kind string, subject time.Time, at time.Time) {
+			r := newAuditRecord(nil, app.ID, kind, subject.Format(time.RFC3339))
+			r.CreatedAt = at
+			if err := writeReceipt(db, r, &EraseResult{DeletedEvents: 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		retention := func(app *App, days int, at time.Time) { receipt(app, AuditRetention, RetentionCutoff(days, at), at) }
+		retention(shortened, 30, run)
+		retention(shortened, 7, run.Add(time.Hour))
+		retention(lengthened, 1, run)
+		retention(lengthened, 30, run.Add(time.Hour))
+		retention(lengthened, 30, run.Add(2*time.Hour))
+		receipt(erased, AuditEraseBefore, run.AddDate(0, 0, -2), run)
+
+		if err := backfillExpiredBefore(db); err != nil {
+			t.Fatal(err)
+		}
+		want := map[uint64]time.Time{
+			shortened.ID:  RetentionCutoff(7, run.Add(time.Hour)),
+			lengthened.ID: RetentionCutoff(1, run),
+		}
+		for _, app := range []*App{shortened, lengthened, erased, never} {
+			var got dbTime
+			if err := db.Raw("SELECT expired_before FROM apps WHERE id = ?", app.ID).Row().Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if w, ok := want[app.ID]; got.Valid != ok || !got.Time.Equal(w) {
+				t.Errorf("app %s: expired_before %v (set: %v), want %v (set: %v)", app.Name, got.Time, got.Valid, w, ok)
+			}
+		}
+	})
+}
