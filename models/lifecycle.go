@@ -18,8 +18,14 @@ import (
 // definitions' trigger counts are aggregates without personal data and
 // are kept, so insights of expired days still show their numbers. Events
 // that a log consumer has not derived yet (ids past the lowest watermark)
-// are left for a later run. Devices last seen before the cutoff with no
-// events left, and leads updated before it with no devices left, go too.
+// are left for a later run. The app keeps the latest cutoff a run has
+// applied (apps.expired_before, set in the transactions that delete): an
+// hour before it may have lost raw events, so an erasure that later
+// touches it (a backdated event, one left for a later run) cannot rebuild
+// its device sketches from the events left and keeps them
+// (rollup_erase.go). It never moves back, whatever the retention becomes.
+// Devices last seen before the cutoff with no events left, and leads
+// updated before it with no devices left, go too.
 // Each run that removes something writes a receipt (kind retention, actor
 // system). The job also deletes tombstones older than TombstoneLifetime.
 
@@ -145,8 +151,10 @@ func (l *Lifecycle) retainApp(ctx context.Context, app *App, now time.Time, cloc
 					return err
 				}
 				cond := eraseCond{where: "app_id = ? AND occurred_at < ? AND id <= ?", args: []any{app.ID, cutoff, derived}}
-				n, err = eraseEvents(tx, app.ID, cond, eraseChunk, false, part)
-				return err
+				if n, err = eraseEvents(tx, app.ID, cond, eraseChunk, false, part); err != nil {
+					return err
+				}
+				return markExpired(tx, app.ID, cutoff)
 			})
 		})
 		if err != nil {
@@ -181,6 +189,29 @@ func (l *Lifecycle) retainApp(ctx context.Context, app *App, now time.Time, cloc
 		})
 	})
 	return res, err
+}
+
+// markExpired records, with the deletion of the app's events that
+// occurred before cutoff, that hours before it may have lost raw events
+// (those it leaves now, not derived yet, go at a later run); a run with an
+// earlier cutoff (a longer retention) leaves the mark where it is. The
+// app's row is already locked (eraseEvents).
+func markExpired(tx *gorm.DB, appID uint64, cutoff time.Time) error {
+	return tx.Exec("UPDATE apps SET expired_before = ? WHERE id = ? AND (expired_before IS NULL OR expired_before < ?)",
+		cutoff, appID, cutoff).Error
+}
+
+// expiredBefore locks the app's row until tx ends and returns the latest
+// cutoff retention has applied (zero if it never ran). Every transaction
+// that deletes events takes it first (eraseEvents), so erasures and
+// retention runs of one app take turns instead of interleaving their
+// locks, and what an erasure reads stays true until it commits: each run
+// that deleted raw events committed its mark with them, and no run can
+// delete more meanwhile.
+func expiredBefore(tx *gorm.DB, appID uint64) (time.Time, error) {
+	var at dbTime
+	err := forUpdate(tx.Table("apps")).Select("expired_before").Where("id = ?", appID).Row().Scan(&at)
+	return at.Time, err
 }
 
 // lowestWatermark is the position of the live consumer furthest behind:

@@ -1,6 +1,8 @@
 package models_test
 
 import (
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -119,4 +121,217 @@ func rollupTotal(t *testing.T, db *gorm.DB, appID uint64) int64 {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// Retention removes an expired hour's raw events and keeps its rollups. An
+// erasure that later touches that hour (here a backdated event stored after
+// the run) cannot rebuild the hour's device sketch from the few events left:
+// the sketch keeps the devices retention removed, and may keep the erased
+// one, while the counts lose exactly the erased events. An hour after the
+// cutoff is still rebuilt exactly. The retention first was one day, then
+// thirty: the hours the first run expired stay expired.
+func TestEraseAfterRetentionKeepsExpiredSketches(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		r := newRetentionEnv(t, db)
+		expired := r.now.AddDate(0, 0, -5).Truncate(time.Hour)
+		recent := r.now.Add(-2 * time.Hour).Truncate(time.Hour)
+		for i := range 20 {
+			r.trigger(fmt.Sprintf("gone-%d", i), expired.Add(time.Duration(i)*time.Minute))
+		}
+		for i := range 5 {
+			r.trigger(fmt.Sprintf("here-%d", i), recent.Add(time.Duration(i)*time.Minute))
+		}
+		r.trigger("ann", recent.Add(30*time.Minute))
+		r.identify("ann")
+		r.drain()
+		r.retain(1, 6)
+		// A backdated event older than thirty days, then the longer retention
+		// removes it: the cutoff it applies is earlier than the first one.
+		r.trigger("ancient", r.now.AddDate(0, 0, -40))
+		r.drain()
+		r.retain(30, 6)
+
+		// Backdated into the expired hour, after retention ran: ann's event
+		// and another device's.
+		r.trigger("ann", expired.Add(40*time.Minute))
+		r.trigger("late", expired.Add(41*time.Minute))
+		r.drain()
+		recentBefore := r.overview(recent, time.Hour, false)
+		if recentBefore.TotalEvents != 6 || recentBefore.UniqueDevices != 6 {
+			t.Fatalf("recent hour before the erase: %d events ~%d devices, want 6 and 6", recentBefore.TotalEvents, recentBefore.UniqueDevices)
+		}
+		r.eraseKeepsSketches(expired, 22, "ann", 2)
+		// The recent hour is rebuilt from its raw events: ann is gone from it.
+		got, exact := r.overview(recent, time.Hour, false), r.overview(recent, time.Hour, true)
+		if got.TotalEvents != 5 || exact.UniqueDevices != 5 || got.UniqueDevices != exact.UniqueDevices {
+			t.Errorf("recent hour after the erase: %d events ~%d devices, exactly %d; want 5", got.TotalEvents, got.UniqueDevices, exact.UniqueDevices)
+		}
+	})
+}
+
+// Retention leaves the events the rollups consumer has not derived yet for
+// a later run; once derived, erasing one of them must keep the sketch of
+// their hour, whose other events retention removed.
+func TestEraseOfEventsRetentionLeftBehind(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		r := newRetentionEnv(t, db)
+		expired := r.now.AddDate(0, 0, -5).Truncate(time.Hour)
+		for i := range 20 {
+			r.trigger(fmt.Sprintf("gone-%d", i), expired.Add(time.Duration(i)*time.Minute))
+		}
+		r.drain()
+		r.log.Close()
+		r.trigger("ann", expired.Add(40*time.Minute))
+		r.trigger("late", expired.Add(41*time.Minute))
+		r.identify("ann")
+		r.retain(1, 2)
+		r.log = r.startLog()
+		r.drain()
+		r.eraseKeepsSketches(expired, 22, "ann", 1)
+	})
+}
+
+// Retention runs and erasures of the same hours at once: whichever goes
+// first, the hour keeps every device but the erased one, and its count
+// loses exactly what the erasure took out.
+func TestEraseWhileRetentionRuns(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		r := newRetentionEnv(t, db)
+		days := 2
+		if _, err := models.UpdateApp(r.ctx, db, r.owner, r.app.PublicID, models.AppInput{RetentionDays: &days}); err != nil {
+			t.Fatal(err)
+		}
+		base := r.now.AddDate(0, 0, -3).Truncate(time.Hour)
+		for round := range 6 {
+			hour := base.Add(time.Duration(round) * time.Hour)
+			lead := fmt.Sprintf("lead-%d", round)
+			for i := range 10 {
+				r.trigger(fmt.Sprintf("gone-%d-%d", round, i), hour.Add(time.Duration(i)*time.Minute))
+			}
+			r.trigger(lead, hour.Add(30*time.Minute))
+			r.trigger(fmt.Sprintf("late-%d", round), hour.Add(31*time.Minute))
+			r.identify(lead)
+			r.drain()
+
+			// The run expires this hour and no earlier one.
+			now := hour.AddDate(0, 0, days).Add(time.Hour)
+			var erased *models.EraseResult
+			var runErr, eraseErr error
+			var wg sync.WaitGroup
+			wg.Go(func() { _, runErr = r.job.RunOnce(r.ctx, now) })
+			wg.Go(func() { erased, eraseErr = models.EraseLead(r.ctx, db, r.owner, r.app.PublicID, lead+"@example.com") })
+			wg.Wait()
+			if runErr != nil || eraseErr != nil {
+				t.Fatalf("round %d: retention %v, erase %v", round, runErr, eraseErr)
+			}
+			o := r.overview(hour, time.Hour, false)
+			if o.TotalEvents != 12-erased.DeletedEvents || o.UniqueDevices < 11 || o.UniqueDevices > 12 {
+				t.Fatalf("round %d: %d events ~%d devices after erasing %d events; want %d events, 11 or 12 devices",
+					round, o.TotalEvents, o.UniqueDevices, erased.DeletedEvents, 12-erased.DeletedEvents)
+			}
+		}
+	})
+}
+
+// retentionEnv is an app whose rollups consumer runs only while the test
+// says, and a lifecycle job it runs as of now.
+type retentionEnv struct {
+	*env
+	log *models.EventLog
+	job *models.Lifecycle
+	now time.Time
+}
+
+func newRetentionEnv(t *testing.T, db *gorm.DB) *retentionEnv {
+	t.Helper()
+	r := &retentionEnv{env: newQuietEnv(t, db), now: time.Now().UTC()}
+	r.log = r.startLog()
+	t.Cleanup(func() { r.log.Close() })
+	// Earlier tests sharing the database ran the job with moved clocks.
+	if err := db.Exec("UPDATE job_leases SET lease_until = 0 WHERE name = 'lifecycle'").Error; err != nil {
+		t.Fatal(err)
+	}
+	r.job = models.NewLifecycle(db, models.LifecycleOptions{Owner: "retention-env"})
+	return r
+}
+
+func (r *retentionEnv) startLog() *models.EventLog {
+	log := models.NewEventLog(r.db, models.EventLogOptions{Interval: time.Millisecond, SealMargin: time.Millisecond, MinAge: time.Millisecond})
+	log.Start(models.RollupsConsumer())
+	return log
+}
+
+func (r *retentionEnv) drain() {
+	r.t.Helper()
+	if err := r.log.Drain(r.ctx); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *retentionEnv) trigger(device string, at time.Time) {
+	r.t.Helper()
+	r.mustTrigger(models.TriggerInput{Code: "view", DeviceID: device, OccurredAt: &at, Secret: r.secret})
+}
+
+// identify makes the device the lead device@example.com.
+func (r *retentionEnv) identify(device string) {
+	r.t.Helper()
+	in := models.IdentifyInput{AppPublicID: r.app.PublicID, DeviceID: device, Email: device + "@example.com", Secret: r.secret}
+	if _, err := models.Identify(r.ctx, r.db, r.writer.Catalog(), in); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// retain runs the job with this retention; left is how many of the app's
+// events remain.
+func (r *retentionEnv) retain(days int, left int64) {
+	r.t.Helper()
+	if _, err := models.UpdateApp(r.ctx, r.db, r.owner, r.app.PublicID, models.AppInput{RetentionDays: &days}); err != nil {
+		r.t.Fatal(err)
+	}
+	run, err := r.job.RunOnce(r.ctx, r.now)
+	if err != nil || !run.Ran {
+		r.t.Fatalf("retention of %d days: %v %+v", days, err, run)
+	}
+	if n := r.countEvents("1 = 1"); n != left {
+		r.t.Fatalf("retention of %d days left %d events, want %d", days, n, left)
+	}
+}
+
+// overview is the app's overview of [from, from+d), in UTC.
+func (r *retentionEnv) overview(from time.Time, d time.Duration, exact bool) *models.Overview {
+	r.t.Helper()
+	o, err := models.AppOverview(r.ctx, r.db, r.app, models.RangeInput{From: from, To: from.Add(d), Interval: models.IntervalHour, Timezone: "UTC"}, exact)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return o
+}
+
+// eraseKeepsSketches checks that the expired hour and its UTC day count
+// devices events of as many devices, erases the lead of device (events in
+// all, one of them in the hour), and checks that the hour and the day lose
+// that event and at most that device.
+func (r *retentionEnv) eraseKeepsSketches(hour time.Time, devices int64, device string, events int64) {
+	r.t.Helper()
+	day := hour.Truncate(24 * time.Hour)
+	hourBefore, dayBefore := r.overview(hour, time.Hour, false), r.overview(day, 24*time.Hour, false)
+	for _, o := range []*models.Overview{hourBefore, dayBefore} {
+		if o.TotalEvents != devices || o.UniqueDevices < devices-1 || o.UniqueDevices > devices+1 {
+			r.t.Fatalf("[%v, %v) before the erase: %d events ~%d devices, want %d of each", o.From, o.To, o.TotalEvents, o.UniqueDevices, devices)
+		}
+	}
+	res, err := models.EraseLead(r.ctx, r.db, r.owner, r.app.PublicID, device+"@example.com")
+	if err != nil || res.DeletedEvents != events {
+		r.t.Fatalf("erase: %v %+v", err, res)
+	}
+	for _, c := range []struct{ before, after *models.Overview }{
+		{hourBefore, r.overview(hour, time.Hour, false)},
+		{dayBefore, r.overview(day, 24*time.Hour, false)},
+	} {
+		if c.after.TotalEvents != c.before.TotalEvents-1 || c.after.UniqueDevices < c.before.UniqueDevices-1 || c.after.UniqueDevices > c.before.UniqueDevices {
+			r.t.Errorf("[%v, %v) after the erase: %d events ~%d devices; before %d events ~%d devices",
+				c.after.From, c.after.To, c.after.TotalEvents, c.after.UniqueDevices, c.before.TotalEvents, c.before.UniqueDevices)
+		}
+	}
 }

@@ -215,10 +215,15 @@ type eraseCond struct {
 // them out of the rollups and the definitions' counters (an erasure);
 // without, the aggregates keep counting them (retention). Their
 // messageIds received within the tombstone lifetime become tombstones.
-// It takes its locks in the writer's order (events, rollup rows in key
-// order, definitions last), so an erase and a group commit of the same app
-// rarely deadlock, and retry when they do.
+// It locks the app's row first (expiredBefore), so erasures and retention
+// runs of the app take turns, then the rest in the writer's order (events,
+// rollup rows in key order, definitions last), so an erase and a group
+// commit of the same app rarely deadlock, and retry when they do.
 func eraseEvents(tx *gorm.DB, appID uint64, cond eraseCond, limit int, correct bool, res *EraseResult) (int64, error) {
+	expired, err := expiredBefore(tx, appID)
+	if err != nil {
+		return 0, err
+	}
 	var erased []*Event
 	q := forUpdate(tx.Select("id, app_id, definition_id, device_id, message_id, url, referrer, source, occurred_at, received_at")).
 		Where(cond.where, cond.args...)
@@ -259,7 +264,7 @@ func eraseEvents(tx *gorm.DB, appID uint64, cond eraseCond, limit int, correct b
 	if !correct {
 		return int64(len(erased)), nil
 	}
-	if err := eraseFromRollups(tx, appID, erased); err != nil {
+	if err := eraseFromRollups(tx, appID, erased, expired); err != nil {
 		return 0, err
 	}
 	for _, id := range slices.Sorted(maps.Keys(perDef)) {

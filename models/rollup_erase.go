@@ -14,10 +14,15 @@ import (
 // up to it are in the rollups and are taken out, the others never will be.
 // Counts are decremented exactly. Sketches cannot forget a device, so each
 // hourly sketch the events touched is rebuilt from the remaining derived
-// events of its hour, and each daily one from the rebuilt hourly sketches
-// of its day. That reads the app's events of the affected hours only, not
-// of whole days.
-func eraseFromRollups(tx *gorm.DB, appID uint64, erased []*Event) error {
+// events of its hour, and each daily one from the hourly sketches of its
+// day. That reads the app's events of the affected hours only, not of
+// whole days. Hours before expired (the app's expiredBefore, read under
+// the app's lock) may have lost raw events to retention, whose devices
+// their sketches still count: rebuilt from the events left, they would
+// drop those devices, so they are kept as they are, and an erased device
+// may stay counted in them (a sketch holds hashed registers, no device
+// ids) while the counts lose its events.
+func eraseFromRollups(tx *gorm.DB, appID uint64, erased []*Event, expired time.Time) error {
 	if len(erased) == 0 {
 		return nil
 	}
@@ -57,13 +62,18 @@ func eraseFromRollups(tx *gorm.DB, appID uint64, erased []*Event) error {
 	for _, d := range deltas {
 		affected[d.key] = true
 	}
+	days := map[int64]bool{}
 	for _, hour := range slices.SortedFunc(maps.Keys(hours), time.Time.Compare) {
+		if hour.Before(expired) {
+			continue
+		}
 		if err := rebuildHourSketches(tx, appID, hour, derived, affected); err != nil {
 			return err
 		}
+		days[utcDay(hour).Unix()] = true
 	}
 	for _, d := range deltas {
-		if d.key.grain == grainDay && d.key.sketched() {
+		if d.key.grain == grainDay && d.key.sketched() && days[d.key.bucket] {
 			if err := rebuildDaySketch(tx, d.key); err != nil {
 				return err
 			}
