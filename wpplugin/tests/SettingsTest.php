@@ -173,7 +173,7 @@ final class SettingsTest extends TestCase
         (new Frontend())->printLibrary();
         $html = (string) ob_get_clean();
         $this->assertStringContainsString('crumbs("identify","' . $author->user_email . '",{"name":"Ann \\u003C\\/script\\u003E', $html);
-        $this->assertSame(2, substr_count($html, '</script>'), 'only the two tags close a script');
+        $this->assertSame(3, substr_count($html, '</script>'), 'only the three tags close a script');
         $this->assertLessThan(strpos($html, 'id="crumbs-js"'), strpos($html, 'crumbs("identify"'), 'the stub call comes first');
 
         $this->setSettings(['identify_users' => false]);

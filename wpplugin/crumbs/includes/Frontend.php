@@ -90,12 +90,15 @@ final class Frontend
         if (self::skipReason() !== '') {
             return;
         }
+        $attrs = self::scriptAttributes();
+        // Before the library starts: after a logout, this page is a new device (see Logout).
+        wp_print_inline_script_tag(Logout::script($attrs), ['id' => 'crumbs-new-device']);
         $identify = self::identifyScript();
         if ($identify !== '') {
             wp_print_inline_script_tag($identify, ['id' => 'crumbs-identify']);
         }
         // wp_print_script_tag escapes every attribute value.
-        wp_print_script_tag(self::scriptAttributes());
+        wp_print_script_tag($attrs);
     }
 
     /**

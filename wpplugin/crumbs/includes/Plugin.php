@@ -19,6 +19,7 @@ final class Plugin
         (new Frontend())->hook();
         (new Rest())->hook();
         (new ServerEvents())->hook();
+        (new Logout())->hook();
         (new Privacy())->hook();
         (new Queue())->hook();
 
