@@ -426,6 +426,12 @@ func TestWordPress(t *testing.T) {
 		if err != nil {
 			t.Errorf("visitor e2e failed: %v", err)
 		}
+		// Logging out: the next page view is a new, anonymous device; the lead keeps what was its.
+		out, err = output(e2eCtx, ".", e2eEnv, node, "tests/e2e/logout.mjs")
+		t.Log("logout: " + tail(out, 6000))
+		if err != nil {
+			t.Errorf("logout e2e failed: %v", err)
+		}
 		// "Require consent": nothing is sent or stored until the visitor consents.
 		run(t, e2eCtx, "tests", env, php, "settings.php", "require_consent=1")
 		out, err = output(e2eCtx, ".", e2eEnv, node, "tests/e2e/consent.mjs")

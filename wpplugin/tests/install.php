@@ -87,7 +87,21 @@ if (is_wp_error($crumbsReader)) {
     fwrite(STDERR, 'wp_insert_user: ' . $crumbsReader->get_error_message() . "\n");
     exit(1);
 }
-// The fixture user's registration is not part of what the e2e test checks.
+// Users who log in and out in logout.mjs, one per way the library keeps the device id.
+foreach (['leaver' => 'Lou Leaver', 'leaver-cookie' => 'Coco Leaver'] as $crumbsLogin => $crumbsName) {
+    $crumbsUser = wp_insert_user([
+        'user_login' => $crumbsLogin,
+        'user_email' => $crumbsLogin . '@example.org',
+        'user_pass' => $crumbsLogin . '-password',
+        'display_name' => $crumbsName,
+        'role' => 'subscriber',
+    ]);
+    if (is_wp_error($crumbsUser)) {
+        fwrite(STDERR, 'wp_insert_user: ' . $crumbsUser->get_error_message() . "\n");
+        exit(1);
+    }
+}
+// The fixture users' registrations are not part of what the e2e tests check.
 $wpdb->query('DELETE FROM ' . \Crumbs\WordPress\Queue::table());
 
 echo wp_json_encode([
