@@ -9,7 +9,8 @@ use Crumbs\WordPress\Queue;
 use Crumbs\WordPress\ServerEvents;
 
 /**
- * A logout starts a new browser device (the browser side is tests/e2e/logout.mjs).
+ * A logout, or another user identified on the browser, starts a new browser device (the browser side
+ * is tests/e2e/logout.mjs).
  */
 final class LogoutTest extends TestCase
 {
@@ -56,14 +57,66 @@ final class LogoutTest extends TestCase
         $this->assertStringContainsString('"key":"crumbs_app_front_id"', $html, 'the library\'s localStorage key and cookie name for the id');
         $this->assertStringContainsString('"remove":"crumbs_new_device=;path=' . COOKIEPATH . ';max-age=0"', $html, 'removed with the path it was set with');
         $this->assertStringContainsString('"domain":""', $html, 'no device id cookie without data-cookie-domain');
+        $this->assertStringContainsString('"mark":"crumbs_app_front_wp_user"', $html, 'in the library\'s keys of the app, which it forgets on withdrawn consent');
+        $this->assertStringContainsString('"user":"' . Logout::userHash($author->ID) . '"', $html, 'the user this page identifies');
 
-        // The same script for everyone, so that a full-page cache may keep it.
+        // Anonymous pages: the same script for everyone, so that a full-page cache may keep it.
         wp_set_current_user(0);
         ob_start();
         (new Frontend())->printLibrary();
         $anonymous = (string) ob_get_clean();
         $this->assertSame(Logout::script(Frontend::scriptAttributes()), $this->inline($anonymous, 'crumbs-new-device'));
-        $this->assertSame($this->inline($html, 'crumbs-new-device'), $this->inline($anonymous, 'crumbs-new-device'));
+        $this->assertStringContainsString('"user":""', $anonymous, 'nobody to compare with the device\'s last user');
+        $this->assertStringNotContainsString('crumbs("identify"', $anonymous);
+        $this->assertSame(
+            $this->inline($anonymous, 'crumbs-new-device'),
+            str_replace(Logout::userHash($author->ID), '', $this->inline($html, 'crumbs-new-device')),
+            'a logged-in page differs only in the user it identifies anyway'
+        );
+
+        // A logged-in user the plugin does not identify gets the anonymous script: the device is
+        // compared only where an identify could move it.
+        $this->setSettings(['identify_users' => false]);
+        wp_set_current_user($author->ID);
+        ob_start();
+        (new Frontend())->printLibrary();
+        $unidentified = (string) ob_get_clean();
+        $this->assertSame($this->inline($anonymous, 'crumbs-new-device'), $this->inline($unidentified, 'crumbs-new-device'));
+    }
+
+    public function testTheBrowserKeepsAKeyedHashOfTheUserAndNothingElseOfThem(): void
+    {
+        global $wpdb;
+        $this->setSettings(['server_url' => 'https://crumbs.example.com', 'app_id' => 'app_front', 'identify_users' => true, 'exclude_roles' => ['administrator']]);
+        $ann = $this->makeUser('subscriber', 'ann');
+        $bob = $this->makeUser('subscriber', 'bob');
+        $wpdb->update($wpdb->users, ['display_name' => 'Ann </script><script>alert(1)</script>'], ['ID' => $ann->ID]);
+        clean_user_cache($ann->ID);
+        wp_set_current_user($ann->ID);
+        ob_start();
+        (new Frontend())->printLibrary();
+        $html = (string) ob_get_clean();
+        $this->assertSame(3, substr_count($html, '</script>'), 'only the three tags close a script');
+        $script = $this->inline($html, 'crumbs-new-device');
+
+        $hash = Logout::userHash($ann->ID);
+        $this->assertMatchesRegularExpression('/^[0-9a-f]{32}$/', $hash);
+        $this->assertSame($hash, Logout::userHash($ann->ID), 'the same user, the same hash: their device is kept');
+        $this->assertNotSame($hash, Logout::userHash($bob->ID));
+        $this->assertMatchesRegularExpression('/"user":"[0-9a-f]{32}"/', $script);
+        foreach ([$ann->user_email, $ann->user_login, 'Ann', 'alert', '"user":"' . $ann->ID . '"', '"user":' . $ann->ID] as $personal) {
+            $this->assertStringNotContainsString($personal, $script, 'nothing of the user but the keyed hash');
+        }
+        foreach (['md5', 'sha1', 'sha256'] as $algo) {
+            $this->assertStringNotContainsString(substr(hash($algo, (string) $ann->ID), 0, 16), $script, 'not a plain hash of the id, which anyone could recompute');
+        }
+        $otherSite = static fn (): string => 'another site\'s secret';
+        add_filter('salt', $otherSite);
+        try {
+            $this->assertNotSame($hash, Logout::userHash($ann->ID), 'keyed with the site\'s secret');
+        } finally {
+            remove_filter('salt', $otherSite);
+        }
     }
 
     public function testTheScriptFollowsTheFilteredAttributesSafely(): void
@@ -85,6 +138,7 @@ final class LogoutTest extends TestCase
         $this->assertStringContainsString('"domain":".example.com"', $html, 'the id cookie is replaced on its domain');
         $this->assertStringContainsString('"key":"crumbs_other\u003C/script\u003E', $html, 'the app id the library is given');
         $this->assertSame(2, substr_count($html, '</script>'), 'only the two tags close a script');
+        $this->assertStringContainsString('"mark":"crumbs_other\u003C/script\u003E', $html);
     }
 
     public function testLoggingOutKeepsTheUsersQueuedServerSideEvents(): void

@@ -91,9 +91,13 @@ final class Frontend
             return;
         }
         $attrs = self::scriptAttributes();
-        // Before the library starts: after a logout, this page is a new device (see Logout).
-        wp_print_inline_script_tag(Logout::script($attrs), ['id' => 'crumbs-new-device']);
         $identify = self::identifyScript();
+        // Before the library starts: after a logout, or when this page identifies another user than
+        // the one the browser's device was identified as, this page is a new device (see Logout).
+        wp_print_inline_script_tag(
+            Logout::script($attrs, $identify !== '' ? get_current_user_id() : 0),
+            ['id' => 'crumbs-new-device']
+        );
         if ($identify !== '') {
             wp_print_inline_script_tag($identify, ['id' => 'crumbs-identify']);
         }

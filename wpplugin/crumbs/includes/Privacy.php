@@ -182,7 +182,7 @@ final class Privacy
             return;
         }
         wp_add_privacy_policy_content('Crumbs', wp_kses_post(wpautop(__(
-            'This site records visitor events (pages viewed, buttons clicked, forms submitted) with Crumbs, on a server the site owner runs. A random device identifier is kept in your browser. When you log in or register, your events may be linked to your email address; when you log out, your browser gets a new identifier, so that whoever uses it next is not linked to you. You can ask for an export or erasure of this data.',
+            'This site records visitor events (pages viewed, buttons clicked, forms submitted) with Crumbs, on a server the site owner runs. A random device identifier is kept in your browser. When you log in or register, your events may be linked to your email address; when you log out, or someone else logs in on the same browser, your browser gets a new identifier, so that whoever uses it next is not linked to you. To tell the people who log in on a browser apart, the browser also keeps a coded form of the account it was last linked to, from which neither the account nor your email address can be read. You can ask for an export or erasure of this data.',
             'crumbs'
         ))));
     }
