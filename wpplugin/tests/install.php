@@ -87,8 +87,13 @@ if (is_wp_error($crumbsReader)) {
     fwrite(STDERR, 'wp_insert_user: ' . $crumbsReader->get_error_message() . "\n");
     exit(1);
 }
-// Users who log in and out in logout.mjs, one per way the library keeps the device id.
-foreach (['leaver' => 'Lou Leaver', 'leaver-cookie' => 'Coco Leaver'] as $crumbsLogin => $crumbsName) {
+// Users who log in and out in logout.mjs, one per way the library keeps the device id, and the two
+// who take turns on one browser without logging out.
+$crumbsUsers = [
+    'leaver' => 'Lou Leaver', 'leaver-cookie' => 'Coco Leaver',
+    'ann' => 'Ann Early', 'bob' => 'Bob Later', 'ann-cookie' => 'Ann Early', 'bob-cookie' => 'Bob Later',
+];
+foreach ($crumbsUsers as $crumbsLogin => $crumbsName) {
     $crumbsUser = wp_insert_user([
         'user_login' => $crumbsLogin,
         'user_email' => $crumbsLogin . '@example.org',

@@ -1,11 +1,19 @@
-// End-to-end: logging out of WordPress starts a new device in the browser. A subscriber logs in and
-// reads the post (the page identifies the browser's device by their email); one more click of
-// theirs is still queued in the browser when they log out (Crumbs' events endpoint is out of
-// reach meanwhile). The next page view, whoever makes it, must land on a new, anonymous device and
-// not on the lead's timeline; the queued click goes out with the old device and stays the lead's,
-// as do the server-side user_logged_in and the earlier page view. Later pages keep the new device.
-// Runs twice: with the device id in localStorage only (the default), and with data-cookie-domain
-// (the id also in a cookie; tests/e2e/mu-plugin.php sets the attribute for this browser).
+// End-to-end: a browser that changes hands starts a new device. Each scenario runs twice: with the
+// device id in localStorage only (the default), and with data-cookie-domain (the id also in a
+// cookie; tests/e2e/mu-plugin.php sets the attribute for this browser).
+//
+// Logging out (run): a subscriber logs in and reads the post (the page identifies the browser's
+// device by their email); one more click of theirs is still queued in the browser when they log out
+// (Crumbs' events endpoint is out of reach meanwhile). The next page view, whoever makes it, must
+// land on a new, anonymous device and not on the lead's timeline; the queued click goes out with
+// the old device and stays the lead's, as do the server-side user_logged_in and the earlier page
+// view. Later pages keep the new device.
+//
+// Another user, no logout (runUserChange): an anonymous visitor reads the post and logs in as A
+// (the device and its anonymous history join A's lead); A's session ends without a logout (the
+// auth cookies are deleted, as when they expire) and A logs in again (the same device); it ends
+// again and B logs in on the same browser: B's page views must land on a new device on B's lead,
+// and A's lead keep A's device and every event of it (nothing of A's moves to B).
 //
 // Env: WP_URL, WP_POST_URL, CRUMBS_URL, CRUMBS_APP_ID, CRUMBS_ADMIN_TOKEN, CHROMIUM.
 // Prints one JSON line with what it saw; exits non-zero when a check fails.
@@ -86,10 +94,8 @@ async function libraryDeviceId(page) {
 	return page.evaluate(() => window.crumbs('deviceId'));
 }
 
-async function run({ login, cookieDomain }) {
-	const email = `${login}@example.org`;
-	const r = { login, cookieDomain, checks: [] };
-	const check = (name, ok, detail) => r.checks.push(ok ? { name, ok: true } : { name, ok: false, detail });
+// A headless Chromium with a profile of its own, removed by close().
+async function launch() {
 	const userDataDir = mkdtempSync(join(tmpdir(), 'crumbs-wp-logout-'));
 	const context = await chromium.launchPersistentContext(userDataDir, {
 		executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -99,6 +105,34 @@ async function run({ login, cookieDomain }) {
 			'--disable-background-networking', '--disable-component-update', '--disable-sync',
 		],
 	});
+	const close = async () => {
+		await context.close();
+		rmSync(userDataDir, { recursive: true, force: true });
+	};
+	return { context, close };
+}
+
+// The context's page, once the variant's cookie is set (routes are the caller's).
+async function firstPage(context, cookieDomain) {
+	if (cookieDomain) {
+		await context.addCookies([{ name: 'crumbs_e2e_cookie_domain', value: cookieDomain, url: wpUrl }]);
+	}
+	return context.pages()[0] || (await context.newPage());
+}
+
+// Logs in through wp-login.php and waits for the redirect away from it.
+async function logIn(page, login) {
+	await page.goto(`${wpUrl}/wp-login.php`);
+	await page.fill('#user_login', login);
+	await page.fill('#user_pass', `${login}-password`);
+	await Promise.all([page.waitForURL((u) => !u.pathname.endsWith('wp-login.php')), page.click('#wp-submit')]);
+}
+
+async function run({ login, cookieDomain }) {
+	const email = `${login}@example.org`;
+	const r = { login, cookieDomain, checks: [] };
+	const check = (name, ok, detail) => r.checks.push(ok ? { name, ok: true } : { name, ok: false, detail });
+	const { context, close } = await launch();
 	try {
 		// Only loopback traffic leaves the browser; while held, the library's event batches fail
 		// as if Crumbs were unreachable (on the context, so a keepalive send as a page is left too).
@@ -114,16 +148,10 @@ async function run({ login, cookieDomain }) {
 			}
 			return route.continue();
 		});
-		if (cookieDomain) {
-			await context.addCookies([{ name: 'crumbs_e2e_cookie_domain', value: cookieDomain, url: wpUrl }]);
-		}
-		const page = context.pages()[0] || (await context.newPage());
+		const page = await firstPage(context, cookieDomain);
 
 		// Logged in: the page identifies the browser's device.
-		await page.goto(`${wpUrl}/wp-login.php`);
-		await page.fill('#user_login', login);
-		await page.fill('#user_pass', `${login}-password`);
-		await Promise.all([page.waitForURL((u) => !u.pathname.endsWith('wp-login.php')), page.click('#wp-submit')]);
+		await logIn(page, login);
 		await page.goto(postUrl, { waitUntil: 'load' });
 		const first = await libraryDeviceId(page);
 		r.first = first;
@@ -202,8 +230,109 @@ async function run({ login, cookieDomain }) {
 	} catch (err) {
 		r.error = String(err && err.stack ? err.stack : err);
 	} finally {
-		await context.close();
-		rmSync(userDataDir, { recursive: true, force: true });
+		await close();
+	}
+	r.ok = !r.error && r.checks.every((c) => c.ok);
+	return r;
+}
+
+// Another WordPress user logs in on a browser whose session ended without a logout.
+async function runUserChange({ a, b, cookieDomain }) {
+	const [emailA, emailB] = [`${a}@example.org`, `${b}@example.org`];
+	const r = { a, b, cookieDomain, checks: [] };
+	const check = (name, ok, detail) => r.checks.push(ok ? { name, ok: true } : { name, ok: false, detail });
+	const { context, close } = await launch();
+	try {
+		await context.route('**/*', (route) => {
+			const url = new URL(route.request().url());
+			if (url.hostname !== '127.0.0.1' && url.hostname !== 'localhost') return route.abort();
+			return route.continue();
+		});
+		const page = await firstPage(context, cookieDomain);
+		const read = async (who) => {
+			await page.goto(postUrl, { waitUntil: 'load' });
+			const id = await libraryDeviceId(page);
+			const identifies = await page.evaluate(() => !!document.getElementById('crumbs-identify'));
+			check(`${who}: the page identifies ${who === 'anonymous' ? 'nobody' : 'them'}`, identifies === (who !== 'anonymous'));
+			return id;
+		};
+		// What the browser keeps of who its device was identified as.
+		const mark = () => page.evaluate((k) => localStorage[k] ?? null, `${prefix}wp_user`);
+		// The session ends without a logout: WordPress's auth cookies are gone, as when they expire.
+		const endSession = async () => {
+			await context.clearCookies({ name: /^wordpress_(logged_in_|sec_)?[0-9a-f]{32}$/ });
+			check('the auth cookies are gone', !(await context.cookies(wpUrl)).some((c) => c.name.startsWith('wordpress_logged_in_')));
+			check('no logout flag', !(await context.cookies(wpUrl)).some((c) => c.name === flagName));
+		};
+
+		// An anonymous visitor: no lead, nothing marked.
+		const d0 = await read('anonymous');
+		r.d0 = d0;
+		const anon = await until(async () => {
+			const d = await device(d0);
+			return d && d.codes.includes('view/js') && d;
+		});
+		check('the anonymous page view is on the browser\'s device, with no lead', anon?.lead === null, anon);
+		check('nothing marked before anyone is identified', (await mark()) === null, await mark());
+
+		// A logs in: the same device, its anonymous history joins A's lead.
+		await logIn(page, a);
+		check('A logged in: the same device', (await read('A')) === d0);
+		const joined = await until(async () => {
+			const l = await lead(emailA);
+			return l && l.devices.includes(d0) && l.events.filter((e) => e.code === 'view' && e.device === d0).length >= 2 && l;
+		});
+		check('A\'s lead owns the device with the anonymous and the logged-in page views', !!joined, await lead(emailA));
+		const markA = await mark();
+		r.markA = markA;
+		check('the browser marks the device with a 128-bit hash of A and the device id',
+			new RegExp(`^[0-9a-f]{32} ${d0}$`).test(markA ?? ''), markA);
+		check('… and nothing of A', ![a, emailA, 'Early'].some((s) => (markA ?? '').includes(s)), markA);
+
+		// A's session ends without a logout; A reads on anonymously, then logs in again.
+		await endSession();
+		check('after the session ended: the same device', (await read('anonymous')) === d0);
+		await logIn(page, a);
+		check('A again: the same device', (await read('A')) === d0);
+		check('A again: the same mark', (await mark()) === markA, await mark());
+		const beforeB = await until(async () => {
+			const l = await lead(emailA);
+			return l && l.events.filter((e) => e.code === 'view' && e.device === d0).length >= 4 && l;
+		});
+		check('A\'s four page views on the device are on A\'s lead', !!beforeB, await lead(emailA));
+
+		// A's session ends again, and B logs in on the same browser: a new device, B's alone.
+		await endSession();
+		await logIn(page, b);
+		const d1 = await read('B');
+		r.d1 = d1;
+		check('B logged in: a new device', d1 !== d0 && /^\d+$/.test(d1), { d0, d1 });
+		if (cookieDomain) {
+			const c = (await context.cookies(wpUrl)).find((x) => x.name === `${prefix}id`);
+			check('the device id cookie holds the new id', c?.value === d1, c);
+		}
+		const markB = await mark();
+		check('the new device is marked with B', new RegExp(`^[0-9a-f]{32} ${d1}$`).test(markB ?? '') && markB.split(' ')[0] !== markA.split(' ')[0], { markA, markB });
+		check('a reload keeps B\'s device', (await read('B')) === d1);
+		const leadB = await until(async () => {
+			const l = await lead(emailB);
+			return l && l.devices.includes(d1) && l.events.filter((e) => e.code === 'view' && e.device === d1).length >= 2 && l;
+		});
+		check('B\'s page views land on the new device on B\'s lead', !!leadB, await lead(emailB));
+		check('B\'s lead has nothing of A\'s device', !!leadB && !leadB.devices.includes(d0) && !leadB.events.some((e) => e.device === d0), leadB);
+		check('B\'s server-side user_logged_in is on B\'s lead', !!leadB?.events.some((e) => `${e.code}/${e.source}` === 'user_logged_in/wordpress'), leadB);
+
+		const leadA = (await lead(emailA)) || { devices: [], events: [] };
+		const key = (e) => `${e.code}/${e.source}/${e.device}`;
+		check('A\'s lead keeps A\'s device, not B\'s', leadA.devices.includes(d0) && !leadA.devices.includes(d1), leadA.devices);
+		check('A\'s lead keeps every event it had', beforeB && beforeB.events.every((e) => leadA.events.some((x) => key(x) === key(e))), { before: beforeB?.events, after: leadA.events });
+		check('nothing of B is on A\'s lead', !leadA.events.some((e) => e.device === d1));
+		const old = await device(d0);
+		check('A\'s device is still A\'s', old?.lead === emailA, old);
+	} catch (err) {
+		r.error = String(err && err.stack ? err.stack : err);
+	} finally {
+		await close();
 	}
 	r.ok = !r.error && r.checks.every((c) => c.ok);
 	return r;
@@ -212,6 +341,9 @@ async function run({ login, cookieDomain }) {
 const runs = [];
 for (const variant of [{ login: 'leaver', cookieDomain: '' }, { login: 'leaver-cookie', cookieDomain: new URL(wpUrl).hostname }]) {
 	runs.push(await run(variant));
+}
+for (const variant of [{ a: 'ann', b: 'bob', cookieDomain: '' }, { a: 'ann-cookie', b: 'bob-cookie', cookieDomain: new URL(wpUrl).hostname }]) {
+	runs.push(await runUserChange(variant));
 }
 const ok = runs.every((r) => r.ok);
 console.log(JSON.stringify({ ok, runs }));
