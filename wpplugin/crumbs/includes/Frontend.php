@@ -93,9 +93,9 @@ final class Frontend
         $attrs = self::scriptAttributes();
         $identify = self::identifyScript();
         // Before the library starts: after a logout, or when this page identifies another user than
-        // the one the browser's device was identified as, this page is a new device (see Logout).
+        // the one the browser's device was identified as, this page is a new device (see NewDevice).
         wp_print_inline_script_tag(
-            Logout::script($attrs, $identify !== '' ? get_current_user_id() : 0),
+            NewDevice::script($attrs, $identify !== '' ? get_current_user_id() : 0),
             ['id' => 'crumbs-new-device']
         );
         if ($identify !== '') {

@@ -19,7 +19,7 @@ final class Plugin
         (new Frontend())->hook();
         (new Rest())->hook();
         (new ServerEvents())->hook();
-        (new Logout())->hook();
+        (new NewDevice())->hook();
         (new Privacy())->hook();
         (new Queue())->hook();
 

@@ -3,7 +3,7 @@
 namespace Crumbs\WordPress\Tests;
 
 use Crumbs\WordPress\Frontend;
-use Crumbs\WordPress\Logout;
+use Crumbs\WordPress\NewDevice;
 use Crumbs\WordPress\Options;
 use Crumbs\WordPress\Queue;
 use Crumbs\WordPress\ServerEvents;
@@ -12,13 +12,13 @@ use Crumbs\WordPress\ServerEvents;
  * A logout, or another user identified on the browser, starts a new browser device (the browser side
  * is tests/e2e/logout.mjs).
  */
-final class LogoutTest extends TestCase
+final class NewDeviceTest extends TestCase
 {
     public function testLogoutLeavesALongLivedFlagThePageCanReadAndRemove(): void
     {
         $this->assertTrue($this->loggedOutIsHooked(), 'wp_logout leaves the flag');
-        $cookie = Logout::flagCookie('abc123');
-        $this->assertSame(Logout::COOKIE, $cookie['name']);
+        $cookie = NewDevice::flagCookie('abc123');
+        $this->assertSame(NewDevice::COOKIE, $cookie['name']);
         $this->assertSame('abc123', $cookie['value']);
         $options = $cookie['options'];
         $this->assertSame(COOKIEPATH, $options['path'], 'every front-end page sees it');
@@ -34,7 +34,7 @@ final class LogoutTest extends TestCase
         global $wp_filter;
         foreach ($wp_filter['wp_logout']->callbacks ?? [] as $callbacks) {
             foreach ($callbacks as $callback) {
-                if (is_array($callback['function']) && $callback['function'][0] instanceof Logout && $callback['function'][1] === 'loggedOut') {
+                if (is_array($callback['function']) && $callback['function'][0] instanceof NewDevice && $callback['function'][1] === 'loggedOut') {
                     return true;
                 }
             }
@@ -58,19 +58,19 @@ final class LogoutTest extends TestCase
         $this->assertStringContainsString('"remove":"crumbs_new_device=;path=' . COOKIEPATH . ';max-age=0"', $html, 'removed with the path it was set with');
         $this->assertStringContainsString('"domain":""', $html, 'no device id cookie without data-cookie-domain');
         $this->assertStringContainsString('"mark":"crumbs_app_front_wp_user"', $html, 'in the library\'s keys of the app, which it forgets on withdrawn consent');
-        $this->assertStringContainsString('"user":"' . Logout::userHash($author->ID) . '"', $html, 'the user this page identifies');
+        $this->assertStringContainsString('"user":"' . NewDevice::userHash($author->ID) . '"', $html, 'the user this page identifies');
 
         // Anonymous pages: the same script for everyone, so that a full-page cache may keep it.
         wp_set_current_user(0);
         ob_start();
         (new Frontend())->printLibrary();
         $anonymous = (string) ob_get_clean();
-        $this->assertSame(Logout::script(Frontend::scriptAttributes()), $this->inline($anonymous, 'crumbs-new-device'));
+        $this->assertSame(NewDevice::script(Frontend::scriptAttributes()), $this->inline($anonymous, 'crumbs-new-device'));
         $this->assertStringContainsString('"user":""', $anonymous, 'nobody to compare with the device\'s last user');
         $this->assertStringNotContainsString('crumbs("identify"', $anonymous);
         $this->assertSame(
             $this->inline($anonymous, 'crumbs-new-device'),
-            str_replace(Logout::userHash($author->ID), '', $this->inline($html, 'crumbs-new-device')),
+            str_replace(NewDevice::userHash($author->ID), '', $this->inline($html, 'crumbs-new-device')),
             'a logged-in page differs only in the user it identifies anyway'
         );
 
@@ -99,10 +99,10 @@ final class LogoutTest extends TestCase
         $this->assertSame(3, substr_count($html, '</script>'), 'only the three tags close a script');
         $script = $this->inline($html, 'crumbs-new-device');
 
-        $hash = Logout::userHash($ann->ID);
+        $hash = NewDevice::userHash($ann->ID);
         $this->assertMatchesRegularExpression('/^[0-9a-f]{32}$/', $hash);
-        $this->assertSame($hash, Logout::userHash($ann->ID), 'the same user, the same hash: their device is kept');
-        $this->assertNotSame($hash, Logout::userHash($bob->ID));
+        $this->assertSame($hash, NewDevice::userHash($ann->ID), 'the same user, the same hash: their device is kept');
+        $this->assertNotSame($hash, NewDevice::userHash($bob->ID));
         $this->assertMatchesRegularExpression('/"user":"[0-9a-f]{32}"/', $script);
         foreach ([$ann->user_email, $ann->user_login, 'Ann', 'alert', '"user":"' . $ann->ID . '"', '"user":' . $ann->ID] as $personal) {
             $this->assertStringNotContainsString($personal, $script, 'nothing of the user but the keyed hash');
@@ -113,7 +113,7 @@ final class LogoutTest extends TestCase
         $otherSite = static fn (): string => 'another site\'s secret';
         add_filter('salt', $otherSite);
         try {
-            $this->assertNotSame($hash, Logout::userHash($ann->ID), 'keyed with the site\'s secret');
+            $this->assertNotSame($hash, NewDevice::userHash($ann->ID), 'keyed with the site\'s secret');
         } finally {
             remove_filter('salt', $otherSite);
         }

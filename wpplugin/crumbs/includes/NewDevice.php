@@ -30,7 +30,7 @@ namespace Crumbs\WordPress;
  * Events the library had queued keep the device id they were queued with; so do the plugin's
  * server-side events, which belong to the user's own `wp-user-…` device, never to a browser's.
  */
-final class Logout
+final class NewDevice
 {
     /** The flag: a random token, readable by the page's script, which removes it. */
     public const COOKIE = 'crumbs_new_device';
