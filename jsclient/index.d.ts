@@ -58,8 +58,8 @@ export function identify(email: string, fields?: { name?: string; [field: string
 export function consent(granted: boolean): void
 /** The device id, for passing to a backend that triggers events for the same device. Undefined before init. */
 export function deviceId(): string | undefined
-/** Starts a new device id (a sign-out); what is queued stays with the old one, later events belong to the new, anonymous device. */
-export function reset(): void
+/** Starts a new device id (a sign-out) and answers it (undefined before init); what is queued stays with the old one, later events belong to the new, anonymous device. */
+export function reset(): string | undefined
 /**
  * Sends what is queued now instead of in a moment (ES module only). Resolves once each item has been
  * stored or refused for good (`onError` has had the refusal), or waits for a retry. With `keepalive`
@@ -74,7 +74,7 @@ export interface Crumbs {
   (command: 'identify', email: string, fields?: { name?: string; [field: string]: unknown }): void
   (command: 'consent', granted: boolean): void
   (command: 'deviceId'): string | undefined
-  (command: 'reset'): void
+  (command: 'reset'): string | undefined
   /** Sets the function that receives every final refusal (the ES module's onError option); a later call replaces it, null removes it. */
   (command: 'onError', handler: ((refusal: Refusal) => void) | null): void
   /** Calls queued by the stub before the library loaded. */
