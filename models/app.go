@@ -25,6 +25,11 @@ type App struct {
 	PublicID        string     `gorm:"size:32;not null;uniqueIndex"`
 	Name            string     `gorm:"size:200;not null"`
 	AllowedOrigins  StringList `gorm:"type:text;not null"`
+	// SetAsideOrigins are entries saved before allowed origins were checked
+	// that no browser can send (see normalizeOrigin): migration
+	// 2026120409_allowed_origins moved them out of AllowedOrigins, where
+	// they matched nothing. Setting AllowedOrigins clears them.
+	SetAsideOrigins StringList `gorm:"type:text"`
 	Timezone        string     `gorm:"size:64;not null"`
 	SecretHash      string     `gorm:"size:64;not null;index:idx_apps_secret_hash"`
 	SecretHint      string     `gorm:"size:16;not null"`
@@ -73,6 +78,7 @@ func (a *App) apply(in AppInput) error {
 			origins = append(origins, norm)
 		}
 		a.AllowedOrigins = origins
+		a.SetAsideOrigins = StringList{}
 	}
 	if in.Timezone != nil {
 		tz := strings.TrimSpace(*in.Timezone)
@@ -186,6 +192,7 @@ func UpdateApp(ctx context.Context, db *gorm.DB, v Viewer, publicID string, in A
 	}
 	if in.AllowedOrigins != nil {
 		changes["allowed_origins"] = app.AllowedOrigins
+		changes["set_aside_origins"] = app.SetAsideOrigins
 	}
 	if in.Timezone != nil {
 		changes["timezone"] = app.Timezone
@@ -238,12 +245,37 @@ func (a *App) SecretMatches(secret string) bool {
 
 // OriginAllowed reports whether a browser at origin may trigger this app's
 // events. Requests without an Origin header come from servers or tools, not
-// browsers; an app with no allowed origins accepts any.
+// browsers; an app with no allowed origins accepts any, unless entries were
+// set aside: those matched no browser before, and an app whose every entry
+// was one refused every browser, which it keeps doing until its owner sets
+// the list.
 func (a *App) OriginAllowed(origin string) bool {
-	if origin == "" || len(a.AllowedOrigins) == 0 {
+	if origin == "" || len(a.AllowedOrigins) == 0 && len(a.SetAsideOrigins) == 0 {
 		return true
 	}
 	return slices.Contains(a.AllowedOrigins, strings.ToLower(origin))
+}
+
+// SetAsideOrigin is an entry of an app's allowed origins that no browser can
+// send, with why.
+type SetAsideOrigin struct {
+	Entry  string
+	Reason string
+}
+
+// SetAside lists the app's set-aside origin entries with the reason each
+// can never match, as the check on save words it.
+func (a *App) SetAside() []*SetAsideOrigin {
+	out := make([]*SetAsideOrigin, 0, len(a.SetAsideOrigins))
+	for _, entry := range a.SetAsideOrigins {
+		reason := "no browser sends it in its Origin header"
+		var invalid *InvalidError
+		if _, err := normalizeOrigin(entry); errors.As(err, &invalid) {
+			reason = invalid.Message
+		}
+		out = append(out, &SetAsideOrigin{Entry: entry, Reason: reason})
+	}
+	return out
 }
 
 // Secrets carry 160 bits of entropy, so a fast hash is enough: it is not a password.

@@ -591,6 +591,27 @@ var migrations = []*gormigrate.Migration{
 			return tx.Table("apps").Migrator().DropColumn(&struct{ ExpiredBefore *time.Time }{}, "ExpiredBefore")
 		},
 	},
+	{
+		// Allowed origins saved before they were normalised on save: each
+		// rewritten as browsers send Origin, duplicates dropped, and entries
+		// no browser can send set aside in a column of their own, shown to
+		// the owner (migrate_origins.go). The column is nullable, so
+		// replicas of the previous release keep creating apps during a
+		// rolling upgrade.
+		ID: "2026120409_allowed_origins",
+		Migrate: func(tx *gorm.DB) error {
+			type app struct {
+				SetAsideOrigins *string `gorm:"type:text"`
+			}
+			if err := tx.Table("apps").Migrator().AddColumn(&app{}, "SetAsideOrigins"); err != nil {
+				return err
+			}
+			return rewriteAllowedOrigins(tx)
+		},
+		Rollback: func(tx *gorm.DB) error {
+			return tx.Table("apps").Migrator().DropColumn(&struct{ SetAsideOrigins *string }{}, "SetAsideOrigins")
+		},
+	},
 }
 
 // addEventsIntegrationSQL adds the column 2026120401_ingest_tokens adds.
