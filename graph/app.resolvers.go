@@ -14,6 +14,11 @@ func (r *appResolver) AllowedOrigins(ctx context.Context, obj *models.App) ([]st
 	return obj.AllowedOrigins, nil
 }
 
+// SetAsideOrigins is the resolver for the setAsideOrigins field.
+func (r *appResolver) SetAsideOrigins(ctx context.Context, obj *models.App) ([]*models.SetAsideOrigin, error) {
+	return obj.SetAside(), nil
+}
+
 // SecretKeyRotatedAt is the resolver for the secretKeyRotatedAt field.
 func (r *appResolver) SecretKeyRotatedAt(ctx context.Context, obj *models.App) (*time.Time, error) {
 	return &obj.SecretRotatedAt, nil

@@ -208,7 +208,7 @@ func Authorize(ctx context.Context, db *gorm.DB, v Viewer, obj any, fields func(
 		return nil
 	case *Overview, *DefinitionStats, Bucket, *Bucket, *DimStat, *DefinitionCount, *Rule, *EraseResult,
 		HeaderHint, *TestRuleResult, *TestDelivery, *CreatedRule, *ActionSecret, ActionSecret,
-		Role, Interval, JSONObject, StringList:
+		Role, Interval, JSONObject, StringList, *SetAsideOrigin:
 		return nil
 	}
 	if rv.Kind() == reflect.Slice {

@@ -167,3 +167,45 @@ func gqlIdentifyFrom(t *testing.T, j *jsonAPI, appID, origin, device string) str
 	}
 	return out.Errors[0].Extensions.Code
 }
+
+// An app whose saved entries no browser can send (set aside by migration
+// 2026120409_allowed_origins) shows them with why, keeps refusing browsers
+// while its list is empty, and takes a new list in their place.
+func TestSetAsideOrigins(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		j := newJSONAPI(t, db, func(c *config) { c.RatePerIP, c.RatePerDevice = models.Rate{}, models.Rate{} })
+		appID, _ := j.a.createApp("Set aside")
+		if err := db.Model(&models.App{}).Where("public_id = ?", appID).
+			Update("set_aside_origins", models.StringList{"https://*.shop.example"}).Error; err != nil {
+			t.Fatal(err)
+		}
+		type setAside struct{ Entry, Reason string }
+		read := func() (allowed []string, aside []setAside) {
+			var out struct {
+				App struct {
+					AllowedOrigins  []string
+					SetAsideOrigins []setAside
+				}
+			}
+			j.a.ok(`query($a: ID!) { app(id: $a) { allowedOrigins setAsideOrigins { entry reason } } }`, &out, client.Var("a", appID))
+			return out.App.AllowedOrigins, out.App.SetAsideOrigins
+		}
+		if allowed, aside := read(); len(allowed) != 0 || len(aside) != 1 || aside[0].Entry != "https://*.shop.example" ||
+			!strings.Contains(aside[0].Reason, "browsers send no wildcard") {
+			t.Fatalf("allowedOrigins %q, setAsideOrigins %+v", allowed, aside)
+		}
+		if got := gqlTriggerFrom(t, j, appID, "https://a.shop.example", "d-1"); !strings.HasPrefix(got, "FORBIDDEN") {
+			t.Fatalf("browser trigger while only set-aside entries: %s", got)
+		}
+		if r := j.post(appID, `{"device_id":"d-2","code":"view"}`, "Origin", "https://a.shop.example"); r.status != 403 {
+			t.Fatalf("JSON API while only set-aside entries: %d %s", r.status, r.raw)
+		}
+		j.a.ok(`mutation($a: ID!) { updateApp(id: $a, input: {allowedOrigins: ["https://a.shop.example"]}) { id } }`, &map[string]any{}, client.Var("a", appID))
+		if allowed, aside := read(); len(allowed) != 1 || len(aside) != 0 {
+			t.Fatalf("after updateApp: allowedOrigins %q, setAsideOrigins %+v", allowed, aside)
+		}
+		if got := gqlTriggerFrom(t, j, appID, "https://a.shop.example", "d-3"); got != "accepted" {
+			t.Fatalf("browser trigger from the new list: %s", got)
+		}
+	})
+}

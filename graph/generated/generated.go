@@ -80,6 +80,7 @@ type ComplexityRoot struct {
 		RetentionDays      func(childComplexity int) int
 		SecretHint         func(childComplexity int) int
 		SecretKeyRotatedAt func(childComplexity int) int
+		SetAsideOrigins    func(childComplexity int) int
 		Timezone           func(childComplexity int) int
 		UnknownCodes       func(childComplexity int, first *int) int
 		UpdatedAt          func(childComplexity int) int
@@ -503,6 +504,11 @@ type ComplexityRoot struct {
 		User             func(childComplexity int) int
 	}
 
+	SetAsideOrigin struct {
+		Entry  func(childComplexity int) int
+		Reason func(childComplexity int) int
+	}
+
 	Subscription struct {
 		EventStored func(childComplexity int, appID string, after *string) int
 	}
@@ -566,6 +572,7 @@ type ActionSecretPayloadResolver interface {
 }
 type AppResolver interface {
 	AllowedOrigins(ctx context.Context, obj *models.App) ([]string, error)
+	SetAsideOrigins(ctx context.Context, obj *models.App) ([]*models.SetAsideOrigin, error)
 
 	SecretKeyRotatedAt(ctx context.Context, obj *models.App) (*time.Time, error)
 
@@ -845,6 +852,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.App.SecretKeyRotatedAt(childComplexity), true
+	case "App.setAsideOrigins":
+		if e.ComplexityRoot.App.SetAsideOrigins == nil {
+			break
+		}
+
+		return e.ComplexityRoot.App.SetAsideOrigins(childComplexity), true
 	case "App.timezone":
 		if e.ComplexityRoot.App.Timezone == nil {
 			break
@@ -2938,6 +2951,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Session.User(childComplexity), true
 
+	case "SetAsideOrigin.entry":
+		if e.ComplexityRoot.SetAsideOrigin.Entry == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SetAsideOrigin.Entry(childComplexity), true
+	case "SetAsideOrigin.reason":
+		if e.ComplexityRoot.SetAsideOrigin.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SetAsideOrigin.Reason(childComplexity), true
+
 	case "Subscription.eventStored":
 		if e.ComplexityRoot.Subscription.EventStored == nil {
 			break
@@ -3253,8 +3279,20 @@ type App {
   "The public appId (safe in page source)."
   id: ID!
   name: String!
-  "Origins allowed to send browser triggers (e.g. https://example.com). Empty means any."
+  """
+  Origins allowed to send browser triggers (e.g. https://example.com), as browsers send them in
+  their Origin header. Empty means any, unless setAsideOrigins lists entries.
+  """
   allowedOrigins: [String!]!
+  """
+  Entries saved in allowedOrigins before they were checked that no browser can ever send (a
+  wildcard, a host name not in punycode, a port outside 1-65535), each with why. They never
+  matched, so the upgrade that normalised the saved lists took them out of allowedOrigins and
+  kept them here, for the owner to replace with the origins meant. While allowedOrigins is empty
+  and this is not, every browser origin is refused, as it was before. Setting allowedOrigins
+  (updateApp) clears it.
+  """
+  setAsideOrigins: [SetAsideOrigin!]!
   "IANA timezone used for dashboards, e.g. Europe/Amsterdam."
   timezone: String!
   "The first characters of the secret key, to tell keys apart. The key itself is never shown again."
@@ -3285,6 +3323,14 @@ type RefusedOrigin {
   count: Int!
   firstSeenAt: Time!
   lastSeenAt: Time!
+}
+
+"An allowedOrigins entry that no browser can send, set aside when the saved lists were normalised."
+type SetAsideOrigin {
+  "The entry as it was saved."
+  entry: String!
+  "Why no browser sends it, in the words updateApp refuses such an entry with."
+  reason: String!
 }
 
 "A refused code that is not defined in the app."
@@ -4346,6 +4392,8 @@ func (ec *executionContext) childFields_App(ctx context.Context, field graphql.C
 		return ec.fieldContext_App_name(ctx, field)
 	case "allowedOrigins":
 		return ec.fieldContext_App_allowedOrigins(ctx, field)
+	case "setAsideOrigins":
+		return ec.fieldContext_App_setAsideOrigins(ctx, field)
 	case "timezone":
 		return ec.fieldContext_App_timezone(ctx, field)
 	case "secretKeyHint":
@@ -5058,6 +5106,16 @@ func (ec *executionContext) childFields_Session(ctx context.Context, field graph
 		return ec.fieldContext_Session_refreshTokenExpiresAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Session", field.Name)
+}
+
+func (ec *executionContext) childFields_SetAsideOrigin(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "entry":
+		return ec.fieldContext_SetAsideOrigin_entry(ctx, field)
+	case "reason":
+		return ec.fieldContext_SetAsideOrigin_reason(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SetAsideOrigin", field.Name)
 }
 
 func (ec *executionContext) childFields_TestDeliveryResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7051,6 +7109,38 @@ func (ec *executionContext) _App_allowedOrigins(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_App_allowedOrigins(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("App", field, true, true, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _App_setAsideOrigins(ctx context.Context, field graphql.CollectedField, obj *models.App) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_App_setAsideOrigins(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.App().SetAsideOrigins(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*models.SetAsideOrigin) graphql.Marshaler {
+			return ec.marshalNSetAsideOrigin2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐSetAsideOriginᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_App_setAsideOrigins(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "App",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SetAsideOrigin(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _App_timezone(ctx context.Context, field graphql.CollectedField, obj *models.App) (ret graphql.Marshaler) {
@@ -15696,6 +15786,52 @@ func (ec *executionContext) fieldContext_Session_refreshTokenExpiresAt(_ context
 	return graphql.NewScalarFieldContext("Session", field, false, false, errors.New("field of type Time does not have child fields"))
 }
 
+func (ec *executionContext) _SetAsideOrigin_entry(ctx context.Context, field graphql.CollectedField, obj *models.SetAsideOrigin) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SetAsideOrigin_entry(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Entry, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SetAsideOrigin_entry(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SetAsideOrigin", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _SetAsideOrigin_reason(ctx context.Context, field graphql.CollectedField, obj *models.SetAsideOrigin) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SetAsideOrigin_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SetAsideOrigin_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SetAsideOrigin", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
 func (ec *executionContext) _Subscription_eventStored(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
 	return graphql.ResolveFieldStream(
 		ctx,
@@ -18664,6 +18800,44 @@ func (ec *executionContext) _App(ctx context.Context, sel ast.SelectionSet, obj 
 					}
 				}()
 				res = ec._App_allowedOrigins(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "setAsideOrigins":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._App_setAsideOrigins(ctx, field, obj)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -23746,6 +23920,49 @@ func (ec *executionContext) _Session(ctx context.Context, sel ast.SelectionSet, 
 	return out
 }
 
+var setAsideOriginImplementors = []string{"SetAsideOrigin"}
+
+func (ec *executionContext) _SetAsideOrigin(ctx context.Context, sel ast.SelectionSet, obj *models.SetAsideOrigin) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, setAsideOriginImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SetAsideOrigin")
+		case "entry":
+			out.Values[i] = ec._SetAsideOrigin_entry(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._SetAsideOrigin_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var subscriptionImplementors = []string{"Subscription"}
 
 func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
@@ -25768,6 +25985,32 @@ func (ec *executionContext) marshalNSession2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcru
 		return graphql.Null
 	}
 	return ec._Session(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSetAsideOrigin2ᚕᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐSetAsideOriginᚄ(ctx context.Context, sel ast.SelectionSet, v []*models.SetAsideOrigin) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSetAsideOrigin2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐSetAsideOrigin(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSetAsideOrigin2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐSetAsideOrigin(ctx context.Context, sel ast.SelectionSet, v *models.SetAsideOrigin) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._SetAsideOrigin(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
