@@ -165,6 +165,7 @@ export function Settings({ app, reloadApp }) {
       <${Field} label="Allowed origins (one per line; empty allows any site)" id="set-origins" hint="Only browsers on these sites may send events, e.g. https://example.com"
         error=${(parsed.errors.length && parsed.errors.join('; ')) || fieldErr('origin')}>
         <textarea id="set-origins" rows="4" aria-invalid=${parsed.errors.length ? 'true' : 'false'} value=${originsText} onInput=${(e) => setOriginsText(e.target.value)}></textarea><//>
+      <${SetAsideOrigins} app=${app} />
       <${Field} label="Keep events for (days; empty keeps them forever)" id="set-retention" error=${fieldErr('retention')} hint="Older events, and devices and leads left without events, are erased daily; each run is in the audit log.">
         <input id="set-retention" type="number" min="1" step="1" inputmode="numeric" value=${retention} onInput=${(e) => setRetention(e.target.value)} /><//>
       <${ErrorBox} error=${a.error && !a.error.field && a.error} />
@@ -186,6 +187,19 @@ export function Settings({ app, reloadApp }) {
         : html`<button class="secondary" onClick=${() => setConfirmRotate(true)}>Rotate secret key…</button>`}
     </section>
     <${IngestTokens} app=${app} />`
+}
+
+/** Saved origin entries that no browser can send, taken out of the list by an upgrade: shown until a save replaces them. */
+function SetAsideOrigins({ app }) {
+  const entries = app.setAsideOrigins || []
+  if (!entries.length) return null
+  return html`<div class="notice" role="note" data-testid="set-aside-origins">
+    <p><strong>Set aside: ${entries.length === 1 ? 'an entry' : 'entries'} no browser can send.</strong> ${entries.length === 1 ? 'It' : 'They'} never matched a site, so ${entries.length === 1 ? 'it was' : 'they were'} taken out of the list above; add the origins you meant there.</p>
+    <ul>${entries.map((o) => html`<li><code>${o.entry}</code>: ${o.reason}</li>`)}</ul>
+    <p>${app.allowedOrigins.length
+      ? 'Saving these settings removes this note.'
+      : 'Until then browsers from every site are refused, as before. Saving these settings with the list empty allows every site.'}</p>
+  </div>`
 }
 
 /** Ingest tokens for webhook senders: the token's URL is shown once, on creation. */
