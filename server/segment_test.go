@@ -165,7 +165,7 @@ func TestSegmentEndpoints(t *testing.T) {
 		r := j.postTo("/v1/batch", `{"batch":[{"type":"track","anonymousId":"s-3","event":"Nope"},{"type":"identify","anonymousId":"s-3","traits":{}},{"type":"track","event":"view"},{"type":"wave"}]}`, basic...)
 		if r.status != 200 || strings.Contains(r.raw, `"success":true`) || len(r.Results) != 4 ||
 			r.Results[0].Error.Code != "UNKNOWN_EVENT_CODE" || *r.Results[1].Error.Field != "traits.email" ||
-			*r.Results[2].Error.Field != "anonymous_id" || *r.Results[3].Error.Field != "type" {
+			*r.Results[2].Error.Field != "anonymousId" || *r.Results[3].Error.Field != "type" {
 			t.Fatalf("bad messages: %d %s", r.status, r.raw)
 		}
 		for _, c := range []struct {

@@ -123,7 +123,7 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 			out[i].EventID = &id
 		}
 		if res.Err != nil {
-			e := a.describe(r, res.Err)
+			e := a.describe(r, res.Err, snakeCase)
 			out[i].Error = &e
 		}
 	}

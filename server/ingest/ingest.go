@@ -155,17 +155,27 @@ type errorBody struct {
 	Field   *string `json:"field,omitempty"`
 }
 
-// describe turns err into its public code and a message safe to show; the
-// details of unexpected errors are logged instead, and store faults under
-// models.MsgStoreUnavailable (which the server's log throttles).
-func (a *API) describe(r *http.Request, err error) errorBody {
+// fieldNames names a field of bad input as the endpoint's caller sent it:
+// models name them as GraphQL does (deviceId, occurredAt), the JSON API in
+// snake_case (snakeCase), Segment and the webhooks by their own bodies.
+type fieldNames func(field string) string
+
+// asSent keeps field names as they are: the endpoint refused a field by
+// the name its caller sent.
+func asSent(field string) string { return field }
+
+// describe turns err into its public code and a message safe to show, its
+// field named by names; the details of unexpected errors are logged
+// instead, and store faults under models.MsgStoreUnavailable (which the
+// server's log throttles).
+func (a *API) describe(r *http.Request, err error, names fieldNames) errorBody {
 	code, field := models.Code(err)
 	if errors.Is(err, errBodyUnreadable) {
 		code = models.CodeBadRequest
 	}
 	body := errorBody{Code: code, Message: err.Error()}
 	if field != "" {
-		field = snakeCase(field)
+		field = names(field)
 		body.Field = &field
 		if invalid := (*models.InvalidError)(nil); errors.As(err, &invalid) {
 			body.Message = field + ": " + invalid.Message
@@ -223,9 +233,14 @@ func retryAfter(err error) time.Duration {
 	return 0
 }
 
-// fail answers a whole-request failure.
+// fail answers a whole-request failure of the JSON API.
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
-	body := a.describe(r, err)
+	a.failAs(w, r, err, snakeCase)
+}
+
+// failAs answers a whole-request failure, its field named by names.
+func (a *API) failAs(w http.ResponseWriter, r *http.Request, err error, names fieldNames) {
+	body := a.describe(r, err, names)
 	writeJSON(w, statusOf(body.Code), retryAfter(err), struct {
 		Error errorBody `json:"error"`
 	}{body})

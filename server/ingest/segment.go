@@ -30,6 +30,10 @@ type segmentMessage struct {
 	} `json:"context"`
 	Timestamp *string `json:"timestamp"`
 	MessageID *string `json:"messageId"`
+
+	// fromProperties holds the page fields (url, referrer, title) a page
+	// or screen call took from its properties rather than context.page.
+	fromProperties map[string]bool
 }
 
 // segmentBatch is the body of /v1/batch.
@@ -68,17 +72,17 @@ func (a *API) segment(kind string) http.HandlerFunc {
 		secret := segmentKey(r, who.secret, writeKey)
 		if secret == "" {
 			w.Header().Set("WWW-Authenticate", `Basic realm="crumbs"`)
-			a.fail(w, r, models.Unauthenticated("use HTTP Basic auth with the app's secret key as the username (Segment's write key)"))
+			a.failAs(w, r, models.Unauthenticated("use HTTP Basic auth with the app's secret key as the username (Segment's write key)"), asSent)
 			return
 		}
 		who.secret = secret
 		appID, err := a.opts.Writer.AppForSecret(r.Context(), secret, who.clientIP)
 		if err != nil {
-			a.fail(w, r, err)
+			a.failAs(w, r, err, asSent)
 			return
 		}
 		if len(items) > models.MaxBatch {
-			a.fail(w, r, models.Invalid("batch", "at most %d messages per request", models.MaxBatch))
+			a.failAs(w, r, models.Invalid("batch", "at most %d messages per request", models.MaxBatch), asSent)
 			return
 		}
 		a.record(w, r, appID, who, items, kind)
@@ -106,19 +110,23 @@ func segmentKey(r *http.Request, bearer, writeKey string) string {
 // record maps Segment messages to triggers and identifies, in order:
 // triggers share one call of the writer (one group commit), identifies run
 // one by one. The answer is Segment's {"success": true} when every message
-// was taken, with one outcome per message as the JSON API gives them.
+// was taken, with one outcome per message as the JSON API gives them, a
+// refused field named as the message sent it.
 func (a *API) record(w http.ResponseWriter, r *http.Request, appID string, who caller, items []json.RawMessage, kind string) {
 	type step struct {
+		msg      *segmentMessage
 		trigger  *models.TriggerInput
 		identify []models.IdentifyInput
 		err      error
+		// device is the device of the trigger or identify refused.
+		device string
 	}
 	steps := make([]step, len(items))
 	var triggers []models.TriggerInput
 	var at []int
 	for i, raw := range items {
-		var m segmentMessage
-		if err := json.Unmarshal(raw, &m); err != nil {
+		m := &segmentMessage{}
+		if err := json.Unmarshal(raw, m); err != nil {
 			steps[i].err = models.Invalid("batch", "message %d is not a message object", i)
 			continue
 		}
@@ -126,8 +134,9 @@ func (a *API) record(w http.ResponseWriter, r *http.Request, appID string, who c
 			m.Type = kind
 		}
 		t, ids, err := m.convert(appID, who)
-		steps[i] = step{trigger: t, identify: ids, err: err}
+		steps[i] = step{msg: m, trigger: t, identify: ids, err: err}
 		if t != nil {
+			steps[i].device = t.DeviceID
 			triggers = append(triggers, *t)
 			at = append(at, i)
 		}
@@ -146,7 +155,7 @@ func (a *API) record(w http.ResponseWriter, r *http.Request, appID string, who c
 			for _, in := range s.identify {
 				in.Limits = a.opts.Writer.Limits()
 				if _, err := models.Identify(r.Context(), a.opts.DB, a.opts.Writer.Catalog(), in); err != nil {
-					results[i].Err = err
+					results[i].Err, steps[i].device = err, in.DeviceID
 					break
 				}
 			}
@@ -160,7 +169,7 @@ func (a *API) record(w http.ResponseWriter, r *http.Request, appID string, who c
 		if err == nil {
 			err = results[0].Err
 		}
-		a.fail(w, r, err)
+		a.failAs(w, r, err, asSent)
 		return
 	}
 	out := make([]itemOut, len(results))
@@ -172,7 +181,11 @@ func (a *API) record(w http.ResponseWriter, r *http.Request, appID string, who c
 			out[i].EventID = &id
 		}
 		if res.Err != nil {
-			e := a.describe(r, res.Err)
+			names := asSent
+			if m := steps[i].msg; m != nil {
+				names = m.fieldNames(steps[i].device)
+			}
+			e := a.describe(r, res.Err, names)
 			out[i].Error = &e
 			success = false
 		}
@@ -254,10 +267,12 @@ func (m *segmentMessage) convert(appID string, who caller) (*models.TriggerInput
 		t.Code = "view"
 		// A page call carries its page in properties (analytics.js sets
 		// url, referrer and title there); context.page is the fallback.
+		m.fromProperties = map[string]bool{}
 		for field, dst := range map[string]*string{"url": &t.URL, "referrer": &t.Referrer, "title": &t.Title} {
 			if v, ok := props[field].(string); ok && v != "" {
 				*dst = v
 				delete(props, field)
+				m.fromProperties[field] = true
 			}
 		}
 		if m.Name != "" && props["name"] == nil {
@@ -275,6 +290,38 @@ func (m *segmentMessage) convert(appID string, who caller) (*models.TriggerInput
 		t.OccurredAt = &ts
 	}
 	return t, nil, nil
+}
+
+// fieldNames names the models' fields (deviceId, code, occurredAt, …) as
+// the message sent them; device is the device of the refused trigger or
+// identify. Names the message's own checks gave (type, anonymousId,
+// traits.email, timestamp, …) stay as they are.
+func (m *segmentMessage) fieldNames(device string) fieldNames {
+	return func(field string) string {
+		switch field {
+		case "deviceId":
+			if device != "" && device == segmentID(m.AnonymousID) {
+				return "anonymousId"
+			}
+			return "userId"
+		case "code":
+			return "event"
+		case "url", "referrer", "title":
+			if m.fromProperties[field] {
+				return "properties." + field
+			}
+			return "context.page." + field
+		case "occurredAt":
+			return "timestamp"
+		case "email", "name":
+			return "traits." + field
+		case "fields":
+			return "traits"
+		case "userAgent":
+			return "context.userAgent"
+		}
+		return field
+	}
 }
 
 // segmentID reads an anonymousId or userId, which Segment allows to be a

@@ -42,7 +42,7 @@ const maxWebhookEvents = 1000
 func (a *API) webhook(w http.ResponseWriter, r *http.Request) {
 	integration := r.PathValue("integration")
 	if !validIntegration(integration) {
-		a.fail(w, r, models.Invalid("integration", "must be 1 to 32 lowercase letters, digits, '_' or '-', e.g. generic, pos, billing"))
+		a.failAs(w, r, models.Invalid("integration", "must be 1 to 32 lowercase letters, digits, '_' or '-', e.g. generic, pos, billing"), asSent)
 		return
 	}
 	who, raw, ok := a.begin(w, r, urlToken)
@@ -51,7 +51,7 @@ func (a *API) webhook(w http.ResponseWriter, r *http.Request) {
 	}
 	appID, err := a.opts.Writer.AppForIngestToken(r.Context(), r.PathValue("ingestToken"), who.clientIP)
 	if err != nil {
-		a.fail(w, r, err)
+		a.failAs(w, r, err, asSent)
 		return
 	}
 	var body struct {
@@ -62,16 +62,17 @@ func (a *API) webhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(body.Events) > maxWebhookEvents {
-		a.fail(w, r, models.Invalid("events", "at most %d events per request", maxWebhookEvents))
+		a.failAs(w, r, models.Invalid("events", "at most %d events per request", maxWebhookEvents), asSent)
 		return
 	}
 	idem := strings.TrimSpace(r.Header.Get("Idempotency-Key"))
 	if len(idem) > 64 || !utf8.ValidString(idem) {
-		a.fail(w, r, models.Invalid("idempotencyKey", "the Idempotency-Key header must be at most 64 characters"))
+		a.failAs(w, r, models.Invalid("Idempotency-Key", "the Idempotency-Key header must be at most 64 characters"), asSent)
 		return
 	}
 
 	results := make([]models.TriggerResult, len(body.Events))
+	events := make([]*bentoEvent, len(body.Events))
 	triggers := make([]models.TriggerInput, 0, len(body.Events))
 	var at []int
 	// One identify per lead and request, with the fields of its events
@@ -79,11 +80,12 @@ func (a *API) webhook(w http.ResponseWriter, r *http.Request) {
 	leads := map[string]*models.IdentifyInput{}
 	var order []string
 	for i, item := range body.Events {
-		var e bentoEvent
-		if err := json.Unmarshal(item, &e); err != nil {
+		e := &bentoEvent{}
+		if err := json.Unmarshal(item, e); err != nil {
 			results[i].Err = models.Invalid("events", "event %d is not an event object", i)
 			continue
 		}
+		events[i] = e
 		t, err := e.trigger(appID, integration, who)
 		if err == nil {
 			err = e.messageID(t, idem, i)
@@ -142,7 +144,7 @@ func (a *API) webhook(w http.ResponseWriter, r *http.Request) {
 	// other refusals stay per event and never turn it into a 5xx.
 	for _, res := range results {
 		if code, _ := models.Code(res.Err); code == models.CodeUnavailable || code == models.CodeRateLimited {
-			a.fail(w, r, res.Err)
+			a.failAs(w, r, res.Err, asSent)
 			return
 		}
 	}
@@ -150,7 +152,7 @@ func (a *API) webhook(w http.ResponseWriter, r *http.Request) {
 		if err == nil {
 			err = results[0].Err
 		}
-		a.fail(w, r, err)
+		a.failAs(w, r, err, asSent)
 		return
 	}
 	out := make([]itemOut, len(results))
@@ -165,7 +167,11 @@ func (a *API) webhook(w http.ResponseWriter, r *http.Request) {
 			out[i].EventID = &id
 		}
 		if res.Err != nil {
-			e := a.describe(r, res.Err)
+			names := asSent
+			if e := events[i]; e != nil {
+				names = e.fieldNames(idem)
+			}
+			e := a.describe(r, res.Err, names)
 			out[i].Error = &e
 		}
 	}
@@ -224,6 +230,28 @@ func (e *bentoEvent) messageID(t *models.TriggerInput, idem string, i int) error
 		t.MessageID = &id
 	}
 	return nil
+}
+
+// fieldNames names the models' fields as Bento's event sent them: type is
+// the code, details the properties, date occurredAt, and the message id
+// came from the event's id, else from the Idempotency-Key header.
+func (e *bentoEvent) fieldNames(idem string) fieldNames {
+	return func(field string) string {
+		switch field {
+		case "code":
+			return "type"
+		case "properties":
+			return "details"
+		case "occurredAt":
+			return "date"
+		case "messageId":
+			if (len(e.ID) == 0 || string(e.ID) == "null") && idem != "" {
+				return "Idempotency-Key"
+			}
+			return "id"
+		}
+		return field
+	}
 }
 
 // leadDevice is the stable server-side device of a lead (by its email key)
