@@ -165,6 +165,17 @@ func (a *API) record(w http.ResponseWriter, r *http.Request, appID string, who c
 			results[i].Accepted = true
 		}
 	}
+	// A store fault or a rate limit on any message makes the whole request
+	// one to resend later, as on the webhook: Segment's libraries retry a
+	// 5xx or 429 and drop a 200, and a batch mixes messages the store never
+	// sees (group, alias) with ones it refused. The messages stored
+	// meanwhile are answered duplicate on the resend (their messageId).
+	for _, res := range results {
+		if code, _ := models.Code(res.Err); code == models.CodeUnavailable || code == models.CodeRateLimited {
+			a.failAs(w, r, res.Err, asSent)
+			return
+		}
+	}
 	if err := requestFailure(results); err != nil || len(results) == 1 && isRequestFailure(results[0].Err) {
 		if err == nil {
 			err = results[0].Err
