@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crumbs-dev/crumbs/models"
+	"github.com/crumbs-dev/crumbs/models/modelstest"
+	"gorm.io/gorm"
+)
+
+// The Segment and webhook endpoints share the JSON API's writer; these tests
+// hold them to the same promise under a store that is stopped, frozen or
+// (SQLite) locked: UNAVAILABLE with 503 and Retry-After and a generic
+// message, no request left hanging, and every event stored once after the
+// sender's retry.
+
+// segmentOver posts a Segment batch of track messages with these message
+// ids and, when identify is set, an identify of their device and a group
+// call (which stores nothing, so it is taken even while the store is down),
+// as Segment's libraries batch them; it reads the answer as jsonEventsOver
+// does.
+func segmentOver(base, secret string, identify bool, ids ...string) httpAnswer {
+	var batch []map[string]any
+	for _, id := range ids {
+		batch = append(batch, map[string]any{"type": "track", "anonymousId": "fault-seg", "event": "view", "messageId": id})
+	}
+	if identify {
+		batch = append(batch, map[string]any{"type": "identify", "anonymousId": "fault-seg", "traits": map[string]any{"email": "fault-seg@example.com"}},
+			map[string]any{"type": "group", "anonymousId": "fault-seg", "groupId": "g-1"})
+	}
+	raw, _ := json.Marshal(map[string]any{"batch": batch})
+	req, err := http.NewRequest(http.MethodPost, base+"/v1/batch", strings.NewReader(string(raw)))
+	if err != nil {
+		return httpAnswer{err: err}
+	}
+	req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(secret+":")))
+	return ingestAnswer(fmt.Sprintf("Segment batch %s (identify %v)", strings.Join(ids, ","), identify), req, "results")
+}
+
+// webhookOver posts Bento-style events with these ids for one lead.
+func webhookOver(base, token string, ids ...string) httpAnswer {
+	events := make([]map[string]any, len(ids))
+	for i, id := range ids {
+		events[i] = map[string]any{"id": id, "type": "view", "email": "fault-lead@example.com", "fields": map[string]any{"plan": "pro"}}
+	}
+	raw, _ := json.Marshal(map[string]any{"events": events})
+	req, err := http.NewRequest(http.MethodPost, base+"/webhooks/"+token+"/generic/track", strings.NewReader(string(raw)))
+	if err != nil {
+		return httpAnswer{err: err}
+	}
+	return ingestAnswer("webhook "+strings.Join(ids, ","), req, "items")
+}
+
+// ingestAnswer sends req and reads its answer: a whole-request error, or
+// the outcomes listed under key, each error an entry of errors and the
+// accepted ones a "triggerBatch" datum, so that ack, wantAccepted and
+// wantUnavailable judge it.
+func ingestAnswer(what string, req *http.Request, key string) httpAnswer {
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := faultClient.Do(req)
+	if err != nil {
+		return httpAnswer{what: what, err: err}
+	}
+	defer resp.Body.Close()
+	a := httpAnswer{what: what, status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After"), data: map[string]json.RawMessage{}}
+	var out map[string]json.RawMessage
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		a.err = fmt.Errorf("HTTP %d, body: %w", resp.StatusCode, err)
+		return a
+	}
+	refusal := func(code, message string) {
+		e := gqlError{Message: message}
+		e.Extensions.Code = code
+		a.errors = append(a.errors, e)
+	}
+	if raw := out["error"]; raw != nil {
+		var e struct{ Code, Message string }
+		json.Unmarshal(raw, &e)
+		refusal(e.Code, e.Message)
+		return a
+	}
+	var items []apiItem
+	if err := json.Unmarshal(out[key], &items); err != nil || len(items) == 0 {
+		a.err = fmt.Errorf("HTTP %d without %s", resp.StatusCode, key)
+		return a
+	}
+	var accepted []map[string]bool
+	for _, it := range items {
+		if it.Error != nil {
+			refusal(it.Error.Code, it.Error.Message)
+		}
+		accepted = append(accepted, map[string]bool{"accepted": it.Accepted})
+	}
+	if len(a.errors) == 0 {
+		a.data["triggerBatch"], _ = json.Marshal(accepted)
+	}
+	return a
+}
+
+// wantLead fails unless device belongs to the lead with email.
+func wantLead(t *testing.T, db *gorm.DB, appID, device, email string) {
+	t.Helper()
+	var got string
+	err := db.Raw(`SELECT l.email FROM devices d JOIN leads l ON l.id = d.lead_id JOIN apps a ON a.id = d.app_id
+		WHERE a.public_id = ? AND d.device_id = ?`, appID, device).Scan(&got).Error
+	if err != nil || got != email {
+		t.Fatalf("device %s belongs to %q (%v), want %s", device, got, err, email)
+	}
+}
+
+// proxiedServer serves the real handler stack on a MariaDB behind a proxy
+// that the test can stop or freeze; database calls time out after 2 s.
+func proxiedServer(t *testing.T) (*modelstest.Proxy, *gorm.DB, *api, string) {
+	proxy, dsn := modelstest.ProxiedMySQL(t)
+	db, err := models.Open(context.Background(), dsn, models.DBOptions{Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if sqlDB, err := db.DB(); err == nil {
+			sqlDB.Close()
+		}
+	})
+	a, base := faultAPI(t, db, 2*time.Second)
+	return proxy, db, a, base
+}
+
+var storeFaults = []struct {
+	name        string
+	break_, fix func(*modelstest.Proxy)
+}{
+	{"stopped", (*modelstest.Proxy).Stop, (*modelstest.Proxy).Start},
+	{"frozen", (*modelstest.Proxy).Freeze, (*modelstest.Proxy).Thaw},
+}
+
+func TestSegmentStoreFaults(t *testing.T) {
+	for _, fault := range storeFaults {
+		t.Run(fault.name, func(t *testing.T) {
+			proxy, db, a, base := proxiedServer(t)
+			appID, secret := a.createApp("Segment faults " + fault.name)
+			acked := messageIDs("seg-"+fault.name+"-acked", 2)
+			ack(t, func() httpAnswer { return segmentOver(base, secret, true, acked...) })
+
+			fault.break_(proxy)
+			mend := func() { fault.fix(proxy) }
+			refused := messageIDs("seg-"+fault.name+"-refused", 3)
+			answers := make(chan httpAnswer, 2)
+			go func() { answers <- segmentOver(base, secret, false, refused[0]) }()
+			go func() { answers <- segmentOver(base, secret, true, refused[1:]...) }()
+			for _, ans := range collectAnswers(t, answers, 2, mend) {
+				wantUnavailable(t, ans, "the store is unavailable; retry later")
+			}
+			// A new sender's key is looked up in the store, which is down too.
+			if ans := segmentOver(base, "sk_"+strings.Repeat("z", 32), false, "seg-unknown-key"); ans.status != http.StatusServiceUnavailable {
+				mend()
+				t.Fatalf("%s: HTTP %d %v, want 503", ans.what, ans.status, ans.errors)
+			} else {
+				wantUnavailable(t, ans, "the store is unavailable; retry later")
+			}
+
+			mend()
+			ack(t, func() httpAnswer { return segmentOver(base, secret, false, refused[0]) })
+			ack(t, func() httpAnswer { return segmentOver(base, secret, true, refused[1:]...) })
+			wantStoredOnce(t, db, base, appID, append(acked, refused...))
+			wantLead(t, db, appID, "fault-seg", "fault-seg@example.com")
+		})
+	}
+}
+
+func TestWebhookStoreFaults(t *testing.T) {
+	for _, fault := range storeFaults {
+		t.Run(fault.name, func(t *testing.T) {
+			proxy, db, a, base := proxiedServer(t)
+			appID, _ := a.createApp("Webhook faults " + fault.name)
+			_, token, _ := createIngestToken(a, appID, "Faults")
+			acked := messageIDs("hook-"+fault.name+"-acked", 2)
+			ack(t, func() httpAnswer { return webhookOver(base, token, acked...) })
+
+			fault.break_(proxy)
+			mend := func() { fault.fix(proxy) }
+			refused := messageIDs("hook-"+fault.name+"-refused", 3)
+			answers := make(chan httpAnswer, 2)
+			go func() { answers <- webhookOver(base, token, refused[0]) }()
+			go func() { answers <- webhookOver(base, token, refused[1:]...) }()
+			for _, ans := range collectAnswers(t, answers, 2, mend) {
+				wantUnavailable(t, ans, "the store is unavailable; retry later")
+			}
+			// So is a token this replica has not seen yet.
+			if ans := webhookOver(base, "it_"+strings.Repeat("z", 32), "hook-unknown-token"); ans.status != http.StatusServiceUnavailable {
+				mend()
+				t.Fatalf("%s: HTTP %d %v, want 503", ans.what, ans.status, ans.errors)
+			} else {
+				wantUnavailable(t, ans, "the store is unavailable; retry later")
+			}
+
+			mend()
+			ack(t, func() httpAnswer { return webhookOver(base, token, refused[0]) })
+			ack(t, func() httpAnswer { return webhookOver(base, token, refused[1:]...) })
+			var stored []string
+			for _, id := range append(acked, refused...) {
+				stored = append(stored, "bento:"+id)
+			}
+			wantStoredOnce(t, db, base, appID, stored)
+		})
+	}
+}
+
+// A SQLite file locked by another process: Segment and the webhook wait the
+// busy timeout, answer UNAVAILABLE, and store the retry once.
+func TestIngestLockedSQLite(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "crumbs.db")
+	const timeout = time.Second
+	db, err := models.Open(ctx, "sqlite:"+path, models.DBOptions{Timeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqlDB, _ := db.DB()
+	t.Cleanup(func() { sqlDB.Close() })
+	if err := models.Migrate(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	a, base := faultAPI(t, db, timeout)
+	appID, secret := a.createApp("Locked ingest")
+	_, token, _ := createIngestToken(a, appID, "Locked")
+	ack(t, func() httpAnswer { return segmentOver(base, secret, true, "seg-locked-acked") })
+	ack(t, func() httpAnswer { return webhookOver(base, token, "hook-locked-acked") })
+	a.settle() // nothing left for the rollups consumer to wait on the lock for
+
+	other, err := models.Open(ctx, "sqlite:"+path, models.DBOptions{Timeout: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherDB, _ := other.DB()
+	t.Cleanup(func() { otherDB.Close() })
+	lock, err := otherDB.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if _, err := lock.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	unlock := func() {
+		if _, err := lock.ExecContext(ctx, "ROLLBACK"); err != nil {
+			t.Error(err)
+		}
+	}
+	answers := make(chan httpAnswer, 2)
+	go func() { answers <- segmentOver(base, secret, true, "seg-locked-refused") }()
+	go func() { answers <- webhookOver(base, token, "hook-locked-refused") }()
+	for _, ans := range collectAnswers(t, answers, 2, unlock) {
+		wantUnavailable(t, ans, "the store is unavailable; retry later")
+	}
+	unlock()
+	ack(t, func() httpAnswer { return segmentOver(base, secret, true, "seg-locked-refused") })
+	ack(t, func() httpAnswer { return webhookOver(base, token, "hook-locked-refused") })
+	wantStoredOnce(t, db, base, appID, []string{"seg-locked-acked", "seg-locked-refused", "bento:hook-locked-acked", "bento:hook-locked-refused"})
+}
