@@ -25,15 +25,15 @@ type App struct {
 	PublicID        string     `gorm:"size:32;not null;uniqueIndex"`
 	Name            string     `gorm:"size:200;not null"`
 	AllowedOrigins  StringList `gorm:"type:text;not null"`
+	Timezone        string     `gorm:"size:64;not null"`
+	SecretHash      string     `gorm:"size:64;not null;index:idx_apps_secret_hash"`
+	SecretHint      string     `gorm:"size:16;not null"`
+	SecretRotatedAt time.Time  `gorm:"not null"`
 	// SetAsideOrigins are entries saved before allowed origins were checked
 	// that no browser can send (see normalizeOrigin): migration
 	// 2026120409_allowed_origins moved them out of AllowedOrigins, where
 	// they matched nothing. Setting AllowedOrigins clears them.
 	SetAsideOrigins StringList `gorm:"type:text"`
-	Timezone        string     `gorm:"size:64;not null"`
-	SecretHash      string     `gorm:"size:64;not null;index:idx_apps_secret_hash"`
-	SecretHint      string     `gorm:"size:16;not null"`
-	SecretRotatedAt time.Time  `gorm:"not null"`
 	// RetentionDays is how long raw events are kept; nil keeps them forever.
 	RetentionDays *int
 	// ExpiredBefore is the latest cutoff retention has applied: hours

@@ -328,8 +328,6 @@ func (m *segmentMessage) fieldNames(device string) fieldNames {
 			return "traits." + field
 		case "fields":
 			return "traits"
-		case "userAgent":
-			return "context.userAgent"
 		}
 		return field
 	}
