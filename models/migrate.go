@@ -603,8 +603,12 @@ var migrations = []*gormigrate.Migration{
 			type app struct {
 				SetAsideOrigins *string `gorm:"type:text"`
 			}
-			if err := tx.Table("apps").Migrator().AddColumn(&app{}, "SetAsideOrigins"); err != nil {
-				return err
+			// On MySQL a failed run is not rolled back (DDL commits): run
+			// again, it finds the column, and rewrites what is left.
+			if !tx.Migrator().HasColumn("apps", "set_aside_origins") {
+				if err := tx.Table("apps").Migrator().AddColumn(&app{}, "SetAsideOrigins"); err != nil {
+					return err
+				}
 			}
 			return rewriteAllowedOrigins(tx)
 		},

@@ -99,6 +99,16 @@ func TestMigrateAllowedOrigins(t *testing.T) {
 			}
 		}
 
+		// Run again (as after a run cut short on MySQL, whose DDL is not
+		// rolled back): it finds the column and changes nothing.
+		again := migrations[slices.IndexFunc(migrations, func(m *gormigrate.Migration) bool { return m.ID == "2026120409_allowed_origins" })]
+		if err := again.Migrate(db); err != nil {
+			t.Fatal(err)
+		}
+		if app := appRow(t, db, "app_1"); !slices.Equal(app.AllowedOrigins, mixed.AllowedOrigins) || !slices.Equal(app.SetAsideOrigins, mixed.SetAsideOrigins) {
+			t.Fatalf("app 1 after running again: %q, set aside %q", app.AllowedOrigins, app.SetAsideOrigins)
+		}
+
 		// The owner's list replaces the set-aside entries; other edits keep them.
 		owner, err := CreateUser(ctx, db, "owner@example.com", "", "correct horse battery")
 		if err != nil {
