@@ -263,6 +263,13 @@ func newFixture(t *testing.T, db *gorm.DB) *fixture {
 			t.Fatal(err)
 		}
 	}
+	// Allowed-origin entries set aside by the upgrade that normalised the
+	// saved lists, beside the origin the browser callers send.
+	if err := db.Model(&models.App{}).Where("public_id IN ?", []string{f.appA, f.appB}).Updates(map[string]any{
+		"allowed_origins": models.StringList{"https://site.example"}, "set_aside_origins": models.StringList{"https://*.site.example"},
+	}).Error; err != nil {
+		t.Fatal(err)
+	}
 	ownerV := models.Viewer{UserID: f.userIDs[owner]}
 	if _, err := models.AddMember(ctx, db, ownerV, f.appA, "pending-invitee@example.com", models.RoleViewer); err != nil {
 		t.Fatal(err)
