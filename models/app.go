@@ -31,7 +31,7 @@ type App struct {
 	SecretRotatedAt time.Time  `gorm:"not null"`
 	// SetAsideOrigins are entries saved before allowed origins were checked
 	// that no browser can send (see normalizeOrigin): migration
-	// 2026120409_allowed_origins moved them out of AllowedOrigins, where
+	// 2026120410_allowed_origins moved them out of AllowedOrigins, where
 	// they matched nothing. Setting AllowedOrigins clears them.
 	SetAsideOrigins StringList `gorm:"type:text"`
 	// RetentionDays is how long raw events are kept; nil keeps them forever.

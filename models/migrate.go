@@ -598,7 +598,7 @@ var migrations = []*gormigrate.Migration{
 		// the owner (migrate_origins.go). The column is nullable, so
 		// replicas of the previous release keep creating apps during a
 		// rolling upgrade.
-		ID: "2026120409_allowed_origins",
+		ID: "2026120410_allowed_origins",
 		Migrate: func(tx *gorm.DB) error {
 			type app struct {
 				SetAsideOrigins *string `gorm:"type:text"`

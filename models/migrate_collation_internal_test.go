@@ -65,7 +65,7 @@ func TestMigrateToNoPadCollation(t *testing.T) {
 	// on CreateApp; erased_messages, checked by every group commit with
 	// messageIds): those run first, in the old collation too, so the
 	// conversion must cover them as well.
-	for _, id := range []string{"2026120403_privacy", "2026120409_apps_expired_before", "2026120409_allowed_origins"} {
+	for _, id := range []string{"2026120403_privacy", "2026120409_apps_expired_before", "2026120410_allowed_origins"} {
 		j := slices.IndexFunc(migrations, func(m *gormigrate.Migration) bool { return m.ID == id })
 		if j < 0 {
 			t.Fatalf("migration %s not found", id)

@@ -11,7 +11,7 @@ import (
 // rewriteAllowedOrigins brings the allowed origins saved before
 // normalizeOrigin checked them (releases before it stored the scheme and the
 // lowercased host as given) into the form they are saved in now; it is the
-// data step of migration 2026120409_allowed_origins. An entry no browser can
+// data step of migration 2026120410_allowed_origins. An entry no browser can
 // send (a wildcard, a non-punycode name, a port out of range) matched
 // nothing, so it leaves the list and is kept in set_aside_origins, which the
 // API shows with the reason; an app whose every entry was such keeps

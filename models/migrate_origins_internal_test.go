@@ -37,14 +37,14 @@ func TestSplitAllowedOrigins(t *testing.T) {
 	}
 }
 
-// Migration 2026120409_allowed_origins over apps saved by releases that
+// Migration 2026120410_allowed_origins over apps saved by releases that
 // stored entries as given: lists rewritten as browsers send Origin, entries
 // no browser sends set aside and shown with why, an app left with only such
 // entries still refusing every browser; lists already in form untouched.
 func TestMigrateAllowedOrigins(t *testing.T) {
 	eachEmptyStore(t, func(t *testing.T, newURL func() string) {
 		ctx := context.Background()
-		db := migratedUpTo(t, newURL(), "2026120409_allowed_origins")
+		db := migratedUpTo(t, newURL(), "2026120410_allowed_origins")
 		at := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
 		for i, origins := range []string{
 			`["https://example.com:443","https://example.com","http://shop.example.com:80","https://blog.example.com.","https://*.example.com","https://*.example.com","https://bücher.example"]`,
@@ -101,7 +101,7 @@ func TestMigrateAllowedOrigins(t *testing.T) {
 
 		// Run again (as after a run cut short on MySQL, whose DDL is not
 		// rolled back): it finds the column and changes nothing.
-		again := migrations[slices.IndexFunc(migrations, func(m *gormigrate.Migration) bool { return m.ID == "2026120409_allowed_origins" })]
+		again := migrations[slices.IndexFunc(migrations, func(m *gormigrate.Migration) bool { return m.ID == "2026120410_allowed_origins" })]
 		if err := again.Migrate(db); err != nil {
 			t.Fatal(err)
 		}
@@ -143,7 +143,7 @@ func TestMigrateAllowedOrigins(t *testing.T) {
 func TestMigrateAllowedOriginsKeepsConcurrentSave(t *testing.T) {
 	eachEmptyStore(t, func(t *testing.T, newURL func() string) {
 		url := newURL()
-		db := migratedUpTo(t, url, "2026120409_allowed_origins")
+		db := migratedUpTo(t, url, "2026120410_allowed_origins")
 		if err := db.Table("apps").Migrator().AddColumn(&struct {
 			SetAsideOrigins *string `gorm:"type:text"`
 		}{}, "SetAsideOrigins"); err != nil {

@@ -169,7 +169,7 @@ func gqlIdentifyFrom(t *testing.T, j *jsonAPI, appID, origin, device string) str
 }
 
 // An app whose saved entries no browser can send (set aside by migration
-// 2026120409_allowed_origins) shows them with why, keeps refusing browsers
+// 2026120410_allowed_origins) shows them with why, keeps refusing browsers
 // while its list is empty, and takes a new list in their place.
 func TestSetAsideOrigins(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
