@@ -664,33 +664,40 @@ func convertCollation(tx *gorm.DB) error {
 
 func quoteIdent(name string) string { return "`" + strings.ReplaceAll(name, "`", "``") + "`" }
 
-// backfillRollups builds the rollups of events stored before they existed,
-// one UTC day at a time.
-func backfillRollups(tx *gorm.DB) error {
-	type span struct {
-		appID         uint64
-		firstAt, last dbTime
-	}
-	rows, err := tx.Raw("SELECT app_id, MIN(occurred_at), MAX(occurred_at) FROM events GROUP BY app_id").Rows()
+// appSpan is an app's first and last time in some table.
+type appSpan struct {
+	appID       uint64
+	first, last dbTime
+}
+
+// appSpans reads query's rows of (app id, first time, last time).
+func appSpans(tx *gorm.DB, query string) ([]appSpan, error) {
+	rows, err := tx.Raw(query).Rows()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var spans []span
+	defer rows.Close()
+	var spans []appSpan
 	for rows.Next() {
-		var s span
-		if err := rows.Scan(&s.appID, &s.firstAt, &s.last); err != nil {
-			rows.Close()
-			return err
+		var s appSpan
+		if err := rows.Scan(&s.appID, &s.first, &s.last); err != nil {
+			return nil, err
 		}
 		spans = append(spans, s)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	return spans, rows.Err()
+}
+
+// backfillRollups builds the rollups of events stored before they existed,
+// one UTC day at a time.
+func backfillRollups(tx *gorm.DB) error {
+	spans, err := appSpans(tx, "SELECT app_id, MIN(occurred_at), MAX(occurred_at) FROM events GROUP BY app_id")
+	if err != nil {
 		return err
 	}
 	for _, s := range spans {
 		var days []time.Time
-		for d := utcDay(s.firstAt.Time); !d.After(s.last.Time); d = d.AddDate(0, 0, 1) {
+		for d := utcDay(s.first.Time); !d.After(s.last.Time); d = d.AddDate(0, 0, 1) {
 			days = append(days, d)
 		}
 		if err := rebuildRollupDays(tx, s.appID, days); err != nil {
@@ -708,25 +715,8 @@ func backfillRollups(tx *gorm.DB) error {
 // the first one a receipt names is that cutoff. Retention lengthened since
 // its latest run is why the latest run's cutoff may not be the latest one.
 func backfillExpiredBefore(tx *gorm.DB) error {
-	type span struct {
-		appID       uint64
-		first, last dbTime
-	}
-	rows, err := tx.Raw("SELECT app_id, MIN(created_at), MAX(created_at) FROM audit_records WHERE kind = 'retention' GROUP BY app_id").Rows()
+	spans, err := appSpans(tx, "SELECT app_id, MIN(created_at), MAX(created_at) FROM audit_records WHERE kind = 'retention' GROUP BY app_id")
 	if err != nil {
-		return err
-	}
-	var spans []span
-	for rows.Next() {
-		var s span
-		if err := rows.Scan(&s.appID, &s.first, &s.last); err != nil {
-			rows.Close()
-			return err
-		}
-		spans = append(spans, s)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return err
 	}
 	for _, s := range spans {

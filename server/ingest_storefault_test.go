@@ -235,25 +235,7 @@ func TestIngestLockedSQLite(t *testing.T) {
 	ack(t, func() httpAnswer { return webhookOver(base, token, "hook-locked-acked") })
 	a.settle() // nothing left for the rollups consumer to wait on the lock for
 
-	other, err := models.Open(ctx, "sqlite:"+path, models.DBOptions{Timeout: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	otherDB, _ := other.DB()
-	t.Cleanup(func() { otherDB.Close() })
-	lock, err := otherDB.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Close()
-	if _, err := lock.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
-	unlock := func() {
-		if _, err := lock.ExecContext(ctx, "ROLLBACK"); err != nil {
-			t.Error(err)
-		}
-	}
+	unlock := lockSQLite(t, ctx, path)
 	answers := make(chan httpAnswer, 2)
 	go func() { answers <- segmentOver(base, secret, true, "seg-locked-refused") }()
 	go func() { answers <- webhookOver(base, token, "hook-locked-refused") }()

@@ -399,25 +399,7 @@ func TestJSONEventsLockedSQLite(t *testing.T) {
 	ack(t, func() httpAnswer { return jsonEventsOver(base, appID, "", "json-locked-acked") })
 	a.settle() // nothing left for the rollups consumer to wait on the lock for
 
-	other, err := models.Open(ctx, "sqlite:"+path, models.DBOptions{Timeout: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	otherDB, _ := other.DB()
-	t.Cleanup(func() { otherDB.Close() })
-	lock, err := otherDB.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Close()
-	if _, err := lock.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
-	unlock := func() {
-		if _, err := lock.ExecContext(ctx, "ROLLBACK"); err != nil {
-			t.Error(err)
-		}
-	}
+	unlock := lockSQLite(t, ctx, path)
 	answers := make(chan httpAnswer, 1)
 	go func() { answers <- jsonEventsOver(base, appID, "", "json-locked-refused") }()
 	for _, ans := range collectAnswers(t, answers, 1, unlock) {

@@ -272,6 +272,32 @@ func TestStoreFaultsOverHTTP(t *testing.T) {
 // as a backup or a second process would: triggers and dashboard writes wait
 // the busy timeout and are answered UNAVAILABLE (503, Retry-After), and
 // succeed once the lock is released.
+// lockSQLite holds the write lock of the SQLite database at path from a
+// second connection, as another process would, until the returned unlock
+// (or the test's end).
+func lockSQLite(t *testing.T, ctx context.Context, path string) (unlock func()) {
+	t.Helper()
+	other, err := models.Open(ctx, "sqlite:"+path, models.DBOptions{Timeout: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherDB, _ := other.DB()
+	t.Cleanup(func() { otherDB.Close() })
+	lock, err := otherDB.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lock.Close() })
+	if _, err := lock.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if _, err := lock.ExecContext(ctx, "ROLLBACK"); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
 func TestSQLiteLockedStore(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "crumbs.db")
@@ -290,25 +316,7 @@ func TestSQLiteLockedStore(t *testing.T) {
 	ack(t, func() httpAnswer { return triggerOver(base, appID, "locked-acked") })
 	a.settle() // nothing left for the rollups consumer to wait on the lock for
 
-	other, err := models.Open(ctx, "sqlite:"+path, models.DBOptions{Timeout: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	otherDB, _ := other.DB()
-	t.Cleanup(func() { otherDB.Close() })
-	lock, err := otherDB.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Close()
-	if _, err := lock.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		t.Fatal(err)
-	}
-	unlock := func() {
-		if _, err := lock.ExecContext(ctx, "ROLLBACK"); err != nil {
-			t.Error(err)
-		}
-	}
+	unlock := lockSQLite(t, ctx, path)
 
 	answers := make(chan httpAnswer, 2)
 	go func() { answers <- triggerOver(base, appID, "locked-refused") }()
