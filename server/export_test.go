@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/csv"
 	"encoding/json"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/crumbs-dev/crumbs/models"
 	"github.com/crumbs-dev/crumbs/models/modelstest"
@@ -142,17 +140,7 @@ func TestExportEndpoint(t *testing.T) {
 // A frozen store answers an export UNAVAILABLE (503, Retry-After) within
 // the database timeout; no request waits on it.
 func TestExportStoreFault(t *testing.T) {
-	proxy, dsn := modelstest.ProxiedMySQL(t)
-	db, err := models.Open(context.Background(), dsn, models.DBOptions{Timeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if sqlDB, err := db.DB(); err == nil {
-			sqlDB.Close()
-		}
-	})
-	a, base := faultAPI(t, db, 2*time.Second)
+	proxy, _, a, base := proxiedServer(t)
 	appID, _ := a.createApp("Export faults")
 	proxy.Freeze()
 	defer proxy.Thaw()

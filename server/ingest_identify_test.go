@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -174,17 +173,7 @@ func TestKeyedCallsSkipDeviceLimit(t *testing.T) {
 
 // Identify answers a store fault UNAVAILABLE with 503 and Retry-After.
 func TestJSONIdentifyStoreFault(t *testing.T) {
-	proxy, dsn := modelstest.ProxiedMySQL(t)
-	db, err := models.Open(context.Background(), dsn, models.DBOptions{Timeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if sqlDB, err := db.DB(); err == nil {
-			sqlDB.Close()
-		}
-	})
-	a, base := faultAPI(t, db, 2*time.Second)
+	proxy, _, a, base := proxiedServer(t)
 	appID, secret := a.createApp("Identify faults")
 	post := func() identifyAnswer {
 		req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/apps/"+appID+"/identify", strings.NewReader(`{"device_id":"f-1","email":"f@example.com"}`))

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -216,26 +215,14 @@ func TestWebhookStoreFaults(t *testing.T) {
 // A SQLite file locked by another process: Segment and the webhook wait the
 // busy timeout, answer UNAVAILABLE, and store the retry once.
 func TestIngestLockedSQLite(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "crumbs.db")
-	const timeout = time.Second
-	db, err := models.Open(ctx, "sqlite:"+path, models.DBOptions{Timeout: timeout})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sqlDB, _ := db.DB()
-	t.Cleanup(func() { sqlDB.Close() })
-	if err := models.Migrate(ctx, db); err != nil {
-		t.Fatal(err)
-	}
-	a, base := faultAPI(t, db, timeout)
+	db, path, a, base := sqliteFileServer(t)
 	appID, secret := a.createApp("Locked ingest")
 	_, token, _ := createIngestToken(a, appID, "Locked")
 	ack(t, func() httpAnswer { return segmentOver(base, secret, true, "seg-locked-acked") })
 	ack(t, func() httpAnswer { return webhookOver(base, token, "hook-locked-acked") })
 	a.settle() // nothing left for the rollups consumer to wait on the lock for
 
-	unlock := lockSQLite(t, ctx, path)
+	unlock := lockSQLite(t, path)
 	answers := make(chan httpAnswer, 2)
 	go func() { answers <- segmentOver(base, secret, true, "seg-locked-refused") }()
 	go func() { answers <- webhookOver(base, token, "hook-locked-refused") }()

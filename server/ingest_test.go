@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -382,24 +381,12 @@ func TestJSONEventsStoreFaults(t *testing.T) {
 // A SQLite file locked by another process: the JSON API waits the busy
 // timeout and answers UNAVAILABLE, then stores the retry.
 func TestJSONEventsLockedSQLite(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "crumbs.db")
-	const timeout = time.Second
-	db, err := models.Open(ctx, "sqlite:"+path, models.DBOptions{Timeout: timeout})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sqlDB, _ := db.DB()
-	t.Cleanup(func() { sqlDB.Close() })
-	if err := models.Migrate(ctx, db); err != nil {
-		t.Fatal(err)
-	}
-	a, base := faultAPI(t, db, timeout)
+	db, path, a, base := sqliteFileServer(t)
 	appID, _ := a.createApp("Locked JSON")
 	ack(t, func() httpAnswer { return jsonEventsOver(base, appID, "", "json-locked-acked") })
 	a.settle() // nothing left for the rollups consumer to wait on the lock for
 
-	unlock := lockSQLite(t, ctx, path)
+	unlock := lockSQLite(t, path)
 	answers := make(chan httpAnswer, 1)
 	go func() { answers <- jsonEventsOver(base, appID, "", "json-locked-refused") }()
 	for _, ans := range collectAnswers(t, answers, 1, unlock) {

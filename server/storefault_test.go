@@ -272,11 +272,30 @@ func TestStoreFaultsOverHTTP(t *testing.T) {
 // as a backup or a second process would: triggers and dashboard writes wait
 // the busy timeout and are answered UNAVAILABLE (503, Retry-After), and
 // succeed once the lock is released.
+// sqliteFileServer serves the real handler stack on a migrated SQLite
+// file at path whose calls wait at most a second for its lock.
+func sqliteFileServer(t *testing.T) (db *gorm.DB, path string, a *api, base string) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "crumbs.db")
+	db, err := models.Open(context.Background(), "sqlite:"+path, models.DBOptions{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqlDB, _ := db.DB()
+	t.Cleanup(func() { sqlDB.Close() })
+	if err := models.Migrate(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	a, base = faultAPI(t, db, time.Second)
+	return db, path, a, base
+}
+
 // lockSQLite holds the write lock of the SQLite database at path from a
 // second connection, as another process would, until the returned unlock
 // (or the test's end).
-func lockSQLite(t *testing.T, ctx context.Context, path string) (unlock func()) {
+func lockSQLite(t *testing.T, path string) (unlock func()) {
 	t.Helper()
+	ctx := context.Background()
 	other, err := models.Open(ctx, "sqlite:"+path, models.DBOptions{Timeout: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -299,24 +318,12 @@ func lockSQLite(t *testing.T, ctx context.Context, path string) (unlock func()) 
 }
 
 func TestSQLiteLockedStore(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "crumbs.db")
-	const timeout = time.Second
-	db, err := models.Open(ctx, "sqlite:"+path, models.DBOptions{Timeout: timeout})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sqlDB, _ := db.DB()
-	t.Cleanup(func() { sqlDB.Close() })
-	if err := models.Migrate(ctx, db); err != nil {
-		t.Fatal(err)
-	}
-	a, base := faultAPI(t, db, timeout)
+	db, path, a, base := sqliteFileServer(t)
 	appID, _ := a.createApp("Locked")
 	ack(t, func() httpAnswer { return triggerOver(base, appID, "locked-acked") })
 	a.settle() // nothing left for the rollups consumer to wait on the lock for
 
-	unlock := lockSQLite(t, ctx, path)
+	unlock := lockSQLite(t, path)
 
 	answers := make(chan httpAnswer, 2)
 	go func() { answers <- triggerOver(base, appID, "locked-refused") }()
