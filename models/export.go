@@ -155,8 +155,17 @@ func (x *Export) stream(ctx context.Context, w io.Writer, flush func(), res *Exp
 	var afterID uint64
 	first := true
 	rows := make([]exportRow, 0, exportChunk)
+	table := "events"
+	if isMySQL(x.db) && !x.byLead {
+		// MariaDB reads "app_id = ? AND occurred_at >= ? ORDER BY
+		// occurred_at, id LIMIT" by ref on app_id alone, so each chunk
+		// walked every earlier event of the app (1.6 million index entries
+		// per chunk 1.6 million events in, 1,004 when forced): quadratic.
+		// Forced, it reads the index range from the keyset on.
+		table = "events FORCE INDEX (idx_events_app_time)"
+	}
 	for {
-		q := x.db.WithContext(ctx).Table("events").
+		q := x.db.WithContext(ctx).Table(table).
 			Select("id, definition_id, device_id, message_id, url, referrer, title, properties, source, occurred_at, received_at").
 			Where("app_id = ?", x.app.ID)
 		if x.byLead {
