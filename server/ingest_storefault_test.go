@@ -1,17 +1,13 @@
 package main
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/crumbs-dev/crumbs/models"
-	"github.com/crumbs-dev/crumbs/models/modelstest"
 	"gorm.io/gorm"
 )
 
@@ -113,31 +109,6 @@ func wantLead(t *testing.T, db *gorm.DB, appID, device, email string) {
 	if err != nil || got != email {
 		t.Fatalf("device %s belongs to %q (%v), want %s", device, got, err, email)
 	}
-}
-
-// proxiedServer serves the real handler stack on a MariaDB behind a proxy
-// that the test can stop or freeze; database calls time out after 2 s.
-func proxiedServer(t *testing.T) (*modelstest.Proxy, *gorm.DB, *api, string) {
-	proxy, dsn := modelstest.ProxiedMySQL(t)
-	db, err := models.Open(context.Background(), dsn, models.DBOptions{Timeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if sqlDB, err := db.DB(); err == nil {
-			sqlDB.Close()
-		}
-	})
-	a, base := faultAPI(t, db, 2*time.Second)
-	return proxy, db, a, base
-}
-
-var storeFaults = []struct {
-	name        string
-	break_, fix func(*modelstest.Proxy)
-}{
-	{"stopped", (*modelstest.Proxy).Stop, (*modelstest.Proxy).Start},
-	{"frozen", (*modelstest.Proxy).Freeze, (*modelstest.Proxy).Thaw},
 }
 
 func TestSegmentStoreFaults(t *testing.T) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -336,25 +335,9 @@ func jsonEventsOver(base, appID, secret string, ids ...string) httpAnswer {
 // with Retry-After, a message that tells nothing of the store, and nothing
 // acknowledged is lost or stored twice once the client retries.
 func TestJSONEventsStoreFaults(t *testing.T) {
-	for _, fault := range []struct {
-		name        string
-		break_, fix func(*modelstest.Proxy)
-	}{
-		{"stopped", (*modelstest.Proxy).Stop, (*modelstest.Proxy).Start},
-		{"frozen", (*modelstest.Proxy).Freeze, (*modelstest.Proxy).Thaw},
-	} {
+	for _, fault := range storeFaults {
 		t.Run(fault.name, func(t *testing.T) {
-			proxy, dsn := modelstest.ProxiedMySQL(t)
-			db, err := models.Open(context.Background(), dsn, models.DBOptions{Timeout: 2 * time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				if sqlDB, err := db.DB(); err == nil {
-					sqlDB.Close()
-				}
-			})
-			a, base := faultAPI(t, db, 2*time.Second)
+			proxy, db, a, base := proxiedServer(t)
 			appID, secret := a.createApp("JSON faults " + fault.name)
 			acked := messageIDs("json-"+fault.name+"-acked", 3)
 			ack(t, func() httpAnswer { return jsonEventsOver(base, appID, "", acked[0]) })

@@ -213,27 +213,35 @@ func faultAPI(t *testing.T, db *gorm.DB, timeout time.Duration) (*api, string) {
 // UNAVAILABLE with HTTP 503 and Retry-After, none waits for the store, and
 // once it is back every trigger (acknowledged before, or refused and
 // retried) is stored exactly once.
-func TestStoreFaultsOverHTTP(t *testing.T) {
-	faults := []struct {
-		name        string
-		break_, fix func(*modelstest.Proxy)
-	}{
-		{"stopped", (*modelstest.Proxy).Stop, (*modelstest.Proxy).Start},
-		{"frozen", (*modelstest.Proxy).Freeze, (*modelstest.Proxy).Thaw},
+// proxiedServer serves the real handler stack on a MariaDB behind a proxy
+// that the test can stop or freeze; database calls time out after 2 s.
+func proxiedServer(t *testing.T) (*modelstest.Proxy, *gorm.DB, *api, string) {
+	proxy, dsn := modelstest.ProxiedMySQL(t)
+	db, err := models.Open(context.Background(), dsn, models.DBOptions{Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, fault := range faults {
+	t.Cleanup(func() {
+		if sqlDB, err := db.DB(); err == nil {
+			sqlDB.Close()
+		}
+	})
+	a, base := faultAPI(t, db, 2*time.Second)
+	return proxy, db, a, base
+}
+
+var storeFaults = []struct {
+	name        string
+	break_, fix func(*modelstest.Proxy)
+}{
+	{"stopped", (*modelstest.Proxy).Stop, (*modelstest.Proxy).Start},
+	{"frozen", (*modelstest.Proxy).Freeze, (*modelstest.Proxy).Thaw},
+}
+
+func TestStoreFaultsOverHTTP(t *testing.T) {
+	for _, fault := range storeFaults {
 		t.Run(fault.name, func(t *testing.T) {
-			proxy, dsn := modelstest.ProxiedMySQL(t)
-			db, err := models.Open(context.Background(), dsn, models.DBOptions{Timeout: 2 * time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				if sqlDB, err := db.DB(); err == nil {
-					sqlDB.Close()
-				}
-			})
-			a, base := faultAPI(t, db, 2*time.Second)
+			proxy, db, a, base := proxiedServer(t)
 			appID, secret := a.createApp("Faults " + fault.name)
 			acked := messageIDs(fault.name+"-acked", 3)
 			for _, id := range acked {
