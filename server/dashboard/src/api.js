@@ -142,18 +142,17 @@ export function subscribe(query, variables, onEvent, onState = () => {}) {
  * first, then subscribes with it, so whatever commits while the websocket
  * connects is sent too (the server backfills from the cursor). Reconnects
  * keep the first cursor, so nothing committed during an outage is lost
- * either; the events sent again are dropped here by id. onEvent gets each
- * event once; onState as for subscribe. Returns a function that stops it.
+ * either; the events sent again are dropped here by id (newIds). onEvent
+ * gets each event once; onState as for subscribe. Returns a function that
+ * stops it.
  */
 export function subscribeLive(appId, fields, onEvent, onState = () => {}) {
   let stop = null, stopped = false
-  const seen = new Set()
+  const isNew = newIds(LIVE_BACKFILL)
   const start = (retry) => gql('query($a: ID!) { liveCursor(appId: $a) }', { a: appId }).then((d) => {
     if (stopped) return
     stop = subscribe(`subscription($a: ID!, $after: String) { eventStored(appId: $a, after: $after) { ${fields} } }`, { a: appId, after: d.liveCursor }, (e) => {
-      if (seen.has(e.eventStored.id)) return
-      seen.add(e.eventStored.id)
-      onEvent(e.eventStored)
+      if (isNew(e.eventStored.id)) onEvent(e.eventStored)
     }, onState)
   }, (e) => {
     if (stopped) return
@@ -165,5 +164,37 @@ export function subscribeLive(appId, fields, onEvent, onState = () => {}) {
   return () => {
     stopped = true
     stop && stop()
+  }
+}
+
+/*
+ * What the server guarantees (models/live.go, eventStored in
+ * graph/schema/insights.graphqls): a subscription sends each event once, so
+ * only a new subscription's backfill repeats events, and a backfill sends at
+ * most the newest LIVE_BACKFILL events past its cursor (by id). Ids are no
+ * commit order, so the newest id seen is no cursor; but an event seen with
+ * LIVE_BACKFILL seen ids above it is never among the newest past the cursor
+ * again, so it is never sent again. Remembering the highest LIVE_BACKFILL
+ * ids is enough, however long the page stays open.
+ */
+const LIVE_BACKFILL = 1000
+
+/**
+ * Returns isNew(id): false for an id it returned true for before, as long
+ * as fewer than limit higher ids came since. Keeps at most limit ids.
+ */
+export function newIds(limit) {
+  const ids = [] // BigInt, ascending
+  const kept = new Set()
+  return (id) => {
+    if (kept.has(id)) return false
+    const n = BigInt(id)
+    if (ids.length === limit && n < ids[0]) return true
+    let i = ids.length // arrivals are mostly the highest yet
+    while (i > 0 && ids[i - 1] > n) i--
+    ids.splice(i, 0, n)
+    kept.add(id)
+    if (ids.length > limit) kept.delete(String(ids.shift()))
+    return true
   }
 }
