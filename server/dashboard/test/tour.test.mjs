@@ -707,3 +707,52 @@ test('the live page misses no event committed after it opened, and shows none tw
   assert.deepEqual(titles.filter((t) => !storedTitles.has(t)), [], 'events shown that the store does not hold')
   await live.close()
 })
+
+test('after a dropped connection the live page shows what was sent meanwhile once, with over a backfill of events seen', async () => {
+  const { app, secretKey } = (await crumbs.gql('mutation { createApp(input: {name: "Live reconnect", timezone: "UTC"}) { app { id } secretKey } }')).createApp
+  await signIn()
+  const live = await browser.context.newPage()
+  live.on('pageerror', (e) => violations.push(`page error: ${e.message}`))
+  // The test holds the page's websocket: it can drop it, and it holds each
+  // subscribe back 1.5 s so events are sent while no subscription runs.
+  let socket
+  await live.routeWebSocket(/\/graphql$/, (ws) => {
+    socket = ws
+    const server = ws.connectToServer()
+    ws.onMessage((m) => (JSON.parse(m).type === 'subscribe' ? setTimeout(() => server.send(m), 1500) : server.send(m)))
+  })
+  const send = async (prefix, n) => {
+    for (let i = 0; i < n; i += 100) {
+      const inputs = Array.from({ length: Math.min(100, n - i) }, (_, j) => ({ appId: app.id, deviceId: `${prefix}-${i + j}`, code: 'view', url: 'https://reconnect.example/', title: `${prefix} ${i + j}` }))
+      const res = (await crumbs.gql('mutation($i: [TriggerInput!]!) { triggerBatch(inputs: $i) { accepted } }', { i: inputs }, as(secretKey))).triggerBatch
+      assert.ok(res.every((r) => r.accepted), `${prefix}: not every event accepted`)
+    }
+  }
+  await live.goto(`${crumbs.url}/apps/${app.id}/live`)
+  await live.getByText('● Connected').waitFor()
+  await until(async () => { await send('probe', 1); return live.getByText(/probe \d+/).first().waitFor({ timeout: 2000 }).then(() => true, () => false) }, 30000, 'a probe on the live page')
+  // More events than a backfill sends (1,000): the page forgets the ids of
+  // the oldest, and the backfill after the reconnect repeats the newest.
+  const shown = () => live.locator('table.events tbody tr td.url > div:first-child').allTextContents()
+  for (let k = 0; k < 11; k++) {
+    await send(`before${k}`, 100)
+    await new Promise((r) => setTimeout(r, 300))
+  }
+  await until(async () => (await shown()).includes('before10 99'), 120000, 'the last event before the reconnect').catch(async (e) => { throw new Error(`${e.message}: ${(await shown()).slice(0, 5)}`) })
+  await new Promise((r) => setTimeout(r, 2500)) // two more polls
+  // Paused, the page counts what it accepts: "Resume (n waiting)".
+  await live.getByRole('button', { name: 'Pause' }).click()
+  await live.getByRole('button', { name: 'Resume (0 waiting)' }).waitFor()
+  socket.close()
+  await live.getByText('○ closed').waitFor()
+  await send('meanwhile', 30)
+  await live.getByText('● Connected').waitFor({ timeout: 30000 })
+  await live.getByRole('button', { name: 'Resume (30 waiting)' }).waitFor({ timeout: 30000 })
+  await new Promise((r) => setTimeout(r, 2500)) // two more polls, for anything sent twice
+  await live.getByRole('button', { name: 'Resume (30 waiting)' }).waitFor({ timeout: 100 })
+  await live.getByRole('button', { name: /Resume/ }).click()
+  const titles = (await shown()).slice(0, 31)
+  assert.deepEqual(titles.slice(0, 30).sort(), Array.from({ length: 30 }, (_, i) => `meanwhile ${i}`).sort())
+  assert.match(titles[30], /^before\d+ \d+$/)
+  await live.close()
+})
