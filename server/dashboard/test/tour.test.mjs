@@ -738,7 +738,7 @@ test('after a dropped connection the live page shows what was sent meanwhile onc
     await send(`before${k}`, 100)
     await new Promise((r) => setTimeout(r, 300))
   }
-  await until(async () => (await shown()).includes('before10 99'), 120000, 'the last event before the reconnect').catch(async (e) => { throw new Error(`${e.message}: ${(await shown()).slice(0, 5)}`) })
+  await until(async () => (await shown()).includes('before10 99'), 30000, 'the last event before the reconnect').catch(async (e) => { throw new Error(`${e.message}: ${(await shown()).slice(0, 5)}`) })
   await new Promise((r) => setTimeout(r, 2500)) // two more polls
   // Paused, the page counts what it accepts: "Resume (n waiting)".
   await live.getByRole('button', { name: 'Pause' }).click()

@@ -65,25 +65,41 @@ export function EventBrowser({ app, base }) {
       </nav>`}<//>`
 }
 
+// Rows the live page shows, and holds while paused.
+const LIVE_ROWS = 200
+
 export function Live({ app, defs, base }) {
   useTitle(`Live · ${app.name}`)
-  const [events, setEvents] = useState([])
+  // Shown rows and, while paused, the arrivals held back; one state, so a
+  // resume and a batch of arrivals apply in the order they happen.
+  const [{ events, held }, setLive] = useState({ events: [], held: [] })
   const [paused, setPaused] = useState(false)
-  const [held, setHeld] = useState([])
   const [code, setCode] = useState('')
   const [state, setState] = useState('connecting')
   const pausedRef = useRef(false)
-  pausedRef.current = paused
-  useEffect(() => subscribeLive(app.id, EVENT_FIELDS, (ev) => {
-    // While paused, arrivals wait in `held`; resuming shows them.
-    const add = (list) => [ev, ...list].slice(0, 200)
-    pausedRef.current ? setHeld(add) : setEvents(add)
-  }, setState), [app.id])
-  const toggle = () => {
-    if (paused) {
-      setEvents((ev) => [...held, ...ev].slice(0, 200))
-      setHeld([])
+  useEffect(() => {
+    // A reconnect or a busy app sends hundreds of events a second: they are
+    // applied in one update per 100 ms, not one table render each.
+    let batch = [], timer = null
+    const flush = () => {
+      timer = null
+      const fresh = batch.reverse().slice(0, LIVE_ROWS)
+      batch = []
+      const add = (list) => [...fresh, ...list].slice(0, LIVE_ROWS)
+      setLive(pausedRef.current ? (s) => ({ ...s, held: add(s.held) }) : (s) => ({ ...s, events: add(s.events) }))
     }
+    const stop = subscribeLive(app.id, EVENT_FIELDS, (ev) => {
+      batch.push(ev)
+      if (!timer) timer = setTimeout(flush, 100)
+    }, setState)
+    return () => {
+      stop()
+      clearTimeout(timer)
+    }
+  }, [app.id])
+  const toggle = () => {
+    if (paused) setLive((s) => ({ events: [...s.held, ...s.events].slice(0, LIVE_ROWS), held: [] }))
+    pausedRef.current = !paused
     setPaused(!paused)
   }
   const shown = code ? events.filter((e) => e.code === code) : events
