@@ -35,7 +35,10 @@ import (
 const (
 	livePoll     = time.Second
 	liveLookback = 10 * time.Second
-	liveMaxPoll  = 1000
+	// liveMaxPoll also caps a backfill at the newest 1,000 events past its
+	// position: eventStored's description promises it, and the dashboard's
+	// live page dedupes by remembering only that many ids.
+	liveMaxPoll = 1000
 	// liveBuffer is how many events may wait for a slow subscriber; past it
 	// the subscriber misses events (the poll never waits for one).
 	liveBuffer = liveMaxPoll

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -157,6 +159,58 @@ func TestLiveStreamFromPositionMissesNothing(t *testing.T) {
 			break
 		}
 		modelstest.ExactlyOnce(t, got, want) // every event past the position, once
+	})
+}
+
+// A stream from an old position first sends at most the newest 1,000
+// events past it (the dashboard's live page relies on the cap to forget all
+// but the highest 1,000 ids it has seen), and never the older ones later.
+func TestLiveStreamBackfillSendsTheNewestThousand(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		log := slog.New(slog.NewTextHandler(io.Discard, nil))
+		pos := livePosition(t, db)
+		for b := range 11 {
+			inputs := make([]models.TriggerInput, 100)
+			for i := range inputs {
+				inputs[i] = models.TriggerInput{AppPublicID: e.app.PublicID, Secret: e.secret, Code: "view", DeviceID: fmt.Sprintf("backfill-%d-%d", b, i)}
+			}
+			for _, res := range e.writer.Trigger(e.ctx, inputs) {
+				if res.Err != nil || !res.Accepted {
+					t.Fatalf("trigger: %+v", res)
+				}
+			}
+		}
+		stored := slices.Sorted(maps.Keys(storedIDs(t, db, e.app.ID)))
+		if len(stored) != 1100 || stored[0] <= pos {
+			t.Fatalf("%d events stored, the first %d (position %d), want 1,100 past the position", len(stored), stored[0], pos)
+		}
+		want := map[uint64]bool{}
+		for _, id := range stored[100:] {
+			want[id] = true
+		}
+		stream := models.StreamEvents(e.ctx, db, e.app.ID, pos, log)
+		got := map[uint64]int{}
+		deadline := time.After(30 * time.Second)
+		for len(got) < len(want) {
+			select {
+			case ev := <-stream:
+				got[ev.ID]++
+			case <-deadline:
+				t.Fatalf("after 30s the stream sent %d events, want the newest %d", len(got), len(want))
+			}
+		}
+		// Two more polls, for anything sent later or twice.
+		for quiet := time.After(2500 * time.Millisecond); ; {
+			select {
+			case ev := <-stream:
+				got[ev.ID]++
+				continue
+			case <-quiet:
+			}
+			break
+		}
+		modelstest.ExactlyOnce(t, got, want) // the newest 1,000, once; none of the 100 older
 	})
 }
 

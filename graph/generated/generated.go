@@ -4188,7 +4188,10 @@ type Subscription {
   page that takes the cursor when it opens misses nothing committed since,
   even while its websocket connects. Each event is sent once per
   subscription; a page that subscribes again after a dropped connection with
-  the same cursor gets some events again (dedupe them by id).
+  the same cursor gets some events again (dedupe them by id). What it sends
+  first from ` + "`" + `after` + "`" + ` is at most the newest 1,000 events past the cursor (by
+  id), so an event with 1,000 seen ids above it is never sent again: a page
+  need only remember the highest 1,000 ids to dedupe.
   """
   eventStored(appId: ID!, after: String): Event!
 }
