@@ -138,26 +138,7 @@ func TestLiveStreamFromPositionMissesNothing(t *testing.T) {
 		if len(want) < 50 {
 			t.Fatalf("only %d events past the position: the writers did not keep up", len(want))
 		}
-		got := map[uint64]int{}
-		deadline := time.After(30 * time.Second)
-		for len(got) < len(want) {
-			select {
-			case ev := <-stream:
-				got[ev.ID]++
-			case <-deadline:
-				t.Fatalf("after 30s the stream sent %d of the %d events past the position", len(got), len(want))
-			}
-		}
-		// Two more polls, for any event sent twice.
-		for quiet := time.After(2500 * time.Millisecond); ; {
-			select {
-			case ev := <-stream:
-				got[ev.ID]++
-				continue
-			case <-quiet:
-			}
-			break
-		}
+		got := drainStream(t, stream, len(want))
 		modelstest.ExactlyOnce(t, got, want) // every event past the position, once
 	})
 }
@@ -190,26 +171,7 @@ func TestLiveStreamBackfillSendsTheNewestThousand(t *testing.T) {
 			want[id] = true
 		}
 		stream := models.StreamEvents(e.ctx, db, e.app.ID, pos, log)
-		got := map[uint64]int{}
-		deadline := time.After(30 * time.Second)
-		for len(got) < len(want) {
-			select {
-			case ev := <-stream:
-				got[ev.ID]++
-			case <-deadline:
-				t.Fatalf("after 30s the stream sent %d events, want the newest %d", len(got), len(want))
-			}
-		}
-		// Two more polls, for anything sent later or twice.
-		for quiet := time.After(2500 * time.Millisecond); ; {
-			select {
-			case ev := <-stream:
-				got[ev.ID]++
-				continue
-			case <-quiet:
-			}
-			break
-		}
+		got := drainStream(t, stream, len(want))
 		modelstest.ExactlyOnce(t, got, want) // the newest 1,000, once; none of the 100 older
 	})
 }
@@ -278,4 +240,30 @@ func cpuTime(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// drainStream counts what stream sends, by event id, until n distinct
+// events came (failing after 30 s), and then for two more polls, so that
+// anything sent later or twice is counted too.
+func drainStream(t *testing.T, stream <-chan *models.Event, n int) map[uint64]int {
+	t.Helper()
+	got := map[uint64]int{}
+	deadline := time.After(30 * time.Second)
+	for len(got) < n {
+		select {
+		case ev := <-stream:
+			got[ev.ID]++
+		case <-deadline:
+			t.Fatalf("after 30s the stream sent %d distinct events, want %d", len(got), n)
+		}
+	}
+	for quiet := time.After(2500 * time.Millisecond); ; {
+		select {
+		case ev := <-stream:
+			got[ev.ID]++
+			continue
+		case <-quiet:
+		}
+		return got
+	}
 }
