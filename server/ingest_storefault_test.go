@@ -71,15 +71,10 @@ func ingestAnswer(what string, req *http.Request, key string) httpAnswer {
 		a.err = fmt.Errorf("HTTP %d, body: %w", resp.StatusCode, err)
 		return a
 	}
-	refusal := func(code, message string) {
-		e := gqlError{Message: message}
-		e.Extensions.Code = code
-		a.errors = append(a.errors, e)
-	}
 	if raw := out["error"]; raw != nil {
 		var e struct{ Code, Message string }
 		json.Unmarshal(raw, &e)
-		refusal(e.Code, e.Message)
+		a.refuse(e.Code, e.Message)
 		return a
 	}
 	var items []apiItem
@@ -90,7 +85,7 @@ func ingestAnswer(what string, req *http.Request, key string) httpAnswer {
 	var accepted []map[string]bool
 	for _, it := range items {
 		if it.Error != nil {
-			refusal(it.Error.Code, it.Error.Message)
+			a.refuse(it.Error.Code, it.Error.Message)
 		}
 		accepted = append(accepted, map[string]bool{"accepted": it.Accepted})
 	}

@@ -301,15 +301,10 @@ func jsonEventsOver(base, appID, secret string, ids ...string) httpAnswer {
 		a.err = fmt.Errorf("HTTP %d, body: %w", resp.StatusCode, err)
 		return a
 	}
-	refusal := func(code, message string) {
-		e := gqlError{Message: message}
-		e.Extensions.Code = code
-		a.errors = append(a.errors, e)
-	}
 	items := out.Results
 	switch {
 	case out.Error != nil:
-		refusal(out.Error.Code, out.Error.Message)
+		a.refuse(out.Error.Code, out.Error.Message)
 		return a
 	case len(ids) == 1 && secret == "":
 		items = []apiItem{out.apiItem}
@@ -317,7 +312,7 @@ func jsonEventsOver(base, appID, secret string, ids ...string) httpAnswer {
 	var accepted []map[string]bool
 	for _, it := range items {
 		if it.Error != nil {
-			refusal(it.Error.Code, it.Error.Message)
+			a.refuse(it.Error.Code, it.Error.Message)
 		}
 		accepted = append(accepted, map[string]bool{"accepted": it.Accepted})
 	}

@@ -33,6 +33,14 @@ type httpAnswer struct {
 	err        error
 }
 
+// refuse records a refusal from a non-GraphQL endpoint (the JSON API,
+// Segment, the webhook) as the GraphQL error it stands for.
+func (a *httpAnswer) refuse(code, message string) {
+	e := gqlError{Message: message}
+	e.Extensions.Code = code
+	a.errors = append(a.errors, e)
+}
+
 var faultClient = &http.Client{Timeout: hangGuard}
 
 // postGraphQL sends one GraphQL request to base with an optional bearer.
