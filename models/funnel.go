@@ -3,6 +3,7 @@ package models
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -210,9 +211,12 @@ const maxFunnelEvents = 8_000_000
 
 // funnelEvents reads the events of the steps' definitions in [from, to)
 // grouped by visitor, each visitor's in time order, with the steps each
-// matches; events matching no step are dropped as they are read. Without
-// rules the read is covered by the (definition, time, device) index; rules
-// read only the columns they test. Devices are mapped to leads with one read
+// matches; events matching no step are dropped as they are read. The read
+// is covered by the events' (definition, time, device) index without rules;
+// on MySQL, whose index also holds source, short_url and short_title
+// (2026120411_events_definition_rules), with rules on code, url, title and
+// source too. Otherwise it reads the rows, only the columns the rules test
+// (on SQLite, in process, the pages are at hand). Devices are mapped to leads with one read
 // of the app's identified devices rather than a join per event.
 func funnelEvents(ctx context.Context, db *gorm.DB, appID uint64, steps []Matcher, stepDefs []uint64, codes map[uint64]string, from, to time.Time) ([][]funnelEvent, error) {
 	db = db.WithContext(ctx)
@@ -250,7 +254,55 @@ func funnelEvents(ctx context.Context, db *gorm.DB, appID uint64, steps []Matche
 			}
 		}
 	}
-	cols = append(cols, fields...)
+	// A url or title too long for the index (NULL there) is read from its
+	// row after the scan.
+	covered := isMySQL(db) && !slices.ContainsFunc(fields, func(f string) bool { return f != "url" && f != "title" && f != "source" })
+	needURL, needTitle := slices.Contains(fields, "url"), slices.Contains(fields, "title")
+	var e Event
+	var at dbTime
+	var shortURL, shortTitle sql.NullString
+	dest := []any{&e.ID, &e.DeviceID, &e.DefinitionID, &at}
+	for _, f := range fields {
+		switch f {
+		case "url":
+			if covered {
+				cols, dest = append(cols, "short_url"), append(dest, &shortURL)
+			} else {
+				cols, dest = append(cols, f), append(dest, &e.URL)
+			}
+		case "title":
+			if covered {
+				cols, dest = append(cols, "short_title"), append(dest, &shortTitle)
+			} else {
+				cols, dest = append(cols, f), append(dest, &e.Title)
+			}
+		case "referrer":
+			cols, dest = append(cols, f), append(dest, &e.Referrer)
+		case "source":
+			cols, dest = append(cols, f), append(dest, &e.Source)
+		case "properties":
+			cols, dest = append(cols, f), append(dest, &e.Properties)
+		}
+	}
+	// add keeps e if it matches a step.
+	add := func(e *Event, at int64) {
+		var mask uint16
+		for i, st := range steps {
+			if e.DefinitionID == stepDefs[i] && (len(st.Rules) == 0 || matchesRules(st.Rules, codes[e.DefinitionID], e)) {
+				mask |= 1 << i
+			}
+		}
+		if mask == 0 {
+			return
+		}
+		v, ok := visitorOf[e.DeviceID]
+		if !ok {
+			v = len(out)
+			out = append(out, nil)
+			visitorOf[e.DeviceID] = v
+		}
+		out[v] = append(out[v], funnelEvent{at: at, id: e.ID, mask: mask})
+	}
 	// The definitions are the app's, so no app_id condition: it would cost a
 	// row lookup per index entry.
 	rows, err := db.Model(&Event{}).Select(strings.Join(cols, ", ")).
@@ -259,24 +311,7 @@ func funnelEvents(ctx context.Context, db *gorm.DB, appID uint64, steps []Matche
 		return nil, err
 	}
 	defer rows.Close()
-	var e Event
-	dest := []any{&e.ID, &e.DeviceID, &e.DefinitionID, nil}
-	var at dbTime
-	dest[3] = &at
-	for _, f := range fields {
-		switch f {
-		case "url":
-			dest = append(dest, &e.URL)
-		case "referrer":
-			dest = append(dest, &e.Referrer)
-		case "source":
-			dest = append(dest, &e.Source)
-		case "title":
-			dest = append(dest, &e.Title)
-		case "properties":
-			dest = append(dest, &e.Properties)
-		}
-	}
+	var long []Event // events whose url or title the index does not hold
 	read := 0
 	for rows.Next() {
 		e.Properties = nil
@@ -286,25 +321,44 @@ func funnelEvents(ctx context.Context, db *gorm.DB, appID uint64, steps []Matche
 		if read++; read > maxFunnelEvents {
 			return nil, Invalid("range", "the steps have more than %d events in the range and window; narrow them", maxFunnelEvents)
 		}
-		var mask uint16
-		for i, st := range steps {
-			if e.DefinitionID == stepDefs[i] && (len(st.Rules) == 0 || matchesRules(st.Rules, codes[e.DefinitionID], &e)) {
-				mask |= 1 << i
+		e.OccurredAt = at.Time
+		if covered {
+			e.URL, e.Title = shortURL.String, shortTitle.String
+			if needURL && !shortURL.Valid || needTitle && !shortTitle.Valid {
+				long = append(long, e)
+				continue
 			}
 		}
-		if mask == 0 {
-			continue
-		}
-		v, ok := visitorOf[e.DeviceID]
-		if !ok {
-			v = len(out)
-			out = append(out, nil)
-			visitorOf[e.DeviceID] = v
-		}
-		out[v] = append(out[v], funnelEvent{at: at.Time.UnixNano(), id: e.ID, mask: mask})
+		add(&e, at.Time.UnixNano())
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
+	}
+	rows.Close()
+	for chunk := range slices.Chunk(long, 500) {
+		ids := make([]uint64, len(chunk))
+		for i, l := range chunk {
+			ids[i] = l.ID
+		}
+		var full []struct {
+			ID         uint64
+			URL, Title string
+		}
+		if err := db.Model(&Event{}).Select("id, url, title").Where("id IN ?", ids).Scan(&full).Error; err != nil {
+			return nil, err
+		}
+		byID := make(map[uint64]int, len(full))
+		for i, f := range full {
+			byID[f.ID] = i
+		}
+		for _, l := range chunk {
+			i, ok := byID[l.ID]
+			if !ok {
+				continue // erased since the scan
+			}
+			l.URL, l.Title = full[i].URL, full[i].Title
+			add(&l, l.OccurredAt.UnixNano())
+		}
 	}
 	for _, evs := range out {
 		slices.SortFunc(evs, func(a, b funnelEvent) int { return cmp.Or(cmp.Compare(a.at, b.at), cmp.Compare(a.id, b.id)) })
