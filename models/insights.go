@@ -131,9 +131,8 @@ func emptySeries(s *span) []Bucket {
 }
 
 func countsFromRollups(v *rollupView, s *span, ids []uint64, byDef map[uint64]*DefinitionStats) error {
-	return v.hourlyCounts(kindDef, ids, s.from(), s.end, func(defID uint64, bucket time.Time, n int64) {
-		st := byDef[defID]
-		if i := s.bucketOf(bucket); st != nil && i >= 0 {
+	return v.bucketCounts(kindDef, ids, s, func(defID uint64, i int, n int64) {
+		if st := byDef[defID]; st != nil {
 			st.Series[i].Count += n
 			st.Count += n
 		}

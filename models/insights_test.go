@@ -179,6 +179,10 @@ func TestOverviewMatchesRawEvents(t *testing.T) {
 			check("Europe/Amsterdam", iv, from, to)
 		}
 		check("Europe/Amsterdam", models.IntervalDay, time.Date(2026, 10, 24, 13, 30, 0, 0, time.UTC), time.Date(2026, 10, 26, 1, 0, 0, 0, time.UTC))
+		for _, iv := range []models.Interval{models.IntervalDay, models.IntervalWeek, models.IntervalMonth} {
+			check("UTC", iv, from, to) // whole UTC days answered from daily rollups
+		}
+		check("UTC", models.IntervalDay, time.Date(2026, 10, 24, 13, 0, 0, 0, time.UTC), time.Date(2026, 10, 26, 1, 0, 0, 0, time.UTC))
 		check("Asia/Kolkata", models.IntervalDay, from, to) // +05:30: answered from raw events
 		check("America/New_York", models.IntervalHour, from, to)
 
@@ -194,6 +198,7 @@ func TestOverviewMatchesRawEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 		check("Europe/Amsterdam", models.IntervalDay, from, to)
+		check("UTC", models.IntervalWeek, from, to)
 		checkBreakdowns(t, e)
 
 		_, err = models.AppOverview(e.ctx, db, e.app, models.RangeInput{From: to, To: from}, false)
