@@ -290,6 +290,43 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
+// failures names what an e2e script's JSON report says failed: each check with "ok": false (with
+// its detail) and each "error", one per line, so that the failure message itself says what broke
+// even where only a part of a long log is kept. Empty when the report is missing or unreadable
+// (the log above the message has the output then).
+func failures(out string) string {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var report any
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &report); err != nil {
+		return ""
+	}
+	var b strings.Builder
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if name, ok := v["name"].(string); ok && v["ok"] == false {
+				detail, _ := json.Marshal(v["detail"])
+				fmt.Fprintf(&b, "\n  failed: %s: %s", name, tail(string(detail), 1500))
+			}
+			if e, ok := v["error"].(string); ok {
+				fmt.Fprintf(&b, "\n  error: %s", tail(e, 1500))
+			}
+			for k, x := range v {
+				if k != "detail" {
+					walk(x)
+				}
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		}
+	}
+	walk(report)
+	return b.String()
+}
+
 func tail(s string, n int) string {
 	if len(s) > n {
 		return "..." + s[len(s)-n:]
@@ -424,21 +461,21 @@ func TestWordPress(t *testing.T) {
 		out, err := output(e2eCtx, ".", e2eEnv, node, "tests/e2e/e2e.mjs")
 		t.Log("visitor: " + tail(out, 6000))
 		if err != nil {
-			t.Errorf("visitor e2e failed: %v", err)
+			t.Errorf("visitor e2e failed: %v%s", err, failures(out))
 		}
 		// Logging out: the next page view is a new, anonymous device; the lead keeps what was its.
 		// Another user logging in after a session that ended without a logout: a new device too.
 		out, err = output(e2eCtx, ".", e2eEnv, node, "tests/e2e/logout.mjs")
 		t.Log("logout: " + tail(out, 12000))
 		if err != nil {
-			t.Errorf("logout e2e failed: %v", err)
+			t.Errorf("logout e2e failed: %v%s", err, failures(out))
 		}
 		// "Require consent": nothing is sent or stored until the visitor consents.
 		run(t, e2eCtx, "tests", env, php, "settings.php", "require_consent=1")
 		out, err = output(e2eCtx, ".", e2eEnv, node, "tests/e2e/consent.mjs")
 		t.Log("consent: " + tail(out, 3000))
 		if err != nil {
-			t.Errorf("consent e2e failed: %v", err)
+			t.Errorf("consent e2e failed: %v%s", err, failures(out))
 		}
 		run(t, e2eCtx, "tests", env, php, "settings.php", "require_consent=0")
 
@@ -446,7 +483,7 @@ func TestWordPress(t *testing.T) {
 		out, err = output(e2eCtx, ".", e2eEnv, node, "tests/e2e/admin.mjs")
 		t.Log("admin: " + tail(out, 6000))
 		if err != nil {
-			t.Errorf("admin e2e failed: %v", err)
+			t.Errorf("admin e2e failed: %v%s", err, failures(out))
 		}
 	})
 

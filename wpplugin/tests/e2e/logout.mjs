@@ -74,8 +74,10 @@ async function lead(email) {
 	};
 }
 
-// Polls fn until it answers something truthy; null after ms.
-async function until(fn, ms = 20000) {
+// Polls fn until it answers something truthy; null after ms. Generous, as CI runs this beside every
+// other suite under the race detector: a wait is the one thing here that load can break, and a
+// passing check returns as soon as it holds.
+async function until(fn, ms = 60000) {
 	const deadline = Date.now() + ms;
 	for (;;) {
 		const v = await fn();
@@ -89,7 +91,7 @@ async function libraryDeviceId(page) {
 	await page.waitForFunction(
 		() => typeof window.crumbs === 'function' && !window.crumbs.q && typeof window.crumbs('deviceId') === 'string',
 		null,
-		{ timeout: 15000 },
+		{ timeout: 45000 },
 	);
 	return page.evaluate(() => window.crumbs('deviceId'));
 }
@@ -168,7 +170,7 @@ async function run({ login, cookieDomain }) {
 		// One more click of the logged-in user, still queued in the browser when they log out.
 		held = true;
 		await page.click('#shortcode-target');
-		const tried = await until(() => heldBodies.some((b) => b.includes('trial_click')), 10000);
+		const tried = await until(() => heldBodies.some((b) => b.includes('trial_click')), 30000);
 		check('the logged-in click was tried and failed', tried, heldBodies);
 
 		await page.goto(`${wpUrl}/wp-login.php?action=logout`);
