@@ -175,15 +175,15 @@ func (v *rollupView) tailDeltas(kind string, defIDs []uint64, dims []int64, in f
 	return out
 }
 
-// bucketCounts calls add with the counts of kind per definition and bucket
-// of an aligned span (every bucket edge a whole UTC hour). Each bucket is
-// made of rollup rows per UTC day it overlaps, whichever takes fewer rows:
-// the daily row when the day lies inside the bucket, the hourly rows of the
-// hours inside, or the daily row minus the hourly rows of the hours outside
-// (a day in Amsterdam is 22 hours of one UTC day, read as that day minus two
-// hours, and 2 hours of the day before). A 30-day overview by day reads 5
-// rows per bucket and definition instead of 24; counts stay exact, since
-// daily rows are the sums of their hours.
+// bucketCounts calls add with the counts of kind per definition and bucket of
+// an aligned span (every bucket edge a whole UTC hour). Each bucket is made of
+// rollup rows per UTC day it overlaps, whichever takes fewer rows: the daily
+// row when the day lies inside the bucket, the hourly rows of the hours
+// inside, or the daily row minus the hourly rows of the hours outside (a
+// summer day in Amsterdam, UTC+2, is 22 hours of one UTC day, read as that day
+// minus two hours, and 2 hours of the day before). A 30-day overview by day
+// reads 5 rows per bucket and definition instead of 24; counts stay exact,
+// since daily rows are the sums of their hours.
 func (v *rollupView) bucketCounts(kind string, defIDs []uint64, s *span, add func(defID uint64, bucket int, n int64)) error {
 	type slot struct {
 		grain int8
