@@ -8,7 +8,8 @@ import { consent, deviceId, identify, init, reset, track } from './index.js'
 // From the stub it is replayed before any answer can arrive, so it sees them all.
 const api = { track, identify, consent, deviceId, reset, onError: (f) => (opts.onError = f) }
 
+// The stub's calls run once the queue exists and before the page view is
+// queued (see init), so that the view belongs to the device they leave.
 const stub = self.crumbs?.q || []
-init(fromScript(document.currentScript))
 self.crumbs = (cmd, ...args) => api[cmd]?.(...args)
-for (const a of stub) self.crumbs(...a)
+init(fromScript(document.currentScript), () => stub.map((a) => self.crumbs(...a)))

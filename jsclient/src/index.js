@@ -13,8 +13,13 @@ const early = []
 // so there it always has, and the build leaves these checks out.
 const started = () => !ES || queue
 
-/** Starts tracking with these options (see index.d.ts). Later calls are ignored. */
-export function init(options) {
+/**
+ * Starts tracking with these options (see index.d.ts). Later calls are ignored.
+ * The script tag passes replay, which runs the calls its stub kept, before the
+ * first page view is queued: a page that called crumbs('reset') before the
+ * library loaded (a sign-out's landing page) has its view on the new device.
+ */
+export function init(options, replay) {
   if (ES && queue) return
   Object.assign(c, options)
   c.why = filter(navigator)
@@ -49,7 +54,9 @@ export function init(options) {
       settled(event('view'))
     }
   })
-  view(event('view'))
+  const first = event('view')
+  replay?.()
+  view(first)
   ES && early.map(send)
 }
 

@@ -21,9 +21,9 @@ namespace Crumbs\WordPress;
  * user with the one the stored device was last identified as (`crumbs_<appId>_wp_user`: a keyed
  * hash of the user id and the device id it was seen with) and replaces the id when they differ.
  * A device never identified by the plugin is kept, so an anonymous visitor who logs in keeps their
- * history. The library's own crumbs('reset') would come too late: calls made through the stub are
- * replayed after the library has queued its page view and the page's view triggers, which would
- * then still go to the old device. It writes a new id rather than deleting the old one, because
+ * history. It writes the id itself, before the library starts (the user check reads the stored id
+ * anyway), so the library's page view and the page's view triggers go to the new device. It writes
+ * a new id rather than deleting the old one, because
  * another open tab of the site would store its old id again, in the time it takes this page's
  * library to load.
  *
