@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestRequestBodiesAreValidJSON(t *testing.T) {
@@ -25,6 +27,29 @@ func TestOnlyLoopbackTargets(t *testing.T) {
 	} {
 		if err := checkLoopback(target); (err == nil) != ok {
 			t.Errorf("%s: %v", target, err)
+		}
+	}
+}
+
+// A compare run limited by -steps reports the targets of what it measured and none of the others
+// (which it used to list as 0.00×, MISSED).
+func TestReportLeavesOutTargetsNotMeasured(t *testing.T) {
+	o := compareOptions{rounds: 1, duration: time.Second, rules: 10, only: "crumbs trigger ("}
+	e := &benchEnv{o: o, name: "mariadb"}
+	results := map[string][]stepResult{
+		"mariadb\tcrumbs trigger (GraphQL), c=64": {{events: 5000, elapsed: time.Second, p99: 20 * time.Millisecond, rssMax: 90 << 20}},
+	}
+	var out strings.Builder
+	report(&out, o, []*benchEnv{e}, results)
+	got := out.String()
+	for _, want := range []string{"mariadb: trigger p99 ≤ 15 ms at 64 connections | 20.0 ms | MISSED", "server RSS ≤ 150 MB | 90 MB (worst load) | met"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("report lacks %q:\n%s", want, got)
+		}
+	}
+	for _, unwanted := range []string{"bare gqlgen", "JSON endpoint", "multi-row INSERT", "0.00×", "rules"} {
+		if strings.Contains(got, unwanted) {
+			t.Errorf("report has %q, which was not measured:\n%s", unwanted, got)
 		}
 	}
 }
