@@ -291,8 +291,9 @@ func freeAddr(t *testing.T) string {
 }
 
 // failures names what an e2e script's JSON report says failed: each check with "ok": false (with
-// its detail) and each "error", one per line, so that the failure message itself says what broke
-// even where only a part of a long log is kept. Empty when the report is missing or unreadable
+// its detail) and each "error", all on one line, so that the failure message itself says what
+// broke even where only a part of a long log is kept (.ci/run prints only the lines that name a
+// test file). Empty when the report is missing or unreadable
 // (the log above the message has the output then).
 func failures(out string) string {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
@@ -307,10 +308,10 @@ func failures(out string) string {
 		case map[string]any:
 			if name, ok := v["name"].(string); ok && v["ok"] == false {
 				detail, _ := json.Marshal(v["detail"])
-				fmt.Fprintf(&b, "\n  failed: %s: %s", name, tail(string(detail), 1500))
+				fmt.Fprintf(&b, "; failed: %s: %s", name, tail(string(detail), 1500))
 			}
 			if e, ok := v["error"].(string); ok {
-				fmt.Fprintf(&b, "\n  error: %s", tail(e, 1500))
+				fmt.Fprintf(&b, "; error: %s", strings.ReplaceAll(tail(e, 1500), "\n", " | "))
 			}
 			for k, x := range v {
 				if k != "detail" {

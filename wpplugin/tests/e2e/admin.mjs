@@ -8,6 +8,7 @@ import { chromium } from 'playwright-core';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { submitLogin } from './wplogin.mjs';
 
 const wpUrl = process.env.WP_URL;
 const postId = process.env.WP_POST_ID;
@@ -47,9 +48,7 @@ try {
 
 	// Log in.
 	await page.goto(`${wpUrl}/wp-login.php`);
-	await page.fill('#user_login', 'admin');
-	await page.fill('#user_pass', 'admin-password');
-	await Promise.all([page.waitForURL(/wp-admin/), page.click('#wp-submit')]);
+	await submitLogin(page, 'admin', 'admin-password', /wp-admin/);
 
 	// Settings page.
 	const settingsUrl = `${wpUrl}/wp-admin/options-general.php?page=crumbs`;

@@ -8,6 +8,7 @@ import { chromium } from 'playwright-core';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { submitLogin } from './wplogin.mjs';
 
 const postUrl = need('WP_POST_URL');
 const crumbsUrl = need('CRUMBS_URL');
@@ -162,9 +163,7 @@ try {
 	// anonymous shortcode/block events from before and the server-side login.
 	if (result.ok) {
 		await page.goto(`${new URL(postUrl).origin}/wp-login.php`);
-		await page.fill('#user_login', 'reader');
-		await page.fill('#user_pass', 'reader-password');
-		await Promise.all([page.waitForURL((u) => !u.pathname.endsWith('wp-login.php')), page.click('#wp-submit')]);
+		await submitLogin(page, 'reader', 'reader-password');
 		await page.goto(postUrl, { waitUntil: 'load' });
 		const identifyDeadline = Date.now() + 20000;
 		let lead = null;

@@ -21,6 +21,7 @@ import { chromium } from 'playwright-core';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { submitLogin } from './wplogin.mjs';
 
 const wpUrl = need('WP_URL');
 const postUrl = need('WP_POST_URL');
@@ -125,9 +126,7 @@ async function firstPage(context, cookieDomain) {
 // Logs in through wp-login.php and waits for the redirect away from it.
 async function logIn(page, login) {
 	await page.goto(`${wpUrl}/wp-login.php`);
-	await page.fill('#user_login', login);
-	await page.fill('#user_pass', `${login}-password`);
-	await Promise.all([page.waitForURL((u) => !u.pathname.endsWith('wp-login.php')), page.click('#wp-submit')]);
+	await submitLogin(page, login, `${login}-password`);
 }
 
 async function run({ login, cookieDomain }) {
