@@ -293,8 +293,7 @@ func freeAddr(t *testing.T) string {
 // failures names what an e2e script's JSON report says failed: each check with "ok": false (with
 // its detail) and each "error", all on one line, so that the failure message itself says what
 // broke even where only a part of a long log is kept (.ci/run prints only the lines that name a
-// test file). Empty when the report is missing or unreadable
-// (the log above the message has the output then).
+// test file). Empty when the report is missing or unreadable (the log above has the output then).
 func failures(out string) string {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	var report any

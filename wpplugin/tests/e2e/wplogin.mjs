@@ -1,9 +1,9 @@
 // Logs in through wp-login.php (already open in page) and waits for the redirect away from it.
 //
 // wp-login.php focuses and selects #user_login 200 ms after it loads (wp_attempt_focus). A fill
-// under way at that moment can type the password into #user_login, and the login fails; under
-// CI's load that happened (the logout script timed out waiting for the redirect). So the form is
-// filled only once the page has taken the focus, and checked before it is sent.
+// under way at that moment can type the password into #user_login, and the login fails: the
+// likely cause of a CI failure in which the logout script's login stayed on wp-login.php. So the
+// form is filled only once the page has taken the focus, and checked before it is sent.
 export async function submitLogin(page, login, password, redirected = (u) => !u.pathname.endsWith('wp-login.php')) {
 	await page.waitForFunction(() => document.activeElement?.id === 'user_login');
 	await page.fill('#user_login', login);
