@@ -28,10 +28,17 @@ const eraseChunk = 2000
 
 // EraseLead removes the lead with this email, its devices and all their events
 // (right to erasure). The definitions' counts and times and the rollups of
-// the days those events fell on are corrected in the same transaction, so
-// they keep matching the stored events. The erased messageIds are kept as
-// tombstones, and a receipt is written. Editors, owners and the app's
-// secret key.
+// the days those events fell on are corrected in the transactions that
+// delete the events, so they keep matching the stored events. The erased
+// messageIds are kept as tombstones, and a receipt is written. Editors,
+// owners and the app's secret key.
+//
+// The events go in transactions of at most eraseChunk events
+// (eraseEventsInChunks), so a lead with millions of events is erased in
+// bounded memory and statements that each fit the database timeout, without
+// holding its devices' rows for long; the last transaction erases what was
+// stored meanwhile with the devices and the lead. A failure part way leaves
+// the lead with fewer events, and erasing it again finishes it.
 func EraseLead(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, email string) (*EraseResult, error) {
 	if _, err := v.App(ctx, db, appPublicID, RoleEditor); err != nil {
 		return nil, err
@@ -40,10 +47,20 @@ func EraseLead(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, email st
 	if err != nil || lead == nil {
 		return &EraseResult{}, err
 	}
+	// The events go first, in transactions of at most eraseChunk; the last
+	// transaction erases what came meanwhile with the devices and the lead.
+	var owned []string
+	if err := db.WithContext(ctx).Model(&Device{}).Where("app_id = ? AND lead_id = ?", lead.AppID, lead.ID).Order("device_id").Pluck("device_id", &owned).Error; err != nil {
+		return nil, err
+	}
+	chunked, err := eraseEventsInChunks(ctx, db, lead.AppID, lead.ID, owned)
+	if err != nil {
+		return nil, err
+	}
 	res := &EraseResult{}
 	var deviceIDs []string
 	err = withRetry(ctx, func() error {
-		*res, deviceIDs = EraseResult{}, nil
+		*res, deviceIDs = *chunked, nil
 		return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 			err := forUpdate(tx.Model(&Device{})).Where("app_id = ? AND lead_id = ?", lead.AppID, lead.ID).Pluck("device_id", &deviceIDs).Error
 			if err != nil {
@@ -75,7 +92,8 @@ func EraseLead(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, email st
 
 // EraseDevice removes one device with all its events and its moves
 // between leads; its lead, if any, stays with its other devices. Erasing
-// an unknown device is not an error (Erased is false, no receipt).
+// an unknown device is not an error (Erased is false, no receipt). Its
+// events go in chunks, as EraseLead's.
 // Editors, owners and the app's secret key.
 func EraseDevice(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, deviceID string) (*EraseResult, error) {
 	app, err := v.App(ctx, db, appPublicID, RoleEditor)
@@ -85,10 +103,14 @@ func EraseDevice(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, device
 	if err := ValidateDeviceID(deviceID); err != nil {
 		return nil, err
 	}
-	res := &EraseResult{}
 	ids := []string{deviceID}
+	chunked, err := eraseEventsInChunks(ctx, db, app.ID, 0, ids)
+	if err != nil {
+		return nil, err
+	}
+	res := &EraseResult{}
 	err = withRetry(ctx, func() error {
-		*res = EraseResult{}
+		*res = *chunked
 		return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 			var found []string
 			if err := forUpdate(tx.Model(&Device{})).Where("app_id = ? AND device_id = ?", app.ID, deviceID).Pluck("device_id", &found).Error; err != nil {
@@ -172,6 +194,49 @@ func EraseBefore(ctx context.Context, db *gorm.DB, v Viewer, appPublicID string,
 	})
 	if err != nil {
 		return nil, err
+	}
+	return res, nil
+}
+
+// eraseEventsInChunks deletes the events of the devices, device by device
+// and oldest first along the (app_id, device_id, occurred_at) index, in
+// transactions of at most eraseChunk events that each correct the rollups
+// and definitions and keep tombstones, as eraseEvents does. With leadID, a
+// device's events go only while, under its row's lock, it still belongs to
+// that lead (an identify may move it to another lead meanwhile). It returns
+// the counts, for the erasure's receipt.
+func eraseEventsInChunks(ctx context.Context, db *gorm.DB, appID, leadID uint64, deviceIDs []string) (*EraseResult, error) {
+	res := &EraseResult{}
+	for _, device := range deviceIDs {
+		cond := eraseCond{where: "app_id = ? AND device_id = ?", args: []any{appID, device}}
+		for {
+			var n int64
+			part := &EraseResult{}
+			err := withRetry(ctx, func() error {
+				*part = EraseResult{}
+				return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+					n = 0
+					if leadID != 0 {
+						var owned []string
+						err := forUpdate(tx.Model(&Device{})).Where("app_id = ? AND device_id = ? AND lead_id = ?", appID, device, leadID).Pluck("device_id", &owned).Error
+						if err != nil || len(owned) == 0 {
+							return err
+						}
+					}
+					var err error
+					n, err = eraseEvents(tx, appID, cond, eraseChunk, true, part)
+					return err
+				})
+			})
+			if err != nil {
+				return nil, err
+			}
+			res.DeletedEvents += part.DeletedEvents
+			res.Tombstones += part.Tombstones
+			if n < eraseChunk {
+				break
+			}
+		}
 	}
 	return res, nil
 }

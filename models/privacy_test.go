@@ -185,3 +185,70 @@ func TestEraseBefore(t *testing.T) {
 		}
 	})
 }
+
+// A lead with more events than one erase transaction takes (eraseChunk,
+// 2,000) on one device, and a few on another: everything goes, the
+// receipt counts it all, and the definitions and rollups match what is
+// left.
+func TestEraseLeadInChunks(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		day := time.Now().UTC().Add(-48 * time.Hour).Truncate(time.Hour)
+		var batch []models.TriggerInput
+		send := func() {
+			for i, r := range e.writer.Trigger(e.ctx, batch) {
+				if r.Err != nil || !r.Accepted || r.Duplicate {
+					t.Fatalf("trigger %+v: %+v", batch[i], r)
+				}
+			}
+			batch = batch[:0]
+		}
+		add := func(device, code string, n int) {
+			for i := range n {
+				at := day.Add(time.Duration(i) * time.Second)
+				batch = append(batch, models.TriggerInput{AppPublicID: e.app.PublicID, Code: code, DeviceID: device,
+					MessageID: ptr(fmt.Sprintf("%s-%s-%d", device, code, i)), OccurredAt: &at, Secret: e.secret})
+				if len(batch) == 500 {
+					send()
+				}
+			}
+			send()
+		}
+		add("big", "view", 4003)
+		add("big", "click", 7)
+		add("small", "view", 5)
+		add("bystander", "view", 3)
+		for _, device := range []string{"big", "small"} {
+			in := models.IdentifyInput{AppPublicID: e.app.PublicID, DeviceID: device, Email: "big@example.com", Secret: e.secret}
+			if _, err := models.Identify(e.ctx, db, e.writer.Catalog(), in); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res, err := models.EraseLead(e.ctx, db, e.owner, e.app.PublicID, "big@example.com")
+		if err != nil || !res.Erased || res.DeletedEvents != 4015 || res.Tombstones != 4015 || res.DeletedDevices != 2 || res.DeletedLeads != 1 || res.ReceiptID == 0 {
+			t.Fatalf("erase: %v %+v", err, res)
+		}
+		var receipt models.AuditRecord
+		if err := db.First(&receipt, res.ReceiptID).Error; err != nil || receipt.Events != 4015 || receipt.Tombstones != 4015 || receipt.Devices != 2 {
+			t.Fatalf("receipt: %v %+v", err, receipt)
+		}
+		if n := e.countEvents("1 = 1"); n != 3 {
+			t.Fatalf("%d events left, want the bystander's 3", n)
+		}
+		var defs []models.EventDefinition
+		if err := db.Where("app_id = ?", e.app.ID).Order("code").Find(&defs).Error; err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range defs {
+			if want := map[string]int64{"click": 0, "view": 3}[d.Code]; d.TriggerCount != want {
+				t.Errorf("%s counts %d triggers, want %d", d.Code, d.TriggerCount, want)
+			}
+		}
+		if err := models.RollupsMatchEvents(e.ctx, db, e.app.ID); err != nil {
+			t.Fatal(err)
+		}
+		if r := e.trigger(models.TriggerInput{Code: "view", DeviceID: "big", MessageID: ptr("big-view-4002"), Secret: e.secret}); !r.Duplicate || r.EventID != 0 {
+			t.Fatalf("resend of an erased messageId: %+v", r)
+		}
+	})
+}
