@@ -7,19 +7,24 @@ namespace Crumbs\WordPress;
 /**
  * Starts a new browser device when the browser changes hands, so that whoever uses it next (a
  * shared computer, a kiosk, a family laptop) is not recorded on the lead of the user before: after
- * a logout, and when a user is identified on a browser whose device the plugin last identified as
- * another user (a session that ended without a logout: the login cookie expired, the browser was
- * closed without "remember me", the user's sessions were ended elsewhere). Without that, the
- * second user's identify would move the device, with the first user's history, to their lead.
+ * a logout; on a page that identifies nobody, when the plugin last identified the browser's device
+ * as a user (their session ended without a logout: the login cookie expired, the browser was
+ * closed without "remember me", the user's sessions were ended elsewhere), so that anonymous pages
+ * read meanwhile are not put on that user's lead; and when a user is identified on a browser whose
+ * device the plugin last identified as another user. Without that, pages read by whoever comes next
+ * would land on the first user's timeline, and a second user's identify would move the device,
+ * with the first user's history, to their lead. Whoever logs in next takes the new device with its
+ * anonymous pages, as any anonymous visitor who logs in does.
  *
  * The browser's device id lives where PHP cannot reach it: in the library's localStorage
  * (`crumbs_<appId>_id`, and with data-cookie-domain also a cookie of that name, see
  * jsclient/README.md, "What is stored"), and a logout is a request that only redirects, often to
  * wp-login.php, where the library does not load. So wp_logout leaves a flag cookie, and an inline
  * script that runs before the library starts does the rest on every tracked page: it replaces the
- * stored id with a new one once per flag, and on a page that identifies a user it compares that
- * user with the one the stored device was last identified as (`crumbs_<appId>_wp_user`: a keyed
- * hash of the user id and the device id it was seen with) and replaces the id when they differ.
+ * stored id with a new one once per flag, and it compares the user the page identifies (nobody on
+ * an anonymous page) with the one the stored device was last identified as
+ * (`crumbs_<appId>_wp_user`: a keyed hash of the user id and the device id it was seen with) and
+ * replaces the id when they differ.
  * A device never identified by the plugin is kept, so an anonymous visitor who logs in keeps their
  * history. It writes the id itself, before the library starts (the user check reads the stored id
  * anyway), so the library's page view and the page's view triggers go to the new device. It writes
@@ -48,9 +53,10 @@ final class NewDevice
      * another user for that same id.
      *
      * When the flag is there it is removed and, unless this browser acted on the same token
-     * already, the id is renewed. With a user to identify, the id is renewed when the stored device
-     * was marked with another user, then marked with this one: now, and once the deferred library
-     * has run, for a device id it stored only then.
+     * already, the id is renewed. Without a user to identify, the id is renewed when the stored
+     * device was marked with a user. With one, it is renewed when the stored device was marked with
+     * another user, then marked with this one: now, and once the deferred library has run, for a
+     * device id it stored only then.
      */
     private const SCRIPT = <<<'JS'
 (function(v){
@@ -67,8 +73,8 @@ mark=function(){var i=id(),q=(get(v.mark)||'').split(' ');if(i&&(q[1]!=i||q[0]==
 try{s=localStorage}catch(e){}
 m=c(v.flag);
 if(m){document.cookie=v.remove;if(get(v.done)!=m&&renew())set(v.done,m)}
-if(!v.user)return;
 p=(get(v.mark)||'').split(' ');d=id();
+if(!v.user){if(d&&p[1]==d)renew();return}
 if(d&&p[1]==d&&p[0]!=v.user)renew();
 mark();addEventListener('DOMContentLoaded',mark);
 })
@@ -139,10 +145,11 @@ JS;
      * there, it removes it and replaces the device id the library keeps for this app, where one is
      * stored, with a new random one in the library's format; nothing is stored where nothing was
      * (cookieless, or no consent yet). The token it keeps makes it act once per logout, even if the
-     * cookie could not be removed. With a user to identify on this page ($userId, 0 for none), it
-     * also replaces the id when the plugin last identified the stored device as another user, and
-     * marks the device with userHash(). Without one the script is the same on every page, so
-     * full-page caches may keep anonymous pages; a page that identifies a user names them anyway.
+     * cookie could not be removed. It also replaces the id when the plugin last identified the
+     * stored device as another user than the one this page identifies ($userId, 0 for none: then
+     * any user), and with a user it marks the device with userHash(). Without one the script is the
+     * same on every page, so full-page caches may keep anonymous pages; a page that identifies a
+     * user names them anyway.
      *
      * @param array<string, string|bool> $attrs The library's script tag attributes.
      */

@@ -11,9 +11,10 @@
 //
 // Another user, no logout (runUserChange): an anonymous visitor reads the post and logs in as A
 // (the device and its anonymous history join A's lead); A's session ends without a logout (the
-// auth cookies are deleted, as when they expire) and A logs in again (the same device); it ends
-// again and B logs in on the same browser: B's page views must land on a new device on B's lead,
-// and A's lead keep A's device and every event of it (nothing of A's moves to B).
+// auth cookies are deleted, as when they expire): the next anonymous pages go to a new device, not
+// on A's lead, and A logs in again (that device, with those pages, joins A's lead); it ends again
+// and B logs in on the same browser: B's page views must land on a new device on B's lead, and
+// A's lead keep A's devices and every event of them (nothing of A's moves to B).
 //
 // Env: WP_URL, WP_POST_URL, CRUMBS_URL, CRUMBS_APP_ID, CRUMBS_ADMIN_TOKEN, CHROMIUM.
 // Prints one JSON line with what it saw; exits non-zero when a check fails.
@@ -290,24 +291,37 @@ async function runUserChange({ a, b, cookieDomain }) {
 			new RegExp(`^[0-9a-f]{32} ${d0}$`).test(markA ?? ''), markA);
 		check('… and nothing of A', ![a, emailA, 'Early'].some((s) => (markA ?? '').includes(s)), markA);
 
-		// A's session ends without a logout; A reads on anonymously, then logs in again.
+		// A's session ends without a logout; whoever reads now is anonymous: a new device, not on
+		// A's lead, until A logs in again and takes it with its anonymous page view.
 		await endSession();
-		check('after the session ended: the same device', (await read('anonymous')) === d0);
+		const dAnon = await read('anonymous');
+		r.dAnon = dAnon;
+		check('after the session ended: a new device', dAnon !== d0 && /^\d+$/.test(dAnon), { d0, dAnon });
+		check('a reload keeps it', (await read('anonymous')) === dAnon);
+		const anonAfter = await until(async () => {
+			const d = await device(dAnon);
+			return d && d.codes.filter((c) => c === 'view/js').length >= 2 && d;
+		});
+		check('the anonymous page views are on the new device, with no lead', anonAfter?.lead === null, anonAfter);
+		const aMeanwhile = (await lead(emailA)) || { devices: [], events: [] };
+		check('nothing read after the session ended is on A\'s lead', !aMeanwhile.devices.includes(dAnon) && !aMeanwhile.events.some((e) => e.device === dAnon), aMeanwhile);
 		await logIn(page, a);
-		check('A again: the same device', (await read('A')) === d0);
-		check('A again: the same mark', (await mark()) === markA, await mark());
+		check('A again: the device of the anonymous pages', (await read('A')) === dAnon);
+		check('A again: the same user in the mark, with that device', (await mark()) === `${markA.split(' ')[0]} ${dAnon}`, { markA, now: await mark() });
 		const beforeB = await until(async () => {
 			const l = await lead(emailA);
-			return l && l.events.filter((e) => e.code === 'view' && e.device === d0).length >= 4 && l;
+			return l && l.devices.includes(d0) && l.devices.includes(dAnon) &&
+				l.events.filter((e) => e.code === 'view' && e.device === d0).length >= 2 &&
+				l.events.filter((e) => e.code === 'view' && e.device === dAnon).length >= 3 && l;
 		});
-		check('A\'s four page views on the device are on A\'s lead', !!beforeB, await lead(emailA));
+		check('A\'s lead has both devices, with the anonymous page views A made before logging in again', !!beforeB, await lead(emailA));
 
 		// A's session ends again, and B logs in on the same browser: a new device, B's alone.
 		await endSession();
 		await logIn(page, b);
 		const d1 = await read('B');
 		r.d1 = d1;
-		check('B logged in: a new device', d1 !== d0 && /^\d+$/.test(d1), { d0, d1 });
+		check('B logged in: a new device', d1 !== d0 && d1 !== dAnon && /^\d+$/.test(d1), { d0, dAnon, d1 });
 		if (cookieDomain) {
 			const c = (await context.cookies(wpUrl)).find((x) => x.name === `${prefix}id`);
 			check('the device id cookie holds the new id', c?.value === d1, c);
@@ -320,16 +334,18 @@ async function runUserChange({ a, b, cookieDomain }) {
 			return l && l.devices.includes(d1) && l.events.filter((e) => e.code === 'view' && e.device === d1).length >= 2 && l;
 		});
 		check('B\'s page views land on the new device on B\'s lead', !!leadB, await lead(emailB));
-		check('B\'s lead has nothing of A\'s device', !!leadB && !leadB.devices.includes(d0) && !leadB.events.some((e) => e.device === d0), leadB);
+		check('B\'s lead has nothing of A\'s devices', !!leadB && ![d0, dAnon].some((d) => leadB.devices.includes(d) || leadB.events.some((e) => e.device === d)), leadB);
 		check('B\'s server-side user_logged_in is on B\'s lead', !!leadB?.events.some((e) => `${e.code}/${e.source}` === 'user_logged_in/wordpress'), leadB);
 
 		const leadA = (await lead(emailA)) || { devices: [], events: [] };
 		const key = (e) => `${e.code}/${e.source}/${e.device}`;
-		check('A\'s lead keeps A\'s device, not B\'s', leadA.devices.includes(d0) && !leadA.devices.includes(d1), leadA.devices);
+		check('A\'s lead keeps A\'s devices, not B\'s', leadA.devices.includes(d0) && leadA.devices.includes(dAnon) && !leadA.devices.includes(d1), leadA.devices);
 		check('A\'s lead keeps every event it had', beforeB && beforeB.events.every((e) => leadA.events.some((x) => key(x) === key(e))), { before: beforeB?.events, after: leadA.events });
 		check('nothing of B is on A\'s lead', !leadA.events.some((e) => e.device === d1));
-		const old = await device(d0);
-		check('A\'s device is still A\'s', old?.lead === emailA, old);
+		for (const d of [d0, dAnon]) {
+			const old = await device(d);
+			check('A\'s devices are still A\'s', old?.lead === emailA, { d, old });
+		}
 	} catch (err) {
 		r.error = String(err && err.stack ? err.stack : err);
 	} finally {
