@@ -51,8 +51,11 @@ type TriggerResult struct {
 
 // Limits on one trigger.
 const (
-	MaxBatch           = 500
-	MaxBrowserBatch    = 20 // larger batches come from servers, with the secret key
+	MaxBatch        = 500
+	MaxBrowserBatch = 20 // larger batches come from servers, with the secret key
+	// MaxWebhookBatch caps a batch verified by a webhook's ingest token:
+	// Bento's own limit per request, so its senders migrate unchanged.
+	MaxWebhookBatch    = 1000
 	maxBrowserPastSkew = 15 * time.Minute
 	maxURLBytes        = 2048
 	maxTitleBytes      = 512
@@ -315,15 +318,9 @@ func clampUTF8(s string, n int) string {
 func (w *Writer) Trigger(ctx context.Context, inputs []TriggerInput) []TriggerResult {
 	results := make([]TriggerResult, len(inputs))
 	defer func() { w.observer.Triggered(inputs, results) }()
-	if len(inputs) > MaxBatch {
+	if err := checkBatchSize(inputs); err != nil {
 		for i := range results {
-			results[i].Err = Invalid("inputs", "at most %d triggers per batch", MaxBatch)
-		}
-		return results
-	}
-	if len(inputs) > MaxBrowserBatch && inputs[0].Secret == "" {
-		for i := range results {
-			results[i].Err = Invalid("inputs", "at most %d triggers per batch without the secret key", MaxBrowserBatch)
+			results[i].Err = err
 		}
 		return results
 	}
@@ -363,6 +360,27 @@ func (w *Writer) Trigger(ctx context.Context, inputs []TriggerInput) []TriggerRe
 		results[index[k]] = p.result
 	}
 	return results
+}
+
+// checkBatchSize refuses a batch over the cap of whoever vouches for all of
+// it: a webhook's ingest token (every input Verified), the secret key (every
+// input keyed), else a browser. The inputs of one call come from one sender,
+// so a single unvouched input holds the batch to the browser's cap.
+func checkBatchSize(inputs []TriggerInput) error {
+	verified, keyed := true, true
+	for i := range inputs {
+		verified = verified && inputs[i].Verified
+		keyed = keyed && inputs[i].keyed()
+	}
+	switch {
+	case verified && len(inputs) > MaxWebhookBatch:
+		return Invalid("inputs", "at most %d triggers per batch", MaxWebhookBatch)
+	case !verified && len(inputs) > MaxBatch:
+		return Invalid("inputs", "at most %d triggers per batch", MaxBatch)
+	case !keyed && len(inputs) > MaxBrowserBatch:
+		return Invalid("inputs", "at most %d triggers per batch without the secret key", MaxBrowserBatch)
+	}
+	return nil
 }
 
 // ErrShuttingDown refuses triggers that arrive after the writer was closed,

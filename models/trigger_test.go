@@ -296,3 +296,47 @@ func TestTimelinePaging(t *testing.T) {
 		wantField(t, err, "first")
 	})
 }
+
+// A batch's cap depends on who vouches for all of it: 20 for a browser, 500
+// with the secret key, and Bento's 1,000 for a webhook's batch (verified by
+// its ingest token, which stands in for the key). One unvouched input holds
+// the whole batch to the browser's cap.
+func TestBatchCaps(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		batch := func(n int, in models.TriggerInput) []models.TriggerInput {
+			out := make([]models.TriggerInput, n)
+			for i := range out {
+				out[i] = in
+				out[i].AppPublicID, out[i].DeviceID, out[i].Code = e.app.PublicID, fmt.Sprintf("cap-%d", i%7), "view"
+			}
+			return out
+		}
+		accepted := func(name string, in []models.TriggerInput) {
+			t.Helper()
+			for i, r := range e.writer.Trigger(e.ctx, in) {
+				if !r.Accepted || r.Err != nil {
+					t.Fatalf("%s: item %d: %+v", name, i, r)
+				}
+			}
+		}
+		refused := func(name string, in []models.TriggerInput) {
+			t.Helper()
+			for _, r := range e.writer.Trigger(e.ctx, in) {
+				wantField(t, r.Err, "inputs")
+			}
+		}
+		refused("21 from a browser", batch(models.MaxBrowserBatch+1, models.TriggerInput{}))
+		accepted("21 verified", batch(models.MaxBrowserBatch+1, models.TriggerInput{Verified: true}))
+		accepted("500 with the key", batch(models.MaxBatch, models.TriggerInput{Secret: e.secret}))
+		refused("501 with the key", batch(models.MaxBatch+1, models.TriggerInput{Secret: e.secret}))
+		accepted("1,000 verified", batch(models.MaxWebhookBatch, models.TriggerInput{Verified: true}))
+		refused("1,001 verified", batch(models.MaxWebhookBatch+1, models.TriggerInput{Verified: true}))
+		mixed := batch(models.MaxBrowserBatch+1, models.TriggerInput{Verified: true})
+		mixed[5].Verified = false
+		refused("21 verified but one", mixed)
+		if n := e.countEvents("1 = 1"); n != int64(models.MaxBrowserBatch+1+models.MaxBatch+models.MaxWebhookBatch) {
+			t.Fatalf("%d events stored", n)
+		}
+	})
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -207,6 +208,43 @@ func TestBentoWebhook(t *testing.T) {
 		j.a.ok(`query($a: ID!) { ingestTokens(appId: $a) { name revokedAt } }`, &list, client.Var("a", appID))
 		if len(list.IngestTokens) != 1 || list.IngestTokens[0].Name != "Zapier" || list.IngestTokens[0].RevokedAt == nil {
 			t.Fatalf("tokens: %+v", list.IngestTokens)
+		}
+	})
+}
+
+// A webhook takes up to 1,000 events a request (Bento's limit), however
+// many leads they name: its ingest token counts as the secret key, so the
+// browser's cap of 20 does not apply. One more refuses the whole request.
+func TestBentoWebhookBatchSizes(t *testing.T) {
+	batch := func(n int) string {
+		events := make([]string, n)
+		for i := range events {
+			events[i] = fmt.Sprintf(`{"type":"view","email":"lead%d@example.com","id":"b-%d"}`, i%3, i)
+		}
+		return `{"events":[` + strings.Join(events, ",") + `]}`
+	}
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		j := newJSONAPI(t, db)
+		appID, _ := j.a.createApp("Webhook batches")
+		_, token, _ := createIngestToken(j.a, appID, "Batches")
+		for _, n := range []int{21, 1000} {
+			r := j.webhook(token, "generic", batch(n))
+			if r.status != 200 || r.Count != n || r.Failed != 0 || len(r.Items) != n {
+				t.Fatalf("%d events: %d %.300s", n, r.status, r.raw)
+			}
+		}
+		var stored int64
+		db.Model(&models.Event{}).Joins("JOIN apps ON apps.id = events.app_id").Where("apps.public_id = ?", appID).Count(&stored)
+		if stored != 1000 { // the 1,000 resend the 21 by their ids
+			t.Fatalf("%d events stored, want 1000", stored)
+		}
+		r := j.webhook(token, "generic", batch(1001))
+		var body struct {
+			Error struct{ Code, Field string }
+		}
+		json.Unmarshal([]byte(r.raw), &body)
+		if r.status != 400 || body.Error.Code != "BAD_USER_INPUT" || body.Error.Field != "events" {
+			t.Fatalf("1,001 events: %d %.300s", r.status, r.raw)
 		}
 	})
 }

@@ -23,9 +23,6 @@ type bentoEvent struct {
 	ID      json.RawMessage `json:"id"`
 }
 
-// maxWebhookEvents is Bento's own limit per request.
-const maxWebhookEvents = 1000
-
 // webhook records Bento-style events:
 //
 //	POST /webhooks/{ingestToken}/{integration}/track
@@ -61,8 +58,8 @@ func (a *API) webhook(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, `the body must be {"events": [{"type", "email", "details", "fields", "date"}]}`)
 		return
 	}
-	if len(body.Events) > maxWebhookEvents {
-		a.failAs(w, r, models.Invalid("events", "at most %d events per request", maxWebhookEvents), asSent)
+	if len(body.Events) > models.MaxWebhookBatch {
+		a.failAs(w, r, models.Invalid("events", "at most %d events per request", models.MaxWebhookBatch), asSent)
 		return
 	}
 	idem := strings.TrimSpace(r.Header.Get("Idempotency-Key"))
