@@ -2,13 +2,10 @@ package models
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/mail"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -66,147 +63,6 @@ func NormalizeEmail(raw string) (email, key string, err error) {
 		return "", "", Invalid("email", "is not a valid email address")
 	}
 	return email, strings.ToLower(email), nil
-}
-
-// Identify finds or creates the lead by email (case-insensitively) and attaches
-// the device to it, recording a move when the device belonged to another lead.
-// It is an anonymous write like a trigger, under the same per-IP and
-// per-device limits (the same buckets: an identify costs one trigger), from
-// which a caller with the secret key is exempt.
-func Identify(ctx context.Context, db *gorm.DB, catalog *Catalog, in IdentifyInput) (*IdentifyResult, error) {
-	limits := in.Limits
-	if err := checkAppID(in.AppPublicID); err != nil {
-		return nil, err
-	}
-	if err := ValidateDeviceID(in.DeviceID); err != nil {
-		return nil, err
-	}
-	email, key, err := NormalizeEmail(in.Email)
-	if err != nil {
-		return nil, err
-	}
-	if in.Name != nil {
-		name := strings.TrimSpace(*in.Name)
-		if utf8.RuneCountInString(name) > 200 || strings.IndexFunc(name, unicode.IsControl) >= 0 {
-			return nil, Invalid("name", "must be at most 200 characters, without control characters")
-		}
-		name = strings.ToValidUTF8(name, "\uFFFD")
-		in.Name = &name
-	}
-	if in.Fields != nil {
-		if in.Fields, err = cleanJSONObject("fields", in.Fields); err != nil {
-			return nil, err
-		}
-		if b, _ := json.Marshal(in.Fields); len(b) > maxFieldsBytes {
-			return nil, Invalid("fields", "must be at most %d bytes as JSON", maxFieldsBytes)
-		}
-	}
-	keyed := in.Secret != "" || in.Verified
-	if !keyed && in.Origin == "" {
-		return nil, newError(ErrUnauthenticated, "identify from a server needs the app's secret key")
-	}
-	now := Now()
-	if err := limits.beforeLookup(in.ClientIP, keyed, now); err != nil {
-		return nil, err
-	}
-	app, err := catalog.App(ctx, in.AppPublicID)
-	if err != nil {
-		limits.lookupFailed(in.ClientIP, keyed, err, now)
-		return nil, err
-	}
-	switch {
-	case in.Verified:
-	case in.Secret != "" && !app.SecretMatches(in.Secret):
-		limits.lookupFailed(in.ClientIP, true, ErrUnauthenticated, now)
-		return nil, newError(ErrUnauthenticated, "the secret key is not this app's current key")
-	case in.Secret == "" && !app.OriginAllowed(in.Origin):
-		return nil, &refusedOriginError{newError(ErrForbidden, "origin %q may not identify visitors of this app", truncate(in.Origin, 100)), app.ID, in.Origin}
-	}
-	if err := limits.allowDevice(in.AppPublicID+"\x00"+in.DeviceID, keyed, now); err != nil {
-		return nil, err
-	}
-	var res *IdentifyResult
-	err = withRetry(ctx, func() error {
-		res = &IdentifyResult{}
-		return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			lead, err := findOrCreateLead(tx, app.ID, email, key)
-			if err != nil {
-				return err
-			}
-			applyLeadInput(lead, in)
-			if b, _ := json.Marshal(lead.Fields); len(b) > maxFieldsBytes {
-				return Invalid("fields", "would make the lead's fields larger than %d bytes as JSON", maxFieldsBytes)
-			}
-			if err := tx.Select("Name", "Fields", "UpdatedAt").Save(lead).Error; err != nil {
-				return err
-			}
-			now := Now()
-			device := &Device{AppID: app.ID, DeviceID: in.DeviceID, UserAgent: truncate(in.UserAgent, 500), FirstSeenAt: now, LastSeenAt: now}
-			if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(device).Error; err != nil {
-				return err
-			}
-			if err := forUpdate(tx).Where("app_id = ? AND device_id = ?", app.ID, in.DeviceID).Take(device).Error; err != nil {
-				return err
-			}
-			if device.LeadID == nil || *device.LeadID != lead.ID {
-				if device.LeadID != nil {
-					res.Moved = true
-					move := &DeviceMove{AppID: app.ID, DeviceID: in.DeviceID, FromLeadID: device.LeadID, ToLeadID: lead.ID, MovedAt: now}
-					if err := tx.Create(move).Error; err != nil {
-						return err
-					}
-				}
-				device.LeadID = &lead.ID
-				err := tx.Model(&Device{}).Where("app_id = ? AND device_id = ?", app.ID, in.DeviceID).Update("lead_id", lead.ID).Error
-				if err != nil {
-					return err
-				}
-			}
-			res.Lead, res.Device = lead, device
-			return nil
-		})
-	})
-	return res, err
-}
-
-func findOrCreateLead(tx *gorm.DB, appID uint64, email, key string) (*Lead, error) {
-	var lead Lead
-	err := tx.Where("app_id = ? AND email_key = ?", appID, key).Take(&lead).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		lead = Lead{AppID: appID, Email: email, EmailKey: key, Fields: JSONObject{}}
-		err = tx.Create(&lead).Error
-	}
-	return &lead, err
-}
-
-// Identify is the package's Identify with this writer's catalog and
-// limits, counting a browser refused for its origin in the app's
-// refusedOrigins as a trigger is.
-func (w *Writer) Identify(ctx context.Context, db *gorm.DB, in IdentifyInput) (*IdentifyResult, error) {
-	in.Limits = w.limits
-	res, err := Identify(ctx, db, w.catalog, in)
-	w.origins.count(err, Now())
-	return res, err
-}
-
-func applyLeadInput(lead *Lead, in IdentifyInput) {
-	if in.Name != nil {
-		lead.Name = in.Name
-		if *in.Name == "" {
-			lead.Name = nil
-		}
-	}
-	if lead.Fields == nil {
-		lead.Fields = JSONObject{}
-	}
-	for k, v := range in.Fields {
-		if v == nil {
-			delete(lead.Fields, k)
-		} else {
-			lead.Fields[k] = v
-		}
-	}
-	lead.UpdatedAt = Now()
 }
 
 // forUpdate locks the selected rows on MySQL; SQLite's write transactions

@@ -3,7 +3,6 @@ package models
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strings"
 	"time"
 	"unicode"
@@ -311,76 +310,6 @@ func clampUTF8(s string, n int) string {
 		n--
 	}
 	return s[:n]
-}
-
-// Trigger records the inputs and answers once they are durably stored. Results
-// come in input order; a refused input does not affect the others.
-func (w *Writer) Trigger(ctx context.Context, inputs []TriggerInput) []TriggerResult {
-	results := make([]TriggerResult, len(inputs))
-	defer func() { w.observer.Triggered(inputs, results) }()
-	if err := checkBatchSize(inputs); err != nil {
-		for i := range results {
-			results[i].Err = err
-		}
-		return results
-	}
-	now := Now()
-	var items []*pending
-	var index []int
-	var senders senderMemo
-	originCounted := false
-	for i, in := range inputs {
-		if !in.keyed() && w.bots.Match(in.UserAgent) {
-			results[i].Err = errBotFiltered
-			continue
-		}
-		p, err := prepare(ctx, w.catalog, w.limits, in, now, &senders)
-		if err != nil {
-			results[i].Err = err
-			if !originCounted {
-				// Once per request, as the JSON API counts a refused batch.
-				var refused *refusedOriginError
-				originCounted = errors.As(err, &refused)
-				w.origins.count(err, now)
-			}
-			continue
-		}
-		items = append(items, p)
-		index = append(index, i)
-	}
-	if len(items) > 0 {
-		if err := w.submit(ctx, items); err != nil {
-			for _, i := range index {
-				results[i].Err = err
-			}
-			return results
-		}
-	}
-	for k, p := range items {
-		results[index[k]] = p.result
-	}
-	return results
-}
-
-// checkBatchSize refuses a batch over the cap of whoever vouches for all of
-// it: a webhook's ingest token (every input Verified), the secret key (every
-// input keyed), else a browser. The inputs of one call come from one sender,
-// so a single unvouched input holds the batch to the browser's cap.
-func checkBatchSize(inputs []TriggerInput) error {
-	verified, keyed := true, true
-	for i := range inputs {
-		verified = verified && inputs[i].Verified
-		keyed = keyed && inputs[i].keyed()
-	}
-	switch {
-	case verified && len(inputs) > MaxWebhookBatch:
-		return Invalid("inputs", "at most %d triggers per batch", MaxWebhookBatch)
-	case !verified && len(inputs) > MaxBatch:
-		return Invalid("inputs", "at most %d triggers per batch", MaxBatch)
-	case !keyed && len(inputs) > MaxBrowserBatch:
-		return Invalid("inputs", "at most %d triggers per batch without the secret key", MaxBrowserBatch)
-	}
-	return nil
 }
 
 // ErrShuttingDown refuses triggers that arrive after the writer was closed,

@@ -248,3 +248,71 @@ func TestBentoWebhookBatchSizes(t *testing.T) {
 		}
 	})
 }
+
+// A webhook event that is refused writes nothing: no lead is created for
+// it, and its fields are not merged into an existing lead, whatever refused
+// it (an unknown or disabled code, a bad field of the event or of its lead).
+// The other events of the batch are stored, and the unknown code is still
+// counted for the inbox.
+func TestBentoWebhookRefusalsWriteNothing(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		j := newJSONAPI(t, db)
+		appID, _ := j.a.createApp("Webhook refusals")
+		var defs [2]struct{ CreateEventDefinition struct{ ID string } }
+		for i, code := range []string{"signed_up", "paused"} {
+			j.a.ok(`mutation($a: ID!, $c: String!) { createEventDefinition(input: {appId: $a, code: $c, name: $c}) { id } }`, &defs[i], client.Var("a", appID), client.Var("c", code))
+		}
+		j.a.ok(`mutation($id: ID!) { updateEventDefinition(id: $id, input: {enabled: false}) { id } }`, &map[string]any{}, client.Var("id", defs[1].CreateEventDefinition.ID))
+		_, token, _ := createIngestToken(j.a, appID, "Refusals")
+		if r := j.webhook(token, "generic", `{"events":[{"type":"signed_up","email":"ok@example.com","fields":{"plan":"pro"}}]}`); r.status != 200 || r.Count != 1 {
+			t.Fatalf("first event: %d %s", r.status, r.raw)
+		}
+
+		r := j.webhook(token, "generic", `{"events":[
+			{"type":"nope","email":"ghost@example.com","fields":{"x":1}},
+			{"type":"paused","email":"off@example.com","fields":{"x":1}},
+			{"type":"signed_up","email":"ok@example.com","fields":{"plan":"evil"},"details":[1]},
+			{"type":"nope","email":"ok@example.com","fields":{"plan":"evil"}},
+			{"type":"signed_up","email":"ada@example.com","fields":{"a":1}},
+			{"type":"signed_up","email":"ada@example.com","fields":{"b\u0001":1}},
+			{"type":"signed_up","email":"bob@example.com","date":"1999-01-01T00:00:00Z","fields":{"x":1}}]}`)
+		want := []string{"UNKNOWN_EVENT_CODE", "EVENT_DISABLED", "BAD_USER_INPUT", "UNKNOWN_EVENT_CODE", "", "BAD_USER_INPUT", "BAD_USER_INPUT"}
+		if r.status != 200 || len(r.Items) != len(want) {
+			t.Fatalf("batch: %d %s", r.status, r.raw)
+		}
+		if r.Count != 1 || r.Failed != len(want)-1 {
+			t.Errorf("batch: %d accepted, %d failed", r.Count, r.Failed)
+		}
+		for i, code := range want {
+			if got := r.Items[i]; code == "" && (got.Error != nil || !got.Accepted) || code != "" && (got.Error == nil || got.Error.Code != code) {
+				t.Errorf("item %d: %+v, want %q", i, got, code)
+			}
+		}
+		if f := r.Items[5].Error; f == nil || f.Field == nil || *f.Field != "fields" {
+			t.Errorf("ada's bad fields: %s", r.raw)
+		}
+
+		for _, email := range []string{"ghost@example.com", "off@example.com", "bob@example.com"} {
+			var out struct{ LeadByEmail *struct{ ID string } }
+			j.a.ok(`query($a: ID!, $e: String!) { leadByEmail(appId: $a, email: $e) { id } }`, &out, client.Var("a", appID), client.Var("e", email))
+			if out.LeadByEmail != nil {
+				t.Errorf("a refused event created the lead %s", email)
+			}
+		}
+		if fields, events := leadTimeline(j.a, appID, "ok@example.com"); fields["plan"] != "pro" || len(events) != 1 {
+			t.Errorf("ok@: refused events merged their fields or were stored: %v %+v", fields, events)
+		}
+		if fields, events := leadTimeline(j.a, appID, "ada@example.com"); len(fields) != 1 || fields["a"] != 1.0 || len(events) != 1 {
+			t.Errorf("ada: %v %+v", fields, events)
+		}
+		var devices, unknown int64
+		db.Table("devices").Joins("JOIN apps ON apps.id = devices.app_id").Where("apps.public_id = ?", appID).Count(&devices)
+		if devices != 2 {
+			t.Errorf("%d devices, want ok@'s and ada's", devices)
+		}
+		db.Table("unknown_codes").Joins("JOIN apps ON apps.id = unknown_codes.app_id").Where("apps.public_id = ? AND code = ?", appID, "nope").Select("count").Scan(&unknown)
+		if unknown != 2 {
+			t.Errorf("unknown code counted %d times, want 2", unknown)
+		}
+	})
+}

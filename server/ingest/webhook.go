@@ -70,12 +70,8 @@ func (a *API) webhook(w http.ResponseWriter, r *http.Request) {
 
 	results := make([]models.TriggerResult, len(body.Events))
 	events := make([]*bentoEvent, len(body.Events))
-	triggers := make([]models.TriggerInput, 0, len(body.Events))
+	send := make([]models.LeadEvent, 0, len(body.Events))
 	var at []int
-	// One identify per lead and request, with the fields of its events
-	// merged in order, so a batch of a lead's events costs one transaction.
-	leads := map[string]*models.IdentifyInput{}
-	var order []string
 	for i, item := range body.Events {
 		e := &bentoEvent{}
 		if err := json.Unmarshal(item, e); err != nil {
@@ -83,57 +79,19 @@ func (a *API) webhook(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		events[i] = e
-		t, err := e.trigger(appID, integration, who)
-		if err == nil {
-			err = e.messageID(t, idem, i)
-		}
-		var fields map[string]any
-		if err == nil {
-			fields, err = jsonObject("fields", e.Fields)
-		}
+		le, err := e.leadEvent(appID, integration, who, idem, i)
 		if err != nil {
 			results[i].Err = err
 			continue
 		}
-		email, key, err := models.NormalizeEmail(e.Email)
-		if err != nil {
-			results[i].Err = err
-			continue
-		}
-		t.DeviceID = leadDevice(appID, key)
-		in := leads[key]
-		if in == nil {
-			in = &models.IdentifyInput{AppPublicID: appID, DeviceID: t.DeviceID, Email: email, Fields: map[string]any{},
-				Verified: true, ClientIP: who.clientIP, Limits: a.opts.Writer.Limits()}
-			leads[key] = in
-			order = append(order, key)
-		}
-		for k, v := range fields {
-			in.Fields[k] = v
-		}
-		triggers = append(triggers, *t)
+		send = append(send, le)
 		at = append(at, i)
 	}
-	// Leads first, so each event's device belongs to its lead when stored.
-	failed := map[string]error{}
-	for _, key := range order {
-		if _, err := models.Identify(r.Context(), a.opts.DB, a.opts.Writer.Catalog(), *leads[key]); err != nil {
-			failed[leadDevice(appID, key)] = err
-		}
-	}
-	var send []models.TriggerInput
-	var sendAt []int
-	for k, t := range triggers {
-		if err := failed[t.DeviceID]; err != nil {
-			results[at[k]].Err = err
-			continue
-		}
-		send = append(send, t)
-		sendAt = append(sendAt, at[k])
-	}
+	// Every event and lead is checked before any is written, so a refused
+	// event creates no lead and merges no fields.
 	if len(send) > 0 {
-		for k, res := range a.opts.Writer.Trigger(r.Context(), send) {
-			results[sendAt[k]] = res
+		for k, res := range a.opts.Writer.TriggerLeadEvents(r.Context(), a.opts.DB, send) {
+			results[at[k]] = res
 		}
 	}
 	// A store fault or a rate limit on any event makes the whole request
@@ -181,15 +139,16 @@ func (a *API) webhook(w http.ResponseWriter, r *http.Request) {
 	}{accepted, len(results) - accepted, out})
 }
 
-// trigger maps the event to a trigger of its app, apart from the device.
-func (e *bentoEvent) trigger(appID, integration string, who caller) (*models.TriggerInput, error) {
-	t := &models.TriggerInput{
+// leadEvent maps the i-th event to an event of its lead: type the code,
+// details the properties, date occurredAt, on the lead's device.
+func (e *bentoEvent) leadEvent(appID, integration string, who caller, idem string, i int) (models.LeadEvent, error) {
+	t := models.TriggerInput{
 		AppPublicID: appID, Code: models.NormaliseEventCode(e.Type), Source: models.SourceWebhook,
 		Integration: integration, Verified: true, ClientIP: who.clientIP,
 	}
 	props, err := jsonObject("details", e.Details)
 	if err != nil {
-		return nil, err
+		return models.LeadEvent{}, err
 	}
 	if len(props) > 0 {
 		t.Properties = props
@@ -197,11 +156,23 @@ func (e *bentoEvent) trigger(appID, integration string, who caller) (*models.Tri
 	if e.Date != nil && *e.Date != "" {
 		at, err := time.Parse(time.RFC3339Nano, *e.Date)
 		if err != nil {
-			return nil, models.Invalid("date", "must be an ISO 8601 time, e.g. 2026-11-03T14:02:00Z")
+			return models.LeadEvent{}, models.Invalid("date", "must be an ISO 8601 time, e.g. 2026-11-03T14:02:00Z")
 		}
 		t.OccurredAt = &at
 	}
-	return t, nil
+	if err := e.messageID(&t, idem, i); err != nil {
+		return models.LeadEvent{}, err
+	}
+	fields, err := jsonObject("fields", e.Fields)
+	if err != nil {
+		return models.LeadEvent{}, err
+	}
+	email, key, err := models.NormalizeEmail(e.Email)
+	if err != nil {
+		return models.LeadEvent{}, err
+	}
+	t.DeviceID = leadDevice(appID, key)
+	return models.LeadEvent{Trigger: t, Email: email, Fields: fields}, nil
 }
 
 // messageID sets the trigger's message id from the event's id, else from
