@@ -43,6 +43,16 @@ func Invalid(field, format string, args ...any) error {
 	return &InvalidError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
+// InputError says which of several inputs of one call a refusal is about
+// (IdentifyAll); its code and field are Err's.
+type InputError struct {
+	Index int
+	Err   error
+}
+
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
 // kindError gives a kind a message meant for the caller.
 type kindError struct {
 	kind error

@@ -29,6 +29,21 @@ func Identify(ctx context.Context, db *gorm.DB, catalog *Catalog, in IdentifyInp
 	return res[0], nil
 }
 
+// IdentifyAll is Identify for several inputs at once (Segment's identify
+// names the anonymous and the user's device): every input is checked before
+// any is written, then all are written in one transaction, or none. A
+// refusal is an *InputError saying which input it is about.
+func IdentifyAll(ctx context.Context, db *gorm.DB, catalog *Catalog, ins []IdentifyInput) ([]*IdentifyResult, error) {
+	plans := make([]*identifyPlan, len(ins))
+	for i, in := range ins {
+		var err error
+		if plans[i], err = checkIdentify(ctx, catalog, in); err != nil {
+			return nil, &InputError{Index: i, Err: err}
+		}
+	}
+	return writeIdentifies(ctx, db, plans)
+}
+
 // identifyPlan is an identify that passed every check, ready to write.
 type identifyPlan struct {
 	in         IdentifyInput
@@ -104,7 +119,8 @@ func checkLeadFields(fields map[string]any) (map[string]any, error) {
 }
 
 // writeIdentifies writes checked identifies in one transaction, in order:
-// all of them or none.
+// all of them or none. A refusal found while writing (fields that would
+// grow too large) is an *InputError when there are several.
 func writeIdentifies(ctx context.Context, db *gorm.DB, plans []*identifyPlan) ([]*IdentifyResult, error) {
 	var out []*IdentifyResult
 	err := withRetry(ctx, func() error {
@@ -112,6 +128,10 @@ func writeIdentifies(ctx context.Context, db *gorm.DB, plans []*identifyPlan) ([
 		return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 			for i, p := range plans {
 				res, err := p.write(tx)
+				var invalid *InvalidError
+				if len(plans) > 1 && errors.As(err, &invalid) {
+					return &InputError{Index: i, Err: err}
+				}
 				if err != nil {
 					return err
 				}
@@ -184,6 +204,17 @@ func findOrCreateLead(tx *gorm.DB, appID uint64, email, key string) (*Lead, erro
 func (w *Writer) Identify(ctx context.Context, db *gorm.DB, in IdentifyInput) (*IdentifyResult, error) {
 	in.Limits = w.limits
 	res, err := Identify(ctx, db, w.catalog, in)
+	w.origins.count(err, Now())
+	return res, err
+}
+
+// IdentifyAll is the package's IdentifyAll with this writer's catalog and
+// limits, counting refused origins as Identify does.
+func (w *Writer) IdentifyAll(ctx context.Context, db *gorm.DB, ins []IdentifyInput) ([]*IdentifyResult, error) {
+	for i := range ins {
+		ins[i].Limits = w.limits
+	}
+	res, err := IdentifyAll(ctx, db, w.catalog, ins)
 	w.origins.count(err, Now())
 	return res, err
 }

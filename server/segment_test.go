@@ -188,3 +188,34 @@ func TestSegmentEndpoints(t *testing.T) {
 		}
 	})
 }
+
+// A Segment identify names up to two devices (anonymousId and userId):
+// both join the lead, or, when either is refused, neither does and no lead
+// is made. Other messages of the batch are taken on their own.
+func TestSegmentIdentifyAllOrNothing(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		j := newJSONAPI(t, db)
+		appID, secret := j.a.createApp("Segment identify")
+		basic := []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte(secret+":"))}
+		long := strings.Repeat("u", 129)
+		r := j.postTo("/v1/batch", `{"batch":[
+			{"type":"identify","anonymousId":"anon-1","userId":"`+long+`","traits":{"email":"ann@example.com","plan":"pro"}},
+			{"type":"identify","anonymousId":"anon-2","userId":"user-2","traits":{"email":"bea@example.com"}}]}`, basic...)
+		if r.status != 200 || len(r.Results) != 2 || !r.Results[1].Accepted {
+			t.Fatalf("batch: %d %s", r.status, r.raw)
+		}
+		wantField(t, "identify with a bad userId", r.raw, r.Results[0], "userId")
+		var out struct{ LeadByEmail *struct{ ID string } }
+		j.a.ok(`query($a: ID!, $e: String!) { leadByEmail(appId: $a, email: $e) { id } }`, &out, client.Var("a", appID), client.Var("e", "ann@example.com"))
+		var anon int64
+		db.Table("devices").Joins("JOIN apps ON apps.id = devices.app_id").Where("apps.public_id = ? AND devices.device_id = ?", appID, "anon-1").Count(&anon)
+		if out.LeadByEmail != nil || anon != 0 {
+			t.Errorf("a refused identify wrote: lead %v, anon-1 stored %d times", out.LeadByEmail, anon)
+		}
+		for _, device := range []string{"anon-2", "user-2"} {
+			if email, _ := leadOf(j.a, appID, device); email != "bea@example.com" {
+				t.Errorf("%s belongs to %q", device, email)
+			}
+		}
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -109,7 +110,7 @@ func segmentKey(r *http.Request, bearer, writeKey string) string {
 
 // record maps Segment messages to triggers and identifies, in order:
 // triggers share one call of the writer (one group commit), identifies run
-// one by one. The answer is Segment's {"success": true} when every message
+// one by one (each in one transaction, whether it names one device or two). The answer is Segment's {"success": true} when every message
 // was taken, with one outcome per message as the JSON API gives them, a
 // refused field named as the message sent it.
 func (a *API) record(w http.ResponseWriter, r *http.Request, appID string, who caller, items []json.RawMessage, kind string) {
@@ -152,11 +153,11 @@ func (a *API) record(w http.ResponseWriter, r *http.Request, appID string, who c
 		case s.err != nil:
 			results[i].Err = s.err
 		case s.identify != nil:
-			for _, in := range s.identify {
-				in.Limits = a.opts.Writer.Limits()
-				if _, err := models.Identify(r.Context(), a.opts.DB, a.opts.Writer.Catalog(), in); err != nil {
-					results[i].Err, steps[i].device = err, in.DeviceID
-					break
+			// Both devices join the lead, or neither does.
+			if _, err := a.opts.Writer.IdentifyAll(r.Context(), a.opts.DB, s.identify); err != nil {
+				results[i].Err, steps[i].device = err, s.identify[0].DeviceID
+				if one := (*models.InputError)(nil); errors.As(err, &one) {
+					steps[i].device = s.identify[one.Index].DeviceID
 				}
 			}
 			results[i].Accepted = results[i].Err == nil
