@@ -51,6 +51,15 @@ func TestSegmentErrorFields(t *testing.T) {
 		{"identify's anonymousId device", "/v1/identify", `{"anonymousId":"` + long + `","traits":{"email":"ann@example.com"}}`, "anonymousId"},
 		{"type", "/v1/batch", `{"batch":[{"type":"wave","anonymousId":"s"}]}`, "type"},
 		{"a message that is no object", "/v1/batch", `{"batch":[7]}`, "batch"},
+		// Members of the wrong JSON type, named by their path.
+		{"event of the wrong type", "/v1/track", `{"anonymousId":"s","event":5}`, "event"},
+		{"context.page of the wrong type", "/v1/track", `{"anonymousId":"s","event":"view","context":{"page":"x"}}`, "context.page"},
+		{"context.page.url of the wrong type", "/v1/page", `{"anonymousId":"s","context":{"page":{"url":5}}}`, "context.page.url"},
+		{"context.userAgent of the wrong type", "/v1/track", `{"anonymousId":"s","event":"view","context":{"userAgent":["x"]}}`, "context.userAgent"},
+		{"timestamp of the wrong type", "/v1/track", `{"anonymousId":"s","event":"view","timestamp":5}`, "timestamp"},
+		{"messageId of the wrong type", "/v1/track", `{"anonymousId":"s","event":"view","messageId":5}`, "messageId"},
+		{"a page's name of the wrong type", "/v1/page", `{"anonymousId":"s","name":{"x":1}}`, "name"},
+		{"type of the wrong type", "/v1/batch", `{"batch":[{"type":1,"anonymousId":"s"}]}`, "type"},
 	}
 	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
 		j := newJSONAPI(t, db)
@@ -95,6 +104,10 @@ func TestBentoErrorFields(t *testing.T) {
 		{"id beside an Idempotency-Key", `{"type":"view","email":"a@example.com","id":"` + strings.Repeat("i", 128) + `"}`, "id", []string{"Idempotency-Key", "ok-key"}},
 		{"Idempotency-Key", `{"type":"view","email":"a@example.com"}`, "Idempotency-Key", []string{"Idempotency-Key", "a\tb"}},
 		{"an event that is no object", `7`, "events", nil},
+		// Members of the wrong JSON type.
+		{"date of the wrong type", `{"type":"view","email":"a@example.com","date":5}`, "date", nil},
+		{"type of the wrong type", `{"type":5,"email":"a@example.com"}`, "type", nil},
+		{"email of the wrong type", `{"type":"view","email":["a@example.com"]}`, "email", nil},
 	}
 	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
 		j := newJSONAPI(t, db)
@@ -115,6 +128,43 @@ func TestBentoErrorFields(t *testing.T) {
 		json.Unmarshal([]byte(r.raw), &body)
 		if r.status != 400 || body.Error.Code != "BAD_USER_INPUT" || body.Error.Field != "Idempotency-Key" {
 			t.Fatalf("long Idempotency-Key: %d %s", r.status, r.raw)
+		}
+	})
+}
+
+// The JSON API names a member of the wrong JSON type in snake_case, as it
+// names every bad field: for one event or an identify the request is
+// refused 400 with the field, in a batch only that event.
+func TestJSONErrorFieldTypes(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		j := newJSONAPI(t, db)
+		appID, secret := j.a.createApp("JSON field types")
+		key := []string{"Authorization", "Bearer " + secret}
+		for _, c := range []struct{ name, path, body, field string }{
+			{"device_id", "events", `{"device_id":5,"code":"view"}`, "device_id"},
+			{"code", "events", `{"device_id":"d","code":["view"]}`, "code"},
+			{"occurred_at", "events", `{"device_id":"d","code":"view","occurred_at":1767225600}`, "occurred_at"},
+			{"message_id", "events", `{"device_id":"d","code":"view","message_id":7}`, "message_id"},
+			{"identify's device_id", "identify", `{"device_id":5,"email":"a@example.com"}`, "device_id"},
+			{"identify's name", "identify", `{"device_id":"d","email":"a@example.com","name":false}`, "name"},
+		} {
+			r := j.postTo("/api/v1/apps/"+appID+"/"+c.path, c.body, key...)
+			var out struct {
+				Error *struct{ Code, Message, Field string }
+			}
+			json.Unmarshal([]byte(r.raw), &out)
+			if r.status != 400 || out.Error == nil || out.Error.Code != "BAD_USER_INPUT" || out.Error.Field != c.field || !strings.HasPrefix(out.Error.Message, c.field+": ") {
+				t.Errorf("%s: %d %s; want 400 BAD_USER_INPUT for field %q", c.name, r.status, r.raw, c.field)
+			}
+		}
+		r := j.post(appID, `{"events":[{"device_id":"d","code":"view"},{"device_id":"d","code":"view","properties":{},"url":5}]}`, key...)
+		if r.status != 200 || len(r.Results) != 2 || !r.Results[0].Accepted {
+			t.Fatalf("batch: %d %s", r.status, r.raw)
+		}
+		wantField(t, "batch item 1", r.raw, r.Results[1], "url")
+		// Without the key, a whole-request refusal comes first.
+		if r := j.post(appID, `{"device_id":5,"code":"view"}`, "Authorization", "Bearer sk_wrong"); r.status != 401 {
+			t.Errorf("wrong key: %d %s", r.status, r.raw)
 		}
 	})
 }

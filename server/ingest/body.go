@@ -2,10 +2,12 @@ package ingest
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"mime"
 	"net/http"
+	"reflect"
 	"unicode/utf8"
 
 	"github.com/crumbs-dev/crumbs/models"
@@ -79,3 +81,39 @@ func (a *API) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 }
 
 var errBodyUnreadable = errors.New("the request body could not be read")
+
+// decodeObject decodes one JSON object of a body (an event, a message) into
+// v. A member of the wrong JSON type is bad input in that member, named by
+// its path as the caller sent it (context.page.url); any other failure (v
+// is no object at all) is returned as it is.
+func decodeObject(raw []byte, v any) error {
+	err := json.Unmarshal(raw, v)
+	if typeErr := (*json.UnmarshalTypeError)(nil); errors.As(err, &typeErr) && typeErr.Field != "" {
+		return models.Invalid(typeErr.Field, "must be %s", jsonType(typeErr.Type))
+	}
+	return err
+}
+
+// isInvalid tells whether err is bad input in a field.
+func isInvalid(err error) bool {
+	var invalid *models.InvalidError
+	return errors.As(err, &invalid)
+}
+
+// jsonType names the JSON type a Go type is read from.
+func jsonType(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "a JSON object"
+	}
+	return "a number"
+}

@@ -3,6 +3,7 @@ package ingest
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
@@ -53,9 +54,15 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var body eventsBody
+	// single is the refusal of one event with a member of the wrong type,
+	// answered as its outcome once the caller may send events at all.
+	var single error
 	if err := json.Unmarshal(raw, &body); err != nil {
-		badRequest(w, "the body must be a JSON object: one event, or {\"events\": [...]}")
-		return
+		body, single = eventsBody{}, decodeEvent(raw, &body.eventIn)
+		if !isInvalid(single) {
+			badRequest(w, "the body must be a JSON object: one event, or {\"events\": [...]}")
+			return
+		}
 	}
 	access := models.TriggerInput{AppPublicID: appID, Secret: who.secret, Origin: who.origin, ClientIP: who.clientIP}
 	if err := a.opts.Writer.CheckTriggerAccess(r.Context(), access); err != nil {
@@ -85,10 +92,16 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 		in := &body.eventIn
 		if batch {
 			in = &eventIn{}
-			if err := json.Unmarshal(item, in); err != nil {
-				decodeErrs[i] = models.Invalid("events", "item %d is not an event object", i)
+			if err := decodeObject(item, in); err != nil {
+				decodeErrs[i] = err
+				if !isInvalid(err) {
+					decodeErrs[i] = models.Invalid("events", "item %d is not an event object", i)
+				}
 				continue
 			}
+		} else if single != nil {
+			decodeErrs[i] = single
+			continue
 		}
 		inputs[i], decodeErrs[i] = in.trigger(appID, who)
 	}
@@ -168,6 +181,22 @@ func requestFailure(results []models.TriggerResult) error {
 	}
 	return first
 }
+
+// decodeEvent reads a body that failed to decode as eventsBody again, as
+// one event: a member of the wrong type is bad input in that member (an
+// *models.InvalidError). A body that is no object, or holds "events" (a
+// batch, or something beside one), is errNotEvents.
+func decodeEvent(raw []byte, in *eventIn) error {
+	var batch struct {
+		Events json.RawMessage `json:"events"`
+	}
+	if err := json.Unmarshal(raw, &batch); err != nil || batch.Events != nil {
+		return errNotEvents
+	}
+	return decodeObject(raw, in)
+}
+
+var errNotEvents = errors.New("not one event or a batch")
 
 func (in *eventIn) empty() bool {
 	return in.DeviceID == "" && in.Code == "" && in.URL == "" && in.Referrer == "" && in.Title == "" &&

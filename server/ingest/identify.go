@@ -36,8 +36,12 @@ func (a *API) identifyDevice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in identifyIn
-	if err := json.Unmarshal(raw, &in); err != nil {
-		badRequest(w, `the body must be a JSON object: {"device_id", "email", "name", "fields"}`)
+	if err := decodeObject(raw, &in); err != nil {
+		if isInvalid(err) {
+			a.fail(w, r, err)
+		} else {
+			badRequest(w, `the body must be a JSON object: {"device_id", "email", "name", "fields"}`)
+		}
 		return
 	}
 	var fields map[string]any

@@ -127,8 +127,12 @@ func (a *API) record(w http.ResponseWriter, r *http.Request, appID string, who c
 	var at []int
 	for i, raw := range items {
 		m := &segmentMessage{}
-		if err := json.Unmarshal(raw, m); err != nil {
-			steps[i].err = models.Invalid("batch", "message %d is not a message object", i)
+		if err := decodeObject(raw, m); err != nil {
+			// Named as sent: the message's own names need no mapping.
+			steps[i].err = err
+			if !isInvalid(err) {
+				steps[i].err = models.Invalid("batch", "message %d is not a message object", i)
+			}
 			continue
 		}
 		if kind != "" {

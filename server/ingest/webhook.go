@@ -74,8 +74,12 @@ func (a *API) webhook(w http.ResponseWriter, r *http.Request) {
 	var at []int
 	for i, item := range body.Events {
 		e := &bentoEvent{}
-		if err := json.Unmarshal(item, e); err != nil {
-			results[i].Err = models.Invalid("events", "event %d is not an event object", i)
+		if err := decodeObject(item, e); err != nil {
+			// Named as sent, as an item that is no event object is.
+			results[i].Err = err
+			if !isInvalid(err) {
+				results[i].Err = models.Invalid("events", "event %d is not an event object", i)
+			}
 			continue
 		}
 		events[i] = e
