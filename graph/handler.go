@@ -1,10 +1,12 @@
 package graph
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
@@ -53,7 +55,7 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 		Implementation: wsImplementation{}, KeepAlivePingInterval: 15 * time.Second, InitFunc: websocketInit(r.Tokens, r.DB),
 	})
 	srv.AddTransport(transport.Options{})
-	srv.AddTransport(transport.GET{})
+	srv.AddTransport(getTransport{})
 	srv.AddTransport(transport.POST{})
 	queries := lru.New[*ast.QueryDocument](1000)
 	srv.SetQueryCache(queries)
@@ -89,4 +91,17 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 		h = newFastPath(r, schema.Schema(), log, present, docs, opts.MaxComplexity, opts.MaxDepth).middleware(h)
 	}
 	return websocketUpgrades(r.Tokens, r.DB, log, opts.WebsocketOrigins, h)
+}
+
+// getTransport is gqlgen's GET transport, marking the request's context so
+// that OperationRules can refuse a mutation the way GraphQL over HTTP asks
+// (405 Method Not Allowed, Allow: POST) and with a code: gqlgen answers 406
+// without extensions.code.
+type getTransport struct{ transport.GET }
+
+type overGETKey struct{}
+
+// Do implements graphql.Transport.
+func (t getTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor) {
+	t.GET.Do(w, r.WithContext(context.WithValue(r.Context(), overGETKey{}, true)), exec)
 }

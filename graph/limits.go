@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -147,6 +148,13 @@ func (o OperationRules) MutateOperationContext(ctx context.Context, oc *graphql.
 	// its first event and then end: refuse it and say where it is served.
 	if oc.Operation.Operation == ast.Subscription && ctx.Value(wsSessionKey{}) == nil {
 		err := gqlerror.Errorf("subscriptions are served over a websocket (graphql-transport-ws) at this URL, not over plain HTTP")
+		errcode.Set(err, models.CodeBadRequest)
+		return err
+	}
+	// GET is for reading: a mutation is 405 Method Not Allowed.
+	if oc.Operation.Operation == ast.Mutation && ctx.Value(overGETKey{}) != nil {
+		setMethodNotAllowed(ctx, http.MethodPost)
+		err := gqlerror.Errorf("mutations are sent with POST; GET serves queries only")
 		errcode.Set(err, models.CodeBadRequest)
 		return err
 	}

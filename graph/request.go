@@ -126,12 +126,15 @@ func ClientIP(r *http.Request, trusted []netip.Prefix) string {
 	return peer.Unmap().String()
 }
 
-// statusOverride carries a status that a resolver wants instead of 200.
+// statusOverride carries a status that a resolver wants instead of 200
+// (or, with replace, instead of whatever the transport answers).
 // Resolvers of one request run concurrently, hence the lock.
 type statusOverride struct {
 	mu         sync.Mutex
 	code       int
 	retryAfter time.Duration
+	replace    bool
+	allow      string // the Allow header of a 405
 }
 
 // setRateLimited makes the response a 429 with Retry-After.
@@ -161,6 +164,16 @@ func setUnavailable(ctx context.Context) {
 	}
 }
 
+// setMethodNotAllowed makes the response a 405 with Allow: allow, whatever
+// status the transport gives the refusal.
+func setMethodNotAllowed(ctx context.Context, allow string) {
+	if s := RequestInfoFrom(ctx).status; s != nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.code, s.replace, s.allow = http.StatusMethodNotAllowed, true, allow
+	}
+}
+
 type statusWriter struct {
 	http.ResponseWriter
 	override    *statusOverride
@@ -173,12 +186,15 @@ func (w *statusWriter) WriteHeader(code int) {
 	}
 	w.wroteHeader = true
 	w.override.mu.Lock()
-	override, retryAfter := w.override.code, w.override.retryAfter
+	override, retryAfter, replace, allow := w.override.code, w.override.retryAfter, w.override.replace, w.override.allow
 	w.override.mu.Unlock()
-	if code == http.StatusOK && override != 0 {
+	if (code == http.StatusOK || replace) && override != 0 {
 		code = override
 		if retryAfter > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int((retryAfter+time.Second-1)/time.Second)))
+		}
+		if allow != "" {
+			w.Header().Set("Allow", allow)
 		}
 	}
 	w.ResponseWriter.WriteHeader(code)

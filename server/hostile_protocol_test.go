@@ -86,12 +86,13 @@ func rowCounts(t *testing.T, db *gorm.DB) map[string]int64 {
 type hostileRequest struct {
 	name        string
 	method      string
-	contentType string // "" sends none
-	header      []string
-	query       string // GET: the URL's query string
+	contentType string   // "" sends none
+	header      []string // name, value pairs
+	query       string   // GET: the URL's query string
 	body        func(trigger string) string
 	status      int
 	code        string
+	allow       string // the Allow header wanted, if any
 }
 
 func jsonBody(query string) string {
@@ -169,7 +170,12 @@ var hostileRequests = []hostileRequest{
 		return jsonBody("mutation { " + trigger + " }")
 	}, status: 415, code: "BAD_REQUEST"},
 	{name: "a form", contentType: "application/x-www-form-urlencoded", body: func(trigger string) string { return "query=mutation+%7B+" + url.QueryEscape(trigger) + "+%7D" }, status: 415, code: "BAD_REQUEST"},
-	{name: "PUT", method: http.MethodPut, body: func(trigger string) string { return jsonBody("mutation { " + trigger + " }") }, status: 405, code: "BAD_REQUEST"},
+	{name: "PUT", method: http.MethodPut, body: func(trigger string) string { return jsonBody("mutation { " + trigger + " }") }, status: 405, code: "BAD_REQUEST", allow: "GET, POST, OPTIONS"},
+	// GraphQL over HTTP: a mutation over GET is 405 Method Not Allowed.
+	{name: "mutation over GET", method: http.MethodGet, query: "query=" + url.QueryEscape(`mutation { createApp(input: {name: "x"}) { secretKey } }`), status: 405, code: "BAD_REQUEST", allow: "POST"},
+	{name: "mutation over GET, asking for graphql-response+json", method: http.MethodGet, query: "query=" + url.QueryEscape("mutation { __typename }"),
+		header: []string{"Accept", "application/graphql-response+json"}, status: 405, code: "BAD_REQUEST", allow: "POST"},
+	{name: "mutation chosen by operationName over GET", method: http.MethodGet, query: "query=" + url.QueryEscape("query Q { __typename } mutation M { __typename }") + "&operationName=M", status: 405, code: "BAD_REQUEST", allow: "POST"},
 	{name: "GET with variables that are not JSON", method: http.MethodGet, query: "query=" + url.QueryEscape("{ me { id } }") + "&variables=%7Bnope", status: 400, code: "BAD_REQUEST"},
 	{name: "GET with deep variables", method: http.MethodGet, query: "query=" + url.QueryEscape("{ me { id } }") + "&variables=" + strings.Repeat("%7B%22a%22%3A", 100) + "1" + strings.Repeat("%7D", 100), status: 400, code: "BAD_REQUEST"},
 	{name: "100,001 JSON values", body: func(string) string {
@@ -215,6 +221,9 @@ func TestHostileProtocolRequests(t *testing.T) {
 					req.Header.Set("Content-Type", c.contentType)
 				}
 				req.Header.Set("Authorization", "Bearer "+a.ownerToken)
+				for i := 0; i+1 < len(c.header); i += 2 {
+					req.Header.Set(c.header[i], c.header[i+1])
+				}
 				resp, err := http.DefaultClient.Do(req)
 				if err != nil {
 					t.Fatal(err)
@@ -228,6 +237,9 @@ func TestHostileProtocolRequests(t *testing.T) {
 				json.Unmarshal(raw, &out)
 				if resp.StatusCode != c.status || len(out.Errors) != 1 || out.Errors[0].Extensions.Code != c.code {
 					t.Fatalf("got %d %.300s, want %d with one %s", resp.StatusCode, raw, c.status, c.code)
+				}
+				if allow := resp.Header.Get("Allow"); allow != c.allow {
+					t.Errorf("Allow: %q, want %q", allow, c.allow)
 				}
 				if bytes.Contains(raw, []byte("INTERNAL_SERVER_ERROR")) || (len(out.Data) > 0 && string(out.Data) != "null") {
 					t.Fatalf("answered %.300s", raw)
