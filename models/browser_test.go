@@ -1,6 +1,7 @@
 package models_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +29,7 @@ func TestBrowseEventsMatchesBruteForce(t *testing.T) {
 			db.First(&l, *d.LeadID)
 			emailOf[d.DeviceID] = l.EmailKey
 		}
-		price := func(ev models.Event) float64 { return ev.Properties["price"].(float64) }
+		price := func(ev models.Event) float64 { p, _ := ev.Properties["price"].(json.Number).Float64(); return p }
 		cases := []struct {
 			rules []models.Rule
 			any   bool

@@ -2,6 +2,7 @@ package models_test
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -176,7 +177,10 @@ func TestFunnelMatchesBruteForce(t *testing.T) {
 		notJS := models.Rule{Field: "source", Operator: models.OpNotEquals, Value: "js"}
 		longTitle := models.Rule{Field: "title", Operator: models.OpEndsWith, Value: "ü"}
 		isPro := func(ev models.Event) bool { return ev.Properties["plan"] == "pro" }
-		isCheap := func(ev models.Event) bool { return ev.Properties["price"].(float64) < 50 }
+		isCheap := func(ev models.Event) bool {
+			price, _ := ev.Properties["price"].(json.Number).Float64()
+			return price < 50
+		}
 		all := func(models.Event) bool { return true }
 		cases := []struct {
 			steps  []models.Matcher

@@ -139,37 +139,29 @@ func checkJSONKey(k string) *jsonPathError {
 
 // decodeStoredObject reads a stored JSON object and never fails: a row
 // written before the limits above, or by hand, must not fail a page, a
-// timeline or an erasure. Numbers too large for a double are shown as their
-// text; anything that is not a JSON object at all reads as an empty object.
+// timeline or an erasure. Numbers stay json.Number, so they read back
+// digit for digit as stored (an integer beyond 2^53 is not rounded to a
+// double); one too large for a double is shown as its text; anything that
+// is not a JSON object at all reads as an empty object.
 func decodeStoredObject(raw []byte) map[string]any {
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err == nil {
-		if m == nil {
-			m = map[string]any{}
-		}
-		return m
-	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
-	var generic any
-	if err := dec.Decode(&generic); err != nil {
+	var obj map[string]any
+	if err := dec.Decode(&obj); err != nil || obj == nil {
 		return map[string]any{}
 	}
-	if obj, ok := readableNumbers(generic).(map[string]any); ok {
-		return obj
-	}
-	return map[string]any{}
+	readableNumbers(obj)
+	return obj
 }
 
-// readableNumbers turns json.Numbers into float64s, or into their text when
-// a double cannot hold them.
+// readableNumbers turns the json.Numbers a double cannot hold into their
+// text, which no JSON reader refuses.
 func readableNumbers(v any) any {
 	switch x := v.(type) {
 	case json.Number:
-		if f, err := strconv.ParseFloat(string(x), 64); err == nil {
-			return f
+		if f, err := strconv.ParseFloat(string(x), 64); err != nil || math.IsInf(f, 0) {
+			return string(x)
 		}
-		return string(x)
 	case map[string]any:
 		for k, item := range x {
 			x[k] = readableNumbers(item)

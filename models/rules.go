@@ -262,6 +262,13 @@ func propertyText(props map[string]any, path []string) (string, bool) {
 		return v, true
 	case float64:
 		return strconv.FormatFloat(v, 'f', -1, 64), true
+	case json.Number:
+		// Read as stored; matched as a double, as before stored numbers
+		// kept their digits.
+		if f, err := v.Float64(); err == nil {
+			return strconv.FormatFloat(f, 'f', -1, 64), true
+		}
+		return string(v), true
 	case bool:
 		return strconv.FormatBool(v), true
 	default:

@@ -374,3 +374,70 @@ func TestJSONEventsLockedSQLite(t *testing.T) {
 	ack(t, func() httpAnswer { return jsonEventsOver(base, appID, "", "json-locked-refused") })
 	wantStoredOnce(t, db, base, appID, []string{"json-locked-acked", "json-locked-refused"})
 }
+
+// Numbers in properties and lead fields read back through GraphQL exactly
+// as they were sent and stored (an export gives the same digits): integers
+// beyond 2^53 and decimals a double cannot hold are not rounded, also
+// after a lead's fields were merged again.
+func TestNumbersReadBackAsSent(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		j := newJSONAPI(t, db)
+		appID, secret := j.a.createApp("Numbers")
+		key := []string{"Authorization", "Bearer " + secret}
+		numbers := `{"id":12345678901234567890,"odd":9007199254740993,"price":0.30000000000000004441,"neg":-123456789012345678901234567890,"list":[18446744073709551615]}`
+		if r := j.post(appID, `{"device_id":"num-1","code":"view","properties":`+numbers+`}`, key...); r.status != 200 {
+			t.Fatalf("trigger: %d %s", r.status, r.raw)
+		}
+		for _, fields := range []string{numbers, `{"plan":"pro"}`} { // the second merges into the first
+			if r := j.postTo("/api/v1/apps/"+appID+"/identify", `{"device_id":"num-1","email":"num@example.com","fields":`+fields+`}`, key...); r.status != 200 {
+				t.Fatalf("identify: %d %s", r.status, r.raw)
+			}
+		}
+		graphql := func(query string, vars ...string) string {
+			t.Helper()
+			body := fmt.Sprintf(`{"query":%q,"variables":{"a":%q%s}}`, query, appID, strings.Join(vars, ""))
+			req, _ := http.NewRequest(http.MethodPost, j.srv.URL+"/graphql", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+j.a.ownerToken)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			raw, _ := io.ReadAll(resp.Body)
+			return string(raw)
+		}
+		// The same numbers through GraphQL's trigger, in its variables.
+		if raw := graphql(`mutation($a: ID!, $p: JSON) { trigger(input: {appId: $a, deviceId: "num-2", code: "view", properties: $p}) { accepted } }`,
+			`,"p":`+numbers); !strings.Contains(raw, `"accepted":true`) {
+			t.Fatalf("GraphQL trigger: %s", raw)
+		}
+		want := []string{`"id":12345678901234567890`, `"odd":9007199254740993`, `"price":0.30000000000000004441`,
+			`"neg":-123456789012345678901234567890`, `"list":[18446744073709551615]`}
+		for name, query := range map[string]string{
+			"properties":                      `query($a: ID!) { device(appId: $a, deviceId: "num-1") { timeline(first: 1) { edges { node { properties } } } } }`,
+			"properties sent through GraphQL": `query($a: ID!) { device(appId: $a, deviceId: "num-2") { timeline(first: 1) { edges { node { properties } } } } }`,
+			"lead fields":                     `query($a: ID!) { leadByEmail(appId: $a, email: "num@example.com") { fields } }`,
+		} {
+			raw := graphql(query)
+			for _, w := range want {
+				if !strings.Contains(raw, w) {
+					t.Errorf("%s: %s lacks %s", name, raw, w)
+				}
+			}
+		}
+		req, _ := http.NewRequest(http.MethodGet, j.srv.URL+"/api/v1/apps/"+appID+"/export", nil)
+		req.Header.Set("Authorization", "Bearer "+j.a.ownerToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		export, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, w := range want {
+			if !strings.Contains(string(export), w) {
+				t.Errorf("export: %s lacks %s", export, w)
+			}
+		}
+	})
+}
