@@ -23,7 +23,8 @@ import (
 // (expiry, a rotated secret key) and roles are read afresh.
 const liveRecheck = time.Second
 
-// initTimeout is how long a client may take to send connection_init.
+// initTimeout is how long a websocket may stay open before its
+// connection_init is acknowledged.
 var initTimeout = 10 * time.Second
 
 // wsSession is one websocket connection: the credential it presented, and

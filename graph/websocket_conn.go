@@ -36,11 +36,9 @@ func (wsImplementation) Accept(w http.ResponseWriter, r *http.Request, opts tran
 		return nil, err
 	}
 	c := &wsConn{WebsocketConn: inner, transportWS: inner.Subprotocol() == "graphql-transport-ws", active: map[string]bool{}}
-	if c.transportWS {
-		c.mu.Lock()
-		c.initTimer = time.AfterFunc(initTimeout, func() { c.closeWith(closeInitTimeout, "Connection initialisation timeout") })
-		c.mu.Unlock()
-	}
+	c.mu.Lock()
+	c.initTimer = time.AfterFunc(initTimeout, func() { c.closeWith(closeInitTimeout, "Connection initialisation timeout") })
+	c.mu.Unlock()
 	if s := wsSessionFrom(r.Context()); s != nil {
 		s.mu.Lock()
 		s.conn = c
@@ -52,8 +50,11 @@ func (wsImplementation) Accept(w http.ResponseWriter, r *http.Request, opts tran
 // wsConn enforces the graphql-transport-ws rules that gqlgen's transport
 // leaves out, closing with the protocol's codes: a second connection_init
 // (4429), a subscribe before connection_init (4401), a subscribe whose id is
-// still active (4409), a message that is not one of the protocol's (4400),
-// no connection_init in time (4408).
+// still active (4409), a message that is not one of the protocol's (4400).
+// In both protocols it closes a connection not acknowledged within
+// initTimeout (4408), and one whose connection_init payload is not an object
+// (4400): gqlgen's transport gives up on such a connection without closing
+// it, and the server's deadlines no longer apply to a websocket.
 type wsConn struct {
 	transport.WebsocketConn
 	transportWS bool
@@ -66,13 +67,14 @@ type wsConn struct {
 }
 
 type wsMessage struct {
-	Type string `json:"type"`
-	ID   string `json:"id"`
+	Type    string          `json:"type"`
+	ID      string          `json:"id"`
+	Payload json.RawMessage `json:"payload"`
 }
 
 func (c *wsConn) NextReader() (int, io.Reader, error) {
 	typ, r, err := c.WebsocketConn.NextReader()
-	if err != nil || !c.transportWS {
+	if err != nil {
 		return typ, r, err
 	}
 	data, err := io.ReadAll(r)
@@ -81,17 +83,25 @@ func (c *wsConn) NextReader() (int, io.Reader, error) {
 	}
 	var msg wsMessage
 	if json.Unmarshal(data, &msg) != nil {
+		if !c.transportWS {
+			return typ, bytes.NewReader(data), nil // gqlgen answers it in the older protocol
+		}
 		return c.refuse(closeInvalidMessage, "Invalid message received")
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if msg.Type == "connection_init" && !initPayload(msg.Payload) {
+		return c.refuseLocked(closeInvalidMessage, "Invalid message received: the connection_init payload must be an object")
+	}
+	if !c.transportWS {
+		return typ, bytes.NewReader(data), nil
+	}
 	switch msg.Type {
 	case "connection_init":
 		if c.inited {
 			return c.refuseLocked(closeTooManyInitRequest, "Too many initialisation requests")
 		}
 		c.inited = true
-		c.initTimer.Stop()
 	case "subscribe":
 		switch {
 		case !c.inited:
@@ -112,21 +122,39 @@ func (c *wsConn) NextReader() (int, io.Reader, error) {
 }
 
 // WriteJSON notes which subscriptions the server has ended, so their ids
-// may be used again.
+// may be used again, and ends the init timeout once connection_ack is sent:
+// whatever keeps a connection_init from being acknowledged, the connection
+// is closed at the timeout.
 func (c *wsConn) WriteJSON(v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	if c.transportWS {
-		var msg wsMessage
-		if json.Unmarshal(data, &msg) == nil && (msg.Type == "complete" || msg.Type == "error") {
-			c.mu.Lock()
-			delete(c.active, msg.ID)
-			c.mu.Unlock()
-		}
+	var msg wsMessage
+	if json.Unmarshal(data, &msg) != nil {
+		return c.WebsocketConn.WriteJSON(json.RawMessage(data))
 	}
-	return c.WebsocketConn.WriteJSON(json.RawMessage(data))
+	if c.transportWS && (msg.Type == "complete" || msg.Type == "error") {
+		c.mu.Lock()
+		delete(c.active, msg.ID)
+		c.mu.Unlock()
+	}
+	if err := c.WebsocketConn.WriteJSON(json.RawMessage(data)); err != nil {
+		return err
+	}
+	if msg.Type == "connection_ack" {
+		c.mu.Lock()
+		c.initTimer.Stop()
+		c.mu.Unlock()
+	}
+	return nil
+}
+
+// initPayload reports whether a connection_init payload is absent, null or
+// an object, the payloads gqlgen's transport accepts.
+func initPayload(raw json.RawMessage) bool {
+	var p transport.InitPayload
+	return len(raw) == 0 || json.Unmarshal(raw, &p) == nil
 }
 
 // WriteClose closes with gqlgen's code unless the connection is already
@@ -152,9 +180,7 @@ func (c *wsConn) closeLocked(code int, reason string) {
 		return
 	}
 	c.closed = true
-	if c.initTimer != nil {
-		c.initTimer.Stop()
-	}
+	c.initTimer.Stop()
 	c.WebsocketConn.WriteClose(code, reason)
 }
 

@@ -193,6 +193,9 @@ func TestWebsocketProtocol(t *testing.T) {
 		{"invalid token", 4401, func(c *wsClient) {
 			c.send(wsMsg{Type: "connection_init", Payload: json.RawMessage(`{"Authorization":"Bearer not-a-token"}`)})
 		}},
+		{"connection_init payload not an object", 4400, func(c *wsClient) {
+			c.sendRaw(`{"type":"connection_init","payload":"x"}`)
+		}},
 		{"not a protocol message", 4400, func(c *wsClient) {
 			c.init(nil)
 			c.sendRaw(`{"type":"start","id":"1"}`)
