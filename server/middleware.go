@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"runtime/debug"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/crumbs-dev/crumbs/models"
@@ -305,18 +304,5 @@ func writeErrorTo(w http.ResponseWriter, r *http.Request, status int, code, mess
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(map[string]any{
 		"errors": []any{map[string]any{"message": message, "extensions": map[string]any{"code": code}}},
-	})
-}
-
-// longLivedWebsockets lifts the server's read and write timeouts from
-// websocket upgrades: a subscription stays open far longer than a request.
-func longLivedWebsockets(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
-			rc := http.NewResponseController(w)
-			rc.SetReadDeadline(time.Time{})
-			rc.SetWriteDeadline(time.Time{})
-		}
-		next.ServeHTTP(w, r)
 	})
 }

@@ -29,7 +29,6 @@ func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver, m *metrics.
 	}, api)
 	api = graphqlRequests(api)
 	api = limitBody(cfg.MaxBodyBytes, api)
-	api = longLivedWebsockets(api)
 	mux.Handle("/graphql", browserCORS(api))
 
 	// The plain JSON ingestion API; its endpoints are listed in server/ingest.

@@ -67,6 +67,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	// end those still waiting on the store.
 	requests, endRequests := context.WithCancel(context.Background())
 	defer endRequests()
+	// The timeouts bound every request, whatever headers it carries. A
+	// websocket outlives them: net/http clears a connection's deadlines when
+	// the websocket library hijacks it, which it does only once it has
+	// accepted a handshake (TestWebsocketOutlivesServerTimeouts).
 	srv := &http.Server{
 		BaseContext:       func(net.Listener) context.Context { return requests },
 		Handler:           routes(cfg, log, resolver, m),
