@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -199,14 +200,19 @@ func currentViewerPerOperation(ctx context.Context, next graphql.OperationHandle
 	return next(models.WithViewer(ctx, v))
 }
 
-// websocketUpgrades admits a websocket upgrade from the server's own origin,
-// from the configured dashboard origins, and from clients that send no
-// Origin (servers, tools); browsers on other sites get 403. It gives the
-// connection its wsSession.
+// websocketUpgrades admits a websocket handshake from the server's own
+// origin, from the configured dashboard origins, and from clients that send
+// no Origin (servers, tools); browsers on other sites get 403. It gives the
+// connection its wsSession. Any other request is served as what it is, even
+// if it carries an Upgrade header (RFC 9110 lets a server ignore one):
+// gqlgen's websocket transport would take it for a handshake.
 func websocketUpgrades(tokens *models.Tokens, db *gorm.DB, log *slog.Logger, origins []string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The same test as gqlgen's websocket transport: any Upgrade header.
-		if r.Header.Get("Upgrade") == "" {
+		if !IsWebsocketHandshake(r) {
+			if r.Header.Get("Upgrade") != "" {
+				r = r.Clone(r.Context())
+				r.Header.Del("Upgrade")
+			}
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -234,4 +240,35 @@ func websocketOriginAllowed(r *http.Request, origins []string) bool {
 		return true
 	}
 	return slices.Contains(origins, strings.ToLower(u.Scheme+"://"+u.Host))
+}
+
+// IsWebsocketHandshake reports whether r opens a websocket (RFC 6455 4.1): a
+// GET over HTTP/1.1 with Connection: Upgrade, Upgrade: websocket, version 13
+// and one key of 16 bytes, which is what the websocket library accepts.
+// Only such a request is served as a websocket; any other request with an
+// Upgrade header gets the checks and timeouts of every request.
+func IsWebsocketHandshake(r *http.Request) bool {
+	if r.Method != http.MethodGet || !r.ProtoAtLeast(1, 1) || r.Header.Get("Sec-WebSocket-Version") != "13" ||
+		!headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
+		return false
+	}
+	keys := r.Header.Values("Sec-WebSocket-Key")
+	if len(keys) != 1 {
+		return false
+	}
+	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(keys[0]))
+	return err == nil && len(key) == 16
+}
+
+// headerHasToken reports whether one of the comma-separated values of the
+// header is token, in any case.
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -144,5 +145,43 @@ func TestWebsocketInitTimeoutUntilAcknowledged(t *testing.T) {
 				t.Fatalf("closed with %d, want %d", code, closeInitTimeout)
 			}
 		})
+	}
+}
+
+func TestIsWebsocketHandshake(t *testing.T) {
+	handshake := func(edit func(r *http.Request)) *http.Request {
+		r := httptest.NewRequest(http.MethodGet, "/graphql", nil)
+		r.Header.Set("Connection", "Upgrade")
+		r.Header.Set("Upgrade", "websocket")
+		r.Header.Set("Sec-WebSocket-Version", "13")
+		r.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+		if edit != nil {
+			edit(r)
+		}
+		return r
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(r *http.Request)
+		want bool
+	}{
+		{"a handshake", nil, true},
+		{"tokens in lists and other cases", func(r *http.Request) {
+			r.Header.Set("Connection", "keep-alive, UPGRADE")
+			r.Header.Set("Upgrade", "WebSocket")
+		}, true},
+		{"a POST", func(r *http.Request) { r.Method = http.MethodPost }, false},
+		{"HTTP/1.0", func(r *http.Request) { r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.0", 1, 0 }, false},
+		{"no Connection: Upgrade", func(r *http.Request) { r.Header.Set("Connection", "keep-alive") }, false},
+		{"another protocol", func(r *http.Request) { r.Header.Set("Upgrade", "h2c") }, false},
+		{"version 8", func(r *http.Request) { r.Header.Set("Sec-WebSocket-Version", "8") }, false},
+		{"no key", func(r *http.Request) { r.Header.Del("Sec-WebSocket-Key") }, false},
+		{"two keys", func(r *http.Request) { r.Header.Add("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==") }, false},
+		{"a key of 15 bytes", func(r *http.Request) { r.Header.Set("Sec-WebSocket-Key", "AAAAAAAAAAAAAAAAAAAA") }, false},
+		{"a key that is not base64", func(r *http.Request) { r.Header.Set("Sec-WebSocket-Key", "not base64 at all!!!!!==") }, false},
+	} {
+		if got := IsWebsocketHandshake(handshake(tc.edit)); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

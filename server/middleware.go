@@ -14,6 +14,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/crumbs-dev/crumbs/graph"
 	"github.com/crumbs-dev/crumbs/models"
 	"github.com/google/uuid"
 )
@@ -112,13 +113,15 @@ const maxRequestValues = 100_000
 // are not JSON objects; and other methods (405). A body of more than
 // maxRequestValues JSON values is PAYLOAD_TOO_LARGE (413). A text/plain POST from a
 // browser (it carries Origin) is read as JSON: navigator.sendBeacon and a
-// fetch without a CORS preflight can only send such "simple" bodies.
+// fetch without a CORS preflight can only send such "simple" bodies. A
+// websocket handshake passes; any other request with an Upgrade header is
+// checked like one without it.
 func graphqlRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var err error
 		status := http.StatusBadRequest
 		switch {
-		case strings.EqualFold(r.Header.Get("Upgrade"), "websocket"), r.Method == http.MethodOptions, r.Method == http.MethodHead:
+		case graph.IsWebsocketHandshake(r), r.Method == http.MethodOptions, r.Method == http.MethodHead:
 		case r.Method == http.MethodGet:
 			q := r.URL.Query()
 			err = utf8Query(q)

@@ -1,17 +1,22 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/crumbs-dev/crumbs/models"
 	"github.com/crumbs-dev/crumbs/models/modelstest"
+	"gorm.io/gorm"
 )
 
 // handshakeHeaders are the headers of a websocket handshake, without its
@@ -105,4 +110,111 @@ func TestWebsocketOutlivesServerTimeouts(t *testing.T) {
 	if msg, err := c.next(); err != nil || msg.Type != "pong" {
 		t.Fatalf("after the server's timeouts: %+v %v", msg, err)
 	}
+}
+
+// upgradeAnswer is what a test compares of two answers.
+type upgradeAnswer struct {
+	Status int
+	Codes  []string
+	Data   string
+}
+
+// A request that claims an upgrade but is no websocket handshake is served
+// as the request it is: it gets every check any other request gets (UTF-8,
+// nesting, content type, JSON shape) and the same answer. Until now the
+// header skipped those checks, so the trigger fast path stored a device id
+// that was not UTF-8.
+func TestUpgradeHeaderGetsRequestChecks(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		a := newAPI(t, db, func(c *config) { c.RatePerIP, c.RatePerDevice = models.Rate{}, models.Rate{} })
+		appID, _ := a.createApp("Upgrade")
+		srv := httptest.NewServer(a.handler)
+		defer srv.Close()
+		trigger := func(in string) string { return rawVars(hTrigger, `{"in":{"appId":"`+appID+`",`+in+`}}`) }
+		send := func(t *testing.T, method, contentType, body string, header map[string]string) upgradeAnswer {
+			t.Helper()
+			u := srv.URL + "/graphql"
+			var r io.Reader
+			if method == http.MethodGet {
+				u += "?" + body
+			} else {
+				r = strings.NewReader(body)
+			}
+			req, err := http.NewRequestWithContext(context.Background(), method, u, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if contentType != "" {
+				req.Header.Set("Content-Type", contentType)
+			}
+			for k, v := range header {
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			raw, _ := io.ReadAll(resp.Body)
+			var out struct {
+				Data   json.RawMessage
+				Errors []gqlError
+			}
+			if err := json.Unmarshal(raw, &out); err != nil {
+				t.Fatalf("HTTP %d, not JSON: %.300s", resp.StatusCode, raw)
+			}
+			got := upgradeAnswer{Status: resp.StatusCode, Data: string(out.Data)}
+			for _, e := range out.Errors {
+				got.Codes = append(got.Codes, e.Extensions.Code)
+			}
+			return got
+		}
+		cases := []struct {
+			name, method, contentType, body string
+			want                            upgradeAnswer
+		}{
+			{"device id not UTF-8", http.MethodPost, "application/json", trigger(`"deviceId":"d-` + "\xff\xfe" + `","code":"view"`),
+				upgradeAnswer{Status: 400, Codes: []string{models.CodeBadRequest}}},
+			{"properties 100 deep", http.MethodPost, "application/json", trigger(`"deviceId":"d","code":"view","properties":` + deepObject(100)),
+				upgradeAnswer{Status: 400, Codes: []string{models.CodeBadRequest}}},
+			{"not JSON", http.MethodPost, "application/json", `{"query":`, upgradeAnswer{Status: 400, Codes: []string{models.CodeBadRequest}}},
+			{"a batch", http.MethodPost, "application/json", `[{"query":"{ __typename }"}]`, upgradeAnswer{Status: 400, Codes: []string{models.CodeBadRequest}}},
+			{"text/plain without Origin", http.MethodPost, "text/plain", trigger(`"deviceId":"d","code":"view"`),
+				upgradeAnswer{Status: 415, Codes: []string{models.CodeBadRequest}}},
+			{"a PUT", http.MethodPut, "application/json", `{"query":"{ __typename }"}`, upgradeAnswer{Status: 405, Codes: []string{models.CodeBadRequest}}},
+			{"query string not UTF-8", http.MethodGet, "", "query=" + url.QueryEscape(`{ __typename }`) + "&x=%FF", upgradeAnswer{Status: 400, Codes: []string{models.CodeBadRequest}}},
+			{"a query", http.MethodPost, "application/json", `{"query":"{ __typename }"}`, upgradeAnswer{Status: 200, Data: `{"__typename":"Query"}`}},
+			{"a query over GET", http.MethodGet, "", "query=" + url.QueryEscape(`{ __typename }`), upgradeAnswer{Status: 200, Data: `{"__typename":"Query"}`}},
+		}
+		before := rowCounts(t, db)
+		for _, v := range upgradeVariants {
+			for _, tc := range cases {
+				if tc.method == http.MethodGet && maps.Equal(v.header, handshakeHeaders) {
+					continue // a handshake
+				}
+				t.Run(v.name+"/"+tc.name, func(t *testing.T) {
+					if got := send(t, tc.method, tc.contentType, tc.body, nil); !equalAnswers(got, tc.want) {
+						t.Fatalf("without the header: %+v, want %+v", got, tc.want)
+					}
+					if got := send(t, tc.method, tc.contentType, tc.body, v.header); !equalAnswers(got, tc.want) {
+						t.Fatalf("with %s: %+v, want %+v", v.name, got, tc.want)
+					}
+				})
+			}
+		}
+		if after := rowCounts(t, db); !maps.Equal(before, after) {
+			t.Fatalf("refused requests wrote: %v -> %v", before, after)
+		}
+		// A trigger with the header is stored like any other.
+		for _, v := range upgradeVariants {
+			got := send(t, http.MethodPost, "application/json", trigger(`"deviceId":"upgrade-device","code":"view"`), v.header)
+			if got.Status != 200 || len(got.Codes) > 0 || !strings.Contains(got.Data, `"accepted":true`) {
+				t.Fatalf("trigger with %s: %+v", v.name, got)
+			}
+		}
+	})
+}
+
+func equalAnswers(a, b upgradeAnswer) bool {
+	return a.Status == b.Status && strings.Join(a.Codes, ",") == strings.Join(b.Codes, ",") && a.Data == b.Data
 }
