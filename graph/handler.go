@@ -26,6 +26,9 @@ type HandlerOptions struct {
 	// WebsocketOrigins are origins (https://dash.example.com) besides the
 	// server's own whose browsers may open the subscription websocket.
 	WebsocketOrigins []string
+	// MaxAnonymousWebsockets caps the websockets open at once without a
+	// credential (websocket.go); 0 lifts the cap.
+	MaxAnonymousWebsockets int
 	// Documents bound the work of a document before it is sized; the zero
 	// value means DefaultDocumentLimits.
 	Documents DocumentLimits
@@ -52,7 +55,7 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	// server's own origin and from opts.WebsocketOrigins; they cannot send
 	// headers, so the access token may come in the connection_init payload.
 	srv.AddTransport(transport.Websocket{
-		Implementation: wsImplementation{}, KeepAlivePingInterval: 15 * time.Second, InitFunc: websocketInit(r.Tokens, r.DB),
+		Implementation: wsImplementation{}, KeepAlivePingInterval: 15 * time.Second, InitFunc: websocketInit(r.Tokens, r.DB, r.Writer, log),
 	})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(getTransport{})
@@ -90,7 +93,8 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	if !opts.NoFastPath {
 		h = newFastPath(r, schema.Schema(), log, present, docs, opts.MaxComplexity, opts.MaxDepth).middleware(h)
 	}
-	return websocketUpgrades(r.Tokens, r.DB, log, opts.WebsocketOrigins, h)
+	anonymous := &anonymousWebsockets{max: int64(opts.MaxAnonymousWebsockets)}
+	return websocketUpgrades(r.Tokens, r.DB, log, opts.WebsocketOrigins, anonymous, h)
 }
 
 // getTransport is gqlgen's GET transport, marking the request's context so

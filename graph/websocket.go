@@ -2,14 +2,10 @@ package graph
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"log/slog"
-	"net/http"
-	"net/url"
-	"slices"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -31,15 +27,56 @@ var initTimeout = 10 * time.Second
 // wsSession is one websocket connection: the credential it presented, and
 // the connection, to close it with a protocol code when access ends.
 type wsSession struct {
-	tokens *models.Tokens
-	db     *gorm.DB
-	log    *slog.Logger
+	tokens    *models.Tokens
+	db        *gorm.DB
+	log       *slog.Logger
+	anonymous *anonymousWebsockets
 
 	mu        sync.Mutex
 	conn      *wsConn
 	auth      string
 	viewer    models.Viewer
 	checkedAt time.Time
+	// anonymousPlace is whether the connection holds one of anonymous's places.
+	anonymousPlace bool
+}
+
+// anonymousWebsockets counts the websockets open without a credential on
+// this replica and holds them to max (0: no cap). Such a connection can
+// subscribe to nothing, yet it stays open for as long as its client likes.
+type anonymousWebsockets struct {
+	max  int64
+	open atomic.Int64
+}
+
+// errAnonymousFull refuses a connection without a credential when
+// anonymousWebsockets has no place left.
+var errAnonymousFull = errors.New("too many websockets without a credential are open; send one in connection_init")
+
+// enterAnonymous takes a place among the anonymous websockets, reporting
+// false when none is left.
+func (s *wsSession) enterAnonymous() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.anonymousPlace {
+		return true
+	}
+	if a := s.anonymous; a.open.Add(1) > a.max && a.max > 0 {
+		a.open.Add(-1)
+		return false
+	}
+	s.anonymousPlace = true
+	return true
+}
+
+// end gives back the connection's place, once the connection has ended.
+func (s *wsSession) end() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.anonymousPlace {
+		s.anonymous.open.Add(-1)
+		s.anonymousPlace = false
+	}
 }
 
 type wsSessionKey struct{}
@@ -73,28 +110,37 @@ func (s *wsSession) current() models.Viewer {
 	return s.viewer
 }
 
-// refuse closes the connection because err ended its access: 4401 when the
-// credential no longer holds (expired token, rotated key), 4403 when the
-// viewer lost the app (removed from it). A store failure closes with 1011,
-// so the client reconnects.
+// refuse closes the connection because err ended its access (closeFor).
 func (s *wsSession) refuse(ctx context.Context, err error) {
-	code, reason := closeInternalError, "internal error"
-	switch {
-	case errors.Is(err, models.ErrUnauthenticated):
-		code, reason = closeUnauthorized, "Unauthorized: "+err.Error()
-	case errors.Is(err, models.ErrForbidden), errors.Is(err, models.ErrNotFound):
-		code, reason = closeForbidden, "Forbidden: "+err.Error()
-	case models.IsStoreFault(err):
-		s.log.ErrorContext(ctx, models.MsgStoreUnavailable, "in", "subscription access check", "err", err)
-	default:
-		s.log.ErrorContext(ctx, "subscription access check failed", "err", err)
-	}
+	code, reason := closeFor(ctx, s.log, "subscription access check", err)
 	s.mu.Lock()
 	conn := s.conn
 	s.mu.Unlock()
 	if conn != nil {
 		conn.closeWith(code, closeReason(reason))
 	}
+}
+
+// closeFor is the close code and reason for err, which ended a websocket's
+// access: 4401 when the credential does not hold (a bad or expired token, a
+// rotated key), 4403 when the viewer lost the app (removed from it), 1013
+// (try again later) when the client is rate limited or no anonymous place
+// is left. Anything else, a store failure included, closes with 1011 and a
+// generic reason, so the client reconnects; it is logged.
+func closeFor(ctx context.Context, log *slog.Logger, in string, err error) (int, string) {
+	switch {
+	case errors.Is(err, models.ErrUnauthenticated):
+		return closeUnauthorized, "Unauthorized: " + err.Error()
+	case errors.Is(err, models.ErrForbidden), errors.Is(err, models.ErrNotFound):
+		return closeForbidden, "Forbidden: " + err.Error()
+	case errors.Is(err, models.ErrRateLimited), errors.Is(err, errAnonymousFull):
+		return closeTryAgainLater, "Try again later: " + err.Error()
+	case models.IsStoreFault(err):
+		log.ErrorContext(ctx, models.MsgStoreUnavailable, "in", in, "err", err)
+	default:
+		log.ErrorContext(ctx, in+" failed", "err", err)
+	}
+	return closeInternalError, "internal error"
 }
 
 // guardStream delivers a subscription's events only while the subscriber
@@ -143,20 +189,35 @@ func guardStream(ctx context.Context, db *gorm.DB, in <-chan *models.Event, fiel
 // websocketInit reads the credential of connection_init: browsers cannot set
 // headers on a websocket, so {"Authorization": "Bearer <token>"} comes in
 // the payload. A credential that does not hold closes the connection with
-// 4401. The acknowledgement carries no payload: the init payload holds the
-// access token and is never echoed.
-func websocketInit(tokens *models.Tokens, db *gorm.DB) transport.WebsocketInitFunc {
+// 4401: an access token must verify, a secret key must be an app's current
+// key (writer.AppForSecret). A connection without a credential takes a
+// place among the anonymous websockets, or is closed with 1013 when none
+// is left. The acknowledgement carries no payload: the init payload holds
+// the access token and is never echoed.
+func websocketInit(tokens *models.Tokens, db *gorm.DB, writer *models.Writer, log *slog.Logger) transport.WebsocketInitFunc {
 	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+		s := wsSessionFrom(ctx)
 		var v models.Viewer
-		if s := wsSessionFrom(ctx); s != nil {
+		if s != nil {
 			v = s.start(payload.Authorization())
 		} else {
 			v = viewerFor(ctx, db, payload.Authorization(), tokens)
 		}
-		if v.Err != nil {
-			ctx = transport.WithWebsocketCloseCode(ctx, closeUnauthorized)
-			ctx = transport.AppendCloseReason(ctx, closeReason("Unauthorized: "+v.Err.Error()))
-			return ctx, nil, v.Err
+		err := v.Err
+		switch {
+		case err != nil:
+		case v.Secret != "" && writer != nil:
+			_, err = writer.AppForSecret(ctx, v.Secret, RequestInfoFrom(ctx).ClientIP)
+		case v.UserID == 0 && v.Secret == "" && s != nil && !s.enterAnonymous():
+			err = errAnonymousFull
+		}
+		if err != nil {
+			code, reason := closeFor(ctx, log, "websocket connection_init", err)
+			reason = closeReason(reason)
+			ctx = transport.WithWebsocketCloseCode(ctx, code)
+			ctx = transport.AppendCloseReason(ctx, reason)
+			// gqlgen sends this text in the older protocol's connection_error.
+			return ctx, nil, errors.New(reason)
 		}
 		return models.WithViewer(ctx, v), nil, nil
 	}
@@ -198,77 +259,4 @@ func currentViewerPerOperation(ctx context.Context, next graphql.OperationHandle
 		return graphql.OneShot(graphql.ErrorResponse(ctx, "%s", v.Err.Error()))
 	}
 	return next(models.WithViewer(ctx, v))
-}
-
-// websocketUpgrades admits a websocket handshake from the server's own
-// origin, from the configured dashboard origins, and from clients that send
-// no Origin (servers, tools); browsers on other sites get 403. It gives the
-// connection its wsSession. Any other request is served as what it is, even
-// if it carries an Upgrade header (RFC 9110 lets a server ignore one):
-// gqlgen's websocket transport would take it for a handshake.
-func websocketUpgrades(tokens *models.Tokens, db *gorm.DB, log *slog.Logger, origins []string, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !IsWebsocketHandshake(r) {
-			if r.Header.Get("Upgrade") != "" {
-				r = r.Clone(r.Context())
-				r.Header.Del("Upgrade")
-			}
-			next.ServeHTTP(w, r)
-			return
-		}
-		if !websocketOriginAllowed(r, origins) {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusForbidden)
-			w.Write([]byte(`{"errors":[{"message":"websocket connections from this origin are not allowed; see CRUMBS_DASHBOARD_ORIGINS","extensions":{"code":"FORBIDDEN"}}]}` + "\n"))
-			return
-		}
-		s := &wsSession{tokens: tokens, db: db, log: log, auth: r.Header.Get("Authorization")}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), wsSessionKey{}, s)))
-	})
-}
-
-func websocketOriginAllowed(r *http.Request, origins []string) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
-		return false
-	}
-	if strings.EqualFold(u.Host, r.Host) {
-		return true
-	}
-	return slices.Contains(origins, strings.ToLower(u.Scheme+"://"+u.Host))
-}
-
-// IsWebsocketHandshake reports whether r opens a websocket (RFC 6455 4.1): a
-// GET over HTTP/1.1 with Connection: Upgrade, Upgrade: websocket, version 13
-// and one key of 16 bytes, which is what the websocket library accepts.
-// Only such a request is served as a websocket; any other request with an
-// Upgrade header gets the checks and timeouts of every request.
-func IsWebsocketHandshake(r *http.Request) bool {
-	if r.Method != http.MethodGet || !r.ProtoAtLeast(1, 1) || r.Header.Get("Sec-WebSocket-Version") != "13" ||
-		!headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
-		return false
-	}
-	keys := r.Header.Values("Sec-WebSocket-Key")
-	if len(keys) != 1 {
-		return false
-	}
-	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(keys[0]))
-	return err == nil && len(key) == 16
-}
-
-// headerHasToken reports whether one of the comma-separated values of the
-// header is token, in any case.
-func headerHasToken(h http.Header, name, token string) bool {
-	for _, v := range h.Values(name) {
-		for t := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
 }

@@ -14,9 +14,11 @@ import (
 )
 
 // Close codes of the graphql-transport-ws protocol
-// (github.com/enisdenjo/graphql-ws, PROTOCOL.md).
+// (github.com/enisdenjo/graphql-ws, PROTOCOL.md), and RFC 6455's "try again
+// later".
 const (
 	closeInternalError      = 1011
+	closeTryAgainLater      = 1013
 	closeInvalidMessage     = 4400
 	closeUnauthorized       = 4401
 	closeForbidden          = 4403

@@ -51,6 +51,9 @@ type config struct {
 	MetricsToken     string
 	// Webhooks configure automation deliveries (models.DispatcherOptions).
 	Webhooks models.DispatcherOptions
+	// MaxAnonymousWebsockets caps the websockets open at once without a
+	// credential; 0 lifts the cap.
+	MaxAnonymousWebsockets int
 	// noFastPath sends trigger mutations through gqlgen too (tests compare).
 	noFastPath bool
 }
@@ -68,7 +71,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	var maxBody, dbConns, dbTimeout, batch, writers, logLevel string
 	var lifecycleInterval string
 	var writeDelay, cacheTTL, shutdown, mode string
-	var dashboardOrigins string
+	var dashboardOrigins, maxAnonymousWS string
 	var hookPrivate, hookWorkers, hookRate, hookBackoff, hookAttempts, hookRetention, hookTimeout string
 	var jwtSecret, jwtPrevious, proxies, rateIP, rateDevice, botFilter, maxDepth, maxComplexity string
 	fs.StringVar(&cfg.Addr, "addr", env("CRUMBS_ADDR", ":8080"), "listen address (CRUMBS_ADDR)")
@@ -97,6 +100,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&cfg.MetricsToken, "metrics-token", env("CRUMBS_METRICS_TOKEN", ""), "bearer token that /metrics on the main listener requires; without one it is served there only in development (CRUMBS_METRICS_TOKEN)")
 	fs.StringVar(&cfg.PprofAddr, "pprof-addr", env("CRUMBS_PPROF_ADDR", ""), "serve net/http/pprof on this address, e.g. 127.0.0.1:6060; off when empty (CRUMBS_PPROF_ADDR)")
 	fs.StringVar(&dashboardOrigins, "dashboard-origins", env("CRUMBS_DASHBOARD_ORIGINS", ""), "comma-separated origins of dashboards hosted elsewhere whose browsers may open the subscription websocket, e.g. https://dash.example.com (CRUMBS_DASHBOARD_ORIGINS)")
+	fs.StringVar(&maxAnonymousWS, "max-anonymous-websockets", env("CRUMBS_MAX_ANONYMOUS_WEBSOCKETS", "1000"), "websockets open at once on one replica without a credential in connection_init or the upgrade request; more are closed with 1013 (try again later); 0 lifts the cap (CRUMBS_MAX_ANONYMOUS_WEBSOCKETS)")
 	fs.StringVar(&hookPrivate, "webhook-allow-private", env("CRUMBS_WEBHOOK_ALLOW_PRIVATE", ""), "true lets automation webhooks reach loopback, private and link-local addresses; default true in development, false in production (CRUMBS_WEBHOOK_ALLOW_PRIVATE)")
 	fs.StringVar(&hookWorkers, "webhook-workers", env("CRUMBS_WEBHOOK_WORKERS", "16"), "automation deliveries attempted at once per replica (CRUMBS_WEBHOOK_WORKERS)")
 	fs.StringVar(&hookRate, "webhook-rate", env("CRUMBS_WEBHOOK_RATE", "10"), "automation delivery attempts started per second per action on one replica; more wait pending; 0 lifts the cap (CRUMBS_WEBHOOK_RATE)")
@@ -130,6 +134,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	check("trusted-proxies", err)
 	cfg.DashboardOrigins, err = parseOrigins(dashboardOrigins)
 	check("dashboard-origins", err)
+	cfg.MaxAnonymousWebsockets, err = nonNegativeInt(maxAnonymousWS)
+	check("max-anonymous-websockets", err)
 	cfg.RatePerIP, err = parseRate(rateIP)
 	check("rate-ip", err)
 	cfg.BotFilter, err = models.ParseBotFilter(botFilter)
@@ -292,6 +298,14 @@ func positiveInt[T int | int64](s string) (T, error) {
 		return 0, fmt.Errorf("%q is not a positive integer", s)
 	}
 	return T(n), nil
+}
+
+func nonNegativeInt(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a whole number of at least 0", s)
+	}
+	return n, nil
 }
 
 func positiveDuration(s string) (time.Duration, error) {

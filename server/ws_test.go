@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/crumbs-dev/crumbs/models/modelstest"
+	"gorm.io/gorm"
 )
 
 // wsClient speaks graphql-transport-ws (the protocol of the npm graphql-ws
@@ -122,4 +124,85 @@ func (c *wsClient) closedWith() (websocket.StatusCode, string, []wsMsg) {
 type gqlPayload struct {
 	Data   map[string]any `json:"data"`
 	Errors []gqlError     `json:"errors"`
+}
+
+// At most CRUMBS_MAX_ANONYMOUS_WEBSOCKETS websockets without a credential
+// are open at once on a replica: the next is closed with 1013 (try again
+// later) until one of them ends. Connections with a credential do not
+// count, and a secret key that is no app's is refused at connection_init
+// (4401) rather than let through as a credential.
+func TestAnonymousWebsocketsAreCapped(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		a := newAPI(t, db, func(c *config) { c.MaxAnonymousWebsockets = 2 })
+		l := newLiveApp(t, a)
+		open := func(payload map[string]any) (*wsClient, wsMsg, error) {
+			t.Helper()
+			c, _, err := dialWS(t, l.url, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := c.init(payload)
+			return c, m, err
+		}
+		acked := func(name string, payload map[string]any) *wsClient {
+			t.Helper()
+			c, m, err := open(payload)
+			if err != nil || m.Type != "connection_ack" {
+				t.Fatalf("%s: connection_init answered %+v %v", name, m, err)
+			}
+			return c
+		}
+		closed := func(name string, payload map[string]any, code websocket.StatusCode) {
+			t.Helper()
+			if _, m, err := open(payload); websocket.CloseStatus(err) != code {
+				t.Fatalf("%s: connection_init answered %+v %v, want close %d", name, m, err, code)
+			}
+		}
+		first := acked("first anonymous", nil)
+		acked("second anonymous", map[string]any{})
+		closed("third anonymous", nil, 1013)
+		acked("owner's token", map[string]any{"Authorization": "Bearer " + a.ownerToken})
+		acked("app's secret key", map[string]any{"Authorization": "Bearer " + l.secret})
+		closed("a secret key of no app", map[string]any{"Authorization": "Bearer sk_not_a_key"}, 4401)
+		closed("still full", map[string]any{"note": "anonymous"}, 1013)
+
+		// The place is free again once the server has seen the first one close.
+		first.conn.Close(websocket.StatusNormalClosure, "")
+		deadline := time.Now().Add(wsWait)
+		for {
+			c, m, err := open(nil)
+			if err == nil && m.Type == "connection_ack" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after one anonymous websocket closed: %+v %v", m, err)
+			}
+			c.conn.CloseNow()
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+}
+
+func TestMaxAnonymousWebsocketsSetting(t *testing.T) {
+	parse := func(args []string, env map[string]string) (*config, error) {
+		return parseConfig(args, func(k string) string { return env[k] }, &strings.Builder{})
+	}
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want int
+	}{
+		{nil, nil, 1000},
+		{nil, map[string]string{"CRUMBS_MAX_ANONYMOUS_WEBSOCKETS": "0"}, 0},
+		{[]string{"-max-anonymous-websockets", "5"}, map[string]string{"CRUMBS_MAX_ANONYMOUS_WEBSOCKETS": "0"}, 5},
+	} {
+		if cfg, err := parse(tc.args, tc.env); err != nil || cfg.MaxAnonymousWebsockets != tc.want {
+			t.Fatalf("%v %v: %v, want %d", tc.args, tc.env, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"-1", "many", "1.5"} {
+		if _, err := parse([]string{"-max-anonymous-websockets", bad}, nil); err == nil || !strings.Contains(err.Error(), "max-anonymous-websockets") {
+			t.Fatalf("%q: %v", bad, err)
+		}
+	}
 }
