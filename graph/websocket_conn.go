@@ -69,9 +69,8 @@ type wsConn struct {
 }
 
 type wsMessage struct {
-	Type    string          `json:"type"`
-	ID      string          `json:"id"`
-	Payload json.RawMessage `json:"payload"`
+	Type string `json:"type"`
+	ID   string `json:"id"`
 }
 
 func (c *wsConn) NextReader() (int, io.Reader, error) {
@@ -83,7 +82,10 @@ func (c *wsConn) NextReader() (int, io.Reader, error) {
 	if err != nil {
 		return typ, nil, err
 	}
-	var msg wsMessage
+	var msg struct {
+		wsMessage
+		Payload json.RawMessage `json:"payload"`
+	}
 	if json.Unmarshal(data, &msg) != nil {
 		if !c.transportWS {
 			return typ, bytes.NewReader(data), nil // gqlgen answers it in the older protocol
