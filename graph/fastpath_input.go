@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"mime"
+	"reflect"
 	"strings"
 	"unicode/utf8"
 
@@ -28,17 +29,150 @@ type fastInput struct {
 }
 
 // decodeInputs decodes a variable into v (a fastInput or a slice of them),
-// refusing unknown fields as GraphQL does.
+// refusing member names GraphQL would not take. encoding/json matches names
+// case-insensitively, folding Unicode too ("meſſageId" is messageId), where
+// GraphQL refuses any name not spelt as in the schema; so exactNames checks
+// the names first, and the decoder meets only fastInput's own. A repeated
+// name is the last one's, as in the maps gqlgen decodes variables into.
 func decodeInputs(raw []byte, v any) error {
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.DisallowUnknownFields()
-	if err := d.Decode(v); err != nil {
-		return err
+	if !exactNames(raw) {
+		return errUnknownField
 	}
-	if d.More() {
-		return errNotString
+	return json.Unmarshal(raw, v)
+}
+
+// fastInputNames are fastInput's member names.
+var fastInputNames = func() map[string]bool {
+	names := map[string]bool{}
+	t := reflect.TypeFor[fastInput]()
+	for i := range t.NumField() {
+		names[t.Field(i).Tag.Get("json")] = true
 	}
-	return nil
+	return names
+}()
+
+// exactNames reports whether raw is an object whose member names are all
+// fastInput's, spelt exactly, or an array of such objects. Anything else is
+// refused, as the decoder would refuse it. raw is valid JSON (the request
+// decoded); on other bytes the answer means nothing, but it comes.
+func exactNames(raw []byte) bool {
+	i := skipSpace(raw, 0)
+	if i < len(raw) && raw[i] == '[' {
+		if i = skipSpace(raw, i+1); i < len(raw) && raw[i] == ']' {
+			return true
+		}
+		for i < len(raw) {
+			var ok bool
+			if i, ok = objectNames(raw, i); !ok {
+				return false
+			}
+			if i = skipSpace(raw, i); i < len(raw) && raw[i] == ']' {
+				return true
+			} else if i >= len(raw) || raw[i] != ',' {
+				return false
+			}
+			i = skipSpace(raw, i+1)
+		}
+		return false
+	}
+	_, ok := objectNames(raw, i)
+	return ok
+}
+
+// objectNames checks the names of the object at raw[i] and returns the
+// index past it.
+func objectNames(raw []byte, i int) (int, bool) {
+	if i >= len(raw) || raw[i] != '{' {
+		return i, false
+	}
+	if i = skipSpace(raw, i+1); i < len(raw) && raw[i] == '}' {
+		return i + 1, true
+	}
+	for i < len(raw) && raw[i] == '"' {
+		end, escaped := stringEnd(raw, i)
+		if end < 0 {
+			return i, false
+		}
+		name := raw[i+1 : end-1]
+		if escaped {
+			var s string
+			if json.Unmarshal(raw[i:end], &s) != nil {
+				return i, false
+			}
+			name = []byte(s)
+		}
+		if !fastInputNames[string(name)] {
+			return i, false
+		}
+		if i = skipSpace(raw, end); i >= len(raw) || raw[i] != ':' {
+			return i, false
+		}
+		i = skipSpace(raw, skipValue(raw, skipSpace(raw, i+1)))
+		if i < len(raw) && raw[i] == '}' {
+			return i + 1, true
+		}
+		if i >= len(raw) || raw[i] != ',' {
+			return i, false
+		}
+		i = skipSpace(raw, i+1)
+	}
+	return i, false
+}
+
+// skipValue returns the index past the JSON value at raw[i].
+func skipValue(raw []byte, i int) int {
+	depth := 0
+	for i < len(raw) {
+		switch raw[i] {
+		case '"':
+			end, _ := stringEnd(raw, i)
+			if end < 0 {
+				return len(raw)
+			}
+			if i = end; depth == 0 {
+				return i
+			}
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			if depth == 0 {
+				return i // past a number or a literal
+			}
+			if depth--; depth == 0 {
+				return i + 1
+			}
+		case ',', ' ', '\t', '\n', '\r':
+			if depth == 0 {
+				return i
+			}
+		}
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index past the JSON string at raw[i], or -1 if it
+// is not terminated, and whether it holds escapes.
+func stringEnd(raw []byte, i int) (int, bool) {
+	escaped := false
+	for i++; i < len(raw); i++ {
+		switch raw[i] {
+		case '\\':
+			escaped = true
+			i++
+		case '"':
+			return i + 1, escaped
+		}
+	}
+	return -1, escaped
+}
+
+func skipSpace(raw []byte, i int) int {
+	for i < len(raw) && (raw[i] == ' ' || raw[i] == '\t' || raw[i] == '\n' || raw[i] == '\r') {
+		i++
+	}
+	return i
 }
 
 // model converts the input as gqlgen's generated code does, or reports
@@ -101,7 +235,10 @@ func (j *jsonString) ptr() *string {
 	return &j.s
 }
 
-var errNotString = errors.New("not a JSON string")
+var (
+	errNotString    = errors.New("not a JSON string")
+	errUnknownField = errors.New("not a field of TriggerInput")
+)
 
 // rawJSON keeps a value as sent.
 type rawJSON struct {
