@@ -167,13 +167,38 @@ func (p *triggerPair) compare(t *testing.T, name, body string) bool {
 	// Both read what they stored before either fails, so that the next
 	// input is compared on its own.
 	r1, r2 := p.planned.stored(t), p.plain.stored(t)
-	if s1 != s2 || ct1 != ct2 || b1 != b2 {
+	if s1 != s2 || ct1 != ct2 || (b1 != b2 && (planned || anyUnknownField(b1) != anyUnknownField(b2))) {
 		t.Fatalf("%s: %s\nplanned %d %s %s\ngqlgen  %d %s %s", p.store, name, s1, ct1, b1, s2, ct2, b2)
 	}
 	if r1 != r2 {
 		t.Fatalf("%s: %s stored\nplanned %s\ngqlgen  %s", p.store, name, r1, r2)
 	}
 	return planned
+}
+
+// anyUnknownField returns a GraphQL response with the field that each
+// "unknown field" error names left out. Of an input with several unknown
+// fields, gqlgen names the first its map iteration meets, so when it
+// answered on both servers, the names may differ.
+func anyUnknownField(body string) string {
+	var resp map[string]any
+	if json.Unmarshal([]byte(body), &resp) != nil {
+		return body
+	}
+	errs, _ := resp["errors"].([]any)
+	for _, e := range errs {
+		e, _ := e.(map[string]any)
+		path, _ := e["path"].([]any)
+		if e["message"] != "unknown field" || len(path) == 0 {
+			continue
+		}
+		e["path"] = path[:len(path)-1]
+		if ext, ok := e["extensions"].(map[string]any); ok {
+			delete(ext, "field")
+		}
+	}
+	out, _ := json.Marshal(resp)
+	return string(out)
 }
 
 // triggerBody is the request of one trigger (or, with batch, triggerBatch)
