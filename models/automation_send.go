@@ -39,10 +39,12 @@ type DispatcherOptions struct {
 	// Negative: no rate cap.
 	Rate float64
 	// Backoff is the wait after the first failed attempt (30s); each
-	// further failure doubles it, with ±25% jitter, up to 6 hours.
+	// further failure doubles it, up to maxBackoff (8 hours), and every
+	// wait varies by ±25% (jitter).
 	Backoff time.Duration
-	// MaxAttempts is the attempts before a delivery is dead-lettered (12:
-	// with the default backoff, about 17 hours of retries).
+	// MaxAttempts is the attempts before a delivery is dead-lettered (13:
+	// with the default backoff, retries over about a day; see
+	// NominalRetrySpan).
 	MaxAttempts int
 	// Timeout bounds one attempt (10s).
 	Timeout time.Duration
@@ -86,8 +88,8 @@ const (
 // maxResponseBody caps what is read of a receiver's answer.
 const maxResponseBody = 4 << 10
 
-// NewDispatcher starts delivering; Close stops it.
-func NewDispatcher(db *gorm.DB, opts DispatcherOptions) *Dispatcher {
+// WithDefaults returns the options with each zero value replaced by its default.
+func (opts DispatcherOptions) WithDefaults() DispatcherOptions {
 	if opts.Workers <= 0 {
 		opts.Workers = 16
 	}
@@ -101,7 +103,7 @@ func NewDispatcher(db *gorm.DB, opts DispatcherOptions) *Dispatcher {
 		opts.Backoff = 30 * time.Second
 	}
 	if opts.MaxAttempts <= 0 {
-		opts.MaxAttempts = 12
+		opts.MaxAttempts = 13
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 10 * time.Second
@@ -118,6 +120,12 @@ func NewDispatcher(db *gorm.DB, opts DispatcherOptions) *Dispatcher {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
+	return opts
+}
+
+// NewDispatcher starts delivering; Close stops it.
+func NewDispatcher(db *gorm.DB, opts DispatcherOptions) *Dispatcher {
+	opts = opts.WithDefaults()
 	host, _ := os.Hostname()
 	d := &Dispatcher{db: db, opts: opts, done: make(chan struct{}), firsts: make(chan []*hookJob),
 		owner: fmt.Sprintf("%.30s:%d:%s", host, os.Getpid(), randomToken(6))}
@@ -270,13 +278,44 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
+// maxBackoff caps the wait between two attempts, Retry-After aside.
+const maxBackoff = 8 * time.Hour
+
+// RetryJitter is how far each wait between attempts may stray from its
+// nominal length, as a fraction of it: ±25%.
+const RetryJitter = 0.25
+
+// nominalWait is the wait after the n-th failed attempt before jitter:
+// Backoff doubled n-1 times, at most maxBackoff (doubled step by step, so
+// that a long Backoff cannot overflow).
+func (opts DispatcherOptions) nominalWait(n int) time.Duration {
+	wait := opts.Backoff
+	for i := 1; i < n && wait < maxBackoff; i++ {
+		wait *= 2
+	}
+	return min(wait, maxBackoff)
+}
+
+// NominalRetrySpan is how long a delivery whose receiver always fails
+// (without Retry-After) is retried: from its first failed attempt to its
+// last, the sum of the nominal waits between its attempts. Jitter makes the
+// real span vary by ±RetryJitter, and each attempt adds its own duration
+// (at most Timeout). Zero options take the defaults.
+func NominalRetrySpan(opts DispatcherOptions) time.Duration {
+	opts = opts.WithDefaults()
+	var span time.Duration
+	for n := 1; n < opts.MaxAttempts; n++ {
+		span += opts.nominalWait(n)
+	}
+	return span
+}
+
 // backoff is the wait after the n-th failed attempt.
 func (d *Dispatcher) backoff(n int, retryAfter time.Duration) time.Duration {
 	if retryAfter > 0 {
 		return min(retryAfter, 24*time.Hour)
 	}
-	wait := min(d.opts.Backoff<<min(n-1, 20), 6*time.Hour)
-	return time.Duration(float64(wait) * (0.75 + rand.Float64()/2))
+	return time.Duration(float64(d.opts.nominalWait(n)) * (1 - RetryJitter + 2*RetryJitter*rand.Float64()))
 }
 
 // TestDelivery is the receiver's answer to a sample delivery.

@@ -104,8 +104,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&hookPrivate, "webhook-allow-private", env("CRUMBS_WEBHOOK_ALLOW_PRIVATE", ""), "true lets automation webhooks reach loopback, private and link-local addresses; default true in development, false in production (CRUMBS_WEBHOOK_ALLOW_PRIVATE)")
 	fs.StringVar(&hookWorkers, "webhook-workers", env("CRUMBS_WEBHOOK_WORKERS", "16"), "automation deliveries attempted at once per replica (CRUMBS_WEBHOOK_WORKERS)")
 	fs.StringVar(&hookRate, "webhook-rate", env("CRUMBS_WEBHOOK_RATE", "10"), "automation delivery attempts started per second per action on one replica; more wait pending; 0 lifts the cap (CRUMBS_WEBHOOK_RATE)")
-	fs.StringVar(&hookBackoff, "webhook-backoff", env("CRUMBS_WEBHOOK_BACKOFF", "30s"), "wait after a delivery's first failed attempt, doubled after each further one (CRUMBS_WEBHOOK_BACKOFF)")
-	fs.StringVar(&hookAttempts, "webhook-attempts", env("CRUMBS_WEBHOOK_ATTEMPTS", "12"), "attempts before a delivery is dead-lettered (CRUMBS_WEBHOOK_ATTEMPTS)")
+	fs.StringVar(&hookBackoff, "webhook-backoff", env("CRUMBS_WEBHOOK_BACKOFF", "30s"), "wait after a delivery's first failed attempt, doubled after each further one up to 8h, each wait ±25% (CRUMBS_WEBHOOK_BACKOFF)")
+	fs.StringVar(&hookAttempts, "webhook-attempts", env("CRUMBS_WEBHOOK_ATTEMPTS", "13"), "attempts before a delivery is dead-lettered (CRUMBS_WEBHOOK_ATTEMPTS)")
 	fs.StringVar(&hookTimeout, "webhook-timeout", env("CRUMBS_WEBHOOK_TIMEOUT", "10s"), "longest one delivery attempt may take; a replica that dies mid-attempt leaves it to another after twice this plus 5s (CRUMBS_WEBHOOK_TIMEOUT)")
 	fs.StringVar(&hookRetention, "webhook-log-retention", env("CRUMBS_WEBHOOK_LOG_RETENTION", "720h"), "how long finished deliveries stay in the delivery log; pruned hourly (CRUMBS_WEBHOOK_LOG_RETENTION)")
 	if err := fs.Parse(args); err != nil {
