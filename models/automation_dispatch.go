@@ -18,8 +18,8 @@ import (
 // share of a few statements rather than a dozen of its own: one loop
 // claims due deliveries in batches (a conditional UPDATE and a SELECT),
 // loads what their bodies need with one query per kind, and hands them to
-// workers, at most Workers at once, PerAction per action and Rate a
-// second per action (deliveries over it wait claimed, then pending); a recorder
+// workers, at most Workers at once, PerRule per rule and Rate a second
+// per rule (deliveries over it wait claimed, then pending); a recorder
 // writes the outcomes of many attempts in one transaction.
 
 // hookJob is one claimed delivery on its way through the dispatcher.
@@ -49,13 +49,14 @@ func (d *Dispatcher) run() {
 
 // loop claims, prepares and starts deliveries until the dispatcher closes.
 func (d *Dispatcher) loop(results chan<- *hookJob) {
-	queues := map[uint64][]*hookJob{}  // claimed, not started, per action
-	firsts := map[uint64][]*hookJob{}  // first attempts, not started, per action: before the claimed ones
+	// The caps are per rule: these maps are keyed by rule id.
+	queues := map[uint64][]*hookJob{}  // claimed, not started
+	firsts := map[uint64][]*hookJob{}  // first attempts, not started: before the claimed ones
 	var batches []*firstBatch          // of the waiting first attempts
 	budget := time.NewTimer(time.Hour) // the earliest of their budgets
 	budget.Stop()
 	defer budget.Stop()
-	inflight := map[uint64]int{} // started, per action
+	inflight := map[uint64]int{} // started
 	queued, running := 0, 0
 	finished := make(chan *hookJob, d.opts.Workers)
 	timer := time.NewTimer(0)
@@ -63,24 +64,24 @@ func (d *Dispatcher) loop(results chan<- *hookJob) {
 	pruned := time.Now()
 	idle := false         // the last claim found nothing: wait for the timer
 	var claimed time.Time // the last claim
-	// room is how many more deliveries an action may hold waiting.
-	room := func(actionID uint64) int {
-		q := len(queues[actionID])
-		return min(d.queueCap()-q, 2*d.opts.PerAction-q-inflight[actionID])
+	// room is how many more deliveries a rule may hold waiting.
+	room := func(ruleID uint64) int {
+		q := len(queues[ruleID])
+		return min(d.queueCap()-q, 2*d.opts.PerRule-q-inflight[ruleID])
 	}
 	buckets := &rateBuckets{rate: d.opts.Rate, m: map[uint64]*bucket{}}
 	throttle := time.NewTimer(time.Hour)
 	throttle.Stop()
 	defer throttle.Stop()
 	for {
-		// Start what may start: within the worker, per-action and rate caps.
+		// Start what may start: within the worker, per-rule and rate caps.
 		now := time.Now()
 		var wake time.Duration // until a throttled action has a token again
 		buckets.forget(now)
 		// First attempts whose budget ended go back unsent; the others
 		// start first, within the same caps.
 		if expired := slices.ContainsFunc(batches, func(b *firstBatch) bool { return b.ctx.Err() != nil }); expired {
-			for actionID, q := range firsts {
+			for ruleID, q := range firsts {
 				kept := q[:0]
 				for _, j := range q {
 					if j.first.ctx.Err() != nil {
@@ -90,9 +91,9 @@ func (d *Dispatcher) loop(results chan<- *hookJob) {
 					}
 				}
 				if len(kept) == 0 {
-					delete(firsts, actionID)
+					delete(firsts, ruleID)
 				} else {
-					firsts[actionID] = kept
+					firsts[ruleID] = kept
 				}
 			}
 			batches = slices.DeleteFunc(batches, func(b *firstBatch) bool { return b.ctx.Err() != nil })
@@ -102,15 +103,15 @@ func (d *Dispatcher) loop(results chan<- *hookJob) {
 				budget.Reset(time.Until(dl))
 			}
 		}
-		// start starts what the caps allow of each action's queue in qs and
+		// start starts what the caps allow of each rule's queue in qs and
 		// returns how many it started; throttled says what becomes of the
-		// queue of an action over its rate.
+		// queue of a rule over its rate.
 		start := func(qs map[uint64][]*hookJob, throttled func(q []*hookJob) []*hookJob) int {
 			started := 0
-			for actionID, q := range qs {
-				for len(q) > 0 && running < d.opts.Workers && inflight[actionID] < d.opts.PerAction {
-					if !buckets.take(actionID, now) {
-						if w := buckets.wait(actionID, now); wake == 0 || w < wake {
+			for ruleID, q := range qs {
+				for len(q) > 0 && running < d.opts.Workers && inflight[ruleID] < d.opts.PerRule {
+					if !buckets.take(ruleID, now) {
+						if w := buckets.wait(ruleID, now); wake == 0 || w < wake {
 							wake = max(w, time.Millisecond)
 						}
 						q = throttled(q)
@@ -120,7 +121,7 @@ func (d *Dispatcher) loop(results chan<- *hookJob) {
 					q = q[1:]
 					started++
 					running++
-					inflight[actionID]++
+					inflight[ruleID]++
 					ctx := d.ctx
 					if j.first != nil {
 						ctx = j.first.ctx
@@ -131,15 +132,15 @@ func (d *Dispatcher) loop(results chan<- *hookJob) {
 					}()
 				}
 				if len(q) == 0 {
-					delete(qs, actionID)
+					delete(qs, ruleID)
 				} else {
-					qs[actionID] = q
+					qs[ruleID] = q
 				}
 			}
 			return started
 		}
 		start(firsts, func(q []*hookJob) []*hookJob {
-			// Over the action's rate: back unsent now, pending for the
+			// Over the rule's rate: back unsent now, pending for the
 			// dispatcher, rather than hold the consumer's flush.
 			for _, j := range q {
 				j.first.done <- j
@@ -147,21 +148,21 @@ func (d *Dispatcher) loop(results chan<- *hookJob) {
 			return nil
 		})
 		queued -= start(queues, func(q []*hookJob) []*hookJob { return q })
-		// Claim more while there is room, keeping each action's queue short
+		// Claim more while there is room, keeping each rule's queue short
 		// enough to start within its lease; while deliveries wait to start,
 		// at most once per claimEvery, so that a claim (a dozen statements)
 		// is shared by many deliveries rather than made after each attempt.
 		if !idle && queued+running < 2*d.opts.Workers && (queued == 0 || time.Since(claimed) >= claimEvery) && d.ctx.Err() == nil {
 			claimed = time.Now()
 			var full []uint64
-			for actionID := range queues {
-				if room(actionID) <= 0 {
-					full = append(full, actionID)
+			for ruleID := range queues {
+				if room(ruleID) <= 0 {
+					full = append(full, ruleID)
 				}
 			}
-			for actionID := range inflight {
-				if _, ok := queues[actionID]; !ok && room(actionID) <= 0 {
-					full = append(full, actionID)
+			for ruleID := range inflight {
+				if _, ok := queues[ruleID]; !ok && room(ruleID) <= 0 {
+					full = append(full, ruleID)
 				}
 			}
 			jobs, err := d.claim(4*d.opts.Workers-queued-running, full, room)
@@ -169,7 +170,7 @@ func (d *Dispatcher) loop(results chan<- *hookJob) {
 				d.warn("automations: claiming deliveries", "err", err)
 			}
 			idle = len(jobs) == 0
-			var excess []*hookJob // more than an action may hold waiting: back to pending
+			var excess []*hookJob // more than a rule may hold waiting: back to pending
 			for _, j := range jobs {
 				if j.gone {
 					results <- j // dead without an attempt
@@ -179,11 +180,11 @@ func (d *Dispatcher) loop(results chan<- *hookJob) {
 					d.release([]*hookJob{j})
 					continue
 				}
-				if len(queues[j.action.ID]) >= d.queueCap() {
+				if len(queues[j.dl.RuleID]) >= d.queueCap() {
 					excess = append(excess, j)
 					continue
 				}
-				queues[j.action.ID] = append(queues[j.action.ID], j)
+				queues[j.dl.RuleID] = append(queues[j.dl.RuleID], j)
 				queued++
 			}
 			d.release(excess)
@@ -213,17 +214,17 @@ func (d *Dispatcher) loop(results chan<- *hookJob) {
 			}
 			batches = append(batches, b)
 			for _, j := range jobs {
-				firsts[j.action.ID] = append(firsts[j.action.ID], j)
+				firsts[j.dl.RuleID] = append(firsts[j.dl.RuleID], j)
 			}
 		case j := <-finished:
-			if room(j.action.ID) <= 0 {
-				// Its action was left out of the last claim for want of
+			if room(j.dl.RuleID) <= 0 {
+				// Its rule was left out of the last claim for want of
 				// room, and may have more due: claim again, not at the next poll.
 				idle = false
 			}
 			running--
-			if inflight[j.action.ID]--; inflight[j.action.ID] == 0 {
-				delete(inflight, j.action.ID)
+			if inflight[j.dl.RuleID]--; inflight[j.dl.RuleID] == 0 {
+				delete(inflight, j.dl.RuleID)
 			}
 			d.finish(j, results)
 		case <-timer.C:
@@ -262,9 +263,9 @@ func (d *Dispatcher) finish(j *hookJob, results chan<- *hookJob) {
 
 var dueStatuses = []string{DeliveryPending, DeliveryRetrying}
 
-// claim leases up to limit due deliveries, none of the actions in skip and
-// no more of an action than its room, and prepares them.
-func (d *Dispatcher) claim(limit int, skip []uint64, room func(actionID uint64) int) ([]*hookJob, error) {
+// claim leases up to limit due deliveries, none of the rules in skip and
+// no more of a rule than its room, and prepares them.
+func (d *Dispatcher) claim(limit int, skip []uint64, room func(ruleID uint64) int) ([]*hookJob, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
@@ -277,16 +278,16 @@ func (d *Dispatcher) claim(limit int, skip []uint64, room func(actionID uint64) 
 	// due delivery of both statuses first, which costs as much as the
 	// backlog is long.
 	type due struct {
-		ID, ActionID uint64
-		DueAt        int64
+		ID, RuleID uint64
+		DueAt      int64
 	}
 	var dues []due
 	for _, status := range dueStatuses {
-		q := db.Model(&Delivery{}).Select("id", "action_id", "due_at").
+		q := db.Model(&Delivery{}).Select("id", "rule_id", "due_at").
 			Where("status = ? AND due_at <= ? AND lease_until < ?", status, now, now).
 			Where("action_id NOT IN (?)", d.db.Model(&AutomationAction{}).Select("id").Where("disabled_at IS NOT NULL"))
 		if len(skip) > 0 {
-			q = q.Where("action_id NOT IN ?", skip)
+			q = q.Where("rule_id NOT IN ?", skip)
 		}
 		var some []due
 		if err := q.Order("due_at").Limit(limit).Find(&some).Error; err != nil {
@@ -295,7 +296,7 @@ func (d *Dispatcher) claim(limit int, skip []uint64, room func(actionID uint64) 
 		dues = append(dues, some...)
 	}
 	slices.SortFunc(dues, func(a, b due) int { return cmp.Compare(a.DueAt, b.DueAt) })
-	// Lease no more of an action than it may hold: the rest would only be
+	// Lease no more of a rule than it may hold: the rest would only be
 	// released again.
 	var ids []uint64
 	taken := map[uint64]int{}
@@ -303,8 +304,8 @@ func (d *Dispatcher) claim(limit int, skip []uint64, room func(actionID uint64) 
 		if len(ids) == limit {
 			break
 		}
-		if taken[x.ActionID] < room(x.ActionID) {
-			taken[x.ActionID]++
+		if taken[x.RuleID] < room(x.RuleID) {
+			taken[x.RuleID]++
 			ids = append(ids, x.ID)
 		}
 	}

@@ -18,7 +18,7 @@ import (
 // holds; the transaction then inserts each delivery with its outcome
 // (succeeded, retrying with its backoff, dead after a 410), one row and one
 // attempt row per delivery and no update. Deliveries that cannot start
-// within firstAttemptBudget (the action's concurrency or rate cap, a slow
+// within firstAttemptBudget (the rule's concurrency or rate cap, a slow
 // receiver cut short at the budget) are inserted pending, uncounted, for
 // the dispatcher to claim as before.
 //
@@ -27,7 +27,7 @@ import (
 // them meanwhile; a crash or a failed transaction before the watermark
 // moves makes the consumer derive the batch again and send it again with
 // the same webhook-ids (at-least-once); and the sends go through the
-// dispatcher's loop, under the same worker, per-action and rate caps as
+// dispatcher's loop, under the same worker, per-rule and rate caps as
 // every other attempt.
 
 // firstAttemptBudget bounds how long a flush of the automations consumer

@@ -12,8 +12,8 @@ type bucket struct {
 	at     time.Time
 }
 
-// rateBuckets are the dispatcher loop's per-action buckets; only the loop
-// uses them, so they need no lock.
+// rateBuckets are the dispatcher loop's buckets, one per rule (keyed by
+// its id); only the loop uses them, so they need no lock.
 type rateBuckets struct {
 	rate float64 // tokens a second; <= 0: no cap
 	m    map[uint64]*bucket
@@ -21,15 +21,15 @@ type rateBuckets struct {
 
 func (r *rateBuckets) capacity() float64 { return max(r.rate, 1) }
 
-// take spends a token of the action if it has one.
-func (r *rateBuckets) take(actionID uint64, now time.Time) bool {
+// take spends a token of key's bucket if it has one.
+func (r *rateBuckets) take(key uint64, now time.Time) bool {
 	if r.rate <= 0 {
 		return true
 	}
-	b := r.m[actionID]
+	b := r.m[key]
 	if b == nil {
 		b = &bucket{tokens: r.capacity(), at: now}
-		r.m[actionID] = b
+		r.m[key] = b
 	}
 	b.tokens = min(r.capacity(), b.tokens+now.Sub(b.at).Seconds()*r.rate)
 	b.at = now
@@ -40,9 +40,9 @@ func (r *rateBuckets) take(actionID uint64, now time.Time) bool {
 	return true
 }
 
-// wait is how long until the action has a token again.
-func (r *rateBuckets) wait(actionID uint64, now time.Time) time.Duration {
-	b := r.m[actionID]
+// wait is how long until key's bucket has a token again.
+func (r *rateBuckets) wait(key uint64, now time.Time) time.Duration {
+	b := r.m[key]
 	if r.rate <= 0 || b == nil {
 		return 0
 	}
@@ -54,7 +54,7 @@ func (r *rateBuckets) wait(actionID uint64, now time.Time) time.Duration {
 }
 
 // forget drops the buckets that are full again, so the map holds only
-// actions that sent within the last second or so.
+// rules that sent within the last second or so.
 func (r *rateBuckets) forget(now time.Time) {
 	for id, b := range r.m {
 		if b.tokens+now.Sub(b.at).Seconds()*r.rate >= r.capacity() {
@@ -63,11 +63,11 @@ func (r *rateBuckets) forget(now time.Time) {
 	}
 }
 
-// queueCap is how many claimed deliveries an action may hold waiting,
+// queueCap is how many claimed deliveries a rule may hold waiting,
 // besides those in flight: twice its concurrency, and no more than its
 // rate lets start well within the lease they were claimed with.
 func (d *Dispatcher) queueCap() int {
-	c := 2 * d.opts.PerAction
+	c := 2 * d.opts.PerRule
 	if d.opts.Rate > 0 {
 		c = min(c, max(1, int(d.opts.Rate*d.opts.Timeout.Seconds())))
 	}

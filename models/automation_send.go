@@ -29,14 +29,16 @@ type DispatcherOptions struct {
 	Guard URLGuard
 	// Workers bounds the deliveries this replica attempts at once (16).
 	Workers int
-	// PerAction bounds the attempts in flight per action (4), so one slow
-	// receiver cannot take every worker.
-	PerAction int
-	// Rate bounds the attempts started per second per action on this
-	// replica (10), a token bucket holding one second's worth: deliveries
-	// over it stay pending, with no attempt counted, and go out as the
-	// budget refills, so one flooded receiver cannot hold back the others.
-	// Negative: no rate cap.
+	// PerRule bounds the attempts in flight per rule on this replica (4),
+	// so one slow receiver cannot take every worker. A rule's actions
+	// share it: a slow receiver holds back its own rule's other actions,
+	// not other rules.
+	PerRule int
+	// Rate bounds the attempts started per second per rule on this
+	// replica (10), a token bucket holding one second's worth shared by
+	// the rule's actions: deliveries over it stay pending, with no attempt
+	// counted, and go out as the budget refills, so one flooded rule cannot
+	// hold back the others. Negative: no rate cap.
 	Rate float64
 	// Backoff is the wait after the first failed attempt (30s); each
 	// further failure doubles it, up to maxBackoff (8 hours), and every
@@ -93,8 +95,8 @@ func (opts DispatcherOptions) WithDefaults() DispatcherOptions {
 	if opts.Workers <= 0 {
 		opts.Workers = 16
 	}
-	if opts.PerAction <= 0 {
-		opts.PerAction = 4
+	if opts.PerRule <= 0 {
+		opts.PerRule = 4
 	}
 	if opts.Rate == 0 {
 		opts.Rate = 10

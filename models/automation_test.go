@@ -335,7 +335,7 @@ func TestAutomationRetryPolicy(t *testing.T) {
 // replayRule sends exactly that set, with the webhook-ids of the events.
 func TestTestRuleAndReplayMatchBruteForce(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
-		e := newAutomationEnv(t, db, models.DispatcherOptions{Workers: 8, PerAction: 8})
+		e := newAutomationEnv(t, db, models.DispatcherOptions{Workers: 8, PerRule: 8})
 		recv := newReceiver(t, nil)
 		e.define("order")
 		rules := []models.Rule{{Field: "properties.total", Operator: models.OpGreaterThan, Value: "50"}, {Field: "url", Operator: models.OpContains, Value: "shop"}}

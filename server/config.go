@@ -72,7 +72,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	var lifecycleInterval string
 	var writeDelay, cacheTTL, shutdown, mode string
 	var dashboardOrigins, maxAnonymousWS string
-	var hookPrivate, hookWorkers, hookRate, hookBackoff, hookAttempts, hookRetention, hookTimeout string
+	var hookPrivate, hookWorkers, hookPerRule, hookRate, hookBackoff, hookAttempts, hookRetention, hookTimeout string
 	var jwtSecret, jwtPrevious, proxies, rateIP, rateDevice, botFilter, maxDepth, maxComplexity string
 	fs.StringVar(&cfg.Addr, "addr", env("CRUMBS_ADDR", ":8080"), "listen address (CRUMBS_ADDR)")
 	fs.StringVar(&cfg.DatabaseURL, "database-url", env("CRUMBS_DATABASE_URL", "sqlite:crumbs.db"), "mysql://user:pass@host:3306/db or sqlite:path (CRUMBS_DATABASE_URL)")
@@ -103,7 +103,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&maxAnonymousWS, "max-anonymous-websockets", env("CRUMBS_MAX_ANONYMOUS_WEBSOCKETS", "1000"), "websockets open at once on one replica without a credential in connection_init or the upgrade request; more are closed with 1013 (try again later); 0 lifts the cap (CRUMBS_MAX_ANONYMOUS_WEBSOCKETS)")
 	fs.StringVar(&hookPrivate, "webhook-allow-private", env("CRUMBS_WEBHOOK_ALLOW_PRIVATE", ""), "true lets automation webhooks reach loopback, private and link-local addresses; default true in development, false in production (CRUMBS_WEBHOOK_ALLOW_PRIVATE)")
 	fs.StringVar(&hookWorkers, "webhook-workers", env("CRUMBS_WEBHOOK_WORKERS", "16"), "automation deliveries attempted at once per replica (CRUMBS_WEBHOOK_WORKERS)")
-	fs.StringVar(&hookRate, "webhook-rate", env("CRUMBS_WEBHOOK_RATE", "10"), "automation delivery attempts started per second per action on one replica; more wait pending; 0 lifts the cap (CRUMBS_WEBHOOK_RATE)")
+	fs.StringVar(&hookPerRule, "webhook-per-rule", env("CRUMBS_WEBHOOK_PER_RULE", "4"), "automation delivery attempts in flight at once per rule per replica, shared by the rule's actions (CRUMBS_WEBHOOK_PER_RULE)")
+	fs.StringVar(&hookRate, "webhook-rate", env("CRUMBS_WEBHOOK_RATE", "10"), "automation delivery attempts started per second per rule per replica, shared by the rule's actions; more wait pending; 0 lifts the cap (CRUMBS_WEBHOOK_RATE)")
 	fs.StringVar(&hookBackoff, "webhook-backoff", env("CRUMBS_WEBHOOK_BACKOFF", "30s"), "wait after a delivery's first failed attempt, doubled after each further one up to 8h, each wait ±25% (CRUMBS_WEBHOOK_BACKOFF)")
 	fs.StringVar(&hookAttempts, "webhook-attempts", env("CRUMBS_WEBHOOK_ATTEMPTS", "13"), "attempts before a delivery is dead-lettered (CRUMBS_WEBHOOK_ATTEMPTS)")
 	fs.StringVar(&hookTimeout, "webhook-timeout", env("CRUMBS_WEBHOOK_TIMEOUT", "10s"), "longest one delivery attempt may take; a replica that dies mid-attempt leaves it to another after twice this plus 5s (CRUMBS_WEBHOOK_TIMEOUT)")
@@ -172,6 +173,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	cfg.Webhooks.Workers, err = positiveInt[int](hookWorkers)
 	check("webhook-workers", err)
+	cfg.Webhooks.PerRule, err = positiveInt[int](hookPerRule)
+	check("webhook-per-rule", err)
 	if rate, err := strconv.ParseFloat(hookRate, 64); err != nil || rate < 0 || math.IsInf(rate, 0) || math.IsNaN(rate) {
 		errs = append(errs, "webhook-rate: must be a number of attempts a second, 0 for no cap")
 	} else if rate == 0 {
