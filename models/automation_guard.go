@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -18,6 +19,17 @@ import (
 // (CRUMBS_WEBHOOK_ALLOW_PRIVATE=true, for development and tests).
 type URLGuard struct {
 	AllowPrivate bool
+	// Resolve looks up a host's addresses, for the check when a URL is
+	// saved and for every connection; nil is the system resolver. Tests
+	// set it to make a name resolve as they need (DNS rebinding).
+	Resolve func(ctx context.Context, host string) ([]netip.Addr, error)
+}
+
+func (g URLGuard) resolve(ctx context.Context, host string) ([]netip.Addr, error) {
+	if g.Resolve != nil {
+		return g.Resolve(ctx, host)
+	}
+	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 }
 
 // blockedPrefixes are special-purpose ranges netip's predicates miss.
@@ -72,18 +84,72 @@ func (g URLGuard) CheckURL(ctx context.Context, raw string) error {
 	if a, err := netip.ParseAddr(host); err == nil {
 		return g.CheckAddr(a)
 	}
+	if endsInNumber(host) {
+		// 2130706433, 0177.0.0.1 or 0x7f.1 are 127.0.0.1 to browsers and
+		// to resolvers that parse as inet_aton does, and never a DNS name.
+		return fmt.Errorf("%s is not a DNS name; write an IPv4 address in dotted decimal (such as 93.184.216.34)", host)
+	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	addrs, err := g.resolve(ctx, host)
 	if err != nil || len(addrs) == 0 {
 		return fmt.Errorf("%s does not resolve", host)
 	}
 	for _, a := range addrs {
 		if err := g.CheckAddr(a); err != nil {
-			return err
+			return fmt.Errorf("%s: %w", host, err)
 		}
 	}
 	return nil
+}
+
+// endsInNumber reports whether a host's last label is a number (decimal,
+// or hexadecimal with 0x), which makes it an IPv4 address in the WHATWG
+// URL standard's reading rather than a name.
+func endsInNumber(host string) bool {
+	labels := strings.Split(strings.TrimSuffix(host, "."), ".")
+	last := labels[len(labels)-1]
+	if l := strings.ToLower(last); strings.HasPrefix(l, "0x") {
+		last = l[2:]
+		return strings.Trim(last, "0123456789abcdef") == ""
+	}
+	return last != "" && strings.Trim(last, "0123456789") == ""
+}
+
+// dial connects through the guard's resolver when it has one: each address
+// the host resolves to is tried in turn, and dialControl checks each.
+// Without one, the dialer resolves the host itself.
+func (g URLGuard) dial(d *net.Dialer) func(ctx context.Context, network, address string) (net.Conn, error) {
+	if g.Resolve == nil {
+		return d.DialContext
+	}
+	return func(ctx context.Context, network, address string) (net.Conn, error) {
+		host, port, err := net.SplitHostPort(address)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := netip.ParseAddr(host); err == nil {
+			return d.DialContext(ctx, network, address)
+		}
+		addrs, err := g.Resolve(ctx, host)
+		if err != nil {
+			return nil, err
+		}
+		if len(addrs) == 0 {
+			return nil, fmt.Errorf("%s does not resolve", host)
+		}
+		var first error
+		for _, a := range addrs {
+			c, err := d.DialContext(ctx, network, net.JoinHostPort(a.String(), port))
+			if err == nil {
+				return c, nil
+			}
+			if first == nil {
+				first = err
+			}
+		}
+		return nil, first
+	}
 }
 
 // dialControl checks the address a connection is about to use, after DNS.

@@ -146,7 +146,7 @@ func newDeliveryClient(g URLGuard, timeout time.Duration, workers int) *http.Cli
 		Timeout: timeout,
 		Transport: &http.Transport{
 			Proxy:                 nil, // a proxy would dial for us, past the guard
-			DialContext:           dialer.DialContext,
+			DialContext:           g.dial(dialer),
 			TLSHandshakeTimeout:   5 * time.Second,
 			ResponseHeaderTimeout: timeout,
 			MaxIdleConnsPerHost:   workers,
