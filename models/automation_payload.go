@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -127,12 +128,16 @@ func sampleEvent(app *App) *Event {
 		Properties: JSONObject{"plan": "pro"}, Source: SourceAPI, OccurredAt: now, ReceivedAt: now}
 }
 
-var placeholder = regexp.MustCompile(`\{\{\s*([A-Za-z0-9_.]+)\s*\}\}`)
+// placeholder is a template's {{field}}: any name without braces, so
+// properties whose keys hold spaces or dashes can be named too.
+var placeholder = regexp.MustCompile(`\{\{\s*([^{}]*?)\s*\}\}`)
 
 // slackMessage renders the Slack incoming-webhook body: the template with
 // {{field}} placeholders (event.name, event.url, lead.email, device.id,
 // properties.plan, app.name, rule.name, ...), or a default summary, in an
-// attachment of the definition's color.
+// attachment of the definition's color. Only the author's template is
+// read for placeholders: the values put in its place (visitors' text
+// among them) are escaped text, never read again.
 func slackMessage(payload JSONObject, template string) JSONObject {
 	data, _ := payload["data"].(JSONObject)
 	fields := map[string]string{}
@@ -142,33 +147,44 @@ func slackMessage(payload JSONObject, template string) JSONObject {
 			fields["properties."+rest] = v
 		}
 	}
+	var text string
 	if template == "" {
-		who := fields["device.id"]
-		if fields["lead.email"] != "" {
-			who = fields["lead.email"]
-			if fields["lead.name"] != "" {
-				who = fields["lead.name"] + " (" + fields["lead.email"] + ")"
-			}
-		}
-		template = "*{{event.name}}* by " + slackEscape(who) + "\n{{event.url}}"
-		var props []string
-		for k := range fields {
-			if strings.HasPrefix(k, "properties.") {
-				props = append(props, k)
-			}
-		}
-		sort.Strings(props)
-		for _, k := range props {
-			template += "\n• " + strings.TrimPrefix(k, "properties.") + ": {{" + k + "}}"
-		}
+		text = defaultSlackText(fields)
+	} else {
+		text = placeholder.ReplaceAllStringFunc(template, func(m string) string {
+			return slackEscape(fields[placeholder.FindStringSubmatch(m)[1]])
+		})
 	}
-	text := placeholder.ReplaceAllStringFunc(template, func(m string) string {
-		return slackEscape(fields[placeholder.FindStringSubmatch(m)[1]])
-	})
 	return JSONObject{
 		"text":        text,
 		"attachments": []any{JSONObject{"color": fields["event.color"], "text": text, "fallback": text}},
 	}
+}
+
+// defaultSlackText is the message of an action without a template: the
+// definition's name in bold, the lead (or the device), the page, then
+// each property on a line of its own, in key order.
+func defaultSlackText(fields map[string]string) string {
+	who := fields["device.id"]
+	if fields["lead.email"] != "" {
+		who = fields["lead.email"]
+		if fields["lead.name"] != "" {
+			who = fields["lead.name"] + " (" + fields["lead.email"] + ")"
+		}
+	}
+	var b strings.Builder
+	b.WriteString("*" + slackEscape(fields["event.name"]) + "* by " + slackEscape(who) + "\n" + slackEscape(fields["event.url"]))
+	var props []string
+	for k := range fields {
+		if strings.HasPrefix(k, "properties.") {
+			props = append(props, k)
+		}
+	}
+	sort.Strings(props)
+	for _, k := range props {
+		b.WriteString("\n• " + slackEscape(strings.TrimPrefix(k, "properties.")) + ": " + slackEscape(fields[k]))
+	}
+	return b.String()
 }
 
 func flatten(prefix string, m map[string]any, out map[string]string) {
@@ -189,6 +205,9 @@ func flatten(prefix string, m map[string]any, out map[string]string) {
 			}
 		case time.Time:
 			out[key] = x.Format(time.RFC3339)
+		case []any:
+			b, _ := json.Marshal(x) // a list reads as JSON, not as Go prints it
+			out[key] = string(b)
 		default:
 			out[key] = fmt.Sprint(x)
 		}
