@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/net/http/httpguts"
 	"gorm.io/gorm"
 )
 
@@ -208,13 +209,20 @@ func (a *AutomationAction) apply(ctx context.Context, guard URLGuard, field stri
 			return Invalid(field+".headers", "at most %d headers", maxHeaders)
 		}
 		hs := make(HeaderList, len(in.Headers))
+		seen := map[string]bool{}
 		for i, h := range in.Headers {
+			// What net/http would refuse to send is refused here, so a
+			// saved action cannot fail every delivery.
 			name := http.CanonicalHeaderKey(strings.TrimSpace(h.Name))
-			if name == "" || len(name) > 100 || strings.ContainsAny(name, " :\r\n\t") || reservedHeaders[name] {
+			if name == "" || len(name) > 100 || !httpguts.ValidHeaderFieldName(name) || reservedHeaders[name] {
 				return Invalid(fmt.Sprintf("%s.headers.%d.name", field, i), "%q cannot be set", truncate(h.Name, 40))
 			}
-			if len(h.Value) > 2000 || strings.ContainsAny(h.Value, "\r\n") {
-				return Invalid(fmt.Sprintf("%s.headers.%d.value", field, i), "must be one line of at most 2000 bytes")
+			if seen[name] {
+				return Invalid(fmt.Sprintf("%s.headers.%d.name", field, i), "%s is given twice", name)
+			}
+			seen[name] = true
+			if len(h.Value) > 2000 || !httpguts.ValidHeaderFieldValue(h.Value) {
+				return Invalid(fmt.Sprintf("%s.headers.%d.value", field, i), "must be one line of at most 2000 bytes, without control characters")
 			}
 			hs[i] = Header{Name: name, Value: h.Value}
 		}
