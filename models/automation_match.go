@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -202,14 +203,14 @@ func TestRuleFor(ctx context.Context, db *gorm.DB, v Viewer, appPublicID string,
 			return nil, err
 		}
 		r := &activeRule{appID: app.ID, code: m.Code, rules: m.Rules, identifiedOnly: in.IdentifiedOnly}
-		matches, scanned, truncated, err := matchRange(ctx, db, app, r, in.From, in.To)
+		got, err := matchRange(ctx, db, app, r, in.From, in.To, testRuleSamples)
 		if err != nil {
 			return nil, err
 		}
-		res := &TestRuleResult{Matched: len(matches), Scanned: scanned, Truncated: truncated}
+		res := &TestRuleResult{Matched: len(got.ids), Scanned: got.scanned, Truncated: got.truncated}
 		rule := &AutomationRule{Name: "(test)"}
-		for i := len(matches) - 1; i >= 0 && len(res.Samples) < 3; i-- {
-			p, err := buildPayload(ctx, db, app, rule, matches[i].event)
+		for i := len(got.newest) - 1; i >= 0; i-- {
+			p, err := buildPayload(ctx, db, app, rule, got.newest[i])
 			if err != nil {
 				return nil, err
 			}
@@ -234,52 +235,100 @@ func ReplayRuleFor(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, rule
 			return 0, err
 		}
 		r := rules[app.ID][0]
-		matches, _, truncated, err := matchRange(ctx, db, app, r, from, to)
+		got, err := matchRange(ctx, db, app, r, from, to, 0)
 		if err != nil {
 			return 0, err
 		}
-		if truncated {
+		if got.truncated {
 			return 0, Invalid("range", "holds more than %d events of the rule's code; replay a shorter range", maxRuleScan)
 		}
 		var pairs [][3]uint64
-		for _, m := range matches {
+		for _, id := range got.ids {
 			for _, a := range r.actions {
-				pairs = append(pairs, [3]uint64{m.event.ID, a, r.id})
+				pairs = append(pairs, [3]uint64{id, a, r.id})
 			}
 		}
 		ctx, cancel := context.WithTimeout(ctx, dbCallTimeout)
 		defer cancel()
-		return len(matches), withRetry(ctx, func() error {
+		return len(got.ids), withRetry(ctx, func() error {
 			return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return enqueueDeliveries(tx, app.ID, pairs, true) })
 		})
 	})
 }
 
-// matchRange matches the events of [from, to) against one rule.
-func matchRange(ctx context.Context, db *gorm.DB, app *App, r *activeRule, from, to time.Time) ([]ruleMatch, int, bool, error) {
+// testRuleSamples is how many of the newest matches testRule answers as
+// sample payloads.
+const testRuleSamples = 3
+
+// matchScanChunk is how many events matchRange holds at a time.
+const matchScanChunk = 1000
+
+// rangeMatch is what matched a rule in a range.
+type rangeMatch struct {
+	ids       []uint64 // the matching events, in id order
+	newest    []*Event // the newest few of them, oldest first
+	scanned   int      // events of the rule's code read
+	truncated bool     // the range held more than maxRuleScan of them
+}
+
+// matchRange matches the events of [from, to) against one rule, reading
+// at most maxRuleScan of them: their ids first (from the definition-time
+// index), then the events a chunk at a time, so what it holds is bounded
+// by the chunk whatever the events carry. It keeps the ids of those that
+// match and the newest keep of them.
+func matchRange(ctx context.Context, db *gorm.DB, app *App, r *activeRule, from, to time.Time, keep int) (*rangeMatch, error) {
 	if !from.Before(to) {
-		return nil, 0, false, Invalid("range", "from must be before to")
+		return nil, Invalid("range", "from must be before to")
 	}
+	res := &rangeMatch{}
 	if r.definitionID == 0 {
-		var def EventDefinition
-		err := db.WithContext(ctx).Select("id").Where("app_id = ? AND code = ?", app.ID, r.code).Take(&def).Error
+		var defs []uint64
+		cctx, cancel := context.WithTimeout(ctx, dbCallTimeout)
+		err := db.WithContext(cctx).Model(&EventDefinition{}).Where("app_id = ? AND code = ?", app.ID, r.code).Limit(1).Pluck("id", &defs).Error
+		cancel()
 		if err != nil {
-			return nil, 0, false, nil // no such definition: nothing matches
+			return nil, fmt.Errorf("models.matchRange: definition: %w", err)
 		}
-		r.definitionID = def.ID
+		if len(defs) == 0 {
+			return res, nil // no such definition: nothing matches
+		}
+		r.definitionID = defs[0]
 	}
+	var ids []uint64
 	cctx, cancel := context.WithTimeout(ctx, dbCallTimeout)
-	defer cancel()
-	var events []*Event
-	err := db.WithContext(cctx).Where("definition_id = ? AND occurred_at >= ? AND occurred_at < ?", r.definitionID, StoreTime(from), StoreTime(to)).
-		Order("id").Limit(maxRuleScan + 1).Find(&events).Error
+	err := db.WithContext(cctx).Model(&Event{}).
+		Where("definition_id = ? AND occurred_at >= ? AND occurred_at < ?", r.definitionID, StoreTime(from), StoreTime(to)).
+		Order("id").Limit(maxRuleScan+1).Pluck("id", &ids).Error
+	cancel()
 	if err != nil {
-		return nil, 0, false, fmt.Errorf("models.matchRange: %w", err)
+		return nil, fmt.Errorf("models.matchRange: %w", err)
 	}
-	truncated := len(events) > maxRuleScan
-	if truncated {
-		events = events[:maxRuleScan]
+	if len(ids) > maxRuleScan {
+		ids, res.truncated = ids[:maxRuleScan], true
 	}
-	matches, err := matchRules(ctx, db, map[uint64][]*activeRule{app.ID: {r}}, events)
-	return matches, len(events), truncated, err
+	rules := map[uint64][]*activeRule{app.ID: {r}}
+	for chunk := range inChunks(ids, matchScanChunk) {
+		var events []*Event
+		cctx, cancel := context.WithTimeout(ctx, dbCallTimeout)
+		err := db.WithContext(cctx).Where("app_id = ? AND id IN ?", app.ID, chunk).Order("id").Find(&events).Error
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("models.matchRange: events: %w", err)
+		}
+		res.scanned += len(events) // an event erased meanwhile is not counted
+		matches, err := matchRules(ctx, db, rules, events)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range matches {
+			res.ids = append(res.ids, m.event.ID)
+			if keep > 0 {
+				res.newest = append(res.newest, m.event)
+				if len(res.newest) > keep {
+					res.newest = slices.Delete(res.newest, 0, 1)
+				}
+			}
+		}
+	}
+	return res, nil
 }
