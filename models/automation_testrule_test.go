@@ -72,11 +72,7 @@ func TestTestRuleAcrossChunks(t *testing.T) {
 // retryable UNAVAILABLE, not "nothing matched".
 func TestTestRuleStoreFault(t *testing.T) {
 	db := modelstest.SQLite(t)
-	e := newAutomationEnv(t, db, models.DispatcherOptions{})
-	e.define("order")
-	e.matcher("Orders", "order")
-	e.mustTrigger(models.TriggerInput{Secret: e.secret, Code: "order", DeviceID: "d1"})
-	var failing atomic.Bool
+	var failing atomic.Bool // the callback is registered before anything runs queries: registering is not safe beside them
 	if err := db.Callback().Query().Before("gorm:query").Register("test:definitions-fault", func(tx *gorm.DB) {
 		if failing.Load() && strings.Contains(tx.Statement.Table, "event_definitions") && tx.Statement.Context.Value(testRuleCall{}) != nil {
 			tx.AddError(fmt.Errorf("injected: %w", context.DeadlineExceeded))
@@ -84,6 +80,10 @@ func TestTestRuleStoreFault(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	e := newAutomationEnv(t, db, models.DispatcherOptions{})
+	e.define("order")
+	e.matcher("Orders", "order")
+	e.mustTrigger(models.TriggerInput{Secret: e.secret, Code: "order", DeviceID: "d1"})
 	failing.Store(true)
 	ctx := context.WithValue(e.ctx, testRuleCall{}, true)
 	res, err := models.TestRuleFor(ctx, db, e.owner, e.app.PublicID, models.TestRuleInput{Matcher: "Orders", From: time.Now().Add(-time.Hour), To: time.Now().Add(time.Minute)})
