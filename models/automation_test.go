@@ -273,7 +273,7 @@ func TestAutomationRetryPolicy(t *testing.T) {
 		e.matcher("Buys", "buy")
 		e.rule("Flaky", "Buys", false, webhookTo(flaky.URL))
 		goneRule := e.rule("Gone", "Buys", false, webhookTo(gone.URL))
-		e.rule("Down", "Buys", false, webhookTo(down.URL))
+		downRule := e.rule("Down", "Buys", false, webhookTo(down.URL))
 		e.mustTrigger(models.TriggerInput{Secret: e.secret, Code: "buy", DeviceID: "d-1"})
 
 		waitFor(t, "every delivery to finish", func() bool {
@@ -318,16 +318,31 @@ func TestAutomationRetryPolicy(t *testing.T) {
 				t.Fatalf("delivery %d: %d attempts logged, %d counted", d.ID, len(atts[d.ID]), d.Attempts)
 			}
 		}
-		counts := e.dispatcher.DeliveryCounts()
-		if counts["succeeded"] < 1 || counts["disabled"] < 1 || counts["dead"] < 1 || counts["failed"] < 4 {
-			t.Fatalf("counts %v", counts)
+		// The counts move just after the outcomes commit, so they may trail
+		// the log a moment.
+		waitFor(t, "the outcome counts (succeeded 1, disabled 1, dead 1, failed 4)", func() bool {
+			counts := e.dispatcher.DeliveryCounts()
+			return counts["succeeded"] >= 1 && counts["disabled"] >= 1 && counts["dead"] >= 1 && counts["failed"] >= 4
+		})
+		// A replay of the dead-lettered delivery sends it again, same
+		// webhook-id. It is found by its action: the log's order says
+		// nothing about which rule's delivery is which.
+		var downDead *models.Delivery
+		for _, d := range e.deliveries(models.DeliveryDead) {
+			if d.ActionID == downRule.Secrets[0].Action.ID {
+				downDead = d
+			}
 		}
-		// A replay of the dead delivery sends it again, same webhook-id.
-		dead := e.deliveries(models.DeliveryDead)
-		if _, err := models.ReplayDeliveryFor(e.ctx, db, e.owner, e.app.PublicID, models.FormatID(dead[len(dead)-1].ID)); err != nil {
+		if downDead == nil {
+			t.Fatal("the 503 receiver's delivery is not dead")
+		}
+		if _, err := models.ReplayDeliveryFor(e.ctx, db, e.owner, e.app.PublicID, models.FormatID(downDead.ID)); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "the replay", func() bool { return len(down.requests()) >= 4 || len(gone.requests()) >= 2 })
+		waitFor(t, "the replay", func() bool { return len(down.requests()) >= 4 })
+		if got := down.requests(); got[3].header.Get("webhook-id") != got[0].header.Get("webhook-id") {
+			t.Fatalf("the replay's webhook-id %q, the first attempt's %q", got[3].header.Get("webhook-id"), got[0].header.Get("webhook-id"))
+		}
 	})
 }
 
