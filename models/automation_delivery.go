@@ -196,16 +196,6 @@ func enqueueDeliveries(tx *gorm.DB, appID uint64, pairs [][3]uint64, replay bool
 	return tx.Clauses(onConflict).CreateInBatches(rows, 500).Error
 }
 
-// enqueueMatches is enqueueDeliveries for deliveries of several apps.
-func enqueueMatches(tx *gorm.DB, byApp map[uint64][][3]uint64, replay bool) error {
-	for appID, pairs := range byApp {
-		if err := enqueueDeliveries(tx, appID, pairs, replay); err != nil {
-			return fmt.Errorf("models.enqueueDeliveries: %w", err)
-		}
-	}
-	return nil
-}
-
 // eraseDeliveries deletes the delivery log of erased events (the log holds
 // ids only; payloads are built at send time, so an erased event is never
 // sent). Erasures call it in their transaction.

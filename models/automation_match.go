@@ -14,7 +14,7 @@ import (
 const AutomationsConsumerName = "automations"
 
 // matchEvents returns the (rule, event) pairs of the events' apps' enabled
-// rules that match, in event order.
+// rules that match, in event order, then rule id order.
 func matchEvents(ctx context.Context, db *gorm.DB, events []*Event) ([]ruleMatch, error) {
 	apps := map[uint64]bool{}
 	for _, e := range events {
@@ -39,7 +39,9 @@ type activeRule struct {
 }
 
 // activeRules loads the enabled rules of the apps (or the one rule ruleID,
-// enabled or not, when non-zero) in three queries.
+// enabled or not, when non-zero) in three queries, each app's in id order
+// with their actions in id order: deliveries are enqueued in that order, on
+// every store.
 func activeRules(ctx context.Context, db *gorm.DB, appIDs []uint64, ruleID uint64) (map[uint64][]*activeRule, error) {
 	ctx, cancel := context.WithTimeout(ctx, dbCallTimeout)
 	defer cancel()
@@ -56,7 +58,7 @@ func activeRules(ctx context.Context, db *gorm.DB, appIDs []uint64, ruleID uint6
 	} else {
 		q = q.Where("r.enabled = ? AND r.app_id IN ?", true, appIDs)
 	}
-	if err := q.Scan(&rows).Error; err != nil {
+	if err := q.Order("r.id").Scan(&rows).Error; err != nil {
 		return nil, fmt.Errorf("models.activeRules: %w", err)
 	}
 	if len(rows) == 0 {
@@ -115,8 +117,9 @@ type ruleMatch struct {
 	event *Event
 }
 
-// matchRules returns the (rule, event) pairs that match, in event order,
-// reading which devices are identified only for rules that ask.
+// matchRules returns the (rule, event) pairs that match, in event order and
+// then in the order of each app's rules, reading which devices are
+// identified only for rules that ask.
 func matchRules(ctx context.Context, db *gorm.DB, rules map[uint64][]*activeRule, events []*Event) ([]ruleMatch, error) {
 	var out []ruleMatch
 	needLead := map[uint64]map[string]bool{}
