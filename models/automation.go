@@ -334,7 +334,7 @@ func newAction(ctx context.Context, guard URLGuard, appID uint64, field string, 
 // UpdateAutomationRuleFor changes a rule, for editors of the app.
 func UpdateAutomationRuleFor(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, id string, in AutomationRuleInput) (*AutomationRule, error) {
 	return inApp(ctx, db, v, appPublicID, RoleEditor, func(app *App) (*AutomationRule, error) {
-		r, err := automationRuleByID(ctx, db, app, id)
+		r, err := automationRuleByID(ctx, db, app, "id", id)
 		if err != nil {
 			return nil, err
 		}
@@ -350,7 +350,7 @@ func UpdateAutomationRuleFor(ctx context.Context, db *gorm.DB, v Viewer, appPubl
 // for editors of the app.
 func DeleteAutomationRuleFor(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, id string) (*AutomationRule, error) {
 	return inApp(ctx, db, v, appPublicID, RoleEditor, func(app *App) (*AutomationRule, error) {
-		r, err := automationRuleByID(ctx, db, app, id)
+		r, err := automationRuleByID(ctx, db, app, "id", id)
 		if err != nil {
 			return nil, err
 		}
@@ -371,7 +371,7 @@ func DeleteAutomationRuleFor(ctx context.Context, db *gorm.DB, v Viewer, appPubl
 // AddAutomationActionFor adds an action to a rule, for editors of the app.
 func AddAutomationActionFor(ctx context.Context, db *gorm.DB, v Viewer, guard URLGuard, appPublicID, ruleID string, in AutomationActionInput) (*ActionSecret, error) {
 	return inApp(ctx, db, v, appPublicID, RoleEditor, func(app *App) (*ActionSecret, error) {
-		r, err := automationRuleByID(ctx, db, app, ruleID)
+		r, err := automationRuleByID(ctx, db, app, "ruleId", ruleID)
 		if err != nil {
 			return nil, err
 		}
@@ -470,7 +470,7 @@ func AutomationRulesFor(ctx context.Context, db *gorm.DB, v Viewer, appPublicID 
 // AutomationRuleFor returns one rule of the app, for viewers of the app.
 func AutomationRuleFor(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, id string) (*AutomationRule, error) {
 	return inApp(ctx, db, v, appPublicID, RoleViewer, func(app *App) (*AutomationRule, error) {
-		return automationRuleByID(ctx, db, app, id)
+		return automationRuleByID(ctx, db, app, "id", id)
 	})
 }
 
@@ -492,8 +492,9 @@ func AutomationRulesByID(ctx context.Context, db *gorm.DB, ids []uint64) (map[ui
 	return loadByID(ctx, db, ids, func(r *AutomationRule) uint64 { return r.ID })
 }
 
-func automationRuleByID(ctx context.Context, db *gorm.DB, app *App, id string) (*AutomationRule, error) {
-	n, err := ParseID("id", id)
+// automationRuleByID returns the app's rule id, given in the argument field.
+func automationRuleByID(ctx context.Context, db *gorm.DB, app *App, field, id string) (*AutomationRule, error) {
+	n, err := ParseID(field, id)
 	if err != nil {
 		return nil, err
 	}

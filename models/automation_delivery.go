@@ -93,17 +93,30 @@ type DeliveryPage struct {
 type DeliveriesInput struct {
 	RuleID string // empty: every rule
 	Status string // empty: every status
-	First  int
-	After  string
+	First  int    // 1 to maxDeliveriesPage
+	After  string // a Cursor; empty: from the newest
 }
+
+// maxDeliveriesPage bounds a page of the delivery log.
+const maxDeliveriesPage = 100
 
 // DeliveriesFor pages through the app's delivery log, newest first, for
 // viewers of the app.
 func DeliveriesFor(ctx context.Context, db *gorm.DB, v Viewer, appPublicID string, in DeliveriesInput) (*DeliveryPage, error) {
 	return inApp(ctx, db, v, appPublicID, RoleViewer, func(app *App) (*DeliveryPage, error) {
+		if in.First < 1 || in.First > maxDeliveriesPage {
+			return nil, Invalid("first", "must be between 1 and %d", maxDeliveriesPage)
+		}
 		q := db.WithContext(ctx).Where("app_id = ?", app.ID)
+		if in.After != "" {
+			id, err := parseDeliveryCursor(in.After)
+			if err != nil {
+				return nil, err
+			}
+			q = q.Where("id < ?", id)
+		}
 		if in.RuleID != "" {
-			r, err := automationRuleByID(ctx, db, app, in.RuleID)
+			r, err := automationRuleByID(ctx, db, app, "ruleId", in.RuleID)
 			if err != nil {
 				return nil, err
 			}
@@ -112,28 +125,29 @@ func DeliveriesFor(ctx context.Context, db *gorm.DB, v Viewer, appPublicID strin
 		if in.Status != "" {
 			q = q.Where("status = ?", in.Status)
 		}
-		if in.After != "" {
-			raw, err := base64.RawURLEncoding.DecodeString(in.After)
-			id, perr := strconv.ParseUint(string(raw), 10, 64)
-			if err != nil || perr != nil {
-				return nil, Invalid("after", "is not a cursor from this log")
-			}
-			q = q.Where("id < ?", id)
-		}
-		first := in.First
-		if first <= 0 || first > 100 {
-			first = 50
-		}
 		var ds []*Delivery
-		if err := q.Order("id DESC").Limit(first + 1).Find(&ds).Error; err != nil {
+		if err := q.Order("id DESC").Limit(in.First + 1).Find(&ds).Error; err != nil {
 			return nil, err
 		}
 		page := &DeliveryPage{Deliveries: ds}
-		if len(ds) > first {
-			page.Deliveries, page.HasNextPage = ds[:first], true
+		if len(ds) > in.First {
+			page.Deliveries, page.HasNextPage = ds[:in.First], true
 		}
 		return page, nil
 	})
+}
+
+// parseDeliveryCursor reads a Cursor back.
+func parseDeliveryCursor(s string) (uint64, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return 0, Invalid("after", "is not a cursor of the delivery log")
+	}
+	id, err := ParseID("after", string(raw))
+	if err != nil {
+		return 0, Invalid("after", "is not a cursor of the delivery log")
+	}
+	return id, nil
 }
 
 // AttemptsOfDeliveries loads the attempts of deliveries in order, for dataloaders.

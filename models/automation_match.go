@@ -229,7 +229,7 @@ func TestRuleFor(ctx context.Context, db *gorm.DB, v Viewer, appPublicID string,
 // webhook-id, which is the same as the first time.
 func ReplayRuleFor(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, ruleID string, from, to time.Time) (int, error) {
 	return inApp(ctx, db, v, appPublicID, RoleEditor, func(app *App) (int, error) {
-		rule, err := automationRuleByID(ctx, db, app, ruleID)
+		rule, err := automationRuleByID(ctx, db, app, "ruleId", ruleID)
 		if err != nil {
 			return 0, err
 		}

@@ -314,7 +314,7 @@ func deleteRules(t *testing.T, db *gorm.DB, v models.Viewer, appID string) {
 // delivery log has a delivery with an attempt.
 func (f *fixture) waitForDelivery() {
 	for range 200 {
-		page, err := models.DeliveriesFor(context.Background(), f.a.db, f.ownerV(), f.appA, models.DeliveriesInput{Status: models.DeliverySucceeded})
+		page, err := models.DeliveriesFor(context.Background(), f.a.db, f.ownerV(), f.appA, models.DeliveriesInput{Status: models.DeliverySucceeded, First: 1})
 		if err == nil && len(page.Deliveries) > 0 {
 			f.deliveryA = models.FormatID(page.Deliveries[0].ID)
 			return

@@ -3700,7 +3700,12 @@ input TestRuleInput {
 extend type Query {
   automationRules(appId: ID!): [AutomationRule!]!
   automationRule(appId: ID!, id: ID!): AutomationRule!
-  "The delivery log, newest first."
+  """
+  The delivery log, newest first (one event's deliveries by rule id, then
+  action id), optionally of one rule and one status. ` + "`" + `first` + "`" + ` is 1 to 100 and
+  ` + "`" + `after` + "`" + ` the ` + "`" + `endCursor` + "`" + ` of the previous page; anything else is
+  BAD_USER_INPUT naming the argument.
+  """
   deliveries(appId: ID!, ruleId: ID, status: DeliveryStatus, first: Int = 50, after: String): DeliveryConnection!
   "How many events in the range would have fired a rule with this trigger, with sample payloads. Sends nothing."
   testRule(appId: ID!, input: TestRuleInput!, range: RangeInput!): TestRuleResult!
