@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/crumbs-dev/crumbs/graph/generated"
@@ -42,12 +43,20 @@ func (r *automationRuleResolver) Actions(ctx context.Context, obj *models.Automa
 
 // Rule is the resolver for the rule field.
 func (r *deliveryResolver) Rule(ctx context.Context, obj *models.Delivery) (*models.AutomationRule, error) {
-	return loadersFrom(ctx).rules.Load(ctx, obj.RuleID)
+	rule, err := load(ctx, loadersFrom(ctx).rules, obj.RuleID)
+	if err == nil && rule == nil {
+		err = fmt.Errorf("delivery %d: its rule was deleted: %w", obj.ID, models.ErrNotFound)
+	}
+	return rule, err
 }
 
 // Action is the resolver for the action field.
 func (r *deliveryResolver) Action(ctx context.Context, obj *models.Delivery) (*models.AutomationAction, error) {
-	return loadersFrom(ctx).actions.Load(ctx, obj.ActionID)
+	a, err := load(ctx, loadersFrom(ctx).actions, obj.ActionID)
+	if err == nil && a == nil {
+		err = fmt.Errorf("delivery %d: its action was deleted: %w", obj.ID, models.ErrNotFound)
+	}
+	return a, err
 }
 
 // Status is the resolver for the status field.

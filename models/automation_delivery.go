@@ -32,8 +32,14 @@ type Delivery struct {
 	EventID  uint64 `gorm:"not null;uniqueIndex:idx_automation_deliveries_action_event,priority:2;index:idx_automation_deliveries_event_id"`
 	Status   string `gorm:"size:16;not null;index:idx_automation_deliveries_due,priority:1"`
 	// DueAt is when the next attempt is due, in Unix milliseconds.
-	DueAt    int64 `gorm:"not null;index:idx_automation_deliveries_due,priority:2"`
-	Attempts int   `gorm:"not null"`
+	DueAt int64 `gorm:"not null;index:idx_automation_deliveries_due,priority:2"`
+	// Attempts counts the attempts since the delivery was recorded or last
+	// replayed; its attempt log keeps every attempt.
+	Attempts int `gorm:"not null"`
+	// Replays counts replayDelivery and replayRule: the dispatcher records
+	// an attempt's outcome only if it is what it was when the attempt
+	// began (automation_dispatch.go), so a replay is never undone.
+	Replays int `gorm:"not null;default:0"`
 	// LeaseOwner and LeaseUntil (Unix ms): the replica attempting it now.
 	LeaseOwner     string    `gorm:"size:80;not null"`
 	LeaseUntil     int64     `gorm:"not null"`
@@ -168,8 +174,11 @@ func ActionsByID(ctx context.Context, db *gorm.DB, ids []uint64) (map[uint64]*Au
 	return loadByID(ctx, db, ids, func(a *AutomationAction) uint64 { return a.ID })
 }
 
-// ReplayDeliveryFor sends a delivery again now, whatever its status (the
-// receiver dedupes by its unchanged webhook-id), for editors of the app.
+// ReplayDeliveryFor sends a delivery again now, whatever its status, with
+// no attempts counted, so it gets the whole retry policy again (the receiver
+// dedupes by its unchanged webhook-id); for editors of the app. A delivery of
+// a disabled action is a conflict: it could not be sent until an editor
+// enables the action, which lets it go anyway.
 func ReplayDeliveryFor(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, id string) (*Delivery, error) {
 	return inApp(ctx, db, v, appPublicID, RoleEditor, func(app *App) (*Delivery, error) {
 		n, err := ParseID("id", id)
@@ -177,18 +186,46 @@ func ReplayDeliveryFor(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, 
 			return nil, err
 		}
 		var d Delivery
-		err = db.WithContext(ctx).Where("app_id = ? AND id = ?", app.ID, n).Take(&d).Error
-		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return nil, newError(ErrNotFound, "delivery not found")
-		}
+		err = withRetry(ctx, func() error {
+			return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return replayDelivery(tx, app.ID, n, &d) })
+		})
 		if err != nil {
 			return nil, err
 		}
-		now := Now()
-		err = db.WithContext(ctx).Model(&d).Updates(map[string]any{"status": DeliveryPending, "due_at": now.UnixMilli(), "updated_at": now}).Error
-		d.Status, d.DueAt, d.UpdatedAt = DeliveryPending, now.UnixMilli(), now
-		return &d, err
+		return &d, nil
 	})
+}
+
+// replayDelivery makes the delivery due now, with no attempts and one more
+// replay. It locks the delivery, then its action, in the order of
+// deleteDeliveries and of the dispatcher's recorder: a delivery deleted
+// meanwhile (with its rule or action, by an erasure or by pruning) is not
+// found, rather than answered as replayed, and an attempt in flight records
+// its outcome before the replay or not at all.
+func replayDelivery(tx *gorm.DB, appID, id uint64, d *Delivery) error {
+	err := forUpdate(tx).Where("app_id = ? AND id = ?", appID, id).Take(d).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return newError(ErrNotFound, "delivery not found")
+	}
+	if err != nil {
+		return err
+	}
+	var a AutomationAction
+	err = forUpdate(tx.Select("id", "disabled_at", "disabled_reason")).Where("id = ?", d.ActionID).Take(&a).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) { // deleting an action deletes its log first: not expected
+		return newError(ErrNotFound, "delivery not found")
+	}
+	if err != nil {
+		return err
+	}
+	if a.Disabled() {
+		return newError(ErrConflict, "the delivery's action is disabled (%s); enable it, and its waiting deliveries go out", a.DisabledReason)
+	}
+	now := Now()
+	err = tx.Model(d).Updates(map[string]any{"status": DeliveryPending, "due_at": now.UnixMilli(), "attempts": 0,
+		"replays": gorm.Expr("replays + 1"), "updated_at": now}).Error
+	d.Status, d.DueAt, d.Attempts, d.Replays, d.UpdatedAt = DeliveryPending, now.UnixMilli(), 0, d.Replays+1, now
+	return err
 }
 
 // enqueueDeliveries records deliveries of events to actions, or makes those
@@ -204,8 +241,11 @@ func enqueueDeliveries(tx *gorm.DB, appID uint64, pairs [][3]uint64, replay bool
 	}
 	onConflict := clause.OnConflict{Columns: []clause.Column{{Name: "action_id"}, {Name: "event_id"}}, DoNothing: true}
 	if replay {
+		// As replayDelivery: the whole retry policy again, and an attempt in
+		// flight does not undo it.
 		onConflict = clause.OnConflict{Columns: []clause.Column{{Name: "action_id"}, {Name: "event_id"}},
-			DoUpdates: clause.Assignments(map[string]any{"status": DeliveryPending, "due_at": now.UnixMilli(), "updated_at": now})}
+			DoUpdates: clause.Assignments(map[string]any{"status": DeliveryPending, "due_at": now.UnixMilli(), "attempts": 0,
+				"replays": gorm.Expr("replays + 1"), "updated_at": now})}
 	}
 	return tx.Clauses(onConflict).CreateInBatches(rows, 500).Error
 }

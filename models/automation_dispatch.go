@@ -452,7 +452,9 @@ func (d *Dispatcher) recorder(results <-chan *hookJob) {
 // that made them (another replica may have taken over an expired lease),
 // and writes every outcome in one UPDATE per 200 deliveries and every
 // attempt in one multi-row INSERT, rather than a statement per delivery.
-// Attempts cut short by a shutdown are released instead.
+// A delivery replayed since its attempt began keeps the replay's state: the
+// attempt is logged and its lease given back, nothing else. Attempts cut
+// short by a shutdown are released instead.
 func (d *Dispatcher) record(batch []*hookJob) error {
 	ctx, cancel := context.WithTimeout(context.Background(), dbCallTimeout)
 	defer cancel()
@@ -470,26 +472,34 @@ func (d *Dispatcher) record(batch []*hookJob) error {
 				}
 				live = append(live, j)
 			}
-			owned, err := stillLeased(tx, live)
+			owned, replayed, err := stillLeased(tx, live)
 			if err != nil {
 				return err
 			}
-			rows := make([]deliveryOutcome, len(owned))
-			attempts := make([]*DeliveryAttempt, len(owned))
+			var rows []deliveryOutcome
+			var attempts []*DeliveryAttempt
 			var gone []uint64 // actions that answered 410
-			for i, j := range owned {
-				rows[i] = d.outcome(j, now)
-				if rows[i].kind == outcomeDisabled {
-					gone = append(gone, j.action.ID)
+			for i, j := range slices.Concat(owned, replayed) {
+				o := d.outcome(j, now)
+				if o.kind == outcomeDisabled {
+					gone = append(gone, j.action.ID) // replayed or not: the receiver is gone
 				}
-				outcomes = append(outcomes, rows[i].kind)
-				attempts[i] = &DeliveryAttempt{DeliveryID: j.dl.ID, AppID: j.dl.AppID, At: now, StatusCode: rows[i].code,
-					LatencyMs: rows[i].latencyMs, Error: rows[i].errText}
+				if i < len(owned) {
+					rows = append(rows, o)
+				} else if o.kind == outcomeDead {
+					o.kind = outcomeFailed // counted as failed: the replay retries it
+				}
+				outcomes = append(outcomes, o.kind)
+				attempts = append(attempts, &DeliveryAttempt{DeliveryID: j.dl.ID, AppID: j.dl.AppID, At: now, StatusCode: o.code,
+					LatencyMs: o.latencyMs, Error: o.errText})
 			}
 			for chunk := range inChunks(rows, 200) {
 				if err := writeOutcomes(tx, chunk, now); err != nil {
 					return err
 				}
+			}
+			if err := releaseReplayed(tx, replayed); err != nil {
+				return err
 			}
 			if err := disableGone(tx, gone, now); err != nil {
 				return err
@@ -520,36 +530,59 @@ func disableGone(tx *gorm.DB, actionIDs []uint64, now time.Time) error {
 }
 
 // stillLeased locks the jobs' deliveries (in id order, as deleteDeliveries
-// does) and returns the jobs whose delivery is still leased to them.
-func stillLeased(tx *gorm.DB, jobs []*hookJob) ([]*hookJob, error) {
+// and replayDelivery do) and returns the jobs whose delivery is still
+// leased to them: in owned those whose delivery was not replayed since the
+// claim, in replayed those whose delivery was.
+func stillLeased(tx *gorm.DB, jobs []*hookJob) (owned, replayed []*hookJob, err error) {
 	if len(jobs) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	ids := make([]uint64, len(jobs))
 	for i, j := range jobs {
 		ids[i] = j.dl.ID
 	}
-	owner := make(map[uint64]string, len(jobs))
+	type lease struct {
+		ID         uint64
+		LeaseOwner string
+		Replays    int
+	}
+	leases := make(map[uint64]lease, len(jobs))
 	for chunk := range inChunks(ids, 500) {
-		var leases []struct {
-			ID         uint64
-			LeaseOwner string
+		var some []lease
+		if err := forUpdate(tx.Model(&Delivery{})).Select("id", "lease_owner", "replays").Where("id IN ?", chunk).Order("id").Find(&some).Error; err != nil {
+			return nil, nil, err
 		}
-		if err := forUpdate(tx.Model(&Delivery{})).Select("id", "lease_owner").Where("id IN ?", chunk).Order("id").Find(&leases).Error; err != nil {
-			return nil, err
-		}
-		for _, l := range leases {
-			owner[l.ID] = l.LeaseOwner
+		for _, l := range some {
+			leases[l.ID] = l
 		}
 	}
-	var owned []*hookJob
 	for _, j := range jobs {
-		if owner[j.dl.ID] == j.token {
-			owned = append(owned, j)
-			delete(owner, j.dl.ID) // one outcome per delivery
+		l, ok := leases[j.dl.ID]
+		if !ok || l.LeaseOwner != j.token {
+			continue
 		}
+		if l.Replays == j.dl.Replays {
+			owned = append(owned, j)
+		} else {
+			replayed = append(replayed, j)
+		}
+		delete(leases, j.dl.ID) // one outcome per delivery
 	}
-	return owned, nil
+	return owned, replayed, nil
+}
+
+// releaseReplayed gives back the leases of deliveries replayed during their
+// attempt, so the replay goes out now rather than when the lease expires.
+// The caller holds the rows.
+func releaseReplayed(tx *gorm.DB, jobs []*hookJob) error {
+	if len(jobs) == 0 {
+		return nil
+	}
+	ids := make([]uint64, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.dl.ID
+	}
+	return tx.Model(&Delivery{}).Where("id IN ?", ids).UpdateColumns(map[string]any{"lease_owner": "", "lease_until": 0}).Error
 }
 
 // deliveryOutcome is what an attempt's result changes in its delivery.

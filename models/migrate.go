@@ -673,6 +673,28 @@ var migrations = []*gormigrate.Migration{
 			return nil
 		},
 	},
+	{
+		// Replays of each delivery (replayDelivery, replayRule): the
+		// dispatcher records an attempt's outcome only if the count has not
+		// moved since the attempt began, so an attempt in flight cannot undo
+		// a replay (automation_dispatch.go). It defaults to 0, so replicas
+		// of the previous release keep inserting deliveries during a rolling
+		// upgrade.
+		ID: "2026120502_deliveries_replays",
+		Migrate: func(tx *gorm.DB) error {
+			type delivery struct {
+				Replays int `gorm:"not null;default:0"`
+			}
+			// On MySQL DDL commits: a failed run finds the column when it runs again.
+			if tx.Migrator().HasColumn("automation_deliveries", "replays") {
+				return nil
+			}
+			return tx.Table("automation_deliveries").Migrator().AddColumn(&delivery{}, "Replays")
+		},
+		Rollback: func(tx *gorm.DB) error {
+			return tx.Table("automation_deliveries").Migrator().DropColumn(&struct{ Replays int }{}, "Replays")
+		},
+	},
 }
 
 // addEventsIntegrationSQL adds the column 2026120401_ingest_tokens adds.

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -188,5 +189,60 @@ func TestDeliveriesPaging(t *testing.T) {
 			client.Var("a", x.app), client.Var("range", lastWeek()))
 		a.refused(models.CodeBadUserInput, "ruleId", `mutation($a: ID!) { addAutomationAction(appId: $a, ruleId: "rule-1", input: {kind: webhook, url: "http://127.0.0.1:9/"}) {
 			action { id } } }`, client.Var("a", x.app))
+	})
+}
+
+// replayDelivery answers the delivery due now with no attempts counted;
+// CONFLICT when its action is disabled, NOT_FOUND when it was deleted; and a
+// delivery whose rule or action is gone by the time its fields are read is
+// NOT_FOUND too, not an internal error.
+func TestReplayDeliveryAnswers(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		a := newAPI(t, db, func(c *config) { c.Webhooks.Guard.AllowPrivate = true })
+		x := newAutomationApp(t, a, "Replays")
+		ruleID, actions := x.rule("A", "http://127.0.0.1:9/a")
+		now := time.Now()
+		dead := &models.Delivery{AppID: x.appID, RuleID: ruleID, ActionID: actions[0], EventID: 900_001, Status: models.DeliveryDead, Attempts: 12,
+			LastStatusCode: 503, CreatedAt: now, UpdatedAt: now}
+		orphan := &models.Delivery{AppID: x.appID, RuleID: ruleID + 1000, ActionID: actions[0] + 1000, EventID: 900_002, Status: models.DeliveryDead,
+			CreatedAt: now, UpdatedAt: now}
+		for _, d := range []*models.Delivery{dead, orphan} {
+			if err := db.Create(d).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Cleanup(func() { db.Delete(&models.Delivery{}, orphan.ID) })
+		const replay = `mutation($a: ID!, $id: ID!) { replayDelivery(appId: $a, id: $id) { id status attempts nextAttemptAt rule { id } action { id } } }`
+		var out struct {
+			ReplayDelivery struct {
+				ID, Status    string
+				Attempts      int
+				NextAttemptAt *string
+				Rule, Action  struct{ ID string }
+			}
+		}
+		a.ok(replay, &out, client.Var("a", x.app), client.Var("id", models.FormatID(dead.ID)))
+		r := out.ReplayDelivery
+		if r.Status != "pending" || r.Attempts != 0 || r.NextAttemptAt == nil {
+			t.Fatalf("replayDelivery answered %+v; want pending, 0 attempts, due now", r)
+		}
+		if due, err := time.Parse(time.RFC3339Nano, *r.NextAttemptAt); err != nil || due.After(time.Now()) {
+			t.Fatalf("nextAttemptAt %q (%v); want now", *r.NextAttemptAt, err)
+		}
+
+		a.ok(`mutation($a: ID!, $id: ID!) { updateAutomationAction(appId: $a, id: $id, input: {enabled: false}) { enabled } }`, &map[string]any{},
+			client.Var("a", x.app), client.Var("id", models.FormatID(actions[0])))
+		if e := a.refused(models.CodeConflict, "", replay, client.Var("a", x.app), client.Var("id", models.FormatID(dead.ID))); !strings.Contains(e.Message, "disabled") {
+			t.Fatalf("the conflict says %q", e.Message)
+		}
+
+		// The rule's fields of a delivery whose rule is gone (as when it is
+		// deleted between the replay and the read of its fields).
+		a.refused(models.CodeNotFound, "", `query($a: ID!) { deliveries(appId: $a, status: dead, first: 1) { edges { node { rule { id } } } } }`, client.Var("a", x.app))
+		a.refused(models.CodeNotFound, "", `query($a: ID!) { deliveries(appId: $a, status: dead, first: 1) { edges { node { action { id } } } } }`, client.Var("a", x.app))
+
+		a.ok(`mutation($a: ID!, $id: ID!) { deleteAutomationRule(appId: $a, id: $id) { id } }`, &map[string]any{},
+			client.Var("a", x.app), client.Var("id", models.FormatID(ruleID)))
+		a.refused(models.CodeNotFound, "", replay, client.Var("a", x.app), client.Var("id", models.FormatID(dead.ID)))
 	})
 }

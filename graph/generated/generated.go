@@ -3593,6 +3593,11 @@ type Delivery {
   "The webhook-id header: the same for every attempt and replay of this event to this action."
   webhookId: String!
   status: DeliveryStatus!
+  """
+  Attempts since the delivery was recorded or last replayed (replayDelivery,
+  replayRule): a replay gets the whole retry policy again. attemptLog keeps
+  every attempt.
+  """
   attempts: Int!
   "The last attempt's HTTP status; 0 when it got none."
   lastStatusCode: Int!
@@ -3601,7 +3606,7 @@ type Delivery {
   nextAttemptAt: Time
   createdAt: Time!
   updatedAt: Time!
-  "Every attempt, oldest first."
+  "Every attempt, oldest first, those before a replay and any in flight during one included."
   attemptLog: [DeliveryAttempt!]!
 }
 
@@ -3721,9 +3726,18 @@ extend type Mutation {
   deleteAutomationAction(appId: ID!, id: ID!): DeletePayload!
   "A new signing secret for a webhook; for 24 hours deliveries are signed by the old one too."
   rotateActionSecret(appId: ID!, id: ID!): ActionSecretPayload!
-  "Sends a delivery again now, with the same webhook-id."
+  """
+  Sends a delivery again now, with the same webhook-id and the whole retry
+  policy: its attempts count from 0 again. An attempt in flight meanwhile is
+  logged and changes nothing else. CONFLICT when its action is disabled
+  (enabling the action lets its waiting deliveries go); NOT_FOUND when the
+  delivery was deleted (with its rule or action, or by an erasure).
+  """
   replayDelivery(appId: ID!, id: ID!): Delivery!
-  "Sends again what matches the rule in the range (receivers dedupe by webhook-id)."
+  """
+  Sends again what matches the rule in the range (receivers dedupe by
+  webhook-id), each delivery with the whole retry policy, as replayDelivery.
+  """
   replayRule(appId: ID!, ruleId: ID!, range: RangeInput!): ReplayRulePayload!
   "Sends one sample to the action now and answers what the receiver said. Not logged, not retried."
   sendTestDelivery(appId: ID!, actionId: ID!): TestDeliveryResult!
