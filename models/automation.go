@@ -356,7 +356,7 @@ func DeleteAutomationRuleFor(ctx context.Context, db *gorm.DB, v Viewer, appPubl
 		}
 		return r, withRetry(ctx, func() error {
 			return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-				if err := deleteDeliveries(tx, "rule_id = ?", r.ID); err != nil {
+				if _, err := deleteDeliveries(tx, "rule_id = ?", r.ID); err != nil {
 					return err
 				}
 				if err := tx.Where("rule_id = ?", r.ID).Delete(&AutomationAction{}).Error; err != nil {
@@ -426,7 +426,7 @@ func DeleteAutomationActionFor(ctx context.Context, db *gorm.DB, v Viewer, appPu
 		}
 		return a, withRetry(ctx, func() error {
 			return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-				if err := deleteDeliveries(tx, "action_id = ?", a.ID); err != nil {
+				if _, err := deleteDeliveries(tx, "action_id = ?", a.ID); err != nil {
 					return err
 				}
 				return tx.Delete(a).Error

@@ -255,7 +255,7 @@ func enqueueDeliveries(tx *gorm.DB, appID uint64, pairs [][3]uint64, replay bool
 // sent). Erasures call it in their transaction.
 func eraseDeliveries(tx *gorm.DB, eventIDs []uint64) error {
 	for chunk := range inChunks(eventIDs, 500) {
-		if err := deleteDeliveries(tx, "event_id IN ?", chunk); err != nil {
+		if _, err := deleteDeliveries(tx, "event_id IN ?", chunk); err != nil {
 			return err
 		}
 	}
@@ -263,22 +263,24 @@ func eraseDeliveries(tx *gorm.DB, eventIDs []uint64) error {
 }
 
 // deleteDeliveries deletes the deliveries matching the condition and their
-// attempts. It locks the deliveries first, in the order the dispatcher's
-// recorder does (delivery, then its attempts), so the two do not deadlock.
-func deleteDeliveries(tx *gorm.DB, cond string, args ...any) error {
+// attempts, and returns how many deliveries it deleted. It locks the
+// deliveries first, as the dispatcher's recorder and replayDelivery do, so
+// they do not deadlock, and so a replay waits for the deletion and then
+// finds nothing.
+func deleteDeliveries(tx *gorm.DB, cond string, args ...any) (int, error) {
 	var ids []uint64
 	if err := forUpdate(tx.Model(&Delivery{})).Where(cond, args...).Order("id").Pluck("id", &ids).Error; err != nil {
-		return err
+		return 0, err
 	}
 	for chunk := range inChunks(ids, 500) {
 		if err := tx.Where("delivery_id IN ?", chunk).Delete(&DeliveryAttempt{}).Error; err != nil {
-			return err
+			return 0, err
 		}
 		if err := tx.Where("id IN ?", chunk).Delete(&Delivery{}).Error; err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return len(ids), nil
 }
 
 func inChunks[T any](s []T, n int) func(func([]T) bool) {
@@ -295,27 +297,29 @@ func inChunks[T any](s []T, n int) func(func([]T) bool) {
 
 // PruneDeliveries deletes finished deliveries (succeeded or dead) last
 // changed before cutoff, with their attempts, a batch at a time; it
-// returns how many it deleted.
+// returns how many it deleted. Each batch is read again under lock, so a
+// delivery replayed since it was found (due again, changed now) is kept.
 func PruneDeliveries(ctx context.Context, db *gorm.DB, cutoff time.Time) (int64, error) {
+	finished := []string{DeliverySucceeded, DeliveryDead}
 	var total int64
 	for {
 		var ids []uint64
+		pruned := 0
 		cctx, cancel := context.WithTimeout(ctx, dbCallTimeout)
-		err := db.WithContext(cctx).Model(&Delivery{}).Where("status IN ? AND updated_at < ?", []string{DeliverySucceeded, DeliveryDead}, cutoff).
+		err := db.WithContext(cctx).Model(&Delivery{}).Where("status IN ? AND updated_at < ?", finished, cutoff).
 			Limit(1000).Pluck("id", &ids).Error
 		if err == nil && len(ids) > 0 {
 			err = db.WithContext(cctx).Transaction(func(tx *gorm.DB) error {
-				if err := tx.Where("delivery_id IN ?", ids).Delete(&DeliveryAttempt{}).Error; err != nil {
-					return err
-				}
-				return tx.Where("id IN ?", ids).Delete(&Delivery{}).Error
+				var err error
+				pruned, err = deleteDeliveries(tx, "id IN ? AND status IN ? AND updated_at < ?", ids, finished, cutoff)
+				return err
 			})
 		}
 		cancel()
 		if err != nil {
 			return total, fmt.Errorf("models.PruneDeliveries: %w", err)
 		}
-		total += int64(len(ids))
+		total += int64(pruned)
 		if len(ids) < 1000 {
 			return total, nil
 		}

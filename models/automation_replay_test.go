@@ -10,6 +10,7 @@ import (
 	"github.com/crumbs-dev/crumbs/models"
 	"github.com/crumbs-dev/crumbs/models/modelstest"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // oneDelivery makes a rule with one webhook to recv, triggers one event
@@ -231,8 +232,9 @@ func (e *automationEnv) replayAsync(d *models.Delivery) (<-chan error, <-chan st
 }
 
 // A delivery deleted while it is being replayed (with its rule or action,
-// by an erasure) answers NOT_FOUND: the replay waits for the deletion and
-// finds nothing, rather than answering a delivery that is gone.
+// by an erasure, by pruning) answers NOT_FOUND: the replay waits for the
+// deletion and finds nothing, rather than answering a delivery that is
+// gone. A replay that wins the race against pruning keeps its delivery.
 func TestReplayDeliveryDeletedMeanwhile(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
 		e := newAutomationEnv(t, db, models.DispatcherOptions{MaxAttempts: 1})
@@ -246,10 +248,10 @@ func TestReplayDeliveryDeletedMeanwhile(t *testing.T) {
 			t.Fatal(err)
 		}
 		var events []uint64
-		for _, dev := range []string{"d-lead", "d-2", "d-4"} {
+		for _, dev := range []string{"d-lead", "d-2", "d-3", "d-4"} {
 			events = append(events, e.mustTrigger(models.TriggerInput{Secret: e.secret, Code: "buy", DeviceID: dev}).EventID)
 		}
-		waitFor(t, "6 dead deliveries", func() bool { return len(e.deliveries(models.DeliveryDead)) == 6 })
+		waitFor(t, "8 dead deliveries", func() bool { return len(e.deliveries(models.DeliveryDead)) == 8 })
 		e.dispatcher.Close() // its claims would look like the statements the test waits for
 		of := func(event uint64, rule *models.CreatedRule) *models.Delivery {
 			for _, d := range e.deliveries("") {
@@ -293,6 +295,43 @@ func TestReplayDeliveryDeletedMeanwhile(t *testing.T) {
 		}
 		notFound("while it was replayed", d, <-replayed)
 
+		// Pruning in progress, held at the delivery's attempts.
+		d = of(events[2], rule1)
+		if err := db.Model(&models.Delivery{}).Where("id = ?", d.ID).UpdateColumn("updated_at", time.Now().Add(-48*time.Hour)).Error; err != nil {
+			t.Fatal(err)
+		}
+		pruned := make(chan error, 1)
+		err = db.Transaction(func(tx *gorm.DB) error {
+			lock := tx.Model(&models.DeliveryAttempt{}).Where("delivery_id = ?", d.ID)
+			if db.Dialector.Name() == "mysql" {
+				lock = lock.Clauses(clause.Locking{Strength: "UPDATE"})
+			}
+			var ids []uint64
+			if err := lock.Pluck("id", &ids).Error; err != nil {
+				return err
+			}
+			go func() { _, err := models.PruneDeliveries(e.ctx, db, time.Now().Add(-24*time.Hour)); pruned <- err }()
+			waitForStatement(t, db, "automation_attempts", nil)
+			var done <-chan struct{}
+			replayed, done = e.replayAsync(d)
+			waitForStatement(t, db, "automation_deliveries", done)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := <-pruned; err != nil {
+			t.Fatal(err)
+		}
+		if err := <-replayed; err == nil {
+			var kept models.Delivery
+			if err := db.Take(&kept, d.ID).Error; err != nil || kept.Status != models.DeliveryPending {
+				t.Fatalf("the replay was answered, then pruned: %v, status %q", err, kept.Status)
+			}
+		} else {
+			notFound("by pruning", d, err)
+		}
+
 		// Deleted before the replay: by an erasure, with the action, with the rule.
 		d = of(events[0], rule1)
 		if _, err := models.EraseLead(e.ctx, db, e.owner, e.app.PublicID, "erase-me@example.com"); err != nil {
@@ -300,13 +339,13 @@ func TestReplayDeliveryDeletedMeanwhile(t *testing.T) {
 		}
 		_, err = e.replay(d)
 		notFound("by an erasure", d, err)
-		d = of(events[2], rule2)
+		d = of(events[3], rule2)
 		if _, err := models.DeleteAutomationActionFor(e.ctx, db, e.owner, e.app.PublicID, models.FormatID(rule2.Secrets[0].Action.ID)); err != nil {
 			t.Fatal(err)
 		}
 		_, err = e.replay(d)
 		notFound("with its action", d, err)
-		d = of(events[2], rule1)
+		d = of(events[3], rule1)
 		if _, err := models.DeleteAutomationRuleFor(e.ctx, db, e.owner, e.app.PublicID, models.FormatID(rule1.Rule.ID)); err != nil {
 			t.Fatal(err)
 		}

@@ -3731,7 +3731,7 @@ extend type Mutation {
   policy: its attempts count from 0 again. An attempt in flight meanwhile is
   logged and changes nothing else. CONFLICT when its action is disabled
   (enabling the action lets its waiting deliveries go); NOT_FOUND when the
-  delivery was deleted (with its rule or action, or by an erasure).
+  delivery was deleted (with its rule or action, by an erasure, or pruned).
   """
   replayDelivery(appId: ID!, id: ID!): Delivery!
   """
