@@ -176,7 +176,10 @@ func (d *Dispatcher) DeliveryCounts() map[string]float64 {
 	return out
 }
 
-// sendResult is what one attempt got.
+// sendResult is what one attempt got. err, and body unless the answer
+// was 2xx, show nothing of the action's URL but its scheme and host
+// (hideURL): they are recorded in the delivery log, which every viewer of
+// the app reads.
 type sendResult struct {
 	code       int
 	latency    time.Duration
@@ -215,7 +218,7 @@ func (d *Dispatcher) send(ctx context.Context, a *AutomationAction, msgID string
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.URL, bytes.NewReader(body))
 	if err != nil {
-		return sendResult{err: err}
+		return sendResult{err: hideURL(err, a.URL)}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Crumbs-Webhooks/1")
@@ -233,12 +236,15 @@ func (d *Dispatcher) send(ctx context.Context, a *AutomationAction, msgID string
 	resp, err := d.client.Do(req)
 	res := sendResult{latency: time.Since(start)}
 	if err != nil {
-		res.err = err
+		res.err = hideURL(err, a.URL)
 		return res
 	}
 	defer resp.Body.Close()
 	res.code = resp.StatusCode
 	res.body, _ = io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+	if !res.ok() && len(res.body) > 0 {
+		res.body = []byte(hideURLIn(string(res.body), a.URL)) // error pages echo the path
+	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
 	res.latency = time.Since(start)
 	res.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
@@ -368,7 +374,7 @@ func (d *Dispatcher) SendTestDeliveryFor(ctx context.Context, v Viewer, appPubli
 		msgID := "msg_test_" + randomToken(16)
 		res := d.send(ctx, a, msgID, body)
 		return &TestDelivery{WebhookID: msgID, StatusCode: res.code, LatencyMs: res.latency.Milliseconds(), Error: res.errorText(),
-			ResponseBody: strings.ToValidUTF8(truncate(string(res.body), 1000), "?")}, nil
+			ResponseBody: strings.ToValidUTF8(truncate(hideURLIn(string(res.body), a.URL), 1000), "?")}, nil
 	})
 }
 

@@ -3601,6 +3601,11 @@ type Delivery {
   attempts: Int!
   "The last attempt's HTTP status; 0 when it got none."
   lastStatusCode: Int!
+  """
+  What went wrong in the last attempt: a transport error, or the HTTP status
+  and the start of the answer. Of the action's URL it shows the scheme and
+  host only, wherever the URL, its path or its query appear.
+  """
   lastError: String!
   lastLatencyMs: Int!
   nextAttemptAt: Time
@@ -3615,6 +3620,7 @@ type DeliveryAttempt {
   "0 when the request got no answer (refused, timed out)."
   statusCode: Int!
   latencyMs: Int!
+  "As Delivery.lastError: the action's URL appears as its scheme and host only."
   error: String!
 }
 
@@ -3644,8 +3650,9 @@ type TestDeliveryResult {
   "0 when the request got no answer."
   statusCode: Int!
   latencyMs: Int!
+  "As Delivery.lastError: the action's URL appears as its scheme and host only."
   error: String!
-  "The start of the receiver's answer."
+  "The start of the receiver's answer, with the action's URL, path and query hidden as in error."
   responseBody: String!
 }
 
