@@ -674,6 +674,16 @@ var migrations = []*gormigrate.Migration{
 		},
 	},
 	{
+		// Errors in the delivery log that name their action's whole URL
+		// (Go's transport errors print it; a Slack webhook's path is its
+		// credential) rewritten to show its scheme and host only, as errors
+		// are recorded now (migrate_redact.go). Data only; rerunning it
+		// finds nothing left to do.
+		ID:       "2026120501_redact_delivery_errors",
+		Migrate:  func(tx *gorm.DB) error { return redactDeliveryErrors(tx) },
+		Rollback: func(*gorm.DB) error { return nil },
+	},
+	{
 		// Replays of each delivery (replayDelivery, replayRule): the
 		// dispatcher records an attempt's outcome only if the count has not
 		// moved since the attempt began, so an attempt in flight cannot undo
