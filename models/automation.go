@@ -99,32 +99,75 @@ type HeaderHint struct {
 func (a *AutomationAction) HeaderHints() []HeaderHint {
 	out := make([]HeaderHint, len(a.Headers))
 	for i, h := range a.Headers {
-		hint := "…"
-		if n := len(h.Value); n >= 12 {
-			hint += h.Value[n-2:]
-		}
-		out[i] = HeaderHint{Name: h.Name, ValueHint: hint}
+		out[i] = HeaderHint{Name: h.Name, ValueHint: secretHint(h.Value)}
 	}
 	return out
 }
 
-// URLHint is the action's URL as the API shows it: a Slack webhook's path
-// and any query string are credentials, so only the host (and a webhook's
-// path) are shown.
+// secretHint shows a secret as an ellipsis and, when it has 12 or more
+// bytes, its last two.
+func secretHint(v string) string {
+	if n := len(v); n >= 12 {
+		return "…" + v[n-2:]
+	}
+	return "…"
+}
+
+// URLHint is the action's URL as the API shows it. Webhook URLs hold
+// credentials in the path as often as in the query (Zapier's
+// /hooks/catch/<account>/<key>/, Discord's /api/webhooks/<id>/<token>, the
+// random paths of Make and n8n), so a webhook's hint is its scheme and
+// host, the segments of its path that read as words (pathWord) up to the
+// first that does not, that one and every later one as secretHint shows
+// them (an id comes before the key it opens), and "?…" for a query. A
+// Slack webhook's whole path is the credential: its hint is the host.
 func (a *AutomationAction) URLHint() string {
 	u, err := url.Parse(a.URL)
 	if err != nil {
 		return ""
 	}
 	hint := u.Scheme + "://" + u.Host
-	if a.Kind == ActionWebhook {
-		hint += u.EscapedPath()
-		if u.RawQuery != "" {
-			hint += "?…"
-		}
-		return hint
+	if a.Kind != ActionWebhook {
+		return hint + "/…"
 	}
-	return hint + "/…"
+	segments := strings.Split(u.EscapedPath(), "/")
+	hiding := false
+	for i, seg := range segments {
+		if seg != "" && (hiding || !pathWord(seg)) {
+			hiding = true
+			segments[i] = secretHint(seg)
+		}
+	}
+	hint += strings.Join(segments, "/")
+	if u.RawQuery != "" {
+		hint += "?…"
+	}
+	return hint
+}
+
+// pathWord reports whether a URL path segment reads as a word, not an id
+// or a key: "hooks", "webhook-triggers", "new_lead", "v2". That is 1 to 16
+// lowercase ASCII letters in runs joined by single "-", "_" or ".", or "v"
+// and one or two digits. A key of lowercase letters alone passes, unless
+// it follows an id (a number, a UUID, anything in mixed case or escaped),
+// as keys mostly do.
+func pathWord(seg string) bool {
+	if len(seg) > 16 {
+		return false
+	}
+	if len(seg) >= 2 && len(seg) <= 3 && seg[0] == 'v' && strings.Trim(seg[1:], "0123456789") == "" {
+		return true
+	}
+	for i := 0; i < len(seg); i++ {
+		c := seg[i]
+		switch {
+		case c >= 'a' && c <= 'z':
+		case (c == '-' || c == '_' || c == '.') && i > 0 && i < len(seg)-1 && seg[i-1] >= 'a' && seg[i-1] <= 'z':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Disabled reports whether the action is switched off.

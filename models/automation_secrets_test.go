@@ -105,3 +105,48 @@ func TestTransportErrorsHideTheURL(t *testing.T) {
 		showsCredential(t, "a refused test delivery's error", res.Error)
 	})
 }
+
+// Webhook URLs hold their credentials in the path as often as in the
+// query: the hint shows the path's segments that read as words, up to the
+// first that does not; that one and the rest are hidden, with their last
+// two characters when they have 12 or more.
+func TestURLHintHidesCredentials(t *testing.T) {
+	for _, c := range []struct{ kind, url, hint string }{
+		// Zapier: /hooks/catch/<account>/<key>/, keys of letters and digits or letters only.
+		{"webhook", "https://hooks.zapier.com/hooks/catch/123456/abcdef/", "https://hooks.zapier.com/hooks/catch/…/…/"},
+		{"webhook", "https://hooks.zapier.com/hooks/catch/2749130/o8rk5xu/", "https://hooks.zapier.com/hooks/catch/…/…/"},
+		// Make: a 32-character key as the whole path.
+		{"webhook", "https://hook.eu1.make.com/ab12cd34ef56gh78ij90kl12mn34op56", "https://hook.eu1.make.com/…56"},
+		// n8n: a UUID, or a path its user chose.
+		{"webhook", "https://n8n.example.com/webhook/3f2a9c4e-0b1d-4e8f-9a7b-6c5d4e3f2a1b", "https://n8n.example.com/webhook/…1b"},
+		{"webhook", "https://n8n.example.com/webhook-test/new-lead", "https://n8n.example.com/webhook-test/new-lead"},
+		// Discord: /api/webhooks/<id>/<token>.
+		{"webhook", "https://discord.com/api/webhooks/1234567890123456789/AbCdEf-GhIjKl_MnOpQrStUvWxYz0123456789abcdefghijklmnop_qrstuvwxyzABCD",
+			"https://discord.com/api/webhooks/…89/…CD"},
+		// IFTTT: the key last, after the event's name.
+		{"webhook", "https://maker.ifttt.com/trigger/new_lead/with/key/dAbCdEfGhIjKlMnOpQrStU", "https://maker.ifttt.com/trigger/new_lead/with/key/…tU"},
+		// Microsoft Teams: ids and a key in mixed case.
+		{"webhook", "https://contoso.webhook.office.com/webhookb2/7a1f0c2e-1111-2222-3333-444455556666@0d9e8f7a-aaaa-bbbb-cccc-ddddeeeeffff/IncomingWebhook/0123456789abcdef0123456789abcdef/9f8e7d6c-5b4a-3928-1706-f5e4d3c2b1a0",
+			"https://contoso.webhook.office.com/…/…ff/…ok/…ef/…a0"},
+		// Google Chat: a space id, then a key and a token in the query.
+		{"webhook", "https://chat.googleapis.com/v1/spaces/AAAAbcdEfgh/messages?key=AIzaSy&token=tok", "https://chat.googleapis.com/v1/spaces/…/…?…"},
+		// A CRM's own endpoint reads in full; its query does not.
+		{"webhook", "https://crm.example.com/api/v2/webhooks/crumbs", "https://crm.example.com/api/v2/webhooks/crumbs"},
+		{"webhook", "https://crm.example.com/hooks/crumbs?api_key=sk_live_42", "https://crm.example.com/hooks/crumbs?…"},
+		{"webhook", "https://api.example.com/automation/v4/webhook-triggers/12345/abcDEF", "https://api.example.com/automation/v4/webhook-triggers/…/…"},
+		// Long, mixed-case or escaped segments may be keys too.
+		{"webhook", "https://x.example/notificationsforcrumbs", "https://x.example/…bs"},
+		{"webhook", "https://x.example/Hooks/crumbs", "https://x.example/…/…"},
+		{"webhook", "https://x.example/hooks/%7Btoken%7D", "https://x.example/hooks/…"},
+		{"webhook", "https://x.example", "https://x.example"},
+		{"webhook", "https://x.example/", "https://x.example/"},
+		{"webhook", "http://127.0.0.1:8080/hook", "http://127.0.0.1:8080/hook"},
+		// Slack: the path is the credential; the host alone is shown.
+		{"slack", "https://hooks.slack.com/services/T0000/B0000/XXXXXXXXXXXXXXXXXXXXXXXX", "https://hooks.slack.com/…"},
+	} {
+		a := &models.AutomationAction{Kind: c.kind, URL: c.url}
+		if got := a.URLHint(); got != c.hint {
+			t.Errorf("URLHint(%s)\n got %s\nwant %s", c.url, got, c.hint)
+		}
+	}
+}

@@ -3548,7 +3548,15 @@ type AutomationRule {
 type AutomationAction {
   id: ID!
   kind: ActionKind!
-  "The URL without its credentials: a webhook's scheme, host and path; a Slack URL's host only."
+  """
+  The URL without what may be its credentials. For a webhook: the scheme and
+  host; the path's segments that read as words (1 to 16 lowercase letters in
+  runs joined by -, _ or ., or v1, v2, …) up to the first that does not; that
+  one and every later one as … followed, when they have 12 or more
+  characters, by their last two; and ?… for a query. Zapier's
+  https://hooks.zapier.com/hooks/catch/123456/abcdef/ shows as
+  https://hooks.zapier.com/hooks/catch/…/…/. For Slack: the host only.
+  """
   url: String!
   "Custom headers, with their values hidden."
   headers: [WebhookHeader!]!
