@@ -25,10 +25,11 @@ func (r *automationActionResolver) Kind(ctx context.Context, obj *models.Automat
 
 // PreviousSecretExpiresAt is the resolver for the previousSecretExpiresAt field.
 func (r *automationActionResolver) PreviousSecretExpiresAt(ctx context.Context, obj *models.AutomationAction) (*time.Time, error) {
-	if obj.PreviousUntil == nil || !obj.PreviousUntil.After(time.Now()) {
+	expiries := obj.RetiredSecretExpiries()
+	if len(expiries) == 0 {
 		return nil, nil
 	}
-	return obj.PreviousUntil, nil
+	return &expiries[len(expiries)-1], nil
 }
 
 // Matcher is the resolver for the matcher field.

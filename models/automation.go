@@ -2,9 +2,7 @@ package models
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql/driver"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -53,8 +51,12 @@ type AutomationAction struct {
 	// Template is the Slack message, with {{field}} placeholders.
 	Template string `gorm:"size:2000;not null"`
 	// Secret signs webhooks (Standard Webhooks, whsec_...); after a rotation
-	// PreviousSecret signs too until PreviousUntil.
-	Secret         string `gorm:"size:64;not null"`
+	// RetiredSecrets sign too, for a day each (automation_secret.go).
+	Secret         string         `gorm:"size:64;not null"`
+	RetiredSecrets RetiredSecrets `gorm:"type:text"`
+	// PreviousSecret and PreviousUntil are the newest retired secret, as
+	// the releases before migration 2026120503 kept it (their replicas
+	// sign with it during a rolling upgrade).
 	PreviousSecret string `gorm:"size:64;not null"`
 	PreviousUntil  *time.Time
 	// DisabledAt is set when the receiver answered 410 Gone or an editor
@@ -288,14 +290,6 @@ func (a *AutomationAction) apply(ctx context.Context, guard URLGuard, field stri
 	return nil
 }
 
-// newSigningSecret returns a Standard Webhooks secret: whsec_ and 24
-// random bytes in base64.
-func newSigningSecret() string {
-	b := make([]byte, 24)
-	rand.Read(b)
-	return "whsec_" + base64.StdEncoding.EncodeToString(b)
-}
-
 // ActionSecret is an action's signing secret, shown once: when the action
 // is created and when its secret is rotated.
 type ActionSecret struct {
@@ -475,29 +469,6 @@ func DeleteAutomationActionFor(ctx context.Context, db *gorm.DB, v Viewer, appPu
 				return tx.Delete(a).Error
 			})
 		})
-	})
-}
-
-// signingOverlap is how long a rotated-out secret keeps signing.
-const signingOverlap = 24 * time.Hour
-
-// RotateActionSecretFor gives a webhook action a new signing secret, shown
-// in the answer only; for 24 hours deliveries carry signatures by both.
-func RotateActionSecretFor(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, id string) (*ActionSecret, error) {
-	return inApp(ctx, db, v, appPublicID, RoleEditor, func(app *App) (*ActionSecret, error) {
-		a, err := automationActionByID(ctx, db, app, id)
-		if err != nil {
-			return nil, err
-		}
-		if a.Kind != ActionWebhook {
-			return nil, Invalid("id", "only webhooks are signed")
-		}
-		until := Now().Add(signingOverlap)
-		a.PreviousSecret, a.PreviousUntil, a.Secret = a.Secret, &until, newSigningSecret()
-		if err := db.WithContext(ctx).Select("Secret", "PreviousSecret", "PreviousUntil", "UpdatedAt").Save(a).Error; err != nil {
-			return nil, err
-		}
-		return &ActionSecret{Action: a, Secret: a.Secret}, nil
 	})
 }
 

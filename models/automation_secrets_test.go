@@ -1,6 +1,7 @@
 package models_test
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -149,4 +150,86 @@ func TestURLHintHidesCredentials(t *testing.T) {
 			t.Errorf("URLHint(%s)\n got %s\nwant %s", c.url, got, c.hint)
 		}
 	}
+}
+
+// Every secret rotated out signs deliveries for a day after its rotation,
+// not only the last one: a receiver still on the first secret verifies
+// after two rotations. A fourth rotation within the day drops the oldest
+// of the three kept. The API shows when each expires, never the secrets.
+func TestRotationsKeepEachRetiredSecretForADay(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newAutomationEnv(t, db, models.DispatcherOptions{})
+		recv := newReceiver(t, nil)
+		e.define("signup")
+		e.matcher("Signups", "signup")
+		created := e.rule("Hook", "Signups", false, webhookTo(recv.URL))
+		id := models.FormatID(created.Secrets[0].Action.ID)
+		secrets := []string{created.Secrets[0].Secret}
+		rotate := func() *models.AutomationAction {
+			t.Helper()
+			before := time.Now()
+			got, err := models.RotateActionSecretFor(e.ctx, db, e.owner, e.app.PublicID, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			secrets = append(secrets, got.Secret)
+			for _, until := range got.Action.RetiredSecretExpiries() {
+				if until.Before(before.Add(24*time.Hour-time.Second)) || until.After(time.Now().Add(24*time.Hour)) {
+					t.Fatalf("a retired secret expires at %s, not a day after its rotation", until)
+				}
+			}
+			return got.Action
+		}
+		// deliver triggers an event and answers which secrets its signatures verify by.
+		deliver := func() []bool {
+			t.Helper()
+			n := len(recv.requests())
+			e.mustTrigger(models.TriggerInput{Secret: e.secret, Code: "signup", DeviceID: "d-1"})
+			waitFor(t, "the delivery", func() bool { return len(recv.requests()) > n })
+			r := recv.requests()[n]
+			if got := len(strings.Fields(r.header.Get("webhook-signature"))); got > 4 {
+				t.Fatalf("%d signatures", got)
+			}
+			out := make([]bool, len(secrets))
+			for i, s := range secrets {
+				out[i] = verifySignature(s, r)
+			}
+			return out
+		}
+		want := func(got []bool, want ...bool) {
+			t.Helper()
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("after %d rotations, verified by %v, want %v", len(secrets)-1, got, want)
+			}
+		}
+
+		want(deliver(), true)
+		rotate()
+		want(deliver(), true, true)
+		a := rotate()
+		want(deliver(), true, true, true)
+		if n := len(a.RetiredSecretExpiries()); n != 2 {
+			t.Fatalf("%d retired secrets shown after two rotations", n)
+		}
+		rotate()
+		want(deliver(), true, true, true, true)
+		a = rotate()
+		want(deliver(), false, true, true, true, true)
+		expiries := a.RetiredSecretExpiries()
+		if len(expiries) != 3 || !expiries[0].Before(expiries[1]) || !expiries[1].Before(expiries[2]) {
+			t.Fatalf("retired secrets expire at %v, want 3, oldest first", expiries)
+		}
+		// The action as read back, as the API shows it.
+		rules, err := models.AutomationRulesFor(e.ctx, db, e.owner, e.app.PublicID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acts, err := models.ActionsOfRules(e.ctx, db, []uint64{rules[0].ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := acts[rules[0].ID][0].RetiredSecretExpiries(); fmt.Sprint(got) != fmt.Sprint(expiries) {
+			t.Fatalf("stored expiries %v, want %v", got, expiries)
+		}
+	})
 }

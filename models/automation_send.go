@@ -252,14 +252,15 @@ func (d *Dispatcher) send(ctx context.Context, a *AutomationAction, msgID string
 }
 
 // signatures is the webhook-signature header: v1,<base64 HMAC-SHA256 of
-// "id.timestamp.body"> by the current secret and, for 24 hours after a
-// rotation, by the previous one too.
+// "id.timestamp.body"> by the current secret and by each secret rotated
+// out in the last 24 hours (at most three), space-separated.
 func (a *AutomationAction) signatures(msgID, ts string, body []byte, now time.Time) string {
-	sigs := SignWebhook(a.Secret, msgID, ts, body)
-	if a.PreviousSecret != "" && a.PreviousUntil != nil && now.Before(*a.PreviousUntil) {
-		sigs += " " + SignWebhook(a.PreviousSecret, msgID, ts, body)
+	secrets := a.signingSecrets(now)
+	sigs := make([]string, len(secrets))
+	for i, s := range secrets {
+		sigs[i] = SignWebhook(s, msgID, ts, body)
 	}
-	return sigs
+	return strings.Join(sigs, " ")
 }
 
 // SignWebhook returns one Standard Webhooks signature ("v1,<base64>").

@@ -705,6 +705,34 @@ var migrations = []*gormigrate.Migration{
 			return tx.Table("automation_deliveries").Migrator().DropColumn(&struct{ Replays int }{}, "Replays")
 		},
 	},
+	{
+		// Every signing secret rotated out in the last 24 hours, at most 3,
+		// signs deliveries (automation_secret.go), not only the last one:
+		// retired_secrets holds them as a JSON list, read with the action.
+		// The secret previous_secret held, while it still signs, moves into
+		// it (migrate_secrets.go). The column is nullable and the old ones
+		// stay, so replicas of the previous release keep creating, rotating
+		// and signing during a rolling upgrade; the new release writes the
+		// newest retired secret into them too, and reads previous_secret
+		// as one more retired secret.
+		ID: "2026120503_retired_secrets",
+		Migrate: func(tx *gorm.DB) error {
+			type automationAction struct {
+				RetiredSecrets *string `gorm:"type:text"`
+			}
+			// On MySQL a failed run is not rolled back (DDL commits): run
+			// again, it finds the column, and moves what is left.
+			if !tx.Migrator().HasColumn("automation_actions", "retired_secrets") {
+				if err := tx.Table("automation_actions").Migrator().AddColumn(&automationAction{}, "RetiredSecrets"); err != nil {
+					return err
+				}
+			}
+			return moveRetiredSecrets(tx)
+		},
+		Rollback: func(tx *gorm.DB) error {
+			return tx.Table("automation_actions").Migrator().DropColumn(&struct{ RetiredSecrets *string }{}, "RetiredSecrets")
+		},
+	},
 }
 
 // addEventsIntegrationSQL adds the column 2026120401_ingest_tokens adds.

@@ -148,7 +148,7 @@ var fieldAccess = classify(
 	anyone, "LeadConnection", "edges pageInfo",
 	anyone, "IdentifyPayload", "lead device moved",
 	appReader, "AutomationRule", "id name matcher identifiedOnly enabled actions createdAt updatedAt",
-	appReader, "AutomationAction", "id kind url headers template enabled disabledReason previousSecretExpiresAt createdAt updatedAt",
+	appReader, "AutomationAction", "id kind url headers template enabled disabledReason retiredSecretExpiries previousSecretExpiresAt createdAt updatedAt",
 	anyone, "WebhookHeader", "name valueHint",
 	anyone, "ActionSecretPayload", "action signingSecret",
 	anyone, "CreateAutomationRulePayload", "rule secrets",

@@ -107,7 +107,7 @@ func (r *nodeReceiver) next(t *testing.T) verifiedDelivery {
 }
 
 // Deliveries verify with the Standard Webhooks reference library, by the
-// new and the old secret alike for a day after a rotation; the whole life
+// new and the old secrets alike for a day after each rotation; the whole life
 // of a rule goes through GraphQL, and /metrics counts the deliveries.
 func TestWebhooksVerifyWithStandardWebhooks(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
@@ -182,6 +182,34 @@ func TestWebhooksVerifyWithStandardWebhooks(t *testing.T) {
 		if d := recv.next(t); len(d.Verified) != 2 || !d.Verified[0] || !d.Verified[1] {
 			t.Fatalf("during the rotation, verified by (old, new) = %v", d.Verified)
 		}
+
+		// A second rotation within the day: receivers still on the first
+		// secret verify too, each retired secret for a day from its rotation.
+		var again struct {
+			RotateActionSecret struct {
+				SigningSecret string
+				Action        struct{ RetiredSecretExpiries []string }
+			}
+		}
+		a.ok(`mutation($a: ID!, $id: ID!) { rotateActionSecret(appId: $a, id: $id) { signingSecret action { retiredSecretExpiries } } }`, &again,
+			client.Var("a", app), client.Var("id", actionID))
+		newerSecret := again.RotateActionSecret.SigningSecret
+		var expiries []time.Time
+		for _, s := range again.RotateActionSecret.Action.RetiredSecretExpiries {
+			at, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			expiries = append(expiries, at)
+		}
+		if len(expiries) != 2 || !expiries[0].Before(expiries[1]) || time.Until(expiries[0]) < 23*time.Hour || time.Until(expiries[1]) > 24*time.Hour {
+			t.Fatalf("retiredSecretExpiries %v, want two, a day after each rotation", expiries)
+		}
+		recv.setSecrets(t, oldSecret, newSecret, newerSecret)
+		trigger("pro")
+		if d := recv.next(t); len(d.Verified) != 3 || !d.Verified[0] || !d.Verified[1] || !d.Verified[2] {
+			t.Fatalf("after two rotations, verified by (first, second, third) = %v", d.Verified)
+		}
 		var tested struct {
 			SendTestDelivery struct {
 				StatusCode   int
@@ -193,11 +221,11 @@ func TestWebhooksVerifyWithStandardWebhooks(t *testing.T) {
 		if tested.SendTestDelivery.StatusCode != 200 || tested.SendTestDelivery.ResponseBody != "verified" {
 			t.Fatalf("sendTestDelivery %+v", tested.SendTestDelivery)
 		}
-		if d := recv.next(t); !strings.HasPrefix(d.ID, "msg_test_") || !d.Verified[1] {
+		if d := recv.next(t); !strings.HasPrefix(d.ID, "msg_test_") || !d.Verified[0] || !d.Verified[2] {
 			t.Fatalf("test delivery %+v", d)
 		}
 
-		// The log shows both deliveries; the header's value and the
+		// The log shows the three deliveries; the header's value and the
 		// secrets are nowhere to be read.
 		var log struct {
 			Deliveries struct {
@@ -217,19 +245,19 @@ func TestWebhooksVerifyWithStandardWebhooks(t *testing.T) {
 		var raw map[string]any
 		for range 100 {
 			raw, _ = a.do(`query($a: ID!) { deliveries(appId: $a, status: succeeded) { edges { node { status webhookId attemptLog { statusCode }
-				action { url headers { name valueHint } } } } } }`, client.Var("a", app))
+				action { url headers { name valueHint } retiredSecretExpiries } } } } }`, client.Var("a", app))
 			b, _ := json.Marshal(raw)
 			json.Unmarshal(b, &log)
-			if len(log.Deliveries.Edges) == 2 {
+			if len(log.Deliveries.Edges) == 3 {
 				break
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		if len(log.Deliveries.Edges) != 2 {
+		if len(log.Deliveries.Edges) != 3 {
 			t.Fatalf("delivery log %+v", log)
 		}
 		b, _ := json.Marshal(raw)
-		for _, secret := range []string{"crm-secret-token", oldSecret, newSecret} {
+		for _, secret := range []string{"crm-secret-token", oldSecret, newSecret, newerSecret} {
 			if strings.Contains(string(b), secret) {
 				t.Fatalf("the delivery log shows %q: %s", secret, b)
 			}

@@ -128,6 +128,7 @@ type ComplexityRoot struct {
 		ID                      func(childComplexity int) int
 		Kind                    func(childComplexity int) int
 		PreviousSecretExpiresAt func(childComplexity int) int
+		RetiredSecretExpiries   func(childComplexity int) int
 		Template                func(childComplexity int) int
 		URLHint                 func(childComplexity int) int
 		UpdatedAt               func(childComplexity int) int
@@ -1043,6 +1044,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AutomationAction.PreviousSecretExpiresAt(childComplexity), true
+	case "AutomationAction.retiredSecretExpiries":
+		if e.ComplexityRoot.AutomationAction.RetiredSecretExpiries == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AutomationAction.RetiredSecretExpiries(childComplexity), true
 	case "AutomationAction.template":
 		if e.ComplexityRoot.AutomationAction.Template == nil {
 			break
@@ -3566,8 +3573,15 @@ type AutomationAction {
   enabled: Boolean!
   "Why the action is off; empty when enabled."
   disabledReason: String!
+  """
+  When each secret rotated out that still signs deliveries stops, oldest
+  first. A secret rotated out signs for 24 hours from its rotation; at most
+  three do at once, so a fourth rotation within a day drops the oldest.
+  Webhooks only; the secrets themselves are never shown again.
+  """
+  retiredSecretExpiries: [Time!]!
   "Until when the secret rotated out last still signs deliveries, if it does."
-  previousSecretExpiresAt: Time
+  previousSecretExpiresAt: Time @deprecated(reason: "Use retiredSecretExpiries: every secret rotated out in the last 24 hours signs, not only the last.")
   createdAt: Time!
   updatedAt: Time!
 }
@@ -3739,7 +3753,12 @@ extend type Mutation {
   addAutomationAction(appId: ID!, ruleId: ID!, input: AutomationActionInput!): ActionSecretPayload!
   updateAutomationAction(appId: ID!, id: ID!, input: UpdateAutomationActionInput!): AutomationAction!
   deleteAutomationAction(appId: ID!, id: ID!): DeletePayload!
-  "A new signing secret for a webhook; for 24 hours deliveries are signed by the old one too."
+  """
+  A new signing secret for a webhook. For 24 hours deliveries are signed by
+  the old one too, and by those rotated out before it within their own 24
+  hours, at most three old ones: rotating a fourth time within a day drops
+  the oldest (see retiredSecretExpiries).
+  """
   rotateActionSecret(appId: ID!, id: ID!): ActionSecretPayload!
   """
   Sends a delivery again now, with the same webhook-id and the whole retry
@@ -4537,6 +4556,8 @@ func (ec *executionContext) childFields_AutomationAction(ctx context.Context, fi
 		return ec.fieldContext_AutomationAction_enabled(ctx, field)
 	case "disabledReason":
 		return ec.fieldContext_AutomationAction_disabledReason(ctx, field)
+	case "retiredSecretExpiries":
+		return ec.fieldContext_AutomationAction_retiredSecretExpiries(ctx, field)
 	case "previousSecretExpiresAt":
 		return ec.fieldContext_AutomationAction_previousSecretExpiresAt(ctx, field)
 	case "createdAt":
@@ -8091,6 +8112,29 @@ func (ec *executionContext) _AutomationAction_disabledReason(ctx context.Context
 }
 func (ec *executionContext) fieldContext_AutomationAction_disabledReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AutomationAction", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _AutomationAction_retiredSecretExpiries(ctx context.Context, field graphql.CollectedField, obj *models.AutomationAction) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AutomationAction_retiredSecretExpiries(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RetiredSecretExpiries(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []time.Time) graphql.Marshaler {
+			return ec.marshalNTime2ᚕtimeᚐTimeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AutomationAction_retiredSecretExpiries(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AutomationAction", field, true, false, errors.New("field of type Time does not have child fields"))
 }
 
 func (ec *executionContext) _AutomationAction_previousSecretExpiresAt(ctx context.Context, field graphql.CollectedField, obj *models.AutomationAction) (ret graphql.Marshaler) {
@@ -19471,6 +19515,11 @@ func (ec *executionContext) _AutomationAction(ctx context.Context, sel ast.Selec
 			}
 		case "disabledReason":
 			out.Values[i] = ec._AutomationAction_disabledReason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "retiredSecretExpiries":
+			out.Values[i] = ec._AutomationAction_retiredSecretExpiries(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
