@@ -107,18 +107,25 @@ func (a *AutomationAction) signingSecrets(now time.Time) []string {
 // RotateActionSecretFor gives a webhook action a new signing secret, shown
 // in the answer only, for editors of the app. The old one keeps signing
 // for 24 hours, as do those rotated out before it, up to the newest
-// three.
+// three. The action is read locked, so rotations at once each keep the
+// secret the one before made.
 func RotateActionSecretFor(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, id string) (*ActionSecret, error) {
 	return inApp(ctx, db, v, appPublicID, RoleEditor, func(app *App) (*ActionSecret, error) {
-		a, err := automationActionByID(ctx, db, app, id)
+		var a *AutomationAction
+		err := withRetry(ctx, func() error {
+			return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+				var err error
+				if a, err = automationActionByID(ctx, forUpdate(tx), app, id); err != nil {
+					return err
+				}
+				if a.Kind != ActionWebhook {
+					return Invalid("id", "only webhooks are signed")
+				}
+				a.rotateSecret(Now())
+				return tx.Select("Secret", "RetiredSecrets", "PreviousSecret", "PreviousUntil", "UpdatedAt").Save(a).Error
+			})
+		})
 		if err != nil {
-			return nil, err
-		}
-		if a.Kind != ActionWebhook {
-			return nil, Invalid("id", "only webhooks are signed")
-		}
-		a.rotateSecret(Now())
-		if err := db.WithContext(ctx).Select("Secret", "RetiredSecrets", "PreviousSecret", "PreviousUntil", "UpdatedAt").Save(a).Error; err != nil {
 			return nil, err
 		}
 		return &ActionSecret{Action: a, Secret: a.Secret}, nil

@@ -5,7 +5,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -230,6 +232,50 @@ func TestRotationsKeepEachRetiredSecretForADay(t *testing.T) {
 		}
 		if got := acts[rules[0].ID][0].RetiredSecretExpiries(); fmt.Sprint(got) != fmt.Sprint(expiries) {
 			t.Fatalf("stored expiries %v, want %v", got, expiries)
+		}
+	})
+}
+
+// Rotations at once (two editors, a retried request) each keep the secret
+// the one before made: every secret handed out signs, none is lost to a
+// read-modify-write race.
+func TestConcurrentRotationsKeepEverySecret(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newAutomationEnv(t, db, models.DispatcherOptions{})
+		e.define("signup")
+		e.matcher("Signups", "signup")
+		created := e.rule("Hook", "Signups", false, webhookTo("http://127.0.0.1:9/hook"))
+		action := created.Secrets[0].Action
+		for round := range 5 {
+			got := make([]string, 3)
+			var wg sync.WaitGroup
+			for i := range got {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					r, err := models.RotateActionSecretFor(e.ctx, db, e.owner, e.app.PublicID, models.FormatID(action.ID))
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					got[i] = r.Secret
+				}()
+			}
+			wg.Wait()
+			acts, err := models.ActionsByID(e.ctx, db, []uint64{action.ID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := acts[action.ID]
+			signing := []string{a.Secret}
+			for _, r := range a.RetiredSecrets {
+				signing = append(signing, r.Secret)
+			}
+			for _, s := range got {
+				if !slices.Contains(signing, s) {
+					t.Fatalf("round %d: a secret handed out does not sign (signing %d secrets)", round, len(signing))
+				}
+			}
 		}
 	})
 }
