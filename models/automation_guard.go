@@ -42,6 +42,11 @@ var blockedPrefixes = []netip.Prefix{
 	netip.MustParsePrefix("64:ff9b::/96"),      // NAT64 reaches IPv4 inside
 	netip.MustParsePrefix("64:ff9b:1::/48"),    // local NAT64
 	netip.MustParsePrefix("2002::/16"),         // 6to4 embeds any IPv4
+	netip.MustParsePrefix("::/96"),             // IPv4-compatible (deprecated): ::127.0.0.1
+	netip.MustParsePrefix("::ffff:0:0:0/96"),   // IPv4-translated (SIIT)
+	netip.MustParsePrefix("2001::/32"),         // Teredo embeds an IPv4 server and client
+	netip.MustParsePrefix("2001:db8::/32"),     // documentation
+	netip.MustParsePrefix("100::/64"),          // discard-only
 	netip.MustParsePrefix("fd00:ec2::254/128"), // AWS metadata over IPv6
 }
 

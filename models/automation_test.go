@@ -446,7 +446,8 @@ func TestURLGuard(t *testing.T) {
 	for _, u := range []string{
 		"http://127.0.0.1/hook", "http://localhost:8080/", "http://10.1.2.3/", "http://192.168.0.1/", "http://172.16.5.5/",
 		"http://169.254.169.254/latest/meta-data/", "http://[::1]/", "http://[fd00:ec2::254]/", "http://[::ffff:127.0.0.1]/",
-		"http://100.64.0.1/", "http://0.0.0.0/", "ftp://example.com/", "https://user:pw@93.184.216.34/", "/relative",
+		"http://100.64.0.1/", "http://0.0.0.0/", "http://[::127.0.0.1]/", "http://[::ffff:0:7f00:1]/", "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
+		"http://[2001:db8::1]/", "http://[100::1]/", "ftp://example.com/", "https://user:pw@93.184.216.34/", "/relative",
 	} {
 		if err := strict.CheckURL(ctx, u); err == nil {
 			t.Errorf("%s accepted", u)
