@@ -152,7 +152,7 @@ var fieldAccess = classify(
 	anyone, "WebhookHeader", "name valueHint",
 	anyone, "ActionSecretPayload", "action signingSecret",
 	anyone, "CreateAutomationRulePayload", "rule secrets",
-	appReader, "Delivery", "id rule action eventId webhookId status attempts lastStatusCode lastError lastLatencyMs nextAttemptAt createdAt updatedAt attemptLog",
+	appReader, "Delivery", "id rule action eventId webhookId status attempts replays lastStatusCode lastError lastLatencyMs nextAttemptAt createdAt updatedAt attemptLog",
 	appReader, "DeliveryAttempt", "at statusCode latencyMs error",
 	anyone, "DeliveryEdge", "cursor node",
 	anyone, "DeliveryConnection", "edges pageInfo",

@@ -191,6 +191,7 @@ type ComplexityRoot struct {
 		LastLatencyMs  func(childComplexity int) int
 		LastStatusCode func(childComplexity int) int
 		NextAttemptAt  func(childComplexity int) int
+		Replays        func(childComplexity int) int
 		Rule           func(childComplexity int) int
 		Status         func(childComplexity int) int
 		UpdatedAt      func(childComplexity int) int
@@ -1286,6 +1287,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Delivery.NextAttemptAt(childComplexity), true
+	case "Delivery.replays":
+		if e.ComplexityRoot.Delivery.Replays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Delivery.Replays(childComplexity), true
 	case "Delivery.rule":
 		if e.ComplexityRoot.Delivery.Rule == nil {
 			break
@@ -3621,6 +3628,8 @@ type Delivery {
   every attempt.
   """
   attempts: Int!
+  "How many times the delivery was replayed (replayDelivery, replayRule)."
+  replays: Int!
   "The last attempt's HTTP status; 0 when it got none."
   lastStatusCode: Int!
   """
@@ -4676,6 +4685,8 @@ func (ec *executionContext) childFields_Delivery(ctx context.Context, field grap
 		return ec.fieldContext_Delivery_status(ctx, field)
 	case "attempts":
 		return ec.fieldContext_Delivery_attempts(ctx, field)
+	case "replays":
+		return ec.fieldContext_Delivery_replays(ctx, field)
 	case "lastStatusCode":
 		return ec.fieldContext_Delivery_lastStatusCode(ctx, field)
 	case "lastError":
@@ -9038,6 +9049,29 @@ func (ec *executionContext) _Delivery_attempts(ctx context.Context, field graphq
 	)
 }
 func (ec *executionContext) fieldContext_Delivery_attempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Delivery", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _Delivery_replays(ctx context.Context, field graphql.CollectedField, obj *models.Delivery) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Delivery_replays(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Replays, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Delivery_replays(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Delivery", field, false, false, errors.New("field of type Int does not have child fields"))
 }
 
@@ -20190,6 +20224,11 @@ func (ec *executionContext) _Delivery(ctx context.Context, sel ast.SelectionSet,
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "attempts":
 			out.Values[i] = ec._Delivery_attempts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "replays":
+			out.Values[i] = ec._Delivery_replays(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}

@@ -588,6 +588,12 @@ test('automations, ingest tokens, retention, lead story and audit log', async ()
     await page.getByText(/sent again/).waitFor()
     await until(() => receiver.got.length >= 2, 30000, 'the replayed delivery')
     assert.equal(receiver.got[1].headers['webhook-id'], receiver.got[0].headers['webhook-id'])
+    // The log says the delivery was replayed; its attempts count from the replay.
+    await until(async () => {
+      await page.getByRole('button', { name: 'Refresh' }).click()
+      const cell = page.locator('[data-testid=deliveries-table] tbody tr[data-status=succeeded]').first().locator('td').nth(4)
+      return cell.waitFor({ timeout: 2000 }).then(async () => /^1 attempts, replayed 1×/.test((await cell.textContent()).trim()), () => false)
+    }, 30000, 'the replay in the log')
     // Replaying the rule over the last 24 hours sends both matching purchases: the one Test rule
     // found (made before the rule, so never sent) and the one just delivered, with its webhook-id.
     await page.getByLabel('Range').selectOption('1')

@@ -245,7 +245,7 @@ export function Deliveries({ app, base, ruleId }) {
   const [after, setAfter] = useState([])
   const cursor = after[after.length - 1] || null
   const q = useQuery(`query($a: ID!, $r: ID!, $s: DeliveryStatus, $after: String) { automationRule(appId: $a, id: $r) { id name }
-    deliveries(appId: $a, ruleId: $r, status: $s, first: 50, after: $after) { edges { node { id eventId webhookId status attempts lastStatusCode lastError lastLatencyMs nextAttemptAt createdAt action { kind url } attemptLog { at statusCode latencyMs error } } } pageInfo { hasNextPage endCursor } } }`,
+    deliveries(appId: $a, ruleId: $r, status: $s, first: 50, after: $after) { edges { node { id eventId webhookId status attempts replays lastStatusCode lastError lastLatencyMs nextAttemptAt createdAt action { kind url } attemptLog { at statusCode latencyMs error } } } pageInfo { hasNextPage endCursor } } }`,
   { a: app.id, r: ruleId, s: status || null, after: cursor }, [ruleId, status, cursor])
   useTitle(`Deliveries · ${app.name}`)
   const act = useAction()
@@ -261,8 +261,8 @@ export function Deliveries({ app, base, ruleId }) {
         <thead><tr><th scope="col">Created</th><th scope="col">Event</th><th scope="col">To</th><th scope="col">Status</th><th scope="col" class="num">Attempts</th><th scope="col" class="num">Response</th><th scope="col" class="num">Latency</th><th scope="col">Error</th><th scope="col">Next attempt</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
         <tbody>${d.deliveries.edges.map(({ node: x }) => html`<tr key=${x.id} data-status=${x.status}>
           <td>${fmtTime(x.createdAt, app.timezone)}</td><td><code>${x.eventId}</code></td><td class="url">${x.action.kind}: ${x.action.url}</td>
-          <td><span class=${`status status-${x.status}`}>${x.status}</span></td><td class="num">${x.attemptLog.length > 1 ? html`<details><summary>${x.attempts}<span class="sr-only"> attempts</span></summary><ol class="attempts">${x.attemptLog.map((t) => html`<li>${fmtTime(t.at, app.timezone)}: ${t.statusCode || 'no answer'}, ${fmtNum(t.latencyMs)} ms${t.error ? ` — ${t.error}` : ''}</li>`)}</ol></details>` : x.attempts}</td>
-          <td class="num">${x.lastStatusCode || '–'}</td><td class="num">${x.attempts ? `${fmtNum(x.lastLatencyMs)} ms` : '–'}</td>
+          <td><span class=${`status status-${x.status}`}>${x.status}</span></td><td class="num">${x.attemptLog.length > 1 ? html`<details><summary>${x.attempts}<span class="sr-only"> attempts</span>${x.replays ? `, replayed ${x.replays}×` : ''}</summary><ol class="attempts">${x.attemptLog.map((t) => html`<li>${fmtTime(t.at, app.timezone)}: ${t.statusCode || 'no answer'}, ${fmtNum(t.latencyMs)} ms${t.error ? ` — ${t.error}` : ''}</li>`)}</ol></details>` : `${x.attempts}${x.replays ? `, replayed ${x.replays}×` : ''}`}</td>
+          <td class="num">${x.lastStatusCode || '–'}</td><td class="num">${x.attemptLog.length ? `${fmtNum(x.lastLatencyMs)} ms` : '–'}</td>
           <td>${x.lastError || '–'}</td><td>${x.nextAttemptAt ? fmtTime(x.nextAttemptAt, app.timezone) : '–'}</td>
           <td><button class="link" disabled=${act.busy} onClick=${() => act.run(async () => {
             const r = await gql('mutation($a: ID!, $id: ID!) { replayDelivery(appId: $a, id: $id) { webhookId status lastStatusCode } }', { a: app.id, id: x.id })
