@@ -551,6 +551,18 @@ test('automations, ingest tokens, retention, lead story and audit log', async ()
       assert.deepEqual(await matcherNames(), [`Automation: ${n}`])
     }
 
+    // Rotating the webhook's secret shows the new one once; the old one signs for 24 hours more, as the row says.
+    const webhookRow = page.locator('tr', { has: page.getByRole('cell', { name: 'webhook', exact: true }) })
+    await webhookRow.getByRole('button', { name: /^Rotate secret/ }).click()
+    const rotated = await page.getByTestId('signing-secret').textContent()
+    assert.match(rotated, /^whsec_/)
+    assert.notEqual(rotated, signing)
+    await webhookRow.getByTestId('retired-secrets').waitFor()
+    assert.match(await webhookRow.getByTestId('retired-secrets').textContent(), /^Old secrets also sign until \S/)
+    const expiries = (await crumbs.gql('query($a: ID!, $id: ID!) { automationRule(appId: $a, id: $id) { actions { retiredSecretExpiries } } }', { a: app.id, id: rule.id })).automationRule.actions[0].retiredSecretExpiries
+    assert.equal(expiries.length, 1)
+    assert.ok(Math.abs(Date.parse(expiries[0]) - Date.now() - 24 * 3600e3) < 600e3, `${expiries[0]} is about 24 hours away`)
+
     // A Slack action (to the receiver) gets a test message; Slack actions have no signing secret.
     await page.selectOption('#act-kind', 'slack')
     await page.fill('#act-url', receiver.url + '/slack')

@@ -5,7 +5,7 @@ import { gql } from '../api.js'
 import { RulesEditor, cleanRules } from '../rules.js'
 import { Async, CodeSelect, ErrorBox, Field, PageHead, fmtNum, fmtTime, html, useAction, useQuery, useTitle } from '../ui.js'
 
-const RULE = 'id name enabled identifiedOnly matcher { id name code rules { field operator value } } actions { id kind url enabled disabledReason headers { name valueHint } }'
+const RULE = 'id name enabled identifiedOnly matcher { id name code rules { field operator value } } actions { id kind url enabled disabledReason headers { name valueHint } retiredSecretExpiries }'
 const MATCH_FIELDS = ['url', 'referrer', 'source', 'title', 'lead.email', 'properties.']
 
 const matcherText = (m) => `${m.code}${m.rules.length ? ` (${m.rules.map((r) => `${r.field} ${r.operator.replace('_', ' ')} ${r.value || ''}`.trim()).join(', ')})` : ''}`
@@ -161,7 +161,7 @@ function RuleEditor({ app, defs, base, rule, reload }) {
       <${ErrorBox} error=${act.error && !act.error.field && act.error} />
       <table><caption class="sr-only">Actions of ${rule.name}</caption>
         <thead><tr><th scope="col">Kind</th><th scope="col">URL</th><th scope="col">Headers</th><th scope="col">Enabled</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
-        <tbody>${rule.actions.map((x) => html`<tr key=${x.id}><td>${x.kind}</td><td>${x.url}</td><td>${x.headers.map((h) => `${h.name}: ${h.valueHint}`).join(', ') || '–'}</td>
+        <tbody>${rule.actions.map((x) => html`<tr key=${x.id}><td>${x.kind}</td><td>${x.url}${x.retiredSecretExpiries.length > 0 && html`<br /><span class="muted" data-testid="retired-secrets">Old secrets also sign until ${x.retiredSecretExpiries.map((t) => fmtTime(t, app.timezone)).join(', ')}</span>`}</td><td>${x.headers.map((h) => `${h.name}: ${h.valueHint}`).join(', ') || '–'}</td>
           <td><input type="checkbox" aria-label=${`Enabled: ${x.kind} action ${x.url}`} checked=${x.enabled} disabled=${act.busy} onChange=${(e) => actionMut('mutation($a: ID!, $id: ID!, $i: UpdateAutomationActionInput!) { updateAutomationAction(appId: $a, id: $id, input: $i) { id } }', { a: app.id, id: x.id, i: { enabled: e.target.checked } })} />
             ${x.disabledReason && html` <span class="muted">${x.disabledReason}</span>`}</td>
           <td class="links">${x.kind === 'webhook' && html`<button class="link" disabled=${act.busy} onClick=${() => actionMut('mutation($a: ID!, $id: ID!) { rotateActionSecret(appId: $a, id: $id) { signingSecret action { url } } }', { a: app.id, id: x.id })}>Rotate secret<span class="sr-only"> of ${x.url}</span></button>`}
