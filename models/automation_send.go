@@ -214,6 +214,9 @@ func actionBody(a *AutomationAction, payload JSONObject) ([]byte, error) {
 // send makes one HTTP request: a webhook signed per Standard Webhooks, or
 // a Slack message.
 func (d *Dispatcher) send(ctx context.Context, a *AutomationAction, msgID string, body []byte) sendResult {
+	// Latency counts from before the deadline is set, so an attempt cut
+	// off by it never reads as shorter than the timeout.
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, d.opts.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.URL, bytes.NewReader(body))
@@ -232,7 +235,6 @@ func (d *Dispatcher) send(ctx context.Context, a *AutomationAction, msgID string
 		req.Header.Set("webhook-timestamp", ts)
 		req.Header.Set("webhook-signature", a.signatures(msgID, ts, body, now))
 	}
-	start := time.Now()
 	resp, err := d.client.Do(req)
 	res := sendResult{latency: time.Since(start)}
 	if err != nil {
