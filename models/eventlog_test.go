@@ -32,9 +32,29 @@ func newQuietEnv(t *testing.T, db *gorm.DB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Registered first, so run last, after the test's dispatchers closed:
+	// the app's rules go with their deliveries, so that the next tests'
+	// dispatchers in the shared MySQL database do not attempt them once
+	// their receivers are gone.
+	t.Cleanup(func() { deleteRules(t, db, owner, app) })
 	w := models.NewWriter(db, models.NewCatalog(db, time.Minute), models.WriterOptions{NoDerive: true})
 	t.Cleanup(w.Close)
 	return &env{t: t, ctx: ctx, db: db, app: app, secret: secret, owner: owner, writer: w}
+}
+
+// deleteRules deletes the automation rules of an app with their actions
+// and delivery logs; an app its owner can no longer reach is left.
+func deleteRules(t *testing.T, db *gorm.DB, owner models.Viewer, app *models.App) {
+	ctx := context.Background()
+	rules, err := models.AutomationRulesFor(ctx, db, owner, app.PublicID)
+	if err != nil {
+		return
+	}
+	for _, r := range rules {
+		if _, err := models.DeleteAutomationRuleFor(ctx, db, owner, app.PublicID, models.FormatID(r.ID)); err != nil && !errors.Is(err, models.ErrNotFound) {
+			t.Errorf("deleting rule %q at cleanup: %v", r.Name, err)
+		}
+	}
 }
 
 // generate stores n events around the 2026-10-25 DST change, like
