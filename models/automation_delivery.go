@@ -25,12 +25,13 @@ const (
 // most one per event and action: its webhook-id is fixed by both, so a
 // receiver dedupes retries and replays.
 type Delivery struct {
-	ID       uint64 `gorm:"primaryKey"`
-	AppID    uint64 `gorm:"not null;index:idx_automation_deliveries_app_id,priority:1"`
+	ID uint64 `gorm:"primaryKey;index:idx_automation_deliveries_app_status,priority:3"`
+	// AppID, Status and ID: the delivery log filtered by status.
+	AppID    uint64 `gorm:"not null;index:idx_automation_deliveries_app_id,priority:1;index:idx_automation_deliveries_app_status,priority:1"`
 	RuleID   uint64 `gorm:"not null;index:idx_automation_deliveries_rule_id,priority:1"`
 	ActionID uint64 `gorm:"not null;uniqueIndex:idx_automation_deliveries_action_event,priority:1"`
 	EventID  uint64 `gorm:"not null;uniqueIndex:idx_automation_deliveries_action_event,priority:2;index:idx_automation_deliveries_event_id"`
-	Status   string `gorm:"size:16;not null;index:idx_automation_deliveries_due,priority:1"`
+	Status   string `gorm:"size:16;not null;index:idx_automation_deliveries_due,priority:1;index:idx_automation_deliveries_app_status,priority:2"`
 	// DueAt is when the next attempt is due, in Unix milliseconds.
 	DueAt int64 `gorm:"not null;index:idx_automation_deliveries_due,priority:2"`
 	// Attempts counts the attempts since the delivery was recorded or last
