@@ -121,7 +121,7 @@ func TestLiveStreamFromPositionMissesNothing(t *testing.T) {
 		// The window the dashboard had between "Connected" and the
 		// subscription starting on the server.
 		time.Sleep(1500 * time.Millisecond)
-		stream := models.StreamEvents(e.ctx, db, e.app.ID, pos, log)
+		stream := models.StreamEvents(streamContext(t), db, e.app.ID, pos, log)
 		time.Sleep(2 * time.Second)
 		close(stop)
 		writers.Wait()
@@ -170,10 +170,18 @@ func TestLiveStreamBackfillSendsTheNewestThousand(t *testing.T) {
 		for _, id := range stored[100:] {
 			want[id] = true
 		}
-		stream := models.StreamEvents(e.ctx, db, e.app.ID, pos, log)
+		stream := models.StreamEvents(streamContext(t), db, e.app.ID, pos, log)
 		got := drainStream(t, stream, len(want))
 		modelstest.ExactlyOnce(t, got, want) // the newest 1,000, once; none of the 100 older
 	})
+}
+
+// streamContext ends with the test, and with it a stream's poll: polls
+// are per process, and TestLiveStreamSharesOnePollPerApp counts them.
+func streamContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	return ctx
 }
 
 func livePosition(t testing.TB, db *gorm.DB) uint64 {
