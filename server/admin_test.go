@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -52,7 +53,7 @@ func openURL(t *testing.T, url string) *gorm.DB {
 func TestAdminResetPasswordAndListUsers(t *testing.T) {
 	eachStoreURL(t, func(t *testing.T, url string, db *gorm.DB) {
 		ctx := context.Background()
-		email := "reset-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")) + "@example.com"
+		email := fmt.Sprintf("reset-%s-%d@example.com", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), time.Now().UnixNano())
 		env := map[string]string{"CRUMBS_DATABASE_URL": url}
 		getenv := func(k string) string { return env[k] }
 		admin := func(stdin string, args ...string) (string, error) {

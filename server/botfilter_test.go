@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -96,10 +97,14 @@ func TestBotFilter(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
 		j := newJSONAPI(t, db, func(c *config) { c.MetricsToken = testMetricsToken })
 		appID, secret := j.a.createApp("Bots")
+		app, err := models.AppByPublicID(context.Background(), db, appID)
+		if err != nil {
+			t.Fatal(err)
+		}
 		stored := func(device string) int64 {
 			t.Helper()
 			var n int64
-			if err := db.Model(&models.Event{}).Where("device_id = ?", device).Count(&n).Error; err != nil {
+			if err := db.Model(&models.Event{}).Where("app_id = ? AND device_id = ?", app.ID, device).Count(&n).Error; err != nil {
 				t.Fatal(err)
 			}
 			return n

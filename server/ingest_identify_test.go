@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -150,8 +151,12 @@ func TestKeyedCallsSkipDeviceLimit(t *testing.T) {
 				t.Fatalf("keyed identify %d: %d %s", i, r.status, r.raw)
 			}
 		}
+		app, err := models.AppByPublicID(context.Background(), db, appID)
+		if err != nil {
+			t.Fatal(err)
+		}
 		var n int64
-		db.Model(&models.Event{}).Where("device_id IN ?", []string{"imported", "imported-gql"}).Count(&n)
+		db.Model(&models.Event{}).Where("app_id = ? AND device_id IN ?", app.ID, []string{"imported", "imported-gql"}).Count(&n)
 		if n != 200 {
 			t.Fatalf("stored %d of 200 imported events", n)
 		}
