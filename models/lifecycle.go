@@ -239,29 +239,10 @@ var errLeaseLost = newError(ErrConflict, "another replica took over the lifecycl
 
 // lease takes or renews the job's lease: one replica at a time runs it.
 func (l *Lifecycle) lease(ctx context.Context, now time.Time) (bool, error) {
-	db := l.db.WithContext(ctx)
-	conflict := " ON CONFLICT (name) DO NOTHING"
-	if isMySQL(db) {
-		conflict = " ON DUPLICATE KEY UPDATE name = name"
-	}
-	if err := db.Exec("INSERT INTO job_leases (name, lease_owner, lease_until) VALUES (?, '', 0)"+conflict, lifecycleLease).Error; err != nil {
-		return false, err
-	}
-	until := now.Add(l.opts.LeaseTTL).UnixMilli()
-	res := db.Exec("UPDATE job_leases SET lease_owner = ?, lease_until = ? WHERE name = ? AND (lease_owner = ? OR lease_until < ?)",
-		l.opts.Owner, until, lifecycleLease, l.opts.Owner, now.UnixMilli())
-	if res.Error != nil || res.RowsAffected == 1 {
-		return res.Error == nil, res.Error
-	}
-	// MySQL counts a renewal that changed nothing as no row: look.
-	var owner string
-	err := db.Raw("SELECT lease_owner FROM job_leases WHERE name = ? AND lease_until = ?", lifecycleLease, until).Scan(&owner).Error
-	return err == nil && owner == l.opts.Owner, err
+	return takeJobLease(ctx, l.db, lifecycleLease, l.opts.Owner, now, l.opts.LeaseTTL)
 }
 
 // release ends the lease early so another replica may run the next time.
 func (l *Lifecycle) release(now time.Time) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	l.db.WithContext(ctx).Exec("UPDATE job_leases SET lease_until = ? WHERE name = ? AND lease_owner = ?", now.UnixMilli()-1, lifecycleLease, l.opts.Owner)
+	releaseJobLease(l.db, lifecycleLease, l.opts.Owner, now)
 }
