@@ -128,7 +128,10 @@ func (l *Lifecycle) RunOnce(ctx context.Context, now time.Time) (*LifecycleRun, 
 	}
 	n, err := pruneTombstones(ctx, l.db, now)
 	run.Tombstones = n
-	return run, err
+	if err != nil {
+		return run, err
+	}
+	return run, pruneEraseJobs(ctx, l.db, now)
 }
 
 // RetentionCutoff is the time before which an app with this retention
@@ -172,7 +175,7 @@ func (l *Lifecycle) retainApp(ctx context.Context, app *App, now time.Time, cloc
 			break
 		}
 	}
-	if err := removeIdle(ctx, l.db, app.ID, cutoff, res); err != nil {
+	if err := removeIdle(ctx, l.db, app.ID, cutoff, 0, res); err != nil {
 		return nil, err
 	}
 	if res.DeletedEvents+res.DeletedDevices+res.DeletedLeads == 0 {

@@ -746,6 +746,39 @@ var migrations = []*gormigrate.Migration{
 			return tx.Migrator().DropIndex("automation_deliveries", "idx_automation_deliveries_app_status")
 		},
 	},
+	{
+		// Erasures are stored before they start (erasejob.go), so they
+		// outlive the request that asked for them and resume after a crash.
+		ID: "2026120505_erase_jobs",
+		Migrate: func(tx *gorm.DB) error {
+			type eraseJob struct {
+				ID          uint64  `gorm:"primaryKey"`
+				AppID       uint64  `gorm:"not null;uniqueIndex:idx_erase_jobs_pending,priority:1"`
+				Kind        string  `gorm:"size:32;not null;uniqueIndex:idx_erase_jobs_pending,priority:2"`
+				PendingKey  *string `gorm:"size:64;uniqueIndex:idx_erase_jobs_pending,priority:3"`
+				LeadID      uint64  `gorm:"not null"`
+				DeviceID    string  `gorm:"size:128;not null"`
+				Before      *time.Time
+				ActorKind   string `gorm:"size:16;not null"`
+				ActorUserID *uint64
+				SubjectHash string `gorm:"size:64;not null"`
+				Erased      bool   `gorm:"not null"`
+				Events      int64  `gorm:"not null"`
+				Devices     int64  `gorm:"not null"`
+				Leads       int64  `gorm:"not null"`
+				Tombstones  int64  `gorm:"not null"`
+				ReceiptID   *uint64
+				CreatedAt   time.Time  `gorm:"not null"`
+				DoneAt      *time.Time `gorm:"index:idx_erase_jobs_done"`
+			}
+			// On MySQL DDL commits: a failed run finds the table when it runs again.
+			if tx.Migrator().HasTable("erase_jobs") {
+				return nil
+			}
+			return createTables(tx, []table{{"erase_jobs", &eraseJob{}}})
+		},
+		Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropTable("erase_jobs") },
+	},
 }
 
 // addEventsIntegrationSQL adds the column 2026120401_ingest_tokens adds.

@@ -2,8 +2,10 @@ package models
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"time"
 
 	"gorm.io/gorm"
@@ -18,8 +20,14 @@ type EraseResult struct {
 	// Tombstones is how many erased messageIds are remembered so that late
 	// resends stay erased (tombstone.go).
 	Tombstones int64
-	// ReceiptID is the audit record of the erasure (0 when nothing matched).
+	// ReceiptID is the audit record of the erasure (0 when nothing matched,
+	// and until it is done).
 	ReceiptID uint64
+	// ErasureID is the erasure to follow (Erasure); 0 when nothing matched.
+	ErasureID uint64
+	// Done is true once the erasure has finished: the counts are final.
+	// Until then they are what it has removed so far.
+	Done bool
 }
 
 // eraseChunk bounds the events one transaction of a by-date erasure or a
@@ -37,107 +45,26 @@ const eraseChunk = 2000
 // (eraseEventsInChunks), so a lead with millions of events is erased in
 // bounded memory and statements that each fit the database timeout, without
 // holding its devices' rows for long; the last transaction erases what was
-// stored meanwhile with the devices and the lead. A failure part way leaves
-// the lead with fewer events, and erasing it again finishes it.
+// stored meanwhile with the devices and the lead. The erasure is an
+// EraseJob: a failure part way leaves it pending with fewer events, and
+// erasing the lead again (or an Eraser) finishes it.
+//
+// EraseLead runs the erasure in ctx and returns when it is done; the
+// server's requests go through an Eraser, which runs it detached and
+// answers within a bound.
 func EraseLead(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, email string) (*EraseResult, error) {
-	if _, err := v.App(ctx, db, appPublicID, RoleEditor); err != nil {
-		return nil, err
-	}
-	lead, err := LeadByEmail(ctx, db, v, appPublicID, email)
-	if err != nil || lead == nil {
-		return &EraseResult{}, err
-	}
-	// The events go first, in transactions of at most eraseChunk; the last
-	// transaction erases what came meanwhile with the devices and the lead.
-	var owned []string
-	if err := db.WithContext(ctx).Model(&Device{}).Where("app_id = ? AND lead_id = ?", lead.AppID, lead.ID).Order("device_id").Pluck("device_id", &owned).Error; err != nil {
-		return nil, err
-	}
-	chunked, err := eraseEventsInChunks(ctx, db, lead.AppID, lead.ID, owned)
-	if err != nil {
-		return nil, err
-	}
-	res := &EraseResult{}
-	var deviceIDs []string
-	err = withRetry(ctx, func() error {
-		*res, deviceIDs = *chunked, nil
-		return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			err := forUpdate(tx.Model(&Device{})).Where("app_id = ? AND lead_id = ?", lead.AppID, lead.ID).Pluck("device_id", &deviceIDs).Error
-			if err != nil {
-				return err
-			}
-			if err := eraseDevices(tx, lead.AppID, deviceIDs, res); err != nil {
-				return err
-			}
-			err = tx.Where("to_lead_id = ? OR from_lead_id = ?", lead.ID, lead.ID).Delete(&DeviceMove{}).Error
-			if err != nil {
-				return err
-			}
-			if err := tx.Delete(&Lead{}, lead.ID).Error; err != nil {
-				return err
-			}
-			res.Erased, res.DeletedLeads = true, 1
-			if err := runEraseHooks(tx, Erasure{AppID: lead.AppID, Kind: AuditEraseLead, DeviceIDs: deviceIDs}); err != nil {
-				return err
-			}
-			return writeReceipt(tx, newAuditRecord(&v, lead.AppID, AuditEraseLead, lead.EmailKey), res)
-		})
-	})
-	if err != nil {
-		return nil, err
-	}
-	forgetRecentDevices(db, lead.AppID, deviceIDs)
-	return res, nil
+	job, err := startEraseLead(ctx, db, v, appPublicID, email)
+	return eraseNow(ctx, db, job, err)
 }
 
 // EraseDevice removes one device with all its events and its moves
 // between leads; its lead, if any, stays with its other devices. Erasing
 // an unknown device is not an error (Erased is false, no receipt). Its
-// events go in chunks, as EraseLead's.
+// events go in chunks, as EraseLead's, and it returns when done.
 // Editors, owners and the app's secret key.
 func EraseDevice(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, deviceID string) (*EraseResult, error) {
-	app, err := v.App(ctx, db, appPublicID, RoleEditor)
-	if err != nil {
-		return nil, err
-	}
-	if err := ValidateDeviceID(deviceID); err != nil {
-		return nil, err
-	}
-	ids := []string{deviceID}
-	chunked, err := eraseEventsInChunks(ctx, db, app.ID, 0, ids)
-	if err != nil {
-		return nil, err
-	}
-	res := &EraseResult{}
-	err = withRetry(ctx, func() error {
-		*res = *chunked
-		return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			var found []string
-			if err := forUpdate(tx.Model(&Device{})).Where("app_id = ? AND device_id = ?", app.ID, deviceID).Pluck("device_id", &found).Error; err != nil {
-				return err
-			}
-			if err := eraseDevices(tx, app.ID, ids, res); err != nil {
-				return err
-			}
-			moves := tx.Where("app_id = ? AND device_id = ?", app.ID, deviceID).Delete(&DeviceMove{})
-			if moves.Error != nil {
-				return moves.Error
-			}
-			if len(found) == 0 && res.DeletedEvents == 0 && moves.RowsAffected == 0 {
-				return nil
-			}
-			res.Erased = true
-			if err := runEraseHooks(tx, Erasure{AppID: app.ID, Kind: AuditEraseDevice, DeviceIDs: ids}); err != nil {
-				return err
-			}
-			return writeReceipt(tx, newAuditRecord(&v, app.ID, AuditEraseDevice, deviceID), res)
-		})
-	})
-	if err != nil {
-		return nil, err
-	}
-	forgetRecentDevices(db, app.ID, ids)
-	return res, nil
+	job, err := startEraseDevice(ctx, db, v, appPublicID, deviceID)
+	return eraseNow(ctx, db, job, err)
 }
 
 // EraseBefore removes every event of the app that occurred before before,
@@ -146,8 +73,54 @@ func EraseDevice(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, device
 // transactions of at most eraseChunk events, each correcting the rollups
 // and the definitions like EraseLead, so it never holds locks for long; a
 // failure part way leaves a consistent, partly erased app, and running it
-// again finishes it. One receipt covers the whole run. Owners only.
+// again finishes it. One receipt covers the whole run. It returns when
+// done. Owners only.
 func EraseBefore(ctx context.Context, db *gorm.DB, v Viewer, appPublicID string, before time.Time) (*EraseResult, error) {
+	job, err := startEraseBefore(ctx, db, v, appPublicID, before)
+	return eraseNow(ctx, db, job, err)
+}
+
+// startEraseLead checks the viewer and stores the erasure of the lead, or
+// joins the pending one; nil when there is no such lead.
+func startEraseLead(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, email string) (*EraseJob, error) {
+	if _, err := v.App(ctx, db, appPublicID, RoleEditor); err != nil {
+		return nil, err
+	}
+	lead, err := LeadByEmail(ctx, db, v, appPublicID, email)
+	if err != nil || lead == nil {
+		return nil, err
+	}
+	job := newEraseJob(&v, lead.AppID, AuditEraseLead, lead.EmailKey, strconv.FormatUint(lead.ID, 10))
+	job.LeadID, job.Erased = lead.ID, true
+	return createEraseJob(ctx, db, job)
+}
+
+// startEraseDevice checks the viewer and stores the erasure of the
+// device, or joins the pending one; nil when nothing of it is stored.
+func startEraseDevice(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, deviceID string) (*EraseJob, error) {
+	app, err := v.App(ctx, db, appPublicID, RoleEditor)
+	if err != nil {
+		return nil, err
+	}
+	if err := ValidateDeviceID(deviceID); err != nil {
+		return nil, err
+	}
+	var found []int
+	err = db.WithContext(ctx).Raw(`SELECT 1 WHERE EXISTS (SELECT 1 FROM devices WHERE app_id = ? AND device_id = ?)
+		OR EXISTS (SELECT 1 FROM events WHERE app_id = ? AND device_id = ?)
+		OR EXISTS (SELECT 1 FROM device_moves WHERE app_id = ? AND device_id = ?)`,
+		app.ID, deviceID, app.ID, deviceID, app.ID, deviceID).Scan(&found).Error
+	if err != nil || len(found) == 0 {
+		return nil, err
+	}
+	job := newEraseJob(&v, app.ID, AuditEraseDevice, deviceID, SubjectHash(deviceID))
+	job.DeviceID, job.Erased = deviceID, true
+	return createEraseJob(ctx, db, job)
+}
+
+// startEraseBefore checks the viewer and the date and stores the erasure,
+// or joins the pending one of the same date.
+func startEraseBefore(ctx context.Context, db *gorm.DB, v Viewer, appPublicID string, before time.Time) (*EraseJob, error) {
 	app, err := v.App(ctx, db, appPublicID, RoleOwner)
 	if err != nil {
 		return nil, err
@@ -156,23 +129,119 @@ func EraseBefore(ctx context.Context, db *gorm.DB, v Viewer, appPublicID string,
 		return nil, Invalid("before", "must be a time no later than tomorrow")
 	}
 	before = StoreTime(before)
-	res := &EraseResult{}
-	cond := eraseCond{where: "app_id = ? AND occurred_at < ?", args: []any{app.ID, before}}
+	subject := before.UTC().Format(time.RFC3339Nano)
+	job := newEraseJob(&v, app.ID, AuditEraseBefore, subject, SubjectHash(subject))
+	job.Before = &before
+	return createEraseJob(ctx, db, job)
+}
+
+// runEraseJob carries the job out from where it stands: every step is
+// safe to run again. renew is called after every committed transaction
+// and stops the run when it fails (the lease was lost).
+func runEraseJob(ctx context.Context, db *gorm.DB, job *EraseJob, renew func() error) (*EraseResult, error) {
+	switch job.Kind {
+	case AuditEraseLead:
+		return runEraseLead(ctx, db, job, renew)
+	case AuditEraseDevice:
+		return runEraseDevice(ctx, db, job, renew)
+	case AuditEraseBefore:
+		return runEraseBefore(ctx, db, job, renew)
+	}
+	return nil, fmt.Errorf("models.runEraseJob: unknown kind %q", job.Kind)
+}
+
+func runEraseLead(ctx context.Context, db *gorm.DB, job *EraseJob, renew func() error) (*EraseResult, error) {
+	// The events go first, in transactions of at most eraseChunk; the last
+	// transaction erases what came meanwhile with the devices and the lead.
+	var owned []string
+	if err := db.WithContext(ctx).Model(&Device{}).Where("app_id = ? AND lead_id = ?", job.AppID, job.LeadID).Order("device_id").Pluck("device_id", &owned).Error; err != nil {
+		return nil, err
+	}
+	if err := eraseEventsInChunks(ctx, db, job, job.LeadID, owned, renew); err != nil {
+		return nil, err
+	}
+	var res *EraseResult
+	var deviceIDs []string
+	err := withRetry(ctx, func() error {
+		return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			part := &EraseResult{}
+			err := forUpdate(tx.Model(&Device{})).Where("app_id = ? AND lead_id = ?", job.AppID, job.LeadID).Pluck("device_id", &deviceIDs).Error
+			if err != nil {
+				return err
+			}
+			if err := eraseDevices(tx, job.AppID, deviceIDs, part); err != nil {
+				return err
+			}
+			err = tx.Where("to_lead_id = ? OR from_lead_id = ?", job.LeadID, job.LeadID).Delete(&DeviceMove{}).Error
+			if err != nil {
+				return err
+			}
+			d := tx.Delete(&Lead{}, job.LeadID)
+			if d.Error != nil {
+				return d.Error
+			}
+			part.DeletedLeads = d.RowsAffected
+			res, err = finishEraseJob(tx, job, part, true, Erasure{AppID: job.AppID, Kind: AuditEraseLead, DeviceIDs: deviceIDs})
+			return err
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	forgetRecentDevices(db, job.AppID, deviceIDs)
+	return res, nil
+}
+
+func runEraseDevice(ctx context.Context, db *gorm.DB, job *EraseJob, renew func() error) (*EraseResult, error) {
+	ids := []string{job.DeviceID}
+	if err := eraseEventsInChunks(ctx, db, job, 0, ids, renew); err != nil {
+		return nil, err
+	}
+	var res *EraseResult
+	err := withRetry(ctx, func() error {
+		return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			part := &EraseResult{}
+			var found []string
+			if err := forUpdate(tx.Model(&Device{})).Where("app_id = ? AND device_id = ?", job.AppID, job.DeviceID).Pluck("device_id", &found).Error; err != nil {
+				return err
+			}
+			if err := eraseDevices(tx, job.AppID, ids, part); err != nil {
+				return err
+			}
+			moves := tx.Where("app_id = ? AND device_id = ?", job.AppID, job.DeviceID).Delete(&DeviceMove{})
+			if moves.Error != nil {
+				return moves.Error
+			}
+			var err error
+			res, err = finishEraseJob(tx, job, part, len(found) > 0 || moves.RowsAffected > 0, Erasure{AppID: job.AppID, Kind: AuditEraseDevice, DeviceIDs: ids})
+			return err
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	forgetRecentDevices(db, job.AppID, ids)
+	return res, nil
+}
+
+func runEraseBefore(ctx context.Context, db *gorm.DB, job *EraseJob, renew func() error) (*EraseResult, error) {
+	before := *job.Before
+	cond := eraseCond{where: "app_id = ? AND occurred_at < ?", args: []any{job.AppID, before}}
 	for {
 		var n int64
 		err := withRetry(ctx, func() error {
-			part := &EraseResult{}
-			err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+				part := &EraseResult{}
 				var err error
-				n, err = eraseEvents(tx, app.ID, cond, eraseChunk, true, part)
-				return err
+				if n, err = eraseEvents(tx, job.AppID, cond, eraseChunk, true, part); err != nil {
+					return err
+				}
+				return tally(tx, job.ID, part)
 			})
-			if err == nil {
-				res.DeletedEvents += part.DeletedEvents
-				res.Tombstones += part.Tombstones
-			}
-			return err
 		})
+		if err == nil {
+			err = renew()
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -180,65 +249,62 @@ func EraseBefore(ctx context.Context, db *gorm.DB, v Viewer, appPublicID string,
 			break
 		}
 	}
-	if err := removeIdle(ctx, db, app.ID, before, res); err != nil {
+	if err := removeIdle(ctx, db, job.AppID, before, job.ID, &EraseResult{}); err != nil {
 		return nil, err
 	}
-	res.Erased = res.DeletedEvents+res.DeletedDevices+res.DeletedLeads > 0
-	err = withRetry(ctx, func() error {
+	var res *EraseResult
+	err := withRetry(ctx, func() error {
 		return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			if err := runEraseHooks(tx, Erasure{AppID: app.ID, Kind: AuditEraseBefore, Before: &before}); err != nil {
-				return err
-			}
-			return writeReceipt(tx, newAuditRecord(&v, app.ID, AuditEraseBefore, before.UTC().Format(time.RFC3339Nano)), res)
+			var err error
+			res, err = finishEraseJob(tx, job, &EraseResult{}, false, Erasure{AppID: job.AppID, Kind: AuditEraseBefore, Before: &before})
+			return err
 		})
 	})
-	if err != nil {
-		return nil, err
-	}
-	return res, nil
+	return res, err
 }
 
 // eraseEventsInChunks deletes the events of the devices, device by device
 // and oldest first along the (app_id, device_id, occurred_at) index, in
 // transactions of at most eraseChunk events that each correct the rollups
-// and definitions and keep tombstones, as eraseEvents does. With leadID, a
-// device's events go only while, under its row's lock, it still belongs to
-// that lead (an identify may move it to another lead meanwhile). It returns
-// the counts, for the erasure's receipt.
-func eraseEventsInChunks(ctx context.Context, db *gorm.DB, appID, leadID uint64, deviceIDs []string) (*EraseResult, error) {
-	res := &EraseResult{}
+// and definitions, keep tombstones, as eraseEvents does, and add to the
+// job's counts. With leadID, a device's events go only while, under its
+// row's lock, it still belongs to that lead (an identify may move it to
+// another lead meanwhile).
+func eraseEventsInChunks(ctx context.Context, db *gorm.DB, job *EraseJob, leadID uint64, deviceIDs []string, renew func() error) error {
 	for _, device := range deviceIDs {
-		cond := eraseCond{where: "app_id = ? AND device_id = ?", args: []any{appID, device}}
+		cond := eraseCond{where: "app_id = ? AND device_id = ?", args: []any{job.AppID, device}}
 		for {
 			var n int64
-			part := &EraseResult{}
 			err := withRetry(ctx, func() error {
-				*part = EraseResult{}
 				return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 					n = 0
 					if leadID != 0 {
 						var owned []string
-						err := forUpdate(tx.Model(&Device{})).Where("app_id = ? AND device_id = ? AND lead_id = ?", appID, device, leadID).Pluck("device_id", &owned).Error
+						err := forUpdate(tx.Model(&Device{})).Where("app_id = ? AND device_id = ? AND lead_id = ?", job.AppID, device, leadID).Pluck("device_id", &owned).Error
 						if err != nil || len(owned) == 0 {
 							return err
 						}
 					}
+					part := &EraseResult{}
 					var err error
-					n, err = eraseEvents(tx, appID, cond, eraseChunk, true, part)
-					return err
+					if n, err = eraseEvents(tx, job.AppID, cond, eraseChunk, true, part); err != nil {
+						return err
+					}
+					return tally(tx, job.ID, part)
 				})
 			})
-			if err != nil {
-				return nil, err
+			if err == nil && n > 0 {
+				err = renew()
 			}
-			res.DeletedEvents += part.DeletedEvents
-			res.Tombstones += part.Tombstones
+			if err != nil {
+				return err
+			}
 			if n < eraseChunk {
 				break
 			}
 		}
 	}
-	return res, nil
+	return nil
 }
 
 // writeReceipt stores the receipt with res's counts and sets res.ReceiptID.
@@ -346,8 +412,9 @@ func eraseEvents(tx *gorm.DB, appID uint64, cond eraseCond, limit int, correct b
 
 // removeIdle deletes, in chunks, the app's devices last seen before cutoff
 // that have no events left (with their moves), then its leads updated
-// before cutoff that have no devices left.
-func removeIdle(ctx context.Context, db *gorm.DB, appID uint64, cutoff time.Time, res *EraseResult) error {
+// before cutoff that have no devices left. It adds what it deleted to res,
+// and to the erasure jobID's counts in the same transactions (tally).
+func removeIdle(ctx context.Context, db *gorm.DB, appID uint64, cutoff time.Time, jobID uint64, res *EraseResult) error {
 	for lastDevice := ""; ; {
 		var ids []string
 		err := db.WithContext(ctx).Model(&Device{}).
@@ -360,7 +427,9 @@ func removeIdle(ctx context.Context, db *gorm.DB, appID uint64, cutoff time.Time
 			break
 		}
 		lastDevice = ids[len(ids)-1]
+		var part EraseResult
 		err = withRetry(ctx, func() error {
+			part = EraseResult{}
 			return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 				var locked []string
 				// Recheck under the lock: a trigger may have come since.
@@ -377,14 +446,15 @@ func removeIdle(ctx context.Context, db *gorm.DB, appID uint64, cutoff time.Time
 				if d.Error != nil {
 					return d.Error
 				}
-				res.DeletedDevices += d.RowsAffected
+				part.DeletedDevices = d.RowsAffected
 				forgetRecentDevices(db, appID, locked)
-				return nil
+				return tally(tx, jobID, &part)
 			})
 		})
 		if err != nil {
 			return err
 		}
+		res.DeletedDevices += part.DeletedDevices
 		if len(ids) < 500 {
 			break
 		}
@@ -401,7 +471,9 @@ func removeIdle(ctx context.Context, db *gorm.DB, appID uint64, cutoff time.Time
 			return nil
 		}
 		lastLead = ids[len(ids)-1]
+		var part EraseResult
 		err = withRetry(ctx, func() error {
+			part = EraseResult{}
 			return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 				var locked []uint64
 				err := forUpdate(tx.Model(&Lead{})).
@@ -417,13 +489,14 @@ func removeIdle(ctx context.Context, db *gorm.DB, appID uint64, cutoff time.Time
 				if d.Error != nil {
 					return d.Error
 				}
-				res.DeletedLeads += d.RowsAffected
-				return nil
+				part.DeletedLeads = d.RowsAffected
+				return tally(tx, jobID, &part)
 			})
 		})
 		if err != nil {
 			return err
 		}
+		res.DeletedLeads += part.DeletedLeads
 		if len(ids) < 500 {
 			return nil
 		}
