@@ -1,0 +1,182 @@
+package models_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/crumbs-dev/crumbs/models"
+	"github.com/crumbs-dev/crumbs/models/modelstest"
+	"gorm.io/gorm"
+)
+
+// pacedStore returns a handle on db's store of the test's own, whose every
+// statement deleting events first calls onDelete (which may sleep, or
+// cancel a context), so that an erasure takes as long as the test needs.
+func pacedStore(t *testing.T, db *gorm.DB, onDelete func()) *gorm.DB {
+	t.Helper()
+	if db.Dialector.Name() != "sqlite" {
+		// The MySQL handle is shared by the package's tests: open one.
+		var err error
+		db, err = models.Open(context.Background(), modelstest.MySQLDSN(t), models.DBOptions{MaxOpenConns: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if sqlDB, err := db.DB(); err == nil {
+				sqlDB.Close()
+			}
+		})
+	}
+	err := db.Callback().Delete().Before("gorm:delete").Register("test:paced", func(d *gorm.DB) {
+		if d.Statement.Table == "events" {
+			onDelete()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// seedLead stores events with messageIds on devices of one lead, and
+// derives the rollups.
+func seedLead(e *env, email string, devices, events int) {
+	e.t.Helper()
+	for d := range devices {
+		device := fmt.Sprintf("%s-d%d", email, d)
+		for i := range events {
+			e.mustTrigger(models.TriggerInput{Code: "view", DeviceID: device, MessageID: ptr(fmt.Sprintf("%s-%d", device, i))})
+		}
+		if _, err := models.Identify(e.ctx, e.db, e.writer.Catalog(), models.IdentifyInput{AppPublicID: e.app.PublicID, DeviceID: device, Email: email, Secret: e.secret}); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	if err := e.writer.EventLog().Drain(e.ctx); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// waitErased polls the erasure until it is done and returns it.
+func waitErased(e *env, id uint64) *models.EraseResult {
+	e.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		res, err := models.ErasureStatus(e.ctx, e.db, e.owner, e.app.PublicID, models.FormatID(id))
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if res.Done {
+			return res
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("erasure %d not done after a minute: %+v", id, res)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// receipts returns the app's receipts of kind.
+func receipts(e *env, kind string) []models.AuditRecord {
+	e.t.Helper()
+	var rows []models.AuditRecord
+	if err := e.db.Where("app_id = ? AND kind = ?", e.app.ID, kind).Find(&rows).Error; err != nil {
+		e.t.Fatal(err)
+	}
+	return rows
+}
+
+// An erasure longer than the Eraser's wait is answered with done false,
+// its id and the counts so far; the caller leaving does not stop it, asking
+// again joins it, and it finishes with one receipt of the complete counts.
+func TestEraserAnswersBeforeTheErasureEnds(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		db = pacedStore(t, db, func() { time.Sleep(100 * time.Millisecond) })
+		e := newEnv(t, db)
+		seedLead(e, "long@example.com", 6, 2)
+		er := models.NewEraser(db, models.EraserOptions{Wait: 150 * time.Millisecond, LeaseTTL: 5 * time.Second})
+		t.Cleanup(er.Close)
+
+		ctx, leave := context.WithCancel(e.ctx)
+		res, err := er.EraseLead(ctx, e.owner, e.app.PublicID, "long@example.com")
+		leave()
+		if err != nil || res.Done || !res.Erased || res.ErasureID == 0 || res.ReceiptID != 0 || res.DeletedEvents >= 12 {
+			t.Fatalf("first answer: %v %+v", err, res)
+		}
+		again, err := er.EraseLead(e.ctx, e.owner, e.app.PublicID, "LONG@example.com")
+		if err != nil || again.ErasureID != res.ErasureID {
+			t.Fatalf("asking again: %v %+v, want erasure %d", err, again, res.ErasureID)
+		}
+		done := waitErased(e, res.ErasureID)
+		if !done.Erased || done.DeletedEvents != 12 || done.DeletedDevices != 6 || done.DeletedLeads != 1 || done.Tombstones != 12 || done.ReceiptID == 0 {
+			t.Fatalf("done: %+v", done)
+		}
+		rs := receipts(e, models.AuditEraseLead)
+		if len(rs) != 1 || rs[0].ID != done.ReceiptID || rs[0].Events != 12 || rs[0].Devices != 6 || rs[0].Leads != 1 || rs[0].Tombstones != 12 ||
+			rs[0].SubjectHash != models.SubjectHash("long@example.com") || rs[0].ActorKind != models.ActorUser {
+			t.Fatalf("receipts: %+v", rs)
+		}
+		if n := e.countEvents("1 = 1"); n != 0 {
+			t.Fatalf("%d events left", n)
+		}
+		// Done, it answers at once as before, and a viewer may not follow it.
+		if res, err := er.EraseLead(e.ctx, e.owner, e.app.PublicID, "long@example.com"); err != nil || res.Erased || !res.Done || res.ErasureID != 0 {
+			t.Fatalf("erasing again: %v %+v", err, res)
+		}
+		stranger := newUser(t, db)
+		if _, err := models.ErasureStatus(e.ctx, db, stranger, e.app.PublicID, models.FormatID(res.ErasureID)); err == nil {
+			t.Fatal("a stranger followed the erasure")
+		}
+	})
+}
+
+// A replica that dies part way through an erasure leaves it pending with
+// the counts of what committed; once its lease lapses another Eraser
+// resumes it, and the receipt holds the complete counts.
+func TestErasureResumesAfterACrash(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		ctx, crash := context.WithCancel(context.Background())
+		var deletes atomic.Int64
+		db = pacedStore(t, db, func() {
+			if deletes.Add(1) == 3 {
+				crash() // the third chunk never commits
+			}
+		})
+		e := newEnv(t, db)
+		seedLead(e, "crash@example.com", 6, 2)
+		if _, err := models.EraseLead(ctx, db, e.owner, e.app.PublicID, "crash@example.com"); err == nil {
+			t.Fatal("the erasure survived its crash")
+		}
+		var job models.EraseJob
+		if err := db.Where("app_id = ?", e.app.ID).Take(&job).Error; err != nil {
+			t.Fatal(err)
+		}
+		if job.DoneAt != nil || job.Events != 4 || job.Tombstones != 4 || job.ReceiptID != nil || len(receipts(e, models.AuditEraseLead)) != 0 {
+			t.Fatalf("after the crash: %+v", job)
+		}
+		if n := e.countEvents("1 = 1"); n != 8 {
+			t.Fatalf("%d events left after the crash, want 8", n)
+		}
+		// As if the replica died holding the lease.
+		err := db.Exec("UPDATE job_leases SET lease_owner = 'dead', lease_until = ? WHERE name = ?",
+			time.Now().Add(300*time.Millisecond).UnixMilli(), fmt.Sprintf("erase:%d", job.ID)).Error
+		if err != nil {
+			t.Fatal(err)
+		}
+		er := models.NewEraser(db, models.EraserOptions{LeaseTTL: 400 * time.Millisecond})
+		t.Cleanup(er.Close)
+		done := waitErased(e, job.ID)
+		if done.DeletedEvents != 12 || done.DeletedDevices != 6 || done.DeletedLeads != 1 || done.Tombstones != 12 || done.ReceiptID == 0 {
+			t.Fatalf("resumed: %+v", done)
+		}
+		rs := receipts(e, models.AuditEraseLead)
+		if len(rs) != 1 || rs[0].Events != 12 || rs[0].Devices != 6 || rs[0].Tombstones != 12 {
+			t.Fatalf("receipts: %+v", rs)
+		}
+		if n := e.countEvents("1 = 1"); n != 0 {
+			t.Fatalf("%d events left", n)
+		}
+	})
+}
