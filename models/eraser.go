@@ -85,23 +85,27 @@ func (e *Eraser) Close() {
 // EraseLead erases the lead with this email as EraseLead does, detached
 // from ctx, and answers when done or after Wait.
 func (e *Eraser) EraseLead(ctx context.Context, v Viewer, appPublicID, email string) (*EraseResult, error) {
-	job, err := startEraseLead(ctx, e.db, v, appPublicID, email)
+	job, err := startEraseLead(context.WithoutCancel(ctx), e.db, v, appPublicID, email)
 	return e.follow(ctx, job, err)
 }
 
 // EraseDevice erases the device as EraseDevice does, detached from ctx,
 // and answers when done or after Wait.
 func (e *Eraser) EraseDevice(ctx context.Context, v Viewer, appPublicID, deviceID string) (*EraseResult, error) {
-	job, err := startEraseDevice(ctx, e.db, v, appPublicID, deviceID)
+	job, err := startEraseDevice(context.WithoutCancel(ctx), e.db, v, appPublicID, deviceID)
 	return e.follow(ctx, job, err)
 }
 
 // EraseBefore erases the app's events before before as EraseBefore does,
 // detached from ctx, and answers when done or after Wait.
 func (e *Eraser) EraseBefore(ctx context.Context, v Viewer, appPublicID string, before time.Time) (*EraseResult, error) {
-	job, err := startEraseBefore(ctx, e.db, v, appPublicID, before)
+	job, err := startEraseBefore(context.WithoutCancel(ctx), e.db, v, appPublicID, before)
 	return e.follow(ctx, job, err)
 }
+
+// The Eraser's methods store the erasure detached from ctx too (each
+// statement keeps its deadline): a caller that hangs up as soon as it has
+// asked still has its erasure.
 
 // follow starts the job here unless it runs elsewhere, and waits for it
 // until Wait has passed or ctx ends. A run that failed while the caller
@@ -113,7 +117,7 @@ func (e *Eraser) follow(ctx context.Context, job *EraseJob, err error) (*EraseRe
 	if job.DoneAt != nil {
 		return job.result(), nil
 	}
-	run, err := e.start(ctx, job)
+	run, err := e.start(job)
 	if err != nil {
 		return nil, err
 	}
@@ -162,8 +166,9 @@ func (e *Eraser) status(ctx context.Context, id uint64) (*EraseResult, error) {
 }
 
 // start runs the job here if no other replica holds it, and returns its
-// run (nil when another replica holds it).
-func (e *Eraser) start(ctx context.Context, job *EraseJob) (*eraseRun, error) {
+// run (nil when another replica holds it). A caller who hung up meanwhile
+// does not keep it from starting.
+func (e *Eraser) start(job *EraseJob) (*eraseRun, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if run, ok := e.running[job.ID]; ok {
@@ -172,7 +177,7 @@ func (e *Eraser) start(ctx context.Context, job *EraseJob) (*eraseRun, error) {
 	if e.ctx.Err() != nil {
 		return nil, newError(ErrUnavailable, "models.Eraser: shutting down")
 	}
-	ok, err := takeJobLease(ctx, e.db, job.leaseName(), e.opts.Owner, time.Now(), e.opts.LeaseTTL)
+	ok, err := takeJobLease(e.ctx, e.db, job.leaseName(), e.opts.Owner, time.Now(), e.opts.LeaseTTL)
 	if err != nil || !ok {
 		return nil, err
 	}
@@ -232,7 +237,7 @@ func (e *Eraser) resume() error {
 		return err
 	}
 	for _, job := range pending {
-		if _, err := e.start(e.ctx, job); err != nil {
+		if _, err := e.start(job); err != nil {
 			return err
 		}
 	}
