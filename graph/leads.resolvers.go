@@ -68,6 +68,15 @@ func (r *eraseLeadPayloadResolver) ReceiptID(ctx context.Context, obj *models.Er
 	return &id, nil
 }
 
+// ErasureID is the resolver for the erasureId field.
+func (r *eraseLeadPayloadResolver) ErasureID(ctx context.Context, obj *models.EraseResult) (*string, error) {
+	if obj.ErasureID == 0 {
+		return nil, nil
+	}
+	id := models.FormatID(obj.ErasureID)
+	return &id, nil
+}
+
 // AppID is the resolver for the appId field.
 func (r *leadResolver) AppID(ctx context.Context, obj *models.Lead) (string, error) {
 	return appPublicID(ctx, obj.AppID)
@@ -161,17 +170,26 @@ func (r *mutationResolver) Identify(ctx context.Context, input model.IdentifyInp
 
 // EraseLead is the resolver for the eraseLead field.
 func (r *mutationResolver) EraseLead(ctx context.Context, appID string, email string) (*models.EraseResult, error) {
-	return models.EraseLead(ctx, r.DB, viewer(ctx), appID, email)
+	if r.Erasures == nil {
+		return models.EraseLead(ctx, r.DB, viewer(ctx), appID, email)
+	}
+	return r.Erasures.EraseLead(ctx, viewer(ctx), appID, email)
 }
 
 // EraseDevice is the resolver for the eraseDevice field.
 func (r *mutationResolver) EraseDevice(ctx context.Context, appID string, deviceID string) (*models.EraseResult, error) {
-	return models.EraseDevice(ctx, r.DB, viewer(ctx), appID, deviceID)
+	if r.Erasures == nil {
+		return models.EraseDevice(ctx, r.DB, viewer(ctx), appID, deviceID)
+	}
+	return r.Erasures.EraseDevice(ctx, viewer(ctx), appID, deviceID)
 }
 
 // EraseBefore is the resolver for the eraseBefore field.
 func (r *mutationResolver) EraseBefore(ctx context.Context, appID string, before time.Time) (*models.EraseResult, error) {
-	return models.EraseBefore(ctx, r.DB, viewer(ctx), appID, before)
+	if r.Erasures == nil {
+		return models.EraseBefore(ctx, r.DB, viewer(ctx), appID, before)
+	}
+	return r.Erasures.EraseBefore(ctx, viewer(ctx), appID, before)
 }
 
 // Lead is the resolver for the lead field.
@@ -203,6 +221,11 @@ func (r *queryResolver) Leads(ctx context.Context, appID string, search *string,
 // LeadByEmail is the resolver for the leadByEmail field.
 func (r *queryResolver) LeadByEmail(ctx context.Context, appID string, email string) (*models.Lead, error) {
 	return models.LeadByEmail(ctx, r.DB, viewer(ctx), appID, email)
+}
+
+// Erasure is the resolver for the erasure field.
+func (r *queryResolver) Erasure(ctx context.Context, appID string, id string) (*models.EraseResult, error) {
+	return models.ErasureStatus(ctx, r.DB, viewer(ctx), appID, id)
 }
 
 // AuditLog is the resolver for the auditLog field.

@@ -17,4 +17,7 @@ type Resolver struct {
 	Log     *slog.Logger
 	// Automations delivers rule matches (nil: this server runs none).
 	Automations *models.Dispatcher
+	// Erasures runs erasures detached from their requests (nil: each runs
+	// in its request until done).
+	Erasures *models.Eraser
 }

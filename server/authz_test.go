@@ -159,7 +159,7 @@ var fieldAccess = classify(
 	anyone, "TestRuleResult", "matched scanned truncated samples",
 	anyone, "TestDeliveryResult", "webhookId statusCode latencyMs error responseBody",
 	anyone, "ReplayRulePayload", "events",
-	anyone, "EraseLeadPayload", "erased deletedDevices deletedEvents deletedLeads tombstones receiptId",
+	anyone, "EraseLeadPayload", "erased deletedDevices deletedEvents deletedLeads tombstones receiptId done erasureId",
 	appOwner, "AuditRecord", "id kind actorKind actorUserId subjectHash events devices leads tombstones createdAt",
 	anyone, "AuditRecordEdge", "cursor node",
 	anyone, "AuditRecordConnection", "edges pageInfo",
@@ -545,6 +545,16 @@ var operations = map[string]operation{
 		return `mutation($a: ID!) { eraseBefore(appId: $a, before: "2001-01-01T00:00:00Z") %s }`, map[string]any{"a": f.appA}
 	}},
 	// The receipt of an erasure is there to read.
+	// An erasure of a device: whoever may erase a device may follow it.
+	"Query.erasure": {want: editApp, doc: func(f *fixture) (string, map[string]any) {
+		device := unique("d-erasure-")
+		f.identify(f.appA, f.secretA, device, unique("erasure")+"@example.com", nil)
+		res, err := models.EraseDevice(context.Background(), f.a.db, models.Viewer{UserID: f.userIDs[owner]}, f.appA, device)
+		if err != nil {
+			f.a.t.Fatal(err)
+		}
+		return `query($a: ID!, $id: ID!) { erasure(appId: $a, id: $id) %s }`, map[string]any{"a": f.appA, "id": models.FormatID(res.ErasureID)}
+	}},
 	"Query.auditLog": {want: ownApp, doc: func(f *fixture) (string, map[string]any) {
 		device := unique("d-audit-")
 		f.identify(f.appA, f.secretA, device, unique("audit")+"@example.com", nil)

@@ -49,6 +49,10 @@ type config struct {
 	DashboardOrigins []string
 	MetricsAddr      string
 	MetricsToken     string
+	// Erasures: how long a request waits for its erasure before it is
+	// answered with the counts so far (well under the 60 s write timeout),
+	// and how long a replica holds one without renewing it.
+	EraseWait, EraseLease time.Duration
 	// Webhooks configure automation deliveries (models.DispatcherOptions).
 	Webhooks models.DispatcherOptions
 	// MaxAnonymousWebsockets caps the websockets open at once without a
@@ -69,7 +73,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	var cfg config
 	var maxBody, dbConns, dbTimeout, batch, writers, logLevel string
-	var lifecycleInterval string
+	var lifecycleInterval, eraseWait, eraseLease string
 	var writeDelay, cacheTTL, shutdown, mode string
 	var dashboardOrigins, maxAnonymousWS string
 	var hookPrivate, hookWorkers, hookPerRule, hookRate, hookBackoff, hookAttempts, hookRetention, hookTimeout string
@@ -88,6 +92,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&maxBody, "max-body-bytes", env("CRUMBS_MAX_BODY_BYTES", "2097152"), "largest accepted request body (CRUMBS_MAX_BODY_BYTES)")
 	fs.StringVar(&dbConns, "db-max-conns", env("CRUMBS_DB_MAX_CONNS", "16"), "MySQL connection pool size (CRUMBS_DB_MAX_CONNS)")
 	fs.StringVar(&lifecycleInterval, "lifecycle-interval", env("CRUMBS_LIFECYCLE_INTERVAL", "1h"), "how often one replica deletes events past each app's retention and expired tombstones (CRUMBS_LIFECYCLE_INTERVAL)")
+	fs.StringVar(&eraseWait, "erase-wait", env("CRUMBS_ERASE_WAIT", "20s"), "longest an erasure request waits for its erasure, at most 45s; a longer one is answered done: false with its counts so far and goes on in the server (CRUMBS_ERASE_WAIT)")
+	fs.StringVar(&eraseLease, "erase-lease", env("CRUMBS_ERASE_LEASE", "1m"), "how long a replica holds a running erasure without renewing it; one whose replica died is resumed by another (or after the restart) this long after its last transaction (CRUMBS_ERASE_LEASE)")
 	fs.StringVar(&dbTimeout, "db-timeout", env("CRUMBS_DB_TIMEOUT", "10s"), "longest a database call or group commit may take before the request is answered UNAVAILABLE (CRUMBS_DB_TIMEOUT)")
 	fs.StringVar(&batch, "write-batch", env("CRUMBS_WRITE_BATCH", "2000"), "most events in one group commit (CRUMBS_WRITE_BATCH)")
 	fs.StringVar(&writers, "writers", env("CRUMBS_WRITERS", "1"), "group commits in flight at once; more than 1 pipelines them (CRUMBS_WRITERS)")
@@ -155,6 +161,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	check("lifecycle-interval", err)
 	cfg.DBTimeout, err = positiveDuration(dbTimeout)
 	check("db-timeout", err)
+	cfg.EraseWait, err = positiveDuration(eraseWait)
+	if err == nil && cfg.EraseWait > 45*time.Second {
+		err = fmt.Errorf("must be at most 45s, under the 60 s write timeout")
+	}
+	check("erase-wait", err)
+	cfg.EraseLease, err = positiveDuration(eraseLease)
+	check("erase-lease", err)
 	cfg.WriteBatch, err = positiveInt[int](batch)
 	check("write-batch", err)
 	cfg.Writers, err = positiveInt[int](writers)

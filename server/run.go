@@ -128,10 +128,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	// The lifecycle job stops between chunks; a chunk stalled on a frozen
 	// store is not waited for past a tenth of the timeout (its transaction
 	// rolls back when the connection closes).
+	// Erasures stop between statements too and release their leases, so
+	// the restart (or another replica) resumes them at once.
 	endJobs()
-	select {
-	case <-jobsDone:
-	case <-time.After(cfg.ShutdownTimeout / 10):
+	erasuresDone := make(chan struct{})
+	go func() {
+		resolver.Erasures.Close()
+		close(erasuresDone)
+	}()
+	timeUp := time.After(cfg.ShutdownTimeout / 10)
+	for jobs, erasures := jobsDone, erasuresDone; jobs != nil || erasures != nil; {
+		select {
+		case <-jobs:
+			jobs = nil
+		case <-erasures:
+			erasures = nil
+		case <-timeUp:
+			jobs, erasures = nil, nil
+		}
 	}
 	shutdown(log, cfg.ShutdownTimeout, srv, endRequests, resolver.Writer, sqlDB)
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -209,11 +223,14 @@ func newResolver(cfg *config, db *gorm.DB, log *slog.Logger, m *metrics.Metrics)
 	}
 	m.AddCounts("crumbs_webhook_deliveries_total", "Automation delivery attempts by outcome: succeeded, failed (to be retried), dead (dead-lettered), disabled (410 Gone switched the action off).",
 		"status", dispatcher.DeliveryCounts)
+	// Erasures run detached from their requests and resume pending ones.
+	erasures := models.NewEraser(db, models.EraserOptions{Wait: cfg.EraseWait, LeaseTTL: cfg.EraseLease, Log: log})
 	closeAll := func() {
+		erasures.Close()
 		dispatcher.Close()
 		writer.Close()
 	}
-	return &graph.Resolver{DB: db, Catalog: catalog, Writer: writer, Tokens: tokens, Log: log, Automations: dispatcher}, closeAll, nil
+	return &graph.Resolver{DB: db, Catalog: catalog, Writer: writer, Tokens: tokens, Log: log, Automations: dispatcher, Erasures: erasures}, closeAll, nil
 }
 
 // derivedLag reads how far the named event log consumer trails the stored

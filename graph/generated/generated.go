@@ -236,7 +236,9 @@ type ComplexityRoot struct {
 		DeletedDevices func(childComplexity int) int
 		DeletedEvents  func(childComplexity int) int
 		DeletedLeads   func(childComplexity int) int
+		Done           func(childComplexity int) int
 		Erased         func(childComplexity int) int
+		ErasureID      func(childComplexity int) int
 		ReceiptID      func(childComplexity int) int
 		Tombstones     func(childComplexity int) int
 	}
@@ -458,6 +460,7 @@ type ComplexityRoot struct {
 		CheckAppKey     func(childComplexity int, appID string) int
 		Deliveries      func(childComplexity int, appID string, ruleID *string, status *model.DeliveryStatus, first *int, after *string) int
 		Device          func(childComplexity int, appID string, deviceID string) int
+		Erasure         func(childComplexity int, appID string, id string) int
 		EventDefinition func(childComplexity int, id string) int
 		EventMatchers   func(childComplexity int, appID string) int
 		Events          func(childComplexity int, appID string, rules []*model.RuleInput, match *model.RuleCombination, from *time.Time, to *time.Time, first *int, after *string) int
@@ -618,6 +621,8 @@ type DeviceMoveResolver interface {
 }
 type EraseLeadPayloadResolver interface {
 	ReceiptID(ctx context.Context, obj *models.EraseResult) (*string, error)
+
+	ErasureID(ctx context.Context, obj *models.EraseResult) (*string, error)
 }
 type EventResolver interface {
 	Code(ctx context.Context, obj *models.Event) (string, error)
@@ -734,6 +739,7 @@ type QueryResolver interface {
 	Device(ctx context.Context, appID string, deviceID string) (*models.Device, error)
 	Leads(ctx context.Context, appID string, search *string, first *int, after *string) (*model.LeadConnection, error)
 	LeadByEmail(ctx context.Context, appID string, email string) (*models.Lead, error)
+	Erasure(ctx context.Context, appID string, id string) (*models.EraseResult, error)
 	AuditLog(ctx context.Context, appID string, first *int, after *string) (*model.AuditRecordConnection, error)
 }
 type RuleResolver interface {
@@ -1460,12 +1466,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.EraseLeadPayload.DeletedLeads(childComplexity), true
+	case "EraseLeadPayload.done":
+		if e.ComplexityRoot.EraseLeadPayload.Done == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EraseLeadPayload.Done(childComplexity), true
 	case "EraseLeadPayload.erased":
 		if e.ComplexityRoot.EraseLeadPayload.Erased == nil {
 			break
 		}
 
 		return e.ComplexityRoot.EraseLeadPayload.Erased(childComplexity), true
+	case "EraseLeadPayload.erasureId":
+		if e.ComplexityRoot.EraseLeadPayload.ErasureID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EraseLeadPayload.ErasureID(childComplexity), true
 	case "EraseLeadPayload.receiptId":
 		if e.ComplexityRoot.EraseLeadPayload.ReceiptID == nil {
 			break
@@ -2697,6 +2715,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Device(childComplexity, args["appId"].(string), args["deviceId"].(string)), true
+	case "Query.erasure":
+		if e.ComplexityRoot.Query.Erasure == nil {
+			break
+		}
+
+		args, err := ec.field_Query_erasure_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Erasure(childComplexity, args["appId"].(string), args["id"].(string)), true
 	case "Query.eventDefinition":
 		if e.ComplexityRoot.Query.EventDefinition == nil {
 			break
@@ -4350,7 +4379,12 @@ extend type Query {
 extend type Mutation {
   "Attaches a device to the lead with this email, creating the lead if needed."
   identify(input: IdentifyInput!): IdentifyPayload!
-  "Erases a lead with its devices and all their events (right to erasure). Erasing an unknown email is not an error."
+  """
+  Erases a lead with its devices and all their events (right to erasure). Erasing an unknown email is not an error.
+  The erasure runs in the server, whatever happens to this request, and resumes after a restart; the answer comes
+  when it is done or after CRUMBS_ERASE_WAIT (20 s), with ` + "`" + `done: false` + "`" + ` and the counts so far: follow it with
+  ` + "`" + `erasure` + "`" + `. Asking again while it runs joins it. The same holds for eraseDevice and eraseBefore.
+  """
   eraseLead(appId: ID!, email: String!): EraseLeadPayload!
   "Erases one device with all its events; its lead keeps its other devices. Erasing an unknown device is not an error."
   eraseDevice(appId: ID!, deviceId: ID!): EraseLeadPayload!
@@ -4358,7 +4392,7 @@ extend type Mutation {
   eraseBefore(appId: ID!, before: Time!): EraseLeadPayload!
 }
 
-"What an erasure removed, and its receipt."
+"What an erasure removed, and its receipt. While it runs (` + "`" + `done: false` + "`" + `), the counts are what it has removed so far."
 type EraseLeadPayload {
   "False when nothing matched (no receipt then)."
   erased: Boolean!
@@ -4367,8 +4401,12 @@ type EraseLeadPayload {
   deletedLeads: Int!
   "Erased messageIds remembered so that late resends are answered duplicate and not stored."
   tombstones: Int!
-  "The audit record of this erasure (see auditLog); null when nothing was erased."
+  "The audit record of this erasure (see auditLog), written once when it is done with the complete counts; null when nothing was erased, and while it runs."
   receiptId: ID
+  "True once the erasure has finished: the counts are final and receiptId is set (if something was erased)."
+  done: Boolean!
+  "The erasure, to follow with the erasure query; null when nothing matched."
+  erasureId: ID
 }
 
 "The receipt of one erasure, export or retention run. It holds no personal data: the subject is kept as its SHA-256."
@@ -4400,6 +4438,8 @@ type AuditRecordConnection {
 }
 
 extend type Query {
+  "An erasure started by eraseLead, eraseDevice or eraseBefore: its counts so far, and once done the final ones and the receipt. Who may start an erasure of its kind may follow it. Kept 30 days after it is done."
+  erasure(appId: ID!, id: ID!): EraseLeadPayload!
   "Receipts of the app's erasures, exports and retention runs, newest first. Owners only."
   auditLog(appId: ID!, first: Int = 50, after: String): AuditRecordConnection!
 }
@@ -4787,6 +4827,10 @@ func (ec *executionContext) childFields_EraseLeadPayload(ctx context.Context, fi
 		return ec.fieldContext_EraseLeadPayload_tombstones(ctx, field)
 	case "receiptId":
 		return ec.fieldContext_EraseLeadPayload_receiptId(ctx, field)
+	case "done":
+		return ec.fieldContext_EraseLeadPayload_done(ctx, field)
+	case "erasureId":
+		return ec.fieldContext_EraseLeadPayload_erasureId(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type EraseLeadPayload", field.Name)
 }
@@ -6578,6 +6622,28 @@ func (ec *executionContext) field_Query_device_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["deviceId"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_erasure_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "appId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["appId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg1
 	return args, nil
 }
 
@@ -9892,6 +9958,52 @@ func (ec *executionContext) _EraseLeadPayload_receiptId(ctx context.Context, fie
 	)
 }
 func (ec *executionContext) fieldContext_EraseLeadPayload_receiptId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EraseLeadPayload", field, true, true, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _EraseLeadPayload_done(ctx context.Context, field graphql.CollectedField, obj *models.EraseResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EraseLeadPayload_done(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Done, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EraseLeadPayload_done(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EraseLeadPayload", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _EraseLeadPayload_erasureId(ctx context.Context, field graphql.CollectedField, obj *models.EraseResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EraseLeadPayload_erasureId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.EraseLeadPayload().ErasureID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EraseLeadPayload_erasureId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("EraseLeadPayload", field, true, true, errors.New("field of type ID does not have child fields"))
 }
 
@@ -15427,6 +15539,50 @@ func (ec *executionContext) fieldContext_Query_leadByEmail(ctx context.Context, 
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_erasure(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_erasure(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Erasure(ctx, fc.Args["appId"].(string), fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *models.EraseResult) graphql.Marshaler {
+			return ec.marshalNEraseLeadPayload2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋmodelsᚐEraseResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_erasure(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EraseLeadPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_erasure_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_auditLog(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -20821,6 +20977,49 @@ func (ec *executionContext) _EraseLeadPayload(ctx context.Context, sel ast.Selec
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "done":
+			out.Values[i] = ec._EraseLeadPayload_done(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "erasureId":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._EraseLeadPayload_erasureId(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -23704,6 +23903,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				}()
 				res = ec._Query_leadByEmail(ctx, field)
 				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "erasure":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_erasure(ctx, field)
+				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
 				return res
