@@ -58,7 +58,11 @@ export function LeadPage({ app, base, leadId }) {
   const erase = useAction()
   const exp = useAction()
   useTitle(r.data ? `${r.data.lead.email} · ${app.name}` : `Lead · ${app.name}`)
-  if (erased) return html`<${PageHead} title="Lead erased" /><p role="status">Erased ${erased.email}: ${fmtNum(erased.deletedDevices)} devices and ${fmtNum(erased.deletedEvents)} events.</p><p><a href=${`${base}/leads`}>Back to leads</a></p>`
+  if (erased) {
+    return erased.done
+      ? html`<${PageHead} title="Lead erased" /><p role="status">Erased ${erased.email}: ${fmtNum(erased.deletedDevices)} devices and ${fmtNum(erased.deletedEvents)} events.</p><p><a href=${`${base}/leads`}>Back to leads</a></p>`
+      : html`<${PageHead} title="Erasing lead" /><p role="status">Erasing ${erased.email}: ${fmtNum(erased.deletedEvents)} events so far. It goes on in the server even if you leave this page; its receipt is in the audit log when it is done.</p><p><a href=${`${base}/leads`}>Back to leads</a></p>`
+  }
   return html`<${Async} q=${r}>${({ lead }) => html`
     <${PageHead} title=${lead.email}>
       <button class="secondary" disabled=${exp.busy} onClick=${() => exp.run(async () => {
@@ -94,8 +98,15 @@ export function LeadPage({ app, base, leadId }) {
     <form class="card danger-zone" onSubmit=${(e) => {
       e.preventDefault()
       erase.run(async () => {
-        const d = await gql('mutation($a: ID!, $e: String!) { eraseLead(appId: $a, email: $e) { erased deletedDevices deletedEvents } }', { a: app.id, e: lead.email })
-        setErased({ ...d.eraseLead, email: lead.email })
+        // A long erasure is answered before it ends (done: false): follow it.
+        const fields = 'erased deletedDevices deletedEvents done erasureId'
+        let d = (await gql(`mutation($a: ID!, $e: String!) { eraseLead(appId: $a, email: $e) { ${fields} } }`, { a: app.id, e: lead.email })).eraseLead
+        setErased({ ...d, email: lead.email })
+        while (!d.done) {
+          await new Promise((resolve) => setTimeout(resolve, 2000))
+          d = (await gql(`query($a: ID!, $id: ID!) { erasure(appId: $a, id: $id) { ${fields} } }`, { a: app.id, id: d.erasureId })).erasure
+          setErased({ ...d, email: lead.email })
+        }
       })
     }}>
       <h2>Erase this lead</h2>
