@@ -64,7 +64,9 @@ type killableServer struct {
 	log safeBuffer
 }
 
-func startKillableServer(t *testing.T, bin, dbURL string) *killableServer {
+// startKillableServer starts the binary on dbURL with the settings the
+// kill tests need, and env's NAME=value pairs over them.
+func startKillableServer(t *testing.T, bin, dbURL string, env ...string) *killableServer {
 	t.Helper()
 	p := &killableServer{cmd: exec.Command(bin)}
 	p.cmd.Env = append(os.Environ(),
@@ -72,6 +74,7 @@ func startKillableServer(t *testing.T, bin, dbURL string) *killableServer {
 		"CRUMBS_RATE_IP=0", "CRUMBS_RATE_DEVICE=0", "CRUMBS_LOG_FORMAT=text",
 		"CRUMBS_WEBHOOK_ALLOW_PRIVATE=true", "CRUMBS_WEBHOOK_TIMEOUT=2s", "CRUMBS_WEBHOOK_BACKOFF=200ms",
 		"CRUMBS_WEBHOOK_RATE=0") // durability under test, not the rate cap: a thousand deliveries to one action
+	p.cmd.Env = append(p.cmd.Env, env...)
 	p.cmd.Stderr = &p.log
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
