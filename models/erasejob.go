@@ -128,7 +128,7 @@ func finishEraseJob(tx *gorm.DB, job *EraseJob, part *EraseResult, erased bool, 
 	row.Leads += part.DeletedLeads
 	row.Tombstones += part.Tombstones
 	row.Erased = erased || row.Events+row.Devices+row.Leads > 0
-	if erased || row.Kind == AuditEraseBefore {
+	if row.Erased || row.Kind == AuditEraseBefore {
 		if err := runEraseHooks(tx, e); err != nil {
 			return nil, err
 		}

@@ -78,7 +78,10 @@ func NewEraser(db *gorm.DB, opts EraserOptions) *Eraser {
 // releases their leases, so that the next replica to look (or this one,
 // restarted) resumes them at once. It waits for them to stop.
 func (e *Eraser) Close() {
+	// Under mu, so that no erasure starts (wg.Go) once Close waits.
+	e.mu.Lock()
 	e.closing.Do(e.cancel)
+	e.mu.Unlock()
 	e.wg.Wait()
 }
 
@@ -197,8 +200,11 @@ func (e *Eraser) start(job *EraseJob) (*eraseRun, error) {
 		delete(e.running, job.ID)
 		e.mu.Unlock()
 		switch {
-		case errors.Is(err, errEraseDone) || errors.Is(err, errEraseLeaseLost):
-			// Another replica took it over, or finished it.
+		case errors.Is(err, errEraseDone):
+			// Another run finished it (this one started as it ended).
+			dropJobLease(e.db, job.leaseName(), e.opts.Owner)
+		case errors.Is(err, errEraseLeaseLost):
+			// Another replica took it over.
 		case err != nil:
 			releaseJobLease(e.db, job.leaseName(), e.opts.Owner, time.Now())
 			// Stopped by Close, it is no failure: a waiting request is
@@ -269,6 +275,7 @@ func eraseNow(ctx context.Context, db *gorm.DB, job *EraseJob, err error) (*Eras
 			case err == nil:
 				return res, nil
 			case errors.Is(err, errEraseDone): // another run finished it: read it below
+				dropJobLease(db, job.leaseName(), owner)
 			case errors.Is(err, errEraseLeaseLost): // another run holds it: wait for it
 			default:
 				releaseJobLease(db, job.leaseName(), owner, time.Now())

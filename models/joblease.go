@@ -43,3 +43,11 @@ func releaseJobLease(db *gorm.DB, name, owner string, now time.Time) {
 	defer cancel()
 	db.WithContext(ctx).Exec("UPDATE job_leases SET lease_until = ? WHERE name = ? AND lease_owner = ?", now.UnixMilli()-1, name, owner)
 }
+
+// dropJobLease deletes owner's lease of a job that is over (a run that found
+// its erasure finished by another), so that no row is left behind.
+func dropJobLease(db *gorm.DB, name, owner string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	db.WithContext(ctx).Exec("DELETE FROM job_leases WHERE name = ? AND lease_owner = ?", name, owner)
+}
