@@ -2,6 +2,7 @@ package models_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -177,6 +178,76 @@ func TestErasureResumesAfterACrash(t *testing.T) {
 		}
 		if n := e.countEvents("1 = 1"); n != 0 {
 			t.Fatalf("%d events left", n)
+		}
+	})
+}
+
+// eraseBefore through an Eraser: answered before it ends, joined by the
+// same request, followed by owners only (the secret key may follow the
+// erasure of a lead, not of a date), and done with one receipt whose counts
+// are the erasure's.
+func TestEraserByDate(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		db = pacedStore(t, db, func() { time.Sleep(300 * time.Millisecond) })
+		e := newEnv(t, db)
+		old := time.Now().Add(-48 * time.Hour)
+		for i := range 12 {
+			e.mustTrigger(models.TriggerInput{Code: "view", DeviceID: fmt.Sprintf("old-%d", i%3), OccurredAt: &old, MessageID: ptr(fmt.Sprintf("old-%d", i)), Secret: e.secret})
+		}
+		if err := e.writer.EventLog().Drain(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		er := models.NewEraser(db, models.EraserOptions{Wait: 50 * time.Millisecond, LeaseTTL: 5 * time.Second})
+		t.Cleanup(er.Close)
+		cutoff := time.Now().Add(-24 * time.Hour)
+		res, err := er.EraseBefore(e.ctx, e.owner, e.app.PublicID, cutoff)
+		if err != nil || res.Done || res.ErasureID == 0 || res.ReceiptID != 0 {
+			t.Fatalf("first answer: %v %+v", err, res)
+		}
+		if again, err := er.EraseBefore(e.ctx, e.owner, e.app.PublicID, cutoff); err != nil || again.ErasureID != res.ErasureID {
+			t.Fatalf("asking again: %v %+v, want erasure %d", err, again, res.ErasureID)
+		}
+		key := models.Viewer{Secret: e.secret}
+		if _, err := models.ErasureStatus(e.ctx, db, key, e.app.PublicID, models.FormatID(res.ErasureID)); !errors.Is(err, models.ErrForbidden) {
+			t.Fatalf("the secret key followed an erasure by date: %v", err)
+		}
+		done := waitErased(e, res.ErasureID)
+		if !done.Erased || done.DeletedEvents != 12 || done.Tombstones != 12 || done.ReceiptID == 0 {
+			t.Fatalf("done: %+v", done)
+		}
+		rs := receipts(e, models.AuditEraseBefore)
+		if len(rs) != 1 || rs[0].ID != done.ReceiptID || rs[0].Events != done.DeletedEvents || rs[0].Devices != done.DeletedDevices ||
+			rs[0].Leads != done.DeletedLeads || rs[0].Tombstones != done.Tombstones {
+			t.Fatalf("receipts %+v, erasure %+v", rs, done)
+		}
+		if n := e.countEvents("1 = 1"); n != 0 {
+			t.Fatalf("%d events left", n)
+		}
+	})
+}
+
+// A device whose events are stored without its row (a row deleted by hand,
+// a restore of the events only): erasing it erases the events, and as they
+// all go in the chunks before the last transaction, it is that count that
+// says something was erased, with a receipt.
+func TestEraseDeviceWithoutItsRow(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		for i := range 3 {
+			e.mustTrigger(models.TriggerInput{Code: "view", DeviceID: "rowless", MessageID: ptr(fmt.Sprintf("rowless-%d", i))})
+		}
+		if err := e.writer.EventLog().Drain(e.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Exec("DELETE FROM devices WHERE app_id = ? AND device_id = 'rowless'", e.app.ID).Error; err != nil {
+			t.Fatal(err)
+		}
+		res, err := models.EraseDevice(e.ctx, db, e.owner, e.app.PublicID, "rowless")
+		if err != nil || !res.Erased || !res.Done || res.DeletedEvents != 3 || res.DeletedDevices != 0 || res.ReceiptID == 0 {
+			t.Fatalf("erase: %v %+v", err, res)
+		}
+		if rs := receipts(e, models.AuditEraseDevice); len(rs) != 1 || rs[0].Events != 3 {
+			t.Fatalf("receipts: %+v", rs)
 		}
 	})
 }
