@@ -23,7 +23,8 @@ type EraseResult struct {
 	// ReceiptID is the audit record of the erasure (0 when nothing matched,
 	// and until it is done).
 	ReceiptID uint64
-	// ErasureID is the erasure to follow (Erasure); 0 when nothing matched.
+	// ErasureID is the erasure to follow (ErasureStatus); 0 when nothing
+	// matched.
 	ErasureID uint64
 	// Done is true once the erasure has finished: the counts are final.
 	// Until then they are what it has removed so far.
