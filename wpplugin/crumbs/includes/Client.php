@@ -177,10 +177,11 @@ final class Client
      * Sends one GraphQL operation and returns its `data`.
      *
      * @param array<string, mixed> $variables
+     * @param float|null $timeout Seconds to wait for the answer; the client's own timeout by default.
      * @return array<string, mixed>
      * @throws ClientError When the server cannot be reached or answers with errors.
      */
-    public function graphql(string $query, array $variables = [], bool $blocking = true): array
+    public function graphql(string $query, array $variables = [], bool $blocking = true, ?float $timeout = null): array
     {
         if ($this->serverUrl === '' || $this->appId === '') {
             throw new ClientError(__('Crumbs is not configured: set the server URL and app id.', 'crumbs'), 'NOT_CONFIGURED');
@@ -188,7 +189,7 @@ final class Client
         $response = wp_remote_post($this->serverUrl . '/graphql', [
             'headers' => $this->headers(),
             'body' => wp_json_encode(['query' => $query, 'variables' => (object) $variables]),
-            'timeout' => $this->timeout,
+            'timeout' => $timeout ?? $this->timeout,
             'blocking' => $blocking,
             'redirection' => 0,
             'user-agent' => 'crumbs-wordpress/' . VERSION . '; ' . home_url('/'),
@@ -334,34 +335,73 @@ final class Client
     public const EXPORT_PAGE = 200;
 
     /**
+     * Seconds an erasure mutation may take to answer: the server answers within CRUMBS_ERASE_WAIT
+     * (20 s by default, at most 45 s), with done false when the erasure goes on without the caller.
+     */
+    public const ERASE_TIMEOUT = 50.0;
+
+    /** The fields of an erasure's answer that the eraser reads. */
+    private const ERASURE_FIELDS = '{ erased deletedEvents done erasureId }';
+
+    /**
      * Erases one device and its events (events a queued identify never tied to the lead).
      *
-     * @return array{erased: bool, deletedEvents: int}
+     * @return array{erased: bool, deletedEvents: int, done: bool, erasureId: string}
      */
     public function eraseDevice(string $deviceId): array
     {
         $data = $this->graphql(
-            'mutation CrumbsEraseDevice($appId: ID!, $deviceId: ID!) { eraseDevice(appId: $appId, deviceId: $deviceId) { erased deletedEvents } }',
-            ['appId' => $this->appId, 'deviceId' => $deviceId]
+            'mutation CrumbsEraseDevice($appId: ID!, $deviceId: ID!) { eraseDevice(appId: $appId, deviceId: $deviceId) ' . self::ERASURE_FIELDS . ' }',
+            ['appId' => $this->appId, 'deviceId' => $deviceId],
+            true,
+            max($this->timeout, self::ERASE_TIMEOUT)
         );
-        return [
-            'erased' => (bool) ($data['eraseDevice']['erased'] ?? false),
-            'deletedEvents' => (int) ($data['eraseDevice']['deletedEvents'] ?? 0),
-        ];
+        return self::erasure($data['eraseDevice'] ?? null);
     }
 
     /**
-     * @return array{erased: bool, deletedEvents: int}
+     * Erases the lead with this email, its devices and their events.
+     *
+     * @return array{erased: bool, deletedEvents: int, done: bool, erasureId: string}
      */
     public function eraseLead(string $email): array
     {
         $data = $this->graphql(
-            'mutation CrumbsEraseLead($appId: ID!, $email: String!) { eraseLead(appId: $appId, email: $email) { erased deletedEvents } }',
-            ['appId' => $this->appId, 'email' => $email]
+            'mutation CrumbsEraseLead($appId: ID!, $email: String!) { eraseLead(appId: $appId, email: $email) ' . self::ERASURE_FIELDS . ' }',
+            ['appId' => $this->appId, 'email' => $email],
+            true,
+            max($this->timeout, self::ERASE_TIMEOUT)
         );
+        return self::erasure($data['eraseLead'] ?? null);
+    }
+
+    /**
+     * How far an erasure that eraseLead or eraseDevice answered not done has gone: its counts so
+     * far, final once done.
+     *
+     * @return array{erased: bool, deletedEvents: int, done: bool, erasureId: string}
+     */
+    public function followErasure(string $erasureId): array
+    {
+        $data = $this->graphql(
+            'query CrumbsErasure($appId: ID!, $id: ID!) { erasure(appId: $appId, id: $id) ' . self::ERASURE_FIELDS . ' }',
+            ['appId' => $this->appId, 'id' => $erasureId]
+        );
+        return self::erasure($data['erasure'] ?? null);
+    }
+
+    /**
+     * @return array{erased: bool, deletedEvents: int, done: bool, erasureId: string}
+     */
+    private static function erasure(mixed $answer): array
+    {
+        $answer = is_array($answer) ? $answer : [];
         return [
-            'erased' => (bool) ($data['eraseLead']['erased'] ?? false),
-            'deletedEvents' => (int) ($data['eraseLead']['deletedEvents'] ?? 0),
+            'erased' => (bool) ($answer['erased'] ?? false),
+            'deletedEvents' => (int) ($answer['deletedEvents'] ?? 0),
+            // Without an answer there is no erasure to follow.
+            'done' => (bool) ($answer['done'] ?? true),
+            'erasureId' => (string) ($answer['erasureId'] ?? ''),
         ];
     }
 }

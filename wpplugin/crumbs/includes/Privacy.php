@@ -123,11 +123,35 @@ final class Privacy
     }
 
     /**
+     * Most pages of one erasure request. A page follows a running erasure for up to PAGE_SECONDS,
+     * so an erasure gets at least a quarter of an hour before the eraser stops following it.
+     */
+    public const ERASE_PAGES = 90;
+
+    /** Seconds one eraser page follows running erasures, or starts new ones, before it answers. */
+    public const PAGE_SECONDS = 10;
+
+    /** Seconds between two looks at a running erasure. */
+    private const POLL_SECONDS = 1;
+
+    /**
+     * Erases the person's queued calls, then their lead and the devices this site made for them,
+     * with their events. An erasure the server has not finished when it answers goes on there:
+     * the eraser answers done false, and the next pages follow that same erasure (asking to erase
+     * again once it has ended would start a new one that finds nothing) until it is done, then
+     * report its complete counts.
+     *
      * @return array{items_removed: bool, items_retained: bool, messages: list<string>, done: bool}
      */
     public static function erase(string $email, int $page = 1): array
     {
         $result = ['items_removed' => false, 'items_retained' => false, 'messages' => [], 'done' => true];
+        // This request's erasures between its pages: their ids and counts, never the email.
+        $key = 'crumbs_erase_' . wp_hash(strtolower($email));
+        $state = $page > 1 ? get_transient($key) : false;
+        if (!is_array($state)) {
+            $state = ['removed' => false, 'erasures' => []];
+        }
         // The devices this site made for the person: queued calls of theirs carry only the device
         // id, and a queued identify may not have tied them to the lead yet.
         $devices = [ServerEvents::emailDeviceId('customer', $email)];
@@ -136,21 +160,21 @@ final class Privacy
             $devices[] = ServerEvents::userDeviceId((int) $user->ID);
         }
         $forgotten = Queue::forgetEmail($email) + Queue::forgetDevices($devices);
-        $result['items_removed'] = $forgotten > 0;
+        $state['removed'] = $state['removed'] || $forgotten > 0;
+        $result['items_removed'] = $state['removed'];
         if (!Options::isConfigured()) {
+            delete_transient($key);
             return $result;
         }
+        // The lead first, then each device (by a hash of its id: the state keeps no device id).
+        $steps = ['lead' => null];
+        foreach ($devices as $deviceId) {
+            $steps['device-' . wp_hash($deviceId)] = $deviceId;
+        }
         try {
-            $client = Client::fromOptions();
-            $erased = $client->eraseLead($email);
-            foreach ($devices as $deviceId) {
-                $gone = $client->eraseDevice($deviceId);
-                if ($gone['erased']) {
-                    $result['items_removed'] = true;
-                    $erased['deletedEvents'] += $gone['deletedEvents'];
-                }
-            }
+            $erasures = self::eraseUntil(Client::fromOptions(), $email, $steps, $state['erasures'], microtime(true) + self::PAGE_SECONDS);
         } catch (ClientError $e) {
+            delete_transient($key);
             $result['items_retained'] = true;
             $result['messages'][] = sprintf(
                 /* translators: %s: error message */
@@ -159,21 +183,106 @@ final class Privacy
             );
             return $result;
         }
-        if ($erased['erased']) {
+        $running = false;
+        foreach (array_keys($steps) as $step) {
+            $running = $running || !($erasures[$step]['done'] ?? false);
+        }
+        if ($running && $page < self::ERASE_PAGES) {
+            $state['erasures'] = $erasures;
+            set_transient($key, $state, HOUR_IN_SECONDS);
+            $result['done'] = false;
+            return $result;
+        }
+        delete_transient($key);
+
+        $lead = $erasures['lead'];
+        $events = $lead['deletedEvents'];
+        foreach ($erasures as $step => $gone) {
+            if ($step !== 'lead' && $gone['erased']) {
+                $result['items_removed'] = true;
+                $events += $gone['deletedEvents'];
+            }
+        }
+        if ($running) {
+            // The last page: the erasure goes on in Crumbs, which writes its receipt when done.
+            $result['items_removed'] = $result['items_removed'] || $lead['erased'] || $events > 0;
+            $result['items_retained'] = true;
+            $result['messages'][] = sprintf(
+                /* translators: %d: number of events erased so far */
+                _n(
+                    'Crumbs is still erasing the visitor events (%d event erased so far) and goes on by itself. Run this erasure request again later to see it finished.',
+                    'Crumbs is still erasing the visitor events (%d events erased so far) and goes on by itself. Run this erasure request again later to see it finished.',
+                    $events,
+                    'crumbs'
+                ),
+                $events
+            );
+            return $result;
+        }
+        if ($lead['erased']) {
             $result['items_removed'] = true;
             $result['messages'][] = sprintf(
                 /* translators: %d: number of events */
-                _n('Crumbs erased the lead and %d event.', 'Crumbs erased the lead and %d events.', $erased['deletedEvents'], 'crumbs'),
-                $erased['deletedEvents']
+                _n('Crumbs erased the lead and %d event.', 'Crumbs erased the lead and %d events.', $events, 'crumbs'),
+                $events
             );
-        } elseif ($erased['deletedEvents'] > 0) {
+        } elseif ($events > 0) {
             $result['messages'][] = sprintf(
                 /* translators: %d: number of events */
-                _n('Crumbs erased %d event of the person\'s devices.', 'Crumbs erased %d events of the person\'s devices.', $erased['deletedEvents'], 'crumbs'),
-                $erased['deletedEvents']
+                _n('Crumbs erased %d event of the person\'s devices.', 'Crumbs erased %d events of the person\'s devices.', $events, 'crumbs'),
+                $events
             );
         }
         return $result;
+    }
+
+    /**
+     * Takes the steps' erasures one by one from where the earlier pages left them: it follows a
+     * running one until it is done or until $until, and starts the next only before $until. It
+     * stops at the first one not done (one that answers not done was waited for by the server).
+     *
+     * @param array<string, string|null> $steps Device ids by step name; null for the lead.
+     * @param array<string, array{erased: bool, deletedEvents: int, done: bool, erasureId: string}> $erasures
+     * @return array<string, array{erased: bool, deletedEvents: int, done: bool, erasureId: string}>
+     * @throws ClientError
+     */
+    private static function eraseUntil(Client $client, string $email, array $steps, array $erasures, float $until): array
+    {
+        foreach ($steps as $step => $deviceId) {
+            $erasure = $erasures[$step] ?? null;
+            if ($erasure !== null && $erasure['done']) {
+                continue;
+            }
+            if ($erasure !== null) {
+                $erasure = self::follow($client, $erasure['erasureId'], $until);
+            } elseif (microtime(true) < $until) {
+                $erasure = $deviceId === null ? $client->eraseLead($email) : $client->eraseDevice($deviceId);
+            } else {
+                return $erasures; // the next page starts it
+            }
+            $erasures[$step] = $erasure;
+            if (!$erasure['done']) {
+                return $erasures;
+            }
+        }
+        return $erasures;
+    }
+
+    /**
+     * The running erasure's counts once it is done, or as they stand at $until.
+     *
+     * @return array{erased: bool, deletedEvents: int, done: bool, erasureId: string}
+     * @throws ClientError
+     */
+    private static function follow(Client $client, string $erasureId, float $until): array
+    {
+        while (true) {
+            $erasure = $client->followErasure($erasureId);
+            if ($erasure['done'] || microtime(true) + self::POLL_SECONDS > $until) {
+                return $erasure;
+            }
+            sleep(self::POLL_SECONDS);
+        }
     }
 
     public function policyText(): void
