@@ -7,11 +7,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 const wordpressDir = "/usr/share/wordpress"
@@ -136,20 +140,25 @@ const (
 	adminPassword = "wp-test-password-123"
 )
 
-func startCrumbs(t *testing.T) *crumbsServer {
+// crumbsBinary builds the server from this tree, or returns CRUMBS_SERVER_BIN, a binary built elsewhere.
+func crumbsBinary(t *testing.T) string {
+	t.Helper()
+	if bin := os.Getenv("CRUMBS_SERVER_BIN"); bin != "" {
+		return bin
+	}
+	goBin := needTool(t, "go")
+	bin := filepath.Join(t.TempDir(), "crumbs")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	run(t, ctx, "..", nil, goBin, "build", "-o", bin, "./server")
+	return bin
+}
+
+// startCrumbs runs the server binary on dbURL with extra settings (NAME=value).
+func startCrumbs(t *testing.T, bin, dbURL string, settings ...string) *crumbsServer {
 	t.Helper()
 	dir := t.TempDir()
-	// CRUMBS_SERVER_BIN reuses a server binary built elsewhere; by default it is built from this tree.
-	bin := os.Getenv("CRUMBS_SERVER_BIN")
-	if bin == "" {
-		goBin := needTool(t, "go")
-		bin = filepath.Join(dir, "crumbs")
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		run(t, ctx, "..", nil, goBin, "build", "-o", bin, "./server")
-	}
-
-	dbURL := "CRUMBS_DATABASE_URL=sqlite:" + filepath.Join(dir, "crumbs.db")
+	dbURL = "CRUMBS_DATABASE_URL=" + dbURL
 	adminCtx, cancelAdmin := context.WithTimeout(context.Background(), time.Minute)
 	defer cancelAdmin()
 	run(t, adminCtx, dir, []string{dbURL, "CRUMBS_ADMIN_PASSWORD=" + adminPassword},
@@ -157,7 +166,7 @@ func startCrumbs(t *testing.T) *crumbsServer {
 
 	addr := freeAddr(t)
 	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "CRUMBS_ADDR="+addr, dbURL)
+	cmd.Env = append(append(os.Environ(), "CRUMBS_ADDR="+addr, dbURL), settings...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -280,6 +289,31 @@ func mysqlAddr() (user, password, addr string) {
 	return user, password, addr
 }
 
+// crumbsDatabase creates an empty MariaDB database for a Crumbs server, dropped after the test.
+func crumbsDatabase(t *testing.T, user, password, addr string) string {
+	t.Helper()
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = user, password, "tcp", addr
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("crumbs_wp_erase_%d", os.Getpid())
+	for _, stmt := range []string{"DROP DATABASE IF EXISTS " + name, "CREATE DATABASE " + name + " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"} {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	t.Cleanup(func() {
+		// After the server using it has stopped (cleanups run last first).
+		if _, err := db.Exec("DROP DATABASE IF EXISTS " + name); err != nil {
+			t.Errorf("dropping %s: %v", name, err)
+		}
+		db.Close()
+	})
+	return name
+}
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -376,8 +410,15 @@ func TestWordPress(t *testing.T) {
 		c.Close()
 	}
 
-	crumbs := startCrumbs(t)
+	bin := crumbsBinary(t)
+	crumbs := startCrumbs(t, bin, "sqlite:"+filepath.Join(t.TempDir(), "crumbs.db"))
 	appID, secret := crumbs.testApp(t)
+	// A second server, on MariaDB, answers erasures after 1 s: a test keeps an erasure running by
+	// holding a row lock in its database (lock waits within the 60 s given to a database call).
+	eraseDB := crumbsDatabase(t, dbUser, dbPassword, dbAddr)
+	slow := startCrumbs(t, bin, fmt.Sprintf("mysql://%s@%s/%s", url.UserPassword(dbUser, dbPassword), dbAddr, eraseDB),
+		"CRUMBS_ERASE_WAIT=1s", "CRUMBS_DB_TIMEOUT=60s")
+	slowAppID, slowSecret := slow.testApp(t)
 
 	content := filepath.Join(t.TempDir(), "wp-content")
 	copyDir(t, "crumbs", filepath.Join(content, "plugins", "crumbs"))
@@ -396,6 +437,10 @@ func TestWordPress(t *testing.T) {
 		"CRUMBS_APP_ID=" + appID,
 		"CRUMBS_SECRET=" + secret,
 		"CRUMBS_ADMIN_TOKEN=" + crumbs.Token,
+		"CRUMBS_SLOW_URL=" + slow.URL,
+		"CRUMBS_SLOW_APP_ID=" + slowAppID,
+		"CRUMBS_SLOW_SECRET=" + slowSecret,
+		"CRUMBS_SLOW_DB_NAME=" + eraseDB,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
