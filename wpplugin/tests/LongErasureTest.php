@@ -61,14 +61,11 @@ final class LongErasureTest extends TestCase
         $this->assertFalse($page2['done'], 'still locked after following it for a page');
         $this->assertSame([], $page2['messages']);
 
+        // The erasure ends in the server before the next page: erasing the lead again now would
+        // find nothing, so only following the same erasure can report its counts.
         $this->unlock();
-        for ($page = 3; $page < 10; $page++) {
-            $last = Privacy::erase($email, $page);
-            if ($last['done']) {
-                break;
-            }
-            $this->assertSame([], $last['messages']);
-        }
+        $this->waitUntilErased($email);
+        $last = Privacy::erase($email, 3);
         $this->assertTrue($last['done']);
         $this->assertSame(['Crumbs erased the lead and 65 events.'], $last['messages']);
         $this->assertTrue($last['items_removed']);
@@ -103,6 +100,11 @@ final class LongErasureTest extends TestCase
         $this->assertFalse(get_transient('crumbs_erase_' . wp_hash($email)));
 
         $this->unlock();
+        $this->waitUntilErased($email);
+    }
+
+    private function waitUntilErased(string $email): void
+    {
         for ($tries = 0; $this->lead($email) !== null && $tries < 100; $tries++) {
             usleep(200000);
         }
