@@ -42,6 +42,13 @@ type EraseJob struct {
 	ReceiptID  *uint64
 	CreatedAt  time.Time  `gorm:"not null"`
 	DoneAt     *time.Time `gorm:"index:idx_erase_jobs_done"`
+	// Failures counts the runs that failed part way (what they committed
+	// stays); LastFailureCode is the public error code of the last one,
+	// at LastFailureAt. The Eraser waits longer after each before it
+	// resumes the erasure (eraseRetryDelay).
+	Failures        int     `gorm:"not null;default:0"`
+	LastFailureCode *string `gorm:"size:32"`
+	LastFailureAt   *time.Time
 }
 
 // result is what the job says so far.
@@ -54,7 +61,36 @@ func (j *EraseJob) result() *EraseResult {
 	if j.ReceiptID != nil {
 		res.ReceiptID = *j.ReceiptID
 	}
+	res.Failures, res.LastFailureCode, res.LastFailureAt = j.Failures, j.LastFailureCode, j.LastFailureAt
 	return res
+}
+
+// noteEraseFailure counts a run of the job that failed with err, with the
+// public code of err (no text: an erase hook's or the store's error may
+// say more than a caller may read; the server log has it).
+func noteEraseFailure(db *gorm.DB, jobID uint64, err error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), dbCallTimeout)
+	defer cancel()
+	code, _ := Code(err)
+	return db.WithContext(ctx).Exec("UPDATE erase_jobs SET failures = failures + 1, last_failure_code = ?, last_failure_at = ? WHERE id = ? AND done_at IS NULL",
+		code, Now(), jobID).Error
+}
+
+// eraseRetryDelay is how long after its last failure an erasure that
+// failed n times is resumed: half the lease after the first, doubling up
+// to an hour, so that one that keeps failing (an erase hook that always
+// errs) neither stops for good nor fills the log.
+func eraseRetryDelay(n int, leaseTTL time.Duration) time.Duration {
+	d := leaseTTL / 2
+	for i := 1; i < n && d < time.Hour; i++ {
+		d *= 2
+	}
+	return min(d, time.Hour)
+}
+
+// eraseDue says whether the pending job may be resumed at now.
+func (j *EraseJob) eraseDue(now time.Time, leaseTTL time.Duration) bool {
+	return j.Failures == 0 || j.LastFailureAt == nil || !now.Before(j.LastFailureAt.Add(eraseRetryDelay(j.Failures, leaseTTL)))
 }
 
 // leaseName is the job_leases row of the replica running the job.

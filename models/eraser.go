@@ -211,7 +211,11 @@ func (e *Eraser) start(job *EraseJob) (*eraseRun, error) {
 			// answered with the counts so far.
 			if e.ctx.Err() == nil {
 				run.err = err
-				e.opts.Log.Warn("erasure failed part way; it is resumed later", "erasure", job.ID, "kind", job.Kind, "err", err)
+				if nerr := noteEraseFailure(e.db, job.ID, err); nerr != nil {
+					e.opts.Log.Warn("counting a failed erasure", "erasure", job.ID, "err", nerr)
+				}
+				e.opts.Log.Warn("erasure failed part way; it is resumed later", "erasure", job.ID, "kind", job.Kind,
+					"failures", job.Failures+1, "err", err)
 			}
 		}
 	})
@@ -242,7 +246,11 @@ func (e *Eraser) resume() error {
 	if err := e.db.WithContext(e.ctx).Where("done_at IS NULL").Order("id").Find(&pending).Error; err != nil {
 		return err
 	}
+	now := Now()
 	for _, job := range pending {
+		if !job.eraseDue(now, e.opts.LeaseTTL) {
+			continue // failed lately: resumed after eraseRetryDelay
+		}
 		if _, err := e.start(job); err != nil {
 			return err
 		}
@@ -279,6 +287,9 @@ func eraseNow(ctx context.Context, db *gorm.DB, job *EraseJob, err error) (*Eras
 			case errors.Is(err, errEraseLeaseLost): // another run holds it: wait for it
 			default:
 				releaseJobLease(db, job.leaseName(), owner, time.Now())
+				if ctx.Err() == nil {
+					noteEraseFailure(db, job.ID, err) // the error is answered; the count is best effort
+				}
 				return nil, err
 			}
 		}

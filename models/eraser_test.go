@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -247,6 +248,70 @@ func TestEraseDeviceWithoutItsRow(t *testing.T) {
 			t.Fatalf("erase: %v %+v", err, res)
 		}
 		if rs := receipts(e, models.AuditEraseDevice); len(rs) != 1 || rs[0].Events != 3 {
+			t.Fatalf("receipts: %+v", rs)
+		}
+	})
+}
+
+// failingHooks makes the erase hook registered once for the package's
+// tests fail the lead erasures of one app while it is set.
+var failingHooks struct {
+	once  sync.Once
+	appID atomic.Uint64
+}
+
+func failLeadErasures(t *testing.T, appID uint64) {
+	failingHooks.once.Do(func() {
+		models.RegisterEraseHook(func(tx *gorm.DB, e models.Erasure) error {
+			if e.Kind == models.AuditEraseLead && e.AppID == failingHooks.appID.Load() {
+				return errors.New("the CRM did not answer")
+			}
+			return nil
+		})
+	})
+	failingHooks.appID.Store(appID)
+	t.Cleanup(func() { failingHooks.appID.Store(0) })
+}
+
+// An erasure whose last transaction keeps failing (an erase hook that
+// errs) keeps what committed, counts its failures with their public code
+// (not the hook's text), is resumed by the Eraser, and finishes with one
+// receipt of the complete counts once the hook passes.
+func TestFailingErasureIsCountedAndResumed(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		seedLead(e, "stuck@example.com", 2, 3)
+		failLeadErasures(t, e.app.ID)
+		er := models.NewEraser(db, models.EraserOptions{Wait: -1, LeaseTTL: 400 * time.Millisecond})
+		t.Cleanup(er.Close)
+
+		_, err := er.EraseLead(e.ctx, e.owner, e.app.PublicID, "stuck@example.com")
+		if code, _ := models.Code(err); code != models.CodeInternal {
+			t.Fatalf("erasing with a failing hook: %v (%s), want %s", err, code, models.CodeInternal)
+		}
+		var job models.EraseJob
+		if err := db.Where("app_id = ?", e.app.ID).Take(&job).Error; err != nil {
+			t.Fatal(err)
+		}
+		st, err := models.ErasureStatus(e.ctx, db, e.owner, e.app.PublicID, models.FormatID(job.ID))
+		if err != nil || st.Done || st.Failures < 1 || st.LastFailureCode == nil || *st.LastFailureCode != models.CodeInternal ||
+			st.LastFailureAt == nil || st.DeletedEvents != 6 || st.ReceiptID != 0 {
+			t.Fatalf("after the failure: %v %+v", err, st)
+		}
+		waitFor(t, "the erasure to be resumed and fail again", func() bool {
+			st, err := models.ErasureStatus(e.ctx, db, e.owner, e.app.PublicID, models.FormatID(job.ID))
+			return err == nil && st.Failures >= 2 && !st.Done
+		})
+		if n := len(receipts(e, models.AuditEraseLead)); n != 0 {
+			t.Fatalf("%d receipts of an erasure that never finished", n)
+		}
+
+		failingHooks.appID.Store(0)
+		done := waitErased(e, job.ID)
+		if !done.Erased || done.DeletedEvents != 6 || done.DeletedDevices != 2 || done.DeletedLeads != 1 || done.ReceiptID == 0 || done.Failures < 2 {
+			t.Fatalf("done: %+v", done)
+		}
+		if rs := receipts(e, models.AuditEraseLead); len(rs) != 1 || rs[0].Events != 6 || rs[0].ID != done.ReceiptID {
 			t.Fatalf("receipts: %+v", rs)
 		}
 	})

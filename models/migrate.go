@@ -779,6 +779,43 @@ var migrations = []*gormigrate.Migration{
 		},
 		Rollback: func(tx *gorm.DB) error { return tx.Migrator().DropTable("erase_jobs") },
 	},
+	{
+		// Erasures that fail part way are counted, with the public code of
+		// the last failure, and resumed after a growing delay (eraser.go).
+		ID: "2026120506_erase_job_failures",
+		Migrate: func(tx *gorm.DB) error {
+			type eraseJob struct {
+				Failures        int     `gorm:"not null;default:0"`
+				LastFailureCode *string `gorm:"size:32"`
+				LastFailureAt   *time.Time
+			}
+			// On MySQL DDL commits: a failed run finds the columns it added.
+			m := tx.Table("erase_jobs").Migrator()
+			for _, c := range []struct{ field, column string }{
+				{"Failures", "failures"}, {"LastFailureCode", "last_failure_code"}, {"LastFailureAt", "last_failure_at"},
+			} {
+				if !tx.Migrator().HasColumn("erase_jobs", c.column) {
+					if err := m.AddColumn(&eraseJob{}, c.field); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		},
+		Rollback: func(tx *gorm.DB) error {
+			m := tx.Table("erase_jobs").Migrator()
+			for _, c := range []string{"LastFailureAt", "LastFailureCode", "Failures"} {
+				if err := m.DropColumn(&struct {
+					Failures        int
+					LastFailureCode *string
+					LastFailureAt   *time.Time
+				}{}, c); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	},
 }
 
 // addEventsIntegrationSQL adds the column 2026120401_ingest_tokens adds.

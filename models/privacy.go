@@ -29,6 +29,11 @@ type EraseResult struct {
 	// Done is true once the erasure has finished: the counts are final.
 	// Until then they are what it has removed so far.
 	Done bool
+	// Failures counts its runs that failed part way, the last with the
+	// public error code LastFailureCode at LastFailureAt (nil if none).
+	Failures        int
+	LastFailureCode *string
+	LastFailureAt   *time.Time
 }
 
 // eraseChunk bounds the events one transaction of a by-date erasure or a

@@ -159,7 +159,7 @@ var fieldAccess = classify(
 	anyone, "TestRuleResult", "matched scanned truncated samples",
 	anyone, "TestDeliveryResult", "webhookId statusCode latencyMs error responseBody",
 	anyone, "ReplayRulePayload", "events",
-	anyone, "EraseLeadPayload", "erased deletedDevices deletedEvents deletedLeads tombstones receiptId done erasureId",
+	anyone, "EraseLeadPayload", "erased deletedDevices deletedEvents deletedLeads tombstones receiptId done erasureId failures lastFailureCode lastFailureAt",
 	appOwner, "AuditRecord", "id kind actorKind actorUserId subjectHash events devices leads tombstones createdAt",
 	anyone, "AuditRecordEdge", "cursor node",
 	anyone, "AuditRecordConnection", "edges pageInfo",

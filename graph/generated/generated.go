@@ -233,14 +233,17 @@ type ComplexityRoot struct {
 	}
 
 	EraseLeadPayload struct {
-		DeletedDevices func(childComplexity int) int
-		DeletedEvents  func(childComplexity int) int
-		DeletedLeads   func(childComplexity int) int
-		Done           func(childComplexity int) int
-		Erased         func(childComplexity int) int
-		ErasureID      func(childComplexity int) int
-		ReceiptID      func(childComplexity int) int
-		Tombstones     func(childComplexity int) int
+		DeletedDevices  func(childComplexity int) int
+		DeletedEvents   func(childComplexity int) int
+		DeletedLeads    func(childComplexity int) int
+		Done            func(childComplexity int) int
+		Erased          func(childComplexity int) int
+		ErasureID       func(childComplexity int) int
+		Failures        func(childComplexity int) int
+		LastFailureAt   func(childComplexity int) int
+		LastFailureCode func(childComplexity int) int
+		ReceiptID       func(childComplexity int) int
+		Tombstones      func(childComplexity int) int
 	}
 
 	Event struct {
@@ -1484,6 +1487,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.EraseLeadPayload.ErasureID(childComplexity), true
+	case "EraseLeadPayload.failures":
+		if e.ComplexityRoot.EraseLeadPayload.Failures == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EraseLeadPayload.Failures(childComplexity), true
+	case "EraseLeadPayload.lastFailureAt":
+		if e.ComplexityRoot.EraseLeadPayload.LastFailureAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EraseLeadPayload.LastFailureAt(childComplexity), true
+	case "EraseLeadPayload.lastFailureCode":
+		if e.ComplexityRoot.EraseLeadPayload.LastFailureCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EraseLeadPayload.LastFailureCode(childComplexity), true
 	case "EraseLeadPayload.receiptId":
 		if e.ComplexityRoot.EraseLeadPayload.ReceiptID == nil {
 			break
@@ -4407,6 +4428,12 @@ type EraseLeadPayload {
   done: Boolean!
   "The erasure, to follow with the erasure query; null when nothing matched."
   erasureId: ID
+  "How many of its runs failed part way (what they removed stays removed). A failed erasure is resumed by the server, half a minute after its first failure, then after twice as long each time, at most an hour apart."
+  failures: Int!
+  "The public error code of its last failure: UNAVAILABLE when the database did not answer, INTERNAL_SERVER_ERROR for anything else (such as an erase hook that failed; the server log says why). Null if it never failed."
+  lastFailureCode: String
+  "When it last failed; null if it never failed."
+  lastFailureAt: Time
 }
 
 "The receipt of one erasure, export or retention run. It holds no personal data: the subject is kept as its SHA-256."
@@ -4831,6 +4858,12 @@ func (ec *executionContext) childFields_EraseLeadPayload(ctx context.Context, fi
 		return ec.fieldContext_EraseLeadPayload_done(ctx, field)
 	case "erasureId":
 		return ec.fieldContext_EraseLeadPayload_erasureId(ctx, field)
+	case "failures":
+		return ec.fieldContext_EraseLeadPayload_failures(ctx, field)
+	case "lastFailureCode":
+		return ec.fieldContext_EraseLeadPayload_lastFailureCode(ctx, field)
+	case "lastFailureAt":
+		return ec.fieldContext_EraseLeadPayload_lastFailureAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type EraseLeadPayload", field.Name)
 }
@@ -10005,6 +10038,75 @@ func (ec *executionContext) _EraseLeadPayload_erasureId(ctx context.Context, fie
 }
 func (ec *executionContext) fieldContext_EraseLeadPayload_erasureId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("EraseLeadPayload", field, true, true, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _EraseLeadPayload_failures(ctx context.Context, field graphql.CollectedField, obj *models.EraseResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EraseLeadPayload_failures(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failures, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EraseLeadPayload_failures(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EraseLeadPayload", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _EraseLeadPayload_lastFailureCode(ctx context.Context, field graphql.CollectedField, obj *models.EraseResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EraseLeadPayload_lastFailureCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastFailureCode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EraseLeadPayload_lastFailureCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EraseLeadPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _EraseLeadPayload_lastFailureAt(ctx context.Context, field graphql.CollectedField, obj *models.EraseResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EraseLeadPayload_lastFailureAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastFailureAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EraseLeadPayload_lastFailureAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EraseLeadPayload", field, false, false, errors.New("field of type Time does not have child fields"))
 }
 
 func (ec *executionContext) _Event_id(ctx context.Context, field graphql.CollectedField, obj *models.Event) (ret graphql.Marshaler) {
@@ -21020,6 +21122,21 @@ func (ec *executionContext) _EraseLeadPayload(ctx context.Context, sel ast.Selec
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "failures":
+			out.Values[i] = ec._EraseLeadPayload_failures(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastFailureCode":
+			out.Values[i] = ec._EraseLeadPayload_lastFailureCode(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastFailureAt":
+			out.Values[i] = ec._EraseLeadPayload_lastFailureAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}

@@ -61,7 +61,7 @@ export function LeadPage({ app, base, leadId }) {
   if (erased) {
     return erased.done
       ? html`<${PageHead} title="Lead erased" /><p role="status">Erased ${erased.email}: ${fmtNum(erased.deletedDevices)} devices and ${fmtNum(erased.deletedEvents)} events.</p><p><a href=${`${base}/leads`}>Back to leads</a></p>`
-      : html`<${PageHead} title="Erasing lead" /><p role="status">Erasing ${erased.email}: ${fmtNum(erased.deletedEvents)} events so far. It goes on in the server even if you leave this page; its receipt is in the audit log when it is done.</p><p><a href=${`${base}/leads`}>Back to leads</a></p>`
+      : html`<${PageHead} title="Erasing lead" /><p role="status">Erasing ${erased.email}: ${fmtNum(erased.deletedEvents)} events so far. It goes on in the server even if you leave this page; its receipt is in the audit log when it is done.</p>${erased.failures > 0 && html`<p role="alert">It failed ${fmtNum(erased.failures)}× so far (last: ${erased.lastFailureCode}); the server retries it, less often after each failure, and its log says why.</p>`}<p><a href=${`${base}/leads`}>Back to leads</a></p>`
   }
   return html`<${Async} q=${r}>${({ lead }) => html`
     <${PageHead} title=${lead.email}>
@@ -99,7 +99,7 @@ export function LeadPage({ app, base, leadId }) {
       e.preventDefault()
       erase.run(async () => {
         // A long erasure is answered before it ends (done: false): follow it.
-        const fields = 'erased deletedDevices deletedEvents done erasureId'
+        const fields = 'erased deletedDevices deletedEvents done erasureId failures lastFailureCode'
         let d = (await gql(`mutation($a: ID!, $e: String!) { eraseLead(appId: $a, email: $e) { ${fields} } }`, { a: app.id, e: lead.email })).eraseLead
         setErased({ ...d, email: lead.email })
         while (!d.done) {
