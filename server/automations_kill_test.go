@@ -28,12 +28,20 @@ import (
 // once and always with the same webhook-id, and nothing arrives for an
 // event that is not stored.
 func TestAutomationsSurviveKill9(t *testing.T) {
+	eachKillStore(t, "crumbs_kill9", killAndRestart)
+}
+
+// eachKillStore builds the server binary and runs fn with it on a fresh
+// SQLite file and on a fresh MySQL database named after prefix (dropped
+// afterwards), for tests that kill and restart the server process.
+func eachKillStore(t *testing.T, prefix string, fn func(t *testing.T, bin, dbURL string)) {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "crumbs")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build ./server: %v\n%s", err, out)
 	}
 	t.Run("sqlite", func(t *testing.T) {
-		killAndRestart(t, bin, "sqlite:"+filepath.Join(t.TempDir(), "crumbs.db"))
+		fn(t, bin, "sqlite:"+filepath.Join(t.TempDir(), "crumbs.db"))
 	})
 	t.Run("mysql", func(t *testing.T) {
 		modelstest.MySQL(t) // skips without a DSN, fails under CI
@@ -43,7 +51,7 @@ func TestAutomationsSurviveKill9(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer closeGorm(admin)
-		name := fmt.Sprintf("crumbs_kill9_%d", os.Getpid())
+		name := fmt.Sprintf("%s_%d", prefix, os.Getpid())
 		if err := admin.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin").Error; err != nil {
 			t.Fatal(err)
 		}
@@ -53,7 +61,7 @@ func TestAutomationsSurviveKill9(t *testing.T) {
 			t.Fatal(err)
 		}
 		cfg.DBName = name
-		killAndRestart(t, bin, cfg.FormatDSN())
+		fn(t, bin, cfg.FormatDSN())
 	})
 }
 

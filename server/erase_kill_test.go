@@ -4,20 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/crumbs-dev/crumbs/models"
-	"github.com/crumbs-dev/crumbs/models/modelstest"
-	gomysql "github.com/go-sql-driver/mysql"
 	"gorm.io/gorm"
 )
 
@@ -27,33 +21,7 @@ import (
 // once its lease lapses and finishes it, with one receipt of the complete
 // counts, which the erasure id answered before the kill finds.
 func TestErasureSurvivesKill9(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "crumbs")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build ./server: %v\n%s", err, out)
-	}
-	t.Run("sqlite", func(t *testing.T) {
-		killMidErasure(t, bin, "sqlite:"+filepath.Join(t.TempDir(), "crumbs.db"))
-	})
-	t.Run("mysql", func(t *testing.T) {
-		modelstest.MySQL(t) // skips without a DSN, fails under CI
-		dsn := os.Getenv("CRUMBS_TEST_MYSQL_DSN")
-		admin, err := models.Open(context.Background(), dsn, models.DBOptions{MaxOpenConns: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer closeGorm(admin)
-		name := fmt.Sprintf("crumbs_erase_kill9_%d", os.Getpid())
-		if err := admin.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin").Error; err != nil {
-			t.Fatal(err)
-		}
-		defer admin.Exec("DROP DATABASE IF EXISTS " + name)
-		cfg, err := gomysql.ParseDSN(dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.DBName = name
-		killMidErasure(t, bin, cfg.FormatDSN())
-	})
+	eachKillStore(t, "crumbs_erase_kill9", killMidErasure)
 }
 
 func killMidErasure(t *testing.T, bin, dbURL string) {
