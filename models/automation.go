@@ -244,6 +244,12 @@ func (a *AutomationAction) apply(ctx context.Context, guard URLGuard, field stri
 		if err := guard.CheckURL(ctx, u); err != nil {
 			return Invalid(field+".url", "%v", err)
 		}
+		// Saved header values are never shown again, so they go only to the
+		// origin they were saved for: an editor who could point the action
+		// elsewhere would otherwise read them at their own server.
+		if in.Headers == nil && len(a.Headers) > 0 && !strings.EqualFold(urlOrigin(u), urlOrigin(a.URL)) {
+			return Invalid(field+".headers", "give the headers again (or none) to send them to another origin than %s", urlOrigin(a.URL))
+		}
 		a.URL = u
 	}
 	if in.Headers != nil {

@@ -45,6 +45,30 @@ type hiddenURLError struct {
 func (e *hiddenURLError) Error() string { return e.msg }
 func (e *hiddenURLError) Unwrap() error { return e.cause }
 
+// hideSecretsIn rewrites text (an error, a receiver's answer) so that it
+// shows nothing of the action's credentials: its URL but for the origin
+// (hideURLIn), and the values of its custom headers. Receivers echo a
+// refused key in their error pages ("invalid API key crm_live_…") or every
+// request header in their answer, and the delivery log is read by viewers,
+// who, like everyone, may never read a header's value back. A value, and
+// each word of it (an Authorization header's token without "Bearer"), of
+// 8 or more bytes becomes "…"; shorter ones are rarely keys and would
+// mangle the text.
+func (a *AutomationAction) hideSecretsIn(text string) string {
+	var values []string
+	for _, h := range a.Headers {
+		values = append(values, h.Value)
+		values = append(values, strings.Fields(h.Value)...)
+	}
+	sort.SliceStable(values, func(i, j int) bool { return len(values[i]) > len(values[j]) })
+	for _, v := range values {
+		if len(v) >= 8 {
+			text = strings.ReplaceAll(text, v, "…")
+		}
+	}
+	return hideURLIn(text, a.URL)
+}
+
 // hideURLIn rewrites text (an error, a receiver's answer) so that it shows
 // nothing of the delivery URL raw but its origin: the URL, any URL on the
 // same origin (a truncated one, one with another path), and the URL's path

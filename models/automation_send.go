@@ -245,7 +245,7 @@ func (d *Dispatcher) send(ctx context.Context, a *AutomationAction, msgID string
 	res.code = resp.StatusCode
 	res.body, _ = io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
 	if !res.ok() && len(res.body) > 0 {
-		res.body = []byte(hideURLIn(string(res.body), a.URL)) // error pages echo the path
+		res.body = []byte(a.hideSecretsIn(string(res.body))) // error pages echo the path and keys
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
 	res.latency = time.Since(start)
@@ -377,7 +377,7 @@ func (d *Dispatcher) SendTestDeliveryFor(ctx context.Context, v Viewer, appPubli
 		msgID := "msg_test_" + randomToken(16)
 		res := d.send(ctx, a, msgID, body)
 		return &TestDelivery{WebhookID: msgID, StatusCode: res.code, LatencyMs: res.latency.Milliseconds(), Error: res.errorText(),
-			ResponseBody: strings.ToValidUTF8(truncate(hideURLIn(string(res.body), a.URL), 1000), "?")}, nil
+			ResponseBody: strings.ToValidUTF8(truncate(a.hideSecretsIn(string(res.body)), 1000), "?")}, nil
 	})
 }
 

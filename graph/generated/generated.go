@@ -3761,6 +3761,11 @@ input AutomationActionInput {
 }
 
 input UpdateAutomationActionInput {
+  """
+  A webhook with custom headers moves to another origin (scheme, host, port) only with ` + "`" + `headers` + "`" + `
+  given again (` + "`" + `[]` + "`" + ` drops them), else BAD_USER_INPUT on input.headers: saved header values are
+  never shown again and go only to the origin they were saved for.
+  """
   url: String
   "Replaces all headers."
   headers: [HeaderInput!]
@@ -4428,7 +4433,7 @@ type EraseLeadPayload {
   done: Boolean!
   "The erasure, to follow with the erasure query; null when nothing matched."
   erasureId: ID
-  "How many of its runs failed part way (what they removed stays removed). A failed erasure is resumed by the server, half a minute after its first failure, then after twice as long each time, at most an hour apart."
+  "How many of its runs failed part way (what they removed stays removed). A failed erasure is resumed by the server half of CRUMBS_ERASE_LEASE (30 s) after its first failure, then after twice as long each time, at most an hour apart."
   failures: Int!
   "The public error code of its last failure: UNAVAILABLE when the database did not answer, INTERNAL_SERVER_ERROR for anything else (such as an erase hook that failed; the server log says why). Null if it never failed."
   lastFailureCode: String

@@ -309,6 +309,9 @@ type UpdateAppInput struct {
 }
 
 type UpdateAutomationActionInput struct {
+	// A webhook with custom headers moves to another origin (scheme, host, port) only with `headers`
+	// given again (`[]` drops them), else BAD_USER_INPUT on input.headers: saved header values are
+	// never shown again and go only to the origin they were saved for.
 	URL *string `json:"url,omitempty"`
 	// Replaces all headers.
 	Headers  []*HeaderInput `json:"headers,omitempty"`
