@@ -110,6 +110,20 @@ func (v Viewer) lookupRole(ctx context.Context, db *gorm.DB, appID uint64, app *
 	return secretKeyRole, nil
 }
 
+// holdsAKey answers UNAUTHENTICATED unless v's secret key is some app's
+// current key.
+func (v Viewer) holdsAKey(ctx context.Context, db *gorm.DB) error {
+	var ids []uint64
+	err := db.WithContext(ctx).Model(&App{}).Where("secret_hash = ?", hashSecret(v.Secret)).Limit(1).Pluck("id", &ids).Error
+	if err != nil {
+		return fmt.Errorf("models.Viewer.holdsAKey: %w", err)
+	}
+	if len(ids) == 0 {
+		return newError(ErrUnauthenticated, "the secret key is not an app's current key")
+	}
+	return nil
+}
+
 // require turns a role into the answer for an operation that needs role
 // need on what (e.g. "app", "lead").
 func (v Viewer) require(role Role, need Role, what string) error {

@@ -46,11 +46,15 @@ const (
 )
 
 var (
-	publicAuth  = expect{}
-	browser     = expect{otherServer: unauth}
-	signedIn    = expect{anon: unauth, server: unauth, otherServer: unauth}
-	readApp     = expect{anon: unauth, other: notFound, otherServer: unauth}
-	editApp     = expect{anon: unauth, other: notFound, viewer: forbidden, otherServer: unauth}
+	publicAuth = expect{}
+	browser    = expect{otherServer: unauth}
+	signedIn   = expect{anon: unauth, server: unauth, otherServer: unauth}
+	readApp    = expect{anon: unauth, other: notFound, otherServer: unauth}
+	editApp    = expect{anon: unauth, other: notFound, viewer: forbidden, otherServer: unauth}
+	// Root fields that take an object's own id: another app's key is told
+	// NOT_FOUND, as for an id that does not exist (TestIDsRevealNothing).
+	readByID    = expect{anon: unauth, other: notFound, otherServer: notFound}
+	editByID    = expect{anon: unauth, other: notFound, viewer: forbidden, otherServer: notFound}
 	ownApp      = expect{anon: unauth, other: notFound, viewer: forbidden, editor: forbidden, server: forbidden, otherServer: unauth}
 	editAppUser = expect{anon: unauth, other: notFound, viewer: forbidden, server: unauth, otherServer: unauth}
 	ownAppUser  = expect{anon: unauth, other: notFound, viewer: forbidden, editor: forbidden, server: unauth, otherServer: unauth}
@@ -453,10 +457,10 @@ var operations = map[string]operation{
 	"Query.me":          {want: signedIn, doc: fixed(`{ me %s }`)},
 	"Query.app":         {want: readApp, doc: withApp(`query($a: ID!) { app(id: $a) %s }`)},
 	"Query.checkAppKey": {want: needsKey, doc: withApp(`query($a: ID!) { checkAppKey(appId: $a) %s }`)},
-	"Query.eventDefinition": {want: readApp, doc: func(f *fixture) (string, map[string]any) {
+	"Query.eventDefinition": {want: readByID, doc: func(f *fixture) (string, map[string]any) {
 		return `query($id: ID!) { eventDefinition(id: $id) %s }`, map[string]any{"id": f.defA}
 	}},
-	"Query.lead": {want: readApp, doc: func(f *fixture) (string, map[string]any) {
+	"Query.lead": {want: readByID, doc: func(f *fixture) (string, map[string]any) {
 		return `query($id: ID!) { lead(id: $id) %s }`, map[string]any{"id": f.leadA}
 	}},
 	"Query.device": {want: readApp, doc: func(f *fixture) (string, map[string]any) {
@@ -498,10 +502,10 @@ var operations = map[string]operation{
 	"Mutation.createEventDefinition": {want: editApp, doc: func(f *fixture) (string, map[string]any) {
 		return `mutation($a: ID!, $c: String!) { createEventDefinition(input: {appId: $a, code: $c, name: "New"}) %s }`, map[string]any{"a": f.appA, "c": unique("code_")}
 	}},
-	"Mutation.updateEventDefinition": {want: editApp, doc: func(f *fixture) (string, map[string]any) {
+	"Mutation.updateEventDefinition": {want: editByID, doc: func(f *fixture) (string, map[string]any) {
 		return `mutation($id: ID!) { updateEventDefinition(id: $id, input: {name: "Alpha"}) %s }`, map[string]any{"id": f.defA}
 	}},
-	"Mutation.deleteEventDefinition": {want: editApp, doc: func(f *fixture) (string, map[string]any) {
+	"Mutation.deleteEventDefinition": {want: editByID, doc: func(f *fixture) (string, map[string]any) {
 		def, err := models.CreateEventDefinition(context.Background(), f.a.db, models.Viewer{UserID: f.userIDs[owner]}, f.appA,
 			models.EventDefinitionInput{Code: ptrTo(unique("gone_")), Name: ptrTo("Gone")})
 		if err != nil {
