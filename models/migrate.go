@@ -816,6 +816,16 @@ var migrations = []*gormigrate.Migration{
 			return nil
 		},
 	},
+	{
+		// Receivers' answers in the delivery log that echo the value of one
+		// of the action's custom headers ("bad key crm_live_…") rewritten to
+		// hide it, as answers are recorded now (hideSecretsIn): viewers read
+		// the log, and header values are never read back. Data only; the
+		// same step as 2026120501, which hid URLs only.
+		ID:       "2026120507_redact_delivery_header_values",
+		Migrate:  func(tx *gorm.DB) error { return redactDeliveryErrors(tx) },
+		Rollback: func(*gorm.DB) error { return nil },
+	},
 }
 
 // addEventsIntegrationSQL adds the column 2026120401_ingest_tokens adds.

@@ -98,3 +98,53 @@ func insertOldDelivery(t *testing.T, db *gorm.DB, id, action uint64, errs []stri
 		}
 	}
 }
+
+// Migration 2026120507_redact_delivery_header_values over a delivery log
+// written as the releases before it did: receivers' answers that echo a
+// custom header's value (whole, or a word of it such as a bearer token)
+// show "…" in its place, in the attempts and the deliveries; short values
+// (under 8 bytes) and the errors of actions without headers stay as they
+// are, and so do the rows' times.
+func TestMigrateRedactDeliveryHeaderValues(t *testing.T) {
+	eachEmptyStore(t, func(t *testing.T, newURL func() string) {
+		db := migratedUpTo(t, newURL(), "2026120507_redact_delivery_header_values")
+		at := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
+		insertOldAction(t, db, 1, "webhook", "https://crm.example.com/hooks/crumbs", at)
+		insertOldAction(t, db, 2, "webhook", "https://other.example.com/in", at)
+		headers := `[{"name":"X-Key","value":"crm_live_SECRET1"},{"name":"Authorization","value":"Bearer tok-SECRET-2"},{"name":"X-Short","value":"abc1234"}]`
+		if err := db.Exec("UPDATE automation_actions SET headers = ? WHERE id = 1", headers).Error; err != nil {
+			t.Fatal(err)
+		}
+		insertOldDelivery(t, db, 1, 1, []string{"HTTP 401: unauthorized: bad key crm_live_SECRET1", "HTTP 503: busy",
+			"HTTP 403: token tok-SECRET-2 (abc1234) refused; got headers Authorization: Bearer tok-SECRET-2"}, at)
+		insertOldDelivery(t, db, 2, 2, []string{"HTTP 401: bad key crm_live_SECRET1"}, at)
+
+		if err := Migrate(context.Background(), db); err != nil {
+			t.Fatal(err)
+		}
+		want := map[uint64][]string{
+			1: {"HTTP 401: unauthorized: bad key …", "HTTP 503: busy",
+				"HTTP 403: token … (abc1234) refused; got headers Authorization: …"},
+			2: {"HTTP 401: bad key crm_live_SECRET1"}, // not this action's header
+		}
+		for id, errs := range want {
+			var d struct {
+				LastError string
+				UpdatedAt time.Time
+			}
+			if err := db.Table("automation_deliveries").Select("last_error, updated_at").Where("id = ?", id).Take(&d).Error; err != nil {
+				t.Fatal(err)
+			}
+			if d.LastError != errs[len(errs)-1] || !d.UpdatedAt.Equal(at) {
+				t.Errorf("delivery %d: last_error %q, updated_at %s; want %q, %s", id, d.LastError, d.UpdatedAt, errs[len(errs)-1], at)
+			}
+			var got []string
+			if err := db.Table("automation_attempts").Where("delivery_id = ?", id).Order("id").Pluck("error", &got).Error; err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(got, "\n") != strings.Join(errs, "\n") {
+				t.Errorf("delivery %d's attempts:\n%q\nwant\n%q", id, got, errs)
+			}
+		}
+	})
+}
