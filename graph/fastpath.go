@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/crumbs-dev/crumbs/graph/model"
 	"github.com/crumbs-dev/crumbs/models"
 	"github.com/vektah/gqlparser/v2"
@@ -59,14 +58,17 @@ type fastPath struct {
 	docs     DocumentLimits
 	maxCx    int
 	maxDepth int
-	plans    *lru.LRU[*fastPlan] // nil value: not a fast document
+	plans    *boundedCache[*fastPlan] // nil value: not a fast document
 }
 
 // newFastPath plans documents within docs' limits (others go to gqlgen,
 // which refuses them) and presents errors with present, as gqlgen does.
 func newFastPath(r *Resolver, schema *ast.Schema, log *slog.Logger, present graphql.ErrorPresenterFunc, docs DocumentLimits, maxComplexity, maxDepth int) *fastPath {
-	return &fastPath{r: r, schema: schema, log: log, present: present, docs: docs, maxCx: maxComplexity, maxDepth: maxDepth, plans: lru.New[*fastPlan](256)}
+	return &fastPath{r: r, schema: schema, log: log, present: present, docs: docs, maxCx: maxComplexity, maxDepth: maxDepth, plans: newBoundedCache(planCacheBytes, planWeight)}
 }
+
+// planWeight weighs a cached plan: its document and about 1 KB for the plan.
+func planWeight(query string, _ *fastPlan) int { return len(query) + 1<<10 }
 
 // fastRequest is the envelope of a GraphQL POST.
 type fastRequest struct {

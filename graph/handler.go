@@ -9,10 +9,8 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
-	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/crumbs-dev/crumbs/graph/generated"
-	"github.com/vektah/gqlparser/v2/ast"
 )
 
 // HandlerOptions configure the GraphQL endpoint.
@@ -39,7 +37,7 @@ type HandlerOptions struct {
 
 // NewHandler returns the GraphQL endpoint: websocket subscriptions, POST and GET (queries only) with
 // application/json and application/graphql-response+json, a parsed-query cache
-// and automatic persisted queries, planned trigger mutations for the hot path
+// and automatic persisted queries (bounded in bytes, cache.go), planned trigger mutations for the hot path
 // (fastpath.go), and the error presenter.
 func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	log := opts.Log
@@ -60,16 +58,19 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(getTransport{})
 	srv.AddTransport(transport.POST{})
-	queries := lru.New[*ast.QueryDocument](1000)
+	queries := newDocumentCache(documentCacheBytes)
 	srv.SetQueryCache(queries)
-	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
-	// After APQ, which fills in the query of a persisted hash.
 	docs := opts.Documents
 	if docs == (DocumentLimits{}) {
 		docs = DefaultDocumentLimits
 	}
 	docs.Accepted = queries
+	// Before APQ, which keeps the text of a query sent with its hash before
+	// anything else looks at it: anonymous callers had it keep a thousand
+	// documents of 2 MB that the limits refuse. So it keeps only documents
+	// within them, and the text of a persisted hash was checked when kept.
 	srv.Use(docs)
+	srv.Use(extension.AutomaticPersistedQuery{Cache: newTextCache(persistedCacheBytes)})
 	srv.SetParserTokenLimit(docs.Tokens)
 	if opts.Development {
 		srv.Use(extension.Introspection{})
