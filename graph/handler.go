@@ -27,6 +27,10 @@ type HandlerOptions struct {
 	// MaxAnonymousWebsockets caps the websockets open at once without a
 	// credential (websocket.go); 0 lifts the cap.
 	MaxAnonymousWebsockets int
+	// MaxWebsocketsPerCredential caps the websockets open at once with one
+	// credential: a user's sign-ins together, or an app's secret key
+	// (websocket.go); 0 lifts the cap.
+	MaxWebsocketsPerCredential int
 	// Documents bound the work of a document before it is sized; the zero
 	// value means DefaultDocumentLimits.
 	Documents DocumentLimits
@@ -94,8 +98,8 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	if !opts.NoFastPath {
 		h = newFastPath(r, schema.Schema(), log, present, docs, opts.MaxComplexity, opts.MaxDepth).middleware(h)
 	}
-	anonymous := &anonymousWebsockets{max: int64(opts.MaxAnonymousWebsockets)}
-	return websocketUpgrades(r.Tokens, r.DB, log, opts.WebsocketOrigins, anonymous, h)
+	places := newWebsocketPlaces(opts.MaxAnonymousWebsockets, opts.MaxWebsocketsPerCredential)
+	return websocketUpgrades(r.Tokens, r.DB, log, opts.WebsocketOrigins, places, h)
 }
 
 // getTransport is gqlgen's GET transport, marking the request's context so

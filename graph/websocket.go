@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -27,45 +26,92 @@ var initTimeout = 10 * time.Second
 // wsSession is one websocket connection: the credential it presented, and
 // the connection, to close it with a protocol code when access ends.
 type wsSession struct {
-	tokens    *models.Tokens
-	db        *gorm.DB
-	log       *slog.Logger
-	anonymous *anonymousWebsockets
+	tokens *models.Tokens
+	db     *gorm.DB
+	log    *slog.Logger
+	places *websocketPlaces
 
 	mu        sync.Mutex
 	conn      *wsConn
 	auth      string
 	viewer    models.Viewer
 	checkedAt time.Time
-	// anonymousPlace is whether the connection holds one of anonymous's places.
-	anonymousPlace bool
+	// placed is whether the connection holds one of places's places, for
+	// the credential place ("" without one).
+	placed bool
+	place  string
 }
 
-// anonymousWebsockets counts the websockets open without a credential on
-// this replica and holds them to max (0: no cap). Such a connection can
-// subscribe to nothing, yet it stays open for as long as its client likes.
-type anonymousWebsockets struct {
-	max  int64
-	open atomic.Int64
+// websocketPlaces counts the websockets open on this replica and holds
+// those without a credential to maxAnonymous, and those of each credential
+// (a user, an app's secret key) to maxPerCredential; 0 lifts a cap. A
+// connection without a credential can subscribe to nothing, yet it stays
+// open for as long as its client likes; one with a credential can be
+// opened as often as its holder likes, each holding tens of KB.
+type websocketPlaces struct {
+	maxAnonymous, maxPerCredential int
+
+	mu           sync.Mutex
+	anonymous    int
+	byCredential map[string]int
+}
+
+func newWebsocketPlaces(maxAnonymous, maxPerCredential int) *websocketPlaces {
+	return &websocketPlaces{maxAnonymous: maxAnonymous, maxPerCredential: maxPerCredential, byCredential: map[string]int{}}
+}
+
+// take takes a place for credential ("": none), reporting false when none
+// is left.
+func (p *websocketPlaces) take(credential string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if credential == "" {
+		if p.maxAnonymous > 0 && p.anonymous >= p.maxAnonymous {
+			return false
+		}
+		p.anonymous++
+		return true
+	}
+	if p.maxPerCredential > 0 && p.byCredential[credential] >= p.maxPerCredential {
+		return false
+	}
+	p.byCredential[credential]++
+	return true
+}
+
+// give gives back a place take took.
+func (p *websocketPlaces) give(credential string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if credential == "" {
+		p.anonymous--
+		return
+	}
+	if p.byCredential[credential]--; p.byCredential[credential] <= 0 {
+		delete(p.byCredential, credential)
+	}
 }
 
 // errAnonymousFull refuses a connection without a credential when
-// anonymousWebsockets has no place left.
-var errAnonymousFull = errors.New("too many websockets without a credential are open; send one in connection_init")
+// websocketPlaces has no place left for it, errCredentialFull one with a
+// credential that has all its places.
+var (
+	errAnonymousFull  = errors.New("too many websockets without a credential are open; send one in connection_init")
+	errCredentialFull = errors.New("too many websockets are open with this credential; close some")
+)
 
-// enterAnonymous takes a place among the anonymous websockets, reporting
-// false when none is left.
-func (s *wsSession) enterAnonymous() bool {
+// enter takes a place for the connection's credential ("": none),
+// reporting false when none is left. A connection holds one place.
+func (s *wsSession) enter(credential string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.anonymousPlace {
+	if s.placed {
 		return true
 	}
-	if a := s.anonymous; a.open.Add(1) > a.max && a.max > 0 {
-		a.open.Add(-1)
-		return false
+	if s.places == nil || !s.places.take(credential) {
+		return s.places == nil
 	}
-	s.anonymousPlace = true
+	s.placed, s.place = true, credential
 	return true
 }
 
@@ -73,9 +119,9 @@ func (s *wsSession) enterAnonymous() bool {
 func (s *wsSession) end() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.anonymousPlace {
-		s.anonymous.open.Add(-1)
-		s.anonymousPlace = false
+	if s.placed {
+		s.places.give(s.place)
+		s.placed = false
 	}
 }
 
@@ -124,8 +170,8 @@ func (s *wsSession) refuse(ctx context.Context, err error) {
 // closeFor is the close code and reason for err, which ended a websocket's
 // access: 4401 when the credential does not hold (a bad or expired token, a
 // rotated key), 4403 when the viewer lost the app (removed from it), 1013
-// (try again later) when the client is rate limited or no anonymous place
-// is left. Anything else, a store failure included, closes with 1011 and a
+// (try again later) when the client is rate limited or no place is left
+// for its credential. Anything else, a store failure included, closes with 1011 and a
 // generic reason, so the client reconnects; it is logged.
 func closeFor(ctx context.Context, log *slog.Logger, in string, err error) (int, string) {
 	switch {
@@ -133,7 +179,7 @@ func closeFor(ctx context.Context, log *slog.Logger, in string, err error) (int,
 		return closeUnauthorized, "Unauthorized: " + err.Error()
 	case errors.Is(err, models.ErrForbidden), errors.Is(err, models.ErrNotFound):
 		return closeForbidden, "Forbidden: " + err.Error()
-	case errors.Is(err, models.ErrRateLimited), errors.Is(err, errAnonymousFull):
+	case errors.Is(err, models.ErrRateLimited), errors.Is(err, errAnonymousFull), errors.Is(err, errCredentialFull):
 		return closeTryAgainLater, "Try again later: " + err.Error()
 	case models.IsStoreFault(err):
 		log.ErrorContext(ctx, models.MsgStoreUnavailable, "in", in, "err", err)
@@ -190,9 +236,9 @@ func guardStream(ctx context.Context, db *gorm.DB, in <-chan *models.Event, fiel
 // headers on a websocket, so {"Authorization": "Bearer <token>"} comes in
 // the payload. A credential that does not hold closes the connection with
 // 4401: an access token must verify, a secret key must be an app's current
-// key (writer.AppForSecret). A connection without a credential takes a
-// place among the anonymous websockets, or is closed with 1013 when none
-// is left. The acknowledgement carries no payload: the init payload holds
+// key (writer.AppForSecret). A connection takes a place among those of
+// its credential (a user, an app's key) or among those without one, or is
+// closed with 1013 when none is left (websocketPlaces). The acknowledgement carries no payload: the init payload holds
 // the access token and is never echoed.
 func websocketInit(tokens *models.Tokens, db *gorm.DB, writer *models.Writer, log *slog.Logger) transport.WebsocketInitFunc {
 	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
@@ -204,12 +250,23 @@ func websocketInit(tokens *models.Tokens, db *gorm.DB, writer *models.Writer, lo
 			v = viewerFor(ctx, db, payload.Authorization(), tokens)
 		}
 		err := v.Err
+		credential := ""
 		switch {
 		case err != nil:
 		case v.Secret != "" && writer != nil:
-			_, err = writer.AppForSecret(ctx, v.Secret, RequestInfoFrom(ctx).ClientIP)
-		case v.UserID == 0 && v.Secret == "" && s != nil && !s.enterAnonymous():
+			var app string
+			app, err = writer.AppForSecret(ctx, v.Secret, RequestInfoFrom(ctx).ClientIP)
+			credential = "app:" + app
+		case v.Secret != "":
+			credential = "key:" + v.Secret
+		case v.UserID != 0:
+			credential = "user:" + models.FormatID(v.UserID)
+		}
+		if err == nil && s != nil && !s.enter(credential) {
 			err = errAnonymousFull
+			if credential != "" {
+				err = errCredentialFull
+			}
 		}
 		if err != nil {
 			code, reason := closeFor(ctx, log, "websocket connection_init", err)

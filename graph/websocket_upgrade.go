@@ -19,7 +19,7 @@ import (
 // connection its wsSession. Any other request is served as what it is, even
 // if it carries an Upgrade header (RFC 9110 lets a server ignore one):
 // gqlgen's websocket transport would take it for a handshake.
-func websocketUpgrades(tokens *models.Tokens, db *gorm.DB, log *slog.Logger, origins []string, anonymous *anonymousWebsockets, next http.Handler) http.Handler {
+func websocketUpgrades(tokens *models.Tokens, db *gorm.DB, log *slog.Logger, origins []string, places *websocketPlaces, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !IsWebsocketHandshake(r) {
 			if r.Header.Get("Upgrade") != "" {
@@ -35,7 +35,7 @@ func websocketUpgrades(tokens *models.Tokens, db *gorm.DB, log *slog.Logger, ori
 			w.Write([]byte(`{"errors":[{"message":"websocket connections from this origin are not allowed; see CRUMBS_DASHBOARD_ORIGINS","extensions":{"code":"FORBIDDEN"}}]}` + "\n"))
 			return
 		}
-		s := &wsSession{tokens: tokens, db: db, log: log, anonymous: anonymous, auth: r.Header.Get("Authorization")}
+		s := &wsSession{tokens: tokens, db: db, log: log, places: places, auth: r.Header.Get("Authorization")}
 		// gqlgen serves the websocket until it ends.
 		defer s.end()
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), wsSessionKey{}, s)))

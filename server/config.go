@@ -58,6 +58,9 @@ type config struct {
 	// MaxAnonymousWebsockets caps the websockets open at once without a
 	// credential; 0 lifts the cap.
 	MaxAnonymousWebsockets int
+	// MaxWebsocketsPerCredential caps the websockets open at once with one
+	// user's sign-ins, or one app's secret key; 0 lifts the cap.
+	MaxWebsocketsPerCredential int
 	// noFastPath sends trigger mutations through gqlgen too (tests compare).
 	noFastPath bool
 }
@@ -75,7 +78,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	var maxBody, dbConns, dbTimeout, batch, writers, logLevel string
 	var lifecycleInterval, eraseWait, eraseLease string
 	var writeDelay, cacheTTL, shutdown, mode string
-	var dashboardOrigins, maxAnonymousWS string
+	var dashboardOrigins, maxAnonymousWS, maxCredentialWS string
 	var hookPrivate, hookWorkers, hookPerRule, hookRate, hookBackoff, hookAttempts, hookRetention, hookTimeout string
 	var jwtSecret, jwtPrevious, proxies, rateIP, rateDevice, botFilter, maxDepth, maxComplexity string
 	fs.StringVar(&cfg.Addr, "addr", env("CRUMBS_ADDR", ":8080"), "listen address (CRUMBS_ADDR)")
@@ -107,6 +110,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&cfg.PprofAddr, "pprof-addr", env("CRUMBS_PPROF_ADDR", ""), "serve net/http/pprof on this address, e.g. 127.0.0.1:6060; off when empty (CRUMBS_PPROF_ADDR)")
 	fs.StringVar(&dashboardOrigins, "dashboard-origins", env("CRUMBS_DASHBOARD_ORIGINS", ""), "comma-separated origins of dashboards hosted elsewhere whose browsers may open the subscription websocket, e.g. https://dash.example.com (CRUMBS_DASHBOARD_ORIGINS)")
 	fs.StringVar(&maxAnonymousWS, "max-anonymous-websockets", env("CRUMBS_MAX_ANONYMOUS_WEBSOCKETS", "1000"), "websockets open at once on one replica without a credential in connection_init or the upgrade request; more are closed with 1013 (try again later); 0 lifts the cap (CRUMBS_MAX_ANONYMOUS_WEBSOCKETS)")
+	fs.StringVar(&maxCredentialWS, "max-websockets-per-credential", env("CRUMBS_MAX_WEBSOCKETS_PER_CREDENTIAL", "100"), "websockets open at once on one replica with one credential: a user's sign-ins together, or an app's secret key; more are closed with 1013 (try again later); 0 lifts the cap (CRUMBS_MAX_WEBSOCKETS_PER_CREDENTIAL)")
 	fs.StringVar(&hookPrivate, "webhook-allow-private", env("CRUMBS_WEBHOOK_ALLOW_PRIVATE", ""), "true lets automation webhooks reach loopback, private and link-local addresses; default true in development, false in production (CRUMBS_WEBHOOK_ALLOW_PRIVATE)")
 	fs.StringVar(&hookWorkers, "webhook-workers", env("CRUMBS_WEBHOOK_WORKERS", "16"), "automation deliveries attempted at once per replica (CRUMBS_WEBHOOK_WORKERS)")
 	fs.StringVar(&hookPerRule, "webhook-per-rule", env("CRUMBS_WEBHOOK_PER_RULE", "4"), "automation delivery attempts in flight at once per rule per replica, shared by the rule's actions (CRUMBS_WEBHOOK_PER_RULE)")
@@ -143,6 +147,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	check("dashboard-origins", err)
 	cfg.MaxAnonymousWebsockets, err = nonNegativeInt(maxAnonymousWS)
 	check("max-anonymous-websockets", err)
+	cfg.MaxWebsocketsPerCredential, err = nonNegativeInt(maxCredentialWS)
+	check("max-websockets-per-credential", err)
 	cfg.RatePerIP, err = parseRate(rateIP)
 	check("rate-ip", err)
 	cfg.BotFilter, err = models.ParseBotFilter(botFilter)

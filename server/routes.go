@@ -22,7 +22,8 @@ func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver, m *metrics.
 
 	api := graph.NewHandler(resolver, graph.HandlerOptions{
 		Development: cfg.Development, MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity,
-		WebsocketOrigins: cfg.DashboardOrigins, MaxAnonymousWebsockets: cfg.MaxAnonymousWebsockets, Log: log, NoFastPath: cfg.noFastPath,
+		WebsocketOrigins: cfg.DashboardOrigins, MaxAnonymousWebsockets: cfg.MaxAnonymousWebsockets,
+		MaxWebsocketsPerCredential: cfg.MaxWebsocketsPerCredential, Log: log, NoFastPath: cfg.noFastPath,
 	})
 	api = graph.RequestMiddleware(graph.RequestOptions{
 		RequestID: requestID, Tokens: resolver.Tokens, DB: resolver.DB, TrustedProxies: cfg.TrustedProxies,

@@ -183,6 +183,97 @@ func TestAnonymousWebsocketsAreCapped(t *testing.T) {
 	})
 }
 
+// At most CRUMBS_MAX_WEBSOCKETS_PER_CREDENTIAL websockets with one
+// credential are open at once on a replica: a user's sign-ins count
+// together, an app's secret key on its own; the next is closed with 1013
+// (try again later) until one of them ends. Other users, other keys and
+// connections without a credential do not count against it. Without the
+// cap a viewer's token opened 20,000 subscriptions' worth of sockets.
+func TestWebsocketsPerCredentialAreCapped(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		a := newAPI(t, db, func(c *config) { c.MaxWebsocketsPerCredential = 2 })
+		l := newLiveApp(t, a)
+		open := func(payload map[string]any) (*wsClient, wsMsg, error) {
+			t.Helper()
+			c, _, err := dialWS(t, l.url, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := c.init(payload)
+			return c, m, err
+		}
+		acked := func(name string, payload map[string]any) *wsClient {
+			t.Helper()
+			c, m, err := open(payload)
+			if err != nil || m.Type != "connection_ack" {
+				t.Fatalf("%s: connection_init answered %+v %v", name, m, err)
+			}
+			return c
+		}
+		closed := func(name string, payload map[string]any) {
+			t.Helper()
+			if _, m, err := open(payload); websocket.CloseStatus(err) != 1013 {
+				t.Fatalf("%s: connection_init answered %+v %v, want close 1013", name, m, err)
+			}
+		}
+		bearer := func(token string) map[string]any { return map[string]any{"Authorization": "Bearer " + token} }
+		password := "a long enough password"
+		email := a.newUser(password)
+		first, second := a.login(email, password), a.login(email, password)
+		other := a.login(a.newUser(password), password)
+
+		firstSocket := acked("the user's first sign-in", bearer(first.AccessToken))
+		acked("the user's second sign-in", bearer(second.AccessToken))
+		closed("the user's first sign-in again", bearer(first.AccessToken))
+		closed("the user's second sign-in again", bearer(second.AccessToken))
+		acked("another user", bearer(other.AccessToken))
+		acked("the owner", bearer(a.ownerToken))
+		acked("the app's secret key", bearer(l.secret))
+		acked("the app's secret key again", bearer(l.secret))
+		closed("the app's secret key a third time", bearer(l.secret))
+		acked("no credential", nil)
+
+		// The place is free again once the server has seen the first one close.
+		firstSocket.conn.Close(websocket.StatusNormalClosure, "")
+		deadline := time.Now().Add(wsWait)
+		for {
+			c, m, err := open(bearer(second.AccessToken))
+			if err == nil && m.Type == "connection_ack" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after one of the user's websockets closed: %+v %v", m, err)
+			}
+			c.conn.CloseNow()
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+}
+
+func TestMaxWebsocketsPerCredentialSetting(t *testing.T) {
+	parse := func(args []string, env map[string]string) (*config, error) {
+		return parseConfig(args, func(k string) string { return env[k] }, &strings.Builder{})
+	}
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want int
+	}{
+		{nil, nil, 100},
+		{nil, map[string]string{"CRUMBS_MAX_WEBSOCKETS_PER_CREDENTIAL": "0"}, 0},
+		{[]string{"-max-websockets-per-credential", "5"}, map[string]string{"CRUMBS_MAX_WEBSOCKETS_PER_CREDENTIAL": "0"}, 5},
+	} {
+		if cfg, err := parse(tc.args, tc.env); err != nil || cfg.MaxWebsocketsPerCredential != tc.want {
+			t.Fatalf("%v %v: %v, want %d", tc.args, tc.env, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"-1", "many", "1.5"} {
+		if _, err := parse([]string{"-max-websockets-per-credential", bad}, nil); err == nil || !strings.Contains(err.Error(), "max-websockets-per-credential") {
+			t.Fatalf("%q: %v", bad, err)
+		}
+	}
+}
+
 func TestMaxAnonymousWebsocketsSetting(t *testing.T) {
 	parse := func(args []string, env map[string]string) (*config, error) {
 		return parseConfig(args, func(k string) string { return env[k] }, &strings.Builder{})
