@@ -48,6 +48,11 @@ func storeFault(err error) bool {
 		switch my.Number {
 		case 1040, // too many connections
 			1053, // server shutdown in progress
+			1135, // can't create a new thread (the server is out of resources)
+			1203, // the user already has more than max_user_connections
+			1226, // the user has exceeded a resource limit (max_user_connections, max_queries_per_hour, ...)
+			1290, // the server runs with --read-only (a primary being failed over)
+			1836, // the server runs in read-only mode
 			1205, // lock wait timeout (after the retries)
 			1317, // query execution was interrupted
 			1927, // connection was killed (MariaDB)

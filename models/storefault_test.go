@@ -310,6 +310,9 @@ func TestStoreFaultCodes(t *testing.T) {
 		{wrap(driver.ErrBadConn), models.CodeUnavailable},
 		{wrap(&gomysql.MySQLError{Number: 1053, Message: "Server shutdown in progress"}), models.CodeUnavailable},
 		{wrap(&gomysql.MySQLError{Number: 1205, Message: "Lock wait timeout exceeded"}), models.CodeUnavailable},
+		{wrap(&gomysql.MySQLError{Number: 1226, Message: "User 'crumbs' has exceeded the 'max_user_connections' resource"}), models.CodeUnavailable},
+		{wrap(&gomysql.MySQLError{Number: 1203, Message: "User crumbs already has more than 'max_user_connections' active connections"}), models.CodeUnavailable},
+		{wrap(&gomysql.MySQLError{Number: 1290, Message: "The MariaDB server is running with the --read-only option"}), models.CodeUnavailable},
 		{wrap(sqlite3.BUSY), models.CodeUnavailable},
 		{wrap(sqlite3.INTERRUPT), models.CodeUnavailable}, // what an ended context gives, bare
 		{wrap(models.ErrShuttingDown), models.CodeUnavailable},
@@ -320,5 +323,46 @@ func TestStoreFaultCodes(t *testing.T) {
 		if got, _ := models.Code(tc.err); got != tc.want {
 			t.Errorf("Code(%v) = %s, want %s", tc.err, got, tc.want)
 		}
+	}
+}
+
+// TestConnectionLimitIsUnavailable runs Crumbs as a database user that may
+// hold one connection (MAX_USER_CONNECTIONS 1), as a hosted database's plan
+// or a crowded server does: a call that needs a second connection is
+// refused by MariaDB (1226) and answered UNAVAILABLE, not
+// INTERNAL_SERVER_ERROR, and succeeds once the connection is free.
+func TestConnectionLimitIsUnavailable(t *testing.T) {
+	dsn := modelstest.MySQLDSN(t)
+	cfg, err := gomysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := modelstest.MySQL(t)
+	user := fmt.Sprintf("crumbs_limit_%d", time.Now().UnixNano()%1e9)
+	for _, q := range []string{
+		"CREATE USER '" + user + "'@'%' WITH MAX_USER_CONNECTIONS 1",
+		"GRANT ALL ON `" + cfg.DBName + "`.* TO '" + user + "'@'%'",
+	} {
+		if err := admin.Exec(q).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { admin.Exec("DROP USER '" + user + "'@'%'") })
+	cfg.User, cfg.Passwd = user, ""
+	db := openVia(t, cfg.FormatDSN(), 5*time.Second)
+	e := newEnv(t, modelstest.MySQL(t))
+
+	sqlDB, _ := db.DB()
+	held, err := sqlDB.Conn(e.ctx) // the one connection the user may have
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = models.Apps(e.ctx, db, e.owner)
+	wantCode(t, err, models.CodeUnavailable)
+
+	held.Close()
+	apps, err := models.Apps(e.ctx, db, e.owner)
+	if err != nil || len(apps) != 1 {
+		t.Fatalf("with the connection free: %d apps, %v; want the owner's one", len(apps), err)
 	}
 }
