@@ -195,6 +195,7 @@ func (t *Tokens) Login(ctx context.Context, db *gorm.DB, client, email, password
 	}
 	user, err := Authenticate(ctx, db, email, password)
 	if err != nil {
+		attempt.unjudged(err)
 		return nil, err
 	}
 	attempt.succeeded()
@@ -210,6 +211,7 @@ func (t *Tokens) AcceptInvitation(ctx context.Context, db *gorm.DB, client, toke
 	}
 	user, err := AcceptInvitation(ctx, db, token, name, password)
 	if err != nil {
+		attempt.unjudged(err)
 		return nil, err
 	}
 	attempt.succeeded()
@@ -303,10 +305,12 @@ func (t *Tokens) Refresh(ctx context.Context, db *gorm.DB, client, refresh strin
 		if errors.Is(err, ErrUnauthenticated) {
 			return nil, err
 		}
+		attempt.unjudged(err)
 		return nil, fmt.Errorf("models.Refresh: %w", err)
 	}
 	user, err := UserByID(ctx, db, row.UserID)
 	if err != nil {
+		attempt.unjudged(err)
 		return nil, err
 	}
 	attempt.succeeded()

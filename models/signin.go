@@ -89,6 +89,23 @@ func (a *signInAttempt) succeeded() {
 	}
 }
 
+// unjudged takes the attempt back when err is a store fault: the store
+// failed before the secret was judged, and the client, answered
+// UNAVAILABLE, learned nothing from it. Counting it would throttle every
+// client that signs in or refreshes its token through an outage, for up to
+// PerIP.Max after the store is back. Other failures stay counted.
+func (a *signInAttempt) unjudged(err error) {
+	if a == nil || a.limits == nil || !storeFault(err) {
+		return
+	}
+	if a.ip != "" {
+		a.limits.ips.giveBack(a.ip)
+	}
+	if a.account != "" {
+		a.limits.accounts.giveBack(a.account)
+	}
+}
+
 // ipKey groups IPv6 clients by their /64, which one subscriber usually holds
 // whole.
 func ipKey(ip string) string {

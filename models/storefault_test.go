@@ -366,3 +366,76 @@ func TestConnectionLimitIsUnavailable(t *testing.T) {
 		t.Fatalf("with the connection free: %d apps, %v; want the owner's one", len(apps), err)
 	}
 }
+
+// signInThroughOutage signs in and refreshes a token 30 times from one
+// client while fail makes the store fail (each answered UNAVAILABLE), then
+// once it is back: both work, not RATE_LIMITED. An attempt the store failed
+// judged no password or token, so it is not a failure to throttle; were it
+// one, a dashboard refreshing through an outage would lock its office's IP
+// out for up to 15 minutes after the store came back.
+func signInThroughOutage(t *testing.T, db *gorm.DB, fail func() context.Context, mend func()) {
+	t.Helper()
+	ctx := context.Background()
+	tokens, err := models.NewTokens([][]byte{[]byte("a-test-signing-secret-of-32-bytes!!")}, "crumbs", "crumbs-dashboard", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ip, password = "198.51.100.9", "correct horse battery"
+	email := fmt.Sprintf("outage-%d@example.com", time.Now().UnixNano())
+	user, err := models.CreateUser(ctx, db, email, "", password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	session, err := tokens.StartSession(ctx, db, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	failing := fail()
+	for i := range 30 {
+		_, err := tokens.Login(failing, db, ip, email, password)
+		if code, _ := models.Code(err); code != models.CodeUnavailable {
+			mend()
+			t.Fatalf("login %d with the store failing: %s (%v), want UNAVAILABLE", i+1, code, err)
+		}
+		_, err = tokens.Refresh(failing, db, ip, session.RefreshToken)
+		if code, _ := models.Code(err); code != models.CodeUnavailable {
+			mend()
+			t.Fatalf("refresh %d with the store failing: %s (%v), want UNAVAILABLE", i+1, code, err)
+		}
+	}
+
+	mend()
+	retry := func(what string, call func() error) {
+		t.Helper()
+		for attempt := 1; ; attempt++ {
+			err := call()
+			if err == nil {
+				return
+			}
+			if code, _ := models.Code(err); code != models.CodeUnavailable || attempt == 10 {
+				t.Fatalf("%s with the store back, attempt %d: %v", what, attempt, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	retry("login", func() error { _, err := tokens.Login(ctx, db, ip, email, password); return err })
+	retry("refresh", func() error { _, err := tokens.Refresh(ctx, db, ip, session.RefreshToken); return err })
+}
+
+// TestSignInThroughAnOutage: MariaDB stopped under sign-ins, and on both
+// stores calls whose deadline ran out (as a frozen or locked store's do).
+func TestSignInThroughAnOutage(t *testing.T) {
+	t.Run("stopped", func(t *testing.T) {
+		proxy, dsn := modelstest.ProxiedMySQL(t)
+		db := openVia(t, dsn, 2*time.Second)
+		signInThroughOutage(t, db, func() context.Context { proxy.Stop(); return context.Background() }, proxy.Start)
+	})
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		signInThroughOutage(t, db, func() context.Context {
+			ctx, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+			t.Cleanup(cancel)
+			return ctx
+		}, func() {})
+	})
+}
