@@ -170,9 +170,10 @@ func (s *wsSession) refuse(ctx context.Context, err error) {
 // closeFor is the close code and reason for err, which ended a websocket's
 // access: 4401 when the credential does not hold (a bad or expired token, a
 // rotated key), 4403 when the viewer lost the app (removed from it), 1013
-// (try again later) when the client is rate limited or no place is left
-// for its credential. Anything else, a store failure included, closes with 1011 and a
-// generic reason, so the client reconnects; it is logged.
+// (try again later) when the client is rate limited, no place is left for
+// its credential or the store failed (UNAVAILABLE, logged as a store
+// fault). Anything else closes with 1011 and a generic reason, so the
+// client reconnects; it is logged.
 func closeFor(ctx context.Context, log *slog.Logger, in string, err error) (int, string) {
 	switch {
 	case errors.Is(err, models.ErrUnauthenticated):
@@ -183,6 +184,7 @@ func closeFor(ctx context.Context, log *slog.Logger, in string, err error) (int,
 		return closeTryAgainLater, "Try again later: " + err.Error()
 	case models.IsStoreFault(err):
 		log.ErrorContext(ctx, models.MsgStoreUnavailable, "in", in, "err", err)
+		return closeTryAgainLater, "Try again later: " + unavailableMessage
 	default:
 		log.ErrorContext(ctx, in+" failed", "err", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/crumbs-dev/crumbs/models"
 	"github.com/crumbs-dev/crumbs/models/modelstest"
 	"gorm.io/gorm"
@@ -358,4 +360,44 @@ func TestSQLiteLockedStore(t *testing.T) {
 
 	unlock()
 	wantStoredOnce(t, db, base, appID, []string{"locked-acked", "locked-refused"})
+}
+
+// TestWebsocketStoreFault opens websockets while MariaDB is stopped: the
+// credential cannot be checked, so connection_init is closed with 1013
+// (try again later) and a reason saying the store is unavailable, not 1011
+// "internal error"; once the store is back the same credential subscribes.
+func TestWebsocketStoreFault(t *testing.T) {
+	proxy, _, a, _ := proxiedServer(t)
+	l := newLiveApp(t, a)
+	token := a.signUp() // never verified yet, so no cache answers for the store
+	init := func() (*wsClient, wsMsg, error) {
+		t.Helper()
+		c, _, err := dialWS(t, l.url, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := c.init(map[string]any{"Authorization": "Bearer " + token})
+		return c, m, err
+	}
+
+	proxy.Stop()
+	_, m, err := init()
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.StatusTryAgainLater || ce.Reason != "Try again later: the store is unavailable; retry later" {
+		proxy.Start()
+		t.Fatalf("connection_init with the store stopped: %+v %v; want close 1013 saying the store is unavailable", m, err)
+	}
+
+	proxy.Start()
+	for attempt := 1; ; attempt++ {
+		c, m, err := init()
+		if err == nil && m.Type == "connection_ack" {
+			c.conn.Close(websocket.StatusNormalClosure, "")
+			break
+		}
+		if attempt == 10 {
+			t.Fatalf("connection_init with the store back: %+v %v", m, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
