@@ -3,6 +3,7 @@ package models_test
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -135,5 +136,38 @@ func TestIdentifyIsRateLimited(t *testing.T) {
 		wantCode(t, identify(fresh, "x", "x@example.com", e.secret), models.CodeRateLimited)
 		res := w.Trigger(e.ctx, []models.TriggerInput{{AppPublicID: "app_unknown", DeviceID: "x", Code: "view", ClientIP: "192.0.2.51", Secret: "sk_any"}})
 		wantCode(t, res[0].Err, models.CodeNotFound)
+	})
+}
+
+// TestIdentifyStoresAValidUserAgent: identify keeps the device's user agent
+// as a trigger does, valid UTF-8 of at most 512 bytes. It cut the header at
+// 500 bytes, inside a character when it was not ASCII, and kept invalid
+// bytes: MariaDB's utf8mb4 column refused both, so an identify from such a
+// browser (or a Segment identify with such a context.userAgent) failed with
+// INTERNAL_SERVER_ERROR there, and SQLite stored bytes GraphQL then
+// answered as invalid JSON text.
+func TestIdentifyStoresAValidUserAgent(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		for device, tc := range map[string]struct{ sent, stored string }{
+			"invalid-bytes": {"Mozilla/5.0 \xff\xfe(X11)", "Mozilla/5.0 (X11)"},
+			"euro-signs":    {strings.Repeat("€", 200), strings.Repeat("€", 170)}, // 600 bytes; 512 cuts the 171st
+			"ascii":         {strings.Repeat("a", 600), strings.Repeat("a", 512)},
+		} {
+			_, err := e.writer.Identify(e.ctx, db, models.IdentifyInput{
+				AppPublicID: e.app.PublicID, DeviceID: device, Email: device + "@example.com",
+				Origin: "https://site.example", UserAgent: tc.sent,
+			})
+			if err != nil {
+				t.Fatalf("%s: %v", device, err)
+			}
+			var d models.Device
+			if err := db.Where("app_id = ? AND device_id = ?", e.app.ID, device).Take(&d).Error; err != nil {
+				t.Fatal(err)
+			}
+			if d.UserAgent != tc.stored {
+				t.Errorf("%s: stored user agent %q (%d bytes), want %q", device, d.UserAgent, len(d.UserAgent), tc.stored)
+			}
+		}
 	})
 }

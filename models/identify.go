@@ -163,7 +163,7 @@ func (p *identifyPlan) write(tx *gorm.DB) (*IdentifyResult, error) {
 		return nil, err
 	}
 	now := Now()
-	device := &Device{AppID: app.ID, DeviceID: in.DeviceID, UserAgent: truncate(in.UserAgent, 500), FirstSeenAt: now, LastSeenAt: now}
+	device := &Device{AppID: app.ID, DeviceID: in.DeviceID, UserAgent: clampUTF8(in.UserAgent, maxUserAgentBytes), FirstSeenAt: now, LastSeenAt: now}
 	if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(device).Error; err != nil {
 		return nil, err
 	}
