@@ -184,6 +184,62 @@ func TestMessageIDDeduplicates(t *testing.T) {
 	})
 }
 
+// TestRepeatedMessageIDsOfAStoredEvent resends a batch holding one
+// messageId many times once it is stored (a retry, or a caller sending
+// junk): every copy is answered duplicate with the stored event's id, in
+// one more round. The writer tried the copies one a round (each found
+// stored, the next one tried), so 20 copies, as a browser may send without
+// credentials, ran out of rounds and failed the request, and the group
+// commit it shared with others' triggers, with INTERNAL_SERVER_ERROR.
+func TestRepeatedMessageIDsOfAStoredEvent(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		batch := func() []models.TriggerResult {
+			var ins []models.TriggerInput
+			for i := range 40 {
+				msg := "again"
+				if i%2 == 1 {
+					msg = fmt.Sprint("new-", i%4) // two more ids, 10 copies each
+				}
+				ins = append(ins, models.TriggerInput{AppPublicID: e.app.PublicID, DeviceID: "d", Code: "view",
+					MessageID: ptr(msg), Secret: e.secret})
+			}
+			return e.writer.Trigger(e.ctx, ins)
+		}
+		stored := e.mustTrigger(models.TriggerInput{Code: "view", MessageID: ptr("again")})
+		retries := e.writer.Stats().Retries
+		first := batch()
+		if n := e.writer.Stats().Retries - retries; n > 1 {
+			t.Errorf("the batch took %d more rounds, want at most 1", n)
+		}
+		byID := map[string]uint64{"again": stored.EventID}
+		for i, res := range first {
+			msg := []string{"again", "new-1", "again", "new-3"}[i%4]
+			if res.Err != nil || !res.Accepted {
+				t.Fatalf("item %d (%s): %+v", i, msg, res)
+			}
+			if byID[msg] == 0 {
+				byID[msg] = res.EventID
+				if res.Duplicate {
+					t.Errorf("item %d: the first copy of %s answered duplicate", i, msg)
+				}
+			} else if !res.Duplicate || res.EventID != byID[msg] {
+				t.Errorf("item %d (%s): %+v, want a duplicate of event %d", i, msg, res, byID[msg])
+			}
+		}
+		// Sent again, every copy of all three is stored already.
+		for i, res := range batch() {
+			msg := []string{"again", "new-1", "again", "new-3"}[i%4]
+			if res.Err != nil || !res.Duplicate || res.EventID != byID[msg] {
+				t.Fatalf("resent item %d (%s): %+v, want a duplicate of event %d", i, msg, res, byID[msg])
+			}
+		}
+		if n := e.countEvents("1 = 1"); n != 3 {
+			t.Fatalf("%d events stored, want 3", n)
+		}
+	})
+}
+
 func TestBatchAnswersPerItem(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
 		e := newEnv(t, db)

@@ -57,11 +57,24 @@ func (w *Writer) plan(slot int, items []*pending) *commitPlan {
 			continue
 		}
 		p.result = TriggerResult{}
-		switch {
-		case p.unknown:
+		if p.unknown {
 			p.result = TriggerResult{Err: newError(ErrUnknownEventCode, "event code %q is not defined in this app", p.code)}
 			c.unknown = append(c.unknown, p)
 			continue
+		}
+		if p.event.MessageID != nil {
+			// Before the stored and erased ones are answered: a later
+			// copy of their messageId in the batch repeats them, else it
+			// would be tried next, found stored, and so on, one round a
+			// copy (20 copies of a stored messageId ran out of rounds).
+			k := messageKey{p.event.AppID, *p.event.MessageID}
+			if first := firstByMessage[k]; first != nil {
+				c.dupOf[p] = first
+				continue
+			}
+			firstByMessage[k] = p
+		}
+		switch {
 		case p.storedAs != 0:
 			p.result = TriggerResult{Accepted: true, Duplicate: true, EventID: p.storedAs}
 			continue
@@ -70,14 +83,6 @@ func (w *Writer) plan(slot int, items []*pending) *commitPlan {
 			// the event it repeats is gone, so there is no event id.
 			p.result = TriggerResult{Accepted: true, Duplicate: true}
 			continue
-		}
-		if p.event.MessageID != nil {
-			k := messageKey{p.event.AppID, *p.event.MessageID}
-			if first := firstByMessage[k]; first != nil {
-				c.dupOf[p] = first
-				continue
-			}
-			firstByMessage[k] = p
 		}
 		c.store = append(c.store, p)
 		c.byDef[p.event.DefinitionID] = append(c.byDef[p.event.DefinitionID], p)
