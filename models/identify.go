@@ -155,9 +155,17 @@ func (p *identifyPlan) write(tx *gorm.DB) (*IdentifyResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	before, _ := json.Marshal(lead.Fields)
 	applyLeadInput(lead, in)
-	if b, _ := json.Marshal(lead.Fields); len(b) > maxFieldsBytes {
+	after, _ := json.Marshal(lead.Fields)
+	if len(after) > maxFieldsBytes {
 		return nil, Invalid("fields", "would make the lead's fields larger than %d bytes as JSON", maxFieldsBytes)
+	}
+	// Anyone may claim a browser's Origin: without this, a keyless caller
+	// could fill any lead's fields to the limit, and the app's own
+	// identifies and webhook events for that lead would be refused.
+	if keyless := in.Secret == "" && !in.Verified; keyless && len(after) > max(len(before), maxKeylessFieldsBytes) {
+		return nil, Invalid("fields", "without the secret key may make the lead's fields at most %d bytes as JSON", maxKeylessFieldsBytes)
 	}
 	if err := tx.Select("Name", "Fields", "UpdatedAt").Save(lead).Error; err != nil {
 		return nil, err

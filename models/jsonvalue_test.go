@@ -3,7 +3,9 @@ package models_test
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -124,6 +126,66 @@ func TestLeadFieldsStayBounded(t *testing.T) {
 		// Removing fields (null) makes room again.
 		if err := identify(map[string]any{"f0": nil, "g0": nil, "f2": chunk}); err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// TestKeylessIdentifyCannotFillALead: an identify without the secret key
+// (a browser's, whose Origin anyone may claim) may grow a lead's fields to
+// 4 KiB only. It could fill any lead's fields to the 8 KiB limit, after
+// which the app's own identifies with fields, and webhook events with
+// fields for that lead (refused, so not stored), were BAD_USER_INPUT.
+func TestKeylessIdentifyCannotFillALead(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		chunk := strings.Repeat("x", 1900)
+		identify := func(device, secret string, fields map[string]any) error {
+			_, err := e.writer.Identify(e.ctx, db, models.IdentifyInput{
+				AppPublicID: e.app.PublicID, DeviceID: device, Email: "victim@example.com", Secret: secret,
+				Origin: "https://site.example", Fields: fields,
+			})
+			return err
+		}
+		// A browser may grow them to 4 KiB...
+		if err := identify("attacker", "", map[string]any{"a": chunk, "b": chunk}); err != nil {
+			t.Fatal(err)
+		}
+		// ...not past it, in one call or in several.
+		wantField(t, identify("attacker", "", map[string]any{"c": chunk}), "fields")
+		wantField(t, identify("attacker", "", map[string]any{"a": chunk + chunk}), "fields")
+		// It may still identify without fields, replace or remove its own.
+		if err := identify("attacker", "", nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := identify("attacker", "", map[string]any{"a": "short", "b": nil}); err != nil {
+			t.Fatal(err)
+		}
+		if err := identify("attacker", "", map[string]any{"b": chunk, "c": chunk}); err != nil {
+			t.Fatal(err)
+		}
+		// The app's server, and a webhook, still have room for 4 KiB more.
+		if err := identify("server", e.secret, map[string]any{"plan": chunk}); err != nil {
+			t.Fatalf("the app's identify after a browser's: %v", err)
+		}
+		res := e.writer.TriggerLeadEvents(e.ctx, db, []models.LeadEvent{{
+			Trigger: models.TriggerInput{AppPublicID: e.app.PublicID, DeviceID: "lead-hook", Code: "view", Verified: true},
+			Email:   "victim@example.com", Fields: map[string]any{"invoice": chunk},
+		}})
+		if res[0].Err != nil || !res[0].Accepted {
+			t.Fatalf("the webhook's event after a browser's identify: %+v", res[0])
+		}
+		// A lead the servers made larger than 4 KiB: a browser may change
+		// it, not grow it.
+		if err := identify("attacker", "", map[string]any{"invoice": "paid"}); err != nil {
+			t.Fatal(err)
+		}
+		wantField(t, identify("attacker", "", map[string]any{"invoice": chunk + "x"}), "fields")
+		lead, err := models.LeadByEmail(e.ctx, db, e.owner, e.app.PublicID, "victim@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := slices.Sorted(maps.Keys(lead.Fields)); !slices.Equal(got, []string{"a", "b", "c", "invoice", "plan"}) {
+			t.Fatalf("fields %v", got)
 		}
 	})
 }

@@ -55,6 +55,11 @@ type IdentifyResult struct {
 // maxFieldsBytes bounds a lead's fields as JSON, after merging.
 const maxFieldsBytes = 8 << 10
 
+// maxKeylessFieldsBytes bounds how far an identify without the secret key
+// (a browser's) may grow a lead's fields, so that half the room always
+// stays for the app's servers.
+const maxKeylessFieldsBytes = 4 << 10
+
 // NormalizeEmail validates an email address and returns it with its lookup key.
 func NormalizeEmail(raw string) (email, key string, err error) {
 	email = strings.TrimSpace(raw)
