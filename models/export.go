@@ -236,8 +236,8 @@ func (x *Export) write(out *bufio.Writer, cw *csv.Writer, r *exportRow) error {
 	}
 	occurred, received := r.OccurredAt.UTC().Format(time.RFC3339Nano), r.ReceivedAt.UTC().Format(time.RFC3339Nano)
 	if cw != nil {
-		return cw.Write([]string{strconv.FormatUint(r.ID, 10), x.codes[r.DefinitionID], r.DeviceID, msg, r.URL, r.Referrer, r.Title,
-			props, r.Source, occurred, received})
+		return cw.Write([]string{strconv.FormatUint(r.ID, 10), x.codes[r.DefinitionID], csvText(r.DeviceID), csvText(msg),
+			csvText(r.URL), csvText(r.Referrer), csvText(r.Title), props, r.Source, occurred, received})
 	}
 	line := struct {
 		ID         string          `json:"id"`
@@ -259,4 +259,15 @@ func (x *Export) write(out *bufio.Writer, cw *csv.Writer, r *exportRow) error {
 	}
 	out.Write(b)
 	return out.WriteByte('\n')
+}
+
+// csvText keeps a spreadsheet from running a CSV cell as a formula: text
+// that any visitor may send (device and message ids, url, referrer, title)
+// and that starts with =, +, -, @, a tab or a carriage return gets a
+// leading ' (OWASP's advice against CSV injection). NDJSON keeps it as sent.
+func csvText(s string) string {
+	if s != "" && strings.IndexByte("=+-@\t\r", s[0]) >= 0 {
+		return "'" + s
+	}
+	return s
 }
