@@ -6,6 +6,8 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -64,10 +66,18 @@ const maxKeylessFieldsBytes = 4 << 10
 func NormalizeEmail(raw string) (email, key string, err error) {
 	email = strings.TrimSpace(raw)
 	addr, perr := mail.ParseAddress(email)
-	if perr != nil || addr.Address != email || len(email) > 254 {
+	if perr != nil || addr.Address != email || len(email) > 254 || strings.IndexFunc(email, asciiInDisguise) >= 0 {
 		return "", "", Invalid("email", "is not a valid email address")
 	}
 	return email, strings.ToLower(email), nil
+}
+
+// asciiInDisguise reports a letter outside ASCII whose lowercase is ASCII
+// (the Kelvin sign K, the dotted capital İ): an address holding one has
+// the key of an ASCII address, and a lead made with it first would show
+// that look-alike spelling as the real address's email.
+func asciiInDisguise(r rune) bool {
+	return r >= utf8.RuneSelf && unicode.ToLower(r) < utf8.RuneSelf
 }
 
 // forUpdate locks the selected rows on MySQL; SQLite's write transactions

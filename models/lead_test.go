@@ -128,3 +128,37 @@ func TestEraseLead(t *testing.T) {
 		}
 	})
 }
+
+// TestLookAlikeEmailsAreRefused: an address with a letter outside ASCII
+// whose lowercase is ASCII (the Kelvin sign, the dotted capital I) is
+// refused. It had the key of the ASCII address, so a browser identifying
+// first as "Kate@example.com" with the Kelvin sign made the lead that
+// kate@example.com then joined, shown and exported with the look-alike
+// spelling. Other letters outside ASCII still match case-insensitively.
+func TestLookAlikeEmailsAreRefused(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		identify := func(device, email string) (*models.IdentifyResult, error) {
+			return e.writer.Identify(e.ctx, db, models.IdentifyInput{
+				AppPublicID: e.app.PublicID, DeviceID: device, Email: email, Origin: "https://site.example",
+			})
+		}
+		for _, email := range []string{"\u212aate@example.com", "\u0130nfo@example.com", "kate@\u212aelvin.example"} {
+			_, err := identify("look-alike", email)
+			wantField(t, err, "email")
+		}
+		var leads int64
+		db.Model(&models.Lead{}).Where("app_id = ?", e.app.ID).Count(&leads)
+		if leads != 0 {
+			t.Fatalf("%d leads made by refused identifies", leads)
+		}
+		first, err := identify("a", "Émile@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		second, err := identify("b", "émile@EXAMPLE.com")
+		if err != nil || second.Lead.ID != first.Lead.ID {
+			t.Fatalf("Émile and émile: %v, leads %d and %d", err, first.Lead.ID, second.Lead.ID)
+		}
+	})
+}
