@@ -45,7 +45,7 @@ func (w *Writer) AppForSecret(ctx context.Context, secret, clientIP string) (str
 		}
 	}
 	var app App
-	lookupCtx, cancel := context.WithTimeout(ctx, catalogLookupTimeout)
+	lookupCtx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	err := c.db.WithContext(lookupCtx).Select("public_id").Where("secret_hash = ?", hash).Take(&app).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {

@@ -24,6 +24,10 @@ type Catalog struct {
 	ttl        time.Duration
 	generation atomic.Uint64
 	group      singleflight.Group
+	// timeout bounds one lookup: the store's timeout (storeTimeout). A
+	// lookup is shared by every request waiting for the same app, so no
+	// single caller's context bounds it.
+	timeout time.Duration
 	// load reads an app and its definitions; tests wrap it.
 	load func(ctx context.Context, publicID string) (*catalogEntry, error)
 
@@ -40,13 +44,8 @@ type catalogMiss struct {
 	generation uint64
 }
 
-// Bounds on catalog lookups: how long one may take (it is shared by every
-// request waiting for the same app, so no single caller's context bounds
-// it), and how many unknown app ids are remembered.
-const (
-	catalogLookupTimeout = 10 * time.Second
-	maxCatalogMisses     = 10000
-)
+// maxCatalogMisses is how many unknown app ids are remembered.
+const maxCatalogMisses = 10000
 
 type catalogEntry struct {
 	app        *App
@@ -57,7 +56,7 @@ type catalogEntry struct {
 
 // NewCatalog returns a catalog over db whose entries live at most ttl.
 func NewCatalog(db *gorm.DB, ttl time.Duration) *Catalog {
-	c := &Catalog{db: db, ttl: ttl, entries: map[string]*catalogEntry{}, misses: map[string]catalogMiss{}}
+	c := &Catalog{db: db, ttl: ttl, timeout: storeTimeout(db), entries: map[string]*catalogEntry{}, misses: map[string]catalogMiss{}}
 	c.load = c.loadEntry
 	registerCatalog(db, c)
 	return c
@@ -83,7 +82,7 @@ func (c *Catalog) entry(ctx context.Context, publicID string, maxAge time.Durati
 	// its own deadline: that caller going away must not fail the others.
 	// Each caller still stops waiting when its own context ends.
 	ch := c.group.DoChan(publicID, func() (any, error) {
-		lookupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), catalogLookupTimeout)
+		lookupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
 		defer cancel()
 		e, err := c.load(lookupCtx, publicID)
 		c.mu.Lock()

@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -164,23 +166,41 @@ func mysqlDSNFromURL(raw string, timeout time.Duration) (string, error) {
 // mysqlDefaults sets what Crumbs relies on. Timeouts the URL sets itself are
 // kept; a negative timeout sets none.
 func mysqlDefaults(cfg *gomysql.Config, timeout time.Duration) *gomysql.Config {
+	if cfg.Params == nil {
+		cfg.Params = map[string]string{}
+	}
 	if timeout > 0 {
 		// A frozen server would otherwise hold a connection for as long as
 		// TCP retransmits (many minutes): COMMIT and BEGIN take no context.
 		cfg.Timeout = cmp.Or(cfg.Timeout, timeout)
 		cfg.ReadTimeout = cmp.Or(cfg.ReadTimeout, timeout)
 		cfg.WriteTimeout = cmp.Or(cfg.WriteTimeout, timeout)
+		// A statement waiting for a lock outlives its deadline on the
+		// server: the driver gives up and drops the connection, but the
+		// server's thread waits on, holding its connection slot, until the
+		// lock goes or the server's own wait ends (a year for table and
+		// metadata locks, 50 s for rows). A long lock under traffic piled
+		// up such threads until max_connections refused everyone. The
+		// server gives up at the timeout too, in whole seconds.
+		secs := strconv.Itoa(int(math.Ceil(timeout.Seconds())))
+		for _, v := range lockWaitVariables {
+			if _, set := cfg.Params[v]; !set {
+				cfg.Params[v] = secs
+			}
+		}
 	}
 	cfg.ParseTime = true
 	cfg.Loc = time.UTC
-	if cfg.Params == nil {
-		cfg.Params = map[string]string{}
-	}
 	cfg.Params["charset"] = "utf8mb4"
 	cfg.Collation = "utf8mb4_bin"
 	cfg.InterpolateParams = true
 	return cfg
 }
+
+// lockWaitVariables are the session variables bounding how long MySQL waits
+// for a lock: table and metadata locks (LOCK TABLES, FLUSH TABLES WITH READ
+// LOCK, a DDL), and InnoDB's row locks.
+var lockWaitVariables = []string{"lock_wait_timeout", "innodb_lock_wait_timeout"}
 
 func redactURL(raw string) string {
 	if u, err := url.Parse(raw); err == nil && u.User != nil {
@@ -201,6 +221,9 @@ func unbounded(ctx context.Context, db *gorm.DB) (*gorm.DB, func(), error) {
 	}
 	cfg := d.DSNConfig.Clone()
 	cfg.ReadTimeout, cfg.WriteTimeout = 0, 0
+	for _, v := range lockWaitVariables {
+		delete(cfg.Params, v) // the server's own waits
+	}
 	long, err := open(ctx, mysql.Open(cfg.FormatDSN()), DBOptions{MaxOpenConns: 4, Timeout: -1})
 	if err != nil {
 		return nil, nil, err

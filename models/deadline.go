@@ -12,6 +12,19 @@ import (
 // of its own (see DBOptions.Timeout).
 const DefaultDBTimeout = 10 * time.Second
 
+// storeTimeout is the timeout db was opened with (DBOptions.Timeout):
+// what bounds one call, and what a lookup of several calls that must end
+// together should take. A lookup given longer took three times the timeout
+// on a frozen store: database/sql retries a call whose connection failed
+// (the driver's read timeout) on two more connections while its context
+// lasts.
+func storeTimeout(db *gorm.DB) time.Duration {
+	if p, ok := db.Config.Plugins[deadlinesName].(*deadlines); ok {
+		return p.timeout
+	}
+	return DefaultDBTimeout
+}
+
 type noDeadlineKey struct{}
 
 // WithoutDeadline marks ctx for work that may rightly run longer than one

@@ -125,7 +125,7 @@ func (w *Writer) AppForIngestToken(ctx context.Context, token, clientIP string) 
 			return e.publicID, nil
 		}
 	}
-	lookupCtx, cancel := context.WithTimeout(ctx, catalogLookupTimeout)
+	lookupCtx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	var row struct{ PublicID string }
 	err := c.db.WithContext(lookupCtx).Table("ingest_tokens").Select("apps.public_id").

@@ -439,3 +439,46 @@ func TestSignInThroughAnOutage(t *testing.T) {
 		}, func() {})
 	})
 }
+
+// TestFrozenStoreLookupsEndAtTheTimeout freezes the store while a trigger,
+// a keyed trigger and a secret key check must look their app up (the
+// catalog's entries expire at once here): each is answered UNAVAILABLE
+// about one timeout later. The lookups ran under a fixed 10 s bound, in
+// which database/sql tried each read on three connections in turn, each
+// cut by the driver's read timeout: with CRUMBS_DB_TIMEOUT=2s a trigger
+// was answered after 6 s (the store-fault audit).
+func TestFrozenStoreLookupsEndAtTheTimeout(t *testing.T) {
+	const timeout = time.Second
+	proxy, dsn := modelstest.ProxiedMySQL(t)
+	db := openVia(t, dsn, timeout)
+	e := newEnv(t, db)
+	w := models.NewWriter(db, models.NewCatalog(db, time.Nanosecond), models.WriterOptions{CommitTimeout: timeout})
+	t.Cleanup(w.Close)
+	ack(e, w, "lookup-acked")
+
+	proxy.Freeze()
+	defer proxy.Thaw()
+	for _, c := range []struct {
+		what string
+		call func() error
+	}{
+		{"trigger", func() error {
+			return w.Trigger(e.ctx, []models.TriggerInput{{AppPublicID: e.app.PublicID, DeviceID: "fault-dev", Code: "view"}})[0].Err
+		}},
+		{"keyed trigger", func() error {
+			return w.Trigger(e.ctx, []models.TriggerInput{{AppPublicID: e.app.PublicID, DeviceID: "fault-dev", Code: "view", Secret: e.secret}})[0].Err
+		}},
+		{"secret key check", func() error {
+			_, err := w.AppForSecret(context.Background(), e.secret, "192.0.2.1")
+			return err
+		}},
+	} {
+		began := time.Now()
+		err := c.call()
+		took := time.Since(began)
+		wantCode(t, err, models.CodeUnavailable)
+		if took > 2500*time.Millisecond {
+			t.Errorf("%s on a frozen store answered after %s, want about the %s timeout", c.what, took, timeout)
+		}
+	}
+}
