@@ -11,6 +11,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/crumbs-dev/crumbs/models"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 	"gorm.io/gorm"
 )
 
@@ -288,20 +289,47 @@ func websocketInit(tokens *models.Tokens, db *gorm.DB, writer *models.Writer, lo
 // websocket: the upgrade request's loaders would cache devices, leads and
 // definitions for all that time, and its viewer would keep a removed
 // member's role or an expired token.
+//
+// An event whose fields the store failed to read (UNAVAILABLE) is not sent
+// as an error in its place: the event would be lost to the subscriber,
+// which has no way to ask for it again. The websocket closes with 1013
+// (try again later) instead, so the client reconnects with its cursor and
+// the event is sent again (the store-fault audit lost 32 live events so).
 func freshPerEvent(db *gorm.DB) graphql.ResponseMiddleware {
 	return func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 		// Errors found before an operation exists come without one.
 		if !graphql.HasOperationContext(ctx) {
 			return next(ctx)
 		}
-		if oc := graphql.GetOperationContext(ctx); oc.Operation != nil && oc.Operation.Operation == ast.Subscription {
-			ctx = context.WithValue(ctx, loadersKey{}, newLoaders(db))
-			if s := wsSessionFrom(ctx); s != nil {
-				ctx = models.WithViewer(ctx, s.current())
-			}
+		oc := graphql.GetOperationContext(ctx)
+		if oc.Operation == nil || oc.Operation.Operation != ast.Subscription {
+			return next(ctx)
 		}
-		return next(ctx)
+		ctx = context.WithValue(ctx, loadersKey{}, newLoaders(db))
+		s := wsSessionFrom(ctx)
+		if s != nil {
+			ctx = models.WithViewer(ctx, s.current())
+		}
+		resp := next(ctx)
+		if s != nil && resp != nil && storeFailed(resp.Errors) {
+			s.refuse(ctx, models.ErrUnavailable)
+			// The stream stays open until the connection is gone, so no
+			// "complete" races ahead of the close frame.
+			<-ctx.Done()
+			return nil
+		}
+		return resp
 	}
+}
+
+// storeFailed reports whether one of errs is the store's (UNAVAILABLE).
+func storeFailed(errs gqlerror.List) bool {
+	for _, e := range errs {
+		if e.Extensions["code"] == models.CodeUnavailable {
+			return true
+		}
+	}
+	return false
 }
 
 // currentViewerPerOperation starts every operation sent over a websocket with
