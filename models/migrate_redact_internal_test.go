@@ -49,26 +49,33 @@ func TestMigrateRedactDeliveryErrors(t *testing.T) {
 			3: {`Post "https://crm.example.com`, ""},
 			4: {"HTTP 401: token … revoked", "HTTP 503: try later"},
 		}
-		for id, errs := range want {
-			var d struct {
-				LastError string
-				UpdatedAt time.Time
-			}
-			if err := db.Table("automation_deliveries").Select("last_error, updated_at").Where("id = ?", id).Take(&d).Error; err != nil {
-				t.Fatal(err)
-			}
-			if d.LastError != errs[len(errs)-1] || !d.UpdatedAt.Equal(at) {
-				t.Errorf("delivery %d: last_error %q, updated_at %s; want %q, %s", id, d.LastError, d.UpdatedAt, errs[len(errs)-1], at)
-			}
-			var got []string
-			if err := db.Table("automation_attempts").Where("delivery_id = ?", id).Order("id").Pluck("error", &got).Error; err != nil {
-				t.Fatal(err)
-			}
-			if strings.Join(got, "\n") != strings.Join(errs, "\n") {
-				t.Errorf("delivery %d's attempts:\n%q\nwant\n%q", id, got, errs)
-			}
-		}
+		wantDeliveryErrors(t, db, want, at)
 	})
+}
+
+// wantDeliveryErrors checks each delivery's attempts' errors, the last one
+// as the delivery's, and that its updated_at is still at.
+func wantDeliveryErrors(t *testing.T, db *gorm.DB, want map[uint64][]string, at time.Time) {
+	t.Helper()
+	for id, errs := range want {
+		var d struct {
+			LastError string
+			UpdatedAt time.Time
+		}
+		if err := db.Table("automation_deliveries").Select("last_error, updated_at").Where("id = ?", id).Take(&d).Error; err != nil {
+			t.Fatal(err)
+		}
+		if d.LastError != errs[len(errs)-1] || !d.UpdatedAt.Equal(at) {
+			t.Errorf("delivery %d: last_error %q, updated_at %s; want %q, %s", id, d.LastError, d.UpdatedAt, errs[len(errs)-1], at)
+		}
+		var got []string
+		if err := db.Table("automation_attempts").Where("delivery_id = ?", id).Order("id").Pluck("error", &got).Error; err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(got, "\n") != strings.Join(errs, "\n") {
+			t.Errorf("delivery %d's attempts:\n%q\nwant\n%q", id, got, errs)
+		}
+	}
 }
 
 // insertOldAction writes an automation action in the schema of migration
@@ -127,24 +134,6 @@ func TestMigrateRedactDeliveryHeaderValues(t *testing.T) {
 				"HTTP 403: token … (abc1234) refused; got headers Authorization: …"},
 			2: {"HTTP 401: bad key crm_live_SECRET1"}, // not this action's header
 		}
-		for id, errs := range want {
-			var d struct {
-				LastError string
-				UpdatedAt time.Time
-			}
-			if err := db.Table("automation_deliveries").Select("last_error, updated_at").Where("id = ?", id).Take(&d).Error; err != nil {
-				t.Fatal(err)
-			}
-			if d.LastError != errs[len(errs)-1] || !d.UpdatedAt.Equal(at) {
-				t.Errorf("delivery %d: last_error %q, updated_at %s; want %q, %s", id, d.LastError, d.UpdatedAt, errs[len(errs)-1], at)
-			}
-			var got []string
-			if err := db.Table("automation_attempts").Where("delivery_id = ?", id).Order("id").Pluck("error", &got).Error; err != nil {
-				t.Fatal(err)
-			}
-			if strings.Join(got, "\n") != strings.Join(errs, "\n") {
-				t.Errorf("delivery %d's attempts:\n%q\nwant\n%q", id, got, errs)
-			}
-		}
+		wantDeliveryErrors(t, db, want, at)
 	})
 }

@@ -126,6 +126,60 @@ type gqlPayload struct {
 	Errors []gqlError     `json:"errors"`
 }
 
+// wsOpener opens websockets to a live app's server and sends their
+// connection_init, for the tests of how many may be open at once.
+type wsOpener struct {
+	t   *testing.T
+	url string
+}
+
+func (o wsOpener) open(payload map[string]any) (*wsClient, wsMsg, error) {
+	o.t.Helper()
+	c, _, err := dialWS(o.t, o.url, "")
+	if err != nil {
+		o.t.Fatal(err)
+	}
+	m, err := c.init(payload)
+	return c, m, err
+}
+
+// acked opens one that must be acknowledged.
+func (o wsOpener) acked(name string, payload map[string]any) *wsClient {
+	o.t.Helper()
+	c, m, err := o.open(payload)
+	if err != nil || m.Type != "connection_ack" {
+		o.t.Fatalf("%s: connection_init answered %+v %v", name, m, err)
+	}
+	return c
+}
+
+// closed opens one that must be closed with code.
+func (o wsOpener) closed(name string, payload map[string]any, code websocket.StatusCode) {
+	o.t.Helper()
+	if _, m, err := o.open(payload); websocket.CloseStatus(err) != code {
+		o.t.Fatalf("%s: connection_init answered %+v %v, want close %d", name, m, err, code)
+	}
+}
+
+// freed closes c and waits until the server has seen it close: a websocket
+// with payload is acknowledged again.
+func (o wsOpener) freed(c *wsClient, payload map[string]any) {
+	o.t.Helper()
+	c.conn.Close(websocket.StatusNormalClosure, "")
+	deadline := time.Now().Add(wsWait)
+	for {
+		c, m, err := o.open(payload)
+		if err == nil && m.Type == "connection_ack" {
+			return
+		}
+		if time.Now().After(deadline) {
+			o.t.Fatalf("after a websocket closed: %+v %v", m, err)
+		}
+		c.conn.CloseNow()
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // At most CRUMBS_MAX_ANONYMOUS_WEBSOCKETS websockets without a credential
 // are open at once on a replica: the next is closed with 1013 (try again
 // later) until one of them ends. Connections with a credential do not
@@ -135,51 +189,16 @@ func TestAnonymousWebsocketsAreCapped(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
 		a := newAPI(t, db, func(c *config) { c.MaxAnonymousWebsockets = 2 })
 		l := newLiveApp(t, a)
-		open := func(payload map[string]any) (*wsClient, wsMsg, error) {
-			t.Helper()
-			c, _, err := dialWS(t, l.url, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			m, err := c.init(payload)
-			return c, m, err
-		}
-		acked := func(name string, payload map[string]any) *wsClient {
-			t.Helper()
-			c, m, err := open(payload)
-			if err != nil || m.Type != "connection_ack" {
-				t.Fatalf("%s: connection_init answered %+v %v", name, m, err)
-			}
-			return c
-		}
-		closed := func(name string, payload map[string]any, code websocket.StatusCode) {
-			t.Helper()
-			if _, m, err := open(payload); websocket.CloseStatus(err) != code {
-				t.Fatalf("%s: connection_init answered %+v %v, want close %d", name, m, err, code)
-			}
-		}
-		first := acked("first anonymous", nil)
-		acked("second anonymous", map[string]any{})
-		closed("third anonymous", nil, 1013)
-		acked("owner's token", map[string]any{"Authorization": "Bearer " + a.ownerToken})
-		acked("app's secret key", map[string]any{"Authorization": "Bearer " + l.secret})
-		closed("a secret key of no app", map[string]any{"Authorization": "Bearer sk_not_a_key"}, 4401)
-		closed("still full", map[string]any{"note": "anonymous"}, 1013)
-
+		o := wsOpener{t, l.url}
+		first := o.acked("first anonymous", nil)
+		o.acked("second anonymous", map[string]any{})
+		o.closed("third anonymous", nil, 1013)
+		o.acked("owner's token", map[string]any{"Authorization": "Bearer " + a.ownerToken})
+		o.acked("app's secret key", map[string]any{"Authorization": "Bearer " + l.secret})
+		o.closed("a secret key of no app", map[string]any{"Authorization": "Bearer sk_not_a_key"}, 4401)
+		o.closed("still full", map[string]any{"note": "anonymous"}, 1013)
 		// The place is free again once the server has seen the first one close.
-		first.conn.Close(websocket.StatusNormalClosure, "")
-		deadline := time.Now().Add(wsWait)
-		for {
-			c, m, err := open(nil)
-			if err == nil && m.Type == "connection_ack" {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("after one anonymous websocket closed: %+v %v", m, err)
-			}
-			c.conn.CloseNow()
-			time.Sleep(50 * time.Millisecond)
-		}
+		o.freed(first, nil)
 	})
 }
 
@@ -193,60 +212,25 @@ func TestWebsocketsPerCredentialAreCapped(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
 		a := newAPI(t, db, func(c *config) { c.MaxWebsocketsPerCredential = 2 })
 		l := newLiveApp(t, a)
-		open := func(payload map[string]any) (*wsClient, wsMsg, error) {
-			t.Helper()
-			c, _, err := dialWS(t, l.url, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			m, err := c.init(payload)
-			return c, m, err
-		}
-		acked := func(name string, payload map[string]any) *wsClient {
-			t.Helper()
-			c, m, err := open(payload)
-			if err != nil || m.Type != "connection_ack" {
-				t.Fatalf("%s: connection_init answered %+v %v", name, m, err)
-			}
-			return c
-		}
-		closed := func(name string, payload map[string]any) {
-			t.Helper()
-			if _, m, err := open(payload); websocket.CloseStatus(err) != 1013 {
-				t.Fatalf("%s: connection_init answered %+v %v, want close 1013", name, m, err)
-			}
-		}
+		o := wsOpener{t, l.url}
 		bearer := func(token string) map[string]any { return map[string]any{"Authorization": "Bearer " + token} }
 		password := "a long enough password"
 		email := a.newUser(password)
 		first, second := a.login(email, password), a.login(email, password)
 		other := a.login(a.newUser(password), password)
 
-		firstSocket := acked("the user's first sign-in", bearer(first.AccessToken))
-		acked("the user's second sign-in", bearer(second.AccessToken))
-		closed("the user's first sign-in again", bearer(first.AccessToken))
-		closed("the user's second sign-in again", bearer(second.AccessToken))
-		acked("another user", bearer(other.AccessToken))
-		acked("the owner", bearer(a.ownerToken))
-		acked("the app's secret key", bearer(l.secret))
-		acked("the app's secret key again", bearer(l.secret))
-		closed("the app's secret key a third time", bearer(l.secret))
-		acked("no credential", nil)
-
+		firstSocket := o.acked("the user's first sign-in", bearer(first.AccessToken))
+		o.acked("the user's second sign-in", bearer(second.AccessToken))
+		o.closed("the user's first sign-in again", bearer(first.AccessToken), 1013)
+		o.closed("the user's second sign-in again", bearer(second.AccessToken), 1013)
+		o.acked("another user", bearer(other.AccessToken))
+		o.acked("the owner", bearer(a.ownerToken))
+		o.acked("the app's secret key", bearer(l.secret))
+		o.acked("the app's secret key again", bearer(l.secret))
+		o.closed("the app's secret key a third time", bearer(l.secret), 1013)
+		o.acked("no credential", nil)
 		// The place is free again once the server has seen the first one close.
-		firstSocket.conn.Close(websocket.StatusNormalClosure, "")
-		deadline := time.Now().Add(wsWait)
-		for {
-			c, m, err := open(bearer(second.AccessToken))
-			if err == nil && m.Type == "connection_ack" {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("after one of the user's websockets closed: %+v %v", m, err)
-			}
-			c.conn.CloseNow()
-			time.Sleep(50 * time.Millisecond)
-		}
+		o.freed(firstSocket, bearer(second.AccessToken))
 	})
 }
 
