@@ -235,48 +235,38 @@ func TestWebsocketsPerCredentialAreCapped(t *testing.T) {
 }
 
 func TestMaxWebsocketsPerCredentialSetting(t *testing.T) {
-	parse := func(args []string, env map[string]string) (*config, error) {
-		return parseConfig(args, func(k string) string { return env[k] }, &strings.Builder{})
-	}
-	for _, tc := range []struct {
-		args []string
-		env  map[string]string
-		want int
-	}{
-		{nil, nil, 100},
-		{nil, map[string]string{"CRUMBS_MAX_WEBSOCKETS_PER_CREDENTIAL": "0"}, 0},
-		{[]string{"-max-websockets-per-credential", "5"}, map[string]string{"CRUMBS_MAX_WEBSOCKETS_PER_CREDENTIAL": "0"}, 5},
-	} {
-		if cfg, err := parse(tc.args, tc.env); err != nil || cfg.MaxWebsocketsPerCredential != tc.want {
-			t.Fatalf("%v %v: %v, want %d", tc.args, tc.env, err, tc.want)
-		}
-	}
-	for _, bad := range []string{"-1", "many", "1.5"} {
-		if _, err := parse([]string{"-max-websockets-per-credential", bad}, nil); err == nil || !strings.Contains(err.Error(), "max-websockets-per-credential") {
-			t.Fatalf("%q: %v", bad, err)
-		}
-	}
+	wantCountSetting(t, "max-websockets-per-credential", "CRUMBS_MAX_WEBSOCKETS_PER_CREDENTIAL", 100,
+		func(c *config) int { return c.MaxWebsocketsPerCredential })
 }
 
 func TestMaxAnonymousWebsocketsSetting(t *testing.T) {
-	parse := func(args []string, env map[string]string) (*config, error) {
-		return parseConfig(args, func(k string) string { return env[k] }, &strings.Builder{})
+	wantCountSetting(t, "max-anonymous-websockets", "CRUMBS_MAX_ANONYMOUS_WEBSOCKETS", 1000,
+		func(c *config) int { return c.MaxAnonymousWebsockets })
+}
+
+// wantCountSetting checks a setting that is a count: its default, 0 from
+// the environment, the flag winning over the environment, and refusals of
+// what is not a count.
+func wantCountSetting(t *testing.T, flag, env string, def int, get func(*config) int) {
+	t.Helper()
+	parse := func(args []string, vars map[string]string) (*config, error) {
+		return parseConfig(args, func(k string) string { return vars[k] }, &strings.Builder{})
 	}
 	for _, tc := range []struct {
 		args []string
 		env  map[string]string
 		want int
 	}{
-		{nil, nil, 1000},
-		{nil, map[string]string{"CRUMBS_MAX_ANONYMOUS_WEBSOCKETS": "0"}, 0},
-		{[]string{"-max-anonymous-websockets", "5"}, map[string]string{"CRUMBS_MAX_ANONYMOUS_WEBSOCKETS": "0"}, 5},
+		{nil, nil, def},
+		{nil, map[string]string{env: "0"}, 0},
+		{[]string{"-" + flag, "5"}, map[string]string{env: "0"}, 5},
 	} {
-		if cfg, err := parse(tc.args, tc.env); err != nil || cfg.MaxAnonymousWebsockets != tc.want {
+		if cfg, err := parse(tc.args, tc.env); err != nil || get(cfg) != tc.want {
 			t.Fatalf("%v %v: %v, want %d", tc.args, tc.env, err, tc.want)
 		}
 	}
 	for _, bad := range []string{"-1", "many", "1.5"} {
-		if _, err := parse([]string{"-max-anonymous-websockets", bad}, nil); err == nil || !strings.Contains(err.Error(), "max-anonymous-websockets") {
+		if _, err := parse([]string{"-" + flag, bad}, nil); err == nil || !strings.Contains(err.Error(), flag) {
 			t.Fatalf("%q: %v", bad, err)
 		}
 	}
