@@ -120,7 +120,12 @@ func ruleSQL(mysql bool, appID uint64, r Rule) (string, []any) {
 		// properties, or by hand) reads as having no properties: on
 		// SQLite and MySQL a JSON function fails the whole statement on it.
 		if mysql {
-			expr, args = "(CASE WHEN JSON_VALID(e.properties) THEN JSON_UNQUOTE(JSON_EXTRACT(e.properties, ?)) END)", []any{path}
+			// A JSON null reads as missing, as on SQLite and in Go
+			// (propertyText): JSON_EXTRACT gives the text null, which
+			// JSON_UNQUOTE kept, so it matched equals "null". NULLIF on
+			// the JSON value itself compares it unquoted (the string
+			// "null" too); on its text, CAST, it does not.
+			expr, args = "(CASE WHEN JSON_VALID(e.properties) THEN JSON_UNQUOTE(NULLIF(CAST(JSON_EXTRACT(e.properties, ?) AS CHAR), 'null')) END)", []any{path}
 		} else {
 			// Booleans read as true/false, as MySQL shows them.
 			expr = "(CASE WHEN json_valid(e.properties) THEN (CASE json_type(e.properties, ?) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' WHEN 'null' THEN NULL ELSE CAST(json_extract(e.properties, ?) AS TEXT) END) END)"
