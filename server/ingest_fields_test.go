@@ -46,6 +46,7 @@ func TestSegmentErrorFields(t *testing.T) {
 		{"no traits.email", "/v1/identify", `{"anonymousId":"s","traits":{"name":"Ann"}}`, "traits.email"},
 		{"traits.email", "/v1/i", `{"anonymousId":"s","traits":{"email":"not an email"}}`, "traits.email"},
 		{"traits.name", "/v1/identify", `{"anonymousId":"s","traits":{"email":"ann@example.com","name":"` + strings.Repeat("n", 201) + `"}}`, "traits.name"},
+		{"traits.name of the wrong type", "/v1/identify", `{"anonymousId":"s","traits":{"email":"ann@example.com","name":5}}`, "traits.name"},
 		{"traits", "/v1/identify", `{"anonymousId":"s","traits":{"email":"ann@example.com","a\u0001":1}}`, "traits"},
 		{"identify's userId device", "/v1/identify", `{"anonymousId":"s","userId":"` + long + `","traits":{"email":"ann@example.com"}}`, "userId"},
 		{"identify's anonymousId device", "/v1/identify", `{"anonymousId":"` + long + `","traits":{"email":"ann@example.com"}}`, "anonymousId"},
@@ -120,14 +121,17 @@ func TestBentoErrorFields(t *testing.T) {
 			}
 			wantField(t, c.name, r.raw, r.Items[0], c.field)
 		}
-		// A whole request refused for its header names the header.
-		r := j.webhook(token, "generic", `{"events":[{"type":"view","email":"a@example.com"}]}`, "Idempotency-Key", strings.Repeat("k", 65))
-		var body struct {
-			Error struct{ Code, Field string }
-		}
-		json.Unmarshal([]byte(r.raw), &body)
-		if r.status != 400 || body.Error.Code != "BAD_USER_INPUT" || body.Error.Field != "Idempotency-Key" {
-			t.Fatalf("long Idempotency-Key: %d %s", r.status, r.raw)
+		// A whole request refused for its header names the header, and
+		// says what is wrong with it (invalid UTF-8 was called too long).
+		for name, key := range map[string]string{"long": strings.Repeat("k", 65), "not UTF-8": "k\xff"} {
+			r := j.webhook(token, "generic", `{"events":[{"type":"view","email":"a@example.com"}]}`, "Idempotency-Key", key)
+			var body struct {
+				Error struct{ Code, Field, Message string }
+			}
+			json.Unmarshal([]byte(r.raw), &body)
+			if r.status != 400 || body.Error.Code != "BAD_USER_INPUT" || body.Error.Field != "Idempotency-Key" || !strings.Contains(body.Error.Message, "UTF-8 of at most 64 bytes") {
+				t.Fatalf("%s Idempotency-Key: %d %s", name, r.status, r.raw)
+			}
 		}
 	})
 }

@@ -253,8 +253,14 @@ func (m *segmentMessage) convert(appID string, who caller) (*models.TriggerInput
 			return nil, nil, models.Invalid("traits.email", "identify needs traits.email: Crumbs identifies leads by email")
 		}
 		var name *string
-		if n, ok := traits["name"].(string); ok {
+		switch n := traits["name"].(type) {
+		case string:
 			name = &n
+		case nil: // absent, or null: the name is left as it is
+		default:
+			// It was dropped without a word, so a lead's name sent as a
+			// number or an object never arrived.
+			return nil, nil, models.Invalid("traits.name", "must be a string")
 		}
 		delete(traits, "email")
 		delete(traits, "name")

@@ -64,7 +64,7 @@ func (a *API) webhook(w http.ResponseWriter, r *http.Request) {
 	}
 	idem := strings.TrimSpace(r.Header.Get("Idempotency-Key"))
 	if len(idem) > 64 || !utf8.ValidString(idem) {
-		a.failAs(w, r, models.Invalid("Idempotency-Key", "the Idempotency-Key header must be at most 64 characters"), asSent)
+		a.failAs(w, r, models.Invalid("Idempotency-Key", "the Idempotency-Key header must be valid UTF-8 of at most 64 bytes"), asSent)
 		return
 	}
 
