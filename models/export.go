@@ -121,7 +121,10 @@ type Export struct {
 }
 
 // Run writes the events in order of occurrence to w, a chunk at a time
-// (each read has its own deadline; flush is called after each chunk), then
+// (each read has its own deadline; flush is called after each chunk; before
+// each chunk after the first the viewer's access is read again, so an
+// export of millions of events stops within a chunk of its caller being
+// removed from the app, demoted, or its key rotated), then
 // writes the receipt (kind export) with the count written, also when the
 // caller went away part way.
 func (x *Export) Run(ctx context.Context, w io.Writer, flush func()) (*ExportResult, error) {
@@ -178,6 +181,9 @@ func (x *Export) stream(ctx context.Context, w io.Writer, flush func(), res *Exp
 			q = q.Where("occurred_at < ?", StoreTime(*x.filter.To))
 		}
 		if !first {
+			if _, err := x.viewer.Fresh().AppByID(ctx, x.db, x.app.ID, RoleEditor); err != nil {
+				return err
+			}
 			// The first condition is the index range; the second skips
 			// the rows of afterAt already written.
 			q = q.Where("occurred_at >= ? AND (occurred_at > ? OR id > ?)", afterAt, afterAt, afterID)
