@@ -13,6 +13,8 @@ import (
 	"time"
 
 	gomysql "github.com/go-sql-driver/mysql"
+	"github.com/ncruces/go-sqlite3"
+	"github.com/ncruces/go-sqlite3/driver"
 	"github.com/ncruces/go-sqlite3/gormlite"
 	"gorm.io/driver/mysql"
 	"gorm.io/gorm"
@@ -96,13 +98,13 @@ func open(ctx context.Context, dialector gorm.Dialector, opts DBOptions) (*gorm.
 func dialectorFor(rawURL string, timeout time.Duration) (gorm.Dialector, error) {
 	switch {
 	case rawURL == "":
-		return sqliteDialector("crumbs.db", timeout), nil
+		return sqliteDialector("crumbs.db", timeout)
 	case strings.HasPrefix(rawURL, "sqlite:"):
 		path := strings.TrimPrefix(strings.TrimPrefix(rawURL, "sqlite:"), "//")
 		if path == "" {
 			return nil, errors.New("database url: sqlite: needs a file path, e.g. sqlite:crumbs.db")
 		}
-		return sqliteDialector(path, timeout), nil
+		return sqliteDialector(path, timeout)
 	case strings.HasPrefix(rawURL, "mysql://"):
 		dsn, err := mysqlDSNFromURL(rawURL, timeout)
 		if err != nil {
@@ -119,7 +121,7 @@ func dialectorFor(rawURL string, timeout time.Duration) (gorm.Dialector, error) 
 	return nil, fmt.Errorf("database url: unsupported form %q (use mysql://... or sqlite:path)", redactURL(rawURL))
 }
 
-func sqliteDialector(path string, timeout time.Duration) gorm.Dialector {
+func sqliteDialector(path string, timeout time.Duration) (gorm.Dialector, error) {
 	// WAL with synchronous=FULL: an acknowledged commit survives power loss.
 	// A lock held by another process is waited for as long as any call may
 	// take.
@@ -134,7 +136,41 @@ func sqliteDialector(path string, timeout time.Duration) gorm.Dialector {
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Set("_txlock", "immediate")
 	q.Set("_timefmt", sqliteTimeLayout)
-	return gormlite.Open("file:" + path + "?" + q.Encode())
+	sqlDB, err := driver.Open("file:"+path+"?"+q.Encode(), sqliteFunctions)
+	if err != nil {
+		return nil, fmt.Errorf("database url: %w", err)
+	}
+	return gormlite.OpenDB(sqlDB), nil
+}
+
+// sqliteFunctions adds to each SQLite connection the functions that rules
+// call there, so that SQLite reads values exactly as Go does:
+// crumbs_number(text), the number in a value (textNumber; NULL when it
+// holds none), and crumbs_text_match(operator, text, value), contains,
+// starts_with or ends_with ignoring case (textMatches; NULL on NULL text).
+func sqliteFunctions(c *sqlite3.Conn) error {
+	const flags = sqlite3.DETERMINISTIC | sqlite3.INNOCUOUS
+	err := c.CreateFunction("crumbs_number", 1, flags, func(ctx sqlite3.Context, arg ...sqlite3.Value) {
+		if arg[0].Type() == sqlite3.NULL {
+			ctx.ResultNull()
+			return
+		}
+		if f, ok := textNumber(arg[0].Text()); ok {
+			ctx.ResultFloat(f)
+			return
+		}
+		ctx.ResultNull()
+	})
+	if err != nil {
+		return err
+	}
+	return c.CreateFunction("crumbs_text_match", 3, flags, func(ctx sqlite3.Context, arg ...sqlite3.Value) {
+		if arg[1].Type() == sqlite3.NULL {
+			ctx.ResultNull()
+			return
+		}
+		ctx.ResultBool(textMatches(arg[0].Text(), arg[1].Text(), arg[2].Text()))
+	})
 }
 
 func mysqlDSNFromURL(raw string, timeout time.Duration) (string, error) {

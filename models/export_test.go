@@ -182,3 +182,7 @@ func (l *EventLog) CountBehind(ctx context.Context) error {
 
 // LiveSubscribers returns how many live streams and shared polls run.
 func LiveSubscribers() (streams, polls int) { return liveSubscribers() }
+
+// MatchesRule evaluates one rule on an event in Go, as automations and
+// funnels do; code is the event's definition code.
+func MatchesRule(r Rule, code string, e *Event) bool { return matchRule(r, code, e) }

@@ -146,7 +146,13 @@ func Leads(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, search strin
 			return nil, Invalid("search", "must be at most 254 characters")
 		}
 		pattern := "%" + escapeLike(strings.ToLower(s)) + "%"
-		q = q.Where("(email_key LIKE ? ESCAPE '!' OR LOWER(name) LIKE ? ESCAPE '!')", pattern, pattern)
+		if isMySQL(db) {
+			q = q.Where("(email_key LIKE ? ESCAPE '!' OR LOWER(name) LIKE ? ESCAPE '!')", pattern, pattern)
+		} else {
+			// SQLite's LOWER folds ASCII only: "émile" missed Émile
+			// (email keys are folded already).
+			q = q.Where("(email_key LIKE ? ESCAPE '!' OR crumbs_text_match(?, name, ?))", pattern, OpContains, s)
+		}
 	}
 	var leads []*Lead
 	if err := q.Order("id DESC").Limit(first + 1).Find(&leads).Error; err != nil {

@@ -80,6 +80,13 @@ func TestIdentifyAttachesDevicesAndRecordsMoves(t *testing.T) {
 		if len(rest.Leads) != 1 || rest.HasNextPage || rest.Leads[0].Email != "Ann@Example.com" {
 			t.Fatalf("leads page 2: %+v", rest)
 		}
+		// Names fold case beyond ASCII, as in rules, on every store.
+		if _, err := models.Identify(e.ctx, db, catalog, models.IdentifyInput{AppPublicID: e.app.PublicID, DeviceID: "d-emile", Email: "ez@example.org", Name: ptr("Émile Zola"), Secret: e.secret}); err != nil {
+			t.Fatal(err)
+		}
+		if found, err := models.Leads(e.ctx, db, e.owner, e.app.PublicID, "émile", 10, ""); err != nil || len(found.Leads) != 1 || found.Leads[0].Email != "ez@example.org" {
+			t.Fatalf("search émile: %v %+v", err, found)
+		}
 		none, _ := models.Leads(e.ctx, db, e.owner, e.app.PublicID, "100%_", 10, "")
 		if len(none.Leads) != 0 {
 			t.Fatalf("LIKE wildcards not escaped: %d leads", len(none.Leads))

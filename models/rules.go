@@ -98,11 +98,9 @@ func jsonPath(field string) string {
 // ruleSQL compiles one rule into a condition on the events table (alias e)
 // with placeholders; only fixed column names and expressions are written.
 func ruleSQL(mysql bool, appID uint64, r Rule) (string, []any) {
-	var expr string
-	var args []any
 	switch {
 	case r.Field == "code":
-		cond, cargs := compareSQL("d2.code", r, nil)
+		cond, cargs := compareSQL(mysql, fieldSQL{text: "d2.code"}, r)
 		return "e.definition_id IN (SELECT d2.id FROM event_definitions d2 WHERE d2.app_id = ? AND " + cond + ")", append([]any{appID}, cargs...)
 	case r.Field == "lead.email":
 		r.Value = strings.ToLower(r.Value)
@@ -111,59 +109,160 @@ func ruleSQL(mysql bool, appID uint64, r Rule) (string, []any) {
 			// Anonymous devices have no email, so they are not that email.
 			r.Operator, in = OpEquals, "NOT IN"
 		}
-		cond, cargs := compareSQL("l2.email_key", r, nil)
+		cond, cargs := compareSQL(mysql, fieldSQL{text: "l2.email_key"}, r)
 		return "e.device_id " + in + " (SELECT d3.device_id FROM devices d3 JOIN leads l2 ON l2.id = d3.lead_id WHERE d3.app_id = ? AND " + cond + ")",
 			append([]any{appID}, cargs...)
 	case strings.HasPrefix(r.Field, "properties."):
 		path := jsonPath(r.Field)
-		// A row that is not valid JSON (stored before the limits on
-		// properties, or by hand) reads as having no properties: on
-		// SQLite and MySQL a JSON function fails the whole statement on it.
-		if mysql {
-			// A JSON null reads as missing, as on SQLite and in Go
-			// (propertyText): JSON_EXTRACT gives the text null, which
-			// JSON_UNQUOTE kept, so it matched equals "null". NULLIF on
-			// the JSON value itself compares it unquoted (the string
-			// "null" too); on its text, CAST, it does not.
-			expr, args = "(CASE WHEN JSON_VALID(e.properties) THEN JSON_UNQUOTE(NULLIF(CAST(JSON_EXTRACT(e.properties, ?) AS CHAR), 'null')) END)", []any{path}
-		} else {
-			// Booleans read as true/false, as MySQL shows them.
-			expr = "(CASE WHEN json_valid(e.properties) THEN (CASE json_type(e.properties, ?) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' WHEN 'null' THEN NULL ELSE CAST(json_extract(e.properties, ?) AS TEXT) END) END)"
-			args = []any{path, path}
-		}
 		if mysql && r.Operator == OpExists {
-			return "(CASE WHEN JSON_VALID(e.properties) THEN COALESCE(JSON_TYPE(JSON_EXTRACT(e.properties, ?)), 'NULL') <> 'NULL' ELSE 0 END)", args
+			return "(CASE WHEN JSON_VALID(e.properties) THEN COALESCE(JSON_TYPE(JSON_EXTRACT(e.properties, ?)), 'NULL') <> 'NULL' ELSE 0 END)", []any{path}
 		}
-	default:
-		expr = "e." + ruleFields[r.Field]
+		f := propertySQL(mysql, path)
+		if r.Operator == OpNotEquals {
+			// Missing, as in a row that is not valid JSON, is not equal.
+			cond, args := equalsSQL(f, r.Value)
+			return "NOT COALESCE(CASE WHEN " + f.valid + " THEN " + cond + " END, 0)", args
+		}
+		// CASE, not AND: only CASE orders evaluation on every engine.
+		cond, args := compareSQL(mysql, f, r)
+		return "(CASE WHEN " + f.valid + " THEN " + cond + " END)", args
 	}
-	return compareSQL(expr, r, args)
+	return compareSQL(mysql, fieldSQL{text: "e." + ruleFields[r.Field]}, r)
 }
 
-// compareSQL applies the rule's operator to expr.
-func compareSQL(expr string, r Rule, args []any) (string, []any) {
-	lower := strings.ToLower(r.Value)
-	num := func(op string) (string, []any) {
-		f, _ := ruleNumber(r.Value)
-		return "CAST(" + expr + " AS DECIMAL(38,10)) " + op + " ?", append(args, f)
+// fieldSQL is how a rule reads a field in SQL: as text (NULL when
+// missing) and, for properties, whether it holds a JSON number.
+type fieldSQL struct {
+	valid    string // for properties, the condition under which text and isNumber may be evaluated
+	text     string
+	textArgs []any
+	isNumber string // "" for columns, which hold text
+	numArgs  []any
+	number   string // the number, where isNumber holds
+}
+
+// propertySQL reads the property at path as propertyText does in Go: a
+// string as its text, a number as it was sent (1.50 stays 1.50, not 1.5),
+// true and false, an object or array as JSON, and null as missing. A row
+// that is not valid JSON (stored before the limits on properties, or by
+// hand) reads as having no properties: on SQLite and MySQL a JSON
+// function fails the whole statement on it, so the caller checks valid
+// first, once per row.
+func propertySQL(mysql bool, path string) fieldSQL {
+	if mysql {
+		// JSON_EXTRACT keeps a number's text; a JSON null gives the text
+		// null, which JSON_UNQUOTE keeps, so NULLIF drops it. NULLIF on
+		// the JSON value itself compares it unquoted (the string "null"
+		// too); on its text, CAST, it does not.
+		return fieldSQL{
+			valid:    "JSON_VALID(e.properties)",
+			text:     "JSON_UNQUOTE(NULLIF(CAST(JSON_EXTRACT(e.properties, ?) AS CHAR), 'null'))",
+			textArgs: []any{path},
+			isNumber: "JSON_TYPE(JSON_EXTRACT(e.properties, ?)) IN ('INTEGER', 'UNSIGNED INTEGER', 'DOUBLE', 'DECIMAL')",
+			numArgs:  []any{path},
+			// A JSON number's text, which MySQL reads as Go does.
+			number: "CAST(JSON_EXTRACT(e.properties, ?) AS DOUBLE)",
+		}
 	}
+	// json_extract gives a number as a double (1.50 as 1.5, 1e3 as
+	// 1000.0) and booleans as 1 and 0; the -> operator gives the JSON
+	// text, which for a number is its text as sent, as MySQL shows it.
+	return fieldSQL{
+		valid:    "json_valid(e.properties)",
+		text:     "(CASE json_type(e.properties, ?) WHEN 'text' THEN json_extract(e.properties, ?) WHEN 'null' THEN NULL ELSE e.properties -> ? END)",
+		textArgs: []any{path, path, path},
+		isNumber: "json_type(e.properties, ?) IN ('integer', 'real')",
+		numArgs:  []any{path},
+		number:   "crumbs_number(e.properties -> ?)",
+	}
+}
+
+// numberPattern is text that rules read as a number: a JSON number,
+// optionally surrounded by JSON whitespace. It is written for both Go's
+// regexp and MySQL's REGEXP (PCRE on MariaDB, ICU on MySQL).
+const numberPattern = `^[ \t\n\r]*-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?[ \t\n\r]*$`
+
+var numberText = regexp.MustCompile(numberPattern)
+
+// textNumber reads a value's text as greater_than, less_than and, for a
+// number, equals compare it: as a double when the text is a JSON number
+// whose magnitude is below the largest double (MySQL turns a larger one
+// into that double, SQLite and Go into infinity, so none of them is a
+// number). SQLite calls it as crumbs_number; compareSQL and equalsSQL
+// write its equivalent for MySQL.
+func textNumber(s string) (float64, bool) {
+	if !numberText.MatchString(s) {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(strings.Trim(s, " \t\n\r"), 64)
+	if err != nil || math.Abs(f) >= math.MaxFloat64 {
+		return 0, false
+	}
+	return f, true
+}
+
+// compareSQL applies the rule's operator to the field.
+func compareSQL(mysql bool, f fieldSQL, r Rule) (string, []any) {
+	expr := f.text
+	args := append([]any{}, f.textArgs...)
 	switch r.Operator {
 	case OpEquals:
-		return expr + " = ?", append(args, r.Value)
+		return equalsSQL(f, r.Value)
 	case OpNotEquals:
-		return "NOT COALESCE(" + expr + " = ?, 0)", append(args, r.Value)
-	case OpContains:
-		return "LOWER(" + expr + ") LIKE ? ESCAPE '!'", append(args, "%"+escapeLike(lower)+"%")
-	case OpStartsWith:
-		return "LOWER(" + expr + ") LIKE ? ESCAPE '!'", append(args, escapeLike(lower)+"%")
-	case OpEndsWith:
-		return "LOWER(" + expr + ") LIKE ? ESCAPE '!'", append(args, "%"+escapeLike(lower))
-	case OpGreaterThan:
-		return num(">")
-	case OpLessThan:
-		return num("<")
+		cond, cargs := equalsSQL(f, r.Value)
+		return "NOT COALESCE(" + cond + ", 0)", cargs
+	case OpContains, OpStartsWith, OpEndsWith:
+		if !mysql {
+			// SQLite's LOWER and LIKE fold ASCII letters only (É stayed
+			// É, so contains "é" missed it) and LIKE stops at a NUL.
+			return "crumbs_text_match(?, " + expr + ", ?)", append(append([]any{r.Operator}, args...), r.Value)
+		}
+		pattern := escapeLike(strings.ToLower(r.Value))
+		switch r.Operator {
+		case OpContains:
+			pattern = "%" + pattern + "%"
+		case OpStartsWith:
+			pattern += "%"
+		default:
+			pattern = "%" + pattern
+		}
+		return "LOWER(" + expr + ") LIKE ? ESCAPE '!'", append(args, pattern)
+	case OpGreaterThan, OpLessThan:
+		y, _ := ruleNumber(r.Value)
+		op, beyond, limit := ">", "<", math.MaxFloat64
+		if r.Operator == OpLessThan {
+			op, beyond, limit = "<", ">", -math.MaxFloat64
+		}
+		if !mysql {
+			return "crumbs_number(" + expr + ") " + op + " ?", append(args, y)
+		}
+		// textNumber, with the comparison first: it rules out most rows
+		// cheapest. MySQL reads "1e400" as the largest double, which the
+		// limit leaves out on the side the comparison does not.
+		args = append(append(args, y), f.textArgs...)
+		args = append(append(args, limit), f.textArgs...)
+		return "(CAST(" + expr + " AS DOUBLE) " + op + " ? AND CAST(" + expr + " AS DOUBLE) " + beyond + " ? AND " + expr + " REGEXP ?)", append(args, numberPattern)
 	}
 	return expr + " IS NOT NULL", args
+}
+
+// equalsSQL holds when the field equals value: as numbers when the field
+// holds a JSON number and value is a decimal number (1.50 equals "1.5"
+// and 1e3 equals "1000"), else as text, exactly.
+func equalsSQL(f fieldSQL, value string) (string, []any) {
+	y, isNumber := ruleNumber(value)
+	if f.isNumber == "" || !isNumber {
+		return f.text + " = ?", append(append([]any{}, f.textArgs...), value)
+	}
+	num := f.number
+	args := append([]any{}, f.numArgs...)
+	if math.Abs(y) >= math.MaxFloat64 {
+		num = "NULL" // no number read equals it (textNumber)
+	} else {
+		args = append(args, f.numArgs...)
+	}
+	args = append(append(append(args, y), f.textArgs...), value)
+	return "(CASE WHEN " + f.isNumber + " THEN " + num + " = ? ELSE " + f.text + " = ? END)", args
 }
 
 // rulesSQL combines rules with AND (all) or OR (any).
@@ -207,7 +306,7 @@ func matchesRules(rules []Rule, code string, e *Event) bool {
 
 func matchRule(r Rule, code string, e *Event) bool {
 	var v string
-	ok := true
+	ok, isNumber := true, false
 	switch r.Field {
 	case "code":
 		v = code
@@ -220,64 +319,83 @@ func matchRule(r Rule, code string, e *Event) bool {
 	case "title":
 		v = e.Title
 	default:
-		v, ok = propertyText(e.Properties, strings.Split(strings.TrimPrefix(r.Field, "properties."), "."))
+		v, isNumber, ok = propertyText(e.Properties, strings.Split(strings.TrimPrefix(r.Field, "properties."), "."))
 	}
 	if !ok {
 		return r.Operator == OpNotEquals
 	}
-	lv, lr := strings.ToLower(v), strings.ToLower(r.Value)
 	switch r.Operator {
 	case OpEquals:
-		return v == r.Value
+		return valueEquals(v, isNumber, r.Value)
 	case OpNotEquals:
-		return v != r.Value
-	case OpContains:
-		return strings.Contains(lv, lr)
-	case OpStartsWith:
-		return strings.HasPrefix(lv, lr)
-	case OpEndsWith:
-		return strings.HasSuffix(lv, lr)
+		return !valueEquals(v, isNumber, r.Value)
+	case OpContains, OpStartsWith, OpEndsWith:
+		return textMatches(r.Operator, v, r.Value)
 	case OpGreaterThan, OpLessThan:
-		x, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		x, isNumber := textNumber(v)
 		y, _ := ruleNumber(r.Value)
 		if r.Operator == OpGreaterThan {
-			return x > y
+			return isNumber && x > y
 		}
-		return x < y
+		return isNumber && x < y
 	}
 	return true // exists
 }
 
-// propertyText reads a nested property as text, as JSON_UNQUOTE shows it.
-func propertyText(props map[string]any, path []string) (string, bool) {
+// textMatches applies contains, starts_with or ends_with to text, ignoring
+// case as Unicode folds it to lower case (as MySQL's LOWER does). SQLite
+// calls it as crumbs_text_match(operator, text, value).
+func textMatches(op, text, value string) bool {
+	text, value = strings.ToLower(text), strings.ToLower(value)
+	switch op {
+	case OpContains:
+		return strings.Contains(text, value)
+	case OpStartsWith:
+		return strings.HasPrefix(text, value)
+	case OpEndsWith:
+		return strings.HasSuffix(text, value)
+	}
+	return false
+}
+
+// valueEquals is equalsSQL in Go.
+func valueEquals(v string, isNumber bool, value string) bool {
+	if y, ok := ruleNumber(value); isNumber && ok {
+		x, ok := textNumber(v)
+		return ok && x == y
+	}
+	return v == value
+}
+
+// propertyText reads a nested property as propertySQL does: its text, and
+// whether it is a JSON number.
+func propertyText(props map[string]any, path []string) (text string, isNumber, ok bool) {
 	var cur any = map[string]any(props)
 	for _, k := range path {
 		m, isMap := cur.(map[string]any)
 		if !isMap {
-			return "", false
+			return "", false, false
 		}
 		if cur, isMap = m[k]; !isMap {
-			return "", false
+			return "", false, false
 		}
 	}
 	switch v := cur.(type) {
 	case nil:
-		return "", false
+		return "", false, false
 	case string:
-		return v, true
-	case float64:
-		return strconv.FormatFloat(v, 'f', -1, 64), true
+		return v, false, true
 	case json.Number:
-		// Read as stored; matched as a double, as before stored numbers
-		// kept their digits.
-		if f, err := v.Float64(); err == nil {
-			return strconv.FormatFloat(f, 'f', -1, 64), true
-		}
-		return string(v), true
+		// As stored: its digits as sent.
+		return string(v), true, true
+	case float64, float32, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64:
+		// As stored: the JSON that Go writes for it.
+		b, _ := json.Marshal(v)
+		return string(b), true, true
 	case bool:
-		return strconv.FormatBool(v), true
+		return strconv.FormatBool(v), false, true
 	default:
 		b, _ := json.Marshal(v)
-		return string(b), true
+		return string(b), false, true
 	}
 }

@@ -34,8 +34,8 @@ func TestNullPropertiesMatchAsMissing(t *testing.T) {
 		}{
 			{models.Rule{Field: "properties.v", Operator: "equals", Value: "null"}, []string{"text null"}},
 			{models.Rule{Field: "properties.v", Operator: "contains", Value: "ul"}, []string{"text null", "object", "text quoted"}},
-			// Text compares as 0, as in Go.
-			{models.Rule{Field: "properties.v", Operator: "greater_than", Value: "-1"}, []string{"text null", "text x", "number", "object", "text quoted"}},
+			// Only numbers (and text holding one) compare as numbers.
+			{models.Rule{Field: "properties.v", Operator: "greater_than", Value: "-1"}, []string{"number"}},
 			{models.Rule{Field: "properties.v", Operator: "exists"}, []string{"text null", "text x", "number", "object", "text quoted"}},
 			{models.Rule{Field: "properties.v", Operator: "not_equals", Value: "x"}, []string{"null", "text null", "missing", "number", "object", "text quoted"}},
 			{models.Rule{Field: "properties.v", Operator: "equals", Value: `"null"`}, []string{"text quoted"}},
