@@ -131,3 +131,35 @@ func TestAuthorizeCachesPerViewer(t *testing.T) {
 		}
 	})
 }
+
+// Inviting an address again, in any case, replaces its pending invitation
+// on every store: the earlier token stops working.
+func TestInvitingAgainReplacesTheInvitation(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		first, err := models.AddMember(e.ctx, db, e.owner, e.app.PublicID, "ÉMILE@Example.com", models.RoleViewer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := models.AddMember(e.ctx, db, e.owner, e.app.PublicID, "other@example.com", models.RoleViewer); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := models.AddMember(e.ctx, db, e.owner, e.app.PublicID, "émile@example.com", models.RoleEditor); err != nil {
+			t.Fatal(err)
+		}
+		pending, err := models.Invitations(e.ctx, db, e.owner, e.app.PublicID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var emails []string
+		for _, inv := range pending {
+			emails = append(emails, inv.Email)
+		}
+		if len(emails) != 2 || emails[0] != "émile@example.com" || emails[1] != "other@example.com" {
+			t.Fatalf("pending invitations %q, want the new émile@ and other@", emails)
+		}
+		if _, err := models.AcceptInvitation(e.ctx, db, first.Token, "", "correct horse battery"); err == nil {
+			t.Fatal("the replaced invitation's token still works")
+		}
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -86,9 +87,25 @@ func AddMember(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, email st
 		if members > 0 {
 			return newError(ErrConflict, "%s is already a member; change the role instead", email)
 		}
-		err = tx.Where("app_id = ? AND (LOWER(email) = ? OR expires_at < ?)", app.ID, key, Now()).Delete(&Invitation{}).Error
-		if err != nil {
+		if err := tx.Where("app_id = ? AND expires_at < ?", app.ID, Now()).Delete(&Invitation{}).Error; err != nil {
 			return err
+		}
+		// The same address in any case, folded in Go: SQLite's LOWER
+		// folds ASCII only, so ÉMILE@ and émile@ were two invitations.
+		var pending []*Invitation
+		if err := tx.Select("id", "email").Where("app_id = ?", app.ID).Find(&pending).Error; err != nil {
+			return err
+		}
+		var replaced []uint64
+		for _, p := range pending {
+			if strings.ToLower(p.Email) == key {
+				replaced = append(replaced, p.ID)
+			}
+		}
+		if len(replaced) > 0 {
+			if err := tx.Where("app_id = ? AND id IN ?", app.ID, replaced).Delete(&Invitation{}).Error; err != nil {
+				return err
+			}
 		}
 		return tx.Create(inv).Error
 	})
