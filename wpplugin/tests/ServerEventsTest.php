@@ -276,4 +276,98 @@ final class ServerEventsTest extends TestCase
         $this->assertSame([], Queue::pending());
         $this->assertSame(['user_registered'], self::codes(CrumbsServer::deviceEvents(ServerEvents::userDeviceId($user->ID))));
     }
+
+    /**
+     * A Crumbs server that takes connections and never answers (hung, or behind a dead proxy):
+     * the kernel completes the handshake and nothing reads the request. Returns the listening
+     * socket (the server lives as long as it does) and its URL.
+     *
+     * @return array{0: resource, 1: string}
+     */
+    private static function silentServer(): array
+    {
+        $socket = stream_socket_server('tcp://127.0.0.1:0', $errno, $errstr);
+        self::assertIsResource($socket, $errstr);
+        return [$socket, 'http://' . stream_socket_get_name($socket, false)];
+    }
+
+    /**
+     * Runs $flush and returns the URLs it requested.
+     *
+     * @return list<string>
+     */
+    private static function requestsOf(callable $flush): array
+    {
+        $requests = [];
+        $record = static function ($response, $context, $class, $args, $url) use (&$requests): void {
+            $requests[] = $url;
+        };
+        add_action('http_api_debug', $record, 10, 5);
+        try {
+            $flush();
+        } finally {
+            remove_action('http_api_debug', $record, 10);
+        }
+        return $requests;
+    }
+
+    /**
+     * Three users register while the Crumbs server hangs: six rows (an identify and a trigger
+     * each), six requests. Under non-FPM PHP the visitor waits for the shutdown flush, and a send
+     * without waiting sees no error, so each request took its whole second (six seconds on that
+     * page). Now no request starts after the first second: one request, the rest stay due for
+     * WP-Cron.
+     */
+    public function testAHungServerCostsTheShutdownFlushOneRequest(): void
+    {
+        [$socket, $url] = self::silentServer();
+        $this->setSettings(['server_url' => $url]);
+        for ($i = 0; $i < 3; $i++) {
+            $this->makeUser('subscriber', 'hung');
+        }
+        $this->assertSame(['identify', 'trigger', 'identify', 'trigger', 'identify', 'trigger'], array_column(Queue::pending(), 'kind'));
+
+        $requests = self::requestsOf([Queue::class, 'flushAfterResponse']);
+        fclose($socket);
+        $this->assertSame([$url . '/api/v1/apps/' . CrumbsServer::appId() . '/identify'], $requests);
+        $rows = Queue::pending();
+        $this->assertSame(['0', '0', '0', '0', '0', '0'], array_column($rows, 'attempts'));
+        $due = array_filter($rows, static fn ($row) => strtotime($row['next_attempt_at'] . ' UTC') <= time());
+        $this->assertCount(5, $due, 'the rows not sent are left as they were, due');
+        $next = wp_next_scheduled(Queue::CRON_HOOK);
+        $this->assertIsInt($next);
+        $this->assertLessThanOrEqual(time() + 30, $next, 'WP-Cron comes for them now');
+    }
+
+    /**
+     * The same rows from WP-Cron, which waits for answers: once the first request has timed out,
+     * the other five fail with its error without a request of their own (one timeout per flush,
+     * not one per row), and are retried with backoff like it.
+     */
+    public function testAHungServerCostsACronFlushOneTimeout(): void
+    {
+        [$socket, $url] = self::silentServer();
+        $this->setSettings(['server_url' => $url]);
+        for ($i = 0; $i < 3; $i++) {
+            $this->makeUser('subscriber', 'hung');
+        }
+        $stats = [];
+        $requests = self::requestsOf(static function () use (&$stats): void {
+            $stats = Queue::flush(Queue::BATCH, 1.0);
+        });
+        fclose($socket);
+        $this->assertCount(1, $requests, implode(' ', $requests));
+        $this->assertSame(['sent' => 0, 'failed' => 6, 'dropped' => 0], $stats);
+        foreach (Queue::pending() as $row) {
+            $this->assertSame('1', (string) $row['attempts']);
+            $this->assertStringStartsWith('NETWORK', (string) $row['last_error']);
+            $this->assertGreaterThan(time(), strtotime($row['next_attempt_at'] . ' UTC'));
+        }
+
+        // The server is back: everything arrives.
+        $this->setSettings(['server_url' => CrumbsServer::url()]);
+        global $wpdb;
+        $wpdb->query('UPDATE ' . Queue::table() . " SET next_attempt_at = '2000-01-01 00:00:00'");
+        $this->assertSame(['sent' => 6, 'failed' => 0, 'dropped' => 0], Queue::flush());
+    }
 }

@@ -25,6 +25,12 @@ final class Queue
     /** @var list<int> Ids of the rows this flush delivered. */
     private static array $delivered = [];
 
+    /** The transport error of this flush's first request that could not reach the server. */
+    private static ?ClientError $unreachable = null;
+
+    /** When this flush stops starting requests (microtime), or null for no limit. */
+    private static ?float $until = null;
+
     public function hook(): void
     {
         add_action(self::CRON_HOOK, [self::class, 'runCron']);
@@ -105,7 +111,10 @@ final class Queue
             self::flush(20, 3.0);
             return;
         }
-        self::flush(20, 1.0, false);
+        // The visitor is still waiting here, and a send without waiting gets no error to stop on:
+        // against a server that does not answer, each request would take its whole second. So no
+        // request starts after the first second; rows not sent stay due, for WP-Cron.
+        self::flush(20, 1.0, false, 1.0);
     }
 
     public static function runCron(): void
@@ -116,15 +125,20 @@ final class Queue
     /**
      * Sends due rows through the JSON API: consecutive events in one request, each identify on
      * its own. Delivered rows and permanently refused ones are removed; the rest are retried
-     * later with exponential backoff. Whatever stays queued has a WP-Cron event due by the time
+     * later with exponential backoff. Once the server cannot be reached, the rows left fail with
+     * that error without a request each: a server that is down or hangs costs one timeout per
+     * flush, not one per row. With $budget (seconds), no request starts after it has passed and
+     * the rows left stay as they are. Whatever stays queued has a WP-Cron event due by the time
      * it is (see scheduleNext).
      *
      * @return array{sent: int, failed: int, dropped: int}
      */
-    public static function flush(int $limit = self::BATCH, float $timeout = 10.0, bool $blocking = true): array
+    public static function flush(int $limit = self::BATCH, float $timeout = 10.0, bool $blocking = true, ?float $budget = null): array
     {
         global $wpdb;
         $stats = ['sent' => 0, 'failed' => 0, 'dropped' => 0];
+        self::$unreachable = null;
+        self::$until = $budget === null ? null : microtime(true) + $budget;
         $table = self::table();
         $rows = $wpdb->get_results($wpdb->prepare(
             "SELECT * FROM {$table} WHERE next_attempt_at <= %s ORDER BY id LIMIT %d",
@@ -141,10 +155,18 @@ final class Queue
                 }
                 self::sendEvents($client, $events, $blocking, $stats);
                 $events = [];
+                if (self::outOfTime()) {
+                    continue;
+                }
+                if (self::$unreachable !== null) {
+                    self::settle($row, self::$unreachable, $blocking, $stats);
+                    continue;
+                }
                 try {
                     $client->identify(self::input($row), $blocking);
                     self::settle($row, null, $blocking, $stats);
                 } catch (ClientError $e) {
+                    self::noteUnreachable($e);
                     self::settle($row, $e, $blocking, $stats);
                 }
             }
@@ -164,17 +186,33 @@ final class Queue
      */
     private static function sendEvents(Client $client, array $rows, bool $blocking, array &$stats): void
     {
-        if ($rows === []) {
+        if ($rows === [] || self::outOfTime()) {
             return;
         }
         try {
+            if (self::$unreachable !== null) {
+                throw self::$unreachable;
+            }
             $outcomes = $client->events(array_map([self::class, 'input'], $rows), $blocking);
         } catch (ClientError $e) {
+            self::noteUnreachable($e);
             $outcomes = array_fill(0, count($rows), $e);
         }
         foreach ($rows as $i => $row) {
             self::settle($row, $outcomes[$i] ?? null, $blocking, $stats);
         }
+    }
+
+    private static function noteUnreachable(ClientError $error): void
+    {
+        if ($error->errorCode === 'NETWORK') {
+            self::$unreachable = $error;
+        }
+    }
+
+    private static function outOfTime(): bool
+    {
+        return self::$until !== null && microtime(true) >= self::$until;
     }
 
     /**
