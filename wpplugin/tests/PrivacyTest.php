@@ -151,4 +151,48 @@ final class PrivacyTest extends TestCase
         $this->assertStringContainsString('could not erase', $result['messages'][0]);
         $this->assertInstanceOf(\WP_Error::class, \Crumbs\WordPress\Privacy::export('someone@example.org'));
     }
+
+    /**
+     * A visitor without an account comments twice: the first comment's event is in Crumbs, on
+     * the device the plugin made from their email (never identified: guests have no lead), the
+     * second is still queued. The eraser knew only the user's and the WooCommerce customer's
+     * devices, so both stayed, and WP-Cron sent the queued one after the erasure.
+     */
+    public function testEraseRemovesAGuestCommentersEvents(): void
+    {
+        $this->requireCrumbs();
+        $this->setSettings(['server_url' => CrumbsServer::url(), 'app_id' => CrumbsServer::appId(), 'identify_users' => true, 'exclude_roles' => []]);
+        update_option(Options::SECRET, CrumbsServer::secret());
+        global $wpdb;
+        $wpdb->query('DELETE FROM ' . Queue::table());
+        $email = 'Guest.' . wp_generate_password(8, false, false) . '@example.org';
+        $device = \Crumbs\WordPress\ServerEvents::emailDeviceId('commenter', $email);
+        $post = wp_insert_post(['post_title' => 'Erasure post', 'post_status' => 'publish']);
+        $comment = static function () use ($post, $email): void {
+            $id = wp_insert_comment([
+                'comment_post_ID' => $post,
+                'comment_content' => 'A guest comment ' . wp_generate_password(6, false),
+                'comment_type' => 'comment',
+                'comment_author' => 'Guest',
+                'comment_author_email' => $email,
+                'comment_approved' => 1,
+            ]);
+            do_action('comment_post', $id, 1, []);
+        };
+        $comment();
+        Queue::flush();
+        $this->assertCount(1, CrumbsServer::deviceEvents($device), 'the first comment is in Crumbs');
+        $comment();
+        $this->assertCount(1, Queue::pending(), 'the second is queued');
+
+        $erasers = apply_filters('wp_privacy_personal_data_erasers', []);
+        $erased = call_user_func($erasers['crumbs']['callback'], strtolower($email), 1);
+        wp_delete_post($post, true);
+        $this->assertTrue($erased['done']);
+        $this->assertTrue($erased['items_removed']);
+        $this->assertFalse($erased['items_retained']);
+        $this->assertSame([], Queue::pending(), 'no queued call of the commenter is left to send');
+        $this->assertSame([], CrumbsServer::deviceEvents($device));
+        $this->assertStringContainsString('1 event of the person', $erased['messages'][0] ?? '');
+    }
 }

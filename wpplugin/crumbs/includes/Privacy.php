@@ -153,8 +153,9 @@ final class Privacy
             $state = ['removed' => false, 'erasures' => []];
         }
         // The devices this site made for the person: queued calls of theirs carry only the device
-        // id, and a queued identify may not have tied them to the lead yet.
-        $devices = [ServerEvents::emailDeviceId('customer', $email)];
+        // id, and a queued identify may not have tied them to the lead yet (a guest commenter's
+        // device is never tied to one).
+        $devices = [ServerEvents::emailDeviceId('customer', $email), ServerEvents::emailDeviceId('commenter', $email)];
         $user = get_user_by('email', $email);
         if ($user instanceof \WP_User) {
             $devices[] = ServerEvents::userDeviceId((int) $user->ID);
