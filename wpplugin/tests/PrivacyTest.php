@@ -195,4 +195,63 @@ final class PrivacyTest extends TestCase
         $this->assertSame([], CrumbsServer::deviceEvents($device));
         $this->assertStringContainsString('1 event of the person', $erased['messages'][0] ?? '');
     }
+
+    /**
+     * Events of the person's devices that are on no lead are exported too. With Identify users
+     * off, a subscriber's registration and login go to their wp-user device, and a comment they
+     * left as a guest to the commenter device of their email; neither device is on a lead, so the
+     * exporter (which asked for the lead only) exported nothing, while the eraser erased them.
+     */
+    public function testExportIncludesThePersonsDevicesWithoutALead(): void
+    {
+        $this->requireCrumbs();
+        $this->setSettings(['server_url' => CrumbsServer::url(), 'app_id' => CrumbsServer::appId(), 'identify_users' => false, 'exclude_roles' => []]);
+        update_option(Options::SECRET, CrumbsServer::secret());
+        global $wpdb;
+        $wpdb->query('DELETE FROM ' . Queue::table());
+        $user = $this->makeUser('subscriber', 'unidentified');
+        do_action('wp_login', $user->user_login, $user);
+        $post = wp_insert_post(['post_title' => 'Export post', 'post_status' => 'publish']);
+        $comment = wp_insert_comment([
+            'comment_post_ID' => $post,
+            'comment_content' => 'Left while logged out',
+            'comment_type' => 'comment',
+            'comment_author' => 'Me',
+            'comment_author_email' => $user->user_email,
+            'comment_approved' => 1,
+        ]);
+        do_action('comment_post', $comment, 1, []);
+        Queue::flush();
+        $this->assertSame([], Queue::pending());
+        $this->assertNull(CrumbsServer::lead($user->user_email));
+
+        $exporters = apply_filters('wp_privacy_personal_data_exporters', []);
+        $codes = [];
+        $devices = [];
+        for ($page = 1; $page < 10; $page++) {
+            $export = call_user_func($exporters['crumbs']['callback'], $user->user_email, $page);
+            $this->assertIsArray($export);
+            foreach ($export['data'] as $item) {
+                $values = array_column($item['data'], 'value', 'name');
+                if (isset($values['Event'])) {
+                    $codes[$item['item_id']] = $values['Event'];
+                } elseif (isset($values['Device'])) {
+                    $devices[] = $values['Device'];
+                }
+            }
+            if ($export['done']) {
+                break;
+            }
+        }
+        wp_delete_post($post, true);
+        $this->assertEqualsCanonicalizing(['user_registered', 'user_logged_in', 'comment_posted'], array_values($codes));
+        $this->assertEqualsCanonicalizing([
+            \Crumbs\WordPress\ServerEvents::userDeviceId((int) $user->ID),
+            \Crumbs\WordPress\ServerEvents::emailDeviceId('commenter', $user->user_email),
+        ], $devices);
+
+        // Another address gets none of it.
+        $other = call_user_func($exporters['crumbs']['callback'], 'nobody-' . wp_generate_password(6, false) . '@example.org', 1);
+        $this->assertSame(['data' => [], 'done' => true], $other);
+    }
 }

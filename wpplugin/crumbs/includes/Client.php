@@ -331,6 +331,38 @@ final class Client
         return is_array($data['leadByEmail'] ?? null) ? $data['leadByEmail'] : null;
     }
 
+    /**
+     * One device with a page of its timeline and the email of its lead ('' for none), or null
+     * when Crumbs does not know the device.
+     *
+     * @return array{leadEmail: string, timeline: array<string, mixed>}|null
+     * @throws ClientError
+     */
+    public function deviceTimeline(string $deviceId, ?string $after = null): ?array
+    {
+        try {
+            $data = $this->graphql(
+                'query CrumbsDeviceTimeline($appId: ID!, $deviceId: ID!, $after: String) { device(appId: $appId, deviceId: $deviceId) {'
+                . ' lead { email }'
+                . ' timeline(first: ' . self::EXPORT_PAGE . ', after: $after) { edges { node { id code occurredAt url properties } } pageInfo { hasNextPage endCursor } } } }',
+                ['appId' => $this->appId, 'deviceId' => $deviceId, 'after' => $after]
+            );
+        } catch (ClientError $e) {
+            if ($e->errorCode === 'NOT_FOUND') {
+                return null;
+            }
+            throw $e;
+        }
+        $device = $data['device'] ?? null;
+        if (!is_array($device)) {
+            return null;
+        }
+        return [
+            'leadEmail' => (string) ($device['lead']['email'] ?? ''),
+            'timeline' => is_array($device['timeline'] ?? null) ? $device['timeline'] : [],
+        ];
+    }
+
     /** Events per page of the personal-data exporter. */
     public const EXPORT_PAGE = 200;
 

@@ -44,6 +44,26 @@ final class Privacy
     }
 
     /**
+     * The devices this site made for the person (see ServerEvents): their events are the
+     * person's whether or not an identify has tied the device to their lead (a guest commenter's
+     * device never is, nor any device while Identify users is off).
+     *
+     * @return list<string>
+     */
+    private static function personDevices(string $email): array
+    {
+        $devices = [ServerEvents::emailDeviceId('customer', $email), ServerEvents::emailDeviceId('commenter', $email)];
+        $user = get_user_by('email', $email);
+        if ($user instanceof \WP_User) {
+            $devices[] = ServerEvents::userDeviceId((int) $user->ID);
+        }
+        return $devices;
+    }
+
+    /**
+     * Exports the lead with its timeline, then the events of the person's devices that are not
+     * on that lead (personDevices).
+     *
      * @return array{data: list<array<string, mixed>>, done: bool}|\WP_Error
      */
     public static function export(string $email, int $page = 1): array|\WP_Error
@@ -51,32 +71,65 @@ final class Privacy
         if (!Options::isConfigured()) {
             return ['data' => [], 'done' => true];
         }
-        // WordPress asks for page 1, 2, ... until done; each page is one page of the timeline,
-        // continued from the cursor the previous page left.
-        $cursorKey = 'crumbs_export_' . md5(strtolower($email) . '|' . $page);
-        $after = null;
+        // WordPress asks for page 1, 2, ... until done. Each page goes on from where the previous
+        // one left (which source, and the cursor in its timeline), and ends when a source has more
+        // events than one request brings (EXPORT_PAGE) or when every source is exported.
+        $sources = array_merge([null], self::personDevices($email));
+        $position = ['source' => 0, 'after' => null];
         if ($page > 1) {
-            $after = get_transient($cursorKey);
-            if (!is_string($after) || $after === '') {
+            $cursorKey = self::exportKey($email, $page);
+            $position = get_transient($cursorKey);
+            if (!is_array($position) || !is_int($position['source'] ?? null) || !array_key_exists($position['source'], $sources)) {
                 return ['data' => [], 'done' => true];
             }
             delete_transient($cursorKey);
         }
-        try {
-            $lead = Client::fromOptions()->leadByEmail($email, $after);
-        } catch (ClientError $e) {
-            return new \WP_Error('crumbs_export_failed', sprintf(
-                /* translators: %s: error message */
-                __('Crumbs could not export the visitor events: %s', 'crumbs'),
-                $e->getMessage()
-            ));
-        }
-        if ($lead === null) {
-            return ['data' => [], 'done' => true];
-        }
         $group = ['group_id' => 'crumbs', 'group_label' => __('Crumbs visitor events', 'crumbs')];
         $data = [];
-        if ($page === 1) {
+        $client = Client::fromOptions();
+        for ($source = (int) $position['source']; $source < count($sources); $source++) {
+            $after = $source === (int) $position['source'] ? $position['after'] : null;
+            $after = is_string($after) && $after !== '' ? $after : null;
+            try {
+                $found = $sources[$source] === null
+                    ? self::exportLead($client, $email, $after, $group)
+                    : self::exportDevice($client, $sources[$source], $email, $after, $group);
+            } catch (ClientError $e) {
+                return new \WP_Error('crumbs_export_failed', sprintf(
+                    /* translators: %s: error message */
+                    __('Crumbs could not export the visitor events: %s', 'crumbs'),
+                    $e->getMessage()
+                ));
+            }
+            array_push($data, ...$found['data']);
+            if ($found['next'] !== '') {
+                set_transient(self::exportKey($email, $page + 1), ['source' => $source, 'after' => $found['next']], HOUR_IN_SECONDS);
+                return ['data' => $data, 'done' => false];
+            }
+        }
+        return ['data' => $data, 'done' => true];
+    }
+
+    private static function exportKey(string $email, int $page): string
+    {
+        return 'crumbs_export_' . md5(strtolower($email) . '|' . $page);
+    }
+
+    /**
+     * The lead (on its first page) and a page of its timeline; no data when there is no lead.
+     *
+     * @param array<string, string> $group
+     * @return array{data: list<array<string, mixed>>, next: string}
+     * @throws ClientError
+     */
+    private static function exportLead(Client $client, string $email, ?string $after, array $group): array
+    {
+        $lead = $client->leadByEmail($email, $after);
+        if ($lead === null) {
+            return ['data' => [], 'next' => ''];
+        }
+        $data = [];
+        if ($after === null) {
             $devices = array_map(static fn ($d): string => (string) ($d['id'] ?? ''), (array) ($lead['devices'] ?? []));
             $data[] = $group + [
                 'item_id' => 'crumbs-lead',
@@ -90,7 +143,44 @@ final class Privacy
                 ],
             ];
         }
-        foreach ((array) ($lead['timeline']['edges'] ?? []) as $edge) {
+        return self::exportTimeline((array) ($lead['timeline'] ?? []), $data, $group);
+    }
+
+    /**
+     * A page of the timeline of one of the person's devices, unless Crumbs does not know it or
+     * it is on the person's lead (whose timeline has its events).
+     *
+     * @param array<string, string> $group
+     * @return array{data: list<array<string, mixed>>, next: string}
+     * @throws ClientError
+     */
+    private static function exportDevice(Client $client, string $deviceId, string $email, ?string $after, array $group): array
+    {
+        $device = $client->deviceTimeline($deviceId, $after);
+        if ($device === null || ($device['leadEmail'] !== '' && strtolower($device['leadEmail']) === strtolower($email))) {
+            return ['data' => [], 'next' => ''];
+        }
+        $data = [];
+        if ($after === null) {
+            $data[] = $group + [
+                'item_id' => 'crumbs-device-' . $deviceId,
+                'data' => [['name' => __('Device', 'crumbs'), 'value' => $deviceId]],
+            ];
+        }
+        return self::exportTimeline($device['timeline'], $data, $group);
+    }
+
+    /**
+     * Appends a timeline page's events to $data; next is the cursor of the next page, or ''.
+     *
+     * @param array<string, mixed> $timeline
+     * @param list<array<string, mixed>> $data
+     * @param array<string, string> $group
+     * @return array{data: list<array<string, mixed>>, next: string}
+     */
+    private static function exportTimeline(array $timeline, array $data, array $group): array
+    {
+        foreach ((array) ($timeline['edges'] ?? []) as $edge) {
             $node = (array) ($edge['node'] ?? []);
             $data[] = $group + [
                 'item_id' => 'crumbs-event-' . (string) ($node['id'] ?? ''),
@@ -102,13 +192,9 @@ final class Privacy
                 ],
             ];
         }
-        $info = (array) ($lead['timeline']['pageInfo'] ?? []);
+        $info = (array) ($timeline['pageInfo'] ?? []);
         $next = (string) ($info['endCursor'] ?? '');
-        if (!empty($info['hasNextPage']) && $next !== '') {
-            set_transient('crumbs_export_' . md5(strtolower($email) . '|' . ($page + 1)), $next, HOUR_IN_SECONDS);
-            return ['data' => $data, 'done' => false];
-        }
-        return ['data' => $data, 'done' => true];
+        return ['data' => $data, 'next' => !empty($info['hasNextPage']) ? $next : ''];
     }
 
     /**
@@ -153,13 +239,8 @@ final class Privacy
             $state = ['removed' => false, 'erasures' => []];
         }
         // The devices this site made for the person: queued calls of theirs carry only the device
-        // id, and a queued identify may not have tied them to the lead yet (a guest commenter's
-        // device is never tied to one).
-        $devices = [ServerEvents::emailDeviceId('customer', $email), ServerEvents::emailDeviceId('commenter', $email)];
-        $user = get_user_by('email', $email);
-        if ($user instanceof \WP_User) {
-            $devices[] = ServerEvents::userDeviceId((int) $user->ID);
-        }
+        // id, and a queued identify may not have tied them to the lead yet.
+        $devices = self::personDevices($email);
         $forgotten = Queue::forgetEmail($email) + Queue::forgetDevices($devices);
         $state['removed'] = $state['removed'] || $forgotten > 0;
         $result['items_removed'] = $state['removed'];
