@@ -80,4 +80,19 @@ final class BlockTest extends TestCase
         $this->assertArrayHasKey('crumbsOn', $button->attributes);
         $this->assertArrayHasKey('crumbsProperties', $button->attributes);
     }
+
+    /**
+     * The panel's attributes come from the block comment as saved, unchecked: an author can save
+     * arrays there. They were cast with (string): a PHP warning ("Array to string conversion") on
+     * every view of the post and data-crumbs-event="Array". A non-string is now taken as unset.
+     */
+    public function testCorePanelAttributesThatAreNotStringsAreIgnored(): void
+    {
+        $inner = '<p>Text</p>';
+        $html = do_blocks('<!-- wp:paragraph {"crumbsEvent":["pricing_click"]} -->' . $inner . '<!-- /wp:paragraph -->');
+        $this->assertSame($inner, trim($html));
+
+        $html = do_blocks('<!-- wp:paragraph {"crumbsEvent":"pricing_click","crumbsOn":{"a":1},"crumbsProperties":["x=1"]} -->' . $inner . '<!-- /wp:paragraph -->');
+        $this->assertSame('<p data-crumbs-event="pricing_click" data-crumbs-on="click" data-crumbs-source="block">Text</p>', trim($html));
+    }
 }

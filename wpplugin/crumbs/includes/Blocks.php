@@ -112,16 +112,20 @@ final class Blocks
     public function renderCoreBlock(string $html, array $block): string
     {
         $blockAttrs = is_array($block['attrs'] ?? null) ? $block['attrs'] : [];
+        // The block comment's JSON as saved, not checked against the attributes' types: anyone who
+        // may edit a post can put an array there, which (string) would print as "Array" with a warning.
+        $text = static fn (string $name, string $default): string
+            => is_scalar($blockAttrs[$name] ?? null) ? (string) $blockAttrs[$name] : $default;
         if (
-            empty($blockAttrs['crumbsEvent'])
+            $text('crumbsEvent', '') === ''
             || !in_array((string) ($block['blockName'] ?? ''), self::coreBlocks(), true)
         ) {
             return $html;
         }
         $attrs = Renderer::attributes(
-            (string) $blockAttrs['crumbsEvent'],
-            (string) ($blockAttrs['crumbsOn'] ?? 'click'),
-            Renderer::parseProperties((string) ($blockAttrs['crumbsProperties'] ?? '')),
+            $text('crumbsEvent', ''),
+            $text('crumbsOn', 'click'),
+            Renderer::parseProperties($text('crumbsProperties', '')),
             'block'
         );
         return self::injectAttributes($html, $attrs);
