@@ -1,7 +1,8 @@
 <?php
 
 /**
- * Removes everything the plugin stored: its options, the delivery queue table and its cron event.
+ * Removes everything the plugin stored: its options and transients, the delivery queue table and
+ * its cron event.
  * Events already in Crumbs stay there; erase them from Crumbs if needed.
  *
  * @package Crumbs
@@ -20,6 +21,12 @@ function crumbs_uninstall_site(): void
     foreach (['crumbs_settings', 'crumbs_secret_key', 'crumbs_site_id', 'crumbs_db_version', 'crumbs_library'] as $option) {
         delete_option($option);
     }
+    // The privacy tools' state between pages (export cursors, erasure ids), gone within the hour
+    // anyway; stored as options unless an object cache holds them.
+    $wpdb->query(
+        "DELETE FROM {$wpdb->options} WHERE option_name LIKE '\\_transient\\_crumbs\\_%'"
+        . " OR option_name LIKE '\\_transient\\_timeout\\_crumbs\\_%'"
+    );
     wp_clear_scheduled_hook('crumbs_flush_queue');
     $wpdb->query('DROP TABLE IF EXISTS `' . esc_sql($wpdb->prefix . 'crumbs_queue') . '`');
 }
