@@ -21,8 +21,8 @@ function crumbs_uninstall_site(): void
     foreach (['crumbs_settings', 'crumbs_secret_key', 'crumbs_site_id', 'crumbs_db_version', 'crumbs_library'] as $option) {
         delete_option($option);
     }
-    // The privacy tools' state between pages (export cursors, erasure ids), gone within the hour
-    // anyway; stored as options unless an object cache holds them.
+    // The privacy tools' state between pages (export cursors, erasure ids): expired within the hour,
+    // but kept as options until WordPress purges expired transients, unless an object cache holds them.
     $wpdb->query(
         "DELETE FROM {$wpdb->options} WHERE option_name LIKE '\\_transient\\_crumbs\\_%'"
         . " OR option_name LIKE '\\_transient\\_timeout\\_crumbs\\_%'"
