@@ -254,4 +254,26 @@ final class PrivacyTest extends TestCase
         $other = call_user_func($exporters['crumbs']['callback'], 'nobody-' . wp_generate_password(6, false) . '@example.org', 1);
         $this->assertSame(['data' => [], 'done' => true], $other);
     }
+
+    /**
+     * The eraser removes the queued calls that name the email, and only those: it matched any
+     * payload containing the address, so erasing ann@… also dropped the queued identify of
+     * joann@…, which then never reached Crumbs.
+     */
+    public function testEraseForgetsOnlyTheQueuedCallsOfThatEmail(): void
+    {
+        $this->setSettings(['server_url' => 'http://127.0.0.1:9', 'app_id' => 'app_x']);
+        global $wpdb;
+        $wpdb->query('DELETE FROM ' . Queue::table());
+        $tag = wp_generate_password(6, false, false);
+        Queue::push('identify', ['deviceId' => 'd-ann', 'email' => 'Ann.' . $tag . '@example.co'], 'wp:test:ann:' . $tag);
+        Queue::push('identify', ['deviceId' => 'd-joann', 'email' => 'joann.' . $tag . '@example.com'], 'wp:test:joann:' . $tag);
+        Queue::push('identify', ['deviceId' => 'd-jo', 'email' => 'jo.ann.' . $tag . '@example.co'], 'wp:test:jo:' . $tag);
+
+        $result = \Crumbs\WordPress\Privacy::erase('ann.' . $tag . '@example.co');
+        $this->assertTrue($result['items_removed']);
+        $left = array_map(static fn ($row) => json_decode((string) $row['payload'], true)['deviceId'], Queue::pending());
+        $this->assertSame(['d-joann', 'd-jo'], $left);
+        $wpdb->query('DELETE FROM ' . Queue::table());
+    }
 }

@@ -312,12 +312,14 @@ final class Queue
     }
 
     /**
-     * Removes queued calls that mention this email (personal-data erasure).
+     * Removes queued calls that mention this email (personal-data erasure): a JSON string that is
+     * the email, in any letter case (the table's collation), not one that merely contains it
+     * (erasing ann@example.co must not drop joann@example.com's calls).
      */
     public static function forgetEmail(string $email): int
     {
         global $wpdb;
-        $like = '%' . $wpdb->esc_like(substr((string) wp_json_encode($email), 1, -1)) . '%';
+        $like = '%' . $wpdb->esc_like((string) wp_json_encode($email)) . '%';
         return (int) $wpdb->query($wpdb->prepare('DELETE FROM ' . self::table() . ' WHERE payload LIKE %s', $like));
     }
 
