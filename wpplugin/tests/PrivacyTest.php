@@ -276,4 +276,18 @@ final class PrivacyTest extends TestCase
         $this->assertSame(['d-joann', 'd-jo'], $left);
         $wpdb->query('DELETE FROM ' . Queue::table());
     }
+
+    /**
+     * A later page whose position between pages is gone (an object cache evicted the transient)
+     * is an error: it answered done with no data, so WordPress delivered the pages so far as the
+     * complete export.
+     */
+    public function testAnExportPageWithoutItsPositionIsAnError(): void
+    {
+        $this->setSettings(['server_url' => 'http://127.0.0.1:9', 'app_id' => 'app_x']);
+        $email = 'lost-' . wp_generate_password(6, false, false) . '@example.org';
+        $result = \Crumbs\WordPress\Privacy::export($email, 2);
+        $this->assertInstanceOf(\WP_Error::class, $result);
+        $this->assertSame('crumbs_export_lost', $result->get_error_code());
+    }
 }

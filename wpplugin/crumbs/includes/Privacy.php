@@ -80,7 +80,10 @@ final class Privacy
             $cursorKey = self::exportKey($email, $page);
             $position = get_transient($cursorKey);
             if (!is_array($position) || !is_int($position['source'] ?? null) || !array_key_exists($position['source'], $sources)) {
-                return ['data' => [], 'done' => true];
+                // WordPress asks for this page only after the previous one answered not done and
+                // left it: the transient was lost (an object cache evicted it, or it expired).
+                // Answering done would hand over a partial export as if it were complete.
+                return new \WP_Error('crumbs_export_lost', __('Crumbs lost track of this export between two pages. Run the export again.', 'crumbs'));
             }
             delete_transient($cursorKey);
         }
