@@ -277,6 +277,9 @@ func (a *AutomationAction) apply(ctx context.Context, guard URLGuard, field stri
 			}
 			hs[i] = Header{Name: name, Value: h.Value}
 		}
+		if err := checkStoredJSON(field+".headers", []Header(hs)); err != nil {
+			return err
+		}
 		a.Headers = hs
 	}
 	if in.Template != nil {

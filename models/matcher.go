@@ -64,6 +64,9 @@ func (m *EventMatcher) apply(in EventMatcherInput) error {
 		if err := validateRules("rules", in.Rules, true); err != nil {
 			return err
 		}
+		if err := checkStoredJSON("rules", []Rule(in.Rules)); err != nil {
+			return err
+		}
 		m.Rules = in.Rules
 	}
 	return nil

@@ -108,3 +108,19 @@ func jsonValue(v any) (driver.Value, error) {
 	b, err := json.Marshal(v)
 	return string(b), err
 }
+
+// maxTextBytes is what a TEXT column holds on MySQL and MariaDB; SQLite
+// holds any length, so a longer value would be stored there and refused
+// (error 1406, an internal error) on MySQL.
+const maxTextBytes = 65535
+
+// checkStoredJSON refuses a value whose JSON, as jsonValue stores it, is
+// longer than its TEXT column holds. Limits per item do not bound it:
+// JSON writes <, > and & as \u003c and a control character as \u0001, six
+// bytes each.
+func checkStoredJSON(field string, v any) error {
+	if b, err := json.Marshal(v); err != nil || len(b) > maxTextBytes {
+		return Invalid(field, "must take at most %d bytes together as stored JSON (<, >, & and control characters take 6 bytes each)", maxTextBytes)
+	}
+	return nil
+}
