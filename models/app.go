@@ -329,9 +329,15 @@ func AppsByID(ctx context.Context, db *gorm.DB, ids []uint64) (map[uint64]*App, 
 	return loadByID(ctx, db, ids, func(a *App) uint64 { return a.ID })
 }
 
+// truncate cuts s to at most n bytes and marks the cut with "…". It cuts
+// between characters: a delivery's error text cut inside one was not
+// UTF-8, which MySQL refuses to store.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }
