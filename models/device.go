@@ -92,7 +92,7 @@ func DevicesByKey(ctx context.Context, db *gorm.DB, keys []DeviceKey) (map[Devic
 // DevicesByLead loads the devices of each lead, for dataloaders.
 func DevicesByLead(ctx context.Context, db *gorm.DB, leadIDs []uint64) (map[uint64][]*Device, error) {
 	var devices []*Device
-	if err := db.WithContext(ctx).Where("lead_id IN ?", leadIDs).Order("first_seen_at").Find(&devices).Error; err != nil {
+	if err := db.WithContext(ctx).Where("lead_id IN ?", leadIDs).Order("first_seen_at, device_id").Find(&devices).Error; err != nil {
 		return nil, err
 	}
 	out := make(map[uint64][]*Device, len(leadIDs))
