@@ -67,7 +67,11 @@ func BrowseEvents(ctx context.Context, db *gorm.DB, app *App, in BrowseInput) (*
 			resolved[i] = sqlCond{cond: col + " IN ?", args: []any{ids}}
 		}
 	}
-	cond, args := rulesSQL(isMySQL(db), app.ID, in.Rules, in.Any, resolved)
+	d, err := dialectOf(db)
+	if err != nil {
+		return nil, err
+	}
+	cond, args := rulesSQL(d, app.ID, in.Rules, in.Any, resolved)
 	q := db.Table("events AS e").Select("e.*").Where("e.app_id = ?", app.ID).Where(cond, args...)
 	if in.From != nil {
 		q = q.Where("e.occurred_at >= ?", StoreTime(*in.From))

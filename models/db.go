@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	gomysql "github.com/go-sql-driver/mysql"
@@ -281,6 +282,64 @@ func Ping(ctx context.Context, db *gorm.DB) error {
 }
 
 func isMySQL(db *gorm.DB) bool { return db.Dialector.Name() == "mysql" }
+
+// sqlDialect is what rule conditions and searches are written for.
+type sqlDialect struct {
+	mysql bool
+	// fold is a collation whose LOWER lower-cases letters as Go's
+	// strings.ToLower does, or "" where the server has none.
+	fold string
+}
+
+// foldCollations lower-case letters as Go's unicode tables do: MariaDB's
+// UCA 14.0 collation (10.10 and later) on every letter Go knows, MySQL 8's
+// UCA 9.0 on all but those added since. The tables' binary collation folds
+// far fewer: on MariaDB 10.11 utf8mb4_nopad_bin's LOWER left 737 of Go's
+// 2,879 cased letters as they were (Ƞ, ẞ, Cherokee, Georgian Mtavruli,
+// every letter outside the BMP such as Deseret 𐐀).
+var foldCollations = []string{"utf8mb4_uca1400_as_cs", "utf8mb4_0900_as_cs"}
+
+// foldByPool remembers each MySQL pool's fold collation (the pool, not the
+// *gorm.DB: every session of it copies its Config).
+var foldByPool sync.Map // gorm.ConnPool -> string
+
+// dialectOf returns db's dialect, asking a MySQL server once per pool
+// which fold collation it has.
+func dialectOf(db *gorm.DB) (sqlDialect, error) {
+	if !isMySQL(db) {
+		return sqlDialect{}, nil
+	}
+	if fold, ok := foldByPool.Load(db.Config.ConnPool); ok {
+		return sqlDialect{mysql: true, fold: fold.(string)}, nil
+	}
+	// MariaDB lists its UCA 14.0 collations without the character set
+	// (uca1400_as_cs), for every character set.
+	var have []string
+	err := db.Raw("SELECT COLLATION_NAME FROM information_schema.COLLATION_CHARACTER_SET_APPLICABILITY WHERE CHARACTER_SET_NAME = 'utf8mb4' AND COLLATION_NAME IN ?",
+		append(slices.Clone(foldCollations), "uca1400_as_cs")).Scan(&have).Error
+	if err != nil {
+		return sqlDialect{}, fmt.Errorf("models.dialectOf: %w", err)
+	}
+	d := sqlDialect{mysql: true}
+	for _, c := range foldCollations {
+		if slices.Contains(have, c) || slices.Contains(have, strings.TrimPrefix(c, "utf8mb4_")) {
+			d.fold = c
+			break
+		}
+	}
+	foldByPool.Store(db.Config.ConnPool, d.fold)
+	return d, nil
+}
+
+// lower is MySQL's expression for expr lower-cased. With a fold collation
+// it is compared byte for byte (a UCA collation's LIKE would skip
+// characters such as U+200D that Go's strings.Contains sees).
+func (d sqlDialect) lower(expr string) string {
+	if d.fold == "" {
+		return "LOWER(" + expr + ")"
+	}
+	return "CAST(LOWER(CONVERT(" + expr + " USING utf8mb4) COLLATE " + d.fold + ") AS BINARY)"
+}
 
 // noPadCollations are the binary utf8mb4 collations that compare strings
 // byte for byte, trailing spaces included (NO PAD), in order of preference:

@@ -146,8 +146,12 @@ func Leads(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, search strin
 			return nil, Invalid("search", "must be at most 254 characters")
 		}
 		pattern := "%" + escapeLike(strings.ToLower(s)) + "%"
-		if isMySQL(db) {
-			q = q.Where("(email_key LIKE ? ESCAPE '!' OR LOWER(name) LIKE ? ESCAPE '!')", pattern, pattern)
+		d, err := dialectOf(db.WithContext(ctx))
+		if err != nil {
+			return nil, err
+		}
+		if d.mysql {
+			q = q.Where("(email_key LIKE ? ESCAPE '!' OR "+d.lower("name")+" LIKE ? ESCAPE '!')", pattern, pattern)
 		} else {
 			// SQLite's LOWER folds ASCII only: "émile" missed Émile
 			// (email keys are folded already).

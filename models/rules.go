@@ -97,10 +97,10 @@ func jsonPath(field string) string {
 
 // ruleSQL compiles one rule into a condition on the events table (alias e)
 // with placeholders; only fixed column names and expressions are written.
-func ruleSQL(mysql bool, appID uint64, r Rule) (string, []any) {
+func ruleSQL(d sqlDialect, appID uint64, r Rule) (string, []any) {
 	switch {
 	case r.Field == "code":
-		cond, cargs := compareSQL(mysql, fieldSQL{text: "d2.code"}, r)
+		cond, cargs := compareSQL(d, fieldSQL{text: "d2.code"}, r)
 		return "e.definition_id IN (SELECT d2.id FROM event_definitions d2 WHERE d2.app_id = ? AND " + cond + ")", append([]any{appID}, cargs...)
 	case r.Field == "lead.email":
 		r.Value = strings.ToLower(r.Value)
@@ -109,25 +109,25 @@ func ruleSQL(mysql bool, appID uint64, r Rule) (string, []any) {
 			// Anonymous devices have no email, so they are not that email.
 			r.Operator, in = OpEquals, "NOT IN"
 		}
-		cond, cargs := compareSQL(mysql, fieldSQL{text: "l2.email_key"}, r)
+		cond, cargs := compareSQL(d, fieldSQL{text: "l2.email_key"}, r)
 		return "e.device_id " + in + " (SELECT d3.device_id FROM devices d3 JOIN leads l2 ON l2.id = d3.lead_id WHERE d3.app_id = ? AND " + cond + ")",
 			append([]any{appID}, cargs...)
 	case strings.HasPrefix(r.Field, "properties."):
 		path := jsonPath(r.Field)
-		if mysql && r.Operator == OpExists {
+		if d.mysql && r.Operator == OpExists {
 			return "(CASE WHEN JSON_VALID(e.properties) THEN COALESCE(JSON_TYPE(JSON_EXTRACT(e.properties, ?)), 'NULL') <> 'NULL' ELSE 0 END)", []any{path}
 		}
-		f := propertySQL(mysql, path)
+		f := propertySQL(d.mysql, path)
 		if r.Operator == OpNotEquals {
 			// Missing, as in a row that is not valid JSON, is not equal.
 			cond, args := equalsSQL(f, r.Value)
 			return "NOT COALESCE(CASE WHEN " + f.valid + " THEN " + cond + " END, 0)", args
 		}
 		// CASE, not AND: only CASE orders evaluation on every engine.
-		cond, args := compareSQL(mysql, f, r)
+		cond, args := compareSQL(d, f, r)
 		return "(CASE WHEN " + f.valid + " THEN " + cond + " END)", args
 	}
-	return compareSQL(mysql, fieldSQL{text: "e." + ruleFields[r.Field]}, r)
+	return compareSQL(d, fieldSQL{text: "e." + ruleFields[r.Field]}, r)
 }
 
 // fieldSQL is how a rule reads a field in SQL: as text (NULL when
@@ -202,7 +202,7 @@ func textNumber(s string) (float64, bool) {
 }
 
 // compareSQL applies the rule's operator to the field.
-func compareSQL(mysql bool, f fieldSQL, r Rule) (string, []any) {
+func compareSQL(d sqlDialect, f fieldSQL, r Rule) (string, []any) {
 	expr := f.text
 	args := append([]any{}, f.textArgs...)
 	switch r.Operator {
@@ -212,7 +212,7 @@ func compareSQL(mysql bool, f fieldSQL, r Rule) (string, []any) {
 		cond, cargs := equalsSQL(f, r.Value)
 		return "NOT COALESCE(" + cond + ", 0)", cargs
 	case OpContains, OpStartsWith, OpEndsWith:
-		if !mysql {
+		if !d.mysql {
 			// SQLite's LOWER and LIKE fold ASCII letters only (É stayed
 			// É, so contains "é" missed it) and LIKE stops at a NUL.
 			return "crumbs_text_match(?, " + expr + ", ?)", append(append([]any{r.Operator}, args...), r.Value)
@@ -226,14 +226,14 @@ func compareSQL(mysql bool, f fieldSQL, r Rule) (string, []any) {
 		default:
 			pattern = "%" + pattern
 		}
-		return "LOWER(" + expr + ") LIKE ? ESCAPE '!'", append(args, pattern)
+		return d.lower(expr) + " LIKE ? ESCAPE '!'", append(args, pattern)
 	case OpGreaterThan, OpLessThan:
 		y, _ := ruleNumber(r.Value)
 		op, beyond, limit := ">", "<", math.MaxFloat64
 		if r.Operator == OpLessThan {
 			op, beyond, limit = "<", ">", -math.MaxFloat64
 		}
-		if !mysql {
+		if !d.mysql {
 			return "crumbs_number(" + expr + ") " + op + " ?", append(args, y)
 		}
 		// textNumber, with the comparison first: it rules out most rows
@@ -267,7 +267,7 @@ func equalsSQL(f fieldSQL, value string) (string, []any) {
 
 // rulesSQL combines rules with AND (all) or OR (any).
 // resolved, when set for a rule's index, replaces its compiled condition.
-func rulesSQL(mysql bool, appID uint64, rules []Rule, anyOf bool, resolved map[int]sqlCond) (string, []any) {
+func rulesSQL(d sqlDialect, appID uint64, rules []Rule, anyOf bool, resolved map[int]sqlCond) (string, []any) {
 	if len(rules) == 0 {
 		return "1 = 1", nil
 	}
@@ -280,7 +280,7 @@ func rulesSQL(mysql bool, appID uint64, rules []Rule, anyOf bool, resolved map[i
 	for i, r := range rules {
 		c, ok := resolved[i]
 		if !ok {
-			c.cond, c.args = ruleSQL(mysql, appID, r)
+			c.cond, c.args = ruleSQL(d, appID, r)
 		}
 		parts = append(parts, "("+c.cond+")")
 		args = append(args, c.args...)
