@@ -137,8 +137,12 @@ type fieldSQL struct {
 	text     string
 	textArgs []any
 	isNumber string // "" for columns, which hold text
-	numArgs  []any
-	number   string // the number, where isNumber holds
+	// bytes makes equals compare the text byte for byte: on MySQL a JSON
+	// function's text has a PAD SPACE collation (utf8mb4_bin), where
+	// "abc " equals "abc"; the tables' columns are NO PAD already.
+	bytes   bool
+	numArgs []any
+	number  string // the number, where isNumber holds
 }
 
 // propertySQL reads the property at path as propertyText does in Go: a
@@ -159,6 +163,7 @@ func propertySQL(mysql bool, path string) fieldSQL {
 			text:     "JSON_UNQUOTE(NULLIF(CAST(JSON_EXTRACT(e.properties, ?) AS CHAR), 'null'))",
 			textArgs: []any{path},
 			isNumber: "JSON_TYPE(JSON_EXTRACT(e.properties, ?)) IN ('INTEGER', 'UNSIGNED INTEGER', 'DOUBLE', 'DECIMAL')",
+			bytes:    true,
 			numArgs:  []any{path},
 			// A JSON number's text, which MySQL reads as Go does.
 			number: "CAST(JSON_EXTRACT(e.properties, ?) AS DOUBLE)",
@@ -251,8 +256,12 @@ func compareSQL(d sqlDialect, f fieldSQL, r Rule) (string, []any) {
 // and 1e3 equals "1000"), else as text, exactly.
 func equalsSQL(f fieldSQL, value string) (string, []any) {
 	y, isNumber := ruleNumber(value)
+	text := f.text
+	if f.bytes {
+		text = "CAST(" + text + " AS BINARY)"
+	}
 	if f.isNumber == "" || !isNumber {
-		return f.text + " = ?", append(append([]any{}, f.textArgs...), value)
+		return text + " = ?", append(append([]any{}, f.textArgs...), value)
 	}
 	num := f.number
 	args := append([]any{}, f.numArgs...)
@@ -262,7 +271,7 @@ func equalsSQL(f fieldSQL, value string) (string, []any) {
 		args = append(args, f.numArgs...)
 	}
 	args = append(append(append(args, y), f.textArgs...), value)
-	return "(CASE WHEN " + f.isNumber + " THEN " + num + " = ? ELSE " + f.text + " = ? END)", args
+	return "(CASE WHEN " + f.isNumber + " THEN " + num + " = ? ELSE " + text + " = ? END)", args
 }
 
 // rulesSQL combines rules with AND (all) or OR (any).
