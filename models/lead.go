@@ -142,7 +142,9 @@ func Leads(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, search strin
 		q = q.Where("id < ?", id)
 	}
 	if s := strings.TrimSpace(search); s != "" {
-		if len(s) > 254 {
+		// Characters, not bytes: a name holds 200 characters, up to 800
+		// bytes, and a search for the whole of one must be taken.
+		if utf8.RuneCountInString(s) > 254 {
 			return nil, Invalid("search", "must be at most 254 characters")
 		}
 		pattern := "%" + escapeLike(strings.ToLower(s)) + "%"
