@@ -86,8 +86,11 @@ func CreateUser(ctx context.Context, db *gorm.DB, email, name, password string) 
 		return nil, err
 	}
 	name = strings.TrimSpace(name)
-	if utf8.RuneCountInString(name) > 200 {
-		return nil, Invalid("name", "must be at most 200 characters")
+	// The admin command passes its argument as the terminal encoded it:
+	// bytes that are not UTF-8 were stored on SQLite and refused by MySQL
+	// (Incorrect string value), so they are refused here on both.
+	if utf8.RuneCountInString(name) > 200 || !utf8.ValidString(name) {
+		return nil, Invalid("name", "must be at most 200 characters of UTF-8")
 	}
 	if err := validatePassword("password", password, email); err != nil {
 		return nil, err
