@@ -8,11 +8,18 @@ import { opts as c } from './config.js'
  */
 export const api = (path) => new URL(`api/v1/apps/${c.appId}/${path}`, c.endpoint)
 
+/** Milliseconds a request may take before it is given up and retried. */
+export const TIMEOUT = 1e4
+
 /**
  * POSTs a JSON body as text/plain, a CORS "simple" request that needs no
  * preflight. keepalive lets the request finish when the page is being left
  * (as navigator.sendBeacon would); browsers refuse keepalive bodies over
  * 64 KiB in flight. Resolves to the Response, or to undefined after a
- * network failure.
+ * network failure or after TIMEOUT without an answer: browsers wait for an
+ * answer without end, and a request that never ends would hold the queue's
+ * lock, so that no tab sent anything again until it was closed. (Browsers
+ * without AbortSignal.timeout wait as before.)
  */
-export const post = (url, body) => fetch(url, { method: 'POST', body, keepalive: body.length < 6e4 }).catch(() => {})
+export const post = (url, body) =>
+  fetch(url, { method: 'POST', body, keepalive: body.length < 6e4, signal: AbortSignal.timeout?.(TIMEOUT) }).catch(() => {})

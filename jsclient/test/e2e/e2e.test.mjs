@@ -2,6 +2,7 @@
 // real Crumbs server (CRUMBS_BIN, or built from the repository).
 import assert from 'node:assert/strict'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, test } from 'node:test'
@@ -535,4 +536,32 @@ test('an origin the app does not allow: refused once, reported in debug mode, no
   await sleep(3000)
   assert.equal(requests.length, 1, 'not retried')
   assert.equal(await queued(page, appId), 0)
+})
+
+test('a request that never gets an answer is given up after 10 s and sent again: delivery goes on', async (t) => {
+  const { site, appId, page, deviceId, events } = await setup(t, { defs: ['trial_click'] })
+  // A proxy in front of the server that takes the first POST and never answers it.
+  let posts = 0
+  const held = []
+  const proxy = createServer(async (req, res) => {
+    if (req.method == 'POST' && posts++ == 0) return held.push(res)
+    const chunks = []
+    for await (const c of req) chunks.push(c)
+    const up = await fetch(server.url + req.url, { method: req.method, headers: { origin: req.headers.origin, 'content-type': req.headers['content-type'] }, body: req.method == 'POST' ? Buffer.concat(chunks) : undefined })
+    const headers = {}
+    up.headers.forEach((v, k) => /^(access-control|content-type|retry-after)/.test(k) && (headers[k] = v))
+    res.writeHead(up.status, headers).end(Buffer.from(await up.arrayBuffer()))
+  })
+  const port = await freePort()
+  await new Promise((r) => proxy.listen(port, '127.0.0.1', r))
+  t.after(() => (held.forEach((r) => r.destroy()), proxy.close()))
+  site.add('/hang', { attrs: { 'app-id': appId, endpoint: `http://127.0.0.1:${port}/`, 'allow-automation': true } })
+  await page.goto(`${site.url}/hang`)
+  await until(() => posts == 1, 5000, 'the first request')
+  await page.evaluate(() => crumbs('track', 'trial_click'))
+  // Before, the unanswered request held the queue's Web Lock for good: nothing was sent again.
+  await expectCounts(events, { view: 1, trial_click: 1 }, 'after the timeout')
+  assert.ok(posts >= 2, `${posts} requests`)
+  assert.equal(await queued(page, appId), 0)
+  assert.ok(await deviceId())
 })
