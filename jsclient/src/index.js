@@ -68,11 +68,13 @@ const send = (x) => (!started() ? early.push(x) : c.why ? log('not sent', c.why,
 // The server takes 512 bytes of title.
 const title = () => document.title.slice(0, 128)
 
-// An event as the JSON API takes it (the queue adds the device id).
+// An event as the JSON API takes it (the queue adds the device id). The
+// server refuses a url or referrer over 2048 bytes (a URL is ASCII, a byte a
+// character), and browsers send referrers of up to 4096: cut, it is stored.
 const event = (code, properties, source) => ({
   code,
-  url: location.href,
-  referrer: c.ref,
+  url: location.href.slice(0, 2048),
+  referrer: c.ref?.slice(0, 2048),
   title: title(),
   properties,
   occurred_at: new Date().toISOString(),

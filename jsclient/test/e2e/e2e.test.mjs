@@ -565,3 +565,17 @@ test('a request that never gets an answer is given up after 10 s and sent again:
   assert.equal(await queued(page, appId), 0)
   assert.ok(await deviceId())
 })
+
+test('a url or referrer over the 2048 bytes the server takes is cut, and the view is stored', async (t) => {
+  const { site, page, attrs, events, consoleLines } = await setup(t)
+  site.add('/long', { attrs: attrs() })
+  const long = `${site.url}/long?q=${'a'.repeat(3000)}`
+  // The browser sends the whole previous URL as the referrer (up to 4096 bytes).
+  site.raw('/from', `<!doctype html><a id="go" href="${long}">go</a>`)
+  await page.goto(`${site.url}/from?r=${'b'.repeat(3000)}`)
+  await page.click('#go')
+  const [view] = (await expectCounts(events, { view: 1 }, 'the view'), await events())
+  assert.equal(view.url, long.slice(0, 2048))
+  assert.equal(view.referrer, `${site.url}/from?r=${'b'.repeat(3000)}`.slice(0, 2048))
+  assert.ok(!consoleLines.some((l) => l.includes('refused')), consoleLines.join('\n'))
+})
