@@ -94,12 +94,16 @@ export function createQueue(send = post) {
   /** Adds an item and sends it shortly, together with whatever else is queued. */
   function push(x) {
     x.device_id ||= deviceId()
-    const k = P() + 'q' + Date.now().toString(36) + n++ + uid(), v = JSON.stringify(x)
-    // When storage is full, the item waits in memory.
+    const k = P() + 'q' + Date.now().toString(36) + n++ + uid()
+    let v
+    // Properties that are no JSON (a cycle, a BigInt) drop the item, without
+    // throwing into the page: a stub call that threw would stop the script
+    // tag's replay, and with it the page view. When storage is full, the
+    // item waits in memory.
     try {
-      db()[k] = v
-    } catch {
-      mem[k] = v
+      db()[k] = v = JSON.stringify(x)
+    } catch (e) {
+      v ? (mem[k] = v) : log('not sent', e, x)
     }
     const e = entries()
     if (e[MAX]) drop(e[0][0])

@@ -579,3 +579,33 @@ test('a url or referrer over the 2048 bytes the server takes is cut, and the vie
   assert.equal(view.referrer, `${site.url}/from?r=${'b'.repeat(3000)}`.slice(0, 2048))
   assert.ok(!consoleLines.some((l) => l.includes('refused')), consoleLines.join('\n'))
 })
+
+test('properties that are no JSON drop that event alone, and throw nothing into the page, before or after load', async (t) => {
+  const { site, page, attrs, events, consoleLines } = await setup(t, { defs: ['trial_click'] })
+  const pageErrors = []
+  page.on('pageerror', (e) => pageErrors.push(e.message))
+  site.add('/cycle', {
+    attrs: attrs(),
+    body: `<script>window.crumbs=window.crumbs||function(){(crumbs.q=crumbs.q||[]).push(arguments)}
+      var o = {}; o.self = o
+      crumbs('track', 'trial_click', o)
+      crumbs('track', 'trial_click', { n: 1 })</script>`,
+  })
+  await page.goto(`${site.url}/cycle`)
+  // Before, the stub's first call threw: its later calls and the page view were lost.
+  await expectCounts(events, { view: 1, trial_click: 1 }, 'the view and the good event')
+  const thrown = await page.evaluate(() => {
+    try {
+      crumbs('track', 'trial_click', { big: 1n })
+      crumbs('track', 'trial_click', { n: 2 })
+      return null
+    } catch (e) {
+      return e.message
+    }
+  })
+  assert.equal(thrown, null)
+  await expectCounts(events, { view: 1, trial_click: 2 }, 'after load')
+  assert.deepEqual((await events()).filter((e) => e.code == 'trial_click').map((e) => e.properties.n), [1, 2])
+  assert.deepEqual(pageErrors, [])
+  assert.equal(consoleLines.filter((l) => l.includes('not sent')).length, 2, consoleLines.join('\n'))
+})
