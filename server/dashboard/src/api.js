@@ -71,9 +71,16 @@ export function refresh() {
   return refreshing
 }
 
+// Signing out in one tab signs out the others of this browser: each holds
+// its pages' data and an access token in memory, and would go on showing
+// them until its next request was refused.
+const tabs = self.BroadcastChannel && new BroadcastChannel('crumbs-session')
+if (tabs) tabs.onmessage = (m) => m.data === 'signed-out' && setSession(null)
+
 export async function signOut() {
   await vault('logout').catch(() => {})
   setSession(null)
+  tabs && tabs.postMessage('signed-out')
 }
 
 /** Runs one GraphQL operation; refreshes the session once if it has expired. */

@@ -774,3 +774,20 @@ test('after a dropped connection the live page shows what was sent meanwhile onc
   assert.match(titles[30], /^before\d+ \d+$/)
   await live.close()
 })
+
+test('signing out in one tab signs out the other tabs, which stop showing their pages', async () => {
+  const { app } = (await crumbs.gql('mutation { createApp(input: {name: "Two tabs"}) { app { id } } }')).createApp
+  await signIn()
+  const other = await browser.context.newPage()
+  await other.goto(`${crumbs.url}/apps/${app.id}/leads`)
+  await other.getByRole('heading', { name: 'Leads', level: 1 }).waitFor()
+  await page.goto(`${crumbs.url}/apps/${app.id}/leads`)
+  await page.getByRole('button', { name: 'Sign out' }).click()
+  await page.waitForURL((u) => u.pathname === '/signin')
+  // Before, the other tab went on showing the leads (it holds its data and its
+  // access token in memory) until its next request was refused.
+  await other.waitForURL((u) => u.pathname === '/signin', { timeout: 5000 })
+  await other.getByRole('heading', { name: 'Sign in to Crumbs' }).waitFor()
+  assert.equal(await other.getByRole('heading', { name: 'Leads' }).count(), 0)
+  await other.close()
+})
