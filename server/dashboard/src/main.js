@@ -96,6 +96,19 @@ function Home() {
   return html`<main id="main" class="narrow"><${Async} q=${q}>${() => html`<p>Opening…</p>`}<//></main>`
 }
 
+/**
+ * Where ?next= says to go after signing in: a path of this origin, else /.
+ * Read as the browser reads it, so /\host (a backslash is a slash) is
+ * another origin, which history cannot go to.
+ */
+function nextPath() {
+  try {
+    const u = new URL(new URLSearchParams(location.search).get('next') || '/', location.origin)
+    if (u.origin === location.origin) return u.pathname + u.search
+  } catch {}
+  return '/'
+}
+
 function App() {
   const path = useLocation().split('?')[0]
   const [user, setUser] = useState(currentUser())
@@ -122,8 +135,7 @@ function App() {
     return html`<${SignIn} />`
   }
   if (path === '/signin') {
-    const next = new URLSearchParams(location.search).get('next')
-    setTimeout(() => navigate(next && next.startsWith('/') && !next.startsWith('//') ? next : '/', true))
+    setTimeout(() => navigate(nextPath(), true))
     return null
   }
   if (path === '/') return html`<${Home} />`

@@ -4,6 +4,14 @@ import { html } from './ui.js'
 export const OPERATORS = ['equals', 'not_equals', 'contains', 'starts_with', 'ends_with', 'greater_than', 'less_than', 'exists']
 export const FIELDS = ['code', 'url', 'referrer', 'source', 'title', 'lead.email', 'properties.']
 
+/**
+ * Rules read from a link (?rules=…, a funnel's ?f=…) as the editor takes
+ * them: what is not a rule is left out, so a mangled or hand-made link shows
+ * the page instead of breaking it.
+ */
+export const readRules = (x) => (Array.isArray(x) ? x : []).filter((r) => r && typeof r === 'object')
+  .map((r) => ({ field: String(r.field ?? ''), operator: OPERATORS.includes(r.operator) ? r.operator : 'equals', value: r.value == null ? '' : String(r.value) }))
+
 export const cleanRules = (rules) => rules.filter((r) => r.field && r.field !== 'properties.').map((r) => ({ field: r.field, operator: r.operator, value: r.operator === 'exists' ? null : r.value || '' }))
 
 /** Edits a list of {field, operator, value}; idp makes the ids unique on the page. */

@@ -791,3 +791,36 @@ test('signing out in one tab signs out the other tabs, which stop showing their 
   assert.equal(await other.getByRole('heading', { name: 'Leads' }).count(), 0)
   await other.close()
 })
+
+test('links with mangled rules, funnels, ranges or next show the page instead of breaking it', async () => {
+  const { app } = (await crumbs.gql('mutation { createApp(input: {name: "Mangled links"}) { app { id } } }')).createApp
+  await crumbs.gql('mutation($i: CreateEventDefinitionInput!) { createEventDefinition(input: $i) { id } }', { i: { appId: app.id, code: 'signup', name: 'Signup' } })
+  await signIn()
+  const tab = await browser.context.newPage()
+  const errors = []
+  tab.on('pageerror', (e) => errors.push(e.message))
+  const b = `${crumbs.url}/apps/${app.id}`
+  const q = (v) => encodeURIComponent(JSON.stringify(v))
+  for (const [path, title] of [
+    [`/events?rules=${q({})}`, 'Event browser'],
+    [`/events?rules=${q([null, 5, { field: 'code', operator: 'nope', value: 7 }])}`, 'Event browser'],
+    [`/funnels?f=${q({ steps: [null, { code: 'signup', rules: 5 }, { code: 'signup', rules: [null] }] })}`, 'Funnels'],
+    ['?range=constructor', 'Overview'],
+    ['/pages?range=__proto__', 'Pages'],
+  ]) {
+    errors.length = 0
+    await tab.goto(b + path)
+    await tab.locator('#page-title').waitFor({ timeout: 10000 }).catch(() => {})
+    await tab.waitForLoadState('networkidle')
+    assert.deepEqual(errors, [], `${path}: page errors`)
+    assert.match((await tab.locator('#page-title').textContent().catch(() => '')) || '', new RegExp(title), path)
+  }
+  // A backslash is a slash to the browser: /\host is another origin, which
+  // history cannot go to. Before, signing in left a blank page.
+  errors.length = 0
+  await tab.goto(`${crumbs.url}/signin?next=${encodeURIComponent('/\\evil.example/x')}`)
+  await tab.waitForURL((u) => u.pathname.startsWith('/apps/'), { timeout: 10000 })
+  assert.equal(new URL(tab.url()).origin, crumbs.url)
+  assert.deepEqual(errors, [])
+  await tab.close()
+})

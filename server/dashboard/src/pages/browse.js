@@ -2,7 +2,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks'
 import { subscribeLive } from '../api.js'
 import { useQueryParams } from '../router.js'
-import { RulesEditor, cleanRules } from '../rules.js'
+import { RulesEditor, cleanRules, readRules } from '../rules.js'
 import { Async, JsonText, PageHead, Swatch, fmtTime, html, useQuery, useTitle } from '../ui.js'
 
 export const EVENT_FIELDS = 'id code url referrer title properties source occurredAt receivedAt definition { name color description } device { id } lead { id email }'
@@ -32,7 +32,7 @@ export function EventBrowser({ app, base }) {
   const [q, setQ] = useQueryParams()
   let urlRules = []
   try {
-    urlRules = JSON.parse(q.get('rules') || '[]')
+    urlRules = readRules(JSON.parse(q.get('rules') || '[]'))
   } catch {}
   const matchAny = q.get('match') === 'any'
   const after = q.get('after') || null

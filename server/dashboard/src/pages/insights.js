@@ -3,7 +3,7 @@ import { useMemo, useState } from 'preact/hooks'
 import { gql } from '../api.js'
 import { useQueryParams } from '../router.js'
 import { Bars, TimeChart } from '../chart.js'
-import { RulesEditor, cleanRules } from '../rules.js'
+import { RulesEditor, cleanRules, readRules } from '../rules.js'
 import { Async, CodeSelect, ErrorBox, Field, PageHead, Swatch, fmtDuration, fmtNum, fmtPct, fmtTime, html, useAction, useQuery, useTitle } from '../ui.js'
 
 const RANGES = { '24h': [1, 'hour'], '7d': [7, 'day'], '30d': [30, 'day'], '90d': [90, 'day'] }
@@ -11,7 +11,7 @@ const RANGES = { '24h': [1, 'hour'], '7d': [7, 'day'], '30d': [30, 'day'], '90d'
 /** The range from the URL (?range=7d&tz=…), with the previous period of the same length. */
 function useRange(app) {
   const [q, setQ] = useQueryParams()
-  const key = RANGES[q.get('range')] ? q.get('range') : '30d'
+  const key = Object.hasOwn(RANGES, q.get('range')) ? q.get('range') : '30d'
   const tz = q.get('tz') || app.timezone
   const range = useMemo(() => {
     const [days, interval] = RANGES[key]
@@ -112,7 +112,7 @@ export function Sources({ app }) {
 function readFunnel(q, defs) {
   try {
     const f = JSON.parse(q.get('f'))
-    if (f && Array.isArray(f.steps)) return f
+    if (f && Array.isArray(f.steps)) return { ...f, steps: f.steps.filter((s) => s && typeof s === 'object').map((s) => ({ code: String(s.code ?? ''), rules: readRules(s.rules) })) }
   } catch {}
   const codes = defs.map((d) => d.code)
   return { steps: [{ code: codes[0] || '', rules: [] }, { code: codes[1] || codes[0] || '', rules: [] }], hours: 24 * 7, strict: false }
