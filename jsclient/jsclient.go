@@ -55,6 +55,9 @@ func handler(cacheControl string, namesImmutable bool) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		// Lets pages load it with crossorigin (for Subresource Integrity).
 		h.Set("Access-Control-Allow-Origin", "*")
+		// Lets cross-origin isolated pages (Cross-Origin-Embedder-Policy:
+		// require-corp) load it with a plain script tag, without crossorigin.
+		h.Set("Cross-Origin-Resource-Policy", "cross-origin")
 		if namesImmutable {
 			h.Set(ImmutablePathHeader, VersionedPath)
 			h.Set("Access-Control-Expose-Headers", ImmutablePathHeader)

@@ -52,6 +52,8 @@ func TestServesLibrary(t *testing.T) {
 				"ETag":             `"` + Version + `"`,
 				"Vary":             "Accept-Encoding",
 				"Content-Encoding": "",
+				// Cross-origin isolated pages load it with a plain script tag.
+				"Cross-Origin-Resource-Policy": "cross-origin",
 			}
 			if res.StatusCode != 200 {
 				t.Fatalf("status %d", res.StatusCode)

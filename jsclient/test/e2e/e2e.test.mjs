@@ -609,3 +609,20 @@ test('properties that are no JSON drop that event alone, and throw nothing into 
   assert.deepEqual(pageErrors, [])
   assert.equal(consoleLines.filter((l) => l.includes('not sent')).length, 2, consoleLines.join('\n'))
 })
+
+test('a cross-origin isolated page (COEP require-corp) loads /crumbs.js from the server and sends its view', async (t) => {
+  const { page, appId, events } = await setup(t)
+  // The script tag as sites write it, without crossorigin: a no-cors load,
+  // which such a page allows only with a Cross-Origin-Resource-Policy header.
+  const site = createServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cross-Origin-Embedder-Policy': 'require-corp', 'Cross-Origin-Opener-Policy': 'same-origin' })
+    res.end(`<!doctype html><title>Isolated</title><script defer src="${server.url}/crumbs.js" data-app-id="${appId}" data-allow-automation></script>`)
+  })
+  const port = await freePort()
+  await new Promise((r) => site.listen(port, '127.0.0.1', r))
+  t.after(() => (site.closeAllConnections(), site.close()))
+  await page.goto(`http://127.0.0.1:${port}/isolated`)
+  assert.equal(await page.evaluate(() => crossOriginIsolated), true)
+  await page.waitForFunction(() => typeof window.crumbs == 'function', null, { timeout: 5000 })
+  await expectCounts(events, { view: 1 }, 'the view')
+})
