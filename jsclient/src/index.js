@@ -37,7 +37,6 @@ export function init(options, replay) {
   addEventListener('visibilitychange', () => document.hidden && queue.unload())
   autoCapture(track, identify)
   const scan = watch((el) => track(...read(el)))
-  const page = () => location.href.split('#')[0]
   // A view is the page as it was navigated to, with the title that it ends up with.
   const view = (x) => {
     if (c.autoView !== false) send({ ...x, title: title() })
@@ -68,12 +67,17 @@ const send = (x) => (!started() ? early.push(x) : c.why ? log('not sent', c.why,
 // The server takes 512 bytes of title.
 const title = () => document.title.slice(0, 128)
 
+// The page's URL without its #fragment, which browsers never send to a
+// server (not even in Referer) and which sites use for what must stay in
+// the page: OAuth and magic-link sign-ins land on /callback#access_token=….
+const page = () => location.href.split('#')[0]
+
 // An event as the JSON API takes it (the queue adds the device id). The
 // server refuses a url or referrer over 2048 bytes (a URL is ASCII, a byte a
 // character), and browsers send referrers of up to 4096: cut, it is stored.
 const event = (code, properties, source) => ({
   code,
-  url: location.href.slice(0, 2048),
+  url: page().slice(0, 2048),
   referrer: c.ref?.slice(0, 2048),
   title: title(),
   properties,

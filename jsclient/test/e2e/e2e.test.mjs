@@ -626,3 +626,15 @@ test('a cross-origin isolated page (COEP require-corp) loads /crumbs.js from the
   await page.waitForFunction(() => typeof window.crumbs == 'function', null, { timeout: 5000 })
   await expectCounts(events, { view: 1 }, 'the view')
 })
+
+test('the #fragment of the page (an OAuth or magic-link token) is never sent', async (t) => {
+  const { site, page, attrs, events, requests } = await setup(t, { defs: ['trial_click'] })
+  site.add('/callback', { attrs: attrs() })
+  await page.goto(`${site.url}/callback?from=mail#access_token=secret-token&type=magiclink`)
+  await expectCounts(events, { view: 1 }, 'the view')
+  await page.evaluate(() => crumbs('track', 'trial_click'))
+  await expectCounts(events, { view: 1, trial_click: 1 }, 'the click')
+  assert.deepEqual((await events()).map((e) => e.url), Array(2).fill(`${site.url}/callback?from=mail`))
+  // Before, every event of the page carried the whole location.href.
+  assert.ok(!requests.some((b) => b.includes('secret-token')), requests.join('\n'))
+})
