@@ -85,7 +85,10 @@ export function createQueue(send = post) {
       )
       wait = again[0] && (res?.headers.get('Retry-After') * 1e3 || backoff(++tries))
     }
-    await (navigator.locks?.request(P(), run) || run())
+    // Where storage is denied (the user blocks cookies for the site, a
+    // sandboxed or third-party frame) Web Locks are denied too: send
+    // without one, as where there is none.
+    await (navigator.locks?.request(P(), run).catch(run) || run())
     if (wait) return schedule(wait)
     tries = 0
     return entries()[0] && flush()

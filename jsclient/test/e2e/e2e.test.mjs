@@ -638,3 +638,25 @@ test('the #fragment of the page (an OAuth or magic-link token) is never sent', a
   // Before, every event of the page carried the whole location.href.
   assert.ok(!requests.some((b) => b.includes('secret-token')), requests.join('\n'))
 })
+
+test('a page without storage (a sandboxed, opaque origin) sends its events and throws nothing', async (t) => {
+  const { page, appId, events } = await setup(t, { defs: ['trial_click'] })
+  // CSP sandbox without allow-same-origin: localStorage, cookies and Web Locks all throw.
+  const site = createServer((req, res) => {
+    if (req.url == '/crumbs.js') return res.writeHead(200, { 'Content-Type': 'text/javascript' }).end(readFileSync(dist))
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Security-Policy': 'sandbox allow-scripts' })
+    res.end(`<!doctype html><title>Sandboxed</title><script defer src="/crumbs.js" data-app-id="${appId}" data-endpoint="${server.url}/" data-allow-automation data-debug></script>`)
+  })
+  const port = await freePort()
+  await new Promise((r) => site.listen(port, '127.0.0.1', r))
+  t.after(() => (site.closeAllConnections(), site.close()))
+  const pageErrors = []
+  page.on('pageerror', (e) => pageErrors.push(e.message))
+  await page.goto(`http://127.0.0.1:${port}/sandboxed`)
+  assert.equal(await page.evaluate(() => origin), 'null')
+  await page.waitForFunction(() => typeof window.crumbs == 'function', null, { timeout: 5000 })
+  await page.evaluate(() => crumbs('track', 'trial_click'))
+  // Before, the Web Lock's refusal was thrown (an unhandled rejection) and nothing was sent.
+  await expectCounts(events, { view: 1, trial_click: 1 }, 'the events')
+  assert.deepEqual(pageErrors, [])
+})
