@@ -25,7 +25,7 @@ export function autoCapture(track, identify) {
               ? { url: el.href, text: (el.innerText || el.value)?.trim().slice(0, 100), target: attr(el, 'target') }
               : { action: attr(el, 'action'), id: attr(el, 'id') },
           )
-        const email = !click && c.identifyForms && t.querySelector('[type=email],[name=email]')?.value.trim()
+        const email = !click && c.identifyForms && t.querySelector('input[type=email],input[name=email]')?.value.trim()
         // Only something that looks like an email; the server validates it.
         if (/.@./.test(email)) identify(email)
       },

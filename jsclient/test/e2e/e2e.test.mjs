@@ -660,3 +660,25 @@ test('a page without storage (a sandboxed, opaque origin) sends its events and t
   await expectCounts(events, { view: 1, trial_click: 1 }, 'the events')
   assert.deepEqual(pageErrors, [])
 })
+
+test('identifyForms reads inputs only: an element named email that is no input neither throws nor hides the email field', async (t) => {
+  const { site, page, attrs, deviceId, appId } = await setup(t)
+  site.add('/thanks', { attrs: attrs() })
+  site.add('/fieldset', {
+    attrs: attrs({ 'identify-forms': true }),
+    body: `<form action="/thanks" method="post"><fieldset name="email"><legend>Email</legend>
+      <input type="email" name="address"></fieldset><button type="submit">Go</button></form>`,
+  })
+  const pageErrors = []
+  page.on('pageerror', (e) => pageErrors.push(e.message))
+  await page.goto(`${site.url}/fieldset`)
+  await page.fill('[name=address]', 'grace@example.com')
+  const id = await deviceId()
+  await page.click('button[type=submit]')
+  await page.waitForURL(`${site.url}/thanks`)
+  // Before, the fieldset matched [name=email] first: its value is undefined,
+  // .trim() threw into the page, and the visitor was not identified.
+  const lead = await until(async () => (await server.device(appId, id)).lead, 15000, 'identify')
+  assert.equal(lead.email, 'grace@example.com')
+  assert.deepEqual(pageErrors, [])
+})
