@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -523,6 +524,40 @@ func TestWordPress(t *testing.T) {
 			t.Errorf("consent e2e failed: %v%s", err, failures(out))
 		}
 		run(t, e2eCtx, "tests", env, php, "settings.php", "require_consent=0")
+
+		// A Crumbs server that takes connections and never answers: the site's page is ready on
+		// time all the same.
+		hung, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var held []net.Conn
+		var heldMu sync.Mutex
+		go func() {
+			for {
+				c, err := hung.Accept()
+				if err != nil {
+					return
+				}
+				heldMu.Lock()
+				held = append(held, c)
+				heldMu.Unlock()
+			}
+		}()
+		hungURL := "http://" + hung.Addr().String()
+		run(t, e2eCtx, "tests", env, php, "settings.php", "server_url="+hungURL)
+		out, err = output(e2eCtx, ".", append([]string{"HUNG_URL=" + hungURL}, e2eEnv...), node, "tests/e2e/hung.mjs")
+		t.Log("hung server: " + tail(out, 3000))
+		if err != nil {
+			t.Errorf("hung-server e2e failed: %v%s", err, failures(out))
+		}
+		run(t, e2eCtx, "tests", env, php, "settings.php", "server_url="+crumbs.URL)
+		hung.Close()
+		heldMu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		heldMu.Unlock()
 
 		// The site owner: settings page and block editor (this one edits the fixture post).
 		out, err = output(e2eCtx, ".", e2eEnv, node, "tests/e2e/admin.mjs")

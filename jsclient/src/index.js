@@ -55,7 +55,11 @@ export function init(options, replay) {
   })
   const first = event('view')
   replay?.()
-  view(first)
+  // Loaded async, the library may run before the page is parsed (a tag
+  // above the <title>): the view waits for the document, which never waits
+  // for the library (DOMContentLoaded does wait for deferred scripts, so a
+  // server that did not answer held the page's own ready handlers).
+  document.readyState == 'loading' ? addEventListener('DOMContentLoaded', () => view(first)) : view(first)
   ES && early.map(send)
 }
 

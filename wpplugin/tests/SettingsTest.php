@@ -144,7 +144,9 @@ final class SettingsTest extends TestCase
         (new Frontend())->printLibrary();
         $html = (string) ob_get_clean();
         $this->assertStringContainsString('src="https://crumbs.example.com/crumbs.js"', $html);
-        $this->assertStringContainsString('defer', $html);
+        // async: the page's DOMContentLoaded never waits for the Crumbs server (defer made it wait).
+        $this->assertStringContainsString(' async', $html);
+        $this->assertStringNotContainsString('defer', $html);
         $this->assertStringContainsString('data-app-id="app_front"', $html);
         $this->assertStringContainsString('data-auto-view="false" data-auto-click="false" data-auto-submit="false"', $html);
         $this->assertStringContainsString('data-require-consent="true"', $html);

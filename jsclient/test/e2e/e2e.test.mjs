@@ -494,7 +494,7 @@ test('the script tag: reset and onError called through the stub before the libra
   const { site, page, attrs, appId, deviceId, events, requests } = await setup(t, { defs: ['trial_click'] })
   site.add('/stub', {
     attrs: attrs(),
-    body: `<script>window.crumbs=window.crumbs||function(){(crumbs.q=crumbs.q||[]).push(arguments)}
+    head: `<script>window.crumbs=window.crumbs||function(){(crumbs.q=crumbs.q||[]).push(arguments)}
       window.refusals = []
       crumbs('onError', function (e) { refusals.push(e) })
       crumbs('identify', 'grace@example.com')
@@ -681,4 +681,43 @@ test('identifyForms reads inputs only: an element named email that is no input n
   const lead = await until(async () => (await server.device(appId, id)).lead, 15000, 'identify')
   assert.equal(lead.email, 'grace@example.com')
   assert.deepEqual(pageErrors, [])
+
+test('a Crumbs server that does not answer never holds the page; the library loaded late still sends the view', async (t) => {
+  const { site, page, attrs, events } = await setup(t, { defs: ['promo_seen'] })
+  const url = site.add('/held', {
+    title: 'Held page',
+    attrs: attrs(),
+    src: `${site.url}/held/crumbs.js`,
+    body: `<div data-crumbs-event="promo_seen" data-crumbs-on="view">Promo</div>
+      <script>window.ready = []; addEventListener('DOMContentLoaded', () => ready.push(typeof crumbs))</script>`,
+  })
+  // A deferred library held DOMContentLoaded, and with it the site's own ready handlers, for as
+  // long as the server did not answer: this goto waited for the library until its timeout.
+  await page.goto(url, { waitUntil: 'domcontentloaded', timeout: 10000 })
+  assert.deepEqual(await page.evaluate(() => ready), ['undefined'], 'the page was ready before the library')
+  site.release()
+  await until(() => page.evaluate(() => typeof crumbs == 'function'), 10000, 'the library')
+  await expectCounts(events, { view: 1, promo_seen: 1 }, 'the late library')
+  assert.equal((await events()).find((e) => e.code == 'view').title, 'Held page')
+})
+
+test('a library that runs before the page is parsed sends the view once the page is there', async (t) => {
+  const { site, page, attrs, events } = await setup(t, { defs: ['promo_seen'] })
+  let releaseRest
+  const rest = new Promise((r) => (releaseRest = r))
+  const url = site.handle('/early', async (req, res) => {
+    req.resume()
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' })
+    // The tag above the title, and the rest of the page held until the library has run.
+    res.write(`<!doctype html><html><head><meta charset="utf-8">${site.tag(attrs())}<!--${' '.repeat(4096)}-->`)
+    await rest
+    res.end(`<title>Parsed later</title></head><body><div data-crumbs-event="promo_seen" data-crumbs-on="view">Promo</div></body></html>`)
+  })
+  const loading = page.goto(url)
+  const state = await until(() => page.evaluate(() => typeof crumbs == 'function' && document.readyState).catch(() => false), 10000, 'the library')
+  assert.equal(state, 'loading', 'the library ran while the page was loading')
+  releaseRest()
+  await loading
+  await expectCounts(events, { view: 1, promo_seen: 1 }, 'views')
+  assert.equal((await events()).find((e) => e.code == 'view').title, 'Parsed later', 'the view has the page title')
 })

@@ -160,11 +160,16 @@ export class CrumbsServer {
  */
 export async function startSite() {
   const pages = new Map()
+  const held = {}
+  held.promise = new Promise((r) => (held.resolve = r))
   const server = createServer((req, res) => {
     const path = new URL(req.url, 'http://x').pathname
-    if (path == '/crumbs.js') {
-      res.writeHead(200, { 'Content-Type': 'text/javascript', 'Cache-Control': 'no-store' })
-      return res.end(readFileSync(dist))
+    if (path == '/crumbs.js' || path == '/held/crumbs.js') {
+      // /held/crumbs.js answers once release() is called: a server that hangs.
+      return (path == '/crumbs.js' ? Promise.resolve() : held.promise).then(() => {
+        res.writeHead(200, { 'Content-Type': 'text/javascript', 'Cache-Control': 'no-store' })
+        res.end(readFileSync(dist))
+      })
     }
     // The ES module, as a bundler would take it from src/.
     if (/^\/src\/\w+\.js$/.test(path)) {
@@ -172,6 +177,7 @@ export async function startSite() {
       return res.end(readFileSync(join(jsclient, path)))
     }
     const page = pages.get(path)
+    if (typeof page == 'function') return page(req, res)
     req.resume()
     res.writeHead(page ? 200 : 404, { 'Content-Type': 'text/html; charset=utf-8' })
     res.end(page || 'not found')
@@ -187,15 +193,29 @@ export async function startSite() {
       pages.set(path, html)
       return url + path
     },
-    /** Adds a page with the crumbs tag (attrs are its data-* attributes) and this body. */
-    add(path, { title = path, attrs = {}, body = '', src = `${url}/crumbs.js` }) {
+    /**
+     * Adds a page with the crumbs tag as the README gives it (attrs are its data-* attributes),
+     * after head (such as the queue stub) and before this body.
+     */
+    add(path, { title = path, attrs = {}, head = '', body = '', src = `${url}/crumbs.js` }) {
+      pages.set(path, `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title>${head}
+${this.tag(attrs, src)}</head><body>${body}</body></html>`)
+      return url + path
+    },
+    /** The crumbs tag as the README gives it. */
+    tag(attrs, src = `${url}/crumbs.js`) {
       const data = Object.entries(attrs)
         .map(([k, v]) => (v === true ? ` data-${k}` : ` data-${k}="${v}"`))
         .join('')
-      pages.set(path, `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title>
-<script defer src="${src}"${data}></script></head><body>${body}</body></html>`)
+      return `<script async src="${src}"${data}></script>`
+    },
+    /** Answers path with handler(req, res). */
+    handle(path, handler) {
+      pages.set(path, handler)
       return url + path
     },
+    /** Lets /held/crumbs.js answer. */
+    release: () => held.resolve(),
     close: () => {
       const closed = new Promise((r) => server.close(r))
       server.closeAllConnections() // the browser keeps connections alive

@@ -69,7 +69,7 @@ async function startSite() {
   const server = createServer((req, res) => {
     res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' })
     res.end(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Pricing</title>
-<script defer src="${crumbs.url}/crumbs.js" data-app-id="${appId}" data-allow-automation></script></head>
+<script async src="${crumbs.url}/crumbs.js" data-app-id="${appId}" data-allow-automation></script></head>
 <body><h1>Pricing</h1><button data-crumbs-event="trial_click" data-crumbs-prop-plan="pro">Start free trial</button></body></html>`)
   })
   await new Promise((r) => server.listen(port, '127.0.0.1', r))

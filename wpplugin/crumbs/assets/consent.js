@@ -7,7 +7,7 @@
 	var category = window.crumbsConsentCategory || 'statistics';
 
 	function crumbs() {
-		// The library may still be loading (it is deferred): queue the call through its stub.
+		// The library may still be loading (it is async): queue the call through its stub.
 		window.crumbs =
 			window.crumbs ||
 			function () {

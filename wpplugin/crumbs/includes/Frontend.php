@@ -6,13 +6,14 @@ namespace Crumbs\WordPress;
 
 /**
  * Loads the Crumbs browser library (served by the Crumbs server at /crumbs.js) on the front end:
- * deferred, configured through data attributes, with no secret in the page.
+ * async, so that the page never waits for it, configured through data attributes, with no secret
+ * in the page.
  */
 final class Frontend
 {
     public const CONSENT_HANDLE = 'crumbs-consent';
 
-    /** Queues calls made before the deferred library has loaded; the library replays them. */
+    /** Queues calls made before the library has loaded; the library replays them. */
     public const STUB = 'window.crumbs=window.crumbs||function(){(window.crumbs.q=window.crumbs.q||[]).push(arguments)};';
 
     public function hook(): void
@@ -52,7 +53,9 @@ final class Frontend
     {
         $attrs = [
             'src' => Options::serverUrl() . '/crumbs.js',
-            'defer' => true,
+            // Not defer: the browser holds DOMContentLoaded for a deferred script, so a Crumbs
+            // server that does not answer held the site's own ready handlers.
+            'async' => true,
             'id' => 'crumbs-js',
             'data-app-id' => Options::appId(),
         ];

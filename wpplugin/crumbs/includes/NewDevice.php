@@ -55,8 +55,9 @@ final class NewDevice
      * When the flag is there it is removed and, unless this browser acted on the same token
      * already, the id is renewed. Without a user to identify, the id is renewed when the stored
      * device was marked with a user. With one, it is renewed when the stored device was marked with
-     * another user, then marked with this one: now, and once the deferred library has run, for a
-     * device id it stored only then.
+     * another user, then marked with this one: now, and once a script has loaded (the library is
+     * async: this is when it has run, before or after DOMContentLoaded), for a device id it stored
+     * only then.
      */
     private const SCRIPT = <<<'JS'
 (function(v){
@@ -76,7 +77,7 @@ if(m){document.cookie=v.remove;if(get(v.done)!=m&&renew())set(v.done,m)}
 p=(get(v.mark)||'').split(' ');d=id();
 if(!v.user){if(d&&p[1]==d)renew();return}
 if(d&&p[1]==d&&p[0]!=v.user)renew();
-mark();addEventListener('DOMContentLoaded',mark);
+mark();addEventListener('load',function(e){e.target.tagName=='SCRIPT'&&mark()},true);
 })
 JS;
 

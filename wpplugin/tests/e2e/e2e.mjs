@@ -110,9 +110,9 @@ try {
 	const library = page.waitForResponse((r) => r.url() === `${crumbsUrl}/crumbs.js`, { timeout: 15000 }).catch(() => null);
 	await page.goto(postUrl, { waitUntil: 'load' });
 	result.library = (await library)?.status() ?? 'no response';
-	const tag = await page.$eval('script#crumbs-js', (s) => ({ src: s.src, defer: s.defer, appId: s.dataset.appId }));
+	const tag = await page.$eval('script#crumbs-js', (s) => ({ src: s.src, async: s.async, defer: s.defer, appId: s.dataset.appId }));
 	result.scriptTag = tag;
-	if (!tag.defer || tag.appId !== appId || tag.src !== `${crumbsUrl}/crumbs.js`) {
+	if (!tag.async || tag.defer || tag.appId !== appId || tag.src !== `${crumbsUrl}/crumbs.js`) {
 		throw new Error(`unexpected library tag ${JSON.stringify(tag)}`);
 	}
 	if (result.library !== 200) throw new Error(`the library ${crumbsUrl}/crumbs.js answered HTTP ${result.library}`);

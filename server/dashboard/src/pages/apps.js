@@ -73,7 +73,7 @@ export function NewApp() {
 /** Install instructions with a test event that shows up live. */
 function InstallGuide({ app, secret }) {
   const origin = location.origin
-  const tag = `<script defer src="${origin}/crumbs.js" data-app-id="${app.id}"></script>`
+  const tag = `<script async src="${origin}/crumbs.js" data-app-id="${app.id}"></script>`
   return html`
     ${secret && html`<section class="card notice">
       <h2>Secret key</h2>

@@ -63,7 +63,7 @@ var Ko,De,_s,Mc,ln,hs,bs,ys,Vl,Ho,ho,ws,Gl,Bl,jl,Nc,Bo={},jo=[],zc=/acit|ex(?:s|
       <${ae} error=${a.error&&!a.error.field&&a.error} />
       <button type="submit" disabled=${a.busy}>Create app</button>
     </form>
-  </main>`}function si({app:e,secret:t}){let o=location.origin,n=`<script defer src="${o}/crumbs.js" data-app-id="${e.id}"><\/script>`;return $`
+  </main>`}function si({app:e,secret:t}){let o=location.origin,n=`<script async src="${o}/crumbs.js" data-app-id="${e.id}"><\/script>`;return $`
     ${t&&$`<section class="card notice">
       <h2>Secret key</h2>
       <p><strong>Copy it now: it is shown only once.</strong> It is for servers and the WordPress plugin, never for page source.</p>
