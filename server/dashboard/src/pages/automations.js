@@ -193,14 +193,17 @@ function TestRule({ app, matcherInput, identifiedOnly, saved }) {
         if (draft) await gql('mutation($a: ID!, $id: ID!, $i: UpdateEventMatcherInput!) { updateEventMatcher(appId: $a, id: $id, input: $i) { id } }', { a: app.id, id: draft.id, i: matcherInput })
         else draft = (await gql('mutation($a: ID!, $i: EventMatcherInput!) { createEventMatcher(appId: $a, input: $i) { id } }', { a: app.id, i: { name: matcher, ...matcherInput } })).createEventMatcher
       }
+      let result
       try {
         const to = new Date(Math.ceil(Date.now() / 60000) * 60000)
         const d = await gql('query($a: ID!, $i: TestRuleInput!, $r: RangeInput!) { testRule(appId: $a, input: $i, range: $r) { matched scanned truncated samples } }',
           { a: app.id, i: { matcher, identifiedOnly }, r: { from: new Date(to - days * 86400000).toISOString(), to: to.toISOString() } })
-        setRes(d.testRule)
+        result = d.testRule
       } finally {
         if (draft) await gql('mutation($a: ID!, $id: ID!) { deleteEventMatcher(appId: $a, id: $id) { id } }', { a: app.id, id: draft.id })
       }
+      // Shown once the draft is gone: the test is over when its answer is on screen.
+      setRes(result)
     })
   }
   return html`<form class="card" onSubmit=${run}><h2>Test rule</h2>
