@@ -4,10 +4,7 @@
 // route), then the saved post rendered with the chosen trigger.
 //
 // Env: WP_URL, WP_POST_ID, CRUMBS_SECRET, CHROMIUM. Prints one JSON line; exits non-zero on failure.
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { launchBrowser, loopback, report } from './browser.mjs';
 import { submitLogin } from './wplogin.mjs';
 
 const wpUrl = process.env.WP_URL;
@@ -23,24 +20,12 @@ function check(name, ok, detail) {
 	checks.push({ name, ok: !!ok, ...(ok ? {} : { detail }) });
 }
 
-const userDataDir = mkdtempSync(join(tmpdir(), 'crumbs-wp-admin-'));
-const context = await chromium.launchPersistentContext(userDataDir, {
-	executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-	headless: true,
-	viewport: { width: 1400, height: 1000 },
-	args: [
-		'--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-		'--disable-background-networking', '--disable-component-update', '--disable-sync',
-	],
-});
+const { context, close } = await launchBrowser('admin', { viewport: { width: 1400, height: 1000 } });
 const result = { ok: false, checks, consoleErrors: [] };
-try {
+await report(result, close, async () => {
 	const page = context.pages()[0] || (await context.newPage());
 	page.setDefaultTimeout(30000);
-	await page.route('**/*', (route) => {
-		const host = new URL(route.request().url()).hostname;
-		return host === '127.0.0.1' || host === 'localhost' ? route.continue() : route.abort();
-	});
+	await page.route('**/*', (route) => (loopback(route.request().url()) ? route.continue() : route.abort()));
 	page.on('console', (msg) => {
 		if (msg.type() === 'error') result.consoleErrors.push(msg.text());
 	});
@@ -155,11 +140,4 @@ try {
 		/data-crumbs-event="pdf_download" data-crumbs-on="view" data-crumbs-source="block" data-crumbs-prop-from="editor"[^>]*>\s*<p>Inserted in the editor<\/p>/.test(html));
 
 	result.ok = checks.every((c) => c.ok);
-} catch (err) {
-	result.error = String(err && err.stack ? err.stack : err);
-} finally {
-	await context.close();
-	rmSync(userDataDir, { recursive: true, force: true });
-}
-console.log(JSON.stringify(result));
-process.exit(result.ok ? 0 : 1);
+});

@@ -3,10 +3,7 @@
 // bridge calls); then the events recorded meanwhile, shortcode click included, reach Crumbs.
 //
 // Env: WP_POST_URL, CRUMBS_URL, CRUMBS_APP_ID, CRUMBS_ADMIN_TOKEN, CHROMIUM.
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { launchBrowser, loopback, report } from './browser.mjs';
 
 const postUrl = process.env.WP_POST_URL;
 const crumbsUrl = process.env.CRUMBS_URL;
@@ -30,22 +27,11 @@ async function timeline(deviceId) {
 	return (body.data?.device?.timeline?.edges ?? []).map((e) => `${e.node.code}/${e.node.source}`);
 }
 
-const userDataDir = mkdtempSync(join(tmpdir(), 'crumbs-wp-consent-'));
-const context = await chromium.launchPersistentContext(userDataDir, {
-	executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-	headless: true,
-	args: [
-		'--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-		'--disable-background-networking', '--disable-component-update', '--disable-sync',
-	],
-});
+const { context, close } = await launchBrowser('consent');
 const result = { ok: false };
-try {
+await report(result, close, async () => {
 	const page = context.pages()[0] || (await context.newPage());
-	await page.route('**/*', (route) => {
-		const host = new URL(route.request().url()).hostname;
-		return host === '127.0.0.1' || host === 'localhost' ? route.continue() : route.abort();
-	});
+	await page.route('**/*', (route) => (loopback(route.request().url()) ? route.continue() : route.abort()));
 	const sent = [];
 	page.on('request', (req) => {
 		if (req.url().startsWith(`${crumbsUrl}/api/v1/`) && req.method() === 'POST') sent.push(req.postData() || '');
@@ -72,11 +58,4 @@ try {
 		&& result.sentBeforeConsent === 0
 		&& result.storedBeforeConsent.length === 0
 		&& ['trial_click/shortcode', 'pdf_download/shortcode'].every((c) => result.codes.includes(c));
-} catch (err) {
-	result.error = String(err && err.stack ? err.stack : err);
-} finally {
-	await context.close();
-	rmSync(userDataDir, { recursive: true, force: true });
-}
-console.log(JSON.stringify(result));
-process.exit(result.ok ? 0 : 1);
+});

@@ -4,10 +4,7 @@
 // Env: WP_POST_URL (the fixture post), CRUMBS_URL, CRUMBS_APP_ID, CRUMBS_ADMIN_TOKEN (a dashboard
 // user's access token, for reading the timeline), CHROMIUM (default /usr/bin/chromium).
 // Prints one JSON line with what it saw; exits non-zero when an expectation fails.
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { launchBrowser, loopback, report } from './browser.mjs';
 import { submitLogin } from './wplogin.mjs';
 
 const postUrl = need('WP_POST_URL');
@@ -62,23 +59,13 @@ async function timeline(deviceId) {
 	return (body.data?.device?.timeline?.edges ?? []).map((e) => e.node);
 }
 
-const userDataDir = mkdtempSync(join(tmpdir(), 'crumbs-wp-e2e-'));
-// A fresh user-data-dir per run; Playwright takes it through launchPersistentContext.
-const context = await chromium.launchPersistentContext(userDataDir, {
-	executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-	headless: true,
-	args: [
-		'--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-		'--disable-background-networking', '--disable-component-update', '--disable-sync',
-	],
-});
+const { context, close } = await launchBrowser('e2e');
 const result = { ok: false, deviceIds: [], events: [], missing: [], consoleErrors: [], blocked: [] };
-try {
+await report(result, close, async () => {
 	const page = context.pages()[0] || (await context.newPage());
 	// Only loopback traffic leaves the browser.
 	await page.route('**/*', (route) => {
-		const host = new URL(route.request().url()).hostname;
-		if (host === '127.0.0.1' || host === 'localhost') return route.continue();
+		if (loopback(route.request().url())) return route.continue();
 		result.blocked.push(route.request().url());
 		return route.abort();
 	});
@@ -197,11 +184,4 @@ try {
 		result.ok = false;
 		result.wrongUrl = wrongUrl.map((e) => `${e.code}: ${e.url}`);
 	}
-} catch (err) {
-	result.error = String(err && err.stack ? err.stack : err);
-} finally {
-	await context.close();
-	rmSync(userDataDir, { recursive: true, force: true });
-}
-console.log(JSON.stringify(result));
-process.exit(result.ok ? 0 : 1);
+});

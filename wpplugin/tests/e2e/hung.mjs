@@ -4,10 +4,7 @@
 // DOMContentLoaded until the browser gave up on it.
 //
 // Env: WP_POST_URL, HUNG_URL, CHROMIUM.
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { launchBrowser, loopback, report } from './browser.mjs';
 
 const postUrl = process.env.WP_POST_URL;
 const hungUrl = process.env.HUNG_URL;
@@ -16,22 +13,11 @@ if (!postUrl || !hungUrl) {
 	process.exit(2);
 }
 
-const userDataDir = mkdtempSync(join(tmpdir(), 'crumbs-wp-hung-'));
-const context = await chromium.launchPersistentContext(userDataDir, {
-	executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-	headless: true,
-	args: [
-		'--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-		'--disable-background-networking', '--disable-component-update', '--disable-sync',
-	],
-});
+const { context, close } = await launchBrowser('hung');
 const result = { ok: false };
-try {
+await report(result, close, async () => {
 	const page = context.pages()[0] || (await context.newPage());
-	await page.route('**/*', (route) => {
-		const host = new URL(route.request().url()).hostname;
-		return host === '127.0.0.1' || host === 'localhost' ? route.continue() : route.abort();
-	});
+	await page.route('**/*', (route) => (loopback(route.request().url()) ? route.continue() : route.abort()));
 	// The site's own script, as a theme would have one: it notes when the document is ready.
 	await page.addInitScript(() => {
 		document.addEventListener('DOMContentLoaded', () => {
@@ -44,11 +30,4 @@ try {
 	result.ok = result.siteReady === 'before the library'
 		&& result.scriptTag.src === `${hungUrl}/crumbs.js`
 		&& result.scriptTag.async && !result.scriptTag.defer;
-} catch (err) {
-	result.error = String(err && err.stack ? err.stack : err);
-} finally {
-	await context.close();
-	rmSync(userDataDir, { recursive: true, force: true });
-}
-console.log(JSON.stringify(result));
-process.exit(result.ok ? 0 : 1);
+});

@@ -18,10 +18,7 @@
 //
 // Env: WP_URL, WP_POST_URL, CRUMBS_URL, CRUMBS_APP_ID, CRUMBS_ADMIN_TOKEN, CHROMIUM.
 // Prints one JSON line with what it saw; exits non-zero when a check fails.
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { launchBrowser, loopback } from './browser.mjs';
 import { submitLogin } from './wplogin.mjs';
 
 const wpUrl = need('WP_URL');
@@ -98,24 +95,6 @@ async function libraryDeviceId(page) {
 	return page.evaluate(() => window.crumbs('deviceId'));
 }
 
-// A headless Chromium with a profile of its own, removed by close().
-async function launch() {
-	const userDataDir = mkdtempSync(join(tmpdir(), 'crumbs-wp-logout-'));
-	const context = await chromium.launchPersistentContext(userDataDir, {
-		executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-		headless: true,
-		args: [
-			'--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-			'--disable-background-networking', '--disable-component-update', '--disable-sync',
-		],
-	});
-	const close = async () => {
-		await context.close();
-		rmSync(userDataDir, { recursive: true, force: true });
-	};
-	return { context, close };
-}
-
 // The context's page, once the variant's cookie is set (routes are the caller's).
 async function firstPage(context, cookieDomain) {
 	if (cookieDomain) {
@@ -134,7 +113,7 @@ async function run({ login, cookieDomain }) {
 	const email = `${login}@example.org`;
 	const r = { login, cookieDomain, checks: [] };
 	const check = (name, ok, detail) => r.checks.push(ok ? { name, ok: true } : { name, ok: false, detail });
-	const { context, close } = await launch();
+	const { context, close } = await launchBrowser('logout');
 	try {
 		// Only loopback traffic leaves the browser; while held, the library's event batches fail
 		// as if Crumbs were unreachable (on the context, so a keepalive send as a page is left too).
@@ -143,7 +122,7 @@ async function run({ login, cookieDomain }) {
 		await context.route('**/*', (route) => {
 			const req = route.request();
 			const url = new URL(req.url());
-			if (url.hostname !== '127.0.0.1' && url.hostname !== 'localhost') return route.abort();
+			if (!loopback(req.url())) return route.abort();
 			if (held && req.url().startsWith(`${crumbsUrl}/api/v1/apps/`) && url.pathname.endsWith('/events')) {
 				heldBodies.push(req.postData() || '');
 				return route.abort('internetdisconnected');
@@ -243,13 +222,9 @@ async function runUserChange({ a, b, cookieDomain }) {
 	const [emailA, emailB] = [`${a}@example.org`, `${b}@example.org`];
 	const r = { a, b, cookieDomain, checks: [] };
 	const check = (name, ok, detail) => r.checks.push(ok ? { name, ok: true } : { name, ok: false, detail });
-	const { context, close } = await launch();
+	const { context, close } = await launchBrowser('logout');
 	try {
-		await context.route('**/*', (route) => {
-			const url = new URL(route.request().url());
-			if (url.hostname !== '127.0.0.1' && url.hostname !== 'localhost') return route.abort();
-			return route.continue();
-		});
+		await context.route('**/*', (route) => (loopback(route.request().url()) ? route.continue() : route.abort()));
 		const page = await firstPage(context, cookieDomain);
 		const read = async (who) => {
 			await page.goto(postUrl, { waitUntil: 'load' });
