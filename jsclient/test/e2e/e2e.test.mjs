@@ -681,6 +681,7 @@ test('identifyForms reads inputs only: an element named email that is no input n
   const lead = await until(async () => (await server.device(appId, id)).lead, 15000, 'identify')
   assert.equal(lead.email, 'grace@example.com')
   assert.deepEqual(pageErrors, [])
+})
 
 test('a Crumbs server that does not answer never holds the page; the library loaded late still sends the view', async (t) => {
   const { site, page, attrs, events } = await setup(t, { defs: ['promo_seen'] })
