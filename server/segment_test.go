@@ -182,8 +182,13 @@ func TestSegmentEndpoints(t *testing.T) {
 			{"too many", "/v1/batch", `{"batch":[` + strings.TrimSuffix(strings.Repeat(`{"type":"track","anonymousId":"s","event":"view"},`, 501), ",") + `]}`, basic, 400, "BAD_USER_INPUT"},
 			{"basic on the JSON API", "/api/v1/apps/" + appID + "/events", `{"device_id":"s","code":"view"}`, basic, 401, "UNAUTHENTICATED"},
 		} {
-			if r := j.postTo(c.path, c.body, c.header...); r.status != c.status || r.Error == nil || r.Error.Code != c.code {
+			r := j.postTo(c.path, c.body, c.header...)
+			if r.status != c.status || r.Error == nil || r.Error.Code != c.code {
 				t.Fatalf("%s: %d %s", c.name, r.status, r.raw)
+			}
+			// Every 401 of Segment's API names its scheme, a wrong key's too.
+			if c.status == 401 && strings.HasPrefix(c.path, "/v1/") && r.header.Get("WWW-Authenticate") != `Basic realm="crumbs"` {
+				t.Fatalf("%s: WWW-Authenticate %q", c.name, r.header.Get("WWW-Authenticate"))
 			}
 		}
 	})

@@ -79,6 +79,11 @@ func (a *API) segment(kind string) http.HandlerFunc {
 		who.secret = secret
 		appID, err := a.opts.Writer.AppForSecret(r.Context(), secret, who.clientIP)
 		if err != nil {
+			// A wrong key is a 401 like a missing one, and a 401 names
+			// its scheme (RFC 9110), so clients know to send Basic auth.
+			if errors.Is(err, models.ErrUnauthenticated) {
+				w.Header().Set("WWW-Authenticate", `Basic realm="crumbs"`)
+			}
 			a.failAs(w, r, err, asSent)
 			return
 		}
