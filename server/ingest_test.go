@@ -13,6 +13,7 @@ import (
 	"github.com/99designs/gqlgen/client"
 	"github.com/crumbs-dev/crumbs/models"
 	"github.com/crumbs-dev/crumbs/models/modelstest"
+	"github.com/crumbs-dev/crumbs/server/ingest"
 	"gorm.io/gorm"
 )
 
@@ -440,4 +441,36 @@ func TestNumbersReadBackAsSent(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Every endpoint of the ingestion APIs answers a method it does not serve
+// with 405, its Allow header and the JSON error body of every other
+// whole-request refusal, not ServeMux's plain text (curl -X GET
+// .../events answered "Method Not Allowed" as text/plain).
+func TestIngestWrongMethodAnswersJSON(t *testing.T) {
+	j := newJSONAPI(t, modelstest.SQLite(t))
+	for _, pattern := range ingest.New(ingest.Options{}).Patterns() {
+		method, path, _ := strings.Cut(pattern, " ")
+		path = strings.NewReplacer("{appId}", "app_x", "{ingestToken}", "it_x", "{integration}", "generic").Replace(path)
+		wrong, allow := http.MethodGet, method
+		if method == http.MethodGet {
+			wrong, allow = http.MethodPost, "GET, HEAD"
+		}
+		req, _ := http.NewRequest(wrong, j.srv.URL+path, strings.NewReader(`{}`))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var body struct {
+			Error *struct{ Code, Message string }
+		}
+		json.Unmarshal(raw, &body)
+		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != allow ||
+			resp.Header.Get("Content-Type") != "application/json" || body.Error == nil || body.Error.Code != models.CodeBadRequest {
+			t.Errorf("%s %s: %d Allow %q %s %s", wrong, path, resp.StatusCode, resp.Header.Get("Allow"), resp.Header.Get("Content-Type"), raw)
+		}
+	}
 }

@@ -74,8 +74,25 @@ func New(opts Options) *API {
 
 // Register adds every endpoint of the API to mux.
 func (a *API) Register(mux *http.ServeMux) {
+	allow := map[string][]string{}
 	for pattern, h := range a.endpoints() {
 		mux.HandleFunc(pattern, h)
+		method, path, _ := strings.Cut(pattern, " ")
+		allow[path] = append(allow[path], method)
+	}
+	// Another method on an endpoint's path is answered as every other
+	// whole-request refusal of the API, in JSON with a code, instead of
+	// ServeMux's plain-text 405 that clients cannot read as an error body.
+	for path, methods := range allow {
+		if slices.Contains(methods, http.MethodGet) {
+			methods = append(methods, http.MethodHead)
+		}
+		slices.Sort(methods)
+		header := strings.Join(methods, ", ")
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", header)
+			writeRefusal(w, http.StatusMethodNotAllowed, models.CodeBadRequest, "use "+header)
+		})
 	}
 }
 
