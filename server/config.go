@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/rand"
+	"errors"
 	"flag"
 	"net/netip"
 
@@ -125,10 +126,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	// A bad value stops the server with the setting named both ways: the
+	// operator set one of them and must find it (CRUMBS_X=garbage is
+	// never replaced by its default).
 	var errs []string
 	check := func(name string, err error) {
 		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %v", name, err))
+			errs = append(errs, fmt.Sprintf("%s (%s): %v", name, envName(name), err))
 		}
 	}
 	var err error
@@ -137,7 +141,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		cfg.Development = true
 	case "production":
 	default:
-		errs = append(errs, "env: must be development or production")
+		check("env", errors.New("must be development or production"))
 	}
 	cfg.JWTSecrets, err = signingSecrets(jwtSecret, jwtPrevious, cfg.Development)
 	check("jwt-secret", err)
@@ -178,11 +182,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	check("write-batch", err)
 	cfg.Writers, err = positiveInt[int](writers)
 	check("writers", err)
-	cfg.WriteDelay, err = time.ParseDuration(writeDelay)
+	cfg.WriteDelay, err = nonNegativeDuration(writeDelay)
 	check("write-delay", err)
-	cfg.CacheTTL, err = time.ParseDuration(cacheTTL)
+	cfg.CacheTTL, err = nonNegativeDuration(cacheTTL)
 	check("cache-ttl", err)
-	cfg.ShutdownTimeout, err = time.ParseDuration(shutdown)
+	// Zero or less would cut every in-flight request off at SIGTERM.
+	cfg.ShutdownTimeout, err = positiveDuration(shutdown)
 	check("shutdown-timeout", err)
 	check("log-level", cfg.LogLevel.UnmarshalText([]byte(logLevel)))
 	cfg.Webhooks.Guard.AllowPrivate = cfg.Development
@@ -195,7 +200,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	cfg.Webhooks.PerRule, err = positiveInt[int](hookPerRule)
 	check("webhook-per-rule", err)
 	if rate, err := strconv.ParseFloat(hookRate, 64); err != nil || rate < 0 || math.IsInf(rate, 0) || math.IsNaN(rate) {
-		errs = append(errs, "webhook-rate: must be a number of attempts a second, 0 for no cap")
+		check("webhook-rate", errors.New("must be a number of attempts a second, 0 for no cap"))
 	} else if rate == 0 {
 		cfg.Webhooks.Rate = -1
 	} else {
@@ -210,10 +215,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	cfg.Webhooks.Retention, err = positiveDuration(hookRetention)
 	check("webhook-log-retention", err)
 	if cfg.MetricsToken != "" && len(cfg.MetricsToken) < 16 {
-		errs = append(errs, "metrics-token: must be at least 16 characters")
+		check("metrics-token", errors.New("must be at least 16 characters"))
 	}
 	if cfg.LogFormat != "json" && cfg.LogFormat != "text" {
-		errs = append(errs, "log-format: must be json or text")
+		check("log-format", errors.New("must be json or text"))
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("invalid settings: %s", strings.Join(errs, "; "))
@@ -299,7 +304,7 @@ func validHost(h string) bool {
 func parseRate(s string) (models.Rate, error) {
 	perSecond, burst, _ := strings.Cut(s, "/")
 	r, err := strconv.ParseFloat(perSecond, 64)
-	if err != nil || r < 0 {
+	if err != nil || r < 0 || math.IsInf(r, 0) || math.IsNaN(r) {
 		return models.Rate{}, fmt.Errorf("%q is not rate/burst, e.g. 10/40", s)
 	}
 	if r == 0 {
@@ -336,6 +341,19 @@ func positiveDuration(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q is not a positive duration, e.g. 10s", s)
 	}
 	return d, nil
+}
+
+func nonNegativeDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q is not a duration of at least 0, e.g. 10ms", s)
+	}
+	return d, nil
+}
+
+// envName is the CRUMBS_* variable of a flag: write-delay is CRUMBS_WRITE_DELAY.
+func envName(flag string) string {
+	return "CRUMBS_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
 func (c *config) logger(w io.Writer) *slog.Logger {

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A bad CRUMBS_* value stops the real server before it opens the store,
+// with exit status 1 and a message naming the variable. Negative
+// durations, zero or negative shutdown grace, and non-finite rates used to
+// be taken as they were: CRUMBS_SHUTDOWN_TIMEOUT=-1s started a server that
+// cut off every request in flight at SIGTERM.
+func TestBadSettingsStopTheServer(t *testing.T) {
+	bin := buildServer(t)
+	for _, c := range []struct{ name, value string }{
+		{"CRUMBS_WRITE_DELAY", "-5ms"},
+		{"CRUMBS_CACHE_TTL", "-1s"},
+		{"CRUMBS_SHUTDOWN_TIMEOUT", "-1s"},
+		{"CRUMBS_SHUTDOWN_TIMEOUT", "0s"},
+		{"CRUMBS_SHUTDOWN_TIMEOUT", "soon"},
+		{"CRUMBS_RATE_IP", "NaN"},
+		{"CRUMBS_RATE_DEVICE", "Inf/10"},
+		{"CRUMBS_RATE_DEVICE", "-1"},
+		{"CRUMBS_DB_TIMEOUT", "garbage"},
+		{"CRUMBS_DB_TIMEOUT", "-10s"},
+		{"CRUMBS_WRITE_BATCH", "99999999999999999999"},
+		{"CRUMBS_WRITERS", "0"},
+		{"CRUMBS_LOG_LEVEL", "loud"},
+		{"CRUMBS_LOG_FORMAT", "xml"},
+		{"CRUMBS_ENV", "prod"},
+		{"CRUMBS_WEBHOOK_RATE", "-1"},
+		{"CRUMBS_METRICS_TOKEN", "short"},
+	} {
+		t.Run(c.name+"="+c.value, func(t *testing.T) {
+			dir := t.TempDir()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin) // killed, by its pid, if it serves
+			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
+				"CRUMBS_ADDR=127.0.0.1:0", "CRUMBS_DATABASE_URL=sqlite:" + filepath.Join(dir, "crumbs.db"),
+				c.name + "=" + c.value}
+			out, err := cmd.CombinedOutput()
+			if ctx.Err() != nil {
+				t.Fatalf("the server started with %s=%s:\n%s", c.name, c.value, out)
+			}
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+				t.Fatalf("exit %v, want status 1; output:\n%s", err, out)
+			}
+			if !strings.Contains(string(out), c.name) {
+				t.Errorf("the message does not name %s:\n%s", c.name, out)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "crumbs.db")); err == nil {
+				t.Errorf("the store was opened before the settings were checked")
+			}
+		})
+	}
+}
+
+// Zero is a setting of its own where it means "none": no extra wait to
+// grow a group commit, no cache between replicas.
+func TestZeroSettingsAccepted(t *testing.T) {
+	env := map[string]string{"CRUMBS_WRITE_DELAY": "0s", "CRUMBS_CACHE_TTL": "0", "CRUMBS_RATE_IP": "0"}
+	cfg, err := parseConfig(nil, func(k string) string { return env[k] }, &strings.Builder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.WriteDelay != 0 || cfg.CacheTTL != 0 || cfg.RatePerIP.PerSecond != 0 {
+		t.Errorf("got delay %v, ttl %v, rate %v; want all 0", cfg.WriteDelay, cfg.CacheTTL, cfg.RatePerIP)
+	}
+}
