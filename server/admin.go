@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -73,6 +74,9 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 		if err != nil {
 			return err
 		}
+		if err := mustExist("admin reset-password", *dbURL); err != nil {
+			return err
+		}
 		return withDB(ctx, *dbURL, func(db *gorm.DB) error {
 			user, err := models.ResetPassword(ctx, db, *email, password)
 			if err != nil {
@@ -83,6 +87,9 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 		})
 	case "list-users":
 		if err := parseAdminFlags(fs, args); err != nil {
+			return err
+		}
+		if err := mustExist("admin list-users", *dbURL); err != nil {
 			return err
 		}
 		return withDB(ctx, *dbURL, func(db *gorm.DB) error {
@@ -105,6 +112,9 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 		if *to == "" {
 			return errors.New("admin backup: --to FILE is required")
 		}
+		if err := mustExist("admin backup", *dbURL); err != nil {
+			return err
+		}
 		return backup(ctx, *dbURL, *to, stdout)
 	}
 	return fmt.Errorf("admin: unknown command %q\n%s", cmd, adminUsage)
@@ -116,6 +126,25 @@ func parseAdminFlags(fs *flag.FlagSet, args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	return nil
+}
+
+// mustExist refuses a SQLite database file that is not there. Opening one
+// creates it, so a mistyped path would list no users, or "back up" a new
+// empty file and exit 0. Only create (the first user, before the first
+// start) and the server make the file.
+func mustExist(cmd, url string) error {
+	path, ok := strings.CutPrefix(url, "sqlite:")
+	if url == "" {
+		path, ok = "crumbs.db", true
+	}
+	if !ok {
+		return nil
+	}
+	path, _, _ = strings.Cut(strings.TrimPrefix(path, "//"), "?")
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s: no database at %s (CRUMBS_DATABASE_URL or --database-url); the server creates it at its first start", cmd, path)
 	}
 	return nil
 }

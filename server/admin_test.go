@@ -221,3 +221,40 @@ func (b *safeBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// An admin command other than create, pointed at a SQLite file that is not
+// there (a mistyped path), fails and leaves no file behind. It used to
+// create an empty database: list-users listed nobody and backup "backed up"
+// the new empty file, both with exit status 0.
+func TestAdminRefusesMissingDatabase(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "crumb.db")
+	for _, args := range [][]string{
+		{"list-users", "--database-url", "sqlite:" + missing},
+		{"reset-password", "--email", "a@example.com", "--database-url", "sqlite:" + missing},
+		{"backup", "--to", filepath.Join(dir, "copy.db"), "--database-url", "sqlite:" + missing},
+	} {
+		env := map[string]string{"CRUMBS_ADMIN_PASSWORD": "correct horse battery"}
+		var out bytes.Buffer
+		err := run(context.Background(), append([]string{"admin"}, args...), func(k string) string { return env[k] }, strings.NewReader(""), &out, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "no database at "+missing) {
+			t.Errorf("admin %s: %v, want no database at %s; printed %q", args[0], err, missing, out.String())
+		}
+		for _, f := range []string{missing, filepath.Join(dir, "copy.db")} {
+			if _, err := os.Stat(f); err == nil {
+				t.Fatalf("admin %s made %s", args[0], f)
+			}
+		}
+	}
+	// create still makes the first database, as the README's quick start does.
+	env := map[string]string{"CRUMBS_ADMIN_PASSWORD": "correct horse battery"}
+	if err := run(context.Background(), []string{"admin", "create", "--email", "first@example.com", "--database-url", "sqlite:" + missing},
+		func(k string) string { return env[k] }, strings.NewReader(""), io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"admin", "list-users", "--database-url", "sqlite:" + missing},
+		func(string) string { return "" }, strings.NewReader(""), &out, io.Discard); err != nil || !strings.Contains(out.String(), "first@example.com") {
+		t.Errorf("list-users after create: %v\n%s", err, out.String())
+	}
+}
