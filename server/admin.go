@@ -37,6 +37,11 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 		return errors.New(adminUsage)
 	}
 	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprintln(stdout, adminUsage)
+		return nil
+	}
 	fs := flag.NewFlagSet("admin "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dbURL := fs.String("database-url", getenvOr(getenv, "CRUMBS_DATABASE_URL", "sqlite:crumbs.db"), "database (CRUMBS_DATABASE_URL)")

@@ -75,3 +75,34 @@ func TestZeroSettingsAccepted(t *testing.T) {
 		t.Errorf("got delay %v, ttl %v, rate %v; want all 0", cfg.WriteDelay, cfg.CacheTTL, cfg.RatePerIP)
 	}
 }
+
+// Asking for help is not a failure: the real binary prints the usage and
+// exits 0. -h used to end with "crumbs: flag: help requested" and status 1,
+// and "admin -h" with "unknown command".
+func TestHelpExitsZero(t *testing.T) {
+	bin := buildServer(t)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-h"}, "CRUMBS_SHUTDOWN_TIMEOUT"},
+		{[]string{"admin", "-h"}, "usage: crumbs admin COMMAND"},
+		{[]string{"admin", "help"}, "usage: crumbs admin COMMAND"},
+		{[]string{"admin", "backup", "-h"}, "-to"},
+	} {
+		cmd := exec.Command(bin, c.args...)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "CRUMBS_DATABASE_URL=sqlite:" + filepath.Join(t.TempDir(), "crumbs.db")}
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), c.want) || strings.Contains(string(out), "crumbs: ") {
+			t.Errorf("crumbs %s: %v, want exit 0 and the usage (%q):\n%s", strings.Join(c.args, " "), err, c.want, out)
+		}
+	}
+	// Wrong arguments stay failures.
+	for _, args := range [][]string{{"admin"}, {"admin", "frobnicate"}, {"admin", "list-users", "extra"}, {"-no-such-flag"}, {"stray"}} {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "CRUMBS_ADDR=127.0.0.1:0", "CRUMBS_DATABASE_URL=sqlite:" + filepath.Join(t.TempDir(), "crumbs.db")}
+		if out, err := cmd.CombinedOutput(); err == nil {
+			t.Errorf("crumbs %s: exit 0, want a failure:\n%s", strings.Join(args, " "), out)
+		}
+	}
+}
