@@ -44,12 +44,23 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	fs := flag.NewFlagSet("admin "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dbURL := fs.String("database-url", getenvOr(getenv, "CRUMBS_DATABASE_URL", "sqlite:crumbs.db"), "database (CRUMBS_DATABASE_URL)")
+	// Not the environment's URL as the default: the usage prints defaults,
+	// and the URL may hold the database password.
+	dbURL := fs.String("database-url", "", "database; default CRUMBS_DATABASE_URL, else sqlite:crumbs.db")
+	parse := func() error {
+		if err := parseAdminFlags(fs, args); err != nil {
+			return err
+		}
+		if *dbURL == "" {
+			*dbURL = getenvOr(getenv, "CRUMBS_DATABASE_URL", "sqlite:crumbs.db")
+		}
+		return nil
+	}
 	switch cmd {
 	case "create":
 		email := fs.String("email", "", "the user's email (required)")
 		name := fs.String("name", "", "the user's name")
-		if err := parseAdminFlags(fs, args); err != nil {
+		if err := parse(); err != nil {
 			return err
 		}
 		if *email == "" {
@@ -69,7 +80,7 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 		})
 	case "reset-password":
 		email := fs.String("email", "", "the user's email (required)")
-		if err := parseAdminFlags(fs, args); err != nil {
+		if err := parse(); err != nil {
 			return err
 		}
 		if *email == "" {
@@ -91,7 +102,7 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 			return nil
 		})
 	case "list-users":
-		if err := parseAdminFlags(fs, args); err != nil {
+		if err := parse(); err != nil {
 			return err
 		}
 		if err := mustExist("admin list-users", *dbURL); err != nil {
@@ -111,7 +122,7 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 		})
 	case "backup":
 		to := fs.String("to", "", "file to write the copy to (required; must not exist)")
-		if err := parseAdminFlags(fs, args); err != nil {
+		if err := parse(); err != nil {
 			return err
 		}
 		if *to == "" {

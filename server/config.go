@@ -76,6 +76,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		return fallback
 	}
 	var cfg config
+	setFlags := map[string]bool{}
 	var maxBody, dbConns, dbTimeout, batch, writers, logLevel string
 	var lifecycleInterval, eraseWait, eraseLease string
 	var writeDelay, cacheTTL, shutdown, mode string
@@ -83,10 +84,22 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	var hookPrivate, hookWorkers, hookPerRule, hookRate, hookBackoff, hookAttempts, hookRetention, hookTimeout string
 	var jwtSecret, jwtPrevious, proxies, rateIP, rateDevice, botFilter, maxDepth, maxComplexity string
 	fs.StringVar(&cfg.Addr, "addr", env("CRUMBS_ADDR", ":8080"), "listen address (CRUMBS_ADDR)")
-	fs.StringVar(&cfg.DatabaseURL, "database-url", env("CRUMBS_DATABASE_URL", "sqlite:crumbs.db"), "mysql://user:pass@host:3306/db or sqlite:path (CRUMBS_DATABASE_URL)")
+	// Secrets take no default from the environment: flag prints defaults in
+	// its usage, which a mistyped flag writes to stderr, the server's log.
+	// They are read from the environment after parsing instead.
+	var secrets []func()
+	secretVar := func(p *string, name, variable, fallback, usage string) {
+		fs.StringVar(p, name, "", usage)
+		secrets = append(secrets, func() {
+			if !setFlags[name] {
+				*p = env(variable, fallback)
+			}
+		})
+	}
+	secretVar(&cfg.DatabaseURL, "database-url", "CRUMBS_DATABASE_URL", "sqlite:crumbs.db", "mysql://user:pass@host:3306/db or sqlite:path; default sqlite:crumbs.db (CRUMBS_DATABASE_URL)")
 	fs.StringVar(&mode, "env", env("CRUMBS_ENV", "development"), "development (GraphiQL, introspection, a throwaway token key) or production (CRUMBS_ENV)")
-	fs.StringVar(&jwtSecret, "jwt-secret", env("CRUMBS_JWT_SECRET", ""), "secret that signs access tokens, at least 32 bytes; required in production (CRUMBS_JWT_SECRET)")
-	fs.StringVar(&jwtPrevious, "jwt-previous-secrets", env("CRUMBS_JWT_PREVIOUS_SECRETS", ""), "comma-separated retired signing secrets that still verify (CRUMBS_JWT_PREVIOUS_SECRETS)")
+	secretVar(&jwtSecret, "jwt-secret", "CRUMBS_JWT_SECRET", "", "secret that signs access tokens, at least 32 bytes; required in production (CRUMBS_JWT_SECRET)")
+	secretVar(&jwtPrevious, "jwt-previous-secrets", "CRUMBS_JWT_PREVIOUS_SECRETS", "", "comma-separated retired signing secrets that still verify (CRUMBS_JWT_PREVIOUS_SECRETS)")
 	fs.StringVar(&proxies, "trusted-proxies", env("CRUMBS_TRUSTED_PROXIES", ""), "comma-separated IPs/CIDRs allowed to set X-Forwarded-For (CRUMBS_TRUSTED_PROXIES)")
 	fs.StringVar(&rateIP, "rate-ip", env("CRUMBS_RATE_IP", "50/100"), "browser triggers per second per client IP, /burst; 0 disables (CRUMBS_RATE_IP)")
 	fs.StringVar(&rateDevice, "rate-device", env("CRUMBS_RATE_DEVICE", "10/40"), "triggers per second per device, /burst; 0 disables (CRUMBS_RATE_DEVICE)")
@@ -107,7 +120,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&logLevel, "log-level", env("CRUMBS_LOG_LEVEL", "info"), "debug, info, warn or error (CRUMBS_LOG_LEVEL)")
 	fs.StringVar(&cfg.LogFormat, "log-format", env("CRUMBS_LOG_FORMAT", "json"), "json or text (CRUMBS_LOG_FORMAT)")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", env("CRUMBS_METRICS_ADDR", ""), "serve /metrics on this address only, e.g. 127.0.0.1:9090, instead of on the main listener (CRUMBS_METRICS_ADDR)")
-	fs.StringVar(&cfg.MetricsToken, "metrics-token", env("CRUMBS_METRICS_TOKEN", ""), "bearer token that /metrics on the main listener requires; without one it is served there only in development (CRUMBS_METRICS_TOKEN)")
+	secretVar(&cfg.MetricsToken, "metrics-token", "CRUMBS_METRICS_TOKEN", "", "bearer token that /metrics on the main listener requires; without one it is served there only in development (CRUMBS_METRICS_TOKEN)")
 	fs.StringVar(&cfg.PprofAddr, "pprof-addr", env("CRUMBS_PPROF_ADDR", ""), "serve net/http/pprof on this address, e.g. 127.0.0.1:6060; off when empty (CRUMBS_PPROF_ADDR)")
 	fs.StringVar(&dashboardOrigins, "dashboard-origins", env("CRUMBS_DASHBOARD_ORIGINS", ""), "comma-separated origins of dashboards hosted elsewhere whose browsers may open the subscription websocket, e.g. https://dash.example.com (CRUMBS_DASHBOARD_ORIGINS)")
 	fs.StringVar(&maxAnonymousWS, "max-anonymous-websockets", env("CRUMBS_MAX_ANONYMOUS_WEBSOCKETS", "1000"), "websockets open at once on one replica without a credential in connection_init or the upgrade request; more are closed with 1013 (try again later); 0 lifts the cap (CRUMBS_MAX_ANONYMOUS_WEBSOCKETS)")
@@ -125,6 +138,10 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	fs.Visit(func(f *flag.Flag) { setFlags[f.Name] = true })
+	for _, read := range secrets {
+		read()
 	}
 	// A bad value stops the server with the setting named both ways: the
 	// operator set one of them and must find it (CRUMBS_X=garbage is

@@ -106,3 +106,42 @@ func TestHelpExitsZero(t *testing.T) {
 		}
 	}
 }
+
+// A mistyped flag makes the flag package print every flag with its
+// default to stderr, which is the server's log. The defaults came from the
+// environment, so the usage carried the token signing secret, the metrics
+// token and the database password. Secrets are now read from the
+// environment after parsing and never shown.
+func TestUsageShowsNoSecrets(t *testing.T) {
+	bin := buildServer(t)
+	secrets := []string{"jwt-signing-secret-c0ffee-0123456789abcdef", "old-signing-secret-c0ffee-0123456789abcdef", "metrics-token-c0ffee-0123", "dbpass-c0ffee"}
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
+		"CRUMBS_JWT_SECRET=" + secrets[0], "CRUMBS_JWT_PREVIOUS_SECRETS=" + secrets[1], "CRUMBS_METRICS_TOKEN=" + secrets[2],
+		"CRUMBS_DATABASE_URL=mysql://crumbs:" + secrets[3] + "@127.0.0.1:1/crumbs"}
+	for _, args := range [][]string{{"-adr", ":1"}, {"-h"}, {"admin", "list-users", "-databse-url", "x"}, {"admin", "create", "-h"}} {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = env
+		out, _ := cmd.CombinedOutput()
+		if !strings.Contains(string(out), "-database-url") {
+			t.Fatalf("crumbs %s printed no usage:\n%s", strings.Join(args, " "), out)
+		}
+		for _, s := range secrets {
+			if strings.Contains(string(out), s) {
+				t.Errorf("crumbs %s printed the secret %s:\n%s", strings.Join(args, " "), s, out)
+			}
+		}
+	}
+	// The environment still sets them, and a flag still wins.
+	vars := map[string]string{"CRUMBS_ENV": "production", "CRUMBS_JWT_SECRET": secrets[0], "CRUMBS_METRICS_TOKEN": secrets[2], "CRUMBS_DATABASE_URL": "sqlite:env.db"}
+	cfg, err := parseConfig([]string{"-database-url", "sqlite:flag.db"}, func(k string) string { return vars[k] }, &strings.Builder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(cfg.JWTSecrets[0]) != secrets[0] || cfg.MetricsToken != secrets[2] || cfg.DatabaseURL != "sqlite:flag.db" {
+		t.Errorf("got secret %q, token %q, database %q", cfg.JWTSecrets[0], cfg.MetricsToken, cfg.DatabaseURL)
+	}
+	cfg, err = parseConfig(nil, func(k string) string { return vars[k] }, &strings.Builder{})
+	if err != nil || cfg.DatabaseURL != "sqlite:env.db" {
+		t.Errorf("database from the environment: %v %v", cfg, err)
+	}
+}
