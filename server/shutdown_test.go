@@ -281,3 +281,32 @@ func TestSecondSIGTERMEndsAtOnce(t *testing.T) {
 	_, base := faultAPI(t, direct, 10*time.Second)
 	wantStoredOnce(t, direct, base, app, []string{"second-acked", "second-stuck"})
 }
+
+// TestSIGTERMLetsInFlightFinish: a trigger whose group commit waits on a
+// slow store when SIGTERM arrives is still acknowledged, and stored, once
+// the store answers within the shutdown timeout; the process then exits 0.
+func TestSIGTERMLetsInFlightFinish(t *testing.T) {
+	proxy, dsn := modelstest.ProxiedMySQL(t)
+	direct := modelstest.MySQL(t)
+	app := newApps(t, direct, 1)[0]
+	srv := startServer(t, frozenServerEnv(dsn, "20s"))
+	wantAccepted(t, triggerOver(srv.base, app, "inflight-warm"))
+
+	proxy.Freeze()
+	answer := make(chan httpAnswer, 1)
+	go func() { answer <- triggerOver(srv.base, app, "inflight-slow") }()
+	proxy.WaitHeld(1, hangGuard)
+	srv.signal(syscall.SIGTERM)
+	srv.waitLog(`"msg":"shutting down"`, proxy.Thaw)
+	time.Sleep(500 * time.Millisecond) // the store stays slow past the signal
+	proxy.Thaw()
+	wantAccepted(t, collectAnswers(t, answer, 1, proxy.Thaw)[0])
+	if err := srv.waitExit(proxy.Thaw); err != nil {
+		t.Fatalf("server exit: %v, want status 0", err)
+	}
+	if log := srv.stderr.String(); strings.Contains(log, "UNAVAILABLE") {
+		t.Errorf("a request was cut off although the store answered in time:\n%s", log)
+	}
+	_, base := faultAPI(t, direct, 10*time.Second)
+	wantStoredOnce(t, direct, base, app, []string{"inflight-warm", "inflight-slow"})
+}
