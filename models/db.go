@@ -177,7 +177,13 @@ func sqliteFunctions(c *sqlite3.Conn) error {
 func mysqlDSNFromURL(raw string, timeout time.Duration) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "", fmt.Errorf("database url: %w", err)
+		// url.Error repeats the whole URL, password included, and this
+		// error ends up in the log.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return "", fmt.Errorf("database url %s: %v", redactURL(raw), err)
 	}
 	cfg := gomysql.NewConfig()
 	if u.User != nil {
@@ -240,9 +246,18 @@ func mysqlDefaults(cfg *gomysql.Config, timeout time.Duration) *gomysql.Config {
 var lockWaitVariables = []string{"lock_wait_timeout", "innodb_lock_wait_timeout"}
 
 func redactURL(raw string) string {
-	if u, err := url.Parse(raw); err == nil && u.User != nil {
+	u, err := url.Parse(raw)
+	if err == nil && u.User != nil {
 		u.User = url.User(u.User.Username())
 		return u.String()
+	}
+	if err != nil {
+		// Unparsable: whatever follows the scheme may hold a password.
+		scheme, _, ok := strings.Cut(raw, "://")
+		if !ok || strings.ContainsAny(scheme, "@:/") {
+			return "(not shown: not a URL)"
+		}
+		return scheme + "://(not shown: not a URL)"
 	}
 	return raw
 }

@@ -145,3 +145,27 @@ func TestUsageShowsNoSecrets(t *testing.T) {
 		t.Errorf("database from the environment: %v %v", cfg, err)
 	}
 }
+
+// A database URL the server cannot use is refused without its password:
+// the refusal is the last line of the server's log. url.Parse's errors
+// repeated the whole URL, so "invalid port" printed mysql://u:pw@...
+func TestDatabaseURLErrorsHideThePassword(t *testing.T) {
+	bin := buildServer(t)
+	const pw = "s3cret-pw-c0ffee"
+	for _, u := range []string{
+		"mysql://crumbs:" + pw + "@127.0.0.1:badport/crumbs",
+		"mysql://crumbs:" + pw + "%zz@127.0.0.1/crumbs",
+		"postgres://crumbs:" + pw + "%zz@127.0.0.1/crumbs",
+		"postgres://crumbs:" + pw + "@127.0.0.1/crumbs",
+	} {
+		cmd := exec.Command(bin)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "CRUMBS_ADDR=127.0.0.1:0", "CRUMBS_DATABASE_URL=" + u}
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "database url") {
+			t.Errorf("%s: %v, want a refusal of the database url:\n%s", u, err, out)
+		}
+		if strings.Contains(string(out), pw) {
+			t.Errorf("the refusal of %s shows the password:\n%s", u, out)
+		}
+	}
+}
