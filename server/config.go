@@ -110,7 +110,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&dbConns, "db-max-conns", env("CRUMBS_DB_MAX_CONNS", "16"), "MySQL connection pool size (CRUMBS_DB_MAX_CONNS)")
 	fs.StringVar(&lifecycleInterval, "lifecycle-interval", env("CRUMBS_LIFECYCLE_INTERVAL", "1h"), "how often one replica deletes events past each app's retention and expired tombstones (CRUMBS_LIFECYCLE_INTERVAL)")
 	fs.StringVar(&eraseWait, "erase-wait", env("CRUMBS_ERASE_WAIT", "20s"), "longest an erasure request waits for its erasure, at most 45s; a longer one is answered done: false with its counts so far and goes on in the server (CRUMBS_ERASE_WAIT)")
-	fs.StringVar(&eraseLease, "erase-lease", env("CRUMBS_ERASE_LEASE", "1m"), "how long a replica holds a running erasure without renewing it; one whose replica died is resumed by another (or after the restart) this long after its last transaction (CRUMBS_ERASE_LEASE)")
+	fs.StringVar(&eraseLease, "erase-lease", env("CRUMBS_ERASE_LEASE", "1m"), "how long a replica holds a running erasure without renewing it, at least 1s; one whose replica died is resumed by another (or after the restart) this long after its last transaction (CRUMBS_ERASE_LEASE)")
 	fs.StringVar(&dbTimeout, "db-timeout", env("CRUMBS_DB_TIMEOUT", "10s"), "longest a database call or group commit may take before the request is answered UNAVAILABLE (CRUMBS_DB_TIMEOUT)")
 	fs.StringVar(&batch, "write-batch", env("CRUMBS_WRITE_BATCH", "2000"), "most events in one group commit (CRUMBS_WRITE_BATCH)")
 	fs.StringVar(&writers, "writers", env("CRUMBS_WRITERS", "1"), "group commits in flight at once; more than 1 pipelines them (CRUMBS_WRITERS)")
@@ -194,6 +194,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	}
 	check("erase-wait", err)
 	cfg.EraseLease, err = positiveDuration(eraseLease)
+	if err == nil && cfg.EraseLease < time.Second {
+		// Renewed every half lease: 1ns made a zero ticker and a panic, and
+		// anything under a transaction's length lets replicas take the
+		// same erasure from each other.
+		err = fmt.Errorf("must be at least 1s")
+	}
 	check("erase-lease", err)
 	cfg.WriteBatch, err = positiveInt[int](batch)
 	check("write-batch", err)

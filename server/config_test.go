@@ -31,6 +31,8 @@ func TestBadSettingsStopTheServer(t *testing.T) {
 		{"CRUMBS_DB_TIMEOUT", "-10s"},
 		{"CRUMBS_WRITE_BATCH", "99999999999999999999"},
 		{"CRUMBS_WRITERS", "0"},
+		{"CRUMBS_ERASE_LEASE", "1ns"},
+		{"CRUMBS_ERASE_LEASE", "500ms"},
 		{"CRUMBS_LOG_LEVEL", "loud"},
 		{"CRUMBS_LOG_FORMAT", "xml"},
 		{"CRUMBS_ENV", "prod"},
