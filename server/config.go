@@ -131,7 +131,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&hookRate, "webhook-rate", env("CRUMBS_WEBHOOK_RATE", "10"), "automation delivery attempts started per second per rule per replica, shared by the rule's actions; more wait pending; 0 lifts the cap (CRUMBS_WEBHOOK_RATE)")
 	fs.StringVar(&hookBackoff, "webhook-backoff", env("CRUMBS_WEBHOOK_BACKOFF", "30s"), "wait after a delivery's first failed attempt, doubled after each further one up to 8h, each wait ±25% (CRUMBS_WEBHOOK_BACKOFF)")
 	fs.StringVar(&hookAttempts, "webhook-attempts", env("CRUMBS_WEBHOOK_ATTEMPTS", "13"), "attempts before a delivery is dead-lettered (CRUMBS_WEBHOOK_ATTEMPTS)")
-	fs.StringVar(&hookTimeout, "webhook-timeout", env("CRUMBS_WEBHOOK_TIMEOUT", "10s"), "longest one delivery attempt may take; a replica that dies mid-attempt leaves it to another after twice this plus 5s (CRUMBS_WEBHOOK_TIMEOUT)")
+	fs.StringVar(&hookTimeout, "webhook-timeout", env("CRUMBS_WEBHOOK_TIMEOUT", "10s"), "longest one delivery attempt may take, at most 1h; a replica that dies mid-attempt leaves it to another after twice this plus 5s (CRUMBS_WEBHOOK_TIMEOUT)")
 	fs.StringVar(&hookRetention, "webhook-log-retention", env("CRUMBS_WEBHOOK_LOG_RETENTION", "720h"), "how long finished deliveries stay in the delivery log; pruned hourly (CRUMBS_WEBHOOK_LOG_RETENTION)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -234,6 +234,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	cfg.Webhooks.MaxAttempts, err = positiveInt[int](hookAttempts)
 	check("webhook-attempts", err)
 	cfg.Webhooks.Timeout, err = positiveDuration(hookTimeout)
+	if err == nil && cfg.Webhooks.Timeout > time.Hour {
+		// An attempt's lease is twice this plus 5s: 2000000h overflowed it
+		// to a negative lease, which any replica would take at once.
+		err = fmt.Errorf("must be at most 1h")
+	}
 	check("webhook-timeout", err)
 	cfg.Webhooks.Retention, err = positiveDuration(hookRetention)
 	check("webhook-log-retention", err)

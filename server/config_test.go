@@ -33,6 +33,7 @@ func TestBadSettingsStopTheServer(t *testing.T) {
 		{"CRUMBS_WRITERS", "0"},
 		{"CRUMBS_ERASE_LEASE", "1ns"},
 		{"CRUMBS_ERASE_LEASE", "500ms"},
+		{"CRUMBS_WEBHOOK_TIMEOUT", "2000000h"},
 		{"CRUMBS_LOG_LEVEL", "loud"},
 		{"CRUMBS_LOG_FORMAT", "xml"},
 		{"CRUMBS_ENV", "prod"},
