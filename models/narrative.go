@@ -187,15 +187,15 @@ func LeadNarrative(ctx context.Context, db *gorm.DB, l *Lead) (string, error) {
 		return "", err
 	}
 	var head strings.Builder
-	who := l.Email
-	if l.Name != nil && *l.Name != "" {
-		who = *l.Name + " <" + l.Email + ">"
+	who := oneLine(l.Email)
+	if l.Name != nil && oneLine(*l.Name) != "" {
+		who = oneLine(*l.Name) + " <" + who + ">"
 	}
 	fmt.Fprintf(&head, "Lead: %s\n", who)
 	if len(l.Fields) > 0 {
 		var parts []string
 		for _, k := range slices.Sorted(maps.Keys(l.Fields)) {
-			parts = append(parts, k+"="+plainValue(l.Fields[k]))
+			parts = append(parts, oneLine(k)+"="+plainValue(l.Fields[k]))
 		}
 		fmt.Fprintf(&head, "Fields: %s\n", strings.Join(parts, "; "))
 	}
@@ -264,14 +264,14 @@ func (in *narrativeInput) renderVisit(n int, v []*Event) string {
 			b.WriteString("visited " + p + ". ")
 			page = p
 		}
-		b.WriteString(d.Name)
+		b.WriteString(oneLine(d.Name))
 		if desc := strings.TrimSpace(d.Description); desc != "" {
 			b.WriteString(" (" + oneLine(desc) + ")")
 		}
 		if len(e.Properties) > 0 {
 			var parts []string
 			for _, k := range slices.Sorted(maps.Keys(e.Properties)) {
-				parts = append(parts, k+"="+plainValue(e.Properties[k]))
+				parts = append(parts, oneLine(k)+"="+plainValue(e.Properties[k]))
 			}
 			b.WriteString(" [" + strings.Join(parts, ", ") + "]")
 		}
@@ -297,7 +297,7 @@ func narrativePage(raw string) string {
 	if u.RawQuery != "" {
 		p += "?" + u.RawQuery
 	}
-	return p
+	return oneLine(p)
 }
 
 // plainValue writes a property or field value as text: strings as they
@@ -307,10 +307,24 @@ func plainValue(v any) string {
 		return oneLine(s)
 	}
 	b, _ := json.Marshal(v)
-	return string(b)
+	return oneLine(string(b))
 }
 
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+// oneLine is a value as the story tells it: on one line, without the
+// embeddings, overrides and isolates of Unicode's bidirectional algorithm
+// (U+202A–U+202E, U+2066–U+2069). A visitor's unmatched one (U+202E in a
+// name) would reorder the story's own words after it up to the end of the
+// line, for its reader and for the model that is fed the story.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.Map(dropBidiControl, s)), " ")
+}
+
+func dropBidiControl(r rune) rune {
+	if r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 {
+		return -1
+	}
+	return r
+}
 
 func plural(n int, word string) string {
 	if n == 1 {

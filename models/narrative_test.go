@@ -142,3 +142,34 @@ func golden(t *testing.T, name, got string) {
 		t.Fatalf("%s differs from the golden file:\n--- got\n%s\n--- want\n%s", name, got, want)
 	}
 }
+
+// A visitor's bidi controls (an unmatched U+202E RIGHT-TO-LEFT OVERRIDE in a
+// name, a field, a URL or a property, all of which a browser may send
+// without the key) would reorder the story's own words after them, up to
+// the end of the line, for the reader and for the model fed the story: it
+// leaves them out, and keeps the rest of each value.
+func TestLeadNarrativeLeavesOutBidiControls(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newQuietEnv(t, db)
+		e.mustTrigger(models.TriggerInput{DeviceID: "d", Code: "view", Origin: "https://example.com", URL: "https://example.com/p?q=a\u202eb",
+			Properties: map[string]any{"k\u202d": "v\u2067", "n": []any{"\u202b"}}})
+		name := "Ann \u202e"
+		res, err := models.Identify(e.ctx, db, e.writer.Catalog(), models.IdentifyInput{AppPublicID: e.app.PublicID, Origin: "https://example.com",
+			DeviceID: "d", Email: "bidi@example.com", Name: &name, Fields: map[string]any{"company\u202a": "Acme \u2066"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, err := models.LeadNarrative(e.ctx, db, res.Lead)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i := strings.IndexFunc(text, func(r rune) bool { return r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 }); i >= 0 {
+			t.Fatalf("a bidi control at byte %d:\n%q", i, text)
+		}
+		for _, want := range []string{"Lead: Ann <bidi@example.com>\n", "Fields: company=Acme\n", "visited /p?q=ab. ", `[k=v, n=[""]]`} {
+			if !strings.Contains(text, want) {
+				t.Errorf("no %q in\n%s", want, text)
+			}
+		}
+	})
+}
