@@ -97,8 +97,13 @@ export function useTitle(t) {
 
 export const PageHead = ({ title, children }) => html`<header class="page-head"><h1 tabindex="-1" id="page-title">${title}</h1><div class="actions">${children}</div></header>`
 
+// A visitor's bidi control (U+202E in a property) would reorder the JSON
+// after it, keys, quotes and all: it is shown escaped, as JSON may write it.
+const bidiControl = /[\u202a-\u202e\u2066-\u2069]/g
+
 /** Renders a JSON value (properties, fields) as text. */
-export const JsonText = ({ value }) => html`<pre class="json">${JSON.stringify(value, null, 2)}</pre>`
+export const JsonText = ({ value }) =>
+  html`<pre class="json">${JSON.stringify(value, null, 2).replace(bidiControl, (c) => `\\u${c.charCodeAt(0).toString(16)}`)}</pre>`
 
 /** A <select> of an app's definitions by code. */
 export const CodeSelect = ({ id, value, onChange, defs, all, label }) => html`<select id=${id} value=${value} aria-label=${label} onChange=${(e) => onChange(e.target.value)}>

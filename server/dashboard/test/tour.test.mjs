@@ -460,6 +460,42 @@ test('hostile data is shown as text', async () => {
   await page.screenshot({ path: join(shots, 'hostile-live-1280.png') })
 })
 
+// Bidi controls a visitor sends (an unmatched U+202E RIGHT-TO-LEFT OVERRIDE
+// in a property, a lead's name or field, sent from a browser without a key)
+// do not reorder the text around them: the properties' JSON shows them
+// escaped, and the lead's story leaves them out (it showed
+// 'Lead: Ann <tset.elpmaxe@idib>', and '"k"v" :"' for {"k‮": "v‮"}).
+test('bidi controls a visitor sends do not reorder the text around them', async () => {
+  const { app } = (await crumbs.gql('mutation { createApp(input: {name: "Bidi"}) { app { id } } }')).createApp
+  await crumbs.gql('mutation($i: CreateEventDefinitionInput!) { createEventDefinition(input: $i) { id } }', { i: { appId: app.id, code: 'rlo', name: 'RLO' } })
+  const rlo = '\u202e'
+  const browserCall = async (query, variables) => {
+    const res = await fetch(`${crumbs.url}/graphql`, { method: 'POST', headers: { 'Content-Type': 'application/json', Origin: 'https://site.example' }, body: JSON.stringify({ query, variables }) })
+    const j = await res.json()
+    assert.equal(j.errors, undefined, JSON.stringify(j.errors))
+  }
+  await browserCall('mutation($i: TriggerInput!) { trigger(input: $i) { accepted } }', {
+    i: { appId: app.id, deviceId: 'bidi-device', code: 'rlo', url: `https://site.example/${rlo}gnp.exe`, title: `Title ${rlo}`, referrer: `https://ref.example/${rlo}x`, properties: { [`k${rlo}`]: `v${rlo}` } },
+  })
+  await browserCall('mutation($i: IdentifyInput!) { identify(input: $i) { moved } }', { i: { appId: app.id, deviceId: 'bidi-device', email: 'bidi@example.test', name: `Ann ${rlo}`, fields: { company: `Acme ${rlo}` } } })
+  const leadId = (await crumbs.gql('query($a: ID!) { leadByEmail(appId: $a, email: "bidi@example.test") { id } }', { a: app.id })).leadByEmail.id
+
+  await signIn()
+  const b = `${crumbs.url}/apps/${app.id}`
+  for (const path of ['/events', `/leads/${leadId}`, '/devices/bidi-device']) {
+    await page.goto(b + path)
+    await page.locator('h1').first().waitFor()
+    await page.waitForLoadState('networkidle')
+    for (const button of await page.getByRole('button', { name: 'Show properties' }).all()) await button.click()
+    const json = (await page.locator('pre.json').allTextContents()).join('\n')
+    assert.ok(json.includes('"k\\u202e": "v\\u202e"') && !json.includes(rlo), `${path}: the properties' JSON shows the control escaped: ${json}`)
+  }
+  const story = page.locator('pre', { hasText: 'Lead: ' })
+  await page.goto(`${b}/leads/${leadId}`)
+  await story.waitFor()
+  assert.match(await story.textContent(), /^Lead: Ann <bidi@example\.test>\nFields: company=Acme\n/)
+})
+
 /** Signs the shared page in (again), unless it still has a session. */
 async function signIn() {
   await page.goto(crumbs.url + '/signin')
