@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -55,7 +56,7 @@ func (l *RateLimits) allowIP(ip string, now time.Time) error {
 	if l == nil || ip == "" {
 		return nil
 	}
-	return l.ips.allow("IP address", ip, l.PerIP, now, true)
+	return l.ips.allow("IP address", ipKey(ip), l.PerIP, now, true)
 }
 
 // beforeLookup runs before an anonymous write (trigger, identify) reads its
@@ -69,9 +70,9 @@ func (l *RateLimits) beforeLookup(ip string, withSecret bool, now time.Time) err
 		return nil
 	}
 	if withSecret {
-		return l.failures.allow("IP address", ip, l.PerIP, now, false)
+		return l.failures.allow("IP address", ipKey(ip), l.PerIP, now, false)
 	}
-	return l.ips.allow("IP address", ip, l.PerIP, now, true)
+	return l.ips.allow("IP address", ipKey(ip), l.PerIP, now, true)
 }
 
 // checkBeforeLookup is beforeLookup without taking a token: for a request
@@ -81,9 +82,9 @@ func (l *RateLimits) checkBeforeLookup(ip string, withSecret bool, now time.Time
 		return nil
 	}
 	if withSecret {
-		return l.failures.allow("IP address", ip, l.PerIP, now, false)
+		return l.failures.allow("IP address", ipKey(ip), l.PerIP, now, false)
 	}
-	return l.ips.allow("IP address", ip, l.PerIP, now, false)
+	return l.ips.allow("IP address", ipKey(ip), l.PerIP, now, false)
 }
 
 // lookupFailed counts a server's failed lookup (see beforeLookup).
@@ -91,7 +92,24 @@ func (l *RateLimits) lookupFailed(ip string, withSecret bool, err error, now tim
 	if l == nil || ip == "" || !withSecret || !(errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnauthenticated)) {
 		return
 	}
-	l.failures.allow("IP address", ip, l.PerIP, now, true)
+	l.failures.allow("IP address", ipKey(ip), l.PerIP, now, true)
+}
+
+// ipKey groups IPv6 clients by their /64, which one subscriber usually holds
+// whole (and could otherwise take a fresh bucket from each of its
+// addresses); IPv4 clients count one address each. Sign-in attempts and
+// anonymous writes both count by it.
+func ipKey(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	addr = addr.Unmap()
+	if addr.Is6() {
+		p, _ := addr.Prefix(64)
+		return p.String()
+	}
+	return addr.String()
 }
 
 // allowDevice takes a token from the device's bucket. Calls with the app's

@@ -54,3 +54,33 @@ func TestKeyedLimiterRefillsAndForgets(t *testing.T) {
 		t.Fatalf("%d buckets kept after they refilled; want the %d just used", n, len(k.shards))
 	}
 }
+
+// An IPv6 client counts by its /64, as sign-in attempts do: one subscriber
+// holds the whole /64, and could otherwise take a fresh bucket for every
+// trigger, identify or failed key from another of its addresses.
+func TestIPRateCountsIPv6ByItsSlash64(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	for _, step := range []struct {
+		name string
+		take func(l *RateLimits, ip string) error
+	}{
+		{"browser write", func(l *RateLimits, ip string) error { return l.beforeLookup(ip, false, now) }},
+		{"failed key", func(l *RateLimits, ip string) error {
+			l.lookupFailed(ip, true, ErrUnauthenticated, now)
+			return l.checkBeforeLookup(ip, true, now)
+		}},
+	} {
+		l := NewRateLimits(Rate{PerSecond: 1, Burst: 2}, Rate{})
+		step.take(l, "2001:db8::1")
+		step.take(l, "2001:db8::1")
+		if err := step.take(l, "2001:db8::2"); err == nil {
+			t.Errorf("%s: another address of the same /64 was not limited", step.name)
+		}
+		if err := step.take(l, "2001:db8:0:1::1"); err != nil {
+			t.Errorf("%s: another /64 was limited: %v", step.name, err)
+		}
+		if err := step.take(l, "192.0.2.1"); err != nil {
+			t.Errorf("%s: an IPv4 client was limited: %v", step.name, err)
+		}
+	}
+}

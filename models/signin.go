@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"hash/fnv"
-	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -104,21 +103,6 @@ func (a *signInAttempt) unjudged(err error) {
 	if a.account != "" {
 		a.limits.accounts.giveBack(a.account)
 	}
-}
-
-// ipKey groups IPv6 clients by their /64, which one subscriber usually holds
-// whole.
-func ipKey(ip string) string {
-	addr, err := netip.ParseAddr(ip)
-	if err != nil {
-		return ip
-	}
-	addr = addr.Unmap()
-	if addr.Is6() {
-		p, _ := addr.Prefix(64)
-		return p.String()
-	}
-	return addr.String()
 }
 
 // accountKey is a fixed-size key for an email as sign-in looks it up, so
