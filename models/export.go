@@ -78,7 +78,7 @@ func PrepareExport(ctx context.Context, db *gorm.DB, v Viewer, appPublicID strin
 		subject = append(subject, "to="+f.To.UTC().Format(time.RFC3339Nano))
 	}
 	if f.Email != "" {
-		_, key, err := NormalizeEmail(f.Email)
+		_, key, err := lookupEmail(f.Email)
 		if err != nil {
 			return nil, err
 		}

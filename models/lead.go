@@ -62,8 +62,20 @@ const maxFieldsBytes = 8 << 10
 // stays for the app's servers.
 const maxKeylessFieldsBytes = 4 << 10
 
-// NormalizeEmail validates an email address and returns it with its lookup key.
+// NormalizeEmail validates an email address to store and returns it with
+// its lookup key.
 func NormalizeEmail(raw string) (email, key string, err error) {
+	email, key, err = lookupEmail(raw)
+	if err == nil && strings.IndexFunc(email, invisible) >= 0 {
+		return "", "", Invalid("email", "is not a valid email address: it holds an invisible or formatting character")
+	}
+	return email, key, err
+}
+
+// lookupEmail is NormalizeEmail for finding what is stored: it takes the
+// addresses with invisible characters that were stored before those were
+// refused, so that their leads stay found, exported and erased.
+func lookupEmail(raw string) (email, key string, err error) {
 	email = strings.TrimSpace(raw)
 	addr, perr := mail.ParseAddress(email)
 	if perr != nil || addr.Address != email || len(email) > 254 || strings.IndexFunc(email, asciiInDisguise) >= 0 {
@@ -71,6 +83,14 @@ func NormalizeEmail(raw string) (email, key string, err error) {
 	}
 	return email, strings.ToLower(email), nil
 }
+
+// invisible reports a character that shows nothing or reorders the text
+// around it (format characters such as U+200B ZERO WIDTH SPACE, the soft
+// hyphen and U+202E; private-use, unassigned and non-ASCII space
+// characters): an address holding one shows as another address while
+// having its own key, so a look-alike lead would hide from look-ups and
+// erasure of the address it shows.
+func invisible(r rune) bool { return !unicode.IsPrint(r) }
 
 // asciiInDisguise reports a letter outside ASCII whose lowercase is ASCII
 // (the Kelvin sign K, the dotted capital İ): an address holding one has
@@ -101,7 +121,7 @@ func LeadByEmail(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, email 
 	if err != nil {
 		return nil, err
 	}
-	_, key, err := NormalizeEmail(email)
+	_, key, err := lookupEmail(email)
 	if err != nil {
 		return nil, err
 	}

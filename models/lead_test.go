@@ -169,3 +169,35 @@ func TestLookAlikeEmailsAreRefused(t *testing.T) {
 		}
 	})
 }
+
+// TestInvisibleCharactersInEmailsAreRefused: an address holding a character
+// that shows nothing or reorders the text (a zero-width space, a soft
+// hyphen, a word joiner, a byte-order mark, U+202E, a private-use or
+// no-break space) is refused when stored. A browser, without the key,
+// made with one a lead shown exactly as a real visitor's email, with its
+// own key: found by no search or look-up for the address, and left behind
+// by its erasure. Look-ups still take such an address, so a lead stored
+// before stays found, exported and erased.
+func TestInvisibleCharactersInEmailsAreRefused(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		for _, email := range []string{"ann\u200b@example.com", "ann@example.com\u200b", "a\u00adnn@example.com", "ann@exam\u2060ple.com",
+			"\ufeffann@example.com", "\u202eann@example.com", "ann@e\ue000xample.com", "ann\u00a0@example.com"} {
+			_, err := e.writer.Identify(e.ctx, db, models.IdentifyInput{
+				AppPublicID: e.app.PublicID, DeviceID: "invisible", Email: email, Origin: "https://site.example",
+			})
+			wantField(t, err, "email")
+			if lead, err := models.LeadByEmail(e.ctx, db, e.owner, e.app.PublicID, email); lead != nil || err != nil {
+				t.Errorf("look-up of %q: %v, %v", email, lead, err)
+			}
+		}
+		var leads int64
+		db.Model(&models.Lead{}).Where("app_id = ?", e.app.ID).Count(&leads)
+		if leads != 0 {
+			t.Fatalf("%d leads made by refused identifies", leads)
+		}
+		if _, err := e.writer.Identify(e.ctx, db, models.IdentifyInput{AppPublicID: e.app.PublicID, DeviceID: "combining", Email: "ex\u0301ample@example.com", Origin: "https://site.example"}); err != nil {
+			t.Fatalf("a combining accent is a visible part of an address: %v", err)
+		}
+	})
+}

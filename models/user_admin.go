@@ -39,7 +39,7 @@ func ListUsers(ctx context.Context, db *gorm.DB) ([]UserSummary, error) {
 // refresh tokens stop working at once, and access tokens already issued as
 // soon as the servers' sign-in caches notice (CRUMBS_CACHE_TTL).
 func ResetPassword(ctx context.Context, db *gorm.DB, email, password string) (*User, error) {
-	_, key, err := NormalizeEmail(email)
+	_, key, err := lookupEmail(email)
 	if err != nil {
 		return nil, err
 	}
