@@ -108,6 +108,9 @@ func checkIdentify(ctx context.Context, catalog *Catalog, in IdentifyInput) (*id
 // checkLeadFields validates fields to merge into a lead's and returns them
 // as they will be stored.
 func checkLeadFields(fields map[string]any) (map[string]any, error) {
+	if jsonSizeOver(fields, maxFieldsBytes) {
+		return nil, Invalid("fields", "must be at most %d bytes as JSON", maxFieldsBytes)
+	}
 	fields, err := cleanJSONObject("fields", fields)
 	if err != nil {
 		return nil, err

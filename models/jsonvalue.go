@@ -36,6 +36,42 @@ func cleanJSONObject(field string, obj map[string]any) (map[string]any, error) {
 	return out.(map[string]any), nil
 }
 
+// jsonSizeOver reports whether v surely takes more than max bytes as the
+// JSON that cleanJSON stores, looking at about max bytes' worth of it: it
+// sums a lower bound of the size (each string, key and number at least as
+// long as sent, each other value a byte) and stops past max. So an object of
+// 100,000 keys under the body limit is refused after a few thousand of them
+// instead of being copied, checked and encoded whole.
+func jsonSizeOver(v any, max int) bool { return jsonSizeAtLeast(v, max) > max }
+
+func jsonSizeAtLeast(v any, max int) int {
+	switch x := v.(type) {
+	case string:
+		return len(x) + 2
+	case json.Number:
+		return len(x)
+	case nil, bool:
+		return 4
+	case map[string]any:
+		n := 1 // braces, less the comma counted once too often
+		for k, item := range x {
+			if n += len(k) + 4 + jsonSizeAtLeast(item, max); n > max {
+				return n
+			}
+		}
+		return n
+	case []any:
+		n := 1
+		for _, item := range x {
+			if n += 1 + jsonSizeAtLeast(item, max); n > max {
+				return n
+			}
+		}
+		return n
+	}
+	return 1
+}
+
 // jsonPathError says where in a value a rule was broken.
 type jsonPathError struct {
 	path []string // innermost key first

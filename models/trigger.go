@@ -124,6 +124,8 @@ func prepare(ctx context.Context, catalog *Catalog, limits *RateLimits, in Trigg
 	case in.Properties == nil:
 	case !isObject:
 		return nil, Invalid("properties", "must be a JSON object")
+	case jsonSizeOver(obj, maxPropertiesBytes):
+		return nil, Invalid("properties", "must be a JSON object of at most %d bytes", maxPropertiesBytes)
 	default:
 		var err error
 		if props, err = cleanJSONObject("properties", obj); err != nil {
