@@ -40,6 +40,18 @@ func ValidateDeviceID(id string) error {
 	return nil
 }
 
+// validateSentDeviceID is ValidateDeviceID for the ids that triggers and
+// identifies store: "." and ".." are refused too, since no URL path can hold
+// them (browsers resolve them as "this" and "the parent" folder), so the
+// dashboard could never open such a device's page. Look-ups and erasures
+// still take them, for devices stored before.
+func validateSentDeviceID(id string) error {
+	if id == "." || id == ".." {
+		return Invalid("deviceId", "must not be \".\" or \"..\"")
+	}
+	return ValidateDeviceID(id)
+}
+
 // printable reports whether s is valid UTF-8 of printable characters only,
 // as identifiers (device ids, message ids) must be: they are compared
 // exactly and stored in utf8mb4 columns, which refuse invalid UTF-8.

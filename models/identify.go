@@ -58,7 +58,7 @@ func checkIdentify(ctx context.Context, catalog *Catalog, in IdentifyInput) (*id
 	if err := checkAppID(in.AppPublicID); err != nil {
 		return nil, err
 	}
-	if err := ValidateDeviceID(in.DeviceID); err != nil {
+	if err := validateSentDeviceID(in.DeviceID); err != nil {
 		return nil, err
 	}
 	email, key, err := NormalizeEmail(in.Email)

@@ -107,7 +107,7 @@ func prepare(ctx context.Context, catalog *Catalog, limits *RateLimits, in Trigg
 	if err := ValidateCode(code); err != nil {
 		return nil, err
 	}
-	if err := ValidateDeviceID(in.DeviceID); err != nil {
+	if err := validateSentDeviceID(in.DeviceID); err != nil {
 		return nil, err
 	}
 	if err := checkText("url", in.URL, maxURLBytes, false); err != nil {

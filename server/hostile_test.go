@@ -161,6 +161,12 @@ func hostileCorpus(appID string) []hostileCase {
 		bad("title over 512 bytes", "browser", rawVars(hTrigger, trig(`,"title":"`+strings.Repeat("t", 513)+`"`)), "title"),
 		bad("messageId over 128 bytes", "browser", rawVars(hTrigger, trig(`,"messageId":"`+strings.Repeat("m", 129)+`"`)), "messageId"),
 		bad("deviceId over 128 bytes", "browser", gql(hTrigger, map[string]any{"in": map[string]any{"appId": appID, "deviceId": strings.Repeat("d", 129), "code": "view"}}), "deviceId"),
+		// "." and ".." cannot stand in a URL's path (browsers resolve them), so
+		// the dashboard's link to such a device opened another page.
+		bad(`deviceId ".."`, "browser", gql(hTrigger, map[string]any{"in": map[string]any{"appId": appID, "deviceId": "..", "code": "view"}}), "deviceId"),
+		bad(`deviceId "."`, "browser", gql(hTrigger, map[string]any{"in": map[string]any{"appId": appID, "deviceId": ".", "code": "view"}}), "deviceId"),
+		bad(`identify deviceId ".."`, "browser", gql(hIdentify, map[string]any{"in": map[string]any{"appId": appID, "deviceId": "..", "email": "hostile@example.com"}}), "deviceId"),
+		bad("email with a zero-width space", "browser", gql(hIdentify, map[string]any{"in": map[string]any{"appId": appID, "deviceId": "hostile", "email": "hostile\u200b@example.com"}}), "email"),
 		bad("appId over 64 bytes", "browser", gql(hTrigger, map[string]any{"in": map[string]any{"appId": strings.Repeat("a", 65), "deviceId": "d", "code": "view"}}), "appId"),
 		bad("browser batch of 21", "browser", gql(hBatch, map[string]any{"in": items(21)}), "inputs"),
 		bad("server batch of 501", "server", gql(hBatch, map[string]any{"in": items(501)}), "inputs"),
