@@ -9,6 +9,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
@@ -66,7 +67,7 @@ const maxKeylessFieldsBytes = 4 << 10
 // its lookup key.
 func NormalizeEmail(raw string) (email, key string, err error) {
 	email, key, err = lookupEmail(raw)
-	if err == nil && strings.IndexFunc(email, invisible) >= 0 {
+	if err == nil && holdsInvisible(email) {
 		return "", "", Invalid("email", "is not a valid email address: it holds an invisible or formatting character")
 	}
 	return email, key, err
@@ -84,13 +85,32 @@ func lookupEmail(raw string) (email, key string, err error) {
 	return email, strings.ToLower(email), nil
 }
 
-// invisible reports a character that shows nothing or reorders the text
-// around it (format characters such as U+200B ZERO WIDTH SPACE, the soft
-// hyphen and U+202E; private-use, unassigned and non-ASCII space
-// characters): an address holding one shows as another address while
-// having its own key, so a look-alike lead would hide from look-ups and
-// erasure of the address it shows.
-func invisible(r rune) bool { return !unicode.IsPrint(r) }
+// holdsInvisible reports whether an address holds a character that shows
+// nothing or reorders the text around it (format characters such as U+200B
+// ZERO WIDTH SPACE, the soft hyphen and U+202E; private-use, unassigned and
+// non-ASCII space characters): an address holding one shows as another
+// address while having its own key, so a look-alike lead would hide from
+// look-ups and erasure of the address it shows. The one exception is a
+// joiner after a virama (RFC 5892's CONTEXTJ rule for internationalised
+// domain names): in Devanagari and the other Indic scripts U+200C and
+// U+200D choose how the consonants around them are drawn, a visible
+// difference that addresses in those scripts need.
+func holdsInvisible(email string) bool {
+	prev := rune(-1)
+	for _, r := range email {
+		if !unicode.IsPrint(r) && !(isJoiner(r) && prev >= 0 && norm.NFD.PropertiesString(string(prev)).CCC() == viramaClass) {
+			return true
+		}
+		prev = r
+	}
+	return false
+}
+
+// viramaClass is the canonical combining class of the virama signs.
+const viramaClass = 9
+
+// isJoiner reports U+200C ZERO WIDTH NON-JOINER and U+200D ZERO WIDTH JOINER.
+func isJoiner(r rune) bool { return r == '\u200c' || r == '\u200d' }
 
 // asciiInDisguise reports a letter outside ASCII whose lowercase is ASCII
 // (the Kelvin sign K, the dotted capital İ): an address holding one has

@@ -199,5 +199,13 @@ func TestInvisibleCharactersInEmailsAreRefused(t *testing.T) {
 		if _, err := e.writer.Identify(e.ctx, db, models.IdentifyInput{AppPublicID: e.app.PublicID, DeviceID: "combining", Email: "ex\u0301ample@example.com", Origin: "https://site.example"}); err != nil {
 			t.Fatalf("a combining accent is a visible part of an address: %v", err)
 		}
+		// A joiner after a virama (क्‍ष against क्ष) changes how the
+		// letters are drawn: RFC 5892 allows it in domain names. Not after
+		// a letter, where it shows nothing.
+		if _, err := e.writer.Identify(e.ctx, db, models.IdentifyInput{AppPublicID: e.app.PublicID, DeviceID: "joiner", Email: "क्‍ष@example.com", Origin: "https://site.example"}); err != nil {
+			t.Fatalf("a joiner after a virama is a visible part of an address: %v", err)
+		}
+		_, err := e.writer.Identify(e.ctx, db, models.IdentifyInput{AppPublicID: e.app.PublicID, DeviceID: "joiner", Email: "क‍ष@example.com", Origin: "https://site.example"})
+		wantField(t, err, "email")
 	})
 }
