@@ -114,11 +114,11 @@ func exportFail(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	json.NewEncoder(w).Encode(map[string]any{"error": body})
 }
 
-// exportRoute registers the export on mux, with the viewer read from the
-// request's credentials.
-func exportRoute(mux *http.ServeMux, cfg *config, resolver *graph.Resolver, log *slog.Logger) {
+// exportRoute is the export's ServeMux pattern, with the viewer read from
+// the request's credentials, for the JSON API to serve beside its own.
+func exportRoute(cfg *config, resolver *graph.Resolver, log *slog.Logger) map[string]http.Handler {
 	h := graph.RequestMiddleware(graph.RequestOptions{
 		RequestID: requestID, Tokens: resolver.Tokens, DB: resolver.DB, TrustedProxies: cfg.TrustedProxies,
 	}, exportHandler(resolver.DB, log))
-	mux.Handle("GET /api/v1/apps/{appId}/export", h)
+	return map[string]http.Handler{"GET /api/v1/apps/{appId}/export": h}
 }

@@ -456,21 +456,56 @@ func TestIngestWrongMethodAnswersJSON(t *testing.T) {
 		if method == http.MethodGet {
 			wrong, allow = http.MethodPost, "GET, HEAD"
 		}
-		req, _ := http.NewRequest(wrong, j.srv.URL+path, strings.NewReader(`{}`))
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		var body struct {
-			Error *struct{ Code, Message string }
-		}
-		json.Unmarshal(raw, &body)
-		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != allow ||
-			resp.Header.Get("Content-Type") != "application/json" || body.Error == nil || body.Error.Code != models.CodeBadRequest {
-			t.Errorf("%s %s: %d Allow %q %s %s", wrong, path, resp.StatusCode, resp.Header.Get("Allow"), resp.Header.Get("Content-Type"), raw)
-		}
+		j.refusal(wrong, path, http.StatusMethodNotAllowed, allow, models.CodeBadRequest)
+	}
+}
+
+// The rest of the API's paths answer the same way: the export's other
+// methods 405, and a path under an API prefix that is no endpoint 404
+// NOT_FOUND, where ServeMux answered both in plain text (POST .../export
+// "Method Not Allowed", GET /api/v1/nope "404 page not found").
+func TestAPIUnknownPathsAnswerJSON(t *testing.T) {
+	j := newJSONAPI(t, modelstest.SQLite(t))
+	for _, c := range []struct {
+		method, path string
+		status       int
+		allow, code  string
+	}{
+		{http.MethodPost, "/api/v1/apps/app_x/export", http.StatusMethodNotAllowed, "GET, HEAD", models.CodeBadRequest},
+		{http.MethodDelete, "/api/v1/apps/app_x/export", http.StatusMethodNotAllowed, "GET, HEAD", models.CodeBadRequest},
+		{http.MethodGet, "/api/v1/", http.StatusNotFound, "", models.CodeNotFound},
+		{http.MethodGet, "/api/v1/nope", http.StatusNotFound, "", models.CodeNotFound},
+		{http.MethodPost, "/api/v1/apps/app_x/event", http.StatusNotFound, "", models.CodeNotFound},
+		{http.MethodPost, "/api/v1/apps/app_x/events/more", http.StatusNotFound, "", models.CodeNotFound},
+		{http.MethodGet, "/api/v1/apps/app_x", http.StatusNotFound, "", models.CodeNotFound},
+		{http.MethodPost, "/v1/alias", http.StatusNotFound, "", models.CodeNotFound},
+		{http.MethodGet, "/v1/", http.StatusNotFound, "", models.CodeNotFound},
+		{http.MethodPost, "/webhooks/it_x/generic/nope", http.StatusNotFound, "", models.CodeNotFound},
+		{http.MethodPost, "/webhooks/it_x", http.StatusNotFound, "", models.CodeNotFound},
+	} {
+		j.refusal(c.method, c.path, c.status, c.allow, c.code)
+	}
+}
+
+// refusal sends an empty JSON object to path and requires a whole-request
+// refusal of the API: status, Allow header, and {"error":{"code"}} in JSON.
+func (j *jsonAPI) refusal(method, path string, status int, allow, code string) {
+	j.t.Helper()
+	req, _ := http.NewRequest(method, j.srv.URL+path, strings.NewReader(`{}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		j.t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var body struct {
+		Error *struct{ Code, Message string }
+	}
+	json.Unmarshal(raw, &body)
+	if resp.StatusCode != status || resp.Header.Get("Allow") != allow ||
+		resp.Header.Get("Content-Type") != "application/json" || body.Error == nil || body.Error.Code != code {
+		j.t.Errorf("%s %s: %d Allow %q %s %s; want %d Allow %q %s", method, path, resp.StatusCode, resp.Header.Get("Allow"),
+			resp.Header.Get("Content-Type"), raw, status, allow, code)
 	}
 }

@@ -72,13 +72,24 @@ func New(opts Options) *API {
 	return &API{opts: opts}
 }
 
-// Register adds every endpoint of the API to mux.
-func (a *API) Register(mux *http.ServeMux) {
+// prefixes are the paths the API serves under: the JSON API, Segment's
+// tracking API and the Bento-compatible webhooks.
+var prefixes = []string{"/api/v1/", "/v1/", "/webhooks/"}
+
+// Register adds every endpoint of the API to mux, and more served beside
+// them under its prefixes (the server's export), by ServeMux pattern.
+func (a *API) Register(mux *http.ServeMux, more map[string]http.Handler) {
 	allow := map[string][]string{}
-	for pattern, h := range a.endpoints() {
-		mux.HandleFunc(pattern, h)
+	add := func(pattern string, h http.Handler) {
+		mux.Handle(pattern, h)
 		method, path, _ := strings.Cut(pattern, " ")
 		allow[path] = append(allow[path], method)
+	}
+	for pattern, h := range a.endpoints() {
+		add(pattern, h)
+	}
+	for pattern, h := range more {
+		add(pattern, h)
 	}
 	// Another method on an endpoint's path is answered as every other
 	// whole-request refusal of the API, in JSON with a code, instead of
@@ -92,6 +103,13 @@ func (a *API) Register(mux *http.ServeMux) {
 		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", header)
 			writeRefusal(w, http.StatusMethodNotAllowed, models.CodeBadRequest, "use "+header)
+		})
+	}
+	// So is a path under the API that is no endpoint, instead of
+	// ServeMux's plain-text 404.
+	for _, prefix := range prefixes {
+		mux.HandleFunc(prefix, func(w http.ResponseWriter, r *http.Request) {
+			writeRefusal(w, http.StatusNotFound, models.CodeNotFound, "no such endpoint; the API is described at /api/v1/openapi.json")
 		})
 	}
 }
