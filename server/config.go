@@ -108,12 +108,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&maxComplexity, "max-complexity", env("CRUMBS_MAX_COMPLEXITY", "5000"), "highest GraphQL complexity accepted; lists count page size x fields (CRUMBS_MAX_COMPLEXITY)")
 	fs.StringVar(&maxBody, "max-body-bytes", env("CRUMBS_MAX_BODY_BYTES", "2097152"), "largest accepted request body (CRUMBS_MAX_BODY_BYTES)")
 	fs.StringVar(&dbConns, "db-max-conns", env("CRUMBS_DB_MAX_CONNS", "16"), "MySQL connection pool size (CRUMBS_DB_MAX_CONNS)")
-	fs.StringVar(&lifecycleInterval, "lifecycle-interval", env("CRUMBS_LIFECYCLE_INTERVAL", "1h"), "how often one replica deletes events past each app's retention and expired tombstones (CRUMBS_LIFECYCLE_INTERVAL)")
+	fs.StringVar(&lifecycleInterval, "lifecycle-interval", env("CRUMBS_LIFECYCLE_INTERVAL", "1h"), "how often one replica deletes events past each app's retention and expired tombstones, at least 1m (CRUMBS_LIFECYCLE_INTERVAL)")
 	fs.StringVar(&eraseWait, "erase-wait", env("CRUMBS_ERASE_WAIT", "20s"), "longest an erasure request waits for its erasure, at most 45s; a longer one is answered done: false with its counts so far and goes on in the server (CRUMBS_ERASE_WAIT)")
 	fs.StringVar(&eraseLease, "erase-lease", env("CRUMBS_ERASE_LEASE", "1m"), "how long a replica holds a running erasure without renewing it, at least 1s; one whose replica died is resumed by another (or after the restart) this long after its last transaction (CRUMBS_ERASE_LEASE)")
 	fs.StringVar(&dbTimeout, "db-timeout", env("CRUMBS_DB_TIMEOUT", "10s"), "longest a database call or group commit may take before the request is answered UNAVAILABLE (CRUMBS_DB_TIMEOUT)")
-	fs.StringVar(&batch, "write-batch", env("CRUMBS_WRITE_BATCH", "2000"), "most events in one group commit (CRUMBS_WRITE_BATCH)")
-	fs.StringVar(&writers, "writers", env("CRUMBS_WRITERS", "1"), "group commits in flight at once; more than 1 pipelines them (CRUMBS_WRITERS)")
+	fs.StringVar(&batch, "write-batch", env("CRUMBS_WRITE_BATCH", "2000"), "most events in one group commit, 1 to 20000 (CRUMBS_WRITE_BATCH)")
+	fs.StringVar(&writers, "writers", env("CRUMBS_WRITERS", "1"), "group commits in flight at once, 1 to 64; more than 1 pipelines them (CRUMBS_WRITERS)")
 	fs.StringVar(&writeDelay, "write-delay", env("CRUMBS_WRITE_DELAY", "0s"), "extra wait to grow a group commit (CRUMBS_WRITE_DELAY)")
 	fs.StringVar(&cacheTTL, "cache-ttl", env("CRUMBS_CACHE_TTL", "2s"), "how long another replica's definition changes may go unseen (CRUMBS_CACHE_TTL)")
 	fs.StringVar(&shutdown, "shutdown-timeout", env("CRUMBS_SHUTDOWN_TIMEOUT", "15s"), "grace period for in-flight requests on SIGTERM (CRUMBS_SHUTDOWN_TIMEOUT)")
@@ -126,7 +126,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	fs.StringVar(&maxAnonymousWS, "max-anonymous-websockets", env("CRUMBS_MAX_ANONYMOUS_WEBSOCKETS", "1000"), "websockets open at once on one replica without a credential in connection_init or the upgrade request; more are closed with 1013 (try again later); 0 lifts the cap (CRUMBS_MAX_ANONYMOUS_WEBSOCKETS)")
 	fs.StringVar(&maxCredentialWS, "max-websockets-per-credential", env("CRUMBS_MAX_WEBSOCKETS_PER_CREDENTIAL", "100"), "websockets open at once on one replica with one credential: a user's sign-ins together, or an app's secret key; more are closed with 1013 (try again later); 0 lifts the cap (CRUMBS_MAX_WEBSOCKETS_PER_CREDENTIAL)")
 	fs.StringVar(&hookPrivate, "webhook-allow-private", env("CRUMBS_WEBHOOK_ALLOW_PRIVATE", ""), "true lets automation webhooks reach loopback, private and link-local addresses; default true in development, false in production (CRUMBS_WEBHOOK_ALLOW_PRIVATE)")
-	fs.StringVar(&hookWorkers, "webhook-workers", env("CRUMBS_WEBHOOK_WORKERS", "16"), "automation deliveries attempted at once per replica (CRUMBS_WEBHOOK_WORKERS)")
+	fs.StringVar(&hookWorkers, "webhook-workers", env("CRUMBS_WEBHOOK_WORKERS", "16"), "automation deliveries attempted at once per replica, 1 to 1024 (CRUMBS_WEBHOOK_WORKERS)")
 	fs.StringVar(&hookPerRule, "webhook-per-rule", env("CRUMBS_WEBHOOK_PER_RULE", "4"), "automation delivery attempts in flight at once per rule per replica, shared by the rule's actions (CRUMBS_WEBHOOK_PER_RULE)")
 	fs.StringVar(&hookRate, "webhook-rate", env("CRUMBS_WEBHOOK_RATE", "10"), "automation delivery attempts started per second per rule per replica, shared by the rule's actions; more wait pending; 0 lifts the cap (CRUMBS_WEBHOOK_RATE)")
 	fs.StringVar(&hookBackoff, "webhook-backoff", env("CRUMBS_WEBHOOK_BACKOFF", "30s"), "wait after a delivery's first failed attempt, doubled after each further one up to 8h, each wait ±25% (CRUMBS_WEBHOOK_BACKOFF)")
@@ -185,6 +185,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 	cfg.DBMaxConns, err = positiveInt[int](dbConns)
 	check("db-max-conns", err)
 	cfg.LifecycleInterval, err = positiveDuration(lifecycleInterval)
+	if err == nil && cfg.LifecycleInterval < time.Minute {
+		// Each run reads every app: 1ns ran it back to back, a busy loop
+		// on the store.
+		err = fmt.Errorf("must be at least 1m")
+	}
 	check("lifecycle-interval", err)
 	cfg.DBTimeout, err = positiveDuration(dbTimeout)
 	check("db-timeout", err)
@@ -201,9 +206,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		err = fmt.Errorf("must be at least 1s")
 	}
 	check("erase-lease", err)
-	cfg.WriteBatch, err = positiveInt[int](batch)
+	cfg.WriteBatch, err = boundedInt(batch, maxWriteBatch)
 	check("write-batch", err)
-	cfg.Writers, err = positiveInt[int](writers)
+	cfg.Writers, err = boundedInt(writers, maxWriters)
 	check("writers", err)
 	cfg.WriteDelay, err = nonNegativeDuration(writeDelay)
 	check("write-delay", err)
@@ -218,7 +223,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*
 		cfg.Webhooks.Guard.AllowPrivate, err = strconv.ParseBool(hookPrivate)
 		check("webhook-allow-private", err)
 	}
-	cfg.Webhooks.Workers, err = positiveInt[int](hookWorkers)
+	cfg.Webhooks.Workers, err = boundedInt(hookWorkers, maxWebhookWorkers)
 	check("webhook-workers", err)
 	cfg.Webhooks.PerRule, err = positiveInt[int](hookPerRule)
 	check("webhook-per-rule", err)
@@ -353,6 +358,25 @@ func positiveInt[T int | int64](s string) (T, error) {
 		return 0, fmt.Errorf("%q is not a positive integer", s)
 	}
 	return T(n), nil
+}
+
+// Upper bounds of settings that size goroutines, connections or buffers:
+// 10^9 writers or webhook workers started as many goroutines (the writers
+// as many connections), or made channels as long, and took the host down
+// instead of refusing to start.
+const (
+	maxWriters        = 64
+	maxWriteBatch     = 20000
+	maxWebhookWorkers = 1024
+)
+
+// boundedInt is positiveInt up to max.
+func boundedInt(s string, max int) (int, error) {
+	n, err := positiveInt[int](s)
+	if err == nil && n > max {
+		return 0, fmt.Errorf("%q is more than %d", s, max)
+	}
+	return n, err
 }
 
 func nonNegativeInt(s string) (int, error) {

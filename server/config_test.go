@@ -31,6 +31,14 @@ func TestBadSettingsStopTheServer(t *testing.T) {
 		{"CRUMBS_DB_TIMEOUT", "-10s"},
 		{"CRUMBS_WRITE_BATCH", "99999999999999999999"},
 		{"CRUMBS_WRITERS", "0"},
+		{"CRUMBS_WRITERS", "1000000000"},
+		{"CRUMBS_WRITERS", "65"},
+		{"CRUMBS_WRITE_BATCH", "1000000000"},
+		{"CRUMBS_WRITE_BATCH", "20001"},
+		{"CRUMBS_WEBHOOK_WORKERS", "1000000000"},
+		{"CRUMBS_WEBHOOK_WORKERS", "1025"},
+		{"CRUMBS_LIFECYCLE_INTERVAL", "1ns"},
+		{"CRUMBS_LIFECYCLE_INTERVAL", "59s"},
 		{"CRUMBS_ERASE_LEASE", "1ns"},
 		{"CRUMBS_ERASE_LEASE", "500ms"},
 		{"CRUMBS_WEBHOOK_TIMEOUT", "2000000h"},
@@ -63,6 +71,19 @@ func TestBadSettingsStopTheServer(t *testing.T) {
 				t.Errorf("the store was opened before the settings were checked")
 			}
 		})
+	}
+}
+
+// The bounds themselves are accepted: only values past them stop the
+// server (TestBadSettingsStopTheServer).
+func TestSettingsAtTheirBoundsAccepted(t *testing.T) {
+	env := map[string]string{"CRUMBS_WRITERS": "64", "CRUMBS_WRITE_BATCH": "20000", "CRUMBS_WEBHOOK_WORKERS": "1024", "CRUMBS_LIFECYCLE_INTERVAL": "1m"}
+	cfg, err := parseConfig(nil, func(k string) string { return env[k] }, &strings.Builder{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Writers != 64 || cfg.WriteBatch != 20000 || cfg.Webhooks.Workers != 1024 || cfg.LifecycleInterval != time.Minute {
+		t.Errorf("got writers %d, batch %d, workers %d, interval %v", cfg.Writers, cfg.WriteBatch, cfg.Webhooks.Workers, cfg.LifecycleInterval)
 	}
 }
 
