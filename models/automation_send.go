@@ -339,8 +339,9 @@ type TestDelivery struct {
 }
 
 // SendTestDeliveryFor sends one sample to an action now (the newest event
-// of its rule's matcher code, or a made-up one) and answers what the
-// receiver said; nothing is logged or retried. For editors of the app.
+// of its rule's matcher code, by occurrence, reception and id, or a made-up
+// one) and answers what the receiver said; nothing is logged or retried.
+// For editors of the app.
 func (d *Dispatcher) SendTestDeliveryFor(ctx context.Context, v Viewer, appPublicID, actionID string) (*TestDelivery, error) {
 	db := d.db
 	return inApp(ctx, db, v, appPublicID, RoleEditor, func(app *App) (*TestDelivery, error) {
@@ -357,7 +358,9 @@ func (d *Dispatcher) SendTestDeliveryFor(ctx context.Context, v Viewer, appPubli
 		err = db.WithContext(ctx).Where("definition_id IN (?)",
 			db.Table("event_definitions AS d").Select("d.id").Joins("JOIN event_matchers AS m ON m.code = d.code AND m.app_id = d.app_id").
 				Where("m.id = ? AND d.app_id = ?", rule.MatcherID, app.ID)).
-			Order("occurred_at DESC").Take(&latest).Error
+			// Newest by occurrence, then reception, then id: events of one
+			// instant otherwise came in the plan's order (by device id).
+			Order("occurred_at DESC, received_at DESC, id DESC").Take(&latest).Error
 		if err == nil {
 			e = &latest
 		} else if !errors.Is(err, gorm.ErrRecordNotFound) {
