@@ -586,6 +586,21 @@ test('automations, ingest tokens, retention, lead story and audit log', async ()
       await until(async () => (await matcherOf()) === `Automation: ${n}`, 10000, `the matcher renamed to ${n}`)
       assert.deepEqual(await matcherNames(), [`Automation: ${n}`])
     }
+    // A name of 200 characters (cookies, two UTF-16 units each, across the cut) saves: the matcher's
+    // name, held to 200 characters too, is the start of it cut on a character boundary with an
+    // ellipsis (it failed "name must be 1 to 200 characters" once the rule's name passed 188).
+    const long = `Pro purchases ${'🍪'.repeat(186)}`
+    const ruleOf = async () => (await crumbs.gql('query($a: ID!, $id: ID!) { automationRule(appId: $a, id: $id) { name } }', { a: app.id, id: rule.id })).automationRule.name
+    await page.fill('#rule-name', long)
+    await page.getByRole('button', { name: 'Save rule' }).click()
+    await until(async () => (await ruleOf()) === long, 10000, 'the rule renamed to a 200-character name')
+    const cut = await matcherOf()
+    assert.deepEqual(await matcherNames(), [cut])
+    assert.ok([...cut].length <= 200 && cut.startsWith(`Automation: Pro purchases ${'🍪'.repeat(150)}`) && cut.includes('…'), cut)
+    assert.ok(!/[\uD800-\uDFFF\uFFFD]/u.test(cut.replaceAll('🍪', '')), `${cut} holds half a character`)
+    await page.fill('#rule-name', 'Pro purchases to CRM')
+    await page.getByRole('button', { name: 'Save rule' }).click()
+    await until(async () => (await matcherOf()) === 'Automation: Pro purchases to CRM', 10000, 'the matcher renamed back')
 
     // Rotating the webhook's secret shows the new one once; the old one signs for 24 hours more, as the row says.
     const webhookRow = page.locator('tr', { has: page.getByRole('cell', { name: 'webhook', exact: true }) })

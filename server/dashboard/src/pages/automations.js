@@ -8,6 +8,24 @@ import { Async, CodeSelect, ErrorBox, Field, PageHead, fmtNum, fmtTime, html, us
 const RULE = 'id name enabled identifiedOnly matcher { id name code rules { field operator value } } actions { id kind url enabled disabledReason headers { name valueHint } retiredSecretExpiries }'
 const MATCH_FIELDS = ['url', 'referrer', 'source', 'title', 'lead.email', 'properties.']
 
+// The server holds a matcher's name to 200 characters (code points), a rule's to 200 too.
+const MATCHER_NAME_MAX = 200
+
+/**
+ * The stored matcher of a rule: `Automation: <rule name>`. A name too long for that is cut on a
+ * character boundary, with an ellipsis and a short hash of the whole name, so that two long
+ * names that start alike keep a matcher each.
+ */
+export const matcherName = (name) => {
+  const full = `Automation: ${name}`
+  const chars = [...full]
+  if (chars.length <= MATCHER_NAME_MAX) return full
+  let h = 0x811c9dc5 // FNV-1a
+  for (const c of name) h = Math.imul(h ^ c.codePointAt(0), 0x01000193)
+  const tag = `… #${(h >>> 0).toString(36)}`
+  return chars.slice(0, MATCHER_NAME_MAX - [...tag].length).join('') + tag
+}
+
 const matcherText = (m) => `${m.code}${m.rules.length ? ` (${m.rules.map((r) => `${r.field} ${r.operator.replace('_', ' ')} ${r.value || ''}`.trim()).join(', ')})` : ''}`
 
 /** Shown once: the signing secrets of the actions just made. */
@@ -81,7 +99,7 @@ function RuleEditor({ app, defs, base, rule, reload }) {
   // The trigger is a stored matcher named after the rule; editing it updates that matcher,
   // renaming the rule renames it too.
   const saveMatcher = async () => {
-    const want = `Automation: ${name}`
+    const want = matcherName(name)
     const i = { name: want, code, rules: cleanRules(rules) }
     // The rule's own matcher (by id, whatever it is named now), or one left with the wanted name.
     const mine = rule && rule.matcher.name.startsWith('Automation: ')
