@@ -111,6 +111,38 @@ func TestDashboardTokenVault(t *testing.T) {
 	})
 }
 
+// Every dashboard response, a page, an asset or the token vault's, denies
+// the browser features the dashboard does not use (it set no
+// Permissions-Policy, so a script injected in it could ask for the camera,
+// microphone or location under the server's origin).
+func TestDashboardPermissionsPolicy(t *testing.T) {
+	a := newAPI(t, modelstest.SQLite(t))
+	for _, features := range []string{"camera=()", "microphone=()", "geolocation=()", "payment=()", "usb=()"} {
+		if !strings.Contains(dashboard.PermissionsPolicy, features) {
+			t.Errorf("the policy does not deny %s: %s", features, dashboard.PermissionsPolicy)
+		}
+	}
+	index := httptest.NewRecorder()
+	a.handler.ServeHTTP(index, httptest.NewRequest(http.MethodGet, "/", nil))
+	rest := strings.SplitN(index.Body.String(), `"/assets/`, 2)
+	if len(rest) != 2 {
+		t.Fatalf("index.html loads no asset: %s", index.Body)
+	}
+	asset := "/assets/" + rest[1][:strings.IndexByte(rest[1], '"')]
+	for _, r := range []*http.Request{
+		httptest.NewRequest(http.MethodGet, "/", nil),
+		httptest.NewRequest(http.MethodGet, "/apps/app_x/leads/1", nil),
+		httptest.NewRequest(http.MethodGet, asset, nil),
+		httptest.NewRequest(http.MethodPost, dashboard.VaultPath+"refresh", strings.NewReader(`{}`)),
+	} {
+		w := httptest.NewRecorder()
+		a.handler.ServeHTTP(w, r)
+		if got := w.Header().Get("Permissions-Policy"); got != dashboard.PermissionsPolicy {
+			t.Errorf("%s %s: %d, Permissions-Policy %q", r.Method, r.URL.Path, w.Code, got)
+		}
+	}
+}
+
 // TestDashboardPages checks that every page URL serves the app with the
 // strict CSP, that its assets are served, and that other paths stay 404.
 func TestDashboardPages(t *testing.T) {

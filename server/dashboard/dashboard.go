@@ -26,6 +26,14 @@ var dist embed.FS
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
+// PermissionsPolicy denies the powerful browser features the app never uses,
+// to it and to anything that might run in it: no camera, microphone or
+// location, no payment, USB or other device APIs.
+const PermissionsPolicy = "accelerometer=(), autoplay=(), camera=(), display-capture=(), encrypted-media=(), " +
+	"fullscreen=(), geolocation=(), gyroscope=(), hid=(), idle-detection=(), magnetometer=(), microphone=(), " +
+	"midi=(), payment=(), picture-in-picture=(), publickey-credentials-get=(), screen-wake-lock=(), serial=(), " +
+	"usb=(), xr-spatial-tracking=()"
+
 // Pages are the URL paths the app answers (client-side routing); every one
 // serves index.html so that reload and shared links work.
 var Pages = []string{"/{$}", "/signin", "/invitation", "/account", "/new", "/apps/"}
@@ -98,4 +106,5 @@ func securityHeaders(h http.Header) {
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Permissions-Policy", PermissionsPolicy)
 }
