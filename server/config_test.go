@@ -20,6 +20,8 @@ func TestBadSettingsStopTheServer(t *testing.T) {
 	bin := buildServer(t)
 	for _, c := range []struct{ name, value string }{
 		{"CRUMBS_WRITE_DELAY", "-5ms"},
+		{"CRUMBS_WRITE_DELAY", "1h"},
+		{"CRUMBS_WRITE_DELAY", "1001ms"},
 		{"CRUMBS_CACHE_TTL", "-1s"},
 		{"CRUMBS_SHUTDOWN_TIMEOUT", "-1s"},
 		{"CRUMBS_SHUTDOWN_TIMEOUT", "0s"},
@@ -77,13 +79,13 @@ func TestBadSettingsStopTheServer(t *testing.T) {
 // The bounds themselves are accepted: only values past them stop the
 // server (TestBadSettingsStopTheServer).
 func TestSettingsAtTheirBoundsAccepted(t *testing.T) {
-	env := map[string]string{"CRUMBS_WRITERS": "64", "CRUMBS_WRITE_BATCH": "20000", "CRUMBS_WEBHOOK_WORKERS": "1024", "CRUMBS_LIFECYCLE_INTERVAL": "1m"}
+	env := map[string]string{"CRUMBS_WRITERS": "64", "CRUMBS_WRITE_BATCH": "20000", "CRUMBS_WEBHOOK_WORKERS": "1024", "CRUMBS_LIFECYCLE_INTERVAL": "1m", "CRUMBS_WRITE_DELAY": "1s"}
 	cfg, err := parseConfig(nil, func(k string) string { return env[k] }, &strings.Builder{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Writers != 64 || cfg.WriteBatch != 20000 || cfg.Webhooks.Workers != 1024 || cfg.LifecycleInterval != time.Minute {
-		t.Errorf("got writers %d, batch %d, workers %d, interval %v", cfg.Writers, cfg.WriteBatch, cfg.Webhooks.Workers, cfg.LifecycleInterval)
+	if cfg.Writers != 64 || cfg.WriteBatch != 20000 || cfg.Webhooks.Workers != 1024 || cfg.LifecycleInterval != time.Minute || cfg.WriteDelay != time.Second {
+		t.Errorf("got writers %d, batch %d, workers %d, interval %v, delay %v", cfg.Writers, cfg.WriteBatch, cfg.Webhooks.Workers, cfg.LifecycleInterval, cfg.WriteDelay)
 	}
 }
 
