@@ -17,6 +17,7 @@ import (
 
 	"github.com/99designs/gqlgen/client"
 	"github.com/crumbs-dev/crumbs/graph"
+	"github.com/crumbs-dev/crumbs/models"
 	"github.com/crumbs-dev/crumbs/models/modelstest"
 )
 
@@ -233,6 +234,21 @@ func TestPanicsBecomeInternalErrors(t *testing.T) {
 		ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
 	if rec.Code != 500 || !strings.Contains(rec.Body.String(), "INTERNAL_SERVER_ERROR") || strings.Contains(rec.Body.String(), "boom") {
 		t.Fatalf("HTTP panic: %d %s", rec.Code, rec.Body)
+	}
+	// Under the JSON API, Segment or the webhooks, in the API's error shape
+	// (it answered GraphQL's {"errors": […]} there).
+	for _, path := range []string{"/api/v1/apps/app_x/events", "/v1/track", "/webhooks/it_x/generic/track"} {
+		rec := httptest.NewRecorder()
+		recoverPanics(log, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") })).
+			ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path, nil))
+		var body struct {
+			Error *struct{ Code, Message string }
+		}
+		json.Unmarshal(rec.Body.Bytes(), &body)
+		if rec.Code != 500 || rec.Header().Get("Content-Type") != "application/json" || body.Error == nil ||
+			body.Error.Code != models.CodeInternal || strings.Contains(rec.Body.String(), "boom") {
+			t.Errorf("HTTP panic at %s: %d %s", path, rec.Code, rec.Body)
+		}
 	}
 
 	// A resolver that panics (here: no writer) answers a generic error.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/crumbs-dev/crumbs/graph"
 	"github.com/crumbs-dev/crumbs/models"
+	"github.com/crumbs-dev/crumbs/server/ingest"
 	"github.com/google/uuid"
 )
 
@@ -57,6 +58,11 @@ func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
 					panic(p)
 				}
 				log.Error("panic", "request_id", requestID(r), "panic", p, "stack", string(debug.Stack()))
+				if ingest.Serves(r.URL.Path) {
+					// The JSON API's clients read {"error": …}, not GraphQL's errors.
+					ingest.Refuse(w, http.StatusInternalServerError, models.CodeInternal, "internal server error")
+					return
+				}
 				writeError(w, http.StatusInternalServerError, models.CodeInternal, "internal server error")
 			}
 		}()

@@ -76,6 +76,18 @@ func New(opts Options) *API {
 // tracking API and the Bento-compatible webhooks.
 var prefixes = []string{"/api/v1/", "/v1/", "/webhooks/"}
 
+// Serves reports whether path is under one of the API's prefixes, whose
+// answers, refusals included, are the API's JSON.
+func Serves(path string) bool {
+	return slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(path, p) })
+}
+
+// Refuse answers a whole request with status and the API's error body,
+// {"error":{"code","message"}}.
+func Refuse(w http.ResponseWriter, status int, code, message string) {
+	writeRefusal(w, status, code, message)
+}
+
 // Register adds every endpoint of the API to mux, and more served beside
 // them under its prefixes (the server's export), by ServeMux pattern.
 func (a *API) Register(mux *http.ServeMux, more map[string]http.Handler) {
