@@ -1,8 +1,6 @@
 package main
 
 import (
-	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -22,7 +20,7 @@ import (
 // at a time, so memory stays constant whatever the size; each export writes
 // a receipt (auditLog kind export), whose id is in the X-Crumbs-Receipt
 // trailer. Refusals before the first byte answer {"error":{"code","message","field"}}.
-func exportHandler(db *gorm.DB, log *slog.Logger) http.Handler {
+func exportHandler(db *gorm.DB, fail func(http.ResponseWriter, *http.Request, error), log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		format := q.Get("format")
@@ -37,7 +35,7 @@ func exportHandler(db *gorm.DB, log *slog.Logger) http.Handler {
 			if s := q.Get(p.name); s != "" {
 				t, err := time.Parse(time.RFC3339Nano, s)
 				if err != nil {
-					exportFail(w, r, log, models.Invalid(p.name, "must be an RFC 3339 time such as 2026-11-01T00:00:00Z"))
+					fail(w, r, models.Invalid(p.name, "must be an RFC 3339 time such as 2026-11-01T00:00:00Z"))
 					return
 				}
 				*p.dst = &t
@@ -45,7 +43,7 @@ func exportHandler(db *gorm.DB, log *slog.Logger) http.Handler {
 		}
 		x, err := models.PrepareExport(r.Context(), db, models.ViewerFrom(r.Context()), r.PathValue("appId"), f, format)
 		if err != nil {
-			exportFail(w, r, log, err)
+			fail(w, r, err)
 			return
 		}
 		name := "crumbs-" + r.PathValue("appId") + "-events." + format
@@ -82,43 +80,11 @@ func exportHandler(db *gorm.DB, log *slog.Logger) http.Handler {
 	})
 }
 
-func exportFail(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	code, field := models.Code(err)
-	body := map[string]any{"code": code, "message": err.Error()}
-	if field != "" {
-		body["field"] = field
-	}
-	status := http.StatusInternalServerError
-	switch code {
-	case models.CodeBadUserInput, models.CodeBadRequest:
-		status = http.StatusBadRequest
-	case models.CodeUnauthenticated:
-		status = http.StatusUnauthorized
-	case models.CodeForbidden:
-		status = http.StatusForbidden
-	case models.CodeNotFound:
-		status = http.StatusNotFound
-	case models.CodeUnavailable:
-		status = http.StatusServiceUnavailable
-		w.Header().Set("Retry-After", strconv.Itoa(int(models.RetryAfterUnavailable/time.Second)))
-		if !errors.Is(err, models.ErrUnavailable) {
-			body["message"] = "the store is unavailable; retry later"
-			log.ErrorContext(r.Context(), models.MsgStoreUnavailable, "request_id", requestID(r), "path", r.URL.Path, "err", err)
-		}
-	case models.CodeInternal:
-		body["message"] = "internal server error"
-		log.ErrorContext(r.Context(), "export failed", "request_id", requestID(r), "err", err)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]any{"error": body})
-}
-
 // exportRoute is the export's ServeMux pattern, with the viewer read from
 // the request's credentials, for the JSON API to serve beside its own.
-func exportRoute(cfg *config, resolver *graph.Resolver, log *slog.Logger) map[string]http.Handler {
+func exportRoute(cfg *config, resolver *graph.Resolver, fail func(http.ResponseWriter, *http.Request, error), log *slog.Logger) map[string]http.Handler {
 	h := graph.RequestMiddleware(graph.RequestOptions{
 		RequestID: requestID, Tokens: resolver.Tokens, DB: resolver.DB, TrustedProxies: cfg.TrustedProxies,
-	}, exportHandler(resolver.DB, log))
+	}, exportHandler(resolver.DB, fail, log))
 	return map[string]http.Handler{"GET /api/v1/apps/{appId}/export": h}
 }

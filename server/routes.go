@@ -38,7 +38,7 @@ func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver, m *metrics.
 		ClientIP: func(r *http.Request) string { return graph.ClientIP(r, cfg.TrustedProxies) },
 	})
 	apiMux := http.NewServeMux()
-	ingestAPI.Register(apiMux, exportRoute(cfg, resolver, log))
+	ingestAPI.Register(apiMux, exportRoute(cfg, resolver, ingestAPI.Fail, log))
 	mux.Handle("/api/v1/", browserCORS(apiMux))
 	mux.Handle("/v1/", apiMux)       // Segment's HTTP tracking API: servers only, no CORS
 	mux.Handle("/webhooks/", apiMux) // Bento-compatible webhooks: servers only, no CORS

@@ -285,6 +285,13 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	a.failAs(w, r, err, snakeCase)
 }
 
+// Fail answers a whole-request failure of an endpoint served beside the
+// API under its prefixes (the server's export), in the API's error shape,
+// its field named as the caller sent it (a query parameter).
+func (a *API) Fail(w http.ResponseWriter, r *http.Request, err error) {
+	a.failAs(w, r, err, asSent)
+}
+
 // failAs answers a whole-request failure, its field named by names.
 func (a *API) failAs(w http.ResponseWriter, r *http.Request, err error, names fieldNames) {
 	body := a.describe(r, err, names)
