@@ -12,11 +12,20 @@ export function ls(k, v) {
 }
 
 // With cookieDomain (e.g. .example.com) the id also lives in a cookie there,
-// so all subdomains share one device id. An empty value deletes it. SameSite=Lax
-// keeps it out of cross-site requests; on https (a secure context) it is Secure.
-const setCookie = (v) =>
-  opts.cookieDomain &&
-  (document.cookie = `${P()}id=${v};path=/;domain=${opts.cookieDomain};max-age=${v ? 4e7 : 0};samesite=lax${isSecureContext ? ';secure' : ''}`)
+// so all subdomains share one device id: cookie() reads it, cookie(v) writes
+// it, and an empty value deletes it. SameSite=Lax keeps it out of cross-site
+// requests; on https (a secure context) it is Secure. In a sandboxed page
+// document.cookie throws, as localStorage does: there is no cookie then.
+const cookie = (v) => {
+  try {
+    return (
+      opts.cookieDomain &&
+      (v == null
+        ? document.cookie.match(P() + 'id=(\\w+)')?.[1]
+        : (document.cookie = `${P()}id=${v};path=/;domain=${opts.cookieDomain};max-age=${v ? 4e7 : 0};samesite=lax${isSecureContext ? ';secure' : ''}`))
+    )
+  } catch {}
+}
 
 /** A crypto-random id (128 bits as decimal digits), for device ids and message ids. */
 export const uid = () => crypto.getRandomValues(new Uint32Array(4)).join('')
@@ -34,8 +43,8 @@ export const keep = () => !opts.cookieless && ready()
  */
 export function deviceId(fresh) {
   const k = keep()
-  opts.id = fresh ? uid() : (k && ((opts.cookieDomain && document.cookie.match(P() + 'id=(\\w+)')?.[1]) || ls('id'))) || opts.id || uid()
-  if (k) ls('id', opts.id), setCookie(opts.id)
+  opts.id = fresh ? uid() : (k && (cookie() || ls('id'))) || opts.id || uid()
+  if (k) ls('id', opts.id), cookie(opts.id)
   return opts.id
 }
 
@@ -44,6 +53,6 @@ export function forget() {
   try {
     for (const k of Object.keys(localStorage)) k.startsWith(P()) && delete localStorage[k]
   } catch {}
-  setCookie('')
+  cookie('')
   opts.id = 0
 }

@@ -639,13 +639,15 @@ test('the #fragment of the page (an OAuth or magic-link token) is never sent', a
   assert.ok(!requests.some((b) => b.includes('secret-token')), requests.join('\n'))
 })
 
-test('a page without storage (a sandboxed, opaque origin) sends its events and throws nothing', async (t) => {
+// A page without storage (a sandboxed, opaque origin), with or without
+// cookieDomain, sends its events and throws nothing.
+async function sandboxed(t, attrs) {
   const { page, appId, events } = await setup(t, { defs: ['trial_click'] })
   // CSP sandbox without allow-same-origin: localStorage, cookies and Web Locks all throw.
   const site = createServer((req, res) => {
     if (req.url == '/crumbs.js') return res.writeHead(200, { 'Content-Type': 'text/javascript' }).end(readFileSync(dist))
     res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Security-Policy': 'sandbox allow-scripts' })
-    res.end(`<!doctype html><title>Sandboxed</title><script defer src="/crumbs.js" data-app-id="${appId}" data-endpoint="${server.url}/" data-allow-automation data-debug></script>`)
+    res.end(`<!doctype html><title>Sandboxed</title><script defer src="/crumbs.js" data-app-id="${appId}" data-endpoint="${server.url}/" data-allow-automation data-debug ${attrs}></script>`)
   })
   const port = await freePort()
   await new Promise((r) => site.listen(port, '127.0.0.1', r))
@@ -659,7 +661,13 @@ test('a page without storage (a sandboxed, opaque origin) sends its events and t
   // Before, the Web Lock's refusal was thrown (an unhandled rejection) and nothing was sent.
   await expectCounts(events, { view: 1, trial_click: 1 }, 'the events')
   assert.deepEqual(pageErrors, [])
-})
+}
+
+test('a page without storage (a sandboxed, opaque origin) sends its events and throws nothing', (t) => sandboxed(t, ''))
+
+// Before, reading document.cookie for the device id threw a SecurityError
+// into the page on every call: no view, and crumbs('track') threw.
+test('a sandboxed page with cookieDomain sends its events and throws nothing', (t) => sandboxed(t, 'data-cookie-domain=".example.com"'))
 
 test('identifyForms reads inputs only: an element named email that is no input neither throws nor hides the email field', async (t) => {
   const { site, page, attrs, deviceId, appId } = await setup(t)

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import { setup, storage } from './env.mjs'
-import { deviceId, uid } from '../../src/storage.js'
+import { deviceId, forget, uid } from '../../src/storage.js'
 import { filter } from '../../src/filter.js'
 import { fromScript } from '../../src/config.js'
 import { read } from '../../src/triggers.js'
@@ -32,6 +32,26 @@ test('with cookieDomain the id is shared through a cookie, which wins over local
   document.cookie = 'other=1; crumbs_app1_id=fromsub1'
   assert.equal(deviceId(), 'fromsub1')
   assert.equal(storage.get('crumbs_app1_id'), 'fromsub1')
+})
+
+test('with cookieDomain in a sandboxed page (document.cookie throws) the id stays in memory, and nothing throws', () => {
+  setup({ cookieDomain: '.example.com' })
+  const cookie = Object.getOwnPropertyDescriptor(document, 'cookie')
+  const real = globalThis.localStorage
+  const denied = () => {
+    throw new DOMException('The document is sandboxed', 'SecurityError')
+  }
+  Object.defineProperty(document, 'cookie', { get: denied, set: denied, configurable: true })
+  Object.defineProperty(globalThis, 'localStorage', { get: denied, configurable: true })
+  try {
+    const id = deviceId()
+    assert.match(id, /^\d{16,}$/)
+    assert.equal(deviceId(), id, 'kept in memory')
+    forget()
+  } finally {
+    Object.defineProperty(document, 'cookie', cookie)
+    Object.defineProperty(globalThis, 'localStorage', { value: real, writable: true, configurable: true })
+  }
 })
 
 test('on https the device id cookie is Secure, and SameSite=Lax everywhere', () => {
