@@ -9,6 +9,8 @@ import { api, post } from './transport.js'
 const RETRY = /^(R|IN|UNAV|0|429|5)/
 /** Items kept in the queue (and in storage) at most; the oldest go first. */
 export const MAX = 100
+/** The longest wait for a retry, whatever Retry-After says: an hour. */
+export const WAIT = 36e5
 /** Events per request at most (the server takes 20 from a browser). */
 export const BATCH = 20
 
@@ -41,12 +43,19 @@ export function createQueue(send = post) {
     } catch {}
     return mem
   }
-  // All queued items as [key, item], oldest first.
+  // All queued items as [key, item], oldest first. An item that
+  // is no JSON object (damaged, or written by something else) is dropped:
+  // sent, it would stop the queue.
   const entries = (s = db()) =>
     Object.keys(s)
       .filter((k) => k.startsWith(P() + 'q'))
       .sort()
-      .map((k) => [k, JSON.parse(s[k])])
+      .flatMap((k, x) => {
+        try {
+          x = JSON.parse(s[k])
+        } catch {}
+        return x?.constructor == Object ? [[k, x]] : (delete s[k], [])
+      })
   const drop = (k) => delete db()[k]
   const schedule = (ms) => (timer ||= setTimeout(flush, ms))
 
@@ -83,7 +92,8 @@ export function createQueue(send = post) {
             (RETRY.test(e.code) || log('refused', e.code, x) || queueMicrotask(() => c.onError?.({ ...e, eventCode: x.code })))) ||
           !drop(key),
       )
-      wait = again[0] && (res?.headers.get('Retry-After') * 1e3 || backoff(++tries))
+      // (A wait over 2^31 ms would fire at once: setTimeout takes 32 bits.)
+      wait = again[0] && Math.min(WAIT, res?.headers.get('Retry-After') * 1e3 || backoff(++tries))
     }
     // Where storage is denied (the user blocks cookies for the site, a
     // sandboxed or third-party frame) Web Locks are denied too: send

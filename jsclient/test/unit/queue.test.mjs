@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { beforeEach, describe, mock, test } from 'node:test'
 import { queued, results, reply, settle, setup, storage, transport } from './env.mjs'
-import { BATCH, MAX, backoff, createQueue } from '../../src/queue.js'
+import { BATCH, MAX, WAIT, backoff, createQueue } from '../../src/queue.js'
 import { deviceId } from '../../src/storage.js'
 
 const event = (code, n) => ({ code, properties: { n }, message_id: `m${n}` })
@@ -84,6 +84,23 @@ describe('queueing', () => {
     assert.equal(stored.length, MAX)
     assert.equal(stored[0].message_id, 'm30')
     assert.equal(stored.at(-1).message_id, `m${MAX + 29}`)
+  })
+
+  test('a damaged stored item is dropped and the rest is sent', async () => {
+    // Before, one item that was no JSON (or JSON null) threw in every send,
+    // and the queue stopped for good; pushes threw into the page.
+    storage.set('crumbs_app1_q00a', '{"code":"view","message_id":"m0"}')
+    storage.set('crumbs_app1_q00b', '{not json')
+    storage.set('crumbs_app1_q00c', 'null')
+    storage.set('crumbs_app1_q00d', '7')
+    storage.set('crumbs_app1_q00e', '["view"]')
+    const send = transport(results(null, null))
+    const q = createQueue(send)
+    q.push(event('view', 1))
+    await tick(300)
+    assert.equal(send.calls.length, 1)
+    assert.equal(ids(send.calls[0]), 'm0,m1')
+    assert.deepEqual(storage.keys().filter((k) => k.startsWith('crumbs_app1_q')), [])
   })
 
   test('undelivered events survive a reload with their message ids', async () => {
@@ -221,6 +238,20 @@ describe('retry', () => {
     assert.equal(send.calls.length, 2)
     await tick(3000)
     assert.equal(send.calls.length, 3)
+    assert.deepEqual(queued(), [])
+  })
+
+  test(`a Retry-After over the longest wait (${WAIT / 36e5} h) waits that long`, async () => {
+    // Before, 30 days (over the 2^31 ms setTimeout takes) fired at once in
+    // browsers, and the queue sent again and again.
+    const send = transport(reply({}, 503, { 'Retry-After': String(30 * 86400) }), results(null))
+    const q = createQueue(send)
+    q.push(event('view', 1))
+    await tick(300)
+    await tick(WAIT - 1)
+    assert.equal(send.calls.length, 1)
+    await tick(1)
+    assert.equal(send.calls.length, 2)
     assert.deepEqual(queued(), [])
   })
 
