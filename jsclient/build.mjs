@@ -1,6 +1,6 @@
 // Builds the script-tag library: node build.mjs [outfile] (default dist/crumbs.js).
 // esbuild bundles; terser then compresses the bundle a little harder than
-// esbuild does (three passes), which the 2.6 KB gzip budget needs.
+// esbuild does (three passes), which the gzip budget (scripts/size.mjs) needs.
 import { build } from 'esbuild'
 import { writeFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'

@@ -9,6 +9,18 @@ import { api, post } from './transport.js'
 const RETRY = /^(R|IN|UNAV|0|429|5)/
 /** Items kept in the queue (and in storage) at most; the oldest go first. */
 export const MAX = 100
+/**
+ * Characters of JSON one item may take (the server refuses an event over about
+ * 13,000: 8 KiB of properties, a URL and a referrer of 2048): a larger one is
+ * not queued.
+ */
+export const ITEM = 16e3
+/**
+ * Characters of JSON the whole queue may take (browsers give an origin about
+ * 5 million for all its localStorage, most of it the site's own): past it, the
+ * oldest items go first.
+ */
+export const SIZE = 25e4
 /** The longest wait for a retry, whatever Retry-After says: an hour. */
 export const WAIT = 36e5
 /** Events per request at most (the server takes 20 from a browser). */
@@ -43,7 +55,7 @@ export function createQueue(send = post) {
     } catch {}
     return mem
   }
-  // All queued items as [key, item], oldest first. An item that
+  // All queued items as [key, item, characters], oldest first. An item that
   // is no JSON object (damaged, or written by something else) is dropped:
   // sent, it would stop the queue.
   const entries = (s = db()) =>
@@ -54,7 +66,7 @@ export function createQueue(send = post) {
         try {
           x = JSON.parse(s[k])
         } catch {}
-        return x?.constructor == Object ? [[k, x]] : (delete s[k], [])
+        return x?.constructor == Object ? [[k, x, s[k].length]] : (delete s[k], [])
       })
   const drop = (k) => delete db()[k]
   const schedule = (ms) => (timer ||= setTimeout(flush, ms))
@@ -111,15 +123,18 @@ export function createQueue(send = post) {
     let v
     // Properties that are no JSON (a cycle, a BigInt) drop the item, without
     // throwing into the page: a stub call that threw would stop the script
-    // tag's replay, and with it the page view. When storage is full, the
-    // item waits in memory.
+    // tag's replay, and with it the page view. So does an item over ITEM
+    // characters. When storage is full, the item waits in memory.
     try {
-      db()[k] = v = JSON.stringify(x)
+      ;(v = JSON.stringify(x))[ITEM] ? log('not sent', 'too big', x) : (db()[k] = v)
     } catch (e) {
       v ? (mem[k] = v) : log('not sent', e, x)
     }
-    const e = entries()
-    if (e[MAX]) drop(e[0][0])
+    // The newest items stay, MAX of them and SIZE characters at most.
+    let t = 0
+    entries()
+      .reverse()
+      .map(([k, , n], i) => ((t += n) > SIZE) | (i >= MAX) && drop(k))
     schedule(300)
   }
 

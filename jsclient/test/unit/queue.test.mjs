@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { beforeEach, describe, mock, test } from 'node:test'
 import { queued, results, reply, settle, setup, storage, transport } from './env.mjs'
-import { BATCH, MAX, WAIT, backoff, createQueue } from '../../src/queue.js'
+import { BATCH, ITEM, MAX, SIZE, WAIT, backoff, createQueue } from '../../src/queue.js'
 import { deviceId } from '../../src/storage.js'
 
 const event = (code, n) => ({ code, properties: { n }, message_id: `m${n}` })
@@ -84,6 +84,33 @@ describe('queueing', () => {
     assert.equal(stored.length, MAX)
     assert.equal(stored[0].message_id, 'm30')
     assert.equal(stored.at(-1).message_id, `m${MAX + 29}`)
+  })
+
+  test(`an item over ${ITEM} characters is not queued, and debug mode says so`, async () => {
+    const info = mock.method(console, 'info', () => {})
+    setup({ debug: true })
+    const send = transport(results(null))
+    const q = createQueue(send)
+    q.push({ ...event('view', 1), properties: { s: 'x'.repeat(ITEM) } })
+    q.push(event('view', 2))
+    assert.deepEqual(queued().map((x) => x.message_id), ['m2'])
+    await tick(300)
+    assert.equal(ids(send.calls[0]), 'm2')
+    assert.ok(info.mock.calls.some((c) => c.arguments.join(' ').startsWith('crumbs not sent too big')))
+  })
+
+  test(`the queue keeps at most ${SIZE} characters, dropping the oldest`, async () => {
+    // Before, items of any size piled up until the origin's storage was full,
+    // and the site's own localStorage writes failed.
+    const q = createQueue(transport(undefined))
+    const big = (n) => ({ ...event('view', n), properties: { s: 'x'.repeat(ITEM - 500) } })
+    for (let n = 0; n < 40; n++) q.push(big(n))
+    const stored = queued()
+    const chars = storage.keys().filter((k) => k.startsWith('crumbs_app1_q')).reduce((t, k) => t + storage.get(k).length, 0)
+    assert.ok(chars <= SIZE, `${chars} characters stored`)
+    assert.ok(chars > SIZE - ITEM, `${chars} characters stored`)
+    assert.equal(stored.at(-1).message_id, 'm39', 'the newest stays')
+    assert.equal(stored[0].message_id, `m${40 - stored.length}`, 'the oldest go')
   })
 
   test('a damaged stored item is dropped and the rest is sent', async () => {
