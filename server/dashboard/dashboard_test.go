@@ -84,6 +84,17 @@ func TestBuildIsFresh(t *testing.T) {
 	}
 }
 
+// TestUnit runs test/unit (src/api.js in node, with the browser's fetch,
+// WebSocket and storage stood in for: what a browser test cannot time).
+func TestUnit(t *testing.T) {
+	need(t, haveNode)
+	files, _ := filepath.Glob("test/unit/*.test.mjs")
+	if len(files) == 0 {
+		t.Fatal("no test/unit/*.test.mjs")
+	}
+	node(t, 2*time.Minute, nil, append([]string{"--test"}, files...)...)
+}
+
 // TestSizeBudget keeps the initial load (page, script, stylesheet) within
 // 100 KB gzipped.
 func TestSizeBudget(t *testing.T) {

@@ -114,9 +114,17 @@ let seq = 0
 export function subscribe(query, variables, onEvent, onState = () => {}) {
   let ws, stopped = false, retry = 0
   const id = String(++seq)
-  const connect = () => {
+  const later = () => setTimeout(() => !stopped && connect(), Math.min(30000, 1000 * 2 ** retry++))
+  // The websocket's only credential is the access token in connection_init
+  // (browsers set no headers on a websocket). Without a session there is
+  // none to send: a refresh may get one (or sign the tab out, which ends
+  // the page); until then no connection is made.
+  const connect = async () => {
+    if (!session) await refresh().catch(() => {})
+    if (stopped) return
+    if (!session) return later()
     ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/graphql`, 'graphql-transport-ws')
-    ws.onopen = () => ws.send(JSON.stringify({ type: 'connection_init', payload: { Authorization: `Bearer ${session && session.accessToken}` } }))
+    ws.onopen = () => (session ? ws.send(JSON.stringify({ type: 'connection_init', payload: { Authorization: `Bearer ${session.accessToken}` } })) : ws.close())
     ws.onmessage = (m) => {
       const msg = JSON.parse(m.data)
       if (msg.type === 'connection_ack') {
@@ -133,7 +141,7 @@ export function subscribe(query, variables, onEvent, onState = () => {}) {
       onState('closed')
       // 4401: the access token expired; refresh and reconnect.
       if (e.code === 4401) await refresh().catch(() => {})
-      setTimeout(() => !stopped && connect(), Math.min(30000, 1000 * 2 ** retry++))
+      later()
     }
   }
   connect()

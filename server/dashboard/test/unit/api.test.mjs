@@ -1,0 +1,96 @@
+// Unit tests of src/api.js in node, with the browser's fetch, WebSocket,
+// localStorage and location stood in for: what the page sends when, which a
+// browser test cannot time (a session that ends while a websocket connects).
+import assert from 'node:assert/strict'
+import { after, beforeEach, test } from 'node:test'
+
+// The vault's answers by operation; a function answers per call.
+const vault = {}
+const requests = []
+globalThis.self = globalThis
+// Node's own BroadcastChannel would keep the process alive.
+const posted = []
+globalThis.BroadcastChannel = class {
+  postMessage(m) {
+    posted.push(m)
+  }
+}
+globalThis.location = { protocol: 'http:', host: 'dash.example' }
+Object.defineProperty(globalThis, 'navigator', { value: {}, configurable: true })
+const stored = new Map()
+globalThis.localStorage = {
+  getItem: (k) => stored.get(k) ?? null,
+  setItem: (k, v) => stored.set(k, String(v)),
+  removeItem: (k) => stored.delete(k),
+}
+globalThis.fetch = async (url, init) => {
+  const op = String(url).split('/').pop()
+  requests.push(op)
+  const a = typeof vault[op] == 'function' ? vault[op]() : vault[op]
+  if (!a) throw new TypeError('Failed to fetch')
+  return { ok: a.status < 300, status: a.status, json: async () => a.body }
+}
+const sockets = []
+globalThis.WebSocket = class {
+  static OPEN = 1
+  constructor(url) {
+    this.url = url
+    this.sent = []
+    this.readyState = 0
+    sockets.push(this)
+  }
+  send(m) {
+    this.sent.push(JSON.parse(m))
+  }
+  close() {
+    this.readyState = 3
+    this.onclose?.({ code: 1005 })
+  }
+  open() {
+    this.readyState = 1
+    this.onopen()
+  }
+}
+
+const session = (token) => ({
+  status: 200,
+  body: { data: { user: { id: '1', email: 'a@example.com' }, accessToken: token, accessTokenExpiresAt: new Date(Date.now() + 36e5).toISOString() } },
+})
+const unauthenticated = { status: 401, body: { errors: [{ message: 'not signed in', extensions: { code: 'UNAUTHENTICATED' } }] } }
+const settle = () => new Promise((r) => setTimeout(r, 10))
+
+const api = await import('../../src/api.js')
+
+beforeEach(async () => {
+  for (const k in vault) delete vault[k]
+  vault.logout = { status: 200, body: { data: null } }
+  vault.refresh = unauthenticated
+  await api.signOut()
+  requests.length = 0
+  sockets.length = 0
+  stored.clear()
+})
+
+// A signed-in session keeps a refresh timer: signing out ends it.
+after(() => api.signOut())
+
+test('the live websocket sends the access token, and no credential without a session', async () => {
+  // Signed out (the session ended while the page was open): before, the
+  // websocket opened anyway and sent "Authorization: Bearer null".
+  const stop = api.subscribe('subscription { x }', {}, () => {})
+  await settle()
+  for (const s of sockets) s.open()
+  const inits = sockets.flatMap((s) => s.sent.filter((m) => m.type == 'connection_init'))
+  assert.deepEqual(inits, [], 'no connection_init without an access token')
+  assert.ok(requests.includes('refresh'), 'a refresh is tried first')
+  stop()
+
+  // With a session in the cookie, the refresh gets one, and its token is sent.
+  vault.refresh = session('tok1')
+  const stop2 = api.subscribe('subscription { x }', {}, () => {})
+  await settle()
+  assert.equal(sockets.length, 1)
+  sockets[0].open()
+  assert.deepEqual(sockets[0].sent[0], { type: 'connection_init', payload: { Authorization: 'Bearer tok1' } })
+  stop2()
+})
