@@ -33,12 +33,13 @@ function setSession(s) {
   listeners.forEach((fn) => fn(s && s.user))
 }
 
-async function vault(op, body = {}) {
+async function vault(op, body = {}, signal) {
   const res = await fetch(`/dashboard/auth/${op}`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify(body),
     credentials: 'same-origin',
+    signal,
   })
   const j = await res.json().catch(() => ({}))
   if (j.errors) throw new ApiError(j.errors, res.status)
@@ -46,12 +47,45 @@ async function vault(op, body = {}) {
   return j.data
 }
 
-export async function signIn(email, password) {
-  setSession(await vault('login', { email, password }))
+// The refresh token is in an HttpOnly cookie that only the server can clear.
+// A sign-out the server did not get (it could not be reached, or did not
+// answer within LOGOUT_TIMEOUT) is remembered in this browser under this key
+// and sent again before its next refresh or sign-in: until then the cookie
+// would sign the user back in on the next page load.
+const SIGNED_OUT = 'crumbs-signed-out'
+const LOGOUT_TIMEOUT = 5000
+const signedOut = (v) => {
+  try {
+    if (v === undefined) return localStorage.getItem(SIGNED_OUT) === '1'
+    v ? localStorage.setItem(SIGNED_OUT, '1') : localStorage.removeItem(SIGNED_OUT)
+  } catch {
+    return false
+  }
 }
 
-export async function acceptInvitation(token, name, password) {
-  setSession(await vault('accept', { token, name: name || null, password }))
+/** Asks the server to end the cookie's sign-in; a sign-out it answers is no longer pending. */
+const logout = () =>
+  vault('logout', {}, AbortSignal.timeout(LOGOUT_TIMEOUT)).then(() => signedOut(false), () => {})
+
+// Signing in (or accepting an invitation) first ends a sign-out still
+// pending, so the earlier sign-in does not outlive it on the server.
+async function start(op, body) {
+  if (signedOut()) await logout()
+  const s = await vault(op, body)
+  signedOut(false)
+  setSession(s)
+}
+
+export const signIn = (email, password) => start('login', { email, password })
+
+export const acceptInvitation = (token, name, password) => start('accept', { token, name: name || null, password })
+
+// After a sign-out the server has not got, the cookie is not used: the
+// sign-out is sent again, and the user stays signed out.
+async function renew() {
+  if (!signedOut()) return vault('refresh')
+  await logout()
+  throw new ApiError([{ message: 'Signed out.', extensions: { code: 'UNAUTHENTICATED' } }], 401)
 }
 
 let refreshing = null
@@ -61,7 +95,7 @@ let refreshing = null
  */
 export function refresh() {
   if (!refreshing) {
-    const run = () => vault('refresh').then(setSession, (e) => {
+    const run = () => renew().then(setSession, (e) => {
       if (e.code === 'UNAUTHENTICATED') setSession(null)
       throw e
     })
@@ -77,10 +111,17 @@ export function refresh() {
 const tabs = self.BroadcastChannel && new BroadcastChannel('crumbs-session')
 if (tabs) tabs.onmessage = (m) => m.data === 'signed-out' && setSession(null)
 
+/**
+ * Signs out: this tab and the others of this browser drop the session at
+ * once, whether or not the server can be reached; resolves once the server
+ * has ended the sign-in, or has not answered (the sign-out is then pending,
+ * see SIGNED_OUT).
+ */
 export async function signOut() {
-  await vault('logout').catch(() => {})
+  signedOut(true)
   setSession(null)
   tabs && tabs.postMessage('signed-out')
+  await logout()
 }
 
 /** Runs one GraphQL operation; refreshes the session once if it has expired. */

@@ -75,7 +75,7 @@ function AppShell({ appId, rest, path }) {
       </ul></div>`)}
       <div class="nav-group"><ul>
         <li><a href="/account" aria-current=${path === '/account' ? 'page' : undefined}>Account</a></li>
-        <li><button class="link" onClick=${() => signOut().then(() => navigate('/signin'))}>Sign out</button></li>
+        <li><button class="link" onClick=${() => (signOut(), navigate('/signin'))}>Sign out</button></li>
       </ul></div>
     </nav>
     <main id="main" tabindex="-1">

@@ -843,6 +843,42 @@ test('signing out in one tab signs out the other tabs, which stop showing their 
   await other.close()
 })
 
+test('signing out while the server does not answer shows the sign-in page, and the next page load stays signed out', async () => {
+  const { app } = (await crumbs.gql('mutation { createApp(input: {name: "Sign out offline"}) { app { id } } }')).createApp
+  await signIn()
+  await page.goto(`${crumbs.url}/apps/${app.id}/leads`)
+  await page.getByRole('heading', { name: 'Leads', level: 1 }).waitFor()
+  const refreshCookie = async () => (await browser.context.cookies()).find((c) => c.name === 'crumbs_refresh')?.value
+  const token = await refreshCookie()
+  assert.ok(token)
+  // The sign-out request gets no answer (the server is down behind a proxy
+  // that holds the connection).
+  const held = []
+  await page.route('**/dashboard/auth/logout', (r) => held.push(r))
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click()
+  // Before, the page waited for the answer and went on showing the leads.
+  await page.getByRole('heading', { name: 'Sign in to Crumbs' }).waitFor({ timeout: 3000 })
+  assert.equal(await page.getByRole('heading', { name: 'Leads' }).count(), 0)
+  await page.unroute('**/dashboard/auth/logout')
+  await Promise.all(held.map((r) => r.abort('connectionrefused').catch(() => {})))
+  // The server is back. Before, the refresh cookie (HttpOnly: only the
+  // server clears it) was still good, and the next page load signed the
+  // user back in.
+  await page.goto(`${crumbs.url}/apps/${app.id}/leads`)
+  await page.getByRole('heading', { name: 'Sign in to Crumbs' }).waitFor()
+  // That page load sent the pending sign-out: the cookie is gone and its
+  // refresh token ended on the server.
+  assert.equal(await refreshCookie(), undefined)
+  const res = await fetch(`${crumbs.url}/dashboard/auth/refresh`, { method: 'POST', headers: { 'Content-Type': 'application/json', Cookie: `crumbs_refresh=${token}` }, body: '{}' })
+  assert.equal(res.status, 401)
+  await page.reload()
+  await page.getByRole('heading', { name: 'Sign in to Crumbs' }).waitFor()
+  // Signing in works as before.
+  await signIn()
+  await page.goto(`${crumbs.url}/apps/${app.id}/leads`)
+  await page.getByRole('heading', { name: 'Leads', level: 1 }).waitFor()
+})
+
 test('links with mangled rules, funnels, ranges or next show the page instead of breaking it', async () => {
   const { app } = (await crumbs.gql('mutation { createApp(input: {name: "Mangled links"}) { app { id } } }')).createApp
   await crumbs.gql('mutation($i: CreateEventDefinitionInput!) { createEventDefinition(input: $i) { id } }', { i: { appId: app.id, code: 'signup', name: 'Signup' } })

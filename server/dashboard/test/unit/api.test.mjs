@@ -94,3 +94,37 @@ test('the live websocket sends the access token, and no credential without a ses
   assert.deepEqual(sockets[0].sent[0], { type: 'connection_init', payload: { Authorization: 'Bearer tok1' } })
   stop2()
 })
+
+test('signing out without the server signs out here at once, and the next refresh does not sign back in', async () => {
+  vault.login = session('tok1')
+  await api.signIn('a@example.com', 'pw')
+  assert.ok(api.currentUser())
+  // The server cannot be reached.
+  delete vault.logout
+  await api.signOut()
+  assert.equal(api.currentUser(), null)
+  assert.equal(posted.at(-1), 'signed-out', 'the other tabs are told')
+  // Before, the refresh cookie (HttpOnly, only the server clears it) was
+  // still good: the next page load's refresh signed the user back in.
+  vault.refresh = session('tok2')
+  vault.logout = { status: 200, body: { data: null } }
+  requests.length = 0
+  await assert.rejects(api.refresh(), (e) => e.code == 'UNAUTHENTICATED')
+  assert.equal(api.currentUser(), null)
+  assert.deepEqual(requests, ['logout'], 'the pending sign-out is sent, and no refresh')
+  // The server has it now: a later refresh is a refresh again.
+  await api.refresh()
+  assert.ok(api.currentUser())
+})
+
+test('a sign-out still pending goes to the server before the next sign-in', async () => {
+  vault.login = session('tok1')
+  await api.signIn('a@example.com', 'pw')
+  delete vault.logout
+  await api.signOut()
+  vault.logout = { status: 200, body: { data: null } }
+  requests.length = 0
+  await api.signIn('a@example.com', 'pw')
+  assert.deepEqual(requests, ['logout', 'login'])
+  assert.ok(api.currentUser())
+})
