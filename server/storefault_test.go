@@ -218,11 +218,6 @@ func faultAPI(t *testing.T, db *gorm.DB, timeout time.Duration) (*api, string) {
 	return a, srv.URL
 }
 
-// TestStoreFaultsOverHTTP stops and freezes MariaDB under the server: browser
-// triggers, server batches, dashboard reads and writes are all answered
-// UNAVAILABLE with HTTP 503 and Retry-After, none waits for the store, and
-// once it is back every trigger (acknowledged before, or refused and
-// retried) is stored exactly once.
 // proxiedServer serves the real handler stack on a MariaDB behind a proxy
 // that the test can stop or freeze; database calls time out after 2 s.
 func proxiedServer(t *testing.T) (*modelstest.Proxy, *gorm.DB, *api, string) {
@@ -248,6 +243,11 @@ var storeFaults = []struct {
 	{"frozen", (*modelstest.Proxy).Freeze, (*modelstest.Proxy).Thaw},
 }
 
+// TestStoreFaultsOverHTTP stops and freezes MariaDB under the server: browser
+// triggers, server batches, dashboard reads and writes are all answered
+// UNAVAILABLE with HTTP 503 and Retry-After, none waits for the store, and
+// once it is back every trigger (acknowledged before, or refused and
+// retried) is stored exactly once.
 func TestStoreFaultsOverHTTP(t *testing.T) {
 	for _, fault := range storeFaults {
 		t.Run(fault.name, func(t *testing.T) {
@@ -286,10 +286,6 @@ func TestStoreFaultsOverHTTP(t *testing.T) {
 	}
 }
 
-// TestSQLiteLockedStore holds SQLite's write lock from another connection,
-// as a backup or a second process would: triggers and dashboard writes wait
-// the busy timeout and are answered UNAVAILABLE (503, Retry-After), and
-// succeed once the lock is released.
 // sqliteFileServer serves the real handler stack on a migrated SQLite
 // file at path whose calls wait at most a second for its lock.
 func sqliteFileServer(t *testing.T) (db *gorm.DB, path string, a *api, base string) {
@@ -335,6 +331,10 @@ func lockSQLite(t *testing.T, path string) (unlock func()) {
 	}
 }
 
+// TestSQLiteLockedStore holds SQLite's write lock from another connection,
+// as a backup or a second process would: triggers and dashboard writes wait
+// the busy timeout and are answered UNAVAILABLE (503, Retry-After), and
+// succeed once the lock is released.
 func TestSQLiteLockedStore(t *testing.T) {
 	db, path, a, base := sqliteFileServer(t)
 	appID, _ := a.createApp("Locked")
@@ -399,5 +399,37 @@ func TestWebsocketStoreFault(t *testing.T) {
 			t.Fatalf("connection_init with the store back: %+v %v", m, err)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestSignOutDuringAStoreFault: a sign-out the store cannot record is
+// answered UNAVAILABLE (503, Retry-After) and keeps the cookie, so that the
+// dashboard, which remembers a sign-out the server did not confirm, sends
+// it again. It was answered 200 with the cookie cleared while the sign-in
+// went on holding on the server: the refresh token, kept by anyone who had
+// copied it, still worked after the user had signed out.
+func TestSignOutDuringAStoreFault(t *testing.T) {
+	proxy, db, a, _ := proxiedServer(t)
+	email := unique("signout") + "@example.com"
+	if _, err := models.CreateUser(context.Background(), db, email, "Sol", "correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	w, _ := a.vaultCall("login", `{"email":"`+email+`","password":"correct horse battery"}`, nil, nil)
+	c := refreshCookie(t, w)
+	if w.Code != http.StatusOK || c == nil {
+		t.Fatalf("login: %d %s", w.Code, w.Body)
+	}
+	proxy.Stop()
+	w, _ = a.vaultCall("logout", `{}`, c, nil)
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" || refreshCookie(t, w) != nil || !strings.Contains(w.Body.String(), "UNAVAILABLE") {
+		t.Fatalf("logout on a stopped store: %d %q %s, cookie %v; want 503 with Retry-After, the cookie kept", w.Code, w.Header().Get("Retry-After"), w.Body, refreshCookie(t, w))
+	}
+	proxy.Start()
+	w, _ = a.vaultCall("logout", `{}`, c, nil)
+	if cleared := refreshCookie(t, w); w.Code != http.StatusOK || cleared == nil || cleared.MaxAge >= 0 {
+		t.Fatalf("logout again: %d %s cookie %v", w.Code, w.Body, cleared)
+	}
+	if w, _ := a.vaultCall("refresh", `{}`, c, nil); w.Code != http.StatusUnauthorized {
+		t.Fatalf("refresh after the sign-out: %d %s", w.Code, w.Body)
 	}
 }

@@ -95,14 +95,17 @@ func (v *Vault) relay(op, query string) http.HandlerFunc {
 			vars = map[string]any{"refreshToken": c.Value}
 		}
 		status, header, ans := v.call(r, query, vars)
-		if op == "logout" {
-			// The sign-in may have ended already; the cookie goes either way.
+		if op == "logout" && len(ans.Errors) == 0 {
+			// Ended now, or already (the mutation takes an unknown token).
 			clearCookie(w, r)
 			writeJSON(w, http.StatusOK, map[string]any{"data": nil})
 			return
 		}
+		// A logout the store failed keeps the cookie and answers the error
+		// (503, Retry-After): the sign-in still holds on the server, and
+		// the page sends the sign-out again instead of forgetting it.
 		var s session
-		if len(ans.Errors) > 0 || json.Unmarshal(ans.Data.S, &s) != nil || s.RefreshToken == "" {
+		if op == "logout" || len(ans.Errors) > 0 || json.Unmarshal(ans.Data.S, &s) != nil || s.RefreshToken == "" {
 			if op == "refresh" {
 				clearCookie(w, r)
 			}
