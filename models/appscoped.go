@@ -57,7 +57,7 @@ func GoalsFor(ctx context.Context, db *gorm.DB, v Viewer, appPublicID string) ([
 // GoalReportFor reports one goal of the app, for viewers of the app.
 func GoalReportFor(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, goalID string, in RangeInput) (*GoalReport, error) {
 	return inApp(ctx, db, v, appPublicID, RoleViewer, func(app *App) (*GoalReport, error) {
-		goal, err := GoalByID(ctx, db, app, goalID)
+		goal, err := GoalByID(ctx, db, app, "goalId", goalID)
 		if err != nil {
 			return nil, err
 		}

@@ -447,7 +447,7 @@ func AddAutomationActionFor(ctx context.Context, db *gorm.DB, v Viewer, guard UR
 // Enabling an action that a 410 disabled lets its waiting deliveries go.
 func UpdateAutomationActionFor(ctx context.Context, db *gorm.DB, v Viewer, guard URLGuard, appPublicID, id string, in AutomationActionInput) (*AutomationAction, error) {
 	return inApp(ctx, db, v, appPublicID, RoleEditor, func(app *App) (*AutomationAction, error) {
-		a, err := automationActionByID(ctx, db, app, id)
+		a, err := automationActionByID(ctx, db, app, "id", id)
 		if err != nil {
 			return nil, err
 		}
@@ -466,7 +466,7 @@ func UpdateAutomationActionFor(ctx context.Context, db *gorm.DB, v Viewer, guard
 // editors of the app.
 func DeleteAutomationActionFor(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, id string) (*AutomationAction, error) {
 	return inApp(ctx, db, v, appPublicID, RoleEditor, func(app *App) (*AutomationAction, error) {
-		a, err := automationActionByID(ctx, db, app, id)
+		a, err := automationActionByID(ctx, db, app, "id", id)
 		if err != nil {
 			return nil, err
 		}
@@ -529,8 +529,8 @@ func automationRuleByID(ctx context.Context, db *gorm.DB, app *App, field, id st
 	return &r, err
 }
 
-func automationActionByID(ctx context.Context, db *gorm.DB, app *App, id string) (*AutomationAction, error) {
-	n, err := ParseID("id", id)
+func automationActionByID(ctx context.Context, db *gorm.DB, app *App, field, id string) (*AutomationAction, error) {
+	n, err := ParseID(field, id)
 	if err != nil {
 		return nil, err
 	}

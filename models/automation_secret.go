@@ -115,7 +115,7 @@ func RotateActionSecretFor(ctx context.Context, db *gorm.DB, v Viewer, appPublic
 		err := withRetry(ctx, func() error {
 			return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 				var err error
-				if a, err = automationActionByID(ctx, forUpdate(tx), app, id); err != nil {
+				if a, err = automationActionByID(ctx, forUpdate(tx), app, "id", id); err != nil {
 					return err
 				}
 				if a.Kind != ActionWebhook {

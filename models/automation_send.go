@@ -345,7 +345,7 @@ type TestDelivery struct {
 func (d *Dispatcher) SendTestDeliveryFor(ctx context.Context, v Viewer, appPublicID, actionID string) (*TestDelivery, error) {
 	db := d.db
 	return inApp(ctx, db, v, appPublicID, RoleEditor, func(app *App) (*TestDelivery, error) {
-		a, err := automationActionByID(ctx, db, app, actionID)
+		a, err := automationActionByID(ctx, db, app, "actionId", actionID)
 		if err != nil {
 			return nil, err
 		}

@@ -84,7 +84,7 @@ func CreateGoal(ctx context.Context, db *gorm.DB, app *App, in GoalInput) (*Goal
 
 // UpdateGoal changes a goal of the app.
 func UpdateGoal(ctx context.Context, db *gorm.DB, app *App, id string, in GoalInput) (*Goal, error) {
-	g, err := GoalByID(ctx, db, app, id)
+	g, err := GoalByID(ctx, db, app, "id", id)
 	if err != nil {
 		return nil, err
 	}
@@ -97,16 +97,16 @@ func UpdateGoal(ctx context.Context, db *gorm.DB, app *App, id string, in GoalIn
 
 // DeleteGoal deletes a goal of the app.
 func DeleteGoal(ctx context.Context, db *gorm.DB, app *App, id string) (*Goal, error) {
-	g, err := GoalByID(ctx, db, app, id)
+	g, err := GoalByID(ctx, db, app, "id", id)
 	if err != nil {
 		return nil, err
 	}
 	return g, db.WithContext(ctx).Delete(g).Error
 }
 
-// GoalByID returns one goal of the app.
-func GoalByID(ctx context.Context, db *gorm.DB, app *App, id string) (*Goal, error) {
-	n, err := ParseID("id", id)
+// GoalByID returns one goal of the app; field names the argument id came in.
+func GoalByID(ctx context.Context, db *gorm.DB, app *App, field, id string) (*Goal, error) {
+	n, err := ParseID(field, id)
 	if err != nil {
 		return nil, err
 	}

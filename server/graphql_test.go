@@ -333,3 +333,23 @@ func TestBadInputIsNeverInternal(t *testing.T) {
 	a.refused("BAD_USER_INPUT", "", `{ nosuchfield }`)
 	a.refused("BAD_USER_INPUT", "f", `query($f: Int) { leads(appId: "x", first: $f) { edges { cursor } } }`, client.Var("f", "many"))
 }
+
+// An id that is not one names the argument it came in, so a client can
+// tell which of an operation's ids was wrong.
+func TestMalformedIDsNameTheirArgument(t *testing.T) {
+	a := newAPI(t, modelstest.SQLite(t))
+	appID, _ := a.createApp("Ids")
+	const day = `{from: "2026-12-01T00:00:00Z", to: "2026-12-02T00:00:00Z"}`
+	for _, tc := range []struct{ field, query string }{
+		{"goalId", `query($a: ID!, $i: ID!) { goalReport(appId: $a, goalId: $i, range: ` + day + `) { started } }`},
+		{"actionId", `mutation($a: ID!, $i: ID!) { sendTestDelivery(appId: $a, actionId: $i) { __typename } }`},
+		{"ruleId", `mutation($a: ID!, $i: ID!) { addAutomationAction(appId: $a, ruleId: $i, input: {kind: webhook, url: "https://example.com/h"}) { __typename } }`},
+		{"id", `mutation($a: ID!, $i: ID!) { updateGoal(appId: $a, id: $i, input: {name: "x"}) { id } }`},
+		{"id", `mutation($a: ID!, $i: ID!) { rotateActionSecret(appId: $a, id: $i) { __typename } }`},
+	} {
+		for _, id := range []string{"abc", "-1", "18446744073709551616"} {
+			a.refused("BAD_USER_INPUT", tc.field, tc.query, client.Var("a", appID), client.Var("i", id))
+		}
+		a.refused("NOT_FOUND", "", tc.query, client.Var("a", appID), client.Var("i", "999999"))
+	}
+}
