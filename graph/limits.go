@@ -22,9 +22,12 @@ const codeComplexity = "COMPLEXITY_LIMIT_EXCEEDED"
 func init() { errcode.RegisterErrorType(codeComplexity, errcode.KindProtocol) }
 
 // complexity prices paginated lists by the page size asked for, so that a
-// query's complexity bounds the rows it can make the server read.
+// query's complexity bounds the rows it can make the server read. A size
+// over the largest page is priced as that page: the resolver refuses it
+// with BAD_USER_INPUT on first, which tells the caller more than the
+// operation's complexity would.
 func complexity(c *generated.ComplexityRoot) {
-	page := func(child int, first *int) int { return 1 + child*deref(first, 50) }
+	page := func(child int, first *int) int { return 1 + child*min(deref(first, 50), models.MaxPageSize) }
 	c.Device.Timeline = func(child int, first *int, _ *string) int { return page(child, first) }
 	c.Lead.Timeline = func(child int, first *int, _ *string) int { return page(child, first) }
 	c.Query.Leads = func(child int, _ string, _ *string, first *int, _ *string) int { return page(child, first) }
@@ -32,7 +35,7 @@ func complexity(c *generated.ComplexityRoot) {
 		return page(child, first)
 	}
 	c.Query.Breakdown = func(child int, _ string, _ model.RangeInput, _ model.BreakdownBy, first *int) int {
-		return 1 + child*deref(first, 20)
+		return 1 + child*min(deref(first, 20), models.MaxBreakdownValues)
 	}
 	c.App.UnknownCodes = func(child int, first *int) int { return page(child, first) }
 	c.App.RefusedOrigins = func(child int, first *int) int { return page(child, first) }

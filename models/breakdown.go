@@ -28,8 +28,10 @@ const (
 	BreakdownPagesWithQuery = "pagesWithQuery"
 	BreakdownSources        = "sources"
 	BreakdownReferrers      = "referrers"
-	maxBreakdownValues      = 100
 )
+
+// MaxBreakdownValues is the most values a breakdown answers.
+const MaxBreakdownValues = 100
 
 var breakdownKinds = map[string]string{
 	BreakdownPages: kindPath, BreakdownPagesWithQuery: kindURL, BreakdownSources: kindSource, BreakdownReferrers: kindRef,
@@ -44,8 +46,8 @@ func AppBreakdown(ctx context.Context, db *gorm.DB, app *App, in RangeInput, by 
 	if !ok {
 		return nil, Invalid("by", "must be pages, pagesWithQuery, sources or referrers")
 	}
-	if first < 1 || first > maxBreakdownValues {
-		return nil, Invalid("first", "must be between 1 and %d", maxBreakdownValues)
+	if first < 1 || first > MaxBreakdownValues {
+		return nil, Invalid("first", "must be between 1 and %d", MaxBreakdownValues)
 	}
 	s, err := resolveRange(app, in)
 	if err != nil {

@@ -215,9 +215,13 @@ func escapeLike(s string) string {
 	return strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(s)
 }
 
+// MaxPageSize is the largest first that timelines, leads, the event
+// browser, unknown codes and refused origins accept.
+const MaxPageSize = 500
+
 func checkFirst(first int) error {
-	if first < 1 || first > 500 {
-		return Invalid("first", "must be between 1 and 500")
+	if first < 1 || first > MaxPageSize {
+		return Invalid("first", "must be between 1 and %d", MaxPageSize)
 	}
 	return nil
 }

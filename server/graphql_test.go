@@ -353,3 +353,21 @@ func TestMalformedIDsNameTheirArgument(t *testing.T) {
 		a.refused("NOT_FOUND", "", tc.query, client.Var("a", appID), client.Var("i", "999999"))
 	}
 }
+
+// A page size over the largest page is refused naming first, not as an
+// operation too complex, which would not say what to change.
+func TestPageSizeOverTheLimitNamesFirst(t *testing.T) {
+	a := newAPI(t, modelstest.SQLite(t))
+	appID, _ := a.createApp("Pages")
+	const day = `{from: "2026-12-01T00:00:00Z", to: "2026-12-02T00:00:00Z"}`
+	for _, q := range []string{
+		`query($a: ID!, $f: Int) { events(appId: $a, first: $f) { edges { node { id code url } } } }`,
+		`query($a: ID!, $f: Int) { leads(appId: $a, first: $f) { edges { node { id email } } } }`,
+		`query($a: ID!, $f: Int) { app(id: $a) { unknownCodes(first: $f) { code count } } }`,
+		`query($a: ID!, $f: Int) { breakdown(appId: $a, range: ` + day + `, by: pages, first: $f) { value count } }`,
+	} {
+		for _, f := range []int{1000, 1<<31 - 1} {
+			a.refused("BAD_USER_INPUT", "first", q, client.Var("a", appID), client.Var("f", f))
+		}
+	}
+}
