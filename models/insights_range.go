@@ -28,6 +28,13 @@ type RangeInput struct {
 
 const maxBuckets = 2000
 
+// A range lies in the years 1000 to 9999, buckets included: the stores hold
+// no other (MySQL's DATETIME range) and RFC 3339 writes no year past 9999.
+var (
+	minRangeTime = time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxRangeTime = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
 // span is a resolved range: whole buckets of the interval in the timezone.
 type span struct {
 	loc      *time.Location
@@ -67,7 +74,10 @@ func resolveRange(app *App, in RangeInput) (*span, error) {
 	default:
 		return nil, Invalid("interval", "must be hour, day, week or month")
 	}
-	if in.From.IsZero() || in.To.IsZero() || !in.From.Before(in.To) {
+	if in.From.Before(minRangeTime) || !in.From.Before(maxRangeTime) {
+		return nil, Invalid("from", "must be in the years 1000 to 9999")
+	}
+	if !in.From.Before(in.To) {
 		return nil, Invalid("to", "must be after from")
 	}
 	if in.To.Sub(in.From) > 3*366*24*time.Hour {
@@ -83,6 +93,12 @@ func resolveRange(app *App, in RangeInput) (*span, error) {
 		s.aligned = s.aligned && start.Unix()%3600 == 0
 		start = next
 		s.end = next.UTC()
+	}
+	if s.starts[0].Before(minRangeTime) {
+		return nil, Invalid("from", "must be in the years 1000 to 9999, its whole bucket in the timezone included")
+	}
+	if !s.end.Before(maxRangeTime) {
+		return nil, Invalid("to", "must be in the years 1000 to 9999, its whole bucket in the timezone included")
 	}
 	s.aligned = s.aligned && s.end.Unix()%3600 == 0
 	return s, nil

@@ -299,3 +299,40 @@ func TestGraphQLOverviewCompactSeries(t *testing.T) {
 		}
 	})
 }
+
+// A range reaching past the year 9999 once widened to whole buckets (MySQL's
+// driver takes no such time; SQLite answered an Overview.to of
+// "10000-01-01T23:00:00Z", no RFC 3339 time), or starting before the year
+// 1000, is refused naming the end that is out, not answered INTERNAL or with
+// "to: must be after from".
+func TestInsightRangesStayInTheStoresYears(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		a := newAPI(t, db)
+		appID, _ := a.createApp("Years")
+		a.ok(`mutation($a: ID!) { updateApp(id: $a, input: {timezone: "Europe/Amsterdam"}) { id } }`, &map[string]any{}, client.Var("a", appID))
+		queries := []string{
+			`query($a: ID!, $r: RangeInput!) { overview(appId: $a, range: $r) { to } }`,
+			`query($a: ID!, $r: RangeInput!) { breakdown(appId: $a, range: $r, by: pages) { value } }`,
+			`query($a: ID!, $r: RangeInput!) { funnel(input: {appId: $a, range: $r, steps: [{code: "view"}, {code: "click"}], windowSeconds: 60}) { to } }`,
+		}
+		for _, tc := range []struct {
+			field string
+			rng   map[string]any
+		}{
+			{"to", map[string]any{"from": "9999-12-30T00:00:00Z", "to": "9999-12-31T23:59:59Z"}},
+			{"to", map[string]any{"from": "9999-11-30T00:00:00Z", "to": "9999-12-01T00:00:01Z", "interval": "month", "timezone": "UTC"}},
+			{"from", map[string]any{"from": "0001-01-01T00:00:00Z", "to": "0001-01-02T00:00:00Z"}},
+			{"from", map[string]any{"from": "1000-01-01T00:00:00Z", "to": "1000-01-02T00:00:00Z", "timezone": "America/New_York"}},
+		} {
+			for _, q := range queries {
+				a.refused("BAD_USER_INPUT", tc.field, q, client.Var("a", appID), client.Var("r", tc.rng))
+			}
+		}
+		// The last whole day the stores hold is answered.
+		var ov struct{ Overview struct{ To string } }
+		a.ok(queries[0], &ov, client.Var("a", appID), client.Var("r", map[string]any{"from": "9999-12-30T00:00:00Z", "to": "9999-12-31T00:00:00Z", "timezone": "UTC"}))
+		if ov.Overview.To != "9999-12-31T00:00:00Z" {
+			t.Fatalf("overview to %q", ov.Overview.To)
+		}
+	})
+}
