@@ -163,3 +163,32 @@ func TestInvitingAgainReplacesTheInvitation(t *testing.T) {
 		}
 	})
 }
+
+// Invitations of one address at once leave one pending invitation and
+// refuse none: on MariaDB each found no pending invitation to replace, so
+// several stayed, or deadlocked into INTERNAL_SERVER_ERROR.
+func TestConcurrentInvitationsOfOneAddress(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		const n = 8
+		errs := make(chan error, n)
+		for range n {
+			go func() {
+				_, err := models.AddMember(e.ctx, db, e.owner, e.app.PublicID, "twice@example.com", models.RoleViewer)
+				errs <- err
+			}()
+		}
+		for range n {
+			if err := <-errs; err != nil {
+				t.Errorf("invitation refused: %v", err)
+			}
+		}
+		pending, err := models.Invitations(e.ctx, db, e.owner, e.app.PublicID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pending) != 1 {
+			t.Fatalf("%d pending invitations of one address, want 1", len(pending))
+		}
+	})
+}

@@ -77,42 +77,57 @@ func AddMember(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, email st
 	}
 	token := "inv_" + randomToken(32)
 	inv := &Invitation{AppID: app.ID, Email: email, Role: role, TokenHash: hashSecret(token), ExpiresAt: Now().Add(invitationTTL)}
-	err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var members int64
-		err := tx.Model(&Membership{}).Joins("JOIN users ON users.id = memberships.user_id").
-			Where("memberships.app_id = ? AND users.email_key = ?", app.ID, key).Count(&members).Error
-		if err != nil {
-			return err
-		}
-		if members > 0 {
-			return newError(ErrConflict, "%s is already a member; change the role instead", email)
-		}
-		if err := tx.Where("app_id = ? AND expires_at < ?", app.ID, Now()).Delete(&Invitation{}).Error; err != nil {
-			return err
-		}
-		// The same address in any case, folded in Go: SQLite's LOWER
-		// folds ASCII only, so ÉMILE@ and émile@ were two invitations.
-		var pending []*Invitation
-		if err := tx.Select("id", "email").Where("app_id = ?", app.ID).Find(&pending).Error; err != nil {
-			return err
-		}
-		var replaced []uint64
-		for _, p := range pending {
-			if strings.ToLower(p.Email) == key {
-				replaced = append(replaced, p.ID)
-			}
-		}
-		if len(replaced) > 0 {
-			if err := tx.Where("app_id = ? AND id IN ?", app.ID, replaced).Delete(&Invitation{}).Error; err != nil {
-				return err
-			}
-		}
-		return tx.Create(inv).Error
+	// Invitations of one app take turns on its memberships (every app has
+	// an owner's), as role changes do: on MySQL, two invitations of one
+	// address at once each found no pending one to replace and both stayed,
+	// or deadlocked on the deletes.
+	err = withRetry(ctx, func() error {
+		inv.ID = 0
+		return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return invite(tx, app, inv, key) })
 	})
 	if err != nil {
 		return nil, fmt.Errorf("models.AddMember: %w", err)
 	}
 	return &AddMemberResult{Invitation: inv, Token: token}, nil
+}
+
+// invite stores inv, replacing the app's pending invitations of the email
+// key, unless the key is a member's.
+func invite(tx *gorm.DB, app *App, inv *Invitation, key string) error {
+	var locked []*Membership
+	if err := forUpdate(tx).Select("app_id", "user_id").Where("app_id = ?", app.ID).Find(&locked).Error; err != nil {
+		return err
+	}
+	var members int64
+	err := tx.Model(&Membership{}).Joins("JOIN users ON users.id = memberships.user_id").
+		Where("memberships.app_id = ? AND users.email_key = ?", app.ID, key).Count(&members).Error
+	if err != nil {
+		return err
+	}
+	if members > 0 {
+		return newError(ErrConflict, "%s is already a member; change the role instead", inv.Email)
+	}
+	if err := tx.Where("app_id = ? AND expires_at < ?", app.ID, Now()).Delete(&Invitation{}).Error; err != nil {
+		return err
+	}
+	// The same address in any case, folded in Go: SQLite's LOWER
+	// folds ASCII only, so ÉMILE@ and émile@ were two invitations.
+	var pending []*Invitation
+	if err := tx.Select("id", "email").Where("app_id = ?", app.ID).Find(&pending).Error; err != nil {
+		return err
+	}
+	var replaced []uint64
+	for _, p := range pending {
+		if strings.ToLower(p.Email) == key {
+			replaced = append(replaced, p.ID)
+		}
+	}
+	if len(replaced) > 0 {
+		if err := tx.Where("app_id = ? AND id IN ?", app.ID, replaced).Delete(&Invitation{}).Error; err != nil {
+			return err
+		}
+	}
+	return tx.Create(inv).Error
 }
 
 // Invitations lists an app's pending invitations, newest first. Owners only.
