@@ -341,6 +341,9 @@ func CreateAutomationRuleFor(ctx context.Context, db *gorm.DB, v Viewer, guard U
 		acts[i] = a
 	}
 	err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := keepMatchers(tx, map[uint64]string{r.MatcherID: "matcher"}); err != nil {
+			return err
+		}
 		if err := tx.Create(r).Error; err != nil {
 			return conflictOnDuplicate(err, "a rule named %q exists in this app", r.Name)
 		}
@@ -387,7 +390,14 @@ func UpdateAutomationRuleFor(ctx context.Context, db *gorm.DB, v Viewer, appPubl
 		if err := r.apply(ctx, db, in); err != nil {
 			return nil, err
 		}
-		err = db.WithContext(ctx).Select("Name", "MatcherID", "IdentifiedOnly", "Enabled", "UpdatedAt").Save(r).Error
+		err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			if in.Matcher != nil {
+				if err := keepMatchers(tx, map[uint64]string{r.MatcherID: "matcher"}); err != nil {
+					return err
+				}
+			}
+			return tx.Select("Name", "MatcherID", "IdentifiedOnly", "Enabled", "UpdatedAt").Save(r).Error
+		})
 		return r, conflictOnDuplicate(err, "a rule named %q exists in this app", r.Name)
 	})
 }

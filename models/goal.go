@@ -65,6 +65,18 @@ func (g *Goal) apply(ctx context.Context, db *gorm.DB, in GoalInput) error {
 	return nil
 }
 
+// matcherFields maps the matchers in names to their argument, for keepMatchers.
+func (g *Goal) matcherFields(in GoalInput) map[uint64]string {
+	fields := map[uint64]string{}
+	if in.StartMatcher != nil {
+		fields[g.StartMatcherID] = "startMatcher"
+	}
+	if in.CompletionMatcher != nil {
+		fields[g.CompletionMatcherID] = "completionMatcher"
+	}
+	return fields
+}
+
 // CreateGoal stores a goal in the app.
 func CreateGoal(ctx context.Context, db *gorm.DB, app *App, in GoalInput) (*Goal, error) {
 	switch {
@@ -79,7 +91,13 @@ func CreateGoal(ctx context.Context, db *gorm.DB, app *App, in GoalInput) (*Goal
 	if err := g.apply(ctx, db, in); err != nil {
 		return nil, err
 	}
-	return g, conflictOnDuplicate(db.WithContext(ctx).Create(g).Error, "a goal named %q exists in this app", g.Name)
+	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := keepMatchers(tx, g.matcherFields(in)); err != nil {
+			return err
+		}
+		return tx.Create(g).Error
+	})
+	return g, conflictOnDuplicate(err, "a goal named %q exists in this app", g.Name)
 }
 
 // UpdateGoal changes a goal of the app.
@@ -91,7 +109,12 @@ func UpdateGoal(ctx context.Context, db *gorm.DB, app *App, id string, in GoalIn
 	if err := g.apply(ctx, db, in); err != nil {
 		return nil, err
 	}
-	err = db.WithContext(ctx).Select("Name", "StartMatcherID", "CompletionMatcherID", "WindowSeconds", "UpdatedAt").Save(g).Error
+	err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := keepMatchers(tx, g.matcherFields(in)); err != nil {
+			return err
+		}
+		return tx.Select("Name", "StartMatcherID", "CompletionMatcherID", "WindowSeconds", "UpdatedAt").Save(g).Error
+	})
 	return g, conflictOnDuplicate(err, "a goal named %q exists in this app", g.Name)
 }
 

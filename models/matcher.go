@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -107,6 +109,14 @@ func DeleteEventMatcher(ctx context.Context, db *gorm.DB, app *App, id string) (
 		return nil, err
 	}
 	err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// The lock keepMatchers takes: a goal or rule being stored with m
+		// is either counted below or refused there.
+		if err := forUpdate(tx).Where("id = ?", m.ID).Take(&EventMatcher{}).Error; err != nil {
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return newError(ErrNotFound, "matcher %s not found", id)
+			}
+			return err
+		}
 		var used int64
 		err := forUpdate(tx.Model(&Goal{})).Where("start_matcher_id = ? OR completion_matcher_id = ?", m.ID, m.ID).Count(&used).Error
 		if err != nil {
@@ -138,6 +148,32 @@ func EventMatcherByID(ctx context.Context, db *gorm.DB, app *App, id string) (*E
 		return nil, newError(ErrNotFound, "matcher %s not found", id)
 	}
 	return &m, err
+}
+
+// keepMatchers locks, until tx ends, the matchers a goal or rule is being
+// stored with (found by name in its app; fields maps each id to the
+// argument that named it), in id order so that writers do not deadlock, and
+// refuses one deleted since it was looked up. DeleteEventMatcher takes the
+// same lock before it looks for goals and rules, so that none is ever left
+// without its matcher.
+func keepMatchers(tx *gorm.DB, fields map[uint64]string) error {
+	if len(fields) == 0 {
+		return nil
+	}
+	ids := slices.Sorted(maps.Keys(fields))
+	var found []uint64
+	// By primary key alone: through the app's index MariaDB locks every
+	// matcher of the app, and a delete and a goal deadlock.
+	err := forUpdate(tx.Model(&EventMatcher{})).Where("id IN ?", ids).Order("id").Pluck("id", &found).Error
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if !slices.Contains(found, id) {
+			return Invalid(fields[id], "the matcher was deleted meanwhile")
+		}
+	}
+	return nil
 }
 
 // eventMatcherByName returns one matcher of the app by name.
