@@ -61,7 +61,7 @@ func Funnel(ctx context.Context, db *gorm.DB, app *App, in FunnelInput) (*Funnel
 		return nil, Invalid("steps", "a funnel has 2 to 8 steps")
 	}
 	if in.Window <= 0 || in.Window > maxFunnelWindow {
-		return nil, Invalid("window", "must be between 1 second and 90 days")
+		return nil, Invalid("windowSeconds", "must be between 1 second and 90 days")
 	}
 	s, err := resolveRange(app, in.Range)
 	if err != nil {

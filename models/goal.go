@@ -44,7 +44,7 @@ func (g *Goal) apply(ctx context.Context, db *gorm.DB, in GoalInput) error {
 	}
 	if in.Window != nil {
 		if *in.Window < time.Second || *in.Window > maxFunnelWindow {
-			return Invalid("window", "must be between 1 second and 90 days")
+			return Invalid("windowSeconds", "must be between 1 second and 90 days")
 		}
 		g.WindowSeconds = int64(*in.Window / time.Second)
 	}

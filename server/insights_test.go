@@ -336,3 +336,17 @@ func TestInsightRangesStayInTheStoresYears(t *testing.T) {
 		}
 	})
 }
+
+// A window out of bounds names windowSeconds, the argument both inputs
+// have (it said "window", which neither has).
+func TestWindowRefusalsNameWindowSeconds(t *testing.T) {
+	a := newAPI(t, modelstest.SQLite(t))
+	appID, _ := a.createApp("Windows")
+	a.ok(`mutation($a: ID!) { createEventMatcher(appId: $a, input: {name: "v", code: "view"}) { id } }`, &map[string]any{}, client.Var("a", appID))
+	for _, w := range []int{0, 90*24*3600 + 1} {
+		a.refused("BAD_USER_INPUT", "windowSeconds", `mutation($a: ID!, $w: Int) { createGoal(appId: $a, input: {name: "g", startMatcher: "v", completionMatcher: "v", windowSeconds: $w}) { id } }`,
+			client.Var("a", appID), client.Var("w", w))
+		a.refused("BAD_USER_INPUT", "windowSeconds", `query($a: ID!, $w: Int!) { funnel(input: {appId: $a, range: {from: "2026-12-01T00:00:00Z", to: "2026-12-02T00:00:00Z"}, steps: [{code: "view"}, {code: "view"}], windowSeconds: $w}) { from } }`,
+			client.Var("a", appID), client.Var("w", w))
+	}
+}
