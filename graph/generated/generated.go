@@ -3370,13 +3370,13 @@ type App {
   "Event definitions of this app, by code. ` + "`" + `enabled` + "`" + ` filters by the enabled flag."
   eventDefinitions(enabled: Boolean): [EventDefinition!]!
   "Codes that were triggered but are not defined, so owners can spot typos. Most recent first."
-  unknownCodes(first: Int = 50): [UnknownCode!]!
+  unknownCodes("1 to 500 codes." first: Int = 50): [UnknownCode!]!
   """
   Browser origins whose triggers were refused because allowedOrigins does not list them
   (a mistyped entry refuses a whole site). At most 100 per app, the least recently seen
   dropped; counted per request and written about once a second. Most recent first.
   """
-  refusedOrigins(first: Int = 50): [RefusedOrigin!]!
+  refusedOrigins("1 to 500 origins." first: Int = 50): [RefusedOrigin!]!
 }
 
 "A browser origin refused because the app does not allow it."
@@ -3440,6 +3440,7 @@ extend type Query {
 extend type Mutation {
   "Creates an app, owned by the signed-in user, with the built-in definitions view, click and submit."
   createApp(input: CreateAppInput!): AppWithSecret!
+  "Changes only the fields given (owners only), so concurrent edits of different fields both stay."
   updateApp(id: ID!, input: UpdateAppInput!): App!
   "Replaces the secret key; the old one stops working at once."
   rotateAppSecret(id: ID!): AppWithSecret!
@@ -3706,6 +3707,7 @@ type DeliveryAttempt {
 }
 
 type DeliveryEdge {
+  "Pass as ` + "`" + `after` + "`" + ` to read what comes after this item."
   cursor: String!
   node: Delivery!
 }
@@ -3796,7 +3798,9 @@ input TestRuleInput {
 }
 
 extend type Query {
+  "The app's automation rules with their actions."
   automationRules(appId: ID!): [AutomationRule!]!
+  "One automation rule of the app (NOT_FOUND otherwise)."
   automationRule(appId: ID!, id: ID!): AutomationRule!
   """
   The delivery log, newest first (one event's deliveries by rule id, then
@@ -3804,18 +3808,33 @@ extend type Query {
   ` + "`" + `after` + "`" + ` the ` + "`" + `endCursor` + "`" + ` of the previous page; anything else is
   BAD_USER_INPUT naming the argument.
   """
-  deliveries(appId: ID!, ruleId: ID, status: DeliveryStatus, first: Int = 50, after: String): DeliveryConnection!
+  deliveries(
+    appId: ID!
+    "Only this rule's deliveries."
+    ruleId: ID
+    "Only deliveries in this status."
+    status: DeliveryStatus
+    "1 to 100 deliveries."
+    first: Int = 50
+    "A cursor from an earlier page of the delivery log: the page starts after it."
+    after: String
+  ): DeliveryConnection!
   "How many events in the range would have fired a rule with this trigger, with sample payloads. Sends nothing."
   testRule(appId: ID!, input: TestRuleInput!, range: RangeInput!): TestRuleResult!
 }
 
 extend type Mutation {
+  "Stores a rule with its actions (editors and owners); a name already used in the app is CONFLICT. The webhook secrets are in this answer only."
   createAutomationRule(appId: ID!, input: AutomationRuleInput!): CreateAutomationRulePayload!
+  "Changes only the fields given (editors and owners)."
   updateAutomationRule(appId: ID!, id: ID!, input: UpdateAutomationRuleInput!): AutomationRule!
   "Deletes the rule, its actions and its delivery log."
   deleteAutomationRule(appId: ID!, id: ID!): DeletePayload!
+  "Adds an action to a rule (editors and owners); a webhook's signing secret is in this answer only."
   addAutomationAction(appId: ID!, ruleId: ID!, input: AutomationActionInput!): ActionSecretPayload!
+  "Changes only the fields given (editors and owners)."
   updateAutomationAction(appId: ID!, id: ID!, input: UpdateAutomationActionInput!): AutomationAction!
+  "Deletes an action and its delivery log (editors and owners)."
   deleteAutomationAction(appId: ID!, id: ID!): DeletePayload!
   """
   A new signing secret for a webhook. For 24 hours deliveries are signed by
@@ -3921,6 +3940,7 @@ type Event {
 }
 
 type EventEdge {
+  "Pass as ` + "`" + `after` + "`" + ` to read what comes after this item."
   cursor: String!
   node: Event!
 }
@@ -3974,7 +3994,9 @@ extend type Query {
 }
 
 extend type Mutation {
+  "Defines a code in the app (editors and owners); a code already defined there is CONFLICT."
   createEventDefinition(input: CreateEventDefinitionInput!): EventDefinition!
+  "Changes only the fields given (editors and owners), so concurrent edits of different fields both stay."
   updateEventDefinition(id: ID!, input: UpdateEventDefinitionInput!): EventDefinition!
   "Deletes a definition that has never been triggered; otherwise EVENT_ALREADY_TRIGGERED."
   deleteEventDefinition(id: ID!): DeletePayload!
@@ -4036,7 +4058,8 @@ enum Interval {
 A time range, widened to whole buckets of the interval in the timezone
 (default: the app's). Counts are exact. In timezones whose offset is not a
 whole hour, overviews are computed from the raw events (slower) and
-breakdowns round the range to whole UTC hours.
+breakdowns round the range to whole UTC hours. The widened range lies in
+the years 1000 to 9999 (BAD_USER_INPUT on from or to otherwise).
 """
 input RangeInput {
   from: Time!
@@ -4265,7 +4288,14 @@ extend type Query {
   "Totals, unique devices, leads and per-definition series in a range."
   overview(appId: ID!, range: RangeInput!, exactUniques: Boolean = false): Overview!
   "Top pages, sources or referrers in a range, by event count."
-  breakdown(appId: ID!, range: RangeInput!, by: BreakdownBy!, first: Int = 20): [BreakdownRow!]!
+  breakdown(
+    appId: ID!
+    range: RangeInput!
+    by: BreakdownBy!
+    "1 to 100 values, most events first (BAD_USER_INPUT on first otherwise)."
+    first: Int = 20
+  ): [BreakdownRow!]!
+  "How many visitors went through the steps in order, each within the window of the first step."
   funnel(input: FunnelInput!): FunnelReport!
   """
   The event browser: events matching the rules, newest first. Unknown fields or
@@ -4273,9 +4303,26 @@ extend type Query {
   fast at any size; text rules (contains, ...) on rare values scan events newest
   first, so give from/to to bound them.
   """
-  events(appId: ID!, rules: [RuleInput!], match: RuleCombination = all, from: Time, to: Time, first: Int = 50, after: String): EventConnection!
+  events(
+    appId: ID!
+    "Conditions on the events; none: every event."
+    rules: [RuleInput!]
+    "Whether every rule or any rule must hold."
+    match: RuleCombination = all
+    "Only events that occurred at or after this time."
+    from: Time
+    "Only events that occurred before this time."
+    to: Time
+    "1 to 500 events (BAD_USER_INPUT on first otherwise)."
+    first: Int = 50
+    "A cursor from an earlier page of events (pageInfo.endCursor or an edge's cursor; those of timelines and the event browser are interchangeable): the page starts after it. Anything else is BAD_USER_INPUT on after."
+    after: String
+  ): EventConnection!
+  "The app's stored matchers, by name."
   eventMatchers(appId: ID!): [EventMatcher!]!
+  "The app's goals."
   goals(appId: ID!): [Goal!]!
+  "A goal's conversions: visitors with a start event in the range, and those who completed within the goal's window."
   goalReport(appId: ID!, goalId: ID!, range: RangeInput!): GoalReport!
   """
   A position in the event log for ` + "`" + `eventStored(after:)` + "`" + `: every event not yet
@@ -4286,12 +4333,17 @@ extend type Query {
 }
 
 extend type Mutation {
+  "Stores a named matcher (editors and owners); a name already used in the app is CONFLICT."
   createEventMatcher(appId: ID!, input: EventMatcherInput!): EventMatcher!
+  "Changes the fields given (editors and owners); goals and rules that use the matcher follow the change."
   updateEventMatcher(appId: ID!, id: ID!, input: UpdateEventMatcherInput!): EventMatcher!
   "Deletes a matcher that no goal or automation rule uses; otherwise CONFLICT."
   deleteEventMatcher(appId: ID!, id: ID!): DeletePayload!
+  "Stores a goal (editors and owners); a name already used in the app is CONFLICT."
   createGoal(appId: ID!, input: GoalInput!): Goal!
+  "Changes the fields given (editors and owners)."
   updateGoal(appId: ID!, id: ID!, input: UpdateGoalInput!): Goal!
+  "Deletes a goal (editors and owners); its matchers stay."
   deleteGoal(appId: ID!, id: ID!): DeletePayload!
 }
 
@@ -4310,7 +4362,11 @@ type Subscription {
   id), so an event with 1,000 seen ids above it is never sent again: a page
   need only remember the highest 1,000 ids to dedupe.
   """
-  eventStored(appId: ID!, after: String): Event!
+  eventStored(
+    appId: ID!
+    "A cursor from liveCursor (not a page cursor): what was committed after it is sent first."
+    after: String
+  ): Event!
 }
 `, BuiltIn: false},
 	{Name: "../schema/leads.graphqls", Input: `"One browser or install, identified by a client-generated deviceId within an app."
@@ -4324,7 +4380,12 @@ type Device {
   "The lead this device has been identified as, if any."
   lead: Lead
   "This device's events, newest first."
-  timeline(first: Int = 50, after: String): EventConnection!
+  timeline(
+    "1 to 500 events (BAD_USER_INPUT on first otherwise)."
+    first: Int = 50
+    "A cursor from an earlier page of events (pageInfo.endCursor or an edge's cursor; those of timelines and the event browser are interchangeable): the page starts after it. Anything else is BAD_USER_INPUT on after."
+    after: String
+  ): EventConnection!
 }
 
 "An identified person (by email) in one app. A lead owns one or more devices."
@@ -4343,7 +4404,12 @@ type Lead {
   deviceMoves: [DeviceMove!]!
   createdAt: Time!
   "Events of all its devices, newest first, including those from before identification."
-  timeline(first: Int = 50, after: String): EventConnection!
+  timeline(
+    "1 to 500 events (BAD_USER_INPUT on first otherwise)."
+    first: Int = 50
+    "A cursor from an earlier page of events (pageInfo.endCursor or an edge's cursor; those of timelines and the event browser are interchangeable): the page starts after it. Anything else is BAD_USER_INPUT on after."
+    after: String
+  ): EventConnection!
   """
   The lead's journey as plain text for an AI engine writing its emails: visits in order, each
   event told with its definition's name and description and the page it happened on, in the
@@ -4367,6 +4433,7 @@ type DeviceMove {
 }
 
 type LeadEdge {
+  "Pass as ` + "`" + `after` + "`" + ` to read what comes after this item."
   cursor: String!
   node: Lead!
 }
@@ -4394,10 +4461,20 @@ type IdentifyPayload {
 }
 
 extend type Query {
+  "One lead by id, for viewers of its app (NOT_FOUND otherwise)."
   lead(id: ID!): Lead!
+  "One device of an app by its client-generated deviceId (NOT_FOUND when the app has none such)."
   device(appId: ID!, deviceId: ID!): Device!
   "Leads of an app, newest first. ` + "`" + `search` + "`" + ` matches email or name."
-  leads(appId: ID!, search: String, first: Int = 50, after: String): LeadConnection!
+  leads(
+    appId: ID!
+    "Part of the email or name, any case."
+    search: String
+    "1 to 500 leads (BAD_USER_INPUT on first otherwise)."
+    first: Int = 50
+    "A cursor from an earlier page of leads (pageInfo.endCursor or an edge's cursor): the page starts after it. Anything else is BAD_USER_INPUT on after."
+    after: String
+  ): LeadConnection!
   "The lead with this email (case-insensitive), for personal-data export; null when there is none."
   leadByEmail(appId: ID!, email: String!): Lead
 }
@@ -4460,6 +4537,7 @@ type AuditRecord {
 }
 
 type AuditRecordEdge {
+  "Pass as ` + "`" + `after` + "`" + ` to read what comes after this item."
   cursor: String!
   node: AuditRecord!
 }
@@ -4473,7 +4551,13 @@ extend type Query {
   "An erasure started by eraseLead, eraseDevice or eraseBefore: its counts so far, and once done the final ones and the receipt. Who may start an erasure of its kind may follow it. Kept 30 days after it is done."
   erasure(appId: ID!, id: ID!): EraseLeadPayload!
   "Receipts of the app's erasures, exports and retention runs, newest first. Owners only."
-  auditLog(appId: ID!, first: Int = 50, after: String): AuditRecordConnection!
+  auditLog(
+    appId: ID!
+    "0 to 200 receipts (BAD_USER_INPUT on first otherwise)."
+    first: Int = 50
+    "A cursor from an earlier page of the audit log (pageInfo.endCursor or an edge's cursor): the page starts after it. Anything else is BAD_USER_INPUT on after."
+    after: String
+  ): AuditRecordConnection!
 }
 `, BuiltIn: false},
 	{Name: "../schema/scalars.graphqls", Input: `"An RFC 3339 timestamp, always returned in UTC."
@@ -4485,9 +4569,11 @@ scalar Map
 "Any JSON value; the field's description says which are accepted."
 scalar JSON
 
-"Cursor-based pagination details (Relay connection spec)."
+"Where a page ends. Pages are read forward: pass endCursor as ` + "`" + `after` + "`" + ` while hasNextPage is true."
 type PageInfo {
+  "True when another page follows this one; false on the last page."
   hasNextPage: Boolean!
+  "The cursor of the last item of this page, for ` + "`" + `after` + "`" + `; null when the page is empty."
   endCursor: String
 }
 

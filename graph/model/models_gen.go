@@ -41,6 +41,7 @@ type AuditRecordConnection struct {
 }
 
 type AuditRecordEdge struct {
+	// Pass as `after` to read what comes after this item.
 	Cursor string              `json:"cursor"`
 	Node   *models.AuditRecord `json:"node"`
 }
@@ -101,6 +102,7 @@ type DeliveryConnection struct {
 }
 
 type DeliveryEdge struct {
+	// Pass as `after` to read what comes after this item.
 	Cursor string           `json:"cursor"`
 	Node   *models.Delivery `json:"node"`
 }
@@ -112,6 +114,7 @@ type EventConnection struct {
 }
 
 type EventEdge struct {
+	// Pass as `after` to read what comes after this item.
 	Cursor string        `json:"cursor"`
 	Node   *models.Event `json:"node"`
 }
@@ -205,6 +208,7 @@ type LeadConnection struct {
 }
 
 type LeadEdge struct {
+	// Pass as `after` to read what comes after this item.
 	Cursor string       `json:"cursor"`
 	Node   *models.Lead `json:"node"`
 }
@@ -218,10 +222,12 @@ type MatcherInput struct {
 type Mutation struct {
 }
 
-// Cursor-based pagination details (Relay connection spec).
+// Where a page ends. Pages are read forward: pass endCursor as `after` while hasNextPage is true.
 type PageInfo struct {
-	HasNextPage bool    `json:"hasNextPage"`
-	EndCursor   *string `json:"endCursor,omitempty"`
+	// True when another page follows this one; false on the last page.
+	HasNextPage bool `json:"hasNextPage"`
+	// The cursor of the last item of this page, for `after`; null when the page is empty.
+	EndCursor *string `json:"endCursor,omitempty"`
 }
 
 type Query struct {
@@ -230,7 +236,8 @@ type Query struct {
 // A time range, widened to whole buckets of the interval in the timezone
 // (default: the app's). Counts are exact. In timezones whose offset is not a
 // whole hour, overviews are computed from the raw events (slower) and
-// breakdowns round the range to whole UTC hours.
+// breakdowns round the range to whole UTC hours. The widened range lies in
+// the years 1000 to 9999 (BAD_USER_INPUT on from or to otherwise).
 type RangeInput struct {
 	From     time.Time `json:"from"`
 	To       time.Time `json:"to"`
