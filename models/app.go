@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"gorm.io/gorm"
@@ -59,9 +60,9 @@ const maxOrigins = 50
 // apply validates in and copies it onto a.
 func (a *App) apply(in AppInput) error {
 	if in.Name != nil {
-		name := strings.TrimSpace(*in.Name)
-		if name == "" || utf8.RuneCountInString(name) > 200 {
-			return Invalid("name", "must be 1 to 200 characters")
+		name, err := checkName(*in.Name)
+		if err != nil {
+			return err
 		}
 		a.Name = name
 	}
@@ -332,6 +333,18 @@ func AppsByID(ctx context.Context, db *gorm.DB, ids []uint64) (map[uint64]*App, 
 // truncate cuts s to at most n bytes and marks the cut with "…". It cuts
 // between characters: a delivery's error text cut inside one was not
 // UTF-8, which MySQL refuses to store.
+// checkName trims a name of an app, definition, matcher, goal or rule and
+// refuses it empty, over 200 characters or with control characters: names
+// are shown in lists and referenced by goals and rules, where "plan\x00"
+// would pass for "plan".
+func checkName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || utf8.RuneCountInString(name) > 200 || strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		return "", Invalid("name", "must be 1 to 200 characters, without control characters")
+	}
+	return name, nil
+}
+
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s

@@ -210,9 +210,9 @@ var reservedHeaders = map[string]bool{
 
 func (r *AutomationRule) apply(ctx context.Context, db *gorm.DB, in AutomationRuleInput) error {
 	if in.Name != nil {
-		name := strings.TrimSpace(*in.Name)
-		if name == "" || utf8.RuneCountInString(name) > 200 {
-			return Invalid("name", "must be 1 to 200 characters")
+		name, err := checkName(*in.Name)
+		if err != nil {
+			return err
 		}
 		r.Name = name
 	}

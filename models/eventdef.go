@@ -68,9 +68,9 @@ func (d *EventDefinition) apply(in EventDefinitionInput) error {
 		d.Code = *in.Code
 	}
 	if in.Name != nil {
-		name := strings.TrimSpace(*in.Name)
-		if name == "" || utf8.RuneCountInString(name) > 200 {
-			return Invalid("name", "must be 1 to 200 characters")
+		name, err := checkName(*in.Name)
+		if err != nil {
+			return err
 		}
 		d.Name = name
 	}

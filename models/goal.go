@@ -3,9 +3,7 @@ package models
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"gorm.io/gorm"
 )
@@ -36,9 +34,9 @@ const defaultGoalWindow = 30 * 24 * time.Hour
 
 func (g *Goal) apply(ctx context.Context, db *gorm.DB, in GoalInput) error {
 	if in.Name != nil {
-		name := strings.TrimSpace(*in.Name)
-		if name == "" || utf8.RuneCountInString(name) > 200 {
-			return Invalid("name", "must be 1 to 200 characters")
+		name, err := checkName(*in.Name)
+		if err != nil {
+			return err
 		}
 		g.Name = name
 	}

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"gorm.io/gorm"
 )
@@ -50,9 +49,9 @@ type EventMatcherInput struct {
 
 func (m *EventMatcher) apply(in EventMatcherInput) error {
 	if in.Name != nil {
-		name := strings.TrimSpace(*in.Name)
-		if name == "" || utf8.RuneCountInString(name) > 200 {
-			return Invalid("name", "must be 1 to 200 characters")
+		name, err := checkName(*in.Name)
+		if err != nil {
+			return err
 		}
 		m.Name = name
 	}

@@ -371,3 +371,28 @@ func TestPageSizeOverTheLimitNamesFirst(t *testing.T) {
 		}
 	}
 }
+
+// Names with control characters are refused, as ingest token names were:
+// goals and rules reference matchers by name, where "base\x00" passed for
+// "base", and lists showed them alike.
+func TestNamesWithControlCharactersAreRefused(t *testing.T) {
+	a := newAPI(t, modelstest.SQLite(t))
+	appID, _ := a.createApp("Names")
+	a.ok(`mutation($a: ID!) { createEventMatcher(appId: $a, input: {name: "base", code: "view"}) { id } }`, &map[string]any{}, client.Var("a", appID))
+	for _, name := range []string{"base\x00", "two\nlines", "bell\a"} {
+		for _, q := range []string{
+			`mutation($n: String!) { createApp(input: {name: $n}) { secretKey } }`,
+			`mutation($a: ID!, $n: String!) { createEventDefinition(input: {appId: $a, code: "named", name: $n}) { id } }`,
+			`mutation($a: ID!, $n: String!) { createEventMatcher(appId: $a, input: {name: $n, code: "view"}) { id } }`,
+			`mutation($a: ID!, $n: String!) { createGoal(appId: $a, input: {name: $n, startMatcher: "base", completionMatcher: "base"}) { id } }`,
+			`mutation($a: ID!, $n: String!) { createAutomationRule(appId: $a, input: {name: $n, matcher: "base", actions: [{kind: webhook, url: "https://example.com/h"}]}) { __typename } }`,
+			`mutation($a: ID!, $n: String!) { updateApp(id: $a, input: {name: $n}) { id } }`,
+		} {
+			vars := []client.Option{client.Var("n", name)}
+			if strings.Contains(q, "$a") {
+				vars = append(vars, client.Var("a", appID))
+			}
+			a.refused("BAD_USER_INPUT", "name", q, vars...)
+		}
+	}
+}
