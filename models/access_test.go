@@ -2,6 +2,7 @@ package models_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/crumbs-dev/crumbs/models"
@@ -189,6 +190,35 @@ func TestConcurrentInvitationsOfOneAddress(t *testing.T) {
 		}
 		if len(pending) != 1 {
 			t.Fatalf("%d pending invitations of one address, want 1", len(pending))
+		}
+	})
+}
+
+// An invitation accepted while the owner invites the address again ends
+// with one of them winning (the acceptance, or the new invitation refused
+// CONFLICT or replacing the old one), never a deadlock answered
+// INTERNAL_SERVER_ERROR, as MariaDB answered one of the two.
+func TestAcceptingWhileInvitedAgain(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		for i := range 30 {
+			email := fmt.Sprintf("again%d@example.com", i)
+			inv, err := models.AddMember(e.ctx, db, e.owner, e.app.PublicID, email, models.RoleViewer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			accepted := make(chan error, 1)
+			go func() {
+				_, err := models.AcceptInvitation(e.ctx, db, inv.Token, "", "correct horse battery")
+				accepted <- err
+			}()
+			_, invErr := models.AddMember(e.ctx, db, e.owner, e.app.PublicID, email, models.RoleEditor)
+			accErr := <-accepted
+			for _, err := range []error{accErr, invErr} {
+				if code, _ := models.Code(err); err != nil && code != "UNAUTHENTICATED" && code != "CONFLICT" {
+					t.Fatalf("round %d: %v", i, err)
+				}
+			}
 		}
 	})
 }

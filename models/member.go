@@ -77,10 +77,11 @@ func AddMember(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, email st
 	}
 	token := "inv_" + randomToken(32)
 	inv := &Invitation{AppID: app.ID, Email: email, Role: role, TokenHash: hashSecret(token), ExpiresAt: Now().Add(invitationTTL)}
-	// Invitations of one app take turns on its memberships (every app has
-	// an owner's), as role changes do: on MySQL, two invitations of one
-	// address at once each found no pending one to replace and both stayed,
-	// or deadlocked on the deletes.
+	// Invitations of one app take turns on its row: on MySQL, two
+	// invitations of one address at once each found no pending one to
+	// replace and both stayed, or deadlocked on the deletes. (Not on its
+	// memberships, as role changes do: an acceptance, which locks its
+	// invitation and then adds a membership, would deadlock with that.)
 	err = withRetry(ctx, func() error {
 		inv.ID = 0
 		return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return invite(tx, app, inv, key) })
@@ -94,8 +95,7 @@ func AddMember(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, email st
 // invite stores inv, replacing the app's pending invitations of the email
 // key, unless the key is a member's.
 func invite(tx *gorm.DB, app *App, inv *Invitation, key string) error {
-	var locked []*Membership
-	if err := forUpdate(tx).Select("app_id", "user_id").Where("app_id = ?", app.ID).Find(&locked).Error; err != nil {
+	if err := forUpdate(tx).Select("id").Where("id = ?", app.ID).Take(&App{}).Error; err != nil {
 		return err
 	}
 	var members int64
@@ -173,29 +173,32 @@ func RevokeInvitation(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, i
 func AcceptInvitation(ctx context.Context, db *gorm.DB, token, name, password string) (*User, error) {
 	invalid := newError(ErrUnauthenticated, "the invitation is invalid or has expired")
 	var user *User
-	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var inv Invitation
-		err := forUpdate(tx).Where("token_hash = ?", hashSecret(token)).Take(&inv).Error
-		if errors.Is(err, gorm.ErrRecordNotFound) || err == nil && inv.ExpiresAt.Before(Now()) {
-			return invalid
-		}
-		if err != nil {
-			return err
-		}
-		if user, err = Authenticate(ctx, tx, inv.Email, password); errors.Is(err, ErrUnauthenticated) {
-			user, err = CreateUser(ctx, tx, inv.Email, name, password)
-			if errors.Is(err, ErrConflict) {
-				return newError(ErrUnauthenticated, "%s already has an account: accept with its password", inv.Email)
+	// An invitation of the same address at once may deadlock with this.
+	err := withRetry(ctx, func() error {
+		return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			var inv Invitation
+			err := forUpdate(tx).Where("token_hash = ?", hashSecret(token)).Take(&inv).Error
+			if errors.Is(err, gorm.ErrRecordNotFound) || err == nil && inv.ExpiresAt.Before(Now()) {
+				return invalid
 			}
-		}
-		if err != nil {
-			return err
-		}
-		m := &Membership{AppID: inv.AppID, UserID: user.ID, Role: inv.Role}
-		if err := tx.Create(m).Error; err != nil && !errors.Is(err, gorm.ErrDuplicatedKey) {
-			return err
-		}
-		return tx.Delete(&inv).Error
+			if err != nil {
+				return err
+			}
+			if user, err = Authenticate(ctx, tx, inv.Email, password); errors.Is(err, ErrUnauthenticated) {
+				user, err = CreateUser(ctx, tx, inv.Email, name, password)
+				if errors.Is(err, ErrConflict) {
+					return newError(ErrUnauthenticated, "%s already has an account: accept with its password", inv.Email)
+				}
+			}
+			if err != nil {
+				return err
+			}
+			m := &Membership{AppID: inv.AppID, UserID: user.ID, Role: inv.Role}
+			if err := tx.Create(m).Error; err != nil && !errors.Is(err, gorm.ErrDuplicatedKey) {
+				return err
+			}
+			return tx.Delete(&inv).Error
+		})
 	})
 	return user, err
 }
