@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -231,7 +232,17 @@ func replayDelivery(tx *gorm.DB, appID, id uint64, d *Delivery) error {
 
 // enqueueDeliveries records deliveries of events to actions, or makes those
 // that exist due again now (a replay). pairs holds (eventID, actionID, ruleID).
+// Events erased since they were matched get none (storedEvents).
 func enqueueDeliveries(tx *gorm.DB, appID uint64, pairs [][3]uint64, replay bool) error {
+	ids := make([]uint64, len(pairs))
+	for i, p := range pairs {
+		ids[i] = p[0]
+	}
+	stored, err := storedEvents(tx, ids)
+	if err != nil {
+		return err
+	}
+	pairs = slices.DeleteFunc(slices.Clone(pairs), func(p [3]uint64) bool { return !stored[p[0]] })
 	if len(pairs) == 0 {
 		return nil
 	}
@@ -249,6 +260,29 @@ func enqueueDeliveries(tx *gorm.DB, appID uint64, pairs [][3]uint64, replay bool
 				"replays": gorm.Expr("replays + 1"), "updated_at": now})}
 	}
 	return tx.Clauses(onConflict).CreateInBatches(rows, 500).Error
+}
+
+// storedEvents returns which of the events are still stored, locking their
+// rows, in the transaction that is about to record deliveries of them.
+// Deliveries are made from events read earlier, outside it (the
+// automations consumer, a replay), and an erasure may delete the events
+// and their deliveries meanwhile: recorded after that, a delivery would
+// bring back the erased event's id and the receiver's answer about the
+// person. With the rows locked, an erasure either committed before (the
+// events are gone here) or waits for this transaction and then deletes
+// the deliveries it recorded.
+func storedEvents(tx *gorm.DB, ids []uint64) (map[uint64]bool, error) {
+	stored := make(map[uint64]bool, len(ids))
+	for chunk := range inChunks(slices.Sorted(slices.Values(ids)), 500) {
+		var got []uint64
+		if err := forUpdate(tx.Model(&Event{})).Where("id IN ?", chunk).Order("id").Pluck("id", &got).Error; err != nil {
+			return nil, err
+		}
+		for _, id := range got {
+			stored[id] = true
+		}
+	}
+	return stored, nil
 }
 
 // eraseDeliveries deletes the delivery log of erased events (the log holds

@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -163,7 +164,22 @@ func (d *Dispatcher) attemptFirst(ctx context.Context, jobs []*hookJob) {
 // recordFirstAttempts inserts a flush's deliveries with their outcomes, the
 // attempt rows of those attempted, and disables the actions that answered
 // 410; in the transaction that moves the consumer's watermark.
+// Deliveries of events erased since the consumer read them are dropped,
+// with their attempts (storedEvents).
 func recordFirstAttempts(tx *gorm.DB, rows []*Delivery, attempted []*hookJob, gone []uint64, now time.Time) error {
+	eventIDs := make([]uint64, len(rows))
+	for i, r := range rows {
+		eventIDs[i] = r.EventID
+	}
+	stored, err := storedEvents(tx, eventIDs)
+	if err != nil {
+		return err
+	}
+	rows = slices.DeleteFunc(slices.Clone(rows), func(r *Delivery) bool { return !stored[r.EventID] })
+	attempted = slices.DeleteFunc(slices.Clone(attempted), func(j *hookJob) bool { return !stored[j.dl.EventID] })
+	if len(rows) == 0 {
+		return disableGone(tx, gone, now)
+	}
 	onConflict := clause.OnConflict{Columns: []clause.Column{{Name: "action_id"}, {Name: "event_id"}}, DoNothing: true}
 	if err := tx.Clauses(onConflict).CreateInBatches(rows, 500).Error; err != nil {
 		return err

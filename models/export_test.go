@@ -186,3 +186,9 @@ func LiveSubscribers() (streams, polls int) { return liveSubscribers() }
 // MatchesRule evaluates one rule on an event in Go, as automations and
 // funnels do; code is the event's definition code.
 func MatchesRule(r Rule, code string, e *Event) bool { return matchRule(r, code, e) }
+
+// EnqueueReplay records replayed deliveries of (eventID, actionID, ruleID)
+// as replayRule does after matching the events.
+func EnqueueReplay(db *gorm.DB, appID uint64, pairs [][3]uint64) error {
+	return db.Transaction(func(tx *gorm.DB) error { return enqueueDeliveries(tx, appID, pairs, true) })
+}

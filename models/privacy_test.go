@@ -252,3 +252,30 @@ func TestEraseLeadInChunks(t *testing.T) {
 		}
 	})
 }
+
+// A replay matches the events of its range first and records their
+// deliveries after: an event erased in between gets none, so the
+// erasure's deletion of its deliveries is not undone (before, a pending
+// delivery naming the erased event was recorded, and the dispatcher then
+// dead-lettered it, where it stayed).
+func TestReplayAfterEraseRecordsNothingOfTheErased(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		gone := e.mustTrigger(models.TriggerInput{Code: "view", DeviceID: "erased"})
+		kept := e.mustTrigger(models.TriggerInput{Code: "view", DeviceID: "kept"})
+		if _, err := models.EraseDevice(e.ctx, db, e.owner, e.app.PublicID, "erased"); err != nil {
+			t.Fatal(err)
+		}
+		goneID, keptID := gone.EventID, kept.EventID
+		if err := models.EnqueueReplay(db, e.app.ID, [][3]uint64{{goneID, 1, 1}, {keptID, 1, 1}}); err != nil {
+			t.Fatal(err)
+		}
+		var events []uint64
+		if err := db.Model(&models.Delivery{}).Where("app_id = ?", e.app.ID).Pluck("event_id", &events).Error; err != nil {
+			t.Fatal(err)
+		}
+		if len(events) != 1 || events[0] != keptID {
+			t.Fatalf("deliveries of events %v, want only the kept %d (not the erased %d)", events, keptID, goneID)
+		}
+	})
+}

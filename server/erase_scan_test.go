@@ -251,3 +251,68 @@ func waitAttempts(t *testing.T, db *gorm.DB, appID uint64, n int64) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// An event committed just before an erasure and derived by the
+// automations consumer just after must not come back: here the consumer
+// has read the person's event and is sending its webhook when the lead is
+// erased; the receiver then answers quoting the person. Nothing of the
+// delivery may be recorded (before, the consumer's transaction inserted
+// the delivery of the erased event with the receiver's answer, email
+// included, after the erasure had deleted its deliveries). The same holds
+// for a consumer that reads the event before the erasure and prepares it
+// after (the delivery was recorded pending, then dead, naming the event).
+func TestErasureRacingTheAutomationsConsumer(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		a := newAPI(t, db, func(c *config) { c.Webhooks.Guard.AllowPrivate = true })
+		x := newAutomationApp(t, a, "Erasure race")
+		var created struct{ RotateAppSecret struct{ SecretKey string } }
+		a.ok(`mutation($a: ID!) { rotateAppSecret(id: $a) { secretKey } }`, &created, client.Var("a", x.app))
+		secret := created.RotateAppSecret.SecretKey
+		tag := fmt.Sprint(time.Now().UnixNano())
+		email, device := "Racer."+tag+"@Example.com", "racer-dev-"+tag
+		arrived, answer := make(chan struct{}, 1), make(chan struct{})
+		recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			select {
+			case arrived <- struct{}{}:
+			default:
+			}
+			<-answer
+			w.WriteHeader(http.StatusUnprocessableEntity)
+			fmt.Fprintf(w, "no contact %s on %s", email, device)
+		}))
+		t.Cleanup(recv.Close)
+		t.Cleanup(func() {
+			select {
+			case <-answer:
+			default:
+				close(answer)
+			}
+		})
+		x.rule("Quote", recv.URL+"/crm")
+		a.ok(`mutation($a: ID!, $d: String!, $e: String!) { identify(input: {appId: $a, deviceId: $d, email: $e}) { lead { id } } }`,
+			&map[string]any{}, client.Var("a", x.app), client.Var("d", device), client.Var("e", email), as(secret))
+		var trig struct{ Trigger struct{ EventID string } }
+		a.ok(`mutation($a: ID!, $d: String!) { trigger(input: {appId: $a, deviceId: $d, code: "signup"}) { eventId } }`,
+			&trig, client.Var("a", x.app), client.Var("d", device), as(secret))
+		select {
+		case <-arrived: // the consumer holds the event and waits for the receiver
+		case <-time.After(30 * time.Second):
+			t.Fatal("the automations consumer sent nothing")
+		}
+		var out struct{ EraseLead erasePayload }
+		a.ok(`mutation($a: ID!, $e: String!) { eraseLead(appId: $a, email: $e) `+erasePayloadFields+` }`, &out,
+			client.Var("a", x.app), client.Var("e", email))
+		if !out.EraseLead.Done || out.EraseLead.DeletedEvents != 1 {
+			t.Fatalf("eraseLead answered %+v", out.EraseLead)
+		}
+		close(answer)
+		a.settle()
+		allowed := func(table, column, _ string) bool {
+			return table == "erase_jobs" && column == "lead_id" || strings.HasPrefix(table, "event_log_")
+		}
+		if left := scanTables(t, db, []string{email, device}, map[string][]string{"event": {trig.Trigger.EventID}}, allowed); len(left) > 0 {
+			t.Errorf("the consumer recorded the erased person after the erasure:\n%s", strings.Join(left, "\n"))
+		}
+	})
+}
