@@ -316,3 +316,102 @@ func TestErasureRacingTheAutomationsConsumer(t *testing.T) {
 		}
 	})
 }
+
+// olderThan reads every row of every table of the store that belongs to
+// the app (has its app_id) and returns the times before cutoff, as
+// "table.column: value".
+func olderThan(t *testing.T, db *gorm.DB, appID uint64, cutoff time.Time) []string {
+	t.Helper()
+	tables, err := db.Migrator().GetTables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []string
+	for _, table := range tables {
+		if !db.Migrator().HasColumn(table, "app_id") {
+			continue
+		}
+		var rows []map[string]any
+		if err := db.Table(table).Where("app_id = ?", appID).Find(&rows).Error; err != nil {
+			t.Fatalf("reading %s: %v", table, err)
+		}
+		for _, row := range rows {
+			for column, v := range row {
+				if at, ok := v.(time.Time); ok && at.Before(cutoff) {
+					found = append(found, table+"."+column+": "+at.String())
+				}
+			}
+		}
+	}
+	sort.Strings(found)
+	return found
+}
+
+// eraseDevice takes the device, its events and what was derived from them
+// (deliveries, attempts, rollup rows of its pages) from every table; the
+// lead and its other device stay. eraseBefore leaves no time of the app's
+// data before its date in any table, and none of the values of the events
+// before it.
+func TestEraseDeviceAndBeforeLeaveNothingInAnyTable(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		a := newAPI(t, db, func(c *config) { c.Webhooks.Guard.AllowPrivate = true })
+		x := newAutomationApp(t, a, "Erasure scan by device and date")
+		var created struct{ RotateAppSecret struct{ SecretKey string } }
+		a.ok(`mutation($a: ID!) { rotateAppSecret(id: $a) { secretKey } }`, &created, client.Var("a", x.app))
+		secret := created.RotateAppSecret.SecretKey
+		tag := fmt.Sprint(time.Now().UnixNano())
+		recv := echoingReceiver(t, "Erasee."+tag+"@Example.com", "erasee-dev-"+tag+"-1", "erasee-dev-"+tag+"-2")
+		x.rule("Quote", recv.URL+"/crm")
+		old := seedErasee(t, x, secret, tag, time.Now().Add(-72*time.Hour))
+		recent := seedErasee(t, x, secret, "r"+tag, time.Now().Add(-time.Hour))
+		waitAttempts(t, db, x.appID, 4)
+		a.settle()
+		allowed := func(table, column, value string) bool {
+			switch table + "." + column {
+			case "erased_messages.message_id", "erase_jobs.lead_id", "event_log_consumers.position", "event_log_slots.sealed_id":
+				return true
+			}
+			return false
+		}
+
+		// eraseDevice: the recent person's first device (one event).
+		var dev struct{ EraseDevice erasePayload }
+		a.ok(`mutation($a: ID!, $d: ID!) { eraseDevice(appId: $a, deviceId: $d) `+erasePayloadFields+` }`, &dev,
+			client.Var("a", x.app), client.Var("d", recent.devices[0]))
+		if !dev.EraseDevice.Done || dev.EraseDevice.DeletedEvents != 1 || dev.EraseDevice.DeletedDevices != 1 {
+			t.Fatalf("eraseDevice answered %+v", dev.EraseDevice)
+		}
+		a.settle()
+		if left := scanTables(t, db, []string{recent.devices[0]}, map[string][]string{"event": recent.events[:1]}, allowed); len(left) > 0 {
+			t.Errorf("after eraseDevice the store still holds the device:\n%s", strings.Join(left, "\n"))
+		}
+		if kept := tablesOf(scanTables(t, db, []string{recent.devices[1]}, nil, allowed)); !kept["events"] || !kept["devices"] {
+			t.Errorf("the lead's other device went with the erased one: %v", kept)
+		}
+
+		// eraseBefore: a day ago, after the old person's events.
+		cutoff := time.Now().Add(-24 * time.Hour).UTC().Truncate(time.Second)
+		if older := tablesOf(olderThan(t, db, x.appID, cutoff)); !older["events"] || !older["rollups"] || !older["event_definitions"] {
+			t.Fatalf("before eraseBefore the scan finds no old events, rollups or definition times: %v", older)
+		}
+		var before struct{ EraseBefore erasePayload }
+		a.ok(`mutation($a: ID!, $b: Time!) { eraseBefore(appId: $a, before: $b) `+erasePayloadFields+` }`, &before,
+			client.Var("a", x.app), client.Var("b", cutoff))
+		if !before.EraseBefore.Done || before.EraseBefore.DeletedEvents != 2 {
+			t.Fatalf("eraseBefore answered %+v", before.EraseBefore)
+		}
+		a.settle()
+		if left := olderThan(t, db, x.appID, cutoff); len(left) > 0 {
+			t.Errorf("after eraseBefore the app still has data from before %s:\n%s", cutoff, strings.Join(left, "\n"))
+		}
+		var eventValues []string
+		for _, n := range old.needles {
+			if strings.HasPrefix(n, "erasee-") && !strings.Contains(n, "-dev-") && !strings.Contains(n, "-name-") && !strings.Contains(n, "-field-") {
+				eventValues = append(eventValues, n)
+			}
+		}
+		if left := scanTables(t, db, eventValues, map[string][]string{"event": old.events}, allowed); len(left) > 0 {
+			t.Errorf("after eraseBefore the store still holds the old events:\n%s", strings.Join(left, "\n"))
+		}
+	})
+}
