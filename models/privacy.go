@@ -178,7 +178,10 @@ func runEraseLead(ctx context.Context, db *gorm.DB, job *EraseJob, renew func() 
 			if err := eraseDevices(tx, job.AppID, deviceIDs, part); err != nil {
 				return err
 			}
-			err = tx.Where("to_lead_id = ? OR from_lead_id = ?", job.LeadID, job.LeadID).Delete(&DeviceMove{}).Error
+			// The moves naming the lead, and those of its devices between
+			// other leads before they came to it.
+			err = tx.Where("to_lead_id = ? OR from_lead_id = ? OR (app_id = ? AND device_id IN ?)", job.LeadID, job.LeadID, job.AppID, deviceIDs).
+				Delete(&DeviceMove{}).Error
 			if err != nil {
 				return err
 			}

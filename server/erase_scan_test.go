@@ -66,8 +66,9 @@ func seedErasee(t *testing.T, x *automationApp, secret, tag string, at time.Time
 			client.Var("f", map[string]any{"company": field}), as(secret))
 		return out.Identify.Lead.ID
 	}
-	// The second device was the neighbour's first: a device move names both leads.
+	// The second device was two neighbours' before: its moves name them.
 	identify(p.devices[1], "other-"+tag+"@example.com", "Other", "Other Inc")
+	identify(p.devices[1], "third-"+tag+"@example.com", "Third", "Third Inc")
 	p.leadID = identify(p.devices[0], p.email, "erasee-name-"+tag, "erasee-field-"+tag)
 	identify(p.devices[1], p.email, "erasee-name-"+tag, "erasee-field-"+tag)
 	p.ids = map[string][]string{"lead": {p.leadID}, "event": p.events}
