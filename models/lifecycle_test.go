@@ -335,3 +335,49 @@ func (r *retentionEnv) eraseKeepsSketches(hour time.Time, devices int64, device 
 		}
 	}
 }
+
+// Retention keeps the rollups of expired hours, page URLs with their
+// query strings included; a marketing link that carries the person's
+// email (?email=ann@example.com) then stays there after the events behind
+// it are gone, where no erasure could find it by its events. Erasing the
+// lead deletes the expired hours' page rows whose value holds the lead's
+// email (as is, or URL-encoded); other pages' rows stay.
+func TestEraseLeadAfterRetentionLeavesNoPageNamingThem(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		r := newRetentionEnv(t, db)
+		expired := r.now.AddDate(0, 0, -5).Truncate(time.Hour)
+		for i, u := range []string{"https://shop.example.com/welcome?email=Ann@Example.com", "https://shop.example.com/confirm/ann%40example.com?x=1",
+			"https://shop.example.com/welcome?email=bob@example.com"} {
+			at := expired.Add(time.Duration(i) * time.Minute)
+			device := "ann"
+			if i == 2 {
+				device = "bob"
+			}
+			r.mustTrigger(models.TriggerInput{Code: "view", DeviceID: device, URL: u, OccurredAt: &at, Secret: r.secret})
+		}
+		r.trigger("ann", r.now.Add(-time.Hour))
+		r.identify("ann")
+		r.drain()
+		r.retain(1, 1)
+		naming := func(s string) int64 {
+			var n int64
+			err := db.Table("rollups").Where("app_id = ? AND (LOWER(value) LIKE ? OR LOWER(value) LIKE ?)", r.app.ID, "%"+s+"@example.com%", "%"+s+"%40example.com%").Count(&n).Error
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		if naming("ann") == 0 || naming("bob") == 0 {
+			t.Fatalf("retention kept no page rollups naming ann (%d) or bob (%d)", naming("ann"), naming("bob"))
+		}
+		if _, err := models.EraseLead(r.ctx, db, r.owner, r.app.PublicID, "ann@example.com"); err != nil {
+			t.Fatal(err)
+		}
+		if n := naming("ann"); n != 0 {
+			t.Errorf("after erasing ann %d rollup rows still name her", n)
+		}
+		if naming("bob") == 0 {
+			t.Error("erasing ann took bob's page rows")
+		}
+	})
+}

@@ -166,9 +166,18 @@ func runEraseLead(ctx context.Context, db *gorm.DB, job *EraseJob, renew func() 
 	if err := eraseEventsInChunks(ctx, db, job, job.LeadID, owned, renew); err != nil {
 		return nil, err
 	}
+	var email []string
+	if err := db.WithContext(ctx).Model(&Lead{}).Where("id = ?", job.LeadID).Pluck("email_key", &email).Error; err != nil {
+		return nil, err
+	}
+	email = append(email, "")
+	pages, expired, err := expiredPagesNaming(ctx, db, job.AppID, email[0])
+	if err != nil {
+		return nil, err
+	}
 	var res *EraseResult
 	var deviceIDs []string
-	err := withRetry(ctx, func() error {
+	err = withRetry(ctx, func() error {
 		return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 			part := &EraseResult{}
 			err := forUpdate(tx.Model(&Device{})).Where("app_id = ? AND lead_id = ?", job.AppID, job.LeadID).Pluck("device_id", &deviceIDs).Error
@@ -190,6 +199,9 @@ func runEraseLead(ctx context.Context, db *gorm.DB, job *EraseJob, renew func() 
 				return d.Error
 			}
 			part.DeletedLeads = d.RowsAffected
+			if err := eraseExpiredPages(tx, job.AppID, expired, pages); err != nil {
+				return err
+			}
 			res, err = finishEraseJob(tx, job, part, true, Erasure{AppID: job.AppID, Kind: AuditEraseLead, DeviceIDs: deviceIDs})
 			return err
 		})

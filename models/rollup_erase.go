@@ -1,8 +1,11 @@
 package models
 
 import (
+	"context"
 	"maps"
+	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -141,4 +144,62 @@ func rebuildDaySketch(tx *gorm.DB, k rollupKey) error {
 	}
 	return tx.Exec("UPDATE rollups SET sketch = ? WHERE app_id = ? AND kind = ? AND grain = ? AND definition_id = ? AND bucket = ? AND dim = ?",
 		out, k.appID, k.kind, k.grain, k.defID, k.at(), k.dim).Error
+}
+
+// Retention keeps the rollups of expired hours, and a page row's value is
+// its path with the query string: a link may carry a person's email
+// (?email=ann@example.com). Their events are gone, so erasing the lead
+// cannot take them out of those rows by its events; it deletes instead
+// the page rows of expired buckets whose value names the lead's email.
+// Hours at or after the cutoff need none of this: there the rows count
+// stored events only, and the erased ones are taken out exactly (a row
+// left naming the email counts another device's event, whose URL holds it
+// too).
+
+// pageDim is a page rollup's kind and value hash: the same in every bucket.
+type pageDim struct {
+	Kind string
+	Dim  int64
+}
+
+// expiredPagesNaming returns the app's page rows of buckets before its
+// retention cutoff whose value holds email, as is or URL-encoded, and the
+// cutoff. A plain read outside the erasure's transaction: expired buckets
+// only change when an event is backdated into them.
+func expiredPagesNaming(ctx context.Context, db *gorm.DB, appID uint64, email string) ([]pageDim, time.Time, error) {
+	var expired dbTime
+	if err := db.WithContext(ctx).Table("apps").Select("expired_before").Where("id = ?", appID).Row().Scan(&expired); err != nil || email == "" || expired.IsZero() {
+		return nil, expired.Time, err
+	}
+	var cond []string
+	var args []any
+	forms := []string{email, url.QueryEscape(email), url.PathEscape(email)}
+	for _, f := range slices.Compact(slices.Sorted(slices.Values(forms))) {
+		cond = append(cond, "LOWER(value) LIKE ? ESCAPE '!'")
+		args = append(args, "%"+likeEscaper.Replace(strings.ToLower(f))+"%")
+	}
+	var dims []pageDim
+	err := db.WithContext(ctx).Table("rollups").Distinct("kind", "dim").
+		Where("app_id = ? AND kind IN ? AND bucket < ?", appID, []string{kindPath, kindURL}, expired.Time).
+		Where(strings.Join(cond, " OR "), args...).Find(&dims).Error
+	return dims, expired.Time, err
+}
+
+var likeEscaper = strings.NewReplacer("!", "!!", "%", "!%", "_", "!_")
+
+// eraseExpiredPages deletes the page rows of the dims in buckets before
+// expired, in the erasure's transaction, under the rollups consumer's lock.
+func eraseExpiredPages(tx *gorm.DB, appID uint64, expired time.Time, dims []pageDim) error {
+	if len(dims) == 0 {
+		return nil
+	}
+	if _, err := lockConsumer(tx, rollupsConsumerName); err != nil {
+		return err
+	}
+	for _, d := range dims {
+		if err := tx.Exec("DELETE FROM rollups WHERE app_id = ? AND kind = ? AND dim = ? AND bucket < ?", appID, d.Kind, d.Dim, expired).Error; err != nil {
+			return err
+		}
+	}
+	return nil
 }
