@@ -259,9 +259,10 @@ func waitAttempts(t *testing.T, db *gorm.DB, appID uint64, n int64) {
 // erased; the receiver then answers quoting the person. Nothing of the
 // delivery may be recorded (before, the consumer's transaction inserted
 // the delivery of the erased event with the receiver's answer, email
-// included, after the erasure had deleted its deliveries). The same holds
-// for a consumer that reads the event before the erasure and prepares it
-// after (the delivery was recorded pending, then dead, naming the event).
+// included, after the erasure had deleted its deliveries). A consumer
+// that reads the event before the erasure and prepares it after goes
+// through the same check (recordFirstAttempts); it would have recorded
+// the delivery pending, then dead, naming the event.
 func TestErasureRacingTheAutomationsConsumer(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
 		a := newAPI(t, db, func(c *config) { c.Webhooks.Guard.AllowPrivate = true })
