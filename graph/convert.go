@@ -41,7 +41,7 @@ func triggerInput(ctx context.Context, in *model.TriggerInput) models.TriggerInp
 		AppPublicID: in.AppID, DeviceID: in.DeviceID, Code: in.Code,
 		URL: deref(in.URL, ""), Referrer: deref(in.Referrer, ""), Title: deref(in.Title, ""),
 		Properties: in.Properties, OccurredAt: in.OccurredAt, MessageID: in.MessageID,
-		UserAgent: info.UserAgent, Secret: viewer(ctx).Secret, Origin: info.Origin, ClientIP: info.ClientIP,
+		UserAgent: info.UserAgent, Secret: viewer(ctx).Secret, Credential: viewer(ctx).Err, Origin: info.Origin, ClientIP: info.ClientIP,
 	}
 	if in.Source != nil {
 		out.Source = string(*in.Source)

@@ -158,7 +158,7 @@ func (r *mutationResolver) Identify(ctx context.Context, input model.IdentifyInp
 	res, err := r.Writer.Identify(ctx, r.DB, models.IdentifyInput{
 		AppPublicID: input.AppID, DeviceID: input.DeviceID, Email: input.Email,
 		Name: input.Name, Fields: input.Fields, UserAgent: RequestInfoFrom(ctx).UserAgent,
-		Secret: viewer(ctx).Secret, Origin: RequestInfoFrom(ctx).Origin,
+		Secret: viewer(ctx).Secret, Credential: viewer(ctx).Err, Origin: RequestInfoFrom(ctx).Origin,
 		ClientIP: RequestInfoFrom(ctx).ClientIP,
 	})
 	noteRateLimit(ctx, err)

@@ -55,6 +55,9 @@ type identifyPlan struct {
 // fields, its credentials, its rate limits and its app.
 func checkIdentify(ctx context.Context, catalog *Catalog, in IdentifyInput) (*identifyPlan, error) {
 	limits := in.Limits
+	if in.Credential != nil {
+		return nil, refuseCredential(limits, in.ClientIP, in.Credential, Now())
+	}
 	if err := checkAppID(in.AppPublicID); err != nil {
 		return nil, err
 	}

@@ -38,6 +38,9 @@ type IdentifyInput struct {
 	// or a browser (an Origin header) on one of the app's allowed origins.
 	Secret string
 	Origin string
+	// Credential is why a credential the request presented other than a
+	// secret key was refused, as in TriggerInput.
+	Credential error
 	// ClientIP is the sender's address, for per-IP rate limits.
 	ClientIP string
 	// Verified says the caller proved another way that it acts for the app

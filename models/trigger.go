@@ -38,6 +38,10 @@ type TriggerInput struct {
 	// Integration is the webhook integration the event came through
 	// (1 to 32 of [a-z0-9_-]), "" otherwise.
 	Integration string
+	// Credential is why a credential the request presented other than a
+	// secret key was refused (an access token that expired or does not
+	// verify), nil when it presented none, a key or a valid token.
+	Credential error
 }
 
 // TriggerResult is the outcome of one trigger.
@@ -198,6 +202,19 @@ func prepare(ctx context.Context, catalog *Catalog, limits *RateLimits, in Trigg
 		p.event.DefinitionID = def.ID
 	}
 	return p, nil
+}
+
+// refuseCredential answers a call that presented a credential that was
+// refused: taken for a browser's call without one, it was held to a
+// browser's rules and answered as one (accepted from no origin, or refused
+// for its origin or a 15-minute occurredAt), which hid the caller's
+// mistake. It counts against the per-IP limit as a wrong secret key does.
+func refuseCredential(limits *RateLimits, ip string, err error, now time.Time) error {
+	if limited := limits.beforeLookup(ip, true, now); limited != nil {
+		return limited
+	}
+	limits.lookupFailed(ip, true, err, now)
+	return err
 }
 
 // keyed tells whether the trigger is held to a server's rules: it presented

@@ -10,7 +10,11 @@ import (
 func (w *Writer) Trigger(ctx context.Context, inputs []TriggerInput) []TriggerResult {
 	results := make([]TriggerResult, len(inputs))
 	defer func() { w.observer.Triggered(inputs, results) }()
-	if err := checkBatchSize(inputs); err != nil {
+	err := checkBatchSize(inputs)
+	if err == nil {
+		err = refusedCredential(w.limits, inputs)
+	}
+	if err != nil {
 		for i := range results {
 			results[i].Err = err
 		}
@@ -18,6 +22,18 @@ func (w *Writer) Trigger(ctx context.Context, inputs []TriggerInput) []TriggerRe
 	}
 	w.store(ctx, w.check(ctx, inputs, results))
 	return results
+}
+
+// refusedCredential refuses a call whose inputs carry a refused credential
+// (they come from one request and share it), counted once against the
+// client's per-IP limit (refuseCredential).
+func refusedCredential(limits *RateLimits, inputs []TriggerInput) error {
+	for _, in := range inputs {
+		if in.Credential != nil {
+			return refuseCredential(limits, in.ClientIP, in.Credential, Now())
+		}
+	}
+	return nil
 }
 
 // triggerBatch is one call's triggers between their checks and their group

@@ -68,9 +68,36 @@ func TestJWTRejections(t *testing.T) {
 		"no sign-in":          sign(jwt.SigningMethodHS256, secret, kid, claims(func(c jwt.MapClaims) { delete(c, "sid") })),
 		"unknown sign-in":     sign(jwt.SigningMethodHS256, secret, kid, claims(func(c jwt.MapClaims) { c["sid"] = "made-up-sign-in" })),
 	}
+	// Mutations a browser may call without a credential refuse one that
+	// was refused: taken for a browser's call, a trigger with an expired
+	// token was accepted (or refused for its origin or its occurredAt),
+	// which hid the caller's mistake.
+	appID, _ := a.createApp("Credentials")
+	var created any
+	a.ok(`mutation($a: ID!) { createEventDefinition(input: {appId: $a, code: "signup", name: "Signup"}) { id } }`, &created, client.Var("a", appID))
+	const (
+		trigger  = `mutation($a: ID!) { trigger(input: {appId: $a, deviceId: "d-1", code: "signup"}) { accepted } }`
+		batch    = `mutation($a: ID!) { triggerBatch(inputs: [{appId: $a, deviceId: "d-1", code: "signup"}]) { accepted error { code } } }`
+		identify = `mutation($a: ID!) { identify(input: {appId: $a, deviceId: "d-1", email: "ann@example.com"}) { moved } }`
+	)
+	browser := client.AddHeader("Origin", "https://site.example")
+	a.ok(trigger, &created, client.Var("a", appID), browser, anonymous())
+	a.ok(identify, &created, client.Var("a", appID), browser, anonymous())
 	for name, token := range cases {
 		t.Run(name, func(t *testing.T) {
 			a.refused("UNAUTHENTICATED", "", `{ me { id } }`, as(token))
+			a.refused("UNAUTHENTICATED", "", trigger, client.Var("a", appID), browser, as(token))
+			a.refused("UNAUTHENTICATED", "", identify, client.Var("a", appID), browser, as(token))
+			var out struct {
+				TriggerBatch []struct {
+					Accepted bool
+					Error    *struct{ Code string }
+				}
+			}
+			a.ok(batch, &out, client.Var("a", appID), browser, as(token))
+			if len(out.TriggerBatch) != 1 || out.TriggerBatch[0].Accepted || out.TriggerBatch[0].Error == nil || out.TriggerBatch[0].Error.Code != "UNAUTHENTICATED" {
+				t.Fatalf("triggerBatch with a refused token: %+v", out.TriggerBatch)
+			}
 		})
 	}
 }
