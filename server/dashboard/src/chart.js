@@ -5,8 +5,13 @@ import uPlot from 'uplot'
 import 'uplot/dist/uPlot.min.css'
 import { html } from './ui.js'
 
-/** xs: bucket starts (ISO strings); series: [{label, color, values}]. */
-export function TimeChart({ xs, series, title }) {
+/**
+ * xs: bucket starts (ISO strings); series: [{label, color, values}]; tz: the
+ * zone the buckets were cut in, which the time axis is labelled in (uPlot
+ * labels in the browser's zone otherwise, so a day bucket of an app in
+ * Berlin sat at 3pm the day before for a reader in Los Angeles).
+ */
+export function TimeChart({ xs, series, title, tz }) {
   const el = useRef(null)
   useEffect(() => {
     if (!el.current) return
@@ -18,6 +23,7 @@ export function TimeChart({ xs, series, title }) {
         axes: [{}, { size: 60 }],
         scales: { y: { range: (u, min, max) => [0, Math.max(1, max)] } },
         legend: { live: false },
+        ...(tz && { tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), tz) }),
       },
       [xs.map((x) => new Date(x).getTime() / 1000), ...series.map((s) => s.values)],
       el.current,
@@ -28,7 +34,7 @@ export function TimeChart({ xs, series, title }) {
       removeEventListener('resize', onResize)
       plot.destroy()
     }
-  }, [xs, series])
+  }, [xs, series, tz])
   return html`<figure class="chart"><div ref=${el} role="img" aria-label=${title}></div></figure>`
 }
 

@@ -911,3 +911,34 @@ test('links with mangled rules, funnels, ranges or next show the page instead of
   assert.deepEqual(errors, [])
   await tab.close()
 })
+
+// The overview's buckets are cut in the app's zone (or the ?tz= one); the
+// chart's time axis was labelled in the browser's, so for a reader far west
+// of the app every day bucket sat on the afternoon of the day before.
+test('the overview chart labels its days in the zone the figures were counted in, not the browser one', async () => {
+  const zone = 'Pacific/Kiritimati' // UTC+14; the browser below is at UTC-11
+  const { app, secretKey } = (await crumbs.gql('mutation($z: String) { createApp(input: {name: "Far east", timezone: $z}) { app { id } secretKey } }', { z: zone })).createApp
+  await crumbs.gql('mutation($i: CreateEventDefinitionInput!) { createEventDefinition(input: $i) { id } }', { i: { appId: app.id, code: 'signup', name: 'Signup' } })
+  await crumbs.gql('mutation($i: TriggerInput!) { trigger(input: $i) { accepted } }', { i: { appId: app.id, deviceId: 'far-east', code: 'signup' } }, as(secretKey))
+  await signIn()
+  const tab = await browser.context.newPage()
+  await (await browser.context.newCDPSession(tab)).send('Emulation.setTimezoneOverride', { timezoneId: 'Pacific/Pago_Pago' })
+  // The axis is drawn on a canvas: keep what it writes.
+  await tab.addInitScript(() => {
+    window.__drawn = []
+    const fillText = CanvasRenderingContext2D.prototype.fillText
+    CanvasRenderingContext2D.prototype.fillText = function (text, ...rest) {
+      window.__drawn.push(String(text))
+      return fillText.call(this, text, ...rest)
+    }
+  })
+  await tab.goto(`${crumbs.url}/apps/${app.id}?range=7d`)
+  await tab.locator('.chart canvas').waitFor()
+  const today = new Intl.DateTimeFormat('en-US', { timeZone: zone, month: 'numeric', day: 'numeric' }).format(new Date())
+  const browserToday = new Intl.DateTimeFormat('en-US', { timeZone: 'Pacific/Pago_Pago', month: 'numeric', day: 'numeric' }).format(new Date())
+  assert.notEqual(today, browserToday)
+  const drawn = await until(() => tab.evaluate(() => window.__drawn.length > 0 && window.__drawn), 10000, 'the axis labels')
+  // A day's tick sits on its bucket: today in the app's zone, at midnight there.
+  assert.ok(drawn.some((t) => t === today || t.startsWith(`${today}\n`) || t.startsWith(`${today}/`)), `axis labels ${JSON.stringify(drawn)} name ${today}`)
+  await tab.close()
+})

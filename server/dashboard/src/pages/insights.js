@@ -69,7 +69,7 @@ function OverviewBody({ o, p, base }) {
             <div class="tile" data-testid=${`tile-${k}`}><div class="tile-label">${label}</div><div class="tile-value">${fmtNum(o[k])}</div><${Delta} cur=${o[k]} prev=${p[k]} /></div>`)}
         </div>
         <section class="card"><h2>Events per ${o.interval} by definition</h2>
-          ${active.length ? html`<${TimeChart} xs=${xs} series=${series} title=${`Events per ${o.interval} for ${active.map((x) => x.definition.name).join(', ')}`} />` : html`<p class="muted">No events in this range. <a href=${`${base}/setup`}>Install the script</a> or send a test event.</p>`}
+          ${active.length ? html`<${TimeChart} xs=${xs} series=${series} tz=${o.timezone} title=${`Events per ${o.interval} for ${active.map((x) => x.definition.name).join(', ')}`} />` : html`<p class="muted">No events in this range. <a href=${`${base}/setup`}>Install the script</a> or send a test event.</p>`}
           <p class="muted">${fmtTime(o.from, o.timezone)} – ${fmtTime(o.to, o.timezone)} (${o.timezone})</p>
         </section>
         <table><caption>Definitions in this range</caption>
