@@ -942,3 +942,52 @@ test('the overview chart labels its days in the zone the figures were counted in
   assert.ok(drawn.some((t) => t === today || t.startsWith(`${today}\n`) || t.startsWith(`${today}/`)), `axis labels ${JSON.stringify(drawn)} name ${today}`)
   await tab.close()
 })
+
+// Back and forward show what the URL says: the funnel's report was built from
+// the form (so back showed the newer funnel under the older link), and the
+// event browser's rules and the lead search kept the newer input.
+test('back and forward show the funnel, rules and search of the URL, in the report and in the form', async () => {
+  const { app, secretKey } = (await crumbs.gql('mutation { createApp(input: {name: "History"}) { app { id } secretKey } }')).createApp
+  for (const code of ['signup', 'buy']) await crumbs.gql('mutation($i: CreateEventDefinitionInput!) { createEventDefinition(input: $i) { id } }', { i: { appId: app.id, code, name: code } })
+  await crumbs.gql('mutation($i: [TriggerInput!]!) { triggerBatch(inputs: $i) { accepted } }', { i: ['view', 'signup', 'buy'].map((code) => ({ appId: app.id, deviceId: 'history-device', code })) }, as(secretKey))
+  await signIn()
+  const b = `${crumbs.url}/apps/${app.id}`
+  const stepCodes = () => page.getByTestId('funnel-table').locator('tbody code').allTextContents()
+  await page.goto(`${b}/funnels`)
+  await page.selectOption('#step-0', 'view')
+  await page.selectOption('#step-1', 'signup')
+  await page.getByRole('button', { name: 'Show funnel' }).click()
+  await until(async () => JSON.stringify(await stepCodes()) === '["view","signup"]', 10000, 'the first funnel')
+  await page.selectOption('#step-1', 'buy')
+  await page.getByRole('button', { name: 'Show funnel' }).click()
+  await until(async () => JSON.stringify(await stepCodes()) === '["view","buy"]', 10000, 'the second funnel')
+  await page.goBack()
+  assert.deepEqual(JSON.parse(new URL(page.url()).searchParams.get('f')).steps.map((s) => s.code), ['view', 'signup'])
+  await until(async () => JSON.stringify(await stepCodes()) === '["view","signup"]', 10000, 'the first funnel again after back')
+  assert.equal(await page.locator('#step-1').inputValue(), 'signup')
+  await page.goForward()
+  await until(async () => JSON.stringify(await stepCodes()) === '["view","buy"]', 10000, 'the second funnel again after forward')
+  assert.equal(await page.locator('#step-1').inputValue(), 'buy')
+
+  await page.goto(`${b}/events`)
+  for (const code of ['signup', 'buy']) {
+    if (!(await page.getByLabel('Rule 1 field').count())) await page.getByRole('button', { name: 'Add rule' }).click()
+    await page.getByLabel('Rule 1 field').fill('code')
+    await page.getByLabel('Rule 1 value').fill(code)
+    await page.getByRole('button', { name: 'Apply' }).click()
+    await until(async () => JSON.stringify(await page.locator('table.events tbody code').allTextContents()) === `["${code}"]`, 10000, `events of ${code}`)
+  }
+  await page.goBack()
+  await until(async () => JSON.stringify(await page.locator('table.events tbody code').allTextContents()) === '["signup"]', 10000, 'events of signup after back')
+  assert.equal(await page.getByLabel('Rule 1 value').inputValue(), 'signup')
+
+  await page.goto(`${b}/leads`)
+  for (const text of ['ann', 'bob']) {
+    await page.fill('#lead-search', text)
+    await page.getByRole('button', { name: 'Search' }).click()
+    await page.waitForURL((u) => u.searchParams.get('search') === text)
+  }
+  await page.goBack()
+  await page.waitForURL((u) => u.searchParams.get('search') === 'ann')
+  await until(async () => (await page.locator('#lead-search').inputValue()) === 'ann', 5000, 'the search box to say ann')
+})

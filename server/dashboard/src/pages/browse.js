@@ -39,6 +39,12 @@ export function EventBrowser({ app, base }) {
   const [rules, setRules] = useState(urlRules)
   const [any, setAny] = useState(matchAny)
   const key = q.toString()
+  // Back and forward change the rules in the URL: the form shows them too.
+  const urlKey = `${q.get('rules')} ${matchAny}`
+  useEffect(() => {
+    setRules(urlRules)
+    setAny(matchAny)
+  }, [urlKey])
   const r = useQuery(`query($a: ID!, $rules: [RuleInput!], $m: RuleCombination, $after: String) { events(appId: $a, rules: $rules, match: $m, first: 25, after: $after) { edges { node { ${EVENT_FIELDS} } } pageInfo { hasNextPage endCursor } } }`,
     { a: app.id, rules: cleanRules(urlRules), m: matchAny ? 'any' : 'all', after }, [app.id, key])
   const apply = (e) => {

@@ -1,5 +1,5 @@
 // Insights: overview with the per-definition chart, pages, sources, funnels and goals.
-import { useMemo, useState } from 'preact/hooks'
+import { useEffect, useMemo, useState } from 'preact/hooks'
 import { gql } from '../api.js'
 import { useQueryParams } from '../router.js'
 import { Bars, TimeChart } from '../chart.js'
@@ -123,11 +123,15 @@ export function Funnels({ app, defs }) {
   const [range, picker] = useRange(app)
   const [q, setQ] = useQueryParams()
   const saved = q.get('f')
-  const [f, setF] = useState(() => readFunnel(q, defs))
+  // The report is the URL's funnel, and back, forward or a new ?f= puts it in
+  // the form too: the form's unsaved edits are not what the URL promises.
+  const shown = useMemo(() => readFunnel(q, defs), [saved])
+  const [f, setF] = useState(shown)
+  useEffect(() => setF(shown), [shown])
   const setStep = (i, s) => setF({ ...f, steps: f.steps.map((x, j) => (j === i ? s : x)) })
   const report = useQuery(
     `query($i: FunnelInput!) { funnel(input: $i) { from to steps { code entered converted conversionRate overallRate medianSecondsFromPrevious } } }`,
-    saved && { i: { appId: app.id, range: range.cur, windowSeconds: Math.round(Number(f.hours) * 3600), strict: !!f.strict, steps: f.steps.map((s) => ({ code: s.code, rules: cleanRules(s.rules) })) } },
+    saved && { i: { appId: app.id, range: range.cur, windowSeconds: Math.round(Number(shown.hours) * 3600), strict: !!shown.strict, steps: shown.steps.map((s) => ({ code: s.code, rules: cleanRules(s.rules) })) } },
     [saved, range],
   )
   const run = (e) => {
