@@ -50,6 +50,13 @@ async function check(name) {
   }
   await page.screenshot({ path: join(shots, `${name}-1280.png`) })
   await page.setViewportSize({ width: 390, height: 844 })
+  // A phone scrolls a wide table inside it, never the whole page sideways.
+  const wide = await page.evaluate(() => {
+    const over = [...document.querySelectorAll('main *')].filter((e) => e.getBoundingClientRect().right > innerWidth + 1)
+    const e = over.find((x) => !over.some((y) => y !== x && x.contains(y)))
+    return document.documentElement.scrollWidth > innerWidth && `${document.documentElement.scrollWidth - innerWidth}px (${e ? `${e.tagName.toLowerCase()}.${e.className} "${e.textContent.slice(0, 40)}"` : 'outside main'})`
+  })
+  if (wide) violations.push(`${name}: the page is wider than a 390px screen by ${wide}`)
   await page.screenshot({ path: join(shots, `${name}-390.png`) })
   await page.setViewportSize({ width: 1280, height: 800 })
 }

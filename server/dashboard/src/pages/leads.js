@@ -85,8 +85,8 @@ export function LeadPage({ app, base, leadId }) {
         <dt>First seen</dt><dd>${fmtTime(lead.firstSeenAt, app.timezone)}</dd><dt>Last seen</dt><dd>${fmtTime(lead.lastSeenAt, app.timezone)}</dd></dl>
         <h3>Fields</h3>${Object.keys(lead.fields).length ? html`<${JsonText} value=${lead.fields} />` : html`<p class="muted">None.</p>`}
       </section>
-      <section class="card"><h2>Devices</h2><ul>${lead.devices.map((d) => html`<li><a href=${`${base}/devices/${encodeURIComponent(d.id)}`}>${d.id}</a><div class="muted small">${d.userAgent || 'unknown browser'} · last seen ${fmtTime(d.lastSeenAt, app.timezone)}</div></li>`)}</ul>
-        ${lead.deviceMoves.length > 0 && html`<h3>Device moves</h3><ul>${lead.deviceMoves.map((m) => html`<li>${m.deviceId}: ${m.fromLead ? m.fromLead.email : 'anonymous'} → ${m.toLead.email} (${fmtTime(m.movedAt, app.timezone)})</li>`)}</ul>`}
+      <section class="card"><h2>Devices</h2><ul class="break">${lead.devices.map((d) => html`<li><a href=${`${base}/devices/${encodeURIComponent(d.id)}`}>${d.id}</a><div class="muted small">${d.userAgent || 'unknown browser'} · last seen ${fmtTime(d.lastSeenAt, app.timezone)}</div></li>`)}</ul>
+        ${lead.deviceMoves.length > 0 && html`<h3>Device moves</h3><ul class="break">${lead.deviceMoves.map((m) => html`<li>${m.deviceId}: ${m.fromLead ? m.fromLead.email : 'anonymous'} → ${m.toLead.email} (${fmtTime(m.movedAt, app.timezone)})</li>`)}</ul>`}
       </section>
     </div>
     <${Narrative} id=${lead.id} />
