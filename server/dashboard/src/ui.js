@@ -1,7 +1,7 @@
 // Shared view helpers. Everything from the API is rendered through htm
 // interpolation, which makes text nodes and attribute values: no string is
 // ever parsed as markup.
-import { h } from 'preact'
+import { cloneElement, h, isValidElement } from 'preact'
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks'
 import htm from 'htm'
 import { gql } from './api.js'
@@ -60,11 +60,19 @@ export function fmtDuration(s) {
   return `${(s / 86400).toFixed(1)} d`
 }
 
-/** A labelled form field; error is the message for this field, if any. */
+/**
+ * A labelled form field; error is the message for this field, if any. The
+ * control (the child whose id is id) is described by the hint and the error
+ * and marked invalid with it, so a screen reader says them on reaching it.
+ */
 export function Field({ label, id, error, hint, children }) {
+  const describedBy = [hint && `${id}-hint`, error && `${id}-error`].filter(Boolean).join(' ') || undefined
+  const control = isValidElement(children) && children.props.id === id
+    ? cloneElement(children, { 'aria-describedby': describedBy, ...(error && { 'aria-invalid': 'true' }) })
+    : children
   return html`<div class="field">
     <label for=${id}>${label}</label>
-    ${children}
+    ${control}
     ${hint && html`<div class="hint" id=${id + '-hint'}>${hint}</div>`}
     ${error && html`<div class="field-error" id=${id + '-error'} role="alert">${error}</div>`}
   </div>`

@@ -998,3 +998,31 @@ test('back and forward show the funnel, rules and search of the URL, in the repo
   await page.waitForURL((u) => u.searchParams.get('search') === 'ann')
   await until(async () => (await page.locator('#lead-search').inputValue()) === 'ann', 5000, 'the search box to say ann')
 })
+
+// A field's hint and error are its description: a screen reader reached the
+// code box of a refused definition and said nothing of why (no control had
+// aria-describedby), and the error kept the input.
+test('form fields are described by their hint and error, and a refused form keeps what was typed', async () => {
+  const { app } = (await crumbs.gql('mutation { createApp(input: {name: "Described"}) { app { id } } }')).createApp
+  await crumbs.gql('mutation($i: CreateEventDefinitionInput!) { createEventDefinition(input: $i) { id } }', { i: { appId: app.id, code: 'signup', name: 'Signup' } })
+  await signIn()
+  const described = (sel) => page.locator(sel).evaluate((e) => [e.getAttribute('aria-invalid'), (e.getAttribute('aria-describedby') || '').split(' ').filter(Boolean).map((id) => document.getElementById(id)?.textContent).join(' | ')])
+  await page.goto(`${crumbs.url}/apps/${app.id}/definitions/new`)
+  await page.fill('#def-code', 'Bad Code')
+  assert.deepEqual(await described('#def-code'), ['true', 'What your snippets send, e.g. trial_click. | Lowercase letters, digits, _ - and . only, at most 64.'])
+  await page.fill('#def-code', 'signup')
+  assert.deepEqual(await described('#def-code'), ['false', 'What your snippets send, e.g. trial_click.'])
+  await page.fill('#def-name', 'N'.repeat(201))
+  await page.fill('#def-desc', 'Typed with care')
+  await page.getByRole('button', { name: 'Create definition' }).click()
+  await page.locator('#def-name-error').waitFor()
+  const [invalid, text] = await described('#def-name')
+  assert.equal(invalid, 'true')
+  assert.match(text, /200 characters/)
+  await page.fill('#def-name', 'Second signup')
+  await page.getByRole('button', { name: 'Create definition' }).click()
+  await page.getByRole('alert').getByText(/already defined/).waitFor()
+  assert.deepEqual([await page.inputValue('#def-code'), await page.inputValue('#def-name'), await page.inputValue('#def-desc')], ['signup', 'Second signup', 'Typed with care'])
+  await page.goto(`${crumbs.url}/account`)
+  assert.deepEqual(await described('#new-pw'), [null, 'At least 10 characters, not your email.'])
+})

@@ -32,7 +32,7 @@ export function parseOrigins(text) {
   return { origins, errors }
 }
 
-const TimezoneInput = ({ id, value, onInput }) => html`<input id=${id} list="zones" value=${value} onInput=${(e) => onInput(e.target.value)} autocomplete="off" />
+const TimezoneInput = ({ id, value, onInput, ...aria }) => html`<input id=${id} list="zones" value=${value} onInput=${(e) => onInput(e.target.value)} autocomplete="off" ...${aria} />
   <datalist id="zones">${zones.map((z) => html`<option value=${z} />`)}</datalist>`
 
 export function NewApp() {
