@@ -16,9 +16,10 @@ export function justNavigated() {
   return m
 }
 
-export function navigate(href, replace = false) {
+/** Goes to href; state is kept with the history entry (history.state). */
+export function navigate(href, replace = false, state = null) {
   if (href === location.pathname + location.search) return
-  history[replace ? 'replaceState' : 'pushState'](null, '', href)
+  history[replace ? 'replaceState' : 'pushState'](state, '', href)
   notify()
   window.scrollTo(0, 0)
 }
@@ -58,11 +59,11 @@ export function match(pattern, path) {
 export function useQueryParams() {
   const loc = useLocation()
   const q = new URLSearchParams(loc.split('?')[1] || '')
-  const set = (changes, replace = false) => {
+  const set = (changes, replace = false, state = null) => {
     const n = new URLSearchParams(q)
     for (const [k, v] of Object.entries(changes)) v == null || v === '' ? n.delete(k) : n.set(k, v)
     const s = n.toString()
-    navigate(location.pathname + (s ? `?${s}` : ''), replace)
+    navigate(location.pathname + (s ? `?${s}` : ''), replace, state)
   }
   return [q, set]
 }

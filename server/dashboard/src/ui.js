@@ -5,6 +5,7 @@ import { cloneElement, h, isValidElement } from 'preact'
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks'
 import htm from 'htm'
 import { gql } from './api.js'
+import { useQueryParams } from './router.js'
 
 export const html = htm.bind(h)
 
@@ -118,3 +119,18 @@ export const CodeSelect = ({ id, value, onChange, defs, all, label }) => html`<s
   ${all && html`<option value="">${all}</option>`}
   ${defs.map((d) => html`<option value=${d.code}>${d.name} (${d.code})</option>`)}
 </select>`
+
+/**
+ * Older and newer pages of a cursor-paged list (?after=…). Newer goes back
+ * in history when Older led here; a link opened with ?after= has no page
+ * before it in this tab (going back left the dashboard), so it goes to the
+ * newest page.
+ */
+export function Pager({ label, pageInfo }) {
+  const [q, setQ] = useQueryParams()
+  const paged = history.state && history.state.paged
+  return html`<nav class="pager" aria-label=${label}>
+    ${q.get('after') && html`<button class="secondary" onClick=${() => (paged ? history.back() : setQ({ after: null }))}>${paged ? '← Newer' : '← Newest'}</button>`}
+    ${pageInfo.hasNextPage && html`<button class="secondary" onClick=${() => setQ({ after: pageInfo.endCursor }, false, { paged: true })}>Older →</button>`}
+  </nav>`
+}

@@ -1026,3 +1026,31 @@ test('form fields are described by their hint and error, and a refused form keep
   await page.goto(`${crumbs.url}/account`)
   assert.deepEqual(await described('#new-pw'), [null, 'At least 10 characters, not your email.'])
 })
+
+// A link to an older page (?after=…) opened in a new tab: '← Newer' went
+// back in history, out of the dashboard. It now goes to the newest page;
+// after Older it still goes back.
+test('a link to an older page of events leads to the newest, and Older then Newer comes back', async () => {
+  const { app, secretKey } = (await crumbs.gql('mutation { createApp(input: {name: "Paged"}) { app { id } secretKey } }')).createApp
+  await crumbs.gql('mutation($i: CreateEventDefinitionInput!) { createEventDefinition(input: $i) { id } }', { i: { appId: app.id, code: 'signup', name: 'Signup' } })
+  await crumbs.gql('mutation($i: [TriggerInput!]!) { triggerBatch(inputs: $i) { accepted } }', { i: Array.from({ length: 30 }, (_, n) => ({ appId: app.id, deviceId: 'paged-device', code: 'signup', title: `paged ${n}` })) }, as(secretKey))
+  const first = (await crumbs.gql('query($a: ID!) { events(appId: $a, first: 25) { pageInfo { endCursor } } }', { a: app.id })).events.pageInfo.endCursor
+  await signIn()
+  const tab = await browser.context.newPage()
+  const rows = () => tab.locator('table.events tbody tr').count()
+  const b = `${crumbs.url}/apps/${app.id}/events`
+  await tab.goto(`${b}?after=${encodeURIComponent(first)}`)
+  await until(async () => (await rows()) === 5, 10000, 'the older page')
+  await tab.getByRole('button', { name: '← Newest' }).click()
+  await tab.waitForURL((u) => u.pathname === new URL(b).pathname && !u.searchParams.has('after'))
+  await until(async () => (await rows()) === 25, 10000, 'the newest page')
+  await tab.getByRole('button', { name: 'Older →' }).click()
+  await until(async () => (await rows()) === 5, 10000, 'the older page again')
+  await tab.getByRole('button', { name: '← Newer' }).click()
+  await until(async () => (await rows()) === 25, 10000, 'back to the newest page')
+  assert.equal(tab.url(), b)
+  // Back there is the older link this tab opened with: forward is the one Older led to.
+  await tab.goForward()
+  await until(async () => (await rows()) === 5, 10000, 'forward to the older page')
+  await tab.close()
+})

@@ -3,7 +3,7 @@ import { useEffect, useRef, useState } from 'preact/hooks'
 import { subscribeLive } from '../api.js'
 import { useQueryParams } from '../router.js'
 import { RulesEditor, cleanRules, readRules } from '../rules.js'
-import { Async, JsonText, PageHead, Swatch, fmtTime, html, useQuery, useTitle } from '../ui.js'
+import { Async, JsonText, PageHead, Pager, Swatch, fmtTime, html, useQuery, useTitle } from '../ui.js'
 
 export const EVENT_FIELDS = 'id code url referrer title properties source occurredAt receivedAt definition { name color description } device { id } lead { id email }'
 
@@ -65,10 +65,7 @@ export function EventBrowser({ app, base }) {
     <${Async} q=${r}>${(d) => html`
       <${EventTable} events=${d.events.edges.map((x) => x.node)} base=${base} tz=${app.timezone} />
       ${d.events.edges.length === 0 && html`<p class="muted">No events match.</p>`}
-      <nav class="pager" aria-label="Pages of events">
-        ${after && html`<button class="secondary" onClick=${() => history.back()}>← Newer</button>`}
-        ${d.events.pageInfo.hasNextPage && html`<button class="secondary" onClick=${() => setQ({ after: d.events.pageInfo.endCursor })}>Older →</button>`}
-      </nav>`}<//>`
+      <${Pager} label="Pages of events" pageInfo=${d.events.pageInfo} />`}<//>`
 }
 
 // Rows the live page shows, and holds while paused.

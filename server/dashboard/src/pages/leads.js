@@ -4,7 +4,7 @@ import { useEffect, useState } from 'preact/hooks'
 import { gql } from '../api.js'
 import { useQueryParams } from '../router.js'
 import { EVENT_FIELDS, EventTable } from './browse.js'
-import { Async, ErrorBox, Field, JsonText, PageHead, fmtNum, fmtTime, html, useAction, useQuery, useTitle } from '../ui.js'
+import { Async, ErrorBox, Field, JsonText, PageHead, Pager, fmtNum, fmtTime, html, useAction, useQuery, useTitle } from '../ui.js'
 
 export function Leads({ app, base }) {
   useTitle(`Leads · ${app.name}`)
@@ -25,10 +25,7 @@ export function Leads({ app, base }) {
       <thead><tr><th scope="col">Email</th><th scope="col">Name</th><th scope="col" class="num">Events</th><th scope="col">First seen</th><th scope="col">Last seen</th></tr></thead>
       <tbody>${d.leads.edges.map(({ node: l }) => html`<tr><td><a href=${`${base}/leads/${l.id}`}>${l.email}</a></td><td>${l.name || '–'}</td><td class="num">${fmtNum(l.eventCount)}</td><td>${fmtTime(l.firstSeenAt, app.timezone)}</td><td>${fmtTime(l.lastSeenAt, app.timezone)}</td></tr>`)}</tbody></table>
       ${d.leads.edges.length === 0 && html`<p class="muted">No leads${search ? ' match' : ' yet: leads appear when a visitor is identified'}.</p>`}
-      <nav class="pager" aria-label="Pages of leads">
-        ${after && html`<button class="secondary" onClick=${() => history.back()}>← Newer</button>`}
-        ${d.leads.pageInfo.hasNextPage && html`<button class="secondary" onClick=${() => setQ({ after: d.leads.pageInfo.endCursor })}>Older →</button>`}
-      </nav>`}<//>`
+      <${Pager} label="Pages of leads" pageInfo=${d.leads.pageInfo} />`}<//>`
 }
 
 const LEAD = `query($id: ID!, $after: String) { lead(id: $id) { id email name fields eventCount firstSeenAt lastSeenAt createdAt
@@ -51,7 +48,7 @@ async function exportLead(id) {
 }
 
 export function LeadPage({ app, base, leadId }) {
-  const [q, setQ] = useQueryParams()
+  const [q] = useQueryParams()
   const after = q.get('after') || null
   const r = useQuery(LEAD, { id: leadId, after }, [leadId, after])
   const [confirmText, setConfirmText] = useState('')
@@ -92,10 +89,7 @@ export function LeadPage({ app, base, leadId }) {
     <${Narrative} id=${lead.id} />
     <h2>Timeline</h2>
     <${EventTable} events=${lead.timeline.edges.map((e) => e.node)} base=${base} tz=${app.timezone} showWho=${false} caption="Timeline" />
-    <nav class="pager" aria-label="Pages of the timeline">
-      ${after && html`<button class="secondary" onClick=${() => history.back()}>← Newer</button>`}
-      ${lead.timeline.pageInfo.hasNextPage && html`<button class="secondary" onClick=${() => setQ({ after: lead.timeline.pageInfo.endCursor })}>Older →</button>`}
-    </nav>
+    <${Pager} label="Pages of the timeline" pageInfo=${lead.timeline.pageInfo} />
     <form class="card danger-zone" onSubmit=${(e) => {
       e.preventDefault()
       erase.run(async () => {
@@ -127,7 +121,7 @@ function Narrative({ id }) {
 
 export function DevicePage({ app, base, deviceId }) {
   useTitle(`Device · ${app.name}`)
-  const [q, setQ] = useQueryParams()
+  const [q] = useQueryParams()
   const after = q.get('after') || null
   const r = useQuery(`query($a: ID!, $d: ID!, $after: String) { device(appId: $a, deviceId: $d) { id userAgent firstSeenAt lastSeenAt lead { id email }
     timeline(first: 50, after: $after) { edges { node { ${EVENT_FIELDS} } } pageInfo { hasNextPage endCursor } } } }`, { a: app.id, d: deviceId, after }, [deviceId, after])
@@ -138,8 +132,5 @@ export function DevicePage({ app, base, deviceId }) {
         <dt>First seen</dt><dd>${fmtTime(d.firstSeenAt, app.timezone)}</dd><dt>Last seen</dt><dd>${fmtTime(d.lastSeenAt, app.timezone)}</dd></dl></section>
       <h2>Timeline</h2>
       <${EventTable} events=${d.timeline.edges.map((e) => e.node)} base=${base} tz=${app.timezone} showWho=${false} caption="Timeline" />
-      <nav class="pager" aria-label="Pages of the timeline">
-        ${after && html`<button class="secondary" onClick=${() => history.back()}>← Newer</button>`}
-        ${d.timeline.pageInfo.hasNextPage && html`<button class="secondary" onClick=${() => setQ({ after: d.timeline.pageInfo.endCursor })}>Older →</button>`}
-      </nav>`}<//>`
+      <${Pager} label="Pages of the timeline" pageInfo=${d.timeline.pageInfo} />`}<//>`
 }
