@@ -146,4 +146,29 @@ function App() {
   return html`<main id="main" class="narrow"><h1>Not found</h1><p><a href="/">Home</a></p></main>`
 }
 
+// On a phone a wide table scrolls inside itself (style.css); one with
+// nothing focusable in it could not be scrolled with the keyboard, so it
+// takes the focus itself while it scrolls (its caption names it).
+let tablesQueued = false
+function focusableTables() {
+  tablesQueued = false
+  for (const t of document.querySelectorAll('main table')) {
+    const needs = t.scrollWidth > t.clientWidth && !t.querySelector('a[href], button, input, select, textarea, [tabindex]')
+    if (needs && !t.dataset.scrolls) {
+      t.tabIndex = 0
+      t.dataset.scrolls = '1'
+    } else if (!needs && t.dataset.scrolls) {
+      t.removeAttribute('tabindex')
+      delete t.dataset.scrolls
+    }
+  }
+}
+function queueTables() {
+  if (tablesQueued) return
+  tablesQueued = true
+  requestAnimationFrame(focusableTables)
+}
+new MutationObserver(queueTables).observe(document.getElementById('root'), { childList: true, subtree: true })
+addEventListener('resize', queueTables)
+
 render(html`<${App} />`, document.getElementById('root'))

@@ -57,6 +57,9 @@ async function check(name) {
     return document.documentElement.scrollWidth > innerWidth && `${document.documentElement.scrollWidth - innerWidth}px (${e ? `${e.tagName.toLowerCase()}.${e.className} "${e.textContent.slice(0, 40)}"` : 'outside main'})`
   })
   if (wide) violations.push(`${name}: the page is wider than a 390px screen by ${wide}`)
+  for (const v of (await new AxeBuilder({ page }).analyze()).violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')) {
+    violations.push(`${name}@390: ${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).slice(0, 3).join(', ')}`)
+  }
   await page.screenshot({ path: join(shots, `${name}-390.png`) })
   await page.setViewportSize({ width: 1280, height: 800 })
 }
