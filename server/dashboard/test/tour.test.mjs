@@ -1057,3 +1057,22 @@ test('a link to an older page of events leads to the newest, and Older then Newe
   await until(async () => (await rows()) === 5, 10000, 'forward to the older page')
   await tab.close()
 })
+
+// The install page's test event is a browser's without the secret key: an
+// app that takes browsers only from its sites refused it, and the page
+// offered the button anyway and answered 'FORBIDDEN: origin … may not send
+// triggers to this app'. It now says why there is no test event, and still
+// shows what the site sends.
+test('the install page of an app limited to its sites says why it sends no test event, and shows what arrives', async () => {
+  const { app, secretKey } = (await crumbs.gql('mutation { createApp(input: {name: "Limited", allowedOrigins: ["https://shop.example"]}) { app { id } secretKey } }')).createApp
+  await signIn()
+  await page.goto(`${crumbs.url}/apps/${app.id}/setup`)
+  await page.getByText('Live stream: connected').waitFor()
+  assert.equal(await page.getByRole('button', { name: 'Send a test event' }).count(), 0)
+  assert.match(await page.getByTestId('test-refused').textContent(), /only at https:\/\/shop\.example .*cannot send a test event/)
+  for (let i = 0; ; i++) {
+    await crumbs.gql('mutation($i: TriggerInput!) { trigger(input: $i) { accepted } }', { i: { appId: app.id, deviceId: 'limited-site', code: 'view', title: `From the shop ${i}` } }, as(secretKey))
+    if (await page.getByTestId('test-arrivals').getByText(`From the shop ${i}`).waitFor({ timeout: 3000 }).then(() => true, () => i >= 5)) break
+  }
+  await page.getByTestId('test-arrivals').getByText(/From the shop/).first().waitFor({ timeout: 100 })
+})

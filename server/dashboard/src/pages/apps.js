@@ -118,11 +118,18 @@ function TestEvent({ app, secret }) {
     const j = await res.json()
     if (j.errors) throw Object.assign(new Error(j.errors[0].message), { code: j.errors[0].extensions && j.errors[0].extensions.code })
   })
+  // Without the secret key (shown only when the app is made) the test event
+  // is a browser's, from this page's origin: an app that takes browsers only
+  // from its sites refuses it (the button could only answer FORBIDDEN).
+  const origins = app.allowedOrigins || []
+  const refused = !secret && (origins.length > 0 || (app.setAsideOrigins || []).length > 0) && !origins.includes(location.origin.toLowerCase())
   return html`<section class="card"><h2>Test it</h2>
-    <p>Sends a <code>view</code> event to this app; it appears below as soon as it is stored. Events from your site appear here too.</p>
+    ${refused
+      ? html`<p data-testid="test-refused">This app takes events from browsers only at ${origins.length ? origins.join(', ') : 'the origins set in Settings'} (<a href=${`/apps/${encodeURIComponent(app.id)}/settings`}>Settings</a>), so this page (${location.origin}) cannot send a test event. Open a page of your site with the script tag: its events appear below as soon as they are stored.</p>`
+      : html`<p>Sends a <code>view</code> event to this app; it appears below as soon as it is stored. Events from your site appear here too.</p>`}
     <p class="muted" role="status">Live stream: ${state === 'open' ? 'connected' : state}</p>
     <${ErrorBox} error=${a.error} />
-    <button onClick=${send} disabled=${a.busy}>Send a test event</button>
+    ${!refused && html`<button onClick=${send} disabled=${a.busy}>Send a test event</button>`}
     <ul class="stream" aria-live="polite" data-testid="test-arrivals">
       ${arrived.map((e) => html`<li><${Swatch} color=${e.definition.color} /> <strong>${e.definition.name}</strong> <span>${e.title || e.url}</span> <span class="muted">${fmtTime(e.receivedAt)}</span></li>`)}
     </ul>
