@@ -1076,3 +1076,24 @@ test('the install page of an app limited to its sites says why it sends no test 
   }
   await page.getByTestId('test-arrivals').getByText(/From the shop/).first().waitFor({ timeout: 100 })
 })
+
+// 'Last 7 days' asked for a week ago to now, which the server widens to whole
+// days: 8 day buckets, the first of which was also the previous period's
+// last, so an event on that day was counted in both.
+test('the last 7 days are 7 day buckets, and the previous period the 7 before them', async () => {
+  const { app, secretKey } = (await crumbs.gql('mutation { createApp(input: {name: "Seven days", timezone: "UTC"}) { app { id } secretKey } }')).createApp
+  await crumbs.gql('mutation($i: CreateEventDefinitionInput!) { createEventDefinition(input: $i) { id } }', { i: { appId: app.id, code: 'signup', name: 'Signup' } })
+  const weekAgo = new Date(Date.now() - 7 * 86400000).toISOString()
+  await crumbs.gql('mutation($i: [TriggerInput!]!) { triggerBatch(inputs: $i) { accepted } }', { i: [{ appId: app.id, deviceId: 'week-ago', code: 'signup', occurredAt: weekAgo }, { appId: app.id, deviceId: 'today', code: 'signup' }] }, as(secretKey))
+  await signIn()
+  const ranges = []
+  const seen = (req) => req.url().endsWith('/graphql') && /overview\(/.test(req.postData() || '') && ranges.push(JSON.parse(req.postData()).variables)
+  page.on('request', seen)
+  await page.goto(`${crumbs.url}/apps/${app.id}?range=7d`)
+  await until(async () => /vs previous period \(1\)/.test(await page.getByTestId('tile-totalEvents').textContent()), 10000, 'the comparison with the previous period')
+  page.off('request', seen)
+  assert.equal(await page.getByTestId('tile-totalEvents').locator('.tile-value').textContent(), '1')
+  const cur = (await crumbs.gql('query($a: ID!, $r: RangeInput!) { overview(appId: $a, range: $r) { from to bucketStarts } }', { a: app.id, r: ranges.find((v) => v.r).r })).overview
+  const prev = (await crumbs.gql('query($a: ID!, $r: RangeInput!) { overview(appId: $a, range: $r) { from to bucketStarts } }', { a: app.id, r: ranges.find((v) => v.p).p })).overview
+  assert.deepEqual([cur.bucketStarts.length, prev.bucketStarts.length, prev.to], [7, 7, cur.from])
+})

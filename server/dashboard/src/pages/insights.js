@@ -14,11 +14,19 @@ function useRange(app) {
   const key = Object.hasOwn(RANGES, q.get('range')) ? q.get('range') : '30d'
   const tz = q.get('tz') || app.timezone
   const range = useMemo(() => {
+    // The server widens a range to whole buckets in the zone. So that the
+    // last 7 days are 7 day buckets (today the last) and the previous period
+    // the 7 before them, each range starts in its first bucket and ends in
+    // its last: from a week ago to now gave 8 buckets, and the day holding
+    // 'a week ago' was counted in both periods.
     const [days, interval] = RANGES[key]
-    const to = new Date(Math.ceil(Date.now() / 60000) * 60000)
-    const from = new Date(to.getTime() - days * 86400000)
+    const step = interval === 'hour' ? 3600000 : 86400000
+    const now = Math.floor(Date.now() / 60000) * 60000
+    const to = new Date(now + 60000)
+    const from = new Date(now - days * 86400000 + step)
+    const prevTo = new Date(from.getTime() - step + 60000)
     const prevFrom = new Date(from.getTime() - days * 86400000)
-    return { key, tz, cur: { from: from.toISOString(), to: to.toISOString(), interval, timezone: tz }, prev: { from: prevFrom.toISOString(), to: from.toISOString(), interval, timezone: tz } }
+    return { key, tz, cur: { from: from.toISOString(), to: to.toISOString(), interval, timezone: tz }, prev: { from: prevFrom.toISOString(), to: prevTo.toISOString(), interval, timezone: tz } }
   }, [key, tz])
   const picker = html`<div class="row range-picker">
     <label for="range">Range</label>

@@ -310,7 +310,7 @@ var bo,De,xs,Kl,rn,ys,Is,As,Bl,jo,$o,Ds,Yl,jl,Gl,Bc,Ko={},Yo=[],jc=/acit|ex(?:s|
   ${e.map(o=>$`<li><span class="bar-label">${o.label}</span>
     <span class="bar-track"><span class="bar" style=${{width:`${o.max?100*o.value/o.max:0}%`,background:o.color||"#2563EB"}}></span></span>
     <span class="bar-value">${o.note}</span></li>`)}
-</ul>`;var nc={"24h":[1,"hour"],"7d":[7,"day"],"30d":[30,"day"],"90d":[90,"day"]};function Ro(e){let[t,o]=dt(),n=Object.hasOwn(nc,t.get("range"))?t.get("range"):"30d",l=t.get("tz")||e.timezone,r=Kn(()=>{let[a,d]=nc[n],u=new Date(Math.ceil(Date.now()/6e4)*6e4),h=new Date(u.getTime()-a*864e5),g=new Date(h.getTime()-a*864e5);return{key:n,tz:l,cur:{from:h.toISOString(),to:u.toISOString(),interval:d,timezone:l},prev:{from:g.toISOString(),to:h.toISOString(),interval:d,timezone:l}}},[n,l]),s=$`<div class="row range-picker">
+</ul>`;var nc={"24h":[1,"hour"],"7d":[7,"day"],"30d":[30,"day"],"90d":[90,"day"]};function Ro(e){let[t,o]=dt(),n=Object.hasOwn(nc,t.get("range"))?t.get("range"):"30d",l=t.get("tz")||e.timezone,r=Kn(()=>{let[a,d]=nc[n],u=d==="hour"?36e5:864e5,h=Math.floor(Date.now()/6e4)*6e4,g=new Date(h+6e4),f=new Date(h-a*864e5+u),v=new Date(f.getTime()-u+6e4),y=new Date(f.getTime()-a*864e5);return{key:n,tz:l,cur:{from:f.toISOString(),to:g.toISOString(),interval:d,timezone:l},prev:{from:y.toISOString(),to:v.toISOString(),interval:d,timezone:l}}},[n,l]),s=$`<div class="row range-picker">
     <label for="range">Range</label>
     <select id="range" value=${n} onChange=${a=>o({range:a.target.value})}>
       <option value="24h">Last 24 hours</option><option value="7d">Last 7 days</option><option value="30d">Last 30 days</option><option value="90d">Last 90 days</option>
