@@ -1097,3 +1097,29 @@ test('the last 7 days are 7 day buckets, and the previous period the 7 before th
   const prev = (await crumbs.gql('query($a: ID!, $r: RangeInput!) { overview(appId: $a, range: $r) { from to bucketStarts } }', { a: app.id, r: ranges.find((v) => v.p).p })).overview
   assert.deepEqual([cur.bucketStarts.length, prev.bucketStarts.length, prev.to], [7, 7, cur.from])
 })
+
+// Quick-adding a goal makes two matchers and then the goal: a refused
+// completion rule left the start matcher behind, and adding the goal again
+// once the rule was fixed answered that 'Big buyers: start' already exists.
+test('a goal refused for its completion rule can be added once the rule is fixed', async () => {
+  const { app } = (await crumbs.gql('mutation { createApp(input: {name: "Goal retry"}) { app { id } } }')).createApp
+  for (const code of ['signup', 'purchase']) await crumbs.gql('mutation($i: CreateEventDefinitionInput!) { createEventDefinition(input: $i) { id } }', { i: { appId: app.id, code, name: code } })
+  await signIn()
+  await page.goto(`${crumbs.url}/apps/${app.id}/goals`)
+  await page.fill('#goal-name', 'Big buyers')
+  await page.selectOption('#goal-start', 'signup')
+  await page.selectOption('#goal-done', 'purchase')
+  const done = page.locator('form .rules').nth(1)
+  await done.getByRole('button', { name: 'Add rule' }).click()
+  await done.getByLabel('Rule 1 field').fill('properties.amount')
+  await done.getByLabel('Rule 1 operator').selectOption('greater_than')
+  await done.getByLabel('Rule 1 value').fill('lots')
+  await page.getByRole('button', { name: 'Add goal' }).click()
+  await page.getByRole('alert').getByText(/decimal number/).waitFor()
+  assert.equal(await page.locator('#goal-name-error').count(), 0, 'the rule\'s error is not the goal name\'s')
+  await done.getByLabel('Rule 1 value').fill('100')
+  await page.getByRole('button', { name: 'Add goal' }).click()
+  await page.getByTestId('goals-table').getByRole('cell', { name: 'Big buyers', exact: true }).waitFor()
+  const matchers = (await crumbs.gql('query($a: ID!) { eventMatchers(appId: $a) { name } }', { a: app.id })).eventMatchers.map((m) => m.name).sort()
+  assert.deepEqual(matchers, ['Big buyers: completion', 'Big buyers: start'])
+})

@@ -190,10 +190,19 @@ export function Goals({ app, defs }) {
   const add = (e) => {
     e.preventDefault()
     a.run(async () => {
-      const m = 'mutation($a: ID!, $i: EventMatcherInput!) { createEventMatcher(appId: $a, input: $i) { name } }'
-      await gql(m, { a: app.id, i: { name: `${name}: start`, code: start, rules: cleanRules(startRules) } })
-      await gql(m, { a: app.id, i: { name: `${name}: completion`, code: done, rules: cleanRules(doneRules) } })
-      await gql('mutation($a: ID!, $i: GoalInput!) { createGoal(appId: $a, input: $i) { id } }', { a: app.id, i: { name, startMatcher: `${name}: start`, completionMatcher: `${name}: completion`, windowSeconds: Math.round(days * 86400) } })
+      // A refused step (the completion's rules, the goal) takes back the
+      // matchers made before it: left behind, they held the goal's name, and
+      // adding it again once fixed answered that '…: start' already exists.
+      const made = []
+      const m = 'mutation($a: ID!, $i: EventMatcherInput!) { createEventMatcher(appId: $a, input: $i) { id } }'
+      try {
+        made.push((await gql(m, { a: app.id, i: { name: `${name}: start`, code: start, rules: cleanRules(startRules) } })).createEventMatcher.id)
+        made.push((await gql(m, { a: app.id, i: { name: `${name}: completion`, code: done, rules: cleanRules(doneRules) } })).createEventMatcher.id)
+        await gql('mutation($a: ID!, $i: GoalInput!) { createGoal(appId: $a, input: $i) { id } }', { a: app.id, i: { name, startMatcher: `${name}: start`, completionMatcher: `${name}: completion`, windowSeconds: Math.round(days * 86400) } })
+      } catch (err) {
+        for (const id of made) await gql('mutation($a: ID!, $id: ID!) { deleteEventMatcher(appId: $a, id: $id) { id } }', { a: app.id, id }).catch(() => {})
+        throw err
+      }
       setName('')
       q.reload()
     })
@@ -208,7 +217,7 @@ export function Goals({ app, defs }) {
       })} />`)}</tbody></table>`}<//>
     <form class="card" onSubmit=${add}>
       <h2>Quick add a goal</h2>
-      <${Field} label="Goal name" id="goal-name" error=${a.error && a.error.field && a.error.message}><input id="goal-name" required value=${name} onInput=${(e) => setName(e.target.value)} /><//>
+      <${Field} label="Goal name" id="goal-name" error=${a.error && String(a.error.field).endsWith('name') && a.error.message}><input id="goal-name" required value=${name} onInput=${(e) => setName(e.target.value)} /><//>
       <div class="two">
         <div><${Field} label="Starts with" id="goal-start"><${CodeSelect} id="goal-start" value=${start} defs=${defs} onChange=${setStart} /><//>
           <${RulesEditor} idp="gs" rules=${startRules} onChange=${setStartRules} fields=${['url', 'referrer', 'source', 'title', 'properties.']} /></div>
@@ -216,7 +225,7 @@ export function Goals({ app, defs }) {
           <${RulesEditor} idp="gd" rules=${doneRules} onChange=${setDoneRules} fields=${['url', 'referrer', 'source', 'title', 'properties.']} /></div>
       </div>
       <${Field} label="Window (days)" id="goal-window"><input id="goal-window" type="number" min="1" max="90" value=${days} onInput=${(e) => setDays(Number(e.target.value))} /><//>
-      <${ErrorBox} error=${a.error && !a.error.field && a.error} />
+      <${ErrorBox} error=${a.error && !String(a.error.field).endsWith('name') && a.error} />
       <button type="submit" disabled=${a.busy}>Add goal</button>
     </form>`
 }
