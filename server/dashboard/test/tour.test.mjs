@@ -1123,3 +1123,24 @@ test('a goal refused for its completion rule can be added once the rule is fixed
   const matchers = (await crumbs.gql('query($a: ID!) { eventMatchers(appId: $a) { name } }', { a: app.id })).eventMatchers.map((m) => m.name).sort()
   assert.deepEqual(matchers, ['Big buyers: completion', 'Big buyers: start'])
 })
+
+// Event times are the app's wall clock: for a reader in another zone they
+// now name it ('… GMT+14'), and stay bare when the clocks agree.
+test('times in the app zone name it when the reader is elsewhere', async () => {
+  const zone = 'Pacific/Kiritimati'
+  const { app, secretKey } = (await crumbs.gql('mutation($z: String) { createApp(input: {name: "Zoned", timezone: $z}) { app { id } secretKey } }', { z: zone })).createApp
+  await crumbs.gql('mutation($i: CreateEventDefinitionInput!) { createEventDefinition(input: $i) { id } }', { i: { appId: app.id, code: 'signup', name: 'Signup' } })
+  const at = '2026-03-01T10:00:00Z'
+  await crumbs.gql('mutation($i: TriggerInput!) { trigger(input: $i) { accepted } }', { i: { appId: app.id, deviceId: 'zoned', code: 'signup', occurredAt: at } }, as(secretKey))
+  await signIn()
+  const when = async (browserZone) => {
+    const tab = await browser.context.newPage()
+    await (await browser.context.newCDPSession(tab)).send('Emulation.setTimezoneOverride', { timezoneId: browserZone })
+    await tab.goto(`${crumbs.url}/apps/${app.id}/events`)
+    const text = await tab.locator('table.events tbody tr td').first().textContent()
+    await tab.close()
+    return text
+  }
+  assert.equal(await when('Pacific/Pago_Pago'), '2 Mar 2026, 00:00 GMT+14')
+  assert.equal(await when(zone), '2 Mar 2026, 00:00')
+})
