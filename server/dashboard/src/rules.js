@@ -14,17 +14,21 @@ export const readRules = (x) => (Array.isArray(x) ? x : []).filter((r) => r && t
 
 export const cleanRules = (rules) => rules.filter((r) => r.field && r.field !== 'properties.').map((r) => ({ field: r.field, operator: r.operator, value: r.operator === 'exists' ? null : r.value || '' }))
 
-/** Edits a list of {field, operator, value}; idp makes the ids unique on the page. */
-export function RulesEditor({ rules, onChange, idp, fields = FIELDS }) {
+/**
+ * Edits a list of {field, operator, value}; idp makes the ids unique on the
+ * page, and label ('Step 2 rule', 'Completion rule') its controls' names
+ * where a page has several editors (each one's were 'Rule 1 field' and 'Add rule').
+ */
+export function RulesEditor({ rules, onChange, idp, fields = FIELDS, label = 'Rule' }) {
   const set = (i, k, v) => onChange(rules.map((r, j) => (j === i ? { ...r, [k]: v } : r)))
   return html`<div class="rules">
-    ${rules.map((r, i) => html`<div class="rule row" role="group" aria-label=${`Rule ${i + 1}`}>
-      <input list=${`${idp}-fields`} aria-label=${`Rule ${i + 1} field`} placeholder="field, e.g. properties.plan" value=${r.field} onInput=${(e) => set(i, 'field', e.target.value)} />
-      <select aria-label=${`Rule ${i + 1} operator`} value=${r.operator} onChange=${(e) => set(i, 'operator', e.target.value)}>${OPERATORS.map((o) => html`<option value=${o}>${o.replace('_', ' ')}</option>`)}</select>
-      ${r.operator !== 'exists' && html`<input aria-label=${`Rule ${i + 1} value`} placeholder="value" value=${r.value} onInput=${(e) => set(i, 'value', e.target.value)} />`}
-      <button type="button" class="small secondary" aria-label=${`Remove rule ${i + 1}`} onClick=${() => onChange(rules.filter((_, j) => j !== i))}>×</button>
+    ${rules.map((r, i) => html`<div class="rule row" role="group" aria-label=${`${label} ${i + 1}`}>
+      <input list=${`${idp}-fields`} aria-label=${`${label} ${i + 1} field`} placeholder="field, e.g. properties.plan" value=${r.field} onInput=${(e) => set(i, 'field', e.target.value)} />
+      <select aria-label=${`${label} ${i + 1} operator`} value=${r.operator} onChange=${(e) => set(i, 'operator', e.target.value)}>${OPERATORS.map((o) => html`<option value=${o}>${o.replace('_', ' ')}</option>`)}</select>
+      ${r.operator !== 'exists' && html`<input aria-label=${`${label} ${i + 1} value`} placeholder="value" value=${r.value} onInput=${(e) => set(i, 'value', e.target.value)} />`}
+      <button type="button" class="small secondary" aria-label=${`Remove ${label.toLowerCase()} ${i + 1}`} onClick=${() => onChange(rules.filter((_, j) => j !== i))}>×</button>
     </div>`)}
     <datalist id=${`${idp}-fields`}>${fields.map((f) => html`<option value=${f} />`)}</datalist>
-    <button type="button" class="small secondary" onClick=${() => onChange([...rules, { field: '', operator: 'equals', value: '' }])}>Add rule</button>
+    <button type="button" class="small secondary" onClick=${() => onChange([...rules, { field: '', operator: 'equals', value: '' }])}>Add ${label.toLowerCase()}</button>
   </div>`
 }

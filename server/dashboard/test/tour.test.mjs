@@ -1109,15 +1109,14 @@ test('a goal refused for its completion rule can be added once the rule is fixed
   await page.fill('#goal-name', 'Big buyers')
   await page.selectOption('#goal-start', 'signup')
   await page.selectOption('#goal-done', 'purchase')
-  const done = page.locator('form .rules').nth(1)
-  await done.getByRole('button', { name: 'Add rule' }).click()
-  await done.getByLabel('Rule 1 field').fill('properties.amount')
-  await done.getByLabel('Rule 1 operator').selectOption('greater_than')
-  await done.getByLabel('Rule 1 value').fill('lots')
+  await page.getByRole('button', { name: 'Add completion rule' }).click()
+  await page.getByLabel('Completion rule 1 field').fill('properties.amount')
+  await page.getByLabel('Completion rule 1 operator').selectOption('greater_than')
+  await page.getByLabel('Completion rule 1 value').fill('lots')
   await page.getByRole('button', { name: 'Add goal' }).click()
   await page.getByRole('alert').getByText(/decimal number/).waitFor()
   assert.equal(await page.locator('#goal-name-error').count(), 0, 'the rule\'s error is not the goal name\'s')
-  await done.getByLabel('Rule 1 value').fill('100')
+  await page.getByLabel('Completion rule 1 value').fill('100')
   await page.getByRole('button', { name: 'Add goal' }).click()
   await page.getByTestId('goals-table').getByRole('cell', { name: 'Big buyers', exact: true }).waitFor()
   const matchers = (await crumbs.gql('query($a: ID!) { eventMatchers(appId: $a) { name } }', { a: app.id })).eventMatchers.map((m) => m.name).sort()
@@ -1143,4 +1142,20 @@ test('times in the app zone name it when the reader is elsewhere', async () => {
   }
   assert.equal(await when('Pacific/Pago_Pago'), '2 Mar 2026, 00:00 GMT+14')
   assert.equal(await when(zone), '2 Mar 2026, 00:00')
+})
+
+// Funnels and goals have one rule editor per step: each one's controls were
+// 'Add rule' and 'Rule 1 field', so a screen reader could not tell step 1's
+// rule from step 2's, nor a goal's start from its completion.
+test('each rule editor of a funnel or goal names its step', async () => {
+  const { app } = (await crumbs.gql('mutation { createApp(input: {name: "Named rules"}) { app { id } } }')).createApp
+  await crumbs.gql('mutation($i: CreateEventDefinitionInput!) { createEventDefinition(input: $i) { id } }', { i: { appId: app.id, code: 'signup', name: 'Signup' } })
+  await signIn()
+  const names = (sel) => page.locator(sel).evaluateAll((els) => els.map((e) => e.getAttribute('aria-label') || e.textContent))
+  await page.goto(`${crumbs.url}/apps/${app.id}/funnels`)
+  for (const i of [1, 2]) await page.getByRole('button', { name: `Add step ${i} rule` }).click()
+  assert.deepEqual(await names('.rules input[list]'), ['Step 1 rule 1 field', 'Step 2 rule 1 field'])
+  await page.goto(`${crumbs.url}/apps/${app.id}/goals`)
+  for (const which of ['start', 'completion']) await page.getByRole('button', { name: `Add ${which} rule` }).click()
+  assert.deepEqual(await names('.rules input[list]'), ['Start rule 1 field', 'Completion rule 1 field'])
 })

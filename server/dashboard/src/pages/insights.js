@@ -153,7 +153,7 @@ export function Funnels({ app, defs }) {
       <ol class="steps">${f.steps.map((s, i) => html`<li>
         <div class="row"><${CodeSelect} id=${`step-${i}`} label=${`Step ${i + 1} code`} value=${s.code} defs=${defs} onChange=${(code) => setStep(i, { ...s, code })} />
           ${f.steps.length > 2 && html`<button type="button" class="small secondary" onClick=${() => setF({ ...f, steps: f.steps.filter((_, j) => j !== i) })}>Remove step ${i + 1}</button>`}</div>
-        <${RulesEditor} idp=${`step-${i}`} rules=${s.rules} onChange=${(rules) => setStep(i, { ...s, rules })} fields=${['url', 'referrer', 'source', 'title', 'properties.']} />
+        <${RulesEditor} idp=${`step-${i}`} label=${`Step ${i + 1} rule`} rules=${s.rules} onChange=${(rules) => setStep(i, { ...s, rules })} fields=${['url', 'referrer', 'source', 'title', 'properties.']} />
       </li>`)}</ol>
       ${f.steps.length < 8 && html`<button type="button" class="secondary" onClick=${() => setF({ ...f, steps: [...f.steps, { code: defs[0] ? defs[0].code : '', rules: [] }] })}>Add step</button>`}
       <div class="row">
@@ -220,9 +220,9 @@ export function Goals({ app, defs }) {
       <${Field} label="Goal name" id="goal-name" error=${a.error && String(a.error.field).endsWith('name') && a.error.message}><input id="goal-name" required value=${name} onInput=${(e) => setName(e.target.value)} /><//>
       <div class="two">
         <div><${Field} label="Starts with" id="goal-start"><${CodeSelect} id="goal-start" value=${start} defs=${defs} onChange=${setStart} /><//>
-          <${RulesEditor} idp="gs" rules=${startRules} onChange=${setStartRules} fields=${['url', 'referrer', 'source', 'title', 'properties.']} /></div>
+          <${RulesEditor} idp="gs" label="Start rule" rules=${startRules} onChange=${setStartRules} fields=${['url', 'referrer', 'source', 'title', 'properties.']} /></div>
         <div><${Field} label="Completed by" id="goal-done"><${CodeSelect} id="goal-done" value=${done} defs=${defs} onChange=${setDone} /><//>
-          <${RulesEditor} idp="gd" rules=${doneRules} onChange=${setDoneRules} fields=${['url', 'referrer', 'source', 'title', 'properties.']} /></div>
+          <${RulesEditor} idp="gd" label="Completion rule" rules=${doneRules} onChange=${setDoneRules} fields=${['url', 'referrer', 'source', 'title', 'properties.']} /></div>
       </div>
       <${Field} label="Window (days)" id="goal-window"><input id="goal-window" type="number" min="1" max="90" value=${days} onInput=${(e) => setDays(Number(e.target.value))} /><//>
       <${ErrorBox} error=${a.error && !String(a.error.field).endsWith('name') && a.error} />
