@@ -1093,6 +1093,8 @@ test('the last 7 days are 7 day buckets, and the previous period the 7 before th
   await until(async () => /vs previous period \(1\)/.test(await page.getByTestId('tile-totalEvents').textContent()), 10000, 'the comparison with the previous period')
   page.off('request', seen)
   assert.equal(await page.getByTestId('tile-totalEvents').locator('.tile-value').textContent(), '1')
+  // The same figure is no change, not a green '▲ +0%'.
+  assert.equal(await page.getByTestId('tile-totalEvents').locator('.delta').textContent(), 'no change vs previous period (1)')
   const cur = (await crumbs.gql('query($a: ID!, $r: RangeInput!) { overview(appId: $a, range: $r) { from to bucketStarts } }', { a: app.id, r: ranges.find((v) => v.r).r })).overview
   const prev = (await crumbs.gql('query($a: ID!, $r: RangeInput!) { overview(appId: $a, range: $r) { from to bucketStarts } }', { a: app.id, r: ranges.find((v) => v.p).p })).overview
   assert.deepEqual([cur.bucketStarts.length, prev.bucketStarts.length, prev.to], [7, 7, cur.from])

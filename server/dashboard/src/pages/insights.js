@@ -44,6 +44,7 @@ function Delta({ cur, prev }) {
   if (prev == null) return null
   if (prev === 0) return html`<span class="delta muted">${cur ? 'new' : 'no change'} vs previous period</span>`
   const d = (cur - prev) / prev
+  if (d === 0) return html`<span class="delta muted">no change vs previous period (${fmtNum(prev)})</span>`
   return html`<span class=${`delta ${d >= 0 ? 'up' : 'down'}`}>${d >= 0 ? '▲ +' : '▼ '}${(d * 100).toFixed(0)}% vs previous period (${fmtNum(prev)})</span>`
 }
 
