@@ -17,7 +17,8 @@ import (
 )
 
 // presentError maps a resolver error to a GraphQL error with extensions.code
-// (and field, for bad input). Errors of no known kind are logged with the
+// (and field, for bad input); bad input in several fields is one error per
+// field. Errors of no known kind are logged with the
 // request id and shown with a generic message. Without hints (production),
 // validation messages lose their "Did you mean …?" suggestions, which would
 // spell out the schema.
@@ -34,6 +35,19 @@ func presentError(log *slog.Logger, hints bool) graphql.ErrorPresenterFunc {
 				log.DebugContext(ctx, "introspection refused", "request_id", RequestInfoFrom(ctx).ID)
 			}
 			return gqlErr
+		}
+		var fields *models.InvalidFieldsError
+		if errors.As(err, &fields) && len(fields.Fields) > 0 && graphql.GetFieldContext(ctx) != nil {
+			// One error per bad field, each with its own extensions.field,
+			// in the order checked: all but the last are added here (each
+			// through this presenter), the last is the one returned.
+			last := len(fields.Fields) - 1
+			for _, f := range fields.Fields[:last] {
+				graphql.AddError(ctx, &gqlerror.Error{Err: f, Message: f.Error(), Path: gqlErr.Path, Locations: gqlErr.Locations})
+			}
+			f := fields.Fields[last]
+			err = f
+			gqlErr = &gqlerror.Error{Err: f, Message: f.Error(), Path: gqlErr.Path, Locations: gqlErr.Locations, Extensions: gqlErr.Extensions}
 		}
 		var invalid *models.InvalidError
 		if errors.As(err, &invalid) && invalid.Field == "" {

@@ -57,24 +57,20 @@ type AppInput struct {
 
 const maxOrigins = 50
 
-// apply validates in and copies it onto a.
+// apply validates in and copies it onto a; the error names every bad field.
 func (a *App) apply(in AppInput) error {
+	var bad validation
 	if in.Name != nil {
-		name, err := checkName(*in.Name)
-		if err != nil {
-			return err
+		if name, err := checkName(*in.Name); bad.add(err) {
+			a.Name = name
 		}
-		a.Name = name
 	}
-	if in.AllowedOrigins != nil {
-		if len(in.AllowedOrigins) > maxOrigins {
-			return Invalid("allowedOrigins", "at most %d origins", maxOrigins)
-		}
+	if in.AllowedOrigins != nil && bad.check("allowedOrigins", len(in.AllowedOrigins) <= maxOrigins, "at most %d origins", maxOrigins) {
 		origins := StringList{}
 		for _, o := range in.AllowedOrigins {
 			norm, err := normalizeOrigin(o)
-			if err != nil {
-				return err
+			if !bad.add(err) {
+				break // the field names the first bad origin
 			}
 			origins = append(origins, norm)
 		}
@@ -83,22 +79,21 @@ func (a *App) apply(in AppInput) error {
 	}
 	if in.Timezone != nil {
 		tz := strings.TrimSpace(*in.Timezone)
-		if _, err := time.LoadLocation(tz); err != nil || tz == "" || tz == "Local" {
-			return Invalid("timezone", "unknown IANA timezone %q", tz)
+		_, err := time.LoadLocation(tz)
+		if bad.check("timezone", err == nil && tz != "" && tz != "Local", "unknown IANA timezone %q", tz) {
+			a.Timezone = tz
 		}
-		a.Timezone = tz
 	}
 	if in.RetentionDays != nil {
 		days := *in.RetentionDays
-		if days < 0 || days > 36500 {
-			return Invalid("retentionDays", "must be 1 to 36500 days, or 0 to keep events forever")
-		}
-		a.RetentionDays = nil
-		if days > 0 {
-			a.RetentionDays = &days
+		if bad.check("retentionDays", days >= 0 && days <= 36500, "must be 1 to 36500 days, or 0 to keep events forever") {
+			a.RetentionDays = nil
+			if days > 0 {
+				a.RetentionDays = &days
+			}
 		}
 	}
-	return nil
+	return bad.err()
 }
 
 // normalizeOrigin turns an allowed origin into the form browsers send in
@@ -146,15 +141,15 @@ func CreateApp(ctx context.Context, db *gorm.DB, v Viewer, in AppInput) (*App, s
 	if err != nil {
 		return nil, "", err
 	}
-	if in.Name == nil {
-		return nil, "", Invalid("name", "is required")
-	}
+	var bad validation
+	bad.check("name", in.Name != nil, "is required")
 	if in.Timezone == nil {
 		utc := "UTC"
 		in.Timezone = &utc
 	}
 	app := &App{AllowedOrigins: StringList{}}
-	if err := app.apply(in); err != nil {
+	bad.add(app.apply(in))
+	if err := bad.err(); err != nil {
 		return nil, "", err
 	}
 	app.PublicID = "app_" + randomToken(10)

@@ -208,20 +208,13 @@ var reservedHeaders = map[string]bool{
 	"Connection": true, "Transfer-Encoding": true, "Te": true, "Upgrade": true, "Trailer": true,
 }
 
-func (r *AutomationRule) apply(ctx context.Context, db *gorm.DB, in AutomationRuleInput) error {
+// check validates the fields of in that need no lookup, adding the bad ones
+// to bad, and copies them onto r.
+func (r *AutomationRule) check(in AutomationRuleInput, bad *validation) {
 	if in.Name != nil {
-		name, err := checkName(*in.Name)
-		if err != nil {
-			return err
+		if name, err := checkName(*in.Name); bad.add(err) {
+			r.Name = name
 		}
-		r.Name = name
-	}
-	if in.Matcher != nil {
-		m, err := eventMatcherByName(ctx, db, r.AppID, "matcher", *in.Matcher)
-		if err != nil {
-			return err
-		}
-		r.MatcherID = m.ID
 	}
 	if in.IdentifiedOnly != nil {
 		r.IdentifiedOnly = *in.IdentifiedOnly
@@ -229,63 +222,45 @@ func (r *AutomationRule) apply(ctx context.Context, db *gorm.DB, in AutomationRu
 	if in.Enabled != nil {
 		r.Enabled = *in.Enabled
 	}
+}
+
+// setMatcher looks up the matcher named in in, if any, for r.
+func (r *AutomationRule) setMatcher(ctx context.Context, db *gorm.DB, in AutomationRuleInput) error {
+	if in.Matcher != nil {
+		m, err := eventMatcherByName(ctx, db, r.AppID, "matcher", *in.Matcher)
+		if err != nil {
+			return err
+		}
+		r.MatcherID = m.ID
+	}
 	return nil
 }
 
+// apply validates in and copies it onto a; the error names every bad field.
 func (a *AutomationAction) apply(ctx context.Context, guard URLGuard, field string, in AutomationActionInput) error {
-	if in.Kind != nil {
-		if *in.Kind != ActionWebhook && *in.Kind != ActionSlack {
-			return Invalid(field+".kind", "must be webhook or slack")
-		}
+	var bad validation
+	if in.Kind != nil && bad.check(field+".kind", *in.Kind == ActionWebhook || *in.Kind == ActionSlack, "must be webhook or slack") {
 		a.Kind = *in.Kind
 	}
 	if in.URL != nil {
 		u := strings.TrimSpace(*in.URL)
 		if err := guard.CheckURL(ctx, u); err != nil {
-			return Invalid(field+".url", "%v", err)
+			bad.add(Invalid(field+".url", "%v", err))
+		} else if in.Headers == nil && len(a.Headers) > 0 && !strings.EqualFold(urlOrigin(u), urlOrigin(a.URL)) {
+			// Saved header values are never shown again, so they go only to the
+			// origin they were saved for: an editor who could point the action
+			// elsewhere would otherwise read them at their own server.
+			bad.add(Invalid(field+".headers", "give the headers again (or none) to send them to another origin than %s", urlOrigin(a.URL)))
+		} else {
+			a.URL = u
 		}
-		// Saved header values are never shown again, so they go only to the
-		// origin they were saved for: an editor who could point the action
-		// elsewhere would otherwise read them at their own server.
-		if in.Headers == nil && len(a.Headers) > 0 && !strings.EqualFold(urlOrigin(u), urlOrigin(a.URL)) {
-			return Invalid(field+".headers", "give the headers again (or none) to send them to another origin than %s", urlOrigin(a.URL))
-		}
-		a.URL = u
 	}
 	if in.Headers != nil {
-		if a.Kind != ActionWebhook && len(in.Headers) > 0 {
-			return Invalid(field+".headers", "only webhooks send custom headers")
+		if hs, err := a.checkHeaders(field, in.Headers); bad.add(err) {
+			a.Headers = hs
 		}
-		if len(in.Headers) > maxHeaders {
-			return Invalid(field+".headers", "at most %d headers", maxHeaders)
-		}
-		hs := make(HeaderList, len(in.Headers))
-		seen := map[string]bool{}
-		for i, h := range in.Headers {
-			// What net/http would refuse to send is refused here, so a
-			// saved action cannot fail every delivery.
-			name := http.CanonicalHeaderKey(strings.TrimSpace(h.Name))
-			if name == "" || len(name) > 100 || !httpguts.ValidHeaderFieldName(name) || reservedHeaders[name] {
-				return Invalid(fmt.Sprintf("%s.headers.%d.name", field, i), "%q cannot be set", truncate(h.Name, 40))
-			}
-			if seen[name] {
-				return Invalid(fmt.Sprintf("%s.headers.%d.name", field, i), "%s is given twice", name)
-			}
-			seen[name] = true
-			if len(h.Value) > 2000 || !httpguts.ValidHeaderFieldValue(h.Value) {
-				return Invalid(fmt.Sprintf("%s.headers.%d.value", field, i), "must be one line of at most 2000 bytes, without control characters")
-			}
-			hs[i] = Header{Name: name, Value: h.Value}
-		}
-		if err := checkStoredJSON(field+".headers", []Header(hs)); err != nil {
-			return err
-		}
-		a.Headers = hs
 	}
-	if in.Template != nil {
-		if utf8.RuneCountInString(*in.Template) > 2000 {
-			return Invalid(field+".template", "at most 2000 characters")
-		}
+	if in.Template != nil && bad.check(field+".template", utf8.RuneCountInString(*in.Template) <= 2000, "at most 2000 characters") {
 		a.Template = *in.Template
 	}
 	if in.Enabled != nil {
@@ -296,7 +271,36 @@ func (a *AutomationAction) apply(ctx context.Context, guard URLGuard, field stri
 			a.DisabledAt, a.DisabledReason = &now, "switched off by an editor"
 		}
 	}
-	return nil
+	return bad.err()
+}
+
+// checkHeaders returns headers with canonical names, or refuses them (the
+// first bad one) if the action's kind sends none or net/http would refuse
+// to send them: a saved action cannot fail every delivery.
+func (a *AutomationAction) checkHeaders(field string, headers []Header) (HeaderList, error) {
+	if a.Kind != ActionWebhook && len(headers) > 0 {
+		return nil, Invalid(field+".headers", "only webhooks send custom headers")
+	}
+	if len(headers) > maxHeaders {
+		return nil, Invalid(field+".headers", "at most %d headers", maxHeaders)
+	}
+	hs := make(HeaderList, len(headers))
+	seen := map[string]bool{}
+	for i, h := range headers {
+		name := http.CanonicalHeaderKey(strings.TrimSpace(h.Name))
+		if name == "" || len(name) > 100 || !httpguts.ValidHeaderFieldName(name) || reservedHeaders[name] {
+			return nil, Invalid(fmt.Sprintf("%s.headers.%d.name", field, i), "%q cannot be set", truncate(h.Name, 40))
+		}
+		if seen[name] {
+			return nil, Invalid(fmt.Sprintf("%s.headers.%d.name", field, i), "%s is given twice", name)
+		}
+		seen[name] = true
+		if len(h.Value) > 2000 || !httpguts.ValidHeaderFieldValue(h.Value) {
+			return nil, Invalid(fmt.Sprintf("%s.headers.%d.value", field, i), "must be one line of at most 2000 bytes, without control characters")
+		}
+		hs[i] = Header{Name: name, Value: h.Value}
+	}
+	return hs, checkStoredJSON(field+".headers", []Header(hs))
 }
 
 // ActionSecret is an action's signing secret, shown once: when the action
@@ -319,26 +323,25 @@ func CreateAutomationRuleFor(ctx context.Context, db *gorm.DB, v Viewer, guard U
 	if err != nil {
 		return nil, err
 	}
-	if in.Name == nil {
-		return nil, Invalid("name", "is required")
-	}
-	if in.Matcher == nil {
-		return nil, Invalid("matcher", "is required")
-	}
-	if len(actions) == 0 || len(actions) > maxActionsPerRule {
-		return nil, Invalid("actions", "give 1 to %d actions", maxActionsPerRule)
-	}
+	var bad validation
+	bad.check("name", in.Name != nil, "is required")
+	bad.check("matcher", in.Matcher != nil, "is required")
 	r := &AutomationRule{AppID: app.ID}
-	if err := r.apply(ctx, db, in); err != nil {
+	r.check(in, &bad)
+	var acts []*AutomationAction
+	if bad.check("actions", len(actions) > 0 && len(actions) <= maxActionsPerRule, "give 1 to %d actions", maxActionsPerRule) {
+		acts = make([]*AutomationAction, len(actions))
+		for i, ain := range actions {
+			a, err := newAction(ctx, guard, app.ID, fmt.Sprintf("actions.%d", i), ain)
+			bad.add(err)
+			acts[i] = a
+		}
+	}
+	if err := bad.err(); err != nil {
 		return nil, err
 	}
-	acts := make([]*AutomationAction, len(actions))
-	for i, ain := range actions {
-		a, err := newAction(ctx, guard, app.ID, fmt.Sprintf("actions.%d", i), ain)
-		if err != nil {
-			return nil, err
-		}
-		acts[i] = a
+	if err := r.setMatcher(ctx, db, in); err != nil {
+		return nil, err
 	}
 	err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := keepMatchers(tx, map[uint64]string{r.MatcherID: "matcher"}); err != nil {
@@ -363,21 +366,20 @@ func CreateAutomationRuleFor(ctx context.Context, db *gorm.DB, v Viewer, guard U
 }
 
 func newAction(ctx context.Context, guard URLGuard, appID uint64, field string, in AutomationActionInput) (*AutomationAction, error) {
-	if in.Kind == nil {
-		return nil, Invalid(field+".kind", "is required")
-	}
-	if in.URL == nil {
-		return nil, Invalid(field+".url", "is required")
-	}
+	var bad validation
+	bad.check(field+".kind", in.Kind != nil, "is required")
+	bad.check(field+".url", in.URL != nil, "is required")
 	a := &AutomationAction{AppID: appID, Headers: HeaderList{}, Secret: newSigningSecret()}
-	if err := a.apply(ctx, guard, field, AutomationActionInput{Kind: in.Kind}); err != nil {
-		return nil, err
+	if in.Kind != nil && bad.add(a.apply(ctx, guard, field, AutomationActionInput{Kind: in.Kind})) {
+		if a.Kind != ActionWebhook {
+			a.Secret = "" // Slack authenticates by its URL
+		}
+	} else {
+		in.Headers = nil // whether they may be sent depends on the kind
 	}
 	in.Kind = nil
-	if a.Kind != ActionWebhook {
-		a.Secret = "" // Slack authenticates by its URL
-	}
-	return a, a.apply(ctx, guard, field, in)
+	bad.add(a.apply(ctx, guard, field, in))
+	return a, bad.err()
 }
 
 // UpdateAutomationRuleFor changes a rule, for editors of the app.
@@ -387,7 +389,12 @@ func UpdateAutomationRuleFor(ctx context.Context, db *gorm.DB, v Viewer, appPubl
 		if err != nil {
 			return nil, err
 		}
-		if err := r.apply(ctx, db, in); err != nil {
+		var bad validation
+		r.check(in, &bad)
+		if err := bad.err(); err != nil {
+			return nil, err
+		}
+		if err := r.setMatcher(ctx, db, in); err != nil {
 			return nil, err
 		}
 		err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -461,10 +468,11 @@ func UpdateAutomationActionFor(ctx context.Context, db *gorm.DB, v Viewer, guard
 		if err != nil {
 			return nil, err
 		}
-		if in.Kind != nil && *in.Kind != a.Kind {
-			return nil, Invalid("input.kind", "cannot change; add a new action instead")
-		}
-		if err := a.apply(ctx, guard, "input", in); err != nil {
+		var bad validation
+		bad.check("input.kind", in.Kind == nil || *in.Kind == a.Kind, "cannot change; add a new action instead")
+		in.Kind = nil
+		bad.add(a.apply(ctx, guard, "input", in))
+		if err := bad.err(); err != nil {
 			return nil, err
 		}
 		err = db.WithContext(ctx).Select("URL", "Headers", "Template", "DisabledAt", "DisabledReason", "UpdatedAt").Save(a).Error

@@ -3,6 +3,7 @@ package models
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -41,6 +42,87 @@ func (e *InvalidError) Error() string { return e.Field + ": " + e.Message }
 // Invalid returns an *InvalidError for field with a formatted message.
 func Invalid(field, format string, args ...any) error {
 	return &InvalidError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// InvalidFieldsError reports bad input in several fields of one call, in
+// the order they were checked, one *InvalidError each. It unwraps to them,
+// so errors.As and Code find the first, as they would a lone *InvalidError.
+type InvalidFieldsError struct {
+	Fields []*InvalidError
+}
+
+func (e *InvalidFieldsError) Error() string {
+	msgs := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		msgs[i] = f.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (e *InvalidFieldsError) Unwrap() []error {
+	errs := make([]error, len(e.Fields))
+	for i, f := range e.Fields {
+		errs[i] = f
+	}
+	return errs
+}
+
+// validation collects the bad fields of one input, so that a refusal names
+// them all and a form can mark each, rather than one per attempt. A field
+// keeps the first message it was given.
+type validation struct {
+	bad   []*InvalidError
+	other error // the first error that was no input error
+}
+
+// check records field as bad unless ok, and returns ok.
+func (v *validation) check(field string, ok bool, format string, args ...any) bool {
+	if !ok {
+		v.add(Invalid(field, format, args...))
+	}
+	return ok
+}
+
+// add records the fields of err, an *InvalidError or *InvalidFieldsError
+// from a check that returns an error, and reports whether err was nil.
+// Any other error is kept as it is and wins over the bad fields.
+func (v *validation) add(err error) bool {
+	if err == nil {
+		return true
+	}
+	var many *InvalidFieldsError
+	var one *InvalidError
+	switch {
+	case errors.As(err, &many):
+		for _, f := range many.Fields {
+			v.add(f)
+		}
+	case errors.As(err, &one):
+		for _, f := range v.bad {
+			if f.Field == one.Field {
+				return false
+			}
+		}
+		v.bad = append(v.bad, one)
+	case v.other == nil:
+		v.other = err
+	}
+	return false
+}
+
+// err returns nil, the one bad field's *InvalidError, or an
+// *InvalidFieldsError naming them all.
+func (v *validation) err() error {
+	if v.other != nil {
+		return v.other
+	}
+	switch len(v.bad) {
+	case 0:
+		return nil
+	case 1:
+		return v.bad[0]
+	}
+	return &InvalidFieldsError{Fields: v.bad}
 }
 
 // InputError says which of several inputs of one call a refusal is about

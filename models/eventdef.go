@@ -60,37 +60,30 @@ func ValidateCode(code string) error {
 	return nil
 }
 
+// apply validates in and copies it onto d; the error names every bad field.
 func (d *EventDefinition) apply(in EventDefinitionInput) error {
-	if in.Code != nil {
-		if err := ValidateCode(*in.Code); err != nil {
-			return err
-		}
+	var bad validation
+	if in.Code != nil && bad.add(ValidateCode(*in.Code)) {
 		d.Code = *in.Code
 	}
 	if in.Name != nil {
-		name, err := checkName(*in.Name)
-		if err != nil {
-			return err
+		if name, err := checkName(*in.Name); bad.add(err) {
+			d.Name = name
 		}
-		d.Name = name
 	}
-	if in.Color != nil {
-		if !colorPattern.MatchString(*in.Color) {
-			return Invalid("color", "must be a #RRGGBB color")
-		}
+	if in.Color != nil && bad.check("color", colorPattern.MatchString(*in.Color), "must be a #RRGGBB color") {
 		d.Color = strings.ToUpper(*in.Color)
 	}
 	if in.Description != nil {
 		desc := strings.TrimSpace(*in.Description)
-		if utf8.RuneCountInString(desc) > 2000 {
-			return Invalid("description", "must be at most 2000 characters")
+		if bad.check("description", utf8.RuneCountInString(desc) <= 2000, "must be at most 2000 characters") {
+			d.Description = desc
 		}
-		d.Description = desc
 	}
 	if in.Enabled != nil {
 		d.Enabled = *in.Enabled
 	}
-	return nil
+	return bad.err()
 }
 
 func builtInDefinitions(appID uint64) []EventDefinition {
@@ -110,14 +103,12 @@ func CreateEventDefinition(ctx context.Context, db *gorm.DB, v Viewer, appPublic
 	if err != nil {
 		return nil, err
 	}
-	if in.Code == nil {
-		return nil, Invalid("code", "is required")
-	}
-	if in.Name == nil {
-		return nil, Invalid("name", "is required")
-	}
+	var bad validation
+	bad.check("code", in.Code != nil, "is required")
+	bad.check("name", in.Name != nil, "is required")
 	def := &EventDefinition{AppID: app.ID, Color: defaultColor, Enabled: true}
-	if err := def.apply(in); err != nil {
+	bad.add(def.apply(in))
+	if err := bad.err(); err != nil {
 		return nil, err
 	}
 	err = db.WithContext(ctx).Create(def).Error

@@ -32,19 +32,19 @@ type GoalInput struct {
 
 const defaultGoalWindow = 30 * 24 * time.Hour
 
-func (g *Goal) apply(ctx context.Context, db *gorm.DB, in GoalInput) error {
+// apply validates in, adding its bad fields to bad, and copies it onto g.
+// The matchers are looked up only once bad holds none.
+func (g *Goal) apply(ctx context.Context, db *gorm.DB, in GoalInput, bad *validation) error {
 	if in.Name != nil {
-		name, err := checkName(*in.Name)
-		if err != nil {
-			return err
+		if name, err := checkName(*in.Name); bad.add(err) {
+			g.Name = name
 		}
-		g.Name = name
 	}
-	if in.Window != nil {
-		if *in.Window < time.Second || *in.Window > maxFunnelWindow {
-			return Invalid("windowSeconds", "must be between 1 second and 90 days")
-		}
+	if in.Window != nil && bad.check("windowSeconds", *in.Window >= time.Second && *in.Window <= maxFunnelWindow, "must be between 1 second and 90 days") {
 		g.WindowSeconds = int64(*in.Window / time.Second)
+	}
+	if err := bad.err(); err != nil {
+		return err
 	}
 	if in.StartMatcher != nil {
 		m, err := eventMatcherByName(ctx, db, g.AppID, "startMatcher", *in.StartMatcher)
@@ -77,16 +77,12 @@ func (g *Goal) matcherFields(in GoalInput) map[uint64]string {
 
 // CreateGoal stores a goal in the app.
 func CreateGoal(ctx context.Context, db *gorm.DB, app *App, in GoalInput) (*Goal, error) {
-	switch {
-	case in.Name == nil:
-		return nil, Invalid("name", "is required")
-	case in.StartMatcher == nil:
-		return nil, Invalid("startMatcher", "is required")
-	case in.CompletionMatcher == nil:
-		return nil, Invalid("completionMatcher", "is required")
-	}
+	var bad validation
+	bad.check("name", in.Name != nil, "is required")
+	bad.check("startMatcher", in.StartMatcher != nil, "is required")
+	bad.check("completionMatcher", in.CompletionMatcher != nil, "is required")
 	g := &Goal{AppID: app.ID, WindowSeconds: int64(defaultGoalWindow / time.Second)}
-	if err := g.apply(ctx, db, in); err != nil {
+	if err := g.apply(ctx, db, in, &bad); err != nil {
 		return nil, err
 	}
 	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -104,7 +100,7 @@ func UpdateGoal(ctx context.Context, db *gorm.DB, app *App, id string, in GoalIn
 	if err != nil {
 		return nil, err
 	}
-	if err := g.apply(ctx, db, in); err != nil {
+	if err := g.apply(ctx, db, in, &validation{}); err != nil {
 		return nil, err
 	}
 	err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {

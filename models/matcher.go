@@ -47,42 +47,31 @@ type EventMatcherInput struct {
 	Rules []Rule
 }
 
+// apply validates in and copies it onto m; the error names every bad field.
 func (m *EventMatcher) apply(in EventMatcherInput) error {
+	var bad validation
 	if in.Name != nil {
-		name, err := checkName(*in.Name)
-		if err != nil {
-			return err
+		if name, err := checkName(*in.Name); bad.add(err) {
+			m.Name = name
 		}
-		m.Name = name
 	}
-	if in.Code != nil {
-		if err := ValidateCode(*in.Code); err != nil {
-			return err
-		}
+	if in.Code != nil && bad.add(ValidateCode(*in.Code)) {
 		m.Code = *in.Code
 	}
-	if in.Rules != nil {
-		if err := validateRules("rules", in.Rules, true); err != nil {
-			return err
-		}
-		if err := checkStoredJSON("rules", []Rule(in.Rules)); err != nil {
-			return err
-		}
+	if in.Rules != nil && bad.add(validateRules("rules", in.Rules, true)) && bad.add(checkStoredJSON("rules", []Rule(in.Rules))) {
 		m.Rules = in.Rules
 	}
-	return nil
+	return bad.err()
 }
 
 // CreateEventMatcher stores a named matcher in the app.
 func CreateEventMatcher(ctx context.Context, db *gorm.DB, app *App, in EventMatcherInput) (*EventMatcher, error) {
-	if in.Name == nil {
-		return nil, Invalid("name", "is required")
-	}
-	if in.Code == nil {
-		return nil, Invalid("code", "is required")
-	}
+	var bad validation
+	bad.check("name", in.Name != nil, "is required")
+	bad.check("code", in.Code != nil, "is required")
 	m := &EventMatcher{AppID: app.ID, Rules: RuleList{}}
-	if err := m.apply(in); err != nil {
+	bad.add(m.apply(in))
+	if err := bad.err(); err != nil {
 		return nil, err
 	}
 	return m, conflictOnDuplicate(db.WithContext(ctx).Create(m).Error, "a matcher named %q exists in this app", m.Name)

@@ -68,11 +68,11 @@ func AddMember(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, email st
 	if err != nil {
 		return nil, err
 	}
-	if !role.Valid() {
-		return nil, Invalid("role", "must be owner, editor or viewer")
-	}
+	var bad validation
+	bad.check("role", role.Valid(), "must be owner, editor or viewer")
 	email, key, err := NormalizeEmail(email)
-	if err != nil {
+	bad.add(err)
+	if err := bad.err(); err != nil {
 		return nil, err
 	}
 	token := "inv_" + randomToken(32)

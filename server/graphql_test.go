@@ -385,7 +385,7 @@ func TestNamesWithControlCharactersAreRefused(t *testing.T) {
 			`mutation($a: ID!, $n: String!) { createEventDefinition(input: {appId: $a, code: "named", name: $n}) { id } }`,
 			`mutation($a: ID!, $n: String!) { createEventMatcher(appId: $a, input: {name: $n, code: "view"}) { id } }`,
 			`mutation($a: ID!, $n: String!) { createGoal(appId: $a, input: {name: $n, startMatcher: "base", completionMatcher: "base"}) { id } }`,
-			`mutation($a: ID!, $n: String!) { createAutomationRule(appId: $a, input: {name: $n, matcher: "base", actions: [{kind: webhook, url: "https://example.com/h"}]}) { __typename } }`,
+			`mutation($a: ID!, $n: String!) { createAutomationRule(appId: $a, input: {name: $n, matcher: "base", actions: [{kind: webhook, url: "https://93.184.216.34/h"}]}) { __typename } }`,
 			`mutation($a: ID!, $n: String!) { updateApp(id: $a, input: {name: $n}) { id } }`,
 		} {
 			vars := []client.Option{client.Var("n", name)}
