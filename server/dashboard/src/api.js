@@ -17,6 +17,17 @@ export class ApiError extends Error {
     this.errors = errors || []
     this.status = status
   }
+
+  /**
+   * The message of the first error naming a field that match accepts (a
+   * field name, or a test of one), if any: a refusal of bad input names
+   * every bad field, one error each, so a form can mark them all.
+   */
+  messageFor(match) {
+    const test = typeof match === 'function' ? match : (f) => f === match
+    const e = this.errors.find((x) => x && x.extensions && x.extensions.field && test(x.extensions.field))
+    return e && e.message
+  }
 }
 
 export const currentUser = () => session && session.user

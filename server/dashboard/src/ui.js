@@ -89,7 +89,10 @@ export function Field({ label, id, error, hint, children }) {
   </div>`
 }
 
-/** State for a form submission: busy flag and the last error. */
+/**
+ * State for a form submission: busy flag, the last error, and fieldError(match),
+ * the message for a form field of every field the error names (see ApiError.messageFor).
+ */
 export function useAction() {
   const [busy, setBusy] = useState(false)
   const [error, setError] = useState(null)
@@ -104,7 +107,8 @@ export function useAction() {
       setBusy(false)
     }
   }
-  return { busy, error, run, setError }
+  const fieldError = (match) => (error && error.messageFor && error.messageFor(match)) || undefined
+  return { busy, error, run, setError, fieldError }
 }
 
 /** Sets the document title for a page. */

@@ -323,6 +323,14 @@ async function tour() {
   await check('definition-edit')
   // Editing: name and description change, the triggered code is read-only.
   assert.equal(await page.locator('#def-code').evaluate((e) => e.readOnly), true)
+  // A refusal marks every field it names at once, not only the first.
+  await page.fill('#def-name', 'n'.repeat(201))
+  await page.fill('#def-desc', 'd'.repeat(2001))
+  await page.getByRole('button', { name: 'Save' }).click()
+  await page.locator('#def-desc-error').waitFor()
+  assert.match(await page.locator('#def-name-error').textContent(), /^name: must be 1 to 200 characters/)
+  assert.match(await page.locator('#def-desc-error').textContent(), /^description: must be at most 2000 characters/)
+  assert.equal(await page.locator('.field-error').count(), 2)
   await page.fill('#def-name', 'Sign-up')
   await page.fill('#def-desc', 'Created an account on the sign-up page')
   await page.getByRole('button', { name: 'Save' }).click()

@@ -62,8 +62,8 @@ export function NewApp() {
     <h1 id="page-title" tabindex="-1">${first ? 'Welcome to Crumbs' : 'Create an app'}</h1>
     ${first && html`<p>An app is one website or workspace you track. Create your first one; you can add more later.</p>`}
     <form class="card" onSubmit=${submit}>
-      <${Field} label="App name" id="app-name" error=${a.error && a.error.field === 'name' && a.error.message}><input id="app-name" required value=${name} onInput=${(e) => setName(e.target.value)} /><//>
-      <${Field} label="Timezone (for reports)" id="app-tz" error=${a.error && a.error.field === 'timezone' && a.error.message}><${TimezoneInput} id="app-tz" value=${tz} onInput=${setTz} /><//>
+      <${Field} label="App name" id="app-name" error=${a.fieldError('name')}><input id="app-name" required value=${name} onInput=${(e) => setName(e.target.value)} /><//>
+      <${Field} label="Timezone (for reports)" id="app-tz" error=${a.fieldError('timezone')}><${TimezoneInput} id="app-tz" value=${tz} onInput=${setTz} /><//>
       <${ErrorBox} error=${a.error && !a.error.field && a.error} />
       <button type="submit" disabled=${a.busy}>Create app</button>
     </form>
@@ -163,7 +163,7 @@ export function Settings({ app, reloadApp }) {
   const [confirmRotate, setConfirmRotate] = useState(false)
   const [newSecret, setNewSecret] = useState(null)
   const rot = useAction()
-  const fieldErr = (f) => a.error && a.error.field && a.error.field.toLowerCase().includes(f) && a.error.message
+  const fieldErr = (f) => a.fieldError((x) => x.toLowerCase().includes(f))
   return html`<${PageHead} title="Settings" />
     <form class="card" onSubmit=${save}>
       <h2>App</h2>

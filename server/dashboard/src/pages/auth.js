@@ -71,7 +71,7 @@ export function Account({ user }) {
     })
   }
   const everywhere = useAction()
-  const fieldErr = (f) => a.error && a.error.field === f && a.error.message
+  const fieldErr = (f) => a.fieldError(f)
   return html`<main id="main" class="narrow">
     <p><a href="/">← Back to the dashboard</a></p>
     <h1 id="page-title" tabindex="-1">Your account</h1>

@@ -147,10 +147,10 @@ function RuleEditor({ app, defs, base, rule, reload }) {
     if (d.rotateActionSecret) setSecrets([d.rotateActionSecret])
     reload()
   })
-  const err = (f) => a.error && a.error.field && a.error.field.toLowerCase().includes(f) && a.error.message
+  const err = (f) => a.fieldError((x) => x.toLowerCase().includes(f))
   const actionFields = html`
     <${Field} label="Send to" id="act-kind"><select id="act-kind" value=${kind} onChange=${(e) => setKind(e.target.value)}><option value="webhook">Webhook (signed JSON POST)</option><option value="slack">Slack incoming webhook</option></select><//>
-    <${Field} label=${kind === 'slack' ? 'Slack webhook URL' : 'Webhook URL'} id="act-url" error=${(a.error || act.error) && ((a.error || act.error).field || '').includes('url') && (a.error || act.error).message}>
+    <${Field} label=${kind === 'slack' ? 'Slack webhook URL' : 'Webhook URL'} id="act-url" error=${(a.error ? a : act).fieldError((x) => x.includes('url'))}>
       <input id="act-url" type="url" required value=${url} placeholder=${kind === 'slack' ? 'https://hooks.slack.com/services/…' : 'https://crm.example/hooks/crumbs'} onInput=${(e) => setUrl(e.target.value)} /><//>
     ${kind === 'webhook'
       ? html`<div class="row"><${Field} label="Custom header (optional)" id="act-hname"><input id="act-hname" placeholder="X-Api-Key" value=${header.name} onInput=${(e) => setHeader({ ...header, name: e.target.value })} /><//>

@@ -54,7 +54,7 @@ export function DefinitionForm({ app, defs, reloadApp, base, defId }) {
   const del = useAction()
   if (defId && !existing) return html`<h1>Not found</h1><p>This definition does not exist. <a href=${`${base}/definitions`}>All definitions</a></p>`
   const codeProblem = code && !CODE_RE.test(code) ? 'Lowercase letters, digits, _ - and . only, at most 64.' : null
-  const fieldErr = (f) => a.error && a.error.field && a.error.field.endsWith(f) && a.error.message
+  const fieldErr = (f) => a.fieldError((x) => x.endsWith(f))
   const submit = (e) => {
     e.preventDefault()
     a.run(async () => {

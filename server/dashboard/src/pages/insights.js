@@ -218,15 +218,15 @@ export function Goals({ app, defs }) {
       })} />`)}</tbody></table>`}<//>
     <form class="card" onSubmit=${add}>
       <h2>Quick add a goal</h2>
-      <${Field} label="Goal name" id="goal-name" error=${a.error && String(a.error.field).endsWith('name') && a.error.message}><input id="goal-name" required value=${name} onInput=${(e) => setName(e.target.value)} /><//>
+      <${Field} label="Goal name" id="goal-name" error=${a.fieldError((f) => String(f).endsWith('name'))}><input id="goal-name" required value=${name} onInput=${(e) => setName(e.target.value)} /><//>
       <div class="two">
         <div><${Field} label="Starts with" id="goal-start"><${CodeSelect} id="goal-start" value=${start} defs=${defs} onChange=${setStart} /><//>
           <${RulesEditor} idp="gs" label="Start rule" rules=${startRules} onChange=${setStartRules} fields=${['url', 'referrer', 'source', 'title', 'properties.']} /></div>
         <div><${Field} label="Completed by" id="goal-done"><${CodeSelect} id="goal-done" value=${done} defs=${defs} onChange=${setDone} /><//>
           <${RulesEditor} idp="gd" label="Completion rule" rules=${doneRules} onChange=${setDoneRules} fields=${['url', 'referrer', 'source', 'title', 'properties.']} /></div>
       </div>
-      <${Field} label="Window (days)" id="goal-window"><input id="goal-window" type="number" min="1" max="90" value=${days} onInput=${(e) => setDays(Number(e.target.value))} /><//>
-      <${ErrorBox} error=${a.error && !String(a.error.field).endsWith('name') && a.error} />
+      <${Field} label="Window (days)" id="goal-window" error=${a.fieldError('windowSeconds')}><input id="goal-window" type="number" min="1" max="90" value=${days} onInput=${(e) => setDays(Number(e.target.value))} /><//>
+      <${ErrorBox} error=${a.error && !String(a.error.field).endsWith('name') && a.error.field !== 'windowSeconds' && a.error} />
       <button type="submit" disabled=${a.busy}>Add goal</button>
     </form>`
 }

@@ -128,3 +128,16 @@ test('a sign-out still pending goes to the server before the next sign-in', asyn
   assert.deepEqual(requests, ['logout', 'login'])
   assert.ok(api.currentUser())
 })
+
+test('a refusal of bad input gives each field it names its own message', () => {
+  const e = new api.ApiError([
+    { message: 'code: must be 1 to 64 lowercase letters', extensions: { code: 'BAD_USER_INPUT', field: 'code' } },
+    { message: 'color: must be a #RRGGBB color', extensions: { code: 'BAD_USER_INPUT', field: 'color' } },
+  ], 200)
+  assert.equal(e.field, 'code', 'the first field, as before')
+  assert.equal(e.messageFor('code'), 'code: must be 1 to 64 lowercase letters')
+  assert.equal(e.messageFor('color'), 'color: must be a #RRGGBB color')
+  assert.equal(e.messageFor((f) => f.endsWith('lor')), 'color: must be a #RRGGBB color')
+  assert.equal(e.messageFor('name'), undefined)
+  assert.equal(new api.ApiError(null, 503).messageFor('code'), undefined)
+})
