@@ -326,10 +326,11 @@ func CreateAutomationRuleFor(ctx context.Context, db *gorm.DB, v Viewer, guard U
 	var bad validation
 	bad.check("name", in.Name != nil, "is required")
 	bad.check("matcher", in.Matcher != nil, "is required")
+	countOK := bad.check("actions", len(actions) > 0 && len(actions) <= maxActionsPerRule, "give 1 to %d actions", maxActionsPerRule)
 	r := &AutomationRule{AppID: app.ID}
 	r.check(in, &bad)
 	var acts []*AutomationAction
-	if bad.check("actions", len(actions) > 0 && len(actions) <= maxActionsPerRule, "give 1 to %d actions", maxActionsPerRule) {
+	if countOK {
 		acts = make([]*AutomationAction, len(actions))
 		for i, ain := range actions {
 			a, err := newAction(ctx, guard, app.ID, fmt.Sprintf("actions.%d", i), ain)
