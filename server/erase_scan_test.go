@@ -175,12 +175,7 @@ func tablesOf(found []string) map[string]bool {
 // erasure (so it can fail).
 func TestEraseLeadLeavesNothingInAnyTable(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
-		a := newAPI(t, db, func(c *config) { c.Webhooks.Guard.AllowPrivate = true })
-		x := newAutomationApp(t, a, "Erasure scan")
-		var created struct{ RotateAppSecret struct{ SecretKey string } }
-		a.ok(`mutation($a: ID!) { rotateAppSecret(id: $a) { secretKey } }`, &created, client.Var("a", x.app))
-		secret := created.RotateAppSecret.SecretKey
-		tag := fmt.Sprint(time.Now().UnixNano())
+		a, x, secret, tag := erasureApp(t, db, "Erasure scan")
 		recv := echoingReceiver(t, "Erasee."+tag+"@Example.com", "erasee-dev-"+tag+"-1", "erasee-dev-"+tag+"-2")
 		ruleID, _ := x.rule("Quote", recv.URL+"/crm")
 		p := seedErasee(t, x, secret, tag, time.Now().Add(-time.Hour))
@@ -265,12 +260,7 @@ func waitAttempts(t *testing.T, db *gorm.DB, appID uint64, n int64) {
 // the delivery pending, then dead, naming the event.
 func TestErasureRacingTheAutomationsConsumer(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
-		a := newAPI(t, db, func(c *config) { c.Webhooks.Guard.AllowPrivate = true })
-		x := newAutomationApp(t, a, "Erasure race")
-		var created struct{ RotateAppSecret struct{ SecretKey string } }
-		a.ok(`mutation($a: ID!) { rotateAppSecret(id: $a) { secretKey } }`, &created, client.Var("a", x.app))
-		secret := created.RotateAppSecret.SecretKey
-		tag := fmt.Sprint(time.Now().UnixNano())
+		a, x, secret, tag := erasureApp(t, db, "Erasure race")
 		email, device := "Racer."+tag+"@Example.com", "racer-dev-"+tag
 		arrived, answer := make(chan struct{}, 1), make(chan struct{})
 		recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -356,12 +346,7 @@ func olderThan(t *testing.T, db *gorm.DB, appID uint64, cutoff time.Time) []stri
 // before it.
 func TestEraseDeviceAndBeforeLeaveNothingInAnyTable(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
-		a := newAPI(t, db, func(c *config) { c.Webhooks.Guard.AllowPrivate = true })
-		x := newAutomationApp(t, a, "Erasure scan by device and date")
-		var created struct{ RotateAppSecret struct{ SecretKey string } }
-		a.ok(`mutation($a: ID!) { rotateAppSecret(id: $a) { secretKey } }`, &created, client.Var("a", x.app))
-		secret := created.RotateAppSecret.SecretKey
-		tag := fmt.Sprint(time.Now().UnixNano())
+		a, x, secret, tag := erasureApp(t, db, "Erasure scan by device and date")
 		recv := echoingReceiver(t, "Erasee."+tag+"@Example.com", "erasee-dev-"+tag+"-1", "erasee-dev-"+tag+"-2")
 		x.rule("Quote", recv.URL+"/crm")
 		old := seedErasee(t, x, secret, tag, time.Now().Add(-72*time.Hour))
@@ -416,4 +401,16 @@ func TestEraseDeviceAndBeforeLeaveNothingInAnyTable(t *testing.T) {
 			t.Errorf("after eraseBefore the store still holds the old events:\n%s", strings.Join(left, "\n"))
 		}
 	})
+}
+
+// erasureApp is an app of automations on a server that sends webhooks to
+// loopback, with its secret key and a tag that keeps this test's values
+// apart from any other's in the store.
+func erasureApp(t *testing.T, db *gorm.DB, name string) (a *api, x *automationApp, secret, tag string) {
+	t.Helper()
+	a = newAPI(t, db, func(c *config) { c.Webhooks.Guard.AllowPrivate = true })
+	x = newAutomationApp(t, a, name)
+	var created struct{ RotateAppSecret struct{ SecretKey string } }
+	a.ok(`mutation($a: ID!) { rotateAppSecret(id: $a) { secretKey } }`, &created, client.Var("a", x.app))
+	return a, x, created.RotateAppSecret.SecretKey, fmt.Sprint(time.Now().UnixNano())
 }
