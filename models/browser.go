@@ -26,7 +26,10 @@ type BrowseInput struct {
 // equals" are resolved to definition and device ids first, so the query can
 // walk the (definition, time) or (device, time) index instead of all events.
 func BrowseEvents(ctx context.Context, db *gorm.DB, app *App, in BrowseInput) (*EventPage, error) {
-	if err := validateRules("rules", in.Rules, false); err != nil {
+	var bad validation
+	bad.add(validateRules("rules", in.Rules, false))
+	bad.check("to", in.From == nil || in.To == nil || in.From.Before(*in.To), "must be after from")
+	if err := bad.err(); err != nil {
 		return nil, err
 	}
 	db = db.WithContext(ctx)

@@ -105,5 +105,11 @@ func TestBrowseEventsMatchesBruteForce(t *testing.T) {
 		wantField(t, err, "rules.0.operator")
 		_, err = models.BrowseEvents(e.ctx, db, e.app, models.BrowseInput{First: 10, Rules: []models.Rule{{Field: "properties.price", Operator: "greater_than", Value: "x"}}})
 		wantField(t, err, "rules.0.value")
+		// A range that ends before it starts is a mistake to name, not an
+		// empty page (an empty page read as "no such events").
+		_, err = models.BrowseEvents(e.ctx, db, e.app, models.BrowseInput{First: 10, From: &to, To: &from})
+		wantField(t, err, "to")
+		_, err = models.BrowseEvents(e.ctx, db, e.app, models.BrowseInput{First: 10, From: &from, To: &from})
+		wantField(t, err, "to")
 	})
 }
