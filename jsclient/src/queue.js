@@ -104,8 +104,9 @@ export function createQueue(send = post) {
             (RETRY.test(e.code) || log('refused', e.code, x) || queueMicrotask(() => c.onError?.({ ...e, eventCode: x.code })))) ||
           !drop(key),
       )
-      // (A wait over 2^31 ms would fire at once: setTimeout takes 32 bits.)
-      wait = again[0] && Math.min(WAIT, res?.headers.get('Retry-After') * 1e3 || backoff(++tries))
+      // (A wait over 2^31 ms would fire at once: setTimeout takes 32 bits;
+      // a negative Retry-After, from a broken proxy, backs off instead.)
+      wait = again[0] && Math.min(WAIT, Math.max(res?.headers.get('Retry-After') * 1e3, 0) || backoff(++tries))
     }
     // Where storage is denied (the user blocks cookies for the site, a
     // sandboxed or third-party frame) Web Locks are denied too: send

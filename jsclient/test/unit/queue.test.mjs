@@ -282,6 +282,19 @@ describe('retry', () => {
     assert.deepEqual(queued(), [])
   })
 
+  test('a negative Retry-After (a broken proxy) backs off instead of sending again at once', async () => {
+    const send = transport(reply({}, 503, { 'Retry-After': '-5' }), results(null))
+    const q = createQueue(send)
+    q.push(event('view', 1))
+    await tick(300)
+    assert.equal(send.calls.length, 1)
+    await tick(1000)
+    assert.equal(send.calls.length, 1)
+    await tick(1000)
+    assert.equal(send.calls.length, 2)
+    assert.deepEqual(queued(), [])
+  })
+
   test('UNAVAILABLE (a store outage, a server shutting down) is retried, for events and identify', async () => {
     const down = reply({ error: { code: 'UNAVAILABLE', message: 'the store is unavailable; retry later' } }, 503, { 'Retry-After': '5' })
     const send = transport(down, results(null), down, reply({ moved: false }))
