@@ -349,7 +349,7 @@ func CreateAutomationRuleFor(ctx context.Context, db *gorm.DB, v Viewer, guard U
 			return err
 		}
 		if err := tx.Create(r).Error; err != nil {
-			return conflictOnDuplicate(err, "a rule named %q exists in this app", r.Name)
+			return conflictOnDuplicate(err, "name", "a rule named %q exists in this app", r.Name)
 		}
 		for _, a := range acts {
 			a.RuleID = r.ID
@@ -406,7 +406,7 @@ func UpdateAutomationRuleFor(ctx context.Context, db *gorm.DB, v Viewer, appPubl
 			}
 			return tx.Select("Name", "MatcherID", "IdentifiedOnly", "Enabled", "UpdatedAt").Save(r).Error
 		})
-		return r, conflictOnDuplicate(err, "a rule named %q exists in this app", r.Name)
+		return r, conflictOnDuplicate(err, "name", "a rule named %q exists in this app", r.Name)
 	})
 }
 

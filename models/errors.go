@@ -44,6 +44,22 @@ func Invalid(field, format string, args ...any) error {
 	return &InvalidError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
+// ConflictError is a CONFLICT about one field of the input: the value it
+// holds clashes with what is stored (a code already defined, a name
+// taken), so a form can mark that field as it marks bad input.
+type ConflictError struct {
+	Field string
+	err   error
+}
+
+func (e *ConflictError) Error() string { return e.err.Error() }
+func (e *ConflictError) Unwrap() error { return e.err }
+
+// ConflictOn returns a CONFLICT error about field with a formatted message.
+func ConflictOn(field, format string, args ...any) error {
+	return &ConflictError{Field: field, err: newError(ErrConflict, format, args...)}
+}
+
 // InvalidFieldsError reports bad input in several fields of one call, in
 // the order they were checked, one *InvalidError each. It unwraps to them,
 // so errors.As and Code find the first, as they would a lone *InvalidError.
@@ -194,6 +210,10 @@ func Code(err error) (code, field string) {
 	var invalid *InvalidError
 	if errors.As(err, &invalid) {
 		return CodeBadUserInput, invalid.Field
+	}
+	var conflict *ConflictError
+	if errors.As(err, &conflict) {
+		return CodeConflict, conflict.Field
 	}
 	for _, k := range kindCodes {
 		if errors.Is(err, k.kind) {

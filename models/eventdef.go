@@ -113,7 +113,7 @@ func CreateEventDefinition(ctx context.Context, db *gorm.DB, v Viewer, appPublic
 	}
 	err = db.WithContext(ctx).Create(def).Error
 	if errors.Is(err, gorm.ErrDuplicatedKey) {
-		return nil, newError(ErrConflict, "code %q is already defined in this app", def.Code)
+		return nil, ConflictOn("code", "code %q is already defined in this app", def.Code)
 	}
 	if err != nil {
 		return nil, err
@@ -160,7 +160,7 @@ func UpdateEventDefinition(ctx context.Context, db *gorm.DB, v Viewer, id string
 	res := q.Updates(changes)
 	switch {
 	case errors.Is(res.Error, gorm.ErrDuplicatedKey):
-		return nil, newError(ErrConflict, "code %q is already defined in this app", def.Code)
+		return nil, ConflictOn("code", "code %q is already defined in this app", def.Code)
 	case res.Error != nil:
 		return nil, res.Error
 	case res.RowsAffected == 0 && codeChange:

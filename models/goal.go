@@ -91,7 +91,7 @@ func CreateGoal(ctx context.Context, db *gorm.DB, app *App, in GoalInput) (*Goal
 		}
 		return tx.Create(g).Error
 	})
-	return g, conflictOnDuplicate(err, "a goal named %q exists in this app", g.Name)
+	return g, conflictOnDuplicate(err, "name", "a goal named %q exists in this app", g.Name)
 }
 
 // UpdateGoal changes a goal of the app.
@@ -109,7 +109,7 @@ func UpdateGoal(ctx context.Context, db *gorm.DB, app *App, id string, in GoalIn
 		}
 		return tx.Select("Name", "StartMatcherID", "CompletionMatcherID", "WindowSeconds", "UpdatedAt").Save(g).Error
 	})
-	return g, conflictOnDuplicate(err, "a goal named %q exists in this app", g.Name)
+	return g, conflictOnDuplicate(err, "name", "a goal named %q exists in this app", g.Name)
 }
 
 // DeleteGoal deletes a goal of the app.

@@ -74,7 +74,7 @@ func CreateEventMatcher(ctx context.Context, db *gorm.DB, app *App, in EventMatc
 	if err := bad.err(); err != nil {
 		return nil, err
 	}
-	return m, conflictOnDuplicate(db.WithContext(ctx).Create(m).Error, "a matcher named %q exists in this app", m.Name)
+	return m, conflictOnDuplicate(db.WithContext(ctx).Create(m).Error, "name", "a matcher named %q exists in this app", m.Name)
 }
 
 // UpdateEventMatcher changes a matcher of the app.
@@ -87,7 +87,7 @@ func UpdateEventMatcher(ctx context.Context, db *gorm.DB, app *App, id string, i
 		return nil, err
 	}
 	err = db.WithContext(ctx).Select("Name", "Code", "Rules", "UpdatedAt").Save(m).Error
-	return m, conflictOnDuplicate(err, "a matcher named %q exists in this app", m.Name)
+	return m, conflictOnDuplicate(err, "name", "a matcher named %q exists in this app", m.Name)
 }
 
 // DeleteEventMatcher deletes a matcher no goal or automation rule uses (else CONFLICT).
@@ -194,9 +194,11 @@ func EventMatchersByID(ctx context.Context, db *gorm.DB, ids []uint64) (map[uint
 	return out, nil
 }
 
-func conflictOnDuplicate(err error, format string, args ...any) error {
+// conflictOnDuplicate turns a unique key's refusal into a CONFLICT about
+// field, the input that clashes.
+func conflictOnDuplicate(err error, field, format string, args ...any) error {
 	if errors.Is(err, gorm.ErrDuplicatedKey) {
-		return newError(ErrConflict, format, args...)
+		return ConflictOn(field, format, args...)
 	}
 	return err
 }

@@ -105,7 +105,7 @@ func invite(tx *gorm.DB, app *App, inv *Invitation, key string) error {
 		return err
 	}
 	if members > 0 {
-		return newError(ErrConflict, "%s is already a member; change the role instead", inv.Email)
+		return ConflictOn("email", "%s is already a member; change the role instead", inv.Email)
 	}
 	if err := tx.Where("app_id = ? AND expires_at < ?", app.ID, Now()).Delete(&Invitation{}).Error; err != nil {
 		return err

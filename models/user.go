@@ -102,7 +102,7 @@ func CreateUser(ctx context.Context, db *gorm.DB, email, name, password string) 
 	user := &User{Email: email, EmailKey: key, Name: name, PasswordHash: string(hash)}
 	err = db.WithContext(ctx).Create(user).Error
 	if errors.Is(err, gorm.ErrDuplicatedKey) {
-		return nil, newError(ErrConflict, "a user with this email exists")
+		return nil, ConflictOn("email", "a user with this email exists")
 	}
 	return user, err
 }

@@ -50,7 +50,7 @@ func TestGraphQLAppsAndDefinitions(t *testing.T) {
 			t.Fatalf("definition %+v", def)
 		}
 		defID := def.CreateEventDefinition.ID
-		a.refused("CONFLICT", "", `mutation($a: ID!) { createEventDefinition(input: {appId: $a, code: "trial_click", name: "Again"}) { id } }`, client.Var("a", appID))
+		a.refused("CONFLICT", "code", `mutation($a: ID!) { createEventDefinition(input: {appId: $a, code: "trial_click", name: "Again"}) { id } }`, client.Var("a", appID))
 		a.refused("BAD_USER_INPUT", "code", `mutation($a: ID!) { createEventDefinition(input: {appId: $a, code: "Trial Click", name: "x"}) { id } }`, client.Var("a", appID))
 		a.refused("BAD_USER_INPUT", "color", `mutation($a: ID!) { createEventDefinition(input: {appId: $a, code: "c2", name: "x", color: "green"}) { id } }`, client.Var("a", appID))
 		a.refused("BAD_USER_INPUT", "id", `mutation { updateEventDefinition(id: "x1", input: {name: "n"}) { id } }`)

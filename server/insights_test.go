@@ -138,6 +138,9 @@ func TestGraphQLInsights(t *testing.T) {
 			t.Fatalf("goal report %+v", gr)
 		}
 		a.refused("CONFLICT", "", `mutation($a: ID!, $id: ID!) { deleteEventMatcher(appId: $a, id: $id) { id } }`, client.Var("a", appID), client.Var("id", m.CreateEventMatcher.ID))
+		// A name already taken is a conflict about the name, which a form marks.
+		a.refused("CONFLICT", "name", `mutation($a: ID!) { createGoal(appId: $a, input: {name: "Trial", startMatcher: "Pricing view", completionMatcher: "Signup", windowSeconds: 86400}) { id } }`, client.Var("a", appID))
+		a.refused("CONFLICT", "name", `mutation($a: ID!) { createEventMatcher(appId: $a, input: {name: "Signup", code: "signup"}) { id } }`, client.Var("a", appID))
 		a.ok(`mutation($a: ID!, $id: ID!) { deleteGoal(appId: $a, id: $id) { id } }`, &map[string]any{}, client.Var("a", appID), client.Var("id", g.CreateGoal.ID))
 		a.ok(`mutation($a: ID!, $id: ID!) { deleteEventMatcher(appId: $a, id: $id) { id } }`, &map[string]any{}, client.Var("a", appID), client.Var("id", m.CreateEventMatcher.ID))
 

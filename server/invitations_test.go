@@ -120,7 +120,7 @@ func TestAddMemberAlwaysInvites(t *testing.T) {
 			t.Fatalf("after accepting: %+v, members %v", accepted, a.memberEmails(appID))
 		}
 		_ = invB
-		a.refused("CONFLICT", "", addMemberQuery, client.Var("a", appID), client.Var("e", strings.ToUpper(existing)), client.Var("r", "viewer"))
+		a.refused("CONFLICT", "email", addMemberQuery, client.Var("a", appID), client.Var("e", strings.ToUpper(existing)), client.Var("r", "viewer"))
 	})
 }
 

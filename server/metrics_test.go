@@ -143,7 +143,7 @@ func TestMetricsFollowTraffic(t *testing.T) {
 			}
 		}
 		// A duplicate code is a CONFLICT for the caller and a conflict in the store.
-		a.refused("CONFLICT", "", `mutation { createEventDefinition(input: {appId: "`+appID+`", code: "signup", name: "Again"}) { id } }`)
+		a.refused("CONFLICT", "code", `mutation { createEventDefinition(input: {appId: "`+appID+`", code: "signup", name: "Again"}) { id } }`)
 
 		for _, step := range []struct{ device, code, source, messageID, want string }{
 			{"d1", "view", "js", "m-1", "accepted"},
