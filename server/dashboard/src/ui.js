@@ -111,6 +111,23 @@ export function useAction() {
   return { busy, error, run, setError, fieldError }
 }
 
+/**
+ * State a form edits that the URL holds too: put back to `value` when `key`
+ * changes (back, forward, a link), but not on mount. An effect that also
+ * ran on mount could run after the reader's first edits, since effects wait
+ * for the next frame, and undo them (the tour's funnel lost its steps so).
+ */
+export function useUrlState(value, key = value) {
+  const [state, setState] = useState(value)
+  const seen = useRef(key)
+  useEffect(() => {
+    if (seen.current === key) return
+    seen.current = key
+    setState(value)
+  }, [key])
+  return [state, setState]
+}
+
 /** Sets the document title for a page. */
 export function useTitle(t) {
   useEffect(() => {

@@ -3,7 +3,7 @@ import { useEffect, useRef, useState } from 'preact/hooks'
 import { subscribeLive } from '../api.js'
 import { useQueryParams } from '../router.js'
 import { RulesEditor, cleanRules, readRules } from '../rules.js'
-import { Async, JsonText, PageHead, Pager, Swatch, fmtTime, html, useQuery, useTitle } from '../ui.js'
+import { Async, JsonText, PageHead, Pager, Swatch, fmtTime, html, useQuery, useTitle, useUrlState } from '../ui.js'
 
 export const EVENT_FIELDS = 'id code url referrer title properties source occurredAt receivedAt definition { name color description } device { id } lead { id email }'
 
@@ -36,15 +36,11 @@ export function EventBrowser({ app, base }) {
   } catch {}
   const matchAny = q.get('match') === 'any'
   const after = q.get('after') || null
-  const [rules, setRules] = useState(urlRules)
-  const [any, setAny] = useState(matchAny)
   const key = q.toString()
   // Back and forward change the rules in the URL: the form shows them too.
   const urlKey = `${q.get('rules')} ${matchAny}`
-  useEffect(() => {
-    setRules(urlRules)
-    setAny(matchAny)
-  }, [urlKey])
+  const [rules, setRules] = useUrlState(urlRules, urlKey)
+  const [any, setAny] = useUrlState(matchAny, urlKey)
   const r = useQuery(`query($a: ID!, $rules: [RuleInput!], $m: RuleCombination, $after: String) { events(appId: $a, rules: $rules, match: $m, first: 25, after: $after) { edges { node { ${EVENT_FIELDS} } } pageInfo { hasNextPage endCursor } } }`,
     { a: app.id, rules: cleanRules(urlRules), m: matchAny ? 'any' : 'all', after }, [app.id, key])
   const apply = (e) => {

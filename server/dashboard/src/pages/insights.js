@@ -1,10 +1,10 @@
 // Insights: overview with the per-definition chart, pages, sources, funnels and goals.
-import { useEffect, useMemo, useState } from 'preact/hooks'
+import { useMemo, useState } from 'preact/hooks'
 import { gql } from '../api.js'
 import { useQueryParams } from '../router.js'
 import { Bars, TimeChart } from '../chart.js'
 import { RulesEditor, cleanRules, readRules } from '../rules.js'
-import { Async, CodeSelect, ErrorBox, Field, PageHead, Swatch, fmtDuration, fmtNum, fmtPct, fmtTime, html, useAction, useQuery, useTitle } from '../ui.js'
+import { Async, CodeSelect, ErrorBox, Field, PageHead, Swatch, fmtDuration, fmtNum, fmtPct, fmtTime, html, useAction, useQuery, useTitle, useUrlState } from '../ui.js'
 
 const RANGES = { '24h': [1, 'hour'], '7d': [7, 'day'], '30d': [30, 'day'], '90d': [90, 'day'] }
 
@@ -135,8 +135,7 @@ export function Funnels({ app, defs }) {
   // The report is the URL's funnel, and back, forward or a new ?f= puts it in
   // the form too: the form's unsaved edits are not what the URL promises.
   const shown = useMemo(() => readFunnel(q, defs), [saved])
-  const [f, setF] = useState(shown)
-  useEffect(() => setF(shown), [shown])
+  const [f, setF] = useUrlState(shown)
   const setStep = (i, s) => setF({ ...f, steps: f.steps.map((x, j) => (j === i ? s : x)) })
   const report = useQuery(
     `query($i: FunnelInput!) { funnel(input: $i) { from to steps { code entered converted conversionRate overallRate medianSecondsFromPrevious } } }`,

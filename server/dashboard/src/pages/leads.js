@@ -1,18 +1,17 @@
 // Leads (search, list), the lead page (timeline, devices, moves, fields,
 // export, erase) and the device page.
-import { useEffect, useState } from 'preact/hooks'
+import { useState } from 'preact/hooks'
 import { gql } from '../api.js'
 import { useQueryParams } from '../router.js'
 import { EVENT_FIELDS, EventTable } from './browse.js'
-import { Async, ErrorBox, Field, JsonText, PageHead, Pager, fmtNum, fmtTime, html, useAction, useQuery, useTitle } from '../ui.js'
+import { Async, ErrorBox, Field, JsonText, PageHead, Pager, fmtNum, fmtTime, html, useAction, useQuery, useTitle, useUrlState } from '../ui.js'
 
 export function Leads({ app, base }) {
   useTitle(`Leads · ${app.name}`)
   const [q, setQ] = useQueryParams()
   const search = q.get('search') || ''
   const after = q.get('after') || null
-  const [text, setText] = useState(search)
-  useEffect(() => setText(search), [search])
+  const [text, setText] = useUrlState(search)
   const r = useQuery('query($a: ID!, $s: String, $after: String) { leads(appId: $a, search: $s, first: 50, after: $after) { edges { node { id email name eventCount firstSeenAt lastSeenAt } } pageInfo { hasNextPage endCursor } } }',
     { a: app.id, s: search || null, after }, [app.id, search, after])
   return html`<${PageHead} title="Leads" />
