@@ -233,6 +233,9 @@ func ReplayRuleFor(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, rule
 		if err != nil {
 			return 0, err
 		}
+		if !from.Before(to) {
+			return 0, Invalid("to", "must be after from")
+		}
 		rules, err := activeRules(ctx, db, nil, rule.ID)
 		if err != nil || len(rules[app.ID]) == 0 {
 			return 0, err
@@ -281,7 +284,7 @@ type rangeMatch struct {
 // match and the newest keep of them.
 func matchRange(ctx context.Context, db *gorm.DB, app *App, r *activeRule, from, to time.Time, keep int) (*rangeMatch, error) {
 	if !from.Before(to) {
-		return nil, Invalid("range", "from must be before to")
+		return nil, Invalid("to", "must be after from")
 	}
 	res := &rangeMatch{}
 	if r.definitionID == 0 {

@@ -74,8 +74,8 @@ func parseEventCursor(s string) (time.Time, uint64, error) {
 }
 
 var (
-	minCursorMilli = time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
-	maxCursorMilli = time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC).UnixMilli()
+	minCursorMilli = minStoredTime.UnixMilli()
+	maxCursorMilli = maxStoredTime.UnixMilli() - 1
 )
 
 // DeviceTimeline pages through one device's events, newest first.

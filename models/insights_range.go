@@ -28,13 +28,6 @@ type RangeInput struct {
 
 const maxBuckets = 2000
 
-// A range lies in the years 1000 to 9999, buckets included: the stores hold
-// no other (MySQL's DATETIME range) and RFC 3339 writes no year past 9999.
-var (
-	minRangeTime = time.Date(1000, 1, 1, 0, 0, 0, 0, time.UTC)
-	maxRangeTime = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
-)
-
 // span is a resolved range: whole buckets of the interval in the timezone.
 type span struct {
 	loc      *time.Location
@@ -74,7 +67,7 @@ func resolveRange(app *App, in RangeInput) (*span, error) {
 	default:
 		return nil, Invalid("interval", "must be hour, day, week or month")
 	}
-	if in.From.Before(minRangeTime) || !in.From.Before(maxRangeTime) {
+	if in.From.Before(minStoredTime) || !in.From.Before(maxStoredTime) {
 		return nil, Invalid("from", "must be in the years 1000 to 9999")
 	}
 	if !in.From.Before(in.To) {
@@ -94,10 +87,10 @@ func resolveRange(app *App, in RangeInput) (*span, error) {
 		start = next
 		s.end = next.UTC()
 	}
-	if s.starts[0].Before(minRangeTime) {
+	if s.starts[0].Before(minStoredTime) {
 		return nil, Invalid("from", "must be in the years 1000 to 9999, its whole bucket in the timezone included")
 	}
-	if !s.end.Before(maxRangeTime) {
+	if !s.end.Before(maxStoredTime) {
 		return nil, Invalid("to", "must be in the years 1000 to 9999, its whole bucket in the timezone included")
 	}
 	s.aligned = s.aligned && s.end.Unix()%3600 == 0

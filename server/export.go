@@ -33,9 +33,9 @@ func exportHandler(db *gorm.DB, fail func(http.ResponseWriter, *http.Request, er
 			dst  **time.Time
 		}{{"from", &f.From}, {"to", &f.To}} {
 			if s := q.Get(p.name); s != "" {
-				t, err := time.Parse(time.RFC3339Nano, s)
+				t, err := models.ParseTime(p.name, s)
 				if err != nil {
-					fail(w, r, models.Invalid(p.name, "must be an RFC 3339 time such as 2026-11-01T00:00:00Z"))
+					fail(w, r, err)
 					return
 				}
 				*p.dst = &t

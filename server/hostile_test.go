@@ -242,7 +242,9 @@ func hostileCorpus(appID string) []hostileCase {
 		bad("leads cursor beyond int64", "owner", gql(`query($a: ID!) { leads(appId: $a, after: "18446744073709551615") { edges { cursor } } }`, map[string]any{"a": appID}), "after"),
 		bad("lead id beyond int64", "owner", gql(`{ lead(id: "18446744073709551615") { id } }`, nil), "id"),
 		bad("definition id beyond int64", "owner", gql(`mutation { updateEventDefinition(id: "9223372036854775808", input: {name: "x"}) { id } }`, nil), "id"),
-		{name: "events from the year 1 to 9999", as: "owner", body: gql(hEvents, map[string]any{"a": appID, "from": "0001-01-01T00:00:00Z", "to": "9999-12-31T23:59:59Z"}), status: http.StatusOK},
+		{name: "events from the year 1000 to 9999", as: "owner", body: gql(hEvents, map[string]any{"a": appID, "from": "1000-01-01T00:00:00Z", "to": "9999-12-31T23:59:59Z"}), status: http.StatusOK},
+		bad("events from the year 1", "owner", gql(hEvents, map[string]any{"a": appID, "from": "0001-01-01T00:00:00Z"}), "from"),
+		bad("events to the year 10000 in UTC", "owner", gql(hEvents, map[string]any{"a": appID, "to": "9999-12-31T23:00:00-05:00"}), "to"),
 
 		// Aliases.
 		{name: "aliases past the complexity limit", as: "owner", body: gql(aliases(60, `events(appId: $a, first: 500) { edges { node { id url } } }`), map[string]any{"a": appID}),

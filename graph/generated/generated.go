@@ -4560,7 +4560,7 @@ extend type Query {
   ): AuditRecordConnection!
 }
 `, BuiltIn: false},
-	{Name: "../schema/scalars.graphqls", Input: `"An RFC 3339 timestamp, always returned in UTC."
+	{Name: "../schema/scalars.graphqls", Input: `"An RFC 3339 timestamp, always returned in UTC. Sent: ` + "`" + `T` + "`" + ` and ` + "`" + `Z` + "`" + ` in either case, an offset's hours 00 to 23, in the years 1000 to 9999 in UTC (BAD_USER_INPUT naming the argument otherwise)."
 scalar Time
 
 "A JSON object (properties, lead fields)."

@@ -23,11 +23,13 @@ func UnmarshalMap(v any) (map[string]any, error) {
 // MarshalTime writes an RFC 3339 time in UTC.
 func MarshalTime(t time.Time) graphql.Marshaler { return graphql.MarshalTime(t.UTC()) }
 
-// UnmarshalTime reads an RFC 3339 time; anything else is BAD_USER_INPUT.
+// UnmarshalTime reads an RFC 3339 time in the years the stores hold
+// (models.ParseTime); anything else is BAD_USER_INPUT, the field named by
+// the error presenter from the error's path.
 func UnmarshalTime(v any) (time.Time, error) {
-	t, err := graphql.UnmarshalTime(v)
-	if err != nil {
-		return time.Time{}, &models.InvalidError{Message: "must be an RFC 3339 time such as 2026-11-23T10:00:00Z"}
+	s, ok := v.(string)
+	if !ok {
+		s = ""
 	}
-	return t, nil
+	return models.ParseTime("", s)
 }

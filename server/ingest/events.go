@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/crumbs-dev/crumbs/models"
 )
@@ -221,9 +220,9 @@ func (in *eventIn) trigger(appID string, who caller) (models.TriggerInput, error
 		out.Properties = props
 	}
 	if in.OccurredAt != nil {
-		at, err := time.Parse(time.RFC3339Nano, *in.OccurredAt)
+		at, err := models.ParseTime("occurredAt", *in.OccurredAt)
 		if err != nil {
-			return out, models.Invalid("occurredAt", "must be an RFC 3339 time, e.g. 2026-11-03T14:02:00Z")
+			return out, err
 		}
 		out.OccurredAt = &at
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/crumbs-dev/crumbs/models"
 )
@@ -310,9 +309,9 @@ func (m *segmentMessage) convert(appID string, who caller) (*models.TriggerInput
 		t.Properties = props
 	}
 	if m.Timestamp != nil {
-		ts, err := time.Parse(time.RFC3339Nano, *m.Timestamp)
+		ts, err := models.ParseTime("timestamp", *m.Timestamp)
 		if err != nil {
-			return nil, nil, models.Invalid("timestamp", "must be an ISO 8601 time, e.g. 2026-11-03T14:02:00.000Z")
+			return nil, nil, err
 		}
 		t.OccurredAt = &ts
 	}

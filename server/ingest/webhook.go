@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/crumbs-dev/crumbs/models"
@@ -158,9 +157,9 @@ func (e *bentoEvent) leadEvent(appID, integration string, who caller, idem strin
 		t.Properties = props
 	}
 	if e.Date != nil && *e.Date != "" {
-		at, err := time.Parse(time.RFC3339Nano, *e.Date)
+		at, err := models.ParseTime("date", *e.Date)
 		if err != nil {
-			return models.LeadEvent{}, models.Invalid("date", "must be an ISO 8601 time, e.g. 2026-11-03T14:02:00Z")
+			return models.LeadEvent{}, err
 		}
 		t.OccurredAt = &at
 	}
