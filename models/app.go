@@ -66,14 +66,18 @@ func (a *App) apply(in AppInput) error {
 		}
 	}
 	if in.AllowedOrigins != nil && bad.check("allowedOrigins", len(in.AllowedOrigins) <= maxOrigins, "at most %d origins", maxOrigins) {
-		origins := StringList{}
+		origins, refused := StringList{}, []string{}
 		for _, o := range in.AllowedOrigins {
 			norm, err := normalizeOrigin(o)
-			if !bad.add(err) {
-				break // the field names the first bad origin
+			var one *InvalidError
+			if errors.As(err, &one) {
+				refused = append(refused, one.Message) // each names its origin
+				continue
 			}
 			origins = append(origins, norm)
 		}
+		// One field, one message naming every bad origin.
+		bad.check("allowedOrigins", len(refused) == 0, "%s", strings.Join(refused, "; "))
 		a.AllowedOrigins = origins
 		a.SetAsideOrigins = StringList{}
 	}
@@ -102,22 +106,23 @@ func (a *App) apply(in AppInput) error {
 // dot), since such an entry would silently refuse a whole site.
 func normalizeOrigin(raw string) (string, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
+	shown := truncate(raw, 100)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" ||
 		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil || len(raw) > 255 {
-		return "", Invalid("allowedOrigins", "%q is not an origin such as https://example.com", raw)
+		return "", Invalid("allowedOrigins", "%q is not an origin such as https://example.com", shown)
 	}
 	host, port := strings.ToLower(strings.TrimSuffix(u.Hostname(), ".")), u.Port()
 	if strings.Contains(host, "*") {
-		return "", Invalid("allowedOrigins", "%q: browsers send no wildcard in their Origin header; list each origin, e.g. https://shop.example.com", raw)
+		return "", Invalid("allowedOrigins", "%q: browsers send no wildcard in their Origin header; list each origin, e.g. https://shop.example.com", shown)
 	}
 	if ip := net.ParseIP(host); ip == nil && (host == "" || strings.Trim(host, "abcdefghijklmnopqrstuvwxyz0123456789-.") != "" ||
 		strings.Contains(host, "..") || strings.HasPrefix(host, ".") || strings.HasPrefix(host, "-")) {
-		return "", Invalid("allowedOrigins", "%q: %q is not a host name browsers send (internationalised names go in punycode, xn--…)", raw, host)
+		return "", Invalid("allowedOrigins", "%q: %q is not a host name browsers send (internationalised names go in punycode, xn--…)", shown, host)
 	}
 	if port != "" {
 		n, err := strconv.Atoi(port)
 		if err != nil || n < 1 || n > 65535 {
-			return "", Invalid("allowedOrigins", "%q: the port must be 1 to 65535", raw)
+			return "", Invalid("allowedOrigins", "%q: the port must be 1 to 65535", shown)
 		}
 		// Browsers leave out the scheme's default port.
 		if u.Scheme == "https" && n == 443 || u.Scheme == "http" && n == 80 {

@@ -274,9 +274,9 @@ func (a *AutomationAction) apply(ctx context.Context, guard URLGuard, field stri
 	return bad.err()
 }
 
-// checkHeaders returns headers with canonical names, or refuses them (the
-// first bad one) if the action's kind sends none or net/http would refuse
-// to send them: a saved action cannot fail every delivery.
+// checkHeaders returns headers with canonical names, or refuses them (each
+// bad name and value) if the action's kind sends none or net/http would
+// refuse to send them: a saved action cannot fail every delivery.
 func (a *AutomationAction) checkHeaders(field string, headers []Header) (HeaderList, error) {
 	if a.Kind != ActionWebhook && len(headers) > 0 {
 		return nil, Invalid(field+".headers", "only webhooks send custom headers")
@@ -286,19 +286,21 @@ func (a *AutomationAction) checkHeaders(field string, headers []Header) (HeaderL
 	}
 	hs := make(HeaderList, len(headers))
 	seen := map[string]bool{}
+	var bad validation
 	for i, h := range headers {
+		f := fmt.Sprintf("%s.headers.%d", field, i)
 		name := http.CanonicalHeaderKey(strings.TrimSpace(h.Name))
-		if name == "" || len(name) > 100 || !httpguts.ValidHeaderFieldName(name) || reservedHeaders[name] {
-			return nil, Invalid(fmt.Sprintf("%s.headers.%d.name", field, i), "%q cannot be set", truncate(h.Name, 40))
+		if bad.check(f+".name", name != "" && len(name) <= 100 && httpguts.ValidHeaderFieldName(name) && !reservedHeaders[name],
+			"%q cannot be set", truncate(h.Name, 40)) {
+			bad.check(f+".name", !seen[name], "%s is given twice", name)
+			seen[name] = true
 		}
-		if seen[name] {
-			return nil, Invalid(fmt.Sprintf("%s.headers.%d.name", field, i), "%s is given twice", name)
-		}
-		seen[name] = true
-		if len(h.Value) > 2000 || !httpguts.ValidHeaderFieldValue(h.Value) {
-			return nil, Invalid(fmt.Sprintf("%s.headers.%d.value", field, i), "must be one line of at most 2000 bytes, without control characters")
-		}
+		bad.check(f+".value", len(h.Value) <= 2000 && httpguts.ValidHeaderFieldValue(h.Value),
+			"must be one line of at most 2000 bytes, without control characters")
 		hs[i] = Header{Name: name, Value: h.Value}
+	}
+	if err := bad.err(); err != nil {
+		return nil, err
 	}
 	return hs, checkStoredJSON(field+".headers", []Header(hs))
 }

@@ -76,15 +76,15 @@ func Funnel(ctx context.Context, db *gorm.DB, app *App, in FunnelInput) (*Funnel
 		byCode[d.Code], codes[d.ID] = d.ID, d.Code
 	}
 	stepDefs := make([]uint64, len(in.Steps))
+	var bad validation
 	for i, st := range in.Steps {
 		id, ok := byCode[st.Code]
-		if !ok {
-			return nil, Invalid(fmt.Sprintf("steps.%d.code", i), "no definition has code %q", truncate(st.Code, 64))
-		}
-		if err := validateRules(fmt.Sprintf("steps.%d.rules", i), st.Rules, true); err != nil {
-			return nil, err
-		}
+		bad.check(fmt.Sprintf("steps.%d.code", i), ok, "no definition has code %q", truncate(st.Code, 64))
+		bad.add(validateRules(fmt.Sprintf("steps.%d.rules", i), st.Rules, true))
 		stepDefs[i] = id
+	}
+	if err := bad.err(); err != nil {
+		return nil, err
 	}
 	visitors, err := funnelEvents(ctx, db, app.ID, in.Steps, stepDefs, codes, s.from(), s.end.Add(in.Window))
 	if err != nil {

@@ -43,34 +43,29 @@ var (
 
 const maxRules = 20
 
-// validateRules checks rules; field names the input field in errors.
+// validateRules checks rules; field names the input field in errors, and
+// every bad part of every rule is named (rules.2.value), not the first.
 // eventOnly refuses fields that are not stored on the event itself.
 func validateRules(field string, rules []Rule, eventOnly bool) error {
 	if len(rules) > maxRules {
 		return Invalid(field, "at most %d rules", maxRules)
 	}
+	var bad validation
 	for i, r := range rules {
 		f := fmt.Sprintf("%s.%d", field, i)
 		_, known := ruleFields[r.Field]
-		if !known && !propertyField.MatchString(r.Field) {
-			return Invalid(f+".field", "unknown field %q; use code, url, referrer, source, title, lead.email or properties.<key>", truncate(r.Field, 80))
+		if bad.check(f+".field", known || propertyField.MatchString(r.Field),
+			"unknown field %q; use code, url, referrer, source, title, lead.email or properties.<key>", truncate(r.Field, 80)) {
+			bad.check(f+".field", !eventOnly || r.Field != "lead.email", "lead.email cannot be used here")
 		}
-		if eventOnly && r.Field == "lead.email" {
-			return Invalid(f+".field", "lead.email cannot be used here")
-		}
-		if !ruleOps[r.Operator] {
-			return Invalid(f+".operator", "unknown operator %q", truncate(r.Operator, 40))
-		}
-		if len(r.Value) > 2048 || !utf8.ValidString(r.Value) {
-			return Invalid(f+".value", "must be at most 2048 bytes of UTF-8")
-		}
-		if r.Operator == OpGreaterThan || r.Operator == OpLessThan {
-			if _, ok := ruleNumber(r.Value); !ok {
-				return Invalid(f+".value", "must be a decimal number such as 42 or -1.5e3 for %s", r.Operator)
-			}
+		bad.check(f+".operator", ruleOps[r.Operator], "unknown operator %q", truncate(r.Operator, 40))
+		if bad.check(f+".value", len(r.Value) <= 2048 && utf8.ValidString(r.Value), "must be at most 2048 bytes of UTF-8") &&
+			(r.Operator == OpGreaterThan || r.Operator == OpLessThan) {
+			_, ok := ruleNumber(r.Value)
+			bad.check(f+".value", ok, "must be a decimal number such as 42 or -1.5e3 for %s", r.Operator)
 		}
 	}
-	return nil
+	return bad.err()
 }
 
 // decimalNumber is the only number syntax a rule value may use: what JSON

@@ -55,6 +55,15 @@ func TestRefusalNamesEveryBadField(t *testing.T) {
 			{"createAutomationRule (no actions: first as before)",
 				`mutation($a: ID!) { createAutomationRule(appId: $a, input: {name: "", matcher: "missing", actions: []}) { rule { id } } }`,
 				[]client.Option{client.Var("a", appID)}, []string{"actions", "name"}},
+			{"createEventMatcher (every bad rule)",
+				`mutation($a: ID!) { createEventMatcher(appId: $a, input: {name: "M2", code: "signup", rules: [{field: "nope", operator: equals}, {field: "code", operator: equals, value: "ok"}, {field: "url", operator: greater_than, value: "x"}, {field: "lead.email", operator: equals, value: "a@b.c"}]}) { id } }`,
+				[]client.Option{client.Var("a", appID)}, []string{"rules.0.field", "rules.2.value", "rules.3.field"}},
+			{"funnel (every bad step)",
+				`query($a: ID!) { funnel(input: {appId: $a, range: {from: "2026-11-01T00:00:00Z", to: "2026-11-02T00:00:00Z"}, windowSeconds: 60, steps: [{code: "nope"}, {code: "signup"}, {code: "signup", rules: [{field: "lead.email", operator: equals, value: "x"}, {field: "title", operator: less_than, value: "y"}]}]}) { to } }`,
+				[]client.Option{client.Var("a", appID)}, []string{"steps.0.code", "steps.2.rules.0.field", "steps.2.rules.1.value"}},
+			{"createAutomationRule (every bad header)",
+				`mutation($a: ID!) { createAutomationRule(appId: $a, input: {name: "R", matcher: "missing", actions: [{kind: webhook, url: "https://93.184.216.34/x", headers: [{name: "Host", value: "v"}, {name: "X-A", value: "a\nb"}, {name: "x-a", value: "c"}, {name: "X-B", value: "ok"}]}]}) { rule { id } } }`,
+				[]client.Option{client.Var("a", appID)}, []string{"actions.0.headers.0.name", "actions.0.headers.1.value", "actions.0.headers.2.name"}},
 			{"addMember (role is an enum: one field)",
 				`mutation($a: ID!) { addMember(appId: $a, email: "nope", role: viewer) { invitationToken } }`,
 				[]client.Option{client.Var("a", appID)}, []string{"email"}},
@@ -72,6 +81,16 @@ func TestRefusalNamesEveryBadField(t *testing.T) {
 					t.Fatalf("fields %q, want %q (data %v)", fields, tc.fields, data)
 				}
 			})
+		}
+
+		// The allowed origins are one field (a list in one text box): its
+		// message names every bad origin.
+		e := a.refused("BAD_USER_INPUT", "allowedOrigins",
+			`mutation { createApp(input: {name: "Origins", allowedOrigins: ["https://ok.example", "ftp://x", "https://*.shop.example", "https://a.example:99999"]}) { secretKey } }`)
+		for _, bad := range []string{`"ftp://x"`, `"https://*.shop.example"`, `"https://a.example:99999"`} {
+			if !strings.Contains(e.Message, bad) {
+				t.Errorf("the message does not name %s: %s", bad, e.Message)
+			}
 		}
 	})
 }
