@@ -256,6 +256,41 @@ final class PrivacyTest extends TestCase
     }
 
     /**
+     * WordPress takes addresses Crumbs refuses (".ann@…", "ann.@…", "a..b@…"). For such a user,
+     * leadByEmail and eraseLead answered BAD_USER_INPUT, so the export failed and the eraser
+     * stopped with items retained on every run, before it erased the user's wp-user device and
+     * its events. Crumbs holds no lead with such an address: both go on with the devices.
+     */
+    public function testAnAddressCrumbsRefusesStillErasesThePersonsDevices(): void
+    {
+        $this->requireCrumbs();
+        $this->setSettings(['server_url' => CrumbsServer::url(), 'app_id' => CrumbsServer::appId(), 'identify_users' => false, 'exclude_roles' => []]);
+        update_option(Options::SECRET, CrumbsServer::secret());
+        global $wpdb;
+        $wpdb->query('DELETE FROM ' . Queue::table());
+        $email = '.dot' . strtolower(wp_generate_password(8, false, false)) . '@example.org';
+        $id = wp_insert_user(['user_login' => 'dot' . wp_generate_password(8, false, false), 'user_email' => $email, 'user_pass' => wp_generate_password(16), 'role' => 'subscriber']);
+        $this->assertIsInt($id);
+        $this->assertSame($email, get_userdata($id)->user_email, 'WordPress keeps the address');
+        $device = \Crumbs\WordPress\ServerEvents::userDeviceId($id);
+        Queue::flush();
+        $this->assertSame(['user_registered'], array_column(CrumbsServer::deviceEvents($device), 'code'));
+
+        $export = \Crumbs\WordPress\Privacy::export($email, 1);
+        $this->assertIsArray($export, is_wp_error($export) ? $export->get_error_message() : '');
+        $this->assertTrue($export['done']);
+        $this->assertContains('user_registered', array_merge(...array_map(static fn ($i) => array_column($i['data'], 'value'), $export['data'])));
+
+        $erased = \Crumbs\WordPress\Privacy::erase($email, 1);
+        $this->assertFalse($erased['items_retained'], implode(' ', $erased['messages']));
+        $this->assertTrue($erased['items_removed']);
+        $this->assertTrue($erased['done']);
+        $this->assertSame([], CrumbsServer::deviceEvents($device));
+        require_once ABSPATH . 'wp-admin/includes/user.php';
+        wp_delete_user($id);
+    }
+
+    /**
      * The eraser removes the queued calls that name the email, and only those: it matched any
      * payload containing the address, so erasing ann@… also dropped the queued identify of
      * joann@…, which then never reached Crumbs.

@@ -322,13 +322,30 @@ final class Client
      */
     public function leadByEmail(string $email, ?string $after = null): ?array
     {
-        $data = $this->graphql(
-            'query CrumbsLeadByEmail($appId: ID!, $email: String!, $after: String) { leadByEmail(appId: $appId, email: $email) {'
-            . ' email name fields devices { id } narrative'
-            . ' timeline(first: ' . self::EXPORT_PAGE . ', after: $after) { edges { node { id code occurredAt url properties } } pageInfo { hasNextPage endCursor } } } }',
-            ['appId' => $this->appId, 'email' => $email, 'after' => $after]
-        );
+        try {
+            $data = $this->graphql(
+                'query CrumbsLeadByEmail($appId: ID!, $email: String!, $after: String) { leadByEmail(appId: $appId, email: $email) {'
+                . ' email name fields devices { id } narrative'
+                . ' timeline(first: ' . self::EXPORT_PAGE . ', after: $after) { edges { node { id code occurredAt url properties } } pageInfo { hasNextPage endCursor } } } }',
+                ['appId' => $this->appId, 'email' => $email, 'after' => $after]
+            );
+        } catch (ClientError $e) {
+            if (self::refusesEmail($e)) {
+                return null;
+            }
+            throw $e;
+        }
         return is_array($data['leadByEmail'] ?? null) ? $data['leadByEmail'] : null;
+    }
+
+    /**
+     * Whether Crumbs refused an email as no address at all. WordPress takes some it refuses
+     * (".ann@example.org", "ann.@…", "a..b@…"): Crumbs holds no lead with such an email, yet
+     * the devices the plugin made from it, or for that user, may hold events.
+     */
+    private static function refusesEmail(ClientError $e): bool
+    {
+        return $e->errorCode === 'BAD_USER_INPUT' && $e->field === 'email';
     }
 
     /**
@@ -397,6 +414,22 @@ final class Client
      * @return array{erased: bool, deletedEvents: int, done: bool, erasureId: string}
      */
     public function eraseLead(string $email): array
+    {
+        try {
+            return $this->eraseLeadOnce($email);
+        } catch (ClientError $e) {
+            if (self::refusesEmail($e)) {
+                // No lead can have it; nothing to erase (see refusesEmail).
+                return ['erased' => false, 'deletedEvents' => 0, 'done' => true, 'erasureId' => ''];
+            }
+            throw $e;
+        }
+    }
+
+    /**
+     * @return array{erased: bool, deletedEvents: int, done: bool, erasureId: string}
+     */
+    private function eraseLeadOnce(string $email): array
     {
         $data = $this->graphql(
             'mutation CrumbsEraseLead($appId: ID!, $email: String!) { eraseLead(appId: $appId, email: $email) ' . self::ERASURE_FIELDS . ' }',
