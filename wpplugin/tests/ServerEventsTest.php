@@ -158,6 +158,112 @@ final class ServerEventsTest extends TestCase
         $this->assertCount(1, CrumbsServer::deviceEvents(ServerEvents::userDeviceId($user->ID)));
     }
 
+    /** Settings → Crumbs as an administrator sees it. */
+    private function settingsPage(): string
+    {
+        $admin = $this->makeUser('administrator', 'owner');
+        wp_set_current_user($admin->ID);
+        ob_start();
+        (new \Crumbs\WordPress\Admin\Settings())->render();
+        $html = (string) ob_get_clean();
+        wp_set_current_user(0);
+        return $html;
+    }
+
+    /** The admin notices of the dashboard, as an administrator sees them. */
+    private function dashboardNotices(): string
+    {
+        require_once ABSPATH . 'wp-admin/includes/class-wp-screen.php';
+        require_once ABSPATH . 'wp-admin/includes/screen.php';
+        $admin = $this->makeUser('administrator', 'owner');
+        wp_set_current_user($admin->ID);
+        set_current_screen('dashboard');
+        ob_start();
+        \Crumbs\WordPress\Delivery::dashboardNotice();
+        $html = (string) ob_get_clean();
+        // is_admin() reads the screen: later tests are on the front end again.
+        unset($GLOBALS['current_screen']);
+        wp_set_current_user(0);
+        return $html;
+    }
+
+    /**
+     * A rotated or mistyped key: Crumbs answers UNAUTHENTICATED. The events waited (retried with
+     * backoff) but nothing told the site owner, and once the right key was saved they still
+     * waited out their backoff, up to 6 hours. Now Settings → Crumbs says why events are waiting
+     * and what to do, and saving the key makes them due at once.
+     */
+    public function testARefusedKeyHoldsEventsSaysSoAndTheSavedKeySendsThem(): void
+    {
+        $this->setSettings(['identify_users' => false]);
+        update_option(Options::SECRET, 'sk_rotatedrotatedrotated1');
+        $user = $this->makeUser('subscriber', 'rotated');
+        $this->assertSame(['sent' => 0, 'failed' => 1, 'dropped' => 0], Queue::flush());
+        [$row] = Queue::pending();
+        $this->assertStringStartsWith('UNAUTHENTICATED', (string) $row['last_error']);
+
+        $html = $this->settingsPage();
+        $this->assertStringContainsString('id="crumbs-delivery-problem"', $html);
+        $this->assertStringContainsString('Crumbs did not accept the app secret key', $html);
+        $this->assertStringContainsString('1 server-side event is waiting', $html);
+        $this->assertStringNotContainsString('sk_rotatedrotatedrotated1', $html);
+        $this->assertStringContainsString('See Settings → Crumbs', $this->dashboardNotices(), 'the dashboard points there');
+
+        update_option(Options::SECRET, CrumbsServer::secret());
+        $this->assertSame(['sent' => 1, 'failed' => 0, 'dropped' => 0], Queue::flush(), 'due as soon as the key is saved');
+        $this->assertSame(['user_registered'], self::codes(CrumbsServer::deviceEvents(ServerEvents::userDeviceId($user->ID))));
+        $this->assertStringNotContainsString('crumbs-delivery', $this->settingsPage());
+    }
+
+    /**
+     * An app id Crumbs does not know (a typo, a deleted app) answered NOT_FOUND, and a server URL
+     * that is no Crumbs server's answered a plain 404: both were taken as a refusal of the events
+     * themselves, so every queued event was dropped at its first send, and nothing told the site
+     * owner. They are settings problems: the events wait, and the settings page says what to check.
+     */
+    public function testAnUnknownAppOrAWrongServerUrlHoldsEventsUntilFixed(): void
+    {
+        $this->setSettings(['identify_users' => false, 'app_id' => 'app_nosuchapp1']);
+        $dropped = 0;
+        $count = static function () use (&$dropped): void {
+            $dropped++;
+        };
+        add_action('crumbs_event_dropped', $count);
+        $user = $this->makeUser('subscriber', 'unknownapp');
+        $first = Queue::flush();
+        $html = $this->settingsPage();
+        $this->setSettings(['app_id' => CrumbsServer::appId(), 'server_url' => CrumbsServer::url() . '/crumbs']);
+        $second = Queue::flush();
+        $wrongUrl = $this->settingsPage();
+        $this->setSettings(['server_url' => CrumbsServer::url()]);
+        $third = Queue::flush();
+        remove_action('crumbs_event_dropped', $count);
+
+        $this->assertSame(['sent' => 0, 'failed' => 1, 'dropped' => 0], $first, 'an unknown app keeps the event');
+        $this->assertStringContainsString('Crumbs does not know this app id', $html);
+        $this->assertSame(['sent' => 0, 'failed' => 1, 'dropped' => 0], $second, 'so does a server URL that is no Crumbs server');
+        $this->assertStringContainsString('does not answer as a Crumbs server', $wrongUrl);
+        $this->assertSame(['sent' => 1, 'failed' => 0, 'dropped' => 0], $third);
+        $this->assertSame(0, $dropped);
+        $this->assertSame(['user_registered'], self::codes(CrumbsServer::deviceEvents(ServerEvents::userDeviceId($user->ID))));
+    }
+
+    /**
+     * An event Crumbs refuses for good is dropped, as before, but no longer only through an
+     * action nobody listens to: the settings page names the code and what to do.
+     */
+    public function testAnEventRefusedForGoodIsShownOnTheSettingsPage(): void
+    {
+        $this->setSettings(['event_user_registered' => 'never_defined_code', 'identify_users' => false]);
+        $this->makeUser('subscriber', 'undefined');
+        $this->assertSame(1, Queue::flush()['dropped']);
+        $html = $this->settingsPage();
+        $this->assertStringContainsString('id="crumbs-delivery-dropped"', $html);
+        $this->assertStringContainsString('Crumbs refused an event &quot;never_defined_code&quot; for good', $html);
+        $this->assertStringContainsString('UNKNOWN_EVENT_CODE', $html);
+        $this->assertStringContainsString('Define and enable that code in Crumbs', $html);
+    }
+
     public function testTheQueueHoldsOneRowPerMessageId(): void
     {
         Queue::push('trigger', ['deviceId' => 'd', 'code' => 'view'], 'wp:test:same');

@@ -22,6 +22,7 @@ final class Plugin
         (new NewDevice())->hook();
         (new Privacy())->hook();
         (new Queue())->hook();
+        (new Delivery())->hook();
 
         if (is_admin()) {
             (new Admin\Settings())->hook();

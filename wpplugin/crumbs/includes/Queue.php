@@ -28,6 +28,9 @@ final class Queue
     /** The transport error of this flush's first request that could not reach the server. */
     private static ?ClientError $unreachable = null;
 
+    /** The last failure of this flush that keeps a row for a retry. */
+    private static ?ClientError $lastFailure = null;
+
     /** When this flush stops starting requests (microtime), or null for no limit. */
     private static ?float $until = null;
 
@@ -138,6 +141,7 @@ final class Queue
         global $wpdb;
         $stats = ['sent' => 0, 'failed' => 0, 'dropped' => 0];
         self::$unreachable = null;
+        self::$lastFailure = null;
         self::$until = $budget === null ? null : microtime(true) + $budget;
         $table = self::table();
         $rows = $wpdb->get_results($wpdb->prepare(
@@ -167,10 +171,16 @@ final class Queue
                     self::settle($row, null, $blocking, $stats);
                 } catch (ClientError $e) {
                     self::noteUnreachable($e);
-                    self::settle($row, $e, $blocking, $stats);
+                    // An identify's refusal of its own input (its email) is final; anything else
+                    // refused the request, not the identify.
+                    $own = ($e->errorCode === 'BAD_USER_INPUT' && $e->field !== 'app_id') || $e->errorCode === 'PAYLOAD_TOO_LARGE';
+                    self::settle($row, $own ? $e : self::held($e), $blocking, $stats);
                 }
             }
             self::sendEvents($client, $events, $blocking, $stats);
+            if ($blocking) {
+                Delivery::afterFlush($stats, self::$lastFailure);
+            }
             if (self::$delivered !== []) {
                 $wpdb->query('DELETE FROM ' . $table . ' WHERE id IN (' . implode(',', self::$delivered) . ')');
                 self::$delivered = [];
@@ -196,11 +206,23 @@ final class Queue
             $outcomes = $client->events(array_map([self::class, 'input'], $rows), $blocking);
         } catch (ClientError $e) {
             self::noteUnreachable($e);
-            $outcomes = array_fill(0, count($rows), $e);
+            // The request failed as a whole: nothing was said about the events themselves.
+            $outcomes = array_fill(0, count($rows), self::held($e));
         }
         foreach ($rows as $i => $row) {
             self::settle($row, $outcomes[$i] ?? null, $blocking, $stats);
         }
+    }
+
+    /**
+     * A failure of a whole request as a row's outcome: retried like an unreachable server. A
+     * refused key (UNAUTHENTICATED), an unknown app (NOT_FOUND), a server URL that redirects or
+     * answers no Crumbs JSON: these say the settings are wrong, not the events, which wait until
+     * the site owner fixes them (Settings → Crumbs says so) instead of being dropped.
+     */
+    private static function held(ClientError $error): ClientError
+    {
+        return $error->retryable ? $error : new ClientError($error->getMessage(), $error->errorCode, true, $error->field);
     }
 
     private static function noteUnreachable(ClientError $error): void
@@ -252,11 +274,13 @@ final class Queue
         $queued = strtotime((string) $row['created_at'] . ' UTC');
         if ($error->retryable && ($queued === false || $queued > time() - self::MAX_AGE)) {
             self::retryLater($row, $error->errorCode . ': ' . $error->getMessage(), true);
+            self::$lastFailure = $error;
             $stats['failed']++;
             return;
         }
         $wpdb->delete(self::table(), ['id' => (int) $row['id']], ['%d']);
         $stats['dropped']++;
+        Delivery::dropped($row, $error, $error->retryable);
         do_action('crumbs_event_dropped', $row, $error);
     }
 
@@ -299,6 +323,26 @@ final class Queue
             wp_unschedule_event($next, self::CRON_HOOK);
         }
         wp_schedule_single_event($at, self::CRON_HOOK);
+    }
+
+    /**
+     * Makes every queued row due now and WP-Cron run for them: the settings that made them wait
+     * (the server URL, the app id, the secret key) have just changed, so they need not wait out
+     * their backoff (up to 6 hours) once the fix is saved.
+     */
+    public static function retryNow(): void
+    {
+        global $wpdb;
+        $now = gmdate('Y-m-d H:i:s');
+        $table = self::table();
+        $wpdb->query($wpdb->prepare("UPDATE {$table} SET next_attempt_at = %s WHERE next_attempt_at > %s", $now, $now));
+        self::scheduleNext();
+    }
+
+    public static function count(): int
+    {
+        global $wpdb;
+        return (int) $wpdb->get_var('SELECT COUNT(*) FROM ' . self::table());
     }
 
     /**

@@ -4,6 +4,7 @@ declare(strict_types=1);
 
 namespace Crumbs\WordPress\Admin;
 
+use Crumbs\WordPress\Delivery;
 use Crumbs\WordPress\Options;
 
 use const Crumbs\WordPress\PLUGIN_FILE;
@@ -124,6 +125,8 @@ final class Settings
         }
         echo '<div class="wrap"><h1>' . esc_html__('Crumbs', 'crumbs') . '</h1>';
         settings_errors(Options::SETTINGS);
+        // Delivery escapes what it prints.
+        echo Delivery::notices();
         echo '<form method="post" action="' . esc_url(admin_url('options.php')) . '" id="crumbs-settings">';
         settings_fields(self::GROUP);
         do_settings_sections(self::PAGE);
