@@ -26,6 +26,8 @@ function crumbs_uninstall_site(): void
     $wpdb->query(
         "DELETE FROM {$wpdb->options} WHERE option_name LIKE '\\_transient\\_crumbs\\_%'"
         . " OR option_name LIKE '\\_transient\\_timeout\\_crumbs\\_%'"
+        // Deleted users' ids, kept for the privacy tools.
+        . " OR option_name LIKE 'crumbs\\_deleted\\_user\\_%'"
     );
     wp_clear_scheduled_hook('crumbs_flush_queue');
     $wpdb->query('DROP TABLE IF EXISTS `' . esc_sql($wpdb->prefix . 'crumbs_queue') . '`');

@@ -291,6 +291,41 @@ final class PrivacyTest extends TestCase
     }
 
     /**
+     * The account is deleted, then the person asks for their data or its erasure (or the owner
+     * runs both in that order). The user's wp-user device is derived from the user id, which the
+     * tools looked up by email: with the account gone they found no device, so the export left
+     * out and the eraser kept the events of that device (on no lead while Identify users is off).
+     */
+    public function testADeletedUsersDeviceIsStillExportedAndErased(): void
+    {
+        $this->requireCrumbs();
+        $this->setSettings(['server_url' => CrumbsServer::url(), 'app_id' => CrumbsServer::appId(), 'identify_users' => false, 'exclude_roles' => []]);
+        update_option(Options::SECRET, CrumbsServer::secret());
+        $user = $this->makeUser('subscriber', 'deleted');
+        $email = $user->user_email;
+        $device = \Crumbs\WordPress\ServerEvents::userDeviceId((int) $user->ID);
+        do_action('wp_login', $user->user_login, $user);
+        Queue::flush();
+        $this->assertCount(2, CrumbsServer::deviceEvents($device));
+        require_once ABSPATH . 'wp-admin/includes/user.php';
+        wp_delete_user($user->ID);
+        $this->assertFalse(get_user_by('email', $email));
+
+        $export = \Crumbs\WordPress\Privacy::export($email, 1);
+        $this->assertIsArray($export);
+        $values = array_merge(...array_map(static fn ($i) => array_column($i['data'], 'value'), $export['data'] ?: [['data' => []]]));
+        $this->assertContains($device, $values, 'the deleted user\'s device is exported');
+        $this->assertContains('user_logged_in', $values);
+
+        $erased = \Crumbs\WordPress\Privacy::erase($email, 1);
+        $this->assertTrue($erased['items_removed']);
+        $this->assertFalse($erased['items_retained']);
+        $this->assertSame([], CrumbsServer::deviceEvents($device), 'the deleted user\'s device is erased');
+        $this->assertStringContainsString('2 events of the person', $erased['messages'][0] ?? '');
+        $this->assertFalse(get_option(\Crumbs\WordPress\Privacy::DELETED_USER . wp_hash(strtolower($email))), 'nothing is kept once erased');
+    }
+
+    /**
      * The eraser removes the queued calls that name the email, and only those: it matched any
      * payload containing the address, so erasing ann@… also dropped the queued identify of
      * joann@…, which then never reached Crumbs.

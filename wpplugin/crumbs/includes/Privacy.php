@@ -15,6 +15,53 @@ final class Privacy
         add_filter('wp_privacy_personal_data_exporters', [$this, 'registerExporter']);
         add_filter('wp_privacy_personal_data_erasers', [$this, 'registerEraser']);
         add_action('admin_init', [$this, 'policyText']);
+        add_action('delete_user', [self::class, 'userDeleted'], 10, 3);
+        add_action('wpmu_delete_user', [self::class, 'networkUserDeleted'], 10, 2);
+    }
+
+    /** Prefix of the options that remember deleted users' ids, by a keyed hash of their email. */
+    public const DELETED_USER = 'crumbs_deleted_user_';
+
+    /**
+     * Remembers a deleted user's id under a keyed hash of their email: the user's wp-user device
+     * is derived from the id, which the privacy tools can no longer look up by email once the
+     * account is gone (an erasure request is often run after the account was deleted). Without
+     * Identify users that device is on no lead, so its events would stay out of reach.
+     *
+     * @param mixed $reassign
+     * @param mixed $user
+     */
+    public static function userDeleted(int $userId, $reassign = null, $user = null): void
+    {
+        $user = $user instanceof \WP_User ? $user : get_userdata($userId);
+        if (!$user instanceof \WP_User || (string) $user->user_email === '' || !Options::isConfigured()) {
+            return;
+        }
+        $key = self::deletedUserKey((string) $user->user_email);
+        $ids = array_map('intval', (array) get_option($key, []));
+        if (!in_array($userId, $ids, true)) {
+            $ids[] = $userId;
+            update_option($key, $ids, false);
+        }
+    }
+
+    /**
+     * A user deleted from the network: remembered on each of their sites, whose device ids differ.
+     *
+     * @param mixed $user
+     */
+    public static function networkUserDeleted(int $userId, $user = null): void
+    {
+        foreach (get_blogs_of_user($userId) as $blog) {
+            switch_to_blog((int) $blog->userblog_id);
+            self::userDeleted($userId, null, $user);
+            restore_current_blog();
+        }
+    }
+
+    private static function deletedUserKey(string $email): string
+    {
+        return self::DELETED_USER . wp_hash(strtolower($email));
     }
 
     /**
@@ -54,8 +101,12 @@ final class Privacy
     {
         $devices = [ServerEvents::emailDeviceId('customer', $email), ServerEvents::emailDeviceId('commenter', $email)];
         $user = get_user_by('email', $email);
+        $ids = array_map('intval', (array) get_option(self::deletedUserKey($email), []));
         if ($user instanceof \WP_User) {
-            $devices[] = ServerEvents::userDeviceId((int) $user->ID);
+            $ids[] = (int) $user->ID;
+        }
+        foreach (array_unique($ids) as $id) {
+            $devices[] = ServerEvents::userDeviceId($id);
         }
         return $devices;
     }
@@ -279,6 +330,10 @@ final class Privacy
             return $result;
         }
         delete_transient($key);
+        if (!$running) {
+            // Their devices are erased: nothing is left to find by the deleted accounts' ids.
+            delete_option(self::deletedUserKey($email));
+        }
 
         $lead = $erasures['lead'];
         $events = $lead['deletedEvents'];
