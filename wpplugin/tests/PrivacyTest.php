@@ -326,6 +326,46 @@ final class PrivacyTest extends TestCase
     }
 
     /**
+     * The site moves to another address (http to https, a new domain). Device ids include the
+     * home URL, so the user's events after the move go to a new wp-user device; the tools derived
+     * the person's devices from the current address only, so the device from before the move, and
+     * its events, were neither exported nor erased.
+     */
+    public function testDevicesMadeBeforeTheSiteMovedAreExportedAndErased(): void
+    {
+        $this->requireCrumbs();
+        $this->setSettings(['server_url' => CrumbsServer::url(), 'app_id' => CrumbsServer::appId(), 'identify_users' => false, 'exclude_roles' => []]);
+        update_option(Options::SECRET, CrumbsServer::secret());
+        $user = $this->makeUser('subscriber', 'moved');
+        Queue::flush();
+        $before = \Crumbs\WordPress\ServerEvents::userDeviceId((int) $user->ID);
+        $moved = static fn (string $url, string $path): string => 'https://moved.example.org/' . ltrim($path, '/');
+        add_filter('home_url', $moved, 10, 2);
+        try {
+            do_action('wp_login', $user->user_login, $user);
+            Queue::flush();
+            $after = \Crumbs\WordPress\ServerEvents::userDeviceId((int) $user->ID);
+            $this->assertNotSame($before, $after, 'a new address makes new devices');
+            $this->assertSame(['user_registered'], array_column(CrumbsServer::deviceEvents($before), 'code'));
+            $this->assertSame(['user_logged_in'], array_column(CrumbsServer::deviceEvents($after), 'code'));
+
+            $export = \Crumbs\WordPress\Privacy::export($user->user_email, 1);
+            $this->assertIsArray($export);
+            $values = array_merge(...array_map(static fn ($i) => array_column($i['data'], 'value'), $export['data'] ?: [['data' => []]]));
+            $this->assertContains($before, $values);
+            $this->assertContains('user_registered', $values);
+
+            $erased = \Crumbs\WordPress\Privacy::erase($user->user_email, 1);
+            $this->assertFalse($erased['items_retained']);
+            $this->assertSame([], CrumbsServer::deviceEvents($before), 'the device from before the move is erased');
+            $this->assertSame([], CrumbsServer::deviceEvents($after));
+        } finally {
+            remove_filter('home_url', $moved, 10);
+            delete_option(Options::HOME_URLS);
+        }
+    }
+
+    /**
      * The eraser removes the queued calls that name the email, and only those: it matched any
      * payload containing the address, so erasing ann@… also dropped the queued identify of
      * joann@…, which then never reached Crumbs.

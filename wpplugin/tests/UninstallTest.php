@@ -18,6 +18,7 @@ final class UninstallTest extends \PHPUnit\Framework\TestCase
         update_option(Options::SECRET, 'sk_to_be_removed');
         update_option(Options::LIBRARY, ['server_url' => 'https://x.example', 'url' => 'https://x.example/crumbs.abc123.js']);
         $this->assertNotSame('', Options::siteId());
+        $this->assertNotSame([], Options::homeUrls());
         update_option(\Crumbs\WordPress\Delivery::OPTION, ['problem' => ['code' => 'NETWORK', 'message' => 'down', 'at' => time()], 'dropped' => null], false);
         wp_schedule_single_event(time() + 600, Queue::CRON_HOOK);
         // What the privacy exporter and eraser keep between pages.

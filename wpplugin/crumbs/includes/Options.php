@@ -15,6 +15,8 @@ final class Options
     public const SITE_ID = 'crumbs_site_id';
     /** The library's immutable URL, as the saved server named it at the last Test connection. */
     public const LIBRARY = 'crumbs_library';
+    /** The home URLs device ids were made with (see homeUrls()). */
+    public const HOME_URLS = 'crumbs_home_urls';
 
     /** Event codes are lowercase letters, digits, `_`, `-` and `.`, at most 64 characters. */
     public const CODE_PATTERN = '/^[a-z0-9_.\-]{1,64}$/';
@@ -80,6 +82,29 @@ final class Options
             $id = (string) get_option(self::SITE_ID, $id);
         }
         return $id;
+    }
+
+    /**
+     * The home URLs (home_url('/')) the plugin has made device ids with, the current one first.
+     * Device ids include it, so that a copy of the site at another address (a staging clone,
+     * which copies the site id too) makes devices of its own; a site that moves to another
+     * address (http to https, a new domain) therefore makes new ones. The privacy tools look for
+     * a person's devices under each address kept here, so the ones made before a move are
+     * exported and erased too.
+     *
+     * @return non-empty-list<string>
+     */
+    public static function homeUrls(): array
+    {
+        $current = home_url('/');
+        $saved = get_option(self::HOME_URLS, []);
+        $saved = is_array($saved) ? array_values(array_filter($saved, 'is_string')) : [];
+        if (($saved[0] ?? null) !== $current) {
+            $saved = array_values(array_unique(array_merge([$current], $saved)));
+            // Autoloaded: every server-side event reads it.
+            update_option(self::HOME_URLS, $saved, true);
+        }
+        return $saved;
     }
 
     /**

@@ -99,14 +99,19 @@ final class Privacy
      */
     private static function personDevices(string $email): array
     {
-        $devices = [ServerEvents::emailDeviceId('customer', $email), ServerEvents::emailDeviceId('commenter', $email)];
         $user = get_user_by('email', $email);
         $ids = array_map('intval', (array) get_option(self::deletedUserKey($email), []));
         if ($user instanceof \WP_User) {
             $ids[] = (int) $user->ID;
         }
-        foreach (array_unique($ids) as $id) {
-            $devices[] = ServerEvents::userDeviceId($id);
+        $devices = [];
+        // Those made at every address the site has had (see Options::homeUrls()).
+        foreach (Options::homeUrls() as $home) {
+            $devices[] = ServerEvents::emailDeviceId('customer', $email, $home);
+            $devices[] = ServerEvents::emailDeviceId('commenter', $email, $home);
+            foreach (array_unique($ids) as $id) {
+                $devices[] = ServerEvents::userDeviceId($id, $home);
+            }
         }
         return $devices;
     }

@@ -19,16 +19,17 @@ final class ServerEvents
     }
 
     /**
-     * A stable, non-reversible device id for a WordPress user of this site.
+     * A stable, non-reversible device id for a WordPress user of this site, made with the site's
+     * home URL ($home, the current one by default: see Options::homeUrls()).
      */
-    public static function userDeviceId(int $userId): string
+    public static function userDeviceId(int $userId, ?string $home = null): string
     {
-        return 'wp-user-' . substr(hash('sha256', home_url('/') . '|' . Options::siteId() . '|user|' . $userId), 0, 32);
+        return 'wp-user-' . substr(hash('sha256', ($home ?? Options::homeUrls()[0]) . '|' . Options::siteId() . '|user|' . $userId), 0, 32);
     }
 
-    public static function emailDeviceId(string $kind, string $email): string
+    public static function emailDeviceId(string $kind, string $email, ?string $home = null): string
     {
-        return 'wp-' . $kind . '-' . substr(hash('sha256', home_url('/') . '|' . Options::siteId() . '|' . $kind . '|' . strtolower($email)), 0, 32);
+        return 'wp-' . $kind . '-' . substr(hash('sha256', ($home ?? Options::homeUrls()[0]) . '|' . Options::siteId() . '|' . $kind . '|' . strtolower($email)), 0, 32);
     }
 
     private static function site(): string
