@@ -135,6 +135,74 @@ final class RestTest extends TestCase
         }
     }
 
+    /**
+     * On a network, a site's administrator (manage_options, not a super admin) could save any
+     * server URL and run Test connection against any typed one, so the network's server sent
+     * requests to its private network (a metadata address, a cache's port on the same host) and
+     * showed what answered. Such a user may now name public addresses only; requests to a URL
+     * they saved go to the address checked; a super admin (every administrator of a single
+     * site) may still name any.
+     */
+    public function testOnlyASuperAdminMayPointCrumbsAtAPrivateAddress(): void
+    {
+        $this->requireCrumbs();
+        $this->setSettings(['server_url' => CrumbsServer::url(), 'app_id' => CrumbsServer::appId()]);
+        add_role('crumbs_site_manager', 'Site manager', ['read' => true, 'manage_options' => true]);
+        $sent = [];
+        $capture = static function ($preempt, array $args, string $url) use (&$sent) {
+            $sent[] = $url;
+            return $preempt;
+        };
+        add_filter('pre_http_request', $capture, 10, 3);
+        try {
+            wp_set_current_user($this->makeUser('crumbs_site_manager', 'mgr')->ID);
+            $this->assertFalse(is_super_admin());
+            foreach (['http://127.0.0.1:6379', 'http://169.254.169.254/latest', 'http://10.0.0.5:8080', 'http://100.64.1.1', 'http://localhost:3306', 'http://[::1]:8080'] as $url) {
+                $check = $this->post('/crumbs/v1/test-connection', ['server_url' => $url, 'app_id' => 'app_x', 'secret_key' => 'sk_typed_key_value'])->get_data();
+                $this->assertFalse($check['ok'], $url);
+                $this->assertStringContainsString('Only a network administrator may point Crumbs there', $check['message'], $url);
+
+                $clean = Options::sanitize(['server_url' => $url, 'app_id' => CrumbsServer::appId()]);
+                $this->assertSame(CrumbsServer::url(), $clean['server_url'], $url . ' is not saved');
+            }
+            $this->assertStringContainsString('Only a network administrator', (string) wp_json_encode(get_settings_errors(Options::SETTINGS)));
+            $this->assertSame([], $sent, 'no request to a private address');
+
+            // A public address is saved, marked: its requests go to the address that was checked.
+            $public = Options::sanitize(['server_url' => 'http://93.184.216.34:8080', 'app_id' => CrumbsServer::appId()]);
+            $this->assertSame('http://93.184.216.34:8080', $public['server_url']);
+            $this->assertFalse($public['server_url_trusted']);
+
+            // Saved so, a URL that names a private address now (its DNS answer changed) gets no request.
+            update_option(Options::SETTINGS, ['server_url' => CrumbsServer::url(), 'server_url_trusted' => false] + Options::all());
+            try {
+                \Crumbs\WordPress\Client::fromOptions()->checkAppKey();
+                $this->fail('a request to a private address');
+            } catch (\Crumbs\WordPress\ClientError $e) {
+                $this->assertSame('UNSAFE_URL', $e->errorCode);
+            }
+            $this->assertSame([], $sent);
+
+            // A host a network administrator allows is reached, at the address checked.
+            $allow = static fn (bool $allowed, string $host): bool => $allowed || $host === '127.0.0.1';
+            add_filter('crumbs_server_host_allowed', $allow, 10, 2);
+            $this->assertTrue(\Crumbs\WordPress\Client::fromOptions()->checkAppKey()['keyValid']);
+            remove_filter('crumbs_server_host_allowed', $allow, 10);
+            $this->assertSame([CrumbsServer::url() . '/graphql'], $sent);
+
+            // A super admin (on a single site, every administrator) may name any address.
+            wp_set_current_user($this->makeUser('administrator', 'adm')->ID);
+            $any = Options::sanitize(['server_url' => CrumbsServer::url(), 'app_id' => CrumbsServer::appId()]);
+            $this->assertSame(CrumbsServer::url(), $any['server_url']);
+            $this->assertTrue($any['server_url_trusted']);
+            update_option(Options::SETTINGS, $any);
+            $this->assertTrue(\Crumbs\WordPress\Client::fromOptions()->checkAppKey()['keyValid']);
+        } finally {
+            remove_filter('pre_http_request', $capture, 10);
+            remove_role('crumbs_site_manager');
+        }
+    }
+
     public function testTestConnectionLearnsTheImmutableLibraryUrl(): void
     {
         $this->requireCrumbs();

@@ -16,14 +16,36 @@ final class Client
         private string $serverUrl,
         private string $appId,
         private string $secret,
-        private float $timeout = 10.0
+        private float $timeout = 10.0,
+        private bool $anyAddress = true
     ) {
         $this->serverUrl = untrailingslashit($serverUrl);
     }
 
     public static function fromOptions(float $timeout = 10.0): self
     {
-        return new self(Options::serverUrl(), Options::appId(), Options::secret(), $timeout);
+        return new self(Options::serverUrl(), Options::appId(), Options::secret(), $timeout, Options::serverUrlTrusted());
+    }
+
+    /**
+     * Sends a request to the server, to a public address only unless the server URL may name
+     * any (see ServerAddress).
+     *
+     * @param array<string, mixed> $args
+     * @return array<string, mixed>|\WP_Error
+     * @throws ClientError When the URL names a private or local address it may not.
+     */
+    private function request(string $method, string $url, array $args)
+    {
+        $send = static fn () => $method === 'HEAD' ? wp_remote_head($url, $args) : wp_remote_post($url, $args);
+        if ($this->anyAddress) {
+            return $send();
+        }
+        $ip = ServerAddress::publicAddress($url);
+        if ($ip === '') {
+            throw ServerAddress::refusal();
+        }
+        return ServerAddress::pinned($url, $ip, $send);
     }
 
     public function appId(): string
@@ -68,7 +90,7 @@ final class Client
         if ($this->serverUrl === '' || $this->appId === '') {
             throw new ClientError(__('Crumbs is not configured: set the server URL and app id.', 'crumbs'), 'NOT_CONFIGURED');
         }
-        $response = wp_remote_post($this->serverUrl . '/api/v1/apps/' . rawurlencode($this->appId) . '/' . $path, [
+        $response = $this->request('POST', $this->serverUrl . '/api/v1/apps/' . rawurlencode($this->appId) . '/' . $path, [
             'headers' => $this->headers(),
             'body' => wp_json_encode($body),
             'timeout' => $this->timeout,
@@ -186,7 +208,7 @@ final class Client
         if ($this->serverUrl === '' || $this->appId === '') {
             throw new ClientError(__('Crumbs is not configured: set the server URL and app id.', 'crumbs'), 'NOT_CONFIGURED');
         }
-        $response = wp_remote_post($this->serverUrl . '/graphql', [
+        $response = $this->request('POST', $this->serverUrl . '/graphql', [
             'headers' => $this->headers(),
             'body' => wp_json_encode(['query' => $query, 'variables' => (object) $variables]),
             'timeout' => $timeout ?? $this->timeout,
@@ -233,11 +255,15 @@ final class Client
         if ($this->serverUrl === '') {
             return '';
         }
-        $response = wp_remote_head($this->serverUrl . '/crumbs.js', [
-            'timeout' => min($this->timeout, 5.0),
-            'redirection' => 0,
-            'user-agent' => 'crumbs-wordpress/' . VERSION . '; ' . home_url('/'),
-        ]);
+        try {
+            $response = $this->request('HEAD', $this->serverUrl . '/crumbs.js', [
+                'timeout' => min($this->timeout, 5.0),
+                'redirection' => 0,
+                'user-agent' => 'crumbs-wordpress/' . VERSION . '; ' . home_url('/'),
+            ]);
+        } catch (ClientError $e) {
+            return '';
+        }
         if (is_wp_error($response) || (int) wp_remote_retrieve_response_code($response) !== 200) {
             return '';
         }

@@ -154,6 +154,7 @@ final class Delivery
         return match (true) {
             $code === 'UNAUTHENTICATED' => __('Crumbs did not accept the app secret key: paste the app\'s current secret key below (a rotated key replaces the old one).', 'crumbs'),
             $code === 'NOT_FOUND' => __('Crumbs does not know this app id, or the server URL is not the Crumbs server\'s address: check both below.', 'crumbs'),
+            $code === 'UNSAFE_URL' => __('Ask a network administrator to save the server URL, or use a public address.', 'crumbs'),
             $code === 'NOT_CONFIGURED' => __('Set the server URL and the app id below.', 'crumbs'),
             $code === 'NETWORK' => __('The Crumbs server could not be reached; WordPress keeps trying.', 'crumbs'),
             $code === 'HTTP_200' || str_starts_with($code, 'HTTP_3') || str_starts_with($code, 'HTTP_4') => __('The server URL does not answer as a Crumbs server: check it below.', 'crumbs'),

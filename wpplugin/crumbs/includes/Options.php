@@ -59,6 +59,18 @@ final class Options
         return untrailingslashit((string) self::get('server_url'));
     }
 
+    /**
+     * Whether the saved server URL may name any address: it was saved by a super admin or by
+     * code (see ServerAddress). Settings saved before this was kept count as such on a single
+     * site, not on a network.
+     */
+    public static function serverUrlTrusted(): bool
+    {
+        $saved = get_option(self::SETTINGS, []);
+        $trusted = is_array($saved) ? ($saved['server_url_trusted'] ?? null) : null;
+        return is_bool($trusted) ? $trusted : !is_multisite();
+    }
+
     public static function appId(): string
     {
         return (string) self::get('app_id');
@@ -144,7 +156,19 @@ final class Options
             self::error('server_url', __('The Crumbs server URL must be an http:// or https:// address.', 'crumbs'));
             $cleanUrl = (string) $old['server_url'];
         }
+        // Saved by a super admin, the URL may name any address; changed by another user, only a
+        // public one, and its requests go to the address checked (see ServerAddress).
+        $trusted = ServerAddress::mayUseAnyAddress() || Options::serverUrlTrusted();
+        if (!ServerAddress::mayUseAnyAddress() && $cleanUrl !== (string) $old['server_url']) {
+            if ($cleanUrl !== '' && ServerAddress::publicAddress($cleanUrl) === '') {
+                self::error('server_url', __('The Crumbs server URL names a private or local address (or does not resolve). Only a network administrator may point Crumbs there.', 'crumbs'));
+                $cleanUrl = (string) $old['server_url'];
+            } else {
+                $trusted = false;
+            }
+        }
         $clean['server_url'] = $cleanUrl;
+        $clean['server_url_trusted'] = $trusted;
 
         $appId = trim(sanitize_text_field((string) ($input['app_id'] ?? '')));
         if ($appId !== '' && !preg_match('/^[A-Za-z0-9_.:\-]{1,128}$/', $appId)) {

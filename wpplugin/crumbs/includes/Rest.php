@@ -76,7 +76,9 @@ final class Rest
             $secret = Options::secret();
         }
 
-        $client = new Client($url, $appId, $secret, 10.0);
+        // A typed URL is checked as saving it would be; the saved one as it was saved.
+        $anyAddress = $url === Options::serverUrl() ? Options::serverUrlTrusted() : ServerAddress::mayUseAnyAddress();
+        $client = new Client($url, $appId, $secret, 10.0, $anyAddress);
         $result = self::check($client);
         if ($result['ok']) {
             $library = $client->immutableLibraryUrl();
@@ -98,6 +100,7 @@ final class Rest
         } catch (ClientError $e) {
             $message = match ($e->errorCode) {
                 'NOT_FOUND' => __('The Crumbs server is reachable but does not know this app id.', 'crumbs'),
+                'UNSAFE_URL' => $e->getMessage(),
                 'UNAUTHENTICATED', 'FORBIDDEN' => sprintf(
                     /* translators: %s: the server's explanation */
                     __('The Crumbs server is reachable but did not accept this app id and secret key: %s', 'crumbs'),
