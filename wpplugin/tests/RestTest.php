@@ -70,6 +70,27 @@ final class RestTest extends TestCase
         $this->assertSame('crumbs_network', $response->as_error()->get_error_code());
     }
 
+    /**
+     * The block sidebar shows the route's message to editors. Without a saved key, or with a
+     * rotated one, it showed Crumbs' own wording ("send the secret key as Authorization: Bearer
+     * <key>", "the secret key is not this app's current key"), which tells an editor nothing
+     * they can act on; now it says who fixes it where, and how to go on meanwhile.
+     */
+    public function testDefinitionsSayWhatToDoWhenTheKeyIsMissingOrRefused(): void
+    {
+        $this->requireCrumbs();
+        $this->setSettings(['server_url' => CrumbsServer::url(), 'app_id' => CrumbsServer::appId()]);
+        wp_set_current_user($this->makeUser('editor', 'ed')->ID);
+        update_option(Options::SECRET, '');
+        $missing = $this->get('/crumbs/v1/definitions')->as_error();
+        $this->assertSame('crumbs_unauthenticated', $missing->get_error_code());
+        $this->assertStringContainsString('The event list needs the app secret key, which an administrator saves in Settings → Crumbs', $missing->get_error_message());
+        update_option(Options::SECRET, 'sk_rotatedrotatedrotated1');
+        $refused = $this->get('/crumbs/v1/definitions')->as_error()->get_error_message();
+        $this->assertStringContainsString('Crumbs did not accept the app id and secret key saved in Settings → Crumbs', $refused);
+        $this->assertStringNotContainsString('sk_rotated', $refused);
+    }
+
     public function testTestConnectionChecksServerAppAndKey(): void
     {
         $this->requireCrumbs();

@@ -46,7 +46,13 @@ final class Rest
         try {
             return rest_ensure_response(['definitions' => Client::fromOptions()->enabledDefinitions()]);
         } catch (ClientError $e) {
-            return new \WP_Error('crumbs_' . strtolower($e->errorCode), $e->getMessage(), ['status' => 502]);
+            // Editors read this in the block sidebar: what to do, not the server's wording.
+            $message = match (true) {
+                $e->errorCode === 'UNAUTHENTICATED' && Options::secret() === '' => __('The event list needs the app secret key, which an administrator saves in Settings → Crumbs. Meanwhile, choose "Other code…" and type the code.', 'crumbs'),
+                $e->errorCode === 'UNAUTHENTICATED' => __('Crumbs did not accept the app id and secret key saved in Settings → Crumbs (the key may have been rotated), so the event list cannot be loaded. Meanwhile, choose "Other code…" and type the code.', 'crumbs'),
+                default => $e->getMessage(),
+            };
+            return new \WP_Error('crumbs_' . strtolower($e->errorCode), $message, ['status' => 502]);
         }
     }
 
