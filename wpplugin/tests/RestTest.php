@@ -111,6 +111,13 @@ final class RestTest extends TestCase
         $this->assertFalse($unknownApp['ok']);
         $this->assertMatchesRegularExpression('/does not know this app id|did not accept this app id/', $unknownApp['message']);
 
+        // No key saved nor typed: Crumbs said 'send the secret key as Authorization: Bearer <key>',
+        // shown after 'did not accept this app id and secret key', to an owner who gave none.
+        update_option(Options::SECRET, '');
+        $noKey = $this->post('/crumbs/v1/test-connection', [])->get_data();
+        $this->assertFalse($noKey['ok']);
+        $this->assertSame('The Crumbs server is reachable. Enter the app secret key: Crumbs checks the app id with it, and server-side events, the event list and privacy requests need it.', $noKey['message']);
+
         $down = $this->post('/crumbs/v1/test-connection', ['server_url' => 'http://127.0.0.1:9', 'secret_key' => 'sk_typed_for_this_url'])->get_data();
         $this->assertFalse($down['ok']);
         $this->assertStringContainsString('Could not reach', $down['message']);

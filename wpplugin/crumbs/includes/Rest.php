@@ -85,7 +85,7 @@ final class Rest
         // A typed URL is checked as saving it would be; the saved one as it was saved.
         $anyAddress = $url === Options::serverUrl() ? Options::serverUrlTrusted() : ServerAddress::mayUseAnyAddress();
         $client = new Client($url, $appId, $secret, 10.0, $anyAddress);
-        $result = self::check($client);
+        $result = self::check($client, $secret !== '');
         if ($result['ok']) {
             $library = $client->immutableLibraryUrl();
             $result['libraryUrl'] = $library;
@@ -96,23 +96,32 @@ final class Rest
         return rest_ensure_response($result);
     }
 
+    private static function checkFailure(ClientError $e): string
+    {
+        return match ($e->errorCode) {
+            'NOT_FOUND' => __('The Crumbs server is reachable but does not know this app id.', 'crumbs'),
+            'UNSAFE_URL' => $e->getMessage(),
+            'UNAUTHENTICATED', 'FORBIDDEN' => sprintf(
+                /* translators: %s: the server's explanation */
+                __('The Crumbs server is reachable but did not accept this app id and secret key: %s', 'crumbs'),
+                $e->getMessage()
+            ),
+            default => $e->getMessage(),
+        };
+    }
+
     /**
      * @return array{ok: bool, appName: string, keyValid: bool, message: string}
      */
-    public static function check(Client $client): array
+    public static function check(Client $client, bool $hasKey = true): array
     {
         try {
             $result = $client->checkAppKey();
         } catch (ClientError $e) {
-            $message = match ($e->errorCode) {
-                'NOT_FOUND' => __('The Crumbs server is reachable but does not know this app id.', 'crumbs'),
-                'UNSAFE_URL' => $e->getMessage(),
-                'UNAUTHENTICATED', 'FORBIDDEN' => sprintf(
-                    /* translators: %s: the server's explanation */
-                    __('The Crumbs server is reachable but did not accept this app id and secret key: %s', 'crumbs'),
-                    $e->getMessage()
-                ),
-                default => $e->getMessage(),
+            $message = match (true) {
+                // Crumbs checks an app id only with its key ("send the secret key as …").
+                $e->errorCode === 'UNAUTHENTICATED' && !$hasKey => __('The Crumbs server is reachable. Enter the app secret key: Crumbs checks the app id with it, and server-side events, the event list and privacy requests need it.', 'crumbs'),
+                default => self::checkFailure($e),
             };
             return ['ok' => false, 'appName' => '', 'keyValid' => false, 'message' => $message];
         }
