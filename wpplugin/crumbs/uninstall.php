@@ -28,6 +28,8 @@ function crumbs_uninstall_site(): void
         . " OR option_name LIKE '\\_transient\\_timeout\\_crumbs\\_%'"
         // Deleted users' ids, kept for the privacy tools.
         . " OR option_name LIKE 'crumbs\\_deleted\\_user\\_%'"
+        // An erasure request's state between its pages.
+        . " OR option_name LIKE 'crumbs\\_erase\\_%'"
     );
     wp_clear_scheduled_hook('crumbs_flush_queue');
     $wpdb->query('DROP TABLE IF EXISTS `' . esc_sql($wpdb->prefix . 'crumbs_queue') . '`');

@@ -51,7 +51,7 @@ final class LongErasureTest extends TestCase
         $this->assertFalse($page1['done'], 'the lead erasure waits for the lock');
         $this->assertSame([], $page1['messages'], 'no count before the erasure is done');
         $this->assertFalse($page1['items_retained']);
-        $kept = (string) wp_json_encode(get_transient('crumbs_erase_' . wp_hash($email)));
+        $kept = (string) wp_json_encode(get_option('crumbs_erase_' . wp_hash($email)));
         $this->assertStringContainsString('erasureId', $kept);
         foreach ([$email, $first, $second, $customer] as $personal) {
             $this->assertStringNotContainsString($personal, $kept);
@@ -70,7 +70,7 @@ final class LongErasureTest extends TestCase
         $this->assertSame(['Crumbs erased the lead and 65 events.'], $last['messages']);
         $this->assertTrue($last['items_removed']);
         $this->assertFalse($last['items_retained']);
-        $this->assertFalse(get_transient('crumbs_erase_' . wp_hash($email)), 'nothing kept once done');
+        $this->assertFalse(get_option('crumbs_erase_' . wp_hash($email)), 'nothing kept once done');
 
         $this->assertNull($this->lead($email));
         foreach ([$first, $second, $customer] as $device) {
@@ -97,10 +97,51 @@ final class LongErasureTest extends TestCase
         $this->assertCount(1, $last['messages']);
         $this->assertStringContainsString('still erasing the visitor events (30 events erased so far)', $last['messages'][0]);
         $this->assertStringContainsString('Run this erasure request again later', $last['messages'][0]);
-        $this->assertFalse(get_transient('crumbs_erase_' . wp_hash($email)));
+        $this->assertFalse(get_option('crumbs_erase_' . wp_hash($email)));
 
         $this->unlock();
         $this->waitUntilErased($email);
+    }
+
+    /**
+     * The eraser kept the erasure between pages in a transient, which an object cache may evict:
+     * the next page then asked to erase the lead again, which after the erasure had ended found
+     * nothing, so the request ended reporting nothing erased. The state is an option now.
+     */
+    public function testAnErasureIsStillReportedWhenTheCacheLosesItsTransients(): void
+    {
+        [$email, , $second] = $this->seedLead(10, 10, 0);
+        $this->lockDevice($second);
+        $this->assertFalse(Privacy::erase($email, 1)['done']);
+        $this->unlock();
+        $this->waitUntilErased($email);
+        // What an object cache evicting the plugin's transients leaves.
+        delete_transient('crumbs_erase_' . wp_hash($email));
+        wp_cache_flush();
+
+        $last = Privacy::erase($email, 2);
+        $this->assertTrue($last['done']);
+        $this->assertSame(['Crumbs erased the lead and 20 events.'], $last['messages']);
+        $this->assertTrue($last['items_removed']);
+    }
+
+    /**
+     * Should the state be gone all the same (the next page came more than an hour later), the
+     * request does not end as if nothing had been erased without saying so.
+     */
+    public function testALostErasureSaysSo(): void
+    {
+        [$email, , $second] = $this->seedLead(10, 10, 0);
+        $this->lockDevice($second);
+        $this->assertFalse(Privacy::erase($email, 1)['done']);
+        $this->unlock();
+        $this->waitUntilErased($email);
+        update_option('crumbs_erase_' . wp_hash($email), ['expires' => time() - 1, 'removed' => false, 'erasures' => []], false);
+
+        $last = Privacy::erase($email, 2);
+        $this->assertTrue($last['done']);
+        $this->assertStringContainsString('Crumbs lost track of this erasure between its pages', implode(' ', $last['messages']));
+        $this->assertFalse(get_option('crumbs_erase_' . wp_hash($email)));
     }
 
     private function waitUntilErased(string $email): void

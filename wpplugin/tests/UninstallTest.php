@@ -24,6 +24,7 @@ final class UninstallTest extends \PHPUnit\Framework\TestCase
         // What the privacy exporter and eraser keep between pages.
         set_transient('crumbs_export_' . md5('someone@example.org|2'), ['source' => 0, 'after' => 'c'], HOUR_IN_SECONDS);
         set_transient('crumbs_erase_' . wp_hash('someone@example.org'), ['removed' => false, 'erasures' => []], HOUR_IN_SECONDS);
+        update_option('crumbs_erase_' . wp_hash('someone@example.org'), ['expires' => time() + 60, 'removed' => false, 'erasures' => []], false);
         set_transient('crumbsother', 'not ours', HOUR_IN_SECONDS);
         update_option(\Crumbs\WordPress\Privacy::DELETED_USER . wp_hash('gone@example.org'), [42], false);
         $this->assertSame(Queue::table(), $wpdb->get_var($wpdb->prepare('SHOW TABLES LIKE %s', Queue::table())));

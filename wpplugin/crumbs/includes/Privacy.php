@@ -292,9 +292,13 @@ final class Privacy
     {
         $result = ['items_removed' => false, 'items_retained' => false, 'messages' => [], 'done' => true];
         // This request's erasures between its pages: their ids and counts, never the email.
-        $key = 'crumbs_erase_' . wp_hash(strtolower($email));
-        $state = $page > 1 ? get_transient($key) : false;
-        if (!is_array($state)) {
+        $key = self::ERASE_STATE . wp_hash(strtolower($email));
+        if ($page === 1) {
+            self::forgetStaleErasures();
+        }
+        $state = $page > 1 ? get_option($key) : false;
+        $lost = $page > 1 && (!is_array($state) || (int) ($state['expires'] ?? 0) < time());
+        if (!is_array($state) || $lost) {
             $state = ['removed' => false, 'erasures' => []];
         }
         // The devices this site made for the person: queued calls of theirs carry only the device
@@ -304,7 +308,7 @@ final class Privacy
         $state['removed'] = $state['removed'] || $forgotten > 0;
         $result['items_removed'] = $state['removed'];
         if (!Options::isConfigured()) {
-            delete_transient($key);
+            delete_option($key);
             return $result;
         }
         // The lead first, then each device (by a hash of its id: the state keeps no device id).
@@ -315,7 +319,7 @@ final class Privacy
         try {
             $erasures = self::eraseUntil(Client::fromOptions(), $email, $steps, $state['erasures'], microtime(true) + self::PAGE_SECONDS);
         } catch (ClientError $e) {
-            delete_transient($key);
+            delete_option($key);
             $result['items_retained'] = true;
             $result['messages'][] = sprintf(
                 /* translators: %s: error message */
@@ -330,11 +334,17 @@ final class Privacy
         }
         if ($running && $page < self::ERASE_PAGES) {
             $state['erasures'] = $erasures;
-            set_transient($key, $state, HOUR_IN_SECONDS);
+            $state['expires'] = time() + HOUR_IN_SECONDS;
+            // An option, not a transient: an object cache may evict a transient between two pages,
+            // and erasing again after the erasure ended would find nothing to count.
+            update_option($key, $state, false);
             $result['done'] = false;
             return $result;
         }
-        delete_transient($key);
+        delete_option($key);
+        if ($lost) {
+            $result['messages'][] = __('Crumbs lost track of this erasure between its pages (more than an hour passed), so the counts here may leave out what it erased before; Crumbs\' audit log has the receipt of each erasure.', 'crumbs');
+        }
         if (!$running) {
             // Their devices are erased: nothing is left to find by the deleted accounts' ids.
             delete_option(self::deletedUserKey($email));
@@ -379,6 +389,27 @@ final class Privacy
             );
         }
         return $result;
+    }
+
+    /** Prefix of the options that keep an erasure request's state between its pages. */
+    public const ERASE_STATE = 'crumbs_erase_';
+
+    /**
+     * Removes the state of erasure requests left unfinished (their page was never asked for).
+     */
+    private static function forgetStaleErasures(): void
+    {
+        global $wpdb;
+        $names = $wpdb->get_col($wpdb->prepare(
+            "SELECT option_name FROM {$wpdb->options} WHERE option_name LIKE %s",
+            $wpdb->esc_like(self::ERASE_STATE) . '%'
+        ));
+        foreach ((array) $names as $name) {
+            $state = get_option((string) $name);
+            if (!is_array($state) || (int) ($state['expires'] ?? 0) < time()) {
+                delete_option((string) $name);
+            }
+        }
     }
 
     /**
