@@ -264,6 +264,31 @@ final class ServerEventsTest extends TestCase
         $this->assertStringContainsString('Define and enable that code in Crumbs', $html);
     }
 
+    /**
+     * WordPress keeps display names of up to 250 characters; Crumbs takes at most 200 and refused
+     * the whole identify, so such a user was never put on a lead (server-side nor in the browser).
+     */
+    public function testALongDisplayNameStillIdentifiesTheUser(): void
+    {
+        $user = $this->makeUser('subscriber', 'longname');
+        $long = str_repeat('Ä', 120) . str_repeat('b', 120);
+        wp_update_user(['ID' => $user->ID, 'display_name' => $long]);
+        $user = get_userdata($user->ID);
+        $this->assertSame(240, mb_strlen($user->display_name), 'WordPress keeps it');
+        global $wpdb;
+        $wpdb->query('DELETE FROM ' . Queue::table());
+        do_action('wp_login', $user->user_login, $user);
+        $this->assertSame(['sent' => 2, 'failed' => 0, 'dropped' => 0], Queue::flush());
+        $lead = CrumbsServer::lead($user->user_email);
+        $this->assertNotNull($lead, 'the user is on a lead');
+        $this->assertSame(str_repeat('Ä', 120) . str_repeat('b', 80), $lead['name']);
+
+        wp_set_current_user($user->ID);
+        $script = \Crumbs\WordPress\Frontend::identifyScript();
+        wp_set_current_user(0);
+        $this->assertStringContainsString('"name":"' . str_repeat('Ä', 120) . str_repeat('b', 80) . '"', $script);
+    }
+
     public function testTheQueueHoldsOneRowPerMessageId(): void
     {
         Queue::push('trigger', ['deviceId' => 'd', 'code' => 'view'], 'wp:test:same');

@@ -85,7 +85,7 @@ final class Frontend
         }
         $flags = JSON_HEX_TAG | JSON_HEX_AMP | JSON_HEX_APOS | JSON_HEX_QUOT | JSON_UNESCAPED_UNICODE;
         return self::STUB . 'crumbs("identify",' . wp_json_encode($user->user_email, $flags) . ','
-            . wp_json_encode(['name' => $user->display_name], $flags) . ');';
+            . wp_json_encode(['name' => ServerEvents::leadName($user->display_name)], $flags) . ');';
     }
 
     public function printLibrary(): void

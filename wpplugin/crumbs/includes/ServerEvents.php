@@ -180,10 +180,22 @@ final class ServerEvents
     private function queueIdentify(string $deviceId, string $email, string $name, array $fields): void
     {
         $input = ['deviceId' => $deviceId, 'email' => $email, 'fields' => (object) $fields];
+        $name = self::leadName($name);
         if ($name !== '') {
             $input['name'] = $name;
         }
         Queue::push('identify', $input, 'wp:' . self::site() . ':identify:' . md5($deviceId . '|' . strtolower($email)));
+    }
+
+    /**
+     * A name as Crumbs takes it: at most 200 characters, without control characters. WordPress
+     * keeps display names of up to 250, and Crumbs refuses the whole identify for a longer name,
+     * so that user was never put on a lead.
+     */
+    public static function leadName(string $name): string
+    {
+        $name = trim((string) preg_replace('/\p{Cc}+/u', ' ', $name));
+        return trim(mb_substr($name, 0, 200));
     }
 
     private function allowed(?\WP_User $user, bool $checkConsent = true): bool
