@@ -81,6 +81,25 @@ final class ServerEventsTest extends TestCase
         wp_delete_post($post, true);
     }
 
+    /**
+     * WordPress takes titles of any length; Crumbs refuses an event whose property string is
+     * over 2048 bytes, so a comment on a post with a longer title was dropped.
+     */
+    public function testACommentOnAPostWithAVeryLongTitleArrives(): void
+    {
+        $user = $this->makeUser('author', 'longtitle');
+        $title = str_repeat('é', 1500);
+        $post = wp_insert_post(['post_title' => $title, 'post_status' => 'publish', 'post_author' => $user->ID]);
+        $commentId = wp_insert_comment(['comment_post_ID' => $post, 'comment_content' => 'Long read.', 'comment_type' => 'comment', 'user_id' => $user->ID, 'comment_approved' => 1]);
+        do_action('comment_post', $commentId, 1, []);
+        $stats = Queue::flush();
+        wp_delete_post($post, true);
+        $this->assertSame(0, $stats['dropped'], (string) wp_json_encode([$stats, Queue::pending()]));
+        $events = array_values(array_filter(CrumbsServer::deviceEvents(ServerEvents::userDeviceId($user->ID)), static fn ($e) => $e['code'] === 'comment_posted'));
+        $this->assertCount(1, $events, (string) wp_json_encode($stats));
+        $this->assertSame(str_repeat('é', 1024), $events[0]['properties']['post_title']);
+    }
+
     public function testGuestCommentGoesToAnAnonymousDevice(): void
     {
         $post = wp_insert_post(['post_title' => 'Guest post', 'post_status' => 'publish']);

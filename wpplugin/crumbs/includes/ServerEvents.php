@@ -69,7 +69,8 @@ final class ServerEvents
         $properties = [
             'comment_id' => (int) $comment->comment_ID,
             'post_id' => (int) $comment->comment_post_ID,
-            'post_title' => get_the_title((int) $comment->comment_post_ID),
+            // Crumbs refuses the whole event for a property string over 2048 bytes.
+            'post_title' => mb_strcut(get_the_title((int) $comment->comment_post_ID), 0, 2048, 'UTF-8'),
             'approved' => $approved === 1 || $approved === '1',
         ];
         $url = (string) get_permalink((int) $comment->comment_post_ID);
