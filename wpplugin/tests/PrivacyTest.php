@@ -359,6 +359,21 @@ final class PrivacyTest extends TestCase
             $this->assertFalse($erased['items_retained']);
             $this->assertSame([], CrumbsServer::deviceEvents($before), 'the device from before the move is erased');
             $this->assertSame([], CrumbsServer::deviceEvents($after));
+
+            // A site that answers under both addresses does not rewrite the list on each request.
+            $writes = 0;
+            $count = static function () use (&$writes): void {
+                $writes++;
+            };
+            add_action('update_option_' . Options::HOME_URLS, $count);
+            for ($i = 0; $i < 3; $i++) {
+                remove_filter('home_url', $moved, 10);
+                $this->assertSame($before, \Crumbs\WordPress\ServerEvents::userDeviceId((int) $user->ID));
+                add_filter('home_url', $moved, 10, 2);
+                $this->assertSame($after, \Crumbs\WordPress\ServerEvents::userDeviceId((int) $user->ID));
+            }
+            remove_action('update_option_' . Options::HOME_URLS, $count);
+            $this->assertSame(0, $writes);
         } finally {
             remove_filter('home_url', $moved, 10);
             delete_option(Options::HOME_URLS);

@@ -102,7 +102,8 @@ final class Options
      * which copies the site id too) makes devices of its own; a site that moves to another
      * address (http to https, a new domain) therefore makes new ones. The privacy tools look for
      * a person's devices under each address kept here, so the ones made before a move are
-     * exported and erased too.
+     * exported and erased too. Written only when an address is new, so a site that answers under
+     * two addresses does not rewrite it on every request.
      *
      * @return non-empty-list<string>
      */
@@ -111,12 +112,21 @@ final class Options
         $current = home_url('/');
         $saved = get_option(self::HOME_URLS, []);
         $saved = is_array($saved) ? array_values(array_filter($saved, 'is_string')) : [];
-        if (($saved[0] ?? null) !== $current) {
-            $saved = array_values(array_unique(array_merge([$current], $saved)));
+        if (!in_array($current, $saved, true)) {
+            $saved[] = $current;
             // Autoloaded: every server-side event reads it.
             update_option(self::HOME_URLS, $saved, true);
         }
         return $saved;
+    }
+
+    /**
+     * The home URL device ids are made with now, kept among homeUrls().
+     */
+    public static function homeUrl(): string
+    {
+        self::homeUrls();
+        return home_url('/');
     }
 
     /**

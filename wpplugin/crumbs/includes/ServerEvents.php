@@ -24,12 +24,12 @@ final class ServerEvents
      */
     public static function userDeviceId(int $userId, ?string $home = null): string
     {
-        return 'wp-user-' . substr(hash('sha256', ($home ?? Options::homeUrls()[0]) . '|' . Options::siteId() . '|user|' . $userId), 0, 32);
+        return 'wp-user-' . substr(hash('sha256', ($home ?? Options::homeUrl()) . '|' . Options::siteId() . '|user|' . $userId), 0, 32);
     }
 
     public static function emailDeviceId(string $kind, string $email, ?string $home = null): string
     {
-        return 'wp-' . $kind . '-' . substr(hash('sha256', ($home ?? Options::homeUrls()[0]) . '|' . Options::siteId() . '|' . $kind . '|' . strtolower($email)), 0, 32);
+        return 'wp-' . $kind . '-' . substr(hash('sha256', ($home ?? Options::homeUrl()) . '|' . Options::siteId() . '|' . $kind . '|' . strtolower($email)), 0, 32);
     }
 
     private static function site(): string
