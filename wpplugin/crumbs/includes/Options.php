@@ -97,7 +97,7 @@ final class Options
     }
 
     /**
-     * The home URLs (home_url('/')) the plugin has made device ids with, the current one first.
+     * The home URLs (home_url('/')) the plugin has made device ids with, the current one among them.
      * Device ids include it, so that a copy of the site at another address (a staging clone,
      * which copies the site id too) makes devices of its own; a site that moves to another
      * address (http to https, a new domain) therefore makes new ones. The privacy tools look for
