@@ -153,6 +153,28 @@ final class PrivacyTest extends TestCase
     }
 
     /**
+     * Without the saved key, or with one Crumbs no longer accepts, the tools failed with Crumbs'
+     * own words ("send the secret key as Authorization: Bearer <key>"), which name neither the
+     * setting nor where it is.
+     */
+    public function testPrivacyToolsSayWhichSettingToFix(): void
+    {
+        $this->requireCrumbs();
+        $this->setSettings(['server_url' => CrumbsServer::url(), 'app_id' => CrumbsServer::appId()]);
+        update_option(Options::SECRET, '');
+        $export = \Crumbs\WordPress\Privacy::export('someone@example.org');
+        $this->assertInstanceOf(\WP_Error::class, $export);
+        $this->assertStringContainsString('the app secret key is not saved in Settings → Crumbs', $export->get_error_message());
+        $erase = \Crumbs\WordPress\Privacy::erase('someone@example.org');
+        $this->assertTrue($erase['items_retained']);
+        $this->assertStringContainsString('the app secret key is not saved in Settings → Crumbs', $erase['messages'][0]);
+
+        update_option(Options::SECRET, 'sk_rotatedrotatedrotated1');
+        $erase = \Crumbs\WordPress\Privacy::erase('someone@example.org');
+        $this->assertStringContainsString('did not accept the app id and secret key saved in Settings → Crumbs', $erase['messages'][0]);
+    }
+
+    /**
      * A visitor without an account comments twice: the first comment's event is in Crumbs, on
      * the device the plugin made from their email (never identified: guests have no lead), the
      * second is still queued. The eraser knew only the user's and the WooCommerce customer's

@@ -157,7 +157,7 @@ final class Privacy
                 return new \WP_Error('crumbs_export_failed', sprintf(
                     /* translators: %s: error message */
                     __('Crumbs could not export the visitor events: %s', 'crumbs'),
-                    $e->getMessage()
+                    self::failure($e)
                 ));
             }
             array_push($data, ...$found['data']);
@@ -324,7 +324,7 @@ final class Privacy
             $result['messages'][] = sprintf(
                 /* translators: %s: error message */
                 __('Crumbs could not erase the visitor events: %s', 'crumbs'),
-                $e->getMessage()
+                self::failure($e)
             );
             return $result;
         }
@@ -389,6 +389,20 @@ final class Privacy
             );
         }
         return $result;
+    }
+
+    /**
+     * Why a privacy request failed, in words the site owner can act on: Crumbs' own answer to a
+     * missing or refused key ("send the secret key as Authorization: Bearer <key>") names neither
+     * the setting nor where it is.
+     */
+    private static function failure(ClientError $e): string
+    {
+        return match (true) {
+            $e->errorCode === 'UNAUTHENTICATED' && Options::secret() === '' => __('the app secret key is not saved in Settings → Crumbs; save it and run the request again.', 'crumbs'),
+            $e->errorCode === 'UNAUTHENTICATED' => __('Crumbs did not accept the app id and secret key saved in Settings → Crumbs (the key may have been rotated); save the current key and run the request again.', 'crumbs'),
+            default => $e->getMessage(),
+        };
     }
 
     /** Prefix of the options that keep an erasure request's state between its pages. */
