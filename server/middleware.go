@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -71,30 +72,30 @@ func recoverPanics(log *slog.Logger, next http.Handler) http.Handler {
 }
 
 // limitBody refuses bodies over max with 413 PAYLOAD_TOO_LARGE before any of
-// them is parsed, whether or not the client announced a Content-Length.
+// them is parsed, whether or not the client announced a Content-Length,
+// and decompresses a gzipped one within the same bound (as the JSON API
+// does, with ingest.ReadBody).
 func limitBody(max int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body == nil || r.Method == http.MethodGet || r.Method == http.MethodOptions {
 			next.ServeHTTP(w, r)
 			return
 		}
-		tooLarge := func() {
-			writeError(w, http.StatusRequestEntityTooLarge, models.CodePayloadTooLarge,
-				fmt.Sprintf("the request body exceeds %d bytes", max))
-		}
-		if r.ContentLength > max {
-			tooLarge()
+		body, err := ingest.ReadBody(w, r, max)
+		switch {
+		case errors.Is(err, models.ErrPayloadTooLarge):
+			writeError(w, http.StatusRequestEntityTooLarge, models.CodePayloadTooLarge, strings.TrimPrefix(err.Error(), models.ErrPayloadTooLarge.Error()+": "))
 			return
-		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
-		if err != nil {
+		case errors.Is(err, ingest.ErrUnsupportedEncoding):
+			w.Header().Set("Accept-Encoding", "gzip")
+			writeError(w, http.StatusUnsupportedMediaType, models.CodeBadRequest, err.Error())
+			return
+		case err != nil:
 			writeError(w, http.StatusBadRequest, models.CodeBadUserInput, "the request body could not be read")
 			return
 		}
-		if int64(len(body)) > max {
-			tooLarge()
-			return
-		}
+		r.Header.Del("Content-Encoding")
+		r.ContentLength = int64(len(body))
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		next.ServeHTTP(w, r)
 	})

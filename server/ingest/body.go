@@ -2,12 +2,15 @@ package ingest
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"reflect"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/crumbs-dev/crumbs/models"
@@ -50,6 +53,11 @@ func (a *API) begin(w http.ResponseWriter, r *http.Request, want creds) (who cal
 		return who, nil, false
 	}
 	raw, err = a.readBody(w, r)
+	if errors.Is(err, ErrUnsupportedEncoding) {
+		w.Header().Set("Accept-Encoding", "gzip")
+		writeRefusal(w, http.StatusUnsupportedMediaType, models.CodeBadRequest, err.Error())
+		return who, nil, false
+	}
 	if err == nil {
 		err = a.opts.CheckBody(raw)
 	}
@@ -60,27 +68,78 @@ func (a *API) begin(w http.ResponseWriter, r *http.Request, want creds) (who cal
 	return who, raw, true
 }
 
-// readBody reads the request body, up to the size limit.
+// readBody reads the request body, up to the size limit, decompressed
+// when it came gzipped.
 func (a *API) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	tooLarge := fmt.Errorf("%w: the request body exceeds %d bytes", models.ErrPayloadTooLarge, a.opts.MaxBodyBytes)
-	if r.ContentLength > a.opts.MaxBodyBytes {
+	return ReadBody(w, r, a.opts.MaxBodyBytes)
+}
+
+// ReadBody reads a request body of at most max bytes, decompressed when it
+// comes with Content-Encoding: gzip (as RudderStack's Node library sends
+// by default). At most max bytes are read from the connection and
+// at most max come out of the decompressor, so a small body that inflates
+// to gigabytes (a decompression bomb), or a stream of empty gzip members
+// that inflates to nothing, costs no more memory or CPU than a plain body
+// of the limit. A body over either bound is ErrPayloadTooLarge; another
+// coding is ErrUnsupportedEncoding.
+func ReadBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
+	tooLarge := fmt.Errorf("%w: the request body exceeds %d bytes", models.ErrPayloadTooLarge, max)
+	if r.ContentLength > max {
 		return nil, tooLarge
 	}
+	wire := http.MaxBytesReader(w, r.Body, max)
+	var src io.Reader = wire
+	gzipped := false
+	switch codings := r.Header.Values("Content-Encoding"); {
+	case len(codings) == 0:
+	case len(codings) > 1:
+		return nil, ErrUnsupportedEncoding
+	default:
+		switch strings.ToLower(strings.TrimSpace(codings[0])) {
+		case "", "identity":
+		case "gzip", "x-gzip":
+			gzipped = true
+		default:
+			return nil, ErrUnsupportedEncoding
+		}
+	}
 	var buf bytes.Buffer
-	if r.ContentLength > 0 {
+	if gzipped {
+		zr, err := gzip.NewReader(wire)
+		if err != nil {
+			return nil, bodyError(err, tooLarge)
+		}
+		src = io.LimitReader(zr, max+1)
+	} else if r.ContentLength > 0 {
 		buf.Grow(int(r.ContentLength))
 	}
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, a.opts.MaxBodyBytes)); err != nil {
-		var maxErr *http.MaxBytesError
-		if errors.As(err, &maxErr) {
-			return nil, tooLarge
-		}
-		return nil, errBodyUnreadable
+	if _, err := buf.ReadFrom(src); err != nil {
+		return nil, bodyError(err, tooLarge)
+	}
+	if int64(buf.Len()) > max {
+		return nil, fmt.Errorf("%w: the request body exceeds %d bytes once decompressed", models.ErrPayloadTooLarge, max)
 	}
 	return buf.Bytes(), nil
 }
 
-var errBodyUnreadable = errors.New("the request body could not be read")
+// bodyError is the error of a body that could not be read: too large when
+// the connection sent more than the limit, else unreadable (cut short, or
+// not gzip after all).
+func bodyError(err, tooLarge error) error {
+	var maxErr *http.MaxBytesError
+	if errors.As(err, &maxErr) {
+		return tooLarge
+	}
+	return ErrBodyUnreadable
+}
+
+// ErrUnsupportedEncoding refuses a body in a Content-Encoding other than
+// gzip (or none): HTTP 415, with Accept-Encoding naming gzip (RFC 7694).
+var ErrUnsupportedEncoding = errors.New("send the body uncompressed or with Content-Encoding: gzip")
+
+// ErrBodyUnreadable refuses a body that could not be read: cut short, or
+// said to be gzip and not.
+var ErrBodyUnreadable = errors.New("the request body could not be read")
 
 // decodeObject decodes one JSON object of a body (an event, a message) into
 // v. A member of the wrong JSON type is bad input in that member, named by

@@ -217,7 +217,7 @@ func asSent(field string) string { return field }
 // server's log throttles).
 func (a *API) describe(r *http.Request, err error, names fieldNames) errorBody {
 	code, field := models.Code(err)
-	if errors.Is(err, errBodyUnreadable) {
+	if errors.Is(err, ErrBodyUnreadable) {
 		code = models.CodeBadRequest
 	}
 	body := errorBody{Code: code, Message: err.Error()}
