@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -221,6 +223,106 @@ func TestSegmentIdentifyAllOrNothing(t *testing.T) {
 			if email, _ := leadOf(j.a, appID, device); email != "bea@example.com" {
 				t.Errorf("%s belongs to %q", device, email)
 			}
+		}
+	})
+}
+
+// runClient runs a script of testdata/ingest-clients with node and returns
+// what it printed.
+func runClient(t *testing.T, node string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, args...)
+	cmd.Dir = clientsDir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node %s: %v\n%s", args[0], err, out)
+	}
+	return string(out)
+}
+
+// A server whose clock is off sends through Segment's real Node library,
+// which stamps each call's timestamp and the batch's sentAt with that
+// clock: its events are stored at the server's time of the call, as
+// Segment corrects them (receivedAt - (sentAt - timestamp)), instead of
+// every one being refused as in the future (a clock 10 minutes fast) or
+// stored 20 minutes early (a clock that slow).
+func TestSegmentClockSkew(t *testing.T) {
+	node := nodeClient(t, "@segment/analytics-node")
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		j := newJSONAPI(t, db)
+		appID, secret := j.a.createApp("Segment skew")
+		j.a.ok(`mutation($a: ID!) { createEventDefinition(input: {appId: $a, code: "order_completed", name: "Order"}) { id } }`, &map[string]any{}, client.Var("a", appID))
+		for _, skew := range []time.Duration{10 * time.Minute, -20 * time.Minute} {
+			device := fmt.Sprintf("skew%+d", int(skew.Minutes()))
+			before := time.Now()
+			out := runClient(t, node, "segment-skew.mjs", j.srv.URL, secret, strconv.FormatInt(skew.Milliseconds(), 10), device)
+			after := time.Now()
+			if !strings.Contains(out, `"responses":[200]`) || strings.Contains(out, "segment error") {
+				t.Fatalf("%s: %s", device, out)
+			}
+			// Times are kept to the millisecond; the sender's own reading
+			// of them lies within the run.
+			within := func(at string, ago time.Duration) bool {
+				tm, err := time.Parse(time.RFC3339Nano, at)
+				return err == nil && !tm.Before(before.Add(-ago-maxSkewSlack)) && !tm.After(after.Add(-ago+maxSkewSlack))
+			}
+			events := deviceTimeline(j.a, appID, device, "")
+			var now, earlier int
+			for _, e := range events {
+				switch {
+				case within(e.OccurredAt, 0):
+					now++
+				case within(e.OccurredAt, time.Minute) && e.Code == "order_completed":
+					earlier++
+				}
+			}
+			if len(events) != 3 || now != 2 || earlier != 1 {
+				t.Errorf("%s (run %s to %s): %+v", device, before.UTC().Format(time.RFC3339Nano), after.UTC().Format(time.RFC3339Nano), events)
+			}
+		}
+	})
+}
+
+// maxSkewSlack is how far a corrected time may lie from the sender's
+// reading: the correction counts the time a request takes to arrive as skew.
+const maxSkewSlack = time.Second
+
+// RudderStack's real Node library, as it sends by default (gzipped JSON
+// labelled application/x-www-form-urlencoded, each call's time in
+// originalTimestamp), identifies and records through /v1/batch, as the
+// README promises of RudderStack's libraries.
+func TestRudderStackNodeClient(t *testing.T) {
+	node := nodeClient(t, "@rudderstack/rudder-sdk-node")
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		j := newJSONAPI(t, db)
+		appID, secret := j.a.createApp("RudderStack")
+		j.a.ok(`mutation($a: ID!) { createEventDefinition(input: {appId: $a, code: "order_completed", name: "Order"}) { id } }`, &map[string]any{}, client.Var("a", appID))
+		if out := runClient(t, node, "rudderstack.mjs", j.srv.URL, secret); strings.TrimSpace(out) != `{"errors":[]}` {
+			t.Fatalf("rudderstack client: %s", out)
+		}
+		events := deviceTimeline(j.a, appID, "rs-anon-1", "")
+		var order, page *timelineEvent
+		for i, e := range events {
+			switch e.Code {
+			case "order_completed":
+				order = &events[i]
+			case "view":
+				page = &events[i]
+			}
+		}
+		if len(events) != 2 || order == nil || page == nil {
+			t.Fatalf("rs-anon-1: %+v", events)
+		}
+		if order.OccurredAt != "2026-01-02T03:04:05Z" || order.Properties["revenue"] != 42.5 || order.Lead == nil || order.Lead.Email != "ada@rudder.example" {
+			t.Errorf("order: %+v", *order)
+		}
+		if page.URL == nil || *page.URL != "https://shop.example/pricing" || page.Properties["name"] != "Pricing" {
+			t.Errorf("page: %+v", *page)
+		}
+		if email, fields := leadOf(j.a, appID, "rs-user-1"); email != "ada@rudder.example" || fields["plan"] != "pro" {
+			t.Errorf("lead of rs-user-1: %q %v", email, fields)
 		}
 	})
 }

@@ -31,8 +31,11 @@ const (
 func (a *API) begin(w http.ResponseWriter, r *http.Request, want creds) (who caller, raw []byte, ok bool) {
 	// text/plain is what navigator.sendBeacon and a fetch without a CORS
 	// preflight send; as on /graphql, it is read as JSON from browsers only.
+	// Segment's endpoints read JSON whatever the type says: RudderStack's
+	// Node library labels its gzipped JSON a form, and the secret key each
+	// request must hold is what keeps other sites' forms out.
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || !(mt == "application/json" || mt == "text/plain" && r.Header.Get("Origin") != "") {
+	if want != basicKey && (err != nil || !(mt == "application/json" || mt == "text/plain" && r.Header.Get("Origin") != "")) {
 		writeRefusal(w, http.StatusUnsupportedMediaType, models.CodeBadRequest, "send the body as Content-Type: application/json")
 		return who, nil, false
 	}

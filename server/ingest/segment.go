@@ -2,11 +2,13 @@ package ingest
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/crumbs-dev/crumbs/models"
 )
@@ -28,18 +30,26 @@ type segmentMessage struct {
 		} `json:"page"`
 		UserAgent string `json:"userAgent"`
 	} `json:"context"`
-	Timestamp *string `json:"timestamp"`
-	MessageID *string `json:"messageId"`
+	Timestamp         *string `json:"timestamp"`
+	OriginalTimestamp *string `json:"originalTimestamp"`
+	SentAt            *string `json:"sentAt"`
+	MessageID         *string `json:"messageId"`
 
 	// fromProperties holds the page fields (url, referrer, title) a page
 	// or screen call took from its properties rather than context.page.
 	fromProperties map[string]bool
+	// timeField is the member the event's time came from: timestamp, or
+	// originalTimestamp (RudderStack's libraries send only that).
+	timeField string
 }
 
 // segmentBatch is the body of /v1/batch.
 type segmentBatch struct {
 	Batch    []json.RawMessage `json:"batch"`
 	WriteKey string            `json:"writeKey"`
+	// SentAt is when the sender sent the batch, by its clock (a message's
+	// own sentAt wins).
+	SentAt *string `json:"sentAt"`
 }
 
 // segment answers one endpoint of Segment's HTTP tracking API; kind is the
@@ -50,6 +60,7 @@ func (a *API) segment(kind string) http.HandlerFunc {
 		if !ok {
 			return
 		}
+		clock := senderClock{received: models.Now()}
 		var items []json.RawMessage
 		writeKey := ""
 		if kind == "" {
@@ -58,7 +69,7 @@ func (a *API) segment(kind string) http.HandlerFunc {
 				badRequest(w, `the body must be {"batch": [...]}`)
 				return
 			}
-			items, writeKey = body.Batch, body.WriteKey
+			items, writeKey, clock.batchSentAt = body.Batch, body.WriteKey, body.SentAt
 		} else {
 			var body struct {
 				WriteKey string `json:"writeKey"`
@@ -90,7 +101,7 @@ func (a *API) segment(kind string) http.HandlerFunc {
 			a.failAs(w, r, models.Invalid("batch", "at most %d messages per request", models.MaxBatch), asSent)
 			return
 		}
-		a.record(w, r, appID, who, items, kind)
+		a.record(w, r, appID, who, items, kind, clock)
 	}
 }
 
@@ -117,7 +128,7 @@ func segmentKey(r *http.Request, bearer, writeKey string) string {
 // one by one (each in one transaction, whether it names one device or two). The answer is Segment's {"success": true} when every message
 // was taken, with one outcome per message as the JSON API gives them, a
 // refused field named as the message sent it.
-func (a *API) record(w http.ResponseWriter, r *http.Request, appID string, who caller, items []json.RawMessage, kind string) {
+func (a *API) record(w http.ResponseWriter, r *http.Request, appID string, who caller, items []json.RawMessage, kind string, clock senderClock) {
 	type step struct {
 		msg      *segmentMessage
 		trigger  *models.TriggerInput
@@ -142,7 +153,7 @@ func (a *API) record(w http.ResponseWriter, r *http.Request, appID string, who c
 		if kind != "" {
 			m.Type = kind
 		}
-		t, ids, err := m.convert(appID, who)
+		t, ids, err := m.convert(appID, who, clock)
 		steps[i] = step{msg: m, trigger: t, identify: ids, err: err}
 		if t != nil {
 			steps[i].device = t.DeviceID
@@ -229,7 +240,7 @@ func isRequestFailure(err error) bool {
 // convert maps a message: track to a trigger of its normalised event name,
 // page and screen to "view", identify (with traits.email) to an identify of
 // the anonymous and the user id's devices; group and alias to nothing.
-func (m *segmentMessage) convert(appID string, who caller) (*models.TriggerInput, []models.IdentifyInput, error) {
+func (m *segmentMessage) convert(appID string, who caller, clock senderClock) (*models.TriggerInput, []models.IdentifyInput, error) {
 	anon, user := segmentID(m.AnonymousID), segmentID(m.UserID)
 	device := anon
 	if device == "" {
@@ -308,13 +319,11 @@ func (m *segmentMessage) convert(appID string, who caller) (*models.TriggerInput
 	if len(props) > 0 {
 		t.Properties = props
 	}
-	if m.Timestamp != nil {
-		ts, err := models.ParseTime("timestamp", *m.Timestamp)
-		if err != nil {
-			return nil, nil, err
-		}
-		t.OccurredAt = &ts
+	at, err := m.occurredAt(clock)
+	if err != nil {
+		return nil, nil, err
 	}
+	t.OccurredAt = at
 	return t, nil, nil
 }
 
@@ -338,7 +347,7 @@ func (m *segmentMessage) fieldNames(device string) fieldNames {
 			}
 			return "context.page." + field
 		case "occurredAt":
-			return "timestamp"
+			return cmp.Or(m.timeField, "timestamp")
 		case "email", "name":
 			return "traits." + field
 		case "fields":
@@ -374,4 +383,51 @@ func jsonObject(field string, raw json.RawMessage) (map[string]any, error) {
 		return nil, models.Invalid(field, "must be a JSON object")
 	}
 	return out, nil
+}
+
+// senderClock is what a Segment request says of the sender's clock.
+type senderClock struct {
+	// received is when the request arrived, by the server's clock.
+	received time.Time
+	// batchSentAt is the batch's sentAt, by the sender's.
+	batchSentAt *string
+}
+
+// maxClockSkew is how far a sender's clock may be off before its times are
+// corrected: within it, times are kept exactly as sent (the time a request
+// takes to arrive is no skew), beyond it the clock is taken to be wrong.
+const maxClockSkew = 5 * time.Second
+
+// occurredAt reads the message's time: timestamp, else originalTimestamp.
+// With a sentAt (the message's, else the batch's) more than maxClockSkew
+// away from when the request arrived, the sender's clock is off by the
+// difference, and the time is corrected by it as Segment does:
+// receivedAt - (sentAt - timestamp). A server whose clock runs ten
+// minutes fast so still records its events, instead of having every one
+// refused as in the future.
+func (m *segmentMessage) occurredAt(clock senderClock) (*time.Time, error) {
+	raw, field := m.Timestamp, "timestamp"
+	if raw == nil {
+		raw, field = m.OriginalTimestamp, "originalTimestamp"
+	}
+	if raw == nil {
+		return nil, nil
+	}
+	m.timeField = field
+	at, err := models.ParseTime(field, *raw)
+	if err != nil {
+		return nil, err
+	}
+	sentRaw := cmp.Or(m.SentAt, clock.batchSentAt)
+	if sentRaw == nil {
+		return &at, nil
+	}
+	sent, err := models.ParseTime("sentAt", *sentRaw)
+	if err != nil {
+		return nil, err
+	}
+	if skew := clock.received.Sub(sent); skew > maxClockSkew || skew < -maxClockSkew {
+		at = at.Add(skew)
+	}
+	return &at, nil
 }
