@@ -97,10 +97,6 @@ func (a *API) segment(kind string) http.HandlerFunc {
 			a.failAs(w, r, err, asSent)
 			return
 		}
-		if len(items) > models.MaxBatch {
-			a.failAs(w, r, models.Invalid("batch", "at most %d messages per request", models.MaxBatch), asSent)
-			return
-		}
 		a.record(w, r, appID, who, items, kind, clock)
 	}
 }
@@ -162,11 +158,7 @@ func (a *API) record(w http.ResponseWriter, r *http.Request, appID string, who c
 		}
 	}
 	results := make([]models.TriggerResult, len(items))
-	if len(triggers) > 0 {
-		for k, res := range a.opts.Writer.Trigger(r.Context(), triggers) {
-			results[at[k]] = res
-		}
-	}
+	a.triggerAll(r, triggers, func(k int, res models.TriggerResult) { results[at[k]] = res })
 	for i, s := range steps {
 		switch {
 		case s.err != nil:
@@ -225,6 +217,31 @@ func (a *API) record(w http.ResponseWriter, r *http.Request, appID string, who c
 		Success bool      `json:"success"`
 		Results []itemOut `json:"results"`
 	}{success, out})
+}
+
+// triggerAll stores triggers in order, models.MaxBatch to a writer call:
+// Segment's libraries batch by size, not by count (analytics-node with
+// flushAt 1000 sends up to about 1,900 small messages in its 480 KB), so a
+// batch is bounded by the body limit alone. Once a call meets a store
+// fault or a rate limit, which fails the whole request, the triggers not
+// yet sent get the same refusal instead of waiting for the store in turn.
+func (a *API) triggerAll(r *http.Request, triggers []models.TriggerInput, answer func(k int, res models.TriggerResult)) {
+	var stop error
+	for start := 0; start < len(triggers); start += models.MaxBatch {
+		end := min(start+models.MaxBatch, len(triggers))
+		if stop != nil {
+			for k := start; k < end; k++ {
+				answer(k, models.TriggerResult{Err: stop})
+			}
+			continue
+		}
+		for k, res := range a.opts.Writer.Trigger(r.Context(), triggers[start:end]) {
+			answer(start+k, res)
+			if code, _ := models.Code(res.Err); code == models.CodeUnavailable || code == models.CodeRateLimited {
+				stop = res.Err
+			}
+		}
+	}
 }
 
 // isRequestFailure tells whether an item's refusal concerns the request
