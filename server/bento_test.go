@@ -75,11 +75,13 @@ func TestBentoNodeSDK(t *testing.T) {
 		cmd := exec.CommandContext(ctx, node, "bento.mjs", j.srv.URL+"/webhooks/"+token+"/pos")
 		cmd.Dir = clientsDir
 		out, err := cmd.CombinedOutput()
-		if err != nil || strings.TrimSpace(string(out)) != `{"track":true,"purchase":true,"subscribe":true,"batch":2}` {
+		if err != nil || strings.TrimSpace(string(out)) != `{"track":true,"purchase":true,"purchaseRetried":true,"otherPurchase":true,"subscribe":true,"batch":2}` {
 			t.Fatalf("bento sdk: %v\n%s", err, out)
 		}
 		fields, ada := leadTimeline(j.a, appID, "ada@bento.example")
-		if fields["company"] != "Analytical Engines" || len(ada) != 2 {
+		// order-1 sent twice is stored once (details.unique.key), as Bento
+		// counts it.
+		if fields["company"] != "Analytical Engines" || len(ada) != 3 {
 			t.Fatalf("ada: %v %+v", fields, ada)
 		}
 		for _, e := range ada {
@@ -87,7 +89,13 @@ func TestBentoNodeSDK(t *testing.T) {
 				t.Fatalf("ada's event: %+v", e)
 			}
 		}
-		if ada[0].Code != "purchase" || ada[1].Code != "completed_onboarding" || ada[1].Properties["step"] != 3.0 {
+		orders := []string{}
+		for _, e := range ada[:2] {
+			if e.Code == "purchase" {
+				orders = append(orders, fmt.Sprint(e.Properties["unique"]))
+			}
+		}
+		if strings.Join(orders, " ") != "map[key:order-2] map[key:order-1]" || ada[2].Code != "completed_onboarding" || ada[2].Properties["step"] != 3.0 {
 			t.Fatalf("ada's events: %+v", ada)
 		}
 		fields, grace := leadTimeline(j.a, appID, "grace@bento.example")
@@ -208,6 +216,32 @@ func TestBentoWebhook(t *testing.T) {
 		j.a.ok(`query($a: ID!) { ingestTokens(appId: $a) { name revokedAt } }`, &list, client.Var("a", appID))
 		if len(list.IngestTokens) != 1 || list.IngestTokens[0].Name != "Zapier" || list.IngestTokens[0].RevokedAt == nil {
 			t.Fatalf("tokens: %+v", list.IngestTokens)
+		}
+	})
+}
+
+// details.unique.key (Bento's key for a purchase: an order or invoice id)
+// makes a resend a duplicate, as Bento counts it once, without an id or an
+// Idempotency-Key; per code, so an event of another code carrying the same
+// key (a refund of the order) is stored.
+func TestBentoUniqueKey(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		j := newJSONAPI(t, db)
+		appID, _ := j.a.createApp("Unique keys")
+		_, token, _ := createIngestToken(j.a, appID, "Shop")
+		body := `{"events":[{"type":"view","email":"u@example.com","details":{"unique":{"key":"order-7"}}},
+			{"type":"click","email":"u@example.com","details":{"unique":{"key":"order-7"}}},
+			{"type":"view","email":"u@example.com","details":{"unique":{"key":7}}}]}`
+		first := j.webhook(token, "shop", body)
+		resend := j.webhook(token, "shop", body)
+		if first.status != 200 || first.Count != 3 || first.Items[0].Duplicate || first.Items[1].Duplicate || first.Items[2].Duplicate {
+			t.Fatalf("first: %d %s", first.status, first.raw)
+		}
+		if resend.status != 200 || resend.Count != 3 || !resend.Items[0].Duplicate || !resend.Items[1].Duplicate || !resend.Items[2].Duplicate {
+			t.Fatalf("resend: %d %s", resend.status, resend.raw)
+		}
+		if _, events := leadTimeline(j.a, appID, "u@example.com"); len(events) != 3 {
+			t.Fatalf("stored %d events, want 3: %+v", len(events), events)
 		}
 	})
 }

@@ -106,6 +106,7 @@ func TestBentoErrorFields(t *testing.T) {
 		{"date out of range", `{"type":"view","email":"a@example.com","date":"1999-01-01T00:00:00Z"}`, "date", nil},
 		{"id too long", `{"type":"view","email":"a@example.com","id":"` + strings.Repeat("i", 128) + `"}`, "id", nil},
 		{"id of the wrong type", `{"type":"view","email":"a@example.com","id":{"x":1}}`, "id", nil},
+		{"details.unique.key of the wrong type", `{"type":"view","email":"a@example.com","details":{"unique":{"key":["order-1"]}}}`, "details.unique.key", nil},
 		{"id beside an Idempotency-Key", `{"type":"view","email":"a@example.com","id":"` + strings.Repeat("i", 128) + `"}`, "id", []string{"Idempotency-Key", "ok-key"}},
 		{"Idempotency-Key", `{"type":"view","email":"a@example.com"}`, "Idempotency-Key", []string{"Idempotency-Key", "a\tb"}},
 		{"an event that is no object", `7`, "events", nil},

@@ -163,7 +163,7 @@ func (e *bentoEvent) leadEvent(appID, integration string, who caller, idem strin
 		}
 		t.OccurredAt = &at
 	}
-	if err := e.messageID(&t, idem, i); err != nil {
+	if err := e.messageID(&t, props, idem, i); err != nil {
 		return models.LeadEvent{}, err
 	}
 	fields, err := jsonObject("fields", e.Fields)
@@ -179,9 +179,11 @@ func (e *bentoEvent) leadEvent(appID, integration string, who caller, idem strin
 }
 
 // messageID sets the trigger's message id from the event's id, else from
-// the request's Idempotency-Key and the event's position, so that a resend
-// is answered duplicate instead of stored twice.
-func (e *bentoEvent) messageID(t *models.TriggerInput, idem string, i int) error {
+// its details.unique.key (Bento's key for a purchase, an order or invoice
+// id, which Bento counts once however often it is sent), else from the
+// request's Idempotency-Key and the event's position, so that a resend is
+// answered duplicate instead of stored twice.
+func (e *bentoEvent) messageID(t *models.TriggerInput, details map[string]any, idem string, i int) error {
 	var id string
 	if len(e.ID) > 0 && string(e.ID) != "null" {
 		var s string
@@ -194,6 +196,13 @@ func (e *bentoEvent) messageID(t *models.TriggerInput, idem string, i int) error
 		default:
 			return models.Invalid("id", "must be a string or a number")
 		}
+	} else if key, err := uniqueKey(details); err != nil {
+		return err
+	} else if key != "" {
+		// Per code, as a refund may carry its order's key; hashed, since
+		// the key is the sender's and may be long or hold anything.
+		sum := sha256.Sum256([]byte(t.Code + "\x00" + key))
+		id = "bento-unique:" + hex.EncodeToString(sum[:16])
 	} else if idem != "" {
 		id = "idem:" + idem + ":" + strconv.Itoa(i)
 	}
@@ -201,6 +210,23 @@ func (e *bentoEvent) messageID(t *models.TriggerInput, idem string, i int) error
 		t.MessageID = &id
 	}
 	return nil
+}
+
+// uniqueKey reads details.unique.key, "" when there is none.
+func uniqueKey(details map[string]any) (string, error) {
+	unique, ok := details["unique"].(map[string]any)
+	if !ok {
+		return "", nil
+	}
+	switch key := unique["key"].(type) {
+	case nil:
+		return "", nil
+	case string:
+		return key, nil
+	case json.Number:
+		return key.String(), nil
+	}
+	return "", models.Invalid("details.unique.key", "must be a string or a number")
 }
 
 // fieldNames names the models' fields as Bento's event sent them: type is

@@ -19,6 +19,16 @@ out.purchase = await bento.V1.trackPurchase({
   email: 'ada@bento.example',
   purchaseDetails: { unique: { key: 'order-1' }, value: { amount: 4200, currency: 'EUR' } },
 })
+// The same order again, as a sender retrying after a timeout sends it:
+// Bento counts a unique key once.
+out.purchaseRetried = await bento.V1.trackPurchase({
+  email: 'ada@bento.example',
+  purchaseDetails: { unique: { key: 'order-1' }, value: { amount: 4200, currency: 'EUR' } },
+})
+out.otherPurchase = await bento.V1.trackPurchase({
+  email: 'ada@bento.example',
+  purchaseDetails: { unique: { key: 'order-2' }, value: { amount: 990, currency: 'EUR' } },
+})
 out.subscribe = await bento.V1.addSubscriber({ email: 'grace@bento.example', fields: { plan: 'team' } })
 out.batch = await bento.V1.Batch.importEvents({
   events: [
