@@ -246,6 +246,51 @@ func TestBentoUniqueKey(t *testing.T) {
 	})
 }
 
+// An Idempotency-Key dedupes a resend of the same events; a resend of only
+// the events refused the first time, under the same key, stores them
+// rather than answering them duplicates of the events that were first at
+// their positions (acknowledged and lost).
+func TestBentoIdempotencyKeyPartialResend(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		j := newJSONAPI(t, db)
+		appID, _ := j.a.createApp("Idempotency keys")
+		_, token, _ := createIngestToken(j.a, appID, "Billing")
+		paid := `{"type":"view","email":"k@example.com","details":{"invoice":"inv-1"}}`
+		refunded := `{"type":"refunded","email":"k@example.com","details":{"invoice":"inv-0"}}`
+		first := j.webhook(token, "billing", `{"events":[`+paid+`,`+refunded+`]}`, "Idempotency-Key", "run-7")
+		if first.status != 200 || first.Count != 1 || first.Items[1].Error == nil || first.Items[1].Error.Code != "UNKNOWN_EVENT_CODE" {
+			t.Fatalf("first: %d %s", first.status, first.raw)
+		}
+		j.a.ok(`mutation($a: ID!) { createEventDefinition(input: {appId: $a, code: "refunded", name: "Refunded"}) { id } }`, &map[string]any{}, client.Var("a", appID))
+		// The sender resends what was refused, under the run's key.
+		again := j.webhook(token, "billing", `{"events":[`+refunded+`]}`, "Idempotency-Key", "run-7")
+		if again.status != 200 || again.Count != 1 || again.Items[0].Duplicate {
+			t.Fatalf("the refused event resent alone: %d %s", again.status, again.raw)
+		}
+		// And the whole request again: both are duplicates now.
+		whole := j.webhook(token, "billing", `{"events":[`+paid+`,`+refunded+`]}`, "Idempotency-Key", "run-7")
+		if whole.status != 200 || whole.Count != 2 || !whole.Items[0].Duplicate || !whole.Items[1].Duplicate {
+			t.Fatalf("the whole request again: %d %s", whole.status, whole.raw)
+		}
+		// Two identical events of one request are two events, once each.
+		twice := `{"events":[{"type":"click","email":"k@example.com"},{"type":"click","email":"k@example.com"}]}`
+		for i, want := range []bool{false, true} {
+			r := j.webhook(token, "billing", twice, "Idempotency-Key", "run-8")
+			if r.status != 200 || r.Count != 2 || r.Items[0].Duplicate != want || r.Items[1].Duplicate != want {
+				t.Fatalf("identical events, send %d: %d %s", i+1, r.status, r.raw)
+			}
+		}
+		_, events := leadTimeline(j.a, appID, "k@example.com")
+		codes := []string{}
+		for _, e := range events {
+			codes = append(codes, e.Code)
+		}
+		if strings.Join(codes, " ") != "click click refunded view" {
+			t.Fatalf("stored %v", codes)
+		}
+	})
+}
+
 // A webhook takes up to 1,000 events a request (Bento's limit), however
 // many leads they name: its ingest token counts as the secret key, so the
 // browser's cap of 20 does not apply. One more refuses the whole request.

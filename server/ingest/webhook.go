@@ -69,6 +69,7 @@ func (a *API) webhook(w http.ResponseWriter, r *http.Request) {
 
 	results := make([]models.TriggerResult, len(body.Events))
 	events := make([]*bentoEvent, len(body.Events))
+	seen := map[string]int{}
 	send := make([]models.LeadEvent, 0, len(body.Events))
 	var at []int
 	for i, item := range body.Events {
@@ -82,7 +83,7 @@ func (a *API) webhook(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		events[i] = e
-		le, err := e.leadEvent(appID, integration, who, idem, i)
+		le, err := e.leadEvent(appID, integration, who, idem, seen)
 		if err != nil {
 			results[i].Err = err
 			continue
@@ -142,9 +143,9 @@ func (a *API) webhook(w http.ResponseWriter, r *http.Request) {
 	}{accepted, len(results) - accepted, out})
 }
 
-// leadEvent maps the i-th event to an event of its lead: type the code,
+// leadEvent maps an event to an event of its lead: type the code,
 // details the properties, date occurredAt, on the lead's device.
-func (e *bentoEvent) leadEvent(appID, integration string, who caller, idem string, i int) (models.LeadEvent, error) {
+func (e *bentoEvent) leadEvent(appID, integration string, who caller, idem string, seen map[string]int) (models.LeadEvent, error) {
 	t := models.TriggerInput{
 		AppPublicID: appID, Code: models.NormaliseEventCode(e.Type), Source: models.SourceWebhook,
 		Integration: integration, Verified: true, ClientIP: who.clientIP,
@@ -163,15 +164,15 @@ func (e *bentoEvent) leadEvent(appID, integration string, who caller, idem strin
 		}
 		t.OccurredAt = &at
 	}
-	if err := e.messageID(&t, props, idem, i); err != nil {
-		return models.LeadEvent{}, err
-	}
 	fields, err := jsonObject("fields", e.Fields)
 	if err != nil {
 		return models.LeadEvent{}, err
 	}
 	email, key, err := models.NormalizeEmail(e.Email)
 	if err != nil {
+		return models.LeadEvent{}, err
+	}
+	if err := e.messageID(&t, props, idempotency{key: idem, content: []any{key, props, fields, e.Date}, seen: seen}); err != nil {
 		return models.LeadEvent{}, err
 	}
 	t.DeviceID = leadDevice(appID, key)
@@ -181,9 +182,9 @@ func (e *bentoEvent) leadEvent(appID, integration string, who caller, idem strin
 // messageID sets the trigger's message id from the event's id, else from
 // its details.unique.key (Bento's key for a purchase, an order or invoice
 // id, which Bento counts once however often it is sent), else from the
-// request's Idempotency-Key and the event's position, so that a resend is
-// answered duplicate instead of stored twice.
-func (e *bentoEvent) messageID(t *models.TriggerInput, details map[string]any, idem string, i int) error {
+// request's Idempotency-Key, the event's position and what it holds, so
+// that a resend is answered duplicate instead of stored twice.
+func (e *bentoEvent) messageID(t *models.TriggerInput, details map[string]any, idem idempotency) error {
 	var id string
 	if len(e.ID) > 0 && string(e.ID) != "null" {
 		var s string
@@ -203,13 +204,40 @@ func (e *bentoEvent) messageID(t *models.TriggerInput, details map[string]any, i
 		// the key is the sender's and may be long or hold anything.
 		sum := sha256.Sum256([]byte(t.Code + "\x00" + key))
 		id = "bento-unique:" + hex.EncodeToString(sum[:16])
-	} else if idem != "" {
-		id = "idem:" + idem + ":" + strconv.Itoa(i)
+	} else if idem.key != "" {
+		id = idem.messageID(t.Code)
 	}
 	if id != "" {
 		t.MessageID = &id
 	}
 	return nil
+}
+
+// idempotency is what an event's message id is made of when the request
+// sent an Idempotency-Key and the event no id of its own.
+type idempotency struct {
+	key string
+	// content is what the event holds beside its code: lead, details,
+	// fields, date.
+	content []any
+	// seen counts the events of the request so far by their hash.
+	seen map[string]int
+}
+
+// messageID is the key, a hash of the event and how many identical events
+// came before it in the request. A resend of the same events is answered
+// duplicate; so is a resend of the events that were refused the first
+// time, once stored; and an event is never answered duplicate of another
+// one (as when ids were the key and a position, and a resend of only the
+// refused events put one where a stored event had been: acknowledged, and
+// lost).
+func (k idempotency) messageID(code string) string {
+	content, _ := json.Marshal(append([]any{code}, k.content...))
+	sum := sha256.Sum256(content)
+	hash := hex.EncodeToString(sum[:12])
+	nth := k.seen[hash]
+	k.seen[hash]++
+	return "idem:" + k.key + ":" + hash + ":" + strconv.Itoa(nth)
 }
 
 // uniqueKey reads details.unique.key, "" when there is none.
