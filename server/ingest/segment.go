@@ -120,10 +120,12 @@ func segmentKey(r *http.Request, bearer, writeKey string) string {
 }
 
 // record maps Segment messages to triggers and identifies, in order:
-// triggers share one call of the writer (one group commit), identifies run
-// one by one (each in one transaction, whether it names one device or two). The answer is Segment's {"success": true} when every message
-// was taken, with one outcome per message as the JSON API gives them, a
-// refused field named as the message sent it.
+// triggers go to the writer in calls of up to models.MaxBatch (a group
+// commit each, see triggerAll), identifies run one by one (each in one
+// transaction, whether it names one device or two). The answer is
+// Segment's {"success": true} when every message was taken, with one
+// outcome per message as the JSON API gives them, a refused field named as
+// the message sent it.
 func (a *API) record(w http.ResponseWriter, r *http.Request, appID string, who caller, items []json.RawMessage, kind string, clock senderClock) {
 	type step struct {
 		msg      *segmentMessage
