@@ -103,8 +103,10 @@ func (w *Writer) findStored(ctx context.Context, store []*pending) (int, error) 
 }
 
 // findRefusals marks the triggers of definitions deleted or disabled
-// since the catalog read them: a deleted one's are counted as unknown
-// codes, a disabled one's refused.
+// since the catalog read them: a disabled one's are refused, and a deleted
+// one's go to the definition that now has their code, if another replica
+// made one meanwhile (its catalog never held the old one), or else are
+// counted as unknown codes.
 func (w *Writer) findRefusals(ctx context.Context, c *commitPlan) error {
 	w.catalog.Invalidate()
 	var rows []struct {
@@ -118,6 +120,7 @@ func (w *Writer) findRefusals(ctx context.Context, c *commitPlan) error {
 	for _, r := range rows {
 		enabled[r.ID] = r.Enabled
 	}
+	var gone []*pending
 	for _, id := range c.defIDs {
 		on, exists := enabled[id]
 		if on {
@@ -128,8 +131,46 @@ func (w *Writer) findRefusals(ctx context.Context, c *commitPlan) error {
 				p.refused = true
 				p.result = TriggerResult{Err: newError(ErrEventDisabled, "event %q is disabled", p.code)}
 			} else {
-				p.unknown = true
+				gone = append(gone, p)
 			}
+		}
+	}
+	return w.findRecreated(ctx, gone)
+}
+
+// findRecreated points triggers whose definition was deleted at the
+// definition now holding their code: the next attempt's counter update
+// checks it under its row lock like any other. Those whose code has none
+// are counted as unknown codes.
+func (w *Writer) findRecreated(ctx context.Context, gone []*pending) error {
+	byApp := map[uint64]map[string]bool{}
+	for _, p := range gone {
+		if byApp[p.event.AppID] == nil {
+			byApp[p.event.AppID] = map[string]bool{}
+		}
+		byApp[p.event.AppID][p.code] = true
+	}
+	current := map[uint64]map[string]uint64{}
+	for appID, codes := range byApp {
+		var defs []struct {
+			ID   uint64
+			Code string
+		}
+		err := w.db.WithContext(ctx).Model(&EventDefinition{}).Select("id, code").
+			Where("app_id = ? AND code IN ?", appID, slices.Collect(maps.Keys(codes))).Scan(&defs).Error
+		if err != nil {
+			return err
+		}
+		current[appID] = map[string]uint64{}
+		for _, d := range defs {
+			current[appID][d.Code] = d.ID
+		}
+	}
+	for _, p := range gone {
+		if id := current[p.event.AppID][p.code]; id != 0 {
+			p.event.DefinitionID = id
+		} else {
+			p.unknown = true
 		}
 	}
 	return nil
