@@ -85,3 +85,68 @@ func TestACodeDefinedAgainIsStoredOnAnotherReplica(t *testing.T) {
 		}
 	})
 }
+
+// What one replica changes holds on another within the bounds the README
+// gives: a removed member and a lowered role at once, a rotated key at once
+// on operations that read the store and within CRUMBS_CACHE_TTL on the
+// ingestion calls, as a new allowedOrigins list does.
+func TestChangesOnOneReplicaHoldOnAnother(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		a := newAPI(t, db)
+		b := replicaOf(t, db, func(c *config) { c.CacheTTL = time.Second })
+		appID, secret := a.createApp("Changes")
+		a.ok(`mutation($a: ID!) { updateApp(id: $a, input: {allowedOrigins: ["https://shop.example"]}) { id } }`, &map[string]any{}, client.Var("a", appID))
+		browser := func(origin string) client.Option { return client.AddHeader("Origin", origin) }
+		trigger := func(opts ...client.Option) string {
+			t.Helper()
+			_, errs := b.do(triggerMutation, append([]client.Option{client.Var("in", map[string]any{"appId": appID, "deviceId": "d-1", "code": "view"})}, opts...)...)
+			if len(errs) > 0 {
+				return errs[0].Extensions.Code
+			}
+			return ""
+		}
+
+		// A member removed, and one whose role was lowered, on a.
+		var invite struct {
+			AddMember struct{ InvitationToken string }
+		}
+		var accepted struct{ AcceptInvitation sessionOut }
+		tokens := map[string]string{}
+		ids := map[string]string{}
+		for _, who := range []string{"leaver", "demoted"} {
+			a.ok(`mutation($a: ID!, $e: String!) { addMember(appId: $a, email: $e, role: editor) { invitationToken } }`, &invite, client.Var("a", appID), client.Var("e", who+"@example.com"))
+			a.ok(`mutation($t: String!) { acceptInvitation(token: $t, password: "another good password") { accessToken } }`, &accepted, client.Var("t", invite.AddMember.InvitationToken), anonymous())
+			tokens[who] = accepted.AcceptInvitation.AccessToken
+			var me struct{ Me struct{ ID string } }
+			b.ok(`{ me { id } }`, &me, as(tokens[who]))
+			ids[who] = me.Me.ID
+			b.ok(`mutation($a: ID!, $c: String!) { createEventDefinition(input: {appId: $a, code: $c, name: "Warm"}) { id } }`, &map[string]any{}, client.Var("a", appID), client.Var("c", who), as(tokens[who]))
+		}
+		a.ok(`mutation($a: ID!, $u: ID!) { removeMember(appId: $a, userId: $u) }`, &map[string]any{}, client.Var("a", appID), client.Var("u", ids["leaver"]))
+		a.ok(`mutation($a: ID!, $u: ID!) { setMemberRole(appId: $a, userId: $u, role: viewer) { role } }`, &map[string]any{}, client.Var("a", appID), client.Var("u", ids["demoted"]))
+		b.refused("NOT_FOUND", "", `query($a: ID!) { app(id: $a) { id } }`, client.Var("a", appID), as(tokens["leaver"]))
+		b.refused("FORBIDDEN", "", `mutation($a: ID!) { createEventDefinition(input: {appId: $a, code: "late", name: "Late"}) { id } }`, client.Var("a", appID), as(tokens["demoted"]))
+
+		// b reads the app into its catalog (its own writes above cleared it),
+		// then the key is rotated and the origins changed on a.
+		if code := trigger(as(secret)); code != "" {
+			t.Fatalf("key on b: %s", code)
+		}
+		if code := trigger(anonymous(), browser("https://shop.example")); code != "" {
+			t.Fatalf("allowed origin on b: %s", code)
+		}
+		a.ok(`mutation($a: ID!) { rotateAppSecret(id: $a) { secretKey } }`, &map[string]any{}, client.Var("a", appID))
+		a.ok(`mutation($a: ID!) { updateApp(id: $a, input: {allowedOrigins: ["https://new.example"]}) { id } }`, &map[string]any{}, client.Var("a", appID))
+		b.refused("UNAUTHENTICATED", "", `query($a: ID!) { checkAppKey(appId: $a) { keyValid } }`, client.Var("a", appID), as(secret))
+		time.Sleep(1100 * time.Millisecond)
+		if code := trigger(as(secret)); code != "UNAUTHENTICATED" {
+			t.Fatalf("rotated key on b after its CRUMBS_CACHE_TTL: %q", code)
+		}
+		if code := trigger(anonymous(), browser("https://shop.example")); code != "FORBIDDEN" {
+			t.Fatalf("removed origin on b after its CRUMBS_CACHE_TTL: %q", code)
+		}
+		if code := trigger(anonymous(), browser("https://new.example")); code != "" {
+			t.Fatalf("new origin on b after its CRUMBS_CACHE_TTL: %q", code)
+		}
+	})
+}
