@@ -78,8 +78,9 @@ func TestACodeDefinedAgainIsStoredOnAnotherReplica(t *testing.T) {
 		if counted != 1 || len(app.App.UnknownCodes) != 0 {
 			t.Fatalf("definitions %+v, unknown codes %+v", app.App.EventDefinitions, app.App.UnknownCodes)
 		}
+		// This app's events only: other tests' apps share the MariaDB store.
 		var stored []models.Event
-		db.Where("device_id = ?", "d-1").Find(&stored)
+		db.Joins("JOIN apps ON apps.id = events.app_id").Where("apps.public_id = ? AND events.device_id = ?", appID, "d-1").Find(&stored)
 		if len(stored) != 1 || models.FormatID(stored[0].DefinitionID) != def.CreateEventDefinition.ID {
 			t.Fatalf("stored %+v", stored)
 		}
