@@ -39,7 +39,9 @@ function setSession(s) {
   if (s) {
     // Refresh a minute before the access token expires, in the background.
     const wait = new Date(s.accessTokenExpiresAt).getTime() - Date.now() - 60000
-    timer = setTimeout(() => refresh().catch(() => {}), Math.max(wait, 5000))
+    // (A wait past setTimeout's 2^31 ms would fire at once: a clock weeks
+    // behind the server's refreshed in a loop.)
+    timer = setTimeout(() => refresh().catch(() => {}), Math.min(Math.max(wait, 5000), 2 ** 31 - 1))
   }
   listeners.forEach((fn) => fn(s && s.user))
 }
@@ -96,17 +98,28 @@ export const acceptInvitation = (token, name, password) => start('accept', { tok
 async function renew() {
   if (!signedOut()) return vault('refresh')
   await logout()
-  throw new ApiError([{ message: 'Signed out.', extensions: { code: 'UNAUTHENTICATED' } }], 401)
+  throw signedOutError()
 }
 
+const signedOutError = () => new ApiError([{ message: 'Signed out.', extensions: { code: 'UNAUTHENTICATED' } }], 401)
+
 let refreshing = null
+// Counts sign-outs (this tab's and the others'): a refresh begun before one
+// is not let to sign this tab back in when its answer comes after it.
+let signOuts = 0
+
 /**
  * Trades the cookie's refresh token for a new session. Tabs share the
  * cookie and a refresh token works once, so tabs take turns (Web Locks).
+ * A sign-out wins over a refresh still in flight: its answer is dropped.
  */
 export function refresh() {
   if (!refreshing) {
-    const run = () => renew().then(setSession, (e) => {
+    const begun = signOuts
+    const run = () => renew().then((s) => {
+      if (signOuts !== begun) throw signedOutError()
+      setSession(s)
+    }, (e) => {
       if (e.code === 'UNAUTHENTICATED') setSession(null)
       throw e
     })
@@ -120,7 +133,7 @@ export function refresh() {
 // its pages' data and an access token in memory, and would go on showing
 // them until its next request was refused.
 const tabs = self.BroadcastChannel && new BroadcastChannel('crumbs-session')
-if (tabs) tabs.onmessage = (m) => m.data === 'signed-out' && setSession(null)
+if (tabs) tabs.onmessage = (m) => m.data === 'signed-out' && (signOuts++, setSession(null))
 
 /**
  * Signs out: this tab and the others of this browser drop the session at
@@ -129,9 +142,13 @@ if (tabs) tabs.onmessage = (m) => m.data === 'signed-out' && setSession(null)
  * see SIGNED_OUT).
  */
 export async function signOut() {
+  signOuts++
   signedOut(true)
   setSession(null)
   tabs && tabs.postMessage('signed-out')
+  // A refresh in flight may yet set a new cookie: the sign-out is sent once
+  // it has, so that it ends the sign-in the newest cookie holds.
+  if (refreshing) await refreshing.catch(() => {})
   await logout()
 }
 

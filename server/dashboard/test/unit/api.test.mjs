@@ -11,6 +11,9 @@ globalThis.self = globalThis
 // Node's own BroadcastChannel would keep the process alive.
 const posted = []
 globalThis.BroadcastChannel = class {
+  constructor() {
+    globalThis.__tabs = this
+  }
   postMessage(m) {
     posted.push(m)
   }
@@ -26,7 +29,7 @@ globalThis.localStorage = {
 globalThis.fetch = async (url, init) => {
   const op = String(url).split('/').pop()
   requests.push(op)
-  const a = typeof vault[op] == 'function' ? vault[op]() : vault[op]
+  const a = await (typeof vault[op] == 'function' ? vault[op]() : vault[op])
   if (!a) throw new TypeError('Failed to fetch')
   return { ok: a.status < 300, status: a.status, json: async () => a.body }
 }
@@ -127,6 +130,37 @@ test('a sign-out still pending goes to the server before the next sign-in', asyn
   await api.signIn('a@example.com', 'pw')
   assert.deepEqual(requests, ['logout', 'login'])
   assert.ok(api.currentUser())
+})
+
+// A refresh in flight when the user signed out answered after the sign-out,
+// and its session signed the tab back in: the page showed the app again.
+test('a sign-out wins over a refresh in flight, in this tab and from another', async () => {
+  for (const from of ['this tab', 'another tab']) {
+    vault.login = session('tok1')
+    await api.signIn('a@example.com', 'pw')
+    let answer
+    vault.refresh = () => new Promise((r) => (answer = r))
+    requests.length = 0
+    const seen = []
+    const off = api.onSession((u) => seen.push(u))
+    const refreshing = api.refresh()
+    await settle()
+    const out = from === 'this tab' ? api.signOut() : (globalThis.__tabs.onmessage({ data: 'signed-out' }), null)
+    assert.equal(api.currentUser(), null)
+    answer(session('tok2'))
+    await assert.rejects(refreshing, (e) => e.code == 'UNAUTHENTICATED', from)
+    await out
+    off()
+    assert.equal(api.currentUser(), null, `${from}: the refresh's answer does not sign back in`)
+    assert.deepEqual(seen, [null], `${from}: no listener hears of a user after the sign-out`)
+    if (from === 'this tab') assert.deepEqual(requests, ['refresh', 'logout'], 'the sign-out is sent after the refresh, with the newest cookie')
+    // A later refresh, with no sign-out since it began, is a refresh again.
+    vault.refresh = session('tok3')
+    stored.clear()
+    await api.refresh()
+    assert.ok(api.currentUser(), from)
+    await api.signOut()
+  }
 })
 
 test('a refusal of bad input gives each field it names its own message', () => {
