@@ -49,14 +49,15 @@ export const fmtPct = (r) => (r == null ? '–' : `${(r * 100).toFixed(1)}%`)
  * A time in tz (else the reader's zone). When its wall clock is not the
  * reader's it names the zone: an app's event at '16:45' read as the
  * reader's own 16:45, hours off, with nothing on the page saying so.
+ * named = false leaves that to the caller (a range that names its zone once).
  */
-export function fmtTime(t, tz) {
+export function fmtTime(t, tz, named = true) {
   if (!t) return '–'
   const d = new Date(t)
   try {
     const opts = { dateStyle: 'medium', timeStyle: 'short' }
     const s = d.toLocaleString('en-GB', { ...opts, timeZone: tz || undefined })
-    if (!tz || s === d.toLocaleString('en-GB', opts)) return s
+    if (!tz || !named || s === d.toLocaleString('en-GB', opts)) return s
     const zone = new Intl.DateTimeFormat('en-GB', { timeZone: tz, timeZoneName: 'short' }).formatToParts(d).find((p) => p.type === 'timeZoneName')
     return zone ? `${s} ${zone.value}` : s
   } catch {

@@ -952,8 +952,8 @@ test('the overview chart labels its days in the zone the figures were counted in
   })
   await tab.goto(`${crumbs.url}/apps/${app.id}?range=7d`)
   await tab.locator('.chart canvas').waitFor()
-  const today = new Intl.DateTimeFormat('en-US', { timeZone: zone, month: 'numeric', day: 'numeric' }).format(new Date())
-  const browserToday = new Intl.DateTimeFormat('en-US', { timeZone: 'Pacific/Pago_Pago', month: 'numeric', day: 'numeric' }).format(new Date())
+  const today = new Intl.DateTimeFormat('en-GB', { timeZone: zone, month: 'short', day: 'numeric' }).format(new Date())
+  const browserToday = new Intl.DateTimeFormat('en-GB', { timeZone: 'Pacific/Pago_Pago', month: 'short', day: 'numeric' }).format(new Date())
   assert.notEqual(today, browserToday)
   const drawn = await until(() => tab.evaluate(() => window.__drawn.length > 0 && window.__drawn), 10000, 'the axis labels')
   // A day's tick sits on its bucket: today in the app's zone, at midnight there.
@@ -1201,4 +1201,87 @@ test('each rule editor of a funnel or goal names its step', async () => {
   await page.goto(`${crumbs.url}/apps/${app.id}/goals`)
   for (const which of ['start', 'completion']) await page.getByRole('button', { name: `Add ${which} rule` }).click()
   assert.deepEqual(await names('.rules input[list]'), ['Start rule 1 field', 'Completion rule 1 field'])
+})
+
+/** Overview axis labels drawn on the chart's canvas for path, in a tab whose zone is browserZone. */
+async function axisLabels(path, browserZone) {
+  const tab = await browser.context.newPage()
+  await (await browser.context.newCDPSession(tab)).send('Emulation.setTimezoneOverride', { timezoneId: browserZone })
+  await tab.addInitScript(() => {
+    window.__drawn = []
+    const fillText = CanvasRenderingContext2D.prototype.fillText
+    CanvasRenderingContext2D.prototype.fillText = function (text, ...rest) {
+      window.__drawn.push(String(text))
+      return fillText.call(this, text, ...rest)
+    }
+  })
+  const ranges = []
+  tab.on('request', (req) => req.url().endsWith('/graphql') && /overview\(/.test(req.postData() || '') && ranges.push(JSON.parse(req.postData()).variables))
+  await tab.goto(crumbs.url + path)
+  await tab.locator('.chart canvas').waitFor()
+  const drawn = await until(() => tab.evaluate(() => window.__drawn.length > 0 && window.__drawn), 10000, 'the axis labels')
+  return { tab, drawn, ranges }
+}
+
+// uPlot chose its own ticks: a week of day buckets had '12pm' between the
+// days, and the range under the chart named the zone twice ('… GMT+14 – …
+// GMT+14 (Pacific/Kiritimati)').
+test('day charts name dates, hour charts hours, and the range names its zone once', async () => {
+  const zone = 'Pacific/Kiritimati'
+  const { app, secretKey } = (await crumbs.gql('mutation($z: String) { createApp(input: {name: "Ticks", timezone: $z}) { app { id } secretKey } }', { z: zone })).createApp
+  await crumbs.gql('mutation($i: CreateEventDefinitionInput!) { createEventDefinition(input: $i) { id } }', { i: { appId: app.id, code: 'signup', name: 'Signup' } })
+  await crumbs.gql('mutation($i: TriggerInput!) { trigger(input: $i) { accepted } }', { i: { appId: app.id, deviceId: 'ticks', code: 'signup' } }, as(secretKey))
+  await signIn()
+  const words = (drawn) => drawn.filter((t) => /[A-Za-z:]/.test(t) && !/^Signup$/.test(t))
+  const week = await axisLabels(`/apps/${app.id}?range=7d`, 'Pacific/Pago_Pago')
+  const days = words(week.drawn)
+  assert.ok(days.length >= 7, JSON.stringify(days))
+  for (const t of days) assert.match(t, /^\d{1,2} [A-Z][a-z]{2,3}(\n\d{4})?$/, `a day tick names a date: ${JSON.stringify(t)}`)
+  const line = await week.tab.getByTestId('range-line').textContent()
+  assert.equal(line.split(zone).length - 1, 1, line)
+  assert.doesNotMatch(line, /GMT/, line)
+  await week.tab.close()
+  const day = await axisLabels(`/apps/${app.id}?range=24h`, 'Pacific/Pago_Pago')
+  const hours = words(day.drawn)
+  // (A label's lines are drawn one by one: the date under the hour that begins a day is a text of its own.)
+  for (const t of hours) assert.match(t, /^(\d\d:00|\d{1,2} [A-Z][a-z]{2,3})$/, `an hour tick names an hour, or the date under it: ${JSON.stringify(t)}`)
+  assert.ok(hours.filter((t) => t.includes(':')).length >= 6, JSON.stringify(hours))
+  // Two hours a tick, on the app zone's even hours: the browser's, 25 hours behind, are odd.
+  assert.ok(hours.every((t) => !t.includes(':') || Number(t.slice(0, 2)) % 2 === 0), `hours of ${zone}, not of the browser: ${JSON.stringify(hours)}`)
+  await day.tab.close()
+})
+
+// 'Last 7 days' went 6 × 24 hours back from now: across a change of the
+// clocks that is not 6 days back on the zone's calendar, so the server's
+// whole days made 8 buckets (the hour after midnight, after the clocks went
+// forward) or 6 (the hour before it, after they went back).
+test('the last 7 days are 7 day buckets of the app zone across daylight-saving changes', async () => {
+  const { app } = (await crumbs.gql('mutation { createApp(input: {name: "Berlin DST", timezone: "Europe/Berlin"}) { app { id } } }')).createApp
+  await signIn()
+  for (const at of ['2026-03-30T22:30:00Z', '2026-10-27T22:30:00Z']) {
+    const tab = await browser.context.newPage()
+    // This tab's clock reads that time (Playwright's clock would be every tab's).
+    await tab.addInitScript((t) => {
+      const Real = Date
+      const shift = t - Real.now()
+      globalThis.Date = class extends Real {
+        constructor(...a) {
+          super(...(a.length ? a : [Real.now() + shift]))
+        }
+
+        static now() {
+          return Real.now() + shift
+        }
+      }
+    }, Date.parse(at))
+    const ranges = []
+    tab.on('request', (req) => req.url().endsWith('/graphql') && /overview\(/.test(req.postData() || '') && ranges.push(JSON.parse(req.postData()).variables))
+    await tab.goto(`${crumbs.url}/apps/${app.id}?range=7d`)
+    await until(() => ranges.some((v) => v.p), 15000, 'the previous period asked for')
+    await tab.close()
+    const ask = (r) => crumbs.gql('query($a: ID!, $r: RangeInput!) { overview(appId: $a, range: $r) { from to bucketStarts } }', { a: app.id, r }).then((d) => d.overview)
+    const cur = await ask(ranges.findLast((v) => v.r).r)
+    const prev = await ask(ranges.findLast((v) => v.p).p)
+    assert.deepEqual([cur.bucketStarts.length, prev.bucketStarts.length, prev.to], [7, 7, cur.from], `at ${at}: ${JSON.stringify(cur.bucketStarts)}`)
+  }
 })

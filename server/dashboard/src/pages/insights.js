@@ -3,31 +3,16 @@ import { useMemo, useState } from 'preact/hooks'
 import { gql } from '../api.js'
 import { useQueryParams } from '../router.js'
 import { Bars, TimeChart } from '../chart.js'
+import { RANGES, rangeAt } from '../range.js'
 import { RulesEditor, cleanRules, readRules } from '../rules.js'
 import { Async, CodeSelect, ErrorBox, Field, PageHead, Swatch, fmtDuration, fmtNum, fmtPct, fmtTime, html, useAction, useQuery, useTitle, useUrlState } from '../ui.js'
-
-const RANGES = { '24h': [1, 'hour'], '7d': [7, 'day'], '30d': [30, 'day'], '90d': [90, 'day'] }
 
 /** The range from the URL (?range=7d&tz=…), with the previous period of the same length. */
 function useRange(app) {
   const [q, setQ] = useQueryParams()
   const key = Object.hasOwn(RANGES, q.get('range')) ? q.get('range') : '30d'
   const tz = q.get('tz') || app.timezone
-  const range = useMemo(() => {
-    // The server widens a range to whole buckets in the zone. So that the
-    // last 7 days are 7 day buckets (today the last) and the previous period
-    // the 7 before them, each range starts in its first bucket and ends in
-    // its last: from a week ago to now gave 8 buckets, and the day holding
-    // 'a week ago' was counted in both periods.
-    const [days, interval] = RANGES[key]
-    const step = interval === 'hour' ? 3600000 : 86400000
-    const now = Math.floor(Date.now() / 60000) * 60000
-    const to = new Date(now + 60000)
-    const from = new Date(now - days * 86400000 + step)
-    const prevTo = new Date(from.getTime() - step + 60000)
-    const prevFrom = new Date(from.getTime() - days * 86400000)
-    return { key, tz, cur: { from: from.toISOString(), to: to.toISOString(), interval, timezone: tz }, prev: { from: prevFrom.toISOString(), to: prevTo.toISOString(), interval, timezone: tz } }
-  }, [key, tz])
+  const range = useMemo(() => ({ key, tz, ...rangeAt(key, tz, Date.now()) }), [key, tz])
   const picker = html`<div class="row range-picker">
     <label for="range">Range</label>
     <select id="range" value=${key} onChange=${(e) => setQ({ range: e.target.value })}>
@@ -78,8 +63,8 @@ function OverviewBody({ o, p, base }) {
             <div class="tile" data-testid=${`tile-${k}`}><div class="tile-label">${label}</div><div class="tile-value">${fmtNum(o[k])}</div><${Delta} cur=${o[k]} prev=${p[k]} /></div>`)}
         </div>
         <section class="card"><h2>Events per ${o.interval} by definition</h2>
-          ${active.length ? html`<${TimeChart} xs=${xs} series=${series} tz=${o.timezone} title=${`Events per ${o.interval} for ${active.map((x) => x.definition.name).join(', ')}`} />` : html`<p class="muted">No events in this range. <a href=${`${base}/setup`}>Install the script</a> or send a test event.</p>`}
-          <p class="muted">${fmtTime(o.from, o.timezone)} – ${fmtTime(o.to, o.timezone)} (${o.timezone})</p>
+          ${active.length ? html`<${TimeChart} xs=${xs} series=${series} tz=${o.timezone} interval=${o.interval} title=${`Events per ${o.interval} for ${active.map((x) => x.definition.name).join(', ')}`} />` : html`<p class="muted">No events in this range. <a href=${`${base}/setup`}>Install the script</a> or send a test event.</p>`}
+          <p class="muted" data-testid="range-line">${fmtTime(o.from, o.timezone, false)} – ${fmtTime(o.to, o.timezone, false)} (${o.timezone})</p>
         </section>
         <table><caption>Definitions in this range</caption>
           <thead><tr><th scope="col">Definition</th><th scope="col" class="num">Events</th><th scope="col" class="num">Unique devices</th></tr></thead>
