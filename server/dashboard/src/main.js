@@ -4,7 +4,7 @@ import { render } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
 import { currentUser, onSession, refresh, signOut } from './api.js'
 import { justNavigated, match, navigate, useLocation } from './router.js'
-import { Async, html, useQuery } from './ui.js'
+import { Async, announce, html, useQuery } from './ui.js'
 import { Account, Invitation, SignIn } from './pages/auth.js'
 import { AuditLog, Members, NewApp, Settings, Setup } from './pages/apps.js'
 import { Automations, Deliveries, RuleForm } from './pages/automations.js'
@@ -75,7 +75,7 @@ function AppShell({ appId, rest, path }) {
       </ul></div>`)}
       <div class="nav-group"><ul>
         <li><a href="/account" aria-current=${path === '/account' ? 'page' : undefined}>Account</a></li>
-        <li><button class="link" onClick=${() => (signOut(), navigate('/signin'))}>Sign out</button></li>
+        <li><button class="link" onClick=${() => (signOut(), navigate('/signin'), announce('Signed out.'))}>Sign out</button></li>
       </ul></div>
     </nav>
     <main id="main" tabindex="-1">

@@ -1,5 +1,5 @@
 // The rule editor shared by the event browser, funnels and goals.
-import { html } from './ui.js'
+import { focusAfterRemoval, focusOn, html, rendered } from './ui.js'
 
 export const OPERATORS = ['equals', 'not_equals', 'contains', 'starts_with', 'ends_with', 'greater_than', 'less_than', 'exists']
 export const FIELDS = ['code', 'url', 'referrer', 'source', 'title', 'lead.email', 'properties.']
@@ -21,14 +21,24 @@ export const cleanRules = (rules) => rules.filter((r) => r.field && r.field !== 
  */
 export function RulesEditor({ rules, onChange, idp, fields = FIELDS, label = 'Rule' }) {
   const set = (i, k, v) => onChange(rules.map((r, j) => (j === i ? { ...r, [k]: v } : r)))
-  return html`<div class="rules">
+  const box = `.rules[data-idp="${idp}"]`
+  // A removed rule takes its × button with it: the focus goes to the next
+  // rule's, else the previous one's, else to Add.
+  const remove = (i) => {
+    onChange(rules.filter((_, j) => j !== i))
+    focusAfterRemoval(`${box} .rule`, i, '.remove-rule', `${box} > .add-rule`)
+  }
+  return html`<div class="rules" data-idp=${idp}>
     ${rules.map((r, i) => html`<div class="rule row" role="group" aria-label=${`${label} ${i + 1}`}>
       <input list=${`${idp}-fields`} aria-label=${`${label} ${i + 1} field`} placeholder="field, e.g. properties.plan" value=${r.field} onInput=${(e) => set(i, 'field', e.target.value)} />
       <select aria-label=${`${label} ${i + 1} operator`} value=${r.operator} onChange=${(e) => set(i, 'operator', e.target.value)}>${OPERATORS.map((o) => html`<option value=${o}>${o.replace('_', ' ')}</option>`)}</select>
       ${r.operator !== 'exists' && html`<input aria-label=${`${label} ${i + 1} value`} placeholder="value" value=${r.value} onInput=${(e) => set(i, 'value', e.target.value)} />`}
-      <button type="button" class="small secondary" aria-label=${`Remove ${label.toLowerCase()} ${i + 1}`} onClick=${() => onChange(rules.filter((_, j) => j !== i))}>×</button>
+      <button type="button" class="small secondary remove-rule" aria-label=${`Remove ${label.toLowerCase()} ${i + 1}`} onClick=${() => remove(i)}>×</button>
     </div>`)}
     <datalist id=${`${idp}-fields`}>${fields.map((f) => html`<option value=${f} />`)}</datalist>
-    <button type="button" class="small secondary" onClick=${() => onChange([...rules, { field: '', operator: 'equals', value: '' }])}>Add ${label.toLowerCase()}</button>
+    <button type="button" class="small secondary add-rule" onClick=${() => {
+      onChange([...rules, { field: '', operator: 'equals', value: '' }])
+      rendered().then(() => focusOn(document.querySelector(`${box} .rule:last-of-type input`)))
+    }}>Add ${label.toLowerCase()}</button>
   </div>`
 }

@@ -13,16 +13,20 @@ export const html = htm.bind(h)
 export function useQuery(query, variables, deps = []) {
   const [state, setState] = useState({ loading: true, data: null, error: null })
   const gen = useRef(0)
+  // Resolves once the answer is shown (a caller moving the focus to what
+  // it shows waits for it).
   const load = useCallback(() => {
     const n = ++gen.current
-    if (!variables) return setState({ loading: false, data: null, error: null })
+    if (!variables) return Promise.resolve(setState({ loading: false, data: null, error: null }))
     setState((s) => ({ ...s, loading: true, error: null }))
-    gql(query, variables).then(
+    return gql(query, variables).then(
       (data) => n === gen.current && setState({ loading: false, data, error: null }),
       (error) => n === gen.current && setState({ loading: false, data: null, error }),
-    )
+    ).then(rendered)
   }, deps)
-  useEffect(load, [load])
+  useEffect(() => {
+    load()
+  }, [load])
   return { ...state, reload: load }
 }
 
@@ -90,14 +94,79 @@ export function Field({ label, id, error, hint, children }) {
   </div>`
 }
 
+/** Resolves after Preact has drawn the state set so far (it draws in a later task). */
+export const rendered = () => new Promise((r) => setTimeout(r))
+
+// One live region for the whole page, outside what Preact draws, so that a
+// message survives the page it was said on (a deletion that leaves the
+// page) and says the same words again when they repeat.
+let region = null
+/** Says msg to screen readers (politely), and nothing on screen. */
+export function announce(msg) {
+  if (typeof document === 'undefined') return
+  if (!region) {
+    region = document.createElement('div')
+    region.id = 'announcer'
+    region.className = 'sr-only'
+    region.setAttribute('role', 'status')
+    document.body.appendChild(region)
+  }
+  region.textContent = ''
+  setTimeout(() => (region.textContent = msg), 100)
+}
+
+const FOCUSABLE = 'a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex]'
+
+/** Moves the focus to el (a heading or other element that takes none is made to take it, by script only). */
+export function focusOn(el) {
+  if (!el) return false
+  if (!el.matches(FOCUSABLE)) el.tabIndex = -1
+  el.focus()
+  return document.activeElement === el
+}
+
+/**
+ * After an item of a list is gone (deleted, removed, revoked), the focus
+ * goes to the item now at its place (its control that matches sel, else its
+ * first), else to the one before it, else to fallback (the list's heading):
+ * not to the page's body, where a keyboard user starts again from the top.
+ * items: a selector of the list's items; index: where the gone one was.
+ */
+export async function focusAfterRemoval(items, index, sel, fallback) {
+  await rendered()
+  const list = [...document.querySelectorAll(items)]
+  for (const it of [list[index], list[index - 1], list[list.length - 1]]) {
+    if (!it) continue
+    if (focusOn((sel && it.querySelector(`:is(${sel}):not([disabled])`)) || it.querySelector(FOCUSABLE))) return
+  }
+  focusOn(typeof fallback === 'string' ? document.querySelector(fallback) : fallback)
+}
+
+/**
+ * Runs fn, which takes an item out of a list, as action (a useAction) and,
+ * once it is done and drawn, says said and moves the focus as
+ * focusAfterRemoval does (not before: the list's buttons are disabled while
+ * the action runs).
+ */
+export async function removeItem(action, fn, said, items, index, sel, fallback) {
+  if (!(await action.run(async () => (await fn(), true)))) return
+  announce(said)
+  await focusAfterRemoval(items, index, sel, fallback)
+}
+
 /**
  * State for a form submission: busy flag, the last error, and fieldError(match),
  * the message for a form field of every field the error names (see ApiError.messageFor).
+ *
+ * A control is disabled while its action runs, and a browser moves the focus
+ * off a control that is disabled, to the body: the focus goes back to it
+ * when the action ends, unless the action has put it somewhere else.
  */
 export function useAction() {
   const [busy, setBusy] = useState(false)
   const [error, setError] = useState(null)
   const run = async (fn) => {
+    const from = document.activeElement
     setBusy(true)
     setError(null)
     try {
@@ -106,6 +175,10 @@ export function useAction() {
       setError(e)
     } finally {
       setBusy(false)
+      rendered().then(() => {
+        const lost = !document.activeElement || document.activeElement === document.body
+        if (lost && from && from !== document.body && from.isConnected) from.focus()
+      })
     }
   }
   const fieldError = (match) => (error && error.messageFor && error.messageFor(match)) || undefined
@@ -153,6 +226,20 @@ export const CodeSelect = ({ id, value, onChange, defs, all, label }) => html`<s
 </select>`
 
 /**
+ * For a list paged in the page's state, not in its URL: once another page
+ * of it shows, the focus goes to the page's title, as after a navigation
+ * (the button pressed may be gone: Older on the last page).
+ */
+export function usePageFocus(q, cursor) {
+  const shown = useRef(cursor)
+  useEffect(() => {
+    if (shown.current === cursor || !q.data || q.loading) return
+    shown.current = cursor
+    focusOn(document.getElementById('page-title'))
+  }, [cursor, q.data, q.loading])
+}
+
+/**
  * Older and newer pages of a cursor-paged list (?after=…). Newer goes back
  * in history when Older led here; a link opened with ?after= has no page
  * before it in this tab (going back left the dashboard), so it goes to the
@@ -165,4 +252,41 @@ export function Pager({ label, pageInfo }) {
     ${q.get('after') && html`<button class="secondary" onClick=${() => (paged ? history.back() : setQ({ after: null }))}>${paged ? '← Newer' : '← Newest'}</button>`}
     ${pageInfo.hasNextPage && html`<button class="secondary" onClick=${() => setQ({ after: pageInfo.endCursor }, false, { paged: true })}>Older →</button>`}
   </nav>`
+}
+
+/**
+ * Copies text (a secret shown once, a script tag) to the clipboard, and
+ * says so: the Clipboard API where the page may use it, else a selected
+ * copy of the text and the copy command. The focus stays on the button.
+ * label names what is copied ('the secret key').
+ */
+export function CopyButton({ text, label }) {
+  const [done, setDone] = useState(null)
+  const timer = useRef(0)
+  const copy = async (e) => {
+    const button = e.currentTarget
+    let ok = false
+    try {
+      await navigator.clipboard.writeText(text)
+      ok = true
+    } catch {
+      const area = document.createElement('textarea')
+      area.value = text
+      area.setAttribute('readonly', '')
+      area.className = 'sr-only'
+      document.body.appendChild(area)
+      area.select()
+      try {
+        ok = document.execCommand('copy')
+      } catch {}
+      area.remove()
+      button.focus()
+    }
+    setDone(ok ? 'Copied' : 'Copy failed')
+    announce(ok ? `Copied ${label}.` : `Could not copy ${label}: select it and copy it yourself.`)
+    clearTimeout(timer.current)
+    timer.current = setTimeout(() => setDone(null), 3000)
+  }
+  useEffect(() => () => clearTimeout(timer.current), [])
+  return html`<button type="button" class="small secondary copy" onClick=${copy}>${done || 'Copy'}<span class="sr-only"> ${label}</span></button>`
 }

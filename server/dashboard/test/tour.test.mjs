@@ -384,7 +384,7 @@ async function tour() {
   await page.getByRole('button', { name: 'Create invitation' }).click()
   const link = await page.getByTestId('invitation-link').textContent()
   assert.ok(link.startsWith(`${crumbs.url}/invitation#`))
-  await page.getByRole('cell', { name: 'vic@example.test' }).waitFor()
+  await page.getByRole('cell', { name: 'vic@example.test', exact: true }).waitFor()
   await check('members')
   const other = await launchBrowser()
   try {
@@ -1203,6 +1203,175 @@ test('each rule editor of a funnel or goal names its step', async () => {
   assert.deepEqual(await names('.rules input[list]'), ['Start rule 1 field', 'Completion rule 1 field'])
 })
 
+/** The keyboard's place: what has the focus, by its accessible text. */
+const focused = (tab) => tab.evaluate(() => {
+  const e = document.activeElement
+  return e === document.body || !e ? 'body' : `${e.tagName.toLowerCase()}: ${(e.getAttribute('aria-label') || e.textContent).trim().replace(/\s+/g, ' ')}`
+})
+const focusIs = (tab, want) => until(async () => (await focused(tab)) === want, 10000, `the focus on ${want}`).catch(async (e) => assert.fail(`${e.message}: ${await focused(tab)}`))
+/** What the page last said to screen readers (the announcer). */
+const said = (tab, text) => tab.locator('#announcer').filter({ hasText: text }).waitFor({ timeout: 5000 }).then(() => true, async () => tab.locator('#announcer').textContent())
+
+// Deleting a goal, a rule, an action, revoking a token or an invitation took
+// the focused row (or its button) away, and the focus fell to the page's
+// body: a keyboard user started again from the top, and a screen reader
+// heard nothing of the result. The focus now goes to the next row's button
+// (else the list's heading), and the result is said.
+test('deleting, removing or revoking an item moves the focus to the next one and says so', async () => {
+  const receiver = await startReceiver()
+  const { app, secretKey } = (await crumbs.gql('mutation { createApp(input: {name: "Focus keeper", timezone: "UTC"}) { app { id } secretKey } }')).createApp
+  for (const code of ['signup', 'buy']) await crumbs.gql('mutation($i: CreateEventDefinitionInput!) { createEventDefinition(input: $i) { id } }', { i: { appId: app.id, code, name: code } })
+  await crumbs.gql('mutation($i: TriggerInput!) { trigger(input: $i) { accepted } }', { i: { appId: app.id, deviceId: 'focus', code: 'sigup' } }, as(secretKey)).catch(() => {})
+  const m = 'mutation($a: ID!, $i: EventMatcherInput!) { createEventMatcher(appId: $a, input: $i) { id } }'
+  for (const g of ['Goal A', 'Goal B', 'Goal C']) {
+    await crumbs.gql(m, { a: app.id, i: { name: `${g}: start`, code: 'signup', rules: [] } })
+    await crumbs.gql(m, { a: app.id, i: { name: `${g}: completion`, code: 'buy', rules: [] } })
+    await crumbs.gql('mutation($a: ID!, $i: GoalInput!) { createGoal(appId: $a, input: $i) { id } }', { a: app.id, i: { name: g, startMatcher: `${g}: start`, completionMatcher: `${g}: completion`, windowSeconds: 86400 } })
+  }
+  for (const n of ['Rule A', 'Rule B']) {
+    await crumbs.gql(m, { a: app.id, i: { name: `Automation: ${n}`, code: 'buy', rules: [] } })
+    await crumbs.gql('mutation($a: ID!, $i: AutomationRuleInput!) { createAutomationRule(appId: $a, input: $i) { rule { id } } }', { a: app.id, i: { name: n, matcher: `Automation: ${n}`, actions: [{ kind: 'webhook', url: receiver.url }, { kind: 'webhook', url: receiver.url.replace('127.0.0.1', 'localhost') }] } })
+  }
+  for (const n of ['Till 1', 'Till 2']) await crumbs.gql('mutation($a: ID!, $n: String!) { createIngestToken(appId: $a, name: $n) { url } }', { a: app.id, n })
+  for (const e of ['x1@example.test', 'x2@example.test']) await crumbs.gql('mutation($a: ID!, $e: String!) { addMember(appId: $a, email: $e, role: viewer) { invitationToken } }', { a: app.id, e })
+  await signIn()
+  const tab = await browser.context.newPage()
+  tab.on('dialog', (d) => d.accept())
+  const b = `${crumbs.url}/apps/${app.id}`
+  const press = async (name) => {
+    await tab.getByRole('button', { name, exact: true }).focus({ timeout: 10000 }).catch(async (e) => assert.fail(`${e.message}\nbuttons: ${JSON.stringify(await tab.getByRole('button').evaluateAll((l) => l.map((x) => x.textContent)))}`))
+    await tab.keyboard.press('Enter')
+  }
+  try {
+    await tab.goto(`${b}/goals`)
+    await tab.getByRole('button', { name: 'Delete goal Goal A' }).waitFor()
+    await press('Delete goal Goal A')
+    await until(async () => (await focused(tab)) === 'button: Delete goal Goal B', 10000, 'the focus on the next goal')
+    assert.equal(await said(tab, 'Goal Goal A deleted.'), true)
+    await press('Delete goal Goal C')
+    await until(async () => (await focused(tab)) === 'button: Delete goal Goal B', 10000, 'the focus on the goal before the last')
+    await press('Delete goal Goal B')
+    await until(async () => (await focused(tab)) === 'h1: Goals', 10000, 'the focus on the heading of the emptied list')
+
+    await tab.goto(`${b}/automations`)
+    await press('Delete rule Rule A')
+    await until(async () => (await focused(tab)) === 'button: Delete rule Rule B', 10000, 'the focus on the next rule')
+    assert.equal(await said(tab, 'Rule Rule A deleted.'), true)
+
+    await tab.getByRole('link', { name: 'Rule B', exact: true }).click()
+    const [one, two] = [receiver.url, receiver.url.replace('127.0.0.1', 'localhost')]
+    await press(`Remove ${one}`)
+    await focusIs(tab, `button: Remove ${two}`)
+    assert.equal(await said(tab, `Action ${one} removed.`), true)
+    // Turning an action off disables its box while the server answers: the focus comes back to it.
+    const box = tab.getByRole('checkbox', { name: `Enabled: webhook action ${two}` })
+    await box.focus()
+    await tab.keyboard.press('Space')
+    await until(async () => !(await box.isChecked()) && !(await box.isDisabled()), 10000, 'the action off')
+    await focusIs(tab, `input: Enabled: webhook action ${two}`)
+    // A rule editor's × takes its rule: the focus goes to the next rule's ×, then to Add rule.
+    await press('Add rule')
+    await focusIs(tab, 'input: Rule 1 field')
+    await press('Add rule')
+    await press('Remove rule 1')
+    await focusIs(tab, 'button: Remove rule 1')
+    await tab.keyboard.press('Enter')
+    await focusIs(tab, 'button: Add rule')
+
+    await tab.goto(`${b}/settings`)
+    await press('Revoke token Till 1')
+    await until(async () => (await focused(tab)) === 'button: Revoke token Till 2', 10000, 'the focus on the next token')
+    assert.equal(await said(tab, 'Token Till 1 revoked.'), true)
+    await press('Revoke token Till 2')
+    await until(async () => (await focused(tab)) === 'h2: Ingest tokens', 10000, 'the focus on the tokens heading')
+    // Rotating the key asks first, in the page: the focus goes to Cancel, back to the button, then to the new key's Copy.
+    await press('Rotate secret key…')
+    await focusIs(tab, 'button: Cancel')
+    await tab.keyboard.press('Enter')
+    await focusIs(tab, 'button: Rotate secret key…')
+    await tab.keyboard.press('Enter')
+    await press('Yes, rotate the key')
+    await until(async () => (await focused(tab)) === 'button: Copy the new secret key', 10000, 'the focus on the new key\'s Copy')
+    assert.equal(await said(tab, 'Secret key rotated.'), true)
+
+    // Marking an unknown code a typo swaps the row's buttons: the focus goes to the new one.
+    await tab.goto(`${b}/unknown`)
+    await press("It's a typo of signup")
+    await focusIs(tab, 'button: Not a typo (sigup)')
+    assert.equal(await said(tab, 'sigup marked as a typo of signup.'), true)
+
+    await tab.goto(`${b}/members`)
+    await press('Revoke invitation of x1@example.test')
+    await until(async () => (await focused(tab)) === 'button: Revoke invitation of x2@example.test', 10000, 'the focus on the next invitation')
+    assert.equal(await said(tab, 'Invitation of x1@example.test revoked.'), true)
+    await press('Revoke invitation of x2@example.test')
+    await until(async () => (await focused(tab)) === 'h2: Pending invitations', 10000, 'the focus on the invitations heading')
+  } finally {
+    await tab.close()
+    receiver.close()
+  }
+})
+
+// A secret shown once (an app's key, a webhook's signing secret, a token's
+// URL) and the script tag had to be selected by hand. Each now has a Copy
+// button that says what it did; without the Clipboard API it copies a
+// selected copy of the text.
+test('secrets shown once and the script tag have Copy buttons that say they copied', async () => {
+  await signIn()
+  await browser.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: crumbs.url })
+  const tab = await browser.context.newPage()
+  try {
+    await tab.goto(`${crumbs.url}/new`)
+    await tab.fill('#app-name', 'Copy shop')
+    await tab.getByRole('button', { name: 'Create app' }).click()
+    const secret = await tab.getByTestId('secret-key').first().textContent()
+    const copy = tab.getByRole('button', { name: 'Copy the secret key' })
+    await copy.focus()
+    await tab.keyboard.press('Enter')
+    assert.equal(await said(tab, 'Copied the secret key.'), true)
+    assert.equal(await tab.evaluate(() => navigator.clipboard.readText()), secret)
+    await focusIs(tab, 'button: Copied the secret key')
+    await tab.getByRole('button', { name: 'Copy the script tag' }).click()
+    assert.equal(await tab.evaluate(() => navigator.clipboard.readText()), await tab.getByTestId('script-tag').textContent())
+    const appId = await tab.getByTestId('app-id').textContent()
+
+    // The signing secret of a new webhook.
+    const receiver = await startReceiver()
+    await crumbs.gql('mutation($i: CreateEventDefinitionInput!) { createEventDefinition(input: $i) { id } }', { i: { appId, code: 'buy', name: 'Buy' } })
+    await tab.goto(`${crumbs.url}/apps/${appId}/automations/new`)
+    await tab.fill('#rule-name', 'Copied rule')
+    await tab.fill('#act-url', receiver.url)
+    await tab.getByRole('button', { name: 'Create rule' }).click()
+    const signing = await tab.getByTestId('signing-secret').textContent()
+    await until(async () => (await focused(tab)) === `button: Copy the signing secret of ${receiver.url}`, 10000, 'the focus on the new secret\'s Copy')
+    await tab.keyboard.press('Enter')
+    assert.equal(await said(tab, `Copied the signing secret of ${receiver.url}.`), true)
+    assert.equal(await tab.evaluate(() => navigator.clipboard.readText()), signing)
+    receiver.close()
+  } finally {
+    await tab.close()
+  }
+  // Without the Clipboard API (a page over plain http on another host).
+  const old = await browser.context.newPage()
+  try {
+    await old.addInitScript(() => {
+      Object.defineProperty(Navigator.prototype, 'clipboard', { get: () => undefined })
+      document.addEventListener('copy', (e) => {
+        const a = document.activeElement
+        window.__copied = a && 'value' in a ? a.value.slice(a.selectionStart, a.selectionEnd) : String(getSelection())
+      })
+    })
+    const { app } = (await crumbs.gql('mutation { createApp(input: {name: "Old browser"}) { app { id } } }')).createApp
+    await old.goto(`${crumbs.url}/apps/${app.id}/setup`)
+    await old.getByRole('button', { name: 'Copy the script tag' }).click()
+    assert.equal(await said(old, 'Copied the script tag.'), true)
+    assert.equal(await old.evaluate(() => window.__copied), await old.getByTestId('script-tag').textContent())
+    await focusIs(old, 'button: Copied the script tag')
+  } finally {
+    await old.close()
+  }
+})
+
 /** Overview axis labels drawn on the chart's canvas for path, in a tab whose zone is browserZone. */
 async function axisLabels(path, browserZone) {
   const tab = await browser.context.newPage()
@@ -1283,5 +1452,75 @@ test('the last 7 days are 7 day buckets of the app zone across daylight-saving c
     const cur = await ask(ranges.findLast((v) => v.r).r)
     const prev = await ask(ranges.findLast((v) => v.p).p)
     assert.deepEqual([cur.bucketStarts.length, prev.bucketStarts.length, prev.to], [7, 7, cur.from], `at ${at}: ${JSON.stringify(cur.bucketStarts)}`)
+  }
+})
+
+// Found walking the pages with the keyboard: each event's 'Show properties'
+// had the same name, so a screen reader's list of buttons could not tell
+// them apart; saving settings or a role said nothing; Live's Pause was
+// 'pressed' while its label said Resume (a toggle's label stays the same);
+// signing out left the focus on the body of the sign-in page.
+test('keyboard and screen reader: distinct names, saves said, sign-out lands on its heading', async () => {
+  const { app, secretKey } = (await crumbs.gql('mutation { createApp(input: {name: "Said", timezone: "UTC"}) { app { id } secretKey } }')).createApp
+  await crumbs.gql('mutation($i: CreateEventDefinitionInput!) { createEventDefinition(input: $i) { id } }', { i: { appId: app.id, code: 'signup', name: 'Signup' } })
+  await crumbs.gql('mutation($i: [TriggerInput!]!) { triggerBatch(inputs: $i) { accepted } }', { i: ['2026-11-01T10:00:00Z', '2026-11-02T10:00:00Z'].map((occurredAt, n) => ({ appId: app.id, deviceId: 'said', code: 'signup', occurredAt, properties: { n } })) }, as(secretKey))
+  await signIn()
+  const tab = await browser.context.newPage()
+  const b = `${crumbs.url}/apps/${app.id}`
+  try {
+    await tab.goto(`${b}/events`)
+    await tab.getByRole('button', { name: /^Show properties/ }).first().waitFor()
+    const names = await tab.getByRole('button', { name: /^Show properties/ }).evaluateAll((l) => l.map((x) => x.textContent))
+    assert.deepEqual(names, ['Show properties of Signup at 2 Nov 2026, 10:00', 'Show properties of Signup at 1 Nov 2026, 10:00'])
+
+    await tab.goto(`${b}/live`)
+    const pause = tab.getByRole('button', { name: 'Pause' })
+    await pause.click()
+    assert.equal(await tab.getByRole('button', { name: /^Resume/ }).getAttribute('aria-pressed'), null)
+
+    await tab.goto(`${b}/settings`)
+    await tab.fill('#set-name', 'Said again')
+    await tab.getByRole('button', { name: 'Save settings' }).click()
+    assert.equal(await said(tab, 'Settings saved.'), true)
+
+    await tab.goto(`${b}/leads`)
+    await tab.getByRole('button', { name: 'Sign out' }).focus()
+    await tab.keyboard.press('Enter')
+    await focusIs(tab, 'h1: Sign in to Crumbs')
+    assert.equal(await said(tab, 'Signed out.'), true)
+  } finally {
+    await tab.close()
+  }
+})
+
+// The delivery log and the audit log page in the page's state: Older on
+// the last page took its button away, and the focus fell to the body.
+test('paging the delivery log puts the focus on the page title, as a navigation does', async () => {
+  const receiver = await startReceiver()
+  try {
+    const { app, secretKey } = (await crumbs.gql('mutation { createApp(input: {name: "Paged log", timezone: "UTC"}) { app { id } secretKey } }')).createApp
+    await crumbs.gql('mutation($i: CreateEventDefinitionInput!) { createEventDefinition(input: $i) { id } }', { i: { appId: app.id, code: 'buy', name: 'Buy' } })
+    await crumbs.gql('mutation($a: ID!, $i: EventMatcherInput!) { createEventMatcher(appId: $a, input: $i) { id } }', { a: app.id, i: { name: 'Automation: Paged', code: 'buy', rules: [] } })
+    const { rule } = (await crumbs.gql('mutation($a: ID!, $i: AutomationRuleInput!) { createAutomationRule(appId: $a, input: $i) { rule { id } } }', { a: app.id, i: { name: 'Paged', matcher: 'Automation: Paged', actions: [{ kind: 'webhook', url: receiver.url }] } })).createAutomationRule
+    await crumbs.gql('mutation($i: [TriggerInput!]!) { triggerBatch(inputs: $i) { accepted } }', { i: Array.from({ length: 51 }, (_, n) => ({ appId: app.id, deviceId: `paged-${n}`, code: 'buy' })) }, as(secretKey))
+    await until(async () => (await crumbs.gql('query($a: ID!, $r: ID!) { deliveries(appId: $a, ruleId: $r, first: 100) { edges { node { id } } } }', { a: app.id, r: rule.id })).deliveries.edges.length === 51, 30000, '51 deliveries')
+    await signIn()
+    const tab = await browser.context.newPage()
+    try {
+      await tab.goto(`${crumbs.url}/apps/${app.id}/automations/${rule.id}/deliveries`)
+      await tab.getByRole('heading', { name: 'Deliveries: Paged' }).waitFor()
+      await tab.getByRole('button', { name: 'Older →' }).focus()
+      await tab.keyboard.press('Enter')
+      await tab.getByRole('button', { name: '← Newer' }).waitFor()
+      await focusIs(tab, 'h1: Deliveries: Paged')
+      await tab.getByRole('button', { name: '← Newer' }).focus()
+      await tab.keyboard.press('Enter')
+      await tab.getByRole('button', { name: 'Older →' }).waitFor()
+      await focusIs(tab, 'h1: Deliveries: Paged')
+    } finally {
+      await tab.close()
+    }
+  } finally {
+    receiver.close()
   }
 })

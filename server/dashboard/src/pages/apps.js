@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'preact/hooks'
 import { gql, subscribeLive } from '../api.js'
 import { navigate } from '../router.js'
-import { Async, ErrorBox, Field, PageHead, Swatch, fmtNum, fmtTime, html, useAction, useQuery, useTitle } from '../ui.js'
+import { Async, CopyButton, ErrorBox, Field, PageHead, Swatch, announce, fmtNum, fmtTime, focusOn, html, removeItem, rendered, useAction, usePageFocus, useQuery, useTitle } from '../ui.js'
 
 const zones = (() => {
   try {
@@ -78,17 +78,18 @@ function InstallGuide({ app, secret }) {
     ${secret && html`<section class="card notice">
       <h2>Secret key</h2>
       <p><strong>Copy it now: it is shown only once.</strong> It is for servers and the WordPress plugin, never for page source.</p>
-      <p><code class="secret" data-testid="secret-key">${secret}</code></p>
+      <p><code class="secret" data-testid="secret-key">${secret}</code> <${CopyButton} text=${secret} label="the secret key" /></p>
     </section>`}
     <section class="card"><h2>Add the script tag to your site</h2>
       <p>Put it in the <code>head</code> of every page. It sends <code>view</code>, <code>click</code> and <code>submit</code> by itself.</p>
       <pre class="code" data-testid="script-tag">${tag}</pre>
+      <${CopyButton} text=${tag} label="the script tag" />
     </section>
     <section class="card"><h2>Or: WordPress</h2>
       <p>Install the Crumbs plugin, then paste these into <em>Settings → Crumbs</em> and press <em>Test connection</em>:</p>
       <dl class="facts">
-        <dt>Crumbs server URL</dt><dd><code>${origin}</code></dd>
-        <dt>App ID</dt><dd><code data-testid="app-id">${app.id}</code></dd>
+        <dt>Crumbs server URL</dt><dd><code>${origin}</code> <${CopyButton} text=${origin} label="the server URL" /></dd>
+        <dt>App ID</dt><dd><code data-testid="app-id">${app.id}</code> <${CopyButton} text=${app.id} label="the app ID" /></dd>
         <dt>Secret key</dt><dd>${secret ? html`<code>${secret}</code>` : html`<span class="muted">shown when the app is created or its key rotated (Settings)</span>`}</dd>
       </dl>
     </section>
@@ -157,6 +158,7 @@ export function Settings({ app, reloadApp }) {
     a.run(async () => {
       await gql('mutation($id: ID!, $i: UpdateAppInput!) { updateApp(id: $id, input: $i) { id } }', { id: app.id, i: { name, timezone: tz, allowedOrigins: parsed.origins, retentionDays: retention ? Number(retention) : 0 } })
       setSaved(true)
+      announce('Settings saved.')
       reloadApp()
     })
   }
@@ -181,7 +183,7 @@ export function Settings({ app, reloadApp }) {
     </form>
     <section class="card"><h2>Secret key</h2>
       <dl class="facts"><dt>App ID</dt><dd><code>${app.id}</code></dd><dt>Key starts with</dt><dd><code>${app.secretKeyHint}</code></dd><dt>Set</dt><dd>${fmtTime(app.secretKeyRotatedAt)}</dd></dl>
-      ${newSecret && html`<div class="notice" role="status"><p><strong>New secret key — copy it now, it is shown only once:</strong></p><p><code class="secret" data-testid="secret-key">${newSecret}</code></p></div>`}
+      ${newSecret && html`<div class="notice" data-testid="new-secret"><p><strong>New secret key — copy it now, it is shown only once:</strong></p><p><code class="secret" data-testid="secret-key">${newSecret}</code> <${CopyButton} text=${newSecret} label="the new secret key" /></p></div>`}
       <${ErrorBox} error=${rot.error} />
       ${confirmRotate
         ? html`<p role="alert">The old key stops working at once: servers and the WordPress plugin using it must get the new one.</p>
@@ -190,8 +192,12 @@ export function Settings({ app, reloadApp }) {
             setNewSecret(d.rotateAppSecret.secretKey)
             setConfirmRotate(false)
             reloadApp()
-          })}>Yes, rotate the key</button> <button class="secondary" onClick=${() => setConfirmRotate(false)}>Cancel</button>`
-        : html`<button class="secondary" onClick=${() => setConfirmRotate(true)}>Rotate secret key…</button>`}
+            // The confirmation is gone: the focus goes to the new key's Copy button.
+            await rendered()
+            focusOn(document.querySelector('[data-testid=new-secret] button'))
+            announce('Secret key rotated. The new key is shown once: copy it now.')
+          })}>Yes, rotate the key</button> <button class="secondary" id="rotate-cancel" onClick=${() => (setConfirmRotate(false), rendered().then(() => focusOn(document.getElementById('rotate-key'))))}>Cancel</button>`
+        : html`<button class="secondary" id="rotate-key" onClick=${() => (setConfirmRotate(true), rendered().then(() => focusOn(document.getElementById('rotate-cancel'))))}>Rotate secret key…</button>`}
     </section>
     <${IngestTokens} app=${app} />`
 }
@@ -225,24 +231,25 @@ function IngestTokens({ app }) {
       q.reload()
     })
   }
-  return html`<section class="card"><h2>Ingest tokens</h2>
+  return html`<section class="card"><h2 id="tokens-title">Ingest tokens</h2>
     <p>Webhook senders (a point of sale, billing, Bento-style integrations) post events to a URL holding a token. Revoke a token to stop its URL.</p>
     <${ErrorBox} error=${act.error} />
     <${Async} q=${q}>${(d) => d.ingestTokens.length === 0 ? html`<p class="muted">No tokens yet.</p>` : html`<table data-testid="ingest-tokens"><caption class="sr-only">Ingest tokens</caption>
       <thead><tr><th scope="col">Name</th><th scope="col">Starts with</th><th scope="col">Created</th><th scope="col">State</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
       <tbody>${d.ingestTokens.map((t) => html`<tr key=${t.id}><td>${t.name}</td><td><code>${t.hint}</code></td><td>${fmtTime(t.createdAt)}</td>
         <td>${t.revokedAt ? `revoked ${fmtTime(t.revokedAt)}` : 'active'}</td>
-        <td>${!t.revokedAt && html`<button class="link danger" disabled=${act.busy} onClick=${() => confirm(`Revoke the token ${t.name}? Senders using its URL are refused from now on.`) && act.run(async () => {
+        <td>${!t.revokedAt && html`<button class="link danger" disabled=${act.busy} onClick=${() => confirm(`Revoke the token ${t.name}? Senders using its URL are refused from now on.`) && removeItem(act, async () => {
           await gql('mutation($id: ID!) { revokeIngestToken(id: $id) { id } }', { id: t.id })
-          q.reload()
-        })}>Revoke<span class="sr-only"> token ${t.name}</span></button>`}</td></tr>`)}</tbody></table>`}<//>
+          await q.reload()
+        // The row stays (revoked) without its button: the focus goes to the next token's Revoke.
+        }, `Token ${t.name} revoked.`, '[data-testid=ingest-tokens] tbody tr:has(button)', d.ingestTokens.filter((x) => !x.revokedAt).indexOf(t), 'button', '#tokens-title')}>Revoke<span class="sr-only"> token ${t.name}</span></button>`}</td></tr>`)}</tbody></table>`}<//>
     <form onSubmit=${create}>
       <div class="row"><${Field} label="Token name" id="tok-name" error=${a.error && a.error.field && a.error.message}><input id="tok-name" required placeholder="Shop till" value=${name} onInput=${(e) => setName(e.target.value)} /><//></div>
       <${ErrorBox} error=${a.error && !a.error.field && a.error} />
       <button type="submit" class="secondary" disabled=${a.busy}>Create token</button>
     </form>
     ${made && html`<div class="notice" role="status"><p><strong>Webhook URL for ${made.ingestToken.name} — copy it now, it is shown only once.</strong> Replace <code>generic</code> with the integration's name (pos, billing, …).</p>
-      <p><code class="secret" data-testid="ingest-url">${made.url}</code></p></div>`}
+      <p><code class="secret" data-testid="ingest-url">${made.url}</code> <${CopyButton} text=${made.url} label="the webhook URL" /></p></div>`}
   </section>`
 }
 
@@ -253,6 +260,7 @@ export function AuditLog({ app }) {
   const cursor = after[after.length - 1] || null
   const q = useQuery('query($a: ID!, $after: String) { auditLog(appId: $a, first: 50, after: $after) { edges { node { id kind actorKind actorUserId subjectHash events devices leads tombstones createdAt } } pageInfo { hasNextPage endCursor } } }',
     { a: app.id, after: cursor }, [app.id, cursor])
+  usePageFocus(q, cursor)
   return html`<${PageHead} title="Audit log" />
     <p class="muted">Every erasure, export and retention run, newest first. The subject is kept only as its SHA-256 (of the lowercased email, the device id or the date).</p>
     <${Async} q=${q}>${(d) => d.auditLog.edges.length === 0 ? html`<p class="muted">Nothing recorded yet.</p>` : html`<table data-testid="audit-table"><caption class="sr-only">Audit log</caption>
@@ -285,28 +293,35 @@ export function Members({ app }) {
     })
   }
   const act = useAction()
-  const mut = (query, vars) => act.run(async () => {
+  const mut = (query, vars, said) => act.run(async () => {
     await gql(query, vars)
-    q.reload()
+    await q.reload()
+    if (said) announce(said)
   })
+  // Removing a member or revoking an invitation takes its row away: the focus
+  // goes to the next row's button, else the list's heading.
+  const remove = (query, vars, rows, index, heading, said) => removeItem(act, async () => {
+    await gql(query, vars)
+    await q.reload()
+  }, said, rows, index, 'button', heading)
   return html`<${PageHead} title="Members" />
     <${ErrorBox} error=${act.error} />
     <${Async} q=${q}>${(d) => html`
-      <table><caption>Members of ${app.name}</caption>
+      <table data-testid="members"><caption id="members-title">Members of ${app.name}</caption>
         <thead><tr><th scope="col">Name</th><th scope="col">Email</th><th scope="col">Role</th><th scope="col">Since</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
-        <tbody>${d.members.map((m) => html`<tr>
+        <tbody>${d.members.map((m, i) => html`<tr key=${m.user.id}>
           <td>${m.user.name}${m.user.id === d.me.id ? ' (you)' : ''}</td><td>${m.user.email}</td>
-          <td><select aria-label=${`Role of ${m.user.email}`} value=${m.role} onChange=${(e) => mut('mutation($a: ID!, $u: ID!, $r: Role!) { setMemberRole(appId: $a, userId: $u, role: $r) { role } }', { a: app.id, u: m.user.id, r: e.target.value })}>
+          <td><select aria-label=${`Role of ${m.user.email}`} value=${m.role} onChange=${(e) => mut('mutation($a: ID!, $u: ID!, $r: Role!) { setMemberRole(appId: $a, userId: $u, role: $r) { role } }', { a: app.id, u: m.user.id, r: e.target.value }, `${m.user.email} is now ${e.target.value === 'owner' ? 'an' : 'a'} ${e.target.value}.`)}>
             ${ROLES.map((r) => html`<option value=${r}>${r}</option>`)}</select></td>
           <td>${fmtTime(m.createdAt)}</td>
-          <td><button class="link danger" onClick=${() => confirm(`Remove ${m.user.email} from ${app.name}?`) && mut('mutation($a: ID!, $u: ID!) { removeMember(appId: $a, userId: $u) }', { a: app.id, u: m.user.id })}>Remove</button></td>
+          <td><button class="link danger" disabled=${act.busy} onClick=${() => confirm(`Remove ${m.user.email} from ${app.name}?`) && remove('mutation($a: ID!, $u: ID!) { removeMember(appId: $a, userId: $u) }', { a: app.id, u: m.user.id }, '[data-testid=members] tbody tr', i, '#members-title', `${m.user.email} removed from ${app.name}.`)}>Remove<span class="sr-only"> ${m.user.email}</span></button></td>
         </tr>`)}</tbody>
       </table>
-      <h2>Pending invitations</h2>
-      ${d.invitations.length === 0 ? html`<p class="muted">None.</p>` : html`<table><caption class="sr-only">Pending invitations</caption>
+      <h2 id="invitations-title">Pending invitations</h2>
+      ${d.invitations.length === 0 ? html`<p class="muted">None.</p>` : html`<table data-testid="invitations"><caption class="sr-only">Pending invitations</caption>
         <thead><tr><th scope="col">Email</th><th scope="col">Role</th><th scope="col">Expires</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
-        <tbody>${d.invitations.map((i) => html`<tr><td>${i.email}</td><td>${i.role}</td><td>${fmtTime(i.expiresAt)}</td>
-          <td><button class="link danger" onClick=${() => mut('mutation($a: ID!, $id: ID!) { revokeInvitation(appId: $a, id: $id) { id } }', { a: app.id, id: i.id })}>Revoke</button></td></tr>`)}</tbody></table>`}
+        <tbody>${d.invitations.map((i, n) => html`<tr key=${i.id}><td>${i.email}</td><td>${i.role}</td><td>${fmtTime(i.expiresAt)}</td>
+          <td><button class="link danger" disabled=${act.busy} onClick=${() => remove('mutation($a: ID!, $id: ID!) { revokeInvitation(appId: $a, id: $id) { id } }', { a: app.id, id: i.id }, '[data-testid=invitations] tbody tr', n, '#invitations-title', `Invitation of ${i.email} revoked.`)}>Revoke<span class="sr-only"> invitation of ${i.email}</span></button></td></tr>`)}</tbody></table>`}
     `}<//>
     <form class="card" onSubmit=${invite}>
       <h2>Invite someone</h2>
@@ -317,6 +332,6 @@ export function Members({ app }) {
       <p class="muted">Owners manage everything; editors change definitions and rules; viewers read.</p>
       <${ErrorBox} error=${a.error && !a.error.field && a.error} />
       <button type="submit" disabled=${a.busy}>Create invitation</button>
-      ${link && html`<div class="notice" role="status"><p>Send this link to ${link.email} (works once, for 7 days; shown only now):</p><p><code class="secret" data-testid="invitation-link">${link.url}</code></p></div>`}
+      ${link && html`<div class="notice" role="status"><p>Send this link to ${link.email} (works once, for 7 days; shown only now):</p><p><code class="secret" data-testid="invitation-link">${link.url}</code> <${CopyButton} text=${link.url} label="the invitation link" /></p></div>`}
     </form>`
 }

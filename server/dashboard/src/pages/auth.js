@@ -2,7 +2,7 @@
 import { useState } from 'preact/hooks'
 import { acceptInvitation, gql, signIn, signOut } from '../api.js'
 import { navigate } from '../router.js'
-import { ErrorBox, Field, html, useAction, useTitle } from '../ui.js'
+import { ErrorBox, Field, announce, html, useAction, useTitle } from '../ui.js'
 
 export function SignIn() {
   useTitle('Sign in')
@@ -14,7 +14,7 @@ export function SignIn() {
     a.run(() => signIn(email, password))
   }
   return html`<main id="main" class="narrow">
-    <h1>Sign in to Crumbs</h1>
+    <h1 id="page-title" tabindex="-1">Sign in to Crumbs</h1>
     <form onSubmit=${submit} class="card">
       <${Field} label="Email" id="email"><input id="email" type="email" autocomplete="username" required value=${email} onInput=${(e) => setEmail(e.target.value)} /><//>
       <${Field} label="Password" id="password"><input id="password" type="password" autocomplete="current-password" required value=${password} onInput=${(e) => setPassword(e.target.value)} /><//>
@@ -41,7 +41,7 @@ export function Invitation() {
     })
   }
   return html`<main id="main" class="narrow">
-    <h1>Join a Crumbs app</h1>
+    <h1 id="page-title" tabindex="-1">Join a Crumbs app</h1>
     ${!token ? html`<p class="error" role="alert">This link has no invitation token. Ask the app's owner for a new invitation.</p>` : html`
     <form onSubmit=${submit} class="card">
       <p>Choose a password for your new account, or enter the password of your existing account with the invited email.</p>
@@ -68,6 +68,7 @@ export function Account({ user }) {
       setCur('')
       setNext('')
       setDone(true)
+      announce('Password changed.')
     })
   }
   const everywhere = useAction()

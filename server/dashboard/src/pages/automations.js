@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks'
 import { gql } from '../api.js'
 import { RulesEditor, cleanRules } from '../rules.js'
-import { Async, CodeSelect, ErrorBox, Field, PageHead, fmtNum, fmtTime, html, useAction, useQuery, useTitle } from '../ui.js'
+import { Async, CodeSelect, CopyButton, ErrorBox, Field, PageHead, announce, fmtNum, fmtTime, focusOn, html, removeItem, rendered, useAction, usePageFocus, useQuery, useTitle } from '../ui.js'
 
 const RULE = 'id name enabled identifiedOnly matcher { id name code rules { field operator value } } actions { id kind url enabled disabledReason headers { name valueHint } retiredSecretExpiries }'
 const MATCH_FIELDS = ['url', 'referrer', 'source', 'title', 'lead.email', 'properties.']
@@ -29,10 +29,17 @@ export const matcherName = (name) => {
 const matcherText = (m) => `${m.code}${m.rules.length ? ` (${m.rules.map((r) => `${r.field} ${r.operator.replace('_', ' ')} ${r.value || ''}`.trim()).join(', ')})` : ''}`
 
 /** Shown once: the signing secrets of the actions just made. */
-const Secrets = ({ secrets }) => secrets && secrets.some((s) => s.signingSecret) && html`<div class="card notice" role="status">
+const Secrets = ({ secrets }) => secrets && secrets.some((s) => s.signingSecret) && html`<div class="card notice" data-testid="signing-secrets">
   <p><strong>Signing secret — copy it now, it is shown only once.</strong> The receiver checks the webhook-signature header with it (Standard Webhooks).</p>
-  ${secrets.filter((s) => s.signingSecret).map((s) => html`<p>${s.action.url}: <code class="secret" data-testid="signing-secret">${s.signingSecret}</code></p>`)}
+  ${secrets.filter((s) => s.signingSecret).map((s) => html`<p>${s.action.url}: <code class="secret" data-testid="signing-secret">${s.signingSecret}</code> <${CopyButton} text=${s.signingSecret} label=${`the signing secret of ${s.action.url}`} /></p>`)}
 </div>`
+
+/** After a signing secret is shown: says so, and puts the focus on its Copy button (else on fallback). */
+async function showSecrets(fallback) {
+  await rendered()
+  if (focusOn(document.querySelector('[data-testid=signing-secrets] button'))) announce('Signing secret shown once: copy it now.')
+  else if (fallback) focusOn(document.querySelector(fallback))
+}
 
 export function Automations({ app, base }) {
   useTitle(`Automations · ${app.name}`)
@@ -61,14 +68,17 @@ export function Automations({ app, base }) {
     <${ErrorBox} error=${act.error} />
     <${Async} q=${q}>${(d) => d.automationRules.length === 0 ? html`<p class="muted">No rules yet.</p>` : html`<table data-testid="rules-table"><caption class="sr-only">Automation rules</caption>
       <thead><tr><th scope="col">Rule</th><th scope="col">Matches</th><th scope="col">Sends to</th><th scope="col">Enabled</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
-      <tbody>${d.automationRules.map((r) => html`<tr key=${r.id}>
+      <tbody>${d.automationRules.map((r, i) => html`<tr key=${r.id}>
         <td><a href=${`${base}/automations/${r.id}`}>${r.name}</a></td>
         <td>${matcherText(r.matcher)}${r.identifiedOnly ? html` <span class="muted">(identified leads only)</span>` : ''}</td>
         <td><ul class="plain">${r.actions.map((x) => html`<li>${x.kind}: ${x.url}${!x.enabled && html` <span class="muted">(off${x.disabledReason ? `: ${x.disabledReason}` : ''})</span>`}</li>`)}</ul></td>
         <td><input type="checkbox" aria-label=${`Enabled: rule ${r.name}`} checked=${enabled(r)}
           onChange=${(e) => toggle(r, e.target.checked)} /></td>
         <td class="links"><a href=${`${base}/automations/${r.id}/deliveries`}>Deliveries<span class="sr-only"> of ${r.name}</span></a>
-          <button class="link danger" disabled=${act.busy} onClick=${() => confirm(`Delete the rule ${r.name} and its delivery log?`) && mut('mutation($a: ID!, $id: ID!) { deleteAutomationRule(appId: $a, id: $id) { id } }', { a: app.id, id: r.id })}>Delete<span class="sr-only"> rule ${r.name}</span></button></td>
+          <button class="link danger" disabled=${act.busy} onClick=${() => confirm(`Delete the rule ${r.name} and its delivery log?`) && removeItem(act, async () => {
+            await gql('mutation($a: ID!, $id: ID!) { deleteAutomationRule(appId: $a, id: $id) { id } }', { a: app.id, id: r.id })
+            await q.reload()
+          }, `Rule ${r.name} deleted.`, '[data-testid=rules-table] tbody tr', i, '.danger', '#page-title')}>Delete<span class="sr-only"> rule ${r.name}</span></button></td>
       </tr>`)}</tbody></table>`}<//>`
 }
 
@@ -117,12 +127,15 @@ function RuleEditor({ app, defs, base, rule, reload }) {
       if (rule) {
         await gql('mutation($a: ID!, $id: ID!, $i: UpdateAutomationRuleInput!) { updateAutomationRule(appId: $a, id: $id, input: $i) { id } }', { a: app.id, id: rule.id, i: { name, matcher, identifiedOnly } })
         setSaved(true)
+        announce('Rule saved.')
         reload()
         return
       }
       const d = await gql(`mutation($a: ID!, $i: AutomationRuleInput!) { createAutomationRule(appId: $a, input: $i) { rule { id } secrets { signingSecret action { url } } } }`,
         { a: app.id, i: { name, matcher, identifiedOnly, actions: [actionInput()] } })
       setCreated(d.createAutomationRule)
+      announce(`Rule ${name} created.`)
+      showSecrets('#page-title')
     })
   }
   const addAction = (e) => {
@@ -132,6 +145,7 @@ function RuleEditor({ app, defs, base, rule, reload }) {
       setSecrets([d.addAutomationAction])
       setUrl('')
       reload()
+      showSecrets()
     })
   }
   const [tested, setTested] = useState(null)
@@ -146,7 +160,18 @@ function RuleEditor({ app, defs, base, rule, reload }) {
     const d = await gql(query, vars)
     if (d.rotateActionSecret) setSecrets([d.rotateActionSecret])
     reload()
+    if (d.rotateActionSecret) showSecrets()
   })
+  // Removing an action takes its row away: the focus goes to the next
+  // action's Remove, else the table's heading.
+  const removeAction = (x, i) => {
+    setSecrets(null)
+    setTested(null)
+    removeItem(act, async () => {
+      await gql('mutation($a: ID!, $id: ID!) { deleteAutomationAction(appId: $a, id: $id) { id } }', { a: app.id, id: x.id })
+      await reload()
+    }, `Action ${x.url} removed.`, '[data-testid=actions-table] tbody tr', i, '.danger', '#actions-title')
+  }
   const err = (f) => a.fieldError((x) => x.toLowerCase().includes(f))
   const actionFields = html`
     <${Field} label="Send to" id="act-kind"><select id="act-kind" value=${kind} onChange=${(e) => setKind(e.target.value)}><option value="webhook">Webhook (signed JSON POST)</option><option value="slack">Slack incoming webhook</option></select><//>
@@ -175,16 +200,16 @@ function RuleEditor({ app, defs, base, rule, reload }) {
       <button type="submit" disabled=${a.busy}>${rule ? 'Save rule' : 'Create rule'}</button>
     </form>
     <${TestRule} app=${app} matcherInput=${{ code, rules: cleanRules(rules) }} identifiedOnly=${identifiedOnly} saved=${rule && rule.matcher.name} />
-    ${rule && html`<section class="card"><h2>Actions</h2>
+    ${rule && html`<section class="card"><h2 id="actions-title">Actions</h2>
       <${ErrorBox} error=${act.error && !act.error.field && act.error} />
-      <table><caption class="sr-only">Actions of ${rule.name}</caption>
+      <table data-testid="actions-table"><caption class="sr-only">Actions of ${rule.name}</caption>
         <thead><tr><th scope="col">Kind</th><th scope="col">URL</th><th scope="col">Headers</th><th scope="col">Enabled</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
-        <tbody>${rule.actions.map((x) => html`<tr key=${x.id}><td>${x.kind}</td><td>${x.url}${x.retiredSecretExpiries.length > 0 && html`<br /><span class="muted" data-testid="retired-secrets">Old secrets also sign until ${x.retiredSecretExpiries.map((t) => fmtTime(t, app.timezone)).join(', ')}</span>`}</td><td>${x.headers.map((h) => `${h.name}: ${h.valueHint}`).join(', ') || '–'}</td>
+        <tbody>${rule.actions.map((x, i) => html`<tr key=${x.id}><td>${x.kind}</td><td>${x.url}${x.retiredSecretExpiries.length > 0 && html`<br /><span class="muted" data-testid="retired-secrets">Old secrets also sign until ${x.retiredSecretExpiries.map((t) => fmtTime(t, app.timezone)).join(', ')}</span>`}</td><td>${x.headers.map((h) => `${h.name}: ${h.valueHint}`).join(', ') || '–'}</td>
           <td><input type="checkbox" aria-label=${`Enabled: ${x.kind} action ${x.url}`} checked=${x.enabled} disabled=${act.busy} onChange=${(e) => actionMut('mutation($a: ID!, $id: ID!, $i: UpdateAutomationActionInput!) { updateAutomationAction(appId: $a, id: $id, input: $i) { id } }', { a: app.id, id: x.id, i: { enabled: e.target.checked } })} />
             ${x.disabledReason && html` <span class="muted">${x.disabledReason}</span>`}</td>
           <td class="links">${x.kind === 'webhook' && html`<button class="link" disabled=${act.busy} onClick=${() => actionMut('mutation($a: ID!, $id: ID!) { rotateActionSecret(appId: $a, id: $id) { signingSecret action { url } } }', { a: app.id, id: x.id })}>Rotate secret<span class="sr-only"> of ${x.url}</span></button>`}
             <button class="link" disabled=${act.busy} onClick=${() => sendTest(x)}>Send test<span class="sr-only"> to ${x.url}</span></button>
-            <button class="link danger" disabled=${act.busy} onClick=${() => actionMut('mutation($a: ID!, $id: ID!) { deleteAutomationAction(appId: $a, id: $id) { id } }', { a: app.id, id: x.id })}>Remove<span class="sr-only"> ${x.url}</span></button></td></tr>`)}</tbody></table>
+            <button class="link danger" disabled=${act.busy} onClick=${() => removeAction(x, i)}>Remove<span class="sr-only"> ${x.url}</span></button></td></tr>`)}</tbody></table>
       ${tested && html`<p role="status" data-testid="test-delivery">Test sent to ${tested.url}: ${tested.statusCode ? `answered ${tested.statusCode}` : 'no answer'} in ${fmtNum(tested.latencyMs)} ms${tested.error ? ` — ${tested.error}` : ''}.${tested.responseBody ? html` <span class="muted">Answer: ${tested.responseBody}</span>` : ''}</p>`}
       <form onSubmit=${addAction}><h3>Add an action</h3>${actionFields}<button type="submit" class="secondary" disabled=${act.busy}>Add action</button></form>
     </section>`}`
@@ -269,6 +294,7 @@ export function Deliveries({ app, base, ruleId }) {
     deliveries(appId: $a, ruleId: $r, status: $s, first: 50, after: $after) { edges { node { id eventId webhookId status attempts replays lastStatusCode lastError lastLatencyMs nextAttemptAt createdAt action { kind url } attemptLog { at statusCode latencyMs error } } } pageInfo { hasNextPage endCursor } } }`,
   { a: app.id, r: ruleId, s: status || null, after: cursor }, [ruleId, status, cursor])
   useTitle(`Deliveries · ${app.name}`)
+  usePageFocus(q, cursor)
   const act = useAction()
   const [replayed, setReplayed] = useState(null)
   return html`<${PageHead} title=${q.data ? `Deliveries: ${q.data.automationRule.name}` : 'Deliveries'}>

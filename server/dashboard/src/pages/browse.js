@@ -18,7 +18,7 @@ export function EventRow({ e, base, tz, showWho = true }) {
     <td class="url"><div>${e.title}</div><div class="muted small">${e.url}</div></td>
     <td>${e.source}</td>
     ${showWho && html`<td>${e.lead ? html`<a href=${`${base}/leads/${e.lead.id}`}>${e.lead.email}</a>` : e.device ? html`<a href=${`${base}/devices/${encodeURIComponent(e.device.id)}`}>device ${e.device.id.slice(0, 12)}</a>` : '–'}</td>`}
-    <td>${hasProps ? html`<button class="link" aria-expanded=${open ? 'true' : 'false'} onClick=${() => setOpen(!open)}>${open ? 'Hide' : 'Show'} properties</button>${open && html`<${JsonText} value=${e.properties} />`}` : '–'}</td>
+    <td>${hasProps ? html`<button class="link" aria-expanded=${open ? 'true' : 'false'} onClick=${() => setOpen(!open)}>${open ? 'Hide' : 'Show'} properties<span class="sr-only"> of ${e.definition.name} at ${fmtTime(e.occurredAt, tz)}</span></button>${open && html`<${JsonText} value=${e.properties} />`}` : '–'}</td>
   </tr>`
 }
 
@@ -105,7 +105,7 @@ export function Live({ app, defs, base }) {
   return html`<${PageHead} title="Live" />
     <div class="row">
       <span role="status" class=${`conn ${state === 'open' ? 'ok' : ''}`}>${state === 'open' ? '● Connected' : `○ ${state}`}</span>
-      <button class="secondary" aria-pressed=${paused ? 'true' : 'false'} onClick=${toggle}>${paused ? `Resume (${held.length} waiting)` : 'Pause'}</button>
+      <button class="secondary" onClick=${toggle}>${paused ? `Resume (${held.length} waiting)` : 'Pause'}</button>
       <label for="live-code">Code</label>
       <select id="live-code" value=${code} onChange=${(e) => setCode(e.target.value)}><option value="">All codes</option>${defs.map((d) => html`<option value=${d.code}>${d.name}</option>`)}</select>
     </div>

@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks'
 import { gql } from '../api.js'
 import { navigate, useQueryParams } from '../router.js'
-import { Async, ErrorBox, Field, PageHead, Swatch, fmtNum, fmtTime, html, useAction, useQuery, useTitle } from '../ui.js'
+import { Async, ErrorBox, Field, PageHead, Swatch, announce, fmtNum, fmtTime, focusOn, html, rendered, useAction, useQuery, useTitle } from '../ui.js'
 
 export function Definitions({ app, defs, reloadApp, base }) {
   useTitle(`Visitor events · ${app.name}`)
@@ -73,6 +73,7 @@ export function DefinitionForm({ app, defs, reloadApp, base, defId }) {
     await gql('mutation($id: ID!) { deleteEventDefinition(id: $id) { id } }', { id: existing.id })
     reloadApp()
     navigate(`${base}/definitions`)
+    announce(`Definition ${existing.name} deleted.`)
   })
   const locked = existing && existing.triggerCount > 0
   return html`<${PageHead} title=${existing ? `Edit “${existing.name}”` : 'New definition'} />
@@ -100,10 +101,17 @@ export function UnknownCodes({ app, base }) {
   const q = useQuery('query($id: ID!) { app(id: $id) { unknownCodes(first: 100) { code count firstSeenAt lastSeenAt suggestion typoOf } } }', { id: app.id }, [app.id])
   // "It's a typo of …" is stored on the server (markUnknownCodeTypo), so everyone of the app sees it.
   const act = useAction()
-  const mark = (code, typoOf) => act.run(async () => {
-    await gql('mutation($a: ID!, $c: String!, $t: String) { markUnknownCodeTypo(appId: $a, code: $c, typoOf: $t) { code typoOf } }', { a: app.id, c: code, t: typoOf })
-    q.reload()
-  })
+  // The row's buttons change with its mark: the focus goes to its new one.
+  const mark = async (code, typoOf) => {
+    if (!(await act.run(async () => {
+      await gql('mutation($a: ID!, $c: String!, $t: String) { markUnknownCodeTypo(appId: $a, code: $c, typoOf: $t) { code typoOf } }', { a: app.id, c: code, t: typoOf })
+      await q.reload()
+      return true
+    }))) return
+    announce(typoOf ? `${code} marked as a typo of ${typoOf}.` : `${code} no longer marked as a typo.`)
+    await rendered()
+    focusOn(document.querySelector(`tr[data-code="${CSS.escape(code)}"] :is(button, a)`))
+  }
   return html`<${PageHead} title="Unknown codes" />
     <p class="muted">Codes your sites sent that no definition has. These events were refused: define the code to start recording it, or fix the snippet if it is a typo.</p>
     <${ErrorBox} error=${act.error} />
@@ -112,7 +120,7 @@ export function UnknownCodes({ app, base }) {
       if (!list.length) return html`<p>No unknown codes. Everything your sites send is defined.</p>`
       return html`<table><caption class="sr-only">Unknown codes</caption>
         <thead><tr><th scope="col">Code</th><th scope="col" class="num">Refused</th><th scope="col">Last seen</th><th scope="col">Suggestion</th><th scope="col">Action</th></tr></thead>
-        <tbody>${list.map((u) => html`<tr>
+        <tbody>${list.map((u) => html`<tr key=${u.code} data-code=${u.code}>
             <td><code>${u.code}</code></td><td class="num">${fmtNum(u.count)}</td><td>${fmtTime(u.lastSeenAt, app.timezone)}</td>
             <td>${u.suggestion ? html`did you mean <code>${u.suggestion}</code>?` : '–'}</td>
             <td>${u.typoOf

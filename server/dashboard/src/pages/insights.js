@@ -5,7 +5,7 @@ import { useQueryParams } from '../router.js'
 import { Bars, TimeChart } from '../chart.js'
 import { RANGES, rangeAt } from '../range.js'
 import { RulesEditor, cleanRules, readRules } from '../rules.js'
-import { Async, CodeSelect, ErrorBox, Field, PageHead, Swatch, fmtDuration, fmtNum, fmtPct, fmtTime, html, useAction, useQuery, useTitle, useUrlState } from '../ui.js'
+import { Async, CodeSelect, ErrorBox, Field, PageHead, Swatch, fmtDuration, fmtNum, fmtPct, fmtTime, focusAfterRemoval, focusOn, html, removeItem, rendered, useAction, useQuery, useTitle, useUrlState } from '../ui.js'
 
 /** The range from the URL (?range=7d&tz=…), with the previous period of the same length. */
 function useRange(app) {
@@ -137,10 +137,16 @@ export function Funnels({ app, defs }) {
       <h2>Steps</h2>
       <ol class="steps">${f.steps.map((s, i) => html`<li>
         <div class="row"><${CodeSelect} id=${`step-${i}`} label=${`Step ${i + 1} code`} value=${s.code} defs=${defs} onChange=${(code) => setStep(i, { ...s, code })} />
-          ${f.steps.length > 2 && html`<button type="button" class="small secondary" onClick=${() => setF({ ...f, steps: f.steps.filter((_, j) => j !== i) })}>Remove step ${i + 1}</button>`}</div>
+          ${f.steps.length > 2 && html`<button type="button" class="small secondary remove-step" onClick=${() => {
+            setF({ ...f, steps: f.steps.filter((_, j) => j !== i) })
+            focusAfterRemoval('ol.steps > li', i, '.remove-step', '#add-step')
+          }}>Remove step ${i + 1}</button>`}</div>
         <${RulesEditor} idp=${`step-${i}`} label=${`Step ${i + 1} rule`} rules=${s.rules} onChange=${(rules) => setStep(i, { ...s, rules })} fields=${['url', 'referrer', 'source', 'title', 'properties.']} />
       </li>`)}</ol>
-      ${f.steps.length < 8 && html`<button type="button" class="secondary" onClick=${() => setF({ ...f, steps: [...f.steps, { code: defs[0] ? defs[0].code : '', rules: [] }] })}>Add step</button>`}
+      ${f.steps.length < 8 && html`<button type="button" class="secondary" id="add-step" onClick=${() => {
+        setF({ ...f, steps: [...f.steps, { code: defs[0] ? defs[0].code : '', rules: [] }] })
+        rendered().then(() => focusOn(document.querySelector('ol.steps > li:last-child select')))
+      }}>Add step</button>`}
       <div class="row">
         <${Field} label="Window (hours)" id="funnel-window" hint="How long after the first step a visitor may finish (at most 2160 hours)."><input id="funnel-window" type="number" min="1" max="2160" value=${f.hours} onInput=${(e) => setF({ ...f, hours: e.target.value })} /><//>
         <label class="check"><input type="checkbox" checked=${f.strict} onChange=${(e) => setF({ ...f, strict: e.target.checked })} /> Strict order (no other step's event in between)</label>
@@ -196,10 +202,10 @@ export function Goals({ app, defs }) {
     <${ErrorBox} error=${del.error} />
     <${Async} q=${q}>${(d) => d.goals.length === 0 ? html`<p class="muted">No goals yet. Quick-add one below.</p>` : html`<table data-testid="goals-table"><caption class="sr-only">Goals</caption>
       <thead><tr><th scope="col">Goal</th><th scope="col">Start → completion</th><th scope="col" class="num">Started</th><th scope="col" class="num">Completed</th><th scope="col" class="num">Conversion</th><th scope="col" class="num">Median time</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
-      <tbody>${d.goals.map((g, i) => html`<${GoalRow} key=${g.id} goal=${g} report=${{ ...reports, index: i }} onDelete=${() => del.run(async () => {
+      <tbody>${d.goals.map((g, i) => html`<${GoalRow} key=${g.id} goal=${g} report=${{ ...reports, index: i }} onDelete=${() => removeItem(del, async () => {
         await gql('mutation($a: ID!, $id: ID!) { deleteGoal(appId: $a, id: $id) { id } }', { a: app.id, id: g.id })
-        q.reload()
-      })} />`)}</tbody></table>`}<//>
+        await q.reload()
+      }, `Goal ${g.name} deleted.`, '[data-testid=goals-table] tbody tr', i, 'button', '#page-title')} busy=${del.busy} />`)}</tbody></table>`}<//>
     <form class="card" onSubmit=${add}>
       <h2>Quick add a goal</h2>
       <${Field} label="Goal name" id="goal-name" error=${a.fieldError((f) => String(f).endsWith('name'))}><input id="goal-name" required value=${name} onInput=${(e) => setName(e.target.value)} /><//>
@@ -222,10 +228,10 @@ function useGoalReports(app, goals, range) {
   return useQuery(query, ids.length > 0 && { a: app.id, r: range }, [ids.join(','), range])
 }
 
-function GoalRow({ goal, report: r, onDelete }) {
+function GoalRow({ goal, report: r, onDelete, busy }) {
   const rep = r.data && r.data[`g${r.index}`]
   const m = (x) => `${x.code}${x.rules.length ? ` (${x.rules.map((y) => `${y.field} ${y.operator} ${y.value || ''}`).join(', ')})` : ''}`
   return html`<tr><td>${goal.name}</td><td>${m(goal.startMatcher)} → ${m(goal.completionMatcher)} <span class="muted">within ${fmtDuration(goal.windowSeconds)}</span></td>
     ${r.error ? html`<td colspan="4"><${ErrorBox} error=${r.error} /></td>` : html`<td class="num">${rep ? fmtNum(rep.started) : '…'}</td><td class="num">${rep ? fmtNum(rep.completed) : '…'}</td><td class="num">${rep ? fmtPct(rep.conversionRate) : '…'}</td><td class="num">${rep ? fmtDuration(rep.medianSecondsToComplete) : '…'}</td>`}
-    <td><button class="link danger" onClick=${onDelete}>Delete<span class="sr-only"> goal ${goal.name}</span></button></td></tr>`
+    <td><button class="link danger" disabled=${busy} onClick=${onDelete}>Delete<span class="sr-only"> goal ${goal.name}</span></button></td></tr>`
 }

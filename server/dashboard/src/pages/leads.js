@@ -4,7 +4,7 @@ import { useState } from 'preact/hooks'
 import { gql } from '../api.js'
 import { useQueryParams } from '../router.js'
 import { EVENT_FIELDS, EventTable } from './browse.js'
-import { Async, ErrorBox, Field, JsonText, PageHead, Pager, fmtNum, fmtTime, html, useAction, useQuery, useTitle, useUrlState } from '../ui.js'
+import { Async, ErrorBox, Field, JsonText, PageHead, Pager, fmtNum, fmtTime, focusOn, html, rendered, useAction, useQuery, useTitle, useUrlState } from '../ui.js'
 
 export function Leads({ app, base }) {
   useTitle(`Leads · ${app.name}`)
@@ -96,6 +96,8 @@ export function LeadPage({ app, base, leadId }) {
         const fields = 'erased deletedDevices deletedEvents done erasureId failures lastFailureCode'
         let d = (await gql(`mutation($a: ID!, $e: String!) { eraseLead(appId: $a, email: $e) { ${fields} } }`, { a: app.id, e: lead.email })).eraseLead
         setErased({ ...d, email: lead.email })
+        // The form is gone: the focus goes to the page's new title.
+        rendered().then(() => focusOn(document.getElementById('page-title')))
         while (!d.done) {
           await new Promise((resolve) => setTimeout(resolve, 2000))
           d = (await gql(`query($a: ID!, $id: ID!) { erasure(appId: $a, id: $id) { ${fields} } }`, { a: app.id, id: d.erasureId })).erasure
