@@ -100,17 +100,16 @@ export const rendered = () => new Promise((r) => setTimeout(r))
 // One live region for the whole page, outside what Preact draws, so that a
 // message survives the page it was said on (a deletion that leaves the
 // page) and says the same words again when they repeat.
-let region = null
+// It is there from the start: a screen reader may miss what a region says
+// in the moment it is added.
+const region = document.createElement('div')
+region.id = 'announcer'
+region.className = 'sr-only'
+region.setAttribute('role', 'status')
+document.body.appendChild(region)
+
 /** Says msg to screen readers (politely), and nothing on screen. */
 export function announce(msg) {
-  if (typeof document === 'undefined') return
-  if (!region) {
-    region = document.createElement('div')
-    region.id = 'announcer'
-    region.className = 'sr-only'
-    region.setAttribute('role', 'status')
-    document.body.appendChild(region)
-  }
   region.textContent = ''
   setTimeout(() => (region.textContent = msg), 100)
 }
