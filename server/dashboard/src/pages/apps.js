@@ -178,7 +178,7 @@ export function Settings({ app, reloadApp }) {
       <${Field} label="Keep events for (days; empty keeps them forever)" id="set-retention" error=${fieldErr('retention')} hint="Older events, and devices and leads left without events, are erased daily; each run is in the audit log.">
         <input id="set-retention" type="number" min="1" step="1" inputmode="numeric" value=${retention} onInput=${(e) => setRetention(e.target.value)} /><//>
       <${ErrorBox} error=${a.error && !a.error.field && a.error} />
-      ${saved && html`<p class="ok" role="status">Saved.</p>`}
+      ${saved && html`<p class="ok">Saved.</p>`}
       <button type="submit" disabled=${a.busy || parsed.errors.length > 0}>Save settings</button>
     </form>
     <section class="card"><h2>Secret key</h2>

@@ -85,7 +85,7 @@ export function Account({ user }) {
       <${Field} label="Current password" id="cur-pw" error=${fieldErr('currentPassword')}><input id="cur-pw" type="password" autocomplete="current-password" required value=${cur} onInput=${(e) => setCur(e.target.value)} /><//>
       <${Field} label="New password" id="new-pw" hint="At least 10 characters, not your email." error=${fieldErr('newPassword')}><input id="new-pw" type="password" autocomplete="new-password" required value=${next} onInput=${(e) => setNext(e.target.value)} /><//>
       <${ErrorBox} error=${a.error && !a.error.field && a.error} />
-      ${done && html`<p class="ok" role="status">Password changed.</p>`}
+      ${done && html`<p class="ok">Password changed.</p>`}
       <button type="submit" disabled=${a.busy}>Change password</button>
     </form>
     <section class="card"><h2>Sign out everywhere</h2>

@@ -196,7 +196,7 @@ function RuleEditor({ app, defs, base, rule, reload }) {
       <div class="row"><input type="checkbox" id="rule-identified" checked=${identifiedOnly} onChange=${(e) => setIdentifiedOnly(e.target.checked)} /><label for="rule-identified">Only for identified leads</label></div>
       ${!rule && html`<h2>Action</h2>${actionFields}`}
       <${ErrorBox} error=${a.error && !a.error.field && a.error} />
-      ${saved && html`<p class="ok" role="status">Saved.</p>`}
+      ${saved && html`<p class="ok">Saved.</p>`}
       <button type="submit" disabled=${a.busy}>${rule ? 'Save rule' : 'Create rule'}</button>
     </form>
     <${TestRule} app=${app} matcherInput=${{ code, rules: cleanRules(rules) }} identifiedOnly=${identifiedOnly} saved=${rule && rule.matcher.name} />

@@ -42,7 +42,7 @@ var Co,De,qs,rr,dn,Ns,Fs,Hs,nr,nl,Io,Ws,sr,or,lr,du,ll={},rl=[],fu=/acit|ex(?:s|
       <${le} label="Current password" id="cur-pw" error=${p("currentPassword")}><input id="cur-pw" type="password" autocomplete="current-password" required value=${t} onInput=${h=>o(h.target.value)} /><//>
       <${le} label="New password" id="new-pw" hint="At least 10 characters, not your email." error=${p("newPassword")}><input id="new-pw" type="password" autocomplete="new-password" required value=${n} onInput=${h=>l(h.target.value)} /><//>
       <${ce} error=${a.error&&!a.error.field&&a.error} />
-      ${r&&g`<p class="ok" role="status">Password changed.</p>`}
+      ${r&&g`<p class="ok">Password changed.</p>`}
       <button type="submit" disabled=${a.busy}>Change password</button>
     </form>
     <section class="card"><h2>Sign out everywhere</h2>
@@ -106,7 +106,7 @@ var Co,De,qs,rr,dn,Ns,Fs,Hs,nr,nl,Io,Ws,sr,or,lr,du,ll={},rl=[],fu=/acit|ex(?:s|
       <${le} label="Keep events for (days; empty keeps them forever)" id="set-retention" error=${D("retention")} hint="Older events, and devices and leads left without events, are erased daily; each run is in the audit log.">
         <input id="set-retention" type="number" min="1" step="1" inputmode="numeric" value=${d} onInput=${R=>c(R.target.value)} /><//>
       <${ce} error=${v.error&&!v.error.field&&v.error} />
-      ${p&&g`<p class="ok" role="status">Saved.</p>`}
+      ${p&&g`<p class="ok">Saved.</p>`}
       <button type="submit" disabled=${v.busy||f.errors.length>0}>Save settings</button>
     </form>
     <section class="card"><h2>Secret key</h2>
@@ -217,7 +217,7 @@ var Co,De,qs,rr,dn,Ns,Fs,Hs,nr,nl,Io,Ws,sr,or,lr,du,ll={},rl=[],fu=/acit|ex(?:s|
       <div class="row"><input type="checkbox" id="rule-identified" checked=${h} onChange=${M=>f(M.target.checked)} /><label for="rule-identified">Only for identified leads</label></div>
       ${!n&&g`<h2>Action</h2>${H}`}
       <${ce} error=${E.error&&!E.error.field&&E.error} />
-      ${j&&g`<p class="ok" role="status">Saved.</p>`}
+      ${j&&g`<p class="ok">Saved.</p>`}
       <button type="submit" disabled=${E.busy}>${n?"Save rule":"Create rule"}</button>
     </form>
     <${qu} app=${e} matcherInput=${{code:a,rules:Yt(c)}} identifiedOnly=${h} saved=${n&&n.matcher.name} />
