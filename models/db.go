@@ -137,6 +137,13 @@ func sqliteDialector(path string, timeout time.Duration) (gorm.Dialector, error)
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Set("_txlock", "immediate")
 	q.Set("_timefmt", sqliteTimeLayout)
+	if err := createPrivately(path); err != nil {
+		return nil, fmt.Errorf("database url: %w", err)
+	}
+	// The WAL, which holds the latest commits, is given the database file's
+	// mode, as C SQLite does (the pure-Go engine's default is 0666 less the
+	// umask, whatever the database's mode).
+	q.Set("modeof", path)
 	sqlDB, err := driver.Open("file:"+path+"?"+q.Encode(), sqliteFunctions)
 	if err != nil {
 		return nil, fmt.Errorf("database url: %w", err)

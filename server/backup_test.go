@@ -110,7 +110,7 @@ func TestBackupSQLite(t *testing.T) {
 
 	// The backup never overwrites a file.
 	err = run(context.Background(), []string{"admin", "backup", "--database-url", url, "--to", to}, func(string) string { return "" }, strings.NewReader(""), io.Discard, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "exists") {
+	if err == nil || err.Error() != "admin backup: "+to+" exists; choose a new file" {
 		t.Fatalf("backup over an existing file: %v", err)
 	}
 }

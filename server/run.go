@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"runtime"
 	"time"
 
 	"github.com/crumbs-dev/crumbs/graph"
@@ -88,6 +90,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	fmt.Fprintf(stdout, "crumbs listening on http://%s\n", displayAddr(ln.Addr()))
 	log.Info("listening", "addr", ln.Addr().String(), "database", db.Dialector.Name(), "development", cfg.Development)
+	warnIfOthersRead(ctx, db, log)
 	if cfg.Development {
 		log.Warn("development mode: GraphiQL and introspection are on and sign-ins end at restart; set CRUMBS_ENV=production and CRUMBS_JWT_SECRET for deployments")
 	}
@@ -265,4 +268,23 @@ func servePprof(addr string, log *slog.Logger) {
 	if err := http.ListenAndServe(addr, mux); err != nil {
 		log.Error("pprof", "err", err)
 	}
+}
+
+// warnIfOthersRead warns when other users of the machine may read a SQLite
+// database: new ones are created readable by this user only, but one made by
+// an earlier release, or copied in, keeps the mode it has.
+func warnIfOthersRead(ctx context.Context, db *gorm.DB, log *slog.Logger) {
+	if runtime.GOOS == "windows" { // no Unix modes there
+		return
+	}
+	path, err := models.SQLiteFile(ctx, db)
+	if err != nil || path == "" {
+		return
+	}
+	info, err := os.Stat(path)
+	if err != nil || info.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	log.Warn("the database file can be read by other users of this machine; it holds personal data: chmod 600 it (with its -wal and -shm files) while the server is stopped",
+		"file", path, "mode", info.Mode().Perm().String())
 }
