@@ -160,6 +160,14 @@ func CreateApp(ctx context.Context, db *gorm.DB, v Viewer, in AppInput) (*App, s
 	app.PublicID = "app_" + randomToken(10)
 	secret := app.setSecret()
 	err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// The user is locked, so an app is never made for a user deleted
+		// meanwhile (DeleteUser), whose access token may live on in a
+		// server's cache for CRUMBS_CACHE_TTL.
+		if err := forUpdate(tx).Select("id").Take(&User{}, userID).Error; errors.Is(err, gorm.ErrRecordNotFound) {
+			return newError(ErrUnauthenticated, "the user no longer exists")
+		} else if err != nil {
+			return err
+		}
 		if err := tx.Create(app).Error; err != nil {
 			return err
 		}

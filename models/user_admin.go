@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"golang.org/x/crypto/bcrypt"
 	"gorm.io/gorm"
@@ -69,4 +70,135 @@ func ResetPassword(ctx context.Context, db *gorm.DB, email, password string) (*U
 	}
 	user.PasswordHash = string(hash)
 	return &user, nil
+}
+
+// DeletedUser is what DeleteUser did.
+type DeletedUser struct {
+	User
+	// HandedOver holds the apps the user was the only owner of, now owned by
+	// the heir.
+	HandedOver []App
+}
+
+// DeleteUser deletes a dashboard user: the account, its memberships and its
+// sign-ins (refresh tokens stop at once; access tokens already issued as soon
+// as the servers' sign-in caches notice, CRUMBS_CACHE_TTL, and they reach no
+// app meanwhile, since the memberships are gone). An app the user is the only
+// owner of would be left without one: it goes to heirEmail, an existing user,
+// who becomes its owner (a member already, or added); without an heir such a
+// user is refused with CONFLICT naming those apps. Receipts of erasures and
+// exports keep the user's id, which is no personal data.
+func DeleteUser(ctx context.Context, db *gorm.DB, email, heirEmail string) (*DeletedUser, error) {
+	_, key, err := lookupEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	heirKey := ""
+	if heirEmail != "" {
+		if _, heirKey, err = lookupEmail(heirEmail); err != nil {
+			return nil, Invalid("heir", "is not a valid email address")
+		}
+		if heirKey == key {
+			return nil, Invalid("heir", "is the user being deleted")
+		}
+	}
+	var out *DeletedUser
+	err = withRetry(ctx, func() error {
+		out = &DeletedUser{}
+		return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			if err := forUpdate(tx).Where("email_key = ?", key).Take(&out.User).Error; errors.Is(err, gorm.ErrRecordNotFound) {
+				return newError(ErrNotFound, "no user has the email %s", email)
+			} else if err != nil {
+				return err
+			}
+			orphans, err := soleOwnedApps(tx, out.ID)
+			if err != nil || len(orphans) == 0 {
+				if err == nil {
+					err = deleteUserRows(tx, out.ID)
+				}
+				return err
+			}
+			if heirKey == "" {
+				return newError(ErrConflict, "%s is the only owner of %s; name an heir who becomes their owner, or make another member owner first", out.Email, appList(orphans))
+			}
+			var heir User
+			if err := tx.Where("email_key = ?", heirKey).Take(&heir).Error; errors.Is(err, gorm.ErrRecordNotFound) {
+				return newError(ErrNotFound, "no user has the email %s (the heir); create it first", heirEmail)
+			} else if err != nil {
+				return err
+			}
+			for _, app := range orphans {
+				m := Membership{AppID: app.ID, UserID: heir.ID, Role: RoleOwner}
+				res := tx.Model(&Membership{}).Where("app_id = ? AND user_id = ?", app.ID, heir.ID).Update("role", RoleOwner)
+				if res.Error != nil {
+					return res.Error
+				}
+				if res.RowsAffected == 0 {
+					if err := tx.Create(&m).Error; err != nil {
+						return err
+					}
+				}
+			}
+			out.HandedOver = orphans
+			return deleteUserRows(tx, out.ID)
+		})
+	})
+	if err != nil {
+		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("delete user: %w", err)
+	}
+	return out, nil
+}
+
+// soleOwnedApps returns, oldest first, the apps whose only owner is the user,
+// with the owners' memberships of those apps locked (as changeMember locks
+// them), so an owner demoted at the same moment cannot leave one without.
+func soleOwnedApps(tx *gorm.DB, userID uint64) ([]App, error) {
+	var owned []uint64
+	if err := tx.Model(&Membership{}).Where("user_id = ? AND role = ?", userID, RoleOwner).Pluck("app_id", &owned).Error; err != nil || len(owned) == 0 {
+		return nil, err
+	}
+	var owners []Membership
+	if err := forUpdate(tx).Where("app_id IN ? AND role = ?", owned, RoleOwner).Find(&owners).Error; err != nil {
+		return nil, err
+	}
+	count := map[uint64]int{}
+	for _, m := range owners {
+		count[m.AppID]++
+	}
+	var sole []uint64
+	for _, id := range owned {
+		if count[id] == 1 {
+			sole = append(sole, id)
+		}
+	}
+	if len(sole) == 0 {
+		return nil, nil
+	}
+	var apps []App
+	err := tx.Where("id IN ?", sole).Order("id").Find(&apps).Error
+	return apps, err
+}
+
+func deleteUserRows(tx *gorm.DB, userID uint64) error {
+	for _, model := range []any{&RefreshToken{}, &SignIn{}, &Membership{}} {
+		if err := tx.Where("user_id = ?", userID).Delete(model).Error; err != nil {
+			return err
+		}
+	}
+	return tx.Delete(&User{}, userID).Error
+}
+
+// appList names apps for a message: "Shop (app_k3x…) and Blog (app_9f…)".
+func appList(apps []App) string {
+	names := make([]string, len(apps))
+	for i, a := range apps {
+		names[i] = fmt.Sprintf("%q (%s)", a.Name, a.PublicID)
+	}
+	if len(names) == 1 {
+		return "the app " + names[0]
+	}
+	return "the apps " + strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }

@@ -24,6 +24,9 @@ commands:
   create --email EMAIL [--name NAME]   create a dashboard user
   reset-password --email EMAIL         set a user's password and end their sign-ins
   list-users                           list dashboard users
+  delete-user --email EMAIL [--heir EMAIL] [--yes]
+                                       delete a dashboard user, their memberships and
+                                       sign-ins; apps they alone own go to the heir
   backup --to FILE                     copy a SQLite database while the server runs
 
 Every command takes --database-url (default: CRUMBS_DATABASE_URL, else sqlite:crumbs.db).
@@ -120,6 +123,35 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 			}
 			return tw.Flush()
 		})
+	case "delete-user":
+		email := fs.String("email", "", "the user's email (required)")
+		heir := fs.String("heir", "", "an existing user who becomes owner of the apps the deleted user alone owns")
+		yes := fs.Bool("yes", false, "delete without asking (needed when stdin is not a terminal)")
+		if err := parse(); err != nil {
+			return err
+		}
+		if *email == "" {
+			return errors.New("admin delete-user: --email is required")
+		}
+		if err := mustExist("admin delete-user", *dbURL); err != nil {
+			return err
+		}
+		if !*yes {
+			if err := confirm(stdin, stderr, *email); err != nil {
+				return fmt.Errorf("admin delete-user: %w", err)
+			}
+		}
+		return withDB(ctx, *dbURL, func(db *gorm.DB) error {
+			gone, err := models.DeleteUser(ctx, db, *email, *heir)
+			if err != nil {
+				return fmt.Errorf("admin delete-user: %w", err)
+			}
+			fmt.Fprintf(stdout, "deleted user %s (id %d) with their memberships and sign-ins\n", gone.Email, gone.ID)
+			for _, app := range gone.HandedOver {
+				fmt.Fprintf(stdout, "%s now owns %q (%s)\n", *heir, app.Name, app.PublicID)
+			}
+			return nil
+		})
 	case "backup":
 		to := fs.String("to", "", "file to write the copy to (required; must not exist)")
 		if err := parse(); err != nil {
@@ -214,6 +246,24 @@ func readPassword(getenv func(string) string, stdin io.Reader, stderr io.Writer,
 		return "", err
 	}
 	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// confirm asks on the terminal for the email of the user to delete; without
+// a terminal there is no one to ask, and --yes is needed.
+func confirm(stdin io.Reader, stderr io.Writer, email string) error {
+	f, ok := stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return errors.New("stdin is not a terminal: pass --yes to delete without being asked")
+	}
+	fmt.Fprintf(stderr, "This deletes %s, their memberships and sign-ins. Type the email again to go on: ", email)
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	if !strings.EqualFold(strings.TrimSpace(line), strings.TrimSpace(email)) {
+		return errors.New("not confirmed; nothing was deleted")
+	}
+	return nil
 }
 
 func getenvOr(getenv func(string) string, name, fallback string) string {

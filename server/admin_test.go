@@ -233,6 +233,7 @@ func TestAdminRefusesMissingDatabase(t *testing.T) {
 		{"list-users", "--database-url", "sqlite:" + missing},
 		{"reset-password", "--email", "a@example.com", "--database-url", "sqlite:" + missing},
 		{"backup", "--to", filepath.Join(dir, "copy.db"), "--database-url", "sqlite:" + missing},
+		{"delete-user", "--email", "a@example.com", "--yes", "--database-url", "sqlite:" + missing},
 	} {
 		env := map[string]string{"CRUMBS_ADMIN_PASSWORD": "correct horse battery"}
 		var out bytes.Buffer
