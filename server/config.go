@@ -69,6 +69,16 @@ type config struct {
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("crumbs", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `usage: crumbs [flags]            run the server
+       crumbs admin COMMAND     manage users and back up (crumbs admin help)
+       crumbs version           the version and what the binary was built from
+
+Every flag is also read from the CRUMBS_ variable named after it; a flag wins.
+
+`)
+		fs.PrintDefaults()
+	}
 	env := func(name, fallback string) string {
 		if v := getenv(name); v != "" {
 			return v

@@ -112,6 +112,7 @@ func TestHelpExitsZero(t *testing.T) {
 		want string
 	}{
 		{[]string{"-h"}, "CRUMBS_SHUTDOWN_TIMEOUT"},
+		{[]string{"-h"}, "crumbs admin COMMAND"},
 		{[]string{"admin", "-h"}, "usage: crumbs admin COMMAND"},
 		{[]string{"admin", "help"}, "usage: crumbs admin COMMAND"},
 		{[]string{"admin", "backup", "-h"}, "-to"},
