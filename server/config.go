@@ -423,8 +423,17 @@ func envName(flag string) string {
 	return "CRUMBS_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
+// logErrorText writes errors by models.LogText, which leaves out the values
+// the database quotes in its messages.
+func logErrorText(_ []string, a slog.Attr) slog.Attr {
+	if err, ok := a.Value.Any().(error); ok && a.Value.Kind() == slog.KindAny {
+		return slog.String(a.Key, models.LogText(err))
+	}
+	return a
+}
+
 func (c *config) logger(w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	opts := &slog.HandlerOptions{Level: c.LogLevel, ReplaceAttr: logErrorText}
 	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if c.LogFormat == "text" {
 		h = slog.NewTextHandler(w, opts)
