@@ -3342,6 +3342,7 @@ source; its secret key is only for servers and is shown once, when created or ro
 type App {
   "The public appId (safe in page source)."
   id: ID!
+  "Shown in the dashboard: 1 to 200 characters, without control characters."
   name: String!
   """
   Origins allowed to send browser triggers (e.g. https://example.com), as browsers send them in
@@ -3365,10 +3366,15 @@ type App {
   secretKeyRotatedAt: Time!
   "Days raw events are kept before the lifecycle job deletes them (aggregate counts stay); null keeps them forever."
   retentionDays: Int
+  "When the app was created."
   createdAt: Time!
+  "When its settings (updateApp) or its secret key (rotateAppSecret) last changed."
   updatedAt: Time!
   "Event definitions of this app, by code. ` + "`" + `enabled` + "`" + ` filters by the enabled flag."
-  eventDefinitions(enabled: Boolean): [EventDefinition!]!
+  eventDefinitions(
+    "True: only enabled definitions; false: only disabled ones; omitted: all."
+    enabled: Boolean
+  ): [EventDefinition!]!
   "Codes that were triggered but are not defined, so owners can spot typos. Most recent first."
   unknownCodes("1 to 500 codes." first: Int = 50): [UnknownCode!]!
   """
@@ -3385,7 +3391,9 @@ type RefusedOrigin {
   origin: String!
   "Refused requests (a batch counts once)."
   count: Int!
+  "When a request from this origin was first refused (since it last fell out of the 100 kept)."
   firstSeenAt: Time!
+  "When a request from this origin was last refused."
   lastSeenAt: Time!
 }
 
@@ -3399,9 +3407,13 @@ type SetAsideOrigin {
 
 "A refused code that is not defined in the app."
 type UnknownCode {
+  "The code as it was sent."
   code: String!
+  "Triggers refused with UNKNOWN_EVENT_CODE for this code; counting goes on after it is marked a typo."
   count: Int!
+  "When the server first refused it (since it last fell out of the 1,000 codes an app keeps)."
   firstSeenAt: Time!
+  "When the server last refused it."
   lastSeenAt: Time!
   "The closest defined code, when one is near enough to be a likely typo."
   suggestion: String
@@ -3409,16 +3421,27 @@ type UnknownCode {
   typoOf: String
 }
 
+"A new app's settings."
 input CreateAppInput {
+  "1 to 200 characters, without control characters (leading and trailing spaces are trimmed)."
   name: String!
+  """
+  At most 50 origins such as https://example.com (scheme, host, optional port; no path or
+  wildcard), stored as browsers send them; BAD_USER_INPUT naming every bad entry otherwise.
+  Omitted or empty: any origin.
+  """
   allowedOrigins: [String!]
   "IANA timezone; defaults to UTC."
   timezone: String
 }
 
+"The settings updateApp changes; a field left out stays as it is."
 input UpdateAppInput {
+  "1 to 200 characters, without control characters."
   name: String
+  "Replaces the whole list (same rules as in createApp; empty: any origin) and clears setAsideOrigins."
   allowedOrigins: [String!]
+  "IANA timezone such as Europe/Amsterdam (not Local); BAD_USER_INPUT otherwise."
   timezone: String
   "Days raw events are kept (1 to 36500); 0 keeps them forever."
   retentionDays: Int
@@ -3426,35 +3449,60 @@ input UpdateAppInput {
 
 "An app together with its secret key. The key is shown only in this payload."
 type AppWithSecret {
+  "The app created or rotated."
   app: App!
+  "The secret key (sk_…) for ` + "`" + `Authorization: Bearer` + "`" + ` on servers. Only its SHA-256 is stored, so it cannot be shown again."
   secretKey: String!
 }
 
 extend type Query {
   "The apps the signed-in user is a member of, oldest first."
   apps: [App!]!
-  "One app by its public appId."
-  app(id: ID!): App!
+  "One app by its public appId, for its members and its secret key."
+  app(
+    "The public appId (app_…)."
+    id: ID!
+  ): App!
 }
 
 extend type Mutation {
   "Creates an app, owned by the signed-in user, with the built-in definitions view, click and submit."
-  createApp(input: CreateAppInput!): AppWithSecret!
+  createApp(
+    "The new app's name, origins and timezone."
+    input: CreateAppInput!
+  ): AppWithSecret!
   "Changes only the fields given (owners only), so concurrent edits of different fields both stay."
-  updateApp(id: ID!, input: UpdateAppInput!): App!
-  "Replaces the secret key; the old one stops working at once."
-  rotateAppSecret(id: ID!): AppWithSecret!
+  updateApp(
+    "The public appId."
+    id: ID!
+    "The fields to change."
+    input: UpdateAppInput!
+  ): App!
+  "Replaces the secret key (owners only, signed in); the old one stops working at once (within CRUMBS_CACHE_TTL on other replicas)."
+  rotateAppSecret(
+    "The public appId."
+    id: ID!
+  ): AppWithSecret!
   """
   Marks an unknown code as a typo of one of the app's defined codes (typoOf), for everyone of the
   app, or clears the mark (typoOf null). Editors and owners. BAD_USER_INPUT when typoOf is not a
   defined code, NOT_FOUND when the app has no such unknown code.
   """
-  markUnknownCodeTypo(appId: ID!, code: String!, typoOf: String): UnknownCode!
+  markUnknownCodeTypo(
+    "The public appId."
+    appId: ID!
+    "The unknown code, as unknownCodes lists it."
+    code: String!
+    "A code defined in the app; null clears the mark."
+    typoOf: String
+  ): UnknownCode!
 }
 
 "The answer to checkAppKey."
 type AppKeyCheck {
+  "The public appId the key belongs to."
   appId: ID!
+  "The app's name, for the server to show which app it is connected to."
   appName: String!
   "Always true: a missing or wrong key is refused with UNAUTHENTICATED."
   keyValid: Boolean!
@@ -3462,14 +3510,21 @@ type AppKeyCheck {
 
 extend type Query {
   "Lets a server (e.g. the WordPress plugin's Test connection button) check its appId and its secret key, sent as ` + "`" + `Authorization: Bearer <secret key>` + "`" + `."
-  checkAppKey(appId: ID!): AppKeyCheck!
+  checkAppKey(
+    "The public appId the server is configured with; a key that is not this app's current key is UNAUTHENTICATED."
+    appId: ID!
+  ): AppKeyCheck!
 }
 `, BuiltIn: false},
 	{Name: "../schema/auth.graphqls", Input: `"A dashboard user."
 type User {
+  "The user's id, the userId that setMemberRole and removeMember take."
   id: ID!
+  "The email they sign in with (the one they were invited with)."
   email: String!
+  "The name given when the account was made, at most 200 characters; empty when none was given."
   name: String!
+  "When the account was made."
   createdAt: Time!
 }
 
@@ -3480,25 +3535,35 @@ Both stop working at once when the sign-in ends: ` + "`" + `logout` + "`" + `, `
 ` + "`" + `changePassword` + "`" + ` (for the user's other sign-ins), or a refresh token used twice.
 """
 type Session {
+  "The signed-in user."
   user: User!
   "A JWT, valid for 15 minutes."
   accessToken: String!
+  "When the access token stops working: 15 minutes after it was issued."
   accessTokenExpiresAt: Time!
   "Single use: each refresh returns a new one and retires the old."
   refreshToken: String!
+  "When the refresh token stops working if unused: 30 days after it was issued (each refresh starts a new 30 days)."
   refreshTokenExpiresAt: Time!
 }
 
 "What a member may do: owner (everything, incl. members and the secret key), editor (definitions and rules), viewer (read only)."
 enum Role {
+  "Everything an editor may, plus app settings, members, invitations, the secret key, eraseBefore and the audit log."
   owner
+  "Everything a viewer may, plus definitions, matchers, goals, automation rules, ingest tokens and erasing leads and devices. An app's secret key acts as an editor of its app, except where a description says signed in."
   editor
+  "Reads the app's definitions, leads, events, insights and automations; changes nothing."
   viewer
 }
 
+"A user's membership of an app. Only owners of the app see members."
 type Member {
+  "The member."
   user: User!
+  "What they may do in the app."
   role: Role!
+  "When they joined the app (accepted the invitation, or created the app)."
   createdAt: Time!
 }
 
@@ -3508,12 +3573,17 @@ accepting it (acceptInvitation), with a new account or the password of the
 account that has the email. It works once and expires after 7 days.
 """
 type Invitation {
+  "The invitation's id, for revokeInvitation."
   id: ID!
+  "The public appId of the app it invites to."
   appId: ID!
   "The invited email."
   email: String!
+  "The role the invitee gets on accepting."
   role: Role!
+  "When it was made; inviting the email again makes a new one."
   createdAt: Time!
+  "When its token stops working: 7 days after createdAt."
   expiresAt: Time!
 }
 
@@ -3523,6 +3593,7 @@ an account, so the answer reveals nothing about who has one, and nobody joins
 an app without accepting.
 """
 type AddMemberPayload {
+  "The pending invitation."
   invitation: Invitation!
   "Shown once; share it with the invitee, who passes it to acceptInvitation."
   invitationToken: String!
@@ -3532,9 +3603,15 @@ extend type Query {
   "The signed-in user."
   me: User!
   "Members of an app (owners only)."
-  members(appId: ID!): [Member!]!
+  members(
+    "The public appId."
+    appId: ID!
+  ): [Member!]!
   "An app's pending invitations, newest first: not yet accepted, revoked or expired (owners only)."
-  invitations(appId: ID!): [Invitation!]!
+  invitations(
+    "The public appId."
+    appId: ID!
+  ): [Invitation!]!
 }
 
 extend type Mutation {
@@ -3545,11 +3622,22 @@ extend type Mutation {
   every failure up to 15 minutes; failures are forgotten after an hour without one. One
   request may hold at most one ` + "`" + `login` + "`" + `, ` + "`" + `refreshToken` + "`" + `, ` + "`" + `acceptInvitation` + "`" + ` or ` + "`" + `changePassword` + "`" + `.
   """
-  login(email: String!, password: String!): Session!
+  login(
+    "The account's email, any case."
+    email: String!
+    "The account's password."
+    password: String!
+  ): Session!
   "Trades a refresh token for a new session. A refresh token used twice ends its whole sign-in. Failures are throttled per client IP like ` + "`" + `login` + "`" + `."
-  refreshToken(refreshToken: String!): Session!
+  refreshToken(
+    "The refreshToken of the latest Session of the sign-in; an expired, retired or unknown one is UNAUTHENTICATED."
+    refreshToken: String!
+  ): Session!
   "Ends the sign-in the refresh token belongs to: its refresh token and its access tokens stop working."
-  logout(refreshToken: String!): Boolean!
+  logout(
+    "The refreshToken of the sign-in to end."
+    refreshToken: String!
+  ): Boolean!
   "Ends every sign-in of the signed-in user, this one included, on every device."
   logoutEverywhere: Boolean!
   """
@@ -3558,20 +3646,56 @@ extend type Mutation {
   (see ` + "`" + `login` + "`" + `). The new password needs at least 10 characters besides leading and trailing
   spaces, at most 72 bytes, no control characters, not one character repeated, not the email.
   """
-  changePassword(currentPassword: String!, newPassword: String!): Boolean!
+  changePassword(
+    "The password the user signs in with now."
+    currentPassword: String!
+    "The password from now on, under the rules above (BAD_USER_INPUT on newPassword otherwise)."
+    newPassword: String!
+  ): Boolean!
   "Joins an app with an invitation token, creating the account (or signing in to an existing one with this password). Failures are throttled per client IP like ` + "`" + `login` + "`" + `."
-  acceptInvitation(token: String!, name: String, password: String!): Session!
+  acceptInvitation(
+    "The invitationToken from addMember; a used, revoked, expired or unknown one is UNAUTHENTICATED."
+    token: String!
+    "The new account's name, at most 200 characters; ignored when the email already has an account."
+    name: String
+    "The existing account's password, or the new account's (with the rules of changePassword's newPassword)."
+    password: String!
+  ): Session!
   """
   Invites the email to the app with this role (owners only). Inviting an
   email again replaces its pending invitation; a member's email is CONFLICT.
   """
-  addMember(appId: ID!, email: String!, role: Role!): AddMemberPayload!
+  addMember(
+    "The public appId."
+    appId: ID!
+    "The invitee's email, any case."
+    email: String!
+    "The role the invitee gets on accepting."
+    role: Role!
+  ): AddMemberPayload!
   "Withdraws a pending invitation, so its token no longer works (owners only)."
-  revokeInvitation(appId: ID!, id: ID!): DeletePayload!
+  revokeInvitation(
+    "The public appId."
+    appId: ID!
+    "The invitation's id (Invitation.id)."
+    id: ID!
+  ): DeletePayload!
   "Changes a member's role (owners only). An app always keeps at least one owner."
-  setMemberRole(appId: ID!, userId: ID!, role: Role!): Member!
+  setMemberRole(
+    "The public appId."
+    appId: ID!
+    "The member's User.id; NOT_FOUND when they are no member of the app."
+    userId: ID!
+    "The new role; taking the last owner's owner role away is CONFLICT."
+    role: Role!
+  ): Member!
   "Removes a member (owners only). The last owner cannot be removed."
-  removeMember(appId: ID!, userId: ID!): Boolean!
+  removeMember(
+    "The public appId."
+    appId: ID!
+    "The member's User.id; NOT_FOUND when they are no member of the app."
+    userId: ID!
+  ): Boolean!
 }
 `, BuiltIn: false},
 	{Name: "../schema/automations.graphqls", Input: `"Where an automation rule sends the events it matches."
@@ -4012,10 +4136,13 @@ A token for webhook ingestion (Bento-compatible): senders post events to
 token itself is shown once, in CreatedIngestToken.
 """
 type IngestToken {
+  "The token's id, for revokeIngestToken."
   id: ID!
+  "What the sender is (1 to 100 characters), so the owner knows which token to revoke."
   name: String!
   "The first characters of the token, to tell tokens apart."
   hint: String!
+  "When it was made."
   createdAt: Time!
   "When it was revoked; null while it works."
   revokedAt: Time
@@ -4023,15 +4150,20 @@ type IngestToken {
 
 "A new ingest token. ` + "`" + `token` + "`" + ` and ` + "`" + `url` + "`" + ` are shown only in this payload."
 type CreatedIngestToken {
+  "The token as ingestTokens will list it."
   ingestToken: IngestToken!
+  "The token (it_…) that goes into the webhook URL. Only its SHA-256 is stored, so it cannot be shown again."
   token: String!
   "The webhook URL for the ` + "`" + `generic` + "`" + ` integration on this server; replace ` + "`" + `generic` + "`" + ` to name another (pos, billing, …)."
   url: String!
 }
 
 extend type Query {
-  "The app's ingest tokens, live ones first, newest first (owners and editors)."
-  ingestTokens(appId: ID!): [IngestToken!]!
+  "The app's ingest tokens, live ones first, newest first, at most 200 (owners and editors)."
+  ingestTokens(
+    "The public appId."
+    appId: ID!
+  ): [IngestToken!]!
 }
 
 extend type Event {
@@ -4041,9 +4173,17 @@ extend type Event {
 
 extend type Mutation {
   "Makes a named ingest token for webhook senders (owners and editors, signed in)."
-  createIngestToken(appId: ID!, name: String!): CreatedIngestToken!
-  "Stops an ingest token: at once on this server, within CRUMBS_CACHE_TTL on other replicas."
-  revokeIngestToken(id: ID!): IngestToken!
+  createIngestToken(
+    "The public appId."
+    appId: ID!
+    "1 to 100 characters without control characters. An app has at most 50 live tokens (BAD_USER_INPUT on name beyond)."
+    name: String!
+  ): CreatedIngestToken!
+  "Stops an ingest token (owners and editors, signed in): at once on this server, within CRUMBS_CACHE_TTL on other replicas. Revoking it again changes nothing."
+  revokeIngestToken(
+    "The IngestToken.id."
+    id: ID!
+  ): IngestToken!
 }
 `, BuiltIn: false},
 	{Name: "../schema/insights.graphqls", Input: `"Bucket size of a time series. Days, weeks (from Monday) and months follow the timezone's calendar."
@@ -4577,7 +4717,17 @@ type PageInfo {
   endCursor: String
 }
 
+"""
+The reads. Each field takes the caller's credential (a dashboard user's access token or an app's
+secret key) and answers what that caller's role in the app allows; an app the caller has no role
+in answers NOT_FOUND, like one that does not exist.
+"""
 type Query
+"""
+The changes. Browsers, without a credential and from the app's allowedOrigins, may call only
+trigger, triggerBatch and identify; login, refreshToken, logout and acceptInvitation carry their
+own secret; every other mutation needs the credential and role its description names.
+"""
 type Mutation
 `, BuiltIn: false},
 }

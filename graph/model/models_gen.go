@@ -16,6 +16,7 @@ import (
 // an account, so the answer reveals nothing about who has one, and nobody joins
 // an app without accepting.
 type AddMemberPayload struct {
+	// The pending invitation.
 	Invitation *models.Invitation `json:"invitation"`
 	// Shown once; share it with the invitee, who passes it to acceptInvitation.
 	InvitationToken string `json:"invitationToken"`
@@ -23,7 +24,9 @@ type AddMemberPayload struct {
 
 // The answer to checkAppKey.
 type AppKeyCheck struct {
-	AppID   string `json:"appId"`
+	// The public appId the key belongs to.
+	AppID string `json:"appId"`
+	// The app's name, for the server to show which app it is connected to.
 	AppName string `json:"appName"`
 	// Always true: a missing or wrong key is refused with UNAUTHENTICATED.
 	KeyValid bool `json:"keyValid"`
@@ -31,8 +34,10 @@ type AppKeyCheck struct {
 
 // An app together with its secret key. The key is shown only in this payload.
 type AppWithSecret struct {
-	App       *models.App `json:"app"`
-	SecretKey string      `json:"secretKey"`
+	// The app created or rotated.
+	App *models.App `json:"app"`
+	// The secret key (sk_…) for `Authorization: Bearer` on servers. Only its SHA-256 is stored, so it cannot be shown again.
+	SecretKey string `json:"secretKey"`
 }
 
 type AuditRecordConnection struct {
@@ -66,8 +71,13 @@ type AutomationRuleInput struct {
 	Actions        []*AutomationActionInput `json:"actions"`
 }
 
+// A new app's settings.
 type CreateAppInput struct {
-	Name           string   `json:"name"`
+	// 1 to 200 characters, without control characters (leading and trailing spaces are trimmed).
+	Name string `json:"name"`
+	// At most 50 origins such as https://example.com (scheme, host, optional port; no path or
+	// wildcard), stored as browsers send them; BAD_USER_INPUT naming every bad entry otherwise.
+	// Omitted or empty: any origin.
 	AllowedOrigins []string `json:"allowedOrigins,omitempty"`
 	// IANA timezone; defaults to UTC.
 	Timezone *string `json:"timezone,omitempty"`
@@ -86,8 +96,10 @@ type CreateEventDefinitionInput struct {
 
 // A new ingest token. `token` and `url` are shown only in this payload.
 type CreatedIngestToken struct {
+	// The token as ingestTokens will list it.
 	IngestToken *models.IngestToken `json:"ingestToken"`
-	Token       string              `json:"token"`
+	// The token (it_…) that goes into the webhook URL. Only its SHA-256 is stored, so it cannot be shown again.
+	Token string `json:"token"`
 	// The webhook URL for the `generic` integration on this server; replace `generic` to name another (pos, billing, …).
 	URL string `json:"url"`
 }
@@ -219,6 +231,9 @@ type MatcherInput struct {
 	Rules []*RuleInput `json:"rules,omitempty"`
 }
 
+// The changes. Browsers, without a credential and from the app's allowedOrigins, may call only
+// trigger, triggerBatch and identify; login, refreshToken, logout and acceptInvitation carry their
+// own secret; every other mutation needs the credential and role its description names.
 type Mutation struct {
 }
 
@@ -230,6 +245,9 @@ type PageInfo struct {
 	EndCursor *string `json:"endCursor,omitempty"`
 }
 
+// The reads. Each field takes the caller's credential (a dashboard user's access token or an app's
+// secret key) and answers what that caller's role in the app allows; an app the caller has no role
+// in answers NOT_FOUND, like one that does not exist.
 type Query struct {
 }
 
@@ -307,10 +325,14 @@ type TriggerResult struct {
 	Error *TriggerError `json:"error,omitempty"`
 }
 
+// The settings updateApp changes; a field left out stays as it is.
 type UpdateAppInput struct {
-	Name           *string  `json:"name,omitempty"`
+	// 1 to 200 characters, without control characters.
+	Name *string `json:"name,omitempty"`
+	// Replaces the whole list (same rules as in createApp; empty: any origin) and clears setAsideOrigins.
 	AllowedOrigins []string `json:"allowedOrigins,omitempty"`
-	Timezone       *string  `json:"timezone,omitempty"`
+	// IANA timezone such as Europe/Amsterdam (not Local); BAD_USER_INPUT otherwise.
+	Timezone *string `json:"timezone,omitempty"`
 	// Days raw events are kept (1 to 36500); 0 keeps them forever.
 	RetentionDays *int `json:"retentionDays,omitempty"`
 }
@@ -669,8 +691,11 @@ func (e Interval) MarshalJSON() ([]byte, error) {
 type Role string
 
 const (
-	RoleOwner  Role = "owner"
+	// Everything an editor may, plus app settings, members, invitations, the secret key, eraseBefore and the audit log.
+	RoleOwner Role = "owner"
+	// Everything a viewer may, plus definitions, matchers, goals, automation rules, ingest tokens and erasing leads and devices. An app's secret key acts as an editor of its app, except where a description says signed in.
 	RoleEditor Role = "editor"
+	// Reads the app's definitions, leads, events, insights and automations; changes nothing.
 	RoleViewer Role = "viewer"
 )
 
