@@ -3984,13 +3984,19 @@ extend type Mutation {
   sendTestDelivery(appId: ID!, actionId: ID!): TestDeliveryResult!
 }
 `, BuiltIn: false},
-	{Name: "../schema/events.graphqls", Input: `"Where a trigger came from."
+	{Name: "../schema/events.graphqls", Input: `"Where a trigger came from, as its sender says (TriggerInput.source); webhooks through an ingest token are always webhook."
 enum EventSource {
+  "A WordPress shortcode of the plugin."
   shortcode
+  "The plugin's WordPress block."
   block
+  "The browser library (crumbs.js)."
   js
+  "A trigger that names no source (the default), such as a server's; Segment-style calls too."
   api
+  "A Bento-compatible webhook, through an ingest token (see Event.integration)."
   webhook
+  "The WordPress plugin's server-side hooks."
   wordpress
 }
 
@@ -3999,11 +4005,15 @@ A per-app event code with its presentation. The code is what snippets reference:
 lowercase letters, digits, ` + "`" + `_` + "`" + `, ` + "`" + `-` + "`" + ` and ` + "`" + `.` + "`" + `, at most 64 characters, unique per app.
 """
 type EventDefinition {
+  "The definition's id, for eventDefinition, updateEventDefinition and deleteEventDefinition."
   id: ID!
+  "The public appId of its app."
   appId: ID!
+  "What snippets and triggers send; unique in the app."
   code: String!
+  "Shown in the dashboard and in the lead's narrative: 1 to 200 characters, without control characters."
   name: String!
-  "#RRGGBB"
+  "#RRGGBB, in capitals."
   color: String!
   "What the visitor did, in plain words (fed to the AI that writes nurture emails)."
   description: String!
@@ -4011,51 +4021,75 @@ type EventDefinition {
   enabled: Boolean!
   "True for view, click and submit, which every app starts with. They behave like any other definition."
   builtIn: Boolean!
-  "How many events have been recorded for this definition."
+  "How many events are recorded for this definition: erasures lower it, the retention job leaves it as it is."
   triggerCount: Int!
+  "When its earliest event occurred (occurredAt); null until it is first triggered."
   firstTriggeredAt: Time
+  "When its latest event occurred (occurredAt); null until it is first triggered."
   lastTriggeredAt: Time
+  "When it was defined (for view, click and submit: when the app was created)."
   createdAt: Time!
+  "When updateEventDefinition last changed it."
   updatedAt: Time!
 }
 
+"A new definition."
 input CreateEventDefinitionInput {
+  "The public appId."
   appId: ID!
+  "1 to 64 lowercase letters, digits, ` + "`" + `_` + "`" + `, ` + "`" + `-` + "`" + ` or ` + "`" + `.` + "`" + `, not yet defined in the app (CONFLICT otherwise)."
   code: String!
+  "1 to 200 characters, without control characters (leading and trailing spaces are trimmed)."
   name: String!
   "#RRGGBB; defaults to #6B7280."
   color: String
+  "What the visitor did, at most 2000 characters once trimmed; defaults to empty."
   description: String
   "Defaults to true."
   enabled: Boolean
 }
 
+"The fields updateEventDefinition changes; a field left out stays as it is."
 input UpdateEventDefinitionInput {
   "May change only while the definition has never been triggered (else EVENT_ALREADY_TRIGGERED)."
   code: String
+  "1 to 200 characters, without control characters."
   name: String
+  "#RRGGBB."
   color: String
+  "At most 2000 characters once trimmed."
   description: String
+  "False disables (new triggers are refused with EVENT_DISABLED, the history stays); true enables again."
   enabled: Boolean
 }
 
+"What a delete (or revokeInvitation) answers."
 type DeletePayload {
+  "The id of what was deleted, as it was given."
   id: ID!
 }
 
 "One recorded trigger of a definition by a device."
 type Event {
+  "The event's id (a decimal number), as trigger answered it in eventId."
   id: ID!
+  "Its definition's code, which is the code it was sent with: a code changes only before its first trigger."
   code: String!
+  "The definition it triggered."
   definition: EventDefinition!
   "The device that sent it; null only when the device was erased while the event was being read."
   device: Device
   "The lead that owns the device now, if it has been identified."
   lead: Lead
+  "The page it happened on, as sent (at most 2048 bytes); empty, never null, when none was sent."
   url: String
+  "The page's referrer, as sent (at most 2048 bytes); empty, never null, when none was sent."
   referrer: String
+  "The page's title, as sent (at most 512 bytes); empty, never null, when none was sent."
   title: String
+  "The JSON object sent with it ({} when none); numbers read back exactly as they were sent."
   properties: Map!
+  "Where it came from."
   source: EventSource!
   "When it happened, as reported by the sender (defaults to receivedAt)."
   occurredAt: Time!
@@ -4063,30 +4097,42 @@ type Event {
   receivedAt: Time!
 }
 
+"One event of a page, with its position."
 type EventEdge {
   "Pass as ` + "`" + `after` + "`" + ` to read what comes after this item."
   cursor: String!
+  "The event."
   node: Event!
 }
 
 "A page of events, newest first."
 type EventConnection {
+  "The events of this page, newest first; empty after the last one."
   edges: [EventEdge!]!
+  "Whether another page follows, and the cursor to read it with."
   pageInfo: PageInfo!
 }
 
+"One event to record."
 input TriggerInput {
   "The public appId."
   appId: ID!
   "Client-generated device id, 1 to 128 printable characters."
   deviceId: String!
+  """
+  A code defined in the app: 1 to 64 lowercase letters, digits, ` + "`" + `_` + "`" + `, ` + "`" + `-` + "`" + ` or ` + "`" + `.` + "`" + `. An unknown code
+  is UNKNOWN_EVENT_CODE (counted in unknownCodes), a disabled one EVENT_DISABLED; nothing is stored then.
+  """
   code: String!
+  "The page it happened on: at most 2048 bytes, without control characters."
   url: String
+  "The page's referrer: at most 2048 bytes, without control characters."
   referrer: String
+  "The page's title: at most 512 bytes; tabs and line breaks allowed, no other control characters."
   title: String
   "A JSON object of at most 8 KiB when encoded (anything else is refused for this trigger alone)."
   properties: JSON
-  "When it happened; defaults to now. At most 5 minutes in the future."
+  "When it happened; defaults to now. After 2000-01-01, at most 5 minutes in the future and, without the secret key, at most 15 minutes in the past."
   occurredAt: Time
   "Idempotency key, at most 128 characters. A repeated messageId in the same app is answered duplicate: true and stored once."
   messageId: String
@@ -4096,11 +4142,15 @@ input TriggerInput {
 
 "Why one item of a batch was refused; the codes are the same as extensions.code."
 type TriggerError {
+  "The extensions.code word, e.g. BAD_USER_INPUT, UNKNOWN_EVENT_CODE, EVENT_DISABLED or RATE_LIMITED."
   code: String!
+  "What went wrong, for people; generic for INTERNAL_SERVER_ERROR (the details are logged)."
   message: String!
+  "The input field at fault for BAD_USER_INPUT (e.g. properties); null when the error is not about one field."
   field: String
 }
 
+"The answer to one trigger."
 type TriggerResult {
   "True when the event is durably stored (now or by an earlier call with the same messageId)."
   accepted: Boolean!
@@ -4113,21 +4163,41 @@ type TriggerResult {
 }
 
 extend type Query {
-  "One event definition by id."
-  eventDefinition(id: ID!): EventDefinition!
+  "One event definition by id, for everyone with a role in its app (NOT_FOUND otherwise)."
+  eventDefinition(
+    "The EventDefinition.id."
+    id: ID!
+  ): EventDefinition!
 }
 
 extend type Mutation {
   "Defines a code in the app (editors and owners); a code already defined there is CONFLICT."
-  createEventDefinition(input: CreateEventDefinitionInput!): EventDefinition!
+  createEventDefinition(
+    "The app and the new definition."
+    input: CreateEventDefinitionInput!
+  ): EventDefinition!
   "Changes only the fields given (editors and owners), so concurrent edits of different fields both stay."
-  updateEventDefinition(id: ID!, input: UpdateEventDefinitionInput!): EventDefinition!
-  "Deletes a definition that has never been triggered; otherwise EVENT_ALREADY_TRIGGERED."
-  deleteEventDefinition(id: ID!): DeletePayload!
+  updateEventDefinition(
+    "The EventDefinition.id."
+    id: ID!
+    "The fields to change."
+    input: UpdateEventDefinitionInput!
+  ): EventDefinition!
+  "Deletes a definition that has never been triggered (editors and owners); otherwise EVENT_ALREADY_TRIGGERED."
+  deleteEventDefinition(
+    "The EventDefinition.id."
+    id: ID!
+  ): DeletePayload!
   "Records one event. Answers only after it is durably stored."
-  trigger(input: TriggerInput!): TriggerResult!
+  trigger(
+    "The event; a refused one is an error with its code (a browser from an origin the app does not allow: FORBIDDEN)."
+    input: TriggerInput!
+  ): TriggerResult!
   "Records up to 500 events. Results come in input order; one refused item does not affect the others."
-  triggerBatch(inputs: [TriggerInput!]!): [TriggerResult!]!
+  triggerBatch(
+    "At most 500 events (20 without the secret key); more is BAD_USER_INPUT on inputs and nothing is recorded."
+    inputs: [TriggerInput!]!
+  ): [TriggerResult!]!
 }
 `, BuiltIn: false},
 	{Name: "../schema/ingest.graphqls", Input: `"""
@@ -4513,9 +4583,13 @@ type Subscription {
 type Device {
   "The client-generated deviceId."
   id: ID!
+  "The public appId of its app."
   appId: ID!
+  "The User-Agent header of the most recent request about it that carried one, at most 512 bytes; empty when none did."
   userAgent: String!
+  "The earliest occurredAt of its events, or when identify first named it if that was earlier."
   firstSeenAt: Time!
+  "The latest occurredAt of its events, or when identify first named it if that was later."
   lastSeenAt: Time!
   "The lead this device has been identified as, if any."
   lead: Lead
@@ -4530,18 +4604,27 @@ type Device {
 
 "An identified person (by email) in one app. A lead owns one or more devices."
 type Lead {
+  "The lead's id, for the lead query."
   id: ID!
+  "The public appId of its app."
   appId: ID!
+  "The email it was first identified with; look-ups ignore case."
   email: String!
+  "The name identify last gave, at most 200 characters; null when none was given or it was cleared with an empty name."
   name: String
+  "The fields merged from every identify (a JSON object of at most 8 KiB); {} when none."
   fields: Map!
+  "The devices it owns, first seen first."
   devices: [Device!]!
   "Earliest event of any of its devices (or when it was identified, if it has none)."
   firstSeenAt: Time!
+  "Latest event of any of its devices (or when it was last identified, if it has none)."
   lastSeenAt: Time!
+  "How many events its devices have, including those from before identification."
   eventCount: Int!
   "Devices that moved to or away from this lead, newest first."
   deviceMoves: [DeviceMove!]!
+  "When it was first identified."
   createdAt: Time!
   "Events of all its devices, newest first, including those from before identification."
   timeline(
@@ -4566,35 +4649,51 @@ type Lead {
 
 "A device re-identified from one lead to another."
 type DeviceMove {
+  "The client-generated deviceId of the device that moved."
   deviceId: ID!
+  "The lead it belonged to before; null if that lead is gone."
   fromLead: Lead
+  "The lead identify attached it to."
   toLead: Lead!
+  "When identify moved it."
   movedAt: Time!
 }
 
+"One lead of a page, with its position."
 type LeadEdge {
   "Pass as ` + "`" + `after` + "`" + ` to read what comes after this item."
   cursor: String!
+  "The lead."
   node: Lead!
 }
 
+"A page of leads, newest first."
 type LeadConnection {
+  "The leads of this page, newest first; empty after the last one."
   edges: [LeadEdge!]!
+  "Whether another page follows, and the cursor to read it with."
   pageInfo: PageInfo!
 }
 
+"Who a device belongs to."
 input IdentifyInput {
+  "The public appId."
   appId: ID!
+  "The client-generated deviceId: 1 to 128 bytes of printable UTF-8, not ` + "`" + `.` + "`" + ` or ` + "`" + `..` + "`" + `. A device not seen before is created."
   deviceId: String!
   "Matched case-insensitively."
   email: String!
+  "At most 200 characters, without control characters; an empty name clears it, an omitted one keeps it."
   name: String
   "Merged into the lead's fields; a null value removes a field."
   fields: Map
 }
 
+"The answer to identify. A browser (no credential) may read only moved and device { id appId }; any other field is UNAUTHENTICATED for it."
 type IdentifyPayload {
+  "The lead with this email, created if it was new."
   lead: Lead!
+  "The device, now the lead's."
   device: Device!
   "True when the device belonged to another lead before."
   moved: Boolean!
@@ -4602,11 +4701,20 @@ type IdentifyPayload {
 
 extend type Query {
   "One lead by id, for viewers of its app (NOT_FOUND otherwise)."
-  lead(id: ID!): Lead!
+  lead(
+    "The Lead.id."
+    id: ID!
+  ): Lead!
   "One device of an app by its client-generated deviceId (NOT_FOUND when the app has none such)."
-  device(appId: ID!, deviceId: ID!): Device!
+  device(
+    "The public appId."
+    appId: ID!
+    "The client-generated deviceId."
+    deviceId: ID!
+  ): Device!
   "Leads of an app, newest first. ` + "`" + `search` + "`" + ` matches email or name."
   leads(
+    "The public appId."
     appId: ID!
     "Part of the email or name, any case."
     search: String
@@ -4616,31 +4724,57 @@ extend type Query {
     after: String
   ): LeadConnection!
   "The lead with this email (case-insensitive), for personal-data export; null when there is none."
-  leadByEmail(appId: ID!, email: String!): Lead
+  leadByEmail(
+    "The public appId."
+    appId: ID!
+    "The lead's email, any case."
+    email: String!
+  ): Lead
 }
 
 extend type Mutation {
   "Attaches a device to the lead with this email, creating the lead if needed."
-  identify(input: IdentifyInput!): IdentifyPayload!
+  identify(
+    "The device, the email and what to merge into the lead."
+    input: IdentifyInput!
+  ): IdentifyPayload!
   """
-  Erases a lead with its devices and all their events (right to erasure). Erasing an unknown email is not an error.
+  Erases a lead with its devices and all their events (right to erasure; editors, owners and the secret key). Erasing an unknown email is not an error.
   The erasure runs in the server, whatever happens to this request, and resumes after a restart; the answer comes
   when it is done or after CRUMBS_ERASE_WAIT (20 s), with ` + "`" + `done: false` + "`" + ` and the counts so far: follow it with
   ` + "`" + `erasure` + "`" + `. Asking again while it runs joins it. The same holds for eraseDevice and eraseBefore.
   """
-  eraseLead(appId: ID!, email: String!): EraseLeadPayload!
-  "Erases one device with all its events; its lead keeps its other devices. Erasing an unknown device is not an error."
-  eraseDevice(appId: ID!, deviceId: ID!): EraseLeadPayload!
+  eraseLead(
+    "The public appId."
+    appId: ID!
+    "The lead's email, any case."
+    email: String!
+  ): EraseLeadPayload!
+  "Erases one device with all its events (editors, owners and the secret key); its lead keeps its other devices. Erasing an unknown device is not an error."
+  eraseDevice(
+    "The public appId."
+    appId: ID!
+    "The client-generated deviceId."
+    deviceId: ID!
+  ): EraseLeadPayload!
   "Erases every event of the app that occurred before ` + "`" + `before` + "`" + `, then the devices and leads left without events and not active since. Owners only."
-  eraseBefore(appId: ID!, before: Time!): EraseLeadPayload!
+  eraseBefore(
+    "The public appId."
+    appId: ID!
+    "Events that occurred (occurredAt) before this time are erased."
+    before: Time!
+  ): EraseLeadPayload!
 }
 
 "What an erasure removed, and its receipt. While it runs (` + "`" + `done: false` + "`" + `), the counts are what it has removed so far."
 type EraseLeadPayload {
   "False when nothing matched (no receipt then)."
   erased: Boolean!
+  "Devices removed so far."
   deletedDevices: Int!
+  "Events removed so far."
   deletedEvents: Int!
+  "Leads removed so far."
   deletedLeads: Int!
   "Erased messageIds remembered so that late resends are answered duplicate and not stored."
   tombstones: Int!
@@ -4660,6 +4794,7 @@ type EraseLeadPayload {
 
 "The receipt of one erasure, export or retention run. It holds no personal data: the subject is kept as its SHA-256."
 type AuditRecord {
+  "The receipt's id: the receiptId of the erasure or export it records."
   id: ID!
   "erase_lead, erase_device, erase_before, retention or export."
   kind: String!
@@ -4669,29 +4804,45 @@ type AuditRecord {
   actorUserId: ID
   "Hex SHA-256 of the subject: the lowercased email, the device id, the RFC 3339 date, or the export's filter."
   subjectHash: String!
+  "Events erased, or written out by an export."
   events: Int!
+  "Devices erased; for an export of a lead, the lead's devices."
   devices: Int!
+  "Leads erased; 0 for an export."
   leads: Int!
+  "Erased messageIds kept (30 days) so that late resends are answered duplicate; 0 for an export."
   tombstones: Int!
+  "When the receipt was written."
   createdAt: Time!
 }
 
+"One receipt of a page, with its position."
 type AuditRecordEdge {
   "Pass as ` + "`" + `after` + "`" + ` to read what comes after this item."
   cursor: String!
+  "The receipt."
   node: AuditRecord!
 }
 
+"A page of the audit log, newest first."
 type AuditRecordConnection {
+  "The receipts of this page, newest first; empty after the last one."
   edges: [AuditRecordEdge!]!
+  "Whether another page follows, and the cursor to read it with."
   pageInfo: PageInfo!
 }
 
 extend type Query {
   "An erasure started by eraseLead, eraseDevice or eraseBefore: its counts so far, and once done the final ones and the receipt. Who may start an erasure of its kind may follow it. Kept 30 days after it is done."
-  erasure(appId: ID!, id: ID!): EraseLeadPayload!
+  erasure(
+    "The public appId."
+    appId: ID!
+    "The erasureId that eraseLead, eraseDevice or eraseBefore answered."
+    id: ID!
+  ): EraseLeadPayload!
   "Receipts of the app's erasures, exports and retention runs, newest first. Owners only."
   auditLog(
+    "The public appId."
     appId: ID!
     "0 to 200 receipts (BAD_USER_INPUT on first otherwise)."
     first: Int = 50

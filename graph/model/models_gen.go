@@ -40,15 +40,20 @@ type AppWithSecret struct {
 	SecretKey string `json:"secretKey"`
 }
 
+// A page of the audit log, newest first.
 type AuditRecordConnection struct {
-	Edges    []*AuditRecordEdge `json:"edges"`
-	PageInfo *PageInfo          `json:"pageInfo"`
+	// The receipts of this page, newest first; empty after the last one.
+	Edges []*AuditRecordEdge `json:"edges"`
+	// Whether another page follows, and the cursor to read it with.
+	PageInfo *PageInfo `json:"pageInfo"`
 }
 
+// One receipt of a page, with its position.
 type AuditRecordEdge struct {
 	// Pass as `after` to read what comes after this item.
-	Cursor string              `json:"cursor"`
-	Node   *models.AuditRecord `json:"node"`
+	Cursor string `json:"cursor"`
+	// The receipt.
+	Node *models.AuditRecord `json:"node"`
 }
 
 type AutomationActionInput struct {
@@ -83,12 +88,17 @@ type CreateAppInput struct {
 	Timezone *string `json:"timezone,omitempty"`
 }
 
+// A new definition.
 type CreateEventDefinitionInput struct {
+	// The public appId.
 	AppID string `json:"appId"`
-	Code  string `json:"code"`
-	Name  string `json:"name"`
+	// 1 to 64 lowercase letters, digits, `_`, `-` or `.`, not yet defined in the app (CONFLICT otherwise).
+	Code string `json:"code"`
+	// 1 to 200 characters, without control characters (leading and trailing spaces are trimmed).
+	Name string `json:"name"`
 	// #RRGGBB; defaults to #6B7280.
-	Color       *string `json:"color,omitempty"`
+	Color *string `json:"color,omitempty"`
+	// What the visitor did, at most 2000 characters once trimmed; defaults to empty.
 	Description *string `json:"description,omitempty"`
 	// Defaults to true.
 	Enabled *bool `json:"enabled,omitempty"`
@@ -104,7 +114,9 @@ type CreatedIngestToken struct {
 	URL string `json:"url"`
 }
 
+// What a delete (or revokeInvitation) answers.
 type DeletePayload struct {
+	// The id of what was deleted, as it was given.
 	ID string `json:"id"`
 }
 
@@ -121,14 +133,18 @@ type DeliveryEdge struct {
 
 // A page of events, newest first.
 type EventConnection struct {
-	Edges    []*EventEdge `json:"edges"`
-	PageInfo *PageInfo    `json:"pageInfo"`
+	// The events of this page, newest first; empty after the last one.
+	Edges []*EventEdge `json:"edges"`
+	// Whether another page follows, and the cursor to read it with.
+	PageInfo *PageInfo `json:"pageInfo"`
 }
 
+// One event of a page, with its position.
 type EventEdge struct {
 	// Pass as `after` to read what comes after this item.
-	Cursor string        `json:"cursor"`
-	Node   *models.Event `json:"node"`
+	Cursor string `json:"cursor"`
+	// The event.
+	Node *models.Event `json:"node"`
 }
 
 type EventMatcherInput struct {
@@ -197,32 +213,44 @@ type HeaderInput struct {
 	Value string `json:"value"`
 }
 
+// Who a device belongs to.
 type IdentifyInput struct {
-	AppID    string `json:"appId"`
+	// The public appId.
+	AppID string `json:"appId"`
+	// The client-generated deviceId: 1 to 128 bytes of printable UTF-8, not `.` or `..`. A device not seen before is created.
 	DeviceID string `json:"deviceId"`
 	// Matched case-insensitively.
-	Email string  `json:"email"`
-	Name  *string `json:"name,omitempty"`
+	Email string `json:"email"`
+	// At most 200 characters, without control characters; an empty name clears it, an omitted one keeps it.
+	Name *string `json:"name,omitempty"`
 	// Merged into the lead's fields; a null value removes a field.
 	Fields map[string]any `json:"fields,omitempty"`
 }
 
+// The answer to identify. A browser (no credential) may read only moved and device { id appId }; any other field is UNAUTHENTICATED for it.
 type IdentifyPayload struct {
-	Lead   *models.Lead   `json:"lead"`
+	// The lead with this email, created if it was new.
+	Lead *models.Lead `json:"lead"`
+	// The device, now the lead's.
 	Device *models.Device `json:"device"`
 	// True when the device belonged to another lead before.
 	Moved bool `json:"moved"`
 }
 
+// A page of leads, newest first.
 type LeadConnection struct {
-	Edges    []*LeadEdge `json:"edges"`
-	PageInfo *PageInfo   `json:"pageInfo"`
+	// The leads of this page, newest first; empty after the last one.
+	Edges []*LeadEdge `json:"edges"`
+	// Whether another page follows, and the cursor to read it with.
+	PageInfo *PageInfo `json:"pageInfo"`
 }
 
+// One lead of a page, with its position.
 type LeadEdge struct {
 	// Pass as `after` to read what comes after this item.
-	Cursor string       `json:"cursor"`
-	Node   *models.Lead `json:"node"`
+	Cursor string `json:"cursor"`
+	// The lead.
+	Node *models.Lead `json:"node"`
 }
 
 // Picks events: a code, optionally narrowed by rules that must all hold.
@@ -290,23 +318,32 @@ type TestRuleInput struct {
 
 // Why one item of a batch was refused; the codes are the same as extensions.code.
 type TriggerError struct {
-	Code    string  `json:"code"`
-	Message string  `json:"message"`
-	Field   *string `json:"field,omitempty"`
+	// The extensions.code word, e.g. BAD_USER_INPUT, UNKNOWN_EVENT_CODE, EVENT_DISABLED or RATE_LIMITED.
+	Code string `json:"code"`
+	// What went wrong, for people; generic for INTERNAL_SERVER_ERROR (the details are logged).
+	Message string `json:"message"`
+	// The input field at fault for BAD_USER_INPUT (e.g. properties); null when the error is not about one field.
+	Field *string `json:"field,omitempty"`
 }
 
+// One event to record.
 type TriggerInput struct {
 	// The public appId.
 	AppID string `json:"appId"`
 	// Client-generated device id, 1 to 128 printable characters.
-	DeviceID string  `json:"deviceId"`
-	Code     string  `json:"code"`
-	URL      *string `json:"url,omitempty"`
+	DeviceID string `json:"deviceId"`
+	// A code defined in the app: 1 to 64 lowercase letters, digits, `_`, `-` or `.`. An unknown code
+	// is UNKNOWN_EVENT_CODE (counted in unknownCodes), a disabled one EVENT_DISABLED; nothing is stored then.
+	Code string `json:"code"`
+	// The page it happened on: at most 2048 bytes, without control characters.
+	URL *string `json:"url,omitempty"`
+	// The page's referrer: at most 2048 bytes, without control characters.
 	Referrer *string `json:"referrer,omitempty"`
-	Title    *string `json:"title,omitempty"`
+	// The page's title: at most 512 bytes; tabs and line breaks allowed, no other control characters.
+	Title *string `json:"title,omitempty"`
 	// A JSON object of at most 8 KiB when encoded (anything else is refused for this trigger alone).
 	Properties any `json:"properties,omitempty"`
-	// When it happened; defaults to now. At most 5 minutes in the future.
+	// When it happened; defaults to now. After 2000-01-01, at most 5 minutes in the future and, without the secret key, at most 15 minutes in the past.
 	OccurredAt *time.Time `json:"occurredAt,omitempty"`
 	// Idempotency key, at most 128 characters. A repeated messageId in the same app is answered duplicate: true and stored once.
 	MessageID *string `json:"messageId,omitempty"`
@@ -314,6 +351,7 @@ type TriggerInput struct {
 	Source *EventSource `json:"source,omitempty"`
 }
 
+// The answer to one trigger.
 type TriggerResult struct {
 	// True when the event is durably stored (now or by an earlier call with the same messageId).
 	Accepted bool `json:"accepted"`
@@ -355,13 +393,18 @@ type UpdateAutomationRuleInput struct {
 	Enabled        *bool   `json:"enabled,omitempty"`
 }
 
+// The fields updateEventDefinition changes; a field left out stays as it is.
 type UpdateEventDefinitionInput struct {
 	// May change only while the definition has never been triggered (else EVENT_ALREADY_TRIGGERED).
-	Code        *string `json:"code,omitempty"`
-	Name        *string `json:"name,omitempty"`
-	Color       *string `json:"color,omitempty"`
+	Code *string `json:"code,omitempty"`
+	// 1 to 200 characters, without control characters.
+	Name *string `json:"name,omitempty"`
+	// #RRGGBB.
+	Color *string `json:"color,omitempty"`
+	// At most 2000 characters once trimmed.
 	Description *string `json:"description,omitempty"`
-	Enabled     *bool   `json:"enabled,omitempty"`
+	// False disables (new triggers are refused with EVENT_DISABLED, the history stays); true enables again.
+	Enabled *bool `json:"enabled,omitempty"`
 }
 
 type UpdateEventMatcherInput struct {
@@ -563,15 +606,21 @@ func (e DeliveryStatus) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// Where a trigger came from.
+// Where a trigger came from, as its sender says (TriggerInput.source); webhooks through an ingest token are always webhook.
 type EventSource string
 
 const (
+	// A WordPress shortcode of the plugin.
 	EventSourceShortcode EventSource = "shortcode"
-	EventSourceBlock     EventSource = "block"
-	EventSourceJs        EventSource = "js"
-	EventSourceAPI       EventSource = "api"
-	EventSourceWebhook   EventSource = "webhook"
+	// The plugin's WordPress block.
+	EventSourceBlock EventSource = "block"
+	// The browser library (crumbs.js).
+	EventSourceJs EventSource = "js"
+	// A trigger that names no source (the default), such as a server's; Segment-style calls too.
+	EventSourceAPI EventSource = "api"
+	// A Bento-compatible webhook, through an ingest token (see Event.integration).
+	EventSourceWebhook EventSource = "webhook"
+	// The WordPress plugin's server-side hooks.
 	EventSourceWordpress EventSource = "wordpress"
 )
 
