@@ -3706,6 +3706,7 @@ enum ActionKind {
   slack
 }
 
+"Where a delivery stands."
 enum DeliveryStatus {
   "Waiting for its first attempt."
   pending
@@ -3723,19 +3724,29 @@ leads) are sent to its actions after they are stored, at least once, with
 a webhook-id that is the same for every attempt and replay.
 """
 type AutomationRule {
+  "The rule's id, for automationRule and the mutations that take a ruleId."
   id: ID!
+  "Unique in the app: 1 to 200 characters, without control characters."
   name: String!
+  "The stored matcher whose events it sends; that matcher cannot be deleted while the rule uses it."
   matcher: EventMatcher!
   "Fires only for devices attached to a lead."
   identifiedOnly: Boolean!
+  "False: events stored meanwhile are not matched (replayRule can send them later); deliveries already recorded still go."
   enabled: Boolean!
+  "Where it sends, in the order they were added: at most 10 (deleteAutomationAction may leave none)."
   actions: [AutomationAction!]!
+  "When it was created."
   createdAt: Time!
+  "When updateAutomationRule last changed it."
   updatedAt: Time!
 }
 
+"One receiver of a rule's events: a webhook or a Slack incoming webhook, with its own signing secret and delivery log."
 type AutomationAction {
+  "The action's id, for updateAutomationAction, rotateActionSecret, sendTestDelivery and deleteAutomationAction."
   id: ID!
+  "Webhook or Slack; fixed once created."
   kind: ActionKind!
   """
   The URL without what may be its credentials. For a webhook: the scheme and
@@ -3764,12 +3775,15 @@ type AutomationAction {
   retiredSecretExpiries: [Time!]!
   "Until when the secret rotated out last still signs deliveries, if it does."
   previousSecretExpiresAt: Time @deprecated(reason: "Use retiredSecretExpiries: every secret rotated out in the last 24 hours signs, not only the last.")
+  "When it was added."
   createdAt: Time!
+  "When it was last changed: by updateAutomationAction, rotateActionSecret, or a 410 Gone that disabled it."
   updatedAt: Time!
 }
 
 "A custom header; its value is never shown after saving."
 type WebhookHeader {
+  "The header's name, in canonical form (X-Api-Key)."
   name: String!
   "The value's last two characters (for values of 12 or more), after an ellipsis."
   valueHint: String!
@@ -3777,12 +3791,15 @@ type WebhookHeader {
 
 "An action's signing secret, shown in this answer only."
 type ActionSecretPayload {
+  "The action the secret signs for."
   action: AutomationAction!
   "whsec_... for webhooks; null for Slack, which authenticates by its URL."
   signingSecret: String
 }
 
+"The answer to createAutomationRule."
 type CreateAutomationRulePayload {
+  "The rule created, with its actions."
   rule: AutomationRule!
   "One per action, in the order given: the only time the secrets are shown."
   secrets: [ActionSecretPayload!]!
@@ -3790,12 +3807,17 @@ type CreateAutomationRulePayload {
 
 "One event sent, or to be sent, to one action."
 type Delivery {
+  "The delivery's id, for replayDelivery."
   id: ID!
+  "The rule whose matcher matched the event."
   rule: AutomationRule!
+  "The action it is sent to."
   action: AutomationAction!
+  "The Event.id of the event it sends."
   eventId: ID!
   "The webhook-id header: the same for every attempt and replay of this event to this action."
   webhookId: String!
+  "Where it stands now."
   status: DeliveryStatus!
   """
   Attempts since the delivery was recorded or last replayed (replayDelivery,
@@ -3813,34 +3835,47 @@ type Delivery {
   host only, wherever the URL, its path or its query appear.
   """
   lastError: String!
+  "Milliseconds the last attempt took; 0 before the first."
   lastLatencyMs: Int!
+  "When the next attempt is due; null once it succeeded or is dead."
   nextAttemptAt: Time
+  "When the event was matched and the delivery recorded."
   createdAt: Time!
+  "When it last changed (an attempt's outcome, a replay). Succeeded and dead deliveries leave the log this long after: CRUMBS_WEBHOOK_LOG_RETENTION (30 days)."
   updatedAt: Time!
   "Every attempt, oldest first, those before a replay and any in flight during one included."
   attemptLog: [DeliveryAttempt!]!
 }
 
+"One attempt to send a delivery."
 type DeliveryAttempt {
+  "When its outcome was recorded."
   at: Time!
   "0 when the request got no answer (refused, timed out)."
   statusCode: Int!
+  "Milliseconds it took; an attempt is cut off at CRUMBS_WEBHOOK_TIMEOUT (10 s)."
   latencyMs: Int!
   "As Delivery.lastError: the action's URL appears as its scheme and host only."
   error: String!
 }
 
+"One delivery of a page, with its position."
 type DeliveryEdge {
   "Pass as ` + "`" + `after` + "`" + ` to read what comes after this item."
   cursor: String!
+  "The delivery."
   node: Delivery!
 }
 
+"A page of the delivery log, newest first."
 type DeliveryConnection {
+  "The deliveries of this page, newest first; empty after the last one."
   edges: [DeliveryEdge!]!
+  "Whether another page follows, and the cursor to read it with."
   pageInfo: PageInfo!
 }
 
+"What testRule found: how a rule would have fired on past events."
 type TestRuleResult {
   "Events in the range that would have fired the rule."
   matched: Int!
@@ -3852,10 +3887,13 @@ type TestRuleResult {
   samples: [JSON!]!
 }
 
+"What the receiver answered to sendTestDelivery's sample."
 type TestDeliveryResult {
+  "The webhook-id header the sample carried: msg_test_…, new for every test."
   webhookId: String!
   "0 when the request got no answer."
   statusCode: Int!
+  "Milliseconds the request took."
   latencyMs: Int!
   "As Delivery.lastError: the action's URL appears as its scheme and host only."
   error: String!
@@ -3863,29 +3901,40 @@ type TestDeliveryResult {
   responseBody: String!
 }
 
+"The answer to replayRule."
 type ReplayRulePayload {
   "Matching events queued again, each for every enabled action."
   events: Int!
 }
 
+"A custom header a webhook sends with every delivery."
 input HeaderInput {
+  """
+  An HTTP header name of at most 100 characters, given once per action; not one Crumbs sets
+  (Content-Type, Content-Length, Host, User-Agent, Webhook-Id, Webhook-Timestamp, Webhook-Signature,
+  Connection, Transfer-Encoding, TE, Upgrade, Trailer).
+  """
   name: String!
+  "One line of at most 2000 bytes, without control characters. Never shown again after saving."
   value: String!
 }
 
+"A new action of a rule."
 input AutomationActionInput {
+  "Webhook or Slack; it cannot change later."
   kind: ActionKind!
   """
   http(s) URL. Addresses that resolve to loopback, private, link-local or
   metadata networks are refused unless CRUMBS_WEBHOOK_ALLOW_PRIVATE=true.
   """
   url: String!
-  "Webhooks only, e.g. an API key for a CRM."
+  "Webhooks only, e.g. an API key for a CRM: at most 20, together at most 65,535 bytes as stored JSON."
   headers: [HeaderInput!]
-  "Slack only: text with {{event.name}}, {{event.url}}, {{lead.email}}, {{device.id}}, {{properties.<key>}}, ... placeholders."
+  "Slack only, at most 2000 characters: text with {{event.name}}, {{event.url}}, {{lead.email}}, {{device.id}}, {{properties.<key>}}, ... placeholders."
   template: String
 }
 
+"The fields updateAutomationAction changes; a field left out stays as it is. The kind cannot change."
 input UpdateAutomationActionInput {
   """
   A webhook with custom headers moves to another origin (scheme, host, port) only with ` + "`" + `headers` + "`" + `
@@ -3893,39 +3942,61 @@ input UpdateAutomationActionInput {
   never shown again and go only to the origin they were saved for.
   """
   url: String
-  "Replaces all headers."
+  "Replaces all headers (webhooks only; ` + "`" + `[]` + "`" + ` drops them)."
   headers: [HeaderInput!]
+  "The Slack message template (webhooks do not use it), at most 2000 characters; empty means the default summary."
   template: String
+  "False switches the action off (its deliveries wait); true switches it on again, also after a 410 Gone, and lets them go."
   enabled: Boolean
 }
 
+"A new rule with its actions."
 input AutomationRuleInput {
+  "1 to 200 characters, without control characters; unique in the app (CONFLICT otherwise)."
   name: String!
   "Name of a stored matcher."
   matcher: String!
+  "True: only events of devices attached to a lead fire the rule."
   identifiedOnly: Boolean = false
+  "False stores the rule switched off."
   enabled: Boolean = true
+  "1 to 10 actions; each webhook gets its own signing secret."
   actions: [AutomationActionInput!]!
 }
 
+"The fields updateAutomationRule changes; a field left out stays as it is. Changes apply to events matched after them."
 input UpdateAutomationRuleInput {
+  "1 to 200 characters, without control characters; unique in the app (CONFLICT otherwise)."
   name: String
+  "Name of a stored matcher."
   matcher: String
+  "True: only events of devices attached to a lead fire the rule."
   identifiedOnly: Boolean
+  "False stops matching new events; true resumes (events stored meanwhile are not sent: replayRule sends them)."
   enabled: Boolean
 }
 
+"The trigger of a rule to try: a matcher, and whether only identified devices count."
 input TestRuleInput {
   "Name of a stored matcher."
   matcher: String!
+  "True: only events of devices attached to a lead count."
   identifiedOnly: Boolean = false
 }
 
 extend type Query {
-  "The app's automation rules with their actions."
-  automationRules(appId: ID!): [AutomationRule!]!
+  "The app's automation rules with their actions, oldest first (everyone with a role in the app)."
+  automationRules(
+    "The public appId."
+    appId: ID!
+  ): [AutomationRule!]!
   "One automation rule of the app (NOT_FOUND otherwise)."
-  automationRule(appId: ID!, id: ID!): AutomationRule!
+  automationRule(
+    "The public appId."
+    appId: ID!
+    "The AutomationRule.id."
+    id: ID!
+  ): AutomationRule!
   """
   The delivery log, newest first (one event's deliveries by rule id, then
   action id), optionally of one rule and one status. ` + "`" + `first` + "`" + ` is 1 to 100 and
@@ -3933,6 +4004,7 @@ extend type Query {
   BAD_USER_INPUT naming the argument.
   """
   deliveries(
+    "The public appId."
     appId: ID!
     "Only this rule's deliveries."
     ruleId: ID
@@ -3944,44 +4016,113 @@ extend type Query {
     after: String
   ): DeliveryConnection!
   "How many events in the range would have fired a rule with this trigger, with sample payloads. Sends nothing."
-  testRule(appId: ID!, input: TestRuleInput!, range: RangeInput!): TestRuleResult!
+  testRule(
+    "The public appId."
+    appId: ID!
+    "The matcher and identifiedOnly to try."
+    input: TestRuleInput!
+    "Events that occurred from ` + "`" + `from` + "`" + ` (included) to ` + "`" + `to` + "`" + ` (excluded), taken as given: not widened, interval and timezone unused."
+    range: RangeInput!
+  ): TestRuleResult!
 }
 
 extend type Mutation {
   "Stores a rule with its actions (editors and owners); a name already used in the app is CONFLICT. The webhook secrets are in this answer only."
-  createAutomationRule(appId: ID!, input: AutomationRuleInput!): CreateAutomationRulePayload!
+  createAutomationRule(
+    "The public appId."
+    appId: ID!
+    "The rule and its actions."
+    input: AutomationRuleInput!
+  ): CreateAutomationRulePayload!
   "Changes only the fields given (editors and owners)."
-  updateAutomationRule(appId: ID!, id: ID!, input: UpdateAutomationRuleInput!): AutomationRule!
-  "Deletes the rule, its actions and its delivery log."
-  deleteAutomationRule(appId: ID!, id: ID!): DeletePayload!
+  updateAutomationRule(
+    "The public appId."
+    appId: ID!
+    "The AutomationRule.id."
+    id: ID!
+    "The fields to change."
+    input: UpdateAutomationRuleInput!
+  ): AutomationRule!
+  "Deletes the rule, its actions and its delivery log (editors and owners)."
+  deleteAutomationRule(
+    "The public appId."
+    appId: ID!
+    "The AutomationRule.id."
+    id: ID!
+  ): DeletePayload!
   "Adds an action to a rule (editors and owners); a webhook's signing secret is in this answer only."
-  addAutomationAction(appId: ID!, ruleId: ID!, input: AutomationActionInput!): ActionSecretPayload!
+  addAutomationAction(
+    "The public appId."
+    appId: ID!
+    "The AutomationRule.id; a rule has at most 10 actions (BAD_USER_INPUT on ruleId beyond)."
+    ruleId: ID!
+    "The new action."
+    input: AutomationActionInput!
+  ): ActionSecretPayload!
   "Changes only the fields given (editors and owners)."
-  updateAutomationAction(appId: ID!, id: ID!, input: UpdateAutomationActionInput!): AutomationAction!
+  updateAutomationAction(
+    "The public appId."
+    appId: ID!
+    "The AutomationAction.id."
+    id: ID!
+    "The fields to change."
+    input: UpdateAutomationActionInput!
+  ): AutomationAction!
   "Deletes an action and its delivery log (editors and owners)."
-  deleteAutomationAction(appId: ID!, id: ID!): DeletePayload!
+  deleteAutomationAction(
+    "The public appId."
+    appId: ID!
+    "The AutomationAction.id."
+    id: ID!
+  ): DeletePayload!
   """
   A new signing secret for a webhook. For 24 hours deliveries are signed by
   the old one too, and by those rotated out before it within their own 24
   hours, at most three old ones: rotating a fourth time within a day drops
-  the oldest (see retiredSecretExpiries).
+  the oldest (see retiredSecretExpiries). Editors and owners.
   """
-  rotateActionSecret(appId: ID!, id: ID!): ActionSecretPayload!
+  rotateActionSecret(
+    "The public appId."
+    appId: ID!
+    "The AutomationAction.id of a webhook (a Slack action is BAD_USER_INPUT: it is not signed)."
+    id: ID!
+  ): ActionSecretPayload!
   """
   Sends a delivery again now, with the same webhook-id and the whole retry
   policy: its attempts count from 0 again. An attempt in flight meanwhile is
   logged and changes nothing else. CONFLICT when its action is disabled
   (enabling the action lets its waiting deliveries go); NOT_FOUND when the
-  delivery was deleted (with its rule or action, by an erasure, or pruned).
+  delivery was deleted (with its rule or action, by an erasure, or pruned). Editors and owners.
   """
-  replayDelivery(appId: ID!, id: ID!): Delivery!
+  replayDelivery(
+    "The public appId."
+    appId: ID!
+    "The Delivery.id."
+    id: ID!
+  ): Delivery!
   """
   Sends again what matches the rule in the range (receivers dedupe by
-  webhook-id), each delivery with the whole retry policy, as replayDelivery.
+  webhook-id), each delivery with the whole retry policy, as replayDelivery. Works whether
+  or not the rule is enabled. Editors and owners.
   """
-  replayRule(appId: ID!, ruleId: ID!, range: RangeInput!): ReplayRulePayload!
-  "Sends one sample to the action now and answers what the receiver said. Not logged, not retried."
-  sendTestDelivery(appId: ID!, actionId: ID!): TestDeliveryResult!
+  replayRule(
+    "The public appId."
+    appId: ID!
+    "The AutomationRule.id."
+    ruleId: ID!
+    """
+    Events that occurred from ` + "`" + `from` + "`" + ` (included) to ` + "`" + `to` + "`" + ` (excluded), taken as given: not widened,
+    interval and timezone unused. More than 100,000 events of the matcher's code is BAD_USER_INPUT on range.
+    """
+    range: RangeInput!
+  ): ReplayRulePayload!
+  "Sends one sample to the action now and answers what the receiver said (editors and owners). Not logged, not retried."
+  sendTestDelivery(
+    "The public appId."
+    appId: ID!
+    "The AutomationAction.id; it is sent to even when disabled."
+    actionId: ID!
+  ): TestDeliveryResult!
 }
 `, BuiltIn: false},
 	{Name: "../schema/events.graphqls", Input: `"Where a trigger came from, as its sender says (TriggerInput.source); webhooks through an ingest token are always webhook."

@@ -56,24 +56,31 @@ type AuditRecordEdge struct {
 	Node *models.AuditRecord `json:"node"`
 }
 
+// A new action of a rule.
 type AutomationActionInput struct {
+	// Webhook or Slack; it cannot change later.
 	Kind ActionKind `json:"kind"`
 	// http(s) URL. Addresses that resolve to loopback, private, link-local or
 	// metadata networks are refused unless CRUMBS_WEBHOOK_ALLOW_PRIVATE=true.
 	URL string `json:"url"`
-	// Webhooks only, e.g. an API key for a CRM.
+	// Webhooks only, e.g. an API key for a CRM: at most 20, together at most 65,535 bytes as stored JSON.
 	Headers []*HeaderInput `json:"headers,omitempty"`
-	// Slack only: text with {{event.name}}, {{event.url}}, {{lead.email}}, {{device.id}}, {{properties.<key>}}, ... placeholders.
+	// Slack only, at most 2000 characters: text with {{event.name}}, {{event.url}}, {{lead.email}}, {{device.id}}, {{properties.<key>}}, ... placeholders.
 	Template *string `json:"template,omitempty"`
 }
 
+// A new rule with its actions.
 type AutomationRuleInput struct {
+	// 1 to 200 characters, without control characters; unique in the app (CONFLICT otherwise).
 	Name string `json:"name"`
 	// Name of a stored matcher.
-	Matcher        string                   `json:"matcher"`
-	IdentifiedOnly *bool                    `json:"identifiedOnly,omitempty"`
-	Enabled        *bool                    `json:"enabled,omitempty"`
-	Actions        []*AutomationActionInput `json:"actions"`
+	Matcher string `json:"matcher"`
+	// True: only events of devices attached to a lead fire the rule.
+	IdentifiedOnly *bool `json:"identifiedOnly,omitempty"`
+	// False stores the rule switched off.
+	Enabled *bool `json:"enabled,omitempty"`
+	// 1 to 10 actions; each webhook gets its own signing secret.
+	Actions []*AutomationActionInput `json:"actions"`
 }
 
 // A new app's settings.
@@ -120,15 +127,20 @@ type DeletePayload struct {
 	ID string `json:"id"`
 }
 
+// A page of the delivery log, newest first.
 type DeliveryConnection struct {
-	Edges    []*DeliveryEdge `json:"edges"`
-	PageInfo *PageInfo       `json:"pageInfo"`
+	// The deliveries of this page, newest first; empty after the last one.
+	Edges []*DeliveryEdge `json:"edges"`
+	// Whether another page follows, and the cursor to read it with.
+	PageInfo *PageInfo `json:"pageInfo"`
 }
 
+// One delivery of a page, with its position.
 type DeliveryEdge struct {
 	// Pass as `after` to read what comes after this item.
-	Cursor string           `json:"cursor"`
-	Node   *models.Delivery `json:"node"`
+	Cursor string `json:"cursor"`
+	// The delivery.
+	Node *models.Delivery `json:"node"`
 }
 
 // A page of events, newest first.
@@ -208,8 +220,13 @@ type GoalReport struct {
 	MedianSecondsToComplete *float64 `json:"medianSecondsToComplete,omitempty"`
 }
 
+// A custom header a webhook sends with every delivery.
 type HeaderInput struct {
-	Name  string `json:"name"`
+	// An HTTP header name of at most 100 characters, given once per action; not one Crumbs sets
+	// (Content-Type, Content-Length, Host, User-Agent, Webhook-Id, Webhook-Timestamp, Webhook-Signature,
+	// Connection, Transfer-Encoding, TE, Upgrade, Trailer).
+	Name string `json:"name"`
+	// One line of at most 2000 bytes, without control characters. Never shown again after saving.
 	Value string `json:"value"`
 }
 
@@ -292,6 +309,7 @@ type RangeInput struct {
 	Timezone *string `json:"timezone,omitempty"`
 }
 
+// The answer to replayRule.
 type ReplayRulePayload struct {
 	// Matching events queued again, each for every enabled action.
 	Events int `json:"events"`
@@ -310,10 +328,12 @@ type RuleInput struct {
 type Subscription struct {
 }
 
+// The trigger of a rule to try: a matcher, and whether only identified devices count.
 type TestRuleInput struct {
 	// Name of a stored matcher.
-	Matcher        string `json:"matcher"`
-	IdentifiedOnly *bool  `json:"identifiedOnly,omitempty"`
+	Matcher string `json:"matcher"`
+	// True: only events of devices attached to a lead count.
+	IdentifiedOnly *bool `json:"identifiedOnly,omitempty"`
 }
 
 // Why one item of a batch was refused; the codes are the same as extensions.code.
@@ -375,22 +395,30 @@ type UpdateAppInput struct {
 	RetentionDays *int `json:"retentionDays,omitempty"`
 }
 
+// The fields updateAutomationAction changes; a field left out stays as it is. The kind cannot change.
 type UpdateAutomationActionInput struct {
 	// A webhook with custom headers moves to another origin (scheme, host, port) only with `headers`
 	// given again (`[]` drops them), else BAD_USER_INPUT on input.headers: saved header values are
 	// never shown again and go only to the origin they were saved for.
 	URL *string `json:"url,omitempty"`
-	// Replaces all headers.
-	Headers  []*HeaderInput `json:"headers,omitempty"`
-	Template *string        `json:"template,omitempty"`
-	Enabled  *bool          `json:"enabled,omitempty"`
+	// Replaces all headers (webhooks only; `[]` drops them).
+	Headers []*HeaderInput `json:"headers,omitempty"`
+	// The Slack message template (webhooks do not use it), at most 2000 characters; empty means the default summary.
+	Template *string `json:"template,omitempty"`
+	// False switches the action off (its deliveries wait); true switches it on again, also after a 410 Gone, and lets them go.
+	Enabled *bool `json:"enabled,omitempty"`
 }
 
+// The fields updateAutomationRule changes; a field left out stays as it is. Changes apply to events matched after them.
 type UpdateAutomationRuleInput struct {
-	Name           *string `json:"name,omitempty"`
-	Matcher        *string `json:"matcher,omitempty"`
-	IdentifiedOnly *bool   `json:"identifiedOnly,omitempty"`
-	Enabled        *bool   `json:"enabled,omitempty"`
+	// 1 to 200 characters, without control characters; unique in the app (CONFLICT otherwise).
+	Name *string `json:"name,omitempty"`
+	// Name of a stored matcher.
+	Matcher *string `json:"matcher,omitempty"`
+	// True: only events of devices attached to a lead fire the rule.
+	IdentifiedOnly *bool `json:"identifiedOnly,omitempty"`
+	// False stops matching new events; true resumes (events stored meanwhile are not sent: replayRule sends them).
+	Enabled *bool `json:"enabled,omitempty"`
 }
 
 // The fields updateEventDefinition changes; a field left out stays as it is.
@@ -543,6 +571,7 @@ func (e BreakdownBy) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// Where a delivery stands.
 type DeliveryStatus string
 
 const (
