@@ -4399,22 +4399,30 @@ extend type Mutation {
 `, BuiltIn: false},
 	{Name: "../schema/insights.graphqls", Input: `"Bucket size of a time series. Days, weeks (from Monday) and months follow the timezone's calendar."
 enum Interval {
+  "Hours; in a timezone whose offset is not a whole hour they start at its half or quarter hours."
   hour
+  "Calendar days, midnight to midnight in the timezone (23 or 25 hours across daylight-saving changes)."
   day
+  "Weeks from Monday 00:00 in the timezone."
   week
+  "Calendar months from the 1st, 00:00 in the timezone."
   month
 }
 
 """
-A time range, widened to whole buckets of the interval in the timezone
-(default: the app's). Counts are exact. In timezones whose offset is not a
+A time range. The insights (overview, breakdown, funnel, goalReport) widen it to whole buckets
+of the interval in the timezone (default: the app's); testRule and replayRule take from and to
+as given. Counts are exact. In timezones whose offset is not a
 whole hour, overviews are computed from the raw events (slower) and
 breakdowns round the range to whole UTC hours. The widened range lies in
 the years 1000 to 9999 (BAD_USER_INPUT on from or to otherwise).
 """
 input RangeInput {
+  "Where the range starts (included); the insights widen it back to the start of its bucket."
   from: Time!
+  "Where it ends (excluded): after from and at most 3 × 366 days later, else BAD_USER_INPUT on to. The insights widen it to the end of its bucket."
   to: Time!
+  "Bucket size of the series; the widened range may hold at most 2,000 buckets (BAD_USER_INPUT on interval beyond)."
   interval: Interval = day
   "IANA timezone; defaults to the app's."
   timezone: String
@@ -4422,16 +4430,21 @@ input RangeInput {
 
 "One bucket of a time series; every bucket of the range is present, empty ones with 0."
 type SeriesPoint {
+  "When the bucket starts (UTC; the bucket's edges follow the range's timezone)."
   start: Time!
+  "Events that occurred in the bucket."
   count: Int!
 }
 
 "One definition's numbers in a range."
 type DefinitionInsight {
+  "The definition counted."
   definition: EventDefinition!
+  "Its events in the range."
   count: Int!
   "Distinct devices; an estimate (about 1%) unless exactUniques was asked for."
   uniqueDevices: Int!
+  "Its events per bucket, every bucket of the range."
   series: [SeriesPoint!]!
   """
   The counts of series alone, bucket by bucket (starts in Overview.bucketStarts):
@@ -4446,16 +4459,21 @@ type Overview {
   from: Time!
   "End of the last bucket."
   to: Time!
+  "The bucket size used."
   interval: Interval!
+  "The IANA timezone the buckets follow: the range's, else the app's."
   timezone: String!
+  "Events of every definition in the range."
   totalEvents: Int!
   "Distinct devices; an estimate (about 1%) unless uniqueDevicesExact is true."
   uniqueDevices: Int!
+  "True when uniqueDevices is exact: exactUniques was asked for, or the timezone's offset is not a whole hour."
   uniqueDevicesExact: Boolean!
   "Leads owning a device that has an event in the range."
   identifiedLeads: Int!
   "Leads created in the range."
   newLeads: Int!
+  "Events of every definition per bucket, every bucket of the range."
   series: [SeriesPoint!]!
   "The start of every bucket, in order: the buckets of seriesCounts here and in definitions."
   bucketStarts: [Time!]!
@@ -4482,6 +4500,7 @@ enum BreakdownBy {
 
 "One value of a breakdown, e.g. a page."
 type BreakdownRow {
+  "The page path, source or referrer host this row counts (see BreakdownBy)."
   value: String!
   "Events with this value."
   count: Int!
@@ -4491,20 +4510,31 @@ type BreakdownRow {
   engagement: [DefinitionCount!]!
 }
 
+"How often one definition fired."
 type DefinitionCount {
+  "The definition."
   definition: EventDefinition!
+  "Its events on the row's page in the range."
   count: Int!
 }
 
 "How a rule compares. contains, starts_with and ends_with ignore case; greater_than and less_than compare numbers."
 enum RuleOperator {
+  "The field is the value, exactly (as numbers when both are numbers: 1.50 equals 1.5; lead.email in any case)."
   equals
+  "The field is not the value, compared as equals does; a missing field matches."
   not_equals
+  "The field holds the value, ignoring case."
   contains
+  "The field starts with the value, ignoring case."
   starts_with
+  "The field ends with the value, ignoring case."
   ends_with
+  "The field is a number greater than the value (a decimal such as 42 or -1.5e3); a field that is not a number does not match."
   greater_than
+  "The field is a number less than the value (a decimal such as 42 or -1.5e3); a field that is not a number does not match."
   less_than
+  "The field is present (a property: set and not null; lead.email: the device is identified); the value is not used."
   exists
 }
 
@@ -4514,18 +4544,25 @@ lead.email (event browser only) or properties.<key> (nested keys with dots,
 e.g. properties.plan). A missing value matches only not_equals.
 """
 input RuleInput {
+  "code, url, referrer, source, title, lead.email or properties.<key>, each key 1 to 64 letters, digits or ` + "`" + `_` + "`" + `, at most 5 deep."
   field: String!
+  "How the field is compared with value."
   operator: RuleOperator!
-  "Not needed for exists."
+  "Not needed for exists. At most 2048 bytes; a decimal number for greater_than and less_than."
   value: String
 }
 
+"A stored condition on events, as RuleInput gave it."
 type Rule {
+  "The field compared (see RuleInput.field)."
   field: String!
+  "How it is compared."
   operator: RuleOperator!
+  "What it is compared with; null when none was given (exists)."
   value: String
 }
 
+"How the event browser combines its rules."
 enum RuleCombination {
   "Every rule must hold."
   all
@@ -4535,12 +4572,17 @@ enum RuleCombination {
 
 "Picks events: a code, optionally narrowed by rules that must all hold."
 input MatcherInput {
+  "A code defined in the app (BAD_USER_INPUT on steps.N.code otherwise)."
   code: String!
+  "At most 20 rules, all of which must hold; lead.email cannot be used here."
   rules: [RuleInput!]
 }
 
+"A funnel to compute."
 input FunnelInput {
+  "The public appId."
   appId: ID!
+  "The range, widened to whole buckets: a visitor's first step falls in it, later steps up to windowSeconds after."
   range: RangeInput!
   "2 to 8 steps, in order."
   steps: [MatcherInput!]!
@@ -4552,7 +4594,9 @@ input FunnelInput {
 
 "One step of a funnel. Visitors are leads where the device is identified, else devices."
 type FunnelStep {
+  "The step's code, as given."
   code: String!
+  "The step's rules, as given."
   rules: [Rule!]!
   "Visitors who reached this step."
   entered: Int!
@@ -4566,30 +4610,47 @@ type FunnelStep {
   medianSecondsFromPrevious: Float
 }
 
+"A funnel's numbers."
 type FunnelReport {
+  "Start of the widened range."
   from: Time!
+  "End of the widened range."
   to: Time!
+  "The steps in the order given."
   steps: [FunnelStep!]!
 }
 
 "A stored, named matcher, reusable by goals."
 type EventMatcher {
+  "The matcher's id, for updateEventMatcher and deleteEventMatcher."
   id: ID!
+  "Unique in the app; goals and automation rules name it."
   name: String!
+  "The code whose events it picks."
   code: String!
+  "Rules that must all hold; empty: every event of the code."
   rules: [Rule!]!
+  "When it was stored."
   createdAt: Time!
+  "When updateEventMatcher last changed it."
   updatedAt: Time!
 }
 
+"A new stored matcher."
 input EventMatcherInput {
+  "1 to 200 characters, without control characters; unique in the app (CONFLICT otherwise)."
   name: String!
+  "1 to 64 lowercase letters, digits, ` + "`" + `_` + "`" + `, ` + "`" + `-` + "`" + ` or ` + "`" + `.` + "`" + `; it need not be defined yet."
   code: String!
+  "At most 20 rules, all of which must hold; lead.email cannot be used here."
   rules: [RuleInput!]
 }
 
+"The fields updateEventMatcher changes; a field left out stays as it is."
 input UpdateEventMatcherInput {
+  "1 to 200 characters, without control characters; unique in the app (CONFLICT otherwise)."
   name: String
+  "1 to 64 lowercase letters, digits, ` + "`" + `_` + "`" + `, ` + "`" + `-` + "`" + ` or ` + "`" + `.` + "`" + `."
   code: String
   "Replaces all rules."
   rules: [RuleInput!]
@@ -4597,16 +4658,25 @@ input UpdateEventMatcherInput {
 
 "A conversion goal: visitors who did the start matcher's event, then the completion matcher's within the window."
 type Goal {
+  "The goal's id, for goalReport, updateGoal and deleteGoal."
   id: ID!
+  "Unique in the app: 1 to 200 characters, without control characters."
   name: String!
+  "What a visitor does to start."
   startMatcher: EventMatcher!
+  "What a visitor does to complete."
   completionMatcher: EventMatcher!
+  "How long after the start event a completion counts, 1 second to 90 days."
   windowSeconds: Int!
+  "When it was stored."
   createdAt: Time!
+  "When updateGoal last changed it."
   updatedAt: Time!
 }
 
+"A new goal."
 input GoalInput {
+  "1 to 200 characters, without control characters; unique in the app (CONFLICT otherwise)."
   name: String!
   "Name of a stored matcher."
   startMatcher: String!
@@ -4616,15 +4686,23 @@ input GoalInput {
   windowSeconds: Int
 }
 
+"The fields updateGoal changes; a field left out stays as it is."
 input UpdateGoalInput {
+  "1 to 200 characters, without control characters; unique in the app (CONFLICT otherwise)."
   name: String
+  "Name of a stored matcher."
   startMatcher: String
+  "Name of a stored matcher."
   completionMatcher: String
+  "1 second to 90 days."
   windowSeconds: Int
 }
 
+"A goal's numbers in a range."
 type GoalReport {
+  "Start of the widened range."
   from: Time!
+  "End of the widened range."
   to: Time!
   "Visitors with a start event in the range."
   started: Int!
@@ -4632,22 +4710,36 @@ type GoalReport {
   completed: Int!
   "completed / started, 0 to 1."
   conversionRate: Float!
+  "Median seconds from the start event to the completion; null when nobody completed."
   medianSecondsToComplete: Float
 }
 
 extend type Query {
   "Totals, unique devices, leads and per-definition series in a range."
-  overview(appId: ID!, range: RangeInput!, exactUniques: Boolean = false): Overview!
+  overview(
+    "The public appId."
+    appId: ID!
+    "The range, its interval and timezone."
+    range: RangeInput!
+    "True counts unique devices exactly from the raw events (seconds at millions of events) instead of estimating them."
+    exactUniques: Boolean = false
+  ): Overview!
   "Top pages, sources or referrers in a range, by event count."
   breakdown(
+    "The public appId."
     appId: ID!
+    "The range; its interval only widens it."
     range: RangeInput!
+    "What to group events by."
     by: BreakdownBy!
     "1 to 100 values, most events first (BAD_USER_INPUT on first otherwise)."
     first: Int = 20
   ): [BreakdownRow!]!
   "How many visitors went through the steps in order, each within the window of the first step."
-  funnel(input: FunnelInput!): FunnelReport!
+  funnel(
+    "The app, range, steps and window."
+    input: FunnelInput!
+  ): FunnelReport!
   """
   The event browser: events matching the rules, newest first. Unknown fields or
   operators are BAD_USER_INPUT. Rules "code equals" and "lead.email equals" are
@@ -4655,6 +4747,7 @@ extend type Query {
   first, so give from/to to bound them.
   """
   events(
+    "The public appId."
     appId: ID!
     "Conditions on the events; none: every event."
     rules: [RuleInput!]
@@ -4670,34 +4763,85 @@ extend type Query {
     after: String
   ): EventConnection!
   "The app's stored matchers, by name."
-  eventMatchers(appId: ID!): [EventMatcher!]!
-  "The app's goals."
-  goals(appId: ID!): [Goal!]!
+  eventMatchers(
+    "The public appId."
+    appId: ID!
+  ): [EventMatcher!]!
+  "The app's goals, by name."
+  goals(
+    "The public appId."
+    appId: ID!
+  ): [Goal!]!
   "A goal's conversions: visitors with a start event in the range, and those who completed within the goal's window."
-  goalReport(appId: ID!, goalId: ID!, range: RangeInput!): GoalReport!
+  goalReport(
+    "The public appId."
+    appId: ID!
+    "The Goal.id."
+    goalId: ID!
+    "The range, widened to whole buckets of its interval."
+    range: RangeInput!
+  ): GoalReport!
   """
   A position in the event log for ` + "`" + `eventStored(after:)` + "`" + `: every event not yet
   visible when this answers is sent by a subscription from it. It may also
   send events committed up to a quarter of a second before.
   """
-  liveCursor(appId: ID!): String!
+  liveCursor(
+    "The public appId."
+    appId: ID!
+  ): String!
 }
 
 extend type Mutation {
   "Stores a named matcher (editors and owners); a name already used in the app is CONFLICT."
-  createEventMatcher(appId: ID!, input: EventMatcherInput!): EventMatcher!
+  createEventMatcher(
+    "The public appId."
+    appId: ID!
+    "The new matcher."
+    input: EventMatcherInput!
+  ): EventMatcher!
   "Changes the fields given (editors and owners); goals and rules that use the matcher follow the change."
-  updateEventMatcher(appId: ID!, id: ID!, input: UpdateEventMatcherInput!): EventMatcher!
-  "Deletes a matcher that no goal or automation rule uses; otherwise CONFLICT."
-  deleteEventMatcher(appId: ID!, id: ID!): DeletePayload!
+  updateEventMatcher(
+    "The public appId."
+    appId: ID!
+    "The EventMatcher.id."
+    id: ID!
+    "The fields to change."
+    input: UpdateEventMatcherInput!
+  ): EventMatcher!
+  "Deletes a matcher that no goal or automation rule uses (editors and owners); otherwise CONFLICT."
+  deleteEventMatcher(
+    "The public appId."
+    appId: ID!
+    "The EventMatcher.id."
+    id: ID!
+  ): DeletePayload!
   "Stores a goal (editors and owners); a name already used in the app is CONFLICT."
-  createGoal(appId: ID!, input: GoalInput!): Goal!
+  createGoal(
+    "The public appId."
+    appId: ID!
+    "The new goal."
+    input: GoalInput!
+  ): Goal!
   "Changes the fields given (editors and owners)."
-  updateGoal(appId: ID!, id: ID!, input: UpdateGoalInput!): Goal!
+  updateGoal(
+    "The public appId."
+    appId: ID!
+    "The Goal.id."
+    id: ID!
+    "The fields to change."
+    input: UpdateGoalInput!
+  ): Goal!
   "Deletes a goal (editors and owners); its matchers stay."
-  deleteGoal(appId: ID!, id: ID!): DeletePayload!
+  deleteGoal(
+    "The public appId."
+    appId: ID!
+    "The Goal.id."
+    id: ID!
+  ): DeletePayload!
 }
 
+"Live streams, over the graphql-transport-ws (or older graphql-ws) websocket protocol at /graphql."
 type Subscription {
   """
   Streams the app's events as they are stored, from every replica (over the
@@ -4714,6 +4858,7 @@ type Subscription {
   need only remember the highest 1,000 ids to dedupe.
   """
   eventStored(
+    "The public appId; everyone with a role in the app (or its secret key) may subscribe."
     appId: ID!
     "A cursor from liveCursor (not a page cursor): what was committed after it is sent first."
     after: String

@@ -159,14 +159,21 @@ type EventEdge struct {
 	Node *models.Event `json:"node"`
 }
 
+// A new stored matcher.
 type EventMatcherInput struct {
-	Name  string       `json:"name"`
-	Code  string       `json:"code"`
+	// 1 to 200 characters, without control characters; unique in the app (CONFLICT otherwise).
+	Name string `json:"name"`
+	// 1 to 64 lowercase letters, digits, `_`, `-` or `.`; it need not be defined yet.
+	Code string `json:"code"`
+	// At most 20 rules, all of which must hold; lead.email cannot be used here.
 	Rules []*RuleInput `json:"rules,omitempty"`
 }
 
+// A funnel to compute.
 type FunnelInput struct {
-	AppID string      `json:"appId"`
+	// The public appId.
+	AppID string `json:"appId"`
+	// The range, widened to whole buckets: a visitor's first step falls in it, later steps up to windowSeconds after.
 	Range *RangeInput `json:"range"`
 	// 2 to 8 steps, in order.
 	Steps []*MatcherInput `json:"steps"`
@@ -176,15 +183,21 @@ type FunnelInput struct {
 	Strict *bool `json:"strict,omitempty"`
 }
 
+// A funnel's numbers.
 type FunnelReport struct {
-	From  time.Time     `json:"from"`
-	To    time.Time     `json:"to"`
+	// Start of the widened range.
+	From time.Time `json:"from"`
+	// End of the widened range.
+	To time.Time `json:"to"`
+	// The steps in the order given.
 	Steps []*FunnelStep `json:"steps"`
 }
 
 // One step of a funnel. Visitors are leads where the device is identified, else devices.
 type FunnelStep struct {
-	Code  string         `json:"code"`
+	// The step's code, as given.
+	Code string `json:"code"`
+	// The step's rules, as given.
 	Rules []*models.Rule `json:"rules"`
 	// Visitors who reached this step.
 	Entered int `json:"entered"`
@@ -198,7 +211,9 @@ type FunnelStep struct {
 	MedianSecondsFromPrevious *float64 `json:"medianSecondsFromPrevious,omitempty"`
 }
 
+// A new goal.
 type GoalInput struct {
+	// 1 to 200 characters, without control characters; unique in the app (CONFLICT otherwise).
 	Name string `json:"name"`
 	// Name of a stored matcher.
 	StartMatcher string `json:"startMatcher"`
@@ -208,15 +223,19 @@ type GoalInput struct {
 	WindowSeconds *int `json:"windowSeconds,omitempty"`
 }
 
+// A goal's numbers in a range.
 type GoalReport struct {
+	// Start of the widened range.
 	From time.Time `json:"from"`
-	To   time.Time `json:"to"`
+	// End of the widened range.
+	To time.Time `json:"to"`
 	// Visitors with a start event in the range.
 	Started int `json:"started"`
 	// Of those, visitors who completed within the window.
 	Completed int `json:"completed"`
 	// completed / started, 0 to 1.
-	ConversionRate          float64  `json:"conversionRate"`
+	ConversionRate float64 `json:"conversionRate"`
+	// Median seconds from the start event to the completion; null when nobody completed.
 	MedianSecondsToComplete *float64 `json:"medianSecondsToComplete,omitempty"`
 }
 
@@ -272,7 +291,9 @@ type LeadEdge struct {
 
 // Picks events: a code, optionally narrowed by rules that must all hold.
 type MatcherInput struct {
-	Code  string       `json:"code"`
+	// A code defined in the app (BAD_USER_INPUT on steps.N.code otherwise).
+	Code string `json:"code"`
+	// At most 20 rules, all of which must hold; lead.email cannot be used here.
 	Rules []*RuleInput `json:"rules,omitempty"`
 }
 
@@ -296,14 +317,18 @@ type PageInfo struct {
 type Query struct {
 }
 
-// A time range, widened to whole buckets of the interval in the timezone
-// (default: the app's). Counts are exact. In timezones whose offset is not a
+// A time range. The insights (overview, breakdown, funnel, goalReport) widen it to whole buckets
+// of the interval in the timezone (default: the app's); testRule and replayRule take from and to
+// as given. Counts are exact. In timezones whose offset is not a
 // whole hour, overviews are computed from the raw events (slower) and
 // breakdowns round the range to whole UTC hours. The widened range lies in
 // the years 1000 to 9999 (BAD_USER_INPUT on from or to otherwise).
 type RangeInput struct {
-	From     time.Time `json:"from"`
-	To       time.Time `json:"to"`
+	// Where the range starts (included); the insights widen it back to the start of its bucket.
+	From time.Time `json:"from"`
+	// Where it ends (excluded): after from and at most 3 × 366 days later, else BAD_USER_INPUT on to. The insights widen it to the end of its bucket.
+	To time.Time `json:"to"`
+	// Bucket size of the series; the widened range may hold at most 2,000 buckets (BAD_USER_INPUT on interval beyond).
 	Interval *Interval `json:"interval,omitempty"`
 	// IANA timezone; defaults to the app's.
 	Timezone *string `json:"timezone,omitempty"`
@@ -319,12 +344,15 @@ type ReplayRulePayload struct {
 // lead.email (event browser only) or properties.<key> (nested keys with dots,
 // e.g. properties.plan). A missing value matches only not_equals.
 type RuleInput struct {
-	Field    string       `json:"field"`
+	// code, url, referrer, source, title, lead.email or properties.<key>, each key 1 to 64 letters, digits or `_`, at most 5 deep.
+	Field string `json:"field"`
+	// How the field is compared with value.
 	Operator RuleOperator `json:"operator"`
-	// Not needed for exists.
+	// Not needed for exists. At most 2048 bytes; a decimal number for greater_than and less_than.
 	Value *string `json:"value,omitempty"`
 }
 
+// Live streams, over the graphql-transport-ws (or older graphql-ws) websocket protocol at /graphql.
 type Subscription struct {
 }
 
@@ -435,18 +463,26 @@ type UpdateEventDefinitionInput struct {
 	Enabled *bool `json:"enabled,omitempty"`
 }
 
+// The fields updateEventMatcher changes; a field left out stays as it is.
 type UpdateEventMatcherInput struct {
+	// 1 to 200 characters, without control characters; unique in the app (CONFLICT otherwise).
 	Name *string `json:"name,omitempty"`
+	// 1 to 64 lowercase letters, digits, `_`, `-` or `.`.
 	Code *string `json:"code,omitempty"`
 	// Replaces all rules.
 	Rules []*RuleInput `json:"rules,omitempty"`
 }
 
+// The fields updateGoal changes; a field left out stays as it is.
 type UpdateGoalInput struct {
-	Name              *string `json:"name,omitempty"`
-	StartMatcher      *string `json:"startMatcher,omitempty"`
+	// 1 to 200 characters, without control characters; unique in the app (CONFLICT otherwise).
+	Name *string `json:"name,omitempty"`
+	// Name of a stored matcher.
+	StartMatcher *string `json:"startMatcher,omitempty"`
+	// Name of a stored matcher.
 	CompletionMatcher *string `json:"completionMatcher,omitempty"`
-	WindowSeconds     *int    `json:"windowSeconds,omitempty"`
+	// 1 second to 90 days.
+	WindowSeconds *int `json:"windowSeconds,omitempty"`
 }
 
 // Where an automation rule sends the events it matches.
@@ -709,9 +745,13 @@ func (e EventSource) MarshalJSON() ([]byte, error) {
 type Interval string
 
 const (
-	IntervalHour  Interval = "hour"
-	IntervalDay   Interval = "day"
-	IntervalWeek  Interval = "week"
+	// Hours; in a timezone whose offset is not a whole hour they start at its half or quarter hours.
+	IntervalHour Interval = "hour"
+	// Calendar days, midnight to midnight in the timezone (23 or 25 hours across daylight-saving changes).
+	IntervalDay Interval = "day"
+	// Weeks from Monday 00:00 in the timezone.
+	IntervalWeek Interval = "week"
+	// Calendar months from the 1st, 00:00 in the timezone.
 	IntervalMonth Interval = "month"
 )
 
@@ -826,6 +866,7 @@ func (e Role) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// How the event browser combines its rules.
 type RuleCombination string
 
 const (
@@ -887,14 +928,22 @@ func (e RuleCombination) MarshalJSON() ([]byte, error) {
 type RuleOperator string
 
 const (
-	RuleOperatorEquals      RuleOperator = "equals"
-	RuleOperatorNotEquals   RuleOperator = "not_equals"
-	RuleOperatorContains    RuleOperator = "contains"
-	RuleOperatorStartsWith  RuleOperator = "starts_with"
-	RuleOperatorEndsWith    RuleOperator = "ends_with"
+	// The field is the value, exactly (as numbers when both are numbers: 1.50 equals 1.5; lead.email in any case).
+	RuleOperatorEquals RuleOperator = "equals"
+	// The field is not the value, compared as equals does; a missing field matches.
+	RuleOperatorNotEquals RuleOperator = "not_equals"
+	// The field holds the value, ignoring case.
+	RuleOperatorContains RuleOperator = "contains"
+	// The field starts with the value, ignoring case.
+	RuleOperatorStartsWith RuleOperator = "starts_with"
+	// The field ends with the value, ignoring case.
+	RuleOperatorEndsWith RuleOperator = "ends_with"
+	// The field is a number greater than the value (a decimal such as 42 or -1.5e3); a field that is not a number does not match.
 	RuleOperatorGreaterThan RuleOperator = "greater_than"
-	RuleOperatorLessThan    RuleOperator = "less_than"
-	RuleOperatorExists      RuleOperator = "exists"
+	// The field is a number less than the value (a decimal such as 42 or -1.5e3); a field that is not a number does not match.
+	RuleOperatorLessThan RuleOperator = "less_than"
+	// The field is present (a property: set and not null; lead.email: the device is identified); the value is not used.
+	RuleOperatorExists RuleOperator = "exists"
 )
 
 var AllRuleOperator = []RuleOperator{
