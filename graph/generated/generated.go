@@ -3924,7 +3924,7 @@ input AutomationActionInput {
   "Webhook or Slack; it cannot change later."
   kind: ActionKind!
   """
-  http(s) URL. Addresses that resolve to loopback, private, link-local or
+  An absolute http(s) URL of at most 2048 characters. Addresses that resolve to loopback, private, link-local or
   metadata networks are refused unless CRUMBS_WEBHOOK_ALLOW_PRIVATE=true.
   """
   url: String!
@@ -4258,7 +4258,7 @@ type EventConnection {
 input TriggerInput {
   "The public appId."
   appId: ID!
-  "Client-generated device id, 1 to 128 printable characters."
+  "Client-generated device id: 1 to 128 bytes of printable UTF-8, not ` + "`" + `.` + "`" + ` or ` + "`" + `..` + "`" + `."
   deviceId: String!
   """
   A code defined in the app: 1 to 64 lowercase letters, digits, ` + "`" + `_` + "`" + `, ` + "`" + `-` + "`" + ` or ` + "`" + `.` + "`" + `. An unknown code
@@ -4275,7 +4275,7 @@ input TriggerInput {
   properties: JSON
   "When it happened; defaults to now. After 2000-01-01, at most 5 minutes in the future and, without the secret key, at most 15 minutes in the past."
   occurredAt: Time
-  "Idempotency key, at most 128 characters. A repeated messageId in the same app is answered duplicate: true and stored once."
+  "Idempotency key: 1 to 128 bytes of printable UTF-8. A repeated messageId in the same app is answered duplicate: true and stored once."
   messageId: String
   "Defaults to api."
   source: EventSource
@@ -4297,7 +4297,7 @@ type TriggerResult {
   accepted: Boolean!
   "True when the messageId was seen before and nothing new was stored."
   duplicate: Boolean!
-  "The stored event; for a duplicate, the event stored the first time."
+  "The stored event; for a duplicate, the event stored the first time (null when that event has since been erased)."
   eventId: ID
   "Set only in triggerBatch results, when this item was refused."
   error: TriggerError
@@ -4343,7 +4343,7 @@ extend type Mutation {
 `, BuiltIn: false},
 	{Name: "../schema/ingest.graphqls", Input: `"""
 A token for webhook ingestion (Bento-compatible): senders post events to
-` + "`" + `/webhooks/{token}/{integration}/track` + "`" + `. Only a hint of the token is kept; the
+` + "`" + `/webhooks/{token}/{integration}/track` + "`" + `. Only the token's SHA-256 and a hint are kept; the
 token itself is shown once, in CreatedIngestToken.
 """
 type IngestToken {
@@ -4620,7 +4620,7 @@ type FunnelReport {
   steps: [FunnelStep!]!
 }
 
-"A stored, named matcher, reusable by goals."
+"A stored, named matcher, reusable by goals and automation rules."
 type EventMatcher {
   "The matcher's id, for updateEventMatcher and deleteEventMatcher."
   id: ID!
@@ -4749,7 +4749,7 @@ extend type Query {
   events(
     "The public appId."
     appId: ID!
-    "Conditions on the events; none: every event."
+    "At most 20 conditions on the events; none: every event."
     rules: [RuleInput!]
     "Whether every rule or any rule must hold."
     match: RuleCombination = all

@@ -60,7 +60,7 @@ type AuditRecordEdge struct {
 type AutomationActionInput struct {
 	// Webhook or Slack; it cannot change later.
 	Kind ActionKind `json:"kind"`
-	// http(s) URL. Addresses that resolve to loopback, private, link-local or
+	// An absolute http(s) URL of at most 2048 characters. Addresses that resolve to loopback, private, link-local or
 	// metadata networks are refused unless CRUMBS_WEBHOOK_ALLOW_PRIVATE=true.
 	URL string `json:"url"`
 	// Webhooks only, e.g. an API key for a CRM: at most 20, together at most 65,535 bytes as stored JSON.
@@ -378,7 +378,7 @@ type TriggerError struct {
 type TriggerInput struct {
 	// The public appId.
 	AppID string `json:"appId"`
-	// Client-generated device id, 1 to 128 printable characters.
+	// Client-generated device id: 1 to 128 bytes of printable UTF-8, not `.` or `..`.
 	DeviceID string `json:"deviceId"`
 	// A code defined in the app: 1 to 64 lowercase letters, digits, `_`, `-` or `.`. An unknown code
 	// is UNKNOWN_EVENT_CODE (counted in unknownCodes), a disabled one EVENT_DISABLED; nothing is stored then.
@@ -393,7 +393,7 @@ type TriggerInput struct {
 	Properties any `json:"properties,omitempty"`
 	// When it happened; defaults to now. After 2000-01-01, at most 5 minutes in the future and, without the secret key, at most 15 minutes in the past.
 	OccurredAt *time.Time `json:"occurredAt,omitempty"`
-	// Idempotency key, at most 128 characters. A repeated messageId in the same app is answered duplicate: true and stored once.
+	// Idempotency key: 1 to 128 bytes of printable UTF-8. A repeated messageId in the same app is answered duplicate: true and stored once.
 	MessageID *string `json:"messageId,omitempty"`
 	// Defaults to api.
 	Source *EventSource `json:"source,omitempty"`
@@ -405,7 +405,7 @@ type TriggerResult struct {
 	Accepted bool `json:"accepted"`
 	// True when the messageId was seen before and nothing new was stored.
 	Duplicate bool `json:"duplicate"`
-	// The stored event; for a duplicate, the event stored the first time.
+	// The stored event; for a duplicate, the event stored the first time (null when that event has since been erased).
 	EventID *string `json:"eventId,omitempty"`
 	// Set only in triggerBatch results, when this item was refused.
 	Error *TriggerError `json:"error,omitempty"`
