@@ -3551,7 +3551,7 @@ type Session {
 enum Role {
   "Everything an editor may, plus app settings, members, invitations, the secret key, eraseBefore and the audit log."
   owner
-  "Everything a viewer may, plus definitions, matchers, goals, automation rules, ingest tokens and erasing leads and devices. An app's secret key acts as an editor of its app, except where a description says signed in."
+  "Everything a viewer may, plus definitions, matchers, goals, automation rules, ingest tokens, typo marks of unknown codes, and erasing leads and devices. An app's secret key acts as an editor of its app, except where a description says signed in."
   editor
   "Reads the app's definitions, leads, events, insights and automations; changes nothing."
   viewer
@@ -3924,8 +3924,9 @@ input AutomationActionInput {
   "Webhook or Slack; it cannot change later."
   kind: ActionKind!
   """
-  An absolute http(s) URL of at most 2048 characters. Addresses that resolve to loopback, private, link-local or
-  metadata networks are refused unless CRUMBS_WEBHOOK_ALLOW_PRIVATE=true.
+  An absolute http(s) URL of at most 2048 bytes, without user:password@ (use a custom
+  header). Addresses that resolve to loopback, private, link-local or metadata networks are
+  refused unless CRUMBS_WEBHOOK_ALLOW_PRIVATE=true.
   """
   url: String!
   "Webhooks only, e.g. an API key for a CRM: at most 20, together at most 65,535 bytes as stored JSON."
@@ -4206,7 +4207,7 @@ input UpdateEventDefinitionInput {
 
 "What a delete (or revokeInvitation) answers."
 type DeletePayload {
-  "The id of what was deleted, as it was given."
+  "The id of the object deleted (or invitation revoked), in the form its queries answer it."
   id: ID!
 }
 
@@ -5156,14 +5157,16 @@ type PageInfo {
 
 """
 The reads. Each field takes the caller's credential (a dashboard user's access token or an app's
-secret key) and answers what that caller's role in the app allows; an app the caller has no role
-in answers NOT_FOUND, like one that does not exist.
+secret key) and answers what that caller's role in the app allows. An app a signed-in user is no
+member of answers NOT_FOUND, like one that does not exist; a secret key answers for its own app
+only (another app's appId is UNAUTHENTICATED).
 """
 type Query
 """
-The changes. Browsers, without a credential and from the app's allowedOrigins, may call only
-trigger, triggerBatch and identify; login, refreshToken, logout and acceptInvitation carry their
-own secret; every other mutation needs the credential and role its description names.
+The changes. Without a credential, a visitor's browser (from the app's allowedOrigins) may call
+trigger, triggerBatch and identify, and anyone login, refreshToken, logout and acceptInvitation,
+which carry their own secret; every other mutation needs the credential and role its description
+names.
 """
 type Mutation
 `, BuiltIn: false},

@@ -60,8 +60,9 @@ type AuditRecordEdge struct {
 type AutomationActionInput struct {
 	// Webhook or Slack; it cannot change later.
 	Kind ActionKind `json:"kind"`
-	// An absolute http(s) URL of at most 2048 characters. Addresses that resolve to loopback, private, link-local or
-	// metadata networks are refused unless CRUMBS_WEBHOOK_ALLOW_PRIVATE=true.
+	// An absolute http(s) URL of at most 2048 bytes, without user:password@ (use a custom
+	// header). Addresses that resolve to loopback, private, link-local or metadata networks are
+	// refused unless CRUMBS_WEBHOOK_ALLOW_PRIVATE=true.
 	URL string `json:"url"`
 	// Webhooks only, e.g. an API key for a CRM: at most 20, together at most 65,535 bytes as stored JSON.
 	Headers []*HeaderInput `json:"headers,omitempty"`
@@ -123,7 +124,7 @@ type CreatedIngestToken struct {
 
 // What a delete (or revokeInvitation) answers.
 type DeletePayload struct {
-	// The id of what was deleted, as it was given.
+	// The id of the object deleted (or invitation revoked), in the form its queries answer it.
 	ID string `json:"id"`
 }
 
@@ -297,9 +298,10 @@ type MatcherInput struct {
 	Rules []*RuleInput `json:"rules,omitempty"`
 }
 
-// The changes. Browsers, without a credential and from the app's allowedOrigins, may call only
-// trigger, triggerBatch and identify; login, refreshToken, logout and acceptInvitation carry their
-// own secret; every other mutation needs the credential and role its description names.
+// The changes. Without a credential, a visitor's browser (from the app's allowedOrigins) may call
+// trigger, triggerBatch and identify, and anyone login, refreshToken, logout and acceptInvitation,
+// which carry their own secret; every other mutation needs the credential and role its description
+// names.
 type Mutation struct {
 }
 
@@ -312,8 +314,9 @@ type PageInfo struct {
 }
 
 // The reads. Each field takes the caller's credential (a dashboard user's access token or an app's
-// secret key) and answers what that caller's role in the app allows; an app the caller has no role
-// in answers NOT_FOUND, like one that does not exist.
+// secret key) and answers what that caller's role in the app allows. An app a signed-in user is no
+// member of answers NOT_FOUND, like one that does not exist; a secret key answers for its own app
+// only (another app's appId is UNAUTHENTICATED).
 type Query struct {
 }
 
@@ -811,7 +814,7 @@ type Role string
 const (
 	// Everything an editor may, plus app settings, members, invitations, the secret key, eraseBefore and the audit log.
 	RoleOwner Role = "owner"
-	// Everything a viewer may, plus definitions, matchers, goals, automation rules, ingest tokens and erasing leads and devices. An app's secret key acts as an editor of its app, except where a description says signed in.
+	// Everything a viewer may, plus definitions, matchers, goals, automation rules, ingest tokens, typo marks of unknown codes, and erasing leads and devices. An app's secret key acts as an editor of its app, except where a description says signed in.
 	RoleEditor Role = "editor"
 	// Reads the app's definitions, leads, events, insights and automations; changes nothing.
 	RoleViewer Role = "viewer"
