@@ -3407,7 +3407,7 @@ type SetAsideOrigin {
 
 "A refused code that is not defined in the app."
 type UnknownCode {
-  "The code as it was sent."
+  "The undefined code the refused triggers named."
   code: String!
   "Triggers refused with UNKNOWN_EVENT_CODE for this code; counting goes on after it is marked a typo."
   count: Int!
@@ -4872,7 +4872,7 @@ type Device {
   id: ID!
   "The public appId of its app."
   appId: ID!
-  "The User-Agent header of the most recent request about it that carried one, at most 512 bytes; empty when none did."
+  "The User-Agent header of its latest trigger that carried one, or of the identify that created it; at most 512 bytes, empty when none did."
   userAgent: String!
   "The earliest occurredAt of its events, or when identify first named it if that was earlier."
   firstSeenAt: Time!
