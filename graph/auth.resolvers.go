@@ -64,6 +64,13 @@ func (r *mutationResolver) ChangePassword(ctx context.Context, currentPassword s
 	return true, err
 }
 
+// DeleteAccount is the resolver for the deleteAccount field.
+func (r *mutationResolver) DeleteAccount(ctx context.Context, password string) (bool, error) {
+	err := r.Tokens.DeleteAccount(ctx, r.DB, viewer(ctx), RequestInfoFrom(ctx).ClientIP, password)
+	noteRateLimit(ctx, err)
+	return err == nil, err
+}
+
 // AcceptInvitation is the resolver for the acceptInvitation field.
 func (r *mutationResolver) AcceptInvitation(ctx context.Context, token string, name *string, password string) (*models.Session, error) {
 	s, err := r.Tokens.AcceptInvitation(ctx, r.DB, RequestInfoFrom(ctx).ClientIP, token, deref(name, ""), password)

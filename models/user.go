@@ -188,3 +188,34 @@ func (t *Tokens) ChangePassword(ctx context.Context, db *gorm.DB, v Viewer, clie
 	t.sessions.endUser(user.ID, v.SignInID)
 	return nil
 }
+
+// DeleteAccount deletes the signed-in user's account once they give their
+// password (throttled as sign-ins are): the user, their memberships, every
+// sign-in and refresh token (DeleteUser). An app they alone own would be
+// left without an owner: CONFLICT names those apps, to hand over first
+// (another member made owner; an operator's DeleteUser can name an heir).
+func (t *Tokens) DeleteAccount(ctx context.Context, db *gorm.DB, v Viewer, client, password string) error {
+	user, err := Me(ctx, db, v)
+	if err != nil {
+		return err
+	}
+	attempt, err := t.Limits.begin(client, user.EmailKey, Now())
+	if err != nil {
+		return err
+	}
+	if bcrypt.CompareHashAndPassword([]byte(user.PasswordHash), []byte(password)) != nil {
+		return Invalid("password", "is not your password")
+	}
+	attempt.succeeded()
+	_, err = deleteUser(ctx, db, user.EmailKey, "", func(_ *User, apps []App) error {
+		return newError(ErrConflict, "you are the only owner of %s: make another member its owner first, or ask the operator, who can hand it to another user as they delete your account", appList(apps))
+	})
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return newError(ErrUnauthenticated, "the user no longer exists")
+	}
+	if err != nil {
+		return err
+	}
+	t.sessions.endUser(user.ID, "")
+	return nil
+}

@@ -102,13 +102,30 @@ func DeleteUser(ctx context.Context, db *gorm.DB, email, heirEmail string) (*Del
 			return nil, Invalid("heir", "is the user being deleted")
 		}
 	}
+	out, err := deleteUser(ctx, db, key, heirKey, func(u *User, apps []App) error {
+		return newError(ErrConflict, "%s is the only owner of %s; name an heir who becomes their owner, or make another member owner first", u.Email, appList(apps))
+	})
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, newError(ErrNotFound, "no user has the email %s", email)
+	}
+	if errors.Is(err, errNoHeir) {
+		return nil, newError(ErrNotFound, "no user has the email %s (the heir); create it first", heirEmail)
+	}
+	return out, err
+}
+
+var errNoHeir = errors.New("no heir")
+
+// deleteUser deletes the user with this email key, handing the apps they
+// alone own to the user with heirKey, or, without one, answering
+// soleOwner's error. gorm.ErrRecordNotFound: no such user; errNoHeir: no
+// such heir.
+func deleteUser(ctx context.Context, db *gorm.DB, key, heirKey string, soleOwner func(*User, []App) error) (*DeletedUser, error) {
 	var out *DeletedUser
-	err = withRetry(ctx, func() error {
+	err := withRetry(ctx, func() error {
 		out = &DeletedUser{}
 		return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			if err := forUpdate(tx).Where("email_key = ?", key).Take(&out.User).Error; errors.Is(err, gorm.ErrRecordNotFound) {
-				return newError(ErrNotFound, "no user has the email %s", email)
-			} else if err != nil {
+			if err := forUpdate(tx).Where("email_key = ?", key).Take(&out.User).Error; err != nil {
 				return err
 			}
 			orphans, err := soleOwnedApps(tx, out.ID)
@@ -119,22 +136,21 @@ func DeleteUser(ctx context.Context, db *gorm.DB, email, heirEmail string) (*Del
 				return err
 			}
 			if heirKey == "" {
-				return newError(ErrConflict, "%s is the only owner of %s; name an heir who becomes their owner, or make another member owner first", out.Email, appList(orphans))
+				return soleOwner(&out.User, orphans)
 			}
 			var heir User
 			if err := tx.Where("email_key = ?", heirKey).Take(&heir).Error; errors.Is(err, gorm.ErrRecordNotFound) {
-				return newError(ErrNotFound, "no user has the email %s (the heir); create it first", heirEmail)
+				return errNoHeir
 			} else if err != nil {
 				return err
 			}
 			for _, app := range orphans {
-				m := Membership{AppID: app.ID, UserID: heir.ID, Role: RoleOwner}
 				res := tx.Model(&Membership{}).Where("app_id = ? AND user_id = ?", app.ID, heir.ID).Update("role", RoleOwner)
 				if res.Error != nil {
 					return res.Error
 				}
 				if res.RowsAffected == 0 {
-					if err := tx.Create(&m).Error; err != nil {
+					if err := tx.Create(&Membership{AppID: app.ID, UserID: heir.ID, Role: RoleOwner}).Error; err != nil {
 						return err
 					}
 				}
@@ -144,7 +160,7 @@ func DeleteUser(ctx context.Context, db *gorm.DB, email, heirEmail string) (*Del
 		})
 	})
 	if err != nil {
-		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) {
+		if errors.Is(err, ErrConflict) || errors.Is(err, gorm.ErrRecordNotFound) || errors.Is(err, errNoHeir) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("delete user: %w", err)

@@ -586,6 +586,11 @@ var operations = map[string]operation{
 	"Mutation.changePassword": {want: expect{anon: unauth, server: unauth, otherServer: unauth,
 		other: "BAD_USER_INPUT", viewer: "BAD_USER_INPUT", editor: "BAD_USER_INPUT", owner: "BAD_USER_INPUT"},
 		doc: fixed(`mutation { changePassword(currentPassword: "not the password", newPassword: "another good password") %s }`)},
+	// A wrong password: the access check comes first, and nothing is
+	// deleted (TestDeleteAccount deletes).
+	"Mutation.deleteAccount": {want: expect{anon: unauth, server: unauth, otherServer: unauth,
+		other: "BAD_USER_INPUT", viewer: "BAD_USER_INPUT", editor: "BAD_USER_INPUT", owner: "BAD_USER_INPUT"},
+		doc: fixed(`mutation { deleteAccount(password: "not the password") %s }`)},
 	"Mutation.acceptInvitation": {want: publicAuth, doc: func(f *fixture) (string, map[string]any) {
 		res, err := models.AddMember(context.Background(), f.a.db, models.Viewer{UserID: f.userIDs[owner]}, f.appA, unique("invitee")+"@example.com", models.RoleViewer)
 		if err != nil {

@@ -223,7 +223,8 @@ func TestOneSignInPerRequest(t *testing.T) {
 		"login and refresh": `mutation { login(email: "a@example.com", password: "x") { accessToken } refreshToken(refreshToken: "rt_x") { accessToken } }`,
 		"through fragments": `mutation { ...A ...B } fragment A on Mutation { a: login(email: "a@example.com", password: "x") { accessToken } } ` +
 			`fragment B on Mutation { b: login(email: "a@example.com", password: "y") { accessToken } }`,
-		"inline fragment": `mutation { a: login(email: "a@example.com", password: "x") { accessToken } ... on Mutation { b: acceptInvitation(token: "t", password: "y") { accessToken } } }`,
+		"inline fragment":       `mutation { a: login(email: "a@example.com", password: "x") { accessToken } ... on Mutation { b: acceptInvitation(token: "t", password: "y") { accessToken } } }`,
+		"deleteAccount guesses": `mutation { a: deleteAccount(password: "x") b: deleteAccount(password: "y") }`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			status, _, body := a.signInPost("198.51.100.9:1", query, nil)

@@ -399,6 +399,7 @@ type ComplexityRoot struct {
 		CreateEventMatcher     func(childComplexity int, appID string, input model.EventMatcherInput) int
 		CreateGoal             func(childComplexity int, appID string, input model.GoalInput) int
 		CreateIngestToken      func(childComplexity int, appID string, name string) int
+		DeleteAccount          func(childComplexity int, password string) int
 		DeleteAutomationAction func(childComplexity int, appID string, id string) int
 		DeleteAutomationRule   func(childComplexity int, appID string, id string) int
 		DeleteEventDefinition  func(childComplexity int, id string) int
@@ -681,6 +682,7 @@ type MutationResolver interface {
 	Logout(ctx context.Context, refreshToken string) (bool, error)
 	LogoutEverywhere(ctx context.Context) (bool, error)
 	ChangePassword(ctx context.Context, currentPassword string, newPassword string) (bool, error)
+	DeleteAccount(ctx context.Context, password string) (bool, error)
 	AcceptInvitation(ctx context.Context, token string, name *string, password string) (*models.Session, error)
 	AddMember(ctx context.Context, appID string, email string, role model.Role) (*model.AddMemberPayload, error)
 	RevokeInvitation(ctx context.Context, appID string, id string) (*model.DeletePayload, error)
@@ -2213,6 +2215,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateIngestToken(childComplexity, args["appId"].(string), args["name"].(string)), true
+	case "Mutation.deleteAccount":
+		if e.ComplexityRoot.Mutation.DeleteAccount == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteAccount_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteAccount(childComplexity, args["password"].(string)), true
 	case "Mutation.deleteAutomationAction":
 		if e.ComplexityRoot.Mutation.DeleteAutomationAction == nil {
 			break
@@ -3620,7 +3633,8 @@ extend type Mutation {
   ` + "`" + `UNAUTHENTICATED` + "`" + `. After 5 failures for one email, or 20 from one client IP, each further
   attempt must wait (` + "`" + `RATE_LIMITED` + "`" + `, HTTP 429 with ` + "`" + `Retry-After` + "`" + `): 1 second, doubling with
   every failure up to 15 minutes; failures are forgotten after an hour without one. One
-  request may hold at most one ` + "`" + `login` + "`" + `, ` + "`" + `refreshToken` + "`" + `, ` + "`" + `acceptInvitation` + "`" + ` or ` + "`" + `changePassword` + "`" + `.
+  request may hold at most one ` + "`" + `login` + "`" + `, ` + "`" + `refreshToken` + "`" + `, ` + "`" + `acceptInvitation` + "`" + `, ` + "`" + `changePassword` + "`" + ` or
+  ` + "`" + `deleteAccount` + "`" + `.
   """
   login(
     "The account's email, any case."
@@ -3651,6 +3665,19 @@ extend type Mutation {
     currentPassword: String!
     "The password from now on, under the rules above (BAD_USER_INPUT on newPassword otherwise)."
     newPassword: String!
+  ): Boolean!
+  """
+  Deletes the signed-in user's account: the user, their memberships of apps, and every sign-in,
+  this one included (its tokens stop working at once here, on other replicas within
+  ` + "`" + `CRUMBS_CACHE_TTL` + "`" + `; they reach no app from the deletion on). An app they alone own would be
+  left without an owner, so that is ` + "`" + `CONFLICT` + "`" + `, naming those apps: make another member its owner
+  (` + "`" + `setMemberRole` + "`" + `) first, or ask the operator (` + "`" + `crumbs admin delete-user --heir` + "`" + `). A wrong ` + "`" + `password` + "`" + ` is ` + "`" + `BAD_USER_INPUT` + "`" + ` on that field and
+  counts as a failed sign-in (see ` + "`" + `login` + "`" + `). Receipts of erasures and exports the user asked for
+  keep their user id, which is no personal data. The email may make a new account later.
+  """
+  deleteAccount(
+    "The password the user signs in with now."
+    password: String!
   ): Boolean!
   "Joins an app with an invitation token, creating the account (or signing in to an existing one with this password). Failures are throttled per client IP like ` + "`" + `login` + "`" + `."
   acceptInvitation(
@@ -6470,6 +6497,20 @@ func (ec *executionContext) field_Mutation_createIngestToken_args(ctx context.Co
 		return nil, err
 	}
 	args["name"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteAccount_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "password",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["password"] = arg0
 	return args, nil
 }
 
@@ -13513,6 +13554,50 @@ func (ec *executionContext) fieldContext_Mutation_changePassword(ctx context.Con
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_changePassword_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteAccount(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteAccount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteAccount(ctx, fc.Args["password"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteAccount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteAccount_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -23741,6 +23826,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "changePassword":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_changePassword(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteAccount":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteAccount(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++

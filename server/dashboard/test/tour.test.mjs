@@ -1525,3 +1525,55 @@ test('paging the delivery log puts the focus on the page title, as a navigation 
     receiver.close()
   }
 })
+
+// A user deletes their own account on the Account page: a wrong password is
+// said on its field, an app they alone own is named (it needs another owner
+// first), and once deleted the browser is signed out and the password signs
+// in no more. The app they shared stays with its other owner.
+test('a user deletes their account, once no app would be left without an owner', async () => {
+  const email = 'leaver@example.test'
+  const password = 'Leaver-password-1'
+  const { app: shared } = (await crumbs.gql('mutation { createApp(input: {name: "Shared by two"}) { app { id } } }')).createApp
+  const { invitationToken } = (await crumbs.gql('mutation($a: ID!, $e: String!) { addMember(appId: $a, email: $e, role: owner) { invitationToken } }', { a: shared.id, e: email })).addMember
+  const { accessToken } = (await crumbs.gql('mutation($t: String!, $p: String!) { acceptInvitation(token: $t, name: "Leaver", password: $p) { accessToken } }', { t: invitationToken, p: password }, { Authorization: '' })).acceptInvitation
+  const { app: solo } = (await crumbs.gql('mutation { createApp(input: {name: "Leaver alone"}) { app { id } } }', {}, as(accessToken))).createApp
+
+  const leaver = await launchBrowser()
+  try {
+    const tab = await leaver.context.newPage()
+    tab.on('dialog', (d) => d.accept())
+    await tab.goto(`${crumbs.url}/signin`)
+    await tab.fill('#email', email)
+    await tab.fill('#password', password)
+    await tab.getByRole('button', { name: 'Sign in' }).click()
+    await tab.waitForURL((u) => !u.pathname.startsWith('/signin'))
+    await tab.goto(`${crumbs.url}/account`)
+    await tab.getByRole('heading', { name: 'Delete your account' }).waitFor()
+    await tab.fill('#del-pw', 'not my password')
+    await tab.getByRole('button', { name: 'Delete my account' }).click()
+    await tab.locator('#del-pw-error').getByText('is not your password').waitFor()
+    await tab.fill('#del-pw', password)
+    await tab.getByRole('button', { name: 'Delete my account' }).click()
+    await tab.getByRole('alert').getByText(`you are the only owner of the app "Leaver alone" (${solo.id})`).waitFor()
+
+    // The operator's admin signs in nowhere here: the leaver hands the app over.
+    const members = (await crumbs.gql('query($a: ID!) { members(appId: $a) { user { id email } } }', { a: shared.id })).members
+    const admin = members.find((m) => m.user.email === crumbs.admin.email).user
+    const { invitationToken: back } = (await crumbs.gql('mutation($a: ID!, $e: String!) { addMember(appId: $a, email: $e, role: owner) { invitationToken } }', { a: solo.id, e: crumbs.admin.email }, as(accessToken))).addMember
+    await crumbs.gql('mutation($t: String!, $p: String!) { acceptInvitation(token: $t, password: $p) { accessToken } }', { t: back, p: crumbs.admin.password }, { Authorization: '' })
+    await tab.getByRole('button', { name: 'Delete my account' }).click()
+    await tab.waitForURL((u) => u.pathname === '/signin')
+    await tab.getByRole('heading', { name: 'Sign in to Crumbs' }).waitFor()
+    await tab.fill('#email', email)
+    await tab.fill('#password', password)
+    await tab.getByRole('button', { name: 'Sign in' }).click()
+    await tab.getByRole('alert').waitFor()
+    assert.equal(new URL(tab.url()).pathname, '/signin')
+    for (const app of [shared, solo]) {
+      const left = (await crumbs.gql('query($a: ID!) { members(appId: $a) { role user { id email } } }', { a: app.id })).members
+      assert.deepEqual(left.map((m) => [m.user.id, m.role]), [[admin.id, 'owner']], app.id)
+    }
+  } finally {
+    await leaver.close()
+  }
+})

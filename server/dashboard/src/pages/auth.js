@@ -73,6 +73,18 @@ export function Account({ user }) {
   }
   const everywhere = useAction()
   const fieldErr = (f) => a.fieldError(f)
+  const [delPw, setDelPw] = useState('')
+  const del = useAction()
+  const deleteAccount = (e) => {
+    e.preventDefault()
+    if (!confirm(`Delete the account ${user.email}? This cannot be undone.`)) return
+    del.run(async () => {
+      await gql('mutation($p: String!) { deleteAccount(password: $p) }', { p: delPw })
+      await signOut()
+      navigate('/signin')
+      announce('Your account was deleted.')
+    })
+  }
   return html`<main id="main" class="narrow">
     <p><a href="/">← Back to the dashboard</a></p>
     <h1 id="page-title" tabindex="-1">Your account</h1>
@@ -97,5 +109,12 @@ export function Account({ user }) {
         navigate('/signin')
       })}>Sign out everywhere</button>
     </section>
+    <form class="card" onSubmit=${deleteAccount}>
+      <h2>Delete your account</h2>
+      <p>Your account, your memberships of apps and every sign-in go. The apps stay with their other members; an app you alone own needs another owner first (its Members page), or the operator of this Crumbs can hand it to someone as they delete your account.</p>
+      <${Field} label="Password" id="del-pw" error=${del.fieldError('password')}><input id="del-pw" type="password" autocomplete="current-password" required value=${delPw} onInput=${(e) => setDelPw(e.target.value)} /><//>
+      <${ErrorBox} error=${del.error && !del.error.field && del.error} />
+      <button type="submit" class="danger" disabled=${del.busy}>Delete my account</button>
+    </form>
   </main>`
 }
