@@ -246,15 +246,31 @@ func (a *AutomationAction) apply(ctx context.Context, guard URLGuard, field stri
 		u := strings.TrimSpace(*in.URL)
 		if err := guard.CheckURL(ctx, u); err != nil {
 			bad.add(Invalid(field+".url", "%v", err))
-		} else if in.Headers == nil && len(a.Headers) > 0 && !strings.EqualFold(urlOrigin(u), urlOrigin(a.URL)) {
-			// Saved header values are never shown again, so they go only to the
-			// origin they were saved for: an editor who could point the action
-			// elsewhere would otherwise read them at their own server.
-			bad.add(Invalid(field+".headers", "give the headers again (or none) to send them to another origin than %s", urlOrigin(a.URL)))
 		} else {
-			a.URL = u
+			bad.add(a.setURL(field, u, in.Headers != nil))
 		}
 	}
+	bad.add(a.applyChecked(field, in))
+	return bad.err()
+}
+
+// setURL moves a to the URL u, which the guard passed, unless a's saved
+// headers would follow it to another origin: their values are never shown
+// again, so they go only to the origin they were saved for, or an editor
+// who could point the action elsewhere would read them at their own
+// server. headersGiven says the same edit replaces them.
+func (a *AutomationAction) setURL(field, u string, headersGiven bool) error {
+	if !headersGiven && len(a.Headers) > 0 && !strings.EqualFold(urlOrigin(u), urlOrigin(a.URL)) {
+		return Invalid(field+".headers", "give the headers again (or none) to send them to another origin than %s", urlOrigin(a.URL))
+	}
+	a.URL = u
+	return nil
+}
+
+// applyChecked validates the headers, template and switch of in, which need
+// no lookup, and copies them onto a; the error names every bad field.
+func (a *AutomationAction) applyChecked(field string, in AutomationActionInput) error {
+	var bad validation
 	if in.Headers != nil {
 		if hs, err := a.checkHeaders(field, in.Headers); bad.add(err) {
 			a.Headers = hs
@@ -385,7 +401,11 @@ func newAction(ctx context.Context, guard URLGuard, appID uint64, field string, 
 	return a, bad.err()
 }
 
-// UpdateAutomationRuleFor changes a rule, for editors of the app.
+// UpdateAutomationRuleFor changes the given fields of a rule, and only
+// those, for editors of the app: concurrent edits of different fields (a
+// rename, the switch) do not undo each other. The matcher named is looked
+// up first; the rule is then read locked, so the rule it answers is the
+// one stored.
 func UpdateAutomationRuleFor(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, id string, in AutomationRuleInput) (*AutomationRule, error) {
 	return inApp(ctx, db, v, appPublicID, RoleEditor, func(app *App) (*AutomationRule, error) {
 		r, err := automationRuleByID(ctx, db, app, "id", id)
@@ -400,16 +420,49 @@ func UpdateAutomationRuleFor(ctx context.Context, db *gorm.DB, v Viewer, appPubl
 		if err := r.setMatcher(ctx, db, in); err != nil {
 			return nil, err
 		}
+		var stored *AutomationRule
 		err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			// The matcher first, then the rule: the order DeleteEventMatcher locks in.
 			if in.Matcher != nil {
 				if err := keepMatchers(tx, map[uint64]string{r.MatcherID: "matcher"}); err != nil {
 					return err
 				}
 			}
-			return tx.Select("Name", "MatcherID", "IdentifiedOnly", "Enabled", "UpdatedAt").Save(r).Error
+			var err error
+			if stored, err = automationRuleByID(ctx, forUpdate(tx), app, "id", id); err != nil {
+				return err
+			}
+			return tx.Model(&AutomationRule{}).Where("id = ?", stored.ID).Updates(stored.take(r, in)).Error
 		})
-		return r, conflictOnDuplicate(err, "name", "a rule named %q exists in this app", r.Name)
+		if err != nil {
+			return nil, conflictOnDuplicate(err, "name", "a rule named %q exists in this app", r.Name)
+		}
+		return stored, nil
 	})
+}
+
+// take copies the fields that in gives from edited onto r and returns
+// their columns, with updated_at.
+func (r *AutomationRule) take(edited *AutomationRule, in AutomationRuleInput) map[string]any {
+	r.UpdatedAt = Now()
+	changes := map[string]any{"updated_at": r.UpdatedAt}
+	if in.Name != nil {
+		r.Name = edited.Name
+		changes["name"] = r.Name
+	}
+	if in.Matcher != nil {
+		r.MatcherID = edited.MatcherID
+		changes["matcher_id"] = r.MatcherID
+	}
+	if in.IdentifiedOnly != nil {
+		r.IdentifiedOnly = edited.IdentifiedOnly
+		changes["identified_only"] = r.IdentifiedOnly
+	}
+	if in.Enabled != nil {
+		r.Enabled = edited.Enabled
+		changes["enabled"] = r.Enabled
+	}
+	return changes
 }
 
 // DeleteAutomationRuleFor deletes a rule, its actions and its delivery log,
@@ -463,8 +516,14 @@ func AddAutomationActionFor(ctx context.Context, db *gorm.DB, v Viewer, guard UR
 	})
 }
 
-// UpdateAutomationActionFor changes an action, for editors of the app.
-// Enabling an action that a 410 disabled lets its waiting deliveries go.
+// UpdateAutomationActionFor changes the given fields of an action, and
+// only those, for editors of the app: an edit of the URL or template does
+// not switch back on an action that a 410 Gone disabled meanwhile. The
+// input is checked first (its URL may need a DNS lookup, which no lock
+// should wait for); the action is then read locked, and what depends on
+// fields the input leaves as they are (headers go only to the origin they
+// were saved for) is checked again against the stored ones. Enabling an
+// action that a 410 disabled lets its waiting deliveries go.
 func UpdateAutomationActionFor(ctx context.Context, db *gorm.DB, v Viewer, guard URLGuard, appPublicID, id string, in AutomationActionInput) (*AutomationAction, error) {
 	return inApp(ctx, db, v, appPublicID, RoleEditor, func(app *App) (*AutomationAction, error) {
 		a, err := automationActionByID(ctx, db, app, "id", id)
@@ -478,8 +537,39 @@ func UpdateAutomationActionFor(ctx context.Context, db *gorm.DB, v Viewer, guard
 		if err := bad.err(); err != nil {
 			return nil, err
 		}
-		err = db.WithContext(ctx).Select("URL", "Headers", "Template", "DisabledAt", "DisabledReason", "UpdatedAt").Save(a).Error
-		return a, err
+		var stored *AutomationAction
+		err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			var err error
+			if stored, err = automationActionByID(ctx, forUpdate(tx), app, "id", id); err != nil {
+				return err
+			}
+			changes := map[string]any{}
+			if in.URL != nil {
+				if err := stored.setURL("input", a.URL, in.Headers != nil); err != nil {
+					return err
+				}
+				changes["url"] = stored.URL
+			}
+			if err := stored.applyChecked("input", in); err != nil {
+				return err
+			}
+			if in.Headers != nil {
+				changes["headers"] = stored.Headers
+			}
+			if in.Template != nil {
+				changes["template"] = stored.Template
+			}
+			if in.Enabled != nil {
+				changes["disabled_at"], changes["disabled_reason"] = stored.DisabledAt, stored.DisabledReason
+			}
+			stored.UpdatedAt = Now()
+			changes["updated_at"] = stored.UpdatedAt
+			return tx.Model(&AutomationAction{}).Where("id = ?", stored.ID).Updates(changes).Error
+		})
+		if err != nil {
+			return nil, err
+		}
+		return stored, nil
 	})
 }
 

@@ -94,7 +94,10 @@ func CreateGoal(ctx context.Context, db *gorm.DB, app *App, in GoalInput) (*Goal
 	return g, conflictOnDuplicate(err, "name", "a goal named %q exists in this app", g.Name)
 }
 
-// UpdateGoal changes a goal of the app.
+// UpdateGoal changes the given fields of a goal of the app, and only
+// those, so concurrent edits of different fields do not undo each other.
+// The matchers named are looked up first; the goal is then read locked, so
+// the goal it answers is the one stored.
 func UpdateGoal(ctx context.Context, db *gorm.DB, app *App, id string, in GoalInput) (*Goal, error) {
 	g, err := GoalByID(ctx, db, app, "id", id)
 	if err != nil {
@@ -103,13 +106,46 @@ func UpdateGoal(ctx context.Context, db *gorm.DB, app *App, id string, in GoalIn
 	if err := g.apply(ctx, db, in, &validation{}); err != nil {
 		return nil, err
 	}
+	var stored *Goal
 	err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// Matchers first, then the goal: the order DeleteEventMatcher locks in.
 		if err := keepMatchers(tx, g.matcherFields(in)); err != nil {
 			return err
 		}
-		return tx.Select("Name", "StartMatcherID", "CompletionMatcherID", "WindowSeconds", "UpdatedAt").Save(g).Error
+		var err error
+		if stored, err = GoalByID(ctx, forUpdate(tx), app, "id", id); err != nil {
+			return err
+		}
+		return tx.Model(&Goal{}).Where("id = ?", stored.ID).Updates(stored.take(g, in)).Error
 	})
-	return g, conflictOnDuplicate(err, "name", "a goal named %q exists in this app", g.Name)
+	if err != nil {
+		return nil, conflictOnDuplicate(err, "name", "a goal named %q exists in this app", g.Name)
+	}
+	return stored, nil
+}
+
+// take copies the fields that in gives from edited onto g and returns
+// their columns, with updated_at.
+func (g *Goal) take(edited *Goal, in GoalInput) map[string]any {
+	g.UpdatedAt = Now()
+	changes := map[string]any{"updated_at": g.UpdatedAt}
+	if in.Name != nil {
+		g.Name = edited.Name
+		changes["name"] = g.Name
+	}
+	if in.StartMatcher != nil {
+		g.StartMatcherID = edited.StartMatcherID
+		changes["start_matcher_id"] = g.StartMatcherID
+	}
+	if in.CompletionMatcher != nil {
+		g.CompletionMatcherID = edited.CompletionMatcherID
+		changes["completion_matcher_id"] = g.CompletionMatcherID
+	}
+	if in.Window != nil {
+		g.WindowSeconds = edited.WindowSeconds
+		changes["window_seconds"] = g.WindowSeconds
+	}
+	return changes
 }
 
 // DeleteGoal deletes a goal of the app.

@@ -77,17 +77,40 @@ func CreateEventMatcher(ctx context.Context, db *gorm.DB, app *App, in EventMatc
 	return m, conflictOnDuplicate(db.WithContext(ctx).Create(m).Error, "name", "a matcher named %q exists in this app", m.Name)
 }
 
-// UpdateEventMatcher changes a matcher of the app.
+// UpdateEventMatcher changes the given fields of a matcher of the app, and
+// only those, so concurrent edits of different fields do not undo each
+// other. The row is read locked, so the matcher it answers is the one
+// stored.
 func UpdateEventMatcher(ctx context.Context, db *gorm.DB, app *App, id string, in EventMatcherInput) (*EventMatcher, error) {
-	m, err := EventMatcherByID(ctx, db, app, id)
+	var m *EventMatcher
+	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var err error
+		if m, err = EventMatcherByID(ctx, forUpdate(tx), app, id); err != nil {
+			return err
+		}
+		if err := m.apply(in); err != nil {
+			return err
+		}
+		m.UpdatedAt = Now()
+		changes := map[string]any{"updated_at": m.UpdatedAt}
+		if in.Name != nil {
+			changes["name"] = m.Name
+		}
+		if in.Code != nil {
+			changes["code"] = m.Code
+		}
+		if in.Rules != nil {
+			changes["rules"] = m.Rules
+		}
+		return tx.Model(&EventMatcher{}).Where("id = ?", m.ID).Updates(changes).Error
+	})
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return nil, ConflictOn("name", "a matcher named %q exists in this app", m.Name)
+	}
 	if err != nil {
 		return nil, err
 	}
-	if err := m.apply(in); err != nil {
-		return nil, err
-	}
-	err = db.WithContext(ctx).Select("Name", "Code", "Rules", "UpdatedAt").Save(m).Error
-	return m, conflictOnDuplicate(err, "name", "a matcher named %q exists in this app", m.Name)
+	return m, nil
 }
 
 // DeleteEventMatcher deletes a matcher no goal or automation rule uses (else CONFLICT).
