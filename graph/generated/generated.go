@@ -4062,7 +4062,7 @@ extend type Mutation {
     "The rule and its actions."
     input: AutomationRuleInput!
   ): CreateAutomationRulePayload!
-  "Changes only the fields given (editors and owners)."
+  "Changes only the fields given (editors and owners), so concurrent edits of different fields both stay."
   updateAutomationRule(
     "The public appId."
     appId: ID!
@@ -4087,7 +4087,7 @@ extend type Mutation {
     "The new action."
     input: AutomationActionInput!
   ): ActionSecretPayload!
-  "Changes only the fields given (editors and owners)."
+  "Changes only the fields given (editors and owners), so concurrent edits of different fields both stay: an edit never re-enables an action that a 410 Gone disabled meanwhile."
   updateAutomationAction(
     "The public appId."
     appId: ID!
@@ -4828,7 +4828,7 @@ extend type Mutation {
     "The new matcher."
     input: EventMatcherInput!
   ): EventMatcher!
-  "Changes the fields given (editors and owners); goals and rules that use the matcher follow the change."
+  "Changes only the fields given (editors and owners), so concurrent edits of different fields both stay; goals and rules that use the matcher follow the change."
   updateEventMatcher(
     "The public appId."
     appId: ID!
@@ -4851,7 +4851,7 @@ extend type Mutation {
     "The new goal."
     input: GoalInput!
   ): Goal!
-  "Changes the fields given (editors and owners)."
+  "Changes only the fields given (editors and owners), so concurrent edits of different fields both stay."
   updateGoal(
     "The public appId."
     appId: ID!
