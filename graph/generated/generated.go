@@ -4246,7 +4246,7 @@ type Event {
   code: String!
   "The definition it triggered."
   definition: EventDefinition!
-  "The device that sent it; null only when the device was erased while the event was being read."
+  "The device that sent it; null when the device was erased while the event was being read, or, with several replicas, when the device was erased on one and sent this event to another within a minute (see the README's write path)."
   device: Device
   "The lead that owns the device now, if it has been identified."
   lead: Lead
