@@ -730,3 +730,23 @@ test('a library that runs before the page is parsed sends the view once the page
   await expectCounts(events, { view: 1, promo_seen: 1 }, 'views')
   assert.equal((await events()).find((e) => e.code == 'view').title, 'Parsed later', 'the view has the page title')
 })
+
+test('a batch of non-Latin text under 60,000 characters but over the 64 KiB keepalive limit in bytes is delivered', async (t) => {
+  const { site, page, attrs, events, appId, consoleLines } = await setup(t, { defs: ['note'] })
+  site.add('/cjk', { attrs: attrs() })
+  await page.goto(`${site.url}/cjk`)
+  await expectCounts(events, { view: 1 }, 'the view')
+  // 20 events of three properties of 650 Chinese characters each: every one is within what the
+  // server takes (1,950 bytes a string, 8 KiB in all), and the batch is about 50,000
+  // characters but 130,000 bytes.
+  await page.evaluate(() => {
+    const s = '字'.repeat(650)
+    for (let n = 0; n < 20; n++) crumbs('track', 'note', { n, a: s, b: s, c: s })
+  })
+  // Before, the batch went with keepalive (under 60,000 characters), which the browser refuses
+  // over 64 KiB: a network failure to the library, retried without end.
+  const got = await expectCounts(events, { view: 1, note: 20 }, 'the batch')
+  assert.deepEqual(got, { view: 1, note: 20 })
+  await until(async () => (await queued(page, appId)) == 0, 10000, 'empty queue')
+  assert.ok(!consoleLines.some((l) => l.includes('refused')), consoleLines.join('\n'))
+})
