@@ -12,4 +12,4 @@ const api = { track, identify, consent, deviceId, reset, onError: (f) => (opts.o
 // queued (see init), so that the view belongs to the device they leave.
 const stub = self.crumbs?.q || []
 self.crumbs = (cmd, ...args) => api[cmd]?.(...args)
-init(fromScript(document.currentScript), () => stub.map((a) => self.crumbs(...a)))
+init(fromScript(document.currentScript), () => stub.map((a) => crumbs(...a)))

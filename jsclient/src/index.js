@@ -24,7 +24,8 @@ export function init(options, replay) {
   Object.assign(c, options)
   c.why = filter(navigator)
   // Earlier versions kept crumbs_id and crumbs_consent per origin: the first app to start takes them over.
-  for (const k of ['id', 'consent'])
+  // Their queue, crumbs_q (one array), becomes crumbs_<appId>_q, which the queue drops as no item.
+  for (const k of ['id', 'consent', 'q'])
     try {
       ls(k) || ls(k, localStorage['crumbs_' + k])
       delete localStorage['crumbs_' + k]

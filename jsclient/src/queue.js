@@ -139,14 +139,6 @@ export function createQueue(send = post) {
     schedule(300)
   }
 
-  // Earlier versions kept one queue per origin, an array under crumbs_q, with
-  // camelCase fields: its items join this app's queue.
-  try {
-    const v = localStorage.crumbs_q
-    delete localStorage.crumbs_q
-    for (const { occurredAt, messageId, ...x } of JSON.parse(v)) push({ ...x, occurred_at: occurredAt, message_id: messageId })
-  } catch {}
-
   return {
     push,
     /**

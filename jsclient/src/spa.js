@@ -6,8 +6,8 @@
 export function onNavigate(fn) {
   for (const m of ['pushState', 'replaceState']) {
     const orig = history[m]
-    history[m] = function () {
-      orig.apply(this, arguments)
+    history[m] = (...a) => {
+      orig.apply(history, a)
       fn()
     }
   }

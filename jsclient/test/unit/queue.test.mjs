@@ -142,15 +142,13 @@ describe('queueing', () => {
     assert.deepEqual(inputs(send.calls[0]).map((i) => i.message_id), ['m1', 'm2'])
   })
 
-  test('the queue of earlier versions (crumbs_q, camelCase) joins this app queue', async () => {
-    storage.set('crumbs_q', JSON.stringify([{ code: 'view', occurredAt: '2026-01-01T00:00:00Z', messageId: 'old1' }, { email: 'a@example.com' }]))
-    const send = transport(results(null), reply({ moved: true }))
-    createQueue(send)
-    assert.equal(storage.get('crumbs_q'), undefined)
+  test('a stored entry under the queue key that is no item (the array of earlier versions) is dropped', async () => {
+    storage.set('crumbs_app1_q', JSON.stringify([{ code: 'view', occurredAt: '2026-01-01T00:00:00Z', messageId: 'old1' }]))
+    const send = transport(results(null))
+    createQueue(send).push(event('view', 1))
     await tick(300)
-    await tick(0)
-    assert.deepEqual(inputs(send.calls[0]).map((i) => [i.message_id, i.occurred_at]), [['old1', '2026-01-01T00:00:00Z']])
-    assert.equal(send.calls[1].body.email, 'a@example.com')
+    assert.deepEqual(send.calls.map(ids), ['m1'])
+    assert.deepEqual(storage.keys(), ['crumbs_app1_id'])
   })
 
   test('two apps on one origin keep separate queues and device ids', async () => {
