@@ -54,6 +54,9 @@ export function init(options, replay) {
       settled(event('view'))
     }
   })
+  // A page restored from the back/forward cache is a view, as the same page
+  // loaded again is (whether the browser keeps a page is its own choice).
+  addEventListener('pageshow', (e) => e.persisted && view(event('view')))
   const first = event('view')
   replay?.()
   // Loaded async, the library may run before the page is parsed (a tag

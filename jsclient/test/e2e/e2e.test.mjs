@@ -752,3 +752,38 @@ test('a batch of non-Latin text under 60,000 characters but over the 64 KiB keep
   await until(async () => (await queued(page, appId)) == 0, 10000, 'empty queue')
   assert.ok(!consoleLines.some((l) => l.includes('refused')), consoleLines.join('\n'))
 })
+
+test('a page restored from the back/forward cache counts a view, as a page loaded again does', async (t) => {
+  const site = await startSite()
+  t.after(() => site.close())
+  const appId = await server.createApp()
+  const cached = await launchBrowser({ bfcache: true })
+  t.after(() => cached.close())
+  const page = await cached.context.newPage()
+  const attrs = { 'app-id': appId, endpoint: `${server.url}/`, 'allow-automation': true }
+  site.add('/a', {
+    title: 'A',
+    attrs,
+    body: `<a id="go" href="/b">B</a><script>window.restored = 0
+      addEventListener('pageshow', (e) => (restored += e.persisted))</script>`,
+  })
+  site.add('/b', { title: 'B', attrs })
+  await page.goto(`${site.url}/a`)
+  const id = await page.evaluate(() => crumbs('deviceId'))
+  const events = async () => (await server.device(appId, id)).events
+  await expectCounts(events, { view: 1 }, 'the first view')
+  await page.click('#go')
+  await page.waitForURL(`${site.url}/b`)
+  await expectCounts(events, { view: 2 }, 'the view of B')
+  // A page restored from the cache fires no load: wait for the navigation to commit.
+  await page.goBack({ waitUntil: 'commit' })
+  // The library keeps the page eligible for the cache (no unload listener, for one).
+  assert.equal(await until(() => page.evaluate(() => restored), 10000, 'a restore from the back/forward cache'), 1)
+  // Before, a restored page sent nothing, while the same page loaded again (without the cache)
+  // sent its view: the count of views depended on the browser's cache.
+  await expectCounts(events, { view: 3 }, 'the view of the restored page')
+  const views = (await events()).filter((e) => e.code == 'view')
+  assert.deepEqual(views.map((e) => [new URL(e.url).pathname, e.title]), [['/a', 'A'], ['/b', 'B'], ['/a', 'A']])
+  await page.evaluate(() => crumbs('track', 'click', { after: 'restore' }))
+  await expectCounts(events, { view: 3, click: 2 }, 'an event after the restore')
+})

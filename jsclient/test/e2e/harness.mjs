@@ -224,12 +224,17 @@ ${this.tag(attrs, src)}</head><body>${body}</body></html>`)
   }
 }
 
-/** Debian's Chromium, headless, with no network of its own and a fresh profile. */
-export async function launchBrowser() {
+/**
+ * Debian's Chromium, headless, with no network of its own and a fresh profile.
+ * With bfcache, the back/forward cache is on, as in browsers people use
+ * (Playwright switches it off by default).
+ */
+export async function launchBrowser({ bfcache = false } = {}) {
   const profile = mkdtempSync(join(tmpdir(), 'crumbs-chromium-'))
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: '/usr/bin/chromium',
     headless: true,
+    ignoreDefaultArgs: bfcache ? ['--disable-back-forward-cache'] : [],
     args: [
       '--headless',
       '--no-sandbox',
