@@ -3,7 +3,7 @@ import { ES, log, opts as c } from './config.js'
 import { filter } from './filter.js'
 import { createQueue } from './queue.js'
 import { onNavigate } from './spa.js'
-import { deviceId as device, forget, keep, ls, uid } from './storage.js'
+import { P, deviceId as device, forget, keep, ls, uid } from './storage.js'
 import { read, watch } from './triggers.js'
 
 let queue
@@ -36,6 +36,9 @@ export function init(options, replay) {
   // visibilitychange (it bubbles from the document to the window) is the last
   // event a page surely gets when it is left, closed or sent to the background.
   addEventListener('visibilitychange', () => document.hidden && queue.unload())
+  // Consent given or withdrawn in another tab holds here too (a tab that went
+  // on after a withdrawal stored a new device id and sent its events).
+  addEventListener('storage', (e) => e.key == P() + 'consent' && consent(e.newValue))
   autoCapture(track, identify)
   const scan = watch((el) => track(...read(el)))
   // A view is the page as it was navigated to, with the title that it ends up with.

@@ -787,3 +787,29 @@ test('a page restored from the back/forward cache counts a view, as a page loade
   await page.evaluate(() => crumbs('track', 'click', { after: 'restore' }))
   await expectCounts(events, { view: 3, click: 2 }, 'an event after the restore')
 })
+
+test('consent given or withdrawn in one tab holds in the other open tabs', async (t) => {
+  const { site, page, attrs, appId, requests } = await setup(t, { defs: ['trial_click'] })
+  const url = site.add('/consent-tabs', { attrs: attrs({ 'require-consent': true }) })
+  const other = await browser.context.newPage()
+  t.after(() => other.close())
+  await page.goto(url)
+  await other.goto(url)
+  await page.evaluate(() => crumbs('track', 'trial_click', { tab: 'first' }))
+  await sleep(1000)
+  assert.equal(requests.length, 0, 'nothing is sent before consent')
+  // The visitor consents in the other tab: this tab's waiting events go too.
+  await other.evaluate(() => crumbs('consent', true))
+  const sent = await until(() => requests.map((b) => JSON.parse(b).events || []).flat().find((e) => e.properties?.tab == 'first'), 10000, 'the first tab sends after consent in the other')
+  await expectCounts(async () => (await server.device(appId, sent.device_id)).events, { view: 1, trial_click: 1 }, 'the first tab')
+  // The visitor withdraws consent in the other tab: this tab stops too, and stores nothing again.
+  await other.evaluate(() => crumbs('consent', false))
+  await sleep(500)
+  const before = requests.length
+  await page.evaluate(() => crumbs('track', 'trial_click', { tab: 'after withdrawal' }))
+  await page.evaluate(() => history.pushState({}, '', '/consent-tabs/next'))
+  await sleep(2000)
+  // Before, this tab went on: it stored a new device id and sent both events.
+  assert.deepEqual(requests.slice(before), [], 'nothing is sent after the withdrawal')
+  assert.deepEqual(await page.evaluate((p) => Object.keys(localStorage).filter((k) => k.startsWith(p)), `crumbs_${appId}_`), [])
+})
