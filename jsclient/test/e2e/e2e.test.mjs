@@ -1,6 +1,7 @@
 // End-to-end: the built library in Debian's headless Chromium against the
 // real Crumbs server (CRUMBS_BIN, or built from the repository).
 import assert from 'node:assert/strict'
+import { createHash } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
@@ -812,4 +813,42 @@ test('consent given or withdrawn in one tab holds in the other open tabs', async
   // Before, this tab went on: it stored a new device id and sent both events.
   assert.deepEqual(requests.slice(before), [], 'nothing is sent after the withdrawal')
   assert.deepEqual(await page.evaluate((p) => Object.keys(localStorage).filter((k) => k.startsWith(p)), `crumbs_${appId}_`), [])
+})
+
+test('a page with a strict CSP (nonces, no eval, Trusted Types) loads the pinned library with Subresource Integrity and sends', async (t) => {
+  const { page, appId, events } = await setup(t, { defs: ['trial_click'] })
+  const pinned = (await fetch(`${server.url}/crumbs.js`, { method: 'HEAD' })).headers.get('crumbs-immutable-path')
+  const integrity = 'sha384-' + createHash('sha384').update(readFileSync(dist)).digest('base64')
+  const csp = [
+    "default-src 'none'",
+    "script-src 'nonce-n0nce' 'strict-dynamic'",
+    `connect-src ${server.url}`,
+    "base-uri 'none'",
+    "require-trusted-types-for 'script'",
+    "trusted-types 'none'",
+  ].join('; ')
+  const site = createServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Security-Policy': csp })
+    res.end(`<!doctype html><title>Strict</title>
+      <script nonce="n0nce">window.violations = []
+        addEventListener('securitypolicyviolation', (e) => violations.push(e.violatedDirective + ' ' + e.blockedURI))
+        window.crumbs=window.crumbs||function(){(crumbs.q=crumbs.q||[]).push(arguments)}
+        crumbs('track', 'trial_click', { from: 'stub' })</script>
+      <script nonce="n0nce" async src="${server.url}${pinned}" integrity="${integrity}" crossorigin="anonymous"
+        data-app-id="${appId}" data-allow-automation></script>
+      <button id="b">Buy</button>
+      <div data-crumbs-event="trial_click" data-crumbs-on="view" data-crumbs-prop-from="view">x</div>`)
+  })
+  const port = await freePort()
+  await new Promise((r) => site.listen(port, '127.0.0.1', r))
+  t.after(() => (site.closeAllConnections(), site.close()))
+  const pageErrors = []
+  page.on('pageerror', (e) => pageErrors.push(e.message))
+  await page.goto(`http://127.0.0.1:${port}/strict`)
+  await page.waitForFunction(() => typeof crumbs == 'function' && !crumbs.q, null, { timeout: 5000 })
+  await page.click('#b')
+  await page.evaluate(() => history.pushState({}, '', '/strict/2'))
+  await expectCounts(events, { view: 2, click: 1, trial_click: 3 }, 'the events')
+  assert.deepEqual(await page.evaluate(() => violations), [])
+  assert.deepEqual(pageErrors, [])
 })
