@@ -49,9 +49,13 @@ let n = 1e4
 export function createQueue(send = post) {
   let mem = {}, timer, tries = 0
 
+  // A page prerendered by Speculation Rules keeps its items in memory until
+  // it is opened (Chromium grants Web Locks, and so sending, only then):
+  // stored, they were sent by the next page even when the visitor never
+  // opened this one.
   const db = () => {
     try {
-      if (keep()) return Object.assign(localStorage, mem), (mem = {}), localStorage
+      if (keep() && !document.prerendering) return Object.assign(localStorage, mem), (mem = {}), localStorage
     } catch {}
     return mem
   }

@@ -1,6 +1,7 @@
 // End-to-end: the built library in Debian's headless Chromium against the
 // real Crumbs server (CRUMBS_BIN, or built from the repository).
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:http'
@@ -851,4 +852,62 @@ test('a page with a strict CSP (nonces, no eval, Trusted Types) loads the pinned
   await expectCounts(events, { view: 2, click: 1, trial_click: 3 }, 'the events')
   assert.deepEqual(await page.evaluate(() => violations), [])
   assert.deepEqual(pageErrors, [])
+})
+
+// Prerendering runs only without DevTools attached (Playwright's pages get
+// PrerenderingDisabledByDevTools), so this test starts Chromium by itself and
+// steers the pages through the site: each page asks /next where to go.
+test('a page prerendered by Speculation Rules sends its view only if the visitor opens it', async (t) => {
+  const site = await startSite()
+  t.after(() => site.close())
+  const appId = await server.createApp()
+  const marks = []
+  let next = ''
+  site.handle('/mark', (req, res) => (marks.push(new URL(req.url, site.url).searchParams.get('m')), res.end()))
+  site.handle('/next', (req, res) => res.end(next))
+  const attrs = { 'app-id': appId, endpoint: `${server.url}/`, 'allow-automation': true }
+  // Each page reports its device id and whether it ran prerendered once the library has started,
+  // prerenders the page `prerender`, and goes where /next says.
+  const add = (path, prerender) =>
+    site.add(path, {
+      attrs,
+      head: prerender ? `<script type="speculationrules">{"prerender":[{"source":"list","urls":["${prerender}"]}]}</script>` : '',
+      body: `<script>const was = document.prerendering
+        const started = setInterval(() => typeof crumbs == 'function' && (clearInterval(started),
+          fetch('/mark?m=${path}:' + was + ':' + crumbs('deviceId'))), 50)
+        const go = setInterval(async () => { const u = !document.prerendering && (await (await fetch('/next')).text())
+          u && u != location.pathname && (clearInterval(go), (location.href = u)) }, 200)</script>`,
+    })
+  add('/a', '/b')
+  add('/b')
+  add('/c', '/d')
+  add('/d')
+  const profile = mkdtempSync(join(tmpdir(), 'crumbs-prerender-'))
+  const chromium = spawn('/usr/bin/chromium', ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', `--user-data-dir=${profile}`, `${site.url}/a`], { stdio: 'ignore', detached: true })
+  t.after(async () => {
+    // Chromium and its helper processes (its own process group), which write to the profile until they end.
+    const alive = () => {
+      try {
+        return process.kill(-chromium.pid, 0)
+      } catch {
+        return false
+      }
+    }
+    if (alive()) process.kill(-chromium.pid)
+    await until(() => !alive(), 10000, 'Chromium to end')
+    rmSync(profile, { recursive: true, force: true })
+  })
+  const mark = (path) => until(() => marks.find((m) => m.startsWith(path + ':')), 20000, `${path} in ${JSON.stringify(marks)}`)
+  const id = (await mark('/a')).split(':')[2]
+  // /b is prerendered and its library has started (and queued its view), but the visitor goes to /c.
+  assert.equal((await mark('/b')).split(':')[1], 'true', 'the page was prerendered')
+  next = '/c'
+  await mark('/c')
+  // /d is prerendered, and the visitor opens it.
+  assert.equal((await mark('/d')).split(':')[1], 'true', 'the page was prerendered')
+  next = '/d'
+  const events = async () => (await server.device(appId, id)).events
+  // Before, /b's view was stored while prerendered, and /c sent it: a view of a page never seen.
+  await expectCounts(events, { view: 3 }, 'views')
+  assert.deepEqual((await events()).map((e) => new URL(e.url).pathname), ['/a', '/c', '/d'])
 })
