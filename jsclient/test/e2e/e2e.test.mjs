@@ -911,3 +911,41 @@ test('a page prerendered by Speculation Rules sends its view only if the visitor
   await expectCounts(events, { view: 3 }, 'views')
   assert.deepEqual((await events()).map((e) => new URL(e.url).pathname), ['/a', '/c', '/d'])
 })
+
+test('data-auto-view, data-auto-click and data-auto-submit="false" switch the capture off; declared triggers and track still send', async (t) => {
+  const { site, page, attrs, events, requests } = await setup(t, { defs: ['promo_seen', 'trial_click'] })
+  site.add('/thanks', { attrs: attrs() })
+  site.add('/off', {
+    attrs: attrs({ 'auto-view': 'false', 'auto-click': 'false', 'auto-submit': 'false' }),
+    body: `<div data-crumbs-event="promo_seen" data-crumbs-on="view">Promo</div>
+      <button id="buy">Buy</button><a id="plain" href="#x">Plain</a>
+      <button id="trial" data-crumbs-event="trial_click">Trial</button>
+      <form id="f" action="/thanks" method="post" onsubmit="event.preventDefault()"><button id="send">Send</button></form>`,
+  })
+  await page.goto(`${site.url}/off`)
+  await page.click('#buy')
+  await page.click('#plain')
+  await page.click('#send')
+  await page.evaluate(() => history.pushState({}, '', '/off/2'))
+  await page.click('#trial')
+  await page.evaluate(() => crumbs('track', 'trial_click', { from: 'track' }))
+  // Two page views: the view trigger fires on each, but no view is sent.
+  const got = await expectCounts(events, { promo_seen: 2, trial_click: 2 }, 'the triggers')
+  assert.deepEqual(got, { promo_seen: 2, trial_click: 2 })
+  assert.ok(!requests.some((b) => /"code":"(view|click|submit)"/.test(b)), requests.join('\n'))
+})
+
+test('with data-respect-gpc nothing is sent when the browser signals Global Privacy Control, and debug mode says why', async (t) => {
+  const { site, page, attrs, requests, consoleLines, events } = await setup(t)
+  site.add('/gpc', { attrs: attrs({ 'respect-gpc': true }) })
+  site.add('/no-gpc', { attrs: attrs() })
+  await page.addInitScript(() => Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', { get: () => true }))
+  await page.goto(`${site.url}/gpc`)
+  await page.evaluate(() => crumbs('track', 'click'))
+  await sleep(1500)
+  assert.equal(requests.length, 0)
+  assert.ok(consoleLines.some((l) => l.includes('not sent GPC')), consoleLines.join('\n'))
+  // Without the attribute the signal is the site's to honour: the library sends.
+  await page.goto(`${site.url}/no-gpc`)
+  await expectCounts(events, { view: 1 }, 'the view without data-respect-gpc')
+})
