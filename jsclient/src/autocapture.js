@@ -16,7 +16,7 @@ export function autoCapture(track, identify) {
     addEventListener(
       type,
       ({ target: t }) => {
-        const d = declared(t, type), click = type < 'd', el = click ? t.closest(CLICKABLE) : t
+        const d = declared(t, type), click = type < 'd', el = click ? t.closest?.(CLICKABLE) : t
         if (d) track(...read(d))
         else if (el && c[click ? 'autoClick' : 'autoSubmit'] !== false)
           track(

@@ -1,9 +1,12 @@
 // Declarative triggers: data-crumbs-event="code" with data-crumbs-on =
 // click (the default) | submit | view | visible.
 
-/** The declarative trigger around el that fires on this type of event, if any. */
+/**
+ * The declarative trigger around el that fires on this type of event, if any.
+ * el may be no element: scripts dispatch clicks on the document or window.
+ */
 export function declared(el, type) {
-  const d = el.closest('[data-crumbs-event]')
+  const d = el.closest?.('[data-crumbs-event]')
   return d && (d.dataset.crumbsOn || 'click') == type && d
 }
 

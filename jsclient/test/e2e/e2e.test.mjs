@@ -949,3 +949,21 @@ test('with data-respect-gpc nothing is sent when the browser signals Global Priv
   await page.goto(`${site.url}/no-gpc`)
   await expectCounts(events, { view: 1 }, 'the view without data-respect-gpc')
 })
+
+test('clicks that scripts dispatch on the document or window throw nothing into the page', async (t) => {
+  const { site, page, attrs, events } = await setup(t)
+  site.add('/synthetic', { attrs: attrs(), body: '<button id="buy">Buy</button>' })
+  const pageErrors = []
+  page.on('pageerror', (e) => pageErrors.push(e.message))
+  await page.goto(`${site.url}/synthetic`)
+  await page.waitForFunction(() => typeof crumbs == 'function')
+  // Menus and "click outside" handlers do this; the document and window have no closest().
+  await page.evaluate(() => {
+    document.dispatchEvent(new MouseEvent('click', { bubbles: true }))
+    dispatchEvent(new MouseEvent('click'))
+  })
+  await page.click('#buy')
+  await expectCounts(events, { view: 1, click: 1 }, 'the view and the button click')
+  // Before, each threw "closest is not a function" from the library's listener.
+  assert.deepEqual(pageErrors, [])
+})
