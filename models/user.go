@@ -150,22 +150,33 @@ func Me(ctx context.Context, db *gorm.DB, v Viewer) (*User, error) {
 	return UserByID(ctx, db, id)
 }
 
+// checkOwnPassword returns the signed-in user once password is theirs, and
+// wrong otherwise; a check is throttled and counted as a sign-in is
+// (client is the caller's IP address).
+func (t *Tokens) checkOwnPassword(ctx context.Context, db *gorm.DB, v Viewer, client, password string, wrong error) (*User, error) {
+	user, err := Me(ctx, db, v)
+	if err != nil {
+		return nil, err
+	}
+	attempt, err := t.Limits.begin(client, user.EmailKey, Now())
+	if err != nil {
+		return nil, err
+	}
+	if bcrypt.CompareHashAndPassword([]byte(user.PasswordHash), []byte(password)) != nil {
+		return nil, wrong
+	}
+	attempt.succeeded()
+	return user, nil
+}
+
 // ChangePassword changes the signed-in user's password and ends every other
 // sign-in of theirs; this one stays. The current password is checked first,
 // throttled like sign-in (client is the caller's IP address).
 func (t *Tokens) ChangePassword(ctx context.Context, db *gorm.DB, v Viewer, client, current, next string) error {
-	user, err := Me(ctx, db, v)
+	user, err := t.checkOwnPassword(ctx, db, v, client, current, Invalid("currentPassword", "is not your current password"))
 	if err != nil {
 		return err
 	}
-	attempt, err := t.Limits.begin(client, user.EmailKey, Now())
-	if err != nil {
-		return err
-	}
-	if bcrypt.CompareHashAndPassword([]byte(user.PasswordHash), []byte(current)) != nil {
-		return Invalid("currentPassword", "is not your current password")
-	}
-	attempt.succeeded()
 	if err := validatePassword("newPassword", next, user.Email); err != nil {
 		return err
 	}
@@ -195,18 +206,10 @@ func (t *Tokens) ChangePassword(ctx context.Context, db *gorm.DB, v Viewer, clie
 // left without an owner: CONFLICT names those apps, to hand over first
 // (another member made owner; an operator's DeleteUser can name an heir).
 func (t *Tokens) DeleteAccount(ctx context.Context, db *gorm.DB, v Viewer, client, password string) error {
-	user, err := Me(ctx, db, v)
+	user, err := t.checkOwnPassword(ctx, db, v, client, password, Invalid("password", "is not your password"))
 	if err != nil {
 		return err
 	}
-	attempt, err := t.Limits.begin(client, user.EmailKey, Now())
-	if err != nil {
-		return err
-	}
-	if bcrypt.CompareHashAndPassword([]byte(user.PasswordHash), []byte(password)) != nil {
-		return Invalid("password", "is not your password")
-	}
-	attempt.succeeded()
 	_, err = deleteUser(ctx, db, user.EmailKey, "", func(_ *User, apps []App) error {
 		return newError(ErrConflict, "you are the only owner of %s: make another member its owner first, or ask the operator, who can hand it to another user as they delete your account", appList(apps))
 	})
