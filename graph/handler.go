@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"net/http"
@@ -31,6 +32,10 @@ type HandlerOptions struct {
 	// credential: a user's sign-ins together, or an app's secret key
 	// (websocket.go); 0 lifts the cap.
 	MaxWebsocketsPerCredential int
+	// WebsocketWriteTimeout is how long a message may wait for a websocket's
+	// client to take it before the connection is dropped; 0 means
+	// DefaultWebsocketWriteTimeout.
+	WebsocketWriteTimeout time.Duration
 	// Documents bound the work of a document before it is sized; the zero
 	// value means DefaultDocumentLimits.
 	Documents DocumentLimits
@@ -57,7 +62,7 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	// server's own origin and from opts.WebsocketOrigins; they cannot send
 	// headers, so the access token may come in the connection_init payload.
 	srv.AddTransport(transport.Websocket{
-		Implementation: wsImplementation{}, KeepAlivePingInterval: 15 * time.Second, InitFunc: websocketInit(r.Tokens, r.DB, r.Writer, log),
+		Implementation: wsImplementation{writeTimeout: cmp.Or(opts.WebsocketWriteTimeout, DefaultWebsocketWriteTimeout)}, KeepAlivePingInterval: 15 * time.Second, InitFunc: websocketInit(r.Tokens, r.DB, r.Writer, log),
 	})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(getTransport{})

@@ -31,16 +31,17 @@ const (
 )
 
 // wsImplementation accepts websockets with coder/websocket (the origin was
-// checked by websocketUpgrades) and wraps them in wsConn.
-type wsImplementation struct{}
+// checked by websocketUpgrades) and wraps them in wsConn, whose writes wait
+// at most writeTimeout.
+type wsImplementation struct{ writeTimeout time.Duration }
 
-func (wsImplementation) Accept(w http.ResponseWriter, r *http.Request, opts transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
+func (i wsImplementation) Accept(w http.ResponseWriter, r *http.Request, opts transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
 	coder := transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{InsecureSkipVerify: true}}
 	inner, err := coder.Accept(w, r, opts)
 	if err != nil {
 		return nil, err
 	}
-	c := &wsConn{WebsocketConn: inner, transportWS: inner.Subprotocol() == "graphql-transport-ws", active: map[string]bool{}}
+	c := &wsConn{WebsocketConn: inner, transportWS: inner.Subprotocol() == "graphql-transport-ws", active: map[string]bool{}, writeTimeout: i.writeTimeout}
 	c.mu.Lock()
 	c.initTimer = time.AfterFunc(initTimeout, func() { c.closeWith(closeInitTimeout, "Connection initialisation timeout") })
 	c.mu.Unlock()
@@ -59,6 +60,15 @@ func (wsImplementation) Accept(w http.ResponseWriter, r *http.Request, opts tran
 // 0.3 s. The dashboard runs one.
 const MaxSubscriptions = 100
 
+// DefaultWebsocketWriteTimeout is how long a message may wait for a
+// websocket's client to take it. A client that keeps its socket open without
+// reading would otherwise hold every write, and with it the connection, its
+// place among the websockets of its credential and its subscriptions'
+// buffered events, for as long as it likes; past the timeout the connection
+// is dropped (no close frame: the socket is full) and the client reconnects
+// with its cursor.
+const DefaultWebsocketWriteTimeout = 10 * time.Second
+
 // wsConn enforces the graphql-transport-ws rules that gqlgen's transport
 // leaves out, closing with the protocol's codes: a second connection_init
 // (4429), a subscribe before connection_init (4401), a subscribe whose id is
@@ -70,9 +80,12 @@ const MaxSubscriptions = 100
 // protocols a subscription past MaxSubscriptions (or, in the older one, a
 // start whose id is still active: gqlgen would lose track of the first) is
 // answered with an error message for its id, and the connection goes on.
+// A message its client has not taken within writeTimeout drops the
+// connection.
 type wsConn struct {
 	transport.WebsocketConn
-	transportWS bool
+	transportWS  bool
+	writeTimeout time.Duration
 
 	mu        sync.Mutex
 	initTimer *time.Timer
@@ -177,7 +190,7 @@ func (c *wsConn) admit(msg wsMessage, payload json.RawMessage) (refusal string, 
 // It writes past WriteJSON, which would take the id for that of a running
 // subscription ending.
 func (c *wsConn) refuseSubscription(id, message string) error {
-	return c.WebsocketConn.WriteJSON(map[string]any{"type": "error", "id": id, "payload": gqlerror.List{{
+	return c.write(map[string]any{"type": "error", "id": id, "payload": gqlerror.List{{
 		Message: message, Extensions: map[string]any{"code": models.CodeRateLimited},
 	}}})
 }
@@ -193,14 +206,14 @@ func (c *wsConn) WriteJSON(v any) error {
 	}
 	var msg wsMessage
 	if json.Unmarshal(data, &msg) != nil {
-		return c.WebsocketConn.WriteJSON(json.RawMessage(data))
+		return c.write(json.RawMessage(data))
 	}
 	if msg.Type == "complete" || msg.Type == "error" {
 		c.mu.Lock()
 		delete(c.active, msg.ID)
 		c.mu.Unlock()
 	}
-	if err := c.WebsocketConn.WriteJSON(json.RawMessage(data)); err != nil {
+	if err := c.write(json.RawMessage(data)); err != nil {
 		return err
 	}
 	if msg.Type == "connection_ack" {
@@ -209,6 +222,17 @@ func (c *wsConn) WriteJSON(v any) error {
 		c.mu.Unlock()
 	}
 	return nil
+}
+
+// write writes v, dropping the connection when its client has not taken it
+// within writeTimeout: the write then fails, and so does gqlgen's read loop,
+// which ends the connection and its subscriptions.
+func (c *wsConn) write(v any) error {
+	if c.writeTimeout > 0 {
+		t := time.AfterFunc(c.writeTimeout, func() { c.WebsocketConn.Close() })
+		defer t.Stop()
+	}
+	return c.WebsocketConn.WriteJSON(v)
 }
 
 // initPayload reports whether a connection_init payload is absent, null or

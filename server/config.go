@@ -64,6 +64,9 @@ type config struct {
 	MaxWebsocketsPerCredential int
 	// noFastPath sends trigger mutations through gqlgen too (tests compare).
 	noFastPath bool
+	// websocketWriteTimeout replaces graph.DefaultWebsocketWriteTimeout
+	// (tests shorten it).
+	websocketWriteTimeout time.Duration
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
