@@ -190,7 +190,10 @@ func Authorize(ctx context.Context, db *gorm.DB, v Viewer, obj any, fields func(
 	case *DeviceMove:
 		return v.mayRead(ctx, db, o.AppID, RoleViewer, "DeviceMove", fields)
 	case *Event:
-		return v.mayRead(ctx, db, o.AppID, RoleViewer, "Event", fields)
+		// An event is read whole or not at all: even its __typename tells
+		// that the app's visitors just did something (a live stream asking
+		// only that kept streaming to a removed member).
+		return v.mayRead(ctx, db, o.AppID, RoleViewer, "Event", nil)
 	case *EventMatcher:
 		return v.mayRead(ctx, db, o.AppID, RoleViewer, "EventMatcher", fields)
 	case *Goal:

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/99designs/gqlgen/client"
+	"github.com/coder/websocket"
 	"github.com/crumbs-dev/crumbs/models"
 	"github.com/crumbs-dev/crumbs/models/modelstest"
 	"gorm.io/gorm"
@@ -71,4 +74,66 @@ func TestSubscriptionsEndWithTheSignIn(t *testing.T) {
 			}
 		})
 	})
+}
+
+// A subscription that asks nothing of its events but __typename ends with
+// access like any other. It kept streaming {"__typename": "Event"} to a
+// removed member and to a rotated secret key, telling them when the app's
+// visitors did something: fields that name no data passed the check that
+// lets a browser read what it sent itself.
+func TestTypenameSubscriptionsEndWithAccess(t *testing.T) {
+	const typenameOnly = `subscription($a: ID!) { eventStored(appId: $a) { __typename } }`
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		// subscribed subscribes with auth and waits for one event.
+		subscribed := func(t *testing.T, l *liveApp, auth string) *wsClient {
+			c, _, err := dialWS(t, l.url, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ack, err := c.init(map[string]any{"Authorization": auth}); err != nil || ack.Type != "connection_ack" {
+				t.Fatalf("connection_init answered %+v %v", ack, err)
+			}
+			c.subscribe("live", typenameOnly, map[string]any{"a": l.appID})
+			if m, err := c.next(); err != nil || m.Type != "next" || !strings.Contains(string(m.Payload), `"Event"`) {
+				t.Fatalf("want an event, got %+v %v", m, err)
+			}
+			return c
+		}
+		t.Run("member removed", func(t *testing.T) {
+			l := newLiveApp(t, newAPI(t, db))
+			token := l.member(viewer)
+			userID, _ := l.a.tokenUser(token)
+			defer l.triggering()()
+			c := subscribed(t, l, "Bearer "+token)
+			l.a.ok(`mutation($a: ID!, $u: ID!) { removeMember(appId: $a, userId: $u) }`, &map[string]any{}, client.Var("a", l.appID), client.Var("u", models.FormatID(userID)))
+			closedSoon(t, c, 4403)
+		})
+		t.Run("secret key rotated", func(t *testing.T) {
+			l := newLiveApp(t, newAPI(t, db))
+			defer l.triggering()()
+			c := subscribed(t, l, "Bearer "+l.secret)
+			l.a.ok(`mutation($a: ID!) { rotateAppSecret(id: $a) { secretKey } }`, &map[string]any{}, client.Var("a", l.appID))
+			closedSoon(t, c, 4401)
+		})
+	})
+}
+
+// closedSoon is wantClosed for a stream that might never end: events keep
+// coming, so it gives up after wsWait.
+func closedSoon(t *testing.T, c *wsClient, code websocket.StatusCode) {
+	t.Helper()
+	deadline := time.Now().Add(wsWait)
+	for time.Now().Before(deadline) {
+		m, err := c.next()
+		if err != nil {
+			if got := websocket.CloseStatus(err); got != code {
+				t.Fatalf("closed with %d (%v), want %d", got, err, code)
+			}
+			return
+		}
+		if m.Type != "next" {
+			t.Fatalf("before closing, the server sent %+v", m)
+		}
+	}
+	t.Fatalf("still streaming after %s, want it closed with %d", wsWait, code)
 }
