@@ -333,8 +333,11 @@ func storeFailed(errs gqlerror.List) bool {
 }
 
 // currentViewerPerOperation starts every operation sent over a websocket with
-// the connection's current viewer; one whose credential no longer holds
-// closes the connection with 4401, so the client signs in again.
+// the connection's current viewer and dataloaders of its own, as if it came
+// in a request of its own: the upgrade request's loaders would serve what
+// they read for as long as the connection lasts, and grow with every
+// operation. One whose credential no longer holds closes the connection
+// with 4401, so the client signs in again.
 func currentViewerPerOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 	s := wsSessionFrom(ctx)
 	if s == nil {
@@ -345,5 +348,6 @@ func currentViewerPerOperation(ctx context.Context, next graphql.OperationHandle
 		s.refuse(ctx, v.Err)
 		return graphql.OneShot(graphql.ErrorResponse(ctx, "%s", v.Err.Error()))
 	}
+	ctx = context.WithValue(ctx, loadersKey{}, newLoaders(s.db))
 	return next(models.WithViewer(ctx, v))
 }
