@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/99designs/gqlgen/client"
@@ -66,4 +67,34 @@ func TestWebsocketQueriesReadFresh(t *testing.T) {
 			}
 		}
 	})
+}
+
+// The rules of an operation hold over a websocket as over HTTP: one
+// operation may check at most one password, so aliases cannot make one
+// message test many guesses.
+func TestWebsocketOperationsKeepThePasswordRule(t *testing.T) {
+	l := newLiveApp(t, newAPI(t, modelstest.SQLite(t)))
+	c, _, err := dialWS(t, l.url, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack, err := c.init(nil); err != nil || ack.Type != "connection_ack" {
+		t.Fatalf("connection_init answered %+v %v", ack, err)
+	}
+	c.subscribe("guesses", `mutation { a: login(email: "x@example.com", password: "guess one") { accessToken } b: login(email: "x@example.com", password: "guess two") { accessToken } }`, nil)
+	m, err := c.next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errs []gqlError
+	if m.Type == "next" {
+		var p gqlPayload
+		json.Unmarshal(m.Payload, &p)
+		errs = p.Errors
+	} else {
+		json.Unmarshal(m.Payload, &errs)
+	}
+	if m.ID != "guesses" || len(errs) != 1 || !strings.Contains(errs[0].Message, "at most one login") {
+		t.Fatalf("two logins in one message answered %s %s", m.Type, m.Payload)
+	}
 }
