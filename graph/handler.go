@@ -36,6 +36,9 @@ type HandlerOptions struct {
 	// client to take it before the connection is dropped; 0 means
 	// DefaultWebsocketWriteTimeout.
 	WebsocketWriteTimeout time.Duration
+	// MaxMessageBytes bounds one websocket message as the server bounds a
+	// request body (CRUMBS_MAX_BODY_BYTES); 0 leaves gqlgen's 1 MB.
+	MaxMessageBytes int64
 	// Documents bound the work of a document before it is sized; the zero
 	// value means DefaultDocumentLimits.
 	Documents DocumentLimits
@@ -61,9 +64,13 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	// older graphql-ws protocol (websocket.go). Browsers may connect from the
 	// server's own origin and from opts.WebsocketOrigins; they cannot send
 	// headers, so the access token may come in the connection_init payload.
-	srv.AddTransport(transport.Websocket{
+	ws := transport.Websocket{
 		Implementation: wsImplementation{writeTimeout: cmp.Or(opts.WebsocketWriteTimeout, DefaultWebsocketWriteTimeout)}, KeepAlivePingInterval: 15 * time.Second, InitFunc: websocketInit(r.Tokens, r.DB, r.Writer, log),
-	})
+	}
+	if opts.MaxMessageBytes > 0 {
+		ws.PayloadReadLimit = &opts.MaxMessageBytes
+	}
+	srv.AddTransport(ws)
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(getTransport{})
 	srv.AddTransport(transport.POST{})

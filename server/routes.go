@@ -24,7 +24,7 @@ func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver, m *metrics.
 		Development: cfg.Development, MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity,
 		WebsocketOrigins: cfg.DashboardOrigins, MaxAnonymousWebsockets: cfg.MaxAnonymousWebsockets,
 		MaxWebsocketsPerCredential: cfg.MaxWebsocketsPerCredential, Log: log, NoFastPath: cfg.noFastPath,
-		WebsocketWriteTimeout: cfg.websocketWriteTimeout,
+		WebsocketWriteTimeout: cfg.websocketWriteTimeout, MaxMessageBytes: cfg.MaxBodyBytes,
 	})
 	api = graph.RequestMiddleware(graph.RequestOptions{
 		RequestID: requestID, Tokens: resolver.Tokens, DB: resolver.DB, TrustedProxies: cfg.TrustedProxies,

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/99designs/gqlgen/client"
+	"github.com/coder/websocket"
 	"github.com/crumbs-dev/crumbs/models/modelstest"
 	"gorm.io/gorm"
 )
@@ -96,5 +97,28 @@ func TestWebsocketOperationsKeepThePasswordRule(t *testing.T) {
 	}
 	if m.ID != "guesses" || len(errs) != 1 || !strings.Contains(errs[0].Message, "at most one login") {
 		t.Fatalf("two logins in one message answered %s %s", m.Type, m.Payload)
+	}
+}
+
+// A websocket message is held to CRUMBS_MAX_BODY_BYTES like a request body:
+// a larger one closes the connection with 1009 (message too big). The
+// websocket took messages up to gqlgen's own 1 MB whatever the setting.
+func TestWebsocketMessagesKeepTheBodyLimit(t *testing.T) {
+	l := newLiveApp(t, newAPI(t, modelstest.SQLite(t), func(c *config) { c.MaxBodyBytes = 8 << 10 }))
+	c, _, err := dialWS(t, l.url, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack, err := c.init(map[string]any{"Authorization": "Bearer " + l.a.ownerToken}); err != nil || ack.Type != "connection_ack" {
+		t.Fatalf("connection_init answered %+v %v", ack, err)
+	}
+	// Within the limit: answered.
+	c.subscribe("small", "{ __typename } # "+strings.Repeat("x", 4<<10), nil)
+	if m, err := c.next(); err != nil || m.Type != "next" || m.ID != "small" {
+		t.Fatalf("a message within the limit answered %+v %v", m, err)
+	}
+	c.subscribe("large", "{ __typename } # "+strings.Repeat("x", 16<<10), nil)
+	if got, reason, msgs := c.closedWith(); got != websocket.StatusMessageTooBig {
+		t.Fatalf("a message past the limit: closed with %d %q after %+v, want 1009", got, reason, msgs)
 	}
 }
