@@ -68,6 +68,11 @@ func (l *liveApp) subscribe(t *testing.T, auth string) *wsClient {
 // answer does not matter here (the server may be refusing while the test
 // takes access away), so it is not checked.
 func (l *liveApp) triggering() (stop func()) {
+	return l.triggeringAt("https://s.example/live")
+}
+
+// triggeringAt is triggering with events of this url.
+func (l *liveApp) triggeringAt(url string) (stop func()) {
 	done := make(chan struct{})
 	ended := make(chan struct{})
 	go func() {
@@ -79,7 +84,7 @@ func (l *liveApp) triggering() (stop func()) {
 			case <-time.After(200 * time.Millisecond):
 				var out map[string]any
 				_ = l.a.gql.Post(`mutation($in: TriggerInput!) { trigger(input: $in) { accepted } }`, &out, l.a.withCredentials([]client.Option{
-					client.Var("in", map[string]any{"appId": l.appID, "deviceId": "live-device", "code": "view", "url": "https://s.example/live"}), anonymous()})...)
+					client.Var("in", map[string]any{"appId": l.appID, "deviceId": "live-device", "code": "view", "url": url}), anonymous()})...)
 			}
 		}
 	}()

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/99designs/gqlgen/client"
 	"github.com/coder/websocket"
 	"github.com/crumbs-dev/crumbs/graph"
 	"github.com/crumbs-dev/crumbs/models/modelstest"
@@ -62,21 +61,7 @@ func TestSlowReaderIsDisconnected(t *testing.T) {
 	for i := range graph.MaxSubscriptions {
 		slow.subscribe(fmt.Sprint("s", i), query, map[string]any{"a": l.appID})
 	}
-	url := "https://s.example/slow?" + strings.Repeat("x", 2000)
-	done, ended := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(ended)
-		for {
-			select {
-			case <-done:
-				return
-			case <-time.After(200 * time.Millisecond):
-				_ = a.gql.Post(`mutation($in: TriggerInput!) { trigger(input: $in) { accepted } }`, &map[string]any{}, a.withCredentials([]client.Option{
-					client.Var("in", map[string]any{"appId": l.appID, "deviceId": "slow-device", "code": "view", "url": url}), anonymous()})...)
-			}
-		}
-	}()
-	defer func() { close(done); <-ended }()
+	defer l.triggeringAt("https://s.example/slow?" + strings.Repeat("x", 2000))()
 
 	// The slow client never reads again; its credential's one place frees
 	// once the server has given up on it.
