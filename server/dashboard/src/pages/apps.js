@@ -192,9 +192,9 @@ export function Settings({ app, reloadApp }) {
             setNewSecret(d.rotateAppSecret.secretKey)
             setConfirmRotate(false)
             reloadApp()
-            // The confirmation is gone: the focus goes to the new key's Copy button.
-            await rendered()
-            focusOn(document.querySelector('[data-testid=new-secret] button'))
+            // The confirmation is gone: the focus goes to the new key's Copy button,
+            // once it is drawn (the app's reload draws the page again meanwhile).
+            for (let i = 0; i < 50 && !focusOn(document.querySelector('[data-testid=new-secret] button')); i++) await rendered()
             announce('Secret key rotated. The new key is shown once: copy it now.')
           })}>Yes, rotate the key</button> <button class="secondary" id="rotate-cancel" onClick=${() => (setConfirmRotate(false), rendered().then(() => focusOn(document.getElementById('rotate-key'))))}>Cancel</button>`
         : html`<button class="secondary" id="rotate-key" onClick=${() => (setConfirmRotate(true), rendered().then(() => focusOn(document.getElementById('rotate-cancel'))))}>Rotate secret key…</button>`}
