@@ -41,8 +41,11 @@ type App struct {
 	// before it may have lost raw events (nil: retention never ran). Only
 	// the lifecycle job sets it.
 	ExpiredBefore *time.Time
-	CreatedAt     time.Time `gorm:"not null"`
-	UpdatedAt     time.Time `gorm:"not null"`
+	// DeletedAt is when an owner deleted the app (appdelete.go): from then
+	// on no one reaches it, and the AppDeleter removes its rows, then it.
+	DeletedAt *time.Time `gorm:"index:idx_apps_deleted_at"`
+	CreatedAt time.Time  `gorm:"not null"`
+	UpdatedAt time.Time  `gorm:"not null"`
 }
 
 // AppInput holds the editable fields of an app; nil means unchanged.
@@ -302,10 +305,11 @@ func randomToken(n int) string {
 	return tokenEncoding.EncodeToString(b)[:n]
 }
 
-// AppByPublicID returns the app with this public appId.
+// AppByPublicID returns the app with this public appId; a deleted app is
+// not found.
 func AppByPublicID(ctx context.Context, db *gorm.DB, publicID string) (*App, error) {
 	var app App
-	err := db.WithContext(ctx).Where("public_id = ?", publicID).Take(&app).Error
+	err := db.WithContext(ctx).Where("public_id = ? AND deleted_at IS NULL", publicID).Take(&app).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, newError(ErrNotFound, "app not found")
 	}

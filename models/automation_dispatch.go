@@ -381,8 +381,9 @@ func (d *Dispatcher) prepare(ctx context.Context, jobs []*hookJob, known map[uin
 	for _, j := range jobs {
 		j.action = actions[j.dl.ActionID]
 		rule, app, e := rules[j.dl.RuleID], apps[j.dl.AppID], byID[j.dl.EventID]
-		if j.action == nil || rule == nil || app == nil || e == nil || e.AppID != j.dl.AppID {
-			// Deleted meanwhile: the rule or action with its log, the event by an erasure.
+		if j.action == nil || rule == nil || app == nil || app.DeletedAt != nil || e == nil || e.AppID != j.dl.AppID {
+			// Deleted meanwhile: the rule or action with its log, the event
+			// by an erasure, the app by its owner (its rows go next).
 			j.gone = true
 			if j.action == nil {
 				j.action = &AutomationAction{ID: j.dl.ActionID}

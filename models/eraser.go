@@ -243,7 +243,9 @@ func (e *Eraser) resumeLoop() {
 
 func (e *Eraser) resume() error {
 	var pending []*EraseJob
-	if err := e.db.WithContext(e.ctx).Where("done_at IS NULL").Order("id").Find(&pending).Error; err != nil {
+	// Those of a deleted app go with its data (AppDeleter).
+	deleted := e.db.Model(&App{}).Select("id").Where("deleted_at IS NOT NULL")
+	if err := e.db.WithContext(e.ctx).Where("done_at IS NULL AND app_id NOT IN (?)", deleted).Order("id").Find(&pending).Error; err != nil {
 		return err
 	}
 	now := Now()

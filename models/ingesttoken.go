@@ -129,7 +129,7 @@ func (w *Writer) AppForIngestToken(ctx context.Context, token, clientIP string) 
 	defer cancel()
 	var row struct{ PublicID string }
 	err := c.db.WithContext(lookupCtx).Table("ingest_tokens").Select("apps.public_id").
-		Joins("JOIN apps ON apps.id = ingest_tokens.app_id").
+		Joins("JOIN apps ON apps.id = ingest_tokens.app_id AND apps.deleted_at IS NULL").
 		Where("ingest_tokens.token_hash = ? AND ingest_tokens.revoked_at IS NULL", hash).Take(&row).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		w.limits.lookupFailed(clientIP, true, refused, now)

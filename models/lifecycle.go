@@ -110,7 +110,7 @@ func (l *Lifecycle) RunOnce(ctx context.Context, now time.Time) (*LifecycleRun, 
 	run.Ran = true
 	now = StoreTime(now)
 	var apps []App
-	if err := l.db.WithContext(ctx).Where("retention_days IS NOT NULL AND retention_days > 0").Order("id").Find(&apps).Error; err != nil {
+	if err := l.db.WithContext(ctx).Where("retention_days IS NOT NULL AND retention_days > 0 AND deleted_at IS NULL").Order("id").Find(&apps).Error; err != nil {
 		return run, err
 	}
 	for i := range apps {

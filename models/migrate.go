@@ -826,6 +826,33 @@ var migrations = []*gormigrate.Migration{
 		Migrate:  func(tx *gorm.DB) error { return redactDeliveryErrors(tx) },
 		Rollback: func(*gorm.DB) error { return nil },
 	},
+	{
+		// An owner may delete an app: it is marked at once, and its rows
+		// go in the background (appdelete.go, appdelete_job.go).
+		ID: "2026120508_app_deleted_at",
+		Migrate: func(tx *gorm.DB) error {
+			type app struct {
+				DeletedAt *time.Time `gorm:"index:idx_apps_deleted_at"`
+			}
+			// On MySQL DDL commits: a failed run finds what it added.
+			m := tx.Table("apps").Migrator()
+			if !tx.Migrator().HasColumn("apps", "deleted_at") {
+				if err := m.AddColumn(&app{}, "DeletedAt"); err != nil {
+					return err
+				}
+			}
+			if !tx.Migrator().HasIndex("apps", "idx_apps_deleted_at") {
+				return tx.Exec("CREATE INDEX idx_apps_deleted_at ON apps (deleted_at)").Error
+			}
+			return nil
+		},
+		Rollback: func(tx *gorm.DB) error {
+			if err := tx.Migrator().DropIndex("apps", "idx_apps_deleted_at"); err != nil {
+				return err
+			}
+			return tx.Table("apps").Migrator().DropColumn(&struct{ DeletedAt *time.Time }{}, "DeletedAt")
+		},
+	},
 }
 
 // addEventsIntegrationSQL adds the column 2026120401_ingest_tokens adds.

@@ -61,11 +61,11 @@ func TestMigrateToNoPadCollation(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The live code below writes columns and tables of later migrations
-	// (apps.retention_days, apps.expired_before and apps.set_aside_origins
-	// on CreateApp; erased_messages, checked by every group commit with
+	// (apps.retention_days, apps.expired_before, apps.set_aside_origins and
+	// apps.deleted_at on CreateApp; erased_messages, checked by every group commit with
 	// messageIds): those run first, in the old collation too, so the
 	// conversion must cover them as well.
-	for _, id := range []string{"2026120403_privacy", "2026120409_apps_expired_before", "2026120410_allowed_origins"} {
+	for _, id := range []string{"2026120403_privacy", "2026120409_apps_expired_before", "2026120410_allowed_origins", "2026120508_app_deleted_at"} {
 		j := slices.IndexFunc(migrations, func(m *gormigrate.Migration) bool { return m.ID == id })
 		if j < 0 {
 			t.Fatalf("migration %s not found", id)

@@ -211,7 +211,7 @@ func (t *Tokens) DeleteAccount(ctx context.Context, db *gorm.DB, v Viewer, clien
 		return err
 	}
 	_, err = deleteUser(ctx, db, user.EmailKey, "", func(_ *User, apps []App) error {
-		return newError(ErrConflict, "you are the only owner of %s: make another member its owner first, or ask the operator, who can hand it to another user as they delete your account", appList(apps))
+		return newError(ErrConflict, "you are the only owner of %s: delete it (deleteApp) or make another member its owner first, or ask the operator, who can hand it to another user as they delete your account", appList(apps))
 	})
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return newError(ErrUnauthenticated, "the user no longer exists")

@@ -103,7 +103,7 @@ func DeleteUser(ctx context.Context, db *gorm.DB, email, heirEmail string) (*Del
 		}
 	}
 	out, err := deleteUser(ctx, db, key, heirKey, func(u *User, apps []App) error {
-		return newError(ErrConflict, "%s is the only owner of %s; name an heir who becomes their owner, or make another member owner first", u.Email, appList(apps))
+		return newError(ErrConflict, "%s is the only owner of %s; name an heir who becomes their owner, make another member owner first, or have the user delete the app", u.Email, appList(apps))
 	})
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, newError(ErrNotFound, "no user has the email %s", email)
