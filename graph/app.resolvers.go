@@ -71,6 +71,16 @@ func (r *mutationResolver) MarkUnknownCodeTypo(ctx context.Context, appID string
 	return models.MarkUnknownCodeTypo(ctx, r.DB, viewer(ctx), appID, code, typoOf)
 }
 
+// DeleteApp is the resolver for the deleteApp field.
+func (r *mutationResolver) DeleteApp(ctx context.Context, appID string, password string) (bool, error) {
+	_, err := r.Tokens.DeleteApp(ctx, r.DB, viewer(ctx), RequestInfoFrom(ctx).ClientIP, appID, password)
+	noteRateLimit(ctx, err)
+	if err == nil && r.AppDeletions != nil {
+		r.AppDeletions.Kick()
+	}
+	return err == nil, err
+}
+
 // Apps is the resolver for the apps field.
 func (r *queryResolver) Apps(ctx context.Context) ([]*models.App, error) {
 	return models.Apps(ctx, r.DB, viewer(ctx))

@@ -123,7 +123,7 @@ var typeExistence = map[string]bool{"name": true, "kind": true, "__typename": tr
 
 // passwordFields check a password or a token; one request may hold only one
 // of them, so that aliases cannot make one request test many guesses.
-var passwordFields = map[string]bool{"login": true, "refreshToken": true, "acceptInvitation": true, "changePassword": true, "deleteAccount": true}
+var passwordFields = map[string]bool{"login": true, "refreshToken": true, "acceptInvitation": true, "changePassword": true, "deleteAccount": true, "deleteApp": true}
 
 // OperationRules refuse operations before anything runs: introspection
 // (`__schema`, and `__type` beyond its name and kind) unless Introspection
@@ -188,7 +188,7 @@ func (o OperationRules) MutateOperationContext(ctx context.Context, oc *graphql.
 		}
 	}
 	if len(checks) > 1 {
-		err := gqlerror.Errorf("a request may hold at most one login, refreshToken, acceptInvitation, changePassword or deleteAccount")
+		err := gqlerror.Errorf("a request may hold at most one login, refreshToken, acceptInvitation, changePassword, deleteAccount or deleteApp")
 		errcode.Set(err, codeComplexity)
 		return err
 	}

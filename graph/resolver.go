@@ -20,4 +20,7 @@ type Resolver struct {
 	// Erasures runs erasures detached from their requests (nil: each runs
 	// in its request until done).
 	Erasures *models.Eraser
+	// AppDeletions removes the data of deleted apps; deleteApp wakes it
+	// (nil: the apps' rows wait for another replica's).
+	AppDeletions *models.AppDeleter
 }

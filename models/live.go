@@ -31,6 +31,7 @@ import (
 //
 // One poll per app and database serves every subscriber of the app on this
 // replica: the cost at idle is one indexed range read per app per second,
+// and one read of the app's row (its streams end when it is deleted),
 // however many dashboards watch it.
 const (
 	livePoll     = time.Second
@@ -108,8 +109,10 @@ func StreamEvents(ctx context.Context, db *gorm.DB, appID, after uint64, log *sl
 	livePolls.Unlock()
 	context.AfterFunc(ctx, func() {
 		livePolls.Lock()
-		delete(p.subs, sub)
-		close(sub.out)
+		if _, ok := p.subs[sub]; ok { // not ended by the app's deletion
+			delete(p.subs, sub)
+			close(sub.out)
+		}
 		livePolls.Unlock()
 	})
 	return sub.out
@@ -151,6 +154,14 @@ func (p *livePoller) run() {
 		}
 		livePolls.Unlock()
 		events, err := eventsFrom(context.Background(), p.key.db, p.key.appID, from)
+		if err == nil {
+			// A deleted app's streams end: no event of it comes any more.
+			var deleted bool
+			if deleted, err = appDeleted(p.key.db, p.key.appID); err == nil && deleted {
+				p.end()
+				return
+			}
+		}
 		if err != nil {
 			if storeFault(err) {
 				p.log.Error(MsgStoreUnavailable, "in", "models.StreamEvents", "app", p.key.appID, "err", err)
@@ -185,6 +196,24 @@ func (p *livePoller) run() {
 			}
 		}
 	}
+}
+
+// end closes the streams of the poll's app, which was deleted, and the poll.
+func (p *livePoller) end() {
+	livePolls.Lock()
+	defer livePolls.Unlock()
+	for sub := range p.subs {
+		delete(p.subs, sub)
+		close(sub.out)
+	}
+	delete(livePolls.m, p.key)
+}
+
+// appDeleted says whether the app was deleted (appdelete.go), or is gone.
+func appDeleted(db *gorm.DB, appID uint64) (bool, error) {
+	var live int64
+	err := db.Model(&App{}).Where("id = ? AND deleted_at IS NULL", appID).Count(&live).Error
+	return live == 0, err
 }
 
 // retryBackfill makes the subscribers whose backfill was this failed poll

@@ -499,6 +499,11 @@ var operations = map[string]operation{
 		after: func(f *fixture, data map[string]any) {
 			f.secretA = data["rotateAppSecret"].(map[string]any)["secretKey"].(string)
 		}},
+	// A wrong password: the access check comes first, and nothing is
+	// deleted (TestDeleteApp deletes).
+	"Mutation.deleteApp": {want: expect{anon: unauth, other: notFound, viewer: forbidden, editor: forbidden, owner: "BAD_USER_INPUT",
+		server: unauth, otherServer: unauth},
+		doc: withApp(`mutation($a: ID!) { deleteApp(appId: $a, password: "not the password") %s }`)},
 	"Mutation.createEventDefinition": {want: editApp, doc: func(f *fixture) (string, map[string]any) {
 		return `mutation($a: ID!, $c: String!) { createEventDefinition(input: {appId: $a, code: $c, name: "New"}) %s }`, map[string]any{"a": f.appA, "c": unique("code_")}
 	}},

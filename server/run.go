@@ -12,6 +12,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/crumbs-dev/crumbs/graph"
@@ -131,12 +132,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	// The lifecycle job stops between chunks; a chunk stalled on a frozen
 	// store is not waited for past a tenth of the timeout (its transaction
 	// rolls back when the connection closes).
-	// Erasures stop between statements too and release their leases, so
-	// the restart (or another replica) resumes them at once.
+	// Erasures and deleted apps' removals stop between statements too and
+	// release their leases, so the restart (or another replica) resumes
+	// them at once.
 	endJobs()
 	erasuresDone := make(chan struct{})
 	go func() {
+		var wg sync.WaitGroup
+		wg.Go(resolver.AppDeletions.Close)
 		resolver.Erasures.Close()
+		wg.Wait()
 		close(erasuresDone)
 	}()
 	timeUp := time.After(cfg.ShutdownTimeout / 10)
@@ -228,12 +233,16 @@ func newResolver(cfg *config, db *gorm.DB, log *slog.Logger, m *metrics.Metrics)
 		"status", dispatcher.DeliveryCounts)
 	// Erasures run detached from their requests and resume pending ones.
 	erasures := models.NewEraser(db, models.EraserOptions{Wait: cfg.EraseWait, LeaseTTL: cfg.EraseLease, Log: log})
+	// Deleted apps' rows go in the background, resumed after a restart.
+	deletions := models.NewAppDeleter(db, models.AppDeleterOptions{Settle: models.AppDeleteSettle(cfg.CacheTTL), Log: log})
+	deletions.Start()
 	closeAll := func() {
+		deletions.Close()
 		erasures.Close()
 		dispatcher.Close()
 		writer.Close()
 	}
-	return &graph.Resolver{DB: db, Catalog: catalog, Writer: writer, Tokens: tokens, Log: log, Automations: dispatcher, Erasures: erasures}, closeAll, nil
+	return &graph.Resolver{DB: db, Catalog: catalog, Writer: writer, Tokens: tokens, Log: log, Automations: dispatcher, Erasures: erasures, AppDeletions: deletions}, closeAll, nil
 }
 
 // derivedLag reads how far the named event log consumer trails the stored

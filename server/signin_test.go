@@ -225,6 +225,7 @@ func TestOneSignInPerRequest(t *testing.T) {
 			`fragment B on Mutation { b: login(email: "a@example.com", password: "y") { accessToken } }`,
 		"inline fragment":       `mutation { a: login(email: "a@example.com", password: "x") { accessToken } ... on Mutation { b: acceptInvitation(token: "t", password: "y") { accessToken } } }`,
 		"deleteAccount guesses": `mutation { a: deleteAccount(password: "x") b: deleteAccount(password: "y") }`,
+		"deleteApp guesses":     `mutation { a: deleteApp(appId: "x", password: "x") b: deleteApp(appId: "x", password: "y") }`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			status, _, body := a.signInPost("198.51.100.9:1", query, nil)

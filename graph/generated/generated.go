@@ -400,6 +400,7 @@ type ComplexityRoot struct {
 		CreateGoal             func(childComplexity int, appID string, input model.GoalInput) int
 		CreateIngestToken      func(childComplexity int, appID string, name string) int
 		DeleteAccount          func(childComplexity int, password string) int
+		DeleteApp              func(childComplexity int, appID string, password string) int
 		DeleteAutomationAction func(childComplexity int, appID string, id string) int
 		DeleteAutomationRule   func(childComplexity int, appID string, id string) int
 		DeleteEventDefinition  func(childComplexity int, id string) int
@@ -677,6 +678,7 @@ type MutationResolver interface {
 	UpdateApp(ctx context.Context, id string, input model.UpdateAppInput) (*models.App, error)
 	RotateAppSecret(ctx context.Context, id string) (*model.AppWithSecret, error)
 	MarkUnknownCodeTypo(ctx context.Context, appID string, code string, typoOf *string) (*models.UnknownCode, error)
+	DeleteApp(ctx context.Context, appID string, password string) (bool, error)
 	Login(ctx context.Context, email string, password string) (*models.Session, error)
 	RefreshToken(ctx context.Context, refreshToken string) (*models.Session, error)
 	Logout(ctx context.Context, refreshToken string) (bool, error)
@@ -2226,6 +2228,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteAccount(childComplexity, args["password"].(string)), true
+	case "Mutation.deleteApp":
+		if e.ComplexityRoot.Mutation.DeleteApp == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteApp_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteApp(childComplexity, args["appId"].(string), args["password"].(string)), true
 	case "Mutation.deleteAutomationAction":
 		if e.ComplexityRoot.Mutation.DeleteAutomationAction == nil {
 			break
@@ -3509,6 +3522,23 @@ extend type Mutation {
     "A code defined in the app; null clears the mark."
     typoOf: String
   ): UnknownCode!
+  """
+  Deletes the app and everything in it (owners only, signed in, with their password: a wrong one
+  is BAD_USER_INPUT on ` + "`" + `password` + "`" + ` and counts as a failed sign-in, see ` + "`" + `login` + "`" + `). From the answer on
+  the app is gone for everyone: no longer listed, every field of it NOT_FOUND, live streams of it
+  end, its members and invitations removed; its secret key, ingest tokens and public appId are
+  refused as an unknown app's (a replica whose cache still holds the app refuses its events as
+  disabled, for at most CRUMBS_CACHE_TTL). Its data (events, devices, leads, definitions,
+  insights, matchers, goals, rules and deliveries, tokens, erasures and receipts) is then removed
+  in the background, and the app itself once CRUMBS_CACHE_TTL plus a minute have passed. It
+  cannot be undone.
+  """
+  deleteApp(
+    "The public appId."
+    appId: ID!
+    "The password the signed-in owner signs in with now."
+    password: String!
+  ): Boolean!
 }
 
 "The answer to checkAppKey."
@@ -3633,8 +3663,8 @@ extend type Mutation {
   ` + "`" + `UNAUTHENTICATED` + "`" + `. After 5 failures for one email, or 20 from one client IP, each further
   attempt must wait (` + "`" + `RATE_LIMITED` + "`" + `, HTTP 429 with ` + "`" + `Retry-After` + "`" + `): 1 second, doubling with
   every failure up to 15 minutes; failures are forgotten after an hour without one. One
-  request may hold at most one ` + "`" + `login` + "`" + `, ` + "`" + `refreshToken` + "`" + `, ` + "`" + `acceptInvitation` + "`" + `, ` + "`" + `changePassword` + "`" + ` or
-  ` + "`" + `deleteAccount` + "`" + `.
+  request may hold at most one ` + "`" + `login` + "`" + `, ` + "`" + `refreshToken` + "`" + `, ` + "`" + `acceptInvitation` + "`" + `, ` + "`" + `changePassword` + "`" + `,
+  ` + "`" + `deleteAccount` + "`" + ` or ` + "`" + `deleteApp` + "`" + `.
   """
   login(
     "The account's email, any case."
@@ -3670,8 +3700,8 @@ extend type Mutation {
   Deletes the signed-in user's account: the user, their memberships of apps, and every sign-in,
   this one included (its tokens stop working at once here, on other replicas within
   ` + "`" + `CRUMBS_CACHE_TTL` + "`" + `; they reach no app from the deletion on). An app they alone own would be
-  left without an owner, so that is ` + "`" + `CONFLICT` + "`" + `, naming those apps: make another member its owner
-  (` + "`" + `setMemberRole` + "`" + `) first, or ask the operator (` + "`" + `crumbs admin delete-user --heir` + "`" + `). A wrong ` + "`" + `password` + "`" + ` is ` + "`" + `BAD_USER_INPUT` + "`" + ` on that field and
+  left without an owner, so that is ` + "`" + `CONFLICT` + "`" + `, naming those apps: delete them (` + "`" + `deleteApp` + "`" + `) or make
+  another member their owner (` + "`" + `setMemberRole` + "`" + `) first, or ask the operator (` + "`" + `crumbs admin delete-user --heir` + "`" + `). A wrong ` + "`" + `password` + "`" + ` is ` + "`" + `BAD_USER_INPUT` + "`" + ` on that field and
   counts as a failed sign-in (see ` + "`" + `login` + "`" + `). Receipts of erasures and exports the user asked for
   keep their user id, which is no personal data. The email may make a new account later.
   """
@@ -4883,7 +4913,8 @@ type Subscription {
   the same cursor gets some events again (dedupe them by id). What it sends
   first from ` + "`" + `after` + "`" + ` is at most the newest 1,000 events past the cursor (by
   id), so an event with 1,000 seen ids above it is never sent again: a page
-  need only remember the highest 1,000 ids to dedupe.
+  need only remember the highest 1,000 ids to dedupe. When the app is deleted
+  (` + "`" + `deleteApp` + "`" + `) the stream completes within about a second.
   """
   eventStored(
     "The public appId; everyone with a role in the app (or its secret key) may subscribe."
@@ -6511,6 +6542,28 @@ func (ec *executionContext) field_Mutation_deleteAccount_args(ctx context.Contex
 		return nil, err
 	}
 	args["password"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteApp_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "appId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["appId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "password",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["password"] = arg1
 	return args, nil
 }
 
@@ -13355,6 +13408,50 @@ func (ec *executionContext) fieldContext_Mutation_markUnknownCodeTypo(ctx contex
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_markUnknownCodeTypo_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteApp(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteApp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteApp(ctx, fc.Args["appId"].(string), fc.Args["password"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteApp(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteApp_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -23791,6 +23888,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "markUnknownCodeTypo":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_markUnknownCodeTypo(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteApp":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteApp(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
