@@ -24,6 +24,16 @@ func (r *appResolver) SecretKeyRotatedAt(ctx context.Context, obj *models.App) (
 	return &obj.SecretRotatedAt, nil
 }
 
+// ViewerRole is the resolver for the viewerRole field.
+func (r *appResolver) ViewerRole(ctx context.Context, obj *models.App) (*model.Role, error) {
+	role, err := viewer(ctx).RoleIn(ctx, r.DB, obj)
+	if role == nil || err != nil {
+		return nil, err
+	}
+	out := model.Role(*role)
+	return &out, nil
+}
+
 // EventDefinitions is the resolver for the eventDefinitions field.
 func (r *appResolver) EventDefinitions(ctx context.Context, obj *models.App, enabled *bool) ([]*models.EventDefinition, error) {
 	return models.EventDefinitions(ctx, r.DB, obj.ID, enabled)

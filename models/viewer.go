@@ -78,6 +78,22 @@ func (v Viewer) App(ctx context.Context, db *gorm.DB, publicID string, need Role
 	return app, v.require(role, need, "app")
 }
 
+// RoleIn returns the signed-in viewer's role in the app, nil for a secret
+// key; no role at all is NOT_FOUND.
+func (v Viewer) RoleIn(ctx context.Context, db *gorm.DB, app *App) (*Role, error) {
+	role, err := v.role(ctx, db, app.ID, app)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.require(role, RoleViewer, "app"); err != nil {
+		return nil, err
+	}
+	if v.UserID == 0 {
+		return nil, nil
+	}
+	return &role, nil
+}
+
 // AppByID is App for an app known by its internal id (from a definition, a
 // lead, ...).
 func (v Viewer) AppByID(ctx context.Context, db *gorm.DB, appID uint64, need Role) (*App, error) {

@@ -143,6 +143,14 @@ func TestDeleteApp(t *testing.T) {
 		}
 
 		editorToken := l.member(editor)
+		// The dashboard offers deletion to owners: it reads viewerRole.
+		for who, want := range map[string]any{a.ownerToken: "owner", editorToken: "editor", l.secret: nil} {
+			var got struct{ App struct{ ViewerRole any } }
+			a.ok(`query($a: ID!) { app(id: $a) { viewerRole } }`, &got, client.Var("a", l.appID), as(who))
+			if got.App.ViewerRole != want {
+				t.Fatalf("viewerRole %v, want %v", got.App.ViewerRole, want)
+			}
+		}
 		a.refused("FORBIDDEN", "", deleteAppMutation, client.Var("a", l.appID), client.Var("p", "correct horse battery"), as(editorToken))
 		a.refused("BAD_USER_INPUT", "password", deleteAppMutation, client.Var("a", l.appID), client.Var("p", "not my password"))
 		var out struct{ DeleteApp bool }

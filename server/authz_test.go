@@ -112,7 +112,7 @@ func classify(groups ...any) map[string]access {
 // TestEveryFieldIsClassified fails when the schema gains one that is not
 // here, so whoever adds a field decides who may read it.
 var fieldAccess = classify(
-	appReader, "App", "id name allowedOrigins timezone secretKeyHint secretKeyRotatedAt retentionDays createdAt updatedAt eventDefinitions unknownCodes refusedOrigins setAsideOrigins",
+	appReader, "App", "id name allowedOrigins timezone secretKeyHint secretKeyRotatedAt retentionDays createdAt updatedAt eventDefinitions unknownCodes refusedOrigins setAsideOrigins viewerRole",
 	anyone, "SetAsideOrigin", "entry reason",
 	appReader, "UnknownCode", "code count firstSeenAt lastSeenAt suggestion typoOf",
 	appReader, "RefusedOrigin", "origin count firstSeenAt lastSeenAt",

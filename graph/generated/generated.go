@@ -84,6 +84,7 @@ type ComplexityRoot struct {
 		Timezone           func(childComplexity int) int
 		UnknownCodes       func(childComplexity int, first *int) int
 		UpdatedAt          func(childComplexity int) int
+		ViewerRole         func(childComplexity int) int
 	}
 
 	AppKeyCheck struct {
@@ -586,6 +587,7 @@ type AppResolver interface {
 
 	SecretKeyRotatedAt(ctx context.Context, obj *models.App) (*time.Time, error)
 
+	ViewerRole(ctx context.Context, obj *models.App) (*model.Role, error)
 	EventDefinitions(ctx context.Context, obj *models.App, enabled *bool) ([]*models.EventDefinition, error)
 	UnknownCodes(ctx context.Context, obj *models.App, first *int) ([]*models.UnknownCode, error)
 	RefusedOrigins(ctx context.Context, obj *models.App, first *int) ([]*models.RefusedOrigin, error)
@@ -896,6 +898,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.App.UpdatedAt(childComplexity), true
+	case "App.viewerRole":
+		if e.ComplexityRoot.App.ViewerRole == nil {
+			break
+		}
+
+		return e.ComplexityRoot.App.ViewerRole(childComplexity), true
 
 	case "AppKeyCheck.appId":
 		if e.ComplexityRoot.AppKeyCheck.AppID == nil {
@@ -3396,6 +3404,8 @@ type App {
   createdAt: Time!
   "When its settings (updateApp) or its secret key (rotateAppSecret) last changed."
   updatedAt: Time!
+  "The signed-in user's role in the app, so a dashboard offers only what it may do; null for the app's secret key."
+  viewerRole: Role
   "Event definitions of this app, by code. ` + "`" + `enabled` + "`" + ` filters by the enabled flag."
   eventDefinitions(
     "True: only enabled definitions; false: only disabled ones; omitted: all."
@@ -5277,6 +5287,8 @@ func (ec *executionContext) childFields_App(ctx context.Context, field graphql.C
 		return ec.fieldContext_App_createdAt(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_App_updatedAt(ctx, field)
+	case "viewerRole":
+		return ec.fieldContext_App_viewerRole(ctx, field)
 	case "eventDefinitions":
 		return ec.fieldContext_App_eventDefinitions(ctx, field)
 	case "unknownCodes":
@@ -8222,6 +8234,29 @@ func (ec *executionContext) _App_updatedAt(ctx context.Context, field graphql.Co
 }
 func (ec *executionContext) fieldContext_App_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("App", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _App_viewerRole(ctx context.Context, field graphql.CollectedField, obj *models.App) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_App_viewerRole(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.App().ViewerRole(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Role) graphql.Marshaler {
+			return ec.marshalORole2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐRole(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_App_viewerRole(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("App", field, true, true, errors.New("field of type Role does not have child fields"))
 }
 
 func (ec *executionContext) _App_eventDefinitions(ctx context.Context, field graphql.CollectedField, obj *models.App) (ret graphql.Marshaler) {
@@ -20165,6 +20200,44 @@ func (ec *executionContext) _App(ctx context.Context, sel ast.SelectionSet, obj 
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "viewerRole":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._App_viewerRole(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "eventDefinitions":
 			field := field
 
@@ -27962,6 +28035,22 @@ func (ec *executionContext) marshalOMap2map(ctx context.Context, sel ast.Selecti
 	_ = ctx
 	res := scalar.MarshalMap(v)
 	return res
+}
+
+func (ec *executionContext) unmarshalORole2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐRole(ctx context.Context, v any) (*model.Role, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.Role)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalORole2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐRole(ctx context.Context, sel ast.SelectionSet, v *model.Role) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalORuleCombination2ᚖgithubᚗcomᚋcrumbsᚑdevᚋcrumbsᚋgraphᚋmodelᚐRuleCombination(ctx context.Context, v any) (*model.RuleCombination, error) {
