@@ -47,7 +47,7 @@ const nav = [
   ['App', [['/setup', 'Install'], ['/settings', 'Settings'], ['/members', 'Members'], ['/audit', 'Audit log']]],
 ]
 
-export const APP_QUERY = `query($id: ID!) { app(id: $id) { id name timezone allowedOrigins setAsideOrigins { entry reason } retentionDays secretKeyHint secretKeyRotatedAt
+export const APP_QUERY = `query($id: ID!) { app(id: $id) { id name timezone allowedOrigins setAsideOrigins { entry reason } retentionDays secretKeyHint secretKeyRotatedAt viewerRole
   eventDefinitions { id code name color description enabled builtIn triggerCount firstTriggeredAt lastTriggeredAt } } apps { id name } }`
 
 function AppShell({ appId, rest, path }) {

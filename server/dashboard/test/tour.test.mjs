@@ -1577,3 +1577,55 @@ test('a user deletes their account, once no app would be left without an owner',
     await leaver.close()
   }
 })
+
+// An owner deletes an app on its Settings page: an editor is not offered
+// the section; the owner must type the app's name, a wrong password is said
+// on its field, and once deleted the browser opens the remaining app and
+// the deleted one is gone for every member.
+test('an owner deletes an app on its Settings page', async () => {
+  const email = 'app-deleter@example.test'
+  const password = 'Deleter-password-1'
+  const { app: home } = (await crumbs.gql('mutation { createApp(input: {name: "Deleter home"}) { app { id } } }')).createApp
+  const { invitationToken } = (await crumbs.gql('mutation($a: ID!, $e: String!) { addMember(appId: $a, email: $e, role: owner) { invitationToken } }', { a: home.id, e: email })).addMember
+  const { accessToken } = (await crumbs.gql('mutation($t: String!, $p: String!) { acceptInvitation(token: $t, name: "Deleter", password: $p) { accessToken } }', { t: invitationToken, p: password }, { Authorization: '' })).acceptInvitation
+  const { app: doomed, secretKey } = (await crumbs.gql('mutation { createApp(input: {name: "Doomed shop"}) { app { id } secretKey } }', {}, as(accessToken))).createApp
+  await crumbs.gql('mutation($in: TriggerInput!) { trigger(input: $in) { accepted } }', { in: { appId: doomed.id, deviceId: 'doomed-1', code: 'view' } }, as(secretKey))
+  // The operator's admin joins it as an editor: no Delete app for them.
+  const { invitationToken: editorInvite } = (await crumbs.gql('mutation($a: ID!, $e: String!) { addMember(appId: $a, email: $e, role: editor) { invitationToken } }', { a: doomed.id, e: crumbs.admin.email }, as(accessToken))).addMember
+  await crumbs.gql('mutation($t: String!, $p: String!) { acceptInvitation(token: $t, password: $p) { accessToken } }', { t: editorInvite, p: crumbs.admin.password }, { Authorization: '' })
+  await signIn()
+  await page.goto(`${crumbs.url}/apps/${doomed.id}/settings`)
+  await page.getByRole('heading', { name: 'Ingest tokens' }).waitFor()
+  assert.equal(await page.getByRole('heading', { name: 'Delete app' }).count(), 0)
+
+  const owner = await launchBrowser()
+  try {
+    const tab = await owner.context.newPage()
+    await tab.goto(`${crumbs.url}/signin`)
+    await tab.fill('#email', email)
+    await tab.fill('#password', password)
+    await tab.getByRole('button', { name: 'Sign in' }).click()
+    await tab.waitForURL((u) => !u.pathname.startsWith('/signin'))
+    await tab.goto(`${crumbs.url}/apps/${doomed.id}/settings`)
+    await tab.getByRole('heading', { name: 'Delete app' }).waitFor()
+    const del = tab.getByRole('button', { name: 'Delete this app' })
+    await tab.fill('#delapp-pw', 'not my password')
+    await tab.fill('#delapp-name', 'Doomed')
+    assert.equal(await del.isDisabled(), true)
+    await tab.fill('#delapp-name', 'Doomed shop')
+    await del.click()
+    await tab.locator('#delapp-pw-error').getByText('is not your password').waitFor()
+    await tab.fill('#delapp-pw', password)
+    await del.click()
+    await tab.waitForURL((u) => u.pathname === `/apps/${home.id}`)
+    assert.equal(await said(tab, 'The app Doomed shop was deleted.'), true)
+    const switcher = tab.getByRole('combobox', { name: 'App' })
+    await switcher.waitFor()
+    assert.deepEqual(await switcher.locator('option').allTextContents(), ['Deleter home', '+ New app…'])
+    // Gone for its editor too, and its key is refused.
+    await assert.rejects(crumbs.gql('query($a: ID!) { app(id: $a) { id } }', { a: doomed.id }), /NOT_FOUND|not found/)
+    await assert.rejects(crumbs.gql('mutation($in: TriggerInput!) { trigger(input: $in) { accepted } }', { in: { appId: doomed.id, deviceId: 'doomed-1', code: 'view' } }, as(secretKey)), /NOT_FOUND|not found/)
+  } finally {
+    await owner.close()
+  }
+})

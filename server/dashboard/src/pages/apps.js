@@ -199,7 +199,35 @@ export function Settings({ app, reloadApp }) {
           })}>Yes, rotate the key</button> <button class="secondary" id="rotate-cancel" onClick=${() => (setConfirmRotate(false), rendered().then(() => focusOn(document.getElementById('rotate-key'))))}>Cancel</button>`
         : html`<button class="secondary" id="rotate-key" onClick=${() => (setConfirmRotate(true), rendered().then(() => focusOn(document.getElementById('rotate-cancel'))))}>Rotate secret key…</button>`}
     </section>
-    <${IngestTokens} app=${app} />`
+    <${IngestTokens} app=${app} />
+    ${app.viewerRole === 'owner' && html`<${DeleteApp} app=${app} />`}`
+}
+
+/** Deleting the app (owners): says what goes, asks for the app's name and the password, then opens the remaining apps. */
+function DeleteApp({ app }) {
+  const [typed, setTyped] = useState('')
+  const [pw, setPw] = useState('')
+  const del = useAction()
+  const named = typed.trim() === app.name
+  const submit = (e) => {
+    e.preventDefault()
+    if (!named) return
+    del.run(async () => {
+      await gql('mutation($a: ID!, $p: String!) { deleteApp(appId: $a, password: $p) }', { a: app.id, p: pw })
+      navigate('/')
+      announce(`The app ${app.name} was deleted.`)
+    })
+  }
+  return html`<form class="card" onSubmit=${submit} aria-labelledby="delete-app-title">
+    <h2 id="delete-app-title">Delete app</h2>
+    <p>Deletes <strong>${app.name}</strong> (<code>${app.id}</code>) for everyone, and cannot be undone. At once its members lose it, its secret key, ingest tokens and app ID are refused, and its live streams and automations stop. Then everything in it is removed in the background: events, devices and leads, definitions, insights, matchers and goals, automation rules with their delivery log, ingest tokens, erasures and the audit log.</p>
+    <${Field} label=${`Type the app's name, ${app.name}, to confirm`} id="delapp-name">
+      <input id="delapp-name" autocomplete="off" required value=${typed} onInput=${(e) => setTyped(e.target.value)} /><//>
+    <${Field} label="Your password" id="delapp-pw" error=${del.fieldError('password')}>
+      <input id="delapp-pw" type="password" autocomplete="current-password" required value=${pw} onInput=${(e) => setPw(e.target.value)} /><//>
+    <${ErrorBox} error=${del.error && !del.error.field && del.error} />
+    <button type="submit" class="danger" disabled=${del.busy || !named}>Delete this app</button>
+  </form>`
 }
 
 /** Saved origin entries that no browser can send, taken out of the list by an upgrade: shown until a save replaces them. */
