@@ -123,7 +123,7 @@ Every flag is also read from the CRUMBS_ variable named after it; a flag wins.
 	fs.StringVar(&dbConns, "db-max-conns", env("CRUMBS_DB_MAX_CONNS", "16"), "MySQL connection pool size (CRUMBS_DB_MAX_CONNS)")
 	fs.StringVar(&lifecycleInterval, "lifecycle-interval", env("CRUMBS_LIFECYCLE_INTERVAL", "1h"), "how often one replica deletes events past each app's retention and expired tombstones, at least 1m (CRUMBS_LIFECYCLE_INTERVAL)")
 	fs.StringVar(&eraseWait, "erase-wait", env("CRUMBS_ERASE_WAIT", "20s"), "longest an erasure request waits for its erasure, at most 45s; a longer one is answered done: false with its counts so far and goes on in the server (CRUMBS_ERASE_WAIT)")
-	fs.StringVar(&eraseLease, "erase-lease", env("CRUMBS_ERASE_LEASE", "1m"), "how long a replica holds a running erasure without renewing it, at least 1s; one whose replica died is resumed by another (or after the restart) this long after its last transaction (CRUMBS_ERASE_LEASE)")
+	fs.StringVar(&eraseLease, "erase-lease", env("CRUMBS_ERASE_LEASE", "1m"), "how long a replica holds a running erasure (or a deleted app's removal) without renewing it, at least 1s; one whose replica died is resumed by another (or after the restart) this long after its last transaction (CRUMBS_ERASE_LEASE)")
 	fs.StringVar(&dbTimeout, "db-timeout", env("CRUMBS_DB_TIMEOUT", "10s"), "longest a database call or group commit may take before the request is answered UNAVAILABLE (CRUMBS_DB_TIMEOUT)")
 	fs.StringVar(&batch, "write-batch", env("CRUMBS_WRITE_BATCH", "2000"), "most events in one group commit, 1 to 20000 (CRUMBS_WRITE_BATCH)")
 	fs.StringVar(&writers, "writers", env("CRUMBS_WRITERS", "1"), "group commits in flight at once, 1 to 64; more than 1 pipelines them (CRUMBS_WRITERS)")
