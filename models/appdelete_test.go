@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -56,17 +57,9 @@ func appRows(t *testing.T, db *gorm.DB, tables []string, appID uint64) map[strin
 		for _, r := range rows {
 			out[table] = append(out[table], fmt.Sprint(r))
 		}
-		slicesSort(out[table])
+		slices.Sort(out[table])
 	}
 	return out
-}
-
-func slicesSort(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
 }
 
 // seedEveryTable gives the app rows in every table that holds an app's
@@ -171,7 +164,7 @@ func TestDeleteAppLeavesNoRow(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(run.Gone) != 0 || !contains(run.Pending, doomed.app.ID) || run.Rows == 0 {
+		if len(run.Gone) != 0 || !slices.Contains(run.Pending, doomed.app.ID) || run.Rows == 0 {
 			t.Fatalf("within the settle time: %+v", run)
 		}
 		checkNoRows(t, db, tables, doomed.app.ID)
@@ -180,7 +173,7 @@ func TestDeleteAppLeavesNoRow(t *testing.T) {
 			t.Fatal("the app row went before the settle time")
 		}
 		run, err = d.RunOnce(ctx, time.Now().Add(2*time.Hour))
-		if err != nil || !contains(run.Gone, doomed.app.ID) {
+		if err != nil || !slices.Contains(run.Gone, doomed.app.ID) {
 			t.Fatalf("after the settle time: %+v %v", run, err)
 		}
 		checkNoRows(t, db, tables, doomed.app.ID)
@@ -214,15 +207,6 @@ func checkNoRows(t *testing.T, db *gorm.DB, tables []string, appID uint64) {
 			t.Errorf("%s holds %d rows of the deleted app", table, n)
 		}
 	}
-}
-
-func contains(ids []uint64, id uint64) bool {
-	for _, x := range ids {
-		if x == id {
-			return true
-		}
-	}
-	return false
 }
 
 // eventDeletes returns a handle on db's store of the test's own whose
@@ -271,7 +255,7 @@ func TestDeleteAppResumes(t *testing.T) {
 		later := time.Now().Add(time.Hour)
 		first := models.NewAppDeleter(db, models.AppDeleterOptions{Chunk: 5, Owner: "first", Settle: time.Minute, LeaseTTL: time.Minute})
 		run, err := first.RunOnce(ctx, later)
-		if err == nil || len(run.Gone) != 0 || !contains(run.Pending, e.app.ID) {
+		if err == nil || len(run.Gone) != 0 || !slices.Contains(run.Pending, e.app.ID) {
 			t.Fatalf("a store fault: %+v %v", run, err)
 		}
 		if n := e.countEvents("1 = 1"); n != 20 {
@@ -298,7 +282,7 @@ func TestDeleteAppResumes(t *testing.T) {
 			t.Fatalf("while the lease holds: %+v %v", run, err)
 		}
 		run, err = second.RunOnce(context.Background(), time.Now().Add(2*time.Minute))
-		if err != nil || !contains(run.Gone, e.app.ID) {
+		if err != nil || !slices.Contains(run.Gone, e.app.ID) {
 			t.Fatalf("after the lease lapsed: %+v %v", run, err)
 		}
 		if n := e.countEvents("1 = 1"); n != 0 {
