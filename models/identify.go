@@ -44,6 +44,57 @@ func IdentifyAll(ctx context.Context, db *gorm.DB, catalog *Catalog, ins []Ident
 	return writeIdentifies(ctx, db, plans)
 }
 
+// identifyChunk is how many identifies IdentifyEach writes in one
+// transaction: an import of a thousand leads holds the store's write lock
+// (SQLite's, for every trigger) a chunk at a time.
+const identifyChunk = 100
+
+// IdentifyEach is Identify for many leads at once, each on its own (an
+// import of subscribers): every input is checked, those that pass are
+// written a chunk at a time in order, and errs holds each input's refusal.
+// err is a store fault: the inputs not yet written were not, and writing
+// them all again is safe, since an identify written twice changes nothing.
+func (w *Writer) IdentifyEach(ctx context.Context, db *gorm.DB, ins []IdentifyInput) (res []*IdentifyResult, errs []error, err error) {
+	res, errs = make([]*IdentifyResult, len(ins)), make([]error, len(ins))
+	var plans []*identifyPlan
+	var at []int
+	for i := range ins {
+		ins[i].Limits = w.limits
+		plan, err := checkIdentify(ctx, w.catalog, ins[i])
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		plans, at = append(plans, plan), append(at, i)
+	}
+	for len(plans) > 0 {
+		n := min(identifyChunk, len(plans))
+		written, err := writeIdentifies(ctx, db, plans[:n])
+		// Fields that would grow too large refuse their input only; the rest
+		// of the chunk is written again without it (writeIdentifies names
+		// the input when there are several).
+		var one *InputError
+		var invalid *InvalidError
+		if !errors.As(err, &one) && n == 1 && errors.As(err, &invalid) {
+			one = &InputError{Index: 0, Err: err}
+		}
+		if one != nil {
+			errs[at[one.Index]] = one.Err
+			plans = append(plans[:one.Index:one.Index], plans[one.Index+1:]...)
+			at = append(at[:one.Index:one.Index], at[one.Index+1:]...)
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		for k, r := range written {
+			res[at[k]] = r
+		}
+		plans, at = plans[n:], at[n:]
+	}
+	return res, errs, nil
+}
+
 // identifyPlan is an identify that passed every check, ready to write.
 type identifyPlan struct {
 	in         IdentifyInput

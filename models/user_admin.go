@@ -78,6 +78,9 @@ type DeletedUser struct {
 	// HandedOver holds the apps the user was the only owner of, now owned by
 	// the heir.
 	HandedOver []App
+	// Invitations counts the pending invitations to the user's address that
+	// were withdrawn with the account.
+	Invitations int
 }
 
 // DeleteUser deletes a dashboard user: the account, its memberships and its
@@ -86,7 +89,10 @@ type DeletedUser struct {
 // app meanwhile, since the memberships are gone). An app the user is the only
 // owner of would be left without one: it goes to heirEmail, an existing user,
 // who becomes its owner (a member already, or added); without an heir such a
-// user is refused with CONFLICT naming those apps. Receipts of erasures and
+// user is refused with CONFLICT naming those apps. Pending invitations to the
+// user's address are withdrawn too: whoever holds one would otherwise join
+// its app with a new account of that address, and the operator deleting
+// someone who left expects them out of every app. Receipts of erasures and
 // exports keep the user's id, which is no personal data.
 func DeleteUser(ctx context.Context, db *gorm.DB, email, heirEmail string) (*DeletedUser, error) {
 	_, key, err := lookupEmail(email)
@@ -131,7 +137,7 @@ func deleteUser(ctx context.Context, db *gorm.DB, key, heirKey string, soleOwner
 			orphans, err := soleOwnedApps(tx, out.ID)
 			if err != nil || len(orphans) == 0 {
 				if err == nil {
-					err = deleteUserRows(tx, out.ID)
+					err = deleteUserRows(tx, out)
 				}
 				return err
 			}
@@ -156,7 +162,7 @@ func deleteUser(ctx context.Context, db *gorm.DB, key, heirKey string, soleOwner
 				}
 			}
 			out.HandedOver = orphans
-			return deleteUserRows(tx, out.ID)
+			return deleteUserRows(tx, out)
 		})
 	})
 	if err != nil {
@@ -198,13 +204,36 @@ func soleOwnedApps(tx *gorm.DB, userID uint64) ([]App, error) {
 	return apps, err
 }
 
-func deleteUserRows(tx *gorm.DB, userID uint64) error {
+// deleteUserRows deletes the user's rows and the pending invitations to
+// their address, counting those in out.Invitations.
+func deleteUserRows(tx *gorm.DB, out *DeletedUser) error {
 	for _, model := range []any{&RefreshToken{}, &SignIn{}, &Membership{}} {
-		if err := tx.Where("user_id = ?", userID).Delete(model).Error; err != nil {
+		if err := tx.Where("user_id = ?", out.ID).Delete(model).Error; err != nil {
 			return err
 		}
 	}
-	return tx.Delete(&User{}, userID).Error
+	// The address in any case, folded in Go as invite folds it (SQLite's
+	// LOWER folds ASCII only); invitations are few, expiring in a week.
+	var pending []*Invitation
+	if err := tx.Select("id", "email", "expires_at").Find(&pending).Error; err != nil {
+		return err
+	}
+	var withdrawn []uint64
+	now := Now()
+	for _, p := range pending {
+		if strings.ToLower(p.Email) == out.EmailKey {
+			withdrawn = append(withdrawn, p.ID)
+			if !p.ExpiresAt.Before(now) {
+				out.Invitations++
+			}
+		}
+	}
+	if len(withdrawn) > 0 {
+		if err := tx.Where("id IN ?", withdrawn).Delete(&Invitation{}).Error; err != nil {
+			return err
+		}
+	}
+	return tx.Delete(&User{}, out.ID).Error
 }
 
 // appList names apps for a message: "Shop (app_k3x…) and Blog (app_9f…)".

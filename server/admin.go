@@ -147,6 +147,9 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 				return fmt.Errorf("admin delete-user: %w", err)
 			}
 			fmt.Fprintf(stdout, "deleted user %s (id %d) with their memberships and sign-ins\n", gone.Email, gone.ID)
+			if gone.Invitations > 0 {
+				fmt.Fprintf(stdout, "withdrew %d pending invitation(s) to %s\n", gone.Invitations, gone.Email)
+			}
 			for _, app := range gone.HandedOver {
 				fmt.Fprintf(stdout, "%s now owns %q (%s)\n", *heir, app.Name, app.PublicID)
 			}

@@ -56,6 +56,16 @@ func TestAdminDeleteUser(t *testing.T) {
 		if err := db.Create(&models.Membership{AppID: solo.ID, UserID: users["carol"].ID, Role: models.RoleViewer}).Error; err != nil {
 			t.Fatal(err)
 		}
+		// Pending invitations to ann's address (in another case) go with her
+		// account; one to someone else stays.
+		other := newApp("bob", "Bob's other app "+tag)
+		invited, err := models.AddMember(ctx, db, viewer("bob"), other.PublicID, strings.ToUpper(email("ann")), models.RoleEditor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := models.AddMember(ctx, db, viewer("bob"), other.PublicID, email("dave"), models.RoleViewer); err != nil {
+			t.Fatal(err)
+		}
 		tokens, err := models.NewTokens([][]byte{[]byte(testJWTSecret)}, "crumbs", "crumbs-dashboard", 0)
 		if err != nil {
 			t.Fatal(err)
@@ -92,8 +102,19 @@ func TestAdminDeleteUser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(out, "deleted user "+email("ann")) || !strings.Contains(out, email("carol")+" now owns") || !strings.Contains(out, solo.PublicID) || strings.Contains(out, shared.PublicID) {
+		if !strings.Contains(out, "deleted user "+email("ann")) || !strings.Contains(out, email("carol")+" now owns") || !strings.Contains(out, solo.PublicID) || strings.Contains(out, shared.PublicID) ||
+			!strings.Contains(out, "withdrew 1 pending invitation(s)") {
 			t.Fatalf("delete-user said %q", out)
+		}
+		if _, err := models.AcceptInvitation(ctx, db, invited.Token, "Ann again", "another good password"); !errors.Is(err, models.ErrUnauthenticated) {
+			t.Fatalf("an invitation to the deleted user's address was accepted: %v", err)
+		}
+		var left []models.Invitation
+		if err := db.Where("app_id = ?", other.ID).Find(&left).Error; err != nil {
+			t.Fatal(err)
+		}
+		if len(left) != 1 || left[0].Email != email("dave") {
+			t.Fatalf("invitations left in bob's app: %+v", left)
 		}
 		roles := func(app *models.App) map[uint64]models.Role {
 			var ms []models.Membership

@@ -75,13 +75,13 @@ func TestBentoNodeSDK(t *testing.T) {
 		cmd := exec.CommandContext(ctx, node, "bento.mjs", j.srv.URL+"/webhooks/"+token+"/pos")
 		cmd.Dir = clientsDir
 		out, err := cmd.CombinedOutput()
-		if err != nil || strings.TrimSpace(string(out)) != `{"track":true,"purchase":true,"purchaseRetried":true,"otherPurchase":true,"subscribe":true,"batch":2}` {
+		if err != nil || strings.TrimSpace(string(out)) != `{"track":true,"purchase":true,"purchaseRetried":true,"otherPurchase":true,"subscribe":true,"batch":2,"imported":2}` {
 			t.Fatalf("bento sdk: %v\n%s", err, out)
 		}
 		fields, ada := leadTimeline(j.a, appID, "ada@bento.example")
 		// order-1 sent twice is stored once (details.unique.key), as Bento
 		// counts it.
-		if fields["company"] != "Analytical Engines" || len(ada) != 3 {
+		if fields["company"] != "Analytical Engines" || fields["first_name"] != "Ada" || fields["plan"] != "enterprise" || len(ada) != 3 {
 			t.Fatalf("ada: %v %+v", fields, ada)
 		}
 		for _, e := range ada {
@@ -105,6 +105,10 @@ func TestBentoNodeSDK(t *testing.T) {
 		}
 		if fields["plan"] != "team" || strings.Join(codes, " ") != "invoice_paid subscribe invoice_paid" || grace[2].OccurredAt != "2026-01-02T03:04:05Z" {
 			t.Fatalf("grace: %v %v %+v", fields, codes, grace)
+		}
+		// An imported subscriber is a lead with fields and no event.
+		if fields, linus := leadTimeline(j.a, appID, "linus@bento.example"); fields["company"] != "Kernel" || len(linus) != 0 {
+			t.Fatalf("linus: %v %+v", fields, linus)
 		}
 		// The token is stored hashed only.
 		var stored []models.IngestToken
@@ -392,6 +396,85 @@ func TestBentoWebhookRefusalsWriteNothing(t *testing.T) {
 		db.Table("unknown_codes").Joins("JOIN apps ON apps.id = unknown_codes.app_id").Where("apps.public_id = ? AND code = ?", appID, "nope").Select("count").Scan(&unknown)
 		if unknown != 2 {
 			t.Errorf("unknown code counted %d times, want 2", unknown)
+		}
+	})
+}
+
+// Bento's subscriber import: each subscriber is checked and answered on
+// its own, a refused one writes nothing, one whose fields would grow too
+// large is refused without failing the others, tags are refused (Crumbs
+// keeps none), and an import sent again changes nothing more.
+func TestBentoImportSubscribers(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		j := newJSONAPI(t, db)
+		appID, _ := j.a.createApp("Subscriber import")
+		_, token, _ := createIngestToken(j.a, appID, "Import")
+		loose := *j
+		loose.loose = true
+		post := func(body string) webhookAnswer {
+			t.Helper()
+			r := loose.postTo("/webhooks/"+token+"/import/batch/subscribers", body)
+			var out webhookAnswer
+			json.Unmarshal([]byte(r.raw), &out)
+			out.apiResponse = r
+			return out
+		}
+		big := strings.Repeat("x", 2000)
+		body := `{"subscribers":[
+			{"email":"ada@example.com","first_name":"Ada","plan":"pro"},
+			{"email":"not an address","plan":"pro"},
+			{"plan":"pro"},
+			{"email":"tags@example.com","tags":"vip,beta"},
+			{"email":"ADA@example.com","plan":"team","seats":3},
+			[1],
+			{"email":"big@example.com","a1":"` + big + `","a2":"` + big + `","a3":"` + big + `"},
+			{"email":"big@example.com","b1":"` + big + `","b2":"` + big + `"},
+			{"email":"bad@example.com","x":{"y\u0001":1}}]}`
+		want := []string{"", "BAD_USER_INPUT", "BAD_USER_INPUT", "BAD_USER_INPUT", "", "BAD_USER_INPUT", "", "BAD_USER_INPUT", "BAD_USER_INPUT"}
+		for round := range 2 {
+			r := post(body)
+			if r.status != 200 || len(r.Items) != len(want) {
+				t.Fatalf("import: %d %s", r.status, r.raw)
+			}
+			if r.Count != 3 || r.Failed != len(want)-3 {
+				t.Errorf("round %d: %d accepted, %d failed", round, r.Count, r.Failed)
+			}
+			for i, code := range want {
+				if got := r.Items[i]; code == "" && (got.Error != nil || !got.Accepted) || code != "" && (got.Error == nil || got.Error.Code != code || got.Accepted) {
+					t.Errorf("round %d, subscriber %d: %+v, want %q", round, i, got, code)
+				}
+			}
+			if f := r.Items[3].Error; f == nil || f.Field == nil || *f.Field != "tags" {
+				t.Errorf("tags: %s", r.raw)
+			}
+			fields, events := leadTimeline(j.a, appID, "ada@example.com")
+			if len(fields) != 3 || fields["first_name"] != "Ada" || fields["plan"] != "team" || fields["seats"] != 3.0 || len(events) != 0 {
+				t.Errorf("round %d: ada %v %+v", round, fields, events)
+			}
+			if fields, _ := leadTimeline(j.a, appID, "big@example.com"); len(fields) != 3 || fields["a3"] != big {
+				t.Errorf("round %d: big@ has the fields %d", round, len(fields))
+			}
+		}
+		for _, email := range []string{"tags@example.com", "bad@example.com"} {
+			var out struct{ LeadByEmail *struct{ ID string } }
+			j.a.ok(`query($a: ID!, $e: String!) { leadByEmail(appId: $a, email: $e) { id } }`, &out, client.Var("a", appID), client.Var("e", email))
+			if out.LeadByEmail != nil {
+				t.Errorf("a refused subscriber created the lead %s", email)
+			}
+		}
+		var events int64
+		db.Table("events").Joins("JOIN apps ON apps.id = events.app_id").Where("apps.public_id = ?", appID).Count(&events)
+		if events != 0 {
+			t.Errorf("the import stored %d events", events)
+		}
+		if r := post(`{"subscribers":[{"email":"a@example.com"}]}`); r.status != 200 || r.Count != 1 {
+			t.Errorf("one subscriber without fields: %d %s", r.status, r.raw)
+		}
+		if r := post(`{"events":[]}`); r.status != 400 {
+			t.Errorf("no subscribers: %d %s", r.status, r.raw)
+		}
+		if r := loose.postTo("/webhooks/it_wrong/import/batch/subscribers", `{"subscribers":[{"email":"a@example.com"}]}`); r.status != 401 {
+			t.Errorf("a wrong token: %d %s", r.status, r.raw)
 		}
 	})
 }

@@ -36,8 +36,9 @@ var routeAccess = map[string]expect{
 	"POST /v1/screen":          segmentAccess,
 	"POST /v1/batch":           segmentAccess,
 	"GET /api/v1/openapi.json": publicDocument,
-	"POST /webhooks/{ingestToken}/{integration}/track":        webhookAccess,
-	"POST /webhooks/{ingestToken}/{integration}/batch/events": webhookAccess,
+	"POST /webhooks/{ingestToken}/{integration}/track":             webhookAccess,
+	"POST /webhooks/{ingestToken}/{integration}/batch/events":      webhookAccess,
+	"POST /webhooks/{ingestToken}/{integration}/batch/subscribers": webhookAccess,
 }
 
 // The webhook URL holds its credential (an ingest token of app A): every
@@ -69,8 +70,9 @@ func TestRouteAccess(t *testing.T) {
 		"POST /v1/p":                         `{"anonymousId":"d-route"}`,
 		"POST /v1/screen":                    `{"anonymousId":"d-route","name":"Home"}`,
 		"POST /v1/batch":                     `{"batch":[{"type":"track","anonymousId":"d-route","event":"view"}]}`,
-		"POST /webhooks/{ingestToken}/{integration}/track":        `{"events":[{"type":"view","email":"route@example.com","fields":{"plan":"route"}}]}`,
-		"POST /webhooks/{ingestToken}/{integration}/batch/events": `{"events":[{"type":"view","email":"route@example.com"}]}`,
+		"POST /webhooks/{ingestToken}/{integration}/track":             `{"events":[{"type":"view","email":"route@example.com","fields":{"plan":"route"}}]}`,
+		"POST /webhooks/{ingestToken}/{integration}/batch/events":      `{"events":[{"type":"view","email":"route@example.com"}]}`,
+		"POST /webhooks/{ingestToken}/{integration}/batch/subscribers": `{"subscribers":[{"email":"route@example.com","plan":"route"}]}`,
 	}
 	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
 		f := newFixture(t, db)

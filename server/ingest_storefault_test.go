@@ -54,6 +54,20 @@ func webhookOver(base, token string, ids ...string) httpAnswer {
 	return ingestAnswer("webhook "+strings.Join(ids, ","), req, "items")
 }
 
+// subscribersOver imports Bento subscribers through the webhook URL.
+func subscribersOver(base, token string, emails ...string) httpAnswer {
+	subscribers := make([]map[string]any, len(emails))
+	for i, email := range emails {
+		subscribers[i] = map[string]any{"email": email, "plan": "pro"}
+	}
+	raw, _ := json.Marshal(map[string]any{"subscribers": subscribers})
+	req, err := http.NewRequest(http.MethodPost, base+"/webhooks/"+token+"/generic/batch/subscribers", strings.NewReader(string(raw)))
+	if err != nil {
+		return httpAnswer{err: err}
+	}
+	return ingestAnswer("subscribers "+strings.Join(emails, ","), req, "items")
+}
+
 // ingestAnswer sends req and reads its answer: a whole-request error, or
 // the outcomes listed under key, each error an entry of errors and the
 // accepted ones a "triggerBatch" datum, so that ack, wantAccepted and
@@ -165,8 +179,16 @@ func TestWebhookStoreFaults(t *testing.T) {
 			} else {
 				wantUnavailable(t, ans, "the store is unavailable; retry later")
 			}
+			// A subscriber import too, and it writes nothing.
+			if ans := subscribersOver(base, token, "fault-sub-"+fault.name+"@example.com"); ans.status != http.StatusServiceUnavailable {
+				mend()
+				t.Fatalf("%s: HTTP %d %v, want 503", ans.what, ans.status, ans.errors)
+			} else {
+				wantUnavailable(t, ans, "the store is unavailable; retry later")
+			}
 
 			mend()
+			ack(t, func() httpAnswer { return subscribersOver(base, token, "fault-sub-"+fault.name+"@example.com") })
 			ack(t, func() httpAnswer { return webhookOver(base, token, refused[0]) })
 			ack(t, func() httpAnswer { return webhookOver(base, token, refused[1:]...) })
 			var stored []string

@@ -113,9 +113,11 @@ func TestMain(m *testing.M) {
 	os.Exit(modelstest.Main(m))
 }
 
-// TestBrowserTour runs test/tour.test.mjs (the scripted tour through every
-// page, axe checks, screenshots, hostile data) in Debian's Chromium against
-// a server built from this repository, on SQLite and on MySQL/MariaDB.
+// TestBrowserTour runs test/*.test.mjs (tour.test.mjs: the scripted tour
+// through every page, axe checks, screenshots, hostile data; a11y.test.mjs:
+// every page against WCAG 2.1 AA at desktop and phone widths, reflow,
+// keyboard and screen-reader behaviour) in Debian's Chromium against a
+// server built from this repository, on SQLite and on MySQL/MariaDB.
 // Screenshots go to DASHBOARD_ARTIFACTS (default: a temporary folder, named
 // in the log).
 func TestBrowserTour(t *testing.T) {
@@ -147,8 +149,9 @@ func TestBrowserTour(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join(shots, name)
 			t.Logf("screenshots in %s", dir)
-			node(t, 10*time.Minute, []string{"CRUMBS_BIN=" + bin, "CRUMBS_DATABASE_URL=" + stores[name](t), "DASHBOARD_ARTIFACTS=" + dir},
-				"--test", "--test-concurrency=1", "test/tour.test.mjs")
+			files, _ := filepath.Glob("test/*.test.mjs")
+			node(t, 15*time.Minute, []string{"CRUMBS_BIN=" + bin, "CRUMBS_DATABASE_URL=" + stores[name](t), "DASHBOARD_ARTIFACTS=" + dir},
+				append([]string{"--test", "--test-concurrency=1"}, files...)...)
 		})
 	}
 }

@@ -151,9 +151,11 @@ func (a *API) endpoints() map[string]http.HandlerFunc {
 		"POST /v1/p":        a.segment("page"),
 		"POST /v1/screen":   a.segment("screen"),
 		"POST /v1/batch":    a.segment(""),
-		// Bento-compatible webhooks; Bento's SDKs post to batch/events.
-		"POST /webhooks/{ingestToken}/{integration}/track":        a.webhook,
-		"POST /webhooks/{ingestToken}/{integration}/batch/events": a.webhook,
+		// Bento-compatible webhooks; Bento's SDKs post to batch/events
+		// and import subscribers to batch/subscribers.
+		"POST /webhooks/{ingestToken}/{integration}/track":             a.webhook,
+		"POST /webhooks/{ingestToken}/{integration}/batch/events":      a.webhook,
+		"POST /webhooks/{ingestToken}/{integration}/batch/subscribers": a.subscribers,
 	}
 }
 

@@ -299,3 +299,121 @@ func validIntegration(s string) bool {
 	}
 	return true
 }
+
+// subscriberOut is one subscriber's outcome on batch/subscribers.
+type subscriberOut struct {
+	Accepted bool       `json:"accepted"`
+	LeadID   *string    `json:"lead_id"`
+	Error    *errorBody `json:"error"`
+}
+
+// subscribers creates or updates leads, as Bento's SDKs import subscribers
+// (V1.Batch.importSubscribers, upsertSubscriber):
+//
+//	POST /webhooks/{ingestToken}/{integration}/batch/subscribers
+//	{"subscribers": [{"email": "ada@example.com", "first_name": "Ada", "plan": "pro"}]}
+//
+// Every key but email is a field merged into the lead's fields; no event is
+// stored. Each subscriber is checked and answered on its own; an import sent
+// again changes nothing more, so 429 and 503 mean "resend it all later".
+// Bento's tags and remove_tags are refused: Crumbs keeps no tags, and taking
+// them as a field would replace a lead's tags where Bento adds to them.
+func (a *API) subscribers(w http.ResponseWriter, r *http.Request) {
+	if !validIntegration(r.PathValue("integration")) {
+		a.failAs(w, r, models.Invalid("integration", "must be 1 to 32 lowercase letters, digits, '_' or '-', e.g. generic, pos, billing"), asSent)
+		return
+	}
+	who, raw, ok := a.begin(w, r, urlToken)
+	if !ok {
+		return
+	}
+	appID, err := a.opts.Writer.AppForIngestToken(r.Context(), r.PathValue("ingestToken"), who.clientIP)
+	if err != nil {
+		a.failAs(w, r, err, asSent)
+		return
+	}
+	var body struct {
+		Subscribers []json.RawMessage `json:"subscribers"`
+	}
+	if err := json.Unmarshal(raw, &body); err != nil || body.Subscribers == nil {
+		badRequest(w, `the body must be {"subscribers": [{"email", …fields}]}`)
+		return
+	}
+	if len(body.Subscribers) > models.MaxWebhookBatch {
+		a.failAs(w, r, models.Invalid("subscribers", "at most %d subscribers per request", models.MaxWebhookBatch), asSent)
+		return
+	}
+	errs := make([]error, len(body.Subscribers))
+	var ins []models.IdentifyInput
+	var at []int
+	for i, item := range body.Subscribers {
+		in, err := subscriber(appID, who, item)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		ins, at = append(ins, in), append(at, i)
+	}
+	leads := make([]*models.IdentifyResult, len(body.Subscribers))
+	if len(ins) > 0 {
+		res, refused, err := a.opts.Writer.IdentifyEach(r.Context(), a.opts.DB, ins)
+		if err != nil {
+			a.failAs(w, r, err, asSent)
+			return
+		}
+		for k, i := range at {
+			leads[i], errs[i] = res[k], refused[k]
+		}
+	}
+	for _, err := range errs {
+		if isRequestFailure(err) {
+			a.failAs(w, r, err, asSent)
+			return
+		}
+	}
+	out := make([]subscriberOut, len(errs))
+	accepted := 0
+	for i, err := range errs {
+		if err != nil {
+			e := a.describe(r, err, asSent)
+			out[i].Error = &e
+			continue
+		}
+		accepted++
+		id := models.FormatID(leads[i].Lead.ID)
+		out[i] = subscriberOut{Accepted: true, LeadID: &id}
+	}
+	writeJSON(w, http.StatusOK, 0, struct {
+		Results int             `json:"results"`
+		Failed  int             `json:"failed"`
+		Items   []subscriberOut `json:"items"`
+	}{accepted, len(errs) - accepted, out})
+}
+
+// subscriber maps one of Bento's subscribers to an identify of its lead on
+// the lead's server-side device, with every key but email as a field.
+func subscriber(appID string, who caller, item json.RawMessage) (models.IdentifyInput, error) {
+	fields, err := jsonObject("subscribers", item)
+	if err != nil || item == nil || string(item) == "null" {
+		return models.IdentifyInput{}, models.Invalid("subscribers", "each subscriber must be an object with an email")
+	}
+	for _, name := range []string{"tags", "remove_tags"} {
+		if _, ok := fields[name]; ok {
+			return models.IdentifyInput{}, models.Invalid(name, "Crumbs keeps no tags: send them as a field of another name, or as $tag events")
+		}
+	}
+	email, ok := fields["email"].(string)
+	if !ok {
+		return models.IdentifyInput{}, models.Invalid("email", "must be a string")
+	}
+	delete(fields, "email")
+	_, key, err := models.NormalizeEmail(email)
+	if err != nil {
+		return models.IdentifyInput{}, err
+	}
+	in := models.IdentifyInput{AppPublicID: appID, DeviceID: leadDevice(appID, key), Email: email, Verified: true, ClientIP: who.clientIP, UserAgent: who.userAgent}
+	if len(fields) > 0 {
+		in.Fields = fields
+	}
+	return in, nil
+}

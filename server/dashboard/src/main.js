@@ -1,7 +1,7 @@
 // The dashboard app: session start-up, the shell (navigation, app switcher)
 // and the routes. Every page has its own URL.
 import { render } from 'preact'
-import { useEffect, useState } from 'preact/hooks'
+import { useEffect, useRef, useState } from 'preact/hooks'
 import { currentUser, onSession, refresh, signOut } from './api.js'
 import { justNavigated, match, navigate, useLocation } from './router.js'
 import { Async, announce, html, useQuery } from './ui.js'
@@ -50,6 +50,29 @@ const nav = [
 export const APP_QUERY = `query($id: ID!) { app(id: $id) { id name timezone allowedOrigins setAsideOrigins { entry reason } retentionDays secretKeyHint secretKeyRotatedAt viewerRole
   eventDefinitions { id code name color description enabled builtIn triggerCount firstTriggeredAt lastTriggeredAt } } apps { id name } }`
 
+/**
+ * The main navigation. On a narrow screen (style.css) its links fold behind
+ * a Menu button, so that they do not come before every page's content; the
+ * button says whether they show (aria-expanded), Escape folds them and
+ * leaves the focus on the button, and following a link folds them. On a
+ * wide screen the button is hidden and the links always show.
+ */
+function Sidebar({ path, children }) {
+  const [open, setOpen] = useState(false)
+  const button = useRef(null)
+  useEffect(() => setOpen(false), [path])
+  const onKeyDown = (e) => {
+    if (e.key !== 'Escape' || !open) return
+    setOpen(false)
+    if (getComputedStyle(button.current).display !== 'none') button.current.focus()
+  }
+  return html`<nav class=${`sidebar${open ? ' open' : ''}`} aria-label="Main" onKeyDown=${onKeyDown}>
+    <div class="nav-bar"><a class="brand" href="/">Crumbs</a>
+      <button type="button" class="secondary menu-toggle" ref=${button} aria-expanded=${open ? 'true' : 'false'} aria-controls="nav-menu" onClick=${() => setOpen(!open)}>Menu</button></div>
+    <div id="nav-menu" class="nav-menu">${children}</div>
+  </nav>`
+}
+
 function AppShell({ appId, rest, path }) {
   const q = useQuery(APP_QUERY, { id: appId }, [appId])
   let page = null, params = {}
@@ -63,8 +86,7 @@ function AppShell({ appId, rest, path }) {
   }
   const base = `/apps/${encodeURIComponent(appId)}`
   return html`<a class="skip" href="#main">Skip to content</a><div class="layout">
-    <nav class="sidebar" aria-label="Main">
-      <a class="brand" href="/">Crumbs</a>
+    <${Sidebar} path=${path}>
       ${q.data && html`<label class="app-switch"><span class="sr-only">App</span>
         <select aria-label="App" value=${appId} onChange=${(e) => (e.target.value === '+' ? navigate('/new') : navigate(`/apps/${encodeURIComponent(e.target.value)}`))}>
           ${q.data.apps.map((a) => html`<option value=${a.id}>${a.name}</option>`)}
@@ -77,7 +99,7 @@ function AppShell({ appId, rest, path }) {
         <li><a href="/account" aria-current=${path === '/account' ? 'page' : undefined}>Account</a></li>
         <li><button class="link" onClick=${() => (signOut(), navigate('/signin'), announce('Signed out.'))}>Sign out</button></li>
       </ul></div>
-    </nav>
+    <//>
     <main id="main" tabindex="-1">
       <${Async} q=${q}>${(d) =>
         page
@@ -146,14 +168,15 @@ function App() {
   return html`<main id="main" class="narrow"><h1>Not found</h1><p><a href="/">Home</a></p></main>`
 }
 
-// On a phone a wide table scrolls inside itself (style.css); one with
-// nothing focusable in it could not be scrolled with the keyboard, so it
-// takes the focus itself while it scrolls (its caption names it).
+// On a phone a wide table scrolls inside itself (style.css), and a lead's
+// long story does; one with nothing focusable in it could not be scrolled
+// with the keyboard, so it takes the focus itself while it scrolls (a
+// table's caption names it).
 let tablesQueued = false
 function focusableTables() {
   tablesQueued = false
-  for (const t of document.querySelectorAll('main table')) {
-    const needs = t.scrollWidth > t.clientWidth && !t.querySelector('a[href], button, input, select, textarea, [tabindex]')
+  for (const t of document.querySelectorAll('main table, main .narrative')) {
+    const needs = (t.scrollWidth > t.clientWidth || (t.tagName === 'PRE' && t.scrollHeight > t.clientHeight)) && !t.querySelector('a[href], button, input, select, textarea, [tabindex]')
     if (needs && !t.dataset.scrolls) {
       t.tabIndex = 0
       t.dataset.scrolls = '1'

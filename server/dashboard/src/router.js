@@ -4,8 +4,8 @@ import { useEffect, useState } from 'preact/hooks'
 
 const subs = new Set()
 let moved = false
-const notify = () => {
-  moved = true
+const notify = (focus = true) => {
+  moved = focus
   subs.forEach((fn) => fn(location.pathname + location.search))
 }
 
@@ -16,15 +16,19 @@ export function justNavigated() {
   return m
 }
 
-/** Goes to href; state is kept with the history entry (history.state). */
-export function navigate(href, replace = false, state = null) {
+/**
+ * Goes to href; state is kept with the history entry (history.state).
+ * keep: the same page shown otherwise (a filter changed), so the focus
+ * stays where it is instead of going to the page's title.
+ */
+export function navigate(href, replace = false, state = null, keep = false) {
   if (href === location.pathname + location.search) return
   history[replace ? 'replaceState' : 'pushState'](state, '', href)
-  notify()
-  window.scrollTo(0, 0)
+  notify(!keep)
+  if (!keep) window.scrollTo(0, 0)
 }
 
-addEventListener('popstate', notify)
+addEventListener('popstate', () => notify())
 // Same-origin links navigate without reloading, unless a modifier asks for a new tab.
 addEventListener('click', (e) => {
   const a = e.target.closest && e.target.closest('a[href]')
@@ -55,15 +59,18 @@ export function match(pattern, path) {
   return params
 }
 
-/** Query parameters of the current URL, and a setter that replaces them (keeping history). */
+/**
+ * Query parameters of the current URL, and a setter that replaces them
+ * (keeping history); keep as navigate's, for a filter.
+ */
 export function useQueryParams() {
   const loc = useLocation()
   const q = new URLSearchParams(loc.split('?')[1] || '')
-  const set = (changes, replace = false, state = null) => {
+  const set = (changes, replace = false, state = null, keep = false) => {
     const n = new URLSearchParams(q)
     for (const [k, v] of Object.entries(changes)) v == null || v === '' ? n.delete(k) : n.set(k, v)
     const s = n.toString()
-    navigate(location.pathname + (s ? `?${s}` : ''), replace, state)
+    navigate(location.pathname + (s ? `?${s}` : ''), replace, state, keep)
   }
   return [q, set]
 }

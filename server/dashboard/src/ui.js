@@ -80,8 +80,10 @@ export function fmtDuration(s) {
  * A labelled form field; error is the message for this field, if any. The
  * control (the child whose id is id) is described by the hint and the error
  * and marked invalid with it, so a screen reader says them on reaching it.
+ * A refusal is also said at once (an alert); an error checked as the reader
+ * types (typed) is not, or it would interrupt them at every keystroke.
  */
-export function Field({ label, id, error, hint, children }) {
+export function Field({ label, id, error, hint, typed = false, children }) {
   const describedBy = [hint && `${id}-hint`, error && `${id}-error`].filter(Boolean).join(' ') || undefined
   const control = isValidElement(children) && children.props.id === id
     ? cloneElement(children, { 'aria-describedby': describedBy, ...(error && { 'aria-invalid': 'true' }) })
@@ -90,8 +92,20 @@ export function Field({ label, id, error, hint, children }) {
     <label for=${id}>${label}</label>
     ${control}
     ${hint && html`<div class="hint" id=${id + '-hint'}>${hint}</div>`}
-    ${error && html`<div class="field-error" id=${id + '-error'} role="alert">${error}</div>`}
+    ${error && html`<div class="field-error" id=${id + '-error'} role=${typed ? undefined : 'alert'}>${error}</div>`}
   </div>`
+}
+
+/**
+ * Names that tell alike things of a list apart, for the accessible names
+ * of their rows' buttons: a name that several items share ends with
+ * "(1 of 2)", "(2 of 2)", … in their order; the others stay as they are.
+ * (Two webhooks whose URLs differ only in their query are shown alike.)
+ */
+export function distinct(names) {
+  const total = {}, seen = {}
+  for (const n of names) total[n] = (total[n] || 0) + 1
+  return names.map((n) => (total[n] > 1 ? `${n} (${(seen[n] = (seen[n] || 0) + 1)} of ${total[n]})` : n))
 }
 
 /** Resolves after Preact has drawn the state set so far (it draws in a later task). */
@@ -181,7 +195,17 @@ export function useAction() {
     }
   }
   const fieldError = (match) => (error && error.messageFor && error.messageFor(match)) || undefined
-  return { busy, error, run, setError, fieldError }
+  // The error for the form's own box (an alert): the first that names no
+  // field, or a field none of the form's fields shows (matchers: those its
+  // fieldError calls take), so that no refusal goes unsaid.
+  const otherError = (...matchers) => {
+    if (!error || !error.errors || !error.errors.length) return error
+    const field = (x) => x && x.extensions && x.extensions.field
+    const shown = (f) => matchers.some((m) => (typeof m === 'function' ? m(f) : m === f))
+    const other = error.errors.find((x) => !field(x) || !shown(field(x)))
+    return other ? { code: (other.extensions && other.extensions.code) || error.code, message: other.message || error.message } : null
+  }
+  return { busy, error, run, setError, fieldError, otherError }
 }
 
 /**
@@ -227,15 +251,20 @@ export const CodeSelect = ({ id, value, onChange, defs, all, label }) => html`<s
 /**
  * For a list paged in the page's state, not in its URL: once another page
  * of it shows, the focus goes to the page's title, as after a navigation
- * (the button pressed may be gone: Older on the last page).
+ * (the button pressed may be gone: Older on the last page). A change of
+ * filter (which goes back to the first page) leaves the focus on the filter.
  */
-export function usePageFocus(q, cursor) {
-  const shown = useRef(cursor)
+export function usePageFocus(q, cursor, filter = '') {
+  const shown = useRef({ cursor, filter })
   useEffect(() => {
-    if (shown.current === cursor || !q.data || q.loading) return
-    shown.current = cursor
+    if (shown.current.filter !== filter) {
+      shown.current = { cursor, filter }
+      return
+    }
+    if (shown.current.cursor === cursor || !q.data || q.loading) return
+    shown.current = { cursor, filter }
     focusOn(document.getElementById('page-title'))
-  }, [cursor, q.data, q.loading])
+  }, [cursor, filter, q.data, q.loading])
 }
 
 /**

@@ -104,12 +104,16 @@ export class CrumbsServer {
   }
 }
 
-/** Starts a server on the configured store with an admin user. */
-export async function startServer(dir) {
+/**
+ * Starts a server on the configured store with an admin user (email: one
+ * of its own for each test file, since the files run one after the other
+ * on the same store).
+ */
+export async function startServer(dir, email) {
   const bin = serverBinary(dir)
   const url = process.env.CRUMBS_DATABASE_URL || `sqlite:${join(dir, 'crumbs.db')}`
   const s = new CrumbsServer(bin, await freePort(), url)
-  s.createAdmin()
+  s.createAdmin(email)
   await s.start()
   return s
 }

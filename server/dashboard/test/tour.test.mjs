@@ -1297,7 +1297,7 @@ test('deleting, removing or revoking an item moves the focus to the next one and
 
     // Marking an unknown code a typo swaps the row's buttons: the focus goes to the new one.
     await tab.goto(`${b}/unknown`)
-    await press("It's a typo of signup")
+    await press("It's a typo of signup (sigup)")
     await focusIs(tab, 'button: Not a typo (sigup)')
     assert.equal(await said(tab, 'sigup marked as a typo of signup.'), true)
 

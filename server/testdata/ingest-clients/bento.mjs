@@ -36,4 +36,12 @@ out.batch = await bento.V1.Batch.importEvents({
     { email: 'grace@bento.example', type: 'invoice_paid', details: { invoice: 'inv-8' } },
   ],
 })
+// Subscribers imported as Bento's SDK imports them: leads with fields, no
+// event; ada's plan is merged into the fields she has.
+out.imported = await bento.V1.Batch.importSubscribers({
+  subscribers: [
+    { email: 'ada@bento.example', first_name: 'Ada', plan: 'enterprise' },
+    { email: 'linus@bento.example', company: 'Kernel' },
+  ],
+})
 console.log(JSON.stringify(out))

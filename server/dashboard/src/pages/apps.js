@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'preact/hooks'
 import { gql, subscribeLive } from '../api.js'
 import { navigate } from '../router.js'
-import { Async, CopyButton, ErrorBox, Field, PageHead, Swatch, announce, fmtNum, fmtTime, focusOn, html, removeItem, rendered, useAction, usePageFocus, useQuery, useTitle } from '../ui.js'
+import { Async, CopyButton, ErrorBox, Field, PageHead, Swatch, announce, distinct, fmtNum, fmtTime, focusOn, html, removeItem, rendered, useAction, usePageFocus, useQuery, useTitle } from '../ui.js'
 
 const zones = (() => {
   try {
@@ -47,6 +47,9 @@ export function NewApp() {
     a.run(async () => {
       const d = await gql('mutation($i: CreateAppInput!) { createApp(input: $i) { app { id name timezone } secretKey } }', { i: { name, timezone: tz } })
       setCreated(d.createApp)
+      // The form is gone: the focus goes to the new page's title ("… is ready").
+      await rendered()
+      focusOn(document.getElementById('page-title'))
     })
   }
   const first = apps.data && apps.data.apps.length === 0
@@ -64,7 +67,7 @@ export function NewApp() {
     <form class="card" onSubmit=${submit}>
       <${Field} label="App name" id="app-name" error=${a.fieldError('name')}><input id="app-name" required value=${name} onInput=${(e) => setName(e.target.value)} /><//>
       <${Field} label="Timezone (for reports)" id="app-tz" error=${a.fieldError('timezone')}><${TimezoneInput} id="app-tz" value=${tz} onInput=${setTz} /><//>
-      <${ErrorBox} error=${a.error && !a.error.field && a.error} />
+      <${ErrorBox} error=${a.otherError('name', 'timezone')} />
       <button type="submit" disabled=${a.busy}>Create app</button>
     </form>
   </main>`
@@ -172,12 +175,12 @@ export function Settings({ app, reloadApp }) {
       <${Field} label="Name" id="set-name" error=${fieldErr('name')}><input id="set-name" required value=${name} onInput=${(e) => setName(e.target.value)} /><//>
       <${Field} label="Timezone" id="set-tz" error=${fieldErr('timezone')}><${TimezoneInput} id="set-tz" value=${tz} onInput=${setTz} /><//>
       <${Field} label="Allowed origins (one per line; empty allows any site)" id="set-origins" hint="Only browsers on these sites may send events, e.g. https://example.com"
-        error=${(parsed.errors.length && parsed.errors.join('; ')) || fieldErr('origin')}>
+        error=${(parsed.errors.length && parsed.errors.join('; ')) || fieldErr('origin')} typed=${parsed.errors.length > 0}>
         <textarea id="set-origins" rows="4" aria-invalid=${parsed.errors.length ? 'true' : 'false'} value=${originsText} onInput=${(e) => setOriginsText(e.target.value)}></textarea><//>
       <${SetAsideOrigins} app=${app} />
       <${Field} label="Keep events for (days; empty keeps them forever)" id="set-retention" error=${fieldErr('retention')} hint="Older events, and devices and leads left without events, are erased daily; each run is in the audit log.">
         <input id="set-retention" type="number" min="1" step="1" inputmode="numeric" value=${retention} onInput=${(e) => setRetention(e.target.value)} /><//>
-      <${ErrorBox} error=${a.error && !a.error.field && a.error} />
+      <${ErrorBox} error=${a.otherError(...['name', 'timezone', 'origin', 'retention'].map((f) => (x) => x.toLowerCase().includes(f)))} />
       ${saved && html`<p class="ok">Saved.</p>`}
       <button type="submit" disabled=${a.busy || parsed.errors.length > 0}>Save settings</button>
     </form>
@@ -243,6 +246,9 @@ function SetAsideOrigins({ app }) {
   </div>`
 }
 
+/** The names of the tokens' Revoke buttons: only the active ones have one, so only theirs count as alike. */
+const tokenNames = (tokens) => distinct(tokens.map((t) => (t.revokedAt ? t.id : t.name)))
+
 /** Ingest tokens for webhook senders: the token's URL is shown once, on creation. */
 function IngestTokens({ app }) {
   const q = useQuery('query($a: ID!) { ingestTokens(appId: $a) { id name hint createdAt revokedAt } }', { a: app.id }, [app.id])
@@ -256,27 +262,30 @@ function IngestTokens({ app }) {
       const d = await gql('mutation($a: ID!, $n: String!) { createIngestToken(appId: $a, name: $n) { url ingestToken { name } } }', { a: app.id, n: name })
       setMade(d.createIngestToken)
       setName('')
-      q.reload()
+      await q.reload()
+      // Shown once: the focus goes to its Copy button, as for a signing secret.
+      focusOn(document.querySelector('[data-testid=ingest-url] ~ button'))
+      announce(`Ingest token ${d.createIngestToken.ingestToken.name} created. Its webhook URL is shown once: copy it now.`)
     })
   }
   return html`<section class="card"><h2 id="tokens-title">Ingest tokens</h2>
     <p>Webhook senders (a point of sale, billing, Bento-style integrations) post events to a URL holding a token. Revoke a token to stop its URL.</p>
     <${ErrorBox} error=${act.error} />
-    <${Async} q=${q}>${(d) => d.ingestTokens.length === 0 ? html`<p class="muted">No tokens yet.</p>` : html`<table data-testid="ingest-tokens"><caption class="sr-only">Ingest tokens</caption>
+    <${Async} q=${q}>${(d) => { const names = tokenNames(d.ingestTokens); return d.ingestTokens.length === 0 ? html`<p class="muted">No tokens yet.</p>` : html`<table data-testid="ingest-tokens"><caption class="sr-only">Ingest tokens</caption>
       <thead><tr><th scope="col">Name</th><th scope="col">Starts with</th><th scope="col">Created</th><th scope="col">State</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
-      <tbody>${d.ingestTokens.map((t) => html`<tr key=${t.id}><td>${t.name}</td><td><code>${t.hint}</code></td><td>${fmtTime(t.createdAt)}</td>
+      <tbody>${d.ingestTokens.map((t, i) => html`<tr key=${t.id}><td>${t.name}</td><td><code>${t.hint}</code></td><td>${fmtTime(t.createdAt)}</td>
         <td>${t.revokedAt ? `revoked ${fmtTime(t.revokedAt)}` : 'active'}</td>
         <td>${!t.revokedAt && html`<button class="link danger" disabled=${act.busy} onClick=${() => confirm(`Revoke the token ${t.name}? Senders using its URL are refused from now on.`) && removeItem(act, async () => {
           await gql('mutation($id: ID!) { revokeIngestToken(id: $id) { id } }', { id: t.id })
           await q.reload()
         // The row stays (revoked) without its button: the focus goes to the next token's Revoke.
-        }, `Token ${t.name} revoked.`, '[data-testid=ingest-tokens] tbody tr:has(button)', d.ingestTokens.filter((x) => !x.revokedAt).indexOf(t), 'button', '#tokens-title')}>Revoke<span class="sr-only"> token ${t.name}</span></button>`}</td></tr>`)}</tbody></table>`}<//>
+        }, `Token ${t.name} revoked.`, '[data-testid=ingest-tokens] tbody tr:has(button)', d.ingestTokens.filter((x) => !x.revokedAt).indexOf(t), 'button', '#tokens-title')}>Revoke<span class="sr-only"> token ${names[i]}</span></button>`}</td></tr>`)}</tbody></table>` }}<//>
     <form onSubmit=${create}>
-      <div class="row"><${Field} label="Token name" id="tok-name" error=${a.error && a.error.field && a.error.message}><input id="tok-name" required placeholder="Shop till" value=${name} onInput=${(e) => setName(e.target.value)} /><//></div>
-      <${ErrorBox} error=${a.error && !a.error.field && a.error} />
+      <div class="row"><${Field} label="Token name" id="tok-name" error=${a.fieldError(() => true)}><input id="tok-name" required placeholder="Shop till" value=${name} onInput=${(e) => setName(e.target.value)} /><//></div>
+      <${ErrorBox} error=${a.otherError(() => true)} />
       <button type="submit" class="secondary" disabled=${a.busy}>Create token</button>
     </form>
-    ${made && html`<div class="notice" role="status"><p><strong>Webhook URL for ${made.ingestToken.name} — copy it now, it is shown only once.</strong> Replace <code>generic</code> with the integration's name (pos, billing, …).</p>
+    ${made && html`<div class="notice"><p><strong>Webhook URL for ${made.ingestToken.name} — copy it now, it is shown only once.</strong> Replace <code>generic</code> with the integration's name (pos, billing, …).</p>
       <p><code class="secret" data-testid="ingest-url">${made.url}</code> <${CopyButton} text=${made.url} label="the webhook URL" /></p></div>`}
   </section>`
 }
@@ -317,7 +326,9 @@ export function Members({ app }) {
       const d = await gql('mutation($a: ID!, $e: String!, $r: Role!) { addMember(appId: $a, email: $e, role: $r) { invitationToken invitation { email } } }', { a: app.id, e: email, r: role })
       setLink({ email: d.addMember.invitation.email, url: `${location.origin}/invitation#${encodeURIComponent(d.addMember.invitationToken)}` })
       setEmail('')
-      q.reload()
+      await q.reload()
+      focusOn(document.querySelector('[data-testid=invitation-link] ~ button'))
+      announce(`Invitation for ${d.addMember.invitation.email} created. Its link is shown once: copy it now.`)
     })
   }
   const act = useAction()
@@ -354,12 +365,12 @@ export function Members({ app }) {
     <form class="card" onSubmit=${invite}>
       <h2>Invite someone</h2>
       <div class="row">
-        <${Field} label="Email" id="inv-email" error=${a.error && a.error.field && a.error.message}><input id="inv-email" type="email" required value=${email} onInput=${(e) => setEmail(e.target.value)} /><//>
+        <${Field} label="Email" id="inv-email" error=${a.fieldError(() => true)}><input id="inv-email" type="email" required value=${email} onInput=${(e) => setEmail(e.target.value)} /><//>
         <${Field} label="Role" id="inv-role"><select id="inv-role" value=${role} onChange=${(e) => setRole(e.target.value)}>${ROLES.map((r) => html`<option value=${r}>${r}</option>`)}</select><//>
       </div>
       <p class="muted">Owners manage everything; editors change definitions and rules; viewers read.</p>
-      <${ErrorBox} error=${a.error && !a.error.field && a.error} />
+      <${ErrorBox} error=${a.otherError(() => true)} />
       <button type="submit" disabled=${a.busy}>Create invitation</button>
-      ${link && html`<div class="notice" role="status"><p>Send this link to ${link.email} (works once, for 7 days; shown only now):</p><p><code class="secret" data-testid="invitation-link">${link.url}</code> <${CopyButton} text=${link.url} label="the invitation link" /></p></div>`}
+      ${link && html`<div class="notice"><p>Send this link to ${link.email} (works once, for 7 days; shown only now):</p><p><code class="secret" data-testid="invitation-link">${link.url}</code> <${CopyButton} text=${link.url} label="the invitation link" /></p></div>`}
     </form>`
 }

@@ -46,9 +46,9 @@ export function Invitation() {
     <form onSubmit=${submit} class="card">
       <p>Choose a password for your new account, or enter the password of your existing account with the invited email.</p>
       <${Field} label="Your name (new accounts)" id="inv-name"><input id="inv-name" autocomplete="name" value=${name} onInput=${(e) => setName(e.target.value)} /><//>
-      <${Field} label="Password" id="inv-password" hint="At least 10 characters." error=${a.error && a.error.field === 'password' && a.error.message}>
+      <${Field} label="Password" id="inv-password" hint="At least 10 characters." error=${a.fieldError('password')}>
         <input id="inv-password" type="password" autocomplete="new-password" required value=${password} onInput=${(e) => setPassword(e.target.value)} /><//>
-      <${ErrorBox} error=${a.error && !a.error.field && a.error} />
+      <${ErrorBox} error=${a.otherError('password')} />
       <button type="submit" disabled=${a.busy}>Accept invitation</button>
     </form>`}
   </main>`
@@ -96,7 +96,7 @@ export function Account({ user }) {
       <p class="muted">Your other sign-ins end; this one stays.</p>
       <${Field} label="Current password" id="cur-pw" error=${fieldErr('currentPassword')}><input id="cur-pw" type="password" autocomplete="current-password" required value=${cur} onInput=${(e) => setCur(e.target.value)} /><//>
       <${Field} label="New password" id="new-pw" hint="At least 10 characters, not your email." error=${fieldErr('newPassword')}><input id="new-pw" type="password" autocomplete="new-password" required value=${next} onInput=${(e) => setNext(e.target.value)} /><//>
-      <${ErrorBox} error=${a.error && !a.error.field && a.error} />
+      <${ErrorBox} error=${a.otherError('currentPassword', 'newPassword')} />
       ${done && html`<p class="ok">Password changed.</p>`}
       <button type="submit" disabled=${a.busy}>Change password</button>
     </form>
@@ -113,7 +113,7 @@ export function Account({ user }) {
       <h2>Delete your account</h2>
       <p>Your account, your memberships of apps and every sign-in go. The apps stay with their other members; an app you alone own needs another owner first (its Members page), or the operator of this Crumbs can hand it to someone as they delete your account.</p>
       <${Field} label="Password" id="del-pw" error=${del.fieldError('password')}><input id="del-pw" type="password" autocomplete="current-password" required value=${delPw} onInput=${(e) => setDelPw(e.target.value)} /><//>
-      <${ErrorBox} error=${del.error && !del.error.field && del.error} />
+      <${ErrorBox} error=${del.otherError('password')} />
       <button type="submit" class="danger" disabled=${del.busy}>Delete my account</button>
     </form>
   </main>`

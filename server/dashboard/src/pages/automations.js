@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks'
 import { gql } from '../api.js'
 import { RulesEditor, cleanRules } from '../rules.js'
-import { Async, CodeSelect, CopyButton, ErrorBox, Field, PageHead, announce, fmtNum, fmtTime, focusOn, html, removeItem, rendered, useAction, usePageFocus, useQuery, useTitle } from '../ui.js'
+import { Async, CodeSelect, CopyButton, ErrorBox, Field, PageHead, announce, distinct, fmtNum, fmtTime, focusOn, html, removeItem, rendered, useAction, usePageFocus, useQuery, useTitle } from '../ui.js'
 
 const RULE = 'id name enabled identifiedOnly matcher { id name code rules { field operator value } } actions { id kind url enabled disabledReason headers { name valueHint } retiredSecretExpiries }'
 const MATCH_FIELDS = ['url', 'referrer', 'source', 'title', 'lead.email', 'properties.']
@@ -66,20 +66,20 @@ export function Automations({ app, base }) {
   return html`<${PageHead} title="Automations"><a class="button" href=${`${base}/automations/new`}>New rule</a><//>
     <p class="muted">A rule sends each stored event that matches it to its webhooks or Slack, retrying until the receiver accepts it.</p>
     <${ErrorBox} error=${act.error} />
-    <${Async} q=${q}>${(d) => d.automationRules.length === 0 ? html`<p class="muted">No rules yet.</p>` : html`<table data-testid="rules-table"><caption class="sr-only">Automation rules</caption>
+    <${Async} q=${q}>${(d) => { const names = distinct(d.automationRules.map((r) => r.name)); return d.automationRules.length === 0 ? html`<p class="muted">No rules yet.</p>` : html`<table data-testid="rules-table"><caption class="sr-only">Automation rules</caption>
       <thead><tr><th scope="col">Rule</th><th scope="col">Matches</th><th scope="col">Sends to</th><th scope="col">Enabled</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
       <tbody>${d.automationRules.map((r, i) => html`<tr key=${r.id}>
         <td><a href=${`${base}/automations/${r.id}`}>${r.name}</a></td>
         <td>${matcherText(r.matcher)}${r.identifiedOnly ? html` <span class="muted">(identified leads only)</span>` : ''}</td>
         <td><ul class="plain">${r.actions.map((x) => html`<li>${x.kind}: ${x.url}${!x.enabled && html` <span class="muted">(off${x.disabledReason ? `: ${x.disabledReason}` : ''})</span>`}</li>`)}</ul></td>
-        <td><input type="checkbox" aria-label=${`Enabled: rule ${r.name}`} checked=${enabled(r)}
+        <td><input type="checkbox" aria-label=${`Enabled: rule ${names[i]}`} checked=${enabled(r)}
           onChange=${(e) => toggle(r, e.target.checked)} /></td>
-        <td class="links"><a href=${`${base}/automations/${r.id}/deliveries`}>Deliveries<span class="sr-only"> of ${r.name}</span></a>
+        <td class="links"><a href=${`${base}/automations/${r.id}/deliveries`}>Deliveries<span class="sr-only"> of ${names[i]}</span></a>
           <button class="link danger" disabled=${act.busy} onClick=${() => confirm(`Delete the rule ${r.name} and its delivery log?`) && removeItem(act, async () => {
             await gql('mutation($a: ID!, $id: ID!) { deleteAutomationRule(appId: $a, id: $id) { id } }', { a: app.id, id: r.id })
             await q.reload()
-          }, `Rule ${r.name} deleted.`, '[data-testid=rules-table] tbody tr', i, '.danger', '#page-title')}>Delete<span class="sr-only"> rule ${r.name}</span></button></td>
-      </tr>`)}</tbody></table>`}<//>`
+          }, `Rule ${r.name} deleted.`, '[data-testid=rules-table] tbody tr', i, '.danger', '#page-title')}>Delete<span class="sr-only"> rule ${names[i]}</span></button></td>
+      </tr>`)}</tbody></table>` }}<//>`
 }
 
 /** /automations/new and /automations/:ruleId: create or edit a rule, and test it on a past range. */
@@ -152,7 +152,9 @@ function RuleEditor({ app, defs, base, rule, reload }) {
   const sendTest = (x) => act.run(async () => {
     setTested(null)
     const d = await gql('mutation($a: ID!, $id: ID!) { sendTestDelivery(appId: $a, actionId: $id) { webhookId statusCode latencyMs error responseBody } }', { a: app.id, id: x.id })
-    setTested({ url: x.url, ...d.sendTestDelivery })
+    const t = { url: x.url, ...d.sendTestDelivery }
+    setTested(t)
+    announce(testText(t))
   })
   const actionMut = (query, vars) => act.run(async () => {
     setSecrets(null)
@@ -173,6 +175,8 @@ function RuleEditor({ app, defs, base, rule, reload }) {
     }, `Action ${x.url} removed.`, '[data-testid=actions-table] tbody tr', i, '.danger', '#actions-title')
   }
   const err = (f) => a.fieldError((x) => x.toLowerCase().includes(f))
+  // Two webhooks whose URLs differ only in what is not shown have rows alike: their buttons' names tell them apart.
+  const actionNames = rule ? distinct(rule.actions.map((x) => x.url)) : []
   const actionFields = html`
     <${Field} label="Send to" id="act-kind"><select id="act-kind" value=${kind} onChange=${(e) => setKind(e.target.value)}><option value="webhook">Webhook (signed JSON POST)</option><option value="slack">Slack incoming webhook</option></select><//>
     <${Field} label=${kind === 'slack' ? 'Slack webhook URL' : 'Webhook URL'} id="act-url" error=${(a.error ? a : act).fieldError((x) => x.includes('url'))}>
@@ -195,26 +199,31 @@ function RuleEditor({ app, defs, base, rule, reload }) {
       <${RulesEditor} idp="ar" rules=${rules} onChange=${setRules} fields=${MATCH_FIELDS} />
       <div class="row"><input type="checkbox" id="rule-identified" checked=${identifiedOnly} onChange=${(e) => setIdentifiedOnly(e.target.checked)} /><label for="rule-identified">Only for identified leads</label></div>
       ${!rule && html`<h2>Action</h2>${actionFields}`}
-      <${ErrorBox} error=${a.error && !a.error.field && a.error} />
+      <${ErrorBox} error=${a.otherError((x) => x.toLowerCase().includes('name'), ...(rule ? [] : [(x) => x.includes('url')]))} />
       ${saved && html`<p class="ok">Saved.</p>`}
       <button type="submit" disabled=${a.busy}>${rule ? 'Save rule' : 'Create rule'}</button>
     </form>
     <${TestRule} app=${app} matcherInput=${{ code, rules: cleanRules(rules) }} identifiedOnly=${identifiedOnly} saved=${rule && rule.matcher.name} />
     ${rule && html`<section class="card"><h2 id="actions-title">Actions</h2>
-      <${ErrorBox} error=${act.error && !act.error.field && act.error} />
+      <${ErrorBox} error=${act.otherError((x) => x.includes('url'))} />
       <table data-testid="actions-table"><caption class="sr-only">Actions of ${rule.name}</caption>
         <thead><tr><th scope="col">Kind</th><th scope="col">URL</th><th scope="col">Headers</th><th scope="col">Enabled</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
         <tbody>${rule.actions.map((x, i) => html`<tr key=${x.id}><td>${x.kind}</td><td>${x.url}${x.retiredSecretExpiries.length > 0 && html`<br /><span class="muted" data-testid="retired-secrets">Old secrets also sign until ${x.retiredSecretExpiries.map((t) => fmtTime(t, app.timezone)).join(', ')}</span>`}</td><td>${x.headers.map((h) => `${h.name}: ${h.valueHint}`).join(', ') || '–'}</td>
-          <td><input type="checkbox" aria-label=${`Enabled: ${x.kind} action ${x.url}`} checked=${x.enabled} disabled=${act.busy} onChange=${(e) => actionMut('mutation($a: ID!, $id: ID!, $i: UpdateAutomationActionInput!) { updateAutomationAction(appId: $a, id: $id, input: $i) { id } }', { a: app.id, id: x.id, i: { enabled: e.target.checked } })} />
+          <td><input type="checkbox" aria-label=${`Enabled: ${x.kind} action ${actionNames[i]}`} checked=${x.enabled} disabled=${act.busy} onChange=${(e) => actionMut('mutation($a: ID!, $id: ID!, $i: UpdateAutomationActionInput!) { updateAutomationAction(appId: $a, id: $id, input: $i) { id } }', { a: app.id, id: x.id, i: { enabled: e.target.checked } })} />
             ${x.disabledReason && html` <span class="muted">${x.disabledReason}</span>`}</td>
-          <td class="links">${x.kind === 'webhook' && html`<button class="link" disabled=${act.busy} onClick=${() => actionMut('mutation($a: ID!, $id: ID!) { rotateActionSecret(appId: $a, id: $id) { signingSecret action { url } } }', { a: app.id, id: x.id })}>Rotate secret<span class="sr-only"> of ${x.url}</span></button>`}
-            <button class="link" disabled=${act.busy} onClick=${() => sendTest(x)}>Send test<span class="sr-only"> to ${x.url}</span></button>
-            <button class="link danger" disabled=${act.busy} onClick=${() => removeAction(x, i)}>Remove<span class="sr-only"> ${x.url}</span></button></td></tr>`)}</tbody></table>
-      ${tested && html`<p role="status" data-testid="test-delivery">Test sent to ${tested.url}: ${tested.statusCode ? `answered ${tested.statusCode}` : 'no answer'} in ${fmtNum(tested.latencyMs)} ms${tested.error ? ` — ${tested.error}` : ''}.${tested.responseBody ? html` <span class="muted">Answer: ${tested.responseBody}</span>` : ''}</p>`}
+          <td class="links">${x.kind === 'webhook' && html`<button class="link" disabled=${act.busy} onClick=${() => actionMut('mutation($a: ID!, $id: ID!) { rotateActionSecret(appId: $a, id: $id) { signingSecret action { url } } }', { a: app.id, id: x.id })}>Rotate secret<span class="sr-only"> of ${actionNames[i]}</span></button>`}
+            <button class="link" disabled=${act.busy} onClick=${() => sendTest(x)}>Send test<span class="sr-only"> to ${actionNames[i]}</span></button>
+            <button class="link danger" disabled=${act.busy} onClick=${() => removeAction(x, i)}>Remove<span class="sr-only"> ${actionNames[i]}</span></button></td></tr>`)}</tbody></table>
+      ${tested && html`<p data-testid="test-delivery">${testText(tested)}${tested.responseBody ? html` <span class="muted">Answer: ${tested.responseBody}</span>` : ''}</p>`}
       <form onSubmit=${addAction}><h3>Add an action</h3>${actionFields}<button type="submit" class="secondary" disabled=${act.busy}>Add action</button></form>
     </section>`}`
 }
 
+/** What a test delivery got (said, and shown under the actions). */
+const testText = (t) => `Test sent to ${t.url}: ${t.statusCode ? `answered ${t.statusCode}` : 'no answer'} in ${fmtNum(t.latencyMs)} ms${t.error ? ` — ${t.error}` : ''}.`
+
+// Results of a test or a replay are said through the page's live region
+// (announce): a status region added with its text may not be read.
 const DAYS = [1, 7, 30, 90]
 
 /** How many past events would have fired the rule, by testRule (which reads a stored matcher). */
@@ -247,6 +256,7 @@ function TestRule({ app, matcherInput, identifiedOnly, saved }) {
       }
       // Shown once the draft is gone: the test is over when its answer is on screen.
       setRes(result)
+      announce(`${fmtNum(result.matched)} past events would have fired (of ${fmtNum(result.scanned)} read).`)
     })
   }
   return html`<form class="card" onSubmit=${run}><h2>Test rule</h2>
@@ -254,7 +264,7 @@ function TestRule({ app, matcherInput, identifiedOnly, saved }) {
     <div class="row"><label for="test-days">Range</label><select id="test-days" value=${days} onChange=${(e) => setDays(Number(e.target.value))}>${DAYS.map((n) => html`<option value=${n}>Last ${n === 1 ? '24 hours' : `${n} days`}</option>`)}</select>
       <button type="submit" class="secondary" disabled=${t.busy}>Test rule</button></div>
     <${ErrorBox} error=${t.error} />
-    ${res && html`<p role="status" data-testid="test-result"><strong>${fmtNum(res.matched)}</strong> past events would have fired (of ${fmtNum(res.scanned)} read${res.truncated ? '; only the first 100,000 were tried' : ''}).</p>
+    ${res && html`<p data-testid="test-result"><strong>${fmtNum(res.matched)}</strong> past events would have fired (of ${fmtNum(res.scanned)} read${res.truncated ? '; only the first 100,000 were tried' : ''}).</p>
       ${res.samples.length > 0 && html`<details><summary>Sample payloads</summary><pre class="json">${JSON.stringify(res.samples, null, 2)}</pre></details>`}`}
   </form>`
 }
@@ -271,6 +281,7 @@ function ReplayRule({ app, ruleId, onDone }) {
       const d = await gql('mutation($a: ID!, $r: ID!, $range: RangeInput!) { replayRule(appId: $a, ruleId: $r, range: $range) { events } }',
         { a: app.id, r: ruleId, range: { from: new Date(to - days * 86400000).toISOString(), to: to.toISOString() } })
       setQueued(d.replayRule.events)
+      announce(`${fmtNum(d.replayRule.events)} matching ${d.replayRule.events === 1 ? 'event' : 'events'} queued again.`)
       onDone()
     })
   }
@@ -279,11 +290,12 @@ function ReplayRule({ app, ruleId, onDone }) {
     <div class="row"><label for="replay-days">Range</label><select id="replay-days" value=${days} onChange=${(e) => setDays(Number(e.target.value))}>${DAYS.map((n) => html`<option value=${n}>Last ${n === 1 ? '24 hours' : `${n} days`}</option>`)}</select>
       <button type="submit" class="secondary" disabled=${t.busy}>Replay matches</button></div>
     <${ErrorBox} error=${t.error} />
-    ${queued !== null && html`<p class="ok" role="status" data-testid="replay-result">${fmtNum(queued)} matching ${queued === 1 ? 'event' : 'events'} queued again.</p>`}
+    ${queued !== null && html`<p class="ok" data-testid="replay-result">${fmtNum(queued)} matching ${queued === 1 ? 'event' : 'events'} queued again.</p>`}
   </form>`
 }
 
 const STATUSES = ['pending', 'retrying', 'succeeded', 'dead']
+const replayText = (r) => `Delivery ${r.webhookId} sent again: ${r.status}${r.lastStatusCode ? ` (${r.lastStatusCode})` : ''}.`
 
 /** /automations/:ruleId/deliveries: the delivery log of one rule, newest first, with replay. */
 export function Deliveries({ app, base, ruleId }) {
@@ -294,7 +306,7 @@ export function Deliveries({ app, base, ruleId }) {
     deliveries(appId: $a, ruleId: $r, status: $s, first: 50, after: $after) { edges { node { id eventId webhookId status attempts replays lastStatusCode lastError lastLatencyMs nextAttemptAt createdAt action { kind url } attemptLog { at statusCode latencyMs error } } } pageInfo { hasNextPage endCursor } } }`,
   { a: app.id, r: ruleId, s: status || null, after: cursor }, [ruleId, status, cursor])
   useTitle(`Deliveries · ${app.name}`)
-  usePageFocus(q, cursor)
+  usePageFocus(q, cursor, status)
   const act = useAction()
   const [replayed, setReplayed] = useState(null)
   return html`<${PageHead} title=${q.data ? `Deliveries: ${q.data.automationRule.name}` : 'Deliveries'}>
@@ -302,11 +314,11 @@ export function Deliveries({ app, base, ruleId }) {
       <button class="secondary" onClick=${q.reload}>Refresh</button><//>
     <p><a href=${`${base}/automations/${ruleId}`}>← Rule</a> · <a href=${`${base}/automations`}>All rules</a></p>
     <${ErrorBox} error=${act.error} />
-    ${replayed && html`<p class="ok" role="status">Delivery ${replayed.webhookId} sent again: ${replayed.status}${replayed.lastStatusCode ? ` (${replayed.lastStatusCode})` : ''}.</p>`}
-    <${Async} q=${q}>${(d) => d.deliveries.edges.length === 0 ? html`<p class="muted">No deliveries${status ? ` with status ${status}` : ' yet: they appear when a matching event is stored'}.</p>` : html`
+    ${replayed && html`<p class="ok">${replayText(replayed)}</p>`}
+    <${Async} q=${q}>${(d) => { const names = distinct(d.deliveries.edges.map(({ node: x }) => `delivery of event ${x.eventId} to ${x.action.url}`)); return d.deliveries.edges.length === 0 ? html`<p class="muted">No deliveries${status ? ` with status ${status}` : ' yet: they appear when a matching event is stored'}.</p>` : html`
       <table class="compact" data-testid="deliveries-table"><caption class="sr-only">Deliveries</caption>
         <thead><tr><th scope="col">Created</th><th scope="col">Event</th><th scope="col">To</th><th scope="col">Status</th><th scope="col" class="num">Attempts</th><th scope="col" class="num">Response</th><th scope="col" class="num">Latency</th><th scope="col">Error</th><th scope="col">Next attempt</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
-        <tbody>${d.deliveries.edges.map(({ node: x }) => html`<tr key=${x.id} data-status=${x.status}>
+        <tbody>${d.deliveries.edges.map(({ node: x }, i) => html`<tr key=${x.id} data-status=${x.status}>
           <td>${fmtTime(x.createdAt, app.timezone)}</td><td><code>${x.eventId}</code></td><td class="url">${x.action.kind}: ${x.action.url}</td>
           <td><span class=${`status status-${x.status}`}>${x.status}</span></td><td class="num">${x.attemptLog.length > 1 ? html`<details><summary>${x.attempts}<span class="sr-only"> attempts</span>${x.replays ? `, replayed ${x.replays}×` : ''}</summary><ol class="attempts">${x.attemptLog.map((t) => html`<li>${fmtTime(t.at, app.timezone)}: ${t.statusCode || 'no answer'}, ${fmtNum(t.latencyMs)} ms${t.error ? ` — ${t.error}` : ''}</li>`)}</ol></details>` : `${x.attempts}${x.replays ? `, replayed ${x.replays}×` : ''}`}</td>
           <td class="num">${x.lastStatusCode || '–'}</td><td class="num">${x.attemptLog.length ? `${fmtNum(x.lastLatencyMs)} ms` : '–'}</td>
@@ -314,11 +326,12 @@ export function Deliveries({ app, base, ruleId }) {
           <td><button class="link" disabled=${act.busy} onClick=${() => act.run(async () => {
             const r = await gql('mutation($a: ID!, $id: ID!) { replayDelivery(appId: $a, id: $id) { webhookId status lastStatusCode } }', { a: app.id, id: x.id })
             setReplayed(r.replayDelivery)
+            announce(replayText(r.replayDelivery))
             q.reload()
-          })}>Replay<span class="sr-only"> delivery of event ${x.eventId}</span></button></td></tr>`)}</tbody></table>
+          })}>Replay<span class="sr-only"> ${names[i]}</span></button></td></tr>`)}</tbody></table>
       <nav class="pager" aria-label="Pages of deliveries">
         ${after.length > 0 && html`<button class="secondary" onClick=${() => setAfter(after.slice(0, -1))}>← Newer</button>`}
         ${d.deliveries.pageInfo.hasNextPage && html`<button class="secondary" onClick=${() => setAfter([...after, d.deliveries.pageInfo.endCursor])}>Older →</button>`}
-      </nav>`}<//>
+      </nav>` }}<//>
     <${ReplayRule} app=${app} ruleId=${ruleId} onDone=${q.reload} />`
 }

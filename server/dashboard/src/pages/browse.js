@@ -3,12 +3,15 @@ import { useEffect, useRef, useState } from 'preact/hooks'
 import { subscribeLive } from '../api.js'
 import { useQueryParams } from '../router.js'
 import { RulesEditor, cleanRules, readRules } from '../rules.js'
-import { Async, JsonText, PageHead, Pager, Swatch, fmtTime, html, useQuery, useTitle, useUrlState } from '../ui.js'
+import { Async, JsonText, PageHead, Pager, Swatch, distinct, fmtTime, html, useQuery, useTitle, useUrlState } from '../ui.js'
 
 export const EVENT_FIELDS = 'id code url referrer title properties source occurredAt receivedAt definition { name color description } device { id } lead { id email }'
 
-/** One event as a table row; every value is text. */
-export function EventRow({ e, base, tz, showWho = true }) {
+/** What an event's row is called: its definition and time (the event's name says which of the same minute). */
+const eventName = (e, tz) => `${e.definition.name} at ${fmtTime(e.occurredAt, tz)}`
+
+/** One event as a table row; every value is text. name: eventName, told apart from its neighbours'. */
+export function EventRow({ e, base, tz, showWho = true, name = eventName(e, tz) }) {
   const [open, setOpen] = useState(false)
   const hasProps = e.properties && Object.keys(e.properties).length > 0
   return html`<tr>
@@ -18,13 +21,16 @@ export function EventRow({ e, base, tz, showWho = true }) {
     <td class="url"><div>${e.title}</div><div class="muted small">${e.url}</div></td>
     <td>${e.source}</td>
     ${showWho && html`<td>${e.lead ? html`<a href=${`${base}/leads/${e.lead.id}`}>${e.lead.email}</a>` : e.device ? html`<a href=${`${base}/devices/${encodeURIComponent(e.device.id)}`}>device ${e.device.id.slice(0, 12)}</a>` : '–'}</td>`}
-    <td>${hasProps ? html`<button class="link" aria-expanded=${open ? 'true' : 'false'} onClick=${() => setOpen(!open)}>${open ? 'Hide' : 'Show'} properties<span class="sr-only"> of ${e.definition.name} at ${fmtTime(e.occurredAt, tz)}</span></button>${open && html`<${JsonText} value=${e.properties} />`}` : '–'}</td>
+    <td>${hasProps ? html`<button class="link" aria-expanded=${open ? 'true' : 'false'} onClick=${() => setOpen(!open)}>${open ? 'Hide' : 'Show'} properties<span class="sr-only"> of ${name}</span></button>${open && html`<${JsonText} value=${e.properties} />`}` : '–'}</td>
   </tr>`
 }
 
-export const EventTable = ({ events, base, tz, showWho = true, caption = 'Events' }) => html`<table class="events"><caption class="sr-only">${caption}</caption>
+export function EventTable({ events, base, tz, showWho = true, caption = 'Events' }) {
+  const names = distinct(events.map((e) => eventName(e, tz)))
+  return html`<table class="events"><caption class="sr-only">${caption}</caption>
   <thead><tr><th scope="col">When</th><th scope="col">Event</th><th scope="col">Page</th><th scope="col">Source</th>${showWho && html`<th scope="col">Who</th>`}<th scope="col">Properties</th></tr></thead>
-  <tbody>${events.map((e) => html`<${EventRow} key=${e.id} e=${e} base=${base} tz=${tz} showWho=${showWho} />`)}</tbody></table>`
+  <tbody>${events.map((e, i) => html`<${EventRow} key=${e.id} e=${e} base=${base} tz=${tz} showWho=${showWho} name=${names[i]} />`)}</tbody></table>`
+}
 
 /** Rules, combination and page cursor live in the URL (?rules=…&match=any&after=…). */
 export function EventBrowser({ app, base }) {

@@ -67,6 +67,7 @@ export function DefinitionForm({ app, defs, reloadApp, base, defId }) {
       }
       reloadApp()
       navigate(`${base}/definitions`)
+      announce(`Definition ${name} ${existing ? 'saved' : 'created'}.`)
     })
   }
   const remove = () => del.run(async () => {
@@ -78,14 +79,14 @@ export function DefinitionForm({ app, defs, reloadApp, base, defId }) {
   const locked = existing && existing.triggerCount > 0
   return html`<${PageHead} title=${existing ? `Edit “${existing.name}”` : 'New definition'} />
     <form class="card" onSubmit=${submit}>
-      <${Field} label="Code" id="def-code" hint=${locked ? 'The code cannot change once it has been triggered.' : 'What your snippets send, e.g. trial_click.'} error=${codeProblem || fieldErr('code')}>
+      <${Field} label="Code" id="def-code" hint=${locked ? 'The code cannot change once it has been triggered.' : 'What your snippets send, e.g. trial_click.'} error=${codeProblem || fieldErr('code')} typed=${!!codeProblem}>
         <input id="def-code" required readonly=${locked} value=${code} aria-invalid=${codeProblem ? 'true' : 'false'} onInput=${(e) => setCode(e.target.value)} /><//>
       <${Field} label="Name" id="def-name" error=${fieldErr('name')}><input id="def-name" required value=${name} onInput=${(e) => setName(e.target.value)} /><//>
       <${Field} label="Color" id="def-color" hint="Used for this event in charts and timelines." error=${fieldErr('color')}>
         <span class="row"><input id="def-color" type="color" value=${color.toLowerCase()} onInput=${(e) => setColor(e.target.value.toUpperCase())} /> <code>${color}</code></span><//>
       <${Field} label="Description" id="def-desc" hint="What the visitor did, in plain words. This is what the AI reads when it writes nurture emails, so be specific (e.g. “Clicked Start free trial on the pricing page”)." error=${fieldErr('description')}>
         <textarea id="def-desc" rows="3" value=${description} onInput=${(e) => setDescription(e.target.value)}></textarea><//>
-      <${ErrorBox} error=${a.error && !a.error.field && a.error} />
+      <${ErrorBox} error=${a.otherError(...['code', 'name', 'color', 'description'].map((f) => (x) => x.endsWith(f)))} />
       <button type="submit" disabled=${a.busy || !!codeProblem}>${existing ? 'Save' : 'Create definition'}</button>
       <a href=${`${base}/definitions`} class="button secondary">Cancel</a>
     </form>
@@ -126,8 +127,8 @@ export function UnknownCodes({ app, base }) {
             <td>${u.typoOf
               ? html`<span>Typo of <code>${u.typoOf}</code>: fix the snippet that sends <code>${u.code}</code>.</span>
                 <button class="small link" disabled=${act.busy} onClick=${() => mark(u.code, null)}>Not a typo<span class="sr-only"> (${u.code})</span></button>`
-              : html`<a class="button small" href=${`${base}/definitions/new?code=${encodeURIComponent(u.code)}`}>Define this code</a>
-                ${u.suggestion && html` <button class="small secondary" disabled=${act.busy} onClick=${() => mark(u.code, u.suggestion)}>It's a typo of ${u.suggestion}</button>`}`}</td>
+              : html`<a class="button small" href=${`${base}/definitions/new?code=${encodeURIComponent(u.code)}`}>Define this code<span class="sr-only"> (${u.code})</span></a>
+                ${u.suggestion && html` <button class="small secondary" disabled=${act.busy} onClick=${() => mark(u.code, u.suggestion)}>It's a typo of ${u.suggestion}<span class="sr-only"> (${u.code})</span></button>`}`}</td>
           </tr>`)}</tbody></table>`
     }}<//>`
 }

@@ -5,7 +5,7 @@ import { useQueryParams } from '../router.js'
 import { Bars, TimeChart } from '../chart.js'
 import { RANGES, rangeAt } from '../range.js'
 import { RulesEditor, cleanRules, readRules } from '../rules.js'
-import { Async, CodeSelect, ErrorBox, Field, PageHead, Swatch, fmtDuration, fmtNum, fmtPct, fmtTime, focusAfterRemoval, focusOn, html, removeItem, rendered, useAction, useQuery, useTitle, useUrlState } from '../ui.js'
+import { Async, CodeSelect, ErrorBox, Field, PageHead, Swatch, announce, fmtDuration, fmtNum, fmtPct, fmtTime, focusAfterRemoval, focusOn, html, removeItem, rendered, useAction, useQuery, useTitle, useUrlState } from '../ui.js'
 
 /** The range from the URL (?range=7d&tz=…), with the previous period of the same length. */
 function useRange(app) {
@@ -15,11 +15,11 @@ function useRange(app) {
   const range = useMemo(() => ({ key, tz, ...rangeAt(key, tz, Date.now()) }), [key, tz])
   const picker = html`<div class="row range-picker">
     <label for="range">Range</label>
-    <select id="range" value=${key} onChange=${(e) => setQ({ range: e.target.value })}>
+    <select id="range" value=${key} onChange=${(e) => setQ({ range: e.target.value }, false, null, true)}>
       <option value="24h">Last 24 hours</option><option value="7d">Last 7 days</option><option value="30d">Last 30 days</option><option value="90d">Last 90 days</option>
     </select>
     <label for="tz">Timezone</label>
-    <input id="tz" list="tz-list" value=${tz} onChange=${(e) => setQ({ tz: e.target.value === app.timezone ? null : e.target.value })} size="18" />
+    <input id="tz" list="tz-list" value=${tz} onChange=${(e) => setQ({ tz: e.target.value === app.timezone ? null : e.target.value }, false, null, true)} size="18" />
     <datalist id="tz-list"><option value=${app.timezone} /><option value="UTC" /><option value=${Intl.DateTimeFormat().resolvedOptions().timeZone} /></datalist>
   </div>`
   return [range, picker]
@@ -81,7 +81,7 @@ export function Pages({ app }) {
   const withQuery = q.get('query') === '1'
   const r = useQuery(BREAKDOWN, { a: app.id, r: range.cur, by: withQuery ? 'pagesWithQuery' : 'pages' }, [app.id, range, withQuery])
   return html`<${PageHead} title="Pages">${picker}<//>
-    <label class="check"><input type="checkbox" checked=${withQuery} onChange=${(e) => setQ({ query: e.target.checked ? '1' : null })} /> Keep query strings</label>
+    <label class="check"><input type="checkbox" checked=${withQuery} onChange=${(e) => setQ({ query: e.target.checked ? '1' : null }, false, null, true)} /> Keep query strings</label>
     <${Async} q=${r}>${(d) => html`<table><caption class="sr-only">Top pages</caption>
       <thead><tr><th scope="col">Page</th><th scope="col" class="num">Events</th><th scope="col" class="num">Unique devices</th><th scope="col">Events fired on the page</th></tr></thead>
       <tbody>${d.breakdown.map((row) => html`<tr><td class="url">${row.value || '(none)'}</td><td class="num">${fmtNum(row.count)}</td><td class="num">${fmtNum(row.uniqueDevices)}</td>
@@ -195,6 +195,7 @@ export function Goals({ app, defs }) {
         throw err
       }
       setName('')
+      announce(`Goal ${name} added.`)
       q.reload()
     })
   }
@@ -216,7 +217,7 @@ export function Goals({ app, defs }) {
           <${RulesEditor} idp="gd" label="Completion rule" rules=${doneRules} onChange=${setDoneRules} fields=${['url', 'referrer', 'source', 'title', 'properties.']} /></div>
       </div>
       <${Field} label="Window (days)" id="goal-window" error=${a.fieldError('windowSeconds')}><input id="goal-window" type="number" min="1" max="90" value=${days} onInput=${(e) => setDays(Number(e.target.value))} /><//>
-      <${ErrorBox} error=${a.error && !String(a.error.field).endsWith('name') && a.error.field !== 'windowSeconds' && a.error} />
+      <${ErrorBox} error=${a.otherError((f) => String(f).endsWith('name'), 'windowSeconds')} />
       <button type="submit" disabled=${a.busy}>Add goal</button>
     </form>`
 }

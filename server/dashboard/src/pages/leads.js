@@ -4,7 +4,7 @@ import { useState } from 'preact/hooks'
 import { gql } from '../api.js'
 import { useQueryParams } from '../router.js'
 import { EVENT_FIELDS, EventTable } from './browse.js'
-import { Async, ErrorBox, Field, JsonText, PageHead, Pager, fmtNum, fmtTime, focusOn, html, rendered, useAction, useQuery, useTitle, useUrlState } from '../ui.js'
+import { Async, ErrorBox, Field, JsonText, PageHead, Pager, announce, fmtNum, fmtTime, focusOn, html, rendered, useAction, useQuery, useTitle, useUrlState } from '../ui.js'
 
 export function Leads({ app, base }) {
   useTitle(`Leads · ${app.name}`)
@@ -57,8 +57,8 @@ export function LeadPage({ app, base, leadId }) {
   useTitle(r.data ? `${r.data.lead.email} · ${app.name}` : `Lead · ${app.name}`)
   if (erased) {
     return erased.done
-      ? html`<${PageHead} title="Lead erased" /><p role="status">Erased ${erased.email}: ${fmtNum(erased.deletedDevices)} devices and ${fmtNum(erased.deletedEvents)} events.</p><p><a href=${`${base}/leads`}>Back to leads</a></p>`
-      : html`<${PageHead} title="Erasing lead" /><p role="status">Erasing ${erased.email}: ${fmtNum(erased.deletedEvents)} events so far. It goes on in the server even if you leave this page; its receipt is in the audit log when it is done.</p>${erased.failures > 0 && html`<p role="alert">It failed ${fmtNum(erased.failures)}× so far (last: ${erased.lastFailureCode}); the server retries it, less often after each failure, and its log says why.</p>`}<p><a href=${`${base}/leads`}>Back to leads</a></p>`
+      ? html`<${PageHead} title="Lead erased" /><p>Erased ${erased.email}: ${fmtNum(erased.deletedDevices)} devices and ${fmtNum(erased.deletedEvents)} events.</p><p><a href=${`${base}/leads`}>Back to leads</a></p>`
+      : html`<${PageHead} title="Erasing lead" /><p>Erasing ${erased.email}: ${fmtNum(erased.deletedEvents)} events so far. It goes on in the server even if you leave this page; its receipt is in the audit log when it is done.</p>${erased.failures > 0 && html`<p role="alert">It failed ${fmtNum(erased.failures)}× so far (last: ${erased.lastFailureCode}); the server retries it, less often after each failure, and its log says why.</p>`}<p><a href=${`${base}/leads`}>Back to leads</a></p>`
   }
   return html`<${Async} q=${r}>${({ lead }) => html`
     <${PageHead} title=${lead.email}>
@@ -103,6 +103,8 @@ export function LeadPage({ app, base, leadId }) {
           d = (await gql(`query($a: ID!, $id: ID!) { erasure(appId: $a, id: $id) { ${fields} } }`, { a: app.id, id: d.erasureId })).erasure
           setErased({ ...d, email: lead.email })
         }
+        // The progress is not a live region (it changes every 2 seconds): the end is said once.
+        announce(`Erased ${lead.email}: ${fmtNum(d.deletedDevices)} devices and ${fmtNum(d.deletedEvents)} events.`)
       })
     }}>
       <h2>Erase this lead</h2>
