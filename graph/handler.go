@@ -25,13 +25,8 @@ type HandlerOptions struct {
 	// WebsocketOrigins are origins (https://dash.example.com) besides the
 	// server's own whose browsers may open the subscription websocket.
 	WebsocketOrigins []string
-	// MaxAnonymousWebsockets caps the websockets open at once without a
-	// credential (websocket.go); 0 lifts the cap.
-	MaxAnonymousWebsockets int
-	// MaxWebsocketsPerCredential caps the websockets open at once with one
-	// credential: a user's sign-ins together, or an app's secret key
-	// (websocket.go); 0 lifts the cap.
-	MaxWebsocketsPerCredential int
+	// Websockets caps the websockets open at once (websocket_places.go).
+	Websockets WebsocketLimits
 	// WebsocketWriteTimeout is how long a message may wait for a websocket's
 	// client to take it before the connection is dropped; 0 means
 	// DefaultWebsocketWriteTimeout.
@@ -110,7 +105,7 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	if !opts.NoFastPath {
 		h = newFastPath(r, schema.Schema(), log, present, docs, opts.MaxComplexity, opts.MaxDepth).middleware(h)
 	}
-	places := newWebsocketPlaces(opts.MaxAnonymousWebsockets, opts.MaxWebsocketsPerCredential)
+	places := newWebsocketPlaces(opts.Websockets)
 	return websocketUpgrades(r.Tokens, r.DB, log, opts.WebsocketOrigins, places, h)
 }
 

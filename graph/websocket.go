@@ -41,71 +41,22 @@ type wsSession struct {
 	// the credential place ("" without one).
 	placed bool
 	place  string
+	// pending is whether it holds a pending place for its client ip, which
+	// it gives back at connection_init.
+	pending bool
+	ip      string
 }
-
-// websocketPlaces counts the websockets open on this replica and holds
-// those without a credential to maxAnonymous, and those of each credential
-// (a user, an app's secret key) to maxPerCredential; 0 lifts a cap. A
-// connection without a credential can subscribe to nothing, yet it stays
-// open for as long as its client likes; one with a credential can be
-// opened as often as its holder likes, each holding tens of KB.
-type websocketPlaces struct {
-	maxAnonymous, maxPerCredential int
-
-	mu           sync.Mutex
-	anonymous    int
-	byCredential map[string]int
-}
-
-func newWebsocketPlaces(maxAnonymous, maxPerCredential int) *websocketPlaces {
-	return &websocketPlaces{maxAnonymous: maxAnonymous, maxPerCredential: maxPerCredential, byCredential: map[string]int{}}
-}
-
-// take takes a place for credential ("": none), reporting false when none
-// is left.
-func (p *websocketPlaces) take(credential string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if credential == "" {
-		if p.maxAnonymous > 0 && p.anonymous >= p.maxAnonymous {
-			return false
-		}
-		p.anonymous++
-		return true
-	}
-	if p.maxPerCredential > 0 && p.byCredential[credential] >= p.maxPerCredential {
-		return false
-	}
-	p.byCredential[credential]++
-	return true
-}
-
-// give gives back a place take took.
-func (p *websocketPlaces) give(credential string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if credential == "" {
-		p.anonymous--
-		return
-	}
-	if p.byCredential[credential]--; p.byCredential[credential] <= 0 {
-		delete(p.byCredential, credential)
-	}
-}
-
-// errAnonymousFull refuses a connection without a credential when
-// websocketPlaces has no place left for it, errCredentialFull one with a
-// credential that has all its places.
-var (
-	errAnonymousFull  = errors.New("too many websockets without a credential are open; send one in connection_init")
-	errCredentialFull = errors.New("too many websockets are open with this credential; close some")
-)
 
 // enter takes a place for the connection's credential ("": none),
-// reporting false when none is left. A connection holds one place.
+// reporting false when none is left, and gives back its pending place. A
+// connection holds one place.
 func (s *wsSession) enter(credential string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.pending {
+		s.places.givePending(s.ip)
+		s.pending = false
+	}
 	if s.placed {
 		return true
 	}
@@ -116,10 +67,14 @@ func (s *wsSession) enter(credential string) bool {
 	return true
 }
 
-// end gives back the connection's place, once the connection has ended.
+// end gives back the connection's places, once the connection has ended.
 func (s *wsSession) end() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.pending {
+		s.places.givePending(s.ip)
+		s.pending = false
+	}
 	if s.placed {
 		s.places.give(s.place)
 		s.placed = false

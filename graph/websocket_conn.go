@@ -90,6 +90,10 @@ type wsConn struct {
 	mu        sync.Mutex
 	initTimer *time.Timer
 	inited    bool
+	// acked is whether connection_ack was sent; readLimit is gqlgen's limit,
+	// in force from then on.
+	acked     bool
+	readLimit int64
 	closed    bool
 	active    map[string]bool
 }
@@ -196,9 +200,9 @@ func (c *wsConn) refuseSubscription(id, message string) error {
 }
 
 // WriteJSON notes which subscriptions the server has ended, so their ids
-// may be used again, and ends the init timeout once connection_ack is sent:
-// whatever keeps a connection_init from being acknowledged, the connection
-// is closed at the timeout.
+// may be used again, and ends the init timeout and initReadLimit once
+// connection_ack is sent: whatever keeps a connection_init from being
+// acknowledged, the connection is closed at the timeout.
 func (c *wsConn) WriteJSON(v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
@@ -219,6 +223,10 @@ func (c *wsConn) WriteJSON(v any) error {
 	if msg.Type == "connection_ack" {
 		c.mu.Lock()
 		c.initTimer.Stop()
+		if !c.acked && c.readLimit != 0 {
+			c.setReadLimitLocked(c.readLimit)
+		}
+		c.acked = true
 		c.mu.Unlock()
 	}
 	return nil
@@ -281,13 +289,32 @@ func (c *wsConn) refuseLocked(code int, reason string) (int, io.Reader, error) {
 	return 0, nil, transport.ErrWebsocketClosed
 }
 
-// SetReadLimit and SetReadDeadline pass gqlgen's limits to the connection.
+// initReadLimit bounds a message read before connection_init is
+// acknowledged: anyone may open a socket and send one, and it is read whole
+// into memory, so each of CRUMBS_MAX_PENDING_WEBSOCKETS sockets could hold
+// the body limit (2 MiB) for the 10 s of the init timeout. A
+// connection_init carries a token, well under it.
+const initReadLimit = 64 << 10
+
+// SetReadLimit passes gqlgen's limit to the connection, held to
+// initReadLimit until connection_init is acknowledged.
 func (c *wsConn) SetReadLimit(limit int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.readLimit = limit
+	if !c.acked && (limit < 0 || limit > initReadLimit) {
+		limit = initReadLimit
+	}
+	c.setReadLimitLocked(limit)
+}
+
+func (c *wsConn) setReadLimitLocked(limit int64) {
 	if l, ok := c.WebsocketConn.(transport.WebsocketReadLimiter); ok {
 		l.SetReadLimit(limit)
 	}
 }
 
+// SetReadDeadline passes gqlgen's deadline to the connection.
 func (c *wsConn) SetReadDeadline(t time.Time) error {
 	if d, ok := c.WebsocketConn.(transport.WebsocketReadDeadliner); ok {
 		return d.SetReadDeadline(t)
