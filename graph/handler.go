@@ -27,6 +27,10 @@ type HandlerOptions struct {
 	WebsocketOrigins []string
 	// Websockets caps the websockets open at once (websocket_places.go).
 	Websockets WebsocketLimits
+	// WebsocketPingInterval is how often a graphql-transport-ws connection
+	// is sent a ping; one that has not answered within twice that is
+	// closed. 0 means DefaultWebsocketPingInterval.
+	WebsocketPingInterval time.Duration
 	// WebsocketWriteTimeout is how long a message may wait for a websocket's
 	// client to take it before the connection is dropped; 0 means
 	// DefaultWebsocketWriteTimeout.
@@ -60,7 +64,8 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	// server's own origin and from opts.WebsocketOrigins; they cannot send
 	// headers, so the access token may come in the connection_init payload.
 	ws := transport.Websocket{
-		Implementation: wsImplementation{writeTimeout: cmp.Or(opts.WebsocketWriteTimeout, DefaultWebsocketWriteTimeout)}, KeepAlivePingInterval: 15 * time.Second, InitFunc: websocketInit(r.Tokens, r.DB, r.Writer, log),
+		Implementation: wsImplementation{writeTimeout: cmp.Or(opts.WebsocketWriteTimeout, DefaultWebsocketWriteTimeout)}, KeepAlivePingInterval: 15 * time.Second,
+		PingPongInterval: cmp.Or(opts.WebsocketPingInterval, DefaultWebsocketPingInterval), InitFunc: websocketInit(r.Tokens, r.DB, r.Writer, log),
 	}
 	if opts.MaxMessageBytes > 0 {
 		ws.PayloadReadLimit = &opts.MaxMessageBytes

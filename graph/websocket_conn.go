@@ -25,7 +25,7 @@ const (
 	closeInvalidMessage     = 4400
 	closeUnauthorized       = 4401
 	closeForbidden          = 4403
-	closeInitTimeout        = 4408
+	closeInitTimeout        = 4408 // also a ping's pong timeout
 	closeSubscriberExists   = 4409
 	closeTooManyInitRequest = 4429
 )
@@ -69,6 +69,15 @@ const MaxSubscriptions = 100
 // with its cursor.
 const DefaultWebsocketWriteTimeout = 10 * time.Second
 
+// DefaultWebsocketPingInterval is how often the server pings a
+// graphql-transport-ws connection (the older graphql-ws protocol gets its
+// "ka" message as often). A connection that has not answered with a pong
+// within twice the interval is closed with 4408: a peer that went away
+// without closing (a laptop lid, a dropped network) would otherwise be
+// noticed only at a write, and an idle socket through a proxy that drops
+// silent connections after 60 s would die unnoticed.
+const DefaultWebsocketPingInterval = 15 * time.Second
+
 // wsConn enforces the graphql-transport-ws rules that gqlgen's transport
 // leaves out, closing with the protocol's codes: a second connection_init
 // (4429), a subscribe before connection_init (4401), a subscribe whose id is
@@ -89,6 +98,7 @@ type wsConn struct {
 
 	mu        sync.Mutex
 	initTimer *time.Timer
+	pongTimer *time.Timer
 	inited    bool
 	// acked is whether connection_ack was sent; readLimit is gqlgen's limit,
 	// in force from then on.
@@ -274,6 +284,9 @@ func (c *wsConn) closeLocked(code int, reason string) {
 	}
 	c.closed = true
 	c.initTimer.Stop()
+	if c.pongTimer != nil {
+		c.pongTimer.Stop()
+	}
 	c.WebsocketConn.WriteClose(code, reason)
 }
 
@@ -314,10 +327,22 @@ func (c *wsConn) setReadLimitLocked(limit int64) {
 	}
 }
 
-// SetReadDeadline passes gqlgen's deadline to the connection.
+// SetReadDeadline is how gqlgen waits for the pong of its ping
+// (PingPongInterval): a deadline closes the connection with 4408 when it
+// passes, and a zero time, set when a pong comes, lifts it. gqlgen's
+// adapter drops the connection at the deadline without a close frame, so a
+// client that is alive but late could not tell why.
 func (c *wsConn) SetReadDeadline(t time.Time) error {
-	if d, ok := c.WebsocketConn.(transport.WebsocketReadDeadliner); ok {
-		return d.SetReadDeadline(t)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pongTimer != nil {
+		c.pongTimer.Stop()
+		c.pongTimer = nil
+	}
+	if !t.IsZero() && !c.closed {
+		c.pongTimer = time.AfterFunc(time.Until(t), func() {
+			c.closeWith(closeInitTimeout, "Pong timeout: no pong answered the server's ping")
+		})
 	}
 	return nil
 }

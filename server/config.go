@@ -71,6 +71,9 @@ type config struct {
 	// websocketWriteTimeout replaces graph.DefaultWebsocketWriteTimeout
 	// (tests shorten it).
 	websocketWriteTimeout time.Duration
+	// websocketPingInterval replaces graph.DefaultWebsocketPingInterval
+	// (tests shorten it).
+	websocketPingInterval time.Duration
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {

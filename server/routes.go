@@ -27,7 +27,7 @@ func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver, m *metrics.
 			Pending: cfg.MaxPendingWebsockets, PendingPerIP: cfg.MaxPendingWebsocketsPerIP,
 		},
 		Log: log, NoFastPath: cfg.noFastPath, WebsocketWriteTimeout: cfg.websocketWriteTimeout,
-		MaxMessageBytes: cfg.MaxBodyBytes,
+		WebsocketPingInterval: cfg.websocketPingInterval, MaxMessageBytes: cfg.MaxBodyBytes,
 	})
 	api = graph.RequestMiddleware(graph.RequestOptions{
 		RequestID: requestID, Tokens: resolver.Tokens, DB: resolver.DB, TrustedProxies: cfg.TrustedProxies,
