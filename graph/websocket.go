@@ -123,6 +123,38 @@ func (s *wsSession) refuse(ctx context.Context, err error) {
 	}
 }
 
+// watch closes the connection (4401) within liveRecheck of its credential
+// ending: an access token's sign-in ended (logout, logoutEverywhere, a
+// changed password, a deleted account; on other replicas once
+// CRUMBS_CACHE_TTL has passed) or its expiry, an app's secret key rotated.
+// Events are checked as they come, but an idle subscription has none, and
+// would hold its place and its subscriptions until the next. A check costs
+// a token verification or a remembered key lookup; the store is read at
+// most once per cache TTL per sign-in or key, not per connection. A lost
+// role (a removed member) is not watched: that is a read of the store per
+// connection and app, so it is found at the next event or operation. A
+// check the store or a rate limit fails is not taken for the end of access.
+func (s *wsSession) watch(ctx context.Context, writer *models.Writer) {
+	t := time.NewTicker(liveRecheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		v := s.current()
+		err := v.Err
+		if err == nil && v.Secret != "" && writer != nil {
+			_, err = writer.AppForSecret(ctx, v.Secret, s.ip)
+		}
+		if errors.Is(err, models.ErrUnauthenticated) {
+			s.refuse(ctx, err)
+			return
+		}
+	}
+}
+
 // closeFor is the close code and reason for err, which ended a websocket's
 // access: 4401 when the credential does not hold (a bad or expired token, a
 // rotated key), 4403 when the viewer lost the app (removed from it), 1013
@@ -225,6 +257,9 @@ func websocketInit(tokens *models.Tokens, db *gorm.DB, writer *models.Writer, lo
 			if credential != "" {
 				err = errCredentialFull
 			}
+		}
+		if err == nil && s != nil && credential != "" {
+			go s.watch(ctx, writer)
 		}
 		if err != nil {
 			code, reason := closeFor(ctx, log, "websocket connection_init", err)

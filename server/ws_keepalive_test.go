@@ -5,7 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/99designs/gqlgen/client"
+	"github.com/coder/websocket"
 	"github.com/crumbs-dev/crumbs/models/modelstest"
+	"gorm.io/gorm"
 )
 
 // The server pings every graphql-transport-ws connection (the older
@@ -56,4 +59,56 @@ func TestWebsocketPingsCloseDeadPeers(t *testing.T) {
 			t.Fatalf("closed with %d %q after %d pings, want 4408 Pong timeout after some", code, reason, pings)
 		}
 	})
+}
+
+// An idle subscription ends as soon as its credential does: within about a
+// second of logoutEverywhere, or of its secret key's rotation, though no
+// event comes to be checked. It used to stay open until the next event.
+func TestIdleSubscriptionsEndWithTheCredential(t *testing.T) {
+	const password = "correct horse battery"
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		// subscribed waits for one event of a subscription with auth; then
+		// no more come.
+		subscribed := func(t *testing.T, l *liveApp, auth string) *wsClient {
+			c := l.subscribe(t, auth)
+			stop := l.triggering()
+			receive(t, c)
+			stop()
+			return c
+		}
+		t.Run("logoutEverywhere", func(t *testing.T) {
+			l := newLiveApp(t, newAPI(t, db))
+			email := l.a.newUser(password)
+			s := l.a.login(email, password)
+			userID, err := l.a.tokenUser(s.AccessToken)
+			if err != nil {
+				t.Fatal(err)
+			}
+			(&fixture{a: l.a}).join(l.appID, l.a.ownerToken, userID, viewer)
+			c := subscribed(t, l, "Bearer "+s.AccessToken)
+			l.a.ok(`mutation { logoutEverywhere }`, &map[string]any{}, as(s.AccessToken))
+			wantIdleClosed(t, c, 4401)
+		})
+		t.Run("secret key rotated", func(t *testing.T) {
+			l := newLiveApp(t, newAPI(t, db))
+			c := subscribed(t, l, "Bearer "+l.secret)
+			l.a.ok(`mutation($a: ID!) { rotateAppSecret(id: $a) { secretKey } }`, &map[string]any{}, client.Var("a", l.appID))
+			wantIdleClosed(t, c, 4401)
+		})
+	})
+}
+
+// wantIdleClosed waits for c to close with code, allowing only events that
+// were on their way and pings.
+func wantIdleClosed(t *testing.T, c *wsClient, code websocket.StatusCode) {
+	t.Helper()
+	got, reason, msgs := c.closedWith()
+	if got != code {
+		t.Fatalf("closed with %d %q after %d messages, want %d", got, reason, len(msgs), code)
+	}
+	for _, m := range msgs {
+		if m.Type != "next" && m.Type != "ping" {
+			t.Fatalf("before closing, the server sent %+v", m)
+		}
+	}
 }
