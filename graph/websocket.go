@@ -31,6 +31,8 @@ type wsSession struct {
 	db     *gorm.DB
 	log    *slog.Logger
 	places *websocketPlaces
+	// budget bounds the events waiting for the connection's subscriptions.
+	budget *models.LiveBudget
 
 	mu        sync.Mutex
 	conn      *wsConn
@@ -197,6 +199,7 @@ func guardStream(ctx context.Context, db *gorm.DB, in <-chan *models.Event, fiel
 				if !ok {
 					return
 				}
+				e.Received()
 				ev = e
 			}
 			v := models.ViewerFrom(ctx)
@@ -268,6 +271,9 @@ func websocketInit(tokens *models.Tokens, db *gorm.DB, writer *models.Writer, lo
 			ctx = transport.AppendCloseReason(ctx, reason)
 			// gqlgen sends this text in the older protocol's connection_error.
 			return ctx, nil, errors.New(reason)
+		}
+		if s != nil {
+			ctx = models.WithLiveBudget(ctx, s.budget)
 		}
 		return models.WithViewer(ctx, v), nil, nil
 	}

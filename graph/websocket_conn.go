@@ -60,6 +60,15 @@ func (i wsImplementation) Accept(w http.ResponseWriter, r *http.Request, opts tr
 // 0.3 s. The dashboard runs one.
 const MaxSubscriptions = 100
 
+// WebsocketBufferBytes bounds the events waiting for one websocket's
+// subscriptions together (models.LiveBudget), besides the 1,000 each may
+// hold: 100 subscriptions of 1,000 events each would otherwise hold
+// hundreds of MB for a client that reads slowly, and a credential may open
+// 100 such sockets. An event that does not fit is skipped for that
+// subscription, as one past its 1,000 is. It holds about 2,000 typical
+// events, so a dashboard's one subscription meets its 1,000 first.
+const WebsocketBufferBytes = 1 << 20
+
 // DefaultWebsocketWriteTimeout is how long a message may wait for a
 // websocket's client to take it. A client that keeps its socket open without
 // reading would otherwise hold every write, and with it the connection, its

@@ -50,7 +50,8 @@ func websocketUpgrades(tokens *models.Tokens, db *gorm.DB, log *slog.Logger, ori
 			refusePending(w, err)
 			return
 		}
-		s := &wsSession{tokens: tokens, db: db, log: log, places: places, auth: r.Header.Get("Authorization"), pending: true, ip: ip}
+		s := &wsSession{tokens: tokens, db: db, log: log, places: places, auth: r.Header.Get("Authorization"), pending: true, ip: ip,
+			budget: models.NewLiveBudget(WebsocketBufferBytes)}
 		// gqlgen serves the websocket until it ends.
 		defer s.end()
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), wsSessionKey{}, s)))
