@@ -148,7 +148,10 @@ func (s *wsSession) watch(ctx context.Context, writer *models.Writer) {
 		v := s.current()
 		err := v.Err
 		if err == nil && v.Secret != "" && writer != nil {
-			_, err = writer.AppForSecret(ctx, v.Secret, s.ip)
+			// No client IP: the key was accepted at connection_init, so a
+			// rotated one is no guess to count against the address (a
+			// server's hundred sockets would rate-limit its new key).
+			_, err = writer.AppForSecret(ctx, v.Secret, "")
 		}
 		if errors.Is(err, models.ErrUnauthenticated) {
 			s.refuse(ctx, err)

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/99designs/gqlgen/client"
 	"github.com/coder/websocket"
+	"github.com/crumbs-dev/crumbs/models"
 	"github.com/crumbs-dev/crumbs/models/modelstest"
 	"gorm.io/gorm"
 )
@@ -111,4 +113,26 @@ func wantIdleClosed(t *testing.T, c *wsClient, code websocket.StatusCode) {
 			t.Fatalf("before closing, the server sent %+v", m)
 		}
 	}
+}
+
+// Sockets closed because their key was rotated do not count as failed key
+// lookups against their address: a server whose sockets all end at a
+// rotation reconnects with the new key at once, rather than finding its
+// address rate-limited by its own rechecks.
+func TestRotatedKeyRechecksAreNoGuesses(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		a := newAPI(t, db, func(c *config) { c.RatePerIP = models.Rate{PerSecond: 0.001, Burst: 3} })
+		l := newLiveApp(t, a)
+		o := wsOpener{t, l.url}
+		var sockets []*wsClient
+		for i := range 4 {
+			sockets = append(sockets, o.acked(fmt.Sprintf("socket %d of the key", i), map[string]any{"Authorization": "Bearer " + l.secret}))
+		}
+		var out struct{ RotateAppSecret struct{ SecretKey string } }
+		a.ok(`mutation($a: ID!) { rotateAppSecret(id: $a) { secretKey } }`, &out, client.Var("a", l.appID))
+		for _, c := range sockets {
+			wantIdleClosed(t, c, 4401)
+		}
+		o.acked("the new key", map[string]any{"Authorization": "Bearer " + out.RotateAppSecret.SecretKey})
+	})
 }
