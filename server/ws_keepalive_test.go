@@ -31,6 +31,7 @@ func TestWebsocketPingsCloseDeadPeers(t *testing.T) {
 		if ack, err := c.init(auth); err != nil || ack.Type != "connection_ack" {
 			t.Fatalf("connection_init answered %+v %v", ack, err)
 		}
+		c.seePings = true
 		return c
 	}
 
