@@ -25,13 +25,12 @@ type HandlerOptions struct {
 	// WebsocketOrigins are origins (https://dash.example.com) besides the
 	// server's own whose browsers may open the subscription websocket.
 	WebsocketOrigins []string
-	// MaxAnonymousWebsockets caps the websockets open at once without a
-	// credential (websocket.go); 0 lifts the cap.
-	MaxAnonymousWebsockets int
-	// MaxWebsocketsPerCredential caps the websockets open at once with one
-	// credential: a user's sign-ins together, or an app's secret key
-	// (websocket.go); 0 lifts the cap.
-	MaxWebsocketsPerCredential int
+	// Websockets caps the websockets open at once (websocket_places.go).
+	Websockets WebsocketLimits
+	// WebsocketPingInterval is how often a graphql-transport-ws connection
+	// is sent a ping; one that has not answered within twice that is
+	// closed. 0 means DefaultWebsocketPingInterval.
+	WebsocketPingInterval time.Duration
 	// WebsocketWriteTimeout is how long a message may wait for a websocket's
 	// client to take it before the connection is dropped; 0 means
 	// DefaultWebsocketWriteTimeout.
@@ -65,7 +64,8 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	// server's own origin and from opts.WebsocketOrigins; they cannot send
 	// headers, so the access token may come in the connection_init payload.
 	ws := transport.Websocket{
-		Implementation: wsImplementation{writeTimeout: cmp.Or(opts.WebsocketWriteTimeout, DefaultWebsocketWriteTimeout)}, KeepAlivePingInterval: 15 * time.Second, InitFunc: websocketInit(r.Tokens, r.DB, r.Writer, log),
+		Implementation: wsImplementation{writeTimeout: cmp.Or(opts.WebsocketWriteTimeout, DefaultWebsocketWriteTimeout)}, KeepAlivePingInterval: 15 * time.Second,
+		PingPongInterval: cmp.Or(opts.WebsocketPingInterval, DefaultWebsocketPingInterval), InitFunc: websocketInit(r.Tokens, r.DB, r.Writer, log),
 	}
 	if opts.MaxMessageBytes > 0 {
 		ws.PayloadReadLimit = &opts.MaxMessageBytes
@@ -110,7 +110,7 @@ func NewHandler(r *Resolver, opts HandlerOptions) http.Handler {
 	if !opts.NoFastPath {
 		h = newFastPath(r, schema.Schema(), log, present, docs, opts.MaxComplexity, opts.MaxDepth).middleware(h)
 	}
-	places := newWebsocketPlaces(opts.MaxAnonymousWebsockets, opts.MaxWebsocketsPerCredential)
+	places := newWebsocketPlaces(opts.Websockets)
 	return websocketUpgrades(r.Tokens, r.DB, log, opts.WebsocketOrigins, places, h)
 }
 

@@ -31,6 +31,8 @@ type wsSession struct {
 	db     *gorm.DB
 	log    *slog.Logger
 	places *websocketPlaces
+	// budget bounds the events waiting for the connection's subscriptions.
+	budget *models.LiveBudget
 
 	mu        sync.Mutex
 	conn      *wsConn
@@ -41,71 +43,22 @@ type wsSession struct {
 	// the credential place ("" without one).
 	placed bool
 	place  string
+	// pending is whether it holds a pending place for its client ip, which
+	// it gives back at connection_init.
+	pending bool
+	ip      string
 }
-
-// websocketPlaces counts the websockets open on this replica and holds
-// those without a credential to maxAnonymous, and those of each credential
-// (a user, an app's secret key) to maxPerCredential; 0 lifts a cap. A
-// connection without a credential can subscribe to nothing, yet it stays
-// open for as long as its client likes; one with a credential can be
-// opened as often as its holder likes, each holding tens of KB.
-type websocketPlaces struct {
-	maxAnonymous, maxPerCredential int
-
-	mu           sync.Mutex
-	anonymous    int
-	byCredential map[string]int
-}
-
-func newWebsocketPlaces(maxAnonymous, maxPerCredential int) *websocketPlaces {
-	return &websocketPlaces{maxAnonymous: maxAnonymous, maxPerCredential: maxPerCredential, byCredential: map[string]int{}}
-}
-
-// take takes a place for credential ("": none), reporting false when none
-// is left.
-func (p *websocketPlaces) take(credential string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if credential == "" {
-		if p.maxAnonymous > 0 && p.anonymous >= p.maxAnonymous {
-			return false
-		}
-		p.anonymous++
-		return true
-	}
-	if p.maxPerCredential > 0 && p.byCredential[credential] >= p.maxPerCredential {
-		return false
-	}
-	p.byCredential[credential]++
-	return true
-}
-
-// give gives back a place take took.
-func (p *websocketPlaces) give(credential string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if credential == "" {
-		p.anonymous--
-		return
-	}
-	if p.byCredential[credential]--; p.byCredential[credential] <= 0 {
-		delete(p.byCredential, credential)
-	}
-}
-
-// errAnonymousFull refuses a connection without a credential when
-// websocketPlaces has no place left for it, errCredentialFull one with a
-// credential that has all its places.
-var (
-	errAnonymousFull  = errors.New("too many websockets without a credential are open; send one in connection_init")
-	errCredentialFull = errors.New("too many websockets are open with this credential; close some")
-)
 
 // enter takes a place for the connection's credential ("": none),
-// reporting false when none is left. A connection holds one place.
+// reporting false when none is left, and gives back its pending place. A
+// connection holds one place.
 func (s *wsSession) enter(credential string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.pending {
+		s.places.givePending(s.ip)
+		s.pending = false
+	}
 	if s.placed {
 		return true
 	}
@@ -116,10 +69,14 @@ func (s *wsSession) enter(credential string) bool {
 	return true
 }
 
-// end gives back the connection's place, once the connection has ended.
+// end gives back the connection's places, once the connection has ended.
 func (s *wsSession) end() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.pending {
+		s.places.givePending(s.ip)
+		s.pending = false
+	}
 	if s.placed {
 		s.places.give(s.place)
 		s.placed = false
@@ -168,6 +125,41 @@ func (s *wsSession) refuse(ctx context.Context, err error) {
 	}
 }
 
+// watch closes the connection (4401) within liveRecheck of its credential
+// ending: an access token's sign-in ended (logout, logoutEverywhere, a
+// changed password, a deleted account; on other replicas once
+// CRUMBS_CACHE_TTL has passed) or its expiry, an app's secret key rotated.
+// Events are checked as they come, but an idle subscription has none, and
+// would hold its place and its subscriptions until the next. A check costs
+// a token verification or a remembered key lookup; the store is read at
+// most once per cache TTL per sign-in or key, not per connection. A lost
+// role (a removed member) is not watched: that is a read of the store per
+// connection and app, so it is found at the next event or operation. A
+// check the store or a rate limit fails is not taken for the end of access.
+func (s *wsSession) watch(ctx context.Context, writer *models.Writer) {
+	t := time.NewTicker(liveRecheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		v := s.current()
+		err := v.Err
+		if err == nil && v.Secret != "" && writer != nil {
+			// No client IP: the key was accepted at connection_init, so a
+			// rotated one is no guess to count against the address (a
+			// server's hundred sockets would rate-limit its new key).
+			_, err = writer.AppForSecret(ctx, v.Secret, "")
+		}
+		if errors.Is(err, models.ErrUnauthenticated) {
+			s.refuse(ctx, err)
+			return
+		}
+	}
+}
+
 // closeFor is the close code and reason for err, which ended a websocket's
 // access: 4401 when the credential does not hold (a bad or expired token, a
 // rotated key), 4403 when the viewer lost the app (removed from it), 1013
@@ -210,6 +202,7 @@ func guardStream(ctx context.Context, db *gorm.DB, in <-chan *models.Event, fiel
 				if !ok {
 					return
 				}
+				e.Received()
 				ev = e
 			}
 			v := models.ViewerFrom(ctx)
@@ -271,6 +264,9 @@ func websocketInit(tokens *models.Tokens, db *gorm.DB, writer *models.Writer, lo
 				err = errCredentialFull
 			}
 		}
+		if err == nil && s != nil && credential != "" {
+			go s.watch(ctx, writer)
+		}
 		if err != nil {
 			code, reason := closeFor(ctx, log, "websocket connection_init", err)
 			reason = closeReason(reason)
@@ -278,6 +274,9 @@ func websocketInit(tokens *models.Tokens, db *gorm.DB, writer *models.Writer, lo
 			ctx = transport.AppendCloseReason(ctx, reason)
 			// gqlgen sends this text in the older protocol's connection_error.
 			return ctx, nil, errors.New(reason)
+		}
+		if s != nil {
+			ctx = models.WithLiveBudget(ctx, s.budget)
 		}
 		return models.WithViewer(ctx, v), nil, nil
 	}

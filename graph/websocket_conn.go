@@ -25,7 +25,7 @@ const (
 	closeInvalidMessage     = 4400
 	closeUnauthorized       = 4401
 	closeForbidden          = 4403
-	closeInitTimeout        = 4408
+	closeInitTimeout        = 4408 // also a ping's pong timeout
 	closeSubscriberExists   = 4409
 	closeTooManyInitRequest = 4429
 )
@@ -60,6 +60,15 @@ func (i wsImplementation) Accept(w http.ResponseWriter, r *http.Request, opts tr
 // 0.3 s. The dashboard runs one.
 const MaxSubscriptions = 100
 
+// WebsocketBufferBytes bounds the events waiting for one websocket's
+// subscriptions together (models.LiveBudget), besides the 1,000 each may
+// hold: 100 subscriptions of 1,000 events each would otherwise hold
+// hundreds of MB for a client that reads slowly, and a credential may open
+// 100 such sockets. An event that does not fit is skipped for that
+// subscription, as one past its 1,000 is. It holds about 2,000 typical
+// events, so a dashboard's one subscription meets its 1,000 first.
+const WebsocketBufferBytes = 1 << 20
+
 // DefaultWebsocketWriteTimeout is how long a message may wait for a
 // websocket's client to take it. A client that keeps its socket open without
 // reading would otherwise hold every write, and with it the connection, its
@@ -68,6 +77,15 @@ const MaxSubscriptions = 100
 // is dropped (no close frame: the socket is full) and the client reconnects
 // with its cursor.
 const DefaultWebsocketWriteTimeout = 10 * time.Second
+
+// DefaultWebsocketPingInterval is how often the server pings a
+// graphql-transport-ws connection (the older graphql-ws protocol gets its
+// "ka" message as often). A connection that has not answered with a pong
+// within twice the interval is closed with 4408: a peer that went away
+// without closing (a laptop lid, a dropped network) would otherwise be
+// noticed only at a write, and an idle socket through a proxy that drops
+// silent connections after 60 s would die unnoticed.
+const DefaultWebsocketPingInterval = 15 * time.Second
 
 // wsConn enforces the graphql-transport-ws rules that gqlgen's transport
 // leaves out, closing with the protocol's codes: a second connection_init
@@ -89,7 +107,12 @@ type wsConn struct {
 
 	mu        sync.Mutex
 	initTimer *time.Timer
+	pongTimer *time.Timer
 	inited    bool
+	// acked is whether connection_ack was sent; readLimit is gqlgen's limit,
+	// in force from then on.
+	acked     bool
+	readLimit int64
 	closed    bool
 	active    map[string]bool
 }
@@ -196,9 +219,9 @@ func (c *wsConn) refuseSubscription(id, message string) error {
 }
 
 // WriteJSON notes which subscriptions the server has ended, so their ids
-// may be used again, and ends the init timeout once connection_ack is sent:
-// whatever keeps a connection_init from being acknowledged, the connection
-// is closed at the timeout.
+// may be used again, and ends the init timeout and initReadLimit once
+// connection_ack is sent: whatever keeps a connection_init from being
+// acknowledged, the connection is closed at the timeout.
 func (c *wsConn) WriteJSON(v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
@@ -219,6 +242,10 @@ func (c *wsConn) WriteJSON(v any) error {
 	if msg.Type == "connection_ack" {
 		c.mu.Lock()
 		c.initTimer.Stop()
+		if !c.acked && c.readLimit != 0 {
+			c.setReadLimitLocked(c.readLimit)
+		}
+		c.acked = true
 		c.mu.Unlock()
 	}
 	return nil
@@ -266,6 +293,9 @@ func (c *wsConn) closeLocked(code int, reason string) {
 	}
 	c.closed = true
 	c.initTimer.Stop()
+	if c.pongTimer != nil {
+		c.pongTimer.Stop()
+	}
 	c.WebsocketConn.WriteClose(code, reason)
 }
 
@@ -281,16 +311,47 @@ func (c *wsConn) refuseLocked(code int, reason string) (int, io.Reader, error) {
 	return 0, nil, transport.ErrWebsocketClosed
 }
 
-// SetReadLimit and SetReadDeadline pass gqlgen's limits to the connection.
+// initReadLimit bounds a message read before connection_init is
+// acknowledged: anyone may open a socket and send one, and it is read whole
+// into memory, so each of CRUMBS_MAX_PENDING_WEBSOCKETS sockets could hold
+// the body limit (2 MiB) for the 10 s of the init timeout. A
+// connection_init carries a token, well under it.
+const initReadLimit = 64 << 10
+
+// SetReadLimit passes gqlgen's limit to the connection, held to
+// initReadLimit until connection_init is acknowledged.
 func (c *wsConn) SetReadLimit(limit int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.readLimit = limit
+	if !c.acked && (limit < 0 || limit > initReadLimit) {
+		limit = initReadLimit
+	}
+	c.setReadLimitLocked(limit)
+}
+
+func (c *wsConn) setReadLimitLocked(limit int64) {
 	if l, ok := c.WebsocketConn.(transport.WebsocketReadLimiter); ok {
 		l.SetReadLimit(limit)
 	}
 }
 
+// SetReadDeadline is how gqlgen waits for the pong of its ping
+// (PingPongInterval): a deadline closes the connection with 4408 when it
+// passes, and a zero time, set when a pong comes, lifts it. gqlgen's
+// adapter drops the connection at the deadline without a close frame, so a
+// client that is alive but late could not tell why.
 func (c *wsConn) SetReadDeadline(t time.Time) error {
-	if d, ok := c.WebsocketConn.(transport.WebsocketReadDeadliner); ok {
-		return d.SetReadDeadline(t)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.pongTimer != nil {
+		c.pongTimer.Stop()
+		c.pongTimer = nil
+	}
+	if !t.IsZero() && !c.closed {
+		c.pongTimer = time.AfterFunc(time.Until(t), func() {
+			c.closeWith(closeInitTimeout, "Pong timeout: no pong answered the server's ping")
+		})
 	}
 	return nil
 }

@@ -3,22 +3,29 @@ package graph
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/crumbs-dev/crumbs/models"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 	"gorm.io/gorm"
 )
 
 // websocketUpgrades admits a websocket handshake from the server's own
 // origin, from the configured dashboard origins, and from clients that send
 // no Origin (servers, tools); browsers on other sites get 403. It gives the
-// connection its wsSession. Any other request is served as what it is, even
-// if it carries an Upgrade header (RFC 9110 lets a server ignore one):
-// gqlgen's websocket transport would take it for a handshake.
+// connection its wsSession, once it has taken a pending place for its
+// client IP (websocketPlaces): without one it is answered 429 with
+// Retry-After, as a rate-limited request is, and never upgraded. Any other
+// request is served as what it is, even if it carries an Upgrade header
+// (RFC 9110 lets a server ignore one): gqlgen's websocket transport would
+// take it for a handshake.
 func websocketUpgrades(tokens *models.Tokens, db *gorm.DB, log *slog.Logger, origins []string, places *websocketPlaces, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !IsWebsocketHandshake(r) {
@@ -35,11 +42,37 @@ func websocketUpgrades(tokens *models.Tokens, db *gorm.DB, log *slog.Logger, ori
 			w.Write([]byte(`{"errors":[{"message":"websocket connections from this origin are not allowed; see CRUMBS_DASHBOARD_ORIGINS","extensions":{"code":"FORBIDDEN"}}]}` + "\n"))
 			return
 		}
-		s := &wsSession{tokens: tokens, db: db, log: log, places: places, auth: r.Header.Get("Authorization")}
+		ip := RequestInfoFrom(r.Context()).ClientIP
+		if ip == "" {
+			ip = ClientIP(r, nil)
+		}
+		if err := places.takePending(ip); err != nil {
+			refusePending(w, err)
+			return
+		}
+		s := &wsSession{tokens: tokens, db: db, log: log, places: places, auth: r.Header.Get("Authorization"), pending: true, ip: ip,
+			budget: models.NewLiveBudget(WebsocketBufferBytes)}
 		// gqlgen serves the websocket until it ends.
 		defer s.end()
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), wsSessionKey{}, s)))
 	})
+}
+
+// pendingRetryAfter is what a client refused a pending place is told to
+// wait: places come free as other sockets are acknowledged (within
+// milliseconds for a real client) or time out.
+const pendingRetryAfter = time.Second
+
+// refusePending answers an upgrade that found no pending place with 429 and
+// RATE_LIMITED, as GraphQL answers a rate limit.
+func refusePending(w http.ResponseWriter, err error) {
+	body, _ := json.Marshal(map[string]any{"errors": gqlerror.List{{
+		Message: err.Error(), Extensions: map[string]any{"code": models.CodeRateLimited},
+	}}})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", strconv.Itoa(int(pendingRetryAfter/time.Second)))
+	w.WriteHeader(http.StatusTooManyRequests)
+	w.Write(append(body, '\n'))
 }
 
 func websocketOriginAllowed(r *http.Request, origins []string) bool {

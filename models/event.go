@@ -39,6 +39,8 @@ type Event struct {
 	// Integration is the webhook integration the event came through
 	// (generic, pos, billing, …), "" for every other way in.
 	Integration string `gorm:"size:32;not null;default:''"`
+	// live is the room a streamed copy holds in its reader's LiveBudget.
+	live liveHold `gorm:"-"`
 }
 
 // EventPage is one page of a timeline, newest first.

@@ -76,6 +76,7 @@ type liveSub struct {
 	// livePolls' lock).
 	firstPoll uint64
 	out       chan *Event
+	budget    *LiveBudget // nil: none
 }
 
 // LivePosition seals the event log a moment behind the clock and returns the
@@ -91,12 +92,14 @@ func LivePosition(ctx context.Context, db *gorm.DB) (uint64, error) {
 
 // StreamEvents sends the app's events with ids past after (a LivePosition)
 // until ctx ends, each once. Each poll reads at most the newest liveMaxPoll
-// events of its range, and at most liveBuffer events wait for a subscriber
-// that does not keep up, so on an app storing more than that per second
-// some events are skipped: the stream is for watching, the event browser
-// for reading everything.
+// events of its range, and at most liveBuffer events, and no more than the
+// bytes of ctx's LiveBudget (WithLiveBudget) for all the streams that share
+// it, wait for a subscriber that does not keep up, so on an app storing
+// more than that per second some events are skipped: the stream is for
+// watching, the event browser for reading everything. The reader calls
+// Received for each event it takes.
 func StreamEvents(ctx context.Context, db *gorm.DB, appID, after uint64, log *slog.Logger) <-chan *Event {
-	sub := &liveSub{after: after, out: make(chan *Event, liveBuffer)}
+	sub := &liveSub{after: after, out: make(chan *Event, liveBuffer), budget: liveBudgetFrom(ctx)}
 	key := liveKey{db, appID}
 	livePolls.Lock()
 	p := livePolls.m[key]
@@ -173,6 +176,7 @@ func (p *livePoller) run() {
 		}
 		livePolls.Lock()
 		for _, e := range events {
+			size := liveBytes(e)
 			_, old := seen[e.ID]
 			isNew := e.ID >= low && !old
 			if isNew {
@@ -182,11 +186,12 @@ func (p *livePoller) run() {
 				if sub.firstPoll == 0 || e.ID <= sub.after || (!isNew && sub.firstPoll != poll) {
 					continue
 				}
-				c := *e // each subscriber resolves its own copy
-				select {
-				case sub.out <- &c:
-				default:
+				if len(sub.out) == cap(sub.out) || !sub.budget.take(size) {
+					continue // skipped: the subscriber is too far behind
 				}
+				c := *e // each subscriber resolves its own copy
+				c.live = liveHold{sub.budget, size}
+				sub.out <- &c
 			}
 		}
 		livePolls.Unlock()

@@ -62,11 +62,18 @@ type config struct {
 	// MaxWebsocketsPerCredential caps the websockets open at once with one
 	// user's sign-ins, or one app's secret key; 0 lifts the cap.
 	MaxWebsocketsPerCredential int
+	// MaxPendingWebsockets caps the websockets open at once whose
+	// connection_init is not acknowledged yet, MaxPendingWebsocketsPerIP
+	// those of one client IP; 0 lifts a cap.
+	MaxPendingWebsockets, MaxPendingWebsocketsPerIP int
 	// noFastPath sends trigger mutations through gqlgen too (tests compare).
 	noFastPath bool
 	// websocketWriteTimeout replaces graph.DefaultWebsocketWriteTimeout
 	// (tests shorten it).
 	websocketWriteTimeout time.Duration
+	// websocketPingInterval replaces graph.DefaultWebsocketPingInterval
+	// (tests shorten it).
+	websocketPingInterval time.Duration
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
@@ -93,7 +100,7 @@ Every flag is also read from the CRUMBS_ variable named after it; a flag wins.
 	var maxBody, dbConns, dbTimeout, batch, writers, logLevel string
 	var lifecycleInterval, eraseWait, eraseLease string
 	var writeDelay, cacheTTL, shutdown, mode string
-	var dashboardOrigins, maxAnonymousWS, maxCredentialWS string
+	var dashboardOrigins, maxAnonymousWS, maxCredentialWS, maxPendingWS, maxPendingWSPerIP string
 	var hookPrivate, hookWorkers, hookPerRule, hookRate, hookBackoff, hookAttempts, hookRetention, hookTimeout string
 	var jwtSecret, jwtPrevious, proxies, rateIP, rateDevice, botFilter, maxDepth, maxComplexity string
 	fs.StringVar(&cfg.Addr, "addr", env("CRUMBS_ADDR", ":8080"), "listen address (CRUMBS_ADDR)")
@@ -138,6 +145,8 @@ Every flag is also read from the CRUMBS_ variable named after it; a flag wins.
 	fs.StringVar(&dashboardOrigins, "dashboard-origins", env("CRUMBS_DASHBOARD_ORIGINS", ""), "comma-separated origins of dashboards hosted elsewhere whose browsers may open the subscription websocket, e.g. https://dash.example.com (CRUMBS_DASHBOARD_ORIGINS)")
 	fs.StringVar(&maxAnonymousWS, "max-anonymous-websockets", env("CRUMBS_MAX_ANONYMOUS_WEBSOCKETS", "1000"), "websockets open at once on one replica without a credential in connection_init or the upgrade request; more are closed with 1013 (try again later); 0 lifts the cap (CRUMBS_MAX_ANONYMOUS_WEBSOCKETS)")
 	fs.StringVar(&maxCredentialWS, "max-websockets-per-credential", env("CRUMBS_MAX_WEBSOCKETS_PER_CREDENTIAL", "100"), "websockets open at once on one replica with one credential: a user's sign-ins together, or an app's secret key; more are closed with 1013 (try again later); 0 lifts the cap (CRUMBS_MAX_WEBSOCKETS_PER_CREDENTIAL)")
+	fs.StringVar(&maxPendingWS, "max-pending-websockets", env("CRUMBS_MAX_PENDING_WEBSOCKETS", "1000"), "websockets open at once on one replica whose connection_init is not acknowledged yet (each is closed 10s after the upgrade without one); more upgrades are answered 429 with Retry-After; 0 lifts the cap (CRUMBS_MAX_PENDING_WEBSOCKETS)")
+	fs.StringVar(&maxPendingWSPerIP, "max-pending-websockets-per-ip", env("CRUMBS_MAX_PENDING_WEBSOCKETS_PER_IP", "10"), "the same, from one client IP (see trusted-proxies); more upgrades from it are answered 429 with Retry-After; 0 lifts the cap (CRUMBS_MAX_PENDING_WEBSOCKETS_PER_IP)")
 	fs.StringVar(&hookPrivate, "webhook-allow-private", env("CRUMBS_WEBHOOK_ALLOW_PRIVATE", ""), "true lets automation webhooks reach loopback, private and link-local addresses; default true in development, false in production (CRUMBS_WEBHOOK_ALLOW_PRIVATE)")
 	fs.StringVar(&hookWorkers, "webhook-workers", env("CRUMBS_WEBHOOK_WORKERS", "16"), "automation deliveries attempted at once per replica, 1 to 1024 (CRUMBS_WEBHOOK_WORKERS)")
 	fs.StringVar(&hookPerRule, "webhook-per-rule", env("CRUMBS_WEBHOOK_PER_RULE", "4"), "automation delivery attempts in flight at once per rule per replica, shared by the rule's actions (CRUMBS_WEBHOOK_PER_RULE)")
@@ -183,6 +192,10 @@ Every flag is also read from the CRUMBS_ variable named after it; a flag wins.
 	check("max-anonymous-websockets", err)
 	cfg.MaxWebsocketsPerCredential, err = nonNegativeInt(maxCredentialWS)
 	check("max-websockets-per-credential", err)
+	cfg.MaxPendingWebsockets, err = nonNegativeInt(maxPendingWS)
+	check("max-pending-websockets", err)
+	cfg.MaxPendingWebsocketsPerIP, err = nonNegativeInt(maxPendingWSPerIP)
+	check("max-pending-websockets-per-ip", err)
 	cfg.RatePerIP, err = parseRate(rateIP)
 	check("rate-ip", err)
 	cfg.BotFilter, err = models.ParseBotFilter(botFilter)

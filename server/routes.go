@@ -22,9 +22,12 @@ func routes(cfg *config, log *slog.Logger, resolver *graph.Resolver, m *metrics.
 
 	api := graph.NewHandler(resolver, graph.HandlerOptions{
 		Development: cfg.Development, MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity,
-		WebsocketOrigins: cfg.DashboardOrigins, MaxAnonymousWebsockets: cfg.MaxAnonymousWebsockets,
-		MaxWebsocketsPerCredential: cfg.MaxWebsocketsPerCredential, Log: log, NoFastPath: cfg.noFastPath,
-		WebsocketWriteTimeout: cfg.websocketWriteTimeout, MaxMessageBytes: cfg.MaxBodyBytes,
+		WebsocketOrigins: cfg.DashboardOrigins, Websockets: graph.WebsocketLimits{
+			Anonymous: cfg.MaxAnonymousWebsockets, PerCredential: cfg.MaxWebsocketsPerCredential,
+			Pending: cfg.MaxPendingWebsockets, PendingPerIP: cfg.MaxPendingWebsocketsPerIP,
+		},
+		Log: log, NoFastPath: cfg.noFastPath, WebsocketWriteTimeout: cfg.websocketWriteTimeout,
+		WebsocketPingInterval: cfg.websocketPingInterval, MaxMessageBytes: cfg.MaxBodyBytes,
 	})
 	api = graph.RequestMiddleware(graph.RequestOptions{
 		RequestID: requestID, Tokens: resolver.Tokens, DB: resolver.DB, TrustedProxies: cfg.TrustedProxies,

@@ -19,6 +19,10 @@ import (
 type wsClient struct {
 	t    testing.TB
 	conn *websocket.Conn
+	// seePings makes next return the server's pings; otherwise it answers
+	// them with a pong and reads on, as every graphql-ws client does, so
+	// that a test open longer than the ping interval reads what it awaits.
+	seePings bool
 }
 
 // wsMsg is one message of the protocol.
@@ -75,15 +79,21 @@ func (c *wsClient) sendRaw(s string) {
 func (c *wsClient) next() (wsMsg, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), wsWait)
 	defer cancel()
-	_, b, err := c.conn.Read(ctx)
-	if err != nil {
-		return wsMsg{}, err
+	for {
+		_, b, err := c.conn.Read(ctx)
+		if err != nil {
+			return wsMsg{}, err
+		}
+		var m wsMsg
+		if err := json.Unmarshal(b, &m); err != nil {
+			return wsMsg{}, err
+		}
+		if m.Type != "ping" || c.seePings {
+			return m, nil
+		}
+		// A connection closing meanwhile shows at the next read.
+		c.conn.Write(ctx, websocket.MessageText, []byte(`{"type":"pong"}`))
 	}
-	var m wsMsg
-	if err := json.Unmarshal(b, &m); err != nil {
-		return wsMsg{}, err
-	}
-	return m, nil
 }
 
 // init sends connection_init with payload and returns the answer.
