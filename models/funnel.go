@@ -29,6 +29,10 @@ type FunnelInput struct {
 	// Strict requires each step to be the next funnel event: no event
 	// matching any step may come between two consecutive steps.
 	Strict bool
+	// undefinedMatchesNothing lets a step name a code the app does not
+	// define: nobody reaches that step. A goal's matchers may name codes
+	// not defined yet; a funnel's caller named its steps and is told.
+	undefinedMatchesNothing bool
 }
 
 // FunnelStep is one step of a funnel report.
@@ -79,7 +83,8 @@ func Funnel(ctx context.Context, db *gorm.DB, app *App, in FunnelInput) (*Funnel
 	var bad validation
 	for i, st := range in.Steps {
 		id, ok := byCode[st.Code]
-		bad.check(fmt.Sprintf("steps.%d.code", i), ok, "no definition has code %q", truncate(st.Code, 64))
+		// No definition has id 0, so an undefined step's events are none.
+		bad.check(fmt.Sprintf("steps.%d.code", i), ok || in.undefinedMatchesNothing, "no definition has code %q", truncate(st.Code, 64))
 		bad.add(validateRules(fmt.Sprintf("steps.%d.rules", i), st.Rules, true))
 		stepDefs[i] = id
 	}

@@ -306,3 +306,41 @@ func TestGoalsAndMatchers(t *testing.T) {
 		}
 	})
 }
+
+// A matcher's code need not be defined yet, so neither need a goal's: its
+// report counts nobody at an undefined step instead of refusing the goal
+// with an error about a funnel step the caller never sent.
+func TestGoalOfUndefinedCode(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newFunnelEnv(t, db)
+		for name, code := range map[string]string{"Any A": "a", "Later": "not_yet"} {
+			if _, err := models.CreateEventMatcher(e.ctx, db, e.app, models.EventMatcherInput{Name: ptr(name), Code: ptr(code)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rng := models.RangeInput{From: funnelDay, To: funnelDay.Add(24 * time.Hour)}
+		entered, _ := bruteFunnel(t, e, []bruteStep{{"a", func(models.Event) bool { return true }}}, funnelDay, funnelDay.Add(24*time.Hour), time.Hour, false)
+		for _, c := range []struct {
+			start, done       string
+			started, complete int64
+		}{
+			{"Any A", "Later", entered[0], 0},
+			{"Later", "Any A", 0, 0},
+		} {
+			goal, err := models.CreateGoal(e.ctx, db, e.app, models.GoalInput{Name: ptr(c.start + " to " + c.done), StartMatcher: ptr(c.start), CompletionMatcher: ptr(c.done), Window: ptr(time.Hour)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := models.ReportGoal(e.ctx, db, e.app, goal, rng)
+			if err != nil {
+				t.Fatalf("%s to %s: %v", c.start, c.done, err)
+			}
+			if rep.Started != c.started || rep.Completed != c.complete || rep.MedianToComplete != nil || c.start == "Any A" && rep.Started == 0 {
+				t.Fatalf("%s to %s: %+v, want %d started, %d completed", c.start, c.done, rep, c.started, c.complete)
+			}
+		}
+		// A funnel, which names its steps itself, still refuses an undefined code.
+		_, err := models.Funnel(e.ctx, db, e.app, models.FunnelInput{Range: rng, Steps: []models.Matcher{{Code: "a"}, {Code: "not_yet"}}, Window: time.Hour})
+		wantField(t, err, "steps.1.code")
+	})
+}

@@ -208,6 +208,7 @@ func ReportGoal(ctx context.Context, db *gorm.DB, app *App, g *Goal, in RangeInp
 	}
 	f, err := Funnel(ctx, db, app, FunnelInput{
 		Range: in, Steps: []Matcher{start.Matcher(), done.Matcher()}, Window: time.Duration(g.WindowSeconds) * time.Second,
+		undefinedMatchesNothing: true,
 	})
 	if err != nil {
 		return nil, err

@@ -4840,7 +4840,7 @@ extend type Query {
     "The public appId."
     appId: ID!
   ): [Goal!]!
-  "A goal's conversions: visitors with a start event in the range, and those who completed within the goal's window."
+  "A goal's conversions: visitors with a start event in the range, and those who completed within the goal's window. A matcher whose code the app does not define (yet) is done by nobody."
   goalReport(
     "The public appId."
     appId: ID!
