@@ -49,24 +49,58 @@ func (t *Tokens) DeleteApp(ctx context.Context, db *gorm.DB, v Viewer, client, a
 	return app, nil
 }
 
-// markAppDeleted marks the app deleted in tx if userID still owns it: the
-// app's row and the user's membership are locked first, so a demotion or
-// another deletion at the same moment either comes before (and this one is
-// refused) or waits for it.
+// DeleteAppByOperator is DeleteApp for the operator (crumbs admin
+// delete-app): the app with this public id is marked deleted whoever owns
+// it, and the running servers remove its data in the background.
+func DeleteAppByOperator(ctx context.Context, db *gorm.DB, appPublicID string) (*App, error) {
+	if err := checkAppID(appPublicID); err != nil {
+		return nil, err
+	}
+	var app App
+	err := withRetry(ctx, func() error {
+		return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			if err := tx.Where("public_id = ? AND deleted_at IS NULL", appPublicID).Limit(1).Find(&app).Error; err != nil {
+				return err
+			}
+			if app.ID == 0 {
+				return newError(ErrNotFound, "no app has the id %s", appPublicID)
+			}
+			return markAppDeleted(tx, 0, &app)
+		})
+	})
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("models.DeleteAppByOperator: %w", err)
+	}
+	clearCatalogs(db)
+	return &app, nil
+}
+
+// markAppDeleted marks the app deleted in tx if userID still owns it (0:
+// the operator, whoever owns it): the app's row and the user's membership
+// are locked first, so a demotion or another deletion at the same moment
+// either comes before (and this one is refused) or waits for it.
 func markAppDeleted(tx *gorm.DB, userID uint64, app *App) error {
 	var row App
 	if err := forUpdate(tx).Where("id = ? AND deleted_at IS NULL", app.ID).Limit(1).Find(&row).Error; err != nil {
 		return err
 	}
-	var roles []Role
-	if err := forUpdate(tx.Model(&Membership{})).Where("app_id = ? AND user_id = ?", app.ID, userID).Pluck("role", &roles).Error; err != nil {
-		return err
-	}
-	if row.ID == 0 || len(roles) == 0 {
+	if row.ID == 0 {
 		return newError(ErrNotFound, "app not found")
 	}
-	if roles[0] != RoleOwner {
-		return newError(ErrForbidden, "this needs the %s role in the app; you are %s", RoleOwner, roles[0])
+	if userID != 0 {
+		var roles []Role
+		if err := forUpdate(tx.Model(&Membership{})).Where("app_id = ? AND user_id = ?", app.ID, userID).Pluck("role", &roles).Error; err != nil {
+			return err
+		}
+		if len(roles) == 0 {
+			return newError(ErrNotFound, "app not found")
+		}
+		if roles[0] != RoleOwner {
+			return newError(ErrForbidden, "this needs the %s role in the app; you are %s", RoleOwner, roles[0])
+		}
 	}
 	now := Now()
 	if err := tx.Model(&App{}).Where("id = ?", app.ID).Updates(map[string]any{"deleted_at": now, "secret_hash": "", "updated_at": now}).Error; err != nil {

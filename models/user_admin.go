@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 	"gorm.io/gorm"
@@ -34,6 +35,49 @@ func ListUsers(ctx context.Context, db *gorm.DB) ([]UserSummary, error) {
 		return nil, fmt.Errorf("models.ListUsers: %w", err)
 	}
 	return users, nil
+}
+
+// AppSummary is an app as crumbs admin list-apps shows it.
+type AppSummary struct {
+	ID        uint64
+	PublicID  string
+	Name      string
+	CreatedAt time.Time
+	DeletedAt *time.Time
+	// Owners are the emails of the app's owners, comma-separated.
+	Owners string
+	// Members counts every member, owners included.
+	Members int64
+}
+
+// ListApps returns every app, oldest first, with those being deleted (whose
+// data the servers are still removing).
+func ListApps(ctx context.Context, db *gorm.DB) ([]AppSummary, error) {
+	var apps []AppSummary
+	err := db.WithContext(ctx).Model(&App{}).Select("id, public_id, name, created_at, deleted_at, " +
+		"(SELECT COUNT(*) FROM memberships m WHERE m.app_id = apps.id) AS members").
+		Order("id").Scan(&apps).Error
+	if err != nil {
+		return nil, fmt.Errorf("models.ListApps: %w", err)
+	}
+	var owners []struct {
+		AppID uint64
+		Email string
+	}
+	err = db.WithContext(ctx).Model(&Membership{}).Select("memberships.app_id, users.email").
+		Joins("JOIN users ON users.id = memberships.user_id").Where("memberships.role = ?", RoleOwner).
+		Order("memberships.app_id, users.id").Scan(&owners).Error
+	if err != nil {
+		return nil, fmt.Errorf("models.ListApps: %w", err)
+	}
+	byApp := map[uint64][]string{}
+	for _, o := range owners {
+		byApp[o.AppID] = append(byApp[o.AppID], o.Email)
+	}
+	for i := range apps {
+		apps[i].Owners = strings.Join(byApp[apps[i].ID], ",")
+	}
+	return apps, nil
 }
 
 // ResetPassword sets a user's password and ends every sign-in of the user:
@@ -109,7 +153,7 @@ func DeleteUser(ctx context.Context, db *gorm.DB, email, heirEmail string) (*Del
 		}
 	}
 	out, err := deleteUser(ctx, db, key, heirKey, func(u *User, apps []App) error {
-		return newError(ErrConflict, "%s is the only owner of %s; name an heir who becomes their owner, make another member owner first, or have the user delete the app", u.Email, appList(apps))
+		return newError(ErrConflict, "%s is the only owner of %s; name an heir who becomes their owner, make another member owner first, or delete the app (crumbs admin delete-app)", u.Email, appList(apps))
 	})
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, newError(ErrNotFound, "no user has the email %s", email)

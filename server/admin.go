@@ -27,6 +27,9 @@ commands:
   delete-user --email EMAIL [--heir EMAIL] [--yes]
                                        delete a dashboard user, their memberships and
                                        sign-ins; apps they alone own go to the heir
+  list-apps                            list apps with their owners
+  delete-app --app APP_ID [--yes]      delete an app: refused everywhere at once, its data
+                                       removed in the background by the running servers
   backup --to FILE                     copy a SQLite database while the server runs
 
 Every command takes --database-url (default: CRUMBS_DATABASE_URL, else sqlite:crumbs.db).
@@ -155,6 +158,54 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 			}
 			return nil
 		})
+	case "list-apps":
+		if err := parse(); err != nil {
+			return err
+		}
+		if err := mustExist("admin list-apps", *dbURL); err != nil {
+			return err
+		}
+		return withDB(ctx, *dbURL, func(db *gorm.DB) error {
+			apps, err := models.ListApps(ctx, db)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tOWNERS\tMEMBERS\tCREATED\tSTATE")
+			for _, a := range apps {
+				state := "active"
+				if a.DeletedAt != nil {
+					state = "deleted " + a.DeletedAt.UTC().Format(time.DateTime) + ", data being removed"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", a.PublicID, a.Name, a.Owners, a.Members, a.CreatedAt.UTC().Format(time.DateTime), state)
+			}
+			return tw.Flush()
+		})
+	case "delete-app":
+		app := fs.String("app", "", "public id of the app to delete, e.g. app_k3x… (required)")
+		yes := fs.Bool("yes", false, "delete without asking for the app id again")
+		if err := parse(); err != nil {
+			return err
+		}
+		if *app == "" {
+			return errors.New("admin delete-app: --app is required")
+		}
+		if err := mustExist("admin delete-app", *dbURL); err != nil {
+			return err
+		}
+		if !*yes {
+			if err := confirmTyped(stdin, stderr, fmt.Sprintf("This deletes the app %s and all its data (events, leads, devices, rules, deliveries, members). Type the app id again to go on: ", *app), *app); err != nil {
+				return fmt.Errorf("admin delete-app: %w", err)
+			}
+		}
+		return withDB(ctx, *dbURL, func(db *gorm.DB) error {
+			gone, err := models.DeleteAppByOperator(ctx, db, *app)
+			if err != nil {
+				return fmt.Errorf("admin delete-app: %w", err)
+			}
+			fmt.Fprintf(stdout, "deleted app %q (%s): refused from now on (within CRUMBS_CACHE_TTL on running servers); the running servers remove its data in the background, then the app itself\n", gone.Name, gone.PublicID)
+			return nil
+		})
 	case "backup":
 		to := fs.String("to", "", "file to write the copy to (required; must not exist)")
 		if err := parse(); err != nil {
@@ -254,16 +305,22 @@ func readPassword(getenv func(string) string, stdin io.Reader, stderr io.Writer,
 // confirm asks on the terminal for the email of the user to delete; without
 // a terminal there is no one to ask, and --yes is needed.
 func confirm(stdin io.Reader, stderr io.Writer, email string) error {
+	return confirmTyped(stdin, stderr, fmt.Sprintf("This deletes %s, their memberships and sign-ins. Type the email again to go on: ", email), email)
+}
+
+// confirmTyped asks on the terminal, with prompt, for want to be typed again
+// (in any case).
+func confirmTyped(stdin io.Reader, stderr io.Writer, prompt, want string) error {
 	f, ok := stdin.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return errors.New("stdin is not a terminal: pass --yes to delete without being asked")
 	}
-	fmt.Fprintf(stderr, "This deletes %s, their memberships and sign-ins. Type the email again to go on: ", email)
+	fmt.Fprint(stderr, prompt)
 	line, err := bufio.NewReader(stdin).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
-	if !strings.EqualFold(strings.TrimSpace(line), strings.TrimSpace(email)) {
+	if !strings.EqualFold(strings.TrimSpace(line), strings.TrimSpace(want)) {
 		return errors.New("not confirmed; nothing was deleted")
 	}
 	return nil

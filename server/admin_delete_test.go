@@ -222,3 +222,86 @@ func TestAdminDeleteUserAsksOnATerminal(t *testing.T) {
 		}
 	}
 }
+
+// An operator lists the apps with their owners and deletes one (a test app,
+// or one whose owners are gone): it is refused at once, listed as being
+// removed, and the servers' job removes it; another app is untouched.
+// Without a terminal to ask on, --yes is needed.
+func TestAdminDeleteApp(t *testing.T) {
+	eachStoreURL(t, func(t *testing.T, url string, db *gorm.DB) {
+		ctx := context.Background()
+		tag := fmt.Sprintf("%d", time.Now().UnixNano())
+		env := map[string]string{"CRUMBS_DATABASE_URL": url}
+		admin := func(args ...string) (string, error) {
+			var out bytes.Buffer
+			err := run(ctx, append([]string{"admin"}, args...), func(k string) string { return env[k] }, strings.NewReader(""), &out, io.Discard)
+			return out.String(), err
+		}
+		var viewers []models.Viewer
+		var apps []*models.App
+		for _, name := range []string{"ann", "bob"} {
+			u, err := models.CreateUser(ctx, db, name+"-apps-"+tag+"@example.com", name, "a good long password")
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := models.Viewer{UserID: u.ID}
+			appName := name + "'s app " + tag
+			app, _, err := models.CreateApp(ctx, db, v, models.AppInput{Name: &appName})
+			if err != nil {
+				t.Fatal(err)
+			}
+			viewers, apps = append(viewers, v), append(apps, app)
+		}
+		line := func(out string, app *models.App) string {
+			for l := range strings.SplitSeq(out, "\n") {
+				if strings.HasPrefix(l, app.PublicID+" ") {
+					return l
+				}
+			}
+			return ""
+		}
+		out, err := admin("list-apps")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l := line(out, apps[0]); !strings.Contains(l, apps[0].Name) || !strings.Contains(l, "ann-apps-"+tag+"@example.com") || !strings.HasSuffix(strings.TrimSpace(l), "active") {
+			t.Fatalf("list-apps lists ann's app as %q:\n%s", l, out)
+		}
+
+		if _, err := admin("delete-app", "--app", apps[0].PublicID); err == nil || !strings.Contains(err.Error(), "--yes") {
+			t.Fatalf("delete-app without a terminal or --yes: %v", err)
+		}
+		if _, err := admin("delete-app", "--app", "app_nope"+tag, "--yes"); !errors.Is(err, models.ErrNotFound) {
+			t.Fatalf("delete-app of an unknown app: %v", err)
+		}
+		if _, err := viewers[0].App(ctx, db, apps[0].PublicID, models.RoleOwner); err != nil {
+			t.Fatalf("a refused delete-app deleted the app: %v", err)
+		}
+		out, err = admin("delete-app", "--app", apps[0].PublicID, "--yes")
+		if err != nil || !strings.Contains(out, "deleted app") || !strings.Contains(out, apps[0].PublicID) {
+			t.Fatalf("delete-app: %v %q", err, out)
+		}
+		if _, err := viewers[0].App(ctx, db, apps[0].PublicID, models.RoleViewer); !errors.Is(err, models.ErrNotFound) {
+			t.Fatalf("the owner still reaches the deleted app: %v", err)
+		}
+		if _, err := admin("delete-app", "--app", apps[0].PublicID, "--yes"); !errors.Is(err, models.ErrNotFound) {
+			t.Fatalf("deleting a deleted app: %v", err)
+		}
+		out, _ = admin("list-apps")
+		if l := line(out, apps[0]); !strings.Contains(l, "data being removed") {
+			t.Fatalf("list-apps lists the deleted app as %q:\n%s", l, out)
+		}
+		// The job every server runs removes it after the settle time.
+		job := models.NewAppDeleter(db, models.AppDeleterOptions{})
+		if _, err := job.RunOnce(ctx, time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		out, _ = admin("list-apps")
+		if line(out, apps[0]) != "" || !strings.HasSuffix(strings.TrimSpace(line(out, apps[1])), "active") {
+			t.Fatalf("after the job, list-apps:\n%s", out)
+		}
+		if _, err := viewers[1].App(ctx, db, apps[1].PublicID, models.RoleOwner); err != nil {
+			t.Fatalf("bob's app: %v", err)
+		}
+	})
+}
