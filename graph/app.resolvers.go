@@ -83,12 +83,20 @@ func (r *mutationResolver) MarkUnknownCodeTypo(ctx context.Context, appID string
 
 // DeleteApp is the resolver for the deleteApp field.
 func (r *mutationResolver) DeleteApp(ctx context.Context, appID string, password string) (bool, error) {
-	_, err := r.Tokens.DeleteApp(ctx, r.DB, viewer(ctx), RequestInfoFrom(ctx).ClientIP, appID, password)
+	v := viewer(ctx)
+	app, err := r.Tokens.DeleteApp(ctx, r.DB, v, RequestInfoFrom(ctx).ClientIP, appID, password)
 	noteRateLimit(ctx, err)
-	if err == nil && r.AppDeletions != nil {
+	if err != nil {
+		return false, err
+	}
+	// The app's audit records go with it: the log keeps who deleted it.
+	if r.Log != nil {
+		r.Log.Info("app deleted", "app", app.PublicID, "app_id", app.ID, "by_user", v.UserID)
+	}
+	if r.AppDeletions != nil {
 		r.AppDeletions.Kick()
 	}
-	return err == nil, err
+	return true, nil
 }
 
 // Apps is the resolver for the apps field.
