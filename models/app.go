@@ -323,7 +323,7 @@ func Apps(ctx context.Context, db *gorm.DB, v Viewer) ([]*App, error) {
 		return nil, err
 	}
 	var apps []*App
-	err = db.WithContext(ctx).Where("id IN (?)", db.Model(&Membership{}).Select("app_id").Where("user_id = ?", userID)).
+	err = db.WithContext(ctx).Where("deleted_at IS NULL AND id IN (?)", db.Model(&Membership{}).Select("app_id").Where("user_id = ?", userID)).
 		Order("id").Find(&apps).Error
 	return apps, err
 }

@@ -86,6 +86,9 @@ func AddMember(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, email st
 		inv.ID = 0
 		return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return invite(tx, app, inv, key) })
 	})
+	if errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("models.AddMember: %w", err)
 	}
@@ -95,8 +98,14 @@ func AddMember(ctx context.Context, db *gorm.DB, v Viewer, appPublicID, email st
 // invite stores inv, replacing the app's pending invitations of the email
 // key, unless the key is a member's.
 func invite(tx *gorm.DB, app *App, inv *Invitation, key string) error {
-	if err := forUpdate(tx).Select("id").Where("id = ?", app.ID).Take(&App{}).Error; err != nil {
+	// A deleted app (deleteApp may commit after the inviter's access
+	// check) takes no invitation.
+	var live []uint64
+	if err := forUpdate(tx.Model(&App{})).Where("id = ? AND deleted_at IS NULL", app.ID).Pluck("id", &live).Error; err != nil {
 		return err
+	}
+	if len(live) == 0 {
+		return newError(ErrNotFound, "app not found")
 	}
 	var members int64
 	err := tx.Model(&Membership{}).Joins("JOIN users ON users.id = memberships.user_id").
@@ -183,6 +192,14 @@ func AcceptInvitation(ctx context.Context, db *gorm.DB, token, name, password st
 			}
 			if err != nil {
 				return err
+			}
+			// An invitation stored as its app was deleted lets no one in.
+			var live []uint64
+			if err := forUpdate(tx.Model(&App{})).Where("id = ? AND deleted_at IS NULL", inv.AppID).Pluck("id", &live).Error; err != nil {
+				return err
+			}
+			if len(live) == 0 {
+				return invalid
 			}
 			if user, err = Authenticate(ctx, tx, inv.Email, password); errors.Is(err, ErrUnauthenticated) {
 				user, err = CreateUser(ctx, tx, inv.Email, name, password)

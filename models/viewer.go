@@ -101,7 +101,8 @@ func (v Viewer) AppByID(ctx context.Context, db *gorm.DB, appID uint64, need Rol
 		return nil, v.unauthenticated()
 	}
 	var app App
-	if err := db.WithContext(ctx).Take(&app, appID).Error; err != nil {
+	// A deleted app is not found, whatever rows of it are left.
+	if err := db.WithContext(ctx).Where("deleted_at IS NULL").Take(&app, appID).Error; err != nil {
 		if errors.Is(err, gorm.ErrRecordNotFound) {
 			return nil, newError(ErrNotFound, "app not found")
 		}

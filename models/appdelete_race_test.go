@@ -1,0 +1,96 @@
+package models_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/crumbs-dev/crumbs/models"
+	"github.com/crumbs-dev/crumbs/models/modelstest"
+	"gorm.io/gorm"
+)
+
+// An owner invites someone while another owner deletes the app: the
+// invitation passed its access check before the deletion and reaches its
+// transaction after it. It must not outlive the deletion, nor give anyone
+// a way into the deleted app; and a member that a write in flight adds
+// after the deletion (as an acceptance committing late would) does not
+// reach it either: it is not listed, and every lookup by id is NOT_FOUND.
+func TestDeleteAppRacesAnInvitation(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		db = pacedStore(t, db, func() {})
+		ctx := context.Background()
+		e := newEnv(t, db)
+		other := newUser(t, db)
+		if err := db.Exec("INSERT INTO memberships (app_id, user_id, role, created_at) VALUES (?, ?, 'owner', ?)", e.app.ID, other.UserID, time.Now()).Error; err != nil {
+			t.Fatal(err)
+		}
+		tokens := newTestTokens(t)
+		// Once the invitation's access check has read the inviter's role,
+		// the other owner deletes the app.
+		var armed atomic.Bool
+		var deleted error
+		err := db.Callback().Query().After("gorm:query").Register("test:delete-now", func(d *gorm.DB) {
+			if d.Statement.Table == "memberships" && strings.Contains(d.Statement.SQL.String(), "SELECT `role`") && armed.CompareAndSwap(true, false) {
+				_, deleted = tokens.DeleteApp(ctx, db, other, "127.0.0.1", e.app.PublicID, "correct horse battery")
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// An invitation made before, whose row a late write puts back.
+		early, err := models.AddMember(ctx, db, e.owner, e.app.PublicID, fmt.Sprintf("early-%d@example.com", time.Now().UnixNano()), models.RoleViewer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var row map[string]any
+		if err := db.Table("invitations").Where("id = ?", early.Invitation.ID).Take(&row).Error; err != nil {
+			t.Fatal(err)
+		}
+		armed.Store(true)
+		res, err := models.AddMember(ctx, db, e.owner, e.app.PublicID, fmt.Sprintf("late-%d@example.com", time.Now().UnixNano()), models.RoleEditor)
+		if deleted != nil {
+			t.Fatalf("the deletion: %v", deleted)
+		}
+		if err == nil {
+			// Stored after the deletion: it must not let anyone in.
+			if _, err := models.AcceptInvitation(ctx, db, res.Token, "Late", "correct horse battery"); err == nil {
+				t.Fatal("an invitation to the deleted app was accepted")
+			}
+		} else if !errors.Is(err, models.ErrNotFound) {
+			t.Fatalf("the invitation during the deletion: %v", err)
+		}
+		var n int64
+		db.Table("invitations").Where("app_id = ?", e.app.ID).Count(&n)
+		if n != 0 {
+			t.Errorf("%d invitations of the deleted app stored after its deletion", n)
+		}
+
+		if err := db.Table("invitations").Create(row).Error; err != nil {
+			t.Fatal(err)
+		}
+		if _, err := models.AcceptInvitation(ctx, db, early.Token, "Early", "correct horse battery"); !errors.Is(err, models.ErrUnauthenticated) {
+			t.Errorf("an invitation to the deleted app stored late: %v, want UNAUTHENTICATED", err)
+		}
+		db.Exec("DELETE FROM invitations WHERE id = ?", early.Invitation.ID)
+
+		// A membership arriving late, as a write in flight would add it.
+		late := newUser(t, db)
+		if err := db.Exec("INSERT INTO memberships (app_id, user_id, role, created_at) VALUES (?, ?, 'owner', ?)", e.app.ID, late.UserID, time.Now()).Error; err != nil {
+			t.Fatal(err)
+		}
+		if apps, err := models.Apps(ctx, db, late); err != nil || len(apps) != 0 {
+			t.Errorf("a late member lists %d apps (%v), want none", len(apps), err)
+		}
+		if _, err := late.AppByID(ctx, db, e.app.ID, models.RoleViewer); !errors.Is(err, models.ErrNotFound) {
+			t.Errorf("a late member reaches the deleted app by id: %v", err)
+		}
+		if _, err := (models.Viewer{Secret: e.secret}).AppByID(ctx, db, e.app.ID, models.RoleViewer); err == nil {
+			t.Error("the old key reaches the deleted app by id")
+		}
+	})
+}
