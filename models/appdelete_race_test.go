@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -92,5 +94,100 @@ func TestDeleteAppRacesAnInvitation(t *testing.T) {
 		if _, err := (models.Viewer{Secret: e.secret}).AppByID(ctx, db, e.app.ID, models.RoleViewer); err == nil {
 			t.Error("the old key reaches the deleted app by id")
 		}
+	})
+}
+
+// Writes in flight while deleteApp commits: triggers (with the key, from a
+// browser, batched), identifies, and the rollups consumer deriving them.
+// Nothing fails but with a refusal, whatever landed before the deletion
+// is removed by the job, and after it no table holds a row of the app nor
+// does any write add one.
+func TestDeleteAppRacesWrites(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		e := newEnv(t, db)
+		tables := appIDTables(t, db)
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		var accepted, refused atomic.Int64
+		var unexpected atomic.Value
+		note := func(err error) {
+			if err == nil {
+				accepted.Add(1)
+				return
+			}
+			refused.Add(1)
+			if !errors.Is(err, models.ErrNotFound) && !errors.Is(err, models.ErrUnauthenticated) && !errors.Is(err, models.ErrEventDisabled) {
+				unexpected.Store(err.Error())
+			}
+		}
+		for w := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					device := fmt.Sprintf("w%d-%d", w, i%7)
+					switch i % 3 {
+					case 0:
+						for _, r := range e.writer.Trigger(ctx, []models.TriggerInput{
+							{AppPublicID: e.app.PublicID, DeviceID: device, Code: "view", Secret: e.secret},
+							{AppPublicID: e.app.PublicID, DeviceID: device, Code: "view", Origin: "https://s.example"},
+						}) {
+							note(r.Err)
+						}
+					case 1:
+						_, err := models.Identify(ctx, db, e.writer.Catalog(), models.IdentifyInput{AppPublicID: e.app.PublicID, DeviceID: device, Email: fmt.Sprintf("w%d@example.com", w), Secret: e.secret})
+						note(err)
+					default:
+						note(e.writer.EventLog().Drain(ctx))
+					}
+				}
+			}()
+		}
+		for accepted.Load() < 40 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if _, err := newTestTokens(t).DeleteApp(ctx, db, e.owner, "127.0.0.1", e.app.PublicID, "correct horse battery"); err != nil {
+			t.Fatal(err)
+		}
+		d := models.NewAppDeleter(db, models.AppDeleterOptions{Settle: time.Minute, Chunk: 7})
+		if _, err := d.RunOnce(ctx, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		for before := refused.Load(); refused.Load() < before+40; {
+			time.Sleep(5 * time.Millisecond)
+		}
+		close(stop)
+		wg.Wait()
+		if err := e.writer.EventLog().Drain(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if u := unexpected.Load(); u != nil {
+			t.Errorf("a write answered %v", u)
+		}
+		run, err := d.RunOnce(ctx, time.Now().Add(time.Hour))
+		if err != nil || !slices.Contains(run.Gone, e.app.ID) {
+			t.Fatalf("after the settle time: %+v %v", run, err)
+		}
+		checkNoRows(t, db, tables, e.app.ID)
+		// Writes after the app row went add nothing either.
+		for _, r := range e.writer.Trigger(ctx, []models.TriggerInput{{AppPublicID: e.app.PublicID, DeviceID: "after", Code: "view", Origin: "https://s.example"}}) {
+			if !errors.Is(r.Err, models.ErrNotFound) {
+				t.Errorf("a trigger after the app row went: %+v", r)
+			}
+		}
+		if _, err := models.Identify(ctx, db, e.writer.Catalog(), models.IdentifyInput{AppPublicID: e.app.PublicID, DeviceID: "after", Email: "after@example.com"}); err == nil {
+			t.Error("an identify after the app row went was accepted")
+		}
+		if err := e.writer.EventLog().Drain(ctx); err != nil {
+			t.Fatal(err)
+		}
+		checkNoRows(t, db, tables, e.app.ID)
+		t.Logf("%d writes accepted, %d refused", accepted.Load(), refused.Load())
 	})
 }
