@@ -119,6 +119,21 @@ func markAppDeleted(tx *gorm.DB, userID uint64, app *App) error {
 			return err
 		}
 	}
+	// Its actions too: a replica of a release before app deletion (during
+	// a rolling upgrade) claims the deliveries of any action not disabled.
+	// By a list of rule ids, on automation_actions' index of rule_id (MariaDB
+	// answers "rule_id IN (subquery)" in an UPDATE by a scan of every row).
+	var rules []uint64
+	if err := tx.Model(&AutomationRule{}).Where("app_id = ?", app.ID).Order("id").Pluck("id", &rules).Error; err != nil {
+		return err
+	}
+	for chunk := range inChunks(rules, 500) {
+		err := tx.Model(&AutomationAction{}).Where("rule_id IN ? AND disabled_at IS NULL", chunk).
+			Updates(map[string]any{"disabled_at": now, "disabled_reason": "the app was deleted", "updated_at": now}).Error
+		if err != nil {
+			return err
+		}
+	}
 	app.DeletedAt = &now
 	return nil
 }

@@ -191,3 +191,40 @@ func TestDeleteAppRacesWrites(t *testing.T) {
 		t.Logf("%d writes accepted, %d refused", accepted.Load(), refused.Load())
 	})
 }
+
+// A replica of a release before app deletion claims the deliveries of
+// every action not disabled, whatever the app: the deletion disables the
+// app's actions, so such a replica sends none of its pending deliveries
+// during a rolling upgrade. Another app's actions stay as they were.
+func TestDeleteAppDisablesItsActions(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		hook := newReceiver(t, nil)
+		doomed := newAutomationEnv(t, db, models.DispatcherOptions{})
+		kept := newAutomationEnv(t, db, models.DispatcherOptions{})
+		for _, e := range []*automationEnv{doomed, kept} {
+			e.matcher("Views", "view")
+			e.rule("Hook", "Views", false, webhookTo(hook.URL))
+			e.rule("Hook too", "Views", false, webhookTo(hook.URL))
+		}
+		if _, err := newTestTokens(t).DeleteApp(doomed.ctx, db, doomed.owner, "127.0.0.1", doomed.app.PublicID, "correct horse battery"); err != nil {
+			t.Fatal(err)
+		}
+		count := func(appID uint64, disabled bool) int64 {
+			var n int64
+			q := db.Model(&models.AutomationAction{}).Where("app_id = ?", appID)
+			if disabled {
+				q = q.Where("disabled_at IS NOT NULL")
+			}
+			if err := q.Count(&n).Error; err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		if all, off := count(doomed.app.ID, false), count(doomed.app.ID, true); all != 2 || off != 2 {
+			t.Errorf("the deleted app's actions: %d of %d disabled", off, all)
+		}
+		if all, off := count(kept.app.ID, false), count(kept.app.ID, true); all != 2 || off != 0 {
+			t.Errorf("the other app's actions: %d of %d disabled", off, all)
+		}
+	})
+}
