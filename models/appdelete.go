@@ -14,7 +14,8 @@ import (
 // NOT_FOUND and live streams end at their next check), its secret key
 // stops matching (secret_hash is emptied), its ingest tokens are revoked,
 // AppByPublicID no longer finds it (triggers and identify by public id are
-// refused as for an unknown app), its definitions and rules are disabled
+// refused as for an unknown app), its definitions, rules and actions are
+// disabled
 // (so a replica whose catalog still holds it, for at most CRUMBS_CACHE_TTL,
 // records no event: the writer's counter update finds no enabled
 // definition), and the dispatcher sends none of its deliveries. The
