@@ -15,9 +15,8 @@ import (
 // stops matching (secret_hash is emptied), its ingest tokens are revoked,
 // AppByPublicID no longer finds it (triggers and identify by public id are
 // refused as for an unknown app), its definitions, rules and actions are
-// disabled
-// (so a replica whose catalog still holds it, for at most CRUMBS_CACHE_TTL,
-// records no event: the writer's counter update finds no enabled
+// disabled (so a replica whose catalog still holds it, for at most
+// CRUMBS_CACHE_TTL, records no event: the writer's counter update finds no enabled
 // definition), and the dispatcher sends none of its deliveries. The
 // AppDeleter (appdelete_job.go) then removes its rows in the background
 // and finally the app row itself.
