@@ -228,3 +228,69 @@ func TestDeleteAppDisablesItsActions(t *testing.T) {
 		}
 	})
 }
+
+// Owners delete the app at once while one of them deletes their account
+// (in odd rounds the app's sole owner, alone): exactly one deletion wins,
+// another is NOT_FOUND, deleteAccount either goes through or is CONFLICT,
+// and nothing is left behind: no member of the deleted app, and never a
+// live app without an owner.
+func TestDeleteAppRacesOwners(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		tokens := newTestTokens(t)
+		for round := range 6 {
+			e := newEnv(t, db)
+			deleters := []models.Viewer{e.owner}
+			if round%2 == 0 {
+				second := newUser(t, db)
+				if err := db.Exec("INSERT INTO memberships (app_id, user_id, role, created_at) VALUES (?, ?, 'owner', ?)", e.app.ID, second.UserID, time.Now()).Error; err != nil {
+					t.Fatal(err)
+				}
+				deleters = append(deleters, second)
+			}
+			var wg sync.WaitGroup
+			errs := make([]error, len(deleters))
+			var accountErr error
+			start := make(chan struct{})
+			for i, v := range deleters {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					_, errs[i] = tokens.DeleteApp(ctx, db, v, "127.0.0.1", e.app.PublicID, "correct horse battery")
+				}()
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				accountErr = tokens.DeleteAccount(ctx, db, e.owner, "127.0.0.2", "correct horse battery")
+			}()
+			close(start)
+			wg.Wait()
+			won := 0
+			for _, err := range errs {
+				switch {
+				case err == nil:
+					won++
+				case errors.Is(err, models.ErrNotFound):
+				default:
+					t.Fatalf("round %d: a deletion answered %v", round, err)
+				}
+			}
+			if accountErr != nil && !errors.Is(accountErr, models.ErrConflict) {
+				t.Fatalf("round %d: deleteAccount answered %v", round, accountErr)
+			}
+			var live, members, owners int64
+			db.Model(&models.App{}).Where("id = ? AND deleted_at IS NULL", e.app.ID).Count(&live)
+			db.Model(&models.Membership{}).Where("app_id = ?", e.app.ID).Count(&members)
+			db.Model(&models.Membership{}).Where("app_id = ? AND role = 'owner'", e.app.ID).Count(&owners)
+			if live == 1 && owners == 0 || live == 0 && members != 0 || won > 1 {
+				t.Fatalf("round %d: %d deletions won, app live %d, %d members (%d owners), errors %v, deleteAccount %v", round, won, live, members, owners, errs, accountErr)
+			}
+			if won == 0 && live == 0 {
+				t.Fatalf("round %d: the app is deleted but no deletion answered so", round)
+			}
+		}
+	})
+}
