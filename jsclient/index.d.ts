@@ -54,7 +54,7 @@ export function init(options: CrumbsOptions): void
 export function track(code: string, properties?: Properties, source?: EventSource): void
 /** Attaches this device to the lead with this email; `fields.name` becomes the lead's name, the rest its fields. */
 export function identify(email: string, fields?: { name?: string; [field: string]: unknown }): void
-/** Gives (true) or withdraws (false) consent; withdrawing forgets the device id and the stored queue. */
+/** Gives (true) or withdraws (false) consent; withdrawing forgets the device id and the stored queue. Called before init, the last answer holds once init runs. */
 export function consent(granted: boolean): void
 /** The device id, for passing to a backend that triggers events for the same device. Undefined before init. */
 export function deviceId(): string | undefined

@@ -1,4 +1,5 @@
 import { opts as c } from './config.js'
+import { identify, track } from './index.js'
 import { declared, read } from './triggers.js'
 
 const CLICKABLE = '[href],button,[role=button],[type=submit]'
@@ -10,7 +11,7 @@ const attr = (el, n) => el.getAttribute(n) || undefined
  * (each can be switched off). With identifyForms, a submitted form's email
  * field identifies the visitor; no other field value is ever read.
  */
-export function autoCapture(track, identify) {
+export function autoCapture() {
   for (const type of ['click', 'submit'])
     // Capture phase, so a site's stopPropagation does not hide the event.
     addEventListener(
@@ -22,7 +23,13 @@ export function autoCapture(track, identify) {
           track(
             type,
             click
-              ? { url: el.href, text: (el.innerText || el.value)?.trim().slice(0, 100), target: attr(el, 'target') }
+              ? // An SVG <a>'s href is an SVGAnimatedString: its baseVal, resolved
+                // against the page as an HTML link's href is (JSON takes a URL as its href).
+                {
+                  url: el.href?.baseVal == null ? el.href : new URL(el.href.baseVal, el.baseURI),
+                  text: (el.innerText || el.value)?.trim().slice(0, 100),
+                  target: attr(el, 'target'),
+                }
               : { action: attr(el, 'action'), id: attr(el, 'id') },
           )
         const email = !click && c.identifyForms && t.querySelector('input[type=email],input[name=email]')?.value.trim()

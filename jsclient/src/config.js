@@ -5,7 +5,8 @@
  * server's root, or its path behind a proxy (https://example.com/crumbs/).
  */
 export function fromScript(el) {
-  const o = { endpoint: new URL('.', el.src).href }
+  // (A URL, which new URL takes as a base as it takes its href.)
+  const o = { endpoint: new URL('.', el.src) }
   for (const k in el.dataset) {
     const v = el.dataset[k]
     o[k] = v == 'false' ? false : v || true

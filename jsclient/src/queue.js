@@ -108,9 +108,13 @@ export function createQueue(send = post) {
             (RETRY.test(e.code) || log('refused', e.code, x) || queueMicrotask(() => c.onError?.({ ...e, eventCode: x.code })))) ||
           !drop(key),
       )
-      // (A wait over 2^31 ms would fire at once: setTimeout takes 32 bits;
-      // a negative Retry-After, from a broken proxy, backs off instead.)
-      wait = again[0] && Math.min(WAIT, Math.max(res?.headers.get('Retry-After') * 1e3, 0) || backoff(++tries))
+      // Retry-After is seconds or an HTTP date; wait holds the header, then
+      // the milliseconds it asks for. (A wait over 2^31 ms would fire at once:
+      // setTimeout takes 32 bits; a negative Retry-After, from a broken proxy,
+      // or a date gone by, backs off instead.)
+      wait =
+        again[0] &&
+        Math.min(WAIT, (wait = (wait = res?.headers.get('retry-after')) * 1e3 || Date.parse(wait) - Date.now()) > 0 ? wait : backoff(++tries))
     }
     // Where storage is denied (the user blocks cookies for the site, a
     // sandboxed or third-party frame) Web Locks are denied too: send

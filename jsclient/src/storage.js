@@ -51,7 +51,8 @@ export function deviceId(fresh) {
 /** Removes everything this app stored: the device id, the queue and the consent flag (consent withdrawn). */
 export function forget() {
   try {
-    for (const k of Object.keys(localStorage)) k.startsWith(P()) && delete localStorage[k]
+    // (for-in also lists Storage's methods, which have no such prefix.)
+    for (const k in localStorage) k.startsWith(P()) && delete localStorage[k]
   } catch {}
   cookie('')
   opts.id = 0

@@ -36,7 +36,7 @@ export function watch(fire) {
       on == 'view' ? once(el) : on == 'visible' && io.observe(el)
     }
   }
-  new MutationObserver(scan).observe(document, { childList: true, subtree: true })
+  new MutationObserver(scan).observe(document, { childList: 1, subtree: 1 })
   return () => {
     seen = new WeakSet()
     scan()

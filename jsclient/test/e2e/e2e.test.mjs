@@ -119,6 +119,23 @@ test('clicks on links, buttons and data-crumbs-event elements, including ones ad
   assert.deepEqual(trials.map((e) => [e.properties.plan, e.source]), [['pro', 'shortcode'], ['late', 'block']])
 })
 
+test('a click on a link of an inline SVG sends its URL, resolved against the page as an HTML link is', async (t) => {
+  // Before, the SVG <a>'s href (an SVGAnimatedString) went as url: {}, which the server refuses.
+  const { site, page, attrs, events } = await setup(t)
+  const next = site.add('/charts/next', { attrs: attrs() })
+  site.add('/charts/svg', {
+    attrs: attrs(),
+    body: `<svg width="100" height="100"><a href="next" target="_self"><rect id="bar" width="100" height="100"/></a></svg>`,
+  })
+  await page.goto(`${site.url}/charts/svg`)
+  await page.click('#bar')
+  await page.waitForURL(next)
+  await expectCounts(events, { view: 2, click: 1 }, 'SVG link click')
+  const click = (await events()).find((e) => e.code == 'click')
+  assert.equal(click.properties.url, next)
+  assert.equal(click.properties.target, '_self')
+})
+
 test('view and visible triggers fire once per page view, also for elements added later', async (t) => {
   const { site, page, attrs, events } = await setup(t, { defs: ['promo_view', 'pdf_seen', 'late_seen'] })
   site.add('/visible', {
@@ -381,6 +398,22 @@ test('the ES module queues track() before init()', async (t) => {
   await page.waitForFunction(() => window.crumbs)
   await expectCounts(events, { view: 1, early_click: 1 }, 'the early event')
   assert.equal((await events()).find((e) => e.code == 'early_click').properties.when, 'before init')
+})
+
+test('the ES module keeps consent() called before init()', async (t) => {
+  // Before, consent() before init() was dropped: with requireConsent nothing was ever sent.
+  const { site, page, appId, events } = await setup(t)
+  site.raw('/module-consent', `<!doctype html><title>Module</title><script type="module">
+    import { consent, init, deviceId } from '/src/index.js'
+    consent(false)
+    consent(true)
+    init({ appId: ${JSON.stringify(appId)}, endpoint: ${JSON.stringify(server.url)}, allowAutomation: true, requireConsent: true })
+    window.crumbs = (cmd) => cmd == 'deviceId' && deviceId()
+  </script>`)
+  await page.goto(`${site.url}/module-consent`)
+  await page.waitForFunction(() => window.crumbs)
+  await expectCounts(events, { view: 1 }, 'the view after early consent')
+  assert.ok(await page.evaluate((a) => localStorage[`crumbs_${a}_consent`] && localStorage[`crumbs_${a}_id`], appId), 'consent and id stored')
 })
 
 test('bots and headless browsers by user agent are not tracked', async (t) => {

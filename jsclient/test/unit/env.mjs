@@ -48,7 +48,8 @@ export const reply = (body, status = 200, headers = {}) => ({
   status,
   ok: status < 300,
   json: async () => body,
-  headers: { get: (h) => headers[h] ?? null },
+  // Real Headers: names are case-insensitive, as in browsers.
+  headers: new Headers(headers),
 })
 
 /** Batch results: one entry per item, null for accepted or an error code. */

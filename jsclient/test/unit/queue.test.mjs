@@ -293,6 +293,25 @@ describe('retry', () => {
     assert.deepEqual(queued(), [])
   })
 
+  test('a Retry-After given as an HTTP date waits until then; a date gone by backs off', async () => {
+    // The mocked clock starts at 0: the answer comes at 300 ms and asks for 8 s.
+    const at = (s) => new Date(s * 1e3).toUTCString()
+    const send = transport(reply({}, 503, { 'Retry-After': at(8) }), reply({}, 429, { 'Retry-After': at(1) }), results(null))
+    const q = createQueue(send)
+    q.push(event('view', 1))
+    await tick(300)
+    await tick(7699)
+    assert.equal(send.calls.length, 1)
+    await tick(1)
+    assert.equal(send.calls.length, 2)
+    // A date before now: the first backoff (1 to 2 s), not at once.
+    await tick(999)
+    assert.equal(send.calls.length, 2)
+    await tick(1001)
+    assert.equal(send.calls.length, 3)
+    assert.deepEqual(queued(), [])
+  })
+
   test('UNAVAILABLE (a store outage, a server shutting down) is retried, for events and identify', async () => {
     const down = reply({ error: { code: 'UNAVAILABLE', message: 'the store is unavailable; retry later' } }, 503, { 'Retry-After': '5' })
     const send = transport(down, results(null), down, reply({ moved: false }))
