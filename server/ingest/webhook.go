@@ -37,17 +37,8 @@ type bentoEvent struct {
 // resend, which an Idempotency-Key header (or each event's id) makes safe.
 func (a *API) webhook(w http.ResponseWriter, r *http.Request) {
 	integration := r.PathValue("integration")
-	if !validIntegration(integration) {
-		a.failAs(w, r, models.Invalid("integration", "must be 1 to 32 lowercase letters, digits, '_' or '-', e.g. generic, pos, billing"), asSent)
-		return
-	}
-	who, raw, ok := a.begin(w, r, urlToken)
+	who, raw, appID, ok := a.beginWebhook(w, r)
 	if !ok {
-		return
-	}
-	appID, err := a.opts.Writer.AppForIngestToken(r.Context(), r.PathValue("ingestToken"), who.clientIP)
-	if err != nil {
-		a.failAs(w, r, err, asSent)
 		return
 	}
 	var body struct {
@@ -141,6 +132,25 @@ func (a *API) webhook(w http.ResponseWriter, r *http.Request) {
 		Failed  int       `json:"failed"`
 		Items   []itemOut `json:"items"`
 	}{accepted, len(results) - accepted, out})
+}
+
+// beginWebhook checks a webhook URL's integration, reads the request (as
+// begin does) and finds the app of its ingest token; ok is false once the
+// refusal is answered.
+func (a *API) beginWebhook(w http.ResponseWriter, r *http.Request) (who caller, raw []byte, appID string, ok bool) {
+	if !validIntegration(r.PathValue("integration")) {
+		a.failAs(w, r, models.Invalid("integration", "must be 1 to 32 lowercase letters, digits, '_' or '-', e.g. generic, pos, billing"), asSent)
+		return who, nil, "", false
+	}
+	if who, raw, ok = a.begin(w, r, urlToken); !ok {
+		return who, nil, "", false
+	}
+	appID, err := a.opts.Writer.AppForIngestToken(r.Context(), r.PathValue("ingestToken"), who.clientIP)
+	if err != nil {
+		a.failAs(w, r, err, asSent)
+		return who, nil, "", false
+	}
+	return who, raw, appID, true
 }
 
 // leadEvent maps an event to an event of its lead: type the code,
@@ -319,17 +329,8 @@ type subscriberOut struct {
 // Bento's tags and remove_tags are refused: Crumbs keeps no tags, and taking
 // them as a field would replace a lead's tags where Bento adds to them.
 func (a *API) subscribers(w http.ResponseWriter, r *http.Request) {
-	if !validIntegration(r.PathValue("integration")) {
-		a.failAs(w, r, models.Invalid("integration", "must be 1 to 32 lowercase letters, digits, '_' or '-', e.g. generic, pos, billing"), asSent)
-		return
-	}
-	who, raw, ok := a.begin(w, r, urlToken)
+	who, raw, appID, ok := a.beginWebhook(w, r)
 	if !ok {
-		return
-	}
-	appID, err := a.opts.Writer.AppForIngestToken(r.Context(), r.PathValue("ingestToken"), who.clientIP)
-	if err != nil {
-		a.failAs(w, r, err, asSent)
 		return
 	}
 	var body struct {
