@@ -269,11 +269,14 @@ func TestDeleteAppRacesOwners(t *testing.T) {
 			close(start)
 			wg.Wait()
 			won := 0
-			for _, err := range errs {
+			for i, err := range errs {
 				switch {
 				case err == nil:
 					won++
 				case errors.Is(err, models.ErrNotFound):
+				case i == 0 && accountErr == nil && errors.Is(err, models.ErrUnauthenticated):
+					// The owner's account went first (another owner keeps
+					// the app): their deletion finds no user.
 				default:
 					t.Fatalf("round %d: a deletion answered %v", round, err)
 				}
