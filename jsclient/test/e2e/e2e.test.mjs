@@ -611,6 +611,9 @@ test('a url or referrer over the 2048 bytes the server takes is cut, and the vie
   site.raw('/from', `<!doctype html><a id="go" href="${long}">go</a>`)
   await page.goto(`${site.url}/from?r=${'b'.repeat(3000)}`)
   await page.click('#go')
+  // The next page's library, before its device id is read.
+  await page.waitForURL(long)
+  await page.waitForFunction(() => window.crumbs)
   const [view] = (await expectCounts(events, { view: 1 }, 'the view'), await events())
   assert.equal(view.url, long.slice(0, 2048))
   assert.equal(view.referrer, `${site.url}/from?r=${'b'.repeat(3000)}`.slice(0, 2048))
