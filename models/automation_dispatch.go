@@ -31,7 +31,8 @@ type hookJob struct {
 	gone   bool // the event was erased: dead without an attempt
 	res    sendResult
 	first  *firstBatch // a first attempt for the automations consumer: no row yet, no lease
-	sent   bool        // first attempts: the request was made, not cut short by the budget
+	sent   bool        // first attempts: the request was made and answered by the budget
+	handed *handover   // a first attempt still in flight at the budget: its row is leased to token
 }
 
 func (d *Dispatcher) run() {
@@ -42,6 +43,7 @@ func (d *Dispatcher) run() {
 		close(recorded)
 	}()
 	d.loop(results)
+	d.handing.Wait()
 	close(results)
 	<-recorded
 	close(d.done)
@@ -57,6 +59,7 @@ func (d *Dispatcher) loop(results chan<- *hookJob) {
 	budget.Stop()
 	defer budget.Stop()
 	inflight := map[uint64]int{} // started
+	runningFirsts := map[*hookJob]bool{}
 	queued, running := 0, 0
 	finished := make(chan *hookJob, d.opts.Workers)
 	timer := time.NewTimer(0)
@@ -78,9 +81,19 @@ func (d *Dispatcher) loop(results chan<- *hookJob) {
 		now := time.Now()
 		var wake time.Duration // until a throttled action has a token again
 		buckets.forget(now)
-		// First attempts whose budget ended go back unsent; the others
-		// start first, within the same caps.
+		// First attempts whose budget ended go back: unsent if they have not
+		// started, handed over to this dispatcher if they are in flight
+		// (unless it is closing: then they end cut short, and go back
+		// unsent). The others start first, within the same caps.
 		if expired := slices.ContainsFunc(batches, func(b *firstBatch) bool { return b.ctx.Err() != nil }); expired {
+			for j := range runningFirsts {
+				if j.first.ctx.Err() != nil && d.ctx.Err() == nil {
+					delete(runningFirsts, j)
+					j.handed = &handover{settled: make(chan struct{})}
+					j.token = fmt.Sprintf("%s:%d", d.owner, d.seq.Add(1))
+					j.first.done <- j
+				}
+			}
 			for ruleID, q := range firsts {
 				kept := q[:0]
 				for _, j := range q {
@@ -122,12 +135,11 @@ func (d *Dispatcher) loop(results chan<- *hookJob) {
 					started++
 					running++
 					inflight[ruleID]++
-					ctx := d.ctx
 					if j.first != nil {
-						ctx = j.first.ctx
+						runningFirsts[j] = true
 					}
 					go func() {
-						j.res = d.send(ctx, j.action, j.dl.WebhookID(), j.body)
+						j.res = d.send(d.ctx, j.action, j.dl.WebhookID(), j.body)
 						finished <- j
 					}()
 				}
@@ -226,6 +238,7 @@ func (d *Dispatcher) loop(results chan<- *hookJob) {
 			if inflight[j.dl.RuleID]--; inflight[j.dl.RuleID] == 0 {
 				delete(inflight, j.dl.RuleID)
 			}
+			delete(runningFirsts, j)
 			d.finish(j, results)
 		case <-timer.C:
 			idle = false
@@ -251,14 +264,42 @@ func (d *Dispatcher) loop(results chan<- *hookJob) {
 }
 
 // finish hands an attempt's result on: a first attempt back to its
-// consumer (sent unless the budget cut it short), any other to the recorder.
+// consumer (sent unless a closing dispatcher cut it short), one handed over
+// at its budget to the recorder once its row has committed, any other to
+// the recorder.
 func (d *Dispatcher) finish(j *hookJob, results chan<- *hookJob) {
-	if j.first == nil {
+	switch {
+	case j.handed != nil:
+		d.handing.Add(1)
+		go d.recordHandedOver(j, results)
+	case j.first != nil:
+		j.sent = !(j.res.err != nil && d.ctx.Err() != nil)
+		j.first.done <- j
+	default:
 		results <- j
-		return
 	}
-	j.sent = !(j.res.err != nil && j.first.ctx.Err() != nil)
-	j.first.done <- j
+}
+
+// recordHandedOver passes the outcome of a first attempt handed over at its
+// budget to the recorder once the consumer's transaction has inserted its
+// delivery, leased to the attempt. If that transaction failed, the outcome
+// goes with it (the consumer sends again); if the dispatcher closes first,
+// the lease lapses and the delivery is claimed again.
+func (d *Dispatcher) recordHandedOver(j *hookJob, results chan<- *hookJob) {
+	defer d.handing.Done()
+	select {
+	case <-j.handed.settled:
+	default:
+		select {
+		case <-j.handed.settled:
+		case <-d.ctx.Done():
+			return
+		}
+	}
+	if j.handed.ok && j.handed.id != 0 {
+		j.dl.ID = j.handed.id
+		results <- j
+	}
 }
 
 var dueStatuses = []string{DeliveryPending, DeliveryRetrying}
@@ -313,11 +354,8 @@ func (d *Dispatcher) claim(limit int, skip []uint64, room func(ruleID uint64) in
 		return nil, nil
 	}
 	token := fmt.Sprintf("%s:%d", d.owner, d.seq.Add(1))
-	// An attempt takes at most Timeout, and waits in the queue about as
-	// long; recording it a few seconds more.
-	lease := 2*d.opts.Timeout + 5*time.Second
 	err := db.Model(&Delivery{}).Where("id IN ? AND status IN ? AND due_at <= ? AND lease_until < ?", ids, dueStatuses, now, now).
-		UpdateColumns(map[string]any{"lease_owner": token, "lease_until": now + lease.Milliseconds()}).Error
+		UpdateColumns(map[string]any{"lease_owner": token, "lease_until": now + d.leaseTTL().Milliseconds()}).Error
 	if err != nil {
 		return nil, err
 	}
@@ -335,6 +373,11 @@ func (d *Dispatcher) claim(limit int, skip []uint64, room func(ruleID uint64) in
 	}
 	return jobs, nil
 }
+
+// leaseTTL is how long a delivery stays leased to an attempt: an attempt
+// takes at most Timeout, and waits in the queue about as long; recording
+// it a few seconds more.
+func (d *Dispatcher) leaseTTL() time.Duration { return 2*d.opts.Timeout + 5*time.Second }
 
 // prepare loads the actions, rules, apps and events of the jobs (those
 // not in known) and what their bodies refer to, a query per kind, and

@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"slices"
+	"sync"
 	"time"
 
 	"gorm.io/gorm"
@@ -19,9 +20,18 @@ import (
 // holds; the transaction then inserts each delivery with its outcome
 // (succeeded, retrying with its backoff, dead after a 410), one row and one
 // attempt row per delivery and no update. Deliveries that cannot start
-// within firstAttemptBudget (the rule's concurrency or rate cap, a slow
-// receiver cut short at the budget) are inserted pending, uncounted, for
-// the dispatcher to claim as before.
+// within firstAttemptBudget (the rule's concurrency or rate cap) are
+// inserted pending, uncounted, for the dispatcher to claim as before.
+//
+// An attempt still in flight at the budget (a slow receiver) is not cut
+// short: it has the whole per-attempt timeout, as every attempt does. The
+// consumer inserts its delivery leased to it, as a claim would (so no
+// replica claims it meanwhile), and once that transaction has committed
+// (LogConsumer.Settled), the attempt's outcome is recorded through the
+// dispatcher's recorder like any claimed attempt's, fenced by the lease. If
+// the transaction fails, the outcome goes with it and the consumer sends
+// again; if the dispatcher closes first, the lease lapses and the delivery
+// is claimed again: at-least-once, with one webhook-id, either way.
 //
 // The guarantees hold: the consumer reads only committed events; the rows
 // do not exist until the watermark moves, so no other replica can claim
@@ -33,13 +43,49 @@ import (
 
 // firstAttemptBudget bounds how long a flush of the automations consumer
 // waits for its first attempts: none starts after it, and those in flight
-// are cut short and left pending. Well under the consumer's lease (10 s).
+// are handed over to the dispatcher. Well under the consumer's lease (10 s).
 const firstAttemptBudget = 2 * time.Second
 
 // firstBatch is one flush's first attempts on their way through the loop.
 type firstBatch struct {
 	ctx  context.Context // ends at the budget
 	done chan *hookJob   // every job comes back once; buffered for all
+}
+
+// handover is a first attempt still in flight when its flush's budget
+// ended. The consumer records its delivery leased to the job's token and
+// then settles it: ok if that transaction committed, with the delivery's id.
+type handover struct {
+	settled chan struct{}
+	ok      bool
+	id      uint64
+}
+
+// firstFlushes holds the handovers of a consumer's flush until its
+// transaction has ended (a consumer flushes one batch at a time).
+type firstFlushes struct {
+	mu      sync.Mutex
+	pending []*handover
+}
+
+// hold keeps the handovers of the flush under way until it is settled.
+func (f *firstFlushes) hold(jobs []*hookJob) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, j := range jobs {
+		f.pending = append(f.pending, j.handed)
+	}
+}
+
+// settle tells the held handovers whether their flush committed.
+func (f *firstFlushes) settle(committed bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, h := range f.pending {
+		h.ok = committed
+		close(h.settled)
+	}
+	f.pending = nil
 }
 
 // AutomationsConsumer matches the events past its watermark against the
@@ -53,10 +99,16 @@ type firstBatch struct {
 // (replayRule does that on purpose). name is AutomationsConsumerName except
 // in tests.
 func (d *Dispatcher) AutomationsConsumer(name string) LogConsumer {
-	return LogConsumer{Name: name, StartAtEnd: true, Batch: 5000, Derive: d.deriveAutomations}
+	f := &firstFlushes{}
+	return LogConsumer{Name: name, StartAtEnd: true, Batch: 5000,
+		Derive: func(ctx context.Context, db *gorm.DB, events []*Event) (func(tx *gorm.DB) error, error) {
+			return d.deriveAutomations(ctx, db, events, f)
+		},
+		Settled: f.settle,
+	}
 }
 
-func (d *Dispatcher) deriveAutomations(ctx context.Context, db *gorm.DB, events []*Event) (func(tx *gorm.DB) error, error) {
+func (d *Dispatcher) deriveAutomations(ctx context.Context, db *gorm.DB, events []*Event, f *firstFlushes) (func(tx *gorm.DB) error, error) {
 	matched, err := matchEvents(ctx, db, events)
 	if err != nil || len(matched) == 0 {
 		return func(*gorm.DB) error { return nil }, err
@@ -89,11 +141,17 @@ func (d *Dispatcher) deriveAutomations(ctx context.Context, db *gorm.DB, events 
 	}
 	d.attemptFirst(ctx, jobs)
 	now = Now()
+	leaseUntil := time.Now().Add(d.leaseTTL()).UnixMilli()
 	rows := make([]*Delivery, len(jobs))
-	var attempted []*hookJob
+	var attempted, handed []*hookJob
 	var gone []uint64 // actions that answered 410
 	for i, j := range jobs {
 		rows[i] = j.dl
+		if j.handed != nil {
+			j.dl.LeaseOwner, j.dl.LeaseUntil = j.token, leaseUntil
+			handed = append(handed, j)
+			continue
+		}
 		if !j.sent {
 			continue
 		}
@@ -109,7 +167,8 @@ func (d *Dispatcher) deriveAutomations(ctx context.Context, db *gorm.DB, events 
 		j.dl.UpdatedAt = now
 		attempted = append(attempted, j)
 	}
-	return func(tx *gorm.DB) error { return recordFirstAttempts(tx, rows, attempted, gone, now) }, nil
+	f.hold(handed)
+	return func(tx *gorm.DB) error { return recordFirstAttempts(tx, rows, attempted, handed, gone, now) }, nil
 }
 
 // existingDeliveries returns the (action, event) pairs recorded for the events.
@@ -163,10 +222,12 @@ func (d *Dispatcher) attemptFirst(ctx context.Context, jobs []*hookJob) {
 
 // recordFirstAttempts inserts a flush's deliveries with their outcomes, the
 // attempt rows of those attempted, and disables the actions that answered
-// 410; in the transaction that moves the consumer's watermark.
-// Deliveries of events erased since the consumer read them are dropped,
-// with their attempts (storedEvents).
-func recordFirstAttempts(tx *gorm.DB, rows []*Delivery, attempted []*hookJob, gone []uint64, now time.Time) error {
+// 410; in the transaction that moves the consumer's watermark. The
+// deliveries of attempts handed over to the dispatcher are inserted leased
+// to them, and their ids noted for the outcome. Deliveries of events
+// erased since the consumer read them are dropped, with their attempts
+// (storedEvents).
+func recordFirstAttempts(tx *gorm.DB, rows []*Delivery, attempted, handed []*hookJob, gone []uint64, now time.Time) error {
 	eventIDs := make([]uint64, len(rows))
 	for i, r := range rows {
 		eventIDs[i] = r.EventID
@@ -177,6 +238,10 @@ func recordFirstAttempts(tx *gorm.DB, rows []*Delivery, attempted []*hookJob, go
 	}
 	rows = slices.DeleteFunc(slices.Clone(rows), func(r *Delivery) bool { return !stored[r.EventID] })
 	attempted = slices.DeleteFunc(slices.Clone(attempted), func(j *hookJob) bool { return !stored[j.dl.EventID] })
+	for _, j := range handed {
+		j.handed.id = 0 // this transaction may be the flush's second
+	}
+	handed = slices.DeleteFunc(slices.Clone(handed), func(j *hookJob) bool { return !stored[j.dl.EventID] })
 	if len(rows) == 0 {
 		return disableGone(tx, gone, now)
 	}
@@ -184,17 +249,19 @@ func recordFirstAttempts(tx *gorm.DB, rows []*Delivery, attempted []*hookJob, go
 	if err := tx.Clauses(onConflict).CreateInBatches(rows, 500).Error; err != nil {
 		return err
 	}
-	if len(attempted) == 0 {
-		return nil
+	if len(attempted) == 0 && len(handed) == 0 {
+		return disableGone(tx, gone, now)
 	}
-	// The ids of the attempted deliveries, by their unique (action, event):
-	// a multi-row insert does not tell them reliably.
+	// The ids of the attempted and handed-over deliveries, by their unique
+	// (action, event): a multi-row insert does not tell them reliably. A
+	// delivery a replay recorded first keeps the replay's lease, which
+	// fences the handed-over attempt's outcome off (stillLeased).
 	type key struct{ action, event uint64 }
 	events := map[uint64]bool{}
-	for _, j := range attempted {
+	for _, j := range slices.Concat(attempted, handed) {
 		events[j.dl.EventID] = true
 	}
-	ids := make(map[key]uint64, len(attempted))
+	ids := make(map[key]uint64, len(attempted)+len(handed))
 	for chunk := range inChunks(keysOf(events), 500) {
 		var got []struct{ ID, ActionID, EventID uint64 }
 		if err := tx.Model(&Delivery{}).Select("id", "action_id", "event_id").Where("event_id IN ?", chunk).Find(&got).Error; err != nil {
@@ -203,6 +270,9 @@ func recordFirstAttempts(tx *gorm.DB, rows []*Delivery, attempted []*hookJob, go
 		for _, g := range got {
 			ids[key{g.ActionID, g.EventID}] = g.ID
 		}
+	}
+	for _, j := range handed {
+		j.handed.id = ids[key{j.dl.ActionID, j.dl.EventID}]
 	}
 	attempts := make([]*DeliveryAttempt, 0, len(attempted))
 	for _, j := range attempted {

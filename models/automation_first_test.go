@@ -73,28 +73,99 @@ func TestFirstAttemptsFromTheConsumer(t *testing.T) {
 	})
 }
 
-// A first attempt the budget cuts short (a slow receiver) is recorded
-// pending and uncounted, and the dispatcher sends it again with the same
-// webhook-id.
-func TestFirstAttemptCutShortIsLeftToTheDispatcher(t *testing.T) {
+// A first attempt still in flight when the consumer's budget ends goes on
+// with the whole per-attempt timeout: the consumer records the delivery
+// leased to it, and its outcome is recorded once, as the dispatcher's own
+// attempts are; the receiver gets one request, not a second one with the
+// same webhook-id while the first is still answering.
+func TestFirstAttemptOutlastingTheBudgetGoesOn(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
-		e := newAutomationEnv(t, db, models.DispatcherOptions{})
-		slow := newReceiver(t, func(n int, w http.ResponseWriter) {
-			if n == 0 {
-				time.Sleep(3 * time.Second) // past the first attempt's budget
-			}
-		})
+		e := newAutomationEnv(t, db, models.DispatcherOptions{Timeout: time.Minute})
+		slow := newReceiver(t, func(int, http.ResponseWriter) { time.Sleep(3 * time.Second) }) // past the budget (2 s)
 		e.define("signup")
 		e.matcher("Signups", "signup")
 		e.rule("Slow", "Signups", false, webhookTo(slow.URL))
 		e.mustTrigger(models.TriggerInput{Secret: e.secret, Code: "signup", DeviceID: "d-1"})
 		waitFor(t, "the delivery", func() bool { return len(e.deliveries(models.DeliverySucceeded)) == 1 })
-		got := slow.requests()
-		if len(got) != 2 || got[0].header.Get("webhook-id") != got[1].header.Get("webhook-id") {
-			t.Fatalf("%d requests; want the cut one and the dispatcher's, with one webhook-id", len(got))
+		time.Sleep(500 * time.Millisecond) // a second request would be on its way by now
+		if n := len(slow.requests()); n != 1 {
+			t.Fatalf("%d requests; want the first attempt's only", n)
 		}
-		if d := e.deliveries("")[0]; d.Attempts != 1 {
-			t.Fatalf("the cut attempt was counted: %d attempts", d.Attempts)
+		d := e.deliveries("")[0]
+		attempts, err := models.AttemptsOfDeliveries(e.ctx, db, []uint64{d.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Attempts != 1 || d.LastStatusCode != 200 || len(attempts[d.ID]) != 1 || d.LastLatencyMs < 2900 {
+			t.Fatalf("delivery %+v, attempts %+v", d, attempts[d.ID])
+		}
+		if counts := e.dispatcher.DeliveryCounts(); counts["succeeded"] != 1 {
+			t.Fatalf("counts %v", counts)
+		}
+	})
+}
+
+// A slow first attempt that fails is retried after its backoff, not at
+// once: no other attempt is made while it is in flight, even though the
+// consumer has recorded its delivery.
+func TestFirstAttemptOutlastingTheBudgetFails(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newAutomationEnv(t, db, models.DispatcherOptions{Timeout: time.Minute, Backoff: time.Hour})
+		slow := newReceiver(t, func(_ int, w http.ResponseWriter) {
+			time.Sleep(3 * time.Second)
+			w.WriteHeader(http.StatusServiceUnavailable)
+		})
+		e.define("signup")
+		e.matcher("Signups", "signup")
+		e.rule("Slow", "Signups", false, webhookTo(slow.URL))
+		e.mustTrigger(models.TriggerInput{Secret: e.secret, Code: "signup", DeviceID: "d-1"})
+		waitFor(t, "the failed attempt", func() bool { return len(e.deliveries(models.DeliveryRetrying)) == 1 })
+		time.Sleep(500 * time.Millisecond)
+		d := e.deliveries("")[0]
+		if n := len(slow.requests()); n != 1 || d.Attempts != 1 || d.LastStatusCode != 503 || d.NextAttemptAt() == nil ||
+			time.Until(*d.NextAttemptAt()) < 30*time.Minute {
+			t.Fatalf("%d requests; delivery %+v", n, d)
+		}
+	})
+}
+
+// When the transaction that records a slow first attempt's delivery fails,
+// the attempt's outcome is dropped with it: the consumer derives the batch
+// again and sends again with the same webhook-id, and the delivery is
+// recorded once, with the attempt that was recorded.
+func TestFirstAttemptOutlastingTheBudgetAfterAFailedCommit(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newAutomationEnv(t, db, models.DispatcherOptions{Timeout: time.Minute, Poll: time.Hour})
+		recv := newReceiver(t, func(n int, w http.ResponseWriter) {
+			if n == 0 {
+				time.Sleep(3 * time.Second)
+			}
+		})
+		e.define("signup")
+		e.matcher("Signups", "signup")
+		e.rule("CRM", "Signups", false, webhookTo(recv.URL))
+		var failed atomic.Int32
+		restore := models.SetDerivedCommitHook(func(_ *gorm.DB, consumer string) error {
+			if strings.HasPrefix(consumer, "automations-test-") && failed.Add(1) == 1 {
+				return errors.New("the store went away")
+			}
+			return nil
+		})
+		defer restore()
+		e.mustTrigger(models.TriggerInput{Secret: e.secret, Code: "signup", DeviceID: "d-1"})
+		waitFor(t, "the delivery", func() bool { return len(e.deliveries(models.DeliverySucceeded)) == 1 })
+		time.Sleep(3 * time.Second) // the first request answers meanwhile
+		got := recv.requests()
+		if len(got) != 2 || got[0].header.Get("webhook-id") != got[1].header.Get("webhook-id") {
+			t.Fatalf("%d requests; want one per try, with one webhook-id", len(got))
+		}
+		dls := e.deliveries("")
+		if len(dls) != 1 || dls[0].Attempts != 1 || dls[0].Status != models.DeliverySucceeded {
+			t.Fatalf("deliveries %+v", dls)
+		}
+		attempts, err := models.AttemptsOfDeliveries(e.ctx, db, []uint64{dls[0].ID})
+		if err != nil || len(attempts[dls[0].ID]) != 1 {
+			t.Fatalf("attempts %+v, %v", attempts, err)
 		}
 	})
 }

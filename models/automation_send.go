@@ -63,15 +63,16 @@ type DispatcherOptions struct {
 // delivery attempted by one replica at a time, and a replica that dies
 // mid-attempt leaves it to another once the lease expires.
 type Dispatcher struct {
-	db     *gorm.DB
-	opts   DispatcherOptions
-	client *http.Client
-	owner  string
-	seq    atomic.Uint64
-	ctx    context.Context
-	cancel context.CancelFunc
-	done   chan struct{}   // closed when the loop and the recorder are done
-	firsts chan []*hookJob // first attempts from the automations consumer (automation_first.go)
+	db      *gorm.DB
+	opts    DispatcherOptions
+	client  *http.Client
+	owner   string
+	seq     atomic.Uint64
+	ctx     context.Context
+	cancel  context.CancelFunc
+	done    chan struct{}   // closed when the loop and the recorder are done
+	firsts  chan []*hookJob // first attempts from the automations consumer (automation_first.go)
+	handing sync.WaitGroup  // first attempts handed over, waiting for their consumer's commit
 
 	counts [4]atomic.Uint64 // by outcome, see outcomeNames
 

@@ -49,6 +49,9 @@ import (
 //   - Derive must not act outside the database (a flush may be repeated
 //     until it commits): side effects such as webhooks are recorded by its
 //     writes, in a table of their own, and performed after the commit;
+//     the automations consumer's first attempts are made before it, and
+//     so made again, with the same webhook-ids, when a flush is repeated
+//     (automation_first.go);
 //   - whoever changes events or a consumer's derived rows behind its back
 //     (erasure) does so in a transaction that first calls lockConsumer for
 //     that consumer; retention deletes only events at or below every live
@@ -74,6 +77,12 @@ type LogConsumer struct {
 	// may change only under the consumer's row lock (as erasure does, see
 	// lockConsumer), which the transaction's fence detects.
 	Derive func(ctx context.Context, db *gorm.DB, events []*Event) (commit func(tx *gorm.DB) error, err error)
+	// Settled, if set, is told after every flush whose Derive succeeded
+	// whether that flush's transaction committed. It is for what a Derive
+	// left under way outside the database (the automations' first attempts
+	// still in flight at their budget): it goes on to be recorded against
+	// the committed rows, or is dropped with them.
+	Settled func(committed bool)
 }
 
 // EventLogOptions tune the consumers of an EventLog.

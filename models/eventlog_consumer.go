@@ -295,6 +295,9 @@ func (c *consumerRun) flush(ctx context.Context, ready, want uint64) (more bool,
 		}
 		return write(tx)
 	})
+	if c.spec.Settled != nil {
+		c.spec.Settled(err == nil)
+	}
 	if errors.Is(err, errFenced) {
 		// An erasure or another replica came first: reload and try again,
 		// if the lease is still ours.
