@@ -421,21 +421,39 @@ func UpdateAutomationRuleFor(ctx context.Context, db *gorm.DB, v Viewer, appPubl
 			return nil, err
 		}
 		var stored *AutomationRule
-		err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			// The matcher first, then the rule: the order DeleteEventMatcher locks in.
-			if in.Matcher != nil {
-				if err := keepMatchers(tx, map[uint64]string{r.MatcherID: "matcher"}); err != nil {
+		err = withRetry(ctx, func() error {
+			return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+				// The matcher named and the one the rule moves off first, then
+				// the rule: the order DeleteEventMatcher locks in.
+				var named map[uint64]string
+				var leaving []uint64
+				if in.Matcher != nil {
+					current, err := automationRuleByID(ctx, tx, app, "id", id)
+					if err != nil {
+						return err
+					}
+					named, leaving = map[uint64]string{r.MatcherID: "matcher"}, []uint64{current.MatcherID}
+				}
+				if err := keepMatchers(tx, named, leaving...); err != nil {
 					return err
 				}
-			}
-			var err error
-			if stored, err = automationRuleByID(ctx, forUpdate(tx), app, "id", id); err != nil {
-				return err
-			}
-			return tx.Model(&AutomationRule{}).Where("id = ?", stored.ID).Updates(stored.take(r, in)).Error
+				var err error
+				if stored, err = automationRuleByID(ctx, forUpdate(tx), app, "id", id); err != nil {
+					return err
+				}
+				if in.Matcher != nil && stored.MatcherID != leaving[0] {
+					// Moved meanwhile: this lock comes out of order, and the
+					// deadlock it may meet is retried.
+					if err := keepMatchers(tx, nil, stored.MatcherID); err != nil {
+						return err
+					}
+				}
+				err = tx.Model(&AutomationRule{}).Where("id = ?", stored.ID).Updates(stored.take(r, in)).Error
+				return conflictOnDuplicate(err, "name", "a rule named %q exists in this app", r.Name)
+			})
 		})
 		if err != nil {
-			return nil, conflictOnDuplicate(err, "name", "a rule named %q exists in this app", r.Name)
+			return nil, err
 		}
 		return stored, nil
 	})

@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -107,21 +108,47 @@ func UpdateGoal(ctx context.Context, db *gorm.DB, app *App, id string, in GoalIn
 		return nil, err
 	}
 	var stored *Goal
-	err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		// Matchers first, then the goal: the order DeleteEventMatcher locks in.
-		if err := keepMatchers(tx, g.matcherFields(in)); err != nil {
-			return err
-		}
-		var err error
-		if stored, err = GoalByID(ctx, forUpdate(tx), app, "id", id); err != nil {
-			return err
-		}
-		return tx.Model(&Goal{}).Where("id = ?", stored.ID).Updates(stored.take(g, in)).Error
+	err = withRetry(ctx, func() error {
+		return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			// Matchers first, those named and those the goal moves off, then
+			// the goal: the order DeleteEventMatcher locks in.
+			current, err := GoalByID(ctx, tx, app, "id", id)
+			if err != nil {
+				return err
+			}
+			if err := keepMatchers(tx, g.matcherFields(in), current.leaving(in)...); err != nil {
+				return err
+			}
+			if stored, err = GoalByID(ctx, forUpdate(tx), app, "id", id); err != nil {
+				return err
+			}
+			if !slices.Equal(stored.leaving(in), current.leaving(in)) {
+				// Moved meanwhile: this lock comes out of order, and the
+				// deadlock it may meet is retried.
+				if err := keepMatchers(tx, nil, stored.leaving(in)...); err != nil {
+					return err
+				}
+			}
+			err = tx.Model(&Goal{}).Where("id = ?", stored.ID).Updates(stored.take(g, in)).Error
+			return conflictOnDuplicate(err, "name", "a goal named %q exists in this app", g.Name)
+		})
 	})
 	if err != nil {
-		return nil, conflictOnDuplicate(err, "name", "a goal named %q exists in this app", g.Name)
+		return nil, err
 	}
 	return stored, nil
+}
+
+// leaving lists the matchers that in replaces in g.
+func (g *Goal) leaving(in GoalInput) []uint64 {
+	var ids []uint64
+	if in.StartMatcher != nil {
+		ids = append(ids, g.StartMatcherID)
+	}
+	if in.CompletionMatcher != nil {
+		ids = append(ids, g.CompletionMatcherID)
+	}
+	return ids
 }
 
 // take copies the fields that in gives from edited onto g and returns

@@ -119,7 +119,14 @@ func DeleteEventMatcher(ctx context.Context, db *gorm.DB, app *App, id string) (
 	if err != nil {
 		return nil, err
 	}
-	err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	// Retried: a goal or rule moved meanwhile locks its old matcher late.
+	err = withRetry(ctx, func() error { return deleteEventMatcher(ctx, db, m, id) })
+	return m, err
+}
+
+// deleteEventMatcher is DeleteEventMatcher's transaction.
+func deleteEventMatcher(ctx context.Context, db *gorm.DB, m *EventMatcher, id string) error {
+	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		// The lock keepMatchers takes: a goal or rule being stored with m
 		// is either counted below or refused there.
 		if err := forUpdate(tx).Where("id = ?", m.ID).Take(&EventMatcher{}).Error; err != nil {
@@ -144,7 +151,6 @@ func DeleteEventMatcher(ctx context.Context, db *gorm.DB, app *App, id string) (
 		}
 		return tx.Delete(m).Error
 	})
-	return m, err
 }
 
 // EventMatcherByID returns one matcher of the app.
@@ -163,15 +169,26 @@ func EventMatcherByID(ctx context.Context, db *gorm.DB, app *App, id string) (*E
 
 // keepMatchers locks, until tx ends, the matchers a goal or rule is being
 // stored with (found by name in its app; fields maps each id to the
-// argument that named it), in id order so that writers do not deadlock, and
-// refuses one deleted since it was looked up. DeleteEventMatcher takes the
-// same lock before it looks for goals and rules, so that none is ever left
-// without its matcher.
-func keepMatchers(tx *gorm.DB, fields map[uint64]string) error {
-	if len(fields) == 0 {
+// argument that named it) and those it is moving off (leaving), in id
+// order so that writers do not deadlock, and refuses one of fields deleted
+// since it was looked up. DeleteEventMatcher takes the same lock before it
+// looks for goals and rules, so that none is ever left without its
+// matcher, and a move off a matcher waits for its delete (or the delete
+// for the move) before either locks the goal's or rule's row: on MariaDB
+// the delete's count locks the goal's index entry for that matcher, which
+// the move rewrites, and a move holding the row while the delete held the
+// entry deadlocked.
+func keepMatchers(tx *gorm.DB, fields map[uint64]string, leaving ...uint64) error {
+	ids := slices.Collect(maps.Keys(fields))
+	for _, id := range leaving {
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
 		return nil
 	}
-	ids := slices.Sorted(maps.Keys(fields))
+	slices.Sort(ids)
 	var found []uint64
 	// By primary key alone: through the app's index MariaDB locks every
 	// matcher of the app, and a delete and a goal deadlock.
@@ -179,7 +196,7 @@ func keepMatchers(tx *gorm.DB, fields map[uint64]string) error {
 	if err != nil {
 		return err
 	}
-	for _, id := range ids {
+	for _, id := range slices.Sorted(maps.Keys(fields)) {
 		if !slices.Contains(found, id) {
 			return Invalid(fields[id], "the matcher was deleted meanwhile")
 		}
