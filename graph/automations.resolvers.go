@@ -104,7 +104,9 @@ func (r *mutationResolver) AddAutomationAction(ctx context.Context, appID string
 
 // UpdateAutomationAction is the resolver for the updateAutomationAction field.
 func (r *mutationResolver) UpdateAutomationAction(ctx context.Context, appID string, id string, input model.UpdateAutomationActionInput) (*models.AutomationAction, error) {
-	return models.UpdateAutomationActionFor(ctx, r.DB, viewer(ctx), r.guard(), appID, id, actionIn("", input.URL, input.Headers, input.Template, input.Enabled))
+	in := actionIn("", input.URL, input.Headers, input.Template, input.Enabled)
+	in.HeadersOrigin = input.HeadersOrigin
+	return models.UpdateAutomationActionFor(ctx, r.DB, viewer(ctx), r.guard(), appID, id, in)
 }
 
 // DeleteAutomationAction is the resolver for the deleteAutomationAction field.

@@ -194,6 +194,10 @@ type AutomationActionInput struct {
 	Headers  []Header
 	Template *string
 	Enabled  *bool
+	// HeadersOrigin is the origin the headers of an update are given for
+	// (its URL, or the URL as the API shows it, names it); without a URL
+	// in the same update, the action as read when the update arrives.
+	HeadersOrigin *string
 }
 
 const (
@@ -539,9 +543,12 @@ func AddAutomationActionFor(ctx context.Context, db *gorm.DB, v Viewer, guard UR
 // not switch back on an action that a 410 Gone disabled meanwhile. The
 // input is checked first (its URL may need a DNS lookup, which no lock
 // should wait for); the action is then read locked, and what depends on
-// fields the input leaves as they are (headers go only to the origin they
-// were saved for) is checked again against the stored ones. Enabling an
-// action that a 410 disabled lets its waiting deliveries go.
+// fields the input leaves as they are is checked again against the stored
+// ones: headers go only to the origin they were saved for, and headers
+// given without a URL only to the origin they were given for, so a
+// headers edit that lands after someone moved the action elsewhere is
+// CONFLICT. Enabling an action that a 410 disabled lets its waiting
+// deliveries go.
 func UpdateAutomationActionFor(ctx context.Context, db *gorm.DB, v Viewer, guard URLGuard, appPublicID, id string, in AutomationActionInput) (*AutomationAction, error) {
 	return inApp(ctx, db, v, appPublicID, RoleEditor, func(app *App) (*AutomationAction, error) {
 		a, err := automationActionByID(ctx, db, app, "id", id)
@@ -551,7 +558,17 @@ func UpdateAutomationActionFor(ctx context.Context, db *gorm.DB, v Viewer, guard
 		var bad validation
 		bad.check("input.kind", in.Kind == nil || *in.Kind == a.Kind, "cannot change; add a new action instead")
 		in.Kind = nil
+		headersFor := urlOrigin(a.URL)
 		bad.add(a.apply(ctx, guard, "input", in))
+		if in.HeadersOrigin != nil {
+			given := urlOrigin(strings.TrimSpace(*in.HeadersOrigin))
+			if bad.check("input.headersOrigin", in.Headers != nil, "give it with headers") &&
+				bad.check("input.headersOrigin", strings.Contains(given, "://"), "is not an origin (scheme://host[:port])") &&
+				in.URL != nil {
+				bad.check("input.headersOrigin", strings.EqualFold(given, urlOrigin(a.URL)), "is not the origin of url")
+			}
+			headersFor = given
+		}
 		if err := bad.err(); err != nil {
 			return nil, err
 		}
@@ -567,6 +584,9 @@ func UpdateAutomationActionFor(ctx context.Context, db *gorm.DB, v Viewer, guard
 					return err
 				}
 				changes["url"] = stored.URL
+			} else if len(in.Headers) > 0 && !strings.EqualFold(urlOrigin(stored.URL), headersFor) {
+				return ConflictOn("input.headers", "the action was moved to %s meanwhile; these headers were given for %s: give them again for where it is now",
+					urlOrigin(stored.URL), headersFor)
 			}
 			if err := stored.applyChecked("input", in); err != nil {
 				return err

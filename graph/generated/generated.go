@@ -4010,8 +4010,18 @@ input UpdateAutomationActionInput {
   never shown again and go only to the origin they were saved for.
   """
   url: String
-  "Replaces all headers (webhooks only; ` + "`" + `[]` + "`" + ` drops them)."
+  """
+  Replaces all headers (webhooks only; ` + "`" + `[]` + "`" + ` drops them). Given without ` + "`" + `url` + "`" + `, they go only to
+  the origin they were given for (headersOrigin): if the action was moved to another origin
+  meanwhile, the edit is CONFLICT on input.headers and changes nothing.
+  """
   headers: [HeaderInput!]
+  """
+  With ` + "`" + `headers` + "`" + `: the origin (scheme://host[:port]) they are given for, such as the action's ` + "`" + `url` + "`" + `
+  as read when the edit was made (https://crm.example.com/api/… names https://crm.example.com).
+  Left out, the origin the action has when the edit arrives. With ` + "`" + `url` + "`" + ` it must be that URL's origin.
+  """
+  headersOrigin: String
   "The Slack message template (webhooks do not use it), at most 2000 characters; empty means the default summary."
   template: String
   "False switches the action off (its deliveries wait); true switches it on again, also after a 410 Gone, and lets them go."
@@ -19668,7 +19678,7 @@ func (ec *executionContext) unmarshalInputUpdateAutomationActionInput(ctx contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"url", "headers", "template", "enabled"}
+	fieldsInOrder := [...]string{"url", "headers", "headersOrigin", "template", "enabled"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -19689,6 +19699,13 @@ func (ec *executionContext) unmarshalInputUpdateAutomationActionInput(ctx contex
 				return it, err
 			}
 			it.Headers = data
+		case "headersOrigin":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("headersOrigin"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HeadersOrigin = data
 		case "template":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("template"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)

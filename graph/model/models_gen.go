@@ -432,8 +432,14 @@ type UpdateAutomationActionInput struct {
 	// given again (`[]` drops them), else BAD_USER_INPUT on input.headers: saved header values are
 	// never shown again and go only to the origin they were saved for.
 	URL *string `json:"url,omitempty"`
-	// Replaces all headers (webhooks only; `[]` drops them).
+	// Replaces all headers (webhooks only; `[]` drops them). Given without `url`, they go only to
+	// the origin they were given for (headersOrigin): if the action was moved to another origin
+	// meanwhile, the edit is CONFLICT on input.headers and changes nothing.
 	Headers []*HeaderInput `json:"headers,omitempty"`
+	// With `headers`: the origin (scheme://host[:port]) they are given for, such as the action's `url`
+	// as read when the edit was made (https://crm.example.com/api/… names https://crm.example.com).
+	// Left out, the origin the action has when the edit arrives. With `url` it must be that URL's origin.
+	HeadersOrigin *string `json:"headersOrigin,omitempty"`
 	// The Slack message template (webhooks do not use it), at most 2000 characters; empty means the default summary.
 	Template *string `json:"template,omitempty"`
 	// False switches the action off (its deliveries wait); true switches it on again, also after a 410 Gone, and lets them go.
