@@ -563,9 +563,9 @@ func UpdateAutomationActionFor(ctx context.Context, db *gorm.DB, v Viewer, guard
 		if in.HeadersOrigin != nil {
 			given := urlOrigin(strings.TrimSpace(*in.HeadersOrigin))
 			if bad.check("input.headersOrigin", in.Headers != nil, "give it with headers") &&
-				bad.check("input.headersOrigin", strings.Contains(given, "://"), "is not an origin (scheme://host[:port])") &&
+				bad.check("input.headersOrigin", strings.HasPrefix(given, "http://") || strings.HasPrefix(given, "https://"), "is not an http(s) origin (scheme://host[:port])") &&
 				in.URL != nil {
-				bad.check("input.headersOrigin", strings.EqualFold(given, urlOrigin(a.URL)), "is not the origin of url")
+				bad.check("input.headersOrigin", strings.EqualFold(given, urlOrigin(strings.TrimSpace(*in.URL))), "is not the origin of url")
 			}
 			headersFor = given
 		}

@@ -67,6 +67,7 @@ func TestHeadersEditRacingAMoveKeepsHeadersOnTheirOrigin(t *testing.T) {
 			field string
 		}{
 			{models.AutomationActionInput{Headers: key("k"), HeadersOrigin: ptr("crm.example")}, "input.headersOrigin"},
+			{models.AutomationActionInput{Headers: key("k"), HeadersOrigin: ptr("ftp://crm.example")}, "input.headersOrigin"},
 			{models.AutomationActionInput{HeadersOrigin: ptr(originB)}, "input.headersOrigin"},
 			{models.AutomationActionInput{URL: ptr(originA + "/hooks"), Headers: key("k"), HeadersOrigin: ptr(originB)}, "input.headersOrigin"},
 		} {
