@@ -129,75 +129,49 @@ func TestFirstAttemptOutlastingTheBudgetFails(t *testing.T) {
 	})
 }
 
-// When the transaction that records a slow first attempt's delivery fails,
-// the attempt's outcome is dropped with it: the consumer derives the batch
-// again and sends again with the same webhook-id, and the delivery is
-// recorded once, with the attempt that was recorded.
-func TestFirstAttemptOutlastingTheBudgetAfterAFailedCommit(t *testing.T) {
-	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
-		e := newAutomationEnv(t, db, models.DispatcherOptions{Timeout: time.Minute, Poll: time.Hour})
-		recv := newReceiver(t, func(n int, w http.ResponseWriter) {
-			if n == 0 {
-				time.Sleep(3 * time.Second)
-			}
-		})
-		e.define("signup")
-		e.matcher("Signups", "signup")
-		e.rule("CRM", "Signups", false, webhookTo(recv.URL))
-		var failed atomic.Int32
-		restore := models.SetDerivedCommitHook(func(_ *gorm.DB, consumer string) error {
-			if strings.HasPrefix(consumer, "automations-test-") && failed.Add(1) == 1 {
-				return errors.New("the store went away")
-			}
-			return nil
-		})
-		defer restore()
-		e.mustTrigger(models.TriggerInput{Secret: e.secret, Code: "signup", DeviceID: "d-1"})
-		waitFor(t, "the delivery", func() bool { return len(e.deliveries(models.DeliverySucceeded)) == 1 })
-		time.Sleep(3 * time.Second) // the first request answers meanwhile
-		got := recv.requests()
-		if len(got) != 2 || got[0].header.Get("webhook-id") != got[1].header.Get("webhook-id") {
-			t.Fatalf("%d requests; want one per try, with one webhook-id", len(got))
-		}
-		dls := e.deliveries("")
-		if len(dls) != 1 || dls[0].Attempts != 1 || dls[0].Status != models.DeliverySucceeded {
-			t.Fatalf("deliveries %+v", dls)
-		}
-		attempts, err := models.AttemptsOfDeliveries(e.ctx, db, []uint64{dls[0].ID})
-		if err != nil || len(attempts[dls[0].ID]) != 1 {
-			t.Fatalf("attempts %+v, %v", attempts, err)
-		}
-	})
-}
-
 // When the transaction that records first attempts fails, the consumer
 // derives the batch again and sends again with the same webhook-ids; the
-// delivery is recorded once.
+// delivery is recorded once, with one attempt. So too for an attempt still
+// in flight at the budget: its outcome goes with the failed transaction.
 func TestFirstAttemptsAgainAfterAFailedCommit(t *testing.T) {
-	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
-		e := newAutomationEnv(t, db, models.DispatcherOptions{Poll: time.Hour})
-		recv := newReceiver(t, nil)
-		e.define("signup")
-		e.matcher("Signups", "signup")
-		e.rule("CRM", "Signups", false, webhookTo(recv.URL))
-		var failed atomic.Int32
-		restore := models.SetDerivedCommitHook(func(_ *gorm.DB, consumer string) error {
-			if strings.HasPrefix(consumer, "automations-test-") && failed.Add(1) == 1 {
-				return errors.New("the store went away")
-			}
-			return nil
+	for _, firstTakes := range []time.Duration{0, 3 * time.Second} { // within the budget (2 s), past it
+		t.Run(fmt.Sprint("first answer after ", firstTakes), func(t *testing.T) {
+			modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+				e := newAutomationEnv(t, db, models.DispatcherOptions{Timeout: time.Minute, Poll: time.Hour})
+				recv := newReceiver(t, func(n int, w http.ResponseWriter) {
+					if n == 0 {
+						time.Sleep(firstTakes)
+					}
+				})
+				e.define("signup")
+				e.matcher("Signups", "signup")
+				e.rule("CRM", "Signups", false, webhookTo(recv.URL))
+				var failed atomic.Int32
+				restore := models.SetDerivedCommitHook(func(_ *gorm.DB, consumer string) error {
+					if strings.HasPrefix(consumer, "automations-test-") && failed.Add(1) == 1 {
+						return errors.New("the store went away")
+					}
+					return nil
+				})
+				defer restore()
+				e.mustTrigger(models.TriggerInput{Secret: e.secret, Code: "signup", DeviceID: "d-1"})
+				waitFor(t, "the delivery", func() bool { return len(e.deliveries(models.DeliverySucceeded)) == 1 })
+				time.Sleep(firstTakes) // a first request still answering does so meanwhile
+				got := recv.requests()
+				if len(got) != 2 || got[0].header.Get("webhook-id") != got[1].header.Get("webhook-id") {
+					t.Fatalf("%d requests; want one per try, with one webhook-id", len(got))
+				}
+				dls := e.deliveries("")
+				if len(dls) != 1 || dls[0].Attempts != 1 || dls[0].Status != models.DeliverySucceeded {
+					t.Fatalf("deliveries %+v", dls)
+				}
+				attempts, err := models.AttemptsOfDeliveries(e.ctx, db, []uint64{dls[0].ID})
+				if err != nil || len(attempts[dls[0].ID]) != 1 {
+					t.Fatalf("attempts %+v, %v", attempts, err)
+				}
+			})
 		})
-		defer restore()
-		e.mustTrigger(models.TriggerInput{Secret: e.secret, Code: "signup", DeviceID: "d-1"})
-		waitFor(t, "the delivery", func() bool { return len(e.deliveries(models.DeliverySucceeded)) == 1 })
-		got := recv.requests()
-		if len(got) != 2 || got[0].header.Get("webhook-id") != got[1].header.Get("webhook-id") {
-			t.Fatalf("%d requests; want one per try, with one webhook-id", len(got))
-		}
-		if n := len(e.deliveries("")); n != 1 {
-			t.Fatalf("%d deliveries recorded", n)
-		}
-	})
+	}
 }
 
 // First attempts over an action's rate are not made: they are recorded
