@@ -142,7 +142,7 @@ func (v *validation) err() error {
 }
 
 // InputError says which of several inputs of one call a refusal is about
-// (IdentifyAll); its code and field are Err's.
+// (IdentifyGroups); its code and field are Err's.
 type InputError struct {
 	Index int
 	Err   error

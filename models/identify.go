@@ -29,24 +29,9 @@ func Identify(ctx context.Context, db *gorm.DB, catalog *Catalog, in IdentifyInp
 	return res[0], nil
 }
 
-// IdentifyAll is Identify for several inputs at once (Segment's identify
-// names the anonymous and the user's device): every input is checked before
-// any is written, then all are written in one transaction, or none. A
-// refusal is an *InputError saying which input it is about.
-func IdentifyAll(ctx context.Context, db *gorm.DB, catalog *Catalog, ins []IdentifyInput) ([]*IdentifyResult, error) {
-	plans := make([]*identifyPlan, len(ins))
-	for i, in := range ins {
-		var err error
-		if plans[i], err = checkIdentify(ctx, catalog, in); err != nil {
-			return nil, &InputError{Index: i, Err: err}
-		}
-	}
-	return writeIdentifies(ctx, db, plans)
-}
-
-// identifyChunk is how many identifies IdentifyEach writes in one
-// transaction: an import of a thousand leads holds the store's write lock
-// (SQLite's, for every trigger) a chunk at a time.
+// identifyChunk is how many identifies IdentifyEach and IdentifyGroups
+// write in one transaction: an import of a thousand leads holds the store's
+// write lock (SQLite's, for every trigger) a chunk at a time.
 const identifyChunk = 100
 
 // IdentifyEach is Identify for many leads at once, each on its own (an
@@ -55,42 +40,97 @@ const identifyChunk = 100
 // err is a store fault: the inputs not yet written were not, and writing
 // them all again is safe, since an identify written twice changes nothing.
 func (w *Writer) IdentifyEach(ctx context.Context, db *gorm.DB, ins []IdentifyInput) (res []*IdentifyResult, errs []error, err error) {
-	res, errs = make([]*IdentifyResult, len(ins)), make([]error, len(ins))
-	var plans []*identifyPlan
-	var at []int
+	groups := make([][]IdentifyInput, len(ins))
 	for i := range ins {
-		ins[i].Limits = w.limits
-		plan, err := checkIdentify(ctx, w.catalog, ins[i])
-		if err != nil {
-			errs[i] = err
-			continue
-		}
-		plans, at = append(plans, plan), append(at, i)
+		groups[i] = ins[i : i+1]
 	}
-	for len(plans) > 0 {
-		n := min(identifyChunk, len(plans))
-		written, err := writeIdentifies(ctx, db, plans[:n])
-		// Fields that would grow too large refuse their input only; the rest
-		// of the chunk is written again without it (writeIdentifies names
-		// the input when there are several).
+	written, errs, err := w.identifyGroups(ctx, db, groups)
+	if err != nil {
+		return nil, nil, err
+	}
+	res = make([]*IdentifyResult, len(ins))
+	for i, r := range written {
+		if r != nil {
+			res[i] = r[0]
+		}
+	}
+	return res, errs, nil
+}
+
+// IdentifyGroups is IdentifyEach for groups of identifies that go together
+// (a Segment identify names the anonymousId's and the userId's device):
+// a group's devices all join their leads, or, when any of its inputs is
+// refused, none does. The groups are written in order, a chunk at a time,
+// and errs holds each group's refusal, an *InputError saying which input it
+// is about when the group has several. err is a store fault, as for
+// IdentifyEach.
+func (w *Writer) IdentifyGroups(ctx context.Context, db *gorm.DB, groups [][]IdentifyInput) (errs []error, err error) {
+	_, errs, err = w.identifyGroups(ctx, db, groups)
+	return errs, err
+}
+
+func (w *Writer) identifyGroups(ctx context.Context, db *gorm.DB, groups [][]IdentifyInput) (res [][]*IdentifyResult, errs []error, err error) {
+	res, errs = make([][]*IdentifyResult, len(groups)), make([]error, len(groups))
+	// refuse names the input of a group of several that err is about.
+	refuse := func(g, k int, err error) {
+		if len(groups[g]) > 1 {
+			err = &InputError{Index: k, Err: err}
+		}
+		errs[g] = err
+	}
+	type checked struct {
+		at    int // the group's index
+		plans []*identifyPlan
+	}
+	var todo []checked
+	for g, ins := range groups {
+		c := checked{at: g}
+		for k := range ins {
+			ins[k].Limits = w.limits
+			plan, err := checkIdentify(ctx, w.catalog, ins[k])
+			if err != nil {
+				w.origins.count(err, Now())
+				refuse(g, k, err)
+				break
+			}
+			c.plans = append(c.plans, plan)
+		}
+		if errs[g] == nil {
+			todo = append(todo, c)
+		}
+	}
+	for len(todo) > 0 {
+		n := min(identifyChunk, len(todo))
+		var plans []*identifyPlan
+		var group, input []int // each plan's group (in todo) and input
+		for t, c := range todo[:n] {
+			for k, p := range c.plans {
+				plans, group, input = append(plans, p), append(group, t), append(input, k)
+			}
+		}
+		written, err := writeIdentifies(ctx, db, plans)
+		// Fields that would grow too large refuse their group only; the
+		// rest of the chunk is written again without it (writeIdentifies
+		// names the input when there are several).
 		var one *InputError
 		var invalid *InvalidError
-		if !errors.As(err, &one) && n == 1 && errors.As(err, &invalid) {
+		if !errors.As(err, &one) && len(plans) == 1 && errors.As(err, &invalid) {
 			one = &InputError{Index: 0, Err: err}
 		}
 		if one != nil {
-			errs[at[one.Index]] = one.Err
-			plans = append(plans[:one.Index:one.Index], plans[one.Index+1:]...)
-			at = append(at[:one.Index:one.Index], at[one.Index+1:]...)
+			t := group[one.Index]
+			refuse(todo[t].at, input[one.Index], one.Err)
+			todo = append(todo[:t:t], todo[t+1:]...)
 			continue
 		}
 		if err != nil {
 			return nil, nil, err
 		}
-		for k, r := range written {
-			res[at[k]] = r
+		for i, r := range written {
+			g := todo[group[i]].at
+			res[g] = append(res[g], r)
 		}
-		plans, at = plans[n:], at[n:]
+		todo = todo[n:]
 	}
 	return res, errs, nil
 }
@@ -269,17 +309,6 @@ func findOrCreateLead(tx *gorm.DB, appID uint64, email, key string) (*Lead, erro
 func (w *Writer) Identify(ctx context.Context, db *gorm.DB, in IdentifyInput) (*IdentifyResult, error) {
 	in.Limits = w.limits
 	res, err := Identify(ctx, db, w.catalog, in)
-	w.origins.count(err, Now())
-	return res, err
-}
-
-// IdentifyAll is the package's IdentifyAll with this writer's catalog and
-// limits, counting refused origins as Identify does.
-func (w *Writer) IdentifyAll(ctx context.Context, db *gorm.DB, ins []IdentifyInput) ([]*IdentifyResult, error) {
-	for i := range ins {
-		ins[i].Limits = w.limits
-	}
-	res, err := IdentifyAll(ctx, db, w.catalog, ins)
 	w.origins.count(err, Now())
 	return res, err
 }

@@ -119,13 +119,18 @@ func segmentKey(r *http.Request, bearer, writeKey string) string {
 	return writeKey
 }
 
-// record maps Segment messages to triggers and identifies, in order:
-// triggers go to the writer in calls of up to models.MaxBatch (a group
-// commit each, see triggerAll), identifies run one by one (each in one
-// transaction, whether it names one device or two). The answer is
-// Segment's {"success": true} when every message was taken, with one
-// outcome per message as the JSON API gives them, a refused field named as
-// the message sent it.
+// record maps Segment messages to identifies and triggers, and applies
+// them in two steps, whatever the messages' count: first the identifies,
+// in order (each message's devices all or none, up to 100 messages to a
+// transaction), so that every trigger after an identify in the batch finds
+// its device identified; then the triggers, in order, in calls of up to
+// models.MaxBatch (a group commit each, see triggerAll). A trigger before
+// an identify in the batch so finds it applied too: a trigger's write
+// does not read who owns its device, and what reads it (timelines,
+// insights, rules) reads it as stored when it runs, after the request in
+// order as well. The answer is Segment's {"success": true} when every
+// message was taken, with one outcome per message as the JSON API gives
+// them, a refused field named as the message sent it.
 func (a *API) record(w http.ResponseWriter, r *http.Request, appID string, who caller, items []json.RawMessage, kind string, clock senderClock) {
 	type step struct {
 		msg      *segmentMessage
@@ -136,8 +141,8 @@ func (a *API) record(w http.ResponseWriter, r *http.Request, appID string, who c
 		device string
 	}
 	steps := make([]step, len(items))
-	var triggers []models.TriggerInput
-	var at []int
+	var groups [][]models.IdentifyInput
+	var identifyAt []int
 	for i, raw := range items {
 		m := &segmentMessage{}
 		if err := decodeObject(raw, m); err != nil {
@@ -151,44 +156,52 @@ func (a *API) record(w http.ResponseWriter, r *http.Request, appID string, who c
 		if kind != "" {
 			m.Type = kind
 		}
-		t, ids, err := m.convert(appID, who, clock)
-		steps[i] = step{msg: m, trigger: t, identify: ids, err: err}
-		if t != nil {
-			steps[i].device = t.DeviceID
-			triggers = append(triggers, *t)
-			at = append(at, i)
+		c, err := m.convert(appID, who, clock)
+		steps[i] = step{msg: m, trigger: c.trigger, identify: c.identify, err: err}
+		if c.identify != nil {
+			groups, identifyAt = append(groups, c.identify), append(identifyAt, i)
 		}
 	}
 	results := make([]models.TriggerResult, len(items))
-	a.triggerAll(r, triggers, func(k int, res models.TriggerResult) { results[at[k]] = res })
 	for i, s := range steps {
-		switch {
-		case s.err != nil:
+		if s.err != nil {
 			results[i].Err = s.err
-		case s.identify != nil:
-			// Both devices join the lead, or neither does.
-			if _, err := a.opts.Writer.IdentifyAll(r.Context(), a.opts.DB, s.identify); err != nil {
-				results[i].Err, steps[i].device = err, s.identify[0].DeviceID
-				if one := (*models.InputError)(nil); errors.As(err, &one) {
-					steps[i].device = s.identify[one.Index].DeviceID
-				}
-			}
-			results[i].Accepted = results[i].Err == nil
-		case s.trigger == nil:
+		} else if s.trigger == nil && s.identify == nil {
 			// group, alias: nothing Crumbs keeps; taken, as Segment does.
 			results[i].Accepted = true
 		}
 	}
-	// A store fault or a rate limit on any message makes the whole request
-	// one to resend later, as on the webhook: Segment's libraries retry a
-	// 5xx or 429 and drop a 200, and a batch mixes messages the store never
-	// sees (group, alias) with ones it refused. The messages stored
-	// meanwhile are answered duplicate on the resend (their messageId).
-	for _, res := range results {
-		if code, _ := models.Code(res.Err); code == models.CodeUnavailable || code == models.CodeRateLimited {
-			a.failAs(w, r, res.Err, asSent)
+	if len(groups) > 0 {
+		errs, err := a.opts.Writer.IdentifyGroups(r.Context(), a.opts.DB, groups)
+		if err != nil {
+			a.failAs(w, r, err, asSent)
 			return
 		}
+		for k, err := range errs {
+			i := identifyAt[k]
+			results[i] = models.TriggerResult{Accepted: err == nil, Err: err}
+			if err != nil {
+				steps[i].device = steps[i].identify[0].DeviceID
+				if one := (*models.InputError)(nil); errors.As(err, &one) {
+					steps[i].device = steps[i].identify[one.Index].DeviceID
+				}
+			}
+		}
+	}
+	if a.failedWhole(w, r, results) {
+		return
+	}
+	var triggers []models.TriggerInput
+	var at []int
+	for i, s := range steps {
+		if s.err == nil && s.trigger != nil {
+			steps[i].device = s.trigger.DeviceID
+			triggers, at = append(triggers, *s.trigger), append(at, i)
+		}
+	}
+	a.triggerAll(r, triggers, func(k int, res models.TriggerResult) { results[at[k]] = res })
+	if a.failedWhole(w, r, results) {
+		return
 	}
 	if err := requestFailure(results); err != nil || len(results) == 1 && isRequestFailure(results[0].Err) {
 		if err == nil {
@@ -219,6 +232,23 @@ func (a *API) record(w http.ResponseWriter, r *http.Request, appID string, who c
 		Success bool      `json:"success"`
 		Results []itemOut `json:"results"`
 	}{success, out})
+}
+
+// failedWhole answers the request with the first store fault or rate limit
+// among the results, and says whether there was one. Such a refusal of any
+// message makes the whole request one to resend later, as on the webhook:
+// Segment's libraries retry a 5xx or 429 and drop a 200, and a batch mixes
+// messages the store never sees (group, alias) with ones it refused. The
+// messages stored meanwhile are answered duplicate on the resend (their
+// messageId), and their identifies, written again, change nothing.
+func (a *API) failedWhole(w http.ResponseWriter, r *http.Request, results []models.TriggerResult) bool {
+	for _, res := range results {
+		if code, _ := models.Code(res.Err); code == models.CodeUnavailable || code == models.CodeRateLimited {
+			a.failAs(w, r, res.Err, asSent)
+			return true
+		}
+	}
+	return false
 }
 
 // triggerAll stores triggers in order, models.MaxBatch to a writer call:
@@ -256,22 +286,26 @@ func isRequestFailure(err error) bool {
 	return false
 }
 
+// converted is what a message maps to: a trigger, an identify of one or
+// two devices, or nothing (group, alias).
+type converted struct {
+	trigger  *models.TriggerInput
+	identify []models.IdentifyInput
+}
+
 // convert maps a message: track to a trigger of its normalised event name,
 // page and screen to "view", identify (with traits.email) to an identify of
 // the anonymous and the user id's devices; group and alias to nothing.
-func (m *segmentMessage) convert(appID string, who caller, clock senderClock) (*models.TriggerInput, []models.IdentifyInput, error) {
+func (m *segmentMessage) convert(appID string, who caller, clock senderClock) (converted, error) {
 	anon, user := segmentID(m.AnonymousID), segmentID(m.UserID)
-	device := anon
-	if device == "" {
-		device = user
-	}
+	device := cmp.Or(anon, user)
 	switch m.Type {
 	case "track", "page", "screen", "identify", "group", "alias":
 	default:
-		return nil, nil, models.Invalid("type", "must be track, identify, page, screen, group or alias")
+		return converted{}, models.Invalid("type", "must be track, identify, page, screen, group or alias")
 	}
 	if device == "" && m.Type != "group" && m.Type != "alias" {
-		return nil, nil, models.Invalid("anonymousId", "a message needs an anonymousId or a userId")
+		return converted{}, models.Invalid("anonymousId", "a message needs an anonymousId or a userId")
 	}
 	// The request's own User-Agent is the library's, not the visitor's.
 	ua := m.Context.UserAgent
@@ -280,11 +314,11 @@ func (m *segmentMessage) convert(appID string, who caller, clock senderClock) (*
 	case "identify":
 		traits, err := jsonObject("traits", m.Traits)
 		if err != nil {
-			return nil, nil, err
+			return converted{}, err
 		}
 		email, _ := traits["email"].(string)
 		if email == "" {
-			return nil, nil, models.Invalid("traits.email", "identify needs traits.email: Crumbs identifies leads by email")
+			return converted{}, models.Invalid("traits.email", "identify needs traits.email: Crumbs identifies leads by email")
 		}
 		var name *string
 		switch n := traits["name"].(type) {
@@ -294,7 +328,7 @@ func (m *segmentMessage) convert(appID string, who caller, clock senderClock) (*
 		default:
 			// It was dropped without a word, so a lead's name sent as a
 			// number or an object never arrived.
-			return nil, nil, models.Invalid("traits.name", "must be a string")
+			return converted{}, models.Invalid("traits.name", "must be a string")
 		}
 		delete(traits, "email")
 		delete(traits, "name")
@@ -305,13 +339,13 @@ func (m *segmentMessage) convert(appID string, who caller, clock senderClock) (*
 					UserAgent: ua, Secret: who.secret, ClientIP: who.clientIP})
 			}
 		}
-		return nil, out, nil
+		return converted{identify: out}, nil
 	case "group", "alias":
-		return nil, nil, nil
+		return converted{}, nil
 	}
 	props, err := jsonObject("properties", m.Properties)
 	if err != nil {
-		return nil, nil, err
+		return converted{}, err
 	}
 	t := &models.TriggerInput{
 		AppPublicID: appID, DeviceID: device, Code: models.NormaliseEventCode(m.Event),
@@ -340,10 +374,10 @@ func (m *segmentMessage) convert(appID string, who caller, clock senderClock) (*
 	}
 	at, err := m.occurredAt(clock)
 	if err != nil {
-		return nil, nil, err
+		return converted{}, err
 	}
 	t.OccurredAt = at
-	return t, nil, nil
+	return converted{trigger: t}, nil
 }
 
 // fieldNames names the models' fields (deviceId, code, occurredAt, …) as
