@@ -52,6 +52,10 @@ func validateSentDeviceID(id string) error {
 	return ValidateDeviceID(id)
 }
 
+// ValidateSentDeviceID is the check a device id a trigger or identify
+// stores passes, for callers that name a device before sending it on.
+func ValidateSentDeviceID(id string) error { return validateSentDeviceID(id) }
+
 // printable reports whether s is valid UTF-8 of printable characters only,
 // as identifiers (device ids, message ids) must be: they are compared
 // exactly and stored in utf8mb4 columns, which refuse invalid UTF-8.

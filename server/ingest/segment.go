@@ -119,12 +119,14 @@ func segmentKey(r *http.Request, bearer, writeKey string) string {
 	return writeKey
 }
 
-// record maps Segment messages to identifies and triggers, and applies
-// them in two steps, whatever the messages' count: first the identifies,
-// in order (each message's devices all or none, up to 100 messages to a
-// transaction), so that every trigger after an identify in the batch finds
-// its device identified; then the triggers, in order, in calls of up to
-// models.MaxBatch (a group commit each, see triggerAll). A trigger before
+// record maps Segment messages to identifies, triggers and links, and
+// applies them in three steps, whatever the messages' count: first the
+// identifies, in order (each message's devices all or none, up to 100
+// messages to a transaction), so that every trigger after an identify in
+// the batch finds its device identified; then the triggers, in order, in
+// calls of up to models.MaxBatch (a group commit each, see triggerAll);
+// then the links of the triggers taken that name both an anonymousId and a
+// userId (one transaction, when any device joins a lead). A trigger before
 // an identify in the batch so finds it applied too: a trigger's write
 // does not read who owns its device, and what reads it (timelines,
 // insights, rules) reads it as stored when it runs, after the request in
@@ -136,6 +138,7 @@ func (a *API) record(w http.ResponseWriter, r *http.Request, appID string, who c
 		msg      *segmentMessage
 		trigger  *models.TriggerInput
 		identify []models.IdentifyInput
+		link     *models.DeviceLinkInput
 		err      error
 		// device is the device of the trigger or identify refused.
 		device string
@@ -157,7 +160,7 @@ func (a *API) record(w http.ResponseWriter, r *http.Request, appID string, who c
 			m.Type = kind
 		}
 		c, err := m.convert(appID, who, clock)
-		steps[i] = step{msg: m, trigger: c.trigger, identify: c.identify, err: err}
+		steps[i] = step{msg: m, trigger: c.trigger, identify: c.identify, link: c.link, err: err}
 		if c.identify != nil {
 			groups, identifyAt = append(groups, c.identify), append(identifyAt, i)
 		}
@@ -203,6 +206,30 @@ func (a *API) record(w http.ResponseWriter, r *http.Request, appID string, who c
 	if a.failedWhole(w, r, results) {
 		return
 	}
+	// A duplicate links too: it may be the resend of a batch whose links
+	// a store fault kept from being written.
+	var links []models.DeviceLinkInput
+	var linkAt []int
+	for i, s := range steps {
+		if s.link != nil && results[i].Accepted {
+			links, linkAt = append(links, *s.link), append(linkAt, i)
+		}
+	}
+	if len(links) > 0 {
+		errs, err := a.opts.Writer.LinkDevices(r.Context(), a.opts.DB, links)
+		if err != nil {
+			a.failAs(w, r, err, asSent)
+			return
+		}
+		for k, err := range errs {
+			if err != nil {
+				results[linkAt[k]], steps[linkAt[k]].device = models.TriggerResult{Err: err}, links[k].DeviceID
+			}
+		}
+	}
+	if a.failedWhole(w, r, results) {
+		return
+	}
 	if err := requestFailure(results); err != nil || len(results) == 1 && isRequestFailure(results[0].Err) {
 		if err == nil {
 			err = results[0].Err
@@ -240,7 +267,8 @@ func (a *API) record(w http.ResponseWriter, r *http.Request, appID string, who c
 // Segment's libraries retry a 5xx or 429 and drop a 200, and a batch mixes
 // messages the store never sees (group, alias) with ones it refused. The
 // messages stored meanwhile are answered duplicate on the resend (their
-// messageId), and their identifies, written again, change nothing.
+// messageId), and their identifies and links, written again, change
+// nothing.
 func (a *API) failedWhole(w http.ResponseWriter, r *http.Request, results []models.TriggerResult) bool {
 	for _, res := range results {
 		if code, _ := models.Code(res.Err); code == models.CodeUnavailable || code == models.CodeRateLimited {
@@ -286,19 +314,24 @@ func isRequestFailure(err error) bool {
 	return false
 }
 
-// converted is what a message maps to: a trigger, an identify of one or
-// two devices, or nothing (group, alias).
+// converted is what a message maps to: a trigger (with, when it names both
+// an anonymousId and a userId, the link of their devices), an identify of
+// one or two devices, or nothing (group, alias).
 type converted struct {
 	trigger  *models.TriggerInput
+	link     *models.DeviceLinkInput
 	identify []models.IdentifyInput
 }
 
 // convert maps a message: track to a trigger of its normalised event name,
-// page and screen to "view", identify (with traits.email) to an identify of
-// the anonymous and the user id's devices; group and alias to nothing.
+// page and screen to "view", each on the userId's device, else the
+// anonymousId's (in Segment's model a call that names the user is the
+// user's, as identify makes the userId's device the lead's), linked with
+// the anonymousId's; identify (with traits.email) to an identify of the
+// anonymous and the user id's devices; group and alias to nothing.
 func (m *segmentMessage) convert(appID string, who caller, clock senderClock) (converted, error) {
 	anon, user := segmentID(m.AnonymousID), segmentID(m.UserID)
-	device := cmp.Or(anon, user)
+	device := cmp.Or(user, anon)
 	switch m.Type {
 	case "track", "page", "screen", "identify", "group", "alias":
 	default:
@@ -343,6 +376,18 @@ func (m *segmentMessage) convert(appID string, who caller, clock senderClock) (c
 	case "group", "alias":
 		return converted{}, nil
 	}
+	var link *models.DeviceLinkInput
+	if anon != "" && user != "" && anon != user {
+		// The anonymousId is checked here, though the trigger is the
+		// userId's: a message refused for it stores nothing.
+		if err := models.ValidateSentDeviceID(anon); err != nil {
+			if bad := (*models.InvalidError)(nil); errors.As(err, &bad) {
+				err = models.Invalid("anonymousId", "%s", bad.Message)
+			}
+			return converted{}, err
+		}
+		link = &models.DeviceLinkInput{AppPublicID: appID, DeviceID: anon, OtherID: user, UserAgent: ua, Secret: who.secret, ClientIP: who.clientIP}
+	}
 	props, err := jsonObject("properties", m.Properties)
 	if err != nil {
 		return converted{}, err
@@ -377,7 +422,7 @@ func (m *segmentMessage) convert(appID string, who caller, clock senderClock) (c
 		return converted{}, err
 	}
 	t.OccurredAt = at
-	return converted{trigger: t}, nil
+	return converted{trigger: t, link: link}, nil
 }
 
 // fieldNames names the models' fields (deviceId, code, occurredAt, …) as
@@ -388,9 +433,14 @@ func (m *segmentMessage) fieldNames(device string) fieldNames {
 	return func(field string) string {
 		switch field {
 		case "deviceId":
-			if device != "" && device == segmentID(m.AnonymousID) {
+			// A trigger's device is the userId, when there is one; an
+			// identify's first device the anonymousId.
+			anon, user := segmentID(m.AnonymousID), segmentID(m.UserID)
+			if device != "" && device == anon && (device != user || m.Type == "identify") {
 				return "anonymousId"
 			}
+			return "userId"
+		case "otherId":
 			return "userId"
 		case "code":
 			return "event"
