@@ -28,8 +28,10 @@ func segmentOver(base, secret string, identify bool, ids ...string) httpAnswer {
 		batch = append(batch, map[string]any{"type": "track", "anonymousId": "fault-seg", "event": "view", "messageId": id})
 	}
 	if identify {
+		// The user's call from a browser links the browser to the lead.
 		batch = append(batch, map[string]any{"type": "identify", "anonymousId": "fault-seg", "traits": map[string]any{"email": "fault-seg@example.com"}},
-			map[string]any{"type": "group", "anonymousId": "fault-seg", "groupId": "g-1"})
+			map[string]any{"type": "group", "anonymousId": "fault-seg", "groupId": "g-1"},
+			map[string]any{"type": "page", "anonymousId": "browser-" + ids[0], "userId": "fault-seg", "messageId": ids[0] + "-user"})
 	}
 	raw, _ := json.Marshal(map[string]any{"batch": batch})
 	req, err := http.NewRequest(http.MethodPost, base+"/v1/batch", strings.NewReader(string(raw)))
@@ -150,6 +152,8 @@ func TestSegmentStoreFaults(t *testing.T) {
 			ack(t, func() httpAnswer { return segmentOver(base, secret, true, refused[1:]...) })
 			wantStoredOnce(t, db, base, appID, append(acked, refused...))
 			wantLead(t, db, appID, "fault-seg", "fault-seg@example.com")
+			// So does the resend of a batch refused for a fault.
+			wantLead(t, db, appID, "browser-"+refused[1], "fault-seg@example.com")
 		})
 	}
 }
