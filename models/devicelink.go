@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -37,8 +38,9 @@ type linkPlan struct {
 // the email, moves a device), and a pair of which neither has a lead is
 // left as it is. Every input is checked first (it needs the app's secret
 // key), the pairs are read in one query a chunk, and only those that join
-// are written, all in one transaction. errs holds each input's refusal;
-// err is a store fault, after which linking them all again is safe.
+// are written, as identifies are: a transaction per identifyChunk joins,
+// none when no device joins. errs holds each input's refusal; err is a
+// store fault, after which linking them all again is safe.
 func (w *Writer) LinkDevices(ctx context.Context, db *gorm.DB, ins []DeviceLinkInput) (errs []error, err error) {
 	errs = make([]error, len(ins))
 	var plans []linkPlan
@@ -54,18 +56,20 @@ func (w *Writer) LinkDevices(ctx context.Context, db *gorm.DB, ins []DeviceLinkI
 	if err != nil || len(joins) == 0 {
 		return errs, err
 	}
-	err = withRetry(ctx, func() error {
-		return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			for _, j := range joins {
-				if err := j.write(tx); err != nil {
-					return err
+	for chunk := range slices.Chunk(joins, identifyChunk) {
+		err := withRetry(ctx, func() error {
+			return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+				for _, j := range chunk {
+					if err := j.write(tx); err != nil {
+						return err
+					}
 				}
-			}
-			return nil
+				return nil
+			})
 		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("models.LinkDevices: %w", err)
+		if err != nil {
+			return nil, fmt.Errorf("models.LinkDevices: %w", err)
+		}
 	}
 	return errs, nil
 }

@@ -131,3 +131,26 @@ func TestLinkDevicesRacingEraseLead(t *testing.T) {
 		}
 	})
 }
+
+// More joins than one transaction takes are all written.
+func TestLinkDevicesManyJoins(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		lead, err := e.writer.Identify(e.ctx, db, models.IdentifyInput{AppPublicID: e.app.PublicID, DeviceID: "user", Email: "ann@example.com", Secret: e.secret})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ins []models.DeviceLinkInput
+		for i := range 250 {
+			ins = append(ins, models.DeviceLinkInput{AppPublicID: e.app.PublicID, DeviceID: fmt.Sprintf("browser-%d", i), OtherID: "user", Secret: e.secret})
+		}
+		if _, err := e.writer.LinkDevices(e.ctx, db, ins); err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		db.Model(&models.Device{}).Where("app_id = ? AND lead_id = ?", e.app.ID, lead.Lead.ID).Count(&n)
+		if n != 251 {
+			t.Errorf("%d devices on the lead, want 251", n)
+		}
+	})
+}

@@ -126,7 +126,7 @@ func segmentKey(r *http.Request, bearer, writeKey string) string {
 // the batch finds its device identified; then the triggers, in order, in
 // calls of up to models.MaxBatch (a group commit each, see triggerAll);
 // then the links of the triggers taken that name both an anonymousId and a
-// userId (one transaction, when any device joins a lead). A trigger before
+// userId (a transaction per 100 devices that join a lead). A trigger before
 // an identify in the batch so finds it applied too: a trigger's write
 // does not read who owns its device, and what reads it (timelines,
 // insights, rules) reads it as stored when it runs, after the request in
