@@ -10,13 +10,15 @@ import (
 	"gorm.io/gorm/clause"
 )
 
-// DeviceLinkInput says that two devices of an app are one person's: a
-// Segment track, page or screen call names the user (userId) beside the
-// browser or install it came from (anonymousId).
+// DeviceLinkInput says that a device (a browser or install, Segment's
+// anonymousId) was used by the person of another (the user, Segment's
+// userId), as a Segment track, page or screen call naming both says.
 type DeviceLinkInput struct {
 	AppPublicID string
-	DeviceID    string
-	OtherID     string
+	// DeviceID is the device that may join the user's lead.
+	DeviceID string
+	// UserDeviceID is the user's device, whose lead it joins.
+	UserDeviceID string
 	// UserAgent is the user agent of a device stored by the link.
 	UserAgent string
 	// Secret is the app's secret key: only a server may link devices.
@@ -31,12 +33,14 @@ type linkPlan struct {
 	appID uint64
 }
 
-// LinkDevices joins, for each pair of devices, the one that belongs to no
-// lead to the lead of the other, when exactly one of them has a lead; the
-// joining device is stored if it never was, as identify stores it. Nothing
-// moves: a device that has a lead keeps it (only an identify, which names
-// the email, moves a device), and a pair of which neither has a lead is
-// left as it is. Every input is checked first (it needs the app's secret
+// LinkDevices joins each device that belongs to no lead to the lead of
+// its user's device, when that has one; the joining device is stored if
+// it never was, as identify stores it. Only that way: a user's device
+// never joins the lead of the browser it was used on (a shared computer
+// identified as someone else would put this user's events, and their
+// erasure and export, with another person), and nothing moves (a device
+// that has a lead keeps it; only an identify, which names the email,
+// moves a device). Every input is checked first (it needs the app's secret
 // key), the pairs are read in one query a chunk, and only those that join
 // are written, as identifies are: a transaction per identifyChunk joins,
 // none when no device joins. errs holds each input's refusal; err is a
@@ -85,10 +89,10 @@ func (w *Writer) checkLink(ctx context.Context, in DeviceLinkInput) (uint64, err
 	if err := validateSentDeviceID(in.DeviceID); err != nil {
 		return 0, err
 	}
-	if err := validateSentDeviceID(in.OtherID); err != nil {
+	if err := validateSentDeviceID(in.UserDeviceID); err != nil {
 		var bad *InvalidError
 		if errors.As(err, &bad) {
-			err = Invalid("otherId", "%s", bad.Message)
+			err = Invalid("userDeviceId", "%s", bad.Message)
 		}
 		return 0, err
 	}
@@ -108,8 +112,8 @@ func (w *Writer) checkLink(ctx context.Context, in DeviceLinkInput) (uint64, err
 	return app.ID, nil
 }
 
-// deviceJoin is a device to join the lead of another: owner had a lead,
-// joiner none, when read.
+// deviceJoin is a device to join the lead of its user's device: owner
+// (the user's) had a lead, joiner none, when read.
 type deviceJoin struct {
 	appID           uint64
 	owner, joiner   string
@@ -124,7 +128,7 @@ func pendingJoins(ctx context.Context, db *gorm.DB, plans []linkPlan) ([]deviceJ
 		if wanted[p.appID] == nil {
 			wanted[p.appID] = map[string]bool{}
 		}
-		wanted[p.appID][p.in.DeviceID], wanted[p.appID][p.in.OtherID] = true, true
+		wanted[p.appID][p.in.DeviceID], wanted[p.appID][p.in.UserDeviceID] = true, true
 	}
 	leadOf := map[DeviceKey]*uint64{}
 	for appID, ids := range wanted {
@@ -142,15 +146,11 @@ func pendingJoins(ctx context.Context, db *gorm.DB, plans []linkPlan) ([]deviceJ
 	var out []deviceJoin
 	seen := map[deviceJoin]bool{}
 	for _, p := range plans {
-		a, b := p.in.DeviceID, p.in.OtherID
-		la, lb := leadOf[DeviceKey{AppID: p.appID, DeviceID: a}], leadOf[DeviceKey{AppID: p.appID, DeviceID: b}]
-		if a == b || (la == nil) == (lb == nil) {
+		device, user := p.in.DeviceID, p.in.UserDeviceID
+		if device == user || leadOf[DeviceKey{AppID: p.appID, DeviceID: device}] != nil || leadOf[DeviceKey{AppID: p.appID, DeviceID: user}] == nil {
 			continue
 		}
-		if la == nil {
-			a, b = b, a
-		}
-		j := deviceJoin{appID: p.appID, owner: a, joiner: b}
+		j := deviceJoin{appID: p.appID, owner: user, joiner: device}
 		if seen[j] {
 			continue
 		}

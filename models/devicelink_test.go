@@ -30,13 +30,13 @@ func TestLinkDevices(t *testing.T) {
 		identify("u-2", "cat@example.com")
 		identify("b-3", "dan@example.com")
 		link := func(a, b, secret string) models.DeviceLinkInput {
-			return models.DeviceLinkInput{AppPublicID: e.app.PublicID, DeviceID: a, OtherID: b, Secret: secret, UserAgent: "Firefox"}
+			return models.DeviceLinkInput{AppPublicID: e.app.PublicID, DeviceID: a, UserDeviceID: b, Secret: secret, UserAgent: "Firefox"}
 		}
 		errs, err := e.writer.LinkDevices(e.ctx, db, []models.DeviceLinkInput{
 			link("b-1", "u-1", e.secret), // the browser joins the user's lead
 			link("b-1", "u-1", e.secret), // twice in a call: once
 			link("b-2", "u-2", e.secret), // both have a lead: neither moves
-			link("b-3", "u-3", e.secret), // the user joins the browser's lead
+			link("b-3", "u-3", e.secret), // the browser has a lead, the user none: the user does not join it
 			link("b-4", "u-4", e.secret), // neither has one, nor is stored
 			link("b-5", "u-1", e.secret), // never seen: stored, on the lead
 			link("b-6", "u-1", ""),
@@ -56,7 +56,7 @@ func TestLinkDevices(t *testing.T) {
 				t.Errorf("link %d: %v, want UNAUTHENTICATED", i, errs[i])
 			}
 		}
-		if bad := (*models.InvalidError)(nil); !errors.As(errs[8], &bad) || bad.Field != "otherId" {
+		if bad := (*models.InvalidError)(nil); !errors.As(errs[8], &bad) || bad.Field != "userDeviceId" {
 			t.Errorf("link 8: %v", errs[8])
 		}
 		var rows []struct {
@@ -76,13 +76,13 @@ func TestLinkDevices(t *testing.T) {
 			}
 		}
 		want := map[string]string{"b-1": "ann@example.com", "u-1": "ann@example.com", "b-2": "bob@example.com", "u-2": "cat@example.com",
-			"b-3": "dan@example.com", "u-3": "dan@example.com", "b-5": "ann@example.com"}
+			"b-3": "dan@example.com", "b-5": "ann@example.com"}
 		for d, email := range want {
 			if got[d] != email {
 				t.Errorf("%s belongs to %q, want %q", d, got[d], email)
 			}
 		}
-		for _, d := range []string{"b-4", "u-4", "b-6", "b-7", "b-8"} {
+		for _, d := range []string{"u-3", "b-4", "u-4", "b-6", "b-7", "b-8"} {
 			if _, ok := got[d]; ok {
 				t.Errorf("%s stored", d)
 			}
@@ -117,7 +117,7 @@ func TestLinkDevicesRacingEraseLead(t *testing.T) {
 			}()
 			go func() {
 				defer wg.Done()
-				in := models.DeviceLinkInput{AppPublicID: e.app.PublicID, DeviceID: browser, OtherID: user, Secret: e.secret}
+				in := models.DeviceLinkInput{AppPublicID: e.app.PublicID, DeviceID: browser, UserDeviceID: user, Secret: e.secret}
 				if errs, err := e.writer.LinkDevices(e.ctx, db, []models.DeviceLinkInput{in}); err != nil || errs[0] != nil {
 					t.Error(err, errs)
 				}
@@ -142,7 +142,7 @@ func TestLinkDevicesManyJoins(t *testing.T) {
 		}
 		var ins []models.DeviceLinkInput
 		for i := range 250 {
-			ins = append(ins, models.DeviceLinkInput{AppPublicID: e.app.PublicID, DeviceID: fmt.Sprintf("browser-%d", i), OtherID: "user", Secret: e.secret})
+			ins = append(ins, models.DeviceLinkInput{AppPublicID: e.app.PublicID, DeviceID: fmt.Sprintf("browser-%d", i), UserDeviceID: "user", Secret: e.secret})
 		}
 		if _, err := e.writer.LinkDevices(e.ctx, db, ins); err != nil {
 			t.Fatal(err)

@@ -386,7 +386,7 @@ func (m *segmentMessage) convert(appID string, who caller, clock senderClock) (c
 			}
 			return converted{}, err
 		}
-		link = &models.DeviceLinkInput{AppPublicID: appID, DeviceID: anon, OtherID: user, UserAgent: ua, Secret: who.secret, ClientIP: who.clientIP}
+		link = &models.DeviceLinkInput{AppPublicID: appID, DeviceID: anon, UserDeviceID: user, UserAgent: ua, Secret: who.secret, ClientIP: who.clientIP}
 	}
 	props, err := jsonObject("properties", m.Properties)
 	if err != nil {
@@ -440,7 +440,7 @@ func (m *segmentMessage) fieldNames(device string) fieldNames {
 				return "anonymousId"
 			}
 			return "userId"
-		case "otherId":
+		case "userDeviceId":
 			return "userId"
 		case "code":
 			return "event"
