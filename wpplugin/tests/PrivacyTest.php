@@ -146,10 +146,143 @@ final class PrivacyTest extends TestCase
     public function testEraseReportsAnUnreachableServer(): void
     {
         $this->setSettings(['server_url' => 'http://127.0.0.1:9', 'app_id' => 'app_x']);
-        $result = \Crumbs\WordPress\Privacy::erase('someone@example.org');
+        $pages = $this->eraseAllPages('someone@example.org');
+        $this->assertCount(1 + \Crumbs\WordPress\Privacy::ERASE_RETRIES, $pages, 'tried again on the next pages before giving up');
+        $result = end($pages);
+        $this->assertTrue($result['done']);
         $this->assertTrue($result['items_retained']);
+        $this->assertFalse($result['items_removed']);
         $this->assertStringContainsString('could not erase', $result['messages'][0]);
+        $this->assertFalse(get_option('crumbs_erase_' . wp_hash('someone@example.org')), 'nothing kept after the last page');
         $this->assertInstanceOf(\WP_Error::class, \Crumbs\WordPress\Privacy::export('someone@example.org'));
+    }
+
+    /**
+     * Runs the eraser as WordPress does: page after page until one answers done.
+     *
+     * @return list<array{items_removed: bool, items_retained: bool, messages: list<string>, done: bool}>
+     */
+    private function eraseAllPages(string $email): array
+    {
+        $pages = [];
+        for ($page = 1; $page <= \Crumbs\WordPress\Privacy::ERASE_PAGES; $page++) {
+            $pages[] = $result = \Crumbs\WordPress\Privacy::erase($email, $page);
+            if ($result['done']) {
+                break;
+            }
+        }
+        return $pages;
+    }
+
+    /**
+     * A person with a lead (their wp-user device, two events) and a guest comment (the commenter
+     * device, on no lead). Crumbs answers 503 UNAVAILABLE to the erasure of the commenter device,
+     * after it erased the lead. The eraser reported the request done with items retained and
+     * nothing removed, dropping the lead's erasure from its counts; run again, the lead was gone
+     * and the counts stayed short. It now tries the failed step again on the next page and
+     * reports everything erased.
+     *
+     * @return array{0: string, 1: string, 2: int} the email, the commenter device and the post
+     */
+    private function seedPersonWithALeadAndAGuestComment(): array
+    {
+        $this->setSettings(['server_url' => CrumbsServer::url(), 'app_id' => CrumbsServer::appId(), 'identify_users' => true, 'exclude_roles' => []]);
+        update_option(Options::SECRET, CrumbsServer::secret());
+        global $wpdb;
+        $wpdb->query('DELETE FROM ' . Queue::table());
+        $user = $this->makeUser('subscriber', 'unavail');
+        do_action('wp_login', $user->user_login, $user);
+        $post = wp_insert_post(['post_title' => 'Erasure post', 'post_status' => 'publish']);
+        $id = wp_insert_comment([
+            'comment_post_ID' => $post,
+            'comment_content' => 'A guest comment',
+            'comment_type' => 'comment',
+            'comment_author' => 'Guest',
+            'comment_author_email' => $user->user_email,
+            'comment_approved' => 1,
+        ]);
+        do_action('comment_post', $id, 1, []);
+        Queue::flush();
+        $device = \Crumbs\WordPress\ServerEvents::emailDeviceId('commenter', $user->user_email);
+        $this->assertCount(1, CrumbsServer::deviceEvents($device), 'the guest comment is in Crumbs');
+        $this->assertNotNull(CrumbsServer::lead($user->user_email));
+        return [$user->user_email, $device, (int) $post];
+    }
+
+    /**
+     * Answers 503 UNAVAILABLE, as Crumbs does when its store fails, to the first $times erasures
+     * of $device; every other request goes to Crumbs.
+     */
+    private function unavailableFor(string $device, int $times): \Closure
+    {
+        $left = $times;
+        $filter = static function ($preempt, array $args, string $url) use ($device, &$left) {
+            $body = json_decode((string) ($args['body'] ?? ''), true);
+            if ($left > 0 && str_contains((string) ($body['query'] ?? ''), 'eraseDevice') && ($body['variables']['deviceId'] ?? '') === $device) {
+                $left--;
+                return [
+                    'headers' => ['retry-after' => '5', 'content-type' => 'application/json'],
+                    'body' => '{"errors":[{"message":"the store is unavailable; retry later","extensions":{"code":"UNAVAILABLE"}}],"data":null}',
+                    'response' => ['code' => 503, 'message' => 'Service Unavailable'],
+                    'cookies' => [],
+                    'filename' => null,
+                ];
+            }
+            return $preempt;
+        };
+        add_filter('pre_http_request', $filter, 10, 3);
+        return $filter;
+    }
+
+    public function testA503MidErasureIsTriedAgainAndCountedInFull(): void
+    {
+        $this->requireCrumbs();
+        [$email, $device, $post] = $this->seedPersonWithALeadAndAGuestComment();
+        $filter = $this->unavailableFor($device, 2);
+        try {
+            $pages = $this->eraseAllPages($email);
+        } finally {
+            remove_filter('pre_http_request', $filter, 10);
+            wp_delete_post($post, true);
+        }
+        $this->assertCount(3, $pages, 'two pages found Crumbs unavailable, the third finished');
+        $this->assertFalse($pages[0]['done']);
+        $this->assertSame([], $pages[0]['messages']);
+        $last = end($pages);
+        $this->assertTrue($last['done']);
+        $this->assertTrue($last['items_removed']);
+        $this->assertFalse($last['items_retained']);
+        $this->assertSame(['Crumbs erased the lead and 3 events.'], $last['messages'], 'the lead\'s two events and the comment');
+        $this->assertNull(CrumbsServer::lead($email));
+        $this->assertSame([], CrumbsServer::deviceEvents($device));
+        $this->assertFalse(get_option('crumbs_erase_' . wp_hash($email)));
+    }
+
+    /**
+     * Crumbs stays unavailable: after its retries the eraser gives up with items retained, and
+     * still reports what was erased before the failure.
+     */
+    public function testAnErasureCrumbsKeepsFailingReportsWhatItErased(): void
+    {
+        $this->requireCrumbs();
+        [$email, $device, $post] = $this->seedPersonWithALeadAndAGuestComment();
+        $filter = $this->unavailableFor($device, 1000);
+        try {
+            $pages = $this->eraseAllPages($email);
+        } finally {
+            remove_filter('pre_http_request', $filter, 10);
+            wp_delete_post($post, true);
+        }
+        $this->assertCount(1 + \Crumbs\WordPress\Privacy::ERASE_RETRIES, $pages);
+        $last = end($pages);
+        $this->assertTrue($last['done']);
+        $this->assertTrue($last['items_removed'], 'the lead was erased');
+        $this->assertTrue($last['items_retained'], 'the comment\'s event is still in Crumbs');
+        $this->assertSame('Crumbs erased the lead and 2 events before the failure below; the rest is still in Crumbs.', $last['messages'][0]);
+        $this->assertStringContainsString('Crumbs could not erase the visitor events', $last['messages'][1]);
+        $this->assertNull(CrumbsServer::lead($email));
+        $this->assertCount(1, CrumbsServer::deviceEvents($device));
+        $this->assertFalse(get_option('crumbs_erase_' . wp_hash($email)));
     }
 
     /**

@@ -276,6 +276,12 @@ final class Privacy
     /** Seconds one eraser page follows running erasures, or starts new ones, before it answers. */
     public const PAGE_SECONDS = 10;
 
+    /** Pages in a row on which Crumbs may be unavailable before the eraser gives up. */
+    public const ERASE_RETRIES = 5;
+
+    /** Seconds a page that found Crumbs unavailable waits before the next page tries again. */
+    public const RETRY_SECONDS = 2;
+
     /** Seconds between two looks at a running erasure. */
     private const POLL_SECONDS = 1;
 
@@ -284,7 +290,9 @@ final class Privacy
      * with their events. An erasure the server has not finished when it answers goes on there:
      * the eraser answers done false, and the next pages follow that same erasure (asking to erase
      * again once it has ended would start a new one that finds nothing) until it is done, then
-     * report its complete counts.
+     * report its complete counts. Crumbs unavailable for now (a 503, no connection) is tried
+     * again on the next pages, keeping the counts of what is erased so far; should it stay so,
+     * the last page reports those counts with items retained.
      *
      * @return array{items_removed: bool, items_retained: bool, messages: list<string>, done: bool}
      */
@@ -316,24 +324,28 @@ final class Privacy
         foreach ($devices as $deviceId) {
             $steps['device-' . wp_hash($deviceId)] = $deviceId;
         }
-        try {
-            $erasures = self::eraseUntil(Client::fromOptions(), $email, $steps, $state['erasures'], microtime(true) + self::PAGE_SECONDS);
-        } catch (ClientError $e) {
-            delete_option($key);
-            $result['items_retained'] = true;
-            $result['messages'][] = sprintf(
-                /* translators: %s: error message */
-                __('Crumbs could not erase the visitor events: %s', 'crumbs'),
-                self::failure($e)
-            );
+        [$erasures, $error] = self::eraseUntil(Client::fromOptions(), $email, $steps, $state['erasures'], microtime(true) + self::PAGE_SECONDS);
+        $state['erasures'] = $erasures;
+        $retries = (int) ($state['retries'] ?? 0);
+        if ($error !== null && self::transient($error) && $retries < self::ERASE_RETRIES && $page < self::ERASE_PAGES) {
+            // Crumbs is unavailable for now (a 503, a rate limit, no connection): keep what is
+            // erased so far and try the failed step again on the next page. An erasure that failed
+            // part way stays pending in Crumbs, and asking again joins it with its counts so far.
+            $state['retries'] = $retries + 1;
+            $state['expires'] = time() + HOUR_IN_SECONDS;
+            update_option($key, $state, false);
+            sleep(self::RETRY_SECONDS);
+            $result['done'] = false;
             return $result;
+        }
+        if ($error === null) {
+            $state['retries'] = 0;
         }
         $running = false;
         foreach (array_keys($steps) as $step) {
             $running = $running || !($erasures[$step]['done'] ?? false);
         }
-        if ($running && $page < self::ERASE_PAGES) {
-            $state['erasures'] = $erasures;
+        if ($error === null && $running && $page < self::ERASE_PAGES) {
             $state['expires'] = time() + HOUR_IN_SECONDS;
             // An option, not a transient: an object cache may evict a transient between two pages,
             // and erasing again after the erasure ended would find nothing to count.
@@ -350,17 +362,41 @@ final class Privacy
             delete_option(self::deletedUserKey($email));
         }
 
-        $lead = $erasures['lead'];
-        $events = $lead['deletedEvents'];
+        // Every step's counts, those of erasures still running or cut short included.
+        $leadErased = (bool) ($erasures['lead']['erased'] ?? false);
+        $events = (int) ($erasures['lead']['deletedEvents'] ?? 0);
         foreach ($erasures as $step => $gone) {
             if ($step !== 'lead' && $gone['erased']) {
                 $result['items_removed'] = true;
                 $events += $gone['deletedEvents'];
             }
         }
+        if ($error !== null) {
+            $result['items_removed'] = $result['items_removed'] || $leadErased || $events > 0;
+            $result['items_retained'] = true;
+            if ($leadErased || $events > 0) {
+                $result['messages'][] = $leadErased
+                    ? sprintf(
+                        /* translators: %d: number of events */
+                        _n('Crumbs erased the lead and %d event before the failure below; the rest is still in Crumbs.', 'Crumbs erased the lead and %d events before the failure below; the rest is still in Crumbs.', $events, 'crumbs'),
+                        $events
+                    )
+                    : sprintf(
+                        /* translators: %d: number of events */
+                        _n('Crumbs erased %d event of the person\'s devices before the failure below; the rest is still in Crumbs.', 'Crumbs erased %d events of the person\'s devices before the failure below; the rest is still in Crumbs.', $events, 'crumbs'),
+                        $events
+                    );
+            }
+            $result['messages'][] = sprintf(
+                /* translators: %s: error message */
+                __('Crumbs could not erase the visitor events: %s', 'crumbs'),
+                self::failure($error)
+            );
+            return $result;
+        }
         if ($running) {
             // The last page: the erasure goes on in Crumbs, which writes its receipt when done.
-            $result['items_removed'] = $result['items_removed'] || $lead['erased'] || $events > 0;
+            $result['items_removed'] = $result['items_removed'] || $leadErased || $events > 0;
             $result['items_retained'] = true;
             $result['messages'][] = sprintf(
                 /* translators: %d: number of events erased so far */
@@ -374,7 +410,7 @@ final class Privacy
             );
             return $result;
         }
-        if ($lead['erased']) {
+        if ($leadErased) {
             $result['items_removed'] = true;
             $result['messages'][] = sprintf(
                 /* translators: %d: number of events */
@@ -389,6 +425,15 @@ final class Privacy
             );
         }
         return $result;
+    }
+
+    /**
+     * Whether a failure is Crumbs being unavailable for now, worth trying again in a moment: not
+     * a refused key or a refused request, which another try cannot change.
+     */
+    private static function transient(ClientError $e): bool
+    {
+        return $e->retryable && !in_array($e->errorCode, ['UNAUTHENTICATED', 'FORBIDDEN'], true);
     }
 
     /**
@@ -429,12 +474,12 @@ final class Privacy
     /**
      * Takes the steps' erasures one by one from where the earlier pages left them: it follows a
      * running one until it is done or until $until, and starts the next only before $until. It
-     * stops at the first one not done (one that answers not done was waited for by the server).
+     * stops at the first one not done (one that answers not done was waited for by the server),
+     * and at the first failure, which it returns with the erasures so far.
      *
      * @param array<string, string|null> $steps Device ids by step name; null for the lead.
      * @param array<string, array{erased: bool, deletedEvents: int, done: bool, erasureId: string}> $erasures
-     * @return array<string, array{erased: bool, deletedEvents: int, done: bool, erasureId: string}>
-     * @throws ClientError
+     * @return array{0: array<string, array{erased: bool, deletedEvents: int, done: bool, erasureId: string}>, 1: ClientError|null}
      */
     private static function eraseUntil(Client $client, string $email, array $steps, array $erasures, float $until): array
     {
@@ -443,19 +488,23 @@ final class Privacy
             if ($erasure !== null && $erasure['done']) {
                 continue;
             }
-            if ($erasure !== null) {
-                $erasure = self::follow($client, $erasure['erasureId'], $until);
-            } elseif (microtime(true) < $until) {
-                $erasure = $deviceId === null ? $client->eraseLead($email) : $client->eraseDevice($deviceId);
-            } else {
-                return $erasures; // the next page starts it
+            try {
+                if ($erasure !== null && $erasure['erasureId'] !== '') {
+                    $erasure = self::follow($client, $erasure['erasureId'], $until);
+                } elseif (microtime(true) < $until) {
+                    $erasure = $deviceId === null ? $client->eraseLead($email) : $client->eraseDevice($deviceId);
+                } else {
+                    return [$erasures, null]; // the next page starts it
+                }
+            } catch (ClientError $e) {
+                return [$erasures, $e];
             }
             $erasures[$step] = $erasure;
             if (!$erasure['done']) {
-                return $erasures;
+                return [$erasures, null];
             }
         }
-        return $erasures;
+        return [$erasures, null];
     }
 
     /**
