@@ -3,6 +3,7 @@
 namespace Crumbs\WordPress\Tests;
 
 use Crumbs\WordPress\Client;
+use Crumbs\WordPress\Delivery;
 use Crumbs\WordPress\Options;
 use Crumbs\WordPress\Queue;
 use Crumbs\WordPress\ServerEvents;
@@ -340,20 +341,20 @@ final class ServerEventsTest extends TestCase
         do_action(Queue::CRON_HOOK);
     }
 
-    public function testANonBlockingFirstSendIsConfirmedWhenACronEventWasAlreadyDueSooner(): void
+    public function testARetryIsNotStrandedWhenACronEventWasAlreadyDueSooner(): void
     {
-        // The report: under non-FPM PHP the first send does not wait (attempts stays 0, the row is
-        // due again in a minute), a WP-Cron event already existed within 30 s so no new one was
-        // scheduled, and user_logged_in waited for some later server-side event.
+        // The report: the row is due again in a minute, a WP-Cron event already existed within
+        // 30 s so no new one was scheduled, and the row waited for some later server-side event.
         $this->setSettings(['identify_users' => false]);
         $user = $this->makeUser('subscriber', 'stranded');
         Queue::flush();
+        $this->setSettings(['server_url' => 'http://127.0.0.1:9']);
         wp_schedule_single_event(time() + 10, Queue::CRON_HOOK); // another row's retry, due sooner
         do_action('wp_login', $user->user_login, $user);
         $this->assertFalse(function_exists('fastcgi_finish_request'), 'PHPUnit runs the non-FPM path');
         Queue::flushAfterResponse();
         [$row] = Queue::pending();
-        $this->assertSame('0', (string) $row['attempts']);
+        $this->assertSame('1', (string) $row['attempts'], 'the server could not be reached');
         $due = (int) strtotime($row['next_attempt_at'] . ' UTC');
         $this->assertGreaterThan(time() + 30, $due);
 
@@ -364,7 +365,8 @@ final class ServerEventsTest extends TestCase
         $this->assertIsInt($next, 'the row is not stranded: WP-Cron comes back for it');
         $this->assertLessThanOrEqual($due + 30, $next);
 
-        // Its time comes: WP-Cron confirms it (a duplicate of the first send, stored once).
+        // The server is back and its time comes: WP-Cron sends it.
+        $this->setSettings(['server_url' => CrumbsServer::url()]);
         global $wpdb;
         $wpdb->query('UPDATE ' . Queue::table() . " SET next_attempt_at = '2000-01-01 00:00:00'");
         self::runNextCron();
@@ -411,20 +413,64 @@ final class ServerEventsTest extends TestCase
         }
     }
 
-    public function testShutdownSendsWithoutWaitingAndCronConfirms(): void
+    /**
+     * Under non-FPM PHP the shutdown send went without waiting for the answer, and the row stayed
+     * queued until WP-Cron resent it a minute later to confirm it. These tests run as such a
+     * site does (DISABLE_WP_CRON, no system cron): nothing ever confirmed it, every later send
+     * went out again unconfirmed, and the queue only grew. The send now waits for its answer
+     * (cURL waited for it all the same) and the row is gone at once.
+     */
+    public function testTheShutdownSendIsConfirmedWithoutWPCron(): void
     {
+        $this->assertTrue(defined('DISABLE_WP_CRON') && DISABLE_WP_CRON, 'the test site has no WP-Cron');
         $this->setSettings(['identify_users' => false]);
-        $user = $this->makeUser('subscriber', 'nonblocking');
+        $user = $this->makeUser('subscriber', 'nocron');
         Queue::flushAfterResponse();
-        [$row] = Queue::pending();
-        $this->assertSame('0', (string) $row['attempts'], 'a send without an answer is not a failure');
-        $this->assertIsInt(wp_next_scheduled(Queue::CRON_HOOK));
+        $this->assertSame([], Queue::pending(), 'confirmed by its own answer');
+        $this->assertFalse(wp_next_scheduled(Queue::CRON_HOOK), 'nothing waits for WP-Cron');
+        $this->assertSame(['user_registered'], self::codes(CrumbsServer::deviceEvents(ServerEvents::userDeviceId($user->ID))));
+    }
 
+    /**
+     * A row that failed while WP-Cron does not run: its WP-Cron event never comes. Once that
+     * event is CRON_LATE overdue, the end of a page load sends the row instead, and Settings →
+     * Crumbs says that WP-Cron does not run and how to run it, until WP-Cron runs again.
+     */
+    public function testWithoutWPCronAPageLoadSendsTheOverdueRows(): void
+    {
+        $this->setSettings(['identify_users' => false, 'server_url' => 'http://127.0.0.1:9']);
+        $user = $this->makeUser('subscriber', 'latecron');
+        Queue::flushAfterResponse();
+        $this->assertCount(1, Queue::pending(), 'Crumbs could not be reached');
+        $this->setSettings(['server_url' => CrumbsServer::url()]);
+        $this->assertSame(101, has_action('shutdown', [Queue::class, 'whenCronIsLate']), 'it runs at the end of every page load');
+
+        // Not late yet: WP-Cron may still come, the page load leaves the row to it.
+        Queue::whenCronIsLate();
+        $this->assertCount(1, Queue::pending());
+        $this->assertStringNotContainsString('crumbs-cron-late', Delivery::notices());
+
+        // The event is long overdue: WP-Cron does not run here.
+        $late = time() - Queue::CRON_LATE - 60;
+        wp_clear_scheduled_hook(Queue::CRON_HOOK);
+        wp_schedule_single_event($late, Queue::CRON_HOOK);
         global $wpdb;
         $wpdb->query('UPDATE ' . Queue::table() . " SET next_attempt_at = '2000-01-01 00:00:00'");
+        $notice = Delivery::notices();
+        $this->assertStringContainsString('id="crumbs-cron-late"', $notice);
+        $this->assertStringContainsString('DISABLE_WP_CRON is set in wp-config.php', $notice);
+        $this->assertStringContainsString(esc_html(site_url('wp-cron.php')), $notice);
+
+        Queue::whenCronIsLate();
+        $this->assertSame([], Queue::pending(), 'the page load sent it');
+        $this->assertFalse(wp_next_scheduled(Queue::CRON_HOOK), 'nothing left to do');
+        $this->assertEqualsCanonicalizing(['user_registered'], self::codes(CrumbsServer::deviceEvents(ServerEvents::userDeviceId($user->ID))));
+        $this->assertSame($late, Delivery::status()['cron_late']);
+        $this->assertStringContainsString('id="crumbs-cron-late"', Delivery::notices(), 'said until WP-Cron runs again');
+
         do_action(Queue::CRON_HOOK);
-        $this->assertSame([], Queue::pending());
-        $this->assertSame(['user_registered'], self::codes(CrumbsServer::deviceEvents(ServerEvents::userDeviceId($user->ID))));
+        $this->assertNull(Delivery::status()['cron_late']);
+        $this->assertStringNotContainsString('crumbs-cron-late', Delivery::notices());
     }
 
     /**
@@ -464,9 +510,9 @@ final class ServerEventsTest extends TestCase
     /**
      * Three users register while the Crumbs server hangs: six rows (an identify and a trigger
      * each), six requests. Under non-FPM PHP the visitor waits for the shutdown flush, and a send
-     * without waiting sees no error, so each request took its whole second (six seconds on that
-     * page). Now no request starts after the first second: one request, the rest stay due for
-     * WP-Cron.
+     * without waiting saw no error, so each request took its whole second (six seconds on that
+     * page). Now no request starts after the first second: one request, which fails, the rest
+     * stay due for WP-Cron.
      */
     public function testAHungServerCostsTheShutdownFlushOneRequest(): void
     {
@@ -481,7 +527,8 @@ final class ServerEventsTest extends TestCase
         fclose($socket);
         $this->assertSame([$url . '/api/v1/apps/' . CrumbsServer::appId() . '/identify'], $requests);
         $rows = Queue::pending();
-        $this->assertSame(['0', '0', '0', '0', '0', '0'], array_column($rows, 'attempts'));
+        $this->assertSame(['1', '0', '0', '0', '0', '0'], array_column($rows, 'attempts'));
+        $this->assertStringStartsWith('NETWORK', (string) $rows[0]['last_error']);
         $due = array_filter($rows, static fn ($row) => strtotime($row['next_attempt_at'] . ' UTC') <= time());
         $this->assertCount(5, $due, 'the rows not sent are left as they were, due');
         $next = wp_next_scheduled(Queue::CRON_HOOK);

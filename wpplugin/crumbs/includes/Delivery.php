@@ -24,7 +24,10 @@ final class Delivery
     }
 
     /**
-     * @return array{problem: array{code: string, message: string, at: int}|null, dropped: array{code: string, message: string, kind: string, event: string, expired: bool, at: int}|null}
+     * cron_late: when the queue's WP-Cron event was due, as found by the page load that sent its
+     * rows instead (see Queue::whenCronIsLate), until WP-Cron runs it again.
+     *
+     * @return array{problem: array{code: string, message: string, at: int}|null, dropped: array{code: string, message: string, kind: string, event: string, expired: bool, at: int}|null, cron_late: int|null}
      */
     public static function status(): array
     {
@@ -33,11 +36,12 @@ final class Delivery
         return [
             'problem' => is_array($saved['problem'] ?? null) ? $saved['problem'] : null,
             'dropped' => is_array($saved['dropped'] ?? null) ? $saved['dropped'] : null,
+            'cron_late' => is_int($saved['cron_late'] ?? null) ? $saved['cron_late'] : null,
         ];
     }
 
     /**
-     * @param array{problem: mixed, dropped: mixed} $status
+     * @param array{problem: mixed, dropped: mixed, cron_late: mixed} $status
      */
     private static function save(array $status): void
     {
@@ -85,8 +89,31 @@ final class Delivery
 
     public static function settingsChanged(): void
     {
-        self::save(['problem' => null, 'dropped' => null]);
+        self::save(['problem' => null, 'dropped' => null] + self::status());
         Queue::retryNow();
+    }
+
+    /**
+     * The queue's WP-Cron event, due at $due, had not run CRON_LATE later: WP-Cron does not run
+     * here. Keeps the earliest such time until WP-Cron runs again.
+     */
+    public static function noteCronLate(int $due): void
+    {
+        $status = self::status();
+        if ($status['cron_late'] === null) {
+            $status['cron_late'] = $due;
+            self::save($status);
+        }
+    }
+
+    /**
+     * WP-Cron runs the queue's event: it works here (again).
+     */
+    public static function cronRan(): void
+    {
+        $status = self::status();
+        $status['cron_late'] = null;
+        self::save($status);
     }
 
     /**
@@ -119,6 +146,22 @@ final class Delivery
                     ),
                     $waiting
                 )) . '</p></div>';
+        }
+        if ($status['cron_late'] !== null || Queue::cronIsLate()) {
+            $html .= '<div class="notice notice-warning inline" id="crumbs-cron-late"><p><strong>'
+                . esc_html__('WP-Cron does not run on this site.', 'crumbs') . '</strong> '
+                . esc_html(defined('DISABLE_WP_CRON') && DISABLE_WP_CRON
+                    ? __('DISABLE_WP_CRON is set in wp-config.php, and no system cron job has run wp-cron.php since server-side events were due for a retry.', 'crumbs')
+                    : __('WordPress could not start it (it requests its own wp-cron.php, which a firewall, a login prompt or a loopback block can stop).', 'crumbs'))
+                . ' '
+                . esc_html__('Server-side events are sent when they happen and confirmed at once; those that could not be sent then are retried at the end of a page load instead, about every 20 minutes while the site has visitors.', 'crumbs')
+                . '</p><p>'
+                . esc_html(sprintf(
+                    /* translators: %s: the wp-cron.php URL */
+                    __('To retry them on time, run WP-Cron from a system cron job every 5 minutes (for example: curl -s %s) or with WP-CLI (wp cron event run --due-now).', 'crumbs'),
+                    site_url('wp-cron.php')
+                ))
+                . '</p></div>';
         }
         $dropped = $status['dropped'];
         if ($dropped !== null && (int) $dropped['at'] > time() - Queue::MAX_AGE) {

@@ -7,8 +7,8 @@ namespace Crumbs\WordPress;
 /**
  * Durable outbox for server-side events. Hooks only insert a row; delivery happens after the
  * response (shutdown) and from WP-Cron with backoff while the Crumbs server is unreachable,
- * through the JSON API. Each event carries a messageId, so a row sent twice is stored once by
- * Crumbs.
+ * through the JSON API, or at the end of a page load where WP-Cron does not run. Each event
+ * carries a messageId, so a row sent twice is stored once by Crumbs.
  */
 final class Queue
 {
@@ -19,6 +19,13 @@ final class Queue
     public const BATCH = 100;
     /** How long a row that keeps failing for now (server down, rate limited) is retried. */
     public const MAX_AGE = 7 * DAY_IN_SECONDS;
+    /**
+     * How late the queue's WP-Cron event may be before the plugin takes WP-Cron for not running
+     * (DISABLE_WP_CRON without a system cron, or a site that cannot request its own wp-cron.php)
+     * and sends the due rows itself at the end of a page load. A system cron every 15 minutes
+     * stays ahead of it.
+     */
+    public const CRON_LATE = 20 * MINUTE_IN_SECONDS;
 
     private static bool $flushOnShutdown = false;
 
@@ -37,6 +44,7 @@ final class Queue
     public function hook(): void
     {
         add_action(self::CRON_HOOK, [self::class, 'runCron']);
+        add_action('shutdown', [self::class, 'whenCronIsLate'], 101);
     }
 
     public static function table(): string
@@ -103,9 +111,11 @@ final class Queue
 
     /**
      * Runs at shutdown. Under PHP-FPM the visitor already has the response, so the rows are sent
-     * and confirmed at once. Elsewhere the first attempt is sent with blocking => false and a
-     * one-second cap (WordPress's cURL transport still waits for the answer up to the timeout),
-     * and WP-Cron resends it a minute later to confirm; the messageId makes that a duplicate.
+     * and confirmed at once. Elsewhere the visitor is still waiting: each request waits at most a
+     * second for its answer and none starts after the first second; rows not sent stay due, for
+     * WP-Cron. (The first send used to go with blocking => false and be confirmed by WP-Cron a
+     * minute later; WordPress's cURL transport waits for the answer up to the timeout all the
+     * same, and on a site where WP-Cron does not run nothing was ever confirmed.)
      */
     public static function flushAfterResponse(): void
     {
@@ -114,14 +124,37 @@ final class Queue
             self::flush(20, 3.0);
             return;
         }
-        // The visitor is still waiting here, and a send without waiting gets no error to stop on:
-        // against a server that does not answer, each request would take its whole second. So no
-        // request starts after the first second; rows not sent stay due, for WP-Cron.
-        self::flush(20, 1.0, false, 1.0);
+        self::flush(20, 1.0, 1.0);
+    }
+
+    /**
+     * Whether WP-Cron is not running here: the queue's event is more than CRON_LATE overdue.
+     * Read from the autoloaded cron option, without a query.
+     */
+    public static function cronIsLate(): bool
+    {
+        $next = wp_next_scheduled(self::CRON_HOOK);
+        return $next !== false && $next < time() - self::CRON_LATE;
+    }
+
+    /**
+     * Runs at the end of every page load: where WP-Cron does not run (see cronIsLate), it does
+     * the queue's overdue WP-Cron work as flushAfterResponse does. The late event is replaced
+     * first, so that page loads running at the same time do not all send; a page load that
+     * queued an event has flushed (and replaced it) already.
+     */
+    public static function whenCronIsLate(): void
+    {
+        if (wp_doing_cron() || !self::cronIsLate()) {
+            return;
+        }
+        self::scheduleNext();
+        self::flushAfterResponse();
     }
 
     public static function runCron(): void
     {
+        Delivery::cronRan();
         self::flush(self::BATCH, 10.0);
     }
 
@@ -136,7 +169,7 @@ final class Queue
      *
      * @return array{sent: int, failed: int, dropped: int}
      */
-    public static function flush(int $limit = self::BATCH, float $timeout = 10.0, bool $blocking = true, ?float $budget = null): array
+    public static function flush(int $limit = self::BATCH, float $timeout = 10.0, ?float $budget = null): array
     {
         global $wpdb;
         $stats = ['sent' => 0, 'failed' => 0, 'dropped' => 0];
@@ -157,30 +190,28 @@ final class Queue
                     $events[] = $row;
                     continue;
                 }
-                self::sendEvents($client, $events, $blocking, $stats);
+                self::sendEvents($client, $events, $stats);
                 $events = [];
                 if (self::outOfTime()) {
                     continue;
                 }
                 if (self::$unreachable !== null) {
-                    self::settle($row, self::$unreachable, $blocking, $stats);
+                    self::settle($row, self::$unreachable, $stats);
                     continue;
                 }
                 try {
-                    $client->identify(self::input($row), $blocking);
-                    self::settle($row, null, $blocking, $stats);
+                    $client->identify(self::input($row));
+                    self::settle($row, null, $stats);
                 } catch (ClientError $e) {
                     self::noteUnreachable($e);
                     // An identify's refusal of its own input (its email) is final; anything else
                     // refused the request, not the identify.
                     $own = ($e->errorCode === 'BAD_USER_INPUT' && $e->field !== 'app_id') || $e->errorCode === 'PAYLOAD_TOO_LARGE';
-                    self::settle($row, $own ? $e : self::held($e), $blocking, $stats);
+                    self::settle($row, $own ? $e : self::held($e), $stats);
                 }
             }
-            self::sendEvents($client, $events, $blocking, $stats);
-            if ($blocking) {
-                Delivery::afterFlush($stats, self::$lastFailure);
-            }
+            self::sendEvents($client, $events, $stats);
+            Delivery::afterFlush($stats, self::$lastFailure);
             if (self::$delivered !== []) {
                 $wpdb->query('DELETE FROM ' . $table . ' WHERE id IN (' . implode(',', self::$delivered) . ')');
                 self::$delivered = [];
@@ -194,7 +225,7 @@ final class Queue
      * @param list<array<string, mixed>> $rows
      * @param array{sent: int, failed: int, dropped: int} $stats
      */
-    private static function sendEvents(Client $client, array $rows, bool $blocking, array &$stats): void
+    private static function sendEvents(Client $client, array $rows, array &$stats): void
     {
         if ($rows === [] || self::outOfTime()) {
             return;
@@ -203,14 +234,14 @@ final class Queue
             if (self::$unreachable !== null) {
                 throw self::$unreachable;
             }
-            $outcomes = $client->events(array_map([self::class, 'input'], $rows), $blocking);
+            $outcomes = $client->events(array_map([self::class, 'input'], $rows));
         } catch (ClientError $e) {
             self::noteUnreachable($e);
             // The request failed as a whole: nothing was said about the events themselves.
             $outcomes = array_fill(0, count($rows), self::held($e));
         }
         foreach ($rows as $i => $row) {
-            self::settle($row, $outcomes[$i] ?? null, $blocking, $stats);
+            self::settle($row, $outcomes[$i] ?? null, $stats);
         }
     }
 
@@ -250,21 +281,16 @@ final class Queue
     }
 
     /**
-     * Records a row's outcome: stored (removed), sent without an answer (confirmed by WP-Cron in
-     * a minute), failed for now (retried with backoff until stored, for up to MAX_AGE after it
-     * was queued), or refused for good (removed, and reported through crumbs_event_dropped).
+     * Records a row's outcome: stored (removed), failed for now (retried with backoff until
+     * stored, for up to MAX_AGE after it was queued), or refused for good (removed, and reported
+     * through crumbs_event_dropped).
      *
      * @param array<string, mixed> $row
      * @param array{sent: int, failed: int, dropped: int} $stats
      */
-    private static function settle(array $row, ?ClientError $error, bool $blocking, array &$stats): void
+    private static function settle(array $row, ?ClientError $error, array &$stats): void
     {
         global $wpdb;
-        if ($error === null && !$blocking) {
-            // Not confirmed: keep the row and let WP-Cron resend it; messageId dedupes.
-            self::retryLater($row, __('Sent without waiting for an answer; confirming.', 'crumbs'), false);
-            return;
-        }
         if ($error === null) {
             // Removed together at the end of the flush (one DELETE).
             self::$delivered[] = (int) $row['id'];
@@ -273,7 +299,7 @@ final class Queue
         }
         $queued = strtotime((string) $row['created_at'] . ' UTC');
         if ($error->retryable && ($queued === false || $queued > time() - self::MAX_AGE)) {
-            self::retryLater($row, $error->errorCode . ': ' . $error->getMessage(), true);
+            self::retryLater($row, $error->errorCode . ': ' . $error->getMessage());
             self::$lastFailure = $error;
             $stats['failed']++;
             return;
@@ -287,11 +313,11 @@ final class Queue
     /**
      * @param array<string, mixed> $row
      */
-    private static function retryLater(array $row, string $error, bool $countAttempt): void
+    private static function retryLater(array $row, string $error): void
     {
         global $wpdb;
-        $attempts = (int) $row['attempts'] + ($countAttempt ? 1 : 0);
-        $delay = $countAttempt ? min(60 * (2 ** min(max(0, $attempts - 1), 10)), 6 * HOUR_IN_SECONDS) : MINUTE_IN_SECONDS;
+        $attempts = (int) $row['attempts'] + 1;
+        $delay = min(60 * (2 ** min($attempts - 1, 10)), 6 * HOUR_IN_SECONDS);
         $wpdb->update(
             self::table(),
             ['attempts' => $attempts, 'next_attempt_at' => gmdate('Y-m-d H:i:s', time() + $delay), 'last_error' => $error],
@@ -305,18 +331,23 @@ final class Queue
      * Makes sure WP-Cron runs by the time the earliest queued row is due. Runs after every flush,
      * the cron's own included, so no row is stranded: an existing event that comes earlier is
      * kept (and schedules the next one when it has run); one that comes more than 30 s later is
-     * moved up.
+     * moved up; one more than CRON_LATE overdue, which WP-Cron is not running, is replaced (and
+     * Settings → Crumbs says so).
      */
     public static function scheduleNext(): void
     {
         global $wpdb;
         $due = $wpdb->get_var('SELECT MIN(next_attempt_at) FROM ' . self::table());
         if ($due === null) {
+            // Nothing queued: no WP-Cron event is needed.
+            wp_clear_scheduled_hook(self::CRON_HOOK);
             return;
         }
         $at = max(time(), (int) strtotime($due . ' UTC'));
         $next = wp_next_scheduled(self::CRON_HOOK);
-        if ($next !== false && $next <= $at + 30) {
+        if ($next !== false && $next < time() - self::CRON_LATE) {
+            Delivery::noteCronLate($next);
+        } elseif ($next !== false && $next <= $at + 30) {
             return;
         }
         if ($next !== false) {
