@@ -18,7 +18,7 @@ if (!defined('WP_UNINSTALL_PLUGIN')) {
 function crumbs_uninstall_site(): void
 {
     global $wpdb;
-    foreach (['crumbs_settings', 'crumbs_secret_key', 'crumbs_site_id', 'crumbs_db_version', 'crumbs_library', 'crumbs_delivery', 'crumbs_home_urls'] as $option) {
+    foreach (['crumbs_settings', 'crumbs_secret_key', 'crumbs_site_id', 'crumbs_db_version', 'crumbs_library', 'crumbs_delivery', 'crumbs_home_urls', 'crumbs_device_home'] as $option) {
         delete_option($option);
     }
     // The privacy tools' state between pages (export cursors, erasure ids): expired within the hour,

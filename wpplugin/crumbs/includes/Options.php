@@ -97,23 +97,24 @@ final class Options
     }
 
     /**
-     * The home URLs (home_url('/')) the plugin has made device ids with, the current one among them.
-     * Device ids include it, so that a copy of the site at another address (a staging clone,
-     * which copies the site id too) makes devices of its own; a site that moves to another
-     * address (http to https, a new domain) therefore makes new ones. The privacy tools look for
-     * a person's devices under each address kept here, so the ones made before a move are
-     * exported and erased too. Written only when an address is new, so a site that answers under
-     * two addresses does not rewrite it on every request.
+     * The addresses the plugin has made device ids with (see SiteAddress), the current one among
+     * them. The privacy tools look for a person's devices under each address kept here, so the
+     * ones made before the site was at its current address are exported and erased too (a copy
+     * of the site, or a move not confirmed yet, makes devices of its own; versions before
+     * SiteAddress made new ones on every change of address, http to https included). Written
+     * only when an address is new, so a site that answers under two addresses does not rewrite
+     * it on every request.
      *
      * @return non-empty-list<string>
      */
     public static function homeUrls(): array
     {
-        $current = home_url('/');
+        $current = SiteAddress::deviceHome();
         $saved = get_option(self::HOME_URLS, []);
         $saved = is_array($saved) ? array_values(array_filter($saved, 'is_string')) : [];
-        if (!in_array($current, $saved, true)) {
-            $saved[] = $current;
+        $missing = array_values(array_diff(array_unique([SiteAddress::keptHome(), $current]), $saved, ['']));
+        if ($missing !== []) {
+            $saved = [...$saved, ...$missing];
             // Autoloaded: every server-side event reads it.
             update_option(self::HOME_URLS, $saved, true);
         }
@@ -121,12 +122,12 @@ final class Options
     }
 
     /**
-     * The home URL device ids are made with now, kept among homeUrls().
+     * The address device ids are made with now (SiteAddress::deviceHome()), kept among homeUrls().
      */
     public static function homeUrl(): string
     {
         self::homeUrls();
-        return home_url('/');
+        return SiteAddress::deviceHome();
     }
 
     /**

@@ -26,6 +26,7 @@ final class Plugin
 
         if (is_admin()) {
             (new Admin\Settings())->hook();
+            (new SiteAddress())->hook();
         }
     }
 

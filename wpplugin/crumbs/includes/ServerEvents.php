@@ -20,7 +20,7 @@ final class ServerEvents
 
     /**
      * A stable, non-reversible device id for a WordPress user of this site, made with the site's
-     * home URL ($home, the current one by default: see Options::homeUrls()).
+     * address ($home, by default the one device ids are made with now: see SiteAddress).
      */
     public static function userDeviceId(int $userId, ?string $home = null): string
     {
@@ -34,7 +34,7 @@ final class ServerEvents
 
     private static function site(): string
     {
-        return substr(hash('sha256', home_url('/') . '|' . Options::siteId()), 0, 16);
+        return substr(hash('sha256', Options::homeUrl() . '|' . Options::siteId()), 0, 16);
     }
 
     public function userRegistered(int $userId): void
