@@ -61,6 +61,12 @@ final class RestTest extends TestCase
         $this->assertStringNotContainsString(Options::secret(), (string) wp_json_encode($response->get_data()));
     }
 
+    /**
+     * The block sidebar showed editors the transport's own words: "Could not reach the Crumbs
+     * server: cURL error 7: Failed to connect to 127.0.0.1 port 9 after 0 ms: Couldn't connect to
+     * server". An editor is told what failed and who finds out why where; an administrator, who
+     * can fix it, what to check, without the cURL wording.
+     */
     public function testDefinitionsReportAnUnreachableServer(): void
     {
         $this->setSettings(['server_url' => 'http://127.0.0.1:9']);
@@ -68,6 +74,57 @@ final class RestTest extends TestCase
         $response = $this->get('/crumbs/v1/definitions');
         $this->assertSame(502, $response->get_status());
         $this->assertSame('crumbs_network', $response->as_error()->get_error_code());
+        $this->assertSame(
+            'The event list could not be loaded: WordPress could not reach the Crumbs server. An administrator can find out why with Test connection in Settings → Crumbs. Meanwhile, choose "Other code…" and type the code.',
+            $response->as_error()->get_error_message()
+        );
+
+        wp_set_current_user($this->makeUser('administrator', 'adm')->ID);
+        $admin = $this->get('/crumbs/v1/definitions')->as_error()->get_error_message();
+        $this->assertSame(
+            'WordPress could not reach the Crumbs server at 127.0.0.1:9: nothing answers at that address and port. Check that the Crumbs server is running and that the server URL in Settings → Crumbs, with its port, is right. Meanwhile, choose "Other code…" and type the code.',
+            $admin
+        );
+    }
+
+    /**
+     * Test connection tells the administrator what failed and what to check for each way a
+     * request can fail before an answer, with the transport's report as details, and no
+     * credentials from the URL nor the key.
+     */
+    public function testTestConnectionSaysWhatToCheckWhenTheServerCannotBeReached(): void
+    {
+        wp_set_current_user($this->makeUser('administrator', 'adm')->ID);
+        $refused = $this->post('/crumbs/v1/test-connection', ['server_url' => 'http://127.0.0.1:9', 'secret_key' => 'sk_typed_for_this_url'])->get_data();
+        $this->assertFalse($refused['ok']);
+        $this->assertStringStartsWith('WordPress could not reach the Crumbs server at 127.0.0.1:9: nothing answers at that address and port. Check that the Crumbs server is running', $refused['message']);
+        $this->assertStringContainsString(' Details: cURL error 7: ', $refused['message']);
+
+        // WP_HTTP_BLOCK_EXTERNAL (the test site's own setting) stops requests to other hosts.
+        $blocked = $this->post('/crumbs/v1/test-connection', ['server_url' => 'https://crumbs.example.org', 'secret_key' => 'sk_typed_for_this_url'])->get_data();
+        $this->assertStringStartsWith('WordPress blocks its requests to other hosts on this site (WP_HTTP_BLOCK_EXTERNAL in wp-config.php), so it cannot reach the Crumbs server. Add crumbs.example.org to WP_ACCESSIBLE_HOSTS there.', $blocked['message']);
+
+        $failures = [
+            'cURL error 6: Could not resolve host: crumbs.example.org' => 'at crumbs.example.org:8443: that name does not resolve. Check the server URL in Settings → Crumbs.',
+            'cURL error 28: Operation timed out after 10001 milliseconds with 0 bytes received' => 'The Crumbs server at crumbs.example.org:8443 did not answer in time.',
+            'cURL error 60: SSL certificate problem: unable to get local issuer certificate' => 'its certificate was not accepted',
+            // A transport that names the URL, credentials and all.
+            'Connection reset by https://ann:pa55word@crumbs.example.org:8443/graphql with sk_typed_for_this_url' => 'WordPress could not reach the Crumbs server at crumbs.example.org:8443. Check the server URL',
+        ];
+        foreach ($failures as $transport => $expected) {
+            $fail = static fn () => new \WP_Error('http_request_failed', $transport);
+            add_filter('pre_http_request', $fail);
+            try {
+                $result = $this->post('/crumbs/v1/test-connection', ['server_url' => 'https://ann:pa55word@crumbs.example.org:8443', 'secret_key' => 'sk_typed_for_this_url'])->get_data();
+            } finally {
+                remove_filter('pre_http_request', $fail);
+            }
+            $this->assertFalse($result['ok']);
+            $this->assertStringContainsString($expected, $result['message']);
+            $this->assertStringContainsString('Details: ', $result['message']);
+            $this->assertStringNotContainsString('pa55word', $result['message']);
+            $this->assertStringNotContainsString('sk_typed_for_this_url', $result['message']);
+        }
     }
 
     /**
@@ -120,7 +177,7 @@ final class RestTest extends TestCase
 
         $down = $this->post('/crumbs/v1/test-connection', ['server_url' => 'http://127.0.0.1:9', 'secret_key' => 'sk_typed_for_this_url'])->get_data();
         $this->assertFalse($down['ok']);
-        $this->assertStringContainsString('Could not reach', $down['message']);
+        $this->assertStringContainsString('could not reach the Crumbs server at 127.0.0.1:9', $down['message']);
     }
 
     /**

@@ -152,20 +152,63 @@ final class Client
 
     /**
      * @param array<string, mixed>|\WP_Error $response
+     * @throws ClientError NETWORK when the request did not reach the server or got no answer.
      */
     private function checkTransport($response): void
     {
         if (is_wp_error($response)) {
-            throw new ClientError(
-                sprintf(
-                    /* translators: %s: the transport error */
-                    __('Could not reach the Crumbs server: %s', 'crumbs'),
-                    $response->get_error_message()
-                ),
-                'NETWORK',
-                true
-            );
+            throw $this->unreachable($response);
         }
+    }
+
+    /**
+     * A transport failure in words an administrator or editor can act on: what failed, where,
+     * and what to check, by the cause cURL names. The transport's own message goes to `detail`
+     * (with any credentials in the URL masked), since it may name internals and is not actionable
+     * for most readers.
+     */
+    private function unreachable(\WP_Error $response): ClientError
+    {
+        $detail = (string) preg_replace('#(//)[^/@\s]*@#', '$1***@', $response->get_error_message());
+        if ($this->secret !== '') {
+            $detail = str_replace($this->secret, '***', $detail);
+        }
+        $parts = wp_parse_url($this->serverUrl);
+        $where = is_array($parts) ? (string) ($parts['host'] ?? '') . (isset($parts['port']) ? ':' . (int) $parts['port'] : '') : '';
+        $curl = preg_match('/cURL error (\d+)/', $detail, $m) ? (int) $m[1] : 0;
+        $message = match (true) {
+            $response->get_error_code() === 'http_request_not_executed' || str_contains($detail, 'blocked requests through HTTP') => sprintf(
+                /* translators: %s: the Crumbs server's host */
+                __('WordPress blocks its requests to other hosts on this site (WP_HTTP_BLOCK_EXTERNAL in wp-config.php), so it cannot reach the Crumbs server. Add %s to WP_ACCESSIBLE_HOSTS there.', 'crumbs'),
+                (string) ($parts['host'] ?? '')
+            ),
+            $curl === 6 || stripos($detail, 'resolve host') !== false => sprintf(
+                /* translators: %s: the Crumbs server's host (and port) */
+                __('WordPress could not reach the Crumbs server at %s: that name does not resolve. Check the server URL in Settings → Crumbs.', 'crumbs'),
+                $where
+            ),
+            $curl === 7 || stripos($detail, 'refused') !== false => sprintf(
+                /* translators: %s: the Crumbs server's host (and port) */
+                __('WordPress could not reach the Crumbs server at %s: nothing answers at that address and port. Check that the Crumbs server is running and that the server URL in Settings → Crumbs, with its port, is right.', 'crumbs'),
+                $where
+            ),
+            $curl === 28 || stripos($detail, 'timed out') !== false => sprintf(
+                /* translators: %s: the Crumbs server's host (and port) */
+                __('The Crumbs server at %s did not answer in time. Check that it is running and that this web server may connect to it (a firewall or proxy may be in the way).', 'crumbs'),
+                $where
+            ),
+            in_array($curl, [35, 51, 53, 54, 58, 59, 60, 77, 80, 82, 83, 90, 91], true) || stripos($detail, 'SSL') !== false || stripos($detail, 'certificate') !== false => sprintf(
+                /* translators: %s: the Crumbs server's host (and port) */
+                __('WordPress could not make a secure (HTTPS) connection to the Crumbs server at %s: its certificate was not accepted. Check the server\'s certificate, and that the server URL names the host the certificate is for.', 'crumbs'),
+                $where
+            ),
+            default => sprintf(
+                /* translators: %s: the Crumbs server's host (and port) */
+                __('WordPress could not reach the Crumbs server at %s. Check the server URL in Settings → Crumbs, and that the Crumbs server is running and reachable from this web server.', 'crumbs'),
+                $where
+            ),
+        };
+        return new ClientError($message, 'NETWORK', true, null, $detail);
     }
 
     private static function httpError(int $status): ClientError

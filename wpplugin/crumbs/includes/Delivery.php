@@ -60,7 +60,7 @@ final class Delivery
     {
         $status = self::status();
         if ($failure !== null) {
-            $status['problem'] = ['code' => $failure->errorCode, 'message' => $failure->getMessage(), 'at' => time()];
+            $status['problem'] = ['code' => $failure->errorCode, 'message' => $failure->forAdministrators(), 'at' => time()];
         } elseif ($stats['sent'] > 0) {
             $status['problem'] = null;
         }
@@ -78,7 +78,7 @@ final class Delivery
         $status = self::status();
         $status['dropped'] = [
             'code' => $error->errorCode,
-            'message' => $error->getMessage(),
+            'message' => $error->forAdministrators(),
             'kind' => (string) ($row['kind'] ?? ''),
             'event' => is_array($input) ? (string) ($input['code'] ?? '') : '',
             'expired' => $expired,

@@ -446,7 +446,7 @@ final class Privacy
         return match (true) {
             $e->errorCode === 'UNAUTHENTICATED' && Options::secret() === '' => __('the app secret key is not saved in Settings → Crumbs; save it and run the request again.', 'crumbs'),
             $e->errorCode === 'UNAUTHENTICATED' => __('Crumbs did not accept the app id and secret key saved in Settings → Crumbs (the key may have been rotated); save the current key and run the request again.', 'crumbs'),
-            default => $e->getMessage(),
+            default => $e->forAdministrators(),
         };
     }
 

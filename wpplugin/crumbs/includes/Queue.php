@@ -253,7 +253,7 @@ final class Queue
      */
     private static function held(ClientError $error): ClientError
     {
-        return $error->retryable ? $error : new ClientError($error->getMessage(), $error->errorCode, true, $error->field);
+        return $error->retryable ? $error : new ClientError($error->getMessage(), $error->errorCode, true, $error->field, $error->detail);
     }
 
     private static function noteUnreachable(ClientError $error): void
@@ -299,7 +299,7 @@ final class Queue
         }
         $queued = strtotime((string) $row['created_at'] . ' UTC');
         if ($error->retryable && ($queued === false || $queued > time() - self::MAX_AGE)) {
-            self::retryLater($row, $error->errorCode . ': ' . $error->getMessage());
+            self::retryLater($row, $error->errorCode . ': ' . $error->getMessage() . ($error->detail !== '' ? ' (' . $error->detail . ')' : ''));
             self::$lastFailure = $error;
             $stats['failed']++;
             return;

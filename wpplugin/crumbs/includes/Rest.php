@@ -46,8 +46,11 @@ final class Rest
         try {
             return rest_ensure_response(['definitions' => Client::fromOptions()->enabledDefinitions()]);
         } catch (ClientError $e) {
-            // Editors read this in the block sidebar: what to do, not the server's wording.
+            // Editors read this in the block sidebar: what to do, not the server's wording, nor the
+            // transport's (a raw cURL error), which only those who may change the settings can act on.
             $message = match (true) {
+                $e->errorCode === 'NETWORK' && current_user_can('manage_options') => $e->getMessage() . ' ' . __('Meanwhile, choose "Other code…" and type the code.', 'crumbs'),
+                $e->errorCode === 'NETWORK' => __('The event list could not be loaded: WordPress could not reach the Crumbs server. An administrator can find out why with Test connection in Settings → Crumbs. Meanwhile, choose "Other code…" and type the code.', 'crumbs'),
                 $e->errorCode === 'UNAUTHENTICATED' && Options::secret() === '' => __('The event list needs the app secret key, which an administrator saves in Settings → Crumbs. Meanwhile, choose "Other code…" and type the code.', 'crumbs'),
                 $e->errorCode === 'UNAUTHENTICATED' => __('Crumbs did not accept the app id and secret key saved in Settings → Crumbs (the key may have been rotated), so the event list cannot be loaded. Meanwhile, choose "Other code…" and type the code.', 'crumbs'),
                 default => $e->getMessage(),
@@ -106,7 +109,7 @@ final class Rest
                 __('The Crumbs server is reachable but did not accept this app id and secret key: %s', 'crumbs'),
                 $e->getMessage()
             ),
-            default => $e->getMessage(),
+            default => $e->forAdministrators(),
         };
     }
 
