@@ -150,9 +150,7 @@ final class Delivery
         if ($status['cron_late'] !== null || Queue::cronIsLate()) {
             $html .= '<div class="notice notice-warning inline" id="crumbs-cron-late"><p><strong>'
                 . esc_html__('WP-Cron does not run on this site.', 'crumbs') . '</strong> '
-                . esc_html(defined('DISABLE_WP_CRON') && DISABLE_WP_CRON
-                    ? __('DISABLE_WP_CRON is set in wp-config.php, and no system cron job has run wp-cron.php since server-side events were due for a retry.', 'crumbs')
-                    : __('WordPress could not start it (it requests its own wp-cron.php, which a firewall, a login prompt or a loopback block can stop).', 'crumbs'))
+                . esc_html__('DISABLE_WP_CRON is set in wp-config.php, and no system cron job ran wp-cron.php within 20 minutes of a retry of server-side events being due.', 'crumbs')
                 . ' '
                 . esc_html__('Server-side events are sent when they happen and confirmed at once; those that could not be sent then are retried at the end of a page load instead, about every 20 minutes while the site has visitors.', 'crumbs')
                 . '</p><p>'

@@ -20,10 +20,9 @@ final class Queue
     /** How long a row that keeps failing for now (server down, rate limited) is retried. */
     public const MAX_AGE = 7 * DAY_IN_SECONDS;
     /**
-     * How late the queue's WP-Cron event may be before the plugin takes WP-Cron for not running
-     * (DISABLE_WP_CRON without a system cron, or a site that cannot request its own wp-cron.php)
-     * and sends the due rows itself at the end of a page load. A system cron every 15 minutes
-     * stays ahead of it.
+     * How late the queue's WP-Cron event may be, on a site with DISABLE_WP_CRON, before the
+     * plugin takes it that no system cron job runs WP-Cron and sends the due rows itself at the
+     * end of a page load. A system cron every 15 minutes stays ahead of it.
      */
     public const CRON_LATE = 20 * MINUTE_IN_SECONDS;
 
@@ -128,13 +127,19 @@ final class Queue
     }
 
     /**
-     * Whether WP-Cron is not running here: the queue's event is more than CRON_LATE overdue.
+     * Whether WP-Cron is not running here: DISABLE_WP_CRON is set and the queue's event is more
+     * than CRON_LATE overdue. Where WP-Cron is on, a page load that finds an event due starts it
+     * (at init), so an event late on a site without visitors is no sign of WP-Cron not running.
      * Read from the autoloaded cron option, without a query.
      */
     public static function cronIsLate(): bool
     {
-        $next = wp_next_scheduled(self::CRON_HOOK);
-        return $next !== false && $next < time() - self::CRON_LATE;
+        return self::isLate(wp_next_scheduled(self::CRON_HOOK));
+    }
+
+    private static function isLate(int|false $next): bool
+    {
+        return $next !== false && defined('DISABLE_WP_CRON') && DISABLE_WP_CRON && $next < time() - self::CRON_LATE;
     }
 
     /**
@@ -331,8 +336,8 @@ final class Queue
      * Makes sure WP-Cron runs by the time the earliest queued row is due. Runs after every flush,
      * the cron's own included, so no row is stranded: an existing event that comes earlier is
      * kept (and schedules the next one when it has run); one that comes more than 30 s later is
-     * moved up; one more than CRON_LATE overdue, which WP-Cron is not running, is replaced (and
-     * Settings → Crumbs says so).
+     * moved up; one that WP-Cron is not running (see cronIsLate) is replaced (and Settings →
+     * Crumbs says so).
      */
     public static function scheduleNext(): void
     {
@@ -345,7 +350,7 @@ final class Queue
         }
         $at = max(time(), (int) strtotime($due . ' UTC'));
         $next = wp_next_scheduled(self::CRON_HOOK);
-        if ($next !== false && $next < time() - self::CRON_LATE) {
+        if ($next !== false && self::isLate($next)) {
             Delivery::noteCronLate($next);
         } elseif ($next !== false && $next <= $at + 30) {
             return;
