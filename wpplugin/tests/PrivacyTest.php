@@ -210,8 +210,9 @@ final class PrivacyTest extends TestCase
     }
 
     /**
-     * Answers 503 UNAVAILABLE, as Crumbs does when its store fails, to the first $times erasures
-     * of $device; every other request goes to Crumbs.
+     * Answers 503 UNAVAILABLE, as Crumbs does when its store fails (with a Retry-After of 1 s
+     * here, 5 s from Crumbs), to the first $times erasures of $device; every other request goes
+     * to Crumbs.
      */
     private function unavailableFor(string $device, int $times): \Closure
     {
@@ -221,7 +222,7 @@ final class PrivacyTest extends TestCase
             if ($left > 0 && str_contains((string) ($body['query'] ?? ''), 'eraseDevice') && ($body['variables']['deviceId'] ?? '') === $device) {
                 $left--;
                 return [
-                    'headers' => ['retry-after' => '5', 'content-type' => 'application/json'],
+                    'headers' => ['retry-after' => '1', 'content-type' => 'application/json'],
                     'body' => '{"errors":[{"message":"the store is unavailable; retry later","extensions":{"code":"UNAVAILABLE"}}],"data":null}',
                     'response' => ['code' => 503, 'message' => 'Service Unavailable'],
                     'cookies' => [],
@@ -269,6 +270,12 @@ final class PrivacyTest extends TestCase
         $filter = $this->unavailableFor($device, 1000);
         try {
             $pages = $this->eraseAllPages($email);
+            try {
+                \Crumbs\WordPress\Client::fromOptions()->eraseDevice($device);
+                $this->fail('no 503');
+            } catch (\Crumbs\WordPress\ClientError $e) {
+                $this->assertSame(['UNAVAILABLE', true, 1], [$e->errorCode, $e->retryable, $e->retryAfter], 'the wait Crumbs asks for is read');
+            }
         } finally {
             remove_filter('pre_http_request', $filter, 10);
             wp_delete_post($post, true);

@@ -265,6 +265,7 @@ final class Client
         }
         $status = (int) wp_remote_retrieve_response_code($response);
         $body = json_decode((string) wp_remote_retrieve_body($response), true);
+        $retryAfter = max(0, (int) wp_remote_retrieve_header($response, 'retry-after'));
         if (!is_array($body)) {
             throw new ClientError(
                 sprintf(
@@ -273,7 +274,10 @@ final class Client
                     $status
                 ),
                 'HTTP_' . $status,
-                $status >= 500 || $status === 429 || $status === 0
+                $status >= 500 || $status === 429 || $status === 0,
+                null,
+                '',
+                $retryAfter
             );
         }
         if (!empty($body['errors']) && is_array($body['errors'])) {
@@ -283,7 +287,9 @@ final class Client
                 (string) ($first['message'] ?? __('Unknown error', 'crumbs')),
                 $code,
                 in_array($code, ClientError::RETRYABLE, true) || $status >= 500,
-                isset($first['extensions']['field']) ? (string) $first['extensions']['field'] : null
+                isset($first['extensions']['field']) ? (string) $first['extensions']['field'] : null,
+                '',
+                $retryAfter
             );
         }
         return is_array($body['data'] ?? null) ? $body['data'] : [];

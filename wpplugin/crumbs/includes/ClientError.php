@@ -8,7 +8,8 @@ namespace Crumbs\WordPress;
  * A refused or failed call to the Crumbs server. `code` is the server's extensions.code, or
  * NETWORK / HTTP_<status> / NOT_CONFIGURED for failures before GraphQL. The message is for the
  * people who see it; `detail` is the transport's own report of a NETWORK failure (a cURL error,
- * credentials in the URL masked), for administrators only.
+ * credentials in the URL masked), for administrators only. `retryAfter` is the seconds a 503 or
+ * 429 answer's Retry-After asked to wait (0 when it named none).
  */
 final class ClientError extends \RuntimeException
 {
@@ -20,7 +21,8 @@ final class ClientError extends \RuntimeException
         public readonly string $errorCode,
         public readonly bool $retryable = false,
         public readonly ?string $field = null,
-        public readonly string $detail = ''
+        public readonly string $detail = '',
+        public readonly int $retryAfter = 0
     ) {
         parent::__construct($message);
     }

@@ -279,7 +279,7 @@ final class Privacy
     /** Pages in a row on which Crumbs may be unavailable before the eraser gives up. */
     public const ERASE_RETRIES = 5;
 
-    /** Seconds a page that found Crumbs unavailable waits before the next page tries again. */
+    /** Seconds a page that found Crumbs unavailable waits before the next page tries again, when Crumbs named no Retry-After. */
     public const RETRY_SECONDS = 2;
 
     /** Seconds between two looks at a running erasure. */
@@ -334,7 +334,8 @@ final class Privacy
             $state['retries'] = $retries + 1;
             $state['expires'] = time() + HOUR_IN_SECONDS;
             update_option($key, $state, false);
-            sleep(self::RETRY_SECONDS);
+            // As long as Crumbs asked (Retry-After, 5 s for a store fault), within a page's time.
+            sleep($error->retryAfter > 0 ? min($error->retryAfter, self::PAGE_SECONDS) : self::RETRY_SECONDS);
             $result['done'] = false;
             return $result;
         }
