@@ -85,7 +85,7 @@ final class Client
      * @return array<string, mixed>
      * @throws ClientError When the server cannot be reached or refuses the request as a whole.
      */
-    public function api(string $path, $body, bool $blocking = true): array
+    public function api(string $path, $body): array
     {
         if ($this->serverUrl === '' || $this->appId === '') {
             throw new ClientError(__('Crumbs is not configured: set the server URL and app id.', 'crumbs'), 'NOT_CONFIGURED');
@@ -94,14 +94,10 @@ final class Client
             'headers' => $this->headers(),
             'body' => wp_json_encode($body),
             'timeout' => $this->timeout,
-            'blocking' => $blocking,
             'redirection' => 0,
             'user-agent' => 'crumbs-wordpress/' . VERSION . '; ' . home_url('/'),
         ]);
         $this->checkTransport($response);
-        if (!$blocking) {
-            return [];
-        }
         $status = (int) wp_remote_retrieve_response_code($response);
         $answer = json_decode((string) wp_remote_retrieve_body($response), true);
         if (!is_array($answer)) {
@@ -125,12 +121,9 @@ final class Client
      * @return list<ClientError|null>
      * @throws ClientError When the request fails as a whole.
      */
-    public function events(array $inputs, bool $blocking = true): array
+    public function events(array $inputs): array
     {
-        $answer = $this->api('events', ['events' => array_map([self::class, 'jsonInput'], $inputs)], $blocking);
-        if (!$blocking) {
-            return array_fill(0, count($inputs), null);
-        }
+        $answer = $this->api('events', ['events' => array_map([self::class, 'jsonInput'], $inputs)]);
         $out = [];
         foreach ($inputs as $i => $_) {
             $result = $answer['results'][$i] ?? null;
@@ -385,9 +378,9 @@ final class Client
      * @param array<string, mixed> $input {deviceId, email, name, fields} (or snake_case) without appId.
      * @throws ClientError When it is refused.
      */
-    public function identify(array $input, bool $blocking = true): void
+    public function identify(array $input): void
     {
-        $this->api('identify', self::jsonInput($input), $blocking);
+        $this->api('identify', self::jsonInput($input));
     }
 
     /**
