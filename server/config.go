@@ -126,17 +126,17 @@ Every flag is also read from the CRUMBS_ variable named after it; a flag wins.
 	fs.StringVar(&botFilter, "bot-filter", env("CRUMBS_BOT_FILTER", "crawlers"), "browser (keyless) triggers refused BOT_FILTERED by User-Agent: off, crawlers (self-declared crawlers, bots, spiders, link previews) or all (also headless and automated browsers) (CRUMBS_BOT_FILTER)")
 	fs.StringVar(&maxDepth, "max-depth", env("CRUMBS_MAX_DEPTH", "12"), "deepest GraphQL selection accepted (CRUMBS_MAX_DEPTH)")
 	fs.StringVar(&maxComplexity, "max-complexity", env("CRUMBS_MAX_COMPLEXITY", "5000"), "highest GraphQL complexity accepted; lists count page size x fields (CRUMBS_MAX_COMPLEXITY)")
-	fs.StringVar(&maxBody, "max-body-bytes", env("CRUMBS_MAX_BODY_BYTES", "2097152"), "largest accepted request body (CRUMBS_MAX_BODY_BYTES)")
+	fs.StringVar(&maxBody, "max-body-bytes", env("CRUMBS_MAX_BODY_BYTES", "2097152"), "largest accepted request body and websocket message, 1024 to 67108864 (64 MiB) (CRUMBS_MAX_BODY_BYTES)")
 	fs.StringVar(&dbConns, "db-max-conns", env("CRUMBS_DB_MAX_CONNS", "16"), "MySQL connection pool size (CRUMBS_DB_MAX_CONNS)")
-	fs.StringVar(&lifecycleInterval, "lifecycle-interval", env("CRUMBS_LIFECYCLE_INTERVAL", "1h"), "how often one replica deletes events past each app's retention and expired tombstones, at least 1m (CRUMBS_LIFECYCLE_INTERVAL)")
-	fs.StringVar(&eraseWait, "erase-wait", env("CRUMBS_ERASE_WAIT", "20s"), "longest an erasure request waits for its erasure, at most 45s; a longer one is answered done: false with its counts so far and goes on in the server (CRUMBS_ERASE_WAIT)")
-	fs.StringVar(&eraseLease, "erase-lease", env("CRUMBS_ERASE_LEASE", "1m"), "how long a replica holds a running erasure (or a deleted app's removal) without renewing it, at least 1s; one whose replica died is resumed by another (or after the restart) this long after its last transaction (CRUMBS_ERASE_LEASE)")
-	fs.StringVar(&dbTimeout, "db-timeout", env("CRUMBS_DB_TIMEOUT", "10s"), "longest a database call or group commit may take before the request is answered UNAVAILABLE (CRUMBS_DB_TIMEOUT)")
+	fs.StringVar(&lifecycleInterval, "lifecycle-interval", env("CRUMBS_LIFECYCLE_INTERVAL", "1h"), "how often one replica deletes events past each app's retention and expired tombstones, 1m to 24h (CRUMBS_LIFECYCLE_INTERVAL)")
+	fs.StringVar(&eraseWait, "erase-wait", env("CRUMBS_ERASE_WAIT", "20s"), "longest an erasure request waits for its erasure, 100ms to 45s; a longer one is answered done: false with its counts so far and goes on in the server (CRUMBS_ERASE_WAIT)")
+	fs.StringVar(&eraseLease, "erase-lease", env("CRUMBS_ERASE_LEASE", "1m"), "how long a replica holds a running erasure (or a deleted app's removal) without renewing it; one whose replica died is resumed by another (or after the restart) this long after its last transaction; 1s to 1h (CRUMBS_ERASE_LEASE)")
+	fs.StringVar(&dbTimeout, "db-timeout", env("CRUMBS_DB_TIMEOUT", "10s"), "longest a database call or group commit may take before the request is answered UNAVAILABLE, 1s to 10m (CRUMBS_DB_TIMEOUT)")
 	fs.StringVar(&batch, "write-batch", env("CRUMBS_WRITE_BATCH", "2000"), "most events in one group commit, 1 to 20000 (CRUMBS_WRITE_BATCH)")
 	fs.StringVar(&writers, "writers", env("CRUMBS_WRITERS", "1"), "group commits in flight at once, 1 to 64; more than 1 pipelines them (CRUMBS_WRITERS)")
-	fs.StringVar(&writeDelay, "write-delay", env("CRUMBS_WRITE_DELAY", "0s"), "extra wait to grow a group commit, at most 1s (CRUMBS_WRITE_DELAY)")
-	fs.StringVar(&cacheTTL, "cache-ttl", env("CRUMBS_CACHE_TTL", "2s"), "how long another replica's changes (definitions, ended sign-ins, rotated keys, revoked tokens, origins) may go unseen (CRUMBS_CACHE_TTL)")
-	fs.StringVar(&shutdown, "shutdown-timeout", env("CRUMBS_SHUTDOWN_TIMEOUT", "15s"), "grace period for in-flight requests on SIGTERM (CRUMBS_SHUTDOWN_TIMEOUT)")
+	fs.StringVar(&writeDelay, "write-delay", env("CRUMBS_WRITE_DELAY", "0s"), "extra wait to grow a group commit, 0s to 1s (CRUMBS_WRITE_DELAY)")
+	fs.StringVar(&cacheTTL, "cache-ttl", env("CRUMBS_CACHE_TTL", "2s"), "how long another replica's changes (definitions, ended sign-ins, rotated keys, revoked tokens, origins) may go unseen, 0s to 10m (CRUMBS_CACHE_TTL)")
+	fs.StringVar(&shutdown, "shutdown-timeout", env("CRUMBS_SHUTDOWN_TIMEOUT", "15s"), "grace period for in-flight requests on SIGTERM, 1s to 1h (CRUMBS_SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&logLevel, "log-level", env("CRUMBS_LOG_LEVEL", "info"), "debug, info, warn or error (CRUMBS_LOG_LEVEL)")
 	fs.StringVar(&cfg.LogFormat, "log-format", env("CRUMBS_LOG_FORMAT", "json"), "json or text (CRUMBS_LOG_FORMAT)")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", env("CRUMBS_METRICS_ADDR", ""), "serve /metrics on this address only, e.g. 127.0.0.1:9090, instead of on the main listener (CRUMBS_METRICS_ADDR)")
@@ -151,10 +151,10 @@ Every flag is also read from the CRUMBS_ variable named after it; a flag wins.
 	fs.StringVar(&hookWorkers, "webhook-workers", env("CRUMBS_WEBHOOK_WORKERS", "16"), "automation deliveries attempted at once per replica, 1 to 1024 (CRUMBS_WEBHOOK_WORKERS)")
 	fs.StringVar(&hookPerRule, "webhook-per-rule", env("CRUMBS_WEBHOOK_PER_RULE", "4"), "automation delivery attempts in flight at once per rule per replica, shared by the rule's actions (CRUMBS_WEBHOOK_PER_RULE)")
 	fs.StringVar(&hookRate, "webhook-rate", env("CRUMBS_WEBHOOK_RATE", "10"), "automation delivery attempts started per second per rule per replica, shared by the rule's actions; more wait pending; 0 lifts the cap (CRUMBS_WEBHOOK_RATE)")
-	fs.StringVar(&hookBackoff, "webhook-backoff", env("CRUMBS_WEBHOOK_BACKOFF", "30s"), "wait after a delivery's first failed attempt, doubled after each further one up to 8h, each wait ±25% (CRUMBS_WEBHOOK_BACKOFF)")
+	fs.StringVar(&hookBackoff, "webhook-backoff", env("CRUMBS_WEBHOOK_BACKOFF", "30s"), "wait after a delivery's first failed attempt, doubled after each further one up to 8h, each wait ±25%; 100ms to 8h (CRUMBS_WEBHOOK_BACKOFF)")
 	fs.StringVar(&hookAttempts, "webhook-attempts", env("CRUMBS_WEBHOOK_ATTEMPTS", "13"), "attempts before a delivery is dead-lettered (CRUMBS_WEBHOOK_ATTEMPTS)")
-	fs.StringVar(&hookTimeout, "webhook-timeout", env("CRUMBS_WEBHOOK_TIMEOUT", "10s"), "longest one delivery attempt may take, at most 1h; a replica that dies mid-attempt leaves it to another after twice this plus 5s (CRUMBS_WEBHOOK_TIMEOUT)")
-	fs.StringVar(&hookRetention, "webhook-log-retention", env("CRUMBS_WEBHOOK_LOG_RETENTION", "720h"), "how long finished deliveries stay in the delivery log; pruned hourly (CRUMBS_WEBHOOK_LOG_RETENTION)")
+	fs.StringVar(&hookTimeout, "webhook-timeout", env("CRUMBS_WEBHOOK_TIMEOUT", "10s"), "longest one delivery attempt may take, 1s to 1h; a replica that dies mid-attempt leaves it to another after twice this plus 5s (CRUMBS_WEBHOOK_TIMEOUT)")
+	fs.StringVar(&hookRetention, "webhook-log-retention", env("CRUMBS_WEBHOOK_LOG_RETENTION", "720h"), "how long finished deliveries stay in the delivery log, 1h to 8760h (a year); pruned hourly (CRUMBS_WEBHOOK_LOG_RETENTION)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -206,48 +206,57 @@ Every flag is also read from the CRUMBS_ variable named after it; a flag wins.
 	check("max-depth", err)
 	cfg.MaxComplexity, err = positiveInt[int](maxComplexity)
 	check("max-complexity", err)
-	cfg.MaxBodyBytes, err = positiveInt[int64](maxBody)
+	cfg.MaxBodyBytes, err = sizeIn(maxBody, minBodyBytes, maxBodyBytes)
 	check("max-body-bytes", err)
 	cfg.DBMaxConns, err = positiveInt[int](dbConns)
 	check("db-max-conns", err)
-	cfg.LifecycleInterval, err = positiveDuration(lifecycleInterval)
-	if err == nil && cfg.LifecycleInterval < time.Minute {
-		// Each run reads every app: 1ns ran it back to back, a busy loop
-		// on the store.
-		err = fmt.Errorf("must be at least 1m")
-	}
-	check("lifecycle-interval", err)
-	cfg.DBTimeout, err = positiveDuration(dbTimeout)
-	check("db-timeout", err)
-	cfg.EraseWait, err = positiveDuration(eraseWait)
-	if err == nil && cfg.EraseWait > 45*time.Second {
-		err = fmt.Errorf("must be at most 45s, under the 60 s write timeout")
-	}
-	check("erase-wait", err)
-	cfg.EraseLease, err = positiveDuration(eraseLease)
-	if err == nil && cfg.EraseLease < time.Second {
-		// Renewed every half lease: 1ns made a zero ticker and a panic, and
-		// anything under a transaction's length lets replicas take the
-		// same erasure from each other.
-		err = fmt.Errorf("must be at least 1s")
-	}
-	check("erase-lease", err)
 	cfg.WriteBatch, err = boundedInt(batch, maxWriteBatch)
 	check("write-batch", err)
 	cfg.Writers, err = boundedInt(writers, maxWriters)
 	check("writers", err)
-	cfg.WriteDelay, err = nonNegativeDuration(writeDelay)
-	if err == nil && cfg.WriteDelay > time.Second {
+	// Every duration has a range: a typo such as 300h for 300s, or 10ms
+	// for 10s, stops the server instead of running it with a setting that
+	// hangs requests, keeps credentials alive for days or spins a job.
+	for _, d := range []struct {
+		flag, value string
+		min, max    time.Duration
+		to          *time.Duration
+	}{
+		// Each run reads every app: 1ns ran it back to back, a busy loop on
+		// the store; past a day events outlive their retention by as much.
+		{"lifecycle-interval", lifecycleInterval, time.Minute, 24 * time.Hour, &cfg.LifecycleInterval},
+		// MySQL's lock waits count whole seconds, so under 1s a call gives
+		// up while the server still waits; past 10m a stuck store holds
+		// requests, commits and connections that long instead of answering
+		// UNAVAILABLE.
+		{"db-timeout", dbTimeout, time.Second, 10 * time.Minute, &cfg.DBTimeout},
+		// Under the 60 s write timeout.
+		{"erase-wait", eraseWait, 100 * time.Millisecond, 45 * time.Second, &cfg.EraseWait},
+		// Renewed every half lease: 1ns made a zero ticker and a panic, and
+		// anything under a transaction's length lets replicas take the same
+		// erasure from each other; past an hour a dead replica's erasure or
+		// app removal waits that long.
+		{"erase-lease", eraseLease, time.Second, time.Hour, &cfg.EraseLease},
 		// Every event waits it when traffic is light: 1h held each trigger
 		// an hour, past its commit deadline and the write timeout.
-		err = fmt.Errorf("must be at most 1s")
+		{"write-delay", writeDelay, 0, time.Second, &cfg.WriteDelay},
+		// How long a revoked credential keeps working on other replicas,
+		// under the 15 minutes of an access token.
+		{"cache-ttl", cacheTTL, 0, 10 * time.Minute, &cfg.CacheTTL},
+		// Under 1s every request in flight is cut off at SIGTERM.
+		{"shutdown-timeout", shutdown, time.Second, time.Hour, &cfg.ShutdownTimeout},
+		// Doubled up to 8h: a longer first wait would be 8h anyway.
+		{"webhook-backoff", hookBackoff, 100 * time.Millisecond, 8 * time.Hour, &cfg.Webhooks.Backoff},
+		// An attempt's lease is twice this plus 5s: 2000000h overflowed it
+		// to a negative lease, which any replica would take at once.
+		{"webhook-timeout", hookTimeout, time.Second, time.Hour, &cfg.Webhooks.Timeout},
+		// Pruned hourly; the log keeps every delivery this long, so a
+		// typo such as 720000h for 720h kept it forever.
+		{"webhook-log-retention", hookRetention, time.Hour, 365 * 24 * time.Hour, &cfg.Webhooks.Retention},
+	} {
+		*d.to, err = durationIn(d.value, d.min, d.max)
+		check(d.flag, err)
 	}
-	check("write-delay", err)
-	cfg.CacheTTL, err = nonNegativeDuration(cacheTTL)
-	check("cache-ttl", err)
-	// Zero or less would cut every in-flight request off at SIGTERM.
-	cfg.ShutdownTimeout, err = positiveDuration(shutdown)
-	check("shutdown-timeout", err)
 	check("log-level", cfg.LogLevel.UnmarshalText([]byte(logLevel)))
 	cfg.Webhooks.Guard.AllowPrivate = cfg.Development
 	if hookPrivate != "" {
@@ -265,19 +274,8 @@ Every flag is also read from the CRUMBS_ variable named after it; a flag wins.
 	} else {
 		cfg.Webhooks.Rate = rate
 	}
-	cfg.Webhooks.Backoff, err = positiveDuration(hookBackoff)
-	check("webhook-backoff", err)
 	cfg.Webhooks.MaxAttempts, err = positiveInt[int](hookAttempts)
 	check("webhook-attempts", err)
-	cfg.Webhooks.Timeout, err = positiveDuration(hookTimeout)
-	if err == nil && cfg.Webhooks.Timeout > time.Hour {
-		// An attempt's lease is twice this plus 5s: 2000000h overflowed it
-		// to a negative lease, which any replica would take at once.
-		err = fmt.Errorf("must be at most 1h")
-	}
-	check("webhook-timeout", err)
-	cfg.Webhooks.Retention, err = positiveDuration(hookRetention)
-	check("webhook-log-retention", err)
 	if cfg.MetricsToken != "" && len(cfg.MetricsToken) < 16 {
 		check("metrics-token", errors.New("must be at least 16 characters"))
 	}
@@ -418,20 +416,43 @@ func nonNegativeInt(s string) (int, error) {
 	return n, nil
 }
 
-func positiveDuration(s string) (time.Duration, error) {
+// durationIn parses a duration from min to max, both included.
+func durationIn(s string, min, max time.Duration) (time.Duration, error) {
 	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%q is not a positive duration, e.g. 10s", s)
+	if err != nil || d < min || d > max {
+		return 0, fmt.Errorf("%q is not a duration from %s to %s", s, shortDuration(min), shortDuration(max))
 	}
 	return d, nil
 }
 
-func nonNegativeDuration(s string) (time.Duration, error) {
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("%q is not a duration of at least 0, e.g. 10ms", s)
+// shortDuration writes 10m rather than time's 10m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
 	}
-	return d, nil
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// Request bodies and websocket messages: under 1 KiB a dashboard query or
+// a connection_init with its token no longer fits; past 64 MiB (32 times
+// the default) a body held in memory, or inflated from a gzipped one, is
+// no longer a request but a way to exhaust the server.
+const (
+	minBodyBytes = 1 << 10
+	maxBodyBytes = 64 << 20
+)
+
+// sizeIn parses a number of bytes from min to max, both included.
+func sizeIn(s string, min, max int64) (int64, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < min || n > max {
+		return 0, fmt.Errorf("%q is not a number of bytes from %d to %d", s, min, max)
+	}
+	return n, nil
 }
 
 // envName is the CRUMBS_* variable of a flag: write-delay is CRUMBS_WRITE_DELAY.

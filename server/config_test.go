@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +45,20 @@ func TestBadSettingsStopTheServer(t *testing.T) {
 		{"CRUMBS_ERASE_LEASE", "1ns"},
 		{"CRUMBS_ERASE_LEASE", "500ms"},
 		{"CRUMBS_WEBHOOK_TIMEOUT", "2000000h"},
+		{"CRUMBS_DB_TIMEOUT", "300h"},
+		{"CRUMBS_DB_TIMEOUT", "10ms"},
+		{"CRUMBS_CACHE_TTL", "2562047h"},
+		{"CRUMBS_MAX_BODY_BYTES", "10000000000"},
+		{"CRUMBS_MAX_BODY_BYTES", "10GB"},
+		{"CRUMBS_MAX_BODY_BYTES", "2"},
+		{"CRUMBS_SHUTDOWN_TIMEOUT", "100h"},
+		{"CRUMBS_LIFECYCLE_INTERVAL", "720h"},
+		{"CRUMBS_ERASE_LEASE", "2h"},
+		{"CRUMBS_ERASE_WAIT", "1ms"},
+		{"CRUMBS_WEBHOOK_BACKOFF", "9h"},
+		{"CRUMBS_WEBHOOK_TIMEOUT", "10ms"},
+		{"CRUMBS_WEBHOOK_LOG_RETENTION", "2000000h"},
+		{"CRUMBS_WEBHOOK_LOG_RETENTION", "1m"},
 		{"CRUMBS_LOG_LEVEL", "loud"},
 		{"CRUMBS_LOG_FORMAT", "xml"},
 		{"CRUMBS_ENV", "prod"},
@@ -79,13 +94,78 @@ func TestBadSettingsStopTheServer(t *testing.T) {
 // The bounds themselves are accepted: only values past them stop the
 // server (TestBadSettingsStopTheServer).
 func TestSettingsAtTheirBoundsAccepted(t *testing.T) {
-	env := map[string]string{"CRUMBS_WRITERS": "64", "CRUMBS_WRITE_BATCH": "20000", "CRUMBS_WEBHOOK_WORKERS": "1024", "CRUMBS_LIFECYCLE_INTERVAL": "1m", "CRUMBS_WRITE_DELAY": "1s"}
-	cfg, err := parseConfig(nil, func(k string) string { return env[k] }, &strings.Builder{})
+	for _, env := range []map[string]string{
+		{"CRUMBS_WRITERS": "64", "CRUMBS_WRITE_BATCH": "20000", "CRUMBS_WEBHOOK_WORKERS": "1024", "CRUMBS_LIFECYCLE_INTERVAL": "1m", "CRUMBS_WRITE_DELAY": "1s",
+			"CRUMBS_DB_TIMEOUT": "10m", "CRUMBS_CACHE_TTL": "10m", "CRUMBS_MAX_BODY_BYTES": "67108864", "CRUMBS_SHUTDOWN_TIMEOUT": "1h", "CRUMBS_ERASE_LEASE": "1h",
+			"CRUMBS_ERASE_WAIT": "45s", "CRUMBS_WEBHOOK_BACKOFF": "8h", "CRUMBS_WEBHOOK_TIMEOUT": "1h", "CRUMBS_WEBHOOK_LOG_RETENTION": "8760h"},
+		{"CRUMBS_LIFECYCLE_INTERVAL": "24h", "CRUMBS_DB_TIMEOUT": "1s", "CRUMBS_MAX_BODY_BYTES": "1024", "CRUMBS_SHUTDOWN_TIMEOUT": "1s", "CRUMBS_ERASE_LEASE": "1s",
+			"CRUMBS_ERASE_WAIT": "100ms", "CRUMBS_WEBHOOK_BACKOFF": "100ms", "CRUMBS_WEBHOOK_TIMEOUT": "1s", "CRUMBS_WEBHOOK_LOG_RETENTION": "1h"},
+	} {
+		cfg, err := parseConfig(nil, func(k string) string { return env[k] }, &strings.Builder{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{
+			"CRUMBS_WRITERS": strconv.Itoa(cfg.Writers), "CRUMBS_WRITE_BATCH": strconv.Itoa(cfg.WriteBatch), "CRUMBS_WEBHOOK_WORKERS": strconv.Itoa(cfg.Webhooks.Workers),
+			"CRUMBS_MAX_BODY_BYTES": strconv.FormatInt(cfg.MaxBodyBytes, 10),
+		}
+		for name, d := range map[string]time.Duration{
+			"CRUMBS_LIFECYCLE_INTERVAL": cfg.LifecycleInterval, "CRUMBS_WRITE_DELAY": cfg.WriteDelay, "CRUMBS_DB_TIMEOUT": cfg.DBTimeout,
+			"CRUMBS_CACHE_TTL": cfg.CacheTTL, "CRUMBS_SHUTDOWN_TIMEOUT": cfg.ShutdownTimeout, "CRUMBS_ERASE_LEASE": cfg.EraseLease, "CRUMBS_ERASE_WAIT": cfg.EraseWait,
+			"CRUMBS_WEBHOOK_BACKOFF": cfg.Webhooks.Backoff, "CRUMBS_WEBHOOK_TIMEOUT": cfg.Webhooks.Timeout, "CRUMBS_WEBHOOK_LOG_RETENTION": cfg.Webhooks.Retention,
+		} {
+			got[name] = d.String()
+		}
+		for name, value := range env {
+			want := value
+			if d, err := time.ParseDuration(value); err == nil {
+				want = d.String()
+			}
+			if got[name] != want {
+				t.Errorf("%s=%s: got %s", name, value, got[name])
+			}
+		}
+	}
+}
+
+// A value past its range is refused with the variable, the value and the
+// range, so that the operator sees what to type instead.
+func TestOutOfRangeSettingsNameTheRange(t *testing.T) {
+	for _, c := range []struct{ name, value, want string }{
+		{"CRUMBS_DB_TIMEOUT", "300h", `db-timeout (CRUMBS_DB_TIMEOUT): "300h" is not a duration from 1s to 10m`},
+		{"CRUMBS_CACHE_TTL", "2h", `cache-ttl (CRUMBS_CACHE_TTL): "2h" is not a duration from 0s to 10m`},
+		{"CRUMBS_MAX_BODY_BYTES", "10000000000", `max-body-bytes (CRUMBS_MAX_BODY_BYTES): "10000000000" is not a number of bytes from 1024 to 67108864`},
+		{"CRUMBS_MAX_BODY_BYTES", "10GB", `max-body-bytes (CRUMBS_MAX_BODY_BYTES): "10GB" is not a number of bytes from 1024 to 67108864`},
+		{"CRUMBS_SHUTDOWN_TIMEOUT", "-1s", `shutdown-timeout (CRUMBS_SHUTDOWN_TIMEOUT): "-1s" is not a duration from 1s to 1h`},
+		{"CRUMBS_LIFECYCLE_INTERVAL", "59s", `lifecycle-interval (CRUMBS_LIFECYCLE_INTERVAL): "59s" is not a duration from 1m to 24h`},
+		{"CRUMBS_ERASE_WAIT", "46s", `erase-wait (CRUMBS_ERASE_WAIT): "46s" is not a duration from 100ms to 45s`},
+		{"CRUMBS_ERASE_LEASE", "61m", `erase-lease (CRUMBS_ERASE_LEASE): "61m" is not a duration from 1s to 1h`},
+		{"CRUMBS_WRITE_DELAY", "2s", `write-delay (CRUMBS_WRITE_DELAY): "2s" is not a duration from 0s to 1s`},
+		{"CRUMBS_WEBHOOK_BACKOFF", "1ms", `webhook-backoff (CRUMBS_WEBHOOK_BACKOFF): "1ms" is not a duration from 100ms to 8h`},
+		{"CRUMBS_WEBHOOK_TIMEOUT", "2h", `webhook-timeout (CRUMBS_WEBHOOK_TIMEOUT): "2h" is not a duration from 1s to 1h`},
+		{"CRUMBS_WEBHOOK_LOG_RETENTION", "8761h", `webhook-log-retention (CRUMBS_WEBHOOK_LOG_RETENTION): "8761h" is not a duration from 1h to 8760h`},
+	} {
+		_, err := parseConfig(nil, func(k string) string {
+			if k == c.name {
+				return c.value
+			}
+			return ""
+		}, &strings.Builder{})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s=%s: %v, want %q", c.name, c.value, err, c.want)
+		}
+	}
+}
+
+// An empty variable is unset, as a docker-compose "CRUMBS_DB_TIMEOUT="
+// line leaves it: the default applies (README says so).
+func TestEmptySettingsTakeTheirDefaults(t *testing.T) {
+	cfg, err := parseConfig(nil, func(string) string { return "" }, &strings.Builder{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Writers != 64 || cfg.WriteBatch != 20000 || cfg.Webhooks.Workers != 1024 || cfg.LifecycleInterval != time.Minute || cfg.WriteDelay != time.Second {
-		t.Errorf("got writers %d, batch %d, workers %d, interval %v, delay %v", cfg.Writers, cfg.WriteBatch, cfg.Webhooks.Workers, cfg.LifecycleInterval, cfg.WriteDelay)
+	if cfg.DBTimeout != 10*time.Second || cfg.CacheTTL != 2*time.Second || cfg.MaxBodyBytes != 2<<20 || cfg.ShutdownTimeout != 15*time.Second {
+		t.Errorf("got db timeout %v, cache ttl %v, body %d, shutdown %v", cfg.DBTimeout, cfg.CacheTTL, cfg.MaxBodyBytes, cfg.ShutdownTimeout)
 	}
 }
 
