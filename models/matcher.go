@@ -135,14 +135,24 @@ func deleteEventMatcher(ctx context.Context, db *gorm.DB, m *EventMatcher, id st
 			}
 			return err
 		}
+		// One locking read per column, each through its own index: with
+		// "start_matcher_id = ? OR completion_matcher_id = ?" MariaDB scans
+		// the whole table for a matcher many goals start from, and locks
+		// every goal of every app until this transaction ends.
+		goals := map[uint64]bool{}
+		for _, column := range []string{"start_matcher_id", "completion_matcher_id"} {
+			var ids []uint64
+			if err := forUpdate(tx.Model(&Goal{})).Where(column+" = ?", m.ID).Pluck("id", &ids).Error; err != nil {
+				return err
+			}
+			for _, id := range ids {
+				goals[id] = true
+			}
+		}
+		if len(goals) > 0 {
+			return newError(ErrConflict, "matcher %q is used by %d goals", m.Name, len(goals))
+		}
 		var used int64
-		err := forUpdate(tx.Model(&Goal{})).Where("start_matcher_id = ? OR completion_matcher_id = ?", m.ID, m.ID).Count(&used).Error
-		if err != nil {
-			return err
-		}
-		if used > 0 {
-			return newError(ErrConflict, "matcher %q is used by %d goals", m.Name, used)
-		}
 		if err := forUpdate(tx.Model(&AutomationRule{})).Where("matcher_id = ?", m.ID).Count(&used).Error; err != nil {
 			return err
 		}
