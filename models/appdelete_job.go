@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -328,6 +329,9 @@ func (d *AppDeleter) removeApp(ctx context.Context, appID uint64, lease string) 
 	gone := false
 	err := withRetry(ctx, func() error {
 		gone = false
+		if left, err := d.rowsLeft(ctx, appID); err != nil || left {
+			return err
+		}
 		return d.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 			var ids []uint64
 			if err := forUpdate(tx.Model(&App{})).Where("id = ? AND deleted_at IS NOT NULL", appID).Pluck("id", &ids).Error; err != nil || len(ids) == 0 {
@@ -347,4 +351,37 @@ func (d *AppDeleter) removeApp(ctx context.Context, appID uint64, lease string) 
 		})
 	})
 	return gone, err
+}
+
+// rowsLeft reports whether a table still holds a row of the app that a
+// write in flight inserted: on MySQL removeApp's reads see a snapshot, in
+// which a row inserted before it and committed after (or not yet) is not
+// there, and the app row went with the row left behind it. Locking reads
+// see the latest rows and wait for those not committed yet. They run under
+// READ COMMITTED, in a transaction of their own that writes nothing:
+// under REPEATABLE READ each would also lock the gap around the app's
+// (empty) range in its index, where the neighbouring apps' new rows go,
+// and hold every group commit with an event of theirs until removeApp
+// ended; and a transaction that writes under READ COMMITTED fails where
+// the binary log is in STATEMENT format. SQLite has one connection, so
+// nothing is in flight there.
+func (d *AppDeleter) rowsLeft(ctx context.Context, appID uint64) (bool, error) {
+	if !isMySQL(d.db) {
+		return false, nil
+	}
+	left := false
+	err := d.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		for _, t := range appTables {
+			var rows []int
+			if err := tx.Raw("SELECT 1 FROM "+t.name+" WHERE app_id = ? LIMIT 1 FOR UPDATE", appID).Scan(&rows).Error; err != nil {
+				return err
+			}
+			if len(rows) > 0 {
+				left = true
+				return nil
+			}
+		}
+		return nil
+	}, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	return left, err
 }

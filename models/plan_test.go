@@ -114,3 +114,16 @@ func (l *sqlLog) find(t *testing.T, part string) string {
 	t.Fatalf("no statement with %q among %d", part, len(l.stmts))
 	return ""
 }
+
+// all answers every statement containing part, in order.
+func (l *sqlLog) all(part string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, s := range l.stmts {
+		if strings.Contains(s, part) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
