@@ -81,7 +81,8 @@ type AppDeleterOptions struct {
 	LeaseTTL time.Duration
 	// Settle is how long after the deletion the app row is kept, so that
 	// what a replica's cache still let in is removed too (default the
-	// catalog's TTL, CRUMBS_CACHE_TTL, plus a minute: AppDeleteSettle).
+	// catalog's TTL, CRUMBS_CACHE_TTL, plus a minute or twice the store's
+	// deadline: AppDeleteSettle).
 	Settle time.Duration
 	// Chunk is the most rows one statement deletes (default 1000).
 	Chunk int
@@ -91,9 +92,16 @@ type AppDeleterOptions struct {
 }
 
 // AppDeleteSettle is how long after its deletion an app's row is kept,
-// given the catalog's TTL: a replica's cache may accept the app's
-// ingestion that long, and a write it started may commit a little later.
-func AppDeleteSettle(cacheTTL time.Duration) time.Duration { return cacheTTL + time.Minute }
+// given the catalog's TTL and the store's deadline (CRUMBS_DB_TIMEOUT): a
+// replica's cache may accept the app's ingestion that long, and a write it
+// started may commit later, a group commit up to the deadline after it
+// was queued, a dashboard mutation after its access check and its
+// transaction have each taken up to the deadline. A minute covers that at
+// the default deadline of 10s; twice a longer deadline is waited instead,
+// else the app row went while such a write was still to insert its rows.
+func AppDeleteSettle(cacheTTL, dbTimeout time.Duration) time.Duration {
+	return cacheTTL + max(time.Minute, 2*dbTimeout)
+}
 
 // AppDeleter removes the data of deleted apps in the background.
 type AppDeleter struct {
@@ -114,7 +122,7 @@ func NewAppDeleter(db *gorm.DB, opts AppDeleterOptions) *AppDeleter {
 		opts.LeaseTTL = time.Minute
 	}
 	if opts.Settle <= 0 {
-		opts.Settle = AppDeleteSettle(0)
+		opts.Settle = AppDeleteSettle(0, 0)
 	}
 	if opts.Chunk <= 0 {
 		opts.Chunk = 1000

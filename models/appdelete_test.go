@@ -317,3 +317,41 @@ func TestDeletedAppSendsNoDelivery(t *testing.T) {
 		}
 	})
 }
+
+// The app row outlives every write that may still be in flight against
+// the app: with a store deadline (CRUMBS_DB_TIMEOUT) of 5m, a group commit
+// queued as a replica's cache lapsed may insert its rows up to 5 minutes
+// later, so the row is kept twice that past the cache, not a minute: it
+// went while such a write was still to come, whose rows then outlived it.
+func TestDeletedAppRowWaitsOutTheStoreDeadline(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		ctx := context.Background()
+		e := newEnv(t, db)
+		if _, err := newTestTokens(t).DeleteApp(ctx, db, e.owner, "127.0.0.1", e.app.PublicID, "correct horse battery"); err != nil {
+			t.Fatal(err)
+		}
+		d := models.NewAppDeleter(db, models.AppDeleterOptions{Settle: models.AppDeleteSettle(2*time.Second, 5*time.Minute)})
+		run, err := d.RunOnce(ctx, time.Now().Add(5*time.Minute))
+		if err != nil || slices.Contains(run.Gone, e.app.ID) {
+			t.Fatalf("5 minutes after the deletion: %+v %v, want the app row kept", run, err)
+		}
+		run, err = d.RunOnce(ctx, time.Now().Add(11*time.Minute))
+		if err != nil || !slices.Contains(run.Gone, e.app.ID) {
+			t.Fatalf("11 minutes after the deletion: %+v %v, want the app row gone", run, err)
+		}
+	})
+}
+
+// The row is kept the cache's TTL plus a minute, as README says, or plus
+// twice the store's deadline where that is longer.
+func TestAppDeleteSettle(t *testing.T) {
+	for _, c := range []struct{ ttl, timeout, want time.Duration }{
+		{2 * time.Second, 10 * time.Second, 62 * time.Second},
+		{0, 30 * time.Second, time.Minute},
+		{10 * time.Minute, 10 * time.Minute, 30 * time.Minute},
+	} {
+		if got := models.AppDeleteSettle(c.ttl, c.timeout); got != c.want {
+			t.Errorf("AppDeleteSettle(%v, %v) = %v, want %v", c.ttl, c.timeout, got, c.want)
+		}
+	}
+}

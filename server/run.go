@@ -234,7 +234,7 @@ func newResolver(cfg *config, db *gorm.DB, log *slog.Logger, m *metrics.Metrics)
 	// Erasures run detached from their requests and resume pending ones.
 	erasures := models.NewEraser(db, models.EraserOptions{Wait: cfg.EraseWait, LeaseTTL: cfg.EraseLease, Log: log})
 	// Deleted apps' rows go in the background, resumed after a restart.
-	deletions := models.NewAppDeleter(db, models.AppDeleterOptions{LeaseTTL: cfg.EraseLease, Settle: models.AppDeleteSettle(cfg.CacheTTL), Log: log})
+	deletions := models.NewAppDeleter(db, models.AppDeleterOptions{LeaseTTL: cfg.EraseLease, Settle: models.AppDeleteSettle(cfg.CacheTTL, cfg.DBTimeout), Log: log})
 	deletions.Start()
 	closeAll := func() {
 		deletions.Close()

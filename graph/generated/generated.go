@@ -3540,7 +3540,8 @@ extend type Mutation {
   refused as an unknown app's (a replica whose cache still holds the app refuses its events as
   disabled, for at most CRUMBS_CACHE_TTL). Its data (events, devices, leads, definitions,
   insights, matchers, goals, rules and deliveries, tokens, erasures and receipts) is then removed
-  in the background, and the app itself once CRUMBS_CACHE_TTL plus a minute have passed. It
+  in the background, and the app itself once CRUMBS_CACHE_TTL plus a minute (or plus twice
+  CRUMBS_DB_TIMEOUT, if longer) have passed. It
   cannot be undone.
   """
   deleteApp(
