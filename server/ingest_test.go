@@ -478,7 +478,7 @@ func TestAPIUnknownPathsAnswerJSON(t *testing.T) {
 		{http.MethodPost, "/api/v1/apps/app_x/event", http.StatusNotFound, "", models.CodeNotFound},
 		{http.MethodPost, "/api/v1/apps/app_x/events/more", http.StatusNotFound, "", models.CodeNotFound},
 		{http.MethodGet, "/api/v1/apps/app_x", http.StatusNotFound, "", models.CodeNotFound},
-		{http.MethodPost, "/v1/alias", http.StatusNotFound, "", models.CodeNotFound},
+		{http.MethodPost, "/v1/nope", http.StatusNotFound, "", models.CodeNotFound},
 		{http.MethodGet, "/v1/", http.StatusNotFound, "", models.CodeNotFound},
 		{http.MethodPost, "/webhooks/it_x/generic/nope", http.StatusNotFound, "", models.CodeNotFound},
 		{http.MethodPost, "/webhooks/it_x", http.StatusNotFound, "", models.CodeNotFound},

@@ -20,6 +20,7 @@ type segmentMessage struct {
 	Name        string          `json:"name"`
 	AnonymousID json.RawMessage `json:"anonymousId"`
 	UserID      json.RawMessage `json:"userId"`
+	PreviousID  json.RawMessage `json:"previousId"`
 	Properties  json.RawMessage `json:"properties"`
 	Traits      json.RawMessage `json:"traits"`
 	Context     struct {
@@ -125,8 +126,11 @@ func segmentKey(r *http.Request, bearer, writeKey string) string {
 // messages to a transaction), so that every trigger after an identify in
 // the batch finds its device identified; then the triggers, in order, in
 // calls of up to models.MaxBatch (a group commit each, see triggerAll);
-// then the links of the triggers taken that name both an anonymousId and a
-// userId (a transaction per 100 devices that join a lead). A trigger before
+// then, in the order of the messages, the links of the triggers taken that
+// name both an anonymousId and a userId and those of the aliases (a
+// transaction per 100 devices that join a lead). An alias so finds the
+// lead an identify anywhere in the batch gave its userId, as Segment
+// merges the two ids whatever the order of the calls. A trigger before
 // an identify in the batch so finds it applied too: a trigger's write
 // does not read who owns its device, and what reads it (timelines,
 // insights, rules) reads it as stored when it runs, after the request in
@@ -169,8 +173,8 @@ func (a *API) record(w http.ResponseWriter, r *http.Request, appID string, who c
 	for i, s := range steps {
 		if s.err != nil {
 			results[i].Err = s.err
-		} else if s.trigger == nil && s.identify == nil {
-			// group, alias: nothing Crumbs keeps; taken, as Segment does.
+		} else if s.trigger == nil && s.identify == nil && s.link == nil {
+			// group: nothing Crumbs keeps; taken, as Segment does.
 			results[i].Accepted = true
 		}
 	}
@@ -207,11 +211,13 @@ func (a *API) record(w http.ResponseWriter, r *http.Request, appID string, who c
 		return
 	}
 	// A duplicate links too: it may be the resend of a batch whose links
-	// a store fault kept from being written.
+	// a store fault kept from being written. An alias is its link alone,
+	// taken once its link is (whether or not a device joined a lead).
 	var links []models.DeviceLinkInput
 	var linkAt []int
 	for i, s := range steps {
-		if s.link != nil && results[i].Accepted {
+		alias := s.err == nil && s.link != nil && s.trigger == nil
+		if s.link != nil && (results[i].Accepted || alias) {
 			links, linkAt = append(links, *s.link), append(linkAt, i)
 		}
 	}
@@ -222,8 +228,10 @@ func (a *API) record(w http.ResponseWriter, r *http.Request, appID string, who c
 			return
 		}
 		for k, err := range errs {
-			if err != nil {
-				results[linkAt[k]], steps[linkAt[k]].device = models.TriggerResult{Err: err}, links[k].DeviceID
+			if i := linkAt[k]; err != nil {
+				results[i], steps[i].device = models.TriggerResult{Err: err}, links[k].DeviceID
+			} else if steps[i].trigger == nil {
+				results[i].Accepted = true
 			}
 		}
 	}
@@ -265,7 +273,7 @@ func (a *API) record(w http.ResponseWriter, r *http.Request, appID string, who c
 // among the results, and says whether there was one. Such a refusal of any
 // message makes the whole request one to resend later, as on the webhook:
 // Segment's libraries retry a 5xx or 429 and drop a 200, and a batch mixes
-// messages the store never sees (group, alias) with ones it refused. The
+// messages the store never sees (group) with ones it refused. The
 // messages stored meanwhile are answered duplicate on the resend (their
 // messageId), and their identifies and links, written again, change
 // nothing.
@@ -316,7 +324,7 @@ func isRequestFailure(err error) bool {
 
 // converted is what a message maps to: a trigger (with, when it names both
 // an anonymousId and a userId, the link of their devices), an identify of
-// one or two devices, or nothing (group, alias).
+// one or two devices, a link alone (alias), or nothing (group).
 type converted struct {
 	trigger  *models.TriggerInput
 	link     *models.DeviceLinkInput
@@ -328,7 +336,9 @@ type converted struct {
 // anonymousId's (in Segment's model a call that names the user is the
 // user's, as identify makes the userId's device the lead's), linked with
 // the anonymousId's; identify (with traits.email) to an identify of the
-// anonymous and the user id's devices; group and alias to nothing.
+// anonymous and the user id's devices; alias to the link of the
+// previousId's device with the userId's, as a call naming both links an
+// anonymousId's; group to nothing.
 func (m *segmentMessage) convert(appID string, who caller, clock senderClock) (converted, error) {
 	anon, user := segmentID(m.AnonymousID), segmentID(m.UserID)
 	device := cmp.Or(user, anon)
@@ -373,7 +383,9 @@ func (m *segmentMessage) convert(appID string, who caller, clock senderClock) (c
 			}
 		}
 		return converted{identify: out}, nil
-	case "group", "alias":
+	case "alias":
+		return m.alias(appID, who, user, ua)
+	case "group":
 		return converted{}, nil
 	}
 	var link *models.DeviceLinkInput
@@ -425,6 +437,27 @@ func (m *segmentMessage) convert(appID string, who caller, clock senderClock) (c
 	return converted{trigger: t, link: link}, nil
 }
 
+// alias maps an alias call (previousId → userId) to the link of the
+// previousId's device with the userId's: the first, if it belongs to no
+// lead, joins the lead of the second, when that has one. Both ids are
+// checked here, so an alias refused for either links nothing.
+func (m *segmentMessage) alias(appID string, who caller, user, ua string) (converted, error) {
+	previous := segmentID(m.PreviousID)
+	for _, id := range []struct{ field, value string }{{"previousId", previous}, {"userId", user}} {
+		if id.value == "" {
+			return converted{}, models.Invalid(id.field, "alias needs a previousId and a userId")
+		}
+		if err := models.ValidateSentDeviceID(id.value); err != nil {
+			if bad := (*models.InvalidError)(nil); errors.As(err, &bad) {
+				err = models.Invalid(id.field, "%s", bad.Message)
+			}
+			return converted{}, err
+		}
+	}
+	return converted{link: &models.DeviceLinkInput{AppPublicID: appID, DeviceID: previous, UserDeviceID: user,
+		UserAgent: ua, Secret: who.secret, ClientIP: who.clientIP}}, nil
+}
+
 // fieldNames names the models' fields (deviceId, code, occurredAt, …) as
 // the message sent them; device is the device of the refused trigger or
 // identify. Names the message's own checks gave (type, anonymousId,
@@ -434,7 +467,11 @@ func (m *segmentMessage) fieldNames(device string) fieldNames {
 		switch field {
 		case "deviceId":
 			// A trigger's device is the userId, when there is one; an
-			// identify's first device the anonymousId.
+			// identify's first device the anonymousId; an alias's the
+			// previousId.
+			if m.Type == "alias" {
+				return "previousId"
+			}
 			anon, user := segmentID(m.AnonymousID), segmentID(m.UserID)
 			if device != "" && device == anon && (device != user || m.Type == "identify") {
 				return "anonymousId"
