@@ -28,10 +28,12 @@ func segmentOver(base, secret string, identify bool, ids ...string) httpAnswer {
 		batch = append(batch, map[string]any{"type": "track", "anonymousId": "fault-seg", "event": "view", "messageId": id})
 	}
 	if identify {
-		// The user's call from a browser links the browser to the lead.
+		// The user's call from a browser, and an alias of another,
+		// link each browser to the lead.
 		batch = append(batch, map[string]any{"type": "identify", "anonymousId": "fault-seg", "traits": map[string]any{"email": "fault-seg@example.com"}},
 			map[string]any{"type": "group", "anonymousId": "fault-seg", "groupId": "g-1"},
-			map[string]any{"type": "page", "anonymousId": "browser-" + ids[0], "userId": "fault-seg", "messageId": ids[0] + "-user"})
+			map[string]any{"type": "page", "anonymousId": "browser-" + ids[0], "userId": "fault-seg", "messageId": ids[0] + "-user"},
+			map[string]any{"type": "alias", "previousId": "alias-" + ids[0], "userId": "fault-seg"})
 	}
 	raw, _ := json.Marshal(map[string]any{"batch": batch})
 	req, err := http.NewRequest(http.MethodPost, base+"/v1/batch", strings.NewReader(string(raw)))
@@ -154,6 +156,7 @@ func TestSegmentStoreFaults(t *testing.T) {
 			wantLead(t, db, appID, "fault-seg", "fault-seg@example.com")
 			// So does the resend of a batch refused for a fault.
 			wantLead(t, db, appID, "browser-"+refused[1], "fault-seg@example.com")
+			wantLead(t, db, appID, "alias-"+refused[1], "fault-seg@example.com")
 		})
 	}
 }
