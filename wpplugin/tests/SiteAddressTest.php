@@ -3,6 +3,7 @@
 namespace Crumbs\WordPress\Tests;
 
 use Crumbs\WordPress\Options;
+use Crumbs\WordPress\Privacy;
 use Crumbs\WordPress\Queue;
 use Crumbs\WordPress\ServerEvents;
 use Crumbs\WordPress\SiteAddress;
@@ -133,6 +134,30 @@ final class SiteAddressTest extends TestCase
         $this->assertNotSame($live, $staging);
         $this->moveTo('http://www.staging.shop.example.org/');
         $this->assertSame($staging, ServerEvents::userDeviceId((int) $user->ID), 'the copy\'s own address from now on');
+    }
+
+    /**
+     * A copy (a staging clone) has the live site's options, its list of addresses included, and
+     * the same site id and Crumbs app. Once its administrators say it is a copy, its privacy tools
+     * must not look for a person's devices at the live site's address: the copy's users created
+     * after the clone get the user ids the live site gives its own new users, so the copy's
+     * user 58 asking for an export (or an erasure) would get (or erase) the live user 58's events.
+     */
+    public function testACopysPrivacyToolsDoNotReachTheLiveSitesDevices(): void
+    {
+        $this->moveTo('https://shop.example.org/');
+        $user = $this->makeUser('subscriber', 'clone');
+        $live = ServerEvents::userDeviceId((int) $user->ID);
+        $liveCommenter = ServerEvents::emailDeviceId('commenter', $user->user_email);
+
+        $this->moveTo('https://staging.shop.example.org/');
+        $this->answer('copy');
+        $this->assertSame(['https://staging.shop.example.org/'], Options::homeUrls(), 'the copy\'s own address only');
+        $personDevices = new \ReflectionMethod(Privacy::class, 'personDevices');
+        $devices = $personDevices->invoke(null, $user->user_email);
+        $this->assertNotContains($live, $devices, 'the live site\'s user with this id may be someone else');
+        $this->assertNotContains($liveCommenter, $devices);
+        $this->assertContains(ServerEvents::userDeviceId((int) $user->ID), $devices, 'the copy\'s own device');
     }
 
     public function testOnlyAnAdministratorWithTheNonceMayAnswer(): void

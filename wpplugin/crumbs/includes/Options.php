@@ -103,7 +103,8 @@ final class Options
      * of the site, or a move not confirmed yet, makes devices of its own; versions before
      * SiteAddress made new ones on every change of address, http to https included). Written
      * only when an address is new, so a site that answers under two addresses does not rewrite
-     * it on every request.
+     * it on every request. A site whose administrators said it is a copy keeps only its own
+     * address from then on (SiteAddress::decide()).
      *
      * @return non-empty-list<string>
      */

@@ -118,7 +118,11 @@ final class SiteAddress
 
     /**
      * The administrators' answer: the site moved to its current address (it keeps its devices),
-     * or it is a copy (its current address becomes its own, with devices of its own).
+     * or it is a copy (its current address becomes its own, with devices of its own). A copy also
+     * forgets the addresses it copied from the original (Options::homeUrls()): its privacy tools
+     * must not look for a person's devices there, since the copy's users created after the clone
+     * get the ids the original gives its own new users (the copy's user 58 is not the live
+     * site's), and those devices are the original's to export and erase.
      */
     public static function decide(bool $moved): void
     {
@@ -132,6 +136,7 @@ final class SiteAddress
             return;
         }
         self::save(['home' => home_url('/'), 'moved' => []]);
+        update_option(Options::HOME_URLS, [home_url('/')], true);
     }
 
     /**
