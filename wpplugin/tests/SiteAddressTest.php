@@ -139,25 +139,32 @@ final class SiteAddressTest extends TestCase
     /**
      * A copy (a staging clone) has the live site's options, its list of addresses included, and
      * the same site id and Crumbs app. Once its administrators say it is a copy, its privacy tools
-     * must not look for a person's devices at the live site's address: the copy's users created
-     * after the clone get the user ids the live site gives its own new users, so the copy's
-     * user 58 asking for an export (or an erasure) would get (or erase) the live user 58's events.
+     * must not take the devices of user ids made at the live site's address for its users': the
+     * copy's users created after the clone get the user ids the live site gives its own new users,
+     * so the copy's user 58 asking for an export (or an erasure) would get (or erase) the live
+     * user 58's events. Devices made from an email are the same person's wherever they were made.
      */
-    public function testACopysPrivacyToolsDoNotReachTheLiveSitesDevices(): void
+    public function testACopysPrivacyToolsDoNotTakeTheLiveSitesUsersForItsOwn(): void
     {
         $this->moveTo('https://shop.example.org/');
         $user = $this->makeUser('subscriber', 'clone');
         $live = ServerEvents::userDeviceId((int) $user->ID);
         $liveCommenter = ServerEvents::emailDeviceId('commenter', $user->user_email);
+        $personDevices = new \ReflectionMethod(Privacy::class, 'personDevices');
+        $this->assertContains($live, $personDevices->invoke(null, $user->user_email));
 
         $this->moveTo('https://staging.shop.example.org/');
+        $this->assertContains($live, $personDevices->invoke(null, $user->user_email), 'undecided: a move or a copy');
         $this->answer('copy');
-        $this->assertSame(['https://staging.shop.example.org/'], Options::homeUrls(), 'the copy\'s own address only');
-        $personDevices = new \ReflectionMethod(Privacy::class, 'personDevices');
         $devices = $personDevices->invoke(null, $user->user_email);
         $this->assertNotContains($live, $devices, 'the live site\'s user with this id may be someone else');
-        $this->assertNotContains($liveCommenter, $devices);
         $this->assertContains(ServerEvents::userDeviceId((int) $user->ID), $devices, 'the copy\'s own device');
+        $this->assertContains($liveCommenter, $devices, 'the same email is the same person');
+        $this->assertSame(['https://shop.example.org/'], SiteAddress::copiedHomes());
+
+        // Moving on from there (the copy served over http with www.) keeps that.
+        $this->moveTo('http://www.staging.shop.example.org/');
+        $this->assertNotContains($live, $personDevices->invoke(null, $user->user_email));
     }
 
     public function testOnlyAnAdministratorWithTheNonceMayAnswer(): void

@@ -103,8 +103,7 @@ final class Options
      * of the site, or a move not confirmed yet, makes devices of its own; versions before
      * SiteAddress made new ones on every change of address, http to https included). Written
      * only when an address is new, so a site that answers under two addresses does not rewrite
-     * it on every request. A site whose administrators said it is a copy keeps only its own
-     * address from then on (SiteAddress::decide()).
+     * it on every request. The devices of user ids are looked for only at ownHomeUrls().
      *
      * @return non-empty-list<string>
      */
@@ -120,6 +119,20 @@ final class Options
             update_option(self::HOME_URLS, $saved, true);
         }
         return $saved;
+    }
+
+    /**
+     * homeUrls() without those a copy of the site copied from the original (see
+     * SiteAddress::copiedHomes()): where the devices of the site's own user ids were made. A
+     * device made from an email is the same person's at every address; one made from a user id
+     * at the original's address is the original's user with that id, who may be someone else.
+     *
+     * @return non-empty-list<string>
+     */
+    public static function ownHomeUrls(): array
+    {
+        $own = array_values(array_diff(self::homeUrls(), SiteAddress::copiedHomes()));
+        return $own !== [] ? $own : [SiteAddress::deviceHome()];
     }
 
     /**

@@ -105,10 +105,15 @@ final class Privacy
             $ids[] = (int) $user->ID;
         }
         $devices = [];
-        // Those made at every address the site has had (see Options::homeUrls()).
+        // Those made at every address the site has had (see Options::homeUrls()); those of user
+        // ids only at its own, not at those of the site it is a copy of (Options::ownHomeUrls()).
+        $own = Options::ownHomeUrls();
         foreach (Options::homeUrls() as $home) {
             $devices[] = ServerEvents::emailDeviceId('customer', $email, $home);
             $devices[] = ServerEvents::emailDeviceId('commenter', $email, $home);
+            if (!in_array($home, $own, true)) {
+                continue;
+            }
             foreach (array_unique($ids) as $id) {
                 $devices[] = ServerEvents::userDeviceId($id, $home);
             }

@@ -42,7 +42,7 @@ final class SiteAddress
         $current = home_url('/');
         $saved = self::saved();
         if ($saved === null) {
-            self::save(['home' => $current, 'moved' => []]);
+            self::save(['home' => $current, 'moved' => [], 'copied' => []]);
             return $current;
         }
         return self::isSameSite($current, $saved) ? $saved['home'] : $current;
@@ -54,6 +54,18 @@ final class SiteAddress
     public static function keptHome(): string
     {
         return self::saved()['home'] ?? '';
+    }
+
+    /**
+     * The addresses a copy's administrators said were the original's when they answered that it
+     * is a copy (those Options::homeUrls() held then): the devices of user ids made there are the
+     * original's users', not the copy's (see Options::ownHomeUrls()).
+     *
+     * @return list<string>
+     */
+    public static function copiedHomes(): array
+    {
+        return self::saved()['copied'] ?? [];
     }
 
     /**
@@ -85,7 +97,7 @@ final class SiteAddress
     }
 
     /**
-     * @param array{home: string, moved: list<string>} $saved
+     * @param array{home: string, moved: list<string>, copied: list<string>} $saved
      */
     private static function isSameSite(string $url, array $saved): bool
     {
@@ -94,7 +106,7 @@ final class SiteAddress
     }
 
     /**
-     * @return array{home: string, moved: list<string>}|null
+     * @return array{home: string, moved: list<string>, copied: list<string>}|null
      */
     private static function saved(): ?array
     {
@@ -103,12 +115,12 @@ final class SiteAddress
         if (!is_array($decoded) || !is_string($decoded['home'] ?? null) || $decoded['home'] === '') {
             return null;
         }
-        $moved = is_array($decoded['moved'] ?? null) ? array_values(array_filter($decoded['moved'], 'is_string')) : [];
-        return ['home' => $decoded['home'], 'moved' => $moved];
+        $list = static fn (mixed $v): array => is_array($v) ? array_values(array_filter($v, 'is_string')) : [];
+        return ['home' => $decoded['home'], 'moved' => $list($decoded['moved'] ?? null), 'copied' => $list($decoded['copied'] ?? null)];
     }
 
     /**
-     * @param array{home: string, moved: list<string>} $saved
+     * @param array{home: string, moved: list<string>, copied: list<string>} $saved
      */
     private static function save(array $saved): void
     {
@@ -118,11 +130,10 @@ final class SiteAddress
 
     /**
      * The administrators' answer: the site moved to its current address (it keeps its devices),
-     * or it is a copy (its current address becomes its own, with devices of its own). A copy also
-     * forgets the addresses it copied from the original (Options::homeUrls()): its privacy tools
-     * must not look for a person's devices there, since the copy's users created after the clone
-     * get the ids the original gives its own new users (the copy's user 58 is not the live
-     * site's), and those devices are the original's to export and erase.
+     * or it is a copy (its current address becomes its own, with devices of its own). A copy
+     * notes the addresses it copied from the original (copiedHomes()): its users created after
+     * the clone get the user ids the original gives its own new users (the copy's user 58 is not
+     * the live site's), so its privacy tools must not take the original's user devices for theirs.
      */
     public static function decide(bool $moved): void
     {
@@ -135,8 +146,8 @@ final class SiteAddress
             self::save($saved);
             return;
         }
-        self::save(['home' => home_url('/'), 'moved' => []]);
-        update_option(Options::HOME_URLS, [home_url('/')], true);
+        $copied = array_diff([...$saved['copied'], ...Options::homeUrls()], [home_url('/')]);
+        self::save(['home' => home_url('/'), 'moved' => [], 'copied' => array_values(array_unique($copied))]);
     }
 
     /**
