@@ -297,6 +297,48 @@ final class PrivacyTest extends TestCase
      * own words ("send the secret key as Authorization: Bearer <key>"), which name neither the
      * setting nor where it is.
      */
+    /**
+     * WordPress's privacy tools insert the eraser's messages and the exporter's error as HTML
+     * (wp-admin/js/privacy-tools.js). The failure they name comes from outside the site: Crumbs'
+     * answer, or the transport's own report, which quotes what the other end sent (an old cURL
+     * names the certificate's subject: "SSL: certificate subject name '…' does not match"). Markup
+     * in them ran in the administrator's browser.
+     */
+    public function testPrivacyToolsShowAFailureAsText(): void
+    {
+        $this->setSettings(['server_url' => 'https://crumbs.example', 'app_id' => 'app_x']);
+        update_option(Options::SECRET, 'sk_xsstestxsstestxsstest1');
+        $markup = '<img src=x onerror=alert(1)>';
+        foreach (
+            [
+                'transport' => new \WP_Error('http_request_failed', "cURL error 51: SSL: certificate subject name '" . $markup . "' does not match target host name 'crumbs.example'"),
+                'Crumbs' => [
+                    'headers' => ['content-type' => 'application/json'],
+                    'body' => (string) wp_json_encode(['errors' => [['message' => 'refused: ' . $markup, 'extensions' => ['code' => 'BAD_USER_INPUT']]], 'data' => null]),
+                    'response' => ['code' => 200, 'message' => 'OK'],
+                    'cookies' => [],
+                    'filename' => null,
+                ],
+            ] as $what => $answer
+        ) {
+            $filter = static fn () => $answer;
+            add_filter('pre_http_request', $filter, 10, 3);
+            try {
+                $export = \Crumbs\WordPress\Privacy::export('someone@example.org');
+                $pages = $this->eraseAllPages('someone@example.org');
+                $erase = end($pages);
+            } finally {
+                remove_filter('pre_http_request', $filter, 10);
+            }
+            $this->assertInstanceOf(\WP_Error::class, $export);
+            $this->assertStringNotContainsString('<img', $export->get_error_message(), $what);
+            $this->assertStringContainsString('&lt;img', $export->get_error_message(), $what . ': still said, as text');
+            $this->assertTrue($erase['items_retained'], $what);
+            $this->assertStringNotContainsString('<img', implode("\n", $erase['messages']), $what);
+            $this->assertStringContainsString('&lt;img', implode("\n", $erase['messages']), $what);
+        }
+    }
+
     public function testPrivacyToolsSayWhichSettingToFix(): void
     {
         $this->requireCrumbs();

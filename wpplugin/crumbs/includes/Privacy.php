@@ -445,9 +445,16 @@ final class Privacy
     /**
      * Why a privacy request failed, in words the site owner can act on: Crumbs' own answer to a
      * missing or refused key ("send the secret key as Authorization: Bearer <key>") names neither
-     * the setting nor where it is.
+     * the setting nor where it is. Escaped: WordPress's privacy tools insert the eraser's messages
+     * and the exporter's error as HTML, and Crumbs' answer or the transport's report (which may
+     * quote what the other end sent, such as a certificate's subject) is no markup of ours.
      */
     private static function failure(ClientError $e): string
+    {
+        return esc_html(self::failureText($e));
+    }
+
+    private static function failureText(ClientError $e): string
     {
         return match (true) {
             $e->errorCode === 'UNAUTHENTICATED' && Options::secret() === '' => __('the app secret key is not saved in Settings → Crumbs; save it and run the request again.', 'crumbs'),
