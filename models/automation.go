@@ -264,7 +264,7 @@ func (a *AutomationAction) apply(ctx context.Context, guard URLGuard, field stri
 // who could point the action elsewhere would read them at their own
 // server. headersGiven says the same edit replaces them.
 func (a *AutomationAction) setURL(field, u string, headersGiven bool) error {
-	if !headersGiven && len(a.Headers) > 0 && !strings.EqualFold(urlOrigin(u), urlOrigin(a.URL)) {
+	if !headersGiven && len(a.Headers) > 0 && !sameOrigin(u, a.URL) {
 		return Invalid(field+".headers", "give the headers again (or none) to send them to another origin than %s", urlOrigin(a.URL))
 	}
 	a.URL = u
@@ -565,7 +565,7 @@ func UpdateAutomationActionFor(ctx context.Context, db *gorm.DB, v Viewer, guard
 			if bad.check("input.headersOrigin", in.Headers != nil, "give it with headers") &&
 				bad.check("input.headersOrigin", strings.HasPrefix(given, "http://") || strings.HasPrefix(given, "https://"), "is not an http(s) origin (scheme://host[:port])") &&
 				in.URL != nil {
-				bad.check("input.headersOrigin", strings.EqualFold(given, urlOrigin(strings.TrimSpace(*in.URL))), "is not the origin of url")
+				bad.check("input.headersOrigin", sameOrigin(given, strings.TrimSpace(*in.URL)), "is not the origin of url")
 			}
 			headersFor = given
 		}
@@ -584,7 +584,7 @@ func UpdateAutomationActionFor(ctx context.Context, db *gorm.DB, v Viewer, guard
 					return err
 				}
 				changes["url"] = stored.URL
-			} else if len(in.Headers) > 0 && !strings.EqualFold(urlOrigin(stored.URL), headersFor) {
+			} else if len(in.Headers) > 0 && !sameOrigin(stored.URL, headersFor) {
 				return ConflictOn("input.headers", "the action was moved to %s meanwhile; these headers were given for %s: give them again for where it is now",
 					urlOrigin(stored.URL), headersFor)
 			}

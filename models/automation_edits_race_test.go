@@ -103,3 +103,43 @@ func TestHeadersEditRacingAMoveKeepsHeadersOnTheirOrigin(t *testing.T) {
 		t.Logf("%d of 40 headers edits came second and were refused", conflicts)
 	})
 }
+
+// An origin is the same with its scheme's default port written out or left
+// out, as in a browser's URL.origin: headers given for https://crm.example
+// (the origin a client reads off the action's url) go to an action at
+// https://crm.example:443/…, and a url with its default port names the
+// origin without it. They were CONFLICT ("moved to https://crm.example:443
+// meanwhile"), whatever the client did, or refused as not url's origin.
+func TestHeadersOriginWithOrWithoutTheDefaultPort(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		e := newEnv(t, db)
+		guard := models.URLGuard{AllowPrivate: true}
+		if _, err := models.CreateEventMatcher(e.ctx, db, e.app, models.EventMatcherInput{Name: ptr("Demos"), Code: ptr("demo")}); err != nil {
+			t.Fatal(err)
+		}
+		created, err := models.CreateAutomationRuleFor(e.ctx, db, e.owner, guard, e.app.PublicID, models.AutomationRuleInput{Name: ptr("CRM"), Matcher: ptr("Demos")},
+			[]models.AutomationActionInput{webhookTo("http://LocalHost:80/hooks", models.Header{Name: "X-Api-Key", Value: "k1"})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := models.FormatID(created.Secrets[0].Action.ID)
+		update := func(in models.AutomationActionInput) error {
+			_, err := models.UpdateAutomationActionFor(e.ctx, db, e.owner, guard, e.app.PublicID, id, in)
+			return err
+		}
+		key := func(v string) []models.Header { return []models.Header{{Name: "X-Api-Key", Value: v}} }
+		if err := update(models.AutomationActionInput{Headers: key("k2"), HeadersOrigin: ptr("http://localhost")}); err != nil {
+			t.Fatalf("headers for the action's own origin: %v", err)
+		}
+		if err := update(models.AutomationActionInput{URL: ptr("http://localhost/other"), Headers: key("k3"), HeadersOrigin: ptr("http://localhost:80")}); err != nil {
+			t.Fatalf("headersOrigin with url: %v", err)
+		}
+		// Moving within the origin keeps the headers without giving them again.
+		if err := update(models.AutomationActionInput{URL: ptr("http://localhost:80/third")}); err != nil {
+			t.Fatalf("a move within the origin: %v", err)
+		}
+		// Another port is another origin.
+		wantCode(t, update(models.AutomationActionInput{Headers: key("k4"), HeadersOrigin: ptr("http://localhost:8080")}), "CONFLICT")
+		wantCode(t, update(models.AutomationActionInput{URL: ptr("http://localhost:8080/x")}), "BAD_USER_INPUT")
+	})
+}

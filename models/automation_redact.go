@@ -19,6 +19,32 @@ func urlOrigin(raw string) string {
 	return u.Scheme + "://" + u.Host
 }
 
+// sameOrigin reports whether two delivery URLs (or origins) have the same
+// origin as a browser compares them: the scheme and host in any case, and
+// the port, the scheme's default one written out or left out
+// (https://crm.example:443 is https://crm.example). Two URLs that do not
+// parse are the same only if equal.
+func sameOrigin(a, b string) bool {
+	ua, errA := url.Parse(a)
+	ub, errB := url.Parse(b)
+	if errA != nil || errB != nil || ua.Host == "" || ub.Host == "" {
+		return a == b
+	}
+	port := func(u *url.URL) string {
+		if p := u.Port(); p != "" {
+			return p
+		}
+		switch strings.ToLower(u.Scheme) {
+		case "http":
+			return "80"
+		case "https":
+			return "443"
+		}
+		return ""
+	}
+	return strings.EqualFold(ua.Scheme, ub.Scheme) && strings.EqualFold(ua.Hostname(), ub.Hostname()) && port(ua) == port(ub)
+}
+
 // hideURL is a transport error as the delivery log may show it: Go's
 // *url.Error prints the whole URL (`Post "https://hooks.slack.com/services/
 // T…/B…/…": dial tcp …`), so its URL becomes the origin, and whatever else
