@@ -10,7 +10,6 @@ import (
 	"github.com/crumbs-dev/crumbs/models"
 	"io"
 	"log/slog"
-	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -121,13 +120,13 @@ Every flag is also read from the CRUMBS_ variable named after it; a flag wins.
 	secretVar(&jwtSecret, "jwt-secret", "CRUMBS_JWT_SECRET", "", "secret that signs access tokens, at least 32 bytes; required in production (CRUMBS_JWT_SECRET)")
 	secretVar(&jwtPrevious, "jwt-previous-secrets", "CRUMBS_JWT_PREVIOUS_SECRETS", "", "comma-separated retired signing secrets that still verify (CRUMBS_JWT_PREVIOUS_SECRETS)")
 	fs.StringVar(&proxies, "trusted-proxies", env("CRUMBS_TRUSTED_PROXIES", ""), "comma-separated IPs/CIDRs allowed to set X-Forwarded-For (CRUMBS_TRUSTED_PROXIES)")
-	fs.StringVar(&rateIP, "rate-ip", env("CRUMBS_RATE_IP", "50/100"), "browser triggers per second per client IP, /burst; 0 disables (CRUMBS_RATE_IP)")
-	fs.StringVar(&rateDevice, "rate-device", env("CRUMBS_RATE_DEVICE", "10/40"), "triggers per second per device, /burst; 0 disables (CRUMBS_RATE_DEVICE)")
+	fs.StringVar(&rateIP, "rate-ip", env("CRUMBS_RATE_IP", "50/100"), "browser triggers per second per client IP, 0.001 to 1000000, /burst, 1 to 1000000; 0 disables (CRUMBS_RATE_IP)")
+	fs.StringVar(&rateDevice, "rate-device", env("CRUMBS_RATE_DEVICE", "10/40"), "triggers per second per device, 0.001 to 1000000, /burst, 1 to 1000000; 0 disables (CRUMBS_RATE_DEVICE)")
 	fs.StringVar(&botFilter, "bot-filter", env("CRUMBS_BOT_FILTER", "crawlers"), "browser (keyless) triggers refused BOT_FILTERED by User-Agent: off, crawlers (self-declared crawlers, bots, spiders, link previews) or all (also headless and automated browsers) (CRUMBS_BOT_FILTER)")
-	fs.StringVar(&maxDepth, "max-depth", env("CRUMBS_MAX_DEPTH", "12"), "deepest GraphQL selection accepted (CRUMBS_MAX_DEPTH)")
-	fs.StringVar(&maxComplexity, "max-complexity", env("CRUMBS_MAX_COMPLEXITY", "5000"), "highest GraphQL complexity accepted; lists count page size x fields (CRUMBS_MAX_COMPLEXITY)")
+	fs.StringVar(&maxDepth, "max-depth", env("CRUMBS_MAX_DEPTH", "12"), "deepest GraphQL selection accepted, 1 to 64 (CRUMBS_MAX_DEPTH)")
+	fs.StringVar(&maxComplexity, "max-complexity", env("CRUMBS_MAX_COMPLEXITY", "5000"), "highest GraphQL complexity accepted, 1 to 100000; lists count page size x fields (CRUMBS_MAX_COMPLEXITY)")
 	fs.StringVar(&maxBody, "max-body-bytes", env("CRUMBS_MAX_BODY_BYTES", "2097152"), "largest accepted request body and websocket message, 1024 to 67108864 (64 MiB) (CRUMBS_MAX_BODY_BYTES)")
-	fs.StringVar(&dbConns, "db-max-conns", env("CRUMBS_DB_MAX_CONNS", "16"), "MySQL connection pool size (CRUMBS_DB_MAX_CONNS)")
+	fs.StringVar(&dbConns, "db-max-conns", env("CRUMBS_DB_MAX_CONNS", "16"), "MySQL connection pool size, 1 to 1000 (CRUMBS_DB_MAX_CONNS)")
 	fs.StringVar(&lifecycleInterval, "lifecycle-interval", env("CRUMBS_LIFECYCLE_INTERVAL", "1h"), "how often one replica deletes events past each app's retention and expired tombstones, 1m to 24h (CRUMBS_LIFECYCLE_INTERVAL)")
 	fs.StringVar(&eraseWait, "erase-wait", env("CRUMBS_ERASE_WAIT", "20s"), "longest an erasure request waits for its erasure, 100ms to 45s; a longer one is answered done: false with its counts so far and goes on in the server (CRUMBS_ERASE_WAIT)")
 	fs.StringVar(&eraseLease, "erase-lease", env("CRUMBS_ERASE_LEASE", "1m"), "how long a replica holds a running erasure (or a deleted app's removal) without renewing it; one whose replica died is resumed by another (or after the restart) this long after its last transaction; 1s to 1h (CRUMBS_ERASE_LEASE)")
@@ -143,16 +142,16 @@ Every flag is also read from the CRUMBS_ variable named after it; a flag wins.
 	secretVar(&cfg.MetricsToken, "metrics-token", "CRUMBS_METRICS_TOKEN", "", "bearer token that /metrics on the main listener requires; without one it is served there only in development (CRUMBS_METRICS_TOKEN)")
 	fs.StringVar(&cfg.PprofAddr, "pprof-addr", env("CRUMBS_PPROF_ADDR", ""), "serve net/http/pprof on this address, e.g. 127.0.0.1:6060; off when empty (CRUMBS_PPROF_ADDR)")
 	fs.StringVar(&dashboardOrigins, "dashboard-origins", env("CRUMBS_DASHBOARD_ORIGINS", ""), "comma-separated origins of dashboards hosted elsewhere whose browsers may open the subscription websocket, e.g. https://dash.example.com (CRUMBS_DASHBOARD_ORIGINS)")
-	fs.StringVar(&maxAnonymousWS, "max-anonymous-websockets", env("CRUMBS_MAX_ANONYMOUS_WEBSOCKETS", "1000"), "websockets open at once on one replica without a credential in connection_init or the upgrade request; more are closed with 1013 (try again later); 0 lifts the cap (CRUMBS_MAX_ANONYMOUS_WEBSOCKETS)")
-	fs.StringVar(&maxCredentialWS, "max-websockets-per-credential", env("CRUMBS_MAX_WEBSOCKETS_PER_CREDENTIAL", "100"), "websockets open at once on one replica with one credential: a user's sign-ins together, or an app's secret key; more are closed with 1013 (try again later); 0 lifts the cap (CRUMBS_MAX_WEBSOCKETS_PER_CREDENTIAL)")
-	fs.StringVar(&maxPendingWS, "max-pending-websockets", env("CRUMBS_MAX_PENDING_WEBSOCKETS", "1000"), "websockets open at once on one replica whose connection_init is not acknowledged yet (each is closed 10s after the upgrade without one); more upgrades are answered 429 with Retry-After; 0 lifts the cap (CRUMBS_MAX_PENDING_WEBSOCKETS)")
-	fs.StringVar(&maxPendingWSPerIP, "max-pending-websockets-per-ip", env("CRUMBS_MAX_PENDING_WEBSOCKETS_PER_IP", "10"), "the same, from one client IP (see trusted-proxies); more upgrades from it are answered 429 with Retry-After; 0 lifts the cap (CRUMBS_MAX_PENDING_WEBSOCKETS_PER_IP)")
+	fs.StringVar(&maxAnonymousWS, "max-anonymous-websockets", env("CRUMBS_MAX_ANONYMOUS_WEBSOCKETS", "1000"), "websockets open at once on one replica without a credential in connection_init or the upgrade request; more are closed with 1013 (try again later); 0 lifts the cap, else at most 1000000 (CRUMBS_MAX_ANONYMOUS_WEBSOCKETS)")
+	fs.StringVar(&maxCredentialWS, "max-websockets-per-credential", env("CRUMBS_MAX_WEBSOCKETS_PER_CREDENTIAL", "100"), "websockets open at once on one replica with one credential: a user's sign-ins together, or an app's secret key; more are closed with 1013 (try again later); 0 lifts the cap, else at most 1000000 (CRUMBS_MAX_WEBSOCKETS_PER_CREDENTIAL)")
+	fs.StringVar(&maxPendingWS, "max-pending-websockets", env("CRUMBS_MAX_PENDING_WEBSOCKETS", "1000"), "websockets open at once on one replica whose connection_init is not acknowledged yet (each is closed 10s after the upgrade without one); more upgrades are answered 429 with Retry-After; 0 lifts the cap, else at most 1000000 (CRUMBS_MAX_PENDING_WEBSOCKETS)")
+	fs.StringVar(&maxPendingWSPerIP, "max-pending-websockets-per-ip", env("CRUMBS_MAX_PENDING_WEBSOCKETS_PER_IP", "10"), "the same, from one client IP (see trusted-proxies); more upgrades from it are answered 429 with Retry-After; 0 lifts the cap, else at most 1000000 (CRUMBS_MAX_PENDING_WEBSOCKETS_PER_IP)")
 	fs.StringVar(&hookPrivate, "webhook-allow-private", env("CRUMBS_WEBHOOK_ALLOW_PRIVATE", ""), "true lets automation webhooks reach loopback, private and link-local addresses; default true in development, false in production (CRUMBS_WEBHOOK_ALLOW_PRIVATE)")
 	fs.StringVar(&hookWorkers, "webhook-workers", env("CRUMBS_WEBHOOK_WORKERS", "16"), "automation deliveries attempted at once per replica, 1 to 1024 (CRUMBS_WEBHOOK_WORKERS)")
-	fs.StringVar(&hookPerRule, "webhook-per-rule", env("CRUMBS_WEBHOOK_PER_RULE", "4"), "automation delivery attempts in flight at once per rule per replica, shared by the rule's actions (CRUMBS_WEBHOOK_PER_RULE)")
-	fs.StringVar(&hookRate, "webhook-rate", env("CRUMBS_WEBHOOK_RATE", "10"), "automation delivery attempts started per second per rule per replica, shared by the rule's actions; more wait pending; 0 lifts the cap (CRUMBS_WEBHOOK_RATE)")
+	fs.StringVar(&hookPerRule, "webhook-per-rule", env("CRUMBS_WEBHOOK_PER_RULE", "4"), "automation delivery attempts in flight at once per rule per replica, shared by the rule's actions, 1 to 1024 (CRUMBS_WEBHOOK_PER_RULE)")
+	fs.StringVar(&hookRate, "webhook-rate", env("CRUMBS_WEBHOOK_RATE", "10"), "automation delivery attempts started per second per rule per replica, shared by the rule's actions; more wait pending; 0.001 to 10000, or 0 to lift the cap (CRUMBS_WEBHOOK_RATE)")
 	fs.StringVar(&hookBackoff, "webhook-backoff", env("CRUMBS_WEBHOOK_BACKOFF", "30s"), "wait after a delivery's first failed attempt, doubled after each further one up to 8h, each wait ±25%; 100ms to 8h (CRUMBS_WEBHOOK_BACKOFF)")
-	fs.StringVar(&hookAttempts, "webhook-attempts", env("CRUMBS_WEBHOOK_ATTEMPTS", "13"), "attempts before a delivery is dead-lettered (CRUMBS_WEBHOOK_ATTEMPTS)")
+	fs.StringVar(&hookAttempts, "webhook-attempts", env("CRUMBS_WEBHOOK_ATTEMPTS", "13"), "attempts before a delivery is dead-lettered, 1 to 100 (CRUMBS_WEBHOOK_ATTEMPTS)")
 	fs.StringVar(&hookTimeout, "webhook-timeout", env("CRUMBS_WEBHOOK_TIMEOUT", "10s"), "longest one delivery attempt may take, 1s to 1h; a replica that dies mid-attempt leaves it to another after twice this plus 5s (CRUMBS_WEBHOOK_TIMEOUT)")
 	fs.StringVar(&hookRetention, "webhook-log-retention", env("CRUMBS_WEBHOOK_LOG_RETENTION", "720h"), "how long finished deliveries stay in the delivery log, 1h to 8760h (a year); pruned hourly (CRUMBS_WEBHOOK_LOG_RETENTION)")
 	if err := fs.Parse(args); err != nil {
@@ -188,13 +187,13 @@ Every flag is also read from the CRUMBS_ variable named after it; a flag wins.
 	check("trusted-proxies", err)
 	cfg.DashboardOrigins, err = parseOrigins(dashboardOrigins)
 	check("dashboard-origins", err)
-	cfg.MaxAnonymousWebsockets, err = nonNegativeInt(maxAnonymousWS)
+	cfg.MaxAnonymousWebsockets, err = intIn(maxAnonymousWS, 0, maxWebsocketCap)
 	check("max-anonymous-websockets", err)
-	cfg.MaxWebsocketsPerCredential, err = nonNegativeInt(maxCredentialWS)
+	cfg.MaxWebsocketsPerCredential, err = intIn(maxCredentialWS, 0, maxWebsocketCap)
 	check("max-websockets-per-credential", err)
-	cfg.MaxPendingWebsockets, err = nonNegativeInt(maxPendingWS)
+	cfg.MaxPendingWebsockets, err = intIn(maxPendingWS, 0, maxWebsocketCap)
 	check("max-pending-websockets", err)
-	cfg.MaxPendingWebsocketsPerIP, err = nonNegativeInt(maxPendingWSPerIP)
+	cfg.MaxPendingWebsocketsPerIP, err = intIn(maxPendingWSPerIP, 0, maxWebsocketCap)
 	check("max-pending-websockets-per-ip", err)
 	cfg.RatePerIP, err = parseRate(rateIP)
 	check("rate-ip", err)
@@ -202,17 +201,17 @@ Every flag is also read from the CRUMBS_ variable named after it; a flag wins.
 	check("bot-filter", err)
 	cfg.RatePerDevice, err = parseRate(rateDevice)
 	check("rate-device", err)
-	cfg.MaxDepth, err = positiveInt[int](maxDepth)
+	cfg.MaxDepth, err = intIn(maxDepth, 1, maxQueryDepth)
 	check("max-depth", err)
-	cfg.MaxComplexity, err = positiveInt[int](maxComplexity)
+	cfg.MaxComplexity, err = intIn(maxComplexity, 1, maxQueryComplexity)
 	check("max-complexity", err)
 	cfg.MaxBodyBytes, err = sizeIn(maxBody, minBodyBytes, maxBodyBytes)
 	check("max-body-bytes", err)
-	cfg.DBMaxConns, err = positiveInt[int](dbConns)
+	cfg.DBMaxConns, err = intIn(dbConns, 1, maxDBConns)
 	check("db-max-conns", err)
-	cfg.WriteBatch, err = boundedInt(batch, maxWriteBatch)
+	cfg.WriteBatch, err = intIn(batch, 1, maxWriteBatch)
 	check("write-batch", err)
-	cfg.Writers, err = boundedInt(writers, maxWriters)
+	cfg.Writers, err = intIn(writers, 1, maxWriters)
 	check("writers", err)
 	// Every duration has a range: a typo such as 300h for 300s, or 10ms
 	// for 10s, stops the server instead of running it with a setting that
@@ -263,18 +262,21 @@ Every flag is also read from the CRUMBS_ variable named after it; a flag wins.
 		cfg.Webhooks.Guard.AllowPrivate, err = strconv.ParseBool(hookPrivate)
 		check("webhook-allow-private", err)
 	}
-	cfg.Webhooks.Workers, err = boundedInt(hookWorkers, maxWebhookWorkers)
+	cfg.Webhooks.Workers, err = intIn(hookWorkers, 1, maxWebhookWorkers)
 	check("webhook-workers", err)
-	cfg.Webhooks.PerRule, err = positiveInt[int](hookPerRule)
+	// No rule has more attempts in flight than there are workers; 2^62
+	// doubled, as the per-rule queue cap is (Dispatcher.queueCap), to a
+	// negative number.
+	cfg.Webhooks.PerRule, err = intIn(hookPerRule, 1, maxWebhookWorkers)
 	check("webhook-per-rule", err)
-	if rate, err := strconv.ParseFloat(hookRate, 64); err != nil || rate < 0 || math.IsInf(rate, 0) || math.IsNaN(rate) {
-		check("webhook-rate", errors.New("must be a number of attempts a second, 0 for no cap"))
+	if rate, err := strconv.ParseFloat(hookRate, 64); err != nil || rate != 0 && !(rate >= minRate && rate <= maxWebhookRate) { // NaN is neither
+		check("webhook-rate", fmt.Errorf("%q is not a number of attempts a second from %s to %s, or 0 for no cap", hookRate, number(minRate), number(maxWebhookRate)))
 	} else if rate == 0 {
 		cfg.Webhooks.Rate = -1
 	} else {
 		cfg.Webhooks.Rate = rate
 	}
-	cfg.Webhooks.MaxAttempts, err = positiveInt[int](hookAttempts)
+	cfg.Webhooks.MaxAttempts, err = intIn(hookAttempts, 1, maxWebhookAttempts)
 	check("webhook-attempts", err)
 	if cfg.MetricsToken != "" && len(cfg.MetricsToken) < 16 {
 		check("metrics-token", errors.New("must be at least 16 characters"))
@@ -364,29 +366,22 @@ func validHost(h string) bool {
 
 // parseRate reads "rate/burst" ("10/40"), or "0" for no limit.
 func parseRate(s string) (models.Rate, error) {
+	bad := fmt.Errorf("%q is not rate/burst, e.g. 10/40, with a rate from %s to %s a second and a burst from 1 to %d, or 0", s, number(minRate), number(maxRate), maxBurst)
 	perSecond, burst, _ := strings.Cut(s, "/")
 	r, err := strconv.ParseFloat(perSecond, 64)
-	if err != nil || r < 0 || math.IsInf(r, 0) || math.IsNaN(r) {
-		return models.Rate{}, fmt.Errorf("%q is not rate/burst, e.g. 10/40", s)
+	if err != nil || r != 0 && !(r >= minRate && r <= maxRate) { // NaN is neither
+		return models.Rate{}, bad
 	}
 	if r == 0 {
 		return models.Rate{}, nil
 	}
-	b := int(2 * r)
+	b := min(int(2*r), maxBurst)
 	if burst != "" {
-		if b, err = strconv.Atoi(burst); err != nil || b < 1 {
-			return models.Rate{}, fmt.Errorf("%q is not rate/burst, e.g. 10/40", s)
+		if b, err = strconv.Atoi(burst); err != nil || b < 1 || b > maxBurst {
+			return models.Rate{}, bad
 		}
 	}
 	return models.Rate{PerSecond: r, Burst: max(b, 1)}, nil
-}
-
-func positiveInt[T int | int64](s string) (T, error) {
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("%q is not a positive integer", s)
-	}
-	return T(n), nil
 }
 
 // Upper bounds of settings that size goroutines, connections or buffers:
@@ -397,21 +392,54 @@ const (
 	maxWriters        = 64
 	maxWriteBatch     = 20000
 	maxWebhookWorkers = 1024
+	// The pool is also MySQL's: each connection is a thread on the
+	// database (whose max_connections is 151 by default) and a socket here.
+	maxDBConns = 1000
 )
 
-// boundedInt is positiveInt up to max.
-func boundedInt(s string, max int) (int, error) {
-	n, err := positiveInt[int](s)
-	if err == nil && n > max {
-		return 0, fmt.Errorf("%q is more than %d", s, max)
-	}
-	return n, err
-}
+// Bounds of the GraphQL limits, the cost one request may ask of the
+// server. A document nests its brackets at most 64 deep
+// (graph.DefaultDocumentLimits): a deeper limit bounds only what fragments
+// nest. The dashboard's deepest query (a lead's timeline) is 6 fields deep.
+// Complexity bounds the rows one request reads: 100,000 is 200 full pages
+// of 500 events with one field, or about six with thirty fields.
+const (
+	maxQueryDepth      = 64
+	maxQueryComplexity = 100000
+)
 
-func nonNegativeInt(s string) (int, error) {
+// Caps whose 0 means none: past a million sockets (some 37 KB each, 37 GB)
+// a cap no longer bounds anything, and a larger value is a typo.
+const maxWebsocketCap = 1000000
+
+// Rates, per second. The limiter counts the interval between two tokens,
+// and a burst of them, in int64 nanoseconds: a rate of 1e-300 made the
+// interval negative, which lifted the limit, and 50/500000000000 overflowed
+// the burst to a negative allowance that refused every trigger. Under a
+// thousandth (one every 17 minutes) a rate is hardly a rate; past a million
+// triggers a second from one IP, or 10,000 webhook attempts a second per
+// rule, it is no cap, which 0 says.
+const (
+	minRate        = 0.001
+	maxRate        = 1e6
+	maxBurst       = 1000000
+	maxWebhookRate = 1e4
+)
+
+// Attempts of a webhook delivery: each failure waits up to 8h, so 100
+// attempts already span up to 33 days (99 waits of 8h); 10^9 never
+// dead-lettered a delivery whose receiver is gone, and kept an attempt row
+// of it every 8 hours.
+const maxWebhookAttempts = 100
+
+// number writes 1000000 rather than fmt's 1e+06.
+func number(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
+// intIn parses a whole number from min to max, both included.
+func intIn(s string, min, max int) (int, error) {
 	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%q is not a whole number of at least 0", s)
+	if err != nil || n < min || n > max {
+		return 0, fmt.Errorf("%q is not a whole number from %d to %d", s, min, max)
 	}
 	return n, nil
 }

@@ -64,6 +64,21 @@ func TestBadSettingsStopTheServer(t *testing.T) {
 		{"CRUMBS_ENV", "prod"},
 		{"CRUMBS_WEBHOOK_RATE", "-1"},
 		{"CRUMBS_METRICS_TOKEN", "short"},
+		{"CRUMBS_MAX_DEPTH", "0"},
+		{"CRUMBS_MAX_DEPTH", "65"},
+		{"CRUMBS_MAX_COMPLEXITY", "100001"},
+		{"CRUMBS_MAX_COMPLEXITY", "1000000000"},
+		{"CRUMBS_DB_MAX_CONNS", "1001"},
+		{"CRUMBS_WEBHOOK_PER_RULE", "1025"},
+		{"CRUMBS_WEBHOOK_PER_RULE", "4611686018427387904"},
+		{"CRUMBS_WEBHOOK_RATE", "10001"},
+		{"CRUMBS_WEBHOOK_RATE", "1e-300"},
+		{"CRUMBS_WEBHOOK_ATTEMPTS", "101"},
+		{"CRUMBS_WEBHOOK_ATTEMPTS", "1000000000"},
+		{"CRUMBS_MAX_ANONYMOUS_WEBSOCKETS", "1000001"},
+		{"CRUMBS_MAX_PENDING_WEBSOCKETS_PER_IP", "-1"},
+		{"CRUMBS_RATE_IP", "50/500000000000"},
+		{"CRUMBS_RATE_DEVICE", "1e-300"},
 	} {
 		t.Run(c.name+"="+c.value, func(t *testing.T) {
 			dir := t.TempDir()
@@ -97,9 +112,15 @@ func TestSettingsAtTheirBoundsAccepted(t *testing.T) {
 	for _, env := range []map[string]string{
 		{"CRUMBS_WRITERS": "64", "CRUMBS_WRITE_BATCH": "20000", "CRUMBS_WEBHOOK_WORKERS": "1024", "CRUMBS_LIFECYCLE_INTERVAL": "1m", "CRUMBS_WRITE_DELAY": "1s",
 			"CRUMBS_DB_TIMEOUT": "10m", "CRUMBS_CACHE_TTL": "10m", "CRUMBS_MAX_BODY_BYTES": "67108864", "CRUMBS_SHUTDOWN_TIMEOUT": "1h", "CRUMBS_ERASE_LEASE": "1h",
-			"CRUMBS_ERASE_WAIT": "45s", "CRUMBS_WEBHOOK_BACKOFF": "8h", "CRUMBS_WEBHOOK_TIMEOUT": "1h", "CRUMBS_WEBHOOK_LOG_RETENTION": "8760h"},
+			"CRUMBS_ERASE_WAIT": "45s", "CRUMBS_WEBHOOK_BACKOFF": "8h", "CRUMBS_WEBHOOK_TIMEOUT": "1h", "CRUMBS_WEBHOOK_LOG_RETENTION": "8760h",
+			"CRUMBS_MAX_DEPTH": "64", "CRUMBS_MAX_COMPLEXITY": "100000", "CRUMBS_DB_MAX_CONNS": "1000", "CRUMBS_WEBHOOK_PER_RULE": "1024", "CRUMBS_WEBHOOK_RATE": "10000",
+			"CRUMBS_WEBHOOK_ATTEMPTS": "100", "CRUMBS_MAX_ANONYMOUS_WEBSOCKETS": "1000000", "CRUMBS_MAX_WEBSOCKETS_PER_CREDENTIAL": "1000000",
+			"CRUMBS_MAX_PENDING_WEBSOCKETS": "1000000", "CRUMBS_MAX_PENDING_WEBSOCKETS_PER_IP": "1000000", "CRUMBS_RATE_IP": "1000000/1000000", "CRUMBS_RATE_DEVICE": "1000000/1000000"},
 		{"CRUMBS_LIFECYCLE_INTERVAL": "24h", "CRUMBS_DB_TIMEOUT": "1s", "CRUMBS_MAX_BODY_BYTES": "1024", "CRUMBS_SHUTDOWN_TIMEOUT": "1s", "CRUMBS_ERASE_LEASE": "1s",
-			"CRUMBS_ERASE_WAIT": "100ms", "CRUMBS_WEBHOOK_BACKOFF": "100ms", "CRUMBS_WEBHOOK_TIMEOUT": "1s", "CRUMBS_WEBHOOK_LOG_RETENTION": "1h"},
+			"CRUMBS_ERASE_WAIT": "100ms", "CRUMBS_WEBHOOK_BACKOFF": "100ms", "CRUMBS_WEBHOOK_TIMEOUT": "1s", "CRUMBS_WEBHOOK_LOG_RETENTION": "1h",
+			"CRUMBS_MAX_DEPTH": "1", "CRUMBS_MAX_COMPLEXITY": "1", "CRUMBS_DB_MAX_CONNS": "1", "CRUMBS_WEBHOOK_PER_RULE": "1", "CRUMBS_WEBHOOK_RATE": "0.001",
+			"CRUMBS_WEBHOOK_ATTEMPTS": "1", "CRUMBS_MAX_ANONYMOUS_WEBSOCKETS": "0", "CRUMBS_MAX_WEBSOCKETS_PER_CREDENTIAL": "0",
+			"CRUMBS_MAX_PENDING_WEBSOCKETS": "0", "CRUMBS_MAX_PENDING_WEBSOCKETS_PER_IP": "0", "CRUMBS_RATE_IP": "0.001/1", "CRUMBS_RATE_DEVICE": "0.001/1"},
 	} {
 		cfg, err := parseConfig(nil, func(k string) string { return env[k] }, &strings.Builder{})
 		if err != nil {
@@ -108,6 +129,13 @@ func TestSettingsAtTheirBoundsAccepted(t *testing.T) {
 		got := map[string]string{
 			"CRUMBS_WRITERS": strconv.Itoa(cfg.Writers), "CRUMBS_WRITE_BATCH": strconv.Itoa(cfg.WriteBatch), "CRUMBS_WEBHOOK_WORKERS": strconv.Itoa(cfg.Webhooks.Workers),
 			"CRUMBS_MAX_BODY_BYTES": strconv.FormatInt(cfg.MaxBodyBytes, 10),
+			"CRUMBS_MAX_DEPTH":      strconv.Itoa(cfg.MaxDepth), "CRUMBS_MAX_COMPLEXITY": strconv.Itoa(cfg.MaxComplexity), "CRUMBS_DB_MAX_CONNS": strconv.Itoa(cfg.DBMaxConns),
+			"CRUMBS_WEBHOOK_PER_RULE": strconv.Itoa(cfg.Webhooks.PerRule), "CRUMBS_WEBHOOK_RATE": strconv.FormatFloat(cfg.Webhooks.Rate, 'f', -1, 64),
+			"CRUMBS_WEBHOOK_ATTEMPTS": strconv.Itoa(cfg.Webhooks.MaxAttempts), "CRUMBS_MAX_ANONYMOUS_WEBSOCKETS": strconv.Itoa(cfg.MaxAnonymousWebsockets),
+			"CRUMBS_MAX_WEBSOCKETS_PER_CREDENTIAL": strconv.Itoa(cfg.MaxWebsocketsPerCredential), "CRUMBS_MAX_PENDING_WEBSOCKETS": strconv.Itoa(cfg.MaxPendingWebsockets),
+			"CRUMBS_MAX_PENDING_WEBSOCKETS_PER_IP": strconv.Itoa(cfg.MaxPendingWebsocketsPerIP),
+			"CRUMBS_RATE_IP":                       strconv.FormatFloat(cfg.RatePerIP.PerSecond, 'f', -1, 64) + "/" + strconv.Itoa(cfg.RatePerIP.Burst),
+			"CRUMBS_RATE_DEVICE":                   strconv.FormatFloat(cfg.RatePerDevice.PerSecond, 'f', -1, 64) + "/" + strconv.Itoa(cfg.RatePerDevice.Burst),
 		}
 		for name, d := range map[string]time.Duration{
 			"CRUMBS_LIFECYCLE_INTERVAL": cfg.LifecycleInterval, "CRUMBS_WRITE_DELAY": cfg.WriteDelay, "CRUMBS_DB_TIMEOUT": cfg.DBTimeout,
@@ -115,14 +143,14 @@ func TestSettingsAtTheirBoundsAccepted(t *testing.T) {
 			"CRUMBS_WEBHOOK_BACKOFF": cfg.Webhooks.Backoff, "CRUMBS_WEBHOOK_TIMEOUT": cfg.Webhooks.Timeout, "CRUMBS_WEBHOOK_LOG_RETENTION": cfg.Webhooks.Retention,
 		} {
 			got[name] = d.String()
-		}
-		for name, value := range env {
-			want := value
-			if d, err := time.ParseDuration(value); err == nil {
-				want = d.String()
+			if value, ok := env[name]; ok {
+				d, _ := time.ParseDuration(value)
+				env[name] = d.String()
 			}
+		}
+		for name, want := range env {
 			if got[name] != want {
-				t.Errorf("%s=%s: got %s", name, value, got[name])
+				t.Errorf("%s=%s: got %s", name, want, got[name])
 			}
 		}
 	}
@@ -144,6 +172,24 @@ func TestOutOfRangeSettingsNameTheRange(t *testing.T) {
 		{"CRUMBS_WEBHOOK_BACKOFF", "1ms", `webhook-backoff (CRUMBS_WEBHOOK_BACKOFF): "1ms" is not a duration from 100ms to 8h`},
 		{"CRUMBS_WEBHOOK_TIMEOUT", "2h", `webhook-timeout (CRUMBS_WEBHOOK_TIMEOUT): "2h" is not a duration from 1s to 1h`},
 		{"CRUMBS_WEBHOOK_LOG_RETENTION", "8761h", `webhook-log-retention (CRUMBS_WEBHOOK_LOG_RETENTION): "8761h" is not a duration from 1h to 8760h`},
+		{"CRUMBS_MAX_DEPTH", "65", `max-depth (CRUMBS_MAX_DEPTH): "65" is not a whole number from 1 to 64`},
+		{"CRUMBS_MAX_COMPLEXITY", "100001", `max-complexity (CRUMBS_MAX_COMPLEXITY): "100001" is not a whole number from 1 to 100000`},
+		{"CRUMBS_DB_MAX_CONNS", "1001", `db-max-conns (CRUMBS_DB_MAX_CONNS): "1001" is not a whole number from 1 to 1000`},
+		{"CRUMBS_WRITERS", "65", `writers (CRUMBS_WRITERS): "65" is not a whole number from 1 to 64`},
+		{"CRUMBS_WRITE_BATCH", "20001", `write-batch (CRUMBS_WRITE_BATCH): "20001" is not a whole number from 1 to 20000`},
+		{"CRUMBS_WEBHOOK_WORKERS", "1025", `webhook-workers (CRUMBS_WEBHOOK_WORKERS): "1025" is not a whole number from 1 to 1024`},
+		{"CRUMBS_WEBHOOK_PER_RULE", "1025", `webhook-per-rule (CRUMBS_WEBHOOK_PER_RULE): "1025" is not a whole number from 1 to 1024`},
+		{"CRUMBS_WEBHOOK_ATTEMPTS", "101", `webhook-attempts (CRUMBS_WEBHOOK_ATTEMPTS): "101" is not a whole number from 1 to 100`},
+		{"CRUMBS_WEBHOOK_RATE", "10001", `webhook-rate (CRUMBS_WEBHOOK_RATE): "10001" is not a number of attempts a second from 0.001 to 10000, or 0 for no cap`},
+		{"CRUMBS_WEBHOOK_RATE", "NaN", `webhook-rate (CRUMBS_WEBHOOK_RATE): "NaN" is not a number of attempts a second from 0.001 to 10000, or 0 for no cap`},
+		{"CRUMBS_WEBHOOK_RATE", "0.0009", `webhook-rate (CRUMBS_WEBHOOK_RATE): "0.0009" is not a number of attempts a second from 0.001 to 10000, or 0 for no cap`},
+		{"CRUMBS_MAX_ANONYMOUS_WEBSOCKETS", "1000001", `max-anonymous-websockets (CRUMBS_MAX_ANONYMOUS_WEBSOCKETS): "1000001" is not a whole number from 0 to 1000000`},
+		{"CRUMBS_MAX_WEBSOCKETS_PER_CREDENTIAL", "1000001", `max-websockets-per-credential (CRUMBS_MAX_WEBSOCKETS_PER_CREDENTIAL): "1000001" is not a whole number from 0 to 1000000`},
+		{"CRUMBS_MAX_PENDING_WEBSOCKETS", "1000001", `max-pending-websockets (CRUMBS_MAX_PENDING_WEBSOCKETS): "1000001" is not a whole number from 0 to 1000000`},
+		{"CRUMBS_MAX_PENDING_WEBSOCKETS_PER_IP", "1000001", `max-pending-websockets-per-ip (CRUMBS_MAX_PENDING_WEBSOCKETS_PER_IP): "1000001" is not a whole number from 0 to 1000000`},
+		{"CRUMBS_RATE_IP", "1000001", `rate-ip (CRUMBS_RATE_IP): "1000001" is not rate/burst, e.g. 10/40, with a rate from 0.001 to 1000000 a second and a burst from 1 to 1000000, or 0`},
+		{"CRUMBS_RATE_IP", "50/1000001", `rate-ip (CRUMBS_RATE_IP): "50/1000001" is not rate/burst`},
+		{"CRUMBS_RATE_DEVICE", "0.0009/1", `rate-device (CRUMBS_RATE_DEVICE): "0.0009/1" is not rate/burst`},
 	} {
 		_, err := parseConfig(nil, func(k string) string {
 			if k == c.name {
