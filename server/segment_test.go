@@ -195,6 +195,70 @@ func TestSegmentEndpoints(t *testing.T) {
 	})
 }
 
+// POST /v1/group, which Segment documents and its libraries other than
+// analytics-node post to, answers each body as /v1/batch answers it as a
+// group item: taken and not kept, a message refused for a bad member as in
+// a batch, whole-request refusals as on the other endpoints.
+func TestSegmentGroup(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
+		j := newJSONAPI(t, db)
+		appID, secret := j.a.createApp("Segment group")
+		basic := []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte(secret+":"))}
+		for _, c := range []struct{ body, want string }{
+			// Segment's documented payload.
+			{`{"userId":"g-user","groupId":"acme","traits":{"name":"Acme Inc.","industry":"Technology","employees":420},"messageId":"g-1"}`,
+				`{"success":true,"results":[{"accepted":true,"duplicate":false,"event_id":null,"error":null}]}`},
+			{`{"anonymousId":"g-anon","groupId":"acme","context":{"page":{"url":"https://a.example/"}},"timestamp":"2026-01-02T03:04:05Z"}`,
+				`{"success":true,"results":[{"accepted":true,"duplicate":false,"event_id":null,"error":null}]}`},
+			{`{"groupId":"acme"}`,
+				`{"success":true,"results":[{"accepted":true,"duplicate":false,"event_id":null,"error":null}]}`},
+			// A member of the wrong type refuses the message, named as sent.
+			{`{"userId":"g-user","groupId":"acme","context":{"page":"x"}}`, `"field":"context.page"`},
+		} {
+			group := j.postTo("/v1/group", c.body, basic...)
+			item := j.postTo("/v1/batch", `{"batch":[`+strings.Replace(c.body, "{", `{"type":"group",`, 1)+`]}`, basic...)
+			if group.status != 200 || item.status != 200 || group.raw != item.raw || !strings.Contains(group.raw, c.want) {
+				t.Fatalf("%s: /v1/group %d %s; as a batch item %d %s; want %s", c.body, group.status, group.raw, item.status, item.raw, c.want)
+			}
+		}
+		// The endpoint says the type, whatever the body does.
+		if r := j.postTo("/v1/group", `{"type":"track","userId":"g-user","event":"click"}`, basic...); r.status != 200 || len(r.Results) != 1 || !r.Results[0].Accepted || r.Results[0].EventID != nil {
+			t.Fatalf("a body typed track: %d %s", r.status, r.raw)
+		}
+		// The write key in the body, as Segment's libraries also send it.
+		if r := j.postTo("/v1/group", `{"writeKey":"`+secret+`","userId":"g-user","groupId":"acme"}`); r.status != 200 || !strings.Contains(r.raw, `"success":true`) {
+			t.Fatalf("writeKey in the body: %d %s", r.status, r.raw)
+		}
+		// Nothing is kept: no device of either id exists.
+		for _, device := range []string{"g-user", "g-anon"} {
+			var out struct{ Device *struct{ ID string } }
+			if err := j.a.gql.Post(`query($a: ID!, $d: ID!) { device(appId: $a, deviceId: $d) { id } }`, &out, client.Var("a", appID), client.Var("d", device), as(j.a.ownerToken)); err == nil {
+				t.Fatalf("a group call stored the device %s: %+v", device, out)
+			}
+		}
+		for _, c := range []struct {
+			name, body string
+			header     []string
+			status     int
+			code       string
+		}{
+			{"no key", `{"userId":"g-user","groupId":"acme"}`, nil, 401, "UNAUTHENTICATED"},
+			{"wrong key", `{"userId":"g-user","groupId":"acme"}`, []string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte("sk_wrong:"))}, 401, "UNAUTHENTICATED"},
+			{"not json", `{`, basic, 400, "BAD_REQUEST"},
+			{"an array", `[{"userId":"g-user"}]`, basic, 400, "BAD_REQUEST"},
+			{"too large", `{"userId":"g-user","groupId":"acme","traits":{"name":"` + strings.Repeat("x", 3<<20) + `"}}`, basic, 413, "PAYLOAD_TOO_LARGE"},
+		} {
+			r := j.postTo("/v1/group", c.body, c.header...)
+			if r.status != c.status || r.Error == nil || r.Error.Code != c.code {
+				t.Fatalf("%s: %d %s", c.name, r.status, r.raw)
+			}
+			if c.status == 401 && r.header.Get("WWW-Authenticate") != `Basic realm="crumbs"` {
+				t.Fatalf("%s: WWW-Authenticate %q", c.name, r.header.Get("WWW-Authenticate"))
+			}
+		}
+	})
+}
+
 // A Segment identify names up to two devices (anonymousId and userId):
 // both join the lead, or, when either is refused, neither does and no lead
 // is made. Other messages of the batch are taken on their own.
