@@ -171,7 +171,7 @@ function App() {
 // On a phone a wide table scrolls inside itself (style.css), and a lead's
 // long story does; one with nothing focusable in it could not be scrolled
 // with the keyboard, so it takes the focus itself while it scrolls (a
-// table's caption names it).
+// table's caption names it, a story its heading: leads.js).
 let tablesQueued = false
 function focusableTables() {
   tablesQueued = false

@@ -302,6 +302,67 @@ test('no two buttons or fields of a page have the same name', async () => {
   }
 })
 
+/**
+ * What of the page scrolls inside itself and so takes the focus (main.js),
+ * as the browser gives it to screen readers: tag (and test id), role and
+ * name, each element once.
+ */
+async function scrollers(tab) {
+  const cdp = await browser.context.newCDPSession(tab)
+  try {
+    const { root } = await cdp.send('DOM.getDocument', { depth: 0 })
+    const { nodeIds } = await cdp.send('DOM.querySelectorAll', { nodeId: root.nodeId, selector: 'main [data-scrolls]' })
+    const out = []
+    for (const nodeId of nodeIds) {
+      const { node } = await cdp.send('DOM.describeNode', { nodeId })
+      const attrs = Object.fromEntries((node.attributes || []).flatMap((v, i, a) => (i % 2 ? [] : [[v, a[i + 1]]])))
+      const { nodes } = await cdp.send('Accessibility.getPartialAXTree', { nodeId, fetchRelatives: false })
+      const ax = nodes.find((n) => n.backendDOMNodeId === node.backendNodeId) || nodes[0]
+      out.push({ el: `${node.localName}${attrs['data-testid'] ? `[${attrs['data-testid']}]` : ''}`, tabindex: attrs.tabindex, role: ax?.role?.value ?? '', name: ax?.name?.value ?? '' })
+    }
+    return out
+  } finally {
+    await cdp.detach()
+  }
+}
+
+// A lead's long story scrolls inside itself, so it takes the focus for the
+// keyboard to scroll it; focused, it was a <pre> with no role and no name,
+// which a screen reader announced as nothing at all. So is every table
+// that scrolls sideways on a phone named (by its caption).
+test('what scrolls inside itself and takes the focus has a role and a name', async () => {
+  const tab = await browser.context.newPage()
+  await signIn(tab)
+  try {
+    const { app, secretKey } = shop
+    const at = new Date(Date.now() - 7200000).toISOString()
+    await crumbs.gql('mutation($i: [TriggerInput!]!) { triggerBatch(inputs: $i) { accepted } }', { i: Array.from({ length: 40 }, (_, n) => (
+      { appId: app.id, deviceId: 'a11y-story', code: 'buy', occurredAt: at, url: `https://shop.example/item/${n}`, title: `Item ${n}`, messageId: `a11y-story-${n}` })) }, as(secretKey))
+    const lead = (await crumbs.gql('mutation($i: IdentifyInput!) { identify(input: $i) { lead { id } } }', { i: { appId: app.id, deviceId: 'a11y-story', email: 'story@example.test' } }, as(secretKey))).identify.lead
+    await tab.setViewportSize({ width: 1280, height: 800 })
+    await tab.goto(`${crumbs.url}/apps/${app.id}/leads/${lead.id}`)
+    await settled(tab)
+    const story = tab.getByTestId('lead-narrative')
+    await until(async () => (await story.getAttribute('tabindex')) === '0', 10000, 'the long story taking the focus')
+    assert.deepEqual(await scrollers(tab), [{ el: 'pre[lead-narrative]', tabindex: '0', role: 'region', name: 'Story' }])
+    await story.focus()
+    assert.equal(await tab.evaluate(() => document.activeElement.dataset.testid), 'lead-narrative')
+
+    // Every page, on a phone, where tables scroll sideways.
+    const found = []
+    await tab.setViewportSize({ width: 375, height: 812 })
+    for (const path of [...appPages(), `/apps/${app.id}/leads/${lead.id}`]) {
+      await tab.goto(crumbs.url + path)
+      await settled(tab)
+      await tab.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))))
+      for (const s of await scrollers(tab)) if (!s.name.trim() || ['generic', 'none', ''].includes(s.role)) found.push(`${path}: ${JSON.stringify(s)}`)
+    }
+    assert.deepEqual(found, [])
+  } finally {
+    await tab.close()
+  }
+})
+
 // Results that appeared in a role=status made on the spot (a screen reader
 // may not read a region added with its text), errors checked as you type
 // said as alerts at every keystroke, and a refusal naming a field that no

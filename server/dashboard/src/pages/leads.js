@@ -115,11 +115,16 @@ export function LeadPage({ app, base, leadId }) {
     </form>`}<//>`
 }
 
-/** The lead's visits as readable text (for a person, or to paste into a prompt), loaded on its own. */
+/**
+ * The lead's visits as readable text (for a person, or to paste into a
+ * prompt), loaded on its own. A long story scrolls inside itself and then
+ * takes the focus (main.js): it is a region named by its heading, so that
+ * a screen reader says "Story, region" there, not nothing.
+ */
 function Narrative({ id }) {
   const q = useQuery('query($id: ID!) { lead(id: $id) { id narrative } }', { id }, [id])
-  return html`<section class="card"><h2>Story</h2>
-    <${Async} q=${q}>${(d) => html`<pre class="narrative" data-testid="lead-narrative">${d.lead.narrative}</pre>`}<//></section>`
+  return html`<section class="card"><h2 id="lead-story-title">Story</h2>
+    <${Async} q=${q}>${(d) => html`<pre class="narrative" role="region" aria-labelledby="lead-story-title" data-testid="lead-narrative">${d.lead.narrative}</pre>`}<//></section>`
 }
 
 export function DevicePage({ app, base, deviceId }) {

@@ -471,8 +471,8 @@ ${p}`;return d=p,f})}function kc({xs:e,series:t,title:o,tz:n,interval:s}){let r=
       <${se} label=${`Type the email (${f.email}) to confirm`} id="erase-confirm"><input id="erase-confirm" autocomplete="off" value=${l} onInput=${v=>a(v.target.value)} /><//>
       <${ae} error=${h.error} />
       <button type="submit" class="danger" disabled=${h.busy||l.trim().toLowerCase()!==f.email.toLowerCase()}>Erase lead and all events</button>
-    </form>`}<//>`}function tp({id:e}){let t=we("query($id: ID!) { lead(id: $id) { id narrative } }",{id:e},[e]);return g`<section class="card"><h2>Story</h2>
-    <${ke} q=${t}>${o=>g`<pre class="narrative" data-testid="lead-narrative">${o.lead.narrative}</pre>`}<//></section>`}function Oc({app:e,base:t,deviceId:o}){$e(`Device · ${e.name}`);let[n]=mt(),s=n.get("after")||null,r=we(`query($a: ID!, $d: ID!, $after: String) { device(appId: $a, deviceId: $d) { id userAgent firstSeenAt lastSeenAt lead { id email }
+    </form>`}<//>`}function tp({id:e}){let t=we("query($id: ID!) { lead(id: $id) { id narrative } }",{id:e},[e]);return g`<section class="card"><h2 id="lead-story-title">Story</h2>
+    <${ke} q=${t}>${o=>g`<pre class="narrative" role="region" aria-labelledby="lead-story-title" data-testid="lead-narrative">${o.lead.narrative}</pre>`}<//></section>`}function Oc({app:e,base:t,deviceId:o}){$e(`Device · ${e.name}`);let[n]=mt(),s=n.get("after")||null,r=we(`query($a: ID!, $d: ID!, $after: String) { device(appId: $a, deviceId: $d) { id userAgent firstSeenAt lastSeenAt lead { id email }
     timeline(first: 50, after: $after) { edges { node { ${Vo} } } pageInfo { hasNextPage endCursor } } } }`,{a:e.id,d:o,after:s},[o,s]);return g`<${ye} title="Device" />
     <${ke} q=${r}>${({device:l})=>g`
       <section class="card"><dl class="facts"><dt>Device id</dt><dd><code>${l.id}</code></dd><dt>Browser</dt><dd>${l.userAgent||"–"}</dd>
