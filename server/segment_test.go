@@ -151,6 +151,8 @@ func TestSegmentEndpoints(t *testing.T) {
 		ok("/v1/identify", `{"anonymousId":"s-1","traits":{"email":"grace@example.com","name":"Grace","role":"admin"}}`)
 		ok("/v1/i", `{"userId":"12345","traits":{"email":"grace@example.com"}}`)
 		ok("/v1/batch", `{"batch":[{"type":"group","userId":"12345","groupId":"g"},{"type":"alias","userId":"12345","previousId":"s-1"}]}`)
+		ok("/v1/g", `{"userId":"12345","groupId":"g"}`)
+		ok("/v1/a", `{"userId":"12345","previousId":"s-1"}`)
 		if events := deviceTimeline(j.a, appID, "s-1", ""); len(events) != 3 || events[0].Lead == nil || events[0].Lead.Email != "grace@example.com" {
 			t.Fatalf("s-1: %+v", events)
 		}

@@ -150,8 +150,11 @@ func (a *API) endpoints() map[string]http.HandlerFunc {
 		"POST /v1/page":     a.segment("page"),
 		"POST /v1/p":        a.segment("page"),
 		"POST /v1/screen":   a.segment("screen"),
+		"POST /v1/s":        a.segment("screen"),
 		"POST /v1/alias":    a.segment("alias"),
+		"POST /v1/a":        a.segment("alias"),
 		"POST /v1/group":    a.segment("group"),
+		"POST /v1/g":        a.segment("group"),
 		"POST /v1/batch":    a.segment(""),
 		// Bento-compatible webhooks; Bento's SDKs post to batch/events
 		// and import subscribers to batch/subscribers.
