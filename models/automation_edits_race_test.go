@@ -19,20 +19,7 @@ func TestHeadersEditRacingAMoveKeepsHeadersOnTheirOrigin(t *testing.T) {
 	const originA, originB = "http://127.0.0.1:8001", "http://127.0.0.1:8002"
 	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
 		e := newEnv(t, db)
-		guard := models.URLGuard{AllowPrivate: true}
-		if _, err := models.CreateEventMatcher(e.ctx, db, e.app, models.EventMatcherInput{Name: ptr("Demos"), Code: ptr("demo")}); err != nil {
-			t.Fatal(err)
-		}
-		created, err := models.CreateAutomationRuleFor(e.ctx, db, e.owner, guard, e.app.PublicID, models.AutomationRuleInput{Name: ptr("CRM"), Matcher: ptr("Demos")},
-			[]models.AutomationActionInput{webhookTo(originA+"/hooks", models.Header{Name: "X-Api-Key", Value: "key-for-a"})})
-		if err != nil {
-			t.Fatal(err)
-		}
-		id := models.FormatID(created.Secrets[0].Action.ID)
-		update := func(in models.AutomationActionInput) (*models.AutomationAction, error) {
-			return models.UpdateAutomationActionFor(e.ctx, db, e.owner, guard, e.app.PublicID, id, in)
-		}
-		key := func(v string) []models.Header { return []models.Header{{Name: "X-Api-Key", Value: v}} }
+		created, update := keyedWebhook(t, e, originA+"/hooks", "key-for-a")
 		stored := func() *models.AutomationAction {
 			var a models.AutomationAction
 			if err := db.Take(&a, created.Secrets[0].Action.ID).Error; err != nil {
@@ -45,7 +32,7 @@ func TestHeadersEditRacingAMoveKeepsHeadersOnTheirOrigin(t *testing.T) {
 		if _, err := update(models.AutomationActionInput{URL: ptr(originB + "/hooks"), Headers: key("key-for-b")}); err != nil {
 			t.Fatal(err)
 		}
-		_, err = update(models.AutomationActionInput{Headers: key("new-key-for-a"), HeadersOrigin: ptr(originA)})
+		_, err := update(models.AutomationActionInput{Headers: key("new-key-for-a"), HeadersOrigin: ptr(originA)})
 		wantCode(t, err, "CONFLICT")
 		var conflict *models.ConflictError
 		if !errors.As(err, &conflict) || conflict.Field != "input.headers" {
@@ -112,22 +99,11 @@ func TestHeadersEditRacingAMoveKeepsHeadersOnTheirOrigin(t *testing.T) {
 // meanwhile"), whatever the client did, or refused as not url's origin.
 func TestHeadersOriginWithOrWithoutTheDefaultPort(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, db *gorm.DB) {
-		e := newEnv(t, db)
-		guard := models.URLGuard{AllowPrivate: true}
-		if _, err := models.CreateEventMatcher(e.ctx, db, e.app, models.EventMatcherInput{Name: ptr("Demos"), Code: ptr("demo")}); err != nil {
-			t.Fatal(err)
-		}
-		created, err := models.CreateAutomationRuleFor(e.ctx, db, e.owner, guard, e.app.PublicID, models.AutomationRuleInput{Name: ptr("CRM"), Matcher: ptr("Demos")},
-			[]models.AutomationActionInput{webhookTo("http://LocalHost:80/hooks", models.Header{Name: "X-Api-Key", Value: "k1"})})
-		if err != nil {
-			t.Fatal(err)
-		}
-		id := models.FormatID(created.Secrets[0].Action.ID)
+		_, updateAction := keyedWebhook(t, newEnv(t, db), "http://LocalHost:80/hooks", "k1")
 		update := func(in models.AutomationActionInput) error {
-			_, err := models.UpdateAutomationActionFor(e.ctx, db, e.owner, guard, e.app.PublicID, id, in)
+			_, err := updateAction(in)
 			return err
 		}
-		key := func(v string) []models.Header { return []models.Header{{Name: "X-Api-Key", Value: v}} }
 		if err := update(models.AutomationActionInput{Headers: key("k2"), HeadersOrigin: ptr("http://localhost")}); err != nil {
 			t.Fatalf("headers for the action's own origin: %v", err)
 		}
@@ -143,3 +119,26 @@ func TestHeadersOriginWithOrWithoutTheDefaultPort(t *testing.T) {
 		wantCode(t, update(models.AutomationActionInput{URL: ptr("http://localhost:8080/x")}), "BAD_USER_INPUT")
 	})
 }
+
+// keyedWebhook makes a rule whose one action is a webhook to url with an
+// X-Api-Key header, and answers it with a function that updates that
+// action as the app's owner.
+func keyedWebhook(t *testing.T, e *env, url, apiKey string) (*models.CreatedRule, func(models.AutomationActionInput) (*models.AutomationAction, error)) {
+	t.Helper()
+	guard := models.URLGuard{AllowPrivate: true}
+	if _, err := models.CreateEventMatcher(e.ctx, e.db, e.app, models.EventMatcherInput{Name: ptr("Demos"), Code: ptr("demo")}); err != nil {
+		t.Fatal(err)
+	}
+	created, err := models.CreateAutomationRuleFor(e.ctx, e.db, e.owner, guard, e.app.PublicID, models.AutomationRuleInput{Name: ptr("CRM"), Matcher: ptr("Demos")},
+		[]models.AutomationActionInput{webhookTo(url, models.Header{Name: "X-Api-Key", Value: apiKey})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := models.FormatID(created.Secrets[0].Action.ID)
+	return created, func(in models.AutomationActionInput) (*models.AutomationAction, error) {
+		return models.UpdateAutomationActionFor(e.ctx, e.db, e.owner, guard, e.app.PublicID, id, in)
+	}
+}
+
+// key is an X-Api-Key header of value v.
+func key(v string) []models.Header { return []models.Header{{Name: "X-Api-Key", Value: v}} }
