@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -31,22 +30,7 @@ func anonymousAnswers(t *testing.T, l *liveApp, appID, secret, token string) map
 	}
 	out := map[string]string{}
 	send := func(name, method, path, auth, origin, body string) {
-		req, _ := http.NewRequest(method, l.url+path, strings.NewReader(body))
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
-		}
-		if origin != "" {
-			req.Header.Set("Origin", origin)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		resp, raw := sendAs(t, method, l.url+path, auth, origin, body)
 		var headers []string
 		for _, h := range []string{"Content-Type", "Www-Authenticate", "Retry-After", "Access-Control-Allow-Origin", "Cache-Control", "Content-Length"} {
 			headers = append(headers, h+": "+resp.Header.Get(h))
@@ -76,7 +60,7 @@ func anonymousAnswers(t *testing.T, l *liveApp, appID, secret, token string) map
 		send("JSON identify "+who.name, http.MethodPost, "/api/v1/apps/"+appID+"/identify", who.auth, who.origin, `{"device_id":"d-gone","email":"gone@example.com"}`)
 		send("JSON export "+who.name, http.MethodGet, "/api/v1/apps/"+appID+"/export", who.auth, who.origin, "")
 	}
-	for _, p := range []string{"track", "t", "identify", "i", "page", "p", "screen", "batch"} {
+	for _, p := range []string{"track", "t", "identify", "i", "page", "p", "screen", "s", "alias", "a", "group", "g", "batch"} {
 		body := `{"anonymousId":"d-gone","event":"view","userId":"gone@example.com","name":"Home"}`
 		if p == "batch" {
 			body = `{"batch":[{"type":"track","anonymousId":"d-gone","event":"view"}]}`

@@ -49,20 +49,7 @@ func ingestCalls(t *testing.T, l *liveApp, appID, secret, token string) map[stri
 	gql("identify with the key", identify, client.Var("in", map[string]any{"appId": appID, "deviceId": "d-gone", "email": "gone@example.com"}), as(secret))
 
 	post := func(name, path, auth, origin, body string) {
-		req, _ := http.NewRequest(http.MethodPost, l.url+path, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
-		}
-		if origin != "" {
-			req.Header.Set("Origin", origin)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		resp, raw := sendAs(t, http.MethodPost, l.url+path, auth, origin, body)
 		var body2 struct{ Error *struct{ Code string } }
 		json.Unmarshal(raw, &body2)
 		a := wayAnswer{Status: resp.StatusCode}
@@ -241,4 +228,27 @@ func TestDeletedAppOnAStaleReplica(t *testing.T) {
 			t.Fatalf("%d events stored (%v), want the one before the deletion", stored, err)
 		}
 	})
+}
+
+// sendAs makes one request with a JSON body (if any), an Authorization
+// and an Origin (each if given), and answers the response and its body.
+func sendAs(t *testing.T, method, url, auth, origin, body string) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, raw
 }
